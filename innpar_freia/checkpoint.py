@@ -1,0 +1,153 @@
+"""Self-describing checkpoints: written atomically, loaded with ``weights_only=True``,
+rebuilding model, configuration and normalisation from the file alone."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from innpar_freia import __version__
+from innpar_freia.config import RunConfig
+from innpar_freia.data.dataset import Normalisation
+from innpar_freia.errors import CheckpointError, ConfigError
+from innpar_freia.metrics import BaselineParams
+from innpar_freia.nn.model import INNPAR, build_model
+
+FORMAT = "innpar-freia.checkpoint"
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """``torch.save`` to a temporary file in the same directory, then rename over ``path``,
+    so a crash never leaves a truncated checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    body = {"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": __version__}
+    body.update(payload)
+    try:
+        torch.save(body, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The raw checkpoint dict, validated; clear errors for missing, corrupt or foreign files."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError,
+            OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path} is not a readable innpar-freia checkpoint (corrupt or another format: {first})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not an innpar-freia checkpoint (no '{FORMAT}' format marker)"
+        )
+    if int(payload.get("format_version", -1)) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {payload['format_version']}; this innpar-freia "
+            f"({__version__}) reads up to {FORMAT_VERSION}: upgrade innpar-freia"
+        )
+    for key in ("run_config", "model_state", "normalisation"):
+        if key not in payload:
+            raise CheckpointError(f"{path} is incomplete: it has no {key!r}")
+    return payload
+
+
+@dataclass
+class Checkpoint:
+    """A trained model with everything needed to use it.
+
+    Attributes:
+        model: the :class:`INNPAR` network in eval mode.
+        run_config: preset, model and training configuration of the run.
+        normalisation: ABP constants from the training split (PPG is z-scored per window).
+        baselines: training-split statistics for the naive and linear baselines.
+        data: the training data's description (file, fs, splits, provenance).
+        epoch: epochs completed when saved; ``metrics``: that epoch's record.
+    """
+
+    path: Path
+    model: INNPAR
+    run_config: RunConfig
+    normalisation: Normalisation
+    baselines: BaselineParams | None
+    data: dict[str, Any] = field(default_factory=dict)
+    epoch: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    package_version: str = ""
+
+    @property
+    def fs(self) -> float:
+        return self.run_config.model.fs
+
+    @property
+    def window_length(self) -> int:
+        return self.run_config.model.window_length
+
+    def _run(self, signal: np.ndarray, reverse: bool, batch_size: int) -> np.ndarray:
+        signal = np.asarray(signal, dtype=np.float64)
+        if signal.ndim != 2 or signal.shape[1] != self.window_length:
+            raise ValueError(
+                f"expected windows of shape (n, {self.window_length}), got {signal.shape}"
+            )
+        param = next(self.model.parameters())
+        out = np.empty_like(signal)
+        with torch.no_grad():
+            for s in range(0, len(signal), batch_size):
+                x = torch.as_tensor(signal[s : s + batch_size], dtype=param.dtype, device=param.device)
+                y = self.model.abp_to_ppg(x) if reverse else self.model.ppg_to_abp(x)
+                out[s : s + batch_size] = y.double().cpu().numpy()
+        return out
+
+    def predict_abp(self, ppg: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """Raw PPG windows ``(n, L)`` (any units) -> ABP ``(n, L)`` in mmHg."""
+        norm = self._run(Normalisation.normalise_ppg(ppg), reverse=False, batch_size=batch_size)
+        return self.normalisation.denormalise_abp(norm)
+
+    def predict_ppg(self, abp_mmhg: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """ABP windows ``(n, L)`` in mmHg -> z-scored PPG ``(n, L)`` by the reverse pass."""
+        abp = self.normalisation.normalise_abp(np.asarray(abp_mmhg, dtype=np.float64))
+        return self._run(abp, reverse=True, batch_size=batch_size)
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
+    """Rebuild model, configuration and normalisation from a checkpoint file alone."""
+    payload = read_checkpoint(path, map_location=device)
+    try:
+        run_config = RunConfig.from_dict(payload["run_config"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{path} holds an invalid configuration: {exc}") from None
+    model = build_model(run_config.model)
+    try:
+        model.load_state_dict(payload["model_state"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: weights do not fit its own configuration ({first})") from None
+    model.to(device).eval()
+    baselines = payload.get("baselines")
+    return Checkpoint(
+        path=Path(path),
+        model=model,
+        run_config=run_config,
+        normalisation=Normalisation.from_dict(payload["normalisation"]),
+        baselines=BaselineParams(**baselines) if baselines else None,
+        data=dict(payload.get("data", {})),
+        epoch=int(payload.get("epoch", 0)),
+        metrics=dict(payload.get("metrics", {})),
+        package_version=str(payload.get("package_version", "")),
+    )

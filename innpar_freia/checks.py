@@ -1,0 +1,152 @@
+"""Exact-invertibility checks of an INN-PAR network, as maths (``innpar check``)."""
+
+from __future__ import annotations
+
+import copy
+import io
+from typing import Any
+
+import numpy as np
+import torch
+
+from innpar_freia.data.dataset import Normalisation
+from innpar_freia.nn.model import INNPAR, build_model, count_parameters
+
+ROUNDTRIP_TOL_FLOAT32 = 1e-5
+ROUNDTRIP_TOL_FLOAT64 = 1e-10
+LOGDET_TOL = 1e-8
+JACOBIAN_LENGTH = 8  # tiny input for the brute-force Jacobian: (1, 2, 8) -> 16 x 16
+
+
+def synthetic_windows(model: INNPAR, n: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Real-scale raw PPG and ABP (mmHg) windows at the model's fs and window length."""
+    from innpar_freia.data.synthetic import synthesize_recording
+
+    fs, length = model.config.fs, model.config.window_length
+    minutes = (n + 2) * length / fs / 60.0
+    rec = synthesize_recording(0, minutes, fs, seed)
+    idx = np.arange(n)[:, None] * length + np.arange(length)
+    return rec.ppg[idx], rec.abp[idx]
+
+
+def _roundtrip(model: INNPAR, ppg: torch.Tensor, abp: torch.Tensor) -> dict[str, float]:
+    with torch.no_grad():
+        x = model.make_input(ppg)
+        y, ld_f = model(x)
+        x_rec, ld_r = model(y, rev=True)
+        y_ref = model.make_input(abp)
+        x_back, _ = model(y_ref, rev=True)
+        y_rec, _ = model(x_back)
+    return {
+        "forward": float((x - x_rec).abs().max()),
+        "reverse": float((y_ref - y_rec).abs().max()),
+        "logdet_cancel": float((ld_f + ld_r).abs().max()),
+    }
+
+
+def _logdet_error(model: INNPAR, seed: int) -> float:
+    """max |log-det(model) - log|det J|| of the autograd Jacobian on tiny float64 inputs."""
+    inn = model.inn
+    gen = torch.Generator().manual_seed(seed)
+    worst = 0.0
+    for _ in range(2):
+        x = torch.randn(1, 2, JACOBIAN_LENGTH, generator=gen, dtype=torch.float64)
+        with torch.no_grad():
+            _, log_det = model(x)
+
+        def flat(v: torch.Tensor) -> torch.Tensor:
+            return inn(v.view(1, 2, JACOBIAN_LENGTH))[0].reshape(-1)
+
+        jac = torch.autograd.functional.jacobian(flat, x.reshape(-1))
+        _, logabs = torch.linalg.slogdet(jac)
+        worst = max(worst, float((logabs - log_det[0]).abs()))
+    return worst
+
+
+def _params_without_gradient(model: INNPAR, ppg: torch.Tensor) -> list[str]:
+    model.zero_grad(set_to_none=True)
+    x = model.make_input(ppg)
+    y, log_det = model(x)
+    weights = torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)
+    ((y * weights).sum() + log_det.sum()).backward()
+    missing = [
+        name for name, p in model.named_parameters()
+        if p.requires_grad and (p.grad is None or not torch.any(p.grad != 0))
+    ]
+    model.zero_grad(set_to_none=True)
+    return missing
+
+
+def _state_dict_roundtrip(model: INNPAR, ppg: torch.Tensor) -> float:
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    clone = build_model(model.config)
+    clone.load_state_dict(torch.load(buffer, weights_only=True))
+    clone = clone.to(dtype=next(model.parameters()).dtype).eval()
+    with torch.no_grad():
+        return float((model.ppg_to_abp(ppg) - clone.ppg_to_abp(ppg)).abs().max())
+
+
+def run_checks(
+    model: INNPAR,
+    ppg: np.ndarray | None = None,
+    abp: np.ndarray | None = None,
+    norm: Normalisation | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Invertibility, log-det, gradient and save/load checks of ``model``.
+
+    ``ppg``/``abp``: raw windows ``(n, L)`` (PPG any units, ABP mmHg) at real signal
+    scale; synthetic windows when ``None``. PPG is z-scored per window and ABP normalised
+    with ``norm`` (the training constants; min-max over the windows when ``None``).
+    """
+    if ppg is None or abp is None:
+        ppg, abp = synthetic_windows(model, seed=seed)
+    ppg_n = Normalisation.normalise_ppg(ppg)
+    if norm is None:
+        lo, hi = float(np.min(abp)), float(np.max(abp))
+        norm = Normalisation("minmax", lo, max(hi - lo, 1.0))
+    abp_n = norm.normalise_abp(np.asarray(abp, dtype=np.float64))
+
+    m32 = copy.deepcopy(model).float().eval()
+    m64 = copy.deepcopy(model).double().eval()
+    r32 = _roundtrip(m32, torch.tensor(ppg_n, dtype=torch.float32), torch.tensor(abp_n, dtype=torch.float32))
+    p64, a64 = torch.tensor(ppg_n, dtype=torch.float64), torch.tensor(abp_n, dtype=torch.float64)
+    r64 = _roundtrip(m64, p64, a64)
+    logdet_err = _logdet_error(m64, seed)
+    missing = _params_without_gradient(m64, p64[:4])
+    save_load = _state_dict_roundtrip(m32, torch.tensor(ppg_n[:4], dtype=torch.float32))
+
+    roundtrip32 = max(r32["forward"], r32["reverse"])
+    roundtrip64 = max(r64["forward"], r64["reverse"])
+    results = {
+        "n_params": count_parameters(model),
+        "n_windows": int(len(ppg_n)),
+        "window_length": int(ppg_n.shape[1]),
+        "roundtrip_max_abs_float32": roundtrip32,
+        "roundtrip_max_abs_float64": roundtrip64,
+        "roundtrip_forward_float64": r64["forward"],
+        "roundtrip_reverse_float64": r64["reverse"],
+        "logdet_max_abs_error": logdet_err,
+        "logdet_cancel_max_abs": r64["logdet_cancel"],
+        "params_without_gradient": missing,
+        "state_dict_max_abs_diff": save_load,
+    }
+    results["checks"] = {
+        "roundtrip_float32": roundtrip32 <= ROUNDTRIP_TOL_FLOAT32,
+        "roundtrip_float64": roundtrip64 <= ROUNDTRIP_TOL_FLOAT64,
+        "logdet_vs_autograd_jacobian": logdet_err <= LOGDET_TOL,
+        "logdet_forward_reverse_cancel": r64["logdet_cancel"] <= LOGDET_TOL,
+        "every_parameter_gets_gradient": not missing,
+        "state_dict_save_load_identical": save_load == 0.0,
+    }
+    results["passed"] = all(results["checks"].values())
+    return results
+
+
+def check_preset(name: str, seed: int = 0) -> dict[str, Any]:
+    """:func:`run_checks` on a freshly initialised preset."""
+    from innpar_freia.config import ModelConfig
+
+    return run_checks(build_model(ModelConfig.from_preset(name), seed=seed), seed=seed)

@@ -1,0 +1,42 @@
+"""The ``innpar`` command line: a thin layer that parses options and calls the library.
+
+Heavy imports (torch, FrEIA, h5py) happen inside the commands so that ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import click
+
+from innpar_freia import __version__
+from innpar_freia.cli.common import InnparGroup
+
+
+@click.group(cls=InnparGroup, context_settings={"help_option_names": ["-h", "--help"],
+                                                 "show_default": True})
+@click.version_option(__version__, prog_name="innpar-freia")
+def cli() -> None:
+    """INN-PAR on FrEIA: reconstruct arterial blood pressure (ABP) from PPG.
+
+    \b
+    First steps:
+      innpar demo                         train on built-in synthetic data (~2 min, CPU)
+      innpar data synth --out data.h5     make a synthetic dataset
+      innpar train --data data.h5         train the paper's network
+      innpar eval --checkpoint runs/00000-paper/checkpoints/best.pt --data data.h5
+      innpar check --preset paper         prove exact invertibility
+    """
+
+
+def _register() -> None:
+    from innpar_freia.cli import core, data
+
+    for command in (core.train_cmd, core.eval_cmd, core.check_cmd, core.demo_cmd,
+                    core.presets_cmd, data.data):
+        cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="innpar")

@@ -1,0 +1,114 @@
+"""Shared CLI plumbing: user-error handling, JSON output, progress display."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from innpar_freia.errors import InnparError
+
+
+class InnparGroup(click.Group):
+    """A click group that turns every user error into one message and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InnparError as exc:
+            raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            # Unwritable output directories, full disks, unreadable inputs.
+            where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}") from None
+
+
+def _jsonable(obj: Any) -> Any:
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover
+        np = None
+    if np is not None:
+        if isinstance(obj, np.integer):
+            return int(obj)
+        if isinstance(obj, np.floating):
+            return float(obj)
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def to_json(obj: Any, indent: int | None = 2) -> str:
+    return json.dumps(obj, indent=indent, default=_jsonable, allow_nan=False)
+
+
+def echo_json(obj: Any) -> None:
+    click.echo(to_json(obj))
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+class ConsoleCallbacks:
+    """Progress for humans: a progress bar on a terminal, one summary line per epoch."""
+
+    def __init__(self, quiet: bool = False, stream: Any = None):
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.epochs = 0
+        self._t = 0.0
+
+    def _line(self, text: str) -> None:
+        if not self.quiet:
+            click.echo(text, err=True)
+
+    def on_start(self, info: dict[str, Any]) -> None:
+        self.epochs = info["epochs"]
+        w = info["split"]["windows"]
+        split = f"train {w['train']}, val {w['val']}, test {w['test']} windows"
+        resumed = f", resuming after epoch {info['resumed_at']}" if info["resumed_at"] else ""
+        self._line(
+            f"training {info['n_params']:,} parameters on {info['device']} "
+            f"(x{info['world_size']}); {split}{resumed}\nrun directory: {info['run_dir']}"
+        )
+
+    def on_batch(self, epoch: int, step: int, steps: int, loss: float) -> None:
+        if self.quiet or not self.tty:
+            return
+        now = time.monotonic()
+        if step != steps and now - self._t < 0.2:
+            return
+        self._t = now
+        width = 30
+        done = int(width * step / steps)
+        bar = "#" * done + "-" * (width - done)
+        self.stream.write(f"\repoch {epoch}/{self.epochs} [{bar}] {step}/{steps} loss {loss:.4f}")
+        self.stream.flush()
+
+    def on_epoch(self, r: dict[str, Any]) -> None:
+        if self.tty and not self.quiet:
+            self.stream.write("\r" + " " * 79 + "\r")
+        val = ""
+        if "val_mae" in r:
+            val = (
+                f"  val MAE {r['val_mae']:.2f} mmHg (SBP {r['val_sbp_mae']:.1f}, "
+                f"DBP {r['val_dbp_mae']:.1f}, MAP {r['val_map_mae']:.1f})"
+            )
+        self._line(
+            f"epoch {r['epoch']:>4}/{self.epochs}  loss {r['train_loss']:.5f}{val}  "
+            f"best {r['best_epoch']}  {r['epoch_seconds']:.1f} s  {r['windows_per_second']:.0f} win/s"
+        )
+
+    def on_message(self, text: str) -> None:
+        self._line(text)

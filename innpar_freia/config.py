@@ -1,0 +1,347 @@
+"""Configuration dataclasses, named presets and TOML loading, with validation that names bad values."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from innpar_freia.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+COUPLINGS = ("innpar", "glow", "rnvp", "allinone")
+SECOND_CHANNELS = ("gradient", "zeros", "copy")
+SUBNETS = ("mscm", "mscm-relu")
+ABP_NORMS = ("minmax", "zscore")
+LOSS_REGIONS = ("real", "padded")
+LR_SCHEDULES = ("constant", "cosine")
+DEVICES = ("auto", "cpu", "cuda")
+
+# The network squeezes time twice by 2, so windows are zero-padded to a multiple of 4.
+LENGTH_MULTIPLE = 4
+MIN_WINDOW_LENGTH = 8
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, but is: {value!r}")
+
+
+def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be an integer, but is: {value!r}")
+    if value < low or (high is not None and value > high):
+        upper = "" if high is None else f" and <= {high}"
+        raise ConfigError(f"{name} must be >= {low}{upper}, but is: {value}")
+
+
+def _check_float(name: str, value: Any, low: float, *, strict: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, but is: {value!r}")
+    if value < low or (strict and value == low):
+        op = ">" if strict else ">="
+        raise ConfigError(f"{name} must be {op} {low}, but is: {value}")
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, but is: {value!r}")
+
+
+class _ConfigBase:
+    """Shared dict/preset plumbing for the config dataclasses."""
+
+    _section: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], *, base: Any = None):
+        """Build from a dict; unknown keys raise :class:`ConfigError` naming the key."""
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{cls._section}] must be a table of settings, got {values!r}")
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown {cls._section} setting(s): {', '.join(unknown)}; "
+                f"known settings are: {', '.join(sorted(known))}"
+            )
+        start = base.to_dict() if base is not None else {}
+        start.update(values)
+        # Reject wrongly typed values before construction, e.g. "4" for an int.
+        return cls(**start)
+
+    def replace(self, **changes: Any):
+        return self.from_dict(changes, base=self)
+
+
+@dataclass(frozen=True)
+class ModelConfig(_ConfigBase):
+    """Architecture of the INN-PAR network (Kundu et al., ICASSP 2025).
+
+    Attributes:
+        blocks: number of invertible blocks (1x1 conv + coupling).
+        features: channels of the first MSCM convolution (the paper uses 16).
+        kernel_size: odd kernel size of every MSCM convolution (the paper uses 5).
+        coupling: ``innpar`` (additive F, then sigmoid-clamped affine H/G: the paper),
+            or FrEIA's stock ``glow``, ``rnvp``, ``allinone`` blocks with MSCM subnets.
+        invertible_1x1: a learned LU-parametrised 1x1 convolution before every coupling.
+        second_channel: what the second of the two channels holds: ``gradient`` (the
+            paper: central difference of the signal), ``zeros`` (a constant zero channel,
+            i.e. a one-channel model padded to two channels), or ``copy`` (the signal again).
+        subnet: ``mscm`` (the paper's multi-scale convolution module, one ReLU) or
+            ``mscm-relu`` (a ReLU after every hidden convolution).
+        clamp: soft-clamp of the log-scale, ``s = clamp * (2 sigmoid(u) - 1)``.
+        fs: sampling rate in Hz the model works at.
+        window_length: samples per window (5 s at 125 Hz = 625 in the paper).
+    """
+
+    _section = "model"
+
+    blocks: int = 4
+    features: int = 16
+    kernel_size: int = 5
+    coupling: str = "innpar"
+    invertible_1x1: bool = True
+    second_channel: str = "gradient"
+    subnet: str = "mscm"
+    clamp: float = 0.8
+    fs: float = 125.0
+    window_length: int = 625
+
+    def __post_init__(self) -> None:
+        _check_int("blocks", self.blocks, 1, 64)
+        _check_int("features", self.features, 1, 1024)
+        _check_int("kernel_size", self.kernel_size, 1, 101)
+        if self.kernel_size % 2 == 0:
+            raise ConfigError(
+                f"kernel_size must be odd so that 'same' padding keeps the length, "
+                f"but is: {self.kernel_size}"
+            )
+        _check_choice("coupling", self.coupling, COUPLINGS)
+        _check_bool("invertible_1x1", self.invertible_1x1)
+        _check_choice("second_channel", self.second_channel, SECOND_CHANNELS)
+        _check_choice("subnet", self.subnet, SUBNETS)
+        _check_float("clamp", self.clamp, 0.0, strict=True)
+        _check_float("fs", self.fs, 0.0, strict=True)
+        _check_int("window_length", self.window_length, MIN_WINDOW_LENGTH, 1_000_000)
+
+    @property
+    def padded_length(self) -> int:
+        """Window length after zero-padding to a multiple of 4 (625 -> 628)."""
+        return -(-self.window_length // LENGTH_MULTIPLE) * LENGTH_MULTIPLE
+
+    @classmethod
+    def from_preset(cls, name: str) -> ModelConfig:
+        """The model part of a named preset, e.g. ``ModelConfig.from_preset("paper")``."""
+        return cls.from_dict(_preset(name).get("model", {}))
+
+
+@dataclass(frozen=True)
+class TrainConfig(_ConfigBase):
+    """Training recipe. Defaults are the original release's recipe (L1 on both output
+    channels, Adam 1e-4, batch 128, seed 1) except that the loss covers the real samples
+    only (``loss_region="padded"`` restores the release's loss over the zero padding).
+
+    Attributes:
+        epochs, batch_size, lr, weight_decay, seed: the usual.
+        loss_region: ``real`` (samples 0..L-1 only) or ``padded`` (the release's).
+        grad_weight: weight of the second output channel (the ABP gradient) in the loss.
+        inverse_weight: weight of an L1 loss on PPG reconstructed from ABP by the reverse
+            pass (the paper's abstract describes it; the release never trains it).
+        abp_norm: ``minmax`` (scale the training split's min..max to 0..1, the anchor) or
+            ``zscore`` (training mean and SD). The constants travel in the checkpoint.
+        lr_schedule, warmup_epochs: constant or cosine decay, with linear warm-up.
+        grad_clip: maximum global gradient norm, 0 for none.
+        early_stopping: stop after this many epochs without a better validation MAE (0: off).
+        test_fold, val_fold: with a foldwise data file, the nested scheme (test fold k,
+            validation fold k+1 mod K unless given, training on the rest).
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        num_workers: DataLoader worker processes.
+        amp: bf16 autocast for the forward pass on CUDA.
+        compile: ``torch.compile`` the network.
+    """
+
+    _section = "train"
+
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    seed: int = 1
+    loss_region: str = "real"
+    grad_weight: float = 1.0
+    inverse_weight: float = 0.0
+    abp_norm: str = "minmax"
+    lr_schedule: str = "constant"
+    warmup_epochs: int = 0
+    grad_clip: float = 0.0
+    early_stopping: int = 0
+    test_fold: int | None = None
+    val_fold: int | None = None
+    device: str = "auto"
+    num_workers: int = 0
+    amp: bool = False
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        _check_int("epochs", self.epochs, 1, 1_000_000)
+        _check_int("batch_size", self.batch_size, 1, 1_000_000)
+        _check_float("lr", self.lr, 0.0, strict=True)
+        _check_float("weight_decay", self.weight_decay, 0.0)
+        _check_int("seed", self.seed, 0, 2**63 - 1)
+        _check_choice("loss_region", self.loss_region, LOSS_REGIONS)
+        _check_float("grad_weight", self.grad_weight, 0.0)
+        _check_float("inverse_weight", self.inverse_weight, 0.0)
+        _check_choice("abp_norm", self.abp_norm, ABP_NORMS)
+        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _check_int("warmup_epochs", self.warmup_epochs, 0, self.epochs)
+        _check_float("grad_clip", self.grad_clip, 0.0)
+        _check_int("early_stopping", self.early_stopping, 0)
+        for name in ("test_fold", "val_fold"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_int(name, value, 0, 1000)
+        if self.val_fold is not None and self.test_fold is None:
+            raise ConfigError("val_fold is set but test_fold is not: give test_fold too")
+        if self.val_fold is not None and self.val_fold == self.test_fold:
+            raise ConfigError(f"val_fold must differ from test_fold, but both are {self.val_fold}")
+        _check_choice("device", self.device, DEVICES)
+        _check_int("num_workers", self.num_workers, 0, 256)
+        _check_bool("amp", self.amp)
+        _check_bool("compile", self.compile)
+
+    @classmethod
+    def from_preset(cls, name: str) -> TrainConfig:
+        return cls.from_dict(_preset(name).get("train", {}))
+
+
+# Presets: a model part and a training-recipe part; anything not named is the default.
+PRESETS: dict[str, dict[str, Any]] = {
+    # The original release: 4 blocks, 16 features, kernel 5 -> exactly 372,340 parameters.
+    "paper": {
+        "description": "the original INN-PAR release (4 blocks, 16 features, kernel 5)",
+        "model": {},
+        "train": {},
+    },
+    # The release bit for bit, including its loss over the zero padding.
+    "paper-release": {
+        "description": "paper, trained with the release's L1 loss over the padded tensor",
+        "model": {},
+        "train": {"loss_region": "padded"},
+    },
+    # A small network for tests and quick looks; not meant for results.
+    "tiny": {
+        "description": "2 blocks, 4 features, kernel 3: for tests and smoke runs",
+        "model": {"blocks": 2, "features": 4, "kernel_size": 3},
+        "train": {"epochs": 5, "batch_size": 32, "lr": 1e-3},
+    },
+}
+
+
+def preset_names() -> list[str]:
+    return sorted(PRESETS)
+
+
+def _preset(name: str) -> dict[str, Any]:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; available presets: {', '.join(preset_names())}")
+    return PRESETS[name]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a training run: the preset it started from and both parts."""
+
+    preset: str = "paper"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"preset": self.preset, "model": self.model.to_dict(), "train": self.train.to_dict()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        unknown = sorted(set(values) - {"preset", "model", "train"})
+        if unknown:
+            raise ConfigError(
+                f"unknown top-level setting(s): {', '.join(unknown)}; "
+                "expected preset, [model] and [train]"
+            )
+        return resolve_config(
+            preset=values.get("preset", "paper"),
+            model=values.get("model", {}),
+            train=values.get("train", {}),
+        )
+
+
+def resolve_config(
+    preset: str = "paper",
+    model: dict[str, Any] | None = None,
+    train: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Preset, then ``model``/``train`` overrides on top (later wins)."""
+    if not isinstance(preset, str):
+        raise ConfigError(f"preset must be a name, but is: {preset!r}")
+    base_model = ModelConfig.from_preset(preset)
+    base_train = TrainConfig.from_preset(preset)
+    return RunConfig(
+        preset=preset,
+        model=ModelConfig.from_dict(model or {}, base=base_model),
+        train=TrainConfig.from_dict(train or {}, base=base_train),
+    )
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file into a dict (``preset``, ``[model]``, ``[train]``)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            values = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return values
+
+
+def load_run_config(
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    model_overrides: dict[str, Any] | None = None,
+    train_overrides: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Resolve a run's configuration: preset < TOML file < explicit overrides.
+
+    A preset named both on the command line and in the file must agree; the command line wins
+    when only it names one.
+    """
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        values = load_toml(config_file)
+        unknown = sorted(set(values) - {"preset", "model", "train", "description"})
+        if unknown:
+            raise ConfigError(
+                f"unknown top-level setting(s) in {config_file}: {', '.join(unknown)}; "
+                "expected preset, description, [model] and [train]"
+            )
+    file_preset = values.get("preset")
+    if preset is not None and file_preset is not None and preset != file_preset:
+        raise ConfigError(
+            f"preset {preset!r} on the command line contradicts preset {file_preset!r} "
+            f"in {config_file}"
+        )
+    model = dict(values.get("model", {}))
+    train = dict(values.get("train", {}))
+    model.update(model_overrides or {})
+    train.update(train_overrides or {})
+    return resolve_config(preset=preset or file_preset or "paper", model=model, train=train)

@@ -1,0 +1,417 @@
+"""The canonical HDF5 window file: schema, atomic writing, validated reading.
+
+Layout (schema ``innpar-freia.windows``, version 1)::
+
+    /                attrs: schema, schema_version, fs (Hz), window_length, n_windows,
+                            ppg_units, abp_units, source_format, provenance (JSON),
+                            created_utc, package_version, description
+    /ppg             (N, L) float32, PPG per window (source units, not normalised)
+    /abp             (N, L) float32, ABP per window in mmHg
+    /subject         (N,)   str, subject (or record) id
+    /window_id       (N,)   str, unique window id
+    /split           (N,)   str, "train" / "val" / "test" or "" (unassigned)
+    /fold            (N,)   int16, cross-validation fold, -1 when none
+    /start           (N,)   int64, first sample of the window in its recording at fs, -1 unknown
+    /reference/<name> (N,)  optional reference fields (SBP/DBP labels, demographics, ...)
+
+PPG and ABP are chunked by rows and gzip-compressed, so files larger than memory are read
+a batch at a time. Files are written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from innpar_freia import __version__
+from innpar_freia.errors import DataError
+
+SCHEMA = "innpar-freia.windows"
+SCHEMA_VERSION = 1
+SPLITS = ("train", "val", "test")
+CHUNK_ROWS = 64
+# Per-handle chunk cache: bounded memory per DataLoader worker, but large enough that a
+# training epoch over a file of a few thousand windows decompresses every chunk once.
+CHUNK_CACHE_BYTES = 64 * 2**20
+
+_STR = h5py.string_dtype(encoding="utf-8")
+
+
+@dataclass
+class StoreInfo:
+    """What a window file holds, without its signals."""
+
+    path: Path
+    fs: float
+    window_length: int
+    n_windows: int
+    ppg_units: str
+    abp_units: str
+    source_format: str
+    provenance: dict[str, Any]
+    subjects: np.ndarray
+    window_ids: np.ndarray
+    split: np.ndarray
+    fold: np.ndarray
+    start: np.ndarray
+    reference_fields: list[str] = field(default_factory=list)
+    description: str = ""
+    created_utc: str = ""
+    package_version: str = ""
+
+    @property
+    def has_folds(self) -> bool:
+        return bool(self.n_windows) and bool(np.all(self.fold >= 0))
+
+    @property
+    def has_splits(self) -> bool:
+        return bool(np.any(np.isin(self.split, SPLITS)))
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary (what ``innpar data info --json`` prints)."""
+        splits = {s: int(np.sum(self.split == s)) for s in SPLITS}
+        splits["unassigned"] = int(self.n_windows - sum(splits.values()))
+        folds = {}
+        if self.n_windows and np.any(self.fold >= 0):
+            for k in np.unique(self.fold[self.fold >= 0]):
+                sel = self.fold == k
+                folds[str(int(k))] = {
+                    "windows": int(sel.sum()),
+                    "subjects": int(len(np.unique(self.subjects[sel]))),
+                }
+        return {
+            "path": str(self.path),
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "fs": self.fs,
+            "window_length": self.window_length,
+            "window_seconds": self.window_length / self.fs,
+            "n_windows": self.n_windows,
+            "n_subjects": int(len(np.unique(self.subjects))) if self.n_windows else 0,
+            "ppg_units": self.ppg_units,
+            "abp_units": self.abp_units,
+            "source_format": self.source_format,
+            "splits": splits,
+            "folds": folds,
+            "reference_fields": self.reference_fields,
+            "description": self.description,
+            "created_utc": self.created_utc,
+            "package_version": self.package_version,
+            "provenance": self.provenance,
+        }
+
+
+def _decode(values: Any) -> np.ndarray:
+    return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values], dtype=object)
+
+
+def open_h5(path: str | Path) -> h5py.File:
+    """Open a window file read-only, with a clear error for missing or non-HDF5 files."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data file not found: {path}")
+    if path.is_dir():
+        raise DataError(f"data file {path} is a directory, expected an HDF5 window file")
+    try:
+        fh = h5py.File(path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
+    except OSError as exc:
+        raise DataError(f"{path} is not a readable HDF5 file ({exc})") from None
+    try:
+        _validate(fh, path)
+    except Exception:
+        fh.close()
+        raise
+    return fh
+
+
+def _validate(fh: h5py.File, path: Path) -> None:
+    schema = fh.attrs.get("schema")
+    if isinstance(schema, bytes):
+        schema = schema.decode()
+    if schema != SCHEMA:
+        raise DataError(
+            f"{path} is not an innpar-freia window file (schema {schema!r}, expected {SCHEMA!r}); "
+            "create one with 'innpar data synth' or 'innpar data import'"
+        )
+    version = int(fh.attrs.get("schema_version", -1))
+    if version != SCHEMA_VERSION:
+        raise DataError(
+            f"{path} has schema version {version}, but this innpar-freia reads version "
+            f"{SCHEMA_VERSION}"
+        )
+    required = ("ppg", "abp", "subject", "window_id", "split", "fold", "start")
+    missing = [name for name in required if name not in fh]
+    if missing:
+        raise DataError(f"{path} is missing dataset(s) {', '.join(missing)}: the file is incomplete")
+    n = int(fh.attrs["n_windows"])
+    length = int(fh.attrs["window_length"])
+    for name in ("ppg", "abp"):
+        if fh[name].shape != (n, length):
+            raise DataError(
+                f"{path}: dataset {name!r} has shape {fh[name].shape}, expected ({n}, {length})"
+            )
+    for name in ("subject", "window_id", "split", "fold", "start"):
+        if fh[name].shape != (n,):
+            raise DataError(f"{path}: dataset {name!r} has shape {fh[name].shape}, expected ({n},)")
+    fs = float(fh.attrs["fs"])
+    if not np.isfinite(fs) or fs <= 0:
+        raise DataError(f"{path}: sampling rate fs must be a positive number, but is {fs}")
+
+
+def read_info(path: str | Path) -> StoreInfo:
+    """Read and validate a window file's metadata (no signals)."""
+    path = Path(path)
+    with open_h5(path) as fh:
+        a = fh.attrs
+        return StoreInfo(
+            path=path,
+            fs=float(a["fs"]),
+            window_length=int(a["window_length"]),
+            n_windows=int(a["n_windows"]),
+            ppg_units=str(a.get("ppg_units", "")),
+            abp_units=str(a.get("abp_units", "mmHg")),
+            source_format=str(a.get("source_format", "")),
+            provenance=json.loads(a.get("provenance", "{}")),
+            subjects=_decode(fh["subject"][:]),
+            window_ids=_decode(fh["window_id"][:]),
+            split=_decode(fh["split"][:]),
+            fold=fh["fold"][:].astype(np.int64),
+            start=fh["start"][:].astype(np.int64),
+            reference_fields=sorted(fh["reference"].keys()) if "reference" in fh else [],
+            description=str(a.get("description", "")),
+            created_utc=str(a.get("created_utc", "")),
+            package_version=str(a.get("package_version", "")),
+        )
+
+
+def read_signals(
+    path: str | Path, indices: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """PPG and ABP ``(n, L)`` float32 for ``indices`` (all windows when ``None``)."""
+    with open_h5(path) as fh:
+        if indices is None:
+            return fh["ppg"][:], fh["abp"][:]
+        return read_rows(fh["ppg"], indices), read_rows(fh["abp"], indices)
+
+
+def read_rows(dataset: h5py.Dataset, indices: np.ndarray) -> np.ndarray:
+    """Rows ``indices`` (any order, repeats allowed) of a 2-D dataset in one sorted read."""
+    indices = np.asarray(indices, dtype=np.int64)
+    if indices.size == 0:
+        return np.empty((0, *dataset.shape[1:]), dtype=dataset.dtype)
+    unique, inverse = np.unique(indices, return_inverse=True)
+    return dataset[unique][inverse]
+
+
+def read_reference(path: str | Path, name: str) -> np.ndarray:
+    with open_h5(path) as fh:
+        if "reference" not in fh or name not in fh["reference"]:
+            raise DataError(f"{path} has no reference field {name!r}")
+        return fh["reference"][name][:]
+
+
+class WindowWriter:
+    """Write a window file incrementally, atomically: appended rows go to a temporary file
+    that is renamed to ``path`` by :meth:`close`; :meth:`abort` (or an exception inside a
+    ``with`` block) removes it, so no half-written file is ever left at ``path``.
+
+    Example:
+        >>> with WindowWriter("out.h5", fs=125.0, window_length=625,
+        ...                   source_format="csv") as w:      # doctest: +SKIP
+        ...     w.append(ppg, abp, subject=ids, window_id=wids)
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        fs: float,
+        window_length: int,
+        source_format: str,
+        provenance: Mapping[str, Any] | None = None,
+        ppg_units: str = "a.u.",
+        abp_units: str = "mmHg",
+        description: str = "",
+        overwrite: bool = False,
+    ):
+        self.path = Path(path)
+        if not np.isfinite(fs) or fs <= 0:
+            raise DataError(f"sampling rate fs must be a positive number, but is {fs}")
+        if int(window_length) < 1:
+            raise DataError(f"window_length must be positive, but is {window_length}")
+        if self.path.exists() and not overwrite:
+            raise DataError(f"output file {self.path} already exists; choose another name")
+        if not self.path.parent.exists():
+            raise DataError(f"output directory {self.path.parent} does not exist")
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.length = int(window_length)
+        self.n = 0
+        self._reference: dict[str, h5py.Dataset] = {}
+        self.fh = h5py.File(self.tmp, "w")
+        a = self.fh.attrs
+        a["schema"] = SCHEMA
+        a["schema_version"] = SCHEMA_VERSION
+        a["fs"] = float(fs)
+        a["window_length"] = self.length
+        a["n_windows"] = 0
+        a["ppg_units"] = ppg_units
+        a["abp_units"] = abp_units
+        a["source_format"] = source_format
+        a["provenance"] = json.dumps(dict(provenance or {}), sort_keys=True, default=str)
+        a["description"] = description
+        a["created_utc"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        a["package_version"] = __version__
+        chunks = (CHUNK_ROWS, self.length)
+        for name in ("ppg", "abp"):
+            self.fh.create_dataset(
+                name,
+                shape=(0, self.length),
+                maxshape=(None, self.length),
+                dtype=np.float32,
+                chunks=chunks,
+                compression="gzip",
+                compression_opts=4,
+                shuffle=True,
+            )
+        for name, dtype in (("subject", _STR), ("window_id", _STR), ("split", _STR)):
+            self.fh.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(4096,))
+        self.fh.create_dataset("fold", shape=(0,), maxshape=(None,), dtype=np.int16, chunks=(4096,))
+        self.fh.create_dataset("start", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(4096,))
+
+    def set_provenance(self, provenance: Mapping[str, Any]) -> None:
+        self.fh.attrs["provenance"] = json.dumps(dict(provenance), sort_keys=True, default=str)
+
+    def append(
+        self,
+        ppg: np.ndarray,
+        abp: np.ndarray,
+        *,
+        subject: Any,
+        window_id: Any,
+        split: Any = "",
+        fold: Any = -1,
+        start: Any = -1,
+        reference: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Append ``n`` windows; per-window fields may be scalars (broadcast) or length ``n``."""
+        ppg = np.asarray(ppg, dtype=np.float64)
+        abp = np.asarray(abp, dtype=np.float64)
+        if ppg.ndim != 2 or ppg.shape != abp.shape or ppg.shape[1] != self.length:
+            raise DataError(
+                f"PPG {ppg.shape} and ABP {abp.shape} windows must both have shape "
+                f"(n, {self.length})"
+            )
+        if not (np.all(np.isfinite(ppg)) and np.all(np.isfinite(abp))):
+            raise DataError("windows contain NaN or infinite values; remove or repair them first")
+        n = ppg.shape[0]
+
+        def column(values: Any, name: str) -> np.ndarray:
+            arr = np.asarray(values)
+            if arr.ndim == 0:
+                arr = np.full(n, arr.item())
+            if arr.shape != (n,):
+                raise DataError(f"{name} has shape {arr.shape}, expected ({n},)")
+            return arr
+
+        splits = column(split, "split").astype(str)
+        bad = sorted(set(splits) - {*SPLITS, ""})
+        if bad:
+            raise DataError(f"split values must be train, val, test or empty, got {bad}")
+        new = self.n + n
+        for name, values in (
+            ("ppg", ppg.astype(np.float32)),
+            ("abp", abp.astype(np.float32)),
+            ("subject", column(subject, "subject").astype(str).astype(object)),
+            ("window_id", column(window_id, "window_id").astype(str).astype(object)),
+            ("split", splits.astype(object)),
+            ("fold", column(fold, "fold").astype(np.int16)),
+            ("start", column(start, "start").astype(np.int64)),
+        ):
+            ds = self.fh[name]
+            ds.resize(new, axis=0)
+            ds[self.n : new] = values
+        for name, values in (reference or {}).items():
+            self._append_reference(name, column(values, f"reference field {name!r}"), new)
+        self.n = new
+
+    def _append_reference(self, name: str, values: np.ndarray, new: int) -> None:
+        if name not in self._reference:
+            if self.n:
+                raise DataError(f"reference field {name!r} must be given for every append")
+            group = self.fh.require_group("reference")
+            string = values.dtype.kind in "OUS"
+            self._reference[name] = group.create_dataset(
+                name,
+                shape=(0,),
+                maxshape=(None,),
+                dtype=_STR if string else np.float64,
+                chunks=(4096,),
+            )
+        ds = self._reference[name]
+        ds.resize(new, axis=0)
+        is_str = ds.dtype.kind == "O"
+        ds[self.n : new] = values.astype(str).astype(object) if is_str else values.astype(np.float64)
+
+    def close(self) -> Path:
+        """Finish the file and move it to its final name."""
+        missing = [n for n, ds in self._reference.items() if ds.shape[0] != self.n]
+        if missing:
+            self.abort()
+            raise DataError(f"reference field(s) {missing} were not given for every window")
+        self.fh.attrs["n_windows"] = self.n
+        self.fh.close()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Discard everything written so far."""
+        try:
+            self.fh.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> WindowWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+@contextmanager
+def update_in_place(path: str | Path) -> Iterator[h5py.File]:
+    """Open a validated window file for small in-place edits (split/fold columns)."""
+    path = Path(path)
+    open_h5(path).close()
+    with h5py.File(path, "r+") as fh:
+        yield fh
+
+
+def write_assignments(path: str | Path, split: np.ndarray | None, fold: np.ndarray | None) -> None:
+    """Overwrite the per-window split and/or fold columns of an existing file."""
+    with update_in_place(path) as fh:
+        n = int(fh.attrs["n_windows"])
+        if split is not None:
+            split = np.asarray(split).astype(str)
+            if split.shape != (n,):
+                raise DataError(f"split has shape {split.shape}, expected ({n},)")
+            bad = sorted(set(split) - {*SPLITS, ""})
+            if bad:
+                raise DataError(f"split values must be train, val, test or empty, got {bad}")
+            fh["split"][:] = split.astype(object)
+        if fold is not None:
+            fold = np.asarray(fold)
+            if fold.shape != (n,):
+                raise DataError(f"fold has shape {fold.shape}, expected ({n},)")
+            fh["fold"][:] = fold.astype(np.int16)

@@ -1,0 +1,146 @@
+"""Evaluate a checkpoint on a split of a window file with the project's protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from innpar_freia.checkpoint import Checkpoint, load_checkpoint
+from innpar_freia.data.dataset import Normalisation, load_split_arrays, plan_splits
+from innpar_freia.data.store import StoreInfo, read_info
+from innpar_freia.errors import DataError
+from innpar_freia.metrics import evaluate_predictions, pearson_per_window
+
+EVAL_SPLITS = ("train", "val", "test", "all")
+
+
+@dataclass
+class Predictions:
+    """A checkpoint's predictions on the windows of one split, in file order."""
+
+    indices: np.ndarray  # (n,) window index in the file
+    window_ids: np.ndarray
+    subjects: np.ndarray
+    start: np.ndarray  # time order within a subject
+    ppg: np.ndarray  # (n, L) raw PPG
+    abp: np.ndarray  # (n, L) reference ABP, mmHg
+    abp_pred: np.ndarray  # (n, L) predicted ABP, mmHg
+    ppg_pred: np.ndarray | None = None  # (n, L) z-scored PPG from the reverse pass
+
+
+def check_compatible(ckpt: Checkpoint, info: StoreInfo) -> None:
+    """A checkpoint only takes windows of its own length and sampling rate."""
+    if info.window_length != ckpt.window_length or not np.isclose(info.fs, ckpt.fs):
+        raise DataError(
+            f"{info.path} has windows of {info.window_length} samples at {info.fs:g} Hz, but "
+            f"checkpoint {ckpt.path} was trained on {ckpt.window_length} samples at "
+            f"{ckpt.fs:g} Hz; import the data at that rate and window length"
+        )
+
+
+def split_indices(
+    ckpt: Checkpoint, info: StoreInfo, split: str, test_fold: int | None = None
+) -> np.ndarray:
+    """Window indices of ``split``, chosen the way the checkpoint's run chose them (its
+    test/validation folds) unless ``test_fold`` says otherwise. ``all``: every window."""
+    if split not in EVAL_SPLITS:
+        raise DataError(f"split must be one of {', '.join(EVAL_SPLITS)}, but is {split!r}")
+    if split == "all":
+        return np.arange(info.n_windows)
+    tcfg = ckpt.run_config.train
+    if test_fold is None and info.has_folds:
+        test_fold = tcfg.test_fold
+    val_fold = tcfg.val_fold if test_fold == tcfg.test_fold else None
+    if test_fold is not None and not info.has_folds:
+        test_fold, val_fold = None, None
+    plan = plan_splits(info, test_fold, val_fold)
+    idx = plan.indices(split)
+    if len(idx) == 0:
+        raise DataError(f"{info.path}: the {split} split is empty (use --split all for every window)")
+    return idx
+
+
+def predict(
+    ckpt: Checkpoint,
+    data: str | Path,
+    split: str = "test",
+    *,
+    test_fold: int | None = None,
+    inverse: bool = True,
+    batch_size: int = 512,
+) -> Predictions:
+    """Run the checkpoint on ``split`` of ``data``; predictions de-normalised to mmHg."""
+    info = read_info(data)
+    check_compatible(ckpt, info)
+    idx = split_indices(ckpt, info, split, test_fold)
+    ppg, abp = load_split_arrays(data, idx)
+    abp_pred = ckpt.predict_abp(ppg, batch_size=batch_size)
+    ppg_pred = ckpt.predict_ppg(abp, batch_size=batch_size) if inverse else None
+    return Predictions(
+        indices=idx,
+        window_ids=info.window_ids[idx],
+        subjects=info.subjects[idx].astype(str),
+        start=np.where(info.start[idx] >= 0, info.start[idx], idx),
+        ppg=ppg,
+        abp=abp,
+        abp_pred=abp_pred,
+        ppg_pred=ppg_pred,
+    )
+
+
+def inverse_metrics(p: Predictions) -> dict[str, Any] | None:
+    """PPG reconstructed from ABP by the reverse pass vs the z-scored PPG (z units)."""
+    if p.ppg_pred is None:
+        return None
+    ref = Normalisation.normalise_ppg(p.ppg)
+    err = p.ppg_pred - ref
+    r = pearson_per_window(p.ppg_pred, ref)
+    return {
+        "units": "z-scored PPG",
+        "mae": float(np.abs(err).mean()),
+        "rmse": float(np.sqrt((err**2).mean())),
+        "r": float(np.nanmean(r)) if np.any(np.isfinite(r)) else None,
+    }
+
+
+def evaluate(
+    checkpoint: str | Path | Checkpoint,
+    data: str | Path,
+    split: str = "test",
+    *,
+    test_fold: int | None = None,
+    calibration: str | None = "offset-scale",
+    batch_size: int = 512,
+) -> tuple[dict[str, Any], Predictions]:
+    """Score a checkpoint on ``split`` of ``data`` with the whole protocol.
+
+    Returns the metrics dict (``calibration_free``, ``calibrated``, ``baselines``,
+    ``inverse``, and what was evaluated) and the predictions.
+    """
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
+    preds = predict(ckpt, data, split, test_fold=test_fold, batch_size=batch_size)
+    result = evaluate_predictions(
+        preds.abp_pred,
+        preds.abp,
+        preds.ppg,
+        preds.subjects,
+        preds.start,
+        ckpt.fs,
+        baselines=ckpt.baselines,
+        calibration=calibration,
+    )
+    result = {
+        "checkpoint": str(ckpt.path),
+        "epoch": ckpt.epoch,
+        "preset": ckpt.run_config.preset,
+        "data": str(Path(data)),
+        "split": split,
+        "fs": ckpt.fs,
+        "window_length": ckpt.window_length,
+        **result,
+        "inverse": inverse_metrics(preds),
+    }
+    return result, preds

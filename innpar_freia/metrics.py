@@ -1,0 +1,362 @@
+"""The evaluation protocol of ``docs/evaluation.md``, implemented once.
+
+Every accuracy number of the project comes from here: waveform MAE/RMSE/Pearson r; for SBP,
+DBP and MAP the MAE, ME +- SD, BHS cumulative percentages and grade, AAMI criterion 1 and
+the IEEE 1708 grade; pooled and per-subject; calibration-free and calibrated protocols; the
+naive, linear and carry-forward baselines. All inputs are ABP in mmHg on real samples only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from innpar_freia.signal import bp_values_batch, zscore
+
+BP_NAMES = ("sbp", "dbp", "map")
+BHS_THRESHOLDS = (5.0, 10.0, 15.0)
+# BHS grade -> minimum cumulative percentages at <= 5, 10, 15 mmHg.
+BHS_GRADES = (("A", (60.0, 85.0, 95.0)), ("B", (50.0, 75.0, 90.0)), ("C", (40.0, 65.0, 85.0)))
+# IEEE 1708 grade -> maximum MAE (mmHg).
+IEEE_GRADES = (("A", 5.0), ("B", 6.0), ("C", 7.0))
+AAMI_MAX_ABS_ME = 5.0
+AAMI_MAX_SD = 8.0
+CALIBRATIONS = ("offset-scale", "offset")
+# Below this predicted pulse pressure (mmHg) in the calibration window the scale of the
+# offset+scale rule is meaningless (division by ~0); the offset alone is applied.
+MIN_CALIBRATION_PP = 1.0
+
+
+def bhs_grade(cumulative: tuple[float, float, float]) -> str:
+    """BHS grade from the percentages of |error| <= 5, 10, 15 mmHg."""
+    for grade, minimum in BHS_GRADES:
+        if all(c >= m for c, m in zip(cumulative, minimum, strict=True)):
+            return grade
+    return "D"
+
+
+def ieee_grade(mae: float) -> str:
+    """IEEE 1708 grade from the MAE (mmHg): A <= 5, B <= 6, C <= 7, else D."""
+    for grade, maximum in IEEE_GRADES:
+        if mae <= maximum:
+            return grade
+    return "D"
+
+
+def error_stats(pred: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
+    """Errors of one blood-pressure value over windows (mmHg): MAE, ME, SD, BHS, AAMI, IEEE.
+
+    ``sd`` is the sample standard deviation of ``pred - ref`` (ddof=1), the AAMI form.
+    """
+    err = np.asarray(pred, dtype=np.float64) - np.asarray(ref, dtype=np.float64)
+    n = err.size
+    if n == 0:
+        return {"n": 0, "mae": None, "me": None, "sd": None, "bhs": None, "bhs_grade": None,
+                "aami_pass": None, "ieee_grade": None}
+    abs_err = np.abs(err)
+    mae = float(abs_err.mean())
+    me = float(err.mean())
+    sd = float(err.std(ddof=1)) if n > 1 else 0.0
+    cumulative = tuple(float(100.0 * np.mean(abs_err <= t)) for t in BHS_THRESHOLDS)
+    return {
+        "n": int(n),
+        "mae": mae,
+        "me": me,
+        "sd": sd,
+        "bhs": {"le5": cumulative[0], "le10": cumulative[1], "le15": cumulative[2]},
+        "bhs_grade": bhs_grade(cumulative),
+        "aami_pass": bool(abs(me) <= AAMI_MAX_ABS_ME and sd <= AAMI_MAX_SD),
+        "ieee_grade": ieee_grade(mae),
+    }
+
+
+def pearson_per_window(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Pearson r of each window; NaN where either window is constant."""
+    # Constant windows are detected exactly (max == min): subtracting a float mean from a
+    # constant can leave ~1e-14 residues that would give a meaningless r.
+    constant = (np.ptp(pred, axis=1) == 0) | (np.ptp(ref, axis=1) == 0)
+    p = pred - pred.mean(axis=1, keepdims=True)
+    r = ref - ref.mean(axis=1, keepdims=True)
+    den = np.sqrt((p * p).sum(axis=1) * (r * r).sum(axis=1))
+    ok = ~constant & (den > 0)
+    return np.where(ok, (p * r).sum(axis=1) / np.where(ok, den, 1.0), np.nan)
+
+
+def waveform_stats(pred: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
+    """Waveform MAE and RMSE over all samples (mmHg), and the mean per-window Pearson r
+    (``None`` when every predicted window is constant, e.g. the naive baseline)."""
+    pred = np.asarray(pred, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if pred.size == 0:
+        return {"n_windows": 0, "mae": None, "rmse": None, "r": None}
+    err = pred - ref
+    r = pearson_per_window(pred, ref)
+    return {
+        "n_windows": int(pred.shape[0]),
+        "mae": float(np.abs(err).mean()),
+        "rmse": float(np.sqrt((err * err).mean())),
+        "r": float(np.nanmean(r)) if np.any(np.isfinite(r)) else None,
+    }
+
+
+def _mean_or_none(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(vals)) if vals else None
+
+
+@dataclass
+class Scored:
+    """Predicted and reference windows (mmHg) with their BP values, ready to score."""
+
+    pred: np.ndarray  # (n, L)
+    ref: np.ndarray  # (n, L)
+    bp_pred: np.ndarray  # (n, 3) SBP, DBP, MAP
+    bp_ref: np.ndarray  # (n, 3)
+    subjects: np.ndarray  # (n,)
+
+
+def score(s: Scored, with_subjects: bool = True) -> dict[str, Any]:
+    """Pooled and per-subject metrics of :class:`Scored` windows."""
+    out: dict[str, Any] = {
+        "n_windows": int(s.pred.shape[0]),
+        "n_subjects": int(len(np.unique(s.subjects))) if s.pred.shape[0] else 0,
+        "waveform": waveform_stats(s.pred, s.ref),
+    }
+    for j, name in enumerate(BP_NAMES):
+        out[name] = error_stats(s.bp_pred[:, j], s.bp_ref[:, j])
+    if with_subjects:
+        rows = per_subject_rows(s)
+        out["per_subject"] = per_subject_average(rows)
+        out["subjects"] = rows
+    return out
+
+
+def per_subject_rows(s: Scored) -> list[dict[str, Any]]:
+    """One row per subject: its windows, waveform MAE/RMSE/r, and SBP/DBP/MAP MAE and ME."""
+    rows = []
+    for subject in sorted(set(s.subjects.tolist())):
+        sel = s.subjects == subject
+        w = waveform_stats(s.pred[sel], s.ref[sel])
+        row: dict[str, Any] = {"subject": subject, "n_windows": int(sel.sum())}
+        row.update({f"wave_{k}": w[k] for k in ("mae", "rmse", "r")})
+        for j, name in enumerate(BP_NAMES):
+            err = s.bp_pred[sel, j] - s.bp_ref[sel, j]
+            row[f"{name}_mae"] = float(np.abs(err).mean())
+            row[f"{name}_me"] = float(err.mean())
+        rows.append(row)
+    return rows
+
+
+def per_subject_average(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Averages over subjects of the per-subject numbers (each person counts once)."""
+    if not rows:
+        return {"n_subjects": 0}
+    keys = [k for k in rows[0] if k not in ("subject", "n_windows")]
+    out: dict[str, Any] = {"n_subjects": len(rows)}
+    for k in keys:
+        out[k] = _mean_or_none([r[k] for r in rows])
+    return out
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+def calibration_windows(subjects: np.ndarray, order: np.ndarray) -> dict[str, int]:
+    """Index of each subject's calibration window: its first window in time order
+    (smallest ``order``, ties broken by position)."""
+    first: dict[str, int] = {}
+    for i in np.lexsort((np.arange(len(order)), order)):
+        first.setdefault(subjects[i], int(i))
+    return first
+
+
+def calibrate(
+    pred: np.ndarray,
+    bp_pred: np.ndarray,
+    bp_ref: np.ndarray,
+    ref: np.ndarray,
+    subjects: np.ndarray,
+    order: np.ndarray,
+    mode: str = "offset-scale",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Apply the calibrated protocol to predictions (mmHg).
+
+    Per subject, with the first window in time order as calibration window ``c``:
+    ``pred' = (pred - mean(pred_c)) * PP_ref_c / PP_pred_c + mean(ref_c)`` (``offset``
+    mode: scale 1). Returns the calibrated predictions and a boolean mask of the windows
+    to score (calibration windows are not scored).
+    """
+    if mode not in CALIBRATIONS:
+        raise ValueError(f"calibration must be one of {', '.join(CALIBRATIONS)}, but is {mode!r}")
+    out = np.array(pred, dtype=np.float64, copy=True)
+    scored = np.ones(len(pred), dtype=bool)
+    for subject, c in calibration_windows(subjects, order).items():
+        sel = subjects == subject
+        scored[c] = False
+        scale = 1.0
+        if mode == "offset-scale":
+            pp_pred = bp_pred[c, 0] - bp_pred[c, 1]
+            pp_ref = bp_ref[c, 0] - bp_ref[c, 1]
+            if pp_pred >= MIN_CALIBRATION_PP:
+                scale = pp_ref / pp_pred
+        out[sel] = (out[sel] - pred[c].mean()) * scale + ref[c].mean()
+    return out, scored
+
+
+def carry_forward(
+    ref: np.ndarray, bp_ref: np.ndarray, subjects: np.ndarray, order: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The calibrated protocol's baseline: every window of a subject is predicted as its
+    calibration window's mean level (waveform) and SBP/DBP/MAP. Returns ``(pred, bp_pred,
+    scored)``."""
+    pred = np.empty_like(ref, dtype=np.float64)
+    bp = np.empty_like(bp_ref, dtype=np.float64)
+    scored = np.ones(len(ref), dtype=bool)
+    for subject, c in calibration_windows(subjects, order).items():
+        sel = subjects == subject
+        pred[sel] = ref[c].mean()
+        bp[sel] = bp_ref[c]
+        scored[c] = False
+    return pred, bp, scored
+
+
+# ----------------------------------------------------------------------------- baselines
+
+
+@dataclass
+class BaselineParams:
+    """Training-split statistics behind the naive and linear baselines (mmHg)."""
+
+    abp_mean: float
+    sbp_mean: float
+    dbp_mean: float
+    map_mean: float
+    linear_a: float
+    linear_b: float
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def fit(cls, ppg: np.ndarray, abp: np.ndarray, fs: float) -> BaselineParams:
+        """Fit on training windows: means, and ``abp ~ a * zPPG + b`` by least squares."""
+        acc = BaselineAccumulator(fs)
+        acc.add(ppg, abp)
+        return acc.result()
+
+    def naive(self, n: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """Naive prediction: the training mean level, and training mean SBP/DBP/MAP."""
+        pred = np.full((n, length), self.abp_mean)
+        bp = np.tile([self.sbp_mean, self.dbp_mean, self.map_mean], (n, 1))
+        return pred, bp
+
+    def linear(self, ppg: np.ndarray) -> np.ndarray:
+        """Linear prediction ``a * zPPG + b`` (mmHg) per window."""
+        return self.linear_a * zscore(ppg) + self.linear_b
+
+
+class BaselineAccumulator:
+    """Streams training windows block by block into :class:`BaselineParams` (bounded memory).
+
+    The least-squares line ``abp ~ a * zPPG + b`` is solved from accumulated sums (the normal
+    equations), which equals ``np.linalg.lstsq`` on all samples at once.
+    """
+
+    def __init__(self, fs: float):
+        self.fs = fs
+        self.n = 0
+        self.sz = self.sy = self.szz = self.szy = 0.0
+        self.bp_sum = np.zeros(3)
+        self.windows = 0
+
+    def add(self, ppg: np.ndarray, abp: np.ndarray) -> None:
+        z = zscore(ppg)
+        y = np.asarray(abp, dtype=np.float64)
+        self.n += y.size
+        self.sz += float(z.sum())
+        self.sy += float(y.sum())
+        self.szz += float((z * z).sum())
+        self.szy += float((z * y).sum())
+        self.bp_sum += bp_values_batch(y, self.fs).sum(axis=0)
+        self.windows += y.shape[0]
+
+    def result(self) -> BaselineParams:
+        if self.windows == 0:
+            raise ValueError("no training windows to fit the baselines on")
+        mean_z, mean_y = self.sz / self.n, self.sy / self.n
+        var_z = self.szz / self.n - mean_z**2
+        a = (self.szy / self.n - mean_z * mean_y) / var_z if var_z > 0 else 0.0
+        b = mean_y - a * mean_z
+        bp = self.bp_sum / self.windows
+        return BaselineParams(mean_y, float(bp[0]), float(bp[1]), float(bp[2]), float(a), float(b))
+
+
+def evaluate_predictions(
+    pred: np.ndarray,
+    ref: np.ndarray,
+    ppg: np.ndarray,
+    subjects: np.ndarray,
+    order: np.ndarray,
+    fs: float,
+    baselines: BaselineParams | None = None,
+    calibration: str | None = "offset-scale",
+) -> dict[str, Any]:
+    """The whole protocol for one model's predictions (mmHg) on a set of windows.
+
+    Returns ``{"calibration_free": {...}, "calibrated": {...}, "baselines": {...}}`` with
+    the model's metrics in each protocol and, next to them, the naive and linear baselines
+    (calibration-free, with MASE) and carry-forward (calibrated) on the same windows.
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    subjects = np.asarray(subjects).astype(str)
+    order = np.asarray(order)
+    if pred.shape != ref.shape or pred.ndim != 2:
+        raise ValueError(f"pred {pred.shape} and ref {ref.shape} must be equal (windows, samples)")
+    bp_ref = bp_values_batch(ref, fs)
+    bp_pred = bp_values_batch(pred, fs)
+    free = score(Scored(pred, ref, bp_pred, bp_ref, subjects))
+    result: dict[str, Any] = {"calibration_free": free, "baselines": {}}
+
+    if baselines is not None:
+        n, length = ref.shape
+        naive_pred, naive_bp = baselines.naive(n, length)
+        naive = score(Scored(naive_pred, ref, naive_bp, bp_ref, subjects), with_subjects=False)
+        lin_pred = baselines.linear(ppg)
+        linear = score(
+            Scored(lin_pred, ref, bp_values_batch(lin_pred, fs), bp_ref, subjects),
+            with_subjects=False,
+        )
+        result["baselines"] = {"naive": naive, "linear": linear}
+        free["mase"] = mase(free, naive)
+        linear["mase"] = mase(linear, naive)
+
+    if calibration is not None:
+        cal_pred, scored_mask = calibrate(pred, bp_pred, bp_ref, ref, subjects, order, calibration)
+        cal_bp = bp_values_batch(cal_pred[scored_mask], fs)
+        result["calibrated"] = score(
+            Scored(cal_pred[scored_mask], ref[scored_mask], cal_bp, bp_ref[scored_mask],
+                   subjects[scored_mask])
+        )
+        result["calibrated"]["calibration"] = calibration
+        cf_pred, cf_bp, cf_mask = carry_forward(ref, bp_ref, subjects, order)
+        result["baselines"]["carry_forward"] = score(
+            Scored(cf_pred[cf_mask], ref[cf_mask], cf_bp[cf_mask], bp_ref[cf_mask],
+                   subjects[cf_mask]),
+            with_subjects=False,
+        )
+    return result
+
+
+def mase(model: dict[str, Any], naive: dict[str, Any]) -> dict[str, float | None]:
+    """Mean absolute scaled error: model MAE / naive MAE, for the waveform and each BP value."""
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return None if a is None or not b else float(a / b)
+
+    out = {"waveform": ratio(model["waveform"]["mae"], naive["waveform"]["mae"])}
+    for name in BP_NAMES:
+        out[name] = ratio(model[name]["mae"], naive[name]["mae"])
+    return out

@@ -1,0 +1,204 @@
+"""Build the INN-PAR network as a FrEIA SequenceINN, and wrap it with the signal plumbing."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+from FrEIA.framework import SequenceINN
+from FrEIA.modules import AllInOneBlock, GLOWCouplingBlock, RNVPCouplingBlock
+from torch import Tensor, nn
+
+from innpar_freia.config import ModelConfig
+from innpar_freia.nn.invertible import INNPARCouplingBlock, InvertibleConv1x1LU
+from innpar_freia.nn.mscm import mscm_constructor
+
+# The release's central-difference kernel, not halved: g[n] = x[n+1] - x[n-1].
+GRADIENT_KERNEL = (-1.0, 0.0, 1.0)
+
+
+class _OutOfPlace(nn.Module):
+    """Return a fresh tensor from a subnet.
+
+    FrEIA 0.2's ``AllInOneBlock`` scales the subnet output in place (``a *= 0.1``), which
+    breaks autograd when the subnet's last op saved its output for backward (Tanh, Sigmoid,
+    a ReLU variant of MSCM ending in an activation). A clone makes the in-place op safe
+    whatever subnet is plugged in.
+    """
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.inner(x).clone()
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    """Seed torch and numpy for model construction without touching the caller's RNGs.
+
+    FrEIA 0.2 draws AllInOneBlock's permutation from numpy's *global* RNG, so numpy's global
+    state is seeded too and restored afterwards.
+    """
+    if seed is None:
+        yield
+        return
+    np_state = np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+
+
+def build_inn(config: ModelConfig, seed: int | None = None) -> SequenceINN:
+    """The invertible core: a FrEIA ``SequenceINN`` over ``(batch, 2, padded_length)``.
+
+    Each of ``config.blocks`` blocks is an optional learned LU 1x1 convolution followed by a
+    coupling (INN-PAR's by default, or FrEIA's GLOW / RealNVP / AllInOne) whose subnetworks
+    are MSCMs. FrEIA orders the modules, runs the reverse pass and sums the log-dets.
+
+    Args:
+        config: the architecture.
+        seed: seeds the initialisation (Xavier weights, 1x1-conv rotations, permutations)
+            without changing the global RNG state; ``None`` draws from the global RNGs.
+    """
+    subnet = mscm_constructor(
+        config.features, config.kernel_size, relu_everywhere=config.subnet == "mscm-relu"
+    )
+    with _seeded(seed):
+        inn = SequenceINN(2, config.padded_length)
+        for _ in range(config.blocks):
+            if config.invertible_1x1:
+                inn.append(InvertibleConv1x1LU)
+            if config.coupling == "innpar":
+                inn.append(INNPARCouplingBlock, subnet_constructor=subnet, clamp=config.clamp)
+            elif config.coupling == "glow":
+                inn.append(
+                    GLOWCouplingBlock,
+                    subnet_constructor=subnet,
+                    clamp=config.clamp,
+                    clamp_activation="SIGMOID",
+                )
+            elif config.coupling == "rnvp":
+                inn.append(
+                    RNVPCouplingBlock,
+                    subnet_constructor=subnet,
+                    clamp=config.clamp,
+                    clamp_activation="SIGMOID",
+                )
+            else:  # allinone
+                inn.append(
+                    AllInOneBlock,
+                    subnet_constructor=lambda ci, co: _OutOfPlace(subnet(ci, co)),
+                    affine_clamping=config.clamp,
+                    permute_soft=False,
+                )
+                _force_channel_swap(inn[-1])
+    return inn
+
+
+def _force_channel_swap(block: AllInOneBlock) -> None:
+    """Make AllInOneBlock's output permutation the swap of the two channels.
+
+    AllInOneBlock transforms one half only and relies on its permutation to mix. With two
+    channels FrEIA's random hard permutation is the identity half of the time (the same
+    channel would never be transformed), and its soft SO(2) rotation is stored as two
+    separately float32-rounded matrices whose product is not the identity in float64
+    (round trip ~3e-7). The swap is exact at any precision.
+    """
+    swap = torch.tensor([[0.0, 1.0], [1.0, 0.0]]).view(2, 2, 1)
+    with torch.no_grad():
+        block.w_perm.copy_(swap)
+        block.w_perm_inv.copy_(swap)
+
+
+def second_channel(x: Tensor, kind: str) -> Tensor:
+    """The second input/target channel for ``(batch, 1, time)`` signals.
+
+    ``gradient``: the release's central difference, a conv with kernel ``[-1, 0, 1]`` and
+    zero padding 1, so ``g[n] = x[n+1] - x[n-1]``, ``g[0] = x[1]``, ``g[L-1] = -x[L-2]``.
+    ``zeros``: a zero channel. ``copy``: the signal again.
+    """
+    if kind == "gradient":
+        kernel = torch.tensor(GRADIENT_KERNEL, dtype=x.dtype, device=x.device).view(1, 1, 3)
+        return F.conv1d(x, kernel, padding=1)
+    if kind == "zeros":
+        return torch.zeros_like(x)
+    if kind == "copy":
+        return x.clone()
+    raise ValueError(f"second channel must be gradient, zeros or copy, but is: {kind!r}")
+
+
+class INNPAR(nn.Module):
+    """INN-PAR: the SequenceINN plus its signal plumbing (second channel, padding, cropping).
+
+    Signals go in and come out as ``(batch, time)`` tensors of *normalised* values (PPG
+    z-scored per window, ABP scaled with the training constants; see
+    :class:`innpar_freia.data.dataset.Normalisation`).
+
+    Example:
+        >>> from innpar_freia.config import ModelConfig
+        >>> model = build_model(ModelConfig.from_preset("tiny"), seed=0)
+        >>> abp = model.ppg_to_abp(torch.randn(4, 625))
+        >>> abp.shape
+        torch.Size([4, 625])
+    """
+
+    def __init__(self, config: ModelConfig, inn: SequenceINN):
+        super().__init__()
+        self.config = config
+        self.inn = inn
+
+    @property
+    def window_length(self) -> int:
+        return self.config.window_length
+
+    def make_input(self, signal: Tensor) -> Tensor:
+        """``(batch, time)`` -> ``(batch, 2, padded)``: [signal, second channel], zero-padded."""
+        if signal.ndim != 2:
+            raise ValueError(f"expected a (batch, time) tensor, but got shape {tuple(signal.shape)}")
+        x = signal.unsqueeze(1)
+        x = torch.cat([x, second_channel(x, self.config.second_channel)], dim=1)
+        pad = self.config.padded_length - x.shape[-1]
+        if pad < 0:
+            raise ValueError(
+                f"window of {x.shape[-1]} samples is longer than the model's "
+                f"{self.config.window_length}"
+            )
+        return F.pad(x, (0, pad)) if pad else x
+
+    def forward(self, x: Tensor, rev: bool = False, jac: bool = True) -> tuple[Tensor, Tensor]:
+        """Run the SequenceINN on ``(batch, 2, padded)``; returns ``(out, log|det J|)``."""
+        out, log_det = self.inn(x, rev=rev, jac=jac)
+        if not torch.is_tensor(log_det):
+            # FrEIA 0.2's SequenceINN returns a Python float when every module is
+            # volume-preserving; keep the (batch,) tensor contract.
+            log_det = torch.full((x.shape[0],), float(log_det), dtype=x.dtype, device=x.device)
+        return out, log_det
+
+    def ppg_to_abp(self, ppg: Tensor) -> Tensor:
+        """Normalised PPG ``(batch, time)`` -> normalised ABP ``(batch, time)``."""
+        out, _ = self.forward(self.make_input(ppg), jac=False)
+        return out[:, 0, : ppg.shape[-1]]
+
+    def abp_to_ppg(self, abp: Tensor) -> Tensor:
+        """Normalised ABP ``(batch, time)`` -> normalised PPG, through the reverse pass."""
+        out, _ = self.forward(self.make_input(abp), rev=True, jac=False)
+        return out[:, 0, : abp.shape[-1]]
+
+
+def build_model(config: ModelConfig, seed: int | None = None) -> INNPAR:
+    """:func:`build_inn` wrapped in :class:`INNPAR`."""
+    return INNPAR(config, build_inn(config, seed=seed))
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of learned (trainable) scalars."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,545 @@
+"""Training: one readable loop, validation every epoch, atomic checkpoints, exact resume, DDP.
+
+``train(run_config, data, run_dir)`` trains on the training split of an HDF5 window file,
+evaluates the validation split every epoch (waveform MAE in mmHg), writes ``config.json``,
+``metrics.jsonl`` (one JSON object per epoch) and ``checkpoints/{last,best}.pt`` into the
+run directory. Under ``torchrun`` it runs DistributedDataParallel with one process per
+device; rank 0 logs and writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+
+from innpar_freia import __version__, distributed
+from innpar_freia.distributed import hardware_description
+from innpar_freia.checkpoint import read_checkpoint, save_checkpoint
+from innpar_freia.config import RunConfig, TrainConfig
+from innpar_freia.data.dataset import (
+    STATS_BLOCK,
+    Normalisation,
+    WindowDataset,
+    fit_normalisation,
+    load_split_arrays,
+    plan_splits,
+)
+from innpar_freia.data.store import StoreInfo, read_info
+from innpar_freia.errors import ConfigError, DataError, RunDirError, TrainingDiverged
+from innpar_freia.metrics import BaselineAccumulator
+from innpar_freia.nn.model import INNPAR, build_model, count_parameters
+from innpar_freia.signal import bp_values_batch
+
+RUN_ARTIFACTS = ("config.json", "metrics.jsonl", "checkpoints")
+
+
+class Callbacks(Protocol):
+    """What a caller (the CLI) is told while training runs; the loop itself never prints."""
+
+    def on_start(self, info: dict[str, Any]) -> None: ...
+    def on_batch(self, epoch: int, step: int, steps: int, loss: float) -> None: ...
+    def on_epoch(self, record: dict[str, Any]) -> None: ...
+    def on_message(self, text: str) -> None: ...
+
+
+class SilentCallbacks:
+    def on_start(self, info: dict[str, Any]) -> None:
+        pass
+
+    def on_batch(self, epoch: int, step: int, steps: int, loss: float) -> None:
+        pass
+
+    def on_epoch(self, record: dict[str, Any]) -> None:
+        pass
+
+    def on_message(self, text: str) -> None:
+        pass
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    last_checkpoint: Path
+    best_checkpoint: Path
+    epochs_completed: int
+    best_epoch: int
+    best_val_mae: float | None
+    stopped_early: bool
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- loss
+
+
+def channel_l1(out: Tensor, target: Tensor, length: int, region: str, grad_weight: float) -> Tensor:
+    """L1 between ``(B, 2, T)`` tensors: channel 0 plus ``grad_weight`` x channel 1, as a
+    weighted mean (``grad_weight=1`` is the release's plain mean over both channels).
+    ``region="real"`` scores samples ``0..length-1``; ``"padded"`` the whole tensor."""
+    if region == "real":
+        out, target = out[..., :length], target[..., :length]
+    err = (out - target).abs()
+    return (err[:, 0].mean() + grad_weight * err[:, 1].mean()) / (1.0 + grad_weight)
+
+
+class TrainStep(nn.Module):
+    """Forward (and optionally reverse) pass of one batch as a single module call, so that
+    DistributedDataParallel sees exactly one forward per backward."""
+
+    def __init__(self, model: INNPAR, cfg: TrainConfig):
+        super().__init__()
+        self.model = model
+        self.cfg = cfg
+
+    def forward(self, ppg: Tensor, abp: Tensor) -> tuple[Tensor, Tensor]:
+        length = ppg.shape[-1]
+        x = self.model.make_input(ppg)
+        y = self.model.make_input(abp)
+        out, _ = self.model(x, jac=False)
+        loss = channel_l1(out.float(), y, length, self.cfg.loss_region, self.cfg.grad_weight)
+        inverse = torch.zeros((), device=loss.device)
+        if self.cfg.inverse_weight > 0:
+            back, _ = self.model(y, rev=True, jac=False)
+            inverse = channel_l1(back.float(), x, length, self.cfg.loss_region, self.cfg.grad_weight)
+            loss = loss + self.cfg.inverse_weight * inverse
+        return loss, inverse
+
+
+def lr_factor(cfg: TrainConfig, epoch: int) -> float:
+    """Learning-rate multiplier for a (0-based) epoch: linear warm-up, then constant or cosine."""
+    if cfg.warmup_epochs and epoch < cfg.warmup_epochs:
+        return (epoch + 1) / cfg.warmup_epochs
+    if cfg.lr_schedule == "cosine":
+        span = max(1, cfg.epochs - cfg.warmup_epochs)
+        progress = (epoch - cfg.warmup_epochs) / span
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return 1.0
+
+
+# ----------------------------------------------------------------------------- run directory
+
+
+def next_run_dir(root: str | Path, preset: str) -> Path:
+    """``root/NNNNN-preset`` with the next free number, StyleGAN-style."""
+    root = Path(root)
+    numbers = [
+        int(p.name.split("-", 1)[0])
+        for p in root.glob("*")
+        if p.is_dir() and p.name.split("-", 1)[0].isdigit()
+    ] if root.exists() else []
+    return root / f"{max(numbers, default=-1) + 1:05d}-{preset}"
+
+
+def holds_run(run_dir: Path) -> bool:
+    return any((run_dir / name).exists() for name in RUN_ARTIFACTS)
+
+
+def prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
+    """Refuse to overwrite a run unless told to (``resume`` continues it, ``force`` restarts)."""
+    if resume and force:
+        raise RunDirError("--resume and --force contradict each other: choose one")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"run directory {run_dir} is a file")
+    if resume:
+        if not (run_dir / "checkpoints" / "last.pt").is_file():
+            raise RunDirError(f"nothing to resume: {run_dir} has no checkpoints/last.pt")
+        return
+    if holds_run(run_dir):
+        if not force:
+            raise RunDirError(
+                f"{run_dir} already holds a run; pass --resume to continue it or --force to "
+                "start over (its checkpoints and metrics will be deleted)"
+            )
+        for name in RUN_ARTIFACTS:
+            target = run_dir / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def read_history(path: Path, up_to_epoch: int) -> list[dict[str, Any]]:
+    """Epoch records of ``metrics.jsonl`` up to a checkpoint's epoch (a resumed run drops
+    the records of epochs it is about to redo)."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            record = json.loads(line)
+            if record.get("epoch", 0) <= up_to_epoch:
+                out.append(record)
+    return out
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def check_data(info: StoreInfo) -> None:
+    if info.n_windows == 0:
+        raise DataError(f"{info.path} holds no windows")
+    if info.abp_units.lower() != "mmhg":
+        raise DataError(f"{info.path}: ABP must be in mmHg, but the file says {info.abp_units!r}")
+
+
+def fit_baselines(path: Path, indices: np.ndarray, fs: float) -> dict[str, float]:
+    acc = BaselineAccumulator(fs)
+    for s in range(0, len(indices), STATS_BLOCK):
+        ppg, abp = load_split_arrays(path, np.sort(indices[s : s + STATS_BLOCK]))
+        acc.add(ppg, abp)
+    return acc.result().to_dict()
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for, but no CUDA device is available")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def validate(
+    model: INNPAR,
+    loader: DataLoader,
+    norm: Normalisation,
+    cfg: TrainConfig,
+    fs: float,
+    device: torch.device,
+) -> dict[str, float]:
+    """Validation loss (normalised units) and mmHg errors: waveform MAE/RMSE on real
+    samples of de-normalised predictions, and SBP/DBP/MAP MAE by the protocol."""
+    model.eval()
+    loss_sum, n_batches = 0.0, 0
+    preds, refs = [], []
+    for ppg, abp, _ in loader:
+        ppg, abp = ppg.to(device), abp.to(device)
+        x = model.make_input(ppg)
+        out, _ = model(x, jac=False)
+        y = model.make_input(abp)
+        loss_sum += float(channel_l1(out.float(), y, ppg.shape[-1], cfg.loss_region, cfg.grad_weight))
+        n_batches += 1
+        preds.append(norm.denormalise_abp(out[:, 0, : ppg.shape[-1]].double().cpu().numpy()))
+        refs.append(norm.denormalise_abp(abp.double().cpu().numpy()))
+    model.train()
+    pred, ref = np.concatenate(preds), np.concatenate(refs)
+    err = pred - ref
+    bp_err = np.abs(bp_values_batch(pred, fs) - bp_values_batch(ref, fs)).mean(axis=0)
+    return {
+        "val_loss": loss_sum / max(1, n_batches),
+        "val_mae": float(np.abs(err).mean()),
+        "val_rmse": float(np.sqrt((err**2).mean())),
+        "val_sbp_mae": float(bp_err[0]),
+        "val_dbp_mae": float(bp_err[1]),
+        "val_map_mae": float(bp_err[2]),
+    }
+
+
+# ----------------------------------------------------------------------------- training
+
+
+# Settings a resumed run may change: how long, and where it runs.
+RESUME_OVERRIDES = ("epochs", "device", "num_workers")
+
+
+def train(
+    run_config: RunConfig | None,
+    data: str | Path,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    resume_overrides: dict[str, Any] | None = None,
+    callbacks: Callbacks | None = None,
+) -> TrainResult:
+    """Train ``run_config`` on the window file ``data``; everything goes into ``run_dir``.
+
+    With ``resume`` the run continues from ``checkpoints/last.pt`` with its own stored
+    configuration (``run_config`` must be ``None``); ``resume_overrides`` may change only
+    epochs, device and num_workers. On CPU a resumed run ends with exactly the weights of
+    an uninterrupted one.
+    """
+    cb = callbacks or SilentCallbacks()
+    data = Path(data)
+    run_dir = Path(run_dir)
+    state: dict[str, Any] | None = None
+    if resume:
+        if run_config is not None:
+            raise RunDirError("resume continues a run with its stored configuration; give none")
+        prepare_run_dir(run_dir, resume=True, force=False)
+        state = read_checkpoint(run_dir / "checkpoints" / "last.pt")
+        stored = RunConfig.from_dict(state["run_config"])
+        overrides = dict(resume_overrides or {})
+        bad = sorted(set(overrides) - set(RESUME_OVERRIDES))
+        if bad:
+            raise RunDirError(
+                f"a resumed run keeps its configuration; {', '.join(bad)} cannot change "
+                f"(only {', '.join(RESUME_OVERRIDES)} can)"
+            )
+        run_config = RunConfig(stored.preset, stored.model, stored.train.replace(**overrides))
+    elif run_config is None:
+        raise ConfigError("a new run needs a configuration")
+    device = resolve_device(run_config.train.device)
+    dist_info = distributed.setup(device.type)
+    try:
+        return _train(run_config, data, run_dir, state, force, cb, device, dist_info)
+    finally:
+        distributed.teardown(dist_info)
+
+
+def _train(
+    run_config: RunConfig,
+    data: Path,
+    run_dir: Path,
+    state: dict[str, Any] | None,
+    force: bool,
+    cb: Callbacks,
+    device: torch.device,
+    dist_info: distributed.DistInfo,
+) -> TrainResult:
+    if dist_info.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist_info.local_rank)
+    main = dist_info.is_main
+    if state is None and main:
+        prepare_run_dir(run_dir, resume=False, force=force)
+    distributed.barrier(dist_info)
+    cfg = run_config.train
+
+    info = read_info(data)
+    check_data(info)
+    try:
+        model_cfg = run_config.model.replace(fs=info.fs, window_length=info.window_length)
+    except ConfigError as exc:
+        raise DataError(f"{data}: the network cannot take these windows: {exc}") from None
+    if state is not None and model_cfg != RunConfig.from_dict(state["run_config"]).model:
+        raise DataError(
+            f"{data} has windows of {info.window_length} samples at {info.fs} Hz, but the run "
+            "being resumed was trained on other windows"
+        )
+    run_config = RunConfig(preset=run_config.preset, model=model_cfg, train=cfg)
+    plan = plan_splits(info, cfg.test_fold, cfg.val_fold)
+    if len(plan.train) == 0:
+        raise DataError(f"{data}: the training split is empty")
+    if cfg.batch_size % dist_info.world_size:
+        raise ConfigError(
+            f"batch_size {cfg.batch_size} must be divisible by the number of processes "
+            f"({dist_info.world_size}): it is the global batch"
+        )
+    has_val = len(plan.val) > 0
+
+    if state is not None:
+        norm = Normalisation.from_dict(state["normalisation"])
+        baselines = state.get("baselines")
+    else:
+        norm = fit_normalisation(data, plan.train, cfg.abp_norm)
+        baselines = fit_baselines(data, plan.train, info.fs)
+
+    model = build_model(model_cfg, seed=cfg.seed).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    start_epoch, best_mae, best_epoch, bad_epochs = 0, math.inf, 0, 0
+    if state is not None:
+        model.load_state_dict(state["model_state"])
+        optimizer.load_state_dict(state["optimizer_state"])
+        ts = state["training_state"]
+        start_epoch = int(state["epoch"])
+        best_mae = float(ts["best_val_mae"]) if ts["best_val_mae"] is not None else math.inf
+        best_epoch, bad_epochs = int(ts["best_epoch"]), int(ts["bad_epochs"])
+        torch.set_rng_state(ts["torch_rng"])
+
+    step_module: nn.Module = TrainStep(model, cfg)
+    if dist_info.enabled:
+        step_module = nn.parallel.DistributedDataParallel(
+            step_module, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    if cfg.compile:
+        step_module = torch.compile(step_module)
+
+    train_set = WindowDataset(data, plan.train, norm)
+    per_rank_batch = cfg.batch_size // dist_info.world_size
+    # The same sampler in one process and under DDP: rank r of W takes every W-th index of
+    # one seeded permutation per epoch, so the union of the ranks' batch b is exactly the
+    # single-process batch b.
+    sampler = DistributedSampler(
+        train_set, num_replicas=dist_info.world_size, rank=dist_info.rank,
+        shuffle=True, seed=cfg.seed, drop_last=False,
+    )
+    pin = device.type == "cuda"
+    loader = DataLoader(
+        train_set, batch_size=per_rank_batch, sampler=sampler, num_workers=cfg.num_workers,
+        pin_memory=pin, persistent_workers=cfg.num_workers > 0,
+    )
+    val_loader = DataLoader(
+        WindowDataset(data, plan.val, norm), batch_size=max(256, per_rank_batch),
+        shuffle=False, num_workers=0, pin_memory=pin,
+    ) if has_val and main else None
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = run_dir / "checkpoints"
+    metrics_path = run_dir / "metrics.jsonl"
+    data_desc = {
+        "path": str(data.resolve()),
+        "fs": info.fs,
+        "window_length": info.window_length,
+        "n_windows": info.n_windows,
+        "source_format": info.source_format,
+        "provenance": info.provenance,
+        "split": plan.describe(),
+    }
+    environment = {
+        "package_version": __version__,
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+        "hardware": hardware_description(device),
+        "world_size": dist_info.world_size,
+    }
+    history: list[dict[str, Any]] = []
+    if main:
+        write_json_atomic(run_dir / "config.json", {
+            **run_config.to_dict(),
+            "data": data_desc,
+            "normalisation": norm.to_dict(),
+            "environment": environment,
+        })
+        if state is not None:
+            history = read_history(metrics_path, start_epoch)
+            tmp = metrics_path.with_name(f".{metrics_path.name}.tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
+            os.replace(tmp, metrics_path)
+        elif metrics_path.exists():
+            metrics_path.unlink()
+    cb.on_start({
+        "run_dir": str(run_dir), "device": str(device), "world_size": dist_info.world_size,
+        "n_params": count_parameters(model), "split": plan.describe(), "resumed_at": start_epoch,
+        "epochs": cfg.epochs, "has_val": has_val,
+    })
+    if not has_val:
+        cb.on_message("no validation windows: best.pt will be the last epoch")
+
+    def payload(epoch: int, record: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "run_config": run_config.to_dict(),
+            "model_state": model.state_dict(),
+            "normalisation": norm.to_dict(),
+            "baselines": baselines,
+            "data": data_desc,
+            "epoch": epoch,
+            "metrics": record,
+            "optimizer_state": optimizer.state_dict(),
+            "training_state": {
+                "best_val_mae": None if math.isinf(best_mae) else best_mae,
+                "best_epoch": best_epoch,
+                "bad_epochs": bad_epochs,
+                "torch_rng": torch.get_rng_state(),
+            },
+        }
+
+    stopped_early = False
+    use_amp = cfg.amp and device.type == "cuda"
+    step_module.train()
+    epoch = start_epoch
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * lr_factor(cfg, epoch)
+        sampler.set_epoch(epoch)
+        loss_sum = torch.zeros(2, dtype=torch.float64)
+        steps = len(loader)
+        for step, (ppg, abp, _) in enumerate(loader):
+            ppg = ppg.to(device, non_blocking=pin)
+            abp = abp.to(device, non_blocking=pin)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss, inverse = step_module(ppg, abp)
+            # Every rank sees the same global loss, so all stop together on NaN.
+            global_loss = distributed.all_reduce_sum(
+                torch.stack([loss.detach(), inverse.detach()]).double(), dist_info
+            ).cpu() / dist_info.world_size
+            if not torch.isfinite(global_loss).all():
+                last = ckpt_dir / "last.pt"
+                kept = f"; the last good checkpoint is {last}" if last.exists() else ""
+                raise TrainingDiverged(
+                    f"loss became {float(global_loss[0])} at epoch {epoch + 1}, step {step + 1}: "
+                    f"training stopped{kept}. Try a lower learning rate (--lr) or gradient "
+                    "clipping (grad_clip)."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            loss_sum += global_loss
+            if main:
+                cb.on_batch(epoch + 1, step + 1, steps, float(global_loss[0]))
+        train_time = time.perf_counter() - t0
+        record: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "lr": optimizer.param_groups[0]["lr"],
+            "train_loss": float(loss_sum[0] / max(1, steps)),
+        }
+        if cfg.inverse_weight > 0:
+            record["train_inverse_loss"] = float(loss_sum[1] / max(1, steps))
+        stop = False
+        if main:
+            if val_loader is not None:
+                record.update(validate(model, val_loader, norm, cfg, info.fs, device))
+                improved = record["val_mae"] < best_mae
+            else:
+                improved = True
+            if improved:
+                best_mae = record.get("val_mae", math.inf)
+                best_epoch, bad_epochs = epoch + 1, 0
+            else:
+                bad_epochs += 1
+            record["best_epoch"] = best_epoch
+            record["train_seconds"] = round(train_time, 3)
+            record["windows_per_second"] = round(len(train_set) / train_time, 1)
+            record["epoch_seconds"] = round(time.perf_counter() - t0, 3)
+            body = payload(epoch + 1, record)
+            save_checkpoint(ckpt_dir / "last.pt", body)
+            if improved:
+                save_checkpoint(ckpt_dir / "best.pt", body)
+            with metrics_path.open("a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            history.append(record)
+            cb.on_epoch(record)
+            stop = bool(cfg.early_stopping and has_val and bad_epochs >= cfg.early_stopping)
+        stop = bool(distributed.broadcast_object(stop, dist_info))
+        if stop:
+            stopped_early = True
+            if main:
+                cb.on_message(
+                    f"early stopping: no better validation MAE for {cfg.early_stopping} epochs "
+                    f"(best {best_mae:.2f} mmHg at epoch {best_epoch})"
+                )
+            break
+    distributed.barrier(dist_info)
+    train_set.close()
+    completed = epoch + 1 if cfg.epochs > start_epoch else start_epoch
+    return TrainResult(
+        run_dir=run_dir,
+        last_checkpoint=ckpt_dir / "last.pt",
+        best_checkpoint=ckpt_dir / "best.pt",
+        epochs_completed=completed,
+        best_epoch=best_epoch,
+        best_val_mae=None if math.isinf(best_mae) else best_mae,
+        stopped_early=stopped_early,
+        history=history,
+    )

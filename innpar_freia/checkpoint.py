@@ -47,8 +47,14 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError,
-            OSError) as exc:
+    except (
+        RuntimeError,
+        EOFError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        ValueError,
+        OSError,
+    ) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"{path} is not a readable innpar-freia checkpoint (corrupt or another format: {first})"
@@ -109,7 +115,9 @@ class Checkpoint:
         out = np.empty_like(signal)
         with torch.no_grad():
             for s in range(0, len(signal), batch_size):
-                x = torch.as_tensor(signal[s : s + batch_size], dtype=param.dtype, device=param.device)
+                x = torch.as_tensor(
+                    signal[s : s + batch_size], dtype=param.dtype, device=param.device
+                )
                 y = self.model.abp_to_ppg(x) if reverse else self.model.ppg_to_abp(x)
                 out[s : s + batch_size] = y.double().cpu().numpy()
         return out
@@ -137,7 +145,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         model.load_state_dict(payload["model_state"])
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: weights do not fit its own configuration ({first})") from None
+        raise CheckpointError(
+            f"{path}: weights do not fit its own configuration ({first})"
+        ) from None
     model.to(device).eval()
     baselines = payload.get("baselines")
     return Checkpoint(

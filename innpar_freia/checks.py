@@ -70,7 +70,8 @@ def _params_without_gradient(model: INNPAR, ppg: torch.Tensor) -> list[str]:
     weights = torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)
     ((y * weights).sum() + log_det.sum()).backward()
     missing = [
-        name for name, p in model.named_parameters()
+        name
+        for name, p in model.named_parameters()
         if p.requires_grad and (p.grad is None or not torch.any(p.grad != 0))
     ]
     model.zero_grad(set_to_none=True)
@@ -111,7 +112,9 @@ def run_checks(
 
     m32 = copy.deepcopy(model).float().eval()
     m64 = copy.deepcopy(model).double().eval()
-    r32 = _roundtrip(m32, torch.tensor(ppg_n, dtype=torch.float32), torch.tensor(abp_n, dtype=torch.float32))
+    r32 = _roundtrip(
+        m32, torch.tensor(ppg_n, dtype=torch.float32), torch.tensor(abp_n, dtype=torch.float32)
+    )
     p64, a64 = torch.tensor(ppg_n, dtype=torch.float64), torch.tensor(abp_n, dtype=torch.float64)
     r64 = _roundtrip(m64, p64, a64)
     logdet_err = _logdet_error(m64, seed)
@@ -122,7 +125,7 @@ def run_checks(
     roundtrip64 = max(r64["forward"], r64["reverse"])
     results = {
         "n_params": count_parameters(model),
-        "n_windows": int(len(ppg_n)),
+        "n_windows": len(ppg_n),
         "window_length": int(ppg_n.shape[1]),
         "roundtrip_max_abs_float32": roundtrip32,
         "roundtrip_max_abs_float64": roundtrip64,

@@ -1,4 +1,4 @@
-"""Configuration dataclasses, named presets and TOML loading, with validation that names bad values."""
+"""Configuration dataclasses, named presets and TOML loading; errors name the bad value."""
 
 from __future__ import annotations
 
@@ -167,7 +167,8 @@ class TrainConfig(_ConfigBase):
             validation fold k+1 mod K unless given, training on the rest).
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         num_workers: DataLoader worker processes.
-        amp: bf16 autocast for the forward pass on CUDA.
+        amp: bf16 autocast of the forward pass (CUDA, or a CPU with AMX / AVX512-BF16);
+            weights, optimiser and loss stay float32.
         compile: ``torch.compile`` the network.
     """
 
@@ -254,7 +255,9 @@ def preset_names() -> list[str]:
 
 def _preset(name: str) -> dict[str, Any]:
     if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; available presets: {', '.join(preset_names())}")
+        raise ConfigError(
+            f"unknown preset {name!r}; available presets: {', '.join(preset_names())}"
+        )
     return PRESETS[name]
 
 

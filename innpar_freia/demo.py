@@ -32,7 +32,10 @@ class DemoResult:
 
 
 def run_demo(
-    out_dir: str | Path, *, epochs: int | None = None, force: bool = False,
+    out_dir: str | Path,
+    *,
+    epochs: int | None = None,
+    force: bool = False,
     callbacks: Callbacks | None = None,
 ) -> DemoResult:
     out_dir = Path(out_dir)
@@ -58,7 +61,10 @@ def run_demo(
     metrics_path = eval_dir / "metrics.json"
     metrics_path.write_text(json.dumps(metrics, indent=2, default=str) + "\n")
     figure = plot_reconstructions(
-        preds.abp, preds.abp_pred, cfg.model.fs, eval_dir / "reconstructions.png",
+        preds.abp,
+        preds.abp_pred,
+        cfg.model.fs,
+        eval_dir / "reconstructions.png",
         titles=[f"{s} ({w})" for s, w in zip(preds.subjects, preds.window_ids, strict=True)],
     )
     free = metrics["calibration_free"]
@@ -73,5 +79,6 @@ def run_demo(
         "dbp_mae": free["dbp"]["mae"],
         "map_mae": free["map"]["mae"],
     }
-    return DemoResult(out_dir, data, result.run_dir, result.best_checkpoint, metrics_path,
-                      figure, summary)
+    return DemoResult(
+        out_dir, data, result.run_dir, result.best_checkpoint, metrics_path, figure, summary
+    )

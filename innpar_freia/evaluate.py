@@ -59,7 +59,9 @@ def split_indices(
     plan = plan_splits(info, test_fold, val_fold)
     idx = plan.indices(split)
     if len(idx) == 0:
-        raise DataError(f"{info.path}: the {split} split is empty (use --split all for every window)")
+        raise DataError(
+            f"{info.path}: the {split} split is empty (use --split all for every window)"
+        )
     return idx
 
 

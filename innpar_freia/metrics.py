@@ -53,8 +53,16 @@ def error_stats(pred: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
     err = np.asarray(pred, dtype=np.float64) - np.asarray(ref, dtype=np.float64)
     n = err.size
     if n == 0:
-        return {"n": 0, "mae": None, "me": None, "sd": None, "bhs": None, "bhs_grade": None,
-                "aami_pass": None, "ieee_grade": None}
+        return {
+            "n": 0,
+            "mae": None,
+            "me": None,
+            "sd": None,
+            "bhs": None,
+            "bhs_grade": None,
+            "aami_pass": None,
+            "ieee_grade": None,
+        }
     abs_err = np.abs(err)
     mae = float(abs_err.mean())
     me = float(err.mean())
@@ -121,7 +129,7 @@ def score(s: Scored, with_subjects: bool = True) -> dict[str, Any]:
     """Pooled and per-subject metrics of :class:`Scored` windows."""
     out: dict[str, Any] = {
         "n_windows": int(s.pred.shape[0]),
-        "n_subjects": int(len(np.unique(s.subjects))) if s.pred.shape[0] else 0,
+        "n_subjects": len(np.unique(s.subjects)) if s.pred.shape[0] else 0,
         "waveform": waveform_stats(s.pred, s.ref),
     }
     for j, name in enumerate(BP_NAMES):
@@ -337,14 +345,20 @@ def evaluate_predictions(
         cal_pred, scored_mask = calibrate(pred, bp_pred, bp_ref, ref, subjects, order, calibration)
         cal_bp = bp_values_batch(cal_pred[scored_mask], fs)
         result["calibrated"] = score(
-            Scored(cal_pred[scored_mask], ref[scored_mask], cal_bp, bp_ref[scored_mask],
-                   subjects[scored_mask])
+            Scored(
+                cal_pred[scored_mask],
+                ref[scored_mask],
+                cal_bp,
+                bp_ref[scored_mask],
+                subjects[scored_mask],
+            )
         )
         result["calibrated"]["calibration"] = calibration
         cf_pred, cf_bp, cf_mask = carry_forward(ref, bp_ref, subjects, order)
         result["baselines"]["carry_forward"] = score(
-            Scored(cf_pred[cf_mask], ref[cf_mask], cf_bp[cf_mask], bp_ref[cf_mask],
-                   subjects[cf_mask]),
+            Scored(
+                cf_pred[cf_mask], ref[cf_mask], cf_bp[cf_mask], bp_ref[cf_mask], subjects[cf_mask]
+            ),
             with_subjects=False,
         )
     return result

@@ -1,4 +1,4 @@
-"""Matplotlib figures of reconstructions and results. Functions save a figure and return its path."""
+"""Matplotlib figures of reconstructions and results; each function saves one figure."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from innpar_freia.signal import diastolic_troughs, systolic_peaks  # noqa: E402
+from innpar_freia.signal import diastolic_troughs, systolic_peaks
 
 # One palette for every figure: reference in dark grey, prediction in blue, markers by value.
 COLORS = {

@@ -44,7 +44,9 @@ def resample(x: np.ndarray, fs_in: float, fs_out: float, axis: int = -1) -> np.n
     if fs_in == fs_out:
         return np.asarray(x, dtype=np.float64)
     ratio = Fraction(fs_out / fs_in).limit_denominator(1000)
-    return sps.resample_poly(np.asarray(x, dtype=np.float64), ratio.numerator, ratio.denominator, axis=axis)
+    return sps.resample_poly(
+        np.asarray(x, dtype=np.float64), ratio.numerator, ratio.denominator, axis=axis
+    )
 
 
 def prominence_threshold(x: np.ndarray) -> float:

@@ -26,7 +26,6 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from innpar_freia import __version__, distributed
-from innpar_freia.distributed import hardware_description
 from innpar_freia.checkpoint import read_checkpoint, save_checkpoint
 from innpar_freia.config import RunConfig, TrainConfig
 from innpar_freia.data.dataset import (
@@ -38,6 +37,7 @@ from innpar_freia.data.dataset import (
     plan_splits,
 )
 from innpar_freia.data.store import StoreInfo, read_info
+from innpar_freia.distributed import hardware_description
 from innpar_freia.errors import ConfigError, DataError, RunDirError, TrainingDiverged
 from innpar_freia.metrics import BaselineAccumulator
 from innpar_freia.nn.model import INNPAR, build_model, count_parameters
@@ -112,7 +112,9 @@ class TrainStep(nn.Module):
         inverse = torch.zeros((), device=loss.device)
         if self.cfg.inverse_weight > 0:
             back, _ = self.model(y, rev=True, jac=False)
-            inverse = channel_l1(back.float(), x, length, self.cfg.loss_region, self.cfg.grad_weight)
+            inverse = channel_l1(
+                back.float(), x, length, self.cfg.loss_region, self.cfg.grad_weight
+            )
             loss = loss + self.cfg.inverse_weight * inverse
         return loss, inverse
 
@@ -134,11 +136,15 @@ def lr_factor(cfg: TrainConfig, epoch: int) -> float:
 def next_run_dir(root: str | Path, preset: str) -> Path:
     """``root/NNNNN-preset`` with the next free number, StyleGAN-style."""
     root = Path(root)
-    numbers = [
-        int(p.name.split("-", 1)[0])
-        for p in root.glob("*")
-        if p.is_dir() and p.name.split("-", 1)[0].isdigit()
-    ] if root.exists() else []
+    numbers = (
+        [
+            int(p.name.split("-", 1)[0])
+            for p in root.glob("*")
+            if p.is_dir() and p.name.split("-", 1)[0].isdigit()
+        ]
+        if root.exists()
+        else []
+    )
     return root / f"{max(numbers, default=-1) + 1:05d}-{preset}"
 
 
@@ -235,7 +241,9 @@ def validate(
         x = model.make_input(ppg)
         out, _ = model(x, jac=False)
         y = model.make_input(abp)
-        loss_sum += float(channel_l1(out.float(), y, ppg.shape[-1], cfg.loss_region, cfg.grad_weight))
+        loss_sum += float(
+            channel_l1(out.float(), y, ppg.shape[-1], cfg.loss_region, cfg.grad_weight)
+        )
         n_batches += 1
         preds.append(norm.denormalise_abp(out[:, 0, : ppg.shape[-1]].double().cpu().numpy()))
         refs.append(norm.denormalise_abp(abp.double().cpu().numpy()))
@@ -378,18 +386,33 @@ def _train(
     # one seeded permutation per epoch, so the union of the ranks' batch b is exactly the
     # single-process batch b.
     sampler = DistributedSampler(
-        train_set, num_replicas=dist_info.world_size, rank=dist_info.rank,
-        shuffle=True, seed=cfg.seed, drop_last=False,
+        train_set,
+        num_replicas=dist_info.world_size,
+        rank=dist_info.rank,
+        shuffle=True,
+        seed=cfg.seed,
+        drop_last=False,
     )
     pin = device.type == "cuda"
     loader = DataLoader(
-        train_set, batch_size=per_rank_batch, sampler=sampler, num_workers=cfg.num_workers,
-        pin_memory=pin, persistent_workers=cfg.num_workers > 0,
+        train_set,
+        batch_size=per_rank_batch,
+        sampler=sampler,
+        num_workers=cfg.num_workers,
+        pin_memory=pin,
+        persistent_workers=cfg.num_workers > 0,
     )
-    val_loader = DataLoader(
-        WindowDataset(data, plan.val, norm), batch_size=max(256, per_rank_batch),
-        shuffle=False, num_workers=0, pin_memory=pin,
-    ) if has_val and main else None
+    val_loader = (
+        DataLoader(
+            WindowDataset(data, plan.val, norm),
+            batch_size=max(256, per_rank_batch),
+            shuffle=False,
+            num_workers=0,
+            pin_memory=pin,
+        )
+        if has_val and main
+        else None
+    )
 
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir = run_dir / "checkpoints"
@@ -413,12 +436,15 @@ def _train(
     }
     history: list[dict[str, Any]] = []
     if main:
-        write_json_atomic(run_dir / "config.json", {
-            **run_config.to_dict(),
-            "data": data_desc,
-            "normalisation": norm.to_dict(),
-            "environment": environment,
-        })
+        write_json_atomic(
+            run_dir / "config.json",
+            {
+                **run_config.to_dict(),
+                "data": data_desc,
+                "normalisation": norm.to_dict(),
+                "environment": environment,
+            },
+        )
         if state is not None:
             history = read_history(metrics_path, start_epoch)
             tmp = metrics_path.with_name(f".{metrics_path.name}.tmp")
@@ -426,11 +452,18 @@ def _train(
             os.replace(tmp, metrics_path)
         elif metrics_path.exists():
             metrics_path.unlink()
-    cb.on_start({
-        "run_dir": str(run_dir), "device": str(device), "world_size": dist_info.world_size,
-        "n_params": count_parameters(model), "split": plan.describe(), "resumed_at": start_epoch,
-        "epochs": cfg.epochs, "has_val": has_val,
-    })
+    cb.on_start(
+        {
+            "run_dir": str(run_dir),
+            "device": str(device),
+            "world_size": dist_info.world_size,
+            "n_params": count_parameters(model),
+            "split": plan.describe(),
+            "resumed_at": start_epoch,
+            "epochs": cfg.epochs,
+            "has_val": has_val,
+        }
+    )
     if not has_val:
         cb.on_message("no validation windows: best.pt will be the last epoch")
 
@@ -453,7 +486,7 @@ def _train(
         }
 
     stopped_early = False
-    use_amp = cfg.amp and device.type == "cuda"
+    use_amp = cfg.amp
     step_module.train()
     epoch = start_epoch
     for epoch in range(start_epoch, cfg.epochs):
@@ -469,9 +502,12 @@ def _train(
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss, inverse = step_module(ppg, abp)
             # Every rank sees the same global loss, so all stop together on NaN.
-            global_loss = distributed.all_reduce_sum(
-                torch.stack([loss.detach(), inverse.detach()]).double(), dist_info
-            ).cpu() / dist_info.world_size
+            global_loss = (
+                distributed.all_reduce_sum(
+                    torch.stack([loss.detach(), inverse.detach()]).double(), dist_info
+                ).cpu()
+                / dist_info.world_size
+            )
             if not torch.isfinite(global_loss).all():
                 last = ckpt_dir / "last.pt"
                 kept = f"; the last good checkpoint is {last}" if last.exists() else ""

@@ -11,8 +11,9 @@ from innpar_freia import __version__
 from innpar_freia.cli.common import InnparGroup
 
 
-@click.group(cls=InnparGroup, context_settings={"help_option_names": ["-h", "--help"],
-                                                 "show_default": True})
+@click.group(
+    cls=InnparGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True}
+)
 @click.version_option(__version__, prog_name="innpar-freia")
 def cli() -> None:
     """INN-PAR on FrEIA: reconstruct arterial blood pressure (ABP) from PPG.
@@ -30,8 +31,14 @@ def cli() -> None:
 def _register() -> None:
     from innpar_freia.cli import core, data
 
-    for command in (core.train_cmd, core.eval_cmd, core.check_cmd, core.demo_cmd,
-                    core.presets_cmd, data.data):
+    for command in (
+        core.train_cmd,
+        core.eval_cmd,
+        core.check_cmd,
+        core.demo_cmd,
+        core.presets_cmd,
+        data.data,
+    ):
         cli.add_command(command)
 
 

@@ -107,7 +107,8 @@ class ConsoleCallbacks:
             )
         self._line(
             f"epoch {r['epoch']:>4}/{self.epochs}  loss {r['train_loss']:.5f}{val}  "
-            f"best {r['best_epoch']}  {r['epoch_seconds']:.1f} s  {r['windows_per_second']:.0f} win/s"
+            f"best {r['best_epoch']}  {r['epoch_seconds']:.1f} s  "
+            f"{r['windows_per_second']:.0f} win/s"
         )
 
     def on_message(self, text: str) -> None:

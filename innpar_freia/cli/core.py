@@ -15,35 +15,78 @@ EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 @click.command("train")
 @click.option("--data", type=EXISTING_FILE, required=True, help="HDF5 window file to train on.")
-@click.option("--preset", type=click.Choice(preset_names()), default=None,
-              help="Named architecture and recipe  [default: paper].")
-@click.option("--config", "config_file", type=EXISTING_FILE, default=None,
-              help="TOML file with preset, [model] and [train] settings.")
+@click.option(
+    "--preset",
+    type=click.Choice(preset_names()),
+    default=None,
+    help="Named architecture and recipe  [default: paper].",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=EXISTING_FILE,
+    default=None,
+    help="TOML file with preset, [model] and [train] settings.",
+)
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Global batch size.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Adam learning rate.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
-              help="Where to train  [default: auto = CUDA when present].")
-@click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed of init and shuffling.")
-@click.option("--test-fold", type=click.IntRange(min=0), default=None,
-              help="With a foldwise file: test fold k (validation k+1 mod K, training the rest).")
-@click.option("--val-fold", type=click.IntRange(min=0), default=None,
-              help="Override the validation fold of the nested scheme.")
-@click.option("--num-workers", type=click.IntRange(min=0), default=None,
-              help="DataLoader worker processes.")
-@click.option("--out", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Run directory  [default: runs/NNNNN-PRESET].")
+@click.option(
+    "--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Adam learning rate."
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default=None,
+    help="Where to train  [default: auto = CUDA when present].",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=None, help="Seed of init and shuffling."
+)
+@click.option(
+    "--test-fold",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With a foldwise file: test fold k (validation k+1 mod K, training the rest).",
+)
+@click.option(
+    "--val-fold",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Override the validation fold of the nested scheme.",
+)
+@click.option(
+    "--num-workers", type=click.IntRange(min=0), default=None, help="DataLoader worker processes."
+)
+@click.option(
+    "--out",
+    "run_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run directory  [default: runs/NNNNN-PRESET].",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--force", is_flag=True, help="Start over in --out even if it holds a run.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary at the end.")
 def train_cmd(
-    data: Path, preset: str | None, config_file: Path | None, epochs: int | None,
-    batch_size: int | None, lr: float | None, device: str | None, seed: int | None,
-    test_fold: int | None, val_fold: int | None, num_workers: int | None,
-    run_dir: Path | None, resume: bool, force: bool, dry_run: bool, quiet: bool, as_json: bool,
+    data: Path,
+    preset: str | None,
+    config_file: Path | None,
+    epochs: int | None,
+    batch_size: int | None,
+    lr: float | None,
+    device: str | None,
+    seed: int | None,
+    test_fold: int | None,
+    val_fold: int | None,
+    num_workers: int | None,
+    run_dir: Path | None,
+    resume: bool,
+    force: bool,
+    dry_run: bool,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
     """Train INN-PAR on the training split of DATA, validating every epoch.
 
@@ -61,23 +104,33 @@ def train_cmd(
     from innpar_freia.train import RESUME_OVERRIDES, next_run_dir, train
 
     overrides: dict[str, Any] = {
-        k: v for k, v in {
-            "epochs": epochs, "batch_size": batch_size, "lr": lr, "device": device,
-            "seed": seed, "test_fold": test_fold, "val_fold": val_fold,
+        k: v
+        for k, v in {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "device": device,
+            "seed": seed,
+            "test_fold": test_fold,
+            "val_fold": val_fold,
             "num_workers": num_workers,
-        }.items() if v is not None
+        }.items()
+        if v is not None
     }
     if resume:
         if run_dir is None:
             raise click.UsageError("--resume needs --out RUN_DIR, the run to continue")
         if preset or config_file:
-            raise click.UsageError("--resume continues a run with its own configuration: "
-                                   "drop --preset/--config")
+            raise click.UsageError(
+                "--resume continues a run with its own configuration: drop --preset/--config"
+            )
         bad = sorted(set(overrides) - set(RESUME_OVERRIDES))
         if bad:
             raise click.UsageError(
-                f"--resume keeps the run's configuration; only --epochs, --device and "
-                f"--num-workers may be given (not {', '.join('--' + b.replace('_', '-') for b in bad)})"
+                "--resume keeps the run's configuration; only --epochs, --device and "
+                "--num-workers may be given (not "
+                + ", ".join("--" + b.replace("_", "-") for b in bad)
+                + ")"
             )
         if dry_run:
             raise click.UsageError("--dry-run shows a new run's configuration; not with --resume")
@@ -90,7 +143,11 @@ def train_cmd(
         if run_dir is None:
             run_dir = next_run_dir("runs", run_config.preset)
     result = train(
-        run_config, data, run_dir, resume=resume, force=force,
+        run_config,
+        data,
+        run_dir,
+        resume=resume,
+        force=force,
         resume_overrides=overrides if resume else None,
         callbacks=ConsoleCallbacks(quiet=quiet or as_json),
     )
@@ -123,51 +180,83 @@ def format_metrics(m: dict[str, Any]) -> str:
             f"{k.upper()} {fmt(r[k]['mae'])} ({fmt(r[k]['me'], 1)} +- {fmt(r[k]['sd'], 1)})"
             for k in ("sbp", "dbp", "map")
         )
-        return (f"  {name:<22} wave MAE {fmt(w['mae'])} RMSE {fmt(w['rmse'])} r {fmt(w['r'], 3)}"
-                f"  {bp}")
+        return (
+            f"  {name:<22} wave MAE {fmt(w['mae'])} RMSE {fmt(w['rmse'])} r {fmt(w['r'], 3)}  {bp}"
+        )
 
     free = m["calibration_free"]
-    lines.append(f"calibration-free: {free['n_windows']} windows, {free['n_subjects']} subjects "
-                 "(mmHg; BP as MAE (ME +- SD))")
+    lines.append(
+        f"calibration-free: {free['n_windows']} windows, {free['n_subjects']} subjects "
+        "(mmHg; BP as MAE (ME +- SD))"
+    )
     lines.append(row("model", free))
     for name in ("naive", "linear"):
         if name in m["baselines"]:
             lines.append(row(name, m["baselines"][name]))
     if "calibrated" in m:
         cal = m["calibrated"]
-        lines.append(f"calibrated ({cal['calibration']}, first window per subject, not scored): "
-                     f"{cal['n_windows']} windows")
+        lines.append(
+            f"calibrated ({cal['calibration']}, first window per subject, not scored): "
+            f"{cal['n_windows']} windows"
+        )
         lines.append(row("model", cal))
         lines.append(row("carry-forward", m["baselines"]["carry_forward"]))
     for label, r in (("calibration-free", free), ("calibrated", m.get("calibrated"))):
         if r is None:
             continue
         grades = "  ".join(
-            f"{k.upper()}: BHS {r[k]['bhs_grade']}, AAMI {'pass' if r[k]['aami_pass'] else 'fail'}, "
-            f"IEEE {r[k]['ieee_grade']}" for k in ("sbp", "dbp", "map")
+            f"{k.upper()}: BHS {r[k]['bhs_grade']}, "
+            f"AAMI {'pass' if r[k]['aami_pass'] else 'fail'}, IEEE {r[k]['ieee_grade']}"
+            for k in ("sbp", "dbp", "map")
         )
         lines.append(f"standards ({label}): {grades}")
     if m.get("inverse"):
         inv = m["inverse"]
-        lines.append(f"inverse (ABP -> PPG, z units): MAE {fmt(inv['mae'], 3)} "
-                     f"RMSE {fmt(inv['rmse'], 3)} r {fmt(inv['r'], 3)}")
+        lines.append(
+            f"inverse (ABP -> PPG, z units): MAE {fmt(inv['mae'], 3)} "
+            f"RMSE {fmt(inv['rmse'], 3)} r {fmt(inv['r'], 3)}"
+        )
     return "\n".join(lines)
 
 
 @click.command("eval")
 @click.option("--checkpoint", type=EXISTING_FILE, required=True, help="Checkpoint to evaluate.")
 @click.option("--data", type=EXISTING_FILE, required=True, help="HDF5 window file.")
-@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="test",
-              help="Windows to score (chosen as in the checkpoint's run).")
-@click.option("--test-fold", type=click.IntRange(min=0), default=None,
-              help="Score this fold as the test split instead of the run's.")
-@click.option("--calibration", type=click.Choice(["offset-scale", "offset", "none"]),
-              default="offset-scale", help="Calibrated protocol's rule (none: skip it).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Directory for metrics.json.")
+@click.option(
+    "--split",
+    type=click.Choice(["train", "val", "test", "all"]),
+    default="test",
+    help="Windows to score (chosen as in the checkpoint's run).",
+)
+@click.option(
+    "--test-fold",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Score this fold as the test split instead of the run's.",
+)
+@click.option(
+    "--calibration",
+    type=click.Choice(["offset-scale", "offset", "none"]),
+    default="offset-scale",
+    help="Calibrated protocol's rule (none: skip it).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for metrics.json.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def eval_cmd(checkpoint: Path, data: Path, split: str, test_fold: int | None,
-             calibration: str, out_dir: Path | None, as_json: bool) -> None:
+def eval_cmd(
+    checkpoint: Path,
+    data: Path,
+    split: str,
+    test_fold: int | None,
+    calibration: str,
+    out_dir: Path | None,
+    as_json: bool,
+) -> None:
     """Evaluate a checkpoint with the project's protocol (docs/evaluation.md).
 
     Predictions are de-normalised to mmHg and scored on the real samples: waveform
@@ -181,8 +270,13 @@ def eval_cmd(checkpoint: Path, data: Path, split: str, test_fold: int | None,
     from innpar_freia.evaluate import evaluate
     from innpar_freia.train import write_json_atomic
 
-    metrics, _ = evaluate(checkpoint, data, split, test_fold=test_fold,
-                          calibration=None if calibration == "none" else calibration)
+    metrics, _ = evaluate(
+        checkpoint,
+        data,
+        split,
+        test_fold=test_fold,
+        calibration=None if calibration == "none" else calibration,
+    )
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out_dir / "metrics.json", _roundtrip_json(metrics))
@@ -201,15 +295,24 @@ def _roundtrip_json(obj: Any) -> Any:
 
 
 @click.command("check")
-@click.option("--preset", type=click.Choice(preset_names()), default=None,
-              help="Check a freshly initialised preset  [default: paper].")
+@click.option(
+    "--preset",
+    type=click.Choice(preset_names()),
+    default=None,
+    help="Check a freshly initialised preset  [default: paper].",
+)
 @click.option("--checkpoint", type=EXISTING_FILE, default=None, help="Check a trained model.")
-@click.option("--data", type=EXISTING_FILE, default=None,
-              help="Use real windows of this HDF5 file (up to 64) instead of synthetic ones.")
+@click.option(
+    "--data",
+    type=EXISTING_FILE,
+    default=None,
+    help="Use real windows of this HDF5 file (up to 64) instead of synthetic ones.",
+)
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of init and test inputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def check_cmd(preset: str | None, checkpoint: Path | None, data: Path | None, seed: int,
-              as_json: bool) -> None:
+def check_cmd(
+    preset: str | None, checkpoint: Path | None, data: Path | None, seed: int, as_json: bool
+) -> None:
     """Prove exact invertibility of a fresh or trained model.
 
     Round trip max|x - f^-1(f(x))| in float32 (<= 1e-5) and float64 (<= 1e-10), log-det
@@ -276,10 +379,16 @@ def check_cmd(preset: str | None, checkpoint: Path | None, data: Path | None, se
 
 
 @click.command("demo")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("innpar-demo"), help="Directory for data, run and figures.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Training epochs  [default: 30].")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("innpar-demo"),
+    help="Directory for data, run and figures.",
+)
+@click.option(
+    "--epochs", type=click.IntRange(min=1), default=None, help="Training epochs  [default: 30]."
+)
 @click.option("--force", is_flag=True, help="Replace a previous demo in --out.")
 def demo_cmd(out_dir: Path, epochs: int | None, force: bool) -> None:
     """Synthesise data, train the paper's network briefly on CPU, evaluate and plot.
@@ -288,14 +397,17 @@ def demo_cmd(out_dir: Path, epochs: int | None, force: bool) -> None:
     """
     from innpar_freia.demo import run_demo
 
-    click.echo(f"innpar demo: synthetic data, the paper's network, CPU; output in {out_dir}/",
-               err=True)
+    click.echo(
+        f"innpar demo: synthetic data, the paper's network, CPU; output in {out_dir}/", err=True
+    )
     r = run_demo(out_dir, epochs=epochs, force=force, callbacks=ConsoleCallbacks())
     s = r.summary
     click.echo(
-        f"\ntest set ({s['test_windows']} windows of unseen subjects, best epoch {s['best_epoch']}):\n"
+        f"\ntest set ({s['test_windows']} windows of unseen subjects, "
+        f"best epoch {s['best_epoch']}):\n"
         f"  waveform MAE {s['wave_mae']:.2f} mmHg (naive baseline {s['naive_wave_mae']:.2f})\n"
-        f"  SBP MAE {s['sbp_mae']:.2f}, DBP MAE {s['dbp_mae']:.2f}, MAP MAE {s['map_mae']:.2f} mmHg\n"
+        f"  SBP MAE {s['sbp_mae']:.2f}, DBP MAE {s['dbp_mae']:.2f}, "
+        f"MAP MAE {s['map_mae']:.2f} mmHg\n"
         f"data:        {r.data}\nrun:         {r.run_dir}\ncheckpoint:  {r.checkpoint}\n"
         f"metrics:     {r.metrics}\nfigure:      {r.figure}"
     )

@@ -44,8 +44,12 @@ class Normalisation:
         return zscore(ppg, axis=-1)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "abp_offset": self.abp_offset,
-                "abp_scale": self.abp_scale, "ppg": "zscore-per-window"}
+        return {
+            "method": self.method,
+            "abp_offset": self.abp_offset,
+            "abp_scale": self.abp_scale,
+            "ppg": "zscore-per-window",
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Normalisation:
@@ -215,9 +219,7 @@ class WindowDataset(Dataset):
             self._fh = None
 
 
-def load_split_arrays(
-    path: str | Path, indices: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def load_split_arrays(path: str | Path, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Raw PPG and ABP (mmHg) float64 arrays ``(n, L)`` of ``indices``, in that order."""
     with open_h5(path) as fh:
         return (

@@ -86,7 +86,7 @@ class StoreInfo:
                 sel = self.fold == k
                 folds[str(int(k))] = {
                     "windows": int(sel.sum()),
-                    "subjects": int(len(np.unique(self.subjects[sel]))),
+                    "subjects": len(np.unique(self.subjects[sel])),
                 }
         return {
             "path": str(self.path),
@@ -96,7 +96,7 @@ class StoreInfo:
             "window_length": self.window_length,
             "window_seconds": self.window_length / self.fs,
             "n_windows": self.n_windows,
-            "n_subjects": int(len(np.unique(self.subjects))) if self.n_windows else 0,
+            "n_subjects": len(np.unique(self.subjects)) if self.n_windows else 0,
             "ppg_units": self.ppg_units,
             "abp_units": self.abp_units,
             "source_format": self.source_format,
@@ -151,7 +151,9 @@ def _validate(fh: h5py.File, path: Path) -> None:
     required = ("ppg", "abp", "subject", "window_id", "split", "fold", "start")
     missing = [name for name in required if name not in fh]
     if missing:
-        raise DataError(f"{path} is missing dataset(s) {', '.join(missing)}: the file is incomplete")
+        raise DataError(
+            f"{path} is missing dataset(s) {', '.join(missing)}: the file is incomplete"
+        )
     n = int(fh.attrs["n_windows"])
     length = int(fh.attrs["window_length"])
     for name in ("ppg", "abp"):
@@ -285,7 +287,9 @@ class WindowWriter:
         for name, dtype in (("subject", _STR), ("window_id", _STR), ("split", _STR)):
             self.fh.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(4096,))
         self.fh.create_dataset("fold", shape=(0,), maxshape=(None,), dtype=np.int16, chunks=(4096,))
-        self.fh.create_dataset("start", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(4096,))
+        self.fh.create_dataset(
+            "start", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(4096,)
+        )
 
     def set_provenance(self, provenance: Mapping[str, Any]) -> None:
         self.fh.attrs["provenance"] = json.dumps(dict(provenance), sort_keys=True, default=str)
@@ -359,7 +363,9 @@ class WindowWriter:
         ds = self._reference[name]
         ds.resize(new, axis=0)
         is_str = ds.dtype.kind == "O"
-        ds[self.n : new] = values.astype(str).astype(object) if is_str else values.astype(np.float64)
+        ds[self.n : new] = (
+            values.astype(str).astype(object) if is_str else values.astype(np.float64)
+        )
 
     def close(self) -> Path:
         """Finish the file and move it to its final name."""

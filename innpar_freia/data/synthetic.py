@@ -75,9 +75,7 @@ def _pulse(tau: np.ndarray, period: np.ndarray, shape: dict[str, float]) -> np.n
     return p
 
 
-def synthesize_recording(
-    subject_index: int, minutes: float, fs: float, seed: int = 0
-) -> Recording:
+def synthesize_recording(subject_index: int, minutes: float, fs: float, seed: int = 0) -> Recording:
     """One subject's continuous PPG (delayed, monitor units) and ABP (mmHg) at ``fs`` Hz."""
     if not np.isfinite(fs) or fs < MIN_FS:
         raise DataError(f"fs must be at least {MIN_FS:g} Hz for synthetic data, but is {fs}")

@@ -1,4 +1,4 @@
-"""Invertible FrEIA modules for 1-D signals: a learned LU 1x1 convolution and the INN-PAR coupling."""
+"""Invertible FrEIA modules for 1-D signals: a learned LU 1x1 conv and the INN-PAR coupling."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from FrEIA.framework import SequenceINN
 from FrEIA.modules import AllInOneBlock, GLOWCouplingBlock, RNVPCouplingBlock
 from torch import Tensor, nn
@@ -47,14 +47,14 @@ def _seeded(seed: int | None) -> Iterator[None]:
     if seed is None:
         yield
         return
-    np_state = np.random.get_state()
+    np_state = np.random.get_state()  # noqa: NPY002 - FrEIA draws from the global RNG
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        np.random.seed(seed % 2**32)
+        np.random.seed(seed % 2**32)  # noqa: NPY002
         try:
             yield
         finally:
-            np.random.set_state(np_state)
+            np.random.set_state(np_state)  # noqa: NPY002
 
 
 def build_inn(config: ModelConfig, seed: int | None = None) -> SequenceINN:
@@ -163,7 +163,9 @@ class INNPAR(nn.Module):
     def make_input(self, signal: Tensor) -> Tensor:
         """``(batch, time)`` -> ``(batch, 2, padded)``: [signal, second channel], zero-padded."""
         if signal.ndim != 2:
-            raise ValueError(f"expected a (batch, time) tensor, but got shape {tuple(signal.shape)}")
+            raise ValueError(
+                f"expected a (batch, time) tensor, but got shape {tuple(signal.shape)}"
+            )
         x = signal.unsqueeze(1)
         x = torch.cat([x, second_channel(x, self.config.second_channel)], dim=1)
         pad = self.config.padded_length - x.shape[-1]

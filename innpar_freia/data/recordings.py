@@ -1,0 +1,296 @@
+"""Read whole raw recordings (WFDB, CSV, NPY, NPZ) into named channels at a known rate.
+
+This is the layer below the importers and ``innpar reconstruct``: it only reads files and
+finds channels; windowing, alignment and quality control happen above it. Invalid samples
+are NaN (WFDB marks them so); nothing is dropped or interpolated here.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from innpar_freia.errors import DataError
+
+# Channel names as monitors and databases (MIMIC, PhysioNet, VitalDB) spell them,
+# compared case-insensitively after stripping spaces, dots, underscores and dashes.
+PPG_NAMES = (
+    "pleth",
+    "ppg",
+    "pleth40",
+    "plethysmogram",
+    "spo2wave",
+    "spo2",
+    "pulse",
+    "pg",
+    "plethwave",
+    "ir",
+    "red",
+)
+ABP_NAMES = (
+    "abp",
+    "art",
+    "arterial",
+    "aobp",
+    "ibp",
+    "ibp1",
+    "artbp",
+    "fap",
+    "radial",
+    "rabp",
+    "bp",
+    "pressure",
+    "iabp1",
+)
+RECORDING_FORMATS = ("wfdb", "csv", "npz", "npy")
+MIN_FS, MAX_FS = 1.0, 100_000.0
+
+
+def _key(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+@dataclass
+class RawRecording:
+    """One recording: 1-D float64 channels of equal length at ``fs`` Hz (NaN = invalid)."""
+
+    path: Path
+    format: str
+    fs: float
+    signals: dict[str, np.ndarray]
+    units: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_samples(self) -> int:
+        return len(next(iter(self.signals.values()))) if self.signals else 0
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.fs
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self.signals)
+
+    def find(self, kind: str, override: str | None = None, required: bool = True) -> str | None:
+        """Name of the ``kind`` ("ppg" or "abp") channel: ``override`` if given (must exist),
+        else the first channel whose name is a known spelling."""
+        return find_channel(self.channels, kind, override, required, where=str(self.path))
+
+
+def find_channel(
+    channels: list[str],
+    kind: str,
+    override: str | None = None,
+    required: bool = True,
+    where: str = "recording",
+) -> str | None:
+    """Pick a PPG/ABP channel by name; errors name the file and the channels it has."""
+    if kind not in ("ppg", "abp"):
+        raise ValueError(f"kind must be 'ppg' or 'abp', not {kind!r}")
+    if override is not None:
+        for name in channels:
+            if name == override or _key(name) == _key(override):
+                return name
+        raise DataError(
+            f"{where} has no channel {override!r}; "
+            f"its channels are: {', '.join(channels) or 'none'}"
+        )
+    known = PPG_NAMES if kind == "ppg" else ABP_NAMES
+    by_key = {_key(n): n for n in channels}
+    for candidate in known:
+        if candidate in by_key:
+            return by_key[candidate]
+    if required:
+        label = "PPG (e.g. PLETH, PPG)" if kind == "ppg" else "ABP (e.g. ABP, ART)"
+        flag = "--ppg-channel" if kind == "ppg" else "--abp-channel"
+        raise DataError(
+            f"{where} has no {label} channel; its channels are: {', '.join(channels) or 'none'}. "
+            f"Name it with {flag}"
+        )
+    return None
+
+
+def check_fs(fs: Any, where: str) -> float:
+    """A sampling rate that is a number in a plausible range, or a clear error."""
+    if fs is None:
+        raise DataError(f"{where}: the sampling rate is unknown; give it with --fs HZ")
+    try:
+        value = float(fs)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: sampling rate {fs!r} is not a number") from None
+    if not np.isfinite(value) or not MIN_FS <= value <= MAX_FS:
+        raise DataError(f"{where}: sampling rate {value:g} Hz is outside {MIN_FS:g}..{MAX_FS:g} Hz")
+    return value
+
+
+def wfdb_record_base(path: str | Path) -> Path:
+    """The record path without extension, from ``rec``, ``rec.hea``, ``rec.dat`` or ``rec.mat``."""
+    path = Path(path)
+    base = path.with_suffix("") if path.suffix.lower() in (".hea", ".dat", ".mat") else path
+    if not base.with_suffix(".hea").is_file():
+        raise DataError(f"WFDB header not found: {base.with_suffix('.hea')}")
+    return base
+
+
+def read_wfdb(path: str | Path) -> RawRecording:
+    """A WFDB record (header + signal files) in physical units, read with ``wfdb``."""
+    import wfdb
+
+    base = wfdb_record_base(path)
+    try:
+        rec = wfdb.rdrecord(str(base))
+    except Exception as exc:  # wfdb raises many types for truncated/corrupt files
+        raise DataError(f"cannot read WFDB record {base}: {type(exc).__name__}: {exc}") from None
+    if rec.p_signal is None or rec.sig_name is None:
+        raise DataError(f"WFDB record {base} holds no signals")
+    fs = check_fs(rec.fs, str(base))
+    signals = {name: rec.p_signal[:, i].astype(np.float64) for i, name in enumerate(rec.sig_name)}
+    units = dict(zip(rec.sig_name, rec.units or [""] * len(rec.sig_name), strict=False))
+    return RawRecording(
+        base,
+        "wfdb",
+        fs,
+        signals,
+        units,
+        {"record_name": rec.record_name, "comments": list(rec.comments or [])},
+    )
+
+
+def read_csv(
+    path: str | Path, fs: float | None = None, time_column: str | None = None
+) -> RawRecording:
+    """A CSV with a header row of channel names and one numeric row per sample.
+
+    Empty cells and non-numeric values become NaN. Without ``fs`` the rate is derived from a
+    time column in seconds (``time``, ``t``, ``time_s``, or ``time_column``) when present.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"CSV file not found: {path}")
+    try:
+        with path.open(newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path} is not a readable CSV file: {exc}") from None
+    if not header or not rows:
+        raise DataError(f"{path} has no header row and data rows")
+    header = [h.strip() for h in header]
+    if len(set(header)) != len(header):
+        raise DataError(f"{path} has duplicate column names: {header}")
+    data = np.full((len(rows), len(header)), np.nan)
+    for i, row in enumerate(rows):
+        if len(row) != len(header):
+            raise DataError(
+                f"{path}: row {i + 2} has {len(row)} values, the header has {len(header)}"
+            )
+        for j, cell in enumerate(row):
+            try:
+                data[i, j] = float(cell) if cell.strip() else np.nan
+            except ValueError:
+                data[i, j] = np.nan
+    signals = {name: data[:, j] for j, name in enumerate(header)}
+    tcol = time_column or next(
+        (h for h in header if _key(h) in ("time", "t", "times", "timestamp")), None
+    )
+    if time_column is not None and time_column not in signals:
+        raise DataError(f"{path} has no time column {time_column!r}; columns: {', '.join(header)}")
+    meta: dict[str, Any] = {}
+    if tcol is not None:
+        t = signals.pop(tcol)
+        meta["time_column"] = tcol
+        if fs is None:
+            dt = np.diff(t[np.isfinite(t)])
+            if dt.size == 0 or np.any(dt <= 0):
+                raise DataError(f"{path}: time column {tcol!r} is not increasing; give --fs")
+            fs = 1.0 / float(np.median(dt))
+    return RawRecording(path, "csv", check_fs(fs, str(path)), signals, {}, meta)
+
+
+def read_npz(path: str | Path, fs: float | None = None) -> RawRecording:
+    """An ``.npz`` of 1-D arrays, one per channel; a scalar ``fs`` key gives the rate."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: np.asarray(z[k]) for k in z.files}
+    except FileNotFoundError:
+        raise DataError(f"NPZ file not found: {path}") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path} is not a readable .npz file: {exc}") from None
+    if fs is None and "fs" in arrays and arrays["fs"].size == 1:
+        fs = float(arrays["fs"])
+    arrays.pop("fs", None)
+    signals = {}
+    for key, arr in arrays.items():
+        arr = np.squeeze(arr)
+        if arr.ndim == 1 and np.issubdtype(arr.dtype, np.number):
+            signals[key] = arr.astype(np.float64)
+    if not signals:
+        raise DataError(f"{path} holds no 1-D numeric arrays")
+    return RawRecording(path, "npz", check_fs(fs, str(path)), _equal_lengths(signals, path))
+
+
+def read_npy(path: str | Path, fs: float | None = None, channel: str = "ppg") -> RawRecording:
+    """An ``.npy`` with one signal, shape ``(L,)`` or ``(1, L)``, named ``channel``."""
+    path = Path(path)
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise DataError(f"NPY file not found: {path}") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path} is not a readable .npy file: {exc}") from None
+    arr = np.squeeze(arr)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.number):
+        raise DataError(
+            f"{path} must hold one numeric signal of shape (L,) or (1, L), got {arr.shape}"
+        )
+    return RawRecording(path, "npy", check_fs(fs, str(path)), {channel: arr.astype(np.float64)})
+
+
+def _equal_lengths(signals: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
+    lengths = {k: len(v) for k, v in signals.items()}
+    if len(set(lengths.values())) > 1:
+        raise DataError(f"{path}: channels have different lengths: {lengths}")
+    return signals
+
+
+def detect_format(path: str | Path) -> str:
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix == ".npz":
+        return "npz"
+    if suffix == ".npy":
+        return "npy"
+    if suffix in (".hea", ".dat", ".mat", "") and path.with_suffix(".hea").is_file():
+        return "wfdb"
+    raise DataError(
+        f"cannot tell the format of {path}: expected a WFDB record (.hea), .csv, .npz or .npy"
+    )
+
+
+def read_recording(
+    path: str | Path, fmt: str | None = None, fs: float | None = None, **kwargs: Any
+) -> RawRecording:
+    """Read a recording of any supported format (detected from the name unless ``fmt``)."""
+    fmt = fmt or detect_format(path)
+    if fmt == "wfdb":
+        rec = read_wfdb(path)
+        if fs is not None and not np.isclose(float(fs), rec.fs):
+            raise DataError(f"{path}: --fs {fs:g} contradicts the header's {rec.fs:g} Hz")
+        return rec
+    if fmt == "csv":
+        return read_csv(path, fs, **kwargs)
+    if fmt == "npz":
+        return read_npz(path, fs)
+    if fmt == "npy":
+        return read_npy(path, fs, **kwargs)
+    raise DataError(f"unknown recording format {fmt!r}; use one of {', '.join(RECORDING_FORMATS)}")

@@ -1,0 +1,31 @@
+"""Shared fixtures: small synthetic files, and the real data in ../shared when it is there."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# The real PhysioNet/CinC 2015 data lives beside the checkout and is never committed.
+SHARED_DATA = Path(
+    os.environ.get("INNPAR_SHARED_DATA", REPO.parent / "shared" / "data" / "challenge2015")
+)
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """``../shared/data/challenge2015``; tests that need it skip cleanly when it is absent."""
+    if not (SHARED_DATA / "README.md").is_file():
+        pytest.skip(f"real data not available at {SHARED_DATA} (set INNPAR_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def synth_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic window file: 10 subjects x 1.5 min at 125 Hz, 5 folds."""
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    path = tmp_path_factory.mktemp("synth") / "synth.h5"
+    return synthesize_dataset(path, subjects=10, minutes=1.5, fs=125.0, seed=3)

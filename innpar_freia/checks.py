@@ -64,8 +64,17 @@ def _logdet_error(model: INNPAR, seed: int) -> float:
 
 
 def _params_without_gradient(model: INNPAR, ppg: torch.Tensor) -> list[str]:
+    """Parameters that get no (or an all-zero) gradient through the SequenceINN.
+
+    The second input channel is replaced by noise of the same scale: with the ``zeros``
+    ablation the signal's second channel is identically zero, which makes some 1x1-conv
+    entries irrelevant for that input although the network itself uses them.
+    """
     model.zero_grad(set_to_none=True)
     x = model.make_input(ppg)
+    gen = torch.Generator().manual_seed(0)
+    noise = torch.randn(x[:, 1].shape, generator=gen, dtype=x.dtype)
+    x = torch.stack([x[:, 0], noise * x[:, 0].std()], dim=1)
     y, log_det = model(x)
     weights = torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)
     ((y * weights).sum() + log_det.sum()).backward()

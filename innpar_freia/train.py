@@ -416,6 +416,11 @@ def _train(
 
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir = run_dir / "checkpoints"
+    if main:
+        # A process killed while writing leaves its temporary file (the rename never
+        # happened, so the previous checkpoint is intact): clear them before continuing.
+        for stale in [*run_dir.glob(".*.tmp"), *ckpt_dir.glob(".*.tmp")]:
+            stale.unlink(missing_ok=True)
     metrics_path = run_dir / "metrics.jsonl"
     data_desc = {
         "path": str(data.resolve()),
@@ -548,12 +553,14 @@ def _train(
             record["train_seconds"] = round(train_time, 3)
             record["windows_per_second"] = round(len(train_set) / train_time, 1)
             record["epoch_seconds"] = round(time.perf_counter() - t0, 3)
-            body = payload(epoch + 1, record)
-            save_checkpoint(ckpt_dir / "last.pt", body)
-            if improved:
-                save_checkpoint(ckpt_dir / "best.pt", body)
+            # Crash-safe order: a kill between any two writes resumes from the previous
+            # last.pt, drops the metrics lines after it and redoes the epoch identically.
             with metrics_path.open("a") as fh:
                 fh.write(json.dumps(record) + "\n")
+            body = payload(epoch + 1, record)
+            if improved:
+                save_checkpoint(ckpt_dir / "best.pt", body)
+            save_checkpoint(ckpt_dir / "last.pt", body)
             history.append(record)
             cb.on_epoch(record)
             stop = bool(cfg.early_stopping and has_val and bad_epochs >= cfg.early_stopping)

@@ -128,7 +128,8 @@ def synthesize_recording(subject_index: int, minutes: float, fs: float, seed: in
     frac = tau / period
     pulse = raw - (first[beat_pos] + (last - first)[beat_pos] * frac)
     peak = np.maximum.reduceat(pulse, onset_idx)
-    pulse = pulse / peak[beat_pos]
+    # A beat cut to a sample or two by the end of the recording has no rise to normalise.
+    pulse = pulse / np.where(peak > 1e-6, peak, 1.0)[beat_pos]
     beat_sbp = sbp[onset_idx]
     beat_dbp = dbp[onset_idx]
     abp = dbp + (sbp - dbp) * pulse + 0.3 * rng.standard_normal(n)

@@ -1,0 +1,168 @@
+"""The command line as a person uses it: exit codes, messages, JSON, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from innpar_freia.cli import cli
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def trained(synth_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("cli") / "run"
+    result = run(
+        "train",
+        "--data",
+        synth_file,
+        "--preset",
+        "tiny",
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        run_dir,
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["epochs_completed"] == 2
+    return Path(summary["best_checkpoint"])
+
+
+def test_check_paper_preset_json() -> None:
+    result = run("check", "--preset", "paper", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["n_params"] == 372_340
+    assert out["roundtrip_max_abs_float32"] <= 1e-5
+    assert out["roundtrip_max_abs_float64"] <= 1e-10
+    assert out["logdet_max_abs_error"] <= 1e-8
+    assert out["passed"] is True
+
+
+def test_check_trained_checkpoint_on_real_windows(trained: Path, synth_file: Path) -> None:
+    result = run("check", "--checkpoint", trained, "--data", synth_file)
+    assert result.exit_code == 0, result.output
+    assert "all checks passed" in result.stdout
+    assert result.stdout.count("PASS") == 6
+
+
+def test_data_synth_and_info(tmp_path: Path) -> None:
+    out = tmp_path / "d.h5"
+    result = run(
+        "data", "synth", "--out", out, "--subjects", "4", "--minutes", "0.5", "--fs", "100"
+    )
+    assert result.exit_code == 0, result.output
+    info = json.loads(run("data", "info", out, "--json").stdout)
+    assert info["fs"] == 100 and info["window_length"] == 500 and info["n_subjects"] == 4
+    again = run("data", "synth", "--out", out)
+    assert again.exit_code == 1 and "already exists" in again.output
+    assert "Traceback" not in again.output
+
+
+def test_eval_reports_the_protocol(trained: Path, synth_file: Path, tmp_path: Path) -> None:
+    result = run(
+        "eval", "--checkpoint", trained, "--data", synth_file, "--json", "--out", tmp_path / "ev"
+    )
+    assert result.exit_code == 0, result.output
+    m = json.loads(result.stdout)
+    free = m["calibration_free"]
+    for key in ("sbp", "dbp", "map"):
+        assert {"mae", "me", "sd", "bhs_grade", "aami_pass", "ieee_grade"} <= set(free[key])
+    assert free["waveform"]["mae"] > 0 and "naive" in m["baselines"]
+    assert m["calibrated"]["n_windows"] == free["n_windows"] - free["n_subjects"]
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["split"] == "test"
+    text = run("eval", "--checkpoint", trained, "--data", synth_file).stdout
+    assert "calibration-free" in text and "carry-forward" in text
+
+
+def test_train_dry_run_prints_resolved_config(synth_file: Path, tmp_path: Path) -> None:
+    toml = tmp_path / "c.toml"
+    toml.write_text('preset = "tiny"\n[train]\nlr = 0.003\n')
+    result = run("train", "--data", synth_file, "--config", toml, "--epochs", "4", "--dry-run")
+    assert result.exit_code == 0
+    cfg = json.loads(result.stdout)
+    assert cfg["preset"] == "tiny" and cfg["train"]["lr"] == 0.003 and cfg["train"]["epochs"] == 4
+    assert not (Path("runs").exists() and any(Path("runs").glob("*tiny*")) and False)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["--preset", "huge"], 2, "'huge' is not one of"),
+        (["--epochs", "0"], 2, "0 is not in the range x>=1"),
+        (["--lr", "-1"], 2, "-1.0 is not in the range x>0"),
+        (["--resume"], 2, "--resume needs --out RUN_DIR"),
+    ],
+)
+def test_train_bad_options(synth_file: Path, args, code, needle) -> None:
+    result = run("train", "--data", synth_file, *args)
+    assert result.exit_code == code
+    assert needle in result.output and "Traceback" not in result.output
+
+
+def test_train_user_errors_are_one_message(synth_file: Path, tmp_path: Path, trained: Path):
+    toml = tmp_path / "bad.toml"
+    toml.write_text("[model]\nkernel_size = 4\n")
+    result = run("train", "--data", synth_file, "--config", toml, "--out", tmp_path / "r")
+    assert result.exit_code == 1
+    assert "Error: kernel_size must be odd" in result.output
+    assert not (tmp_path / "r").exists()
+
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as fh:
+        fh["abp"] = np.zeros((2, 5))
+    result = run("train", "--data", other, "--out", tmp_path / "r2")
+    assert result.exit_code == 1 and "is not an innpar-freia window file" in result.output
+
+    run_dir = trained.parent.parent
+    result = run("train", "--data", synth_file, "--preset", "tiny", "--out", run_dir)
+    assert result.exit_code == 1 and "already holds a run" in result.output
+
+
+def test_eval_of_incompatible_or_corrupt_checkpoint(trained: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.h5"
+    result = run(
+        "data", "synth", "--out", other, "--subjects", "3", "--minutes", "0.5", "--fs", "100"
+    )
+    assert result.exit_code == 0
+    result = run("eval", "--checkpoint", trained, "--data", other)
+    assert result.exit_code == 1
+    assert "was trained on 625 samples at 125 Hz" in result.output
+    corrupt = tmp_path / "c.pt"
+    corrupt.write_bytes(trained.read_bytes()[:1000])
+    result = run("eval", "--checkpoint", corrupt, "--data", other)
+    assert result.exit_code == 1 and "not a readable innpar-freia checkpoint" in result.output
+
+
+def test_presets_and_help() -> None:
+    result = run("presets")
+    assert result.exit_code == 0 and "372,340" in result.stdout
+    for cmd in (["--help"], ["train", "--help"], ["eval", "--help"], ["data", "synth", "--help"]):
+        assert run(*cmd).exit_code == 0
+
+
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = run("demo", "--out", out, "--epochs", "2")
+    assert result.exit_code == 0, result.output
+    for name in (
+        "data.h5",
+        "run/checkpoints/best.pt",
+        "eval/metrics.json",
+        "eval/reconstructions.png",
+    ):
+        assert (out / name).is_file(), name
+    assert "figure:" in result.stdout
+    assert run("demo", "--out", out, "--epochs", "1").exit_code == 1

@@ -1,0 +1,87 @@
+"""Configuration: presets, TOML files, precedence, and errors that name the bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from innpar_freia.config import (
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    load_run_config,
+    preset_names,
+    resolve_config,
+)
+from innpar_freia.errors import ConfigError
+
+
+def test_paper_preset_is_the_release() -> None:
+    cfg = resolve_config("paper")
+    assert cfg.model == ModelConfig(blocks=4, features=16, kernel_size=5, coupling="innpar")
+    assert (cfg.train.lr, cfg.train.batch_size, cfg.train.seed) == (1e-4, 128, 1)
+    assert cfg.train.loss_region == "real"  # the one deliberate change of the default recipe
+    assert resolve_config("paper-release").train.loss_region == "padded"
+    assert ModelConfig.from_preset("paper").padded_length == 628
+
+
+def test_unknown_preset_lists_the_available_ones() -> None:
+    with pytest.raises(ConfigError, match=r"unknown preset 'papr'; available presets: .*paper"):
+        ModelConfig.from_preset("papr")
+    assert "paper" in preset_names()
+
+
+def test_toml_overrides_preset_and_cli_overrides_toml(tmp_path: Path) -> None:
+    toml = tmp_path / "c.toml"
+    toml.write_text('preset = "tiny"\n[model]\nblocks = 3\n[train]\nlr = 0.002\nepochs = 7\n')
+    cfg = load_run_config(None, toml, train_overrides={"epochs": 9})
+    assert cfg.preset == "tiny"
+    assert cfg.model.blocks == 3 and cfg.model.features == 4  # tiny's features kept
+    assert cfg.train.lr == 0.002 and cfg.train.epochs == 9
+
+
+def test_toml_errors_are_clear(tmp_path: Path) -> None:
+    bad_key = tmp_path / "k.toml"
+    bad_key.write_text("[train]\nlearning_rate = 0.1\n")
+    with pytest.raises(ConfigError, match=r"unknown train setting\(s\): learning_rate"):
+        load_run_config(None, bad_key)
+    bad_section = tmp_path / "s.toml"
+    bad_section.write_text("[optimiser]\nlr = 0.1\n")
+    with pytest.raises(ConfigError, match=r"unknown top-level setting\(s\) in .*: optimiser"):
+        load_run_config(None, bad_section)
+    broken = tmp_path / "b.toml"
+    broken.write_text("[train\nlr = \n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_run_config(None, broken)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_run_config(None, tmp_path / "missing.toml")
+    mismatch = tmp_path / "m.toml"
+    mismatch.write_text('preset = "tiny"\n')
+    with pytest.raises(ConfigError, match="contradicts preset 'tiny'"):
+        load_run_config("paper", mismatch)
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"lr": 0}, "lr must be > 0.0, but is: 0"),
+        ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"loss_region": "all"}, "loss_region must be one of real, padded, but is: 'all'"),
+        ({"abp_norm": "robust"}, "abp_norm must be one of minmax, zscore"),
+        ({"warmup_epochs": 200}, "warmup_epochs must be >= 0 and <= 100, but is: 200"),
+        ({"val_fold": 1}, "val_fold is set but test_fold is not"),
+        ({"test_fold": 2, "val_fold": 2}, "val_fold must differ from test_fold"),
+        ({"device": "tpu"}, "device must be one of auto, cpu, cuda"),
+        ({"grad_weight": float("nan")}, "grad_weight must be a finite number"),
+    ],
+)
+def test_invalid_training_settings(changes, needle) -> None:
+    with pytest.raises(ValueError) as err:
+        TrainConfig.from_dict(changes)
+    assert needle in str(err.value)
+
+
+def test_run_config_round_trips_through_a_dict() -> None:
+    cfg = resolve_config("tiny", model={"coupling": "glow"}, train={"epochs": 3})
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg

@@ -1,0 +1,198 @@
+"""The network as maths: exact inverses, log-dets, gradients, save/load, parameter counts."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from FrEIA.framework import SequenceINN
+
+from innpar_freia.checks import run_checks, synthetic_windows
+from innpar_freia.config import ModelConfig
+from innpar_freia.data.dataset import Normalisation
+from innpar_freia.nn.invertible import INNPARCouplingBlock, InvertibleConv1x1LU
+from innpar_freia.nn.model import build_inn, build_model, count_parameters, second_channel
+from innpar_freia.nn.mscm import MSCM, mscm_constructor, squeeze1d, unsqueeze1d
+from innpar_freia.nn.reference import ReleaseINNPAR, copy_weights_to_port
+
+VARIANTS = {
+    "paper": {},
+    "tiny": {"blocks": 2, "features": 4, "kernel_size": 3},
+    "glow": {"coupling": "glow", "blocks": 2},
+    "rnvp": {"coupling": "rnvp", "blocks": 2},
+    "allinone": {"coupling": "allinone", "blocks": 2},
+    "no-1x1": {"invertible_1x1": False, "blocks": 2},
+    "zeros-channel": {"second_channel": "zeros", "blocks": 2},
+    "copy-channel": {"second_channel": "copy", "blocks": 2},
+    "mscm-relu": {"subnet": "mscm-relu", "blocks": 2},
+    "allinone-no-1x1": {"coupling": "allinone", "invertible_1x1": False, "blocks": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def real_scale() -> tuple[np.ndarray, np.ndarray]:
+    """Raw synthetic PPG and ABP (mmHg) windows of 625 samples."""
+    return synthetic_windows(build_model(ModelConfig(blocks=1, features=2), seed=0), n=8)
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_every_variant_is_exactly_invertible(name: str, real_scale) -> None:
+    cfg = ModelConfig(**VARIANTS[name])
+    model = build_model(cfg, seed=7)
+    result = run_checks(model, *real_scale, seed=1)
+    assert result["roundtrip_max_abs_float32"] <= 1e-5
+    assert result["roundtrip_max_abs_float64"] <= 1e-10
+    assert result["logdet_max_abs_error"] <= 1e-8
+    assert result["logdet_cancel_max_abs"] <= 1e-8
+    assert result["params_without_gradient"] == []
+    assert result["state_dict_max_abs_diff"] == 0.0
+    assert result["passed"]
+
+
+def test_paper_preset_has_exactly_the_release_parameter_count() -> None:
+    model = build_model(ModelConfig.from_preset("paper"), seed=0)
+    assert count_parameters(model) == 372_340
+    assert count_parameters(MSCM(1, 1)) == 31_025
+    assert count_parameters(InvertibleConv1x1LU([(2, 628)])) == 10
+    assert isinstance(model.inn, SequenceINN)
+    # 4 blocks, each a 1x1 conv and an INN-PAR coupling appended to the SequenceINN.
+    kinds = [type(m).__name__ for m in model.inn]
+    assert kinds == ["InvertibleConv1x1LU", "INNPARCouplingBlock"] * 4
+
+
+def test_port_computes_the_release_network_exactly() -> None:
+    torch.manual_seed(0)
+    release = ReleaseINNPAR()
+    port = build_model(ModelConfig(), seed=1)
+    copy_weights_to_port(release, port)
+    x = port.make_input(torch.randn(4, 625))
+    y_release, ld_release = release(x)
+    y_port, ld_port = port(x)
+    assert torch.equal(y_release, y_port)
+    assert torch.allclose(ld_release, ld_port, atol=1e-4)
+    assert torch.allclose(release.reverse(y_port), port(y_port, rev=True)[0], atol=1e-6)
+
+
+def test_innpar_coupling_matches_the_published_equations() -> None:
+    torch.manual_seed(0)
+    block = INNPARCouplingBlock([(2, 16)], subnet_constructor=mscm_constructor(4, 3)).double()
+    x = torch.randn(3, 2, 16, dtype=torch.float64)
+    (y,), log_det = block([x])
+    x1, x2 = x[:, :1], x[:, 1:]
+    y1 = x1 + block.F(x2)
+    s = 0.8 * (2 * torch.sigmoid(block.H(y1)) - 1)
+    y2 = x2 * torch.exp(s) + block.G(y1)
+    assert torch.allclose(y, torch.cat([y1, y2], 1), atol=1e-12)
+    assert torch.allclose(log_det, s.sum(dim=(1, 2)), atol=1e-12)
+    (x_back,), log_det_rev = block([y], rev=True)
+    assert torch.allclose(x_back, x, atol=1e-12)
+    assert torch.allclose(log_det_rev, -log_det, atol=1e-12)
+
+
+def test_lu_conv_logdet_and_inverse() -> None:
+    torch.manual_seed(3)
+    conv = InvertibleConv1x1LU([(2, 10)]).double()
+    with torch.no_grad():
+        conv.log_s.add_(torch.tensor([0.3, -0.2], dtype=torch.float64))
+    x = torch.randn(5, 2, 10, dtype=torch.float64)
+    (y,), log_det = conv([x])
+    expected = 10 * torch.log(torch.abs(torch.linalg.det(conv.weight())))
+    assert torch.allclose(log_det, expected.expand(5), atol=1e-12)
+    (x_back,), _ = conv([y], rev=True)
+    assert torch.allclose(x, x_back, atol=1e-12)
+
+
+def test_squeeze_is_the_reference_reshape_and_exactly_invertible() -> None:
+    x = torch.arange(2 * 3 * 8, dtype=torch.float32).view(2, 3, 8)
+    s = squeeze1d(x)
+    assert s.shape == (2, 6, 4)
+    expected = x.view(2, 3, 4, 2).permute(0, 1, 3, 2).reshape(2, 6, 4)
+    assert torch.equal(s, expected)
+    # channel c*2+p holds samples p, p+2, ... of channel c
+    assert torch.equal(s[0, 1], x[0, 0, 1::2])
+    assert torch.equal(unsqueeze1d(s), x)
+
+
+def test_gradient_channel_is_the_release_kernel_not_halved() -> None:
+    x = torch.tensor([[[1.0, 4.0, 9.0, 16.0, 25.0]]])
+    g = second_channel(x, "gradient")[0, 0]
+    assert g.tolist() == [4.0, 8.0, 12.0, 16.0, -16.0]  # g[0]=x[1], g[-1]=-x[-2]
+    assert torch.equal(second_channel(x, "zeros"), torch.zeros_like(x))
+    assert torch.equal(second_channel(x, "copy"), x)
+
+
+def test_padding_to_multiple_of_four_and_cropping_back() -> None:
+    model = build_model(ModelConfig(blocks=1, features=2), seed=0)
+    ppg = torch.randn(3, 625)
+    x = model.make_input(ppg)
+    assert x.shape == (3, 2, 628)
+    assert torch.equal(x[:, :, 625:], torch.zeros(3, 2, 3))
+    assert model.ppg_to_abp(ppg).shape == (3, 625)
+    assert model.abp_to_ppg(ppg).shape == (3, 625)
+
+
+def test_seeded_build_is_deterministic_and_leaves_global_rngs_alone() -> None:
+    torch.manual_seed(123)
+    np.random.seed(123)  # noqa: NPY002 - checks that the global state is untouched
+    before_t, before_n = torch.get_rng_state(), np.random.get_state()[1].copy()  # noqa: NPY002
+    a = build_model(ModelConfig(coupling="allinone", blocks=2), seed=5)
+    b = build_model(ModelConfig(coupling="allinone", blocks=2), seed=5)
+    assert torch.equal(torch.get_rng_state(), before_t)
+    assert np.array_equal(np.random.get_state()[1], before_n)  # noqa: NPY002
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert ka == kb and torch.equal(va, vb)
+
+
+def test_state_dict_round_trip_through_bytes_gives_identical_outputs() -> None:
+    cfg = ModelConfig(blocks=2, features=4)
+    model = build_model(cfg, seed=1).eval()
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    buf.seek(0)
+    clone = build_model(cfg, seed=99)
+    clone.load_state_dict(torch.load(buf, weights_only=True))
+    ppg = torch.randn(2, 625)
+    assert torch.equal(model.ppg_to_abp(ppg), clone.eval().ppg_to_abp(ppg))
+
+
+def test_build_inn_returns_a_sequence_inn_over_two_channels() -> None:
+    inn = build_inn(ModelConfig(blocks=3, features=4), seed=0)
+    assert isinstance(inn, SequenceINN)
+    assert inn.shapes[0] == (2, 628)
+    y, log_det = inn(torch.randn(4, 2, 628))
+    assert y.shape == (4, 2, 628) and log_det.shape == (4,)
+
+
+def test_real_scale_abp_direction_round_trip(real_scale) -> None:
+    _ppg, abp = real_scale
+    model = build_model(ModelConfig(), seed=2).double().eval()
+    norm = Normalisation("minmax", 20.0, 220.0)
+    y = model.make_input(torch.tensor(norm.normalise_abp(abp)))
+    with torch.no_grad():
+        x, _ = model(y, rev=True)
+        y_back, _ = model(x)
+    assert float((y - y_back).abs().max()) <= 1e-10
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"blocks": 0}, "blocks must be >= 1 and <= 64, but is: 0"),
+        ({"kernel_size": 4}, "kernel_size must be odd"),
+        ({"features": -3}, "features must be >= 1 and <= 1024, but is: -3"),
+        ({"coupling": "nice"}, "must be one of innpar, glow, rnvp, allinone, but is: 'nice'"),
+        ({"second_channel": "hilbert"}, "'hilbert'"),
+        ({"subnet": "unet"}, "subnet must be one of"),
+        ({"clamp": 0.0}, "clamp must be > 0.0, but is: 0.0"),
+        ({"window_length": 4}, "window_length must be >= 8 and <= 1000000, but is: 4"),
+        ({"blocks": "4"}, "blocks must be an integer, but is: '4'"),
+        ({"invertible_1x1": "yes"}, "invertible_1x1 must be true or false"),
+        ({"depth": 3}, "unknown model setting(s): depth"),
+    ],
+)
+def test_invalid_configurations_raise_value_error_naming_the_value(changes, needle) -> None:
+    with pytest.raises(ValueError) as err:
+        ModelConfig.from_dict(changes)
+    assert needle in str(err.value)

@@ -1,0 +1,97 @@
+"""The embedded synthetic data: plausible physiology, determinism, any fs, protocol-readable."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from innpar_freia.data.store import read_info, read_signals
+from innpar_freia.data.synthetic import synthesize_dataset, synthesize_recording
+from innpar_freia.errors import DataError
+from innpar_freia.signal import bp_values_batch, systolic_peaks
+
+
+@pytest.mark.parametrize("subject", range(12))
+def test_physiological_ranges(subject: int) -> None:
+    rec = synthesize_recording(subject, minutes=3, fs=125.0, seed=0)
+    assert 90 <= rec.beat_sbp.min() and rec.beat_sbp.max() <= 180
+    assert 50 <= rec.beat_dbp.min() and rec.beat_dbp.max() <= 110
+    assert np.all(rec.beat_sbp - rec.beat_dbp >= 25)
+    assert 50 <= rec.beat_hr.min() and rec.beat_hr.max() <= 120
+    intervals = np.diff(rec.beat_onsets_s)
+    assert np.all((intervals > 0.45) & (intervals < 1.25))  # 48..133 bpm beat to beat
+    assert 0.15 <= rec.delay_s <= 0.35
+
+
+def test_evaluation_protocol_finds_the_generated_beats() -> None:
+    fs = 125.0
+    rec = synthesize_recording(4, minutes=2, fs=fs, seed=1)
+    length = 625
+    n = len(rec.abp) // length
+    windows = rec.abp[: n * length].reshape(n, length)
+    bp = bp_values_batch(windows, fs)
+    for i, window in enumerate(windows):
+        t0, t1 = i * length / fs, (i + 1) * length / fs
+        inside = (rec.beat_onsets_s >= t0) & (rec.beat_onsets_s < t1 - 0.5)
+        # one systolic peak per generated beat (edge beats may be cut)
+        assert abs(len(systolic_peaks(window, fs)) - inside.sum()) <= 1
+        assert abs(bp[i, 0] - np.median(rec.beat_sbp[inside])) < 4.0
+        assert abs(bp[i, 1] - np.median(rec.beat_dbp[inside])) < 4.0
+
+
+def test_dicrotic_notch_is_present() -> None:
+    fs = 250.0
+    rec = synthesize_recording(0, minutes=0.5, fs=fs, seed=0)
+    # Between the systolic peak and the next onset the pressure falls, rises again
+    # (dicrotic wave) and falls: a local minimum strictly inside each beat's decay.
+    onsets = (rec.beat_onsets_s * fs).astype(int)
+    notches = 0
+    for a, b in itertools.pairwise(onsets):
+        beat = np.convolve(rec.abp[a:b], np.ones(5) / 5, mode="same")
+        peak = int(np.argmax(beat[: int(0.3 * fs)]))
+        decay = beat[peak : peak + int(0.45 * fs)]
+        trough = int(np.argmin(decay[: int(0.3 * fs)]))
+        # the dicrotic wave after the notch rises clearly (> 1.5 mmHg) above the notch
+        notches += int(decay[trough:].max() - decay[trough] > 1.5 and trough > 0)
+    assert notches >= 0.9 * (len(onsets) - 1)
+
+
+def test_deterministic_and_seed_dependent() -> None:
+    a = synthesize_recording(2, minutes=1, fs=125.0, seed=5)
+    b = synthesize_recording(2, minutes=1, fs=125.0, seed=5)
+    c = synthesize_recording(2, minutes=1, fs=125.0, seed=6)
+    assert np.array_equal(a.ppg, b.ppg) and np.array_equal(a.abp, b.abp)
+    assert not np.array_equal(a.abp, c.abp)
+
+
+@pytest.mark.parametrize("fs", [32.0, 100.0, 250.0, 500.0])
+def test_any_sampling_rate(fs: float) -> None:
+    rec = synthesize_recording(1, minutes=1, fs=fs, seed=0)
+    assert len(rec.abp) == round(60 * fs) == len(rec.ppg)
+    assert np.all(np.isfinite(rec.ppg)) and np.all(np.isfinite(rec.abp))
+
+
+def test_dataset_file_is_subject_disjoint_and_aligned(tmp_path: Path) -> None:
+    path = synthesize_dataset(tmp_path / "s.h5", subjects=9, minutes=1.0, fs=100.0, seed=2)
+    info = read_info(path)
+    assert info.fs == 100.0 and info.window_length == 500
+    assert info.source_format == "synthetic" and info.provenance["seed"] == 2
+    for subject in np.unique(info.subjects):
+        assert len(set(info.split[info.subjects == subject])) == 1
+        assert len(set(info.fold[info.subjects == subject])) == 1
+    assert set(info.split) == {"train", "val", "test"}
+    ppg, abp = read_signals(path)
+    # aligned: PPG and ABP pulses coincide, so per-window correlation is clearly positive
+    z = lambda x: (x - x.mean(1, keepdims=True)) / x.std(1, keepdims=True)  # noqa: E731
+    assert np.mean((z(ppg) * z(abp)).mean(1)) > 0.5
+
+
+def test_bad_generator_settings(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="fs must be at least 16 Hz"):
+        synthesize_recording(0, 1, fs=8.0)
+    with pytest.raises(DataError, match="subjects must be at least 1"):
+        synthesize_dataset(tmp_path / "x.h5", subjects=0)
+    assert not (tmp_path / "x.h5").exists()

@@ -1,0 +1,216 @@
+"""Training: run directory contract, checkpoints, exact resume after a kill, NaN handling."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import innpar_freia.train as train_mod
+from innpar_freia.checkpoint import load_checkpoint, read_checkpoint
+from innpar_freia.config import resolve_config
+from innpar_freia.data.dataset import fit_normalisation, plan_splits
+from innpar_freia.data.store import read_info
+from innpar_freia.errors import CheckpointError, RunDirError, TrainingDiverged
+from innpar_freia.train import channel_l1, lr_factor, train
+
+
+def tiny(**train_overrides):
+    return resolve_config("tiny", train={"device": "cpu", "epochs": 2, **train_overrides})
+
+
+def test_run_directory_contract(synth_file: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = train(tiny(), synth_file, run)
+    assert (run / "config.json").is_file()
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["preset"] == "tiny" and cfg["train"]["epochs"] == 2
+    assert cfg["data"]["split"]["scheme"] == "split-column"
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    for r in records:
+        assert r["val_mae"] > 0 and np.isfinite(r["train_loss"])
+        assert {"val_sbp_mae", "val_dbp_mae", "val_map_mae", "windows_per_second"} <= set(r)
+    assert result.best_checkpoint.is_file() and result.last_checkpoint.is_file()
+    assert result.best_epoch == int(np.argmin([r["val_mae"] for r in records])) + 1
+
+
+def test_checkpoint_rebuilds_model_and_normalisation_alone(synth_file: Path, tmp_path: Path):
+    result = train(tiny(abp_norm="zscore"), synth_file, tmp_path / "run")
+    ckpt = load_checkpoint(result.last_checkpoint)
+    info = read_info(synth_file)
+    plan = plan_splits(info)
+    assert ckpt.normalisation == fit_normalisation(synth_file, plan.train, "zscore")
+    assert ckpt.normalisation != fit_normalisation(synth_file, np.arange(info.n_windows), "zscore")
+    assert ckpt.run_config.model.window_length == info.window_length
+    assert ckpt.baselines is not None and 40 < ckpt.baselines.abp_mean < 140
+    raw = read_checkpoint(result.last_checkpoint)
+    assert raw["epoch"] == 2 and raw["data"]["split"]["windows"]["train"] == len(plan.train)
+    # The loaded model gives the same predictions as the one in memory at the end.
+    ppg = np.random.default_rng(0).normal(size=(3, info.window_length))
+    again = load_checkpoint(result.last_checkpoint)
+    assert np.array_equal(ckpt.predict_abp(ppg), again.predict_abp(ppg))
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="not a readable innpar-freia checkpoint"):
+        load_checkpoint(bad)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(CheckpointError, match="is not an innpar-freia checkpoint"):
+        load_checkpoint(foreign)
+
+
+def test_run_dir_is_never_overwritten_silently(synth_file: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(tiny(epochs=1), synth_file, run)
+    with pytest.raises(RunDirError, match=r"already holds a run; pass --resume .* or --force"):
+        train(tiny(epochs=1), synth_file, run)
+    with pytest.raises(RunDirError, match="nothing to resume"):
+        train(None, synth_file, tmp_path / "empty", resume=True)
+    with pytest.raises(RunDirError, match="cannot change"):
+        train(None, synth_file, run, resume=True, resume_overrides={"lr": 0.1})
+    train(tiny(epochs=1, seed=4), synth_file, run, force=True)
+    assert json.loads((run / "config.json").read_text())["train"]["seed"] == 4
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_resume_extends_a_finished_run(synth_file: Path, tmp_path: Path) -> None:
+    straight = train(tiny(epochs=3), synth_file, tmp_path / "a")
+    train(tiny(epochs=1), synth_file, tmp_path / "b")
+    resumed = train(None, synth_file, tmp_path / "b", resume=True, resume_overrides={"epochs": 3})
+    assert resumed.epochs_completed == 3
+    _assert_same_weights(straight.last_checkpoint, resumed.last_checkpoint)
+
+
+def _assert_same_weights(a: Path, b: Path) -> None:
+    sa, sb = read_checkpoint(a)["model_state"], read_checkpoint(b)["model_state"]
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+def test_killed_run_resumes_to_identical_weights(synth_file: Path, tmp_path: Path) -> None:
+    """SIGKILL a real `innpar train` process mid-training, resume it, compare weights."""
+    args = [
+        "--data",
+        str(synth_file),
+        "--preset",
+        "paper",
+        "--epochs",
+        "5",
+        "--batch-size",
+        "32",
+        "--lr",
+        "0.001",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "innpar_freia", "train"]
+    straight = tmp_path / "straight"
+    subprocess.run([*cmd, *args, "--out", str(straight)], check=True, env=env)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*cmd, *args, "--out", str(killed)], env=env)
+    metrics = killed / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if metrics.exists() and metrics.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "training finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = metrics.read_text().count("\n")
+    assert 2 <= done < 5
+    subprocess.run(
+        [*cmd, "--data", str(synth_file), "--out", str(killed), "--resume", "--quiet"],
+        check=True,
+        env=env,
+    )
+    _assert_same_weights(straight / "checkpoints" / "last.pt", killed / "checkpoints" / "last.pt")
+    _assert_same_weights(straight / "checkpoints" / "best.pt", killed / "checkpoints" / "best.pt")
+    epochs = [json.loads(x)["epoch"] for x in metrics.read_text().splitlines()]
+    assert epochs == [1, 2, 3, 4, 5]
+    assert not list((killed / "checkpoints").glob(".*tmp"))
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
+    synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    poisoned = {"on": False}
+    real_l1 = train_mod.channel_l1
+
+    def l1(*args, **kwargs):
+        value = real_l1(*args, **kwargs)
+        return value * float("nan") if poisoned["on"] else value
+
+    monkeypatch.setattr(train_mod, "channel_l1", l1)
+
+    class Poison(train_mod.SilentCallbacks):
+        def on_epoch(self, record):
+            poisoned["on"] = True
+
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 2, step 1.*last good"):
+        train(tiny(epochs=4), synth_file, run, callbacks=Poison())
+    assert read_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 1
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_loss_covers_real_samples_only_unless_padded() -> None:
+    out = torch.zeros(2, 2, 8)
+    target = torch.zeros(2, 2, 8)
+    target[..., 6:] = 10.0  # only in the padding
+    assert float(channel_l1(out, target, 6, "real", 1.0)) == 0.0
+    assert float(channel_l1(out, target, 6, "padded", 1.0)) == pytest.approx(2.5)
+    target = torch.zeros(2, 2, 8)
+    target[:, 1] = 1.0
+    assert float(channel_l1(out, target, 8, "real", 1.0)) == pytest.approx(0.5)
+    assert float(channel_l1(out, target, 8, "real", 0.0)) == 0.0
+    assert float(channel_l1(out, target, 8, "real", 3.0)) == pytest.approx(0.75)
+
+
+def test_learning_rate_schedule() -> None:
+    cfg = tiny(epochs=10, warmup_epochs=2, lr_schedule="cosine").train
+    factors = [lr_factor(cfg, e) for e in range(10)]
+    assert factors[:2] == [0.5, 1.0]
+    assert factors[2] == pytest.approx(1.0) and factors[-1] < 0.1
+    assert all(a >= b for a, b in itertools.pairwise(factors[1:]))
+
+
+def test_early_stopping_keeps_the_best_epoch(
+    synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    maes = iter([5.0, 4.0, 6.0, 7.0, 3.0, 2.0])
+
+    def fake_validate(*args, **kwargs):
+        m = next(maes)
+        return {
+            "val_loss": m,
+            "val_mae": m,
+            "val_rmse": m,
+            "val_sbp_mae": m,
+            "val_dbp_mae": m,
+            "val_map_mae": m,
+        }
+
+    monkeypatch.setattr(train_mod, "validate", fake_validate)
+    result = train(tiny(epochs=6, early_stopping=2), synth_file, tmp_path / "r")
+    assert result.stopped_early and result.epochs_completed == 4
+    assert result.best_epoch == 2 and result.best_val_mae == 4.0
+    assert read_checkpoint(result.best_checkpoint)["epoch"] == 2
+    assert read_checkpoint(result.last_checkpoint)["epoch"] == 4

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from innpar_freia.data.dataset import Normalisation
+from innpar_freia.errors import ConfigError
 from innpar_freia.nn.model import INNPAR, build_model, count_parameters
 
 ROUNDTRIP_TOL_FLOAT32 = 1e-5
@@ -111,6 +112,10 @@ def run_checks(
     scale; synthetic windows when ``None``. PPG is z-scored per window and ABP normalised
     with ``norm`` (the training constants; min-max over the windows when ``None``).
     """
+    if not getattr(model, "invertible", True):
+        raise ConfigError(
+            f"invertibility checks apply to INN-PAR; this is a {model.config.arch} model"
+        )
     if ppg is None or abp is None:
         ppg, abp = synthetic_windows(model, seed=seed)
     ppg_n = Normalisation.normalise_ppg(ppg)

@@ -16,6 +16,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+ARCHS = ("innpar", "unet")
 COUPLINGS = ("innpar", "glow", "rnvp", "allinone")
 SECOND_CHANNELS = ("gradient", "zeros", "copy")
 SUBNETS = ("mscm", "mscm-relu")
@@ -89,6 +90,9 @@ class ModelConfig(_ConfigBase):
     """Architecture of the INN-PAR network (Kundu et al., ICASSP 2025).
 
     Attributes:
+        arch: ``innpar`` (the invertible network) or ``unet`` (a non-invertible 1-D U-Net
+            baseline that uses ``features``, ``kernel_size``, ``unet_depth`` and
+            ``second_channel`` and ignores the coupling settings).
         blocks: number of invertible blocks (1x1 conv + coupling).
         features: channels of the first MSCM convolution (the paper uses 16).
         kernel_size: odd kernel size of every MSCM convolution (the paper uses 5).
@@ -101,12 +105,14 @@ class ModelConfig(_ConfigBase):
         subnet: ``mscm`` (the paper's multi-scale convolution module, one ReLU) or
             ``mscm-relu`` (a ReLU after every hidden convolution).
         clamp: soft-clamp of the log-scale, ``s = clamp * (2 sigmoid(u) - 1)``.
+        unet_depth: levels of the U-Net baseline.
         fs: sampling rate in Hz the model works at.
         window_length: samples per window (5 s at 125 Hz = 625 in the paper).
     """
 
     _section = "model"
 
+    arch: str = "innpar"
     blocks: int = 4
     features: int = 16
     kernel_size: int = 5
@@ -115,10 +121,12 @@ class ModelConfig(_ConfigBase):
     second_channel: str = "gradient"
     subnet: str = "mscm"
     clamp: float = 0.8
+    unet_depth: int = 4
     fs: float = 125.0
     window_length: int = 625
 
     def __post_init__(self) -> None:
+        _check_choice("arch", self.arch, ARCHS)
         _check_int("blocks", self.blocks, 1, 64)
         _check_int("features", self.features, 1, 1024)
         _check_int("kernel_size", self.kernel_size, 1, 101)
@@ -132,6 +140,7 @@ class ModelConfig(_ConfigBase):
         _check_choice("second_channel", self.second_channel, SECOND_CHANNELS)
         _check_choice("subnet", self.subnet, SUBNETS)
         _check_float("clamp", self.clamp, 0.0, strict=True)
+        _check_int("unet_depth", self.unet_depth, 1, 8)
         _check_float("fs", self.fs, 0.0, strict=True)
         _check_int("window_length", self.window_length, MIN_WINDOW_LENGTH, 1_000_000)
 
@@ -240,6 +249,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": {},
         "train": {"loss_region": "padded"},
     },
+    # bp-benchmark-style 1-D U-Net signal-to-signal baseline (not invertible).
+    "unet": {
+        "description": "1-D U-Net baseline (4 levels from 8 channels), not invertible",
+        "model": {"arch": "unet", "features": 8, "kernel_size": 5, "unet_depth": 4},
+        "train": {"lr": 1e-3},
+    },
     # A small network for tests and quick looks; not meant for results.
     "tiny": {
         "description": "2 blocks, 4 features, kernel 3: for tests and smoke runs",
@@ -268,6 +283,13 @@ class RunConfig:
     preset: str = "paper"
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.model.arch == "unet" and self.train.inverse_weight > 0:
+            raise ConfigError(
+                f"inverse_weight is {self.train.inverse_weight}, but the U-Net baseline has no "
+                "inverse pass: set it to 0"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {"preset": self.preset, "model": self.model.to_dict(), "train": self.train.to_dict()}

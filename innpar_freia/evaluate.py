@@ -80,7 +80,8 @@ def predict(
     idx = split_indices(ckpt, info, split, test_fold)
     ppg, abp = load_split_arrays(data, idx)
     abp_pred = ckpt.predict_abp(ppg, batch_size=batch_size)
-    ppg_pred = ckpt.predict_ppg(abp, batch_size=batch_size) if inverse else None
+    invertible = getattr(ckpt.model, "invertible", True)
+    ppg_pred = ckpt.predict_ppg(abp, batch_size=batch_size) if inverse and invertible else None
     return Predictions(
         indices=idx,
         window_ids=info.window_ids[idx],

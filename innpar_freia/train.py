@@ -457,6 +457,8 @@ def _train(
             os.replace(tmp, metrics_path)
         elif metrics_path.exists():
             metrics_path.unlink()
+    if not main:
+        cb = SilentCallbacks()  # only rank 0 talks
     cb.on_start(
         {
             "run_dir": str(run_dir),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,8 @@ def train_cmd(
         resume_overrides=overrides if resume else None,
         callbacks=ConsoleCallbacks(quiet=quiet or as_json),
     )
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun only rank 0 reports
     summary = {
         "run_dir": str(result.run_dir),
         "best_checkpoint": str(result.best_checkpoint),

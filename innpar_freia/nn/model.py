@@ -151,6 +151,8 @@ class INNPAR(nn.Module):
         torch.Size([4, 625])
     """
 
+    invertible = True
+
     def __init__(self, config: ModelConfig, inn: SequenceINN):
         super().__init__()
         self.config = config
@@ -197,7 +199,13 @@ class INNPAR(nn.Module):
 
 
 def build_model(config: ModelConfig, seed: int | None = None) -> INNPAR:
-    """:func:`build_inn` wrapped in :class:`INNPAR`."""
+    """:func:`build_inn` wrapped in :class:`INNPAR` (or, with ``arch="unet"``, the
+    non-invertible U-Net baseline with the same interface)."""
+    if config.arch == "unet":
+        from innpar_freia.nn.unet import UNetBaseline
+
+        with _seeded(seed):
+            return UNetBaseline(config)  # type: ignore[return-value]
     return INNPAR(config, build_inn(config, seed=seed))
 
 

@@ -173,7 +173,9 @@ class TrainConfig(_ConfigBase):
         grad_clip: maximum global gradient norm, 0 for none.
         early_stopping: stop after this many epochs without a better validation MAE (0: off).
         test_fold, val_fold: with a foldwise data file, the nested scheme (test fold k,
-            validation fold k+1 mod K unless given, training on the rest).
+            validation fold k+1 mod K unless given, training on the rest); ``val_fold = -1``
+            trains on every fold but the test fold with no validation, as the release did.
+        keep_checkpoints: epochs whose checkpoints are kept as ``checkpoints/epoch-NNNN.pt``.
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         num_workers: DataLoader worker processes.
         amp: bf16 autocast of the forward pass (CUDA, or a CPU with AMX / AVX512-BF16);
@@ -202,6 +204,7 @@ class TrainConfig(_ConfigBase):
     num_workers: int = 0
     amp: bool = False
     compile: bool = False
+    keep_checkpoints: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1, 1_000_000)
@@ -217,10 +220,10 @@ class TrainConfig(_ConfigBase):
         _check_int("warmup_epochs", self.warmup_epochs, 0, self.epochs)
         _check_float("grad_clip", self.grad_clip, 0.0)
         _check_int("early_stopping", self.early_stopping, 0)
-        for name in ("test_fold", "val_fold"):
-            value = getattr(self, name)
-            if value is not None:
-                _check_int(name, value, 0, 1000)
+        if self.test_fold is not None:
+            _check_int("test_fold", self.test_fold, 0, 1000)
+        if self.val_fold is not None:
+            _check_int("val_fold", self.val_fold, -1, 1000)
         if self.val_fold is not None and self.test_fold is None:
             raise ConfigError("val_fold is set but test_fold is not: give test_fold too")
         if self.val_fold is not None and self.val_fold == self.test_fold:
@@ -229,6 +232,13 @@ class TrainConfig(_ConfigBase):
         _check_int("num_workers", self.num_workers, 0, 256)
         _check_bool("amp", self.amp)
         _check_bool("compile", self.compile)
+        if not isinstance(self.keep_checkpoints, (list, tuple)):
+            raise ConfigError(f"keep_checkpoints must be a list of epochs, but is: "
+                              f"{self.keep_checkpoints!r}")
+        for epoch in self.keep_checkpoints:
+            _check_int("keep_checkpoints entry", epoch, 1)
+        # TOML gives lists; keep the frozen dataclass hashable and comparable.
+        object.__setattr__(self, "keep_checkpoints", tuple(self.keep_checkpoints))
 
     @classmethod
     def from_preset(cls, name: str) -> TrainConfig:

@@ -562,6 +562,8 @@ def _train(
             body = payload(epoch + 1, record)
             if improved:
                 save_checkpoint(ckpt_dir / "best.pt", body)
+            if epoch + 1 in cfg.keep_checkpoints:
+                save_checkpoint(ckpt_dir / f"epoch-{epoch + 1:04d}.pt", body)
             save_checkpoint(ckpt_dir / "last.pt", body)
             history.append(record)
             cb.on_epoch(record)

@@ -51,9 +51,9 @@ EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option(
     "--val-fold",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=-1),
     default=None,
-    help="Override the validation fold of the nested scheme.",
+    help="Override the validation fold of the nested scheme (-1: none, train on the rest).",
 )
 @click.option(
     "--num-workers", type=click.IntRange(min=0), default=None, help="DataLoader worker processes."

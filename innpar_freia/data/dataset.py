@@ -131,14 +131,14 @@ def plan_splits(
             raise DataError(
                 f"test fold {test_fold} is not in {info.path} (folds: {', '.join(map(str, folds))})"
             )
-        if len(folds) < 3:
+        if len(folds) < (2 if val_fold == -1 else 3):
             raise DataError(
                 f"{info.path} has {len(folds)} folds; the nested scheme needs at least 3"
             )
         k = len(folds)
         if val_fold is None:
             val_fold = int(folds[(int(np.searchsorted(folds, test_fold)) + 1) % k])
-        elif val_fold not in folds:
+        elif val_fold != -1 and val_fold not in folds:
             raise DataError(f"validation fold {val_fold} is not in {info.path}")
         idx = np.arange(info.n_windows)
         return SplitPlan(

@@ -1,0 +1,191 @@
+"""Throughput, latency and peak memory of INN-PAR training and inference.
+
+    python experiments/benchmark.py --device cpu
+    python experiments/benchmark.py --device cuda --json > bench.json
+    python experiments/benchmark.py --device cpu --batch-sizes 1,32,128 --modes fp32,bf16 --release
+
+For each precision mode and batch size: training throughput (windows/s of full steps:
+forward, L1 loss on the real samples, backward, Adam), inference throughput (PPG -> ABP,
+no grad), latency of one batch (median, ms) and peak memory (CUDA: the allocator's peak;
+CPU: the peak RSS of a fresh process per measurement). ``--release`` adds the plain-PyTorch
+transcription of the original release for comparison on the same machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+DEFAULT_BATCHES = "1,8,32,128,512,1024,4096"
+
+
+def _timed(fn, min_reps: int, min_seconds: float) -> list[float]:
+    for _ in range(2):  # warm-up (allocator, oneDNN primitive cache, cuDNN autotune)
+        fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < min_reps or time.perf_counter() - start < min_seconds:
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+        if len(times) >= 200:
+            break
+    return times
+
+
+def measure(model_kind: str, mode: str, batch: int, device: str, compile_: bool,
+            min_seconds: float) -> dict:
+    import torch
+
+    from innpar_freia.config import ModelConfig, TrainConfig
+    from innpar_freia.nn.model import build_model
+    from innpar_freia.nn.reference import ReleaseINNPAR
+    from innpar_freia.train import TrainStep
+
+    dev = torch.device(device)
+    cfg = ModelConfig.from_preset("paper")
+    model = build_model(cfg, seed=0).to(dev)
+    if model_kind == "release":
+        torch.manual_seed(0)
+        release = ReleaseINNPAR().to(dev)
+
+        class Wrapped(torch.nn.Module):  # the release's network behind the port's interface
+            def __init__(self):
+                super().__init__()
+                self.net = release
+                self.make_input = model.make_input
+
+            def forward(self, x, rev=False, jac=True):
+                return self.net(x)
+
+        model = Wrapped()
+    step_module = TrainStep(model, TrainConfig())
+    if compile_:
+        step_module = torch.compile(step_module)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    amp = mode == "bf16"
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    ppg = torch.randn(batch, cfg.window_length, generator=gen).to(dev)
+    abp = torch.randn(batch, cfg.window_length, generator=gen).to(dev)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+
+    def train_step():
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+            loss, _ = step_module(ppg, abp)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sync()
+
+    x = model.make_input(ppg)
+    infer_fn = torch.compile(model.forward) if compile_ else model.forward
+
+    @torch.no_grad()
+    def infer():
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+            infer_fn(x)
+        sync()
+
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    reps = 3 if batch >= 512 and dev.type == "cpu" else 5
+    t_train = _timed(train_step, reps, min_seconds)
+    t_infer = _timed(infer, reps, min_seconds)
+    if dev.type == "cuda":
+        peak_mb = torch.cuda.max_memory_allocated(dev) / 2**20
+    else:
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "model": model_kind,
+        "mode": mode,
+        "batch": batch,
+        "train_windows_per_s": batch / statistics.median(t_train),
+        "infer_windows_per_s": batch / statistics.median(t_infer),
+        "infer_latency_ms": 1000 * statistics.median(t_infer),
+        "train_step_ms": 1000 * statistics.median(t_train),
+        "peak_memory_mb": peak_mb,
+    }
+
+
+@click.command(context_settings={"show_default": True})
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu")
+@click.option("--batch-sizes", default=DEFAULT_BATCHES, help="Comma-separated batch sizes.")
+@click.option("--modes", default="fp32,bf16", help="fp32 and/or bf16 (autocast).")
+@click.option("--release", is_flag=True, help="Also time the release's plain-PyTorch network.")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the step and forward.")
+@click.option("--min-seconds", type=click.FloatRange(min=0), default=2.0,
+              help="Minimum timed seconds per measurement.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--_one", hidden=True, default=None)
+def main(device: str, batch_sizes: str, modes: str, release: bool, compile_: bool,
+         min_seconds: float, as_json: bool, _one: str | None) -> None:
+    """Benchmark INN-PAR (preset paper) training and inference."""
+    if _one is not None:  # child process: one measurement, JSON on stdout
+        kind, mode, batch = _one.split(":")
+        click.echo(json.dumps(measure(kind, mode, int(batch), device, compile_, min_seconds)))
+        return
+    import torch
+
+    from innpar_freia.distributed import hardware_description
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise click.ClickException("--device cuda, but no CUDA device is available")
+    kinds = ["port", "release"] if release else ["port"]
+    rows = []
+    for kind in kinds:
+        for mode in modes.split(","):
+            if mode not in ("fp32", "bf16"):
+                raise click.BadParameter(f"unknown mode {mode!r}", param_hint="--modes")
+            for batch in (int(b) for b in batch_sizes.split(",")):
+                if device == "cpu":
+                    # A fresh process per point: its peak RSS is this measurement's alone.
+                    out = subprocess.run(
+                        [sys.executable, __file__, "--device", device, "--min-seconds",
+                         str(min_seconds), "--_one", f"{kind}:{mode}:{batch}",
+                         *(["--compile"] if compile_ else [])],
+                        capture_output=True, text=True, check=True, env=os.environ,
+                    )
+                    row = json.loads(out.stdout.strip().splitlines()[-1])
+                else:
+                    row = measure(kind, mode, batch, device, compile_, min_seconds)
+                rows.append(row)
+                if not as_json:
+                    click.echo(
+                        f"{kind:>7} {mode:>4} batch {batch:>5}: train "
+                        f"{row['train_windows_per_s']:8.0f} win/s, infer "
+                        f"{row['infer_windows_per_s']:8.0f} win/s, latency "
+                        f"{row['infer_latency_ms']:9.2f} ms, peak {row['peak_memory_mb']:8.0f} MB",
+                        err=True,
+                    )
+    report = {
+        "hardware": hardware_description(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "compile": compile_,
+        "rows": rows,
+    }
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"\n{report['hardware']}, torch {report['torch']}")
+    click.echo("| model | precision | batch | train windows/s | inference windows/s | "
+               "latency (ms/batch) | peak memory (MB) |")
+    click.echo("|---|---|---|---|---|---|---|")
+    for r in rows:
+        click.echo(f"| {r['model']} | {r['mode']} | {r['batch']} | "
+                   f"{r['train_windows_per_s']:.0f} | {r['infer_windows_per_s']:.0f} | "
+                   f"{r['infer_latency_ms']:.2f} | {r['peak_memory_mb']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

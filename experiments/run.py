@@ -1,0 +1,51 @@
+"""Run experiments: train and evaluate every variant x test fold x seed, write result tables.
+
+    python experiments/run.py experiments/configs/smoke.toml
+    python experiments/run.py experiments/configs/cv_c2015.toml --device cuda
+    python experiments/run.py experiments/configs/ablation_c2015.toml --only paper,grad-0.25
+
+Runs go to ``experiments/results/<name>/runs/...``; tables to ``results.md`` and
+``results.json`` beside them (mean ± SD over folds and seeds, hardware, date, commit).
+Interrupted runs resume; finished ones are skipped, so the command can be repeated.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
+
+from innpar_freia.cli.common import ConsoleCallbacks  # noqa: E402
+from innpar_freia.errors import InnparError  # noqa: E402
+from innpar_freia.experiments import run_experiment  # noqa: E402
+
+
+@click.command(context_settings={"show_default": True})
+@click.argument("configs", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=HERE / "results", help="Results directory.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              help="auto = CUDA when present.")
+@click.option("--only", default=None, help="Comma-separated variant names to run.")
+@click.option("--quiet", is_flag=True, help="No per-epoch lines.")
+def main(configs: tuple[Path, ...], out: Path, device: str, only: str | None,
+         quiet: bool) -> None:
+    """Train and evaluate the experiments in CONFIGS (TOML files)."""
+    for config in configs:
+        try:
+            results = run_experiment(
+                config, out, device=device, only=only.split(",") if only else None,
+                log=lambda s: click.echo(s, err=True), callbacks=ConsoleCallbacks(quiet=quiet),
+            )
+        except InnparError as exc:
+            raise click.ClickException(f"{config}: {exc}") from None
+        click.echo(f"{config}: {out / results['experiment'] / 'results.md'}")
+
+
+if __name__ == "__main__":
+    main()

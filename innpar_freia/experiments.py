@@ -1,0 +1,355 @@
+"""Experiments: train and evaluate variants over folds and seeds, and tabulate the results.
+
+An experiment is a TOML file (see ``experiments/configs/``)::
+
+    name = "cv-c2015"
+    description = "..."
+    [data]
+    file = "experiments/data/challenge2015.h5"      # relative to the experiment file's repo
+    import = ["bp-benchmark", "../shared/data/challenge2015/bp_benchmark"]  # made if missing
+    # or: synth = { subjects = 8, minutes = 1.0 }
+    [protocol]
+    test_folds = [0, 1, 2, 3]      # one run per test fold (and seed)
+    val_fold = "next"              # "next" (k+1 mod K), -1 (none) or a fold number
+    seeds = [1]
+    evaluate = ["val", "test"]     # splits scored with the protocol
+    checkpoints = ["best"]         # "best", "last" or "epoch-NNNN"
+    calibration = "offset-scale"
+    [base]                         # the run configuration every variant starts from
+    preset = "paper"
+    train = { epochs = 60 }
+    [[variants]]                   # one-at-a-time changes; none = just "base"
+    name = "grad-weight-0.25"
+    train = { grad_weight = 0.25 }
+
+Each run lives in ``<out>/<name>/runs/<variant>/fold<k>-seed<s>/``; a finished run has a
+``done.json`` and is skipped, an interrupted one resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from innpar_freia.config import load_toml, resolve_config
+from innpar_freia.errors import ConfigError
+
+EXPERIMENT_KEYS = {"name", "description", "data", "protocol", "base", "variants", "extra_eval"}
+PROTOCOL_DEFAULTS: dict[str, Any] = {
+    "test_folds": [None],
+    "val_fold": "next",
+    "seeds": [1],
+    "evaluate": ["test"],
+    "checkpoints": ["best"],
+    "calibration": "offset-scale",
+}
+
+
+@dataclass
+class Variant:
+    name: str
+    description: str
+    preset: str
+    model: dict[str, Any]
+    train: dict[str, Any]
+
+
+@dataclass
+class Experiment:
+    path: Path
+    name: str
+    description: str
+    data: dict[str, Any]
+    protocol: dict[str, Any]
+    variants: list[Variant]
+    extra_eval: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def root(self) -> Path:
+        """Paths in the file are relative to the repository holding ``experiments/``."""
+        for parent in self.path.resolve().parents:
+            if (parent / "experiments").is_dir() and (parent / "setup.cfg").is_file():
+                return parent
+        return self.path.resolve().parent
+
+    def resolve(self, p: str) -> Path:
+        path = Path(p)
+        return path if path.is_absolute() else self.root / path
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    path = Path(path)
+    raw = load_toml(path)
+    unknown = sorted(set(raw) - EXPERIMENT_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown experiment setting(s): {', '.join(unknown)}")
+    for key in ("name", "data", "base"):
+        if key not in raw:
+            raise ConfigError(f"{path}: an experiment needs '{key}'")
+    protocol = {**PROTOCOL_DEFAULTS, **raw.get("protocol", {})}
+    bad = sorted(set(protocol) - set(PROTOCOL_DEFAULTS))
+    if bad:
+        raise ConfigError(f"{path}: unknown protocol setting(s): {', '.join(bad)}")
+    base = raw["base"]
+    variants = []
+    for v in raw.get("variants", [{"name": "base"}]):
+        extra = sorted(set(v) - {"name", "description", "preset", "model", "train"})
+        if extra:
+            raise ConfigError(f"{path}: variant {v.get('name')!r} has unknown key(s) {extra}")
+        variant = Variant(
+            name=str(v["name"]),
+            description=str(v.get("description", "")),
+            preset=v.get("preset", base.get("preset", "paper")),
+            model={**base.get("model", {}), **v.get("model", {})},
+            train={**base.get("train", {}), **v.get("train", {})},
+        )
+        resolve_config(variant.preset, variant.model, variant.train)  # validate early
+        variants.append(variant)
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: variant names must be unique, got {names}")
+    return Experiment(path, raw["name"], raw.get("description", ""), raw["data"], protocol,
+                      variants, raw.get("extra_eval", []))
+
+
+def prepare_data(exp: Experiment, log: Any = print) -> Path:
+    """The experiment's window file, imported or synthesised when it is missing."""
+    from innpar_freia.errors import DataError
+
+    target = exp.resolve(exp.data["file"])
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if "synth" in exp.data:
+        from innpar_freia.data.synthetic import synthesize_dataset
+
+        log(f"synthesising {target}")
+        return synthesize_dataset(target, **exp.data["synth"])
+    if "import" in exp.data:
+        fmt, source = exp.data["import"][:2]
+        source_path = exp.resolve(source)
+        if not source_path.exists():
+            raise DataError(f"{exp.path}: {target} is missing and its source {source_path} too")
+        log(f"importing {source_path} ({fmt}) into {target}")
+        cmd = [sys.executable, "-m", "innpar_freia", "data", "import", fmt, str(source_path),
+               "--out", str(target), *map(str, exp.data["import"][2:])]
+        subprocess.run(cmd, check=True)
+        return target
+    raise DataError(
+        f"{exp.path}: data file {target} not found; create it (e.g. with 'innpar data import')"
+    )
+
+
+def git_commit(root: Path) -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def run_one(
+    exp: Experiment, variant: Variant, data: Path, test_fold: int | None, seed: int,
+    out: Path, device: str, log: Any = print, callbacks: Any = None,
+) -> dict[str, Any]:
+    """Train (or resume, or skip) one run and evaluate its checkpoints; returns its record."""
+    from innpar_freia.evaluate import evaluate
+    from innpar_freia.train import train, write_json_atomic
+
+    tag = f"fold{test_fold}-seed{seed}" if test_fold is not None else f"seed{seed}"
+    run_dir = out / "runs" / variant.name / tag
+    done = run_dir / "done.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    train_cfg = {**variant.train, "seed": seed, "device": device}
+    if test_fold is not None:
+        train_cfg["test_fold"] = test_fold
+        vf = exp.protocol["val_fold"]
+        if vf != "next":
+            train_cfg["val_fold"] = int(vf)
+    run_config = resolve_config(variant.preset, variant.model, train_cfg)
+    log(f"[{exp.name}] {variant.name} {tag}: training")
+    if (run_dir / "checkpoints" / "last.pt").exists():
+        result = train(None, data, run_dir, resume=True, callbacks=callbacks,
+                       resume_overrides={"epochs": run_config.train.epochs, "device": device})
+    else:
+        result = train(run_config, data, run_dir, force=True, callbacks=callbacks)
+    record: dict[str, Any] = {
+        "variant": variant.name, "test_fold": test_fold, "seed": seed, "run_dir": str(run_dir),
+        "epochs_completed": result.epochs_completed, "best_epoch": result.best_epoch,
+        "best_val_mae": result.best_val_mae, "evaluations": {},
+    }
+    calibration = exp.protocol["calibration"]
+    for ckpt_name in exp.protocol["checkpoints"]:
+        ckpt = run_dir / "checkpoints" / f"{ckpt_name}.pt"
+        for split in exp.protocol["evaluate"]:
+            if split == "val" and run_config.train.val_fold == -1:
+                continue
+            metrics, _ = evaluate(ckpt, data, split, calibration=calibration)
+            write_json_atomic(run_dir / f"eval-{split}-{ckpt_name}.json", metrics)
+            record["evaluations"][f"{split}/{ckpt_name}"] = summarise(metrics)
+        for extra in exp.extra_eval:
+            extra_data = exp.resolve(extra["file"])
+            metrics, _ = evaluate(ckpt, extra_data, extra.get("split", "all"),
+                                  calibration=calibration)
+            write_json_atomic(run_dir / f"eval-{extra['name']}-{ckpt_name}.json", metrics)
+            record["evaluations"][f"{extra['name']}/{ckpt_name}"] = summarise(metrics)
+    write_json_atomic(done, record)
+    return record
+
+
+def summarise(m: dict[str, Any]) -> dict[str, Any]:
+    """The numbers a results table shows, flattened (mmHg)."""
+    out: dict[str, Any] = {"n_windows": m["calibration_free"]["n_windows"]}
+
+    def put(prefix: str, r: dict[str, Any]) -> None:
+        out[f"{prefix}wave_mae"] = r["waveform"]["mae"]
+        out[f"{prefix}wave_rmse"] = r["waveform"]["rmse"]
+        out[f"{prefix}wave_r"] = r["waveform"]["r"]
+        for bp in ("sbp", "dbp", "map"):
+            out[f"{prefix}{bp}_mae"] = r[bp]["mae"]
+            out[f"{prefix}{bp}_me"] = r[bp]["me"]
+            out[f"{prefix}{bp}_sd"] = r[bp]["sd"]
+
+    put("", m["calibration_free"])
+    if "calibrated" in m:
+        put("cal_", m["calibrated"])
+    for name, r in m.get("baselines", {}).items():
+        put(f"{name}_", r)
+    if m.get("inverse"):
+        out["inverse_mae"] = m["inverse"]["mae"]
+    return out
+
+
+def aggregate(records: list[dict[str, Any]], key: str) -> dict[str, dict[str, float | None]]:
+    """Mean and SD over runs (folds x seeds) of every summarised number under ``key``."""
+    rows = [r["evaluations"][key] for r in records if key in r["evaluations"]]
+    if not rows:
+        return {}
+    out = {}
+    for metric in rows[0]:
+        vals = [r[metric] for r in rows if r.get(metric) is not None]
+        out[metric] = {
+            "mean": float(np.mean(vals)) if vals else None,
+            "sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else None,
+            "n": len(vals),
+        }
+    return out
+
+
+# ----------------------------------------------------------------------------- tables
+
+FREE_COLUMNS = [("wave_mae", "wave MAE"), ("wave_r", "r"), ("sbp_mae", "SBP"),
+                ("dbp_mae", "DBP"), ("map_mae", "MAP")]
+CAL_COLUMNS = [("cal_wave_mae", "wave MAE"), ("cal_sbp_mae", "SBP"), ("cal_dbp_mae", "DBP"),
+               ("cal_map_mae", "MAP")]
+
+
+def _cell(stat: dict[str, Any] | None, digits: int = 2) -> str:
+    if not stat or stat.get("mean") is None:
+        return "-"
+    s = f"{stat['mean']:.{digits}f}"
+    if stat.get("sd") is not None:
+        s += f" ± {stat['sd']:.{digits}f}"
+    return s
+
+
+def markdown_table(results: dict[str, Any], key: str) -> str:
+    """Rows: variants then the baselines; columns: calibration-free and calibrated MAEs."""
+    head = ("| model | " + " | ".join(c for _, c in FREE_COLUMNS) + " | cal. "
+            + " | cal. ".join(c for _, c in CAL_COLUMNS) + " |")
+    lines = [head, "|" + "---|" * (1 + len(FREE_COLUMNS) + len(CAL_COLUMNS))]
+    first = None
+    for name, v in results["variants"].items():
+        agg = v["aggregate"].get(key)
+        if not agg:
+            continue
+        first = first or agg
+        digits = {"wave_r": 3}
+        cells = [_cell(agg.get(m), digits.get(m, 2)) for m, _ in FREE_COLUMNS]
+        cells += [_cell(agg.get(m)) for m, _ in CAL_COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if first:
+        for base, label in (("naive", "naive baseline"), ("linear", "linear baseline")):
+            cells = [_cell(first.get(f"{base}_{m}"), 3 if m == "wave_r" else 2)
+                     for m, _ in FREE_COLUMNS]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |" + " - |" * len(CAL_COLUMNS))
+        cf = [_cell(first.get("carry_forward_" + m[4:])) for m, _ in CAL_COLUMNS]
+        lines.append("| carry-forward baseline |" + " - |" * len(FREE_COLUMNS) + " "
+                     + " | ".join(cf) + " |")
+    return "\n".join(lines)
+
+
+def write_results(exp: Experiment, out: Path, records: list[dict[str, Any]],
+                  device: str) -> dict[str, Any]:
+    from innpar_freia.distributed import hardware_description
+    from innpar_freia.train import resolve_device, write_json_atomic
+
+    keys = sorted({k for r in records for k in r["evaluations"]})
+    results: dict[str, Any] = {
+        "experiment": exp.name,
+        "description": exp.description,
+        "config": str(exp.path),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "commit": git_commit(exp.root),
+        "hardware": hardware_description(resolve_device(device)),
+        "protocol": exp.protocol,
+        "variants": {},
+    }
+    for v in exp.variants:
+        recs = [r for r in records if r["variant"] == v.name]
+        results["variants"][v.name] = {
+            "description": v.description,
+            "runs": recs,
+            "aggregate": {k: aggregate(recs, k) for k in keys},
+        }
+    write_json_atomic(out / "results.json", results)
+    lines = [
+        f"# {exp.name}",
+        "",
+        exp.description,
+        "",
+        f"Date {results['date']}, commit {results['commit']}, hardware: {results['hardware']}.",
+        f"Protocol: test folds {exp.protocol['test_folds']}, validation {exp.protocol['val_fold']}, "
+        f"seeds {exp.protocol['seeds']}; mean ± SD over runs; MAE in mmHg; calibrated = "
+        f"{exp.protocol['calibration']} from each subject's first window.",
+    ]
+    for key in keys:
+        lines += ["", f"## {key}", "", markdown_table(results, key)]
+    text = "\n".join(lines) + "\n"
+    tmp = out / ".results.md.tmp"
+    tmp.write_text(text)
+    tmp.replace(out / "results.md")
+    return results
+
+
+def run_experiment(path: str | Path, out_root: str | Path, device: str = "auto",
+                   only: list[str] | None = None, log: Any = print,
+                   callbacks: Any = None) -> dict[str, Any]:
+    exp = load_experiment(path)
+    out = Path(out_root) / exp.name
+    out.mkdir(parents=True, exist_ok=True)
+    data = prepare_data(exp, log)
+    records = []
+    for variant in exp.variants:
+        if only and variant.name not in only:
+            continue
+        for seed in exp.protocol["seeds"]:
+            for fold in exp.protocol["test_folds"]:
+                records.append(run_one(exp, variant, data, fold, seed, out, device, log,
+                                       callbacks))
+                write_results(exp, out, records, device)
+    return write_results(exp, out, records, device)

@@ -125,3 +125,116 @@ def info_cmd(file: Path, as_json: bool) -> None:
     if s["reference_fields"]:
         click.echo(f"  reference fields: {', '.join(s['reference_fields'])}")
     click.echo(f"  created {s['created_utc']} by innpar-freia {s['package_version']}")
+
+
+class _BarProgress:
+    """A progress bar on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self, quiet: bool = False):
+        import sys
+
+        self.stream = sys.stderr
+        self.enabled = not quiet and self.stream.isatty()
+        self.total, self.done, self.label = 0, 0, ""
+
+    def start(self, total: int, label: str) -> None:
+        self.total, self.done, self.label = total, 0, label
+        self._draw("")
+
+    def advance(self, item: str) -> None:
+        self.done += 1
+        self._draw(item)
+
+    def finish(self) -> None:
+        if self.enabled and self.total:
+            self.stream.write("\r" + " " * 79 + "\r")
+            self.stream.flush()
+
+    def _draw(self, item: str) -> None:
+        if not self.enabled or not self.total:
+            return
+        width = 24
+        filled = int(width * self.done / self.total)
+        bar = "#" * filled + "-" * (width - filled)
+        line = f"{self.label} [{bar}] {self.done}/{self.total} {item}"
+        self.stream.write("\r" + line[:79].ljust(79))
+        self.stream.flush()
+
+
+def _print_import_report(report: dict) -> None:
+    w, r = report["windows"], report["records"]
+    click.echo(
+        f"wrote {report['out']}: {w['kept']} windows of {report['window_length']} samples at "
+        f"{report['fs']:g} Hz from {report['n_subjects']} subjects"
+    )
+    if report["folds"]:
+        click.echo("  folds: " + ", ".join(f"{k}: {v}" for k, v in report["folds"].items()))
+    if report["splits"]:
+        click.echo("  splits: " + ", ".join(f"{k}: {v}" for k, v in report["splits"].items()))
+    click.echo(f"  records: {r['kept']} kept, {r['rejected']} rejected of {r['total']}")
+    for reason, n in r["rejected_by_reason"].items():
+        click.echo(f"    rejected {n:>5} x {reason}")
+    for src in report["sources"]:
+        if src.get("status") == "rejected":
+            click.echo(f"    {src['id']}: {src.get('reason')}: {src.get('detail', '')}")
+    click.echo(f"  windows: {w['kept']} kept, {w['rejected']} rejected")
+    for reason, n in w["rejected_by_reason"].items():
+        click.echo(f"    rejected {n:>5} x {reason}")
+    for warning in report["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@data.command("import")
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(["bp-benchmark"]))
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="HDF5 window file to write (must not exist unless --force).",
+)
+@click.option(
+    "--fs",
+    type=click.FloatRange(min=1, max=100_000),
+    default=None,
+    help="Sampling rate of the windows in Hz; the layout does not store it  [default: 125].",
+)
+@click.option("--description", default="", help="Free text stored in the file.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the import report as JSON.")
+def import_cmd(
+    fmt: str,
+    path: Path,
+    out: Path,
+    fs: float | None,
+    description: str,
+    force: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Import windows from FORMAT files at PATH into one HDF5 window file.
+
+    \b
+    bp-benchmark  a folder of signal_fold_<k>.mat (MAT 5 or v7.3): PPG 'signal', ABP
+                  'abp_signal' (mmHg), subject 'patient', window id 'trial', fold k;
+                  SP, DP and demographics become reference fields.
+
+    \b
+    Example:
+      innpar data import bp-benchmark ../shared/data/challenge2015/bp_benchmark --out c2015.h5
+    """
+    from innpar_freia.data.importers import import_bp_benchmark
+
+    report = import_bp_benchmark(
+        path,
+        out,
+        fs=fs,
+        description=description,
+        overwrite=force,
+        progress=_BarProgress(quiet or as_json),
+    )
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        _print_import_report(report.to_dict())

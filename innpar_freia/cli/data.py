@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -136,6 +137,7 @@ class _BarProgress:
         self.stream = sys.stderr
         self.enabled = not quiet and self.stream.isatty()
         self.total, self.done, self.label = 0, 0, ""
+        self._last = 0.0
 
     def start(self, total: int, label: str) -> None:
         self.total, self.done, self.label = total, 0, label
@@ -153,6 +155,10 @@ class _BarProgress:
     def _draw(self, item: str) -> None:
         if not self.enabled or not self.total:
             return
+        now = time.monotonic()
+        if self.done not in (0, self.total) and now - self._last < 0.1:
+            return  # a redraw per item would flood the terminal on 100k-file imports
+        self._last = now
         width = 24
         filled = int(width * self.done / self.total)
         bar = "#" * filled + "-" * (width - filled)
@@ -171,7 +177,8 @@ def _print_import_report(report: dict) -> None:
         click.echo("  folds: " + ", ".join(f"{k}: {v}" for k, v in report["folds"].items()))
     if report["splits"]:
         click.echo("  splits: " + ", ".join(f"{k}: {v}" for k, v in report["splits"].items()))
-    click.echo(f"  records: {r['kept']} kept, {r['rejected']} rejected of {r['total']}")
+    unit = {"bp-benchmark": "fold files", "innpar-npy": "folders"}.get(report["format"], "records")
+    click.echo(f"  {unit}: {r['kept']} kept, {r['rejected']} rejected of {r['total']}")
     for reason, n in r["rejected_by_reason"].items():
         click.echo(f"    rejected {n:>5} x {reason}")
     for src in report["sources"]:
@@ -184,8 +191,29 @@ def _print_import_report(report: dict) -> None:
         click.echo(f"warning: {warning}", err=True)
 
 
+# Options of ``innpar data import`` and the formats they apply to; giving one to another
+# format is an error rather than silently ignored.
+_IMPORT_OPTION_FORMATS = {
+    "input_fs": ("wfdb", "csv", "npz"),
+    "window_seconds": ("wfdb", "csv", "npz"),
+    "ppg_channel": ("wfdb", "csv", "npz"),
+    "abp_channel": ("wfdb", "csv", "npz"),
+    "time_column": ("csv",),
+    "align": ("wfdb", "csv", "npz"),
+    "max_lag": ("wfdb", "csv", "npz"),
+    "qc": ("wfdb", "csv", "npz"),
+    "skip_bad_records": ("wfdb", "csv", "npz"),
+    "subject_map": ("innpar-npy", "wfdb", "csv", "npz"),
+    "subject_pattern": ("innpar-npy",),
+}
+
+
 @data.command("import")
-@click.argument("fmt", metavar="FORMAT", type=click.Choice(["bp-benchmark"]))
+@click.argument(
+    "fmt",
+    metavar="FORMAT",
+    type=click.Choice(["bp-benchmark", "innpar-npy", "wfdb", "csv", "npz"]),
+)
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--out",
@@ -197,44 +225,136 @@ def _print_import_report(report: dict) -> None:
     "--fs",
     type=click.FloatRange(min=1, max=100_000),
     default=None,
-    help="Sampling rate of the windows in Hz; the layout does not store it  [default: 125].",
+    help="Sampling rate of the output windows in Hz. bp-benchmark/innpar-npy: the rate of "
+    "the given windows (their files do not store it); wfdb/csv/npz: resample to it  "
+    "[default: 125].",
+)
+@click.option(
+    "--input-fs",
+    type=click.FloatRange(min=1, max=100_000),
+    default=None,
+    help="wfdb/csv/npz: rate of the input files in Hz, when they do not state it (no time "
+    "column, no 'fs' key, no rate in the WFDB header).",
+)
+@click.option(
+    "--window-seconds",
+    type=click.FloatRange(min=0.5, max=600),
+    default=5.0,
+    help="wfdb/csv/npz: window length in seconds.",
+)
+@click.option(
+    "--ppg-channel", default=None, help="wfdb/csv/npz: PPG channel name  [default: by name]."
+)
+@click.option(
+    "--abp-channel", default=None, help="wfdb/csv/npz: ABP channel name  [default: by name]."
+)
+@click.option(
+    "--time-column",
+    default=None,
+    help="csv: column of times in seconds that gives the rate  [default: time/t if present].",
+)
+@click.option(
+    "--align/--no-align",
+    default=True,
+    help="wfdb/csv/npz: estimate the PPG-to-ABP delay per record and shift the PPG earlier.",
+)
+@click.option(
+    "--max-lag",
+    type=click.FloatRange(min=0.1, max=10),
+    default=2.0,
+    help="wfdb/csv/npz: largest PPG delay searched, in seconds.",
+)
+@click.option(
+    "--qc/--no-qc",
+    default=True,
+    help="wfdb/csv/npz: quality-check every window (--no-qc drops only windows with NaN).",
+)
+@click.option(
+    "--skip-bad-records",
+    is_flag=True,
+    help="wfdb/csv/npz: reject unreadable records and records without a PPG/ABP channel "
+    "(counted in the report) instead of stopping.",
+)
+@click.option(
+    "--subject-map",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV with a 'subject' column and a 'record' (or 'window') column: the subject of "
+    "each record (wfdb/csv/npz; record = path without extension, or its name) or window "
+    "(innpar-npy)  [default: subject = record id].",
+)
+@click.option(
+    "--subject-pattern",
+    default=None,
+    help="innpar-npy: regex on the window name with a 'subject' (and optional 'start') "
+    "group  [default: ^(?P<subject>.+)_(?P<start>\\d+)$].",
 )
 @click.option("--description", default="", help="Free text stored in the file.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the import report as JSON.")
-def import_cmd(
-    fmt: str,
-    path: Path,
-    out: Path,
-    fs: float | None,
-    description: str,
-    force: bool,
-    quiet: bool,
-    as_json: bool,
-) -> None:
-    """Import windows from FORMAT files at PATH into one HDF5 window file.
+@click.pass_context
+def import_cmd(ctx: click.Context, fmt: str, path: Path, out: Path, **kw) -> None:
+    """Import FORMAT data at PATH into one HDF5 window file, with a report of what was kept
+    and rejected and why (stored in the file's provenance too, with input sha256s).
 
     \b
-    bp-benchmark  a folder of signal_fold_<k>.mat (MAT 5 or v7.3): PPG 'signal', ABP
-                  'abp_signal' (mmHg), subject 'patient', window id 'trial', fold k;
-                  SP, DP and demographics become reference fields.
+    FORMAT
+      bp-benchmark  folder of signal_fold_<k>.mat (MAT 5 or v7.3): PPG 'signal', ABP
+                    'abp_signal' (mmHg), subject 'patient', window id 'trial', fold k;
+                    SP, DP and demographics become reference fields
+      innpar-npy    folder with ppg/ and abp/ holding <subject>_<start>.npy pairs of
+                    shape (1, L) or (L,) (or train/ val/ test/ subfolders with them)
+      wfdb          a WFDB record or a folder of them (searched recursively)
+      csv           a .csv recording (header of channel names) or a folder of them
+      npz           a .npz recording (one 1-D array per channel) or a folder of them
 
     \b
-    Example:
+    wfdb/csv/npz recordings are resampled to --fs, the PPG is aligned to the ABP (delay
+    by cross-correlation), cut into --window-seconds windows and every window is
+    quality-checked (see docs/data.md).
+
+    \b
+    Examples:
       innpar data import bp-benchmark ../shared/data/challenge2015/bp_benchmark --out c2015.h5
+      innpar data import wfdb ../shared/data/challenge2015/wfdb --out raw.h5 --json
+      innpar data import innpar-npy ../shared/data/challenge2015/innpar_layout --out npy.h5
+      innpar data import csv recordings/ --input-fs 500 --ppg-channel pleth --out mine.h5
     """
-    from innpar_freia.data.importers import import_bp_benchmark
+    from innpar_freia.data.importers import import_data
 
-    report = import_bp_benchmark(
-        path,
-        out,
-        fs=fs,
-        description=description,
-        overwrite=force,
-        progress=_BarProgress(quiet or as_json),
-    )
+    as_json, quiet = kw.pop("as_json"), kw.pop("quiet")
+    for name, formats in _IMPORT_OPTION_FORMATS.items():
+        given = ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+        if given and fmt not in formats:
+            flag = "--" + name.replace("_", "-")
+            raise click.UsageError(f"{flag} does not apply to {fmt} (only to {', '.join(formats)})")
+    options: dict = {
+        "fs": kw["fs"],
+        "description": kw["description"],
+        "overwrite": kw["force"],
+        "progress": _BarProgress(quiet or as_json),
+    }
+    if fmt == "innpar-npy":
+        options["subject_map"] = kw["subject_map"]
+        if kw["subject_pattern"] is not None:
+            options["subject_pattern"] = kw["subject_pattern"]
+    elif fmt in ("wfdb", "csv", "npz"):
+        options.update(
+            fs=125.0 if kw["fs"] is None else kw["fs"],
+            input_fs=kw["input_fs"],
+            window_s=kw["window_seconds"],
+            ppg_channel=kw["ppg_channel"],
+            abp_channel=kw["abp_channel"],
+            time_column=kw["time_column"],
+            align=kw["align"],
+            max_lag_s=kw["max_lag"],
+            qc=kw["qc"],
+            subject_map=kw["subject_map"],
+            skip_bad=kw["skip_bad_records"],
+        )
+    report = import_data(fmt, path, out, **options).to_dict()
     if as_json:
-        echo_json(report.to_dict())
+        echo_json(report)
     else:
-        _print_import_report(report.to_dict())
+        _print_import_report(report)

@@ -7,10 +7,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from helpers import assert_clean_failure, run_cli
 from scipy.io import savemat
 
-from innpar_freia.cli import cli
 from innpar_freia.data.importers import import_bp_benchmark, start_from_id
 from innpar_freia.data.matfile import load_mat
 from innpar_freia.data.store import read_info, read_reference, read_signals
@@ -70,22 +69,6 @@ def save_v73(path: Path, columns: dict[str, np.ndarray]) -> None:
     header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5"
     with path.open("r+b") as fh:
         fh.write(header.ljust(116) + b"\x00" * 8 + b"\x00\x02IM")
-
-
-def run_cli(*args: str):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-
-def assert_clean_failure(result, out: Path, *fragments: str) -> None:
-    """A user error: exit code 1, one 'Error:' message with every fragment, no traceback,
-    and no output (or temporary) file left behind."""
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    assert "Error:" in result.output
-    for fragment in fragments:
-        assert fragment in result.output, (fragment, result.output)
-    assert not out.exists()
-    assert not list(out.parent.glob(f".{out.name}.*"))
 
 
 # ------------------------------------------------------------------------ bp-benchmark

@@ -214,7 +214,8 @@ _IMPORT_OPTION_FORMATS = {
     metavar="FORMAT",
     type=click.Choice(["bp-benchmark", "innpar-npy", "wfdb", "csv", "npz"]),
 )
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+# Not click.Path(exists=True): a WFDB record is named without its extension.
+@click.argument("path", type=click.Path(path_type=Path))
 @click.option(
     "--out",
     type=click.Path(path_type=Path),

@@ -167,6 +167,21 @@ def _window_corr(a: np.ndarray, p_ext: np.ndarray, n_lags: int) -> np.ndarray:
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
 
+def first_strong_peak(curve: np.ndarray, fraction: float = 0.8) -> int:
+    """Index of the first local maximum of ``curve`` that reaches ``fraction`` x its
+    maximum (the ends count as local maxima when they are not below their neighbour).
+
+    With a periodic pulse the correlation has a peak every beat and the true delay's peak
+    is not always the highest, so the earliest strong one is taken instead of the arg-max.
+    """
+    curve = np.asarray(curve, dtype=np.float64)
+    padded = np.concatenate([[-np.inf], curve, [-np.inf]])
+    local_max = (padded[1:-1] >= padded[:-2]) & (padded[1:-1] >= padded[2:])
+    top = curve.max()
+    threshold = fraction * top if top > 0 else top
+    return int(np.flatnonzero(local_max & (curve >= threshold))[0])
+
+
 def estimate_lag(
     ppg: np.ndarray, abp: np.ndarray, fs: float, cfg: LagConfig | None = None
 ) -> LagEstimate:
@@ -221,10 +236,7 @@ def estimate_lag(
     if len(curves) < cfg.min_windows:
         return est
     curve = np.mean(curves, axis=0)
-    padded = np.concatenate([[-np.inf], curve, [-np.inf]])
-    local_max = (padded[1:-1] >= padded[:-2]) & (padded[1:-1] >= padded[2:])
-    strong = np.flatnonzero(local_max & (curve >= cfg.peak_fraction * curve.max()))
-    est.lag = int(strong[0])
+    est.lag = first_strong_peak(curve, cfg.peak_fraction)
     est.curve = curve
     est.peak_corr = float(curve[est.lag])
     return est

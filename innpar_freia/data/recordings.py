@@ -8,6 +8,7 @@ are NaN (WFDB marks them so); nothing is dropped or interpolated here.
 from __future__ import annotations
 
 import csv
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -310,7 +311,7 @@ def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs")
             arrays = {k: np.asarray(z[k]) for k in z.files}
     except FileNotFoundError:
         raise DataError(f"NPZ file not found: {path}") from None
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path} is not a readable .npz file: {exc}") from None
     if fs is None and "fs" in arrays and arrays["fs"].size == 1:
         fs = float(arrays["fs"])

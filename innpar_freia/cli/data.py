@@ -359,3 +359,153 @@ def import_cmd(ctx: click.Context, fmt: str, path: Path, out: Path, **kw) -> Non
         echo_json(report)
     else:
         _print_import_report(report)
+
+
+@data.command("split")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--folds",
+    type=click.IntRange(min=3, max=1000),
+    default=5,
+    help="Number of subject-disjoint folds to assign.",
+)
+@click.option(
+    "--keep-folds",
+    is_flag=True,
+    help="Keep the file's folds (e.g. bp-benchmark's) and only fill the split column.",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of the fold order.")
+@click.option(
+    "--test-fold",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Fold that the split column makes 'test' (validation: the next fold, mod K).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def split_cmd(
+    file: Path, folds: int, keep_folds: bool, seed: int, test_fold: int, as_json: bool
+) -> None:
+    """Assign subject-disjoint folds and the train/val/test split column of FILE, in place.
+
+    \b
+    Writes two per-window columns:
+      fold   0..K-1; all windows of a subject in one fold. Subjects go, largest first
+             (ties in a seeded order), to the fold with the fewest windows so far.
+      split  bp-benchmark's nested scheme for --test-fold t: test = fold t,
+             val = fold (t+1) mod K, train = the other folds.
+    Training uses the split column unless given --test-fold (the same scheme for any
+    fold); every fold is a test fold once in a K-fold run.
+
+    \b
+    Examples:
+      innpar data split data.h5 --folds 5 --seed 0
+      innpar data split c2015.h5 --keep-folds --test-fold 1
+    """
+    from innpar_freia.data.splits import split_file
+
+    summary = split_file(file, None if keep_folds else folds, seed, test_fold)
+    if as_json:
+        echo_json(summary)
+        return
+    click.echo(f"{file}: folds ({summary['fold_assignment']})")
+    for k, v in summary["folds"].items():
+        click.echo(f"  fold {k}: {v['windows']} windows, {v['subjects']} subjects")
+    sp = summary["splits"]
+    click.echo(
+        f"  split for test fold {test_fold}: train {sp['train']}, val {sp['val']}, "
+        f"test {sp['test']} windows"
+    )
+
+
+def _print_partition(p: dict) -> None:
+    name = p["partition"]
+    parts = ", ".join(f"{k}: {v}" for k, v in p["parts"].items())
+    if not p["leakage"]:
+        click.echo(f"OK  no leakage across {name}s ({parts})")
+        if p["windows_duplicated_within_a_part"]:
+            n = p["windows_duplicated_within_a_part"]
+            click.echo(f"    note: {n} windows have an identical copy in their own {name}")
+        return
+    click.echo(f"LEAKAGE FOUND across {name}s ({parts})")
+    click.echo(f"  subjects in several {name}s:   {p['subjects_in_several_parts']}")
+    for e in p["subject_examples"]:
+        click.echo(f"    {e['id']}: windows per {name} {e['windows_per_part']}")
+    click.echo(f"  window ids in several {name}s: {p['window_ids_in_several_parts']}")
+    for e in p["window_id_examples"]:
+        click.echo(f"    {e['id']}: {e['windows_per_part']}")
+    pairs = p["exact_duplicate_pairs"]
+    click.echo(
+        f"  identical windows (same float32 PPG or ABP): {p['exact_duplicate_windows']} windows "
+        f"(pairs: PPG {pairs.get('ppg', 0)}, ABP {pairs.get('abp', 0)})"
+    )
+
+    def pair(e: dict) -> str:
+        a, b = e["a"], e["b"]
+        return f"{a['window']} ({name} {a[name]}) = {b['window']} ({name} {b[name]})"
+
+    for e in p["exact_examples"]:
+        click.echo(f"    {pair(e)}: identical {e['identical'].upper()}")
+    click.echo(
+        f"  near-identical windows (signature r > threshold for PPG and ABP): "
+        f"{p['near_duplicate_pairs']} pairs, {p['near_duplicate_windows']} windows"
+    )
+    for e in p["near_examples"]:
+        click.echo(f"    {pair(e)}: r PPG {e['ppg_corr']:.4f}, ABP {e['abp_corr']:.4f}")
+
+
+@data.command("check")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--threshold",
+    type=click.FloatRange(min=0.5, max=1.0, max_open=True),
+    default=0.99,
+    help="Signature correlation above which two windows are near-identical.",
+)
+@click.option(
+    "--signature-points",
+    type=click.IntRange(min=8, max=4096),
+    default=64,
+    help="Block means per window in the signature.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def check_cmd(
+    ctx: click.Context, file: Path, threshold: float, signature_points: int, as_json: bool
+) -> None:
+    """Check FILE for leakage between its splits and between its folds.
+
+    \b
+    Reports, for the split column (train/val/test) and for the folds:
+      - subjects and window ids with windows in more than one split/fold;
+      - identical windows across them (sha256 of the float32 PPG or ABP);
+      - near-identical windows: correlation above --threshold of both the PPG and the
+        ABP signature (block means, z-scored), compared with blocked matrix products.
+    Exit code: 0 no leakage, 3 leakage found, 1 unreadable file or nothing to check.
+
+    \b
+    Example:
+      innpar data check data.h5 --json
+    """
+    from innpar_freia.data.leakage import check_leakage
+    from innpar_freia.errors import DataError
+
+    report = check_leakage(file, threshold, signature_points)
+    if not report.partitions:
+        raise DataError(
+            f"{file} has neither a split column nor folds, so there is nothing to check; "
+            "assign them with 'innpar data split'"
+        )
+    d = report.to_dict()
+    if as_json:
+        echo_json(d)
+    else:
+        click.echo(
+            f"{file}: {d['n_windows']} windows, checked {' and '.join(d['checked'])}s in "
+            f"{d['seconds']:.1f} s"
+        )
+        for p in d["partitions"]:
+            _print_partition(p)
+    if report.leaks:
+        if not as_json:
+            click.echo("leakage found: fix the splits before training (exit code 3)", err=True)
+        ctx.exit(3)

@@ -447,7 +447,8 @@ def _print_partition(p: dict) -> None:
         click.echo(f"    {pair(e)}: identical {e['identical'].upper()}")
     click.echo(
         f"  near-identical windows (signature r > threshold for PPG and ABP): "
-        f"{p['near_duplicate_pairs']} pairs, {p['near_duplicate_windows']} windows"
+        f"{p['near_duplicate_pairs']} pairs, {p['near_duplicate_windows']} windows; "
+        f"{p['near_duplicate_pairs_above_0_999']} pairs with r >= 0.999 (copies)"
     )
     for e in p["near_examples"]:
         click.echo(f"    {pair(e)}: r PPG {e['ppg_corr']:.4f}, ABP {e['abp_corr']:.4f}")

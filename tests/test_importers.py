@@ -261,3 +261,25 @@ def test_bp_benchmark_real_folds(real_data: Path, tmp_path: Path) -> None:
     _, abp = read_signals(out)
     assert 60 < float(abp.mean()) < 120  # mmHg, not normalised
     assert abp.min() >= 20 and abp.max() <= 250
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
+    import io
+
+    from innpar_freia.cli.data import _BarProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    folder = make_bp_benchmark(tmp_path / "bpb", folds=2)
+    term = Terminal()
+    import_bp_benchmark(folder, tmp_path / "a.h5", progress=_BarProgress(stream=term))
+    drawn = term.getvalue()
+    assert "bp-benchmark folds [" in drawn and "2/2 signal_fold_1.mat" in drawn
+    assert drawn.endswith("\r")  # the bar is cleared at the end
+    pipe = io.StringIO()
+    import_bp_benchmark(folder, tmp_path / "b.h5", progress=_BarProgress(stream=pipe))
+    assert pipe.getvalue() == ""
+    result = run_cli("data", "import", "bp-benchmark", folder, "--out", tmp_path / "c.h5")
+    assert result.exit_code == 0 and "\r" not in result.output

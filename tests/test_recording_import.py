@@ -332,3 +332,19 @@ def test_innpar_npy_bad_inputs(tmp_path: Path) -> None:
     assert_clean_failure(
         run_cli("data", "import", "innpar-npy", empty, "--out", out), out, "has no ppg/ and abp/"
     )
+
+
+def test_wfdb_multi_segment_record_is_read_through_its_master(tmp_path: Path, recs) -> None:
+    rec = recs[2]
+    root = tmp_path / "db"
+    half = rec.abp.size // 2
+    for i in range(2):
+        part = slice(i * half, (i + 1) * half)
+        write_wfdb(root, f"m_{i + 1:04d}", {"PLETH": rec.ppg[part], "ABP": rec.abp[part]})
+    (root / "m.hea").write_text(f"m/2 2 250 {2 * half}\nm_0001 {half}\nm_0002 {half}\n")
+    out = tmp_path / "m.h5"
+    report = import_recordings("wfdb", root, out)
+    assert [s.id for s in report.sources] == ["m"]  # not the segments on their own
+    assert report.sources[0].windows_total == 7 and report.windows_kept >= 6
+    names = sorted(Path(i["path"]).name for i in read_info(out).provenance["inputs"])
+    assert names == ["m.hea", "m_0001.dat", "m_0001.hea", "m_0002.dat", "m_0002.hea"]

@@ -131,11 +131,11 @@ def info_cmd(file: Path, as_json: bool) -> None:
 class _BarProgress:
     """A progress bar on stderr, drawn only when stderr is a terminal."""
 
-    def __init__(self, quiet: bool = False):
+    def __init__(self, quiet: bool = False, stream=None):
         import sys
 
-        self.stream = sys.stderr
-        self.enabled = not quiet and self.stream.isatty()
+        self.stream = stream or sys.stderr
+        self.enabled = not quiet and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.total, self.done, self.label = 0, 0, ""
         self._last = 0.0
 

@@ -70,7 +70,7 @@ def discover(fmt: str, path: Path) -> list[Unit]:
     if fmt not in _SUFFIX:
         raise DataError(f"unknown recording format {fmt!r}; use one of wfdb, csv, npz")
     suffix = _SUFFIX[fmt]
-    if path.is_file() or (fmt == "wfdb" and path.with_suffix(".hea").is_file()):
+    if not path.is_dir() and (path.is_file() or path.with_suffix(".hea").is_file()):
         if fmt == "wfdb":
             base = path.with_suffix("") if path.suffix.lower() in (".hea", ".dat", ".mat") else path
             if not base.with_suffix(".hea").is_file():

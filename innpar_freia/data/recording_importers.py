@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from innpar_freia.data.importers import (
+from innpar_freia.data.import_report import (
     ImportReport,
     Progress,
     SourceReport,
-    _provenance,
-    _summarise,
     check_output,
+    provenance,
     read_subject_map,
+    summarise,
 )
 from innpar_freia.data.qc import LagConfig, WindowQC
 from innpar_freia.data.recordings import (
@@ -180,7 +180,8 @@ def import_recordings(
         raise DataError(f"a {window_s} s window at {fs:g} Hz has only {opts.window_length} samples")
     units = discover(fmt, path)
     subjects = _subjects(units, subject_map)
-    report = ImportReport(fmt, str(path), str(out), opts.fs, "option", opts.window_length)
+    # The output rate of recordings is whatever they were resampled to (--fs, default 125).
+    report = ImportReport(fmt, str(path), str(out), opts.fs, "resampled", opts.window_length)
     inputs: list[Path] = []
     kept_subjects: list[str] = []
     writer = WindowWriter(
@@ -237,10 +238,10 @@ def import_recordings(
             reasons = "; ".join(f"{s.id}: {s.reason} ({s.detail})" for s in report.sources[:5])
             more = f"; and {len(report.sources) - 5} more" if len(report.sources) > 5 else ""
             raise DataError(f"no window of {path} passed quality control: {reasons}{more}")
-        _summarise(report, kept_subjects, [], [])
+        summarise(report, kept_subjects, [], [])
         report.seconds = time.monotonic() - t0
         writer.set_provenance(
-            _provenance(
+            provenance(
                 report,
                 inputs,
                 path if path.is_dir() else path.parent,

@@ -138,6 +138,17 @@ def test_bp_benchmark_cli_json(tmp_path: Path) -> None:
     assert report["fs_source"] == "option" and not report["warnings"]
 
 
+def test_bp_benchmark_warns_about_subjects_in_several_folds(tmp_path: Path) -> None:
+    folder = tmp_path / "bpb"
+    folder.mkdir()
+    for k in range(2):
+        cols = _fold_columns(k)
+        cols["patient"][0, 0] = "shared"
+        savemat(folder / f"signal_fold_{k}.mat", cols)
+    report = import_bp_benchmark(folder, tmp_path / "out.h5")
+    assert any("1 subjects have windows in several folds" in w for w in report.warnings)
+
+
 def test_bp_benchmark_nan_windows_are_counted_not_silently_dropped(tmp_path: Path) -> None:
     folder = tmp_path / "bpb"
     folder.mkdir()

@@ -224,6 +224,16 @@ def import_bp_benchmark(
             del cols
         if writer is None:  # pragma: no cover - _fold_files returns at least one file
             raise DataError(f"{path} has no fold files")
+        folds_of: dict[str, set[int]] = {}
+        for subject, fold in zip(subjects_all, folds_all, strict=True):
+            folds_of.setdefault(subject, set()).add(fold)
+        shared = sorted(s for s, f in folds_of.items() if len(f) > 1)
+        if shared:
+            report.warnings.append(
+                f"{len(shared)} subjects have windows in several folds (e.g. "
+                f"{', '.join(shared[:3])}): the folds are not subject-disjoint; see "
+                "'innpar data check'"
+            )
         summarise(report, subjects_all, folds_all, [])
         report.seconds = time.monotonic() - t0
         writer.set_provenance(

@@ -93,7 +93,9 @@ def _load_window(path: Path) -> np.ndarray:
     return arr
 
 
-def _npy_subject(name: str, pattern: re.Pattern[str], mapping: dict[str, str] | None):
+def _npy_subject(
+    name: str, pattern: re.Pattern[str], mapping: dict[str, str] | None
+) -> tuple[str, int]:
     m = pattern.match(name)
     start = -1
     if m and "start" in pattern.groupindex and m.group("start") is not None:

@@ -306,7 +306,9 @@ class WindowQC:
         return asdict(self)
 
 
-def abp_beats(abp: np.ndarray, fs: float, qc: WindowQC | None = None):
+def abp_beats(
+    abp: np.ndarray, fs: float, qc: WindowQC | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Systolic peak and diastolic trough indices of one ABP window (mmHg), QC rules."""
     qc = qc or WindowQC()
     dist = max(1, int(qc.min_peak_distance_s * fs))

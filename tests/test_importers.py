@@ -294,3 +294,34 @@ def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
     assert pipe.getvalue() == ""
     result = run_cli("data", "import", "bp-benchmark", folder, "--out", tmp_path / "c.h5")
     assert result.exit_code == 0 and "\r" not in result.output
+
+
+def test_cell_arrays_of_text_in_v5_and_v73(tmp_path: Path) -> None:
+    names = ["p1", "patient-22", "p1"]
+    v5 = tmp_path / "cell5.mat"
+    cell = np.empty((3, 1), dtype=object)
+    for i, name in enumerate(names):
+        cell[i, 0] = name
+    savemat(v5, {"patient": cell, "age": np.array([[30.0], [41.0], [30.0]])})
+    assert list(load_mat(v5)["patient"]) == names
+    v73 = tmp_path / "cell73.mat"
+    with h5py.File(v73, "w", userblock_size=512) as fh:
+        refs = fh.create_group("#refs#")
+        targets = []
+        for i, name in enumerate(names):
+            ds = refs.create_dataset(f"s{i}", data=np.array([[ord(c)] for c in name], np.uint16))
+            ds.attrs["MATLAB_class"] = np.bytes_("char")
+            targets.append(ds.ref)
+        cells = fh.create_dataset("patient", data=np.array([targets]), dtype=h5py.ref_dtype)
+        cells.attrs["MATLAB_class"] = np.bytes_("cell")
+    loaded = load_mat(v73)
+    assert list(loaded["patient"]) == names and "#refs#" not in loaded
+
+
+def test_corrupt_window_file_for_split_and_check(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 50)
+    for command in ("split", "check"):
+        result = run_cli("data", command, bad)
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert f"{bad} is not a readable HDF5 file" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -125,3 +126,387 @@ def info_cmd(file: Path, as_json: bool) -> None:
     if s["reference_fields"]:
         click.echo(f"  reference fields: {', '.join(s['reference_fields'])}")
     click.echo(f"  created {s['created_utc']} by innpar-freia {s['package_version']}")
+
+
+class _BarProgress:
+    """A progress bar on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self, quiet: bool = False, stream=None):
+        import sys
+
+        self.stream = stream or sys.stderr
+        self.enabled = not quiet and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.total, self.done, self.label = 0, 0, ""
+        self._last = 0.0
+
+    def start(self, total: int, label: str) -> None:
+        self.total, self.done, self.label = total, 0, label
+        self._draw("")
+
+    def advance(self, item: str) -> None:
+        self.done += 1
+        self._draw(item)
+
+    def finish(self) -> None:
+        if self.enabled and self.total:
+            self.stream.write("\r" + " " * 79 + "\r")
+            self.stream.flush()
+
+    def _draw(self, item: str) -> None:
+        if not self.enabled or not self.total:
+            return
+        now = time.monotonic()
+        if self.done not in (0, self.total) and now - self._last < 0.1:
+            return  # a redraw per item would flood the terminal on 100k-file imports
+        self._last = now
+        width = 24
+        filled = int(width * self.done / self.total)
+        bar = "#" * filled + "-" * (width - filled)
+        line = f"{self.label} [{bar}] {self.done}/{self.total} {item}"
+        self.stream.write("\r" + line[:79].ljust(79))
+        self.stream.flush()
+
+
+def _print_import_report(report: dict) -> None:
+    w, r = report["windows"], report["records"]
+    click.echo(
+        f"wrote {report['out']}: {w['kept']} windows of {report['window_length']} samples at "
+        f"{report['fs']:g} Hz from {report['n_subjects']} subjects"
+    )
+    if report["folds"]:
+        click.echo("  folds: " + ", ".join(f"{k}: {v}" for k, v in report["folds"].items()))
+    if report["splits"]:
+        click.echo("  splits: " + ", ".join(f"{k}: {v}" for k, v in report["splits"].items()))
+    unit = {"bp-benchmark": "fold files", "innpar-npy": "folders"}.get(report["format"], "records")
+    click.echo(f"  {unit}: {r['kept']} kept, {r['rejected']} rejected of {r['total']}")
+    for reason, n in r["rejected_by_reason"].items():
+        click.echo(f"    rejected {n:>5} x {reason}")
+    for src in report["sources"]:
+        if src.get("status") == "rejected":
+            click.echo(f"    {src['id']}: {src.get('reason')}: {src.get('detail', '')}")
+    click.echo(f"  windows: {w['kept']} kept, {w['rejected']} rejected")
+    for reason, n in w["rejected_by_reason"].items():
+        click.echo(f"    rejected {n:>5} x {reason}")
+    for warning in report["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+
+
+# Options of ``innpar data import`` and the formats they apply to; giving one to another
+# format is an error rather than silently ignored.
+_IMPORT_OPTION_FORMATS = {
+    "input_fs": ("wfdb", "csv", "npz"),
+    "window_seconds": ("wfdb", "csv", "npz"),
+    "ppg_channel": ("wfdb", "csv", "npz"),
+    "abp_channel": ("wfdb", "csv", "npz"),
+    "time_column": ("csv",),
+    "align": ("wfdb", "csv", "npz"),
+    "max_lag": ("wfdb", "csv", "npz"),
+    "qc": ("wfdb", "csv", "npz"),
+    "skip_bad_records": ("wfdb", "csv", "npz"),
+    "subject_map": ("innpar-npy", "wfdb", "csv", "npz"),
+    "subject_pattern": ("innpar-npy",),
+}
+
+
+@data.command("import")
+@click.argument(
+    "fmt",
+    metavar="FORMAT",
+    type=click.Choice(["bp-benchmark", "innpar-npy", "wfdb", "csv", "npz"]),
+)
+# Not click.Path(exists=True): a WFDB record is named without its extension.
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="HDF5 window file to write (must not exist unless --force).",
+)
+@click.option(
+    "--fs",
+    type=click.FloatRange(min=1, max=100_000),
+    default=None,
+    help="Sampling rate of the output windows in Hz. bp-benchmark/innpar-npy: the rate of "
+    "the given windows (their files do not store it); wfdb/csv/npz: resample to it  "
+    "[default: 125].",
+)
+@click.option(
+    "--input-fs",
+    type=click.FloatRange(min=1, max=100_000),
+    default=None,
+    help="wfdb/csv/npz: rate of the input files in Hz, when they do not state it (no time "
+    "column, no 'fs' key, no rate in the WFDB header).",
+)
+@click.option(
+    "--window-seconds",
+    type=click.FloatRange(min=0.5, max=600),
+    default=5.0,
+    help="wfdb/csv/npz: window length in seconds.",
+)
+@click.option(
+    "--ppg-channel", default=None, help="wfdb/csv/npz: PPG channel name  [default: by name]."
+)
+@click.option(
+    "--abp-channel", default=None, help="wfdb/csv/npz: ABP channel name  [default: by name]."
+)
+@click.option(
+    "--time-column",
+    default=None,
+    help="csv: column of times in seconds that gives the rate  [default: time/t if present].",
+)
+@click.option(
+    "--align/--no-align",
+    default=True,
+    help="wfdb/csv/npz: estimate the PPG-to-ABP delay per record and shift the PPG earlier.",
+)
+@click.option(
+    "--max-lag",
+    type=click.FloatRange(min=0.1, max=10),
+    default=2.0,
+    help="wfdb/csv/npz: largest PPG delay searched, in seconds.",
+)
+@click.option(
+    "--qc/--no-qc",
+    default=True,
+    help="wfdb/csv/npz: quality-check every window (--no-qc drops only windows with NaN).",
+)
+@click.option(
+    "--skip-bad-records",
+    is_flag=True,
+    help="wfdb/csv/npz: reject unreadable records and records without a PPG/ABP channel "
+    "(counted in the report) instead of stopping.",
+)
+@click.option(
+    "--subject-map",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV with a 'subject' column and a 'record' (or 'window') column: the subject of "
+    "each record (wfdb/csv/npz; record = path without extension, or its name) or window "
+    "(innpar-npy)  [default: subject = record id].",
+)
+@click.option(
+    "--subject-pattern",
+    default=None,
+    help="innpar-npy: regex on the window name with a 'subject' (and optional 'start') "
+    "group  [default: ^(?P<subject>.+)_(?P<start>\\d+)$].",
+)
+@click.option("--description", default="", help="Free text stored in the file.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the import report as JSON.")
+@click.pass_context
+def import_cmd(ctx: click.Context, fmt: str, path: Path, out: Path, **kw) -> None:
+    """Import FORMAT data at PATH into one HDF5 window file, with a report of what was kept
+    and rejected and why (stored in the file's provenance too, with input sha256s).
+
+    \b
+    FORMAT
+      bp-benchmark  folder of signal_fold_<k>.mat (MAT 5 or v7.3): PPG 'signal', ABP
+                    'abp_signal' (mmHg), subject 'patient', window id 'trial', fold k;
+                    SP, DP and demographics become reference fields
+      innpar-npy    folder with ppg/ and abp/ holding <subject>_<start>.npy pairs of
+                    shape (1, L) or (L,) (or train/ val/ test/ subfolders with them)
+      wfdb          a WFDB record or a folder of them (searched recursively)
+      csv           a .csv recording (header of channel names) or a folder of them
+      npz           a .npz recording (one 1-D array per channel) or a folder of them
+
+    \b
+    wfdb/csv/npz recordings are resampled to --fs, the PPG is aligned to the ABP (delay
+    by cross-correlation), cut into --window-seconds windows and every window is
+    quality-checked (see docs/data.md).
+
+    \b
+    Examples:
+      innpar data import bp-benchmark ../shared/data/challenge2015/bp_benchmark --out c2015.h5
+      innpar data import wfdb ../shared/data/challenge2015/wfdb --out raw.h5 --json
+      innpar data import innpar-npy ../shared/data/challenge2015/innpar_layout --out npy.h5
+      innpar data import csv recordings/ --input-fs 500 --ppg-channel pleth --out mine.h5
+    """
+    from innpar_freia.data.importers import import_data
+
+    as_json, quiet = kw.pop("as_json"), kw.pop("quiet")
+    for name, formats in _IMPORT_OPTION_FORMATS.items():
+        given = ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+        if given and fmt not in formats:
+            flag = "--" + name.replace("_", "-")
+            raise click.UsageError(f"{flag} does not apply to {fmt} (only to {', '.join(formats)})")
+    options: dict = {
+        "fs": kw["fs"],
+        "description": kw["description"],
+        "overwrite": kw["force"],
+        "progress": _BarProgress(quiet or as_json),
+    }
+    if fmt == "innpar-npy":
+        options["subject_map"] = kw["subject_map"]
+        if kw["subject_pattern"] is not None:
+            options["subject_pattern"] = kw["subject_pattern"]
+    elif fmt in ("wfdb", "csv", "npz"):
+        options.update(
+            fs=125.0 if kw["fs"] is None else kw["fs"],
+            input_fs=kw["input_fs"],
+            window_s=kw["window_seconds"],
+            ppg_channel=kw["ppg_channel"],
+            abp_channel=kw["abp_channel"],
+            time_column=kw["time_column"],
+            align=kw["align"],
+            max_lag_s=kw["max_lag"],
+            qc=kw["qc"],
+            subject_map=kw["subject_map"],
+            skip_bad=kw["skip_bad_records"],
+        )
+    report = import_data(fmt, path, out, **options).to_dict()
+    if as_json:
+        echo_json(report)
+    else:
+        _print_import_report(report)
+
+
+@data.command("split")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--folds",
+    type=click.IntRange(min=3, max=1000),
+    default=5,
+    help="Number of subject-disjoint folds to assign.",
+)
+@click.option(
+    "--keep-folds",
+    is_flag=True,
+    help="Keep the file's folds (e.g. bp-benchmark's) and only fill the split column.",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of the fold order.")
+@click.option(
+    "--test-fold",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Fold that the split column makes 'test' (validation: the next fold, mod K).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def split_cmd(
+    file: Path, folds: int, keep_folds: bool, seed: int, test_fold: int, as_json: bool
+) -> None:
+    """Assign subject-disjoint folds and the train/val/test split column of FILE, in place.
+
+    \b
+    Writes two per-window columns:
+      fold   0..K-1; all windows of a subject in one fold. Subjects go, largest first
+             (ties in a seeded order), to the fold with the fewest windows so far.
+      split  bp-benchmark's nested scheme for --test-fold t: test = fold t,
+             val = fold (t+1) mod K, train = the other folds.
+    Training uses the split column unless given --test-fold (the same scheme for any
+    fold); every fold is a test fold once in a K-fold run.
+
+    \b
+    Examples:
+      innpar data split data.h5 --folds 5 --seed 0
+      innpar data split c2015.h5 --keep-folds --test-fold 1
+    """
+    from innpar_freia.data.splits import split_file
+
+    summary = split_file(file, None if keep_folds else folds, seed, test_fold)
+    if as_json:
+        echo_json(summary)
+        return
+    click.echo(f"{file}: folds ({summary['fold_assignment']})")
+    for k, v in summary["folds"].items():
+        click.echo(f"  fold {k}: {v['windows']} windows, {v['subjects']} subjects")
+    sp = summary["splits"]
+    click.echo(
+        f"  split for test fold {test_fold}: train {sp['train']}, val {sp['val']}, "
+        f"test {sp['test']} windows"
+    )
+
+
+def _print_partition(p: dict) -> None:
+    name = p["partition"]
+    parts = ", ".join(f"{k}: {v}" for k, v in p["parts"].items())
+    if not p["leakage"]:
+        click.echo(f"OK  no leakage across {name}s ({parts})")
+        if p["windows_duplicated_within_a_part"]:
+            n = p["windows_duplicated_within_a_part"]
+            click.echo(f"    note: {n} windows have an identical copy in their own {name}")
+        return
+    click.echo(f"LEAKAGE FOUND across {name}s ({parts})")
+    click.echo(f"  subjects in several {name}s:   {p['subjects_in_several_parts']}")
+    for e in p["subject_examples"]:
+        click.echo(f"    {e['id']}: windows per {name} {e['windows_per_part']}")
+    click.echo(f"  window ids in several {name}s: {p['window_ids_in_several_parts']}")
+    for e in p["window_id_examples"]:
+        click.echo(f"    {e['id']}: {e['windows_per_part']}")
+    pairs = p["exact_duplicate_pairs"]
+    click.echo(
+        f"  identical windows (same float32 PPG or ABP): {p['exact_duplicate_windows']} windows "
+        f"(pairs: PPG {pairs.get('ppg', 0)}, ABP {pairs.get('abp', 0)})"
+    )
+
+    def pair(e: dict) -> str:
+        a, b = e["a"], e["b"]
+        return f"{a['window']} ({name} {a[name]}) = {b['window']} ({name} {b[name]})"
+
+    for e in p["exact_examples"]:
+        click.echo(f"    {pair(e)}: identical {e['identical'].upper()}")
+    click.echo(
+        f"  near-identical windows (signature r > threshold for PPG and ABP): "
+        f"{p['near_duplicate_pairs']} pairs, {p['near_duplicate_windows']} windows; "
+        f"{p['near_duplicate_pairs_above_0_999']} pairs with r >= 0.999 (copies)"
+    )
+    for e in p["near_examples"]:
+        click.echo(f"    {pair(e)}: r PPG {e['ppg_corr']:.4f}, ABP {e['abp_corr']:.4f}")
+
+
+@data.command("check")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--threshold",
+    type=click.FloatRange(min=0.5, max=1.0, max_open=True),
+    default=0.99,
+    help="Signature correlation above which two windows are near-identical.",
+)
+@click.option(
+    "--signature-points",
+    type=click.IntRange(min=8, max=4096),
+    default=64,
+    help="Block means per window in the signature.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def check_cmd(
+    ctx: click.Context, file: Path, threshold: float, signature_points: int, as_json: bool
+) -> None:
+    """Check FILE for leakage between its splits and between its folds.
+
+    \b
+    Reports, for the split column (train/val/test) and for the folds:
+      - subjects and window ids with windows in more than one split/fold;
+      - identical windows across them (sha256 of the float32 PPG or ABP);
+      - near-identical windows: correlation above --threshold of both the PPG and the
+        ABP signature (block means, z-scored), compared with blocked matrix products.
+    Exit code: 0 no leakage, 3 leakage found, 1 unreadable file or nothing to check.
+
+    \b
+    Example:
+      innpar data check data.h5 --json
+    """
+    from innpar_freia.data.leakage import check_leakage
+    from innpar_freia.errors import DataError
+
+    report = check_leakage(file, threshold, signature_points)
+    if not report.partitions:
+        raise DataError(
+            f"{file} has neither a split column nor folds, so there is nothing to check; "
+            "assign them with 'innpar data split'"
+        )
+    d = report.to_dict()
+    if as_json:
+        echo_json(d)
+    else:
+        click.echo(
+            f"{file}: {d['n_windows']} windows, checked {' and '.join(d['checked'])}s in "
+            f"{d['seconds']:.1f} s"
+        )
+        for p in d["partitions"]:
+            _print_partition(p)
+    if report.leaks:
+        if not as_json:
+            click.echo("leakage found: fix the splits before training (exit code 3)", err=True)
+        ctx.exit(3)

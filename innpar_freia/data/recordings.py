@@ -8,6 +8,7 @@ are NaN (WFDB marks them so); nothing is dropped or interpolated here.
 from __future__ import annotations
 
 import csv
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,10 +117,11 @@ def find_channel(
     return None
 
 
-def check_fs(fs: Any, where: str) -> float:
-    """A sampling rate that is a number in a plausible range, or a clear error."""
+def check_fs(fs: Any, where: str, fs_option: str = "--fs") -> float:
+    """A sampling rate that is a number in a plausible range, or a clear error (which
+    names ``fs_option``, the command-line option that gives the rate)."""
     if fs is None:
-        raise DataError(f"{where}: the sampling rate is unknown; give it with --fs HZ")
+        raise DataError(f"{where}: the sampling rate is unknown; give it with {fs_option} HZ")
     try:
         value = float(fs)
     except (TypeError, ValueError):
@@ -138,18 +140,102 @@ def wfdb_record_base(path: str | Path) -> Path:
     return base
 
 
-def read_wfdb(path: str | Path) -> RawRecording:
-    """A WFDB record (header + signal files) in physical units, read with ``wfdb``."""
+# Bytes per sample of WFDB's fixed-size storage formats (212/310/311 pack samples).
+_WFDB_BYTES = {
+    "8": 1.0,
+    "16": 2.0,
+    "61": 2.0,
+    "24": 3.0,
+    "32": 4.0,
+    "80": 1.0,
+    "160": 2.0,
+    "212": 1.5,
+    "310": 4 / 3,
+    "311": 4 / 3,
+}
+
+
+def _record_line(header: Path) -> list[str]:
+    try:
+        with header.open() as fh:
+            for line in fh:
+                if line.strip() and not line.lstrip().startswith("#"):
+                    return line.split()
+    except UnicodeDecodeError:
+        raise DataError(f"{header} is not a text WFDB header (corrupt?)") from None
+    raise DataError(f"WFDB header {header} is empty")
+
+
+def wfdb_header_states_fs(base: Path) -> bool:
+    """Whether the header's record line gives the sampling rate (``wfdb`` silently
+    assumes 250 Hz when it does not)."""
+    return len(_record_line(base.with_suffix(".hea"))) >= 3
+
+
+def check_wfdb_files(base: Path) -> list[Path]:
+    """The header and signal files of a record; errors when one is missing or shorter
+    than the header says (a truncated download), naming the file."""
+    import wfdb
+
+    header = base.with_suffix(".hea")
+    _record_line(header)
+    try:
+        hdr = wfdb.rdheader(str(base))
+    except Exception as exc:  # wfdb raises many types for malformed headers
+        raise DataError(
+            f"{header} is not a valid WFDB header: {type(exc).__name__}: {exc}"
+        ) from None
+    files = [header]
+    if isinstance(hdr, wfdb.MultiRecord):
+        for seg in hdr.seg_name or []:
+            if seg and seg != "~":
+                files.extend(check_wfdb_files(base.parent / seg))
+        return files
+    per_file: dict[str, list[float]] = {}
+    offsets = hdr.byte_offset or [None] * len(hdr.file_name or [])
+    for name, fmt, offset in zip(hdr.file_name or [], hdr.fmt or [], offsets, strict=False):
+        entry = per_file.setdefault(name, [float(offset or 0), 0.0])
+        # Compressed (FLAC) formats have no fixed size: -1 marks the file as unchecked.
+        known = fmt in _WFDB_BYTES and entry[1] >= 0
+        entry[1] = entry[1] + _WFDB_BYTES[fmt] if known else -1.0
+    for name, (offset, bytes_per_frame) in per_file.items():
+        path = base.parent / name
+        if not path.is_file():
+            raise DataError(f"signal file {path} named in {header} is missing")
+        files.append(path)
+        if hdr.sig_len and bytes_per_frame > 0:
+            expected = int(offset + np.ceil(hdr.sig_len * bytes_per_frame))
+            actual = path.stat().st_size
+            if actual < expected:
+                raise DataError(
+                    f"signal file {path} is truncated: {actual} bytes, but {header} describes "
+                    f"{hdr.sig_len} samples ({expected} bytes)"
+                )
+    return files
+
+
+def read_wfdb(path: str | Path, fs: float | None = None, fs_option: str = "--fs") -> RawRecording:
+    """A WFDB record (header + signal files) in physical units, read with ``wfdb``.
+
+    ``fs`` (Hz) is needed only when the header does not state the rate; when both do,
+    they must agree.
+    """
     import wfdb
 
     base = wfdb_record_base(path)
+    check_wfdb_files(base)
     try:
         rec = wfdb.rdrecord(str(base))
     except Exception as exc:  # wfdb raises many types for truncated/corrupt files
         raise DataError(f"cannot read WFDB record {base}: {type(exc).__name__}: {exc}") from None
     if rec.p_signal is None or rec.sig_name is None:
         raise DataError(f"WFDB record {base} holds no signals")
-    fs = check_fs(rec.fs, str(base))
+    if not wfdb_header_states_fs(base):
+        fs = check_fs(fs, f"{base.with_suffix('.hea')} does not state the sampling rate", fs_option)
+    elif fs is not None and not np.isclose(float(fs), float(rec.fs)):
+        raise DataError(f"{base}: sampling rate {fs:g} Hz contradicts the header's {rec.fs:g} Hz")
+    else:
+        fs = check_fs(rec.fs, str(base), fs_option)
     signals = {name: rec.p_signal[:, i].astype(np.float64) for i, name in enumerate(rec.sig_name)}
     units = dict(zip(rec.sig_name, rec.units or [""] * len(rec.sig_name), strict=False))
     return RawRecording(
@@ -163,7 +249,10 @@ def read_wfdb(path: str | Path) -> RawRecording:
 
 
 def read_csv(
-    path: str | Path, fs: float | None = None, time_column: str | None = None
+    path: str | Path,
+    fs: float | None = None,
+    time_column: str | None = None,
+    fs_option: str = "--fs",
 ) -> RawRecording:
     """A CSV with a header row of channel names and one numeric row per sample.
 
@@ -209,12 +298,12 @@ def read_csv(
         if fs is None:
             dt = np.diff(t[np.isfinite(t)])
             if dt.size == 0 or np.any(dt <= 0):
-                raise DataError(f"{path}: time column {tcol!r} is not increasing; give --fs")
+                raise DataError(f"{path}: time column {tcol!r} is not increasing; give {fs_option}")
             fs = 1.0 / float(np.median(dt))
-    return RawRecording(path, "csv", check_fs(fs, str(path)), signals, {}, meta)
+    return RawRecording(path, "csv", check_fs(fs, str(path), fs_option), signals, {}, meta)
 
 
-def read_npz(path: str | Path, fs: float | None = None) -> RawRecording:
+def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs") -> RawRecording:
     """An ``.npz`` of 1-D arrays, one per channel; a scalar ``fs`` key gives the rate."""
     path = Path(path)
     try:
@@ -222,7 +311,7 @@ def read_npz(path: str | Path, fs: float | None = None) -> RawRecording:
             arrays = {k: np.asarray(z[k]) for k in z.files}
     except FileNotFoundError:
         raise DataError(f"NPZ file not found: {path}") from None
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path} is not a readable .npz file: {exc}") from None
     if fs is None and "fs" in arrays and arrays["fs"].size == 1:
         fs = float(arrays["fs"])
@@ -234,7 +323,9 @@ def read_npz(path: str | Path, fs: float | None = None) -> RawRecording:
             signals[key] = arr.astype(np.float64)
     if not signals:
         raise DataError(f"{path} holds no 1-D numeric arrays")
-    return RawRecording(path, "npz", check_fs(fs, str(path)), _equal_lengths(signals, path))
+    return RawRecording(
+        path, "npz", check_fs(fs, str(path), fs_option), _equal_lengths(signals, path)
+    )
 
 
 def read_npy(path: str | Path, fs: float | None = None, channel: str = "ppg") -> RawRecording:
@@ -283,14 +374,11 @@ def read_recording(
     """Read a recording of any supported format (detected from the name unless ``fmt``)."""
     fmt = fmt or detect_format(path)
     if fmt == "wfdb":
-        rec = read_wfdb(path)
-        if fs is not None and not np.isclose(float(fs), rec.fs):
-            raise DataError(f"{path}: --fs {fs:g} contradicts the header's {rec.fs:g} Hz")
-        return rec
+        return read_wfdb(path, fs, **kwargs)
     if fmt == "csv":
         return read_csv(path, fs, **kwargs)
     if fmt == "npz":
-        return read_npz(path, fs)
+        return read_npz(path, fs, **kwargs)
     if fmt == "npy":
         return read_npy(path, fs, **kwargs)
     raise DataError(f"unknown recording format {fmt!r}; use one of {', '.join(RECORDING_FORMATS)}")

@@ -1,0 +1,216 @@
+"""What every importer shares: progress, the import report, provenance, id rules."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from innpar_freia.errors import DataError
+
+# Every dataset bp-benchmark distributes (Sensors, BCG, UCI, PPGBP) is at 125 Hz, and so
+# are the original INN-PAR release's windows; neither layout stores the rate.
+DEFAULT_FS = 125.0
+# A trailing ``_<digits>`` of a window id is its start sample (bp-benchmark's trial ids).
+START_SUFFIX = re.compile(r"_(\d+)$")
+
+
+class Progress:
+    """Progress of an import, one step per input unit (file or record). Silent here; the
+    CLI passes a subclass that draws a bar on a terminal."""
+
+    def start(self, total: int, label: str) -> None:
+        """Called once before the first unit."""
+
+    def advance(self, item: str) -> None:
+        """Called after each unit."""
+
+    def finish(self) -> None:
+        """Called once at the end, also on errors."""
+
+
+@dataclass
+class SourceReport:
+    """What happened to one input unit: a fold file, a window pair or a recording."""
+
+    id: str
+    path: str
+    subject: str | None = None
+    status: str = "kept"  # "kept" or "rejected"
+    reason: str | None = None  # rejection code of the whole unit
+    detail: str = ""
+    fold: int | None = None
+    lag_samples: int | None = None
+    lag_seconds: float | None = None
+    windows_total: int = 0
+    windows_kept: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None and v != ""}
+
+
+@dataclass
+class ImportReport:
+    """The outcome of an import: counts, reasons, and where the file went."""
+
+    format: str
+    source: str
+    out: str
+    fs: float
+    fs_source: str
+    window_length: int
+    sources: list[SourceReport] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    n_subjects: int = 0
+    folds: dict[str, int] = field(default_factory=dict)
+    splits: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def windows_kept(self) -> int:
+        return sum(s.windows_kept for s in self.sources)
+
+    @property
+    def windows_rejected(self) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for s in self.sources:
+            total.update(s.rejected)
+        return dict(sorted(total.items()))
+
+    @property
+    def records_rejected(self) -> dict[str, int]:
+        return dict(sorted(Counter(s.reason for s in self.sources if s.status != "kept").items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        rejected = self.windows_rejected
+        n_rejected_sources = sum(1 for s in self.sources if s.status != "kept")
+        return {
+            "format": self.format,
+            "source": self.source,
+            "out": self.out,
+            "fs": self.fs,
+            "fs_source": self.fs_source,
+            "window_length": self.window_length,
+            "windows": {
+                "kept": self.windows_kept,
+                "rejected": sum(rejected.values()),
+                "rejected_by_reason": rejected,
+            },
+            "records": {
+                "total": len(self.sources),
+                "kept": len(self.sources) - n_rejected_sources,
+                "rejected": n_rejected_sources,
+                "rejected_by_reason": self.records_rejected,
+            },
+            "n_subjects": self.n_subjects,
+            "folds": self.folds,
+            "splits": self.splits,
+            "warnings": self.warnings,
+            "seconds": round(self.seconds, 3),
+            "sources": [s.to_dict() for s in self.sources],
+        }
+
+
+def sha256_file(path: str | Path, block: int = 2**20) -> str:
+    """Hex sha256 of a file's bytes, read a block at a time."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while chunk := fh.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_output(out: str | Path, overwrite: bool) -> Path:
+    """Fail before any work when the output cannot be written (same rules as the writer)."""
+    out = Path(out)
+    if out.is_dir():
+        raise DataError(f"output {out} is a directory; give a file name such as data.h5")
+    if out.exists() and not overwrite:
+        raise DataError(f"output file {out} already exists; choose another name or use --force")
+    if not out.parent.exists():
+        raise DataError(f"output directory {out.parent} does not exist")
+    return out
+
+
+def start_from_id(window_id: str) -> int:
+    """The start sample encoded as a trailing ``_<digits>`` of a window id, else -1."""
+    m = START_SUFFIX.search(window_id)
+    return int(m.group(1)) if m else -1
+
+
+def read_subject_map(path: str | Path) -> dict[str, str]:
+    """A CSV with a header naming a key column (``record``, ``window`` or ``name``) and a
+    ``subject`` column; other columns are ignored."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"subject map not found: {path}")
+    try:
+        with path.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path} is not a readable CSV file: {exc}") from None
+    if not rows:
+        raise DataError(f"subject map {path} has no rows")
+    columns = [c.strip() for c in rows[0]]
+    key = next((c for c in ("record", "window", "name", "id") if c in columns), None)
+    if key is None or "subject" not in columns:
+        raise DataError(
+            f"subject map {path} needs a 'subject' column and a key column named record, "
+            f"window, name or id; it has: {', '.join(columns)}"
+        )
+    out: dict[str, str] = {}
+    for i, row in enumerate(rows):
+        row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        name, subject = row[key], row["subject"]
+        if not name or not subject:
+            raise DataError(f"subject map {path}: row {i + 2} has an empty {key} or subject")
+        if out.get(name, subject) != subject:
+            raise DataError(f"subject map {path}: {name!r} is mapped to two subjects")
+        out[name] = subject
+    return out
+
+
+def summarise(
+    report: ImportReport, subjects: list[str], folds: list[int], splits: list[str]
+) -> None:
+    report.n_subjects = len(set(subjects))
+    report.folds = {str(k): v for k, v in sorted(Counter(f for f in folds if f >= 0).items())}
+    report.splits = {k: v for k, v in sorted(Counter(s for s in splits if s).items())}
+
+
+def provenance(report: ImportReport, inputs: Sequence[Path], root: Path, options: dict) -> dict:
+    def rel(p: Path) -> str:
+        try:
+            return p.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            return str(p.resolve())
+
+    return {
+        "source_format": report.format,
+        "source": str(root.resolve()),
+        "inputs": [
+            {"path": rel(p), "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in inputs
+        ],
+        "options": options,
+        "fs_source": report.fs_source,
+        "summary": {k: v for k, v in report.to_dict().items() if k != "sources"},
+        "records": [s.to_dict() for s in report.sources],
+    }
+
+
+def abp_units_warning(abp: np.ndarray, where: str) -> str | None:
+    median = float(np.median(abp))
+    if not 20.0 <= median <= 250.0:
+        return (
+            f"{where}: median ABP is {median:.3g}, which is not a blood pressure in mmHg; "
+            "ABP must be in mmHg (is it normalised?)"
+        )
+    return None

@@ -1,0 +1,251 @@
+"""The original INN-PAR release's layout (``ppg/`` and ``abp/`` folders of ``.npy``) ->
+window file."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from innpar_freia.data.import_report import (
+    DEFAULT_FS,
+    ImportReport,
+    Progress,
+    SourceReport,
+    abp_units_warning,
+    check_output,
+    provenance,
+    read_subject_map,
+    summarise,
+)
+from innpar_freia.data.store import WindowWriter
+from innpar_freia.errors import DataError
+
+# The release names windows ``<subject>_<start>``.
+DEFAULT_SUBJECT_PATTERN = r"^(?P<subject>.+)_(?P<start>\d+)$"
+SPLIT_FOLDERS = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+}
+NPY_BATCH = 1024  # windows read and written at a time: bounded memory for any folder size
+
+
+def _npy_split_dirs(path: Path) -> list[tuple[str, Path]]:
+    """``[(split, folder with ppg/ and abp/)]``: the folder itself (split ""), or its
+    train/val/test subfolders."""
+    if not path.is_dir():
+        raise DataError(f"innpar-npy folder not found: {path}")
+    if (path / "ppg").is_dir() or (path / "abp").is_dir():
+        for sub in ("ppg", "abp"):
+            if not (path / sub).is_dir():
+                raise DataError(f"{path} has no {sub}/ folder (the layout is ppg/ and abp/)")
+        return [("", path)]
+    found = []
+    for child in sorted(p for p in path.iterdir() if p.is_dir()):
+        split = SPLIT_FOLDERS.get(child.name.lower())
+        if split and (child / "ppg").is_dir() and (child / "abp").is_dir():
+            found.append((split, child))
+    if not found:
+        raise DataError(
+            f"{path} has no ppg/ and abp/ folders (nor train/, val/, test/ subfolders with them)"
+        )
+    return found
+
+
+def _npy_pairs(folder: Path) -> list[str]:
+    """Sorted window names present in both ``ppg/`` and ``abp/``; a missing partner is an
+    error that names it."""
+    ppg = {p.stem for p in (folder / "ppg").glob("*.npy")}
+    abp = {p.stem for p in (folder / "abp").glob("*.npy")}
+    for have, other, names in (("ppg", "abp", ppg - abp), ("abp", "ppg", abp - ppg)):
+        if names:
+            first = sorted(names)[0]
+            more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
+            raise DataError(
+                f"{folder / other / (first + '.npy')} is missing: {have}/{first}.npy has no "
+                f"partner in {other}/{more}"
+            )
+    if not ppg:
+        raise DataError(f"{folder / 'ppg'} holds no .npy files")
+    return sorted(ppg)
+
+
+def _load_window(path: Path) -> np.ndarray:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(
+            f"{path} is not a readable .npy file (truncated or corrupt?): {exc}"
+        ) from None
+    if arr.ndim == 2 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 1 or arr.dtype.kind not in "biuf":
+        raise DataError(
+            f"{path} must hold one numeric window of shape (L,) or (1, L), "
+            f"got {arr.dtype} of shape {arr.shape}"
+        )
+    return arr
+
+
+def _npy_subject(
+    name: str, pattern: re.Pattern[str], mapping: dict[str, str] | None
+) -> tuple[str, int]:
+    m = pattern.match(name)
+    start = -1
+    if m and "start" in pattern.groupindex and m.group("start") is not None:
+        start = int(m.group("start"))
+    if mapping is not None:
+        if name not in mapping:
+            raise DataError(f"the subject map has no entry for window {name!r}")
+        return mapping[name], start
+    if not m:
+        raise DataError(
+            f"window name {name!r} does not match the subject pattern {pattern.pattern!r}; "
+            "give --subject-pattern (a regex with a 'subject' group) or --subject-map"
+        )
+    group = "subject" if "subject" in pattern.groupindex else 1 if pattern.groups else 0
+    subject = m.group(group)
+    if not subject:
+        raise DataError(f"the subject pattern gives an empty subject for window {name!r}")
+    return subject, start
+
+
+def import_innpar_npy(
+    path: str | Path,
+    out: str | Path,
+    *,
+    fs: float | None = None,
+    subject_pattern: str = DEFAULT_SUBJECT_PATTERN,
+    subject_map: str | Path | None = None,
+    description: str = "",
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import the original INN-PAR release's layout: ``ppg/<name>.npy`` and
+    ``abp/<name>.npy`` pairs (shape ``(1, L)`` or ``(L,)``; ABP in mmHg), in sorted name
+    order, optionally under ``train/``, ``val/``, ``test/`` subfolders (which fill the
+    split column).
+
+    The subject of a window is the ``subject`` group of ``subject_pattern`` matched
+    against its name (default: ``<subject>_<start>``, the release's naming), or its entry
+    in ``subject_map`` (CSV ``window,subject``); a ``start`` group gives the start sample.
+    The layout does not store the rate: ``fs`` is 125 Hz when not given, and the report
+    says so. Windows with NaN are rejected and counted (reason ``non_finite``).
+    """
+    t0 = time.monotonic()
+    path, out = Path(path), check_output(out, overwrite)
+    progress = progress or Progress()
+    try:
+        pattern = re.compile(subject_pattern)
+    except re.error as exc:
+        raise DataError(
+            f"subject pattern {subject_pattern!r} is not a valid regex: {exc}"
+        ) from None
+    mapping = read_subject_map(subject_map) if subject_map is not None else None
+    groups = [(split, folder, _npy_pairs(folder)) for split, folder in _npy_split_dirs(path)]
+    fs_source = "option" if fs is not None else "default"
+    fs = DEFAULT_FS if fs is None else float(fs)
+    report = ImportReport("innpar-npy", str(path), str(out), fs, fs_source, 0)
+    if fs_source == "default":
+        report.warnings.append(
+            f"the innpar-npy layout does not store the sampling rate; assumed {fs:g} Hz "
+            "(pass --fs if the windows are at another rate)"
+        )
+    total = sum(len(names) for _, _, names in groups)
+    writer: WindowWriter | None = None
+    inputs: list[Path] = []
+    subjects_all: list[str] = []
+    splits_all: list[str] = []
+    progress.start(total, "innpar-npy windows")
+    try:
+        for split, folder, names in groups:
+            src = SourceReport(id=split or folder.name, path=str(folder))
+            report.sources.append(src)
+            for b in range(0, len(names), NPY_BATCH):
+                ppg, abp, ids, subjects, starts = [], [], [], [], []
+                for name in names[b : b + NPY_BATCH]:
+                    pair = [folder / "ppg" / f"{name}.npy", folder / "abp" / f"{name}.npy"]
+                    p, a = (_load_window(f) for f in pair)
+                    if p.shape != a.shape:
+                        raise DataError(
+                            f"{pair[0]} has {p.size} samples but {pair[1]} has {a.size}; "
+                            "PPG and ABP windows must have the same length"
+                        )
+                    length = report.window_length or p.size
+                    if p.size != length:
+                        raise DataError(
+                            f"{pair[0]} has {p.size} samples, but earlier windows have {length}"
+                        )
+                    report.window_length = length
+                    inputs.extend(pair)
+                    src.windows_total += 1
+                    progress.advance(name)
+                    if not (np.isfinite(p).all() and np.isfinite(a).all()):
+                        src.rejected["non_finite"] = src.rejected.get("non_finite", 0) + 1
+                        continue
+                    subject, start = _npy_subject(name, pattern, mapping)
+                    ppg.append(p)
+                    abp.append(a)
+                    ids.append(name)
+                    subjects.append(subject)
+                    starts.append(start)
+                if not ids:
+                    continue
+                if writer is None:
+                    writer = WindowWriter(
+                        out,
+                        fs=fs,
+                        window_length=report.window_length,
+                        source_format="innpar-npy",
+                        ppg_units="a.u.",
+                        abp_units="mmHg",
+                        description=description or f"innpar-npy windows imported from {path}",
+                        overwrite=overwrite,
+                    )
+                writer.append(
+                    np.stack(ppg),
+                    np.stack(abp),
+                    subject=subjects,
+                    window_id=ids,
+                    split=split,
+                    start=starts,
+                )
+                src.windows_kept += len(ids)
+                subjects_all.extend(subjects)
+                splits_all.extend([split] * len(ids))
+        if writer is None:
+            raise DataError(f"every window in {path} contains NaN or infinite values")
+        abp_median = writer.fh["abp"][: min(writer.n, 4096)]
+        warning = abp_units_warning(abp_median, str(path))
+        if warning:
+            report.warnings.append(warning)
+        summarise(report, subjects_all, [], splits_all)
+        report.seconds = time.monotonic() - t0
+        writer.set_provenance(
+            provenance(
+                report,
+                inputs,
+                path,
+                {
+                    "fs": fs,
+                    "fs_source": fs_source,
+                    "subject_pattern": subject_pattern,
+                    "subject_map": None if subject_map is None else str(subject_map),
+                },
+            )
+        )
+        writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    finally:
+        progress.finish()
+    report.seconds = time.monotonic() - t0
+    return report

@@ -1,0 +1,266 @@
+"""Import continuous recordings (WFDB, CSV, NPZ) through one windowing pipeline.
+
+Each input file (or WFDB record) is one recording. Its record id is its path relative to
+the input folder without the extension (``training/85``), or its stem for a single file;
+the subject id is the record id unless a subject map (CSV ``record,subject``) says
+otherwise. Recordings that cannot be aligned, or that keep no window, are rejected with a
+reason code; unreadable ones stop the import unless ``skip_bad`` is set, in which case
+they are rejected with code ``unreadable`` or ``missing_channel``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from innpar_freia.data.import_report import (
+    ImportReport,
+    Progress,
+    SourceReport,
+    check_output,
+    provenance,
+    read_subject_map,
+    summarise,
+)
+from innpar_freia.data.qc import LagConfig, WindowQC
+from innpar_freia.data.recordings import (
+    check_wfdb_files,
+    find_channel,
+    read_csv,
+    read_npz,
+    read_wfdb,
+)
+from innpar_freia.data.store import WindowWriter
+from innpar_freia.data.windowing import PipelineOptions, window_recording
+from innpar_freia.errors import DataError
+
+RECORDING_FORMATS = ("wfdb", "csv", "npz")
+_SUFFIX = {"csv": ".csv", "npz": ".npz", "wfdb": ".hea"}
+INPUT_FS_OPTION = "--input-fs"
+
+
+@dataclass
+class Unit:
+    """One recording to import: its record id and the path to read."""
+
+    id: str
+    path: Path
+
+
+def _multi_segment_members(header: Path) -> list[str]:
+    """Segment record names listed by a multi-segment master header (none otherwise)."""
+    try:
+        lines = [ln.split() for ln in header.read_text().splitlines()]
+    except (UnicodeDecodeError, OSError):
+        return []  # reported properly when the record is read
+    lines = [ln for ln in lines if ln and not ln[0].startswith("#")]
+    if not lines or "/" not in lines[0][0]:
+        return []
+    return [ln[0] for ln in lines[1:] if ln[0] != "~"]
+
+
+def discover(fmt: str, path: Path) -> list[Unit]:
+    """The recordings of ``fmt`` at ``path`` (a file, or a folder searched recursively), in
+    sorted order. WFDB segments listed by a multi-segment master header are read through
+    the master, not on their own."""
+    if fmt not in _SUFFIX:
+        raise DataError(f"unknown recording format {fmt!r}; use one of wfdb, csv, npz")
+    suffix = _SUFFIX[fmt]
+    if not path.is_dir() and (path.is_file() or path.with_suffix(".hea").is_file()):
+        if fmt == "wfdb":
+            base = path.with_suffix("") if path.suffix.lower() in (".hea", ".dat", ".mat") else path
+            if not base.with_suffix(".hea").is_file():
+                raise DataError(f"WFDB header not found: {base.with_suffix('.hea')}")
+            return [Unit(base.name, base)]
+        if path.suffix.lower() != suffix:
+            raise DataError(f"{path} is not a {suffix} file")
+        return [Unit(path.stem, path)]
+    if not path.is_dir():
+        raise DataError(f"{path} does not exist")
+    files = sorted(p for p in path.rglob(f"*{suffix}") if p.is_file())
+    if fmt == "wfdb":
+        covered = set()
+        for header in files:
+            for seg in _multi_segment_members(header):
+                covered.add(header.parent / seg)
+        files = [f.with_suffix("") for f in files if f.with_suffix("") not in covered]
+    if not files:
+        what = "WFDB records (.hea files)" if fmt == "wfdb" else f"{suffix} files"
+        raise DataError(f"{path} has no {what}")
+    units = []
+    for f in files:
+        rel = f.relative_to(path)
+        units.append(Unit(rel.with_suffix("").as_posix() if fmt != "wfdb" else rel.as_posix(), f))
+    return units
+
+
+def _read(fmt: str, unit: Unit, input_fs: float | None, time_column: str | None):
+    if fmt == "wfdb":
+        return read_wfdb(unit.path, input_fs, fs_option=INPUT_FS_OPTION)
+    if fmt == "csv":
+        return read_csv(unit.path, input_fs, time_column, fs_option=INPUT_FS_OPTION)
+    return read_npz(unit.path, input_fs, fs_option=INPUT_FS_OPTION)
+
+
+def _input_files(fmt: str, unit: Unit) -> list[Path]:
+    return check_wfdb_files(unit.path) if fmt == "wfdb" else [unit.path]
+
+
+def _subjects(units: list[Unit], subject_map: str | Path | None) -> dict[str, str]:
+    if subject_map is None:
+        return {u.id: u.id for u in units}
+    mapping = read_subject_map(subject_map)
+    out, missing = {}, []
+    for u in units:
+        subject = mapping.get(u.id, mapping.get(Path(u.id).name))
+        if subject is None:
+            missing.append(u.id)
+        else:
+            out[u.id] = subject
+    if missing:
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise DataError(
+            f"subject map {subject_map} has no subject for record(s) {', '.join(missing[:5])}{more}"
+        )
+    return out
+
+
+def _window_ids(record: str, starts: np.ndarray) -> Iterator[str]:
+    for s in starts:
+        yield f"{record}_{int(s):06d}"
+
+
+def import_recordings(
+    fmt: str,
+    path: str | Path,
+    out: str | Path,
+    *,
+    fs: float = 125.0,
+    input_fs: float | None = None,
+    window_s: float = 5.0,
+    ppg_channel: str | None = None,
+    abp_channel: str | None = None,
+    time_column: str | None = None,
+    align: bool = True,
+    max_lag_s: float = 2.0,
+    qc: bool = True,
+    subject_map: str | Path | None = None,
+    skip_bad: bool = False,
+    description: str = "",
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import WFDB records, CSV or NPZ recordings: resample to ``fs`` Hz, align the PPG to
+    the ABP, cut ``window_s``-second windows and quality-check each (see
+    :mod:`innpar_freia.data.windowing`).
+
+    ``input_fs`` (Hz) is the rate of CSV/NPZ inputs without a time column or ``fs`` key
+    (and of WFDB headers that do not state it). SBP/DBP labels (mmHg) of every kept
+    window are stored as reference fields ``SP``/``DP``.
+
+    Raises:
+        DataError: nothing to import, an unreadable file or a missing channel (unless
+            ``skip_bad``), or no window kept at all; nothing is written then.
+    """
+    t0 = time.monotonic()
+    path, out = Path(path), check_output(out, overwrite)
+    progress = progress or Progress()
+    opts = PipelineOptions(
+        fs=float(fs),
+        window_s=float(window_s),
+        align=align,
+        lag=LagConfig(max_lag_s=max_lag_s),
+        qc=WindowQC() if qc else None,
+    )
+    if opts.window_length < 8:
+        raise DataError(f"a {window_s} s window at {fs:g} Hz has only {opts.window_length} samples")
+    units = discover(fmt, path)
+    subjects = _subjects(units, subject_map)
+    # The output rate of recordings is whatever they were resampled to (--fs, default 125).
+    report = ImportReport(fmt, str(path), str(out), opts.fs, "resampled", opts.window_length)
+    inputs: list[Path] = []
+    kept_subjects: list[str] = []
+    writer = WindowWriter(
+        out,
+        fs=opts.fs,
+        window_length=opts.window_length,
+        source_format=fmt,
+        ppg_units="a.u.",
+        abp_units="mmHg",
+        description=description or f"{fmt} recordings imported from {path}",
+        overwrite=overwrite,
+    )
+    progress.start(len(units), f"{fmt} records")
+    try:
+        for unit in units:
+            src = SourceReport(id=unit.id, path=str(unit.path), subject=subjects[unit.id])
+            report.sources.append(src)
+            stage = "unreadable"
+            try:
+                inputs.extend(_input_files(fmt, unit))
+                rec = _read(fmt, unit, input_fs, time_column)
+                stage = "missing_channel"
+                ppg_name = find_channel(rec.channels, "ppg", ppg_channel, where=str(unit.path))
+                abp_name = find_channel(rec.channels, "abp", abp_channel, where=str(unit.path))
+            except DataError as exc:
+                if not skip_bad:
+                    raise
+                src.status, src.reason, src.detail = "rejected", stage, str(exc)
+                progress.advance(unit.id)
+                continue
+            units_of = rec.units.get(abp_name, "")
+            if units_of and units_of.lower().replace(" ", "") not in ("mmhg", "mm hg"):
+                report.warnings.append(
+                    f"{unit.id}: ABP channel {abp_name!r} is in {units_of!r}, expected mmHg"
+                )
+            win = window_recording(rec.signals[ppg_name], rec.signals[abp_name], rec.fs, opts)
+            src.status, src.reason, src.detail = win.status, win.reason, win.detail
+            src.lag_samples = win.lag
+            src.lag_seconds = None if win.lag is None else round(win.lag / opts.fs, 6)
+            src.windows_total, src.windows_kept = win.windows_total, len(win.starts)
+            src.rejected = win.rejected
+            if len(win.starts):
+                writer.append(
+                    win.ppg,
+                    win.abp,
+                    subject=subjects[unit.id],
+                    window_id=list(_window_ids(unit.id, win.starts)),
+                    start=win.starts,
+                    reference={"SP": win.sbp, "DP": win.dbp},
+                )
+                kept_subjects.extend([subjects[unit.id]] * len(win.starts))
+            progress.advance(unit.id)
+        if writer.n == 0:
+            reasons = "; ".join(f"{s.id}: {s.reason} ({s.detail})" for s in report.sources[:5])
+            more = f"; and {len(report.sources) - 5} more" if len(report.sources) > 5 else ""
+            raise DataError(f"no window of {path} passed quality control: {reasons}{more}")
+        summarise(report, kept_subjects, [], [])
+        report.seconds = time.monotonic() - t0
+        writer.set_provenance(
+            provenance(
+                report,
+                inputs,
+                path if path.is_dir() else path.parent,
+                {
+                    **opts.to_dict(),
+                    "input_fs": input_fs,
+                    "ppg_channel": ppg_channel,
+                    "abp_channel": abp_channel,
+                    "time_column": time_column,
+                    "subject_map": None if subject_map is None else str(subject_map),
+                    "skip_bad": skip_bad,
+                },
+            )
+        )
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        progress.finish()
+    report.seconds = time.monotonic() - t0
+    return report

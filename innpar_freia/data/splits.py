@@ -1,0 +1,112 @@
+"""Subject-disjoint cross-validation folds and bp-benchmark's nested train/val/test split.
+
+``innpar data split`` writes two per-window columns of the HDF5 file:
+
+* ``fold``: ``0..K-1``, every subject's windows in one fold. Subjects go, largest first
+  (ties in a seeded random order), to the fold with the fewest windows so far, so the
+  folds hold nearly equal numbers of windows (the data README's "seeded greedy split").
+* ``split``: the nested scheme for one test fold ``t``: ``test`` = fold ``t``, ``val`` =
+  fold ``(t + 1) mod K``, ``train`` = the other folds. Training with ``--test-fold``
+  applies the same scheme to any ``t``; the column is what training uses without it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from innpar_freia.data.store import read_info, write_assignments
+from innpar_freia.errors import DataError
+
+
+def assign_folds(subjects: np.ndarray, k: int, seed: int = 0) -> dict[str, int]:
+    """Seeded greedy assignment of subjects to ``k`` folds balancing window counts.
+
+    Args:
+        subjects: the subject id of every window (``(n,)``).
+        k: number of folds, at least 2 and at most the number of subjects.
+        seed: seed of the order in which equally large subjects are placed.
+    """
+    counts = Counter(str(s) for s in subjects)
+    if k < 2:
+        raise DataError(f"the number of folds must be at least 2, but is {k}")
+    if len(counts) < k:
+        raise DataError(
+            f"{k} subject-disjoint folds need at least {k} subjects, but there are {len(counts)}"
+        )
+    names = sorted(counts)
+    order = np.random.default_rng(seed).permutation(len(names))
+    # Largest subjects first; the permutation breaks ties reproducibly.
+    ranked = sorted(range(len(names)), key=lambda i: (-counts[names[i]], int(order[i])))
+    windows = [0] * k
+    members = [0] * k
+    fold_of: dict[str, int] = {}
+    for i in ranked:
+        f = min(range(k), key=lambda j: (windows[j], members[j], j))
+        fold_of[names[i]] = f
+        windows[f] += counts[names[i]]
+        members[f] += 1
+    return fold_of
+
+
+def nested_split(fold: np.ndarray, test_fold: int, folds: np.ndarray | None = None) -> np.ndarray:
+    """``split`` column of the nested scheme: test fold ``t``, validation the next fold
+    (cyclically, in the sorted order of the folds present), training the rest. Windows
+    without a fold (-1) get ``""``."""
+    fold = np.asarray(fold)
+    present = np.unique(fold[fold >= 0]) if folds is None else np.asarray(folds)
+    if test_fold not in present:
+        raise DataError(f"test fold {test_fold} is not one of the folds {present.tolist()}")
+    if len(present) < 3:
+        raise DataError(f"the nested scheme needs at least 3 folds, but there are {len(present)}")
+    val_fold = present[(int(np.searchsorted(present, test_fold)) + 1) % len(present)]
+    split = np.full(fold.shape, "", dtype=object)
+    split[fold >= 0] = "train"
+    split[fold == val_fold] = "val"
+    split[fold == test_fold] = "test"
+    return split
+
+
+def split_file(
+    path: str | Path,
+    folds: int | None = 5,
+    seed: int = 0,
+    test_fold: int | None = 0,
+) -> dict[str, Any]:
+    """Assign subject-disjoint folds (unless ``folds`` is ``None``: keep the file's folds)
+    and fill the split column by the nested scheme for ``test_fold`` (unless ``None``:
+    leave it). Returns a JSON-ready summary of what was written."""
+    info = read_info(path)
+    if info.n_windows == 0:
+        raise DataError(f"{path} holds no windows")
+    if folds is None:
+        if not info.has_folds:
+            raise DataError(
+                f"{path} has no folds on every window to keep; assign them with --folds K"
+            )
+        fold = info.fold
+        scheme = "kept"
+    else:
+        fold_of = assign_folds(info.subjects, folds, seed)
+        fold = np.array([fold_of[str(s)] for s in info.subjects], dtype=np.int64)
+        scheme = f"seeded greedy, seed {seed}"
+    split = None if test_fold is None else nested_split(fold, test_fold)
+    write_assignments(path, split, fold if folds is not None else None)
+    summary: dict[str, Any] = {
+        "path": str(path),
+        "folds": {
+            str(int(k)): {
+                "windows": int(np.sum(fold == k)),
+                "subjects": len(np.unique(info.subjects[fold == k])),
+            }
+            for k in np.unique(fold)
+        },
+        "fold_assignment": scheme,
+        "test_fold": test_fold,
+    }
+    if split is not None:
+        summary["splits"] = {s: int(np.sum(split == s)) for s in ("train", "val", "test")}
+    return summary

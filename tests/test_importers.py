@@ -1,0 +1,327 @@
+"""Importers: bp-benchmark (.mat v5 and v7.3), innpar-npy, WFDB, CSV and NPZ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from helpers import assert_clean_failure, run_cli
+from scipy.io import savemat
+
+from innpar_freia.data.importers import import_bp_benchmark, start_from_id
+from innpar_freia.data.matfile import load_mat
+from innpar_freia.data.store import read_info, read_reference, read_signals
+
+L = 125  # 1-s windows at 125 Hz keep the files tiny
+
+
+def _windows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    t = np.arange(L) / 125.0
+    phase = rng.uniform(0, 2 * np.pi, (n, 1))
+    abp = 90 + 25 * np.sin(2 * np.pi * 1.2 * t + phase) + rng.normal(0, 1, (n, L))
+    ppg = np.sin(2 * np.pi * 1.2 * t + phase - 0.5) + rng.normal(0, 0.05, (n, L))
+    return ppg, abp
+
+
+def _fold_columns(fold: int, n: int = 6, subjects: int = 2) -> dict[str, np.ndarray]:
+    ppg, abp = _windows(n, fold)
+    patient = [f"p{fold}_{i % subjects}" for i in range(n)]
+    trial = [f"{p}_{625 * i:06d}" for i, p in enumerate(patient)]
+    return {
+        "patient": np.vstack(patient),
+        "trial": np.vstack(trial),
+        "signal": ppg,
+        "abp_signal": abp,
+        "SP": abp.max(axis=1, keepdims=True),
+        "DP": abp.min(axis=1, keepdims=True),
+        "age": np.full((n, 1), 40.0 + fold),
+        "gender": np.vstack(["F" if i % 2 else "M" for i in range(n)]),
+    }
+
+
+def make_bp_benchmark(folder: Path, folds: int = 3, **kw) -> Path:
+    """A folder of bp-benchmark fold files written like bp-benchmark does (MAT 5)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(folds):
+        savemat(folder / f"signal_fold_{k}.mat", _fold_columns(k, **kw), do_compression=True)
+    return folder
+
+
+def save_v73(path: Path, columns: dict[str, np.ndarray]) -> None:
+    """Write ``columns`` the way MATLAB's ``save -v7.3`` does: an HDF5 file with a 512-byte
+    MATLAB header, arrays transposed (column-major), char matrices as uint16 code points
+    and a ``MATLAB_class`` attribute on every variable."""
+    with h5py.File(path, "w", userblock_size=512) as fh:
+        for name, value in columns.items():
+            arr = np.asarray(value)
+            if arr.dtype.kind == "U":
+                rows = [s.ljust(arr.dtype.itemsize // 4) for s in arr.reshape(-1)]
+                codes = np.array([[ord(c) for c in r] for r in rows], dtype=np.uint16)
+                ds = fh.create_dataset(name, data=codes.T)
+                ds.attrs["MATLAB_class"] = np.bytes_("char")
+                ds.attrs["MATLAB_int_decode"] = np.int32(2)
+            else:
+                ds = fh.create_dataset(name, data=np.asarray(arr, dtype=np.float64).T)
+                ds.attrs["MATLAB_class"] = np.bytes_("double")
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5"
+    with path.open("r+b") as fh:
+        fh.write(header.ljust(116) + b"\x00" * 8 + b"\x00\x02IM")
+
+
+# ------------------------------------------------------------------------ bp-benchmark
+
+
+def test_start_from_id() -> None:
+    assert start_from_id("c2015_training_85_001250") == 1250
+    assert start_from_id("subject-3") == -1
+    assert start_from_id("a_b") == -1
+
+
+def test_bp_benchmark_v5_keeps_folds_subjects_and_reference(tmp_path: Path) -> None:
+    folder = make_bp_benchmark(tmp_path / "bpb")
+    out = tmp_path / "out.h5"
+    report = import_bp_benchmark(folder, out)
+    info = read_info(out)
+    assert info.n_windows == 18 and report.windows_kept == 18
+    assert info.window_length == L and info.fs == 125.0 and info.source_format == "bp-benchmark"
+    assert list(np.unique(info.fold)) == [0, 1, 2]
+    # Space padding of MATLAB char matrices is stripped.
+    assert set(info.subjects) == {f"p{k}_{i}" for k in range(3) for i in range(2)}
+    assert info.window_ids[1] == "p0_1_000625" and info.start[1] == 625
+    assert info.reference_fields == ["DP", "SP", "age", "gender"]
+    cols = _fold_columns(1)
+    ppg, abp = read_signals(out, np.arange(6, 12))
+    np.testing.assert_array_equal(ppg, cols["signal"].astype(np.float32))
+    np.testing.assert_array_equal(abp, cols["abp_signal"].astype(np.float32))
+    np.testing.assert_allclose(read_reference(out, "SP")[6:12], cols["SP"][:, 0])
+    assert list(read_reference(out, "gender")[:2]) == [b"M", b"F"]
+    prov = info.provenance
+    assert prov["source_format"] == "bp-benchmark" and len(prov["inputs"]) == 3
+    assert all(len(i["sha256"]) == 64 for i in prov["inputs"])
+    assert prov["fs_source"] == "default"
+    assert any("assumed 125 Hz" in w for w in report.warnings)
+
+
+def test_bp_benchmark_v73_matches_v5(tmp_path: Path) -> None:
+    v5, v73 = tmp_path / "v5", tmp_path / "v73"
+    make_bp_benchmark(v5, folds=2)
+    v73.mkdir()
+    for k in range(2):
+        save_v73(v73 / f"signal_fold_{k}.mat", _fold_columns(k))
+    a = load_mat(v5 / "signal_fold_1.mat")
+    b = load_mat(v73 / "signal_fold_1.mat")
+    assert sorted(a) == sorted(b)
+    for key in a:
+        if a[key].dtype.kind == "O":
+            assert list(a[key]) == list(b[key]), key
+        else:
+            np.testing.assert_array_equal(a[key], b[key])
+    import_bp_benchmark(v5, tmp_path / "a.h5")
+    import_bp_benchmark(v73, tmp_path / "b.h5")
+    ia, ib = read_info(tmp_path / "a.h5"), read_info(tmp_path / "b.h5")
+    assert list(ia.subjects) == list(ib.subjects) and list(ia.window_ids) == list(ib.window_ids)
+    np.testing.assert_array_equal(read_signals(tmp_path / "a.h5")[1], read_signals(ib.path)[1])
+
+
+def test_bp_benchmark_cli_json(tmp_path: Path) -> None:
+    import json
+
+    folder = make_bp_benchmark(tmp_path / "bpb", folds=2)
+    out = tmp_path / "out.h5"
+    result = run_cli("data", "import", "bp-benchmark", folder, "--out", out, "--fs", 125, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["windows"]["kept"] == 12 and report["folds"] == {"0": 6, "1": 6}
+    assert report["fs_source"] == "option" and not report["warnings"]
+
+
+def test_bp_benchmark_warns_about_subjects_in_several_folds(tmp_path: Path) -> None:
+    folder = tmp_path / "bpb"
+    folder.mkdir()
+    for k in range(2):
+        cols = _fold_columns(k)
+        cols["patient"][0, 0] = "shared"
+        savemat(folder / f"signal_fold_{k}.mat", cols)
+    report = import_bp_benchmark(folder, tmp_path / "out.h5")
+    assert any("1 subjects have windows in several folds" in w for w in report.warnings)
+
+
+def test_bp_benchmark_nan_windows_are_counted_not_silently_dropped(tmp_path: Path) -> None:
+    folder = tmp_path / "bpb"
+    folder.mkdir()
+    cols = _fold_columns(0)
+    cols["abp_signal"][2, 10] = np.nan
+    savemat(folder / "signal_fold_0.mat", cols)
+    report = import_bp_benchmark(folder, tmp_path / "out.h5")
+    assert report.windows_kept == 5 and report.windows_rejected == {"non_finite": 1}
+    assert "p0_0_001250" not in read_info(tmp_path / "out.h5").window_ids
+
+
+def test_bp_benchmark_refuses_ppgbp(tmp_path: Path) -> None:
+    folder = tmp_path / "ppgbp"
+    folder.mkdir()
+    cols = _fold_columns(0)
+    del cols["abp_signal"]
+    savemat(folder / "signal_fold_0.mat", cols)
+    out = tmp_path / "out.h5"
+    result = run_cli("data", "import", "bp-benchmark", folder, "--out", out)
+    assert_clean_failure(result, out, "signal_fold_0.mat", "no ABP waveform", "PPGBP")
+
+
+@pytest.mark.parametrize("version", ["v5", "v73"])
+def test_bp_benchmark_truncated_file(tmp_path: Path, version: str) -> None:
+    folder = tmp_path / "bpb"
+    folder.mkdir()
+    good = folder / "signal_fold_0.mat"
+    if version == "v5":
+        savemat(good, _fold_columns(0), do_compression=True)
+    else:
+        save_v73(good, _fold_columns(0))
+    savemat(folder / "signal_fold_1.mat", _fold_columns(1))
+    data = good.read_bytes()
+    good.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "out.h5"
+    result = run_cli("data", "import", "bp-benchmark", folder, "--out", out)
+    assert_clean_failure(result, out, "signal_fold_0.mat", "corrupt")
+
+
+def test_bp_benchmark_bad_inputs(tmp_path: Path) -> None:
+    out = tmp_path / "out.h5"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_clean_failure(
+        run_cli("data", "import", "bp-benchmark", empty, "--out", out),
+        out,
+        str(empty),
+        "no signal_fold_<k>.mat",
+    )
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "signal_fold_0.mat").write_bytes(b"not a MATLAB file at all" * 10)
+    assert_clean_failure(
+        run_cli("data", "import", "bp-benchmark", garbage, "--out", out),
+        out,
+        "signal_fold_0.mat",
+        "not a readable MATLAB file",
+    )
+    mismatch = tmp_path / "mismatch"
+    mismatch.mkdir()
+    cols = _fold_columns(0)
+    cols["abp_signal"] = cols["abp_signal"][:, :-5]
+    savemat(mismatch / "signal_fold_0.mat", cols)
+    assert_clean_failure(
+        run_cli("data", "import", "bp-benchmark", mismatch, "--out", out),
+        out,
+        "signal_fold_0.mat",
+        "must match",
+    )
+    nan = tmp_path / "nan"
+    nan.mkdir()
+    cols = _fold_columns(0)
+    cols["signal"][:] = np.nan
+    savemat(nan / "signal_fold_0.mat", cols)
+    assert_clean_failure(
+        run_cli("data", "import", "bp-benchmark", nan, "--out", out),
+        out,
+        "signal_fold_0.mat",
+        "every window contains NaN",
+    )
+    # A good second fold must not leave a partial file behind when the first one fails.
+    savemat(nan / "signal_fold_1.mat", _fold_columns(1))
+    assert_clean_failure(
+        run_cli("data", "import", "bp-benchmark", nan, "--out", out), out, "signal_fold_0.mat"
+    )
+
+
+def test_existing_output_is_not_overwritten(tmp_path: Path) -> None:
+    folder = make_bp_benchmark(tmp_path / "bpb", folds=1)
+    out = tmp_path / "out.h5"
+    out.write_bytes(b"precious")
+    result = run_cli("data", "import", "bp-benchmark", folder, "--out", out)
+    assert result.exit_code == 1 and "already exists" in result.output
+    assert "Traceback" not in result.output
+    assert out.read_bytes() == b"precious"
+    result = run_cli("data", "import", "bp-benchmark", folder, "--out", out, "--force")
+    assert result.exit_code == 0, result.output
+    assert read_info(out).n_windows == 6
+
+
+@pytest.mark.realdata
+def test_bp_benchmark_real_folds(real_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c2015.h5"
+    report = import_bp_benchmark(real_data / "bp_benchmark", out)
+    info = read_info(out)
+    assert report.folds == {"0": 1195, "1": 1195, "2": 1195, "3": 1195}
+    assert {k: v["subjects"] for k, v in info.summary()["folds"].items()} == {
+        "0": 30,
+        "1": 30,
+        "2": 29,
+        "3": 30,
+    }
+    assert len(np.unique(info.subjects)) == 119 and info.abp_units == "mmHg"
+    assert all(s.startswith("c2015_") and s == s.strip() for s in info.subjects)
+    assert np.all(info.start >= 0) and np.all(info.start % 625 == 0)
+    sbp, dbp = read_reference(out, "SP"), read_reference(out, "DP")
+    # The README's QC limits (SBP <= 220, DBP >= 30, SBP - DBP >= 10 mmHg) hold for every
+    # window, and SBP/DBP are physiological: hypotensive ICU windows go down to ~55 mmHg.
+    assert np.all((sbp > 40) & (sbp <= 220)) and np.all((dbp >= 30) & (dbp < 160))
+    assert np.all(sbp - dbp >= 10)
+    _, abp = read_signals(out)
+    assert 60 < float(abp.mean()) < 120  # mmHg, not normalised
+    assert abp.min() >= 20 and abp.max() <= 250
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
+    import io
+
+    from innpar_freia.cli.data import _BarProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    folder = make_bp_benchmark(tmp_path / "bpb", folds=2)
+    term = Terminal()
+    import_bp_benchmark(folder, tmp_path / "a.h5", progress=_BarProgress(stream=term))
+    drawn = term.getvalue()
+    assert "bp-benchmark folds [" in drawn and "2/2 signal_fold_1.mat" in drawn
+    assert drawn.endswith("\r")  # the bar is cleared at the end
+    pipe = io.StringIO()
+    import_bp_benchmark(folder, tmp_path / "b.h5", progress=_BarProgress(stream=pipe))
+    assert pipe.getvalue() == ""
+    result = run_cli("data", "import", "bp-benchmark", folder, "--out", tmp_path / "c.h5")
+    assert result.exit_code == 0 and "\r" not in result.output
+
+
+def test_cell_arrays_of_text_in_v5_and_v73(tmp_path: Path) -> None:
+    names = ["p1", "patient-22", "p1"]
+    v5 = tmp_path / "cell5.mat"
+    cell = np.empty((3, 1), dtype=object)
+    for i, name in enumerate(names):
+        cell[i, 0] = name
+    savemat(v5, {"patient": cell, "age": np.array([[30.0], [41.0], [30.0]])})
+    assert list(load_mat(v5)["patient"]) == names
+    v73 = tmp_path / "cell73.mat"
+    with h5py.File(v73, "w", userblock_size=512) as fh:
+        refs = fh.create_group("#refs#")
+        targets = []
+        for i, name in enumerate(names):
+            ds = refs.create_dataset(f"s{i}", data=np.array([[ord(c)] for c in name], np.uint16))
+            ds.attrs["MATLAB_class"] = np.bytes_("char")
+            targets.append(ds.ref)
+        cells = fh.create_dataset("patient", data=np.array([targets]), dtype=h5py.ref_dtype)
+        cells.attrs["MATLAB_class"] = np.bytes_("cell")
+    loaded = load_mat(v73)
+    assert list(loaded["patient"]) == names and "#refs#" not in loaded
+
+
+def test_corrupt_window_file_for_split_and_check(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 50)
+    for command in ("split", "check"):
+        result = run_cli("data", command, bad)
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert f"{bad} is not a readable HDF5 file" in result.output

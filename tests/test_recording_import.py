@@ -1,0 +1,350 @@
+"""Recording importers (WFDB, CSV, NPZ) and the innpar-npy window folders, through the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+from helpers import assert_clean_failure, run_cli
+
+from innpar_freia.data.importers import import_innpar_npy
+from innpar_freia.data.recording_importers import import_recordings
+from innpar_freia.data.store import read_info, read_reference, read_signals
+from innpar_freia.data.synthetic import synthesize_recording
+from innpar_freia.errors import DataError
+from innpar_freia.signal import resample
+
+FS_IN = 250.0
+
+
+@pytest.fixture(scope="module")
+def recs():
+    """Three synthetic 40-s recordings at 250 Hz with known PPG delays."""
+    return [synthesize_recording(i, 40 / 60, FS_IN, seed=5) for i in range(3)]
+
+
+def write_wfdb(folder: Path, name: str, channels: dict[str, np.ndarray], fs: float = FS_IN):
+    folder.mkdir(parents=True, exist_ok=True)
+    units = ["mmHg" if k.upper() in ("ABP", "ART") else "NU" for k in channels]
+    wfdb.wrsamp(
+        name,
+        fs=fs,
+        units=units,
+        sig_name=list(channels),
+        p_signal=np.column_stack(list(channels.values())),
+        fmt=["16"] * len(channels),
+        write_dir=str(folder),
+    )
+    return folder / name
+
+
+def write_csv(path: Path, channels: dict[str, np.ndarray], fs: float | None = FS_IN) -> Path:
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        names = list(channels)
+        w.writerow((["time"] if fs else []) + names)
+        for i in range(len(channels[names[0]])):
+            row = [repr(float(channels[k][i])) for k in names]
+            w.writerow(([repr(i / fs)] if fs else []) + row)
+    return path
+
+
+# ------------------------------------------------------------------------------ WFDB
+
+
+def test_wfdb_folder_import(tmp_path: Path, recs) -> None:
+    root = tmp_path / "db"
+    for i, rec in enumerate(recs):
+        write_wfdb(
+            root / f"site{i % 2}", f"r{i}", {"II": rec.abp * 0, "PLETH": rec.ppg, "ABP": rec.abp}
+        )
+    out = tmp_path / "w.h5"
+    result = run_cli("data", "import", "wfdb", root, "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["records"] == {"total": 3, "kept": 3, "rejected": 0, "rejected_by_reason": {}}
+    info = read_info(out)
+    assert info.fs == 125.0 and info.window_length == 625 and info.source_format == "wfdb"
+    assert sorted(set(info.subjects)) == ["site0/r0", "site0/r2", "site1/r1"]
+    assert info.window_ids[0] == "site0/r0_000000" and info.start[1] == 625
+    by_id = {s["id"]: s for s in info.provenance["records"]}
+    for i, rec in enumerate(recs):
+        src = by_id[f"site{i % 2}/r{i}"]
+        assert abs(src["lag_samples"] - rec.delay_s * 125) <= 2, (src, rec.delay_s)
+        assert src["windows_total"] == 7 and src["windows_kept"] >= 6
+    # every input file is hashed: 3 headers + 3 signal files
+    assert len(info.provenance["inputs"]) == 6
+    assert info.provenance["options"]["align"] is True
+    sp, dp = read_reference(out, "SP"), read_reference(out, "DP")
+    assert np.all(sp > dp + 10) and np.all(dp > 30)
+
+
+def test_wfdb_single_record_subject_map_and_channel_overrides(tmp_path: Path, recs) -> None:
+    rec = recs[0]
+    base = write_wfdb(tmp_path / "db", "rec7", {"finger": rec.ppg, "radial_line": rec.abp})
+    out = tmp_path / "w.h5"
+    result = run_cli("data", "import", "wfdb", base.with_suffix(".hea"), "--out", out)
+    assert_clean_failure(result, out, "rec7", "no PPG", "finger, radial_line", "--ppg-channel")
+    smap = tmp_path / "map.csv"
+    smap.write_text("record,subject\nrec7,patient-A\n")
+    result = run_cli(
+        "data", "import", "wfdb", base, "--out", out, "--ppg-channel", "finger",
+        "--abp-channel", "radial_line", "--subject-map", smap, "--window-seconds", 4,
+        "--fs", 100,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    info = read_info(out)
+    assert set(info.subjects) == {"patient-A"} and info.window_length == 400 and info.fs == 100
+    smap.write_text("record,subject\nother,patient-B\n")
+    result = run_cli(
+        "data", "import", "wfdb", base, "--out", out, "--force", "--ppg-channel", "finger",
+        "--abp-channel", "radial_line", "--subject-map", smap,
+    )  # fmt: skip
+    assert result.exit_code == 1 and "has no subject for record(s) rec7" in result.output
+
+
+def test_wfdb_bad_records(tmp_path: Path, recs) -> None:
+    rec = recs[0]
+    out = tmp_path / "w.h5"
+    root = tmp_path / "db"
+    write_wfdb(root, "good", {"PLETH": rec.ppg, "ABP": rec.abp})
+    write_wfdb(root, "noabp", {"PLETH": rec.ppg, "II": rec.abp})
+    result = run_cli("data", "import", "wfdb", root, "--out", out)
+    assert_clean_failure(result, out, "noabp", "no ABP (e.g. ABP, ART) channel", "PLETH, II")
+    # --skip-bad-records rejects it and keeps going
+    result = run_cli("data", "import", "wfdb", root, "--out", out, "--skip-bad-records")
+    assert result.exit_code == 0, result.output
+    assert "1 x missing_channel" in result.output
+    out.unlink()
+
+    (root / "noabp.hea").unlink()
+    (root / "noabp.dat").unlink()
+    dat = root / "good.dat"
+    data = dat.read_bytes()
+    dat.write_bytes(data[: len(data) // 3])
+    result = run_cli("data", "import", "wfdb", root, "--out", out)
+    assert_clean_failure(result, out, "good.dat", "truncated")
+    dat.write_bytes(data)
+
+    header = root / "good.hea"
+    text = header.read_text()
+    header.write_text("this is not a header\n" + text)
+    assert_clean_failure(
+        run_cli("data", "import", "wfdb", root, "--out", out), out, "good.hea", "not a valid WFDB"
+    )
+    # A header without a sampling rate: wfdb would assume 250 Hz; we ask instead.
+    first, rest = text.split("\n", 1)
+    header.write_text(" ".join(first.split()[:2]) + "\n" + rest)
+    assert_clean_failure(
+        run_cli("data", "import", "wfdb", root, "--out", out),
+        out,
+        "good.hea",
+        "does not state the sampling rate",
+        "--input-fs",
+    )
+    result = run_cli("data", "import", "wfdb", root, "--out", out, "--input-fs", 250)
+    assert result.exit_code == 0, result.output
+
+
+def test_wfdb_all_nan_and_empty_folder(tmp_path: Path, recs) -> None:
+    out = tmp_path / "w.h5"
+    base = write_wfdb(tmp_path / "db", "nan", {"PLETH": recs[0].ppg, "ABP": recs[0].abp})
+    # WFDB marks invalid samples with the format's minimum value: set every ABP sample so.
+    rec = wfdb.rdrecord(str(base), physical=False)
+    rec.d_signal[:, 1] = -32768
+    rec.wrsamp(write_dir=str(base.parent))
+    assert np.isnan(wfdb.rdrecord(str(base)).p_signal[:, 1]).all()
+    assert_clean_failure(
+        run_cli("data", "import", "wfdb", base.parent, "--out", out),
+        out,
+        "no window",
+        "nan: abp_nan",
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_clean_failure(
+        run_cli("data", "import", "wfdb", empty, "--out", out), out, str(empty), "no WFDB records"
+    )
+
+
+# -------------------------------------------------------------------------- CSV / NPZ
+
+
+def test_csv_and_npz_share_the_pipeline(tmp_path: Path, recs) -> None:
+    rec = recs[1]
+    csv_dir, npz_dir = tmp_path / "csv", tmp_path / "npz"
+    csv_dir.mkdir()
+    npz_dir.mkdir()
+    write_csv(csv_dir / "a.csv", {"PPG": rec.ppg, "ABP": rec.abp})
+    np.savez(npz_dir / "a.npz", PPG=rec.ppg, ABP=rec.abp, fs=FS_IN)
+    r1 = import_recordings("csv", csv_dir, tmp_path / "c.h5")
+    r2 = import_recordings("npz", npz_dir, tmp_path / "n.h5")
+    assert r1.windows_kept == r2.windows_kept > 0
+    assert r1.sources[0].lag_samples == r2.sources[0].lag_samples
+    for a, b in zip(read_signals(tmp_path / "c.h5"), read_signals(tmp_path / "n.h5"), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # Without alignment the delayed PPG fails QC (beats and correlation do not line up);
+    # without QC too, every window is kept and the PPG stays where it was.
+    with pytest.raises(DataError, match="no_good_windows"):
+        import_recordings("npz", npz_dir, tmp_path / "u.h5", align=False)
+    r3 = import_recordings("npz", npz_dir, tmp_path / "u.h5", align=False, qc=False)
+    assert r3.sources[0].lag_samples is None and r3.windows_kept == 8
+    ppg = read_signals(tmp_path / "u.h5")[0]
+    np.testing.assert_allclose(ppg[1], resample(rec.ppg, FS_IN, 125.0)[625:1250], atol=1e-5)
+
+
+def test_csv_npz_bad_inputs(tmp_path: Path, recs) -> None:
+    rec = recs[0]
+    out = tmp_path / "o.h5"
+    nofs = write_csv(tmp_path / "nofs.csv", {"PLETH": rec.ppg, "ABP": rec.abp}, fs=None)
+    assert_clean_failure(
+        run_cli("data", "import", "csv", nofs, "--out", out),
+        out,
+        "nofs.csv",
+        "sampling rate is unknown",
+        "--input-fs",
+    )
+    result = run_cli("data", "import", "csv", nofs, "--out", out, "--input-fs", FS_IN)
+    assert result.exit_code == 0, result.output
+    out.unlink()
+    np.savez(tmp_path / "bad.npz", PLETH=rec.ppg, ABP=rec.abp[:-10], fs=FS_IN)
+    assert_clean_failure(
+        run_cli("data", "import", "npz", tmp_path / "bad.npz", "--out", out),
+        out,
+        "bad.npz",
+        "different lengths",
+    )
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "bad.npz").read_bytes()[:300])
+    assert_clean_failure(
+        run_cli("data", "import", "npz", tmp_path / "cut.npz", "--out", out),
+        out,
+        "cut.npz",
+        "not a readable .npz",
+    )
+    np.savez(tmp_path / "nan.npz", PLETH=rec.ppg * np.nan, ABP=rec.abp, fs=FS_IN)
+    assert_clean_failure(
+        run_cli("data", "import", "npz", tmp_path / "nan.npz", "--out", out),
+        out,
+        "nan.npz",
+        "pleth_nan",
+    )
+    # Options of other formats are refused, not ignored.
+    result = run_cli(
+        "data", "import", "npz", tmp_path / "nan.npz", "--out", out, "--time-column", "t"
+    )
+    assert result.exit_code == 2 and "--time-column does not apply to npz" in result.output
+
+
+# ------------------------------------------------------------------------- innpar-npy
+
+
+def _npy_folder(root: Path, n: int = 6, shape_1l: bool = True) -> dict[str, tuple]:
+    rng = np.random.default_rng(0)
+    made = {}
+    for sub in ("ppg", "abp"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        name = f"s{i % 3}_{625 * i:06d}"
+        p = rng.normal(size=(1, 625) if shape_1l else 625).astype(np.float32)
+        a = (90 + 20 * rng.normal(size=p.shape)).astype(np.float32)
+        np.save(root / "ppg" / f"{name}.npy", p)
+        np.save(root / "abp" / f"{name}.npy", a)
+        made[name] = (p.reshape(-1), a.reshape(-1))
+    return made
+
+
+def test_innpar_npy_round_trip(tmp_path: Path) -> None:
+    made = _npy_folder(tmp_path / "lay")
+    out = tmp_path / "o.h5"
+    report = import_innpar_npy(tmp_path / "lay", out)
+    assert any("assumed 125 Hz" in w for w in report.warnings)
+    info = read_info(out)
+    assert list(info.window_ids) == sorted(made)
+    assert sorted(set(info.subjects)) == ["s0", "s1", "s2"]
+    assert list(info.start) == [625 * int(n[-6:]) // 625 for n in sorted(made)]
+    ppg, abp = read_signals(out)
+    for i, name in enumerate(sorted(made)):
+        assert np.array_equal(ppg[i], made[name][0]) and np.array_equal(abp[i], made[name][1])
+
+
+def test_innpar_npy_splits_and_subject_rules(tmp_path: Path) -> None:
+    _npy_folder(tmp_path / "lay" / "train", n=4, shape_1l=False)
+    _npy_folder(tmp_path / "lay" / "test", n=2)
+    out = tmp_path / "o.h5"
+    report = import_innpar_npy(tmp_path / "lay", out, fs=100.0)
+    assert report.splits == {"test": 2, "train": 4} and not report.warnings
+    # A custom pattern: the subject is the letter-digit prefix.
+    result = run_cli(
+        "data", "import", "innpar-npy", tmp_path / "lay", "--out", tmp_path / "p.h5",
+        "--subject-pattern", r"^(s)\d+_", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["n_subjects"] == 1
+    bad = tmp_path / "bad.h5"
+    assert_clean_failure(
+        run_cli(
+            "data",
+            "import",
+            "innpar-npy",
+            tmp_path / "lay",
+            "--out",
+            bad,
+            "--subject-pattern",
+            r"^x(?P<subject>\d)",
+        ),
+        bad,
+        "does not match the subject pattern",
+        "--subject-map",
+    )
+
+
+def test_innpar_npy_bad_inputs(tmp_path: Path) -> None:
+    out = tmp_path / "o.h5"
+    lay = tmp_path / "lay"
+    made = _npy_folder(lay)
+    victim = sorted(made)[2]
+    (lay / "abp" / f"{victim}.npy").unlink()
+    assert_clean_failure(
+        run_cli("data", "import", "innpar-npy", lay, "--out", out),
+        out,
+        f"abp/{victim}.npy is missing",
+        f"ppg/{victim}.npy has no partner",
+    )
+    np.save(lay / "abp" / f"{victim}.npy", np.zeros((1, 600), dtype=np.float32))
+    assert_clean_failure(
+        run_cli("data", "import", "innpar-npy", lay, "--out", out),
+        out,
+        f"{victim}.npy has 625 samples but",
+        "600",
+    )
+    (lay / "abp" / f"{victim}.npy").write_bytes(b"\x93NUMPY garbage")
+    assert_clean_failure(
+        run_cli("data", "import", "innpar-npy", lay, "--out", out),
+        out,
+        f"{victim}.npy is not a readable .npy",
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_clean_failure(
+        run_cli("data", "import", "innpar-npy", empty, "--out", out), out, "has no ppg/ and abp/"
+    )
+
+
+def test_wfdb_multi_segment_record_is_read_through_its_master(tmp_path: Path, recs) -> None:
+    rec = recs[2]
+    root = tmp_path / "db"
+    half = rec.abp.size // 2
+    for i in range(2):
+        part = slice(i * half, (i + 1) * half)
+        write_wfdb(root, f"m_{i + 1:04d}", {"PLETH": rec.ppg[part], "ABP": rec.abp[part]})
+    (root / "m.hea").write_text(f"m/2 2 250 {2 * half}\nm_0001 {half}\nm_0002 {half}\n")
+    out = tmp_path / "m.h5"
+    report = import_recordings("wfdb", root, out)
+    assert [s.id for s in report.sources] == ["m"]  # not the segments on their own
+    assert report.sources[0].windows_total == 7 and report.windows_kept >= 6
+    names = sorted(Path(i["path"]).name for i in read_info(out).provenance["inputs"])
+    assert names == ["m.hea", "m_0001.dat", "m_0001.hea", "m_0002.dat", "m_0002.hea"]

@@ -1,0 +1,164 @@
+"""Subject-disjoint folds, the nested split column, and the leakage check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import run_cli
+
+from innpar_freia.data.dataset import plan_splits
+from innpar_freia.data.importers import import_bp_benchmark
+from innpar_freia.data.leakage import check_leakage, signatures
+from innpar_freia.data.splits import assign_folds, nested_split
+from innpar_freia.data.store import WindowWriter, read_info, read_signals
+from innpar_freia.errors import DataError
+
+
+def test_assign_folds_is_subject_disjoint_balanced_and_seeded() -> None:
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(1, 60, size=40)
+    subjects = np.repeat([f"s{i}" for i in range(40)], sizes)
+    fold_of = assign_folds(subjects, 5, seed=3)
+    assert sorted(fold_of) == sorted({f"s{i}" for i in range(40)})
+    counts = np.bincount([fold_of[s] for s in subjects], minlength=5)
+    # Greedy largest-first: the spread is at most the largest subject's size.
+    assert counts.max() - counts.min() <= sizes.max()
+    assert counts.max() - counts.min() <= 0.1 * counts.mean()
+    assert assign_folds(subjects, 5, seed=3) == fold_of
+    # Equally sized subjects are placed in seeded order.
+    same = np.repeat([f"t{i}" for i in range(20)], 10)
+    assert assign_folds(same, 4, seed=0) != assign_folds(same, 4, seed=1)
+    with pytest.raises(DataError, match="at least 5 subjects"):
+        assign_folds(np.array(["a", "b", "c"]), 5)
+
+
+def test_nested_split_matches_training_plan(synth_file: Path) -> None:
+    info = read_info(synth_file)
+    for t in range(5):
+        split = nested_split(info.fold, t)
+        plan = plan_splits(info, test_fold=t)
+        for name in ("train", "val", "test"):
+            assert np.array_equal(np.flatnonzero(split == name), plan.indices(name)), (t, name)
+    with pytest.raises(DataError, match="at least 3 folds"):
+        nested_split(np.array([0, 1, 0]), 0)
+
+
+def test_split_cli_then_check_is_clean(synth_file: Path, tmp_path: Path) -> None:
+    path = tmp_path / "d.h5"
+    shutil.copy(synth_file, path)
+    result = run_cli("data", "split", path, "--folds", 4, "--seed", 2, "--test-fold", 1, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    info = read_info(path)
+    assert sorted(summary["folds"]) == ["0", "1", "2", "3"]
+    for subject in np.unique(info.subjects):
+        assert len(np.unique(info.fold[info.subjects == subject])) == 1
+    assert np.array_equal(info.split == "test", info.fold == 1)
+    assert np.array_equal(info.split == "val", info.fold == 2)
+    assert summary["splits"]["train"] == int(np.sum(np.isin(info.fold, [0, 3])))
+    # plan_splits (what training uses) follows the split column without --test-fold
+    plan = plan_splits(info)
+    assert plan.scheme == "split-column"
+    assert np.array_equal(plan.test, np.flatnonzero(info.fold == 1))
+    # The synthetic pulses are so regular that two subjects' windows can reach r = 0.991
+    # on 64-point signatures (a flagged near duplicate at the default 0.99); copies are
+    # above 0.999.
+    result = run_cli("data", "check", path, "--json")
+    assert result.exit_code in (0, 3)
+    for part in json.loads(result.output)["partitions"]:
+        assert part["subjects_in_several_parts"] == 0 and part["exact_duplicate_windows"] == 0
+        assert part["near_duplicate_pairs_above_0_999"] == 0
+    result = run_cli("data", "check", path, "--threshold", 0.995)
+    assert result.exit_code == 0, result.output
+    assert "OK  no leakage across splits" in result.output
+    assert "OK  no leakage across folds" in result.output
+
+
+def _leaky_file(source: Path, out: Path) -> dict[str, int]:
+    """A copy of ``source`` plus windows leaked into other folds: 3 exact copies, 2 near
+    copies (rescaled, offset, lightly noised) under new subject names, and one subject
+    split across two folds."""
+    info = read_info(source)
+    ppg, abp = read_signals(source)
+    rng = np.random.default_rng(0)
+    k = int(info.fold.max()) + 1
+    with WindowWriter(out, fs=info.fs, window_length=info.window_length, source_format="t") as w:
+        w.append(ppg, abp, subject=info.subjects, window_id=info.window_ids, fold=info.fold)
+        for n, i in enumerate([0, 40, 80]):
+            w.append(ppg[i : i + 1], abp[i : i + 1], subject=f"copy{n}", window_id=f"copy{n}",
+                     fold=(info.fold[i] + 1) % k)  # fmt: skip
+        for n, i in enumerate([10, 50]):
+            noisy_p = 3.0 * ppg[i] + 7.0 + rng.normal(0, 0.02 * ppg[i].std(), ppg.shape[1])
+            noisy_a = abp[i] + 0.5 + rng.normal(0, 0.3, abp.shape[1])
+            w.append(noisy_p[None], noisy_a[None], subject=f"near{n}", window_id=f"near{n}",
+                     fold=(info.fold[i] + 2) % k)  # fmt: skip
+        i = 20
+        other_abp = 90 + 20 * np.sin(np.arange(abp.shape[1]) / 9)[None]
+        w.append(ppg[i : i + 1] * 0.5 + 1, other_abp, subject=info.subjects[i],
+                 window_id="moved", fold=(info.fold[i] + 1) % k)  # fmt: skip
+    return {"exact": 3, "near": 2}
+
+
+def test_check_flags_duplicates_across_folds(synth_file: Path, tmp_path: Path) -> None:
+    path = tmp_path / "leaky.h5"
+    _leaky_file(synth_file, path)
+    report = check_leakage(path).to_dict()
+    assert report["leakage"] and report["checked"] == ["fold"]
+    p = report["partitions"][0]
+    assert p["subjects_in_several_parts"] == 1
+    assert p["exact_duplicate_windows"] == 6 and p["exact_duplicate_pairs"] == {"ppg": 3, "abp": 3}
+    assert p["near_duplicate_pairs"] == p["near_duplicate_pairs_above_0_999"] == 2
+    assert {e["b"]["window"] for e in p["near_examples"]} == {"near0", "near1"}
+    result = run_cli("data", "check", path)
+    assert result.exit_code == 3
+    assert "LEAKAGE FOUND across folds" in result.output
+    assert "identical windows (same float32 PPG or ABP): 6 windows" in result.output
+    assert "near-identical windows" in result.output and "near0" in result.output
+    result = run_cli("data", "check", path, "--json")
+    assert result.exit_code == 3 and json.loads(result.output)["leakage"] is True
+
+
+def test_check_without_partitions_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "plain.h5"
+    with WindowWriter(path, fs=125.0, window_length=16, source_format="t") as w:
+        w.append(np.ones((2, 16)), np.ones((2, 16)), subject="a", window_id=["x", "y"])
+    result = run_cli("data", "check", path)
+    assert result.exit_code == 1 and "nothing to check" in result.output
+
+
+def test_signatures_are_unit_correlations() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(5, 625))
+    s = signatures(np.vstack([x, 2 * x + 3, np.ones((1, 625))]))
+    assert s.shape == (11, 64)
+    np.testing.assert_allclose((s[:5] * s[5:10]).sum(axis=1), 1.0, atol=1e-6)
+    assert not s[10].any()  # a constant window matches nothing
+
+
+@pytest.mark.realdata
+def test_check_real_folds(real_data: Path, tmp_path: Path) -> None:
+    bpb = tmp_path / "bpb.h5"
+    import_bp_benchmark(real_data / "bp_benchmark", bpb)
+    # The provided folds share signal: records training/133 (fold 1) and test/554 (fold 2)
+    # overlap by 140 s (same patient, two alarms), with different ADC gains.
+    report = check_leakage(bpb).to_dict()["partitions"][0]
+    assert report["subjects_in_several_parts"] == 0 and report["exact_duplicate_windows"] == 0
+    assert report["near_duplicate_pairs_above_0_999"] == 2
+    top = report["near_examples"][0]
+    assert {top["a"]["window"], top["b"]["window"]} == {
+        "c2015_training_133_000625",
+        "c2015_test_554_024375",
+    }
+    # Windows copied across folds are flagged, exactly and approximately.
+    leaky = tmp_path / "leaky.h5"
+    _leaky_file(bpb, leaky)
+    p = check_leakage(leaky).to_dict()["partitions"][0]
+    assert p["exact_duplicate_windows"] == 6
+    assert p["near_duplicate_pairs"] == report["near_duplicate_pairs"] + 2
+    assert p["subjects_in_several_parts"] == 1
+    result = run_cli("data", "check", leaky)
+    assert result.exit_code == 3 and "LEAKAGE FOUND across folds" in result.output

@@ -343,13 +343,25 @@ def run_experiment(path: str | Path, out_root: str | Path, device: str = "auto",
     out = Path(out_root) / exp.name
     out.mkdir(parents=True, exist_ok=True)
     data = prepare_data(exp, log)
-    records = []
     for variant in exp.variants:
         if only and variant.name not in only:
             continue
         for seed in exp.protocol["seeds"]:
             for fold in exp.protocol["test_folds"]:
-                records.append(run_one(exp, variant, data, fold, seed, out, device, log,
-                                       callbacks))
-                write_results(exp, out, records, device)
-    return write_results(exp, out, records, device)
+                run_one(exp, variant, data, fold, seed, out, device, log, callbacks)
+                write_results(exp, out, finished_records(exp, out), device)
+    return write_results(exp, out, finished_records(exp, out), device)
+
+
+def finished_records(exp: Experiment, out: Path) -> list[dict[str, Any]]:
+    """Every finished run of the experiment on disk, so that several runner processes
+    (e.g. one per CPU core, ``--only`` different variants) share one results table."""
+    records = []
+    for variant in exp.variants:
+        for seed in exp.protocol["seeds"]:
+            for fold in exp.protocol["test_folds"]:
+                tag = f"fold{fold}-seed{seed}" if fold is not None else f"seed{seed}"
+                done = out / "runs" / variant.name / tag / "done.json"
+                if done.exists():
+                    records.append(json.loads(done.read_text()))
+    return records

@@ -43,8 +43,9 @@ def _timed(fn, min_reps: int, min_seconds: float) -> list[float]:
     return times
 
 
-def measure(model_kind: str, mode: str, batch: int, device: str, compile_: bool,
-            min_seconds: float) -> dict:
+def measure(
+    model_kind: str, mode: str, batch: int, device: str, compile_: bool, min_seconds: float
+) -> dict:
     import torch
 
     from innpar_freia.config import ModelConfig, TrainConfig
@@ -123,12 +124,24 @@ def measure(model_kind: str, mode: str, batch: int, device: str, compile_: bool,
 @click.option("--modes", default="fp32,bf16", help="fp32 and/or bf16 (autocast).")
 @click.option("--release", is_flag=True, help="Also time the release's plain-PyTorch network.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the step and forward.")
-@click.option("--min-seconds", type=click.FloatRange(min=0), default=2.0,
-              help="Minimum timed seconds per measurement.")
+@click.option(
+    "--min-seconds",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    help="Minimum timed seconds per measurement.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--_one", hidden=True, default=None)
-def main(device: str, batch_sizes: str, modes: str, release: bool, compile_: bool,
-         min_seconds: float, as_json: bool, _one: str | None) -> None:
+def main(
+    device: str,
+    batch_sizes: str,
+    modes: str,
+    release: bool,
+    compile_: bool,
+    min_seconds: float,
+    as_json: bool,
+    _one: str | None,
+) -> None:
     """Benchmark INN-PAR (preset paper) training and inference."""
     if _one is not None:  # child process: one measurement, JSON on stdout
         kind, mode, batch = _one.split(":")
@@ -150,10 +163,21 @@ def main(device: str, batch_sizes: str, modes: str, release: bool, compile_: boo
                 if device == "cpu":
                     # A fresh process per point: its peak RSS is this measurement's alone.
                     out = subprocess.run(
-                        [sys.executable, __file__, "--device", device, "--min-seconds",
-                         str(min_seconds), "--_one", f"{kind}:{mode}:{batch}",
-                         *(["--compile"] if compile_ else [])],
-                        capture_output=True, text=True, check=True, env=os.environ,
+                        [
+                            sys.executable,
+                            __file__,
+                            "--device",
+                            device,
+                            "--min-seconds",
+                            str(min_seconds),
+                            "--_one",
+                            f"{kind}:{mode}:{batch}",
+                            *(["--compile"] if compile_ else []),
+                        ],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                        env=os.environ,
                     )
                     row = json.loads(out.stdout.strip().splitlines()[-1])
                 else:
@@ -178,13 +202,17 @@ def main(device: str, batch_sizes: str, modes: str, release: bool, compile_: boo
         click.echo(json.dumps(report, indent=2))
         return
     click.echo(f"\n{report['hardware']}, torch {report['torch']}")
-    click.echo("| model | precision | batch | train windows/s | inference windows/s | "
-               "latency (ms/batch) | peak memory (MB) |")
+    click.echo(
+        "| model | precision | batch | train windows/s | inference windows/s | "
+        "latency (ms/batch) | peak memory (MB) |"
+    )
     click.echo("|---|---|---|---|---|---|---|")
     for r in rows:
-        click.echo(f"| {r['model']} | {r['mode']} | {r['batch']} | "
-                   f"{r['train_windows_per_s']:.0f} | {r['infer_windows_per_s']:.0f} | "
-                   f"{r['infer_latency_ms']:.2f} | {r['peak_memory_mb']:.0f} |")
+        click.echo(
+            f"| {r['model']} | {r['mode']} | {r['batch']} | "
+            f"{r['train_windows_per_s']:.0f} | {r['infer_windows_per_s']:.0f} | "
+            f"{r['infer_latency_ms']:.2f} | {r['peak_memory_mb']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

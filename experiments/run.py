@@ -25,22 +25,34 @@ from innpar_freia.experiments import run_experiment  # noqa: E402
 
 
 @click.command(context_settings={"show_default": True})
-@click.argument("configs", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=HERE / "results", help="Results directory.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              help="auto = CUDA when present.")
+@click.argument(
+    "configs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=HERE / "results",
+    help="Results directory.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    help="auto = CUDA when present.",
+)
 @click.option("--only", default=None, help="Comma-separated variant names to run.")
 @click.option("--quiet", is_flag=True, help="No per-epoch lines.")
-def main(configs: tuple[Path, ...], out: Path, device: str, only: str | None,
-         quiet: bool) -> None:
+def main(configs: tuple[Path, ...], out: Path, device: str, only: str | None, quiet: bool) -> None:
     """Train and evaluate the experiments in CONFIGS (TOML files)."""
     for config in configs:
         try:
             results = run_experiment(
-                config, out, device=device, only=only.split(",") if only else None,
-                log=lambda s: click.echo(s, err=True), callbacks=ConsoleCallbacks(quiet=quiet),
+                config,
+                out,
+                device=device,
+                only=only.split(",") if only else None,
+                log=lambda s: click.echo(s, err=True),
+                callbacks=ConsoleCallbacks(quiet=quiet),
             )
         except InnparError as exc:
             raise click.ClickException(f"{config}: {exc}") from None

@@ -233,8 +233,9 @@ class TrainConfig(_ConfigBase):
         _check_bool("amp", self.amp)
         _check_bool("compile", self.compile)
         if not isinstance(self.keep_checkpoints, (list, tuple)):
-            raise ConfigError(f"keep_checkpoints must be a list of epochs, but is: "
-                              f"{self.keep_checkpoints!r}")
+            raise ConfigError(
+                f"keep_checkpoints must be a list of epochs, but is: {self.keep_checkpoints!r}"
+            )
         for epoch in self.keep_checkpoints:
             _check_int("keep_checkpoints entry", epoch, 1)
         # TOML gives lists; keep the frozen dataclass hashable and comparable.

@@ -115,8 +115,15 @@ def load_experiment(path: str | Path) -> Experiment:
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: variant names must be unique, got {names}")
-    return Experiment(path, raw["name"], raw.get("description", ""), raw["data"], protocol,
-                      variants, raw.get("extra_eval", []))
+    return Experiment(
+        path,
+        raw["name"],
+        raw.get("description", ""),
+        raw["data"],
+        protocol,
+        variants,
+        raw.get("extra_eval", []),
+    )
 
 
 def prepare_data(exp: Experiment, log: Any = print) -> Path:
@@ -138,8 +145,18 @@ def prepare_data(exp: Experiment, log: Any = print) -> Path:
         if not source_path.exists():
             raise DataError(f"{exp.path}: {target} is missing and its source {source_path} too")
         log(f"importing {source_path} ({fmt}) into {target}")
-        cmd = [sys.executable, "-m", "innpar_freia", "data", "import", fmt, str(source_path),
-               "--out", str(target), *map(str, exp.data["import"][2:])]
+        cmd = [
+            sys.executable,
+            "-m",
+            "innpar_freia",
+            "data",
+            "import",
+            fmt,
+            str(source_path),
+            "--out",
+            str(target),
+            *map(str, exp.data["import"][2:]),
+        ]
         subprocess.run(cmd, check=True)
         return target
     raise DataError(
@@ -149,10 +166,19 @@ def prepare_data(exp: Experiment, log: Any = print) -> Path:
 
 def git_commit(root: Path) -> str:
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         return head + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -162,8 +188,15 @@ def git_commit(root: Path) -> str:
 
 
 def run_one(
-    exp: Experiment, variant: Variant, data: Path, test_fold: int | None, seed: int,
-    out: Path, device: str, log: Any = print, callbacks: Any = None,
+    exp: Experiment,
+    variant: Variant,
+    data: Path,
+    test_fold: int | None,
+    seed: int,
+    out: Path,
+    device: str,
+    log: Any = print,
+    callbacks: Any = None,
 ) -> dict[str, Any]:
     """Train (or resume, or skip) one run and evaluate its checkpoints; returns its record."""
     from innpar_freia.evaluate import evaluate
@@ -183,14 +216,25 @@ def run_one(
     run_config = resolve_config(variant.preset, variant.model, train_cfg)
     log(f"[{exp.name}] {variant.name} {tag}: training")
     if (run_dir / "checkpoints" / "last.pt").exists():
-        result = train(None, data, run_dir, resume=True, callbacks=callbacks,
-                       resume_overrides={"epochs": run_config.train.epochs, "device": device})
+        result = train(
+            None,
+            data,
+            run_dir,
+            resume=True,
+            callbacks=callbacks,
+            resume_overrides={"epochs": run_config.train.epochs, "device": device},
+        )
     else:
         result = train(run_config, data, run_dir, force=True, callbacks=callbacks)
     record: dict[str, Any] = {
-        "variant": variant.name, "test_fold": test_fold, "seed": seed, "run_dir": str(run_dir),
-        "epochs_completed": result.epochs_completed, "best_epoch": result.best_epoch,
-        "best_val_mae": result.best_val_mae, "evaluations": {},
+        "variant": variant.name,
+        "test_fold": test_fold,
+        "seed": seed,
+        "run_dir": str(run_dir),
+        "epochs_completed": result.epochs_completed,
+        "best_epoch": result.best_epoch,
+        "best_val_mae": result.best_val_mae,
+        "evaluations": {},
     }
     calibration = exp.protocol["calibration"]
     for ckpt_name in exp.protocol["checkpoints"]:
@@ -203,8 +247,9 @@ def run_one(
             record["evaluations"][f"{split}/{ckpt_name}"] = summarise(metrics)
         for extra in exp.extra_eval:
             extra_data = exp.resolve(extra["file"])
-            metrics, _ = evaluate(ckpt, extra_data, extra.get("split", "all"),
-                                  calibration=calibration)
+            metrics, _ = evaluate(
+                ckpt, extra_data, extra.get("split", "all"), calibration=calibration
+            )
             write_json_atomic(run_dir / f"eval-{extra['name']}-{ckpt_name}.json", metrics)
             record["evaluations"][f"{extra['name']}/{ckpt_name}"] = summarise(metrics)
     write_json_atomic(done, record)
@@ -252,10 +297,19 @@ def aggregate(records: list[dict[str, Any]], key: str) -> dict[str, dict[str, fl
 
 # ----------------------------------------------------------------------------- tables
 
-FREE_COLUMNS = [("wave_mae", "wave MAE"), ("wave_r", "r"), ("sbp_mae", "SBP"),
-                ("dbp_mae", "DBP"), ("map_mae", "MAP")]
-CAL_COLUMNS = [("cal_wave_mae", "wave MAE"), ("cal_sbp_mae", "SBP"), ("cal_dbp_mae", "DBP"),
-               ("cal_map_mae", "MAP")]
+FREE_COLUMNS = [
+    ("wave_mae", "wave MAE"),
+    ("wave_r", "r"),
+    ("sbp_mae", "SBP"),
+    ("dbp_mae", "DBP"),
+    ("map_mae", "MAP"),
+]
+CAL_COLUMNS = [
+    ("cal_wave_mae", "wave MAE"),
+    ("cal_sbp_mae", "SBP"),
+    ("cal_dbp_mae", "DBP"),
+    ("cal_map_mae", "MAP"),
+]
 
 
 def _cell(stat: dict[str, Any] | None, digits: int = 2) -> str:
@@ -269,8 +323,13 @@ def _cell(stat: dict[str, Any] | None, digits: int = 2) -> str:
 
 def markdown_table(results: dict[str, Any], key: str) -> str:
     """Rows: variants then the baselines; columns: calibration-free and calibrated MAEs."""
-    head = ("| model | " + " | ".join(c for _, c in FREE_COLUMNS) + " | cal. "
-            + " | cal. ".join(c for _, c in CAL_COLUMNS) + " |")
+    head = (
+        "| model | "
+        + " | ".join(c for _, c in FREE_COLUMNS)
+        + " | cal. "
+        + " | cal. ".join(c for _, c in CAL_COLUMNS)
+        + " |"
+    )
     lines = [head, "|" + "---|" * (1 + len(FREE_COLUMNS) + len(CAL_COLUMNS))]
     first = None
     for name, v in results["variants"].items():
@@ -284,17 +343,20 @@ def markdown_table(results: dict[str, Any], key: str) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if first:
         for base, label in (("naive", "naive baseline"), ("linear", "linear baseline")):
-            cells = [_cell(first.get(f"{base}_{m}"), 3 if m == "wave_r" else 2)
-                     for m, _ in FREE_COLUMNS]
+            cells = [
+                _cell(first.get(f"{base}_{m}"), 3 if m == "wave_r" else 2) for m, _ in FREE_COLUMNS
+            ]
             lines.append(f"| {label} | " + " | ".join(cells) + " |" + " - |" * len(CAL_COLUMNS))
         cf = [_cell(first.get("carry_forward_" + m[4:])) for m, _ in CAL_COLUMNS]
-        lines.append("| carry-forward baseline |" + " - |" * len(FREE_COLUMNS) + " "
-                     + " | ".join(cf) + " |")
+        lines.append(
+            "| carry-forward baseline |" + " - |" * len(FREE_COLUMNS) + " " + " | ".join(cf) + " |"
+        )
     return "\n".join(lines)
 
 
-def write_results(exp: Experiment, out: Path, records: list[dict[str, Any]],
-                  device: str) -> dict[str, Any]:
+def write_results(
+    exp: Experiment, out: Path, records: list[dict[str, Any]], device: str
+) -> dict[str, Any]:
     from innpar_freia.distributed import hardware_description
     from innpar_freia.train import resolve_device, write_json_atomic
 
@@ -323,7 +385,8 @@ def write_results(exp: Experiment, out: Path, records: list[dict[str, Any]],
         exp.description,
         "",
         f"Date {results['date']}, commit {results['commit']}, hardware: {results['hardware']}.",
-        f"Protocol: test folds {exp.protocol['test_folds']}, validation {exp.protocol['val_fold']}, "
+        f"Protocol: test folds {exp.protocol['test_folds']}, "
+        f"validation {exp.protocol['val_fold']}, "
         f"seeds {exp.protocol['seeds']}; mean ± SD over runs; MAE in mmHg; calibrated = "
         f"{exp.protocol['calibration']} from each subject's first window.",
     ]
@@ -336,9 +399,14 @@ def write_results(exp: Experiment, out: Path, records: list[dict[str, Any]],
     return results
 
 
-def run_experiment(path: str | Path, out_root: str | Path, device: str = "auto",
-                   only: list[str] | None = None, log: Any = print,
-                   callbacks: Any = None) -> dict[str, Any]:
+def run_experiment(
+    path: str | Path,
+    out_root: str | Path,
+    device: str = "auto",
+    only: list[str] | None = None,
+    log: Any = print,
+    callbacks: Any = None,
+) -> dict[str, Any]:
     exp = load_experiment(path)
     out = Path(out_root) / exp.name
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,90 @@
+"""The experiment runner and the U-Net baseline, end to end on synthetic data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from innpar_freia.checks import run_checks
+from innpar_freia.config import resolve_config
+from innpar_freia.errors import ConfigError
+from innpar_freia.evaluate import evaluate
+from innpar_freia.experiments import load_experiment, run_experiment
+from innpar_freia.nn.model import build_model
+from innpar_freia.train import train
+
+EXPERIMENT = """
+name = "mini"
+description = "test"
+[data]
+file = "{data}"
+[protocol]
+test_folds = [0, 1]
+seeds = [1, 2]
+evaluate = ["val", "test"]
+checkpoints = ["best", "last"]
+[base]
+preset = "tiny"
+train = {{ epochs = 1, batch_size = 32 }}
+[[variants]]
+name = "a"
+[[variants]]
+name = "b"
+train = {{ grad_weight = 0.5 }}
+"""
+
+
+def test_runner_trains_evaluates_and_tabulates(synth_file: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(EXPERIMENT.format(data=synth_file))
+    results = run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None)
+    a = results["variants"]["a"]
+    assert len(a["runs"]) == 4  # 2 folds x 2 seeds
+    agg = a["aggregate"]["test/best"]
+    assert agg["wave_mae"]["n"] == 4 and agg["wave_mae"]["sd"] is not None
+    assert {"naive_wave_mae", "linear_wave_mae", "carry_forward_sbp_mae"} <= set(agg)
+    md = (tmp_path / "out" / "mini" / "results.md").read_text()
+    assert "## val/best" in md and "| a |" in md and "carry-forward baseline" in md
+    assert "commit" in md and "hardware" in md
+    # A second invocation skips finished runs and gives the same table.
+    done = tmp_path / "out" / "mini" / "runs" / "a" / "fold0-seed1" / "done.json"
+    stamp = done.stat().st_mtime_ns
+    again = run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None)
+    assert done.stat().st_mtime_ns == stamp
+    assert json.dumps(again["variants"]["b"]["aggregate"]) == json.dumps(
+        results["variants"]["b"]["aggregate"]
+    )
+
+
+def test_experiment_files_are_validated(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[data]\nfile = "f.h5"\n[base]\npreset = "nope"\n')
+    with pytest.raises(ConfigError, match="unknown preset 'nope'"):
+        load_experiment(bad)
+    bad.write_text('name = "x"\n[data]\nfile = "f.h5"\n[base]\n[protocol]\nfolds = [1]\n')
+    with pytest.raises(ConfigError, match="unknown protocol setting"):
+        load_experiment(bad)
+
+
+@pytest.mark.parametrize("config", sorted(Path("experiments/configs").glob("*.toml")))
+def test_shipped_experiment_configs_are_valid(config: Path) -> None:
+    exp = load_experiment(config)
+    assert exp.variants and exp.name
+
+
+def test_unet_baseline_trains_and_evaluates(synth_file: Path, tmp_path: Path) -> None:
+    cfg = resolve_config(
+        "unet",
+        model={"features": 4, "unet_depth": 2},
+        train={"epochs": 1, "batch_size": 32, "device": "cpu"},
+    )
+    result = train(cfg, synth_file, tmp_path / "u")
+    metrics, preds = evaluate(result.best_checkpoint, synth_file, "test")
+    assert metrics["calibration_free"]["waveform"]["mae"] > 0
+    assert metrics["inverse"] is None and preds.ppg_pred is None
+    with pytest.raises(ConfigError, match="apply to INN-PAR"):
+        run_checks(build_model(cfg.model, seed=0))
+    with pytest.raises(ConfigError, match="no inverse pass"):
+        resolve_config("unet", train={"inverse_weight": 0.5})

@@ -130,6 +130,8 @@ def _reconstruct_recording(
     from innpar_freia.data.recordings import read_recording
 
     kind = "ppg" if opts.direction == "ppg2abp" else "abp"
+    if not input_path.exists() and not input_path.with_suffix(".hea").exists():
+        raise DataError(f"input not found: {input_path}")
     fmt_in = None
     kwargs: dict[str, Any] = {}
     if input_path.suffix.lower() == ".npy":

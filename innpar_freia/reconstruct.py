@@ -34,6 +34,9 @@ FLAT_SECONDS = 1.0
 # A block of FLAT_SECONDS whose peak-to-peak is below this fraction of the recording's median
 # block is "flat" too: a probe off the finger leaves a near-constant trace with some noise.
 FLAT_RELATIVE = 0.02
+# Samples this close (s) to a gap are left out too: a probe coming off or back on, or a
+# monitor's invalid-data marker, corrupts the trace around the flagged stretch itself.
+GAP_MARGIN = 0.25
 # ABP outside this range (mmHg) is not a pressure trace (transducer open, flushed, damped);
 # the bp-benchmark cleaning limits.
 ABP_RANGE = (20.0, 250.0)
@@ -78,13 +81,15 @@ def detect_gaps(
     *,
     flat_seconds: float = FLAT_SECONDS,
     flat_relative: float = FLAT_RELATIVE,
+    margin_seconds: float = GAP_MARGIN,
 ) -> tuple[np.ndarray, list[Gap]]:
     """Samples of a 1-D signal that must not be reconstructed, and why.
 
     Invalid: non-finite samples; runs of identical values lasting ``flat_seconds``; blocks
     of ``flat_seconds`` whose peak-to-peak is below ``flat_relative`` times the recording's
-    median block (lost contact); for ``kind="abp"`` (mmHg) values outside 20-250 mmHg.
-    Returns ``(valid, gaps)``: a boolean mask ``(n,)`` and the invalid runs with reasons.
+    median block (lost contact); for ``kind="abp"`` (mmHg) values outside 20-250 mmHg;
+    and ``margin_seconds`` on either side of each of these. Returns ``(valid, gaps)``: a
+    boolean mask ``(n,)`` and the invalid runs with reasons.
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1:
@@ -117,6 +122,14 @@ def detect_gaps(
         code[out & (code == 0)] = 3
     elif kind != "ppg":
         raise ValueError(f"kind must be 'ppg' or 'abp', not {kind!r}")
+    margin = round(margin_seconds * fs)
+    if margin:
+        # Widen every gap (in order of the codes' severity) into the valid samples beside it.
+        for value in GAP_REASONS:
+            for a, b in runs(code == value):
+                for lo, hi in ((max(0, a - margin), a), (b, min(n, b + margin))):
+                    seg = code[lo:hi]
+                    seg[seg == 0] = value
     gaps = []
     for value, reason in GAP_REASONS.items():
         gaps += [Gap(a, b, reason) for a, b in runs(code == value)]

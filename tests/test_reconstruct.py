@@ -9,6 +9,7 @@ import pytest
 from innpar_freia.errors import DataError
 from innpar_freia.reconstruct import (
     EDGE_PAD,
+    GAP_MARGIN,
     calibrate_recording,
     compare_with_reference,
     crossfade_weights,
@@ -131,8 +132,9 @@ def test_gaps_are_not_reconstructed_across():
     assert any(
         a == 63 and b == 66 and "shorter than one 5 s window" in why for a, b, why in reasons
     )
-    expected = 1 - (5 + 6 + 10) / 90
-    assert r.reconstructed_fraction == pytest.approx(expected, abs=0.01)
+    # Each gap is widened by GAP_MARGIN (0.25 s) on both sides.
+    expected = 1 - (5 + 6 + 10 + 3 * 0.5) / 90
+    assert r.reconstructed_fraction == pytest.approx(expected, abs=0.005)
 
 
 def test_lost_contact_with_noise_is_a_gap():
@@ -149,8 +151,12 @@ def test_abp_input_out_of_range_is_a_gap():
     abp = 100.0 + 20.0 * np.sin(np.arange(2500) / 20.0)
     abp[1000:1200] = 0.0
     valid, gaps = detect_gaps(abp, FS_IN, "abp")
-    assert not valid[1000:1200].any() and valid[:1000].all()
+    margin = round(GAP_MARGIN * FS_IN)
+    assert not valid[1000 - margin : 1200 + margin].any()
+    assert valid[: 1000 - margin].all() and valid[1200 + margin :].all()
     assert gaps[0].reason == "ABP out of 20-250 mmHg"
+    no_margin, _ = detect_gaps(abp, FS_IN, "abp", margin_seconds=0.0)
+    assert no_margin.sum() == abp.size - 200
 
 
 def test_runs():

@@ -11,6 +11,12 @@ EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 PROTOCOL = click.Choice(["calibration-free", "calibrated"])
 
 
+def _figure_suffix(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    if value is not None and value.suffix.lower() not in (".png", ".pdf"):
+        raise click.BadParameter(f"must end in .png or .pdf, not {value.name!r}")
+    return value
+
+
 def _done(path: Path) -> None:
     click.echo(f"figure: {path}")
 
@@ -30,7 +36,13 @@ def plot() -> None:
 
 @plot.command("training")
 @click.argument("run", type=click.Path(exists=True, path_type=Path))
-@click.option("--out", type=FIGURE, required=True, help="Figure file (.png or .pdf).")
+@click.option(
+    "--out",
+    type=FIGURE,
+    required=True,
+    callback=_figure_suffix,
+    help="Figure file (.png or .pdf).",
+)
 def training_cmd(run: Path, out: Path) -> None:
     """Training loss and validation MAE per epoch of RUN (a run directory or metrics.jsonl)."""
     from innpar_freia.figures import training_figure
@@ -41,7 +53,13 @@ def training_cmd(run: Path, out: Path) -> None:
 def _predictions_command(kind: str, doc: str):
     @plot.command(kind, help=doc)
     @click.argument("predictions", type=EXISTING_FILE)
-    @click.option("--out", type=FIGURE, required=True, help="Figure file (.png or .pdf).")
+    @click.option(
+        "--out",
+        type=FIGURE,
+        required=True,
+        callback=_figure_suffix,
+        help="Figure file (.png or .pdf).",
+    )
     @click.option(
         "--protocol",
         type=PROTOCOL,
@@ -89,7 +107,13 @@ _predictions_command(
     required=True,
     help="The recording that was reconstructed.",
 )
-@click.option("--out", type=FIGURE, required=True, help="Figure file (.png or .pdf).")
+@click.option(
+    "--out",
+    type=FIGURE,
+    required=True,
+    callback=_figure_suffix,
+    help="Figure file (.png or .pdf).",
+)
 @click.option(
     "--fs", type=click.FloatRange(min=0, min_open=True), default=None, help="--input's rate (Hz)."
 )

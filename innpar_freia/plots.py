@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FormatStrFormatter
 
 from innpar_freia.signal import diastolic_troughs, systolic_peaks
 
@@ -37,6 +38,8 @@ COLORS = {
 BP_LABELS = {"sbp": "SBP", "dbp": "DBP", "map": "MAP"}
 BHS_THRESHOLDS = (5.0, 10.0, 15.0)
 BHS_GRADE_A = (60.0, 85.0, 95.0)
+# Beats in the running median of the whole-recording figure (about 10 s at rest).
+RUNNING_BEATS = 9
 
 
 def save_figure(fig: plt.Figure, path: str | Path) -> Path:
@@ -99,7 +102,7 @@ def plot_reconstructions(
     # The legend goes below the panels, where it cannot hide a waveform.
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.5 / (2.4 * n + 0.4), 1, 1))
+    fig.tight_layout(rect=(0, 0.3 / (2.4 * n + 0.4), 1, 1))
     return save_figure(fig, path)
 
 
@@ -206,6 +209,17 @@ def plot_error_distributions(
             np.clip(first, -lim, lim), bins=np.linspace(-lim, lim, 41), color=COLORS[key], alpha=0.8
         )
         top.axvline(float(first.mean()), color=COLORS["reference"], lw=1.4, ls="--")
+        outside = int(np.sum(np.abs(first) > lim))
+        if outside:
+            top.annotate(
+                f"{outside} beyond ±{lim:g} mmHg\n(in the edge bins)",
+                xy=(0.99, 0.97),
+                xycoords="axes fraction",
+                ha="right",
+                va="top",
+                fontsize=8,
+                color=COLORS["reference"],
+            )
         top.set_xlim(-lim, lim)
         top.set_xlabel(f"{label} error, predicted - reference (mmHg)")
         top.set_ylabel("windows")
@@ -314,6 +328,9 @@ def plot_training_curves(
             label="training inverse loss (ABP -> PPG)",
         )
     ax.set_yscale("log")
+    # Plain numbers on the log axis (0.06, 0.1, 0.2), not 6 x 10^-2.
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
     ax.set_xlabel("epoch")
     ax.set_ylabel("L1 loss (normalised units, log scale)")
     ax.set_title("loss", fontsize=10, loc="left")
@@ -333,12 +350,14 @@ def plot_training_curves(
         ax.grid(alpha=0.3)
         if best:
             ax.axvline(best, color=COLORS["reference"], ls="--", lw=1.0)
+            right = best > 0.5 * (epochs.min() + epochs.max())
             ax.annotate(
                 f"best epoch {best}",
                 xy=(best, 1.0),
                 xycoords=("data", "axes fraction"),
-                xytext=(3, -12),
+                xytext=(-4 if right else 4, -12),
                 textcoords="offset points",
+                ha="right" if right else "left",
                 fontsize=8,
             )
         ax.legend(fontsize=8, ncol=2)
@@ -362,6 +381,7 @@ def plot_recording(
     beats: Any = None,
     reference_beats: Any = None,
     gaps: Sequence[tuple[float, float]] = (),
+    calibration_s: tuple[float, float] | None = None,
     zoom_s: tuple[float, float] | None = None,
     title: str | None = None,
 ) -> Path:
@@ -373,7 +393,7 @@ def plot_recording(
     ``peak_s``, ``onset_s``, ``sbp``, ``dbp`` arrays (:class:`innpar_freia.reconstruct.Beats`).
     ``reference_beats``: the same for ``reference``; the middle panel draws per-beat SBP and
     DBP as lines over a faint waveform. ``gaps``: ``(start_s, end_s)`` spans that were not
-    reconstructed (shaded).
+    reconstructed (shaded red). ``calibration_s``: the calibration segment (shaded green).
     """
     source = np.asarray(source, dtype=np.float64)
     output = np.asarray(output, dtype=np.float64)
@@ -393,25 +413,43 @@ def plot_recording(
     top.set_ylabel(source_label)
     top.set_xlim(0, duration)
     top.set_title("input", fontsize=10, loc="left")
-    # Over minutes a waveform is a solid band; the per-beat trends are what a reader follows.
+    # Over minutes a waveform is a solid band; per-beat values (dots) and their running
+    # median (lines) are what a reader can follow.
     if reference is not None:
-        mid.plot(t, reference, color=COLORS["reference"], lw=0.3, alpha=0.25)
-    mid.plot(t, output, color=COLORS["prediction"], lw=0.3, alpha=0.3)
-    if reference_beats is not None and len(reference_beats.sbp):
-        for values, times, name in (
-            (reference_beats.sbp, reference_beats.peak_s, "SBP"),
-            (reference_beats.dbp, reference_beats.onset_s, "DBP"),
+        mid.plot(t, reference, color=COLORS["reference"], lw=0.3, alpha=0.2)
+    mid.plot(t, output, color=COLORS["prediction"], lw=0.3, alpha=0.25)
+    for b, who, color_s, color_d, ls in (
+        (reference_beats, "reference", COLORS["reference"], COLORS["reference"], "--"),
+        (beats if abp else None, "reconstructed", COLORS["sbp"], COLORS["dbp"], "-"),
+    ):
+        if b is None or not len(b.sbp):
+            continue
+        for values, times, name, color in (
+            (b.sbp, b.peak_s, "SBP", color_s),
+            (b.dbp, b.onset_s, "DBP", color_d),
         ):
-            mid.plot(times, values, color=COLORS["reference"], lw=1.2, label=f"reference {name}")
-    if beats is not None and abp and len(beats.sbp):
-        mid.plot(beats.peak_s, beats.sbp, color=COLORS["sbp"], lw=1.2, label="reconstructed SBP")
-        mid.plot(beats.onset_s, beats.dbp, color=COLORS["dbp"], lw=1.2, label="reconstructed DBP")
+            mid.plot(times, values, ".", ms=2.0, color=color, alpha=0.35)
+            tt, vv = running_median(times, values)
+            mid.plot(tt, vv, ls, color=color, lw=1.5, label=f"{who} {name}")
+    if calibration_s is not None:
+        for ax in (top, mid):
+            ax.axvspan(*calibration_s, color=COLORS["dbp"], alpha=0.10, lw=0)
+        mid.annotate(
+            "calibration",
+            xy=(calibration_s[0], 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -11),
+            textcoords="offset points",
+            fontsize=8,
+            color=COLORS["dbp"],
+        )
     mid.set_xlim(0, duration)
     mid.set_ylabel(out_units)
     frac = float(np.isfinite(output).mean()) if n else 0.0
     mid.set_title(
         f"whole recording: {duration:.0f} s, {100 * frac:.1f} % reconstructed; per-beat SBP "
-        "and DBP over the faint waveform (red shading: gaps, not reconstructed)",
+        f"and DBP (dots) with their {RUNNING_BEATS}-beat running median (lines); red: gaps, "
+        "not reconstructed",
         fontsize=10,
         loc="left",
     )
@@ -451,6 +489,20 @@ def plot_recording(
         fig.suptitle(title, fontsize=11, x=0.01, ha="left")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def running_median(
+    times: np.ndarray, values: np.ndarray, beats: int | None = None, max_gap_s: float = 3.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Running median over ``beats`` consecutive beats (centred; shorter at the ends), with
+    NaN inserted where beats are more than ``max_gap_s`` apart so that lines break at gaps."""
+    beats = beats or RUNNING_BEATS
+    times = np.asarray(times, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    half = beats // 2
+    med = np.array([np.median(values[max(0, i - half) : i + half + 1]) for i in range(values.size)])
+    breaks = np.flatnonzero(np.diff(times) > max_gap_s) + 1
+    return np.insert(times, breaks, np.nan), np.insert(med, breaks, np.nan)
 
 
 def _default_zoom(output: np.ndarray, fs: float, seconds: float = 10.0) -> tuple[float, float]:

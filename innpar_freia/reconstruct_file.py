@@ -233,6 +233,7 @@ def _reconstruct_recording(
                 beats=beats,
                 reference_beats=_reference_beats(reference, rec.fs),
                 gaps=[(g.start / rec.fs, g.stop / rec.fs) for g in result.gaps],
+                calibration_s=tuple(cal_info["segment_s"]) if cal_info else None,
                 title=_plot_title(input_path, ckpt, opts, cal_info),
             )
             summary["outputs"]["plot"] = str(opts.plot)

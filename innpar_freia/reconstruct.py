@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import signal as sps
@@ -230,7 +230,8 @@ def reconstruct_array(
     ``delay_s``: how much the PPG trails the ABP in this recording (the pulse-transit and
     monitor delay the training windows were aligned by). The output is shifted by it so that
     reconstructed ABP is on the ABP's time axis (``ppg2abp``) or reconstructed PPG on the
-    PPG's (``abp2ppg``); samples shifted in from outside the recording are NaN.
+    PPG's (``abp2ppg``); samples shifted in from outside the recording are NaN, and the gaps
+    are reported on the output's time axis.
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
@@ -263,14 +264,22 @@ def reconstruct_array(
         stitched = stitch(pred, starts, padded.size)[pad : pad + seg.size]
         out[a:b] = _fit_length(resample(stitched, model_fs, fs, padtype="line"), b - a)
     gaps.sort(key=lambda g: g.start)
-    shift = round(delay_s * fs)
+    shift = min(round(delay_s * fs), n)
     if shift:
         shifted = np.full(n, np.nan)
         # ppg2abp: ABP at t comes from PPG at t + delay; abp2ppg: PPG at t + delay from ABP at t.
+        sign = -1 if direction == "ppg2abp" else 1
         if direction == "ppg2abp":
-            shifted[: max(0, n - shift)] = out[shift:] if shift < n else []
+            shifted[: n - shift] = out[shift:]
+            edge = Gap(n - shift, n, "beyond the input's end after the --ppg-delay shift")
         else:
-            shifted[shift:] = out[: max(0, n - shift)]
+            shifted[shift:] = out[: n - shift]
+            edge = Gap(0, shift, "before the input's start after the --ppg-delay shift")
+        moved = [
+            Gap(max(0, g.start + sign * shift), min(n, g.stop + sign * shift), g.reason)
+            for g in gaps
+        ]
+        gaps = sorted([g for g in moved if g.stop > g.start] + [edge], key=lambda g: g.start)
         out = shifted
     return Reconstruction(
         signal=out,
@@ -297,8 +306,13 @@ class Beats:
     dbp: np.ndarray
     map: np.ndarray
     hr_bpm: np.ndarray
-    columns: tuple[str, ...] = field(
-        default=("onset_s", "peak_s", "sbp_mmHg", "dbp_mmHg", "map_mmHg", "hr_bpm"), repr=False
+    columns: ClassVar[tuple[str, ...]] = (
+        "onset_s",
+        "peak_s",
+        "sbp_mmHg",
+        "dbp_mmHg",
+        "map_mmHg",
+        "hr_bpm",
     )
 
     def __len__(self) -> int:

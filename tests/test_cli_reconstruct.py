@@ -349,3 +349,54 @@ def test_failure_while_writing_leaves_nothing(recording, ckpt, tmp_path, monkeyp
     )
     assert r.exit_code == 1 and "No space left on device" in r.output
     assert not out_dir.exists()  # not even the directory it made, nor hidden staged files
+
+
+def test_window_file_at_another_rate_is_reconstructed_window_by_window(ckpt, tmp_path):
+    from innpar_freia.data.store import WindowWriter
+    from innpar_freia.predictions import read_predictions
+
+    # 10 s windows at 250 Hz: each is resampled to 125 Hz, cut into overlapping 5 s model
+    # windows, stitched and resampled back, like a short recording.
+    fs, n = 250.0, 2500
+    rec = synthesize_recording(2, 1.0, fs, seed=9)
+    ppg = np.stack([rec.ppg[i * n : (i + 1) * n] for i in range(5)])
+    abp = np.stack([rec.abp[i * n : (i + 1) * n] for i in range(5)])
+    path = tmp_path / "w250.h5"
+    with WindowWriter(path, fs=fs, window_length=n, source_format="test") as w:
+        w.append(ppg, abp, subject="s2", window_id=[f"w{i}" for i in range(5)])
+    r = run("reconstruct", "--checkpoint", ckpt, path, "--out", tmp_path / "p.h5", "--json")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)
+    assert summary["model_windows"] == 5 * 4  # 2500 -> 1250 samples + mirror pads: 4 windows
+    p = read_predictions(tmp_path / "p.h5")
+    assert p.fs == fs and p.prediction.shape == (5, n)
+    assert np.isfinite(p.prediction).all()
+    rows = (tmp_path / "p.windows.csv").read_text().splitlines()
+    assert len(rows) == 6 and rows[1].startswith("w0,s2,")
+
+
+def test_window_file_with_short_windows_is_refused(synth_file, ckpt, tmp_path):
+    from innpar_freia.data.store import WindowWriter
+
+    path = tmp_path / "short.h5"
+    with WindowWriter(path, fs=125.0, window_length=300, source_format="test") as w:
+        w.append(
+            np.ones((2, 300)) + np.arange(300),
+            np.full((2, 300), 90.0) + np.arange(300),
+            subject="a",
+            window_id=["x", "y"],
+        )
+    r = run("reconstruct", "--checkpoint", ckpt, path, "--out", tmp_path / "p.h5")
+    assert r.exit_code == 1 and "has 2.4 s windows, shorter than one model window (5 s)" in r.output
+    r = run(
+        "reconstruct",
+        "--checkpoint",
+        ckpt,
+        synth_file,
+        "--out",
+        tmp_path / "p.h5",
+        "--calibration",
+        "120/80",
+    )
+    assert r.exit_code == 1 and "innpar eval --calibration" in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["short.h5"]

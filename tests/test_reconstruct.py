@@ -170,6 +170,13 @@ def test_delay_shifts_output_onto_the_abp_time_axis():
     d = 50  # 0.2 s at 250 Hz
     np.testing.assert_allclose(r.signal[:-d], x[d:], atol=0.03 * np.ptp(x))
     assert np.isnan(r.signal[-d:]).all() and r.delay_s == pytest.approx(0.2)
+    assert [(g.start, g.stop) for g in r.gaps] == [(x.size - d, x.size)]
+    y = x.copy()
+    y[3000:3500] = np.nan  # 12-14 s: the valid stretches on both sides are over 5 s
+    gapped = reconstruct_array(y, FS_IN, identity, FS_MODEL, L, delay_s=0.2)
+    margin = round(GAP_MARGIN * FS_IN)
+    assert (gapped.gaps[0].start, gapped.gaps[0].stop) == (3000 - margin - d, 3500 + margin - d)
+    assert np.isnan(gapped.signal[gapped.gaps[0].start : gapped.gaps[0].stop]).all()
     back = reconstruct_array(x, FS_IN, identity, FS_MODEL, L, direction="abp2ppg", delay_s=0.2)
     assert np.isnan(back.signal[:d]).all()
 

@@ -113,7 +113,8 @@ def recording_figure(
     direction is read from the output's channel name (ABP or PPG) unless given."""
     from innpar_freia.data.recordings import read_recording
     from innpar_freia.plots import plot_recording
-    from innpar_freia.reconstruct import detect_beats, detect_gaps, runs
+    from innpar_freia.reconstruct import detect_gaps, runs
+    from innpar_freia.recording_bp import detect_beats
 
     src = read_recording(source, fs=fs)
     npy = Path(reconstruction).suffix.lower() == ".npy"

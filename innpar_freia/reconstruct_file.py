@@ -30,13 +30,16 @@ from innpar_freia.outputs import (
 from innpar_freia.reconstruct import (
     DEFAULT_OVERLAP,
     DIRECTIONS,
-    Beats,
     Reconstruction,
+    detect_gaps,
+    reconstruct_array,
+)
+from innpar_freia.recording_bp import (
+    Beats,
     calibrate_recording,
     compare_with_reference,
     detect_beats,
     parse_cuff,
-    reconstruct_array,
 )
 
 # Below this rate a PPG/ABP cannot resolve beats; upsampling would only invent them.
@@ -245,8 +248,6 @@ def _reconstruct_recording(
 def _reference_beats(reference: np.ndarray | None, fs: float) -> Beats | None:
     if reference is None:
         return None
-    from innpar_freia.reconstruct import detect_gaps
-
     valid, _ = detect_gaps(reference, fs, "abp")
     return detect_beats(np.where(valid, reference, np.nan), fs)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from innpar_freia import plots
-from innpar_freia.reconstruct import detect_beats
+from innpar_freia.recording_bp import detect_beats
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Whole-recording reconstruction as array maths: windows, cross-fade stitching (no seams),
-gaps, resampling back to the input's rate, beats, calibration, reference comparison."""
+gaps, resampling back to the input's rate; and the recording's blood pressure: beats,
+calibration, reference comparison."""
 
 from __future__ import annotations
 
@@ -10,16 +11,18 @@ from innpar_freia.errors import DataError
 from innpar_freia.reconstruct import (
     EDGE_PAD,
     GAP_MARGIN,
-    calibrate_recording,
-    compare_with_reference,
     crossfade_weights,
-    detect_beats,
     detect_gaps,
-    parse_cuff,
     reconstruct_array,
     runs,
     stitch,
     window_starts,
+)
+from innpar_freia.recording_bp import (
+    calibrate_recording,
+    compare_with_reference,
+    detect_beats,
+    parse_cuff,
 )
 
 FS_IN, FS_MODEL, L = 250.0, 125.0, 625

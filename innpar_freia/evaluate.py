@@ -12,7 +12,12 @@ from innpar_freia.checkpoint import Checkpoint, load_checkpoint
 from innpar_freia.data.dataset import Normalisation, load_split_arrays, plan_splits
 from innpar_freia.data.store import StoreInfo, read_info
 from innpar_freia.errors import DataError
-from innpar_freia.metrics import evaluate_predictions, pearson_per_window
+from innpar_freia.metrics import (
+    Scored,
+    evaluate_predictions,
+    pearson_per_window,
+    protocol_windows,
+)
 
 EVAL_SPLITS = ("train", "val", "test", "all")
 
@@ -95,7 +100,11 @@ def predict(
 
 
 def inverse_metrics(p: Predictions) -> dict[str, Any] | None:
-    """PPG reconstructed from ABP by the reverse pass vs the z-scored PPG (z units)."""
+    """PPG reconstructed from ABP by the reverse pass vs the z-scored PPG (z units).
+
+    ``baseline_zero`` is the error of predicting 0 (every window's mean) for every sample:
+    the yardstick an inverse MAE has to beat, as naive is for ABP.
+    """
     if p.ppg_pred is None:
         return None
     ref = Normalisation.normalise_ppg(p.ppg)
@@ -106,7 +115,44 @@ def inverse_metrics(p: Predictions) -> dict[str, Any] | None:
         "mae": float(np.abs(err).mean()),
         "rmse": float(np.sqrt((err**2).mean())),
         "r": float(np.nanmean(r)) if np.any(np.isfinite(r)) else None,
+        "baseline_zero": {
+            "mae": float(np.abs(ref).mean()),
+            "rmse": float(np.sqrt((ref**2).mean())),
+        },
     }
+
+
+def evaluate_full(
+    checkpoint: str | Path | Checkpoint,
+    data: str | Path,
+    split: str = "test",
+    *,
+    test_fold: int | None = None,
+    calibration: str | None = "offset-scale",
+    batch_size: int = 512,
+) -> tuple[dict[str, Any], Predictions, dict[str, Scored]]:
+    """:func:`evaluate`, also returning the scored windows of every protocol and method
+    (:func:`innpar_freia.metrics.protocol_windows`) for figures and predictions files."""
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
+    preds = predict(ckpt, data, split, test_fold=test_fold, batch_size=batch_size)
+    args = (preds.abp_pred, preds.abp, preds.ppg, preds.subjects, preds.start, ckpt.fs)
+    windows = protocol_windows(*args, baselines=ckpt.baselines, calibration=calibration)
+    result = evaluate_predictions(
+        *args, baselines=ckpt.baselines, calibration=calibration, windows=windows
+    )
+    result = {
+        "checkpoint": str(ckpt.path),
+        "epoch": ckpt.epoch,
+        "preset": ckpt.run_config.preset,
+        "data": str(Path(data)),
+        "split": split,
+        "test_fold": test_fold,
+        "fs": ckpt.fs,
+        "window_length": ckpt.window_length,
+        **result,
+        "inverse": inverse_metrics(preds),
+    }
+    return result, preds, windows
 
 
 def evaluate(
@@ -123,27 +169,12 @@ def evaluate(
     Returns the metrics dict (``calibration_free``, ``calibrated``, ``baselines``,
     ``inverse``, and what was evaluated) and the predictions.
     """
-    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
-    preds = predict(ckpt, data, split, test_fold=test_fold, batch_size=batch_size)
-    result = evaluate_predictions(
-        preds.abp_pred,
-        preds.abp,
-        preds.ppg,
-        preds.subjects,
-        preds.start,
-        ckpt.fs,
-        baselines=ckpt.baselines,
+    result, preds, _ = evaluate_full(
+        checkpoint,
+        data,
+        split,
+        test_fold=test_fold,
         calibration=calibration,
+        batch_size=batch_size,
     )
-    result = {
-        "checkpoint": str(ckpt.path),
-        "epoch": ckpt.epoch,
-        "preset": ckpt.run_config.preset,
-        "data": str(Path(data)),
-        "split": split,
-        "fs": ckpt.fs,
-        "window_length": ckpt.window_length,
-        **result,
-        "inverse": inverse_metrics(preds),
-    }
     return result, preds

@@ -180,6 +180,56 @@ def calibration_windows(subjects: np.ndarray, order: np.ndarray) -> dict[str, in
     return first
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """The calibrated protocol's affine map: ``pred' = (pred - pred_level) * scale + ref_level``
+    (mmHg). Built by :func:`calibration_for`; applied with :meth:`apply`."""
+
+    pred_level: float
+    scale: float
+    ref_level: float
+
+    def apply(self, pred: np.ndarray) -> np.ndarray:
+        return (np.asarray(pred, dtype=np.float64) - self.pred_level) * self.scale + self.ref_level
+
+    def to_dict(self) -> dict[str, float]:
+        return {"pred_level": self.pred_level, "scale": self.scale, "ref_level": self.ref_level}
+
+
+def calibration_for(
+    pred_level: float,
+    pred_sbp: float,
+    pred_dbp: float,
+    ref_sbp: float,
+    ref_dbp: float,
+    ref_level: float | None = None,
+    mode: str = "offset-scale",
+) -> Calibration:
+    """The protocol's offset(+scale) rule from one calibration segment (all values in mmHg).
+
+    ``scale = PP_ref / PP_pred`` (1 in ``offset`` mode, or when the predicted pulse pressure
+    is below :data:`MIN_CALIBRATION_PP`); the prediction's mean level ``pred_level`` is moved
+    to the reference's mean level ``ref_level``. This is the one implementation of the rule,
+    used by the evaluation protocol (a reference window) and by ``innpar reconstruct`` (a
+    reference ABP segment, or a cuff reading).
+
+    A cuff gives SBP/DBP but no mean level (``ref_level=None``). The level is then taken
+    where the calibrated prediction's own shape puts it: ``ref_level = mid_ref + (pred_level
+    - mid_pred) * scale`` with ``mid = (SBP + DBP) / 2``, so that with the scale applied the
+    calibration segment's SBP and DBP become exactly the cuff's, and with the offset alone
+    their mid-point does.
+    """
+    if mode not in CALIBRATIONS:
+        raise ValueError(f"calibration must be one of {', '.join(CALIBRATIONS)}, but is {mode!r}")
+    scale = 1.0
+    pp_pred = pred_sbp - pred_dbp
+    if mode == "offset-scale" and pp_pred >= MIN_CALIBRATION_PP:
+        scale = (ref_sbp - ref_dbp) / pp_pred
+    if ref_level is None:
+        ref_level = 0.5 * (ref_sbp + ref_dbp) + (pred_level - 0.5 * (pred_sbp + pred_dbp)) * scale
+    return Calibration(float(pred_level), float(scale), float(ref_level))
+
+
 def calibrate(
     pred: np.ndarray,
     bp_pred: np.ndarray,
@@ -193,23 +243,27 @@ def calibrate(
 
     Per subject, with the first window in time order as calibration window ``c``:
     ``pred' = (pred - mean(pred_c)) * PP_ref_c / PP_pred_c + mean(ref_c)`` (``offset``
-    mode: scale 1). Returns the calibrated predictions and a boolean mask of the windows
-    to score (calibration windows are not scored).
+    mode: scale 1), see :func:`calibration_for`. Returns the calibrated predictions and a
+    boolean mask of the windows to score (calibration windows are not scored).
     """
     if mode not in CALIBRATIONS:
         raise ValueError(f"calibration must be one of {', '.join(CALIBRATIONS)}, but is {mode!r}")
-    out = np.array(pred, dtype=np.float64, copy=True)
+    pred = np.asarray(pred, dtype=np.float64)
+    out = np.array(pred, copy=True)
     scored = np.ones(len(pred), dtype=bool)
     for subject, c in calibration_windows(subjects, order).items():
         sel = subjects == subject
         scored[c] = False
-        scale = 1.0
-        if mode == "offset-scale":
-            pp_pred = bp_pred[c, 0] - bp_pred[c, 1]
-            pp_ref = bp_ref[c, 0] - bp_ref[c, 1]
-            if pp_pred >= MIN_CALIBRATION_PP:
-                scale = pp_ref / pp_pred
-        out[sel] = (out[sel] - pred[c].mean()) * scale + ref[c].mean()
+        cal = calibration_for(
+            float(pred[c].mean()),
+            float(bp_pred[c, 0]),
+            float(bp_pred[c, 1]),
+            float(bp_ref[c, 0]),
+            float(bp_ref[c, 1]),
+            float(np.mean(ref[c])),
+            mode,
+        )
+        out[sel] = cal.apply(pred[sel])
     return out, scored
 
 
@@ -301,7 +355,7 @@ class BaselineAccumulator:
         return BaselineParams(mean_y, float(bp[0]), float(bp[1]), float(bp[2]), float(a), float(b))
 
 
-def evaluate_predictions(
+def protocol_windows(
     pred: np.ndarray,
     ref: np.ndarray,
     ppg: np.ndarray,
@@ -310,12 +364,13 @@ def evaluate_predictions(
     fs: float,
     baselines: BaselineParams | None = None,
     calibration: str | None = "offset-scale",
-) -> dict[str, Any]:
-    """The whole protocol for one model's predictions (mmHg) on a set of windows.
+) -> dict[str, Scored]:
+    """The windows each protocol scores, with every method's predictions (mmHg).
 
-    Returns ``{"calibration_free": {...}, "calibrated": {...}, "baselines": {...}}`` with
-    the model's metrics in each protocol and, next to them, the naive and linear baselines
-    (calibration-free, with MASE) and carry-forward (calibrated) on the same windows.
+    Keys: ``model`` (calibration-free); with ``baselines`` also ``naive`` and ``linear``;
+    with ``calibration`` also ``model_calibrated`` and ``carry_forward`` (each subject's
+    calibration window removed). :func:`evaluate_predictions` scores exactly these, and the
+    report's figures plot exactly these, so numbers and figures cannot disagree.
     """
     pred = np.asarray(pred, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
@@ -325,42 +380,62 @@ def evaluate_predictions(
         raise ValueError(f"pred {pred.shape} and ref {ref.shape} must be equal (windows, samples)")
     bp_ref = bp_values_batch(ref, fs)
     bp_pred = bp_values_batch(pred, fs)
-    free = score(Scored(pred, ref, bp_pred, bp_ref, subjects))
-    result: dict[str, Any] = {"calibration_free": free, "baselines": {}}
-
+    out = {"model": Scored(pred, ref, bp_pred, bp_ref, subjects)}
     if baselines is not None:
         n, length = ref.shape
         naive_pred, naive_bp = baselines.naive(n, length)
-        naive = score(Scored(naive_pred, ref, naive_bp, bp_ref, subjects), with_subjects=False)
+        out["naive"] = Scored(naive_pred, ref, naive_bp, bp_ref, subjects)
         lin_pred = baselines.linear(ppg)
-        linear = score(
-            Scored(lin_pred, ref, bp_values_batch(lin_pred, fs), bp_ref, subjects),
-            with_subjects=False,
+        out["linear"] = Scored(lin_pred, ref, bp_values_batch(lin_pred, fs), bp_ref, subjects)
+    if calibration is not None:
+        cal_pred, mask = calibrate(pred, bp_pred, bp_ref, ref, subjects, order, calibration)
+        out["model_calibrated"] = Scored(
+            cal_pred[mask],
+            ref[mask],
+            bp_values_batch(cal_pred[mask], fs),
+            bp_ref[mask],
+            subjects[mask],
         )
+        cf_pred, cf_bp, cf_mask = carry_forward(ref, bp_ref, subjects, order)
+        out["carry_forward"] = Scored(
+            cf_pred[cf_mask], ref[cf_mask], cf_bp[cf_mask], bp_ref[cf_mask], subjects[cf_mask]
+        )
+    return out
+
+
+def evaluate_predictions(
+    pred: np.ndarray,
+    ref: np.ndarray,
+    ppg: np.ndarray,
+    subjects: np.ndarray,
+    order: np.ndarray,
+    fs: float,
+    baselines: BaselineParams | None = None,
+    calibration: str | None = "offset-scale",
+    windows: dict[str, Scored] | None = None,
+) -> dict[str, Any]:
+    """The whole protocol for one model's predictions (mmHg) on a set of windows.
+
+    Returns ``{"calibration_free": {...}, "calibrated": {...}, "baselines": {...}}`` with
+    the model's metrics in each protocol and, next to them, the naive and linear baselines
+    (calibration-free, with MASE) and carry-forward (calibrated) on the same windows.
+    ``windows``: the output of :func:`protocol_windows` for these arguments, when the caller
+    already has it (saves computing the BP values twice).
+    """
+    if windows is None:
+        windows = protocol_windows(pred, ref, ppg, subjects, order, fs, baselines, calibration)
+    free = score(windows["model"])
+    result: dict[str, Any] = {"calibration_free": free, "baselines": {}}
+    if "naive" in windows:
+        naive = score(windows["naive"], with_subjects=False)
+        linear = score(windows["linear"], with_subjects=False)
         result["baselines"] = {"naive": naive, "linear": linear}
         free["mase"] = mase(free, naive)
         linear["mase"] = mase(linear, naive)
-
-    if calibration is not None:
-        cal_pred, scored_mask = calibrate(pred, bp_pred, bp_ref, ref, subjects, order, calibration)
-        cal_bp = bp_values_batch(cal_pred[scored_mask], fs)
-        result["calibrated"] = score(
-            Scored(
-                cal_pred[scored_mask],
-                ref[scored_mask],
-                cal_bp,
-                bp_ref[scored_mask],
-                subjects[scored_mask],
-            )
-        )
+    if "model_calibrated" in windows:
+        result["calibrated"] = score(windows["model_calibrated"])
         result["calibrated"]["calibration"] = calibration
-        cf_pred, cf_bp, cf_mask = carry_forward(ref, bp_ref, subjects, order)
-        result["baselines"]["carry_forward"] = score(
-            Scored(
-                cf_pred[cf_mask], ref[cf_mask], cf_bp[cf_mask], bp_ref[cf_mask], subjects[cf_mask]
-            ),
-            with_subjects=False,
-        )
+        result["baselines"]["carry_forward"] = score(windows["carry_forward"], with_subjects=False)
     return result
 
 

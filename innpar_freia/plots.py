@@ -1,15 +1,22 @@
-"""Matplotlib figures of reconstructions and results; each function saves one figure."""
+"""Matplotlib figures of reconstructions and results; each function saves one figure.
+
+Every figure uses :data:`COLORS`, labels its axes with units (mmHg, s, bpm) and is saved
+as PNG or PDF by :func:`save_figure` (through a temporary name).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FormatStrFormatter
 
 from innpar_freia.signal import diastolic_troughs, systolic_peaks
 
@@ -21,7 +28,18 @@ COLORS = {
     "dbp": "#2ca02c",
     "map": "#9467bd",
     "baseline": "#ff7f0e",
+    "naive": "#ff7f0e",
+    "linear": "#8c564b",
+    "carry_forward": "#e377c2",
+    "input": "#555555",
+    "gap": "#f2c2c2",
+    "grid": "#cccccc",
 }
+BP_LABELS = {"sbp": "SBP", "dbp": "DBP", "map": "MAP"}
+BHS_THRESHOLDS = (5.0, 10.0, 15.0)
+BHS_GRADE_A = (60.0, 85.0, 95.0)
+# Beats in the running median of the whole-recording figure (about 10 s at rest).
+RUNNING_BEATS = 9
 
 
 def save_figure(fig: plt.Figure, path: str | Path) -> Path:
@@ -30,7 +48,7 @@ def save_figure(fig: plt.Figure, path: str | Path) -> Path:
     if path.suffix.lower() not in (".png", ".pdf"):
         raise ValueError(f"figures are saved as .png or .pdf, not {path.suffix!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
         fig.savefig(tmp, dpi=150, bbox_inches="tight")
         tmp.replace(path)
@@ -47,29 +65,456 @@ def plot_reconstructions(
     path: str | Path,
     titles: Sequence[str] | None = None,
     max_windows: int = 4,
+    *,
+    ylabel: str = "ABP (mmHg)",
+    what: str = "ABP",
+    units: str = "mmHg",
+    markers: bool = True,
 ) -> Path:
-    """Reference vs predicted ABP (mmHg) of a few windows, with detected SBP/DBP markers."""
+    """Reference vs reconstructed windows ``(windows, time)`` at ``fs`` Hz, the first
+    ``max_windows`` of them, each titled with its MAE; with ``markers`` (ABP in mmHg) the
+    protocol's systolic peaks and diastolic troughs of both (o reference, x prediction)."""
     n = min(max_windows, len(ref))
     if n == 0:
         raise ValueError("no windows to plot")
-    fig, axes = plt.subplots(n, 1, figsize=(10, 2.4 * n), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(n, 1, figsize=(10, 2.4 * n + 0.4), squeeze=False, sharex=True)
     t = np.arange(ref.shape[1]) / fs
     for i, ax in enumerate(axes[:, 0]):
         r, p = ref[i], pred[i]
-        ax.plot(t, r, color=COLORS["reference"], lw=1.4, label="reference ABP")
-        ax.plot(t, p, color=COLORS["prediction"], lw=1.2, label="reconstructed ABP")
-        for x, style in ((r, "o"), (p, "x")):
-            pk, tr = systolic_peaks(x, fs), diastolic_troughs(x, fs)
-            ax.plot(t[pk], x[pk], style, color=COLORS["sbp"], ms=4)
-            ax.plot(t[tr], x[tr], style, color=COLORS["dbp"], ms=4)
-        mae = float(np.abs(p - r).mean())
+        ax.plot(t, r, color=COLORS["reference"], lw=1.4, label=f"reference {what}")
+        ax.plot(t, p, color=COLORS["prediction"], lw=1.2, label=f"reconstructed {what}")
+        if markers:
+            for x, style in ((r, "o"), (p, "x")):
+                pk, tr = systolic_peaks(x, fs), diastolic_troughs(x, fs)
+                ax.plot(t[pk], x[pk], style, color=COLORS["sbp"], ms=4)
+                ax.plot(t[tr], x[tr], style, color=COLORS["dbp"], ms=4)
+        mae = float(np.nanmean(np.abs(p - r)))
         label = titles[i] if titles is not None else f"window {i}"
-        ax.set_title(f"{label}  (MAE {mae:.1f} mmHg)", fontsize=9, loc="left")
-        ax.set_ylabel("ABP (mmHg)")
+        ax.set_title(f"{label}  (MAE {mae:.2f} {units})", fontsize=9, loc="left")
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-    axes[0, 0].plot([], [], "o", color=COLORS["sbp"], label="SBP (o ref, x pred)")
-    axes[0, 0].plot([], [], "o", color=COLORS["dbp"], label="DBP (o ref, x pred)")
-    axes[0, 0].legend(loc="upper right", fontsize=8, ncol=2)
+    if markers:
+        for key, name in (("sbp", "SBP"), ("dbp", "DBP")):
+            axes[0, 0].plot(
+                [], [], "o", color=COLORS[key], label=f"{name} (o reference, x reconstructed)"
+            )
     axes[-1, 0].set_xlabel("time (s)")
+    # The legend goes below the panels, where it cannot hide a waveform.
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.3 / (2.4 * n + 0.4), 1, 1))
+    return save_figure(fig, path)
+
+
+def limits_of_agreement(err: np.ndarray) -> tuple[float, float, float]:
+    """Bland-Altman mean error and limits of agreement ``(ME, ME - 1.96 SD, ME + 1.96 SD)``
+    with the sample SD (ddof=1), as in the protocol's ME +- SD."""
+    err = np.asarray(err, dtype=np.float64)
+    me = float(err.mean())
+    sd = float(err.std(ddof=1)) if err.size > 1 else 0.0
+    return me, me - 1.96 * sd, me + 1.96 * sd
+
+
+def plot_bland_altman(
+    bp_pred: np.ndarray, bp_ref: np.ndarray, path: str | Path, title: str | None = None
+) -> Path:
+    """Bland-Altman plots of SBP, DBP and MAP (mmHg), ``bp_*`` of shape ``(windows, 3)``:
+    error (prediction - reference) against the mean of both, with the mean error and the
+    ME +- 1.96 SD limits of agreement drawn and labelled."""
+    bp_pred = np.asarray(bp_pred, dtype=np.float64)
+    bp_ref = np.asarray(bp_ref, dtype=np.float64)
+    if bp_pred.shape != bp_ref.shape or bp_pred.ndim != 2 or bp_pred.shape[1] != 3:
+        raise ValueError(f"expected (windows, 3) arrays, got {bp_pred.shape} and {bp_ref.shape}")
+    if bp_pred.shape[0] == 0:
+        raise ValueError("no windows to plot")
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    n = bp_pred.shape[0]
+    alpha = float(np.clip(30.0 / np.sqrt(n), 0.15, 0.8))
+    for j, (key, label) in enumerate(BP_LABELS.items()):
+        ax = axes[j]
+        mean = 0.5 * (bp_pred[:, j] + bp_ref[:, j])
+        err = bp_pred[:, j] - bp_ref[:, j]
+        me, lo, hi = limits_of_agreement(err)
+        ax.scatter(mean, err, s=9, alpha=alpha, color=COLORS[key], edgecolors="none")
+        ax.axhline(0.0, color=COLORS["grid"], lw=1.0)
+        ax.axhline(me, color=COLORS["reference"], lw=1.4)
+        for limit in (lo, hi):
+            ax.axhline(limit, color=COLORS["reference"], lw=1.1, ls="--")
+        # Labels sit at the right edge, inside the axes, above their line.
+        for value, text in ((hi, "+1.96 SD"), (me, "ME"), (lo, "-1.96 SD")):
+            ax.annotate(
+                f"{text} {value:+.1f}",
+                xy=(1.0, value),
+                xycoords=("axes fraction", "data"),
+                xytext=(-3, 2),
+                textcoords="offset points",
+                ha="right",
+                va="bottom",
+                fontsize=8,
+                color=COLORS["reference"],
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+            )
+        span = max(abs(lo), abs(hi), float(np.max(np.abs(err))), 5.0)
+        ax.set_ylim(-1.1 * span, 1.1 * span)
+        ax.set_xlabel(f"mean of predicted and reference {label} (mmHg)")
+        ax.set_ylabel(f"{label} error, predicted - reference (mmHg)")
+        ax.set_title(
+            f"{label}: ME {me:+.1f} mmHg, SD {(hi - me) / 1.96:.1f} mmHg (n={n})",
+            fontsize=10,
+            loc="left",
+        )
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=11, x=0.01, ha="left")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def plot_error_distributions(
+    methods: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    path: str | Path,
+    title: str | None = None,
+) -> Path:
+    """Error histograms (top) and cumulative |error| curves (bottom) of SBP, DBP and MAP.
+
+    ``methods`` maps a name (``model``, ``naive``, ``linear``, ``carry-forward``, ...) to
+    ``(bp_pred, bp_ref)`` arrays of shape ``(windows, 3)`` in mmHg. The histogram shows the
+    first method, over bands of |error| <= 5, 10 and 15 mmHg (the BHS thresholds); the
+    cumulative panels compare all methods and mark what BHS grade A needs at those
+    thresholds (60, 85, 95 %). Each cumulative panel's title gives the first method's BHS
+    percentages and grade.
+    """
+    from innpar_freia.metrics import bhs_grade
+
+    if not methods:
+        raise ValueError("no methods to plot")
+    names = list(methods)
+    errors = {
+        name: np.asarray(p, dtype=np.float64) - np.asarray(r, dtype=np.float64)
+        for name, (p, r) in methods.items()
+    }
+    for name, err in errors.items():
+        if err.ndim != 2 or err.shape[1] != 3 or err.shape[0] == 0:
+            raise ValueError(f"{name}: expected (windows, 3) arrays with windows, got {err.shape}")
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7.4))
+    for j, (key, label) in enumerate(BP_LABELS.items()):
+        top, bottom = axes[0, j], axes[1, j]
+        first = errors[names[0]][:, j]
+        everything = np.abs(np.concatenate([e[:, j] for e in errors.values()]))
+        lim = max(20.0, 5.0 * np.ceil(float(np.percentile(everything, 99)) / 5.0))
+        # Darker bands for stricter BHS thresholds: the share of the histogram inside each.
+        for t, shade in zip(BHS_THRESHOLDS[::-1], (0.06, 0.10, 0.16), strict=True):
+            top.axvspan(-t, t, color=COLORS["reference"], alpha=shade, lw=0)
+        top.hist(
+            np.clip(first, -lim, lim), bins=np.linspace(-lim, lim, 41), color=COLORS[key], alpha=0.8
+        )
+        top.axvline(float(first.mean()), color=COLORS["reference"], lw=1.4, ls="--")
+        outside = int(np.sum(np.abs(first) > lim))
+        if outside:
+            top.annotate(
+                f"{outside} beyond ±{lim:g} mmHg\n(in the edge bins)",
+                xy=(0.99, 0.97),
+                xycoords="axes fraction",
+                ha="right",
+                va="top",
+                fontsize=8,
+                color=COLORS["reference"],
+            )
+        top.set_xlim(-lim, lim)
+        top.set_xlabel(f"{label} error, predicted - reference (mmHg)")
+        top.set_ylabel("windows")
+        top.set_title(
+            f"{label}, {names[0]}: ME {first.mean():+.1f}, MAE {np.abs(first).mean():.1f} mmHg",
+            fontsize=10,
+            loc="left",
+        )
+        top.grid(alpha=0.3)
+        x = np.linspace(0.0, lim, 400)
+        for name in names:
+            abs_err = np.sort(np.abs(errors[name][:, j]))
+            cum = 100.0 * np.searchsorted(abs_err, x, side="right") / abs_err.size
+            bottom.plot(
+                x,
+                cum,
+                color=_method_color(name, key),
+                lw=2.2 if name == names[0] else 1.5,
+                label=name,
+            )
+        for t, need in zip(BHS_THRESHOLDS, BHS_GRADE_A, strict=True):
+            bottom.axvline(t, color=COLORS["grid"], lw=0.9, ls=":")
+            bottom.plot([t], [need], marker="_", ms=14, mew=2.2, color=COLORS["reference"])
+        pct = tuple(float(100.0 * np.mean(np.abs(first) <= t)) for t in BHS_THRESHOLDS)
+        bottom.set_title(
+            f"{names[0]}: {pct[0]:.0f} / {pct[1]:.0f} / {pct[2]:.0f} % within 5 / 10 / 15 mmHg "
+            f"(BHS {bhs_grade(pct)})",
+            fontsize=10,
+            loc="left",
+        )
+        bottom.set_xlim(0, lim)
+        bottom.set_ylim(0, 101)
+        bottom.set_xlabel(f"|{label} error| (mmHg)")
+        bottom.set_ylabel("windows with |error| <= x (%)")
+        bottom.grid(alpha=0.3)
+    top = axes[0, 0]
+    top.plot([], [], color=COLORS["reference"], ls="--", label="mean error (ME)")
+    for t, shade in zip(BHS_THRESHOLDS, (0.32, 0.16, 0.06), strict=True):
+        top.fill_between([], [], color=COLORS["reference"], alpha=shade, label=f"|error| <= {t:g}")
+    top.legend(fontsize=8, loc="upper left")
+    axes[1, 0].plot(
+        [],
+        [],
+        marker="_",
+        ls="",
+        ms=14,
+        mew=2.2,
+        color=COLORS["reference"],
+        label="BHS grade A needs",
+    )
+    axes[1, 0].legend(fontsize=8, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=11, x=0.01, ha="left")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def _method_color(name: str, bp_key: str) -> str:
+    key = name.replace("-", "_")
+    if key in COLORS and key not in BP_LABELS:
+        return COLORS[key]
+    return COLORS["prediction"]
+
+
+def plot_training_curves(
+    history: Sequence[Mapping[str, Any]], path: str | Path, title: str | None = None
+) -> Path:
+    """Training curves from ``metrics.jsonl`` records: the training (and validation) loss,
+    and the validation waveform and SBP/DBP/MAP MAE (mmHg) per epoch, with the best epoch."""
+    history = [r for r in history if "epoch" in r]
+    if not history:
+        raise ValueError("no epoch records to plot")
+    epochs = np.array([r["epoch"] for r in history])
+
+    def col(key: str) -> np.ndarray:
+        return np.array([float(r[key]) if r.get(key) is not None else np.nan for r in history])
+
+    has_val = any("val_mae" in r for r in history)
+    fig, axes = plt.subplots(1, 2 if has_val else 1, figsize=(12 if has_val else 6.5, 4.2))
+    axes = np.atleast_1d(axes)
+    ax = axes[0]
+    ax.plot(
+        epochs,
+        col("train_loss"),
+        color=COLORS["prediction"],
+        lw=1.8,
+        marker=".",
+        label="training loss",
+    )
+    if any("val_loss" in r for r in history):
+        ax.plot(
+            epochs,
+            col("val_loss"),
+            color=COLORS["reference"],
+            lw=1.8,
+            marker=".",
+            label="validation loss",
+        )
+    if any("train_inverse_loss" in r for r in history):
+        ax.plot(
+            epochs,
+            col("train_inverse_loss"),
+            color=COLORS["linear"],
+            lw=1.4,
+            ls="--",
+            label="training inverse loss (ABP -> PPG)",
+        )
+    ax.set_yscale("log")
+    # Plain numbers on the log axis (0.06, 0.1, 0.2), not 6 x 10^-2.
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("L1 loss (normalised units, log scale)")
+    ax.set_title("loss", fontsize=10, loc="left")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    best = history[-1].get("best_epoch")
+    if has_val:
+        ax = axes[1]
+        ax.plot(
+            epochs, col("val_mae"), color=COLORS["prediction"], lw=2.0, marker=".", label="waveform"
+        )
+        for key, label in BP_LABELS.items():
+            ax.plot(epochs, col(f"val_{key}_mae"), color=COLORS[key], lw=1.4, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation MAE (mmHg)")
+        ax.set_title("validation error (calibration-free)", fontsize=10, loc="left")
+        ax.grid(alpha=0.3)
+        if best:
+            ax.axvline(best, color=COLORS["reference"], ls="--", lw=1.0)
+            right = best > 0.5 * (epochs.min() + epochs.max())
+            ax.annotate(
+                f"best epoch {best}",
+                xy=(best, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(-4 if right else 4, -12),
+                textcoords="offset points",
+                ha="right" if right else "left",
+                fontsize=8,
+            )
+        ax.legend(fontsize=8, ncol=2)
+    for a in axes:
+        a.xaxis.get_major_locator().set_params(integer=True)
+    if title:
+        fig.suptitle(title, fontsize=11, x=0.01, ha="left")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_recording(
+    fs: float,
+    source: np.ndarray,
+    output: np.ndarray,
+    path: str | Path,
+    *,
+    direction: str = "ppg2abp",
+    source_label: str = "input PPG (a.u.)",
+    reference: np.ndarray | None = None,
+    beats: Any = None,
+    reference_beats: Any = None,
+    gaps: Sequence[tuple[float, float]] = (),
+    calibration_s: tuple[float, float] | None = None,
+    zoom_s: tuple[float, float] | None = None,
+    title: str | None = None,
+) -> Path:
+    """A whole reconstructed recording: the input (top), the reconstruction over the whole
+    recording with per-beat SBP/DBP (middle), and a zoom of a few seconds (bottom).
+
+    ``source`` and ``output`` (and ``reference``) are ``(n,)`` at ``fs`` Hz; the output is
+    ABP in mmHg for ``ppg2abp`` or z-scored PPG for ``abp2ppg``. ``beats``: an object with
+    ``peak_s``, ``onset_s``, ``sbp``, ``dbp`` arrays (:class:`innpar_freia.reconstruct.Beats`).
+    ``reference_beats``: the same for ``reference``; the middle panel draws per-beat SBP and
+    DBP as lines over a faint waveform. ``gaps``: ``(start_s, end_s)`` spans that were not
+    reconstructed (shaded red). ``calibration_s``: the calibration segment (shaded green).
+    """
+    source = np.asarray(source, dtype=np.float64)
+    output = np.asarray(output, dtype=np.float64)
+    n = output.size
+    t = np.arange(n) / fs
+    duration = n / fs
+    if zoom_s is None:
+        zoom_s = _default_zoom(output, fs)
+    abp = direction == "ppg2abp"
+    out_label = "reconstructed ABP" if abp else "reconstructed PPG"
+    out_units = "ABP (mmHg)" if abp else "PPG (z-score)"
+    fig, axes = plt.subplots(
+        3, 1, figsize=(13, 8.6), gridspec_kw={"height_ratios": [1.0, 1.6, 1.6]}
+    )
+    top, mid, bottom = axes
+    top.plot(t, source, color=COLORS["input"], lw=0.5)
+    top.set_ylabel(source_label)
+    top.set_xlim(0, duration)
+    top.set_title("input", fontsize=10, loc="left")
+    # Over minutes a waveform is a solid band; per-beat values (dots) and their running
+    # median (lines) are what a reader can follow.
+    if reference is not None:
+        mid.plot(t, reference, color=COLORS["reference"], lw=0.3, alpha=0.2)
+    mid.plot(t, output, color=COLORS["prediction"], lw=0.3, alpha=0.25)
+    for b, who, color_s, color_d, ls in (
+        (reference_beats, "reference", COLORS["reference"], COLORS["reference"], "--"),
+        (beats if abp else None, "reconstructed", COLORS["sbp"], COLORS["dbp"], "-"),
+    ):
+        if b is None or not len(b.sbp):
+            continue
+        for values, times, name, color in (
+            (b.sbp, b.peak_s, "SBP", color_s),
+            (b.dbp, b.onset_s, "DBP", color_d),
+        ):
+            mid.plot(times, values, ".", ms=2.0, color=color, alpha=0.35)
+            tt, vv = running_median(times, values)
+            mid.plot(tt, vv, ls, color=color, lw=1.5, label=f"{who} {name}")
+    if calibration_s is not None:
+        for ax in (top, mid):
+            ax.axvspan(*calibration_s, color=COLORS["dbp"], alpha=0.10, lw=0)
+        mid.annotate(
+            "calibration",
+            xy=(calibration_s[0], 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -11),
+            textcoords="offset points",
+            fontsize=8,
+            color=COLORS["dbp"],
+        )
+    mid.set_xlim(0, duration)
+    mid.set_ylabel(out_units)
+    frac = float(np.isfinite(output).mean()) if n else 0.0
+    mid.set_title(
+        f"whole recording: {duration:.0f} s, {100 * frac:.1f} % reconstructed; per-beat SBP "
+        f"and DBP (dots) with their {RUNNING_BEATS}-beat running median (lines); red: gaps, "
+        "not reconstructed",
+        fontsize=10,
+        loc="left",
+    )
+    z0, z1 = zoom_s
+    for ax in (top, mid):
+        for g0, g1 in gaps:
+            ax.axvspan(g0, g1, color=COLORS["gap"], alpha=0.6, lw=0)
+        ax.axvspan(z0, z1, color=COLORS["prediction"], alpha=0.08, lw=0)
+        ax.grid(alpha=0.3)
+    sel = (t >= z0) & (t < z1)
+    if reference is not None:
+        bottom.plot(
+            t[sel], reference[sel], color=COLORS["reference"], lw=1.4, label="reference ABP"
+        )
+    bottom.plot(t[sel], output[sel], color=COLORS["prediction"], lw=1.3, label=out_label)
+    if beats is not None and abp and len(beats.sbp):
+        inz = (beats.peak_s >= z0) & (beats.peak_s < z1)
+        bottom.plot(
+            beats.peak_s[inz], beats.sbp[inz], "x", color=COLORS["sbp"], ms=6, label="beat SBP"
+        )
+        inz = (beats.onset_s >= z0) & (beats.onset_s < z1)
+        bottom.plot(
+            beats.onset_s[inz], beats.dbp[inz], "x", color=COLORS["dbp"], ms=6, label="beat DBP"
+        )
+    for g0, g1 in gaps:
+        if g1 > z0 and g0 < z1:
+            bottom.axvspan(max(g0, z0), min(g1, z1), color=COLORS["gap"], alpha=0.6, lw=0)
+    bottom.set_xlim(z0, z1)
+    bottom.set_xlabel("time (s)")
+    bottom.set_ylabel(out_units)
+    bottom.set_title(f"zoom {z0:.0f}-{z1:.0f} s (the shaded span above)", fontsize=10, loc="left")
+    bottom.grid(alpha=0.3)
+    bottom.legend(fontsize=8, loc="upper right", ncol=4)
+    if mid.get_legend_handles_labels()[0]:
+        mid.legend(fontsize=8, loc="upper right", ncol=4)
+    if title:
+        fig.suptitle(title, fontsize=11, x=0.01, ha="left")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def running_median(
+    times: np.ndarray, values: np.ndarray, beats: int | None = None, max_gap_s: float = 3.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Running median over ``beats`` consecutive beats (centred; shorter at the ends), with
+    NaN inserted where beats are more than ``max_gap_s`` apart so that lines break at gaps."""
+    beats = beats or RUNNING_BEATS
+    times = np.asarray(times, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    half = beats // 2
+    med = np.array([np.median(values[max(0, i - half) : i + half + 1]) for i in range(values.size)])
+    breaks = np.flatnonzero(np.diff(times) > max_gap_s) + 1
+    return np.insert(times, breaks, np.nan), np.insert(med, breaks, np.nan)
+
+
+def _default_zoom(output: np.ndarray, fs: float, seconds: float = 10.0) -> tuple[float, float]:
+    """The first ``seconds`` span after the middle of the recording that is fully
+    reconstructed (or the middle itself)."""
+    n = output.size
+    width = min(n, round(seconds * fs))
+    ok = np.isfinite(output)
+    for s in list(range(n // 2, n - width + 1, width // 2 or 1)) + list(
+        range(0, n // 2, width // 2 or 1)
+    ):
+        if ok[s : s + width].all():
+            return s / fs, (s + width) / fs
+    s = max(0, n // 2 - width // 2)
+    return s / fs, (s + width) / fs

@@ -37,15 +37,26 @@ def bandpass(
     return sps.sosfiltfilt(sos, np.asarray(x, dtype=np.float64), axis=-1)
 
 
-def resample(x: np.ndarray, fs_in: float, fs_out: float, axis: int = -1) -> np.ndarray:
-    """Polyphase resampling from ``fs_in`` to ``fs_out`` Hz (rational ratio, max den 1000)."""
+def resample(
+    x: np.ndarray, fs_in: float, fs_out: float, axis: int = -1, padtype: str = "constant"
+) -> np.ndarray:
+    """Polyphase resampling from ``fs_in`` to ``fs_out`` Hz (rational ratio, max den 1000).
+
+    ``padtype`` is scipy's ``resample_poly`` edge extension: the default ``constant`` pads
+    with zeros, which pulls the first and last few samples towards 0; ``line`` extends the
+    signal by a line and keeps a signal with a level (ABP in mmHg) level at its edges.
+    """
     if fs_in <= 0 or fs_out <= 0:
         raise ValueError(f"sampling rates must be positive, got {fs_in} and {fs_out}")
     if fs_in == fs_out:
         return np.asarray(x, dtype=np.float64)
     ratio = Fraction(fs_out / fs_in).limit_denominator(1000)
     return sps.resample_poly(
-        np.asarray(x, dtype=np.float64), ratio.numerator, ratio.denominator, axis=axis
+        np.asarray(x, dtype=np.float64),
+        ratio.numerator,
+        ratio.denominator,
+        axis=axis,
+        padtype=padtype,
     )
 
 

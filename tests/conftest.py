@@ -29,3 +29,14 @@ def synth_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     path = tmp_path_factory.mktemp("synth") / "synth.h5"
     return synthesize_dataset(path, subjects=10, minutes=1.5, fs=125.0, seed=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(synth_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run directory of the ``tiny`` preset trained for 2 epochs on ``synth_file`` (seconds)."""
+    from innpar_freia.config import resolve_config
+    from innpar_freia.train import train
+
+    run = tmp_path_factory.mktemp("runs") / "00000-tiny"
+    train(resolve_config("tiny", train={"epochs": 2, "device": "cpu"}), synth_file, run)
+    return run

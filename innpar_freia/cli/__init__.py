@@ -25,11 +25,13 @@ def cli() -> None:
       innpar train --data data.h5         train the paper's network
       innpar eval --checkpoint runs/00000-paper/checkpoints/best.pt --data data.h5
       innpar check --preset paper         prove exact invertibility
+      innpar reconstruct --checkpoint best.pt record --out record_abp --plot record.png
+      innpar plot training runs/00000-paper --out training.png
     """
 
 
 def _register() -> None:
-    from innpar_freia.cli import core, data
+    from innpar_freia.cli import core, data, plot, reconstruct
 
     for command in (
         core.train_cmd,
@@ -38,6 +40,8 @@ def _register() -> None:
         core.demo_cmd,
         core.presets_cmd,
         data.data,
+        reconstruct.reconstruct_cmd,
+        plot.plot,
     ):
         cli.add_command(command)
 

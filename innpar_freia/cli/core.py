@@ -223,7 +223,14 @@ def format_metrics(m: dict[str, Any]) -> str:
 
 
 @click.command("eval")
-@click.option("--checkpoint", type=EXISTING_FILE, required=True, help="Checkpoint to evaluate.")
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    type=EXISTING_FILE,
+    multiple=True,
+    required=True,
+    help="Checkpoint to evaluate; repeat to compare several on the same windows.",
+)
 @click.option("--data", type=EXISTING_FILE, required=True, help="HDF5 window file.")
 @click.option(
     "--split",
@@ -248,53 +255,75 @@ def format_metrics(m: dict[str, Any]) -> str:
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Directory for metrics.json.",
+    help="Report directory  [default: <run>/eval-<split> of the checkpoint; required with "
+    "several checkpoints].",
 )
+@click.option(
+    "--save-predictions",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write an HDF5 file of predicted ABP (mmHg) per window with window and subject "
+    "ids (FILE-<model>.h5 per model with several checkpoints).",
+)
+@click.option("--no-figures", is_flag=True, help="Skip the figures (faster; tables only).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def eval_cmd(
-    checkpoint: Path,
+    checkpoints: tuple[Path, ...],
     data: Path,
     split: str,
     test_fold: int | None,
     calibration: str,
     out_dir: Path | None,
+    save_predictions: Path | None,
+    no_figures: bool,
     as_json: bool,
 ) -> None:
-    """Evaluate a checkpoint with the project's protocol (docs/evaluation.md).
+    """Evaluate checkpoints with the project's protocol (docs/evaluation.md) and write the
+    report.
 
     Predictions are de-normalised to mmHg and scored on the real samples: waveform
-    MAE/RMSE/r; SBP/DBP/MAP MAE and ME +- SD with BHS, AAMI and IEEE 1708 grades;
-    calibration-free and calibrated; next to the naive, linear and carry-forward baselines.
+    MAE/RMSE/r; SBP/DBP/MAP MAE and ME +- SD with BHS, AAMI and IEEE 1708 grades; pooled
+    and per subject; calibration-free and calibrated; next to the naive, linear and
+    carry-forward baselines; and the inverse direction (PPG from ABP). Writes
+    metrics.json, report.md, report.html (figures embedded) and figures/ into the report
+    directory, all or nothing.
 
     \b
-    Example:
-      innpar eval --checkpoint runs/00000-paper/checkpoints/best.pt --data data.h5 --json
+    Examples:
+      innpar eval --checkpoint runs/00000-paper/checkpoints/best.pt --data data.h5
+      innpar eval --checkpoint runs/a/checkpoints/best.pt --checkpoint runs/b/checkpoints/best.pt \\
+          --data folds.h5 --test-fold 3 --out eval-compare
+      innpar eval --checkpoint best.pt --data data.h5 --save-predictions preds.h5 --json
     """
-    from innpar_freia.evaluate import evaluate
-    from innpar_freia.train import write_json_atomic
+    from innpar_freia.report import default_out_dir, evaluate_checkpoints, write_report
 
-    metrics, _ = evaluate(
-        checkpoint,
+    if out_dir is None:
+        if len(checkpoints) > 1:
+            raise click.UsageError("with several --checkpoint options, name the report with --out")
+        out_dir = default_out_dir(checkpoints[0], split, test_fold)
+    entries = evaluate_checkpoints(
+        list(checkpoints),
         data,
         split,
         test_fold=test_fold,
         calibration=None if calibration == "none" else calibration,
     )
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out_dir / "metrics.json", _roundtrip_json(metrics))
+    written = write_report(
+        entries, out_dir, save_predictions=save_predictions, figures=not no_figures
+    )
     if as_json:
-        echo_json(metrics)
-    else:
-        click.echo(format_metrics(metrics))
-        if out_dir is not None:
-            click.echo(f"metrics: {out_dir / 'metrics.json'}")
-
-
-def _roundtrip_json(obj: Any) -> Any:
-    import json
-
-    return json.loads(to_json(obj))
+        metrics = (
+            entries[0].metrics if len(entries) == 1 else {"models": [e.metrics for e in entries]}
+        )
+        echo_json({**metrics, "outputs": written})
+        return
+    for e in entries:
+        click.echo(format_metrics(e.metrics))
+    if len(entries) > 1:
+        click.echo(Path(written["comparison"][0]).read_text())
+    click.echo(f"report: {written['report.html']}  (and report.md, metrics.json)")
+    for path in written.get("predictions", []):
+        click.echo(f"predictions: {path}")
 
 
 @click.command("check")

@@ -1,0 +1,197 @@
+"""``innpar reconstruct``: a whole recording through a checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from innpar_freia.cli.common import echo_json, fmt
+
+EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+DIRECTIONS = ("ppg2abp", "abp2ppg")
+CALIBRATION_MODES = ("offset-scale", "offset")
+
+
+@click.command("reconstruct")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("--checkpoint", type=EXISTING_FILE, required=True, help="Trained checkpoint.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Output: .csv, .npy, .npz, a WFDB record (name or .hea), or .h5 for a window-file "
+    "INPUT; without a suffix, INPUT's format.",
+)
+@click.option(
+    "--fs",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="INPUT's sampling rate in Hz (for .npy, or CSV/NPZ without a time column / fs key).",
+)
+@click.option(
+    "--ppg-channel", default=None, help="PPG channel of INPUT  [default: found by name, PLETH...]."
+)
+@click.option(
+    "--abp-channel",
+    default=None,
+    help="ABP channel of INPUT for --direction abp2ppg  [default: found by name, ABP/ART...].",
+)
+@click.option(
+    "--direction",
+    type=click.Choice(DIRECTIONS),
+    default="ppg2abp",
+    help="ppg2abp: ABP (mmHg) from PPG; abp2ppg: z-scored PPG from ABP by the reverse pass.",
+)
+@click.option(
+    "--overlap",
+    type=click.FloatRange(min=0.0, max=0.9),
+    default=0.5,
+    help="Overlap of consecutive model windows (cross-faded).",
+)
+@click.option(
+    "--ppg-delay",
+    type=click.FloatRange(min=0.0, max=5.0),
+    default=0.0,
+    help="Seconds the PPG trails the ABP in INPUT (pulse transit + monitor delay; the lag the "
+    "training windows were aligned by). The output is shifted onto the ABP's time axis.",
+)
+@click.option(
+    "--calibration",
+    default=None,
+    metavar="SBP/DBP|reference",
+    help="Calibrate with a cuff reading in mmHg (e.g. 120/80), or with the --reference-abp "
+    "channel ('reference'), over the calibration segment.",
+)
+@click.option(
+    "--calibration-mode",
+    type=click.Choice(CALIBRATION_MODES),
+    default="offset-scale",
+    help="The protocol's rule: offset and scale (pulse pressure), or offset only.",
+)
+@click.option(
+    "--calibration-at",
+    type=click.FloatRange(min=0.0),
+    default=0.0,
+    help="Start of the calibration segment in seconds (when the cuff reading was taken).",
+)
+@click.option(
+    "--calibration-seconds",
+    type=click.FloatRange(min=1.0, max=3600.0),
+    default=60.0,
+    help="Length of the calibration segment in seconds.",
+)
+@click.option(
+    "--reference-abp",
+    metavar="CHANNEL",
+    default=None,
+    help="ABP channel of INPUT (mmHg) to compare with, plot, and calibrate with "
+    "--calibration reference.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also draw the whole recording (.png or .pdf).",
+)
+@click.option("--force", is_flag=True, help="Replace existing output files.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def reconstruct_cmd(
+    input_path: Path,
+    checkpoint: Path,
+    out: Path,
+    fs: float | None,
+    ppg_channel: str | None,
+    abp_channel: str | None,
+    direction: str,
+    overlap: float,
+    ppg_delay: float,
+    calibration: str | None,
+    calibration_mode: str,
+    calibration_at: float,
+    calibration_seconds: float,
+    reference_abp: str | None,
+    plot: Path | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Reconstruct ABP from the PPG of a whole recording (or PPG from ABP).
+
+    INPUT is a WFDB record, CSV (header row; a time column in s gives the rate), NPY (one
+    signal; give --fs), NPZ (1-D arrays, optional fs key), or a project window file (.h5).
+    It is resampled to the model's rate, cut into overlapping windows, each normalised as
+    in training, reconstructed, stitched with a cross-fade and resampled back: the output
+    has INPUT's rate and length. Gaps (NaN, flat line, lost contact) are not reconstructed
+    across; they are NaN in the output and listed in the summary. Beside OUT go
+    OUT.beats.csv (per-beat SBP/DBP/MAP) and OUT.summary.json.
+
+    Without calibration the mmHg level is the training population's, not this person's:
+    give a cuff reading (--calibration 120/80) for absolute values.
+
+    \b
+    Examples:
+      innpar reconstruct --checkpoint best.pt wfdb/training/85 --out 85_abp --plot 85.png
+      innpar reconstruct --checkpoint best.pt finger.csv --out abp.csv --calibration 118/76
+      innpar reconstruct --checkpoint best.pt ppg.npy --fs 100 --out abp.npy
+      innpar reconstruct --checkpoint best.pt rec --out rec_abp --reference-abp ABP \\
+          --calibration reference --calibration-at 30
+    """
+    from innpar_freia.reconstruct_file import ReconstructOptions, reconstruct_file
+
+    if direction == "ppg2abp" and abp_channel is not None:
+        raise click.UsageError("--abp-channel names the input of --direction abp2ppg")
+    if direction == "abp2ppg" and ppg_channel is not None:
+        raise click.UsageError("--ppg-channel names the input of --direction ppg2abp")
+    options = ReconstructOptions(
+        direction=direction,
+        channel=ppg_channel if direction == "ppg2abp" else abp_channel,
+        fs=fs,
+        overlap=overlap,
+        delay_s=ppg_delay,
+        calibration=calibration,
+        calibration_mode=calibration_mode,
+        calibration_at=calibration_at,
+        calibration_seconds=calibration_seconds,
+        reference_abp=reference_abp,
+        plot=plot,
+        force=force,
+    )
+    summary = reconstruct_file(checkpoint, input_path, out, options)
+    if as_json:
+        echo_json(summary)
+        return
+    outputs = summary["outputs"]
+    if summary["format"] == "hdf5":
+        click.echo(
+            f"{summary['n_windows']} windows of {summary['input']} reconstructed "
+            f"({summary['direction']}) into {outputs['predictions']}"
+        )
+    else:
+        click.echo(
+            f"{summary['input']}: {summary['channel']}, {summary['duration_s']:.1f} s at "
+            f"{summary['fs']:g} Hz; reconstructed {summary['reconstructed_s']:.1f} s "
+            f"({100 * summary['reconstructed_fraction']:.1f} %), {len(summary['gaps'])} gap(s)"
+        )
+        beats = summary.get("beats") or {}
+        if beats.get("n"):
+            click.echo(
+                f"  {beats['n']} beats; median SBP {fmt(beats['sbp_median'], 1)}, DBP "
+                f"{fmt(beats['dbp_median'], 1)}, MAP {fmt(beats['map_median'], 1)} mmHg, "
+                f"HR {fmt(beats['hr_median'], 0)} bpm"
+            )
+        ref = summary.get("reference")
+        if ref and ref.get("n_windows"):
+            click.echo(
+                f"  vs reference {ref['channel']} ({ref['n_windows']} windows): waveform MAE "
+                f"{fmt(ref['waveform']['mae'])} mmHg, r {fmt(ref['waveform']['r'], 3)}; SBP MAE "
+                f"{fmt(ref['sbp']['mae'])}, DBP MAE {fmt(ref['dbp']['mae'])}, MAP MAE "
+                f"{fmt(ref['map']['mae'])}"
+            )
+        if summary.get("note"):
+            click.echo(f"  note: {summary['note']}")
+        click.echo("  output: " + ", ".join(outputs["recording"]))
+        if "beats" in outputs:
+            click.echo(f"  beats: {outputs['beats']}")
+    if "plot" in outputs:
+        click.echo(f"  plot: {outputs['plot']}")
+    click.echo(f"  summary: {outputs['summary']}")

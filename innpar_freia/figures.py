@@ -1,0 +1,159 @@
+"""Figures from files (what ``innpar plot`` draws): a run's training curves, a predictions
+file's reconstructions, Bland-Altman and error plots, and a reconstructed recording."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from innpar_freia.errors import DataError
+
+PROTOCOLS = ("calibration-free", "calibrated")
+
+
+def training_figure(run: str | Path, out: str | Path) -> Path:
+    """Training curves of a run directory (or its ``metrics.jsonl``)."""
+    from innpar_freia.plots import plot_training_curves
+    from innpar_freia.report import read_history
+
+    run = Path(run)
+    path = run / "metrics.jsonl" if run.is_dir() else run
+    if not path.is_file():
+        raise DataError(f"no metrics.jsonl in {run}: is it a run directory of 'innpar train'?")
+    history = read_history(path.parent) if path.name == "metrics.jsonl" else _jsonl(path)
+    if not history:
+        raise DataError(f"{path} holds no epoch records")
+    name = path.parent.name if path.name == "metrics.jsonl" else path.stem
+    return plot_training_curves(history, out, title=f"run {name}")
+
+
+def _jsonl(path: Path) -> list[dict]:
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and "epoch" in record:
+            out.append(record)
+    return out
+
+
+def _scored(path: str | Path, protocol: str) -> tuple[np.ndarray, np.ndarray, float, str, object]:
+    """Predicted and reference windows of a predictions file for ``protocol``."""
+    from innpar_freia.predictions import read_predictions
+
+    if protocol not in PROTOCOLS:
+        raise DataError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+    f = read_predictions(path)
+    if f.reference is None:
+        raise DataError(f"{path} holds no reference windows to compare with")
+    pred, ref = f.prediction, f.reference
+    if protocol == "calibrated":
+        if f.calibrated is None or f.scored is None:
+            raise DataError(
+                f"{path} holds no calibrated predictions: evaluate with --calibration "
+                "offset-scale or offset"
+            )
+        pred, ref = f.calibrated[f.scored], ref[f.scored]
+    if len(pred) == 0:
+        raise DataError(f"{path}: no windows to plot for the {protocol} protocol")
+    return pred, ref, f.fs, str(f.attrs.get("name") or f.attrs.get("checkpoint", "")), f
+
+
+def predictions_figure(
+    path: str | Path, kind: str, out: str | Path, protocol: str = "calibration-free", n: int = 4
+) -> Path:
+    """``kind``: ``reconstructions`` (the first ``n`` windows), ``bland-altman`` or
+    ``errors`` of a predictions file (``innpar eval --save-predictions``)."""
+    from innpar_freia import plots
+    from innpar_freia.signal import bp_values_batch
+
+    pred, ref, fs, name, f = _scored(path, protocol)
+    abp = f.attrs.get("direction", "ppg2abp") == "ppg2abp"
+    title = f"{name}: {protocol}"
+    if kind == "reconstructions":
+        sel = np.flatnonzero(f.scored) if protocol == "calibrated" else np.arange(len(pred))
+        titles = [f"{f.subject[i]} ({f.window_id[i]})" for i in sel[:n]]
+        return plots.plot_reconstructions(
+            ref,
+            pred,
+            fs,
+            out,
+            titles=titles,
+            max_windows=n,
+            ylabel="ABP (mmHg)" if abp else "PPG (z-score)",
+            what="ABP" if abp else "PPG",
+            units="mmHg" if abp else "z",
+            markers=abp,
+        )
+    if not abp:
+        raise DataError(f"{path} holds PPG, not ABP: {kind} plots need SBP/DBP/MAP")
+    bp_pred, bp_ref = bp_values_batch(pred, fs), bp_values_batch(ref, fs)
+    if kind == "bland-altman":
+        return plots.plot_bland_altman(bp_pred, bp_ref, out, title=title)
+    if kind == "errors":
+        return plots.plot_error_distributions({"model": (bp_pred, bp_ref)}, out, title=title)
+    raise ValueError(f"unknown figure kind {kind!r}")
+
+
+def recording_figure(
+    reconstruction: str | Path,
+    source: str | Path,
+    out: str | Path,
+    *,
+    fs: float | None = None,
+    channel: str | None = None,
+    reference_abp: str | None = None,
+    direction: str | None = None,
+) -> Path:
+    """A reconstructed recording (``innpar reconstruct`` output) over its input; the
+    direction is read from the output's channel name (ABP or PPG) unless given."""
+    from innpar_freia.data.recordings import read_recording
+    from innpar_freia.plots import plot_recording
+    from innpar_freia.reconstruct import detect_gaps, runs
+    from innpar_freia.recording_bp import detect_beats
+
+    src = read_recording(source, fs=fs)
+    npy = Path(reconstruction).suffix.lower() == ".npy"
+    # An .npy carries neither rate nor name: it has the input's rate, and holds ABP unless
+    # the direction says otherwise.
+    npy_name = "PPG" if direction == "abp2ppg" else "ABP"
+    rec = read_recording(
+        reconstruction, fs=src.fs if npy else None, **({"channel": npy_name} if npy else {})
+    )
+    if not np.isclose(rec.fs, src.fs) or rec.n_samples != src.n_samples:
+        raise DataError(
+            f"{reconstruction} ({rec.n_samples} samples at {rec.fs:g} Hz) is not a "
+            f"reconstruction of {source} ({src.n_samples} samples at {src.fs:g} Hz)"
+        )
+    out_name = rec.channels[0]
+    if direction is None:
+        direction = "ppg2abp" if out_name.upper() == "ABP" else "abp2ppg"
+    abp = direction == "ppg2abp"
+    output = rec.signals[out_name]
+    kind = "ppg" if abp else "abp"
+    in_channel = src.find(kind, channel)
+    reference = None
+    ref_beats = None
+    if reference_abp is not None:
+        ref_name = src.find("abp", reference_abp)
+        reference = src.signals[ref_name]
+        valid, _ = detect_gaps(reference, src.fs, "abp")
+        ref_beats = detect_beats(np.where(valid, reference, np.nan), src.fs)
+    gaps = [(a / src.fs, b / src.fs) for a, b in runs(~np.isfinite(output))]
+    return plot_recording(
+        src.fs,
+        src.signals[in_channel],
+        output,
+        out,
+        direction=direction,
+        source_label=f"{in_channel} ({src.units.get(in_channel) or 'a.u.'})",
+        reference=reference,
+        beats=detect_beats(output, src.fs) if abp else None,
+        reference_beats=ref_beats,
+        gaps=gaps,
+        title=f"{Path(reconstruction).name} from {Path(source).name}",
+    )

@@ -1,0 +1,216 @@
+"""Writing results all-or-nothing: files are staged under hidden names next to their final
+place and moved there together, so an error leaves no half-written output behind; and a
+recording writer for the formats ``read_recording`` reads (WFDB, CSV, NPY, NPZ)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from innpar_freia.errors import DataError
+
+OUTPUT_FORMATS = ("wfdb", "csv", "npy", "npz")
+
+
+class StagedOutputs:
+    """Collects output files and moves them into place on :meth:`commit`.
+
+    ``stage(final)`` returns a hidden path in ``final``'s directory to write to; ``commit``
+    renames every staged file over its final name (same file system, so each rename is
+    atomic); ``abort`` deletes them, and removes directories this object created if they
+    are left empty. Use as a context manager: commit on success, abort on an exception.
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
+        self._created: list[Path] = []
+
+    def _mkdir(self, directory: Path) -> None:
+        missing = []
+        d = directory
+        while not d.exists():
+            missing.append(d)
+            d = d.parent
+        directory.mkdir(parents=True, exist_ok=True)
+        self._created.extend(reversed(missing))
+
+    def stage(self, final: str | Path) -> Path:
+        final = Path(final)
+        self._mkdir(final.parent)
+        # The staged name keeps the suffix: writers that check it (figures) accept it.
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.staged{final.suffix}")
+        self._staged.append((tmp, final))
+        return tmp
+
+    def write_text(self, final: str | Path, text: str) -> Path:
+        self.stage(final).write_text(text)
+        return Path(final)
+
+    def staged_path(self, final: str | Path) -> Path:
+        """Where ``final`` is staged (to read back what was written before the commit)."""
+        for tmp, f in self._staged:
+            if f == Path(final):
+                return tmp
+        raise KeyError(f"{final} was not staged")
+
+    @property
+    def finals(self) -> list[Path]:
+        return [final for _, final in self._staged]
+
+    def commit(self) -> list[Path]:
+        for tmp, _ in self._staged:
+            if not tmp.exists():
+                raise FileNotFoundError(f"staged output was never written: {tmp}")
+        for tmp, final in self._staged:
+            os.replace(tmp, final)
+        done = self.finals
+        self._staged, self._created = [], []
+        return done
+
+    def abort(self) -> None:
+        for tmp, _ in self._staged:
+            tmp.unlink(missing_ok=True)
+        self._staged = []
+        for d in reversed(self._created):
+            try:
+                d.rmdir()
+            except OSError:
+                pass  # not empty: something else lives there now
+        self._created = []
+
+    def __enter__(self) -> StagedOutputs:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def output_format(path: str | Path, input_format: str) -> str:
+    """The recording format to write: from ``path``'s suffix (``.csv``, ``.npy``, ``.npz``,
+    ``.hea`` or ``.dat`` for WFDB), else the input's format."""
+    suffix = Path(path).suffix.lower()
+    by_suffix = {".csv": "csv", ".npy": "npy", ".npz": "npz", ".hea": "wfdb", ".dat": "wfdb"}
+    if suffix in by_suffix:
+        return by_suffix[suffix]
+    if suffix in (".h5", ".hdf5"):
+        raise DataError(
+            f"{path}: HDF5 output is for a window-file input; write a recording as .csv, .npy, "
+            ".npz or a WFDB record"
+        )
+    return input_format
+
+
+def recording_paths(path: str | Path, fmt: str) -> list[Path]:
+    """The files a recording written to ``path`` in ``fmt`` consists of."""
+    path = Path(path)
+    if fmt == "wfdb":
+        base = path.with_suffix("") if path.suffix.lower() in (".hea", ".dat") else path
+        return [base.with_suffix(".hea"), base.with_suffix(".dat")]
+    suffix = {"csv": ".csv", "npy": ".npy", "npz": ".npz"}[fmt]
+    return [path if path.suffix.lower() == suffix else Path(f"{path}{suffix}")]
+
+
+def write_recording(
+    staged: StagedOutputs,
+    path: str | Path,
+    fmt: str,
+    fs: float,
+    name: str,
+    values: np.ndarray,
+    units: str,
+) -> list[Path]:
+    """Stage one channel ``values (n,)`` at ``fs`` Hz as a recording (NaN = not available).
+
+    WFDB: a 16-bit record named after ``path`` (``wfdb.wrsamp``; NaN becomes WFDB's invalid
+    sample). CSV: columns ``time_s`` and ``name``, empty cells for NaN. NPY: the 1-D float64
+    array. NPZ: ``name`` and ``fs``. Returns the final paths.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    finals = recording_paths(path, fmt)
+    if fmt == "wfdb":
+        import wfdb
+
+        record = finals[0].stem
+        if not re.fullmatch(r"[-\w]+", record):
+            raise DataError(
+                f"{path}: a WFDB record name may hold only letters, digits, '_' and '-', "
+                f"not {record!r}"
+            )
+        targets = [staged.stage(final) for final in finals]
+        with _tempdir(finals[0].parent) as tmpdir:
+            wfdb.wrsamp(
+                record,
+                fs=float(fs),
+                units=[units],
+                sig_name=[name],
+                p_signal=values[:, None],
+                fmt=["16"],
+                write_dir=str(tmpdir),
+            )
+            for final, target in zip(finals, targets, strict=True):
+                shutil.move(str(tmpdir / final.name), target)
+    elif fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["time_s", name])
+        t = np.arange(values.size) / fs
+        for ti, v in zip(t, values, strict=True):
+            writer.writerow([f"{ti:.6f}", "" if not np.isfinite(v) else f"{v:.6g}"])
+        staged.write_text(finals[0], buf.getvalue())
+    elif fmt == "npy":
+        with staged.stage(finals[0]).open("wb") as fh:
+            np.save(fh, values)
+    elif fmt == "npz":
+        with staged.stage(finals[0]).open("wb") as fh:
+            np.savez(fh, **{name: values, "fs": np.float64(fs)})
+    else:
+        raise DataError(f"cannot write format {fmt!r}; use one of {', '.join(OUTPUT_FORMATS)}")
+    return finals
+
+
+@contextmanager
+def _tempdir(parent: Path) -> Iterator[Path]:
+    d = Path(tempfile.mkdtemp(prefix=".innpar-", dir=parent))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy scalars and arrays as Python values, non-finite floats as ``None``
+    and paths as strings, ready for ``json.dumps(..., allow_nan=False)``."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def json_text(obj: Any) -> str:
+    """Indented JSON of :func:`jsonable` ``obj``, with a final newline."""
+    return json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n"

@@ -1,0 +1,182 @@
+"""The predictions file: a model's reconstructed windows in physical units, with the ids
+needed to score them with any tool (``innpar eval --save-predictions``, ``innpar reconstruct``
+on a window file).
+
+Layout (schema ``innpar-freia.predictions``, version 1)::
+
+    /                attrs: schema, schema_version, fs (Hz), window_length, n_windows,
+                            direction ("ppg2abp" | "abp2ppg"), units, checkpoint, data,
+                            split, calibration, created_utc, package_version
+    /window_id       (N,)   str, the window file's window ids
+    /subject         (N,)   str
+    /start           (N,)   int64, first sample of the window in its recording (-1 unknown)
+    /index           (N,)   int64, row of the window in the source window file
+    /prediction      (N, L) float32: ABP in mmHg (ppg2abp) or z-scored PPG (abp2ppg)
+    /reference       (N, L) float32, optional: the reference signal in the same units
+    /calibrated      (N, L) float32, optional: prediction after the calibrated protocol
+    /scored          (N,)   bool, optional: windows the calibrated protocol scores (False
+                            for each subject's calibration window)
+    /ppg_inverse     (N, L) float32, optional: z-scored PPG from ABP by the reverse pass
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from innpar_freia import __version__
+from innpar_freia.errors import DataError
+
+SCHEMA = "innpar-freia.predictions"
+SCHEMA_VERSION = 1
+_STR = h5py.string_dtype(encoding="utf-8")
+_OPTIONAL_2D = ("reference", "calibrated", "ppg_inverse")
+
+
+@dataclass
+class PredictionFile:
+    """The contents of a predictions file (arrays as float64)."""
+
+    path: Path
+    attrs: dict[str, Any]
+    window_id: np.ndarray
+    subject: np.ndarray
+    start: np.ndarray
+    index: np.ndarray
+    prediction: np.ndarray
+    reference: np.ndarray | None = None
+    calibrated: np.ndarray | None = None
+    scored: np.ndarray | None = None
+    ppg_inverse: np.ndarray | None = None
+
+    @property
+    def fs(self) -> float:
+        return float(self.attrs["fs"])
+
+    @property
+    def units(self) -> str:
+        return str(self.attrs.get("units", ""))
+
+
+def write_predictions(
+    path: str | Path,
+    *,
+    fs: float,
+    window_id: np.ndarray,
+    subject: np.ndarray,
+    prediction: np.ndarray,
+    start: np.ndarray | None = None,
+    index: np.ndarray | None = None,
+    direction: str = "ppg2abp",
+    reference: np.ndarray | None = None,
+    calibrated: np.ndarray | None = None,
+    scored: np.ndarray | None = None,
+    ppg_inverse: np.ndarray | None = None,
+    attrs: dict[str, Any] | None = None,
+) -> Path:
+    """Write a predictions file atomically (temporary name, then rename)."""
+    path = Path(path)
+    prediction = np.asarray(prediction, dtype=np.float64)
+    if prediction.ndim != 2:
+        raise ValueError(f"prediction must be (windows, samples), got {prediction.shape}")
+    n, length = prediction.shape
+    columns = {
+        "window_id": np.asarray(window_id).astype(str),
+        "subject": np.asarray(subject).astype(str),
+        "start": np.full(n, -1) if start is None else np.asarray(start),
+        "index": np.arange(n) if index is None else np.asarray(index),
+    }
+    for name, values in columns.items():
+        if values.shape != (n,):
+            raise ValueError(f"{name} has shape {values.shape}, expected ({n},)")
+    extra = {"reference": reference, "calibrated": calibrated, "ppg_inverse": ppg_inverse}
+    for name, values in extra.items():
+        if values is not None and np.shape(values) != (n, length):
+            raise ValueError(f"{name} has shape {np.shape(values)}, expected ({n}, {length})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with h5py.File(tmp, "w") as fh:
+            a = fh.attrs
+            a["schema"] = SCHEMA
+            a["schema_version"] = SCHEMA_VERSION
+            a["fs"] = float(fs)
+            a["window_length"] = int(length)
+            a["n_windows"] = int(n)
+            a["direction"] = direction
+            a["units"] = "mmHg" if direction == "ppg2abp" else "z-scored PPG"
+            a["created_utc"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            a["package_version"] = __version__
+            for key, value in (attrs or {}).items():
+                a[key] = "" if value is None else value
+            for name in ("window_id", "subject"):
+                fh.create_dataset(name, data=columns[name].astype(object), dtype=_STR)
+            fh.create_dataset("start", data=columns["start"].astype(np.int64))
+            fh.create_dataset("index", data=columns["index"].astype(np.int64))
+            big = {"prediction": prediction, **extra}
+            for name, values in big.items():
+                if values is None:
+                    continue
+                fh.create_dataset(
+                    name,
+                    data=np.asarray(values, dtype=np.float32),
+                    chunks=(min(64, max(1, n)), length),
+                    compression="gzip",
+                    compression_opts=4,
+                    shuffle=True,
+                )
+            if scored is not None:
+                scored = np.asarray(scored, dtype=bool)
+                if scored.shape != (n,):
+                    raise ValueError(f"scored has shape {scored.shape}, expected ({n},)")
+                fh.create_dataset("scored", data=scored)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_predictions(path: str | Path) -> PredictionFile:
+    """Read a predictions file, with a clear error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"predictions file not found: {path}")
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as exc:
+        raise DataError(f"{path} is not a readable HDF5 file ({exc})") from None
+    with fh:
+        schema = fh.attrs.get("schema")
+        schema = schema.decode() if isinstance(schema, bytes) else schema
+        if schema != SCHEMA:
+            raise DataError(
+                f"{path} is not an innpar-freia predictions file (schema {schema!r}, expected "
+                f"{SCHEMA!r}); write one with 'innpar eval --save-predictions FILE'"
+            )
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in fh.attrs.items()}
+
+        def text(name: str) -> np.ndarray:
+            return np.array(
+                [v.decode() if isinstance(v, bytes) else str(v) for v in fh[name][:]], dtype=object
+            )
+
+        opt = {
+            name: fh[name][:].astype(np.float64) if name in fh else None for name in _OPTIONAL_2D
+        }
+        return PredictionFile(
+            path=path,
+            attrs=attrs,
+            window_id=text("window_id"),
+            subject=text("subject"),
+            start=fh["start"][:].astype(np.int64),
+            index=fh["index"][:].astype(np.int64),
+            prediction=fh["prediction"][:].astype(np.float64),
+            scored=fh["scored"][:].astype(bool) if "scored" in fh else None,
+            **opt,
+        )

@@ -1,0 +1,282 @@
+"""Whole recordings of any length and rate through a window model: gaps, overlapping windows,
+cross-fade stitching, resampling back to the recording's rate.
+
+Everything here is a pure array function with an explicit ``fs`` in Hz; per-beat blood
+pressure and calibration are :mod:`innpar_freia.recording_bp`, reading and writing files
+:mod:`innpar_freia.reconstruct_file`. The model enters as a ``predict`` callable
+that maps windows ``(n, L)`` at the model's rate to windows ``(n, L)``, e.g.
+:meth:`Checkpoint.predict_abp` (raw PPG in, mmHg out; it z-scores each window itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from innpar_freia.metrics import Calibration
+from innpar_freia.signal import resample
+
+DIRECTIONS = ("ppg2abp", "abp2ppg")
+DEFAULT_OVERLAP = 0.5
+# A run of identical samples this long (s) is a flat line (monitor hold, lost contact).
+FLAT_SECONDS = 1.0
+# A block of FLAT_SECONDS whose peak-to-peak is below this fraction of the recording's median
+# block is "flat" too: a probe off the finger leaves a near-constant trace with some noise.
+FLAT_RELATIVE = 0.02
+# Samples this close (s) to a gap are left out too: a probe coming off or back on, or a
+# monitor's invalid-data marker, corrupts the trace around the flagged stretch itself.
+GAP_MARGIN = 0.25
+# ABP outside this range (mmHg) is not a pressure trace (transducer open, flushed, damped);
+# the bp-benchmark cleaning limits.
+ABP_RANGE = (20.0, 250.0)
+# Mirror-padding of each valid run, as a fraction of the window (see reconstruct_array).
+EDGE_PAD = 0.125
+
+GAP_REASONS = {1: "missing (NaN)", 2: "flat line / lost contact", 3: "ABP out of 20-250 mmHg"}
+
+Predictor = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Gap:
+    """Samples ``start:stop`` (at the recording's rate) that are not reconstructed."""
+
+    start: int
+    stop: int
+    reason: str
+
+    def to_dict(self, fs: float) -> dict[str, Any]:
+        return {
+            "start_s": round(self.start / fs, 4),
+            "end_s": round(self.stop / fs, 4),
+            "duration_s": round((self.stop - self.start) / fs, 4),
+            "reason": self.reason,
+        }
+
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, stop)`` of every run of ``True`` in a 1-D boolean array."""
+    m = np.concatenate([[False], np.asarray(mask, dtype=bool), [False]])
+    edges = np.flatnonzero(np.diff(m.astype(np.int8)))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def detect_gaps(
+    x: np.ndarray,
+    fs: float,
+    kind: str = "ppg",
+    *,
+    flat_seconds: float = FLAT_SECONDS,
+    flat_relative: float = FLAT_RELATIVE,
+    margin_seconds: float = GAP_MARGIN,
+) -> tuple[np.ndarray, list[Gap]]:
+    """Samples of a 1-D signal that must not be reconstructed, and why.
+
+    Invalid: non-finite samples; runs of identical values lasting ``flat_seconds``; blocks
+    of ``flat_seconds`` whose peak-to-peak is below ``flat_relative`` times the recording's
+    median block (lost contact); for ``kind="abp"`` (mmHg) values outside 20-250 mmHg;
+    and ``margin_seconds`` on either side of each of these. Returns ``(valid, gaps)``: a
+    boolean mask ``(n,)`` and the invalid runs with reasons.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"expected a 1-D signal, got shape {x.shape}")
+    n = x.size
+    code = np.zeros(n, dtype=np.int8)
+    finite = np.isfinite(x)
+    code[~finite] = 1
+    block = max(2, round(flat_seconds * fs))
+    # Exactly repeated values: ``same[i]`` says x[i+1] == x[i]; a run of block-1 equal steps
+    # is block identical samples.
+    same = np.zeros(n, dtype=bool)
+    same[1:] = (np.diff(x) == 0) & finite[1:] & finite[:-1]
+    for a, b in runs(same[1:]):
+        if b - a + 1 >= block:
+            code[a : b + 1][code[a : b + 1] == 0] = 2
+    n_blocks = n // block
+    if n_blocks:
+        blocks = x[: n_blocks * block].reshape(n_blocks, block)
+        usable = np.all(np.isfinite(blocks), axis=1)
+        ptp = np.where(usable, np.ptp(np.where(usable[:, None], blocks, 0.0), axis=1), np.nan)
+        typical = np.nanmedian(ptp[ptp > 0]) if np.any(ptp > 0) else 0.0
+        if typical > 0:
+            low = np.flatnonzero(usable & (ptp < flat_relative * typical))
+            for i in low:
+                seg = code[i * block : (i + 1) * block]
+                seg[seg == 0] = 2
+    if kind == "abp":
+        out = finite & ((x < ABP_RANGE[0]) | (x > ABP_RANGE[1]))
+        code[out & (code == 0)] = 3
+    elif kind != "ppg":
+        raise ValueError(f"kind must be 'ppg' or 'abp', not {kind!r}")
+    margin = round(margin_seconds * fs)
+    if margin:
+        # Widen every gap (in order of the codes' severity) into the valid samples beside it.
+        for value in GAP_REASONS:
+            for a, b in runs(code == value):
+                for lo, hi in ((max(0, a - margin), a), (b, min(n, b + margin))):
+                    seg = code[lo:hi]
+                    seg[seg == 0] = value
+    gaps = []
+    for value, reason in GAP_REASONS.items():
+        gaps += [Gap(a, b, reason) for a, b in runs(code == value)]
+    gaps.sort(key=lambda g: g.start)
+    return code == 0, gaps
+
+
+def crossfade_weights(length: int) -> np.ndarray:
+    """Stitching weights of one window ``(length,)``: ``sin^2`` over the window, so that two
+    windows overlapping by half sum to ~1 and each window fades out where the next fades in.
+    Never exactly 0, so a sample covered by one window only keeps that window's value."""
+    return np.sin(np.pi * (np.arange(length) + 0.5) / length) ** 2
+
+
+def window_starts(n: int, length: int, hop: int) -> np.ndarray:
+    """Starts of windows of ``length`` every ``hop`` samples covering ``0..n`` (the last one
+    ends exactly at ``n``); empty when ``n < length``."""
+    if n < length:
+        return np.empty(0, dtype=np.int64)
+    starts = list(range(0, n - length + 1, max(1, hop)))
+    if starts[-1] != n - length:
+        starts.append(n - length)
+    return np.asarray(starts, dtype=np.int64)
+
+
+def stitch(windows: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """Overlap-add ``windows (k, L)`` placed at ``starts`` into one signal ``(n,)`` with
+    :func:`crossfade_weights`, normalised by the summed weights (a weighted average)."""
+    windows = np.asarray(windows, dtype=np.float64)
+    length = windows.shape[1]
+    w = crossfade_weights(length)
+    acc = np.zeros(n)
+    wsum = np.zeros(n)
+    for s, win in zip(starts, windows, strict=True):
+        acc[s : s + length] += w * win
+        wsum[s : s + length] += w
+    out = np.full(n, np.nan)
+    covered = wsum > 0
+    out[covered] = acc[covered] / wsum[covered]
+    return out
+
+
+@dataclass
+class Reconstruction:
+    """A reconstructed recording at the input's rate.
+
+    ``signal`` ``(n,)``: ABP in mmHg (``ppg2abp``) or z-scored PPG (``abp2ppg``), NaN where
+    nothing was reconstructed; ``valid`` ``(n,)`` marks reconstructed samples.
+    """
+
+    signal: np.ndarray
+    valid: np.ndarray
+    fs: float
+    direction: str
+    gaps: list[Gap]
+    n_windows: int
+    delay_s: float = 0.0
+    calibration: Calibration | None = None
+
+    @property
+    def units(self) -> str:
+        return "mmHg" if self.direction == "ppg2abp" else "z-scored PPG"
+
+    @property
+    def reconstructed_fraction(self) -> float:
+        return float(self.valid.mean()) if self.valid.size else 0.0
+
+
+def _fit_length(y: np.ndarray, n: int) -> np.ndarray:
+    """Trim or edge-pad a resampled segment to exactly ``n`` samples (rounding of the rate
+    ratio can leave one sample more or less)."""
+    if y.size >= n:
+        return y[:n]
+    return np.pad(y, (0, n - y.size), mode="edge")
+
+
+def reconstruct_array(
+    x: np.ndarray,
+    fs: float,
+    predict: Predictor,
+    model_fs: float,
+    window_length: int,
+    *,
+    direction: str = "ppg2abp",
+    overlap: float = DEFAULT_OVERLAP,
+    delay_s: float = 0.0,
+) -> Reconstruction:
+    """Reconstruct a whole 1-D recording ``x`` (PPG in any units, or ABP in mmHg) at ``fs``.
+
+    Each run of valid samples (see :func:`detect_gaps`) is resampled to ``model_fs``, cut
+    into windows of ``window_length`` overlapping by ``overlap``, passed through
+    ``predict`` (which normalises each window as in training and de-normalises its output),
+    stitched with a cross-fade (:func:`stitch`) and resampled back to ``fs``. Each run is
+    mirror-padded by :data:`EDGE_PAD` of a window first (when longer than one window), so its
+    first and last samples do not come from a window's edge only. Gaps and runs shorter than
+    one window are not reconstructed across: the output is NaN there.
+
+    ``delay_s``: how much the PPG trails the ABP in this recording (the pulse-transit and
+    monitor delay the training windows were aligned by). The output is shifted by it so that
+    reconstructed ABP is on the ABP's time axis (``ppg2abp``) or reconstructed PPG on the
+    PPG's (``abp2ppg``); samples shifted in from outside the recording are NaN, and the gaps
+    are reported on the output's time axis.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
+    if not 0 <= overlap < 1:
+        raise ValueError(f"overlap must be in [0, 1), but is {overlap}")
+    x = np.asarray(x, dtype=np.float64)
+    n = x.size
+    kind = "ppg" if direction == "ppg2abp" else "abp"
+    valid_in, gaps = detect_gaps(x, fs, kind)
+    out = np.full(n, np.nan)
+    hop = max(1, round(window_length * (1.0 - overlap)))
+    n_windows = 0
+    for a, b in runs(valid_in):
+        seg = resample(x[a:b], fs, model_fs, padtype="line")
+        if seg.size < window_length:
+            short = f"valid run shorter than one {window_length / model_fs:g} s window"
+            gaps.append(Gap(a, b, short))
+            continue
+        # The first and last samples of a run are covered by one window only, near its edge,
+        # where networks are least reliable (zero padding of the convolutions): mirror the
+        # run by EDGE_PAD of a window at both ends so that they fall inside a window.
+        pad = min(round(EDGE_PAD * window_length), seg.size - 1) if seg.size > window_length else 0
+        padded = np.pad(seg, pad, mode="reflect") if pad else seg
+        starts = window_starts(padded.size, window_length, hop)
+        windows = np.stack([padded[s : s + window_length] for s in starts])
+        pred = np.asarray(predict(windows), dtype=np.float64)
+        if pred.shape != windows.shape:
+            raise ValueError(f"predict returned shape {pred.shape} for windows {windows.shape}")
+        n_windows += len(starts)
+        stitched = stitch(pred, starts, padded.size)[pad : pad + seg.size]
+        out[a:b] = _fit_length(resample(stitched, model_fs, fs, padtype="line"), b - a)
+    gaps.sort(key=lambda g: g.start)
+    shift = min(round(delay_s * fs), n)
+    if shift:
+        shifted = np.full(n, np.nan)
+        # ppg2abp: ABP at t comes from PPG at t + delay; abp2ppg: PPG at t + delay from ABP at t.
+        sign = -1 if direction == "ppg2abp" else 1
+        if direction == "ppg2abp":
+            shifted[: n - shift] = out[shift:]
+            edge = Gap(n - shift, n, "beyond the input's end after the --ppg-delay shift")
+        else:
+            shifted[shift:] = out[: n - shift]
+            edge = Gap(0, shift, "before the input's start after the --ppg-delay shift")
+        moved = [
+            Gap(max(0, g.start + sign * shift), min(n, g.stop + sign * shift), g.reason)
+            for g in gaps
+        ]
+        gaps = sorted([g for g in moved if g.stop > g.start] + [edge], key=lambda g: g.start)
+        out = shifted
+    return Reconstruction(
+        signal=out,
+        valid=np.isfinite(out),
+        fs=fs,
+        direction=direction,
+        gaps=gaps,
+        n_windows=n_windows,
+        delay_s=shift / fs,
+    )

@@ -1,0 +1,446 @@
+"""``innpar reconstruct``: a recording file (WFDB, CSV, NPY, NPZ) or a window file in, the
+reconstruction out in the matching format at the input's rate, with a per-beat table, a
+JSON summary and optionally a figure; everything written together or not at all.
+
+Calibration-free levels are the training population's: for a person the model has never
+seen, absolute mmHg values are unreliable (see ``docs/evaluation-report.md``); a cuff reading
+(``calibration="120/80"``) or a reference ABP segment fixes level and pulse pressure.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from innpar_freia.checkpoint import Checkpoint, load_checkpoint
+from innpar_freia.errors import DataError
+from innpar_freia.metrics import CALIBRATIONS
+from innpar_freia.outputs import (
+    StagedOutputs,
+    json_text,
+    output_format,
+    recording_paths,
+    write_recording,
+)
+from innpar_freia.reconstruct import (
+    DEFAULT_OVERLAP,
+    DIRECTIONS,
+    Reconstruction,
+    detect_gaps,
+    reconstruct_array,
+)
+from innpar_freia.recording_bp import (
+    Beats,
+    calibrate_recording,
+    compare_with_reference,
+    detect_beats,
+    parse_cuff,
+)
+
+# Below this rate a PPG/ABP cannot resolve beats; upsampling would only invent them.
+MIN_INPUT_FS = 10.0
+WINDOW_FILE_SUFFIXES = (".h5", ".hdf5")
+CALIBRATION_FREE_NOTE = (
+    "calibration-free: the reconstructed level (mmHg) is the training population's, not this "
+    "person's; absolute values are unreliable for anyone not in the training data. Give a "
+    "cuff reading with --calibration SBP/DBP for absolute values."
+)
+
+
+@dataclass
+class ReconstructOptions:
+    """What ``innpar reconstruct`` was asked to do (see the command's help)."""
+
+    direction: str = "ppg2abp"
+    channel: str | None = None
+    fs: float | None = None
+    overlap: float = DEFAULT_OVERLAP
+    delay_s: float = 0.0
+    calibration: str | None = None
+    calibration_mode: str = "offset-scale"
+    calibration_at: float = 0.0
+    calibration_seconds: float = 60.0
+    reference_abp: str | None = None
+    plot: Path | None = None
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise DataError(
+                f"direction must be one of {', '.join(DIRECTIONS)}, not {self.direction!r}"
+            )
+        if self.calibration_mode not in CALIBRATIONS:
+            raise DataError(
+                f"calibration mode must be one of {', '.join(CALIBRATIONS)}, "
+                f"not {self.calibration_mode!r}"
+            )
+        if self.calibration is not None and self.direction != "ppg2abp":
+            raise DataError("--calibration calibrates reconstructed ABP: only with ppg2abp")
+        if self.calibration == "reference" and self.reference_abp is None:
+            raise DataError("--calibration reference needs --reference-abp CHANNEL")
+
+
+def _base(path: Path) -> Path:
+    return path.with_suffix("") if path.suffix else path
+
+
+def side_paths(out: Path, fmt: str) -> dict[str, Path]:
+    """Where the reconstruction's companions go: ``<out>.beats.csv`` (or ``.windows.csv``
+    for a window file) and ``<out>.summary.json``, next to the output."""
+    base = _base(out)
+    table = "windows" if fmt == "hdf5" else "beats"
+    return {
+        "table": base.with_name(f"{base.name}.{table}.csv"),
+        "summary": base.with_name(f"{base.name}.summary.json"),
+    }
+
+
+def reconstruct_file(
+    checkpoint: str | Path | Checkpoint,
+    input_path: str | Path,
+    out: str | Path,
+    options: ReconstructOptions | None = None,
+) -> dict[str, Any]:
+    """Reconstruct ``input_path`` with ``checkpoint`` into ``out``; returns the summary
+    (also written to ``<out>.summary.json``). Raises ``DataError``/``CheckpointError`` for
+    bad input, before anything is written."""
+    opts = options or ReconstructOptions()
+    input_path, out = Path(input_path), Path(out)
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
+    if input_path.suffix.lower() in WINDOW_FILE_SUFFIXES:
+        return _reconstruct_window_file(ckpt, input_path, out, opts)
+    return _reconstruct_recording(ckpt, input_path, out, opts)
+
+
+def _predictor(ckpt: Checkpoint, direction: str):
+    return ckpt.predict_abp if direction == "ppg2abp" else ckpt.predict_ppg
+
+
+def _check_outputs(finals: list[Path], force: bool) -> None:
+    existing = [str(p) for p in finals if p.exists()]
+    if existing and not force:
+        raise DataError(f"output exists: {', '.join(existing)}; pass --force to replace it")
+
+
+def _reconstruct_recording(
+    ckpt: Checkpoint, input_path: Path, out: Path, opts: ReconstructOptions
+) -> dict[str, Any]:
+    from innpar_freia.data.recordings import read_recording
+
+    kind = "ppg" if opts.direction == "ppg2abp" else "abp"
+    if not input_path.exists() and not input_path.with_suffix(".hea").exists():
+        raise DataError(f"input not found: {input_path}")
+    fmt_in = None
+    kwargs: dict[str, Any] = {}
+    if input_path.suffix.lower() == ".npy":
+        kwargs["channel"] = opts.channel or kind
+    rec = read_recording(input_path, fmt_in, fs=opts.fs, **kwargs)
+    if rec.fs < MIN_INPUT_FS:
+        raise DataError(
+            f"{input_path}: sampling rate {rec.fs:g} Hz is too low to resolve heart beats "
+            f"(at least {MIN_INPUT_FS:g} Hz)"
+        )
+    channel = rec.find(kind, opts.channel)
+    x = rec.signals[channel]
+    window_s = ckpt.window_length / ckpt.fs
+    if rec.duration_s < window_s:
+        raise DataError(
+            f"{input_path} is {rec.duration_s:.2f} s long ({rec.n_samples} samples at "
+            f"{rec.fs:g} Hz), shorter than one model window ({window_s:g} s)"
+        )
+    if not np.any(np.isfinite(x)):
+        raise DataError(f"{input_path}: channel {channel!r} holds no valid samples (all NaN)")
+    reference = None
+    ref_channel = None
+    if opts.reference_abp is not None:
+        ref_channel = rec.find("abp", opts.reference_abp)
+        reference = rec.signals[ref_channel]
+
+    fmt_out = output_format(out, rec.format)
+    side = side_paths(out, fmt_out)
+    finals = [*recording_paths(out, fmt_out), side["summary"]]
+    if opts.direction == "ppg2abp":
+        finals.append(side["table"])
+    if opts.plot is not None:
+        finals.append(opts.plot)
+    _check_outputs(finals, opts.force)
+    if opts.plot is not None and opts.plot.suffix.lower() not in (".png", ".pdf"):
+        raise DataError(f"--plot must end in .png or .pdf, not {opts.plot.name!r}")
+
+    result = reconstruct_array(
+        x,
+        rec.fs,
+        _predictor(ckpt, opts.direction),
+        ckpt.fs,
+        ckpt.window_length,
+        direction=opts.direction,
+        overlap=opts.overlap,
+        delay_s=opts.delay_s,
+    )
+    if not result.valid.any():
+        reasons = sorted({g.reason for g in result.gaps})
+        raise DataError(
+            f"{input_path}: nothing could be reconstructed from channel {channel!r}: no valid "
+            f"stretch of at least {window_s:g} s ({'; '.join(reasons) or 'no valid samples'})"
+        )
+    signal = result.signal
+    cal_info = None
+    if opts.calibration is not None:
+        cuff = None if opts.calibration == "reference" else parse_cuff(opts.calibration)
+        cal, cal_info = calibrate_recording(
+            signal,
+            rec.fs,
+            opts.calibration_at,
+            opts.calibration_seconds,
+            cuff=cuff,
+            reference=reference if cuff is None else None,
+            mode=opts.calibration_mode,
+        )
+        signal = cal.apply(signal)
+        result.signal, result.calibration = signal, cal
+    beats = detect_beats(signal, rec.fs) if opts.direction == "ppg2abp" else None
+    comparison = None
+    if reference is not None and opts.direction == "ppg2abp":
+        exclude = None
+        if cal_info is not None and cal_info["source"] == "reference ABP":
+            exclude = tuple(cal_info["segment_s"])
+        comparison = compare_with_reference(signal, reference, rec.fs, window_s, exclude)
+        comparison["channel"] = ref_channel
+        comparison["calibration_segment_excluded"] = exclude is not None
+
+    out_name = "ABP" if opts.direction == "ppg2abp" else "PPG"
+    summary = _summary(ckpt, rec, channel, result, beats, opts, cal_info, comparison)
+    with StagedOutputs() as staged:
+        units = "mmHg" if opts.direction == "ppg2abp" else "z"
+        written = write_recording(staged, out, fmt_out, rec.fs, out_name, signal, units)
+        summary["outputs"] = {"recording": [str(p) for p in written]}
+        if beats is not None:
+            staged.write_text(side["table"], beats_csv(beats))
+            summary["outputs"]["beats"] = str(side["table"])
+        if opts.plot is not None:
+            from innpar_freia.plots import plot_recording
+
+            plot_recording(
+                rec.fs,
+                x,
+                signal,
+                staged.stage(opts.plot),
+                direction=opts.direction,
+                source_label=f"{channel} ({rec.units.get(channel) or 'a.u.'})",
+                reference=reference,
+                beats=beats,
+                reference_beats=_reference_beats(reference, rec.fs),
+                gaps=[(g.start / rec.fs, g.stop / rec.fs) for g in result.gaps],
+                calibration_s=tuple(cal_info["segment_s"]) if cal_info else None,
+                title=_plot_title(input_path, ckpt, opts, cal_info),
+            )
+            summary["outputs"]["plot"] = str(opts.plot)
+        summary["outputs"]["summary"] = str(side["summary"])
+        staged.write_text(side["summary"], json_text(summary))
+    return summary
+
+
+def _reference_beats(reference: np.ndarray | None, fs: float) -> Beats | None:
+    if reference is None:
+        return None
+    valid, _ = detect_gaps(reference, fs, "abp")
+    return detect_beats(np.where(valid, reference, np.nan), fs)
+
+
+def _plot_title(path: Path, ckpt: Checkpoint, opts: ReconstructOptions, cal: Any) -> str:
+    what = "ABP from PPG" if opts.direction == "ppg2abp" else "PPG from ABP"
+    how = "calibration-free"
+    if cal is not None:
+        how = (
+            f"calibrated ({cal['mode']}) to cuff {cal['ref_sbp']:g}/{cal['ref_dbp']:g} mmHg"
+            if cal["source"] == "cuff"
+            else f"calibrated ({cal['mode']}) to the reference ABP"
+        ) + f" at {cal['segment_s'][0]:g}-{cal['segment_s'][1]:g} s"
+    return f"{path.name}: {what}, {how}  [{ckpt.path.name}, {ckpt.run_config.preset}]"
+
+
+def beats_csv(beats: Beats) -> str:
+    """The per-beat table as CSV text (times in s, pressures in mmHg, heart rate in bpm)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["beat", *beats.columns])
+    for i, row in enumerate(beats.rows()):
+        writer.writerow([i + 1, *(f"{v:.3f}" if k < 2 else f"{v:.2f}" for k, v in enumerate(row))])
+    return buf.getvalue()
+
+
+def _summary(
+    ckpt: Checkpoint,
+    rec: Any,
+    channel: str,
+    result: Reconstruction,
+    beats: Beats | None,
+    opts: ReconstructOptions,
+    cal_info: dict[str, Any] | None,
+    comparison: dict[str, Any] | None,
+) -> dict[str, Any]:
+    n = result.signal.size
+    return {
+        "input": str(rec.path),
+        "format": rec.format,
+        "channel": channel,
+        "fs": rec.fs,
+        "n_samples": n,
+        "duration_s": n / rec.fs,
+        "direction": opts.direction,
+        "units": result.units,
+        "checkpoint": str(ckpt.path),
+        "preset": ckpt.run_config.preset,
+        "model_fs": ckpt.fs,
+        "window_length": ckpt.window_length,
+        "overlap": opts.overlap,
+        "delay_s": result.delay_s,
+        "windows": result.n_windows,
+        "reconstructed_samples": int(result.valid.sum()),
+        "reconstructed_s": float(result.valid.sum() / rec.fs),
+        "reconstructed_fraction": result.reconstructed_fraction,
+        "gaps": [g.to_dict(rec.fs) for g in result.gaps],
+        "calibration": cal_info,
+        "note": None
+        if cal_info is not None or opts.direction != "ppg2abp"
+        else (CALIBRATION_FREE_NOTE),
+        "beats": beats.summary() if beats is not None else None,
+        "reference": comparison,
+    }
+
+
+# ----------------------------------------------------------------------------- window files
+
+
+def _reconstruct_window_file(
+    ckpt: Checkpoint, input_path: Path, out: Path, opts: ReconstructOptions
+) -> dict[str, Any]:
+    """Every window of a project window file, each reconstructed as a short recording at the
+    file's rate and length, into a predictions file (``innpar_freia.predictions``)."""
+    from innpar_freia.data.store import read_info, read_signals
+    from innpar_freia.predictions import write_predictions
+    from innpar_freia.signal import bp_values_batch, zscore
+
+    if opts.calibration is not None:
+        raise DataError(
+            "--calibration is for one person's recording; a window file is scored with the "
+            "calibrated protocol by 'innpar eval --calibration offset-scale'"
+        )
+    if opts.channel is not None or opts.reference_abp is not None:
+        raise DataError("a window file has fixed ppg/abp datasets: drop --*-channel options")
+    if out.suffix.lower() not in WINDOW_FILE_SUFFIXES:
+        raise DataError(f"a window file is reconstructed into an HDF5 file (.h5), not {out.name}")
+    info = read_info(input_path)
+    if info.n_windows == 0:
+        raise DataError(f"{input_path} holds no windows")
+    window_s = ckpt.window_length / ckpt.fs
+    if info.window_length / info.fs < window_s - 1e-9:
+        raise DataError(
+            f"{input_path} has {info.window_length / info.fs:g} s windows, shorter than one "
+            f"model window ({window_s:g} s)"
+        )
+    side = side_paths(out, "hdf5")
+    finals = [out, side["summary"], side["table"]] + ([opts.plot] if opts.plot else [])
+    _check_outputs(finals, opts.force)
+    ppg, abp = read_signals(input_path)
+    ppg, abp = ppg.astype(np.float64), abp.astype(np.float64)
+    source = ppg if opts.direction == "ppg2abp" else abp
+    predict = _predictor(ckpt, opts.direction)
+    if info.window_length == ckpt.window_length and np.isclose(info.fs, ckpt.fs):
+        pred = predict(source)  # the file's windows are model windows: one batch
+        n_model_windows = len(source)
+    else:
+        pred = np.empty_like(source)
+        n_model_windows = 0
+        for i, x in enumerate(source):
+            r = reconstruct_array(
+                x,
+                info.fs,
+                predict,
+                ckpt.fs,
+                ckpt.window_length,
+                direction=opts.direction,
+                overlap=opts.overlap,
+            )
+            pred[i], n_model_windows = r.signal, n_model_windows + r.n_windows
+    reference = abp if opts.direction == "ppg2abp" else zscore(ppg)
+    summary: dict[str, Any] = {
+        "input": str(input_path),
+        "format": "hdf5",
+        "fs": info.fs,
+        "window_length": info.window_length,
+        "n_windows": info.n_windows,
+        "direction": opts.direction,
+        "units": "mmHg" if opts.direction == "ppg2abp" else "z-scored PPG",
+        "checkpoint": str(ckpt.path),
+        "preset": ckpt.run_config.preset,
+        "model_fs": ckpt.fs,
+        "model_windows": n_model_windows,
+        "reconstructed_fraction": float(np.isfinite(pred).mean()),
+        "note": CALIBRATION_FREE_NOTE if opts.direction == "ppg2abp" else None,
+    }
+    with StagedOutputs() as staged:
+        write_predictions(
+            staged.stage(out),
+            fs=info.fs,
+            window_id=info.window_ids,
+            subject=info.subjects,
+            start=info.start,
+            index=np.arange(info.n_windows),
+            prediction=pred,
+            reference=reference,
+            direction=opts.direction,
+            attrs={"checkpoint": str(ckpt.path), "data": str(input_path), "split": "all"},
+        )
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        if opts.direction == "ppg2abp":
+            bp_p, bp_r = bp_values_batch(pred, info.fs), bp_values_batch(abp, info.fs)
+            writer.writerow(
+                [
+                    "window_id",
+                    "subject",
+                    "sbp_mmHg",
+                    "dbp_mmHg",
+                    "map_mmHg",
+                    "ref_sbp_mmHg",
+                    "ref_dbp_mmHg",
+                    "ref_map_mmHg",
+                ]
+            )
+            for w, s, p, r in zip(info.window_ids, info.subjects, bp_p, bp_r, strict=True):
+                writer.writerow([w, s, *(f"{v:.2f}" for v in (*p, *r))])
+        else:
+            err = np.abs(pred - reference).mean(axis=1)
+            writer.writerow(["window_id", "subject", "mae_z"])
+            for w, s, e in zip(info.window_ids, info.subjects, err, strict=True):
+                writer.writerow([w, s, f"{e:.4f}"])
+        staged.write_text(side["table"], buf.getvalue())
+        if opts.plot is not None:
+            from innpar_freia.plots import plot_reconstructions
+
+            abp_units = opts.direction == "ppg2abp"
+            plot_reconstructions(
+                reference,
+                pred,
+                info.fs,
+                staged.stage(opts.plot),
+                titles=[f"{s} ({w})" for s, w in zip(info.subjects, info.window_ids, strict=True)],
+                ylabel="ABP (mmHg)" if abp_units else "PPG (z-score)",
+                what="ABP" if abp_units else "PPG",
+                units="mmHg" if abp_units else "z",
+                markers=abp_units,
+            )
+        summary["outputs"] = {
+            "predictions": str(out),
+            "windows": str(side["table"]),
+            "summary": str(side["summary"]),
+            **({"plot": str(opts.plot)} if opts.plot else {}),
+        }
+        staged.write_text(side["summary"], json_text(summary))
+    return summary

@@ -1,0 +1,252 @@
+"""Blood pressure of a reconstructed recording: per-beat SBP/DBP/MAP, calibration from a cuff
+reading or a reference ABP segment (the protocol's rule), and protocol metrics against a
+reference ABP. Pure array functions with an explicit ``fs`` in Hz; pressures in mmHg."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy import signal as sps
+
+from innpar_freia.errors import DataError
+from innpar_freia.metrics import (
+    BP_NAMES,
+    Calibration,
+    calibration_for,
+    error_stats,
+    waveform_stats,
+)
+from innpar_freia.reconstruct import ABP_RANGE, detect_gaps, runs
+from innpar_freia.signal import bp_values_batch, prominence_threshold
+
+# Beats longer than this (s) are pauses, not beats (30 bpm).
+MAX_BEAT_SECONDS = 2.0
+
+
+# ----------------------------------------------------------------------------- beats
+
+
+@dataclass
+class Beats:
+    """Per-beat blood pressure of an ABP signal (mmHg): one row per beat, from one diastolic
+    foot to the next. Times in seconds from the start of the recording."""
+
+    onset_s: np.ndarray
+    peak_s: np.ndarray
+    sbp: np.ndarray
+    dbp: np.ndarray
+    map: np.ndarray
+    hr_bpm: np.ndarray
+    columns: ClassVar[tuple[str, ...]] = (
+        "onset_s",
+        "peak_s",
+        "sbp_mmHg",
+        "dbp_mmHg",
+        "map_mmHg",
+        "hr_bpm",
+    )
+
+    def __len__(self) -> int:
+        return int(self.sbp.size)
+
+    def rows(self) -> np.ndarray:
+        """``(beats, 6)`` in the order of :attr:`columns`."""
+        return np.column_stack(
+            [self.onset_s, self.peak_s, self.sbp, self.dbp, self.map, self.hr_bpm]
+        )
+
+    def between(self, t0: float, t1: float) -> Beats:
+        """The beats whose systolic peak lies in ``[t0, t1)`` seconds."""
+        sel = (self.peak_s >= t0) & (self.peak_s < t1)
+        return Beats(*(getattr(self, k)[sel] for k in _BEAT_FIELDS))
+
+    def summary(self) -> dict[str, Any]:
+        if not len(self):
+            return {"n": 0}
+        return {
+            "n": len(self),
+            "sbp_median": float(np.median(self.sbp)),
+            "dbp_median": float(np.median(self.dbp)),
+            "map_median": float(np.median(self.map)),
+            "hr_median": float(np.median(self.hr_bpm)),
+        }
+
+
+_BEAT_FIELDS = ("onset_s", "peak_s", "sbp", "dbp", "map", "hr_bpm")
+
+
+def beat_prominence(x: np.ndarray, fs: float, window_seconds: float = 5.0) -> float:
+    """Prominence (mmHg) for beat detection in a long ABP run: the protocol's per-window
+    rule (:func:`innpar_freia.signal.prominence_threshold`) on ``window_seconds`` tiles, median
+    over tiles, so that slow level changes over minutes do not inflate it."""
+    tile = max(1, round(window_seconds * fs))
+    starts = range(0, max(1, x.size - tile + 1), tile)
+    values = [prominence_threshold(x[s : s + tile]) for s in starts]
+    return float(np.median(values))
+
+
+def detect_beats(abp: np.ndarray, fs: float) -> Beats:
+    """Beats of an ABP signal ``(n,)`` in mmHg (NaN = not available).
+
+    In each finite run, diastolic feet are the protocol's troughs (``find_peaks`` on
+    ``-x``, 0.3 s apart, prominence from :func:`beat_prominence`); a beat runs from one foot
+    to the next (at most 2 s): DBP is the foot's value, SBP the maximum in the beat, MAP the
+    mean over the beat, heart rate 60 / beat duration.
+    """
+    abp = np.asarray(abp, dtype=np.float64)
+    cols: dict[str, list[float]] = {k: [] for k in _BEAT_FIELDS}
+    for a, b in runs(np.isfinite(abp)):
+        x = abp[a:b]
+        if x.size < round(0.6 * fs):
+            continue
+        troughs = sps.find_peaks(
+            -x, distance=max(1, int(0.3 * fs)), prominence=beat_prominence(x, fs)
+        )[0]
+        for t0, t1 in itertools.pairwise(troughs):
+            if (t1 - t0) / fs > MAX_BEAT_SECONDS:
+                continue
+            beat = x[t0:t1]
+            peak = int(np.argmax(beat))
+            cols["onset_s"].append((a + t0) / fs)
+            cols["peak_s"].append((a + t0 + peak) / fs)
+            cols["sbp"].append(float(beat[peak]))
+            cols["dbp"].append(float(x[t0]))
+            cols["map"].append(float(beat.mean()))
+            cols["hr_bpm"].append(60.0 * fs / (t1 - t0))
+    return Beats(*(np.asarray(cols[k], dtype=np.float64) for k in _BEAT_FIELDS))
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+def parse_cuff(text: str) -> tuple[float, float]:
+    """``"120/80"`` -> ``(120.0, 80.0)`` mmHg, with a clear error for anything else."""
+    parts = str(text).replace(" ", "").split("/")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        sbp, dbp = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise DataError(
+            f"calibration must be a cuff reading SBP/DBP in mmHg such as 120/80, not {text!r}"
+        ) from None
+    if not (ABP_RANGE[0] <= dbp < sbp <= ABP_RANGE[1]):
+        raise DataError(
+            f"cuff reading {text!r} is not plausible: need {ABP_RANGE[0]:g} <= DBP < SBP <= "
+            f"{ABP_RANGE[1]:g} mmHg"
+        )
+    return sbp, dbp
+
+
+def calibrate_recording(
+    pred: np.ndarray,
+    fs: float,
+    start_s: float,
+    duration_s: float,
+    *,
+    cuff: tuple[float, float] | None = None,
+    reference: np.ndarray | None = None,
+    mode: str = "offset-scale",
+) -> tuple[Calibration, dict[str, Any]]:
+    """The protocol's calibration rule (:func:`innpar_freia.metrics.calibration_for`) from
+    one segment ``[start_s, start_s + duration_s)`` of a reconstructed ABP ``pred`` (mmHg).
+
+    The prediction's level is its mean over the segment and its SBP/DBP the medians of its
+    beats there. The target is a cuff reading ``(SBP, DBP)`` (level from the prediction's
+    shape, see ``calibration_for``), or a reference ABP ``(n,)`` in mmHg on the same time
+    axis: its valid samples' mean level and its beats' median SBP/DBP in the segment.
+    Returns the calibration and a JSON-ready description of what it used.
+    """
+    if (cuff is None) == (reference is None):
+        raise ValueError("give exactly one of cuff and reference")
+    n = pred.size
+    a = max(0, round(start_s * fs))
+    b = min(n, round((start_s + duration_s) * fs))
+    t0, t1 = a / fs, b / fs
+    if b <= a:
+        raise DataError(
+            f"the calibration segment starts at {start_s:g} s, after the recording's end "
+            f"({n / fs:g} s)"
+        )
+    seg = pred[a:b]
+    beats = detect_beats(pred, fs).between(t0, t1)
+    if not np.any(np.isfinite(seg)) or len(beats) == 0:
+        raise DataError(
+            f"no reconstructed beats between {t0:g} and {t1:g} s to calibrate with; the "
+            "recording has a gap there: choose another time with --calibration-at"
+        )
+    pred_sbp, pred_dbp = float(np.median(beats.sbp)), float(np.median(beats.dbp))
+    pred_level = float(np.nanmean(seg))
+    info: dict[str, Any] = {
+        "mode": mode,
+        "segment_s": [round(t0, 4), round(t1, 4)],
+        "pred_beats": len(beats),
+        "pred_sbp": pred_sbp,
+        "pred_dbp": pred_dbp,
+        "pred_level": pred_level,
+    }
+    if cuff is not None:
+        ref_sbp, ref_dbp = cuff
+        ref_level = None
+        info.update({"source": "cuff", "ref_sbp": ref_sbp, "ref_dbp": ref_dbp})
+    else:
+        ref = np.asarray(reference, dtype=np.float64)
+        valid, _ = detect_gaps(ref, fs, "abp")
+        ref = np.where(valid, ref, np.nan)
+        ref_beats = detect_beats(ref, fs).between(t0, t1)
+        if len(ref_beats) == 0:
+            raise DataError(
+                f"the reference ABP has no valid beats between {t0:g} and {t1:g} s; choose "
+                "another time with --calibration-at"
+            )
+        ref_sbp, ref_dbp = float(np.median(ref_beats.sbp)), float(np.median(ref_beats.dbp))
+        ref_level = float(np.nanmean(ref[a:b]))
+        info.update(
+            {
+                "source": "reference ABP",
+                "ref_beats": len(ref_beats),
+                "ref_sbp": ref_sbp,
+                "ref_dbp": ref_dbp,
+                "ref_level": ref_level,
+            }
+        )
+    cal = calibration_for(pred_level, pred_sbp, pred_dbp, ref_sbp, ref_dbp, ref_level, mode)
+    info.update(cal.to_dict())
+    return cal, info
+
+
+# ----------------------------------------------------------------------------- reference
+
+
+def compare_with_reference(
+    pred: np.ndarray,
+    ref: np.ndarray,
+    fs: float,
+    window_seconds: float = 5.0,
+    exclude: tuple[float, float] | None = None,
+) -> dict[str, Any]:
+    """Protocol metrics of a reconstructed ABP ``(n,)`` against a reference ABP ``(n,)``
+    (both mmHg at ``fs``) on consecutive ``window_seconds`` windows where both are valid,
+    leaving out windows that touch ``exclude`` (the calibration segment, seconds)."""
+    valid_ref, _ = detect_gaps(ref, fs, "abp")
+    ok = valid_ref & np.isfinite(pred)
+    length = round(window_seconds * fs)
+    keep = []
+    for s in range(0, pred.size - length + 1, length):
+        if exclude is not None and s / fs < exclude[1] and (s + length) / fs > exclude[0]:
+            continue
+        if ok[s : s + length].all():
+            keep.append(s)
+    out: dict[str, Any] = {"window_seconds": window_seconds, "n_windows": len(keep)}
+    if not keep:
+        return out
+    p = np.stack([pred[s : s + length] for s in keep])
+    r = np.stack([ref[s : s + length] for s in keep])
+    out["waveform"] = waveform_stats(p, r)
+    bp_p, bp_r = bp_values_batch(p, fs), bp_values_batch(r, fs)
+    for j, name in enumerate(BP_NAMES):
+        out[name] = error_stats(bp_p[:, j], bp_r[:, j])
+    return out

@@ -1,0 +1,322 @@
+"""The evaluation report of ``innpar eval``: every protocol number of one or more checkpoints
+next to the baselines, as ``metrics.json``, ``report.md`` (figures beside it) and a
+self-contained ``report.html`` (figures embedded), written all-or-nothing.
+
+This module evaluates, draws the figures and writes the files; what the report says and
+how it is rendered is :mod:`innpar_freia.report_content`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from innpar_freia import __version__
+from innpar_freia.checkpoint import Checkpoint, load_checkpoint
+from innpar_freia.errors import DataError
+from innpar_freia.evaluate import Predictions, evaluate_full
+from innpar_freia.metrics import Scored, calibrate
+from innpar_freia.outputs import StagedOutputs, json_text
+from innpar_freia.report_content import (
+    Block,
+    comparison,
+    model_blocks,
+    render_html,
+    render_markdown,
+)
+
+REPORT_FILES = ("metrics.json", "report.md", "report.html")
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+@dataclass
+class EvalEntry:
+    """One evaluated checkpoint: its name in the report, metrics, predictions and the
+    windows each protocol scored (:func:`innpar_freia.metrics.protocol_windows`)."""
+
+    name: str
+    checkpoint: Checkpoint
+    metrics: dict[str, Any]
+    predictions: Predictions
+    windows: dict[str, Scored]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def run_dir_of(checkpoint: str | Path) -> Path:
+    """The run directory of ``run/checkpoints/best.pt`` (else the checkpoint's folder)."""
+    path = Path(checkpoint)
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
+def default_out_dir(checkpoint: str | Path, split: str, test_fold: int | None = None) -> Path:
+    """``<run>/eval-<split>`` (``eval-<split>-fold<k>`` with another test fold)."""
+    fold = "" if test_fold is None else f"-fold{test_fold}"
+    return run_dir_of(checkpoint) / f"eval-{split}{fold}"
+
+
+def model_names(paths: list[Path]) -> list[str]:
+    """Short unique names: ``<run>/<checkpoint stem>`` (``#2``... for repeats)."""
+    names: list[str] = []
+    for p in paths:
+        base = f"{run_dir_of(p).name}/{p.stem}"
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}#{k}", k + 1
+        names.append(name)
+    return names
+
+
+def read_history(run_dir: Path) -> list[dict[str, Any]]:
+    """The epoch records of ``run_dir/metrics.jsonl`` (empty when there is none)."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a crash mid-write: the other epochs are still good
+        if isinstance(record, dict) and "epoch" in record:
+            out.append(record)
+    return out
+
+
+def evaluate_checkpoints(
+    checkpoints: list[Path],
+    data: Path,
+    split: str = "test",
+    *,
+    test_fold: int | None = None,
+    calibration: str | None = "offset-scale",
+) -> list[EvalEntry]:
+    """Evaluate each checkpoint on the same windows; several checkpoints must score exactly
+    the same windows (else a comparison would mislead), or a ``DataError`` says so."""
+    ckpts = [load_checkpoint(p) for p in checkpoints]
+    names = model_names(list(checkpoints))
+    entries = []
+    for name, ckpt in zip(names, ckpts, strict=True):
+        metrics, preds, windows = evaluate_full(
+            ckpt, data, split, test_fold=test_fold, calibration=calibration
+        )
+        metrics["name"] = name
+        entries.append(
+            EvalEntry(name, ckpt, metrics, preds, windows, read_history(run_dir_of(ckpt.path)))
+        )
+        first = entries[0]
+        if not np.array_equal(preds.indices, first.predictions.indices):
+            raise DataError(
+                f"{name} scores other {split} windows than {first.name} (their runs chose "
+                f"different test folds: {ckpt.run_config.train.test_fold} vs "
+                f"{first.checkpoint.run_config.train.test_fold}); pass --test-fold K to score "
+                "the same fold with all of them"
+            )
+    return entries
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def _pick_windows(pred: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    mae = np.abs(pred - ref).mean(axis=1)
+    order = np.argsort(mae, kind="stable")
+    picks, labels = [], []
+    for q, label in ((0.1, "10th pct"), (0.5, "median"), (0.9, "90th pct"), (1.0, "worst")):
+        i = int(order[min(len(order) - 1, round(q * (len(order) - 1)))])
+        if i not in picks:
+            picks.append(i)
+            labels.append(label)
+    return np.array(picks), labels
+
+
+def render_figures(e: EvalEntry, staged: StagedOutputs, fig_dir: Path) -> dict[str, Path]:
+    """Draw one checkpoint's figures (PNG) into ``fig_dir`` through ``staged``; returns the
+    final paths by figure key."""
+    from innpar_freia import plots
+
+    p, w = e.predictions, e.windows
+    fs = e.checkpoint.fs
+    out: dict[str, Path] = {}
+
+    def stage(key: str) -> Path:
+        final = fig_dir / f"{key}.png"
+        out[key] = final
+        return staged.stage(final)
+
+    picks, labels = _pick_windows(p.abp_pred, p.abp)
+    titles = [
+        f"{lab}: {p.subjects[i]} ({p.window_ids[i]})" for i, lab in zip(picks, labels, strict=True)
+    ]
+    plots.plot_reconstructions(
+        p.abp[picks], p.abp_pred[picks], fs, stage("reconstructions"), titles=titles
+    )
+    model = w["model"]
+    plots.plot_bland_altman(
+        model.bp_pred, model.bp_ref, stage("bland_altman"), title=f"{e.name}: calibration-free"
+    )
+    methods = {"model": (model.bp_pred, model.bp_ref)}
+    for key in ("naive", "linear"):
+        if key in w:
+            methods[key] = (w[key].bp_pred, w[key].bp_ref)
+    plots.plot_error_distributions(methods, stage("errors"), title=f"{e.name}: calibration-free")
+    if "model_calibrated" in w and len(w["model_calibrated"].pred):
+        cal, cf = w["model_calibrated"], w["carry_forward"]
+        label = e.metrics["calibrated"]["calibration"]
+        plots.plot_bland_altman(
+            cal.bp_pred,
+            cal.bp_ref,
+            stage("bland_altman_calibrated"),
+            title=f"{e.name}: calibrated ({label})",
+        )
+        plots.plot_error_distributions(
+            {"model": (cal.bp_pred, cal.bp_ref), "carry-forward": (cf.bp_pred, cf.bp_ref)},
+            stage("errors_calibrated"),
+            title=f"{e.name}: calibrated ({label})",
+        )
+    if p.ppg_pred is not None:
+        from innpar_freia.signal import zscore
+
+        plots.plot_reconstructions(
+            zscore(p.ppg[picks]),
+            p.ppg_pred[picks],
+            fs,
+            stage("inverse"),
+            titles=[f"{p.subjects[i]} ({p.window_ids[i]})" for i in picks],
+            ylabel="PPG (z-score)",
+            what="PPG",
+            units="z",
+            markers=False,
+        )
+    if e.history:
+        run = run_dir_of(e.checkpoint.path).name
+        plots.plot_training_curves(e.history, stage("training"), title=f"run {run}")
+    return out
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def prediction_path(base: Path, name: str, several: bool) -> Path:
+    """``FILE`` for one checkpoint; ``FILE-<name>.h5`` for each of several."""
+    if not several:
+        return base
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    return base.with_name(f"{base.stem}-{safe}{base.suffix or '.h5'}")
+
+
+def write_report(
+    entries: list[EvalEntry],
+    out_dir: Path,
+    *,
+    save_predictions: Path | None = None,
+    figures: bool = True,
+) -> dict[str, Any]:
+    """Write metrics.json, report.md, report.html, figures/ (and comparison.md/.json for
+    several checkpoints, and predictions files) into ``out_dir``, all or nothing.
+    Returns the written paths."""
+    from innpar_freia.predictions import write_predictions
+
+    several = len(entries) > 1
+    written: dict[str, Any] = {}
+    with StagedOutputs() as staged:
+        fig_paths: dict[str, dict[str, Path]] = {}
+        for e in entries:
+            sub = out_dir / "figures" / (_slug(e.name) if several else "")
+            fig_paths[e.name] = render_figures(e, staged, sub) if figures else {}
+        images = {}
+        rel: dict[str, dict[str, str]] = {}
+        for name, paths in fig_paths.items():
+            rel[name] = {}
+            for key, path in paths.items():
+                r = path.relative_to(out_dir).as_posix()
+                rel[name][key] = r
+                images[r] = staged.staged_path(path).read_bytes()
+        created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        blocks: list[Block] = [("h1", "INN-PAR evaluation report")]
+        blocks.append(
+            (
+                "p",
+                f"innpar-freia {__version__}, {created}. Protocol: "
+                "docs/evaluation.md (the project's yardstick).",
+            )
+        )
+        if several:
+            table, records = comparison(entries)
+            blocks += [
+                ("h2", "Comparison"),
+                (
+                    "p",
+                    "Same windows for every model; BP columns "
+                    "are MAE in mmHg; 'cal.' = calibrated protocol.",
+                ),
+                ("table", table),
+            ]
+            comp_md = render_markdown([("h1", "Comparison"), ("table", table)])
+            staged.write_text(out_dir / "comparison.md", comp_md)
+            staged.write_text(out_dir / "comparison.json", json_text(records))
+            written["comparison"] = [
+                str(out_dir / "comparison.md"),
+                str(out_dir / "comparison.json"),
+            ]
+        for e in entries:
+            blocks += model_blocks(e, rel[e.name], heading=2)
+        metrics = (
+            entries[0].metrics
+            if not several
+            else {"models": [e.metrics for e in entries], "comparison": comparison(entries)[1]}
+        )
+        staged.write_text(out_dir / "metrics.json", json_text(metrics))
+        staged.write_text(out_dir / "report.md", render_markdown(blocks))
+        title = "INN-PAR evaluation: " + ", ".join(e.name for e in entries)
+        staged.write_text(out_dir / "report.html", render_html(blocks, title, images))
+        written.update({k: str(out_dir / k) for k in REPORT_FILES})
+        written["figures"] = {n: [str(p) for p in v.values()] for n, v in fig_paths.items()}
+        if save_predictions is not None:
+            written["predictions"] = []
+            for e in entries:
+                path = prediction_path(save_predictions, e.name, several)
+                _write_entry_predictions(write_predictions, e, staged.stage(path))
+                written["predictions"].append(str(path))
+    return written
+
+
+def _write_entry_predictions(write_predictions: Any, e: EvalEntry, path: Path) -> None:
+    p, m = e.predictions, e.metrics
+    calibrated = scored = None
+    mode = m.get("calibrated", {}).get("calibration") if m.get("calibrated") else None
+    if mode is not None:
+        model = e.windows["model"]
+        calibrated, scored = calibrate(
+            p.abp_pred, model.bp_pred, model.bp_ref, p.abp, p.subjects, p.start, mode
+        )
+    write_predictions(
+        path,
+        fs=e.checkpoint.fs,
+        window_id=p.window_ids,
+        subject=p.subjects,
+        start=p.start,
+        index=p.indices,
+        prediction=p.abp_pred,
+        reference=p.abp,
+        calibrated=calibrated,
+        scored=scored,
+        ppg_inverse=p.ppg_pred,
+        attrs={
+            "checkpoint": m["checkpoint"],
+            "data": m["data"],
+            "split": m["split"],
+            "calibration": mode or "none",
+            "name": e.name,
+        },
+    )
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)

@@ -1,0 +1,402 @@
+"""``innpar reconstruct`` as a person uses it: every input format, calibration, gaps, and bad
+input that ends with one clear message, exit code 1 and no file written."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from innpar_freia.cli import cli
+from innpar_freia.data.recordings import read_recording
+from innpar_freia.data.synthetic import synthesize_recording
+
+FS = 250.0
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One synthetic subject, 70 s at 250 Hz, with 4 s of lost PPG, in every format."""
+    rec = synthesize_recording(0, 70 / 60, FS, seed=5)
+    ppg, abp = rec.ppg.copy(), rec.abp.copy()
+    ppg[round(30 * FS) : round(34 * FS)] = np.nan
+    d = tmp_path_factory.mktemp("recording")
+    import wfdb
+
+    wfdb.wrsamp(
+        "rec",
+        fs=FS,
+        units=["NU", "mmHg"],
+        sig_name=["PLETH", "ABP"],
+        p_signal=np.column_stack([ppg, abp]),
+        fmt=["16", "16"],
+        write_dir=str(d),
+    )
+    t = np.arange(ppg.size) / FS
+    lines = ["time,PPG,ABP"] + [
+        f"{a:.4f},{'' if np.isnan(b) else f'{b:.5f}'},{c:.3f}"
+        for a, b, c in zip(t, ppg, abp, strict=True)
+    ]
+    (d / "rec.csv").write_text("\n".join(lines) + "\n")
+    np.save(d / "ppg.npy", ppg)
+    np.savez(d / "rec.npz", pleth=ppg, abp=abp, fs=FS)
+    return {"dir": d, "ppg": ppg, "abp": abp, "delay": rec.delay_s}
+
+
+@pytest.fixture(scope="module")
+def ckpt(tiny_run: Path) -> Path:
+    return tiny_run / "checkpoints" / "best.pt"
+
+
+def run(*args: str) -> object:
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def files_in(d: Path) -> list[str]:
+    return sorted(p.name for p in d.iterdir()) if d.exists() else []
+
+
+def test_wfdb_in_wfdb_out_at_the_input_rate(recording, ckpt, tmp_path):
+    out = tmp_path / "rec_abp"
+    r = run(
+        "reconstruct",
+        "--checkpoint",
+        ckpt,
+        recording["dir"] / "rec",
+        "--out",
+        out,
+        "--reference-abp",
+        "ABP",
+        "--plot",
+        tmp_path / "rec.png",
+        "--ppg-delay",
+        recording["delay"],
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)
+    back = read_recording(tmp_path / "rec_abp.hea")
+    assert back.fs == FS and back.n_samples == recording["ppg"].size
+    assert back.channels == ["ABP"] and back.units["ABP"] == "mmHg"
+    abp = back.signals["ABP"]
+    # The 30-34 s PPG gap is not reconstructed across; the rest is.
+    assert np.isnan(abp[round(30.5 * FS) : round(33.5 * FS)]).all()
+    assert np.isfinite(abp[round(1 * FS) : round(29 * FS)]).all()
+    assert summary["reconstructed_fraction"] == pytest.approx(1 - 4.3 / 70, abs=0.01)
+    assert summary["gaps"][0]["reason"] == "missing (NaN)"
+    assert summary["calibration"] is None and "calibration-free" in summary["note"]
+    assert summary["reference"]["n_windows"] > 5
+    beats = (tmp_path / "rec_abp.beats.csv").read_text().splitlines()
+    assert beats[0] == "beat,onset_s,peak_s,sbp_mmHg,dbp_mmHg,map_mmHg,hr_bpm"
+    assert len(beats) - 1 == summary["beats"]["n"] > 40
+    assert json.loads((tmp_path / "rec_abp.summary.json").read_text())["windows"] > 10
+    assert (tmp_path / "rec.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [n for n in files_in(tmp_path) if n.startswith(".")]
+
+
+def test_csv_with_a_cuff_calibration(recording, ckpt, tmp_path):
+    out = tmp_path / "abp.csv"
+    r = run(
+        "reconstruct",
+        "--checkpoint",
+        ckpt,
+        recording["dir"] / "rec.csv",
+        "--out",
+        out,
+        "--calibration",
+        "120/80",
+        "--calibration-seconds",
+        "20",
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)
+    cal = summary["calibration"]
+    assert cal["source"] == "cuff" and cal["segment_s"] == [0.0, 20.0]
+    assert summary["note"] is None
+    header = out.read_text().splitlines()[0]
+    assert header == "time_s,ABP"
+    back = read_recording(out)
+    assert back.fs == pytest.approx(FS) and back.n_samples == recording["ppg"].size
+    rows = np.loadtxt(tmp_path / "abp.beats.csv", delimiter=",", skiprows=1)
+    first = rows[rows[:, 2] < 20.0]
+    # The calibration segment's beats now read the cuff's 120/80 (medians).
+    assert np.median(first[:, 3]) == pytest.approx(120.0, abs=0.5)
+    assert np.median(first[:, 4]) == pytest.approx(80.0, abs=0.5)
+
+
+def test_npy_needs_fs_and_npz_carries_it(recording, ckpt, tmp_path):
+    r = run(
+        "reconstruct",
+        "--checkpoint",
+        ckpt,
+        recording["dir"] / "ppg.npy",
+        "--out",
+        tmp_path / "abp.npy",
+    )
+    assert r.exit_code == 1
+    assert "sampling rate is unknown; give it with --fs HZ" in r.output
+    assert files_in(tmp_path) == []
+    r = run(
+        "reconstruct",
+        "--checkpoint",
+        ckpt,
+        recording["dir"] / "ppg.npy",
+        "--fs",
+        FS,
+        "--out",
+        tmp_path / "abp.npy",
+    )
+    assert r.exit_code == 0, r.output
+    assert np.load(tmp_path / "abp.npy").shape == recording["ppg"].shape
+    r = run(
+        "reconstruct",
+        "--checkpoint",
+        ckpt,
+        recording["dir"] / "rec.npz",
+        "--out",
+        tmp_path / "abp2",
+    )
+    assert r.exit_code == 0, r.output
+    with np.load(tmp_path / "abp2.npz") as z:
+        assert float(z["fs"]) == FS and z["ABP"].shape == recording["ppg"].shape
+
+
+def test_abp_to_ppg_direction(recording, ckpt, tmp_path):
+    r = run(
+        "reconstruct",
+        "--checkpoint",
+        ckpt,
+        recording["dir"] / "rec",
+        "--out",
+        tmp_path / "ppg",
+        "--direction",
+        "abp2ppg",
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)
+    assert summary["channel"] == "ABP" and summary["units"] == "z-scored PPG"
+    back = read_recording(tmp_path / "ppg")
+    assert back.channels == ["PPG"] and back.n_samples == recording["abp"].size
+    assert not (tmp_path / "ppg.beats.csv").exists()
+    assert summary["reconstructed_fraction"] > 0.95  # ABP has no gap
+
+
+def test_window_file_in_predictions_file_out(synth_file, ckpt, tmp_path):
+    from innpar_freia.predictions import read_predictions
+
+    out = tmp_path / "preds.h5"
+    r = run(
+        "reconstruct", "--checkpoint", ckpt, synth_file, "--out", out, "--plot", tmp_path / "w.pdf"
+    )
+    assert r.exit_code == 0, r.output
+    p = read_predictions(out)
+    assert p.prediction.shape == p.reference.shape and p.units == "mmHg"
+    assert (tmp_path / "preds.windows.csv").read_text().startswith("window_id,subject,sbp_mmHg")
+    assert (tmp_path / "w.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_existing_output_needs_force(recording, ckpt, tmp_path):
+    args = [
+        "reconstruct",
+        "--checkpoint",
+        ckpt,
+        recording["dir"] / "rec.npz",
+        "--out",
+        tmp_path / "a.npz",
+    ]
+    assert run(*args).exit_code == 0
+    r = run(*args)
+    assert r.exit_code == 1 and "pass --force to replace it" in r.output
+    assert run(*args, "--force").exit_code == 0
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def write_csv(path: Path, seconds: float, values=None) -> Path:
+    n = round(seconds * 100)
+    x = np.sin(np.arange(n) / 10.0) if values is None else values
+    path.write_text("t,PPG\n" + "".join(f"{i / 100:.2f},{v}\n" for i, v in enumerate(x)))
+    return path
+
+
+@pytest.fixture
+def bad_ckpts(ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("bad")
+    (d / "corrupt.pt").write_bytes(os.urandom(2000))
+    torch.save({"state_dict": {"w": torch.zeros(3)}}, d / "foreign.pt")
+    payload = torch.load(ckpt, weights_only=True)
+    payload["run_config"]["model"]["features"] = 8  # another model: weights do not fit
+    torch.save(payload, d / "other.pt")
+    return {
+        "corrupt": d / "corrupt.pt",
+        "foreign": d / "foreign.pt",
+        "other": d / "other.pt",
+    }
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("short", "shorter than one model window (5 s)"),
+        ("absurd_fs", "sampling rate 1e+09 Hz is outside"),
+        ("low_fs", "too low to resolve heart beats"),
+        ("channel", "has no channel 'FINGER'; its channels are: PPG"),
+        ("all_nan", "channel 'PPG' holds no valid samples (all NaN)"),
+        ("all_flat", "nothing could be reconstructed from channel 'PPG'"),
+        ("no_ppg", "has no PPG (e.g. PLETH, PPG) channel; its channels are: ECG"),
+        ("missing", "input not found: "),
+        ("corrupt", "is not a readable innpar-freia checkpoint"),
+        ("foreign", "is not an innpar-freia checkpoint"),
+        ("other", "weights do not fit its own configuration"),
+        ("cuff", "calibration must be a cuff reading SBP/DBP in mmHg such as 120/80"),
+        ("cal_late", "after the recording's end"),
+        ("h5_out", "HDF5 output is for a window-file input"),
+    ],
+)
+def test_bad_input_one_message_exit_1_nothing_written(case, message, ckpt, bad_ckpts, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    out_dir = tmp_path / "out"
+    good = write_csv(src / "ok.csv", 12.0)
+    args = {"input": good, "ckpt": ckpt, "out": out_dir / "abp.csv", "extra": []}
+    if case == "short":
+        args["input"] = write_csv(src / "short.csv", 3.0)
+    elif case == "absurd_fs":
+        np.save(src / "x.npy", np.sin(np.arange(2000) / 10.0))
+        args.update(input=src / "x.npy", extra=["--fs", "1e9"], out=out_dir / "abp.npy")
+    elif case == "low_fs":
+        np.save(src / "x.npy", np.sin(np.arange(2000) / 10.0))
+        args.update(input=src / "x.npy", extra=["--fs", "2"], out=out_dir / "abp.npy")
+    elif case == "channel":
+        args["extra"] = ["--ppg-channel", "FINGER"]
+    elif case == "all_nan":
+        args["input"] = write_csv(src / "nan.csv", 12.0, ["nan"] * 1200)
+    elif case == "all_flat":
+        args["input"] = write_csv(src / "flat.csv", 12.0, [3.0] * 1200)
+    elif case == "no_ppg":
+        (src / "ecg.csv").write_text(good.read_text().replace("t,PPG", "t,ECG"))
+        args["input"] = src / "ecg.csv"
+    elif case == "missing":
+        args["input"] = src / "nothing"
+    elif case in ("corrupt", "foreign", "other"):
+        args["ckpt"] = bad_ckpts[case]
+    elif case == "cuff":
+        args["extra"] = ["--calibration", "high"]
+    elif case == "cal_late":
+        args["extra"] = ["--calibration", "120/80", "--calibration-at", "100"]
+    elif case == "h5_out":
+        args["out"] = out_dir / "abp.h5"
+    r = run(
+        "reconstruct",
+        "--checkpoint",
+        args["ckpt"],
+        args["input"],
+        "--out",
+        args["out"],
+        "--plot",
+        out_dir / "fig.png",
+        *args["extra"],
+    )
+    assert r.exit_code == 1, r.output
+    assert message in r.output
+    assert r.output.startswith("Error: ") and "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1
+    assert files_in(out_dir) == []
+
+
+def test_option_bounds_are_checked_by_click(ckpt, tmp_path):
+    csv = write_csv(tmp_path / "ok.csv", 12.0)
+    r = run("reconstruct", "--checkpoint", ckpt, csv, "--out", tmp_path / "o.csv", "--fs", "0")
+    assert r.exit_code == 2 and "Invalid value for '--fs'" in r.output
+    r = run(
+        "reconstruct",
+        "--checkpoint",
+        ckpt,
+        csv,
+        "--out",
+        tmp_path / "o.csv",
+        "--abp-channel",
+        "ABP",
+    )
+    assert r.exit_code == 2 and "--abp-channel names the input of --direction abp2ppg" in r.output
+
+
+def test_failure_while_writing_leaves_nothing(recording, ckpt, tmp_path, monkeypatch):
+    from innpar_freia import plots
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(plots, "plot_recording", broken)
+    out_dir = tmp_path / "out"
+    r = run(
+        "reconstruct",
+        "--checkpoint",
+        ckpt,
+        recording["dir"] / "rec",
+        "--out",
+        out_dir / "rec_abp",
+        "--plot",
+        out_dir / "rec.png",
+    )
+    assert r.exit_code == 1 and "No space left on device" in r.output
+    assert not out_dir.exists()  # not even the directory it made, nor hidden staged files
+
+
+def test_window_file_at_another_rate_is_reconstructed_window_by_window(ckpt, tmp_path):
+    from innpar_freia.data.store import WindowWriter
+    from innpar_freia.predictions import read_predictions
+
+    # 10 s windows at 250 Hz: each is resampled to 125 Hz, cut into overlapping 5 s model
+    # windows, stitched and resampled back, like a short recording.
+    fs, n = 250.0, 2500
+    rec = synthesize_recording(2, 1.0, fs, seed=9)
+    ppg = np.stack([rec.ppg[i * n : (i + 1) * n] for i in range(5)])
+    abp = np.stack([rec.abp[i * n : (i + 1) * n] for i in range(5)])
+    path = tmp_path / "w250.h5"
+    with WindowWriter(path, fs=fs, window_length=n, source_format="test") as w:
+        w.append(ppg, abp, subject="s2", window_id=[f"w{i}" for i in range(5)])
+    r = run("reconstruct", "--checkpoint", ckpt, path, "--out", tmp_path / "p.h5", "--json")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)
+    assert summary["model_windows"] == 5 * 4  # 2500 -> 1250 samples + mirror pads: 4 windows
+    p = read_predictions(tmp_path / "p.h5")
+    assert p.fs == fs and p.prediction.shape == (5, n)
+    assert np.isfinite(p.prediction).all()
+    rows = (tmp_path / "p.windows.csv").read_text().splitlines()
+    assert len(rows) == 6 and rows[1].startswith("w0,s2,")
+
+
+def test_window_file_with_short_windows_is_refused(synth_file, ckpt, tmp_path):
+    from innpar_freia.data.store import WindowWriter
+
+    path = tmp_path / "short.h5"
+    with WindowWriter(path, fs=125.0, window_length=300, source_format="test") as w:
+        w.append(
+            np.ones((2, 300)) + np.arange(300),
+            np.full((2, 300), 90.0) + np.arange(300),
+            subject="a",
+            window_id=["x", "y"],
+        )
+    r = run("reconstruct", "--checkpoint", ckpt, path, "--out", tmp_path / "p.h5")
+    assert r.exit_code == 1 and "has 2.4 s windows, shorter than one model window (5 s)" in r.output
+    r = run(
+        "reconstruct",
+        "--checkpoint",
+        ckpt,
+        synth_file,
+        "--out",
+        tmp_path / "p.h5",
+        "--calibration",
+        "120/80",
+    )
+    assert r.exit_code == 1 and "innpar eval --calibration" in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["short.h5"]

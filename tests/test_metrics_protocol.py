@@ -1,0 +1,287 @@
+"""The evaluation protocol against hand-computed values on crafted waveforms.
+
+Pulses are ``mid - amp * cos(2 pi n / period)``: troughs (DBP = mid - amp) at multiples of
+the period, peaks (SBP = mid + amp) half-way, MAP = mid over whole periods. Errors are
+chosen so that every number below can be checked with pencil and paper.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from innpar_freia.metrics import (
+    BaselineParams,
+    Scored,
+    bhs_grade,
+    calibrate,
+    calibration_for,
+    carry_forward,
+    error_stats,
+    evaluate_predictions,
+    ieee_grade,
+    protocol_windows,
+    score,
+    waveform_stats,
+)
+from innpar_freia.signal import bp_values, bp_values_batch
+
+FS = 100.0  # Hz: a 100-sample period is 1 s (60 bpm)
+L = 500  # 5 whole periods per window
+
+
+def pulse(mid: float, amp: float, length: int = L, period: int = 100) -> np.ndarray:
+    n = np.arange(length)
+    return mid - amp * np.cos(2 * np.pi * n / period)
+
+
+# ----------------------------------------------------------------------------- BP values
+
+
+def test_bp_values_of_a_crafted_pulse_train():
+    sbp, dbp, mean = bp_values(pulse(100.0, 20.0), FS)
+    assert sbp == pytest.approx(120.0, abs=1e-9)
+    assert dbp == pytest.approx(80.0, abs=1e-9)
+    assert mean == pytest.approx(100.0, abs=1e-9)
+
+
+def test_bp_values_find_the_right_peaks_and_use_their_median():
+    x = pulse(100.0, 20.0)
+    # Raise one systolic peak (sample 250) by 30 mmHg: the median of 5 peaks ignores it.
+    x[250] += 30.0
+    sbp, dbp, _ = bp_values(x, FS)
+    assert sbp == pytest.approx(120.0, abs=1e-9)
+    assert dbp == pytest.approx(80.0, abs=1e-9)
+
+
+def test_bp_values_without_peaks_fall_back_to_max_and_min():
+    ramp = np.linspace(60.0, 90.0, L)  # monotonic: no peak, no trough
+    assert bp_values(ramp, FS) == pytest.approx((90.0, 60.0, 75.0))
+
+
+def test_constant_offset_error():
+    ref = np.stack([pulse(100.0, 20.0), pulse(90.0, 15.0)])
+    pred = ref + 3.0
+    w = waveform_stats(pred, ref)
+    assert w["mae"] == pytest.approx(3.0)
+    assert w["rmse"] == pytest.approx(3.0)
+    assert w["r"] == pytest.approx(1.0)
+    bp_p, bp_r = bp_values_batch(pred, FS), bp_values_batch(ref, FS)
+    for j in range(3):
+        e = error_stats(bp_p[:, j], bp_r[:, j])
+        assert (e["mae"], e["me"], e["sd"]) == pytest.approx((3.0, 3.0, 0.0), abs=1e-9)
+        assert e["bhs"] == {"le5": 100.0, "le10": 100.0, "le15": 100.0}
+        assert e["bhs_grade"] == "A" and e["aami_pass"] and e["ieee_grade"] == "A"
+
+
+def test_waveform_stats_by_hand():
+    ref = np.array([[0.0, 1.0, 2.0, 3.0], [1.0, 1.0, 1.0, 2.0]])
+    pred = np.array([[0.0, 2.0, 4.0, 6.0], [1.0, 1.0, 1.0, 1.0]])
+    w = waveform_stats(pred, ref)
+    # |errors| 0, 1, 2, 3 and 0, 0, 0, 1: sum 7, sum of squares 15, over 8 samples.
+    assert w["mae"] == pytest.approx(7 / 8)
+    assert w["rmse"] == pytest.approx(np.sqrt(15 / 8))
+    # Window 1: perfectly correlated; window 2: a constant prediction has no r (left out).
+    assert w["r"] == pytest.approx(1.0)
+    anti = waveform_stats(-ref[:1], ref[:1])
+    assert anti["r"] == pytest.approx(-1.0)
+
+
+# ----------------------------------------------------------------------------- grades
+
+
+def errors_of(values: list[float]) -> dict:
+    ref = np.full(len(values), 100.0)
+    return error_stats(ref + np.asarray(values), ref)
+
+
+@pytest.mark.parametrize(
+    ("counts", "grade"),
+    [
+        # (|e| = 5, |e| = 10, |e| = 15, |e| = 15.5) out of 20 windows -> cumulative %
+        ((12, 5, 2, 1), "A"),  # 60 / 85 / 95: exactly grade A's boundaries
+        ((11, 6, 2, 1), "B"),  # 55 / 85 / 95
+        ((12, 4, 3, 1), "B"),  # 60 / 80 / 95
+        ((12, 5, 1, 2), "B"),  # 60 / 85 / 90: B's 90 exactly
+        ((10, 5, 3, 2), "B"),  # 50 / 75 / 90: exactly grade B
+        ((9, 6, 3, 2), "C"),  # 45 / 75 / 90
+        ((8, 5, 4, 3), "C"),  # 40 / 65 / 85: exactly grade C
+        ((7, 6, 4, 3), "D"),  # 35 / 65 / 85
+        ((8, 5, 3, 4), "D"),  # 40 / 65 / 80
+    ],
+)
+def test_bhs_grade_at_the_boundaries(counts, grade):
+    values = [5.0] * counts[0] + [-10.0] * counts[1] + [15.0] * counts[2] + [-15.5] * counts[3]
+    e = errors_of(values)
+    le5, le10, le15 = (100.0 * c / 20 for c in np.cumsum(counts[:3]))
+    assert e["bhs"] == pytest.approx({"le5": le5, "le10": le10, "le15": le15})
+    assert e["bhs_grade"] == grade
+    assert bhs_grade((le5, le10, le15)) == grade
+
+
+def test_aami_criterion_at_its_limits():
+    # ME = 5 and SD (ddof=1) = sqrt((64 + 64 + 64 + 64 + 0) / 4) = 8 exactly: passes.
+    base = [13.0, -3.0, 13.0, -3.0, 5.0]
+    e = errors_of(base)
+    assert (e["me"], e["sd"]) == (5.0, 8.0)
+    assert e["aami_pass"] is True
+    assert errors_of([v + 0.01 for v in base])["aami_pass"] is False  # |ME| 5.01
+    assert errors_of([v - 10.0 for v in base])["aami_pass"] is True  # ME -5: |ME| <= 5
+    assert errors_of([v - 10.01 for v in base])["aami_pass"] is False
+    wider = [5.0 + 1.01 * (v - 5.0) for v in base]  # SD 8.08
+    assert errors_of(wider)["aami_pass"] is False
+    assert errors_of(wider)["me"] == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize(
+    ("mae", "grade"),
+    [(0.0, "A"), (5.0, "A"), (5.5, "B"), (6.0, "B"), (6.5, "C"), (7.0, "C"), (7.01, "D")],
+)
+def test_ieee_1708_grade_by_mae(mae, grade):
+    assert ieee_grade(mae) == grade
+    e = errors_of([mae, -mae])  # MAE exactly ``mae``
+    assert e["mae"] == pytest.approx(mae)
+    assert e["ieee_grade"] == grade
+
+
+def test_error_stats_of_no_windows_is_all_none():
+    e = error_stats(np.array([]), np.array([]))
+    assert e["n"] == 0 and e["mae"] is None and e["bhs_grade"] is None
+
+
+# ----------------------------------------------------------------------------- per subject
+
+
+def test_per_subject_average_differs_from_pooled():
+    # Subject a: 3 windows with SBP error +2; subject b: 1 window with SBP error +10.
+    ref = np.stack([pulse(100.0, 20.0)] * 4)
+    pred = ref.copy()
+    pred[:3] += 2.0
+    pred[3] += 10.0
+    s = score(
+        Scored(
+            pred,
+            ref,
+            bp_values_batch(pred, FS),
+            bp_values_batch(ref, FS),
+            np.array(["a", "a", "a", "b"]),
+        )
+    )
+    assert s["sbp"]["mae"] == pytest.approx((3 * 2 + 10) / 4)  # pooled: 4.0
+    assert s["per_subject"]["sbp_mae"] == pytest.approx((2 + 10) / 2)  # each person once: 6.0
+    assert [r["subject"] for r in s["subjects"]] == ["a", "b"]
+    assert s["subjects"][1]["wave_mae"] == pytest.approx(10.0)
+    assert s["n_subjects"] == 2
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+def crafted_subject() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One subject, 4 windows stored out of time order; the prediction has the right shape at
+    half the amplitude and a wrong level: pred = 0.5 * ref + 20."""
+    mids, amps = [100.0, 110.0, 95.0, 120.0], [20.0, 25.0, 15.0, 30.0]
+    ref = np.stack([pulse(m, a) for m, a in zip(mids, amps, strict=True)])
+    pred = 0.5 * ref + 20.0
+    order = np.array([30, 10, 20, 40])  # window 1 is the first in time: the calibration window
+    return pred, ref, np.array(["s"] * 4), order
+
+
+def test_offset_scale_calibration_recovers_a_linearly_distorted_prediction():
+    pred, ref, subjects, order = crafted_subject()
+    bp_p, bp_r = bp_values_batch(pred, FS), bp_values_batch(ref, FS)
+    cal, scored = calibrate(pred, bp_p, bp_r, ref, subjects, order, "offset-scale")
+    assert scored.tolist() == [True, False, True, True]
+    # scale = PP_ref / PP_pred = 50 / 25 = 2; offset moves mean(pred_c) = 75 to mean(ref_c) = 110.
+    np.testing.assert_allclose(cal, ref, atol=1e-9)
+
+
+def test_offset_only_calibration_by_hand():
+    pred, ref, subjects, order = crafted_subject()
+    bp_p, bp_r = bp_values_batch(pred, FS), bp_values_batch(ref, FS)
+    cal, _ = calibrate(pred, bp_p, bp_r, ref, subjects, order, "offset")
+    # pred' = pred - 75 + 110 = 0.5 * ref + 55: window 0 (mid 100, amp 20) -> mid 105, amp 10.
+    np.testing.assert_allclose(cal[0], pulse(105.0, 10.0), atol=1e-9)
+    m = evaluate_predictions(pred, ref, ref, subjects, order, FS, calibration="offset")
+    c = m["calibrated"]
+    assert c["n_windows"] == 3  # the calibration window is not scored
+    # Scored windows 0, 2, 3 have SBP_ref 120, 110, 150; pred' SBP = 0.5 * SBP_ref + 55, so
+    # the errors are 55 - 0.5 * SBP_ref = -5, 0, -20.
+    sbp_ref = np.array([120.0, 110.0, 150.0])
+    expected = 55.0 - 0.5 * sbp_ref
+    assert c["sbp"]["me"] == pytest.approx(expected.mean())
+    assert c["sbp"]["mae"] == pytest.approx(np.abs(expected).mean())
+    assert c["calibration"] == "offset"
+
+
+def test_calibration_for_a_cuff_hits_its_sbp_and_dbp():
+    x = pulse(70.0, 10.0)  # predicted: 80 / 60, level 70
+    cal = calibration_for(70.0, 80.0, 60.0, 120.0, 80.0)  # cuff 120/80, no mean level
+    y = cal.apply(x)
+    assert (y.max(), y.min()) == pytest.approx((120.0, 80.0))
+    assert cal.scale == pytest.approx(2.0)
+    off = calibration_for(70.0, 80.0, 60.0, 120.0, 80.0, mode="offset")
+    assert off.apply(x).max() == pytest.approx(110.0)  # mid-point 100, own PP 20
+    # A flat prediction (PP < 1 mmHg) cannot be scaled: offset only.
+    assert calibration_for(70.0, 70.5, 70.0, 120.0, 80.0).scale == 1.0
+    with pytest.raises(ValueError, match="calibration must be one of"):
+        calibration_for(70.0, 80.0, 60.0, 120.0, 80.0, mode="scale")
+
+
+def test_carry_forward_by_hand():
+    # Subject x: levels 100 (first in time), 110, 90; subject y: 80 (first), 85.
+    ref = np.stack([pulse(m, 20.0) for m in (110.0, 100.0, 90.0, 85.0, 80.0)])
+    subjects = np.array(["x", "x", "x", "y", "y"])
+    order = np.array([2, 1, 3, 2, 1])
+    bp_r = bp_values_batch(ref, FS)
+    pred, bp, scored = carry_forward(ref, bp_r, subjects, order)
+    assert scored.tolist() == [True, False, True, True, False]
+    np.testing.assert_allclose(pred[:, 0], [100, 100, 100, 80, 80])
+    np.testing.assert_allclose(bp[0], [120.0, 80.0, 100.0], atol=1e-9)
+    m = evaluate_predictions(ref, ref, ref, subjects, order, FS)
+    cf = m["baselines"]["carry_forward"]
+    assert cf["n_windows"] == 3
+    # MAP errors of the scored windows: 100-110, 100-90, 80-85.
+    assert cf["map"]["mae"] == pytest.approx((10 + 10 + 5) / 3)
+    assert cf["map"]["me"] == pytest.approx((-10 + 10 - 5) / 3)
+    assert cf["waveform"]["mae"] > 0
+    # A perfect model calibrated with its own first window stays perfect.
+    assert m["calibrated"]["waveform"]["mae"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_naive_and_linear_baselines_and_mase_by_hand():
+    ref = np.stack([pulse(100.0, 20.0), pulse(80.0, 10.0)])
+    ppg = ref.copy()  # z-scored PPG = z-scored ABP: the line fits each window's shape
+    base = BaselineParams(
+        abp_mean=90.0, sbp_mean=115.0, dbp_mean=75.0, map_mean=90.0, linear_a=10.0, linear_b=90.0
+    )
+    pred = ref + 4.0
+    m = evaluate_predictions(
+        pred, ref, ppg, np.array(["a", "b"]), np.array([0, 0]), FS, base, calibration=None
+    )
+    naive = m["baselines"]["naive"]
+    # Naive: 90 everywhere. |pulse(100,20) - 90| and |pulse(80,10) - 90| averaged.
+    expected = (np.abs(ref[0] - 90).mean() + np.abs(ref[1] - 90).mean()) / 2
+    assert naive["waveform"]["mae"] == pytest.approx(expected)
+    assert naive["sbp"]["mae"] == pytest.approx((5 + 25) / 2)  # |115-120|, |115-90|
+    assert naive["map"]["me"] == pytest.approx((-10 + 10) / 2)
+    assert m["calibration_free"]["mase"]["waveform"] == pytest.approx(4.0 / expected)
+    assert m["calibration_free"]["mase"]["sbp"] == pytest.approx(4.0 / 15.0)
+    # Linear: 10 * z + 90; z of a cosine has amplitude sqrt(2): SBP 90 + 10 sqrt(2).
+    lin = m["baselines"]["linear"]
+    assert lin["sbp"]["me"] == pytest.approx(
+        ((90 + 10 * 2**0.5) - 120 + (90 + 10 * 2**0.5) - 90) / 2
+    )
+    assert lin["waveform"]["r"] == pytest.approx(1.0)
+    assert "calibrated" not in m
+
+
+def test_protocol_windows_are_what_evaluate_predictions_scores():
+    pred, ref, subjects, order = crafted_subject()
+    w = protocol_windows(pred, ref, ref, subjects, order, FS)
+    m = evaluate_predictions(pred, ref, ref, subjects, order, FS)
+    assert set(w) == {"model", "model_calibrated", "carry_forward"}
+    assert m["calibrated"] == {**score(w["model_calibrated"]), "calibration": "offset-scale"}
+    assert m["calibration_free"] == score(w["model"])
+    with pytest.raises(ValueError, match="must be equal"):
+        protocol_windows(pred[:, :10], ref, ref, subjects, order, FS)

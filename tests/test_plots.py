@@ -1,0 +1,133 @@
+"""Figures: what they draw (checked on the matplotlib objects before saving) and that they
+save as PNG and PDF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from innpar_freia import plots
+from innpar_freia.recording_bp import detect_beats
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """Keep the figure a plot function would save, to look at its artists."""
+    figs = []
+    real = plots.save_figure
+
+    def keep(fig, path):
+        figs.append(fig)
+        return real(fig, path)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    return figs
+
+
+def bp_pairs(n: int = 50, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    ref = np.column_stack([rng.normal(125, 20, n), rng.normal(65, 10, n), rng.normal(85, 12, n)])
+    pred = ref + rng.normal(2.0, 6.0, (n, 3))
+    return pred, ref
+
+
+def test_limits_of_agreement_by_hand():
+    me, lo, hi = plots.limits_of_agreement(np.array([13.0, -3.0, 13.0, -3.0, 5.0]))
+    assert (me, lo, hi) == pytest.approx((5.0, 5.0 - 1.96 * 8.0, 5.0 + 1.96 * 8.0))
+
+
+def test_bland_altman_draws_me_and_limits(captured, tmp_path):
+    pred, ref = bp_pairs()
+    plots.plot_bland_altman(pred, ref, tmp_path / "ba.png", title="test")
+    axes = captured[0].axes
+    assert len(axes) == 3
+    for j, ax in enumerate(axes):
+        me, lo, hi = plots.limits_of_agreement(pred[:, j] - ref[:, j])
+        levels = sorted({round(line.get_ydata()[0], 9) for line in ax.get_lines()})
+        assert levels == sorted({0.0, round(me, 9), round(lo, 9), round(hi, 9)})
+        assert "(mmHg)" in ax.get_xlabel() and "(mmHg)" in ax.get_ylabel()
+        assert f"ME {me:+.1f} mmHg" in ax.get_title(loc="left")
+    assert (tmp_path / "ba.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_error_distributions_mark_bhs_thresholds(captured, tmp_path):
+    pred, ref = bp_pairs()
+    naive = np.tile(ref.mean(axis=0), (len(ref), 1))
+    plots.plot_error_distributions(
+        {"model": (pred, ref), "naive": (naive, ref)}, tmp_path / "e.pdf"
+    )
+    fig = captured[0]
+    bottom = fig.axes[3:]
+    for ax in bottom:
+        xs = sorted(
+            {
+                line.get_xdata()[0]
+                for line in ax.get_lines()
+                if len(line.get_xdata()) == 2 and line.get_xdata()[0] == line.get_xdata()[1]
+            }
+        )
+        assert xs == [5.0, 10.0, 15.0]
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert "model" in labels and "naive" in labels
+        assert "BHS" in ax.get_title(loc="left")
+    assert (tmp_path / "e.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def test_training_curves_with_and_without_validation(tmp_path):
+    history = [
+        {
+            "epoch": e,
+            "train_loss": 1 / e,
+            "val_loss": 1.2 / e,
+            "val_mae": 20 - e,
+            "val_sbp_mae": 25 - e,
+            "val_dbp_mae": 12 - e / 2,
+            "val_map_mae": 14 - e / 2,
+            "best_epoch": e,
+        }
+        for e in range(1, 6)
+    ]
+    assert plots.plot_training_curves(history, tmp_path / "t.png").is_file()
+    bare = [{"epoch": e, "train_loss": 1 / e} for e in range(1, 4)]
+    assert plots.plot_training_curves(bare, tmp_path / "b.pdf").is_file()
+    with pytest.raises(ValueError, match="no epoch records"):
+        plots.plot_training_curves([], tmp_path / "x.png")
+
+
+def test_recording_figure_with_gaps_and_reference(captured, tmp_path):
+    fs = 125.0
+    t = np.arange(round(120 * fs)) / fs
+    ref = 90 - 25 * np.cos(2 * np.pi * 1.1 * t)
+    out = ref + 5.0
+    out[round(50 * fs) : round(60 * fs)] = np.nan
+    path = plots.plot_recording(
+        fs,
+        np.sin(2 * np.pi * 1.1 * t),
+        out,
+        tmp_path / "r.png",
+        reference=ref,
+        beats=detect_beats(out, fs),
+        reference_beats=detect_beats(ref, fs),
+        gaps=[(50.0, 60.0)],
+    )
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    _, mid, bottom = captured[0].axes
+    assert mid.get_ylabel() == "ABP (mmHg)" and bottom.get_xlabel() == "time (s)"
+    lo, hi = bottom.get_xlim()
+    assert hi - lo == pytest.approx(10.0)
+    assert np.isfinite(out[round(lo * fs) : round(hi * fs)]).all()  # zoom avoids the gap
+
+
+def test_reconstructions_and_bad_inputs(tmp_path):
+    fs = 125.0
+    ref = np.stack([90 - 25 * np.cos(2 * np.pi * np.arange(625) / 100.0)] * 2)
+    assert plots.plot_reconstructions(ref, ref + 3, fs, tmp_path / "w.png").is_file()
+    with pytest.raises(ValueError, match="no windows"):
+        plots.plot_reconstructions(ref[:0], ref[:0], fs, tmp_path / "w.png")
+    with pytest.raises(ValueError, match="expected \\(windows, 3\\)"):
+        plots.plot_bland_altman(np.zeros((3, 2)), np.zeros((3, 2)), tmp_path / "x.png")
+    with pytest.raises(ValueError, match=r"\.png or \.pdf"):
+        plots.plot_bland_altman(*bp_pairs(), Path(tmp_path / "x.svg"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.png"]

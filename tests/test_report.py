@@ -1,0 +1,280 @@
+"""``innpar eval``'s report: files, contents, predictions file, several checkpoints, and
+errors that leave nothing behind; ``innpar plot`` from the files it writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from innpar_freia.cli import cli
+from innpar_freia.evaluate import evaluate
+from innpar_freia.predictions import read_predictions
+
+
+def run(*args: object) -> object:
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def report(tiny_run: Path, synth_file: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One full ``innpar eval`` with predictions, shared by the tests below."""
+    out = tmp_path_factory.mktemp("eval") / "report"
+    preds = out.parent / "preds.h5"
+    ckpt = tiny_run / "checkpoints" / "best.pt"
+    r = run(
+        "eval",
+        "--checkpoint",
+        ckpt,
+        "--data",
+        synth_file,
+        "--out",
+        out,
+        "--save-predictions",
+        preds,
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    return {"out": out, "preds": preds, "ckpt": ckpt, "printed": json.loads(r.output)}
+
+
+def test_report_files_and_metrics(report):
+    out = report["out"]
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["figures", "metrics.json", "report.html", "report.md"]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["calibration_free"]["n_windows"] == report["printed"]["calibration_free"]["n_windows"]
+    for protocol in ("calibration_free", "calibrated"):
+        for key in ("sbp", "dbp", "map"):
+            assert {"mae", "me", "sd", "bhs", "bhs_grade", "aami_pass", "ieee_grade"} <= set(
+                m[protocol][key]
+            )
+        assert m[protocol]["per_subject"]["n_subjects"] == len(m[protocol]["subjects"])
+    assert set(m["baselines"]) == {"naive", "linear", "carry_forward"}
+    assert m["inverse"]["units"] == "z-scored PPG" and "baseline_zero" in m["inverse"]
+    figures = sorted(p.name for p in (out / "figures").iterdir())
+    assert figures == sorted(
+        f"{k}.png"
+        for k in (
+            "reconstructions",
+            "bland_altman",
+            "errors",
+            "bland_altman_calibrated",
+            "errors_calibrated",
+            "inverse",
+            "training",
+        )
+    )
+    assert not [p for p in out.rglob(".*")]  # no staged leftovers
+
+
+def test_report_markdown_and_self_contained_html(report):
+    out = report["out"]
+    md = (out / "report.md").read_text()
+    for heading in (
+        "## 00000-tiny/best",
+        "### Calibration-free",
+        "### Calibrated (offset-scale)",
+        "### Per subject",
+        "### Inverse direction (ABP -> PPG)",
+        "### Training",
+    ):
+        assert heading in md
+    for src in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
+        assert (out / src).is_file()
+    m = json.loads((out / "metrics.json").read_text())
+    naive = m["baselines"]["naive"]["waveform"]["mae"]
+    assert f"| naive | {m['calibration_free']['n_windows']} | {naive:.2f} |" in md
+    html = (out / "report.html").read_text()
+    images = re.findall(r'<img [^>]*src="([^"]+)"', html)
+    assert len(images) == 7 and all(s.startswith("data:image/png;base64,") for s in images)
+    assert "figures/" not in html.split("<main>")[1]  # nothing refers to files beside it
+    assert "<details><summary>" in html and "beats" in html
+
+
+def test_predictions_file_scores_like_the_report(report, synth_file):
+    p = read_predictions(report["preds"])
+    metrics, preds = evaluate(report["ckpt"], synth_file, "test")
+    assert p.units == "mmHg" and p.fs == 125.0 and p.attrs["split"] == "test"
+    np.testing.assert_allclose(p.prediction, preds.abp_pred, atol=1e-3)  # float32 storage
+    np.testing.assert_allclose(p.reference, preds.abp, atol=1e-3)
+    assert list(p.window_id) == list(preds.window_ids)
+    assert list(p.subject) == list(preds.subjects)
+    n_subjects = len(set(p.subject))
+    assert p.scored.sum() == len(p.subject) - n_subjects  # one calibration window each
+    err = np.abs(p.prediction - p.reference).mean()
+    assert err == pytest.approx(metrics["calibration_free"]["waveform"]["mae"], rel=1e-4)
+    cal_err = np.abs(p.calibrated[p.scored] - p.reference[p.scored]).mean()
+    assert cal_err == pytest.approx(metrics["calibrated"]["waveform"]["mae"], rel=1e-4)
+
+
+def test_default_report_directory_is_in_the_run(tiny_run, synth_file, tmp_path):
+    run_copy = tmp_path / "00001-tiny"
+    shutil.copytree(tiny_run, run_copy)
+    r = run(
+        "eval",
+        "--checkpoint",
+        run_copy / "checkpoints" / "last.pt",
+        "--data",
+        synth_file,
+        "--calibration",
+        "none",
+        "--no-figures",
+    )
+    assert r.exit_code == 0, r.output
+    out = run_copy / "eval-test"
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "report.html", "report.md"]
+    assert "calibrated" not in json.loads((out / "metrics.json").read_text())
+    assert "<img" not in (out / "report.html").read_text()
+    assert f"report: {out / 'report.html'}" in r.output
+
+
+def test_several_checkpoints_give_one_comparison(tiny_run, synth_file, tmp_path):
+    best, last = (tiny_run / "checkpoints" / f"{n}.pt" for n in ("best", "last"))
+    out = tmp_path / "cmp"
+    r = run(
+        "eval",
+        "--checkpoint",
+        best,
+        "--checkpoint",
+        last,
+        "--data",
+        synth_file,
+        "--out",
+        out,
+        "--no-figures",
+        "--save-predictions",
+        tmp_path / "p.h5",
+    )
+    assert r.exit_code == 0, r.output
+    records = json.loads((out / "comparison.json").read_text())
+    names = [rec["name"] for rec in records]
+    assert names == [
+        "00000-tiny/best",
+        "00000-tiny/last",
+        "baseline: naive",
+        "baseline: linear",
+        "baseline: carry-forward",
+    ]
+    md = (out / "comparison.md").read_text()
+    assert md.count("| 00000-tiny/") == 2 and "| baseline: carry-forward |" in md
+    m = json.loads((out / "metrics.json").read_text())
+    assert [x["name"] for x in m["models"]] == names[:2]
+    assert (tmp_path / "p-00000-tiny_best.h5").is_file()
+    assert (tmp_path / "p-00000-tiny_last.h5").is_file()
+    assert "## 00000-tiny/best" in (out / "report.md").read_text()
+
+
+def test_several_checkpoints_need_out(tiny_run, synth_file):
+    best = tiny_run / "checkpoints" / "best.pt"
+    r = run("eval", "--checkpoint", best, "--checkpoint", best, "--data", synth_file)
+    assert r.exit_code == 2 and "name the report with --out" in r.output
+
+
+def test_bad_checkpoint_leaves_nothing(tiny_run, synth_file, tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(os.urandom(1000))
+    out = tmp_path / "report"
+    r = run(
+        "eval",
+        "--checkpoint",
+        tiny_run / "checkpoints" / "best.pt",
+        "--checkpoint",
+        bad,
+        "--data",
+        synth_file,
+        "--out",
+        out,
+        "--save-predictions",
+        tmp_path / "p.h5",
+    )
+    assert r.exit_code == 1 and "is not a readable innpar-freia checkpoint" in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.pt"]
+
+
+def test_failure_while_drawing_leaves_nothing(tiny_run, synth_file, tmp_path, monkeypatch):
+    from innpar_freia import plots
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(plots, "plot_training_curves", broken)  # the last figure drawn
+    out = tmp_path / "report"
+    r = run(
+        "eval",
+        "--checkpoint",
+        tiny_run / "checkpoints" / "best.pt",
+        "--data",
+        synth_file,
+        "--out",
+        out,
+    )
+    assert r.exit_code == 1 and "No space left on device" in r.output
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- innpar plot
+
+
+@pytest.mark.parametrize("suffix", [".png", ".pdf"])
+def test_plot_from_predictions_and_runs(report, tiny_run, tmp_path, suffix):
+    magic = b"\x89PNG" if suffix == ".png" else b"%PDF"
+    jobs = [
+        ("training", tiny_run),
+        ("reconstructions", report["preds"]),
+        ("bland-altman", report["preds"]),
+        ("errors", report["preds"]),
+    ]
+    for kind, src in jobs:
+        out = tmp_path / f"{kind}{suffix}"
+        r = run("plot", kind, src, "--out", out)
+        assert r.exit_code == 0, r.output
+        assert out.read_bytes()[:4] == magic
+    out = tmp_path / f"cal{suffix}"
+    r = run("plot", "bland-altman", report["preds"], "--protocol", "calibrated", "--out", out)
+    assert r.exit_code == 0 and out.is_file()
+
+
+def test_plot_errors_are_clear(tiny_run, synth_file, tmp_path):
+    r = run("plot", "training", tmp_path, "--out", tmp_path / "t.png")
+    assert r.exit_code == 1 and "no metrics.jsonl in" in r.output
+    r = run("plot", "bland-altman", synth_file, "--out", tmp_path / "b.png")
+    assert r.exit_code == 1 and "is not an innpar-freia predictions file" in r.output
+    r = run("plot", "training", tiny_run, "--out", tmp_path / "t.svg")
+    assert r.exit_code == 2 and "must end in .png or .pdf, not 't.svg'" in r.output
+
+
+def test_plot_recording_from_a_reconstruction(tiny_run, tmp_path):
+    from innpar_freia.data.synthetic import synthesize_recording
+
+    rec = synthesize_recording(1, 0.5, 125.0, seed=2)
+    np.savez(tmp_path / "rec.npz", PPG=rec.ppg, ABP=rec.abp, fs=125.0)
+    r = run(
+        "reconstruct",
+        "--checkpoint",
+        tiny_run / "checkpoints" / "best.pt",
+        tmp_path / "rec.npz",
+        "--out",
+        tmp_path / "abp.npz",
+    )
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "rec.png"
+    r = run(
+        "plot",
+        "recording",
+        tmp_path / "abp.npz",
+        "--input",
+        tmp_path / "rec.npz",
+        "--reference-abp",
+        "ABP",
+        "--out",
+        out,
+    )
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes()[:4] == b"\x89PNG"

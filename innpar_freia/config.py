@@ -172,6 +172,8 @@ class TrainConfig(_ConfigBase):
         lr_schedule, warmup_epochs: constant or cosine decay, with linear warm-up.
         grad_clip: maximum global gradient norm, 0 for none.
         early_stopping: stop after this many epochs without a better validation MAE (0: off).
+        ema_decay: exponential moving average of the weights, updated every step (0: off);
+            validation and checkpoints use the averaged weights.
         test_fold, val_fold: with a foldwise data file, the nested scheme (test fold k,
             validation fold k+1 mod K unless given, training on the rest); ``val_fold = -1``
             trains on every fold but the test fold with no validation, as the release did.
@@ -198,6 +200,7 @@ class TrainConfig(_ConfigBase):
     warmup_epochs: int = 0
     grad_clip: float = 0.0
     early_stopping: int = 0
+    ema_decay: float = 0.0
     test_fold: int | None = None
     val_fold: int | None = None
     device: str = "auto"
@@ -220,6 +223,9 @@ class TrainConfig(_ConfigBase):
         _check_int("warmup_epochs", self.warmup_epochs, 0, self.epochs)
         _check_float("grad_clip", self.grad_clip, 0.0)
         _check_int("early_stopping", self.early_stopping, 0)
+        _check_float("ema_decay", self.ema_decay, 0.0)
+        if self.ema_decay >= 1.0:
+            raise ConfigError(f"ema_decay must be < 1, but is: {self.ema_decay}")
         if self.test_fold is not None:
             _check_int("test_fold", self.test_fold, 0, 1000)
         if self.val_fold is not None:

@@ -9,6 +9,7 @@ device; rank 0 logs and writes checkpoints.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -362,11 +363,14 @@ def _train(
 
     model = build_model(model_cfg, seed=cfg.seed).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # With EMA, `averaged` holds the moving average used for validation and checkpoints.
+    averaged = copy.deepcopy(model) if cfg.ema_decay > 0 else model
     start_epoch, best_mae, best_epoch, bad_epochs = 0, math.inf, 0, 0
     if state is not None:
-        model.load_state_dict(state["model_state"])
-        optimizer.load_state_dict(state["optimizer_state"])
         ts = state["training_state"]
+        model.load_state_dict(ts.get("raw_model_state", state["model_state"]))
+        averaged.load_state_dict(state["model_state"])
+        optimizer.load_state_dict(state["optimizer_state"])
         start_epoch = int(state["epoch"])
         best_mae = float(ts["best_val_mae"]) if ts["best_val_mae"] is not None else math.inf
         best_epoch, bad_epochs = int(ts["best_epoch"]), int(ts["bad_epochs"])
@@ -475,21 +479,24 @@ def _train(
         cb.on_message("no validation windows: best.pt will be the last epoch")
 
     def payload(epoch: int, record: dict[str, Any]) -> dict[str, Any]:
+        training_state: dict[str, Any] = {
+            "best_val_mae": None if math.isinf(best_mae) else best_mae,
+            "best_epoch": best_epoch,
+            "bad_epochs": bad_epochs,
+            "torch_rng": torch.get_rng_state(),
+        }
+        if averaged is not model:
+            training_state["raw_model_state"] = model.state_dict()
         return {
             "run_config": run_config.to_dict(),
-            "model_state": model.state_dict(),
+            "model_state": averaged.state_dict(),
             "normalisation": norm.to_dict(),
             "baselines": baselines,
             "data": data_desc,
             "epoch": epoch,
             "metrics": record,
             "optimizer_state": optimizer.state_dict(),
-            "training_state": {
-                "best_val_mae": None if math.isinf(best_mae) else best_mae,
-                "best_epoch": best_epoch,
-                "bad_epochs": bad_epochs,
-                "torch_rng": torch.get_rng_state(),
-            },
+            "training_state": training_state,
         }
 
     stopped_early = False
@@ -528,6 +535,10 @@ def _train(
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
+            if averaged is not model:
+                with torch.no_grad():
+                    for p_avg, p in zip(averaged.parameters(), model.parameters(), strict=True):
+                        p_avg.lerp_(p, 1.0 - cfg.ema_decay)
             loss_sum += global_loss
             if main:
                 cb.on_batch(epoch + 1, step + 1, steps, float(global_loss[0]))
@@ -542,7 +553,7 @@ def _train(
         stop = False
         if main:
             if val_loader is not None:
-                record.update(validate(model, val_loader, norm, cfg, info.fs, device))
+                record.update(validate(averaged, val_loader, norm, cfg, info.fs, device))
                 improved = record["val_mae"] < best_mae
             else:
                 improved = True

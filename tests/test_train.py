@@ -214,3 +214,18 @@ def test_early_stopping_keeps_the_best_epoch(
     assert result.best_epoch == 2 and result.best_val_mae == 4.0
     assert read_checkpoint(result.best_checkpoint)["epoch"] == 2
     assert read_checkpoint(result.last_checkpoint)["epoch"] == 4
+
+
+def test_ema_weights_are_checkpointed_and_resume_exactly(synth_file: Path, tmp_path: Path):
+    straight = train(tiny(epochs=3, ema_decay=0.9), synth_file, tmp_path / "a")
+    train(tiny(epochs=1, ema_decay=0.9), synth_file, tmp_path / "b")
+    resumed = train(None, synth_file, tmp_path / "b", resume=True, resume_overrides={"epochs": 3})
+    _assert_same_weights(straight.last_checkpoint, resumed.last_checkpoint)
+    a, b = read_checkpoint(straight.last_checkpoint), read_checkpoint(resumed.last_checkpoint)
+    raw_a, raw_b = a["training_state"]["raw_model_state"], b["training_state"]["raw_model_state"]
+    assert all(torch.equal(raw_a[k], raw_b[k]) for k in raw_a)
+    # the averaged weights are not the raw ones, and the checkpoint serves the averaged ones
+    assert any(not torch.equal(raw_a[k], a["model_state"][k]) for k in raw_a)
+    ckpt = load_checkpoint(straight.last_checkpoint)
+    for k, v in ckpt.model.state_dict().items():
+        assert torch.equal(v, a["model_state"][k])

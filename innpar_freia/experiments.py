@@ -59,6 +59,7 @@ class Variant:
     preset: str
     model: dict[str, Any]
     train: dict[str, Any]
+    reuse: str | None = None  # "<experiment>/<variant>": that experiment's runs, not retrained
 
 
 @dataclass
@@ -100,7 +101,7 @@ def load_experiment(path: str | Path) -> Experiment:
     base = raw["base"]
     variants = []
     for v in raw.get("variants", [{"name": "base"}]):
-        extra = sorted(set(v) - {"name", "description", "preset", "model", "train"})
+        extra = sorted(set(v) - {"name", "description", "preset", "model", "train", "reuse"})
         if extra:
             raise ConfigError(f"{path}: variant {v.get('name')!r} has unknown key(s) {extra}")
         variant = Variant(
@@ -109,6 +110,7 @@ def load_experiment(path: str | Path) -> Experiment:
             preset=v.get("preset", base.get("preset", "paper")),
             model={**base.get("model", {}), **v.get("model", {})},
             train={**base.get("train", {}), **v.get("train", {})},
+            reuse=v.get("reuse"),
         )
         resolve_config(variant.preset, variant.model, variant.train)  # validate early
         variants.append(variant)
@@ -198,15 +200,19 @@ def run_one(
     log: Any = print,
     callbacks: Any = None,
 ) -> dict[str, Any]:
-    """Train (or resume, or skip) one run and evaluate its checkpoints; returns its record."""
-    from innpar_freia.evaluate import evaluate
-    from innpar_freia.train import train, write_json_atomic
+    """Train (or resume, or skip) one run and evaluate its checkpoints; returns its record.
 
-    tag = f"fold{test_fold}-seed{seed}" if test_fold is not None else f"seed{seed}"
-    run_dir = out / "runs" / variant.name / tag
+    A finished run is not retrained; splits the experiment asks for that it has not been
+    scored on yet are evaluated and added to its record.
+    """
+    from innpar_freia.train import train
+
+    run_dir = run_directory(out, variant, test_fold, seed)
+    tag = run_dir.name
     done = run_dir / "done.json"
     if done.exists():
-        return json.loads(done.read_text())
+        record = json.loads(done.read_text())
+        return _evaluate_run(exp, data, run_dir, record, done, log)
     train_cfg = {**variant.train, "seed": seed, "device": device}
     if test_fold is not None:
         train_cfg["test_fold"] = test_fold
@@ -236,22 +242,55 @@ def run_one(
         "best_val_mae": result.best_val_mae,
         "evaluations": {},
     }
+    return _evaluate_run(exp, data, run_dir, record, done, log)
+
+
+def run_directory(out: Path, variant: Variant, test_fold: int | None, seed: int) -> Path:
+    """Where a run lives: under this experiment, or under the experiment it reuses."""
+    tag = f"fold{test_fold}-seed{seed}" if test_fold is not None else f"seed{seed}"
+    if variant.reuse:
+        experiment, name = variant.reuse.split("/", 1)
+        return out.parent / experiment / "runs" / name / tag
+    return out / "runs" / variant.name / tag
+
+
+def _evaluate_run(
+    exp: Experiment,
+    data: Path,
+    run_dir: Path,
+    record: dict[str, Any],
+    done: Path,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Score the run's checkpoints on every split the experiment asks for that the record
+    does not hold yet, and save the record."""
+    from innpar_freia.checkpoint import read_checkpoint
+    from innpar_freia.evaluate import evaluate
+    from innpar_freia.train import write_json_atomic
+
     calibration = exp.protocol["calibration"]
-    for ckpt_name in exp.protocol["checkpoints"]:
+    targets = [(split, data, split) for split in exp.protocol["evaluate"]]
+    targets += [(e["name"], exp.resolve(e["file"]), e.get("split", "all")) for e in exp.extra_eval]
+    todo = [
+        (label, file, split, c)
+        for c in exp.protocol["checkpoints"]
+        for label, file, split in targets
+        if f"{label}/{c}" not in record["evaluations"]
+    ]
+    if not todo:
+        return record
+    no_val = (
+        read_checkpoint(run_dir / "checkpoints" / "last.pt")["run_config"]["train"]["val_fold"]
+        == -1
+    )
+    for label, file, split, ckpt_name in todo:
+        if split == "val" and no_val:
+            continue  # the run had no validation split
+        log(f"[{exp.name}] {run_dir.parent.name}/{run_dir.name}: {label}/{ckpt_name}")
         ckpt = run_dir / "checkpoints" / f"{ckpt_name}.pt"
-        for split in exp.protocol["evaluate"]:
-            if split == "val" and run_config.train.val_fold == -1:
-                continue
-            metrics, _ = evaluate(ckpt, data, split, calibration=calibration)
-            write_json_atomic(run_dir / f"eval-{split}-{ckpt_name}.json", metrics)
-            record["evaluations"][f"{split}/{ckpt_name}"] = summarise(metrics)
-        for extra in exp.extra_eval:
-            extra_data = exp.resolve(extra["file"])
-            metrics, _ = evaluate(
-                ckpt, extra_data, extra.get("split", "all"), calibration=calibration
-            )
-            write_json_atomic(run_dir / f"eval-{extra['name']}-{ckpt_name}.json", metrics)
-            record["evaluations"][f"{extra['name']}/{ckpt_name}"] = summarise(metrics)
+        metrics, _ = evaluate(ckpt, file, split, calibration=calibration)
+        write_json_atomic(run_dir / f"eval-{label}-{ckpt_name}.json", metrics)
+        record["evaluations"][f"{label}/{ckpt_name}"] = summarise(metrics)
     write_json_atomic(done, record)
     return record
 
@@ -428,8 +467,7 @@ def finished_records(exp: Experiment, out: Path) -> list[dict[str, Any]]:
     for variant in exp.variants:
         for seed in exp.protocol["seeds"]:
             for fold in exp.protocol["test_folds"]:
-                tag = f"fold{fold}-seed{seed}" if fold is not None else f"seed{seed}"
-                done = out / "runs" / variant.name / tag / "done.json"
+                done = run_directory(out, variant, fold, seed) / "done.json"
                 if done.exists():
-                    records.append(json.loads(done.read_text()))
+                    records.append({**json.loads(done.read_text()), "variant": variant.name})
     return records

@@ -58,6 +58,29 @@ def test_runner_trains_evaluates_and_tabulates(synth_file: Path, tmp_path: Path)
     )
 
 
+def test_a_variant_can_reuse_another_experiments_runs(synth_file: Path, tmp_path: Path):
+    first = tmp_path / "mini.toml"
+    first.write_text(EXPERIMENT.format(data=synth_file))
+    run_experiment(first, tmp_path / "out", device="cpu", log=lambda s: None)
+    last = tmp_path / "out" / "mini" / "runs" / "a" / "fold1-seed2" / "checkpoints" / "last.pt"
+    stamp = last.stat().st_mtime_ns
+    second = tmp_path / "final.toml"
+    second.write_text(
+        EXPERIMENT.format(data=synth_file)
+        .replace('name = "mini"', 'name = "final"')
+        .replace('evaluate = ["val", "test"]', 'evaluate = ["test", "train"]')
+        .replace('name = "a"', 'name = "chosen"\nreuse = "mini/a"')
+    )
+    logs: list[str] = []
+    results = run_experiment(
+        second, tmp_path / "out", device="cpu", log=logs.append, only=["chosen"]
+    )
+    assert last.stat().st_mtime_ns == stamp  # evaluated, not retrained
+    assert not any("training" in line for line in logs)
+    agg = results["variants"]["chosen"]["aggregate"]
+    assert agg["train/best"]["wave_mae"]["n"] == 4 and agg["test/best"]["wave_mae"]["n"] == 4
+
+
 def test_experiment_files_are_validated(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\n[data]\nfile = "f.h5"\n[base]\npreset = "nope"\n')

@@ -32,10 +32,12 @@ from innpar_freia.config import RunConfig, TrainConfig
 from innpar_freia.data.dataset import (
     STATS_BLOCK,
     Normalisation,
+    PreloadedLoader,
     WindowDataset,
     fit_normalisation,
     load_split_arrays,
     plan_splits,
+    split_bytes,
 )
 from innpar_freia.data.store import StoreInfo, read_info
 from innpar_freia.distributed import hardware_description
@@ -45,6 +47,7 @@ from innpar_freia.nn.model import INNPAR, build_model, count_parameters
 from innpar_freia.signal import bp_values_batch
 
 RUN_ARTIFACTS = ("config.json", "metrics.jsonl", "checkpoints")
+PRELOAD_LIMIT = 2**30  # bytes: splits smaller than this are held in device memory
 
 
 class Callbacks(Protocol):
@@ -226,7 +229,7 @@ def resolve_device(name: str) -> torch.device:
 @torch.no_grad()
 def validate(
     model: INNPAR,
-    loader: DataLoader,
+    loader: Any,
     norm: Normalisation,
     cfg: TrainConfig,
     fs: float,
@@ -398,25 +401,30 @@ def _train(
         drop_last=False,
     )
     pin = device.type == "cuda"
-    loader = DataLoader(
-        train_set,
-        batch_size=per_rank_batch,
-        sampler=sampler,
-        num_workers=cfg.num_workers,
-        pin_memory=pin,
-        persistent_workers=cfg.num_workers > 0,
+    preload = cfg.preload == "always" or (
+        cfg.preload == "auto"
+        and split_bytes(len(plan.train) + len(plan.val), info.window_length) < PRELOAD_LIMIT
     )
-    val_loader = (
-        DataLoader(
-            WindowDataset(data, plan.val, norm),
-            batch_size=max(256, per_rank_batch),
-            shuffle=False,
-            num_workers=0,
+    val_set = WindowDataset(data, plan.val, norm) if has_val and main else None
+    val_batch = max(256, per_rank_batch)
+    loader: Any
+    if preload:
+        loader = PreloadedLoader(train_set, per_rank_batch, device, sampler)
+        val_loader = PreloadedLoader(val_set, val_batch, device) if val_set else None
+    else:
+        loader = DataLoader(
+            train_set,
+            batch_size=per_rank_batch,
+            sampler=sampler,
+            num_workers=cfg.num_workers,
             pin_memory=pin,
+            persistent_workers=cfg.num_workers > 0,
         )
-        if has_val and main
-        else None
-    )
+        val_loader = (
+            DataLoader(val_set, batch_size=val_batch, shuffle=False, pin_memory=pin)
+            if val_set
+            else None
+        )
 
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir = run_dir / "checkpoints"

@@ -241,3 +241,10 @@ def test_bf16_autocast_trains_and_stays_invertible(synth_file: Path, tmp_path: P
     assert all(p.dtype == torch.float32 for p in ckpt.model.parameters())
     checks = run_checks(ckpt.model, seed=0)
     assert checks["roundtrip_max_abs_float32"] <= 1e-5 and checks["passed"]
+
+
+def test_preloaded_and_lazy_loading_train_identically(synth_file: Path, tmp_path: Path):
+    lazy = train(tiny(epochs=2, preload="never"), synth_file, tmp_path / "lazy")
+    held = train(tiny(epochs=2, preload="always"), synth_file, tmp_path / "held")
+    _assert_same_weights(lazy.last_checkpoint, held.last_checkpoint)
+    assert [r["val_mae"] for r in lazy.history] == [r["val_mae"] for r in held.history]

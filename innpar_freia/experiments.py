@@ -445,7 +445,10 @@ def run_experiment(
     only: list[str] | None = None,
     log: Any = print,
     callbacks: Any = None,
+    folds: list[int] | None = None,
 ) -> dict[str, Any]:
+    """Run (or resume) every variant x seed x test fold of an experiment file, or only the
+    variants in ``only`` and the test folds in ``folds``; returns the results table."""
     exp = load_experiment(path)
     out = Path(out_root) / exp.name
     out.mkdir(parents=True, exist_ok=True)
@@ -455,6 +458,8 @@ def run_experiment(
             continue
         for seed in exp.protocol["seeds"]:
             for fold in exp.protocol["test_folds"]:
+                if folds is not None and fold not in folds:
+                    continue
                 run_one(exp, variant, data, fold, seed, out, device, log, callbacks)
                 write_results(exp, out, finished_records(exp, out), device)
     return write_results(exp, out, finished_records(exp, out), device)

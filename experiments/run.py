@@ -41,8 +41,16 @@ from innpar_freia.experiments import run_experiment  # noqa: E402
     help="auto = CUDA when present.",
 )
 @click.option("--only", default=None, help="Comma-separated variant names to run.")
+@click.option("--folds", default=None, help="Comma-separated test folds (default: the config's).")
 @click.option("--quiet", is_flag=True, help="No per-epoch lines.")
-def main(configs: tuple[Path, ...], out: Path, device: str, only: str | None, quiet: bool) -> None:
+def main(
+    configs: tuple[Path, ...],
+    out: Path,
+    device: str,
+    only: str | None,
+    folds: str | None,
+    quiet: bool,
+) -> None:
     """Train and evaluate the experiments in CONFIGS (TOML files)."""
     for config in configs:
         try:
@@ -51,6 +59,7 @@ def main(configs: tuple[Path, ...], out: Path, device: str, only: str | None, qu
                 out,
                 device=device,
                 only=only.split(",") if only else None,
+                folds=[int(f) for f in folds.split(",")] if folds else None,
                 log=lambda s: click.echo(s, err=True),
                 callbacks=ConsoleCallbacks(quiet=quiet),
             )

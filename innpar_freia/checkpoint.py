@@ -18,7 +18,7 @@ from innpar_freia.config import RunConfig
 from innpar_freia.data.dataset import Normalisation
 from innpar_freia.errors import CheckpointError, ConfigError
 from innpar_freia.metrics import BaselineParams
-from innpar_freia.nn.model import INNPAR, build_model
+from innpar_freia.nn.model import INNPAR, build_model, postprocess_abp
 
 FORMAT = "innpar-freia.checkpoint"
 FORMAT_VERSION = 1
@@ -125,7 +125,7 @@ class Checkpoint:
     def predict_abp(self, ppg: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """Raw PPG windows ``(n, L)`` (any units) -> ABP ``(n, L)`` in mmHg."""
         norm = self._run(Normalisation.normalise_ppg(ppg), reverse=False, batch_size=batch_size)
-        return self.normalisation.denormalise_abp(norm)
+        return postprocess_abp(self.normalisation.denormalise_abp(norm), self.run_config.model)
 
     def predict_ppg(self, abp_mmhg: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """ABP windows ``(n, L)`` in mmHg -> z-scored PPG ``(n, L)`` by the reverse pass."""

@@ -18,7 +18,7 @@ else:  # pragma: no cover - Python 3.10
 
 ARCHS = ("innpar", "unet")
 COUPLINGS = ("innpar", "glow", "rnvp", "allinone")
-SECOND_CHANNELS = ("gradient", "zeros", "copy")
+SECOND_CHANNELS = ("gradient", "gradient-onesided", "zeros", "copy")
 SUBNETS = ("mscm", "mscm-relu")
 ABP_NORMS = ("minmax", "zscore")
 LOSS_REGIONS = ("real", "padded")
@@ -101,12 +101,17 @@ class ModelConfig(_ConfigBase):
             or FrEIA's stock ``glow``, ``rnvp``, ``allinone`` blocks with MSCM subnets.
         invertible_1x1: a learned LU-parametrised 1x1 convolution before every coupling.
         second_channel: what the second of the two channels holds: ``gradient`` (the
-            paper: central difference of the signal), ``zeros`` (a constant zero channel,
-            i.e. a one-channel model padded to two channels), or ``copy`` (the signal again).
+            paper: central difference ``x[n+1] - x[n-1]`` with zero padding, so the edges
+            see a jump), ``gradient-onesided`` (the same inside, ``2 (x[1] - x[0])`` and
+            ``2 (x[L-1] - x[L-2])`` at the edges: no artificial jump), ``zeros`` (a constant
+            zero channel, i.e. a one-channel model padded to two channels), or ``copy``.
         subnet: ``mscm`` (the paper's multi-scale convolution module, one ReLU) or
             ``mscm-relu`` (a ReLU after every hidden convolution).
         clamp: soft-clamp of the log-scale, ``s = clamp * (2 sigmoid(u) - 1)``.
         unet_depth: levels of the U-Net baseline.
+        output_lowpass_hz: zero-phase low-pass (4th-order Butterworth) applied to the
+            predicted ABP after the network, 0 for none. Post-processing only: the network
+            stays exactly invertible; validation during training applies it too.
         fs: sampling rate in Hz the model works at.
         window_length: samples per window (5 s at 125 Hz = 625 in the paper).
     """
@@ -123,6 +128,7 @@ class ModelConfig(_ConfigBase):
     subnet: str = "mscm"
     clamp: float = 0.8
     unet_depth: int = 4
+    output_lowpass_hz: float = 0.0
     fs: float = 125.0
     window_length: int = 625
 
@@ -142,6 +148,12 @@ class ModelConfig(_ConfigBase):
         _check_choice("subnet", self.subnet, SUBNETS)
         _check_float("clamp", self.clamp, 0.0, strict=True)
         _check_int("unet_depth", self.unet_depth, 1, 8)
+        _check_float("output_lowpass_hz", self.output_lowpass_hz, 0.0)
+        if self.output_lowpass_hz and self.output_lowpass_hz >= self.fs / 2:
+            raise ConfigError(
+                f"output_lowpass_hz must be below the Nyquist frequency {self.fs / 2:g} Hz, "
+                f"but is: {self.output_lowpass_hz}"
+            )
         _check_float("fs", self.fs, 0.0, strict=True)
         _check_int("window_length", self.window_length, MIN_WINDOW_LENGTH, 1_000_000)
 
@@ -166,6 +178,8 @@ class TrainConfig(_ConfigBase):
         epochs, batch_size, lr, weight_decay, seed: the usual.
         loss_region: ``real`` (samples 0..L-1 only) or ``padded`` (the release's).
         grad_weight: weight of the second output channel (the ABP gradient) in the loss.
+        diff_weight: weight of an L1 loss on the first differences of the predicted ABP
+            channel against the reference's (penalises high-frequency ringing).
         inverse_weight: weight of an L1 loss on PPG reconstructed from ABP by the reverse
             pass (the paper's abstract describes it; the release never trains it).
         abp_norm: ``minmax`` (scale the training split's min..max to 0..1, the anchor) or
@@ -198,6 +212,7 @@ class TrainConfig(_ConfigBase):
     seed: int = 1
     loss_region: str = "real"
     grad_weight: float = 1.0
+    diff_weight: float = 0.0
     inverse_weight: float = 0.0
     abp_norm: str = "minmax"
     lr_schedule: str = "constant"
@@ -222,6 +237,7 @@ class TrainConfig(_ConfigBase):
         _check_int("seed", self.seed, 0, 2**63 - 1)
         _check_choice("loss_region", self.loss_region, LOSS_REGIONS)
         _check_float("grad_weight", self.grad_weight, 0.0)
+        _check_float("diff_weight", self.diff_weight, 0.0)
         _check_float("inverse_weight", self.inverse_weight, 0.0)
         _check_choice("abp_norm", self.abp_norm, ABP_NORMS)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)

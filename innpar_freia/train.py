@@ -43,7 +43,7 @@ from innpar_freia.data.store import StoreInfo, read_info
 from innpar_freia.distributed import hardware_description
 from innpar_freia.errors import ConfigError, DataError, RunDirError, TrainingDiverged
 from innpar_freia.metrics import BaselineAccumulator
-from innpar_freia.nn.model import INNPAR, build_model, count_parameters
+from innpar_freia.nn.model import INNPAR, build_model, count_parameters, postprocess_abp
 from innpar_freia.signal import bp_values_batch
 
 RUN_ARTIFACTS = ("config.json", "metrics.jsonl", "checkpoints")
@@ -98,6 +98,14 @@ def channel_l1(out: Tensor, target: Tensor, length: int, region: str, grad_weigh
     return (err[:, 0].mean() + grad_weight * err[:, 1].mean()) / (1.0 + grad_weight)
 
 
+def diff_l1(out: Tensor, target: Tensor, length: int) -> Tensor:
+    """L1 between the first differences of channel 0 (the ABP) over the real samples: it
+    penalises ringing that a sample-wise L1 barely sees."""
+    d_out = torch.diff(out[:, 0, :length], dim=-1)
+    d_target = torch.diff(target[:, 0, :length], dim=-1)
+    return (d_out - d_target).abs().mean()
+
+
 class TrainStep(nn.Module):
     """Forward (and optionally reverse) pass of one batch as a single module call, so that
     DistributedDataParallel sees exactly one forward per backward."""
@@ -113,6 +121,8 @@ class TrainStep(nn.Module):
         y = self.model.make_input(abp)
         out, _ = self.model(x, jac=False)
         loss = channel_l1(out.float(), y, length, self.cfg.loss_region, self.cfg.grad_weight)
+        if self.cfg.diff_weight > 0:
+            loss = loss + self.cfg.diff_weight * diff_l1(out.float(), y, length)
         inverse = torch.zeros((), device=loss.device)
         if self.cfg.inverse_weight > 0:
             back, _ = self.model(y, rev=True, jac=False)
@@ -249,7 +259,12 @@ def validate(
             channel_l1(out.float(), y, ppg.shape[-1], cfg.loss_region, cfg.grad_weight)
         )
         n_batches += 1
-        preds.append(norm.denormalise_abp(out[:, 0, : ppg.shape[-1]].double().cpu().numpy()))
+        preds.append(
+            postprocess_abp(
+                norm.denormalise_abp(out[:, 0, : ppg.shape[-1]].double().cpu().numpy()),
+                model.config,
+            )
+        )
         refs.append(norm.denormalise_abp(abp.double().cpu().numpy()))
     model.train()
     pred, ref = np.concatenate(preds), np.concatenate(refs)

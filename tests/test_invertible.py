@@ -26,6 +26,7 @@ VARIANTS = {
     "no-1x1": {"invertible_1x1": False, "blocks": 2},
     "zeros-channel": {"second_channel": "zeros", "blocks": 2},
     "copy-channel": {"second_channel": "copy", "blocks": 2},
+    "onesided-gradient": {"second_channel": "gradient-onesided", "blocks": 2},
     "mscm-relu": {"subnet": "mscm-relu", "blocks": 2},
     "allinone-no-1x1": {"coupling": "allinone", "invertible_1x1": False, "blocks": 2},
 }
@@ -119,6 +120,8 @@ def test_gradient_channel_is_the_release_kernel_not_halved() -> None:
     x = torch.tensor([[[1.0, 4.0, 9.0, 16.0, 25.0]]])
     g = second_channel(x, "gradient")[0, 0]
     assert g.tolist() == [4.0, 8.0, 12.0, 16.0, -16.0]  # g[0]=x[1], g[-1]=-x[-2]
+    onesided = second_channel(x, "gradient-onesided")[0, 0]
+    assert onesided.tolist() == [6.0, 8.0, 12.0, 16.0, 18.0]  # 2(x1-x0) ... 2(x4-x3)
     assert torch.equal(second_channel(x, "zeros"), torch.zeros_like(x))
     assert torch.equal(second_channel(x, "copy"), x)
 

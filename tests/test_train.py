@@ -248,3 +248,43 @@ def test_preloaded_and_lazy_loading_train_identically(synth_file: Path, tmp_path
     held = train(tiny(epochs=2, preload="always"), synth_file, tmp_path / "held")
     _assert_same_weights(lazy.last_checkpoint, held.last_checkpoint)
     assert [r["val_mae"] for r in lazy.history] == [r["val_mae"] for r in held.history]
+
+
+def test_difference_loss_sees_ringing_the_sample_loss_hardly_sees() -> None:
+    from innpar_freia.train import diff_l1
+
+    target = torch.zeros(1, 2, 100)
+    ringing = torch.zeros(1, 2, 100)
+    ringing[0, 0, ::2] = 0.1  # sawtooth of amplitude 0.1
+    assert float(channel_l1(ringing, target, 100, "real", 1.0)) == pytest.approx(0.025)
+    assert float(diff_l1(ringing, target, 100)) == pytest.approx(0.1)
+    assert float(diff_l1(target + 5.0, target, 100)) == 0.0  # an offset is not penalised
+
+
+def test_output_lowpass_is_applied_to_predictions_and_validation(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    from scipy import signal as sps
+
+    cfg = resolve_config(
+        "tiny",
+        model={"output_lowpass_hz": 10.0},
+        train={"device": "cpu", "epochs": 1, "diff_weight": 0.5},
+    )
+    result = train(cfg, synth_file, tmp_path / "lp")
+    ckpt = load_checkpoint(result.best_checkpoint)
+    ppg = np.random.default_rng(0).normal(size=(2, 625))
+    raw = ckpt.normalisation.denormalise_abp(
+        ckpt.model.ppg_to_abp(
+            torch.tensor(
+                (ppg - ppg.mean(1, keepdims=True)) / ppg.std(1, keepdims=True), dtype=torch.float32
+            )
+        )
+        .detach()
+        .double()
+        .numpy()
+    )
+    expected = sps.sosfiltfilt(sps.butter(4, 10.0, fs=125.0, output="sos"), raw, axis=-1)
+    assert np.allclose(ckpt.predict_abp(ppg), expected, atol=1e-4)
+    with pytest.raises(ValueError, match=r"below the Nyquist frequency 62\.5 Hz"):
+        resolve_config("tiny", model={"output_lowpass_hz": 70.0})

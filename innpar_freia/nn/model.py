@@ -124,11 +124,19 @@ def second_channel(x: Tensor, kind: str) -> Tensor:
 
     ``gradient``: the release's central difference, a conv with kernel ``[-1, 0, 1]`` and
     zero padding 1, so ``g[n] = x[n+1] - x[n-1]``, ``g[0] = x[1]``, ``g[L-1] = -x[L-2]``.
-    ``zeros``: a zero channel. ``copy``: the signal again.
+    ``gradient-onesided``: the same inside, ``2 (x[1] - x[0])`` and ``2 (x[L-1] - x[L-2])``
+    at the edges. ``zeros``: a zero channel. ``copy``: the signal again.
     """
-    if kind == "gradient":
+    if kind in ("gradient", "gradient-onesided"):
         kernel = torch.tensor(GRADIENT_KERNEL, dtype=x.dtype, device=x.device).view(1, 1, 3)
-        return F.conv1d(x, kernel, padding=1)
+        g = F.conv1d(x, kernel, padding=1)
+        if kind == "gradient-onesided" and x.shape[-1] > 1:
+            # one-sided differences at the edges, on the same (not halved) scale
+            g = torch.cat(
+                [2 * (x[..., 1:2] - x[..., :1]), g[..., 1:-1], 2 * (x[..., -1:] - x[..., -2:-1])],
+                dim=-1,
+            )
+        return g
     if kind == "zeros":
         return torch.zeros_like(x)
     if kind == "copy":
@@ -207,6 +215,17 @@ def build_model(config: ModelConfig, seed: int | None = None) -> INNPAR:
         with _seeded(seed):
             return UNetBaseline(config)  # type: ignore[return-value]
     return INNPAR(config, build_inn(config, seed=seed))
+
+
+def postprocess_abp(abp: np.ndarray, config: ModelConfig) -> np.ndarray:
+    """The configured post-processing of predicted ABP windows ``(n, time)``: a zero-phase
+    4th-order Butterworth low-pass at ``config.output_lowpass_hz`` (none when 0)."""
+    if not config.output_lowpass_hz:
+        return abp
+    from scipy import signal as sps
+
+    sos = sps.butter(4, config.output_lowpass_hz, fs=config.fs, output="sos")
+    return sps.sosfiltfilt(sos, abp, axis=-1)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -49,6 +49,7 @@ PROTOCOL_DEFAULTS: dict[str, Any] = {
     "evaluate": ["test"],
     "checkpoints": ["best"],
     "calibration": "offset-scale",
+    "reference": None,  # a variant name: adds paired differences against it to the tables
 }
 
 
@@ -393,6 +394,70 @@ def markdown_table(results: dict[str, Any], key: str) -> str:
     return "\n".join(lines)
 
 
+PAIRED_COLUMNS = [
+    ("wave_mae", "wave MAE"),
+    ("sbp_mae", "SBP"),
+    ("dbp_mae", "DBP"),
+    ("map_mae", "MAP"),
+    ("cal_wave_mae", "cal. wave MAE"),
+    ("cal_sbp_mae", "cal. SBP"),
+    ("cal_dbp_mae", "cal. DBP"),
+    ("cal_map_mae", "cal. MAP"),
+]
+
+
+def paired_differences(
+    results: dict[str, Any], key: str, reference: str
+) -> dict[str, dict[str, dict[str, float | int]]]:
+    """Per variant and metric: mean of (variant - reference) over the runs (fold, seed)
+    both have, the number of such runs, and how often the variant's error was lower."""
+    ref_runs = {
+        (r["test_fold"], r["seed"]): r["evaluations"].get(key)
+        for r in results["variants"].get(reference, {}).get("runs", [])
+    }
+    out: dict[str, dict[str, dict[str, float | int]]] = {}
+    for name, v in results["variants"].items():
+        if name == reference:
+            continue
+        pairs = [
+            (r["evaluations"].get(key), ref_runs.get((r["test_fold"], r["seed"])))
+            for r in v["runs"]
+        ]
+        pairs = [(a, b) for a, b in pairs if a and b]
+        if not pairs:
+            continue
+        out[name] = {}
+        for metric, _ in PAIRED_COLUMNS:
+            d = [
+                a[metric] - b[metric]
+                for a, b in pairs
+                if a.get(metric) is not None and b.get(metric) is not None
+            ]
+            if d:
+                out[name][metric] = {
+                    "mean": float(np.mean(d)),
+                    "n": len(d),
+                    "wins": int(sum(x < 0 for x in d)),
+                }
+    return out
+
+
+def paired_table(results: dict[str, Any], key: str, reference: str) -> str:
+    diffs = paired_differences(results, key, reference)
+    lines = [
+        "| variant | runs | " + " | ".join(c for _, c in PAIRED_COLUMNS) + " |",
+        "|" + "---|" * (2 + len(PAIRED_COLUMNS)),
+    ]
+    for name, d in diffs.items():
+        n = max(m["n"] for m in d.values())
+        cells = [
+            f"{d[m]['mean']:+.2f} ({d[m]['wins']}/{d[m]['n']})" if m in d else "-"
+            for m, _ in PAIRED_COLUMNS
+        ]
+        lines.append(f"| {name} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_results(
     exp: Experiment, out: Path, records: list[dict[str, Any]], device: str
 ) -> dict[str, Any]:
@@ -431,6 +496,16 @@ def write_results(
     ]
     for key in keys:
         lines += ["", f"## {key}", "", markdown_table(results, key)]
+        reference = exp.protocol.get("reference")
+        if reference:
+            lines += [
+                "",
+                f"Paired differences against `{reference}` on the same folds and "
+                "seeds (variant - reference, mean; negative = better; wins = runs where "
+                "the variant's error is lower):",
+                "",
+                paired_table(results, key, reference),
+            ]
     text = "\n".join(lines) + "\n"
     tmp = out / ".results.md.tmp"
     tmp.write_text(text)

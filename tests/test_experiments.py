@@ -25,6 +25,7 @@ test_folds = [0, 1]
 seeds = [1, 2]
 evaluate = ["val", "test"]
 checkpoints = ["best", "last"]
+reference = "a"
 [base]
 preset = "tiny"
 train = {{ epochs = 1, batch_size = 32 }}
@@ -48,6 +49,18 @@ def test_runner_trains_evaluates_and_tabulates(synth_file: Path, tmp_path: Path)
     md = (tmp_path / "out" / "mini" / "results.md").read_text()
     assert "## val/best" in md and "| a |" in md and "carry-forward baseline" in md
     assert "commit" in md and "hardware" in md
+    assert "Paired differences against `a`" in md
+    from innpar_freia.experiments import paired_differences
+
+    diff = paired_differences(results, "test/best", "a")["b"]["wave_mae"]
+    runs_a = {(r["test_fold"], r["seed"]): r for r in a["runs"]}
+    expected = [
+        r["evaluations"]["test/best"]["wave_mae"]
+        - runs_a[(r["test_fold"], r["seed"])]["evaluations"]["test/best"]["wave_mae"]
+        for r in results["variants"]["b"]["runs"]
+    ]
+    assert diff["n"] == 4 and diff["mean"] == pytest.approx(sum(expected) / 4)
+    assert diff["wins"] == sum(x < 0 for x in expected)
     # A second invocation skips finished runs and gives the same table.
     done = tmp_path / "out" / "mini" / "runs" / "a" / "fold0-seed1" / "done.json"
     stamp = done.stat().st_mtime_ns

@@ -26,6 +26,20 @@ def test_paper_preset_is_the_release() -> None:
     assert ModelConfig.from_preset("paper").padded_length == 628
 
 
+def test_innpar_plus_is_the_paper_network_with_the_validated_recipe() -> None:
+    plus, paper = resolve_config("innpar-plus"), resolve_config("paper")
+    assert plus.model == paper.model  # same network, same 372,340 parameters
+    t = plus.train
+    assert (t.lr, t.lr_schedule, t.warmup_epochs, t.grad_weight, t.epochs) == (
+        1e-3,
+        "cosine",
+        2,
+        0.25,
+        40,
+    )
+    assert t.loss_region == "real"
+
+
 def test_unknown_preset_lists_the_available_ones() -> None:
     with pytest.raises(ConfigError, match=r"unknown preset 'papr'; available presets: .*paper"):
         ModelConfig.from_preset("papr")

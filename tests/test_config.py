@@ -38,6 +38,9 @@ def test_innpar_plus_is_the_paper_network_with_the_validated_recipe() -> None:
         40,
     )
     assert t.loss_region == "real"
+    relu = resolve_config("innpar-plus-relu")
+    assert relu.train == plus.train and relu.model.subnet == "mscm-relu"
+    assert relu.model == ModelConfig(subnet="mscm-relu")  # otherwise the paper network
 
 
 def test_unknown_preset_lists_the_available_ones() -> None:

@@ -10,7 +10,7 @@ import torch
 from FrEIA.framework import SequenceINN
 
 from innpar_freia.checks import run_checks, synthetic_windows
-from innpar_freia.config import ModelConfig
+from innpar_freia.config import PRESETS, ModelConfig
 from innpar_freia.data.dataset import Normalisation
 from innpar_freia.nn.invertible import INNPARCouplingBlock, InvertibleConv1x1LU
 from innpar_freia.nn.model import build_inn, build_model, count_parameters, second_channel
@@ -49,6 +49,18 @@ def test_every_variant_is_exactly_invertible(name: str, real_scale) -> None:
     assert result["logdet_cancel_max_abs"] <= 1e-8
     assert result["params_without_gradient"] == []
     assert result["state_dict_max_abs_diff"] == 0.0
+    assert result["passed"]
+
+
+INVERTIBLE_PRESETS = sorted(n for n, p in PRESETS.items() if p["model"].get("arch") != "unet")
+
+
+@pytest.mark.parametrize("name", INVERTIBLE_PRESETS)
+def test_every_invertible_preset_is_exactly_invertible(name: str, real_scale) -> None:
+    result = run_checks(build_model(ModelConfig.from_preset(name), seed=3), *real_scale, seed=1)
+    assert result["roundtrip_max_abs_float32"] <= 1e-5
+    assert result["roundtrip_max_abs_float64"] <= 1e-10
+    assert result["logdet_max_abs_error"] <= 1e-8
     assert result["passed"]
 
 

@@ -4,8 +4,6 @@ rebuilding model, configuration and normalisation from the file alone."""
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,14 +45,10 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except (
-        RuntimeError,
-        EOFError,
-        pickle.UnpicklingError,
-        zipfile.BadZipFile,
-        ValueError,
-        OSError,
-    ) as exc:
+    except Exception as exc:
+        # Arbitrary bytes reach torch's legacy (non-zip) unpickler, which fails with whatever
+        # the garbage decodes to (UnpicklingError, EOFError, but also IndexError, KeyError,
+        # TypeError, struct.error, ...): any failure to read the file means "corrupt".
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"{path} is not a readable innpar-freia checkpoint (corrupt or another format: {first})"

@@ -66,6 +66,13 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_bytes(b"not a checkpoint at all")
     with pytest.raises(CheckpointError, match="not a readable innpar-freia checkpoint"):
         load_checkpoint(bad)
+    # Random bytes make torch's unpickler fail in many ways (IndexError, KeyError, ...):
+    # every one of them must come out as the same clear error.
+    rng = np.random.default_rng(0)
+    for size in [1, 2, 10, 100, 1000] * 40:
+        bad.write_bytes(rng.bytes(size))
+        with pytest.raises(CheckpointError, match="not a readable innpar-freia checkpoint"):
+            load_checkpoint(bad)
     foreign = tmp_path / "foreign.pt"
     torch.save({"state_dict": {}}, foreign)
     with pytest.raises(CheckpointError, match="is not an innpar-freia checkpoint"):

@@ -52,6 +52,12 @@ def main(
     quiet: bool,
 ) -> None:
     """Train and evaluate the experiments in CONFIGS (TOML files)."""
+    try:
+        fold_list = [int(f) for f in folds.split(",")] if folds else None
+    except ValueError:
+        raise click.BadParameter(
+            f"expected comma-separated integers, got {folds!r}", param_hint="--folds"
+        ) from None
     for config in configs:
         try:
             results = run_experiment(
@@ -59,12 +65,15 @@ def main(
                 out,
                 device=device,
                 only=only.split(",") if only else None,
-                folds=[int(f) for f in folds.split(",")] if folds else None,
+                folds=fold_list,
                 log=lambda s: click.echo(s, err=True),
                 callbacks=ConsoleCallbacks(quiet=quiet),
             )
         except InnparError as exc:
-            raise click.ClickException(f"{config}: {exc}") from None
+            msg = str(exc)  # most errors of an experiment file name it already
+            raise click.ClickException(
+                msg if msg.startswith(str(config)) else f"{config}: {msg}"
+            ) from None
         click.echo(f"{config}: {out / results['experiment'] / 'results.md'}")
 
 

@@ -525,6 +525,13 @@ def run_experiment(
     """Run (or resume) every variant x seed x test fold of an experiment file, or only the
     variants in ``only`` and the test folds in ``folds``; returns the results table."""
     exp = load_experiment(path)
+    if folds is not None:
+        unknown = sorted(set(folds) - set(exp.protocol["test_folds"]))
+        if unknown:
+            raise ConfigError(
+                f"{path}: test fold(s) {unknown} are not in the experiment's test_folds "
+                f"{exp.protocol['test_folds']}"
+            )
     out = Path(out_root) / exp.name
     out.mkdir(parents=True, exist_ok=True)
     data = prepare_data(exp, log)

@@ -69,6 +69,9 @@ def test_runner_trains_evaluates_and_tabulates(synth_file: Path, tmp_path: Path)
     assert json.dumps(again["variants"]["b"]["aggregate"]) == json.dumps(
         results["variants"]["b"]["aggregate"]
     )
+    # --folds picks among the configured test folds; another fold is an error, not a no-op.
+    with pytest.raises(ValueError, match=r"test fold\(s\) \[3\] are not in .*\[0, 1\]"):
+        run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None, folds=[3])
 
 
 def test_a_variant_can_reuse_another_experiments_runs(synth_file: Path, tmp_path: Path):

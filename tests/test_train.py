@@ -273,6 +273,9 @@ def test_output_lowpass_is_applied_to_predictions_and_validation(
 ) -> None:
     from scipy import signal as sps
 
+    from innpar_freia.data.dataset import Normalisation
+    from innpar_freia.evaluate import evaluate
+
     cfg = resolve_config(
         "tiny",
         model={"output_lowpass_hz": 10.0},
@@ -281,17 +284,14 @@ def test_output_lowpass_is_applied_to_predictions_and_validation(
     result = train(cfg, synth_file, tmp_path / "lp")
     ckpt = load_checkpoint(result.best_checkpoint)
     ppg = np.random.default_rng(0).normal(size=(2, 625))
-    raw = ckpt.normalisation.denormalise_abp(
-        ckpt.model.ppg_to_abp(
-            torch.tensor(
-                (ppg - ppg.mean(1, keepdims=True)) / ppg.std(1, keepdims=True), dtype=torch.float32
-            )
-        )
-        .detach()
-        .double()
-        .numpy()
-    )
+    z = torch.tensor(Normalisation.normalise_ppg(ppg), dtype=torch.float32)
+    raw = ckpt.normalisation.denormalise_abp(ckpt.model.ppg_to_abp(z).detach().double().numpy())
     expected = sps.sosfiltfilt(sps.butter(4, 10.0, fs=125.0, output="sos"), raw, axis=-1)
     assert np.allclose(ckpt.predict_abp(ppg), expected, atol=1e-4)
+    # The validation MAE of training is the evaluation's on the same (low-passed) predictions.
+    scored, _ = evaluate(ckpt, synth_file, "val")
+    assert result.history[-1]["val_mae"] == pytest.approx(
+        scored["calibration_free"]["waveform"]["mae"], abs=1e-3
+    )
     with pytest.raises(ValueError, match=r"below the Nyquist frequency 62\.5 Hz"):
         resolve_config("tiny", model={"output_lowpass_hz": 70.0})

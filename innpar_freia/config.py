@@ -180,6 +180,8 @@ class TrainConfig(_ConfigBase):
         grad_weight: weight of the second output channel (the ABP gradient) in the loss.
         diff_weight: weight of an L1 loss on the first differences of the predicted ABP
             channel against the reference's (penalises high-frequency ringing).
+        extremes_weight: weight of an L1 loss on each window's maximum and minimum of the
+            predicted ABP against the reference's (the systolic and diastolic extremes).
         inverse_weight: weight of an L1 loss on PPG reconstructed from ABP by the reverse
             pass (the paper's abstract describes it; the release never trains it).
         abp_norm: ``minmax`` (scale the training split's min..max to 0..1, the anchor) or
@@ -213,6 +215,7 @@ class TrainConfig(_ConfigBase):
     loss_region: str = "real"
     grad_weight: float = 1.0
     diff_weight: float = 0.0
+    extremes_weight: float = 0.0
     inverse_weight: float = 0.0
     abp_norm: str = "minmax"
     lr_schedule: str = "constant"
@@ -238,6 +241,7 @@ class TrainConfig(_ConfigBase):
         _check_choice("loss_region", self.loss_region, LOSS_REGIONS)
         _check_float("grad_weight", self.grad_weight, 0.0)
         _check_float("diff_weight", self.diff_weight, 0.0)
+        _check_float("extremes_weight", self.extremes_weight, 0.0)
         _check_float("inverse_weight", self.inverse_weight, 0.0)
         _check_choice("abp_norm", self.abp_norm, ABP_NORMS)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)

@@ -106,6 +106,17 @@ def diff_l1(out: Tensor, target: Tensor, length: int) -> Tensor:
     return (d_out - d_target).abs().mean()
 
 
+def extremes_l1(out: Tensor, target: Tensor, length: int) -> Tensor:
+    """L1 between each window's maximum and minimum of channel 0 (the ABP) over the real
+    samples and the reference's: the systolic and diastolic extremes, which a sample-wise
+    L1 regresses towards the mean (the predicted pulse pressure comes out too small, and the
+    calibrated protocol's scale ``PP_ref / PP_pred`` then amplifies the prediction's noise)."""
+    pred, ref = out[:, 0, :length], target[:, 0, :length]
+    top = (pred.amax(dim=-1) - ref.amax(dim=-1)).abs()
+    bottom = (pred.amin(dim=-1) - ref.amin(dim=-1)).abs()
+    return 0.5 * (top + bottom).mean()
+
+
 class TrainStep(nn.Module):
     """Forward (and optionally reverse) pass of one batch as a single module call, so that
     DistributedDataParallel sees exactly one forward per backward."""
@@ -123,6 +134,8 @@ class TrainStep(nn.Module):
         loss = channel_l1(out.float(), y, length, self.cfg.loss_region, self.cfg.grad_weight)
         if self.cfg.diff_weight > 0:
             loss = loss + self.cfg.diff_weight * diff_l1(out.float(), y, length)
+        if self.cfg.extremes_weight > 0:
+            loss = loss + self.cfg.extremes_weight * extremes_l1(out.float(), y, length)
         inverse = torch.zeros((), device=loss.device)
         if self.cfg.inverse_weight > 0:
             back, _ = self.model(y, rev=True, jac=False)

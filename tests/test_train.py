@@ -268,6 +268,44 @@ def test_difference_loss_sees_ringing_the_sample_loss_hardly_sees() -> None:
     assert float(diff_l1(target + 5.0, target, 100)) == 0.0  # an offset is not penalised
 
 
+def test_extremes_loss_scores_the_pulse_pressure_the_sample_loss_shrinks() -> None:
+    from innpar_freia.train import extremes_l1
+
+    t = torch.linspace(0, 4 * np.pi, 100)
+    target = torch.zeros(2, 2, 110)
+    target[:, 0, :100] = torch.sin(t)  # extremes +1 / -1
+    target[:, 0, 100:] = 9.0  # padding beyond the real samples is never scored
+    flat = target.clone()
+    flat[:, 0, :100] = 0.5 * torch.sin(t)  # the same beats at half the pulse pressure
+    assert float(extremes_l1(flat, target, 100)) == pytest.approx(0.5, abs=1e-4)
+    assert float(extremes_l1(target, target, 100)) == 0.0
+    shifted = target.clone()
+    shifted[:, 0, :100] += 0.2  # a level error moves both extremes
+    assert float(extremes_l1(shifted, target, 100)) == pytest.approx(0.2, abs=1e-6)
+    shifted[:, 1] += 3.0  # the gradient channel is not part of it
+    assert float(extremes_l1(shifted, target, 100)) == pytest.approx(0.2, abs=1e-6)
+    with pytest.raises(ValueError, match="extremes_weight"):
+        resolve_config("tiny", train={"extremes_weight": -1.0})
+
+
+def test_train_step_adds_the_weighted_extremes_loss() -> None:
+    from innpar_freia.nn.model import build_model
+    from innpar_freia.train import TrainStep, extremes_l1
+
+    plain = resolve_config("tiny", train={"device": "cpu"})
+    weighted = resolve_config("tiny", train={"device": "cpu", "extremes_weight": 0.5})
+    model = build_model(plain.model, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    ppg, abp = torch.randn(4, 625, generator=gen), torch.rand(4, 625, generator=gen)
+    with torch.no_grad():
+        base, _ = TrainStep(model, plain.train)(ppg, abp)
+        total, _ = TrainStep(model, weighted.train)(ppg, abp)
+        out, _ = model(model.make_input(ppg), jac=False)
+        extra = extremes_l1(out, model.make_input(abp), 625)
+    assert float(extra) > 0
+    assert float(total) == pytest.approx(float(base) + 0.5 * float(extra), rel=1e-5)
+
+
 def test_output_lowpass_is_applied_to_predictions_and_validation(
     synth_file: Path, tmp_path: Path
 ) -> None:

@@ -464,7 +464,15 @@ def write_results(
     from innpar_freia.distributed import hardware_description
     from innpar_freia.train import resolve_device, write_json_atomic
 
-    keys = sorted({k for r in records for k in r["evaluations"]})
+    # Only the splits and checkpoints this experiment asks for: a reused run may carry the
+    # scores another experiment added (the test folds of the ablation's models), and an
+    # ablation's tables must not show what its choices were never allowed to look at.
+    wanted = {
+        f"{split}/{ckpt}"
+        for split in exp.protocol["evaluate"]
+        for ckpt in exp.protocol["checkpoints"]
+    }
+    keys = sorted({k for r in records for k in r["evaluations"]} & wanted)
     results: dict[str, Any] = {
         "experiment": exp.name,
         "description": exp.description,

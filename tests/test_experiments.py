@@ -95,6 +95,19 @@ def test_a_variant_can_reuse_another_experiments_runs(synth_file: Path, tmp_path
     assert not any("training" in line for line in logs)
     agg = results["variants"]["chosen"]["aggregate"]
     assert agg["train/best"]["wave_mae"]["n"] == 4 and agg["test/best"]["wave_mae"]["n"] == 4
+    # The reused runs also carry the first experiment's validation scores: the second
+    # experiment tabulates only the splits it asks for, and the first never shows its
+    # runs' new training-split scores.
+    assert set(agg) == {"test/best", "test/last", "train/best", "train/last"}
+    md = (tmp_path / "out" / "final" / "results.md").read_text()
+    assert "## test/best" in md and "## val/best" not in md
+    again = run_experiment(first, tmp_path / "out", device="cpu", log=lambda s: None)
+    assert set(again["variants"]["a"]["aggregate"]) == {
+        "val/best",
+        "val/last",
+        "test/best",
+        "test/last",
+    }
 
 
 def test_experiment_files_are_validated(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from innpar_freia.config import resolve_config
+from innpar_freia.config import TRAIN_DEFAULT_PRESET, resolve_config
 from innpar_freia.data.synthetic import synthesize_dataset
 from innpar_freia.errors import RunDirError
 from innpar_freia.evaluate import evaluate
@@ -17,7 +17,7 @@ from innpar_freia.train import Callbacks, train
 
 # Small enough to train in well under 3 minutes on 2 CPU cores with the paper's network.
 DEMO_DATA = {"subjects": 16, "minutes": 3.0, "fs": 125.0, "seed": 0}
-DEMO_TRAIN = {"epochs": 30, "batch_size": 32, "lr": 1e-3, "device": "cpu"}
+DEMO_TRAIN = {"epochs": 30, "batch_size": 32, "device": "cpu"}
 
 
 @dataclass
@@ -53,7 +53,7 @@ def run_demo(
     overrides = dict(DEMO_TRAIN)
     if epochs is not None:
         overrides["epochs"] = epochs
-    cfg = resolve_config("paper", train=overrides)
+    cfg = resolve_config(TRAIN_DEFAULT_PRESET, train=overrides)  # innpar train's recipe
     result = train(cfg, data, out_dir / "run", callbacks=callbacks)
     metrics, preds = evaluate(result.best_checkpoint, data, "test")
     eval_dir = out_dir / "eval"

@@ -43,6 +43,13 @@ def test_innpar_plus_is_the_paper_network_with_the_validated_recipe() -> None:
     assert relu.model == ModelConfig(subnet="mscm-relu")  # otherwise the paper network
 
 
+def test_a_shorter_run_shortens_the_presets_warm_up_but_not_an_explicit_one() -> None:
+    assert resolve_config("innpar-plus", train={"epochs": 1}).train.warmup_epochs == 1
+    assert resolve_config("innpar-plus", train={"epochs": 10}).train.warmup_epochs == 2
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        resolve_config("innpar-plus", train={"epochs": 1, "warmup_epochs": 2})
+
+
 def test_unknown_preset_lists_the_available_ones() -> None:
     with pytest.raises(ConfigError, match=r"unknown preset 'papr'; available presets: .*paper"):
         ModelConfig.from_preset("papr")

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from innpar_freia.cli.common import ConsoleCallbacks, echo_json, fmt, to_json
-from innpar_freia.config import PRESETS, preset_names
+from innpar_freia.config import PRESETS, TRAIN_DEFAULT_PRESET, preset_names
 
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -20,7 +20,7 @@ EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     "--preset",
     type=click.Choice(preset_names()),
     default=None,
-    help="Named architecture and recipe  [default: paper].",
+    help=f"Named architecture and recipe  [default: {TRAIN_DEFAULT_PRESET}].",
 )
 @click.option(
     "--config",

@@ -42,6 +42,7 @@ from innpar_freia.experiments import run_experiment  # noqa: E402
 )
 @click.option("--only", default=None, help="Comma-separated variant names to run.")
 @click.option("--folds", default=None, help="Comma-separated test folds (default: the config's).")
+@click.option("--seeds", default=None, help="Comma-separated seeds (default: the config's).")
 @click.option("--quiet", is_flag=True, help="No per-epoch lines.")
 def main(
     configs: tuple[Path, ...],
@@ -49,15 +50,12 @@ def main(
     device: str,
     only: str | None,
     folds: str | None,
+    seeds: str | None,
     quiet: bool,
 ) -> None:
     """Train and evaluate the experiments in CONFIGS (TOML files)."""
-    try:
-        fold_list = [int(f) for f in folds.split(",")] if folds else None
-    except ValueError:
-        raise click.BadParameter(
-            f"expected comma-separated integers, got {folds!r}", param_hint="--folds"
-        ) from None
+    fold_list = _integers(folds, "--folds")
+    seed_list = _integers(seeds, "--seeds")
     for config in configs:
         try:
             results = run_experiment(
@@ -66,6 +64,7 @@ def main(
                 device=device,
                 only=only.split(",") if only else None,
                 folds=fold_list,
+                seeds=seed_list,
                 log=lambda s: click.echo(s, err=True),
                 callbacks=ConsoleCallbacks(quiet=quiet),
             )
@@ -75,6 +74,18 @@ def main(
                 msg if msg.startswith(str(config)) else f"{config}: {msg}"
             ) from None
         click.echo(f"{config}: {out / results['experiment'] / 'results.md'}")
+
+
+def _integers(text: str | None, option: str) -> list[int] | None:
+    """``"0,2"`` -> ``[0, 2]``; None when the option was not given."""
+    if not text:
+        return None
+    try:
+        return [int(f) for f in text.split(",")]
+    except ValueError:
+        raise click.BadParameter(
+            f"expected comma-separated integers, got {text!r}", param_hint=option
+        ) from None
 
 
 if __name__ == "__main__":

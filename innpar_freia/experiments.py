@@ -529,16 +529,17 @@ def run_experiment(
     log: Any = print,
     callbacks: Any = None,
     folds: list[int] | None = None,
+    seeds: list[int] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) every variant x seed x test fold of an experiment file, or only the
-    variants in ``only`` and the test folds in ``folds``; returns the results table."""
+    variants in ``only``, the test folds in ``folds`` and the seeds in ``seeds``; returns
+    the results table."""
     exp = load_experiment(path)
-    if folds is not None:
-        unknown = sorted(set(folds) - set(exp.protocol["test_folds"]))
+    for chosen, key, what in ((folds, "test_folds", "test fold(s)"), (seeds, "seeds", "seed(s)")):
+        unknown = sorted(set(chosen or ()) - set(exp.protocol[key]))
         if unknown:
             raise ConfigError(
-                f"{path}: test fold(s) {unknown} are not in the experiment's test_folds "
-                f"{exp.protocol['test_folds']}"
+                f"{path}: {what} {unknown} are not in the experiment's {key} {exp.protocol[key]}"
             )
     out = Path(out_root) / exp.name
     out.mkdir(parents=True, exist_ok=True)
@@ -547,6 +548,8 @@ def run_experiment(
         if only and variant.name not in only:
             continue
         for seed in exp.protocol["seeds"]:
+            if seeds is not None and seed not in seeds:
+                continue
             for fold in exp.protocol["test_folds"]:
                 if folds is not None and fold not in folds:
                     continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from innpar_freia.evaluate import evaluate
 from innpar_freia.experiments import load_experiment, run_experiment
 from innpar_freia.nn.model import build_model
 from innpar_freia.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
 
 EXPERIMENT = """
 name = "mini"
@@ -72,6 +75,27 @@ def test_runner_trains_evaluates_and_tabulates(synth_file: Path, tmp_path: Path)
     # --folds picks among the configured test folds; another fold is an error, not a no-op.
     with pytest.raises(ValueError, match=r"test fold\(s\) \[3\] are not in .*\[0, 1\]"):
         run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None, folds=[3])
+    with pytest.raises(ValueError, match=r"seed\(s\) \[7\] are not in the experiment's seeds"):
+        run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None, seeds=[7])
+    # --seeds picks seeds the way --folds picks folds (e.g. one seed per CPU core).
+    one = run_experiment(
+        cfg, tmp_path / "one", device="cpu", log=lambda s: None, seeds=[2], folds=[1]
+    )
+    assert [(r["test_fold"], r["seed"]) for r in one["variants"]["b"]["runs"]] == [(1, 2)]
+
+
+def test_runner_command_line_rejects_bad_lists(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    spec = importlib.util.spec_from_file_location("run_script", ROOT / "experiments" / "run.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(EXPERIMENT.format(data=tmp_path / "none.h5"))
+    for option in ("--folds", "--seeds"):
+        result = CliRunner().invoke(script.main, [str(cfg), option, "1,x"])
+        assert result.exit_code == 2 and "expected comma-separated integers" in result.output
+        assert option in result.output and "Traceback" not in result.output
 
 
 def test_a_variant_can_reuse_another_experiments_runs(synth_file: Path, tmp_path: Path):

@@ -82,7 +82,7 @@ def measure(
 
     def train_step():
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-            loss, _ = step_module(ppg, abp)
+            loss, _, _ = step_module(ppg, abp)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

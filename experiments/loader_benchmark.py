@@ -82,7 +82,7 @@ def train_throughput(
 
     def one() -> None:
         opt.zero_grad(set_to_none=True)
-        loss, _ = step(ppg, abp)
+        loss, _, _ = step(ppg, abp)
         loss.backward()
         opt.step()
 

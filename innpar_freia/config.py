@@ -23,6 +23,7 @@ SUBNETS = ("mscm", "mscm-relu")
 ABP_NORMS = ("minmax", "zscore")
 LOSS_REGIONS = ("real", "padded")
 LR_SCHEDULES = ("constant", "cosine")
+PAIR_CALIBRATIONS = ("offset", "offset-scale")
 DEVICES = ("auto", "cpu", "cuda")
 PRELOADS = ("auto", "always", "never")
 
@@ -184,6 +185,13 @@ class TrainConfig(_ConfigBase):
             predicted ABP against the reference's (the systolic and diastolic extremes).
         inverse_weight: weight of an L1 loss on PPG reconstructed from ABP by the reverse
             pass (the paper's abstract describes it; the release never trains it).
+        pair_weight: weight of the within-subject calibration loss: every ordered pair of
+            windows of one subject in a batch, one calibrating the other the way the
+            calibrated protocol does, L1 of the calibrated prediction (0: off). It trains
+            the network to track changes within a person rather than to guess the level.
+        pair_calibration: how a pair calibrates: ``offset`` (mean level) or
+            ``offset-scale`` (mean level and pulse pressure, with max - min as a
+            differentiable pulse pressure), as in the evaluation protocol.
         abp_norm: ``minmax`` (scale the training split's min..max to 0..1, the anchor) or
             ``zscore`` (training mean and SD). The constants travel in the checkpoint.
         lr_schedule, warmup_epochs: constant or cosine decay, with linear warm-up.
@@ -217,6 +225,8 @@ class TrainConfig(_ConfigBase):
     diff_weight: float = 0.0
     extremes_weight: float = 0.0
     inverse_weight: float = 0.0
+    pair_weight: float = 0.0
+    pair_calibration: str = "offset-scale"
     abp_norm: str = "minmax"
     lr_schedule: str = "constant"
     warmup_epochs: int = 0
@@ -243,6 +253,8 @@ class TrainConfig(_ConfigBase):
         _check_float("diff_weight", self.diff_weight, 0.0)
         _check_float("extremes_weight", self.extremes_weight, 0.0)
         _check_float("inverse_weight", self.inverse_weight, 0.0)
+        _check_float("pair_weight", self.pair_weight, 0.0)
+        _check_choice("pair_calibration", self.pair_calibration, PAIR_CALIBRATIONS)
         _check_choice("abp_norm", self.abp_norm, ABP_NORMS)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _check_int("warmup_epochs", self.warmup_epochs, 0, self.epochs)

@@ -42,9 +42,8 @@ from innpar_freia.data.dataset import (
 from innpar_freia.data.store import StoreInfo, read_info
 from innpar_freia.distributed import hardware_description
 from innpar_freia.errors import ConfigError, DataError, RunDirError, TrainingDiverged
-from innpar_freia.metrics import BaselineAccumulator
+from innpar_freia.metrics import BaselineAccumulator, protocol_windows
 from innpar_freia.nn.model import INNPAR, build_model, count_parameters, postprocess_abp
-from innpar_freia.signal import bp_values_batch
 
 RUN_ARTIFACTS = ("config.json", "metrics.jsonl", "checkpoints")
 PRELOAD_LIMIT = 2**30  # bytes: splits smaller than this are held in device memory
@@ -117,6 +116,55 @@ def extremes_l1(out: Tensor, target: Tensor, length: int) -> Tensor:
     return 0.5 * (top + bottom).mean()
 
 
+# Most ordered pairs scored per batch by the within-subject loss: a batch drawn from one
+# subject would otherwise make B * (B - 1) pairs. Beyond it, an evenly spaced subset.
+MAX_PAIRS_PER_WINDOW = 8
+
+
+def subject_pairs(groups: Tensor) -> tuple[Tensor, Tensor]:
+    """Ordered pairs ``(c, t)`` of distinct batch positions with the same subject code
+    (``c`` calibrates, ``t`` is scored), at most ``MAX_PAIRS_PER_WINDOW * B`` of them."""
+    same = groups[:, None] == groups[None, :]
+    same.fill_diagonal_(False)
+    c_idx, t_idx = same.nonzero(as_tuple=True)
+    limit = MAX_PAIRS_PER_WINDOW * len(groups)
+    if len(c_idx) > limit:
+        keep = torch.linspace(0, len(c_idx) - 1, limit, device=c_idx.device).long()
+        c_idx, t_idx = c_idx[keep], t_idx[keep]
+    return c_idx, t_idx
+
+
+def pair_l1(out: Tensor, target: Tensor, length: int, groups: Tensor, mode: str) -> Tensor:
+    """Within-subject calibration loss over the ABP channel (real samples).
+
+    For every ordered pair of windows ``(c, t)`` of one subject in the batch, window ``c``
+    calibrates window ``t`` exactly as the calibrated protocol does with a subject's first
+    window: ``t' = (pred_t - mean(pred_c)) * PP(ref_c) / PP(pred_c) + mean(ref_c)``
+    (``mode="offset"`` drops the scale); the loss is the mean L1 of ``t'`` against
+    ``ref_t``. PP is max - min (a differentiable stand-in for the protocol's median
+    peaks and troughs). A network whose level error is the same in every window of a person
+    pays nothing here, so the loss rewards tracking changes within a person rather than
+    guessing an unseen person's level (which the plain L1 handles). A batch without such
+    pairs contributes zero.
+    """
+    pred, ref = out[:, 0, :length], target[:, 0, :length]
+    c_idx, t_idx = subject_pairs(groups)
+    if len(c_idx) == 0:
+        return pred.sum() * 0.0  # keeps the graph connected (DDP expects every gradient)
+    offset_pred = pred.mean(dim=-1)[c_idx, None]
+    offset_ref = ref.mean(dim=-1)[c_idx, None]
+    if mode == "offset-scale":
+        pp_ref = ref.amax(dim=-1) - ref.amin(dim=-1)
+        # A flat prediction would make the scale explode; 1e-3 of the normalised range is
+        # ~0.2 mmHg with the min-max normalisation.
+        pp_pred = (pred.amax(dim=-1) - pred.amin(dim=-1)).clamp_min(1e-3)
+        scale = (pp_ref / pp_pred)[c_idx, None]
+    else:
+        scale = 1.0
+    calibrated = (pred[t_idx] - offset_pred) * scale + offset_ref
+    return (calibrated - ref[t_idx]).abs().mean()
+
+
 class TrainStep(nn.Module):
     """Forward (and optionally reverse) pass of one batch as a single module call, so that
     DistributedDataParallel sees exactly one forward per backward."""
@@ -126,7 +174,11 @@ class TrainStep(nn.Module):
         self.model = model
         self.cfg = cfg
 
-    def forward(self, ppg: Tensor, abp: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, ppg: Tensor, abp: Tensor, groups: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Total loss, and the inverse and within-subject terms (unweighted) for the log;
+        ``groups`` holds each window's subject code (needed when ``pair_weight > 0``)."""
         length = ppg.shape[-1]
         x = self.model.make_input(ppg)
         y = self.model.make_input(abp)
@@ -143,7 +195,13 @@ class TrainStep(nn.Module):
                 back.float(), x, length, self.cfg.loss_region, self.cfg.grad_weight
             )
             loss = loss + self.cfg.inverse_weight * inverse
-        return loss, inverse
+        pair = torch.zeros((), device=loss.device)
+        if self.cfg.pair_weight > 0:
+            if groups is None:
+                raise ValueError("pair_weight > 0 needs the subject code of every window")
+            pair = pair_l1(out.float(), y, length, groups, self.cfg.pair_calibration)
+            loss = loss + self.cfg.pair_weight * pair
+        return loss, inverse, pair
 
 
 def lr_factor(cfg: TrainConfig, epoch: int) -> float:
@@ -255,15 +313,16 @@ def validate(
     loader: Any,
     norm: Normalisation,
     cfg: TrainConfig,
-    fs: float,
+    info: StoreInfo,
     device: torch.device,
 ) -> dict[str, float]:
-    """Validation loss (normalised units) and mmHg errors: waveform MAE/RMSE on real
-    samples of de-normalised predictions, and SBP/DBP/MAP MAE by the protocol."""
+    """Validation loss (normalised units) and mmHg errors by the protocol: waveform
+    MAE/RMSE on real samples of de-normalised predictions and SBP/DBP/MAP MAE, without
+    calibration and calibrated (offset and scale from each subject's first window)."""
     model.eval()
     loss_sum, n_batches = 0.0, 0
-    preds, refs = [], []
-    for ppg, abp, _ in loader:
+    preds, refs, rows = [], [], []
+    for ppg, abp, idx in loader:
         ppg, abp = ppg.to(device), abp.to(device)
         x = model.make_input(ppg)
         out, _ = model(x, jac=False)
@@ -279,18 +338,28 @@ def validate(
             )
         )
         refs.append(norm.denormalise_abp(abp.double().cpu().numpy()))
+        rows.append(np.asarray(idx))
     model.train()
-    pred, ref = np.concatenate(preds), np.concatenate(refs)
-    err = pred - ref
-    bp_err = np.abs(bp_values_batch(pred, fs) - bp_values_batch(ref, fs)).mean(axis=0)
-    return {
-        "val_loss": loss_sum / max(1, n_batches),
-        "val_mae": float(np.abs(err).mean()),
-        "val_rmse": float(np.sqrt((err**2).mean())),
-        "val_sbp_mae": float(bp_err[0]),
-        "val_dbp_mae": float(bp_err[1]),
-        "val_map_mae": float(bp_err[2]),
-    }
+    pred, ref, row = np.concatenate(preds), np.concatenate(refs), np.concatenate(rows)
+    windows = protocol_windows(
+        pred, ref, None, info.subjects[row], info.start[row], info.fs, calibration="offset-scale"
+    )
+    record = {"val_loss": loss_sum / max(1, n_batches)}
+    for prefix, key in (("val", "model"), ("val_cal", "model_calibrated")):
+        w = windows[key]
+        err = w.pred - w.ref
+        bp_err = np.abs(w.bp_pred - w.bp_ref).mean(axis=0) if len(err) else np.full(3, np.nan)
+        record[f"{prefix}_mae"] = float(np.abs(err).mean()) if len(err) else math.nan
+        if prefix == "val":
+            record["val_rmse"] = float(np.sqrt((err**2).mean()))
+        record.update(
+            {
+                f"{prefix}_sbp_mae": float(bp_err[0]),
+                f"{prefix}_dbp_mae": float(bp_err[1]),
+                f"{prefix}_map_mae": float(bp_err[2]),
+            }
+        )
+    return record
 
 
 # ----------------------------------------------------------------------------- training
@@ -416,6 +485,8 @@ def _train(
         step_module = torch.compile(step_module)
 
     train_set = WindowDataset(data, plan.train, norm)
+    # Subject code of every window in the file, for the within-subject loss.
+    subject_code = torch.from_numpy(np.unique(info.subjects, return_inverse=True)[1].ravel())
     per_rank_batch = cfg.batch_size // dist_info.world_size
     # The same sampler in one process and under DDP: rank r of W takes every W-th index of
     # one seeded permutation per epoch, so the union of the ranks' batch b is exactly the
@@ -544,17 +615,19 @@ def _train(
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * lr_factor(cfg, epoch)
         sampler.set_epoch(epoch)
-        loss_sum = torch.zeros(2, dtype=torch.float64)
+        loss_sum = torch.zeros(3, dtype=torch.float64)
         steps = len(loader)
-        for step, (ppg, abp, _) in enumerate(loader):
+        for step, (ppg, abp, rows) in enumerate(loader):
             ppg = ppg.to(device, non_blocking=pin)
             abp = abp.to(device, non_blocking=pin)
+            groups = subject_code[rows].to(device, non_blocking=pin)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss, inverse = step_module(ppg, abp)
+                loss, inverse, pair = step_module(ppg, abp, groups)
             # Every rank sees the same global loss, so all stop together on NaN.
             global_loss = (
                 distributed.all_reduce_sum(
-                    torch.stack([loss.detach(), inverse.detach()]).double(), dist_info
+                    torch.stack([loss.detach(), inverse.detach(), pair.detach()]).double(),
+                    dist_info,
                 ).cpu()
                 / dist_info.world_size
             )
@@ -586,10 +659,12 @@ def _train(
         }
         if cfg.inverse_weight > 0:
             record["train_inverse_loss"] = float(loss_sum[1] / max(1, steps))
+        if cfg.pair_weight > 0:
+            record["train_pair_loss"] = float(loss_sum[2] / max(1, steps))
         stop = False
         if main:
             if val_loader is not None:
-                record.update(validate(averaged, val_loader, norm, cfg, info.fs, device))
+                record.update(validate(averaged, val_loader, norm, cfg, info, device))
                 improved = record["val_mae"] < best_mae
             else:
                 improved = True

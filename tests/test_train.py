@@ -298,8 +298,8 @@ def test_train_step_adds_the_weighted_extremes_loss() -> None:
     gen = torch.Generator().manual_seed(0)
     ppg, abp = torch.randn(4, 625, generator=gen), torch.rand(4, 625, generator=gen)
     with torch.no_grad():
-        base, _ = TrainStep(model, plain.train)(ppg, abp)
-        total, _ = TrainStep(model, weighted.train)(ppg, abp)
+        base, _, _ = TrainStep(model, plain.train)(ppg, abp)
+        total, _, _ = TrainStep(model, weighted.train)(ppg, abp)
         out, _ = model(model.make_input(ppg), jac=False)
         extra = extremes_l1(out, model.make_input(abp), 625)
     assert float(extra) > 0
@@ -333,3 +333,118 @@ def test_output_lowpass_is_applied_to_predictions_and_validation(
     )
     with pytest.raises(ValueError, match=r"below the Nyquist frequency 62\.5 Hz"):
         resolve_config("tiny", model={"output_lowpass_hz": 70.0})
+
+
+def _pair_batch(n: int = 6, length: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 2, T) reference tensor with distinct windows and subject codes 0,0,0,1,1,2."""
+    gen = torch.Generator().manual_seed(1)
+    ref = torch.rand(n, 2, length, generator=gen)
+    return ref, torch.tensor([0, 0, 0, 1, 1, 2])
+
+
+def test_pair_loss_is_blind_to_a_persons_constant_error() -> None:
+    from innpar_freia.train import pair_l1
+
+    ref, groups = _pair_batch()
+    offsets = torch.tensor([0.3, 0.3, 0.3, -0.2, -0.2, 5.0])[:, None, None]
+    scales = torch.tensor([1.5, 1.5, 1.5, 0.5, 0.5, 3.0])[:, None, None]
+    # A level error that is the same in every window of a person costs nothing once a
+    # window of that person calibrates the others, and so does a scale error with the
+    # offset-scale calibration; the plain L1 charges both in full.
+    assert float(pair_l1(ref + offsets, ref, 50, groups, "offset")) < 1e-6
+    assert float(pair_l1(ref * scales + offsets, ref, 50, groups, "offset-scale")) < 1e-6
+    assert float(pair_l1(ref * scales + offsets, ref, 50, groups, "offset")) > 0.01
+    # A level error that changes within a person is charged by the change.
+    drift = ref.clone()
+    drift[1, 0] += 0.4  # subject 0: window 1 off by 0.4 against windows 0 and 2
+    # pairs of subject 0: (0,1) (0,2) (1,0) (1,2) (2,0) (2,1); subject 1: (3,4) (4,3)
+    # window 1 scored: +0.4 twice; window 1 calibrating: -0.4 twice; the rest 0.
+    assert float(pair_l1(drift, ref, 50, groups, "offset")) == pytest.approx(4 * 0.4 / 8)
+    # Samples beyond `length` (the padding) are not scored.
+    padded = ref.clone()
+    padded[1, 0, 50:] += 9.0
+    assert float(pair_l1(padded[..., :60], ref[..., :60], 50, groups, "offset")) < 1e-6
+
+
+def test_pair_loss_matches_the_calibration_formula_by_hand() -> None:
+    from innpar_freia.train import pair_l1
+
+    ref = torch.zeros(2, 2, 4)
+    ref[0, 0] = torch.tensor([80.0, 120.0, 90.0, 100.0])  # calibration window: PP 40
+    ref[1, 0] = torch.tensor([85.0, 125.0, 95.0, 105.0])
+    pred = torch.zeros(2, 2, 4)
+    pred[0, 0] = torch.tensor([0.0, 20.0, 5.0, 15.0])  # mean 10, PP 20 -> scale 2
+    pred[1, 0] = torch.tensor([2.0, 22.0, 7.0, 17.0])
+    groups = torch.tensor([7, 7])
+    # window 1 calibrated by window 0: (pred - 10) * 2 + 97.5 = [81.5, 121.5, 91.5, 111.5]
+    # window 0 calibrated by window 1: (pred - 12) * (40 / 20) + 102.5 = [78.5, ...]
+    cal_1 = (pred[1, 0] - 10.0) * 2.0 + 97.5
+    cal_0 = (pred[0, 0] - 12.0) * 2.0 + 102.5
+    expected = 0.5 * float((cal_1 - ref[1, 0]).abs().mean() + (cal_0 - ref[0, 0]).abs().mean())
+    assert float(pair_l1(pred, ref, 4, groups, "offset-scale")) == pytest.approx(expected)
+
+
+def test_pair_loss_without_pairs_is_zero_but_connected() -> None:
+    from innpar_freia.train import pair_l1, subject_pairs
+
+    ref, _ = _pair_batch()
+    pred = (ref + 0.1).requires_grad_(True)
+    loss = pair_l1(pred, ref, 50, torch.arange(6), "offset-scale")
+    assert float(loss.detach()) == 0.0
+    loss.backward()  # DistributedDataParallel needs a gradient for every parameter
+    assert pred.grad is not None and float(pred.grad.abs().sum()) == 0.0
+    # One subject filling a large batch: the pairs are capped, evenly spread.
+    c_idx, t_idx = subject_pairs(torch.zeros(100, dtype=torch.long))
+    assert len(c_idx) == 800 and bool((c_idx != t_idx).all())
+    assert len(set(c_idx.tolist())) == 100
+
+
+def test_train_step_adds_the_weighted_pair_loss() -> None:
+    from innpar_freia.nn.model import build_model
+    from innpar_freia.train import TrainStep, pair_l1
+
+    plain = resolve_config("tiny", train={"device": "cpu"})
+    weighted = resolve_config("tiny", train={"device": "cpu", "pair_weight": 0.5})
+    model = build_model(plain.model, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    ppg, abp = torch.randn(4, 625, generator=gen), torch.rand(4, 625, generator=gen)
+    groups = torch.tensor([0, 0, 1, 1])
+    with torch.no_grad():
+        base, _, _ = TrainStep(model, plain.train)(ppg, abp, groups)
+        total, _, pair = TrainStep(model, weighted.train)(ppg, abp, groups)
+        out, _ = model(model.make_input(ppg), jac=False)
+        extra = pair_l1(out, model.make_input(abp), 625, groups, "offset-scale")
+    assert float(extra) > 0 and float(pair) == pytest.approx(float(extra), rel=1e-6)
+    assert float(total) == pytest.approx(float(base) + 0.5 * float(extra), rel=1e-5)
+    with pytest.raises(ValueError, match="subject code"):
+        TrainStep(model, weighted.train)(ppg, abp)
+    with pytest.raises(ValueError, match="pair_calibration"):
+        resolve_config("tiny", train={"pair_calibration": "scale"})
+    with pytest.raises(ValueError, match="pair_weight"):
+        resolve_config("tiny", train={"pair_weight": -0.1})
+
+
+def test_training_with_the_pair_loss_logs_it(synth_file: Path, tmp_path: Path) -> None:
+    result = train(tiny(pair_weight=1.0, batch_size=64), synth_file, tmp_path / "pairs")
+    losses = [r["train_pair_loss"] for r in result.history]
+    # The synthetic training split has 6 subjects, so every batch holds same-subject pairs.
+    assert all(np.isfinite(v) and v > 0 for v in losses)
+    assert "train_pair_loss" not in train(tiny(), synth_file, tmp_path / "plain").history[0]
+
+
+def test_validation_reports_the_protocols_calibrated_errors(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    from innpar_freia.evaluate import evaluate
+
+    result = train(tiny(epochs=1), synth_file, tmp_path / "cal")
+    record = result.history[-1]
+    scored, _ = evaluate(load_checkpoint(result.best_checkpoint), synth_file, "val")
+    free, cal = scored["calibration_free"], scored["calibrated"]
+    assert record["val_mae"] == pytest.approx(free["waveform"]["mae"], abs=1e-3)
+    assert record["val_sbp_mae"] == pytest.approx(free["sbp"]["mae"], abs=1e-3)
+    # Every epoch also shows what the calibrated protocol would score, with the same rule.
+    assert record["val_cal_mae"] == pytest.approx(cal["waveform"]["mae"], abs=1e-3)
+    for name in ("sbp", "dbp", "map"):
+        assert record[f"val_cal_{name}_mae"] == pytest.approx(cal[name]["mae"], abs=1e-3)
+    assert record["val_cal_mae"] != record["val_mae"]

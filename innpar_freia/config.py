@@ -192,6 +192,10 @@ class TrainConfig(_ConfigBase):
         pair_calibration: how a pair calibrates: ``offset`` (mean level) or
             ``offset-scale`` (mean level and pulse pressure, with max - min as a
             differentiable pulse pressure), as in the evaluation protocol.
+        paired_sampling: build every batch from pairs of windows of one subject (see
+            :class:`innpar_freia.data.sampler.SubjectPairSampler`) instead of a plain
+            shuffle, so that the within-subject loss finds pairs on datasets with many
+            subjects and under DDP (each process pairs windows within its share).
         abp_norm: ``minmax`` (scale the training split's min..max to 0..1, the anchor) or
             ``zscore`` (training mean and SD). The constants travel in the checkpoint.
         lr_schedule, warmup_epochs: constant or cosine decay, with linear warm-up.
@@ -227,6 +231,7 @@ class TrainConfig(_ConfigBase):
     inverse_weight: float = 0.0
     pair_weight: float = 0.0
     pair_calibration: str = "offset-scale"
+    paired_sampling: bool = False
     abp_norm: str = "minmax"
     lr_schedule: str = "constant"
     warmup_epochs: int = 0
@@ -255,6 +260,7 @@ class TrainConfig(_ConfigBase):
         _check_float("inverse_weight", self.inverse_weight, 0.0)
         _check_float("pair_weight", self.pair_weight, 0.0)
         _check_choice("pair_calibration", self.pair_calibration, PAIR_CALIBRATIONS)
+        _check_bool("paired_sampling", self.paired_sampling)
         _check_choice("abp_norm", self.abp_norm, ABP_NORMS)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _check_int("warmup_epochs", self.warmup_epochs, 0, self.epochs)

@@ -39,6 +39,7 @@ from innpar_freia.data.dataset import (
     plan_splits,
     split_bytes,
 )
+from innpar_freia.data.sampler import SubjectPairSampler
 from innpar_freia.data.store import StoreInfo, read_info
 from innpar_freia.distributed import hardware_description
 from innpar_freia.errors import ConfigError, DataError, RunDirError, TrainingDiverged
@@ -341,8 +342,9 @@ def validate(
         rows.append(np.asarray(idx))
     model.train()
     pred, ref, row = np.concatenate(preds), np.concatenate(refs), np.concatenate(rows)
+    order = np.where(info.start[row] >= 0, info.start[row], row)  # as evaluate.predict
     windows = protocol_windows(
-        pred, ref, None, info.subjects[row], info.start[row], info.fs, calibration="offset-scale"
+        pred, ref, None, info.subjects[row], order, info.fs, calibration="offset-scale"
     )
     record = {"val_loss": loss_sum / max(1, n_batches)}
     for prefix, key in (("val", "model"), ("val_cal", "model_calibrated")):
@@ -491,14 +493,23 @@ def _train(
     # The same sampler in one process and under DDP: rank r of W takes every W-th index of
     # one seeded permutation per epoch, so the union of the ranks' batch b is exactly the
     # single-process batch b.
-    sampler = DistributedSampler(
-        train_set,
-        num_replicas=dist_info.world_size,
-        rank=dist_info.rank,
-        shuffle=True,
-        seed=cfg.seed,
-        drop_last=False,
-    )
+    sampler: DistributedSampler | SubjectPairSampler
+    if cfg.paired_sampling:
+        sampler = SubjectPairSampler(
+            subject_code[plan.train].numpy(),
+            num_replicas=dist_info.world_size,
+            rank=dist_info.rank,
+            seed=cfg.seed,
+        )
+    else:
+        sampler = DistributedSampler(
+            train_set,
+            num_replicas=dist_info.world_size,
+            rank=dist_info.rank,
+            shuffle=True,
+            seed=cfg.seed,
+            drop_last=False,
+        )
     pin = device.type == "cuda"
     preload = cfg.preload == "always" or (
         cfg.preload == "auto"

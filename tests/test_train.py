@@ -448,3 +448,24 @@ def test_validation_reports_the_protocols_calibrated_errors(
     for name in ("sbp", "dbp", "map"):
         assert record[f"val_cal_{name}_mae"] == pytest.approx(cal[name]["mae"], abs=1e-3)
     assert record["val_cal_mae"] != record["val_mae"]
+
+
+def test_paired_sampling_feeds_same_subject_pairs(
+    synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[np.ndarray] = []
+    original = train_mod.pair_l1
+
+    def spy(out, target, length, groups, mode):
+        seen.append(groups.numpy().copy())
+        return original(out, target, length, groups, mode)
+
+    monkeypatch.setattr(train_mod, "pair_l1", spy)
+    cfg = tiny(epochs=1, batch_size=4, pair_weight=1.0, paired_sampling=True)
+    train(cfg, synth_file, tmp_path / "paired")
+    info = read_info(synth_file)
+    n_train = int((info.split == "train").sum())
+    assert sum(len(g) for g in seen) >= n_train  # every training window, in batches of 4
+    # Batches of 4 from 6 subjects: each is two pairs of one person (bar the odd leftovers).
+    paired = sum(g[0] == g[1] and g[2] == g[3] for g in seen if len(g) == 4)
+    assert paired >= len(seen) - 3

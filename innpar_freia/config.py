@@ -335,6 +335,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": {"subnet": "mscm-relu"},
         "train": dict(_PLUS_RECIPE),
     },
+    # innpar-plus with the within-subject calibration loss (pair_weight): trained to track
+    # changes within a person, which is what the calibrated protocol scores
+    # (experiments/configs/ablation_tracking_c2015.toml).
+    "innpar-plus-pair": {
+        "description": "innpar-plus + within-subject calibration loss: tracks changes in a person",
+        "model": {},
+        "train": {**_PLUS_RECIPE, "pair_weight": 1.0, "pair_calibration": "offset-scale"},
+    },
     # bp-benchmark-style 1-D U-Net signal-to-signal baseline (not invertible).
     "unet": {
         "description": "1-D U-Net baseline (4 levels from 8 channels), not invertible",

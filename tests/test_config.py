@@ -41,6 +41,9 @@ def test_innpar_plus_is_the_paper_network_with_the_validated_recipe() -> None:
     relu = resolve_config("innpar-plus-relu")
     assert relu.train == plus.train and relu.model.subnet == "mscm-relu"
     assert relu.model == ModelConfig(subnet="mscm-relu")  # otherwise the paper network
+    pair = resolve_config("innpar-plus-pair")
+    assert pair.model == paper.model
+    assert pair.train == plus.train.replace(pair_weight=1.0, pair_calibration="offset-scale")
 
 
 def test_a_shorter_run_shortens_the_presets_warm_up_but_not_an_explicit_one() -> None:

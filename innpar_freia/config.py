@@ -195,7 +195,7 @@ class TrainConfig(_ConfigBase):
         paired_sampling: build every batch from pairs of windows of one subject (see
             :class:`innpar_freia.data.sampler.SubjectPairSampler`) instead of a plain
             shuffle, so that the within-subject loss finds pairs on datasets with many
-            subjects and under DDP (each process pairs windows within its share).
+            subjects. (Under DDP the loss pairs windows over the global batch.)
         abp_norm: ``minmax`` (scale the training split's min..max to 0..1, the anchor) or
             ``zscore`` (training mean and SD). The constants travel in the checkpoint.
         lr_schedule, warmup_epochs: constant or cosine decay, with linear warm-up.
@@ -441,9 +441,10 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 
 # What ``innpar train`` trains when neither --preset nor a TOML file names a preset: the
-# recipe chosen on the validation folds of the real data (README, Experiments). ``paper``
-# stays the faithful reproduction, one option away.
-TRAIN_DEFAULT_PRESET = "innpar-plus"
+# recipe chosen on the validation folds of the real data (README, Experiments): innpar-plus
+# with the within-subject calibration loss (third ablation round). ``paper`` stays the
+# faithful reproduction, one option away.
+TRAIN_DEFAULT_PRESET = "innpar-plus-pair"
 
 
 def load_run_config(

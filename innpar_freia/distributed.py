@@ -57,6 +57,35 @@ def all_reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return values
 
 
+class _GatherRows(torch.autograd.Function):
+    """All ranks' rows concatenated in rank order; the gradient flows back to each rank's
+    own rows. Every rank computes the same loss from the gathered rows, so the backward pass
+    sums the gradient over ranks before taking this rank's slice: after DDP averages the
+    parameter gradients, they equal those of one process that saw the whole batch."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.rank, ctx.rows = dist.get_rank(), x.shape[0]
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        grad = grad.contiguous()
+        # all_reduce rather than reduce_scatter: gloo has no reduce_scatter.
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows]
+
+
+def gather_rows(x: torch.Tensor) -> torch.Tensor:
+    """The global batch from every rank's share (dim 0, rank order), differentiable; the
+    tensor itself in a single process. Every rank must call it with the same shape."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    return _GatherRows.apply(x)
+
+
 def broadcast_object(obj: object, info: DistInfo) -> object:
     """Rank 0's ``obj`` on every rank."""
     if not info.enabled:

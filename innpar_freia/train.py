@@ -41,7 +41,7 @@ from innpar_freia.data.dataset import (
 )
 from innpar_freia.data.sampler import SubjectPairSampler
 from innpar_freia.data.store import StoreInfo, read_info
-from innpar_freia.distributed import hardware_description
+from innpar_freia.distributed import gather_rows, hardware_description
 from innpar_freia.errors import ConfigError, DataError, RunDirError, TrainingDiverged
 from innpar_freia.metrics import BaselineAccumulator, protocol_windows
 from innpar_freia.nn.model import INNPAR, build_model, count_parameters, postprocess_abp
@@ -200,7 +200,15 @@ class TrainStep(nn.Module):
         if self.cfg.pair_weight > 0:
             if groups is None:
                 raise ValueError("pair_weight > 0 needs the subject code of every window")
-            pair = pair_l1(out.float(), y, length, groups, self.cfg.pair_calibration)
+            # Under DDP the pairs are formed over the global batch (all ranks' windows),
+            # so that N processes train exactly what one process with the same batch would.
+            pair = pair_l1(
+                gather_rows(out[:, :1].float()),
+                gather_rows(y[:, :1]),
+                length,
+                gather_rows(groups),
+                self.cfg.pair_calibration,
+            )
             loss = loss + self.cfg.pair_weight * pair
         return loss, inverse, pair
 

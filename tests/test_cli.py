@@ -99,9 +99,11 @@ def test_train_dry_run_prints_resolved_config(synth_file: Path, tmp_path: Path) 
     result = run("train", "--data", synth_file, "--out", tmp_path / "r", "--dry-run")
     assert result.exit_code == 0 and not (tmp_path / "r").exists()
     cfg = json.loads(result.stdout)
-    assert cfg["preset"] == "innpar-plus"
+    assert cfg["preset"] == "innpar-plus-pair"
     assert cfg["train"]["lr"] == 1e-3 and cfg["train"]["lr_schedule"] == "cosine"
     assert cfg["train"]["grad_weight"] == 0.25 and cfg["train"]["epochs"] == 40
+    assert cfg["train"]["pair_weight"] == 1.0
+    assert cfg["train"]["pair_calibration"] == "offset-scale"
     assert cfg["model"] == json.loads(run("presets", "--json").stdout)["paper"]["model"]
 
 

@@ -21,16 +21,23 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_two_gloo_processes_match_one_process(synth_file: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("pair_weight", [0.0, 1.0])
+def test_two_gloo_processes_match_one_process(
+    synth_file: Path, tmp_path: Path, pair_weight: float
+) -> None:
     n_train = len(plan_splits(read_info(synth_file)).train)
     # A global batch that divides the training split evenly over 2 ranks: then rank r's
     # batch b is exactly every other window of the single process's batch b.
     batch = next(b for b in range(16, 2, -2) if n_train % b == 0)
+    # With the within-subject loss, pairs must be formed over the global batch, not within
+    # each rank's half of it, for the two runs to agree.
+    config = tmp_path / "recipe.toml"
+    config.write_text(f'preset = "tiny"\n[train]\npair_weight = {pair_weight}\n')
     common = [
         "--data",
         str(synth_file),
-        "--preset",
-        "tiny",
+        "--config",
+        str(config),
         "--epochs",
         "2",
         "--batch-size",
@@ -85,3 +92,6 @@ def test_two_gloo_processes_match_one_process(synth_file: Path, tmp_path: Path) 
     for ra, rb in zip(ma, mb, strict=True):
         assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-4)
         assert rb["val_mae"] == pytest.approx(ra["val_mae"], rel=1e-3)
+        if pair_weight:
+            assert ra["train_pair_loss"] > 0  # the batches did hold same-subject pairs
+            assert rb["train_pair_loss"] == pytest.approx(ra["train_pair_loss"], rel=1e-4)

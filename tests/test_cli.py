@@ -159,6 +159,8 @@ def test_eval_of_incompatible_or_corrupt_checkpoint(trained: Path, tmp_path: Pat
 def test_presets_and_help() -> None:
     result = run("presets")
     assert result.exit_code == 0 and "372,340" in result.stdout
+    marked = [line.split()[0] for line in result.stdout.splitlines() if "[default" in line]
+    assert marked == ["innpar-plus-pair"]  # the one `innpar train` uses without --preset
     for cmd in (["--help"], ["train", "--help"], ["eval", "--help"], ["data", "synth", "--help"]):
         assert run(*cmd).exit_code == 0
 

@@ -464,4 +464,5 @@ def presets_cmd(as_json: bool) -> None:
         echo_json(out)
         return
     for name, d in out.items():
-        click.echo(f"{name:<16} {d['n_params']:>9,} parameters  {d['description']}")
+        default = "  [default of innpar train]" if name == TRAIN_DEFAULT_PRESET else ""
+        click.echo(f"{name:<16} {d['n_params']:>9,} parameters  {d['description']}{default}")

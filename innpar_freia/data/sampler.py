@@ -16,13 +16,14 @@ class SubjectPairSampler(Sampler[int]):
     With random batches, a batch holds two windows of one person only when the training
     split has few subjects per batch slot (the provided real data: 60 subjects, batch 128);
     on large datasets such pairs become rare and the loss fades (under DDP the loss gathers
-    the global batch, so the number of processes does not matter). This sampler draws, per epoch, a permutation of each subject's
-    windows, cuts it into pairs (a subject's odd window out is paired with another subject's
-    odd window out), shuffles the pairs and lays them out so that under DDP each rank gets
-    both windows of a pair, consecutively: rank ``r`` of ``W`` takes every ``W``-th index,
-    as with :class:`torch.utils.data.DistributedSampler`, and the ranks' batches together
-    are the single process's batch. Like it, the index list is padded by repetition to a
-    multiple of ``2 W`` windows.
+    the global batch, so the number of processes does not matter). This sampler draws, per
+    epoch, a permutation of each subject's windows, cuts it into pairs (a subject's odd
+    window out is paired with another subject's odd window out), shuffles the pairs and
+    lays them out so that under DDP each rank gets both windows of a pair, consecutively:
+    rank ``r`` of ``W`` takes every ``W``-th index, as with
+    :class:`torch.utils.data.DistributedSampler`, and the ranks' batches together are the
+    single process's batch. Like it, the index list is padded by repetition to a multiple
+    of ``2 W`` windows.
 
     ``groups``: the subject code of each dataset position.
     """

@@ -201,7 +201,9 @@ class TrainStep(nn.Module):
             if groups is None:
                 raise ValueError("pair_weight > 0 needs the subject code of every window")
             # Under DDP the pairs are formed over the global batch (all ranks' windows),
-            # so that N processes train exactly what one process with the same batch would.
+            # so that N processes train what one process with the same batch would: exactly,
+            # unless a batch holds more than MAX_PAIRS_PER_WINDOW pairs per window, when
+            # the subset kept depends on the windows' order (rank order vs. the sampler's).
             pair = pair_l1(
                 gather_rows(out[:, :1].float()),
                 gather_rows(y[:, :1]),

@@ -343,6 +343,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": {},
         "train": {**_PLUS_RECIPE, "pair_weight": 1.0, "pair_calibration": "offset-scale"},
     },
+    # The same loss weighted 3x the plain L1: in 8 paired validation runs (4 folds x 2 seeds)
+    # better than weight 1 in calibrated waveform MAE 8/8 and calibrated SBP 7/8, the
+    # calibration-free errors unchanged within seed noise; weight 10 gained little more and
+    # lost with early stopping, so 3 is where the curve flattens. The default of innpar train.
+    "innpar-plus-pair3": {
+        "description": "innpar-plus-pair with the within-subject loss weighted 3: the default",
+        "model": {},
+        "train": {**_PLUS_RECIPE, "pair_weight": 3.0, "pair_calibration": "offset-scale"},
+    },
     # bp-benchmark-style 1-D U-Net signal-to-signal baseline (not invertible).
     "unet": {
         "description": "1-D U-Net baseline (4 levels from 8 channels), not invertible",
@@ -442,9 +451,9 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 # What ``innpar train`` trains when neither --preset nor a TOML file names a preset: the
 # recipe chosen on the validation folds of the real data (README, Experiments): innpar-plus
-# with the within-subject calibration loss (third ablation round). ``paper`` stays the
-# faithful reproduction, one option away.
-TRAIN_DEFAULT_PRESET = "innpar-plus-pair"
+# with the within-subject calibration loss weighted 3 (third ablation round). ``paper``
+# stays the faithful reproduction, one option away.
+TRAIN_DEFAULT_PRESET = "innpar-plus-pair3"
 
 
 def load_run_config(

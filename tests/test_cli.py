@@ -99,10 +99,10 @@ def test_train_dry_run_prints_resolved_config(synth_file: Path, tmp_path: Path) 
     result = run("train", "--data", synth_file, "--out", tmp_path / "r", "--dry-run")
     assert result.exit_code == 0 and not (tmp_path / "r").exists()
     cfg = json.loads(result.stdout)
-    assert cfg["preset"] == "innpar-plus-pair"
+    assert cfg["preset"] == "innpar-plus-pair3"
     assert cfg["train"]["lr"] == 1e-3 and cfg["train"]["lr_schedule"] == "cosine"
     assert cfg["train"]["grad_weight"] == 0.25 and cfg["train"]["epochs"] == 40
-    assert cfg["train"]["pair_weight"] == 1.0
+    assert cfg["train"]["pair_weight"] == 3.0
     assert cfg["train"]["pair_calibration"] == "offset-scale"
     assert cfg["model"] == json.loads(run("presets", "--json").stdout)["paper"]["model"]
 
@@ -160,7 +160,7 @@ def test_presets_and_help() -> None:
     result = run("presets")
     assert result.exit_code == 0 and "372,340" in result.stdout
     marked = [line.split()[0] for line in result.stdout.splitlines() if "[default" in line]
-    assert marked == ["innpar-plus-pair"]  # the one `innpar train` uses without --preset
+    assert marked == ["innpar-plus-pair3"]  # the one `innpar train` uses without --preset
     for cmd in (["--help"], ["train", "--help"], ["eval", "--help"], ["data", "synth", "--help"]):
         assert run(*cmd).exit_code == 0
 

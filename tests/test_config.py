@@ -44,6 +44,9 @@ def test_innpar_plus_is_the_paper_network_with_the_validated_recipe() -> None:
     pair = resolve_config("innpar-plus-pair")
     assert pair.model == paper.model
     assert pair.train == plus.train.replace(pair_weight=1.0, pair_calibration="offset-scale")
+    pair3 = resolve_config("innpar-plus-pair3")
+    assert pair3.model == paper.model
+    assert pair3.train == pair.train.replace(pair_weight=3.0)
 
 
 def test_a_shorter_run_shortens_the_presets_warm_up_but_not_an_explicit_one() -> None:

@@ -49,7 +49,8 @@ PROTOCOL_DEFAULTS: dict[str, Any] = {
     "evaluate": ["test"],
     "checkpoints": ["best"],
     "calibration": "offset-scale",
-    "reference": None,  # a variant name: adds paired differences against it to the tables
+    # A variant name, or a list of them: each adds a table of paired differences against it.
+    "reference": None,
 }
 
 
@@ -118,6 +119,14 @@ def load_experiment(path: str | Path) -> Experiment:
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: variant names must be unique, got {names}")
+    refs = protocol["reference"]
+    refs = [] if refs is None else [refs] if isinstance(refs, str) else refs
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        raise ConfigError(f"{path}: protocol reference must be a variant name or a list of them")
+    missing = [r for r in refs if r not in names]
+    if missing:
+        raise ConfigError(f"{path}: reference variant(s) {missing} are not among {names}")
+    protocol["reference"] = refs
     return Experiment(
         path,
         raw["name"],
@@ -504,8 +513,7 @@ def write_results(
     ]
     for key in keys:
         lines += ["", f"## {key}", "", markdown_table(results, key)]
-        reference = exp.protocol.get("reference")
-        if reference:
+        for reference in exp.protocol["reference"]:
             lines += [
                 "",
                 f"Paired differences against `{reference}` on the same folds and "

@@ -72,6 +72,17 @@ def test_runner_trains_evaluates_and_tabulates(synth_file: Path, tmp_path: Path)
     assert json.dumps(again["variants"]["b"]["aggregate"]) == json.dumps(
         results["variants"]["b"]["aggregate"]
     )
+    # Several references: one table of paired differences against each, on the same runs.
+    cfg.write_text(EXPERIMENT.format(data=synth_file).replace('"a"\n[base]', '["a", "b"]\n[base]'))
+    run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None)
+    md = (tmp_path / "out" / "mini" / "results.md").read_text()
+    against_b = md.split("## val/best")[1].split("Paired differences against `b`")[1]
+    assert "Paired differences against `a`" in md and "| a | 4 |" in against_b.split("##")[0]
+    assert done.stat().st_mtime_ns == stamp  # tables rewritten, nothing retrained
+    cfg.write_text(EXPERIMENT.format(data=synth_file).replace('"a"\n[base]', '"c"\n[base]'))
+    with pytest.raises(ConfigError, match=r"reference variant\(s\) \['c'\] are not among"):
+        load_experiment(cfg)
+    cfg.write_text(EXPERIMENT.format(data=synth_file))
     # --folds picks among the configured test folds; another fold is an error, not a no-op.
     with pytest.raises(ValueError, match=r"test fold\(s\) \[3\] are not in .*\[0, 1\]"):
         run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None, folds=[3])

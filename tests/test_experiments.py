@@ -121,6 +121,7 @@ def test_a_variant_can_reuse_another_experiments_runs(synth_file: Path, tmp_path
         .replace('name = "mini"', 'name = "final"')
         .replace('evaluate = ["val", "test"]', 'evaluate = ["test", "train"]')
         .replace('name = "a"', 'name = "chosen"\nreuse = "mini/a"')
+        .replace('reference = "a"', 'reference = "chosen"')
     )
     logs: list[str] = []
     results = run_experiment(

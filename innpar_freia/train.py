@@ -135,23 +135,22 @@ def subject_pairs(groups: Tensor) -> tuple[Tensor, Tensor]:
     return c_idx, t_idx
 
 
-def pair_l1(out: Tensor, target: Tensor, length: int, groups: Tensor, mode: str) -> Tensor:
-    """Within-subject calibration loss over the ABP channel (real samples).
-
-    For every ordered pair of windows ``(c, t)`` of one subject in the batch, window ``c``
-    calibrates window ``t`` exactly as the calibrated protocol does with a subject's first
+def pair_calibrate(
+    out: Tensor, target: Tensor, length: int, groups: Tensor, mode: str
+) -> tuple[Tensor, Tensor] | None:
+    """Every ordered pair of windows ``(c, t)`` of one subject in the batch, window ``c``
+    calibrating window ``t`` exactly as the calibrated protocol does with a subject's first
     window: ``t' = (pred_t - mean(pred_c)) * PP(ref_c) / PP(pred_c) + mean(ref_c)``
-    (``mode="offset"`` drops the scale); the loss is the mean L1 of ``t'`` against
-    ``ref_t``. PP is max - min (a differentiable stand-in for the protocol's median
-    peaks and troughs). A network whose level error is the same in every window of a person
-    pays nothing here, so the loss rewards tracking changes within a person rather than
-    guessing an unseen person's level (which the plain L1 handles). A batch without such
-    pairs contributes zero.
+    (``mode="offset"`` drops the scale), over the ABP channel's real samples. PP is
+    max - min (a differentiable stand-in for the protocol's median peaks and troughs).
+
+    Returns the calibrated predictions ``t'`` and the references ``ref_t``, one row per
+    pair, or None when the batch holds no two windows of one subject.
     """
     pred, ref = out[:, 0, :length], target[:, 0, :length]
     c_idx, t_idx = subject_pairs(groups)
     if len(c_idx) == 0:
-        return pred.sum() * 0.0  # keeps the graph connected (DDP expects every gradient)
+        return None
     offset_pred = pred.mean(dim=-1)[c_idx, None]
     offset_ref = ref.mean(dim=-1)[c_idx, None]
     if mode == "offset-scale":
@@ -162,8 +161,34 @@ def pair_l1(out: Tensor, target: Tensor, length: int, groups: Tensor, mode: str)
         scale = (pp_ref / pp_pred)[c_idx, None]
     else:
         scale = 1.0
-    calibrated = (pred[t_idx] - offset_pred) * scale + offset_ref
-    return (calibrated - ref[t_idx]).abs().mean()
+    return (pred[t_idx] - offset_pred) * scale + offset_ref, ref[t_idx]
+
+
+def pair_l1(out: Tensor, target: Tensor, length: int, groups: Tensor, mode: str) -> Tensor:
+    """Within-subject calibration loss: the mean L1 of every calibrated pair's prediction
+    (:func:`pair_calibrate`) against its reference. A network whose level error is the same
+    in every window of a person pays nothing here, so the loss rewards tracking changes
+    within a person rather than guessing an unseen person's level (which the plain L1
+    handles). A batch without such pairs contributes zero.
+    """
+    pairs = pair_calibrate(out, target, length, groups, mode)
+    if pairs is None:
+        return out.sum() * 0.0  # keeps the graph connected (DDP expects every gradient)
+    calibrated, ref = pairs
+    return (calibrated - ref).abs().mean()
+
+
+def pair_extremes_l1(out: Tensor, target: Tensor, length: int, groups: Tensor, mode: str) -> Tensor:
+    """The within-subject loss on the extremes: L1 between each calibrated pair's maximum
+    and minimum (:func:`pair_calibrate`) and its reference's, i.e. the calibrated systolic
+    and diastolic pressures, which a sample-wise L1 spreads over the whole window."""
+    pairs = pair_calibrate(out, target, length, groups, mode)
+    if pairs is None:
+        return out.sum() * 0.0
+    calibrated, ref = pairs
+    top = (calibrated.amax(dim=-1) - ref.amax(dim=-1)).abs()
+    bottom = (calibrated.amin(dim=-1) - ref.amin(dim=-1)).abs()
+    return 0.5 * (top + bottom).mean()
 
 
 class TrainStep(nn.Module):
@@ -179,7 +204,7 @@ class TrainStep(nn.Module):
         self, ppg: Tensor, abp: Tensor, groups: Tensor | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Total loss, and the inverse and within-subject terms (unweighted) for the log;
-        ``groups`` holds each window's subject code (needed when ``pair_weight > 0``)."""
+        ``groups`` holds each window's subject code (needed by the within-subject losses)."""
         length = ppg.shape[-1]
         x = self.model.make_input(ppg)
         y = self.model.make_input(abp)
@@ -197,21 +222,25 @@ class TrainStep(nn.Module):
             )
             loss = loss + self.cfg.inverse_weight * inverse
         pair = torch.zeros((), device=loss.device)
-        if self.cfg.pair_weight > 0:
+        if self.cfg.pair_weight > 0 or self.cfg.pair_extremes_weight > 0:
             if groups is None:
-                raise ValueError("pair_weight > 0 needs the subject code of every window")
+                raise ValueError("the within-subject loss needs the subject code of every window")
             # Under DDP the pairs are formed over the global batch (all ranks' windows),
             # so that N processes train what one process with the same batch would: exactly,
             # unless a batch holds more than MAX_PAIRS_PER_WINDOW pairs per window, when
             # the subset kept depends on the windows' order (rank order vs. the sampler's).
-            pair = pair_l1(
+            pair_args = (
                 gather_rows(out[:, :1].float()),
                 gather_rows(y[:, :1]),
                 length,
                 gather_rows(groups),
                 self.cfg.pair_calibration,
             )
-            loss = loss + self.cfg.pair_weight * pair
+            if self.cfg.pair_weight > 0:
+                pair = pair_l1(*pair_args)
+                loss = loss + self.cfg.pair_weight * pair
+            if self.cfg.pair_extremes_weight > 0:
+                loss = loss + self.cfg.pair_extremes_weight * pair_extremes_l1(*pair_args)
         return loss, inverse, pair
 
 

@@ -384,6 +384,68 @@ def test_pair_loss_matches_the_calibration_formula_by_hand() -> None:
     assert float(pair_l1(pred, ref, 4, groups, "offset-scale")) == pytest.approx(expected)
 
 
+def test_pair_extremes_loss_scores_the_calibrated_extremes_by_hand() -> None:
+    from innpar_freia.train import pair_extremes_l1
+
+    ref = torch.zeros(2, 2, 4)
+    ref[0, 0] = torch.tensor([80.0, 120.0, 90.0, 100.0])
+    ref[1, 0] = torch.tensor([85.0, 125.0, 95.0, 105.0])
+    pred = torch.zeros(2, 2, 4)
+    pred[0, 0] = torch.tensor([0.0, 20.0, 5.0, 15.0])
+    pred[1, 0] = torch.tensor([2.0, 22.0, 7.0, 17.0])
+    groups = torch.tensor([7, 7])
+    # Calibrated as in the waveform test above: window 1 -> [81.5, 121.5, 91.5, 111.5]
+    # (max 121.5 vs 125, min 81.5 vs 85), window 0 -> [78.5, 118.5, 88.5, 108.5] (max
+    # 118.5 vs 120, min 78.5 vs 80): mean of |3.5|, |3.5|, |1.5|, |1.5|.
+    assert float(pair_extremes_l1(pred, ref, 4, groups, "offset-scale")) == pytest.approx(2.5)
+    # Offset only: window 1 -> pred - 10 + 97.5, window 0 -> pred - 12 + 102.5.
+    expected = 0.25 * (abs(22 - 10 + 97.5 - 125) + abs(2 - 10 + 97.5 - 85))
+    expected += 0.25 * (abs(20 - 12 + 102.5 - 120) + abs(0 - 12 + 102.5 - 80))
+    assert float(pair_extremes_l1(pred, ref, 4, groups, "offset")) == pytest.approx(expected)
+    # A person's constant level and scale error costs nothing; a window that changes does.
+    offsets = torch.tensor([0.3, 0.3])[:, None, None]
+    assert float(pair_extremes_l1(ref * 1.7 + offsets, ref, 4, groups, "offset-scale")) < 1e-4
+    stretched = ref.clone()
+    stretched[1, 0, 1] += 10.0  # window 1's systolic peak only
+    assert float(pair_extremes_l1(stretched, ref, 4, groups, "offset-scale")) > 1.0
+    # No two windows of one subject: zero, with a gradient for DDP.
+    lone = pred.clone().requires_grad_(True)
+    loss = pair_extremes_l1(lone, ref, 4, torch.tensor([0, 1]), "offset-scale")
+    loss.backward()
+    assert float(loss.detach()) == 0.0 and lone.grad is not None
+    with pytest.raises(ValueError, match="pair_extremes_weight"):
+        resolve_config("tiny", train={"pair_extremes_weight": -1.0})
+
+
+def test_train_step_adds_the_weighted_pair_extremes_loss() -> None:
+    from innpar_freia.nn.model import build_model
+    from innpar_freia.train import TrainStep, pair_extremes_l1
+
+    plain = resolve_config("tiny", train={"device": "cpu", "pair_weight": 1.0})
+    both = resolve_config(
+        "tiny", train={"device": "cpu", "pair_weight": 1.0, "pair_extremes_weight": 2.0}
+    )
+    alone = resolve_config("tiny", train={"device": "cpu", "pair_extremes_weight": 2.0})
+    model = build_model(plain.model, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    ppg, abp = torch.randn(4, 625, generator=gen), torch.rand(4, 625, generator=gen)
+    groups = torch.tensor([0, 0, 1, 1])
+    with torch.no_grad():
+        base, _, pair = TrainStep(model, plain.train)(ppg, abp, groups)
+        total, _, pair_both = TrainStep(model, both.train)(ppg, abp, groups)
+        only, _, pair_alone = TrainStep(model, alone.train)(ppg, abp, groups)
+        nothing, _, _ = TrainStep(model, resolve_config("tiny").train)(ppg, abp, groups)
+        out, _ = model(model.make_input(ppg), jac=False)
+        extra = pair_extremes_l1(out, model.make_input(abp), 625, groups, "offset-scale")
+    assert float(extra) > 0
+    assert float(total) == pytest.approx(float(base) + 2.0 * float(extra), rel=1e-5)
+    assert float(only) == pytest.approx(float(nothing) + 2.0 * float(extra), rel=1e-5)
+    # The logged within-subject term stays the waveform one (zero when that is off).
+    assert float(pair_both) == pytest.approx(float(pair)) and float(pair_alone) == 0.0
+    with pytest.raises(ValueError, match="subject code"):
+        TrainStep(model, alone.train)(ppg, abp)
+
+
 def test_pair_loss_without_pairs_is_zero_but_connected() -> None:
     from innpar_freia.train import pair_l1, subject_pairs
 

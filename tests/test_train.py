@@ -288,15 +288,22 @@ def test_extremes_loss_scores_the_pulse_pressure_the_sample_loss_shrinks() -> No
         resolve_config("tiny", train={"extremes_weight": -1.0})
 
 
-def test_train_step_adds_the_weighted_extremes_loss() -> None:
+def _tiny_step_inputs():
+    """A tiny-preset network and a batch of 4 windows (2 subjects) for TrainStep tests."""
     from innpar_freia.nn.model import build_model
+
+    model = build_model(resolve_config("tiny").model, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    ppg, abp = torch.randn(4, 625, generator=gen), torch.rand(4, 625, generator=gen)
+    return model, ppg, abp, torch.tensor([0, 0, 1, 1])
+
+
+def test_train_step_adds_the_weighted_extremes_loss() -> None:
     from innpar_freia.train import TrainStep, extremes_l1
 
     plain = resolve_config("tiny", train={"device": "cpu"})
     weighted = resolve_config("tiny", train={"device": "cpu", "extremes_weight": 0.5})
-    model = build_model(plain.model, seed=0)
-    gen = torch.Generator().manual_seed(0)
-    ppg, abp = torch.randn(4, 625, generator=gen), torch.rand(4, 625, generator=gen)
+    model, ppg, abp, _ = _tiny_step_inputs()
     with torch.no_grad():
         base, _, _ = TrainStep(model, plain.train)(ppg, abp)
         total, _, _ = TrainStep(model, weighted.train)(ppg, abp)
@@ -366,16 +373,22 @@ def test_pair_loss_is_blind_to_a_persons_constant_error() -> None:
     assert float(pair_l1(padded[..., :60], ref[..., :60], 50, groups, "offset")) < 1e-6
 
 
+def _hand_pair() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Two windows of one subject, small enough to calibrate by hand: prediction, reference
+    and subject codes."""
+    ref = torch.zeros(2, 2, 4)
+    ref[0, 0] = torch.tensor([80.0, 120.0, 90.0, 100.0])  # mean 97.5, PP 40
+    ref[1, 0] = torch.tensor([85.0, 125.0, 95.0, 105.0])  # mean 102.5, PP 40
+    pred = torch.zeros(2, 2, 4)
+    pred[0, 0] = torch.tensor([0.0, 20.0, 5.0, 15.0])  # mean 10, PP 20 -> scale 2
+    pred[1, 0] = torch.tensor([2.0, 22.0, 7.0, 17.0])  # mean 12, PP 20 -> scale 2
+    return pred, ref, torch.tensor([7, 7])
+
+
 def test_pair_loss_matches_the_calibration_formula_by_hand() -> None:
     from innpar_freia.train import pair_l1
 
-    ref = torch.zeros(2, 2, 4)
-    ref[0, 0] = torch.tensor([80.0, 120.0, 90.0, 100.0])  # calibration window: PP 40
-    ref[1, 0] = torch.tensor([85.0, 125.0, 95.0, 105.0])
-    pred = torch.zeros(2, 2, 4)
-    pred[0, 0] = torch.tensor([0.0, 20.0, 5.0, 15.0])  # mean 10, PP 20 -> scale 2
-    pred[1, 0] = torch.tensor([2.0, 22.0, 7.0, 17.0])
-    groups = torch.tensor([7, 7])
+    pred, ref, groups = _hand_pair()
     # window 1 calibrated by window 0: (pred - 10) * 2 + 97.5 = [81.5, 121.5, 91.5, 111.5]
     # window 0 calibrated by window 1: (pred - 12) * (40 / 20) + 102.5 = [78.5, ...]
     cal_1 = (pred[1, 0] - 10.0) * 2.0 + 97.5
@@ -387,13 +400,7 @@ def test_pair_loss_matches_the_calibration_formula_by_hand() -> None:
 def test_pair_extremes_loss_scores_the_calibrated_extremes_by_hand() -> None:
     from innpar_freia.train import pair_extremes_l1
 
-    ref = torch.zeros(2, 2, 4)
-    ref[0, 0] = torch.tensor([80.0, 120.0, 90.0, 100.0])
-    ref[1, 0] = torch.tensor([85.0, 125.0, 95.0, 105.0])
-    pred = torch.zeros(2, 2, 4)
-    pred[0, 0] = torch.tensor([0.0, 20.0, 5.0, 15.0])
-    pred[1, 0] = torch.tensor([2.0, 22.0, 7.0, 17.0])
-    groups = torch.tensor([7, 7])
+    pred, ref, groups = _hand_pair()
     # Calibrated as in the waveform test above: window 1 -> [81.5, 121.5, 91.5, 111.5]
     # (max 121.5 vs 125, min 81.5 vs 85), window 0 -> [78.5, 118.5, 88.5, 108.5] (max
     # 118.5 vs 120, min 78.5 vs 80): mean of |3.5|, |3.5|, |1.5|, |1.5|.
@@ -418,7 +425,6 @@ def test_pair_extremes_loss_scores_the_calibrated_extremes_by_hand() -> None:
 
 
 def test_train_step_adds_the_weighted_pair_extremes_loss() -> None:
-    from innpar_freia.nn.model import build_model
     from innpar_freia.train import TrainStep, pair_extremes_l1
 
     plain = resolve_config("tiny", train={"device": "cpu", "pair_weight": 1.0})
@@ -426,10 +432,7 @@ def test_train_step_adds_the_weighted_pair_extremes_loss() -> None:
         "tiny", train={"device": "cpu", "pair_weight": 1.0, "pair_extremes_weight": 2.0}
     )
     alone = resolve_config("tiny", train={"device": "cpu", "pair_extremes_weight": 2.0})
-    model = build_model(plain.model, seed=0)
-    gen = torch.Generator().manual_seed(0)
-    ppg, abp = torch.randn(4, 625, generator=gen), torch.rand(4, 625, generator=gen)
-    groups = torch.tensor([0, 0, 1, 1])
+    model, ppg, abp, groups = _tiny_step_inputs()
     with torch.no_grad():
         base, _, pair = TrainStep(model, plain.train)(ppg, abp, groups)
         total, _, pair_both = TrainStep(model, both.train)(ppg, abp, groups)
@@ -462,15 +465,11 @@ def test_pair_loss_without_pairs_is_zero_but_connected() -> None:
 
 
 def test_train_step_adds_the_weighted_pair_loss() -> None:
-    from innpar_freia.nn.model import build_model
     from innpar_freia.train import TrainStep, pair_l1
 
     plain = resolve_config("tiny", train={"device": "cpu"})
     weighted = resolve_config("tiny", train={"device": "cpu", "pair_weight": 0.5})
-    model = build_model(plain.model, seed=0)
-    gen = torch.Generator().manual_seed(0)
-    ppg, abp = torch.randn(4, 625, generator=gen), torch.rand(4, 625, generator=gen)
-    groups = torch.tensor([0, 0, 1, 1])
+    model, ppg, abp, groups = _tiny_step_inputs()
     with torch.no_grad():
         base, _, _ = TrainStep(model, plain.train)(ppg, abp, groups)
         total, _, pair = TrainStep(model, weighted.train)(ppg, abp, groups)

@@ -30,9 +30,10 @@ def full_float32() -> Iterator[None]:
 
     PyTorch lets cuDNN run float32 convolutions in TF32 (a 10-bit mantissa) by default on
     Ampere and later GPUs. Inference does not need that speed, and the inverse pass of a
-    coupling block recomputes its subnetworks on *reconstructed* inputs: rounded to TF32,
-    f^-1(f(x)) would return x only to about 1e-3 instead of float32's 1e-6, and the
-    predictions would differ from the CPU's by more than float32 rounding. No effect on CPU.
+    coupling block recomputes its subnetworks on *reconstructed* inputs: rounded to TF32
+    (about 1e-3 relative), f^-1(f(x)) would return x only to TF32's precision instead of
+    float32's (~1e-6 on the CPU), and predictions would differ from the CPU's by more than
+    float32 rounding (tests/test_cuda.py checks both in full float32). No effect on CPU.
     """
     saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     torch.backends.cudnn.allow_tf32 = False

@@ -30,7 +30,7 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 
 def on_device(**train_overrides):
-    """Preset ``tiny`` for 2 epochs on the GPU (bf16 autocast unless told otherwise)."""
+    """Preset ``tiny`` for 2 epochs on the GPU; each test says whether it uses autocast."""
     return resolve_config("tiny", train={"device": DEVICE, "epochs": 2, **train_overrides})
 
 

@@ -1,4 +1,5 @@
-"""Helpers shared by the data tests: run the CLI, assert a clean user-error failure."""
+"""Helpers shared by the tests: run the CLI, assert a clean user-error failure, compare the
+weights of two checkpoints."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
+from innpar_freia.checkpoint import read_checkpoint
 from innpar_freia.cli import cli
 
 
@@ -25,3 +27,10 @@ def assert_clean_failure(result: Result, out: Path, *fragments: str) -> None:
         assert fragment in result.output, (fragment, result.output)
     assert not out.exists()
     assert not list(out.parent.glob(f".{out.name}.*"))
+
+
+def max_weight_difference(a: Path, b: Path) -> float:
+    """Largest absolute difference between the weights of two checkpoint files."""
+    sa, sb = read_checkpoint(a)["model_state"], read_checkpoint(b)["model_state"]
+    assert sa.keys() == sb.keys()
+    return max(float((sa[k] - sb[k]).abs().max()) for k in sa)

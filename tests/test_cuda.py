@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import max_weight_difference
 
-from innpar_freia.checkpoint import full_float32, load_checkpoint, read_checkpoint
+from innpar_freia.checkpoint import full_float32, load_checkpoint
 from innpar_freia.checks import run_checks, synthetic_windows
 from innpar_freia.config import ModelConfig, resolve_config
 from innpar_freia.data.dataset import Normalisation
@@ -32,12 +33,6 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 def on_device(**train_overrides):
     """Preset ``tiny`` for 2 epochs on the GPU; each test says whether it uses autocast."""
     return resolve_config("tiny", train={"device": DEVICE, "epochs": 2, **train_overrides})
-
-
-def max_weight_difference(a: Path, b: Path) -> float:
-    sa, sb = read_checkpoint(a)["model_state"], read_checkpoint(b)["model_state"]
-    assert sa.keys() == sb.keys()
-    return max(float((sa[k] - sb[k]).abs().max()) for k in sa)
 
 
 def test_full_float32_switches_tf32_off_and_restores_it() -> None:

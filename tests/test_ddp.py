@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import max_weight_difference
 
-from innpar_freia.checkpoint import read_checkpoint
 from innpar_freia.data.dataset import plan_splits
 from innpar_freia.data.store import read_info
 
@@ -92,10 +92,8 @@ def _torchrun(args: list[str], out: Path) -> dict:
     return json.loads(proc.stdout)  # one summary: only rank 0 prints it
 
 
-def _max_weight_difference(a: Path, b: Path) -> float:
-    sa = read_checkpoint(a / "checkpoints" / "last.pt")["model_state"]
-    sb = read_checkpoint(b / "checkpoints" / "last.pt")["model_state"]
-    return max(float((sa[k] - sb[k]).abs().max()) for k in sa)
+def _last_weights_difference(a: Path, b: Path) -> float:
+    return max_weight_difference(a / "checkpoints" / "last.pt", b / "checkpoints" / "last.pt")
 
 
 def _history(run: Path) -> list[dict]:
@@ -118,7 +116,7 @@ def test_two_processes_match_one_process(
     assert summary["epochs_completed"] == 2
     assert json.loads((ddp / "config.json").read_text())["environment"]["world_size"] == 2
 
-    worst = _max_weight_difference(single, ddp)
+    worst = _last_weights_difference(single, ddp)
     assert worst < TOLERANCE[device], f"DDP weights differ from single-process ones by {worst}"
     ma, mb = _history(single), _history(ddp)
     assert len(mb) == 2  # rank 0 alone writes the log
@@ -142,6 +140,6 @@ def test_a_distributed_run_resumes_where_it_stopped(synth_file: Path, tmp_path: 
     resumed = _torchrun(resume, ddp)
     assert resumed["epochs_completed"] == 2
     assert [r["epoch"] for r in _history(ddp)] == [1, 2]
-    assert _max_weight_difference(single, ddp) < TOLERANCE["cpu"]
+    assert _last_weights_difference(single, ddp) < TOLERANCE["cpu"]
     for ra, rb in zip(_history(single), _history(ddp), strict=True):
         assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-4)

@@ -195,6 +195,10 @@ class TrainConfig(_ConfigBase):
         pair_extremes_weight: weight of the within-subject loss on the extremes: over the
             same pairs, L1 of the calibrated prediction's maximum and minimum against the
             reference's (the calibrated systolic and diastolic pressures; 0: off).
+        ppg_noise: standard deviation of Gaussian noise added to each training window's
+            z-scored PPG (before its gradient channel), drawn afresh every step (0: off).
+            A regulariser against fitting the training subjects' PPG too closely; never
+            applied to validation, evaluation or reconstruction.
         paired_sampling: build every batch from pairs of windows of one subject (see
             :class:`innpar_freia.data.sampler.SubjectPairSampler`) instead of a plain
             shuffle, so that the within-subject loss finds pairs on datasets with many
@@ -235,6 +239,7 @@ class TrainConfig(_ConfigBase):
     pair_weight: float = 0.0
     pair_calibration: str = "offset-scale"
     pair_extremes_weight: float = 0.0
+    ppg_noise: float = 0.0
     paired_sampling: bool = False
     abp_norm: str = "minmax"
     lr_schedule: str = "constant"
@@ -265,6 +270,7 @@ class TrainConfig(_ConfigBase):
         _check_float("pair_weight", self.pair_weight, 0.0)
         _check_choice("pair_calibration", self.pair_calibration, PAIR_CALIBRATIONS)
         _check_float("pair_extremes_weight", self.pair_extremes_weight, 0.0)
+        _check_float("ppg_noise", self.ppg_noise, 0.0)
         _check_bool("paired_sampling", self.paired_sampling)
         _check_choice("abp_norm", self.abp_norm, ABP_NORMS)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)

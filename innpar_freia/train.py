@@ -41,7 +41,7 @@ from innpar_freia.data.dataset import (
 )
 from innpar_freia.data.sampler import SubjectPairSampler
 from innpar_freia.data.store import StoreInfo, read_info
-from innpar_freia.distributed import gather_rows, hardware_description
+from innpar_freia.distributed import DistInfo, gather_rows, hardware_description
 from innpar_freia.errors import ConfigError, DataError, RunDirError, TrainingDiverged
 from innpar_freia.metrics import BaselineAccumulator, protocol_windows
 from innpar_freia.nn.model import INNPAR, build_model, count_parameters, postprocess_abp
@@ -242,6 +242,23 @@ class TrainStep(nn.Module):
             if self.cfg.pair_extremes_weight > 0:
                 loss = loss + self.cfg.pair_extremes_weight * pair_extremes_l1(*pair_args)
         return loss, inverse, pair
+
+
+def ppg_noise(cfg: TrainConfig, epoch: int, step: int, like: Tensor, dist_info: DistInfo) -> Tensor:
+    """The Gaussian noise (SD ``cfg.ppg_noise``) added to one training batch's PPG ``like``.
+
+    Drawn from a generator seeded by (seed, epoch, step) for the global batch, of which a
+    rank keeps its rows (every ``W``-th, as the samplers deal windows to ranks): a resumed
+    run and ``N`` processes add exactly the noise that one uninterrupted process adds, and
+    the noise does not depend on the global RNG (whose CUDA state a checkpoint does not keep).
+    """
+    world = dist_info.world_size
+    seed = int(np.random.SeedSequence([cfg.seed, epoch, step]).generate_state(1, np.uint64)[0])
+    generator = torch.Generator(device=like.device)
+    generator.manual_seed(seed)
+    shape = (like.shape[0] * world, *like.shape[1:])
+    noise = torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+    return cfg.ppg_noise * noise[dist_info.rank :: world]
 
 
 def lr_factor(cfg: TrainConfig, epoch: int) -> float:
@@ -671,6 +688,8 @@ def _train(
             ppg = ppg.to(device, non_blocking=pin)
             abp = abp.to(device, non_blocking=pin)
             groups = subject_code[rows].to(device, non_blocking=pin)
+            if cfg.ppg_noise > 0:
+                ppg = ppg + ppg_noise(cfg, epoch, step, ppg, dist_info)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss, inverse, pair = step_module(ppg, abp, groups)
             # Every rank sees the same global loss, so all stop together on NaN.

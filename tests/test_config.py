@@ -104,6 +104,7 @@ def test_toml_errors_are_clear(tmp_path: Path) -> None:
         ({"test_fold": 2, "val_fold": 2}, "val_fold must differ from test_fold"),
         ({"device": "tpu"}, "device must be one of auto, cpu, cuda"),
         ({"grad_weight": float("nan")}, "grad_weight must be a finite number"),
+        ({"ppg_noise": -0.1}, "ppg_noise must be >= 0.0, but is: -0.1"),
     ],
 )
 def test_invalid_training_settings(changes, needle) -> None:

@@ -101,14 +101,16 @@ def _history(run: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("pair_weight", [0.0, 1.0])
+@pytest.mark.parametrize("recipe", ["", "pair_weight = 1.0", "ppg_noise = 0.2"])
 def test_two_processes_match_one_process(
-    synth_file: Path, tmp_path: Path, pair_weight: float, device: str
+    synth_file: Path, tmp_path: Path, recipe: str, device: str
 ) -> None:
     # With the within-subject loss, pairs must be formed over the global batch, not within
-    # each rank's half of it, for the two runs to agree.
+    # each rank's half of it, for the two runs to agree; with PPG noise, each rank must add
+    # the noise of its own windows of the global batch.
     config = tmp_path / "recipe.toml"
-    config.write_text(f'preset = "tiny"\n[train]\npair_weight = {pair_weight}\n')
+    config.write_text(f'preset = "tiny"\n[train]\n{recipe}\n')
+    pair_weight = "pair_weight" in recipe
     args = _common(synth_file, config, device, epochs=2)
     single, ddp = tmp_path / "single", tmp_path / "ddp"
     _single(args, single)

@@ -238,6 +238,34 @@ def test_ema_weights_are_checkpointed_and_resume_exactly(synth_file: Path, tmp_p
         assert torch.equal(v, a["model_state"][k])
 
 
+def test_ppg_noise_is_the_global_batchs_noise_dealt_to_the_ranks() -> None:
+    from innpar_freia.distributed import DistInfo
+
+    cfg = tiny(ppg_noise=0.25).train
+    one = train_mod.ppg_noise(cfg, 3, 5, torch.zeros(8, 625), DistInfo())
+    assert abs(float(one.std()) - 0.25) < 0.01 and abs(float(one.mean())) < 0.01
+    # rank r of 2 holds global rows r, r + 2, ... (the samplers' dealing), and gets their noise
+    for rank in range(2):
+        part = train_mod.ppg_noise(cfg, 3, 5, torch.zeros(4, 625), DistInfo(rank, 2))
+        assert torch.equal(part, one[rank::2])
+    # fresh noise every step and every epoch, reproducible from the seed alone
+    assert not torch.equal(one, train_mod.ppg_noise(cfg, 3, 6, torch.zeros(8, 625), DistInfo()))
+    assert not torch.equal(one, train_mod.ppg_noise(cfg, 4, 5, torch.zeros(8, 625), DistInfo()))
+    torch.manual_seed(123)  # the global RNG plays no part
+    assert torch.equal(one, train_mod.ppg_noise(cfg, 3, 5, torch.zeros(8, 625), DistInfo()))
+
+
+def test_ppg_noise_changes_training_and_resumes_exactly(synth_file: Path, tmp_path: Path):
+    plain = train(tiny(epochs=3), synth_file, tmp_path / "plain")
+    straight = train(tiny(epochs=3, ppg_noise=0.2), synth_file, tmp_path / "a")
+    a, p = read_checkpoint(straight.last_checkpoint), read_checkpoint(plain.last_checkpoint)
+    assert any(not torch.equal(a["model_state"][k], p["model_state"][k]) for k in p["model_state"])
+    train(tiny(epochs=1, ppg_noise=0.2), synth_file, tmp_path / "b")
+    resumed = train(None, synth_file, tmp_path / "b", resume=True, resume_overrides={"epochs": 3})
+    _assert_same_weights(straight.last_checkpoint, resumed.last_checkpoint)
+    assert [r["val_mae"] for r in straight.history] == [r["val_mae"] for r in resumed.history]
+
+
 def test_bf16_autocast_trains_and_stays_invertible(synth_file: Path, tmp_path: Path) -> None:
     from innpar_freia.checks import run_checks
 

@@ -110,7 +110,7 @@ def test_two_processes_match_one_process(
     # the noise of its own windows of the global batch.
     config = tmp_path / "recipe.toml"
     config.write_text(f'preset = "tiny"\n[train]\n{recipe}\n')
-    pair_weight = "pair_weight" in recipe
+    with_pairs = "pair_weight" in recipe
     args = _common(synth_file, config, device, epochs=2)
     single, ddp = tmp_path / "single", tmp_path / "ddp"
     _single(args, single)
@@ -125,7 +125,7 @@ def test_two_processes_match_one_process(
     for ra, rb in zip(ma, mb, strict=True):
         assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-4)
         assert rb["val_mae"] == pytest.approx(ra["val_mae"], rel=1e-3)
-        if pair_weight:
+        if with_pairs:
             assert ra["train_pair_loss"] > 0  # the batches did hold same-subject pairs
             assert rb["train_pair_loss"] == pytest.approx(ra["train_pair_loss"], rel=1e-4)
 

@@ -20,6 +20,7 @@ from innpar_freia.checkpoint import load_checkpoint, read_checkpoint
 from innpar_freia.config import resolve_config
 from innpar_freia.data.dataset import fit_normalisation, plan_splits
 from innpar_freia.data.store import read_info
+from innpar_freia.distributed import DistInfo
 from innpar_freia.errors import CheckpointError, RunDirError, TrainingDiverged
 from innpar_freia.train import channel_l1, lr_factor, train
 
@@ -239,8 +240,6 @@ def test_ema_weights_are_checkpointed_and_resume_exactly(synth_file: Path, tmp_p
 
 
 def test_ppg_noise_is_the_global_batchs_noise_dealt_to_the_ranks() -> None:
-    from innpar_freia.distributed import DistInfo
-
     cfg = tiny(ppg_noise=0.25).train
     one = train_mod.ppg_noise(cfg, 3, 5, torch.zeros(8, 625), DistInfo())
     assert abs(float(one.std()) - 0.25) < 0.01 and abs(float(one.mean())) < 0.01

@@ -24,6 +24,7 @@ ABP_NORMS = ("minmax", "zscore")
 LOSS_REGIONS = ("real", "padded")
 LR_SCHEDULES = ("constant", "cosine")
 PAIR_CALIBRATIONS = ("offset", "offset-scale")
+PAIR_PULSE_PRESSURES = ("range", "peaks")
 DEVICES = ("auto", "cpu", "cuda")
 PRELOADS = ("auto", "always", "never")
 
@@ -190,8 +191,12 @@ class TrainConfig(_ConfigBase):
             calibrated protocol does, L1 of the calibrated prediction (0: off). It trains
             the network to track changes within a person rather than to guess the level.
         pair_calibration: how a pair calibrates: ``offset`` (mean level) or
-            ``offset-scale`` (mean level and pulse pressure, with max - min as a
-            differentiable pulse pressure), as in the evaluation protocol.
+            ``offset-scale`` (mean level and pulse pressure), as in the evaluation protocol.
+        pair_pp: the pulse pressure behind an ``offset-scale`` pair's scale: ``range``
+            (max - min of the window) or ``peaks`` (the protocol's own median systolic peak
+            minus median diastolic trough, located on the detached window in mmHg and
+            differentiable in its values, so that a pair is scaled exactly as the
+            calibrated protocol scales a subject's windows).
         pair_extremes_weight: weight of the within-subject loss on the extremes: over the
             same pairs, L1 of the calibrated prediction's maximum and minimum against the
             reference's (the calibrated systolic and diastolic pressures; 0: off).
@@ -238,6 +243,7 @@ class TrainConfig(_ConfigBase):
     inverse_weight: float = 0.0
     pair_weight: float = 0.0
     pair_calibration: str = "offset-scale"
+    pair_pp: str = "range"
     pair_extremes_weight: float = 0.0
     ppg_noise: float = 0.0
     paired_sampling: bool = False
@@ -269,6 +275,7 @@ class TrainConfig(_ConfigBase):
         _check_float("inverse_weight", self.inverse_weight, 0.0)
         _check_float("pair_weight", self.pair_weight, 0.0)
         _check_choice("pair_calibration", self.pair_calibration, PAIR_CALIBRATIONS)
+        _check_choice("pair_pp", self.pair_pp, PAIR_PULSE_PRESSURES)
         _check_float("pair_extremes_weight", self.pair_extremes_weight, 0.0)
         _check_float("ppg_noise", self.ppg_noise, 0.0)
         _check_bool("paired_sampling", self.paired_sampling)

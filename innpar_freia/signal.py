@@ -76,6 +76,29 @@ def diastolic_troughs(x: np.ndarray, fs: float) -> np.ndarray:
     return sps.find_peaks(-x, distance=max(1, int(0.3 * fs)), prominence=prominence_threshold(x))[0]
 
 
+def _median_sample(x: np.ndarray, idx: np.ndarray, fallback: int) -> tuple[int, int]:
+    """Sample indices of the lower and upper middle of ``x[idx]`` (equal for an odd count), so
+    that their mean is ``np.median(x[idx])``; ``(fallback, fallback)`` when ``idx`` is empty."""
+    if idx.size == 0:
+        return fallback, fallback
+    order = idx[np.argsort(x[idx], kind="stable")]
+    return int(order[(idx.size - 1) // 2]), int(order[idx.size // 2])
+
+
+def bp_sample_indices(x: np.ndarray, fs: float) -> np.ndarray:
+    """Where the protocol's SBP and DBP of one ABP window (mmHg) come from: sample indices
+    ``[s_lo, s_hi, d_lo, d_hi]`` with ``SBP = (x[s_lo] + x[s_hi]) / 2`` (the median systolic
+    peak, or the maximum when no peak is found) and ``DBP = (x[d_lo] + x[d_hi]) / 2`` (the
+    median diastolic trough, or the minimum). Indexing a tensor with them gives the same
+    values, differentiably (the within-subject loss's ``pair_pp = "peaks"``)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"bp_sample_indices needs one non-empty window, got shape {x.shape}")
+    s = _median_sample(x, systolic_peaks(x, fs), int(np.argmax(x)))
+    d = _median_sample(x, diastolic_troughs(x, fs), int(np.argmin(x)))
+    return np.array([*s, *d], dtype=np.int64)
+
+
 def bp_values(x: np.ndarray, fs: float) -> tuple[float, float, float]:
     """SBP, DBP, MAP (mmHg) of one ABP window, exactly as ``docs/evaluation.md`` defines them.
 
@@ -85,10 +108,11 @@ def bp_values(x: np.ndarray, fs: float) -> tuple[float, float, float]:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"bp_values needs one non-empty window, got shape {x.shape}")
-    peaks = systolic_peaks(x, fs)
-    troughs = diastolic_troughs(x, fs)
-    sbp = float(np.median(x[peaks])) if peaks.size else float(x.max())
-    dbp = float(np.median(x[troughs])) if troughs.size else float(x.min())
+    s_lo, s_hi, d_lo, d_hi = bp_sample_indices(x, fs)
+    # 0.5 * (a + b) is bit for bit np.median's mean of the two middle values (and a itself
+    # when they are one sample).
+    sbp = float(0.5 * (x[s_lo] + x[s_hi]))
+    dbp = float(0.5 * (x[d_lo] + x[d_hi]))
     return sbp, dbp, float(x.mean())
 
 

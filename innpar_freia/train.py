@@ -45,6 +45,7 @@ from innpar_freia.distributed import DistInfo, gather_rows, hardware_description
 from innpar_freia.errors import ConfigError, DataError, RunDirError, TrainingDiverged
 from innpar_freia.metrics import BaselineAccumulator, protocol_windows
 from innpar_freia.nn.model import INNPAR, build_model, count_parameters, postprocess_abp
+from innpar_freia.signal import bp_sample_indices
 
 RUN_ARTIFACTS = ("config.json", "metrics.jsonl", "checkpoints")
 PRELOAD_LIMIT = 2**30  # bytes: splits smaller than this are held in device memory
@@ -135,14 +136,36 @@ def subject_pairs(groups: Tensor) -> tuple[Tensor, Tensor]:
     return c_idx, t_idx
 
 
+def peak_indices(x: Tensor, norm: Normalisation, fs: float) -> Tensor:
+    """``(B, L)`` normalised ABP windows -> ``(B, 4)`` sample indices of the protocol's SBP
+    and DBP (:func:`innpar_freia.signal.bp_sample_indices`), found on the detached windows
+    in mmHg (the protocol's prominence threshold is in mmHg)."""
+    mmhg = norm.denormalise_abp(x.detach().double().cpu().numpy())
+    idx = np.stack([bp_sample_indices(w, fs) for w in mmhg]) if len(mmhg) else np.zeros((0, 4))
+    return torch.as_tensor(idx, dtype=torch.long, device=x.device)
+
+
+def peak_pulse_pressure(x: Tensor, idx: Tensor) -> Tensor:
+    """The protocol's pulse pressure ``SBP - DBP`` of ``(B, L)`` windows from their
+    :func:`peak_indices`, differentiable in the window's values (like max - min is)."""
+    v = x.gather(1, idx)
+    return 0.5 * (v[:, 0] + v[:, 1]) - 0.5 * (v[:, 2] + v[:, 3])
+
+
 def pair_calibrate(
-    out: Tensor, target: Tensor, length: int, groups: Tensor, mode: str
+    out: Tensor,
+    target: Tensor,
+    length: int,
+    groups: Tensor,
+    mode: str,
+    peaks: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor] | None:
     """Every ordered pair of windows ``(c, t)`` of one subject in the batch, window ``c``
     calibrating window ``t`` exactly as the calibrated protocol does with a subject's first
     window: ``t' = (pred_t - mean(pred_c)) * PP(ref_c) / PP(pred_c) + mean(ref_c)``
     (``mode="offset"`` drops the scale), over the ABP channel's real samples. PP is
-    max - min (a differentiable stand-in for the protocol's median peaks and troughs).
+    max - min, or with ``peaks`` (the :func:`peak_indices` of the predictions and of the
+    references) the protocol's own median peak minus median trough.
 
     Returns the calibrated predictions ``t'`` and the references ``ref_t``, one row per
     pair, or None when the batch holds no two windows of one subject.
@@ -154,35 +177,53 @@ def pair_calibrate(
     offset_pred = pred.mean(dim=-1)[c_idx, None]
     offset_ref = ref.mean(dim=-1)[c_idx, None]
     if mode == "offset-scale":
-        pp_ref = ref.amax(dim=-1) - ref.amin(dim=-1)
+        if peaks is None:
+            pp_ref = ref.amax(dim=-1) - ref.amin(dim=-1)
+            pp_pred = pred.amax(dim=-1) - pred.amin(dim=-1)
+        else:
+            pp_pred = peak_pulse_pressure(pred, peaks[0])
+            pp_ref = peak_pulse_pressure(ref, peaks[1])
         # A flat prediction would make the scale explode; 1e-3 of the normalised range is
         # ~0.2 mmHg with the min-max normalisation.
-        pp_pred = (pred.amax(dim=-1) - pred.amin(dim=-1)).clamp_min(1e-3)
-        scale = (pp_ref / pp_pred)[c_idx, None]
+        scale = (pp_ref / pp_pred.clamp_min(1e-3))[c_idx, None]
     else:
         scale = 1.0
     return (pred[t_idx] - offset_pred) * scale + offset_ref, ref[t_idx]
 
 
-def pair_l1(out: Tensor, target: Tensor, length: int, groups: Tensor, mode: str) -> Tensor:
+def pair_l1(
+    out: Tensor,
+    target: Tensor,
+    length: int,
+    groups: Tensor,
+    mode: str,
+    peaks: tuple[Tensor, Tensor] | None = None,
+) -> Tensor:
     """Within-subject calibration loss: the mean L1 of every calibrated pair's prediction
     (:func:`pair_calibrate`) against its reference. A network whose level error is the same
     in every window of a person pays nothing here, so the loss rewards tracking changes
     within a person rather than guessing an unseen person's level (which the plain L1
     handles). A batch without such pairs contributes zero.
     """
-    pairs = pair_calibrate(out, target, length, groups, mode)
+    pairs = pair_calibrate(out, target, length, groups, mode, peaks)
     if pairs is None:
         return out.sum() * 0.0  # keeps the graph connected (DDP expects every gradient)
     calibrated, ref = pairs
     return (calibrated - ref).abs().mean()
 
 
-def pair_extremes_l1(out: Tensor, target: Tensor, length: int, groups: Tensor, mode: str) -> Tensor:
+def pair_extremes_l1(
+    out: Tensor,
+    target: Tensor,
+    length: int,
+    groups: Tensor,
+    mode: str,
+    peaks: tuple[Tensor, Tensor] | None = None,
+) -> Tensor:
     """The within-subject loss on the extremes: L1 between each calibrated pair's maximum
     and minimum (:func:`pair_calibrate`) and its reference's, i.e. the calibrated systolic
     and diastolic pressures, which a sample-wise L1 spreads over the whole window."""
-    pairs = pair_calibrate(out, target, length, groups, mode)
+    pairs = pair_calibrate(out, target, length, groups, mode, peaks)
     if pairs is None:
         return out.sum() * 0.0
     calibrated, ref = pairs
@@ -195,10 +236,14 @@ class TrainStep(nn.Module):
     """Forward (and optionally reverse) pass of one batch as a single module call, so that
     DistributedDataParallel sees exactly one forward per backward."""
 
-    def __init__(self, model: INNPAR, cfg: TrainConfig):
+    def __init__(self, model: INNPAR, cfg: TrainConfig, norm: Normalisation | None = None):
         super().__init__()
         self.model = model
         self.cfg = cfg
+        # The ABP normalisation, which pair_pp = "peaks" needs to find peaks in mmHg.
+        self.norm = norm
+        if cfg.pair_pp == "peaks" and norm is None:
+            raise ValueError('pair_pp = "peaks" needs the ABP normalisation')
 
     def forward(
         self, ppg: Tensor, abp: Tensor, groups: Tensor | None = None
@@ -229,12 +274,22 @@ class TrainStep(nn.Module):
             # so that N processes train what one process with the same batch would: exactly,
             # unless a batch holds more than MAX_PAIRS_PER_WINDOW pairs per window, when
             # the subset kept depends on the windows' order (rank order vs. the sampler's).
+            pair_out, pair_y = gather_rows(out[:, :1].float()), gather_rows(y[:, :1])
+            peaks = None
+            if self.cfg.pair_pp == "peaks" and self.cfg.pair_calibration == "offset-scale":
+                assert self.norm is not None  # checked in __init__
+                fs = self.model.config.fs
+                peaks = (
+                    peak_indices(pair_out[:, 0, :length], self.norm, fs),
+                    peak_indices(pair_y[:, 0, :length], self.norm, fs),
+                )
             pair_args = (
-                gather_rows(out[:, :1].float()),
-                gather_rows(y[:, :1]),
+                pair_out,
+                pair_y,
                 length,
                 gather_rows(groups),
                 self.cfg.pair_calibration,
+                peaks,
             )
             if self.cfg.pair_weight > 0:
                 pair = pair_l1(*pair_args)
@@ -534,7 +589,7 @@ def _train(
         best_epoch, bad_epochs = int(ts["best_epoch"]), int(ts["bad_epochs"])
         torch.set_rng_state(ts["torch_rng"])
 
-    step_module: nn.Module = TrainStep(model, cfg)
+    step_module: nn.Module = TrainStep(model, cfg, norm)
     if dist_info.enabled:
         step_module = nn.parallel.DistributedDataParallel(
             step_module, device_ids=[device.index] if device.type == "cuda" else None

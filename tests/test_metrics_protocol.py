@@ -24,7 +24,7 @@ from innpar_freia.metrics import (
     score,
     waveform_stats,
 )
-from innpar_freia.signal import bp_values, bp_values_batch
+from innpar_freia.signal import bp_sample_indices, bp_values, bp_values_batch
 
 FS = 100.0  # Hz: a 100-sample period is 1 s (60 bpm)
 L = 500  # 5 whole periods per window
@@ -57,6 +57,38 @@ def test_bp_values_find_the_right_peaks_and_use_their_median():
 def test_bp_values_without_peaks_fall_back_to_max_and_min():
     ramp = np.linspace(60.0, 90.0, L)  # monotonic: no peak, no trough
     assert bp_values(ramp, FS) == pytest.approx((90.0, 60.0, 75.0))
+
+
+def test_bp_sample_indices_point_at_the_median_peak_and_trough():
+    # 4 periods: peaks at 50, 150, 250, 350 raised by 0, 4, 8, 2 -> 120, 124, 128, 122;
+    # the median of an even count is the mean of the two middle peaks, 122 (350) and 124 (150).
+    x = pulse(100.0, 20.0, length=400)
+    x[[50, 150, 250, 350]] += [0.0, 4.0, 8.0, 2.0]
+    # troughs at 100, 200, 300 (not at the edge) lowered by 3, 0, 1 -> median 79 at 300.
+    x[[100, 200, 300]] -= [3.0, 0.0, 1.0]
+    s_lo, s_hi, d_lo, d_hi = bp_sample_indices(x, FS)
+    assert (s_lo, s_hi, d_lo, d_hi) == (350, 150, 300, 300)
+    sbp, dbp, _ = bp_values(x, FS)
+    assert sbp == 0.5 * (x[s_lo] + x[s_hi]) == pytest.approx(123.0)
+    assert dbp == x[d_lo] == pytest.approx(79.0)
+    # No peak and no trough: the maximum and the minimum.
+    ramp = np.linspace(60.0, 90.0, L)
+    assert list(bp_sample_indices(ramp, FS)) == [L - 1, L - 1, 0, 0]
+    with pytest.raises(ValueError, match="one non-empty window"):
+        bp_sample_indices(np.zeros((2, 3)), FS)
+
+
+def test_bp_values_are_np_median_of_peaks_bit_for_bit():
+    from innpar_freia.signal import diastolic_troughs, systolic_peaks
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        x = pulse(rng.uniform(60, 120), rng.uniform(5, 40), period=int(rng.integers(40, 150)))
+        x = x + rng.normal(0, 2.0, L)
+        p, t = systolic_peaks(x, FS), diastolic_troughs(x, FS)
+        sbp = float(np.median(x[p])) if p.size else float(x.max())
+        dbp = float(np.median(x[t])) if t.size else float(x.min())
+        assert bp_values(x, FS)[:2] == (sbp, dbp)
 
 
 def test_constant_offset_error():

@@ -476,6 +476,69 @@ def test_train_step_adds_the_weighted_pair_extremes_loss() -> None:
         TrainStep(model, alone.train)(ppg, abp)
 
 
+def test_pair_loss_with_peaks_scales_pairs_as_the_protocol_does() -> None:
+    from innpar_freia.data.dataset import Normalisation
+    from innpar_freia.metrics import calibration_for
+    from innpar_freia.signal import bp_values
+    from innpar_freia.train import pair_l1, peak_indices
+
+    fs, length = 100.0, 500
+    n = np.arange(length)
+
+    def pulse(mid: float, amp: float) -> np.ndarray:  # peaks at 50, 150, ..., 450
+        return mid - amp * np.cos(2 * np.pi * n / 100)
+
+    norm = Normalisation("minmax", 20.0, 200.0)
+    ref_mm = np.stack([pulse(100.0, 20.0), pulse(105.0, 25.0)])
+    pred_mm = np.stack([pulse(60.0, 10.0), pulse(62.0, 12.0)])
+    pred_mm[0, 250] += 15.0  # one tall systolic peak: the range grows, the median peak not
+
+    def as_batch(x: np.ndarray) -> torch.Tensor:
+        return torch.tensor(norm.normalise_abp(x), dtype=torch.float64)[:, None, :]
+
+    pred, ref = as_batch(pred_mm).requires_grad_(True), as_batch(ref_mm)
+    groups = torch.tensor([3, 3])
+    peaks = (peak_indices(pred[:, 0], norm, fs), peak_indices(ref[:, 0], norm, fs))
+    loss = pair_l1(pred, ref, length, groups, "offset-scale", peaks)
+    # The protocol's own calibration (metrics.calibration_for) of each window by the other.
+    expected = 0.0
+    for c, t in ((0, 1), (1, 0)):
+        p_sbp, p_dbp, p_map = bp_values(pred_mm[c], fs)
+        r_sbp, r_dbp, r_map = bp_values(ref_mm[c], fs)
+        cal = calibration_for(p_map, p_sbp, p_dbp, r_sbp, r_dbp, r_map)
+        expected += np.abs(cal.apply(pred_mm[t]) - ref_mm[t]).mean() / norm.abp_scale / 2
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-9)
+    # max - min sees the tall peak, so the range-scaled loss is another (larger) number.
+    assert float(pair_l1(pred, ref, length, groups, "offset-scale")) > 1.5 * expected
+    loss.backward()  # differentiable in the values at the peaks and troughs
+    assert pred.grad is not None and float(pred.grad[0, 0, peaks[0][0]].abs().sum()) > 0
+
+
+def test_train_step_with_peak_pulse_pressure() -> None:
+    from innpar_freia.data.dataset import Normalisation
+    from innpar_freia.train import TrainStep, pair_l1, peak_indices
+
+    cfg = resolve_config("tiny", train={"device": "cpu", "pair_weight": 0.5, "pair_pp": "peaks"})
+    plain = resolve_config("tiny", train={"device": "cpu"})
+    model, ppg, abp, groups = _tiny_step_inputs()
+    norm = Normalisation("minmax", 20.0, 200.0)
+    with torch.no_grad():
+        base, _, _ = TrainStep(model, plain.train)(ppg, abp, groups)
+        total, _, pair = TrainStep(model, cfg.train, norm)(ppg, abp, groups)
+        out, _ = model(model.make_input(ppg), jac=False)
+        y = model.make_input(abp)
+        fs = model.config.fs
+        peaks = (peak_indices(out[:, 0, :625], norm, fs), peak_indices(y[:, 0, :625], norm, fs))
+        extra = pair_l1(out, y, 625, groups, "offset-scale", peaks)
+        ranged = pair_l1(out, y, 625, groups, "offset-scale")
+    assert float(pair) == pytest.approx(float(extra), rel=1e-6) and float(extra) != float(ranged)
+    assert float(total) == pytest.approx(float(base) + 0.5 * float(extra), rel=1e-5)
+    with pytest.raises(ValueError, match="normalisation"):
+        TrainStep(model, cfg.train)
+    with pytest.raises(ValueError, match="pair_pp"):
+        resolve_config("tiny", train={"pair_pp": "median"})
+
+
 def test_pair_loss_without_pairs_is_zero_but_connected() -> None:
     from innpar_freia.train import pair_l1, subject_pairs
 
@@ -518,6 +581,11 @@ def test_training_with_the_pair_loss_logs_it(synth_file: Path, tmp_path: Path) -
     # The synthetic training split has 6 subjects, so every batch holds same-subject pairs.
     assert all(np.isfinite(v) and v > 0 for v in losses)
     assert "train_pair_loss" not in train(tiny(), synth_file, tmp_path / "plain").history[0]
+    # The same with the protocol's peak-based pulse pressure: the normalisation reaches it.
+    cfg = tiny(pair_weight=1.0, pair_pp="peaks", batch_size=64)
+    peaks = train(cfg, synth_file, tmp_path / "pk")
+    pk_losses = [r["train_pair_loss"] for r in peaks.history]
+    assert all(np.isfinite(v) and v > 0 for v in pk_losses) and pk_losses != losses
 
 
 def test_validation_reports_the_protocols_calibrated_errors(
@@ -544,9 +612,9 @@ def test_paired_sampling_feeds_same_subject_pairs(
     seen: list[np.ndarray] = []
     original = train_mod.pair_l1
 
-    def spy(out, target, length, groups, mode):
+    def spy(out, target, length, groups, mode, peaks=None):
         seen.append(groups.numpy().copy())
-        return original(out, target, length, groups, mode)
+        return original(out, target, length, groups, mode, peaks)
 
     monkeypatch.setattr(train_mod, "pair_l1", spy)
     cfg = tiny(epochs=1, batch_size=4, pair_weight=1.0, paired_sampling=True)

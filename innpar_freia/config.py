@@ -208,6 +208,9 @@ class TrainConfig(_ConfigBase):
             :class:`innpar_freia.data.sampler.SubjectPairSampler`) instead of a plain
             shuffle, so that the within-subject loss finds pairs on datasets with many
             subjects. (Under DDP the loss pairs windows over the global batch.)
+        subject_group: with ``paired_sampling``, how many windows of one subject are laid
+            out together (2: pairs; k: each window meets k - 1 of its subject's windows in
+            its batch when the batch size is a multiple of k).
         abp_norm: ``minmax`` (scale the training split's min..max to 0..1, the anchor) or
             ``zscore`` (training mean and SD). The constants travel in the checkpoint.
         lr_schedule, warmup_epochs: constant or cosine decay, with linear warm-up.
@@ -247,6 +250,7 @@ class TrainConfig(_ConfigBase):
     pair_extremes_weight: float = 0.0
     ppg_noise: float = 0.0
     paired_sampling: bool = False
+    subject_group: int = 2
     abp_norm: str = "minmax"
     lr_schedule: str = "constant"
     warmup_epochs: int = 0
@@ -279,6 +283,12 @@ class TrainConfig(_ConfigBase):
         _check_float("pair_extremes_weight", self.pair_extremes_weight, 0.0)
         _check_float("ppg_noise", self.ppg_noise, 0.0)
         _check_bool("paired_sampling", self.paired_sampling)
+        _check_int("subject_group", self.subject_group, 2)
+        if self.paired_sampling and self.subject_group > self.batch_size:
+            raise ConfigError(
+                f"subject_group ({self.subject_group}) must not exceed batch_size "
+                f"({self.batch_size}): a group of one subject's windows fills part of a batch"
+            )
         _check_choice("abp_norm", self.abp_norm, ABP_NORMS)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _check_int("warmup_epochs", self.warmup_epochs, 0, self.epochs)

@@ -611,6 +611,7 @@ def _train(
             num_replicas=dist_info.world_size,
             rank=dist_info.rank,
             seed=cfg.seed,
+            group_size=cfg.subject_group,
         )
     else:
         sampler = DistributedSampler(

@@ -46,7 +46,7 @@ def test_ranks_split_the_single_process_order_and_keep_pairs(world: int) -> None
     union = [i for r in ranks for i in r]
     assert set(union) == set(range(len(GROUPS))) and len(union) % (2 * world) == 0
     # Each rank's consecutive windows are the pairs (one person's, bar the odd leftovers).
-    units = SubjectPairSampler(GROUPS, num_replicas=world, seed=1).pairs()
+    units = SubjectPairSampler(GROUPS, num_replicas=world, seed=1).units()
     for r, indices in enumerate(ranks):
         assert np.array_equal(np.asarray(indices).reshape(-1, 2), units[r::world])
     # The ranks' batch b together is the single process's batch b (the DDP contract), for
@@ -58,7 +58,28 @@ def test_ranks_split_the_single_process_order_and_keep_pairs(world: int) -> None
         assert together == sorted(one[batch * b : batch * (b + 1)])
 
 
+@pytest.mark.parametrize("world", [1, 2])
+def test_groups_of_k_windows_of_one_subject(world: int) -> None:
+    k = 4
+    ranks = [
+        list(SubjectPairSampler(GROUPS, num_replicas=world, rank=r, seed=2, group_size=k))
+        for r in range(world)
+    ]
+    union = [i for r in ranks for i in r]
+    assert set(union) == set(range(len(GROUPS))) and len(union) % (k * world) == 0
+    units = SubjectPairSampler(GROUPS, num_replicas=world, seed=2, group_size=k).units()
+    for r, indices in enumerate(ranks):
+        assert np.array_equal(np.asarray(indices).reshape(-1, k), units[r::world])
+    # Subjects 3, 4, 5 and 6 (4, 5, 8 and 9 windows) fill 1, 1, 2 and 2 groups of one
+    # person; the left-overs (1 + 2 + 3 + 1 + 1 = 8 windows, at most 3 of one subject) fill
+    # 2 mixed groups, and the 32 windows need no padding.
+    people = Counter(int(GROUPS[u[0]]) for u in units if len(set(GROUPS[u])) == 1)
+    assert people == {3: 1, 4: 1, 5: 2, 6: 2} and len(units) == 8
+
+
 def test_bad_rank_is_refused() -> None:
     with pytest.raises(ValueError, match="rank 2"):
         SubjectPairSampler(GROUPS, num_replicas=2, rank=2)
     assert list(SubjectPairSampler(np.zeros(0, dtype=int))) == []
+    with pytest.raises(ValueError, match="group_size"):
+        SubjectPairSampler(GROUPS, group_size=1)

@@ -21,7 +21,7 @@ from innpar_freia.config import resolve_config
 from innpar_freia.data.dataset import fit_normalisation, plan_splits
 from innpar_freia.data.store import read_info
 from innpar_freia.distributed import DistInfo
-from innpar_freia.errors import CheckpointError, RunDirError, TrainingDiverged
+from innpar_freia.errors import CheckpointError, ConfigError, RunDirError, TrainingDiverged
 from innpar_freia.train import channel_l1, lr_factor, train
 
 
@@ -625,3 +625,13 @@ def test_paired_sampling_feeds_same_subject_pairs(
     # Batches of 4 from 6 subjects: each is two pairs of one person (bar the odd leftovers).
     paired = sum(g[0] == g[1] and g[2] == g[3] for g in seen if len(g) == 4)
     assert paired >= len(seen) - 3
+    # Groups of 4 (subject_group): each batch of 4 is one person's, bar the left-overs.
+    seen.clear()
+    cfg = tiny(epochs=1, batch_size=4, pair_weight=1.0, paired_sampling=True, subject_group=4)
+    train(cfg, synth_file, tmp_path / "grouped")
+    one_person = sum(len(set(g.tolist())) == 1 for g in seen if len(g) == 4)
+    assert sum(len(g) for g in seen) >= n_train and one_person >= len(seen) - 3
+    with pytest.raises(ConfigError, match="subject_group"):
+        tiny(batch_size=4, paired_sampling=True, subject_group=8)
+    with pytest.raises(ConfigError, match="subject_group"):
+        tiny(subject_group=1)

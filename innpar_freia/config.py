@@ -280,6 +280,11 @@ class TrainConfig(_ConfigBase):
         _check_float("pair_weight", self.pair_weight, 0.0)
         _check_choice("pair_calibration", self.pair_calibration, PAIR_CALIBRATIONS)
         _check_choice("pair_pp", self.pair_pp, PAIR_PULSE_PRESSURES)
+        if self.pair_pp == "peaks" and self.pair_calibration != "offset-scale":
+            raise ConfigError(
+                'pair_pp = "peaks" sets the scale of a pair, which only pair_calibration = '
+                f'"offset-scale" has, but pair_calibration is {self.pair_calibration!r}'
+            )
         _check_float("pair_extremes_weight", self.pair_extremes_weight, 0.0)
         _check_float("ppg_noise", self.ppg_noise, 0.0)
         _check_bool("paired_sampling", self.paired_sampling)

@@ -112,7 +112,11 @@ def extremes_l1(out: Tensor, target: Tensor, length: int) -> Tensor:
     samples and the reference's: the systolic and diastolic extremes, which a sample-wise
     L1 regresses towards the mean (the predicted pulse pressure comes out too small, and the
     calibrated protocol's scale ``PP_ref / PP_pred`` then amplifies the prediction's noise)."""
-    pred, ref = out[:, 0, :length], target[:, 0, :length]
+    return extremes_gap(out[:, 0, :length], target[:, 0, :length])
+
+
+def extremes_gap(pred: Tensor, ref: Tensor) -> Tensor:
+    """Mean L1 between the rows' maxima and minima of ``(N, L)`` predictions and references."""
     top = (pred.amax(dim=-1) - ref.amax(dim=-1)).abs()
     bottom = (pred.amin(dim=-1) - ref.amin(dim=-1)).abs()
     return 0.5 * (top + bottom).mean()
@@ -227,9 +231,7 @@ def pair_extremes_l1(
     if pairs is None:
         return out.sum() * 0.0
     calibrated, ref = pairs
-    top = (calibrated.amax(dim=-1) - ref.amax(dim=-1)).abs()
-    bottom = (calibrated.amin(dim=-1) - ref.amin(dim=-1)).abs()
-    return 0.5 * (top + bottom).mean()
+    return extremes_gap(calibrated, ref)
 
 
 class TrainStep(nn.Module):
@@ -276,7 +278,7 @@ class TrainStep(nn.Module):
             # the subset kept depends on the windows' order (rank order vs. the sampler's).
             pair_out, pair_y = gather_rows(out[:, :1].float()), gather_rows(y[:, :1])
             peaks = None
-            if self.cfg.pair_pp == "peaks" and self.cfg.pair_calibration == "offset-scale":
+            if self.cfg.pair_pp == "peaks":
                 assert self.norm is not None  # checked in __init__
                 fs = self.model.config.fs
                 peaks = (

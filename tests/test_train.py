@@ -537,6 +537,8 @@ def test_train_step_with_peak_pulse_pressure() -> None:
         TrainStep(model, cfg.train)
     with pytest.raises(ValueError, match="pair_pp"):
         resolve_config("tiny", train={"pair_pp": "median"})
+    with pytest.raises(ValueError, match="only pair_calibration"):
+        resolve_config("tiny", train={"pair_pp": "peaks", "pair_calibration": "offset"})
 
 
 def test_pair_loss_without_pairs_is_zero_but_connected() -> None:

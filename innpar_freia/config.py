@@ -19,7 +19,7 @@ else:  # pragma: no cover - Python 3.10
 ARCHS = ("innpar", "unet")
 COUPLINGS = ("innpar", "glow", "rnvp", "allinone")
 SECOND_CHANNELS = ("gradient", "gradient-onesided", "zeros", "copy")
-SUBNETS = ("mscm", "mscm-relu")
+SUBNETS = ("mscm", "mscm-relu", "mscm-global")
 ABP_NORMS = ("minmax", "zscore")
 LOSS_REGIONS = ("real", "padded")
 LR_SCHEDULES = ("constant", "cosine")
@@ -108,7 +108,9 @@ class ModelConfig(_ConfigBase):
             ``2 (x[L-1] - x[L-2])`` at the edges: no artificial jump), ``zeros`` (a constant
             zero channel, i.e. a one-channel model padded to two channels), or ``copy``.
         subnet: ``mscm`` (the paper's multi-scale convolution module, one ReLU) or
-            ``mscm-relu`` (a ReLU after every hidden convolution).
+            ``mscm-relu`` (a ReLU after every hidden convolution) or ``mscm-global`` (the
+            paper's MSCM plus a window-level path: the time average of its first features,
+            through a small MLP, added at the coarsest scale; see :class:`MSCM`).
         clamp: soft-clamp of the log-scale, ``s = clamp * (2 sigmoid(u) - 1)``.
         unet_depth: levels of the U-Net baseline.
         output_lowpass_hz: zero-phase low-pass (4th-order Butterworth) applied to the

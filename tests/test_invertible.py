@@ -220,3 +220,54 @@ def test_invalid_configurations_raise_value_error_naming_the_value(changes, need
     with pytest.raises(ValueError) as err:
         ModelConfig.from_dict(changes)
     assert needle in str(err.value)
+
+
+def _wake_context_paths(model: torch.nn.Module, seed: int = 0) -> int:
+    """Give every MSCM's window-level path random non-zero weights (it starts at zero)."""
+    gen = torch.Generator().manual_seed(seed)
+    n = 0
+    for m in model.modules():
+        if isinstance(m, MSCM) and m.context is not None:
+            with torch.no_grad():
+                for p in m.context.parameters():
+                    p.copy_(0.1 * torch.randn(p.shape, generator=gen))
+            n += 1
+    return n
+
+
+def test_global_mscm_starts_as_the_plain_mscm_and_adds_a_small_mlp() -> None:
+    plain, glob = MSCM(1, 1), MSCM(1, 1, global_context=True)
+    # f -> 4f -> 4f with biases: 16*64 + 64 + 64*64 + 64 = 5,248 parameters on top.
+    assert count_parameters(glob) - count_parameters(plain) == 5_248
+    glob.load_state_dict({**plain.state_dict(), **glob.context.state_dict(prefix="context.")})
+    x = torch.randn(3, 1, 628)
+    assert torch.equal(glob(x), plain(x))  # the path's last layer starts at zero
+    _wake_context_paths(glob)
+    assert not torch.allclose(glob(x), plain(x))
+
+
+def test_global_mscm_network_reads_the_whole_window_and_stays_exactly_invertible(
+    real_scale,
+) -> None:
+    outputs = {}
+    for subnet in ("mscm", "mscm-global"):
+        model = build_model(ModelConfig(subnet=subnet), seed=5).double()
+        if subnet == "mscm-global":
+            # Awake, so that the checks cover the path (and its first layer gets a gradient:
+            # with the last layer at zero, as in a fresh model, it gets none until step one).
+            assert _wake_context_paths(model) == 12  # F, G, H of 4 couplings
+            result = run_checks(model.float(), *real_scale, seed=1)
+            assert result["roundtrip_max_abs_float64"] <= 1e-10
+            assert result["logdet_max_abs_error"] <= 1e-8
+            assert result["params_without_gradient"] == []
+            assert result["passed"]
+            model = model.double()
+        x = model.make_input(torch.randn(2, 625, dtype=torch.float64, generator=None))
+        x_far = x.clone()
+        x_far[:, :, 600] += 1.0  # a change at the end of the window ...
+        with torch.no_grad():
+            y, y_far = model(x)[0], model(x_far)[0]
+        outputs[subnet] = (y_far - y)[:, :, :20].abs().max().item()  # ... seen at its start?
+    # The paper's MSCMs see about a second around a sample: 4.6 s away, nothing changes.
+    assert outputs["mscm"] == 0.0
+    assert outputs["mscm-global"] > 1e-6

@@ -70,7 +70,10 @@ def build_inn(config: ModelConfig, seed: int | None = None) -> SequenceINN:
             without changing the global RNG state; ``None`` draws from the global RNGs.
     """
     subnet = mscm_constructor(
-        config.features, config.kernel_size, relu_everywhere=config.subnet == "mscm-relu"
+        config.features,
+        config.kernel_size,
+        relu_everywhere=config.subnet == "mscm-relu",
+        global_context=config.subnet == "mscm-global",
     )
     with _seeded(seed):
         inn = SequenceINN(2, config.padded_length)

@@ -41,6 +41,15 @@ class MSCM(nn.Module):
     re-initialised Xavier-normal with zero bias, as in the release. With ``c_in=c_out=1``,
     ``f=16``, ``k=5`` the module has 31,025 parameters.
 
+    ``global_context=True`` adds a window-level path: the time average of the first
+    (post-ReLU) features goes through a two-layer MLP (``f -> 4f -> 4f``, ReLU between) and
+    is added to every time step of the coarsest scale. The convolutions see about a second
+    of signal around each sample; this path lets every output sample depend on the whole
+    window (heart rate, the pulse's shape), which is what a person's blood-pressure *level*
+    can only be read from. Its last layer starts at zero, so a fresh module computes exactly
+    what the plain MSCM computes. A coupling's subnet may be any function of its input, so
+    the network stays exactly invertible.
+
     Shapes: ``(batch, c_in, time) -> (batch, c_out, time)``; ``time`` divisible by 4.
 
     Example:
@@ -59,6 +68,7 @@ class MSCM(nn.Module):
         features: int = 16,
         kernel_size: int = 5,
         relu_everywhere: bool = False,
+        global_context: bool = False,
     ):
         super().__init__()
         if kernel_size % 2 == 0:
@@ -75,27 +85,38 @@ class MSCM(nn.Module):
         self.conv_out = conv(f, c_out)
         self.act = nn.ReLU()
         self.hidden_act: nn.Module = nn.ReLU() if relu_everywhere else nn.Identity()
+        self.context: nn.Sequential | None = None
+        if global_context:
+            self.context = nn.Sequential(nn.Linear(f, 4 * f), nn.ReLU(), nn.Linear(4 * f, 4 * f))
         for m in self.modules():
             if isinstance(m, nn.Conv1d):
                 nn.init.xavier_normal_(m.weight)
                 nn.init.zeros_(m.bias)
+        if self.context is not None:
+            nn.init.zeros_(self.context[2].weight)
+            nn.init.zeros_(self.context[2].bias)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-1] % 4:
             raise ValueError(f"MSCM needs a length divisible by 4, but got {x.shape[-1]}")
         h = self.act(self.conv_in(x))
+        g = None if self.context is None else self.context(h.mean(dim=-1)).unsqueeze(-1)
         h = self.hidden_act(self.conv_down1(squeeze1d(h)))
-        h = self.hidden_act(self.conv_mid(squeeze1d(h)))
+        h = self.conv_mid(squeeze1d(h))
+        h = self.hidden_act(h if g is None else h + g)
         h = self.hidden_act(self.conv_up1(unsqueeze1d(h)))
         return self.conv_out(unsqueeze1d(h))
 
 
 def mscm_constructor(
-    features: int = 16, kernel_size: int = 5, relu_everywhere: bool = False
+    features: int = 16,
+    kernel_size: int = 5,
+    relu_everywhere: bool = False,
+    global_context: bool = False,
 ) -> Callable[[int, int], nn.Module]:
     """A FrEIA subnet constructor ``(c_in, c_out) -> MSCM`` with fixed width and kernel."""
 
     def construct(c_in: int, c_out: int) -> nn.Module:
-        return MSCM(c_in, c_out, features, kernel_size, relu_everywhere)
+        return MSCM(c_in, c_out, features, kernel_size, relu_everywhere, global_context)
 
     return construct

@@ -6,7 +6,7 @@ The public API is small::
 
     cfg = ModelConfig.from_preset("paper")
     inn = build_inn(cfg)              # a FrEIA SequenceINN over (batch, 2, time)
-    ckpt = load_checkpoint("runs/00000-paper/checkpoints/best.pt")
+    ckpt = load_checkpoint("runs/00000-innpar-plus-pair3/checkpoints/best.pt")
     abp_mmhg = ckpt.predict_abp(ppg)  # (windows, time) in, mmHg out
 
 Heavy modules (torch, FrEIA) are imported on first use so that ``innpar --help`` stays fast.

@@ -483,6 +483,12 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        # tomllib decodes the bytes itself: a file saved as UTF-16 or a binary file fails here.
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); "
+            "TOML files must be UTF-8"
+        ) from None
     return values
 
 
@@ -522,6 +528,14 @@ def load_run_config(
         )
     model = dict(values.get("model", {}))
     train = dict(values.get("train", {}))
+    from_data = sorted(set(model) & {"fs", "window_length"})
+    if from_data:
+        # Training takes both from the window file; a value here would be silently replaced.
+        raise ConfigError(
+            f"{', '.join(from_data)} in [model] of {config_file}: the network takes the "
+            "sampling rate and window length of the data file; import the data at the rate "
+            "and window length you want (innpar data import --fs / --window-seconds)"
+        )
     model.update(model_overrides or {})
     train.update(train_overrides or {})
     return resolve_config(

@@ -3,7 +3,6 @@ file's reconstructions, Bland-Altman and error plots, and a reconstructed record
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,29 +15,17 @@ PROTOCOLS = ("calibration-free", "calibrated")
 def training_figure(run: str | Path, out: str | Path) -> Path:
     """Training curves of a run directory (or its ``metrics.jsonl``)."""
     from innpar_freia.plots import plot_training_curves
-    from innpar_freia.report import read_history
+    from innpar_freia.report import read_epoch_records
 
     run = Path(run)
     path = run / "metrics.jsonl" if run.is_dir() else run
     if not path.is_file():
         raise DataError(f"no metrics.jsonl in {run}: is it a run directory of 'innpar train'?")
-    history = read_history(path.parent) if path.name == "metrics.jsonl" else _jsonl(path)
+    history = read_epoch_records(path)
     if not history:
         raise DataError(f"{path} holds no epoch records")
     name = path.parent.name if path.name == "metrics.jsonl" else path.stem
     return plot_training_curves(history, out, title=f"run {name}")
-
-
-def _jsonl(path: Path) -> list[dict]:
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and "epoch" in record:
-            out.append(record)
-    return out
 
 
 def _scored(path: str | Path, protocol: str) -> tuple[np.ndarray, np.ndarray, float, str, object]:

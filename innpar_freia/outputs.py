@@ -99,6 +99,28 @@ class StagedOutputs:
             self.abort()
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_outputs(
+    finals: list[Path], force: bool, inputs: list[Path] | tuple[Path, ...] = ()
+) -> None:
+    """Refuse to replace existing outputs unless ``force``, and an output that is one of
+    the command's ``inputs`` (its data, checkpoint or recording) even with ``force``:
+    replacing what is being read would lose it."""
+    for final in finals:
+        for source in inputs:
+            if _same_file(Path(final), Path(source)):
+                raise DataError(f"output {final} is the input {source}; choose another output name")
+    existing = [str(p) for p in finals if Path(p).exists()]
+    if existing and not force:
+        raise DataError(f"output exists: {', '.join(existing)}; pass --force to replace it")
+
+
 def output_format(path: str | Path, input_format: str) -> str:
     """The recording format to write: from ``path``'s suffix (``.csv``, ``.npy``, ``.npz``,
     ``.hea`` or ``.dat`` for WFDB), else the input's format."""
@@ -110,6 +132,12 @@ def output_format(path: str | Path, input_format: str) -> str:
         raise DataError(
             f"{path}: HDF5 output is for a window-file input; write a recording as .csv, .npy, "
             ".npz or a WFDB record"
+        )
+    if suffix:
+        # Otherwise "abp.txt" would become "abp.txt.csv" next to "abp.beats.csv".
+        raise DataError(
+            f"{path}: unknown output suffix {suffix!r}; use .csv, .npy, .npz, .hea (WFDB) or "
+            "no suffix (the input's format)"
         )
     return input_format
 

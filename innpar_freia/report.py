@@ -21,7 +21,7 @@ from innpar_freia.checkpoint import Checkpoint, load_checkpoint
 from innpar_freia.errors import DataError
 from innpar_freia.evaluate import Predictions, evaluate_full
 from innpar_freia.metrics import Scored, calibrate
-from innpar_freia.outputs import StagedOutputs, json_text
+from innpar_freia.outputs import StagedOutputs, check_outputs, json_text
 from innpar_freia.report_content import (
     Block,
     comparison,
@@ -31,6 +31,7 @@ from innpar_freia.report_content import (
 )
 
 REPORT_FILES = ("metrics.json", "report.md", "report.html")
+COMPARISON_FILES = ("comparison.md", "comparison.json")
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -76,14 +77,22 @@ def model_names(paths: list[Path]) -> list[str]:
 def read_history(run_dir: Path) -> list[dict[str, Any]]:
     """The epoch records of ``run_dir/metrics.jsonl`` (empty when there is none)."""
     path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return []
+    return read_epoch_records(path) if path.is_file() else []
+
+
+def read_epoch_records(path: Path) -> list[dict[str, Any]]:
+    """The epoch records (JSON objects with an ``epoch``) among the lines of ``path``.
+
+    Lines that are not JSON are skipped: a line cut by a crash mid-write leaves the other
+    epochs good. A file that is not text at all (a figure, an HDF5 file given by mistake)
+    decodes to no records, which callers report, instead of failing on its bytes.
+    """
     out = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
-            continue  # a line cut by a crash mid-write: the other epochs are still good
+            continue
         if isinstance(record, dict) and "epoch" in record:
             out.append(record)
     return out
@@ -211,6 +220,40 @@ def prediction_path(base: Path, name: str, several: bool) -> Path:
     return base.with_name(f"{base.stem}-{safe}{base.suffix or '.h5'}")
 
 
+def existing_report(out_dir: Path) -> list[Path]:
+    """The files of an earlier report in ``out_dir``: what a new one there replaces."""
+    names = [out_dir / n for n in REPORT_FILES + COMPARISON_FILES]
+    found = [p for p in names if p.is_file()]
+    figures = out_dir / "figures"
+    if figures.is_dir():
+        found += sorted(p for p in figures.rglob("*") if p.is_file())
+    return found
+
+
+def check_report_outputs(
+    out_dir: Path,
+    checkpoints: list[Path],
+    data: Path,
+    save_predictions: Path | None,
+    force: bool,
+) -> None:
+    """Before any work: refuse to replace an earlier report or predictions file unless
+    ``force``, and a predictions file that is the data or a checkpoint in any case."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"report directory {out_dir} is a file")
+    if existing_report(out_dir) and not force:
+        raise DataError(
+            f"{out_dir} already holds a report; pass --force to replace it, or choose another --out"
+        )
+    if save_predictions is not None:
+        several = len(checkpoints) > 1
+        finals = [
+            prediction_path(save_predictions, name, several)
+            for name in model_names(list(checkpoints))
+        ]
+        check_outputs(finals, force, inputs=[data, *checkpoints])
+
+
 def write_report(
     entries: list[EvalEntry],
     out_dir: Path,
@@ -225,6 +268,7 @@ def write_report(
 
     several = len(entries) > 1
     written: dict[str, Any] = {}
+    earlier = existing_report(out_dir)
     with StagedOutputs() as staged:
         fig_paths: dict[str, dict[str, Path]] = {}
         for e in entries:
@@ -284,6 +328,12 @@ def write_report(
                 path = prediction_path(save_predictions, e.name, several)
                 _write_entry_predictions(write_predictions, e, staged.stage(path))
                 written["predictions"].append(str(path))
+        new = set(staged.finals)
+    # Replacing a report: files of the earlier one that this one does not write (another
+    # model's figures, a comparison) would otherwise sit next to it as if they were its own.
+    for path in earlier:
+        if path not in new:
+            path.unlink(missing_ok=True)
     return written
 
 

@@ -10,6 +10,7 @@ device; rank 0 logs and writes checkpoints.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import os
@@ -351,8 +352,12 @@ def holds_run(run_dir: Path) -> bool:
     return any((run_dir / name).exists() for name in RUN_ARTIFACTS)
 
 
-def prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
-    """Refuse to overwrite a run unless told to (``resume`` continues it, ``force`` restarts)."""
+def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
+    """Refuse to overwrite a run unless told to (``resume`` continues it, ``force`` restarts).
+
+    Reads only: every process of a distributed run calls it, so that all of them stop
+    with this message rather than the others failing on a closed connection.
+    """
     if resume and force:
         raise RunDirError("--resume and --force contradict each other: choose one")
     if run_dir.exists() and not run_dir.is_dir():
@@ -361,18 +366,48 @@ def prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
         if not (run_dir / "checkpoints" / "last.pt").is_file():
             raise RunDirError(f"nothing to resume: {run_dir} has no checkpoints/last.pt")
         return
-    if holds_run(run_dir):
-        if not force:
-            raise RunDirError(
-                f"{run_dir} already holds a run; pass --resume to continue it or --force to "
-                "start over (its checkpoints and metrics will be deleted)"
-            )
-        for name in RUN_ARTIFACTS:
-            target = run_dir / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            else:
-                target.unlink(missing_ok=True)
+    if holds_run(run_dir) and not force:
+        raise RunDirError(
+            f"{run_dir} already holds a run; pass --resume to continue it or --force to "
+            "start over (its checkpoints and metrics will be deleted)"
+        )
+
+
+def clear_run_dir(run_dir: Path) -> None:
+    """Delete a run's artifacts (``--force``); called once the new run is known to start."""
+    for name in RUN_ARTIFACTS:
+        target = run_dir / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+
+
+def windows_fingerprint(info: StoreInfo) -> str:
+    """SHA-256 of a window file's window ids and subjects, in file order: which windows a
+    run was trained on, independent of where the file lies now."""
+    h = hashlib.sha256()
+    for values in (info.window_ids, info.subjects):
+        h.update("\x1f".join(str(v) for v in np.asarray(values).ravel()).encode())
+        h.update(b"\x1e")
+    return h.hexdigest()
+
+
+def check_resume_data(data: Path, desc: dict[str, Any], stored: dict[str, Any]) -> None:
+    """A resumed run must see the windows it was trained on: another file would change its
+    training split mid-run and compare validation errors of different windows."""
+    differences = [
+        f"{key} {stored[key]} -> {desc[key]}"
+        for key in ("n_windows", "windows_sha256")
+        if key in stored and stored[key] != desc[key]
+    ]
+    if "split" in stored and stored["split"] != desc["split"]:
+        differences.append("other train/val/test windows")
+    if differences:
+        raise DataError(
+            f"{data} is not the data the run being resumed was trained on "
+            f"({'; '.join(differences[:2])}); resume it with {stored.get('path', 'that file')}"
+        )
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
@@ -508,7 +543,7 @@ def train(
     if resume:
         if run_config is not None:
             raise RunDirError("resume continues a run with its stored configuration; give none")
-        prepare_run_dir(run_dir, resume=True, force=False)
+        check_run_dir(run_dir, resume=True, force=force)
         state = read_checkpoint(run_dir / "checkpoints" / "last.pt")
         stored = RunConfig.from_dict(state["run_config"])
         overrides = dict(resume_overrides or {})
@@ -542,11 +577,12 @@ def _train(
     if dist_info.enabled and device.type == "cuda":
         device = torch.device("cuda", dist_info.local_rank)
     main = dist_info.is_main
-    if state is None and main:
-        prepare_run_dir(run_dir, resume=False, force=force)
-    distributed.barrier(dist_info)
+    if state is None:
+        check_run_dir(run_dir, resume=False, force=force)
     cfg = run_config.train
 
+    # The data and the configuration are checked before anything in run_dir is touched:
+    # a typo in --data with --force must not cost the run that is there.
     info = read_info(data)
     check_data(info)
     try:
@@ -568,6 +604,23 @@ def _train(
             f"({dist_info.world_size}): it is the global batch"
         )
     has_val = len(plan.val) > 0
+    data_desc = {
+        "path": str(data.resolve()),
+        "fs": info.fs,
+        "window_length": info.window_length,
+        "n_windows": info.n_windows,
+        "windows_sha256": windows_fingerprint(info),
+        "source_format": info.source_format,
+        "provenance": info.provenance,
+        "split": plan.describe(),
+    }
+    if state is not None:
+        check_resume_data(data, data_desc, state.get("data", {}))
+    # Every process has passed the checks before the main one deletes anything.
+    distributed.barrier(dist_info)
+    if state is None and main and force and holds_run(run_dir):
+        clear_run_dir(run_dir)
+    distributed.barrier(dist_info)
 
     if state is not None:
         norm = Normalisation.from_dict(state["normalisation"])
@@ -658,15 +711,6 @@ def _train(
         for stale in [*run_dir.glob(".*.tmp"), *ckpt_dir.glob(".*.tmp")]:
             stale.unlink(missing_ok=True)
     metrics_path = run_dir / "metrics.jsonl"
-    data_desc = {
-        "path": str(data.resolve()),
-        "fs": info.fs,
-        "window_length": info.window_length,
-        "n_windows": info.n_windows,
-        "source_format": info.source_format,
-        "provenance": info.provenance,
-        "split": plan.describe(),
-    }
     environment = {
         "package_version": __version__,
         "torch_version": torch.__version__,

@@ -147,12 +147,12 @@ def test_eval_of_incompatible_or_corrupt_checkpoint(trained: Path, tmp_path: Pat
         "data", "synth", "--out", other, "--subjects", "3", "--minutes", "0.5", "--fs", "100"
     )
     assert result.exit_code == 0
-    result = run("eval", "--checkpoint", trained, "--data", other)
+    result = run("eval", "--checkpoint", trained, "--data", other, "--out", tmp_path / "e")
     assert result.exit_code == 1
     assert "was trained on 625 samples at 125 Hz" in result.output
     corrupt = tmp_path / "c.pt"
     corrupt.write_bytes(trained.read_bytes()[:1000])
-    result = run("eval", "--checkpoint", corrupt, "--data", other)
+    result = run("eval", "--checkpoint", corrupt, "--data", other, "--out", tmp_path / "e")
     assert result.exit_code == 1 and "not a readable innpar-freia checkpoint" in result.output
 
 

@@ -69,6 +69,12 @@ def _single(args: list[str], out: Path) -> None:
 
 def _torchrun(args: list[str], out: Path) -> dict:
     """``torchrun --nproc_per_node=2 -m innpar_freia train ARGS --out OUT``; its summary."""
+    proc = _launch(args, out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)  # one summary: only rank 0 prints it
+
+
+def _launch(args: list[str], out: Path) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [
             sys.executable,
@@ -88,8 +94,7 @@ def _torchrun(args: list[str], out: Path) -> dict:
         text=True,
         timeout=600,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout)  # one summary: only rank 0 prints it
+    return proc
 
 
 def _last_weights_difference(a: Path, b: Path) -> float:
@@ -145,3 +150,23 @@ def test_a_distributed_run_resumes_where_it_stopped(synth_file: Path, tmp_path: 
     assert _last_weights_difference(single, ddp) < TOLERANCE["cpu"]
     for ra, rb in zip(_history(single), _history(ddp), strict=True):
         assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-4)
+
+
+def test_every_process_stops_with_the_message_when_the_run_exists(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """A run directory that holds a run: each rank says so and exits, rather than rank 1
+    waiting at a barrier for rank 0 and dying on a closed connection."""
+    config = tmp_path / "recipe.toml"
+    config.write_text('preset = "tiny"\n')
+    ddp = tmp_path / "ddp"
+    args = _common(synth_file, config, "cpu", epochs=1)
+    assert _torchrun(args, ddp)["epochs_completed"] == 1
+    before = (ddp / "checkpoints" / "last.pt").read_bytes()
+    proc = _launch(args, ddp)
+    assert proc.returncode != 0
+    assert proc.stderr.count(f"Error: {ddp} already holds a run") == 2, proc.stderr[-3000:]
+    # torchrun itself then reports the failed children (its ChildFailedError); the ranks
+    # print nothing but the message.
+    assert "Connection closed" not in proc.stderr and "[rank1]" not in proc.stderr
+    assert (ddp / "checkpoints" / "last.pt").read_bytes() == before

@@ -22,11 +22,11 @@ def cli() -> None:
     First steps:
       innpar demo                         train on built-in synthetic data (~2 min, CPU)
       innpar data synth --out data.h5     make a synthetic dataset
-      innpar train --data data.h5         train the paper's network
-      innpar eval --checkpoint runs/00000-paper/checkpoints/best.pt --data data.h5
+      innpar train --data data.h5         train (default recipe innpar-plus-pair3)
+      innpar eval --checkpoint runs/00000-innpar-plus-pair3/checkpoints/best.pt --data data.h5
       innpar check --preset paper         prove exact invertibility
       innpar reconstruct --checkpoint best.pt record --out record_abp --plot record.png
-      innpar plot training runs/00000-paper --out training.png
+      innpar plot training runs/00000-innpar-plus-pair3 --out training.png
     """
 
 

@@ -266,6 +266,9 @@ def format_metrics(m: dict[str, Any]) -> str:
     "ids (FILE-<model>.h5 per model with several checkpoints).",
 )
 @click.option("--no-figures", is_flag=True, help="Skip the figures (faster; tables only).")
+@click.option(
+    "--force", is_flag=True, help="Replace an earlier report in --out and predictions files."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def eval_cmd(
     checkpoints: tuple[Path, ...],
@@ -276,6 +279,7 @@ def eval_cmd(
     out_dir: Path | None,
     save_predictions: Path | None,
     no_figures: bool,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Evaluate checkpoints with the project's protocol (docs/evaluation.md) and write the
@@ -286,21 +290,27 @@ def eval_cmd(
     and per subject; calibration-free and calibrated; next to the naive, linear and
     carry-forward baselines; and the inverse direction (PPG from ABP). Writes
     metrics.json, report.md, report.html (figures embedded) and figures/ into the report
-    directory, all or nothing.
+    directory, all or nothing. An earlier report there is replaced only with --force.
 
     \b
     Examples:
-      innpar eval --checkpoint runs/00000-paper/checkpoints/best.pt --data data.h5
+      innpar eval --checkpoint runs/00000-innpar-plus-pair3/checkpoints/best.pt --data data.h5
       innpar eval --checkpoint runs/a/checkpoints/best.pt --checkpoint runs/b/checkpoints/best.pt \\
           --data folds.h5 --test-fold 3 --out eval-compare
       innpar eval --checkpoint best.pt --data data.h5 --save-predictions preds.h5 --json
     """
-    from innpar_freia.report import default_out_dir, evaluate_checkpoints, write_report
+    from innpar_freia.report import (
+        check_report_outputs,
+        default_out_dir,
+        evaluate_checkpoints,
+        write_report,
+    )
 
     if out_dir is None:
         if len(checkpoints) > 1:
             raise click.UsageError("with several --checkpoint options, name the report with --out")
         out_dir = default_out_dir(checkpoints[0], split, test_fold)
+    check_report_outputs(out_dir, list(checkpoints), data, save_predictions, force)
     entries = evaluate_checkpoints(
         list(checkpoints),
         data,
@@ -354,7 +364,7 @@ def check_cmd(
     \b
     Examples:
       innpar check --preset paper --json
-      innpar check --checkpoint runs/00000-paper/checkpoints/best.pt --data data.h5
+      innpar check --checkpoint runs/00000-innpar-plus-pair3/checkpoints/best.pt --data data.h5
     """
     import numpy as np
 
@@ -463,6 +473,7 @@ def presets_cmd(as_json: bool) -> None:
     if as_json:
         echo_json(out)
         return
+    width = max(len(name) for name in out)
     for name, d in out.items():
         default = "  [default of innpar train]" if name == TRAIN_DEFAULT_PRESET else ""
-        click.echo(f"{name:<16} {d['n_params']:>9,} parameters  {d['description']}{default}")
+        click.echo(f"{name:<{width}} {d['n_params']:>9,} parameters  {d['description']}{default}")

@@ -21,13 +21,23 @@ def _done(path: Path) -> None:
     click.echo(f"figure: {path}")
 
 
+FORCE = click.option("--force", is_flag=True, help="Replace --out if it exists.")
+
+
+def _check_out(out: Path, force: bool, *inputs: Path) -> None:
+    """Before drawing: an existing figure is replaced only with --force, an input never."""
+    from innpar_freia.outputs import check_outputs
+
+    check_outputs([out], force, inputs=inputs)
+
+
 @click.group("plot")
 def plot() -> None:
     """Draw figures (PNG or PDF, by the --out suffix).
 
     \b
     Examples:
-      innpar plot training runs/00000-paper --out training.pdf
+      innpar plot training runs/00000-innpar-plus-pair3 --out training.pdf
       innpar eval --checkpoint best.pt --data data.h5 --save-predictions preds.h5
       innpar plot bland-altman preds.h5 --out ba.png --protocol calibrated
       innpar plot recording 85_abp --input wfdb/training/85 --reference-abp ABP --out 85.png
@@ -43,10 +53,12 @@ def plot() -> None:
     callback=_figure_suffix,
     help="Figure file (.png or .pdf).",
 )
-def training_cmd(run: Path, out: Path) -> None:
+@FORCE
+def training_cmd(run: Path, out: Path, force: bool) -> None:
     """Training loss and validation MAE per epoch of RUN (a run directory or metrics.jsonl)."""
     from innpar_freia.figures import training_figure
 
+    _check_out(out, force, run)
     _done(training_figure(run, out))
 
 
@@ -75,9 +87,11 @@ def _predictions_command(kind: str, doc: str):
         show_default=True,
         help="How many windows (reconstructions only).",
     )
-    def command(predictions: Path, out: Path, protocol: str, n: int) -> None:
+    @FORCE
+    def command(predictions: Path, out: Path, protocol: str, n: int, force: bool) -> None:
         from innpar_freia.figures import predictions_figure
 
+        _check_out(out, force, predictions)
         _done(predictions_figure(predictions, kind, out, protocol, n))
 
     return command
@@ -125,6 +139,7 @@ _predictions_command(
     default=None,
     help="What RECONSTRUCTION holds  [default: from its channel name].",
 )
+@FORCE
 def recording_cmd(
     reconstruction: Path,
     source: Path,
@@ -133,10 +148,12 @@ def recording_cmd(
     channel: str | None,
     reference_abp: str | None,
     direction: str | None,
+    force: bool,
 ) -> None:
     """A whole reconstructed recording (innpar reconstruct's output) over its input."""
     from innpar_freia.figures import recording_figure
 
+    _check_out(out, force, reconstruction, source)
     _done(
         recording_figure(
             reconstruction,

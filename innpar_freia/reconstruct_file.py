@@ -22,6 +22,7 @@ from innpar_freia.errors import DataError
 from innpar_freia.metrics import CALIBRATIONS
 from innpar_freia.outputs import (
     StagedOutputs,
+    check_outputs,
     json_text,
     output_format,
     recording_paths,
@@ -121,10 +122,11 @@ def _predictor(ckpt: Checkpoint, direction: str):
     return ckpt.predict_abp if direction == "ppg2abp" else ckpt.predict_ppg
 
 
-def _check_outputs(finals: list[Path], force: bool) -> None:
-    existing = [str(p) for p in finals if p.exists()]
-    if existing and not force:
-        raise DataError(f"output exists: {', '.join(existing)}; pass --force to replace it")
+def _check_outputs(finals: list[Path], force: bool, input_path: Path, ckpt: Checkpoint) -> None:
+    """Existing outputs are replaced only with ``force``; the input (a WFDB record's files
+    too) and the checkpoint never."""
+    inputs = [input_path, *(input_path.with_suffix(s) for s in (".hea", ".dat", ".mat"))]
+    check_outputs(finals, force, inputs=[*inputs, Path(ckpt.path)])
 
 
 def _reconstruct_recording(
@@ -168,7 +170,7 @@ def _reconstruct_recording(
         finals.append(side["table"])
     if opts.plot is not None:
         finals.append(opts.plot)
-    _check_outputs(finals, opts.force)
+    _check_outputs(finals, opts.force, input_path, ckpt)
     if opts.plot is not None and opts.plot.suffix.lower() not in (".png", ".pdf"):
         raise DataError(f"--plot must end in .png or .pdf, not {opts.plot.name!r}")
 
@@ -346,7 +348,7 @@ def _reconstruct_window_file(
         )
     side = side_paths(out, "hdf5")
     finals = [out, side["summary"], side["table"]] + ([opts.plot] if opts.plot else [])
-    _check_outputs(finals, opts.force)
+    _check_outputs(finals, opts.force, input_path, ckpt)
     ppg, abp = read_signals(input_path)
     ppg, abp = ppg.astype(np.float64), abp.astype(np.float64)
     source = ppg if opts.direction == "ppg2abp" else abp

@@ -217,6 +217,25 @@ def test_existing_output_needs_force(recording, ckpt, tmp_path):
     assert run(*args, "--force").exit_code == 0
 
 
+def test_rows_missing_from_a_csv_are_a_gap_not_stitched(recording, ckpt, tmp_path):
+    """10 s of rows deleted from a CSV: the output keeps the input's time axis, and the
+    missing stretch is a gap (NaN), not reconstructed across."""
+    lines = (recording["dir"] / "rec.csv").read_text().splitlines(keepends=True)
+    cut = tmp_path / "cut.csv"
+    gap = (round(50 * FS), round(60 * FS))
+    cut.write_text("".join(lines[: gap[0] + 1] + lines[gap[1] + 1 :]))
+    out = tmp_path / "abp.csv"
+    r = run("reconstruct", "--checkpoint", ckpt, cut, "--out", out, "--json")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)
+    assert summary["duration_s"] == pytest.approx(70.0)
+    spans = [(g["start_s"], g["end_s"]) for g in summary["gaps"]]
+    assert any(a <= 50.0 and b >= 60.0 for a, b in spans), spans
+    abp = read_recording(out).signals["ABP"]
+    assert abp.size == recording["ppg"].size
+    assert np.isnan(abp[gap[0] : gap[1]]).all() and np.isfinite(abp[: round(25 * FS)]).all()
+
+
 # ----------------------------------------------------------------------------- bad input
 
 
@@ -259,6 +278,8 @@ def bad_ckpts(ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         ("cuff", "calibration must be a cuff reading SBP/DBP in mmHg such as 120/80"),
         ("cal_late", "after the recording's end"),
         ("h5_out", "HDF5 output is for a window-file input"),
+        ("fs_contradiction", "sampling rate 250 Hz contradicts the time column 't'"),
+        ("npz_fs_contradiction", "sampling rate 100 Hz contradicts the file's 'fs' of 250 Hz"),
     ],
 )
 def test_bad_input_one_message_exit_1_nothing_written(case, message, ckpt, bad_ckpts, tmp_path):
@@ -294,6 +315,12 @@ def test_bad_input_one_message_exit_1_nothing_written(case, message, ckpt, bad_c
         args["extra"] = ["--calibration", "120/80", "--calibration-at", "100"]
     elif case == "h5_out":
         args["out"] = out_dir / "abp.h5"
+    elif case == "fs_contradiction":
+        args["extra"] = ["--fs", "250"]  # the time column steps at 100 Hz
+    elif case == "npz_fs_contradiction":
+        x = np.sin(np.arange(5000) / 10.0)
+        np.savez(src / "x.npz", PPG=x, fs=250.0)
+        args.update(input=src / "x.npz", extra=["--fs", "100"], out=out_dir / "abp.npz")
     r = run(
         "reconstruct",
         "--checkpoint",

@@ -13,6 +13,7 @@ from helpers import assert_clean_failure, run_cli
 
 from innpar_freia.data.importers import import_innpar_npy
 from innpar_freia.data.recording_importers import import_recordings
+from innpar_freia.data.recordings import read_csv
 from innpar_freia.data.store import read_info, read_reference, read_signals
 from innpar_freia.data.synthetic import synthesize_recording
 from innpar_freia.errors import DataError
@@ -237,6 +238,120 @@ def test_csv_npz_bad_inputs(tmp_path: Path, recs) -> None:
         "data", "import", "npz", tmp_path / "nan.npz", "--out", out, "--time-column", "t"
     )
     assert result.exit_code == 2 and "--time-column does not apply to npz" in result.output
+
+
+def test_rate_that_contradicts_the_file_is_refused(tmp_path: Path, recs) -> None:
+    """As for WFDB headers: --input-fs must agree with a CSV time column or an NPZ 'fs'."""
+    rec = recs[0]
+    out = tmp_path / "o.h5"
+    write_csv(tmp_path / "a.csv", {"PLETH": rec.ppg, "ABP": rec.abp})
+    np.savez(tmp_path / "a.npz", PLETH=rec.ppg, ABP=rec.abp, fs=FS_IN)
+    assert_clean_failure(
+        run_cli("data", "import", "csv", tmp_path / "a.csv", "--out", out, "--input-fs", 100),
+        out,
+        "a.csv: sampling rate 100 Hz contradicts the time column 'time'",
+        "250 Hz",
+    )
+    assert_clean_failure(
+        run_cli("data", "import", "npz", tmp_path / "a.npz", "--out", out, "--input-fs", 100),
+        out,
+        "a.npz: sampling rate 100 Hz contradicts the file's 'fs' of 250 Hz",
+    )
+    # An agreeing rate changes nothing.
+    for fmt in ("csv", "npz"):
+        args = ("data", "import", fmt, tmp_path / f"a.{fmt}", "--out", out, "--force")
+        assert run_cli(*args).exit_code == 0
+        expected = read_signals(out)[0]
+        result = run_cli(*args, "--input-fs", FS_IN)
+        assert result.exit_code == 0, result.output
+        np.testing.assert_array_equal(read_signals(out)[0], expected)
+
+
+def test_rows_missing_from_a_csv_time_column_are_a_nan_gap(tmp_path: Path, recs) -> None:
+    rec = recs[0]
+    whole = write_csv(tmp_path / "whole.csv", {"PLETH": rec.ppg, "ABP": rec.abp})
+    lines = whole.read_text().splitlines(keepends=True)
+    # Rows 30 s .. 32 s are gone (line 0 is the header).
+    gap = slice(round(30 * FS_IN), round(32 * FS_IN))
+    cut = tmp_path / "cut.csv"
+    cut.write_text("".join(lines[: gap.start + 1] + lines[gap.stop + 1 :]))
+    got = read_csv(cut)
+    assert got.fs == pytest.approx(FS_IN) and got.n_samples == rec.ppg.size
+    assert got.meta["missing_samples"] == gap.stop - gap.start
+    expected = rec.ppg.copy()
+    expected[gap] = np.nan
+    np.testing.assert_array_equal(got.signals["PLETH"], expected)
+    # The windows across the gap are rejected as NaN windows, not stitched across it.
+    r_whole = import_recordings("csv", whole, tmp_path / "whole.h5")
+    r_cut = import_recordings("csv", cut, tmp_path / "cut.h5")
+    src = r_cut.sources[0]
+    assert src.windows_total == r_whole.sources[0].windows_total
+    assert src.rejected.get("nan", 0) >= 1 and src.windows_kept < r_whole.windows_kept
+
+
+def test_csv_time_jitter_is_fine_but_irregular_steps_are_refused(tmp_path: Path, recs) -> None:
+    rec = recs[0]
+    n = rec.ppg.size
+    t = np.arange(n) / FS_IN
+
+    def write(name: str, times: np.ndarray, fmt: str = "{:.6f}") -> Path:
+        rows = [
+            f"{fmt.format(a)},{float(b)!r},{float(c)!r}\n"
+            for a, b, c in zip(times, rec.ppg, rec.abp, strict=True)
+        ]
+        (tmp_path / name).write_text("time,PLETH,ABP\n" + "".join(rows))
+        return tmp_path / name
+
+    rng = np.random.default_rng(1)
+    # Float jitter and timestamps rounded to the millisecond at 128 Hz keep working.
+    assert read_csv(write("jitter.csv", t + rng.uniform(-0.03, 0.03, n) / FS_IN)).fs == (
+        pytest.approx(FS_IN, rel=1e-4)
+    )
+    ms = np.arange(n) / 128.0
+    got = read_csv(write("ms.csv", ms, "{:.3f}"))
+    assert got.fs == pytest.approx(128.0, rel=1e-3) and "missing_samples" not in got.meta
+
+    # Rows are named as lines of the file (the header is row 1).
+    out = tmp_path / "o.h5"
+    half = t.copy()
+    half[1000:] += 0.5 / FS_IN  # one step of 1.5 sample periods: not whole missing rows
+    assert_clean_failure(
+        run_cli("data", "import", "csv", write("half.csv", half), "--out", out),
+        out,
+        "half.csv: time column 'time' is irregular at row 1002 (4.002 s)",
+        "1.50 sample periods",
+    )
+    shaky = t + rng.uniform(-0.4, 0.4, n) / FS_IN
+    assert_clean_failure(
+        run_cli("data", "import", "csv", write("shaky.csv", shaky), "--out", out),
+        out,
+        "shaky.csv: time column 'time' is irregular at row",
+    )
+    back = t.copy()
+    back[500] = back[498]
+    with pytest.raises(DataError, match=r"back.csv: time column 'time' is not increasing: row 502"):
+        read_csv(write("back.csv", back))
+    # With --input-fs the time column is still checked, not ignored.
+    with pytest.raises(DataError, match="irregular at row 1002"):
+        read_csv(tmp_path / "half.csv", FS_IN)
+    lines = (tmp_path / "jitter.csv").read_text().splitlines()
+    lines[7] = "," + lines[7].split(",", 1)[1]
+    (tmp_path / "hole.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"hole.csv: row 8 has no time \(seconds\) in column"):
+        read_csv(tmp_path / "hole.csv")
+    far = t.copy()
+    far[-1] = 1e6  # a broken last time, not a gap to fill with NaN
+    with pytest.raises(DataError, match=f"far.csv: time column 'time' jumps by .* at row {n + 1}"):
+        read_csv(write("far.csv", far))
+    # Clock strings rather than seconds: the rate must be given, and then it is used.
+    lines = (tmp_path / "jitter.csv").read_text().splitlines()
+    clock = ["time,PLETH,ABP"] + [
+        f"12:00:{i},{x.split(',', 1)[1]}" for i, x in enumerate(lines[1:])
+    ]
+    (tmp_path / "clock.csv").write_text("\n".join(clock) + "\n")
+    with pytest.raises(DataError, match=r"clock.csv: time column 'time' holds no times in seconds"):
+        read_csv(tmp_path / "clock.csv")
+    assert read_csv(tmp_path / "clock.csv", FS_IN).n_samples == n
 
 
 # ------------------------------------------------------------------------- innpar-npy

@@ -8,14 +8,17 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from helpers import assert_clean_failure, run_cli
 from torch.utils.data import DataLoader
 
 from innpar_freia.data.dataset import (
     Normalisation,
     WindowDataset,
     fit_normalisation,
+    load_split_arrays,
     plan_splits,
 )
+from innpar_freia.data.leakage import check_leakage
 from innpar_freia.data.store import WindowWriter, read_info, read_signals, write_assignments
 from innpar_freia.errors import DataError
 
@@ -125,3 +128,89 @@ def test_dataset_reads_lazily_in_workers(tmp_path: Path) -> None:
     loader = DataLoader(ds, batch_size=2, num_workers=2)
     got = torch.cat([b[2] for b in loader]).tolist()
     assert got == [5, 0, 3]
+
+
+def _corrupt_chunk(path: Path, name: str) -> None:
+    """Overwrite the middle of the first stored chunk of ``name``: the header stays valid."""
+    with h5py.File(path, "r") as fh:
+        chunk = fh[name].id.get_chunk_info(0)
+    data = bytearray(path.read_bytes())
+    mid = chunk.byte_offset + chunk.size // 2
+    data[mid - 8 : mid + 8] = b"\xff" * 16
+    path.write_bytes(bytes(data))
+
+
+def test_corrupt_chunks_name_the_file_and_the_dataset(tmp_path: Path) -> None:
+    path = _write(tmp_path / "c.h5")
+    _corrupt_chunk(path, "abp")
+    assert read_info(path).n_windows == 6  # the metadata is intact
+    message = rf"{path}: cannot read dataset 'abp' \(the file is corrupt or truncated: "
+    for read in (
+        lambda: read_signals(path),
+        lambda: read_signals(path, np.array([1])),
+        lambda: load_split_arrays(path, np.array([0, 2])),
+        lambda: fit_normalisation(path, np.array([0, 1]), "minmax"),
+        lambda: WindowDataset(path, np.array([3]), Normalisation("minmax", 80.0, 20.0))[0],
+        lambda: check_leakage(path),
+    ):
+        with pytest.raises(DataError, match=message):
+            read()
+    result = run_cli("data", "check", path)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"Error: {path}: cannot read dataset 'abp' (the file is corrupt" in result.output
+
+
+def _with_nan(path: Path, name: str, rows: list[int]) -> Path:
+    """Put NaN into ``rows`` of ``name`` behind the writer's back (a damaged file)."""
+    with h5py.File(path, "r+") as fh:
+        for row in rows:
+            fh[name][row, 3:5] = np.nan
+    return path
+
+
+def test_windows_with_nan_are_refused_where_they_are_read(tmp_path: Path) -> None:
+    path = _with_nan(_write(tmp_path / "n.h5"), "ppg", [4, 2])
+    message = (
+        rf"{path}: 2 windows of 'ppg' hold NaN or inf \(first: window 2, id 'w2'\); "
+        "re-import the data or drop those windows"
+    )
+    norm = Normalisation("minmax", 80.0, 20.0)
+    for read in (
+        lambda: read_signals(path),
+        lambda: load_split_arrays(path, np.array([0, 4])),
+        lambda: WindowDataset(path, np.array([0, 4]), norm)[1],
+        lambda: check_leakage(path),
+    ):
+        with pytest.raises(DataError, match=message):
+            read()
+    # Windows without NaN are read as before: the check is on what is read.
+    ppg, _ = load_split_arrays(path, np.array([0, 1, 3]))
+    assert np.isfinite(ppg).all()
+    ds = WindowDataset(path, np.array([0, 4]), norm)
+    with pytest.raises(DataError, match="2 windows of 'ppg'"):
+        DataLoader(ds, batch_size=2).__iter__().__next__()
+    # Training's ABP normalisation says why rather than "training ABP is constant (nan)".
+    abp_path = _with_nan(_write(tmp_path / "a.h5"), "abp", [1])
+    with pytest.raises(DataError, match=r"1 window of 'abp' holds NaN or inf \(first: window 1"):
+        fit_normalisation(abp_path, np.array([0, 1, 3]), "minmax")
+
+
+def test_commands_refuse_a_window_file_with_nan(synth_file: Path, tiny_run: Path, tmp_path):
+    """train, eval, check and reconstruct name the file, not NaN metrics or a diverged loss."""
+    path = tmp_path / "nan.h5"
+    path.write_bytes(synth_file.read_bytes())
+    with h5py.File(path, "r+") as fh:
+        fh["ppg"][:, 100:110] = np.nan
+        n = fh["ppg"].shape[0]
+    message = f"{path}: {n} windows of 'ppg' hold NaN or inf (first: window 0, id "
+    ckpt = tiny_run / "checkpoints" / "best.pt"
+    run_dir, pred, nothing = tmp_path / "run", tmp_path / "p.h5", tmp_path / "nothing"
+    for args, out in (
+        (("train", "--data", path, "--preset", "tiny", "--out", run_dir), run_dir),
+        (("eval", "--checkpoint", ckpt, "--data", path), nothing),
+        (("check", "--checkpoint", ckpt, "--data", path), nothing),
+        (("data", "check", path), nothing),
+        (("reconstruct", "--checkpoint", ckpt, path, "--out", pred), pred),
+    ):
+        result = run_cli(*args)
+        assert_clean_failure(result, out, message)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_clean_failure, run_cli
 
 from innpar_freia.data.store import read_info, read_signals
 from innpar_freia.data.synthetic import synthesize_dataset, synthesize_recording
@@ -95,3 +96,26 @@ def test_bad_generator_settings(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="subjects must be at least 1"):
         synthesize_dataset(tmp_path / "x.h5", subjects=0)
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_folds_that_cannot_be_subject_disjoint_are_refused_before_writing(tmp_path: Path) -> None:
+    """As 'innpar data split' does; the default number of folds fits the subjects."""
+    out = tmp_path / "t.h5"
+    args = ("data", "synth", "--out", out, "--subjects", 2, "--minutes", 0.5)
+    assert_clean_failure(
+        run_cli(*args, "--folds", 5),
+        out,
+        "5 subject-disjoint folds need at least 5 subjects, but there are 2",
+    )
+    assert_clean_failure(run_cli(*args, "--folds", 1), out, "0 (none) or at least 2, but is 1")
+    with pytest.raises(DataError, match="3 subject-disjoint folds need at least 3 subjects"):
+        synthesize_dataset(out, subjects=2, minutes=0.5, folds=3)
+    assert not out.exists()
+    assert run_cli(*args).exit_code == 0  # default: one fold per subject when fewer than 5
+    assert sorted(set(read_info(out).fold)) == [0, 1]
+    again = run_cli(*args)
+    assert again.exit_code == 1 and "already exists; choose another name or use --force" in (
+        again.output
+    )
+    assert run_cli(*args, "--folds", 0, "--force").exit_code == 0
+    assert set(read_info(out).fold) == {-1}

@@ -46,8 +46,9 @@ def data() -> None:
 @click.option(
     "--folds",
     type=click.IntRange(min=0, max=100),
-    default=5,
-    help="Subject-disjoint cross-validation folds (0: none).",
+    default=None,
+    help="Subject-disjoint cross-validation folds: 0 (none) or 2 up to --subjects "
+    "[default: 5, or one per subject when there are fewer].",
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Generator seed.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
@@ -58,7 +59,7 @@ def synth_cmd(
     minutes: float,
     fs: float,
     window_seconds: float,
-    folds: int,
+    folds: int | None,
     seed: int,
     force: bool,
     as_json: bool,

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from innpar_freia.data.store import CHUNK_CACHE_BYTES, SPLITS, StoreInfo, open_h5, read_rows
+from innpar_freia.data.store import SPLITS, StoreInfo, open_h5, read_rows
 from innpar_freia.errors import DataError
 from innpar_freia.signal import zscore
 
@@ -184,7 +184,7 @@ class WindowDataset(Dataset):
 
     def _file(self) -> h5py.File:
         if self._fh is None or self._pid != os.getpid():
-            self._fh = h5py.File(self.path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
+            self._fh = open_h5(self.path)
             self._pid = os.getpid()
         return self._fh
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from innpar_freia.data.store import SPLITS, open_h5, read_info
+from innpar_freia.data.store import SPLITS, open_h5, read_block, read_info
 
 SIGNATURE_POINTS = 64
 NEAR_THRESHOLD = 0.99
@@ -246,7 +246,8 @@ def check_leakage(
     ha: list[str] = []
     with open_h5(path) as fh:
         for s in range(0, n, READ_BLOCK):
-            ppg, abp = fh["ppg"][s : s + READ_BLOCK], fh["abp"][s : s + READ_BLOCK]
+            ppg = read_block(fh["ppg"], s, s + READ_BLOCK)
+            abp = read_block(fh["abp"], s, s + READ_BLOCK)
             hp.extend(_hashes(ppg))
             ha.extend(_hashes(abp))
             sp[s : s + len(ppg)] = signatures(ppg, points)

@@ -49,6 +49,16 @@ ABP_NAMES = (
 )
 RECORDING_FORMATS = ("wfdb", "csv", "npz", "npy")
 MIN_FS, MAX_FS = 1.0, 100_000.0
+# A rate given on the command line may differ this much (relative) from the rate a file
+# states (an NPZ ``fs`` key) or implies (a CSV time column); beyond it, one of them is wrong.
+FS_AGREEMENT = 0.01
+# A step of a CSV time column may be off a whole number of sample periods by this fraction
+# of a period. Float jitter is far smaller; timestamps rounded to the millisecond are up to
+# ~0.2 periods off at, e.g., 128 or 300 Hz. A step of 1.5 periods is not missing samples.
+TIME_STEP_TOLERANCE = 0.25
+# Missing rows are filled with NaN, but a time jump that would grow a recording beyond this
+# many times its rows is a broken time column rather than a gap.
+MAX_GAP_FILL = 100
 
 
 def _key(name: str) -> str:
@@ -256,8 +266,11 @@ def read_csv(
 ) -> RawRecording:
     """A CSV with a header row of channel names and one numeric row per sample.
 
-    Empty cells and non-numeric values become NaN. Without ``fs`` the rate is derived from a
-    time column in seconds (``time``, ``t``, ``time_s``, or ``time_column``) when present.
+    Empty cells and non-numeric values become NaN. A time column in seconds (``time``,
+    ``t``, ``time_s``, ``timestamp``, or ``time_column``) gives the rate; ``fs``, when also
+    given, must agree with it. Rows missing from the time grid (a step of several sample
+    periods) become NaN samples, i.e. a gap; times that are not on a regular grid are an
+    error. Without a time column, ``fs`` is needed.
     """
     path = Path(path)
     if not path.is_file():
@@ -295,12 +308,84 @@ def read_csv(
     if tcol is not None:
         t = signals.pop(tcol)
         meta["time_column"] = tcol
-        if fs is None:
-            dt = np.diff(t[np.isfinite(t)])
-            if dt.size == 0 or np.any(dt <= 0):
-                raise DataError(f"{path}: time column {tcol!r} is not increasing; give {fs_option}")
-            fs = 1.0 / float(np.median(dt))
-    return RawRecording(path, "csv", check_fs(fs, str(path), fs_option), signals, {}, meta)
+        if fs is not None and not np.any(np.isfinite(t)):
+            # A column of clock strings (not seconds): the given rate is all there is.
+            fs = check_fs(fs, str(path), fs_option)
+        else:
+            time_fs, positions = _time_grid(t, path, tcol, fs_option)
+            if fs is None:
+                fs = check_fs(time_fs, str(path), fs_option)
+            else:
+                fs = check_fs(fs, str(path), fs_option)
+                if abs(fs - time_fs) > FS_AGREEMENT * time_fs:
+                    raise DataError(
+                        f"{path}: sampling rate {fs:g} Hz contradicts the time column "
+                        f"{tcol!r}, which steps at {time_fs:g} Hz (times in seconds)"
+                    )
+            n_filled = int(positions[-1]) + 1
+            if n_filled > len(t):
+                # Rows missing from the time grid become NaN samples: a gap, like lost contact.
+                for name, values in signals.items():
+                    filled = np.full(n_filled, np.nan)
+                    filled[positions] = values
+                    signals[name] = filled
+                meta["missing_samples"] = n_filled - len(t)
+    else:
+        fs = check_fs(fs, str(path), fs_option)
+    return RawRecording(path, "csv", fs, signals, {}, meta)
+
+
+def _time_grid(t: np.ndarray, path: Path, tcol: str, fs_option: str) -> tuple[float, np.ndarray]:
+    """The rate a CSV time column ``t`` (seconds, one per data row) implies, and each row's
+    sample index on that rate's grid (steps of several periods are missing rows).
+
+    Raises ``DataError`` naming the row for missing or non-increasing times and for steps
+    that are not a whole number of sample periods (irregular sampling, heavy jitter).
+    """
+    missing = ~np.isfinite(t)
+    if missing.all():
+        raise DataError(
+            f"{path}: time column {tcol!r} holds no times in seconds; give {fs_option} HZ"
+        )
+    if missing.any():
+        row = int(np.argmax(missing))
+        raise DataError(f"{path}: row {row + 2} has no time (seconds) in column {tcol!r}")
+    if t.size < 2:
+        raise DataError(f"{path}: one row cannot give a sampling rate; give {fs_option} HZ")
+    dt = np.diff(t)
+    back = dt <= 0
+    if back.any():
+        i = int(np.argmax(back))
+        raise DataError(
+            f"{path}: time column {tcol!r} is not increasing: row {i + 3} is at {t[i + 1]:g} s, "
+            f"the row before at {t[i]:g} s; fix the times, or remove the column and give "
+            f"{fs_option} HZ"
+        )
+    # The median step is one period unless most rows are missing. Refined by the whole
+    # span, the period averages out jitter and timestamp rounding.
+    period = float(np.median(dt))
+    for _ in range(2):
+        steps = np.maximum(np.rint(dt / period), 1.0)
+        period = float(t[-1] - t[0]) / float(steps.sum())
+    ratio = dt / period
+    steps = np.maximum(np.rint(ratio), 1.0)
+    off = np.abs(ratio - steps) > TIME_STEP_TOLERANCE
+    if off.any():
+        i = int(np.argmax(off))
+        raise DataError(
+            f"{path}: time column {tcol!r} is irregular at row {i + 3} ({t[i + 1]:g} s): a "
+            f"step of {dt[i]:g} s is {ratio[i]:.2f} sample periods of {period:g} s, not a "
+            "whole number; resample the recording to a regular rate first"
+        )
+    if steps.sum() + 1 > MAX_GAP_FILL * t.size:
+        i = int(np.argmax(steps))
+        raise DataError(
+            f"{path}: time column {tcol!r} jumps by {dt[i]:g} s at row {i + 3} ({t[i + 1]:g} s): "
+            f"as a gap, that is more than {MAX_GAP_FILL} times the {t.size} rows recorded; "
+            "check the time column"
+        )
+    positions = np.concatenate([[0], np.cumsum(steps)]).astype(np.int64)
+    return 1.0 / period, positions
 
 
 def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs") -> RawRecording:
@@ -313,9 +398,15 @@ def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs")
         raise DataError(f"NPZ file not found: {path}") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path} is not a readable .npz file: {exc}") from None
-    if fs is None and "fs" in arrays and arrays["fs"].size == 1:
-        fs = float(arrays["fs"])
-    arrays.pop("fs", None)
+    stated = arrays.pop("fs", None)
+    if stated is not None and stated.size == 1:
+        stated_fs = check_fs(stated.item(), f"{path}: key 'fs'", fs_option)
+        if fs is not None and abs(float(fs) - stated_fs) > FS_AGREEMENT * stated_fs:
+            raise DataError(
+                f"{path}: sampling rate {float(fs):g} Hz contradicts the file's 'fs' of "
+                f"{stated_fs:g} Hz"
+            )
+        fs = stated_fs
     signals = {}
     for key, arr in arrays.items():
         arr = np.squeeze(arr)

@@ -169,6 +169,57 @@ def _validate(fh: h5py.File, path: Path) -> None:
         raise DataError(f"{path}: sampling rate fs must be a positive number, but is {fs}")
 
 
+def read_dataset(dataset: h5py.Dataset, selection: Any = slice(None)) -> np.ndarray:
+    """``dataset[selection]``; a failing read (corrupt or truncated chunks behind a valid
+    header) is a ``DataError`` naming the file and the dataset, not h5py's bare message."""
+    try:
+        return dataset[selection]
+    except (OSError, RuntimeError) as exc:
+        raise DataError(
+            f"{dataset.file.filename}: cannot read dataset {dataset.name.lstrip('/')!r} "
+            f"(the file is corrupt or truncated: {exc})"
+        ) from None
+
+
+def check_finite(dataset: h5py.Dataset, values: np.ndarray) -> None:
+    """Refuse windows of ``dataset`` (``ppg``/``abp``) holding NaN or inf, given ``values``,
+    the rows just read from it.
+
+    The importers never write such windows, so the file is damaged or hand-made; letting
+    them through gives NaN metrics or a diverging loss that hide the cause. Checking what
+    is read anyway costs one pass over memory; only on failure is the whole dataset
+    scanned, to say how many windows are affected and which is the first.
+    """
+    if np.isfinite(values).all():
+        return
+    bad: list[np.ndarray] = []
+    block = CHUNK_ROWS * 64
+    for s in range(0, dataset.shape[0], block):
+        rows = read_dataset(dataset, slice(s, s + block))
+        bad.append(s + np.flatnonzero(~np.isfinite(rows).all(axis=1)))
+    rows_bad = np.concatenate(bad)
+    first = int(rows_bad[0]) if rows_bad.size else -1
+    where = f"window {first}"
+    if first >= 0 and "window_id" in dataset.file:
+        try:
+            where += f", id {_decode([dataset.file['window_id'][first]])[0]!r}"
+        except (OSError, RuntimeError, IndexError):
+            pass  # the id is a courtesy; the index already names the window
+    n = len(rows_bad)
+    raise DataError(
+        f"{dataset.file.filename}: {n} window{'s' if n != 1 else ''} of "
+        f"{dataset.name.lstrip('/')!r} hold{'' if n != 1 else 's'} NaN or inf (first: {where}); "
+        "re-import the data or drop those windows"
+    )
+
+
+def read_block(dataset: h5py.Dataset, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Windows ``start:stop`` of ``ppg`` or ``abp``, checked to be readable and finite."""
+    values = read_dataset(dataset, slice(start, stop))
+    check_finite(dataset, values)
+    return values
+
+
 def read_info(path: str | Path) -> StoreInfo:
     """Read and validate a window file's metadata (no signals)."""
     path = Path(path)
@@ -183,11 +234,11 @@ def read_info(path: str | Path) -> StoreInfo:
             abp_units=str(a.get("abp_units", "mmHg")),
             source_format=str(a.get("source_format", "")),
             provenance=json.loads(a.get("provenance", "{}")),
-            subjects=_decode(fh["subject"][:]),
-            window_ids=_decode(fh["window_id"][:]),
-            split=_decode(fh["split"][:]),
-            fold=fh["fold"][:].astype(np.int64),
-            start=fh["start"][:].astype(np.int64),
+            subjects=_decode(read_dataset(fh["subject"])),
+            window_ids=_decode(read_dataset(fh["window_id"])),
+            split=_decode(read_dataset(fh["split"])),
+            fold=read_dataset(fh["fold"]).astype(np.int64),
+            start=read_dataset(fh["start"]).astype(np.int64),
             reference_fields=sorted(fh["reference"].keys()) if "reference" in fh else [],
             description=str(a.get("description", "")),
             created_utc=str(a.get("created_utc", "")),
@@ -201,24 +252,27 @@ def read_signals(
     """PPG and ABP ``(n, L)`` float32 for ``indices`` (all windows when ``None``)."""
     with open_h5(path) as fh:
         if indices is None:
-            return fh["ppg"][:], fh["abp"][:]
+            return read_block(fh["ppg"]), read_block(fh["abp"])
         return read_rows(fh["ppg"], indices), read_rows(fh["abp"], indices)
 
 
 def read_rows(dataset: h5py.Dataset, indices: np.ndarray) -> np.ndarray:
-    """Rows ``indices`` (any order, repeats allowed) of a 2-D dataset in one sorted read."""
+    """Rows ``indices`` (any order, repeats allowed) of ``ppg`` or ``abp`` in one sorted
+    read, checked to be readable and finite (:func:`check_finite`)."""
     indices = np.asarray(indices, dtype=np.int64)
     if indices.size == 0:
         return np.empty((0, *dataset.shape[1:]), dtype=dataset.dtype)
     unique, inverse = np.unique(indices, return_inverse=True)
-    return dataset[unique][inverse]
+    values = read_dataset(dataset, unique)
+    check_finite(dataset, values)
+    return values[inverse]
 
 
 def read_reference(path: str | Path, name: str) -> np.ndarray:
     with open_h5(path) as fh:
         if "reference" not in fh or name not in fh["reference"]:
             raise DataError(f"{path} has no reference field {name!r}")
-        return fh["reference"][name][:]
+        return read_dataset(fh["reference"][name])
 
 
 class WindowWriter:
@@ -251,7 +305,9 @@ class WindowWriter:
         if int(window_length) < 1:
             raise DataError(f"window_length must be positive, but is {window_length}")
         if self.path.exists() and not overwrite:
-            raise DataError(f"output file {self.path} already exists; choose another name")
+            raise DataError(
+                f"output file {self.path} already exists; choose another name or use --force"
+            )
         if not self.path.parent.exists():
             raise DataError(f"output directory {self.path.parent} does not exist")
         self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")

@@ -25,6 +25,8 @@ HR_RANGE = (50.0, 120.0)
 SBP_RANGE = (90.0, 180.0)
 DBP_RANGE = (50.0, 110.0)
 MIN_PULSE_PRESSURE = 25.0
+# Cross-validation folds of a synthetic file unless asked otherwise.
+DEFAULT_FOLDS = 5
 
 
 @dataclass
@@ -185,13 +187,26 @@ def synthesize_dataset(
     fs: float = 125.0,
     window_seconds: float = 5.0,
     seed: int = 0,
-    folds: int = 5,
+    folds: int | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write a synthetic window file: aligned, non-overlapping windows of every subject,
-    with subject-disjoint train/val/test splits and ``folds`` subject-disjoint folds."""
+    with subject-disjoint train/val/test splits and ``folds`` subject-disjoint folds
+    (0: none; otherwise at least 2 and at most ``subjects``; ``None``: ``DEFAULT_FOLDS``,
+    or one per subject when there are fewer)."""
     if subjects < 1:
         raise DataError(f"subjects must be at least 1, but is {subjects}")
+    if folds is None:
+        folds = min(DEFAULT_FOLDS, subjects) if subjects >= 2 else 0
+    # As 'innpar data split' refuses them, before anything is written: with fewer subjects
+    # than folds some folds would be empty (and one fold is no cross-validation).
+    if folds == 1 or folds < 0:
+        raise DataError(f"the number of folds must be 0 (none) or at least 2, but is {folds}")
+    if folds > subjects:
+        raise DataError(
+            f"{folds} subject-disjoint folds need at least {folds} subjects, but there are "
+            f"{subjects}"
+        )
     length = round(window_seconds * fs)
     if length < 8:
         raise DataError(f"window of {window_seconds} s at {fs} Hz has {length} samples, need >= 8")

@@ -1,0 +1,189 @@
+"""Nothing a user has is lost to a mistake: runs, reports, data and checkpoints survive a
+wrong option, and every refusal is one message with a non-zero exit code."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from innpar_freia.cli import cli
+
+
+def run(*args: object):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree_digest(directory: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(directory)): digest(p)
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def run_copy(tiny_run: Path, tmp_path: Path) -> Path:
+    """A private copy of the session's tiny run, free to be damaged by a test."""
+    return Path(shutil.copytree(tiny_run, tmp_path / "run"))
+
+
+def tiny_train(data: Path, out: Path, *extra: object):
+    return run(
+        "train", "--data", data, "--preset", "tiny", "--epochs", "1", "--device", "cpu",
+        "--out", out, "--quiet", *extra,
+    )  # fmt: skip
+
+
+def test_force_with_bad_data_or_fold_keeps_the_run(run_copy: Path, synth_file: Path, tmp_path):
+    before = tree_digest(run_copy)
+    foreign = tmp_path / "foreign.h5"
+    foreign.write_bytes(b"not hdf5 at all")
+    for extra in ([], ["--test-fold", "9"]):
+        data = foreign if not extra else synth_file
+        r = tiny_train(data, run_copy, "--force", *extra)
+        assert r.exit_code == 1 and r.output.startswith("Error: ")
+        assert "Traceback" not in r.output
+        assert tree_digest(run_copy) == before  # the run that was there is untouched
+    # With good inputs --force does start over.
+    r = tiny_train(synth_file, run_copy, "--force")
+    assert r.exit_code == 0, r.output
+    assert tree_digest(run_copy) != before
+
+
+def test_resume_refuses_other_data_and_contradicting_flags(run_copy, synth_file, tmp_path):
+    other = tmp_path / "other.h5"
+    assert (
+        run("data", "synth", "--out", other, "--subjects", "5", "--minutes", "0.5").exit_code == 0
+    )
+    before = tree_digest(run_copy)
+    r = run("train", "--data", other, "--out", run_copy, "--resume", "--epochs", "3")
+    assert r.exit_code == 1
+    assert "is not the data the run being resumed was trained on" in r.output
+    assert str(synth_file.resolve()) in r.output  # names the file to resume with
+    r = run("train", "--data", synth_file, "--out", run_copy, "--resume", "--force")
+    assert r.exit_code == 1 and "--resume and --force contradict each other" in r.output
+    assert tree_digest(run_copy) == before
+    # The same windows from another place resume fine (the check is on content, not path).
+    moved = tmp_path / "moved.h5"
+    shutil.copy(synth_file, moved)
+    r = run("train", "--data", moved, "--out", run_copy, "--resume", "--epochs", "3", "--quiet")
+    assert r.exit_code == 0, r.output
+
+
+def test_eval_replaces_a_report_only_with_force_and_drops_stale_files(
+    tiny_run: Path, synth_file: Path, tmp_path: Path
+) -> None:
+    ckpt = tiny_run / "checkpoints" / "best.pt"
+    out = tmp_path / "ev"
+    assert run("eval", "--checkpoint", ckpt, "--data", synth_file, "--out", out).exit_code == 0
+    figures = sorted(p.name for p in (out / "figures").iterdir())
+    assert figures
+    stale = out / "figures" / "from-another-model.png"
+    stale.write_bytes(b"old")
+    before = tree_digest(out)
+    r = run("eval", "--checkpoint", ckpt, "--data", synth_file, "--out", out, "--no-figures")
+    assert r.exit_code == 1 and "already holds a report; pass --force" in r.output
+    assert tree_digest(out) == before
+    r = run(
+        "eval", "--checkpoint", ckpt, "--data", synth_file, "--out", out, "--no-figures", "--force"
+    )
+    assert r.exit_code == 0, r.output
+    # The new report has no figures, so none of the old ones may pose as its own.
+    assert not (out / "figures").exists() or not any((out / "figures").rglob("*.png"))
+    assert json.loads((out / "metrics.json").read_text())["checkpoint"] == str(ckpt)
+    assert "figures/" not in (out / "report.md").read_text()
+
+
+def test_eval_never_writes_predictions_over_its_inputs(
+    run_copy: Path, synth_file: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data.h5"
+    shutil.copy(synth_file, data)
+    ckpt = run_copy / "checkpoints" / "best.pt"
+    sums = {p: digest(p) for p in (data, ckpt)}
+    for target in (data, ckpt):
+        for force in ([], ["--force"]):
+            r = run(
+                "eval", "--checkpoint", ckpt, "--data", data, "--out", tmp_path / "ev",
+                "--no-figures", "--save-predictions", target, *force,
+            )  # fmt: skip
+            assert r.exit_code == 1 and f"is the input {target}" in r.output, r.output
+    assert {p: digest(p) for p in sums} == sums
+    assert not (tmp_path / "ev").exists()
+    preds = tmp_path / "preds.h5"
+    preds.write_bytes(b"keep me")
+    args = ["eval", "--checkpoint", ckpt, "--data", data, "--out", tmp_path / "ev2"]
+    r = run(*args, "--no-figures", "--save-predictions", preds)
+    assert r.exit_code == 1 and f"output exists: {preds}; pass --force" in r.output
+    assert preds.read_bytes() == b"keep me"
+    r = run(*args, "--no-figures", "--save-predictions", preds, "--force")
+    assert r.exit_code == 0, r.output
+    assert preds.read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"
+
+
+def test_config_files_that_are_not_utf8_or_set_what_the_data_decides(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    utf16 = tmp_path / "notepad.toml"
+    utf16.write_text('preset = "tiny"\n', encoding="utf-16")
+    r = run("train", "--data", synth_file, "--config", utf16, "--dry-run")
+    assert r.exit_code == 1 and "is not UTF-8 text" in r.output
+    assert "Traceback" not in r.output
+    for key, value in (("fs", "250.0"), ("window_length", "100")):
+        toml = tmp_path / f"{key}.toml"
+        toml.write_text(f'preset = "tiny"\n[model]\n{key} = {value}\n')
+        r = run("train", "--data", synth_file, "--config", toml, "--dry-run")
+        assert r.exit_code == 1
+        assert f"{key} in [model] of {toml}: the network takes the sampling rate" in r.output
+
+
+def test_plots_replace_only_with_force_and_read_no_binary_as_history(
+    tiny_run: Path, synth_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "t.png"
+    assert run("plot", "training", tiny_run, "--out", out).exit_code == 0
+    first = digest(out)
+    r = run("plot", "training", tiny_run, "--out", out)
+    assert r.exit_code == 1 and f"output exists: {out}; pass --force" in r.output
+    assert digest(out) == first
+    assert run("plot", "training", tiny_run, "--out", out, "--force").exit_code == 0
+    # A figure or an HDF5 file given instead of metrics.jsonl: a message, not a traceback.
+    for wrong in (out, synth_file):
+        r = run("plot", "training", wrong, "--out", tmp_path / "t2.png")
+        assert r.exit_code == 1 and f"{wrong} holds no epoch records" in r.output
+
+
+def test_garbage_checkpoint_message_gives_no_unsafe_advice(tmp_path: Path, synth_file: Path):
+    garbage = tmp_path / "g.pt"
+    garbage.write_bytes(bytes(range(256)) * 20)
+    for ckpt in (garbage, synth_file):
+        r = run("eval", "--checkpoint", ckpt, "--data", synth_file, "--out", tmp_path / "e")
+        assert r.exit_code == 1 and "is not a readable innpar-freia checkpoint" in r.output
+        assert "weights_only" not in r.output and "code execution" not in r.output
+
+
+def test_reconstruct_refuses_unknown_suffix_and_its_own_input(tiny_run: Path, tmp_path: Path):
+    import numpy as np
+
+    from innpar_freia.data.synthetic import synthesize_recording
+
+    rec = synthesize_recording(1, 0.5, 125.0, seed=2)
+    src = tmp_path / "rec.npz"
+    np.savez(src, PPG=rec.ppg, ABP=rec.abp, fs=125.0)
+    before = digest(src)
+    ckpt = tiny_run / "checkpoints" / "best.pt"
+    r = run("reconstruct", "--checkpoint", ckpt, src, "--out", tmp_path / "abp.txt")
+    assert r.exit_code == 1 and "unknown output suffix '.txt'" in r.output
+    assert not list(tmp_path.glob("abp*"))
+    r = run("reconstruct", "--checkpoint", ckpt, src, "--out", src, "--force")
+    assert r.exit_code == 1 and "is the input" in r.output
+    assert digest(src) == before

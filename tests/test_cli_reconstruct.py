@@ -341,8 +341,10 @@ def test_bad_input_one_message_exit_1_nothing_written(case, message, ckpt, bad_c
 
 def test_option_bounds_are_checked_by_click(ckpt, tmp_path):
     csv = write_csv(tmp_path / "ok.csv", 12.0)
-    r = run("reconstruct", "--checkpoint", ckpt, csv, "--out", tmp_path / "o.csv", "--fs", "0")
-    assert r.exit_code == 2 and "Invalid value for '--fs'" in r.output
+    for fs in ("0", "0.01", "200000"):  # the help states the range that is accepted
+        r = run("reconstruct", "--checkpoint", ckpt, csv, "--out", tmp_path / "o.csv", "--fs", fs)
+        assert r.exit_code == 2 and "Invalid value for '--fs'" in r.output
+        assert "1<=x<=100000" in r.output
     r = run(
         "reconstruct",
         "--checkpoint",

@@ -129,7 +129,7 @@ _predictions_command(
     help="Figure file (.png or .pdf).",
 )
 @click.option(
-    "--fs", type=click.FloatRange(min=0, min_open=True), default=None, help="--input's rate (Hz)."
+    "--fs", type=click.FloatRange(min=1, max=100_000), default=None, help="--input's rate (Hz)."
 )
 @click.option("--channel", default=None, help="Input channel  [default: found by name].")
 @click.option("--reference-abp", metavar="CHANNEL", default=None, help="Reference ABP channel.")

@@ -25,9 +25,10 @@ CALIBRATION_MODES = ("offset-scale", "offset")
 )
 @click.option(
     "--fs",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=1, max=100_000),
     default=None,
-    help="INPUT's sampling rate in Hz (for .npy, or CSV/NPZ without a time column / fs key).",
+    help="INPUT's sampling rate in Hz (for .npy, or CSV/NPZ without a time column / fs key; "
+    "must agree with them where they state one).",
 )
 @click.option(
     "--ppg-channel", default=None, help="PPG channel of INPUT  [default: found by name, PLETH...]."

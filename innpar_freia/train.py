@@ -558,10 +558,35 @@ def train(
         raise ConfigError("a new run needs a configuration")
     device = resolve_device(run_config.train.device)
     dist_info = distributed.setup(device.type)
+    existed = run_dir.exists()
+    started: dict[str, bool] = {}
     try:
-        return _train(run_config, data, run_dir, state, force, cb, device, dist_info)
+        return _train(run_config, data, run_dir, state, force, cb, device, dist_info, started)
+    except BaseException:
+        if started.get("config") and dist_info.is_main:
+            discard_unstarted_run(run_dir, remove_dir=not existed)
+        raise
     finally:
         distributed.teardown(dist_info)
+
+
+def discard_unstarted_run(run_dir: Path, remove_dir: bool) -> None:
+    """A new run that stopped before its first checkpoint (diverged, interrupted, failed)
+    holds nothing to resume; its config.json alone would make the directory "hold a run"
+    that only --force could reuse. Remove what it wrote (and ``run_dir`` itself if this
+    run created it and it is empty), so that the same command can simply be run again."""
+    ckpt_dir = run_dir / "checkpoints"
+    if (ckpt_dir / "last.pt").exists():
+        return
+    for name in ("config.json", "metrics.jsonl"):
+        (run_dir / name).unlink(missing_ok=True)
+    for stale in [*run_dir.glob(".*.tmp"), *ckpt_dir.glob(".*.tmp")]:
+        stale.unlink(missing_ok=True)
+    for directory in (ckpt_dir, run_dir) if remove_dir else (ckpt_dir,):
+        try:
+            directory.rmdir()
+        except OSError:
+            pass  # absent, or holds something this run did not write
 
 
 def _train(
@@ -573,6 +598,7 @@ def _train(
     cb: Callbacks,
     device: torch.device,
     dist_info: distributed.DistInfo,
+    started: dict[str, bool],
 ) -> TrainResult:
     if dist_info.enabled and device.type == "cuda":
         device = torch.device("cuda", dist_info.local_rank)
@@ -730,6 +756,7 @@ def _train(
                 "environment": environment,
             },
         )
+        started["config"] = state is None  # a resumed run's directory is never discarded
         if state is not None:
             history = read_history(metrics_path, start_epoch)
             tmp = metrics_path.with_name(f".{metrics_path.name}.tmp")
@@ -804,7 +831,11 @@ def _train(
             )
             if not torch.isfinite(global_loss).all():
                 last = ckpt_dir / "last.pt"
-                kept = f"; the last good checkpoint is {last}" if last.exists() else ""
+                kept = (
+                    f"; the last good checkpoint is {last}"
+                    if last.exists()
+                    else "; no epoch had finished, so nothing was kept"
+                )
                 raise TrainingDiverged(
                     f"loss became {float(global_loss[0])} at epoch {epoch + 1}, step {step + 1}: "
                     f"training stopped{kept}. Try a lower learning rate (--lr) or gradient "

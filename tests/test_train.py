@@ -179,6 +179,32 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
 
 
+def test_a_run_that_diverges_before_its_first_checkpoint_leaves_nothing_behind(
+    synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_l1 = train_mod.channel_l1
+    poisoned = {"on": True}
+
+    def l1(*args, **kwargs):
+        value = real_l1(*args, **kwargs)
+        return value * float("nan") if poisoned["on"] else value
+
+    monkeypatch.setattr(train_mod, "channel_l1", l1)
+    run = tmp_path / "new" / "run"
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, step 1.*nothing was kept"):
+        train(tiny(epochs=2), synth_file, run)
+    assert not run.exists()  # it created the directory, so it takes it away again
+    kept = tmp_path / "mine"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("the user's")
+    with pytest.raises(TrainingDiverged):
+        train(tiny(epochs=2), synth_file, kept)
+    assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]
+    # The same command simply runs again: no --force needed for a run that never started.
+    poisoned["on"] = False
+    assert train(tiny(epochs=1), synth_file, run).epochs_completed == 1
+
+
 def test_loss_covers_real_samples_only_unless_padded() -> None:
     out = torch.zeros(2, 2, 8)
     target = torch.zeros(2, 2, 8)

@@ -176,3 +176,36 @@ def test_unet_baseline_trains_and_evaluates(synth_file: Path, tmp_path: Path) ->
         run_checks(build_model(cfg.model, seed=0))
     with pytest.raises(ConfigError, match="no inverse pass"):
         resolve_config("unet", train={"inverse_weight": 0.5})
+
+
+def test_level_error_splits_the_waveform_error_into_level_and_shape() -> None:
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location(
+        "level_error", ROOT / "experiments" / "level_error.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    t = np.linspace(0, 2 * np.pi, 50)
+    pulse = 20 * np.sin(t) - 20 * np.sin(t).mean()  # zero-mean shape
+    # Two subjects, two windows each: reference levels 80/84 and 100/96.
+    levels = np.array([80.0, 84.0, 100.0, 96.0])
+    ref = levels[:, None] + pulse
+    subjects = np.array(["a", "a", "b", "b"])
+    # A right shape at a level 5 mmHg too high everywhere: the whole error is the level.
+    d = script.decompose(ref + 5.0, ref, subjects)
+    assert d["wave"] == pytest.approx(5.0) and d["level"] == pytest.approx(5.0)
+    assert d["shape"] == pytest.approx(0.0, abs=1e-12) and d["bias"] == pytest.approx(5.0)
+    assert d["r_between"] == pytest.approx(1.0) and d["r_within"] == pytest.approx(1.0)
+    assert d["sd_between"] == pytest.approx((8.0, 8.0))  # subject means 82 and 98
+    assert d["sd_within"] == pytest.approx((2.0, 2.0))
+    # The population's mean level for everyone, with a right shape: level error only,
+    # and no between-subject spread in the prediction.
+    flat = np.full(4, 90.0)[:, None] + pulse
+    d = script.decompose(flat, ref, subjects)
+    assert d["level"] == pytest.approx(np.abs(90.0 - levels).mean())
+    assert d["shape"] == pytest.approx(0.0, abs=1e-12)
+    assert d["sd_between"][0] == pytest.approx(0.0) and d["sd_within"][0] == pytest.approx(0.0)
+    # The right levels and no pulse at all: shape error only.
+    d = script.decompose(np.repeat(levels[:, None], 50, axis=1), ref, subjects)
+    assert d["level"] == pytest.approx(0.0) and d["shape"] == pytest.approx(np.abs(pulse).mean())

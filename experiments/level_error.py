@@ -1,0 +1,101 @@
+"""Where the calibration-free waveform error comes from: each window's mean level, or the
+pulse's shape around it.
+
+For every run of a variant (``experiments/run.py``'s run directories), on a split of the
+data it was trained on: the waveform MAE; the MAE of the windows' mean levels (predicted
+mean - reference mean); the MAE of the shapes (each window minus its own mean); the mean
+level bias; and how the predicted levels follow the reference's, between subjects (each
+subject's mean level) and within them (each window's level around its subject's mean).
+Trains nothing.
+
+    python experiments/level_error.py experiments/results/ablation-tracking-c2015 pair-3 \\
+        --checkpoint last --split val
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from innpar_freia.checkpoint import load_checkpoint  # noqa: E402
+from innpar_freia.evaluate import predict  # noqa: E402
+
+COLUMNS = (
+    ("wave", "waveform MAE"),
+    ("level", "MAE of the windows' mean levels"),
+    ("shape", "MAE of the windows minus their means"),
+    ("bias", "mean level error (predicted - reference)"),
+    ("SD p/r", "between-subject SD of the mean level, predicted / reference"),
+    ("r betw.", "correlation of subjects' mean levels, predicted vs reference"),
+    ("SD w p/r", "within-subject SD of window levels, predicted / reference"),
+    ("r within", "correlation of window levels around their subject's mean"),
+)
+
+
+def decompose(pred: np.ndarray, ref: np.ndarray, subjects: np.ndarray) -> dict[str, float]:
+    """The level/shape split of one run's windows (mmHg)."""
+    lp, lr = pred.mean(axis=1), ref.mean(axis=1)
+    codes = np.unique(subjects, return_inverse=True)[1].ravel()
+    n = np.bincount(codes)
+    sp, sr = np.bincount(codes, lp) / n, np.bincount(codes, lr) / n  # subjects' mean levels
+    wp, wr = lp - sp[codes], lr - sr[codes]  # window levels around their subject's mean
+    return {
+        "wave": float(np.abs(pred - ref).mean()),
+        "level": float(np.abs(lp - lr).mean()),
+        "shape": float(np.abs((pred - lp[:, None]) - (ref - lr[:, None])).mean()),
+        "bias": float((lp - lr).mean()),
+        "sd_between": (float(sp.std()), float(sr.std())),
+        "r_between": float(np.corrcoef(sp, sr)[0, 1]),
+        "sd_within": (float(wp.std()), float(wr.std())),
+        "r_within": float(np.corrcoef(wp, wr)[0, 1]),
+    }
+
+
+def row(name: str, d: dict) -> str:
+    cells = [
+        f"{d['wave']:.2f}",
+        f"{d['level']:.2f}",
+        f"{d['shape']:.2f}",
+        f"{d['bias']:+.2f}",
+        f"{d['sd_between'][0]:.1f}/{d['sd_between'][1]:.1f}",
+        f"{d['r_between']:.2f}",
+        f"{d['sd_within'][0]:.1f}/{d['sd_within'][1]:.1f}",
+        f"{d['r_within']:.2f}",
+    ]
+    return f"{name:<16}" + "".join(f"{c:>11}" for c in cells)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("results", type=Path, help="an experiment's results directory")
+    ap.add_argument("variant", help="the variant whose runs are analysed")
+    ap.add_argument("--checkpoint", default="last", choices=["best", "last"])
+    ap.add_argument("--split", default="val", choices=["val", "test"])
+    ap.add_argument("--data", type=Path, default=ROOT / "experiments/data/challenge2015.h5")
+    args = ap.parse_args(argv)
+
+    paths = sorted(
+        (args.results / "runs" / args.variant).glob(f"*/checkpoints/{args.checkpoint}.pt")
+    )
+    if not paths:
+        ap.error(f"no {args.checkpoint}.pt under {args.results / 'runs' / args.variant}")
+    print(f"{args.variant}, checkpoint {args.checkpoint}, {args.split} split (mmHg)")
+    for short, long in COLUMNS:
+        print(f"  {short:<9} {long}")
+    print(f"{'':<16}" + "".join(f"{short:>11}" for short, _ in COLUMNS))
+    for path in paths:
+        ckpt = load_checkpoint(path)
+        p = predict(ckpt, args.data, args.split, inverse=False)
+        d = decompose(p.abp_pred.astype(np.float64), p.abp.astype(np.float64), p.subjects)
+        print(row(path.parts[-3], d))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -14,7 +14,6 @@ Trains nothing.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -25,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from innpar_freia.checkpoint import load_checkpoint  # noqa: E402
 from innpar_freia.evaluate import predict  # noqa: E402
+from innpar_freia.experiments import runs_parser  # noqa: E402
 
 COLUMNS = (
     ("wave", "waveform MAE"),
@@ -72,12 +72,8 @@ def row(name: str, d: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("results", type=Path, help="an experiment's results directory")
-    ap.add_argument("variant", help="the variant whose runs are analysed")
-    ap.add_argument("--checkpoint", default="last", choices=["best", "last"])
-    ap.add_argument("--split", default="val", choices=["val", "test"])
-    ap.add_argument("--data", type=Path, default=ROOT / "experiments/data/challenge2015.h5")
+    data = ROOT / "experiments/data/challenge2015.h5"
+    ap = runs_parser(__doc__.split("\n\n")[0], "the variant whose runs are analysed", data)
     args = ap.parse_args(argv)
 
     paths = sorted(

@@ -11,7 +11,6 @@ an experiment (``experiments/run.py``) and the data file they were trained on; t
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from innpar_freia.checkpoint import load_checkpoint  # noqa: E402
 from innpar_freia.evaluate import predict  # noqa: E402
+from innpar_freia.experiments import runs_parser  # noqa: E402
 from innpar_freia.metrics import evaluate_predictions  # noqa: E402
 
 COLUMNS = ("wave", "SBP", "DBP", "MAP", "cal. wave", "cal. SBP", "cal. DBP", "cal. MAP")
@@ -34,12 +34,8 @@ def errors(result: dict) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("results", type=Path, help="an experiment's results directory")
-    ap.add_argument("variant", help="the variant whose seeds are averaged")
-    ap.add_argument("--checkpoint", default="last", choices=["best", "last"])
-    ap.add_argument("--split", default="val", choices=["val", "test"])
-    ap.add_argument("--data", type=Path, default=ROOT / "experiments/data/challenge2015.h5")
+    data = ROOT / "experiments/data/challenge2015.h5"
+    ap = runs_parser(__doc__.split("\n\n")[0], "the variant whose seeds are averaged", data)
     args = ap.parse_args(argv)
 
     runs = args.results / "runs" / args.variant

@@ -28,6 +28,7 @@ Each run lives in ``<out>/<name>/runs/<variant>/fold<k>-seed<s>/``; a finished r
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import json
 import subprocess
@@ -253,6 +254,18 @@ def run_one(
         "evaluations": {},
     }
     return _evaluate_run(exp, data, run_dir, record, done, log)
+
+
+def runs_parser(description: str, variant_help: str, data: Path) -> argparse.ArgumentParser:
+    """Arguments of a script that analyses finished runs (``experiments/*.py``): an
+    experiment's results directory, a variant, which checkpoint, which split, the data."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("results", type=Path, help="an experiment's results directory")
+    ap.add_argument("variant", help=variant_help)
+    ap.add_argument("--checkpoint", default="last", choices=["best", "last"])
+    ap.add_argument("--split", default="val", choices=["val", "test"])
+    ap.add_argument("--data", type=Path, default=data, help="the data the runs trained on")
+    return ap
 
 
 def run_directory(out: Path, variant: Variant, test_fold: int | None, seed: int) -> Path:

@@ -196,43 +196,38 @@ def pair_calibrate(
     return (pred[t_idx] - offset_pred) * scale + offset_ref, ref[t_idx]
 
 
-def pair_l1(
+def pair_losses(
     out: Tensor,
     target: Tensor,
     length: int,
     groups: Tensor,
     mode: str,
     peaks: tuple[Tensor, Tensor] | None = None,
-) -> Tensor:
-    """Within-subject calibration loss: the mean L1 of every calibrated pair's prediction
-    (:func:`pair_calibrate`) against its reference. A network whose level error is the same
-    in every window of a person pays nothing here, so the loss rewards tracking changes
-    within a person rather than guessing an unseen person's level (which the plain L1
-    handles). A batch without such pairs contributes zero.
+) -> tuple[Tensor, Tensor]:
+    """The within-subject losses of a batch, from one calibration of its pairs
+    (:func:`pair_calibrate`):
+
+    - the mean L1 of every calibrated pair's prediction against its reference. A network
+      whose level error is the same in every window of a person pays nothing here, so the
+      loss rewards tracking changes within a person rather than guessing an unseen person's
+      level (which the plain L1 handles);
+    - the L1 between each calibrated pair's maximum and minimum and its reference's, i.e.
+      the calibrated systolic and diastolic pressures, which a sample-wise L1 spreads over
+      the whole window (:func:`extremes_gap`).
+
+    A batch without such pairs contributes zero to both.
     """
     pairs = pair_calibrate(out, target, length, groups, mode, peaks)
     if pairs is None:
-        return out.sum() * 0.0  # keeps the graph connected (DDP expects every gradient)
+        zero = out.sum() * 0.0  # keeps the graph connected (DDP expects every gradient)
+        return zero, zero
     calibrated, ref = pairs
-    return (calibrated - ref).abs().mean()
+    return (calibrated - ref).abs().mean(), extremes_gap(calibrated, ref)
 
 
-def pair_extremes_l1(
-    out: Tensor,
-    target: Tensor,
-    length: int,
-    groups: Tensor,
-    mode: str,
-    peaks: tuple[Tensor, Tensor] | None = None,
-) -> Tensor:
-    """The within-subject loss on the extremes: L1 between each calibrated pair's maximum
-    and minimum (:func:`pair_calibrate`) and its reference's, i.e. the calibrated systolic
-    and diastolic pressures, which a sample-wise L1 spreads over the whole window."""
-    pairs = pair_calibrate(out, target, length, groups, mode, peaks)
-    if pairs is None:
-        return out.sum() * 0.0
-    calibrated, ref = pairs
-    return extremes_gap(calibrated, ref)
+def pair_l1(*args: Any, **kwargs: Any) -> Tensor:
+    """The first of :func:`pair_losses` (same arguments): the within-subject L1."""
+    return pair_losses(*args, **kwargs)[0]
 
 
 class TrainStep(nn.Module):
@@ -294,11 +289,12 @@ class TrainStep(nn.Module):
                 self.cfg.pair_calibration,
                 peaks,
             )
+            calibrated_l1, extremes = pair_losses(*pair_args)
             if self.cfg.pair_weight > 0:
-                pair = pair_l1(*pair_args)
+                pair = calibrated_l1  # logged only when it is trained
                 loss = loss + self.cfg.pair_weight * pair
             if self.cfg.pair_extremes_weight > 0:
-                loss = loss + self.cfg.pair_extremes_weight * pair_extremes_l1(*pair_args)
+                loss = loss + self.cfg.pair_extremes_weight * extremes
         return loss, inverse, pair
 
 

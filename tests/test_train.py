@@ -451,26 +451,26 @@ def test_pair_loss_matches_the_calibration_formula_by_hand() -> None:
 
 
 def test_pair_extremes_loss_scores_the_calibrated_extremes_by_hand() -> None:
-    from innpar_freia.train import pair_extremes_l1
+    from innpar_freia.train import pair_losses
 
     pred, ref, groups = _hand_pair()
     # Calibrated as in the waveform test above: window 1 -> [81.5, 121.5, 91.5, 111.5]
     # (max 121.5 vs 125, min 81.5 vs 85), window 0 -> [78.5, 118.5, 88.5, 108.5] (max
     # 118.5 vs 120, min 78.5 vs 80): mean of |3.5|, |3.5|, |1.5|, |1.5|.
-    assert float(pair_extremes_l1(pred, ref, 4, groups, "offset-scale")) == pytest.approx(2.5)
+    assert float(pair_losses(pred, ref, 4, groups, "offset-scale")[1]) == pytest.approx(2.5)
     # Offset only: window 1 -> pred - 10 + 97.5, window 0 -> pred - 12 + 102.5.
     expected = 0.25 * (abs(22 - 10 + 97.5 - 125) + abs(2 - 10 + 97.5 - 85))
     expected += 0.25 * (abs(20 - 12 + 102.5 - 120) + abs(0 - 12 + 102.5 - 80))
-    assert float(pair_extremes_l1(pred, ref, 4, groups, "offset")) == pytest.approx(expected)
+    assert float(pair_losses(pred, ref, 4, groups, "offset")[1]) == pytest.approx(expected)
     # A person's constant level and scale error costs nothing; a window that changes does.
     offsets = torch.tensor([0.3, 0.3])[:, None, None]
-    assert float(pair_extremes_l1(ref * 1.7 + offsets, ref, 4, groups, "offset-scale")) < 1e-4
+    assert float(pair_losses(ref * 1.7 + offsets, ref, 4, groups, "offset-scale")[1]) < 1e-4
     stretched = ref.clone()
     stretched[1, 0, 1] += 10.0  # window 1's systolic peak only
-    assert float(pair_extremes_l1(stretched, ref, 4, groups, "offset-scale")) > 1.0
+    assert float(pair_losses(stretched, ref, 4, groups, "offset-scale")[1]) > 1.0
     # No two windows of one subject: zero, with a gradient for DDP.
     lone = pred.clone().requires_grad_(True)
-    loss = pair_extremes_l1(lone, ref, 4, torch.tensor([0, 1]), "offset-scale")
+    loss = pair_losses(lone, ref, 4, torch.tensor([0, 1]), "offset-scale")[1]
     loss.backward()
     assert float(loss.detach()) == 0.0 and lone.grad is not None
     with pytest.raises(ValueError, match="pair_extremes_weight"):
@@ -478,7 +478,7 @@ def test_pair_extremes_loss_scores_the_calibrated_extremes_by_hand() -> None:
 
 
 def test_train_step_adds_the_weighted_pair_extremes_loss() -> None:
-    from innpar_freia.train import TrainStep, pair_extremes_l1
+    from innpar_freia.train import TrainStep, pair_losses
 
     plain = resolve_config("tiny", train={"device": "cpu", "pair_weight": 1.0})
     both = resolve_config(
@@ -492,7 +492,7 @@ def test_train_step_adds_the_weighted_pair_extremes_loss() -> None:
         only, _, pair_alone = TrainStep(model, alone.train)(ppg, abp, groups)
         nothing, _, _ = TrainStep(model, resolve_config("tiny").train)(ppg, abp, groups)
         out, _ = model(model.make_input(ppg), jac=False)
-        extra = pair_extremes_l1(out, model.make_input(abp), 625, groups, "offset-scale")
+        extra = pair_losses(out, model.make_input(abp), 625, groups, "offset-scale")[1]
     assert float(extra) > 0
     assert float(total) == pytest.approx(float(base) + 2.0 * float(extra), rel=1e-5)
     assert float(only) == pytest.approx(float(nothing) + 2.0 * float(extra), rel=1e-5)
@@ -638,13 +638,13 @@ def test_paired_sampling_feeds_same_subject_pairs(
     synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[np.ndarray] = []
-    original = train_mod.pair_l1
+    original = train_mod.pair_losses
 
     def spy(out, target, length, groups, mode, peaks=None):
         seen.append(groups.numpy().copy())
         return original(out, target, length, groups, mode, peaks)
 
-    monkeypatch.setattr(train_mod, "pair_l1", spy)
+    monkeypatch.setattr(train_mod, "pair_losses", spy)
     cfg = tiny(epochs=1, batch_size=4, pair_weight=1.0, paired_sampling=True)
     train(cfg, synth_file, tmp_path / "paired")
     info = read_info(synth_file)

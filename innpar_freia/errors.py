@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
+import re
+
+# torch's DataLoader re-raises an exception from a worker process as ``type(exc)(text)``,
+# where ``text`` is "Caught DataError in DataLoader worker process 0.\nOriginal Traceback
+# ...": the worker's whole formatted traceback, which the CLI would print as the message.
+_WORKER_RERAISE = re.compile(
+    r"\ACaught (?P<name>\w+) in DataLoader worker process \d+\.\nOriginal Traceback"
+)
+
+
+def _worker_message(text: str) -> str:
+    """The original message inside a DataLoader worker's re-raised text, else ``text``."""
+    match = _WORKER_RERAISE.match(text)
+    if match is None:
+        return text
+    # The traceback ends with "module.Name: message" (the message may span lines); a chained
+    # cause comes before it, so the last such line is the exception that was raised.
+    heads = list(re.finditer(rf"^(?:[\w.]+\.)?{match['name']}: ", text, re.MULTILINE))
+    return text[heads[-1].end() :].rstrip("\n") if heads else text
+
 
 class InnparError(Exception):
     """Base class of every error caused by user input (files, options, configurations)."""
+
+    def __init__(self, *args: object) -> None:
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (_worker_message(args[0]),)
+        super().__init__(*args)
 
 
 class ConfigError(InnparError, ValueError):

@@ -406,10 +406,15 @@ def check_resume_data(data: Path, desc: dict[str, Any], stored: dict[str, Any]) 
         )
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
+def write_bytes_atomic(path: Path, content: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    tmp.write_bytes(content)
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    text = json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n"
+    write_bytes_atomic(path, text.encode())
 
 
 def read_history(path: Path, up_to_epoch: int) -> list[dict[str, Any]]:
@@ -555,12 +560,17 @@ def train(
     device = resolve_device(run_config.train.device)
     dist_info = distributed.setup(device.type)
     existed = run_dir.exists()
-    started: dict[str, bool] = {}
+    started: dict[str, Any] = {}
     try:
         return _train(run_config, data, run_dir, state, force, cb, device, dist_info, started)
     except BaseException:
-        if started.get("config") and dist_info.is_main:
-            discard_unstarted_run(run_dir, remove_dir=not existed)
+        if dist_info.is_main and not started.get("checkpointed"):
+            if started.get("config"):
+                discard_unstarted_run(run_dir, remove_dir=not existed)
+            elif "previous_config" in started:
+                # A resume that failed before its first checkpoint (damaged data, interrupted)
+                # must not leave config.json describing a continuation that never happened.
+                write_bytes_atomic(run_dir / "config.json", started["previous_config"])
         raise
     finally:
         distributed.teardown(dist_info)
@@ -594,7 +604,7 @@ def _train(
     cb: Callbacks,
     device: torch.device,
     dist_info: distributed.DistInfo,
-    started: dict[str, bool],
+    started: dict[str, Any],
 ) -> TrainResult:
     if dist_info.enabled and device.type == "cuda":
         device = torch.device("cuda", dist_info.local_rank)
@@ -743,6 +753,8 @@ def _train(
     }
     history: list[dict[str, Any]] = []
     if main:
+        if state is not None and (run_dir / "config.json").is_file():
+            started["previous_config"] = (run_dir / "config.json").read_bytes()
         write_json_atomic(
             run_dir / "config.json",
             {
@@ -885,6 +897,7 @@ def _train(
             if epoch + 1 in cfg.keep_checkpoints:
                 save_checkpoint(ckpt_dir / f"epoch-{epoch + 1:04d}.pt", body)
             save_checkpoint(ckpt_dir / "last.pt", body)
+            started["checkpointed"] = True
             history.append(record)
             cb.on_epoch(record)
             stop = bool(cfg.early_stopping and has_val and bad_epochs >= cfg.early_stopping)

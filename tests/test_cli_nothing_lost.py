@@ -187,3 +187,28 @@ def test_reconstruct_refuses_unknown_suffix_and_its_own_input(tiny_run: Path, tm
     r = run("reconstruct", "--checkpoint", ckpt, src, "--out", src, "--force")
     assert r.exit_code == 1 and "is the input" in r.output
     assert digest(src) == before
+
+
+def test_resume_of_damaged_windows_read_by_workers_is_one_clear_message(synth_file, tmp_path):
+    """Resuming with lazy loading reads the windows first in DataLoader workers: a file damaged
+    since the first run is named in one message (no worker traceback), the run kept as it was."""
+    import h5py
+    import numpy as np
+
+    data = tmp_path / "d.h5"
+    shutil.copy(synth_file, data)
+    config = tmp_path / "lazy.toml"
+    config.write_text('preset = "tiny"\n[train]\nepochs = 1\nnum_workers = 1\npreload = "never"\n')
+    run_dir = tmp_path / "run"
+    assert (
+        run("train", "--data", data, "--config", config, "--out", run_dir, "--quiet").exit_code == 0
+    )
+    with h5py.File(data, "r+") as fh:
+        fh["ppg"][:, 100:110] = np.nan
+        n = fh["ppg"].shape[0]
+    before = tree_digest(run_dir)
+    r = run("train", "--data", data, "--out", run_dir, "--resume", "--epochs", "2")
+    assert r.exit_code == 1
+    assert f"Error: {data}: {n} windows of 'ppg' hold NaN or inf (first: window 0" in r.output
+    assert "Traceback" not in r.output and "worker" not in r.output
+    assert tree_digest(run_dir) == before

@@ -160,6 +160,44 @@ def test_corrupt_chunks_name_the_file_and_the_dataset(tmp_path: Path) -> None:
     assert f"Error: {path}: cannot read dataset 'abp' (the file is corrupt" in result.output
 
 
+def test_damage_met_in_a_dataloader_worker_keeps_its_message(tmp_path: Path) -> None:
+    """torch re-raises a worker's DataError with the worker's traceback as its text: the
+    message a user sees must be the one raised in the worker, nothing else."""
+    norm = Normalisation("minmax", 80.0, 20.0)
+    corrupt = _write(tmp_path / "c.h5")
+    _corrupt_chunk(corrupt, "abp")
+    nan = _with_nan(_write(tmp_path / "n.h5"), "ppg", [4, 2])
+    for path in (corrupt, nan):
+        with pytest.raises(DataError) as in_process:
+            WindowDataset(path, np.array([0, 4]), norm)[1]
+        loader = DataLoader(
+            WindowDataset(path, np.array([0, 4]), norm), batch_size=2, num_workers=1
+        )
+        with pytest.raises(DataError) as in_worker:
+            next(iter(loader))
+        assert str(in_worker.value) == str(in_process.value)
+        assert str(path) in str(in_worker.value)
+
+
+def test_worker_text_unwrapping_takes_the_raised_exception_only() -> None:
+    """A chained cause comes first in the worker's text, and a message may span lines."""
+    text = (
+        "Caught DataError in DataLoader worker process 3.\n"
+        "Original Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in f\n'
+        "OSError: Can't read data\n\n"
+        "The above exception was the direct cause of the following exception:\n\n"
+        "Traceback (most recent call last):\n"
+        '  File "y.py", line 2, in g\n'
+        "innpar_freia.errors.DataError: f.h5: cannot read\nsecond line\n"
+    )
+    assert str(DataError(text)) == "f.h5: cannot read\nsecond line"
+    # Anything else, including text that merely mentions a worker, is kept as it is.
+    for kept in ("f.h5: Caught DataError in DataLoader worker process 0.", "plain"):
+        assert str(DataError(kept)) == kept
+    assert DataError("a", 2).args == ("a", 2)
+
+
 def _with_nan(path: Path, name: str, rows: list[int]) -> Path:
     """Put NaN into ``rows`` of ``name`` behind the writer's back (a damaged file)."""
     with h5py.File(path, "r+") as fh:

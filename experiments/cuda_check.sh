@@ -8,6 +8,8 @@
 #    throughput, latency and peak memory, float32 and bf16, batch 1-4096
 # 3. the same with torch.compile (bf16, batch 128 and 1024: each shape compiles anew)
 # 4. experiments/configs/cuda_amp_c2015.toml: bf16 against float32 on the validation folds
+#    (the runner keeps its runs in experiments/results/cuda-amp-c2015/ of the checkout, where
+#    a rerun resumes them; the tables and run records are copied into RESULTS_DIR)
 #
 # Each step has its own time limit and writes its log and results into RESULTS_DIR as it
 # finishes, so a step that runs out of time loses only itself. Run it from the repository

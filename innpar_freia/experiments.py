@@ -562,6 +562,13 @@ def run_experiment(
             raise ConfigError(
                 f"{path}: {what} {unknown} are not in the experiment's {key} {exp.protocol[key]}"
             )
+    names = [v.name for v in exp.variants]
+    unknown_variants = sorted(set(only or ()) - set(names))
+    if unknown_variants:
+        raise ConfigError(
+            f"{path}: variant(s) {unknown_variants} are not in the experiment "
+            f"(it has {', '.join(names)})"
+        )
     out = Path(out_root) / exp.name
     out.mkdir(parents=True, exist_ok=True)
     data = prepare_data(exp, log)

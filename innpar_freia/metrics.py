@@ -1,4 +1,4 @@
-"""The evaluation protocol of ``docs/evaluation.md``, implemented once.
+"""The evaluation protocol of ``docs/protocol.md``, implemented once.
 
 Every accuracy number of the project comes from here: waveform MAE/RMSE/Pearson r; for SBP,
 DBP and MAP the MAE, ME +- SD, BHS cumulative percentages and grade, AAMI criterion 1 and

@@ -288,7 +288,7 @@ def write_report(
             (
                 "p",
                 f"innpar-freia {__version__}, {created}. Protocol: "
-                "docs/evaluation.md (the project's yardstick).",
+                "docs/protocol.md of innpar-freia.",
             )
         )
         if several:

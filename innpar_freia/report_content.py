@@ -237,7 +237,7 @@ def model_blocks(e: EvalEntry, figures: dict[str, str], heading: int = 2) -> lis
             f"`{m['data']}`, split **{m['split']}**: {free['n_windows']} windows of "
             f"{free['n_subjects']} subjects at {m['fs']:g} Hz ({m['window_length']} samples). "
             "All errors in mmHg on de-normalised ABP; BP values by the protocol's peak "
-            "detection (docs/evaluation.md).",
+            "detection (docs/protocol.md).",
         ),
         ("ul", verdict(m)),
         (hh, "Calibration-free"),

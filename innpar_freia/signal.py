@@ -100,7 +100,7 @@ def bp_sample_indices(x: np.ndarray, fs: float) -> np.ndarray:
 
 
 def bp_values(x: np.ndarray, fs: float) -> tuple[float, float, float]:
-    """SBP, DBP, MAP (mmHg) of one ABP window, exactly as ``docs/evaluation.md`` defines them.
+    """SBP, DBP, MAP (mmHg) of one ABP window, exactly as ``docs/protocol.md`` defines them.
 
     SBP is the median systolic peak (the window's max when no peak is found), DBP the
     median diastolic trough (the min when none), MAP the mean of the window.

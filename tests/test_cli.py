@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import h5py
@@ -163,6 +164,28 @@ def test_presets_and_help() -> None:
     assert marked == ["innpar-plus-pair3"]  # the one `innpar train` uses without --preset
     for cmd in (["--help"], ["train", "--help"], ["eval", "--help"], ["data", "synth", "--help"]):
         assert run(*cmd).exit_code == 0
+
+
+def test_every_command_help_shows_examples() -> None:
+    """The README promises `--help` with examples on every command; each example names the
+    command it documents (so a copied block cannot pass for another command's)."""
+    import click
+
+    def leaves(group: click.Group, path: list[str]):
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                yield from leaves(command, [*path, name])
+            else:
+                yield [*path, name]
+
+    commands = list(leaves(cli, []))
+    assert len(commands) >= 15  # train, eval, reconstruct, check, presets, demo, data x5, plot x5
+    for path in commands:
+        result = run(*path, "--help")
+        assert result.exit_code == 0, path
+        examples = re.split(r"\n  Examples?:\n", result.output, maxsplit=1)
+        assert len(examples) == 2, f"innpar {' '.join(path)} --help has no examples"
+        assert f"innpar {' '.join(path)}" in examples[1].split("\nOptions:")[0], path
 
 
 def test_demo_end_to_end(tmp_path: Path) -> None:

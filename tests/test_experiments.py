@@ -88,6 +88,10 @@ def test_runner_trains_evaluates_and_tabulates(synth_file: Path, tmp_path: Path)
         run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None, folds=[3])
     with pytest.raises(ValueError, match=r"seed\(s\) \[7\] are not in the experiment's seeds"):
         run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None, seeds=[7])
+    # A misspelt --only is an error too, not an empty table.
+    with pytest.raises(ValueError, match=r"variant\(s\) \['bb'\] are not in the experiment"):
+        run_experiment(cfg, tmp_path / "none", device="cpu", log=lambda s: None, only=["a", "bb"])
+    assert not (tmp_path / "none").exists()
     # --seeds picks seeds the way --folds picks folds (e.g. one seed per CPU core).
     one = run_experiment(
         cfg, tmp_path / "one", device="cpu", log=lambda s: None, seeds=[2], folds=[1]

@@ -47,7 +47,8 @@ EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     "--test-fold",
     type=click.IntRange(min=0),
     default=None,
-    help="With a foldwise file: test fold k (validation k+1 mod K, training the rest).",
+    help="With a foldwise file: test fold k (validation k+1 mod K, training the rest)  "
+    "[default: the file's split column, else its last fold].",
 )
 @click.option(
     "--val-fold",
@@ -282,7 +283,7 @@ def eval_cmd(
     force: bool,
     as_json: bool,
 ) -> None:
-    """Evaluate checkpoints with the project's protocol (docs/evaluation.md) and write the
+    """Evaluate checkpoints with the project's protocol (docs/protocol.md) and write the
     report.
 
     Predictions are de-normalised to mmHg and scored on the real samples: waveform
@@ -435,7 +436,13 @@ def check_cmd(
 def demo_cmd(out_dir: Path, epochs: int | None, force: bool) -> None:
     """Synthesise data, train the paper's network briefly on CPU, evaluate and plot.
 
-    Takes about two minutes on two CPU cores and prints where everything is.
+    Takes two to three minutes on two CPU cores and prints where everything is.
+
+    \b
+    Examples:
+      innpar demo
+      innpar demo --out my-demo --epochs 5
+      innpar demo --force              # run it again over an earlier demo
     """
     from innpar_freia.demo import run_demo
 
@@ -458,7 +465,14 @@ def demo_cmd(out_dir: Path, epochs: int | None, force: bool) -> None:
 @click.command("presets")
 @click.option("--json", "as_json", is_flag=True, help="Print the presets as JSON.")
 def presets_cmd(as_json: bool) -> None:
-    """List the named presets (architecture + training recipe)."""
+    """List the named presets (architecture + training recipe).
+
+    \b
+    Examples:
+      innpar presets
+      innpar presets --json
+      innpar train --data data.h5 --preset paper --dry-run   # one preset in full
+    """
     from innpar_freia.config import resolve_config
     from innpar_freia.nn.model import build_model, count_parameters
 

@@ -101,7 +101,13 @@ def synth_cmd(
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def info_cmd(file: Path, as_json: bool) -> None:
-    """Describe an HDF5 window file: sampling, windows, subjects, splits, folds, provenance."""
+    """Describe an HDF5 window file: sampling, windows, subjects, splits, folds, provenance.
+
+    \b
+    Examples:
+      innpar data info c2015.h5
+      innpar data info c2015.h5 --json
+    """
     from innpar_freia.data.store import read_info
 
     s = read_info(file).summary()

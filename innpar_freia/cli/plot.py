@@ -55,7 +55,13 @@ def plot() -> None:
 )
 @FORCE
 def training_cmd(run: Path, out: Path, force: bool) -> None:
-    """Training loss and validation MAE per epoch of RUN (a run directory or metrics.jsonl)."""
+    """Training loss and validation MAE per epoch of RUN (a run directory or metrics.jsonl).
+
+    \b
+    Examples:
+      innpar plot training runs/00000-innpar-plus-pair3 --out training.png
+      innpar plot training runs/a/metrics.jsonl --out training.pdf
+    """
     from innpar_freia.figures import training_figure
 
     _check_out(out, force, run)
@@ -63,6 +69,13 @@ def training_cmd(run: Path, out: Path, force: bool) -> None:
 
 
 def _predictions_command(kind: str, doc: str):
+    doc += (
+        "\n\n\b\nExamples:\n"
+        "  innpar eval --checkpoint best.pt --data data.h5 --save-predictions preds.h5\n"
+        f"  innpar plot {kind} preds.h5 --out {kind}.png\n"
+        f"  innpar plot {kind} preds.h5 --out {kind}-cal.pdf --protocol calibrated"
+    )
+
     @plot.command(kind, help=doc)
     @click.argument("predictions", type=EXISTING_FILE)
     @click.option(
@@ -150,7 +163,14 @@ def recording_cmd(
     direction: str | None,
     force: bool,
 ) -> None:
-    """A whole reconstructed recording (innpar reconstruct's output) over its input."""
+    """A whole reconstructed recording (innpar reconstruct's output) over its input.
+
+    \b
+    Examples:
+      innpar reconstruct --checkpoint best.pt wfdb/training/85 --out 85_abp
+      innpar plot recording 85_abp --input wfdb/training/85 --reference-abp ABP --out 85.png
+      innpar plot recording abp.csv --input finger.csv --out finger.pdf
+    """
     from innpar_freia.figures import recording_figure
 
     _check_out(out, force, reconstruction, source)

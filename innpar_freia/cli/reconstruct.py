@@ -124,7 +124,8 @@ def reconstruct_cmd(
     in training, reconstructed, stitched with a cross-fade and resampled back: the output
     has INPUT's rate and length. Gaps (NaN, flat line, lost contact) are not reconstructed
     across; they are NaN in the output and listed in the summary. Beside OUT go
-    OUT.beats.csv (per-beat SBP/DBP/MAP) and OUT.summary.json.
+    STEM.beats.csv (per-beat SBP/DBP/MAP) and STEM.summary.json, STEM being OUT without
+    its suffix (abp.csv -> abp.beats.csv).
 
     Without calibration the mmHg level is the training population's, not this person's:
     give a cuff reading (--calibration 120/80) for absolute values.

@@ -767,9 +767,8 @@ def _train(
         started["config"] = state is None  # a resumed run's directory is never discarded
         if state is not None:
             history = read_history(metrics_path, start_epoch)
-            tmp = metrics_path.with_name(f".{metrics_path.name}.tmp")
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
-            os.replace(tmp, metrics_path)
+            text = "".join(json.dumps(r) + "\n" for r in history)
+            write_bytes_atomic(metrics_path, text.encode())
         elif metrics_path.exists():
             metrics_path.unlink()
     if not main:

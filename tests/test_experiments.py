@@ -213,3 +213,34 @@ def test_level_error_splits_the_waveform_error_into_level_and_shape() -> None:
     # The right levels and no pulse at all: shape error only.
     d = script.decompose(np.repeat(levels[:, None], 50, axis=1), ref, subjects)
     assert d["level"] == pytest.approx(0.0) and d["shape"] == pytest.approx(np.abs(pulse).mean())
+
+
+def test_ppg_information_separates_between_and_within_subject_correlation() -> None:
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location(
+        "ppg_information", ROOT / "experiments" / "ppg_information.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    rng = np.random.default_rng(0)
+    subjects = np.repeat(np.arange(40), 25).astype(str)
+    codes = np.repeat(np.arange(40), 25)
+    person = rng.normal(0, 10, 40)[codes]  # a level that differs between people only
+    change = rng.normal(0, 3, len(codes))  # changes within a person
+    # A feature that tells people apart but not their changes, and one the other way round.
+    between, within, n_subjects, n = script.correlations(person, person + change, subjects)
+    assert between == pytest.approx(1.0, abs=0.02) and abs(within) < 0.15
+    assert (n_subjects, n) == (40, 1000)
+    between, within, _, _ = script.correlations(change, person + change, subjects)
+    assert abs(between) < 0.4 and within == pytest.approx(1.0, abs=0.02)
+    # Windows without a value (no heart rate) are left out, not counted as zeros.
+    feature = person.copy()
+    feature[:5] = np.nan
+    assert script.correlations(feature, person + change, subjects)[3] == 995
+    # The heart rate comes from the PPG's beats: 72 bpm on a clean 1.2 Hz pulse.
+    fs = 125.0
+    t = np.arange(625) / fs
+    ppg = np.stack([np.sin(2 * np.pi * 1.2 * t), np.zeros_like(t)])
+    hr = script.heart_rate(ppg, fs)
+    assert hr[0] == pytest.approx(72.0, rel=0.02) and np.isnan(hr[1])

@@ -149,7 +149,7 @@ def main(
         return
     import torch
 
-    from innpar_freia.distributed import hardware_description
+    from innpar_freia.distributed import hardware_description, native_bf16
 
     if device == "cuda" and not torch.cuda.is_available():
         raise click.ClickException("--device cuda, but no CUDA device is available")
@@ -193,6 +193,7 @@ def main(
                     )
     report = {
         "hardware": hardware_description(device),
+        "native_bf16": native_bf16(device),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "compile": compile_,

@@ -663,3 +663,22 @@ def test_paired_sampling_feeds_same_subject_pairs(
         tiny(batch_size=4, paired_sampling=True, subject_group=8)
     with pytest.raises(ConfigError, match="subject_group"):
         tiny(subject_group=1)
+
+
+def test_hardware_line_says_whether_bf16_is_native(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Results name the CPU's vector extensions and its bf16 support: one model name
+    ("AMD EPYC") covers CPUs that differ 5x in bf16 throughput."""
+    import torch
+
+    import innpar_freia.distributed as distributed
+
+    for native, words in ((True, "native bf16"), (False, "bf16 emulated")):
+        monkeypatch.setattr(distributed, "native_bf16", lambda device, n=native: n)
+        line = distributed.hardware_description("cpu")
+        assert line.endswith(f"{torch.backends.cpu.get_cpu_capability()}, {words}"), line
+    # The real test agrees with the CPU's own flags where Linux reports them.
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    if "flags" in flags:
+        has = " avx512_bf16" in flags or " amx_bf16" in flags
+        monkeypatch.undo()
+        assert distributed.native_bf16("cpu") == has

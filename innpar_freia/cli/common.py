@@ -112,4 +112,7 @@ class ConsoleCallbacks:
         )
 
     def on_message(self, text: str) -> None:
-        self._line(text)
+        if text.startswith("warning:"):
+            click.echo(text, err=True)  # shown with --quiet and --json too (stderr)
+        else:
+            self._line(text)

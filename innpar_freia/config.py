@@ -230,7 +230,7 @@ class TrainConfig(_ConfigBase):
             reading them from the HDF5 file batch by batch: ``auto`` does so when they take
             less than 1 GiB (the provided real data: 18 MB).
         amp: bf16 autocast of the forward pass (CUDA, or a CPU with AMX / AVX512-BF16);
-            weights, optimiser and loss stay float32. Elsewhere PyTorch emulates bf16 (5-6x
+            weights, optimiser and loss stay float32. Elsewhere PyTorch emulates bf16 (5-7x
             slower than float32 on an AVX2 CPU) and training warns.
         compile: ``torch.compile`` the network.
     """

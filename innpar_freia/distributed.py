@@ -103,7 +103,7 @@ def barrier(info: DistInfo) -> None:
 def native_bf16(device: torch.device | str = "cpu") -> bool:
     """Whether ``device`` has bf16 instructions: a CUDA GPU that supports bf16, or a CPU
     with AVX512-BF16 or AMX. Elsewhere PyTorch converts or emulates bf16, and autocast makes
-    training several times slower than float32 (measured: 5-6x on an AVX2-only Zen 3 EPYC)."""
+    training several times slower than float32 (measured: 5-7x on an AVX2-only Zen 3 EPYC)."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)  # Ampere and later

@@ -793,7 +793,7 @@ def _train(
         lacks = "a GPU before Ampere" if device.type == "cuda" else "no AVX512-BF16 or AMX"
         cb.on_message(
             f"warning: amp (bf16 autocast) on {device.type}, which has no native bf16 "
-            f"({lacks}): PyTorch emulates it, 5-6x slower than float32 on an AVX2 CPU; "
+            f"({lacks}): PyTorch emulates it, 5-7x slower than float32 on an AVX2 CPU; "
             "set amp = false in the configuration"
         )
 

@@ -207,7 +207,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
 def test_train_warns_when_bf16_would_be_emulated(
     synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, native: bool
 ) -> None:
-    """bf16 autocast on a CPU without AVX512-BF16/AMX runs 5-6x slower than float32: the
+    """bf16 autocast on a CPU without AVX512-BF16/AMX runs 5-7x slower than float32: the
     user is told, even with --quiet/--json (on stderr), and the run still does what its
     configuration says."""
     import innpar_freia.train as train_module

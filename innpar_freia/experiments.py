@@ -588,7 +588,21 @@ def run_experiment(
 
 def finished_records(exp: Experiment, out: Path) -> list[dict[str, Any]]:
     """Every finished run of the experiment on disk, so that several runner processes
-    (e.g. one per CPU core, ``--only`` different variants) share one results table."""
+    (e.g. one per CPU core, ``--only`` different variants) share one results table.
+
+    A run whose directory is absent (run directories are not versioned: a fresh checkout
+    has only ``results.json``) keeps its record from the existing ``results.json``, so that
+    running one new variant does not drop every earlier row from the table; a run on disk
+    always wins."""
+    previous: dict[tuple[str, Any, Any], dict[str, Any]] = {}
+    table = out / "results.json"
+    if table.exists():
+        try:
+            for name, entry in json.loads(table.read_text()).get("variants", {}).items():
+                for r in entry.get("runs", []):
+                    previous[(name, r.get("test_fold"), r.get("seed"))] = r
+        except (ValueError, AttributeError, TypeError):
+            previous = {}  # an unreadable table is rewritten from the runs on disk
     records = []
     for variant in exp.variants:
         for seed in exp.protocol["seeds"]:
@@ -596,4 +610,8 @@ def finished_records(exp: Experiment, out: Path) -> list[dict[str, Any]]:
                 done = run_directory(out, variant, fold, seed) / "done.json"
                 if done.exists():
                     records.append({**json.loads(done.read_text()), "variant": variant.name})
+                elif (variant.name, fold, seed) in previous:
+                    records.append(
+                        {**previous[(variant.name, fold, seed)], "variant": variant.name}
+                    )
     return records

@@ -244,3 +244,27 @@ def test_ppg_information_separates_between_and_within_subject_correlation() -> N
     ppg = np.stack([np.sin(2 * np.pi * 1.2 * t), np.zeros_like(t)])
     hr = script.heart_rate(ppg, fs)
     assert hr[0] == pytest.approx(72.0, rel=0.02) and np.isnan(hr[1])
+
+
+def test_a_fresh_checkout_keeps_the_committed_rows(synth_file: Path, tmp_path: Path) -> None:
+    """Run directories are not versioned: with only results.json, running one variant must
+    not drop the other variants' measured rows from the table, and a run on disk wins."""
+    import shutil
+
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(EXPERIMENT.format(data=synth_file).replace("[1, 2]", "[1]"))
+    out = tmp_path / "out"
+    first = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    kept = first["variants"]["a"]["runs"]
+    assert len(kept) == 2
+    shutil.rmtree(out / "mini" / "runs")  # what a fresh clone has: the table only
+    second = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["b"])
+    assert second["variants"]["a"]["runs"] == kept  # not retrained, not dropped
+    assert len(second["variants"]["b"]["runs"]) == 2
+    assert second["variants"]["a"]["aggregate"] == first["variants"]["a"]["aggregate"]
+    assert "| b | 2 |" in (out / "mini" / "results.md").read_text()  # b paired against a
+    # A run retrained on disk replaces its old row.
+    rerun = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"], folds=[0])
+    fresh = [r for r in rerun["variants"]["a"]["runs"] if r["test_fold"] == 0]
+    assert len(fresh) == 1 and (out / "mini" / "runs" / "a" / "fold0-seed1" / "done.json").exists()
+    assert len(rerun["variants"]["a"]["runs"]) == 2

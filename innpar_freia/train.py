@@ -790,11 +790,13 @@ def _train(
     if cfg.amp and not native_bf16(device):
         # The run is kept as configured (bf16 and float32 runs are not bitwise alike), but
         # a user should know what emulated bf16 costs before waiting hours for it.
-        lacks = "a GPU before Ampere" if device.type == "cuda" else "no AVX512-BF16 or AMX"
+        if device.type == "cuda":
+            lacks, cost = "a GPU before Ampere", "slower than float32"
+        else:
+            lacks, cost = "no AVX512-BF16 or AMX", "5-7x slower than float32 on an AVX2 CPU"
         cb.on_message(
             f"warning: amp (bf16 autocast) on {device.type}, which has no native bf16 "
-            f"({lacks}): PyTorch emulates it, 5-7x slower than float32 on an AVX2 CPU; "
-            "set amp = false in the configuration"
+            f"({lacks}): PyTorch emulates it, {cost}; set amp = false in the configuration"
         )
 
     def payload(epoch: int, record: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,10 @@ An experiment is a TOML file (see ``experiments/configs/``)::
     [[variants]]                   # one-at-a-time changes; none = just "base"
     name = "grad-weight-0.25"
     train = { grad_weight = 0.25 }
+    [[extra_eval]]                 # optional: another window file every run is scored on
+    name = "bcg"                   # its tables are "bcg/best", ...
+    file = "experiments/data/bcg.h5"
+    split = "all"                  # "all" (default), or train/val/test by the run's folds
 
 Each run lives in ``<out>/<name>/runs/<variant>/fold<k>-seed<s>/``; a finished run has a
 ``done.json`` and is skipped, an interrupted one resumes from its last checkpoint.
@@ -135,8 +139,48 @@ def load_experiment(path: str | Path) -> Experiment:
         raw["data"],
         protocol,
         variants,
-        raw.get("extra_eval", []),
+        _extra_evaluations(path, raw.get("extra_eval", [])),
     )
+
+
+EXTRA_EVAL_KEYS = {"name", "file", "split"}
+
+
+def _extra_evaluations(path: Path, raw: Any) -> list[dict[str, Any]]:
+    """The ``[[extra_eval]]`` tables (another window file every run is scored on, e.g. BCG
+    for a Sensors-trained model), checked when the file is read: a typo found after hours of
+    training would cost the training."""
+    from innpar_freia.evaluate import EVAL_SPLITS
+
+    if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
+        raise ConfigError(f"{path}: extra_eval must be a list of tables ([[extra_eval]])")
+    out = []
+    for e in raw:
+        unknown = sorted(set(e) - EXTRA_EVAL_KEYS)
+        if unknown:
+            raise ConfigError(
+                f"{path}: extra_eval {e.get('name')!r} has unknown key(s) {unknown} "
+                f"(allowed: {', '.join(sorted(EXTRA_EVAL_KEYS))})"
+            )
+        for key in ("name", "file"):
+            if not isinstance(e.get(key), str) or not e[key]:
+                raise ConfigError(f"{path}: every extra_eval needs a '{key}' (a string)")
+        split = e.get("split", "all")
+        if split not in EVAL_SPLITS:
+            raise ConfigError(
+                f"{path}: extra_eval {e['name']!r} has split {split!r}; "
+                f"use one of {', '.join(EVAL_SPLITS)}"
+            )
+        if e["name"] in EVAL_SPLITS or "/" in e["name"]:
+            raise ConfigError(
+                f"{path}: extra_eval name {e['name']!r} would be confused with a split of "
+                "the experiment's own data (or contains '/'); choose another name"
+            )
+        out.append({"name": e["name"], "file": e["file"], "split": split})
+    names = [e["name"] for e in out]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: extra_eval names must be unique, got {names}")
+    return out
 
 
 def prepare_data(exp: Experiment, log: Any = print) -> Path:
@@ -175,6 +219,32 @@ def prepare_data(exp: Experiment, log: Any = print) -> Path:
     raise DataError(
         f"{exp.path}: data file {target} not found; create it (e.g. with 'innpar data import')"
     )
+
+
+def check_extra_files(exp: Experiment, data: Path) -> None:
+    """Every ``extra_eval`` file exists and holds windows a model trained on ``data`` takes
+    (same length and sampling rate): checked before anything trains."""
+    from innpar_freia.data.store import read_info
+    from innpar_freia.errors import DataError
+
+    if not exp.extra_eval:
+        return
+    own = read_info(data)
+    for e in exp.extra_eval:
+        target = exp.resolve(e["file"])
+        if not target.is_file():
+            raise DataError(
+                f"{exp.path}: extra_eval {e['name']!r}: window file {target} not found; "
+                "create it first (e.g. with 'innpar data import')"
+            )
+        info = read_info(target)  # a corrupt or foreign file fails here, with its message
+        if info.window_length != own.window_length or not np.isclose(info.fs, own.fs):
+            raise DataError(
+                f"{exp.path}: extra_eval {e['name']!r}: {target} has windows of "
+                f"{info.window_length} samples at {info.fs:g} Hz, but the experiment trains "
+                f"on {own.window_length} samples at {own.fs:g} Hz ({data}); import it at that "
+                "rate and window length"
+            )
 
 
 def git_commit(root: Path) -> str:
@@ -293,7 +363,7 @@ def _evaluate_run(
 
     calibration = exp.protocol["calibration"]
     targets = [(split, data, split) for split in exp.protocol["evaluate"]]
-    targets += [(e["name"], exp.resolve(e["file"]), e.get("split", "all")) for e in exp.extra_eval]
+    targets += [(e["name"], exp.resolve(e["file"]), e["split"]) for e in exp.extra_eval]
     todo = [
         (label, file, split, c)
         for c in exp.protocol["checkpoints"]
@@ -490,8 +560,8 @@ def write_results(
     # scores another experiment added (the test folds of the ablation's models), and an
     # ablation's tables must not show what its choices were never allowed to look at.
     wanted = {
-        f"{split}/{ckpt}"
-        for split in exp.protocol["evaluate"]
+        f"{label}/{ckpt}"
+        for label in [*exp.protocol["evaluate"], *(e["name"] for e in exp.extra_eval)]
         for ckpt in exp.protocol["checkpoints"]
     }
     keys = sorted({k for r in records for k in r["evaluations"]} & wanted)
@@ -569,9 +639,10 @@ def run_experiment(
             f"{path}: variant(s) {unknown_variants} are not in the experiment "
             f"(it has {', '.join(names)})"
         )
+    data = prepare_data(exp, log)
+    check_extra_files(exp, data)
     out = Path(out_root) / exp.name
     out.mkdir(parents=True, exist_ok=True)
-    data = prepare_data(exp, log)
     for variant in exp.variants:
         if only and variant.name not in only:
             continue

@@ -160,6 +160,50 @@ def test_experiment_files_are_validated(tmp_path: Path) -> None:
         load_experiment(bad)
 
 
+def test_runs_are_scored_on_another_dataset(synth_file: Path, tmp_path: Path) -> None:
+    """The paper's BCG setting: every run is also scored on another window file (other
+    people), and those scores get their own tables; a bad [[extra_eval]] fails before any
+    training, with a message that names it."""
+    from innpar_freia.data.store import read_info
+    from innpar_freia.data.synthetic import synthesize_dataset
+    from innpar_freia.errors import DataError
+
+    other = synthesize_dataset(tmp_path / "other.h5", subjects=4, minutes=1.0, seed=11)
+    one_run = EXPERIMENT.replace("test_folds = [0, 1]", "test_folds = [0]").replace(
+        "seeds = [1, 2]", "seeds = [1]"
+    )
+    extra = '[[extra_eval]]\nname = "other"\nfile = "{other}"\n'
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(one_run.format(data=synth_file) + extra.format(other=other))
+    results = run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None)
+    run = results["variants"]["a"]["runs"][0]
+    scored = run["evaluations"]["other/best"]
+    assert scored["n_windows"] == read_info(other).n_windows  # split "all": every window
+    assert scored["wave_mae"] != run["evaluations"]["test/best"]["wave_mae"]
+    agg = results["variants"]["b"]["aggregate"]
+    assert {"other/best", "other/last", "test/best", "val/best"} <= set(agg)
+    md = (tmp_path / "out" / "mini" / "results.md").read_text()
+    assert "## other/best" in md and "## other/last" in md
+    assert Path(run["run_dir"], "eval-other-best.json").is_file()
+
+    def fails(text: str, error: type[Exception], match: str) -> None:
+        cfg.write_text(one_run.format(data=synth_file) + text)
+        with pytest.raises(error, match=match):
+            run_experiment(cfg, tmp_path / "bad", device="cpu", log=lambda s: None)
+        assert not (tmp_path / "bad").exists()  # nothing trained, nothing written
+
+    fails(
+        extra.format(other=other) + 'spilt = "all"\n', ConfigError, r"unknown key\(s\) \['spilt'\]"
+    )
+    fails('[[extra_eval]]\nname = "other"\n', ConfigError, "needs a 'file'")
+    fails(extra.format(other=other) + 'split = "tset"\n', ConfigError, "split 'tset'")
+    fails(extra.format(other=other).replace('"other"', '"test"'), ConfigError, "confused")
+    fails(extra.format(other=other) * 2, ConfigError, "must be unique")
+    fails(extra.format(other=tmp_path / "absent.h5"), DataError, "absent.h5 not found")
+    slow = synthesize_dataset(tmp_path / "100hz.h5", subjects=3, minutes=0.5, fs=100.0, seed=1)
+    fails(extra.format(other=slow), DataError, "500 samples at 100 Hz, but the experiment")
+
+
 @pytest.mark.parametrize("config", sorted(Path("experiments/configs").glob("*.toml")))
 def test_shipped_experiment_configs_are_valid(config: Path) -> None:
     exp = load_experiment(config)

@@ -47,6 +47,8 @@ from innpar_freia.config import load_toml, resolve_config
 from innpar_freia.errors import ConfigError
 
 EXPERIMENT_KEYS = {"name", "description", "data", "protocol", "base", "variants", "extra_eval"}
+BASE_KEYS = {"preset", "model", "train"}
+DATA_KEYS = {"file", "import", "synth"}
 PROTOCOL_DEFAULTS: dict[str, Any] = {
     "test_folds": [None],
     "val_fold": "next",
@@ -106,6 +108,35 @@ def load_experiment(path: str | Path) -> Experiment:
     if bad:
         raise ConfigError(f"{path}: unknown protocol setting(s): {', '.join(bad)}")
     base = raw["base"]
+    for table, allowed in (("base", BASE_KEYS), ("data", DATA_KEYS)):
+        if not isinstance(raw[table], dict):
+            raise ConfigError(f"{path}: '{table}' must be a table ([{table}])")
+        bad = sorted(set(raw[table]) - allowed)
+        if bad:
+            raise ConfigError(
+                f"{path}: unknown {table} setting(s) {bad} (allowed: {', '.join(sorted(allowed))})"
+            )
+    if not isinstance(raw["data"].get("file"), str):
+        raise ConfigError(f"{path}: [data] needs 'file', the window file (a string)")
+    imp = raw["data"].get("import")
+    if imp is not None and (
+        not isinstance(imp, list) or len(imp) < 2 or not all(isinstance(a, str) for a in imp)
+    ):
+        raise ConfigError(
+            f"{path}: [data] import must be [FORMAT, SOURCE, extra options...], e.g. "
+            '["bp-benchmark", "../shared/data/challenge2015/bp_benchmark"]'
+        )
+    synth = raw["data"].get("synth")
+    if synth is not None:
+        import inspect
+
+        from innpar_freia.data.synthetic import synthesize_dataset
+
+        allowed = set(inspect.signature(synthesize_dataset).parameters) - {"path", "overwrite"}
+        if not isinstance(synth, dict) or set(synth) - allowed:
+            raise ConfigError(
+                f"{path}: [data] synth must be a table of {', '.join(sorted(allowed))}"
+            )
     variants = []
     for v in raw.get("variants", [{"name": "base"}]):
         extra = sorted(set(v) - {"name", "description", "preset", "model", "train", "reuse"})

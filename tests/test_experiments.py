@@ -158,6 +158,22 @@ def test_experiment_files_are_validated(tmp_path: Path) -> None:
     bad.write_text('name = "x"\n[data]\nfile = "f.h5"\n[base]\n[protocol]\nfolds = [1]\n')
     with pytest.raises(ConfigError, match="unknown protocol setting"):
         load_experiment(bad)
+    # A misspelt key in [base] or [data] would otherwise train the wrong recipe silently.
+    bad.write_text('name = "x"\n[data]\nfile = "f.h5"\n[base]\ntrian = { epochs = 1 }\n')
+    with pytest.raises(ConfigError, match=r"unknown base setting\(s\) \['trian'\]"):
+        load_experiment(bad)
+    bad.write_text('name = "x"\n[data]\nfile = "f.h5"\nimprt = ["a", "b"]\n[base]\n')
+    with pytest.raises(ConfigError, match=r"unknown data setting\(s\) \['imprt'\]"):
+        load_experiment(bad)
+    bad.write_text('name = "x"\n[data]\nfile = "f.h5"\nimport = "bp-benchmark"\n[base]\n')
+    with pytest.raises(ConfigError, match=r"import must be \[FORMAT, SOURCE"):
+        load_experiment(bad)
+    bad.write_text('name = "x"\n[data]\nfile = "f.h5"\nsynth = { subject = 3 }\n[base]\n')
+    with pytest.raises(ConfigError, match=r"synth must be a table of .*subjects"):
+        load_experiment(bad)
+    bad.write_text('name = "x"\n[data]\nimport = ["a", "b"]\n[base]\n')
+    with pytest.raises(ConfigError, match="needs 'file'"):
+        load_experiment(bad)
 
 
 def test_runs_are_scored_on_another_dataset(synth_file: Path, tmp_path: Path) -> None:

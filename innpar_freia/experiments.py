@@ -107,6 +107,7 @@ def load_experiment(path: str | Path) -> Experiment:
     bad = sorted(set(protocol) - set(PROTOCOL_DEFAULTS))
     if bad:
         raise ConfigError(f"{path}: unknown protocol setting(s): {', '.join(bad)}")
+    _check_protocol(path, protocol)
     base = raw["base"]
     for table, allowed in (("base", BASE_KEYS), ("data", DATA_KEYS)):
         if not isinstance(raw[table], dict):
@@ -172,6 +173,54 @@ def load_experiment(path: str | Path) -> Experiment:
         variants,
         _extra_evaluations(path, raw.get("extra_eval", [])),
     )
+
+
+def _check_protocol(path: Path, protocol: dict[str, Any]) -> None:
+    """Every protocol value, when the file is read: a misspelt checkpoint or calibration
+    would otherwise fail only after the first run has trained."""
+    import re
+
+    from innpar_freia.evaluate import EVAL_SPLITS
+    from innpar_freia.metrics import CALIBRATIONS
+
+    def ints(key: str, low: int) -> None:
+        v = protocol[key]
+        if v == PROTOCOL_DEFAULTS[key]:
+            return
+        if (
+            not isinstance(v, list)
+            or not v
+            or not all(isinstance(x, int) and not isinstance(x, bool) and x >= low for x in v)
+            or len(set(v)) != len(v)
+        ):
+            raise ConfigError(
+                f"{path}: protocol {key} must be a list of distinct integers >= {low}, got {v!r}"
+            )
+
+    def names(key: str, ok: Any, what: str) -> None:
+        v = protocol[key]
+        if not isinstance(v, list) or not v or not all(isinstance(x, str) and ok(x) for x in v):
+            raise ConfigError(f"{path}: protocol {key} must be a list of {what}, got {v!r}")
+
+    ints("test_folds", 0)
+    ints("seeds", 0)
+    vf = protocol["val_fold"]
+    if vf != "next" and (not isinstance(vf, int) or isinstance(vf, bool) or vf < -1):
+        raise ConfigError(
+            f'{path}: protocol val_fold must be "next" (k+1 mod K), -1 (none) or a fold '
+            f"number, got {vf!r}"
+        )
+    names("evaluate", lambda x: x in EVAL_SPLITS, f"splits ({', '.join(EVAL_SPLITS)})")
+    names(
+        "checkpoints",
+        lambda x: x in ("best", "last") or re.fullmatch(r"epoch-\d{4}", x),
+        '"best", "last" or "epoch-NNNN"',
+    )
+    if protocol["calibration"] not in CALIBRATIONS:
+        raise ConfigError(
+            f"{path}: protocol calibration must be one of {', '.join(CALIBRATIONS)}, "
+            f"got {protocol['calibration']!r}"
+        )
 
 
 EXTRA_EVAL_KEYS = {"name", "file", "split"}

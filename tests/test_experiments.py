@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -158,6 +159,24 @@ def test_experiment_files_are_validated(tmp_path: Path) -> None:
     bad.write_text('name = "x"\n[data]\nfile = "f.h5"\n[base]\n[protocol]\nfolds = [1]\n')
     with pytest.raises(ConfigError, match="unknown protocol setting"):
         load_experiment(bad)
+    # Protocol values are checked before anything trains: a misspelt checkpoint or
+    # calibration used to fail only when the first finished run was scored.
+    for setting, message in (
+        ('evaluate = ["tset"]', "evaluate must be a list of splits"),
+        ('checkpoints = ["bset"]', 'checkpoints must be a list of "best", "last"'),
+        ('val_fold = "nxt"', "val_fold must be"),
+        ('calibration = "ofset"', "calibration must be one of offset-scale, offset"),
+        ('seeds = "1"', "seeds must be a list of distinct integers"),
+        ("test_folds = [0, 0]", "test_folds must be a list of distinct integers"),
+    ):
+        bad.write_text(f'name = "x"\n[data]\nfile = "f.h5"\n[protocol]\n{setting}\n[base]\n')
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_experiment(bad)
+    bad.write_text(
+        'name = "x"\n[data]\nfile = "f.h5"\n[protocol]\nval_fold = -1\n'
+        'checkpoints = ["epoch-0010", "last"]\nevaluate = ["all"]\n[base]\n'
+    )
+    assert load_experiment(bad).protocol["checkpoints"] == ["epoch-0010", "last"]
     # A misspelt key in [base] or [data] would otherwise train the wrong recipe silently.
     bad.write_text('name = "x"\n[data]\nfile = "f.h5"\n[base]\ntrian = { epochs = 1 }\n')
     with pytest.raises(ConfigError, match=r"unknown base setting\(s\) \['trian'\]"):

@@ -51,10 +51,18 @@ def decompose(pred: np.ndarray, ref: np.ndarray, subjects: np.ndarray) -> dict[s
         "shape": float(np.abs((pred - lp[:, None]) - (ref - lr[:, None])).mean()),
         "bias": float((lp - lr).mean()),
         "sd_between": (float(sp.std()), float(sr.std())),
-        "r_between": float(np.corrcoef(sp, sr)[0, 1]),
+        "r_between": _r(sp, sr),
         "sd_within": (float(wp.std()), float(wr.std())),
-        "r_within": float(np.corrcoef(wp, wr)[0, 1]),
+        "r_within": _r(wp, wr),
     }
+
+
+def _r(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r; NaN (shown as "nan") where one side does not vary, e.g. a model that
+    predicts one level for everybody."""
+    if a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def row(name: str, d: dict) -> str:

@@ -289,6 +289,7 @@ def test_level_error_splits_the_waveform_error_into_level_and_shape() -> None:
     assert d["level"] == pytest.approx(np.abs(90.0 - levels).mean())
     assert d["shape"] == pytest.approx(0.0, abs=1e-12)
     assert d["sd_between"][0] == pytest.approx(0.0) and d["sd_within"][0] == pytest.approx(0.0)
+    assert np.isnan(d["r_between"]) and np.isnan(d["r_within"])  # undefined, not a number
     # The right levels and no pulse at all: shape error only.
     d = script.decompose(np.repeat(levels[:, None], 50, axis=1), ref, subjects)
     assert d["level"] == pytest.approx(0.0) and d["shape"] == pytest.approx(np.abs(pulse).mean())

@@ -109,35 +109,7 @@ def load_experiment(path: str | Path) -> Experiment:
         raise ConfigError(f"{path}: unknown protocol setting(s): {', '.join(bad)}")
     _check_protocol(path, protocol)
     base = raw["base"]
-    for table, allowed in (("base", BASE_KEYS), ("data", DATA_KEYS)):
-        if not isinstance(raw[table], dict):
-            raise ConfigError(f"{path}: '{table}' must be a table ([{table}])")
-        bad = sorted(set(raw[table]) - allowed)
-        if bad:
-            raise ConfigError(
-                f"{path}: unknown {table} setting(s) {bad} (allowed: {', '.join(sorted(allowed))})"
-            )
-    if not isinstance(raw["data"].get("file"), str):
-        raise ConfigError(f"{path}: [data] needs 'file', the window file (a string)")
-    imp = raw["data"].get("import")
-    if imp is not None and (
-        not isinstance(imp, list) or len(imp) < 2 or not all(isinstance(a, str) for a in imp)
-    ):
-        raise ConfigError(
-            f"{path}: [data] import must be [FORMAT, SOURCE, extra options...], e.g. "
-            '["bp-benchmark", "../shared/data/challenge2015/bp_benchmark"]'
-        )
-    synth = raw["data"].get("synth")
-    if synth is not None:
-        import inspect
-
-        from innpar_freia.data.synthetic import synthesize_dataset
-
-        allowed = set(inspect.signature(synthesize_dataset).parameters) - {"path", "overwrite"}
-        if not isinstance(synth, dict) or set(synth) - allowed:
-            raise ConfigError(
-                f"{path}: [data] synth must be a table of {', '.join(sorted(allowed))}"
-            )
+    _check_tables(path, raw)
     variants = []
     for v in raw.get("variants", [{"name": "base"}]):
         extra = sorted(set(v) - {"name", "description", "preset", "model", "train", "reuse"})
@@ -173,6 +145,48 @@ def load_experiment(path: str | Path) -> Experiment:
         variants,
         _extra_evaluations(path, raw.get("extra_eval", [])),
     )
+
+
+def _check_tables(path: Path, raw: dict[str, Any]) -> None:
+    """``[base]`` and ``[data]``: a misspelt key there would otherwise be ignored, and the
+    preset's recipe trained silently in place of the intended one."""
+    for table, allowed in (("base", BASE_KEYS), ("data", DATA_KEYS)):
+        if not isinstance(raw[table], dict):
+            raise ConfigError(f"{path}: '{table}' must be a table ([{table}])")
+        bad = sorted(set(raw[table]) - allowed)
+        if bad:
+            raise ConfigError(
+                f"{path}: unknown {table} setting(s) {bad} (allowed: {', '.join(sorted(allowed))})"
+            )
+    variants = raw.get("variants", [])
+    if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
+        raise ConfigError(f"{path}: variants must be a list of tables ([[variants]])")
+    for v in [raw["base"], *variants]:
+        for key in ("model", "train"):
+            if not isinstance(v.get(key, {}), dict):
+                where = f"variant {v.get('name')!r}" if v is not raw["base"] else "[base]"
+                raise ConfigError(f"{path}: {key} of {where} must be a table, e.g. {{ ... }}")
+    if not isinstance(raw["data"].get("file"), str):
+        raise ConfigError(f"{path}: [data] needs 'file', the window file (a string)")
+    imp = raw["data"].get("import")
+    if imp is not None and (
+        not isinstance(imp, list) or len(imp) < 2 or not all(isinstance(a, str) for a in imp)
+    ):
+        raise ConfigError(
+            f"{path}: [data] import must be [FORMAT, SOURCE, extra options...], e.g. "
+            '["bp-benchmark", "../shared/data/challenge2015/bp_benchmark"]'
+        )
+    synth = raw["data"].get("synth")
+    if synth is not None:
+        import inspect
+
+        from innpar_freia.data.synthetic import synthesize_dataset
+
+        allowed = set(inspect.signature(synthesize_dataset).parameters) - {"path", "overwrite"}
+        if not isinstance(synth, dict) or set(synth) - allowed:
+            raise ConfigError(
+                f"{path}: [data] synth must be a table of {', '.join(sorted(allowed))}"
+            )
 
 
 def _check_protocol(path: Path, protocol: dict[str, Any]) -> None:

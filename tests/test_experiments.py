@@ -181,6 +181,9 @@ def test_experiment_files_are_validated(tmp_path: Path) -> None:
     bad.write_text('name = "x"\n[data]\nfile = "f.h5"\n[base]\ntrian = { epochs = 1 }\n')
     with pytest.raises(ConfigError, match=r"unknown base setting\(s\) \['trian'\]"):
         load_experiment(bad)
+    bad.write_text('name = "x"\n[data]\nfile = "f.h5"\n[base]\ntrain = 3\n')
+    with pytest.raises(ConfigError, match=r"train of \[base\] must be a table"):
+        load_experiment(bad)
     bad.write_text('name = "x"\n[data]\nfile = "f.h5"\nimprt = ["a", "b"]\n[base]\n')
     with pytest.raises(ConfigError, match=r"unknown data setting\(s\) \['imprt'\]"):
         load_experiment(bad)

@@ -115,6 +115,14 @@ def load_experiment(path: str | Path) -> Experiment:
         extra = sorted(set(v) - {"name", "description", "preset", "model", "train", "reuse"})
         if extra:
             raise ConfigError(f"{path}: variant {v.get('name')!r} has unknown key(s) {extra}")
+        if not isinstance(v.get("name"), str) or not v["name"] or "/" in v["name"]:
+            raise ConfigError(f"{path}: every variant needs a 'name' (a string without '/')")
+        reuse = v.get("reuse")
+        if reuse is not None and (not isinstance(reuse, str) or reuse.count("/") != 1):
+            raise ConfigError(
+                f'{path}: variant {v["name"]!r}: reuse must be "<experiment>/<variant>", '
+                f"got {reuse!r}"
+            )
         variant = Variant(
             name=str(v["name"]),
             description=str(v.get("description", "")),

@@ -181,6 +181,14 @@ def test_experiment_files_are_validated(tmp_path: Path) -> None:
     bad.write_text('name = "x"\n[data]\nfile = "f.h5"\n[base]\ntrian = { epochs = 1 }\n')
     with pytest.raises(ConfigError, match=r"unknown base setting\(s\) \['trian'\]"):
         load_experiment(bad)
+    bad.write_text('name = "x"\n[data]\nfile = "f.h5"\n[base]\n[[variants]]\npreset = "tiny"\n')
+    with pytest.raises(ConfigError, match="every variant needs a 'name'"):
+        load_experiment(bad)
+    bad.write_text(
+        'name = "x"\n[data]\nfile = "f.h5"\n[base]\n[[variants]]\nname = "a"\nreuse = "a"\n'
+    )
+    with pytest.raises(ConfigError, match="reuse must be"):
+        load_experiment(bad)
     bad.write_text('name = "x"\n[data]\nfile = "f.h5"\n[base]\ntrain = 3\n')
     with pytest.raises(ConfigError, match=r"train of \[base\] must be a table"):
         load_experiment(bad)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from innpar_freia.checkpoint import load_checkpoint  # noqa: E402
 from innpar_freia.evaluate import predict  # noqa: E402
-from innpar_freia.experiments import runs_parser  # noqa: E402
+from innpar_freia.experiments import finished_checkpoints, runs_parser  # noqa: E402
 
 COLUMNS = (
     ("wave", "waveform MAE"),
@@ -84,11 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = runs_parser(__doc__.split("\n\n")[0], "the variant whose runs are analysed", data)
     args = ap.parse_args(argv)
 
-    paths = sorted(
-        (args.results / "runs" / args.variant).glob(f"*/checkpoints/{args.checkpoint}.pt")
-    )
+    paths = finished_checkpoints(args.results, args.variant, args.checkpoint)
     if not paths:
-        ap.error(f"no {args.checkpoint}.pt under {args.results / 'runs' / args.variant}")
+        runs = args.results / "runs" / args.variant
+        ap.error(f"no finished run with {args.checkpoint}.pt under {runs}")
     print(f"{args.variant}, checkpoint {args.checkpoint}, {args.split} split (mmHg)")
     for short, long in COLUMNS:
         print(f"  {short:<9} {long}")

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from innpar_freia.checkpoint import load_checkpoint  # noqa: E402
 from innpar_freia.evaluate import predict  # noqa: E402
-from innpar_freia.experiments import runs_parser  # noqa: E402
+from innpar_freia.experiments import finished_checkpoints, runs_parser  # noqa: E402
 from innpar_freia.metrics import evaluate_predictions  # noqa: E402
 
 COLUMNS = ("wave", "SBP", "DBP", "MAP", "cal. wave", "cal. SBP", "cal. DBP", "cal. MAP")
@@ -33,37 +33,46 @@ def errors(result: dict) -> list[float]:
     return [r[k]["mae"] for r in (free, cal) for k in ("waveform", "sbp", "dbp", "map")]
 
 
+def fold_errors(paths: list[Path], data: Path, split: str) -> tuple[list[list[float]], list[float]]:
+    """The eight MAEs of each run's checkpoint in ``paths`` (one fold's seeds) on ``split``
+    of ``data``, and those of the mean of their predictions, on the same windows."""
+    preds, rows = [], []
+    first = None
+    for path in paths:
+        ckpt = load_checkpoint(path)
+        p = predict(ckpt, data, split, inverse=False)
+        if first is None:
+            first = p
+        elif not np.array_equal(p.window_ids, first.window_ids):
+            raise SystemExit(f"{path} was scored on other windows than {paths[0]}")
+        preds.append(p.abp_pred.astype(np.float64))
+        args = (first.abp, first.ppg, first.subjects, first.start, ckpt.fs)
+        rows.append(errors(evaluate_predictions(preds[-1], *args, baselines=ckpt.baselines)))
+    mean = np.mean(preds, axis=0)
+    return rows, errors(evaluate_predictions(mean, *args, baselines=ckpt.baselines))
+
+
 def main(argv: list[str] | None = None) -> int:
     data = ROOT / "experiments/data/challenge2015.h5"
     ap = runs_parser(__doc__.split("\n\n")[0], "the variant whose seeds are averaged", data)
     args = ap.parse_args(argv)
 
     runs = args.results / "runs" / args.variant
-    folds = sorted({p.name.split("-")[0] for p in runs.glob("fold*-seed*")})
+    folds: dict[str, list[Path]] = {}
+    for path in finished_checkpoints(args.results, args.variant, args.checkpoint):
+        folds.setdefault(path.parts[-3].split("-")[0], []).append(path)
+    folds = {fold: paths for fold, paths in folds.items() if len(paths) > 1}
     if not folds:
-        ap.error(f"no runs in {runs}")
+        ap.error(f"no fold of {runs} has two or more finished runs")
     print(f"{args.variant}, checkpoint {args.checkpoint}, {args.split} split (MAE, mmHg)")
     print(f"{'':<24}" + "".join(f"{c:>13}" for c in COLUMNS))
-    singles, ensembles = [], []
-    for fold in folds:
-        paths = sorted(runs.glob(f"{fold}-seed*/checkpoints/{args.checkpoint}.pt"))
-        if len(paths) < 2:
-            continue
-        preds = []
-        for path in paths:
-            ckpt = load_checkpoint(path)
-            p = predict(ckpt, args.data, args.split, inverse=False)
-            preds.append(p.abp_pred.astype(np.float64))
-            args_ = (p.abp, p.ppg, p.subjects, p.start, ckpt.fs)
-            row = errors(evaluate_predictions(preds[-1], *args_, baselines=ckpt.baselines))
-            singles.append(row)
-            print(f"{path.parts[-3]:<24}" + "".join(f"{x:>10.2f}" for x in row))
-        mean = np.mean(preds, axis=0)
-        row = errors(evaluate_predictions(mean, *args_, baselines=ckpt.baselines))
-        ensembles.append((row, np.mean(singles[-len(paths) :], axis=0)))
+    ensembles = []
+    for fold, paths in sorted(folds.items()):
+        rows, row = fold_errors(paths, args.data, args.split)
+        for path, single in zip(paths, rows, strict=True):
+            print(f"{path.parts[-3]:<24}" + "".join(f"{x:>10.2f}" for x in single))
+        ensembles.append((row, np.mean(rows, axis=0)))
         print(f"{fold + ' mean of ' + str(len(paths)):<24}" + "".join(f"{x:>10.2f}" for x in row))
-    if not ensembles:
-        ap.error(f"no fold of {runs} has two or more runs")
     ens = np.array([e for e, _ in ensembles])
     members = np.array([m for _, m in ensembles])
     print(f"{'runs, mean':<24}" + "".join(f"{x:>10.2f}" for x in members.mean(0)))

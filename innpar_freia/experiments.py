@@ -440,6 +440,17 @@ def runs_parser(description: str, variant_help: str, data: Path) -> argparse.Arg
     return ap
 
 
+def finished_checkpoints(results: Path, variant: str, checkpoint: str) -> list[Path]:
+    """The checkpoint files ``checkpoint`` of a variant's finished runs (those with a
+    ``done.json``; a run still training has a ``last.pt`` that is not its last)."""
+    runs = results / "runs" / variant
+    return sorted(
+        path
+        for path in runs.glob(f"*/checkpoints/{checkpoint}.pt")
+        if (path.parents[1] / "done.json").is_file()
+    )
+
+
 def run_directory(out: Path, variant: Variant, test_fold: int | None, seed: int) -> Path:
     """Where a run lives: under this experiment, or under the experiment it reuses."""
     tag = f"fold{test_fold}-seed{seed}" if test_fold is not None else f"seed{seed}"

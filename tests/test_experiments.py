@@ -177,33 +177,22 @@ def test_experiment_files_are_validated(tmp_path: Path) -> None:
         'checkpoints = ["epoch-0010", "last"]\nevaluate = ["all"]\n[base]\n'
     )
     assert load_experiment(bad).protocol["checkpoints"] == ["epoch-0010", "last"]
-    # A misspelt key in [base] or [data] would otherwise train the wrong recipe silently.
-    bad.write_text('name = "x"\n[data]\nfile = "f.h5"\n[base]\ntrian = { epochs = 1 }\n')
-    with pytest.raises(ConfigError, match=r"unknown base setting\(s\) \['trian'\]"):
-        load_experiment(bad)
-    bad.write_text('name = "x"\n[data]\nfile = "f.h5"\n[base]\n[[variants]]\npreset = "tiny"\n')
-    with pytest.raises(ConfigError, match="every variant needs a 'name'"):
-        load_experiment(bad)
-    bad.write_text(
-        'name = "x"\n[data]\nfile = "f.h5"\n[base]\n[[variants]]\nname = "a"\nreuse = "a"\n'
-    )
-    with pytest.raises(ConfigError, match="reuse must be"):
-        load_experiment(bad)
-    bad.write_text('name = "x"\n[data]\nfile = "f.h5"\n[base]\ntrain = 3\n')
-    with pytest.raises(ConfigError, match=r"train of \[base\] must be a table"):
-        load_experiment(bad)
-    bad.write_text('name = "x"\n[data]\nfile = "f.h5"\nimprt = ["a", "b"]\n[base]\n')
-    with pytest.raises(ConfigError, match=r"unknown data setting\(s\) \['imprt'\]"):
-        load_experiment(bad)
-    bad.write_text('name = "x"\n[data]\nfile = "f.h5"\nimport = "bp-benchmark"\n[base]\n')
-    with pytest.raises(ConfigError, match=r"import must be \[FORMAT, SOURCE"):
-        load_experiment(bad)
-    bad.write_text('name = "x"\n[data]\nfile = "f.h5"\nsynth = { subject = 3 }\n[base]\n')
-    with pytest.raises(ConfigError, match=r"synth must be a table of .*subjects"):
-        load_experiment(bad)
-    bad.write_text('name = "x"\n[data]\nimport = ["a", "b"]\n[base]\n')
-    with pytest.raises(ConfigError, match="needs 'file'"):
-        load_experiment(bad)
+    # A misspelt key in [base] or [data] would otherwise train the wrong recipe silently;
+    # malformed tables are one message each, never a traceback.
+    head = 'name = "x"\n[data]\nfile = "f.h5"\n'
+    for text, message in (
+        (head + "[base]\ntrian = { epochs = 1 }\n", r"unknown base setting\(s\) \['trian'\]"),
+        (head + '[base]\n[[variants]]\npreset = "tiny"\n', "every variant needs a 'name'"),
+        (head + '[base]\n[[variants]]\nname = "a"\nreuse = "a"\n', "reuse must be"),
+        (head + "[base]\ntrain = 3\n", r"train of \[base\] must be a table"),
+        (head + 'imprt = ["a", "b"]\n[base]\n', r"unknown data setting\(s\) \['imprt'\]"),
+        (head + 'import = "bp-benchmark"\n[base]\n', r"import must be \[FORMAT, SOURCE"),
+        (head + "synth = { subject = 3 }\n[base]\n", r"synth must be a table of .*subjects"),
+        ('name = "x"\n[data]\nimport = ["a", "b"]\n[base]\n', "needs 'file'"),
+    ):
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            load_experiment(bad)
 
 
 def test_runs_are_scored_on_another_dataset(synth_file: Path, tmp_path: Path) -> None:

@@ -647,8 +647,8 @@ def paired_differences(
     return out
 
 
-def paired_table(results: dict[str, Any], key: str, reference: str) -> str:
-    diffs = paired_differences(results, key, reference)
+def paired_table(diffs: dict[str, dict[str, dict[str, float | int]]]) -> str:
+    """The Markdown table of ``paired_differences``' result."""
     lines = [
         "| variant | runs | " + " | ".join(c for _, c in PAIRED_COLUMNS) + " |",
         "|" + "---|" * (2 + len(PAIRED_COLUMNS)),
@@ -695,6 +695,11 @@ def write_results(
             "runs": recs,
             "aggregate": {k: aggregate(recs, k) for k in keys},
         }
+    # The Markdown's paired tables, machine-readable: per split/checkpoint and reference.
+    results["paired"] = {
+        k: {ref: paired_differences(results, k, ref) for ref in exp.protocol["reference"]}
+        for k in keys
+    }
     write_json_atomic(out / "results.json", results)
     lines = [
         f"# {exp.name}",
@@ -716,7 +721,7 @@ def write_results(
                 "seeds (variant - reference, mean; negative = better; wins = runs where "
                 "the variant's error is lower):",
                 "",
-                paired_table(results, key, reference),
+                paired_table(results["paired"][key][reference]),
             ]
     text = "\n".join(lines) + "\n"
     tmp = out / ".results.md.tmp"

@@ -65,6 +65,10 @@ def test_runner_trains_evaluates_and_tabulates(synth_file: Path, tmp_path: Path)
     ]
     assert diff["n"] == 4 and diff["mean"] == pytest.approx(sum(expected) / 4)
     assert diff["wins"] == sum(x < 0 for x in expected)
+    # results.json carries the same paired tables as the Markdown, per split and reference.
+    saved = json.loads((tmp_path / "out" / "mini" / "results.json").read_text())
+    assert saved["paired"]["test/best"]["a"]["b"]["wave_mae"] == pytest.approx(diff)
+    assert set(saved["paired"]) == {"val/best", "val/last", "test/best", "test/last"}
     # A second invocation skips finished runs and gives the same table.
     done = tmp_path / "out" / "mini" / "runs" / "a" / "fold0-seed1" / "done.json"
     stamp = done.stat().st_mtime_ns

@@ -37,6 +37,7 @@ import datetime as _dt
 import json
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -388,7 +389,8 @@ def run_one(
     A finished run is not retrained; splits the experiment asks for that it has not been
     scored on yet are evaluated and added to its record.
     """
-    from innpar_freia.train import train
+    from innpar_freia.distributed import hardware_description
+    from innpar_freia.train import resolve_device, train
 
     run_dir = run_directory(out, variant, test_fold, seed)
     tag = run_dir.name
@@ -423,6 +425,9 @@ def run_one(
         "epochs_completed": result.epochs_completed,
         "best_epoch": result.best_epoch,
         "best_val_mae": result.best_val_mae,
+        # Where it trained: a table can gather runs from several machines (see
+        # finished_records), and its header names only the one that wrote it.
+        "hardware": hardware_description(resolve_device(device)),
         "evaluations": {},
     }
     return _evaluate_run(exp, data, run_dir, record, done, log)
@@ -663,9 +668,22 @@ def paired_table(diffs: dict[str, dict[str, dict[str, float | int]]]) -> str:
     return "\n".join(lines)
 
 
+def _trained_on(records: list[dict[str, Any]]) -> str:
+    """Where the table's runs were trained, with how many runs each (records written
+    before runs recorded their hardware count as not recorded)."""
+    counts = Counter(r.get("hardware", "not recorded") for r in records)
+    return "Runs trained on: " + "; ".join(f"{hw} ({n})" for hw, n in sorted(counts.items())) + "."
+
+
 def write_results(
-    exp: Experiment, out: Path, records: list[dict[str, Any]], device: str
+    exp: Experiment,
+    out: Path,
+    records: list[dict[str, Any]],
+    device: str,
+    commit: str | None = None,
 ) -> dict[str, Any]:
+    """Write ``results.{json,md}`` from ``records``; ``commit`` is the code's commit as the
+    runner found it (default: now)."""
     from innpar_freia.distributed import hardware_description
     from innpar_freia.train import resolve_device, write_json_atomic
 
@@ -683,13 +701,18 @@ def write_results(
         "description": exp.description,
         "config": str(exp.path),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "commit": git_commit(exp.root),
+        "commit": commit or git_commit(exp.root),
         "hardware": hardware_description(resolve_device(device)),
         "protocol": exp.protocol,
         "variants": {},
     }
     for v in exp.variants:
-        recs = [r for r in records if r["variant"] == v.name]
+        # A reused run's record also holds the scores its other experiments asked for.
+        recs = [
+            {**r, "evaluations": {k: e for k, e in r["evaluations"].items() if k in wanted}}
+            for r in records
+            if r["variant"] == v.name
+        ]
         results["variants"][v.name] = {
             "description": v.description,
             "runs": recs,
@@ -707,6 +730,7 @@ def write_results(
         exp.description,
         "",
         f"Date {results['date']}, commit {results['commit']}, hardware: {results['hardware']}.",
+        _trained_on(records),
         f"Protocol: test folds {exp.protocol['test_folds']}, "
         f"validation {exp.protocol['val_fold']}, "
         f"seeds {exp.protocol['seeds']}; mean ± SD over runs; MAE in mmHg; calibrated = "
@@ -760,6 +784,9 @@ def run_experiment(
     data = prepare_data(exp, log)
     check_extra_files(exp, data)
     out = Path(out_root) / exp.name
+    # The commit the runs are made from, read before this runner writes anything: the
+    # table it rewrites after each run is versioned, and would mark the tree "+dirty".
+    commit = git_commit(exp.root)
     out.mkdir(parents=True, exist_ok=True)
     for variant in exp.variants:
         if only and variant.name not in only:
@@ -771,8 +798,8 @@ def run_experiment(
                 if folds is not None and fold not in folds:
                     continue
                 run_one(exp, variant, data, fold, seed, out, device, log, callbacks)
-                write_results(exp, out, finished_records(exp, out), device)
-    return write_results(exp, out, finished_records(exp, out), device)
+                write_results(exp, out, finished_records(exp, out), device, commit)
+    return write_results(exp, out, finished_records(exp, out), device, commit)
 
 
 def finished_records(exp: Experiment, out: Path) -> list[dict[str, Any]]:

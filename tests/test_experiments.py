@@ -53,6 +53,10 @@ def test_runner_trains_evaluates_and_tabulates(synth_file: Path, tmp_path: Path)
     md = (tmp_path / "out" / "mini" / "results.md").read_text()
     assert "## val/best" in md and "| a |" in md and "carry-forward baseline" in md
     assert "commit" in md and "hardware" in md
+    # Each run records where it trained; the table says so, next to where it was written.
+    hardware = {r["hardware"] for v in results["variants"].values() for r in v["runs"]}
+    assert hardware == {results["hardware"]}
+    assert f"Runs trained on: {results['hardware']} (8)." in md
     assert "Paired differences against `a`" in md
     from innpar_freia.experiments import paired_differences
 
@@ -153,6 +157,14 @@ def test_a_variant_can_reuse_another_experiments_runs(synth_file: Path, tmp_path
         "test/best",
         "test/last",
     }
+    # Nor do the runs' records in either results.json carry the other's scores.
+    for name, variant, keys in (
+        ("mini", "a", {"val", "test"}),
+        ("final", "chosen", {"test", "train"}),
+    ):
+        saved = json.loads((tmp_path / "out" / name / "results.json").read_text())
+        for run in saved["variants"][variant]["runs"]:
+            assert {k.split("/")[0] for k in run["evaluations"]} == keys
 
 
 def test_experiment_files_are_validated(tmp_path: Path) -> None:
@@ -389,3 +401,32 @@ def test_seed_ensemble_scores_the_average_of_the_seeds(
     with pytest.raises(SystemExit):
         script.main([str(tmp_path / "out" / "mini"), "a", "--data", str(synth_file)])
     assert "has two or more finished runs" in capsys.readouterr().err
+
+
+def test_results_name_the_commit_the_runs_were_made_from(synth_file: Path, tmp_path: Path):
+    """The runner rewrites its (versioned) table after every run; that must not stamp the
+    next table "+dirty", while a change to the code must."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        cmd = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args]
+        return subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True, text=True).stdout
+
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = x\n")
+    cfg = tmp_path / "experiments" / "mini.toml"
+    cfg.write_text(EXPERIMENT.format(data=synth_file).replace("[1, 2]", "[1]"))
+    out = tmp_path / "experiments" / "results"
+    git("init", "-q")
+    first = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"], folds=[0])
+    assert first["commit"] == "unknown"  # no commit yet
+    (out / ".gitignore").write_text("*/runs/\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "first")
+    head = git("rev-parse", "--short", "HEAD").strip()
+    second = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    assert len(second["variants"]["a"]["runs"]) == 2 and second["commit"] == head
+    assert f"commit {head}," in (out / "mini" / "results.md").read_text()
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = y\n")
+    third = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    assert third["commit"] == head + "+dirty"

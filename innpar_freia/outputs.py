@@ -109,10 +109,15 @@ def _same_file(a: Path, b: Path) -> bool:
 def check_outputs(
     finals: list[Path], force: bool, inputs: list[Path] | tuple[Path, ...] = ()
 ) -> None:
-    """Refuse to replace existing outputs unless ``force``, and an output that is one of
-    the command's ``inputs`` (its data, checkpoint or recording) even with ``force``:
-    replacing what is being read would lose it."""
+    """Refuse to replace existing outputs unless ``force``, and, even with ``force``, an
+    output that is one of the command's ``inputs`` (its data, checkpoint or recording):
+    replacing what is being read would lose it; or that is not a regular file (a folder,
+    or a device such as /dev/null, which running as root would replace with a file)."""
     for final in finals:
+        if Path(final).exists() and not Path(final).is_file():
+            raise DataError(
+                f"output {final} exists and is not a regular file; give the name of a file"
+            )
         for source in inputs:
             if _same_file(Path(final), Path(source)):
                 raise DataError(f"output {final} is the input {source}; choose another output name")

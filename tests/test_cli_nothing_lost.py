@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -212,3 +217,24 @@ def test_resume_of_damaged_windows_read_by_workers_is_one_clear_message(synth_fi
     assert f"Error: {data}: {n} windows of 'ppg' hold NaN or inf (first: window 0" in r.output
     assert "Traceback" not in r.output and "worker" not in r.output
     assert tree_digest(run_dir) == before
+
+
+def test_sigterm_stops_a_command_like_ctrl_c_and_leaves_nothing_half_written(tmp_path: Path):
+    """``kill`` or a scheduler's time limit: the hidden temporary file goes too."""
+    out = tmp_path / "big.h5"
+    cmd = [sys.executable, "-m", "innpar_freia", "data", "synth", "--out", str(out)]
+    proc = subprocess.Popen(
+        [*cmd, "--subjects", "400", "--minutes", "10"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".big.h5.*")) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert b"Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import h5py
@@ -325,3 +327,72 @@ def test_corrupt_window_file_for_split_and_check(tmp_path: Path) -> None:
         result = run_cli("data", command, bad)
         assert result.exit_code == 1 and "Traceback" not in result.output
         assert f"{bad} is not a readable HDF5 file" in result.output
+
+
+def test_force_never_replaces_an_input_or_a_special_file(tmp_path: Path) -> None:
+    folder = make_bp_benchmark(tmp_path / "bpb", folds=2)
+    source = folder / "signal_fold_0.mat"
+    before = source.read_bytes()
+    result = run_cli("data", "import", "bp-benchmark", folder, "--out", source, "--force")
+    assert result.exit_code == 1 and "is the input" in result.output, result.output
+    assert source.read_bytes() == before
+    assert not list(folder.glob(".*"))
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for cmd in (
+        ("data", "import", "bp-benchmark", folder),
+        ("data", "synth", "--subjects", 3, "--minutes", 0.2),
+    ):
+        result = run_cli(*cmd, "--out", fifo, "--force")
+        assert result.exit_code == 1 and "is not a regular file" in result.output, result.output
+        assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_bp_benchmark_damaged_headers_and_odd_layouts(tmp_path: Path) -> None:
+    out = tmp_path / "out.h5"
+    cut = make_bp_benchmark(tmp_path / "cut", folds=1)
+    data = (cut / "signal_fold_0.mat").read_bytes()
+    (cut / "signal_fold_0.mat").write_bytes(data[:100])  # within the 128-byte header
+    assert_clean_failure(
+        run_cli("data", "import", "bp-benchmark", cut, "--out", out),
+        out,
+        "signal_fold_0.mat is not a readable MATLAB file",
+    )
+    big = tmp_path / "big"
+    big.mkdir()
+    savemat(big / "signal_fold_40000.mat", _fold_columns(0))
+    assert_clean_failure(
+        run_cli("data", "import", "bp-benchmark", big, "--out", out),
+        out,
+        "fold numbers go up to 32767",
+        "signal_fold_40000.mat",
+    )
+    empty = tmp_path / "zero"
+    empty.mkdir()
+    cols = _fold_columns(0)
+    cols["signal"], cols["abp_signal"] = np.zeros((6, 0)), np.zeros((6, 0))
+    savemat(empty / "signal_fold_0.mat", cols)
+    assert_clean_failure(
+        run_cli("data", "import", "bp-benchmark", empty, "--out", out),
+        out,
+        "signal_fold_0.mat",
+        "no samples",
+    )
+    folder = tmp_path / "dir"
+    (folder / "signal_fold_0.mat").mkdir(parents=True)
+    assert_clean_failure(
+        run_cli("data", "import", "bp-benchmark", folder, "--out", out),
+        out,
+        "signal_fold_0.mat is a folder, not a MATLAB file",
+    )
+
+
+def test_split_says_when_it_replaces_the_files_folds(tmp_path: Path) -> None:
+    folder = make_bp_benchmark(tmp_path / "bpb", folds=3)
+    out = tmp_path / "out.h5"
+    assert run_cli("data", "import", "bp-benchmark", folder, "--out", out).exit_code == 0
+    kept = run_cli("data", "split", out, "--keep-folds")
+    assert kept.exit_code == 0 and "note:" not in kept.output
+    replaced = run_cli("data", "split", out, "--folds", 3, "--seed", 1)
+    assert replaced.exit_code == 0
+    assert "note: replaced the folds" in replaced.output and "--keep-folds" in replaced.output

@@ -391,7 +391,13 @@ def test_innpar_npy_splits_and_subject_rules(tmp_path: Path) -> None:
     _npy_folder(tmp_path / "lay" / "test", n=2)
     out = tmp_path / "o.h5"
     report = import_innpar_npy(tmp_path / "lay", out, fs=100.0)
-    assert report.splits == {"test": 2, "train": 4} and not report.warnings
+    assert report.splits == {"test": 2, "train": 4}
+    # The two test windows have the names (and ids) of two training windows: imported as
+    # they are, since 'innpar data check' shows the leak, but said.
+    assert report.warnings == [
+        "2 window id(s) occur more than once (e.g. s0_000000, s1_000625); ids should be "
+        "unique: see 'innpar data check'"
+    ]
     # A custom pattern: the subject is the letter-digit prefix.
     result = run_cli(
         "data", "import", "innpar-npy", tmp_path / "lay", "--out", tmp_path / "p.h5",
@@ -463,3 +469,120 @@ def test_wfdb_multi_segment_record_is_read_through_its_master(tmp_path: Path, re
     assert report.sources[0].windows_total == 7 and report.windows_kept >= 6
     names = sorted(Path(i["path"]).name for i in read_info(out).provenance["inputs"])
     assert names == ["m.hea", "m_0001.dat", "m_0001.hea", "m_0002.dat", "m_0002.hea"]
+
+
+def test_a_record_with_a_missing_segment_is_skipped_like_other_unreadable_ones(
+    tmp_path: Path, recs
+) -> None:
+    root = tmp_path / "db"
+    write_wfdb(root, "good", {"PLETH": recs[0].ppg, "ABP": recs[0].abp})
+    half = recs[1].abp.size // 2
+    write_wfdb(root, "m_0001", {"PLETH": recs[1].ppg[:half], "ABP": recs[1].abp[:half]})
+    (root / "m.hea").write_text(f"m/2 2 250 {2 * half}\nm_0001 {half}\nm_0002 {half}\n")
+    out = tmp_path / "o.h5"
+    assert_clean_failure(
+        run_cli("data", "import", "wfdb", root, "--out", out),
+        out,
+        "segment header",
+        "m_0002.hea named in",
+        "is missing",
+    )
+    result = run_cli("data", "import", "wfdb", root, "--out", out, "--skip-bad-records", "--json")
+    assert result.exit_code == 0, result.output
+    sources = {s["id"]: s for s in json.loads(result.output)["sources"]}
+    assert sources["m"]["status"] == "rejected" and sources["m"]["reason"] == "unreadable"
+    assert sources["good"]["status"] == "kept"
+    assert set(read_info(out).subjects) == {"good"}
+
+
+def test_one_channel_cannot_be_both_ppg_and_abp(tmp_path: Path, recs) -> None:
+    rec = write_csv(tmp_path / "a.csv", {"PLETH": recs[0].ppg, "ABP": recs[0].abp})
+    out = tmp_path / "o.h5"
+    result = run_cli(
+        "data", "import", "csv", rec, "--out", out, "--ppg-channel", "ABP", "--abp-channel", "ABP"
+    )
+    assert result.exit_code == 2 and "both name 'ABP'" in result.output
+    assert not out.exists()
+    # Spelled differently, the same channel is still one channel.
+    assert_clean_failure(
+        run_cli("data", "import", "csv", rec, "--out", out, "--ppg-channel", "abp"),
+        out,
+        "channel 'ABP' was chosen as both PPG and ABP",
+    )
+
+
+def test_npz_arrays_that_are_not_channels_are_named(tmp_path: Path, recs) -> None:
+    out = tmp_path / "o.h5"
+    as_npy = tmp_path / "a.npz"
+    with as_npy.open("wb") as fh:
+        np.save(fh, recs[0].ppg)
+    assert_clean_failure(
+        run_cli("data", "import", "npz", as_npy, "--out", out, "--input-fs", 250),
+        out,
+        "holds a single .npy array, not an .npz archive",
+    )
+    boolean = tmp_path / "b.npz"
+    np.savez(boolean, PPG=recs[0].ppg > 0, ABP=recs[0].abp, fs=250.0)
+    assert_clean_failure(
+        run_cli("data", "import", "npz", boolean, "--out", out),
+        out,
+        "has no PPG (e.g. PLETH, PPG) channel",
+        "arrays that are not 1-D real channels: PPG (bool of shape",
+    )
+    complex_ = tmp_path / "c.npz"
+    np.savez(complex_, PPG=recs[0].ppg.astype(complex), ABP=recs[0].abp, fs=250.0)
+    assert_clean_failure(
+        run_cli("data", "import", "npz", complex_, "--out", out),
+        out,
+        "array 'PPG' holds complex numbers",
+    )
+
+
+def test_values_beyond_float32_are_rejected_not_stored_as_inf(tmp_path: Path) -> None:
+    lay = tmp_path / "lay"
+    made = _npy_folder(lay)
+    victim = sorted(made)[1]
+    huge = made[victim][1].astype(np.float64)
+    huge[10] = 1e39  # finite in float64, inf in the file's float32
+    np.save(lay / "abp" / f"{victim}.npy", huge)
+    out = tmp_path / "o.h5"
+    report = import_innpar_npy(lay, out)
+    assert report.windows_kept == len(made) - 1
+    assert report.sources[0].rejected == {"non_finite": 1}
+    assert victim not in set(read_info(out).window_ids)
+    _, abp = read_signals(out)  # refuses windows holding inf
+    assert np.isfinite(abp).all()
+
+
+def test_start_group_of_a_subject_pattern_must_be_a_number(tmp_path: Path) -> None:
+    lay = tmp_path / "lay"
+    _npy_folder(lay)
+    out = tmp_path / "o.h5"
+    pat = r"^(?P<subject>s\d)(?P<start>_.+)$"
+    result = run_cli("data", "import", "innpar-npy", lay, "--out", out, "--subject-pattern", pat)
+    assert_clean_failure(
+        result,
+        out,
+        "'start' group matches '_000000'",
+        "not a sample number",
+    )
+
+
+def test_subject_maps_from_spreadsheets_and_with_stray_cells(tmp_path: Path) -> None:
+    lay = tmp_path / "lay"
+    made = _npy_folder(lay)
+    out = tmp_path / "o.h5"
+    bom = tmp_path / "bom.csv"
+    rows = "".join(f"{name},person_{name[:2]}\r\n" for name in sorted(made))
+    bom.write_bytes(("\ufeffwindow,subject\r\n" + rows).encode("utf-8"))
+    result = run_cli("data", "import", "innpar-npy", lay, "--out", out, "--subject-map", bom)
+    assert result.exit_code == 0, result.output
+    assert sorted(set(read_info(out).subjects)) == ["person_s0", "person_s1", "person_s2"]
+    stray = tmp_path / "stray.csv"
+    stray.write_text("window,subject\n" + rows.replace("\r\n", "\n").replace("\n", ",x\n", 1))
+    bad = tmp_path / "bad.h5"
+    assert_clean_failure(
+        run_cli("data", "import", "innpar-npy", lay, "--out", bad, "--subject-map", stray),
+        bad,
+        "row 2 has more cells than the header has columns",
+    )

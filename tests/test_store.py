@@ -252,3 +252,51 @@ def test_commands_refuse_a_window_file_with_nan(synth_file: Path, tiny_run: Path
     ):
         result = run_cli(*args)
         assert_clean_failure(result, out, message)
+
+
+def _damage_attr(fh: h5py.File, name: str, value: object) -> None:
+    if value is None:
+        del fh.attrs[name]
+    else:
+        fh.attrs[name] = value
+
+
+def _as_group(fh: h5py.File, name: str) -> None:
+    del fh[name]
+    fh.create_group(name)
+
+
+def _as_text(fh: h5py.File, name: str) -> None:
+    n = fh[name].shape[0]
+    del fh[name]
+    fh.create_dataset(name, data=np.array(["x"] * n, dtype=object), dtype=h5py.string_dtype())
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda fh: _damage_attr(fh, "fs", None), "has no 'fs' attribute"),
+        (lambda fh: _damage_attr(fh, "n_windows", None), "has no 'n_windows' attribute"),
+        (lambda fh: _damage_attr(fh, "fs", "abc"), "attribute 'fs' is 'abc', not a number"),
+        (lambda fh: _damage_attr(fh, "window_length", 2.5), "'window_length' is 2.5, not a whole"),
+        (lambda fh: _damage_attr(fh, "provenance", "{oops"), "provenance attribute is not valid"),
+        (lambda fh: _as_group(fh, "ppg"), "ppg must be dataset(s), not group(s)"),
+        (lambda fh: _as_text(fh, "fold"), "dataset 'fold' holds object, expected integers"),
+    ],
+)
+def test_damaged_metadata_is_one_message_for_every_command(tmp_path: Path, damage, message):
+    path = _write(tmp_path / "d.h5")
+    with h5py.File(path, "r+") as fh:
+        damage(fh)
+    for command in (("info",), ("check",), ("split", "--folds", 3)):
+        result = run_cli("data", *command, path)
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert message in result.output, (command, result.output)
+
+
+def test_writer_refuses_folds_the_file_cannot_hold(tmp_path: Path) -> None:
+    path = tmp_path / "f.h5"
+    with pytest.raises(DataError, match="fold number 40000 is out of range"):
+        with WindowWriter(path, fs=50.0, window_length=4, source_format="test") as w:
+            w.append(np.zeros((1, 4)), np.zeros((1, 4)), subject="a", window_id="a", fold=40000)
+    assert not path.exists() and not list(tmp_path.iterdir())

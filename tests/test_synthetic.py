@@ -107,15 +107,19 @@ def test_folds_that_cannot_be_subject_disjoint_are_refused_before_writing(tmp_pa
         out,
         "5 subject-disjoint folds need at least 5 subjects, but there are 2",
     )
-    assert_clean_failure(run_cli(*args, "--folds", 1), out, "0 (none) or at least 2, but is 1")
+    for folds in (1, 2):  # training's nested scheme needs a test, validation and train fold
+        assert_clean_failure(run_cli(*args, "--folds", folds), out, "0 (none) or at least 3")
     with pytest.raises(DataError, match="3 subject-disjoint folds need at least 3 subjects"):
         synthesize_dataset(out, subjects=2, minutes=0.5, folds=3)
     assert not out.exists()
-    assert run_cli(*args).exit_code == 0  # default: one fold per subject when fewer than 5
-    assert sorted(set(read_info(out).fold)) == [0, 1]
+    assert run_cli(*args).exit_code == 0  # default: no folds below 3 subjects
+    assert set(read_info(out).fold) == {-1}
     again = run_cli(*args)
     assert again.exit_code == 1 and "already exists; choose another name or use --force" in (
         again.output
     )
     assert run_cli(*args, "--folds", 0, "--force").exit_code == 0
     assert set(read_info(out).fold) == {-1}
+    # One fold per subject when there are fewer than 5.
+    assert run_cli(*args[:4], "--subjects", 3, "--minutes", 0.5, "--force").exit_code == 0
+    assert sorted(set(read_info(out).fold)) == [0, 1, 2]

@@ -5,6 +5,9 @@ Heavy imports (torch, FrEIA, h5py) happen inside the commands so that ``--help``
 
 from __future__ import annotations
 
+import os
+import signal
+
 import click
 
 from innpar_freia import __version__
@@ -49,5 +52,30 @@ def _register() -> None:
 _register()
 
 
+def _stop_on_sigterm() -> None:
+    """Make SIGTERM (``kill``, a batch scheduler's time limit) stop a command the way Ctrl-C
+    does, by an exception in the main thread, so that its cleanup runs: staged outputs and
+    temporary files are removed, and a run that wrote no checkpoint is discarded. Python's
+    default is to die at once, which left a half-written hidden file behind.
+
+    Not under torchrun: a rank blocked in a collective would only see the exception once
+    the collective returns, and torchrun stops its ranks with SIGTERM expecting them gone.
+    Forked DataLoader workers inherit the handler and die as before.
+    """
+    if "TORCHELASTIC_RUN_ID" in os.environ or "LOCAL_RANK" in os.environ:
+        return
+    main_pid = os.getpid()
+
+    def stop(signum: int, frame: object) -> None:
+        if os.getpid() != main_pid:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main() -> None:
+    _stop_on_sigterm()
     cli(prog_name="innpar")

@@ -47,8 +47,8 @@ def data() -> None:
     "--folds",
     type=click.IntRange(min=0, max=100),
     default=None,
-    help="Subject-disjoint cross-validation folds: 0 (none) or 2 up to --subjects "
-    "[default: 5, or one per subject when there are fewer].",
+    help="Subject-disjoint cross-validation folds: 0 (none) or 3 up to --subjects "
+    "[default: 5, or one per subject when there are fewer, none below 3 subjects].",
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Generator seed.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
@@ -337,6 +337,11 @@ def import_cmd(ctx: click.Context, fmt: str, path: Path, out: Path, **kw) -> Non
         if given and fmt not in formats:
             flag = "--" + name.replace("_", "-")
             raise click.UsageError(f"{flag} does not apply to {fmt} (only to {', '.join(formats)})")
+    same = kw["ppg_channel"] is not None and kw["ppg_channel"] == kw["abp_channel"]
+    if same:
+        raise click.UsageError(
+            f"--ppg-channel and --abp-channel both name {kw['ppg_channel']!r}; they must differ"
+        )
     options: dict = {
         "fs": kw["fs"],
         "description": kw["description"],
@@ -411,6 +416,11 @@ def split_cmd(
     from innpar_freia.data.splits import split_file
 
     summary = split_file(file, None if keep_folds else folds, seed, test_fold)
+    if summary["replaced_folds"]:
+        click.echo(
+            f"note: replaced the folds {file} had before; --keep-folds keeps a file's folds",
+            err=True,
+        )
     if as_json:
         echo_json(summary)
         return

@@ -17,11 +17,13 @@ from innpar_freia.data.import_report import (
     abp_units_warning,
     check_output,
     provenance,
+    refuse_input_as_output,
+    repeated_ids_warning,
     start_from_id,
     summarise,
 )
 from innpar_freia.data.matfile import load_mat
-from innpar_freia.data.store import WindowWriter
+from innpar_freia.data.store import FOLD_MAX, WindowWriter, storable
 from innpar_freia.errors import DataError
 
 FOLD_FILE = re.compile(r"^signal_fold_(\d+)\.mat$", re.IGNORECASE)
@@ -32,6 +34,8 @@ def _fold_files(path: Path) -> list[tuple[int, Path]]:
         m = FOLD_FILE.match(path.name)
         if not m:
             raise DataError(f"{path} is not named signal_fold_<k>.mat, so its fold is unknown")
+        if int(m.group(1)) > FOLD_MAX:
+            raise DataError(f"{path}: fold numbers go up to {FOLD_MAX}")
         return [(int(m.group(1)), path)]
     if not path.is_dir():
         raise DataError(f"bp-benchmark folder not found: {path}")
@@ -41,6 +45,9 @@ def _fold_files(path: Path) -> list[tuple[int, Path]]:
         hint = f" (it has {', '.join(others[:5])})" if others else ""
         raise DataError(f"{path} has no signal_fold_<k>.mat files{hint}")
     folds = [k for k, _ in found]
+    too_large = [p.name for k, p in found if k > FOLD_MAX]
+    if too_large:
+        raise DataError(f"{path}: fold numbers go up to {FOLD_MAX}, not as in {too_large[0]}")
     if len(set(folds)) != len(folds):
         raise DataError(f"{path} has two files for the same fold: {[p.name for _, p in found]}")
     return found
@@ -147,6 +154,7 @@ def import_bp_benchmark(
     path, out = Path(path), check_output(out, overwrite)
     progress = progress or Progress()
     files = _fold_files(path)
+    refuse_input_as_output(out, [f for _, f in files])
     fs_source = "option" if fs is not None else "default"
     fs = DEFAULT_FS if fs is None else float(fs)
     report = ImportReport("bp-benchmark", str(path), str(out), fs, fs_source, 0)
@@ -164,6 +172,8 @@ def import_bp_benchmark(
         for fold, file in files:
             cols = _bp_columns(load_mat(file), file)
             length = cols["ppg"].shape[1]
+            if length == 0:
+                raise DataError(f"{file}: its windows have no samples")
             kinds = {k: v.dtype.kind for k, v in cols["reference"].items()}
             if writer is None:
                 report.window_length = length
@@ -188,7 +198,7 @@ def import_bp_benchmark(
                     f"{file} has columns {sorted(kinds)} but {files[0][1].name} has "
                     f"{sorted(reference_names or {})}; all folds must have the same columns"
                 )
-            finite = np.isfinite(cols["ppg"]).all(axis=1) & np.isfinite(cols["abp"]).all(axis=1)
+            finite = storable(cols["ppg"], axis=1) & storable(cols["abp"], axis=1)
             src = SourceReport(
                 id=file.stem,
                 path=str(file),
@@ -234,6 +244,9 @@ def import_bp_benchmark(
                 f"{', '.join(shared[:3])}): the folds are not subject-disjoint; see "
                 "'innpar data check'"
             )
+        warning = repeated_ids_warning(writer)
+        if warning:
+            report.warnings.append(warning)
         summarise(report, subjects_all, folds_all, [])
         report.seconds = time.monotonic() - t0
         writer.set_provenance(

@@ -9,11 +9,15 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from innpar_freia.errors import DataError
+from innpar_freia.outputs import check_outputs
+
+if TYPE_CHECKING:
+    from innpar_freia.data.store import WindowWriter
 
 # Every dataset bp-benchmark distributes (Sensors, BCG, UCI, PPGBP) is at 125 Hz, and so
 # are the original INN-PAR release's windows; neither layout stores the rate.
@@ -133,6 +137,8 @@ def check_output(out: str | Path, overwrite: bool) -> Path:
     out = Path(out)
     if out.is_dir():
         raise DataError(f"output {out} is a directory; give a file name such as data.h5")
+    if out.exists() and not out.is_file():  # a device or a pipe: --force must not replace it
+        raise DataError(f"output {out} exists and is not a regular file; give a file name")
     if out.exists() and not overwrite:
         raise DataError(f"output file {out} already exists; choose another name or use --force")
     if not out.parent.exists():
@@ -153,13 +159,15 @@ def read_subject_map(path: str | Path) -> dict[str, str]:
     if not path.is_file():
         raise DataError(f"subject map not found: {path}")
     try:
-        with path.open(newline="") as fh:
+        # utf-8-sig: spreadsheet programs start a CSV with a byte-order mark, which would
+        # otherwise become part of the first column's name.
+        with path.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.DictReader(fh))
     except (UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path} is not a readable CSV file: {exc}") from None
     if not rows:
         raise DataError(f"subject map {path} has no rows")
-    columns = [c.strip() for c in rows[0]]
+    columns = [c.strip() for c in rows[0] if c is not None]
     key = next((c for c in ("record", "window", "name", "id") if c in columns), None)
     if key is None or "subject" not in columns:
         raise DataError(
@@ -168,7 +176,11 @@ def read_subject_map(path: str | Path) -> dict[str, str]:
         )
     out: dict[str, str] = {}
     for i, row in enumerate(rows):
-        row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        if None in row:  # csv.DictReader's key for the cells beyond the header's columns
+            raise DataError(
+                f"subject map {path}: row {i + 2} has more cells than the header has columns"
+            )
+        row = {k.strip(): (v or "").strip() for k, v in row.items()}
         name, subject = row[key], row["subject"]
         if not name or not subject:
             raise DataError(f"subject map {path}: row {i + 2} has an empty {key} or subject")
@@ -186,7 +198,31 @@ def summarise(
     report.splits = {k: v for k, v in sorted(Counter(s for s in splits if s).items())}
 
 
+def repeated_ids_warning(writer: WindowWriter) -> str | None:
+    """A warning when the source gave several windows the same id (the schema expects
+    unique ids; across splits it is a sign of leakage, which 'innpar data check' reports)."""
+    repeated = writer.repeated_window_ids()
+    if not repeated:
+        return None
+    return (
+        f"{len(repeated)} window id(s) occur more than once (e.g. {', '.join(repeated[:3])}); "
+        "ids should be unique: see 'innpar data check'"
+    )
+
+
+def refuse_input_as_output(out: str | Path, inputs: Sequence[Path]) -> None:
+    """``--force`` replaces the output file: refuse when it is one of the files imported."""
+    check_outputs([Path(out)], force=True, inputs=inputs)
+
+
 def provenance(report: ImportReport, inputs: Sequence[Path], root: Path, options: dict) -> dict:
+    """The file's provenance: every input with its sha256, the options and the report.
+
+    Called once every input has been read, just before the output is moved into place, so
+    this is also where an output that would replace one of the inputs is refused.
+    """
+    refuse_input_as_output(report.out, inputs)
+
     def rel(p: Path) -> str:
         try:
             return p.resolve().relative_to(root.resolve()).as_posix()

@@ -18,9 +18,10 @@ from innpar_freia.data.import_report import (
     check_output,
     provenance,
     read_subject_map,
+    repeated_ids_warning,
     summarise,
 )
-from innpar_freia.data.store import WindowWriter
+from innpar_freia.data.store import WindowWriter, storable
 from innpar_freia.errors import DataError
 
 # The release names windows ``<subject>_<start>``.
@@ -85,9 +86,9 @@ def _load_window(path: Path) -> np.ndarray:
         ) from None
     if arr.ndim == 2 and arr.shape[0] == 1:
         arr = arr[0]
-    if arr.ndim != 1 or arr.dtype.kind not in "biuf":
+    if arr.ndim != 1 or arr.dtype.kind not in "biuf" or arr.size == 0:
         raise DataError(
-            f"{path} must hold one numeric window of shape (L,) or (1, L), "
+            f"{path} must hold one numeric window of shape (L,) or (1, L) with L > 0, "
             f"got {arr.dtype} of shape {arr.shape}"
         )
     return arr
@@ -99,7 +100,13 @@ def _npy_subject(
     m = pattern.match(name)
     start = -1
     if m and "start" in pattern.groupindex and m.group("start") is not None:
-        start = int(m.group("start"))
+        text = m.group("start")
+        if not (text.isascii() and text.isdigit()):
+            raise DataError(
+                f"the subject pattern's 'start' group matches {text!r} in window {name!r}, "
+                r"which is not a sample number; make the group match digits only ((?P<start>\d+))"
+            )
+        start = int(text)
     if mapping is not None:
         if name not in mapping:
             raise DataError(f"the subject map has no entry for window {name!r}")
@@ -186,7 +193,7 @@ def import_innpar_npy(
                     inputs.extend(pair)
                     src.windows_total += 1
                     progress.advance(name)
-                    if not (np.isfinite(p).all() and np.isfinite(a).all()):
+                    if not (storable(p) and storable(a)):
                         src.rejected["non_finite"] = src.rejected.get("non_finite", 0) + 1
                         continue
                     subject, start = _npy_subject(name, pattern, mapping)
@@ -223,6 +230,9 @@ def import_innpar_npy(
             raise DataError(f"every window in {path} contains NaN or infinite values")
         abp_median = writer.fh["abp"][: min(writer.n, 4096)]
         warning = abp_units_warning(abp_median, str(path))
+        if warning:
+            report.warnings.append(warning)
+        warning = repeated_ids_warning(writer)
         if warning:
             report.warnings.append(warning)
         summarise(report, subjects_all, [], splits_all)

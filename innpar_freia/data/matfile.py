@@ -58,6 +58,8 @@ def load_mat(path: str | Path, names: Iterable[str] | None = None) -> dict[str, 
             cannot be converted (MATLAB ``string`` objects, structs); the message names it.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a MATLAB file")
     if not path.is_file():
         raise DataError(f"MATLAB file not found: {path}")
     if path.stat().st_size == 0:
@@ -76,7 +78,17 @@ def _load_v5(path: Path, names: list[str] | None) -> dict[str, np.ndarray]:
         raw = loadmat(str(path), variable_names=names, chars_as_strings=True)
     except NotImplementedError as exc:  # scipy's answer to v7.3 files it cannot read
         raise DataError(f"{path}: {exc}") from None
-    except (MatReadError, ValueError, TypeError, OSError, EOFError, zlib.error) as exc:
+    # IndexError and KeyError: what scipy raises on a header cut short or a mangled tag.
+    except (
+        MatReadError,
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        OSError,
+        EOFError,
+        zlib.error,
+    ) as exc:
         raise DataError(
             f"{path} is not a readable MATLAB file (truncated or corrupt?): "
             f"{type(exc).__name__}: {exc}"

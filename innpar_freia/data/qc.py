@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from scipy import signal as sps
 
+from innpar_freia.data.store import storable
 from innpar_freia.signal import bandpass, resample
 
 BAND = (0.5, 8.0)  # Hz
@@ -43,7 +44,7 @@ RECORD_REASONS = {
 }
 # Window rejection codes, in the order they are tested.
 WINDOW_REASONS = {
-    "nan": "invalid (NaN) samples in PPG or ABP",
+    "nan": "invalid samples (NaN, inf or beyond float32) in PPG or ABP",
     "flat": "more than 10 % of consecutive samples equal (flat line) in PPG or ABP",
     "abp_out_of_range": "ABP outside 20-250 mmHg",
     "few_beats": "fewer than 2 ABP peaks, 2 ABP troughs or 2 PPG peaks",
@@ -338,7 +339,7 @@ def check_window(
     """
     qc = qc or WindowQC()
     nan = float("nan")
-    if not (np.isfinite(ppg).all() and np.isfinite(abp).all()):
+    if not (storable(ppg) and storable(abp)):
         return "nan", nan, nan
     if max(flat_fraction(abp), flat_fraction(ppg)) > qc.max_flat_fraction:
         return "flat", nan, nan

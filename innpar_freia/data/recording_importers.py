@@ -24,12 +24,13 @@ from innpar_freia.data.import_report import (
     check_output,
     provenance,
     read_subject_map,
+    refuse_input_as_output,
+    repeated_ids_warning,
     summarise,
 )
 from innpar_freia.data.qc import LagConfig, WindowQC
 from innpar_freia.data.recordings import (
     check_wfdb_files,
-    find_channel,
     read_csv,
     read_npz,
     read_wfdb,
@@ -179,6 +180,9 @@ def import_recordings(
     if opts.window_length < 8:
         raise DataError(f"a {window_s} s window at {fs:g} Hz has only {opts.window_length} samples")
     units = discover(fmt, path)
+    refuse_input_as_output(
+        out, [u.path.with_suffix(".hea") if fmt == "wfdb" else u.path for u in units]
+    )
     subjects = _subjects(units, subject_map)
     # The output rate of recordings is whatever they were resampled to (--fs, default 125).
     report = ImportReport(fmt, str(path), str(out), opts.fs, "resampled", opts.window_length)
@@ -204,8 +208,13 @@ def import_recordings(
                 inputs.extend(_input_files(fmt, unit))
                 rec = _read(fmt, unit, input_fs, time_column)
                 stage = "missing_channel"
-                ppg_name = find_channel(rec.channels, "ppg", ppg_channel, where=str(unit.path))
-                abp_name = find_channel(rec.channels, "abp", abp_channel, where=str(unit.path))
+                ppg_name = rec.find("ppg", ppg_channel)
+                abp_name = rec.find("abp", abp_channel)
+                if ppg_name == abp_name:
+                    raise DataError(
+                        f"{unit.path}: channel {ppg_name!r} was chosen as both PPG and ABP; "
+                        "name two different channels with --ppg-channel and --abp-channel"
+                    )
             except DataError as exc:
                 if not skip_bad:
                     raise
@@ -238,6 +247,9 @@ def import_recordings(
             reasons = "; ".join(f"{s.id}: {s.reason} ({s.detail})" for s in report.sources[:5])
             more = f"; and {len(report.sources) - 5} more" if len(report.sources) > 5 else ""
             raise DataError(f"no window of {path} passed quality control: {reasons}{more}")
+        warning = repeated_ids_warning(writer)
+        if warning:
+            report.warnings.append(warning)
         summarise(report, kept_subjects, [], [])
         report.seconds = time.monotonic() - t0
         writer.set_provenance(

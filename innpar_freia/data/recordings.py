@@ -91,7 +91,11 @@ class RawRecording:
     def find(self, kind: str, override: str | None = None, required: bool = True) -> str | None:
         """Name of the ``kind`` ("ppg" or "abp") channel: ``override`` if given (must exist),
         else the first channel whose name is a known spelling."""
-        return find_channel(self.channels, kind, override, required, where=str(self.path))
+        where = str(self.path)
+        ignored = self.meta.get("ignored_arrays")
+        if ignored:  # so that "no PPG channel" does not hide an array that is not a channel
+            where += f" (arrays that are not 1-D real channels: {', '.join(ignored)})"
+        return find_channel(self.channels, kind, override, required, where=where)
 
 
 def find_channel(
@@ -199,7 +203,12 @@ def check_wfdb_files(base: Path) -> list[Path]:
     if isinstance(hdr, wfdb.MultiRecord):
         for seg in hdr.seg_name or []:
             if seg and seg != "~":
-                files.extend(check_wfdb_files(base.parent / seg))
+                segment = base.parent / seg
+                if not segment.with_suffix(".hea").is_file():
+                    raise DataError(
+                        f"segment header {segment.with_suffix('.hea')} named in {header} is missing"
+                    )
+                files.extend(check_wfdb_files(segment))
         return files
     per_file: dict[str, list[float]] = {}
     offsets = hdr.byte_offset or [None] * len(hdr.file_name or [])
@@ -242,7 +251,7 @@ def read_wfdb(path: str | Path, fs: float | None = None, fs_option: str = "--fs"
         raise DataError(f"WFDB record {base} holds no signals")
     if not wfdb_header_states_fs(base):
         fs = check_fs(fs, f"{base.with_suffix('.hea')} does not state the sampling rate", fs_option)
-    elif fs is not None and not np.isclose(float(fs), float(rec.fs)):
+    elif fs is not None and abs(float(fs) - float(rec.fs)) > FS_AGREEMENT * float(rec.fs):
         raise DataError(f"{base}: sampling rate {fs:g} Hz contradicts the header's {rec.fs:g} Hz")
     else:
         fs = check_fs(rec.fs, str(base), fs_option)
@@ -392,12 +401,17 @@ def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs")
     """An ``.npz`` of 1-D arrays, one per channel; a scalar ``fs`` key gives the rate."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: np.asarray(z[k]) for k in z.files}
+        loaded = np.load(path, allow_pickle=False)
+        arrays = None
+        if isinstance(loaded, np.lib.npyio.NpzFile):  # else an .npy under an .npz name
+            with loaded as z:
+                arrays = {k: np.asarray(z[k]) for k in z.files}
     except FileNotFoundError:
         raise DataError(f"NPZ file not found: {path}") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path} is not a readable .npz file: {exc}") from None
+    if arrays is None:
+        raise DataError(f"{path} holds a single .npy array, not an .npz archive of named channels")
     stated = arrays.pop("fs", None)
     if stated is not None and stated.size == 1:
         stated_fs = check_fs(stated.item(), f"{path}: key 'fs'", fs_option)
@@ -407,15 +421,26 @@ def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs")
                 f"{stated_fs:g} Hz"
             )
         fs = stated_fs
-    signals = {}
+    signals, ignored = {}, []
     for key, arr in arrays.items():
         arr = np.squeeze(arr)
-        if arr.ndim == 1 and np.issubdtype(arr.dtype, np.number):
+        if np.iscomplexobj(arr):
+            raise DataError(f"{path}: array {key!r} holds complex numbers; channels must be real")
+        if arr.ndim == 1 and arr.dtype.kind in "iuf":
             signals[key] = arr.astype(np.float64)
+        elif arr.dtype.kind in "biuf":
+            # Text arrays are metadata; numeric ones that are not 1-D (or booleans) might
+            # be a channel in the wrong shape, so errors about channels name them.
+            ignored.append(f"{key} ({arr.dtype} of shape {arr.shape})")
     if not signals:
-        raise DataError(f"{path} holds no 1-D numeric arrays")
+        detail = f" (it has: {', '.join(ignored)})" if ignored else ""
+        raise DataError(f"{path} holds no 1-D numeric arrays{detail}")
     return RawRecording(
-        path, "npz", check_fs(fs, str(path), fs_option), _equal_lengths(signals, path)
+        path,
+        "npz",
+        check_fs(fs, str(path), fs_option),
+        _equal_lengths(signals, path),
+        meta={"ignored_arrays": ignored} if ignored else {},
     )
 
 

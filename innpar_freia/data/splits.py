@@ -21,6 +21,9 @@ import numpy as np
 from innpar_freia.data.store import read_info, write_assignments
 from innpar_freia.errors import DataError
 
+# The nested scheme: a test fold, the next one for validation, the rest for training.
+MIN_FOLDS = 3
+
 
 def assign_folds(subjects: np.ndarray, k: int, seed: int = 0) -> dict[str, int]:
     """Seeded greedy assignment of subjects to ``k`` folds balancing window counts.
@@ -61,7 +64,9 @@ def nested_split(fold: np.ndarray, test_fold: int, folds: np.ndarray | None = No
     if test_fold not in present:
         raise DataError(f"test fold {test_fold} is not one of the folds {present.tolist()}")
     if len(present) < 3:
-        raise DataError(f"the nested scheme needs at least 3 folds, but there are {len(present)}")
+        raise DataError(
+            f"the nested scheme needs at least {MIN_FOLDS} folds, but there are {len(present)}"
+        )
     val_fold = present[(int(np.searchsorted(present, test_fold)) + 1) % len(present)]
     split = np.full(fold.shape, "", dtype=object)
     split[fold >= 0] = "train"
@@ -105,6 +110,8 @@ def split_file(
             for k in np.unique(fold)
         },
         "fold_assignment": scheme,
+        # Folds the file had before (e.g. bp-benchmark's), now replaced by new ones.
+        "replaced_folds": folds is not None and bool(np.any(info.fold >= 0)),
         "test_fold": test_fold,
     }
     if split is not None:

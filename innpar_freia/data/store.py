@@ -8,7 +8,7 @@ Layout (schema ``innpar-freia.windows``, version 1)::
     /ppg             (N, L) float32, PPG per window (source units, not normalised)
     /abp             (N, L) float32, ABP per window in mmHg
     /subject         (N,)   str, subject (or record) id
-    /window_id       (N,)   str, unique window id
+    /window_id       (N,)   str, window id (unique unless the source repeats one: imports warn)
     /split           (N,)   str, "train" / "val" / "test" or "" (unassigned)
     /fold            (N,)   int16, cross-validation fold, -1 when none
     /start           (N,)   int64, first sample of the window in its recording at fs, -1 unknown
@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +45,16 @@ CHUNK_ROWS = 64
 CHUNK_CACHE_BYTES = 64 * 2**20
 
 _STR = h5py.string_dtype(encoding="utf-8")
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+FOLD_MAX = int(np.iinfo(np.int16).max)  # the fold column is int16
+
+
+def storable(values: Any, axis: int | None = None) -> Any:
+    """Whether ``values`` are finite and within float32's range (all of them, or along
+    ``axis``). Windows are stored as float32, where a larger finite value becomes inf, so
+    checking ``isfinite`` on the float64 input alone lets such windows through."""
+    x = np.asarray(values)
+    return (np.isfinite(x) & (np.abs(x) <= FLOAT32_MAX)).all(axis=axis)
 
 
 @dataclass
@@ -142,7 +153,7 @@ def _validate(fh: h5py.File, path: Path) -> None:
             f"{path} is not an innpar-freia window file (schema {schema!r}, expected {SCHEMA!r}); "
             "create one with 'innpar data synth' or 'innpar data import'"
         )
-    version = int(fh.attrs.get("schema_version", -1))
+    version = _attr_number(fh, path, "schema_version", int, default=-1)
     if version != SCHEMA_VERSION:
         raise DataError(
             f"{path} has schema version {version}, but this innpar-freia reads version "
@@ -154,19 +165,52 @@ def _validate(fh: h5py.File, path: Path) -> None:
         raise DataError(
             f"{path} is missing dataset(s) {', '.join(missing)}: the file is incomplete"
         )
-    n = int(fh.attrs["n_windows"])
-    length = int(fh.attrs["window_length"])
+    not_arrays = [name for name in required if not isinstance(fh[name], h5py.Dataset)]
+    if not_arrays:
+        raise DataError(f"{path}: {', '.join(not_arrays)} must be dataset(s), not group(s)")
+    n = _attr_number(fh, path, "n_windows", int)
+    length = _attr_number(fh, path, "window_length", int)
     for name in ("ppg", "abp"):
         if fh[name].shape != (n, length):
             raise DataError(
                 f"{path}: dataset {name!r} has shape {fh[name].shape}, expected ({n}, {length})"
             )
+        if fh[name].dtype.kind not in "iuf":
+            raise DataError(f"{path}: dataset {name!r} holds {fh[name].dtype}, expected numbers")
     for name in ("subject", "window_id", "split", "fold", "start"):
         if fh[name].shape != (n,):
             raise DataError(f"{path}: dataset {name!r} has shape {fh[name].shape}, expected ({n},)")
-    fs = float(fh.attrs["fs"])
+    for name in ("fold", "start"):
+        if fh[name].dtype.kind not in "iu":
+            raise DataError(f"{path}: dataset {name!r} holds {fh[name].dtype}, expected integers")
+    fs = _attr_number(fh, path, "fs", float)
     if not np.isfinite(fs) or fs <= 0:
         raise DataError(f"{path}: sampling rate fs must be a positive number, but is {fs}")
+    try:
+        json.loads(fh.attrs.get("provenance", "{}"))
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: its provenance attribute is not valid JSON (damaged?)") from None
+
+
+def _attr_number(fh: h5py.File, path: Path, name: str, kind: type, default: Any = None) -> Any:
+    """The root attribute ``name`` as an ``int`` or ``float``; a missing or non-numeric
+    value is a ``DataError`` (a damaged or hand-made file), not a ``KeyError``."""
+    value = fh.attrs.get(name, default)
+    if value is None:
+        raise DataError(f"{path} has no {name!r} attribute: the file is damaged or incomplete")
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    elif isinstance(value, np.generic):
+        value = value.item()
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: attribute {name!r} is {value!r}, not a number") from None
+    if kind is int:
+        if not number.is_integer():
+            raise DataError(f"{path}: attribute {name!r} is {number:g}, not a whole number")
+        return int(number)
+    return number
 
 
 def read_dataset(dataset: h5py.Dataset, selection: Any = slice(None)) -> np.ndarray:
@@ -304,6 +348,8 @@ class WindowWriter:
             raise DataError(f"sampling rate fs must be a positive number, but is {fs}")
         if int(window_length) < 1:
             raise DataError(f"window_length must be positive, but is {window_length}")
+        if self.path.exists() and not self.path.is_file():
+            raise DataError(f"output {self.path} exists and is not a regular file")
         if self.path.exists() and not overwrite:
             raise DataError(
                 f"output file {self.path} already exists; choose another name or use --force"
@@ -314,7 +360,11 @@ class WindowWriter:
         self.length = int(window_length)
         self.n = 0
         self._reference: dict[str, h5py.Dataset] = {}
-        self.fh = h5py.File(self.tmp, "w")
+        try:
+            self.fh = h5py.File(self.tmp, "w")
+        except OSError as exc:  # h5py's text names the hidden temporary file, not the output
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise DataError(f"cannot write {self.path}: {reason}") from None
         a = self.fh.attrs
         a["schema"] = SCHEMA
         a["schema_version"] = SCHEMA_VERSION
@@ -370,8 +420,11 @@ class WindowWriter:
                 f"PPG {ppg.shape} and ABP {abp.shape} windows must both have shape "
                 f"(n, {self.length})"
             )
-        if not (np.all(np.isfinite(ppg)) and np.all(np.isfinite(abp))):
-            raise DataError("windows contain NaN or infinite values; remove or repair them first")
+        if not (storable(ppg) and storable(abp)):
+            raise DataError(
+                "windows contain NaN, infinite values or values beyond float32's range "
+                f"(+-{FLOAT32_MAX:.3g}); remove or repair them first"
+            )
         n = ppg.shape[0]
 
         def column(values: Any, name: str) -> np.ndarray:
@@ -386,6 +439,16 @@ class WindowWriter:
         bad = sorted(set(splits) - {*SPLITS, ""})
         if bad:
             raise DataError(f"split values must be train, val, test or empty, got {bad}")
+        folds = column(fold, "fold")
+        # The column is int16 (-1 = no fold): a larger number would silently wrap around.
+        if folds.dtype.kind not in "iu":
+            raise DataError(f"fold numbers must be integers, got {folds.dtype}")
+        out_of_range = folds[(folds < -1) | (folds > FOLD_MAX)]
+        if out_of_range.size:
+            raise DataError(
+                f"fold number {out_of_range[0]} is out of range: folds are 0 to {FOLD_MAX} "
+                "(-1: none)"
+            )
         new = self.n + n
         for name, values in (
             ("ppg", ppg.astype(np.float32)),
@@ -393,7 +456,7 @@ class WindowWriter:
             ("subject", column(subject, "subject").astype(str).astype(object)),
             ("window_id", column(window_id, "window_id").astype(str).astype(object)),
             ("split", splits.astype(object)),
-            ("fold", column(fold, "fold").astype(np.int16)),
+            ("fold", folds.astype(np.int16)),
             ("start", column(start, "start").astype(np.int64)),
         ):
             ds = self.fh[name]
@@ -422,6 +485,11 @@ class WindowWriter:
         ds[self.n : new] = (
             values.astype(str).astype(object) if is_str else values.astype(np.float64)
         )
+
+    def repeated_window_ids(self) -> list[str]:
+        """Window ids written more than once so far (most frequent first)."""
+        ids = Counter(self.fh["window_id"][: self.n])
+        return [_decode([k])[0] for k, c in ids.most_common() if c > 1]
 
     def close(self) -> Path:
         """Finish the file and move it to its final name."""
@@ -456,7 +524,12 @@ def update_in_place(path: str | Path) -> Iterator[h5py.File]:
     """Open a validated window file for small in-place edits (split/fold columns)."""
     path = Path(path)
     open_h5(path).close()
-    with h5py.File(path, "r+") as fh:
+    try:
+        fh = h5py.File(path, "r+")
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else "read-only or locked by another program"
+        raise DataError(f"cannot update {path} in place: {reason}") from None
+    with fh:
         yield fh
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from scipy import signal as sps
 
+from innpar_freia.data.splits import MIN_FOLDS
 from innpar_freia.data.store import WindowWriter
 from innpar_freia.errors import DataError
 
@@ -192,16 +193,20 @@ def synthesize_dataset(
 ) -> Path:
     """Write a synthetic window file: aligned, non-overlapping windows of every subject,
     with subject-disjoint train/val/test splits and ``folds`` subject-disjoint folds
-    (0: none; otherwise at least 2 and at most ``subjects``; ``None``: ``DEFAULT_FOLDS``,
-    or one per subject when there are fewer)."""
+    (0: none; otherwise at least 3 and at most ``subjects``; ``None``: ``DEFAULT_FOLDS``,
+    or one per subject when there are fewer, and none below 3 subjects)."""
     if subjects < 1:
         raise DataError(f"subjects must be at least 1, but is {subjects}")
     if folds is None:
-        folds = min(DEFAULT_FOLDS, subjects) if subjects >= 2 else 0
+        folds = min(DEFAULT_FOLDS, subjects) if subjects >= MIN_FOLDS else 0
     # As 'innpar data split' refuses them, before anything is written: with fewer subjects
-    # than folds some folds would be empty (and one fold is no cross-validation).
-    if folds == 1 or folds < 0:
-        raise DataError(f"the number of folds must be 0 (none) or at least 2, but is {folds}")
+    # than folds some folds would be empty, and the nested scheme that training uses (test
+    # fold, validation fold, training folds) needs at least three.
+    if 0 < folds < MIN_FOLDS or folds < 0:
+        raise DataError(
+            f"the number of folds must be 0 (none) or at least {MIN_FOLDS} (test, validation "
+            f"and training folds), but is {folds}"
+        )
     if folds > subjects:
         raise DataError(
             f"{folds} subject-disjoint folds need at least {folds} subjects, but there are "

@@ -28,6 +28,7 @@ from innpar_freia.data.qc import (
     estimate_lag,
     resample_gapped,
 )
+from innpar_freia.data.store import storable
 from innpar_freia.errors import DataError
 
 
@@ -123,7 +124,7 @@ def window_recording(
     for s in starts:
         p, a = ppg[s + lag : s + lag + length], abp[s : s + length]
         if opts.qc is None:
-            reason = None if np.isfinite(p).all() and np.isfinite(a).all() else "nan"
+            reason = None if storable(p) and storable(a) else "nan"
             if reason is None:
                 peaks, troughs = abp_beats(a, fs)
                 hi = float(np.median(a[peaks])) if peaks.size else float(a.max())

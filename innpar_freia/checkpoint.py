@@ -83,7 +83,10 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(
             f"{path} is not an innpar-freia checkpoint (no '{FORMAT}' format marker)"
         )
-    if int(payload.get("format_version", -1)) > FORMAT_VERSION:
+    version = payload.get("format_version", -1)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"{path} is damaged: its format version is {version!r}")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has checkpoint format {payload['format_version']}; this innpar-freia "
             f"({__version__}) reads up to {FORMAT_VERSION}: upgrade innpar-freia"
@@ -161,23 +164,48 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     except ConfigError as exc:
         raise CheckpointError(f"{path} holds an invalid configuration: {exc}") from None
     model = build_model(run_config.model)
+    state = payload["model_state"]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} is damaged: its weights are a {type(state).__name__}")
     try:
-        model.load_state_dict(payload["model_state"])
-    except RuntimeError as exc:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(
             f"{path}: weights do not fit its own configuration ({first})"
         ) from None
+    # Training stops before saving when the loss is not finite, so NaN or inf weights mean
+    # a damaged file; every prediction would be NaN and be blamed on the input.
+    weights = [p for p in model.state_dict().values() if p.is_floating_point()]
+    if not all(torch.isfinite(p).all() for p in weights):
+        raise CheckpointError(f"{path} is damaged: some of its weights are NaN or infinite")
     model.to(device).eval()
-    baselines = payload.get("baselines")
+    try:
+        normalisation = Normalisation.from_dict(payload["normalisation"])
+        baselines = payload.get("baselines")
+        baseline_params = BaselineParams(**baselines) if baselines else None
+        extras = {
+            "data": dict(payload.get("data", {})),
+            "epoch": int(payload.get("epoch", 0)),
+            "metrics": dict(payload.get("metrics", {})),
+        }
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(
+            f"{path} is damaged or from an incompatible innpar-freia: its normalisation, "
+            f"baselines or run record cannot be read ({type(exc).__name__}: {exc})"
+        ) from None
+    n = normalisation
+    if not (np.isfinite(n.abp_offset) and np.isfinite(n.abp_scale) and n.abp_scale > 0):
+        raise CheckpointError(
+            f"{path} is damaged: its ABP normalisation is offset {n.abp_offset}, "
+            f"scale {n.abp_scale}"
+        )
     return Checkpoint(
         path=Path(path),
         model=model,
         run_config=run_config,
-        normalisation=Normalisation.from_dict(payload["normalisation"]),
-        baselines=BaselineParams(**baselines) if baselines else None,
-        data=dict(payload.get("data", {})),
-        epoch=int(payload.get("epoch", 0)),
-        metrics=dict(payload.get("metrics", {})),
+        normalisation=normalisation,
+        baselines=baseline_params,
         package_version=str(payload.get("package_version", "")),
+        **extras,
     )

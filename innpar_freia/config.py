@@ -409,6 +409,13 @@ def preset_names() -> list[str]:
     return sorted(PRESETS)
 
 
+def invertible_preset_names() -> list[str]:
+    """The presets whose network is INN-PAR (not the U-Net baseline)."""
+    return [
+        p for p in preset_names() if PRESETS[p].get("model", {}).get("arch", "innpar") == "innpar"
+    ]
+
+
 def _preset(name: str) -> dict[str, Any]:
     if name not in PRESETS:
         raise ConfigError(

@@ -4,6 +4,7 @@ file's reconstructions, Bland-Altman and error plots, and a reconstructed record
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +29,9 @@ def training_figure(run: str | Path, out: str | Path) -> Path:
     return plot_training_curves(history, out, title=f"run {name}")
 
 
-def _scored(path: str | Path, protocol: str) -> tuple[np.ndarray, np.ndarray, float, str, object]:
-    """Predicted and reference windows of a predictions file for ``protocol``."""
+def _scored(path: str | Path, protocol: str) -> tuple[Any, ...]:
+    """Predicted and reference windows of a predictions file for ``protocol``, its rate,
+    the model's name, the file, and which of those windows are finite."""
     from innpar_freia.predictions import read_predictions
 
     if protocol not in PROTOCOLS:
@@ -47,7 +49,12 @@ def _scored(path: str | Path, protocol: str) -> tuple[np.ndarray, np.ndarray, fl
         pred, ref = f.calibrated[f.scored], ref[f.scored]
     if len(pred) == 0:
         raise DataError(f"{path}: no windows to plot for the {protocol} protocol")
-    return pred, ref, f.fs, str(f.attrs.get("name") or f.attrs.get("checkpoint", "")), f
+    # Windows holding NaN or inf (written by hand, or from a model that failed) have no
+    # BP values and would wreck the axes: left out, and the figure's title says how many.
+    finite = np.isfinite(pred).all(axis=1) & np.isfinite(ref).all(axis=1)
+    if not finite.any():
+        raise DataError(f"{path}: every window to plot holds NaN or infinite values")
+    return pred, ref, f.fs, str(f.attrs.get("name") or f.attrs.get("checkpoint", "")), f, finite
 
 
 def predictions_figure(
@@ -58,11 +65,14 @@ def predictions_figure(
     from innpar_freia import plots
     from innpar_freia.signal import bp_values_batch
 
-    pred, ref, fs, name, f = _scored(path, protocol)
+    pred, ref, fs, name, f, finite = _scored(path, protocol)
     abp = f.attrs.get("direction", "ppg2abp") == "ppg2abp"
     title = f"{name}: {protocol}"
+    sel = np.flatnonzero(f.scored) if protocol == "calibrated" else np.arange(len(pred))
+    if not finite.all():
+        title += f" ({int((~finite).sum())} windows with NaN/inf left out)"
+        pred, ref, sel = pred[finite], ref[finite], sel[finite]
     if kind == "reconstructions":
-        sel = np.flatnonzero(f.scored) if protocol == "calibrated" else np.arange(len(pred))
         titles = [f"{f.subject[i]} ({f.window_id[i]})" for i in sel[:n]]
         return plots.plot_reconstructions(
             ref,
@@ -103,6 +113,9 @@ def recording_figure(
     from innpar_freia.reconstruct import detect_gaps, runs
     from innpar_freia.recording_bp import detect_beats
 
+    if Path(reconstruction).exists() and Path(source).exists():
+        if Path(reconstruction).resolve() == Path(source).resolve():
+            raise DataError(f"{reconstruction} is given as both the reconstruction and its --input")
     src = read_recording(source, fs=fs)
     npy = Path(reconstruction).suffix.lower() == ".npy"
     # An .npy carries neither rate nor name: it has the input's rate, and holds ABP unless
@@ -122,11 +135,11 @@ def recording_figure(
     abp = direction == "ppg2abp"
     output = rec.signals[out_name]
     kind = "ppg" if abp else "abp"
-    in_channel = src.find(kind, channel)
+    in_channel = src.find(kind, channel, flag="--channel")
     reference = None
     ref_beats = None
     if reference_abp is not None:
-        ref_name = src.find("abp", reference_abp)
+        ref_name = src.find("abp", reference_abp, flag="--reference-abp")
         reference = src.signals[ref_name]
         valid, _ = detect_gaps(reference, src.fs, "abp")
         ref_beats = detect_beats(np.where(valid, reference, np.nan), src.fs)

@@ -23,6 +23,21 @@ from innpar_freia.errors import DataError
 OUTPUT_FORMATS = ("wfdb", "csv", "npy", "npz")
 
 
+def make_folder(directory: Path) -> list[Path]:
+    """Create ``directory`` and its missing parents; returns those created, outermost
+    first. A parent that is a file is a ``DataError`` that says so (``mkdir`` would only
+    say "File exists")."""
+    missing = []
+    d = directory
+    while not d.exists():
+        missing.append(d)
+        d = d.parent
+    if not d.is_dir():
+        raise DataError(f"cannot write in {directory}: {d} is a file, not a folder")
+    directory.mkdir(parents=True, exist_ok=True)
+    return list(reversed(missing))
+
+
 class StagedOutputs:
     """Collects output files and moves them into place on :meth:`commit`.
 
@@ -37,13 +52,7 @@ class StagedOutputs:
         self._created: list[Path] = []
 
     def _mkdir(self, directory: Path) -> None:
-        missing = []
-        d = directory
-        while not d.exists():
-            missing.append(d)
-            d = d.parent
-        directory.mkdir(parents=True, exist_ok=True)
-        self._created.extend(reversed(missing))
+        self._created.extend(make_folder(directory))
 
     def stage(self, final: str | Path) -> Path:
         final = Path(final)

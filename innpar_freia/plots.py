@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FormatStrFormatter
 
+from innpar_freia.outputs import make_folder
 from innpar_freia.signal import diastolic_troughs, systolic_peaks
 
 # One palette for every figure: reference in dark grey, prediction in blue, markers by value.
@@ -47,7 +48,7 @@ def save_figure(fig: plt.Figure, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() not in (".png", ".pdf"):
         raise ValueError(f"figures are saved as .png or .pdf, not {path.suffix!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
         fig.savefig(tmp, dpi=150, bbox_inches="tight")

@@ -160,6 +160,7 @@ def read_predictions(path: str | Path) -> PredictionFile:
                 f"{SCHEMA!r}); write one with 'innpar eval --save-predictions FILE'"
             )
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in fh.attrs.items()}
+        _validate(fh, path, attrs)
 
         def text(name: str) -> np.ndarray:
             return np.array(
@@ -180,3 +181,36 @@ def read_predictions(path: str | Path) -> PredictionFile:
             scored=fh["scored"][:].astype(bool) if "scored" in fh else None,
             **opt,
         )
+
+
+_REQUIRED_1D = ("window_id", "subject", "start", "index")
+
+
+def _validate(fh: h5py.File, path: Path, attrs: dict[str, Any]) -> None:
+    """The datasets and attributes every reader relies on, with matching shapes; a damaged
+    or hand-edited file is one message naming what is wrong, not a KeyError in a plot."""
+    missing = [n for n in ("prediction", *_REQUIRED_1D) if not isinstance(fh.get(n), h5py.Dataset)]
+    if missing:
+        raise DataError(f"{path} is damaged: it has no {', '.join(missing)} dataset(s)")
+    shape = fh["prediction"].shape
+    if len(shape) != 2 or shape[1] == 0:
+        raise DataError(f"{path}: 'prediction' has shape {shape}, expected (windows, samples)")
+    for name in _REQUIRED_1D:
+        if fh[name].shape != (shape[0],):
+            raise DataError(
+                f"{path}: {name!r} has shape {fh[name].shape}, expected ({shape[0]},) like "
+                "'prediction'"
+            )
+    for name in _OPTIONAL_2D:
+        if name in fh and fh[name].shape != shape:
+            raise DataError(
+                f"{path}: {name!r} has shape {fh[name].shape}, but 'prediction' has {shape}"
+            )
+    if "scored" in fh and fh["scored"].shape != (shape[0],):
+        raise DataError(f"{path}: 'scored' has shape {fh['scored'].shape}, expected ({shape[0]},)")
+    try:
+        fs = float(attrs["fs"])
+    except (KeyError, TypeError, ValueError):
+        raise DataError(f"{path} is damaged: no sampling rate (attribute 'fs')") from None
+    if not (np.isfinite(fs) and fs > 0):
+        raise DataError(f"{path}: sampling rate fs must be a positive number, but is {fs}")

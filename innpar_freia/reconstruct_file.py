@@ -114,6 +114,8 @@ def reconstruct_file(
     input_path, out = Path(input_path), Path(out)
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     if input_path.suffix.lower() in WINDOW_FILE_SUFFIXES:
+        if not out.suffix:  # without a suffix, INPUT's format (as for recordings)
+            out = out.with_name(f"{out.name}.h5")
         return _reconstruct_window_file(ckpt, input_path, out, opts)
     return _reconstruct_recording(ckpt, input_path, out, opts)
 
@@ -335,9 +337,19 @@ def _reconstruct_window_file(
         )
     if opts.channel is not None or opts.reference_abp is not None:
         raise DataError("a window file has fixed ppg/abp datasets: drop --*-channel options")
+    if opts.delay_s:
+        raise DataError(
+            "--ppg-delay is for recordings: the windows of a window file were aligned when "
+            "they were imported"
+        )
     if out.suffix.lower() not in WINDOW_FILE_SUFFIXES:
         raise DataError(f"a window file is reconstructed into an HDF5 file (.h5), not {out.name}")
     info = read_info(input_path)
+    if opts.fs is not None and abs(opts.fs - info.fs) > 0.01 * info.fs:
+        raise DataError(
+            f"{input_path} states its sampling rate, {info.fs:g} Hz, which --fs {opts.fs:g} "
+            "contradicts"
+        )
     if info.n_windows == 0:
         raise DataError(f"{input_path} holds no windows")
     window_s = ckpt.window_length / ckpt.fs

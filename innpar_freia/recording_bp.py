@@ -174,9 +174,14 @@ def calibrate_recording(
     seg = pred[a:b]
     beats = detect_beats(pred, fs).between(t0, t1)
     if not np.any(np.isfinite(seg)) or len(beats) == 0:
+        why = (
+            "the recording has a gap there"
+            if not np.all(np.isfinite(seg))
+            else "the segment is too short to hold a whole beat"
+        )
         raise DataError(
-            f"no reconstructed beats between {t0:g} and {t1:g} s to calibrate with; the "
-            "recording has a gap there: choose another time with --calibration-at"
+            f"no reconstructed beats between {t0:g} and {t1:g} s to calibrate with; {why}: "
+            "choose another time with --calibration-at (or a longer --calibration-seconds)"
         )
     pred_sbp, pred_dbp = float(np.median(beats.sbp)), float(np.median(beats.dbp))
     pred_level = float(np.nanmean(seg))
@@ -234,14 +239,27 @@ def compare_with_reference(
     valid_ref, _ = detect_gaps(ref, fs, "abp")
     ok = valid_ref & np.isfinite(pred)
     length = round(window_seconds * fs)
-    keep = []
+    keep, excluded = [], 0
     for s in range(0, pred.size - length + 1, length):
-        if exclude is not None and s / fs < exclude[1] and (s + length) / fs > exclude[0]:
+        if not ok[s : s + length].all():
             continue
-        if ok[s : s + length].all():
-            keep.append(s)
+        if exclude is not None and s / fs < exclude[1] and (s + length) / fs > exclude[0]:
+            excluded += 1
+            continue
+        keep.append(s)
     out: dict[str, Any] = {"window_seconds": window_seconds, "n_windows": len(keep)}
     if not keep:
+        # Say why there is nothing to compare, rather than leave the comparison out.
+        if excluded:
+            out["why_none"] = (
+                f"every {window_seconds:g} s window with a valid reference overlaps the "
+                f"calibration segment ({exclude[0]:g}-{exclude[1]:g} s)"
+            )
+        else:
+            out["why_none"] = (
+                f"no {window_seconds:g} s window where both the reference and the "
+                "reconstruction are valid (the reference is flat, missing or too short)"
+            )
         return out
     p = np.stack([pred[s : s + length] for s in keep])
     r = np.stack([ref[s : s + length] for s in keep])

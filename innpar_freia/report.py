@@ -80,11 +80,16 @@ def read_history(run_dir: Path) -> list[dict[str, Any]]:
     return read_epoch_records(path) if path.is_file() else []
 
 
+def _is_number(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
 def read_epoch_records(path: Path) -> list[dict[str, Any]]:
     """The epoch records (JSON objects with an ``epoch``) among the lines of ``path``.
 
-    Lines that are not JSON are skipped: a line cut by a crash mid-write leaves the other
-    epochs good. A file that is not text at all (a figure, an HDF5 file given by mistake)
+    Lines that are not JSON, or whose values are not all numbers, are skipped: a line cut
+    by a crash mid-write leaves the other epochs good, and every field training writes is a
+    number. A file that is not text at all (a figure, an HDF5 file given by mistake)
     decodes to no records, which callers report, instead of failing on its bytes.
     """
     out = []
@@ -93,7 +98,9 @@ def read_epoch_records(path: Path) -> list[dict[str, Any]]:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(record, dict) and "epoch" in record:
+        if not (isinstance(record, dict) and "epoch" in record):
+            continue
+        if all(_is_number(v) for v in record.values()):
             out.append(record)
     return out
 

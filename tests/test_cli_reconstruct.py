@@ -254,11 +254,21 @@ def bad_ckpts(ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     payload = torch.load(ckpt, weights_only=True)
     payload["run_config"]["model"]["features"] = 8  # another model: weights do not fit
     torch.save(payload, d / "other.pt")
-    return {
-        "corrupt": d / "corrupt.pt",
-        "foreign": d / "foreign.pt",
-        "other": d / "other.pt",
+    paths = {"corrupt": d / "corrupt.pt", "foreign": d / "foreign.pt", "other": d / "other.pt"}
+    # Our format marker, damaged contents: what a crash, an edit or another release leaves.
+    damage = {
+        "bad_norm": lambda p: p.update(normalisation={}),
+        "bad_baselines": lambda p: p.update(baselines={"foo": 1.0}),
+        "bad_state": lambda p: p.update(model_state="weights"),
+        "bad_version": lambda p: p.update(format_version="abc"),
+        "nan_weights": lambda p: [w.fill_(float("nan")) for w in p["model_state"].values()],
     }
+    for name, how in damage.items():
+        payload = torch.load(ckpt, weights_only=True)
+        how(payload)
+        torch.save(payload, d / f"{name}.pt")
+        paths[name] = d / f"{name}.pt"
+    return paths
 
 
 @pytest.mark.parametrize(
@@ -280,6 +290,14 @@ def bad_ckpts(ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         ("h5_out", "HDF5 output is for a window-file input"),
         ("fs_contradiction", "sampling rate 250 Hz contradicts the time column 't'"),
         ("npz_fs_contradiction", "sampling rate 100 Hz contradicts the file's 'fs' of 250 Hz"),
+        ("bad_norm", "its normalisation, baselines or run record cannot be read"),
+        ("bad_baselines", "its normalisation, baselines or run record cannot be read"),
+        ("bad_state", "is damaged: its weights are a str"),
+        ("bad_version", "is damaged: its format version is 'abc'"),
+        ("nan_weights", "is damaged: some of its weights are NaN or infinite"),
+        ("semicolons", "its columns are separated by semicolons"),
+        ("out_under_a_file", "ok.csv is a file, not a folder"),
+        ("random_npy", "not a NumPy file of numbers"),
     ],
 )
 def test_bad_input_one_message_exit_1_nothing_written(case, message, ckpt, bad_ckpts, tmp_path):
@@ -307,8 +325,16 @@ def test_bad_input_one_message_exit_1_nothing_written(case, message, ckpt, bad_c
         args["input"] = src / "ecg.csv"
     elif case == "missing":
         args["input"] = src / "nothing"
-    elif case in ("corrupt", "foreign", "other"):
+    elif case in bad_ckpts:
         args["ckpt"] = bad_ckpts[case]
+    elif case == "semicolons":
+        (src / "semi.csv").write_text(good.read_text().replace(",", ";"))
+        args["input"] = src / "semi.csv"
+    elif case == "out_under_a_file":
+        args["out"] = good / "abp.csv"
+    elif case == "random_npy":
+        (src / "x.npy").write_bytes(os.urandom(3000))
+        args.update(input=src / "x.npy", extra=["--fs", "100"], out=out_dir / "abp.npy")
     elif case == "cuff":
         args["extra"] = ["--calibration", "high"]
     elif case == "cal_late":
@@ -429,3 +455,48 @@ def test_window_file_with_short_windows_is_refused(synth_file, ckpt, tmp_path):
     )
     assert r.exit_code == 1 and "innpar eval --calibration" in r.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["short.h5"]
+
+
+def test_window_file_input_refuses_recording_options_and_takes_a_bare_name(
+    synth_file, ckpt, tmp_path
+):
+    base = ("reconstruct", "--checkpoint", ckpt, synth_file)
+    delay = run(*base, "--out", tmp_path / "p.h5", "--ppg-delay", "0.5")
+    assert delay.exit_code == 1 and "--ppg-delay is for recordings" in delay.output
+    fs = run(*base, "--out", tmp_path / "p.h5", "--fs", "250")
+    assert fs.exit_code == 1 and "125 Hz, which --fs 250 contradicts" in fs.output
+    assert files_in(tmp_path) == []
+    bare = run(*base, "--out", tmp_path / "p", "--fs", "125")  # the help: INPUT's format
+    assert bare.exit_code == 0, bare.output
+    assert sorted(files_in(tmp_path)) == ["p.h5", "p.summary.json", "p.windows.csv"]
+
+
+def test_a_reference_that_allows_no_comparison_is_said(recording, ckpt, tmp_path):
+    d = recording["dir"]
+    n = recording["ppg"].size
+    flat = d.parent / "flat_ref.npz"
+    np.savez(flat, pleth=recording["ppg"], abp=np.full(n, 90.0), fs=FS)
+    r = run(
+        "reconstruct", "--checkpoint", ckpt, flat, "--out", tmp_path / "a.npz",
+        "--reference-abp", "abp",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "no comparison with reference abp: no 5 s window where both" in r.output
+    # Calibrating with the reference over the whole recording leaves nothing to compare.
+    r = run(
+        "reconstruct", "--checkpoint", ckpt, d / "rec.npz", "--out", tmp_path / "b.npz",
+        "--reference-abp", "abp", "--calibration", "reference", "--calibration-seconds", "70",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "every 5 s window with a valid reference overlaps the calibration segment" in r.output
+
+
+def test_a_calibration_segment_cut_short_by_the_end_is_not_called_a_gap(recording, ckpt, tmp_path):
+    r = run(
+        "reconstruct", "--checkpoint", ckpt, recording["dir"] / "rec.npz", "--out",
+        tmp_path / "a.npz", "--calibration", "120/80", "--calibration-at", "69.8",
+        "--calibration-seconds", "1",
+    )  # fmt: skip
+    assert r.exit_code == 1
+    assert "too short to hold a whole beat" in r.output and "has a gap" not in r.output
+    assert files_in(tmp_path) == []

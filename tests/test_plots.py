@@ -131,3 +131,118 @@ def test_reconstructions_and_bad_inputs(tmp_path):
     with pytest.raises(ValueError, match=r"\.png or \.pdf"):
         plots.plot_bland_altman(*bp_pairs(), Path(tmp_path / "x.svg"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.png"]
+
+
+def _predictions(path: Path, n: int = 6, **overrides) -> Path:
+    from innpar_freia.predictions import write_predictions
+
+    t = np.arange(625) / 125.0
+    ref = np.stack([90 + 25 * np.sin(2 * np.pi * 1.2 * t + i) for i in range(n)])
+    kw = {
+        "fs": 125.0,
+        "window_id": [f"w{i}" for i in range(n)],
+        "subject": [f"s{i % 2}" for i in range(n)],
+        "prediction": ref + 3.0,
+        "reference": ref,
+    }
+    kw.update(overrides)
+    return write_predictions(path, **kw)
+
+
+def test_prediction_plots_leave_out_nan_windows_and_say_so(captured, tmp_path):
+    from helpers import run_cli
+
+    good = _predictions(tmp_path / "p.h5")
+    pred = read_predictions_array(good)
+    pred[[1, 4], 100] = np.nan
+    nan = _predictions(tmp_path / "nan.h5", prediction=pred)
+    for kind in ("bland-altman", "errors", "reconstructions"):
+        r = run_cli("plot", kind, nan, "--out", tmp_path / f"{kind}.png")
+        assert r.exit_code == 0, r.output
+    titles = [fig._suptitle.get_text() for fig in captured if fig._suptitle is not None]
+    assert sum("2 windows with NaN/inf left out" in t for t in titles) >= 2
+    all_nan = _predictions(tmp_path / "all.h5", prediction=np.full_like(pred, np.nan))
+    r = run_cli("plot", "bland-altman", all_nan, "--out", tmp_path / "x.png")
+    assert r.exit_code == 1 and "every window to plot holds NaN" in r.output
+    assert not (tmp_path / "x.png").exists()
+
+
+def read_predictions_array(path: Path) -> np.ndarray:
+    from innpar_freia.predictions import read_predictions
+
+    return read_predictions(path).prediction
+
+
+def _short_reference(fh) -> None:
+    del fh["reference"]
+    fh.create_dataset("reference", (6, 300), "f4")
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda fh: fh.__delitem__("prediction"), "is damaged: it has no prediction dataset"),
+        (lambda fh: fh.__delitem__("window_id"), "is damaged: it has no window_id dataset"),
+        (lambda fh: fh.attrs.__delitem__("fs"), "no sampling rate (attribute 'fs')"),
+        (lambda fh: fh.attrs.__setitem__("fs", 0.0), "fs must be a positive number"),
+        (_short_reference, "'reference' has shape (6, 300), but 'prediction' has (6, 625)"),
+    ],
+)
+def test_damaged_predictions_files_are_one_message(tmp_path, damage, message):
+    import h5py
+    from helpers import run_cli
+
+    path = _predictions(tmp_path / "p.h5")
+    with h5py.File(path, "r+") as fh:
+        damage(fh)
+    for kind in ("bland-altman", "errors", "reconstructions"):
+        r = run_cli("plot", kind, path, "--out", tmp_path / "f.png")
+        assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+        assert message in r.output, r.output
+    assert not (tmp_path / "f.png").exists()
+
+
+def test_options_are_offered_only_where_they_do_something(tmp_path):
+    from helpers import run_cli
+
+    path = _predictions(tmp_path / "p.h5")
+    for kind in ("bland-altman", "errors"):
+        r = run_cli("plot", kind, path, "--out", tmp_path / "f.png", "--windows", 3)
+        assert r.exit_code == 2 and "No such option '--windows'" in r.output
+    r = run_cli("plot", "reconstructions", path, "--out", tmp_path / "r.png", "--windows", 3)
+    assert r.exit_code == 0, r.output
+    r = run_cli("check", "--preset", "unet")  # the U-Net is not invertible
+    assert r.exit_code == 2 and "'unet' is not one of" in r.output
+
+
+def test_recording_plot_names_its_own_options_and_refuses_its_input_as_output(tmp_path):
+    from helpers import run_cli
+
+    n = 2000
+    x = np.sin(np.arange(n) / 10.0)
+    src = tmp_path / "in.csv"
+    src.write_text(
+        "t,FINGER,ABP\n" + "".join(f"{i / 100},{v},{90 + 20 * v}\n" for i, v in enumerate(x))
+    )
+    rec = tmp_path / "abp.csv"
+    rec.write_text("time_s,ABP\n" + "".join(f"{i / 100},{90 + 20 * v}\n" for i, v in enumerate(x)))
+    r = run_cli("plot", "recording", rec, "--input", src, "--out", tmp_path / "f.png")
+    assert r.exit_code == 1 and "Name it with --channel" in r.output, r.output
+    r = run_cli("plot", "recording", src, "--input", src, "--out", tmp_path / "f.png")
+    assert r.exit_code == 1 and "given as both the reconstruction and its --input" in r.output
+
+
+def test_training_history_with_a_damaged_record_skips_it(tmp_path):
+    from helpers import run_cli
+
+    lines = [
+        '{"epoch": 1, "train_loss": 0.5}',
+        '{"epoch": 2, "train_loss": "abc"}',
+        '{"epoch": 3, "train_loss": 0.3}',
+    ]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    r = run_cli("plot", "training", tmp_path, "--out", tmp_path / "t.png")
+    assert r.exit_code == 0, r.output
+    from innpar_freia.report import read_epoch_records
+
+    assert [rec["epoch"] for rec in read_epoch_records(tmp_path / "metrics.jsonl")] == [1, 3]

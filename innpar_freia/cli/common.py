@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -24,8 +25,25 @@ class InnparGroup(click.Group):
             raise click.ClickException(str(exc)) from None
         except OSError as exc:
             # Unwritable output directories, full disks, unreadable inputs.
-            where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
-            raise click.ClickException(f"{exc.strerror or exc}{where}") from None
+            raise click.ClickException(os_error_message(exc)) from None
+
+
+# Outputs are written under hidden names next to their final place (".abp.csv.123.staged.csv",
+# ".fig.123.tmp.png") and renamed when complete: naming those would puzzle the user.
+_STAGED_NAME = re.compile(r"^\..+\.\d+\.(staged|tmp)")
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an ``OSError``: what went wrong and where, naming the folder rather
+    than a hidden temporary file inside it."""
+    reason = exc.strerror or str(exc)
+    filename = getattr(exc, "filename", None)
+    if not filename:
+        return reason
+    path = Path(str(filename))
+    if _STAGED_NAME.match(path.name):
+        return f"cannot write in {path.parent}: {reason}"
+    return f"{reason}: {path}"
 
 
 def _jsonable(obj: Any) -> Any:

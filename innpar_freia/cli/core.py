@@ -9,7 +9,12 @@ from typing import Any
 import click
 
 from innpar_freia.cli.common import ConsoleCallbacks, echo_json, fmt, to_json
-from innpar_freia.config import PRESETS, TRAIN_DEFAULT_PRESET, preset_names
+from innpar_freia.config import (
+    PRESETS,
+    TRAIN_DEFAULT_PRESET,
+    invertible_preset_names,
+    preset_names,
+)
 
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -340,7 +345,7 @@ def eval_cmd(
 @click.command("check")
 @click.option(
     "--preset",
-    type=click.Choice(preset_names()),
+    type=click.Choice(invertible_preset_names()),
     default=None,
     help="Check a freshly initialised preset  [default: paper].",
 )

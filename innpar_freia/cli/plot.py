@@ -92,21 +92,22 @@ def _predictions_command(kind: str, doc: str):
         show_default=True,
         help="calibrated: the calibrated predictions, calibration windows left out.",
     )
-    @click.option(
-        "--windows",
-        "n",
-        type=click.IntRange(min=1, max=32),
-        default=4,
-        show_default=True,
-        help="How many windows (reconstructions only).",
-    )
     @FORCE
-    def command(predictions: Path, out: Path, protocol: str, n: int, force: bool) -> None:
+    def command(predictions: Path, out: Path, protocol: str, force: bool, n: int = 4) -> None:
         from innpar_freia.figures import predictions_figure
 
         _check_out(out, force, predictions)
         _done(predictions_figure(predictions, kind, out, protocol, n))
 
+    if kind == "reconstructions":  # the others draw every window
+        command = click.option(
+            "--windows",
+            "n",
+            type=click.IntRange(min=1, max=32),
+            default=4,
+            show_default=True,
+            help="How many windows to draw.",
+        )(command)
     return command
 
 

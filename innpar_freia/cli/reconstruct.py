@@ -122,8 +122,10 @@ def reconstruct_cmd(
     signal; give --fs), NPZ (1-D arrays, optional fs key), or a project window file (.h5).
     It is resampled to the model's rate, cut into overlapping windows, each normalised as
     in training, reconstructed, stitched with a cross-fade and resampled back: the output
-    has INPUT's rate and length. Gaps (NaN, flat line, lost contact) are not reconstructed
-    across; they are NaN in the output and listed in the summary. Beside OUT go
+    has INPUT's rate and length. Gaps in a recording (NaN, flat line, lost contact) are not
+    reconstructed across; they are NaN in the output and listed in the summary (the
+    windows of a window file passed quality control when imported, and are reconstructed
+    as they are). Beside OUT go
     STEM.beats.csv (per-beat SBP/DBP/MAP) and STEM.summary.json, STEM being OUT without
     its suffix (abp.csv -> abp.beats.csv).
 
@@ -182,6 +184,8 @@ def reconstruct_cmd(
                 f"HR {fmt(beats['hr_median'], 0)} bpm"
             )
         ref = summary.get("reference")
+        if ref and not ref.get("n_windows"):
+            click.echo(f"  no comparison with reference {ref['channel']}: {ref['why_none']}")
         if ref and ref.get("n_windows"):
             click.echo(
                 f"  vs reference {ref['channel']} ({ref['n_windows']} windows): waveform MAE "

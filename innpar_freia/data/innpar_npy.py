@@ -21,6 +21,7 @@ from innpar_freia.data.import_report import (
     repeated_ids_warning,
     summarise,
 )
+from innpar_freia.data.recordings import numpy_load_problem
 from innpar_freia.data.store import WindowWriter, storable
 from innpar_freia.errors import DataError
 
@@ -82,7 +83,7 @@ def _load_window(path: Path) -> np.ndarray:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise DataError(
-            f"{path} is not a readable .npy file (truncated or corrupt?): {exc}"
+            f"{path} is not a readable .npy file (truncated or corrupt?): {numpy_load_problem(exc)}"
         ) from None
     if arr.ndim == 2 and arr.shape[0] == 1:
         arr = arr[0]

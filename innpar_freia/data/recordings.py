@@ -88,14 +88,21 @@ class RawRecording:
     def channels(self) -> list[str]:
         return list(self.signals)
 
-    def find(self, kind: str, override: str | None = None, required: bool = True) -> str | None:
+    def find(
+        self,
+        kind: str,
+        override: str | None = None,
+        required: bool = True,
+        flag: str | None = None,
+    ) -> str | None:
         """Name of the ``kind`` ("ppg" or "abp") channel: ``override`` if given (must exist),
-        else the first channel whose name is a known spelling."""
+        else the first channel whose name is a known spelling. ``flag``: the option that
+        names it, for the error message (default ``--ppg-channel``/``--abp-channel``)."""
         where = str(self.path)
         ignored = self.meta.get("ignored_arrays")
         if ignored:  # so that "no PPG channel" does not hide an array that is not a channel
             where += f" (arrays that are not 1-D real channels: {', '.join(ignored)})"
-        return find_channel(self.channels, kind, override, required, where=where)
+        return find_channel(self.channels, kind, override, required, where=where, flag=flag)
 
 
 def find_channel(
@@ -104,6 +111,7 @@ def find_channel(
     override: str | None = None,
     required: bool = True,
     where: str = "recording",
+    flag: str | None = None,
 ) -> str | None:
     """Pick a PPG/ABP channel by name; errors name the file and the channels it has."""
     if kind not in ("ppg", "abp"):
@@ -123,7 +131,7 @@ def find_channel(
             return by_key[candidate]
     if required:
         label = "PPG (e.g. PLETH, PPG)" if kind == "ppg" else "ABP (e.g. ABP, ART)"
-        flag = "--ppg-channel" if kind == "ppg" else "--abp-channel"
+        flag = flag or ("--ppg-channel" if kind == "ppg" else "--abp-channel")
         raise DataError(
             f"{where} has no {label} channel; its channels are: {', '.join(channels) or 'none'}. "
             f"Name it with {flag}"
@@ -294,6 +302,13 @@ def read_csv(
     if not header or not rows:
         raise DataError(f"{path} has no header row and data rows")
     header = [h.strip() for h in header]
+    if len(header) == 1:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs")):
+            if sep in header[0]:
+                raise DataError(
+                    f"{path}: its columns are separated by {name}; innpar reads "
+                    "comma-separated CSV (save it with commas)"
+                )
     if len(set(header)) != len(header):
         raise DataError(f"{path} has duplicate column names: {header}")
     data = np.full((len(rows), len(header)), np.nan)
@@ -397,6 +412,15 @@ def _time_grid(t: np.ndarray, path: Path, tcol: str, fs_option: str) -> tuple[fl
     return 1.0 / period, positions
 
 
+def numpy_load_problem(exc: Exception) -> str:
+    """What ``np.load`` said, minus its advice to load with pickles allowed: for a corrupt
+    or foreign file that would run whatever code it holds."""
+    text = str(exc)
+    if "pickle" in text.lower():
+        return "not a NumPy file of numbers (random bytes, or pickled Python objects)"
+    return text
+
+
 def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs") -> RawRecording:
     """An ``.npz`` of 1-D arrays, one per channel; a scalar ``fs`` key gives the rate."""
     path = Path(path)
@@ -409,7 +433,7 @@ def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs")
     except FileNotFoundError:
         raise DataError(f"NPZ file not found: {path}") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path} is not a readable .npz file: {exc}") from None
+        raise DataError(f"{path} is not a readable .npz file: {numpy_load_problem(exc)}") from None
     if arrays is None:
         raise DataError(f"{path} holds a single .npy array, not an .npz archive of named channels")
     stated = arrays.pop("fs", None)
@@ -452,7 +476,7 @@ def read_npy(path: str | Path, fs: float | None = None, channel: str = "ppg") ->
     except FileNotFoundError:
         raise DataError(f"NPY file not found: {path}") from None
     except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{path} is not a readable .npy file: {exc}") from None
+        raise DataError(f"{path} is not a readable .npy file: {numpy_load_problem(exc)}") from None
     arr = np.squeeze(arr)
     if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.number):
         raise DataError(

@@ -534,6 +534,12 @@ def load_run_config(
             f"preset {preset!r} on the command line contradicts preset {file_preset!r} "
             f"in {config_file}"
         )
+    for section in ("model", "train"):
+        if not isinstance(values.get(section, {}), dict):
+            raise ConfigError(
+                f"{section} in {config_file} must be a table ([{section}] followed by "
+                "key = value lines)"
+            )
     model = dict(values.get("model", {}))
     train = dict(values.get("train", {}))
     from_data = sorted(set(model) & {"fs", "window_length"})
@@ -544,6 +550,15 @@ def load_run_config(
             "sampling rate and window length of the data file; import the data at the rate "
             "and window length you want (innpar data import --fs / --window-seconds)"
         )
+    if config_file is not None and (model_overrides or train_overrides):
+        # The file on its own must be valid: an option on the command line that replaces a
+        # wrong value would hide it until the file is used without that option.
+        try:
+            resolve_config(
+                preset=preset or file_preset or TRAIN_DEFAULT_PRESET, model=model, train=train
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"{config_file}: {exc}") from None
     model.update(model_overrides or {})
     train.update(train_overrides or {})
     return resolve_config(

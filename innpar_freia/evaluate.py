@@ -56,18 +56,47 @@ def split_indices(
     if split == "all":
         return np.arange(info.n_windows)
     tcfg = ckpt.run_config.train
+    if test_fold is not None and not info.has_folds:
+        raise DataError(
+            f"{info.path} has no cross-validation folds, so test fold {test_fold} cannot be "
+            "used; drop --test-fold to score its split column"
+        )
     if test_fold is None and info.has_folds:
         test_fold = tcfg.test_fold
     val_fold = tcfg.val_fold if test_fold == tcfg.test_fold else None
-    if test_fold is not None and not info.has_folds:
-        test_fold, val_fold = None, None
     plan = plan_splits(info, test_fold, val_fold)
     idx = plan.indices(split)
     if len(idx) == 0:
         raise DataError(
             f"{info.path}: the {split} split is empty (use --split all for every window)"
         )
+    if split in ("test", "val"):
+        _refuse_training_windows(ckpt, info, idx, split)
     return idx
+
+
+def _refuse_training_windows(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray, split: str):
+    """Scores of windows a model was trained on are not a test: refuse them when ``data``
+    is the file the checkpoint was trained on (same windows) and ``idx`` reaches into the
+    training split the run used (another --test-fold than the run's)."""
+    from innpar_freia.train import windows_fingerprint
+
+    trained_on = ckpt.data.get("windows_sha256")
+    if trained_on is None or trained_on != windows_fingerprint(info):
+        return
+    tcfg = ckpt.run_config.train
+    try:
+        run_plan = plan_splits(info, tcfg.test_fold, tcfg.val_fold)
+    except DataError:
+        return  # the run's own split does not apply to this file
+    seen = np.intersect1d(idx, run_plan.train)
+    if seen.size:
+        fold = f" (test fold {tcfg.test_fold})" if tcfg.test_fold is not None else ""
+        raise DataError(
+            f"{seen.size} of the {len(idx)} {split} windows were in the training split of "
+            f"this checkpoint's run{fold}: their scores would not measure generalisation; "
+            "give that run's test fold, or --split train to score training windows"
+        )
 
 
 def predict(

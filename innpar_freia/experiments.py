@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -104,6 +105,7 @@ def load_experiment(path: str | Path) -> Experiment:
     for key in ("name", "data", "base"):
         if key not in raw:
             raise ConfigError(f"{path}: an experiment needs '{key}'")
+    _check_folder_name(path, "name", raw["name"])
     protocol = {**PROTOCOL_DEFAULTS, **raw.get("protocol", {})}
     bad = sorted(set(protocol) - set(PROTOCOL_DEFAULTS))
     if bad:
@@ -116,8 +118,9 @@ def load_experiment(path: str | Path) -> Experiment:
         extra = sorted(set(v) - {"name", "description", "preset", "model", "train", "reuse"})
         if extra:
             raise ConfigError(f"{path}: variant {v.get('name')!r} has unknown key(s) {extra}")
-        if not isinstance(v.get("name"), str) or not v["name"] or "/" in v["name"]:
-            raise ConfigError(f"{path}: every variant needs a 'name' (a string without '/')")
+        if "name" not in v:
+            raise ConfigError(f"{path}: every variant needs a 'name'")
+        _check_folder_name(path, "variant name", v["name"])
         reuse = v.get("reuse")
         if reuse is not None and (not isinstance(reuse, str) or reuse.count("/") != 1):
             raise ConfigError(
@@ -154,6 +157,15 @@ def load_experiment(path: str | Path) -> Experiment:
         variants,
         _extra_evaluations(path, raw.get("extra_eval", [])),
     )
+
+
+def _check_folder_name(path: Path, what: str, name: Any) -> None:
+    """Experiment and variant names are folders under --out: nothing that would leave it."""
+    if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name) or set(name) == {"."}:
+        raise ConfigError(
+            f"{path}: {what} must be a folder name of letters, digits, '_', '-' and '.', "
+            f"got {name!r}"
+        )
 
 
 def _check_tables(path: Path, raw: dict[str, Any]) -> None:

@@ -88,13 +88,19 @@ def beat_prominence(x: np.ndarray, fs: float, window_seconds: float = 5.0) -> fl
     return float(np.median(values))
 
 
+# How far (a fraction of the beat's range) a beat's foot may lie above its minimum.
+FOOT_TOLERANCE = 0.1
+
+
 def detect_beats(abp: np.ndarray, fs: float) -> Beats:
     """Beats of an ABP signal ``(n,)`` in mmHg (NaN = not available).
 
     In each finite run, diastolic feet are the protocol's troughs (``find_peaks`` on
     ``-x``, 0.3 s apart, prominence from :func:`beat_prominence`); a beat runs from one foot
     to the next (at most 2 s): DBP is the foot's value, SBP the maximum in the beat, MAP the
-    mean over the beat, heart rate 60 / beat duration.
+    mean over the beat, heart rate 60 / beat duration. A "beat" whose pressure falls below
+    its foot before its systolic peak (by more than :data:`FOOT_TOLERANCE` of its range),
+    or whose mean lies below its foot, starts at a dicrotic notch and is left out.
     """
     abp = np.asarray(abp, dtype=np.float64)
     cols: dict[str, list[float]] = {k: [] for k in _BEAT_FIELDS}
@@ -110,6 +116,13 @@ def detect_beats(abp: np.ndarray, fs: float) -> Beats:
                 continue
             beat = x[t0:t1]
             peak = int(np.argmax(beat))
+            notch = x[t0] - beat[: peak + 1].min() > FOOT_TOLERANCE * (beat.max() - beat.min())
+            if notch or beat.mean() < x[t0]:
+                # Not the start of a beat: the pressure falls below the "foot" before the
+                # systolic peak, or mostly lies below it (MAP < DBP): the foot is a trough
+                # inside a beat (the dicrotic notch) or the stretch starts mid-beat. A real
+                # foot is where the upstroke starts; a baseline drifting down is fine.
+                continue
             cols["onset_s"].append((a + t0) / fs)
             cols["peak_s"].append((a + t0 + peak) / fs)
             cols["sbp"].append(float(beat[peak]))

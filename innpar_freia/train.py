@@ -369,14 +369,31 @@ def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
         )
 
 
-def clear_run_dir(run_dir: Path) -> None:
-    """Delete a run's artifacts (``--force``); called once the new run is known to start."""
+def set_aside_run(run_dir: Path) -> Path:
+    """Move a run's artifacts into a hidden folder of ``run_dir`` (``--force``), from
+    which :func:`restore_run` puts them back if the new run fails before its first
+    checkpoint (bad data met while fitting the normalisation, divergence, Ctrl-C): until
+    the new run holds something to resume, the old one is not lost. A process killed
+    outright leaves them in ``run_dir/.replaced.<pid>``."""
+    aside = run_dir / f".replaced.{os.getpid()}"
+    aside.mkdir()
+    for name in RUN_ARTIFACTS:
+        if (run_dir / name).exists():
+            os.replace(run_dir / name, aside / name)
+    return aside
+
+
+def restore_run(run_dir: Path, aside: Path) -> None:
+    """Undo :func:`set_aside_run` once what the failed new run wrote is removed."""
     for name in RUN_ARTIFACTS:
         target = run_dir / name
         if target.is_dir():
             shutil.rmtree(target)
         else:
             target.unlink(missing_ok=True)
+        if (aside / name).exists():
+            os.replace(aside / name, target)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def windows_fingerprint(info: StoreInfo) -> str:
@@ -389,6 +406,30 @@ def windows_fingerprint(info: StoreInfo) -> str:
     return h.hexdigest()
 
 
+def split_fingerprint(info: StoreInfo, plan: Any) -> str:
+    """SHA-256 of the window ids in each of the train/val/test splits: same counts with
+    other windows (re-split folds, another seed) is other data for a resumed run."""
+    h = hashlib.sha256()
+    for split in ("train", "val", "test"):
+        h.update(f"{split}:".encode())
+        h.update("\x1f".join(str(v) for v in info.window_ids[getattr(plan, split)]).encode())
+    return h.hexdigest()
+
+
+# Windows whose signals are hashed to tell files with the same ids apart (cheap: a fixed
+# number of rows, spread over the file, not the whole file).
+CONTENT_SAMPLE = 64
+
+
+def content_fingerprint(path: Path, n_windows: int) -> str:
+    """SHA-256 of the PPG and ABP of up to :data:`CONTENT_SAMPLE` evenly spaced windows."""
+    rows = np.unique(np.linspace(0, max(n_windows - 1, 0), CONTENT_SAMPLE).round().astype(int))
+    ppg, abp = load_split_arrays(path, rows[:n_windows])
+    h = hashlib.sha256(np.ascontiguousarray(ppg, dtype=np.float32).tobytes())
+    h.update(np.ascontiguousarray(abp, dtype=np.float32).tobytes())
+    return h.hexdigest()
+
+
 def check_resume_data(data: Path, desc: dict[str, Any], stored: dict[str, Any]) -> None:
     """A resumed run must see the windows it was trained on: another file would change its
     training split mid-run and compare validation errors of different windows."""
@@ -397,8 +438,11 @@ def check_resume_data(data: Path, desc: dict[str, Any], stored: dict[str, Any]) 
         for key in ("n_windows", "windows_sha256")
         if key in stored and stored[key] != desc[key]
     ]
-    if "split" in stored and stored["split"] != desc["split"]:
+    # Runs from before a fingerprint existed are checked on what they recorded.
+    if any(k in stored and stored[k] != desc[k] for k in ("split", "split_sha256")):
         differences.append("other train/val/test windows")
+    if "content_sha256" in stored and stored["content_sha256"] != desc["content_sha256"]:
+        differences.append("other signals in the same windows")
     if differences:
         raise DataError(
             f"{data} is not the data the run being resumed was trained on "
@@ -419,15 +463,19 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 def read_history(path: Path, up_to_epoch: int) -> list[dict[str, Any]]:
     """Epoch records of ``metrics.jsonl`` up to a checkpoint's epoch (a resumed run drops
-    the records of epochs it is about to redo)."""
+    the records of epochs it is about to redo). A line a kill cut short while it was being
+    appended is not a record: it is dropped with the epochs to redo."""
     if not path.exists():
         return []
     out = []
-    for line in path.read_text().splitlines():
-        if line.strip():
+    for line in path.read_text(errors="replace").splitlines():
+        try:
             record = json.loads(line)
-            if record.get("epoch", 0) <= up_to_epoch:
-                out.append(record)
+        except json.JSONDecodeError:
+            continue
+        epoch = record.get("epoch") if isinstance(record, dict) else None
+        if isinstance(epoch, int) and epoch <= up_to_epoch:
+            out.append(record)
     return out
 
 
@@ -555,6 +603,12 @@ def train(
                 f"(only {', '.join(RESUME_OVERRIDES)} can)"
             )
         run_config = RunConfig(stored.preset, stored.model, stored.train.replace(**overrides))
+        done = int(state.get("epoch", 0))
+        if run_config.train.epochs < done:
+            raise RunDirError(
+                f"{run_dir} has completed {done} epochs; --epochs {run_config.train.epochs} "
+                f"would end before that (give at least {done})"
+            )
     elif run_config is None:
         raise ConfigError("a new run needs a configuration")
     device = resolve_device(run_config.train.device)
@@ -565,7 +619,9 @@ def train(
         return _train(run_config, data, run_dir, state, force, cb, device, dist_info, started)
     except BaseException:
         if dist_info.is_main and not started.get("checkpointed"):
-            if started.get("config"):
+            if "aside" in started:  # --force: the run that was there comes back
+                restore_run(run_dir, started["aside"])
+            elif started.get("config"):
                 discard_unstarted_run(run_dir, remove_dir=not existed)
             elif "previous_config" in started:
                 # A resume that failed before its first checkpoint (damaged data, interrupted)
@@ -642,6 +698,8 @@ def _train(
         "window_length": info.window_length,
         "n_windows": info.n_windows,
         "windows_sha256": windows_fingerprint(info),
+        "split_sha256": split_fingerprint(info, plan),
+        "content_sha256": content_fingerprint(data, info.n_windows),
         "source_format": info.source_format,
         "provenance": info.provenance,
         "split": plan.describe(),
@@ -651,7 +709,7 @@ def _train(
     # Every process has passed the checks before the main one deletes anything.
     distributed.barrier(dist_info)
     if state is None and main and force and holds_run(run_dir):
-        clear_run_dir(run_dir)
+        started["aside"] = set_aside_run(run_dir)
     distributed.barrier(dist_info)
 
     if state is not None:
@@ -908,6 +966,8 @@ def _train(
                 save_checkpoint(ckpt_dir / f"epoch-{epoch + 1:04d}.pt", body)
             save_checkpoint(ckpt_dir / "last.pt", body)
             started["checkpointed"] = True
+            if "aside" in started:  # the new run can be resumed: the old one goes
+                shutil.rmtree(started.pop("aside"), ignore_errors=True)
             history.append(record)
             cb.on_epoch(record)
             stop = bool(cfg.early_stopping and has_val and bad_epochs >= cfg.early_stopping)

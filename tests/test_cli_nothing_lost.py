@@ -238,3 +238,76 @@ def test_sigterm_stops_a_command_like_ctrl_c_and_leaves_nothing_half_written(tmp
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert b"Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_force_gives_the_run_back_when_the_new_one_fails_before_its_first_checkpoint(
+    run_copy: Path, synth_file: Path, tmp_path: Path
+):
+    import h5py
+    import numpy as np
+
+    before = tree_digest(run_copy)
+    nan = tmp_path / "nan.h5"
+    shutil.copy(synth_file, nan)
+    with h5py.File(nan, "r+") as fh:  # a training window, met only when fitting on them
+        row = int(np.flatnonzero(fh["split"][:] == b"train")[-1])
+        fh["ppg"][row, 10] = np.nan
+    r = tiny_train(nan, run_copy, "--force")
+    assert r.exit_code == 1 and "NaN or inf" in r.output, r.output
+    assert tree_digest(run_copy) == before
+    r = tiny_train(synth_file, run_copy, "--force", "--lr", "1e30", "--epochs", "2")
+    assert r.exit_code == 1 and "nothing was kept" in r.output, r.output
+    assert tree_digest(run_copy) == before
+    assert [p.name for p in run_copy.iterdir() if p.name.startswith(".")] == []
+
+
+def test_resume_refuses_resplit_or_changed_windows_and_going_backwards(
+    run_copy: Path, synth_file: Path, tmp_path: Path
+):
+    import h5py
+
+    before = tree_digest(run_copy)
+    resplit = tmp_path / "resplit.h5"
+    shutil.copy(synth_file, resplit)
+    assert run("data", "split", resplit, "--folds", 5, "--seed", 7, "--test-fold", 3).exit_code == 0
+    r = run("train", "--data", resplit, "--out", run_copy, "--resume", "--epochs", "3")
+    assert r.exit_code == 1 and "other train/val/test windows" in r.output, r.output
+    changed = tmp_path / "changed.h5"
+    shutil.copy(synth_file, changed)
+    with h5py.File(changed, "r+") as fh:  # same ids and splits, other signals
+        fh["abp"][0] = fh["abp"][0] + 5.0
+    r = run("train", "--data", changed, "--out", run_copy, "--resume", "--epochs", "3")
+    assert r.exit_code == 1 and "other signals in the same windows" in r.output, r.output
+    r = run("train", "--data", synth_file, "--out", run_copy, "--resume", "--epochs", "1")
+    assert r.exit_code == 1 and "has completed 2 epochs" in r.output, r.output
+    assert tree_digest(run_copy) == before
+
+
+def test_resume_drops_a_metrics_line_cut_short_by_a_kill(run_copy: Path, synth_file: Path):
+    with (run_copy / "metrics.jsonl").open("a") as fh:
+        fh.write('{"epoch": 3, "lr"')
+    r = run("train", "--data", synth_file, "--out", run_copy, "--resume", "--epochs", "3")
+    assert r.exit_code == 0, r.output
+    records = [json.loads(line) for line in (run_copy / "metrics.jsonl").read_text().splitlines()]
+    assert [rec["epoch"] for rec in records] == [1, 2, 3]
+
+
+def test_eval_refuses_folds_that_are_not_a_test_of_the_checkpoint(tmp_path: Path):
+    data = tmp_path / "folds.h5"
+    assert run("data", "synth", "--out", data, "--subjects", 6, "--minutes", 0.5).exit_code == 0
+    assert run("data", "split", data, "--folds", 3, "--test-fold", 0).exit_code == 0
+    r = tiny_train(data, tmp_path / "run", "--test-fold", 0)
+    assert r.exit_code == 0, r.output
+    ckpt = tmp_path / "run" / "checkpoints" / "best.pt"
+    r = run("eval", "--checkpoint", ckpt, "--data", data, "--test-fold", 2, "--out", tmp_path / "e")
+    assert r.exit_code == 1 and "were in the training split of this checkpoint's run" in r.output
+    assert not (tmp_path / "e").exists()
+    r = run("eval", "--checkpoint", ckpt, "--data", data, "--out", tmp_path / "e", "--no-figures")
+    assert r.exit_code == 0, r.output  # its own test fold
+    nofolds = tmp_path / "nofolds.h5"
+    assert run("data", "synth", "--out", nofolds, "--subjects", 6, "--minutes", 0.5,
+               "--folds", 0).exit_code == 0  # fmt: skip
+    r = run(
+        "eval", "--checkpoint", ckpt, "--data", nofolds, "--test-fold", 1, "--out", tmp_path / "f"
+    )
+    assert r.exit_code == 1 and "has no cross-validation folds" in r.output

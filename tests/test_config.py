@@ -86,6 +86,16 @@ def test_toml_errors_are_clear(tmp_path: Path) -> None:
         load_run_config(None, broken)
     with pytest.raises(ConfigError, match="config file not found"):
         load_run_config(None, tmp_path / "missing.toml")
+    for text in ('preset = "tiny"\ntrain = 3\n', 'model = "x"\n', "[[train]]\nepochs = 1\n"):
+        not_a_table = tmp_path / "t.toml"
+        not_a_table.write_text(text)
+        with pytest.raises(ConfigError, match=r"in .*t\.toml must be a table"):
+            load_run_config(None, not_a_table)
+    # A wrong value in the file is found even when the command line replaces it.
+    negative = tmp_path / "n.toml"
+    negative.write_text("[train]\nepochs = -3\n")
+    with pytest.raises(ConfigError, match=r"n\.toml: .*epochs"):
+        load_run_config(None, negative, train_overrides={"epochs": 1})
     mismatch = tmp_path / "m.toml"
     mismatch.write_text('preset = "tiny"\n')
     with pytest.raises(ConfigError, match="contradicts preset 'tiny'"):

@@ -152,11 +152,12 @@ def test_a_distributed_run_resumes_where_it_stopped(synth_file: Path, tmp_path: 
         assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-4)
 
 
-def test_every_process_stops_with_the_message_when_the_run_exists(
+def test_every_process_stops_and_rank_0_says_why_when_the_run_exists(
     synth_file: Path, tmp_path: Path
 ) -> None:
-    """A run directory that holds a run: each rank says so and exits, rather than rank 1
-    waiting at a barrier for rank 0 and dying on a closed connection."""
+    """A run directory that holds a run: every rank stops, rather than rank 1 waiting at a
+    barrier for rank 0 and dying on a closed connection; the message is printed once (by
+    rank 0), not once per process."""
     config = tmp_path / "recipe.toml"
     config.write_text('preset = "tiny"\n')
     ddp = tmp_path / "ddp"
@@ -165,7 +166,7 @@ def test_every_process_stops_with_the_message_when_the_run_exists(
     before = (ddp / "checkpoints" / "last.pt").read_bytes()
     proc = _launch(args, ddp)
     assert proc.returncode != 0
-    assert proc.stderr.count(f"Error: {ddp} already holds a run") == 2, proc.stderr[-3000:]
+    assert proc.stderr.count(f"Error: {ddp} already holds a run") == 1, proc.stderr[-3000:]
     # torchrun itself then reports the failed children (its ChildFailedError); the ranks
     # print nothing but the message.
     assert "Connection closed" not in proc.stderr and "[rank1]" not in proc.stderr

@@ -205,6 +205,10 @@ def test_experiment_files_are_validated(tmp_path: Path) -> None:
         (head + 'import = "bp-benchmark"\n[base]\n', r"import must be \[FORMAT, SOURCE"),
         (head + "synth = { subject = 3 }\n[base]\n", r"synth must be a table of .*subjects"),
         ('name = "x"\n[data]\nimport = ["a", "b"]\n[base]\n', "needs 'file'"),
+        # Names become folders under --out: nothing that leaves it, nothing but a string.
+        ('name = 5\n[data]\nfile = "f.h5"\n[base]\n', "name must be a folder name"),
+        ('name = "../evil"\n[data]\nfile = "f.h5"\n[base]\n', "got '../evil'"),
+        (head + '[base]\n[[variants]]\nname = ".."\n', "variant name must be a folder name"),
     ):
         bad.write_text(text)
         with pytest.raises(ConfigError, match=message):

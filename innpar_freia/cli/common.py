@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -22,10 +23,19 @@ class InnparGroup(click.Group):
         try:
             return super().invoke(ctx)
         except InnparError as exc:
-            raise click.ClickException(str(exc)) from None
+            _fail(str(exc))
         except OSError as exc:
             # Unwritable output directories, full disks, unreadable inputs.
-            raise click.ClickException(os_error_message(exc)) from None
+            _fail(os_error_message(exc))
+
+
+def _fail(message: str) -> None:
+    """Exit 1 with ``message``; under torchrun only rank 0 says it. The checks behind user
+    errors (data, configuration, run directory) run alike on every rank, so the other
+    ranks would print the same line again."""
+    if "LOCAL_RANK" in os.environ and os.environ.get("RANK", "0") != "0":
+        raise SystemExit(1)
+    raise click.ClickException(message) from None
 
 
 # Outputs are written under hidden names next to their final place (".abp.csv.123.staged.csv",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -149,15 +150,27 @@ def train_cmd(
             return
         if run_dir is None:
             run_dir = next_run_dir("runs", run_config.preset)
-    result = train(
-        run_config,
-        data,
-        run_dir,
-        resume=resume,
-        force=force,
-        resume_overrides=overrides if resume else None,
-        callbacks=ConsoleCallbacks(quiet=quiet or as_json),
-    )
+    try:
+        result = train(
+            run_config,
+            data,
+            run_dir,
+            resume=resume,
+            force=force,
+            resume_overrides=overrides if resume else None,
+            callbacks=ConsoleCallbacks(quiet=quiet or as_json),
+        )
+    except (KeyboardInterrupt, SystemExit) as exc:
+        # Ctrl-C, or SIGTERM (see innpar_freia.cli): say how to go on, if there is a way.
+        interrupted = isinstance(exc, KeyboardInterrupt) or exc.code == 128 + signal.SIGTERM
+        last = Path(run_dir) / "checkpoints" / "last.pt"
+        if interrupted and last.is_file() and int(os.environ.get("RANK", "0")) == 0:
+            click.echo(
+                f"\ninterrupted; {run_dir} continues from its last completed epoch with:\n"
+                f"  innpar train --data {data} --out {run_dir} --resume",
+                err=True,
+            )
+        raise
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun only rank 0 reports
     summary = {

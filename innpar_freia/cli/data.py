@@ -416,7 +416,7 @@ def split_cmd(
     from innpar_freia.data.splits import split_file
 
     summary = split_file(file, None if keep_folds else folds, seed, test_fold)
-    if summary["replaced_folds"]:
+    if summary["replaced_folds"] and not as_json:  # the JSON says it as replaced_folds
         click.echo(
             f"note: replaced the folds {file} had before; --keep-folds keeps a file's folds",
             err=True,

@@ -346,6 +346,10 @@ def test_force_never_replaces_an_input_or_a_special_file(tmp_path: Path) -> None
         result = run_cli(*cmd, "--out", fifo, "--force")
         assert result.exit_code == 1 and "is not a regular file" in result.output, result.output
         assert stat.S_ISFIFO(fifo.stat().st_mode)
+        # A name ending in a slash is a folder: no file named after it.
+        result = run_cli(*cmd, "--out", f"{tmp_path / 'newdir'}/")
+        assert result.exit_code == 2 and "names a folder" in result.output, result.output
+        assert not (tmp_path / "newdir").exists()
 
 
 def test_bp_benchmark_damaged_headers_and_odd_layouts(tmp_path: Path) -> None:

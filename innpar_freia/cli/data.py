@@ -15,10 +15,19 @@ def data() -> None:
     """Create, import and inspect the canonical HDF5 window file."""
 
 
+def _file_name(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """``--out`` as a path, refusing a name that ends in a slash: ``Path`` would drop the
+    slash and the file would be written under the folder's name."""
+    if value is not None and value.endswith(("/", "\\")):
+        raise click.BadParameter(f"{value!r} names a folder; give a file name such as data.h5")
+    return None if value is None else Path(value)
+
+
 @data.command("synth")
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False),
+    callback=_file_name,
     required=True,
     help="HDF5 file to write (must not exist unless --force).",
 )
@@ -225,7 +234,8 @@ _IMPORT_OPTION_FORMATS = {
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
+    type=click.Path(),
+    callback=_file_name,
     required=True,
     help="HDF5 window file to write (must not exist unless --force).",
 )

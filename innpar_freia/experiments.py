@@ -407,9 +407,6 @@ def run_one(
     run_dir = run_directory(out, variant, test_fold, seed)
     tag = run_dir.name
     done = run_dir / "done.json"
-    if done.exists():
-        record = json.loads(done.read_text())
-        return _evaluate_run(exp, data, run_dir, record, done, log)
     train_cfg = {**variant.train, "seed": seed, "device": device}
     if test_fold is not None:
         train_cfg["test_fold"] = test_fold
@@ -417,6 +414,11 @@ def run_one(
         if vf != "next":
             train_cfg["val_fold"] = int(vf)
     run_config = resolve_config(variant.preset, variant.model, train_cfg)
+    if (run_dir / "config.json").is_file() and not variant.reuse:
+        check_same_recipe(run_dir, run_config, data, finished=done.exists())
+    if done.exists():
+        record = json.loads(done.read_text())
+        return _evaluate_run(exp, data, run_dir, record, done, log)
     log(f"[{exp.name}] {variant.name} {tag}: training")
     if (run_dir / "checkpoints" / "last.pt").exists():
         result = train(
@@ -443,6 +445,46 @@ def run_one(
         "evaluations": {},
     }
     return _evaluate_run(exp, data, run_dir, record, done, log)
+
+
+# Settings that may differ between a run and the configuration that finds it: where it
+# runs, and what training takes from the data file.
+_NOT_RECIPE = {"model": {"fs", "window_length"}, "train": {"device", "num_workers"}}
+
+
+def check_same_recipe(run_dir: Path, run_config: Any, data: Path, finished: bool) -> None:
+    """A run found in the results folder must be the run the configuration asks for: a
+    config edited after its runs were made (another preset, setting or data file) would
+    otherwise report the old runs under the new description. An interrupted run may be
+    given more epochs (it resumes to them); a finished one may not."""
+    from innpar_freia.config import ModelConfig, TrainConfig
+    from innpar_freia.data.store import read_info
+    from innpar_freia.train import windows_fingerprint
+
+    stored = json.loads((run_dir / "config.json").read_text())
+    want = json.loads(json.dumps(run_config.to_dict()))  # as stored: tuples become lists
+    diffs = []
+    if stored.get("preset") != want["preset"]:
+        diffs.append(f"preset {stored.get('preset')!r}, now {want['preset']!r}")
+    # Runs from before a setting existed recorded none: they ran with its default.
+    defaults = json.loads(
+        json.dumps({"model": ModelConfig().to_dict(), "train": TrainConfig().to_dict()})
+    )
+    for section in ("model", "train"):
+        skip = _NOT_RECIPE[section] | (set() if finished else {"epochs"})
+        have, now = stored.get(section, {}), want[section]
+        for key in sorted(set(have) | set(now)):
+            old, new = have.get(key, defaults[section].get(key)), now.get(key)
+            if key not in skip and old != new:
+                diffs.append(f"{section}.{key} {old!r}, now {new!r}")
+    trained_on = stored.get("data", {}).get("windows_sha256")
+    if trained_on is not None and trained_on != windows_fingerprint(read_info(data)):
+        diffs.append(f"other windows than {data}")
+    if diffs:
+        raise ConfigError(
+            f"{run_dir} was made with another configuration ({'; '.join(diffs[:3])}): "
+            "delete it to train it again, or give the experiment another name or --out"
+        )
 
 
 def runs_parser(description: str, variant_help: str, data: Path) -> argparse.ArgumentParser:

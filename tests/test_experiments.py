@@ -434,3 +434,22 @@ def test_results_name_the_commit_the_runs_were_made_from(synth_file: Path, tmp_p
     (tmp_path / "setup.cfg").write_text("[metadata]\nname = y\n")
     third = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
     assert third["commit"] == head + "+dirty"
+
+
+def test_runs_of_an_edited_config_are_not_reported_under_it(synth_file: Path, tmp_path: Path):
+    """A finished run is reused only if the configuration still describes it."""
+    cfg = tmp_path / "mini.toml"
+    text = EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    cfg.write_text(text)
+    out = tmp_path / "out"
+    run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    for edit, message in (
+        (text.replace('preset = "tiny"', 'preset = "paper"'), "preset 'tiny', now 'paper'"),
+        (text.replace("epochs = 1,", "epochs = 2,"), "train.epochs 1, now 2"),
+    ):
+        cfg.write_text(edit)
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    cfg.write_text(text)  # as it was: reused, nothing retrained
+    again = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    assert len(again["variants"]["a"]["runs"]) == 1

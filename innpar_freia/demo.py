@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,27 @@ class DemoResult:
     summary: dict[str, Any]
 
 
+# What a demo folder holds; --force replaces a folder that holds nothing else.
+DEMO_ITEMS = ("data.h5", "run", "eval")
+
+
+def _is_demo(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds a demo (or what is left of one) and nothing else: only
+    :data:`DEMO_ITEMS`, with ``data.h5``, if there, a synthetic window file."""
+    from innpar_freia.data.store import read_info
+    from innpar_freia.errors import DataError
+
+    names = {p.name for p in out_dir.iterdir()}
+    if not names <= set(DEMO_ITEMS):
+        return False
+    if (out_dir / "data.h5").exists():
+        try:
+            return read_info(out_dir / "data.h5").source_format == "synthetic"
+        except DataError:
+            return False
+    return True
+
+
 def run_demo(
     out_dir: str | Path,
     *,
@@ -38,16 +60,45 @@ def run_demo(
     force: bool = False,
     callbacks: Callbacks | None = None,
 ) -> DemoResult:
+    """Make the demo in ``out_dir``. ``force`` replaces an earlier demo there, and only a
+    demo: it is moved aside while the new one is made, and put back if that fails."""
     out_dir = Path(out_dir)
+    aside = None
     if out_dir.exists() and any(out_dir.iterdir()):
         if not force:
             raise RunDirError(f"{out_dir} is not empty; pass --force to replace the demo in it")
-        for name in ("data.h5", "run", "eval"):
-            target = out_dir / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            else:
-                target.unlink(missing_ok=True)
+        if not _is_demo(out_dir):
+            others = sorted(p.name for p in out_dir.iterdir() if p.name not in DEMO_ITEMS)
+            what = ", ".join(others[:3]) or "its data.h5 is not the synthetic demo data"
+            raise RunDirError(
+                f"{out_dir} holds more than a demo ({what}); --force replaces only a demo: "
+                "choose an empty folder"
+            )
+        aside = out_dir / f".replaced.{os.getpid()}"
+        aside.mkdir()
+        for name in DEMO_ITEMS:
+            if (out_dir / name).exists():
+                os.replace(out_dir / name, aside / name)
+    try:
+        result = _make_demo(out_dir, epochs, callbacks)
+    except BaseException:
+        if aside is not None:
+            for name in DEMO_ITEMS:
+                target = out_dir / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink(missing_ok=True)
+                if (aside / name).exists():
+                    os.replace(aside / name, target)
+            shutil.rmtree(aside, ignore_errors=True)
+        raise
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+    return result
+
+
+def _make_demo(out_dir: Path, epochs: int | None, callbacks: Callbacks | None) -> DemoResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     data = synthesize_dataset(out_dir / "data.h5", **DEMO_DATA)
     overrides = dict(DEMO_TRAIN)

@@ -201,6 +201,26 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         assert (out / name).is_file(), name
     assert "figure:" in result.stdout
     assert run("demo", "--out", out, "--epochs", "1").exit_code == 1
+    # --force replaces a demo, and only a demo; a failure gives the old one back.
+    best = (out / "run/checkpoints/best.pt").read_bytes()
+    r = run("demo", "--out", out, "--epochs", "0", "--force")
+    assert r.exit_code == 2 and (out / "run/checkpoints/best.pt").read_bytes() == best
+    (out / "notes.txt").write_text("mine")
+    r = run("demo", "--out", out, "--epochs", "1", "--force")
+    assert r.exit_code == 1 and "holds more than a demo (notes.txt)" in r.output
+    assert (out / "notes.txt").read_text() == "mine" and (out / "data.h5").is_file()
+    (out / "notes.txt").unlink()
+    import innpar_freia.demo as demo_module
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(demo_module, "evaluate", fail)  # after the new data and run are made
+        with pytest.raises(KeyboardInterrupt):
+            demo_module.run_demo(out, epochs=1, force=True)
+    assert (out / "run/checkpoints/best.pt").read_bytes() == best
+    assert sorted(p.name for p in out.iterdir()) == ["data.h5", "eval", "run"]
 
 
 @pytest.mark.parametrize("native", [False, True])

@@ -63,12 +63,14 @@ def default_out_dir(checkpoint: str | Path, split: str, test_fold: int | None = 
 
 
 def model_names(paths: list[Path]) -> list[str]:
-    """Short unique names: ``<run>/<checkpoint stem>`` (``#2``... for repeats)."""
+    """Short unique names: ``<run>/<checkpoint stem>`` (``#2``... for repeats), unique
+    also as file names (``a/b_c`` and ``a_b/c`` would share a figures folder and a
+    predictions file)."""
     names: list[str] = []
     for p in paths:
         base = f"{run_dir_of(p).name}/{p.stem}"
         name, k = base, 2
-        while name in names:
+        while name in names or _slug(name) in {_slug(n) for n in names}:
             name, k = f"{base}#{k}", k + 1
         names.append(name)
     return names
@@ -223,17 +225,18 @@ def prediction_path(base: Path, name: str, several: bool) -> Path:
     """``FILE`` for one checkpoint; ``FILE-<name>.h5`` for each of several."""
     if not several:
         return base
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-    return base.with_name(f"{base.stem}-{safe}{base.suffix or '.h5'}")
+    return base.with_name(f"{base.stem}-{_slug(name)}{base.suffix or '.h5'}")
 
 
 def existing_report(out_dir: Path) -> list[Path]:
-    """The files of an earlier report in ``out_dir``: what a new one there replaces."""
+    """The files of an earlier report in ``out_dir``: what a new one there replaces. Only
+    a folder with a report file holds a report, and only figures (PNG) under ``figures/``
+    are the report's: a user's own files there are neither counted nor removed."""
     names = [out_dir / n for n in REPORT_FILES + COMPARISON_FILES]
     found = [p for p in names if p.is_file()]
     figures = out_dir / "figures"
-    if figures.is_dir():
-        found += sorted(p for p in figures.rglob("*") if p.is_file())
+    if found and figures.is_dir():
+        found += sorted(p for p in figures.rglob("*.png") if p.is_file())
     return found
 
 
@@ -341,6 +344,11 @@ def write_report(
     for path in earlier:
         if path not in new:
             path.unlink(missing_ok=True)
+            if path.parent != out_dir / "figures" and path.parent.is_relative_to(out_dir):
+                try:
+                    path.parent.rmdir()  # a model's figures folder, now empty
+                except OSError:
+                    pass  # not empty: the new report's figures, or the user's files
     return written
 
 

@@ -136,22 +136,36 @@ def subject_tables(r: dict[str, Any]) -> tuple[Table, Table]:
     return summary, per
 
 
+# MAE differences up to this (mmHg) are reported as a tie, not a win: the protocol's
+# numbers are given to 0.1 mmHg, and a difference of hundredths is no evidence of either.
+TIE_MMHG = 0.1
+
+
+def _versus(model: float, other: float | None) -> str:
+    if other is None:
+        return "cannot be compared with"
+    if abs(model - other) <= TIE_MMHG:
+        return "is level with"
+    return "beats" if model < other else "does not beat"
+
+
 def verdict(m: dict[str, Any]) -> list[str]:
-    """Plain sentences: does the model beat the baselines the protocol demands?"""
+    """Plain sentences: does the model beat the baselines the protocol demands? A
+    difference within :data:`TIE_MMHG` is called level, not a win or a loss."""
     out = []
     free, base = m["calibration_free"], m["baselines"]
     if "naive" in base:
         for key, label in (("waveform", "waveform"), *((n, n.upper()) for n in BP_NAMES)):
             mv = free[key]["mae"]
             nv, lv = base["naive"][key]["mae"], base["linear"][key]["mae"]
-            beaten = [n for n, v in (("naive", nv), ("linear", lv)) if v is not None and mv < v]
-            status = (
-                "beats both baselines"
-                if len(beaten) == 2
-                else f"beats only {beaten[0]}"
-                if beaten
-                else "beats neither baseline"
-            )
+            outcomes = [_versus(mv, nv), _versus(mv, lv)]
+            if outcomes[0] == outcomes[1]:
+                status = {
+                    "beats": "beats both baselines",
+                    "does not beat": "beats neither baseline",
+                }.get(outcomes[0], f"{outcomes[0]} both baselines")
+            else:
+                status = f"{outcomes[0]} naive and {outcomes[1]} linear"
             out.append(
                 f"Calibration-free {label} MAE {mv:.2f} mmHg vs naive {nv:.2f}, linear "
                 f"{_f(lv)}: {status}."
@@ -161,12 +175,14 @@ def verdict(m: dict[str, Any]) -> list[str]:
     if cal is not None and cf is not None and cal["n_windows"]:
         for key, label in (("waveform", "waveform"), *((n, n.upper()) for n in BP_NAMES)):
             mv, cv = cal[key]["mae"], cf[key]["mae"]
-            word = "beats" if mv < cv else "does not beat"
+            word = _versus(mv, cv)
             # Carry-forward's waveform is a flat line: beating it there is about shape; on
             # SBP/DBP/MAP it is about following changes, the point of a continuous monitor.
             why = ""
-            if mv < cv:
+            if word == "beats":
                 why = " (a flat line)" if key == "waveform" else " (it tracks changes)"
+            elif word == "is level with":
+                why = f" (within {TIE_MMHG:g} mmHg)"
             out.append(
                 f"Calibrated {label} MAE {mv:.2f} mmHg vs carry-forward {cv:.2f}: {word} "
                 f"carry-forward{why}."
@@ -175,7 +191,8 @@ def verdict(m: dict[str, Any]) -> list[str]:
 
 
 def comparison(entries: list[EvalEntry]) -> tuple[Table, list[dict[str, Any]]]:
-    """One row per model (and the baselines of the first) with the headline numbers."""
+    """One row per model (and the baselines of the first, named so where the models'
+    differ) with the headline numbers."""
     records = []
     for e in entries:
         m = e.metrics
@@ -202,6 +219,10 @@ def comparison(entries: list[EvalEntry]) -> tuple[Table, list[dict[str, Any]]]:
             continue
         r = base[key]
         prefix = "cal" if key == "carry_forward" else "free"
+        # Naive and linear are fitted on a checkpoint's training split: models trained on
+        # other folds have other ones, and the row says whose it shows.
+        if any(e.metrics["baselines"].get(key) != r for e in entries[1:]):
+            label += f" (fitted for {entries[0].name})"
         rec = {"name": f"baseline: {label}", "checkpoint": None, "epoch": None, "preset": None}
         rec[f"{prefix}_wave_mae"] = r["waveform"]["mae"]
         rec[f"{prefix}_wave_r"] = r["waveform"]["r"]

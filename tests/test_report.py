@@ -278,3 +278,66 @@ def test_plot_recording_from_a_reconstruction(tiny_run, tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_checkpoints_whose_names_meet_as_file_names_get_their_own_files(
+    tiny_run, synth_file, tmp_path
+):
+    """``a/b_c`` and ``a_b/c`` would share a figures folder and a predictions file."""
+    best = tiny_run / "checkpoints" / "best.pt"
+    first, second = tmp_path / "a" / "checkpoints", tmp_path / "a_b" / "checkpoints"
+    first.mkdir(parents=True)
+    second.mkdir(parents=True)
+    shutil.copy(best, first / "b_c.pt")
+    shutil.copy(best, second / "c.pt")
+    out, preds = tmp_path / "ev", tmp_path / "p.h5"
+    r = run(
+        "eval", "--checkpoint", first / "b_c.pt", "--checkpoint", second / "c.pt",
+        "--data", synth_file, "--out", out, "--save-predictions", preds,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert len([d for d in (out / "figures").iterdir() if d.is_dir()]) == 2
+    written = sorted(p.name for p in tmp_path.glob("p-*.h5"))
+    assert len(written) == 2, written
+    names = {read_predictions(tmp_path / n).attrs["name"] for n in written}
+    assert names == {"a/b_c", "a_b/c#2"}  # told apart in the report, and as file names
+    assert not list(out.rglob(".*staged*"))
+
+
+def test_force_replaces_the_report_but_not_the_users_files(tiny_run, synth_file, tmp_path):
+    ckpt = tiny_run / "checkpoints" / "best.pt"
+    out = tmp_path / "ev"
+    mine = out / "figures" / "my_notes.txt"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("mine")
+    r = run("eval", "--checkpoint", ckpt, "--data", synth_file, "--out", out)
+    assert r.exit_code == 0, r.output  # a folder with my files holds no report
+    r = run(
+        "eval", "--checkpoint", ckpt, "--data", synth_file, "--out", out, "--force", "--no-figures"
+    )
+    assert r.exit_code == 0, r.output
+    assert mine.read_text() == "mine"
+    assert not list((out / "figures").rglob("*.png"))
+
+
+def test_a_difference_of_hundredths_is_called_level():
+    from innpar_freia.report_content import verdict
+
+    def stats(mae):
+        return {k: {"mae": mae} for k in ("waveform", "sbp", "dbp", "map")} | {"n_windows": 9}
+
+    m = {
+        "calibration_free": stats(10.0),
+        "baselines": {"naive": stats(10.05), "linear": stats(12.0), "carry_forward": stats(3.49)},
+        "calibrated": stats(3.48),
+    }
+    lines = verdict(m)
+    assert (
+        "Calibration-free SBP MAE 10.00 mmHg vs naive 10.05, linear 12.00: is level with "
+        "naive and beats linear." in lines
+    )
+    assert (
+        "Calibrated MAP MAE 3.48 mmHg vs carry-forward 3.49: is level with carry-forward "
+        "(within 0.1 mmHg)." in lines
+    )
+    assert not any("tracks changes" in line for line in lines)

@@ -272,6 +272,18 @@ def _as_text(fh: h5py.File, name: str) -> None:
     fh.create_dataset(name, data=np.array(["x"] * n, dtype=object), dtype=h5py.string_dtype())
 
 
+def _reference_as_dataset(fh: h5py.File) -> None:
+    del fh["reference"]
+    fh["reference"] = np.arange(3)
+
+
+def _subject_not_utf8(fh: h5py.File) -> None:
+    n = fh["subject"].shape[0]
+    del fh["subject"]
+    fh.create_dataset("subject", data=np.array([b"\xff\xfe"] * n, dtype=object),
+                      dtype=h5py.string_dtype("utf-8"))  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
@@ -282,6 +294,8 @@ def _as_text(fh: h5py.File, name: str) -> None:
         (lambda fh: _damage_attr(fh, "provenance", "{oops"), "provenance attribute is not valid"),
         (lambda fh: _as_group(fh, "ppg"), "ppg must be dataset(s), not group(s)"),
         (lambda fh: _as_text(fh, "fold"), "dataset 'fold' holds object, expected integers"),
+        (_reference_as_dataset, "'reference' must be a group of per-window fields"),
+        (_subject_not_utf8, "dataset 'subject' holds text that is not UTF-8"),
     ],
 )
 def test_damaged_metadata_is_one_message_for_every_command(tmp_path: Path, damage, message):

@@ -168,6 +168,8 @@ def _validate(fh: h5py.File, path: Path) -> None:
     not_arrays = [name for name in required if not isinstance(fh[name], h5py.Dataset)]
     if not_arrays:
         raise DataError(f"{path}: {', '.join(not_arrays)} must be dataset(s), not group(s)")
+    if "reference" in fh and not isinstance(fh["reference"], h5py.Group):
+        raise DataError(f"{path}: 'reference' must be a group of per-window fields")
     n = _attr_number(fh, path, "n_windows", int)
     length = _attr_number(fh, path, "window_length", int)
     for name in ("ppg", "abp"):
@@ -278,9 +280,9 @@ def read_info(path: str | Path) -> StoreInfo:
             abp_units=str(a.get("abp_units", "mmHg")),
             source_format=str(a.get("source_format", "")),
             provenance=json.loads(a.get("provenance", "{}")),
-            subjects=_decode(read_dataset(fh["subject"])),
-            window_ids=_decode(read_dataset(fh["window_id"])),
-            split=_decode(read_dataset(fh["split"])),
+            subjects=_text_column(fh, "subject"),
+            window_ids=_text_column(fh, "window_id"),
+            split=_text_column(fh, "split"),
             fold=read_dataset(fh["fold"]).astype(np.int64),
             start=read_dataset(fh["start"]).astype(np.int64),
             reference_fields=sorted(fh["reference"].keys()) if "reference" in fh else [],
@@ -288,6 +290,15 @@ def read_info(path: str | Path) -> StoreInfo:
             created_utc=str(a.get("created_utc", "")),
             package_version=str(a.get("package_version", "")),
         )
+
+
+def _text_column(fh: h5py.File, name: str) -> np.ndarray:
+    try:
+        return _decode(read_dataset(fh[name]))
+    except UnicodeDecodeError:
+        raise DataError(
+            f"{fh.filename}: dataset {name!r} holds text that is not UTF-8 (damaged?)"
+        ) from None
 
 
 def read_signals(

@@ -120,7 +120,7 @@ def subject_tables(r: dict[str, Any]) -> tuple[Table, Table]:
     for n in BP_NAMES:
         pooled[f"{n}_mae"], pooled[f"{n}_me"] = r[n]["mae"], r[n]["me"]
     summary = Table(
-        ["", "pooled over windows", f"average over {avg.get('n_subjects', 0)} subjects"],
+        ["", "pooled over windows", f"average over {_count(avg.get('n_subjects', 0), 'subject')}"],
         [[label, _f(pooled[k], _digits(k)), _f(avg.get(k), _digits(k))] for k, label in keys],
     )
     rows = []
@@ -147,6 +147,22 @@ def _versus(model: float, other: float | None) -> str:
     if abs(model - other) <= TIE_MMHG:
         return "is level with"
     return "beats" if model < other else "does not beat"
+
+
+def _single_window_note(free: dict[str, Any], cal: dict[str, Any]) -> str:
+    """Subjects with one window have nothing left to score once it calibrates them."""
+    missing = int(free.get("n_subjects", 0)) - int(cal.get("n_subjects", 0))
+    if missing <= 0:
+        return ""
+    return (
+        f" {_count(missing, 'subject')} with a single window "
+        f"{'has' if missing == 1 else 'have'} nothing left to score and "
+        f"{'is' if missing == 1 else 'are'} not in these numbers."
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def verdict(m: dict[str, Any]) -> list[str]:
@@ -256,7 +272,8 @@ def model_blocks(e: EvalEntry, figures: dict[str, str], heading: int = 2) -> lis
             "p",
             f"Checkpoint `{m['checkpoint']}` (preset {m['preset']}, epoch {m['epoch']}) on "
             f"`{m['data']}`, split **{m['split']}**: {free['n_windows']} windows of "
-            f"{free['n_subjects']} subjects at {m['fs']:g} Hz ({m['window_length']} samples). "
+            f"{_count(free['n_subjects'], 'subject')} at {m['fs']:g} Hz "
+            f"({m['window_length']} samples). "
             "All errors in mmHg on de-normalised ABP; BP values by the protocol's peak "
             "detection (docs/protocol.md).",
         ),
@@ -299,7 +316,8 @@ def model_blocks(e: EvalEntry, figures: dict[str, str], heading: int = 2) -> lis
                 "Per subject, the first window in time sets offset"
                 + (" and scale" if cal["calibration"] == "offset-scale" else "")
                 + " of the prediction and is not scored. Baseline: carry-forward (every later "
-                "window predicted as the calibration window's level and SBP/DBP/MAP).",
+                "window predicted as the calibration window's level and SBP/DBP/MAP)."
+                + _single_window_note(free, cal),
             ),
             ("table", waveform_table(_method_rows(m, CAL_METHODS), with_mase=False)),
             ("table", bp_table(_method_rows(m, CAL_METHODS))),
@@ -325,7 +343,9 @@ def model_blocks(e: EvalEntry, figures: dict[str, str], heading: int = 2) -> lis
         summary, per = subject_tables(r)
         blocks.append(("p", f"**{label}**"))
         blocks.append(("table", summary))
-        blocks.append(("details", (f"{len(r['subjects'])} subjects, {label}", [("table", per)])))
+        blocks.append(
+            ("details", (f"{_count(len(r['subjects']), 'subject')}, {label}", [("table", per)]))
+        )
     inv = m.get("inverse")
     if inv:
         trained = ckpt.run_config.train.inverse_weight

@@ -151,9 +151,12 @@ def test_several_checkpoints_give_one_comparison(tiny_run, synth_file, tmp_path)
         "--no-figures",
         "--save-predictions",
         tmp_path / "p.h5",
+        "--json",
     )
     assert r.exit_code == 0, r.output
     records = json.loads((out / "comparison.json").read_text())
+    printed = json.loads(r.stdout)  # --json prints what metrics.json holds, comparison too
+    assert printed["comparison"] == records and len(printed["models"]) == 2
     names = [rec["name"] for rec in records]
     assert names == [
         "00000-tiny/best",

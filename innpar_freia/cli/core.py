@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -340,10 +341,8 @@ def eval_cmd(
     written = write_report(
         entries, out_dir, save_predictions=save_predictions, figures=not no_figures
     )
-    if as_json:
-        metrics = (
-            entries[0].metrics if len(entries) == 1 else {"models": [e.metrics for e in entries]}
-        )
+    if as_json:  # what metrics.json holds (with several models, their comparison too)
+        metrics = json.loads(Path(written["metrics.json"]).read_text())
         echo_json({**metrics, "outputs": written})
         return
     for e in entries:

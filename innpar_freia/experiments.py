@@ -47,6 +47,7 @@ import numpy as np
 
 from innpar_freia.config import load_toml, resolve_config
 from innpar_freia.errors import ConfigError
+from innpar_freia.outputs import make_folder
 
 EXPERIMENT_KEYS = {"name", "description", "data", "protocol", "base", "variants", "extra_eval"}
 BASE_KEYS = {"preset", "model", "train"}
@@ -300,12 +301,25 @@ def _extra_evaluations(path: Path, raw: Any) -> list[dict[str, Any]]:
 
 def prepare_data(exp: Experiment, log: Any = print) -> Path:
     """The experiment's window file, imported or synthesised when it is missing."""
-    from innpar_freia.errors import DataError
 
     target = exp.resolve(exp.data["file"])
     if target.exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    created = make_folder(target.parent)
+    try:
+        return _make_data(exp, target, log)
+    except BaseException:
+        for folder in reversed(created):  # nothing was made: no empty folder either
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _make_data(exp: Experiment, target: Path, log: Any) -> Path:
+    from innpar_freia.errors import DataError
+
     if "synth" in exp.data:
         from innpar_freia.data.synthetic import synthesize_dataset
 
@@ -835,25 +849,47 @@ def run_experiment(
             f"{path}: variant(s) {unknown_variants} are not in the experiment "
             f"(it has {', '.join(names)})"
         )
+    from innpar_freia.train import resolve_device
+
+    resolve_device(device)  # "cuda" on a machine without one fails here, before any folder
     data = prepare_data(exp, log)
     check_extra_files(exp, data)
     out = Path(out_root) / exp.name
     # The commit the runs are made from, read before this runner writes anything: the
     # table it rewrites after each run is versioned, and would mark the tree "+dirty".
     commit = git_commit(exp.root)
-    out.mkdir(parents=True, exist_ok=True)
-    for variant in exp.variants:
-        if only and variant.name not in only:
-            continue
-        for seed in exp.protocol["seeds"]:
-            if seeds is not None and seed not in seeds:
+    created = make_folder(out)
+    try:
+        for variant in exp.variants:
+            if only and variant.name not in only:
                 continue
-            for fold in exp.protocol["test_folds"]:
-                if folds is not None and fold not in folds:
+            for seed in exp.protocol["seeds"]:
+                if seeds is not None and seed not in seeds:
                     continue
-                run_one(exp, variant, data, fold, seed, out, device, log, callbacks)
-                write_results(exp, out, finished_records(exp, out), device, commit)
+                for fold in exp.protocol["test_folds"]:
+                    if folds is not None and fold not in folds:
+                        continue
+                    run_one(exp, variant, data, fold, seed, out, device, log, callbacks)
+                    write_results(exp, out, finished_records(exp, out), device, commit)
+    except BaseException:
+        # A first run that fails (bad data, a bad fold) leaves no empty folders behind.
+        if created:
+            _remove_empty_folders(out)
+            for folder in reversed(created):
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break  # not empty: it holds something
+        raise
     return write_results(exp, out, finished_records(exp, out), device, commit)
+
+
+def _remove_empty_folders(root: Path) -> None:
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # not empty
 
 
 def finished_records(exp: Experiment, out: Path) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ import pytest
 
 from innpar_freia.checks import run_checks
 from innpar_freia.config import resolve_config
-from innpar_freia.errors import ConfigError
+from innpar_freia.errors import ConfigError, DataError
 from innpar_freia.evaluate import evaluate
 from innpar_freia.experiments import load_experiment, run_experiment
 from innpar_freia.nn.model import build_model
@@ -453,3 +453,17 @@ def test_runs_of_an_edited_config_are_not_reported_under_it(synth_file: Path, tm
     cfg.write_text(text)  # as it was: reused, nothing retrained
     again = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
     assert len(again["variants"]["a"]["runs"]) == 1
+
+
+def test_a_failing_first_run_leaves_no_empty_folders(synth_file: Path, tmp_path: Path):
+    cfg = tmp_path / "mini.toml"
+    text = EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[7]").replace("[1, 2]", "[1]")
+    cfg.write_text(text)  # fold 7 does not exist: the first run fails
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match="fold"):
+        run_experiment(cfg, out, device="cpu", log=lambda s: None)
+    assert not out.exists()
+    cfg.write_text(text.replace('file = "', 'synth = { subjects = 0 }\nfile = "x/y/'))
+    with pytest.raises(DataError, match="subjects must be at least 1"):
+        run_experiment(cfg, out, device="cpu", log=lambda s: None)
+    assert not (tmp_path / "x").exists()

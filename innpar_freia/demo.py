@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ from innpar_freia.config import TRAIN_DEFAULT_PRESET, resolve_config
 from innpar_freia.data.synthetic import synthesize_dataset
 from innpar_freia.errors import RunDirError
 from innpar_freia.evaluate import evaluate
+from innpar_freia.outputs import drop_aside, put_back, set_aside
 from innpar_freia.plots import plot_reconstructions
 from innpar_freia.train import Callbacks, train
 
@@ -74,27 +73,15 @@ def run_demo(
                 f"{out_dir} holds more than a demo ({what}); --force replaces only a demo: "
                 "choose an empty folder"
             )
-        aside = out_dir / f".replaced.{os.getpid()}"
-        aside.mkdir()
-        for name in DEMO_ITEMS:
-            if (out_dir / name).exists():
-                os.replace(out_dir / name, aside / name)
+        aside = set_aside(out_dir, DEMO_ITEMS)
     try:
         result = _make_demo(out_dir, epochs, callbacks)
     except BaseException:
         if aside is not None:
-            for name in DEMO_ITEMS:
-                target = out_dir / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                else:
-                    target.unlink(missing_ok=True)
-                if (aside / name).exists():
-                    os.replace(aside / name, target)
-            shutil.rmtree(aside, ignore_errors=True)
+            put_back(out_dir, aside, DEMO_ITEMS)
         raise
     if aside is not None:
-        shutil.rmtree(aside, ignore_errors=True)
+        drop_aside(aside)
     return result
 
 

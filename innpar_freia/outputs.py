@@ -38,6 +38,38 @@ def make_folder(directory: Path) -> list[Path]:
     return list(reversed(missing))
 
 
+def set_aside(folder: Path, names: tuple[str, ...]) -> Path:
+    """Move the entries ``names`` of ``folder`` into a hidden ``folder/.replaced.<pid>``:
+    what ``--force`` replaces is kept until the replacement is complete (then
+    :func:`drop_aside`), and :func:`put_back` restores it if that fails. A process killed
+    outright leaves them there, for the user to recover."""
+    aside = folder / f".replaced.{os.getpid()}"
+    aside.mkdir()
+    for name in names:
+        if (folder / name).exists():
+            os.replace(folder / name, aside / name)
+    return aside
+
+
+def put_back(folder: Path, aside: Path, names: tuple[str, ...]) -> None:
+    """Undo :func:`set_aside`: remove what the failed replacement wrote under ``names``
+    and move the old entries back."""
+    for name in names:
+        target = folder / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+        if (aside / name).exists():
+            os.replace(aside / name, target)
+    drop_aside(aside)
+
+
+def drop_aside(aside: Path) -> None:
+    """The replacement is complete: what was set aside goes."""
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 class StagedOutputs:
     """Collects output files and moves them into place on :meth:`commit`.
 

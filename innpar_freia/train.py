@@ -15,7 +15,6 @@ import json
 import math
 import os
 import platform
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ from innpar_freia.distributed import DistInfo, gather_rows, hardware_description
 from innpar_freia.errors import ConfigError, DataError, RunDirError, TrainingDiverged
 from innpar_freia.metrics import BaselineAccumulator, protocol_windows
 from innpar_freia.nn.model import INNPAR, build_model, count_parameters, postprocess_abp
+from innpar_freia.outputs import drop_aside, put_back, set_aside
 from innpar_freia.signal import bp_sample_indices
 
 RUN_ARTIFACTS = ("config.json", "metrics.jsonl", "checkpoints")
@@ -369,33 +369,6 @@ def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
         )
 
 
-def set_aside_run(run_dir: Path) -> Path:
-    """Move a run's artifacts into a hidden folder of ``run_dir`` (``--force``), from
-    which :func:`restore_run` puts them back if the new run fails before its first
-    checkpoint (bad data met while fitting the normalisation, divergence, Ctrl-C): until
-    the new run holds something to resume, the old one is not lost. A process killed
-    outright leaves them in ``run_dir/.replaced.<pid>``."""
-    aside = run_dir / f".replaced.{os.getpid()}"
-    aside.mkdir()
-    for name in RUN_ARTIFACTS:
-        if (run_dir / name).exists():
-            os.replace(run_dir / name, aside / name)
-    return aside
-
-
-def restore_run(run_dir: Path, aside: Path) -> None:
-    """Undo :func:`set_aside_run` once what the failed new run wrote is removed."""
-    for name in RUN_ARTIFACTS:
-        target = run_dir / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        else:
-            target.unlink(missing_ok=True)
-        if (aside / name).exists():
-            os.replace(aside / name, target)
-    shutil.rmtree(aside, ignore_errors=True)
-
-
 def windows_fingerprint(info: StoreInfo) -> str:
     """SHA-256 of a window file's window ids and subjects, in file order: which windows a
     run was trained on, independent of where the file lies now."""
@@ -620,7 +593,7 @@ def train(
     except BaseException:
         if dist_info.is_main and not started.get("checkpointed"):
             if "aside" in started:  # --force: the run that was there comes back
-                restore_run(run_dir, started["aside"])
+                put_back(run_dir, started["aside"], RUN_ARTIFACTS)
             elif started.get("config"):
                 discard_unstarted_run(run_dir, remove_dir=not existed)
             elif "previous_config" in started:
@@ -709,7 +682,9 @@ def _train(
     # Every process has passed the checks before the main one deletes anything.
     distributed.barrier(dist_info)
     if state is None and main and force and holds_run(run_dir):
-        started["aside"] = set_aside_run(run_dir)
+        # Kept until the new run can be resumed (its first checkpoint): bad data met while
+        # fitting the normalisation, divergence or Ctrl-C before then give it back.
+        started["aside"] = set_aside(run_dir, RUN_ARTIFACTS)
     distributed.barrier(dist_info)
 
     if state is not None:
@@ -967,7 +942,7 @@ def _train(
             save_checkpoint(ckpt_dir / "last.pt", body)
             started["checkpointed"] = True
             if "aside" in started:  # the new run can be resumed: the old one goes
-                shutil.rmtree(started.pop("aside"), ignore_errors=True)
+                drop_aside(started.pop("aside"))
             history.append(record)
             cb.on_epoch(record)
             stop = bool(cfg.early_stopping and has_val and bad_epochs >= cfg.early_stopping)

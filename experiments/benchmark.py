@@ -153,13 +153,27 @@ def main(
 
     if device == "cuda" and not torch.cuda.is_available():
         raise click.ClickException("--device cuda, but no CUDA device is available")
+    # Every value is checked before the first measurement, which can take minutes.
+    mode_list = modes.split(",")
+    bad_modes = [m for m in mode_list if m not in ("fp32", "bf16")]
+    if bad_modes:
+        raise click.BadParameter(
+            f"unknown mode(s) {bad_modes}; use fp32, bf16", param_hint="--modes"
+        )
+    try:
+        batches = [int(b) for b in batch_sizes.split(",")]
+    except ValueError:
+        raise click.BadParameter(
+            f"{batch_sizes!r} is not a comma-separated list of whole numbers",
+            param_hint="--batch-sizes",
+        ) from None
+    if min(batches) < 1:
+        raise click.BadParameter("batch sizes must be at least 1", param_hint="--batch-sizes")
     kinds = ["port", "release"] if release else ["port"]
     rows = []
     for kind in kinds:
-        for mode in modes.split(","):
-            if mode not in ("fp32", "bf16"):
-                raise click.BadParameter(f"unknown mode {mode!r}", param_hint="--modes")
-            for batch in (int(b) for b in batch_sizes.split(",")):
+        for mode in mode_list:
+            for batch in batches:
                 if device == "cpu":
                     # A fresh process per point: its peak RSS is this measurement's alone.
                     out = subprocess.run(
@@ -176,9 +190,14 @@ def main(
                         ],
                         capture_output=True,
                         text=True,
-                        check=True,
+                        check=False,
                         env=os.environ,
                     )
+                    if out.returncode != 0:  # say what the measurement said, not "exit 1"
+                        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+                        raise click.ClickException(
+                            f"measuring {kind} {mode} batch {batch} failed: {last}"
+                        )
                     row = json.loads(out.stdout.strip().splitlines()[-1])
                 else:
                     row = measure(kind, mode, batch, device, compile_, min_seconds)

@@ -22,9 +22,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from innpar_freia.checkpoint import load_checkpoint  # noqa: E402
 from innpar_freia.evaluate import predict  # noqa: E402
-from innpar_freia.experiments import finished_checkpoints, runs_parser  # noqa: E402
+from innpar_freia.experiments import (  # noqa: E402
+    finished_checkpoints,
+    load_run_checkpoint,
+    no_runs_message,
+    runs_parser,
+    script_main,
+)
 
 COLUMNS = (
     ("wave", "waveform MAE"),
@@ -86,19 +91,22 @@ def main(argv: list[str] | None = None) -> int:
 
     paths = finished_checkpoints(args.results, args.variant, args.checkpoint)
     if not paths:
-        runs = args.results / "runs" / args.variant
-        ap.error(f"no finished run with {args.checkpoint}.pt under {runs}")
-    print(f"{args.variant}, checkpoint {args.checkpoint}, {args.split} split (mmHg)")
-    for short, long in COLUMNS:
-        print(f"  {short:<9} {long}")
-    print(f"{'':<16}" + "".join(f"{short:>11}" for short, _ in COLUMNS))
+        ap.error(no_runs_message(args.results, args.variant, args.checkpoint))
+    # The table is printed once complete: an error on a later run leaves no half of it.
+    out = [
+        f"{args.variant}, checkpoint {args.checkpoint}, {args.split} split (mmHg); runs are "
+        "named by their test fold"
+    ]
+    out += [f"  {short:<9} {long}" for short, long in COLUMNS]
+    out.append(f"{'':<16}" + "".join(f"{short:>11}" for short, _ in COLUMNS))
     for path in paths:
-        ckpt = load_checkpoint(path)
+        ckpt = load_run_checkpoint(path, args.data)
         p = predict(ckpt, args.data, args.split, inverse=False)
         d = decompose(p.abp_pred.astype(np.float64), p.abp.astype(np.float64), p.subjects)
-        print(row(path.parts[-3], d))
+        out.append(row(path.parts[-3], d))
+    print("\n".join(out))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script_main(main))

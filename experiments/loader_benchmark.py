@@ -31,6 +31,8 @@ from innpar_freia.data.dataset import WindowDataset, fit_normalisation, plan_spl
 from innpar_freia.data.store import read_info
 from innpar_freia.data.synthetic import synthesize_dataset
 from innpar_freia.distributed import hardware_description
+from innpar_freia.errors import DataError
+from innpar_freia.experiments import script_main
 from innpar_freia.nn.model import build_model, count_parameters
 from innpar_freia.train import TrainStep, resolve_device
 
@@ -107,16 +109,38 @@ def train_throughput(
     }
 
 
+def _at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below {low}")
+        return value
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, help="window file (default: a synthetic one)")
     parser.add_argument("--preset", default="paper", choices=preset_names())
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--batches", type=int, default=30, help="loader batches timed")
-    parser.add_argument("--steps", type=int, default=5, help="training steps timed")
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--batch-size", type=_at_least(1), default=128)
+    parser.add_argument("--batches", type=_at_least(1), default=30, help="loader batches timed")
+    parser.add_argument("--steps", type=_at_least(1), default=5, help="training steps timed")
+    parser.add_argument("--workers", type=_at_least(0), nargs="+", default=[0, 1, 2])
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--threads", type=_at_least(0), default=0, help="torch threads (0: default)"
+    )
+    parser.add_argument(
+        "--test-fold",
+        type=_at_least(0),
+        default=None,
+        help="time the training split of this test fold (default: the file's split "
+        "column, as innpar train without --test-fold)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     if args.threads:
@@ -127,7 +151,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if data is None:
             data = synthesize_dataset(Path(tmp) / "bench.h5", subjects=20, minutes=5, seed=0)
         info = read_info(data)
-        plan = plan_splits(info, test_fold=0) if info.has_folds else plan_splits(info)
+        plan = plan_splits(info, test_fold=args.test_fold)  # as innpar train chooses
+        if len(plan.train) < args.batch_size:
+            raise DataError(
+                f"{data}: the training split has {len(plan.train)} windows, fewer than one "
+                f"batch of {args.batch_size}; give a smaller --batch-size"
+            )
         ds = WindowDataset(data, plan.train, fit_normalisation(data, plan.train, "minmax"))
         loaders = [
             loader_throughput(ds, args.batch_size, w, args.batches, device.type == "cuda")
@@ -165,5 +194,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return result
 
 
+def _cli(argv: list[str] | None = None) -> int:
+    main(argv)
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(script_main(_cli))

@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from innpar_freia.data.qc import ppg_beats  # noqa: E402
 from innpar_freia.data.store import read_info, read_signals  # noqa: E402
+from innpar_freia.experiments import script_main  # noqa: E402
 from innpar_freia.signal import bp_values_batch  # noqa: E402
 
 
@@ -87,4 +88,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script_main(main))

@@ -19,9 +19,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from innpar_freia.checkpoint import load_checkpoint  # noqa: E402
 from innpar_freia.evaluate import predict  # noqa: E402
-from innpar_freia.experiments import finished_checkpoints, runs_parser  # noqa: E402
+from innpar_freia.experiments import (  # noqa: E402
+    finished_checkpoints,
+    load_run_checkpoint,
+    no_runs_message,
+    runs_parser,
+    script_main,
+)
 from innpar_freia.metrics import evaluate_predictions  # noqa: E402
 
 COLUMNS = ("wave", "SBP", "DBP", "MAP", "cal. wave", "cal. SBP", "cal. DBP", "cal. MAP")
@@ -39,7 +44,7 @@ def fold_errors(paths: list[Path], data: Path, split: str) -> tuple[list[list[fl
     preds, rows = [], []
     first = None
     for path in paths:
-        ckpt = load_checkpoint(path)
+        ckpt = load_run_checkpoint(path, data)
         p = predict(ckpt, data, split, inverse=False)
         if first is None:
             first = p
@@ -58,31 +63,46 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     runs = args.results / "runs" / args.variant
+    paths_found = finished_checkpoints(args.results, args.variant, args.checkpoint)
+    if not paths_found:
+        ap.error(no_runs_message(args.results, args.variant, args.checkpoint))
     folds: dict[str, list[Path]] = {}
-    for path in finished_checkpoints(args.results, args.variant, args.checkpoint):
+    for path in paths_found:
         folds.setdefault(path.parts[-3].split("-")[0], []).append(path)
     folds = {fold: paths for fold, paths in folds.items() if len(paths) > 1}
     if not folds:
-        ap.error(f"no fold of {runs} has two or more finished runs")
-    print(f"{args.variant}, checkpoint {args.checkpoint}, {args.split} split (MAE, mmHg)")
-    print(f"{'':<24}" + "".join(f"{c:>13}" for c in COLUMNS))
+        ap.error(f"no fold of {runs} has two or more finished runs (seeds) to average")
+
+    def line(label: str, cells: list[str]) -> str:
+        return f"{label:<24}" + "".join(f"{c:>13}" for c in cells)
+
+    def numbers(values) -> list[str]:
+        return [f"{x:.2f}" for x in values]
+
+    # The table is printed once complete: an error on a later run leaves no half of it.
+    out = [
+        f"{args.variant}, checkpoint {args.checkpoint}, {args.split} split (MAE, mmHg); "
+        f"runs are named by their test fold",
+        line("", list(COLUMNS)),
+    ]
     ensembles = []
     for fold, paths in sorted(folds.items()):
         rows, row = fold_errors(paths, args.data, args.split)
         for path, single in zip(paths, rows, strict=True):
-            print(f"{path.parts[-3]:<24}" + "".join(f"{x:>10.2f}" for x in single))
+            out.append(line(path.parts[-3], numbers(single)))
         ensembles.append((row, np.mean(rows, axis=0)))
-        print(f"{fold + ' mean of ' + str(len(paths)):<24}" + "".join(f"{x:>10.2f}" for x in row))
+        out.append(line(f"{fold} mean of {len(paths)}", numbers(row)))
     ens = np.array([e for e, _ in ensembles])
     members = np.array([m for _, m in ensembles])
-    print(f"{'runs, mean':<24}" + "".join(f"{x:>10.2f}" for x in members.mean(0)))
-    print(f"{'seed means, mean':<24}" + "".join(f"{x:>10.2f}" for x in ens.mean(0)))
+    out.append(line("runs, mean", numbers(members.mean(0))))
+    out.append(line("seed means, mean", numbers(ens.mean(0))))
     diff = ens - members
     wins = (diff < 0).sum(0)
     cells = [f"{d:+.2f} ({w}/{len(diff)})" for d, w in zip(diff.mean(0), wins, strict=True)]
-    print(f"{'difference (folds won)':<24}" + "".join(f"{c:>13}" for c in cells))
+    out.append(line("difference (folds won)", cells))
+    print("\n".join(out))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script_main(main))

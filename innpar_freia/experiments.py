@@ -513,6 +513,53 @@ def runs_parser(description: str, variant_help: str, data: Path) -> argparse.Arg
     return ap
 
 
+def load_run_checkpoint(path: Path, data: Path) -> Any:
+    """A run's checkpoint, refusing ``data`` that holds other windows than the run was
+    trained on: the scripts' ``--data`` defaults to the real data, and a synthetic
+    experiment's runs would otherwise be scored on it without a word."""
+    from innpar_freia.checkpoint import load_checkpoint
+    from innpar_freia.data.store import read_info
+    from innpar_freia.errors import DataError
+    from innpar_freia.train import windows_fingerprint
+
+    ckpt = load_checkpoint(path)
+    trained_on = ckpt.data.get("windows_sha256")
+    if trained_on is not None and trained_on != windows_fingerprint(read_info(data)):
+        raise DataError(
+            f"{path} was trained on other windows than {data} (its data: "
+            f"{ckpt.data.get('path', 'unknown')}); give that file with --data"
+        )
+    return ckpt
+
+
+def script_main(main: Any, argv: list[str] | None = None) -> int:
+    """Run an analysis script's ``main``: a user error (a missing or damaged file, data
+    the runs were not trained on) is one line on stderr and exit code 1, no traceback."""
+    from innpar_freia.cli.common import os_error_message
+    from innpar_freia.errors import InnparError
+
+    try:
+        return int(main(argv))
+    except InnparError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"error: {os_error_message(exc)}", file=sys.stderr)
+    return 1
+
+
+def no_runs_message(results: Path, variant: str, checkpoint: str) -> str:
+    """Why a variant has no finished run with ``checkpoint``: none finished, or they did on
+    another machine and only their ``done.json`` (which is versioned) is here."""
+    runs = results / "runs" / variant
+    done = sorted(runs.glob("*/done.json"))
+    if done:
+        return (
+            f"the {len(done)} finished run(s) under {runs} have no checkpoints/{checkpoint}.pt "
+            "here (run directories are not versioned: only their done.json is)"
+        )
+    return f"no finished run under {runs}"
+
+
 def finished_checkpoints(results: Path, variant: str, checkpoint: str) -> list[Path]:
     """The checkpoint files ``checkpoint`` of a variant's finished runs (those with a
     ``done.json``; a run still training has a ``last.pt`` that is not its last)."""

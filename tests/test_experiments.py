@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shutil
 from pathlib import Path
 
+import h5py
 import pytest
 
 from innpar_freia.checks import run_checks
@@ -405,6 +407,17 @@ def test_seed_ensemble_scores_the_average_of_the_seeds(
     with pytest.raises(SystemExit):
         script.main([str(tmp_path / "out" / "mini"), "a", "--data", str(synth_file)])
     assert "has two or more finished runs" in capsys.readouterr().err
+    (runs / "fold0-seed2" / "done.json").write_text("{}")
+    # Scoring the runs on data they were not trained on is refused, in one line.
+    other = tmp_path / "other.h5"
+    shutil.copy(synth_file, other)
+    with h5py.File(other, "r+") as fh:
+        fh["window_id"][0] = "renamed"
+    argv = [str(tmp_path / "out" / "mini"), "a", "--data", str(other)]
+    assert script.script_main(script.main, argv) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "was trained on other windows than" in captured.err
+    assert "Traceback" not in captured.err
 
 
 def test_results_name_the_commit_the_runs_were_made_from(synth_file: Path, tmp_path: Path):

@@ -77,25 +77,42 @@ def split_indices(
 
 def _refuse_training_windows(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray, split: str):
     """Scores of windows a model was trained on are not a test: refuse them when ``data``
-    is the file the checkpoint was trained on (same windows) and ``idx`` reaches into the
-    training split the run used (another --test-fold than the run's)."""
-    from innpar_freia.train import windows_fingerprint
+    is the file the checkpoint was trained on (same window ids and signals) and ``idx``
+    reaches into the training split the run used, or when that file's folds or split
+    column have changed since, so that its training windows can no longer be told apart."""
+    from innpar_freia.train import content_fingerprint, split_fingerprint, windows_fingerprint
 
-    trained_on = ckpt.data.get("windows_sha256")
-    if trained_on is None or trained_on != windows_fingerprint(info):
-        return
+    stored = ckpt.data
+    if stored.get("windows_sha256") != windows_fingerprint(info):
+        return  # other windows: another data set
+    if "content_sha256" in stored and stored["content_sha256"] != content_fingerprint(
+        info.path, info.n_windows
+    ):
+        return  # the same ids with other signals: another data set
     tcfg = ckpt.run_config.train
     try:
         run_plan = plan_splits(info, tcfg.test_fold, tcfg.val_fold)
     except DataError:
-        return  # the run's own split does not apply to this file
-    seen = np.intersect1d(idx, run_plan.train)
+        run_plan = None  # the run's own split does not apply to this file any more
+    if "split_sha256" in stored and (
+        run_plan is None or split_fingerprint(info, run_plan) != stored["split_sha256"]
+    ):
+        raise DataError(
+            f"{info.path} is the file this checkpoint was trained on, but its folds or split "
+            "column have changed since, so its training windows cannot be told from test "
+            "windows; score it on the file as it was (or another data set)"
+        )
+    seen = np.intersect1d(idx, run_plan.train) if run_plan is not None else idx[:0]
     if seen.size:
-        fold = f" (test fold {tcfg.test_fold})" if tcfg.test_fold is not None else ""
+        how = (
+            f"give that run's test fold ({tcfg.test_fold})"
+            if tcfg.test_fold is not None
+            else "drop --test-fold (the run used the file's split column)"
+        )
         raise DataError(
             f"{seen.size} of the {len(idx)} {split} windows were in the training split of "
-            f"this checkpoint's run{fold}: their scores would not measure generalisation; "
-            "give that run's test fold, or --split train to score training windows"
+            f"this checkpoint's run: their scores would not measure generalisation; {how}, "
+            "or --split train to score training windows"
         )
 
 

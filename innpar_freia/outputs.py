@@ -42,9 +42,8 @@ def set_aside(folder: Path, names: tuple[str, ...]) -> Path:
     """Move the entries ``names`` of ``folder`` into a hidden ``folder/.replaced.<pid>``:
     what ``--force`` replaces is kept until the replacement is complete (then
     :func:`drop_aside`), and :func:`put_back` restores it if that fails. A process killed
-    outright leaves them there, for the user to recover."""
-    aside = folder / f".replaced.{os.getpid()}"
-    aside.mkdir()
+    outright leaves them there (``innpar train`` finishes the job on its next start)."""
+    aside = Path(tempfile.mkdtemp(prefix=f".replaced.{os.getpid()}.", dir=folder))
     for name in names:
         if (folder / name).exists():
             os.replace(folder / name, aside / name)

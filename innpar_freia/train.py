@@ -561,6 +561,8 @@ def train(
     cb = callbacks or SilentCallbacks()
     data = Path(data)
     run_dir = Path(run_dir)
+    if os.environ.get("RANK", "0") == "0":
+        recover_replaced_run(run_dir, cb)
     state: dict[str, Any] | None = None
     if resume:
         if run_config is not None:
@@ -603,6 +605,22 @@ def train(
         raise
     finally:
         distributed.teardown(dist_info)
+
+
+def recover_replaced_run(run_dir: Path, cb: Callbacks) -> None:
+    """Finish what a ``--force`` run killed outright (SIGKILL, torchrun stopping its ranks)
+    left undone. Its old run is in ``run_dir/.replaced.*``: put back if the new run never
+    wrote a checkpoint, deleted if it did (the new run is the one to resume)."""
+    for aside in sorted(run_dir.glob(".replaced.*")):
+        if not aside.is_dir():
+            continue
+        if (run_dir / "checkpoints" / "last.pt").is_file():
+            drop_aside(aside)
+        else:
+            put_back(run_dir, aside, RUN_ARTIFACTS)
+            cb.on_message(
+                f"warning: put back the run in {run_dir} that an interrupted --force had set aside"
+            )
 
 
 def discard_unstarted_run(run_dir: Path, remove_dir: bool) -> None:
@@ -886,6 +904,7 @@ def _train(
                     f"; the last good checkpoint is {last}"
                     if last.exists()
                     else "; no epoch had finished, so nothing was kept"
+                    + (" (the run that was there is put back)" if "aside" in started else "")
                 )
                 raise TrainingDiverged(
                     f"loss became {float(global_loss[0])} at epoch {epoch + 1}, step {step + 1}: "

@@ -311,3 +311,63 @@ def test_eval_refuses_folds_that_are_not_a_test_of_the_checkpoint(tmp_path: Path
         "eval", "--checkpoint", ckpt, "--data", nofolds, "--test-fold", 1, "--out", tmp_path / "f"
     )
     assert r.exit_code == 1 and "has no cross-validation folds" in r.output
+
+
+def test_a_force_killed_outright_is_finished_by_the_next_command(run_copy: Path, synth_file):
+    """SIGKILL, or torchrun stopping its ranks, between setting the old run aside and the
+    new run's first checkpoint: the next innpar train puts the old run back."""
+    before = tree_digest(run_copy)
+    aside = run_copy / ".replaced.4242.abc"
+    aside.mkdir()
+    for name in ("config.json", "metrics.jsonl", "checkpoints"):
+        os.replace(run_copy / name, aside / name)
+    (run_copy / "config.json").write_text("{}")  # what the killed new run had written
+    r = tiny_train(synth_file, run_copy)
+    assert r.exit_code == 1 and "already holds a run" in r.output, r.output
+    assert "warning: put back the run" in r.output
+    assert tree_digest(run_copy) == before
+    assert not list(run_copy.glob(".replaced.*"))
+
+
+def test_interrupted_training_says_how_to_resume_only_its_own_run(
+    run_copy: Path, synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import innpar_freia.train as train_module
+
+    def interrupted_after_a_checkpoint(*args, **kwargs):
+        (Path(args[2]) / "checkpoints" / "last.pt").write_bytes(b"new")
+        raise KeyboardInterrupt
+
+    def interrupted_before(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    spaced = tmp_path / "my runs" / "r"
+    shutil.copytree(run_copy, spaced)
+    monkeypatch.setattr(train_module, "train", interrupted_after_a_checkpoint)
+    r = run("train", "--data", synth_file, "--out", spaced, "--resume", "--epochs", "5")
+    assert r.exit_code == 1
+    assert f"innpar train --data {synth_file} --out '{spaced}' --resume --epochs 5" in r.output
+    # A --force stopped before the new run's first checkpoint: the old run is put back, and
+    # resuming it is not what the user asked for.
+    monkeypatch.setattr(train_module, "train", interrupted_before)
+    r = tiny_train(synth_file, run_copy, "--force")
+    assert r.exit_code == 1 and "--resume" not in r.output, r.output
+
+
+def test_eval_refuses_a_resplit_training_file_but_not_other_data_with_its_ids(
+    tiny_run: Path, synth_file: Path, tmp_path: Path
+):
+    import h5py
+
+    ckpt = tiny_run / "checkpoints" / "best.pt"
+    resplit = tmp_path / "resplit.h5"
+    shutil.copy(synth_file, resplit)
+    assert run("data", "split", resplit, "--folds", 5, "--seed", 7, "--test-fold", 2).exit_code == 0
+    r = run("eval", "--checkpoint", ckpt, "--data", resplit, "--out", tmp_path / "a")
+    assert r.exit_code == 1 and "folds or split column have changed since" in r.output
+    other = tmp_path / "other.h5"
+    shutil.copy(resplit, other)
+    with h5py.File(other, "r+") as fh:  # the same ids, other signals: another data set
+        fh["abp"][...] = fh["abp"][...] + 1.0
+    r = run("eval", "--checkpoint", ckpt, "--data", other, "--out", tmp_path / "b", "--no-figures")
+    assert r.exit_code == 0, r.output

@@ -71,11 +71,22 @@ def _stop_on_sigterm() -> None:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
+        _TERMINATED.append(signum)
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
 
 
+# Signals the handler turned into SystemExit. Python ignores an exception raised while it
+# runs a weakref callback or a __del__ (it prints "Exception ignored"), so the command can
+# run on to its end; it still exits with the status of a terminated process.
+_TERMINATED: list[int] = []
+
+
 def main() -> None:
     _stop_on_sigterm()
-    cli(prog_name="innpar")
+    try:
+        cli(prog_name="innpar")
+    finally:
+        if _TERMINATED:  # even if the SystemExit was swallowed (see _TERMINATED)
+            raise SystemExit(128 + _TERMINATED[0])

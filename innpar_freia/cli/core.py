@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,8 @@ def train_cmd(
             return
         if run_dir is None:
             run_dir = next_run_dir("runs", run_config.preset)
+    last = Path(run_dir) / "checkpoints" / "last.pt"
+    before = last.stat().st_mtime_ns if last.is_file() else None
     try:
         result = train(
             run_config,
@@ -162,13 +165,21 @@ def train_cmd(
             callbacks=ConsoleCallbacks(quiet=quiet or as_json),
         )
     except (KeyboardInterrupt, SystemExit) as exc:
-        # Ctrl-C, or SIGTERM (see innpar_freia.cli): say how to go on, if there is a way.
+        # Ctrl-C, or SIGTERM (see innpar_freia.cli): say how to go on, if this command's
+        # run can go on: a resumed one, or a new one that wrote its first checkpoint (not a
+        # run that --force was replacing, which is put back as it was).
         interrupted = isinstance(exc, KeyboardInterrupt) or exc.code == 128 + signal.SIGTERM
-        last = Path(run_dir) / "checkpoints" / "last.pt"
-        if interrupted and last.is_file() and int(os.environ.get("RANK", "0")) == 0:
+        after = last.stat().st_mtime_ns if last.is_file() else None
+        ours = after is not None and (resume or after != before)
+        if interrupted and ours and int(os.environ.get("RANK", "0")) == 0:
+            epochs_opt = f" --epochs {overrides['epochs']}" if "epochs" in overrides else ""
+            command = (
+                f"innpar train --data {shlex.quote(str(data))} "
+                f"--out {shlex.quote(str(run_dir))} --resume{epochs_opt}"
+            )
             click.echo(
                 f"\ninterrupted; {run_dir} continues from its last completed epoch with:\n"
-                f"  innpar train --data {data} --out {run_dir} --resume",
+                f"  {command}",
                 err=True,
             )
         raise

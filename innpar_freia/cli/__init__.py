@@ -83,9 +83,23 @@ def _stop_on_sigterm() -> None:
 _TERMINATED: list[int] = []
 
 
+def _main_quietly() -> None:
+    """Under torchrun, ranks other than 0: every rank parses the same command line and
+    meets the same usage errors, so only rank 0 prints them (and "Aborted!" on Ctrl-C)."""
+    try:
+        code = cli(prog_name="innpar", standalone_mode=False)
+    except click.exceptions.Abort:
+        raise SystemExit(1) from None
+    except click.ClickException as exc:
+        raise SystemExit(exc.exit_code) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
 def main() -> None:
     _stop_on_sigterm()
     try:
+        if "LOCAL_RANK" in os.environ and os.environ.get("RANK", "0") != "0":
+            _main_quietly()
         cli(prog_name="innpar")
     finally:
         if _TERMINATED:  # even if the SystemExit was swallowed (see _TERMINATED)

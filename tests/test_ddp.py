@@ -171,3 +171,7 @@ def test_every_process_stops_and_rank_0_says_why_when_the_run_exists(
     # print nothing but the message.
     assert "Connection closed" not in proc.stderr and "[rank1]" not in proc.stderr
     assert (ddp / "checkpoints" / "last.pt").read_bytes() == before
+    # A usage error (click's own) is printed once too.
+    proc = _launch([*args, "--lr", "fast"], ddp)
+    assert proc.returncode != 0
+    assert proc.stderr.count("Invalid value for '--lr'") == 1, proc.stderr[-3000:]

@@ -344,9 +344,13 @@ def write_report(
     for path in earlier:
         if path not in new:
             path.unlink(missing_ok=True)
-            if path.parent != out_dir / "figures" and path.parent.is_relative_to(out_dir):
+    if earlier and (out_dir / "figures").is_dir():
+        # Folders the removed figures leave empty (a model's, or figures/ itself).
+        folders = sorted((out_dir / "figures").rglob("*"), reverse=True)
+        for folder in [*folders, out_dir / "figures"]:
+            if folder.is_dir():
                 try:
-                    path.parent.rmdir()  # a model's figures folder, now empty
+                    folder.rmdir()
                 except OSError:
                     pass  # not empty: the new report's figures, or the user's files
     return written

@@ -321,6 +321,11 @@ def test_force_replaces_the_report_but_not_the_users_files(tiny_run, synth_file,
     assert r.exit_code == 0, r.output
     assert mine.read_text() == "mine"
     assert not list((out / "figures").rglob("*.png"))
+    (mine).unlink()
+    r = run(
+        "eval", "--checkpoint", ckpt, "--data", synth_file, "--out", out, "--force", "--no-figures"
+    )
+    assert r.exit_code == 0 and not (out / "figures").exists()  # no empty folder left
 
 
 def test_a_difference_of_hundredths_is_called_level():

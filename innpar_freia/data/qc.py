@@ -206,7 +206,7 @@ def estimate_lag(
     starts = range(0, n - w - d + 1, step)
     skipped: Counter[str] = Counter()
     est = LagEstimate(None, fs, len(starts), 0)
-    if len(starts) == 0:
+    if len(starts) < cfg.min_windows:  # never enough windows, however clean the signals
         est.skipped = {"too_short": 1}
         return est
     pf, pbad = fill_gaps(ppg[:n])

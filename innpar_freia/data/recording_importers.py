@@ -246,7 +246,7 @@ def import_recordings(
         if writer.n == 0:
             reasons = "; ".join(f"{s.id}: {s.reason} ({s.detail})" for s in report.sources[:5])
             more = f"; and {len(report.sources) - 5} more" if len(report.sources) > 5 else ""
-            raise DataError(f"no window of {path} passed quality control: {reasons}{more}")
+            raise DataError(f"no window of {path} was kept: {reasons}{more}")
         warning = repeated_ids_warning(writer)
         if warning:
             report.warnings.append(warning)

@@ -11,7 +11,13 @@ from innpar_freia.config import TRAIN_DEFAULT_PRESET, resolve_config
 from innpar_freia.data.synthetic import synthesize_dataset
 from innpar_freia.errors import RunDirError
 from innpar_freia.evaluate import evaluate
-from innpar_freia.outputs import drop_aside, put_back, set_aside
+from innpar_freia.outputs import (
+    drop_aside,
+    process_alive,
+    put_back,
+    recover_set_aside,
+    set_aside,
+)
 from innpar_freia.plots import plot_reconstructions
 from innpar_freia.train import Callbacks, train
 
@@ -63,6 +69,14 @@ def run_demo(
     demo: it is moved aside while the new one is made, and put back if that fails."""
     out_dir = Path(out_dir)
     aside = None
+    if out_dir.is_dir():
+        # A demo killed outright (kill -9) left its old demo set aside and a temporary
+        # data file: the old demo comes back, the temporary file goes.
+        recover_set_aside(out_dir, DEMO_ITEMS, finished=False)
+        for stale in out_dir.glob(".data.h5.*.tmp"):
+            pid = stale.name.split(".")[-2]
+            if pid.isdigit() and not process_alive(int(pid)):
+                stale.unlink(missing_ok=True)
     if out_dir.exists() and any(out_dir.iterdir()):
         if not force:
             raise RunDirError(f"{out_dir} is not empty; pass --force to replace the demo in it")

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,12 +43,54 @@ def set_aside(folder: Path, names: tuple[str, ...]) -> Path:
     """Move the entries ``names`` of ``folder`` into a hidden ``folder/.replaced.<pid>``:
     what ``--force`` replaces is kept until the replacement is complete (then
     :func:`drop_aside`), and :func:`put_back` restores it if that fails. A process killed
-    outright leaves them there (``innpar train`` finishes the job on its next start)."""
-    aside = Path(tempfile.mkdtemp(prefix=f".replaced.{os.getpid()}.", dir=folder))
+    outright leaves them there, and :func:`recover_set_aside` finishes the job later. The
+    folder is named after its owner (host and process id), so that a replacement still
+    running is not mistaken for an abandoned one."""
+    owner = f".replaced.{socket.gethostname()}.{os.getpid()}."
+    aside = Path(tempfile.mkdtemp(prefix=owner, dir=folder))
     for name in names:
         if (folder / name).exists():
             os.replace(folder / name, aside / name)
     return aside
+
+
+def _owner_gone(aside: Path) -> bool:
+    """Whether the process that made ``aside`` (``.replaced.<host>.<pid>.<random>``) has
+    ended: it ran on this host and no process has its id. Unknown owners count as alive,
+    so nothing a running replacement set aside is ever touched."""
+    parts = aside.name.split(".")
+    if len(parts) < 5 or not parts[-2].isdigit():
+        return False
+    host, pid = ".".join(parts[2:-2]), int(parts[-2])
+    return host == socket.gethostname() and pid != os.getpid() and not process_alive(pid)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with id ``pid`` exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, owned by someone else
+    return True
+
+
+def recover_set_aside(folder: Path, names: tuple[str, ...], finished: bool) -> bool:
+    """Finish what a replacement killed outright left in ``folder/.replaced.*``: put the
+    old entries back, or, when ``finished`` (the replacement got far enough to keep),
+    drop them. Only folders whose owner process has ended are touched. Returns whether
+    anything was put back."""
+    restored = False
+    for aside in sorted(folder.glob(".replaced.*")):
+        if not aside.is_dir() or not _owner_gone(aside):
+            continue
+        if finished:
+            drop_aside(aside)
+        else:
+            put_back(folder, aside, names)
+            restored = True
+    return restored
 
 
 def put_back(folder: Path, aside: Path, names: tuple[str, ...]) -> None:

@@ -154,6 +154,18 @@ def _pick_windows(pred: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, list[s
     return np.array(picks), labels
 
 
+# The figures a report draws (``figures/<key>.png``, a folder per model with several).
+FIGURE_KEYS = (
+    "reconstructions",
+    "bland_altman",
+    "errors",
+    "bland_altman_calibrated",
+    "errors_calibrated",
+    "inverse",
+    "training",
+)
+
+
 def render_figures(e: EvalEntry, staged: StagedOutputs, fig_dir: Path) -> dict[str, Path]:
     """Draw one checkpoint's figures (PNG) into ``fig_dir`` through ``staged``; returns the
     final paths by figure key."""
@@ -164,6 +176,7 @@ def render_figures(e: EvalEntry, staged: StagedOutputs, fig_dir: Path) -> dict[s
     out: dict[str, Path] = {}
 
     def stage(key: str) -> Path:
+        assert key in FIGURE_KEYS, key  # what check_report_outputs protects
         final = fig_dir / f"{key}.png"
         out[key] = final
         return staged.stage(final)
@@ -255,6 +268,15 @@ def check_report_outputs(
         raise DataError(
             f"{out_dir} already holds a report; pass --force to replace it, or choose another --out"
         )
+    figures = out_dir / "figures"
+    if figures.is_dir() and not force:
+        # Not a report, but figures the report would write over (a paper's folder).
+        taken = sorted(p for key in FIGURE_KEYS for p in figures.rglob(f"{key}.png") if p.is_file())
+        if taken:
+            raise DataError(
+                f"{taken[0]} exists and the report would replace it; pass --force, or "
+                "choose another --out"
+            )
     if save_predictions is not None:
         several = len(checkpoints) > 1
         finals = [

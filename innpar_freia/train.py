@@ -45,7 +45,7 @@ from innpar_freia.distributed import DistInfo, gather_rows, hardware_description
 from innpar_freia.errors import ConfigError, DataError, RunDirError, TrainingDiverged
 from innpar_freia.metrics import BaselineAccumulator, protocol_windows
 from innpar_freia.nn.model import INNPAR, build_model, count_parameters, postprocess_abp
-from innpar_freia.outputs import drop_aside, put_back, set_aside
+from innpar_freia.outputs import drop_aside, put_back, recover_set_aside, set_aside
 from innpar_freia.signal import bp_sample_indices
 
 RUN_ARTIFACTS = ("config.json", "metrics.jsonl", "checkpoints")
@@ -610,17 +610,13 @@ def train(
 def recover_replaced_run(run_dir: Path, cb: Callbacks) -> None:
     """Finish what a ``--force`` run killed outright (SIGKILL, torchrun stopping its ranks)
     left undone. Its old run is in ``run_dir/.replaced.*``: put back if the new run never
-    wrote a checkpoint, deleted if it did (the new run is the one to resume)."""
-    for aside in sorted(run_dir.glob(".replaced.*")):
-        if not aside.is_dir():
-            continue
-        if (run_dir / "checkpoints" / "last.pt").is_file():
-            drop_aside(aside)
-        else:
-            put_back(run_dir, aside, RUN_ARTIFACTS)
-            cb.on_message(
-                f"warning: put back the run in {run_dir} that an interrupted --force had set aside"
-            )
+    wrote a checkpoint, deleted if it did (the new run is the one to resume). A ``--force``
+    run still going (its process alive) is left alone."""
+    finished = (run_dir / "checkpoints" / "last.pt").is_file()
+    if recover_set_aside(run_dir, RUN_ARTIFACTS, finished):
+        cb.on_message(
+            f"warning: put back the run in {run_dir} that an interrupted --force had set aside"
+        )
 
 
 def discard_unstarted_run(run_dir: Path, remove_dir: bool) -> None:

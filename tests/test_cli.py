@@ -221,6 +221,22 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
             demo_module.run_demo(out, epochs=1, force=True)
     assert (out / "run/checkpoints/best.pt").read_bytes() == best
     assert sorted(p.name for p in out.iterdir()) == ["data.h5", "eval", "run"]
+    # Killed outright (kill -9) mid-replacement: the next demo command puts the old back.
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    aside = out / f".replaced.{socket.gethostname()}.{dead}.x"
+    aside.mkdir()
+    for name in ("data.h5", "eval", "run"):
+        (out / name).rename(aside / name)
+    (out / f".data.h5.{dead}.tmp").write_bytes(b"half")
+    r = run("demo", "--out", out, "--epochs", "1")
+    assert r.exit_code == 1 and "pass --force to replace the demo" in r.output
+    assert sorted(p.name for p in out.iterdir()) == ["data.h5", "eval", "run"]
+    assert (out / "run/checkpoints/best.pt").read_bytes() == best
 
 
 @pytest.mark.parametrize("native", [False, True])

@@ -316,8 +316,19 @@ def test_eval_refuses_folds_that_are_not_a_test_of_the_checkpoint(tmp_path: Path
 def test_a_force_killed_outright_is_finished_by_the_next_command(run_copy: Path, synth_file):
     """SIGKILL, or torchrun stopping its ranks, between setting the old run aside and the
     new run's first checkpoint: the next innpar train puts the old run back."""
+    import socket
+
     before = tree_digest(run_copy)
-    aside = run_copy / ".replaced.4242.abc"
+    # A set-aside folder is named after its owner: while that process lives (here: the
+    # test's parent process), it is a --force still running, and nothing is touched.
+    live = run_copy / f".replaced.{socket.gethostname()}.{os.getppid()}.abc"
+    live.mkdir()
+    r = tiny_train(synth_file, run_copy)
+    assert r.exit_code == 1 and "put back" not in r.output and live.is_dir()
+    live.rmdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    aside = run_copy / f".replaced.{socket.gethostname()}.{dead}.abc"
     aside.mkdir()
     for name in ("config.json", "metrics.jsonl", "checkpoints"):
         os.replace(run_copy / name, aside / name)

@@ -400,3 +400,5 @@ def test_split_says_when_it_replaces_the_files_folds(tmp_path: Path) -> None:
     replaced = run_cli("data", "split", out, "--folds", 3, "--seed", 1)
     assert replaced.exit_code == 0
     assert "note: replaced the folds" in replaced.output and "--keep-folds" in replaced.output
+    again = run_cli("data", "split", out, "--folds", 3, "--seed", 1)  # the same folds again
+    assert again.exit_code == 0 and "note:" not in again.output

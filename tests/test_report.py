@@ -310,6 +310,13 @@ def test_checkpoints_whose_names_meet_as_file_names_get_their_own_files(
 def test_force_replaces_the_report_but_not_the_users_files(tiny_run, synth_file, tmp_path):
     ckpt = tiny_run / "checkpoints" / "best.pt"
     out = tmp_path / "ev"
+    # A folder with figures of the report's names is not written over without --force.
+    paper = tmp_path / "paper"
+    (paper / "figures").mkdir(parents=True)
+    (paper / "figures" / "errors.png").write_bytes(b"my figure")
+    r = run("eval", "--checkpoint", ckpt, "--data", synth_file, "--out", paper)
+    assert r.exit_code == 1 and "errors.png exists and the report would replace it" in r.output
+    assert (paper / "figures" / "errors.png").read_bytes() == b"my figure"
     mine = out / "figures" / "my_notes.txt"
     mine.parent.mkdir(parents=True)
     mine.write_text("mine")

@@ -111,7 +111,9 @@ def split_file(
         },
         "fold_assignment": scheme,
         # Folds the file had before (e.g. bp-benchmark's), now replaced by new ones.
-        "replaced_folds": folds is not None and bool(np.any(info.fold >= 0)),
+        "replaced_folds": folds is not None
+        and bool(np.any(info.fold >= 0))
+        and not np.array_equal(fold, info.fold),
         "test_fold": test_fold,
     }
     if split is not None:

@@ -11,7 +11,7 @@ import signal
 import click
 
 from innpar_freia import __version__
-from innpar_freia.cli.common import InnparGroup
+from innpar_freia.cli.common import InnparGroup, exit_other_rank, other_rank
 
 
 @click.group(
@@ -91,14 +91,14 @@ def _main_quietly() -> None:
     except click.exceptions.Abort:
         raise SystemExit(1) from None
     except click.ClickException as exc:
-        raise SystemExit(exc.exit_code) from None
+        exit_other_rank(exc.exit_code, f"Error: {exc.format_message()}")
     raise SystemExit(code if isinstance(code, int) else 0)
 
 
 def main() -> None:
     _stop_on_sigterm()
     try:
-        if "LOCAL_RANK" in os.environ and os.environ.get("RANK", "0") != "0":
+        if other_rank():
             _main_quietly()
         cli(prog_name="innpar")
     finally:

@@ -30,12 +30,30 @@ class InnparGroup(click.Group):
 
 
 def _fail(message: str) -> None:
-    """Exit 1 with ``message``; under torchrun only rank 0 says it. The checks behind user
-    errors (data, configuration, run directory) run alike on every rank, so the other
-    ranks would print the same line again."""
-    if "LOCAL_RANK" in os.environ and os.environ.get("RANK", "0") != "0":
-        raise SystemExit(1)
+    """Exit 1 with ``message``; under torchrun, once (see :func:`exit_other_rank`)."""
+    if other_rank():
+        exit_other_rank(1, f"Error: {message}")
     raise click.ClickException(message) from None
+
+
+def other_rank() -> bool:
+    """A torchrun process other than rank 0."""
+    return "LOCAL_RANK" in os.environ and os.environ.get("RANK", "0") != "0"
+
+
+# How long a rank other than 0 waits before it reports a user error itself.
+OTHER_RANK_WAIT_S = 10.0
+
+
+def exit_other_rank(code: int, message: str) -> None:
+    """End a rank other than 0 on a user error without printing the line rank 0 prints:
+    the checks behind user errors (options, data, run directory) run alike on every rank.
+    Exiting at once would let torchrun stop rank 0 before it has said why; so this rank
+    waits, and torchrun stops it when rank 0 fails. Should rank 0 not fail (an error of
+    this rank's alone), the message is printed after the wait."""
+    time.sleep(OTHER_RANK_WAIT_S)
+    click.echo(f"[rank {os.environ.get('RANK')}] {message}", err=True)
+    raise SystemExit(code)
 
 
 # Outputs are written under hidden names next to their final place (".abp.csv.123.staged.csv",

@@ -399,6 +399,31 @@ def git_commit(root: Path) -> str:
 # ----------------------------------------------------------------------------- running
 
 
+def _in_work_tree(folder: Path) -> bool:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--is-inside-work-tree"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+        )
+    except OSError:
+        return False
+    return out.returncode == 0 and out.stdout.strip() == "true"
+
+
+def experiment_commit(exp: Experiment) -> str:
+    """The commit the runs are made from: the repository holding the experiment's config,
+    or, for a config outside any repository, the checkout this package runs from."""
+    if not _in_work_tree(exp.root) and _in_work_tree(PACKAGE_ROOT):
+        return git_commit(PACKAGE_ROOT)
+    return git_commit(exp.root)
+
+
+# The checkout this package is imported from (when it is one: an editable install).
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
 def run_one(
     exp: Experiment,
     variant: Variant,
@@ -816,7 +841,7 @@ def write_results(
         "description": exp.description,
         "config": str(exp.path),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "commit": commit or git_commit(exp.root),
+        "commit": commit or experiment_commit(exp),
         "hardware": hardware_description(resolve_device(device)),
         "protocol": exp.protocol,
         "variants": {},
@@ -904,7 +929,7 @@ def run_experiment(
     out = Path(out_root) / exp.name
     # The commit the runs are made from, read before this runner writes anything: the
     # table it rewrites after each run is versioned, and would mark the tree "+dirty".
-    commit = git_commit(exp.root)
+    commit = experiment_commit(exp)
     created = make_folder(out)
     try:
         for variant in exp.variants:

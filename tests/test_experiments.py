@@ -480,3 +480,16 @@ def test_a_failing_first_run_leaves_no_empty_folders(synth_file: Path, tmp_path:
     with pytest.raises(DataError, match="subjects must be at least 1"):
         run_experiment(cfg, out, device="cpu", log=lambda s: None)
     assert not (tmp_path / "x").exists()
+
+
+def test_a_config_outside_any_repository_names_the_code_s_commit(synth_file: Path, tmp_path: Path):
+    from innpar_freia.experiments import PACKAGE_ROOT, _in_work_tree, git_commit
+
+    cfg = tmp_path / "mini.toml"  # tmp_path is in no git repository
+    cfg.write_text(
+        EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    )
+    assert not _in_work_tree(tmp_path)
+    results = run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None, only=["a"])
+    expected = git_commit(PACKAGE_ROOT) if _in_work_tree(PACKAGE_ROOT) else "unknown"
+    assert results["commit"] == expected

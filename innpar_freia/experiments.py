@@ -47,7 +47,7 @@ import numpy as np
 
 from innpar_freia.config import load_toml, resolve_config
 from innpar_freia.errors import ConfigError
-from innpar_freia.outputs import make_folder
+from innpar_freia.outputs import make_folder, remove_empty_tree, remove_if_empty
 
 EXPERIMENT_KEYS = {"name", "description", "data", "protocol", "base", "variants", "extra_eval"}
 BASE_KEYS = {"preset", "model", "train"}
@@ -309,11 +309,7 @@ def prepare_data(exp: Experiment, log: Any = print) -> Path:
     try:
         return _make_data(exp, target, log)
     except BaseException:
-        for folder in reversed(created):  # nothing was made: no empty folder either
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+        remove_if_empty(reversed(created))  # nothing was made: no empty folder either
         raise
 
 
@@ -946,22 +942,10 @@ def run_experiment(
     except BaseException:
         # A first run that fails (bad data, a bad fold) leaves no empty folders behind.
         if created:
-            _remove_empty_folders(out)
-            for folder in reversed(created):
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break  # not empty: it holds something
+            remove_empty_tree(out)
+            remove_if_empty(reversed(created))
         raise
     return write_results(exp, out, finished_records(exp, out), device, commit)
-
-
-def _remove_empty_folders(root: Path) -> None:
-    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
-        try:
-            folder.rmdir()
-        except OSError:
-            pass  # not empty
 
 
 def finished_records(exp: Experiment, out: Path) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import re
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,23 @@ def make_folder(directory: Path) -> list[Path]:
         raise DataError(f"cannot write in {directory}: {d} is a file, not a folder")
     directory.mkdir(parents=True, exist_ok=True)
     return list(reversed(missing))
+
+
+def remove_if_empty(folders: Iterable[Path]) -> None:
+    """Remove each of ``folders`` (give the innermost first) that is empty; one that is
+    not holds something else, and stays."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # not empty, or already gone
+
+
+def remove_empty_tree(root: Path) -> None:
+    """Remove the empty folders under ``root``, and ``root`` too if that leaves it empty."""
+    if root.is_dir():
+        inner = sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True)
+        remove_if_empty([*inner, root])
 
 
 def set_aside(folder: Path, names: tuple[str, ...]) -> Path:
@@ -165,11 +182,7 @@ class StagedOutputs:
         for tmp, _ in self._staged:
             tmp.unlink(missing_ok=True)
         self._staged = []
-        for d in reversed(self._created):
-            try:
-                d.rmdir()
-            except OSError:
-                pass  # not empty: something else lives there now
+        remove_if_empty(reversed(self._created))
         self._created = []
 
     def __enter__(self) -> StagedOutputs:

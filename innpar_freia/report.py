@@ -21,7 +21,7 @@ from innpar_freia.checkpoint import Checkpoint, load_checkpoint
 from innpar_freia.errors import DataError
 from innpar_freia.evaluate import Predictions, evaluate_full
 from innpar_freia.metrics import Scored, calibrate
-from innpar_freia.outputs import StagedOutputs, check_outputs, json_text
+from innpar_freia.outputs import StagedOutputs, check_outputs, json_text, remove_empty_tree
 from innpar_freia.report_content import (
     Block,
     comparison,
@@ -366,15 +366,8 @@ def write_report(
     for path in earlier:
         if path not in new:
             path.unlink(missing_ok=True)
-    if earlier and (out_dir / "figures").is_dir():
-        # Folders the removed figures leave empty (a model's, or figures/ itself).
-        folders = sorted((out_dir / "figures").rglob("*"), reverse=True)
-        for folder in [*folders, out_dir / "figures"]:
-            if folder.is_dir():
-                try:
-                    folder.rmdir()
-                except OSError:
-                    pass  # not empty: the new report's figures, or the user's files
+    if earlier:  # folders the removed figures leave empty (a model's, or figures/ itself)
+        remove_empty_tree(out_dir / "figures")
     return written
 
 

@@ -45,7 +45,13 @@ from innpar_freia.distributed import DistInfo, gather_rows, hardware_description
 from innpar_freia.errors import ConfigError, DataError, RunDirError, TrainingDiverged
 from innpar_freia.metrics import BaselineAccumulator, protocol_windows
 from innpar_freia.nn.model import INNPAR, build_model, count_parameters, postprocess_abp
-from innpar_freia.outputs import drop_aside, put_back, recover_set_aside, set_aside
+from innpar_freia.outputs import (
+    drop_aside,
+    put_back,
+    recover_set_aside,
+    remove_if_empty,
+    set_aside,
+)
 from innpar_freia.signal import bp_sample_indices
 
 RUN_ARTIFACTS = ("config.json", "metrics.jsonl", "checkpoints")
@@ -631,11 +637,8 @@ def discard_unstarted_run(run_dir: Path, remove_dir: bool) -> None:
         (run_dir / name).unlink(missing_ok=True)
     for stale in [*run_dir.glob(".*.tmp"), *ckpt_dir.glob(".*.tmp")]:
         stale.unlink(missing_ok=True)
-    for directory in (ckpt_dir, run_dir) if remove_dir else (ckpt_dir,):
-        try:
-            directory.rmdir()
-        except OSError:
-            pass  # absent, or holds something this run did not write
+    # Absent, or holding something this run did not write: left as it is.
+    remove_if_empty((ckpt_dir, run_dir) if remove_dir else (ckpt_dir,))
 
 
 def _train(

@@ -4,7 +4,6 @@ reference ABP. Pure array functions with an explicit ``fs`` in Hz; pressures in 
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -88,19 +87,44 @@ def beat_prominence(x: np.ndarray, fs: float, window_seconds: float = 5.0) -> fl
     return float(np.median(values))
 
 
-# How far (a fraction of the beat's range) a beat's foot may lie above its minimum.
-FOOT_TOLERANCE = 0.1
+# How far before its systolic peak a beat's upstroke is looked for (s).
+UPSTROKE_SECONDS = 0.3
+# How far (a fraction of the beat's rise) the start of the upstroke may lie above the lowest
+# pressure since the previous peak and still be the beat's foot.
+FOOT_TOLERANCE = 0.3
+
+
+def beat_foot(x: np.ndarray, peak: int, start: int, fs: float) -> int | None:
+    """The diastolic foot of the beat whose systolic peak is ``x[peak]``: where its upstroke
+    starts, found by walking back from the steepest rise in the last
+    :data:`UPSTROKE_SECONDS` before the peak to the first sample that is not lower than the
+    one before it. ``start`` is the previous peak (or the start of the run): no foot lies
+    before it. When that point lies more than :data:`FOOT_TOLERANCE` of the beat's rise above
+    the lowest pressure since ``start`` (a dip inside a two-humped upstroke), the lowest point
+    is the foot. ``None`` when the walk reaches ``start``: the foot is not in the signal."""
+    lo = max(start, peak - round(UPSTROKE_SECONDS * fs))
+    if peak - lo < 2:
+        return None
+    foot = lo + int(np.argmax(np.diff(x[lo : peak + 1])))
+    while foot > start and x[foot - 1] <= x[foot]:
+        foot -= 1
+    lowest = start + int(np.argmin(x[start:peak]))
+    if x[foot] > x[lowest] + FOOT_TOLERANCE * (x[peak] - x[lowest]):
+        foot = lowest
+    return foot if foot > start else None
 
 
 def detect_beats(abp: np.ndarray, fs: float) -> Beats:
     """Beats of an ABP signal ``(n,)`` in mmHg (NaN = not available).
 
-    In each finite run, diastolic feet are the protocol's troughs (``find_peaks`` on
-    ``-x``, 0.3 s apart, prominence from :func:`beat_prominence`); a beat runs from one foot
-    to the next (at most 2 s): DBP is the foot's value, SBP the maximum in the beat, MAP the
-    mean over the beat, heart rate 60 / beat duration. A "beat" whose pressure falls below
-    its foot before its systolic peak (by more than :data:`FOOT_TOLERANCE` of its range),
-    or whose mean lies below its foot, starts at a dicrotic notch and is left out.
+    In each finite run, systolic peaks are found as the protocol finds them (``find_peaks``,
+    0.3 s apart, prominence from :func:`beat_prominence`) and each peak's foot by
+    :func:`beat_foot`; a beat runs from its foot to the next beat's foot (at most 2 s): DBP
+    is the foot's value, SBP the peak's, MAP the mean over the beat, heart rate 60 / beat
+    duration. Anchoring beats on the systolic peaks keeps a dicrotic notch from being taken
+    for a foot (finding feet as troughs split beats there and missed beats in fast rhythms).
+    A beat is left out when its foot or its end is not in the run, when it holds a higher
+    pressure than its peak (a peak that was not found), or when its mean lies below its foot.
     """
     abp = np.asarray(abp, dtype=np.float64)
     cols: dict[str, list[float]] = {k: [] for k in _BEAT_FIELDS}
@@ -108,24 +132,23 @@ def detect_beats(abp: np.ndarray, fs: float) -> Beats:
         x = abp[a:b]
         if x.size < round(0.6 * fs):
             continue
-        troughs = sps.find_peaks(
-            -x, distance=max(1, int(0.3 * fs)), prominence=beat_prominence(x, fs)
+        peaks = sps.find_peaks(
+            x, distance=max(1, int(0.3 * fs)), prominence=beat_prominence(x, fs)
         )[0]
-        for t0, t1 in itertools.pairwise(troughs):
-            if (t1 - t0) / fs > MAX_BEAT_SECONDS:
+        if peaks.size < 2:
+            continue  # a beat needs the next beat's foot as its end
+        starts = [0, *peaks[:-1]]
+        feet = [beat_foot(x, int(p), int(s), fs) for s, p in zip(starts, peaks, strict=True)]
+        for j in range(peaks.size - 1):
+            t0, t1, peak = feet[j], feet[j + 1], int(peaks[j])
+            if t0 is None or t1 is None or (t1 - t0) / fs > MAX_BEAT_SECONDS:
                 continue
             beat = x[t0:t1]
-            peak = int(np.argmax(beat))
-            notch = x[t0] - beat[: peak + 1].min() > FOOT_TOLERANCE * (beat.max() - beat.min())
-            if notch or beat.mean() < x[t0]:
-                # Not the start of a beat: the pressure falls below the "foot" before the
-                # systolic peak, or mostly lies below it (MAP < DBP): the foot is a trough
-                # inside a beat (the dicrotic notch) or the stretch starts mid-beat. A real
-                # foot is where the upstroke starts; a baseline drifting down is fine.
+            if beat.max() > x[peak] or beat.mean() < x[t0]:
                 continue
             cols["onset_s"].append((a + t0) / fs)
-            cols["peak_s"].append((a + t0 + peak) / fs)
-            cols["sbp"].append(float(beat[peak]))
+            cols["peak_s"].append((a + peak) / fs)
+            cols["sbp"].append(float(x[peak]))
             cols["dbp"].append(float(x[t0]))
             cols["map"].append(float(beat.mean()))
             cols["hr_bpm"].append(60.0 * fs / (t1 - t0))

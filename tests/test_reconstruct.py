@@ -206,6 +206,44 @@ def test_detect_beats_by_hand():
     assert len(b.between(0.0, 5.0)) == 5  # systolic peaks at 1.2, 2.0, 2.8, 3.6, 4.4 s
 
 
+def beat_cycles(seconds: float, fs: float, bpm: float, points) -> np.ndarray:
+    """A periodic ABP through ``(time in the beat (s), mmHg)`` points, the first one the foot."""
+    t = np.arange(round(seconds * fs)) / fs
+    times, values = zip(*points, strict=True)
+    return np.interp(t % (60.0 / bpm), [*times, 60.0 / bpm], [*values, values[0]])
+
+
+def test_a_dicrotic_notch_is_not_taken_for_a_foot():
+    # 120/80 at 75 bpm, a notch at 90 mmHg and a dicrotic wave 15 mmHg above it: deep enough
+    # for the protocol's trough rule, which split every beat at the notch (119 and 203 bpm).
+    x = beat_cycles(30.0, 125.0, 75, [(0, 80), (0.12, 120), (0.30, 90), (0.36, 105)])
+    b = detect_beats(x, 125.0)
+    # Peaks at 0.12 + 0.8 k s (38 of them); the first foot is the edge, the last beat has no
+    # end: 36 beats.
+    assert len(b) == 36
+    np.testing.assert_allclose(b.hr_bpm, 75.0)
+    np.testing.assert_allclose(b.dbp, 80.0)
+    np.testing.assert_allclose(b.sbp, 120.0)
+    np.testing.assert_allclose(b.onset_s, 0.8 * np.arange(1, 37), atol=0.5 / 125.0)
+
+
+def test_the_foot_is_where_the_upstroke_starts():
+    # 140 bpm with a catheter's undershoot to 95 mmHg just after systole; the pressure then
+    # recovers and the next upstroke starts at 100 mmHg (the end-diastolic pressure).
+    x = beat_cycles(30.0, 125.0, 140, [(0, 100), (0.08, 150), (0.16, 95), (0.24, 108)])
+    b = detect_beats(x, 125.0)
+    assert len(b) == 68
+    np.testing.assert_allclose(b.dbp, 100.0, atol=0.5)
+    np.testing.assert_allclose(np.median(b.hr_bpm), 140.0, rtol=0.02)
+    # A two-humped systole: the dip between the humps is not a foot either.
+    y = beat_cycles(30.0, 125.0, 75, [(0, 70), (0.096, 160), (0.16, 150), (0.216, 165), (0.5, 100)])
+    b = detect_beats(y, 125.0)
+    assert len(b) == 36
+    np.testing.assert_allclose(b.dbp, 70.0)
+    np.testing.assert_allclose(b.sbp, 165.0)
+    np.testing.assert_allclose(b.hr_bpm, 75.0)
+
+
 def test_cuff_calibration_gives_the_cuff_values_in_the_segment():
     pred = pulse_train(120.0, 125.0, 70.0, 10.0)  # predicted 80/60
     cal, info = calibrate_recording(pred, 125.0, 0.0, 60.0, cuff=(120.0, 80.0))

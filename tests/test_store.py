@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import h5py
@@ -314,3 +315,29 @@ def test_writer_refuses_folds_the_file_cannot_hold(tmp_path: Path) -> None:
         with WindowWriter(path, fs=50.0, window_length=4, source_format="test") as w:
             w.append(np.zeros((1, 4)), np.zeros((1, 4)), subject="a", window_id="a", fold=40000)
     assert not path.exists() and not list(tmp_path.iterdir())
+
+
+def test_split_values_other_than_train_val_test_are_refused_until_split_again(tmp_path: Path):
+    """A hand-written "validation" would leave those windows out of training and evaluation
+    without a word (they counted as unassigned); `data split` replaces the column."""
+    path = _write(tmp_path / "odd.h5")
+    with h5py.File(path, "r+") as fh:
+        fh["split"][2] = "validation"
+        fh["split"][5] = "validation"
+        fh["split"][0] = "Train"
+    message = "the split column holds 'Train' (1 window), 'validation' (2 windows)"
+    with pytest.raises(DataError, match=re.escape(message)):
+        read_info(path)
+    run_dir = tmp_path / "run"
+    for args, out in (
+        (("data", "info", path), None),
+        (("data", "check", path), None),
+        (("train", "--data", path, "--preset", "tiny", "--out", run_dir), run_dir),
+    ):
+        result = run_cli(*args)
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert message in result.output and f"innpar data split {path}" in result.output
+        assert out is None or not out.exists()
+    result = run_cli("data", "split", path, "--folds", 3)
+    assert result.exit_code == 0, result.output
+    assert set(read_info(path).split) == {"train", "val", "test"}

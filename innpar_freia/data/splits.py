@@ -84,7 +84,8 @@ def split_file(
     """Assign subject-disjoint folds (unless ``folds`` is ``None``: keep the file's folds)
     and fill the split column by the nested scheme for ``test_fold`` (unless ``None``:
     leave it). Returns a JSON-ready summary of what was written."""
-    info = read_info(path)
+    # A split column being replaced may hold anything; one that is kept must be valid.
+    info = read_info(path, check_split=test_fold is None)
     if info.n_windows == 0:
         raise DataError(f"{path} holds no windows")
     if folds is None:

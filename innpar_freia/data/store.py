@@ -266,11 +266,16 @@ def read_block(dataset: h5py.Dataset, start: int = 0, stop: int | None = None) -
     return values
 
 
-def read_info(path: str | Path) -> StoreInfo:
-    """Read and validate a window file's metadata (no signals)."""
+def read_info(path: str | Path, *, check_split: bool = True) -> StoreInfo:
+    """Read and validate a window file's metadata (no signals). ``check_split=False``
+    accepts a split column with values other than ``SPLITS`` and ``""`` (for ``innpar data
+    split``, which replaces them)."""
     path = Path(path)
     with open_h5(path) as fh:
         a = fh.attrs
+        split = _text_column(fh, "split")
+        if check_split:
+            _check_split_values(path, split)
         return StoreInfo(
             path=path,
             fs=float(a["fs"]),
@@ -282,13 +287,29 @@ def read_info(path: str | Path) -> StoreInfo:
             provenance=json.loads(a.get("provenance", "{}")),
             subjects=_text_column(fh, "subject"),
             window_ids=_text_column(fh, "window_id"),
-            split=_text_column(fh, "split"),
+            split=split,
             fold=read_dataset(fh["fold"]).astype(np.int64),
             start=read_dataset(fh["start"]).astype(np.int64),
             reference_fields=sorted(fh["reference"].keys()) if "reference" in fh else [],
             description=str(a.get("description", "")),
             created_utc=str(a.get("created_utc", "")),
             package_version=str(a.get("package_version", "")),
+        )
+
+
+def _check_split_values(path: Path, split: np.ndarray) -> None:
+    """Refuse split values other than ``SPLITS`` and ``""``: a hand-written ``"validation"``
+    or ``"Train"`` would otherwise leave those windows out of training and evaluation
+    without a word."""
+    values, counts = np.unique(split, return_counts=True)
+    odd = [(v, c) for v, c in zip(values, counts, strict=True) if v not in (*SPLITS, "")]
+    if odd:
+        listed = ", ".join(f"{v!r} ({c} window{'s' if c != 1 else ''})" for v, c in odd[:5])
+        more = f" and {len(odd) - 5} more" if len(odd) > 5 else ""
+        raise DataError(
+            f"{path}: the split column holds {listed}{more}; its values must be "
+            f"{', '.join(SPLITS)} or empty (unassigned). Draw them again with "
+            f"'innpar data split {path}'"
         )
 
 

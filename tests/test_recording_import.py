@@ -135,8 +135,25 @@ def test_wfdb_bad_records(tmp_path: Path, recs) -> None:
     text = header.read_text()
     header.write_text("this is not a header\n" + text)
     assert_clean_failure(
-        run_cli("data", "import", "wfdb", root, "--out", out), out, "good.hea", "not a valid WFDB"
+        run_cli("data", "import", "wfdb", root, "--out", out),
+        out,
+        "good.hea",
+        "the record line's number of signals is 'is', not a number",
     )
+    first, rest = text.split("\n", 1)
+    fields = first.split()
+    # wfdb reads a rate that is not a number as 250 Hz and a signal line too few as a
+    # record it fails on with an IndexError: both are one message naming the header.
+    for damaged, message in (
+        (" ".join([*fields[:2], "abc", *fields[3:]]) + "\n" + rest, "sampling rate is 'abc'"),
+        (" ".join([*fields[:3], "1e4"]) + "\n" + rest, "number of samples is '1e4'"),
+        (first + "\n" + rest.split("\n", 1)[1], "declares 2 signal(s) on its record line but "
+         "describes 1"),
+    ):  # fmt: skip
+        header.write_text(damaged)
+        assert_clean_failure(
+            run_cli("data", "import", "wfdb", root, "--out", out), out, "good.hea", message
+        )
     # A header without a sampling rate: wfdb would assume 250 Hz; we ask instead.
     first, rest = text.split("\n", 1)
     header.write_text(" ".join(first.split()[:2]) + "\n" + rest)

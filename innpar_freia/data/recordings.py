@@ -8,6 +8,7 @@ are NaN (WFDB marks them so); nothing is dropped or interpolated here.
 from __future__ import annotations
 
 import csv
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,6 +189,27 @@ def _record_line(header: Path) -> list[str]:
     raise DataError(f"WFDB header {header} is empty")
 
 
+# The record line's fields after the name (WFDB's header(5)):
+# N_SIG [FS[/COUNTER_FREQ[(BASE_COUNTER)]] [SIG_LEN ...]].
+_NUMBER = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
+_FS_FIELD = re.compile(rf"{_NUMBER}(?:/{_NUMBER}(?:\(-?{_NUMBER}\))?)?")
+
+
+def _check_record_line(header: Path, fields: list[str]) -> None:
+    """Refuse a record line whose signal count, sampling rate or length is not a number:
+    ``wfdb`` reads ``rec 4 abc 75000`` as 250 Hz with no length and returns garbage."""
+    checks = [("number of signals", r"[0-9]+"), ("sampling rate", _FS_FIELD.pattern)]
+    checks.append(("number of samples", r"[0-9]+"))
+    if len(fields) < 2:
+        raise DataError(f"{header}: the record line {' '.join(fields)!r} names no signals")
+    for value, (what, pattern) in zip(fields[1:], checks, strict=False):
+        if not re.fullmatch(pattern, value):
+            raise DataError(
+                f"{header}: the record line's {what} is {value!r}, not a number: the header "
+                "is damaged"
+            )
+
+
 def wfdb_header_states_fs(base: Path) -> bool:
     """Whether the header's record line gives the sampling rate (``wfdb`` silently
     assumes 250 Hz when it does not)."""
@@ -200,13 +222,20 @@ def check_wfdb_files(base: Path) -> list[Path]:
     import wfdb
 
     header = base.with_suffix(".hea")
-    _record_line(header)
+    fields = _record_line(header)
+    _check_record_line(header, fields)
     try:
         hdr = wfdb.rdheader(str(base))
     except Exception as exc:  # wfdb raises many types for malformed headers
         raise DataError(
             f"{header} is not a valid WFDB header: {type(exc).__name__}: {exc}"
         ) from None
+    if not isinstance(hdr, wfdb.MultiRecord) and len(hdr.sig_name or []) != hdr.n_sig:
+        # wfdb reads such a header, then fails in rdrecord with an IndexError.
+        raise DataError(
+            f"{header} declares {hdr.n_sig} signal(s) on its record line but describes "
+            f"{len(hdr.sig_name or [])}: the header is damaged"
+        )
     files = [header]
     if isinstance(hdr, wfdb.MultiRecord):
         for seg in hdr.seg_name or []:

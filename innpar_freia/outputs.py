@@ -65,10 +65,19 @@ def set_aside(folder: Path, names: tuple[str, ...]) -> Path:
     running is not mistaken for an abandoned one."""
     owner = f".replaced.{socket.gethostname()}.{os.getpid()}."
     aside = Path(tempfile.mkdtemp(prefix=owner, dir=folder))
-    for name in names:
-        if (folder / name).exists():
-            os.replace(folder / name, aside / name)
+    moved = [name for name in names if (folder / name).exists()]
+    # The list of what is moved is written (atomically) before anything moves, so that a
+    # put-back interrupted at any point can be finished without losing anything.
+    listing = aside / f"{_MOVED}.tmp"
+    listing.write_text("".join(f"{name}\n" for name in moved))
+    os.replace(listing, aside / _MOVED)
+    for name in moved:
+        os.replace(folder / name, aside / name)
     return aside
+
+
+# The file in a set-aside folder that lists the entries moved into it.
+_MOVED = ".moved"
 
 
 def _owner_gone(aside: Path) -> bool:
@@ -112,15 +121,27 @@ def recover_set_aside(folder: Path, names: tuple[str, ...], finished: bool) -> b
 
 def put_back(folder: Path, aside: Path, names: tuple[str, ...]) -> None:
     """Undo :func:`set_aside`: remove what the failed replacement wrote under ``names``
-    and move the old entries back."""
+    and move the old entries back. Safe to run again after being interrupted: an entry
+    that was set aside and is no longer in ``aside`` is already back (or was never moved)
+    and is left alone; only entries that were not set aside are the replacement's own."""
+    moved: set[str] | None
+    try:
+        moved = set((aside / _MOVED).read_text().split())
+    except FileNotFoundError:
+        if not any((aside / name).exists() for name in names):
+            drop_aside(aside)  # killed in set_aside before the list: nothing was moved
+            return
+        moved = None  # set aside by a version that kept no list: every target is new
     for name in names:
-        target = folder / name
-        if target.is_dir():
+        target, old = folder / name, aside / name
+        if moved is not None and name in moved and not old.exists():
+            continue
+        if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         else:
             target.unlink(missing_ok=True)
-        if (aside / name).exists():
-            os.replace(aside / name, target)
+        if old.exists():
+            os.replace(old, target)
     drop_aside(aside)
 
 

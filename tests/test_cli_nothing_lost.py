@@ -382,3 +382,35 @@ def test_eval_refuses_a_resplit_training_file_but_not_other_data_with_its_ids(
         fh["abp"][...] = fh["abp"][...] + 1.0
     r = run("eval", "--checkpoint", ckpt, "--data", other, "--out", tmp_path / "b", "--no-figures")
     assert r.exit_code == 0, r.output
+
+
+def test_putting_a_run_back_can_be_finished_after_being_interrupted(tmp_path: Path):
+    """A put-back killed halfway is finished by the next one: what is already back stays,
+    and only what the replacement wrote is removed."""
+    from innpar_freia.outputs import put_back, set_aside
+
+    names = ("config.json", "checkpoints", "report")
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "config.json").write_text("old config")
+    (run_dir / "checkpoints" / "best.pt").write_text("old weights")
+    before = tree_digest(run_dir)
+    aside = set_aside(run_dir, names)
+    assert not (run_dir / "config.json").exists()
+    # The replacement writes all three, then fails; its put-back is killed after moving
+    # the old config back.
+    (run_dir / "checkpoints").mkdir()
+    (run_dir / "checkpoints" / "last.pt").write_text("new")
+    (run_dir / "report").mkdir()
+    (run_dir / "config.json").write_text("new config")
+    os.replace(aside / "config.json", run_dir / "config.json")
+    put_back(run_dir, aside, names)
+    assert tree_digest(run_dir) == before and sorted(os.listdir(run_dir)) == [
+        "checkpoints",
+        "config.json",
+    ]
+    # Killed in set_aside after listing what it moves, before moving it: nothing changes.
+    aside = set_aside(run_dir, ())
+    (aside / ".moved").write_text("config.json\ncheckpoints\n")
+    put_back(run_dir, aside, names)
+    assert tree_digest(run_dir) == before and not aside.exists()

@@ -47,7 +47,7 @@ import numpy as np
 
 from innpar_freia.config import load_toml, resolve_config
 from innpar_freia.errors import ConfigError
-from innpar_freia.outputs import make_folder, remove_empty_tree, remove_if_empty
+from innpar_freia.outputs import make_folder, remove_if_empty
 
 EXPERIMENT_KEYS = {"name", "description", "data", "protocol", "base", "variants", "extra_eval"}
 BASE_KEYS = {"preset", "model", "train"}
@@ -592,6 +592,15 @@ def finished_checkpoints(results: Path, variant: str, checkpoint: str) -> list[P
     )
 
 
+def _own_folders(run_dirs: list[Path], out: Path) -> list[Path]:
+    """The run folders ``run_dirs`` and the folders above them up to ``out`` (``runs/``,
+    the variant's), deepest first: what a failed run may have left empty."""
+    folders = []
+    for run_dir in run_dirs:
+        folders += [run_dir, *(p for p in run_dir.parents if out in p.parents)]
+    return folders
+
+
 def run_directory(out: Path, variant: Variant, test_fold: int | None, seed: int) -> Path:
     """Where a run lives: under this experiment, or under the experiment it reuses."""
     tag = f"fold{test_fold}-seed{seed}" if test_fold is not None else f"seed{seed}"
@@ -927,6 +936,7 @@ def run_experiment(
     # table it rewrites after each run is versioned, and would mark the tree "+dirty".
     commit = experiment_commit(exp)
     created = make_folder(out)
+    attempted: list[Path] = []
     try:
         for variant in exp.variants:
             if only and variant.name not in only:
@@ -937,13 +947,15 @@ def run_experiment(
                 for fold in exp.protocol["test_folds"]:
                     if folds is not None and fold not in folds:
                         continue
+                    attempted.append(run_directory(out, variant, fold, seed))
                     run_one(exp, variant, data, fold, seed, out, device, log, callbacks)
                     write_results(exp, out, finished_records(exp, out), device, commit)
     except BaseException:
-        # A first run that fails (bad data, a bad fold) leaves no empty folders behind.
-        if created:
-            remove_empty_tree(out)
-            remove_if_empty(reversed(created))
+        # A run that fails (bad data, a bad fold) leaves no empty folders behind. Only this
+        # runner's own folders are looked at: another runner on the same experiment may
+        # have made a run folder that is still empty because its training is starting.
+        remove_if_empty(_own_folders(attempted, out))
+        remove_if_empty(reversed(created))
         raise
     return write_results(exp, out, finished_records(exp, out), device, commit)
 

@@ -476,6 +476,16 @@ def test_a_failing_first_run_leaves_no_empty_folders(synth_file: Path, tmp_path:
     with pytest.raises(DataError, match="fold"):
         run_experiment(cfg, out, device="cpu", log=lambda s: None)
     assert not out.exists()
+    # Another runner on the same experiment has just made its run folder (still empty while
+    # its training starts): this runner's failure removes its own folders, not that one.
+    other = out / "mini" / "runs" / "b" / "fold7-seed2"
+    with pytest.raises(DataError, match="fold"):
+        run_experiment(
+            cfg, out, device="cpu", log=lambda s: other.mkdir(parents=True, exist_ok=True),
+            only=["a"],
+        )  # fmt: skip
+    assert other.is_dir() and sorted(p.name for p in (out / "mini" / "runs").iterdir()) == ["b"]
+    shutil.rmtree(out)
     cfg.write_text(text.replace('file = "', 'synth = { subjects = 0 }\nfile = "x/y/'))
     with pytest.raises(DataError, match="subjects must be at least 1"):
         run_experiment(cfg, out, device="cpu", log=lambda s: None)

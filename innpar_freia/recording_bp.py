@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from scipy import signal as sps
+from scipy.ndimage import uniform_filter1d
 
 from innpar_freia.errors import DataError
 from innpar_freia.metrics import (
@@ -92,6 +93,9 @@ UPSTROKE_SECONDS = 0.3
 # How far (a fraction of the beat's rise) the start of the upstroke may lie above the lowest
 # pressure since the previous peak and still be the beat's foot.
 FOOT_TOLERANCE = 0.3
+# Feet are located on the signal smoothed by a moving average this long (s), so that noise
+# on the upstroke does not stop the walk back early; their values come from the signal.
+FOOT_SMOOTH_SECONDS = 0.02
 
 
 def beat_foot(x: np.ndarray, peak: int, start: int, fs: float) -> int | None:
@@ -114,12 +118,27 @@ def beat_foot(x: np.ndarray, peak: int, start: int, fs: float) -> int | None:
     return foot if foot > start else None
 
 
+def _downhill(x: np.ndarray, i: int, reach: int) -> int:
+    """From sample ``i``, step to the lower neighbour while there is one, at most ``reach``
+    samples away: the foot found on the smoothed signal, moved to the signal's own low
+    point (smoothing moves a sharp foot's minimum by a sample or two)."""
+    lo, hi = max(0, i - reach), min(x.size - 1, i + reach)
+    while True:
+        if i > lo and x[i - 1] < x[i]:
+            i -= 1
+        elif i < hi and x[i + 1] < x[i]:
+            i += 1
+        else:
+            return i
+
+
 def detect_beats(abp: np.ndarray, fs: float) -> Beats:
     """Beats of an ABP signal ``(n,)`` in mmHg (NaN = not available).
 
     In each finite run, systolic peaks are found as the protocol finds them (``find_peaks``,
     0.3 s apart, prominence from :func:`beat_prominence`) and each peak's foot by
-    :func:`beat_foot`; a beat runs from its foot to the next beat's foot (at most 2 s): DBP
+    :func:`beat_foot` (on the signal smoothed over :data:`FOOT_SMOOTH_SECONDS`); a beat
+    runs from its foot to the next beat's foot (at most 2 s): DBP
     is the foot's value, SBP the peak's, MAP the mean over the beat, heart rate 60 / beat
     duration. Anchoring beats on the systolic peaks keeps a dicrotic notch from being taken
     for a foot (finding feet as troughs split beats there and missed beats in fast rhythms).
@@ -138,7 +157,14 @@ def detect_beats(abp: np.ndarray, fs: float) -> Beats:
         if peaks.size < 2:
             continue  # a beat needs the next beat's foot as its end
         starts = [0, *peaks[:-1]]
-        feet = [beat_foot(x, int(p), int(s), fs) for s, p in zip(starts, peaks, strict=True)]
+        half = round(FOOT_SMOOTH_SECONDS * fs / 2)
+        smooth = uniform_filter1d(x, 2 * half + 1, mode="nearest")  # odd width: no shift
+        feet = [
+            _downhill(x, foot, half) if foot is not None else None
+            for foot in (
+                beat_foot(smooth, int(p), int(s), fs) for s, p in zip(starts, peaks, strict=True)
+            )
+        ]
         for j in range(peaks.size - 1):
             t0, t1, peak = feet[j], feet[j + 1], int(peaks[j])
             if t0 is None or t1 is None or (t1 - t0) / fs > MAX_BEAT_SECONDS:

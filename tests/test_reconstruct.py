@@ -244,6 +244,21 @@ def test_the_foot_is_where_the_upstroke_starts():
     np.testing.assert_allclose(b.hr_bpm, 75.0)
 
 
+def test_noise_on_the_upstroke_does_not_move_the_feet():
+    # 1 mmHg of noise at 1 kHz (a raw arterial line): walking back from the upstroke on the
+    # raw samples stopped at noise and put the feet up to 0.1 s late (heart rates off by
+    # 5.5 bpm on average). Feet are found on a 20-ms moving average.
+    fs = 1000.0
+    x = beat_cycles(60.0, fs, 75, [(0, 80), (0.12, 120), (0.30, 90), (0.36, 105)])
+    x += np.random.default_rng(0).normal(0.0, 1.0, x.size)
+    b = detect_beats(x, fs)
+    assert len(b) == 73
+    assert np.mean(np.abs(b.hr_bpm - 75.0)) < 1.0
+    assert np.median(b.dbp) == pytest.approx(80.0, abs=0.6)
+    # Feet at multiples of 0.8 s, within 15 ms (either side).
+    np.testing.assert_allclose((b.onset_s + 0.4) % 0.8 - 0.4, 0.0, atol=0.015)
+
+
 def test_cuff_calibration_gives_the_cuff_values_in_the_segment():
     pred = pulse_train(120.0, 125.0, 70.0, 10.0)  # predicted 80/60
     cal, info = calibrate_recording(pred, 125.0, 0.0, 60.0, cuff=(120.0, 80.0))

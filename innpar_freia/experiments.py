@@ -597,7 +597,8 @@ def _own_folders(run_dirs: list[Path], out: Path) -> list[Path]:
     the variant's), deepest first: what a failed run may have left empty."""
     folders = []
     for run_dir in run_dirs:
-        folders += [run_dir, *(p for p in run_dir.parents if out in p.parents)]
+        # A reused run lives under another experiment, whose folders are not this runner's.
+        folders += [p for p in (run_dir, *run_dir.parents) if out in p.parents]
     return folders
 
 

@@ -101,17 +101,24 @@ FOOT_SMOOTH_SECONDS = 0.02
 def beat_foot(x: np.ndarray, peak: int, start: int, fs: float) -> int | None:
     """The diastolic foot of the beat whose systolic peak is ``x[peak]``: where its upstroke
     starts, found by walking back from the steepest rise in the last
-    :data:`UPSTROKE_SECONDS` before the peak to the first sample that is not lower than the
-    one before it. ``start`` is the previous peak (or the start of the run): no foot lies
-    before it. When that point lies more than :data:`FOOT_TOLERANCE` of the beat's rise above
-    the lowest pressure since ``start`` (a dip inside a two-humped upstroke), the lowest point
-    is the foot. ``None`` when the walk reaches ``start``: the foot is not in the signal."""
+    :data:`UPSTROKE_SECONDS` before the peak while the pressure keeps falling (backwards in
+    time) to the local minimum where the rise begins; on a flat bottom (a quantised signal)
+    the foot is its last sample, where the rise leaves it. ``start`` is the previous peak (or
+    the start of the run): no foot lies before it. When that point lies more than
+    :data:`FOOT_TOLERANCE` of the beat's rise above the lowest pressure since ``start`` (a dip
+    inside a two-humped upstroke), the lowest point is the foot. ``None`` when the walk
+    reaches ``start``: the foot is not in the signal."""
     lo = max(start, peak - round(UPSTROKE_SECONDS * fs))
     if peak - lo < 2:
         return None
-    foot = lo + int(np.argmax(np.diff(x[lo : peak + 1])))
+    steep = lo + int(np.argmax(np.diff(x[lo : peak + 1])))
+    foot = steep
     while foot > start and x[foot - 1] <= x[foot]:
         foot -= 1
+    if foot == start:
+        return None
+    while foot < steep and x[foot + 1] == x[foot]:
+        foot += 1  # the end of a flat bottom, not its start
     lowest = start + int(np.argmin(x[start:peak]))
     if x[foot] > x[lowest] + FOOT_TOLERANCE * (x[peak] - x[lowest]):
         foot = lowest
@@ -121,7 +128,8 @@ def beat_foot(x: np.ndarray, peak: int, start: int, fs: float) -> int | None:
 def _downhill(x: np.ndarray, i: int, reach: int) -> int:
     """From sample ``i``, step to the lower neighbour while there is one, at most ``reach``
     samples away: the foot found on the smoothed signal, moved to the signal's own low
-    point (smoothing moves a sharp foot's minimum by a sample or two)."""
+    point (smoothing moves a sharp foot's minimum by a sample or two); on a flat bottom, to
+    its last sample."""
     lo, hi = max(0, i - reach), min(x.size - 1, i + reach)
     while True:
         if i > lo and x[i - 1] < x[i]:
@@ -129,7 +137,10 @@ def _downhill(x: np.ndarray, i: int, reach: int) -> int:
         elif i < hi and x[i + 1] < x[i]:
             i += 1
         else:
-            return i
+            break
+    while i < hi and x[i + 1] == x[i]:
+        i += 1  # a flat bottom's last sample, where the rise leaves it
+    return i
 
 
 def detect_beats(abp: np.ndarray, fs: float) -> Beats:
@@ -141,7 +152,9 @@ def detect_beats(abp: np.ndarray, fs: float) -> Beats:
     runs from its foot to the next beat's foot (at most 2 s): DBP
     is the foot's value, SBP the peak's, MAP the mean over the beat, heart rate 60 / beat
     duration. Anchoring beats on the systolic peaks keeps a dicrotic notch from being taken
-    for a foot (finding feet as troughs split beats there and missed beats in fast rhythms).
+    for a foot (finding feet as troughs split beats there and missed beats in fast rhythms),
+    unless the dicrotic wave after it is late and large enough (0.3 s after the systolic
+    peak, with the prominence of a beat) to be found as a peak of its own.
     A beat is left out when its foot or its end is not in the run, when it holds a higher
     pressure than its peak (a peak that was not found), or when its mean lies below its foot.
     """

@@ -503,3 +503,17 @@ def test_a_config_outside_any_repository_names_the_code_s_commit(synth_file: Pat
     results = run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None, only=["a"])
     expected = git_commit(PACKAGE_ROOT) if _in_work_tree(PACKAGE_ROOT) else "unknown"
     assert results["commit"] == expected
+
+
+def test_a_failing_runner_looks_only_at_its_own_folders():
+    """A reused run lives under another experiment: a failing runner never removes it or
+    its folders, even when empty."""
+    from innpar_freia.experiments import _own_folders
+
+    new, old = Path("/r/new"), Path("/r/old")
+    runs = [old / "runs" / "a" / "fold0-seed1", new / "runs" / "b" / "fold0-seed1"]
+    assert _own_folders(runs, new) == [
+        new / "runs" / "b" / "fold0-seed1",
+        new / "runs" / "b",
+        new / "runs",
+    ]

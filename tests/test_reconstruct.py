@@ -259,6 +259,19 @@ def test_noise_on_the_upstroke_does_not_move_the_feet():
     np.testing.assert_allclose((b.onset_s + 0.4) % 0.8 - 0.4, 0.0, atol=0.015)
 
 
+def test_on_a_quantised_signal_the_foot_is_where_the_rise_leaves_the_flat_bottom():
+    # An exponential diastole rounded to whole mmHg at 250 Hz sits on its lowest value for
+    # several samples: the foot is the last of them (it used to be the first, 40 ms early).
+    fs = 250.0
+    u = (np.arange(round(30 * fs)) / fs) % 0.8
+    rise = 80 + 40 * np.sin(np.pi / 2 * u / 0.12)
+    x = np.where(u < 0.12, rise, 75 + 45 * np.exp(-(u - 0.12) / 0.3))
+    b = detect_beats(np.round(x), fs)
+    assert len(b) == 36
+    np.testing.assert_allclose((b.onset_s + 0.4) % 0.8 - 0.4, 0.0, atol=0.5 / fs)
+    np.testing.assert_allclose(b.hr_bpm, 75.0)
+
+
 def test_cuff_calibration_gives_the_cuff_values_in_the_segment():
     pred = pulse_train(120.0, 125.0, 70.0, 10.0)  # predicted 80/60
     cal, info = calibrate_recording(pred, 125.0, 0.0, 60.0, cuff=(120.0, 80.0))

@@ -147,6 +147,7 @@ def test_wfdb_bad_records(tmp_path: Path, recs) -> None:
     for damaged, message in (
         (" ".join([*fields[:2], "abc", *fields[3:]]) + "\n" + rest, "sampling rate is 'abc'"),
         (" ".join([*fields[:3], "1e4"]) + "\n" + rest, "number of samples is '1e4'"),
+        (" ".join([*fields[:2], "2.5e2", *fields[3:]]) + "\n" + rest, "rate is '2.5e2'"),  # 2.5 Hz
         (first + "\n" + rest.split("\n", 1)[1], "declares 2 signal(s) on its record line but "
          "describes 1"),
     ):  # fmt: skip
@@ -156,6 +157,11 @@ def test_wfdb_bad_records(tmp_path: Path, recs) -> None:
         )
     # A header without a sampling rate: wfdb would assume 250 Hz; we ask instead.
     first, rest = text.split("\n", 1)
+    # "250." is a rate WFDB reads as 250 Hz: accepted.
+    header.write_text(" ".join([*first.split()[:2], "250.", *first.split()[3:]]) + "\n" + rest)
+    result = run_cli("data", "import", "wfdb", root, "--out", out)
+    assert result.exit_code == 0 and read_info(out).fs == 125.0, result.output
+    out.unlink()
     header.write_text(" ".join(first.split()[:2]) + "\n" + rest)
     assert_clean_failure(
         run_cli("data", "import", "wfdb", root, "--out", out),

@@ -191,7 +191,8 @@ def _record_line(header: Path) -> list[str]:
 
 # The record line's fields after the name (WFDB's header(5)):
 # N_SIG [FS[/COUNTER_FREQ[(BASE_COUNTER)]] [SIG_LEN ...]].
-_NUMBER = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
+# Decimal only, as wfdb reads them: it takes "1e3" for 1 Hz, and "250." is 250 Hz.
+_NUMBER = r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)"
 _FS_FIELD = re.compile(rf"{_NUMBER}(?:/{_NUMBER}(?:\(-?{_NUMBER}\))?)?")
 
 

@@ -341,3 +341,17 @@ def test_split_values_other_than_train_val_test_are_refused_until_split_again(tm
     result = run_cli("data", "split", path, "--folds", 3)
     assert result.exit_code == 0, result.output
     assert set(read_info(path).split) == {"train", "val", "test"}
+
+
+def test_a_writer_interrupted_while_it_creates_the_file_leaves_nothing(tmp_path, monkeypatch):
+    """SIGTERM (turned into SystemExit) or Ctrl-C can arrive while the new file's layout is
+    being written, before the caller's ``with`` block has begun: the hidden file goes too
+    (a CI run once found it left behind)."""
+
+    def interrupted(self, *args):
+        raise SystemExit(143)
+
+    monkeypatch.setattr(WindowWriter, "_layout", interrupted)
+    with pytest.raises(SystemExit):
+        WindowWriter(tmp_path / "x.h5", fs=50.0, window_length=4, source_format="test")
+    assert list(tmp_path.iterdir()) == []

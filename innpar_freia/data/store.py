@@ -395,8 +395,29 @@ class WindowWriter:
         try:
             self.fh = h5py.File(self.tmp, "w")
         except OSError as exc:  # h5py's text names the hidden temporary file, not the output
+            self.tmp.unlink(missing_ok=True)
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise DataError(f"cannot write {self.path}: {reason}") from None
+        except BaseException:  # Ctrl-C or SIGTERM while h5py creates the file
+            self.tmp.unlink(missing_ok=True)
+            raise
+        try:
+            self._layout(fs, source_format, provenance, ppg_units, abp_units, description)
+        except BaseException:
+            # Interrupted before the caller's ``with`` has begun, which would abort it.
+            self.abort()
+            raise
+
+    def _layout(
+        self,
+        fs: float,
+        source_format: str,
+        provenance: Mapping[str, Any] | None,
+        ppg_units: str,
+        abp_units: str,
+        description: str,
+    ) -> None:
+        """The new file's attributes and empty datasets."""
         a = self.fh.attrs
         a["schema"] = SCHEMA
         a["schema_version"] = SCHEMA_VERSION

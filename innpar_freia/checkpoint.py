@@ -145,14 +145,28 @@ class Checkpoint:
                 out[s : s + batch_size] = y.double().cpu().numpy()
         return out
 
+    @staticmethod
+    def _finite(windows: np.ndarray, what: str) -> np.ndarray:
+        """``windows`` as float64, refused (``ValueError``) when any holds NaN or inf: the
+        network would return NaN for those windows without saying why."""
+        windows = np.asarray(windows, dtype=np.float64)
+        if windows.ndim == 2 and not np.isfinite(windows).all():
+            bad = np.flatnonzero(~np.isfinite(windows).all(axis=1))
+            raise ValueError(
+                f"{bad.size} of {len(windows)} {what} window(s) hold NaN or inf (first: window "
+                f"{bad[0]}); drop them or fill the gaps (innpar reconstruct leaves gaps out)"
+            )
+        return windows
+
     def predict_abp(self, ppg: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """Raw PPG windows ``(n, L)`` (any units) -> ABP ``(n, L)`` in mmHg."""
+        ppg = self._finite(ppg, "PPG")
         norm = self._run(Normalisation.normalise_ppg(ppg), reverse=False, batch_size=batch_size)
         return postprocess_abp(self.normalisation.denormalise_abp(norm), self.run_config.model)
 
     def predict_ppg(self, abp_mmhg: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """ABP windows ``(n, L)`` in mmHg -> z-scored PPG ``(n, L)`` by the reverse pass."""
-        abp = self.normalisation.normalise_abp(np.asarray(abp_mmhg, dtype=np.float64))
+        abp = self.normalisation.normalise_abp(self._finite(abp_mmhg, "ABP"))
         return self._run(abp, reverse=True, batch_size=batch_size)
 
 

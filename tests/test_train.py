@@ -60,6 +60,13 @@ def test_checkpoint_rebuilds_model_and_normalisation_alone(synth_file: Path, tmp
     ppg = np.random.default_rng(0).normal(size=(3, info.window_length))
     again = load_checkpoint(result.last_checkpoint)
     assert np.array_equal(ckpt.predict_abp(ppg), again.predict_abp(ppg))
+    # A window with a gap is refused by name, not returned as NaN in both directions.
+    ppg[1, 7] = np.nan
+    message = r"1 of 3 PPG window\(s\) hold NaN or inf \(first: window 1\)"
+    with pytest.raises(ValueError, match=message):
+        ckpt.predict_abp(ppg)
+    with pytest.raises(ValueError, match=r"1 of 3 ABP window\(s\) hold NaN or inf"):
+        ckpt.predict_ppg(np.where(np.isnan(ppg), np.inf, 90.0))
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ from innpar_freia.data.dataset import (
     split_bytes,
 )
 from innpar_freia.data.sampler import SubjectPairSampler
-from innpar_freia.data.store import StoreInfo, read_info
+from innpar_freia.data.store import StoreInfo, check_rows_finite, read_info
 from innpar_freia.distributed import DistInfo, gather_rows, hardware_description, native_bf16
 from innpar_freia.errors import ConfigError, DataError, RunDirError, TrainingDiverged
 from innpar_freia.metrics import BaselineAccumulator, protocol_windows
@@ -710,6 +710,11 @@ def _train(
     else:
         norm = fit_normalisation(data, plan.train, cfg.abp_norm)
         baselines = fit_baselines(data, plan.train, info.fs)
+    if has_val:
+        # Every rank, before the first epoch: only rank 0 validates, and NaN met there
+        # would stop it alone, leaving the other ranks blocked in a collective (a gloo
+        # traceback) and, with lazily read data, only after a whole epoch of training.
+        check_rows_finite(data, plan.val)
 
     model = build_model(model_cfg, seed=cfg.seed).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -837,6 +842,19 @@ def _train(
     )
     if not has_val:
         cb.on_message("no validation windows: best.pt will be the last epoch")
+    # The samplers give every rank as many windows (pairs: groups): they repeat a few of
+    # the epoch's windows at its end, more than one process does when the split does not
+    # divide over the ranks. Weighting the repeats out would need every loss term to know
+    # its global count; the user is told instead.
+    unit = cfg.subject_group if cfg.paired_sampling else 1
+    n_train = len(plan.train)
+    spare = -n_train % (unit * dist_info.world_size) - (-n_train % unit)
+    if spare:
+        cb.on_message(
+            f"note: {n_train} training windows do not divide over {dist_info.world_size} "
+            f"processes: each epoch ends by repeating {spare} more of them than one process "
+            "would, so the run differs slightly from a single process's"
+        )
     if cfg.amp and not native_bf16(device):
         # The run is kept as configured (bf16 and float32 runs are not bitwise alike), but
         # a user should know what emulated bf16 costs before waiting hours for it.

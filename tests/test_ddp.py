@@ -175,3 +175,47 @@ def test_every_process_stops_and_rank_0_says_why_when_the_run_exists(
     proc = _launch([*args, "--lr", "fast"], ddp)
     assert proc.returncode != 0
     assert proc.stderr.count("Invalid value for '--lr'") == 1, proc.stderr[-3000:]
+
+
+def test_nan_in_a_validation_window_stops_every_process_with_one_message(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """Only rank 0 validates: NaN met there used to stop it alone, and rank 1 died in a
+    collective with a gloo traceback, leaving an empty run folder. Every rank checks the
+    validation windows before training."""
+    import shutil
+
+    import h5py
+
+    data = Path(shutil.copy(synth_file, tmp_path / "nan_val.h5"))
+    first_val = int(plan_splits(read_info(data)).val[0])
+    with h5py.File(data, "r+") as fh:
+        fh["abp"][first_val, 10] = float("nan")
+    config = tmp_path / "recipe.toml"
+    # Read lazily, the bad window used to be met only at the end of the first epoch.
+    config.write_text('preset = "tiny"\n[train]\npreload = "never"\n')
+    out = tmp_path / "ddp"
+    proc = _launch(_common(data, config, "cpu", epochs=2), out)
+    assert proc.returncode != 0
+    assert proc.stderr.count(f"Error: {data}: 1 window of 'abp' holds NaN or inf") == 1, proc.stderr
+    # torchrun's own report of the stopped children (ChildFailedError) follows; the ranks
+    # print nothing else.
+    assert "[rank1]" not in proc.stderr and "Connection closed" not in proc.stderr
+    assert not out.exists()
+
+
+def test_a_split_that_does_not_divide_over_the_processes_is_said(tmp_path: Path) -> None:
+    """The sampler repeats windows to give every rank as many: the run is then not exactly
+    a single process's, and training says so (once, on rank 0)."""
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    data = synthesize_dataset(tmp_path / "s9.h5", subjects=9, minutes=1.5, seed=3)
+    n_train = len(plan_splits(read_info(data)).train)
+    assert n_train % 2 == 1
+    config = tmp_path / "recipe.toml"
+    config.write_text('preset = "tiny"\n')
+    proc = _launch(["--data", str(data), "--config", str(config), "--epochs", "1",
+                    "--device", "cpu"], tmp_path / "run")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    note = f"note: {n_train} training windows do not divide over 2 processes"
+    assert (proc.stdout + proc.stderr).count(note) == 1

@@ -689,3 +689,32 @@ def test_hardware_line_says_whether_bf16_is_native(monkeypatch: pytest.MonkeyPat
         has = " avx512_bf16" in flags or " amx_bf16" in flags
         monkeypatch.undo()
         assert distributed.native_bf16("cpu") == has
+
+
+def test_nan_in_a_validation_window_stops_training_before_its_first_batch(
+    synth_file: Path, tmp_path: Path
+):
+    """Read lazily, a bad validation window was met only after a whole epoch of training
+    (and under torchrun only by rank 0, leaving the others in a collective): every process
+    checks the validation windows first."""
+    import shutil
+
+    import h5py
+
+    from innpar_freia.errors import DataError
+    from innpar_freia.train import SilentCallbacks
+
+    data = Path(shutil.copy(synth_file, tmp_path / "nan_val.h5"))
+    bad = int(plan_splits(read_info(data)).val[-1])
+    with h5py.File(data, "r+") as fh:
+        fh["ppg"][bad, 3] = float("inf")
+
+    class Count(SilentCallbacks):
+        batches = 0
+
+        def on_batch(self, epoch, step, steps, loss):
+            Count.batches += 1
+
+    with pytest.raises(DataError, match="1 window of 'ppg' holds NaN or inf"):
+        train(tiny(preload="never"), data, tmp_path / "run", callbacks=Count())
+    assert Count.batches == 0 and not (tmp_path / "run").exists()

@@ -173,8 +173,16 @@ def train_cmd(
         ours = after is not None and (resume or after != before)
         if interrupted and ours and int(os.environ.get("RANK", "0")) == 0:
             epochs_opt = f" --epochs {overrides['epochs']}" if "epochs" in overrides else ""
+            # Under torchrun, the same launcher again: a plain command would resume in one
+            # process (it can, but the user asked for several).
+            world = int(os.environ.get("WORLD_SIZE", "1"))
+            launcher = (
+                f"torchrun --nproc_per_node={world} -m innpar_freia"
+                if world > 1 and "LOCAL_RANK" in os.environ
+                else "innpar"
+            )
             command = (
-                f"innpar train --data {shlex.quote(str(data))} "
+                f"{launcher} train --data {shlex.quote(str(data))} "
                 f"--out {shlex.quote(str(run_dir))} --resume{epochs_opt}"
             )
             click.echo(

@@ -332,6 +332,17 @@ def read_signals(
         return read_rows(fh["ppg"], indices), read_rows(fh["abp"], indices)
 
 
+def check_rows_finite(path: str | Path, indices: np.ndarray) -> None:
+    """Refuse (``DataError``, :func:`check_finite`) when a window ``indices`` of ``path``
+    holds NaN or inf in its PPG or ABP, reading a block of rows at a time."""
+    indices = np.sort(np.asarray(indices, dtype=np.int64))
+    block = CHUNK_ROWS * 64
+    with open_h5(path) as fh:
+        for name in ("ppg", "abp"):
+            for s in range(0, indices.size, block):
+                read_rows(fh[name], indices[s : s + block])
+
+
 def read_rows(dataset: h5py.Dataset, indices: np.ndarray) -> np.ndarray:
     """Rows ``indices`` (any order, repeats allowed) of ``ppg`` or ``abp`` in one sorted
     read, checked to be readable and finite (:func:`check_finite`)."""

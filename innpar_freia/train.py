@@ -364,15 +364,29 @@ def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
         raise RunDirError("--resume and --force contradict each other: choose one")
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirError(f"run directory {run_dir} is a file")
+    last = run_dir / "checkpoints" / "last.pt"
     if resume:
-        if not (run_dir / "checkpoints" / "last.pt").is_file():
-            raise RunDirError(f"nothing to resume: {run_dir} has no checkpoints/last.pt")
+        if not last.is_file():
+            raise RunDirError(
+                f"nothing to resume: {run_dir} has no checkpoints/last.pt"
+                + (_UNFINISHED if holds_run(run_dir) else "")
+            )
         return
     if holds_run(run_dir) and not force:
+        if not last.is_file():
+            raise RunDirError(f"{run_dir} holds a run without a checkpoint" + _UNFINISHED)
         raise RunDirError(
             f"{run_dir} already holds a run; pass --resume to continue it or --force to "
             "start over (its checkpoints and metrics will be deleted)"
         )
+
+
+# A run folder with no checkpoint: a run still starting, or one killed outright before its
+# first epoch ended (SIGKILL, or SIGTERM under torchrun, skip the clean-up that removes it).
+_UNFINISHED = (
+    ": it is still starting, or was killed before its first epoch ended; if no innpar train "
+    "is writing it, start it again with --force"
+)
 
 
 def windows_fingerprint(info: StoreInfo) -> str:

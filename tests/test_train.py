@@ -94,6 +94,16 @@ def test_run_dir_is_never_overwritten_silently(synth_file: Path, tmp_path: Path)
         train(tiny(epochs=1), synth_file, run)
     with pytest.raises(RunDirError, match="nothing to resume"):
         train(None, synth_file, tmp_path / "empty", resume=True)
+    # A run killed outright before its first checkpoint (SIGKILL; SIGTERM under torchrun)
+    # leaves config.json alone: both commands say what happened and what to do.
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    (killed / "config.json").write_text("{}")
+    advice = "was killed before its first epoch ended; if no innpar train is writing it, start"
+    with pytest.raises(RunDirError, match=f"holds a run without a checkpoint: .*{advice}"):
+        train(tiny(epochs=1), synth_file, killed)
+    with pytest.raises(RunDirError, match=f"nothing to resume: .*{advice}"):
+        train(None, synth_file, killed, resume=True)
     with pytest.raises(RunDirError, match="cannot change"):
         train(None, synth_file, run, resume=True, resume_overrides={"lr": 0.1})
     train(tiny(epochs=1, seed=4), synth_file, run, force=True)

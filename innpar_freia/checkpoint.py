@@ -3,6 +3,7 @@ rebuilding model, configuration and normalisation from the file alone."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,13 +45,26 @@ def full_float32() -> Iterator[None]:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
+def freia_version() -> str:
+    """The installed FrEIA's version ("unknown" when it runs from a source tree)."""
+    try:
+        return importlib.metadata.version("FrEIA")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """``torch.save`` to a temporary file in the same directory, then rename over ``path``,
     so a crash never leaves a truncated checkpoint."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    body = {"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": __version__}
+    body = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "freia_version": freia_version(),
+    }
     body.update(payload)
     try:
         torch.save(body, tmp)
@@ -177,6 +191,15 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         run_config = RunConfig.from_dict(payload["run_config"])
     except ConfigError as exc:
         raise CheckpointError(f"{path} holds an invalid configuration: {exc}") from None
+    saved_with, installed = payload.get("freia_version"), freia_version()
+    if run_config.model.coupling == "allinone" and saved_with not in (None, installed):
+        # FrEIA 0.2's AllInOneBlock clamps as clamp*tanh(a), later ones as
+        # clamp*tanh(a/clamp): the same weights would compute another function.
+        raise CheckpointError(
+            f"{path} was trained with FrEIA {saved_with}, but FrEIA {installed} is installed: "
+            "its AllInOneBlock weights mean another function under another FrEIA version; "
+            f"install FrEIA=={saved_with}"
+        )
     model = build_model(run_config.model)
     state = payload["model_state"]
     if not isinstance(state, dict):

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from innpar_freia import __version__, distributed
-from innpar_freia.checkpoint import read_checkpoint, save_checkpoint
+from innpar_freia.checkpoint import freia_version, read_checkpoint, save_checkpoint
 from innpar_freia.config import RunConfig, TrainConfig
 from innpar_freia.data.dataset import (
     STATS_BLOCK,
@@ -815,6 +815,9 @@ def _train(
     environment = {
         "package_version": __version__,
         "torch_version": torch.__version__,
+        # FrEIA's AllInOneBlock clamps as clamp*tanh(a) in 0.2 and clamp*tanh(a/clamp) after:
+        # its weights mean another function under another version (setup.cfg pins 0.2).
+        "freia_version": freia_version(),
         "python": platform.python_version(),
         "device": str(device),
         "hardware": hardware_description(device),

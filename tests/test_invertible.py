@@ -271,3 +271,50 @@ def test_global_mscm_network_reads_the_whole_window_and_stays_exactly_invertible
     # The paper's MSCMs see about a second around a sample: 4.6 s away, nothing changes.
     assert outputs["mscm"] == 0.0
     assert outputs["mscm-global"] > 1e-6
+
+
+def test_allinone_subnets_are_copied_out_of_place_and_mix_both_channels() -> None:
+    """FrEIA 0.2's AllInOneBlock scales its subnet's output in place (``a *= 0.1``): with a
+    subnet ending in an op that saved its output (Tanh), backward fails unless the output is
+    a copy. And with 2 channels its random permutation can be the identity: it is forced to
+    the channel swap."""
+    from FrEIA.modules import AllInOneBlock
+
+    from innpar_freia.nn.model import _OutOfPlace
+
+    def tanh_subnet(c_in: int, c_out: int) -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Conv1d(c_in, c_out, 3, padding=1), torch.nn.Tanh())
+
+    def backward(wrap: bool) -> None:
+        inn = SequenceINN(2, 16)
+        make = (lambda ci, co: _OutOfPlace(tanh_subnet(ci, co))) if wrap else tanh_subnet
+        inn.append(AllInOneBlock, subnet_constructor=make, permute_soft=False)
+        y, log_det = inn(torch.randn(3, 2, 16, requires_grad=True))
+        (y.square().sum() + log_det.sum()).backward()
+
+    with pytest.raises(RuntimeError, match="inplace operation"):
+        backward(wrap=False)  # the FrEIA defect, still there in the pinned 0.2
+    backward(wrap=True)
+    model = build_model(ModelConfig(coupling="allinone", blocks=2), seed=1)
+    swap = torch.tensor([[0.0, 1.0], [1.0, 0.0]]).view(2, 2, 1)
+    blocks = [m for m in model.inn.module_list if isinstance(m, AllInOneBlock)]
+    assert len(blocks) == 2
+    for block in blocks:
+        assert isinstance(block.subnet, _OutOfPlace)
+        assert torch.equal(block.w_perm, swap) and torch.equal(block.w_perm_inv, swap)
+
+
+def test_a_volume_preserving_network_still_gives_a_log_det_per_window() -> None:
+    """FrEIA 0.2's SequenceINN returns a Python float log-det when every module is
+    volume-preserving; the wrapper keeps the ``(batch,)`` tensor contract."""
+    from FrEIA.modules import PermuteRandom
+
+    from innpar_freia.nn.model import INNPAR
+
+    inn = SequenceINN(2, 628)
+    inn.append(PermuteRandom, seed=0)
+    _, raw = inn(torch.randn(3, 2, 628))
+    assert not torch.is_tensor(raw)  # the defect the wrapper works around
+    model = INNPAR(ModelConfig(blocks=1, features=4), inn)
+    _, log_det = model(torch.randn(3, 2, 628))
+    assert torch.is_tensor(log_det) and log_det.shape == (3,) and torch.all(log_det == 0)

@@ -728,3 +728,30 @@ def test_nan_in_a_validation_window_stops_training_before_its_first_batch(
     with pytest.raises(DataError, match="1 window of 'ppg' holds NaN or inf"):
         train(tiny(preload="never"), data, tmp_path / "run", callbacks=Count())
     assert Count.batches == 0 and not (tmp_path / "run").exists()
+
+
+def test_allinone_weights_are_refused_under_another_freia_version(synth_file: Path, tmp_path: Path):
+    """FrEIA 0.2's AllInOneBlock clamps as clamp*tanh(a), later versions as
+    clamp*tanh(a/clamp): a checkpoint records the FrEIA it was trained with, and
+    AllInOneBlock weights are not loaded under another one (they would compute another
+    function without a word)."""
+    from innpar_freia.checkpoint import freia_version, save_checkpoint
+
+    cfg = resolve_config(
+        "tiny", model={"coupling": "allinone"}, train={"device": "cpu", "epochs": 1}
+    )
+    result = train(cfg, synth_file, tmp_path / "run")
+    path = result.last_checkpoint
+    payload = read_checkpoint(path)
+    assert payload["freia_version"] == freia_version()
+    assert (
+        json.loads((tmp_path / "run" / "config.json").read_text())["environment"]["freia_version"]
+        == freia_version()
+    )
+    payload["freia_version"] = "0.3"
+    save_checkpoint(path, payload)
+    with pytest.raises(CheckpointError, match=r"trained with FrEIA 0\.3, but FrEIA .* installed"):
+        load_checkpoint(path)
+    del payload["freia_version"]  # a checkpoint from before versions were recorded
+    torch.save(payload, path)
+    assert load_checkpoint(path).run_config.model.coupling == "allinone"

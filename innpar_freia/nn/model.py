@@ -24,9 +24,9 @@ class _OutOfPlace(nn.Module):
     """Return a fresh tensor from a subnet.
 
     FrEIA 0.2's ``AllInOneBlock`` scales the subnet output in place (``a *= 0.1``), which
-    breaks autograd when the subnet's last op saved its output for backward (Tanh, Sigmoid,
-    a ReLU variant of MSCM ending in an activation). A clone makes the in-place op safe
-    whatever subnet is plugged in.
+    breaks autograd when the subnet's last op saved its output for backward (Tanh,
+    Sigmoid). Every MSCM variant here ends in a convolution, which is safe; the clone keeps
+    it safe whatever subnet is plugged in (a test shows the failure with a Tanh ending).
     """
 
     def __init__(self, inner: nn.Module):

@@ -86,6 +86,9 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         # the garbage decodes to (UnpicklingError, EOFError, but also IndexError, KeyError,
         # TypeError, struct.error, ...): any failure to read the file means "corrupt".
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, (KeyError, IndexError)) or len(first) < 8:
+            # What the garbage decoded to ("KeyError: 101"): meaningless to a user.
+            first = "not a PyTorch file"
         if "weights only" in first.lower() or "weights_only" in first:
             # torch's text here advises loading with weights_only=False, i.e. running the
             # file's code: wrong advice for a file that is corrupt or not ours, so not passed on.

@@ -74,6 +74,10 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_bytes(b"not a checkpoint at all")
     with pytest.raises(CheckpointError, match="not a readable innpar-freia checkpoint"):
         load_checkpoint(bad)
+    # Text decodes to a KeyError of some byte ("... another format: 101"): not passed on.
+    bad.write_text("hello this is text\n")
+    with pytest.raises(CheckpointError, match=r"another format: not a PyTorch file\)$"):
+        load_checkpoint(bad)
     # Random bytes make torch's unpickler fail in many ways (IndexError, KeyError, ...):
     # every one of them must come out as the same clear error.
     rng = np.random.default_rng(0)

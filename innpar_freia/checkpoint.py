@@ -195,7 +195,12 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     except ConfigError as exc:
         raise CheckpointError(f"{path} holds an invalid configuration: {exc}") from None
     saved_with, installed = payload.get("freia_version"), freia_version()
-    if run_config.model.coupling == "allinone" and saved_with not in (None, installed):
+    unknown = "unknown" in (saved_with, installed)  # a source tree: nothing to compare
+    if (
+        run_config.model.coupling == "allinone"
+        and saved_with not in (None, installed)
+        and not unknown
+    ):
         # FrEIA 0.2's AllInOneBlock clamps as clamp*tanh(a), later ones as
         # clamp*tanh(a/clamp): the same weights would compute another function.
         raise CheckpointError(

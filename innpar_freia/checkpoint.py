@@ -53,6 +53,23 @@ def freia_version() -> str:
         return "unknown"
 
 
+def check_freia_version(path: str | Path, payload: dict[str, Any], coupling: str) -> None:
+    """Refuse ``AllInOneBlock`` weights saved under another FrEIA than the installed one:
+    FrEIA 0.2 clamps as ``clamp*tanh(a)``, later versions as ``clamp*tanh(a/clamp)``, so
+    the same weights compute another function. Checkpoints from before the version was
+    recorded, and versions that cannot be read (a source tree), are not compared."""
+    saved_with, installed = payload.get("freia_version"), freia_version()
+    if coupling != "allinone" or saved_with in (None, installed):
+        return
+    if "unknown" in (saved_with, installed):
+        return
+    raise CheckpointError(
+        f"{path} was trained with FrEIA {saved_with}, but FrEIA {installed} is installed: "
+        "its AllInOneBlock weights mean another function under another FrEIA version; "
+        f"install FrEIA=={saved_with}"
+    )
+
+
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """``torch.save`` to a temporary file in the same directory, then rename over ``path``,
     so a crash never leaves a truncated checkpoint."""
@@ -194,20 +211,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         run_config = RunConfig.from_dict(payload["run_config"])
     except ConfigError as exc:
         raise CheckpointError(f"{path} holds an invalid configuration: {exc}") from None
-    saved_with, installed = payload.get("freia_version"), freia_version()
-    unknown = "unknown" in (saved_with, installed)  # a source tree: nothing to compare
-    if (
-        run_config.model.coupling == "allinone"
-        and saved_with not in (None, installed)
-        and not unknown
-    ):
-        # FrEIA 0.2's AllInOneBlock clamps as clamp*tanh(a), later ones as
-        # clamp*tanh(a/clamp): the same weights would compute another function.
-        raise CheckpointError(
-            f"{path} was trained with FrEIA {saved_with}, but FrEIA {installed} is installed: "
-            "its AllInOneBlock weights mean another function under another FrEIA version; "
-            f"install FrEIA=={saved_with}"
-        )
+    check_freia_version(path, payload, run_config.model.coupling)
     model = build_model(run_config.model)
     state = payload["model_state"]
     if not isinstance(state, dict):

@@ -27,7 +27,12 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from innpar_freia import __version__, distributed
-from innpar_freia.checkpoint import freia_version, read_checkpoint, save_checkpoint
+from innpar_freia.checkpoint import (
+    check_freia_version,
+    freia_version,
+    read_checkpoint,
+    save_checkpoint,
+)
 from innpar_freia.config import RunConfig, TrainConfig
 from innpar_freia.data.dataset import (
     STATS_BLOCK,
@@ -367,13 +372,14 @@ def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
     last = run_dir / "checkpoints" / "last.pt"
     if resume:
         if not last.is_file():
+            unfinished = holds_run(run_dir) and not any((run_dir / "checkpoints").glob("*.pt"))
             raise RunDirError(
                 f"nothing to resume: {run_dir} has no checkpoints/last.pt"
-                + (_UNFINISHED if holds_run(run_dir) else "")
+                + (_UNFINISHED if unfinished else "")
             )
         return
     if holds_run(run_dir) and not force:
-        if not last.is_file():
+        if not any((run_dir / "checkpoints").glob("*.pt")):
             raise RunDirError(f"{run_dir} holds a run without a checkpoint" + _UNFINISHED)
         raise RunDirError(
             f"{run_dir} already holds a run; pass --resume to continue it or --force to "
@@ -590,6 +596,8 @@ def train(
         check_run_dir(run_dir, resume=True, force=force)
         state = read_checkpoint(run_dir / "checkpoints" / "last.pt")
         stored = RunConfig.from_dict(state["run_config"])
+        # Resuming would also record the installed version and so hide the mismatch.
+        check_freia_version(run_dir / "checkpoints" / "last.pt", state, stored.model.coupling)
         overrides = dict(resume_overrides or {})
         bad = sorted(set(overrides) - set(RESUME_OVERRIDES))
         if bad:

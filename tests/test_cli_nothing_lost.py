@@ -365,6 +365,12 @@ def test_interrupted_training_says_how_to_resume_only_its_own_run(
         r = run("train", "--data", synth_file, "--out", spaced, "--resume")
     assert r.exit_code == 1
     assert f"torchrun --nproc_per_node=4 -m innpar_freia train --data {synth_file}" in r.output
+    with monkeypatch.context() as env:  # 2 machines of 4 processes
+        env.setenv("LOCAL_RANK", "0")
+        env.setenv("WORLD_SIZE", "8")
+        env.setenv("LOCAL_WORLD_SIZE", "4")
+        r = run("train", "--data", synth_file, "--out", spaced, "--resume")
+    assert "torchrun --nnodes=2 --nproc_per_node=4 -m innpar_freia train" in r.output
     # A --force stopped before the new run's first checkpoint: the old run is put back, and
     # resuming it is not what the user asked for.
     monkeypatch.setattr(train_module, "train", interrupted_before)

@@ -355,3 +355,14 @@ def test_a_writer_interrupted_while_it_creates_the_file_leaves_nothing(tmp_path,
     with pytest.raises(SystemExit):
         WindowWriter(tmp_path / "x.h5", fs=50.0, window_length=4, source_format="test")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_second_writer_to_the_same_output_leaves_the_first_one_s_file_alone(tmp_path):
+    """Two writers of one process to one output share a temporary name: the second fails
+    to open it, and must not remove the first one's file while that one is writing."""
+    out = tmp_path / "x.h5"
+    with WindowWriter(out, fs=50.0, window_length=4, source_format="test") as first:
+        with pytest.raises(DataError, match=f"cannot write {re.escape(str(out))}"):
+            WindowWriter(out, fs=50.0, window_length=4, source_format="test")
+        first.append(np.zeros((2, 4)), np.full((2, 4), 80.0), subject="a", window_id=["a", "b"])
+    assert read_info(out).n_windows == 2

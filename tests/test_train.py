@@ -108,6 +108,11 @@ def test_run_dir_is_never_overwritten_silently(synth_file: Path, tmp_path: Path)
         train(tiny(epochs=1), synth_file, killed)
     with pytest.raises(RunDirError, match=f"nothing to resume: .*{advice}"):
         train(None, synth_file, killed, resume=True)
+    # A finished run whose last.pt was deleted is not called killed.
+    (killed / "checkpoints").mkdir()
+    (killed / "checkpoints" / "best.pt").write_bytes(b"x")
+    with pytest.raises(RunDirError, match="already holds a run; pass --resume"):
+        train(tiny(epochs=1), synth_file, killed)
     with pytest.raises(RunDirError, match="cannot change"):
         train(None, synth_file, run, resume=True, resume_overrides={"lr": 0.1})
     train(tiny(epochs=1, seed=4), synth_file, run, force=True)
@@ -756,6 +761,10 @@ def test_allinone_weights_are_refused_under_another_freia_version(synth_file: Pa
     save_checkpoint(path, payload)
     with pytest.raises(CheckpointError, match=r"trained with FrEIA 0\.3, but FrEIA .* installed"):
         load_checkpoint(path)
+    # Resuming would record the installed version in the next checkpoint: refused too.
+    with pytest.raises(CheckpointError, match=r"trained with FrEIA 0\.3"):
+        train(None, synth_file, tmp_path / "run", resume=True, resume_overrides={"epochs": 2})
+    assert read_checkpoint(path)["freia_version"] == "0.3"
     del payload["freia_version"]  # a checkpoint from before versions were recorded
     torch.save(payload, path)
     assert load_checkpoint(path).run_config.model.coupling == "allinone"

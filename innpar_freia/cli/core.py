@@ -176,8 +176,10 @@ def train_cmd(
             # Under torchrun, the same launcher again: a plain command would resume in one
             # process (it can, but the user asked for several).
             world = int(os.environ.get("WORLD_SIZE", "1"))
+            local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+            nodes = f"--nnodes={world // local} " if world > local else ""
             launcher = (
-                f"torchrun --nproc_per_node={world} -m innpar_freia"
+                f"torchrun {nodes}--nproc_per_node={local} -m innpar_freia"
                 if world > 1 and "LOCAL_RANK" in os.environ
                 else "innpar"
             )

@@ -403,14 +403,19 @@ class WindowWriter:
         self.length = int(window_length)
         self.n = 0
         self._reference: dict[str, h5py.Dataset] = {}
+        # Another writer of this process to the same output holds the same name: its file
+        # is not this one's to remove.
+        theirs = self.tmp.exists()
         try:
             self.fh = h5py.File(self.tmp, "w")
         except OSError as exc:  # h5py's text names the hidden temporary file, not the output
-            self.tmp.unlink(missing_ok=True)
+            if not theirs:
+                self.tmp.unlink(missing_ok=True)
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise DataError(f"cannot write {self.path}: {reason}") from None
         except BaseException:  # Ctrl-C or SIGTERM while h5py creates the file
-            self.tmp.unlink(missing_ok=True)
+            if not theirs:
+                self.tmp.unlink(missing_ok=True)
             raise
         try:
             self._layout(fs, source_format, provenance, ppg_units, abp_units, description)

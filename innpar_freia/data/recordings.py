@@ -199,8 +199,11 @@ _FS_FIELD = re.compile(rf"{_NUMBER}(?:/{_NUMBER}(?:\(-?{_NUMBER}\))?)?")
 def _check_record_line(header: Path, fields: list[str]) -> None:
     """Refuse a record line whose signal count, sampling rate or length is not a number:
     ``wfdb`` reads ``rec 4 abc 75000`` as 250 Hz with no length and returns garbage."""
-    checks = [("number of signals", r"[0-9]+"), ("sampling rate", _FS_FIELD.pattern)]
-    checks.append(("number of samples", r"[0-9]+"))
+    checks = (
+        ("number of signals", r"[0-9]+"),
+        ("sampling rate", _FS_FIELD.pattern),
+        ("number of samples", r"[0-9]+"),
+    )
     if len(fields) < 2:
         raise DataError(f"{header}: the record line {' '.join(fields)!r} names no signals")
     for value, (what, pattern) in zip(fields[1:], checks, strict=False):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -330,7 +331,6 @@ def test_split_values_other_than_train_val_test_are_refused_until_split_again(tm
         read_info(path)
     run_dir = tmp_path / "run"
     for args, out in (
-        (("data", "info", path), None),
         (("data", "check", path), None),
         (("train", "--data", path, "--preset", "tiny", "--out", run_dir), run_dir),
     ):
@@ -338,6 +338,16 @@ def test_split_values_other_than_train_val_test_are_refused_until_split_again(tm
         assert result.exit_code == 1 and "Traceback" not in result.output, result.output
         assert message in result.output and f"innpar data split {path}" in result.output
         assert out is None or not out.exists()
+    # `data info` shows such a file (it is how a user finds out what it holds), with a
+    # warning, and counts the odd values apart from the unassigned windows.
+    result = run_cli("data", "info", path)
+    assert result.exit_code == 0, result.output
+    assert "'Train' (1), 'validation' (2) windows" in result.output
+    assert f"innpar data split {path}" in result.output
+    assert "splits: train 2, val 0, test 1, unassigned 0, invalid 3" in result.output
+    summary = json.loads(run_cli("data", "info", path, "--json").stdout)
+    assert summary["splits_invalid"] == {"Train": 1, "validation": 2}
+    assert summary["splits"]["unassigned"] == 0
     result = run_cli("data", "split", path, "--folds", 3)
     assert result.exit_code == 0, result.output
     assert set(read_info(path).split) == {"train", "val", "test"}

@@ -117,9 +117,19 @@ def info_cmd(file: Path, as_json: bool) -> None:
       innpar data info c2015.h5
       innpar data info c2015.h5 --json
     """
-    from innpar_freia.data.store import read_info
+    from innpar_freia.data.store import SPLITS, read_info
 
-    s = read_info(file).summary()
+    # Shown even when its split column holds values the other commands refuse: this is
+    # the command that tells the user what the file holds.
+    s = read_info(file, check_split=False).summary()
+    if s["splits_invalid"]:
+        listed = ", ".join(f"{v!r} ({n})" for v, n in s["splits_invalid"].items())
+        click.echo(
+            f"warning: split values other than {', '.join(SPLITS)} or empty: {listed} "
+            f"windows; the other commands refuse this file until 'innpar data split "
+            f"{file}' draws the splits again",
+            err=True,
+        )
     if as_json:
         echo_json(s)
         return
@@ -133,6 +143,7 @@ def info_cmd(file: Path, as_json: bool) -> None:
     click.echo(
         f"  splits: train {sp['train']}, val {sp['val']}, test {sp['test']}, "
         f"unassigned {sp['unassigned']}"
+        + (f", invalid {sum(s['splits_invalid'].values())}" if s["splits_invalid"] else "")
     )
     if s["folds"]:
         folds = ", ".join(

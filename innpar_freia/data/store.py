@@ -90,7 +90,9 @@ class StoreInfo:
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary (what ``innpar data info --json`` prints)."""
         splits = {s: int(np.sum(self.split == s)) for s in SPLITS}
-        splits["unassigned"] = int(self.n_windows - sum(splits.values()))
+        splits["unassigned"] = int(np.sum(self.split == ""))
+        # Values no command accepts (read with check_split=False, as `data info` does).
+        splits_invalid = odd_split_values(self.split)
         folds = {}
         if self.n_windows and np.any(self.fold >= 0):
             for k in np.unique(self.fold[self.fold >= 0]):
@@ -112,6 +114,7 @@ class StoreInfo:
             "abp_units": self.abp_units,
             "source_format": self.source_format,
             "splits": splits,
+            "splits_invalid": splits_invalid,
             "folds": folds,
             "reference_fields": self.reference_fields,
             "description": self.description,
@@ -297,12 +300,17 @@ def read_info(path: str | Path, *, check_split: bool = True) -> StoreInfo:
         )
 
 
+def odd_split_values(split: np.ndarray) -> dict[str, int]:
+    """The split column's values other than ``SPLITS`` and ``""``, with their window counts."""
+    values, counts = np.unique(split, return_counts=True)
+    return {str(v): int(c) for v, c in zip(values, counts, strict=True) if v not in (*SPLITS, "")}
+
+
 def _check_split_values(path: Path, split: np.ndarray) -> None:
     """Refuse split values other than ``SPLITS`` and ``""``: a hand-written ``"validation"``
     or ``"Train"`` would otherwise leave those windows out of training and evaluation
     without a word."""
-    values, counts = np.unique(split, return_counts=True)
-    odd = [(v, c) for v, c in zip(values, counts, strict=True) if v not in (*SPLITS, "")]
+    odd = list(odd_split_values(split).items())
     if odd:
         listed = ", ".join(f"{v!r} ({c} window{'s' if c != 1 else ''})" for v, c in odd[:5])
         more = f" and {len(odd) - 5} more" if len(odd) > 5 else ""

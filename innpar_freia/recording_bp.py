@@ -94,7 +94,11 @@ UPSTROKE_SECONDS = 0.3
 # pressure since the previous peak and still be the beat's foot.
 FOOT_TOLERANCE = 0.3
 # Feet are located on the signal smoothed by a moving average this long (s), so that noise
-# on the upstroke does not stop the walk back early; their values come from the signal.
+# on the upstroke does not stop the walk back early. SBP and DBP are read from a quadratic
+# least-squares (Savitzky-Golay) fit over as long: the raw sample at a peak is the highest
+# of the noise there (2 mmHg of noise at 2 kHz read SBP 4 mmHg high), and a quadratic
+# follows a rounded crest that a moving average would flatten. At 125 Hz the fit spans 3
+# samples and is the signal itself.
 FOOT_SMOOTH_SECONDS = 0.02
 
 
@@ -147,16 +151,18 @@ def detect_beats(abp: np.ndarray, fs: float) -> Beats:
     """Beats of an ABP signal ``(n,)`` in mmHg (NaN = not available).
 
     In each finite run, systolic peaks are found as the protocol finds them (``find_peaks``,
-    0.3 s apart, prominence from :func:`beat_prominence`) and each peak's foot by
-    :func:`beat_foot` (on the signal smoothed over :data:`FOOT_SMOOTH_SECONDS`); a beat
-    runs from its foot to the next beat's foot (at most 2 s): DBP
-    is the foot's value, SBP the peak's, MAP the mean over the beat, heart rate 60 / beat
-    duration. Anchoring beats on the systolic peaks keeps a dicrotic notch from being taken
-    for a foot (finding feet as troughs split beats there and missed beats in fast rhythms),
-    unless the dicrotic wave after it is late and large enough (0.3 s after the systolic
-    peak, with the prominence of a beat) to be found as a peak of its own.
+    0.3 s apart, prominence from :func:`beat_prominence`), on the quadratic fit described at
+    :data:`FOOT_SMOOTH_SECONDS` (the signal itself at 125 Hz), and each peak's foot by
+    :func:`beat_foot` (on a moving average over as long); a beat runs from its foot to the
+    next beat's foot (at most 2 s): SBP is the fit's value at the peak and DBP its lowest
+    within the smoothing span around the foot; MAP the mean of the signal over the beat,
+    heart rate 60 / beat duration. Anchoring beats on the systolic peaks keeps a dicrotic
+    notch from being taken for a foot (finding feet as troughs split beats there and missed
+    beats in fast rhythms), unless the dicrotic wave after it is late and large enough
+    (0.3 s after the systolic peak, with the prominence of a beat) to be found as a peak of
+    its own.
     A beat is left out when its foot or its end is not in the run, when it holds a higher
-    pressure than its peak (a peak that was not found), or when its mean lies below its foot.
+    pressure than its peak (a peak that was not found), or when its mean lies below its DBP.
     """
     abp = np.asarray(abp, dtype=np.float64)
     cols: dict[str, list[float]] = {k: [] for k in _BEAT_FIELDS}
@@ -164,14 +170,17 @@ def detect_beats(abp: np.ndarray, fs: float) -> Beats:
         x = abp[a:b]
         if x.size < round(0.6 * fs):
             continue
+        half = round(FOOT_SMOOTH_SECONDS * fs / 2)
+        smooth = uniform_filter1d(x, 2 * half + 1, mode="nearest")  # odd width: no shift
+        fit = sps.savgol_filter(x, 2 * half + 1, 2) if half else x
+        # Peaks on the fit: on the raw samples, 2 mmHg of noise at 2 kHz made a bump in
+        # diastole prominent enough to pass for a beat about once a minute.
         peaks = sps.find_peaks(
-            x, distance=max(1, int(0.3 * fs)), prominence=beat_prominence(x, fs)
+            fit, distance=max(1, int(0.3 * fs)), prominence=beat_prominence(fit, fs)
         )[0]
         if peaks.size < 2:
             continue  # a beat needs the next beat's foot as its end
         starts = [0, *peaks[:-1]]
-        half = round(FOOT_SMOOTH_SECONDS * fs / 2)
-        smooth = uniform_filter1d(x, 2 * half + 1, mode="nearest")  # odd width: no shift
         feet = [
             _downhill(x, foot, half) if foot is not None else None
             for foot in (
@@ -183,12 +192,13 @@ def detect_beats(abp: np.ndarray, fs: float) -> Beats:
             if t0 is None or t1 is None or (t1 - t0) / fs > MAX_BEAT_SECONDS:
                 continue
             beat = x[t0:t1]
-            if beat.max() > x[peak] or beat.mean() < x[t0]:
+            sbp, dbp = float(fit[peak]), float(fit[max(0, t0 - half) : t0 + half + 1].min())
+            if fit[t0:t1].max() > sbp or not dbp <= beat.mean() <= sbp:
                 continue
             cols["onset_s"].append((a + t0) / fs)
             cols["peak_s"].append((a + peak) / fs)
-            cols["sbp"].append(float(x[peak]))
-            cols["dbp"].append(float(x[t0]))
+            cols["sbp"].append(sbp)
+            cols["dbp"].append(dbp)
             cols["map"].append(float(beat.mean()))
             cols["hr_bpm"].append(60.0 * fs / (t1 - t0))
     return Beats(*(np.asarray(cols[k], dtype=np.float64) for k in _BEAT_FIELDS))

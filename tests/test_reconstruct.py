@@ -259,6 +259,24 @@ def test_noise_on_the_upstroke_does_not_move_the_feet():
     np.testing.assert_allclose((b.onset_s + 0.4) % 0.8 - 0.4, 0.0, atol=0.015)
 
 
+def test_noise_does_not_raise_sbp_or_lower_dbp():
+    # 2 mmHg of white noise at 2 kHz: the raw sample at each crest is the highest of the
+    # noise there (SBP read 4-5 mmHg high, DBP 2 mmHg low), and a bump of noise in diastole
+    # passed for a peak (a beat of 1,579 bpm). Peaks, SBP and DBP come from a quadratic fit
+    # over 20 ms, which follows the rounded crest and trough.
+    fs = 2000.0
+    x = pulse_train(60.0, fs, 100.0, 20.0, hz=1.25)  # 120/80 at 75 bpm
+    b = detect_beats(x + np.random.default_rng(1).normal(0.0, 2.0, x.size), fs)
+    # 75 peaks; the first foot is where the recording starts (found or not, with noise).
+    assert len(b) in (73, 74) and np.all((b.hr_bpm > 60.0) & (b.hr_bpm < 95.0))
+    assert np.median(b.hr_bpm) == pytest.approx(75.0, abs=0.5)
+    # The peak is the fit's highest sample, so the fit's own noise (SD ~0.5 mmHg) still
+    # leaves SBP 0.6 mmHg high on this broad crest.
+    assert np.median(b.sbp) == pytest.approx(120.0, abs=1.0)
+    assert np.median(b.dbp) == pytest.approx(80.0, abs=1.0)
+    assert np.all((b.dbp <= b.map) & (b.map <= b.sbp))
+
+
 def test_on_a_quantised_signal_the_foot_is_where_the_rise_leaves_the_flat_bottom():
     # An exponential diastole rounded to whole mmHg at 250 Hz sits on its lowest value for
     # several samples: the foot is the last of them (it used to be the first, 40 ms early).

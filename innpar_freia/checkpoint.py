@@ -177,6 +177,16 @@ class Checkpoint:
                 )
                 y = self.model.abp_to_ppg(x) if reverse else self.model.ppg_to_abp(x)
                 out[s : s + batch_size] = y.double().cpu().numpy()
+        # Finite weights can still overflow (weights edited or damaged by hand, a run at
+        # the edge of divergence): NaN predictions would be scored as numbers, or plotted.
+        bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
+        if bad.size:
+            raise CheckpointError(
+                f"{self.path}: its {'reverse (ABP -> PPG)' if reverse else 'forward'} pass "
+                f"gives NaN or inf for {bad.size} of {len(out)} windows (first: window "
+                f"{bad[0]}); its weights are damaged or its run diverged: use another "
+                "checkpoint"
+            )
         return out
 
     @staticmethod

@@ -54,6 +54,13 @@ def split_indices(
     if split not in EVAL_SPLITS:
         raise DataError(f"split must be one of {', '.join(EVAL_SPLITS)}, but is {split!r}")
     if split == "all":
+        if test_fold is not None:
+            # A test fold chooses the test and validation windows; "all" takes every
+            # window, so the fold would be recorded in the report without meaning anything.
+            raise DataError(
+                f"--test-fold {test_fold} chooses the test split, but --split all scores every "
+                "window; drop one of them"
+            )
         return np.arange(info.n_windows)
     tcfg = ckpt.run_config.train
     if test_fold is not None and not info.has_folds:

@@ -216,7 +216,7 @@ class StagedOutputs:
             self.abort()
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
     try:
         return a.exists() and b.exists() and os.path.samefile(a, b)
     except OSError:
@@ -236,7 +236,7 @@ def check_outputs(
                 f"output {final} exists and is not a regular file; give the name of a file"
             )
         for source in inputs:
-            if _same_file(Path(final), Path(source)):
+            if same_file(Path(final), Path(source)):
                 raise DataError(f"output {final} is the input {source}; choose another output name")
     existing = [str(p) for p in finals if Path(p).exists()]
     if existing and not force:

@@ -21,7 +21,13 @@ from innpar_freia.checkpoint import Checkpoint, load_checkpoint
 from innpar_freia.errors import DataError
 from innpar_freia.evaluate import Predictions, evaluate_full
 from innpar_freia.metrics import Scored, calibrate
-from innpar_freia.outputs import StagedOutputs, check_outputs, json_text, remove_empty_tree
+from innpar_freia.outputs import (
+    StagedOutputs,
+    check_outputs,
+    json_text,
+    remove_empty_tree,
+    same_file,
+)
 from innpar_freia.report_content import (
     Block,
     comparison,
@@ -241,16 +247,37 @@ def prediction_path(base: Path, name: str, several: bool) -> Path:
     return base.with_name(f"{base.stem}-{_slug(name)}{base.suffix or '.h5'}")
 
 
+def report_figures(figures: Path) -> list[Path]:
+    """The PNGs under ``figures`` that a report writes: ``<key>.png`` of :data:`FIGURE_KEYS`
+    there or in a model's folder one level down. A user's own figures (other names, or
+    deeper) are neither counted nor removed."""
+    if not figures.is_dir():
+        return []
+    found = {p for key in FIGURE_KEYS for p in figures.glob(f"{key}.png")}
+    found |= {p for key in FIGURE_KEYS for p in figures.glob(f"*/{key}.png")}
+    return sorted(p for p in found if p.is_file())
+
+
 def existing_report(out_dir: Path) -> list[Path]:
     """The files of an earlier report in ``out_dir``: what a new one there replaces. Only
-    a folder with a report file holds a report, and only figures (PNG) under ``figures/``
-    are the report's: a user's own files there are neither counted nor removed."""
+    a folder with a report file holds a report, and only its figures
+    (:func:`report_figures`) under ``figures/`` are the report's."""
     names = [out_dir / n for n in REPORT_FILES + COMPARISON_FILES]
     found = [p for p in names if p.is_file()]
-    figures = out_dir / "figures"
-    if found and figures.is_dir():
-        found += sorted(p for p in figures.rglob("*.png") if p.is_file())
+    if found:
+        found += report_figures(out_dir / "figures")
     return found
+
+
+def report_files(out_dir: Path, names: list[str], figures: bool) -> list[Path]:
+    """Every file a report of the models ``names`` may write into ``out_dir``."""
+    several = len(names) > 1
+    paths = [out_dir / n for n in REPORT_FILES + (COMPARISON_FILES if several else ())]
+    if figures:
+        for name in names:
+            sub = out_dir / "figures" / (_slug(name) if several else "")
+            paths += [sub / f"{key}.png" for key in FIGURE_KEYS]
+    return paths
 
 
 def check_report_outputs(
@@ -259,19 +286,29 @@ def check_report_outputs(
     data: Path,
     save_predictions: Path | None,
     force: bool,
+    figures: bool = True,
 ) -> None:
     """Before any work: refuse to replace an earlier report or predictions file unless
-    ``force``, and a predictions file that is the data or a checkpoint in any case."""
+    ``force``; and in any case a report file or predictions file that is the data or a
+    checkpoint, and a predictions file that is one of the report's own files."""
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(f"report directory {out_dir} is a file")
+    names = model_names(list(checkpoints))
+    own = report_files(out_dir, names, figures)
+    for path in own:
+        for source in (data, *checkpoints):
+            if same_file(path, Path(source)):
+                raise DataError(
+                    f"the report would write {path}, which is the input {source}; choose "
+                    "another --out (--force never replaces an input)"
+                )
     if existing_report(out_dir) and not force:
         raise DataError(
             f"{out_dir} already holds a report; pass --force to replace it, or choose another --out"
         )
-    figures = out_dir / "figures"
-    if figures.is_dir() and not force:
+    if not force:
         # Not a report, but figures the report would write over (a paper's folder).
-        taken = sorted(p for key in FIGURE_KEYS for p in figures.rglob(f"{key}.png") if p.is_file())
+        taken = [p for p in own if p.is_file()]
         if taken:
             raise DataError(
                 f"{taken[0]} exists and the report would replace it; pass --force, or "
@@ -279,10 +316,14 @@ def check_report_outputs(
             )
     if save_predictions is not None:
         several = len(checkpoints) > 1
-        finals = [
-            prediction_path(save_predictions, name, several)
-            for name in model_names(list(checkpoints))
-        ]
+        finals = [prediction_path(save_predictions, name, several) for name in names]
+        report = {p.resolve() for p in own}
+        for final in finals:
+            if final.resolve() in report:
+                raise DataError(
+                    f"--save-predictions {final} is one of the report's own files; give "
+                    "the predictions another name"
+                )
         check_outputs(finals, force, inputs=[data, *checkpoints])
 
 

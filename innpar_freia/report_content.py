@@ -37,7 +37,15 @@ def _f(value: float | None, digits: int = 2) -> str:
 
 
 def _mesd(r: dict[str, Any]) -> str:
-    return "-" if r["me"] is None else f"{r['me']:+.1f} ± {r['sd']:.1f}"
+    if r["me"] is None:
+        return "-"
+    # One window has no SD (the sample SD is undefined).
+    return f"{r['me']:+.1f}" + ("" if r["sd"] is None else f" ± {r['sd']:.1f}")
+
+
+def aami_text(passed: bool | None) -> str:
+    """AAMI criterion 1 as a table shows it: n/a without the SD it needs (one window)."""
+    return "n/a" if passed is None else "pass" if passed else "fail"
 
 
 def _method_rows(m: dict[str, Any], methods: tuple[tuple[str, str], ...]) -> list[tuple]:
@@ -96,7 +104,7 @@ def standards_table(rows: list[tuple[str, dict[str, Any]]]) -> Table:
                     f"{b['le10']:.1f}",
                     f"{b['le15']:.1f}",
                     e["bhs_grade"],
-                    "pass" if e["aami_pass"] else "fail",
+                    aami_text(e["aami_pass"]),
                     e["ieee_grade"],
                 ]
             )
@@ -110,8 +118,11 @@ def _digits(key: str) -> int:
     return 3 if key.endswith("_r") else 2
 
 
-def subject_tables(r: dict[str, Any]) -> tuple[Table, Table]:
-    """Per-subject averages next to the pooled numbers, and one row per subject."""
+def subject_tables(
+    r: dict[str, Any], baselines: list[tuple[str, dict[str, Any]]] | None = None
+) -> tuple[Table, Table]:
+    """Per-subject averages next to the pooled numbers and to the ``(label, metrics)``
+    baselines' per-subject averages, and one row per subject."""
     avg = r.get("per_subject", {})
     keys = [("wave_mae", "waveform MAE"), ("wave_r", "waveform r")]
     keys += [(f"{n}_mae", f"{n.upper()} MAE") for n in BP_NAMES]
@@ -119,9 +130,23 @@ def subject_tables(r: dict[str, Any]) -> tuple[Table, Table]:
     pooled = {"wave_mae": r["waveform"]["mae"], "wave_r": r["waveform"]["r"]}
     for n in BP_NAMES:
         pooled[f"{n}_mae"], pooled[f"{n}_me"] = r[n]["mae"], r[n]["me"]
+    others = [(label, b.get("per_subject", {})) for label, b in baselines or []]
     summary = Table(
-        ["", "pooled over windows", f"average over {_count(avg.get('n_subjects', 0), 'subject')}"],
-        [[label, _f(pooled[k], _digits(k)), _f(avg.get(k), _digits(k))] for k, label in keys],
+        [
+            "",
+            "pooled over windows",
+            f"average over {_count(avg.get('n_subjects', 0), 'subject')}",
+            *(f"{label}, average" for label, _ in others),
+        ],
+        [
+            [
+                label,
+                _f(pooled[k], _digits(k)),
+                _f(avg.get(k), _digits(k)),
+                *(_f(b.get(k), _digits(k)) for _, b in others),
+            ]
+            for k, label in keys
+        ],
     )
     rows = []
     for s in r.get("subjects", []):
@@ -337,10 +362,13 @@ def model_blocks(e: EvalEntry, figures: dict[str, str], heading: int = 2) -> lis
             "can tell another story than the pooled numbers.",
         )
     )
-    for label, r in (("calibration-free", free), ("calibrated", cal)):
+    for label, r, methods in (
+        ("calibration-free", free, FREE_METHODS),
+        ("calibrated", cal, CAL_METHODS),
+    ):
         if r is None or not r.get("subjects"):
             continue
-        summary, per = subject_tables(r)
+        summary, per = subject_tables(r, _method_rows(m, methods[1:]))  # the baselines
         blocks.append(("p", f"**{label}**"))
         blocks.append(("table", summary))
         blocks.append(
@@ -416,7 +444,8 @@ def render_markdown(blocks: list[Block]) -> str:
         elif kind == "table":
             t: Table = value
             lines = ["| " + " | ".join(t.columns) + " |", "|" + "---|" * len(t.columns)]
-            lines += ["| " + " | ".join(r) + " |" for r in t.rows]
+            # A "|" in a cell (a subject id) would end it: Markdown's escape keeps it text.
+            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in t.rows]
             out.append("\n".join(lines) + "\n")
         elif kind == "figure":
             src, caption = value

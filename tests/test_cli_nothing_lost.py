@@ -92,7 +92,8 @@ def test_eval_replaces_a_report_only_with_force_and_drops_stale_files(
     assert run("eval", "--checkpoint", ckpt, "--data", synth_file, "--out", out).exit_code == 0
     figures = sorted(p.name for p in (out / "figures").iterdir())
     assert figures
-    stale = out / "figures" / "from-another-model.png"
+    stale = out / "figures" / "another-model" / "errors.png"  # an earlier comparison's
+    stale.parent.mkdir()
     stale.write_bytes(b"old")
     before = tree_digest(out)
     r = run("eval", "--checkpoint", ckpt, "--data", synth_file, "--out", out, "--no-figures")

@@ -181,6 +181,23 @@ def test_error_stats_of_no_windows_is_all_none():
     assert e["n"] == 0 and e["mae"] is None and e["bhs_grade"] is None
 
 
+def test_one_window_has_no_sd_and_no_aami_verdict():
+    # The sample SD (ddof=1) of one error is undefined: it was reported as 0 and the AAMI
+    # criterion as passed, whatever the error.
+    e = error_stats(np.array([3.0]), np.array([0.0]))
+    assert (e["n"], e["mae"], e["me"]) == (1, 3.0, 3.0)
+    assert e["sd"] is None and e["aami_pass"] is None
+    assert e["ieee_grade"] == "A" and e["bhs_grade"] == "A"
+
+
+def test_an_error_of_5_mmhg_in_tenths_counts_as_5():
+    # 64.4 - 59.4 is 5.000000000000007 in floating point: it counted as more than 5 mmHg
+    # (BHS 0 % within 5 mmHg, IEEE B), and an ME of that "5" failed AAMI.
+    e = error_stats(np.array([64.4, 64.4, 64.4]), np.array([59.4, 59.4, 59.4]))
+    assert e["bhs"]["le5"] == 100.0 and e["ieee_grade"] == "A" and e["aami_pass"] is True
+    assert ieee_grade(6.000000000000007) == "B" and ieee_grade(6.001) == "C"
+
+
 # ----------------------------------------------------------------------------- per subject
 
 

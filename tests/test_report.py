@@ -356,3 +356,129 @@ def test_a_difference_of_hundredths_is_called_level():
         "(within 0.1 mmHg)." in lines
     )
     assert not any("tracks changes" in line for line in lines)
+
+
+def test_the_users_own_figures_survive_a_forced_report(tiny_run, synth_file, tmp_path):
+    """--force replaces the report's figures (named after FIGURE_KEYS), not every PNG under
+    figures/: a user's own plot and a paper's folder of figures used to be deleted."""
+    ckpt = tiny_run / "checkpoints" / "best.pt"
+    out = tmp_path / "ev"
+    assert run("eval", "--checkpoint", ckpt, "--data", synth_file, "--out", out).exit_code == 0
+    mine = out / "figures" / "my_own_plot.png"
+    paper = out / "figures" / "paper" / "deeper" / "errors.png"
+    paper.parent.mkdir(parents=True)
+    for path in (mine, paper):
+        path.write_bytes(b"mine")
+    r = run(
+        "eval", "--checkpoint", ckpt, "--data", synth_file, "--out", out, "--force",
+        "--calibration", "none",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert mine.read_bytes() == b"mine" and paper.read_bytes() == b"mine"
+    # The earlier report's calibrated figures, which this one does not draw, are gone.
+    assert not (out / "figures" / "errors_calibrated.png").exists()
+    assert (out / "figures" / "errors.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_no_report_file_is_written_over_an_input_even_with_force(tiny_run, synth_file, tmp_path):
+    """A data file or checkpoint that sits at one of the report's file names (copied in by
+    hand) was replaced by the report under --force."""
+    ckpt = tiny_run / "checkpoints" / "best.pt"
+    out = tmp_path / "ev"
+    out.mkdir()
+    data = out / "metrics.json"
+    shutil.copy(synth_file, data)
+    before = data.read_bytes()
+    r = run("eval", "--checkpoint", ckpt, "--data", data, "--out", out, "--force")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert f"the report would write {data}, which is the input {data}" in r.output
+    assert data.read_bytes() == before and sorted(p.name for p in out.iterdir()) == [data.name]
+    figure = tmp_path / "ev2" / "figures" / "errors.png"
+    figure.parent.mkdir(parents=True)
+    shutil.copy(ckpt, figure)
+    r = run("eval", "--checkpoint", figure, "--data", synth_file, "--out", figure.parent.parent,
+            "--force")  # fmt: skip
+    assert r.exit_code == 1 and "which is the input" in r.output
+    assert figure.read_bytes() == ckpt.read_bytes()
+
+
+@pytest.mark.parametrize("name", ["metrics.json", "figures/errors.png"])
+def test_predictions_may_not_take_a_report_files_name(tiny_run, synth_file, tmp_path, name):
+    """The predictions file was written over a report file (metrics.json held HDF5), then
+    the command failed with 'No such file or directory' and left the report behind."""
+    ckpt = tiny_run / "checkpoints" / "best.pt"
+    out = tmp_path / "ev"
+    r = run(
+        "eval", "--checkpoint", ckpt, "--data", synth_file, "--out", out,
+        "--save-predictions", out / name,
+    )  # fmt: skip
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    assert "is one of the report's own files" in r.output
+    assert not out.exists()
+
+
+def test_a_checkpoint_whose_predictions_overflow_is_refused(tiny_run, synth_file, tmp_path):
+    """Finite weights that overflow gave a traceback from the Bland-Altman plot, or, with
+    --no-figures, a report of NaN errors graded D with exit code 0."""
+    import torch
+
+    payload = torch.load(tiny_run / "checkpoints" / "best.pt", weights_only=False)
+    state = payload["model_state"]
+    for key in state:
+        if key.endswith(".weight") and state[key].is_floating_point():
+            state[key] = state[key] * 1e30
+    ckpt = tmp_path / "overflow.pt"
+    torch.save(payload, ckpt)
+    for extra in ((), ("--no-figures",)):
+        out = tmp_path / f"ev{len(extra)}"
+        r = run("eval", "--checkpoint", ckpt, "--data", synth_file, "--out", out, *extra)
+        assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+        assert "gives NaN or inf for" in r.output and "use another checkpoint" in r.output
+        assert not out.exists()
+
+
+def test_split_all_takes_no_test_fold(tiny_run, synth_file, tmp_path):
+    """--test-fold with --split all was ignored (even a fold not in the file) and recorded
+    in the report as if it had chosen the windows."""
+    ckpt = tiny_run / "checkpoints" / "best.pt"
+    out = tmp_path / "ev"
+    r = run("eval", "--checkpoint", ckpt, "--data", synth_file, "--split", "all",
+            "--test-fold", 99, "--out", out)  # fmt: skip
+    assert r.exit_code == 1 and "--split all scores every window" in r.output
+    assert not out.exists()
+
+
+def test_baselines_have_per_subject_averages_next_to_the_models(report):
+    m = json.loads((report["out"] / "metrics.json").read_text())
+    for protocol, baselines in (("calibration_free", ("naive", "linear")),
+                                ("calibrated", ("carry_forward",))):  # fmt: skip
+        n = m[protocol]["per_subject"]["n_subjects"]
+        for name in baselines:
+            avg = m["baselines"][name]["per_subject"]
+            assert avg["n_subjects"] == n and avg["sbp_mae"] > 0
+            assert "subjects" not in m["baselines"][name]  # averages, not a row per subject
+    md = (report["out"] / "report.md").read_text()
+    assert "| naive, average | linear a*zPPG+b, average |" in md
+    assert "carry-forward, average |" in md
+
+
+def test_the_console_grades_no_windows_as_nothing_and_one_window_as_n_a(report):
+    """With no calibrated window left the summary printed 'BHS None, AAMI fail, IEEE None'."""
+    from innpar_freia.cli.core import format_metrics
+    from innpar_freia.metrics import error_stats
+
+    m = json.loads((report["out"] / "metrics.json").read_text())
+    empty = error_stats(np.array([]), np.array([]))
+    m["calibrated"] |= {"n_windows": 0, "sbp": empty, "dbp": empty, "map": empty}
+    text = format_metrics(m)
+    assert "standards (calibration-free)" in text and "standards (calibrated)" not in text
+    one = error_stats(np.array([3.0]), np.array([0.0]))
+    m["calibrated"] |= {"n_windows": 1, "sbp": one, "dbp": one, "map": one}
+    assert "SBP: BHS A, AAMI n/a, IEEE A" in format_metrics(m)
+
+
+def test_a_pipe_in_a_subject_id_stays_in_its_markdown_cell():
+    from innpar_freia.report_content import Table, render_markdown
+
+    text = render_markdown([("table", Table(["subject", "MAE"], [["ward|bed 3", "4.00"]]))])
+    assert "| ward\\|bed 3 | 4.00 |" in text

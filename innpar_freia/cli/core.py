@@ -216,6 +216,8 @@ def train_cmd(
 
 def format_metrics(m: dict[str, Any]) -> str:
     """A human-readable summary of an evaluation result."""
+    from innpar_freia.report_content import aami_text
+
     lines = [f"{m['checkpoint']} (epoch {m['epoch']}) on {m['data']} [{m['split']}]"]
 
     def row(name: str, r: dict[str, Any]) -> str:
@@ -246,11 +248,11 @@ def format_metrics(m: dict[str, Any]) -> str:
         lines.append(row("model", cal))
         lines.append(row("carry-forward", m["baselines"]["carry_forward"]))
     for label, r in (("calibration-free", free), ("calibrated", m.get("calibrated"))):
-        if r is None:
-            continue
+        if r is None or r["n_windows"] == 0:
+            continue  # no window to grade (the line above says so)
         grades = "  ".join(
-            f"{k.upper()}: BHS {r[k]['bhs_grade']}, "
-            f"AAMI {'pass' if r[k]['aami_pass'] else 'fail'}, IEEE {r[k]['ieee_grade']}"
+            f"{k.upper()}: BHS {r[k]['bhs_grade']}, AAMI {aami_text(r[k]['aami_pass'])}, "
+            f"IEEE {r[k]['ieee_grade']}"
             for k in ("sbp", "dbp", "map")
         )
         lines.append(f"standards ({label}): {grades}")
@@ -351,7 +353,9 @@ def eval_cmd(
         if len(checkpoints) > 1:
             raise click.UsageError("with several --checkpoint options, name the report with --out")
         out_dir = default_out_dir(checkpoints[0], split, test_fold)
-    check_report_outputs(out_dir, list(checkpoints), data, save_predictions, force)
+    check_report_outputs(
+        out_dir, list(checkpoints), data, save_predictions, force, figures=not no_figures
+    )
     entries = evaluate_checkpoints(
         list(checkpoints),
         data,

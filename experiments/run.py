@@ -19,6 +19,7 @@ import click
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 
+from innpar_freia.cli import stop_on_sigterm  # noqa: E402
 from innpar_freia.cli.common import ConsoleCallbacks  # noqa: E402
 from innpar_freia.errors import InnparError  # noqa: E402
 from innpar_freia.experiments import run_experiment  # noqa: E402
@@ -54,6 +55,9 @@ def main(
     quiet: bool,
 ) -> None:
     """Train and evaluate the experiments in CONFIGS (TOML files)."""
+    # SIGTERM (kill, a batch scheduler's limit) cleans up as Ctrl-C does: a run killed
+    # before its first checkpoint leaves no folder that a later, edited config trips on.
+    stop_on_sigterm()
     fold_list = _integers(folds, "--folds")
     seed_list = _integers(seeds, "--seeds")
     for config in configs:

@@ -64,6 +64,10 @@ PROTOCOL_DEFAULTS: dict[str, Any] = {
 }
 
 
+# Training settings the protocol sets for each run (seeds, test_folds, val_fold).
+PROTOCOL_TRAIN_KEYS = {"seed", "test_fold", "val_fold"}
+
+
 @dataclass
 class Variant:
     name: str
@@ -107,6 +111,8 @@ def load_experiment(path: str | Path) -> Experiment:
         if key not in raw:
             raise ConfigError(f"{path}: an experiment needs '{key}'")
     _check_folder_name(path, "name", raw["name"])
+    if not isinstance(raw.get("protocol", {}), dict):
+        raise ConfigError(f"{path}: 'protocol' must be a table ([protocol])")
     protocol = {**PROTOCOL_DEFAULTS, **raw.get("protocol", {})}
     bad = sorted(set(protocol) - set(PROTOCOL_DEFAULTS))
     if bad:
@@ -128,6 +134,18 @@ def load_experiment(path: str | Path) -> Experiment:
                 f'{path}: variant {v["name"]!r}: reuse must be "<experiment>/<variant>", '
                 f"got {reuse!r}"
             )
+        for table, train in (
+            ("[base] train", base.get("train", {})),
+            (v["name"], v.get("train", {})),
+        ):
+            moved = sorted(set(train) & PROTOCOL_TRAIN_KEYS) if isinstance(train, dict) else []
+            if moved:
+                # run_one sets them from the protocol for each run: a value here would be
+                # overridden (or, without test folds, used) while the table says otherwise.
+                raise ConfigError(
+                    f"{path}: {table}: {', '.join(moved)} belong in [protocol] (seeds, "
+                    "test_folds, val_fold), which sets them for every run"
+                )
         variant = Variant(
             name=str(v["name"]),
             description=str(v.get("description", "")),
@@ -204,11 +222,18 @@ def _check_tables(path: Path, raw: dict[str, Any]) -> None:
 
         from innpar_freia.data.synthetic import synthesize_dataset
 
-        allowed = set(inspect.signature(synthesize_dataset).parameters) - {"path", "overwrite"}
+        params = inspect.signature(synthesize_dataset).parameters
+        allowed = set(params) - {"path", "overwrite"}
         if not isinstance(synth, dict) or set(synth) - allowed:
             raise ConfigError(
                 f"{path}: [data] synth must be a table of {', '.join(sorted(allowed))}"
             )
+        for key, value in synth.items():
+            # Of the parameter's type (an int where an int is wanted, a number for a float).
+            kinds = (int,) if str(params[key].annotation).startswith("int") else (int, float)
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                what = "an integer" if kinds == (int,) else "a number"
+                raise ConfigError(f"{path}: [data] synth {key} must be {what}, not {value!r}")
 
 
 def _check_protocol(path: Path, protocol: dict[str, Any]) -> None:
@@ -339,7 +364,11 @@ def _make_data(exp: Experiment, target: Path, log: Any) -> Path:
             str(target),
             *map(str, exp.data["import"][2:]),
         ]
-        subprocess.run(cmd, check=True)
+        if subprocess.run(cmd).returncode != 0:  # the importer has said why, on stderr
+            raise DataError(
+                f"{exp.path}: importing {source_path} ({fmt}) into {target} failed (see "
+                "the message above); fix [data] import, or import the file by hand"
+            )
         return target
     raise DataError(
         f"{exp.path}: data file {target} not found; create it (e.g. with 'innpar data import')"
@@ -442,14 +471,16 @@ def run_one(
     run_dir = run_directory(out, variant, test_fold, seed)
     tag = run_dir.name
     done = run_dir / "done.json"
-    train_cfg = {**variant.train, "seed": seed, "device": device}
-    if test_fold is not None:
-        train_cfg["test_fold"] = test_fold
-        vf = exp.protocol["val_fold"]
-        if vf != "next":
-            train_cfg["val_fold"] = int(vf)
-    run_config = resolve_config(variant.preset, variant.model, train_cfg)
-    if (run_dir / "config.json").is_file() and not variant.reuse:
+    run_config = run_config_for(exp, variant, test_fold, seed, device)
+    if variant.reuse and not ((run_dir / "config.json").is_file() or done.is_file()):
+        # Training it here would make a run under another experiment's name (a typo in
+        # reuse, or that experiment not run yet) and report it as the one reused.
+        raise ConfigError(
+            f"{exp.path}: variant {variant.name!r} reuses {variant.reuse!r}, but {run_dir} "
+            "holds no run: run that experiment first, or check the name"
+        )
+    if (run_dir / "config.json").is_file() or done.is_file():
+        # A reused run too: the variant's recipe must be the one the run was trained with.
         check_same_recipe(run_dir, run_config, data, finished=done.exists())
     if done.exists():
         record = json.loads(done.read_text())
@@ -477,9 +508,25 @@ def run_one(
         # Where it trained: a table can gather runs from several machines (see
         # finished_records), and its header names only the one that wrote it.
         "hardware": hardware_description(resolve_device(device)),
+        # What was trained, so that a row kept from results.json when its run folder is
+        # gone can still be checked against the configuration (finished_records).
+        "recipe": json.loads(json.dumps(run_config.to_dict())),
         "evaluations": {},
     }
     return _evaluate_run(exp, data, run_dir, record, done, log)
+
+
+def run_config_for(
+    exp: Experiment, variant: Variant, test_fold: int | None, seed: int, device: str = "auto"
+) -> Any:
+    """The :class:`~innpar_freia.config.RunConfig` of one run of ``variant``."""
+    train_cfg = {**variant.train, "seed": seed, "device": device}
+    if test_fold is not None:
+        train_cfg["test_fold"] = test_fold
+        vf = exp.protocol["val_fold"]
+        if vf != "next":
+            train_cfg["val_fold"] = int(vf)
+    return resolve_config(variant.preset, variant.model, train_cfg)
 
 
 # Settings that may differ between a run and the configuration that finds it: where it
@@ -492,15 +539,38 @@ def check_same_recipe(run_dir: Path, run_config: Any, data: Path, finished: bool
     config edited after its runs were made (another preset, setting or data file) would
     otherwise report the old runs under the new description. An interrupted run may be
     given more epochs (it resumes to them); a finished one may not."""
-    from innpar_freia.config import ModelConfig, TrainConfig
     from innpar_freia.data.store import read_info
     from innpar_freia.train import windows_fingerprint
 
-    stored = json.loads((run_dir / "config.json").read_text())
+    config = run_dir / "config.json"
+    if not config.is_file():
+        # A finished run whose folder was pruned to its records (done.json, eval-*.json):
+        # its record says what it trained, if it is recent enough to.
+        done = run_dir / "done.json"
+        stored = json.loads(done.read_text()).get("recipe") if done.is_file() else None
+        if not isinstance(stored, dict):
+            return
+    else:
+        stored = json.loads(config.read_text())
+    diffs = recipe_diffs(stored, run_config, finished)
+    trained_on = stored.get("data", {}).get("windows_sha256")
+    if trained_on is not None and trained_on != windows_fingerprint(read_info(data)):
+        diffs.append(f"other windows than {data}")
+    if diffs:
+        raise ConfigError(
+            f"{run_dir} was made with another configuration ({'; '.join(diffs[:3])}): "
+            "delete it to train it again, or give the experiment another name or --out"
+        )
+
+
+def recipe_diffs(stored: dict[str, Any], run_config: Any, finished: bool = True) -> list[str]:
+    """How the recipe of a run (its stored configuration) differs from ``run_config``'s,
+    one phrase per setting, leaving out where it runs and what comes from the data; an
+    unfinished run may be given more epochs."""
+    from innpar_freia.config import ModelConfig, TrainConfig
+
     want = json.loads(json.dumps(run_config.to_dict()))  # as stored: tuples become lists
-    diffs = []
-    if stored.get("preset") != want["preset"]:
-        diffs.append(f"preset {stored.get('preset')!r}, now {want['preset']!r}")
+    diffs: list[str] = []
     # Runs from before a setting existed recorded none: they ran with its default.
     defaults = json.loads(
         json.dumps({"model": ModelConfig().to_dict(), "train": TrainConfig().to_dict()})
@@ -512,14 +582,11 @@ def check_same_recipe(run_dir: Path, run_config: Any, data: Path, finished: bool
             old, new = have.get(key, defaults[section].get(key)), now.get(key)
             if key not in skip and old != new:
                 diffs.append(f"{section}.{key} {old!r}, now {new!r}")
-    trained_on = stored.get("data", {}).get("windows_sha256")
-    if trained_on is not None and trained_on != windows_fingerprint(read_info(data)):
-        diffs.append(f"other windows than {data}")
-    if diffs:
-        raise ConfigError(
-            f"{run_dir} was made with another configuration ({'; '.join(diffs[:3])}): "
-            "delete it to train it again, or give the experiment another name or --out"
-        )
+    # A preset is a name for settings: the same settings under another name (a preset
+    # made later from a variant's overrides) are the same recipe.
+    if diffs and stored.get("preset") != want["preset"]:
+        diffs.insert(0, f"preset {stored.get('preset')!r}, now {want['preset']!r}")
+    return diffs
 
 
 def runs_parser(description: str, variant_help: str, data: Path) -> argparse.ArgumentParser:
@@ -717,35 +784,57 @@ def _cell(stat: dict[str, Any] | None, digits: int = 2) -> str:
     return s
 
 
+def baseline_aggregate(results: dict[str, Any], key: str) -> tuple[dict[str, Any], int]:
+    """Mean and SD of the baselines over the test folds any variant was scored on, and the
+    number of folds. A baseline depends on the fold only (its windows and training split),
+    not on the variant or seed: averaging it over runs would count a fold once per run,
+    and shrink its SD by the repeats."""
+    per_fold: dict[Any, dict[str, Any]] = {}
+    for v in results["variants"].values():
+        for r in v["runs"]:
+            scores = r["evaluations"].get(key)
+            if scores and "naive_wave_mae" in scores:
+                per_fold.setdefault(r["test_fold"], scores)
+    rows = [{"evaluations": {key: scores}} for scores in per_fold.values()]
+    return aggregate(rows, key), len(per_fold)
+
+
 def markdown_table(results: dict[str, Any], key: str) -> str:
-    """Rows: variants then the baselines; columns: calibration-free and calibrated MAEs."""
+    """Rows: variants then the baselines; columns: the runs a row averages (for the
+    baselines, test folds), then calibration-free and calibrated MAEs."""
     head = (
-        "| model | "
+        "| model | runs | "
         + " | ".join(c for _, c in FREE_COLUMNS)
         + " | cal. "
         + " | cal. ".join(c for _, c in CAL_COLUMNS)
         + " |"
     )
-    lines = [head, "|" + "---|" * (1 + len(FREE_COLUMNS) + len(CAL_COLUMNS))]
-    first = None
+    lines = [head, "|" + "---|" * (2 + len(FREE_COLUMNS) + len(CAL_COLUMNS))]
     for name, v in results["variants"].items():
         agg = v["aggregate"].get(key)
         if not agg:
             continue
-        first = first or agg
         digits = {"wave_r": 3}
         cells = [_cell(agg.get(m), digits.get(m, 2)) for m, _ in FREE_COLUMNS]
         cells += [_cell(agg.get(m)) for m, _ in CAL_COLUMNS]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    if first:
-        for base, label in (("naive", "naive baseline"), ("linear", "linear baseline")):
+        lines.append(f"| {name} | {agg['wave_mae']['n']} | " + " | ".join(cells) + " |")
+    base, folds = baseline_aggregate(results, key)
+    if base:
+        runs = f"{folds} fold{'s' if folds != 1 else ''}"
+        for prefix, label in (("naive", "naive baseline"), ("linear", "linear baseline")):
             cells = [
-                _cell(first.get(f"{base}_{m}"), 3 if m == "wave_r" else 2) for m, _ in FREE_COLUMNS
+                _cell(base.get(f"{prefix}_{m}"), 3 if m == "wave_r" else 2) for m, _ in FREE_COLUMNS
             ]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |" + " - |" * len(CAL_COLUMNS))
-        cf = [_cell(first.get("carry_forward_" + m[4:])) for m, _ in CAL_COLUMNS]
+            lines.append(
+                f"| {label} | {runs} | " + " | ".join(cells) + " |" + " - |" * len(CAL_COLUMNS)
+            )
+        cf = [_cell(base.get("carry_forward_" + m[4:])) for m, _ in CAL_COLUMNS]
         lines.append(
-            "| carry-forward baseline |" + " - |" * len(FREE_COLUMNS) + " " + " | ".join(cf) + " |"
+            f"| carry-forward baseline | {runs} |"
+            + " - |" * len(FREE_COLUMNS)
+            + " "
+            + " | ".join(cf)
+            + " |"
         )
     return "\n".join(lines)
 
@@ -864,6 +953,12 @@ def write_results(
             "runs": recs,
             "aggregate": {k: aggregate(recs, k) for k in keys},
         }
+    # The baselines once per test fold (see baseline_aggregate), as the Markdown shows them.
+    results["baselines"] = {}
+    for k in keys:
+        agg, folds = baseline_aggregate(results, k)
+        if agg:
+            results["baselines"][k] = {"folds": folds, "aggregate": agg}
     # The Markdown's paired tables, machine-readable: per split/checkpoint and reference.
     results["paired"] = {
         k: {ref: paired_differences(results, k, ref) for ref in exp.protocol["reference"]}
@@ -950,7 +1045,8 @@ def run_experiment(
                         continue
                     attempted.append(run_directory(out, variant, fold, seed))
                     run_one(exp, variant, data, fold, seed, out, device, log, callbacks)
-                    write_results(exp, out, finished_records(exp, out), device, commit)
+                    records = finished_records(exp, out, data, log)
+                    write_results(exp, out, records, device, commit)
     except BaseException:
         # A run that fails (bad data, a bad fold) leaves no empty folders behind. Only this
         # runner's own folders are looked at: another runner on the same experiment may
@@ -958,17 +1054,22 @@ def run_experiment(
         remove_if_empty(_own_folders(attempted, out))
         remove_if_empty(reversed(created))
         raise
-    return write_results(exp, out, finished_records(exp, out), device, commit)
+    return write_results(exp, out, finished_records(exp, out, data, log), device, commit)
 
 
-def finished_records(exp: Experiment, out: Path) -> list[dict[str, Any]]:
+def finished_records(
+    exp: Experiment, out: Path, data: Path, log: Any = print
+) -> list[dict[str, Any]]:
     """Every finished run of the experiment on disk, so that several runner processes
     (e.g. one per CPU core, ``--only`` different variants) share one results table.
 
     A run whose directory is absent (run directories are not versioned: a fresh checkout
     has only ``results.json``) keeps its record from the existing ``results.json``, so that
     running one new variant does not drop every earlier row from the table; a run on disk
-    always wins."""
+    always wins. Either must still be the run the configuration describes: a run on disk
+    made with another recipe is an error (as when it is run), and a kept row that records
+    another recipe is left out, with a note (rows from before recipes were recorded are
+    kept)."""
     previous: dict[tuple[str, Any, Any], dict[str, Any]] = {}
     table = out / "results.json"
     if table.exists():
@@ -982,11 +1083,27 @@ def finished_records(exp: Experiment, out: Path) -> list[dict[str, Any]]:
     for variant in exp.variants:
         for seed in exp.protocol["seeds"]:
             for fold in exp.protocol["test_folds"]:
-                done = run_directory(out, variant, fold, seed) / "done.json"
+                run_dir = run_directory(out, variant, fold, seed)
+                done = run_dir / "done.json"
                 if done.exists():
+                    # Also the runs --only, --folds or --seeds did not run this time.
+                    check_same_recipe(
+                        run_dir, run_config_for(exp, variant, fold, seed), data, finished=True
+                    )
                     records.append({**json.loads(done.read_text()), "variant": variant.name})
                 elif (variant.name, fold, seed) in previous:
-                    records.append(
-                        {**previous[(variant.name, fold, seed)], "variant": variant.name}
+                    row = previous[(variant.name, fold, seed)]
+                    diffs = (
+                        recipe_diffs(row["recipe"], run_config_for(exp, variant, fold, seed))
+                        if isinstance(row.get("recipe"), dict)
+                        else []
                     )
+                    if diffs:
+                        log(
+                            f"[{exp.name}] {variant.name} fold {fold} seed {seed}: the row in "
+                            f"{table} was made with another configuration "
+                            f"({'; '.join(diffs[:3])}) and its run is gone; left out"
+                        )
+                        continue
+                    records.append({**row, "variant": variant.name})
     return records

@@ -517,3 +517,142 @@ def test_a_failing_runner_looks_only_at_its_own_folders():
         new / "runs" / "b",
         new / "runs",
     ]
+
+
+def test_a_reused_run_must_exist_and_be_the_variant_s_recipe(synth_file: Path, tmp_path: Path):
+    """A reuse with a typo trained a new run under another experiment's name, and a reuse
+    of another recipe reported those runs under the variant's description."""
+    one = EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    first = tmp_path / "mini.toml"
+    first.write_text(one)
+    out = tmp_path / "out"
+    run_experiment(first, out, device="cpu", log=lambda s: None, only=["a"])
+    second = tmp_path / "final.toml"
+    reusing = one.replace('name = "mini"', 'name = "final"').replace('reference = "a"\n', "")
+    second.write_text(reusing.replace('name = "a"', 'name = "chosen"\nreuse = "nothere/a"'))
+    with pytest.raises(ConfigError, match=r"reuses 'nothere/a', but .* holds no run"):
+        run_experiment(second, out, device="cpu", log=lambda s: None, only=["chosen"])
+    assert sorted(p.name for p in out.iterdir()) == ["mini"]  # no "nothere", no "final"
+    second.write_text(
+        reusing.replace('name = "a"', 'name = "chosen"\nreuse = "mini/a"\npreset = "paper"')
+    )
+    with pytest.raises(ConfigError, match=r"was made with another configuration"):
+        run_experiment(second, out, device="cpu", log=lambda s: None, only=["chosen"])
+    second.write_text(reusing.replace('name = "a"', 'name = "chosen"\nreuse = "mini/a"'))
+    results = run_experiment(second, out, device="cpu", log=lambda s: None, only=["chosen"])
+    assert len(results["variants"]["chosen"]["runs"]) == 1
+
+
+def test_a_kept_row_of_another_recipe_is_left_out(synth_file: Path, tmp_path: Path):
+    """With its run folder gone, a row of results.json was averaged with new runs of an
+    edited recipe as one mean ± SD."""
+    text = EXPERIMENT.format(data=synth_file).replace("[1, 2]", "[1]")
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(text)
+    out = tmp_path / "out"
+    run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    shutil.rmtree(out / "mini" / "runs")
+    cfg.write_text(text.replace("epochs = 1,", "epochs = 2,"))
+    notes: list[str] = []
+    results = run_experiment(cfg, out, device="cpu", log=notes.append, only=["a"], folds=[0])
+    runs = results["variants"]["a"]["runs"]
+    assert [(r["test_fold"], r["recipe"]["train"]["epochs"]) for r in runs] == [(0, 2)]
+    assert any("fold 1 seed 1: the row in" in n and "train.epochs 1, now 2" in n for n in notes)
+    # A run folder on disk of another recipe stops the table, also when not run this time.
+    cfg.write_text(text.replace("epochs = 1,", "epochs = 3,"))
+    with pytest.raises(ConfigError, match=re.escape("train.epochs 2, now 3")):
+        run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"], folds=[1])
+
+
+def test_baseline_rows_count_each_test_fold_once(synth_file: Path, tmp_path: Path):
+    """The baselines came from the first variant's runs: with 2 seeds each fold counted
+    twice (a smaller SD), and a variant run on fewer folds gave them on its folds only."""
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(EXPERIMENT.format(data=synth_file))
+    out = tmp_path / "out"
+    run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"], folds=[0], seeds=[1])
+    results = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["b"])
+    base = results["baselines"]["test/best"]
+    assert base["folds"] == 2
+    per_fold = {
+        r["test_fold"]: r["evaluations"]["test/best"]["naive_wave_mae"]
+        for r in results["variants"]["b"]["runs"]
+    }
+    assert base["aggregate"]["naive_wave_mae"]["mean"] == pytest.approx(sum(per_fold.values()) / 2)
+    md = (out / "mini" / "results.md").read_text()
+    assert "| a | 1 |" in md and "| b | 4 |" in md and "| naive baseline | 2 folds |" in md
+
+
+# The [protocol] table of EXPERIMENT (no braces in it: the same before and after format).
+PROTOCOL_TABLE = EXPERIMENT[EXPERIMENT.index("[protocol]") : EXPERIMENT.index("[base]")]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("batch_size = 32 }", "batch_size = 32, seed = 5 }", r"\[base\] train: seed belong in"),
+        ("grad_weight = 0.5 }", "grad_weight = 0.5, test_fold = 3 }", "b: test_fold belong in"),
+        (PROTOCOL_TABLE, "", "'protocol' must be a table"),  # and protocol = "x" on top
+        ('file = "', 'synth = { subjects = "ten" }\nfile = "', "synth subjects must be an integer"),
+        ('file = "', 'synth = { minutes = true }\nfile = "', "synth minutes must be a number"),
+    ],
+)
+def test_experiment_settings_the_runner_would_misuse_are_refused(tmp_path, old, new, message):
+    """A seed or test fold in a train table was overridden by the protocol's without a word
+    (config.json recorded seed 1); a protocol that is not a table, or synth settings of the
+    wrong type, gave a TypeError traceback."""
+    text = EXPERIMENT.format(data=tmp_path / "none.h5")
+    assert old in text
+    text = text.replace(old, new, 1)
+    if old == PROTOCOL_TABLE:
+        text = 'protocol = "x"\n' + text
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(cfg)
+
+
+def test_a_failed_import_is_one_message(tmp_path: Path):
+    cfg = tmp_path / "bad.toml"
+    source = tmp_path / "src"
+    source.mkdir()
+    cfg.write_text(
+        EXPERIMENT.format(data=tmp_path / "made.h5").replace(
+            'file = "', f'import = ["bp-benchmark", "{source}"]\nfile = "'
+        )
+    )
+    with pytest.raises(DataError, match=r"importing .*src \(bp-benchmark\) into .*made.h5 failed"):
+        run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None)
+    assert not (tmp_path / "made.h5").exists() and not (tmp_path / "out").exists()
+
+
+def test_sigterm_stops_the_runner_like_ctrl_c(synth_file: Path, tmp_path: Path):
+    """Killed before its first checkpoint, the runner left a run folder holding only
+    config.json, which a later run of an edited config refused as another recipe."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg = tmp_path / "mini.toml"
+    text = EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    cfg.write_text(text.replace("epochs = 1,", "epochs = 500,"))
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "experiments" / "run.py"), str(cfg), "--out", str(out),
+         "--device", "cpu", "--only", "a", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    config = out / "mini" / "runs" / "a" / "fold0-seed1" / "config.json"
+    deadline = time.monotonic() + 120
+    while not config.exists() and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert b"Traceback" not in err
+    assert not out.exists(), sorted(out.rglob("*"))

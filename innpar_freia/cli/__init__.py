@@ -52,7 +52,7 @@ def _register() -> None:
 _register()
 
 
-def _stop_on_sigterm() -> None:
+def stop_on_sigterm() -> None:
     """Make SIGTERM (``kill``, a batch scheduler's time limit) stop a command the way Ctrl-C
     does, by an exception in the main thread, so that its cleanup runs: staged outputs and
     temporary files are removed, and a run that wrote no checkpoint is discarded. Python's
@@ -96,7 +96,7 @@ def _main_quietly() -> None:
 
 
 def main() -> None:
-    _stop_on_sigterm()
+    stop_on_sigterm()
     try:
         if other_rank():
             _main_quietly()

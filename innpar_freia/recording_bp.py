@@ -24,6 +24,9 @@ from innpar_freia.signal import bp_values_batch, prominence_threshold
 
 # Beats longer than this (s) are pauses, not beats (30 bpm).
 MAX_BEAT_SECONDS = 2.0
+# Beats shorter than this (s) are not beats either (300 bpm): peaks are 0.3 s apart, so a
+# shorter beat has a misplaced foot (on the real WFDB records 42 of 11,494, down to 0.03 s).
+MIN_BEAT_SECONDS = 0.2
 
 
 # ----------------------------------------------------------------------------- beats
@@ -161,7 +164,8 @@ def detect_beats(abp: np.ndarray, fs: float) -> Beats:
     beats in fast rhythms), unless the dicrotic wave after it is late and large enough
     (0.3 s after the systolic peak, with the prominence of a beat) to be found as a peak of
     its own.
-    A beat is left out when its foot or its end is not in the run, when it holds a higher
+    A beat is left out when its foot or its end is not in the run, when it lasts less than
+    :data:`MIN_BEAT_SECONDS` or more than :data:`MAX_BEAT_SECONDS`, when it holds a higher
     pressure than its peak (a peak that was not found), or when its mean lies below its DBP.
     """
     abp = np.asarray(abp, dtype=np.float64)
@@ -189,7 +193,9 @@ def detect_beats(abp: np.ndarray, fs: float) -> Beats:
         ]
         for j in range(peaks.size - 1):
             t0, t1, peak = feet[j], feet[j + 1], int(peaks[j])
-            if t0 is None or t1 is None or (t1 - t0) / fs > MAX_BEAT_SECONDS:
+            if t0 is None or t1 is None:
+                continue
+            if not MIN_BEAT_SECONDS <= (t1 - t0) / fs <= MAX_BEAT_SECONDS:
                 continue
             beat = x[t0:t1]
             sbp, dbp = float(fit[peak]), float(fit[max(0, t0 - half) : t0 + half + 1].min())

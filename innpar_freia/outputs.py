@@ -282,11 +282,13 @@ def write_recording(
     name: str,
     values: np.ndarray,
     units: str,
+    start_s: float = 0.0,
 ) -> list[Path]:
     """Stage one channel ``values (n,)`` at ``fs`` Hz as a recording (NaN = not available).
 
     WFDB: a 16-bit record named after ``path`` (``wfdb.wrsamp``; NaN becomes WFDB's invalid
-    sample). CSV: columns ``time_s`` and ``name``, empty cells for NaN. NPY: the 1-D float64
+    sample). CSV: columns ``time_s`` (from ``start_s``, the input's clock) and ``name``,
+    empty cells for NaN. NPY: the 1-D float64
     array. NPZ: ``name`` and ``fs``. Returns the final paths.
     """
     values = np.asarray(values, dtype=np.float64)
@@ -317,7 +319,7 @@ def write_recording(
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["time_s", name])
-        t = np.arange(values.size) / fs
+        t = start_s + np.arange(values.size) / fs
         for ti, v in zip(t, values, strict=True):
             writer.writerow([f"{ti:.6f}", "" if not np.isfinite(v) else f"{v:.6g}"])
         staged.write_text(finals[0], buf.getvalue())

@@ -385,6 +385,7 @@ def plot_recording(
     calibration_s: tuple[float, float] | None = None,
     zoom_s: tuple[float, float] | None = None,
     title: str | None = None,
+    origin_s: float = 0.0,
 ) -> Path:
     """A whole reconstructed recording: the input (top), the reconstruction over the whole
     recording with per-beat SBP/DBP (middle), and a zoom of a few seconds (bottom).
@@ -395,6 +396,8 @@ def plot_recording(
     ``reference_beats``: the same for ``reference``; the middle panel draws per-beat SBP and
     DBP as lines over a faint waveform. ``gaps``: ``(start_s, end_s)`` spans that were not
     reconstructed (shaded red). ``calibration_s``: the calibration segment (shaded green).
+    Times are seconds from the first sample, which is at ``origin_s`` on the input's clock
+    (the axis label says so: a clock at a Unix time would make unreadable tick labels).
     """
     source = np.asarray(source, dtype=np.float64)
     output = np.asarray(output, dtype=np.float64)
@@ -479,7 +482,9 @@ def plot_recording(
         if g1 > z0 and g0 < z1:
             bottom.axvspan(max(g0, z0), min(g1, z1), color=COLORS["gap"], alpha=0.6, lw=0)
     bottom.set_xlim(z0, z1)
-    bottom.set_xlabel("time (s)")
+    bottom.set_xlabel(
+        "time (s)" if origin_s == 0 else f"time (s) from the first sample, at {origin_s:g} s"
+    )
     bottom.set_ylabel(out_units)
     bottom.set_title(f"zoom {z0:.0f}-{z1:.0f} s (the shaded span above)", fontsize=10, loc="left")
     bottom.grid(alpha=0.3)

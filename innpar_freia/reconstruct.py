@@ -48,10 +48,11 @@ class Gap:
     stop: int
     reason: str
 
-    def to_dict(self, fs: float) -> dict[str, Any]:
+    def to_dict(self, fs: float, origin_s: float = 0.0) -> dict[str, Any]:
+        """Start and end in seconds on the clock where sample 0 is at ``origin_s``."""
         return {
-            "start_s": round(self.start / fs, 4),
-            "end_s": round(self.stop / fs, 4),
+            "start_s": round(origin_s + self.start / fs, 4),
+            "end_s": round(origin_s + self.stop / fs, 4),
             "duration_s": round((self.stop - self.start) / fs, 4),
             "reason": self.reason,
         }

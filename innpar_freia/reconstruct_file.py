@@ -64,7 +64,9 @@ class ReconstructOptions:
     delay_s: float = 0.0
     calibration: str | None = None
     calibration_mode: str = "offset-scale"
-    calibration_at: float = 0.0
+    # Seconds on the input's clock (a CSV time column's, else from the first sample);
+    # None: the recording's start.
+    calibration_at: float | None = None
     calibration_seconds: float = 60.0
     reference_abp: str | None = None
     plot: Path | None = None
@@ -84,6 +86,10 @@ class ReconstructOptions:
             raise DataError("--calibration calibrates reconstructed ABP: only with ppg2abp")
         if self.calibration == "reference" and self.reference_abp is None:
             raise DataError("--calibration reference needs --reference-abp CHANNEL")
+        if self.calibration_at is not None and not np.isfinite(self.calibration_at):
+            raise DataError(
+                f"--calibration-at must be a time in seconds, not {self.calibration_at}"
+            )
 
 
 def _base(path: Path) -> Path:
@@ -193,17 +199,21 @@ def _reconstruct_recording(
             f"stretch of at least {window_s:g} s ({'; '.join(reasons) or 'no valid samples'})"
         )
     signal = result.signal
+    # The input's clock (a CSV time column that starts at 3600 s, or at a Unix time): every
+    # time written or read (outputs, beats, summary, --calibration-at) is on it.
+    origin = float(rec.meta.get("start_s", 0.0))
     cal_info = None
     if opts.calibration is not None:
         cuff = None if opts.calibration == "reference" else parse_cuff(opts.calibration)
         cal, cal_info = calibrate_recording(
             signal,
             rec.fs,
-            opts.calibration_at,
+            origin if opts.calibration_at is None else opts.calibration_at,
             opts.calibration_seconds,
             cuff=cuff,
             reference=reference if cuff is None else None,
             mode=opts.calibration_mode,
+            origin_s=origin,
         )
         signal = cal.apply(signal)
         result.signal, result.calibration = signal, cal
@@ -213,18 +223,22 @@ def _reconstruct_recording(
         exclude = None
         if cal_info is not None and cal_info["source"] == "reference ABP":
             exclude = tuple(cal_info["segment_s"])
-        comparison = compare_with_reference(signal, reference, rec.fs, window_s, exclude)
+        comparison = compare_with_reference(
+            signal, reference, rec.fs, window_s, exclude, origin_s=origin
+        )
         comparison["channel"] = ref_channel
         comparison["calibration_segment_excluded"] = exclude is not None
 
     out_name = "ABP" if opts.direction == "ppg2abp" else "PPG"
-    summary = _summary(ckpt, rec, channel, result, beats, opts, cal_info, comparison)
+    summary = _summary(ckpt, rec, channel, result, beats, opts, cal_info, comparison, origin)
     with StagedOutputs() as staged:
         units = "mmHg" if opts.direction == "ppg2abp" else "z"
-        written = write_recording(staged, out, fmt_out, rec.fs, out_name, signal, units)
+        written = write_recording(
+            staged, out, fmt_out, rec.fs, out_name, signal, units, start_s=origin
+        )
         summary["outputs"] = {"recording": [str(p) for p in written]}
         if beats is not None:
-            staged.write_text(side["table"], beats_csv(beats))
+            staged.write_text(side["table"], beats_csv(beats.shifted(origin)))
             summary["outputs"]["beats"] = str(side["table"])
         if opts.plot is not None:
             from innpar_freia.plots import plot_recording
@@ -240,8 +254,11 @@ def _reconstruct_recording(
                 beats=beats,
                 reference_beats=_reference_beats(reference, rec.fs),
                 gaps=[(g.start / rec.fs, g.stop / rec.fs) for g in result.gaps],
-                calibration_s=tuple(cal_info["segment_s"]) if cal_info else None,
+                calibration_s=(
+                    tuple(t - origin for t in cal_info["segment_s"]) if cal_info else None
+                ),
                 title=_plot_title(input_path, ckpt, opts, cal_info),
+                origin_s=origin,
             )
             summary["outputs"]["plot"] = str(opts.plot)
         summary["outputs"]["summary"] = str(side["summary"])
@@ -287,6 +304,7 @@ def _summary(
     opts: ReconstructOptions,
     cal_info: dict[str, Any] | None,
     comparison: dict[str, Any] | None,
+    origin: float = 0.0,
 ) -> dict[str, Any]:
     n = result.signal.size
     return {
@@ -295,6 +313,8 @@ def _summary(
         "channel": channel,
         "fs": rec.fs,
         "n_samples": n,
+        # The input's clock: every time in the outputs (gaps, calibration, beats) is on it.
+        "start_s": origin,
         "duration_s": n / rec.fs,
         "direction": opts.direction,
         "units": result.units,
@@ -308,7 +328,7 @@ def _summary(
         "reconstructed_samples": int(result.valid.sum()),
         "reconstructed_s": float(result.valid.sum() / rec.fs),
         "reconstructed_fraction": result.reconstructed_fraction,
-        "gaps": [g.to_dict(rec.fs) for g in result.gaps],
+        "gaps": [g.to_dict(rec.fs, origin) for g in result.gaps],
         "calibration": cal_info,
         "note": None
         if cal_info is not None or opts.direction != "ppg2abp"

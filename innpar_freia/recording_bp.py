@@ -61,6 +61,10 @@ class Beats:
             [self.onset_s, self.peak_s, self.sbp, self.dbp, self.map, self.hr_bpm]
         )
 
+    def shifted(self, seconds: float) -> Beats:
+        """The same beats with their times moved by ``seconds`` (onto the input's clock)."""
+        return Beats(self.onset_s + seconds, self.peak_s + seconds, *self.rows().T[2:])
+
     def between(self, t0: float, t1: float) -> Beats:
         """The beats whose systolic peak lies in ``[t0, t1)`` seconds."""
         sel = (self.peak_s >= t0) & (self.peak_s < t1)
@@ -241,6 +245,7 @@ def calibrate_recording(
     cuff: tuple[float, float] | None = None,
     reference: np.ndarray | None = None,
     mode: str = "offset-scale",
+    origin_s: float = 0.0,
 ) -> tuple[Calibration, dict[str, Any]]:
     """The protocol's calibration rule (:func:`innpar_freia.metrics.calibration_for`) from
     one segment ``[start_s, start_s + duration_s)`` of a reconstructed ABP ``pred`` (mmHg).
@@ -249,18 +254,25 @@ def calibrate_recording(
     beats there. The target is a cuff reading ``(SBP, DBP)`` (level from the prediction's
     shape, see ``calibration_for``), or a reference ABP ``(n,)`` in mmHg on the same time
     axis: its valid samples' mean level and its beats' median SBP/DBP in the segment.
+    ``origin_s``: the time of ``pred[0]`` on the clock ``start_s`` is given in (a CSV time
+    column's); messages and the description use that clock.
     Returns the calibration and a JSON-ready description of what it used.
     """
     if (cuff is None) == (reference is None):
         raise ValueError("give exactly one of cuff and reference")
     n = pred.size
-    a = max(0, round(start_s * fs))
-    b = min(n, round((start_s + duration_s) * fs))
+    if start_s < origin_s:
+        raise DataError(
+            f"the calibration segment starts at {start_s:g} s, before the recording's start "
+            f"({origin_s:g} s, its first time)"
+        )
+    a = max(0, round((start_s - origin_s) * fs))
+    b = min(n, round((start_s - origin_s + duration_s) * fs))
     t0, t1 = a / fs, b / fs
     if b <= a:
         raise DataError(
             f"the calibration segment starts at {start_s:g} s, after the recording's end "
-            f"({n / fs:g} s)"
+            f"({origin_s + n / fs:g} s)"
         )
     seg = pred[a:b]
     beats = detect_beats(pred, fs).between(t0, t1)
@@ -271,14 +283,15 @@ def calibrate_recording(
             else "the segment is too short to hold a whole beat"
         )
         raise DataError(
-            f"no reconstructed beats between {t0:g} and {t1:g} s to calibrate with; {why}: "
+            f"no reconstructed beats between {origin_s + t0:g} and {origin_s + t1:g} s to "
+            f"calibrate with; {why}: "
             "choose another time with --calibration-at (or a longer --calibration-seconds)"
         )
     pred_sbp, pred_dbp = float(np.median(beats.sbp)), float(np.median(beats.dbp))
     pred_level = float(np.nanmean(seg))
     info: dict[str, Any] = {
         "mode": mode,
-        "segment_s": [round(t0, 4), round(t1, 4)],
+        "segment_s": [round(origin_s + t0, 4), round(origin_s + t1, 4)],
         "pred_beats": len(beats),
         "pred_sbp": pred_sbp,
         "pred_dbp": pred_dbp,
@@ -295,8 +308,8 @@ def calibrate_recording(
         ref_beats = detect_beats(ref, fs).between(t0, t1)
         if len(ref_beats) == 0:
             raise DataError(
-                f"the reference ABP has no valid beats between {t0:g} and {t1:g} s; choose "
-                "another time with --calibration-at"
+                f"the reference ABP has no valid beats between {origin_s + t0:g} and "
+                f"{origin_s + t1:g} s; choose another time with --calibration-at"
             )
         ref_sbp, ref_dbp = float(np.median(ref_beats.sbp)), float(np.median(ref_beats.dbp))
         ref_level = float(np.nanmean(ref[a:b]))
@@ -323,10 +336,12 @@ def compare_with_reference(
     fs: float,
     window_seconds: float = 5.0,
     exclude: tuple[float, float] | None = None,
+    origin_s: float = 0.0,
 ) -> dict[str, Any]:
     """Protocol metrics of a reconstructed ABP ``(n,)`` against a reference ABP ``(n,)``
     (both mmHg at ``fs``) on consecutive ``window_seconds`` windows where both are valid,
-    leaving out windows that touch ``exclude`` (the calibration segment, seconds)."""
+    leaving out windows that touch ``exclude`` (the calibration segment, seconds on the
+    clock where ``pred[0]`` is at ``origin_s``)."""
     valid_ref, _ = detect_gaps(ref, fs, "abp")
     ok = valid_ref & np.isfinite(pred)
     length = round(window_seconds * fs)
@@ -334,7 +349,8 @@ def compare_with_reference(
     for s in range(0, pred.size - length + 1, length):
         if not ok[s : s + length].all():
             continue
-        if exclude is not None and s / fs < exclude[1] and (s + length) / fs > exclude[0]:
+        t0, t1 = origin_s + s / fs, origin_s + (s + length) / fs
+        if exclude is not None and t0 < exclude[1] and t1 > exclude[0]:
             excluded += 1
             continue
         keep.append(s)

@@ -500,3 +500,46 @@ def test_a_calibration_segment_cut_short_by_the_end_is_not_called_a_gap(recordin
     assert r.exit_code == 1
     assert "too short to hold a whole beat" in r.output and "has a gap" not in r.output
     assert files_in(tmp_path) == []
+
+
+def test_a_csv_time_column_s_clock_is_kept(recording, ckpt, tmp_path):
+    """A time column starting at 3600 s gave outputs, beats and the calibration time counted
+    from 0: the user could not line them up with the input."""
+    rows = (recording["dir"] / "rec.csv").read_text().splitlines()
+    lines = [rows[0]]
+    for row in rows[1:]:
+        t, rest = row.split(",", 1)
+        lines.append(f"{float(t) + 3600:.4f},{rest}")
+    later = tmp_path / "later.csv"
+    later.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "abp.csv"
+    args = ("reconstruct", "--checkpoint", ckpt, later, "--out", out, "--json")
+    r = run(*args, "--reference-abp", "ABP", "--calibration", "reference",
+            "--calibration-at", "3610", "--calibration-seconds", "15")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)
+    assert summary["start_s"] == pytest.approx(3600.0)
+    assert summary["calibration"]["segment_s"] == pytest.approx([3610.0, 3625.0])
+    assert all(3600 <= g["start_s"] < g["end_s"] <= 3670 for g in summary["gaps"])
+    assert any(g["start_s"] <= 3630 and g["end_s"] >= 3634 for g in summary["gaps"])
+    times = np.loadtxt(out, delimiter=",", skiprows=1, usecols=0)
+    assert times[0] == pytest.approx(3600.0) and times[-1] == pytest.approx(3600 + 70 - 1 / FS)
+    beats = np.loadtxt(tmp_path / "abp.beats.csv", delimiter=",", skiprows=1)
+    assert beats.shape[0] > 50 and 3600 < beats[:, 1].min() and beats[:, 1].max() < 3670
+    # The same recording from 0 s: the same reconstruction, its times 3600 s earlier.
+    base = tmp_path / "base.csv"
+    r = run("reconstruct", "--checkpoint", ckpt, recording["dir"] / "rec.csv", "--out", base,
+            "--reference-abp", "ABP", "--calibration", "reference", "--calibration-at", "10",
+            "--calibration-seconds", "15")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    np.testing.assert_allclose(
+        np.genfromtxt(out, delimiter=",", skip_header=1)[:, 1],
+        np.genfromtxt(base, delimiter=",", skip_header=1)[:, 1],
+    )
+    base_beats = np.loadtxt(tmp_path / "base.beats.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(beats[:, 1:3] - 3600, base_beats[:, 1:3], atol=1e-3)
+    # A calibration time before the recording's clock starts, or not a number.
+    for at, message in (("10", "before the recording's start (3600 s"),
+                        ("nan", "--calibration-at must be a time in seconds")):  # fmt: skip
+        r = run(*args, "--force", "--calibration", "120/80", "--calibration-at", at)
+        assert r.exit_code == 1 and message in r.output and "Traceback" not in r.output

@@ -72,9 +72,11 @@ CALIBRATION_MODES = ("offset-scale", "offset")
 )
 @click.option(
     "--calibration-at",
-    type=click.FloatRange(min=0.0),
-    default=0.0,
-    help="Start of the calibration segment in seconds (when the cuff reading was taken).",
+    type=float,
+    default=None,
+    help="Start of the calibration segment in seconds (when the cuff reading was taken), "
+    "on the recording's clock: a CSV time column's, else from the first sample.  "
+    "[default: the recording's start]",
 )
 @click.option(
     "--calibration-seconds",
@@ -109,7 +111,7 @@ def reconstruct_cmd(
     ppg_delay: float,
     calibration: str | None,
     calibration_mode: str,
-    calibration_at: float,
+    calibration_at: float | None,
     calibration_seconds: float,
     reference_abp: str | None,
     plot: Path | None,

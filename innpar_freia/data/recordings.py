@@ -320,7 +320,7 @@ def read_csv(
     ``t``, ``time_s``, ``timestamp``, or ``time_column``) gives the rate; ``fs``, when also
     given, must agree with it. Rows missing from the time grid (a step of several sample
     periods) become NaN samples, i.e. a gap; times that are not on a regular grid are an
-    error. Without a time column, ``fs`` is needed.
+    error; the first time is ``meta["start_s"]``. Without a time column, ``fs`` is needed.
     """
     path = Path(path)
     if not path.is_file():
@@ -370,6 +370,8 @@ def read_csv(
             fs = check_fs(fs, str(path), fs_option)
         else:
             time_fs, positions = _time_grid(t, path, tcol, fs_option)
+            # The recording's clock: outputs keep it (reconstruct writes its times on it).
+            meta["start_s"] = float(t[0])
             if fs is None:
                 fs = check_fs(time_fs, str(path), fs_option)
             else:

@@ -26,6 +26,7 @@ from innpar_freia.outputs import (
     json_text,
     output_format,
     recording_paths,
+    same_file,
     write_recording,
 )
 from innpar_freia.reconstruct import (
@@ -176,6 +177,19 @@ def _reconstruct_recording(
     finals = [*recording_paths(out, fmt_out), side["summary"]]
     if opts.direction == "ppg2abp":
         finals.append(side["table"])
+    # Replacing a reconstruction (its summary) with one that has no beats table: the old
+    # table would sit beside the new summary as if it were its own. Never an input, though.
+    stale_table = (
+        side["table"]
+        if opts.direction != "ppg2abp"
+        and side["summary"].is_file()
+        and side["table"].is_file()
+        and not any(
+            same_file(side["table"], p)
+            for p in (input_path, *(input_path.with_suffix(s) for s in (".hea", ".dat")))
+        )
+        else None
+    )
     if opts.plot is not None:
         finals.append(opts.plot)
     _check_outputs(finals, opts.force, input_path, ckpt)
@@ -263,6 +277,8 @@ def _reconstruct_recording(
             summary["outputs"]["plot"] = str(opts.plot)
         summary["outputs"]["summary"] = str(side["summary"])
         staged.write_text(side["summary"], json_text(summary))
+    if stale_table is not None:  # after the new outputs are all in place
+        stale_table.unlink(missing_ok=True)
     return summary
 
 

@@ -188,6 +188,27 @@ def test_abp_to_ppg_direction(recording, ckpt, tmp_path):
     assert summary["reconstructed_fraction"] > 0.95  # ABP has no gap
 
 
+def test_a_replaced_reconstruction_leaves_no_beats_table_of_the_old_one(recording, ckpt, tmp_path):
+    """--force from ABP to PPG over an earlier ABP reconstruction left its beats table
+    beside the new summary; a beats table that is the input is never removed."""
+    csv = recording["dir"] / "rec.csv"
+    out = tmp_path / "st.csv"
+    assert run("reconstruct", "--checkpoint", ckpt, csv, "--out", out).exit_code == 0
+    assert (tmp_path / "st.beats.csv").is_file()
+    r = run("reconstruct", "--checkpoint", ckpt, csv, "--out", out, "--force",
+            "--direction", "abp2ppg", "--abp-channel", "ABP")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["st.csv", "st.summary.json"]
+    own = tmp_path / "in" / "x.beats.csv"  # an input that happens to bear the name
+    own.parent.mkdir()
+    own.write_bytes(csv.read_bytes())
+    (own.parent / "x.summary.json").write_text("{}")
+    r = run("reconstruct", "--checkpoint", ckpt, own, "--out", own.parent / "x.csv",
+            "--force", "--direction", "abp2ppg", "--abp-channel", "ABP")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert own.read_bytes() == csv.read_bytes()
+
+
 def test_window_file_in_predictions_file_out(synth_file, ckpt, tmp_path):
     from innpar_freia.predictions import read_predictions
 

@@ -208,9 +208,18 @@ def _reconstruct_recording(
     )
     if not result.valid.any():
         reasons = sorted({g.reason for g in result.gaps})
+        others = [c for c in rec.channels if c != channel and c != ref_channel]
+        hint = (
+            f"; it was picked by its name: if one of {', '.join(others)} is the "
+            f"{'PPG' if kind == 'ppg' else 'ABP'}, name it with "
+            f"--{kind}-channel"
+            if opts.channel is None and others
+            else ""
+        )
         raise DataError(
             f"{input_path}: nothing could be reconstructed from channel {channel!r}: no valid "
             f"stretch of at least {window_s:g} s ({'; '.join(reasons) or 'no valid samples'})"
+            + hint
         )
     signal = result.signal
     # The input's clock (a CSV time column that starts at 3600 s, or at a Unix time): every

@@ -564,3 +564,17 @@ def test_a_csv_time_column_s_clock_is_kept(recording, ckpt, tmp_path):
                         ("nan", "--calibration-at must be a time in seconds")):  # fmt: skip
         r = run(*args, "--force", "--calibration", "120/80", "--calibration-at", at)
         assert r.exit_code == 1 and message in r.output and "Traceback" not in r.output
+
+
+def test_a_channel_picked_by_name_that_holds_no_signal_points_at_the_others(ckpt, tmp_path):
+    """A saturation column taken for the PPG failed as a flat line, without a word about
+    the other channels."""
+    n = 2000
+    rows = "".join(f"{i / 100:.2f},97,{np.sin(i / 10.0):.4f}\n" for i in range(n))
+    path = tmp_path / "monitor.csv"
+    path.write_text("t,SpO2,wave\n" + rows)
+    r = run("reconstruct", "--checkpoint", ckpt, path, "--out", tmp_path / "o.csv")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "from channel 'SpO2'" in r.output
+    assert "if one of wave is the PPG, name it with --ppg-channel" in r.output
+    assert not (tmp_path / "o.csv").exists()

@@ -609,3 +609,20 @@ def test_subject_maps_from_spreadsheets_and_with_stray_cells(tmp_path: Path) -> 
         bad,
         "row 2 has more cells than the header has columns",
     )
+
+
+def test_a_csv_without_a_header_row_is_said_to_have_none(tmp_path: Path) -> None:
+    """Its first sample was taken for channel names ("its channels are: -0.920306, ...")."""
+    path = tmp_path / "bare.csv"
+    path.write_text("-0.920306,49.868910\n-0.91,50.1\n")
+    with pytest.raises(DataError, match=r"has no header row: its first row holds numbers"):
+        read_csv(path, fs=100.0)
+
+
+def test_the_ppg_waveform_is_preferred_to_saturation_and_pulse_rate_columns() -> None:
+    from innpar_freia.data.recordings import find_channel
+
+    # A monitor's export: saturation and pulse rate next to the infrared waveform.
+    assert find_channel(["time", "SpO2", "Pulse", "IR"], "ppg") == "IR"
+    assert find_channel(["SpO2", "Pulse"], "ppg") == "SpO2"  # alone, it may be the wave
+    assert find_channel(["SpO2", "PLETH"], "ppg") == "PLETH"

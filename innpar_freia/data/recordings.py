@@ -19,19 +19,21 @@ import numpy as np
 from innpar_freia.errors import DataError
 
 # Channel names as monitors and databases (MIMIC, PhysioNet, VitalDB) spell them,
-# compared case-insensitively after stripping spaces, dots, underscores and dashes.
+# compared case-insensitively after stripping spaces, dots, underscores and dashes, in
+# order of preference: "spo2" and "pulse" come last, as they are as often the saturation
+# and the pulse rate (numbers once a second) as the waveform.
 PPG_NAMES = (
     "pleth",
     "ppg",
     "pleth40",
     "plethysmogram",
     "spo2wave",
-    "spo2",
-    "pulse",
-    "pg",
     "plethwave",
+    "pg",
     "ir",
     "red",
+    "spo2",
+    "pulse",
 )
 ABP_NAMES = (
     "abp",
@@ -335,6 +337,13 @@ def read_csv(
     if not header or not rows:
         raise DataError(f"{path} has no header row and data rows")
     header = [h.strip() for h in header]
+    if all(_is_number(h) for h in header):
+        # Read as names, the first sample would be lost and the channels called "-0.92".
+        raise DataError(
+            f"{path} has no header row: its first row holds numbers ({', '.join(header[:4])}"
+            f"{', ...' if len(header) > 4 else ''}); add a first row of channel names, "
+            "e.g. time,PPG"
+        )
     if len(header) == 1:
         for sep, name in ((";", "semicolons"), ("\t", "tabs")):
             if sep in header[0]:
@@ -392,6 +401,14 @@ def read_csv(
     else:
         fs = check_fs(fs, str(path), fs_option)
     return RawRecording(path, "csv", fs, signals, {}, meta)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _time_grid(t: np.ndarray, path: Path, tcol: str, fs_option: str) -> tuple[float, np.ndarray]:

@@ -82,20 +82,20 @@ def split_indices(
     return idx
 
 
-def _refuse_training_windows(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray, split: str):
-    """Scores of windows a model was trained on are not a test: refuse them when ``data``
-    is the file the checkpoint was trained on (same window ids and signals) and ``idx``
-    reaches into the training split the run used, or when that file's folds or split
-    column have changed since, so that its training windows can no longer be told apart."""
+def trained_windows(ckpt: Checkpoint, info: StoreInfo) -> np.ndarray | None:
+    """Indices of the windows of ``info``'s file that were in the training split of the
+    checkpoint's run, when it is the file the run trained on (same window ids and signals);
+    ``None`` for another data set. A ``DataError`` when it is that file but its folds or
+    split column have changed since, so that its training windows can no longer be told."""
     from innpar_freia.train import content_fingerprint, split_fingerprint, windows_fingerprint
 
     stored = ckpt.data
     if stored.get("windows_sha256") != windows_fingerprint(info):
-        return  # other windows: another data set
+        return None  # other windows: another data set
     if "content_sha256" in stored and stored["content_sha256"] != content_fingerprint(
         info.path, info.n_windows
     ):
-        return  # the same ids with other signals: another data set
+        return None  # the same ids with other signals: another data set
     tcfg = ckpt.run_config.train
     try:
         run_plan = plan_splits(info, tcfg.test_fold, tcfg.val_fold)
@@ -109,7 +109,19 @@ def _refuse_training_windows(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray,
             "column have changed since, so its training windows cannot be told from test "
             "windows; score it on the file as it was (or another data set)"
         )
-    seen = np.intersect1d(idx, run_plan.train) if run_plan is not None else idx[:0]
+    return run_plan.train if run_plan is not None else np.zeros(0, dtype=np.int64)
+
+
+def _refuse_training_windows(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray, split: str):
+    """Scores of windows a model was trained on are not a test: refuse them when ``data``
+    is the file the checkpoint was trained on and ``idx`` reaches into the training split
+    the run used, or when that file's folds or split column have changed since
+    (:func:`trained_windows`)."""
+    trained = trained_windows(ckpt, info)
+    if trained is None:
+        return
+    tcfg = ckpt.run_config.train
+    seen = np.intersect1d(idx, trained)
     if seen.size:
         how = (
             f"give that run's test fold ({tcfg.test_fold})"

@@ -428,6 +428,22 @@ def _reconstruct_window_file(
             )
             pred[i], n_model_windows = r.signal, n_model_windows + r.n_windows
     reference = abp if opts.direction == "ppg2abp" else zscore(ppg)
+    # Every window is reconstructed, the checkpoint's training windows too (a user may want
+    # them), but the errors beside them would not measure generalisation: say so.
+    from innpar_freia.evaluate import trained_windows
+
+    try:
+        trained = trained_windows(ckpt, info)
+        n_trained = 0 if trained is None else int(trained.size)
+        warning = (
+            f"{n_trained} of the {info.n_windows} windows were in the training split of "
+            "this checkpoint's run: their errors do not measure generalisation ('innpar "
+            "eval' scores the test split)"
+            if n_trained
+            else None
+        )
+    except DataError as exc:
+        n_trained, warning = None, str(exc)
     summary: dict[str, Any] = {
         "input": str(input_path),
         "format": "hdf5",
@@ -442,6 +458,8 @@ def _reconstruct_window_file(
         "model_windows": n_model_windows,
         "reconstructed_fraction": float(np.isfinite(pred).mean()),
         "note": CALIBRATION_FREE_NOTE if opts.direction == "ppg2abp" else None,
+        "training_windows": n_trained,
+        "warning": warning,
     }
     with StagedOutputs() as staged:
         write_predictions(

@@ -221,6 +221,20 @@ def test_window_file_in_predictions_file_out(synth_file, ckpt, tmp_path):
     assert p.prediction.shape == p.reference.shape and p.units == "mmHg"
     assert (tmp_path / "preds.windows.csv").read_text().startswith("window_id,subject,sbp_mmHg")
     assert (tmp_path / "w.pdf").read_bytes()[:5] == b"%PDF-"
+    # The checkpoint was trained on this file: its training windows are reconstructed too,
+    # with a warning ('innpar eval' refuses to score them as a test).
+    from innpar_freia.config import resolve_config
+    from innpar_freia.data.dataset import plan_splits
+    from innpar_freia.data.store import read_info
+
+    tcfg = resolve_config("tiny").train
+    n_train = len(plan_splits(read_info(synth_file), tcfg.test_fold, tcfg.val_fold).train)
+    summary = json.loads((tmp_path / "preds.summary.json").read_text())
+    assert summary["training_windows"] == n_train > 0
+    assert (
+        f"warning: {n_train} of the {p.prediction.shape[0]} windows were in the training"
+        in r.output
+    )
 
 
 def test_existing_output_needs_force(recording, ckpt, tmp_path):

@@ -163,6 +163,8 @@ def reconstruct_cmd(
         force=force,
     )
     summary = reconstruct_file(checkpoint, input_path, out, options)
+    if summary.get("warning"):
+        click.echo(f"warning: {summary['warning']}", err=True)
     if as_json:
         echo_json(summary)
         return

@@ -2,6 +2,7 @@
 
     python experiments/benchmark.py --device cpu
     python experiments/benchmark.py --device cuda --json > bench.json
+    python experiments/benchmark.py --device cuda --out bench.json   # rewritten after each row
     python experiments/benchmark.py --device cpu --batch-sizes 1,32,128 --modes fp32,bf16 --release
 
 For each precision mode and batch size: training throughput (windows/s of full steps:
@@ -131,6 +132,14 @@ def measure(
     help="Minimum timed seconds per measurement.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the JSON report to this file, rewritten after every measurement (a run "
+    "stopped by a time limit keeps what it measured).",
+)
 @click.option("--_one", hidden=True, default=None)
 def main(
     device: str,
@@ -140,6 +149,7 @@ def main(
     compile_: bool,
     min_seconds: float,
     as_json: bool,
+    out_file: Path | None,
     _one: str | None,
 ) -> None:
     """Benchmark INN-PAR (preset paper) training and inference."""
@@ -170,7 +180,15 @@ def main(
     if min(batches) < 1:
         raise click.BadParameter("batch sizes must be at least 1", param_hint="--batch-sizes")
     kinds = ["port", "release"] if release else ["port"]
-    rows = []
+    rows: list[dict] = []
+    report = {
+        "hardware": hardware_description(device),
+        "native_bf16": native_bf16(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "compile": compile_,
+        "rows": rows,
+    }
     for kind in kinds:
         for mode in mode_list:
             for batch in batches:
@@ -202,22 +220,19 @@ def main(
                 else:
                     row = measure(kind, mode, batch, device, compile_, min_seconds)
                 rows.append(row)
-                if not as_json:
-                    click.echo(
-                        f"{kind:>7} {mode:>4} batch {batch:>5}: train "
-                        f"{row['train_windows_per_s']:8.0f} win/s, infer "
-                        f"{row['infer_windows_per_s']:8.0f} win/s, latency "
-                        f"{row['infer_latency_ms']:9.2f} ms, peak {row['peak_memory_mb']:8.0f} MB",
-                        err=True,
-                    )
-    report = {
-        "hardware": hardware_description(device),
-        "native_bf16": native_bf16(device),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "compile": compile_,
-        "rows": rows,
-    }
+                # Each row as it is measured (stderr: stdout may hold the JSON), and in the
+                # --out file, so that a time limit loses only the measurement it stopped.
+                click.echo(
+                    f"{kind:>7} {mode:>4} batch {batch:>5}: train "
+                    f"{row['train_windows_per_s']:8.0f} win/s, infer "
+                    f"{row['infer_windows_per_s']:8.0f} win/s, latency "
+                    f"{row['infer_latency_ms']:9.2f} ms, peak {row['peak_memory_mb']:8.0f} MB",
+                    err=True,
+                )
+                if out_file is not None:
+                    tmp = out_file.with_name(f".{out_file.name}.tmp")
+                    tmp.write_text(json.dumps(report, indent=2) + "\n")
+                    tmp.replace(out_file)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

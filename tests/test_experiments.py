@@ -656,3 +656,28 @@ def test_sigterm_stops_the_runner_like_ctrl_c(synth_file: Path, tmp_path: Path):
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert b"Traceback" not in err
     assert not out.exists(), sorted(out.rglob("*"))
+
+
+def test_benchmark_writes_its_report_after_every_measurement(tmp_path: Path):
+    """A benchmark stopped by a time limit (the GPU slot's) printed nothing with --json:
+    its report came only at the end. --out is rewritten after each measurement."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "benchmark.py"), "--device", "cpu",
+         "--batch-sizes", "1,2", "--modes", "fp32", "--min-seconds", "0.05", "--out", str(out),
+         "--json"],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report == json.loads(done.stdout)
+    assert [(r["model"], r["mode"], r["batch"]) for r in report["rows"]] == [
+        ("port", "fp32", 1),
+        ("port", "fp32", 2),
+    ]
+    assert all(r["train_windows_per_s"] > 0 and r["peak_memory_mb"] > 0 for r in report["rows"])
+    assert "port fp32 batch     1: train" in done.stderr  # each row as it is measured
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -3,6 +3,11 @@ weights of two checkpoints."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -34,3 +39,23 @@ def max_weight_difference(a: Path, b: Path) -> float:
     sa, sb = read_checkpoint(a)["model_state"], read_checkpoint(b)["model_state"]
     assert sa.keys() == sb.keys()
     return max(float((sa[k] - sb[k]).abs().max()) for k in sa)
+
+
+def terminate_when(command: list[str], ready: Callable[[], bool], timeout: float = 120) -> bytes:
+    """Start ``command``, send it SIGTERM once ``ready()`` holds, and check that it stopped
+    as a terminated command does (exit 143, no traceback); returns its stderr."""
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    deadline = time.monotonic() + timeout
+    while not ready() and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert b"Traceback" not in err
+    return err

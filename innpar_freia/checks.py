@@ -60,7 +60,12 @@ def _logdet_error(model: INNPAR, seed: int) -> float:
             return inn(v.view(1, 2, JACOBIAN_LENGTH))[0].reshape(-1)
 
         jac = torch.autograd.functional.jacobian(flat, x.reshape(-1))
-        _, logabs = torch.linalg.slogdet(jac)
+        if not bool(torch.isfinite(jac).all()):
+            return math.inf  # weights that overflow: slogdet raises on a NaN matrix
+        try:
+            _, logabs = torch.linalg.slogdet(jac)
+        except torch.linalg.LinAlgError:
+            return math.inf
         error = float((logabs - log_det[0]).abs())
         worst = max(worst, error) if math.isfinite(error) else math.inf  # max() drops NaN
     return worst

@@ -504,6 +504,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def finite_or_none(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with NaN and infinite floats as ``None`` (JSON's null)."""
+    return {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()
+    }
+
+
 @torch.no_grad()
 def validate(
     model: INNPAR,
@@ -913,6 +920,21 @@ def _train(
             "training_state": training_state,
         }
 
+    def diverged(what: str) -> TrainingDiverged:
+        """The error that stops a run whose loss, weights or predictions stopped being
+        numbers, naming the last good checkpoint (only good epochs write one)."""
+        last = ckpt_dir / "last.pt"
+        kept = (
+            f"; the last good checkpoint is {last}"
+            if last.exists()
+            else "; no epoch had finished, so nothing was kept"
+            + (" (the run that was there is put back)" if "aside" in started else "")
+        )
+        return TrainingDiverged(
+            f"{what}: training stopped{kept}. Try a lower learning rate (--lr) or gradient "
+            "clipping (grad_clip)."
+        )
+
     stopped_early = False
     use_amp = cfg.amp
     step_module.train()
@@ -941,17 +963,8 @@ def _train(
                 / dist_info.world_size
             )
             if not torch.isfinite(global_loss).all():
-                last = ckpt_dir / "last.pt"
-                kept = (
-                    f"; the last good checkpoint is {last}"
-                    if last.exists()
-                    else "; no epoch had finished, so nothing was kept"
-                    + (" (the run that was there is put back)" if "aside" in started else "")
-                )
-                raise TrainingDiverged(
-                    f"loss became {float(global_loss[0])} at epoch {epoch + 1}, step {step + 1}: "
-                    f"training stopped{kept}. Try a lower learning rate (--lr) or gradient "
-                    "clipping (grad_clip)."
+                raise diverged(
+                    f"loss became {float(global_loss[0])} at epoch {epoch + 1}, step {step + 1}"
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -975,10 +988,23 @@ def _train(
             record["train_inverse_loss"] = float(loss_sum[1] / max(1, steps))
         if cfg.pair_weight > 0:
             record["train_pair_loss"] = float(loss_sum[2] / max(1, steps))
+        # A finite loss can still leave weights that overflow (a step at a huge learning
+        # rate): such an epoch is not checkpointed, and the run says it diverged. The
+        # weights are alike on every rank, so all ranks stop together.
+        if not all(bool(torch.isfinite(p).all()) for p in averaged.parameters()):
+            raise diverged(f"the weights became NaN or infinite in epoch {epoch + 1}")
         stop = False
+        broken = None
+        if main and val_loader is not None:
+            record.update(validate(averaged, val_loader, norm, cfg, info, device))
+            if not math.isfinite(record["val_mae"]):
+                broken = f"validation MAE became {record['val_mae']} after epoch {epoch + 1}"
+        # Rank 0 alone validates: the others learn from it whether to stop.
+        broken = distributed.broadcast_object(broken, dist_info)
+        if broken is not None:
+            raise diverged(str(broken))
         if main:
             if val_loader is not None:
-                record.update(validate(averaged, val_loader, norm, cfg, info, device))
                 improved = record["val_mae"] < best_mae
             else:
                 improved = True
@@ -994,7 +1020,8 @@ def _train(
             # Crash-safe order: a kill between any two writes resumes from the previous
             # last.pt, drops the metrics lines after it and redoes the epoch identically.
             with metrics_path.open("a") as fh:
-                fh.write(json.dumps(record) + "\n")
+                # NaN (no calibrated validation window) is not JSON: strict readers want null.
+                fh.write(json.dumps(finite_or_none(record), allow_nan=False) + "\n")
             body = payload(epoch + 1, record)
             if improved:
                 save_checkpoint(ckpt_dir / "best.pt", body)

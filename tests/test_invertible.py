@@ -52,6 +52,23 @@ def test_every_variant_is_exactly_invertible(name: str, real_scale) -> None:
     assert result["passed"]
 
 
+def test_weights_that_overflow_fail_the_checks_without_a_crash(real_scale) -> None:
+    """A 1x1 convolution made singular (exp(log_s) -> 0, as a run at lr 1e30 left it) raised
+    LinAlgError from the reverse pass: 'innpar check' printed a traceback instead of
+    failing the checks. Weights that overflow give NaN Jacobians as well."""
+    import torch
+
+    model = build_model(ModelConfig(blocks=1, features=2), seed=7)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("weight"):
+                p.mul_(1e20)
+            if name.endswith("log_s"):
+                p.fill_(-1e4)
+    result = run_checks(model, *real_scale, seed=1)
+    assert not result["passed"] and not result["checks"]["logdet_vs_autograd_jacobian"]
+
+
 INVERTIBLE_PRESETS = sorted(n for n, p in PRESETS.items() if p["model"].get("arch") != "unet")
 
 

@@ -205,6 +205,52 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
 
 
+def test_weights_that_overflow_stop_the_run_like_a_nan_loss(
+    synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finite loss can leave weights whose predictions are NaN (lr 100): the run went on,
+    exited 0, named a best.pt it never wrote, and called the broken last.pt good."""
+    real = train_mod.validate
+    calls = {"n": 0}
+
+    def validate(*args, **kwargs):
+        calls["n"] += 1
+        record = real(*args, **kwargs)
+        return {**record, "val_mae": float("nan")} if calls["n"] == 2 else record
+
+    monkeypatch.setattr(train_mod, "validate", validate)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match=r"validation MAE became nan after epoch 2.*last"):
+        train(tiny(epochs=4), synth_file, run)
+    assert read_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 1
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+    # At a learning rate of 100 the run breaks down in its first epoch: nothing is kept.
+    monkeypatch.setattr(train_mod, "validate", real)
+    with pytest.raises(TrainingDiverged, match=r"became.*nothing was kept"):
+        train(tiny(epochs=1, lr=100.0), synth_file, tmp_path / "wild")
+    assert not (tmp_path / "wild").exists()
+
+
+def test_metrics_lines_are_strict_json(
+    synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A value that is not a number (no calibrated validation window) was written as NaN,
+    which strict JSON readers refuse; it is null."""
+    real = train_mod.validate
+    monkeypatch.setattr(
+        train_mod, "validate", lambda *a, **k: {**real(*a, **k), "val_cal_mae": float("nan")}
+    )
+    run = tmp_path / "run"
+    train(tiny(epochs=1), synth_file, run)
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"not JSON: {name}")
+
+    line = (run / "metrics.jsonl").read_text().splitlines()[0]
+    record = json.loads(line, parse_constant=refuse)
+    assert record["val_cal_mae"] is None and record["val_mae"] > 0
+
+
 def test_a_run_that_diverges_before_its_first_checkpoint_leaves_nothing_behind(
     synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -73,7 +73,9 @@ class InvertibleConv1x1LU(InvertibleModule):
         (h,) = x
         w = self.weight()
         if rev:
-            w = torch.linalg.inv(w)
+            # inv_ex: a W made singular by degenerate weights (exp(log_s) -> 0) gives NaN or
+            # inf outputs, which the callers report, instead of raising from inside FrEIA.
+            w, _ = torch.linalg.inv_ex(w)
         out = torch.einsum("ij,bjt->bit", w, h)
         log_det = self.log_s.sum() * h.shape[-1]
         log_det = log_det.expand(h.shape[0])

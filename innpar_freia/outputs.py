@@ -132,7 +132,9 @@ def put_back(folder: Path, aside: Path, names: tuple[str, ...]) -> None:
             drop_aside(aside)  # killed in set_aside before the list: nothing was moved
             return
         moved = None  # set aside by a version that kept no list: every target is new
-    for name in names:
+    # Whatever was set aside comes back, also entries beyond ``names`` (a run's reports).
+    extra = sorted(moved - set(names)) if moved is not None else []
+    for name in (*names, *extra):
         target, old = folder / name, aside / name
         if moved is not None and name in moved and not old.exists():
             continue

@@ -359,6 +359,15 @@ def holds_run(run_dir: Path) -> bool:
     return any((run_dir / name).exists() for name in RUN_ARTIFACTS)
 
 
+def run_reports(run_dir: Path) -> tuple[str, ...]:
+    """The evaluation reports ``innpar eval`` wrote into the run by default
+    (``eval-<split>[-fold<k>]/`` holding a metrics.json): they describe its model, so
+    ``--force`` replaces them with it (set aside, then dropped with the old run)."""
+    return tuple(
+        sorted(p.name for p in run_dir.glob("eval-*") if (p / "metrics.json").is_file())
+    )
+
+
 def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
     """Refuse to overwrite a run unless told to (``resume`` continues it, ``force`` restarts).
 
@@ -730,7 +739,7 @@ def _train(
     if state is None and main and force and holds_run(run_dir):
         # Kept until the new run can be resumed (its first checkpoint): bad data met while
         # fitting the normalisation, divergence or Ctrl-C before then give it back.
-        started["aside"] = set_aside(run_dir, RUN_ARTIFACTS)
+        started["aside"] = set_aside(run_dir, (*RUN_ARTIFACTS, *run_reports(run_dir)))
     distributed.barrier(dist_info)
 
     if state is not None:

@@ -417,3 +417,23 @@ def test_putting_a_run_back_can_be_finished_after_being_interrupted(tmp_path: Pa
     (aside / ".moved").write_text("config.json\ncheckpoints\n")
     put_back(run_dir, aside, names)
     assert tree_digest(run_dir) == before and not aside.exists()
+
+
+def test_force_replaces_the_old_run_s_own_reports_with_it(run_copy: Path, synth_file: Path):
+    """A report innpar eval wrote into the run (eval-test/) stayed beside the new run after
+    --force, describing the old model under the new one's checkpoint paths."""
+    ckpt = run_copy / "checkpoints" / "best.pt"
+    r = run("eval", "--checkpoint", ckpt, "--data", synth_file, "--no-figures")
+    assert r.exit_code == 0 and (run_copy / "eval-test" / "metrics.json").is_file(), r.output
+    mine = run_copy / "notes.txt"
+    mine.write_text("the user's")
+    # A replacement that fails gives everything back, the report too.
+    before = tree_digest(run_copy)
+    r = tiny_train(synth_file, run_copy, "--force", "--lr", "1e30")
+    assert r.exit_code == 1 and "nothing was kept" in r.output, r.output
+    assert tree_digest(run_copy) == before
+    # One that succeeds takes the old report away with the old run; the user's file stays.
+    r = tiny_train(synth_file, run_copy, "--force")
+    assert r.exit_code == 0, r.output
+    assert not (run_copy / "eval-test").exists() and mine.read_text() == "the user's"
+    assert not list(run_copy.glob(".replaced.*"))

@@ -363,9 +363,7 @@ def run_reports(run_dir: Path) -> tuple[str, ...]:
     """The evaluation reports ``innpar eval`` wrote into the run by default
     (``eval-<split>[-fold<k>]/`` holding a metrics.json): they describe its model, so
     ``--force`` replaces them with it (set aside, then dropped with the old run)."""
-    return tuple(
-        sorted(p.name for p in run_dir.glob("eval-*") if (p / "metrics.json").is_file())
-    )
+    return tuple(sorted(p.name for p in run_dir.glob("eval-*") if (p / "metrics.json").is_file()))
 
 
 def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
@@ -621,12 +619,34 @@ def train(
                 f"a resumed run keeps its configuration; {', '.join(bad)} cannot change "
                 f"(only {', '.join(RESUME_OVERRIDES)} can)"
             )
-        run_config = RunConfig(stored.preset, stored.model, stored.train.replace(**overrides))
         done = int(state.get("epoch", 0))
-        if run_config.train.epochs < done:
+        # Before the configuration checks the new epochs: "warmup_epochs must be <= 1" was
+        # the answer to an --epochs below what the run had done.
+        epochs = int(overrides.get("epochs", stored.train.epochs))
+        if epochs < done:
             raise RunDirError(
-                f"{run_dir} has completed {done} epochs; --epochs {run_config.train.epochs} "
+                f"{run_dir} has completed {done} epochs; --epochs {epochs} "
                 f"would end before that (give at least {done})"
+            )
+        run_config = RunConfig(stored.preset, stored.model, stored.train.replace(**overrides))
+        ts = state.get("training_state", {})
+        if ts.get("stopped_early"):
+            # Finished, as a run that did all its epochs is: resuming it would train on
+            # past the point its own rule stopped it, and replace its best checkpoint.
+            cb.on_message(
+                f"{run_dir} stopped early at epoch {done} (no better validation MAE for "
+                f"{stored.train.early_stopping} epochs): it is finished; nothing to resume"
+            )
+            best = ts.get("best_val_mae")
+            return TrainResult(
+                run_dir=run_dir,
+                last_checkpoint=run_dir / "checkpoints" / "last.pt",
+                best_checkpoint=run_dir / "checkpoints" / "best.pt",
+                epochs_completed=done,
+                best_epoch=int(ts.get("best_epoch", 0)),
+                best_val_mae=None if best is None else float(best),
+                stopped_early=True,
+                history=read_history(run_dir / "metrics.jsonl", done),
             )
     elif run_config is None:
         raise ConfigError("a new run needs a configuration")
@@ -908,12 +928,13 @@ def _train(
             f"({lacks}): PyTorch emulates it, {cost}; set amp = false in the configuration"
         )
 
-    def payload(epoch: int, record: dict[str, Any]) -> dict[str, Any]:
+    def payload(epoch: int, record: dict[str, Any], stopped_early: bool) -> dict[str, Any]:
         training_state: dict[str, Any] = {
             "best_val_mae": None if math.isinf(best_mae) else best_mae,
             "best_epoch": best_epoch,
             "bad_epochs": bad_epochs,
             "torch_rng": torch.get_rng_state(),
+            "stopped_early": stopped_early,
         }
         if averaged is not model:
             training_state["raw_model_state"] = model.state_dict()
@@ -1031,7 +1052,10 @@ def _train(
             with metrics_path.open("a") as fh:
                 # NaN (no calibrated validation window) is not JSON: strict readers want null.
                 fh.write(json.dumps(finite_or_none(record), allow_nan=False) + "\n")
-            body = payload(epoch + 1, record)
+            # Decided before the checkpoint, which records it: resuming a run its early
+            # stopping ended does not train it on.
+            stop = bool(cfg.early_stopping and has_val and bad_epochs >= cfg.early_stopping)
+            body = payload(epoch + 1, record, stop)
             if improved:
                 save_checkpoint(ckpt_dir / "best.pt", body)
             if epoch + 1 in cfg.keep_checkpoints:
@@ -1042,7 +1066,6 @@ def _train(
                 drop_aside(started.pop("aside"))
             history.append(record)
             cb.on_epoch(record)
-            stop = bool(cfg.early_stopping and has_val and bad_epochs >= cfg.early_stopping)
         stop = bool(distributed.broadcast_object(stop, dist_info))
         if stop:
             stopped_early = True

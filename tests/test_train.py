@@ -320,6 +320,32 @@ def test_early_stopping_keeps_the_best_epoch(
     assert result.best_epoch == 2 and result.best_val_mae == 4.0
     assert read_checkpoint(result.best_checkpoint)["epoch"] == 2
     assert read_checkpoint(result.last_checkpoint)["epoch"] == 4
+    # The early stop is where the run ends: resuming it (even with more epochs) used to
+    # train on and replace its best checkpoint.
+    stamps = {p.name: p.stat().st_mtime_ns for p in result.last_checkpoint.parent.iterdir()}
+    messages: list[str] = []
+
+    class Told(train_mod.SilentCallbacks):
+        def on_message(self, text):
+            messages.append(text)
+
+    again = train(
+        None, synth_file, tmp_path / "r", resume=True, resume_overrides={"epochs": 8},
+        callbacks=Told(),
+    )  # fmt: skip
+    assert again.stopped_early and again.epochs_completed == 4 and again.best_epoch == 2
+    assert {p.name: p.stat().st_mtime_ns for p in result.last_checkpoint.parent.iterdir()} == stamps
+    assert any("stopped early at epoch 4" in m and "nothing to resume" in m for m in messages)
+
+
+def test_resuming_with_too_few_epochs_says_so_before_any_other_check(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """With warm-up epochs, --epochs below the epochs done answered "warmup_epochs must be
+    <= 1", a setting the user never gave."""
+    train(tiny(epochs=2, warmup_epochs=2), synth_file, tmp_path / "r")
+    with pytest.raises(RunDirError, match="has completed 2 epochs; --epochs 1 would end before"):
+        train(None, synth_file, tmp_path / "r", resume=True, resume_overrides={"epochs": 1})
 
 
 def test_ema_weights_are_checkpointed_and_resume_exactly(synth_file: Path, tmp_path: Path):

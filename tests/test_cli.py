@@ -261,3 +261,21 @@ def test_train_warns_when_bf16_would_be_emulated(
     assert warned is not native
     stored = json.loads((tmp_path / "run" / "config.json").read_text())
     assert stored["train"]["amp"] is True
+
+
+def test_the_readme_python_snippet_runs_as_written(
+    tiny_run: Path, synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """It used a ppg_windows it never defined (NameError when pasted)."""
+    import re
+    import shutil
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    snippet = re.search(r"### Python API\n\n```python\n(.*?)```", readme, re.S).group(1)
+    shutil.copytree(tiny_run, tmp_path / "runs" / "a")
+    shutil.copy(synth_file, tmp_path / "data.h5")
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(snippet, "README.md", "exec"), scope)
+    assert scope["abp_mmhg"].shape == scope["ppg_windows"].shape == scope["ppg_z"].shape
+    assert type(scope["inn"]).__name__ == "SequenceINN"

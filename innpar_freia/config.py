@@ -153,13 +153,18 @@ class ModelConfig(_ConfigBase):
         _check_float("clamp", self.clamp, 0.0, strict=True)
         _check_int("unet_depth", self.unet_depth, 1, 8)
         _check_float("output_lowpass_hz", self.output_lowpass_hz, 0.0)
+        _check_float("fs", self.fs, 0.0, strict=True)
+        _check_int("window_length", self.window_length, MIN_WINDOW_LENGTH, 1_000_000)
+
+    def check_rate(self) -> None:
+        """What depends on the sampling rate, once ``fs`` is the data's (a configuration is
+        read before the data: its default 125 Hz would refuse a low-pass at 80 Hz meant
+        for 250 Hz windows)."""
         if self.output_lowpass_hz and self.output_lowpass_hz >= self.fs / 2:
             raise ConfigError(
                 f"output_lowpass_hz must be below the Nyquist frequency {self.fs / 2:g} Hz, "
                 f"but is: {self.output_lowpass_hz}"
             )
-        _check_float("fs", self.fs, 0.0, strict=True)
-        _check_int("window_length", self.window_length, MIN_WINDOW_LENGTH, 1_000_000)
 
     @property
     def padded_length(self) -> int:

@@ -723,6 +723,7 @@ def _train(
     check_data(info)
     try:
         model_cfg = run_config.model.replace(fs=info.fs, window_length=info.window_length)
+        model_cfg.check_rate()
     except ConfigError as exc:
         raise DataError(f"{data}: the network cannot take these windows: {exc}") from None
     if state is not None and model_cfg != RunConfig.from_dict(state["run_config"]).model:

@@ -489,8 +489,23 @@ def test_output_lowpass_is_applied_to_predictions_and_validation(
     assert result.history[-1]["val_mae"] == pytest.approx(
         scored["calibration_free"]["waveform"]["mae"], abs=1e-3
     )
+    # The limit is the data's Nyquist frequency, known once the data is: 70 Hz is too high
+    # for 125 Hz windows, and 80 Hz fine for 250 Hz ones (the configuration's default rate,
+    # 125 Hz, used to refuse it before the data was read).
+    high = resolve_config(
+        "tiny", model={"output_lowpass_hz": 70.0}, train={"device": "cpu", "epochs": 1}
+    )
     with pytest.raises(ValueError, match=r"below the Nyquist frequency 62\.5 Hz"):
-        resolve_config("tiny", model={"output_lowpass_hz": 70.0})
+        train(high, synth_file, tmp_path / "too-high")
+    assert not (tmp_path / "too-high").exists()
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    fast = synthesize_dataset(tmp_path / "250.h5", subjects=6, minutes=0.5, fs=250.0, seed=1)
+    lp80 = resolve_config(
+        "tiny", model={"output_lowpass_hz": 80.0}, train={"device": "cpu", "epochs": 1}
+    )
+    run = train(lp80, fast, tmp_path / "fast")
+    assert load_checkpoint(run.last_checkpoint).run_config.model.fs == 250.0
 
 
 def _pair_batch(n: int = 6, length: int = 50) -> tuple[torch.Tensor, torch.Tensor]:

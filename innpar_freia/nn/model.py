@@ -212,6 +212,7 @@ class INNPAR(nn.Module):
 def build_model(config: ModelConfig, seed: int | None = None) -> INNPAR:
     """:func:`build_inn` wrapped in :class:`INNPAR` (or, with ``arch="unet"``, the
     non-invertible U-Net baseline with the same interface)."""
+    config.check_rate()
     if config.arch == "unet":
         from innpar_freia.nn.unet import UNetBaseline
 

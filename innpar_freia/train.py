@@ -38,6 +38,7 @@ from innpar_freia.data.dataset import (
     STATS_BLOCK,
     Normalisation,
     PreloadedLoader,
+    SplitPlan,
     WindowDataset,
     fit_normalisation,
     load_split_arrays,
@@ -364,6 +365,24 @@ def run_reports(run_dir: Path) -> tuple[str, ...]:
     (``eval-<split>[-fold<k>]/`` holding a metrics.json): they describe its model, so
     ``--force`` replaces them with it (set aside, then dropped with the old run)."""
     return tuple(sorted(p.name for p in run_dir.glob("eval-*") if (p / "metrics.json").is_file()))
+
+
+def fit_to_data(run_config: RunConfig, data: Path) -> tuple[RunConfig, StoreInfo, SplitPlan]:
+    """The configuration a run on ``data`` trains with (the network at the data's rate and
+    window length), the data's description and the split plan: the checks a run makes
+    before it writes anything (``--dry-run`` shows their result)."""
+    info = read_info(data)
+    check_data(info)
+    try:
+        model_cfg = run_config.model.replace(fs=info.fs, window_length=info.window_length)
+        model_cfg.check_rate()
+    except ConfigError as exc:
+        raise DataError(f"{data}: the network cannot take these windows: {exc}") from None
+    cfg = run_config.train
+    plan = plan_splits(info, cfg.test_fold, cfg.val_fold)
+    if len(plan.train) == 0:
+        raise DataError(f"{data}: the training split is empty")
+    return RunConfig(preset=run_config.preset, model=model_cfg, train=cfg), info, plan
 
 
 def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
@@ -719,22 +738,17 @@ def _train(
 
     # The data and the configuration are checked before anything in run_dir is touched:
     # a typo in --data with --force must not cost the run that is there.
-    info = read_info(data)
-    check_data(info)
-    try:
-        model_cfg = run_config.model.replace(fs=info.fs, window_length=info.window_length)
-        model_cfg.check_rate()
-    except ConfigError as exc:
-        raise DataError(f"{data}: the network cannot take these windows: {exc}") from None
-    if state is not None and model_cfg != RunConfig.from_dict(state["run_config"]).model:
+    run_config, info, plan = fit_to_data(run_config, data)
+    if state is not None and run_config.model != RunConfig.from_dict(state["run_config"]).model:
         raise DataError(
             f"{data} has windows of {info.window_length} samples at {info.fs} Hz, but the run "
             "being resumed was trained on other windows"
         )
-    run_config = RunConfig(preset=run_config.preset, model=model_cfg, train=cfg)
-    plan = plan_splits(info, cfg.test_fold, cfg.val_fold)
-    if len(plan.train) == 0:
-        raise DataError(f"{data}: the training split is empty")
+    if cfg.batch_size > len(plan.train):
+        cb.on_message(
+            f"note: batch_size {cfg.batch_size} is more than the {len(plan.train)} training "
+            f"windows: every step takes all {len(plan.train)} (full-batch training)"
+        )
     if cfg.batch_size % dist_info.world_size:
         raise ConfigError(
             f"batch_size {cfg.batch_size} must be divisible by the number of processes "
@@ -775,7 +789,7 @@ def _train(
         # traceback) and, with lazily read data, only after a whole epoch of training.
         check_rows_finite(data, plan.val)
 
-    model = build_model(model_cfg, seed=cfg.seed).to(device)
+    model = build_model(run_config.model, seed=cfg.seed).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # With EMA, `averaged` holds the moving average used for validation and checkpoints.
     averaged = copy.deepcopy(model) if cfg.ema_decay > 0 else model

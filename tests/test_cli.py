@@ -108,6 +108,29 @@ def test_train_dry_run_prints_resolved_config(synth_file: Path, tmp_path: Path) 
     assert cfg["model"] == json.loads(run("presets", "--json").stdout)["paper"]["model"]
 
 
+def test_dry_run_shows_the_run_the_data_gives_and_refuses_what_a_run_would(tmp_path: Path):
+    """It printed the configuration's default 125 Hz and 625 samples for 250 Hz data, and
+    exited 0 for a data file or test fold that a real run refuses at once."""
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    fast = synthesize_dataset(tmp_path / "250.h5", subjects=6, minutes=0.5, fs=250.0, folds=3)
+    result = run("train", "--data", fast, "--preset", "tiny", "--test-fold", "1", "--dry-run")
+    assert result.exit_code == 0, result.output
+    cfg = json.loads(result.stdout)
+    assert (cfg["model"]["fs"], cfg["model"]["window_length"]) == (250.0, 1250)
+    assert cfg["split"]["test_fold"] == 1 and cfg["split"]["windows"]["train"] > 0
+    text = tmp_path / "text.h5"
+    text.write_text("not HDF5")
+    for args, message in (
+        (("--data", text), "is not a readable HDF5 file"),
+        (("--data", fast, "--test-fold", "9"), "fold"),
+    ):
+        result = run("train", *args, "--preset", "tiny", "--dry-run")
+        assert (
+            result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+        )
+
+
 @pytest.mark.parametrize(
     ("args", "code", "needle"),
     [

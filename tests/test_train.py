@@ -855,3 +855,16 @@ def test_allinone_weights_are_refused_under_another_freia_version(synth_file: Pa
     del payload["freia_version"]  # a checkpoint from before versions were recorded
     torch.save(payload, path)
     assert load_checkpoint(path).run_config.model.coupling == "allinone"
+
+
+def test_a_batch_larger_than_the_training_split_is_said(synth_file: Path, tmp_path: Path):
+    """config.json records batch_size 100000 while every step took the 30-odd windows
+    there are: the user is told it is full-batch training."""
+    messages: list[str] = []
+
+    class Told(train_mod.SilentCallbacks):
+        def on_message(self, text):
+            messages.append(text)
+
+    train(tiny(epochs=1, batch_size=100_000), synth_file, tmp_path / "r", callbacks=Told())
+    assert any("batch_size 100000 is more than the" in m and "full-batch" in m for m in messages)

@@ -148,7 +148,12 @@ def train_cmd(
     else:
         run_config = load_run_config(preset, config_file, train_overrides=overrides)
         if dry_run:
-            click.echo(to_json(run_config.to_dict()))
+            # What the run would train with: checked against the data as a run checks it
+            # (the network at the data's rate and window length, the splits it would use).
+            from innpar_freia.train import fit_to_data
+
+            run_config, _, plan = fit_to_data(run_config, Path(data))
+            click.echo(to_json({**run_config.to_dict(), "split": plan.describe()}))
             return
         if run_dir is None:
             run_dir = next_run_dir("runs", run_config.preset)

@@ -672,6 +672,9 @@ def train(
     device = resolve_device(run_config.train.device)
     dist_info = distributed.setup(device.type)
     existed = run_dir.exists()
+    # The folders above run_dir that this run will create (--out new/dirs/run), deepest
+    # first: a run that leaves nothing removes them again too.
+    new_parents = [p for p in run_dir.parents if not p.exists()]
     started: dict[str, Any] = {}
     try:
         return _train(run_config, data, run_dir, state, force, cb, device, dist_info, started)
@@ -681,6 +684,8 @@ def train(
                 put_back(run_dir, started["aside"], RUN_ARTIFACTS)
             elif started.get("config"):
                 discard_unstarted_run(run_dir, remove_dir=not existed)
+                if not run_dir.exists():
+                    remove_if_empty(new_parents)
             elif "previous_config" in started:
                 # A resume that failed before its first checkpoint (damaged data, interrupted)
                 # must not leave config.json describing a continuation that never happened.

@@ -162,3 +162,26 @@ def test_check_real_folds(real_data: Path, tmp_path: Path) -> None:
     assert p["subjects_in_several_parts"] == 1
     result = run_cli("data", "check", leaky)
     assert result.exit_code == 3 and "LEAKAGE FOUND across folds" in result.output
+
+
+def test_check_of_a_one_fold_file_and_split_keeping_folds_say_what_is_wrong(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """A file with one fold (one bp-benchmark fold imported) was said to have "neither a
+    split column nor folds"; --keep-folds ignored an explicit --folds without a word."""
+    import shutil
+
+    import h5py
+    from helpers import run_cli
+
+    one = tmp_path / "one.h5"
+    shutil.copy(synth_file, one)
+    with h5py.File(one, "r+") as fh:
+        fh["fold"][:] = 1
+        fh["split"][:] = ""
+    result = run_cli("data", "check", one)
+    assert result.exit_code == 1 and "has one fold (1) and no split column" in result.output
+    before = one.read_bytes()
+    result = run_cli("data", "split", one, "--keep-folds", "--folds", "4")
+    assert result.exit_code == 2 and "--folds does not apply" in result.output
+    assert one.read_bytes() == before

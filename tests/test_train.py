@@ -262,10 +262,11 @@ def test_a_run_that_diverges_before_its_first_checkpoint_leaves_nothing_behind(
         return value * float("nan") if poisoned["on"] else value
 
     monkeypatch.setattr(train_mod, "channel_l1", l1)
-    run = tmp_path / "new" / "run"
+    run = tmp_path / "new" / "deeper" / "run"
     with pytest.raises(TrainingDiverged, match=r"epoch 1, step 1.*nothing was kept"):
         train(tiny(epochs=2), synth_file, run)
-    assert not run.exists()  # it created the directory, so it takes it away again
+    # It created the directory and the folders above it, so it takes them away again.
+    assert not (tmp_path / "new").exists()
     kept = tmp_path / "mine"
     kept.mkdir()
     (kept / "notes.txt").write_text("the user's")

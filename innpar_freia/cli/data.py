@@ -436,6 +436,9 @@ def split_cmd(
     """
     from innpar_freia.data.splits import split_file
 
+    given = click.get_current_context().get_parameter_source("folds")
+    if keep_folds and given is click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("--keep-folds keeps the file's folds: --folds does not apply")
     summary = split_file(file, None if keep_folds else folds, seed, test_fold)
     if summary["replaced_folds"] and not as_json:  # the JSON says it as replaced_folds
         click.echo(
@@ -530,9 +533,17 @@ def check_cmd(
 
     report = check_leakage(file, threshold, signature_points)
     if not report.partitions:
+        from innpar_freia.data.store import read_info
+
+        folds = sorted({int(k) for k in read_info(file, check_split=False).fold if k >= 0})
+        what = (
+            f"one fold ({folds[0]}) and no split column: nothing lies across two parts"
+            if len(folds) == 1
+            else "neither a split column nor folds"
+        )
         raise DataError(
-            f"{file} has neither a split column nor folds, so there is nothing to check; "
-            "assign them with 'innpar data split'"
+            f"{file} has {what}, so there is nothing to check; assign them with "
+            "'innpar data split'"
         )
     d = report.to_dict()
     if as_json:

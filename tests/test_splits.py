@@ -169,10 +169,7 @@ def test_check_of_a_one_fold_file_and_split_keeping_folds_say_what_is_wrong(
 ) -> None:
     """A file with one fold (one bp-benchmark fold imported) was said to have "neither a
     split column nor folds"; --keep-folds ignored an explicit --folds without a word."""
-    import shutil
-
     import h5py
-    from helpers import run_cli
 
     one = tmp_path / "one.h5"
     shutil.copy(synth_file, one)

@@ -542,8 +542,7 @@ def check_cmd(
             else "neither a split column nor folds"
         )
         raise DataError(
-            f"{file} has {what}, so there is nothing to check; assign them with "
-            "'innpar data split'"
+            f"{file} has {what}, so there is nothing to check; assign them with 'innpar data split'"
         )
     d = report.to_dict()
     if as_json:

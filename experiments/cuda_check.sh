@@ -12,9 +12,10 @@
 # 4. the benchmark with torch.compile (bf16, batch 128: each new shape compiles anew)
 # in the order of what a result is worth if the slot ends early.
 #
-# Each step has its own time limit (550 s in all) and writes its log, and its results as
-# they come, into RESULTS_DIR, so a step that runs out of time loses only what it had left
-# to do. RESULTS_DIR gets 8 files: env.txt and, per step, a log, the benchmarks' JSON and
+# Each step has its own time limit (500 s in all, 560 s with the 15 s grace of each kill,
+# about 20 s of set-up on top: keep the device command's limit at 600 s) and writes its
+# log, and its results as they come, into RESULTS_DIR, so a step that runs out of time
+# loses only what it had left to do. RESULTS_DIR gets 8 files: env.txt and, per step, a log, the benchmarks' JSON and
 # the amp runs' tables and records (cuda-amp.tgz). Run it from the repository root with a
 # Python that has torch with CUDA. The device machines of this project have torch but not
 # FrEIA (nor wfdb, which these steps do not need): build its wheel here first and carry it,
@@ -60,15 +61,16 @@ step() {  # step NAME SECONDS COMMAND...: run with a limit, log to RESULTS_DIR/N
     tail -n 8 "$out/$name.log"
 }
 
-step benchmark-cuda 130 "$py" experiments/benchmark.py --device cuda --release \
+step benchmark-cuda 120 "$py" experiments/benchmark.py --device cuda --release \
     --min-seconds 1 --out "$out/benchmark-cuda.json"
-step cuda-amp 210 "$py" experiments/run.py experiments/configs/cuda_amp_c2015.toml \
+step cuda-amp 200 "$py" experiments/run.py experiments/configs/cuda_amp_c2015.toml \
     --device cuda --folds 0
-step pytest-cuda 130 "$py" -m pytest -q -p no:cacheprovider -k cuda tests/test_cuda.py \
-    tests/test_ddp.py
-step benchmark-cuda-compile 80 "$py" experiments/benchmark.py --device cuda --compile \
-    --modes bf16 --batch-sizes 128 --min-seconds 1 --out "$out/benchmark-cuda-compile.json"
-# The amp runs' tables (rewritten after each run) and records, without the checkpoints.
+# The amp runs' tables (rewritten after each run) and records, without the checkpoints,
+# at once: a slot that ends during the next steps keeps them.
 tar czf "$out/cuda-amp.tgz" --exclude='*.pt' experiments/results/cuda-amp-c2015 2>/dev/null
+step pytest-cuda 110 "$py" -m pytest -q -p no:cacheprovider -k cuda tests/test_cuda.py \
+    tests/test_ddp.py
+step benchmark-cuda-compile 70 "$py" experiments/benchmark.py --device cuda --compile \
+    --modes bf16 --batch-sizes 128 --min-seconds 1 --out "$out/benchmark-cuda-compile.json"
 ls "$out"
 exit 0

@@ -472,16 +472,7 @@ def run_one(
     tag = run_dir.name
     done = run_dir / "done.json"
     run_config = run_config_for(exp, variant, test_fold, seed, device)
-    if variant.reuse and not ((run_dir / "config.json").is_file() or done.is_file()):
-        # Training it here would make a run under another experiment's name (a typo in
-        # reuse, or that experiment not run yet) and report it as the one reused.
-        raise ConfigError(
-            f"{exp.path}: variant {variant.name!r} reuses {variant.reuse!r}, but {run_dir} "
-            "holds no run: run that experiment first, or check the name"
-        )
-    if (run_dir / "config.json").is_file() or done.is_file():
-        # A reused run too: the variant's recipe must be the one the run was trained with.
-        check_same_recipe(run_dir, run_config, data, finished=done.exists())
+    check_run(exp, variant, run_dir, run_config, data)
     if done.exists():
         record = json.loads(done.read_text())
         return _evaluate_run(exp, data, run_dir, record, done, log)
@@ -514,6 +505,20 @@ def run_one(
         "evaluations": {},
     }
     return _evaluate_run(exp, data, run_dir, record, done, log)
+
+
+def check_run(exp: Experiment, variant: Variant, run_dir: Path, run_config: Any, data: Path):
+    """A run the runner is about to make or reuse: a reused one must exist (training it here
+    would make a run under another experiment's name, after a typo in ``reuse`` or before
+    that experiment ran), and one on disk must be the recipe ``run_config`` describes."""
+    done = run_dir / "done.json"
+    if variant.reuse and not ((run_dir / "config.json").is_file() or done.is_file()):
+        raise ConfigError(
+            f"{exp.path}: variant {variant.name!r} reuses {variant.reuse!r}, but {run_dir} "
+            "holds no run: run that experiment first, or check the name"
+        )
+    if (run_dir / "config.json").is_file() or done.is_file():
+        check_same_recipe(run_dir, run_config, data, finished=done.exists())
 
 
 def run_config_for(
@@ -1031,22 +1036,30 @@ def run_experiment(
     # The commit the runs are made from, read before this runner writes anything: the
     # table it rewrites after each run is versioned, and would mark the tree "+dirty".
     commit = experiment_commit(exp)
+    todo = [
+        (variant, seed, fold)
+        for variant in exp.variants
+        if not only or variant.name in only
+        for seed in exp.protocol["seeds"]
+        if seeds is None or seed in seeds
+        for fold in exp.protocol["test_folds"]
+        if folds is None or fold in folds
+    ]
+    # Before anything trains: each run to make or reuse, and every finished run the table
+    # shows (also those not run now), is the one the config describes. Found after a run
+    # had trained, a stale run of another variant wasted it and kept the table old.
+    for variant, seed, fold in todo:
+        run_dir = run_directory(out, variant, fold, seed)
+        check_run(exp, variant, run_dir, run_config_for(exp, variant, fold, seed), data)
+    finished_records(exp, out, data, log=lambda s: None)
     created = make_folder(out)
     attempted: list[Path] = []
     try:
-        for variant in exp.variants:
-            if only and variant.name not in only:
-                continue
-            for seed in exp.protocol["seeds"]:
-                if seeds is not None and seed not in seeds:
-                    continue
-                for fold in exp.protocol["test_folds"]:
-                    if folds is not None and fold not in folds:
-                        continue
-                    attempted.append(run_directory(out, variant, fold, seed))
-                    run_one(exp, variant, data, fold, seed, out, device, log, callbacks)
-                    records = finished_records(exp, out, data, log)
-                    write_results(exp, out, records, device, commit)
+        for variant, seed, fold in todo:
+            attempted.append(run_directory(out, variant, fold, seed))
+            run_one(exp, variant, data, fold, seed, out, device, log, callbacks)
+            records = finished_records(exp, out, data, log)
+            write_results(exp, out, records, device, commit)
     except BaseException:
         # A run that fails (bad data, a bad fold) leaves no empty folders behind. Only this
         # runner's own folders are looked at: another runner on the same experiment may

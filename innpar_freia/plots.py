@@ -107,12 +107,15 @@ def plot_reconstructions(
     return save_figure(fig, path)
 
 
-def limits_of_agreement(err: np.ndarray) -> tuple[float, float, float]:
+def limits_of_agreement(err: np.ndarray) -> tuple[float, float | None, float | None]:
     """Bland-Altman mean error and limits of agreement ``(ME, ME - 1.96 SD, ME + 1.96 SD)``
-    with the sample SD (ddof=1), as in the protocol's ME +- SD."""
+    with the sample SD (ddof=1), as in the protocol's ME +- SD; one error has no SD, and no
+    limits (``None``)."""
     err = np.asarray(err, dtype=np.float64)
     me = float(err.mean())
-    sd = float(err.std(ddof=1)) if err.size > 1 else 0.0
+    if err.size < 2:
+        return me, None, None
+    sd = float(err.std(ddof=1))
     return me, me - 1.96 * sd, me + 1.96 * sd
 
 
@@ -139,10 +142,13 @@ def plot_bland_altman(
         ax.scatter(mean, err, s=9, alpha=alpha, color=COLORS[key], edgecolors="none")
         ax.axhline(0.0, color=COLORS["grid"], lw=1.0)
         ax.axhline(me, color=COLORS["reference"], lw=1.4)
-        for limit in (lo, hi):
-            ax.axhline(limit, color=COLORS["reference"], lw=1.1, ls="--")
+        lines = [(me, "ME")]
+        if lo is not None and hi is not None:
+            for limit in (lo, hi):
+                ax.axhline(limit, color=COLORS["reference"], lw=1.1, ls="--")
+            lines = [(hi, "+1.96 SD"), (me, "ME"), (lo, "-1.96 SD")]
         # Labels sit at the right edge, inside the axes, above their line.
-        for value, text in ((hi, "+1.96 SD"), (me, "ME"), (lo, "-1.96 SD")):
+        for value, text in lines:
             ax.annotate(
                 f"{text} {value:+.1f}",
                 xy=(1.0, value),
@@ -155,12 +161,14 @@ def plot_bland_altman(
                 color=COLORS["reference"],
                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
             )
-        span = max(abs(lo), abs(hi), float(np.max(np.abs(err))), 5.0)
+        span = max(*(abs(v) for v, _ in lines), float(np.max(np.abs(err))), 5.0)
         ax.set_ylim(-1.1 * span, 1.1 * span)
         ax.set_xlabel(f"mean of predicted and reference {label} (mmHg)")
         ax.set_ylabel(f"{label} error, predicted - reference (mmHg)")
         ax.set_title(
-            f"{label}: ME {me:+.1f} mmHg, SD {(hi - me) / 1.96:.1f} mmHg (n={n})",
+            f"{label}: ME {me:+.1f} mmHg, "
+            + (f"SD {(hi - me) / 1.96:.1f} mmHg" if hi is not None else "no SD")
+            + f" (n={n})",
             fontsize=10,
             loc="left",
         )

@@ -652,10 +652,11 @@ def train(
         if ts.get("stopped_early"):
             # Finished, as a run that did all its epochs is: resuming it would train on
             # past the point its own rule stopped it, and replace its best checkpoint.
-            cb.on_message(
-                f"{run_dir} stopped early at epoch {done} (no better validation MAE for "
-                f"{stored.train.early_stopping} epochs): it is finished; nothing to resume"
-            )
+            if os.environ.get("RANK", "0") == "0":  # only rank 0 talks
+                cb.on_message(
+                    f"{run_dir} stopped early at epoch {done} (no better validation MAE for "
+                    f"{stored.train.early_stopping} epochs): it is finished; nothing to resume"
+                )
             best = ts.get("best_val_mae")
             return TrainResult(
                 run_dir=run_dir,
@@ -749,7 +750,7 @@ def _train(
             f"{data} has windows of {info.window_length} samples at {info.fs} Hz, but the run "
             "being resumed was trained on other windows"
         )
-    if cfg.batch_size > len(plan.train):
+    if cfg.batch_size > len(plan.train) and main:  # only rank 0 talks
         cb.on_message(
             f"note: batch_size {cfg.batch_size} is more than the {len(plan.train)} training "
             f"windows: every step takes all {len(plan.train)} (full-batch training)"

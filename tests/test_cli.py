@@ -121,9 +121,13 @@ def test_dry_run_shows_the_run_the_data_gives_and_refuses_what_a_run_would(tmp_p
     assert cfg["split"]["test_fold"] == 1 and cfg["split"]["windows"]["train"] > 0
     text = tmp_path / "text.h5"
     text.write_text("not HDF5")
+    (tmp_path / "taken" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "taken" / "checkpoints" / "last.pt").write_bytes(b"x")
+    (tmp_path / "taken" / "config.json").write_text("{}")
     for args, message in (
         (("--data", text), "is not a readable HDF5 file"),
         (("--data", fast, "--test-fold", "9"), "fold"),
+        (("--data", fast, "--out", tmp_path / "taken"), "already holds a run"),
     ):
         result = run("train", *args, "--preset", "tiny", "--dry-run")
         assert (

@@ -558,10 +558,12 @@ def test_a_kept_row_of_another_recipe_is_left_out(synth_file: Path, tmp_path: Pa
     runs = results["variants"]["a"]["runs"]
     assert [(r["test_fold"], r["recipe"]["train"]["epochs"]) for r in runs] == [(0, 2)]
     assert any("fold 1 seed 1: the row in" in n and "train.epochs 1, now 2" in n for n in notes)
-    # A run folder on disk of another recipe stops the table, also when not run this time.
+    # A run folder on disk of another recipe stops the runner, also when it is not to be
+    # run this time, and before anything trains (it used to train b's run first).
     cfg.write_text(text.replace("epochs = 1,", "epochs = 3,"))
     with pytest.raises(ConfigError, match=re.escape("train.epochs 2, now 3")):
-        run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"], folds=[1])
+        run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["b"], folds=[1])
+    assert not (out / "mini" / "runs" / "b").exists()
 
 
 def test_baseline_rows_count_each_test_fold_once(synth_file: Path, tmp_path: Path):

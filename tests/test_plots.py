@@ -36,6 +36,17 @@ def bp_pairs(n: int = 50, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def test_limits_of_agreement_by_hand():
     me, lo, hi = plots.limits_of_agreement(np.array([13.0, -3.0, 13.0, -3.0, 5.0]))
     assert (me, lo, hi) == pytest.approx((5.0, 5.0 - 1.96 * 8.0, 5.0 + 1.96 * 8.0))
+    # One window has no SD (the report says n/a): it drew limits at its ME, SD 0.
+    assert plots.limits_of_agreement(np.array([3.0])) == (3.0, None, None)
+
+
+def test_bland_altman_of_one_window_draws_no_limits(captured, tmp_path):
+    pred, ref = bp_pairs(n=1)
+    plots.plot_bland_altman(pred, ref, tmp_path / "one.png")
+    for j, ax in enumerate(captured[0].axes):
+        levels = sorted({round(line.get_ydata()[0], 9) for line in ax.get_lines()})
+        assert levels == sorted({0.0, round(pred[0, j] - ref[0, j], 9)})
+        assert "no SD (n=1)" in ax.get_title(loc="left")
 
 
 def test_bland_altman_draws_me_and_limits(captured, tmp_path):

@@ -224,8 +224,28 @@ def test_weights_that_overflow_stop_the_run_like_a_nan_loss(
         train(tiny(epochs=4), synth_file, run)
     assert read_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 1
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
-    # At a learning rate of 100 the run breaks down in its first epoch: nothing is kept.
+    # Weights that are no longer numbers after an epoch's last step (whose loss was fine):
+    # the epoch is not checkpointed either.
     monkeypatch.setattr(train_mod, "validate", real)
+    built = []
+    real_build = train_mod.build_model
+
+    def build(*args, **kwargs):
+        built.append(real_build(*args, **kwargs))
+        return built[-1]
+
+    class Break(train_mod.SilentCallbacks):
+        def on_batch(self, epoch, step, steps, loss):
+            if epoch == 2 and step == steps:
+                with torch.no_grad():
+                    next(built[-1].parameters()).fill_(float("inf"))
+
+    monkeypatch.setattr(train_mod, "build_model", build)
+    run = tmp_path / "inf"
+    with pytest.raises(TrainingDiverged, match=r"weights became NaN or infinite in epoch 2.*last"):
+        train(tiny(epochs=4), synth_file, run, callbacks=Break())
+    assert read_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 1
+    # At a learning rate of 100 the run breaks down in its first epoch: nothing is kept.
     with pytest.raises(TrainingDiverged, match=r"became.*nothing was kept"):
         train(tiny(epochs=1, lr=100.0), synth_file, tmp_path / "wild")
     assert not (tmp_path / "wild").exists()

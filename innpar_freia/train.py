@@ -1050,11 +1050,7 @@ def _train(
             record.update(validate(averaged, val_loader, norm, cfg, info, device))
             if not math.isfinite(record["val_mae"]):
                 broken = f"validation MAE became {record['val_mae']} after epoch {epoch + 1}"
-        # Rank 0 alone validates: the others learn from it whether to stop.
-        broken = distributed.broadcast_object(broken, dist_info)
-        if broken is not None:
-            raise diverged(str(broken))
-        if main:
+        if main and broken is None:
             if val_loader is not None:
                 improved = record["val_mae"] < best_mae
             else:
@@ -1087,7 +1083,11 @@ def _train(
                 drop_aside(started.pop("aside"))
             history.append(record)
             cb.on_epoch(record)
-        stop = bool(distributed.broadcast_object(stop, dist_info))
+        # Rank 0 alone validates: one broadcast tells the others whether to stop, and
+        # whether the epoch broke down (then it was not checkpointed, and all ranks raise).
+        stop, broken = distributed.broadcast_object((stop, broken), dist_info)
+        if broken is not None:
+            raise diverged(str(broken))
         if stop:
             stopped_early = True
             if main:

@@ -131,11 +131,15 @@ def _predictor(ckpt: Checkpoint, direction: str):
     return ckpt.predict_abp if direction == "ppg2abp" else ckpt.predict_ppg
 
 
+def _input_files(input_path: Path) -> list[Path]:
+    """The input and, for a WFDB record, its header and signal files."""
+    return [input_path, *(input_path.with_suffix(s) for s in (".hea", ".dat", ".mat"))]
+
+
 def _check_outputs(finals: list[Path], force: bool, input_path: Path, ckpt: Checkpoint) -> None:
     """Existing outputs are replaced only with ``force``; the input (a WFDB record's files
     too) and the checkpoint never."""
-    inputs = [input_path, *(input_path.with_suffix(s) for s in (".hea", ".dat", ".mat"))]
-    check_outputs(finals, force, inputs=[*inputs, Path(ckpt.path)])
+    check_outputs(finals, force, inputs=[*_input_files(input_path), Path(ckpt.path)])
 
 
 def _reconstruct_recording(
@@ -184,10 +188,7 @@ def _reconstruct_recording(
         if opts.direction != "ppg2abp"
         and side["summary"].is_file()
         and side["table"].is_file()
-        and not any(
-            same_file(side["table"], p)
-            for p in (input_path, *(input_path.with_suffix(s) for s in (".hea", ".dat")))
-        )
+        and not any(same_file(side["table"], p) for p in _input_files(input_path))
         else None
     )
     if opts.plot is not None:

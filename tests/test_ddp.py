@@ -219,3 +219,72 @@ def test_a_split_that_does_not_divide_over_the_processes_is_said(tmp_path: Path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     note = f"note: {n_train} training windows do not divide over 2 processes"
     assert (proc.stdout + proc.stderr).count(note) == 1
+
+
+class _Exited(BaseException):
+    """Stands in for os._exit, which would end the test process."""
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "stream", "needle"),
+    [
+        (["presets"], 0, "out", "innpar-plus-pair3"),
+        (["train", "--lr", "fast"], 2, "err", "Invalid value for '--lr'"),
+        (["data", "info", "{bad}"], 1, "err", "is not a readable HDF5 file"),
+    ],
+)
+def test_a_process_that_joined_a_process_group_ends_without_interpreter_shutdown(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    tmp_path: Path,
+    argv: list[str],
+    status: int,
+    stream: str,
+    needle: str,
+) -> None:
+    """DDP leaves the group's threads running after destroy_process_group, and they can abort
+    the interpreter's shutdown: a command that joined a group ends with os._exit, with its
+    exit status and everything it printed; one that did not exits normally."""
+    import innpar_freia.distributed as distributed
+    from innpar_freia import cli as cli_module
+
+    exits: list[int] = []
+
+    def fake_exit(code: int) -> None:
+        exits.append(code)
+        raise _Exited
+
+    monkeypatch.setattr(cli_module.os, "_exit", fake_exit)
+    bad = tmp_path / "bad.h5"
+    bad.write_text("not HDF5")
+    monkeypatch.setattr(sys, "argv", ["innpar", *(a.format(bad=bad) for a in argv)])
+    monkeypatch.setattr(distributed, "_JOINED", [True])
+    with pytest.raises(_Exited):
+        cli_module.main()
+    assert exits == [status]
+    assert needle in getattr(capsys.readouterr(), stream)
+
+    monkeypatch.setattr(distributed, "_JOINED", [])
+    with pytest.raises(SystemExit) as exc:
+        cli_module.main()
+    assert exc.value.code == status and exits == [status]
+    assert needle in getattr(capsys.readouterr(), stream)
+
+
+def test_a_message_as_exit_code_is_printed_before_the_process_ends(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from innpar_freia import cli as cli_module
+
+    exits: list[int] = []
+
+    def fake_exit(code: int) -> None:
+        exits.append(code)
+        raise _Exited
+
+    monkeypatch.setattr(cli_module.os, "_exit", fake_exit)
+    for code, status in ((None, 0), (3, 3), ("stopped: disk full", 1)):
+        with pytest.raises(_Exited):
+            cli_module._exit_now(code)
+        assert exits.pop() == status
+    assert capsys.readouterr().err == "stopped: disk full\n"

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+from typing import NoReturn
 
 import click
 
@@ -95,12 +97,40 @@ def _main_quietly() -> None:
     raise SystemExit(code if isinstance(code, int) else 0)
 
 
+def _exit_now(code: object) -> NoReturn:
+    """End the process with ``code`` (a ``SystemExit`` code: None, a number or a message)
+    without interpreter shutdown, once what it printed is flushed."""
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # what Python does with SystemExit("message")
+        print(code, file=sys.stderr)
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(status)
+
+
 def main() -> None:
     stop_on_sigterm()
     try:
-        if other_rank():
-            _main_quietly()
-        cli(prog_name="innpar")
-    finally:
-        if _TERMINATED:  # even if the SystemExit was swallowed (see _TERMINATED)
-            raise SystemExit(128 + _TERMINATED[0])
+        try:
+            if other_rank():
+                _main_quietly()
+            cli(prog_name="innpar")
+        finally:
+            if _TERMINATED:  # even if the SystemExit was swallowed (see _TERMINATED)
+                raise SystemExit(128 + _TERMINATED[0])
+    except SystemExit as exc:
+        # A process that joined a process group (torchrun) may still run the group's
+        # threads, which can abort the interpreter's shutdown: see
+        # innpar_freia.distributed.joined_a_group. Everything is written by now (files are
+        # closed when the command returns), so the process ends here with its exit code.
+        distributed = sys.modules.get("innpar_freia.distributed")  # imported only if used
+        if distributed is not None and distributed.joined_a_group():
+            _exit_now(exc.code)
+        raise

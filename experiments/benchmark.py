@@ -27,6 +27,8 @@ import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from innpar_freia.cli.common import FloatRange
+
 DEFAULT_BATCHES = "1,8,32,128,512,1024,4096"
 
 
@@ -127,7 +129,7 @@ def measure(
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the step and forward.")
 @click.option(
     "--min-seconds",
-    type=click.FloatRange(min=0),
+    type=FloatRange(min=0),
     default=2.0,
     help="Minimum timed seconds per measurement.",
 )

@@ -402,3 +402,32 @@ def test_split_says_when_it_replaces_the_files_folds(tmp_path: Path) -> None:
     assert "note: replaced the folds" in replaced.output and "--keep-folds" in replaced.output
     again = run_cli("data", "split", out, "--folds", 3, "--seed", 1)  # the same folds again
     assert again.exit_code == 0 and "note:" not in again.output
+
+
+def test_bp_benchmark_without_trial_column_has_unknown_starts(tmp_path: Path) -> None:
+    """Generated ids end in the row number, which is not a start sample."""
+    folder = tmp_path / "bpb"
+    folder.mkdir()
+    for k in range(2):
+        cols = _fold_columns(k)
+        del cols["trial"]
+        savemat(folder / f"signal_fold_{k}.mat", cols)
+    out = tmp_path / "out.h5"
+    report = import_bp_benchmark(folder, out)
+    assert any("no 'trial' column" in w for w in report.warnings)
+    info = read_info(out)
+    assert info.window_ids[1] == "p0_1_000001" and set(info.start) == {-1}
+
+
+def test_a_threshold_that_is_not_a_number_is_refused_not_passed_as_clean(tmp_path: Path) -> None:
+    """NaN passed click's range check and made every comparison False: 'no leakage', exit 0,
+    on a file that leaks."""
+    folder = make_bp_benchmark(tmp_path / "bpb")
+    out = tmp_path / "out.h5"
+    import_bp_benchmark(folder, out)
+    with h5py.File(out, "r+") as fh:  # a window of fold 0 copied into fold 1: a leak
+        fh["ppg"][6], fh["abp"][6] = fh["ppg"][0], fh["abp"][0]
+    assert run_cli("data", "check", out).exit_code == 3
+    result = run_cli("data", "check", out, "--threshold", "nan")
+    assert result.exit_code == 2 and "'nan' is not a finite number" in result.output
+    assert run_cli("data", "check", out, "--threshold", "inf").exit_code == 2

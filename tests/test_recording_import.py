@@ -526,6 +526,11 @@ def test_one_channel_cannot_be_both_ppg_and_abp(tmp_path: Path, recs) -> None:
     )
     assert result.exit_code == 2 and "both name 'ABP'" in result.output
     assert not out.exists()
+    # Channels are matched without case: these two options name one channel too.
+    channels = ("--ppg-channel", "PLETH", "--abp-channel", "pleth")
+    result = run_cli("data", "import", "csv", rec, "--out", out, *channels)
+    assert result.exit_code == 2 and "both name 'PLETH'" in result.output
+    assert not out.exists()
     # Spelled differently, the same channel is still one channel.
     assert_clean_failure(
         run_cli("data", "import", "csv", rec, "--out", out, "--ppg-channel", "abp"),
@@ -626,3 +631,75 @@ def test_the_ppg_waveform_is_preferred_to_saturation_and_pulse_rate_columns() ->
     assert find_channel(["time", "SpO2", "Pulse", "IR"], "ppg") == "IR"
     assert find_channel(["SpO2", "Pulse"], "ppg") == "SpO2"  # alone, it may be the wave
     assert find_channel(["SpO2", "PLETH"], "ppg") == "PLETH"
+
+
+def test_options_that_cannot_take_effect_or_are_not_numbers_are_usage_errors(
+    tmp_path: Path, recs
+) -> None:
+    rec = write_csv(tmp_path / "a.csv", {"PLETH": recs[0].ppg, "ABP": recs[0].abp})
+    out = tmp_path / "o.h5"
+    result = run_cli("data", "import", "csv", rec, "--out", out, "--no-align", "--max-lag", 1)
+    assert result.exit_code == 2 and "--max-lag has no effect with --no-align" in result.output
+    # click's own float ranges let NaN through every bound: --input-fs nan was accepted
+    # and stored, --fs nan and --window-seconds nan gave tracebacks.
+    for option in ("--input-fs", "--fs", "--window-seconds", "--max-lag"):
+        result = run_cli("data", "import", "csv", rec, "--out", out, option, "nan")
+        assert result.exit_code == 2, (option, result.output)
+        assert "'nan' is not a finite number" in result.output
+    assert not out.exists()
+
+
+def test_wfdb_rate_given_as_nan_is_refused(tmp_path: Path, recs) -> None:
+    from innpar_freia.data.recordings import read_wfdb
+
+    write_wfdb(tmp_path, "r", {"PLETH": recs[0].ppg, "ABP": recs[0].abp})
+    with pytest.raises(DataError, match="sampling rate nan Hz is outside"):
+        read_wfdb(tmp_path / "r", fs=float("nan"))
+
+
+def test_samples_beyond_float32_are_invalid_like_nan(tmp_path: Path, recs) -> None:
+    """They used to overflow the resampling and alignment (RuntimeWarnings) and get the
+    whole record rejected as badly correlated; only their windows go, as with NaN."""
+    import warnings
+
+    rec = recs[1]
+    ppg = rec.ppg.copy()
+    ppg[100:110] = 1e300
+    np.savez(tmp_path / "big.npz", PLETH=ppg, ABP=rec.abp, fs=FS_IN)
+    np.savez(tmp_path / "nan.npz", PLETH=np.where(ppg > 1e38, np.nan, ppg), ABP=rec.abp, fs=FS_IN)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        big = import_recordings("npz", tmp_path / "big.npz", tmp_path / "big.h5")
+    nan = import_recordings("npz", tmp_path / "nan.npz", tmp_path / "nan.h5")
+    assert big.sources[0].status == "kept"
+    assert big.sources[0].rejected == nan.sources[0].rejected != {}
+    for a, b in zip(
+        read_signals(tmp_path / "big.h5"), read_signals(tmp_path / "nan.h5"), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_innpar_npy_split_folders_that_would_be_left_out_are_errors(tmp_path: Path) -> None:
+    """A split folder missing abp/, or windows in a folder that is not a split, were left
+    out without a word."""
+    lay = tmp_path / "lay"
+    _npy_folder(lay / "train", n=4)
+    _npy_folder(lay / "test", n=2)
+    (lay / "figures").mkdir()  # no windows: not ours, ignored
+    out = tmp_path / "o.h5"
+    (lay / "val" / "ppg").mkdir(parents=True)
+    np.save(lay / "val" / "ppg" / "s9_000000.npy", np.zeros((1, 625), dtype=np.float32))
+    assert_clean_failure(
+        run_cli("data", "import", "innpar-npy", lay, "--out", out), out, "val has no abp/ folder"
+    )
+    (lay / "val").rename(lay / "dev")
+    (lay / "dev" / "abp").mkdir()
+    assert_clean_failure(
+        run_cli("data", "import", "innpar-npy", lay, "--out", out),
+        out,
+        "dev holds windows but is not a split folder",
+    )
+    (lay / "dev" / "ppg" / "s9_000000.npy").rename(lay / "s9.npy")
+    (lay / "dev" / "ppg").rmdir()
+    (lay / "dev" / "abp").rmdir()
+    assert import_innpar_npy(lay, out).splits == {"test": 2, "train": 4}

@@ -376,3 +376,25 @@ def test_a_second_writer_to_the_same_output_leaves_the_first_one_s_file_alone(tm
             WindowWriter(out, fs=50.0, window_length=4, source_format="test")
         first.append(np.zeros((2, 4)), np.full((2, 4), 80.0), subject="a", window_id=["a", "b"])
     assert read_info(out).n_windows == 2
+
+
+def test_a_writer_whose_final_rename_fails_leaves_no_hidden_file(tmp_path, monkeypatch):
+    """The last step (flush and rename into place) can fail: an immutable or full target.
+    ``data synth --force`` left its hidden temporary file behind then; the importers, which
+    wrap the close themselves, did not."""
+    import innpar_freia.data.store as store
+
+    def refused(src, dst):
+        raise PermissionError(1, "Operation not permitted", str(dst))
+
+    monkeypatch.setattr(store.os, "replace", refused)
+    out = tmp_path / "x.h5"
+    with pytest.raises(PermissionError):
+        with WindowWriter(out, fs=50.0, window_length=4, source_format="test") as w:
+            w.append(np.zeros((2, 4)), np.full((2, 4), 80.0), subject="a", window_id=["a", "b"])
+    assert list(tmp_path.iterdir()) == []
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    with pytest.raises(PermissionError):
+        synthesize_dataset(out, subjects=2, minutes=0.2, seed=1)
+    assert list(tmp_path.iterdir()) == []

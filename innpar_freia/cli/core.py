@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from innpar_freia.cli.common import ConsoleCallbacks, echo_json, fmt, to_json
+from innpar_freia.cli.common import ConsoleCallbacks, FloatRange, echo_json, fmt, to_json
 from innpar_freia.config import (
     PRESETS,
     TRAIN_DEFAULT_PRESET,
@@ -40,7 +40,7 @@ EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Global batch size.")
 @click.option(
-    "--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Adam learning rate."
+    "--lr", type=FloatRange(min=0, min_open=True), default=None, help="Adam learning rate."
 )
 @click.option(
     "--device",

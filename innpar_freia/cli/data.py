@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from innpar_freia.cli.common import echo_json, fmt
+from innpar_freia.cli.common import FloatRange, echo_json, fmt
 
 
 @click.group("data")
@@ -39,16 +39,16 @@ def _file_name(ctx: click.Context, param: click.Parameter, value: str | None) ->
 )
 @click.option(
     "--minutes",
-    type=click.FloatRange(min=0.1, max=24 * 60),
+    type=FloatRange(min=0.1, max=24 * 60),
     default=4.0,
     help="Recording length per subject.",
 )
 @click.option(
-    "--fs", type=click.FloatRange(min=16, max=10_000), default=125.0, help="Sampling rate in Hz."
+    "--fs", type=FloatRange(min=16, max=10_000), default=125.0, help="Sampling rate in Hz."
 )
 @click.option(
     "--window-seconds",
-    type=click.FloatRange(min=0.5, max=60),
+    type=FloatRange(min=0.5, max=60),
     default=5.0,
     help="Window length in seconds.",
 )
@@ -252,7 +252,7 @@ _IMPORT_OPTION_FORMATS = {
 )
 @click.option(
     "--fs",
-    type=click.FloatRange(min=1, max=100_000),
+    type=FloatRange(min=1, max=100_000),
     default=None,
     help="Sampling rate of the output windows in Hz. bp-benchmark/innpar-npy: the rate of "
     "the given windows (their files do not store it); wfdb/csv/npz: resample to it  "
@@ -260,14 +260,14 @@ _IMPORT_OPTION_FORMATS = {
 )
 @click.option(
     "--input-fs",
-    type=click.FloatRange(min=1, max=100_000),
+    type=FloatRange(min=1, max=100_000),
     default=None,
     help="wfdb/csv/npz: rate of the input files in Hz, when they do not state it (no time "
     "column, no 'fs' key, no rate in the WFDB header).",
 )
 @click.option(
     "--window-seconds",
-    type=click.FloatRange(min=0.5, max=600),
+    type=FloatRange(min=0.5, max=600),
     default=5.0,
     help="wfdb/csv/npz: window length in seconds.",
 )
@@ -289,7 +289,7 @@ _IMPORT_OPTION_FORMATS = {
 )
 @click.option(
     "--max-lag",
-    type=click.FloatRange(min=0.1, max=10),
+    type=FloatRange(min=0.1, max=10),
     default=2.0,
     help="wfdb/csv/npz: largest PPG delay searched, in seconds.",
 )
@@ -351,6 +351,7 @@ def import_cmd(ctx: click.Context, fmt: str, path: Path, out: Path, **kw) -> Non
       innpar data import csv recordings/ --input-fs 500 --ppg-channel pleth --out mine.h5
     """
     from innpar_freia.data.importers import import_data
+    from innpar_freia.data.recordings import channel_key
 
     as_json, quiet = kw.pop("as_json"), kw.pop("quiet")
     for name, formats in _IMPORT_OPTION_FORMATS.items():
@@ -358,11 +359,18 @@ def import_cmd(ctx: click.Context, fmt: str, path: Path, out: Path, **kw) -> Non
         if given and fmt not in formats:
             flag = "--" + name.replace("_", "-")
             raise click.UsageError(f"{flag} does not apply to {fmt} (only to {', '.join(formats)})")
-    same = kw["ppg_channel"] is not None and kw["ppg_channel"] == kw["abp_channel"]
-    if same:
+    # Channels are matched by name without case or punctuation ("PLETH" is "Pleth"), so
+    # two options that differ only there name one channel.
+    same = kw["ppg_channel"] is not None and kw["abp_channel"] is not None
+    if same and channel_key(kw["ppg_channel"]) == channel_key(kw["abp_channel"]):
         raise click.UsageError(
             f"--ppg-channel and --abp-channel both name {kw['ppg_channel']!r}; they must differ"
         )
+    if (
+        not kw["align"]
+        and ctx.get_parameter_source("max_lag") == click.core.ParameterSource.COMMANDLINE
+    ):
+        raise click.UsageError("--max-lag has no effect with --no-align (no delay is searched)")
     options: dict = {
         "fs": kw["fs"],
         "description": kw["description"],
@@ -499,7 +507,7 @@ def _print_partition(p: dict) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--threshold",
-    type=click.FloatRange(min=0.5, max=1.0, max_open=True),
+    type=FloatRange(min=0.5, max=1.0, max_open=True),
     default=0.99,
     help="Signature correlation above which two windows are near-identical.",
 )

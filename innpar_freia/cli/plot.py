@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from innpar_freia.cli.common import FloatRange
+
 FIGURE = click.Path(dir_okay=False, path_type=Path)
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 PROTOCOL = click.Choice(["calibration-free", "calibrated"])
@@ -143,7 +145,7 @@ _predictions_command(
     help="Figure file (.png or .pdf).",
 )
 @click.option(
-    "--fs", type=click.FloatRange(min=1, max=100_000), default=None, help="--input's rate (Hz)."
+    "--fs", type=FloatRange(min=1, max=100_000), default=None, help="--input's rate (Hz)."
 )
 @click.option("--channel", default=None, help="Input channel  [default: found by name].")
 @click.option("--reference-abp", metavar="CHANNEL", default=None, help="Reference ABP channel.")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from innpar_freia.cli.common import echo_json, fmt
+from innpar_freia.cli.common import FloatRange, echo_json, fmt
 
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 DIRECTIONS = ("ppg2abp", "abp2ppg")
@@ -25,7 +25,7 @@ CALIBRATION_MODES = ("offset-scale", "offset")
 )
 @click.option(
     "--fs",
-    type=click.FloatRange(min=1, max=100_000),
+    type=FloatRange(min=1, max=100_000),
     default=None,
     help="INPUT's sampling rate in Hz (for .npy, or CSV/NPZ without a time column / fs key; "
     "must agree with them where they state one).",
@@ -46,13 +46,13 @@ CALIBRATION_MODES = ("offset-scale", "offset")
 )
 @click.option(
     "--overlap",
-    type=click.FloatRange(min=0.0, max=0.9),
+    type=FloatRange(min=0.0, max=0.9),
     default=0.5,
     help="Overlap of consecutive model windows (cross-faded).",
 )
 @click.option(
     "--ppg-delay",
-    type=click.FloatRange(min=0.0, max=5.0),
+    type=FloatRange(min=0.0, max=5.0),
     default=0.0,
     help="Seconds the PPG trails the ABP in INPUT (pulse transit + monitor delay; the lag the "
     "training windows were aligned by). The output is shifted onto the ABP's time axis.",
@@ -80,7 +80,7 @@ CALIBRATION_MODES = ("offset-scale", "offset")
 )
 @click.option(
     "--calibration-seconds",
-    type=click.FloatRange(min=1.0, max=3600.0),
+    type=FloatRange(min=1.0, max=3600.0),
     default=60.0,
     help="Length of the calibration segment in seconds.",
 )

@@ -224,7 +224,11 @@ def import_bp_benchmark(
                 subject=cols["subjects"][finite],
                 window_id=trials,
                 fold=fold,
-                start=np.array([start_from_id(t) for t in trials], dtype=np.int64),
+                # Generated ids end in the row number, not a start sample: unknown (-1).
+                start=np.array(
+                    [start_from_id(t) if cols["has_trial"] else -1 for t in trials],
+                    dtype=np.int64,
+                ),
                 reference={k: v[finite] for k, v in cols["reference"].items()},
             )
             subjects_all.extend(cols["subjects"][finite])

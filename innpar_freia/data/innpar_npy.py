@@ -50,9 +50,20 @@ def _npy_split_dirs(path: Path) -> list[tuple[str, Path]]:
         return [("", path)]
     found = []
     for child in sorted(p for p in path.iterdir() if p.is_dir()):
+        has = [sub for sub in ("ppg", "abp") if (child / sub).is_dir()]
+        if not has:  # not a window folder (figures/, .ipynb_checkpoints/): not ours
+            continue
         split = SPLIT_FOLDERS.get(child.name.lower())
-        if split and (child / "ppg").is_dir() and (child / "abp").is_dir():
-            found.append((split, child))
+        if split is None:  # windows that would silently be left out
+            names = ", ".join(f"{name}/" for name in SPLIT_FOLDERS)
+            raise DataError(
+                f"{child} holds windows but is not a split folder ({names}); rename it, "
+                "or import it on its own"
+            )
+        if len(has) < 2:
+            missing = "abp" if has == ["ppg"] else "ppg"
+            raise DataError(f"{child} has no {missing}/ folder (the layout is ppg/ and abp/)")
+        found.append((split, child))
     if not found:
         raise DataError(
             f"{path} has no ppg/ and abp/ folders (nor train/, val/, test/ subfolders with them)"

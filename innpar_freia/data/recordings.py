@@ -64,7 +64,8 @@ TIME_STEP_TOLERANCE = 0.25
 MAX_GAP_FILL = 100
 
 
-def _key(name: str) -> str:
+def channel_key(name: str) -> str:
+    """A channel name as channels are matched: without case, spaces or punctuation."""
     return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
@@ -121,14 +122,14 @@ def find_channel(
         raise ValueError(f"kind must be 'ppg' or 'abp', not {kind!r}")
     if override is not None:
         for name in channels:
-            if name == override or _key(name) == _key(override):
+            if name == override or channel_key(name) == channel_key(override):
                 return name
         raise DataError(
             f"{where} has no channel {override!r}; "
             f"its channels are: {', '.join(channels) or 'none'}"
         )
     known = PPG_NAMES if kind == "ppg" else ABP_NAMES
-    by_key = {_key(n): n for n in channels}
+    by_key = {channel_key(n): n for n in channels}
     for candidate in known:
         if candidate in by_key:
             return by_key[candidate]
@@ -294,7 +295,10 @@ def read_wfdb(path: str | Path, fs: float | None = None, fs_option: str = "--fs"
         raise DataError(f"WFDB record {base} holds no signals")
     if not wfdb_header_states_fs(base):
         fs = check_fs(fs, f"{base.with_suffix('.hea')} does not state the sampling rate", fs_option)
-    elif fs is not None and abs(float(fs) - float(rec.fs)) > FS_AGREEMENT * float(rec.fs):
+    elif fs is not None and (
+        # check_fs first: NaN would pass the comparison (every comparison with it is False)
+        abs(check_fs(fs, str(base), fs_option) - float(rec.fs)) > FS_AGREEMENT * float(rec.fs)
+    ):
         raise DataError(f"{base}: sampling rate {fs:g} Hz contradicts the header's {rec.fs:g} Hz")
     else:
         fs = check_fs(rec.fs, str(base), fs_option)
@@ -366,7 +370,7 @@ def read_csv(
                 data[i, j] = np.nan
     signals = {name: data[:, j] for j, name in enumerate(header)}
     tcol = time_column or next(
-        (h for h in header if _key(h) in ("time", "t", "times", "timestamp")), None
+        (h for h in header if channel_key(h) in ("time", "t", "times", "timestamp")), None
     )
     if time_column is not None and time_column not in signals:
         raise DataError(f"{path} has no time column {time_column!r}; columns: {', '.join(header)}")

@@ -574,9 +574,13 @@ class WindowWriter:
         if missing:
             self.abort()
             raise DataError(f"reference field(s) {missing} were not given for every window")
-        self.fh.attrs["n_windows"] = self.n
-        self.fh.close()
-        os.replace(self.tmp, self.path)
+        try:
+            self.fh.attrs["n_windows"] = self.n
+            self.fh.close()  # flushes: a full disk fails here
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            self.abort()  # no hidden temporary file left behind
+            raise
         return self.path
 
     def abort(self) -> None:

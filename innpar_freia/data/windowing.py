@@ -28,7 +28,7 @@ from innpar_freia.data.qc import (
     estimate_lag,
     resample_gapped,
 )
-from innpar_freia.data.store import storable
+from innpar_freia.data.store import FLOAT32_MAX, storable
 from innpar_freia.errors import DataError
 
 
@@ -97,6 +97,9 @@ def window_recording(
         raise DataError(
             f"PPG {ppg_raw.shape} and ABP {abp_raw.shape} must be 1-D signals of equal length"
         )
+    # Samples beyond float32's range (inf in the file) and infinities are invalid, like NaN:
+    # left in, they overflow the resampling and the alignment into a wrong rejection.
+    ppg_raw, abp_raw = (np.where(np.abs(x) <= FLOAT32_MAX, x, np.nan) for x in (ppg_raw, abp_raw))
     length, fs = opts.window_length, opts.fs
     if length < 8:
         raise DataError(f"a {opts.window_s} s window at {fs:g} Hz has only {length} samples")

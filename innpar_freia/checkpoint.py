@@ -17,6 +17,7 @@ import torch
 from innpar_freia import __version__
 from innpar_freia.config import RunConfig
 from innpar_freia.data.dataset import Normalisation
+from innpar_freia.data.store import storable
 from innpar_freia.errors import CheckpointError, ConfigError
 from innpar_freia.metrics import BaselineParams
 from innpar_freia.nn.model import INNPAR, build_model, postprocess_abp
@@ -72,7 +73,13 @@ def check_freia_version(path: str | Path, payload: dict[str, Any], coupling: str
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """``torch.save`` to a temporary file in the same directory, then rename over ``path``,
-    so a crash never leaves a truncated checkpoint."""
+    so a crash never leaves a truncated checkpoint.
+
+    ``payload`` holds ``state_dict``s and plain values, never whole modules: FrEIA 0.2's
+    blocks keep lambdas (the SIGMOID and ATAN clamps, AllInOneBlock's helpers), which
+    ``torch.save`` of a whole module cannot pickle, and a module would have to be loaded
+    with ``weights_only=False``, running the file's code. The model is rebuilt from the
+    saved configuration instead (:func:`load_checkpoint`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -163,6 +170,9 @@ class Checkpoint:
         return self.run_config.model.window_length
 
     def _run(self, signal: np.ndarray, reverse: bool, batch_size: int) -> np.ndarray:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            # range(0, n, -1) is empty: the output would be uninitialised memory.
+            raise ValueError(f"batch_size must be a whole number >= 1, not {batch_size!r}")
         signal = np.asarray(signal, dtype=np.float64)
         if signal.ndim != 2 or signal.shape[1] != self.window_length:
             raise ValueError(
@@ -189,33 +199,59 @@ class Checkpoint:
             )
         return out
 
-    @staticmethod
-    def _finite(windows: np.ndarray, what: str) -> np.ndarray:
-        """``windows`` as float64, refused (``ValueError``) when any holds NaN or inf: the
-        network would return NaN for those windows without saying why."""
-        windows = np.asarray(windows, dtype=np.float64)
-        if windows.ndim == 2 and not np.isfinite(windows).all():
-            bad = np.flatnonzero(~np.isfinite(windows).all(axis=1))
+    def _finite(self, windows: np.ndarray, what: str, fs: float | None) -> np.ndarray:
+        """``windows`` as float64, refused (``ValueError``) when any holds NaN, inf or a value
+        beyond float32's range (the network runs in float32 and would return NaN for those
+        windows, blamed on the weights), or when ``fs`` is not the rate it was trained at."""
+        if fs is not None and not np.isclose(float(fs), self.fs):  # as innpar eval checks
             raise ValueError(
-                f"{bad.size} of {len(windows)} {what} window(s) hold NaN or inf (first: window "
-                f"{bad[0]}); drop them or fill the gaps (innpar reconstruct leaves gaps out)"
+                f"the windows are at {fs:g} Hz, but {self.path.name} was trained on windows at "
+                f"{self.fs:g} Hz: resample them (innpar reconstruct does)"
+            )
+        windows = np.asarray(windows, dtype=np.float64)
+        if windows.ndim == 2 and not storable(windows):
+            bad = np.flatnonzero(~storable(windows, axis=1))
+            raise ValueError(
+                f"{bad.size} of {len(windows)} {what} window(s) hold NaN, inf or values beyond "
+                f"float32's range (first: window {bad[0]}); drop them or fill the gaps "
+                "(innpar reconstruct leaves gaps out)"
             )
         return windows
 
-    def predict_abp(self, ppg: np.ndarray, batch_size: int = 512) -> np.ndarray:
-        """Raw PPG windows ``(n, L)`` (any units) -> ABP ``(n, L)`` in mmHg."""
-        ppg = self._finite(ppg, "PPG")
+    def predict_abp(
+        self, ppg: np.ndarray, batch_size: int = 512, fs: float | None = None
+    ) -> np.ndarray:
+        """Raw PPG windows ``(n, L)`` (any units) -> ABP ``(n, L)`` in mmHg. Give ``fs``, the
+        windows' rate in Hz, to have windows at another rate than the training data's
+        refused: their shapes alone cannot tell."""
+        ppg = self._finite(ppg, "PPG", fs)
         norm = self._run(Normalisation.normalise_ppg(ppg), reverse=False, batch_size=batch_size)
         return postprocess_abp(self.normalisation.denormalise_abp(norm), self.run_config.model)
 
-    def predict_ppg(self, abp_mmhg: np.ndarray, batch_size: int = 512) -> np.ndarray:
-        """ABP windows ``(n, L)`` in mmHg -> z-scored PPG ``(n, L)`` by the reverse pass."""
-        abp = self.normalisation.normalise_abp(self._finite(abp_mmhg, "ABP"))
+    def predict_ppg(
+        self, abp_mmhg: np.ndarray, batch_size: int = 512, fs: float | None = None
+    ) -> np.ndarray:
+        """ABP windows ``(n, L)`` in mmHg -> z-scored PPG ``(n, L)`` by the reverse pass
+        (``fs`` as in :meth:`predict_abp`)."""
+        abp = self.normalisation.normalise_abp(self._finite(abp_mmhg, "ABP", fs))
         return self._run(abp, reverse=True, batch_size=batch_size)
+
+
+def usable_device(device: str | torch.device) -> torch.device:
+    """``device`` as a ``torch.device`` that this machine has; a clear error otherwise
+    (torch's own, from inside ``torch.load``, read as a corrupt file)."""
+    try:
+        device = torch.device(device)
+        torch.empty(0, device=device)
+    except (RuntimeError, TypeError, ValueError, AssertionError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"device {str(device)!r} cannot be used here: {first}") from None
+    return device
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
     """Rebuild model, configuration and normalisation from a checkpoint file alone."""
+    device = usable_device(device)
     payload = read_checkpoint(path, map_location=device)
     try:
         run_config = RunConfig.from_dict(payload["run_config"])
@@ -229,9 +265,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:
-        first = str(exc).strip().splitlines()[0]
+        # torch's first line names no key; the lines after it say which weights differ.
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        detail = " ".join(lines[1:4] if len(lines) > 1 else lines)
         raise CheckpointError(
-            f"{path}: weights do not fit its own configuration ({first})"
+            f"{path}: weights do not fit its own configuration ({detail[:500]})"
         ) from None
     # Training stops before saving when the loss is not finite, so NaN or inf weights mean
     # a damaged file; every prediction would be NaN and be blamed on the input.

@@ -307,4 +307,6 @@ def test_the_readme_python_snippet_runs_as_written(
     scope: dict = {}
     exec(compile(snippet, "README.md", "exec"), scope)
     assert scope["abp_mmhg"].shape == scope["ppg_windows"].shape == scope["ppg_z"].shape
-    assert type(scope["inn"]).__name__ == "SequenceINN"
+    from FrEIA.framework import SequenceINN
+
+    assert isinstance(scope["inn"], SequenceINN)

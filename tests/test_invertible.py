@@ -335,3 +335,37 @@ def test_a_volume_preserving_network_still_gives_a_log_det_per_window() -> None:
     model = INNPAR(ModelConfig(blocks=1, features=4), inn)
     _, log_det = model(torch.randn(3, 2, 628))
     assert torch.is_tensor(log_det) and log_det.shape == (3,) and torch.all(log_det == 0)
+
+
+@pytest.mark.parametrize("variant", ["innpar", "no-1x1"])
+def test_the_sequence_inn_refuses_a_tensor_without_its_two_channels(variant: str) -> None:
+    """FrEIA 0.2's SequenceINN checks nothing: one channel went through, broadcast to two by
+    the 1x1 convolution, into a map that is not invertible. Other lengths stay allowed
+    (every module works along time at any length; the checks use short inputs)."""
+    cfg = ModelConfig(blocks=2, features=2, invertible_1x1=variant == "innpar")
+    inn = build_inn(cfg, seed=0)
+    for shape in ((2, 1, 628), (2, 3, 628), (2, 628)):
+        for rev in (False, True):
+            with pytest.raises(ValueError, match=r"expected a \(batch, 2, time\) tensor"):
+                inn(torch.randn(*shape), rev=rev)
+    with pytest.raises(TypeError, match="build_inn takes a ModelConfig"):
+        build_inn("paper")  # type: ignore[arg-type]
+    out, _ = inn(torch.randn(3, 2, 16))
+    assert out.shape == (3, 2, 16)
+
+
+def test_check_json_reports_checks_that_come_out_nan(tiny_run, tmp_path) -> None:
+    """A NaN result made 'innpar check --json' die in json.dumps with a traceback; it is
+    a failed check, as the text output says."""
+    import json
+
+    from helpers import run_cli
+
+    raw = torch.load(tiny_run / "checkpoints" / "best.pt", weights_only=True)
+    key = next(k for k in raw["model_state"] if k.endswith("sign_s"))
+    raw["model_state"][key] = torch.zeros_like(raw["model_state"][key])
+    torch.save(raw, tmp_path / "singular.pt")
+    result = run_cli("check", "--checkpoint", tmp_path / "singular.pt", "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["passed"] is False and None in report.values()

@@ -62,11 +62,59 @@ def test_checkpoint_rebuilds_model_and_normalisation_alone(synth_file: Path, tmp
     assert np.array_equal(ckpt.predict_abp(ppg), again.predict_abp(ppg))
     # A window with a gap is refused by name, not returned as NaN in both directions.
     ppg[1, 7] = np.nan
-    message = r"1 of 3 PPG window\(s\) hold NaN or inf \(first: window 1\)"
+    message = (
+        r"1 of 3 PPG window\(s\) hold NaN, inf or values beyond float32's range \(first: window 1\)"
+    )
     with pytest.raises(ValueError, match=message):
         ckpt.predict_abp(ppg)
-    with pytest.raises(ValueError, match=r"1 of 3 ABP window\(s\) hold NaN or inf"):
+    with pytest.raises(ValueError, match=r"1 of 3 ABP window\(s\) hold NaN, inf"):
         ckpt.predict_ppg(np.where(np.isnan(ppg), np.inf, 90.0))
+    # Finite in float64 but not in float32, where the network runs: blamed on the weights
+    # ("damaged or diverged") before.
+    with pytest.raises(ValueError, match=r"2 of 2 ABP window\(s\) hold NaN, inf or values beyond"):
+        ckpt.predict_ppg(np.full((2, info.window_length), 1e300))
+
+
+def test_predictions_refuse_what_would_give_silent_garbage(tiny_run: Path) -> None:
+    """Each of these returned numbers without a word: uninitialised memory for a negative
+    batch size, ABP from windows at another rate than training's."""
+    ckpt = load_checkpoint(tiny_run / "checkpoints" / "best.pt")
+    ppg = np.random.default_rng(0).normal(size=(4, ckpt.window_length))
+    for batch_size in (-1, 0, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size must be a whole number >= 1"):
+            ckpt.predict_abp(ppg, batch_size=batch_size)
+    with pytest.raises(ValueError, match=r"the windows are at 250 Hz, but best.pt was trained"):
+        ckpt.predict_abp(ppg, fs=250.0)
+    with pytest.raises(ValueError, match="the windows are at nan Hz"):
+        ckpt.predict_ppg(np.full_like(ppg, 90.0), fs=float("nan"))
+    assert np.array_equal(ckpt.predict_abp(ppg, fs=ckpt.fs), ckpt.predict_abp(ppg))
+    # The network itself: torch tensors of its own dtype, named when they are not.
+    x = torch.as_tensor(ppg)
+    with pytest.raises(TypeError, match=r"expected a torch.float32 tensor.*got torch.float64"):
+        ckpt.model.ppg_to_abp(x)
+    with pytest.raises(TypeError, match="expected a torch tensor, but got ndarray"):
+        ckpt.model.ppg_to_abp(ppg)
+    assert ckpt.model.ppg_to_abp(x.float()).shape == x.shape
+
+
+def test_a_checkpoint_loaded_onto_a_missing_device_says_so(tiny_run: Path) -> None:
+    """torch's error from inside torch.load made a good file read as corrupt."""
+    best = tiny_run / "checkpoints" / "best.pt"
+    with pytest.raises(ConfigError, match="device 'bogus' cannot be used here"):
+        load_checkpoint(best, device="bogus")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="device 'cuda' cannot be used here"):
+            load_checkpoint(best, device="cuda")
+    assert load_checkpoint(best, device=torch.device("cpu")).epoch == 2
+
+
+def test_weights_that_do_not_fit_are_named(tiny_run: Path, tmp_path: Path) -> None:
+    raw = torch.load(tiny_run / "checkpoints" / "best.pt", weights_only=True)
+    key = next(k for k, v in raw["model_state"].items() if v.ndim == 3)
+    raw["model_state"][key] = raw["model_state"][key][:1]  # one output channel too few
+    torch.save(raw, tmp_path / "cut.pt")
+    with pytest.raises(CheckpointError, match=f"do not fit its own configuration.*{key}"):
+        load_checkpoint(tmp_path / "cut.pt")
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path: Path) -> None:

@@ -95,18 +95,30 @@ def _jsonable(obj: Any) -> Any:
         if isinstance(obj, np.integer):
             return int(obj)
         if isinstance(obj, np.floating):
-            return float(obj)
+            return _finite(float(obj))
         if isinstance(obj, np.ndarray):
-            return obj.tolist()
+            return _finite(obj.tolist())
     if isinstance(obj, Path):
         return str(obj)
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def _finite(obj: Any) -> Any:
+    """``obj`` with NaN and infinite floats as ``None`` (JSON's null), in dicts and lists
+    too: ``json.dumps`` calls ``default`` for unknown types only, never for a float."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def to_json(obj: Any, indent: int | None = 2) -> str:
-    return json.dumps(obj, indent=indent, default=_jsonable, allow_nan=False)
+    """Strict JSON (no NaN, which strict readers refuse): a number that is not finite is
+    null."""
+    return json.dumps(_finite(obj), indent=indent, default=_jsonable, allow_nan=False)
 
 
 def echo_json(obj: Any) -> None:

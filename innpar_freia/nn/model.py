@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,6 +58,28 @@ def _seeded(seed: int | None) -> Iterator[None]:
             np.random.set_state(np_state)  # noqa: NPY002
 
 
+class CheckedSequenceINN(SequenceINN):
+    """FrEIA's ``SequenceINN``, which checks the channels of what it is given.
+
+    FrEIA 0.2's ``SequenceINN`` does not: a 1-channel input went through the whole network,
+    broadcast to 2 channels by the 1x1 convolution, and came out as a map that is not
+    invertible, without an error. The length may differ from the nominal one (every module
+    works along time at any length; ``innpar check`` takes Jacobians on short inputs). The
+    modules and their weights are FrEIA's own.
+    """
+
+    def forward(
+        self, x_or_z: Tensor, c: Any = None, rev: bool = False, jac: bool = True
+    ) -> tuple[Tensor, Tensor]:
+        channels = (self.shapes[-1] if rev else self.shapes[0])[0]
+        if torch.is_tensor(x_or_z) and (x_or_z.ndim != 3 or x_or_z.shape[1] != channels):
+            raise ValueError(
+                f"expected a (batch, {channels}, time) tensor, but got shape "
+                f"{tuple(x_or_z.shape)}"
+            )
+        return super().forward(x_or_z, c=c, rev=rev, jac=jac)
+
+
 def build_inn(config: ModelConfig, seed: int | None = None) -> SequenceINN:
     """The invertible core: a FrEIA ``SequenceINN`` over ``(batch, 2, padded_length)``.
 
@@ -69,6 +92,11 @@ def build_inn(config: ModelConfig, seed: int | None = None) -> SequenceINN:
         seed: seeds the initialisation (Xavier weights, 1x1-conv rotations, permutations)
             without changing the global RNG state; ``None`` draws from the global RNGs.
     """
+    if not isinstance(config, ModelConfig):
+        raise TypeError(
+            f"build_inn takes a ModelConfig (e.g. ModelConfig.from_preset('paper')), "
+            f"not {type(config).__name__}"
+        )
     subnet = mscm_constructor(
         config.features,
         config.kernel_size,
@@ -76,7 +104,7 @@ def build_inn(config: ModelConfig, seed: int | None = None) -> SequenceINN:
         global_context=config.subnet == "mscm-global",
     )
     with _seeded(seed):
-        inn = SequenceINN(2, config.padded_length)
+        inn = CheckedSequenceINN(2, config.padded_length)
         for _ in range(config.blocks):
             if config.invertible_1x1:
                 inn.append(InvertibleConv1x1LU)
@@ -175,6 +203,17 @@ class INNPAR(nn.Module):
 
     def make_input(self, signal: Tensor) -> Tensor:
         """``(batch, time)`` -> ``(batch, 2, padded)``: [signal, second channel], zero-padded."""
+        if not torch.is_tensor(signal):
+            raise TypeError(
+                f"expected a torch tensor, but got {type(signal).__name__} "
+                "(Checkpoint.predict_abp and predict_ppg take numpy arrays)"
+            )
+        weight = next(self.parameters(), None)
+        if weight is not None and signal.dtype != weight.dtype:
+            raise TypeError(
+                f"expected a {weight.dtype} tensor, the dtype of the model's weights, but got "
+                f"{signal.dtype}: convert it (.to({weight.dtype})) or the model"
+            )
         if signal.ndim != 2:
             raise ValueError(
                 f"expected a (batch, time) tensor, but got shape {tuple(signal.shape)}"

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -77,14 +78,18 @@ def train_throughput(
     )
     cfg = TrainConfig.from_preset(preset)
     model = build_model(model_cfg, seed=0).to(device)
-    step = TrainStep(model, cfg)
+    step = TrainStep(model, cfg, ds.norm)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    ppg, abp, _ = next(iter(DataLoader(ds, batch_size=batch_size, shuffle=False)))
+    ppg, abp, rows = next(iter(DataLoader(ds, batch_size=batch_size, shuffle=False)))
     ppg, abp = ppg.to(device), abp.to(device)
+    # The subject of every window, as training passes it: the within-subject loss of the
+    # default recipe (innpar-plus-pair3) pairs windows of one subject.
+    subject_code = np.unique(info.subjects, return_inverse=True)[1].ravel()
+    groups = torch.from_numpy(subject_code[rows.numpy()]).to(device)
 
     def one() -> None:
         opt.zero_grad(set_to_none=True)
-        loss, _, _ = step(ppg, abp)
+        loss, _, _ = step(ppg, abp, groups)
         loss.backward()
         opt.step()
 

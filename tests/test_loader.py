@@ -92,3 +92,18 @@ def test_loader_benchmark_runs(synth_file: Path, capsys) -> None:
     assert result["train_step"]["windows_per_second"] > 0
     out = capsys.readouterr().out
     assert "loader, 1 worker(s), batch 16" in out and "train step, tiny, cpu" in out
+
+
+def test_loader_benchmark_times_the_default_recipe(synth_file: Path) -> None:
+    """innpar-plus-pair3, train's default, needs each window's subject for its
+    within-subject loss: the benchmark crashed on it."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "experiments" / "loader_benchmark.py"
+    spec = importlib.util.spec_from_file_location("loader_benchmark", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = ["--data", str(synth_file), "--preset", "innpar-plus-pair3", "--batch-size", "16"]
+    result = module.main([*args, "--batches", "1", "--steps", "1", "--workers", "0"])
+    assert result["train_step"]["preset"] == "innpar-plus-pair3"
+    assert result["train_step"]["windows_per_second"] > 0

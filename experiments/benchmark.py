@@ -142,6 +142,7 @@ def measure(
     help="Also write the JSON report to this file, rewritten after every measurement (a run "
     "stopped by a time limit keeps what it measured).",
 )
+@click.option("--force", is_flag=True, help="Replace an existing --out file.")
 @click.option("--_one", hidden=True, default=None)
 def main(
     device: str,
@@ -152,6 +153,7 @@ def main(
     min_seconds: float,
     as_json: bool,
     out_file: Path | None,
+    force: bool,
     _one: str | None,
 ) -> None:
     """Benchmark INN-PAR (preset paper) training and inference."""
@@ -181,6 +183,16 @@ def main(
         ) from None
     if min(batches) < 1:
         raise click.BadParameter("batch sizes must be at least 1", param_hint="--batch-sizes")
+    if out_file is not None:
+        # Said now, not after the first measurement (minutes in), which it would lose.
+        if out_file.exists() and not force:
+            raise click.ClickException(f"{out_file} exists; pass --force to replace it")
+        try:
+            out_file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.ClickException(f"cannot create {out_file.parent}: {exc.strerror}") from None
+        if not os.access(out_file.parent, os.W_OK):
+            raise click.ClickException(f"cannot write in {out_file.parent}")
     kinds = ["port", "release"] if release else ["port"]
     rows: list[dict] = []
     report = {
@@ -233,8 +245,14 @@ def main(
                 )
                 if out_file is not None:
                     tmp = out_file.with_name(f".{out_file.name}.tmp")
-                    tmp.write_text(json.dumps(report, indent=2) + "\n")
-                    tmp.replace(out_file)
+                    try:
+                        tmp.write_text(json.dumps(report, indent=2) + "\n")
+                        tmp.replace(out_file)
+                    except OSError as exc:  # a full disk: the rows above were printed
+                        tmp.unlink(missing_ok=True)
+                        raise click.ClickException(
+                            f"cannot write {out_file}: {exc.strerror or exc}"
+                        ) from None
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

@@ -671,3 +671,28 @@ def test_benchmark_writes_its_report_after_every_measurement(tmp_path: Path):
     assert all(r["train_windows_per_s"] > 0 and r["peak_memory_mb"] > 0 for r in report["rows"])
     assert "port fp32 batch     1: train" in done.stderr  # each row as it is measured
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_benchmark_output_problems_are_said_before_measuring(tmp_path: Path):
+    """A missing folder gave a traceback after the first measurement (lost), and an
+    existing report was replaced without a word."""
+    from click.testing import CliRunner
+
+    spec = importlib.util.spec_from_file_location(
+        "benchmark", ROOT / "experiments" / "benchmark.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    measured: list = []
+    module.measure = lambda *args: measured.append(args)  # the CPU path runs a subprocess
+    base = ["--device", "cpu", "--batch-sizes", "1", "--modes", "fp32"]
+    old = tmp_path / "old.json"
+    old.write_text('{"rows": ["finished"]}')
+    result = CliRunner().invoke(module.main, [*base, "--out", str(old)])
+    assert result.exit_code == 1 and f"{old} exists; pass --force" in result.output
+    assert old.read_text() == '{"rows": ["finished"]}'
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    result = CliRunner().invoke(module.main, [*base, "--out", str(blocked / "b.json")])
+    assert result.exit_code == 1 and f"cannot create {blocked}" in result.output
+    assert "Traceback" not in result.output and measured == []

@@ -1048,9 +1048,17 @@ def run_experiment(
     # Before anything trains: each run to make or reuse, and every finished run the table
     # shows (also those not run now), is the one the config describes. Found after a run
     # had trained, a stale run of another variant wasted it and kept the table old.
+    from innpar_freia.data.dataset import plan_splits
+    from innpar_freia.data.store import read_info
+
+    info = read_info(data)
     for variant, seed, fold in todo:
         run_dir = run_directory(out, variant, fold, seed)
-        check_run(exp, variant, run_dir, run_config_for(exp, variant, fold, seed), data)
+        run_config = run_config_for(exp, variant, fold, seed)
+        # A test or validation fold the file does not have stops here, not after the runs
+        # before it have trained (hours, on a real config).
+        plan_splits(info, run_config.train.test_fold, run_config.train.val_fold)
+        check_run(exp, variant, run_dir, run_config, data)
     finished_records(exp, out, data, log=lambda s: None)
     created = make_folder(out)
     attempted: list[Path] = []

@@ -696,3 +696,22 @@ def test_benchmark_output_problems_are_said_before_measuring(tmp_path: Path):
     result = CliRunner().invoke(module.main, [*base, "--out", str(blocked / "b.json")])
     assert result.exit_code == 1 and f"cannot create {blocked}" in result.output
     assert "Traceback" not in result.output and measured == []
+
+
+def test_a_fold_the_data_does_not_have_stops_the_runner_before_any_training(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """Found only at that run's turn, after the runs before it had trained (hours on a real
+    config)."""
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0, 9]"))
+    with pytest.raises(DataError, match="test fold 9 is not in"):
+        run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None)
+    assert not (tmp_path / "out").exists()
+    text = EXPERIMENT.format(data=synth_file).replace(
+        'reference = "a"', 'reference = "a"\nval_fold = 7'
+    )
+    cfg.write_text(text)
+    with pytest.raises(DataError, match="validation fold 7 is not in"):
+        run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None)
+    assert not (tmp_path / "out").exists()

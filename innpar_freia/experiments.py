@@ -338,6 +338,24 @@ def prepare_data(exp: Experiment, log: Any = print) -> Path:
         raise
 
 
+def _run_to_the_end(cmd: list[str]) -> int:
+    """Run ``cmd``; its exit status. Should this process be stopped meanwhile (SIGTERM, as
+    a SystemExit, or Ctrl-C), the child is stopped with SIGTERM, which lets it clean up
+    (an importer removes its hidden half-written file), and waited for: ``subprocess.run``
+    would SIGKILL it, leaving that file behind for good."""
+    proc = subprocess.Popen(cmd)
+    try:
+        return proc.wait()
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
+
+
 def _make_data(exp: Experiment, target: Path, log: Any) -> Path:
     from innpar_freia.errors import DataError
 
@@ -364,7 +382,7 @@ def _make_data(exp: Experiment, target: Path, log: Any) -> Path:
             str(target),
             *map(str, exp.data["import"][2:]),
         ]
-        if subprocess.run(cmd).returncode != 0:  # the importer has said why, on stderr
+        if _run_to_the_end(cmd) != 0:  # the importer has said why, on stderr
             raise DataError(
                 f"{exp.path}: importing {source_path} ({fmt}) into {target} failed (see "
                 "the message above); fix [data] import, or import the file by hand"

@@ -715,3 +715,28 @@ def test_a_fold_the_data_does_not_have_stops_the_runner_before_any_training(
     with pytest.raises(DataError, match="validation fold 7 is not in"):
         run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None)
     assert not (tmp_path / "out").exists()
+
+
+def test_sigterm_to_the_runner_while_it_imports_leaves_no_half_written_file(
+    real_data: Path, tmp_path: Path
+):
+    """The importer runs as a child process, which subprocess.run killed outright when the
+    runner was stopped: its hidden half-written file stayed for good."""
+    import sys
+
+    from helpers import terminate_when
+
+    target = tmp_path / "data" / "c2015.h5"
+    cfg = tmp_path / "imp.toml"
+    cfg.write_text(
+        EXPERIMENT.format(data=target).replace(
+            "[data]\n", f'[data]\nimport = ["bp-benchmark", "{real_data / "bp_benchmark"}"]\n'
+        )
+    )
+    target.parent.mkdir()
+    terminate_when(
+        [sys.executable, str(ROOT / "experiments" / "run.py"), str(cfg), "--out",
+         str(tmp_path / "out"), "--device", "cpu", "--quiet"],
+        lambda: any(target.parent.glob(".c2015.h5.*")),
+    )  # fmt: skip
+    assert list(target.parent.iterdir()) == []

@@ -74,8 +74,7 @@ class CheckedSequenceINN(SequenceINN):
         channels = (self.shapes[-1] if rev else self.shapes[0])[0]
         if torch.is_tensor(x_or_z) and (x_or_z.ndim != 3 or x_or_z.shape[1] != channels):
             raise ValueError(
-                f"expected a (batch, {channels}, time) tensor, but got shape "
-                f"{tuple(x_or_z.shape)}"
+                f"expected a (batch, {channels}, time) tensor, but got shape {tuple(x_or_z.shape)}"
             )
         return super().forward(x_or_z, c=c, rev=rev, jac=jac)
 

@@ -24,10 +24,10 @@
 #
 # (carry .whl and experiments/data/challenge2015.h5, which any real-data experiment makes on
 # a machine that has ../shared); the script installs .whl/*.whl into /tmp/site. It stops
-# at once, exit 1, when FrEIA, CUDA or the data is missing.
+# at once, exit 1, when FrEIA, CUDA or the data is missing, and exits 1 at the end when a
+# step failed (the others still run).
 set -u
 out=${1:?usage: bash experiments/cuda_check.sh RESULTS_DIR}
-mkdir -p "$out"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 py=${PYTHON:-python3}
 
@@ -35,15 +35,18 @@ if ! "$py" -c "import FrEIA" 2>/dev/null && compgen -G ".whl/*.whl" >/dev/null; 
     "$py" -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
     export PYTHONPATH="$PYTHONPATH:/tmp/site"
 fi
-if ! "$py" -c "import torch, FrEIA, innpar_freia.nn.model
-assert torch.cuda.is_available(), 'torch sees no CUDA device'"; then
-    echo "cuda_check: needs torch with CUDA and FrEIA (carry .whl, see the header)" >&2
+if ! why=$("$py" -c "import torch, FrEIA, innpar_freia.nn.model
+assert torch.cuda.is_available(), 'torch sees no CUDA device'" 2>&1); then
+    # The last line of what Python said (the failed import or the assertion), no traceback.
+    echo "cuda_check: needs torch with CUDA and FrEIA (carry .whl, see the header): \
+$(printf '%s\n' "$why" | tail -n 1)" >&2
     exit 1
 fi
 if [ ! -f experiments/data/challenge2015.h5 ] && [ ! -d ../shared/data/challenge2015 ]; then
     echo "cuda_check: no experiments/data/challenge2015.h5 (carry it) nor ../shared" >&2
     exit 1
 fi
+mkdir -p "$out"
 {
     nvidia-smi
     "$py" -c "import sys, torch, FrEIA; print('python', sys.version.split()[0], '| torch',
@@ -59,7 +62,9 @@ step() {  # step NAME SECONDS COMMAND...: run with a limit, log to RESULTS_DIR/N
     local rc=$?
     echo "== $name: exit $rc"
     tail -n 8 "$out/$name.log"
+    [ "$rc" -eq 0 ] || failed+=("$name")
 }
+failed=()
 
 step benchmark-cuda 120 "$py" experiments/benchmark.py --device cuda --release \
     --min-seconds 1 --out "$out/benchmark-cuda.json"
@@ -73,4 +78,8 @@ step pytest-cuda 110 "$py" -m pytest -q -p no:cacheprovider -k cuda tests/test_c
 step benchmark-cuda-compile 70 "$py" experiments/benchmark.py --device cuda --compile \
     --modes bf16 --batch-sizes 128 --min-seconds 1 --out "$out/benchmark-cuda-compile.json"
 ls "$out"
-exit 0
+# Every step runs whatever the others did; the exit status says whether all of them passed.
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "cuda_check: failed steps: ${failed[*]}" >&2
+    exit 1
+fi

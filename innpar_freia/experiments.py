@@ -666,7 +666,8 @@ def no_runs_message(results: Path, variant: str, checkpoint: str) -> str:
     if done:
         return (
             f"the {len(done)} finished run(s) under {runs} have no checkpoints/{checkpoint}.pt "
-            "here (run directories are not versioned: only their done.json is)"
+            "here: their folders hold only their records (done.json), and this needs the "
+            "weights; train those runs again"
         )
     return f"no finished run under {runs}"
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 from pathlib import Path
 
 import h5py
 import pytest
+import torch
 
 from innpar_freia.checks import run_checks
 from innpar_freia.config import resolve_config
@@ -740,3 +742,22 @@ def test_sigterm_to_the_runner_while_it_imports_leaves_no_half_written_file(
         lambda: any(target.parent.glob(".c2015.h5.*")),
     )  # fmt: skip
     assert list(target.parent.iterdir()) == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without CUDA")
+def test_the_cuda_check_stops_with_one_line_without_cuda(tmp_path: Path):
+    """It printed a Python traceback first, and left an empty results folder."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        ["bash", str(ROOT / "experiments" / "cuda_check.sh"), str(tmp_path / "res")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHON": sys.executable},
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "cuda_check: needs torch with CUDA and FrEIA (carry .whl, see the header): "
+        "AssertionError: torch sees no CUDA device"
+    ]
+    assert not (tmp_path / "res").exists()

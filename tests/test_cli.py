@@ -310,3 +310,21 @@ def test_the_readme_python_snippet_runs_as_written(
     from FrEIA.framework import SequenceINN
 
     assert isinstance(scope["inn"], SequenceINN)
+
+
+def test_a_reader_that_goes_away_is_not_an_error(synth_file: Path) -> None:
+    """'innpar data check FILE | head' printed "Error: Broken pipe" and exited 1. The
+    command now ends quietly, as one killed by SIGPIPE does (141)."""
+    import subprocess
+    import sys
+
+    for args in (["presets"], ["data", "check", str(synth_file)]):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "innpar_freia", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        proc.stdout.close()  # before the command writes anything
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=120) == 141, err
+        assert err == ""

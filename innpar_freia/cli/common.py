@@ -24,6 +24,12 @@ class InnparGroup(click.Group):
             return super().invoke(ctx)
         except InnparError as exc:
             _fail(str(exc))
+        except BrokenPipeError:
+            # The reader went away (innpar data check FILE | head): there is nobody to tell.
+            # Exit as a command killed by SIGPIPE does, with stdout sent nowhere so that
+            # the flush at exit fails no more.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(128 + 13) from None
         except OSError as exc:
             # Unwritable output directories, full disks, unreadable inputs.
             _fail(os_error_message(exc))

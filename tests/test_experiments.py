@@ -479,9 +479,17 @@ def test_a_failing_first_run_leaves_no_empty_folders(synth_file: Path, tmp_path:
         run_experiment(cfg, out, device="cpu", log=lambda s: None)
     assert not out.exists()
     # Another runner on the same experiment has just made its run folder (still empty while
-    # its training starts): this runner's failure removes its own folders, not that one.
-    other = out / "mini" / "runs" / "b" / "fold7-seed2"
-    with pytest.raises(DataError, match="fold"):
+    # its training starts): this runner's failure (a NaN met while training) removes its
+    # own folders, not that one.
+    from innpar_freia.data.dataset import plan_splits
+    from innpar_freia.data.store import read_info
+
+    bad = Path(shutil.copy(synth_file, tmp_path / "nan.h5"))
+    with h5py.File(bad, "r+") as fh:
+        fh["abp"][int(plan_splits(read_info(bad), 0).train[0]), 5] = float("nan")
+    cfg.write_text(text.replace("[7]", "[0]").replace(str(synth_file), str(bad)))
+    other = out / "mini" / "runs" / "b" / "fold0-seed2"
+    with pytest.raises(DataError, match="NaN"):
         run_experiment(
             cfg, out, device="cpu", log=lambda s: other.mkdir(parents=True, exist_ok=True),
             only=["a"],

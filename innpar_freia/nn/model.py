@@ -79,6 +79,29 @@ class CheckedSequenceINN(SequenceINN):
         return super().forward(x_or_z, c=c, rev=rev, jac=jac)
 
 
+def check_windows(model: nn.Module, signal: Any) -> None:
+    """``signal`` must be a ``(batch, window_length)`` tensor of the dtype of ``model``'s
+    weights: a clear error otherwise, not a deep torch error, and not a shorter window
+    zero-padded into a prediction the model was never trained for."""
+    if not torch.is_tensor(signal):
+        raise TypeError(
+            f"expected a torch tensor, but got {type(signal).__name__} "
+            "(Checkpoint.predict_abp and predict_ppg take numpy arrays)"
+        )
+    weight = next(model.parameters(), None)
+    if weight is not None and signal.dtype != weight.dtype:
+        raise TypeError(
+            f"expected a {weight.dtype} tensor, the dtype of the model's weights, but got "
+            f"{signal.dtype}: convert it (.to({weight.dtype})) or the model"
+        )
+    length = model.config.window_length
+    if signal.ndim != 2 or signal.shape[1] != length:
+        raise ValueError(
+            f"expected a (batch, {length}) tensor of {length}-sample windows, but got shape "
+            f"{tuple(signal.shape)}"
+        )
+
+
 def build_inn(config: ModelConfig, seed: int | None = None) -> SequenceINN:
     """The invertible core: a FrEIA ``SequenceINN`` over ``(batch, 2, padded_length)``.
 
@@ -202,29 +225,10 @@ class INNPAR(nn.Module):
 
     def make_input(self, signal: Tensor) -> Tensor:
         """``(batch, time)`` -> ``(batch, 2, padded)``: [signal, second channel], zero-padded."""
-        if not torch.is_tensor(signal):
-            raise TypeError(
-                f"expected a torch tensor, but got {type(signal).__name__} "
-                "(Checkpoint.predict_abp and predict_ppg take numpy arrays)"
-            )
-        weight = next(self.parameters(), None)
-        if weight is not None and signal.dtype != weight.dtype:
-            raise TypeError(
-                f"expected a {weight.dtype} tensor, the dtype of the model's weights, but got "
-                f"{signal.dtype}: convert it (.to({weight.dtype})) or the model"
-            )
-        if signal.ndim != 2:
-            raise ValueError(
-                f"expected a (batch, time) tensor, but got shape {tuple(signal.shape)}"
-            )
+        check_windows(self, signal)
         x = signal.unsqueeze(1)
         x = torch.cat([x, second_channel(x, self.config.second_channel)], dim=1)
         pad = self.config.padded_length - x.shape[-1]
-        if pad < 0:
-            raise ValueError(
-                f"window of {x.shape[-1]} samples is longer than the model's "
-                f"{self.config.window_length}"
-            )
         return F.pad(x, (0, pad)) if pad else x
 
     def forward(self, x: Tensor, rev: bool = False, jac: bool = True) -> tuple[Tensor, Tensor]:

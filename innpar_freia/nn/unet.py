@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from innpar_freia.config import ModelConfig
-from innpar_freia.nn.model import second_channel
+from innpar_freia.nn.model import check_windows, second_channel
 
 
 def _block(c_in: int, c_out: int, kernel: int) -> nn.Sequential:
@@ -77,8 +77,7 @@ class UNetBaseline(nn.Module):
         return -(-self.config.window_length // m) * m
 
     def make_input(self, signal: Tensor) -> Tensor:
-        if signal.ndim != 2:
-            raise ValueError(f"expected a (batch, time) tensor, got shape {tuple(signal.shape)}")
+        check_windows(self, signal)
         x = signal.unsqueeze(1)
         x = torch.cat([x, second_channel(x, self.config.second_channel)], dim=1)
         return F.pad(x, (0, self.padded_length - x.shape[-1]))

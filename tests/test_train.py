@@ -17,11 +17,12 @@ import torch
 
 import innpar_freia.train as train_mod
 from innpar_freia.checkpoint import load_checkpoint, read_checkpoint
-from innpar_freia.config import resolve_config
+from innpar_freia.config import ModelConfig, resolve_config
 from innpar_freia.data.dataset import fit_normalisation, plan_splits
 from innpar_freia.data.store import read_info
 from innpar_freia.distributed import DistInfo
 from innpar_freia.errors import CheckpointError, ConfigError, RunDirError, TrainingDiverged
+from innpar_freia.nn.model import build_model
 from innpar_freia.train import channel_l1, lr_factor, train
 
 
@@ -95,6 +96,10 @@ def test_predictions_refuse_what_would_give_silent_garbage(tiny_run: Path) -> No
     with pytest.raises(TypeError, match="expected a torch tensor, but got ndarray"):
         ckpt.model.ppg_to_abp(ppg)
     assert ckpt.model.ppg_to_abp(x.float()).shape == x.shape
+    # A shorter window was zero-padded into a prediction the model was never trained for.
+    for model in (ckpt.model, build_model(ModelConfig.from_preset("unet"))):
+        with pytest.raises(ValueError, match=r"expected a \(batch, 625\) tensor of 625-sample"):
+            model.ppg_to_abp(x.float()[:, :100])
 
 
 def test_a_checkpoint_loaded_onto_a_missing_device_says_so(tiny_run: Path) -> None:

@@ -208,7 +208,10 @@ class Checkpoint:
                 f"the windows are at {fs:g} Hz, but {self.path.name} was trained on windows at "
                 f"{self.fs:g} Hz: resample them (innpar reconstruct does)"
             )
-        windows = np.asarray(windows, dtype=np.float64)
+        given = np.asarray(windows)
+        if given.dtype.kind not in "iuf":  # bools, complex numbers, text: not a signal
+            raise TypeError(f"{what} windows must be real numbers, not {given.dtype}")
+        windows = given.astype(np.float64)
         if windows.ndim == 2 and not storable(windows):
             bad = np.flatnonzero(~storable(windows, axis=1))
             raise ValueError(

@@ -89,6 +89,9 @@ def test_predictions_refuse_what_would_give_silent_garbage(tiny_run: Path) -> No
     with pytest.raises(ValueError, match="the windows are at nan Hz"):
         ckpt.predict_ppg(np.full_like(ppg, 90.0), fs=float("nan"))
     assert np.array_equal(ckpt.predict_abp(ppg, fs=ckpt.fs), ckpt.predict_abp(ppg))
+    for odd in (ppg > 0, ppg + 1j):  # became 0/1, or lost their imaginary part
+        with pytest.raises(TypeError, match="PPG windows must be real numbers, not"):
+            ckpt.predict_abp(odd)
     # The network itself: torch tensors of its own dtype, named when they are not.
     x = torch.as_tensor(ppg)
     with pytest.raises(TypeError, match=r"expected a torch.float32 tensor.*got torch.float64"):

@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -170,9 +171,10 @@ class Checkpoint:
         return self.run_config.model.window_length
 
     def _run(self, signal: np.ndarray, reverse: bool, batch_size: int) -> np.ndarray:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
             # range(0, n, -1) is empty: the output would be uninitialised memory.
             raise ValueError(f"batch_size must be a whole number >= 1, not {batch_size!r}")
+        batch_size = int(batch_size)  # numpy integers too
         signal = np.asarray(signal, dtype=np.float64)
         if signal.ndim != 2 or signal.shape[1] != self.window_length:
             raise ValueError(
@@ -205,8 +207,8 @@ class Checkpoint:
         windows, blamed on the weights), or when ``fs`` is not the rate it was trained at."""
         if fs is not None and not np.isclose(float(fs), self.fs):  # as innpar eval checks
             raise ValueError(
-                f"the windows are at {fs:g} Hz, but {self.path.name} was trained on windows at "
-                f"{self.fs:g} Hz: resample them (innpar reconstruct does)"
+                f"the windows are at {float(fs):g} Hz, but {self.path.name} was trained on "
+                f"windows at {self.fs:g} Hz: resample them (innpar reconstruct does)"
             )
         given = np.asarray(windows)
         if given.dtype.kind not in "iuf":  # bools, complex numbers, text: not a signal

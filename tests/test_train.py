@@ -89,6 +89,7 @@ def test_predictions_refuse_what_would_give_silent_garbage(tiny_run: Path) -> No
     with pytest.raises(ValueError, match="the windows are at nan Hz"):
         ckpt.predict_ppg(np.full_like(ppg, 90.0), fs=float("nan"))
     assert np.array_equal(ckpt.predict_abp(ppg, fs=ckpt.fs), ckpt.predict_abp(ppg))
+    assert np.array_equal(ckpt.predict_abp(ppg, batch_size=np.int64(512)), ckpt.predict_abp(ppg))
     for odd in (ppg > 0, ppg + 1j):  # became 0/1, or lost their imaginary part
         with pytest.raises(TypeError, match="PPG windows must be real numbers, not"):
             ckpt.predict_abp(odd)

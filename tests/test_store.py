@@ -398,3 +398,21 @@ def test_a_writer_whose_final_rename_fails_leaves_no_hidden_file(tmp_path, monke
     with pytest.raises(PermissionError):
         synthesize_dataset(out, subjects=2, minutes=0.2, seed=1)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_read_signals_names_indices_that_are_not_windows(tmp_path):
+    """A float index was truncated (0.5 read window 0), a mask read windows 0 and 1, and an
+    index past the end gave h5py's own message."""
+    path = tmp_path / "x.h5"
+    with WindowWriter(path, fs=50.0, window_length=4, source_format="test") as w:
+        w.append(np.zeros((3, 4)), np.full((3, 4), 80.0), subject="a", window_id=["a", "b", "c"])
+    for bad in (np.array([0.5]), np.array([True, False, True])):
+        with pytest.raises(TypeError, match="indices must be window numbers"):
+            read_signals(path, bad)
+    for bad in ([3], [-1]):
+        with pytest.raises(IndexError, match=r"window -?\d is not in .*: it has windows 0..2"):
+            read_signals(path, bad)
+    assert read_signals(path, [2, 0])[1].shape == (2, 4) and read_signals(path, [])[0].shape == (
+        0,
+        4,
+    )

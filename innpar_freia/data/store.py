@@ -337,7 +337,15 @@ def read_signals(
     with open_h5(path) as fh:
         if indices is None:
             return read_block(fh["ppg"]), read_block(fh["abp"])
-        return read_rows(fh["ppg"], indices), read_rows(fh["abp"], indices)
+        given = np.asarray(indices)
+        if given.size and given.dtype.kind not in "iu":
+            # 0.5 was truncated to window 0, and a boolean mask read as windows 0 and 1.
+            raise TypeError(f"indices must be window numbers (integers), not {given.dtype}")
+        n = fh["ppg"].shape[0]
+        outside = given[(given < 0) | (given >= n)] if given.size else given
+        if outside.size:
+            raise IndexError(f"window {outside[0]} is not in {path}: it has windows 0..{n - 1}")
+        return read_rows(fh["ppg"], given), read_rows(fh["abp"], given)
 
 
 def check_rows_finite(path: str | Path, indices: np.ndarray) -> None:

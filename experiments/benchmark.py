@@ -185,8 +185,13 @@ def main(
         raise click.BadParameter("batch sizes must be at least 1", param_hint="--batch-sizes")
     if out_file is not None:
         # Said now, not after the first measurement (minutes in), which it would lose.
-        if out_file.exists() and not force:
-            raise click.ClickException(f"{out_file} exists; pass --force to replace it")
+        from innpar_freia.errors import InnparError
+        from innpar_freia.outputs import check_outputs
+
+        try:
+            check_outputs([out_file], force)  # an existing report only with --force
+        except InnparError as exc:
+            raise click.ClickException(str(exc)) from None
         try:
             out_file.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -53,6 +53,7 @@ from innpar_freia.metrics import BaselineAccumulator, protocol_windows
 from innpar_freia.nn.model import INNPAR, build_model, count_parameters, postprocess_abp
 from innpar_freia.outputs import (
     drop_aside,
+    jsonable,
     put_back,
     recover_set_aside,
     remove_if_empty,
@@ -528,13 +529,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for, but no CUDA device is available")
     return torch.device(name)
-
-
-def finite_or_none(record: dict[str, Any]) -> dict[str, Any]:
-    """``record`` with NaN and infinite floats as ``None`` (JSON's null)."""
-    return {
-        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()
-    }
 
 
 @torch.no_grad()
@@ -1068,7 +1062,7 @@ def _train(
             # last.pt, drops the metrics lines after it and redoes the epoch identically.
             with metrics_path.open("a") as fh:
                 # NaN (no calibrated validation window) is not JSON: strict readers want null.
-                fh.write(json.dumps(finite_or_none(record), allow_nan=False) + "\n")
+                fh.write(json.dumps(jsonable(record), allow_nan=False) + "\n")
             # Decided before the checkpoint, which records it: resuming a run its early
             # stopping ended does not train it on.
             stop = bool(cfg.early_stopping and has_val and bad_epochs >= cfg.early_stopping)

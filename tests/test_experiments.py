@@ -699,7 +699,7 @@ def test_benchmark_output_problems_are_said_before_measuring(tmp_path: Path):
     old = tmp_path / "old.json"
     old.write_text('{"rows": ["finished"]}')
     result = CliRunner().invoke(module.main, [*base, "--out", str(old)])
-    assert result.exit_code == 1 and f"{old} exists; pass --force" in result.output
+    assert result.exit_code == 1 and f"output exists: {old}; pass --force" in result.output
     assert old.read_text() == '{"rows": ["finished"]}'
     blocked = tmp_path / "file"
     blocked.write_text("")

@@ -92,39 +92,12 @@ def os_error_message(exc: OSError) -> str:
     return f"{reason}: {path}"
 
 
-def _jsonable(obj: Any) -> Any:
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover
-        np = None
-    if np is not None:
-        if isinstance(obj, np.integer):
-            return int(obj)
-        if isinstance(obj, np.floating):
-            return _finite(float(obj))
-        if isinstance(obj, np.ndarray):
-            return _finite(obj.tolist())
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def _finite(obj: Any) -> Any:
-    """``obj`` with NaN and infinite floats as ``None`` (JSON's null), in dicts and lists
-    too: ``json.dumps`` calls ``default`` for unknown types only, never for a float."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def to_json(obj: Any, indent: int | None = 2) -> str:
-    """Strict JSON (no NaN, which strict readers refuse): a number that is not finite is
-    null."""
-    return json.dumps(_finite(obj), indent=indent, default=_jsonable, allow_nan=False)
+    """Strict JSON (no NaN, which strict readers refuse): numpy values as Python's, paths
+    as strings, and a number that is not finite as null, in dicts and lists too."""
+    from innpar_freia.outputs import jsonable  # numpy: not needed for --help
+
+    return json.dumps(jsonable(obj), indent=indent, allow_nan=False)
 
 
 def echo_json(obj: Any) -> None:

@@ -60,13 +60,14 @@ def main(
     stop_on_sigterm()
     fold_list = _integers(folds, "--folds")
     seed_list = _integers(seeds, "--seeds")
+    only_list = _names(only, "--only")
     for config in configs:
         try:
             results = run_experiment(
                 config,
                 out,
                 device=device,
-                only=only.split(",") if only else None,
+                only=only_list,
                 folds=fold_list,
                 seeds=seed_list,
                 log=lambda s: click.echo(s, err=True),
@@ -80,12 +81,27 @@ def main(
         click.echo(f"{config}: {out / results['experiment'] / 'results.md'}")
 
 
+def _names(text: str | None, option: str) -> list[str] | None:
+    """``"a,b"`` -> ``["a", "b"]``; None when the option was not given. An empty item is an
+    error: ``--only "$VARIANTS"`` with the variable unset would otherwise run everything."""
+    if text is None:
+        return None
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise click.BadParameter(
+            f"expected a comma-separated list without empty items, got {text!r}",
+            param_hint=option,
+        )
+    return items
+
+
 def _integers(text: str | None, option: str) -> list[int] | None:
     """``"0,2"`` -> ``[0, 2]``; None when the option was not given."""
-    if not text:
+    items = _names(text, option)
+    if items is None:
         return None
     try:
-        return [int(f) for f in text.split(",")]
+        return [int(f) for f in items]
     except ValueError:
         raise click.BadParameter(
             f"expected comma-separated integers, got {text!r}", param_hint=option

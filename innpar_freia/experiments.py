@@ -64,8 +64,10 @@ PROTOCOL_DEFAULTS: dict[str, Any] = {
 }
 
 
-# Training settings the protocol sets for each run (seeds, test_folds, val_fold).
+# Training settings the protocol sets for each run (seeds, test_folds, val_fold), and the
+# one the runner's --device sets.
 PROTOCOL_TRAIN_KEYS = {"seed", "test_fold", "val_fold"}
+RUNNER_TRAIN_KEYS = {"device"}
 
 
 @dataclass
@@ -146,6 +148,12 @@ def load_experiment(path: str | Path) -> Experiment:
                     f"{path}: {table}: {', '.join(moved)} belong in [protocol] (seeds, "
                     "test_folds, val_fold), which sets them for every run"
                 )
+            if isinstance(train, dict) and RUNNER_TRAIN_KEYS & set(train):
+                raise ConfigError(
+                    f"{path}: {table}: device is chosen for every run by the runner's "
+                    "--device option (auto = CUDA when present), not in the file"
+                )
+            _check_train_keys(path, table, train)
         variant = Variant(
             name=str(v["name"]),
             description=str(v.get("description", "")),
@@ -154,7 +162,8 @@ def load_experiment(path: str | Path) -> Experiment:
             train={**base.get("train", {}), **v.get("train", {})},
             reuse=v.get("reuse"),
         )
-        resolve_config(variant.preset, variant.model, variant.train)  # validate early
+        resolved = resolve_config(variant.preset, variant.model, variant.train)  # validate early
+        _check_kept_epochs(path, protocol, variant.name, resolved.train)
         variants.append(variant)
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
@@ -176,6 +185,57 @@ def load_experiment(path: str | Path) -> Experiment:
         variants,
         _extra_evaluations(path, raw.get("extra_eval", [])),
     )
+
+
+def _check_train_keys(path: Path, table: str, train: Any) -> None:
+    """A misspelt training setting, named with the settings a config file may give: the
+    configuration's own message would also list those the runner sets (seed, device...)."""
+    from innpar_freia.config import TrainConfig
+
+    if not isinstance(train, dict):
+        return  # _check_tables says so
+    known = set(TrainConfig.__dataclass_fields__) - PROTOCOL_TRAIN_KEYS - RUNNER_TRAIN_KEYS
+    unknown = sorted(set(train) - known - PROTOCOL_TRAIN_KEYS - RUNNER_TRAIN_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: {table}: unknown train setting(s): {', '.join(unknown)}; known "
+            f"settings are: {', '.join(sorted(known))}"
+        )
+
+
+def _check_kept_epochs(path: Path, protocol: dict[str, Any], name: str, train: Any) -> None:
+    """The checkpoints the protocol scores exist for every run of a variant: an
+    "epoch-NNNN" the variant does not keep (``keep_checkpoints``) or never reaches, and a
+    "best" or "val" with no validation split, would be found only after the first run has
+    trained, and that run could not be fixed (another keep_checkpoints is another recipe)."""
+    for checkpoint in protocol["checkpoints"]:
+        if not checkpoint.startswith("epoch-"):
+            continue
+        epoch = int(checkpoint.split("-", 1)[1])
+        if epoch > train.epochs:
+            raise ConfigError(
+                f"{path}: protocol checkpoint {checkpoint!r}: variant {name!r} trains "
+                f"{train.epochs} epochs"
+            )
+        if epoch not in train.keep_checkpoints:
+            raise ConfigError(
+                f"{path}: protocol checkpoint {checkpoint!r}: variant {name!r} does not keep "
+                f"it; add {epoch} to its train keep_checkpoints (now "
+                f"{list(train.keep_checkpoints)})"
+            )
+    # val_fold = -1 leaves the test folds' runs without a validation split (without test
+    # folds the file's own splits apply, which may have one).
+    if protocol["val_fold"] == -1 and protocol["test_folds"] != PROTOCOL_DEFAULTS["test_folds"]:
+        if "best" in protocol["checkpoints"]:
+            raise ConfigError(
+                f'{path}: protocol checkpoint "best" is chosen on the validation split, but '
+                'val_fold = -1 (none): it would be the last epoch under another name; use "last"'
+            )
+        if "val" in protocol["evaluate"]:
+            raise ConfigError(
+                f'{path}: protocol evaluate "val" needs a validation split, but val_fold = -1 '
+                "(none)"
+            )
 
 
 def _check_folder_name(path: Path, what: str, name: Any) -> None:
@@ -329,6 +389,7 @@ def prepare_data(exp: Experiment, log: Any = print) -> Path:
 
     target = exp.resolve(exp.data["file"])
     if target.exists():
+        check_data_source(exp, target)
         return target
     created = make_folder(target.parent)
     try:
@@ -336,6 +397,83 @@ def prepare_data(exp: Experiment, log: Any = print) -> Path:
     except BaseException:
         remove_if_empty(reversed(created))  # nothing was made: no empty folder either
         raise
+
+
+def check_data_source(exp: Experiment, target: Path) -> None:
+    """An existing window file is what ``[data]`` makes: an edited ``synth`` or ``import``
+    would otherwise be ignored, and the runs on the old file reported as the new data's.
+
+    Compared with the file's provenance: every ``synth`` parameter; an import's format, its
+    input files (names and sizes, under the configured source) and the options that shape
+    the windows (``--fs``, ``--window-seconds``). Other import options are not compared."""
+    from innpar_freia.data.store import read_info
+
+    info = read_info(target)  # a damaged file fails here, with its own message
+    made = info.provenance
+    diffs: list[str] = []
+    if "synth" in exp.data:
+        from innpar_freia.data.splits import MIN_FOLDS
+        from innpar_freia.data.synthetic import DEFAULT_FOLDS, synthesize_dataset
+
+        if made.get("generator") != "innpar_freia.data.synthetic":
+            diffs.append(f"it was not synthesised (source: {info.source_format or 'unknown'})")
+        else:
+            import inspect
+
+            params = inspect.signature(synthesize_dataset).parameters
+            want = {
+                k: exp.data["synth"].get(k, p.default)
+                for k, p in params.items()
+                if k not in ("path", "overwrite")
+            }
+            if want["folds"] is None:  # as synthesize_dataset chooses them
+                subjects = want["subjects"]
+                want["folds"] = min(DEFAULT_FOLDS, subjects) if subjects >= MIN_FOLDS else 0
+            diffs += [
+                f"synth {k} {made.get(k)!r}, now {v!r}"
+                for k, v in want.items()
+                if k in made and not np.isclose(float(made[k]), float(v))
+            ]
+    elif "import" in exp.data:
+        fmt, source, *args = exp.data["import"]
+        if info.source_format != fmt:
+            diffs.append(f"format {info.source_format!r}, now {fmt!r}")
+        source_path = exp.resolve(source)
+        for entry in made.get("inputs", []) if source_path.exists() else []:
+            rel = Path(entry.get("path", ""))
+            if rel.is_absolute():
+                continue  # an input outside the source folder: nothing to compare it with
+            here = source_path / rel if source_path.is_dir() else source_path
+            if here.name != rel.name or not here.is_file():
+                diffs.append(f"input {rel} is not in {source_path}")
+            elif here.stat().st_size != entry.get("bytes"):
+                diffs.append(f"input {here} has changed size")
+            if len(diffs) >= 3:
+                break
+        # Their values as the importer takes them (its defaults where not given; a folder
+        # of windows has its own length).
+        recordings = fmt in ("wfdb", "csv", "npz")
+        shaped = {
+            "--fs": (info.fs, 125.0),
+            "--window-seconds": (info.window_length / info.fs, 5.0 if recordings else None),
+        }
+        for flag, (have, default) in shaped.items():
+            now: float | None = default
+            for i, arg in enumerate(args):
+                value = args[i + 1] if arg == flag and i + 1 < len(args) else None
+                if arg.startswith(flag + "="):
+                    value = arg.split("=", 1)[1]
+                try:
+                    now = float(value) if value is not None else now
+                except ValueError:
+                    now = None  # the importer names a bad value when it runs
+            if now is not None and not np.isclose(now, have):
+                diffs.append(f"{flag.lstrip('-')} {have:g}, now {now:g}")
+    if diffs:
+        raise ConfigError(
+            f"{exp.path}: {target} was made from other data than [data] describes now "
+            f"({'; '.join(diffs[:3])}): delete it to make it again, or give [data] another file"
+        )
 
 
 def _run_to_the_end(cmd: list[str]) -> int:
@@ -419,7 +557,14 @@ def check_extra_files(exp: Experiment, data: Path) -> None:
             )
 
 
-def git_commit(root: Path) -> str:
+# What the runner itself writes into a checkout: its tables, which are versioned. A change
+# there is not a change to the code the runs are made from.
+_RESULT_TABLES = (":(glob,exclude)**/results.md", ":(glob,exclude)**/results.json")
+
+
+def git_commit(root: Path, config: Path | None = None) -> str:
+    """The commit checked out at ``root``, "+dirty" when tracked files differ from it
+    (other than result tables) or when ``config`` (an experiment file) is not committed."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -429,11 +574,21 @@ def git_commit(root: Path) -> str:
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *_RESULT_TABLES],
             cwd=root,
             capture_output=True,
             text=True,
         ).stdout.strip()
+        if config is not None and not dirty:
+            # An experiment file git does not know: the commit does not hold what ran.
+            dirty = (
+                subprocess.run(
+                    ["git", "ls-files", "--error-unmatch", str(config.resolve())],
+                    cwd=root,
+                    capture_output=True,
+                ).returncode
+                != 0
+            )
         return head + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -460,7 +615,7 @@ def experiment_commit(exp: Experiment) -> str:
     or, for a config outside any repository, the checkout this package runs from."""
     if not _in_work_tree(exp.root) and _in_work_tree(PACKAGE_ROOT):
         return git_commit(PACKAGE_ROOT)
-    return git_commit(exp.root)
+    return git_commit(exp.root, exp.path)
 
 
 # The checkout this package is imported from (when it is one: an editable install).
@@ -537,6 +692,19 @@ def check_run(exp: Experiment, variant: Variant, run_dir: Path, run_config: Any,
         )
     if (run_dir / "config.json").is_file() or done.is_file():
         check_same_recipe(run_dir, run_config, data, finished=done.exists())
+    last = run_dir / "checkpoints" / "last.pt"
+    if not done.exists() and last.is_file():
+        # An interrupted run resumes to the configuration's epochs: fewer than it has done
+        # would fail only when it is reached, after the runs before it have trained.
+        from innpar_freia.checkpoint import read_checkpoint
+
+        completed = int(read_checkpoint(last).get("epoch", 0))
+        if completed > run_config.train.epochs:
+            raise ConfigError(
+                f"{run_dir} was interrupted after {completed} epochs, more than the "
+                f"{run_config.train.epochs} that the configuration now trains: delete it to "
+                "train it again, or give the experiment another name or --out"
+            )
 
 
 def run_config_for(
@@ -944,7 +1112,7 @@ def write_results(
     """Write ``results.{json,md}`` from ``records``; ``commit`` is the code's commit as the
     runner found it (default: now)."""
     from innpar_freia.distributed import hardware_description
-    from innpar_freia.train import resolve_device, write_json_atomic
+    from innpar_freia.train import resolve_device, write_bytes_atomic, write_json_atomic
 
     # Only the splits and checkpoints this experiment asks for: a reused run may carry the
     # scores another experiment added (the test folds of the ablation's models), and an
@@ -1012,10 +1180,9 @@ def write_results(
                 "",
                 paired_table(results["paired"][key][reference]),
             ]
-    text = "\n".join(lines) + "\n"
-    tmp = out / ".results.md.tmp"
-    tmp.write_text(text)
-    tmp.replace(out / "results.md")
+    # Through a temporary file named by process: runners on one table (finished_records)
+    # may write it at the same moment.
+    write_bytes_atomic(out / "results.md", ("\n".join(lines) + "\n").encode())
     return results
 
 

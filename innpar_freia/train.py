@@ -477,9 +477,14 @@ def check_resume_data(data: Path, desc: dict[str, Any], stored: dict[str, Any]) 
 
 
 def write_bytes_atomic(path: Path, content: bytes) -> None:
+    """Replace ``path`` by ``content`` at once, through a temporary file of this process
+    (another process may be writing the same file), which a failure does not leave behind."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(content)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(content)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:

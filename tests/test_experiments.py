@@ -124,6 +124,12 @@ def test_runner_command_line_rejects_bad_lists(tmp_path: Path) -> None:
         result = CliRunner().invoke(script.main, [str(cfg), option, "1,x"])
         assert result.exit_code == 2 and "expected comma-separated integers" in result.output
         assert option in result.output and "Traceback" not in result.output
+    # An empty list (an unset shell variable) meant "all": the whole experiment started.
+    for option in ("--folds", "--seeds", "--only"):
+        for value in ("", "a,,b"):
+            result = CliRunner().invoke(script.main, [str(cfg), option, value])
+            assert result.exit_code == 2 and "without empty items" in result.output, option
+            assert option in result.output and "Traceback" not in result.output
 
 
 def test_a_variant_can_reuse_another_experiments_runs(synth_file: Path, tmp_path: Path):
@@ -195,8 +201,30 @@ def test_experiment_files_are_validated(tmp_path: Path) -> None:
     bad.write_text(
         'name = "x"\n[data]\nfile = "f.h5"\n[protocol]\nval_fold = -1\n'
         'checkpoints = ["epoch-0010", "last"]\nevaluate = ["all"]\n[base]\n'
+        "train = { keep_checkpoints = [10] }\n"
     )
     assert load_experiment(bad).protocol["checkpoints"] == ["epoch-0010", "last"]
+    # What the protocol scores must exist for every run: found after the first run had
+    # trained, it could not be fixed (another keep_checkpoints is another recipe).
+    for protocol, settings, message in (
+        ('checkpoints = ["epoch-0010"]', "epochs = 20", "'epoch-0010': variant 'base' does not"),
+        ('checkpoints = ["epoch-0030"]', "epochs = 20, keep_checkpoints = [30]", "trains 20"),
+        ("test_folds = [0]\nval_fold = -1", "epochs = 2", '"best" is chosen on the validation'),
+        (
+            'test_folds = [0]\nval_fold = -1\ncheckpoints = ["last"]\nevaluate = ["val"]',
+            "epochs = 2",
+            'evaluate "val" needs a validation split',
+        ),
+    ):
+        bad.write_text(
+            f'name = "x"\n[data]\nfile = "f.h5"\n[protocol]\n{protocol}\n[base]\n'
+            f"train = {{ {settings} }}\n"
+        )
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_experiment(bad)
+    # Without test folds the file's own splits apply, which may have a validation split.
+    bad.write_text('name = "x"\n[data]\nfile = "f.h5"\n[protocol]\nval_fold = -1\n[base]\n')
+    assert load_experiment(bad).protocol["checkpoints"] == ["best"]
     # A misspelt key in [base] or [data] would otherwise train the wrong recipe silently;
     # malformed tables are one message each, never a traceback.
     head = 'name = "x"\n[data]\nfile = "f.h5"\n'
@@ -213,10 +241,18 @@ def test_experiment_files_are_validated(tmp_path: Path) -> None:
         ('name = 5\n[data]\nfile = "f.h5"\n[base]\n', "name must be a folder name"),
         ('name = "../evil"\n[data]\nfile = "f.h5"\n[base]\n', "got '../evil'"),
         (head + '[base]\n[[variants]]\nname = ".."\n', "variant name must be a folder name"),
+        # The settings a file may give, not those the runner sets for every run.
+        (head + "[base]\ntrain = { epoch = 3 }\n", r"unknown train setting\(s\): epoch; .*lr,"),
+        (head + '[base]\ntrain = { device = "cpu" }\n', "by the runner's --device option"),
     ):
         bad.write_text(text)
         with pytest.raises(ConfigError, match=message):
             load_experiment(bad)
+    bad.write_text(head + "[base]\ntrain = { epoch = 3 }\n")
+    with pytest.raises(ConfigError) as err:
+        load_experiment(bad)
+    known = str(err.value).split("known settings are: ")[1].split(", ")
+    assert "epochs" in known and not {"seed", "test_fold", "val_fold", "device"} & set(known)
 
 
 def test_runs_are_scored_on_another_dataset(synth_file: Path, tmp_path: Path) -> None:
@@ -446,6 +482,16 @@ def test_results_name_the_commit_the_runs_were_made_from(synth_file: Path, tmp_p
     second = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
     assert len(second["variants"]["a"]["runs"]) == 2 and second["commit"] == head
     assert f"commit {head}," in (out / "mini" / "results.md").read_text()
+    # Which the next runner finds changed (a variant added, a second config in one
+    # command): it is the runner's output, not the code.
+    again = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["b"], folds=[0])
+    assert git("status", "--porcelain", "--untracked-files=no").strip()
+    assert again["commit"] == head
+    # An experiment file git does not hold: the commit does not say what ran.
+    untracked = cfg.with_name("mini2.toml")
+    untracked.write_text(cfg.read_text().replace('"mini"', '"mini2"'))
+    other = run_experiment(untracked, out, device="cpu", log=lambda s: None, only=["a"], folds=[0])
+    assert other["commit"] == head + "+dirty"
     (tmp_path / "setup.cfg").write_text("[metadata]\nname = y\n")
     third = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
     assert third["commit"] == head + "+dirty"
@@ -769,3 +815,96 @@ def test_the_cuda_check_stops_with_one_line_without_cuda(tmp_path: Path):
         "AssertionError: torch sees no CUDA device"
     ]
     assert not (tmp_path / "res").exists()
+
+
+def test_an_existing_window_file_must_be_what_data_describes(tmp_path: Path):
+    """An edited [data] was ignored once its file existed, and the runs on the old file were
+    reported as the new data's."""
+    from scipy.io import savemat
+    from test_importers import _fold_columns, make_bp_benchmark
+
+    from innpar_freia.experiments import prepare_data
+
+    cfg = tmp_path / "x.toml"
+
+    def prepare(data: str) -> Path:
+        cfg.write_text(f'name = "x"\n[base]\npreset = "tiny"\n[data]\n{data}')
+        return prepare_data(load_experiment(cfg), log=lambda s: None)
+
+    made = tmp_path / "s.h5"
+    synth = f'file = "{made}"\nsynth = {{ subjects = 4, minutes = 0.5, seed = 1 }}\n'
+    assert prepare(synth) == made and prepare(synth) == made  # made, then used as it is
+    for edit, message in (
+        (("seed = 1", "seed = 2"), "synth seed 1, now 2"),
+        (("subjects = 4", "subjects = 5"), "synth subjects 4, now 5"),
+        (("seed = 1", "seed = 1, folds = 3"), "synth folds 4, now 3"),  # 4 subjects: 4 folds
+    ):
+        with pytest.raises(ConfigError, match=re.escape(f"{made} was made from other data")):
+            prepare(synth.replace(*edit))
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            prepare(synth.replace(*edit))
+    source = make_bp_benchmark(tmp_path / "bpb")
+    imported = tmp_path / "i.h5"
+    imp = f'file = "{imported}"\nimport = ["bp-benchmark", "{source}"]\n'
+    assert prepare(imp) == imported and prepare(imp) == imported
+    assert prepare(imp.replace('"]', '", "--fs", "125"]')) == imported  # the default, given
+    for data, message in (
+        (imp.replace('"]', '", "--fs", "100"]'), "fs 125, now 100"),
+        (imp.replace('"]', '", "--fs=100"]'), "fs 125, now 100"),
+        (imp.replace("bp-benchmark", "innpar-npy"), "format 'bp-benchmark', now 'innpar-npy'"),
+        (f'file = "{imported}"\nsynth = {{ subjects = 4 }}\n', "it was not synthesised"),
+        (f'file = "{made}"\nimport = ["bp-benchmark", "{source}"]\n', "format 'synthetic'"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            prepare(data)
+    savemat(source / "signal_fold_0.mat", _fold_columns(0, n=9))  # other windows, same name
+    with pytest.raises(ConfigError, match=r"signal_fold_0\.mat has changed size"):
+        prepare(imp)
+    (source / "signal_fold_0.mat").unlink()
+    with pytest.raises(ConfigError, match=r"input signal_fold_0\.mat is not in"):
+        prepare(imp)
+
+
+def test_an_interrupted_run_with_more_epochs_stops_the_runner_before_training(
+    synth_file: Path, tmp_path: Path
+):
+    """A run interrupted after more epochs than an edited config trains was found only when
+    its turn came, after the runs before it had trained, and named the CLI's --epochs."""
+    cfg = tmp_path / "mini.toml"
+    text = EXPERIMENT.format(data=synth_file).replace("[1, 2]", "[1]")
+    cfg.write_text(text.replace("epochs = 1,", "epochs = 2,"))
+    out = tmp_path / "out"
+    run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"], folds=[1])
+    run = out / "mini" / "runs" / "a" / "fold1-seed1"
+    (run / "done.json").unlink()  # as if stopped after its last epoch, before its record
+    cfg.write_text(text)  # now 1 epoch
+    with pytest.raises(ConfigError, match=re.escape(f"{run} was interrupted after 2 epochs")):
+        run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    assert not (out / "mini" / "runs" / "a" / "fold0-seed1").exists()
+
+
+def test_atomic_writes_of_several_processes_do_not_collide(tmp_path: Path):
+    """Runners sharing one table wrote results.md through one temporary name: one process
+    renamed the other's file away and crashed (FileNotFoundError)."""
+    import multiprocessing
+
+    from innpar_freia.train import write_bytes_atomic
+
+    target = tmp_path / "results.md"
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(2) as pool:
+        pool.starmap(_write_many, [(target, b"a" * 5000), (target, b"b" * 5000)])
+    assert target.read_bytes() in (b"a" * 5000, b"b" * 5000)
+    assert [p.name for p in tmp_path.iterdir()] == ["results.md"]
+    # A write that fails leaves no temporary file behind.
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(OSError):
+        write_bytes_atomic(tmp_path / "folder", b"x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "results.md"]
+
+
+def _write_many(path: Path, content: bytes) -> None:
+    from innpar_freia.train import write_bytes_atomic
+
+    for _ in range(300):
+        write_bytes_atomic(path, content)

@@ -18,7 +18,7 @@ import torch
 from innpar_freia import __version__
 from innpar_freia.config import RunConfig
 from innpar_freia.data.dataset import Normalisation
-from innpar_freia.data.store import storable
+from innpar_freia.data.store import storable, write_failure
 from innpar_freia.errors import CheckpointError, ConfigError
 from innpar_freia.metrics import BaselineParams
 from innpar_freia.nn.model import INNPAR, build_model, postprocess_abp
@@ -92,8 +92,13 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     }
     body.update(payload)
     try:
-        torch.save(body, tmp)
+        # Through a Python file: given a name, torch.save reports a full disk as a
+        # RuntimeError of its zip writer ("unexpected pos ..."), without the reason.
+        with open(tmp, "wb") as fh:
+            torch.save(body, fh)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:
+        raise CheckpointError(f"cannot write {path}: {write_failure(exc)}") from None
     finally:
         tmp.unlink(missing_ok=True)
     return path

@@ -214,8 +214,24 @@ class StagedOutputs:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.commit()
-        else:
-            self.abort()
+            return
+        names = {str(tmp): str(final) for tmp, final in self._staged}
+        self.abort()
+        # A failed write (a full disk) names the hidden staged file, which is gone now:
+        # the message names the output the user asked for.
+        if isinstance(exc, OSError) and str(exc.filename) in names:
+            exc.filename = names[str(exc.filename)]
+        elif isinstance(exc, OSError) and exc.filename is None and exc.errno and names:
+            # A failed write() names no file: which outputs were being written.
+            raise DataError(
+                f"cannot write {', '.join(names.values())}: {os.strerror(exc.errno)}"
+            ) from None
+        elif isinstance(exc, DataError):
+            text = str(exc)
+            for tmp, final in names.items():
+                text = text.replace(tmp, final)
+            if text != str(exc):
+                raise DataError(text) from None
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -31,6 +31,7 @@ import h5py
 import numpy as np
 
 from innpar_freia import __version__
+from innpar_freia.data.store import create_h5, discard_h5, finish_h5, write_failure
 from innpar_freia.errors import DataError
 
 SCHEMA = "innpar-freia.predictions"
@@ -101,44 +102,47 @@ def write_predictions(
             raise ValueError(f"{name} has shape {np.shape(values)}, expected ({n}, {length})")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fh = create_h5(tmp, path)
     try:
-        with h5py.File(tmp, "w") as fh:
-            a = fh.attrs
-            a["schema"] = SCHEMA
-            a["schema_version"] = SCHEMA_VERSION
-            a["fs"] = float(fs)
-            a["window_length"] = int(length)
-            a["n_windows"] = int(n)
-            a["direction"] = direction
-            a["units"] = "mmHg" if direction == "ppg2abp" else "z-scored PPG"
-            a["created_utc"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-            a["package_version"] = __version__
-            for key, value in (attrs or {}).items():
-                a[key] = "" if value is None else value
-            for name in ("window_id", "subject"):
-                fh.create_dataset(name, data=columns[name].astype(object), dtype=_STR)
-            fh.create_dataset("start", data=columns["start"].astype(np.int64))
-            fh.create_dataset("index", data=columns["index"].astype(np.int64))
-            big = {"prediction": prediction, **extra}
-            for name, values in big.items():
-                if values is None:
-                    continue
-                fh.create_dataset(
-                    name,
-                    data=np.asarray(values, dtype=np.float32),
-                    chunks=(min(64, max(1, n)), length),
-                    compression="gzip",
-                    compression_opts=4,
-                    shuffle=True,
-                )
-            if scored is not None:
-                scored = np.asarray(scored, dtype=bool)
-                if scored.shape != (n,):
-                    raise ValueError(f"scored has shape {scored.shape}, expected ({n},)")
-                fh.create_dataset("scored", data=scored)
+        a = fh.attrs
+        a["schema"] = SCHEMA
+        a["schema_version"] = SCHEMA_VERSION
+        a["fs"] = float(fs)
+        a["window_length"] = int(length)
+        a["n_windows"] = int(n)
+        a["direction"] = direction
+        a["units"] = "mmHg" if direction == "ppg2abp" else "z-scored PPG"
+        a["created_utc"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        a["package_version"] = __version__
+        for key, value in (attrs or {}).items():
+            a[key] = "" if value is None else value
+        for name in ("window_id", "subject"):
+            fh.create_dataset(name, data=columns[name].astype(object), dtype=_STR)
+        fh.create_dataset("start", data=columns["start"].astype(np.int64))
+        fh.create_dataset("index", data=columns["index"].astype(np.int64))
+        big = {"prediction": prediction, **extra}
+        for name, values in big.items():
+            if values is None:
+                continue
+            fh.create_dataset(
+                name,
+                data=np.asarray(values, dtype=np.float32),
+                chunks=(min(64, max(1, n)), length),
+                compression="gzip",
+                compression_opts=4,
+                shuffle=True,
+            )
+        if scored is not None:
+            scored = np.asarray(scored, dtype=bool)
+            if scored.shape != (n,):
+                raise ValueError(f"scored has shape {scored.shape}, expected ({n},)")
+            fh.create_dataset("scored", data=scored)
+        finish_h5(fh, path)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # a full disk while h5py writes the datasets
+        raise DataError(f"cannot write {path}: {write_failure(exc)}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        discard_h5(fh, tmp)  # once renamed, nothing is left to discard
     return path
 
 

@@ -132,8 +132,17 @@ def _predictor(ckpt: Checkpoint, direction: str):
 
 
 def _input_files(input_path: Path) -> list[Path]:
-    """The input and, for a WFDB record, its header and signal files."""
-    return [input_path, *(input_path.with_suffix(s) for s in (".hea", ".dat", ".mat"))]
+    """The input and, for a WFDB record, its header and the signal files the header names
+    (any name: ``rec.hea`` may keep its samples in ``abp.dat``, which an output named
+    ``abp`` would have replaced)."""
+    from innpar_freia.data.recordings import check_wfdb_files, wfdb_record_base
+
+    files = [input_path, *(input_path.with_suffix(s) for s in (".hea", ".dat", ".mat"))]
+    try:
+        files += check_wfdb_files(wfdb_record_base(input_path))
+    except DataError:
+        pass  # not a WFDB record (or a damaged one, which reading it reports)
+    return files
 
 
 def _check_outputs(finals: list[Path], force: bool, input_path: Path, ckpt: Checkpoint) -> None:

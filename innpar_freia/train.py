@@ -717,6 +717,10 @@ def discard_unstarted_run(run_dir: Path, remove_dir: bool) -> None:
         return
     for name in ("config.json", "metrics.jsonl"):
         (run_dir / name).unlink(missing_ok=True)
+    # An epoch writes best.pt and kept epochs before last.pt: one that failed in between
+    # (a full disk) left them, and the folder then held a run that --resume could not use.
+    for written in [ckpt_dir / "best.pt", *ckpt_dir.glob("epoch-*.pt")]:
+        written.unlink(missing_ok=True)
     for stale in [*run_dir.glob(".*.tmp"), *ckpt_dir.glob(".*.tmp")]:
         stale.unlink(missing_ok=True)
     # Absent, or holding something this run did not write: left as it is.

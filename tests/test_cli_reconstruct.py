@@ -592,3 +592,23 @@ def test_a_channel_picked_by_name_that_holds_no_signal_points_at_the_others(ckpt
     assert "from channel 'SpO2'" in r.output
     assert "if one of wave is the PPG, name it with --ppg-channel" in r.output
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_a_signal_file_the_header_names_is_never_replaced(recording, ckpt, tmp_path):
+    """A header may keep its samples in a file of any name: ``rec.hea`` naming ``abp.dat``.
+    Only ``rec.dat``/``rec.mat`` were protected, so ``--out abp --force`` replaced the
+    input's samples with the output's and destroyed the recording."""
+    import shutil
+
+    d = tmp_path / "w"
+    d.mkdir()
+    shutil.copy(recording["dir"] / "rec.dat", d / "abp.dat")
+    header = (recording["dir"] / "rec.hea").read_text().replace("rec.dat", "abp.dat")
+    (d / "rec.hea").write_text(header)
+    before = (d / "abp.dat").read_bytes()
+    for force in ([], ["--force"]):
+        result = run("reconstruct", "--checkpoint", ckpt, d / "rec", "--out", d / "abp", *force)
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "abp.dat" in result.output and "input" in result.output, result.output
+    assert (d / "abp.dat").read_bytes() == before
+    assert files_in(d) == ["abp.dat", "rec.hea"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -40,6 +41,10 @@ SCHEMA = "innpar-freia.windows"
 SCHEMA_VERSION = 1
 SPLITS = ("train", "val", "test")
 CHUNK_ROWS = 64
+# The writer's HDF5 chunk cache: none, so that rows reach the disk as they are appended and a
+# full disk fails in append(), where it is an error; rows held back in the cache were written
+# only by h5py's close, where a failure is not raised and crashed the interpreter.
+RAW_CACHE_BYTES = 0
 # Per-handle chunk cache: bounded memory per DataLoader worker, but large enough that a
 # training epoch over a file of a few thousand windows decompresses every chunk once.
 CHUNK_CACHE_BYTES = 64 * 2**20
@@ -378,6 +383,62 @@ def read_reference(path: str | Path, name: str) -> np.ndarray:
         return read_dataset(fh["reference"][name])
 
 
+def write_failure(exc: BaseException) -> str:
+    """Why a file could not be written: the operating system's reason (``No space left on
+    device``) where the error carries an errno (h5py puts it in its text), else the
+    error's first line."""
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)
+    found = re.search(r"errno = (\d+)", str(exc))
+    if found:
+        return os.strerror(int(found.group(1)))
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def create_h5(tmp: Path, final: Path) -> h5py.File:
+    """A new HDF5 file at ``tmp``, the temporary name of ``final``, opened for writing
+    without a chunk cache (:data:`RAW_CACHE_BYTES`); finish it with :func:`finish_h5` or
+    :func:`discard_h5`. The error names ``final``, not the hidden temporary file."""
+    theirs = tmp.exists()  # another writer of this process's: not this one's to remove
+    try:
+        return h5py.File(tmp, "w", rdcc_nbytes=RAW_CACHE_BYTES)
+    except OSError as exc:
+        if not theirs:
+            tmp.unlink(missing_ok=True)
+        raise DataError(f"cannot write {final}: {write_failure(exc)}") from None
+    except BaseException:  # Ctrl-C or SIGTERM while h5py creates the file
+        if not theirs:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def finish_h5(fh: h5py.File, final: Path) -> None:
+    """Write out and close a file made by :func:`create_h5`. HDF5 holds metadata back
+    until here, and a write that fails inside h5py's close (a full disk) is only printed,
+    once per open object, after which the close crashed the interpreter (segmentation
+    fault): flushing first makes the failure an error (then :func:`discard_h5` the file)."""
+    try:
+        fh.flush()
+        fh.close()
+    except (OSError, RuntimeError) as exc:
+        raise DataError(f"cannot write {final}: {write_failure(exc)}") from None
+
+
+def discard_h5(fh: h5py.File, tmp: Path) -> None:
+    """Close and remove a file made by :func:`create_h5` that will not be finished."""
+    try:
+        if fh.id.valid:
+            # Empty the file first: after a failed write (a full disk) the close still
+            # writes what HDF5 holds, which now finds room, instead of failing again.
+            os.truncate(tmp, 0)
+            fh.close()
+    except (OSError, RuntimeError):
+        pass  # the file is removed below either way
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class WindowWriter:
     """Write a window file incrementally, atomically: appended rows go to a temporary file
     that is renamed to ``path`` by :meth:`close`; :meth:`abort` (or an exception inside a
@@ -419,20 +480,7 @@ class WindowWriter:
         self.length = int(window_length)
         self.n = 0
         self._reference: dict[str, h5py.Dataset] = {}
-        # Another writer of this process to the same output holds the same name: its file
-        # is not this one's to remove.
-        theirs = self.tmp.exists()
-        try:
-            self.fh = h5py.File(self.tmp, "w")
-        except OSError as exc:  # h5py's text names the hidden temporary file, not the output
-            if not theirs:
-                self.tmp.unlink(missing_ok=True)
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            raise DataError(f"cannot write {self.path}: {reason}") from None
-        except BaseException:  # Ctrl-C or SIGTERM while h5py creates the file
-            if not theirs:
-                self.tmp.unlink(missing_ok=True)
-            raise
+        self.fh = create_h5(self.tmp, self.path)
         try:
             self._layout(fs, source_format, provenance, ppg_units, abp_units, description)
         except BaseException:
@@ -544,12 +592,18 @@ class WindowWriter:
             ("fold", folds.astype(np.int16)),
             ("start", column(start, "start").astype(np.int64)),
         ):
-            ds = self.fh[name]
-            ds.resize(new, axis=0)
-            ds[self.n : new] = values
+            self._write(self.fh[name], values, new)
         for name, values in (reference or {}).items():
             self._append_reference(name, column(values, f"reference field {name!r}"), new)
         self.n = new
+
+    def _write(self, ds: h5py.Dataset, values: np.ndarray, new: int) -> None:
+        """Rows ``self.n:new`` of ``ds``; a failed write (a full disk) is a DataError."""
+        try:
+            ds.resize(new, axis=0)
+            ds[self.n : new] = values
+        except (OSError, RuntimeError) as exc:
+            raise DataError(f"cannot write {self.path}: {write_failure(exc)}") from None
 
     def _append_reference(self, name: str, values: np.ndarray, new: int) -> None:
         if name not in self._reference:
@@ -565,10 +619,9 @@ class WindowWriter:
                 chunks=(4096,),
             )
         ds = self._reference[name]
-        ds.resize(new, axis=0)
         is_str = ds.dtype.kind == "O"
-        ds[self.n : new] = (
-            values.astype(str).astype(object) if is_str else values.astype(np.float64)
+        self._write(
+            ds, values.astype(str).astype(object) if is_str else values.astype(np.float64), new
         )
 
     def repeated_window_ids(self) -> list[str]:
@@ -584,7 +637,7 @@ class WindowWriter:
             raise DataError(f"reference field(s) {missing} were not given for every window")
         try:
             self.fh.attrs["n_windows"] = self.n
-            self.fh.close()  # flushes: a full disk fails here
+            finish_h5(self.fh, self.path)
             os.replace(self.tmp, self.path)
         except BaseException:
             self.abort()  # no hidden temporary file left behind
@@ -593,10 +646,7 @@ class WindowWriter:
 
     def abort(self) -> None:
         """Discard everything written so far."""
-        try:
-            self.fh.close()
-        finally:
-            self.tmp.unlink(missing_ok=True)
+        discard_h5(self.fh, self.tmp)
 
     def __enter__(self) -> WindowWriter:
         return self

@@ -1,0 +1,81 @@
+"""A full disk while writing: one message naming the output, exit code 1, nothing left.
+
+The disk is made "full" for a child process with a file-size limit (RLIMIT_FSIZE, with
+SIGXFSZ ignored: a write past it fails with EFBIG, "File too large"), which needs no
+privileges. Before, HDF5 outputs crashed the interpreter (segmentation fault) and left their
+temporary files, and a checkpoint failed with torch's "unexpected pos" traceback and left
+a run folder that neither a new run nor --resume could use.
+"""
+
+from __future__ import annotations
+
+import resource
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(resource, "RLIMIT_FSIZE"), reason="needs RLIMIT_FSIZE (POSIX)"
+)
+
+
+def run_with_file_limit(args: list[str], limit: int, cwd: Path) -> subprocess.CompletedProcess:
+    def limit_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "innpar_freia", *args],
+        cwd=cwd,
+        preexec_fn=limit_files,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def assert_one_error(result: subprocess.CompletedProcess, output: str) -> None:
+    assert result.returncode == 1, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == [f"Error: cannot write {output}: File too large"], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+
+
+def test_a_window_file_on_a_full_disk(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run_with_file_limit(
+        ["data", "synth", "--out", "out/s.h5", "--subjects", "4"], 300_000, tmp_path
+    )
+    assert_one_error(result, "out/s.h5")
+    assert list(out.iterdir()) == []  # no hidden temporary file either
+
+
+def test_a_checkpoint_on_a_full_disk(synth_file: Path, tmp_path: Path) -> None:
+    args = ["train", "--data", str(synth_file), "--preset", "tiny", "--epochs", "1"]
+    result = run_with_file_limit([*args, "--out", "runs/a"], 60_000, tmp_path)
+    assert_one_error(result, "runs/a/checkpoints/best.pt")
+    # The folder is gone: the same command can run again once there is room.
+    assert not (tmp_path / "runs").exists()
+    again = run_with_file_limit([*args, "--out", "runs/a"], 2**30, tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+def test_reports_and_predictions_on_a_full_disk(tiny_run: Path, synth_file: Path, tmp_path: Path):
+    checkpoint = str(tiny_run / "checkpoints" / "best.pt")
+    result = run_with_file_limit(
+        ["reconstruct", "--checkpoint", checkpoint, str(synth_file), "--out", "r/r.h5"],
+        100_000,
+        tmp_path,
+    )
+    assert_one_error(result, "r/r.h5")  # not the hidden file it was staged in
+    assert not (tmp_path / "r").exists()
+    args = ["eval", "--checkpoint", checkpoint, "--data", str(synth_file), "--out", "ev"]
+    result = run_with_file_limit([*args, "--save-predictions", "p/p.h5"], 100_000, tmp_path)
+    assert result.returncode == 1 and "Error: cannot write " in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    assert ".staged" not in result.stderr
+    assert not (tmp_path / "ev").exists() and not (tmp_path / "p").exists()

@@ -238,11 +238,20 @@ class Checkpoint:
         norm = self._run(Normalisation.normalise_ppg(ppg), reverse=False, batch_size=batch_size)
         return postprocess_abp(self.normalisation.denormalise_abp(norm), self.run_config.model)
 
+    def check_reversible(self) -> None:
+        """A clear error when the model has no reverse pass (the U-Net baseline)."""
+        if not getattr(self.model, "invertible", True):
+            raise CheckpointError(
+                f"{self.path} holds the {self.run_config.preset!r} model, which is not "
+                "invertible: it cannot map ABP to PPG (use an INN-PAR checkpoint)"
+            )
+
     def predict_ppg(
         self, abp_mmhg: np.ndarray, batch_size: int = 512, fs: float | None = None
     ) -> np.ndarray:
         """ABP windows ``(n, L)`` in mmHg -> z-scored PPG ``(n, L)`` by the reverse pass
         (``fs`` as in :meth:`predict_abp`)."""
+        self.check_reversible()
         abp = self.normalisation.normalise_abp(self._finite(abp_mmhg, "ABP", fs))
         return self._run(abp, reverse=True, batch_size=batch_size)
 

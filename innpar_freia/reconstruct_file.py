@@ -120,6 +120,8 @@ def reconstruct_file(
     opts = options or ReconstructOptions()
     input_path, out = Path(input_path), Path(out)
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
+    if opts.direction == "abp2ppg":
+        ckpt.check_reversible()  # before the recording is read
     if input_path.suffix.lower() in WINDOW_FILE_SUFFIXES:
         if not out.suffix:  # without a suffix, INPUT's format (as for recordings)
             out = out.with_name(f"{out.name}.h5")

@@ -54,6 +54,7 @@ from innpar_freia.nn.model import INNPAR, build_model, count_parameters, postpro
 from innpar_freia.outputs import (
     drop_aside,
     jsonable,
+    make_folder,
     put_back,
     recover_set_aside,
     remove_if_empty,
@@ -355,6 +356,21 @@ def next_run_dir(root: str | Path, preset: str) -> Path:
         else []
     )
     return root / f"{max(numbers, default=-1) + 1:05d}-{preset}"
+
+
+def claim_run_dir(root: str | Path, preset: str) -> tuple[Path, list[Path]]:
+    """A new ``root/NNNNN-preset`` (:func:`next_run_dir`), created here: ``mkdir`` is atomic,
+    so two commands started in the same second get two folders rather than one that both
+    write (one run was lost). Also returns the folders made, deepest first, for
+    ``remove_if_empty`` should the run fail before writing anything."""
+    made = make_folder(Path(root))
+    while True:
+        run_dir = next_run_dir(root, preset)
+        try:
+            run_dir.mkdir()
+        except FileExistsError:
+            continue  # another command took the number meanwhile: the next one
+        return run_dir, [run_dir, *reversed(made)]
 
 
 def holds_run(run_dir: Path) -> bool:

@@ -328,3 +328,30 @@ def test_a_reader_that_goes_away_is_not_an_error(synth_file: Path) -> None:
         err = proc.stderr.read().decode()
         assert proc.wait(timeout=120) == 141, err
         assert err == ""
+
+
+def test_runs_without_out_get_a_folder_each(synth_file: Path, tmp_path: Path, monkeypatch):
+    """Two trainings started in the same second without --out chose the same numbered
+    folder and wrote into it together: one run was lost."""
+    from innpar_freia.train import claim_run_dir
+
+    monkeypatch.chdir(tmp_path)
+    first, made = claim_run_dir("runs", "tiny")
+    second, _ = claim_run_dir("runs", "tiny")
+    assert (first.name, second.name) == ("00000-tiny", "00001-tiny")
+    assert first.is_dir() and second.is_dir() and made == [first, Path("runs")]
+    # A run that fails before writing anything leaves no numbered folder behind.
+    for folder in (first, second, Path("runs")):
+        folder.rmdir()
+    args = ["train", "--data", str(synth_file), "--preset", "tiny", "--epochs", "1"]
+    result = CliRunner().invoke(cli, [*args, "--test-fold", "9"])
+    assert result.exit_code != 0 and not Path("runs").exists(), result.output
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0 and Path("runs/00000-tiny/checkpoints/last.pt").is_file()
+    # Under torchrun every process would number its own folder.
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "under torchrun, give the run directory with --out" in (
+        result.output
+    )
+    assert sorted(p.name for p in Path("runs").iterdir()) == ["00000-tiny"]

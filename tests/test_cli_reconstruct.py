@@ -612,3 +612,25 @@ def test_a_signal_file_the_header_names_is_never_replaced(recording, ckpt, tmp_p
         assert "abp.dat" in result.output and "input" in result.output, result.output
     assert (d / "abp.dat").read_bytes() == before
     assert files_in(d) == ["abp.dat", "rec.hea"]
+
+
+def test_abp_to_ppg_needs_an_invertible_checkpoint(recording, synth_file, tmp_path):
+    """The U-Net has no reverse pass: that was a traceback (ValueError), raised after the
+    recording had been read and resampled."""
+    from innpar_freia.checkpoint import load_checkpoint
+    from innpar_freia.config import resolve_config
+    from innpar_freia.errors import CheckpointError
+    from innpar_freia.train import train
+
+    cfg = resolve_config("unet", train={"epochs": 1, "batch_size": 32, "device": "cpu"})
+    unet = train(cfg, synth_file, tmp_path / "unet").best_checkpoint
+    for inp in (recording["dir"] / "rec", synth_file):
+        out = tmp_path / "out" / "p.csv"
+        result = run(
+            "reconstruct", "--checkpoint", unet, inp, "--out", out, "--direction", "abp2ppg"
+        )
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "not invertible: it cannot map ABP to PPG" in result.output, result.output
+        assert not (tmp_path / "out").exists()
+    with pytest.raises(CheckpointError, match="not invertible"):
+        load_checkpoint(unet).predict_ppg(np.full((1, 625), 90.0), fs=125.0)

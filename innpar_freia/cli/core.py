@@ -111,7 +111,8 @@ def train_cmd(
       innpar train --data data.h5 --config experiments/configs/smoke.toml --dry-run
     """
     from innpar_freia.config import load_run_config
-    from innpar_freia.train import RESUME_OVERRIDES, next_run_dir, train
+    from innpar_freia.outputs import remove_if_empty
+    from innpar_freia.train import RESUME_OVERRIDES, claim_run_dir, train
 
     overrides: dict[str, Any] = {
         k: v
@@ -127,6 +128,7 @@ def train_cmd(
         }.items()
         if v is not None
     }
+    claimed: list[Path] = []
     if resume:
         if run_dir is None:
             raise click.UsageError("--resume needs --out RUN_DIR, the run to continue")
@@ -158,19 +160,29 @@ def train_cmd(
             click.echo(to_json({**run_config.to_dict(), "split": plan.describe()}))
             return
         if run_dir is None:
-            run_dir = next_run_dir("runs", run_config.preset)
+            if "LOCAL_RANK" in os.environ:
+                # Each process would number its own folder, and they must share one.
+                raise click.UsageError(
+                    "under torchrun, give the run directory with --out: every process must "
+                    "name the same one"
+                )
+            run_dir, claimed = claim_run_dir("runs", run_config.preset)
     last = Path(run_dir) / "checkpoints" / "last.pt"
     before = last.stat().st_mtime_ns if last.is_file() else None
     try:
-        result = train(
-            run_config,
-            data,
-            run_dir,
-            resume=resume,
-            force=force,
-            resume_overrides=overrides if resume else None,
-            callbacks=ConsoleCallbacks(quiet=quiet or as_json),
-        )
+        try:
+            result = train(
+                run_config,
+                data,
+                run_dir,
+                resume=resume,
+                force=force,
+                resume_overrides=overrides if resume else None,
+                callbacks=ConsoleCallbacks(quiet=quiet or as_json),
+            )
+        except BaseException:
+            remove_if_empty(claimed)  # the numbered folder made for a run that wrote nothing
+            raise
     except (KeyboardInterrupt, SystemExit) as exc:
         # Ctrl-C, or SIGTERM (see innpar_freia.cli): say how to go on, if this command's
         # run can go on: a resumed one, or a new one that wrote its first checkpoint (not a

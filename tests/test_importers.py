@@ -15,6 +15,7 @@ from scipy.io import savemat
 from innpar_freia.data.importers import import_bp_benchmark, start_from_id
 from innpar_freia.data.matfile import load_mat
 from innpar_freia.data.store import read_info, read_reference, read_signals
+from innpar_freia.errors import DataError
 
 L = 125  # 1-s windows at 125 Hz keep the files tiny
 
@@ -160,6 +161,25 @@ def test_bp_benchmark_nan_windows_are_counted_not_silently_dropped(tmp_path: Pat
     report = import_bp_benchmark(folder, tmp_path / "out.h5")
     assert report.windows_kept == 5 and report.windows_rejected == {"non_finite": 1}
     assert "p0_0_001250" not in read_info(tmp_path / "out.h5").window_ids
+
+
+def test_bp_benchmark_constant_windows_are_rejected_and_counted(tmp_path: Path) -> None:
+    """A flat-line PPG (a lost sensor) cannot be z-scored: imported without a word, it
+    trained and was scored as any window."""
+    folder = tmp_path / "bpb"
+    folder.mkdir()
+    cols = _fold_columns(0)
+    cols["signal"][1] = 0.0
+    cols["abp_signal"][3] = 80.0
+    savemat(folder / "signal_fold_0.mat", cols)
+    report = import_bp_benchmark(folder, tmp_path / "out.h5")
+    assert report.windows_kept == 4 and report.windows_rejected == {"constant": 2}
+    ppg, abp = read_signals(tmp_path / "out.h5")
+    assert np.ptp(ppg, axis=1).min() > 0 and np.ptp(abp, axis=1).min() > 0
+    cols["signal"][:] = 1.0
+    savemat(folder / "signal_fold_0.mat", cols)
+    with pytest.raises(DataError, match=r"every window .* is a constant line"):
+        import_bp_benchmark(folder, tmp_path / "out2.h5")
 
 
 def test_bp_benchmark_refuses_ppgbp(tmp_path: Path) -> None:

@@ -409,6 +409,15 @@ def test_innpar_npy_round_trip(tmp_path: Path) -> None:
         assert np.array_equal(ppg[i], made[name][0]) and np.array_equal(abp[i], made[name][1])
 
 
+def test_innpar_npy_constant_windows_are_rejected_and_counted(tmp_path: Path) -> None:
+    made = _npy_folder(tmp_path / "lay")
+    flat = sorted(made)[2]
+    np.save(tmp_path / "lay" / "ppg" / f"{flat}.npy", np.full((1, 625), 0.5, dtype=np.float32))
+    report = import_innpar_npy(tmp_path / "lay", tmp_path / "o.h5")
+    assert report.windows_kept == 5 and report.windows_rejected == {"constant": 1}
+    assert flat not in read_info(tmp_path / "o.h5").window_ids
+
+
 def test_innpar_npy_splits_and_subject_rules(tmp_path: Path) -> None:
     _npy_folder(tmp_path / "lay" / "train", n=4, shape_1l=False)
     _npy_folder(tmp_path / "lay" / "test", n=2)

@@ -126,8 +126,9 @@ def reconstruct_cmd(
     in training, reconstructed, stitched with a cross-fade and resampled back: the output
     has INPUT's rate and length. Gaps in a recording (NaN, flat line, lost contact) are not
     reconstructed across; they are NaN in the output and listed in the summary (the
-    windows of a window file passed quality control when imported, and are reconstructed
-    as they are). Beside OUT go
+    windows of a window file are reconstructed as they are: imported from recordings,
+    they passed quality control; from windowed layouts, windows with NaN or a constant
+    line were left out). Beside OUT go
     STEM.beats.csv (per-beat SBP/DBP/MAP) and STEM.summary.json, STEM being OUT without
     its suffix (abp.csv -> abp.beats.csv).
 

@@ -23,6 +23,7 @@ from innpar_freia.data.import_report import (
     summarise,
 )
 from innpar_freia.data.matfile import load_mat
+from innpar_freia.data.qc import constant_rows
 from innpar_freia.data.store import FOLD_MAX, WindowWriter, storable
 from innpar_freia.errors import DataError
 
@@ -143,8 +144,9 @@ def import_bp_benchmark(
     padding stripped) the subject; ``trial`` the window id (its trailing ``_<digits>``, if
     any, the start sample); ``k`` the fold. ``SP``, ``DP`` and every other per-window
     column (demographics) are kept as reference fields. Windows with NaN are rejected and
-    counted (reason ``non_finite``). ``fs`` (Hz) is not stored in the layout: 125 Hz when
-    not given, which is what bp-benchmark distributes.
+    counted (reason ``non_finite``), and so are windows whose PPG or ABP is one constant
+    value (``constant``: a flat PPG cannot be z-scored). ``fs`` (Hz) is not stored in the
+    layout: 125 Hz when not given, which is what bp-benchmark distributes.
 
     Raises:
         DataError: no fold files, a file without ABP waveform (PPGBP), unreadable or
@@ -198,7 +200,13 @@ def import_bp_benchmark(
                     f"{file} has columns {sorted(kinds)} but {files[0][1].name} has "
                     f"{sorted(reference_names or {})}; all folds must have the same columns"
                 )
-            finite = storable(cols["ppg"], axis=1) & storable(cols["abp"], axis=1)
+            storable_rows = storable(cols["ppg"], axis=1) & storable(cols["abp"], axis=1)
+            constant = np.zeros_like(storable_rows)
+            constant[storable_rows] = constant_rows(cols["ppg"][storable_rows]) | constant_rows(
+                cols["abp"][storable_rows]
+            )
+            # "finite": the windows kept (the name the code below has always used).
+            finite = storable_rows & ~constant
             src = SourceReport(
                 id=file.stem,
                 path=str(file),
@@ -206,10 +214,15 @@ def import_bp_benchmark(
                 windows_total=len(finite),
                 windows_kept=int(finite.sum()),
             )
-            if not finite.all():
-                src.rejected["non_finite"] = int((~finite).sum())
+            if not storable_rows.all():
+                src.rejected["non_finite"] = int((~storable_rows).sum())
+            if constant.any():
+                src.rejected["constant"] = int(constant.sum())
             if not finite.any():
-                raise DataError(f"{file}: every window contains NaN or infinite values")
+                raise DataError(
+                    f"{file}: every window contains NaN or infinite values or is a constant "
+                    "line (PPG or ABP)"
+                )
             if cols["ignored"]:
                 report.warnings.append(f"{file.name}: ignored columns {', '.join(cols['ignored'])}")
             if not cols["has_trial"]:

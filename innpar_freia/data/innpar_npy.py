@@ -21,6 +21,7 @@ from innpar_freia.data.import_report import (
     repeated_ids_warning,
     summarise,
 )
+from innpar_freia.data.qc import constant_rows
 from innpar_freia.data.recordings import numpy_load_problem
 from innpar_freia.data.store import WindowWriter, storable
 from innpar_freia.errors import DataError
@@ -155,7 +156,8 @@ def import_innpar_npy(
     against its name (default: ``<subject>_<start>``, the release's naming), or its entry
     in ``subject_map`` (CSV ``window,subject``); a ``start`` group gives the start sample.
     The layout does not store the rate: ``fs`` is 125 Hz when not given, and the report
-    says so. Windows with NaN are rejected and counted (reason ``non_finite``).
+    says so. Windows with NaN are rejected and counted (reason ``non_finite``), and so are
+    windows whose PPG or ABP is one constant value (``constant``).
     """
     t0 = time.monotonic()
     path, out = Path(path), check_output(out, overwrite)
@@ -207,6 +209,9 @@ def import_innpar_npy(
                     progress.advance(name)
                     if not (storable(p) and storable(a)):
                         src.rejected["non_finite"] = src.rejected.get("non_finite", 0) + 1
+                        continue
+                    if constant_rows(p)[0] or constant_rows(a)[0]:
+                        src.rejected["constant"] = src.rejected.get("constant", 0) + 1
                         continue
                     subject, start = _npy_subject(name, pattern, mapping)
                     ppg.append(p)

@@ -81,6 +81,17 @@ def is_constant(x: np.ndarray) -> bool:
     return bool(np.ptp(x) <= _near_constant(np.array([np.max(np.abs(x))]))[0])
 
 
+def constant_rows(x: np.ndarray) -> np.ndarray:
+    """Which windows (rows of ``x``, finite) hold one value throughout (as :func:`is_constant`):
+    a flat PPG cannot be z-scored, a flat ABP is no pressure signal. Importers of windowed
+    layouts (bp-benchmark, innpar-npy), which run no quality control, reject them as
+    ``constant``."""
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    if x.shape[1] == 0:
+        return np.ones(x.shape[0], dtype=bool)
+    return np.ptp(x, axis=1) <= _near_constant(np.max(np.abs(x), axis=1))
+
+
 def fill_gaps(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``x`` with NaN/inf replaced by linear interpolation (edges held), and the mask of
     invalid samples. An all-invalid signal stays all-NaN."""

@@ -121,9 +121,19 @@ def recording_figure(
     # An .npy carries neither rate nor name: it has the input's rate, and holds ABP unless
     # the direction says otherwise.
     npy_name = "PPG" if direction == "abp2ppg" else "ABP"
-    rec = read_recording(
-        reconstruction, fs=src.fs if npy else None, **({"channel": npy_name} if npy else {})
-    )
+    try:
+        rec = read_recording(
+            reconstruction, fs=src.fs if npy else None, **({"channel": npy_name} if npy else {})
+        )
+    except DataError as exc:
+        if "sampling rate is unknown" not in str(exc):
+            raise
+        # The reader's advice (--fs) is about --input here: an output of innpar
+        # reconstruct states its rate (a CSV's time column, a WFDB header, an NPZ's fs).
+        raise DataError(
+            f"{reconstruction} states no sampling rate, so it is not an output of innpar "
+            "reconstruct (a beats or windows table?); give the reconstructed recording"
+        ) from None
     if not np.isclose(rec.fs, src.fs) or rec.n_samples != src.n_samples:
         raise DataError(
             f"{reconstruction} ({rec.n_samples} samples at {rec.fs:g} Hz) is not a "

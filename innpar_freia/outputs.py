@@ -203,7 +203,12 @@ class StagedOutputs:
 
     def abort(self) -> None:
         for tmp, _ in self._staged:
-            tmp.unlink(missing_ok=True)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                # Not there on a read-only folder, which says EROFS, not "missing": the
+                # clean-up goes on, and the error that stopped the work is the one reported.
+                pass
         self._staged = []
         remove_if_empty(reversed(self._created))
         self._created = []
@@ -259,6 +264,21 @@ def check_outputs(
     existing = [str(p) for p in finals if Path(p).exists()]
     if existing and not force:
         raise DataError(f"output exists: {', '.join(existing)}; pass --force to replace it")
+    for final in finals:
+        check_writable(Path(final))
+
+
+def check_writable(path: Path) -> None:
+    """Before the work that ``path`` is written after (an evaluation, a reconstruction):
+    the folder it goes into, or the nearest one that exists, must be writable; a read-only
+    one was found only at the end, the work lost."""
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(
+            f"cannot write {path}: {folder} is not writable (read-only, or no permission)"
+        )
 
 
 def output_format(path: str | Path, input_format: str) -> str:

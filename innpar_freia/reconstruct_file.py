@@ -87,6 +87,21 @@ class ReconstructOptions:
             raise DataError("--calibration calibrates reconstructed ABP: only with ppg2abp")
         if self.calibration == "reference" and self.reference_abp is None:
             raise DataError("--calibration reference needs --reference-abp CHANNEL")
+        given = [
+            flag
+            for flag, value, default in (
+                ("--calibration-at", self.calibration_at, None),
+                ("--calibration-seconds", self.calibration_seconds, 60.0),
+                ("--calibration-mode", self.calibration_mode, "offset-scale"),
+            )
+            if value != default
+        ]
+        if self.calibration is None and given:
+            # Ignored, the output would be uncalibrated while the user meant otherwise.
+            raise DataError(
+                f"{', '.join(given)} set{'s' if len(given) == 1 else ''} how to calibrate, "
+                "but no --calibration was given (SBP/DBP, or reference)"
+            )
         if self.calibration_at is not None and not np.isfinite(self.calibration_at):
             raise DataError(
                 f"--calibration-at must be a time in seconds, not {self.calibration_at}"
@@ -415,6 +430,12 @@ def _reconstruct_window_file(
             f"{input_path} has {info.window_length / info.fs:g} s windows, shorter than one "
             f"model window ({window_s:g} s)"
         )
+    whole = info.window_length == ckpt.window_length and np.isclose(info.fs, ckpt.fs)
+    if whole and opts.overlap != DEFAULT_OVERLAP:
+        raise DataError(
+            f"--overlap has no effect here: the windows of {input_path} are model windows "
+            f"({info.window_length} samples at {info.fs:g} Hz), each reconstructed whole"
+        )
     side = side_paths(out, "hdf5")
     finals = [out, side["summary"], side["table"]] + ([opts.plot] if opts.plot else [])
     _check_outputs(finals, opts.force, input_path, ckpt)
@@ -422,7 +443,7 @@ def _reconstruct_window_file(
     ppg, abp = ppg.astype(np.float64), abp.astype(np.float64)
     source = ppg if opts.direction == "ppg2abp" else abp
     predict = _predictor(ckpt, opts.direction)
-    if info.window_length == ckpt.window_length and np.isclose(info.fs, ckpt.fs):
+    if whole:
         pred = predict(source)  # the file's windows are model windows: one batch
         n_model_windows = len(source)
     else:

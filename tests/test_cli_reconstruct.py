@@ -634,3 +634,38 @@ def test_abp_to_ppg_needs_an_invertible_checkpoint(recording, synth_file, tmp_pa
         assert not (tmp_path / "out").exists()
     with pytest.raises(CheckpointError, match="not invertible"):
         load_checkpoint(unet).predict_ppg(np.full((1, 625), 90.0), fs=125.0)
+
+
+def test_options_that_would_be_ignored_are_refused(recording, ckpt, synth_file, tmp_path):
+    """Calibration settings without --calibration gave an uncalibrated output, and --overlap
+    on a file of model windows did nothing, both without a word."""
+    rec = recording["dir"] / "rec"
+    out = tmp_path / "o" / "abp.csv"
+    for extra, flags in (
+        (["--calibration-at", "10"], "--calibration-at sets"),
+        (["--calibration-seconds", "30"], "--calibration-seconds sets"),
+        (["--calibration-mode", "offset"], "--calibration-mode sets"),
+    ):
+        result = run("reconstruct", "--checkpoint", ckpt, rec, "--out", out, *extra)
+        assert result.exit_code == 1 and flags in result.output, result.output
+        assert "no --calibration was given" in result.output
+    result = run("reconstruct", "--checkpoint", ckpt, synth_file, "--out", tmp_path / "o" / "w.h5",
+                 "--overlap", "0.8")  # fmt: skip
+    assert result.exit_code == 1 and "--overlap has no effect here" in result.output
+    assert not (tmp_path / "o").exists()
+    result = run("reconstruct", "--checkpoint", ckpt, rec, "--out", out, "--overlap", "0.8")
+    assert result.exit_code == 0, result.output  # a recording: the windows overlap
+
+
+def test_plot_recording_names_a_table_given_for_the_reconstruction(recording, ckpt, tmp_path):
+    """A beats table given as the reconstruction said "the sampling rate is unknown; give it
+    with --fs", which sets --input's rate and could not help."""
+    rec = recording["dir"] / "rec.csv"
+    out = tmp_path / "abp.csv"
+    assert run("reconstruct", "--checkpoint", ckpt, rec, "--out", out).exit_code == 0
+    figure = tmp_path / "f.png"
+    result = run("plot", "recording", tmp_path / "abp.beats.csv", "--input", rec, "--out", figure)
+    assert result.exit_code == 1 and "not an output of innpar reconstruct" in result.output
+    assert "--fs" not in result.output and not figure.exists()
+    result = run("plot", "recording", out, "--input", rec, "--out", figure)
+    assert result.exit_code == 0 and figure.is_file(), result.output

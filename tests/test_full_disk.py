@@ -79,3 +79,58 @@ def test_reports_and_predictions_on_a_full_disk(tiny_run: Path, synth_file: Path
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
     assert ".staged" not in result.stderr
     assert not (tmp_path / "ev").exists() and not (tmp_path / "p").exists()
+
+
+def test_an_unwritable_output_folder_is_found_before_the_work(
+    tiny_run: Path, synth_file: Path, tmp_path: Path, monkeypatch
+):
+    """A read-only folder for --save-predictions was found after the whole evaluation, and
+    left an empty figures/ behind. (Simulated: this test may run as root, for whom every
+    folder is writable; os.access is what a read-only file system answers to.)"""
+    import os
+
+    from click.testing import CliRunner
+
+    from innpar_freia.cli import cli
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != locked and real_access(p, mode))
+    checkpoint = str(tiny_run / "checkpoints" / "best.pt")
+    for prediction in (locked / "p.h5", locked / "new" / "p.h5"):
+        args = ["eval", "--checkpoint", checkpoint, "--data", str(synth_file)]
+        result = CliRunner().invoke(
+            cli, [*args, "--out", str(tmp_path / "ev"), "--save-predictions", str(prediction)]
+        )
+        assert result.exit_code == 1, result.output
+        assert f"cannot write {prediction}: {locked} is not writable" in result.output
+        assert not (tmp_path / "ev").exists() and list(locked.iterdir()) == []
+
+
+def test_staged_outputs_clean_up_when_a_staged_file_cannot_be_removed(tmp_path: Path):
+    """On a read-only folder, removing a staged file that was never written fails with
+    EROFS rather than "missing": that error replaced the one that stopped the work, and the
+    folders the outputs had made were left behind."""
+    from innpar_freia.outputs import StagedOutputs
+
+    stubborn = tmp_path / "ro"
+    stubborn.mkdir()
+
+    class Stopped(Exception):
+        pass
+
+    original = Path.unlink
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if self.parent == stubborn:
+            raise OSError(30, "Read-only file system", str(self))
+        original(self, missing_ok=missing_ok)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Path, "unlink", unlink)
+        with pytest.raises(Stopped), StagedOutputs() as staged:
+            staged.write_text(tmp_path / "out" / "figures" / "a.txt", "a")
+            staged.stage(stubborn / "p.h5")
+            raise Stopped
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ro"]

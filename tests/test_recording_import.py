@@ -106,6 +106,14 @@ def test_wfdb_single_record_subject_map_and_channel_overrides(tmp_path: Path, re
         "--abp-channel", "radial_line", "--subject-map", smap,
     )  # fmt: skip
     assert result.exit_code == 1 and "has no subject for record(s) rec7" in result.output
+    # A row that names no record here (a typo, or another dataset's map) is said.
+    smap.write_text("record,subject\nrec7,patient-A\nrec70,patient-B\n")
+    result = run_cli(
+        "data", "import", "wfdb", base, "--out", out, "--force", "--ppg-channel", "finger",
+        "--abp-channel", "radial_line", "--subject-map", smap,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1 row(s) name no record here (rec70)" in result.output
 
 
 def test_wfdb_bad_records(tmp_path: Path, recs) -> None:
@@ -615,6 +623,12 @@ def test_subject_maps_from_spreadsheets_and_with_stray_cells(tmp_path: Path) -> 
     result = run_cli("data", "import", "innpar-npy", lay, "--out", out, "--subject-map", bom)
     assert result.exit_code == 0, result.output
     assert sorted(set(read_info(out).subjects)) == ["person_s0", "person_s1", "person_s2"]
+    assert "name no window" not in result.output
+    extra = tmp_path / "extra.csv"
+    extra.write_text("window,subject\n" + rows.replace("\r\n", "\n") + "s9_000000,person_s9\n")
+    result = run_cli("data", "import", "innpar-npy", lay, "--out", tmp_path / "e.h5",
+                     "--subject-map", extra)  # fmt: skip
+    assert result.exit_code == 0 and "1 row(s) name no window here (s9_000000)" in result.output
     stray = tmp_path / "stray.csv"
     stray.write_text("window,subject\n" + rows.replace("\r\n", "\n").replace("\n", ",x\n", 1))
     bad = tmp_path / "bad.h5"
@@ -712,3 +726,22 @@ def test_innpar_npy_split_folders_that_would_be_left_out_are_errors(tmp_path: Pa
     (lay / "dev" / "ppg").rmdir()
     (lay / "dev" / "abp").rmdir()
     assert import_innpar_npy(lay, out).splits == {"test": 2, "train": 4}
+
+
+def test_an_npz_rate_of_several_values_and_an_empty_wfdb_record_are_named(tmp_path: Path):
+    """An 'fs' key of two values was dropped and the rate called unknown ("give it with
+    --fs"); a WFDB header of length 0 gave wfdb's "sampto must be greater than sampfrom"."""
+    from innpar_freia.data.recordings import read_recording
+
+    rng = np.random.default_rng(0)
+    npz = tmp_path / "two.npz"
+    np.savez(npz, pleth=rng.random(5000), abp=90 + rng.random(5000), fs=np.array([125.0, 250]))
+    with pytest.raises(DataError, match=r"key 'fs' must be one number .* holds 2 values"):
+        read_recording(npz)
+    signals = {"units": ["NU", "mmHg"], "sig_name": ["PLETH", "ABP"], "fmt": ["16", "16"]}
+    wfdb.wrsamp("z", fs=125, p_signal=rng.random((100, 2)), write_dir=str(tmp_path), **signals)
+    header = (tmp_path / "z.hea").read_text().split("\n")
+    header[0] = "z 2 125 0"
+    (tmp_path / "z.hea").write_text("\n".join(header))
+    with pytest.raises(DataError, match=r"holds no samples: .*z\.hea gives a length of 0"):
+        read_recording(tmp_path / "z")

@@ -152,9 +152,10 @@ def train_cmd(
         if dry_run:
             # What the run would train with: checked against the data as a run checks it
             # (the network at the data's rate and window length, the splits it would use).
-            from innpar_freia.train import check_run_dir, fit_to_data
+            from innpar_freia.train import check_run_dir, fit_to_data, resolve_device
 
             run_config, _, plan = fit_to_data(run_config, Path(data))
+            resolve_device(run_config.train.device)  # --device cuda on a machine without
             if run_dir is not None:  # a run there is replaced only with --force
                 check_run_dir(Path(run_dir), resume=False, force=force)
             click.echo(to_json({**run_config.to_dict(), "split": plan.describe()}))

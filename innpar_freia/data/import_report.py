@@ -152,6 +152,16 @@ def start_from_id(window_id: str) -> int:
     return int(m.group(1)) if m else -1
 
 
+def unused_map_rows(subject_map: str | Path | None, unused: list[str], what: str) -> str:
+    """The warning for subject-map rows that name no imported record or window: a typo, or
+    a map of other data."""
+    more = f" and {len(unused) - 5} more" if len(unused) > 5 else ""
+    return (
+        f"subject map {subject_map}: {len(unused)} row(s) name no {what} here "
+        f"({', '.join(unused[:5])}{more})"
+    )
+
+
 def read_subject_map(path: str | Path) -> dict[str, str]:
     """A CSV with a header naming a key column (``record``, ``window`` or ``name``) and a
     ``subject`` column; other columns are ignored."""

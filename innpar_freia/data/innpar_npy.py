@@ -20,6 +20,7 @@ from innpar_freia.data.import_report import (
     read_subject_map,
     repeated_ids_warning,
     summarise,
+    unused_map_rows,
 )
 from innpar_freia.data.qc import constant_rows
 from innpar_freia.data.recordings import numpy_load_problem
@@ -169,6 +170,7 @@ def import_innpar_npy(
             f"subject pattern {subject_pattern!r} is not a valid regex: {exc}"
         ) from None
     mapping = read_subject_map(subject_map) if subject_map is not None else None
+    seen: set[str] = set()  # window names, for the map's rows that name none
     groups = [(split, folder, _npy_pairs(folder)) for split, folder in _npy_split_dirs(path)]
     fs_source = "option" if fs is not None else "default"
     fs = DEFAULT_FS if fs is None else float(fs)
@@ -206,6 +208,7 @@ def import_innpar_npy(
                     report.window_length = length
                     inputs.extend(pair)
                     src.windows_total += 1
+                    seen.add(name)
                     progress.advance(name)
                     if not (storable(p) and storable(a)):
                         src.rejected["non_finite"] = src.rejected.get("non_finite", 0) + 1
@@ -244,7 +247,12 @@ def import_innpar_npy(
                 subjects_all.extend(subjects)
                 splits_all.extend([split] * len(ids))
         if writer is None:
-            raise DataError(f"every window in {path} contains NaN or infinite values")
+            raise DataError(
+                f"every window in {path} contains NaN or infinite values or is a constant line"
+            )
+        unused = [k for k in mapping or {} if k not in seen]
+        if unused:
+            report.warnings.append(unused_map_rows(subject_map, unused, "window"))
         abp_median = writer.fh["abp"][: min(writer.n, 4096)]
         warning = abp_units_warning(abp_median, str(path))
         if warning:

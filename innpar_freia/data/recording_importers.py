@@ -27,6 +27,7 @@ from innpar_freia.data.import_report import (
     refuse_input_as_output,
     repeated_ids_warning,
     summarise,
+    unused_map_rows,
 )
 from innpar_freia.data.qc import LagConfig, WindowQC
 from innpar_freia.data.recordings import (
@@ -111,23 +112,25 @@ def _input_files(fmt: str, unit: Unit) -> list[Path]:
     return check_wfdb_files(unit.path) if fmt == "wfdb" else [unit.path]
 
 
-def _subjects(units: list[Unit], subject_map: str | Path | None) -> dict[str, str]:
+def _subjects(units: list[Unit], subject_map: str | Path | None) -> tuple[dict[str, str], list]:
+    """Each record's subject, and the map's rows that name no record (for a warning)."""
     if subject_map is None:
-        return {u.id: u.id for u in units}
+        return {u.id: u.id for u in units}, []
     mapping = read_subject_map(subject_map)
-    out, missing = {}, []
+    out, missing, used = {}, [], set()
     for u in units:
-        subject = mapping.get(u.id, mapping.get(Path(u.id).name))
-        if subject is None:
+        key = u.id if u.id in mapping else Path(u.id).name
+        if key not in mapping:
             missing.append(u.id)
         else:
-            out[u.id] = subject
+            out[u.id] = mapping[key]
+            used.add(key)
     if missing:
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         raise DataError(
             f"subject map {subject_map} has no subject for record(s) {', '.join(missing[:5])}{more}"
         )
-    return out
+    return out, [k for k in mapping if k not in used]
 
 
 def _window_ids(record: str, starts: np.ndarray) -> Iterator[str]:
@@ -183,9 +186,11 @@ def import_recordings(
     refuse_input_as_output(
         out, [u.path.with_suffix(".hea") if fmt == "wfdb" else u.path for u in units]
     )
-    subjects = _subjects(units, subject_map)
+    subjects, unused = _subjects(units, subject_map)
     # The output rate of recordings is whatever they were resampled to (--fs, default 125).
     report = ImportReport(fmt, str(path), str(out), opts.fs, "resampled", opts.window_length)
+    if unused:
+        report.warnings.append(unused_map_rows(subject_map, unused, "record"))
     inputs: list[Path] = []
     kept_subjects: list[str] = []
     writer = WindowWriter(

@@ -243,6 +243,9 @@ def check_wfdb_files(base: Path) -> list[Path]:
             f"{header} declares {hdr.n_sig} signal(s) on its record line but describes "
             f"{len(hdr.sig_name or [])}: the header is damaged"
         )
+    if not isinstance(hdr, wfdb.MultiRecord) and hdr.sig_len == 0:
+        # wfdb's own words: "sampto must be greater than sampfrom".
+        raise DataError(f"WFDB record {base} holds no samples: {header} gives a length of 0")
     files = [header]
     if isinstance(hdr, wfdb.MultiRecord):
         for seg in hdr.seg_name or []:
@@ -493,7 +496,13 @@ def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs")
     if arrays is None:
         raise DataError(f"{path} holds a single .npy array, not an .npz archive of named channels")
     stated = arrays.pop("fs", None)
-    if stated is not None and stated.size == 1:
+    if stated is not None and stated.size != 1:
+        # Dropped without a word, the rate was then "unknown" with advice to pass --fs.
+        raise DataError(
+            f"{path}: key 'fs' must be one number (the sampling rate in Hz), but holds "
+            f"{stated.size} values of shape {stated.shape}"
+        )
+    if stated is not None:
         stated_fs = check_fs(stated.item(), f"{path}: key 'fs'", fs_option)
         if fs is not None and abs(float(fs) - stated_fs) > FS_AGREEMENT * stated_fs:
             raise DataError(

@@ -745,3 +745,18 @@ def test_an_npz_rate_of_several_values_and_an_empty_wfdb_record_are_named(tmp_pa
     (tmp_path / "z.hea").write_text("\n".join(header))
     with pytest.raises(DataError, match=r"holds no samples: .*z\.hea gives a length of 0"):
         read_recording(tmp_path / "z")
+
+
+def test_a_record_name_wfdb_cannot_read_is_named(tmp_path: Path):
+    """wfdb drops non-ASCII characters from a header's names: record "rëc" was reported as
+    missing its signal file "rc.mat" beside the "rëc.dat" that is there."""
+    from innpar_freia.data.recordings import read_recording
+
+    rng = np.random.default_rng(0)
+    signals = {"units": ["NU", "mmHg"], "sig_name": ["PLETH", "ABP"], "fmt": ["16", "16"]}
+    wfdb.wrsamp("rec", fs=125, p_signal=rng.random((500, 2)), write_dir=str(tmp_path), **signals)
+    header = (tmp_path / "rec.hea").read_text().replace("rec", "rëc")
+    (tmp_path / "rëc.hea").write_text(header)
+    (tmp_path / "rec.dat").rename(tmp_path / "rëc.dat")
+    with pytest.raises(DataError, match="record name 'rëc' has characters that WFDB names"):
+        read_recording(tmp_path / "rëc")

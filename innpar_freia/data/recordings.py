@@ -209,6 +209,14 @@ def _check_record_line(header: Path, fields: list[str]) -> None:
     )
     if len(fields) < 2:
         raise DataError(f"{header}: the record line {' '.join(fields)!r} names no signals")
+    name = fields[0].split("/", 1)[0]
+    if not re.fullmatch(r"[-\w]+", name, flags=re.ASCII):
+        # wfdb drops other characters: "rëc" becomes "rc", and its signal file "rc.mat"
+        # was then reported missing beside an "rëc.mat" that is there.
+        raise DataError(
+            f"{header}: the record name {name!r} has characters that WFDB names may not have "
+            "(only ASCII letters, digits, '-' and '_'); rename the record and its files"
+        )
     for value, (what, pattern) in zip(fields[1:], checks, strict=False):
         if not re.fullmatch(pattern, value):
             raise DataError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,8 +28,12 @@ FORMAT = "innpar-freia.checkpoint"
 FORMAT_VERSION = 1
 
 
+# full_float32 sets process-wide flags: one thread at a time, the outermost restores them.
+_TF32_LOCK = threading.RLock()
+
+
 @contextmanager
-def full_float32() -> Iterator[None]:
+def full_float32(device: torch.device | str = "cuda") -> Iterator[None]:
     """CUDA convolutions and matrix products in full float32 while the block runs.
 
     PyTorch lets cuDNN run float32 convolutions in TF32 (a 10-bit mantissa) by default on
@@ -36,15 +41,24 @@ def full_float32() -> Iterator[None]:
     coupling block recomputes its subnetworks on *reconstructed* inputs: rounded to TF32
     (about 1e-3 relative), f^-1(f(x)) would return x only to TF32's precision instead of
     float32's (~1e-6 on the CPU), and predictions would differ from the CPU's by more than
-    float32 rounding (tests/test_cuda.py checks both in full float32). No effect on CPU.
+    float32 rounding (tests/test_cuda.py checks both in full float32).
+
+    The flags are the process's: on a CPU ``device`` nothing is touched (a CPU has no TF32,
+    and setting the legacy flags there broke ``torch.get_float32_matmul_precision`` for a
+    caller using the newer API), and threads predicting on a GPU take turns, so that one
+    cannot restore TF32 under another's inference.
     """
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
-    try:
+    if torch.device(device).type != "cuda":
         yield
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+        return
+    with _TF32_LOCK:
+        saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def freia_version() -> str:
@@ -187,13 +201,21 @@ class Checkpoint:
             )
         param = next(self.model.parameters())
         out = np.empty_like(signal)
-        with torch.no_grad(), full_float32():
-            for s in range(0, len(signal), batch_size):
-                x = torch.as_tensor(
-                    signal[s : s + batch_size], dtype=param.dtype, device=param.device
-                )
-                y = self.model.abp_to_ppg(x) if reverse else self.model.ppg_to_abp(x)
-                out[s : s + batch_size] = y.double().cpu().numpy()
+        # Inference mode whatever the caller left the model in: the U-Net's batch norm in
+        # training mode made a window's prediction depend on its batch, and updated its
+        # running statistics.
+        training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad(), full_float32(param.device):
+                for s in range(0, len(signal), batch_size):
+                    x = torch.as_tensor(
+                        signal[s : s + batch_size], dtype=param.dtype, device=param.device
+                    )
+                    y = self.model.abp_to_ppg(x) if reverse else self.model.ppg_to_abp(x)
+                    out[s : s + batch_size] = y.double().cpu().numpy()
+        finally:
+            self.model.train(training)
         # Finite weights can still overflow (weights edited or damaged by hand, a run at
         # the edge of divergence): NaN predictions would be scored as numbers, or plotted.
         bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
@@ -210,14 +232,24 @@ class Checkpoint:
         """``windows`` as float64, refused (``ValueError``) when any holds NaN, inf or a value
         beyond float32's range (the network runs in float32 and would return NaN for those
         windows, blamed on the weights), or when ``fs`` is not the rate it was trained at."""
+        if fs is not None and (np.ndim(fs) != 0 or isinstance(fs, (bool, str))):
+            raise TypeError(f"fs must be one number (Hz), not {fs!r}")
         if fs is not None and not np.isclose(float(fs), self.fs):  # as innpar eval checks
             raise ValueError(
                 f"the windows are at {float(fs):g} Hz, but {self.path.name} was trained on "
                 f"windows at {self.fs:g} Hz: resample them (innpar reconstruct does)"
             )
+        if isinstance(windows, torch.Tensor):
+            windows = windows.detach().cpu()  # numpy() refuses a tensor that requires grad
         given = np.asarray(windows)
         if given.dtype.kind not in "iuf":  # bools, complex numbers, text: not a signal
             raise TypeError(f"{what} windows must be real numbers, not {given.dtype}")
+        if given.ndim != 2:
+            raise ValueError(
+                f"{what} windows must be an array of shape (n, {self.window_length}), got "
+                f"shape {given.shape}"
+                + (" (one window: add an axis, x[None])" if given.ndim == 1 else "")
+            )
         windows = given.astype(np.float64)
         if windows.ndim == 2 and not storable(windows):
             bad = np.flatnonzero(~storable(windows, axis=1))
@@ -277,7 +309,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     except ConfigError as exc:
         raise CheckpointError(f"{path} holds an invalid configuration: {exc}") from None
     check_freia_version(path, payload, run_config.model.coupling)
-    model = build_model(run_config.model)
+    # Seeded: the weights are replaced below, and the caller's random numbers must not be
+    # drawn from (a fixed seed in a script gave other numbers after a checkpoint was loaded).
+    model = build_model(run_config.model, seed=0)
     state = payload["model_state"]
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} is damaged: its weights are a {type(state).__name__}")

@@ -49,13 +49,27 @@ def ieee_grade(mae: float) -> str:
     return "D"
 
 
+def _same_shape(pred: Any, ref: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """``pred`` and ``ref`` as float64 arrays of one shape, holding numbers only: numpy
+    would broadcast a (n,) against an (n, 1) into n x n errors, and a NaN would turn into
+    grades of an error that is undefined."""
+    pred = np.asarray(pred, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if pred.shape != ref.shape:
+        raise ValueError(f"{where}: predictions {pred.shape} and references {ref.shape} differ")
+    if not (np.isfinite(pred).all() and np.isfinite(ref).all()):
+        raise ValueError(f"{where}: predictions or references hold NaN or inf")
+    return pred, ref
+
+
 def error_stats(pred: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
     """Errors of one blood-pressure value over windows (mmHg): MAE, ME, SD, BHS, AAMI, IEEE.
 
     ``sd`` is the sample standard deviation of ``pred - ref`` (ddof=1), the AAMI form:
     ``None`` for a single window, where it is undefined, and so is the AAMI criterion.
     """
-    err = np.asarray(pred, dtype=np.float64) - np.asarray(ref, dtype=np.float64)
+    pred, ref = _same_shape(pred, ref, "error_stats")
+    err = pred - ref
     n = err.size
     if n == 0:
         return {
@@ -109,8 +123,9 @@ def pearson_per_window(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
 def waveform_stats(pred: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
     """Waveform MAE and RMSE over all samples (mmHg), and the mean per-window Pearson r
     (``None`` when every predicted window is constant, e.g. the naive baseline)."""
-    pred = np.asarray(pred, dtype=np.float64)
-    ref = np.asarray(ref, dtype=np.float64)
+    pred, ref = _same_shape(pred, ref, "waveform_stats")
+    if pred.ndim != 2:
+        raise ValueError(f"waveform_stats takes (windows, samples) arrays, got shape {pred.shape}")
     if pred.size == 0:
         return {"n_windows": 0, "mae": None, "rmse": None, "r": None}
     err = pred - ref
@@ -263,6 +278,7 @@ def calibrate(
     if mode not in CALIBRATIONS:
         raise ValueError(f"calibration must be one of {', '.join(CALIBRATIONS)}, but is {mode!r}")
     pred = np.asarray(pred, dtype=np.float64)
+    subjects = np.asarray(subjects)  # a list compared with one subject is plain False
     out = np.array(pred, copy=True)
     scored = np.ones(len(pred), dtype=bool)
     for subject, c in calibration_windows(subjects, order).items():

@@ -108,6 +108,8 @@ def bp_values(x: np.ndarray, fs: float) -> tuple[float, float, float]:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"bp_values needs one non-empty window, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("bp_values needs a window of numbers: it holds NaN or inf")
     s_lo, s_hi, d_lo, d_hi = bp_sample_indices(x, fs)
     # 0.5 * (a + b) is bit for bit np.median's mean of the two middle values (and a itself
     # when they are one sample).

@@ -334,3 +334,31 @@ def test_protocol_windows_are_what_evaluate_predictions_scores():
     assert m["calibration_free"] == score(w["model"])
     with pytest.raises(ValueError, match="must be equal"):
         protocol_windows(pred[:, :10], ref, ref, subjects, order, FS)
+
+
+def test_metrics_refuse_what_they_would_score_wrongly():
+    """A (n,) against an (n, 1) broadcast into n x n errors, and a NaN got BHS/AAMI/IEEE
+    grades of an error that is undefined; subjects given as a list calibrated nothing."""
+    with pytest.raises(ValueError, match=r"predictions \(4,\) and references \(4, 1\) differ"):
+        error_stats(np.arange(4.0), np.arange(4.0)[:, None])
+    with pytest.raises(ValueError, match="differ"):
+        error_stats([1.0, 2.0, 3.0], [2.0])
+    with pytest.raises(ValueError, match="hold NaN or inf"):
+        error_stats([np.nan, 100.0], [100.0, 100.0])
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"\(3, 50\) and references \(1, 50\) differ"):
+        waveform_stats(rng.random((3, 50)), rng.random((1, 50)))
+    with pytest.raises(ValueError, match=r"\(windows, samples\) arrays"):
+        waveform_stats(rng.random(50), rng.random(50))
+    window = 90 + 20 * np.sin(np.linspace(0, 10 * np.pi, 625))
+    window[100] = np.nan
+    with pytest.raises(ValueError, match="holds NaN or inf"):
+        bp_values(window, 125.0)
+    pred = 90 + 10 * rng.normal(size=(4, 625))
+    ref = 100 + 20 * rng.normal(size=(4, 625))
+    bp_pred, bp_ref = bp_values_batch(pred, 125.0), bp_values_batch(ref, 125.0)
+    subjects, order = np.array(["a", "a", "b", "b"]), np.arange(4)
+    as_array = calibrate(pred, bp_pred, bp_ref, ref, subjects, order)
+    as_list = calibrate(pred, bp_pred, bp_ref, ref, list(subjects), list(order))
+    assert not np.allclose(as_array[0], pred)
+    assert np.array_equal(as_array[0], as_list[0]) and np.array_equal(as_array[1], as_list[1])

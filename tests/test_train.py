@@ -22,7 +22,7 @@ from innpar_freia.data.dataset import fit_normalisation, plan_splits
 from innpar_freia.data.store import read_info
 from innpar_freia.distributed import DistInfo
 from innpar_freia.errors import CheckpointError, ConfigError, RunDirError, TrainingDiverged
-from innpar_freia.nn.model import build_model
+from innpar_freia.nn.model import build_inn, build_model
 from innpar_freia.train import channel_l1, lr_factor, train
 
 
@@ -946,3 +946,50 @@ def test_a_batch_larger_than_the_training_split_is_said(synth_file: Path, tmp_pa
 
     train(tiny(epochs=1, batch_size=100_000), synth_file, tmp_path / "r", callbacks=Told())
     assert any("batch_size 100000 is more than the" in m and "full-batch" in m for m in messages)
+
+
+def test_predictions_leave_the_caller_s_state_alone(tiny_run: Path, synth_file: Path, tmp_path):
+    """Loading drew from the caller's random numbers; predicting touched process-wide TF32
+    flags on the CPU (breaking torch.get_float32_matmul_precision for a caller of the newer
+    API), and ran a model left in training mode as it was: the U-Net's batch norm made a
+    window's prediction depend on its batch and changed its running statistics."""
+    best = tiny_run / "checkpoints" / "best.pt"
+    torch.manual_seed(123)
+    np.random.seed(7)  # noqa: NPY002 - the global RNG is what a script seeds
+    expected = torch.rand(1), np.random.rand()  # noqa: NPY002
+    torch.manual_seed(123)
+    np.random.seed(7)  # noqa: NPY002
+    ckpt = load_checkpoint(best)
+    assert (torch.rand(1), np.random.rand()) == expected  # noqa: NPY002
+    flags = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+        ppg = np.random.default_rng(0).normal(size=(5, ckpt.window_length))
+        ckpt.predict_abp(ppg)
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = flags
+    cfg = resolve_config("unet", train={"epochs": 1, "batch_size": 32, "device": "cpu"})
+    unet = load_checkpoint(train(cfg, synth_file, tmp_path / "unet").best_checkpoint)
+    alone = unet.predict_abp(ppg[:1])
+    stats = [b.clone() for b in unet.model.buffers()]
+    unet.model.train()
+    assert np.allclose(unet.predict_abp(ppg)[:1], alone, atol=1e-4)
+    assert unet.model.training  # as the caller left it
+    assert all(torch.equal(a, b) for a, b in zip(stats, unet.model.buffers(), strict=True))
+    # Odd inputs are named, not a numpy or torch error from deep inside.
+    for bad, error, message in (
+        (3.0, ValueError, r"must be an array of shape \(n, 625\), got shape \(\)"),
+        (ppg[0], ValueError, r"one window: add an axis"),
+        (ppg, TypeError, r"fs must be one number"),
+    ):
+        with pytest.raises(error, match=message):
+            ckpt.predict_abp(bad, fs=np.array([125.0]) if error is TypeError else None)
+    grad = torch.tensor(ppg, requires_grad=True)
+    assert np.array_equal(ckpt.predict_abp(grad), ckpt.predict_abp(ppg))
+    with pytest.raises(ValueError, match="the batch is empty"):
+        ckpt.model.ppg_to_abp(torch.zeros(0, ckpt.window_length))
+    with pytest.raises(TypeError, match="build_model takes a ModelConfig"):
+        build_model("paper")
+    with pytest.raises(ValueError, match="arch is 'unet'"):
+        build_inn(ModelConfig.from_preset("unet"))

@@ -100,6 +100,8 @@ def check_windows(model: nn.Module, signal: Any) -> None:
             f"expected a (batch, {length}) tensor of {length}-sample windows, but got shape "
             f"{tuple(signal.shape)}"
         )
+    if signal.shape[0] == 0:  # torch's reshape error from deep in an MSCM otherwise
+        raise ValueError("expected at least one window, but the batch is empty")
 
 
 def build_inn(config: ModelConfig, seed: int | None = None) -> SequenceINN:
@@ -118,6 +120,11 @@ def build_inn(config: ModelConfig, seed: int | None = None) -> SequenceINN:
         raise TypeError(
             f"build_inn takes a ModelConfig (e.g. ModelConfig.from_preset('paper')), "
             f"not {type(config).__name__}"
+        )
+    if config.arch != "innpar":
+        raise ValueError(
+            f"build_inn builds the invertible network; this configuration's arch is "
+            f"{config.arch!r} (build_model builds any arch)"
         )
     subnet = mscm_constructor(
         config.features,
@@ -254,6 +261,11 @@ class INNPAR(nn.Module):
 def build_model(config: ModelConfig, seed: int | None = None) -> INNPAR:
     """:func:`build_inn` wrapped in :class:`INNPAR` (or, with ``arch="unet"``, the
     non-invertible U-Net baseline with the same interface)."""
+    if not isinstance(config, ModelConfig):
+        raise TypeError(
+            f"build_model takes a ModelConfig (e.g. ModelConfig.from_preset('paper')), "
+            f"not {type(config).__name__}"
+        )
     config.check_rate()
     if config.arch == "unet":
         from innpar_freia.nn.unet import UNetBaseline

@@ -87,6 +87,26 @@ def trained_windows(ckpt: Checkpoint, info: StoreInfo) -> np.ndarray | None:
     checkpoint's run, when it is the file the run trained on (same window ids and signals);
     ``None`` for another data set. A ``DataError`` when it is that file but its folds or
     split column have changed since, so that its training windows can no longer be told."""
+    plan = _run_plan(ckpt, info)
+    return None if plan is None else plan.train
+
+
+def selection_windows(ckpt: Checkpoint, info: StoreInfo) -> np.ndarray | None:
+    """Indices of the windows that chose the checkpoint's epoch (its run's validation
+    split, early stopping and ``best.pt``), when ``info`` is the file the run trained on;
+    ``None`` otherwise (as :func:`trained_windows`)."""
+    plan = _run_plan(ckpt, info)
+    return None if plan is None else plan.val
+
+
+class _NoPlan:
+    """The run's own split does not apply to the file any more: no window is known."""
+
+    train = val = np.zeros(0, dtype=np.int64)
+
+
+def _run_plan(ckpt: Checkpoint, info: StoreInfo) -> Any:
+    """The checkpoint's run's split plan on ``info``'s file, if it is the run's file."""
     from innpar_freia.train import content_fingerprint, split_fingerprint, windows_fingerprint
 
     stored = ckpt.data
@@ -109,7 +129,7 @@ def trained_windows(ckpt: Checkpoint, info: StoreInfo) -> np.ndarray | None:
             "column have changed since, so its training windows cannot be told from test "
             "windows; score it on the file as it was (or another data set)"
         )
-    return run_plan.train if run_plan is not None else np.zeros(0, dtype=np.int64)
+    return run_plan if run_plan is not None else _NoPlan()
 
 
 def _refuse_training_windows(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray, split: str):
@@ -205,6 +225,11 @@ def evaluate_full(
     result = evaluate_predictions(
         *args, baselines=ckpt.baselines, calibration=calibration, windows=windows
     )
+    info = read_info(data)
+    # The fold whose windows were scored (the run's own when none is given), for the report.
+    fold = None
+    if split != "all" and info.has_folds:
+        fold = test_fold if test_fold is not None else ckpt.run_config.train.test_fold
     result = {
         "checkpoint": str(ckpt.path),
         "epoch": ckpt.epoch,
@@ -212,12 +237,38 @@ def evaluate_full(
         "data": str(Path(data)),
         "split": split,
         "test_fold": test_fold,
+        "fold": fold if split == "test" else None,
+        "warning": _selection_warning(ckpt, info, preds.indices, split),
         "fs": ckpt.fs,
         "window_length": ckpt.window_length,
         **result,
         "inverse": inverse_metrics(preds),
     }
     return result, preds, windows
+
+
+def _selection_warning(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray, split: str):
+    """A warning when "test" windows are the ones that chose the checkpoint (its run's
+    validation split, e.g. ``--test-fold`` of the run's validation fold): their scores are
+    optimistic, as the epoch was picked on them. ``None`` otherwise."""
+    if split == "val":
+        return None  # asked for by name
+    chose = selection_windows(ckpt, info)
+    # Chosen on them: the epoch that was the best on validation when it was saved (best.pt,
+    # or a last.pt whose last epoch was the best); other epochs only saw them scored.
+    best = (ckpt.metrics or {}).get("best_epoch")
+    if chose is None or best is None or int(best) != ckpt.epoch:
+        return None
+    seen = np.intersect1d(idx, chose)
+    if not seen.size:
+        return None
+    fold = ckpt.run_config.train.test_fold
+    better = f"; score the run's test fold ({fold}) for a test" if fold is not None else ""
+    return (
+        f"{seen.size} of the {len(idx)} {split} windows are the validation windows this "
+        f"checkpoint's run chose its epoch on (best.pt, early stopping): their scores are "
+        f"optimistic{better}"
+    )
 
 
 def evaluate(

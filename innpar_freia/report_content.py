@@ -296,12 +296,15 @@ def model_blocks(e: EvalEntry, figures: dict[str, str], heading: int = 2) -> lis
         (
             "p",
             f"Checkpoint `{m['checkpoint']}` (preset {m['preset']}, epoch {m['epoch']}) on "
-            f"`{m['data']}`, split **{m['split']}**: {free['n_windows']} windows of "
+            f"`{m['data']}`, split **{m['split']}**"
+            + (f" (fold {m['fold']})" if m.get("fold") is not None else "")
+            + f": {free['n_windows']} windows of "
             f"{_count(free['n_subjects'], 'subject')} at {m['fs']:g} Hz "
             f"({m['window_length']} samples). "
             "All errors in mmHg on de-normalised ABP; BP values by the protocol's peak "
             "detection (docs/protocol.md).",
         ),
+        *([("p", f"**Warning:** {m['warning']}.")] if m.get("warning") else []),
         ("ul", verdict(m)),
         (hh, "Calibration-free"),
         (

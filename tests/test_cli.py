@@ -367,3 +367,26 @@ def test_dry_run_refuses_a_device_the_run_would_refuse(synth_file: Path) -> None
     args = ["train", "--data", str(synth_file), "--preset", "tiny", "--dry-run"]
     result = CliRunner().invoke(cli, [*args, "--device", "cuda"])
     assert result.exit_code == 1 and "no CUDA device is available" in result.output
+
+
+def test_eval_warns_when_test_windows_chose_the_checkpoint(synth_file: Path, tmp_path: Path):
+    """--test-fold of the run's validation fold scored the windows best.pt was chosen on as
+    a test, without a word; the report did not say which fold it scored."""
+    base = ["--data", str(synth_file)]
+    args = ["train", *base, "--preset", "tiny", "--epochs", "2", "--test-fold", "0"]
+    assert CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "r")]).exit_code == 0
+    best = str(tmp_path / "r" / "checkpoints" / "best.pt")
+    result = CliRunner().invoke(
+        cli, ["eval", "--checkpoint", best, *base, "--test-fold", "1", "--out", str(tmp_path / "e")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "validation windows this checkpoint's run chose its epoch on" in result.output
+    report = (tmp_path / "e" / "report.md").read_text()
+    assert "split **test** (fold 1)" in report and "**Warning:**" in report
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert metrics["fold"] == 1 and "score the run's test fold (0)" in metrics["warning"]
+    result = CliRunner().invoke(
+        cli, ["eval", "--checkpoint", best, *base, "--out", str(tmp_path / "f")]
+    )
+    assert result.exit_code == 0 and "warning" not in result.output
+    assert "split **test** (fold 0)" in (tmp_path / "f" / "report.md").read_text()

@@ -386,6 +386,9 @@ def eval_cmd(
     written = write_report(
         entries, out_dir, save_predictions=save_predictions, figures=not no_figures
     )
+    for e in entries:
+        if e.metrics.get("warning"):
+            click.echo(f"warning: {e.name}: {e.metrics['warning']}", err=True)
     if as_json:  # what metrics.json holds (with several models, their comparison too)
         metrics = json.loads(Path(written["metrics.json"]).read_text())
         echo_json({**metrics, "outputs": written})

@@ -3,6 +3,7 @@ file's reconstructions, Bland-Altman and error plots, and a reconstructed record
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,8 @@ def predictions_figure(
 
     pred, ref, fs, name, f, finite = _scored(path, protocol)
     abp = f.attrs.get("direction", "ppg2abp") == "ppg2abp"
-    title = f"{name}: {protocol}"
+    mode = str(f.attrs.get("calibration", ""))
+    title = f"{name}: {protocol}" + (f" ({mode})" if protocol == "calibrated" and mode else "")
     sel = np.flatnonzero(f.scored) if protocol == "calibrated" else np.arange(len(pred))
     if not finite.all():
         title += f" ({int((~finite).sum())} windows with NaN/inf left out)"
@@ -85,6 +87,7 @@ def predictions_figure(
             what="ABP" if abp else "PPG",
             units="mmHg" if abp else "z",
             markers=abp,
+            title=title,
         )
     if not abp:
         raise DataError(f"{path} holds PPG, not ABP: {kind} plots need SBP/DBP/MAP")
@@ -154,6 +157,19 @@ def recording_figure(
         valid, _ = detect_gaps(reference, src.fs, "abp")
         ref_beats = detect_beats(np.where(valid, reference, np.nan), src.fs)
     gaps = [(a / src.fs, b / src.fs) for a, b in runs(~np.isfinite(output))]
+    # What innpar reconstruct wrote beside it says how it was calibrated (and where the
+    # recording's clock starts), as the figure of reconstruct --plot shows.
+    summary = _reconstruction_summary(Path(reconstruction))
+    title = f"{Path(reconstruction).name} from {Path(source).name}"
+    calibration_s, origin = None, 0.0
+    if summary is not None:
+        from innpar_freia.reconstruct_file import calibration_phrase
+
+        cal = summary.get("calibration")
+        origin = float(summary.get("start_s") or 0.0)
+        title += f", {calibration_phrase(cal)}"
+        if cal is not None:
+            calibration_s = (cal["segment_s"][0] - origin, cal["segment_s"][1] - origin)
     return plot_recording(
         src.fs,
         src.signals[in_channel],
@@ -165,5 +181,22 @@ def recording_figure(
         beats=detect_beats(output, src.fs) if abp else None,
         reference_beats=ref_beats,
         gaps=gaps,
-        title=f"{Path(reconstruction).name} from {Path(source).name}",
+        calibration_s=calibration_s,
+        title=title,
+        origin_s=origin,
     )
+
+
+def _reconstruction_summary(reconstruction: Path) -> dict[str, Any] | None:
+    """``STEM.summary.json`` beside a reconstruction, if it is there and readable."""
+    from innpar_freia.reconstruct_file import side_paths
+
+    path = side_paths(reconstruction, "recording")["summary"]
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    cal = summary.get("calibration") if isinstance(summary, dict) else None
+    if not isinstance(summary, dict) or not (cal is None or "segment_s" in cal):
+        return None
+    return summary

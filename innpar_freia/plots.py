@@ -71,10 +71,13 @@ def plot_reconstructions(
     what: str = "ABP",
     units: str = "mmHg",
     markers: bool = True,
+    title: str | None = None,
 ) -> Path:
     """Reference vs reconstructed windows ``(windows, time)`` at ``fs`` Hz, the first
     ``max_windows`` of them, each titled with its MAE; with ``markers`` (ABP in mmHg) the
-    protocol's systolic peaks and diastolic troughs of both (o reference, x prediction)."""
+    protocol's systolic peaks and diastolic troughs of both (o reference, x prediction).
+    ``title`` heads the figure (the model and protocol: calibrated and calibration-free
+    windows look alike)."""
     n = min(max_windows, len(ref))
     if n == 0:
         raise ValueError("no windows to plot")
@@ -103,7 +106,10 @@ def plot_reconstructions(
     # The legend goes below the panels, where it cannot hide a waveform.
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.3 / (2.4 * n + 0.4), 1, 1))
+    height = 2.4 * n + 0.4
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.3 / height, 1, 1 - (0.3 / height if title else 0)))
     return save_figure(fig, path)
 
 
@@ -239,16 +245,24 @@ def plot_error_distributions(
         )
         top.grid(alpha=0.3)
         x = np.linspace(0.0, lim, 400)
+        drawn: dict[str, np.ndarray] = {}
         for name in names:
             abs_err = np.sort(np.abs(errors[name][:, j]))
             cum = 100.0 * np.searchsorted(abs_err, x, side="right") / abs_err.size
+            # A method whose errors equal an earlier one's (linear and naive on MAP: a
+            # z-scored PPG has mean 0) would hide it: dashed, and said in the legend.
+            same = next((d for d, e in drawn.items() if np.allclose(e, errors[name][:, j])), None)
             bottom.plot(
                 x,
                 cum,
                 color=_method_color(name, key),
                 lw=2.2 if name == names[0] else 1.5,
-                label=name,
+                ls="--" if same else "-",
+                label=f"{name} (= {same})" if same else name,
             )
+            drawn[name] = errors[name][:, j]
+        if j and any("(= " in line.get_label() for line in bottom.get_lines()):
+            bottom.legend(fontsize=8, loc="lower right")  # this panel's lines differ
         for t, need in zip(BHS_THRESHOLDS, BHS_GRADE_A, strict=True):
             bottom.axvline(t, color=COLORS["grid"], lw=0.9, ls=":")
             bottom.plot([t], [need], marker="_", ms=14, mew=2.2, color=COLORS["reference"])
@@ -430,15 +444,16 @@ def plot_recording(
     if reference is not None:
         mid.plot(t, reference, color=COLORS["reference"], lw=0.3, alpha=0.2)
     mid.plot(t, output, color=COLORS["prediction"], lw=0.3, alpha=0.25)
-    for b, who, color_s, color_d, ls in (
-        (reference_beats, "reference", COLORS["reference"], COLORS["reference"], "--"),
-        (beats if abp else None, "reconstructed", COLORS["sbp"], COLORS["dbp"], "-"),
+    # The reference's SBP and DBP share its colour: they differ by line style.
+    for b, who, color_s, color_d, ls_s, ls_d in (
+        (reference_beats, "reference", COLORS["reference"], COLORS["reference"], "--", ":"),
+        (beats if abp else None, "reconstructed", COLORS["sbp"], COLORS["dbp"], "-", "-"),
     ):
         if b is None or not len(b.sbp):
             continue
-        for values, times, name, color in (
-            (b.sbp, b.peak_s, "SBP", color_s),
-            (b.dbp, b.onset_s, "DBP", color_d),
+        for values, times, name, color, ls in (
+            (b.sbp, b.peak_s, "SBP", color_s, ls_s),
+            (b.dbp, b.onset_s, "DBP", color_d, ls_d),
         ):
             mid.plot(times, values, ".", ms=2.0, color=color, alpha=0.35)
             tt, vv = running_median(times, values)
@@ -460,8 +475,8 @@ def plot_recording(
     frac = float(np.isfinite(output).mean()) if n else 0.0
     mid.set_title(
         f"whole recording: {duration:.0f} s, {100 * frac:.1f} % reconstructed; per-beat SBP "
-        f"and DBP (dots) with their {RUNNING_BEATS}-beat running median (lines); red: gaps, "
-        "not reconstructed",
+        f"and DBP (dots) with their {RUNNING_BEATS}-beat running median (lines); shaded pink: "
+        "gaps, not reconstructed",
         fontsize=10,
         loc="left",
     )
@@ -496,6 +511,10 @@ def plot_recording(
     bottom.set_ylabel(out_units)
     bottom.set_title(f"zoom {z0:.0f}-{z1:.0f} s (the shaded span above)", fontsize=10, loc="left")
     bottom.grid(alpha=0.3)
+    # Room above the data for the legends, which covered the highest peaks.
+    for ax in (mid, bottom):
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo, hi + 0.2 * (hi - lo))
     bottom.legend(fontsize=8, loc="upper right", ncol=4)
     if mid.get_legend_handles_labels()[0]:
         mid.legend(fontsize=8, loc="upper right", ncol=4)

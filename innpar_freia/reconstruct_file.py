@@ -278,9 +278,18 @@ def _reconstruct_recording(
         )
         comparison["channel"] = ref_channel
         comparison["calibration_segment_excluded"] = exclude is not None
+        comparison["lag_s"] = _lag_behind(signal, reference, rec.fs)
 
     out_name = "ABP" if opts.direction == "ppg2abp" else "PPG"
     summary = _summary(ckpt, rec, channel, result, beats, opts, cal_info, comparison, origin)
+    lag = comparison.get("lag_s") if comparison else None
+    if lag is not None and lag >= LAG_WARNING_S and not opts.delay_s:
+        # A PPG trails the ABP by the pulse transit time; without --ppg-delay the output
+        # stays on the PPG's clock, and every comparison with the reference was off by it.
+        summary["warning"] = (
+            f"the reconstruction trails the reference ABP by about {lag:.2f} s (the PPG's "
+            f"delay behind the ABP): give --ppg-delay {lag:.2f} to put it on the ABP's clock"
+        )
     with StagedOutputs() as staged:
         units = "mmHg" if opts.direction == "ppg2abp" else "z"
         written = write_recording(
@@ -325,16 +334,34 @@ def _reference_beats(reference: np.ndarray | None, fs: float) -> Beats | None:
     return detect_beats(np.where(valid, reference, np.nan), fs)
 
 
+# A reconstruction this far behind its reference gets a warning (a beat is ~0.5-1 s).
+LAG_WARNING_S = 0.1
+
+
+def _lag_behind(signal: np.ndarray, reference: np.ndarray, fs: float) -> float | None:
+    """Seconds by which ``signal`` trails ``reference`` (the importers' cross-correlation,
+    0-2 s); ``None`` when it cannot be told (too short, too few clean windows)."""
+    from innpar_freia.data.qc import estimate_lag
+
+    est = estimate_lag(signal, reference, fs)
+    return None if est.lag is None else round(est.lag / fs, 3)
+
+
 def _plot_title(path: Path, ckpt: Checkpoint, opts: ReconstructOptions, cal: Any) -> str:
     what = "ABP from PPG" if opts.direction == "ppg2abp" else "PPG from ABP"
-    how = "calibration-free"
-    if cal is not None:
-        how = (
-            f"calibrated ({cal['mode']}) to cuff {cal['ref_sbp']:g}/{cal['ref_dbp']:g} mmHg"
-            if cal["source"] == "cuff"
-            else f"calibrated ({cal['mode']}) to the reference ABP"
-        ) + f" at {cal['segment_s'][0]:g}-{cal['segment_s'][1]:g} s"
+    how = calibration_phrase(cal)
     return f"{path.name}: {what}, {how}  [{ckpt.path.name}, {ckpt.run_config.preset}]"
+
+
+def calibration_phrase(cal: dict[str, Any] | None) -> str:
+    """How a reconstruction was calibrated (its summary's ``calibration``), in words."""
+    if cal is None:
+        return "calibration-free"
+    return (
+        f"calibrated ({cal['mode']}) to cuff {cal['ref_sbp']:g}/{cal['ref_dbp']:g} mmHg"
+        if cal["source"] == "cuff"
+        else f"calibrated ({cal['mode']}) to the reference ABP"
+    ) + f" at {cal['segment_s'][0]:g}-{cal['segment_s'][1]:g} s"
 
 
 def beats_csv(beats: Beats) -> str:

@@ -192,7 +192,12 @@ def render_figures(e: EvalEntry, staged: StagedOutputs, fig_dir: Path) -> dict[s
         f"{lab}: {p.subjects[i]} ({p.window_ids[i]})" for i, lab in zip(picks, labels, strict=True)
     ]
     plots.plot_reconstructions(
-        p.abp[picks], p.abp_pred[picks], fs, stage("reconstructions"), titles=titles
+        p.abp[picks],
+        p.abp_pred[picks],
+        fs,
+        stage("reconstructions"),
+        titles=titles,
+        title=f"{e.name}: calibration-free",
     )
     model = w["model"]
     plots.plot_bland_altman(
@@ -230,6 +235,7 @@ def render_figures(e: EvalEntry, staged: StagedOutputs, fig_dir: Path) -> dict[s
             what="PPG",
             units="z",
             markers=False,
+            title=f"{e.name}: PPG from ABP (reverse pass)",
         )
     if e.history:
         run = run_dir_of(e.checkpoint.path).name

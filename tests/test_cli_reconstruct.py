@@ -669,3 +669,49 @@ def test_plot_recording_names_a_table_given_for_the_reconstruction(recording, ck
     assert "--fs" not in result.output and not figure.exists()
     result = run("plot", "recording", out, "--input", rec, "--out", figure)
     assert result.exit_code == 0 and figure.is_file(), result.output
+
+
+def test_a_reference_the_output_trails_is_said(recording, ckpt, tmp_path):
+    """Without --ppg-delay the output stays on the PPG's clock, behind the reference ABP by
+    the pulse transit time: the comparison was off by it, without a hint."""
+    rec = recording["dir"] / "rec"
+    result = run("reconstruct", "--checkpoint", ckpt, rec, "--out", tmp_path / "a.csv",
+                 "--reference-abp", "ABP")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "a.summary.json").read_text())
+    lag = summary["reference"]["lag_s"]
+    assert abs(lag - recording["delay"]) < 0.05, (lag, recording["delay"])
+    assert f"give --ppg-delay {lag:.2f}" in result.output and summary["warning"]
+    delay = f"{recording['delay']:.3f}"
+    result = run("reconstruct", "--checkpoint", ckpt, rec, "--out", tmp_path / "b.csv",
+                 "--reference-abp", "ABP", "--ppg-delay", delay)  # fmt: skip
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    assert abs(json.loads((tmp_path / "b.summary.json").read_text())["reference"]["lag_s"]) < 0.05
+
+
+def test_plot_recording_says_how_the_reconstruction_was_calibrated(recording, ckpt, tmp_path):
+    """The figure of a calibrated reconstruction said nothing of the calibration (no title,
+    no calibration segment), unlike the one reconstruct --plot draws."""
+    import innpar_freia.figures as figures
+
+    seen = {}
+
+    def capture(*args, **kwargs):
+        seen.update(kwargs)
+        return Path(args[3])
+
+    rec = recording["dir"] / "rec.csv"
+    out = tmp_path / "abp.csv"
+    result = run("reconstruct", "--checkpoint", ckpt, rec, "--out", out, "--calibration",
+                 "120/80", "--calibration-at", "10")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("innpar_freia.plots.plot_recording", capture)
+        figures.recording_figure(out, rec, tmp_path / "f.png")
+    assert "calibrated (offset-scale) to cuff 120/80 mmHg at 10-70 s" in seen["title"]
+    assert seen["calibration_s"] == pytest.approx((10.0, 70.0))
+    (tmp_path / "abp.summary.json").unlink()  # a reconstruction without its summary
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("innpar_freia.plots.plot_recording", capture)
+        figures.recording_figure(out, rec, tmp_path / "f.png")
+    assert seen["calibration_s"] is None and "calibrat" not in seen["title"]

@@ -257,3 +257,35 @@ def test_training_history_with_a_damaged_record_skips_it(tmp_path):
     from innpar_freia.report import read_epoch_records
 
     assert [rec["epoch"] for rec in read_epoch_records(tmp_path / "metrics.jsonl")] == [1, 3]
+
+
+def test_reconstructions_say_their_protocol_and_equal_methods_stay_visible(captured, tmp_path):
+    """Calibrated and calibration-free reconstructions looked alike, with no title; a method
+    whose errors equal another's (linear and naive on MAP) hid it behind its line."""
+    from helpers import run_cli
+
+    ref = _predictions(tmp_path / "r.h5")
+    n = 6
+    calibrated = read_predictions_array(ref) - 3.0
+    path = _predictions(
+        tmp_path / "p.h5",
+        calibrated=calibrated,
+        scored=np.arange(n) >= 2,
+        attrs={"calibration": "offset-scale", "name": "run/best"},
+    )
+    for protocol in ("calibration-free", "calibrated"):
+        out = tmp_path / f"{protocol}.png"
+        r = run_cli("plot", "reconstructions", path, "--protocol", protocol, "--out", out)
+        assert r.exit_code == 0, r.output
+    titles = [fig._suptitle.get_text() for fig in captured]
+    assert titles == ["run/best: calibration-free", "run/best: calibrated (offset-scale)"]
+    pred, bp_ref = bp_pairs()
+    naive = np.tile(bp_ref.mean(axis=0), (len(bp_ref), 1))
+    plots.plot_error_distributions(
+        {"model": (pred, bp_ref), "naive": (naive, bp_ref), "linear": (naive.copy(), bp_ref)},
+        tmp_path / "e.png",
+    )
+    mapped = captured[-1].axes[5]
+    styles = {line.get_label(): line.get_linestyle() for line in mapped.get_lines()}
+    assert styles["linear (= naive)"] == "--" and styles["naive"] == "-"
+    assert "linear (= naive)" in [t.get_text() for t in mapped.get_legend().get_texts()]

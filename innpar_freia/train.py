@@ -47,7 +47,7 @@ from innpar_freia.data.dataset import (
 )
 from innpar_freia.data.sampler import SubjectPairSampler
 from innpar_freia.data.store import StoreInfo, check_rows_finite, read_info
-from innpar_freia.distributed import DistInfo, gather_rows, hardware_description, native_bf16
+from innpar_freia.distributed import gather_rows, hardware_description, native_bf16
 from innpar_freia.errors import ConfigError, DataError, RunDirError, TrainingDiverged
 from innpar_freia.metrics import BaselineAccumulator, protocol_windows
 from innpar_freia.nn.model import INNPAR, build_model, count_parameters, postprocess_abp
@@ -193,8 +193,15 @@ def pair_calibrate(
     c_idx, t_idx = subject_pairs(groups)
     if len(c_idx) == 0:
         return None
-    offset_pred = pred.mean(dim=-1)[c_idx, None]
-    offset_ref = ref.mean(dim=-1)[c_idx, None]
+
+    # index_select, not pred[idx]: the backward pass of advanced indexing adds the gradients
+    # of a window's repeated rows in an order that varies between CPU threads, so a run was
+    # not reproducible (nor a resumed one exact) with more than one thread.
+    def rows(x: Tensor, idx: Tensor) -> Tensor:
+        return x.index_select(0, idx)
+
+    offset_pred = rows(pred.mean(dim=-1), c_idx)[:, None]
+    offset_ref = rows(ref.mean(dim=-1), c_idx)[:, None]
     if mode == "offset-scale":
         if peaks is None:
             pp_ref = ref.amax(dim=-1) - ref.amin(dim=-1)
@@ -204,10 +211,10 @@ def pair_calibrate(
             pp_ref = peak_pulse_pressure(ref, peaks[1])
         # A flat prediction would make the scale explode; 1e-3 of the normalised range is
         # ~0.2 mmHg with the min-max normalisation.
-        scale = (pp_ref / pp_pred.clamp_min(1e-3))[c_idx, None]
+        scale = rows(pp_ref / pp_pred.clamp_min(1e-3), c_idx)[:, None]
     else:
         scale = 1.0
-    return (pred[t_idx] - offset_pred) * scale + offset_ref, ref[t_idx]
+    return (rows(pred, t_idx) - offset_pred) * scale + offset_ref, rows(ref, t_idx)
 
 
 def pair_losses(
@@ -312,21 +319,22 @@ class TrainStep(nn.Module):
         return loss, inverse, pair
 
 
-def ppg_noise(cfg: TrainConfig, epoch: int, step: int, like: Tensor, dist_info: DistInfo) -> Tensor:
-    """The Gaussian noise (SD ``cfg.ppg_noise``) added to one training batch's PPG ``like``.
+def ppg_noise(cfg: TrainConfig, epoch: int, rows: Tensor, like: Tensor) -> Tensor:
+    """The Gaussian noise (SD ``cfg.ppg_noise``) added to one training batch's PPG ``like``,
+    whose windows are the file's rows ``rows``.
 
-    Drawn from a generator seeded by (seed, epoch, step) for the global batch, of which a
-    rank keeps its rows (every ``W``-th, as the samplers deal windows to ranks): a resumed
-    run and ``N`` processes add exactly the noise that one uninterrupted process adds, and
-    the noise does not depend on the global RNG (whose CUDA state a checkpoint does not keep).
+    Each window's noise comes from a generator seeded by (seed, epoch, window): a resumed
+    run and ``N`` processes add exactly the noise that one uninterrupted process adds,
+    however the sampler deals windows to processes (the subject-group sampler deals whole
+    groups, not every ``N``-th window), and the global RNG (whose CUDA state a checkpoint
+    does not keep) plays no part.
     """
-    world = dist_info.world_size
-    seed = int(np.random.SeedSequence([cfg.seed, epoch, step]).generate_state(1, np.uint64)[0])
-    generator = torch.Generator(device=like.device)
-    generator.manual_seed(seed)
-    shape = (like.shape[0] * world, *like.shape[1:])
-    noise = torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
-    return cfg.ppg_noise * noise[dist_info.rank :: world]
+    noise = torch.empty(like.shape, dtype=torch.float32)
+    for i, window in enumerate(rows.tolist()):
+        state = np.random.SeedSequence([cfg.seed, epoch, int(window)]).generate_state(1, np.uint64)
+        generator = torch.Generator().manual_seed(int(state[0]))
+        noise[i] = torch.randn(like.shape[1:], generator=generator)
+    return cfg.ppg_noise * noise.to(like.device, like.dtype)
 
 
 def lr_factor(cfg: TrainConfig, epoch: int) -> float:
@@ -657,6 +665,12 @@ def train(
         # Before the configuration checks the new epochs: "warmup_epochs must be <= 1" was
         # the answer to an --epochs below what the run had done.
         epochs = int(overrides.get("epochs", stored.train.epochs))
+        if done <= epochs < stored.train.warmup_epochs:
+            raise RunDirError(
+                f"--epochs {epochs} would end {run_dir} inside its {stored.train.warmup_epochs}-"
+                f"epoch warm-up, which a resumed run keeps; give at least "
+                f"{stored.train.warmup_epochs}"
+            )
         if epochs < done:
             raise RunDirError(
                 f"{run_dir} has completed {done} epochs; --epochs {epochs} "
@@ -956,6 +970,15 @@ def _train(
             f"processes: each epoch ends by repeating {spare} more of them than one process "
             "would, so the run differs slightly from a single process's"
         )
+    if cfg.paired_sampling and dist_info.enabled and per_rank_batch % cfg.subject_group:
+        # Each process's batches are made of whole groups: a share that splits a group
+        # makes the processes' batches other windows than one process's.
+        cb.on_message(
+            f"note: each process's share of a batch ({per_rank_batch} windows) is not a "
+            f"multiple of subject_group ({cfg.subject_group}), so the batches hold other "
+            "windows than a single process's; make batch_size a multiple of "
+            f"{cfg.subject_group * dist_info.world_size} for the same run"
+        )
     if cfg.amp and not native_bf16(device):
         # The run is kept as configured (bf16 and float32 runs are not bitwise alike), but
         # a user should know what emulated bf16 costs before waiting hours for it.
@@ -1021,7 +1044,7 @@ def _train(
             abp = abp.to(device, non_blocking=pin)
             groups = subject_code[rows].to(device, non_blocking=pin)
             if cfg.ppg_noise > 0:
-                ppg = ppg + ppg_noise(cfg, epoch, step, ppg, dist_info)
+                ppg = ppg + ppg_noise(cfg, epoch, rows, ppg)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss, inverse, pair = step_module(ppg, abp, groups)
             # Every rank sees the same global loss, so all stop together on NaN.

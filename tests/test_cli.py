@@ -390,3 +390,21 @@ def test_eval_warns_when_test_windows_chose_the_checkpoint(synth_file: Path, tmp
     )
     assert result.exit_code == 0 and "warning" not in result.output
     assert "split **test** (fold 0)" in (tmp_path / "f" / "report.md").read_text()
+
+
+def test_sigterm_inside_a_finaliser_waits_until_it_has_returned():
+    """SIGTERM arriving while a weakref callback or __del__ ran (h5py's objects run them
+    often) raised SystemExit there, which Python printed as "Exception ignored" with a
+    traceback, and the command ran on to its end."""
+    import sys
+
+    from innpar_freia.cli import _in_finaliser
+
+    seen = []
+
+    class Finalised:
+        def __del__(self):
+            seen.append(_in_finaliser(sys._getframe()))
+
+    Finalised()  # collected at once: its __del__ runs
+    assert seen == [True] and not _in_finaliser(sys._getframe())

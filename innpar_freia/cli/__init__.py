@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import NoReturn
+import threading
+import weakref
+from typing import Any, NoReturn
 
 import click
 
@@ -68,15 +70,37 @@ def stop_on_sigterm() -> None:
         return
     main_pid = os.getpid()
 
-    def stop(signum: int, frame: object) -> None:
+    def stop(signum: int, frame: Any) -> None:
         if os.getpid() != main_pid:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
+            return
+        if _in_finaliser(frame):
+            # Raised in a weakref callback or a __del__ (h5py's objects run them often),
+            # the exception would be printed as "Exception ignored" and the command would
+            # run on: the signal comes again shortly, to be handled once the finaliser has
+            # returned (raise_signal would call this handler again at once, inside it).
+            again = threading.Timer(0.01, os.kill, (os.getpid(), signum))
+            again.daemon = True
+            again.start()
             return
         _TERMINATED.append(signum)
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
+
+
+def _in_finaliser(frame: Any) -> bool:
+    """Whether ``frame`` runs inside a finaliser, where Python prints and ignores an
+    exception: a ``__del__``, or a weakref callback (the standard library's own, such as
+    ``WeakValueDictionary``'s)."""
+    weakref_file = weakref.__file__
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "__del__" or code.co_filename == weakref_file:
+            return True
+        frame = frame.f_back
+    return False
 
 
 # Signals the handler turned into SystemExit. Python ignores an exception raised while it

@@ -431,7 +431,10 @@ def discard_h5(fh: h5py.File, tmp: Path) -> None:
         if fh.id.valid:
             # Empty the file first: after a failed write (a full disk) the close still
             # writes what HDF5 holds, which now finds room, instead of failing again.
-            os.truncate(tmp, 0)
+            try:
+                os.truncate(tmp, 0)
+            except OSError:
+                pass  # gone already: closing is what is left to do
             fh.close()
     except (OSError, RuntimeError):
         pass  # the file is removed below either way

@@ -40,6 +40,10 @@ class DataError(InnparError, ValueError):
     """A data file that is missing, corrupt, of another schema, or holds invalid values."""
 
 
+class UnknownRateError(DataError):
+    """A recording that states no sampling rate, and none was given."""
+
+
 class CheckpointError(InnparError, ValueError):
     """A checkpoint that is missing, corrupt or from another model."""
 

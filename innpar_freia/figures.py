@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from innpar_freia.errors import DataError
+from innpar_freia.errors import DataError, UnknownRateError
 
 PROTOCOLS = ("calibration-free", "calibrated")
 
@@ -128,9 +128,7 @@ def recording_figure(
         rec = read_recording(
             reconstruction, fs=src.fs if npy else None, **({"channel": npy_name} if npy else {})
         )
-    except DataError as exc:
-        if "sampling rate is unknown" not in str(exc):
-            raise
+    except UnknownRateError:
         # The reader's advice (--fs) is about --input here: an output of innpar
         # reconstruct states its rate (a CSV's time column, a WFDB header, an NPZ's fs).
         raise DataError(

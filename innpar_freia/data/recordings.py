@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from innpar_freia.errors import DataError
+from innpar_freia.errors import DataError, UnknownRateError
 
 # Channel names as monitors and databases (MIMIC, PhysioNet, VitalDB) spell them,
 # compared case-insensitively after stripping spaces, dots, underscores and dashes, in
@@ -147,7 +147,9 @@ def check_fs(fs: Any, where: str, fs_option: str = "--fs") -> float:
     """A sampling rate that is a number in a plausible range, or a clear error (which
     names ``fs_option``, the command-line option that gives the rate)."""
     if fs is None:
-        raise DataError(f"{where}: the sampling rate is unknown; give it with {fs_option} HZ")
+        raise UnknownRateError(
+            f"{where}: the sampling rate is unknown; give it with {fs_option} HZ"
+        )
     try:
         value = float(fs)
     except (TypeError, ValueError):

@@ -6,9 +6,10 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from numbers import Integral
 from pathlib import Path
 from typing import Any
@@ -44,21 +45,65 @@ def full_float32(device: torch.device | str = "cuda") -> Iterator[None]:
     float32 rounding (tests/test_cuda.py checks both in full float32).
 
     The flags are the process's: on a CPU ``device`` nothing is touched (a CPU has no TF32,
-    and setting the legacy flags there broke ``torch.get_float32_matmul_precision`` for a
-    caller using the newer API), and threads predicting on a GPU take turns, so that one
-    cannot restore TF32 under another's inference.
+    and setting flags there could only disturb a caller's own settings), and threads
+    predicting on a GPU take turns, so that one cannot restore TF32 under another's
+    inference.
     """
     if torch.device(device).type != "cuda":
         yield
         return
     with _TF32_LOCK:
-        saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cudnn.allow_tf32 = False
+        saved = _tf32_settings()
         torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        for owner in _per_backend_tf32():
+            owner.fp32_precision = "ieee"
         try:
             yield
         finally:
-            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+            for restore, value in saved:
+                restore(value)
+
+
+def _per_backend_tf32() -> list[Any]:
+    """PyTorch >= 2.9's per-backend ``fp32_precision`` settings for cuBLAS and cuDNN."""
+    owners = [
+        torch.backends.cuda.matmul,
+        getattr(torch.backends.cudnn, "conv", None),
+        getattr(torch.backends.cudnn, "rnn", None),
+    ]
+    return [owner for owner in owners if hasattr(owner, "fp32_precision")]
+
+
+def _tf32_settings() -> list[tuple[Callable[[Any], None], Any]]:
+    """Every TF32 setting :func:`full_float32` changes, as (setter, value), in restore order.
+
+    PyTorch >= 2.9 keeps two states: the legacy ``allow_tf32`` flags / matmul precision and
+    per-backend ``fp32_precision`` settings, and raises "mix of the legacy and new APIs"
+    when a product or convolution finds the two disagreeing. full_float32 sets both, so that
+    they agree inside whichever API the caller used; afterwards the legacy state is put back
+    first (its setters also write per-backend settings, the CPU's matmul one included) and
+    then every per-backend setting exactly. A legacy value that cannot be read (the caller
+    set only the newer API, leaving the two disagreeing) is the caller's to keep: it is left
+    as the legacy setters inside the block leave it, which the newer API ignores.
+    """
+    saved: list[tuple[Callable[[Any], None], Any]] = []
+    try:
+        saved.append((torch.set_float32_matmul_precision, torch.get_float32_matmul_precision()))
+    except RuntimeError:
+        pass
+    try:
+        saved.append(
+            (partial(setattr, torch.backends.cudnn, "allow_tf32"), torch.backends.cudnn.allow_tf32)
+        )
+    except RuntimeError:
+        pass
+    mkldnn_matmul = getattr(getattr(torch.backends, "mkldnn", None), "matmul", None)
+    owners = _per_backend_tf32() + (
+        [mkldnn_matmul] if hasattr(mkldnn_matmul, "fp32_precision") else []
+    )
+    saved += [(partial(setattr, owner, "fp32_precision"), owner.fp32_precision) for owner in owners]
+    return saved
 
 
 def freia_version() -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,18 +37,67 @@ def on_device(**train_overrides):
     return resolve_config("tiny", train={"device": DEVICE, "epochs": 2, **train_overrides})
 
 
-def test_full_float32_switches_tf32_off_and_restores_it() -> None:
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+# How a caller may have set TF32 before predicting: the legacy flags, the global matmul
+# precision, or PyTorch >= 2.9's per-backend settings (after which reading a legacy flag
+# raises "mix of the legacy and new APIs").
+CALLER_TF32 = {
+    "default": "pass",
+    "legacy": "torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True",
+    "matmul_precision": "torch.set_float32_matmul_precision('high')",
+    "per_backend": "torch.backends.cuda.matmul.fp32_precision = 'tf32'\n"
+    "torch.backends.cudnn.conv.fp32_precision = 'tf32'",
+    "generic": "torch.backends.fp32_precision = 'tf32'",
+}
+
+TF32_CHILD = """
+import torch
+from innpar_freia.checkpoint import full_float32
+
+def read(get):
     try:
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        with pytest.raises(RuntimeError, match="inside"), full_float32():
-            assert not torch.backends.cudnn.allow_tf32
-            assert not torch.backends.cuda.matmul.allow_tf32
-            raise RuntimeError("inside")
-        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+        return get()
+    except RuntimeError as exc:
+        return "mixed" if "mix" in str(exc) else repr(exc)
+
+def state():
+    b = torch.backends
+    return {
+        "legacy matmul": read(lambda: b.cuda.matmul.allow_tf32),
+        "legacy cudnn": read(lambda: b.cudnn.allow_tf32),
+        "matmul precision": read(torch.get_float32_matmul_precision),
+        **{name: read(lambda o=o: o.fp32_precision) for name, o in [
+            ("generic", b), ("cuda matmul", b.cuda.matmul), ("cudnn", b.cudnn),
+            ("cudnn conv", b.cudnn.conv), ("cudnn rnn", b.cudnn.rnn),
+            ("mkldnn matmul", b.mkldnn.matmul)]},
+    }
+
+CALLER
+before = state()
+try:
+    with full_float32():
+        inside = state()
+        raise RuntimeError("inside")
+except RuntimeError as exc:
+    assert str(exc) == "inside", exc
+# Off through both APIs, which agree (cuBLAS and cuDNN check that on every call).
+assert inside["legacy matmul"] is False and inside["legacy cudnn"] is False, inside
+assert inside["cuda matmul"] == inside["cudnn conv"] == inside["cudnn rnn"] == "ieee", inside
+assert state() == before, (state(), before)
+print("ok")
+"""
+
+
+@pytest.mark.skipif(
+    not hasattr(torch.backends.cudnn, "conv"), reason="PyTorch before 2.9 has only legacy flags"
+)
+@pytest.mark.parametrize("caller", list(CALLER_TF32))
+def test_full_float32_switches_tf32_off_and_restores_it(caller: str) -> None:
+    # The settings are the process's: in a child process, so that no other test sees them.
+    code = TF32_CHILD.replace("CALLER", CALLER_TF32[caller])
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]
 
 
 @needs_cuda

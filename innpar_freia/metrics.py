@@ -250,6 +250,14 @@ def calibration_for(
     """
     if mode not in CALIBRATIONS:
         raise ValueError(f"calibration must be one of {', '.join(CALIBRATIONS)}, but is {mode!r}")
+    values = {"pred_level": pred_level, "pred_sbp": pred_sbp, "pred_dbp": pred_dbp}
+    values.update({"ref_sbp": ref_sbp, "ref_dbp": ref_dbp, "ref_level": ref_level})
+    bad = [k for k, v in values.items() if v is not None and not np.isfinite(float(v))]
+    if bad:
+        raise ValueError(f"calibration values must be finite numbers (mmHg): {', '.join(bad)}")
+    if ref_sbp < ref_dbp:
+        # A negative reference pulse pressure would turn the waveform upside down.
+        raise ValueError(f"reference SBP {ref_sbp:g} is below its DBP {ref_dbp:g} mmHg")
     scale = 1.0
     pp_pred = pred_sbp - pred_dbp
     if mode == "offset-scale" and pp_pred >= MIN_CALIBRATION_PP:

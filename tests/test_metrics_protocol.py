@@ -278,7 +278,7 @@ def test_calibration_for_a_cuff_hits_its_sbp_and_dbp():
     # Swapped cuff values would flip the waveform (scale -2); NaN would calibrate to NaN.
     with pytest.raises(ValueError, match="reference SBP 80 is below its DBP 120"):
         calibration_for(70.0, 80.0, 60.0, 80.0, 120.0)
-    with pytest.raises(ValueError, match="finite.*pred_sbp, ref_level"):
+    with pytest.raises(ValueError, match=r"finite.*pred_sbp, ref_level"):
         calibration_for(70.0, float("nan"), 60.0, 120.0, 80.0, float("inf"))
 
 

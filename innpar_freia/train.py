@@ -677,6 +677,21 @@ def train(
                 f"would end before that (give at least {done})"
             )
         run_config = RunConfig(stored.preset, stored.model, stored.train.replace(**overrides))
+        new_train = run_config.train
+        if (
+            epochs != stored.train.epochs
+            and new_train.lr_schedule == "cosine"
+            and done > new_train.warmup_epochs
+            and os.environ.get("RANK", "0") == "0"
+        ):
+            # lr_factor follows the run's epochs: a cosine schedule stretched over more (or
+            # fewer) epochs continues at another point of its curve.
+            cb.on_message(
+                f"the cosine learning-rate schedule of {run_dir} is recomputed over {epochs} "
+                f"epochs instead of {stored.train.epochs}: epoch {done} ran at "
+                f"{lr_factor(stored.train, done - 1):.3g} x lr, epoch {done + 1} runs at "
+                f"{lr_factor(new_train, done):.3g} x lr"
+            )
         ts = state.get("training_state", {})
         if ts.get("stopped_early"):
             # Finished, as a run that did all its epochs is: resuming it would train on

@@ -184,6 +184,29 @@ def test_resume_extends_a_finished_run(synth_file: Path, tmp_path: Path) -> None
     _assert_same_weights(straight.last_checkpoint, resumed.last_checkpoint)
 
 
+def test_extending_a_cosine_run_says_where_its_learning_rate_goes(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    messages: list[str] = []
+
+    class Told(train_mod.SilentCallbacks):
+        def on_message(self, text):
+            messages.append(text)
+
+    train(tiny(epochs=3, lr_schedule="cosine", warmup_epochs=1), synth_file, tmp_path / "r")
+    resumed = train(
+        None, synth_file, tmp_path / "r", resume=True, resume_overrides={"epochs": 7},
+        callbacks=Told(),
+    )  # fmt: skip
+    assert resumed.epochs_completed == 7
+    # Cosine over 2 post-warm-up epochs: epoch 3 at 0.5 x lr, the curve's middle; over 6,
+    # epoch 4 is a third of the way down it: 0.75 x lr, up again.
+    assert any(
+        "recomputed over 7 epochs instead of 3" in m and "epoch 3 ran at 0.5 x lr" in m
+        and "epoch 4 runs at 0.75 x lr" in m for m in messages
+    ), messages  # fmt: skip
+
+
 def _assert_same_weights(a: Path, b: Path) -> None:
     sa, sb = read_checkpoint(a)["model_state"], read_checkpoint(b)["model_state"]
     assert sa.keys() == sb.keys()

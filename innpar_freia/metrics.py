@@ -1,9 +1,10 @@
 """The evaluation protocol of ``docs/protocol.md``, implemented once.
 
 Every accuracy number of the project comes from here: waveform MAE/RMSE/Pearson r; for SBP,
-DBP and MAP the MAE, ME +- SD, BHS cumulative percentages and grade, AAMI criterion 1 and
-the IEEE 1708 grade; pooled and per-subject; calibration-free and calibrated protocols; the
-naive, linear and carry-forward baselines. All inputs are ABP in mmHg on real samples only.
+DBP and MAP the MAE, ME +- SD, BHS cumulative percentages and grade, AAMI (ISO 81060-2)
+criteria 1 and 2 and the IEEE 1708 grade; pooled and per-subject; calibration-free and
+calibrated protocols; the naive, linear and carry-forward baselines. All inputs are ABP in
+mmHg on real samples only.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ BHS_GRADES = (("A", (60.0, 85.0, 95.0)), ("B", (50.0, 75.0, 90.0)), ("C", (40.0,
 IEEE_GRADES = (("A", 5.0), ("B", 6.0), ("C", 7.0))
 AAMI_MAX_ABS_ME = 5.0
 AAMI_MAX_SD = 8.0
+# ISO 81060-2 (AAMI) criterion 2: a subject's mean error within +-10 mmHg with probability
+# 0.85 under a normal distribution of subjects' mean errors; and a validation study's
+# smallest population.
+AAMI_WITHIN = 10.0
+AAMI_PROBABILITY = 0.85
+AAMI_MIN_SUBJECTS = 85
 CALIBRATIONS = ("offset-scale", "offset")
 # Errors are differences of values recorded to 0.1 mmHg or so, and 64.4 - 59.4 is
 # 5.000000000000007 in floating point: the thresholds (BHS, AAMI, IEEE) are compared with
@@ -47,6 +54,68 @@ def ieee_grade(mae: float) -> str:
         if mae <= maximum + THRESHOLD_SLACK:
             return grade
     return "D"
+
+
+def bhs_percentages(abs_err: np.ndarray) -> tuple[float, float, float]:
+    """Percentages of absolute errors (mmHg) within 5, 10 and 15 mmHg, the BHS thresholds
+    (compared with :data:`THRESHOLD_SLACK`)."""
+    abs_err = np.asarray(abs_err, dtype=np.float64)
+    return tuple(float(100.0 * np.mean(abs_err <= t + THRESHOLD_SLACK)) for t in BHS_THRESHOLDS)
+
+
+# The grade thresholds of BHS percentages at 5, 10 and 15 mmHg, for display.
+BHS_MINIMA = tuple(tuple(sorted({m[i] for _, m in BHS_GRADES})) for i in range(3))
+
+
+def graded_text(
+    value: float, digits: int, thresholds: tuple[float, ...], sign: bool = False
+) -> str:
+    """``value`` with ``digits`` decimals, or more where rounding would show it on a grade
+    threshold that it is not at: 59.96 % is not the 60 % BHS grade A needs, nor an ME of
+    5.04 mmHg the AAMI's 5, and a table should not show the one next to the other's grade."""
+    for d in range(digits, digits + 4):
+        text = f"{value:+.{d}f}" if sign else f"{value:.{d}f}"
+        shown = abs(float(text))
+        if not any(shown == t and abs(abs(value) - t) > THRESHOLD_SLACK for t in thresholds):
+            break
+    return text
+
+
+def aami_max_subject_sd(me: float) -> float | None:
+    """ISO 81060-2 criterion 2: the largest SD (mmHg) of the subjects' mean errors allowed
+    for a mean error ``me``: the SD at which a normal error N(me, SD) falls within
+    +-10 mmHg with probability 0.85 (6.95 at ME 0, 4.81 at |ME| 5, the standard's table).
+    ``None`` beyond |ME| 5 mmHg, where criterion 1 has failed and the table ends."""
+    from scipy.optimize import brentq
+    from scipy.stats import norm
+
+    me = abs(float(me))
+    if me > AAMI_MAX_ABS_ME + THRESHOLD_SLACK:
+        return None
+
+    def within(sd: float) -> float:
+        p = norm.cdf((AAMI_WITHIN - me) / sd) - norm.cdf((-AAMI_WITHIN - me) / sd)
+        return float(p) - AAMI_PROBABILITY
+
+    return float(brentq(within, 1e-6, 4.0 * AAMI_WITHIN, xtol=1e-10))
+
+
+def aami_criterion2(err: np.ndarray, subjects: np.ndarray) -> dict[str, Any]:
+    """ISO 81060-2 criterion 2 of errors (mmHg) from ``subjects``: the sample SD of the
+    subjects' mean errors against :func:`aami_max_subject_sd` of the pooled mean error.
+    ``pass`` is ``None`` with fewer than 2 subjects (no SD)."""
+    err = np.asarray(err, dtype=np.float64)
+    subjects = np.asarray(subjects)
+    names = np.unique(subjects)
+    means = np.array([err[subjects == s].mean() for s in names])
+    out: dict[str, Any] = {"n_subjects": int(names.size), "sd": None, "max_sd": None}
+    out["pass"] = None
+    if names.size < 2:
+        return out
+    out["sd"] = float(means.std(ddof=1))
+    out["max_sd"] = aami_max_subject_sd(float(err.mean()))
+    out["pass"] = out["max_sd"] is not None and out["sd"] <= out["max_sd"] + THRESHOLD_SLACK
+    return out
 
 
 def _same_shape(pred: Any, ref: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -86,9 +155,7 @@ def error_stats(pred: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
     mae = float(abs_err.mean())
     me = float(err.mean())
     sd = float(err.std(ddof=1)) if n > 1 else None
-    cumulative = tuple(
-        float(100.0 * np.mean(abs_err <= t + THRESHOLD_SLACK)) for t in BHS_THRESHOLDS
-    )
+    cumulative = bhs_percentages(abs_err)
     aami = (
         None
         if sd is None
@@ -163,6 +230,7 @@ def score(s: Scored, with_subjects: bool = True) -> dict[str, Any]:
     }
     for j, name in enumerate(BP_NAMES):
         out[name] = error_stats(s.bp_pred[:, j], s.bp_ref[:, j])
+        out[name]["aami2"] = aami_criterion2(s.bp_pred[:, j] - s.bp_ref[:, j], s.subjects)
     if with_subjects:
         rows = per_subject_rows(s)
         out["per_subject"] = per_subject_average(rows)
@@ -236,11 +304,11 @@ def calibration_for(
 ) -> Calibration:
     """The protocol's offset(+scale) rule from one calibration segment (all values in mmHg).
 
-    ``scale = PP_ref / PP_pred`` (1 in ``offset`` mode, or when the predicted pulse pressure
-    is below :data:`MIN_CALIBRATION_PP`); the prediction's mean level ``pred_level`` is moved
-    to the reference's mean level ``ref_level``. This is the one implementation of the rule,
-    used by the evaluation protocol (a reference window) and by ``innpar reconstruct`` (a
-    reference ABP segment, or a cuff reading).
+    ``scale = PP_ref / PP_pred`` (1 in ``offset`` mode, or when the predicted or the
+    reference pulse pressure is below :data:`MIN_CALIBRATION_PP`); the prediction's mean
+    level ``pred_level`` is moved to the reference's mean level ``ref_level``. This is the
+    one implementation of the rule, used by the evaluation protocol (a reference window)
+    and by ``innpar reconstruct`` (a reference ABP segment, or a cuff reading).
 
     A cuff gives SBP/DBP but no mean level (``ref_level=None``). The level is then taken
     where the calibrated prediction's own shape puts it: ``ref_level = mid_ref + (pred_level
@@ -255,13 +323,17 @@ def calibration_for(
     bad = [k for k, v in values.items() if v is not None and not np.isfinite(float(v))]
     if bad:
         raise ValueError(f"calibration values must be finite numbers (mmHg): {', '.join(bad)}")
-    if ref_sbp < ref_dbp:
-        # A negative reference pulse pressure would turn the waveform upside down.
-        raise ValueError(f"reference SBP {ref_sbp:g} is below its DBP {ref_dbp:g} mmHg")
+    if ref_level is None and ref_sbp <= ref_dbp:
+        # A cuff reading with SBP not above DBP is a mistake (swapped values would turn
+        # the waveform upside down); the command line refuses it too.
+        raise ValueError(f"cuff SBP {ref_sbp:g} is not above its DBP {ref_dbp:g} mmHg")
     scale = 1.0
     pp_pred = pred_sbp - pred_dbp
-    if mode == "offset-scale" and pp_pred >= MIN_CALIBRATION_PP:
-        scale = (ref_sbp - ref_dbp) / pp_pred
+    pp_ref = ref_sbp - ref_dbp
+    # A reference segment's pulse pressure below MIN_CALIBRATION_PP (an artefact can put
+    # its median peak below its median trough) says nothing about the scale either.
+    if mode == "offset-scale" and min(pp_pred, pp_ref) >= MIN_CALIBRATION_PP:
+        scale = pp_ref / pp_pred
     if ref_level is None:
         ref_level = 0.5 * (ref_sbp + ref_dbp) + (pred_level - 0.5 * (pred_sbp + pred_dbp)) * scale
     return Calibration(float(pred_level), float(scale), float(ref_level))

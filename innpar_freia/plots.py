@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FormatStrFormatter
 
+from innpar_freia.metrics import BHS_GRADES, BHS_THRESHOLDS
 from innpar_freia.outputs import make_folder
 from innpar_freia.signal import diastolic_troughs, systolic_peaks
 
@@ -37,8 +38,7 @@ COLORS = {
     "grid": "#cccccc",
 }
 BP_LABELS = {"sbp": "SBP", "dbp": "DBP", "map": "MAP"}
-BHS_THRESHOLDS = (5.0, 10.0, 15.0)
-BHS_GRADE_A = (60.0, 85.0, 95.0)
+BHS_GRADE_A = BHS_GRADES[0][1]  # what BHS grade A needs at 5, 10, 15 mmHg (%)
 # Beats in the running median of the whole-recording figure (about 10 s at rest).
 RUNNING_BEATS = 9
 
@@ -199,7 +199,7 @@ def plot_error_distributions(
     thresholds (60, 85, 95 %). Each cumulative panel's title gives the first method's BHS
     percentages and grade.
     """
-    from innpar_freia.metrics import bhs_grade
+    from innpar_freia.metrics import BHS_MINIMA, bhs_grade, bhs_percentages, graded_text
 
     if not methods:
         raise ValueError("no methods to plot")
@@ -266,10 +266,12 @@ def plot_error_distributions(
         for t, need in zip(BHS_THRESHOLDS, BHS_GRADE_A, strict=True):
             bottom.axvline(t, color=COLORS["grid"], lw=0.9, ls=":")
             bottom.plot([t], [need], marker="_", ms=14, mew=2.2, color=COLORS["reference"])
-        pct = tuple(float(100.0 * np.mean(np.abs(first) <= t)) for t in BHS_THRESHOLDS)
+        # The tables' percentages (with their threshold slack), shown so that rounding
+        # cannot put 59.6 % on the 60 % of the grade next to it.
+        pct = bhs_percentages(np.abs(first))
+        shown = " / ".join(graded_text(v, 0, m) for v, m in zip(pct, BHS_MINIMA, strict=True))
         bottom.set_title(
-            f"{names[0]}: {pct[0]:.0f} / {pct[1]:.0f} / {pct[2]:.0f} % within 5 / 10 / 15 mmHg "
-            f"(BHS {bhs_grade(pct)})",
+            f"{names[0]}: {shown} % within 5 / 10 / 15 mmHg (BHS {bhs_grade(pct)})",
             fontsize=10,
             loc="left",
         )

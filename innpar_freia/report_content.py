@@ -10,7 +10,17 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from innpar_freia.metrics import BP_NAMES
+from innpar_freia.metrics import (
+    AAMI_MAX_ABS_ME,
+    AAMI_MAX_SD,
+    AAMI_MIN_SUBJECTS,
+    BHS_MINIMA,
+    BP_NAMES,
+    IEEE_GRADES,
+    graded_text,
+)
+
+IEEE_MAXIMA = tuple(m for _, m in IEEE_GRADES)
 
 if TYPE_CHECKING:  # pragma: no cover
     from innpar_freia.report import EvalEntry
@@ -36,16 +46,42 @@ def _f(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _mesd(r: dict[str, Any]) -> str:
+def mesd_text(r: dict[str, Any], ascii_pm: bool = False) -> str:
+    """ME ± SD (mmHg) of an error summary, to 0.1 mmHg or finer where an AAMI threshold
+    would hide the difference."""
     if r["me"] is None:
         return "-"
     # One window has no SD (the sample SD is undefined).
-    return f"{r['me']:+.1f}" + ("" if r["sd"] is None else f" ± {r['sd']:.1f}")
+    me = graded_text(r["me"], 1, (AAMI_MAX_ABS_ME,), sign=True)
+    pm = " +- " if ascii_pm else " ± "
+    return me + ("" if r["sd"] is None else pm + graded_text(r["sd"], 1, (AAMI_MAX_SD,)))
+
+
+def mae_text(mae: float | None) -> str:
+    """A BP MAE (mmHg) as tables show it: 2 decimals, more where an IEEE 1708 grade
+    threshold would hide the difference."""
+    return "-" if mae is None else graded_text(mae, 2, IEEE_MAXIMA)
 
 
 def aami_text(passed: bool | None) -> str:
-    """AAMI criterion 1 as a table shows it: n/a without the SD it needs (one window)."""
+    """An AAMI criterion as a table shows it: n/a without the SD it needs (one window, or
+    one subject for criterion 2)."""
     return "n/a" if passed is None else "pass" if passed else "fail"
+
+
+def standards_note(r: dict[str, Any]) -> str:
+    """What the grades of a standards table are, and are not."""
+    n = int(r.get("n_subjects", 0))
+    short = (
+        f", and at least {AAMI_MIN_SUBJECTS} subjects (here {n})" if n < AAMI_MIN_SUBJECTS else ""
+    )
+    return (
+        "Each standard's accuracy criteria applied to these windows (several per subject, "
+        "pooled): AAMI 1 is |ME| ≤ 5 and SD ≤ 8 mmHg; AAMI 2 the SD of the subjects' mean "
+        "errors within the ISO 81060-2 limit for that ME (6.95 mmHg at ME 0). They grade "
+        "accuracy, not a device: a validation also needs the standards' own measurement "
+        f"protocols{short}."
+    )
 
 
 def _method_rows(m: dict[str, Any], methods: tuple[tuple[str, str], ...]) -> list[tuple]:
@@ -83,7 +119,7 @@ def bp_table(rows: list[tuple[str, dict[str, Any]]]) -> Table:
     for label, r in rows:
         row = [label]
         for name in BP_NAMES:
-            row += [_f(r[name]["mae"]), _mesd(r[name])]
+            row += [mae_text(r[name]["mae"]), mesd_text(r[name])]
         out.append(row)
     return Table(cols, out)
 
@@ -96,22 +132,24 @@ def standards_table(rows: list[tuple[str, dict[str, Any]]]) -> Table:
             if e["n"] == 0:
                 continue
             b = e["bhs"]
+            pct = [
+                graded_text(b[k], 1, minima)
+                for k, minima in zip(("le5", "le10", "le15"), BHS_MINIMA, strict=True)
+            ]
+            aami2 = (e.get("aami2") or {}).get("pass")
             out.append(
                 [
                     label,
                     name.upper(),
-                    f"{b['le5']:.1f}",
-                    f"{b['le10']:.1f}",
-                    f"{b['le15']:.1f}",
+                    *pct,
                     e["bhs_grade"],
                     aami_text(e["aami_pass"]),
+                    aami_text(aami2),
                     e["ieee_grade"],
                 ]
             )
-    return Table(
-        ["method", "value", "≤5 mmHg %", "≤10 mmHg %", "≤15 mmHg %", "BHS", "AAMI", "IEEE 1708"],
-        out,
-    )
+    cols = ["method", "value", "≤5 mmHg %", "≤10 mmHg %", "≤15 mmHg %", "BHS"]
+    return Table([*cols, "AAMI 1", "AAMI 2", "IEEE 1708"], out)
 
 
 def _digits(key: str) -> int:
@@ -315,6 +353,7 @@ def model_blocks(e: EvalEntry, figures: dict[str, str], heading: int = 2) -> lis
         ("table", waveform_table(_method_rows(m, FREE_METHODS))),
         ("table", bp_table(_method_rows(m, FREE_METHODS))),
         ("table", standards_table(_method_rows(m, FREE_METHODS))),
+        ("p", standards_note(free)),
     ]
     for key, caption in (
         (
@@ -350,6 +389,7 @@ def model_blocks(e: EvalEntry, figures: dict[str, str], heading: int = 2) -> lis
             ("table", waveform_table(_method_rows(m, CAL_METHODS), with_mase=False)),
             ("table", bp_table(_method_rows(m, CAL_METHODS))),
             ("table", standards_table(_method_rows(m, CAL_METHODS))),
+            ("p", standards_note(cal)),
         ]
         for key, caption in (
             ("bland_altman_calibrated", "Bland-Altman, calibrated protocol."),

@@ -13,12 +13,15 @@ import pytest
 from innpar_freia.metrics import (
     BaselineParams,
     Scored,
+    aami_criterion2,
+    aami_max_subject_sd,
     bhs_grade,
     calibrate,
     calibration_for,
     carry_forward,
     error_stats,
     evaluate_predictions,
+    graded_text,
     ieee_grade,
     protocol_windows,
     score,
@@ -166,6 +169,55 @@ def test_aami_criterion_at_its_limits():
 
 
 @pytest.mark.parametrize(
+    ("me", "max_sd"),
+    # ISO 81060-2's table of criterion 2 (largest SD of the subjects' mean errors).
+    [(0.0, 6.95), (-1.0, 6.87), (2.0, 6.65), (3.0, 6.25), (4.0, 5.64), (5.0, 4.81)],
+)
+def test_aami_criterion_2_limit_is_the_standard_s_table(me, max_sd):
+    assert aami_max_subject_sd(me) == pytest.approx(max_sd, abs=0.005)
+
+
+def test_aami_criterion_2_on_subjects_mean_errors():
+    # Subjects' mean errors -6, 0, 6 (SD 6 <= 6.95 at ME 0): passes; -9, 0, 9 (SD 9) fails,
+    # though criterion 1 (pooled ME 0, SD of windows) holds for both.
+    subjects = np.repeat(["a", "b", "c"], 2)
+    ok_err = np.array([-7.0, -5.0, -1.0, 1.0, 5.0, 7.0])
+    ok = aami_criterion2(ok_err, subjects)
+    assert (ok["n_subjects"], ok["sd"], ok["pass"]) == (3, pytest.approx(6.0), True)
+    assert ok["max_sd"] == pytest.approx(6.947, abs=1e-3)
+    bad = aami_criterion2(np.array([-9.0, -9.0, 0.0, 0.0, 9.0, 9.0]), subjects)
+    assert bad["pass"] is False
+    assert aami_criterion2(np.array([1.0, 2.0]), np.array(["a", "a"]))["pass"] is None
+    # Beyond |ME| 5 the standard has no limit: criterion 2 fails with criterion 1.
+    far = aami_criterion2(np.array([6.0, 6.1, 5.9, 6.0]), np.array(["a", "a", "b", "b"]))
+    assert (far["max_sd"], far["pass"]) == (None, False)
+    # score() reports it for each value, next to criterion 1.
+    pred = np.zeros((6, 625))
+    bp = np.zeros((6, 3))
+    out = score(Scored(pred, pred, bp + ok_err[:, None], bp, subjects), with_subjects=False)
+    assert out["sbp"]["aami2"]["pass"] is True and out["map"]["aami2"]["sd"] == pytest.approx(6.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "digits", "thresholds", "sign", "text"),
+    [
+        (59.96, 1, (50.0, 60.0), False, "59.96"),  # not the 60 % of grade A
+        (60.0, 1, (50.0, 60.0), False, "60.0"),
+        (72.34, 1, (50.0, 60.0), False, "72.3"),
+        (5.04, 1, (5.0,), True, "+5.04"),  # not the AAMI's 5
+        (-5.04, 1, (5.0,), True, "-5.04"),
+        (5.004, 2, (5.0, 6.0), False, "5.004"),  # not IEEE A's 5
+        (5.0000000000001, 2, (5.0, 6.0), False, "5.00"),  # within the slack: is 5
+        (59.6, 0, (60.0,), False, "59.6"),
+    ],
+)
+def test_graded_numbers_are_never_shown_on_a_threshold_they_miss(
+    value, digits, thresholds, sign, text
+):
+    assert graded_text(value, digits, thresholds, sign) == text
+
+
+@pytest.mark.parametrize(
     ("mae", "grade"),
     [(0.0, "A"), (5.0, "A"), (5.5, "B"), (6.0, "B"), (6.5, "C"), (7.0, "C"), (7.01, "D")],
 )
@@ -276,8 +328,12 @@ def test_calibration_for_a_cuff_hits_its_sbp_and_dbp():
     with pytest.raises(ValueError, match="calibration must be one of"):
         calibration_for(70.0, 80.0, 60.0, 120.0, 80.0, mode="scale")
     # Swapped cuff values would flip the waveform (scale -2); NaN would calibrate to NaN.
-    with pytest.raises(ValueError, match="reference SBP 80 is below its DBP 120"):
+    with pytest.raises(ValueError, match="cuff SBP 80 is not above its DBP 120"):
         calibration_for(70.0, 80.0, 60.0, 80.0, 120.0)
+    # A reference window whose median peak an artefact put below its median trough: the
+    # evaluation goes on, offset only for that subject.
+    odd = calibration_for(70.0, 80.0, 60.0, 49.4, 62.5, 55.0)
+    assert (odd.scale, odd.apply(x).mean()) == pytest.approx((1.0, 55.0))
     with pytest.raises(ValueError, match=r"finite.*pred_sbp, ref_level"):
         calibration_for(70.0, float("nan"), 60.0, 120.0, 80.0, float("inf"))
 

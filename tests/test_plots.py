@@ -86,6 +86,19 @@ def test_error_distributions_mark_bhs_thresholds(captured, tmp_path):
     assert (tmp_path / "e.pdf").read_bytes()[:4] == b"%PDF"
 
 
+def test_error_figure_percentages_are_the_tables(captured, tmp_path):
+    """The figure counted without the tables' threshold slack (64.4 - 59.4 is not <= 5 in
+    floating point) and rounded 59.6 % to the 60 % of a grade it did not reach."""
+    ref = np.full((10, 3), 59.4)
+    plots.plot_error_distributions({"model": (ref + 5.0, ref)}, tmp_path / "a.png")
+    assert "model: 100 / 100 / 100 % within" in captured[-1].axes[3].get_title(loc="left")
+    assert "(BHS A)" in captured[-1].axes[3].get_title(loc="left")
+    err = np.where(np.arange(1000) < 596, 1.0, 7.0)[:, None] * np.ones(3)  # 59.6 % <= 5
+    plots.plot_error_distributions({"model": (err, np.zeros_like(err))}, tmp_path / "b.png")
+    title = captured[-1].axes[3].get_title(loc="left")
+    assert "model: 59.6 / 100 / 100 % within" in title and "(BHS B)" in title
+
+
 def test_training_curves_with_and_without_validation(tmp_path):
     history = [
         {

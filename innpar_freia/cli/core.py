@@ -236,14 +236,14 @@ def train_cmd(
 
 def format_metrics(m: dict[str, Any]) -> str:
     """A human-readable summary of an evaluation result."""
-    from innpar_freia.report_content import aami_text
+    from innpar_freia.report_content import aami_text, mae_text, mesd_text
 
     lines = [f"{m['checkpoint']} (epoch {m['epoch']}) on {m['data']} [{m['split']}]"]
 
     def row(name: str, r: dict[str, Any]) -> str:
         w = r["waveform"]
         bp = "  ".join(
-            f"{k.upper()} {fmt(r[k]['mae'])} ({fmt(r[k]['me'], 1)} +- {fmt(r[k]['sd'], 1)})"
+            f"{k.upper()} {mae_text(r[k]['mae'])} ({mesd_text(r[k], ascii_pm=True)})"
             for k in ("sbp", "dbp", "map")
         )
         return (
@@ -271,11 +271,11 @@ def format_metrics(m: dict[str, Any]) -> str:
         if r is None or r["n_windows"] == 0:
             continue  # no window to grade (the line above says so)
         grades = "  ".join(
-            f"{k.upper()}: BHS {r[k]['bhs_grade']}, AAMI {aami_text(r[k]['aami_pass'])}, "
-            f"IEEE {r[k]['ieee_grade']}"
+            f"{k.upper()}: BHS {r[k]['bhs_grade']}, AAMI 1 {aami_text(r[k]['aami_pass'])} "
+            f"2 {aami_text(r[k].get('aami2', {}).get('pass'))}, IEEE {r[k]['ieee_grade']}"
             for k in ("sbp", "dbp", "map")
         )
-        lines.append(f"standards ({label}): {grades}")
+        lines.append(f"standards ({label}, {r['n_subjects']} subjects pooled): {grades}")
     if m.get("inverse"):
         inv = m["inverse"]
         lines.append(

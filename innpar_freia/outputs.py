@@ -12,6 +12,7 @@ import re
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -117,6 +118,18 @@ def recover_set_aside(folder: Path, names: tuple[str, ...], finished: bool) -> b
             put_back(folder, aside, names)
             restored = True
     return restored
+
+
+def wait_for_recovery(folder: Path, timeout_s: float = 120.0) -> None:
+    """Wait (at most ``timeout_s``) until no ``folder/.replaced.*`` is left for
+    :func:`recover_set_aside` to finish. Under torchrun rank 0 alone recovers, before the
+    process group exists; another rank checking the folder meanwhile would find the old run
+    still set aside ("nothing to resume")."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(
+        aside.is_dir() and _owner_gone(aside) for aside in folder.glob(".replaced.*")
+    ):
+        time.sleep(0.1)
 
 
 def put_back(folder: Path, aside: Path, names: tuple[str, ...]) -> None:

@@ -59,6 +59,7 @@ from innpar_freia.outputs import (
     recover_set_aside,
     remove_if_empty,
     set_aside,
+    wait_for_recovery,
 )
 from innpar_freia.signal import bp_sample_indices
 
@@ -645,6 +646,8 @@ def train(
     run_dir = Path(run_dir)
     if os.environ.get("RANK", "0") == "0":
         recover_replaced_run(run_dir, cb)
+    else:
+        wait_for_recovery(run_dir)  # by rank 0, before the checks below
     state: dict[str, Any] | None = None
     if resume:
         if run_config is not None:
@@ -804,9 +807,17 @@ def _train(
             f"windows: every step takes all {len(plan.train)} (full-batch training)"
         )
     if cfg.batch_size % dist_info.world_size:
+        divisors = [n for n in range(1, min(cfg.batch_size, 64) + 1) if cfg.batch_size % n == 0]
         raise ConfigError(
             f"batch_size {cfg.batch_size} must be divisible by the number of processes "
             f"({dist_info.world_size}): it is the global batch"
+            + (
+                # A resumed run keeps its batch: only the number of processes can change.
+                f"; resume {run_dir} with a number of processes that divides it "
+                f"({', '.join(map(str, divisors))})"
+                if state is not None
+                else ""
+            )
         )
     has_val = len(plan.val) > 0
     data_desc = {

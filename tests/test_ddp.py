@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -74,7 +76,7 @@ def _torchrun(args: list[str], out: Path) -> dict:
     return json.loads(proc.stdout)  # one summary: only rank 0 prints it
 
 
-def _launch(args: list[str], out: Path) -> subprocess.CompletedProcess:
+def _launch(args: list[str], out: Path, preexec_fn: object = None) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [
             sys.executable,
@@ -93,6 +95,7 @@ def _launch(args: list[str], out: Path) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=600,
+        preexec_fn=preexec_fn,
     )
     return proc
 
@@ -152,6 +155,73 @@ def test_a_distributed_run_resumes_where_it_stopped(synth_file: Path, tmp_path: 
         assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-4)
 
 
+def test_a_resume_under_torchrun_waits_for_rank_0_to_put_back_a_replaced_run(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """A --force killed outright left the old run set aside; rank 0 puts it back at the
+    start of the next command while rank 1 checked the folder at the same time and found
+    "nothing to resume" (2 runs in 3)."""
+    import socket
+
+    config = tmp_path / "recipe.toml"
+    config.write_text('preset = "tiny"\n')
+    ddp = tmp_path / "ddp"
+    assert _torchrun(_common(synth_file, config, "cpu", epochs=1), ddp)["epochs_completed"] == 1
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    aside = ddp / f".replaced.{socket.gethostname()}.{dead}.abc"
+    aside.mkdir()
+    for name in ("config.json", "metrics.jsonl", "checkpoints"):
+        os.replace(ddp / name, aside / name)
+    (ddp / "config.json").write_text("{}")  # what the killed --force run had written
+    resume = ["--data", str(synth_file), "--resume", "--epochs", "2", "--quiet", "--json"]
+    proc = _launch(resume, ddp)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("warning: put back the run") == 1
+    assert json.loads(proc.stdout)["epochs_completed"] == 2
+
+
+def test_resuming_on_processes_that_do_not_divide_the_batch_says_which_do(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "recipe.toml"
+    config.write_text('preset = "tiny"\n')
+    run = tmp_path / "run"
+    _single([*_common(synth_file, config, "cpu", epochs=1)[:-2], "--batch-size", "9"], run)
+    proc = _launch(["--data", str(synth_file), "--resume", "--epochs", "2"], run)
+    assert proc.returncode != 0
+    assert (
+        proc.stderr.count(
+            f"batch_size 9 must be divisible by the number of processes (2): it is the global "
+            f"batch; resume {run} with a number of processes that divides it (1, 3, 9)"
+        )
+        == 1
+    ), proc.stderr[-3000:]
+
+
+def test_other_ranks_wait_while_rank_0_recovers(tmp_path: Path) -> None:
+    import socket
+    import threading
+    import time
+
+    from innpar_freia.outputs import wait_for_recovery
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    aside = tmp_path / f".replaced.{socket.gethostname()}.{dead}.abc"
+    aside.mkdir()
+    threading.Timer(0.5, aside.rmdir).start()  # rank 0 finishing the recovery
+    start = time.monotonic()
+    wait_for_recovery(tmp_path)
+    assert not aside.exists() and time.monotonic() - start >= 0.4
+    # A --force still running (its owner alive) is not waited for.
+    live = tmp_path / f".replaced.{socket.gethostname()}.{os.getppid()}.abc"
+    live.mkdir()
+    start = time.monotonic()
+    wait_for_recovery(tmp_path, timeout_s=5)
+    assert time.monotonic() - start < 1
+
+
 def test_every_process_stops_and_rank_0_says_why_when_the_run_exists(
     synth_file: Path, tmp_path: Path
 ) -> None:
@@ -201,6 +271,30 @@ def test_nan_in_a_validation_window_stops_every_process_with_one_message(
     # torchrun's own report of the stopped children (ChildFailedError) follows; the ranks
     # print nothing else.
     assert "[rank1]" not in proc.stderr and "Connection closed" not in proc.stderr
+    assert not out.exists()
+
+
+@pytest.mark.skipif(not hasattr(resource, "RLIMIT_FSIZE"), reason="needs RLIMIT_FSIZE (POSIX)")
+def test_an_error_of_rank_0_alone_is_said_once(synth_file: Path, tmp_path: Path) -> None:
+    """Rank 0 alone writes checkpoints: a full disk stopped it with one clear message, and
+    rank 1 then printed a 50-line gloo traceback of the closed connection."""
+
+    def full_disk() -> None:  # inherited by torchrun's workers; see tests/test_full_disk.py
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+    config = tmp_path / "recipe.toml"
+    config.write_text('preset = "tiny"\n')
+    out = tmp_path / "ddp"
+    proc = _launch(_common(synth_file, config, "cpu", epochs=2), out, preexec_fn=full_disk)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == [f"Error: cannot write {out}/checkpoints/best.pt: File too large"], (
+        proc.stderr[-3000:]
+    )
+    # torchrun's own report of the stopped children (ChildFailedError) follows; the ranks
+    # print nothing else.
+    assert "[rank1]" not in proc.stderr and "by peer" not in proc.stderr, proc.stderr[-3000:]
     assert not out.exists()
 
 

@@ -6,6 +6,7 @@ Heavy imports (torch, FrEIA, h5py) happen inside the commands so that ``--help``
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -118,7 +119,37 @@ def _main_quietly() -> None:
         raise SystemExit(1) from None
     except click.ClickException as exc:
         exit_other_rank(exc.exit_code, f"Error: {exc.format_message()}")
+    except Exception as exc:
+        if not lost_a_peer(exc):
+            raise
+        # Another rank stopped (rank 0 met an error of its own, such as a full disk while
+        # checkpointing, and said why): this rank's collective failed with it. Its own
+        # traceback of a closed connection would bury rank 0's message.
+        exit_other_rank(1, "Error: lost the connection to the other processes (see above)")
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+# What a collective raises when a peer process has gone (gloo's and NCCL's wording).
+_PEER_GONE = re.compile(
+    r"connection (closed|reset) by peer|broken pipe|NCCL communicator was aborted|"
+    r"remote process exited",
+    re.IGNORECASE,
+)
+
+
+def lost_a_peer(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it came from) is a collective failing because
+    another process of the group has gone."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ in ("DistBackendError", "DistNetworkError"):
+            return True
+        if isinstance(current, RuntimeError) and _PEER_GONE.search(str(current)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _exit_now(code: object) -> NoReturn:

@@ -106,8 +106,10 @@ def aami_criterion2(err: np.ndarray, subjects: np.ndarray) -> dict[str, Any]:
     ``pass`` is ``None`` with fewer than 2 subjects (no SD)."""
     err = np.asarray(err, dtype=np.float64)
     subjects = np.asarray(subjects)
-    names = np.unique(subjects)
-    means = np.array([err[subjects == s].mean() for s in names])
+    names, which = np.unique(subjects, return_inverse=True)
+    means = np.bincount(which, weights=err, minlength=names.size) / np.maximum(
+        np.bincount(which, minlength=names.size), 1
+    )
     out: dict[str, Any] = {"n_subjects": int(names.size), "sd": None, "max_sd": None}
     out["pass"] = None
     if names.size < 2:

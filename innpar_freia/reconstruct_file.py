@@ -134,6 +134,14 @@ def reconstruct_file(
     bad input, before anything is written."""
     opts = options or ReconstructOptions()
     input_path, out = Path(input_path), Path(out)
+    for named in {out, _base(out)}:
+        # Outputs are named after --out (``/dev/null`` -> ``/dev/null.csv``): a device
+        # given there would have the files written beside it, into /dev.
+        if named.exists() and not (named.is_file() or named.is_dir()):
+            raise DataError(
+                f"--out {out}: {named} is a device or other special file; give the name "
+                "the output files should take"
+            )
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     if opts.direction == "abp2ppg":
         ckpt.check_reversible()  # before the recording is read

@@ -252,6 +252,20 @@ def test_existing_output_needs_force(recording, ckpt, tmp_path):
     assert run(*args, "--force").exit_code == 0
 
 
+@pytest.mark.parametrize("suffix", ["", ".csv"])
+def test_an_out_naming_a_device_is_refused(recording, ckpt, tmp_path, suffix):
+    """``--out /dev/null`` wrote /dev/null.csv, /dev/null.beats.csv and .summary.json into
+    /dev (as root). A FIFO stands in for the device."""
+    import os
+
+    special = tmp_path / "special"
+    os.mkfifo(special)
+    out = tmp_path / f"special{suffix}"
+    r = run("reconstruct", "--checkpoint", ckpt, recording["dir"] / "rec.npz", "--out", out)
+    assert r.exit_code == 1 and f"{special} is a device or other special file" in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["special"]
+
+
 def test_rows_missing_from_a_csv_are_a_gap_not_stitched(recording, ckpt, tmp_path):
     """10 s of rows deleted from a CSV: the output keeps the input's time axis, and the
     missing stretch is a gap (NaN), not reconstructed across."""

@@ -370,6 +370,11 @@ def test_force_never_replaces_an_input_or_a_special_file(tmp_path: Path) -> None
         result = run_cli(*cmd, "--out", f"{tmp_path / 'newdir'}/")
         assert result.exit_code == 2 and "names a folder" in result.output, result.output
         assert not (tmp_path / "newdir").exists()
+        # An HDF5 file named like another format would be taken for one.
+        result = run_cli(*cmd, "--out", tmp_path / "windows.csv")
+        assert result.exit_code == 1, result.output
+        assert "a window file is HDF5; name it with .h5, not .csv" in result.output
+        assert not list(tmp_path.glob("*windows*")) and not list(tmp_path.glob(".*"))
 
 
 def test_bp_benchmark_damaged_headers_and_odd_layouts(tmp_path: Path) -> None:

@@ -469,8 +469,14 @@ def split_cmd(
 def _print_partition(p: dict) -> None:
     name = p["partition"]
     parts = ", ".join(f"{k}: {v}" for k, v in p["parts"].items())
+    expected = (
+        "    note: {} near-identical window pairs across {}s (r < 0.999): expected in synthetic "
+        "data, whose subjects share one waveform model; not leakage"
+    )
     if not p["leakage"]:
         click.echo(f"OK  no leakage across {name}s ({parts})")
+        if p["near_duplicates_expected"] and p["near_duplicate_pairs"]:
+            click.echo(expected.format(p["near_duplicate_pairs"], name))
         if p["windows_duplicated_within_a_part"]:
             n = p["windows_duplicated_within_a_part"]
             click.echo(f"    note: {n} windows have an identical copy in their own {name}")

@@ -442,6 +442,12 @@ def discard_h5(fh: h5py.File, tmp: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+# Suffixes of the other formats the package reads or writes: not a window file's name.
+OTHER_FORMAT_SUFFIXES = frozenset(
+    ".csv .npy .npz .mat .hea .dat .json .pt .png .pdf .svg .md .html .txt .toml .edf".split()
+)
+
+
 class WindowWriter:
     """Write a window file incrementally, atomically: appended rows go to a temporary file
     that is renamed to ``path`` by :meth:`close`; :meth:`abort` (or an exception inside a
@@ -467,6 +473,12 @@ class WindowWriter:
         overwrite: bool = False,
     ):
         self.path = Path(path)
+        if self.path.suffix.lower() in OTHER_FORMAT_SUFFIXES:
+            # Other commands pick a format by suffix: x.csv would be taken for a CSV file.
+            raise DataError(
+                f"output {self.path}: a window file is HDF5; name it with .h5, not "
+                f"{self.path.suffix}"
+            )
         if not np.isfinite(fs) or fs <= 0:
             raise DataError(f"sampling rate fs must be a positive number, but is {fs}")
         if int(window_length) < 1:

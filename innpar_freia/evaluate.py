@@ -71,6 +71,13 @@ def split_indices(
     if test_fold is None and info.has_folds:
         test_fold = tcfg.test_fold
     val_fold = tcfg.val_fold if test_fold == tcfg.test_fold else None
+    if not info.has_splits and not info.has_folds:
+        # plan_splits would point only at 'innpar data split'; a file to score as a whole
+        # (a recording's windows, an external dataset) wants --split all.
+        raise DataError(
+            f"{info.path} assigns no windows to train/val/test and has no folds: score every "
+            "window with --split all, or assign splits with 'innpar data split'"
+        )
     plan = plan_splits(info, test_fold, val_fold)
     idx = plan.indices(split)
     if len(idx) == 0:

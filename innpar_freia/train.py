@@ -495,9 +495,18 @@ def check_resume_data(data: Path, desc: dict[str, Any], stored: dict[str, Any]) 
     if "content_sha256" in stored and stored["content_sha256"] != desc["content_sha256"]:
         differences.append("other signals in the same windows")
     if differences:
+        recorded = stored.get("path")
+        if recorded and Path(recorded) == data.resolve():
+            # The same file, changed since: naming it as the one to resume with would not help.
+            raise DataError(
+                f"{data} has changed since the run being resumed started "
+                f"({'; '.join(differences[:2])}): its splits or folds were redrawn ('innpar "
+                "data split') or its windows rewritten; the run resumes only on the windows "
+                "it was trained on"
+            )
         raise DataError(
             f"{data} is not the data the run being resumed was trained on "
-            f"({'; '.join(differences[:2])}); resume it with {stored.get('path', 'that file')}"
+            f"({'; '.join(differences[:2])}); resume it with {recorded or 'that file'}"
         )
 
 

@@ -251,6 +251,19 @@ def test_force_gives_the_run_back_when_the_new_one_fails_before_its_first_checkp
     assert [p.name for p in run_copy.iterdir() if p.name.startswith(".")] == []
 
 
+def test_resuming_on_a_file_resplit_since_says_so(synth_file: Path, tmp_path: Path):
+    """The message named the very file given as the one to resume with."""
+    data = tmp_path / "data.h5"
+    shutil.copy(synth_file, data)
+    out = tmp_path / "run"
+    assert tiny_train(data, out).exit_code == 0
+    assert run("data", "split", data, "--folds", 5, "--seed", 7, "--test-fold", 3).exit_code == 0
+    r = run("train", "--data", data, "--out", out, "--resume", "--epochs", "3")
+    assert r.exit_code == 1, r.output
+    assert f"{data} has changed since the run being resumed started" in r.output
+    assert "splits or folds were redrawn" in r.output and "resume it with" not in r.output
+
+
 def test_resume_refuses_resplit_or_changed_windows_and_going_backwards(
     run_copy: Path, synth_file: Path, tmp_path: Path
 ):
@@ -280,6 +293,26 @@ def test_resume_drops_a_metrics_line_cut_short_by_a_kill(run_copy: Path, synth_f
     assert r.exit_code == 0, r.output
     records = [json.loads(line) for line in (run_copy / "metrics.jsonl").read_text().splitlines()]
     assert [rec["epoch"] for rec in records] == [1, 2, 3]
+
+
+def test_eval_of_a_file_without_splits_points_at_split_all(
+    run_copy: Path, synth_file: Path, tmp_path: Path
+):
+    from innpar_freia.data.store import WindowWriter, read_info, read_signals
+
+    info = read_info(synth_file)
+    ppg, abp = read_signals(synth_file)
+    plain = tmp_path / "plain.h5"
+    with WindowWriter(plain, fs=info.fs, window_length=info.window_length,
+                      source_format="t") as w:  # fmt: skip
+        w.append(ppg[:40], abp[:40], subject=info.subjects[:40], window_id=info.window_ids[:40])
+    ckpt = run_copy / "checkpoints" / "best.pt"
+    r = run("eval", "--checkpoint", ckpt, "--data", plain, "--out", tmp_path / "e", "--no-figures")
+    assert r.exit_code == 1 and "score every window with --split all" in r.output, r.output
+    assert not (tmp_path / "e").exists()
+    r = run("eval", "--checkpoint", ckpt, "--data", plain, "--split", "all", "--no-figures",
+            "--out", tmp_path / "e")  # fmt: skip
+    assert r.exit_code == 0, r.output
 
 
 def test_eval_refuses_folds_that_are_not_a_test_of_the_checkpoint(tmp_path: Path):

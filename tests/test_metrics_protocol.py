@@ -423,3 +423,54 @@ def test_metrics_refuse_what_they_would_score_wrongly():
     as_list = calibrate(pred, bp_pred, bp_ref, ref, list(subjects), list(order))
     assert not np.allclose(as_array[0], pred)
     assert np.array_equal(as_array[0], as_list[0]) and np.array_equal(as_array[1], as_list[1])
+
+
+# ----------------------------------------------------------------------------- aggregates
+
+
+def test_per_subject_me_keeps_its_sign_and_undefined_r_is_left_out():
+    """Per-subject ME computed as the MAE, and a subject whose r is undefined (a constant
+    prediction) averaged in as 0, went unnoticed."""
+    ref = np.stack([pulse(100.0, 20.0), pulse(90.0, 15.0), pulse(95.0, 10.0)])
+    pred = np.stack([pulse(95.0, 20.0), pulse(85.0, 15.0), np.full(L, 80.0)])
+    bp_ref, bp_pred = bp_values_batch(ref, FS), bp_values_batch(pred, FS)
+    out = score(Scored(pred, ref, bp_pred, bp_ref, np.array(["a", "a", "b"])))
+    rows = {r["subject"]: r for r in out["subjects"]}
+    assert rows["a"]["sbp_me"] == pytest.approx(-5.0) and rows["a"]["sbp_mae"] == pytest.approx(5.0)
+    assert rows["a"]["wave_r"] == pytest.approx(1.0) and rows["b"]["wave_r"] is None
+    assert out["per_subject"]["wave_r"] == pytest.approx(1.0)  # b has none, not 0
+    assert out["per_subject"]["sbp_me"] == pytest.approx((-5.0 + rows["b"]["sbp_me"]) / 2)
+
+
+def test_waveform_r_is_the_mean_of_the_windows_r():
+    x = pulse(100.0, 20.0)
+    ref = np.stack([x, x, x])
+    pred = np.stack([x + 3.0, 2.0 * x, 200.0 - x])  # r = 1, 1, -1
+    assert waveform_stats(pred, ref)["r"] == pytest.approx(1.0 / 3.0)
+
+
+def test_bhs_grade_b_needs_90_percent_within_15():
+    # 50 / 75 / 85 % meets C's 85 at 15 mmHg but not B's 90.
+    assert bhs_grade((50.0, 75.0, 85.0)) == "C"
+    assert bhs_grade((50.0, 75.0, 90.0)) == "B"
+
+
+def test_naive_baseline_means_are_per_window_bp_means_and_linear_mase_is_its_own():
+    """The naive SBP/DBP/MAP means divided by the sample count (~0 mmHg), and the linear
+    baseline given the model's MASE, went unnoticed."""
+    ref = np.stack([pulse(100.0, 20.0), pulse(90.0, 10.0), pulse(80.0, 15.0), pulse(85.0, 5.0)])
+    ppg = np.stack([pulse(0.0, 1.0), pulse(0.0, 2.0), pulse(0.0, 1.5), pulse(0.0, 0.5)])
+    params = BaselineParams.fit(ppg, ref, FS)
+    bp = bp_values_batch(ref, FS)
+    assert (params.sbp_mean, params.dbp_mean, params.map_mean) == pytest.approx(
+        tuple(bp.mean(axis=0))
+    )
+    assert params.abp_mean == pytest.approx(ref.mean())
+    pred = ref + 4.0
+    m = evaluate_predictions(pred, ref, ppg, np.array(list("abcd")), np.arange(4), FS, params)
+    naive, linear = m["baselines"]["naive"], m["baselines"]["linear"]
+    for method in (m["calibration_free"], linear):
+        assert method["mase"]["waveform"] == pytest.approx(
+            method["waveform"]["mae"] / naive["waveform"]["mae"]
+        )
+    assert linear["mase"]["waveform"] != pytest.approx(m["calibration_free"]["mase"]["waveform"])

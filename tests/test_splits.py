@@ -190,3 +190,78 @@ def test_check_of_a_one_fold_file_and_split_keeping_folds_say_what_is_wrong(
     result = run_cli("data", "split", one, "--keep-folds", "--folds", "4")
     assert result.exit_code == 2 and "--folds does not apply" in result.output
     assert one.read_bytes() == before
+
+
+def _distinct_windows(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` windows of smoothed noise: no two correlate anywhere near 0.99."""
+    rng = np.random.default_rng(seed)
+    kernel = np.ones(9) / 9
+    ppg = np.array([np.convolve(rng.normal(size=625), kernel, "same") for _ in range(n)])
+    abp = 90 + 10 * np.array([np.convolve(rng.normal(size=625), kernel, "same") for _ in range(n)])
+    return ppg, abp
+
+
+def _one_leak_file(path: Path, ppg: np.ndarray, abp: np.ndarray, subjects, ids, folds) -> Path:
+    with WindowWriter(path, fs=125.0, window_length=625, source_format="t") as w:
+        w.append(ppg, abp, subject=list(subjects), window_id=list(ids), fold=list(folds))
+    return path
+
+
+def test_each_kind_of_leak_alone_is_leakage(tmp_path: Path) -> None:
+    """Every detector has to count on its own: with subjects, exact copies and near copies
+    all in one file, dropping any one of them from the verdict went unnoticed."""
+    ppg, abp = _distinct_windows(6)
+    subjects, ids, folds = (
+        ["a", "b", "c", "d", "e", "f"],
+        [f"w{i}" for i in range(6)],
+        [0, 0, 0, 1, 1, 1],
+    )
+    clean = check_leakage(_one_leak_file(tmp_path / "clean.h5", ppg, abp, subjects, ids, folds))
+    assert not clean.leaks
+    # A near copy (rescaled, offset, noised) of window 0 as window 5, in the other fold.
+    rng = np.random.default_rng(1)
+    near_ppg, near_abp = ppg.copy(), abp.copy()
+    near_ppg[5] = 2.0 * ppg[0] + 3.0 + rng.normal(0, 0.01 * ppg[0].std(), 625)
+    near_abp[5] = abp[0] + 1.0 + rng.normal(0, 0.05, 625)
+    path = _one_leak_file(tmp_path / "near.h5", near_ppg, near_abp, subjects, ids, folds)
+    p = check_leakage(path).to_dict()["partitions"][0]
+    assert p["leakage"] and p["near_duplicate_pairs"] == p["near_duplicate_pairs_above_0_999"] == 1
+    assert p["exact_duplicate_windows"] == p["subjects_in_several_parts"] == 0
+    assert run_cli("data", "check", path).exit_code == 3
+    # One window id under two subject names in two folds.
+    path = _one_leak_file(tmp_path / "ids.h5", ppg, abp, subjects, [*ids[:5], "w0"], folds)
+    p = check_leakage(path).to_dict()["partitions"][0]
+    assert p["leakage"] and p["window_ids_in_several_parts"] == 1
+    assert p["subjects_in_several_parts"] == p["near_duplicate_pairs"] == 0
+
+
+def test_duplicates_inside_one_fold_are_counted_not_leakage(tmp_path: Path) -> None:
+    ppg, abp = _distinct_windows(6)
+    ppg[1], abp[1] = ppg[0], abp[0]  # both in fold 0
+    path = _one_leak_file(tmp_path / "within.h5", ppg, abp, "abcdef", [f"w{i}" for i in range(6)],
+                          [0, 0, 0, 1, 1, 1])  # fmt: skip
+    p = check_leakage(path).to_dict()["partitions"][0]
+    assert not p["leakage"] and p["windows_duplicated_within_a_part"] == 2
+    assert p["exact_duplicate_windows"] == 0
+
+
+def test_an_identical_ppg_is_an_exact_duplicate_and_copies_need_both_signals(
+    tmp_path: Path,
+) -> None:
+    """A pair sharing its PPG bytes is an exact duplicate, not also a near one; a pair is
+    a copy (r >= 0.999) only when PPG *and* ABP signatures say so."""
+    ppg, abp = _distinct_windows(6)
+    ppg[5] = ppg[0]  # same PPG, unrelated ABP: exact (PPG) only
+    ids, folds = [f"w{i}" for i in range(6)], [0, 0, 0, 1, 1, 1]
+    p = check_leakage(_one_leak_file(tmp_path / "x.h5", ppg, abp, "abcdef", ids, folds))
+    d = p.to_dict()["partitions"][0]
+    assert d["exact_duplicate_pairs"] == {"ppg": 1, "abp": 0} and d["near_duplicate_pairs"] == 0
+    ppg, abp = _distinct_windows(6)
+    rng = np.random.default_rng(2)
+    ppg[5] = ppg[0] + rng.normal(0, 0.001 * ppg[0].std(), 625)  # PPG r ~ 1
+    abp[5] = abp[0] + 0.1 * (abp[1] - abp[1].mean())  # ABP r ~ 0.995
+    d = check_leakage(_one_leak_file(tmp_path / "y.h5", ppg, abp, "abcdef", ids, folds))
+    d = d.to_dict()["partitions"][0]
+    example = d["near_examples"][0]
+    assert example["ppg_corr"] >= 0.999 and 0.99 < example["abp_corr"] < 0.999
+    assert d["near_duplicate_pairs"] == 1 and d["near_duplicate_pairs_above_0_999"] == 0

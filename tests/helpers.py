@@ -59,3 +59,20 @@ def terminate_when(command: list[str], ready: Callable[[], bool], timeout: float
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert b"Traceback" not in err
     return err
+
+
+def leave_a_killed_force(run_dir: Path) -> Path:
+    """What a ``--force`` killed outright (SIGKILL, torchrun stopping its ranks) leaves in
+    ``run_dir``: the old run set aside under a dead process's name, and the new run's
+    ``config.json``. Returns the set-aside folder."""
+    import socket
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    aside = run_dir / f".replaced.{socket.gethostname()}.{dead}.abc"
+    aside.mkdir()
+    for name in ("config.json", "metrics.jsonl", "checkpoints"):
+        os.replace(run_dir / name, aside / name)
+    (run_dir / "config.json").write_text("{}")
+    return aside

@@ -7,13 +7,12 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import terminate_when
+from helpers import leave_a_killed_force, terminate_when
 
 from innpar_freia.cli import cli
 
@@ -349,13 +348,7 @@ def test_a_force_killed_outright_is_finished_by_the_next_command(run_copy: Path,
     r = tiny_train(synth_file, run_copy)
     assert r.exit_code == 1 and "put back" not in r.output and live.is_dir()
     live.rmdir()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    aside = run_copy / f".replaced.{socket.gethostname()}.{dead}.abc"
-    aside.mkdir()
-    for name in ("config.json", "metrics.jsonl", "checkpoints"):
-        os.replace(run_copy / name, aside / name)
-    (run_copy / "config.json").write_text("{}")  # what the killed new run had written
+    leave_a_killed_force(run_copy)
     r = tiny_train(synth_file, run_copy)
     assert r.exit_code == 1 and "already holds a run" in r.output, r.output
     assert "warning: put back the run" in r.output

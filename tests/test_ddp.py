@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import max_weight_difference
+from helpers import leave_a_killed_force, max_weight_difference
 
 from innpar_freia.data.dataset import plan_splits
 from innpar_freia.data.store import read_info
@@ -161,19 +161,12 @@ def test_a_resume_under_torchrun_waits_for_rank_0_to_put_back_a_replaced_run(
     """A --force killed outright left the old run set aside; rank 0 puts it back at the
     start of the next command while rank 1 checked the folder at the same time and found
     "nothing to resume" (2 runs in 3)."""
-    import socket
 
     config = tmp_path / "recipe.toml"
     config.write_text('preset = "tiny"\n')
     ddp = tmp_path / "ddp"
     assert _torchrun(_common(synth_file, config, "cpu", epochs=1), ddp)["epochs_completed"] == 1
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    aside = ddp / f".replaced.{socket.gethostname()}.{dead}.abc"
-    aside.mkdir()
-    for name in ("config.json", "metrics.jsonl", "checkpoints"):
-        os.replace(ddp / name, aside / name)
-    (ddp / "config.json").write_text("{}")  # what the killed --force run had written
+    leave_a_killed_force(ddp)
     resume = ["--data", str(synth_file), "--resume", "--epochs", "2", "--quiet", "--json"]
     proc = _launch(resume, ddp)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -139,8 +139,10 @@ def test_lu_conv_logdet_and_inverse() -> None:
     (y,), log_det = conv([x])
     expected = 10 * torch.log(torch.abs(torch.linalg.det(conv.weight())))
     assert torch.allclose(log_det, expected.expand(5), atol=1e-12)
-    (x_back,), _ = conv([y], rev=True)
+    (x_back,), log_det_rev = conv([y], rev=True)
     assert torch.allclose(x, x_back, atol=1e-12)
+    # The reverse pass's log-det is log|det W^-1| (a wrong sign went unnoticed).
+    assert torch.allclose(log_det_rev, -log_det, atol=1e-12)
 
 
 def test_squeeze_is_the_reference_reshape_and_exactly_invertible() -> None:

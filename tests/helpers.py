@@ -61,17 +61,24 @@ def terminate_when(command: list[str], ready: Callable[[], bool], timeout: float
     return err
 
 
-def leave_a_killed_force(run_dir: Path) -> Path:
-    """What a ``--force`` killed outright (SIGKILL, torchrun stopping its ranks) leaves in
-    ``run_dir``: the old run set aside under a dead process's name, and the new run's
-    ``config.json``. Returns the set-aside folder."""
+def dead_aside(folder: Path) -> Path:
+    """A set-aside folder in ``folder`` as an interrupted replacement leaves it: named after
+    a process of this host that has ended (``.replaced.<host>.<pid>.<random>``)."""
     import socket
     import sys
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    aside = run_dir / f".replaced.{socket.gethostname()}.{dead}.abc"
+    aside = folder / f".replaced.{socket.gethostname()}.{dead}.abc"
     aside.mkdir()
+    return aside
+
+
+def leave_a_killed_force(run_dir: Path) -> Path:
+    """What a ``--force`` killed outright (SIGKILL, torchrun stopping its ranks) leaves in
+    ``run_dir``: the old run set aside under a dead process's name, and the new run's
+    ``config.json``. Returns the set-aside folder."""
+    aside = dead_aside(run_dir)
     for name in ("config.json", "metrics.jsonl", "checkpoints"):
         os.replace(run_dir / name, aside / name)
     (run_dir / "config.json").write_text("{}")

@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import dead_aside
 
 from innpar_freia.cli import cli
 
@@ -251,14 +252,8 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert (out / "run/checkpoints/best.pt").read_bytes() == best
     assert sorted(p.name for p in out.iterdir()) == ["data.h5", "eval", "run"]
     # Killed outright (kill -9) mid-replacement: the next demo command puts the old back.
-    import socket
-    import subprocess
-    import sys
-
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    aside = out / f".replaced.{socket.gethostname()}.{dead}.x"
-    aside.mkdir()
+    aside = dead_aside(out)
+    dead = aside.name.split(".")[-2]
     for name in ("data.h5", "eval", "run"):
         (out / name).rename(aside / name)
     (out / f".data.h5.{dead}.tmp").write_bytes(b"half")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import leave_a_killed_force, max_weight_difference
+from helpers import dead_aside, leave_a_killed_force, max_weight_difference
 
 from innpar_freia.data.dataset import plan_splits
 from innpar_freia.data.store import read_info
@@ -199,10 +199,7 @@ def test_other_ranks_wait_while_rank_0_recovers(tmp_path: Path) -> None:
 
     from innpar_freia.outputs import wait_for_recovery
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    aside = tmp_path / f".replaced.{socket.gethostname()}.{dead}.abc"
-    aside.mkdir()
+    aside = dead_aside(tmp_path)
     threading.Timer(0.5, aside.rmdir).start()  # rank 0 finishing the recovery
     start = time.monotonic()
     wait_for_recovery(tmp_path)

@@ -112,6 +112,16 @@ def broadcast_object(obj: object, info: DistInfo) -> object:
     return box[0]
 
 
+def gather_object(obj: object, info: DistInfo) -> list[object] | None:
+    """Every rank's ``obj`` in rank order on rank 0, ``None`` on the others (``[obj]`` in a
+    single process)."""
+    if not info.enabled:
+        return [obj]
+    box: list[object] | None = [None] * info.world_size if info.is_main else None
+    dist.gather_object(obj, box, dst=0)
+    return box
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

@@ -4,7 +4,8 @@
 evaluates the validation split every epoch (waveform MAE in mmHg), writes ``config.json``,
 ``metrics.jsonl`` (one JSON object per epoch) and ``checkpoints/{last,best}.pt`` into the
 run directory. Under ``torchrun`` it runs DistributedDataParallel with one process per
-device; rank 0 logs and writes checkpoints.
+device; every rank validates its share of the validation split, rank 0 scores it, logs
+and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from innpar_freia.data.dataset import (
 )
 from innpar_freia.data.sampler import SubjectPairSampler
 from innpar_freia.data.store import StoreInfo, check_rows_finite, read_info
-from innpar_freia.distributed import gather_rows, hardware_description, native_bf16
+from innpar_freia.distributed import DistInfo, gather_rows, hardware_description, native_bf16
 from innpar_freia.errors import ConfigError, DataError, RunDirError, TrainingDiverged
 from innpar_freia.metrics import BaselineAccumulator, protocol_windows
 from innpar_freia.nn.model import INNPAR, build_model, count_parameters, postprocess_abp
@@ -570,6 +571,15 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def validation_share(val: np.ndarray, dist_info: DistInfo) -> np.ndarray:
+    """The validation windows this process predicts: every W-th of the split, from its
+    rank on (all of them in a single process). Under torchrun every rank validates its
+    share and rank 0 scores the whole split (:func:`validate`), rather than rank 0 alone
+    predicting it while the others wait in a collective: an N-th of the time, and a wait
+    far inside the process group's timeout (10 min with NCCL) on a large validation split."""
+    return np.asarray(val)[dist_info.rank :: dist_info.world_size]
+
+
 @torch.no_grad()
 def validate(
     model: INNPAR,
@@ -578,22 +588,30 @@ def validate(
     cfg: TrainConfig,
     info: StoreInfo,
     device: torch.device,
-) -> dict[str, float]:
-    """Validation loss (normalised units) and mmHg errors by the protocol: waveform
-    MAE/RMSE on real samples of de-normalised predictions and SBP/DBP/MAP MAE, without
-    calibration and calibrated (offset and scale from each subject's first window)."""
+    dist_info: DistInfo | None = None,
+) -> dict[str, float] | None:
+    """Validation loss (normalised units, mean over windows) and mmHg errors by the
+    protocol: waveform MAE/RMSE on real samples of de-normalised predictions and
+    SBP/DBP/MAP MAE, without calibration and calibrated (offset and scale from each
+    subject's first window).
+
+    Under torchrun every rank calls it with a loader over its :func:`validation_share`
+    (``None`` for a rank whose share is empty); rank 0 gathers the predictions, puts them
+    back in the split's order and returns the record of the whole split, the same as one
+    process's; the other ranks get ``None``."""
+    dist_info = dist_info or DistInfo()
     model.eval()
-    loss_sum, n_batches = 0.0, 0
-    preds, refs, rows = [], [], []
-    for ppg, abp, idx in loader:
+    loss_sum, n_windows = 0.0, 0
+    empty = np.zeros((0, info.window_length))
+    preds, refs, rows = [empty], [empty], [np.zeros(0, dtype=np.int64)]
+    for ppg, abp, idx in loader if loader is not None else ():
         ppg, abp = ppg.to(device), abp.to(device)
         x = model.make_input(ppg)
         out, _ = model(x, jac=False)
         y = model.make_input(abp)
-        loss_sum += float(
-            channel_l1(out.float(), y, ppg.shape[-1], cfg.loss_region, cfg.grad_weight)
-        )
-        n_batches += 1
+        loss = channel_l1(out.float(), y, ppg.shape[-1], cfg.loss_region, cfg.grad_weight)
+        loss_sum += float(loss) * len(ppg)
+        n_windows += len(ppg)
         preds.append(
             postprocess_abp(
                 norm.denormalise_abp(out[:, 0, : ppg.shape[-1]].double().cpu().numpy()),
@@ -601,14 +619,25 @@ def validate(
             )
         )
         refs.append(norm.denormalise_abp(abp.double().cpu().numpy()))
-        rows.append(np.asarray(idx))
+        rows.append(np.asarray(idx, dtype=np.int64))
     model.train()
-    pred, ref, row = np.concatenate(preds), np.concatenate(refs), np.concatenate(rows)
+    share = (loss_sum, n_windows, np.concatenate(preds), np.concatenate(refs), np.concatenate(rows))
+    shares = distributed.gather_object(share, dist_info)
+    if shares is None:
+        return None  # another rank: rank 0 scores the split
+    # Rank r predicted windows r, r + W, ... of the split: interleaved back, the arrays are
+    # in the order one process predicts them.
+    world = len(shares)
+    total = sum(int(sh[1]) for sh in shares)
+    pred, ref = np.empty((total, info.window_length)), np.empty((total, info.window_length))
+    row = np.empty(total, dtype=np.int64)
+    for r, (_, _, p, f, i) in enumerate(shares):
+        pred[r::world], ref[r::world], row[r::world] = p, f, i
     order = np.where(info.start[row] >= 0, info.start[row], row)  # as evaluate.predict
     windows = protocol_windows(
         pred, ref, None, info.subjects[row], order, info.fs, calibration="offset-scale"
     )
-    record = {"val_loss": loss_sum / max(1, n_batches)}
+    record = {"val_loss": sum(float(sh[0]) for sh in shares) / max(1, total)}
     for prefix, key in (("val", "model"), ("val_cal", "model_calibrated")):
         w = windows[key]
         err = w.pred - w.ref
@@ -858,9 +887,10 @@ def _train(
         norm = fit_normalisation(data, plan.train, cfg.abp_norm)
         baselines = fit_baselines(data, plan.train, info.fs)
     if has_val:
-        # Every rank, before the first epoch: only rank 0 validates, and NaN met there
-        # would stop it alone, leaving the other ranks blocked in a collective (a gloo
-        # traceback) and, with lazily read data, only after a whole epoch of training.
+        # Before the first epoch, and every rank the whole split: NaN met while validating
+        # would come after a whole epoch of training (lazily read data) and read as a
+        # diverged run; a rank checking only its share would stop alone, leaving the
+        # others blocked in a collective (a gloo traceback).
         check_rows_finite(data, plan.val)
 
     model = build_model(run_config.model, seed=cfg.seed).to(device)
@@ -916,7 +946,8 @@ def _train(
         cfg.preload == "auto"
         and split_bytes(len(plan.train) + len(plan.val), info.window_length) < PRELOAD_LIMIT
     )
-    val_set = WindowDataset(data, plan.val, norm) if has_val and main else None
+    val_share = validation_share(plan.val, dist_info)
+    val_set = WindowDataset(data, val_share, norm) if len(val_share) else None
     val_batch = max(256, per_rank_batch)
     loader: Any
     if preload:
@@ -1123,12 +1154,14 @@ def _train(
             raise diverged(f"the weights became NaN or infinite in epoch {epoch + 1}")
         stop = False
         broken = None
-        if main and val_loader is not None:
-            record.update(validate(averaged, val_loader, norm, cfg, info, device))
-            if not math.isfinite(record["val_mae"]):
-                broken = f"validation MAE became {record['val_mae']} after epoch {epoch + 1}"
+        if has_val:  # every rank predicts its share; rank 0 gets the record
+            scored = validate(averaged, val_loader, norm, cfg, info, device, dist_info)
+            if scored is not None:
+                record.update(scored)
+                if not math.isfinite(record["val_mae"]):
+                    broken = f"validation MAE became {record['val_mae']} after epoch {epoch + 1}"
         if main and broken is None:
-            if val_loader is not None:
+            if has_val:
                 improved = record["val_mae"] < best_mae
             else:
                 improved = True
@@ -1160,7 +1193,7 @@ def _train(
                 drop_aside(started.pop("aside"))
             history.append(record)
             cb.on_epoch(record)
-        # Rank 0 alone validates: one broadcast tells the others whether to stop, and
+        # Rank 0 alone scores the validation: one broadcast tells the others whether to stop, and
         # whether the epoch broke down (then it was not checkpointed, and all ranks raise).
         stop, broken = distributed.broadcast_object((stop, broken), dist_info)
         if broken is not None:

@@ -132,10 +132,79 @@ def test_two_processes_match_one_process(
     assert len(mb) == 2  # rank 0 alone writes the log
     for ra, rb in zip(ma, mb, strict=True):
         assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-4)
-        assert rb["val_mae"] == pytest.approx(ra["val_mae"], rel=1e-3)
+        for key in (k for k in ra if k.startswith("val_")):  # every rank validated its share
+            assert rb[key] == pytest.approx(ra[key], rel=1e-3), key
         if with_pairs:
             assert ra["train_pair_loss"] > 0  # the batches did hold same-subject pairs
             assert rb["train_pair_loss"] == pytest.approx(ra["train_pair_loss"], rel=1e-4)
+
+
+def _validate_on_rank(rank: int, world: int, store: str, data: str, n_val: int, out: str):
+    """One process of :func:`test_every_rank_validates_its_share`: its share of the first
+    ``n_val`` validation windows, in batches of 16; rank 0 saves the record."""
+    import torch.distributed as dist
+    from torch.utils.data import DataLoader
+
+    from innpar_freia.config import resolve_config
+    from innpar_freia.data.dataset import WindowDataset, fit_normalisation
+    from innpar_freia.distributed import DistInfo
+    from innpar_freia.nn.model import build_model
+    from innpar_freia.train import validate, validation_share
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        run = resolve_config("tiny")
+        info, plan = read_info(data), plan_splits(read_info(data))
+        norm = fit_normalisation(data, plan.train, run.train.abp_norm)
+        model = build_model(run.model, seed=0)
+        dist_info = DistInfo(rank=rank, world_size=world)
+        share = validation_share(plan.val[:n_val], dist_info)
+        loader = DataLoader(WindowDataset(data, share, norm), batch_size=16) if len(share) else None
+        record = validate(model, loader, norm, run.train, info, torch.device("cpu"), dist_info)
+        assert (record is None) == (rank != 0)
+        if rank == 0:
+            Path(out).write_text(json.dumps({"record": record, "share": len(share)}))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize(("world", "n_val"), [(3, None), (3, 2)])
+def test_every_rank_validates_its_share(
+    synth_file: Path, tmp_path: Path, world: int, n_val: int | None
+) -> None:
+    """Under torchrun each rank predicts every W-th validation window and rank 0 scores the
+    whole split: the record is one process's, with shares of unequal size and with a rank
+    whose share is empty (rank 0 used to predict the whole split while the others waited in
+    a collective, past the group's timeout on a large split)."""
+    from torch.utils.data import DataLoader
+
+    from innpar_freia.config import resolve_config
+    from innpar_freia.data.dataset import WindowDataset, fit_normalisation
+    from innpar_freia.nn.model import build_model
+    from innpar_freia.train import validate
+
+    plan = plan_splits(read_info(synth_file))
+    n_val = n_val or len(plan.val)
+    assert n_val % world or n_val < world  # shares of unequal size, or an empty one
+    out = tmp_path / "record.json"
+    torch.multiprocessing.spawn(
+        _validate_on_rank,
+        args=(world, str(tmp_path / "store"), str(synth_file), n_val, str(out)),
+        nprocs=world,
+    )
+    shared = json.loads(out.read_text())
+    assert shared["share"] == -(-n_val // world)  # rank 0 predicted its share, not all
+
+    run = resolve_config("tiny")
+    norm = fit_normalisation(synth_file, plan.train, run.train.abp_norm)
+    loader = DataLoader(WindowDataset(synth_file, plan.val[:n_val], norm), batch_size=256)
+    alone = validate(
+        build_model(run.model, seed=0), loader, norm, run.train, read_info(synth_file), "cpu"
+    )
+    assert alone is not None and set(shared["record"]) == set(alone)
+    for key, value in alone.items():
+        assert shared["record"][key] == pytest.approx(value, rel=1e-6, nan_ok=True), key
 
 
 def test_a_distributed_run_resumes_where_it_stopped(synth_file: Path, tmp_path: Path) -> None:
@@ -240,9 +309,9 @@ def test_every_process_stops_and_rank_0_says_why_when_the_run_exists(
 def test_nan_in_a_validation_window_stops_every_process_with_one_message(
     synth_file: Path, tmp_path: Path
 ) -> None:
-    """Only rank 0 validates: NaN met there used to stop it alone, and rank 1 died in a
+    """When rank 0 alone validated, NaN met there stopped it alone, and rank 1 died in a
     collective with a gloo traceback, leaving an empty run folder. Every rank checks the
-    validation windows before training."""
+    whole validation split before training."""
     import shutil
 
     import h5py

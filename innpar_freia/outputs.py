@@ -325,6 +325,10 @@ def recording_paths(path: str | Path, fmt: str) -> list[Path]:
     return [path if path.suffix.lower() == suffix else Path(f"{path}{suffix}")]
 
 
+# How a WFDB record written by write_recording keeps the input's clock (see there).
+START_COMMENT = "start_s="
+
+
 def write_recording(
     staged: StagedOutputs,
     path: str | Path,
@@ -338,9 +342,10 @@ def write_recording(
     """Stage one channel ``values (n,)`` at ``fs`` Hz as a recording (NaN = not available).
 
     WFDB: a 16-bit record named after ``path`` (``wfdb.wrsamp``; NaN becomes WFDB's invalid
-    sample). CSV: columns ``time_s`` (from ``start_s``, the input's clock) and ``name``,
-    empty cells for NaN. NPY: the 1-D float64
-    array. NPZ: ``name`` and ``fs``. Returns the final paths.
+    sample), with a header comment ``start_s=...`` when the clock does not start at 0. CSV:
+    columns ``time_s`` (from ``start_s``, the input's clock) and ``name``, empty cells for
+    NaN. NPY: the 1-D float64 array (no clock: the summary's ``start_s`` gives it). NPZ:
+    ``name``, ``fs`` and ``start_s``. Returns the final paths.
     """
     values = np.asarray(values, dtype=np.float64)
     finals = recording_paths(path, fmt)
@@ -362,6 +367,9 @@ def write_recording(
                 sig_name=[name],
                 p_signal=values[:, None],
                 fmt=["16"],
+                # A WFDB header's base time is a time of day; the input's clock (a CSV time
+                # column at 3600 s, or a Unix time) is kept as a comment read_wfdb reads.
+                comments=[f"{START_COMMENT}{float(start_s)!r}"] if start_s else None,
                 write_dir=str(tmpdir),
             )
             for final, target in zip(finals, targets, strict=True):
@@ -379,7 +387,7 @@ def write_recording(
             np.save(fh, values)
     elif fmt == "npz":
         with staged.stage(finals[0]).open("wb") as fh:
-            np.savez(fh, **{name: values, "fs": np.float64(fs)})
+            np.savez(fh, **{name: values, "fs": np.float64(fs), "start_s": np.float64(start_s)})
     else:
         raise DataError(f"cannot write format {fmt!r}; use one of {', '.join(OUTPUT_FORMATS)}")
     return finals

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from innpar_freia.metrics import Calibration
-from innpar_freia.signal import resample
+from innpar_freia.signal import rate_ratio, resample_by
 
 DIRECTIONS = ("ppg2abp", "abp2ppg")
 DEFAULT_OVERLAP = 0.5
@@ -35,7 +35,13 @@ ABP_RANGE = (20.0, 250.0)
 # Mirror-padding of each valid run, as a fraction of the window (see reconstruct_array).
 EDGE_PAD = 0.125
 
-GAP_REASONS = {1: "missing (NaN)", 2: "flat line / lost contact", 3: "ABP out of 20-250 mmHg"}
+GAP_REASONS = {
+    1: "missing (NaN or inf)",
+    2: "flat line / lost contact",
+    3: "ABP out of 20-250 mmHg",
+}
+
+START_REASON = "a monitor's start-up transient"
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
@@ -189,6 +195,15 @@ class Reconstruction:
         return float(self.valid.mean()) if self.valid.size else 0.0
 
 
+def implausible_fraction(result: Reconstruction) -> float:
+    """The fraction of the reconstructed ABP outside :data:`ABP_RANGE` (0 for ``abp2ppg``):
+    not a pressure trace there (an undertrained checkpoint, or an artefact of the PPG)."""
+    x = result.signal[result.valid]
+    if result.direction != "ppg2abp" or not x.size:
+        return 0.0
+    return float(np.mean((x < ABP_RANGE[0]) | (x > ABP_RANGE[1])))
+
+
 def _fit_length(y: np.ndarray, n: int) -> np.ndarray:
     """Trim or edge-pad a resampled segment to exactly ``n`` samples (rounding of the rate
     ratio can leave one sample more or less)."""
@@ -207,6 +222,7 @@ def reconstruct_array(
     direction: str = "ppg2abp",
     overlap: float = DEFAULT_OVERLAP,
     delay_s: float = 0.0,
+    start_margin_s: float = 0.0,
 ) -> Reconstruction:
     """Reconstruct a whole 1-D recording ``x`` (PPG in any units, or ABP in mmHg) at ``fs``.
 
@@ -223,6 +239,9 @@ def reconstruct_array(
     reconstructed ABP is on the ABP's time axis (``ppg2abp``) or reconstructed PPG on the
     PPG's (``abp2ppg``); samples shifted in from outside the recording are NaN, and the gaps
     are reported on the output's time axis.
+
+    ``start_margin_s``: seconds at the recording's start left out like a gap's edge (a
+    recording from a monitor: :data:`GAP_MARGIN`; windows cut from a dataset: 0).
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
@@ -232,11 +251,21 @@ def reconstruct_array(
     n = x.size
     kind = "ppg" if direction == "ppg2abp" else "abp"
     valid_in, gaps = detect_gaps(x, fs, kind)
+    # A monitor's filter starts up at the recording's start (the first PLETH sample of 13
+    # of the 34 Challenge 2015 records is 0.74 x the next); the edge padding mirrors it into a
+    # notch, and a network answers that with a spike to -400 mmHg.
+    start = min(n, round(start_margin_s * fs))
+    for a, b in runs(valid_in[:start]):
+        gaps.append(Gap(a, b, f"the recording's first {start_margin_s:g} s ({START_REASON})"))
+    valid_in[:start] = False
     out = np.full(n, np.nan)
     hop = max(1, round(window_length * (1.0 - overlap)))
     n_windows = 0
+    # One factor there and its inverse back: the model sees the recording at fs * to_model
+    # (within 0.1 % of model_fs), and the output keeps the input's timing exactly.
+    to_model = rate_ratio(fs, model_fs)
     for a, b in runs(valid_in):
-        seg = resample(x[a:b], fs, model_fs, padtype="line")
+        seg = resample_by(x[a:b], to_model, padtype="line")
         if seg.size < window_length:
             short = f"valid run shorter than one {window_length / model_fs:g} s window"
             gaps.append(Gap(a, b, short))
@@ -253,7 +282,7 @@ def reconstruct_array(
             raise ValueError(f"predict returned shape {pred.shape} for windows {windows.shape}")
         n_windows += len(starts)
         stitched = stitch(pred, starts, padded.size)[pad : pad + seg.size]
-        out[a:b] = _fit_length(resample(stitched, model_fs, fs, padtype="line"), b - a)
+        out[a:b] = _fit_length(resample_by(stitched, 1 / to_model, padtype="line"), b - a)
     gaps.sort(key=lambda g: g.start)
     shift = min(round(delay_s * fs), n)
     if shift:

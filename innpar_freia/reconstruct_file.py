@@ -30,10 +30,13 @@ from innpar_freia.outputs import (
     write_recording,
 )
 from innpar_freia.reconstruct import (
+    ABP_RANGE,
     DEFAULT_OVERLAP,
     DIRECTIONS,
+    GAP_MARGIN,
     Reconstruction,
     detect_gaps,
+    implausible_fraction,
     reconstruct_array,
 )
 from innpar_freia.recording_bp import (
@@ -240,6 +243,7 @@ def _reconstruct_recording(
         direction=opts.direction,
         overlap=opts.overlap,
         delay_s=opts.delay_s,
+        start_margin_s=GAP_MARGIN,
     )
     if not result.valid.any():
         reasons = sorted({g.reason for g in result.gaps})
@@ -290,14 +294,25 @@ def _reconstruct_recording(
 
     out_name = "ABP" if opts.direction == "ppg2abp" else "PPG"
     summary = _summary(ckpt, rec, channel, result, beats, opts, cal_info, comparison, origin)
+    warnings = []
     lag = comparison.get("lag_s") if comparison else None
     if lag is not None and lag >= LAG_WARNING_S and not opts.delay_s:
         # A PPG trails the ABP by the pulse transit time; without --ppg-delay the output
         # stays on the PPG's clock, and every comparison with the reference was off by it.
-        summary["warning"] = (
+        warnings.append(
             f"the reconstruction trails the reference ABP by about {lag:.2f} s (the PPG's "
             f"delay behind the ABP): give --ppg-delay {lag:.2f} to put it on the ABP's clock"
         )
+    implausible = summary.get("implausible_fraction")
+    if implausible:
+        # Written as the model gave it (it is the model's answer), but not a pressure trace.
+        warnings.append(
+            f"{100 * implausible:.3g} % of the reconstructed ABP is outside "
+            f"{ABP_RANGE[0]:g}-{ABP_RANGE[1]:g} mmHg, which no pressure trace is: an "
+            "undertrained checkpoint, or artefacts in the PPG"
+        )
+    if warnings:
+        summary["warning"] = "; ".join(warnings)
     with StagedOutputs() as staged:
         units = "mmHg" if opts.direction == "ppg2abp" else "z"
         written = write_recording(
@@ -415,6 +430,7 @@ def _summary(
         "reconstructed_samples": int(result.valid.sum()),
         "reconstructed_s": float(result.valid.sum() / rec.fs),
         "reconstructed_fraction": result.reconstructed_fraction,
+        "implausible_fraction": implausible_fraction(result),
         "gaps": [g.to_dict(rec.fs, origin) for g in result.gaps],
         "calibration": cal_info,
         "note": None

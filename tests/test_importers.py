@@ -136,7 +136,7 @@ def test_bp_benchmark_cli_json(tmp_path: Path) -> None:
     out = tmp_path / "out.h5"
     result = run_cli("data", "import", "bp-benchmark", folder, "--out", out, "--fs", 125, "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["windows"]["kept"] == 12 and report["folds"] == {"0": 6, "1": 6}
     assert report["fs_source"] == "option" and not report["warnings"]
 

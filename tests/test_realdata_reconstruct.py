@@ -59,7 +59,7 @@ def test_whole_wfdb_record_to_abp_record_without_seams(real_data, tiny_run, tmp_
         "--json",
     )
     assert r.exit_code == 0, r.output
-    summary = json.loads(r.output)
+    summary = json.loads(r.stdout)
     src = read_recording(record)
     back = read_recording(out)
     assert back.fs == src.fs == 250.0
@@ -90,7 +90,7 @@ def test_record_with_flat_pleth_is_mostly_gaps(real_data, tiny_run, tmp_path):
         "--json",
     )
     assert r.exit_code == 0, r.output
-    summary = json.loads(r.output)
+    summary = json.loads(r.stdout)
     assert summary["reconstructed_fraction"] < 0.3
     assert any("flat" in g["reason"] for g in summary["gaps"])
     abp = read_recording(tmp_path / "577_abp").signals["ABP"]
@@ -153,7 +153,7 @@ def test_reference_segment_calibration_on_a_real_record(real_data, tiny_run, tmp
         "--json",
     )
     assert r.exit_code == 0, r.output
-    s = json.loads(r.output)
+    s = json.loads(r.stdout)
     assert s["calibration"]["segment_s"] == [30.0, 90.0]
     assert s["reference"]["calibration_segment_excluded"] is True
     # Calibrated to this person, the level is right even from a model trained on synthetic

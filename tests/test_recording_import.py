@@ -66,7 +66,7 @@ def test_wfdb_folder_import(tmp_path: Path, recs) -> None:
     out = tmp_path / "w.h5"
     result = run_cli("data", "import", "wfdb", root, "--out", out, "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["records"] == {"total": 3, "kept": 3, "rejected": 0, "rejected_by_reason": {}}
     info = read_info(out)
     assert info.fs == 125.0 and info.window_length == 625 and info.source_format == "wfdb"
@@ -444,7 +444,7 @@ def test_innpar_npy_splits_and_subject_rules(tmp_path: Path) -> None:
         "--subject-pattern", r"^(s)\d+_", "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["n_subjects"] == 1
+    assert json.loads(result.stdout)["n_subjects"] == 1
     bad = tmp_path / "bad.h5"
     assert_clean_failure(
         run_cli(
@@ -529,7 +529,7 @@ def test_a_record_with_a_missing_segment_is_skipped_like_other_unreadable_ones(
     )
     result = run_cli("data", "import", "wfdb", root, "--out", out, "--skip-bad-records", "--json")
     assert result.exit_code == 0, result.output
-    sources = {s["id"]: s for s in json.loads(result.output)["sources"]}
+    sources = {s["id"]: s for s in json.loads(result.stdout)["sources"]}
     assert sources["m"]["status"] == "rejected" and sources["m"]["reason"] == "unreadable"
     assert sources["good"]["status"] == "kept"
     assert set(read_info(out).subjects) == {"good"}

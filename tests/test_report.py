@@ -41,7 +41,7 @@ def report(tiny_run: Path, synth_file: Path, tmp_path_factory: pytest.TempPathFa
         "--json",
     )
     assert r.exit_code == 0, r.output
-    return {"out": out, "preds": preds, "ckpt": ckpt, "printed": json.loads(r.output)}
+    return {"out": out, "preds": preds, "ckpt": ckpt, "printed": json.loads(r.stdout)}
 
 
 def test_report_files_and_metrics(report):

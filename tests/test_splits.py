@@ -52,7 +52,7 @@ def test_split_cli_then_check_is_clean(synth_file: Path, tmp_path: Path) -> None
     shutil.copy(synth_file, path)
     result = run_cli("data", "split", path, "--folds", 4, "--seed", 2, "--test-fold", 1, "--json")
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     info = read_info(path)
     assert sorted(summary["folds"]) == ["0", "1", "2", "3"]
     for subject in np.unique(info.subjects):
@@ -70,7 +70,7 @@ def test_split_cli_then_check_is_clean(synth_file: Path, tmp_path: Path) -> None
     # FOUND", exit 3).
     result = run_cli("data", "check", path, "--json")
     assert result.exit_code == 0, result.output
-    for part in json.loads(result.output)["partitions"]:
+    for part in json.loads(result.stdout)["partitions"]:
         assert part["subjects_in_several_parts"] == 0 and part["exact_duplicate_windows"] == 0
         assert part["near_duplicate_pairs_above_0_999"] == 0
         assert part["near_duplicates_expected"] and not part["leakage"]
@@ -127,7 +127,7 @@ def test_check_flags_duplicates_across_folds(
     assert "identical windows (same float32 PPG or ABP): 6 windows" in result.output
     assert "near-identical windows" in result.output and "near0" in result.output
     result = run_cli("data", "check", path, "--json")
-    assert result.exit_code == 3 and json.loads(result.output)["leakage"] is True
+    assert result.exit_code == 3 and json.loads(result.stdout)["leakage"] is True
 
 
 def test_check_without_partitions_is_an_error(tmp_path: Path) -> None:

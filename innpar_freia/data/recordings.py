@@ -55,6 +55,10 @@ MIN_FS, MAX_FS = 1.0, 100_000.0
 # A rate given on the command line may differ this much (relative) from the rate a file
 # states (an NPZ ``fs`` key) or implies (a CSV time column); beyond it, one of them is wrong.
 FS_AGREEMENT = 0.01
+# A CSV time column implying a rate below this (Hz) is read as milliseconds given for
+# seconds (a common export) when a thousand times the rate is plausible: no pulse signal
+# is sampled this slowly.
+MS_HINT_BELOW_HZ = 10.0
 # A step of a CSV time column may be off a whole number of sample periods by this fraction
 # of a period. Float jitter is far smaller; timestamps rounded to the millisecond are up to
 # ~0.2 periods off at, e.g., 128 or 300 Hz. A step of 1.5 periods is not missing samples.
@@ -317,14 +321,27 @@ def read_wfdb(path: str | Path, fs: float | None = None, fs_option: str = "--fs"
         fs = check_fs(rec.fs, str(base), fs_option)
     signals = {name: rec.p_signal[:, i].astype(np.float64) for i, name in enumerate(rec.sig_name)}
     units = dict(zip(rec.sig_name, rec.units or [""] * len(rec.sig_name), strict=False))
-    return RawRecording(
-        base,
-        "wfdb",
-        fs,
-        signals,
-        units,
-        {"record_name": rec.record_name, "comments": list(rec.comments or [])},
-    )
+    comments = list(rec.comments or [])
+    meta: dict[str, Any] = {"record_name": rec.record_name, "comments": comments}
+    start = _start_comment(comments)
+    if start is not None:  # a record innpar reconstruct wrote keeps its input's clock
+        meta["start_s"] = start
+    return RawRecording(base, "wfdb", fs, signals, units, meta)
+
+
+def _start_comment(comments: list[str]) -> float | None:
+    """The clock ``innpar_freia.outputs.write_recording`` leaves in a WFDB header comment."""
+    from innpar_freia.outputs import START_COMMENT
+
+    for line in comments:
+        text = line.strip()
+        if text.startswith(START_COMMENT):
+            try:
+                value = float(text[len(START_COMMENT) :])
+            except ValueError:
+                return None
+            return value if np.isfinite(value) else None
+    return None
 
 
 def read_csv(
@@ -398,15 +415,17 @@ def read_csv(
             time_fs, positions = _time_grid(t, path, tcol, fs_option)
             # The recording's clock: outputs keep it (reconstruct writes its times on it).
             meta["start_s"] = float(t[0])
-            if fs is None:
-                fs = check_fs(time_fs, str(path), fs_option)
-            else:
-                fs = check_fs(fs, str(path), fs_option)
-                if abs(fs - time_fs) > FS_AGREEMENT * time_fs:
+            if fs is not None:
+                given = check_fs(fs, str(path), fs_option)
+                if abs(given - time_fs) > FS_AGREEMENT * time_fs:
                     raise DataError(
-                        f"{path}: sampling rate {fs:g} Hz contradicts the time column "
+                        f"{path}: sampling rate {given:g} Hz contradicts the time column "
                         f"{tcol!r}, which steps at {time_fs:g} Hz (times in seconds)"
                     )
+            # The file's clock wins over a rate given within FS_AGREEMENT of it (as an NPZ
+            # 'fs' or a WFDB header does): with --fs 126 for 125 Hz times, every output
+            # time drifted 0.8 % from the input's (0.5 s after one minute).
+            fs = check_fs(time_fs, str(path), fs_option)
             n_filled = int(positions[-1]) + 1
             if n_filled > len(t):
                 # Rows missing from the time grid become NaN samples: a gap, like lost contact.
@@ -478,7 +497,17 @@ def _time_grid(t: np.ndarray, path: Path, tcol: str, fs_option: str) -> tuple[fl
             "check the time column"
         )
     positions = np.concatenate([[0], np.cumsum(steps)]).astype(np.int64)
-    return 1.0 / period, positions
+    # To 9 significant digits: times of 1/125 s steps give 124.99999999999962 Hz, which
+    # would be written into output headers as it is.
+    rate = float(f"{1.0 / period:.9g}")
+    if rate < MS_HINT_BELOW_HZ and MIN_FS <= 1000 * rate <= MAX_FS:
+        raise DataError(
+            f"{path}: time column {tcol!r} steps by {period:g} per sample: {rate:g} Hz if "
+            f"the times are in seconds, as they must be ({1000 * rate:g} Hz if they are "
+            f"milliseconds); convert the column to seconds, or remove it and give "
+            f"{fs_option} HZ"
+        )
+    return rate, positions
 
 
 def numpy_load_problem(exc: Exception) -> str:
@@ -520,6 +549,12 @@ def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs")
                 f"{stated_fs:g} Hz"
             )
         fs = stated_fs
+    meta: dict[str, Any] = {}
+    start = arrays.pop("start_s", None)  # the clock innpar reconstruct keeps
+    if start is not None and start.size == 1 and np.isfinite(start.item()):
+        meta["start_s"] = float(start.item())
+    elif start is not None:
+        arrays["start_s"] = start  # not a clock: listed like any other array
     signals, ignored = {}, []
     for key, arr in arrays.items():
         arr = np.squeeze(arr)
@@ -534,12 +569,10 @@ def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs")
     if not signals:
         detail = f" (it has: {', '.join(ignored)})" if ignored else ""
         raise DataError(f"{path} holds no 1-D numeric arrays{detail}")
+    if ignored:
+        meta["ignored_arrays"] = ignored
     return RawRecording(
-        path,
-        "npz",
-        check_fs(fs, str(path), fs_option),
-        _equal_lengths(signals, path),
-        meta={"ignored_arrays": ignored} if ignored else {},
+        path, "npz", check_fs(fs, str(path), fs_option), _equal_lengths(signals, path), meta=meta
     )
 
 

@@ -149,7 +149,7 @@ def test_bp_benchmark_warns_about_subjects_in_several_folds(tmp_path: Path) -> N
         cols["patient"][0, 0] = "shared"
         savemat(folder / f"signal_fold_{k}.mat", cols)
     report = import_bp_benchmark(folder, tmp_path / "out.h5")
-    assert any("1 subjects have windows in several folds" in w for w in report.warnings)
+    assert any("1 subject has windows in several folds" in w for w in report.warnings)
 
 
 def test_bp_benchmark_nan_windows_are_counted_not_silently_dropped(tmp_path: Path) -> None:
@@ -456,3 +456,23 @@ def test_a_threshold_that_is_not_a_number_is_refused_not_passed_as_clean(tmp_pat
     result = run_cli("data", "check", out, "--threshold", "nan")
     assert result.exit_code == 2 and "'nan' is not a finite number" in result.output
     assert run_cli("data", "check", out, "--threshold", "inf").exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("patient", "message"),
+    [
+        (np.arange(12.0).reshape(6, 2), "must hold one value per window, but has shape (6, 2)"),
+        (np.array([[1.0], [2.0], [np.nan], [1], [2], [1]]), "has 1 missing (NaN or inf) values"),
+    ],
+)
+def test_numeric_subject_ids_that_are_not_one_per_window_are_refused(
+    tmp_path: Path, patient: np.ndarray, message: str
+) -> None:
+    """A (N, 2) matrix ended in a TypeError traceback; NaN ids made every such window one
+    subject called "nan"."""
+    folder = tmp_path / "bp"
+    folder.mkdir()
+    savemat(folder / "signal_fold_0.mat", {**_fold_columns(0), "patient": patient})
+    out = tmp_path / "o.h5"
+    result = run_cli("data", "import", "bp-benchmark", folder, "--out", out)
+    assert_clean_failure(result, out, message)

@@ -432,11 +432,14 @@ def test_innpar_npy_splits_and_subject_rules(tmp_path: Path) -> None:
     out = tmp_path / "o.h5"
     report = import_innpar_npy(tmp_path / "lay", out, fs=100.0)
     assert report.splits == {"test": 2, "train": 4}
-    # The two test windows have the names (and ids) of two training windows: imported as
-    # they are, since 'innpar data check' shows the leak, but said.
+    # The two test windows have the names (and ids, and subjects) of two training windows:
+    # imported as they are, since 'innpar data check' shows the leak, but said (the shared
+    # subjects were not, while bp-benchmark folds sharing subjects were).
     assert report.warnings == [
+        "2 subjects have windows in several splits (e.g. s0, s1): the splits are not "
+        "subject-disjoint; see 'innpar data check'",
         "2 window id(s) occur more than once (e.g. s0_000000, s1_000625); ids should be "
-        "unique: see 'innpar data check'"
+        "unique: see 'innpar data check'",
     ]
     # A custom pattern: the subject is the letter-digit prefix.
     result = run_cli(
@@ -760,3 +763,81 @@ def test_a_record_name_wfdb_cannot_read_is_named(tmp_path: Path):
     (tmp_path / "rec.dat").rename(tmp_path / "rëc.dat")
     with pytest.raises(DataError, match="record name 'rëc' has characters that WFDB names"):
         read_recording(tmp_path / "rëc")
+
+
+# ------------------------------------------------------------- what a folder import finds
+
+
+def test_a_folder_import_follows_linked_folders_and_any_suffix_case(tmp_path: Path, recs) -> None:
+    """``rglob`` skipped records in a symlinked folder and ``B.CSV`` without a word (a
+    single-file import of ``B.CSV`` worked); a link loop must still end."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    write_csv(elsewhere / "r0.csv", {"PPG": recs[0].ppg, "ABP": recs[0].abp})
+    root = tmp_path / "db"
+    root.mkdir()
+    write_csv(root / "B.CSV", {"PPG": recs[1].ppg, "ABP": recs[1].abp})
+    (root / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "loop").symlink_to(root, target_is_directory=True)
+    report = import_recordings("csv", root, tmp_path / "o.h5")
+    assert sorted(s.id for s in report.sources) == ["B", "linked/r0"]
+    assert set(read_info(tmp_path / "o.h5").subjects) == {"B", "linked/r0"}
+
+
+def test_a_wfdb_header_in_capitals_is_named_not_skipped(tmp_path: Path, recs) -> None:
+    base = write_wfdb(tmp_path / "db", "r0", {"PLETH": recs[0].ppg, "ABP": recs[0].abp})
+    base.with_suffix(".hea").rename(base.with_suffix(".HEA"))
+    out = tmp_path / "o.h5"
+    result = run_cli("data", "import", "wfdb", tmp_path / "db", "--out", out)
+    assert_clean_failure(result, out, "r0.HEA: wfdb reads headers named .hea (lower case)")
+
+
+def test_innpar_npy_windows_in_capitals_are_imported(tmp_path: Path) -> None:
+    made = _npy_folder(tmp_path / "lay")
+    name = sorted(made)[0]
+    for sub in ("ppg", "abp"):
+        (tmp_path / "lay" / sub / f"{name}.npy").rename(tmp_path / "lay" / sub / f"{name}.NPY")
+    report = import_innpar_npy(tmp_path / "lay", tmp_path / "o.h5")
+    assert report.windows_kept == len(made) == 6
+    assert name in read_info(tmp_path / "o.h5").window_ids
+    # A file given where the folder belongs says so ("folder not found" before).
+    with pytest.raises(DataError, match="is a file; innpar-npy imports a folder"):
+        import_innpar_npy(tmp_path / "lay" / "ppg" / f"{name}.NPY", tmp_path / "p.h5")
+
+
+def test_an_abp_channel_in_kpa_is_converted_to_mmhg(tmp_path: Path, recs) -> None:
+    """Kept in kPa with a warning, the record was then rejected as out of range (median
+    15.5 "mmHg"), and the warning was lost when no window was kept."""
+    rec = recs[0]
+    mmhg = write_wfdb(tmp_path / "a", "r0", {"PLETH": rec.ppg, "ABP": rec.abp})
+    kpa = tmp_path / "b"
+    kpa.mkdir()
+    wfdb.wrsamp("r0", fs=FS_IN, units=["NU", "kPa"], sig_name=["PLETH", "ABP"],
+                p_signal=np.column_stack([rec.ppg, rec.abp / 7.500617]), fmt=["16", "32"],
+                write_dir=str(kpa))  # fmt: skip
+    ref = import_recordings("wfdb", mmhg, tmp_path / "a.h5")
+    got = import_recordings("wfdb", kpa / "r0", tmp_path / "b.h5")
+    assert got.windows_kept == ref.windows_kept > 0
+    assert got.warnings == ["r0: ABP channel 'ABP' was in 'kPa': converted to mmHg (x 7.50062)"]
+    converted, direct = read_signals(tmp_path / "b.h5")[1], read_signals(tmp_path / "a.h5")[1]
+    np.testing.assert_allclose(converted, direct, atol=0.01)
+    # A channel in another unit is taken as mmHg; when nothing is kept, the error says it.
+    volts = tmp_path / "c"
+    volts.mkdir()
+    wfdb.wrsamp("r0", fs=FS_IN, units=["NU", "mV"], sig_name=["PLETH", "ABP"],
+                p_signal=np.column_stack([rec.ppg, rec.abp / 100]), fmt=["16", "32"],
+                write_dir=str(volts))  # fmt: skip
+    with pytest.raises(
+        DataError, match="warning: r0: ABP channel 'ABP' is in 'mV', not a pressure"
+    ):
+        import_recordings("wfdb", volts / "r0", tmp_path / "c.h5")
+
+
+def test_an_output_rate_the_quality_control_cannot_use_is_refused(tmp_path: Path, recs) -> None:
+    """``--fs 1`` ended in a ValueError traceback from the band-pass filter."""
+    path = write_csv(tmp_path / "r.csv", {"PPG": recs[0].ppg, "ABP": recs[0].abp})
+    out = tmp_path / "o.h5"
+    result = run_cli("data", "import", "csv", path, "--out", out, "--fs", "1")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "'--fs': 1.0 is not in the range 16<=x<=100000" in result.output
+    assert not out.exists()

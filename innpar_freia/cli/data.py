@@ -252,7 +252,9 @@ _IMPORT_OPTION_FORMATS = {
 )
 @click.option(
     "--fs",
-    type=FloatRange(min=1, max=100_000),
+    # The quality control's 0.5-8 Hz band-pass and beat rules need 16 Hz (at --fs 1 a
+    # traceback, at 2 Hz no window kept).
+    type=FloatRange(min=16, max=100_000),
     default=None,
     help="Sampling rate of the output windows in Hz. bp-benchmark/innpar-npy: the rate of "
     "the given windows (their files do not store it); wfdb/csv/npz: resample to it  "

@@ -19,6 +19,7 @@ from innpar_freia.data.import_report import (
     provenance,
     refuse_input_as_output,
     repeated_ids_warning,
+    shared_subjects_warning,
     start_from_id,
     summarise,
 )
@@ -60,6 +61,16 @@ def _text_column(values: np.ndarray, n: int, name: str, where: Path) -> np.ndarr
     if arr.dtype.kind in "biuf":
         if arr.ndim == 2 and 1 in arr.shape:
             arr = arr.reshape(-1)
+        if arr.ndim != 1:
+            raise DataError(
+                f"{where}: column {name!r} must hold one value per window, but has shape "
+                f"{arr.shape}"
+            )
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise DataError(
+                f"{where}: column {name!r} has {int((~np.isfinite(arr)).sum())} missing (NaN "
+                "or inf) values; every window needs one"
+            )
         arr = np.array([str(int(v)) if float(v).is_integer() else repr(float(v)) for v in arr])
     arr = arr.reshape(-1)
     if arr.shape != (n,):
@@ -251,16 +262,9 @@ def import_bp_benchmark(
             del cols
         if writer is None:  # pragma: no cover - _fold_files returns at least one file
             raise DataError(f"{path} has no fold files")
-        folds_of: dict[str, set[int]] = {}
-        for subject, fold in zip(subjects_all, folds_all, strict=True):
-            folds_of.setdefault(subject, set()).add(fold)
-        shared = sorted(s for s, f in folds_of.items() if len(f) > 1)
-        if shared:
-            report.warnings.append(
-                f"{len(shared)} subjects have windows in several folds (e.g. "
-                f"{', '.join(shared[:3])}): the folds are not subject-disjoint; see "
-                "'innpar data check'"
-            )
+        warning = shared_subjects_warning(subjects_all, folds_all, "folds")
+        if warning:
+            report.warnings.append(warning)
         warning = repeated_ids_warning(writer)
         if warning:
             report.warnings.append(warning)

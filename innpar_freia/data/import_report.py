@@ -208,6 +208,23 @@ def summarise(
     report.splits = {k: v for k, v in sorted(Counter(s for s in splits if s).items())}
 
 
+def shared_subjects_warning(subjects: list[str], parts: list[Any], what: str) -> str | None:
+    """A warning when subjects have windows in several ``parts`` (folds, splits) of an
+    import: then those parts are not subject-disjoint, and a model tested on one has seen
+    the people of it."""
+    parts_of: dict[str, set[Any]] = {}
+    for subject, part in zip(subjects, parts, strict=True):
+        parts_of.setdefault(subject, set()).add(part)
+    shared = sorted(s for s, f in parts_of.items() if len(f) > 1)
+    if not shared:
+        return None
+    return (
+        f"{len(shared)} subject{'s have' if len(shared) > 1 else ' has'} windows in several "
+        f"{what} (e.g. {', '.join(shared[:3])}): the {what} are not subject-disjoint; see "
+        "'innpar data check'"
+    )
+
+
 def repeated_ids_warning(writer: WindowWriter) -> str | None:
     """A warning when the source gave several windows the same id (the schema expects
     unique ids; across splits it is a sign of leakage, which 'innpar data check' reports)."""

@@ -19,6 +19,7 @@ from innpar_freia.data.import_report import (
     provenance,
     read_subject_map,
     repeated_ids_warning,
+    shared_subjects_warning,
     summarise,
     unused_map_rows,
 )
@@ -43,6 +44,8 @@ NPY_BATCH = 1024  # windows read and written at a time: bounded memory for any f
 def _npy_split_dirs(path: Path) -> list[tuple[str, Path]]:
     """``[(split, folder with ppg/ and abp/)]``: the folder itself (split ""), or its
     train/val/test subfolders."""
+    if path.is_file():
+        raise DataError(f"{path} is a file; innpar-npy imports a folder with ppg/ and abp/")
     if not path.is_dir():
         raise DataError(f"innpar-npy folder not found: {path}")
     if (path / "ppg").is_dir() or (path / "abp").is_dir():
@@ -73,11 +76,23 @@ def _npy_split_dirs(path: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def _npy_pairs(folder: Path) -> list[str]:
-    """Sorted window names present in both ``ppg/`` and ``abp/``; a missing partner is an
-    error that names it."""
-    ppg = {p.stem for p in (folder / "ppg").glob("*.npy")}
-    abp = {p.stem for p in (folder / "abp").glob("*.npy")}
+def _npy_files(folder: Path) -> dict[str, Path]:
+    """The ``.npy`` files of one folder by window name, the suffix in any case (``.NPY``
+    windows were skipped without a word)."""
+    found: dict[str, Path] = {}
+    for f in sorted(folder.iterdir()):
+        if f.suffix.lower() == ".npy" and f.is_file():
+            if f.stem in found:
+                raise DataError(f"{found[f.stem]} and {f} name the same window; keep one")
+            found[f.stem] = f
+    return found
+
+
+def _npy_pairs(folder: Path) -> list[tuple[str, Path, Path]]:
+    """Sorted ``(window name, ppg file, abp file)`` of the windows present in both ``ppg/``
+    and ``abp/``; a missing partner is an error that names it."""
+    ppg_files, abp_files = _npy_files(folder / "ppg"), _npy_files(folder / "abp")
+    ppg, abp = set(ppg_files), set(abp_files)
     for have, other, names in (("ppg", "abp", ppg - abp), ("abp", "ppg", abp - ppg)):
         if names:
             first = sorted(names)[0]
@@ -88,7 +103,7 @@ def _npy_pairs(folder: Path) -> list[str]:
             )
     if not ppg:
         raise DataError(f"{folder / 'ppg'} holds no .npy files")
-    return sorted(ppg)
+    return [(name, ppg_files[name], abp_files[name]) for name in sorted(ppg)]
 
 
 def _load_window(path: Path) -> np.ndarray:
@@ -192,8 +207,8 @@ def import_innpar_npy(
             report.sources.append(src)
             for b in range(0, len(names), NPY_BATCH):
                 ppg, abp, ids, subjects, starts = [], [], [], [], []
-                for name in names[b : b + NPY_BATCH]:
-                    pair = [folder / "ppg" / f"{name}.npy", folder / "abp" / f"{name}.npy"]
+                for name, ppg_file, abp_file in names[b : b + NPY_BATCH]:
+                    pair = [ppg_file, abp_file]
                     p, a = (_load_window(f) for f in pair)
                     if p.shape != a.shape:
                         raise DataError(
@@ -255,6 +270,9 @@ def import_innpar_npy(
             report.warnings.append(unused_map_rows(subject_map, unused, "window"))
         abp_median = writer.fh["abp"][: min(writer.n, 4096)]
         warning = abp_units_warning(abp_median, str(path))
+        if warning:
+            report.warnings.append(warning)
+        warning = shared_subjects_warning(subjects_all, splits_all, "splits")
         if warning:
             report.warnings.append(warning)
         warning = repeated_ids_warning(writer)

@@ -10,6 +10,7 @@ they are rejected with code ``unreadable`` or ``missing_channel``.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from innpar_freia.data.import_report import (
 from innpar_freia.data.qc import LagConfig, WindowQC
 from innpar_freia.data.recordings import (
     check_wfdb_files,
+    files_under,
     read_csv,
     read_npz,
     read_wfdb,
@@ -83,8 +85,15 @@ def discover(fmt: str, path: Path) -> list[Unit]:
         return [Unit(path.stem, path)]
     if not path.is_dir():
         raise DataError(f"{path} does not exist")
-    files = sorted(p for p in path.rglob(f"*{suffix}") if p.is_file())
+    files = files_under(path, suffix)
     if fmt == "wfdb":
+        # wfdb reads a record's header as NAME.hea only: a .HEA would be skipped silently.
+        upper = [f for f in files if f.suffix != suffix]
+        if upper:
+            raise DataError(
+                f"{upper[0]}: wfdb reads headers named .hea (lower case) only; rename "
+                f"{'it' if len(upper) == 1 else f'the {len(upper)} such headers'}"
+            )
         covered = set()
         for header in files:
             for seg in _multi_segment_members(header):
@@ -98,6 +107,27 @@ def discover(fmt: str, path: Path) -> list[Unit]:
         rel = f.relative_to(path)
         units.append(Unit(rel.with_suffix("").as_posix() if fmt != "wfdb" else rel.as_posix(), f))
     return units
+
+
+# Pressure units of an ABP channel (lower case, without spaces or brackets) and their
+# factor to mmHg. A WFDB header states the unit; CSV and NPZ channels have none (mmHg).
+TO_MMHG = {"mmhg": 1.0, "kpa": 7.500617, "pa": 0.007500617, "cmh2o": 0.7355592}
+
+
+def abp_in_mmhg(abp: np.ndarray, units: str) -> tuple[np.ndarray, str | None]:
+    """``abp`` in mmHg, and what to warn of (None when nothing). A channel in kPa was kept in
+    kPa with a warning and then rejected as out of range (ABP median 15.5 "mmHg"): pressure
+    units are converted. Another unit (a channel named by --abp-channel in ADC units, "NU")
+    is taken as mmHg, with a warning."""
+    key = re.sub(r"[\s\[\]()]", "", units or "").lower()
+    if not key:
+        return abp, None
+    if key not in TO_MMHG:
+        return abp, f"is in {units!r}, not a pressure unit (mmHg, kPa, cmH2O, Pa): taken as mmHg"
+    factor = TO_MMHG[key]
+    if factor == 1.0:
+        return abp, None
+    return abp * factor, f"was in {units!r}: converted to mmHg (x {factor:g})"
 
 
 def _read(fmt: str, unit: Unit, input_fs: float | None, time_column: str | None):
@@ -226,12 +256,10 @@ def import_recordings(
                 src.status, src.reason, src.detail = "rejected", stage, str(exc)
                 progress.advance(unit.id)
                 continue
-            units_of = rec.units.get(abp_name, "")
-            if units_of and units_of.lower().replace(" ", "") not in ("mmhg", "mm hg"):
-                report.warnings.append(
-                    f"{unit.id}: ABP channel {abp_name!r} is in {units_of!r}, expected mmHg"
-                )
-            win = window_recording(rec.signals[ppg_name], rec.signals[abp_name], rec.fs, opts)
+            abp, said = abp_in_mmhg(rec.signals[abp_name], rec.units.get(abp_name, ""))
+            if said:
+                report.warnings.append(f"{unit.id}: ABP channel {abp_name!r} {said}")
+            win = window_recording(rec.signals[ppg_name], abp, rec.fs, opts)
             src.status, src.reason, src.detail = win.status, win.reason, win.detail
             src.lag_samples = win.lag
             src.lag_seconds = None if win.lag is None else round(win.lag / opts.fs, 6)
@@ -251,7 +279,8 @@ def import_recordings(
         if writer.n == 0:
             reasons = "; ".join(f"{s.id}: {s.reason} ({s.detail})" for s in report.sources[:5])
             more = f"; and {len(report.sources) - 5} more" if len(report.sources) > 5 else ""
-            raise DataError(f"no window of {path} was kept: {reasons}{more}")
+            said = "".join(f"; warning: {w}" for w in report.warnings)
+            raise DataError(f"no window of {path} was kept: {reasons}{more}{said}")
         warning = repeated_ids_warning(writer)
         if warning:
             report.warnings.append(warning)

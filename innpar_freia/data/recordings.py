@@ -8,6 +8,7 @@ are NaN (WFDB marks them so); nothing is dropped or interpolated here.
 from __future__ import annotations
 
 import csv
+import os
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -161,6 +162,24 @@ def check_fs(fs: Any, where: str, fs_option: str = "--fs") -> float:
     if not np.isfinite(value) or not MIN_FS <= value <= MAX_FS:
         raise DataError(f"{where}: sampling rate {value:g} Hz is outside {MIN_FS:g}..{MAX_FS:g} Hz")
     return value
+
+
+def files_under(folder: Path, suffix: str) -> list[Path]:
+    """Files under ``folder`` whose name ends in ``suffix`` in any case (``.csv``, ``.CSV``),
+    searched recursively through symlinked folders too (each folder once, so a link loop
+    ends), sorted. ``Path.rglob`` on Python 3.11 follows no folder link and matches case:
+    a folder import skipped records linked in from elsewhere, or named ``B.CSV``, without
+    a word."""
+    found, seen = [], set()
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        st = os.stat(root)
+        if (st.st_dev, st.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        here = Path(root)
+        found += [here / n for n in names if n.lower().endswith(suffix) and (here / n).is_file()]
+    return sorted(found)
 
 
 def wfdb_record_base(path: str | Path) -> Path:

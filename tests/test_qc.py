@@ -26,9 +26,13 @@ def rec():
 
 
 def test_resample_gapped_matches_resample_without_gaps(rec) -> None:
-    np.testing.assert_array_equal(
-        resample_gapped(rec.abp, FS_IN, 125.0), resample(rec.abp, FS_IN, 125.0)
-    )
+    for edges, padtype in (("line", "line"), ("zeros", "constant")):
+        np.testing.assert_array_equal(
+            resample_gapped(rec.abp, FS_IN, 125.0, edges=edges),
+            resample(rec.abp, FS_IN, 125.0, padtype=padtype),
+        )
+    with pytest.raises(ValueError, match="edges must be one of line, zeros"):
+        resample_gapped(rec.abp, FS_IN, 125.0, edges="mirror")
 
 
 def test_resample_gapped_keeps_gaps_out_and_widens_them(rec) -> None:
@@ -42,7 +46,7 @@ def test_resample_gapped_keeps_gaps_out_and_widens_them(rec) -> None:
     # the gap itself plus 4 output samples (32 ms) on each side, nothing else
     assert bad[0] == 500 - 4 and bad[-1] == 550 + 4 and bad.size == 51 + 8
     # away from the gap the interpolation did not disturb the signal
-    clean = resample(rec.abp, FS_IN, 125.0)
+    clean = resample(rec.abp, FS_IN, 125.0, padtype="line")  # the default edges
     np.testing.assert_allclose(y[:480], clean[:480], atol=1e-6)
     assert np.isnan(resample_gapped(np.full(100, np.nan), FS_IN, 125.0)).all()
 

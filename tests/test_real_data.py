@@ -37,7 +37,8 @@ def wfdb_import(real_data: Path, records, tmp_path_factory):
     ]
     smap.write_text("record,subject\n" + "\n".join(lines) + "\n")
     out = tmp / "wfdb.h5"
-    report = import_recordings("wfdb", real_data / "wfdb", out, subject_map=smap)
+    # The zero padding bp-benchmark's resampling used: its windows exactly.
+    report = import_recordings("wfdb", real_data / "wfdb", out, subject_map=smap, edges="zeros")
     return report, out
 
 
@@ -147,3 +148,43 @@ def test_innpar_npy_real_layout_python_api_reports_assumed_fs(real_data, tmp_pat
     report = import_innpar_npy(real_data / "innpar_layout", tmp_path / "o.h5")
     assert report.fs == 125.0 and report.fs_source == "default"
     assert read_info(tmp_path / "o.h5").provenance["fs_source"] == "default"
+
+
+def test_line_edges_remove_the_zero_padding_s_ringing_and_change_only_record_starts(
+    wfdb_import, real_data: Path, records
+) -> None:
+    """bp-benchmark resampled with zero padding: the first ~9 samples (at 125 Hz) of each
+    record's first window ring by 10-33 mmHg. The default ``edges="line"`` keeps the level;
+    every delay is the same, and only windows at a record's start change."""
+    import wfdb
+
+    report, zeros = wfdb_import
+    line = zeros.with_name("line.h5")
+    smap = zeros.with_name("subjects.csv")
+    ours = import_recordings("wfdb", real_data / "wfdb", line, subject_map=smap)
+    assert [s.lag_samples for s in ours.sources] == [s.lag_samples for s in report.sources]
+    iz, il = read_info(zeros), read_info(line)
+    # The first window's QC verdict changed in two records: 317 loses it, 431 gains it.
+    assert set(iz.window_ids) - set(il.window_ids) == {"training/317_000000"}
+    assert set(il.window_ids) - set(iz.window_ids) == {"training/431_000000"}
+    (_, abp_z), (_, abp_l) = read_signals(zeros), read_signals(line)
+    where = {w: i for i, w in enumerate(iz.window_ids)}
+    closer = 0
+    for j, w in enumerate(il.window_ids):
+        if w not in where:
+            continue
+        i = where[w]
+        changed = np.flatnonzero(np.abs(abp_z[i] - abp_l[j]) > 1e-3)
+        if il.start[j] != 0:
+            assert changed.size == 0, w
+            continue
+        assert changed.size and changed.max() < 12, w
+        # Samples 1-7 against the 250-Hz record itself (sample 0 is a monitor's start-up
+        # transient in both channels: 0.73-0.95 x the next).
+        rid = w.rsplit("_", 1)[0]
+        rec = wfdb.rdrecord(str(real_data / "wfdb" / rid))
+        raw = rec.p_signal[2:16:2, rec.sig_name.index("ABP")]
+        err_l, err_z = np.abs(abp_l[j, 1:8] - raw).max(), np.abs(abp_z[i, 1:8] - raw).max()
+        assert err_l < 6.0, (w, err_l)
+        closer += err_l < err_z
+    assert closer >= 16  # of the 18 first windows both imports keep

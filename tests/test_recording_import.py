@@ -841,3 +841,21 @@ def test_an_output_rate_the_quality_control_cannot_use_is_refused(tmp_path: Path
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "'--fs': 1.0 is not in the range 16<=x<=100000" in result.output
     assert not out.exists()
+
+
+def test_resampling_keeps_a_record_s_first_samples_at_its_level(tmp_path: Path, recs) -> None:
+    """Zero padding (bp-benchmark's, ``--edges zeros``) pulls the first samples of each
+    record's first window towards 0 mmHg; the default extends the signal by a line."""
+    rec = recs[0]
+    path = write_csv(tmp_path / "r.csv", {"PPG": rec.ppg, "ABP": rec.abp})
+    raw = rec.abp[0:16:2]  # 250 Hz to 125 Hz
+    first = {}
+    for edges in ("line", "zeros"):
+        out = tmp_path / f"{edges}.h5"
+        result = run_cli("data", "import", "csv", path, "--out", out, "--edges", edges)
+        assert result.exit_code == 0, result.output
+        info = read_info(out)
+        assert info.provenance["options"]["edges"] == edges
+        assert info.start[0] == 0
+        first[edges] = np.abs(read_signals(out)[1][0, :8] - raw).max()
+    assert first["line"] < 2.0 < 10.0 < first["zeros"], first

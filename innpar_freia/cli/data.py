@@ -229,6 +229,7 @@ _IMPORT_OPTION_FORMATS = {
     "align": ("wfdb", "csv", "npz"),
     "max_lag": ("wfdb", "csv", "npz"),
     "qc": ("wfdb", "csv", "npz"),
+    "edges": ("wfdb", "csv", "npz"),
     "skip_bad_records": ("wfdb", "csv", "npz"),
     "subject_map": ("innpar-npy", "wfdb", "csv", "npz"),
     "subject_pattern": ("innpar-npy",),
@@ -299,6 +300,15 @@ _IMPORT_OPTION_FORMATS = {
     "--qc/--no-qc",
     default=True,
     help="wfdb/csv/npz: quality-check every window (--no-qc drops only windows with NaN).",
+)
+@click.option(
+    "--edges",
+    type=click.Choice(["line", "zeros"]),
+    default="line",
+    show_default=True,
+    help="wfdb/csv/npz: how resampling extends a recording beyond its ends: 'line' keeps "
+    "its level; 'zeros' is bp-benchmark's (its windows exactly, with 10-75 mmHg of filter "
+    "ringing in the first samples of a record).",
 )
 @click.option(
     "--skip-bad-records",
@@ -394,6 +404,7 @@ def import_cmd(ctx: click.Context, fmt: str, path: Path, out: Path, **kw) -> Non
             align=kw["align"],
             max_lag_s=kw["max_lag"],
             qc=kw["qc"],
+            edges=kw["edges"],
             subject_map=kw["subject_map"],
             skip_bad=kw["skip_bad_records"],
         )

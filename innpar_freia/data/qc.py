@@ -105,13 +105,27 @@ def fill_gaps(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, bad
 
 
+# How resampling extends a recording beyond its ends (scipy's resample_poly padtype).
+# "zeros" is bp-benchmark's (resample_poly's default): it pulls the first and last ~20
+# samples at 125 Hz towards 0, 10-75 mmHg off the recording's ABP in the first window of
+# a record (a false diastolic trough in 3 of the 19 such windows of the real records);
+# "line" extends the signal by a line and keeps its level.
+EDGES = {"line": "line", "zeros": "constant"}
+
+
 def resample_gapped(
-    x: np.ndarray, fs_in: float, fs_out: float, margin_s: float = GAP_MARGIN_S
+    x: np.ndarray,
+    fs_in: float,
+    fs_out: float,
+    margin_s: float = GAP_MARGIN_S,
+    edges: str = "line",
 ) -> np.ndarray:
     """Polyphase-resample a signal with invalid (NaN) samples from ``fs_in`` to ``fs_out`` Hz.
 
     Gaps are interpolated before filtering (a NaN would spread through the whole filter)
     and set back to NaN afterwards, widened by ``margin_s`` seconds on each side.
+
+    ``edges``: how the filter extends the signal beyond its ends (see :data:`EDGES`).
     """
     filled, bad = fill_gaps(x)
     if fs_in == fs_out:
@@ -119,7 +133,9 @@ def resample_gapped(
     n_out = int(np.ceil(x.size * fs_out / fs_in))
     if bad.all():
         return np.full(n_out, np.nan)
-    y = resample(filled, fs_in, fs_out)
+    if edges not in EDGES:
+        raise ValueError(f"edges must be one of {', '.join(EDGES)}, not {edges!r}")
+    y = resample(filled, fs_in, fs_out, padtype=EDGES[edges])
     if bad.any():
         # An output sample is invalid when an invalid input sample lies within half an
         # output period of it, then the mask is widened by the filter margin.

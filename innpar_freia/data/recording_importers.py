@@ -182,6 +182,7 @@ def import_recordings(
     align: bool = True,
     max_lag_s: float = 2.0,
     qc: bool = True,
+    edges: str = "line",
     subject_map: str | Path | None = None,
     skip_bad: bool = False,
     description: str = "",
@@ -194,7 +195,9 @@ def import_recordings(
 
     ``input_fs`` (Hz) is the rate of CSV/NPZ inputs without a time column or ``fs`` key
     (and of WFDB headers that do not state it). SBP/DBP labels (mmHg) of every kept
-    window are stored as reference fields ``SP``/``DP``.
+    window are stored as reference fields ``SP``/``DP``. ``edges``: how resampling extends
+    a recording beyond its ends (``"line"``; ``"zeros"`` as bp-benchmark made its windows,
+    see :data:`innpar_freia.data.qc.EDGES`).
 
     Raises:
         DataError: nothing to import, an unreadable file or a missing channel (unless
@@ -209,6 +212,7 @@ def import_recordings(
         align=align,
         lag=LagConfig(max_lag_s=max_lag_s),
         qc=WindowQC() if qc else None,
+        edges=edges,
     )
     if opts.window_length < 8:
         raise DataError(f"a {window_s} s window at {fs:g} Hz has only {opts.window_length} samples")

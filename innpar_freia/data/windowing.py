@@ -41,6 +41,7 @@ class PipelineOptions:
     align: bool = True
     lag: LagConfig = field(default_factory=LagConfig)
     qc: WindowQC | None = field(default_factory=WindowQC)
+    edges: str = "line"  # resampling beyond a recording's ends: qc.EDGES
 
     @property
     def window_length(self) -> int:
@@ -54,6 +55,7 @@ class PipelineOptions:
             "align": self.align,
             "lag": self.lag.__dict__ if self.align else None,
             "qc": self.qc.to_dict() if self.qc is not None else None,
+            "edges": self.edges,
         }
 
 
@@ -103,8 +105,8 @@ def window_recording(
     length, fs = opts.window_length, opts.fs
     if length < 8:
         raise DataError(f"a {opts.window_s} s window at {fs:g} Hz has only {length} samples")
-    ppg = resample_gapped(ppg_raw, fs_in, fs)
-    abp = resample_gapped(abp_raw, fs_in, fs)
+    ppg = resample_gapped(ppg_raw, fs_in, fs, edges=opts.edges)
+    abp = resample_gapped(abp_raw, fs_in, fs, edges=opts.edges)
     lag = 0
     if opts.align:
         est = estimate_lag(ppg, abp, fs, opts.lag)

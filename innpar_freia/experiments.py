@@ -940,7 +940,9 @@ def aggregate(records: list[dict[str, Any]], key: str) -> dict[str, dict[str, fl
     if not rows:
         return {}
     out = {}
-    for metric in rows[0]:
+    # Every number any run has, in first-seen order: a number that the first run lacks (a
+    # record from an older version, resumed beside new ones) was dropped from the table.
+    for metric in dict.fromkeys(m for r in rows for m in r):
         vals = [r[metric] for r in rows if r.get(metric) is not None]
         out[metric] = {
             "mean": float(np.mean(vals)) if vals else None,

@@ -61,7 +61,11 @@ def split_indices(
                 f"--test-fold {test_fold} chooses the test split, but --split all scores every "
                 "window; drop one of them"
             )
-        return np.arange(info.n_windows)
+        idx = np.arange(info.n_windows)
+        # On the file the checkpoint trained on, "all" holds its training windows: scored
+        # with the rest without a word, they made half of a pooled "test" of 4,780 windows.
+        _refuse_training_windows(ckpt, info, idx, split)
+        return idx
     tcfg = ckpt.run_config.train
     if test_fold is not None and not info.has_folds:
         raise DataError(
@@ -150,16 +154,22 @@ def _refuse_training_windows(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray,
     tcfg = ckpt.run_config.train
     seen = np.intersect1d(idx, trained)
     if seen.size:
-        how = (
-            f"give that run's test fold ({tcfg.test_fold})"
-            if tcfg.test_fold is not None
-            else "drop --test-fold (the run used the file's split column)"
-        )
+        if split == "all":
+            how = "score --split test (or val)"
+        elif tcfg.test_fold is not None:
+            how = f"give that run's test fold ({tcfg.test_fold})"
+        else:
+            how = "drop --test-fold (the run used the file's split column)"
         raise DataError(
-            f"{seen.size} of the {len(idx)} {split} windows were in the training split of "
-            f"this checkpoint's run: their scores would not measure generalisation; {how}, "
-            "or --split train to score training windows"
+            f"{seen.size} of the {len(idx)} {_windows_of(split)} were in the training split "
+            f"of this checkpoint's run: their scores would not measure generalisation; "
+            f"{how}, or --split train to score training windows"
         )
+
+
+def _windows_of(split: str) -> str:
+    """ "test windows", or "windows" for ``all``."""
+    return "windows" if split == "all" else f"{split} windows"
 
 
 def predict(
@@ -237,6 +247,10 @@ def evaluate_full(
     fold = None
     if split != "all" and info.has_folds:
         fold = test_fold if test_fold is not None else ckpt.run_config.train.test_fold
+        if split == "val":  # the validation fold that goes with that test fold
+            tcfg = ckpt.run_config.train
+            val_fold = tcfg.val_fold if fold == tcfg.test_fold else None
+            fold = plan_splits(info, fold, val_fold).val_fold
     result = {
         "checkpoint": str(ckpt.path),
         "epoch": ckpt.epoch,
@@ -244,7 +258,7 @@ def evaluate_full(
         "data": str(Path(data)),
         "split": split,
         "test_fold": test_fold,
-        "fold": fold if split == "test" else None,
+        "fold": fold if split in ("test", "val") else None,
         "warning": _selection_warning(ckpt, info, preds.indices, split),
         "fs": ckpt.fs,
         "window_length": ckpt.window_length,
@@ -255,11 +269,9 @@ def evaluate_full(
 
 
 def _selection_warning(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray, split: str):
-    """A warning when "test" windows are the ones that chose the checkpoint (its run's
-    validation split, e.g. ``--test-fold`` of the run's validation fold): their scores are
-    optimistic, as the epoch was picked on them. ``None`` otherwise."""
-    if split == "val":
-        return None  # asked for by name
+    """A warning when scored windows are the ones that chose the checkpoint (its run's
+    validation split: ``--split val``, or ``--test-fold`` of the run's validation fold):
+    their scores are optimistic, as the epoch was picked on them. ``None`` otherwise."""
     chose = selection_windows(ckpt, info)
     # Chosen on them: the epoch that was the best on validation when it was saved (best.pt,
     # or a last.pt whose last epoch was the best); other epochs only saw them scored.
@@ -272,7 +284,7 @@ def _selection_warning(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray, split
     fold = ckpt.run_config.train.test_fold
     better = f"; score the run's test fold ({fold}) for a test" if fold is not None else ""
     return (
-        f"{seen.size} of the {len(idx)} {split} windows are the validation windows this "
+        f"{seen.size} of the {len(idx)} {_windows_of(split)} are the validation windows this "
         f"checkpoint's run chose its epoch on (best.pt, early stopping): their scores are "
         f"optimistic{better}"
     )

@@ -441,6 +441,16 @@ def plot_recording(
     top.set_ylabel(source_label)
     top.set_xlim(0, duration)
     top.set_title("input", fontsize=10, loc="left")
+    ref_label = "reference ABP"
+    if reference is not None:
+        # Only where it is a pressure trace (as the comparison scores it): a saturated
+        # channel at 6.8 mmHg was drawn under the reconstruction as if it were the truth.
+        from innpar_freia.reconstruct import detect_gaps
+
+        valid, _ = detect_gaps(np.asarray(reference, dtype=np.float64), fs, "abp")
+        reference = np.where(valid, reference, np.nan)
+        if not valid.any():
+            ref_label += " (none valid: flat, missing or out of 20-250 mmHg)"
     # Over minutes a waveform is a solid band; per-beat values (dots) and their running
     # median (lines) are what a reader can follow.
     if reference is not None:
@@ -490,9 +500,7 @@ def plot_recording(
         ax.grid(alpha=0.3)
     sel = (t >= z0) & (t < z1)
     if reference is not None:
-        bottom.plot(
-            t[sel], reference[sel], color=COLORS["reference"], lw=1.4, label="reference ABP"
-        )
+        bottom.plot(t[sel], reference[sel], color=COLORS["reference"], lw=1.4, label=ref_label)
     bottom.plot(t[sel], output[sel], color=COLORS["prediction"], lw=1.3, label=out_label)
     if beats is not None and abp and len(beats.sbp):
         inz = (beats.peak_s >= z0) & (beats.peak_s < z1)

@@ -144,6 +144,26 @@ def test_recording_figure_with_gaps_and_reference(captured, tmp_path):
     assert np.isfinite(out[round(lo * fs) : round(hi * fs)]).all()  # zoom avoids the gap
 
 
+def test_a_reference_is_drawn_only_where_it_is_a_pressure_trace(captured, tmp_path):
+    """Record 100's ABP channel is saturated at 6.8 mmHg throughout: it was drawn under the
+    reconstruction as the "reference ABP"."""
+    fs = 125.0
+    t = np.arange(round(60 * fs)) / fs
+    out = 90 - 25 * np.cos(2 * np.pi * 1.1 * t)
+    partly = out.copy()
+    partly[: round(30 * fs)] = 6.83  # flat and out of range
+    for ref, note in ((np.full(t.size, 6.83), True), (partly, False)):
+        captured.clear()
+        plots.plot_recording(fs, np.sin(2 * np.pi * 1.1 * t), out, tmp_path / "r.png",
+                             reference=ref, zoom_s=(0.0, 60.0))  # fmt: skip
+        bottom = captured[0].axes[2]
+        line = next(ln for ln in bottom.get_lines() if ln.get_label().startswith("reference"))
+        drawn = np.asarray(line.get_ydata(), dtype=float)
+        assert not np.any(drawn < 20)  # NaN (not drawn) where the channel is no pressure
+        assert np.isfinite(drawn).any() != note
+        assert ("none valid" in line.get_label()) == note
+
+
 def test_reconstructions_and_bad_inputs(tmp_path):
     fs = 125.0
     ref = np.stack([90 - 25 * np.cos(2 * np.pi * np.arange(625) / 100.0)] * 2)

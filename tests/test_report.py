@@ -160,7 +160,8 @@ def test_several_checkpoints_give_one_comparison(tiny_run, synth_file, tmp_path)
         "--json",
     )
     assert r.exit_code == 0, r.output
-    records = json.loads((out / "comparison.json").read_text())
+    comparison = json.loads((out / "comparison.json").read_text())
+    records = comparison["rows"]
     printed = json.loads(r.stdout)  # --json prints what metrics.json holds, comparison too
     assert printed["comparison"] == records and len(printed["models"]) == 2
     names = [rec["name"] for rec in records]
@@ -173,6 +174,19 @@ def test_several_checkpoints_give_one_comparison(tiny_run, synth_file, tmp_path)
     ]
     md = (out / "comparison.md").read_text()
     assert md.count("| 00000-tiny/") == 2 and "| baseline: carry-forward |" in md
+    # The comparison files say what was scored (they said neither windows nor calibration).
+    m0 = json.loads(r.stdout)["models"][0]
+    assert {k: comparison[k] for k in ("data", "split", "fold", "calibration", "units")} == {
+        "data": str(synth_file),
+        "split": "test",
+        "fold": m0["fold"],
+        "calibration": "offset-scale",
+        "units": "mmHg",
+    }
+    assert comparison["n_windows"] == m0["calibration_free"]["n_windows"] > 0
+    fold = f" (fold {m0['fold']})" if m0["fold"] is not None else ""
+    assert f"split **test**{fold}: {comparison['n_windows']} windows" in md
+    assert "(offset-scale, from each subject's first window)" in md
     m = json.loads((out / "metrics.json").read_text())
     assert [x["name"] for x in m["models"]] == names[:2]
     assert (tmp_path / "p-00000-tiny_best.h5").is_file()
@@ -452,6 +466,53 @@ def test_split_all_takes_no_test_fold(tiny_run, synth_file, tmp_path):
             "--test-fold", 99, "--out", out)  # fmt: skip
     assert r.exit_code == 1 and "--split all scores every window" in r.output
     assert not out.exists()
+
+
+def test_split_all_of_the_training_file_is_refused(tiny_run, synth_file, tmp_path):
+    """--split all on the file the checkpoint trained on scored its training windows with
+    the rest (half of the real file's 4,780) and warned only of the validation windows."""
+    from innpar_freia.data.dataset import plan_splits
+    from innpar_freia.data.store import read_info
+
+    info = read_info(synth_file)
+    n_train = len(plan_splits(info).train)
+    out = tmp_path / "ev"
+    r = run("eval", "--checkpoint", tiny_run / "checkpoints" / "best.pt", "--data", synth_file,
+            "--split", "all", "--out", out)  # fmt: skip
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert (
+        f"{n_train} of the {info.n_windows} windows were in the training split of this "
+        "checkpoint's run: their scores would not measure generalisation; score --split test "
+        "(or val), or --split train to score training windows"
+    ) in r.output
+    assert not out.exists()
+
+
+def test_split_val_names_its_fold_and_says_the_epoch_was_chosen_there(synth_file, tmp_path):
+    """The val report named no fold and carried no caveat, though best.pt was chosen on
+    exactly these windows."""
+    from innpar_freia.data.dataset import plan_splits
+    from innpar_freia.data.store import read_info
+
+    info = read_info(synth_file)
+    assert info.has_folds
+    plan = plan_splits(info, test_fold=0)  # nested folds: validation on fold 1
+    run_dir = tmp_path / "run"
+    r = run("train", "--data", synth_file, "--preset", "tiny", "--epochs", "1", "--test-fold",
+            "0", "--out", run_dir, "--quiet")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "ev"
+    r = run("eval", "--checkpoint", run_dir / "checkpoints" / "best.pt", "--data", synth_file,
+            "--split", "val", "--out", out, "--no-figures")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["fold"] == plan.val_fold is not None
+    assert m["warning"] == (
+        f"{len(plan.val)} of the {len(plan.val)} val windows are the validation windows this "
+        "checkpoint's run chose its epoch on (best.pt, early stopping): their scores are "
+        f"optimistic; score the run's test fold ({plan.test_fold}) for a test"
+    )
+    assert f"split **val** (fold {plan.val_fold})" in (out / "report.md").read_text()
 
 
 def test_baselines_have_per_subject_averages_next_to_the_models(report):

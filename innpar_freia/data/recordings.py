@@ -373,9 +373,10 @@ def read_csv(
 
     Empty cells and non-numeric values become NaN. A time column in seconds (``time``,
     ``t``, ``time_s``, ``timestamp``, or ``time_column``) gives the rate; ``fs``, when also
-    given, must agree with it. Rows missing from the time grid (a step of several sample
-    periods) become NaN samples, i.e. a gap; times that are not on a regular grid are an
-    error; the first time is ``meta["start_s"]``. Without a time column, ``fs`` is needed.
+    given, must agree with it within 1 % (the column's rate is used). Rows missing from the
+    time grid (a step of several sample periods) become NaN samples, i.e. a gap; times that
+    are not on a regular grid are an error; the first time is ``meta["start_s"]``. Without a
+    time column, ``fs`` is needed.
     """
     path = Path(path)
     if not path.is_file():

@@ -20,6 +20,7 @@ from matplotlib.ticker import FormatStrFormatter
 
 from innpar_freia.metrics import BHS_GRADES, BHS_THRESHOLDS
 from innpar_freia.outputs import make_folder
+from innpar_freia.reconstruct import detect_gaps
 from innpar_freia.signal import diastolic_troughs, systolic_peaks
 
 # One palette for every figure: reference in dark grey, prediction in blue, markers by value.
@@ -445,8 +446,6 @@ def plot_recording(
     if reference is not None:
         # Only where it is a pressure trace (as the comparison scores it): a saturated
         # channel at 6.8 mmHg was drawn under the reconstruction as if it were the truth.
-        from innpar_freia.reconstruct import detect_gaps
-
         valid, _ = detect_gaps(np.asarray(reference, dtype=np.float64), fs, "abp")
         reference = np.where(valid, reference, np.nan)
         if not valid.any():

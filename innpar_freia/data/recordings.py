@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from innpar_freia.errors import DataError, UnknownRateError
+from innpar_freia.outputs import START_COMMENT
 
 # Channel names as monitors and databases (MIMIC, PhysioNet, VitalDB) spell them,
 # compared case-insensitively after stripping spaces, dots, underscores and dashes, in
@@ -350,8 +351,6 @@ def read_wfdb(path: str | Path, fs: float | None = None, fs_option: str = "--fs"
 
 def _start_comment(comments: list[str]) -> float | None:
     """The clock ``innpar_freia.outputs.write_recording`` leaves in a WFDB header comment."""
-    from innpar_freia.outputs import START_COMMENT
-
     for line in comments:
         text = line.strip()
         if text.startswith(START_COMMENT):

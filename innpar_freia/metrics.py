@@ -243,10 +243,9 @@ def score(s: Scored, with_subjects: bool = True) -> dict[str, Any]:
 def per_subject_rows(s: Scored) -> list[dict[str, Any]]:
     """One row per subject: its windows, waveform MAE/RMSE/r, and SBP/DBP/MAP MAE and ME."""
     rows = []
-    for subject in sorted(set(s.subjects.tolist())):
-        sel = s.subjects == subject
+    for subject, sel in subject_members(s.subjects).items():  # sorted by subject
         w = waveform_stats(s.pred[sel], s.ref[sel])
-        row: dict[str, Any] = {"subject": subject, "n_windows": int(sel.sum())}
+        row: dict[str, Any] = {"subject": subject, "n_windows": len(sel)}
         row.update({f"wave_{k}": w[k] for k in ("mae", "rmse", "r")})
         for j, name in enumerate(BP_NAMES):
             err = s.bp_pred[sel, j] - s.bp_ref[sel, j]
@@ -277,6 +276,18 @@ def calibration_windows(subjects: np.ndarray, order: np.ndarray) -> dict[str, in
     for i in np.lexsort((np.arange(len(order)), order)):
         first.setdefault(subjects[i], int(i))
     return first
+
+
+def subject_members(subjects: np.ndarray) -> dict[str, np.ndarray]:
+    """Each subject's window indices, ascending, found in one sort: comparing every
+    subject with the whole array was quadratic (minutes with thousands of subjects)."""
+    subjects = np.asarray(subjects)
+    if subjects.size == 0:
+        return {}
+    names, inverse = np.unique(subjects, return_inverse=True)
+    rows = np.argsort(inverse, kind="stable")
+    ends = np.cumsum(np.bincount(inverse, minlength=len(names)))[:-1]
+    return dict(zip(names.tolist(), np.split(rows, ends), strict=True))
 
 
 @dataclass(frozen=True)
@@ -363,8 +374,9 @@ def calibrate(
     subjects = np.asarray(subjects)  # a list compared with one subject is plain False
     out = np.array(pred, copy=True)
     scored = np.ones(len(pred), dtype=bool)
+    members = subject_members(subjects)
     for subject, c in calibration_windows(subjects, order).items():
-        sel = subjects == subject
+        sel = members[subject]
         scored[c] = False
         cal = calibration_for(
             float(pred[c].mean()),
@@ -388,8 +400,9 @@ def carry_forward(
     pred = np.empty_like(ref, dtype=np.float64)
     bp = np.empty_like(bp_ref, dtype=np.float64)
     scored = np.ones(len(ref), dtype=bool)
+    members = subject_members(subjects)
     for subject, c in calibration_windows(subjects, order).items():
-        sel = subjects == subject
+        sel = members[subject]
         pred[sel] = ref[c].mean()
         bp[sel] = bp_ref[c]
         scored[c] = False

@@ -77,14 +77,24 @@ def prominence_threshold(x: np.ndarray) -> float:
     return max(5.0, 0.3 * float(p95 - p5))
 
 
-def systolic_peaks(x: np.ndarray, fs: float) -> np.ndarray:
-    """Indices of systolic peaks of one ABP window (mmHg) by the evaluation protocol."""
-    return sps.find_peaks(x, distance=max(1, int(0.3 * fs)), prominence=prominence_threshold(x))[0]
+def prominence_thresholds(x: np.ndarray) -> np.ndarray:
+    """:func:`prominence_threshold` of each row of ``(n, L)`` windows, in one call: the same
+    numbers bit for bit (one percentile call per window was half the time of scoring)."""
+    p95, p5 = np.percentile(np.asarray(x, dtype=np.float64), [95, 5], axis=-1)
+    return np.maximum(5.0, 0.3 * (p95 - p5))
 
 
-def diastolic_troughs(x: np.ndarray, fs: float) -> np.ndarray:
+def systolic_peaks(x: np.ndarray, fs: float, prominence: float | None = None) -> np.ndarray:
+    """Indices of systolic peaks of one ABP window (mmHg) by the evaluation protocol
+    (``prominence``: the window's :func:`prominence_threshold`, when already known)."""
+    prom = prominence_threshold(x) if prominence is None else prominence
+    return sps.find_peaks(x, distance=max(1, int(0.3 * fs)), prominence=prom)[0]
+
+
+def diastolic_troughs(x: np.ndarray, fs: float, prominence: float | None = None) -> np.ndarray:
     """Indices of diastolic troughs of one ABP window (mmHg) by the evaluation protocol."""
-    return sps.find_peaks(-x, distance=max(1, int(0.3 * fs)), prominence=prominence_threshold(x))[0]
+    prom = prominence_threshold(x) if prominence is None else prominence
+    return sps.find_peaks(-x, distance=max(1, int(0.3 * fs)), prominence=prom)[0]
 
 
 def _median_sample(x: np.ndarray, idx: np.ndarray, fallback: int) -> tuple[int, int]:
@@ -96,7 +106,7 @@ def _median_sample(x: np.ndarray, idx: np.ndarray, fallback: int) -> tuple[int, 
     return int(order[(idx.size - 1) // 2]), int(order[idx.size // 2])
 
 
-def bp_sample_indices(x: np.ndarray, fs: float) -> np.ndarray:
+def bp_sample_indices(x: np.ndarray, fs: float, prominence: float | None = None) -> np.ndarray:
     """Where the protocol's SBP and DBP of one ABP window (mmHg) come from: sample indices
     ``[s_lo, s_hi, d_lo, d_hi]`` with ``SBP = (x[s_lo] + x[s_hi]) / 2`` (the median systolic
     peak, or the maximum when no peak is found) and ``DBP = (x[d_lo] + x[d_hi]) / 2`` (the
@@ -105,9 +115,30 @@ def bp_sample_indices(x: np.ndarray, fs: float) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"bp_sample_indices needs one non-empty window, got shape {x.shape}")
-    s = _median_sample(x, systolic_peaks(x, fs), int(np.argmax(x)))
-    d = _median_sample(x, diastolic_troughs(x, fs), int(np.argmin(x)))
+    prom = prominence_threshold(x) if prominence is None else prominence
+    s = _median_sample(x, systolic_peaks(x, fs, prom), int(np.argmax(x)))
+    d = _median_sample(x, diastolic_troughs(x, fs, prom), int(np.argmin(x)))
     return np.array([*s, *d], dtype=np.int64)
+
+
+def bp_sample_indices_batch(x: np.ndarray, fs: float) -> np.ndarray:
+    """:func:`bp_sample_indices` of each row of ``(n, L)`` windows -> ``(n, 4)``."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise ValueError(f"expected non-empty (windows, samples), got shape {x.shape}")
+    out = np.zeros((x.shape[0], 4), dtype=np.int64)
+    for i, (window, prom) in enumerate(zip(x, prominence_thresholds(x), strict=True)):
+        out[i] = bp_sample_indices(window, fs, float(prom))
+    return out
+
+
+def _bp_from_indices(x: np.ndarray, idx: np.ndarray) -> tuple[float, float, float]:
+    s_lo, s_hi, d_lo, d_hi = idx
+    # 0.5 * (a + b) is bit for bit np.median's mean of the two middle values (and a itself
+    # when they are one sample).
+    sbp = float(0.5 * (x[s_lo] + x[s_hi]))
+    dbp = float(0.5 * (x[d_lo] + x[d_hi]))
+    return sbp, dbp, float(x.mean())
 
 
 def bp_values(x: np.ndarray, fs: float) -> tuple[float, float, float]:
@@ -121,20 +152,20 @@ def bp_values(x: np.ndarray, fs: float) -> tuple[float, float, float]:
         raise ValueError(f"bp_values needs one non-empty window, got shape {x.shape}")
     if not np.isfinite(x).all():
         raise ValueError("bp_values needs a window of numbers: it holds NaN or inf")
-    s_lo, s_hi, d_lo, d_hi = bp_sample_indices(x, fs)
-    # 0.5 * (a + b) is bit for bit np.median's mean of the two middle values (and a itself
-    # when they are one sample).
-    sbp = float(0.5 * (x[s_lo] + x[s_hi]))
-    dbp = float(0.5 * (x[d_lo] + x[d_hi]))
-    return sbp, dbp, float(x.mean())
+    return _bp_from_indices(x, bp_sample_indices(x, fs))
 
 
 def bp_values_batch(x: np.ndarray, fs: float) -> np.ndarray:
-    """``(n, L)`` windows -> ``(n, 3)`` array of SBP, DBP, MAP (mmHg)."""
+    """``(n, L)`` windows -> ``(n, 3)`` array of SBP, DBP, MAP (mmHg): :func:`bp_values` of
+    each window, bit for bit."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"expected (windows, samples), got shape {x.shape}")
+    if x.size and not np.isfinite(x).all():
+        raise ValueError("bp_values needs a window of numbers: it holds NaN or inf")
     out = np.empty((x.shape[0], 3))
-    for i, window in enumerate(x):
-        out[i] = bp_values(window, fs)
+    if x.shape[0] == 0:
+        return out
+    for i, (window, idx) in enumerate(zip(x, bp_sample_indices_batch(x, fs), strict=True)):
+        out[i] = _bp_from_indices(window, idx)
     return out

@@ -4,8 +4,8 @@
 evaluates the validation split every epoch (waveform MAE in mmHg), writes ``config.json``,
 ``metrics.jsonl`` (one JSON object per epoch) and ``checkpoints/{last,best}.pt`` into the
 run directory. Under ``torchrun`` it runs DistributedDataParallel with one process per
-device; every rank validates its share of the validation split, rank 0 scores it, logs
-and writes checkpoints.
+device; every rank validates (predicts and scores) whole subjects of the validation
+split, rank 0 adds up their errors, logs and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ from innpar_freia.outputs import (
     set_aside,
     wait_for_recovery,
 )
-from innpar_freia.signal import bp_sample_indices
+from innpar_freia.signal import bp_sample_indices_batch
 
 RUN_ARTIFACTS = ("config.json", "metrics.jsonl", "checkpoints")
 PRELOAD_LIMIT = 2**30  # bytes: splits smaller than this are held in device memory
@@ -159,10 +159,10 @@ def subject_pairs(groups: Tensor) -> tuple[Tensor, Tensor]:
 
 def peak_indices(x: Tensor, norm: Normalisation, fs: float) -> Tensor:
     """``(B, L)`` normalised ABP windows -> ``(B, 4)`` sample indices of the protocol's SBP
-    and DBP (:func:`innpar_freia.signal.bp_sample_indices`), found on the detached windows
+    and DBP (:func:`innpar_freia.signal.bp_sample_indices_batch`), found on the detached windows
     in mmHg (the protocol's prominence threshold is in mmHg)."""
     mmhg = norm.denormalise_abp(x.detach().double().cpu().numpy())
-    idx = np.stack([bp_sample_indices(w, fs) for w in mmhg]) if len(mmhg) else np.zeros((0, 4))
+    idx = bp_sample_indices_batch(mmhg, fs) if len(mmhg) else np.zeros((0, 4))
     return torch.as_tensor(idx, dtype=torch.long, device=x.device)
 
 
@@ -571,13 +571,37 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def validation_share(val: np.ndarray, dist_info: DistInfo) -> np.ndarray:
-    """The validation windows this process predicts: every W-th of the split, from its
-    rank on (all of them in a single process). Under torchrun every rank validates its
-    share and rank 0 scores the whole split (:func:`validate`), rather than rank 0 alone
-    predicting it while the others wait in a collective: an N-th of the time, and a wait
-    far inside the process group's timeout (10 min with NCCL) on a large validation split."""
-    return np.asarray(val)[dist_info.rank :: dist_info.world_size]
+def validation_share(val: np.ndarray, subjects: np.ndarray, dist_info: DistInfo) -> np.ndarray:
+    """The validation windows this process validates, in the split's order: whole subjects
+    (``subjects``: the subject of each file row), dealt largest first to the rank with the
+    fewest windows so far (all of them in a single process). Under torchrun every rank
+    predicts *and scores* its share, and rank 0 adds up the errors (:func:`validate`), so
+    no rank works on the whole split while the others wait in a collective (the process
+    group's timeout is 10 min with NCCL) and no predictions travel between ranks. Whole
+    subjects, because the calibrated protocol calibrates each subject on its first window.
+    One subject's windows cannot be split: a split of one subject is validated by one rank."""
+    val = np.asarray(val)
+    world = dist_info.world_size
+    if world == 1 or len(val) == 0:
+        return val
+    names, inverse, counts = np.unique(
+        np.asarray(subjects)[val].astype(str), return_inverse=True, return_counts=True
+    )
+    load = np.zeros(world, dtype=np.int64)
+    owner = np.empty(len(names), dtype=np.int64)
+    for s in np.lexsort((np.arange(len(names)), -counts)):  # largest first, ties by name
+        owner[s] = int(np.argmin(load))
+        load[owner[s]] += counts[s]
+    return val[owner[inverse.ravel()] == dist_info.rank]
+
+
+def error_sums(windows: Any) -> np.ndarray:
+    """What the validation record's errors are made of, summed so that the shares of
+    several ranks add up: ``[sum |e|, sum e^2, samples, |e_SBP|, |e_DBP|, |e_MAP| summed,
+    windows]`` of one protocol's :class:`~innpar_freia.metrics.Scored` windows (mmHg)."""
+    err = windows.pred - windows.ref
+    bp = np.abs(windows.bp_pred - windows.bp_ref).sum(axis=0) if len(err) else np.zeros(3)
+    return np.array([np.abs(err).sum(), (err**2).sum(), err.size, *bp, len(err)], dtype=float)
 
 
 @torch.no_grad()
@@ -596,9 +620,9 @@ def validate(
     subject's first window).
 
     Under torchrun every rank calls it with a loader over its :func:`validation_share`
-    (``None`` for a rank whose share is empty); rank 0 gathers the predictions, puts them
-    back in the split's order and returns the record of the whole split, the same as one
-    process's; the other ranks get ``None``."""
+    (``None`` for a rank whose share is empty), predicts and scores those subjects; rank
+    0 gathers each rank's :func:`error_sums` and returns the record of the whole split,
+    the same as one process's; the other ranks get ``None``."""
     dist_info = dist_info or DistInfo()
     model.eval()
     loss_sum, n_windows = 0.0, 0
@@ -621,35 +645,35 @@ def validate(
         refs.append(norm.denormalise_abp(abp.double().cpu().numpy()))
         rows.append(np.asarray(idx, dtype=np.int64))
     model.train()
-    share = (loss_sum, n_windows, np.concatenate(preds), np.concatenate(refs), np.concatenate(rows))
-    shares = distributed.gather_object(share, dist_info)
-    if shares is None:
-        return None  # another rank: rank 0 scores the split
-    # Rank r predicted windows r, r + W, ... of the split: interleaved back, the arrays are
-    # in the order one process predicts them.
-    world = len(shares)
-    total = sum(int(sh[1]) for sh in shares)
-    pred, ref = np.empty((total, info.window_length)), np.empty((total, info.window_length))
-    row = np.empty(total, dtype=np.int64)
-    for r, (_, _, p, f, i) in enumerate(shares):
-        pred[r::world], ref[r::world], row[r::world] = p, f, i
+    row = np.concatenate(rows)
     order = np.where(info.start[row] >= 0, info.start[row], row)  # as evaluate.predict
     windows = protocol_windows(
-        pred, ref, None, info.subjects[row], order, info.fs, calibration="offset-scale"
+        np.concatenate(preds),
+        np.concatenate(refs),
+        None,
+        info.subjects[row],
+        order,
+        info.fs,
+        calibration="offset-scale",
     )
+    share = (loss_sum, n_windows, error_sums(windows["model"]))
+    share += (error_sums(windows["model_calibrated"]),)
+    shares = distributed.gather_object(share, dist_info)
+    if shares is None:
+        return None  # another rank: rank 0 adds up the shares
+    total = sum(int(sh[1]) for sh in shares)
     record = {"val_loss": sum(float(sh[0]) for sh in shares) / max(1, total)}
-    for prefix, key in (("val", "model"), ("val_cal", "model_calibrated")):
-        w = windows[key]
-        err = w.pred - w.ref
-        bp_err = np.abs(w.bp_pred - w.bp_ref).mean(axis=0) if len(err) else np.full(3, np.nan)
-        record[f"{prefix}_mae"] = float(np.abs(err).mean()) if len(err) else math.nan
+    for prefix, k in (("val", 2), ("val_cal", 3)):
+        abs_sum, sq_sum, samples, *bp_sum, n = np.sum([sh[k] for sh in shares], axis=0)
+        bp_mae = np.asarray(bp_sum) / n if n else np.full(3, np.nan)
+        record[f"{prefix}_mae"] = float(abs_sum / samples) if samples else math.nan
         if prefix == "val":
-            record["val_rmse"] = float(np.sqrt((err**2).mean()))
+            record["val_rmse"] = float(np.sqrt(sq_sum / samples)) if samples else math.nan
         record.update(
             {
-                f"{prefix}_sbp_mae": float(bp_err[0]),
-                f"{prefix}_dbp_mae": float(bp_err[1]),
-                f"{prefix}_map_mae": float(bp_err[2]),
+                f"{prefix}_sbp_mae": float(bp_mae[0]),
+                f"{prefix}_dbp_mae": float(bp_mae[1]),
+                f"{prefix}_map_mae": float(bp_mae[2]),
             }
         )
     return record
@@ -946,7 +970,7 @@ def _train(
         cfg.preload == "auto"
         and split_bytes(len(plan.train) + len(plan.val), info.window_length) < PRELOAD_LIMIT
     )
-    val_share = validation_share(plan.val, dist_info)
+    val_share = validation_share(plan.val, info.subjects, dist_info)
     val_set = WindowDataset(data, val_share, norm) if len(val_share) else None
     val_batch = max(256, per_rank_batch)
     loader: Any
@@ -1154,7 +1178,7 @@ def _train(
             raise diverged(f"the weights became NaN or infinite in epoch {epoch + 1}")
         stop = False
         broken = None
-        if has_val:  # every rank predicts its share; rank 0 gets the record
+        if has_val:  # every rank validates its share; rank 0 gets the record
             scored = validate(averaged, val_loader, norm, cfg, info, device, dist_info)
             if scored is not None:
                 record.update(scored)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from helpers import dead_aside, leave_a_killed_force, max_weight_difference
@@ -159,12 +160,12 @@ def _validate_on_rank(rank: int, world: int, store: str, data: str, n_val: int, 
         norm = fit_normalisation(data, plan.train, run.train.abp_norm)
         model = build_model(run.model, seed=0)
         dist_info = DistInfo(rank=rank, world_size=world)
-        share = validation_share(plan.val[:n_val], dist_info)
+        share = validation_share(plan.val[:n_val], info.subjects, dist_info)
         loader = DataLoader(WindowDataset(data, share, norm), batch_size=16) if len(share) else None
         record = validate(model, loader, norm, run.train, info, torch.device("cpu"), dist_info)
         assert (record is None) == (rank != 0)
         if rank == 0:
-            Path(out).write_text(json.dumps({"record": record, "share": len(share)}))
+            Path(out).write_text(json.dumps({"record": record, "share": share.tolist()}))
     finally:
         dist.destroy_process_group()
 
@@ -173,10 +174,11 @@ def _validate_on_rank(rank: int, world: int, store: str, data: str, n_val: int, 
 def test_every_rank_validates_its_share(
     synth_file: Path, tmp_path: Path, world: int, n_val: int | None
 ) -> None:
-    """Under torchrun each rank predicts every W-th validation window and rank 0 scores the
-    whole split: the record is one process's, with shares of unequal size and with a rank
-    whose share is empty (rank 0 used to predict the whole split while the others waited in
-    a collective, past the group's timeout on a large split)."""
+    """Under torchrun each rank predicts and scores whole subjects of the validation split
+    and rank 0 adds up the errors: the record is one process's, with shares of unequal size
+    and with a rank whose share is empty (rank 0 used to predict and then score the whole
+    split while the others waited in a collective, past the group's timeout on a large
+    split)."""
     from torch.utils.data import DataLoader
 
     from innpar_freia.config import resolve_config
@@ -194,7 +196,13 @@ def test_every_rank_validates_its_share(
         nprocs=world,
     )
     shared = json.loads(out.read_text())
-    assert shared["share"] == -(-n_val // world)  # rank 0 predicted its share, not all
+    info = read_info(synth_file)
+    val = plan.val[:n_val]
+    mine = set(info.subjects[shared["share"]].tolist())
+    assert set(shared["share"]) <= set(val.tolist())  # whole subjects: all their windows
+    assert sorted(shared["share"]) == sorted(v for v in val if info.subjects[v] in mine)
+    if len(set(info.subjects[val].tolist())) > 1:
+        assert len(shared["share"]) < n_val  # rank 0 validated its share, not all
 
     run = resolve_config("tiny")
     norm = fit_normalisation(synth_file, plan.train, run.train.abp_norm)
@@ -205,6 +213,32 @@ def test_every_rank_validates_its_share(
     assert alone is not None and set(shared["record"]) == set(alone)
     for key, value in alone.items():
         assert shared["record"][key] == pytest.approx(value, rel=1e-6, nan_ok=True), key
+
+
+@pytest.mark.parametrize(("world", "loads"), [(1, [16]), (2, [8, 8]), (3, [5, 5, 6])])
+def test_validation_shares_are_whole_subjects_dealt_evenly_in_split_order(
+    world: int, loads: list[int]
+) -> None:
+    """Each rank validates whole subjects (the calibrated protocol calibrates a subject on
+    its first window), dealt largest first to the least loaded rank, in the split's order;
+    together the shares are the split, each window once."""
+    from innpar_freia.distributed import DistInfo
+    from innpar_freia.train import validation_share
+
+    counts = {"a": 5, "b": 3, "c": 3, "d": 1, "e": 4}
+    subjects = np.array([s for s, n in counts.items() for _ in range(n)] + ["train"] * 4)
+    val = np.random.default_rng(0).permutation(16)  # file rows 16-19 are not validated
+    shares = [
+        validation_share(val, subjects, DistInfo(rank=r, world_size=world)) for r in range(world)
+    ]
+    assert sorted(len(sh) for sh in shares) == loads
+    assert sorted(np.concatenate(shares).tolist()) == list(range(16))
+    position = {v: i for i, v in enumerate(val.tolist())}
+    for sh in shares:
+        assert [position[v] for v in sh] == sorted(position[v] for v in sh)  # split order
+    owners = [{str(s) for s in subjects[sh]} for sh in shares]
+    assert sum(len(o) for o in owners) == len(counts)  # no subject on two ranks
+    assert validation_share(val[:0], subjects, DistInfo(rank=1, world_size=world)).size == 0
 
 
 def test_a_distributed_run_resumes_where_it_stopped(synth_file: Path, tmp_path: Path) -> None:

@@ -94,6 +94,34 @@ def test_bp_values_are_np_median_of_peaks_bit_for_bit():
         assert bp_values(x, FS)[:2] == (sbp, dbp)
 
 
+def test_batched_bp_values_are_one_window_at_a_time_bit_for_bit():
+    """The batch path (one percentile call for every window's prominence threshold) gives
+    the numbers and sample indices of :func:`bp_values` per window, bit for bit: noisy
+    pulses, flat and tiny windows (the 5 mmHg floor of the threshold) and their scaled
+    copies."""
+    from innpar_freia.signal import bp_sample_indices_batch
+
+    rng = np.random.default_rng(1)
+    x = np.stack(
+        [
+            pulse(rng.uniform(60, 120), rng.uniform(1, 40), period=int(rng.integers(40, 150)))
+            + rng.normal(0, rng.uniform(0, 4), L)
+            for _ in range(60)
+        ]
+    )
+    x[5] = 90.0  # flat: no peak, max and min
+    for windows in (x, 0.1 * x + 3.0, 7.0 * x):
+        one = np.array([bp_values(w, FS) for w in windows])
+        assert np.array_equal(bp_values_batch(windows, FS), one)
+        idx = np.stack([bp_sample_indices(w, FS) for w in windows])
+        assert np.array_equal(bp_sample_indices_batch(windows, FS), idx)
+    assert bp_values_batch(x[:0], FS).shape == (0, 3)
+    bad = x.copy()
+    bad[3, 7] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        bp_values_batch(bad, FS)
+
+
 def test_constant_offset_error():
     ref = np.stack([pulse(100.0, 20.0), pulse(90.0, 15.0)])
     pred = ref + 3.0
@@ -336,6 +364,15 @@ def test_calibration_for_a_cuff_hits_its_sbp_and_dbp():
     assert (odd.scale, odd.apply(x).mean()) == pytest.approx((1.0, 55.0))
     with pytest.raises(ValueError, match=r"finite.*pred_sbp, ref_level"):
         calibration_for(70.0, float("nan"), 60.0, 120.0, 80.0, float("inf"))
+
+
+def test_subject_members_are_each_subjects_windows_in_order():
+    from innpar_freia.metrics import subject_members
+
+    members = subject_members(np.array(["b", "a", "b", "c", "a", "b"]))
+    assert list(members) == ["a", "b", "c"]
+    assert {k: v.tolist() for k, v in members.items()} == {"a": [1, 4], "b": [0, 2, 5], "c": [3]}
+    assert subject_members(np.array([], dtype=str)) == {}
 
 
 def test_carry_forward_by_hand():

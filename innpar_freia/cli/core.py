@@ -457,6 +457,8 @@ def check_cmd(
         from innpar_freia.errors import DataError
 
         info = read_info(data)
+        if info.n_windows == 0:
+            raise DataError(f"{data} holds no windows")
         if info.window_length != model.config.window_length:
             raise DataError(
                 f"{data} has windows of {info.window_length} samples, but the model takes "

@@ -21,9 +21,11 @@ a batch at a time. Files are written under a temporary name and renamed when com
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import os
 import re
+import shutil
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -36,6 +38,7 @@ import numpy as np
 
 from innpar_freia import __version__
 from innpar_freia.errors import DataError
+from innpar_freia.outputs import process_alive
 
 SCHEMA = "innpar-freia.windows"
 SCHEMA_VERSION = 1
@@ -180,6 +183,8 @@ def _validate(fh: h5py.File, path: Path) -> None:
         raise DataError(f"{path}: 'reference' must be a group of per-window fields")
     n = _attr_number(fh, path, "n_windows", int)
     length = _attr_number(fh, path, "window_length", int)
+    if length < 1:
+        raise DataError(f"{path}: window_length must be positive, but is {length}")
     for name in ("ppg", "abp"):
         if fh[name].shape != (n, length):
             raise DataError(
@@ -286,9 +291,10 @@ def read_info(path: str | Path, *, check_split: bool = True) -> StoreInfo:
             _check_split_values(path, split)
         return StoreInfo(
             path=path,
-            fs=float(a["fs"]),
-            window_length=int(a["window_length"]),
-            n_windows=int(a["n_windows"]),
+            # As _validate read them: a hand-written "625.0" is a number there, not for int().
+            fs=_attr_number(fh, path, "fs", float),
+            window_length=_attr_number(fh, path, "window_length", int),
+            n_windows=_attr_number(fh, path, "n_windows", int),
             ppg_units=str(a.get("ppg_units", "")),
             abp_units=str(a.get("abp_units", "mmHg")),
             source_format=str(a.get("source_format", "")),
@@ -673,24 +679,95 @@ class WindowWriter:
             self.abort()
 
 
+def _lock_exclusively(path: Path, shown: Path) -> int:
+    """A descriptor of ``path`` holding an exclusive lock, as HDF5 takes one for writing: a
+    file that another program has open (a training run reading it) is refused, and so is a
+    read-only file, which the copy replacing it would otherwise overwrite."""
+    if not os.access(path, os.W_OK):
+        raise DataError(f"cannot update {shown}: it is read-only")
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise DataError(f"cannot update {shown}: {write_failure(exc)}") from None
+    try:
+        import fcntl  # not on Windows, where HDF5 locks nothing either
+    except ImportError:
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+            return fd  # a file system without locks (some NFS): HDF5 goes on without too
+        os.close(fd)
+        raise DataError(
+            f"cannot update {shown}: another program has it open ({write_failure(exc)})"
+        ) from None
+    return fd
+
+
 @contextmanager
 def update_in_place(path: str | Path) -> Iterator[h5py.File]:
-    """Open a validated window file for small in-place edits (split/fold columns)."""
+    """Open a validated window file for small edits (split/fold columns), made on a copy
+    that replaces the file once complete. HDF5 has no journal: edits written into the file
+    itself and interrupted (Ctrl-C between two columns, kill -9, a full disk) left it with
+    a new split column over its old folds, or a split column no command could read."""
     path = Path(path)
     open_h5(path).close()
+    target = path.resolve()  # through a symbolic link: the file it names is replaced
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    fd = _lock_exclusively(target, path)
     try:
-        fh = h5py.File(path, "r+")
-    except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else "read-only or locked by another program"
-        raise DataError(f"cannot update {path} in place: {reason}") from None
-    with fh:
-        yield fh
+        _remove_stale_copies(target)
+        try:
+            shutil.copyfile(target, tmp)
+            shutil.copymode(target, tmp)
+            fh = h5py.File(tmp, "r+", rdcc_nbytes=RAW_CACHE_BYTES)
+        except BaseException as exc:  # a full disk, or Ctrl-C while copying
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise DataError(f"cannot update {path}: {write_failure(exc)}") from None
+            raise
+        try:
+            try:
+                yield fh
+                finish_h5(fh, path)
+                os.replace(tmp, target)
+            except (OSError, RuntimeError) as exc:  # a write that failed (a full disk)
+                raise DataError(f"cannot update {path}: {write_failure(exc)}") from None
+        except BaseException:
+            discard_h5(fh, tmp)
+            raise
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_copies(target: Path) -> None:
+    """Remove the copies of ``target`` that updates killed outright (kill -9) left behind,
+    each as large as the file: those whose process has ended."""
+    prefix = f".{target.name}."
+    for entry in target.parent.iterdir():
+        pid = entry.name[len(prefix) : -len(".tmp")]
+        if entry.name.startswith(prefix) and entry.name.endswith(".tmp") and pid.isdigit():
+            if not process_alive(int(pid)):
+                entry.unlink(missing_ok=True)
+
+
+def _replace_column(fh: h5py.File, name: str, values: np.ndarray, dtype: Any) -> None:
+    """Write a whole per-window column; one of another type (a hand-written file's
+    fixed-length strings, which h5py cannot convert, or int8 folds) is made anew as the
+    writer makes it."""
+    ds = fh[name]
+    if ds.dtype != dtype:
+        del fh[name]
+        fh.create_dataset(name, data=values, dtype=dtype, maxshape=(None,), chunks=(4096,))
+    else:
+        ds[:] = values
 
 
 def write_assignments(path: str | Path, split: np.ndarray | None, fold: np.ndarray | None) -> None:
     """Overwrite the per-window split and/or fold columns of an existing file."""
     with update_in_place(path) as fh:
-        n = int(fh.attrs["n_windows"])
+        n = _attr_number(fh, path, "n_windows", int)
         if split is not None:
             split = np.asarray(split).astype(str)
             if split.shape != (n,):
@@ -698,9 +775,9 @@ def write_assignments(path: str | Path, split: np.ndarray | None, fold: np.ndarr
             bad = sorted(set(split) - {*SPLITS, ""})
             if bad:
                 raise DataError(f"split values must be train, val, test or empty, got {bad}")
-            fh["split"][:] = split.astype(object)
+            _replace_column(fh, "split", split.astype(object), _STR)
         if fold is not None:
             fold = np.asarray(fold)
             if fold.shape != (n,):
                 raise DataError(f"fold has shape {fold.shape}, expected ({n},)")
-            fh["fold"][:] = fold.astype(np.int16)
+            _replace_column(fh, "fold", fold.astype(np.int16), np.dtype(np.int16))

@@ -1079,6 +1079,14 @@ def _train(
     )
     if not has_val:
         cb.on_message("no validation windows: best.pt will be the last epoch")
+        if cfg.early_stopping:
+            # Asked for, but it has nothing to watch: the run trains every epoch. Said even
+            # with --quiet, like every warning, since the run is not the one configured.
+            cb.on_message(
+                f"warning: early_stopping = {cfg.early_stopping} watches the validation "
+                f"MAE, and this run has no validation windows: it is off, and the run "
+                f"trains all {cfg.epochs} epochs"
+            )
     # The samplers give every rank as many windows (pairs: groups): they repeat a few of
     # the epoch's windows at its end, more than one process does when the split does not
     # divide over the ranks. Weighting the repeats out would need every loss term to know

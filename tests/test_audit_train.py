@@ -95,3 +95,17 @@ def test_extending_a_run_early_stopping_ended_says_only_that_it_is_finished(
     # No learning rate for epochs that will not run.
     assert "runs at" not in r.output and "recomputed" not in r.output, r.output
     assert tree_digest(run_dir) == before
+
+
+def test_early_stopping_without_validation_windows_is_said_even_when_quiet(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "es.toml"
+    config.write_text('preset = "tiny"\n[train]\nepochs = 2\nearly_stopping = 1\n')
+    r = run_cli(
+        "train", "--data", synth_file, "--config", config, "--device", "cpu",
+        "--test-fold", "0", "--val-fold", "-1", "--out", tmp_path / "run", "--quiet",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "warning: early_stopping = 1 watches the validation MAE" in r.stderr
+    assert "trains all 2 epochs" in r.stderr

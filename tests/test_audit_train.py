@@ -4,6 +4,7 @@ continued, and what a finished run says when asked for more epochs."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -109,3 +110,12 @@ def test_early_stopping_without_validation_windows_is_said_even_when_quiet(
     assert r.exit_code == 0, r.output
     assert "warning: early_stopping = 1 watches the validation MAE" in r.stderr
     assert "trains all 2 epochs" in r.stderr
+
+
+def test_a_config_file_saved_with_a_byte_order_mark_is_read(synth_file: Path, tmp_path) -> None:
+    config = tmp_path / "notepad.toml"
+    config.write_bytes(b'\xef\xbb\xbfpreset = "tiny"\r\n[train]\r\nepochs = 3\r\n')
+    r = run_cli("train", "--data", synth_file, "--config", config, "--dry-run")
+    assert r.exit_code == 0, r.output
+    shown = json.loads(r.stdout)
+    assert shown["preset"] == "tiny" and shown["train"]["epochs"] == 3

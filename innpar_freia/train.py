@@ -765,15 +765,19 @@ def train(
         run_config = RunConfig(stored.preset, stored.model, stored.train.replace(**overrides))
         new_train = run_config.train
         ts = state["training_state"]
-        if ts.get("stopped_early"):
-            # Finished, as a run that did all its epochs is: resuming it would train on
-            # past the point its own rule stopped it, and replace its best checkpoint.
-            # Said before anything about the epochs to come (a cosine schedule
-            # recomputed for them): there are none.
+        if ts.get("stopped_early") or done == epochs:
+            # Finished: resuming a run its early stopping ended would train on past the
+            # point its own rule stopped it, and replace its best checkpoint. Nothing is
+            # touched, nor said about epochs to come (a cosine schedule recomputed for
+            # them): there are none, and config.json must not come to describe a device
+            # or setting (--num-workers) that trained nothing.
             if os.environ.get("RANK", "0") == "0":  # only rank 0 talks
                 cb.on_message(
                     f"{run_dir} stopped early at epoch {done} (no better validation MAE for "
                     f"{stored.train.early_stopping} epochs): it is finished; nothing to resume"
+                    if ts.get("stopped_early")
+                    else f"{run_dir} has completed its {done} epochs: it is finished; nothing "
+                    f"to resume (--epochs above {done} trains it further)"
                 )
             best = ts.get("best_val_mae")
             return TrainResult(
@@ -783,7 +787,7 @@ def train(
                 epochs_completed=done,
                 best_epoch=int(ts.get("best_epoch", 0)),
                 best_val_mae=None if best is None else float(best),
-                stopped_early=True,
+                stopped_early=bool(ts.get("stopped_early")),
                 history=read_history(run_dir / "metrics.jsonl", done),
             )
         if (

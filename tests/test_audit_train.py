@@ -119,3 +119,16 @@ def test_a_config_file_saved_with_a_byte_order_mark_is_read(synth_file: Path, tm
     assert r.exit_code == 0, r.output
     shown = json.loads(r.stdout)
     assert shown["preset"] == "tiny" and shown["train"]["epochs"] == 3
+
+
+def test_resuming_a_run_that_did_all_its_epochs_touches_nothing(
+    run_copy: Path, synth_file: Path
+) -> None:
+    before = tree_digest(run_copy)
+    r = run_cli("train", "--data", synth_file, "--out", run_copy, "--resume", "--num-workers", "2")
+    assert r.exit_code == 0, r.output
+    assert "has completed its 2 epochs: it is finished; nothing to resume" in r.stderr
+    assert "resuming after epoch" not in r.stderr  # nothing trains
+    assert r.stdout.startswith("done: 2 epochs; best validation MAE"), r.stdout
+    # config.json does not come to say num_workers 2 for a run that trained nothing.
+    assert tree_digest(run_copy) == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import math
 import sys
@@ -490,14 +491,16 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML config file into a dict (``preset``, ``[model]``, ``[train]``)."""
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            values = tomllib.load(fh)
+        # Windows editors (Notepad) may start a UTF-8 file with a byte-order mark, which
+        # tomllib refuses as an "Invalid statement (at line 1, column 1)" the user cannot see.
+        text = path.read_bytes().removeprefix(codecs.BOM_UTF8).decode("utf-8")
+        values = tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     except UnicodeDecodeError as exc:
-        # tomllib decodes the bytes itself: a file saved as UTF-16 or a binary file fails here.
+        # A file saved as UTF-16 or a binary file fails here.
         raise ConfigError(
             f"config file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); "
             "TOML files must be UTF-8"

@@ -49,7 +49,13 @@ from innpar_freia.data.dataset import (
 from innpar_freia.data.sampler import SubjectPairSampler
 from innpar_freia.data.store import StoreInfo, check_rows_finite, read_info
 from innpar_freia.distributed import DistInfo, gather_rows, hardware_description, native_bf16
-from innpar_freia.errors import ConfigError, DataError, RunDirError, TrainingDiverged
+from innpar_freia.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    RunDirError,
+    TrainingDiverged,
+)
 from innpar_freia.metrics import BaselineAccumulator, protocol_windows
 from innpar_freia.nn.model import INNPAR, build_model, count_parameters, postprocess_abp
 from innpar_freia.outputs import (
@@ -511,6 +517,44 @@ def check_resume_data(data: Path, desc: dict[str, Any], stored: dict[str, Any]) 
         )
 
 
+def resume_config(path: Path, state: dict[str, Any]) -> RunConfig:
+    """The configuration stored in the checkpoint ``path`` that a run resumes from, once
+    the checkpoint is known to hold what resuming reads. A configuration this version
+    cannot read (a run from another innpar-freia) or a damaged checkpoint is one error
+    naming the file, rather than "unknown train setting(s)" about settings the user never
+    gave, or a KeyError traceback."""
+    if not isinstance(state["run_config"], dict):
+        raise CheckpointError(f"{path} is damaged: its run_config cannot be read")
+    try:
+        stored = RunConfig.from_dict(state["run_config"])
+    except (ConfigError, TypeError, AttributeError) as exc:
+        raise CheckpointError(
+            f"{path} holds a configuration this innpar-freia ({__version__}) cannot resume: {exc}"
+        ) from None
+    ts = state.get("training_state")
+    epoch = state.get("epoch")
+    damaged = [
+        name
+        for name, ok in (
+            ("epoch", isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 1),
+            ("optimizer_state", isinstance(state.get("optimizer_state"), dict)),
+            ("data", isinstance(state.get("data", {}), dict)),
+            (
+                "training_state",
+                isinstance(ts, dict)
+                and all(k in ts for k in ("best_val_mae", "best_epoch", "bad_epochs", "torch_rng")),
+            ),
+        )
+        if not ok
+    ]
+    if damaged:
+        raise CheckpointError(
+            f"{path} is damaged: its {', '.join(damaged)} cannot be read, so the run cannot "
+            "continue from it"
+        )
+    return stored
+
+
 def write_bytes_atomic(path: Path, content: bytes) -> None:
     """Replace ``path`` by ``content`` at once, through a temporary file of this process
     (another process may be writing the same file), which a failure does not leave behind."""
@@ -715,10 +759,11 @@ def train(
         if run_config is not None:
             raise RunDirError("resume continues a run with its stored configuration; give none")
         check_run_dir(run_dir, resume=True, force=force)
-        state = read_checkpoint(run_dir / "checkpoints" / "last.pt")
-        stored = RunConfig.from_dict(state["run_config"])
+        last = run_dir / "checkpoints" / "last.pt"
+        state = read_checkpoint(last)
+        stored = resume_config(last, state)
         # Resuming would also record the installed version and so hide the mismatch.
-        check_freia_version(run_dir / "checkpoints" / "last.pt", state, stored.model.coupling)
+        check_freia_version(last, state, stored.model.coupling)
         overrides = dict(resume_overrides or {})
         bad = sorted(set(overrides) - set(RESUME_OVERRIDES))
         if bad:
@@ -726,7 +771,7 @@ def train(
                 f"a resumed run keeps its configuration; {', '.join(bad)} cannot change "
                 f"(only {', '.join(RESUME_OVERRIDES)} can)"
             )
-        done = int(state.get("epoch", 0))
+        done = int(state["epoch"])
         # Before the configuration checks the new epochs: "warmup_epochs must be <= 1" was
         # the answer to an --epochs below what the run had done.
         epochs = int(overrides.get("epochs", stored.train.epochs))
@@ -743,6 +788,32 @@ def train(
             )
         run_config = RunConfig(stored.preset, stored.model, stored.train.replace(**overrides))
         new_train = run_config.train
+        ts = state["training_state"]
+        if ts.get("stopped_early") or done == epochs:
+            # Finished: resuming a run its early stopping ended would train on past the
+            # point its own rule stopped it, and replace its best checkpoint. Nothing is
+            # touched, nor said about epochs to come (a cosine schedule recomputed for
+            # them): there are none, and config.json must not come to describe a device
+            # or setting (--num-workers) that trained nothing.
+            if os.environ.get("RANK", "0") == "0":  # only rank 0 talks
+                cb.on_message(
+                    f"{run_dir} stopped early at epoch {done} (no better validation MAE for "
+                    f"{stored.train.early_stopping} epochs): it is finished; nothing to resume"
+                    if ts.get("stopped_early")
+                    else f"{run_dir} has completed its {done} epochs: it is finished; nothing "
+                    f"to resume (--epochs above {done} trains it further)"
+                )
+            best = ts.get("best_val_mae")
+            return TrainResult(
+                run_dir=run_dir,
+                last_checkpoint=run_dir / "checkpoints" / "last.pt",
+                best_checkpoint=run_dir / "checkpoints" / "best.pt",
+                epochs_completed=done,
+                best_epoch=int(ts.get("best_epoch", 0)),
+                best_val_mae=None if best is None else float(best),
+                stopped_early=bool(ts.get("stopped_early")),
+                history=read_history(run_dir / "metrics.jsonl", done),
+            )
         if (
             epochs != stored.train.epochs
             and new_train.lr_schedule == "cosine"
@@ -756,26 +827,6 @@ def train(
                 f"epochs instead of {stored.train.epochs}: epoch {done} ran at "
                 f"{lr_factor(stored.train, done - 1):.3g} x lr, epoch {done + 1} runs at "
                 f"{lr_factor(new_train, done):.3g} x lr"
-            )
-        ts = state.get("training_state", {})
-        if ts.get("stopped_early"):
-            # Finished, as a run that did all its epochs is: resuming it would train on
-            # past the point its own rule stopped it, and replace its best checkpoint.
-            if os.environ.get("RANK", "0") == "0":  # only rank 0 talks
-                cb.on_message(
-                    f"{run_dir} stopped early at epoch {done} (no better validation MAE for "
-                    f"{stored.train.early_stopping} epochs): it is finished; nothing to resume"
-                )
-            best = ts.get("best_val_mae")
-            return TrainResult(
-                run_dir=run_dir,
-                last_checkpoint=run_dir / "checkpoints" / "last.pt",
-                best_checkpoint=run_dir / "checkpoints" / "best.pt",
-                epochs_completed=done,
-                best_epoch=int(ts.get("best_epoch", 0)),
-                best_val_mae=None if best is None else float(best),
-                stopped_early=True,
-                history=read_history(run_dir / "metrics.jsonl", done),
             )
     elif run_config is None:
         raise ConfigError("a new run needs a configuration")
@@ -924,13 +975,22 @@ def _train(
     start_epoch, best_mae, best_epoch, bad_epochs = 0, math.inf, 0, 0
     if state is not None:
         ts = state["training_state"]
-        model.load_state_dict(ts.get("raw_model_state", state["model_state"]))
-        averaged.load_state_dict(state["model_state"])
-        optimizer.load_state_dict(state["optimizer_state"])
+        try:
+            model.load_state_dict(ts.get("raw_model_state", state["model_state"]))
+            averaged.load_state_dict(state["model_state"])
+            optimizer.load_state_dict(state["optimizer_state"])
+            best_mae = float(ts["best_val_mae"]) if ts["best_val_mae"] is not None else math.inf
+            best_epoch, bad_epochs = int(ts["best_epoch"]), int(ts["bad_epochs"])
+            torch.set_rng_state(ts["torch_rng"])
+        except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            # torch's first line names no key; the next say which weights differ.
+            lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+            detail = " ".join(lines[1:3] if len(lines) > 1 else lines)[:300]
+            raise CheckpointError(
+                f"{run_dir / 'checkpoints' / 'last.pt'} is damaged: its weights or training "
+                f"state do not fit its own configuration ({detail or type(exc).__name__})"
+            ) from None
         start_epoch = int(state["epoch"])
-        best_mae = float(ts["best_val_mae"]) if ts["best_val_mae"] is not None else math.inf
-        best_epoch, bad_epochs = int(ts["best_epoch"]), int(ts["bad_epochs"])
-        torch.set_rng_state(ts["torch_rng"])
 
     step_module: nn.Module = TrainStep(model, cfg, norm)
     if dist_info.enabled:
@@ -1047,6 +1107,14 @@ def _train(
     )
     if not has_val:
         cb.on_message("no validation windows: best.pt will be the last epoch")
+        if cfg.early_stopping:
+            # Asked for, but it has nothing to watch: the run trains every epoch. Said even
+            # with --quiet, like every warning, since the run is not the one configured.
+            cb.on_message(
+                f"warning: early_stopping = {cfg.early_stopping} watches the validation "
+                f"MAE, and this run has no validation windows: it is off, and the run "
+                f"trains all {cfg.epochs} epochs"
+            )
     # The samplers give every rank as many windows (pairs: groups): they repeat a few of
     # the epoch's windows at its end, more than one process does when the split does not
     # divide over the ranks. Weighting the repeats out would need every loss term to know

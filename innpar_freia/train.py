@@ -1285,8 +1285,9 @@ def _train(
                 drop_aside(started.pop("aside"))
             history.append(record)
             cb.on_epoch(record)
-        # Rank 0 alone scores the validation: one broadcast tells the others whether to stop, and
-        # whether the epoch broke down (then it was not checkpointed, and all ranks raise).
+        # Rank 0 alone holds the validation record: one broadcast tells the others whether
+        # to stop, and whether the epoch broke down (then it was not checkpointed, and all
+        # ranks raise).
         stop, broken = distributed.broadcast_object((stop, broken), dist_info)
         if broken is not None:
             raise diverged(str(broken))

@@ -268,6 +268,12 @@ def _check_tables(path: Path, raw: dict[str, Any]) -> None:
                 raise ConfigError(f"{path}: {key} of {where} must be a table, e.g. {{ ... }}")
     if not isinstance(raw["data"].get("file"), str):
         raise ConfigError(f"{path}: [data] needs 'file', the window file (a string)")
+    if "import" in raw["data"] and "synth" in raw["data"]:
+        # Only one makes the file (synth): the other would be ignored without a word.
+        raise ConfigError(
+            f"{path}: [data] has both 'import' and 'synth'; give one: the file is either "
+            "imported or synthesised"
+        )
     imp = raw["data"].get("import")
     if imp is not None and (
         not isinstance(imp, list) or len(imp) < 2 or not all(isinstance(a, str) for a in imp)

@@ -1194,6 +1194,30 @@ def write_results(
     return results
 
 
+def check_selection(
+    exp: Experiment,
+    only: list[str] | None = None,
+    folds: list[int] | None = None,
+    seeds: list[int] | None = None,
+) -> Experiment:
+    """``exp``, once the variants, test folds and seeds chosen to run are all in it."""
+    for chosen, key, what in ((folds, "test_folds", "test fold(s)"), (seeds, "seeds", "seed(s)")):
+        unknown = sorted(set(chosen or ()) - set(exp.protocol[key]))
+        if unknown:
+            raise ConfigError(
+                f"{exp.path}: {what} {unknown} are not in the experiment's {key} "
+                f"{exp.protocol[key]}"
+            )
+    names = [v.name for v in exp.variants]
+    unknown_variants = sorted(set(only or ()) - set(names))
+    if unknown_variants:
+        raise ConfigError(
+            f"{exp.path}: variant(s) {unknown_variants} are not in the experiment "
+            f"(it has {', '.join(names)})"
+        )
+    return exp
+
+
 def run_experiment(
     path: str | Path,
     out_root: str | Path,
@@ -1207,20 +1231,7 @@ def run_experiment(
     """Run (or resume) every variant x seed x test fold of an experiment file, or only the
     variants in ``only``, the test folds in ``folds`` and the seeds in ``seeds``; returns
     the results table."""
-    exp = load_experiment(path)
-    for chosen, key, what in ((folds, "test_folds", "test fold(s)"), (seeds, "seeds", "seed(s)")):
-        unknown = sorted(set(chosen or ()) - set(exp.protocol[key]))
-        if unknown:
-            raise ConfigError(
-                f"{path}: {what} {unknown} are not in the experiment's {key} {exp.protocol[key]}"
-            )
-    names = [v.name for v in exp.variants]
-    unknown_variants = sorted(set(only or ()) - set(names))
-    if unknown_variants:
-        raise ConfigError(
-            f"{path}: variant(s) {unknown_variants} are not in the experiment "
-            f"(it has {', '.join(names)})"
-        )
+    exp = check_selection(load_experiment(path), only, folds, seeds)
     from innpar_freia.train import resolve_device
 
     resolve_device(device)  # "cuda" on a machine without one fails here, before any folder

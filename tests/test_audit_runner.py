@@ -8,6 +8,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from innpar_freia.errors import ConfigError
 from innpar_freia.experiments import load_experiment
@@ -54,3 +55,49 @@ def test_data_that_is_both_imported_and_synthesised_is_refused(tmp_path: Path):
     )
     with pytest.raises(ConfigError, match="both 'import' and 'synth'; give one"):
         load_experiment(cfg)
+
+
+def test_every_experiment_file_is_checked_before_the_first_trains(synth_file: Path, tmp_path: Path):
+    """``run.py good.toml bad.toml`` trained the whole first experiment (hours, on a real
+    config) before saying what was wrong with the second; two files of one experiment name
+    wrote one results folder, the second rewriting the first's tables."""
+    good = tmp_path / "good.toml"
+    good.write_text(EXPERIMENT.format(data=synth_file))
+    out = tmp_path / "out"
+    cases = {
+        "typo": (
+            EXPERIMENT.format(data=synth_file)
+            .replace('name = "mini"', 'name = "other"')
+            .replace('name = "b"', 'name = "b"\ndescripton = "x"'),
+            [],
+            "variant 'b' has unknown key(s) ['descripton']",
+        ),
+        "same name": (
+            EXPERIMENT.format(data=synth_file).replace('evaluate = ["test"]', 'evaluate = ["val"]'),
+            [],
+            "are both experiment 'mini', whose results go to",
+        ),
+        "no such variant": (
+            EXPERIMENT.format(data=synth_file)
+            .replace('name = "mini"', 'name = "other"')
+            .replace('name = "a"', 'name = "c"'),
+            ["--only", "a"],
+            "variant(s) ['a'] are not in the experiment (it has c, b)",
+        ),
+    }
+    script = _script()
+    for case, (text, options, message) in cases.items():
+        second = tmp_path / f"{case.replace(' ', '-')}.toml"
+        second.write_text(text)
+        args = [str(good), str(second), "--out", str(out), "--device", "cpu", *options]
+        result = CliRunner().invoke(script.main, args)
+        assert result.exit_code == 1, (case, result.output)
+        assert message in result.output and "Traceback" not in result.output, case
+        assert result.output.count("Error:") == 1, case
+        assert not out.exists(), case  # nothing trained, nothing written
+    # The same file twice is not refused: its second pass finds every run finished.
+    result = CliRunner().invoke(
+        script.main, [str(good), str(good), "--out", str(out), "--device", "cpu", "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "mini" / "results.md").is_file()

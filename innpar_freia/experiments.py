@@ -885,7 +885,8 @@ def _evaluate_run(
     log: Any = print,
 ) -> dict[str, Any]:
     """Score the run's checkpoints on every split the experiment asks for that the record
-    does not hold yet, and save the record."""
+    does not hold yet, or holds as scored otherwise (another calibration, or an
+    ``extra_eval`` with another file or split), and save the record."""
     from innpar_freia.checkpoint import read_checkpoint
     from innpar_freia.evaluate import evaluate
     from innpar_freia.train import write_json_atomic
@@ -893,18 +894,34 @@ def _evaluate_run(
     calibration = exp.protocol["calibration"]
     targets = [(split, data, split) for split in exp.protocol["evaluate"]]
     targets += [(e["name"], exp.resolve(e["file"]), e["split"]) for e in exp.extra_eval]
-    todo = [
-        (label, file, split, c)
-        for c in exp.protocol["checkpoints"]
-        for label, file, split in targets
-        if f"{label}/{c}" not in record["evaluations"]
-    ]
+    now = scorings(exp, data)
+    todo = []
+    for c in exp.protocol["checkpoints"]:
+        for label, file, split in targets:
+            key = f"{label}/{c}"
+            if key in record["evaluations"]:
+                stale = scoring_diffs(scored_with(record, key, run_dir), now[label])
+                if not stale:
+                    continue
+                log(
+                    f"[{exp.name}] {run_dir.parent.name}/{run_dir.name}: {key} was scored "
+                    f"with {'; '.join(stale)}: scoring it again"
+                )
+            todo.append((label, file, split, c))
     if not todo:
         return record
-    no_val = (
-        read_checkpoint(run_dir / "checkpoints" / "last.pt")["run_config"]["train"]["val_fold"]
-        == -1
-    )
+    last = run_dir / "checkpoints" / "last.pt"
+    if not last.is_file():
+        # A finished run pruned to its records (done.json, eval-*.json): nothing to score
+        # with, and the runs after it are not stopped for it (finished_records says what
+        # its table leaves out).
+        log(
+            f"[{exp.name}] {run_dir.parent.name}/{run_dir.name}: cannot score "
+            f"{', '.join(f'{label}/{c}' for label, _, _, c in todo)}: {run_dir} holds no "
+            "checkpoints"
+        )
+        return record
+    no_val = read_checkpoint(last)["run_config"]["train"]["val_fold"] == -1
     for label, file, split, ckpt_name in todo:
         if split == "val" and no_val:
             continue  # the run had no validation split
@@ -913,8 +930,68 @@ def _evaluate_run(
         metrics, _ = evaluate(ckpt, file, split, calibration=calibration)
         write_json_atomic(run_dir / f"eval-{label}-{ckpt_name}.json", metrics)
         record["evaluations"][f"{label}/{ckpt_name}"] = summarise(metrics)
+        record.setdefault("scoring", {})[f"{label}/{ckpt_name}"] = now[label]
     write_json_atomic(done, record)
     return record
+
+
+def scorings(exp: Experiment, data: Path) -> dict[str, dict[str, Any]]:
+    """How each label the experiment scores ("val", "test", an ``extra_eval`` name) is
+    scored now: the calibration, the split and, for an ``extra_eval``, the windows of its
+    file (those of ``data`` are the ones the run trained on: check_same_recipe)."""
+    from innpar_freia.data.store import read_info
+    from innpar_freia.train import windows_fingerprint
+
+    now = {
+        split: {"calibration": exp.protocol["calibration"], "split": split}
+        for split in exp.protocol["evaluate"]
+    }
+    for e in exp.extra_eval:
+        now[e["name"]] = {
+            "calibration": exp.protocol["calibration"],
+            "split": e["split"],
+            "windows_sha256": windows_fingerprint(read_info(exp.resolve(e["file"]))),
+        }
+    return now
+
+
+def scored_with(record: dict[str, Any], key: str, run_dir: Path | None = None) -> dict[str, Any]:
+    """How a record's evaluation ``key`` ("label/checkpoint") was scored, as far as is
+    known: records say so since they keep ``scoring``; older ones are read from the
+    evaluation file beside them (``eval-<label>-<checkpoint>.json``), or not known."""
+    scoring = record.get("scoring")
+    if isinstance(scoring, dict) and isinstance(scoring.get(key), dict):
+        return scoring[key]
+    if run_dir is None:
+        return {}
+    label, checkpoint = key.rsplit("/", 1)
+    try:
+        metrics = json.loads((run_dir / f"eval-{label}-{checkpoint}.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    known: dict[str, Any] = {}
+    if isinstance(metrics, dict):
+        if isinstance(metrics.get("split"), str):
+            known["split"] = metrics["split"]
+        calibrated = metrics.get("calibrated")
+        if isinstance(calibrated, dict) and isinstance(calibrated.get("calibration"), str):
+            known["calibration"] = calibrated["calibration"]
+    return known
+
+
+def scoring_diffs(scored: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """How an evaluation was scored otherwise than ``now`` asks, one phrase per setting
+    (what is not known of it is taken to agree)."""
+    diffs = []
+    for setting, value in now.items():
+        old = scored.get(setting)
+        if old is None or old == value:
+            continue
+        if setting == "windows_sha256":
+            diffs.append("other windows")
+        else:
+            diffs.append(f"{setting} {old!r}, now {value!r}")
+    return diffs
 
 
 def summarise(m: dict[str, Any]) -> dict[str, Any]:
@@ -1265,13 +1342,22 @@ def run_experiment(
         plan_splits(info, run_config.train.test_fold, run_config.train.val_fold)
         check_run(exp, variant, run_dir, run_config, data)
     finished_records(exp, out, data, log=lambda s: None)
+    said: set[str] = set()
+
+    def once(note: str) -> None:
+        """A note on the table's rows, said the first time only: the table is gathered
+        again after every run."""
+        if note not in said:
+            said.add(note)
+            log(note)
+
     created = make_folder(out)
     attempted: list[Path] = []
     try:
         for variant, seed, fold in todo:
             attempted.append(run_directory(out, variant, fold, seed))
             run_one(exp, variant, data, fold, seed, out, device, log, callbacks)
-            records = finished_records(exp, out, data, log)
+            records = finished_records(exp, out, data, once)
             write_results(exp, out, records, device, commit)
     except BaseException:
         # A run that fails (bad data, a bad fold) leaves no empty folders behind. Only this
@@ -1280,7 +1366,7 @@ def run_experiment(
         remove_if_empty(_own_folders(attempted, out))
         remove_if_empty(reversed(created))
         raise
-    return write_results(exp, out, finished_records(exp, out, data, log), device, commit)
+    return write_results(exp, out, finished_records(exp, out, data, once), device, commit)
 
 
 def finished_records(
@@ -1298,13 +1384,38 @@ def finished_records(
     kept)."""
     previous: dict[tuple[str, Any, Any], dict[str, Any]] = {}
     table = out / "results.json"
+    # The calibration of a table written before rows kept how they were scored.
+    table_scoring: dict[str, Any] = {}
     if table.exists():
         try:
-            for name, entry in json.loads(table.read_text()).get("variants", {}).items():
+            old_table = json.loads(table.read_text())
+            for name, entry in old_table.get("variants", {}).items():
                 for r in entry.get("runs", []):
                     previous[(name, r.get("test_fold"), r.get("seed"))] = r
+            protocol = old_table.get("protocol")
+            calibration = protocol.get("calibration") if isinstance(protocol, dict) else None
+            table_scoring = {"calibration": calibration} if isinstance(calibration, str) else {}
         except (ValueError, AttributeError, TypeError):
             previous = {}  # an unreadable table is rewritten from the runs on disk
+    now = scorings(exp, data)
+
+    def scored_now(record: dict[str, Any], what: str, run_dir: Path | None) -> dict[str, Any]:
+        """``record`` without the evaluations scored otherwise than the experiment scores
+        now (an edited calibration or extra_eval): a table must not show them under it."""
+        evaluations = {}
+        for key, scores in record.get("evaluations", {}).items():
+            label = key.rsplit("/", 1)[0]
+            scored = scored_with(record, key, run_dir) or (table_scoring if run_dir is None else {})
+            diffs = scoring_diffs(scored, now[label]) if label in now else []
+            if diffs:
+                log(
+                    f"[{exp.name}] {what}: {key} was scored with {'; '.join(diffs)}; left out "
+                    + ("until it is scored again" if run_dir else "(its run is gone)")
+                )
+                continue
+            evaluations[key] = scores
+        return {**record, "evaluations": evaluations}
+
     records = []
     for variant in exp.variants:
         for seed in exp.protocol["seeds"]:
@@ -1316,7 +1427,10 @@ def finished_records(
                     check_same_recipe(
                         run_dir, run_config_for(exp, variant, fold, seed), data, finished=True
                     )
-                    records.append({**json.loads(done.read_text()), "variant": variant.name})
+                    record = json.loads(done.read_text())
+                    records.append(
+                        {**scored_now(record, str(run_dir), run_dir), "variant": variant.name}
+                    )
                 elif (variant.name, fold, seed) in previous:
                     row = previous[(variant.name, fold, seed)]
                     diffs = (
@@ -1331,5 +1445,6 @@ def finished_records(
                             f"({'; '.join(diffs[:3])}) and its run is gone; left out"
                         )
                         continue
-                    records.append({**row, "variant": variant.name})
+                    what = f"{variant.name} fold {fold} seed {seed} (a row in {table})"
+                    records.append({**scored_now(row, what, None), "variant": variant.name})
     return records

@@ -638,11 +638,13 @@ def run_one(
     device: str,
     log: Any = print,
     callbacks: Any = None,
+    commit: str | None = None,
 ) -> dict[str, Any]:
     """Train (or resume, or skip) one run and evaluate its checkpoints; returns its record.
 
     A finished run is not retrained; splits the experiment asks for that it has not been
-    scored on yet are evaluated and added to its record.
+    scored on yet are evaluated and added to its record. ``commit`` is the code's commit
+    as the runner found it (default: now), recorded with a run it trains.
     """
     from innpar_freia.distributed import hardware_description
     from innpar_freia.train import resolve_device, train
@@ -678,6 +680,9 @@ def run_one(
         # Where it trained: a table can gather runs from several machines (see
         # finished_records), and its header names only the one that wrote it.
         "hardware": hardware_description(resolve_device(device)),
+        # And from which code: the table's header names the commit of the runner that
+        # wrote it, which may not be the one that trained this run (a resumed experiment).
+        "commit": commit or experiment_commit(exp),
         # What was trained, so that a row kept from results.json when its run folder is
         # gone can still be checked against the configuration (finished_records).
         "recipe": json.loads(json.dumps(run_config.to_dict())),
@@ -1181,10 +1186,13 @@ def paired_table(diffs: dict[str, dict[str, dict[str, float | int]]]) -> str:
 
 
 def _trained_on(records: list[dict[str, Any]]) -> str:
-    """Where the table's runs were trained, with how many runs each (records written
-    before runs recorded their hardware count as not recorded)."""
-    counts = Counter(r.get("hardware", "not recorded") for r in records)
-    return "Runs trained on: " + "; ".join(f"{hw} ({n})" for hw, n in sorted(counts.items())) + "."
+    """Where the table's runs were trained, and from which commit, with how many runs each
+    (records written before runs recorded them count as not recorded)."""
+    lines = []
+    for key, what in (("hardware", "Runs trained on"), ("commit", "Runs trained at commit")):
+        counts = Counter(r.get(key, "not recorded") for r in records)
+        lines.append(f"{what}: " + "; ".join(f"{v} ({n})" for v, n in sorted(counts.items())) + ".")
+    return "\n".join(lines)
 
 
 def write_results(
@@ -1356,7 +1364,7 @@ def run_experiment(
     try:
         for variant, seed, fold in todo:
             attempted.append(run_directory(out, variant, fold, seed))
-            run_one(exp, variant, data, fold, seed, out, device, log, callbacks)
+            run_one(exp, variant, data, fold, seed, out, device, log, callbacks, commit)
             records = finished_records(exp, out, data, once)
             write_results(exp, out, records, device, commit)
     except BaseException:

@@ -179,3 +179,36 @@ def test_every_experiment_file_is_checked_before_the_first_trains(synth_file: Pa
     )
     assert result.exit_code == 0, result.output
     assert (out / "mini" / "results.md").is_file()
+
+
+def test_each_run_says_which_commit_trained_it(synth_file: Path, tmp_path: Path):
+    """A table names the commit of the runner that wrote it; a run trained earlier, by
+    other code (a resumed experiment), was reported under that commit without a word."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        cmd = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args]
+        return subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True, text=True).stdout
+
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = x\n")
+    cfg = tmp_path / "experiments" / "mini.toml"
+    cfg.write_text(EXPERIMENT.format(data=synth_file).replace("[0]", "[0, 1]"))
+    out = tmp_path / "experiments" / "results"
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "first")
+    first = git("rev-parse", "--short", "HEAD").strip()
+    run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"], folds=[0])
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = y\n")  # the code changes
+    (out / ".gitignore").write_text("*/runs/\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "second")
+    second = git("rev-parse", "--short", "HEAD").strip()
+    results = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    assert results["commit"] == second
+    made = {r["test_fold"]: r["commit"] for r in results["variants"]["a"]["runs"]}
+    assert made == {0: first, 1: second}
+    md = (out / "mini" / "results.md").read_text()
+    counts = "; ".join(f"{c} (1)" for c in sorted([first, second]))
+    assert f"Runs trained at commit: {counts}." in md

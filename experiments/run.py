@@ -22,7 +22,11 @@ sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 from innpar_freia.cli import stop_on_sigterm  # noqa: E402
 from innpar_freia.cli.common import ConsoleCallbacks  # noqa: E402
 from innpar_freia.errors import InnparError  # noqa: E402
-from innpar_freia.experiments import run_experiment  # noqa: E402
+from innpar_freia.experiments import (  # noqa: E402
+    check_selection,
+    load_experiment,
+    run_experiment,
+)
 
 
 @click.command(context_settings={"show_default": True})
@@ -61,6 +65,21 @@ def main(
     fold_list = _integers(folds, "--folds")
     seed_list = _integers(seeds, "--seeds")
     only_list = _names(only, "--only")
+    # Every file, and the variants, folds and seeds chosen in it, before anything trains: a
+    # typo in the second of two experiments was found after the first had run (hours).
+    names: dict[str, Path] = {}
+    for config in configs:
+        try:
+            exp = check_selection(load_experiment(config), only_list, fold_list, seed_list)
+        except InnparError as exc:
+            raise click.ClickException(_message(config, exc)) from None
+        other = names.setdefault(exp.name, config)
+        if other.resolve() != config.resolve():
+            # One results folder: the second would rewrite the first's tables.
+            raise click.ClickException(
+                f"{other} and {config} are both experiment {exp.name!r}, whose results "
+                f"go to {out / exp.name}: give one of them another name"
+            )
     for config in configs:
         try:
             results = run_experiment(
@@ -74,11 +93,14 @@ def main(
                 callbacks=ConsoleCallbacks(quiet=quiet),
             )
         except InnparError as exc:
-            msg = str(exc)  # most errors of an experiment file name it already
-            raise click.ClickException(
-                msg if msg.startswith(str(config)) else f"{config}: {msg}"
-            ) from None
+            raise click.ClickException(_message(config, exc)) from None
         click.echo(f"{config}: {out / results['experiment'] / 'results.md'}")
+
+
+def _message(config: Path, exc: Exception) -> str:
+    """The error, naming the experiment file (most errors of one name it already)."""
+    msg = str(exc)
+    return msg if msg.startswith(str(config)) else f"{config}: {msg}"
 
 
 def _names(text: str | None, option: str) -> list[str] | None:

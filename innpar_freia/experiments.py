@@ -268,6 +268,12 @@ def _check_tables(path: Path, raw: dict[str, Any]) -> None:
                 raise ConfigError(f"{path}: {key} of {where} must be a table, e.g. {{ ... }}")
     if not isinstance(raw["data"].get("file"), str):
         raise ConfigError(f"{path}: [data] needs 'file', the window file (a string)")
+    if "import" in raw["data"] and "synth" in raw["data"]:
+        # Only one makes the file (synth): the other would be ignored without a word.
+        raise ConfigError(
+            f"{path}: [data] has both 'import' and 'synth'; give one: the file is either "
+            "imported or synthesised"
+        )
     imp = raw["data"].get("import")
     if imp is not None and (
         not isinstance(imp, list) or len(imp) < 2 or not all(isinstance(a, str) for a in imp)
@@ -632,11 +638,13 @@ def run_one(
     device: str,
     log: Any = print,
     callbacks: Any = None,
+    commit: str | None = None,
 ) -> dict[str, Any]:
     """Train (or resume, or skip) one run and evaluate its checkpoints; returns its record.
 
     A finished run is not retrained; splits the experiment asks for that it has not been
-    scored on yet are evaluated and added to its record.
+    scored on yet are evaluated and added to its record. ``commit`` is the code's commit
+    as the runner found it (default: now), recorded with a run it trains.
     """
     from innpar_freia.distributed import hardware_description
     from innpar_freia.train import resolve_device, train
@@ -672,6 +680,9 @@ def run_one(
         # Where it trained: a table can gather runs from several machines (see
         # finished_records), and its header names only the one that wrote it.
         "hardware": hardware_description(resolve_device(device)),
+        # And from which code: the table's header names the commit of the runner that
+        # wrote it, which may not be the one that trained this run (a resumed experiment).
+        "commit": commit or experiment_commit(exp),
         # What was trained, so that a row kept from results.json when its run folder is
         # gone can still be checked against the configuration (finished_records).
         "recipe": json.loads(json.dumps(run_config.to_dict())),
@@ -879,7 +890,8 @@ def _evaluate_run(
     log: Any = print,
 ) -> dict[str, Any]:
     """Score the run's checkpoints on every split the experiment asks for that the record
-    does not hold yet, and save the record."""
+    does not hold yet, or holds as scored otherwise (another calibration, or an
+    ``extra_eval`` with another file or split), and save the record."""
     from innpar_freia.checkpoint import read_checkpoint
     from innpar_freia.evaluate import evaluate
     from innpar_freia.train import write_json_atomic
@@ -887,18 +899,34 @@ def _evaluate_run(
     calibration = exp.protocol["calibration"]
     targets = [(split, data, split) for split in exp.protocol["evaluate"]]
     targets += [(e["name"], exp.resolve(e["file"]), e["split"]) for e in exp.extra_eval]
-    todo = [
-        (label, file, split, c)
-        for c in exp.protocol["checkpoints"]
-        for label, file, split in targets
-        if f"{label}/{c}" not in record["evaluations"]
-    ]
+    now = scorings(exp, data)
+    todo = []
+    for c in exp.protocol["checkpoints"]:
+        for label, file, split in targets:
+            key = f"{label}/{c}"
+            if key in record["evaluations"]:
+                stale = scoring_diffs(scored_with(record, key, run_dir), now[label])
+                if not stale:
+                    continue
+                log(
+                    f"[{exp.name}] {run_dir.parent.name}/{run_dir.name}: {key} was scored "
+                    f"with {'; '.join(stale)}: scoring it again"
+                )
+            todo.append((label, file, split, c))
     if not todo:
         return record
-    no_val = (
-        read_checkpoint(run_dir / "checkpoints" / "last.pt")["run_config"]["train"]["val_fold"]
-        == -1
-    )
+    last = run_dir / "checkpoints" / "last.pt"
+    if not last.is_file():
+        # A finished run pruned to its records (done.json, eval-*.json): nothing to score
+        # with, and the runs after it are not stopped for it (finished_records says what
+        # its table leaves out).
+        log(
+            f"[{exp.name}] {run_dir.parent.name}/{run_dir.name}: cannot score "
+            f"{', '.join(f'{label}/{c}' for label, _, _, c in todo)}: {run_dir} holds no "
+            "checkpoints"
+        )
+        return record
+    no_val = read_checkpoint(last)["run_config"]["train"]["val_fold"] == -1
     for label, file, split, ckpt_name in todo:
         if split == "val" and no_val:
             continue  # the run had no validation split
@@ -907,8 +935,68 @@ def _evaluate_run(
         metrics, _ = evaluate(ckpt, file, split, calibration=calibration)
         write_json_atomic(run_dir / f"eval-{label}-{ckpt_name}.json", metrics)
         record["evaluations"][f"{label}/{ckpt_name}"] = summarise(metrics)
+        record.setdefault("scoring", {})[f"{label}/{ckpt_name}"] = now[label]
     write_json_atomic(done, record)
     return record
+
+
+def scorings(exp: Experiment, data: Path) -> dict[str, dict[str, Any]]:
+    """How each label the experiment scores ("val", "test", an ``extra_eval`` name) is
+    scored now: the calibration, the split and, for an ``extra_eval``, the windows of its
+    file (those of ``data`` are the ones the run trained on: check_same_recipe)."""
+    from innpar_freia.data.store import read_info
+    from innpar_freia.train import windows_fingerprint
+
+    now = {
+        split: {"calibration": exp.protocol["calibration"], "split": split}
+        for split in exp.protocol["evaluate"]
+    }
+    for e in exp.extra_eval:
+        now[e["name"]] = {
+            "calibration": exp.protocol["calibration"],
+            "split": e["split"],
+            "windows_sha256": windows_fingerprint(read_info(exp.resolve(e["file"]))),
+        }
+    return now
+
+
+def scored_with(record: dict[str, Any], key: str, run_dir: Path | None = None) -> dict[str, Any]:
+    """How a record's evaluation ``key`` ("label/checkpoint") was scored, as far as is
+    known: records say so since they keep ``scoring``; older ones are read from the
+    evaluation file beside them (``eval-<label>-<checkpoint>.json``), or not known."""
+    scoring = record.get("scoring")
+    if isinstance(scoring, dict) and isinstance(scoring.get(key), dict):
+        return scoring[key]
+    if run_dir is None:
+        return {}
+    label, checkpoint = key.rsplit("/", 1)
+    try:
+        metrics = json.loads((run_dir / f"eval-{label}-{checkpoint}.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    known: dict[str, Any] = {}
+    if isinstance(metrics, dict):
+        if isinstance(metrics.get("split"), str):
+            known["split"] = metrics["split"]
+        calibrated = metrics.get("calibrated")
+        if isinstance(calibrated, dict) and isinstance(calibrated.get("calibration"), str):
+            known["calibration"] = calibrated["calibration"]
+    return known
+
+
+def scoring_diffs(scored: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """How an evaluation was scored otherwise than ``now`` asks, one phrase per setting
+    (what is not known of it is taken to agree)."""
+    diffs = []
+    for setting, value in now.items():
+        old = scored.get(setting)
+        if old is None or old == value:
+            continue
+        if setting == "windows_sha256":
+            diffs.append("other windows")
+        else:
+            diffs.append(f"{setting} {old!r}, now {value!r}")
+    return diffs
 
 
 def summarise(m: dict[str, Any]) -> dict[str, Any]:
@@ -1098,10 +1186,13 @@ def paired_table(diffs: dict[str, dict[str, dict[str, float | int]]]) -> str:
 
 
 def _trained_on(records: list[dict[str, Any]]) -> str:
-    """Where the table's runs were trained, with how many runs each (records written
-    before runs recorded their hardware count as not recorded)."""
-    counts = Counter(r.get("hardware", "not recorded") for r in records)
-    return "Runs trained on: " + "; ".join(f"{hw} ({n})" for hw, n in sorted(counts.items())) + "."
+    """Where the table's runs were trained, and from which commit, with how many runs each
+    (records written before runs recorded them count as not recorded)."""
+    lines = []
+    for key, what in (("hardware", "Runs trained on"), ("commit", "Runs trained at commit")):
+        counts = Counter(r.get(key, "not recorded") for r in records)
+        lines.append(f"{what}: " + "; ".join(f"{v} ({n})" for v, n in sorted(counts.items())) + ".")
+    return "\n".join(lines)
 
 
 def write_results(
@@ -1188,6 +1279,30 @@ def write_results(
     return results
 
 
+def check_selection(
+    exp: Experiment,
+    only: list[str] | None = None,
+    folds: list[int] | None = None,
+    seeds: list[int] | None = None,
+) -> Experiment:
+    """``exp``, once the variants, test folds and seeds chosen to run are all in it."""
+    for chosen, key, what in ((folds, "test_folds", "test fold(s)"), (seeds, "seeds", "seed(s)")):
+        unknown = sorted(set(chosen or ()) - set(exp.protocol[key]))
+        if unknown:
+            raise ConfigError(
+                f"{exp.path}: {what} {unknown} are not in the experiment's {key} "
+                f"{exp.protocol[key]}"
+            )
+    names = [v.name for v in exp.variants]
+    unknown_variants = sorted(set(only or ()) - set(names))
+    if unknown_variants:
+        raise ConfigError(
+            f"{exp.path}: variant(s) {unknown_variants} are not in the experiment "
+            f"(it has {', '.join(names)})"
+        )
+    return exp
+
+
 def run_experiment(
     path: str | Path,
     out_root: str | Path,
@@ -1201,20 +1316,7 @@ def run_experiment(
     """Run (or resume) every variant x seed x test fold of an experiment file, or only the
     variants in ``only``, the test folds in ``folds`` and the seeds in ``seeds``; returns
     the results table."""
-    exp = load_experiment(path)
-    for chosen, key, what in ((folds, "test_folds", "test fold(s)"), (seeds, "seeds", "seed(s)")):
-        unknown = sorted(set(chosen or ()) - set(exp.protocol[key]))
-        if unknown:
-            raise ConfigError(
-                f"{path}: {what} {unknown} are not in the experiment's {key} {exp.protocol[key]}"
-            )
-    names = [v.name for v in exp.variants]
-    unknown_variants = sorted(set(only or ()) - set(names))
-    if unknown_variants:
-        raise ConfigError(
-            f"{path}: variant(s) {unknown_variants} are not in the experiment "
-            f"(it has {', '.join(names)})"
-        )
+    exp = check_selection(load_experiment(path), only, folds, seeds)
     from innpar_freia.train import resolve_device
 
     resolve_device(device)  # "cuda" on a machine without one fails here, before any folder
@@ -1248,13 +1350,22 @@ def run_experiment(
         plan_splits(info, run_config.train.test_fold, run_config.train.val_fold)
         check_run(exp, variant, run_dir, run_config, data)
     finished_records(exp, out, data, log=lambda s: None)
+    said: set[str] = set()
+
+    def once(note: str) -> None:
+        """A note on the table's rows, said the first time only: the table is gathered
+        again after every run."""
+        if note not in said:
+            said.add(note)
+            log(note)
+
     created = make_folder(out)
     attempted: list[Path] = []
     try:
         for variant, seed, fold in todo:
             attempted.append(run_directory(out, variant, fold, seed))
-            run_one(exp, variant, data, fold, seed, out, device, log, callbacks)
-            records = finished_records(exp, out, data, log)
+            run_one(exp, variant, data, fold, seed, out, device, log, callbacks, commit)
+            records = finished_records(exp, out, data, once)
             write_results(exp, out, records, device, commit)
     except BaseException:
         # A run that fails (bad data, a bad fold) leaves no empty folders behind. Only this
@@ -1263,7 +1374,7 @@ def run_experiment(
         remove_if_empty(_own_folders(attempted, out))
         remove_if_empty(reversed(created))
         raise
-    return write_results(exp, out, finished_records(exp, out, data, log), device, commit)
+    return write_results(exp, out, finished_records(exp, out, data, once), device, commit)
 
 
 def finished_records(
@@ -1281,13 +1392,38 @@ def finished_records(
     kept)."""
     previous: dict[tuple[str, Any, Any], dict[str, Any]] = {}
     table = out / "results.json"
+    # The calibration of a table written before rows kept how they were scored.
+    table_scoring: dict[str, Any] = {}
     if table.exists():
         try:
-            for name, entry in json.loads(table.read_text()).get("variants", {}).items():
+            old_table = json.loads(table.read_text())
+            for name, entry in old_table.get("variants", {}).items():
                 for r in entry.get("runs", []):
                     previous[(name, r.get("test_fold"), r.get("seed"))] = r
+            protocol = old_table.get("protocol")
+            calibration = protocol.get("calibration") if isinstance(protocol, dict) else None
+            table_scoring = {"calibration": calibration} if isinstance(calibration, str) else {}
         except (ValueError, AttributeError, TypeError):
             previous = {}  # an unreadable table is rewritten from the runs on disk
+    now = scorings(exp, data)
+
+    def scored_now(record: dict[str, Any], what: str, run_dir: Path | None) -> dict[str, Any]:
+        """``record`` without the evaluations scored otherwise than the experiment scores
+        now (an edited calibration or extra_eval): a table must not show them under it."""
+        evaluations = {}
+        for key, scores in record.get("evaluations", {}).items():
+            label = key.rsplit("/", 1)[0]
+            scored = scored_with(record, key, run_dir) or (table_scoring if run_dir is None else {})
+            diffs = scoring_diffs(scored, now[label]) if label in now else []
+            if diffs:
+                log(
+                    f"[{exp.name}] {what}: {key} was scored with {'; '.join(diffs)}; left out "
+                    + ("until it is scored again" if run_dir else "(its run is gone)")
+                )
+                continue
+            evaluations[key] = scores
+        return {**record, "evaluations": evaluations}
+
     records = []
     for variant in exp.variants:
         for seed in exp.protocol["seeds"]:
@@ -1299,7 +1435,10 @@ def finished_records(
                     check_same_recipe(
                         run_dir, run_config_for(exp, variant, fold, seed), data, finished=True
                     )
-                    records.append({**json.loads(done.read_text()), "variant": variant.name})
+                    record = json.loads(done.read_text())
+                    records.append(
+                        {**scored_now(record, str(run_dir), run_dir), "variant": variant.name}
+                    )
                 elif (variant.name, fold, seed) in previous:
                     row = previous[(variant.name, fold, seed)]
                     diffs = (
@@ -1314,5 +1453,6 @@ def finished_records(
                             f"({'; '.join(diffs[:3])}) and its run is gone; left out"
                         )
                         continue
-                    records.append({**row, "variant": variant.name})
+                    what = f"{variant.name} fold {fold} seed {seed} (a row in {table})"
+                    records.append({**scored_now(row, what, None), "variant": variant.name})
     return records

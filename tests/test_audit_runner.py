@@ -1,0 +1,214 @@
+"""The experiment runner as a user meets it (an audit): an edited protocol never shows
+numbers scored the old way under its new description, and every experiment file given to
+``experiments/run.py`` is checked before the first one trains."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from innpar_freia.errors import ConfigError
+from innpar_freia.evaluate import evaluate
+from innpar_freia.experiments import load_experiment, run_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Two variants, one run each: seconds on a CPU.
+EXPERIMENT = """
+name = "mini"
+[data]
+file = "{data}"
+[protocol]
+test_folds = [0]
+seeds = [1]
+evaluate = ["test"]
+checkpoints = ["best"]
+calibration = "offset-scale"
+[base]
+preset = "tiny"
+train = {{ epochs = 1, batch_size = 32 }}
+[[variants]]
+name = "a"
+[[variants]]
+name = "b"
+train = {{ grad_weight = 0.5 }}
+"""
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("run_script", ROOT / "experiments" / "run.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+def test_an_edited_calibration_is_not_shown_with_the_old_scores(synth_file: Path, tmp_path: Path):
+    """The calibration is a protocol setting, not a recipe: after it was edited, the
+    finished runs' scores (made with the old one) were tabulated under the new one's name,
+    their numbers unchanged."""
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(EXPERIMENT.format(data=synth_file))
+    out = tmp_path / "out"
+    old = run_experiment(cfg, out, device="cpu", log=lambda s: None)
+    old_a = old["variants"]["a"]["runs"][0]["evaluations"]["test/best"]["cal_wave_mae"]
+    # b's run folder is gone (a fresh checkout): its row lives on in results.json only,
+    # here as a table written before rows said how they were scored.
+    shutil.rmtree(out / "mini" / "runs" / "b")
+    table = out / "mini" / "results.json"
+    saved = json.loads(table.read_text())
+    for run in saved["variants"]["b"]["runs"]:
+        run.pop("scoring", None)
+    table.write_text(json.dumps(saved))
+
+    cfg.write_text(EXPERIMENT.format(data=synth_file).replace('"offset-scale"', '"offset"'))
+    logs: list[str] = []
+    new = run_experiment(cfg, out, device="cpu", log=logs.append, only=["a"])
+    run = new["variants"]["a"]["runs"][0]
+    best = Path(run["run_dir"]) / "checkpoints" / "best.pt"
+    metrics, _ = evaluate(best, synth_file, "test", calibration="offset")
+    assert run["evaluations"]["test/best"]["cal_wave_mae"] == pytest.approx(
+        metrics["calibrated"]["waveform"]["mae"]
+    )
+    assert run["evaluations"]["test/best"]["cal_wave_mae"] != pytest.approx(old_a)
+    assert any("calibration 'offset-scale', now 'offset': scoring it again" in s for s in logs)
+    # b's row was scored with offset-scale and cannot be scored again: left out, said so.
+    assert not new["variants"]["b"]["aggregate"].get("test/best")
+    assert any("b fold 0 seed 1" in s and "left out" in s for s in logs)
+    md = (out / "mini" / "results.md").read_text()
+    assert "calibrated = offset from" in md and "| b |" not in md
+    # Scored again once: the record now says how it was scored, and a rerun keeps it.
+    logs.clear()
+    again = run_experiment(cfg, out, device="cpu", log=logs.append, only=["a"])
+    assert again["variants"]["a"]["runs"][0]["evaluations"] == run["evaluations"]
+    assert not any("scor" in s for s in logs)
+
+
+def test_an_edited_extra_eval_is_scored_again(synth_file: Path, tmp_path: Path):
+    """An [[extra_eval]] given another file or split kept the old scores under the same
+    table name; a run pruned to its records (no weights to score again) leaves them out of
+    the table instead of stopping the runner."""
+    from innpar_freia.data.dataset import plan_splits
+    from innpar_freia.data.store import read_info
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    other = synthesize_dataset(tmp_path / "other.h5", subjects=5, minutes=1.0, seed=11)
+    bigger = synthesize_dataset(tmp_path / "bigger.h5", subjects=6, minutes=1.0, seed=12)
+    cfg = tmp_path / "mini.toml"
+    extra = '[[extra_eval]]\nname = "other"\nfile = "{file}"\nsplit = "{split}"\n'
+    text = EXPERIMENT.format(data=synth_file)
+    out = tmp_path / "out"
+
+    def windows(file: Path, split: str) -> int:
+        cfg.write_text(text + extra.format(file=file, split=split))
+        results = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+        return results["variants"]["a"]["runs"][0]["evaluations"]["other/best"]["n_windows"]
+
+    assert windows(other, "all") == read_info(other).n_windows
+    assert windows(bigger, "all") == read_info(bigger).n_windows != read_info(other).n_windows
+    n_test = len(plan_splits(read_info(bigger), 0, None).test)
+    assert windows(bigger, "test") == n_test < read_info(bigger).n_windows
+
+    shutil.rmtree(out / "mini" / "runs" / "a" / "fold0-seed1" / "checkpoints")
+    cfg.write_text(text + extra.format(file=bigger, split="all"))
+    logs: list[str] = []
+    results = run_experiment(cfg, out, device="cpu", log=logs.append, only=["a"])
+    assert not results["variants"]["a"]["aggregate"].get("other/best")
+    assert results["variants"]["a"]["aggregate"]["test/best"]["wave_mae"]["n"] == 1
+    assert any("cannot score other/best" in s and "holds no checkpoints" in s for s in logs)
+
+
+def test_data_that_is_both_imported_and_synthesised_is_refused(tmp_path: Path):
+    """Only ``synth`` made the file; an ``import`` beside it was ignored without a word."""
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(
+        EXPERIMENT.format(data=tmp_path / "made.h5").replace(
+            "[protocol]",
+            'import = ["bp-benchmark", "/somewhere"]\nsynth = { subjects = 10 }\n[protocol]',
+        )
+    )
+    with pytest.raises(ConfigError, match="both 'import' and 'synth'; give one"):
+        load_experiment(cfg)
+
+
+def test_every_experiment_file_is_checked_before_the_first_trains(synth_file: Path, tmp_path: Path):
+    """``run.py good.toml bad.toml`` trained the whole first experiment (hours, on a real
+    config) before saying what was wrong with the second; two files of one experiment name
+    wrote one results folder, the second rewriting the first's tables."""
+    good = tmp_path / "good.toml"
+    good.write_text(EXPERIMENT.format(data=synth_file))
+    out = tmp_path / "out"
+    cases = {
+        "typo": (
+            EXPERIMENT.format(data=synth_file)
+            .replace('name = "mini"', 'name = "other"')
+            .replace('name = "b"', 'name = "b"\ndescripton = "x"'),
+            [],
+            "variant 'b' has unknown key(s) ['descripton']",
+        ),
+        "same name": (
+            EXPERIMENT.format(data=synth_file).replace('evaluate = ["test"]', 'evaluate = ["val"]'),
+            [],
+            "are both experiment 'mini', whose results go to",
+        ),
+        "no such variant": (
+            EXPERIMENT.format(data=synth_file)
+            .replace('name = "mini"', 'name = "other"')
+            .replace('name = "a"', 'name = "c"'),
+            ["--only", "a"],
+            "variant(s) ['a'] are not in the experiment (it has c, b)",
+        ),
+    }
+    script = _script()
+    for case, (text, options, message) in cases.items():
+        second = tmp_path / f"{case.replace(' ', '-')}.toml"
+        second.write_text(text)
+        args = [str(good), str(second), "--out", str(out), "--device", "cpu", *options]
+        result = CliRunner().invoke(script.main, args)
+        assert result.exit_code == 1, (case, result.output)
+        assert message in result.output and "Traceback" not in result.output, case
+        assert result.output.count("Error:") == 1, case
+        assert not out.exists(), case  # nothing trained, nothing written
+    # The same file twice is not refused: its second pass finds every run finished.
+    result = CliRunner().invoke(
+        script.main, [str(good), str(good), "--out", str(out), "--device", "cpu", "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "mini" / "results.md").is_file()
+
+
+def test_each_run_says_which_commit_trained_it(synth_file: Path, tmp_path: Path):
+    """A table names the commit of the runner that wrote it; a run trained earlier, by
+    other code (a resumed experiment), was reported under that commit without a word."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        cmd = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args]
+        return subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True, text=True).stdout
+
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = x\n")
+    cfg = tmp_path / "experiments" / "mini.toml"
+    cfg.write_text(EXPERIMENT.format(data=synth_file).replace("[0]", "[0, 1]"))
+    out = tmp_path / "experiments" / "results"
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "first")
+    first = git("rev-parse", "--short", "HEAD").strip()
+    run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"], folds=[0])
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = y\n")  # the code changes
+    (out / ".gitignore").write_text("*/runs/\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "second")
+    second = git("rev-parse", "--short", "HEAD").strip()
+    results = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    assert results["commit"] == second
+    made = {r["test_fold"]: r["commit"] for r in results["variants"]["a"]["runs"]}
+    assert made == {0: first, 1: second}
+    md = (out / "mini" / "results.md").read_text()
+    counts = "; ".join(f"{c} (1)" for c in sorted([first, second]))
+    assert f"Runs trained at commit: {counts}." in md

@@ -555,6 +555,33 @@ def resume_config(path: Path, state: dict[str, Any]) -> RunConfig:
     return stored
 
 
+def complete_epoch_checkpoints(
+    ckpt_dir: Path, state: dict[str, Any], keep: tuple[int, ...]
+) -> list[str]:
+    """Write the checkpoints that the last epoch of a run stopped between its writes did
+    not (names returned). An epoch writes ``last.pt``, then its kept ``epoch-NNNN.pt`` and,
+    when it improved, ``best.pt``, all the same body: ``last.pt`` of epoch N with a
+    ``best.pt`` of an earlier epoch, while its own record says that N was the best, is such
+    a run, and its ``best.pt`` is ``last.pt`` (``keep``: the run's ``keep_checkpoints``)."""
+    done = int(state["epoch"])
+    wanted = []
+    if done in keep:
+        wanted.append(ckpt_dir / f"epoch-{done:04d}.pt")
+    if state["training_state"].get("best_epoch") == done:
+        wanted.append(ckpt_dir / "best.pt")
+    written = []
+    for path in wanted:
+        if path.is_file():
+            try:
+                if read_checkpoint(path).get("epoch") == done:
+                    continue
+            except CheckpointError:
+                pass  # a damaged copy is replaced as well
+        write_bytes_atomic(path, (ckpt_dir / "last.pt").read_bytes())
+        written.append(path.name)
+    return written
+
+
 def write_bytes_atomic(path: Path, content: bytes) -> None:
     """Replace ``path`` by ``content`` at once, through a temporary file of this process
     (another process may be writing the same file), which a failure does not leave behind."""
@@ -764,6 +791,14 @@ def train(
         stored = resume_config(last, state)
         # Resuming would also record the installed version and so hide the mismatch.
         check_freia_version(last, state, stored.model.coupling)
+        if os.environ.get("RANK", "0") == "0":  # rank 0 writes checkpoints
+            for name in complete_epoch_checkpoints(
+                last.parent, state, stored.train.keep_checkpoints
+            ):
+                cb.on_message(
+                    f"{name} of epoch {state['epoch']} was not written (the run stopped "
+                    "between its checkpoints): written from last.pt"
+                )
         overrides = dict(resume_overrides or {})
         bad = sorted(set(overrides) - set(RESUME_OVERRIDES))
         if bad:
@@ -1266,8 +1301,9 @@ def _train(
             record["train_seconds"] = round(train_time, 3)
             record["windows_per_second"] = round(len(train_set) / train_time, 1)
             record["epoch_seconds"] = round(time.perf_counter() - t0, 3)
-            # Crash-safe order: a kill between any two writes resumes from the previous
-            # last.pt, drops the metrics lines after it and redoes the epoch identically.
+            # Crash-safe order: a kill before last.pt is written resumes from the previous
+            # last.pt, drops the metrics lines after it and redoes the epoch (identically on
+            # CPU); a kill after it leaves resuming to write the epoch's other checkpoints.
             with metrics_path.open("a") as fh:
                 # NaN (no calibrated validation window) is not JSON: strict readers want null.
                 fh.write(json.dumps(jsonable(record), allow_nan=False) + "\n")
@@ -1275,11 +1311,16 @@ def _train(
             # stopping ended does not train it on.
             stop = bool(cfg.early_stopping and has_val and bad_epochs >= cfg.early_stopping)
             body = payload(epoch + 1, record, stop)
-            if improved:
-                save_checkpoint(ckpt_dir / "best.pt", body)
+            # last.pt first: a kill before it redoes the epoch with no checkpoint of it
+            # anywhere; a kill after it leaves the epoch's other checkpoints to resuming,
+            # which writes them from last.pt (complete_epoch_checkpoints). With best.pt
+            # first, a kill before last.pt left a best.pt of an attempt that the redone
+            # epoch (not bit for bit the same on a GPU) need not have chosen.
+            save_checkpoint(ckpt_dir / "last.pt", body)
             if epoch + 1 in cfg.keep_checkpoints:
                 save_checkpoint(ckpt_dir / f"epoch-{epoch + 1:04d}.pt", body)
-            save_checkpoint(ckpt_dir / "last.pt", body)
+            if improved:
+                save_checkpoint(ckpt_dir / "best.pt", body)
             started["checkpointed"] = True
             if "aside" in started:  # the new run can be resumed: the old one goes
                 drop_aside(started.pop("aside"))

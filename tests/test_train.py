@@ -455,6 +455,39 @@ def test_early_stopping_keeps_the_best_epoch(
     assert any("stopped early at epoch 4" in m and "nothing to resume" in m for m in messages)
 
 
+def test_a_run_stopped_between_its_checkpoints_gets_them_when_resumed(
+    synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An epoch writes last.pt first, then its kept and best checkpoints; a run stopped
+    after last.pt gets the others from it when resumed (best.pt first left a best.pt of an
+    attempt that the redone epoch, not bit for bit the same on a GPU, need not choose)."""
+    from helpers import run_cli
+
+    written: list[str] = []
+    save = train_mod.save_checkpoint
+    monkeypatch.setattr(
+        train_mod,
+        "save_checkpoint",
+        lambda path, body: written.append(Path(path).name) or save(path, body),
+    )
+    run = tmp_path / "run"
+    cfg = {"epochs": 2, "device": "cpu", "keep_checkpoints": [1, 2], "test_fold": 0, "val_fold": -1}
+    train(resolve_config("tiny", train=cfg), synth_file, run)  # no validation: every epoch is best
+    assert written == ["last.pt", "epoch-0001.pt", "best.pt", "last.pt", "epoch-0002.pt", "best.pt"]
+    ck = run / "checkpoints"
+    # Epoch 2 wrote last.pt and was stopped: its kept checkpoint and best.pt are missing.
+    (ck / "epoch-0002.pt").unlink()
+    (ck / "best.pt").write_bytes((ck / "epoch-0001.pt").read_bytes())
+    r = run_cli("train", "--data", synth_file, "--out", run, "--resume")
+    assert r.exit_code == 0, r.output
+    assert "epoch-0002.pt of epoch 2 was not written" in r.stderr
+    assert "best.pt of epoch 2 was not written" in r.stderr
+    assert (ck / "best.pt").read_bytes() == (ck / "last.pt").read_bytes()
+    assert (ck / "epoch-0002.pt").read_bytes() == (ck / "last.pt").read_bytes()
+    r = run_cli("train", "--data", synth_file, "--out", run, "--resume")
+    assert r.exit_code == 0 and "was not written" not in r.stderr, r.output
+
+
 def test_resuming_with_too_few_epochs_says_so_before_any_other_check(
     synth_file: Path, tmp_path: Path
 ) -> None:

@@ -582,6 +582,29 @@ def complete_epoch_checkpoints(
     return written
 
 
+def resumes(previous_config: bytes | None, state: dict[str, Any]) -> list[dict[str, Any]]:
+    """``config.json``'s record of a run's resumes, this one last: the epoch each continued
+    after, the ``epochs`` the run was set to until then and the ``environment`` that trained
+    it until then. The rest of ``config.json`` describes the last session, so without it a
+    run extended with ``--resume --epochs`` (a cosine schedule recomputed for the new
+    length) or moved to another machine could not be told from one trained straight."""
+    try:
+        before = json.loads(previous_config) if previous_config else {}
+    except ValueError:  # an unreadable config.json: the record starts here
+        before = {}
+    if not isinstance(before, dict):
+        before = {}
+    earlier = before.get("resumed")
+    return [
+        *(earlier if isinstance(earlier, list) else []),
+        {
+            "after_epoch": int(state["epoch"]),
+            "epochs": int(state["run_config"]["train"]["epochs"]),
+            "environment": before.get("environment"),
+        },
+    ]
+
+
 def write_bytes_atomic(path: Path, content: bytes) -> None:
     """Replace ``path`` by ``content`` at once, through a temporary file of this process
     (another process may be writing the same file), which a failure does not leave behind."""
@@ -1110,15 +1133,15 @@ def _train(
     if main:
         if state is not None and (run_dir / "config.json").is_file():
             started["previous_config"] = (run_dir / "config.json").read_bytes()
-        write_json_atomic(
-            run_dir / "config.json",
-            {
-                **run_config.to_dict(),
-                "data": data_desc,
-                "normalisation": norm.to_dict(),
-                "environment": environment,
-            },
-        )
+        described = {
+            **run_config.to_dict(),
+            "data": data_desc,
+            "normalisation": norm.to_dict(),
+            "environment": environment,
+        }
+        if state is not None:
+            described["resumed"] = resumes(started.get("previous_config"), state)
+        write_json_atomic(run_dir / "config.json", described)
         started["config"] = state is None  # a resumed run's directory is never discarded
         if state is not None:
             history = read_history(metrics_path, start_epoch)

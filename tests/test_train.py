@@ -194,11 +194,24 @@ def test_extending_a_cosine_run_says_where_its_learning_rate_goes(
             messages.append(text)
 
     train(tiny(epochs=3, lr_schedule="cosine", warmup_epochs=1), synth_file, tmp_path / "r")
+    config = tmp_path / "r" / "config.json"
+    first = json.loads(config.read_text())
+    assert "resumed" not in first  # trained straight
     resumed = train(
         None, synth_file, tmp_path / "r", resume=True, resume_overrides={"epochs": 7},
         callbacks=Told(),
     )  # fmt: skip
     assert resumed.epochs_completed == 7
+    # config.json says 7 epochs, and that the first 3 were trained as a 3-epoch run.
+    stored = json.loads(config.read_text())
+    assert stored["train"]["epochs"] == 7
+    assert stored["resumed"] == [
+        {"after_epoch": 3, "epochs": 3, "environment": first["environment"]}
+    ]
+    train(None, synth_file, tmp_path / "r", resume=True, resume_overrides={"epochs": 8})
+    again = json.loads(config.read_text())["resumed"]
+    assert again[0] == stored["resumed"][0] and again[1]["after_epoch"] == 7
+    assert again[1]["epochs"] == 7 and again[1]["environment"] == stored["environment"]
     # Cosine over 2 post-warm-up epochs: epoch 3 at 0.5 x lr, the curve's middle; over 6,
     # epoch 4 is a third of the way down it: 0.75 x lr, up again.
     assert any(

@@ -1,7 +1,6 @@
-"""Audit of `innpar data split/check/info`, the window file as commands read it, and
-`innpar check`. Each test failed before its fix, except those that guard what the fix of
-`data split` (an update made on a copy) keeps: a file in use or read-only is refused, a
-link is followed."""
+"""`innpar data split/check/info`, the window file as commands read it, and `innpar check`:
+an interrupted split leaves the file as it was, hand-written columns and attributes are
+read as the writer makes them, and a file in use or read-only is refused, a link followed."""
 
 from __future__ import annotations
 

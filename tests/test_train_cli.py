@@ -1,5 +1,6 @@
-"""``innpar train`` as a user meets it (audit): resuming runs whose checkpoint cannot be
-continued, and what a finished run says when asked for more epochs."""
+"""``innpar train`` as a user meets it: resuming runs whose checkpoint cannot be continued,
+what a finished run says when asked for more epochs, early stopping without validation
+windows, and a config file with a byte-order mark."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The experiment runner as a user meets it (an audit): an edited protocol never shows
+"""The experiment runner as a user meets it: an edited protocol never shows
 numbers scored the old way under its new description, and every experiment file given to
 ``experiments/run.py`` is checked before the first one trains."""
 

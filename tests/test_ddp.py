@@ -382,7 +382,7 @@ def test_an_error_of_rank_0_alone_is_said_once(synth_file: Path, tmp_path: Path)
     proc = _launch(_common(synth_file, config, "cpu", epochs=2), out, preexec_fn=full_disk)
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
-    assert errors == [f"Error: cannot write {out}/checkpoints/best.pt: File too large"], (
+    assert errors == [f"Error: cannot write {out}/checkpoints/last.pt: File too large"], (
         proc.stderr[-3000:]
     )
     # torchrun's own report of the stopped children (ChildFailedError) follows; the ranks

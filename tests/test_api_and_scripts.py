@@ -1,0 +1,55 @@
+"""The Python API and the analysis scripts the README cites, used as a researcher uses them:
+``load_checkpoint``, ``innpar plot training``, ``experiments/*.py``."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from innpar_freia.experiments import run_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Two seeds on the file's split column: no test_folds, so the runs are named seed1, seed2.
+SPLIT_COLUMN_EXPERIMENT = """
+name = "column"
+description = "two seeds on the file's split column"
+[data]
+file = "{data}"
+[protocol]
+seeds = [1, 2]
+evaluate = ["val"]
+checkpoints = ["last"]
+[base]
+preset = "tiny"
+train = {{ epochs = 1, batch_size = 32 }}
+[[variants]]
+name = "a"
+"""
+
+
+def _script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_seed_ensemble_averages_seeds_trained_on_the_split_column(
+    synth_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An experiment without test folds (the file's train/val/test column) has its seeds in
+    run directories seed1, seed2: they score the same windows and are averaged."""
+    cfg = tmp_path / "column.toml"
+    cfg.write_text(SPLIT_COLUMN_EXPERIMENT.format(data=synth_file))
+    run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None)
+    results = tmp_path / "out" / "column"
+    assert sorted(p.name for p in (results / "runs" / "a").iterdir()) == ["seed1", "seed2"]
+    script = _script("seed_ensemble")
+    assert script.main([str(results), "a", "--data", str(synth_file)]) == 0
+    out = capsys.readouterr().out
+    assert "mean of 2" in out and "difference (folds won)" in out
+    assert "seed1" in out and "seed2" in out

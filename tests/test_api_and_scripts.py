@@ -53,3 +53,23 @@ def test_seed_ensemble_averages_seeds_trained_on_the_split_column(
     out = capsys.readouterr().out
     assert "mean of 2" in out and "difference (folds won)" in out
     assert "seed1" in out and "seed2" in out
+
+
+@pytest.mark.parametrize(
+    "name", ["seed_ensemble", "level_error", "ppg_information", "loader_benchmark"]
+)
+def test_the_scripts_run_the_checkout_they_are_in(name: str, tmp_path: Path) -> None:
+    """``python experiments/X.py`` imports this checkout's innpar_freia, not whichever one
+    is installed (another checkout's, or none): site-packages without its .pth files, so
+    that an editable install elsewhere cannot supply the package."""
+    import site
+    import subprocess
+    import sys
+
+    paths = [*site.getsitepackages(), site.getusersitepackages()]
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(paths)}
+    script = ROOT / "experiments" / f"{name}.py"
+    cmd = [sys.executable, "-S", str(script), "--help"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "usage:" in proc.stdout

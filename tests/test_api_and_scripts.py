@@ -73,3 +73,54 @@ def test_the_scripts_run_the_checkout_they_are_in(name: str, tmp_path: Path) -> 
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "usage:" in proc.stdout
+
+
+def test_plot_training_of_a_run_after_its_first_epoch_draws_every_series(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run still in its second epoch has one record: every curve of the legend must show
+    (a lone point drawn as a line is invisible), on whole-numbered epochs."""
+    import json
+
+    import numpy as np
+
+    from innpar_freia import plots
+    from tests.helpers import run_cli
+
+    figures = []
+    real = plots.save_figure
+    monkeypatch.setattr(
+        plots, "save_figure", lambda fig, path: figures.append(fig) or real(fig, path)
+    )
+    run = tmp_path / "run"
+    run.mkdir()
+    record = {
+        "epoch": 1,
+        "train_loss": 0.24,
+        "train_inverse_loss": 0.5,
+        "val_loss": 0.067,
+        "val_mae": 22.3,
+        "val_sbp_mae": 26.3,
+        "val_dbp_mae": 33.6,
+        "val_map_mae": 13.1,
+        "best_epoch": 1,
+    }
+    # and the next epoch's line, cut by the write that is still going on
+    (run / "metrics.jsonl").write_text(json.dumps(record) + '\n{"epoch": 2, "train_lo')
+    result = run_cli("plot", "training", run, "--out", tmp_path / "t.png")
+    assert result.exit_code == 0, result.output
+    (fig,) = figures
+    assert {"SBP", "DBP", "MAP"} <= {line.get_label() for line in fig.axes[1].get_lines()}
+    for ax in fig.axes:
+        lines = ax.get_lines()
+        labels = {line.get_label() for line in lines if not line.get_label().startswith("_")}
+        drawn = {
+            line.get_label()
+            for line in lines
+            if line.get_marker() not in (None, "", " ", "None")
+            or np.isfinite(np.asarray(line.get_ydata(), dtype=float)).sum() > 1
+        }
+        assert labels <= drawn, (ax.get_title(loc="left"), labels - drawn)
+        lo, hi = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks

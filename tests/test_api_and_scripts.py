@@ -124,3 +124,19 @@ def test_plot_training_of_a_run_after_its_first_epoch_draws_every_series(
         lo, hi = ax.get_xlim()
         ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_load_checkpoint_of_a_run_directory_says_where_its_checkpoints_are(
+    tmp_path: Path,
+) -> None:
+    """The README loads runs/a/checkpoints/best.pt; given runs/a itself, the error must not
+    claim that a folder that is there was not found."""
+    from innpar_freia import load_checkpoint
+    from innpar_freia.errors import CheckpointError
+
+    run = tmp_path / "a"
+    (run / "checkpoints").mkdir(parents=True)
+    with pytest.raises(CheckpointError, match="is a directory") as err:
+        load_checkpoint(run)
+    assert "not found" not in str(err.value)
+    assert "checkpoints/best.pt" in str(err.value)

@@ -140,3 +140,24 @@ def test_load_checkpoint_of_a_run_directory_says_where_its_checkpoints_are(
         load_checkpoint(run)
     assert "not found" not in str(err.value)
     assert "checkpoints/best.pt" in str(err.value)
+
+
+def test_ppg_information_on_one_subject_has_no_between_subject_correlation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One person's windows: the within-subject r is measured, the between-subject one is
+    undefined and shown as nan, without numpy's warnings in the middle of the table."""
+    import warnings
+
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    data = synthesize_dataset(tmp_path / "one.h5", subjects=1, minutes=1.0, seed=0)
+    script = _script("ppg_information")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert script.main([str(data)]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert len(rows) == 4
+    for row in rows:
+        cells = row[34:].split()  # "between / within" for SBP, DBP, MAP
+        assert cells[0::3] == ["nan"] * 3 and all(c != "nan" for c in cells[2::3]), row

@@ -161,3 +161,15 @@ def test_ppg_information_on_one_subject_has_no_between_subject_correlation(
     for row in rows:
         cells = row[34:].split()  # "between / within" for SBP, DBP, MAP
         assert cells[0::3] == ["nan"] * 3 and all(c != "nan" for c in cells[2::3]), row
+
+
+def test_evaluate_with_a_test_fold_given_as_text_names_the_type(
+    tiny_run: Path, synth_file: Path
+) -> None:
+    """test_fold="3" (read from a text file, say) is not fold 3: the error said "test fold 3
+    is not in FILE (folds: 0, 1, 2, 3, 4)", contradicting itself."""
+    from innpar_freia.evaluate import evaluate
+
+    best = tiny_run / "checkpoints" / "best.pt"
+    with pytest.raises(TypeError, match=r"test_fold must be a whole number, not '3'"):
+        evaluate(best, synth_file, "test", test_fold="3")

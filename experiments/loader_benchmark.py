@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
+
+# This checkout's package, not an installed one (another checkout's, or none).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from innpar_freia.config import ModelConfig, TrainConfig, preset_names
 from innpar_freia.data.dataset import WindowDataset, fit_normalisation, plan_splits

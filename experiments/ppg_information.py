@@ -46,9 +46,19 @@ def correlations(feature: np.ndarray, target: np.ndarray, subjects: np.ndarray) 
     codes = np.unique(s, return_inverse=True)[1].ravel()
     n = np.bincount(codes)
     fm, tm = np.bincount(codes, f) / n, np.bincount(codes, t) / n
-    between = float(np.corrcoef(fm, tm)[0, 1])
-    within = float(np.corrcoef(f - fm[codes], t - tm[codes])[0, 1])
-    return between, within, len(n), int(ok.sum())
+    return _r(fm, tm), _r(f - fm[codes], t - tm[codes]), len(n), int(ok.sum())
+
+
+def _r(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r; NaN where it is undefined (one subject's mean, a side that does not vary)
+    instead of numpy's warnings."""
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _cell(r: float) -> str:
+    return f"{r:+.2f}" if np.isfinite(r) else "nan"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         cells = []
         for j in range(3):
             between, within, _, _ = correlations(feature, bp[:, j], info.subjects)
-            cells.append(f"{between:+.2f} / {within:+.2f}")
+            cells.append(f"{_cell(between)} / {_cell(within)}")
         print(f"{name:<34}" + "".join(f"{c:>16}" for c in cells))
     return 0
 

@@ -38,6 +38,12 @@ def errors(result: dict) -> list[float]:
     return [r[k]["mae"] for r in (free, cal) for k in ("waveform", "sbp", "dbp", "map")]
 
 
+def fold_of(run_name: str) -> str:
+    """The test fold in a run directory's name ("fold0-seed1" -> "fold0"); "" for the runs
+    on a file's own split column ("seed1"), whose seeds all score the same windows."""
+    return run_name.rpartition("seed")[0].rstrip("-")
+
+
 def fold_errors(paths: list[Path], data: Path, split: str) -> tuple[list[list[float]], list[float]]:
     """The eight MAEs of each run's checkpoint in ``paths`` (one fold's seeds) on ``split``
     of ``data``, and those of the mean of their predictions, on the same windows."""
@@ -68,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(no_runs_message(args.results, args.variant, args.checkpoint))
     folds: dict[str, list[Path]] = {}
     for path in paths_found:
-        folds.setdefault(path.parts[-3].split("-")[0], []).append(path)
+        folds.setdefault(fold_of(path.parts[-3]), []).append(path)
     folds = {fold: paths for fold, paths in folds.items() if len(paths) > 1}
     if not folds:
         ap.error(f"no fold of {runs} has two or more finished runs (seeds) to average")
@@ -91,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         for path, single in zip(paths, rows, strict=True):
             out.append(line(path.parts[-3], numbers(single)))
         ensembles.append((row, np.mean(rows, axis=0)))
-        out.append(line(f"{fold} mean of {len(paths)}", numbers(row)))
+        out.append(line(f"{fold} mean of {len(paths)}".strip(), numbers(row)))
     ens = np.array([e for e, _ in ensembles])
     members = np.array([m for _, m in ensembles])
     out.append(line("runs, mean", numbers(members.mean(0))))

@@ -166,6 +166,11 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """The raw checkpoint dict, validated; clear errors for missing, corrupt or foreign files."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(
+            f"{path} is a directory, not a checkpoint file (a run directory keeps its "
+            "checkpoints in checkpoints/best.pt and checkpoints/last.pt)"
+        )
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:

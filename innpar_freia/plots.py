@@ -16,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import FormatStrFormatter
+from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 
 from innpar_freia.metrics import BHS_GRADES, BHS_THRESHOLDS
 from innpar_freia.outputs import make_folder
@@ -351,6 +351,7 @@ def plot_training_curves(
             color=COLORS["linear"],
             lw=1.4,
             ls="--",
+            marker=".",
             label="training inverse loss (ABP -> PPG)",
         )
     ax.set_yscale("log")
@@ -369,7 +370,10 @@ def plot_training_curves(
             epochs, col("val_mae"), color=COLORS["prediction"], lw=2.0, marker=".", label="waveform"
         )
         for key, label in BP_LABELS.items():
-            ax.plot(epochs, col(f"val_{key}_mae"), color=COLORS[key], lw=1.4, label=label)
+            # Marked: a run after its first epoch has one point, which a bare line hides.
+            ax.plot(
+                epochs, col(f"val_{key}_mae"), color=COLORS[key], lw=1.4, marker=".", label=label
+            )
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation MAE (mmHg)")
         ax.set_title("validation error (calibration-free)", fontsize=10, loc="left")
@@ -388,7 +392,8 @@ def plot_training_curves(
             )
         ax.legend(fontsize=8, ncol=2)
     for a in axes:
-        a.xaxis.get_major_locator().set_params(integer=True)
+        # min_n_ticks=1: with one epoch in view the default (2) fell back to 0.96, 0.98, ...
+        a.xaxis.set_major_locator(MaxNLocator("auto", integer=True, min_n_ticks=1))
     if title:
         fig.suptitle(title, fontsize=11, x=0.01, ha="left")
     fig.tight_layout()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,10 @@ def plan_splits(
     scheme: test fold k, validation fold k+1 mod K (unless ``val_fold`` is given), training
     on the rest. Otherwise the file's own ``split`` column.
     """
+    for name, value in (("test_fold", test_fold), ("val_fold", val_fold)):
+        # "3" from a text file is not fold 3: "test fold 3 is not in FILE (folds: 0, ... 3)".
+        if value is not None and (isinstance(value, bool) or not isinstance(value, Integral)):
+            raise TypeError(f"{name} must be a whole number, not {value!r}")
     folds = np.unique(info.fold[info.fold >= 0])
     if test_fold is None and not info.has_splits and info.has_folds:
         test_fold = int(folds.max())

@@ -1,0 +1,175 @@
+"""The Python API and the analysis scripts the README cites, used as a researcher uses them:
+``load_checkpoint``, ``innpar plot training``, ``experiments/*.py``."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from innpar_freia.experiments import run_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Two seeds on the file's split column: no test_folds, so the runs are named seed1, seed2.
+SPLIT_COLUMN_EXPERIMENT = """
+name = "column"
+description = "two seeds on the file's split column"
+[data]
+file = "{data}"
+[protocol]
+seeds = [1, 2]
+evaluate = ["val"]
+checkpoints = ["last"]
+[base]
+preset = "tiny"
+train = {{ epochs = 1, batch_size = 32 }}
+[[variants]]
+name = "a"
+"""
+
+
+def _script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_seed_ensemble_averages_seeds_trained_on_the_split_column(
+    synth_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An experiment without test folds (the file's train/val/test column) has its seeds in
+    run directories seed1, seed2: they score the same windows and are averaged."""
+    cfg = tmp_path / "column.toml"
+    cfg.write_text(SPLIT_COLUMN_EXPERIMENT.format(data=synth_file))
+    run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None)
+    results = tmp_path / "out" / "column"
+    assert sorted(p.name for p in (results / "runs" / "a").iterdir()) == ["seed1", "seed2"]
+    script = _script("seed_ensemble")
+    assert script.main([str(results), "a", "--data", str(synth_file)]) == 0
+    out = capsys.readouterr().out
+    assert "mean of 2" in out and "difference (folds won)" in out
+    assert "seed1" in out and "seed2" in out
+
+
+@pytest.mark.parametrize(
+    "name", ["seed_ensemble", "level_error", "ppg_information", "loader_benchmark"]
+)
+def test_the_scripts_run_the_checkout_they_are_in(name: str, tmp_path: Path) -> None:
+    """``python experiments/X.py`` imports this checkout's innpar_freia, not whichever one
+    is installed (another checkout's, or none): site-packages without its .pth files, so
+    that an editable install elsewhere cannot supply the package."""
+    import site
+    import subprocess
+    import sys
+
+    paths = [*site.getsitepackages(), site.getusersitepackages()]
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(paths)}
+    script = ROOT / "experiments" / f"{name}.py"
+    cmd = [sys.executable, "-S", str(script), "--help"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "usage:" in proc.stdout
+
+
+def test_plot_training_of_a_run_after_its_first_epoch_draws_every_series(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run still in its second epoch has one record: every curve of the legend must show
+    (a lone point drawn as a line is invisible), on whole-numbered epochs."""
+    import json
+
+    import numpy as np
+
+    from innpar_freia import plots
+    from tests.helpers import run_cli
+
+    figures = []
+    real = plots.save_figure
+    monkeypatch.setattr(
+        plots, "save_figure", lambda fig, path: figures.append(fig) or real(fig, path)
+    )
+    run = tmp_path / "run"
+    run.mkdir()
+    record = {
+        "epoch": 1,
+        "train_loss": 0.24,
+        "train_inverse_loss": 0.5,
+        "val_loss": 0.067,
+        "val_mae": 22.3,
+        "val_sbp_mae": 26.3,
+        "val_dbp_mae": 33.6,
+        "val_map_mae": 13.1,
+        "best_epoch": 1,
+    }
+    # and the next epoch's line, cut by the write that is still going on
+    (run / "metrics.jsonl").write_text(json.dumps(record) + '\n{"epoch": 2, "train_lo')
+    result = run_cli("plot", "training", run, "--out", tmp_path / "t.png")
+    assert result.exit_code == 0, result.output
+    (fig,) = figures
+    assert {"SBP", "DBP", "MAP"} <= {line.get_label() for line in fig.axes[1].get_lines()}
+    for ax in fig.axes:
+        lines = ax.get_lines()
+        labels = {line.get_label() for line in lines if not line.get_label().startswith("_")}
+        drawn = {
+            line.get_label()
+            for line in lines
+            if line.get_marker() not in (None, "", " ", "None")
+            or np.isfinite(np.asarray(line.get_ydata(), dtype=float)).sum() > 1
+        }
+        assert labels <= drawn, (ax.get_title(loc="left"), labels - drawn)
+        lo, hi = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_load_checkpoint_of_a_run_directory_says_where_its_checkpoints_are(
+    tmp_path: Path,
+) -> None:
+    """The README loads runs/a/checkpoints/best.pt; given runs/a itself, the error must not
+    claim that a folder that is there was not found."""
+    from innpar_freia import load_checkpoint
+    from innpar_freia.errors import CheckpointError
+
+    run = tmp_path / "a"
+    (run / "checkpoints").mkdir(parents=True)
+    with pytest.raises(CheckpointError, match="is a directory") as err:
+        load_checkpoint(run)
+    assert "not found" not in str(err.value)
+    assert "checkpoints/best.pt" in str(err.value)
+
+
+def test_ppg_information_on_one_subject_has_no_between_subject_correlation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One person's windows: the within-subject r is measured, the between-subject one is
+    undefined and shown as nan, without numpy's warnings in the middle of the table."""
+    import warnings
+
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    data = synthesize_dataset(tmp_path / "one.h5", subjects=1, minutes=1.0, seed=0)
+    script = _script("ppg_information")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert script.main([str(data)]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert len(rows) == 4
+    for row in rows:
+        cells = row[34:].split()  # "between / within" for SBP, DBP, MAP
+        assert cells[0::3] == ["nan"] * 3 and all(c != "nan" for c in cells[2::3]), row
+
+
+def test_evaluate_with_a_test_fold_given_as_text_names_the_type(
+    tiny_run: Path, synth_file: Path
+) -> None:
+    """test_fold="3" (read from a text file, say) is not fold 3: the error said "test fold 3
+    is not in FILE (folds: 0, 1, 2, 3, 4)", contradicting itself."""
+    from innpar_freia.evaluate import evaluate
+
+    best = tiny_run / "checkpoints" / "best.pt"
+    with pytest.raises(TypeError, match=r"test_fold must be a whole number, not '3'"):
+        evaluate(best, synth_file, "test", test_fold="3")

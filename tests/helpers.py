@@ -16,6 +16,16 @@ from innpar_freia.checkpoint import read_checkpoint
 from innpar_freia.cli import cli
 
 
+def git_in(folder: Path) -> Callable[..., str]:
+    """``git(*args)``: runs git in ``folder`` with a throwaway identity, returns stdout."""
+
+    def git(*args: str) -> str:
+        cmd = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args]
+        return subprocess.run(cmd, cwd=folder, check=True, capture_output=True, text=True).stdout
+
+    return git
+
+
 def run_cli(*args: object) -> Result:
     """``innpar ARGS`` in-process; exceptions other than user errors propagate."""
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)

@@ -12,6 +12,7 @@ from pathlib import Path
 import h5py
 import pytest
 import torch
+from helpers import git_in
 
 from innpar_freia.checks import run_checks
 from innpar_freia.config import resolve_config
@@ -461,12 +462,7 @@ def test_seed_ensemble_scores_the_average_of_the_seeds(
 def test_results_name_the_commit_the_runs_were_made_from(synth_file: Path, tmp_path: Path):
     """The runner rewrites its (versioned) table after every run; that must not stamp the
     next table "+dirty", while a change to the code must."""
-    import subprocess
-
-    def git(*args: str) -> str:
-        cmd = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args]
-        return subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True, text=True).stdout
-
+    git = git_in(tmp_path)
     (tmp_path / "experiments").mkdir()
     (tmp_path / "setup.cfg").write_text("[metadata]\nname = x\n")
     cfg = tmp_path / "experiments" / "mini.toml"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import git_in
 
 from innpar_freia.errors import ConfigError
 from innpar_freia.evaluate import evaluate
@@ -184,12 +185,7 @@ def test_every_experiment_file_is_checked_before_the_first_trains(synth_file: Pa
 def test_each_run_says_which_commit_trained_it(synth_file: Path, tmp_path: Path):
     """A table names the commit of the runner that wrote it; a run trained earlier, by
     other code (a resumed experiment), was reported under that commit without a word."""
-    import subprocess
-
-    def git(*args: str) -> str:
-        cmd = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args]
-        return subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True, text=True).stdout
-
+    git = git_in(tmp_path)
     (tmp_path / "experiments").mkdir()
     (tmp_path / "setup.cfg").write_text("[metadata]\nname = x\n")
     cfg = tmp_path / "experiments" / "mini.toml"

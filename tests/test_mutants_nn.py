@@ -14,7 +14,7 @@ from FrEIA.modules import GLOWCouplingBlock, RNVPCouplingBlock
 
 from innpar_freia import checks
 from innpar_freia.checks import run_checks, synthetic_windows
-from innpar_freia.config import ModelConfig
+from innpar_freia.config import ModelConfig, resolve_config
 from innpar_freia.nn.invertible import INNPARCouplingBlock, InvertibleConv1x1LU
 from innpar_freia.nn.model import build_inn, build_model, count_parameters, second_channel
 from innpar_freia.nn.mscm import MSCM, mscm_constructor
@@ -324,3 +324,14 @@ def test_a_failed_reverse_direction_round_trip_fails_the_check(
     result = run_checks(build_model(ModelConfig(blocks=1, features=2), seed=0), *windows, seed=0)
     assert _failed(result) == ["roundtrip_float32", "roundtrip_float64"]
     assert not result["passed"]
+
+
+def test_checking_a_model_leaves_the_callers_random_state_alone() -> None:
+    """``run_checks`` rebuilt the model to test its saved weights from the global RNGs: a
+    caller's next random numbers changed by checking a model."""
+    model = build_model(resolve_config("tiny").model, seed=0)
+    numpy_state = np.random.get_state()[1].copy()  # noqa: NPY002 - the caller's global RNG
+    torch_state = torch.get_rng_state().clone()
+    run_checks(model)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert np.array_equal(np.random.get_state()[1], numpy_state)  # noqa: NPY002

@@ -71,17 +71,17 @@ def resample_by(
     return sps.resample_poly(x, ratio.numerator, ratio.denominator, axis=axis, padtype=padtype)
 
 
-def prominence_threshold(x: np.ndarray) -> float:
-    """The protocol's peak prominence: ``max(5, 0.3 * (P95 - P5))`` (mmHg)."""
-    p95, p5 = np.percentile(x, [95, 5])
-    return max(5.0, 0.3 * float(p95 - p5))
-
-
 def prominence_thresholds(x: np.ndarray) -> np.ndarray:
-    """:func:`prominence_threshold` of each row of ``(n, L)`` windows, in one call: the same
-    numbers bit for bit (one percentile call per window was half the time of scoring)."""
+    """The protocol's peak prominence ``max(5, 0.3 * (P95 - P5))`` (mmHg) of each row of
+    ``(n, L)`` windows, in one percentile call (one call per window was half the time of
+    scoring)."""
     p95, p5 = np.percentile(np.asarray(x, dtype=np.float64), [95, 5], axis=-1)
     return np.maximum(5.0, 0.3 * (p95 - p5))
+
+
+def prominence_threshold(x: np.ndarray) -> float:
+    """The protocol's peak prominence of one window (:func:`prominence_thresholds`)."""
+    return float(prominence_thresholds(np.asarray(x)[None])[0])
 
 
 def systolic_peaks(x: np.ndarray, fs: float, prominence: float | None = None) -> np.ndarray:

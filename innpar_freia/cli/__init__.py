@@ -28,7 +28,7 @@ def cli() -> None:
 
     \b
     First steps:
-      innpar demo                         train on built-in synthetic data (~2 min, CPU)
+      innpar demo                         train on built-in synthetic data (~1.5 min, CPU)
       innpar data synth --out data.h5     make a synthetic dataset
       innpar train --data data.h5         train (default recipe innpar-plus-pair3)
       innpar eval --checkpoint runs/00000-innpar-plus-pair3/checkpoints/best.pt --data data.h5

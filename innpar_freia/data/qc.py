@@ -20,7 +20,7 @@ import numpy as np
 from scipy import signal as sps
 
 from innpar_freia.data.store import storable
-from innpar_freia.signal import bandpass, resample
+from innpar_freia.signal import bandpass, rate_ratio, resample
 
 BAND = (0.5, 8.0)  # Hz
 BAND_ORDER = 2
@@ -113,6 +113,30 @@ def fill_gaps(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 EDGES = {"line": "line", "zeros": "constant"}
 
 
+def _keep_flat_runs(x: np.ndarray, y: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
+    """``y`` (``x`` polyphase-resampled) with each sample whose filter reaches only samples
+    of one value of ``x`` set to that value.
+
+    A flat line is how the QC sees a lost signal, but when the rate ratio is not 1/n (128,
+    200 or 256 Hz to 125 Hz) the filter's phases differ in gain by up to ~1e-3: a flat line
+    came out as a ripple that the flat rule did not see, and windows with a held PPG or
+    ABP were kept.
+    """
+    ratio = rate_ratio(fs_in, fs_out)
+    up, down = ratio.numerator, ratio.denominator
+    reach = 10 * max(up, down) / up  # resample_poly's filter half-length, in input samples
+    t = np.arange(y.size) * (down / up)
+    lo = np.ceil(t - reach).astype(np.int64)
+    hi = np.floor(t + reach).astype(np.int64)
+    inside = np.flatnonzero((lo >= 0) & (hi < x.size))
+    lo, hi = lo[inside], hi[inside]
+    equal_pairs = np.concatenate([[0], np.cumsum(np.diff(x) == 0)])
+    flat = equal_pairs[hi] - equal_pairs[lo] == hi - lo
+    out = y.copy()
+    out[inside[flat]] = x[lo[flat]]
+    return out
+
+
 def resample_gapped(
     x: np.ndarray,
     fs_in: float,
@@ -123,7 +147,8 @@ def resample_gapped(
     """Polyphase-resample a signal with invalid (NaN) samples from ``fs_in`` to ``fs_out`` Hz.
 
     Gaps are interpolated before filtering (a NaN would spread through the whole filter)
-    and set back to NaN afterwards, widened by ``margin_s`` seconds on each side.
+    and set back to NaN afterwards, widened by ``margin_s`` seconds on each side. Where
+    the input holds one value, so does the output (:func:`_keep_flat_runs`).
 
     ``edges``: how the filter extends the signal beyond its ends (see :data:`EDGES`).
     """
@@ -136,6 +161,7 @@ def resample_gapped(
     if edges not in EDGES:
         raise ValueError(f"edges must be one of {', '.join(EDGES)}, not {edges!r}")
     y = resample(filled, fs_in, fs_out, padtype=EDGES[edges])
+    y = _keep_flat_runs(filled, y, fs_in, fs_out)
     if bad.any():
         # An output sample is invalid when an invalid input sample lies within half an
         # output period of it, then the mask is widened by the filter margin.

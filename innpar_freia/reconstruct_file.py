@@ -561,7 +561,13 @@ def _reconstruct_window_file(
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         if opts.direction == "ppg2abp":
-            bp_p, bp_r = bp_values_batch(pred, info.fs), bp_values_batch(abp, info.fs)
+            # A window at another rate is a short recording: a stretch of it left out as a
+            # gap (a flat second) leaves NaN, and no blood pressure of the whole window.
+            whole_windows = np.isfinite(pred).all(axis=1)
+            bp_p = np.full((len(pred), 3), np.nan)
+            if whole_windows.any():
+                bp_p[whole_windows] = bp_values_batch(pred[whole_windows], info.fs)
+            bp_r = bp_values_batch(abp, info.fs)
             writer.writerow(
                 [
                     "window_id",
@@ -575,7 +581,7 @@ def _reconstruct_window_file(
                 ]
             )
             for w, s, p, r in zip(info.window_ids, info.subjects, bp_p, bp_r, strict=True):
-                writer.writerow([w, s, *(f"{v:.2f}" for v in (*p, *r))])
+                writer.writerow([w, s, *(f"{v:.2f}" if np.isfinite(v) else "" for v in (*p, *r))])
         else:
             err = np.abs(pred - reference).mean(axis=1)
             writer.writerow(["window_id", "subject", "mae_z"])

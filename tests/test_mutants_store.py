@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 import pytest
 
+from innpar_freia.data.leakage import check_leakage, signatures
 from innpar_freia.data.store import (
     FLOAT32_MAX,
     WindowWriter,
@@ -515,3 +516,218 @@ def test_text_attributes_written_as_fixed_length_strings_are_read_as_text(tmp_pa
     info = read_info(path)
     assert (info.ppg_units, info.abp_units, info.source_format) == ("a.u.", "mmHg", "synthetic")
     assert (info.description, info.package_version) == ("by hand", "0.1")
+
+
+# ---- the leakage check -----------------------------------------------------------------------
+
+N = 128  # samples per window in the leakage files: signatures are means of sample pairs
+
+
+def _distinct(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` windows of smoothed noise: no two correlate anywhere near 0.99."""
+    rng = np.random.default_rng(seed)
+    kernel = np.ones(5) / 5
+    smooth = [np.convolve(rng.normal(size=N), kernel, "same") for _ in range(2 * n)]
+    return np.array(smooth[:n]), 90 + 10 * np.array(smooth[n:])
+
+
+def _leak_file(path: Path, ppg, abp, subjects, fold=-1, split="", ids=None, source="t") -> Path:
+    n = len(ppg)
+    ids = [f"w{i}" for i in range(n)] if ids is None else ids
+    with WindowWriter(path, fs=125.0, window_length=N, source_format=source) as w:
+        w.append(ppg, abp, subject=list(subjects), window_id=ids, fold=fold, split=split)
+    return path
+
+
+def _part(report, name: str = "fold") -> dict:
+    return next(p for p in report.to_dict()["partitions"] if p["partition"] == name)
+
+
+def test_signature_products_are_the_correlations_of_block_means() -> None:
+    """Guards against signatures kept in float16: their products were off by ~1e-3, the
+    width of the band between a near duplicate (0.99) and a copy (0.999)."""
+    ppg, _ = _distinct(2)
+    x = np.vstack([ppg[0], ppg[0] + 0.3 * ppg[1]])
+    means = x.reshape(2, 64, 2).mean(axis=2)  # 64 blocks of 2 samples, by hand
+    r = np.corrcoef(means)[0, 1]
+    s = signatures(x)
+    assert s.dtype == np.float32 and s.shape == (2, 64)
+    assert float(s[0] @ s[1]) == pytest.approx(r, abs=2e-6)
+    assert float(s[0] @ s[0]) == pytest.approx(1.0, abs=2e-6)
+
+
+def test_windows_a_float32_step_apart_are_not_exact_duplicates(tmp_path: Path) -> None:
+    """Guards against hashing the windows at a lower precision than the file's float32:
+    copies with one sample one float32 step (ulp) away were "identical" bytes in float16,
+    and reported as exact duplicates rather than near ones."""
+    ppg, abp = (x.astype(np.float32) for x in _distinct(4))
+    ppg[3], abp[3] = ppg[0], abp[0]
+    ppg[3, 10] = np.nextafter(ppg[0, 10], np.float32(np.inf))
+    abp[3, 20] = np.nextafter(abp[0, 20], np.float32(np.inf))
+    path = _leak_file(tmp_path / "a.h5", ppg, abp, "abcd", fold=[0, 0, 1, 1])
+    p = _part(check_leakage(path))
+    assert p["exact_duplicate_windows"] == 0 and p["exact_duplicate_pairs"] == {"ppg": 0, "abp": 0}
+    assert p["near_duplicate_pairs"] == p["near_duplicate_pairs_above_0_999"] == 1
+
+
+def test_a_shared_subject_alone_and_an_exact_duplicate_alone_are_leakage(tmp_path) -> None:
+    """Guards against the verdict leaving out shared subjects, or exact duplicates: each
+    alone made a leaking file pass as clean (the other detectors found nothing); and
+    against the example saying the PPG is identical when it is the ABP."""
+    ppg, abp = _distinct(4)
+    subject = _leak_file(tmp_path / "s.h5", ppg, abp, "abcb", fold=[0, 0, 1, 1])
+    p = _part(check_leakage(subject))
+    assert p["subjects_in_several_parts"] == 1 and p["leakage"]
+    assert p["exact_duplicate_windows"] == p["near_duplicate_pairs"] == 0
+    exact_abp = abp.copy()
+    exact_abp[3] = abp[0]  # the same ABP under another PPG: exact, not near
+    exact = _leak_file(tmp_path / "e.h5", ppg, exact_abp, "abcd", fold=[0, 0, 1, 1])
+    p = _part(check_leakage(exact))
+    assert p["exact_duplicate_windows"] == 2 and p["exact_duplicate_pairs"] == {"ppg": 0, "abp": 1}
+    assert p["subjects_in_several_parts"] == p["near_duplicate_pairs"] == 0 and p["leakage"]
+    assert p["exact_examples"][0]["identical"] == "abp"
+    assert check_leakage(exact).leaks
+
+
+def test_a_leak_across_folds_is_leakage_when_the_splits_are_clean(tmp_path: Path) -> None:
+    """Guards against the file's verdict asking every partition to leak (all instead of
+    any), or looking at the first (the split column) only."""
+    ppg, abp = _distinct(6)
+    split = ["train", "train", "val", "val", "test", "test"]
+    path = _leak_file(tmp_path / "a.h5", ppg, abp, "aabbcc", fold=[0, 1, 0, 1, 0, 1], split=split)
+    report = check_leakage(path)
+    assert [p.name for p in report.partitions] == ["split", "fold"]
+    assert not _part(report, "split")["leakage"] and _part(report, "fold")["leakage"]
+    assert report.leaks and report.to_dict()["leakage"]
+
+
+def test_near_duplicate_windows_count_windows_not_pairs(tmp_path: Path) -> None:
+    """Guards against ``near_duplicate_windows`` reporting the number of pairs: one window
+    copied (rescaled) twice into the other fold is 2 pairs of 3 windows; and against an
+    example giving its second window the first one's fold."""
+    ppg, abp = _distinct(5)
+    for k in (3, 4):
+        ppg[k], abp[k] = 2 * ppg[0] + k, abp[0] + k
+    path = _leak_file(tmp_path / "a.h5", ppg, abp, "abcde", fold=[0, 0, 0, 1, 1])
+    p = _part(check_leakage(path))
+    assert p["near_duplicate_pairs"] == 2 and p["near_duplicate_windows"] == 3
+    for example in p["near_examples"]:
+        assert (example["a"]["window"], example["a"]["fold"]) == ("w0", "0")
+        assert example["b"]["window"] in ("w3", "w4") and example["b"]["fold"] == "1"
+
+
+def test_windows_without_a_fold_are_in_no_part(tmp_path: Path) -> None:
+    """Guards against windows with fold -1 (none) being taken as a part of their own: a
+    subject with windows in fold 0 and without a fold was "in several parts", and -1 was
+    listed among the parts and compared with the folds."""
+    ppg, abp = _distinct(6)
+    ppg[5], abp[5] = ppg[0], abp[0]  # an exact copy of a fold-0 window, without a fold
+    path = _leak_file(tmp_path / "a.h5", ppg, abp, "abcdea", fold=[0, 0, 1, 1, 2, -1])
+    p = _part(check_leakage(path))
+    assert p["parts"] == {"0": 2, "1": 2, "2": 1}
+    assert p["subjects_in_several_parts"] == 0 and p["exact_duplicate_windows"] == 0
+    assert not p["leakage"]
+
+
+def test_exact_duplicates_count_the_pairs_across_parts(tmp_path: Path) -> None:
+    """Guards against counting one pair per duplicated signal instead of the pairs across
+        parts, and against the example naming one window twice: one window four times, twice
+        in each of two folds, is 2 x 2 = 4 pairs across the folds (the 2 inside them are not
+        leakage) of 4 windows, each also duplicated within its fold; a window once in each fold
+    is 1 more pair and duplicated within neither."""
+    ppg, abp = _distinct(6)
+    for k in (1, 3, 4):
+        ppg[k], abp[k] = ppg[0], abp[0]
+    ppg[5], abp[5] = ppg[2], abp[2]  # and window 2 once in each fold: 1 more pair
+    path = _leak_file(tmp_path / "a.h5", ppg, abp, "abcdef", fold=[0, 0, 0, 1, 1, 1])
+    p = _part(check_leakage(path))
+    assert p["exact_duplicate_pairs"] == {"ppg": 5, "abp": 5}
+    assert p["exact_duplicate_windows"] == 6 and p["windows_duplicated_within_a_part"] == 4
+    example = p["exact_examples"][0]
+    assert (example["a"]["window"], example["a"]["fold"]) == ("w0", "0")
+    assert (example["b"]["window"], example["b"]["fold"]) == ("w3", "1")
+
+
+@pytest.mark.parametrize("same", ["ppg", "abp"])
+def test_a_pair_with_one_identical_signal_is_exact_not_also_near(tmp_path, same: str) -> None:
+    """Guards against a pair being counted as a near duplicate as well when one of its
+    signals is identical (the skip asked for both identical, or looked at the PPG only):
+    one copy was reported twice, once as an exact and once as a near duplicate."""
+    ppg, abp = _distinct(4)
+    if same == "ppg":
+        ppg[3], abp[3] = ppg[0], 0.5 * abp[0] + 40  # identical PPG, rescaled ABP
+    else:
+        ppg[3], abp[3] = 3 * ppg[0] + 1, abp[0]  # rescaled PPG, identical ABP
+    path = _leak_file(tmp_path / "a.h5", ppg, abp, "abcd", fold=[0, 0, 1, 1])
+    p = _part(check_leakage(path))
+    assert p["exact_duplicate_pairs"] == {"ppg": int(same == "ppg"), "abp": int(same == "abp")}
+    assert p["exact_duplicate_windows"] == 2 and p["near_duplicate_pairs"] == 0
+
+
+def test_the_threshold_given_is_the_one_used_for_both_signals(tmp_path: Path) -> None:
+    """Guards against the PPG comparison using the default 0.99 instead of the threshold
+    given (``--threshold``): a pair at r = 0.95 (PPG) and 1 (ABP) was missed at 0.9; and
+    against the report naming the default threshold instead of the one used."""
+    ppg, abp = _distinct(4)
+    ppg[3] = ppg[0] + 0.33 * ppg[1]  # PPG r ~ 0.95
+    abp[3] = 2 * abp[0]  # ABP r = 1
+    path = _leak_file(tmp_path / "a.h5", ppg, abp, "abcd", fold=[0, 0, 1, 1])
+    sig = signatures(np.vstack([ppg[0], ppg[3]]))
+    assert 0.9 < float(sig[0] @ sig[1]) < 0.99  # the premise, by the signatures
+    assert _part(check_leakage(path))["near_duplicate_pairs"] == 0
+    report = check_leakage(path, threshold=0.9)
+    assert _part(report)["near_duplicate_pairs"] == 1
+    assert report.to_dict()["near_threshold"] == 0.9
+
+
+def test_near_duplicates_are_found_in_every_block_of_rows(tmp_path: Path) -> None:
+    """Guards against the blocks of 2048 rows compared at a time leaving out the last row
+    of each: a copy of window 2047 in another fold went unseen."""
+    ppg, abp = _distinct(2050, seed=3)
+    ppg[2049], abp[2049] = 2 * ppg[2047] + 1, abp[2047] - 5
+    path = _leak_file(tmp_path / "a.h5", ppg, abp, [f"s{i}" for i in range(2050)],
+                      fold=[0] * 2049 + [1])  # fmt: skip
+    p = _part(check_leakage(path))
+    assert p["near_duplicate_pairs"] == 1
+    assert {p["near_examples"][0]["a"]["index"], p["near_examples"][0]["b"]["index"]} == {
+        2047,
+        2049,
+    }
+
+
+def test_unassigned_windows_are_in_no_split(tmp_path: Path) -> None:
+    """Guards against windows of no split ("") being taken as a part of the split column:
+    a subject with training windows and unassigned ones was "in several splits"."""
+    ppg, abp = _distinct(6)
+    split = ["train", "train", "val", "test", "", ""]
+    path = _leak_file(tmp_path / "a.h5", ppg, abp, "abcdaa", split=split)
+    report = check_leakage(path)
+    p = _part(report, "split")
+    assert p["parts"] == {"test": 1, "train": 2, "val": 1}
+    assert p["subjects_in_several_parts"] == 0 and not report.leaks
+
+
+def test_a_signature_length_other_than_64_is_used(tmp_path: Path) -> None:
+    """Guards against the signatures of the PPG being made with the default 64 points
+    whatever ``--signature-points`` says (the file could not be checked at all), and the
+    report naming another length than the one used."""
+    ppg, abp = _distinct(4)
+    ppg[3], abp[3] = 2 * ppg[0], abp[0] + 3
+    path = _leak_file(tmp_path / "a.h5", ppg, abp, "abcd", fold=[0, 0, 1, 1])
+    report = check_leakage(path, points=16)
+    assert report.to_dict()["signature_points"] == 16
+    assert _part(report)["near_duplicate_pairs"] == 1
+    assert check_leakage(path, points=1000).to_dict()["signature_points"] == N  # one a sample
+
+
+def test_duplicates_within_a_part_are_counted_by_either_signal(tmp_path: Path) -> None:
+    """Windows duplicated within their part were counted by the PPG only, where an exact
+    duplicate across parts is one of the PPG *or* the ABP: two windows of one fold sharing
+    their ABP bytes were not counted, as windows sharing their PPG were."""
+    ppg, abp = _distinct(6)
+    ppg[1] = ppg[0]  # the same PPG, in fold 0
+    abp[3] = abp[2]  # the same ABP, in fold 0
+    path = _leak_file(tmp_path / "a.h5", ppg, abp, "abcdef", fold=[0, 0, 0, 0, 1, 1])
+    p = _part(check_leakage(path))
+    assert p["windows_duplicated_within_a_part"] == 4 and not p["leakage"]
+    assert p["exact_duplicate_windows"] == 0 and p["exact_duplicate_pairs"] == {"ppg": 0, "abp": 0}

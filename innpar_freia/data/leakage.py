@@ -191,8 +191,8 @@ def _check_partition(
                 firsts = [v[0] for v in per_part.values()]
                 if len(report.exact_examples) < MAX_EXAMPLES:
                     report.exact_examples.append(example(firsts[0], firsts[1], identical=signal))
-            if signal == "ppg":
-                within.update(i for v in per_part.values() if len(v) > 1 for i in v)
+            # Inside one part, by the same rule as across parts: the PPG or the ABP.
+            within.update(i for v in per_part.values() if len(v) > 1 for i in v)
         report.exact_pairs[signal] = pairs
     report.exact_windows = len(exact_windows)
     report.exact_within_parts = len(within)

@@ -155,10 +155,20 @@ def open_h5(path: str | Path) -> h5py.File:
     return fh
 
 
+def _attr_text(fh: h5py.File, name: str, default: str = "") -> str:
+    """The root attribute ``name`` as text. A fixed-length string attribute (what MATLAB's
+    ``h5writeatt`` or numpy bytes write) reads back as bytes, and ``str()`` of it gave
+    ``"b'mmHg'"``: training then refused the file's ABP as not in mmHg."""
+    value = fh.attrs.get(name, default)
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return str(value)
+
+
 def _validate(fh: h5py.File, path: Path) -> None:
     schema = fh.attrs.get("schema")
     if isinstance(schema, bytes):
-        schema = schema.decode()
+        schema = schema.decode(errors="replace")
     if schema != SCHEMA:
         raise DataError(
             f"{path} is not an innpar-freia window file (schema {schema!r}, expected {SCHEMA!r}); "
@@ -295,9 +305,9 @@ def read_info(path: str | Path, *, check_split: bool = True) -> StoreInfo:
             fs=_attr_number(fh, path, "fs", float),
             window_length=_attr_number(fh, path, "window_length", int),
             n_windows=_attr_number(fh, path, "n_windows", int),
-            ppg_units=str(a.get("ppg_units", "")),
-            abp_units=str(a.get("abp_units", "mmHg")),
-            source_format=str(a.get("source_format", "")),
+            ppg_units=_attr_text(fh, "ppg_units"),
+            abp_units=_attr_text(fh, "abp_units", "mmHg"),
+            source_format=_attr_text(fh, "source_format"),
             provenance=json.loads(a.get("provenance", "{}")),
             subjects=_text_column(fh, "subject"),
             window_ids=_text_column(fh, "window_id"),
@@ -305,9 +315,9 @@ def read_info(path: str | Path, *, check_split: bool = True) -> StoreInfo:
             fold=read_dataset(fh["fold"]).astype(np.int64),
             start=read_dataset(fh["start"]).astype(np.int64),
             reference_fields=sorted(fh["reference"].keys()) if "reference" in fh else [],
-            description=str(a.get("description", "")),
-            created_utc=str(a.get("created_utc", "")),
-            package_version=str(a.get("package_version", "")),
+            description=_attr_text(fh, "description"),
+            created_utc=_attr_text(fh, "created_utc"),
+            package_version=_attr_text(fh, "package_version"),
         )
 
 
@@ -454,6 +464,18 @@ OTHER_FORMAT_SUFFIXES = frozenset(
 )
 
 
+def _check_folds(folds: np.ndarray) -> None:
+    """Refuse fold numbers the int16 column (-1 = no fold) cannot hold: a larger number
+    would silently wrap around, and a fraction be truncated."""
+    if folds.dtype.kind not in "iu":
+        raise DataError(f"fold numbers must be integers, got {folds.dtype}")
+    out_of_range = folds[(folds < -1) | (folds > FOLD_MAX)]
+    if out_of_range.size:
+        raise DataError(
+            f"fold number {out_of_range[0]} is out of range: folds are 0 to {FOLD_MAX} (-1: none)"
+        )
+
+
 class WindowWriter:
     """Write a window file incrementally, atomically: appended rows go to a temporary file
     that is renamed to ``path`` by :meth:`close`; :meth:`abort` (or an exception inside a
@@ -590,19 +612,11 @@ class WindowWriter:
             return arr
 
         splits = column(split, "split").astype(str)
-        bad = sorted(set(splits) - {*SPLITS, ""})
+        bad = sorted({str(v) for v in splits} - {*SPLITS, ""})
         if bad:
             raise DataError(f"split values must be train, val, test or empty, got {bad}")
         folds = column(fold, "fold")
-        # The column is int16 (-1 = no fold): a larger number would silently wrap around.
-        if folds.dtype.kind not in "iu":
-            raise DataError(f"fold numbers must be integers, got {folds.dtype}")
-        out_of_range = folds[(folds < -1) | (folds > FOLD_MAX)]
-        if out_of_range.size:
-            raise DataError(
-                f"fold number {out_of_range[0]} is out of range: folds are 0 to {FOLD_MAX} "
-                "(-1: none)"
-            )
+        _check_folds(folds)
         new = self.n + n
         for name, values in (
             ("ppg", ppg.astype(np.float32)),
@@ -772,7 +786,7 @@ def write_assignments(path: str | Path, split: np.ndarray | None, fold: np.ndarr
             split = np.asarray(split).astype(str)
             if split.shape != (n,):
                 raise DataError(f"split has shape {split.shape}, expected ({n},)")
-            bad = sorted(set(split) - {*SPLITS, ""})
+            bad = sorted({str(v) for v in split} - {*SPLITS, ""})
             if bad:
                 raise DataError(f"split values must be train, val, test or empty, got {bad}")
             _replace_column(fh, "split", split.astype(object), _STR)
@@ -780,4 +794,5 @@ def write_assignments(path: str | Path, split: np.ndarray | None, fold: np.ndarr
             fold = np.asarray(fold)
             if fold.shape != (n,):
                 raise DataError(f"fold has shape {fold.shape}, expected ({n},)")
+            _check_folds(fold)
             _replace_column(fh, "fold", fold.astype(np.int16), np.dtype(np.int16))

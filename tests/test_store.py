@@ -294,6 +294,11 @@ def _subject_not_utf8(fh: h5py.File) -> None:
         (lambda fh: _damage_attr(fh, "fs", "abc"), "attribute 'fs' is 'abc', not a number"),
         (lambda fh: _damage_attr(fh, "window_length", 2.5), "'window_length' is 2.5, not a whole"),
         (lambda fh: _damage_attr(fh, "provenance", "{oops"), "provenance attribute is not valid"),
+        (
+            lambda fh: _damage_attr(fh, "provenance", "[1, 2]"),
+            "provenance attribute is an array in JSON",
+        ),
+        (lambda fh: _damage_attr(fh, "provenance", "null"), "is null in JSON, expected an object"),
         (lambda fh: _as_group(fh, "ppg"), "ppg must be dataset(s), not group(s)"),
         (lambda fh: _as_text(fh, "fold"), "dataset 'fold' holds object, expected integers"),
         (_reference_as_dataset, "'reference' must be a group of per-window fields"),

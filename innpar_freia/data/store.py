@@ -212,9 +212,19 @@ def _validate(fh: h5py.File, path: Path) -> None:
     if not np.isfinite(fs) or fs <= 0:
         raise DataError(f"{path}: sampling rate fs must be a positive number, but is {fs}")
     try:
-        json.loads(fh.attrs.get("provenance", "{}"))
+        provenance = json.loads(fh.attrs.get("provenance", "{}"))
     except (TypeError, ValueError):
         raise DataError(f"{path}: its provenance attribute is not valid JSON (damaged?)") from None
+    # The writers store an object; a list or null written by hand passed here and stopped
+    # the experiment runner with a traceback where it looks up what made the file.
+    if not isinstance(provenance, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+            type(provenance), "a number"
+        )
+        raise DataError(
+            f"{path}: its provenance attribute is {kind} in JSON, "
+            "expected an object of key-value pairs (damaged?)"
+        )
 
 
 def _attr_number(fh: h5py.File, path: Path, name: str, kind: type, default: Any = None) -> Any:

@@ -731,3 +731,42 @@ def test_duplicates_within_a_part_are_counted_by_either_signal(tmp_path: Path) -
     p = _part(check_leakage(path))
     assert p["windows_duplicated_within_a_part"] == 4 and not p["leakage"]
     assert p["exact_duplicate_windows"] == 0 and p["exact_duplicate_pairs"] == {"ppg": 0, "abp": 0}
+
+
+@pytest.mark.parametrize("go_on", [True, False], ids=["append-more", "close"])
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"subject": ["a", "b", "c"]}, "subject has shape (3,), expected (2,)"),
+        ({"start": [0, 1, 2]}, "start has shape (3,), expected (2,)"),
+        ({"reference": {"sbp": ["high", "low"]}}, "reference field 'sbp' holds numbers"),
+        ({"reference": {"dbp": [70.0, 71.0]}}, "'dbp' must be given for every append"),
+    ],
+)
+def test_a_refused_append_writes_nothing(
+    tmp_path: Path, bad: dict, message: str, go_on: bool
+) -> None:
+    """Guards against a column checked after the file's columns have grown. A reference
+    field was: when it was refused (text for a numeric field, or a new field after the first
+    append), PPG to start already had the new rows, and a caller that caught the error and
+    closed the file got a file no command could open (PPG of 4 rows, n_windows 2); text for a
+    numeric field was a bare ValueError. Appending more after the refusal must give the rows
+    in order."""
+    path = tmp_path / "r.h5"
+    ppg, abp = _windows(4)
+    good = {"subject": ["a", "b"], "reference": {"sbp": [120.0, 121.0]}}
+    with WindowWriter(path, fs=50.0, window_length=L, source_format="t") as w:
+        w.append(ppg[:2], abp[:2], window_id=["0", "1"], **good)
+        with pytest.raises(DataError, match=re.escape(message)):
+            w.append(ppg[2:], abp[2:], **{**good, "window_id": ["2", "3"], **bad})
+        if go_on:
+            w.append(ppg[2:], abp[2:], window_id=["2", "3"], **good)
+    n = 4 if go_on else 2
+    info = read_info(path)
+    assert info.n_windows == n
+    assert list(info.window_ids) == ["0", "1", "2", "3"][:n]
+    assert list(info.subjects) == ["a", "b", "a", "b"][:n]
+    got_ppg, got_abp = read_signals(path, np.arange(n))
+    np.testing.assert_array_equal(got_ppg, ppg[:n].astype(np.float32))
+    np.testing.assert_array_equal(got_abp, abp[:n].astype(np.float32))
+    np.testing.assert_array_equal(read_reference(path, "sbp"), [120.0, 121.0, 120.0, 121.0][:n])

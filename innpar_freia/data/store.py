@@ -627,8 +627,10 @@ class WindowWriter:
             raise DataError(f"split values must be train, val, test or empty, got {bad}")
         folds = column(fold, "fold")
         _check_folds(folds)
-        new = self.n + n
-        for name, values in (
+        # Every column is checked and converted before the first row is written: a bad
+        # column found after PPG and ABP had grown left the file's columns of unequal
+        # lengths for a caller that caught the error and went on appending.
+        columns = [
             ("ppg", ppg.astype(np.float32)),
             ("abp", abp.astype(np.float32)),
             ("subject", column(subject, "subject").astype(str).astype(object)),
@@ -636,10 +638,24 @@ class WindowWriter:
             ("split", splits.astype(object)),
             ("fold", folds.astype(np.int16)),
             ("start", column(start, "start").astype(np.int64)),
-        ):
+        ]
+        references = [
+            (name, self._reference_values(name, column(values, f"reference field {name!r}")))
+            for name, values in (reference or {}).items()
+        ]
+        new = self.n + n
+        for name, values in columns:
             self._write(self.fh[name], values, new)
-        for name, values in (reference or {}).items():
-            self._append_reference(name, column(values, f"reference field {name!r}"), new)
+        for name, values in references:
+            if name not in self._reference:
+                self._reference[name] = self.fh.require_group("reference").create_dataset(
+                    name,
+                    shape=(0,),
+                    maxshape=(None,),
+                    dtype=_STR if values.dtype.kind == "O" else np.float64,
+                    chunks=(4096,),
+                )
+            self._write(self._reference[name], values, new)
         self.n = new
 
     def _write(self, ds: h5py.Dataset, values: np.ndarray, new: int) -> None:
@@ -650,24 +666,25 @@ class WindowWriter:
         except (OSError, RuntimeError) as exc:
             raise DataError(f"cannot write {self.path}: {write_failure(exc)}") from None
 
-    def _append_reference(self, name: str, values: np.ndarray, new: int) -> None:
-        if name not in self._reference:
-            if self.n:
-                raise DataError(f"reference field {name!r} must be given for every append")
-            group = self.fh.require_group("reference")
+    def _reference_values(self, name: str, values: np.ndarray) -> np.ndarray:
+        """A reference field's values as its dataset stores them: text (object) for a field
+        first given as text, float64 otherwise; a field must be given from the first append
+        on (every window has a value)."""
+        if name in self._reference:
+            string = self._reference[name].dtype.kind == "O"
+        elif self.n:
+            raise DataError(f"reference field {name!r} must be given for every append")
+        else:
             string = values.dtype.kind in "OUS"
-            self._reference[name] = group.create_dataset(
-                name,
-                shape=(0,),
-                maxshape=(None,),
-                dtype=_STR if string else np.float64,
-                chunks=(4096,),
-            )
-        ds = self._reference[name]
-        is_str = ds.dtype.kind == "O"
-        self._write(
-            ds, values.astype(str).astype(object) if is_str else values.astype(np.float64), new
-        )
+        if string:
+            return values.astype(str).astype(object)
+        try:
+            return values.astype(np.float64)
+        except (TypeError, ValueError):
+            raise DataError(
+                f"reference field {name!r} holds numbers, but these values are not: "
+                f"{values[:3].tolist()}"
+            ) from None
 
     def repeated_window_ids(self) -> list[str]:
         """Window ids written more than once so far (most frequent first)."""

@@ -76,6 +76,14 @@ def _text_column(values: np.ndarray, n: int, name: str, where: Path) -> np.ndarr
     if arr.shape != (n,):
         raise DataError(f"{where}: column {name!r} has {arr.size} values, expected {n}")
     out = np.array([str(v).strip() for v in arr], dtype=object)
+    # A cell array's numbers arrive as text: NaN and inf (MATLAB's missing value) as
+    # "nan"/"inf", which would pool every window without an id into one "subject".
+    missing = sum(v.lower() in ("nan", "inf", "-inf") for v in out)
+    if missing:
+        raise DataError(
+            f"{where}: column {name!r} has {missing} missing (NaN or inf) values; every "
+            "window needs one"
+        )
     if name == "patient" and any(not v for v in out):
         raise DataError(f"{where}: column 'patient' has empty subject ids")
     return out

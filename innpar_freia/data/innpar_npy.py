@@ -52,6 +52,18 @@ def _npy_split_dirs(path: Path) -> list[tuple[str, Path]]:
         for sub in ("ppg", "abp"):
             if not (path / sub).is_dir():
                 raise DataError(f"{path} has no {sub}/ folder (the layout is ppg/ and abp/)")
+        # train/ (or any subfolder) with windows beside them would be left out without a word.
+        nested = sorted(
+            f"{child.name}/"
+            for child in path.iterdir()
+            if child.is_dir() and any((child / sub).is_dir() for sub in ("ppg", "abp"))
+        )
+        if nested:
+            raise DataError(
+                f"{path} has ppg/ and abp/ and also subfolders with windows "
+                f"({', '.join(nested)}), which would be left out; move its ppg/ and abp/ "
+                "into a split folder (train/, val/, test/), or import each on its own"
+            )
         return [("", path)]
     found = []
     for child in sorted(p for p in path.iterdir() if p.is_dir()):

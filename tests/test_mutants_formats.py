@@ -469,15 +469,15 @@ def test_v73_empty_arrays_complex_numbers_and_groups(tmp_path: Path) -> None:
 
 def test_v73_cells_read_like_v5_cells(tmp_path: Path) -> None:
     """Guards against v7.3 cells disagreeing with the same cell saved as MAT 5: padding kept
-    on a cell's text, an empty cell ``{''}`` read as its stored dimensions, a multi-row
+    on a cell's text, an empty cell ``{[]}`` read as its stored dimensions, a multi-row
     char or a 2-D cell read in another order, a cell holding a vector read as one number."""
     ab, cd = np.array(["ab ", "cd "]), np.array(["xy"])
     cell5 = np.empty((2, 2), dtype=object)
-    cell5[0, 0], cell5[1, 0], cell5[0, 1], cell5[1, 1] = ab, "", np.array([[3.0]]), cd
+    cell5[0, 0], cell5[1, 0], cell5[0, 1], cell5[1, 1] = ab, np.zeros((0, 0)), np.array([[3.0]]), cd
     v5 = load_mat(_save(tmp_path, "c5.mat", {"c": cell5}))["c"]
     elements = [  # MATLAB order: (0,0), (1,0), (0,1), (1,1)
         (_chars(["ab ", "cd "]), "char", False),
-        (np.array([0, 0], np.uint64), "char", True),
+        (np.array([0, 0], np.uint64), "double", True),  # {[]}: its dims, marked empty
         (np.array([[3.0]]), "double", False),
         (_chars(["xy  "]), "char", False),
     ]
@@ -631,16 +631,18 @@ def test_two_files_for_one_window_are_refused(tmp_path: Path) -> None:
 
 def test_missing_partners_are_named_first_by_name_with_a_count(tmp_path: Path) -> None:
     """Guards against checking partners in one direction only (an ABP window without PPG was
-    dropped), against naming an arbitrary one of several missing files, and against losing
-    the count of the others."""
-    lay = _layout(tmp_path / "lay", _pairs(["s1_000000", "s1_000625", "s2_000000", "s3_000000"]))
-    for name in ("s3_000000", "s1_000625", "s2_000000"):
+    dropped), against naming an arbitrary one of several missing files (set order, which
+    changes from run to run: 12 missing files make a wrong pick show in 11 runs of 12),
+    and against losing the count of the others."""
+    missing = [f"s{i:02d}_000625" for i in range(12)]
+    lay = _layout(tmp_path / "lay", _pairs(["s00_000000", *missing[::-1]]))
+    for name in missing:
         (lay / "ppg" / f"{name}.npy").unlink()
     with pytest.raises(DataError) as err:
         import_innpar_npy(lay, tmp_path / "o.h5")
     assert str(err.value) == (
-        f"{lay / 'ppg' / 's1_000625.npy'} is missing: abp/s1_000625.npy has no partner in "
-        "ppg/ (and 2 more)"
+        f"{lay / 'ppg' / 's00_000625.npy'} is missing: abp/s00_000625.npy has no partner in "
+        "ppg/ (and 11 more)"
     )
 
 
@@ -826,3 +828,7 @@ def test_split_folders_beside_top_level_ppg_and_abp_are_not_left_out(tmp_path: P
     ):
         import_innpar_npy(root, tmp_path / "o.h5")
     assert not (tmp_path / "o.h5").exists()
+    (root / "test" / "abp" / "s2_000000.npy").unlink()
+    (root / "test" / "abp").rmdir()  # a subfolder with ppg/ alone is left out as well
+    with pytest.raises(DataError, match=r"and also subfolders with windows \(test/\)"):
+        import_innpar_npy(root, tmp_path / "o.h5")

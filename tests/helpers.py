@@ -93,3 +93,11 @@ def leave_a_killed_force(run_dir: Path) -> Path:
         os.replace(run_dir / name, aside / name)
     (run_dir / "config.json").write_text("{}")
     return aside
+
+
+def write_matlab_header(path: Path) -> None:
+    """Put MATLAB's v7.3 header into the 512-byte user block of the HDF5 file ``path``
+    (made with ``h5py.File(path, "w", userblock_size=512)``), as ``save -v7.3`` does."""
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5"
+    with path.open("r+b") as fh:
+        fh.write(header.ljust(116) + b"\x00" * 8 + b"\x00\x02IM")

@@ -9,7 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from helpers import assert_clean_failure, run_cli
+from helpers import assert_clean_failure, run_cli, write_matlab_header
 from scipy.io import savemat
 
 from innpar_freia.data.importers import import_bp_benchmark, start_from_id
@@ -69,9 +69,7 @@ def save_v73(path: Path, columns: dict[str, np.ndarray]) -> None:
             else:
                 ds = fh.create_dataset(name, data=np.asarray(arr, dtype=np.float64).T)
                 ds.attrs["MATLAB_class"] = np.bytes_("double")
-    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5"
-    with path.open("r+b") as fh:
-        fh.write(header.ljust(116) + b"\x00" * 8 + b"\x00\x02IM")
+    write_matlab_header(path)
 
 
 # ------------------------------------------------------------------------ bp-benchmark
@@ -336,6 +334,7 @@ def test_cell_arrays_of_text_in_v5_and_v73(tmp_path: Path) -> None:
             targets.append(ds.ref)
         cells = fh.create_dataset("patient", data=np.array([targets]), dtype=h5py.ref_dtype)
         cells.attrs["MATLAB_class"] = np.bytes_("cell")
+    write_matlab_header(v73)
     loaded = load_mat(v73)
     assert list(loaded["patient"]) == names and "#refs#" not in loaded
 

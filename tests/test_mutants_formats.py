@@ -16,6 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from helpers import write_matlab_header
 from scipy.io import savemat
 
 from innpar_freia.data.importers import import_bp_benchmark, import_innpar_npy
@@ -63,9 +64,7 @@ def _save_v73(path: Path, datasets: dict[str, tuple[np.ndarray, str]]) -> Path:
     with h5py.File(path, "w", userblock_size=512) as fh:
         for name, (data, cls) in datasets.items():
             fh.create_dataset(name, data=data).attrs["MATLAB_class"] = np.bytes_(cls)
-    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5"
-    with path.open("r+b") as fh:
-        fh.write(header.ljust(116) + b"\x00" * 8 + b"\x00\x02IM")
+    write_matlab_header(path)
     return path
 
 
@@ -438,13 +437,24 @@ def test_v73_char_matrices_lose_only_their_right_padding(tmp_path: Path) -> None
 def test_v73_numbers_without_a_matlab_class_are_doubles_in_matlab_orientation(
     tmp_path: Path,
 ) -> None:
-    """Guards against a dataset without ``MATLAB_class`` (an HDF5 file written with h5py)
-    being taken for text, and against numeric matrices not being transposed back from
-    HDF5's (cols, rows) storage."""
+    """Guards against a dataset without ``MATLAB_class`` being taken for text, and against
+    numeric matrices not being transposed back from HDF5's (cols, rows) storage."""
     ppg = np.arange(6.0).reshape(2, 3)  # 2 windows of 3 samples, as MATLAB sees them
-    with h5py.File(tmp_path / "plain.mat", "w") as fh:
+    path = _save_v73(tmp_path / "m.mat", {"other": (np.ones((1, 1)), "double")})
+    with h5py.File(path, "r+") as fh:
         fh.create_dataset("signal", data=ppg.T)
-    assert load_mat(tmp_path / "plain.mat")["signal"].tolist() == ppg.tolist()
+    assert load_mat(path)["signal"].tolist() == ppg.tolist()
+
+
+def test_hdf5_without_the_matlab_header_is_refused(tmp_path: Path) -> None:
+    """Guards against an HDF5 file written with h5py (no MATLAB header) being read as
+    MATLAB's transposed arrays: a (windows, samples) ``signal`` came back as (samples,
+    windows), and the import stopped with "column 'patient' has 40 values, expected 625"
+    instead of saying the file is not a MATLAB file."""
+    with h5py.File(tmp_path / "plain.mat", "w") as fh:
+        fh.create_dataset("signal", data=np.zeros((40, 625)))
+    with pytest.raises(DataError, match="HDF5 file without MATLAB's v7\\.3 header"):
+        load_mat(tmp_path / "plain.mat")
 
 
 def test_v73_empty_arrays_complex_numbers_and_groups(tmp_path: Path) -> None:
@@ -497,6 +507,7 @@ def test_a_v73_variable_that_cannot_be_read_is_named(tmp_path: Path) -> None:
         ds = fh.create_dataset("signal", data=np.ones((L, 4)), chunks=(L, 4), compression="gzip")
         ds.attrs["MATLAB_class"] = np.bytes_("double")
         offset, size = ds.id.get_chunk_info(0).byte_offset, ds.id.get_chunk_info(0).size
+    write_matlab_header(path)
     with path.open("r+b") as fh:
         fh.seek(offset)
         fh.write(b"\xff" * size)

@@ -37,14 +37,24 @@ _NUMERIC_CLASSES = {
 
 
 def is_v73(path: Path) -> bool:
-    """True for a MATLAB v7.3 (HDF5) file, judged by its header and HDF5 signature."""
+    """True for a MATLAB v7.3 (HDF5) file, judged by its header and HDF5 signature. An HDF5
+    file without MATLAB's header (written with h5py, or an innpar-freia window file) is a
+    ``DataError``: MATLAB stores arrays transposed and such a file may not, so reading it
+    either way would be a guess (h5py's (windows, samples) read as MATLAB's came out as
+    "column 'patient' has 40 values, expected 625")."""
     import h5py
 
     with path.open("rb") as fh:
         head = fh.read(128)
     if b"MATLAB 7.3" in head:
         return True
-    return bool(h5py.is_hdf5(str(path)))
+    if h5py.is_hdf5(str(path)):
+        raise DataError(
+            f"{path} is an HDF5 file without MATLAB's v7.3 header, not a MATLAB file: write "
+            "it with MATLAB (save -v7.3), hdf5storage.savemat or scipy.io.savemat (an "
+            "innpar-freia window file needs no import)"
+        )
+    return False
 
 
 def load_mat(path: str | Path, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:

@@ -764,11 +764,13 @@ def test_an_invalid_configuration_is_a_checkpoint_error(ckpt_path: Path):
             lambda p: p["model_state"].update({k: "x" for k in list(p["model_state"])[:1]}),
             "weights do not fit",
         ),
+        (lambda p: p["model_state"].update({1: torch.zeros(1)}), "weights do not fit"),
     ],
 )
 def test_weights_that_do_not_fit_are_one_message(ckpt_path: Path, edit, message):
     """Guards against weights loaded with strict=False (a missing weight kept its random
-    initial value), a list of weights or a weight of the wrong type crashing in torch."""
+    initial value), and a list of weights, a weight of the wrong type or a key that is not
+    a name (torch's AttributeError) crashing in torch."""
     path = edited(ckpt_path, edit)
     with pytest.raises(CheckpointError, match=message):
         load_checkpoint(path)
@@ -952,3 +954,45 @@ def test_full_float32_on_a_cpu_leaves_the_process_s_flags_alone():
             assert torch.backends.cudnn.allow_tf32 is True
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def test_predicted_abp_gets_the_configured_low_pass(ckpt_path: Path, tmp_path: Path):
+    """Guards against predict_abp returning the denormalised output without the configured
+    post-processing: a checkpoint with ``output_lowpass_hz = 10`` gives its network's ABP
+    through a zero-phase 4th-order Butterworth low-pass at 10 Hz."""
+    from scipy import signal as sps
+
+    plain = load_checkpoint(ckpt_path)
+    payload = tiny_payload()
+    payload["run_config"]["model"]["output_lowpass_hz"] = 10.0
+    filtered = load_checkpoint(save_checkpoint(tmp_path / "lowpass.pt", payload))
+    ppg = ppg_windows(2, plain.window_length)
+    raw = plain.predict_abp(ppg)
+    sos = sps.butter(4, 10.0, fs=125.0, output="sos")
+    expected = sps.sosfiltfilt(sos, raw, axis=-1)
+    assert np.abs(expected - raw).max() > 0.1  # the filter changes this output
+    np.testing.assert_allclose(filtered.predict_abp(ppg), expected, atol=1e-3)
+
+
+def test_predict_ppg_of_the_u_net_says_it_is_not_invertible(tmp_path: Path):
+    """Guards against predict_ppg skipping check_reversible: the U-Net's own ValueError
+    came out, not the CheckpointError naming the checkpoint and what to use instead."""
+    path = save_checkpoint(tmp_path / "unet.pt", tiny_payload("unet"))
+    ckpt = load_checkpoint(path)
+    with pytest.raises(CheckpointError, match=r"holds the 'unet' model, which is not invertible"):
+        ckpt.predict_ppg(80.0 + 30.0 * ppg_windows(1, ckpt.window_length))
+
+
+def test_weights_that_overflow_are_said_to_be_damaged(ckpt_path: Path):
+    """Guards against predictions returned with NaN or inf when finite weights overflow
+    (weights edited by hand, or a run at the edge of divergence): they were scored as
+    numbers or plotted."""
+
+    def edit(payload):
+        for key, value in payload["model_state"].items():
+            if value.is_floating_point():
+                payload["model_state"][key] = value * 1e30
+
+    ckpt = load_checkpoint(edited(ckpt_path, edit))
+    with pytest.raises(CheckpointError, match=r"forward pass gives NaN or inf for 2 of 2 windows"):
+        ckpt.predict_abp(ppg_windows(2, ckpt.window_length))

@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -694,6 +695,33 @@ def test_a_folder_given_as_a_checkpoint_is_said_to_be_one(tmp_path: Path):
     gave the run's folder instead of the file in it)."""
     with pytest.raises(CheckpointError, match="is a directory, not a checkpoint file"):
         read_checkpoint(tmp_path)
+
+
+def test_a_fifo_given_as_a_checkpoint_is_refused_without_reading_it(tmp_path: Path):
+    """Guards against checking only that the checkpoint path exists: torch.load then opened
+    a FIFO (or /dev/stdin) and waited for a writer for ever. (It was refused, but as
+    "checkpoint not found", which it is not: the message now says what it is.)"""
+    fifo = tmp_path / "best.pt"
+    os.mkfifo(fifo)
+    errors: list[str] = []
+
+    def read() -> None:
+        try:
+            read_checkpoint(fifo)
+        except CheckpointError as exc:
+            errors.append(str(exc))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(5.0)
+    blocked = reader.is_alive()
+    if blocked:  # give the blocked reader an end of file, so that it ends
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+        reader.join(5.0)
+    assert not blocked and errors == [f"{fifo} is not a regular file, not a checkpoint file"]
 
 
 class Foreign:

@@ -171,6 +171,9 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{path} is a directory, not a checkpoint file (a run directory keeps its "
             "checkpoints in checkpoints/best.pt and checkpoints/last.pt)"
         )
+    if path.exists() and not path.is_file():
+        # A FIFO or a device: torch.load would wait on it for ever, or read a stream.
+        raise CheckpointError(f"{path} is not a regular file, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:

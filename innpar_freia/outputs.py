@@ -316,7 +316,10 @@ def output_format(path: str | Path, input_format: str) -> str:
 
 
 def recording_paths(path: str | Path, fmt: str) -> list[Path]:
-    """The files a recording written to ``path`` in ``fmt`` consists of."""
+    """The files a recording written to ``path`` in ``fmt`` consists of; a ``DataError``
+    for a format :func:`write_recording` cannot write."""
+    if fmt not in OUTPUT_FORMATS:
+        raise DataError(f"cannot write format {fmt!r}; use one of {', '.join(OUTPUT_FORMATS)}")
     path = Path(path)
     if fmt == "wfdb":
         base = path.with_suffix("") if path.suffix.lower() in (".hea", ".dat") else path

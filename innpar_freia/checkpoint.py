@@ -24,6 +24,7 @@ from innpar_freia.data.store import storable, write_failure
 from innpar_freia.errors import CheckpointError, ConfigError
 from innpar_freia.metrics import BaselineParams
 from innpar_freia.nn.model import INNPAR, build_model, postprocess_abp
+from innpar_freia.outputs import replace_durably
 
 FORMAT = "innpar-freia.checkpoint"
 FORMAT_VERSION = 1
@@ -155,7 +156,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         # RuntimeError of its zip writer ("unexpected pos ..."), without the reason.
         with open(tmp, "wb") as fh:
             torch.save(body, fh)
-        os.replace(tmp, path)
+        replace_durably(tmp, path)
     except (OSError, RuntimeError) as exc:
         raise CheckpointError(f"cannot write {path}: {write_failure(exc)}") from None
     finally:

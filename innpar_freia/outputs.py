@@ -25,6 +25,31 @@ from innpar_freia.errors import DataError
 OUTPUT_FORMATS = ("wfdb", "csv", "npy", "npz")
 
 
+def replace_durably(tmp: Path, final: Path) -> None:
+    """``os.replace(tmp, final)`` that a power failure cannot undo halfway, not only a
+    crash: ``tmp``'s data reach the disk before the rename, and the folder's new entry after
+    it. Without the first sync a file system that delays allocation (ext4, XFS) may commit
+    the rename before the data, and a power loss leaves an empty file under the final name
+    (an empty ``last.pt`` where a run's progress was). A failed sync (a full disk found only
+    now) is an ``OSError`` before anything is replaced."""
+    fd = os.open(tmp, os.O_RDWR)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, final)
+    try:
+        folder = os.open(Path(final).parent, os.O_RDONLY)
+    except OSError:
+        return  # a folder that cannot be opened for syncing (Windows): the rename stands
+    try:
+        os.fsync(folder)
+    except OSError:
+        pass  # a file system that cannot sync a folder: the file itself is on disk
+    finally:
+        os.close(folder)
+
+
 def make_folder(directory: Path) -> list[Path]:
     """Create ``directory`` and its missing parents; returns those created, outermost
     first. A parent that is a file is a ``DataError`` that says so (``mkdir`` would only
@@ -209,7 +234,7 @@ class StagedOutputs:
             if not tmp.exists():
                 raise FileNotFoundError(f"staged output was never written: {tmp}")
         for tmp, final in self._staged:
-            os.replace(tmp, final)
+            replace_durably(tmp, final)
         done = self.finals
         self._staged, self._created = [], []
         return done

@@ -33,6 +33,7 @@ import numpy as np
 from innpar_freia import __version__
 from innpar_freia.data.store import create_h5, discard_h5, finish_h5, write_failure
 from innpar_freia.errors import DataError
+from innpar_freia.outputs import replace_durably
 
 SCHEMA = "innpar-freia.predictions"
 SCHEMA_VERSION = 1
@@ -138,7 +139,7 @@ def write_predictions(
                 raise ValueError(f"scored has shape {scored.shape}, expected ({n},)")
             fh.create_dataset("scored", data=scored)
         finish_h5(fh, path)
-        os.replace(tmp, path)
+        replace_durably(tmp, path)
     except (OSError, RuntimeError) as exc:  # a full disk while h5py writes the datasets
         raise DataError(f"cannot write {path}: {write_failure(exc)}") from None
     finally:

@@ -65,6 +65,7 @@ from innpar_freia.outputs import (
     put_back,
     recover_set_aside,
     remove_if_empty,
+    replace_durably,
     set_aside,
     wait_for_recovery,
 )
@@ -611,7 +612,7 @@ def write_bytes_atomic(path: Path, content: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_bytes(content)
-        os.replace(tmp, path)
+        replace_durably(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -12,7 +12,9 @@ import csv
 import errno
 import importlib.metadata
 import os
+import re
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -34,6 +36,7 @@ from innpar_freia.checkpoint import (
     save_checkpoint,
 )
 from innpar_freia.config import resolve_config
+from innpar_freia.data.store import WindowWriter, write_assignments
 from innpar_freia.errors import CheckpointError, DataError
 from innpar_freia.nn.model import build_model
 from innpar_freia.outputs import (
@@ -53,6 +56,7 @@ from innpar_freia.outputs import (
     wait_for_recovery,
     write_recording,
 )
+from innpar_freia.train import write_bytes_atomic
 
 
 def listing(folder: Path) -> list[str]:
@@ -1024,3 +1028,81 @@ def test_weights_that_overflow_are_said_to_be_damaged(ckpt_path: Path):
     ckpt = load_checkpoint(edited(ckpt_path, edit))
     with pytest.raises(CheckpointError, match=r"forward pass gives NaN or inf for 2 of 2 windows"):
         ckpt.predict_abp(ppg_windows(2, ckpt.window_length))
+
+
+# ---- durable renames: the data on disk before the name ---------------------------------
+
+
+def _record_syncs(monkeypatch) -> list[tuple[str, str]]:
+    """Record, in order, each fsync (of a file or a folder) and each os.replace's target."""
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        kind = "folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"
+        events.append(("fsync", kind))
+        real_fsync(fd)
+
+    def replace(src, dst) -> None:
+        events.append(("replace", Path(dst).name))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+def _write_window_file(path: Path) -> None:
+    with WindowWriter(path, fs=50.0, window_length=8, source_format="t") as w:
+        w.append(np.ones((2, 8)) * [[1], [2]], np.full((2, 8), 90.0), subject="a",
+                 window_id=["0", "1"])  # fmt: skip
+
+
+def _stage_two(tmp_path: Path) -> None:
+    with StagedOutputs() as staged:
+        staged.write_text(tmp_path / "report.md", "# r\n")
+        staged.write_text(tmp_path / "metrics.json", "{}\n")
+        staged.commit()
+
+
+@pytest.mark.parametrize(
+    ("write", "names"),
+    [
+        (lambda d: save_checkpoint(d / "last.pt", tiny_payload()), ["last.pt"]),
+        (lambda d: write_bytes_atomic(d / "config.json", b"{}\n"), ["config.json"]),
+        (_stage_two, ["report.md", "metrics.json"]),
+        (lambda d: _write_window_file(d / "w.h5"), ["w.h5"]),
+        (
+            lambda d: (_write_window_file(d / "w.h5"), write_assignments(d / "w.h5", None, [0, 1])),
+            ["w.h5", "w.h5"],
+        ),
+    ],
+    ids=["checkpoint", "run-json", "staged-report", "window-file", "data-split"],
+)
+def test_a_finished_output_is_synced_before_its_rename_and_its_folder_after(
+    tmp_path: Path, monkeypatch, write, names: list[str]
+):
+    """Guards against renaming a freshly written file over its final name before its data
+    are on disk: on a file system that delays allocation (ext4, XFS) a power failure can
+    commit the rename first, and leave an empty last.pt (a run's progress lost) or an
+    empty window file where the user's data were."""
+    events = _record_syncs(monkeypatch)
+    write(tmp_path)
+    synced = [("fsync", "file"), ("replace", "?"), ("fsync", "folder")]
+    expected = [(e[0], name if e[0] == "replace" else e[1]) for name in names for e in synced]
+    assert events == expected
+
+
+def test_a_sync_that_fails_keeps_the_old_checkpoint(ckpt_path: Path, monkeypatch):
+    """Guards against a full disk found only by the sync (delayed allocation) replacing the
+    last good checkpoint anyway, or ending in a traceback: it is the save's own error, and
+    the old file is untouched with no temporary file left."""
+    before = ckpt_path.read_bytes()
+
+    def fsync(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(CheckpointError, match=f"cannot write {re.escape(str(ckpt_path))}: "):
+        save_checkpoint(ckpt_path, tiny_payload())
+    assert ckpt_path.read_bytes() == before and os.listdir(ckpt_path.parent) == [ckpt_path.name]

@@ -38,7 +38,7 @@ import numpy as np
 
 from innpar_freia import __version__
 from innpar_freia.errors import DataError
-from innpar_freia.outputs import process_alive
+from innpar_freia.outputs import process_alive, replace_durably
 
 SCHEMA = "innpar-freia.windows"
 SCHEMA_VERSION = 1
@@ -700,7 +700,7 @@ class WindowWriter:
         try:
             self.fh.attrs["n_windows"] = self.n
             finish_h5(self.fh, self.path)
-            os.replace(self.tmp, self.path)
+            replace_durably(self.tmp, self.path)
         except BaseException:
             self.abort()  # no hidden temporary file left behind
             raise
@@ -772,7 +772,7 @@ def update_in_place(path: str | Path) -> Iterator[h5py.File]:
             try:
                 yield fh
                 finish_h5(fh, path)
-                os.replace(tmp, target)
+                replace_durably(tmp, target)
             except (OSError, RuntimeError) as exc:  # a write that failed (a full disk)
                 raise DataError(f"cannot update {path}: {write_failure(exc)}") from None
         except BaseException:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from click.testing import CliRunner, Result
 
 from innpar_freia.checkpoint import read_checkpoint
@@ -101,3 +102,14 @@ def write_matlab_header(path: Path) -> None:
     header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5"
     with path.open("r+b") as fh:
         fh.write(header.ljust(116) + b"\x00" * 8 + b"\x00\x02IM")
+
+
+def sine_windows(n: int, length: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` distinct paired (PPG, ABP) windows of ``length`` samples at 125 Hz: a 1.2 Hz
+    pulse at a random phase with a little noise, none constant, ABP in mmHg."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(length) / 125.0
+    phase = rng.uniform(0, 2 * np.pi, (n, 1))
+    abp = 90 + 25 * np.sin(2 * np.pi * 1.2 * t + phase) + rng.normal(0, 1, (n, length))
+    ppg = np.sin(2 * np.pi * 1.2 * t + phase - 0.5) + rng.normal(0, 0.05, (n, length))
+    return ppg, abp

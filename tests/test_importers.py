@@ -9,7 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from helpers import assert_clean_failure, run_cli, write_matlab_header
+from helpers import assert_clean_failure, run_cli, sine_windows, write_matlab_header
 from scipy.io import savemat
 
 from innpar_freia.data.importers import import_bp_benchmark, start_from_id
@@ -21,12 +21,7 @@ L = 125  # 1-s windows at 125 Hz keep the files tiny
 
 
 def _windows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    t = np.arange(L) / 125.0
-    phase = rng.uniform(0, 2 * np.pi, (n, 1))
-    abp = 90 + 25 * np.sin(2 * np.pi * 1.2 * t + phase) + rng.normal(0, 1, (n, L))
-    ppg = np.sin(2 * np.pi * 1.2 * t + phase - 0.5) + rng.normal(0, 0.05, (n, L))
-    return ppg, abp
+    return sine_windows(n, L, seed)
 
 
 def _fold_columns(fold: int, n: int = 6, subjects: int = 2) -> dict[str, np.ndarray]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from helpers import write_matlab_header
+from helpers import sine_windows, write_matlab_header
 from scipy.io import savemat
 
 from innpar_freia.data.importers import import_bp_benchmark, import_innpar_npy
@@ -28,13 +28,7 @@ L = 125  # 1-s windows keep the files tiny
 
 
 def _signals(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` distinct (PPG, ABP) windows, none constant, ABP in mmHg."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(L) / 125.0
-    phase = rng.uniform(0, 2 * np.pi, (n, 1))
-    abp = 90 + 25 * np.sin(2 * np.pi * 1.2 * t + phase) + rng.normal(0, 1, (n, L))
-    ppg = np.sin(2 * np.pi * 1.2 * t + phase - 0.5) + rng.normal(0, 0.05, (n, L))
-    return ppg, abp
+    return sine_windows(n, L, seed)
 
 
 def _fold(n: int = 4, seed: int = 0, **columns: np.ndarray) -> dict[str, np.ndarray]:

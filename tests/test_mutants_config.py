@@ -292,3 +292,57 @@ def test_command_line_beats_toml_for_the_model_and_the_preset(tmp_path: Path) ->
     bad.write_text("[model]\nblocks = 0\n")
     with pytest.raises(ConfigError, match=r"b\.toml: blocks must be >= 1"):
         load_run_config(None, bad, model_overrides={"blocks": 2})
+
+
+def test_every_documented_choice_is_accepted() -> None:
+    """Guards against a documented choice dropped from its list (the ``copy`` second
+    channel, the ``mscm-global`` subnet, a coupling, a device, a preload mode)."""
+    for arch in ("innpar", "unet"):
+        ModelConfig(arch=arch)
+    for coupling in ("innpar", "glow", "rnvp", "allinone"):
+        ModelConfig(coupling=coupling)
+    for channel in ("gradient", "gradient-onesided", "zeros", "copy"):
+        ModelConfig(second_channel=channel)
+    for subnet in ("mscm", "mscm-relu", "mscm-global"):
+        ModelConfig(subnet=subnet)
+    for device in ("auto", "cpu", "cuda"):
+        TrainConfig(device=device)
+    for preload in ("auto", "always", "never"):
+        TrainConfig(preload=preload)
+    for norm, region, schedule in (("minmax", "real", "constant"), ("zscore", "padded", "cosine")):
+        TrainConfig(abp_norm=norm, loss_region=region, lr_schedule=schedule)
+    TrainConfig(pair_calibration="offset", pair_pp="range")
+    TrainConfig(pair_calibration="offset-scale", pair_pp="peaks")
+
+
+def test_padding_rounds_up_to_a_multiple_of_four_only_when_needed() -> None:
+    """Guards against padding a length that is already a multiple of 4 by another 4
+    (628 -> 632), which would change the network's input size for such windows."""
+    for length, padded in ((625, 628), (628, 628), (8, 8), (9, 12), (1250, 1252)):
+        assert ModelConfig(window_length=length).padded_length == padded
+
+
+def test_resolving_leaves_the_callers_settings_alone() -> None:
+    """Guards against the warm-up shortening writing ``warmup_epochs`` into the caller's
+    dict: the same options reused for a preset without warm-up would then carry it."""
+    train = {"epochs": 1}
+    assert resolve_config("innpar-plus", train=train).train.warmup_epochs == 1
+    assert train == {"epochs": 1}
+
+
+def test_the_file_alone_is_checked_under_its_own_preset(tmp_path: Path) -> None:
+    """Guards against the stand-alone check of a TOML file using the default preset instead
+    of the file's: an inverse loss in a U-Net file is wrong even when the command line
+    sets it to 0 for this run."""
+    toml = tmp_path / "u.toml"
+    toml.write_text('preset = "unet"\n[train]\ninverse_weight = 0.5\n')
+    with pytest.raises(ConfigError, match=r"u\.toml: inverse_weight is 0\.5, but the U-Net"):
+        load_run_config(None, toml, train_overrides={"inverse_weight": 0.0})
+
+
+def test_a_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
+    """Guards against the TOML syntax error losing the path of the file it is in."""
+    broken = tmp_path / "broken-one.toml"
+    broken.write_text("[train\n")
+    with pytest.raises(ConfigError, match=r"config file .*broken-one\.toml is not valid TOML"):
+        load_toml(broken)

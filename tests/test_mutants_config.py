@@ -147,6 +147,7 @@ def test_the_set_of_presets_is_the_documented_one() -> None:
         ({"test_fold": -1}, "test_fold must be >= 0"),
         ({"test_fold": 1001}, "test_fold must be >= 0 and <= 1000"),
         ({"test_fold": 0, "val_fold": -2}, "val_fold must be >= -1"),
+        ({"test_fold": 0, "val_fold": 1001}, "val_fold must be >= -1 and <= 1000, but is: 1001"),
         ({"num_workers": -1}, "num_workers must be >= 0"),
         ({"num_workers": 257}, "num_workers must be >= 0 and <= 256"),
         ({"preload": "sometimes"}, "preload must be one of auto, always, never"),
@@ -172,6 +173,8 @@ def test_the_edges_of_the_training_ranges_are_allowed() -> None:
     sampling is off (it is then unused), the largest seed, an EMA decay just below 1; and
     against a TOML list of kept epochs staying a list (unhashable config)."""
     TrainConfig(test_fold=0, val_fold=-1)
+    TrainConfig(test_fold=1000, val_fold=1000 - 1)
+    TrainConfig(test_fold=0, val_fold=1000)
     TrainConfig(paired_sampling=True, subject_group=4, batch_size=4)
     TrainConfig(paired_sampling=False, subject_group=8, batch_size=4)
     TrainConfig(seed=2**63 - 1, ema_decay=0.999)

@@ -520,6 +520,24 @@ def _print_partition(p: dict) -> None:
     )
     for e in p["near_examples"]:
         click.echo(f"    {pair(e)}: r PPG {e['ppg_corr']:.4f}, ABP {e['abp_corr']:.4f}")
+    click.echo(
+        f"  shifted copies (one stretch of signal at another place in the window): "
+        f"{p['shifted_copy_pairs']} pairs, {p['shifted_copy_windows']} windows, "
+        f"{p['shifted_subject_pairs']} pairs of subjects"
+    )
+    for e in p["shifted_examples"]:
+        shift = e["shift_seconds"]
+        when = f"{abs(shift):.3f} s {'after' if shift >= 0 else 'before'}"
+        click.echo(
+            f"    {pair(e)}: the second starts {when} the first, "
+            f"{e['overlap_seconds']:.2f} s shared, r PPG {e['ppg_corr']:.6f}, "
+            f"ABP {e['abp_corr']:.6f}"
+        )
+    for e in p["shifted_subject_examples"]:
+        click.echo(
+            f"    subjects {e['a']} ({name} {e['a_' + name]}) and {e['b']} "
+            f"({name} {e['b_' + name]}) share signal: {e['window_pairs']} window pairs"
+        )
 
 
 @data.command("check")
@@ -548,7 +566,11 @@ def check_cmd(
       - subjects and window ids with windows in more than one split/fold;
       - identical windows across them (sha256 of the float32 PPG or ABP);
       - near-identical windows: correlation above --threshold of both the PPG and the
-        ABP signature (block means, z-scored), compared with blocked matrix products.
+        ABP signature (block means, z-scored), compared with blocked matrix products;
+      - shifted copies: one stretch of signal (2 s or more) at another place in two
+        windows, found from 2-s segments that start at each ABP beat, and confirmed
+        sample by sample (r >= 0.999 in both signals and >= 0.9999 in one);
+        the pairs of subjects they join are listed, to merge them in a subject map.
     Exit code: 0 no leakage, 3 leakage found, 1 unreadable file or nothing to check.
 
     \b

@@ -13,7 +13,17 @@ so any two folds must be disjoint). Leakage is
   of one subject (unknown to the file) also reach it, and are leakage too. Pairs above
   0.999 are counted separately: those are copies. Signatures are compared with
   matrix products a block at a time, so memory stays bounded; time grows with the product
-  of the part sizes.
+  of the part sizes;
+* a shifted copy: a pair from different parts that holds the same stretch of signal at
+  another place in the window (two recordings of one monitor that started at different
+  times, windows cut on another grid), rescaled or not. Window signatures miss those (the
+  beats do not line up), so each window is also cut into segments of 2 s that start a
+  quarter of a second before each systolic peak of its ABP (the same beat starts the same
+  segment wherever it lies in the window); segments of different parts whose signatures
+  correlate at 0.999 or more for the PPG and the ABP name a candidate pair and its shift,
+  and the pair is a copy when the two windows, overlaid at that shift (+-2 samples),
+  correlate at 0.999 or more sample by sample in both signals over at least the segment
+  length. Pairs already counted as exact or near duplicates are not counted again.
 """
 
 from __future__ import annotations
@@ -38,6 +48,24 @@ COPY_THRESHOLD = 0.999
 READ_BLOCK = 4096  # windows read from the file at a time
 COMPARE_BLOCK = 2048  # rows of a signature block in one matrix product
 MAX_EXAMPLES = 10
+MAX_SUBJECT_PAIRS = 100  # subject pairs sharing signal listed (to merge them in a subject map)
+# Shifted copies: segments of this length (at most half the window) begin this long before
+# each systolic peak of the ABP; a peak is the highest sample within PEAK_SPACING either
+# side that rises at least a quarter of the window's range above the lowest one there.
+SEGMENT_SECONDS = 2.0
+SEGMENT_LEAD = 0.25
+SEGMENT_POINTS = 32
+PEAK_SPACING = 0.3
+PEAK_PROMINENCE = 0.25
+# Anchors (and beat periods) found in two resampled or re-digitised copies can differ by a
+# sample or two.
+SHIFT_SLACK = 2
+# A shifted copy carries the same samples: besides both signals at COPY_THRESHOLD, one of
+# them correlates at this or more over the overlap (the copies in the provided data reach
+# 0.9999998; one signal can be lower at a record's first seconds, where the two recordings
+# were filtered from different starts). Windows of one subject at other times (a beat
+# apart) reach 0.9998, and synthetic subjects, drawn from one waveform model, 0.9992.
+SAME_SAMPLES = 0.9999
 
 
 def signatures(x: np.ndarray, points: int = SIGNATURE_POINTS) -> np.ndarray:
@@ -53,6 +81,65 @@ def signatures(x: np.ndarray, points: int = SIGNATURE_POINTS) -> np.ndarray:
     sig -= sig.mean(axis=1, keepdims=True)
     norm = np.linalg.norm(sig, axis=1, keepdims=True)
     return (sig / np.where(norm > 0, norm, 1.0)).astype(np.float32)
+
+
+def segment_geometry(fs: float, length: int) -> tuple[int, int]:
+    """Length and lead (samples before the peak) of the segments of a window of ``length``
+    samples at ``fs``: 2 s and 0.25 s, at most half the window."""
+    seg = max(2, min(round(SEGMENT_SECONDS * fs), length // 2))
+    return seg, min(round(SEGMENT_LEAD * fs), seg // 2)
+
+
+def segment_starts(abp: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(n, L)`` ABP windows -> (window row, first sample, beat period) of every segment
+    that begins ``SEGMENT_LEAD`` before a systolic peak, lies wholly inside its window and
+    has a next peak in it (the period is the samples from its peak to the next). A peak is the
+    first sample of the highest plateau within ``PEAK_SPACING`` either side that rises at
+    least ``PEAK_PROMINENCE`` of the window's range above the lowest sample there, so a
+    beat gives the same peak wherever it lies in a window (and at any gain or offset)."""
+    from scipy.ndimage import maximum_filter1d, minimum_filter1d
+
+    x = np.asarray(abp, dtype=np.float64)
+    length = x.shape[1]
+    seg, lead = segment_geometry(fs, length)
+    size = 2 * max(1, round(PEAK_SPACING * fs)) + 1
+    high = maximum_filter1d(x, size, axis=1, mode="nearest")
+    low = minimum_filter1d(x, size, axis=1, mode="nearest")
+    span = np.ptp(x, axis=1, keepdims=True)
+    peak = (x == high) & (x - low >= PEAK_PROMINENCE * span) & (span > 0)
+    peak[:, 1:] &= x[:, 1:] > x[:, :-1]  # the first sample of a flat top
+    rows, pos = np.nonzero(peak)  # row by row, in order
+    period = np.full(len(pos), -1, dtype=np.int64)
+    same = rows[1:] == rows[:-1]
+    period[:-1][same] = (pos[1:] - pos[:-1])[same]
+    first = pos - lead
+    keep = (first >= 0) & (first + seg <= length) & (period > 0)
+    return rows[keep], first[keep], period[keep]
+
+
+def segment_signatures(
+    x: np.ndarray, rows: np.ndarray, first: np.ndarray, seg: int, points: int = SEGMENT_POINTS
+) -> np.ndarray:
+    """Signatures (as ``signatures``) of the segments ``x[rows, first:first + seg]``."""
+    if not len(rows):
+        return np.zeros((0, min(points, seg)), dtype=np.float32)
+    cut = np.asarray(x, dtype=np.float64)[rows[:, None], first[:, None] + np.arange(seg)]
+    return signatures(cut, points)
+
+
+def overlap_correlation(a: np.ndarray, b: np.ndarray, shift: int) -> tuple[float, int]:
+    """Pearson correlation of windows ``a`` and ``b`` overlaid so that ``a[t]`` lies on
+    ``b[t - shift]`` (``b`` starts ``shift`` samples after ``a`` in their common signal),
+    over the samples they share, and how many they share. A constant overlap correlates 0."""
+    length = len(a)
+    lo, hi = max(0, shift), min(length, length + shift)
+    if hi - lo < 2:
+        return 0.0, max(0, hi - lo)
+    x = np.asarray(a[lo:hi], dtype=np.float64)
+    y = np.asarray(b[lo - shift : hi - shift], dtype=np.float64)
+    x, y = x - x.mean(), y - y.mean()
+    den = float(np.sqrt((x @ x) * (y @ y)))
+    return (float(x @ y) / den if den > 0 else 0.0), hi - lo
 
 
 def _hashes(x: np.ndarray) -> list[str]:
@@ -75,6 +162,10 @@ class PartitionReport:
     near_copies: int = 0
     near_windows: int = 0
     near_examples: list[dict[str, Any]] = field(default_factory=list)
+    shifted_pairs: int = 0
+    shifted_windows: int = 0
+    shifted_examples: list[dict[str, Any]] = field(default_factory=list)
+    shifted_subjects: list[dict[str, Any]] = field(default_factory=list)
     exact_within_parts: int = 0
     # Synthetic subjects are drawn from one waveform model: windows of different subjects
     # can correlate above the threshold without sharing a recording; only copies
@@ -84,7 +175,8 @@ class PartitionReport:
     @property
     def leaks(self) -> bool:
         near = self.near_copies if self.near_expected else self.near_pairs
-        return bool(self.shared_subjects or self.shared_window_ids or self.exact_windows or near)
+        copies = self.exact_windows or self.shifted_pairs
+        return bool(self.shared_subjects or self.shared_window_ids or copies or near)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +195,11 @@ class PartitionReport:
             "near_duplicates_expected": self.near_expected,
             "near_duplicate_windows": self.near_windows,
             "near_examples": self.near_examples[:MAX_EXAMPLES],
+            "shifted_copy_pairs": self.shifted_pairs,
+            "shifted_copy_windows": self.shifted_windows,
+            "shifted_examples": self.shifted_examples[:MAX_EXAMPLES],
+            "shifted_subject_pairs": len(self.shifted_subjects),
+            "shifted_subject_examples": self.shifted_subjects[:MAX_SUBJECT_PAIRS],
             "windows_duplicated_within_a_part": self.exact_within_parts,
         }
 
@@ -145,6 +242,28 @@ def _shared(labels: np.ndarray, part: np.ndarray, valid: np.ndarray) -> list[dic
     return out
 
 
+@dataclass
+class Segments:
+    """The 2-s segments of every window (see ``segment_starts``) and their signatures."""
+
+    rows: np.ndarray
+    first: np.ndarray
+    period: np.ndarray
+    ppg: np.ndarray
+    abp: np.ndarray
+    length: int
+
+
+def _example(info: Any, name: str, part: np.ndarray, i: int, j: int, **extra: Any) -> dict:
+    return {
+        "a": {"window": str(info.window_ids[i]), "subject": str(info.subjects[i]),
+              name: str(part[i]), "index": int(i)},
+        "b": {"window": str(info.window_ids[j]), "subject": str(info.subjects[j]),
+              name: str(part[j]), "index": int(j)},
+        **extra,
+    }  # fmt: skip
+
+
 def _check_partition(
     name: str,
     part: np.ndarray,
@@ -153,7 +272,10 @@ def _check_partition(
     hashes: tuple[list[str], list[str]],
     sigs: tuple[np.ndarray, np.ndarray],
     threshold: float,
-) -> PartitionReport:
+    segments: Segments,
+) -> tuple[PartitionReport, np.ndarray]:
+    """The partition's report without its shifted copies, and the candidates for those:
+    ``(k, 3)`` rows of (window, window in a later part, shift in samples)."""
     keys = sorted(set(part[valid].tolist()), key=str)
     report = PartitionReport(name, {str(k): int(np.sum(valid & (part == k))) for k in keys})
     report.near_expected = info.source_format == "synthetic"
@@ -161,13 +283,7 @@ def _check_partition(
     report.shared_window_ids = _shared(info.window_ids, part, valid)
 
     def example(i: int, j: int, **extra: Any) -> dict[str, Any]:
-        return {
-            "a": {"window": str(info.window_ids[i]), "subject": str(info.subjects[i]),
-                  name: str(part[i]), "index": int(i)},
-            "b": {"window": str(info.window_ids[j]), "subject": str(info.subjects[j]),
-                  name: str(part[j]), "index": int(j)},
-            **extra,
-        }  # fmt: skip
+        return _example(info, name, part, i, j, **extra)
 
     # Exact duplicates: windows sharing a PPG or an ABP hash, in different parts. Pairs
     # are counted from the per-part counts of each hash (no quadratic enumeration).
@@ -227,7 +343,132 @@ def _check_partition(
             example(i, j, ppg_corr=round(float(cp_ij), 5), abp_corr=round(float(ca_ij), 5))
         )
     report.near_windows = len(near_windows)
-    return report
+    found = {(i, j) for _, i, j, _, _ in near}
+    return report, _shift_candidates(part, valid, keys, segments, (hp, ha), found)
+
+
+def _shift_candidates(
+    part: np.ndarray,
+    valid: np.ndarray,
+    keys: list[Any],
+    segments: Segments,
+    hashes: tuple[list[str], list[str]],
+    found: set[tuple[int, int]],
+) -> np.ndarray:
+    """Pairs of windows of different parts with a pair of segments whose signatures
+    correlate at ``COPY_THRESHOLD`` or more in both signals and at ``SAME_SAMPLES`` in one,
+    with the shift the segments give, less the pairs counted already (identical bytes, or
+    near duplicates)."""
+    hp, ha = hashes
+    seg_part = part[segments.rows]
+    seg_valid = valid[segments.rows]
+    # Segments are compared only with those of a beat period within SHIFT_SLACK samples
+    # (a copy has the same beats): each part's segments sorted by period, a period at a time.
+    index = {}
+    for k in keys:
+        members = np.flatnonzero(seg_valid & (seg_part == k))
+        index[k] = members[np.argsort(segments.period[members], kind="stable")]
+    out: list[np.ndarray] = []
+    for x, kx in enumerate(keys):
+        px = segments.period[index[kx]]
+        for ky in keys[x + 1 :]:
+            sy = index[ky]
+            py = segments.period[sy]
+            for value in np.unique(px):
+                lo, hi = np.searchsorted(px, [value, value + 1])
+                cols = sy[np.searchsorted(py, value - SHIFT_SLACK) :
+                          np.searchsorted(py, value + SHIFT_SLACK + 1)]  # fmt: skip
+                if not len(cols):
+                    continue
+                for s in range(lo, hi, COMPARE_BLOCK):
+                    rows = index[kx][s : min(hi, s + COMPARE_BLOCK)]
+                    ca = segments.abp[rows] @ segments.abp[cols].T
+                    if not (ca >= COPY_THRESHOLD).any():
+                        continue
+                    # By the rule the windows are held to (see _confirm), on the segments;
+                    # regular pulses (synthetic ones) pass the ABP's part alone by the million.
+                    cp = segments.ppg[rows] @ segments.ppg[cols].T
+                    hit = (np.minimum(cp, ca) >= COPY_THRESHOLD) & (
+                        np.maximum(cp, ca) >= SAME_SAMPLES
+                    )
+                    r, c = np.nonzero(hit)
+                    a, b = rows[r], cols[c]
+                    shift = segments.first[a] - segments.first[b]
+                    out.append(np.stack([segments.rows[a], segments.rows[b], shift], axis=1))
+    if not out:
+        return np.zeros((0, 3), dtype=np.int64)
+    cand = np.unique(np.concatenate(out).astype(np.int64), axis=0)
+    keep = [(int(i), int(j)) not in found and hp[i] != hp[j] and ha[i] != ha[j] for i, j, _ in cand]
+    return cand[np.asarray(keep, dtype=bool)]
+
+
+def _confirm(
+    path: str | Path, candidates: np.ndarray, min_overlap: int
+) -> dict[tuple[int, int], tuple[int, float, float, int]]:
+    """The candidate pairs that are copies: window pair -> (shift, PPG r, ABP r, overlap)
+    of the best shift within ``SHIFT_SLACK`` of a candidate's, for pairs whose windows,
+    overlaid there, correlate at ``COPY_THRESHOLD`` or more in both signals, and at
+    ``SAME_SAMPLES`` in one, over at least ``min_overlap`` samples. Only the windows of
+    candidate pairs are read again."""
+    if not len(candidates):
+        return {}
+    need = np.unique(candidates[:, :2])
+    where = {int(w): k for k, w in enumerate(need)}
+    with open_h5(path) as fh:
+        length = fh["ppg"].shape[1]
+        ppg = np.empty((len(need), length), dtype=np.float32)
+        abp = np.empty_like(ppg)
+        for s in range(0, int(need[-1]) + 1, READ_BLOCK):
+            inside = (need >= s) & (need < s + READ_BLOCK)
+            if not inside.any():
+                continue
+            rows = need[inside] - s
+            ppg[inside] = read_block(fh["ppg"], s, s + READ_BLOCK)[rows]
+            abp[inside] = read_block(fh["abp"], s, s + READ_BLOCK)[rows]
+    best: dict[tuple[int, int], tuple[int, float, float, int]] = {}
+    for i, j, shift in candidates.tolist():
+        a, b = where[i], where[j]
+        for d in range(shift - SHIFT_SLACK, shift + SHIFT_SLACK + 1):
+            rp, n = overlap_correlation(ppg[a], ppg[b], d)
+            if n < min_overlap or rp < COPY_THRESHOLD:
+                continue
+            ra, _ = overlap_correlation(abp[a], abp[b], d)
+            if ra < COPY_THRESHOLD or max(rp, ra) < SAME_SAMPLES:
+                continue
+            if (i, j) not in best or min(rp, ra) > min(best[i, j][1:3]):
+                best[i, j] = (d, rp, ra, n)
+    return best
+
+
+def _add_shifted(
+    report: PartitionReport,
+    part: np.ndarray,
+    info: Any,
+    candidates: np.ndarray,
+    copies: dict[tuple[int, int], tuple[int, float, float, int]],
+) -> None:
+    """Count the partition's confirmed shifted copies, most convincing examples first, and
+    the pairs of subjects they join, most window pairs first."""
+    pairs = {(int(i), int(j)) for i, j, _ in candidates} & copies.keys()
+    ranked = sorted(pairs, key=lambda ij: (-min(copies[ij][1:3]), ij))
+    report.shifted_pairs = len(ranked)
+    report.shifted_windows = len({w for ij in ranked for w in ij})
+    by_subjects: dict[tuple[str, str, str, str], int] = defaultdict(int)
+    for i, j in ranked:
+        by_subjects[str(info.subjects[i]), str(part[i]), str(info.subjects[j]), str(part[j])] += 1
+    report.shifted_subjects = [
+        {"a": a, f"a_{report.name}": pa, "b": b, f"b_{report.name}": pb, "window_pairs": k}
+        for (a, pa, b, pb), k in sorted(by_subjects.items(), key=lambda t: (-t[1], t[0]))
+    ]
+    for i, j in ranked[:MAX_EXAMPLES]:
+        d, rp, ra, n = copies[i, j]
+        report.shifted_examples.append(
+            _example(
+                info, report.name, part, i, j,
+                shift_seconds=round(d / info.fs, 4), overlap_seconds=round(n / info.fs, 4),
+                ppg_corr=round(rp, 6), abp_corr=round(ra, 6),
+            )
+        )  # fmt: skip
 
 
 def check_leakage(
@@ -249,6 +490,8 @@ def check_leakage(
     sa = np.zeros_like(sp)
     hp: list[str] = []
     ha: list[str] = []
+    seg_len, _ = segment_geometry(info.fs, info.window_length)
+    seg_rows, seg_first, seg_period, seg_p, seg_a = [], [], [], [], []
     with open_h5(path) as fh:
         for s in range(0, n, READ_BLOCK):
             ppg = read_block(fh["ppg"], s, s + READ_BLOCK)
@@ -257,17 +500,49 @@ def check_leakage(
             ha.extend(_hashes(abp))
             sp[s : s + len(ppg)] = signatures(ppg, points)
             sa[s : s + len(abp)] = signatures(abp, points)
-    partitions = []
-    if info.has_splits:
-        valid = np.isin(info.split, SPLITS)
-        partitions.append(
-            _check_partition("split", info.split, valid, info, (hp, ha), (sp, sa), threshold)
-        )
-    if np.any(info.fold >= 0) and len(np.unique(info.fold[info.fold >= 0])) > 1:
-        valid = info.fold >= 0
-        partitions.append(
-            _check_partition("fold", info.fold, valid, info, (hp, ha), (sp, sa), threshold)
-        )
-    return LeakageReport(
-        str(path), n, partitions, threshold, sp.shape[1], seconds=time.monotonic() - t0
+            rows, first, period = segment_starts(abp, info.fs)
+            seg_rows.append(rows + s)
+            seg_first.append(first)
+            seg_period.append(period)
+            seg_p.append(segment_signatures(ppg, rows, first, seg_len))
+            seg_a.append(segment_signatures(abp, rows, first, seg_len))
+    empty = np.zeros(0, dtype=np.int64)
+    segments = Segments(
+        np.concatenate([empty, *seg_rows]).astype(np.int64),
+        np.concatenate([empty, *seg_first]).astype(np.int64),
+        np.concatenate([empty, *seg_period]).astype(np.int64),
+        np.concatenate([np.zeros((0, min(SEGMENT_POINTS, seg_len)), np.float32), *seg_p]),
+        np.concatenate([np.zeros((0, min(SEGMENT_POINTS, seg_len)), np.float32), *seg_a]),
+        seg_len,
     )
+    checked: list[tuple[PartitionReport, np.ndarray, np.ndarray]] = []
+    for name, part, valid in _partitions(info):
+        report, cand = _check_partition(
+            name, part, valid, info, (hp, ha), (sp, sa), threshold, segments
+        )
+        checked.append((report, part, cand))
+    copies = _confirm(
+        path,
+        np.concatenate([c for _, _, c in checked] or [np.zeros((0, 3))]).astype(np.int64),
+        seg_len,
+    )
+    for report, part, cand in checked:
+        _add_shifted(report, part, info, cand, copies)
+    return LeakageReport(
+        str(path),
+        n,
+        [r for r, _, _ in checked],
+        threshold,
+        sp.shape[1],
+        seconds=time.monotonic() - t0,
+    )
+
+
+def _partitions(info: Any) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, part of each window, whether it has one) of the partitions the file has."""
+    out = []
+    if info.has_splits:
+        out.append(("split", info.split, np.isin(info.split, SPLITS)))
+    if np.any(info.fold >= 0) and len(np.unique(info.fold[info.fold >= 0])) > 1:
+        out.append(("fold", info.fold, info.fold >= 0))
+    return out

@@ -1,0 +1,223 @@
+"""The leakage check's shifted copies: one stretch of signal at another place in two windows
+of different parts (two recordings of one monitor that started at different times, or one
+recording windowed on another grid). Window signatures cannot see those (the beats do not
+line up), and the provided real folds hold 115 such pairs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import run_cli
+
+from innpar_freia.data.bp_benchmark import import_bp_benchmark
+from innpar_freia.data.leakage import (
+    check_leakage,
+    overlap_correlation,
+    segment_geometry,
+    segment_starts,
+)
+from innpar_freia.data.store import WindowWriter
+
+FS = 125.0
+N = 625  # 5-s windows
+OFFSET = 187  # the copies' windows start 1.496 s into the original's
+
+
+def _recording(seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A pulse recording with irregular beats (periods 0.6-1.0 s, amplitudes +-10 %): ABP
+    in mmHg with a dicrotic wave, and a PPG that trails it, smoother, on a drifting base."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(seconds * FS)) / FS
+    abp = np.full(len(t), 75.0)
+    ppg = 0.3 * np.sin(2 * np.pi * 0.1 * t + rng.uniform(0, 6))
+    beat = rng.uniform(0, 0.5)
+    while beat < seconds:
+        k = rng.uniform(0.9, 1.1)
+        abp += k * 45 * np.exp(-(((t - beat - 0.12) / 0.06) ** 2))
+        abp += k * 12 * np.exp(-(((t - beat - 0.38) / 0.05) ** 2))
+        ppg += k * np.exp(-(((t - beat - 0.3) / 0.13) ** 2))
+        beat += rng.uniform(0.6, 1.0)
+    return ppg, abp
+
+
+def _cut(x: np.ndarray, starts: list[int]) -> np.ndarray:
+    return np.stack([x[s : s + N] for s in starts])
+
+
+def _file(path: Path, parts: list[tuple[np.ndarray, np.ndarray, str, int]]) -> Path:
+    """A window file of (PPG windows, ABP windows, subject, fold) groups; ids s<subject>_<k>."""
+    with WindowWriter(path, fs=FS, window_length=N, source_format="t") as w:
+        for ppg, abp, subject, fold in parts:
+            ids = [f"{subject}_{k}" for k in range(len(ppg))]
+            w.append(ppg, abp, subject=[subject] * len(ppg), window_id=ids, fold=fold)
+    return path
+
+
+def _copies_file(path: Path, copy_fold: int = 1, noise: tuple[float, float] = (0, 0)) -> Path:
+    """Subject a (fold 0): 4 windows of a recording; subject b (fold ``copy_fold``): 3
+    windows of the same recording starting OFFSET samples later, the PPG at another gain
+    and offset, the ABP 2 mmHg higher (another transducer zero), each signal with Gaussian
+    noise of the given SD; subjects c (fold 0) and d (fold 1): windows of other recordings.
+    b's window k shares 625 - 187 = 438 samples (3.504 s) with a's window k and 187
+    samples (1.496 s, less than the 2 s a copy must share) with a's window k + 1."""
+    ppg, abp = _recording(25, seed=1)
+    rng = np.random.default_rng(9)
+    starts = [0, N, 2 * N, 3 * N]
+    copy_starts = [OFFSET + k * N for k in range(3)]
+    ppg_b = 3 * _cut(ppg, copy_starts) + 1 + noise[0] * rng.normal(size=(3, N))
+    abp_b = _cut(abp, copy_starts) + 2 + noise[1] * rng.normal(size=(3, N))
+    other = [_recording(12, seed=s) for s in (2, 3)]
+    return _file(
+        path,
+        [
+            (_cut(ppg, starts), _cut(abp, starts), "a", 0),
+            (ppg_b, abp_b, "b", copy_fold),
+            (_cut(other[0][0], [0, N]), _cut(other[0][1], [0, N]), "c", 0),
+            (_cut(other[1][0], [0, N]), _cut(other[1][1], [0, N]), "d", 1),
+        ],
+    )
+
+
+def _fold(report) -> dict:
+    return next(p for p in report.to_dict()["partitions"] if p["partition"] == "fold")
+
+
+def test_overlap_correlation_lays_the_second_window_shift_samples_later() -> None:
+    a = np.array([0.0, 1, 2, 3, 4, 5])
+    b = np.array([2.0, 3, 5, 4, 9, 1])  # b[t - 2] = a[t] for t = 2, 3 only
+    r, n = overlap_correlation(a, b, 2)
+    assert n == 4
+    # a[2:6] = 2 3 4 5 against b[0:4] = 2 3 5 4, less their means: (-1.5 -.5 .5 1.5)
+    # and (-1.5 -.5 1.5 .5); by hand r = (2.25 + .25 + .75 + .75) / 5 = 0.8
+    assert r == pytest.approx(0.8)
+    r, n = overlap_correlation(b, a, -2)  # the same overlap seen from b
+    assert (r, n) == (pytest.approx(0.8), 4)
+    assert overlap_correlation(a, 2 * a + 1, 0) == (pytest.approx(1.0), 6)
+    assert overlap_correlation(a, np.ones(6), 0) == (0.0, 6)  # a constant overlap
+    assert overlap_correlation(a, a, 5)[1] == 1
+
+
+def test_segments_start_a_quarter_second_before_each_beat_and_fit_the_window() -> None:
+    """Beats at 1.0, 2.0 and 3.5 s of a 5-s window (peaks at samples 125, 250, 437): the
+    segments (2 s, 0.25 s lead) start at 94 and 219, each with its beat period; the last
+    beat has none after it, and its segment would end past the window."""
+    assert segment_geometry(FS, N) == (250, 31)
+    assert segment_geometry(FS, 200) == (100, 31)  # at most half the window
+    t = np.arange(N) / FS
+    abp = 70 + sum(40 * np.exp(-(((t - c) / 0.05) ** 2)) for c in (1.0, 2.0, 3.5))
+    rows, first, period = segment_starts(np.stack([abp, 2 * abp - 30]), FS)
+    assert rows.tolist() == [0, 0, 1, 1]  # the same anchors at another gain
+    assert first.tolist() == [94, 219, 94, 219]
+    assert period.tolist() == [125, 187, 125, 187]
+    flat = segment_starts(np.full((1, N), 80.0), FS)
+    assert all(len(v) == 0 for v in flat)
+
+
+def test_a_shifted_copy_in_another_fold_is_found_with_its_shift(tmp_path: Path) -> None:
+    """Subject b's windows are a's recording 1.496 s later, at another gain: 3 window pairs
+    sharing 3.504 s each (the 1.496-s overlaps with a's next windows are too short), which
+    neither the hashes nor the window signatures see."""
+    report = check_leakage(_copies_file(tmp_path / "a.h5"))
+    p = _fold(report)
+    assert p["exact_duplicate_windows"] == 0 and p["near_duplicate_pairs"] == 0
+    assert p["subjects_in_several_parts"] == 0
+    assert p["shifted_copy_pairs"] == 3 and p["shifted_copy_windows"] == 6
+    assert p["leakage"] and report.leaks
+    pairs = {(e["a"]["window"], e["b"]["window"]) for e in p["shifted_examples"]}
+    assert pairs == {("a_0", "b_0"), ("a_1", "b_1"), ("a_2", "b_2")}
+    for e in p["shifted_examples"]:
+        assert (e["a"]["fold"], e["b"]["fold"]) == ("0", "1")
+        assert e["shift_seconds"] == pytest.approx(OFFSET / FS)
+        assert e["overlap_seconds"] == pytest.approx((N - OFFSET) / FS)
+        assert e["ppg_corr"] > 0.99999 and e["abp_corr"] > 0.99999
+    assert p["shifted_subject_pairs"] == 1
+    assert p["shifted_subject_examples"] == [
+        {"a": "a", "a_fold": "0", "b": "b", "b_fold": "1", "window_pairs": 3}
+    ]
+
+
+def test_a_shifted_copy_in_its_own_fold_is_not_leakage(tmp_path: Path) -> None:
+    p = _fold(check_leakage(_copies_file(tmp_path / "a.h5", copy_fold=0)))
+    assert p["shifted_copy_pairs"] == 0 and not p["leakage"]
+
+
+@pytest.mark.parametrize(
+    ("noise", "found"),
+    [
+        ((0.0, 0.0), 3),  # the same samples
+        ((0.0, 0.3), 3),  # the ABP noisier (r 0.99965-0.99972), the PPG the same samples
+        ((0.03, 0.3), 0),  # and the PPG too (r 0.9996): alike, not one recording
+    ],
+)
+def test_a_copy_carries_the_same_samples_in_one_signal(tmp_path, noise, found: int) -> None:
+    """A shifted copy must correlate at 0.9999 in one signal (and 0.999 in both): windows
+    of one subject a beat apart, or of synthetic subjects, reach 0.999 in both but not the
+    same samples. The noise SDs (copies' PPG SD ~1.16, ABP SD ~12.2) put the correlations
+    of the overlaps at the values noted, measured once with ``overlap_correlation``."""
+    p = _fold(check_leakage(_copies_file(tmp_path / "a.h5", noise=noise)))
+    assert p["shifted_copy_pairs"] == found
+    for e in p["shifted_examples"]:
+        assert min(e["ppg_corr"], e["abp_corr"]) >= 0.999
+        assert max(e["ppg_corr"], e["abp_corr"]) >= 0.9999
+
+
+def test_a_copy_also_found_by_its_bytes_is_not_counted_again(tmp_path: Path) -> None:
+    """b's first window is a's first, byte for byte, in fold 1 (an exact duplicate); it
+    is not also a shifted copy (at shift 0, or one beat away)."""
+    ppg, abp = _recording(12, seed=1)
+    other = _recording(12, seed=2)
+    path = _file(
+        tmp_path / "a.h5",
+        [
+            (_cut(ppg, [0, N]), _cut(abp, [0, N]), "a", 0),
+            (_cut(ppg, [0]), _cut(abp, [0]), "b", 1),
+            (_cut(other[0], [0]), _cut(other[1], [0]), "c", 1),
+        ],
+    )
+    p = _fold(check_leakage(path))
+    assert p["exact_duplicate_windows"] == 2 and p["shifted_copy_pairs"] == 0
+
+
+def test_data_check_prints_the_shifted_copies_and_the_subjects_to_merge(tmp_path) -> None:
+    path = _copies_file(tmp_path / "a.h5")
+    result = run_cli("data", "check", path)
+    assert result.exit_code == 3, result.output
+    assert "shifted copies (one stretch of signal at another place in the window): 3 pairs, " \
+           "6 windows, 1 pairs of subjects" in result.output  # fmt: skip
+    assert "a_0 (fold 0) = b_0 (fold 1): the second starts 1.496 s after the first, " \
+           "3.50 s shared" in result.output  # fmt: skip
+    assert "subjects a (fold 0) and b (fold 1) share signal: 3 window pairs" in result.output
+    result = run_cli("data", "check", path, "--json")
+    assert json.loads(result.stdout)["partitions"][0]["shifted_copy_pairs"] == 3
+
+
+@pytest.mark.realdata
+def test_the_real_folds_hold_shifted_copies_of_eight_record_pairs(real_data, tmp_path) -> None:
+    """Records of the provided folds overlap in time at whole-second shifts (one patient's
+    alarms recorded by one monitor): 115 window pairs, 178 windows, between the records
+    listed, sample by sample identical up to the ADC gain (r > 0.99999 in at least one
+    signal)."""
+    bpb = tmp_path / "bpb.h5"
+    import_bp_benchmark(real_data / "bp_benchmark", bpb)
+    p = _fold(check_leakage(bpb))
+    assert p["shifted_copy_pairs"] == 115 and p["shifted_copy_windows"] == 178
+    joined = {
+        frozenset((e["a"].removeprefix("c2015_"), e["b"].removeprefix("c2015_"))): e["window_pairs"]
+        for e in p["shifted_subject_examples"]
+    }
+    assert joined == {
+        frozenset(("test_710", "training_199")): 27,
+        frozenset(("training_541", "test_702")): 22,
+        frozenset(("training_541", "test_554")): 20,
+        frozenset(("test_702", "test_554")): 18,
+        frozenset(("training_238", "training_146")): 15,
+        frozenset(("training_317", "training_169")): 6,
+        frozenset(("training_377", "training_233")): 5,
+        frozenset(("training_541", "training_133")): 2,
+    }
+    for e in p["shifted_examples"]:
+        assert max(e["ppg_corr"], e["abp_corr"]) > 0.99999
+        assert e["shift_seconds"] == round(e["shift_seconds"])  # whole seconds

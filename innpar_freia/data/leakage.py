@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -315,25 +316,11 @@ def _check_partition(
     hp, ha = hashes
 
     # Near duplicates between every pair of parts, a block of signatures at a time.
-    sp, sa = sigs
     index = {k: np.flatnonzero(valid & (part == k)) for k in keys}
     near: list[tuple[float, int, int, float, float]] = []
     for x, kx in enumerate(keys):
         for ky in keys[x + 1 :]:
-            ix, iy = index[kx], index[ky]
-            for s in range(0, len(ix), COMPARE_BLOCK):
-                rows = ix[s : s + COMPARE_BLOCK]
-                cp = sp[rows] @ sp[iy].T
-                hit = cp > threshold
-                if not hit.any():
-                    continue
-                ca = sa[rows] @ sa[iy].T
-                hit &= ca > threshold
-                for r, c in zip(*np.nonzero(hit), strict=True):
-                    i, j = int(rows[r]), int(iy[c])
-                    if hp[i] == hp[j] or ha[i] == ha[j]:
-                        continue  # already counted as an exact duplicate
-                    near.append((min(cp[r, c], ca[r, c]), i, j, cp[r, c], ca[r, c]))
+            near += _near_pairs(sigs, hashes, index[kx], index[ky], threshold)
     near.sort(key=lambda t: -t[0])  # the most convincing examples first
     report.near_pairs = len(near)
     report.near_copies = sum(1 for t in near if t[0] >= COPY_THRESHOLD)
@@ -345,6 +332,42 @@ def _check_partition(
     report.near_windows = len(near_windows)
     found = {(i, j) for _, i, j, _, _ in near}
     return report, _shift_candidates(part, valid, keys, segments, (hp, ha), found)
+
+
+Mask = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _near_pairs(
+    sigs: tuple[np.ndarray, np.ndarray],
+    hashes: tuple[list[str], list[str]],
+    rows_of: np.ndarray,
+    cols_of: np.ndarray,
+    threshold: float,
+    mask: Mask | None = None,
+) -> list[tuple[float, int, int, float, float]]:
+    """(min r, window, window, PPG r, ABP r) of the pairs of a window of ``rows_of`` and
+    one of ``cols_of`` whose signatures correlate above ``threshold`` in both signals and
+    that share no hash (those are exact duplicates), among the pairs ``mask(rows, cols)``
+    keeps (all without one), a block of signatures at a time."""
+    sp, sa = sigs
+    hp, ha = hashes
+    out = []
+    for s in range(0, len(rows_of), COMPARE_BLOCK):
+        rows = rows_of[s : s + COMPARE_BLOCK]
+        cp = sp[rows] @ sp[cols_of].T
+        hit = cp > threshold
+        if mask is not None:
+            hit &= mask(rows, cols_of)
+        if not hit.any():
+            continue
+        ca = sa[rows] @ sa[cols_of].T
+        hit &= ca > threshold
+        for r, c in zip(*np.nonzero(hit), strict=True):
+            i, j = int(rows[r]), int(cols_of[c])
+            if hp[i] == hp[j] or ha[i] == ha[j]:
+                continue  # already counted as an exact duplicate
+            out.append((min(cp[r, c], ca[r, c]), i, j, cp[r, c], ca[r, c]))
+    return out
 
 
 def _shift_candidates(
@@ -359,47 +382,65 @@ def _shift_candidates(
     correlate at ``COPY_THRESHOLD`` or more in both signals and at ``SAME_SAMPLES`` in one,
     with the shift the segments give, less the pairs counted already (identical bytes, or
     near duplicates)."""
-    hp, ha = hashes
     seg_part = part[segments.rows]
     seg_valid = valid[segments.rows]
-    # Segments are compared only with those of a beat period within SHIFT_SLACK samples
-    # (a copy has the same beats): each part's segments sorted by period, a period at a time.
-    index = {}
-    for k in keys:
-        members = np.flatnonzero(seg_valid & (seg_part == k))
-        index[k] = members[np.argsort(segments.period[members], kind="stable")]
-    out: list[np.ndarray] = []
-    for x, kx in enumerate(keys):
-        px = segments.period[index[kx]]
-        for ky in keys[x + 1 :]:
-            sy = index[ky]
-            py = segments.period[sy]
-            for value in np.unique(px):
-                lo, hi = np.searchsorted(px, [value, value + 1])
-                cols = sy[np.searchsorted(py, value - SHIFT_SLACK) :
-                          np.searchsorted(py, value + SHIFT_SLACK + 1)]  # fmt: skip
-                if not len(cols):
-                    continue
-                for s in range(lo, hi, COMPARE_BLOCK):
-                    rows = index[kx][s : min(hi, s + COMPARE_BLOCK)]
-                    ca = segments.abp[rows] @ segments.abp[cols].T
-                    if not (ca >= COPY_THRESHOLD).any():
-                        continue
-                    # By the rule the windows are held to (see _confirm), on the segments;
-                    # regular pulses (synthetic ones) pass the ABP's part alone by the million.
-                    cp = segments.ppg[rows] @ segments.ppg[cols].T
-                    hit = (np.minimum(cp, ca) >= COPY_THRESHOLD) & (
-                        np.maximum(cp, ca) >= SAME_SAMPLES
-                    )
-                    r, c = np.nonzero(hit)
-                    a, b = rows[r], cols[c]
-                    shift = segments.first[a] - segments.first[b]
-                    out.append(np.stack([segments.rows[a], segments.rows[b], shift], axis=1))
-    if not out:
-        return np.zeros((0, 3), dtype=np.int64)
-    cand = np.unique(np.concatenate(out).astype(np.int64), axis=0)
+    index = {k: np.flatnonzero(seg_valid & (seg_part == k)) for k in keys}
+    out = [
+        _segment_candidates(segments, index[kx], index[ky])
+        for x, kx in enumerate(keys)
+        for ky in keys[x + 1 :]
+    ]
+    return _new_candidates(out, hashes, found)
+
+
+def _segment_candidates(
+    segments: Segments, rows_of: np.ndarray, cols_of: np.ndarray, mask: Mask | None = None
+) -> np.ndarray:
+    """(window, window, shift) of the pairs of a segment of ``rows_of`` and one of
+    ``cols_of`` (segment indices) whose beat periods agree within ``SHIFT_SLACK`` and whose
+    signatures correlate at ``COPY_THRESHOLD`` or more in both signals and at
+    ``SAME_SAMPLES`` in one, among the pairs of windows ``mask`` keeps (all without one)."""
+    rows_of = rows_of[np.argsort(segments.period[rows_of], kind="stable")]
+    cols_of = cols_of[np.argsort(segments.period[cols_of], kind="stable")]
+    pr, pc = segments.period[rows_of], segments.period[cols_of]
+    out = [np.zeros((0, 3), dtype=np.int64)]
+    # A copy has the same beats: segments are compared a beat period at a time.
+    for value in np.unique(pr):
+        lo, hi = np.searchsorted(pr, [value, value + 1])
+        cols = cols_of[np.searchsorted(pc, value - SHIFT_SLACK) :
+                       np.searchsorted(pc, value + SHIFT_SLACK + 1)]  # fmt: skip
+        if not len(cols):
+            continue
+        for s in range(lo, hi, COMPARE_BLOCK):
+            rows = rows_of[s : min(hi, s + COMPARE_BLOCK)]
+            ca = segments.abp[rows] @ segments.abp[cols].T
+            hit = ca >= COPY_THRESHOLD
+            if mask is not None:
+                hit &= mask(segments.rows[rows], segments.rows[cols])
+            if not hit.any():
+                continue
+            # By the rule the windows are held to (see _confirm), on the segments; regular
+            # pulses (synthetic ones) pass the ABP's part alone by the million.
+            cp = segments.ppg[rows] @ segments.ppg[cols].T
+            hit &= (cp >= COPY_THRESHOLD) & (np.maximum(cp, ca) >= SAME_SAMPLES)
+            r, c = np.nonzero(hit)
+            a, b = rows[r], cols[c]
+            shift = segments.first[a] - segments.first[b]
+            out.append(np.stack([segments.rows[a], segments.rows[b], shift], axis=1))
+    return np.concatenate(out).astype(np.int64)
+
+
+def _new_candidates(
+    found_by_segments: list[np.ndarray],
+    hashes: tuple[list[str], list[str]],
+    found: set[tuple[int, int]],
+) -> np.ndarray:
+    """The distinct candidates, less the pairs counted already (``found``: near
+    duplicates; and pairs sharing a hash, exact duplicates)."""
+    hp, ha = hashes
+    cand = np.unique(np.concatenate([np.zeros((0, 3), np.int64), *found_by_segments]), axis=0)
     keep = [(int(i), int(j)) not in found and hp[i] != hp[j] and ha[i] != ha[j] for i, j, _ in cand]
-    return cand[np.asarray(keep, dtype=bool)]
+    return cand[np.asarray(keep, dtype=bool)].reshape(-1, 3)
 
 
 def _confirm(

@@ -221,3 +221,110 @@ def test_the_real_folds_hold_shifted_copies_of_eight_record_pairs(real_data, tmp
     for e in p["shifted_examples"]:
         assert max(e["ppg_corr"], e["abp_corr"]) > 0.99999
         assert e["shift_seconds"] == round(e["shift_seconds"])  # whole seconds
+
+
+def _fold_of(path: Path) -> dict[str, set[int]]:
+    import h5py
+
+    with h5py.File(path, "r") as fh:
+        subjects = [s.decode() if isinstance(s, bytes) else str(s) for s in fh["subject"][:]]
+        folds = fh["fold"][:].tolist()
+    out: dict[str, set[int]] = {}
+    for s, f in zip(subjects, folds, strict=True):
+        out.setdefault(s, set()).add(f)
+    return out
+
+
+def test_shared_signal_links_subjects_whatever_their_fold(tmp_path: Path) -> None:
+    """a and b share signal (3 shifted pairs) in one fold as in two; c shares an exact
+    window with d (byte for byte, 1 pair), and nothing else is linked: groups {a, b},
+    {c, d}."""
+    from innpar_freia.data.leakage import shared_signal
+
+    for copy_fold in (0, 1):
+        path = _copies_file(tmp_path / f"a{copy_fold}.h5", copy_fold=copy_fold)
+        shared = shared_signal(path)
+        assert shared.links == [{"a": "a", "b": "b", "exact": 0, "near": 0, "shifted": 3}]
+        assert shared.joined == [["a", "b"]]
+        assert shared.groups == {"a": "a", "b": "a", "c": "c", "d": "d"}
+    ppg, abp = _recording(12, seed=2)
+    other = _recording(12, seed=3)
+    path = _file(
+        tmp_path / "exact.h5",
+        [
+            (_cut(ppg, [0, N]), _cut(abp, [0, N]), "c", 0),
+            (np.vstack([_cut(ppg, [0]), _cut(other[0], [0])]),
+             np.vstack([_cut(abp, [0]), _cut(other[1], [0])]), "d", 1),
+        ],
+    )  # fmt: skip
+    shared = shared_signal(path)
+    assert shared.links == [{"a": "c", "b": "d", "exact": 2, "near": 0, "shifted": 0}]
+    assert shared.joined == [["c", "d"]]
+
+
+def test_split_join_shared_puts_subjects_sharing_signal_in_one_fold(tmp_path: Path) -> None:
+    """Subjects a (4 windows) and b (3, a shifted copy of a's recording), c and d (2
+    each): the greedy split puts a and b in two folds of three (largest first, each to the
+    emptiest fold), and the check finds the leak; --join-shared places {a, b} as one (7
+    windows) with c and d in the other folds, and the check is clean. With 4 folds there
+    are only 3 groups to place: refused, the file untouched."""
+    path = _copies_file(tmp_path / "a.h5")
+    result = run_cli("data", "split", path, "--folds", "3")
+    assert result.exit_code == 0, result.output
+    folds = _fold_of(path)
+    assert folds["a"] != folds["b"]
+    assert run_cli("data", "check", path).exit_code == 3
+    result = run_cli("data", "split", path, "--folds", "3", "--join-shared")
+    assert result.exit_code == 0, result.output
+    assert "2 subjects sharing signal joined in 1 groups" in result.output
+    assert "one fold for subjects sharing signal: a, b" in result.output
+    folds = _fold_of(path)
+    assert folds["a"] == folds["b"] and len(folds["a"]) == 1
+    assert len({min(folds[s]) for s in "acd"}) == 3
+    result = run_cli("data", "check", path)
+    assert result.exit_code == 0, result.output
+    result = run_cli("data", "split", path, "--folds", "3", "--join-shared", "--json")
+    summary = json.loads(result.stdout)
+    assert summary["joined_subjects"] == [["a", "b"]]
+    assert summary["shared_signal"] == [{"a": "a", "b": "b", "exact": 0, "near": 0, "shifted": 3}]
+    before = path.read_bytes()
+    result = run_cli("data", "split", path, "--folds", "4", "--join-shared")
+    assert result.exit_code == 1
+    assert "4 subject-disjoint folds need at least 4 groups of subjects sharing signal, " \
+           "but there are 3" in result.output  # fmt: skip
+    assert "Traceback" not in result.output and path.read_bytes() == before
+    result = run_cli("data", "split", path, "--keep-folds", "--join-shared")
+    assert result.exit_code == 2 and "--join-shared does not apply" in result.output
+    assert path.read_bytes() == before
+
+
+@pytest.mark.realdata
+def test_a_joined_split_of_the_real_folds_leaves_nothing_for_the_check(real_data, tmp_path):
+    """A new 4-fold split of the provided windows: subject by subject it leaks (116
+    shifted pairs across the new folds); with --join-shared it puts the 15 records of 6
+    groups each in one fold, and the check finds nothing across folds or splits."""
+    bpb = tmp_path / "bpb.h5"
+    import_bp_benchmark(real_data / "bp_benchmark", bpb)
+    assert run_cli("data", "split", bpb, "--folds", "4").exit_code == 0
+    assert _fold(check_leakage(bpb))["shifted_copy_pairs"] > 0
+    result = run_cli("data", "split", bpb, "--folds", "4", "--join-shared", "--json")
+    assert result.exit_code == 0, result.output
+    groups = [
+        sorted(s.removeprefix("c2015_") for s in g)
+        for g in json.loads(result.stdout)["joined_subjects"]
+    ]
+    assert sorted(groups) == sorted(
+        [
+            ["test_554", "test_702", "training_133", "training_541"],
+            ["training_146", "training_238", "training_299"],
+            ["test_606", "test_627"],
+            ["test_710", "training_199"],
+            ["training_169", "training_317"],
+            ["training_233", "training_377"],
+        ]
+    )
+    folds = _fold_of(bpb)
+    for group in groups:
+        assert len(set().union(*(folds["c2015_" + s] for s in group))) == 1
+    report = check_leakage(bpb)
+    assert not report.leaks, report.to_dict()

@@ -435,9 +435,21 @@ def import_cmd(ctx: click.Context, fmt: str, path: Path, out: Path, **kw) -> Non
     default=0,
     help="Fold that the split column makes 'test' (validation: the next fold, mod K).",
 )
+@click.option(
+    "--join-shared",
+    is_flag=True,
+    help="Put subjects whose windows share signal (exact, near or shifted copies, as "
+    "'innpar data check' finds them, looked for across the whole file) in one fold.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def split_cmd(
-    file: Path, folds: int, keep_folds: bool, seed: int, test_fold: int, as_json: bool
+    file: Path,
+    folds: int,
+    keep_folds: bool,
+    seed: int,
+    test_fold: int,
+    join_shared: bool,
+    as_json: bool,
 ) -> None:
     """Assign subject-disjoint folds and the train/val/test split column of FILE, in place.
 
@@ -448,19 +460,25 @@ def split_cmd(
       split  bp-benchmark's nested scheme for --test-fold t: test = fold t,
              val = fold (t+1) mod K, train = the other folds.
     Training uses the split column unless given --test-fold (the same scheme for any
-    fold); every fold is a test fold once in a K-fold run.
+    fold); every fold is a test fold once in a K-fold run. Subjects are ids: records of
+    one patient under other ids (the same minutes recorded twice) leak across folds;
+    --join-shared finds them by their signal and keeps them in one fold, so that
+    'innpar data check' finds nothing across the new folds.
 
     \b
     Examples:
       innpar data split data.h5 --folds 5 --seed 0
       innpar data split c2015.h5 --keep-folds --test-fold 1
+      innpar data split c2015.h5 --folds 4 --join-shared
     """
     from innpar_freia.data.splits import split_file
 
     given = click.get_current_context().get_parameter_source("folds")
     if keep_folds and given is click.core.ParameterSource.COMMANDLINE:
         raise click.UsageError("--keep-folds keeps the file's folds: --folds does not apply")
-    summary = split_file(file, None if keep_folds else folds, seed, test_fold)
+    if keep_folds and join_shared:
+        raise click.UsageError("--keep-folds keeps the file's folds: --join-shared does not apply")
+    summary = split_file(file, None if keep_folds else folds, seed, test_fold, join_shared)
     if summary["replaced_folds"] and not as_json:  # the JSON says it as replaced_folds
         click.echo(
             f"note: replaced the folds {file} had before; --keep-folds keeps a file's folds",
@@ -472,6 +490,8 @@ def split_cmd(
     click.echo(f"{file}: folds ({summary['fold_assignment']})")
     for k, v in summary["folds"].items():
         click.echo(f"  fold {k}: {v['windows']} windows, {v['subjects']} subjects")
+    for group in summary.get("joined_subjects", []):
+        click.echo(f"  one fold for subjects sharing signal: {', '.join(group)}")
     sp = summary["splits"]
     click.echo(
         f"  split for test fold {test_fold}: train {sp['train']}, val {sp['val']}, "

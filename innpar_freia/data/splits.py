@@ -5,6 +5,8 @@
 * ``fold``: ``0..K-1``, every subject's windows in one fold. Subjects go, largest first
   (ties in a seeded random order), to the fold with the fewest windows so far, so the
   folds hold nearly equal numbers of windows (the data README's "seeded greedy split").
+  With ``--join-shared``, subjects whose windows share signal (copies found as the
+  leakage check finds them, across the whole file) are placed as one.
 * ``split``: the nested scheme for one test fold ``t``: ``test`` = fold ``t``, ``val`` =
   fold ``(t + 1) mod K``, ``train`` = the other folds. Training with ``--test-fold``
   applies the same scheme to any ``t``; the column is what training uses without it.
@@ -18,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from innpar_freia.data.leakage import shared_signal
 from innpar_freia.data.store import read_info, write_assignments
 from innpar_freia.errors import DataError
 
@@ -25,20 +28,23 @@ from innpar_freia.errors import DataError
 MIN_FOLDS = 3
 
 
-def assign_folds(subjects: np.ndarray, k: int, seed: int = 0) -> dict[str, int]:
+def assign_folds(
+    subjects: np.ndarray, k: int, seed: int = 0, unit: str = "subjects"
+) -> dict[str, int]:
     """Seeded greedy assignment of subjects to ``k`` folds balancing window counts.
 
     Args:
-        subjects: the subject id of every window (``(n,)``).
+        subjects: the subject id of every window (``(n,)``), or of its group of subjects.
         k: number of folds, at least 2 and at most the number of subjects.
         seed: seed of the order in which equally large subjects are placed.
+        unit: what ``subjects`` holds, as error messages name it.
     """
     counts = Counter(str(s) for s in subjects)
     if k < 2:
         raise DataError(f"the number of folds must be at least 2, but is {k}")
     if len(counts) < k:
         raise DataError(
-            f"{k} subject-disjoint folds need at least {k} subjects, but there are {len(counts)}"
+            f"{k} subject-disjoint folds need at least {k} {unit}, but there are {len(counts)}"
         )
     names = sorted(counts)
     order = np.random.default_rng(seed).permutation(len(names))
@@ -80,10 +86,15 @@ def split_file(
     folds: int | None = 5,
     seed: int = 0,
     test_fold: int | None = 0,
+    join_shared: bool = False,
 ) -> dict[str, Any]:
     """Assign subject-disjoint folds (unless ``folds`` is ``None``: keep the file's folds)
     and fill the split column by the nested scheme for ``test_fold`` (unless ``None``:
-    leave it). Returns a JSON-ready summary of what was written."""
+    leave it). With ``join_shared``, subjects whose windows share signal (the leakage
+    check's exact, near and shifted copies, looked for across the whole file) go to one
+    fold together. Returns a JSON-ready summary of what was written."""
+    if join_shared and folds is None:
+        raise DataError("joining subjects that share signal needs new folds, not the file's")
     # A split column being replaced may hold anything; one that is kept must be valid.
     info = read_info(path, check_split=test_fold is None)
     if info.n_windows == 0:
@@ -96,9 +107,19 @@ def split_file(
         fold = info.fold
         scheme = "kept"
     else:
-        fold_of = assign_folds(info.subjects, folds, seed)
-        fold = np.array([fold_of[str(s)] for s in info.subjects], dtype=np.int64)
+        units = np.array([str(s) for s in info.subjects], dtype=object)
         scheme = f"seeded greedy, seed {seed}"
+        if join_shared:
+            shared = shared_signal(path)
+            units = np.array([shared.groups[u] for u in units], dtype=object)
+            joined = shared.joined
+            scheme += (
+                f"; {sum(len(g) for g in joined)} subjects sharing signal joined in "
+                f"{len(joined)} groups"
+            )
+        what = "groups of subjects sharing signal" if join_shared else "subjects"
+        fold_of = assign_folds(units, folds, seed, unit=what)
+        fold = np.array([fold_of[u] for u in units], dtype=np.int64)
     split = None if test_fold is None else nested_split(fold, test_fold)
     write_assignments(path, split, fold if folds is not None else None)
     summary: dict[str, Any] = {
@@ -119,4 +140,7 @@ def split_file(
     }
     if split is not None:
         summary["splits"] = {s: int(np.sum(split == s)) for s in ("train", "val", "test")}
+    if join_shared:
+        summary["joined_subjects"] = joined
+        summary["shared_signal"] = shared.links
     return summary

@@ -114,6 +114,15 @@ def test_segments_start_a_quarter_second_before_each_beat_and_fit_the_window() -
     assert period.tolist() == [125, 187, 125, 187]
     flat = segment_starts(np.full((1, N), 80.0), FS)
     assert all(len(v) == 0 for v in flat)
+    # Two beats: the second's segment (219-469) fits, but no beat follows it in the window,
+    # so it has no period to be compared by: one segment.
+    two = 70 + sum(40 * np.exp(-(((t - c) / 0.05) ** 2)) for c in (1.0, 2.0))
+    assert [v.tolist() for v in segment_starts(two[None], FS)] == [[0], [94], [125]]
+    # A clipped (flat) top anchors at its first sample only: one segment per beat.
+    clipped = np.minimum(abp, 100.0)
+    rows, first, period = segment_starts(clipped[None], FS)
+    top = np.flatnonzero(clipped[:200] == 100.0)[0]  # the first clipped sample of beat 1
+    assert first.tolist() == [top - 31, first[1]] and len(first) == 2
 
 
 def test_a_shifted_copy_in_another_fold_is_found_with_its_shift(tmp_path: Path) -> None:

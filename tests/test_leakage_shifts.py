@@ -269,6 +269,43 @@ def test_shared_signal_links_subjects_whatever_their_fold(tmp_path: Path) -> Non
     shared = shared_signal(path)
     assert shared.links == [{"a": "c", "b": "d", "exact": 2, "near": 0, "shifted": 0}]
     assert shared.joined == [["c", "d"]]
+    # The same window twice in d: 2 pairs of windows per signal.
+    path = _file(
+        tmp_path / "twice.h5",
+        [
+            (_cut(ppg, [0, N]), _cut(abp, [0, N]), "c", 0),
+            (_cut(ppg, [0, 0]), _cut(abp, [0, 0]), "d", 1),
+        ],
+    )
+    assert shared_signal(path).links[0]["exact"] == 4
+
+
+@pytest.mark.parametrize(("source", "joined"), [("t", [["c", "d"]]), ("synthetic", [])])
+def test_near_pairs_join_subjects_except_in_synthetic_files(tmp_path, source, joined) -> None:
+    """A window of d correlating with one of c at r ~0.995 (a near duplicate, not a copy)
+    joins c and d; in a synthetic file, whose subjects are alike by construction, near pairs
+    join subjects only from r = 0.999 (as they are leakage there only from 0.999)."""
+    from innpar_freia.data.leakage import shared_signal, signatures
+
+    ppg, abp = _recording(12, seed=2)
+    other = _recording(12, seed=3)
+    third = _recording(12, seed=4)
+
+    def blend(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # x plus a tenth of y (in SD)
+        return x + 0.1 * x.std() / y.std() * (y - y.mean())
+
+    near_ppg = blend(_cut(ppg, [0])[0], _cut(third[0], [0])[0])
+    near_abp = blend(_cut(abp, [0])[0], _cut(third[1], [0])[0])
+    sig = signatures(np.vstack([_cut(ppg, [0])[0], near_ppg, _cut(abp, [0])[0], near_abp]))
+    r_ppg, r_abp = float(sig[0] @ sig[1]), float(sig[2] @ sig[3])
+    assert 0.99 < min(r_ppg, r_abp) and max(r_ppg, r_abp) < 0.999  # the premise
+    path = tmp_path / "near.h5"
+    with WindowWriter(path, fs=FS, window_length=N, source_format=source) as w:
+        w.append(_cut(ppg, [0, N]), _cut(abp, [0, N]), subject=["c", "c"], window_id=["c0", "c1"])
+        w.append(np.vstack([near_ppg, _cut(other[0], [0])[0]]),
+                 np.vstack([near_abp, _cut(other[1], [0])[0]]),
+                 subject=["d", "d"], window_id=["d0", "d1"])  # fmt: skip
+    assert shared_signal(path).joined == joined
 
 
 def test_split_join_shared_puts_subjects_sharing_signal_in_one_fold(tmp_path: Path) -> None:

@@ -199,6 +199,7 @@ def test_data_check_prints_the_shifted_copies_and_the_subjects_to_merge(tmp_path
     assert "a_0 (fold 0) = b_0 (fold 1): the second starts 1.496 s after the first, " \
            "3.50 s shared" in result.output  # fmt: skip
     assert "subjects a (fold 0) and b (fold 1) share signal: 3 window pairs" in result.output
+    assert "'innpar data split --folds K --join-shared' keeps subjects" in result.stderr
     result = run_cli("data", "check", path, "--json")
     assert json.loads(result.stdout)["partitions"][0]["shifted_copy_pairs"] == 3
 

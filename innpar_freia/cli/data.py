@@ -625,5 +625,9 @@ def check_cmd(
             _print_partition(p)
     if report.leaks:
         if not as_json:
-            click.echo("leakage found: fix the splits before training (exit code 3)", err=True)
+            click.echo(
+                "leakage found: fix the splits before training ('innpar data split --folds K "
+                "--join-shared' keeps subjects sharing signal in one fold) (exit code 3)",
+                err=True,
+            )
         ctx.exit(3)

@@ -19,11 +19,15 @@ so any two folds must be disjoint). Leakage is
   times, windows cut on another grid), rescaled or not. Window signatures miss those (the
   beats do not line up), so each window is also cut into segments of 2 s that start a
   quarter of a second before each systolic peak of its ABP (the same beat starts the same
-  segment wherever it lies in the window); segments of different parts whose signatures
-  correlate at 0.999 or more for the PPG and the ABP name a candidate pair and its shift,
-  and the pair is a copy when the two windows, overlaid at that shift (+-2 samples),
-  correlate at 0.999 or more sample by sample in both signals over at least the segment
-  length. Pairs already counted as exact or near duplicates are not counted again.
+  segment wherever it lies in the window); segments of different parts whose beat periods
+  agree within 2 samples and whose signatures correlate at 0.999 or more for the PPG and
+  the ABP, and at 0.9999 for one, name a candidate pair and its shift, and the pair is a
+  copy when the two windows, overlaid at that shift (+-2 samples), correlate sample by
+  sample by the same rule over at least the segment length. Pairs already counted as
+  exact or near duplicates are not counted again.
+
+``shared_signal`` compares every window with every other instead, whatever its part, and
+groups the subjects that share signal, for ``innpar data split --join-shared``.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ READ_BLOCK = 4096  # windows read from the file at a time
 COMPARE_BLOCK = 2048  # rows of a signature block in one matrix product
 COMPARE_COLUMNS = 8192  # and its columns (2048 x 8192 float32 products: 64 MiB)
 MAX_EXAMPLES = 10
-MAX_SUBJECT_PAIRS = 100  # subject pairs sharing signal listed (to merge them in a subject map)
+MAX_SUBJECT_PAIRS = 100  # pairs of subjects sharing signal listed in a report
 # Shifted copies: segments of this length (at most half the window) begin this long before
 # each systolic peak of the ABP; a peak is the highest sample within PEAK_SPACING either
 # side that rises at least a quarter of the window's range above the lowest one there.

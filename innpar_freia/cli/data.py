@@ -590,7 +590,8 @@ def check_cmd(
       - shifted copies: one stretch of signal (2 s or more) at another place in two
         windows, found from 2-s segments that start at each ABP beat, and confirmed
         sample by sample (r >= 0.999 in both signals and >= 0.9999 in one);
-        the pairs of subjects they join are listed, to merge them in a subject map.
+        the pairs of subjects they join are listed ('innpar data split --join-shared'
+        draws folds that keep such subjects together).
     Exit code: 0 no leakage, 3 leakage found, 1 unreadable file or nothing to check.
 
     \b

@@ -1,0 +1,329 @@
+"""Tests that pin what a mutation audit of the command line (innpar_freia.cli: option
+parsing and defaults, the refusals of contradicting options, exit codes, messages and the
+``--json`` outputs) found unguarded: each one fails when the bug named in its docstring is
+put into the package.
+
+Expected messages, exit codes and defaults are written out by hand from the README
+("Command line") and each command's ``--help``, never computed by the code under test.
+Most refusals are usage errors met before any file is read, so these tests need no trained
+model; the few that train use one epoch of the ``tiny`` preset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from innpar_freia.cli import cli
+
+
+def run(*args: object):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def usage_error(result, *fragments: str) -> None:
+    """click's usage error: exit code 2, one 'Error:' line with every fragment, no
+    traceback."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert sum(line.startswith("Error:") for line in result.output.splitlines()) == 1
+    for fragment in fragments:
+        assert fragment in result.output, (fragment, result.output)
+
+
+@pytest.fixture
+def junk(tmp_path: Path) -> Path:
+    """An existing file for options that must name one; never read by a usage error."""
+    path = tmp_path / "junk.h5"
+    path.write_text("not read")
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# innpar train
+# --------------------------------------------------------------------------------------
+
+
+def test_resume_refuses_a_config_file(junk: Path, tmp_path: Path):
+    """Guards against --resume refusing only --preset: with --config the file was ignored
+    without a word and the run continued with its own configuration."""
+    toml = tmp_path / "c.toml"
+    toml.write_text('preset = "tiny"\n')
+    r = run("train", "--data", junk, "--out", tmp_path / "r", "--resume", "--config", toml)
+    usage_error(r, "--resume continues a run with its own configuration: drop --preset/--config")
+
+
+def test_resume_names_the_options_it_cannot_take(junk: Path, tmp_path: Path):
+    """Guards against dropping the command line's check of --resume's options: the message
+    names the options as typed, in alphabetical order, and says which ones may be given."""
+    r = run(
+        "train", "--data", junk, "--out", tmp_path / "r", "--resume",
+        "--test-fold", "1", "--batch-size", "8", "--epochs", "5",
+    )  # fmt: skip
+    usage_error(
+        r,
+        "--resume keeps the run's configuration; only --epochs, --device and --num-workers "
+        "may be given (not --batch-size, --test-fold)",
+    )
+
+
+def test_dry_run_is_refused_with_resume(junk: Path, tmp_path: Path):
+    """Guards against dropping the refusal of --dry-run with --resume: the 'dry run' went
+    on to resume (train) the run."""
+    r = run("train", "--data", junk, "--out", tmp_path / "r", "--resume", "--dry-run")
+    usage_error(r, "--dry-run shows a new run's configuration; not with --resume")
+
+
+def test_dry_run_with_force_accepts_a_run_directory_that_holds_a_run(
+    synth_file: Path, tmp_path: Path
+):
+    """Guards against --dry-run checking --out as if --force were not given: the README
+    says the dry run checks '--out unless --force', and the run --force would replace was
+    refused (exit 1). Nothing is written or replaced."""
+    taken = tmp_path / "taken"
+    (taken / "checkpoints").mkdir(parents=True)
+    (taken / "checkpoints" / "last.pt").write_bytes(b"old")
+    (taken / "config.json").write_text("{}")
+    args = ["train", "--data", synth_file, "--preset", "tiny", "--out", taken, "--dry-run"]
+    refused = run(*args)
+    assert refused.exit_code == 1 and "already holds a run" in refused.output
+    r = run(*args, "--force")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["preset"] == "tiny"
+    assert (taken / "checkpoints" / "last.pt").read_bytes() == b"old"
+    assert (taken / "config.json").read_text() == "{}"
+    assert sorted(p.name for p in taken.iterdir()) == ["checkpoints", "config.json"]
+
+
+def test_train_json_prints_no_progress_lines(synth_file: Path, tmp_path: Path):
+    """Guards against --json training with progress output: the per-epoch lines ('epoch
+    1/1 loss ...') and the 'training N parameters' header went to stderr beside the JSON
+    summary, as if --quiet had not been implied."""
+    r = run(
+        "train", "--data", synth_file, "--preset", "tiny", "--epochs", "1", "--device", "cpu",
+        "--out", tmp_path / "r", "--json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["epochs_completed"] == 1 and summary["run_dir"] == str(tmp_path / "r")
+    assert summary["best_checkpoint"] == str(tmp_path / "r" / "checkpoints" / "best.pt")
+    assert summary["last_checkpoint"] == str(tmp_path / "r" / "checkpoints" / "last.pt")
+    assert "epoch" not in r.stderr and "training" not in r.stderr, r.stderr
+
+
+# --------------------------------------------------------------------------------------
+# Messages for errors of the operating system
+# --------------------------------------------------------------------------------------
+
+
+def test_an_os_error_on_a_staged_file_names_its_folder_not_the_hidden_name():
+    """Guards against naming the hidden staging file ('.abp.csv.123.staged.csv') in the
+    message of a full disk: the user is told the folder that could not be written in."""
+    from innpar_freia.cli.common import os_error_message
+
+    staged = OSError(28, "No space left on device", "/out/dir/.abp.csv.4242.staged.csv")
+    assert os_error_message(staged) == "cannot write in /out/dir: No space left on device"
+    tmp = OSError(28, "No space left on device", "/out/.fig.png.17.tmp.png")
+    assert os_error_message(tmp) == "cannot write in /out: No space left on device"
+    plain = OSError(13, "Permission denied", "/out/abp.csv")
+    assert os_error_message(plain) == "Permission denied: /out/abp.csv"
+    assert os_error_message(OSError(28, "No space left on device")) == "No space left on device"
+
+
+# --------------------------------------------------------------------------------------
+# innpar check
+# --------------------------------------------------------------------------------------
+
+
+def test_check_refuses_a_preset_and_a_checkpoint_together(junk: Path):
+    """Guards against dropping the refusal of --preset with --checkpoint: the checkpoint
+    was checked and the preset ignored without a word."""
+    r = run("check", "--preset", "tiny", "--checkpoint", junk)
+    usage_error(r, "give --preset or --checkpoint, not both")
+
+
+def test_check_without_options_checks_the_paper_preset(monkeypatch: pytest.MonkeyPatch):
+    """Guards against another default for `innpar check` than the one its --help and the
+    README give (--preset paper): the paper's network has 372,340 parameters."""
+    import innpar_freia.checks as checks
+    from innpar_freia.nn.model import count_parameters
+
+    seen = []
+
+    def quick(model, ppg, abp, norm, seed=0):
+        seen.append((count_parameters(model), ppg, seed))
+        return {"n_params": count_parameters(model), "checks": {}, "passed": True}
+
+    monkeypatch.setattr(checks, "run_checks", quick)
+    r = run("check", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["model"] == "preset paper" and out["inputs"] == "synthetic windows"
+    assert seen == [(372_340, None, 0)]
+
+
+def test_a_failed_check_is_exit_code_1_and_said(monkeypatch: pytest.MonkeyPatch):
+    """Guards against `innpar check` exiting 0 when a check fails (its --help: 'Exit code 1
+    if any fails'). The float32 round trip is made to fail by a tolerance below zero."""
+    import innpar_freia.checks as checks
+
+    monkeypatch.setattr(checks, "ROUNDTRIP_TOL_FLOAT32", -1.0)
+    r = run("check", "--preset", "tiny")
+    assert r.exit_code == 1, r.output
+    lines = r.stdout.splitlines()
+    assert lines[-1] == "SOME CHECKS FAILED"
+    assert [line.split()[:2] for line in lines[1:-1]] == [
+        ["FAIL", "roundtrip_float32"],
+        ["PASS", "roundtrip_float64"],
+        ["PASS", "logdet_vs_autograd_jacobian"],
+        ["PASS", "logdet_forward_reverse_cancel"],
+        ["PASS", "every_parameter_gets_gradient"],
+        ["PASS", "state_dict_save_load_identical"],
+    ]
+    r = run("check", "--preset", "tiny", "--json")
+    assert r.exit_code == 1 and json.loads(r.stdout)["passed"] is False
+
+
+def test_check_refuses_windows_of_another_length_than_the_model_s(tmp_path: Path):
+    """Guards against dropping the window-length check of `innpar check --data`: windows of
+    500 samples (5 s at 100 Hz) went into a network built for 625 (5 s at 125 Hz)."""
+    from helpers import assert_clean_failure
+
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    data = synthesize_dataset(tmp_path / "100.h5", subjects=3, minutes=0.2, fs=100.0, folds=0)
+    r = run("check", "--preset", "tiny", "--data", data)
+    assert_clean_failure(
+        r, tmp_path / "none", f"{data} has windows of 500 samples, but the model takes 625"
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Under torchrun: what the ranks other than 0 print
+# --------------------------------------------------------------------------------------
+
+
+def fake_result(run_dir: Path, best_val_mae: float | None):
+    from innpar_freia.train import TrainResult
+
+    return TrainResult(
+        run_dir=run_dir,
+        last_checkpoint=run_dir / "checkpoints" / "last.pt",
+        best_checkpoint=run_dir / "checkpoints" / "best.pt",
+        epochs_completed=3,
+        best_epoch=2,
+        best_val_mae=best_val_mae,
+        stopped_early=True,
+    )
+
+
+def test_train_summary_is_printed_by_rank_0_only(
+    junk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Guards against every torchrun process printing the end-of-training summary (it was
+    printed N times), and against the JSON summary carrying another number than the best
+    validation MAE. (train is replaced: what is checked is what the command prints.)"""
+    import innpar_freia.train as train_module
+
+    out = tmp_path / "r"
+    monkeypatch.setattr(train_module, "train", lambda *a, **k: fake_result(out, 7.125))
+    args = ["train", "--data", junk, "--preset", "tiny", "--out", out]
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("RANK", "1")
+    r = run(*args, "--json")
+    assert r.exit_code == 0 and r.output == "", r.output
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setenv("RANK", "0")
+    r = run(*args, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == {
+        "run_dir": str(out),
+        "best_checkpoint": str(out / "checkpoints" / "best.pt"),
+        "last_checkpoint": str(out / "checkpoints" / "last.pt"),
+        "epochs_completed": 3,
+        "best_epoch": 2,
+        "best_val_mae": 7.125,
+        "stopped_early": True,
+    }
+    r = run(*args)
+    assert r.stdout == (
+        f"done: 3 epochs; best validation MAE 7.12 mmHg at epoch 2\n"
+        f"best checkpoint: {out / 'checkpoints' / 'best.pt'}\n"
+    )
+    monkeypatch.setattr(train_module, "train", lambda *a, **k: fake_result(out, None))
+    assert "best validation MAE n/a at epoch 2" in run(*args).stdout
+
+
+def test_other_ranks_report_a_usage_error_with_their_rank_and_its_exit_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    """Guards against a rank other than 0 losing a usage error's exit code (2) or printing
+    it as rank 0 does: after its wait it says '[rank N] Error: ...' once."""
+    import innpar_freia.cli as cli_module
+    import innpar_freia.cli.common as common
+
+    monkeypatch.setattr(common, "OTHER_RANK_WAIT_S", 0.0)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setattr("sys.argv", ["innpar", "train", "--epochs", "0"])
+    with pytest.raises(SystemExit) as stop:
+        cli_module._main_quietly()
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("[rank 3] Error: ") and err.count("Error") == 1, err
+    assert "'--epochs'" in err and "0 is not in the range x>=1" in err
+
+
+def test_other_ranks_report_a_user_error_with_exit_code_1(
+    junk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    """Guards against a rank other than 0 exiting 0, or with a traceback, on a user error
+    that the package raises (here: a data file that is not HDF5)."""
+    import innpar_freia.cli as cli_module
+    import innpar_freia.cli.common as common
+
+    monkeypatch.setattr(common, "OTHER_RANK_WAIT_S", 0.0)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("RANK", "1")
+    args = ["innpar", "train", "--data", str(junk), "--preset", "tiny", "--out"]
+    monkeypatch.setattr("sys.argv", [*args, str(tmp_path / "r")])
+    with pytest.raises(SystemExit) as stop:
+        cli_module._main_quietly()
+    assert stop.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("[rank 1] Error: ") and "is not a readable HDF5 file" in err, err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("exc", "lost"),
+    [
+        (RuntimeError("[../gloo/transport/tcp/pair.cc:534] Connection closed by peer"), True),
+        (RuntimeError("Connection reset by peer"), True),
+        (RuntimeError("NCCL communicator was aborted on rank 1"), True),
+        (RuntimeError("the remote process exited"), True),
+        (RuntimeError("CUDA out of memory"), False),
+        (ValueError("connection closed by peer"), False),  # only a RuntimeError's wording
+    ],
+)
+def test_a_collective_failing_for_a_lost_peer_is_recognised(exc: Exception, lost: bool):
+    """Guards against the other ranks printing their traceback of a closed connection
+    (burying rank 0's message) or hiding a real error of their own as 'lost the
+    connection'."""
+    from innpar_freia.cli import lost_a_peer
+
+    assert lost_a_peer(exc) is lost
+    try:  # the peer's failure as the cause of what the command raised
+        try:
+            raise exc
+        except Exception as inner:
+            raise KeyError("during the epoch") from inner
+    except KeyError as outer:
+        assert lost_a_peer(outer) is lost
+
+    class DistBackendError(RuntimeError):  # torch.distributed's, by name
+        pass
+
+    assert lost_a_peer(DistBackendError("anything")) is True

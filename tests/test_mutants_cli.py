@@ -327,3 +327,143 @@ def test_a_collective_failing_for_a_lost_peer_is_recognised(exc: Exception, lost
         pass
 
     assert lost_a_peer(DistBackendError("anything")) is True
+
+
+# --------------------------------------------------------------------------------------
+# innpar demo
+# --------------------------------------------------------------------------------------
+
+
+def test_demo_writes_into_innpar_demo_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Guards against another default folder for `innpar demo` than the README's
+    ('innpar-demo/' by default), and against --epochs/--force not reaching the demo.
+    (run_demo is replaced: what is checked is what the command asks of it and prints.)"""
+    import innpar_freia.demo as demo_module
+
+    asked = []
+
+    def fake_demo(out_dir, *, epochs=None, force=False, callbacks=None):
+        asked.append((out_dir, epochs, force))
+        out = Path(out_dir)
+        summary = {
+            "test_windows": 12, "best_epoch": 3, "wave_mae": 9.5, "naive_wave_mae": 15.25,
+            "sbp_mae": 11.0, "dbp_mae": 6.0, "map_mae": 7.0,
+        }  # fmt: skip
+        return demo_module.DemoResult(
+            out, out / "data.h5", out / "run", out / "run/checkpoints/best.pt",
+            out / "eval/metrics.json", out / "eval/reconstructions.png", summary,
+        )  # fmt: skip
+
+    monkeypatch.setattr(demo_module, "run_demo", fake_demo)
+    monkeypatch.chdir(tmp_path)
+    r = run("demo")
+    assert r.exit_code == 0, r.output
+    assert asked == [(Path("innpar-demo"), None, False)]
+    assert "output in innpar-demo/" in r.stderr
+    assert "waveform MAE 9.50 mmHg (naive baseline 15.25)" in r.stdout
+    assert "SBP MAE 11.00, DBP MAE 6.00, MAP MAE 7.00 mmHg" in r.stdout
+    assert f"checkpoint:  {Path('innpar-demo/run/checkpoints/best.pt')}" in r.stdout
+    r = run("demo", "--out", "mine", "--epochs", "2", "--force")
+    assert r.exit_code == 0 and asked[-1] == (Path("mine"), 2, True)
+
+
+# --------------------------------------------------------------------------------------
+# innpar data
+# --------------------------------------------------------------------------------------
+
+
+def test_data_synth_defaults_are_the_ones_its_help_gives(tmp_path: Path):
+    """Guards against other defaults of `innpar data synth` than its --help states: 24
+    subjects, 4 minutes each, 125 Hz, 5-s windows (625 samples), 5 folds, seed 0."""
+    out = tmp_path / "d.h5"
+    r = run("data", "synth", "--out", out)
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith(f"wrote {out}: ")
+    assert r.stdout.rstrip().endswith(" windows of 625 samples at 125 Hz from 24 subjects")
+    info = json.loads(run("data", "info", out, "--json").stdout)
+    assert info["provenance"] == {
+        "generator": "innpar_freia.data.synthetic",
+        "subjects": 24,
+        "minutes": 4.0,
+        "fs": 125.0,
+        "window_seconds": 5.0,
+        "folds": 5,
+        "seed": 0,
+    }
+    assert (info["n_subjects"], info["window_length"], len(info["folds"])) == (24, 625, 5)
+    # 4 minutes are 48 windows of 5 s; a subject keeps all but the edge its PPG delay eats.
+    assert 24 * 46 <= info["n_windows"] <= 24 * 48
+
+
+def test_data_split_defaults_are_5_folds_and_test_fold_0(tmp_path: Path):
+    """Guards against other defaults of `innpar data split` than its --help gives (--folds
+    5, --test-fold 0): test = fold 0, validation = fold 1, training the other three."""
+    from innpar_freia.data.store import read_info
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    # 6 subjects of 5 windows (30 s each): five folds, one of them with two subjects.
+    path = synthesize_dataset(tmp_path / "s.h5", subjects=6, minutes=0.5, fs=125.0, folds=0)
+    r = run("data", "split", path, "--json")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    assert s["test_fold"] == 0 and s["fold_assignment"] == "seeded greedy, seed 0"
+    folds = {k: v["windows"] for k, v in s["folds"].items()}
+    assert sorted(folds) == ["0", "1", "2", "3", "4"] and sum(folds.values()) == 30
+    assert sorted(folds.values()) == [5, 5, 5, 5, 10]
+    assert s["splits"] == {
+        "train": 30 - folds["0"] - folds["1"],
+        "val": folds["1"],
+        "test": folds["0"],
+    }
+    info = read_info(path)
+    fold, split = info.fold.tolist(), info.split.tolist()
+    expected = {0: "test", 1: "val", 2: "train", 3: "train", 4: "train"}
+    assert split == [expected[k] for k in fold]
+    text = run("data", "split", path).stdout
+    assert f"split for test fold 0: train {30 - folds['0'] - folds['1']}, " in text
+
+
+def test_data_check_defaults_are_threshold_0_99_and_64_points(tmp_path: Path):
+    """Guards against other defaults of `innpar data check` than its --help gives
+    (--threshold 0.99, --signature-points 64); exit code 0 for a file without leakage."""
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    path = synthesize_dataset(tmp_path / "s.h5", subjects=6, minutes=0.5, fs=125.0, folds=3)
+    r = run("data", "check", path, "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert (report["near_threshold"], report["signature_points"]) == (0.99, 64)
+    assert report["leakage"] is False and report["checked"] == ["split", "fold"]
+
+
+def test_import_json_draws_no_progress_bar_on_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Guards against `innpar data import --json` drawing its progress bar on a terminal's
+    stderr, as --quiet would not: --json implies --quiet."""
+    import io
+
+    import numpy as np
+    from helpers import sine_windows
+
+    import innpar_freia.cli.data as data_cli
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    layout = tmp_path / "npy"
+    ppg, abp = sine_windows(4, 625)
+    for kind, windows in (("ppg", ppg), ("abp", abp)):
+        (layout / kind).mkdir(parents=True)
+        for i, w in enumerate(windows):
+            np.save(layout / kind / f"s{i % 2}_{i * 625}.npy", w)
+    terminal = Terminal()
+    real = data_cli._BarProgress
+    monkeypatch.setattr(data_cli, "_BarProgress", lambda quiet=False: real(quiet, terminal))
+    for n, flags in enumerate((["--json"], ["--quiet"], [])):
+        r = run("data", "import", "innpar-npy", layout, "--out", tmp_path / f"{n}.h5", *flags)
+        assert r.exit_code == 0, r.output
+        drawn = terminal.getvalue()
+        assert (drawn == "") is bool(flags), (flags, drawn)
+    assert "4/4" in drawn  # the bar of the import without either flag

@@ -467,3 +467,137 @@ def test_import_json_draws_no_progress_bar_on_a_terminal(
         drawn = terminal.getvalue()
         assert (drawn == "") is bool(flags), (flags, drawn)
     assert "4/4" in drawn  # the bar of the import without either flag
+
+
+# --------------------------------------------------------------------------------------
+# innpar plot
+# --------------------------------------------------------------------------------------
+
+
+def write_history(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ['{"epoch": 1, "train_loss": 0.5}', '{"epoch": 2, "train_loss": 0.3}']
+    (folder / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_plot_suffix_is_read_without_case(tmp_path: Path):
+    """Guards against refusing 'T.PNG' or 'T.Pdf' (the suffix compared with its case): the
+    figure is written in the format its suffix names, whatever its case."""
+    run_dir = write_history(tmp_path / "run")
+    for name, magic in (("T.PNG", b"\x89PNG"), ("T.Pdf", b"%PDF")):
+        r = run("plot", "training", run_dir, "--out", tmp_path / name)
+        assert r.exit_code == 0, r.output
+        assert r.stdout == f"figure: {tmp_path / name}\n"
+        assert (tmp_path / name).read_bytes().startswith(magic)
+    r = run("plot", "training", run_dir, "--out", tmp_path / "T.svg")
+    usage_error(r, "must end in .png or .pdf, not 'T.svg'")
+    assert not (tmp_path / "T.svg").exists()
+
+
+# --------------------------------------------------------------------------------------
+# innpar eval: what it prints
+# --------------------------------------------------------------------------------------
+
+
+def test_eval_text_shows_every_part_of_the_protocol_and_the_comparison(
+    tiny_run: Path, synth_file: Path, tmp_path: Path
+):
+    """Guards against the printed summary of `innpar eval` losing a part: a baseline row
+    (naive, linear, carry-forward), the calibrated protocol, the standards' grades, the
+    inverse direction, the comparison table of several checkpoints, or the lines naming
+    the report and the predictions files; and against --json leaving out 'outputs'."""
+    best, last = (tiny_run / "checkpoints" / f"{n}.pt" for n in ("best", "last"))
+    out, preds = tmp_path / "cmp", tmp_path / "p.h5"
+    args = ["eval", "--checkpoint", best, "--checkpoint", last, "--data", synth_file]
+    args += ["--out", out, "--no-figures", "--save-predictions", preds]
+    r = run(*args)
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    for path in (best, last):
+        head, tail = f"{path} (epoch ", f" on {synth_file} [test]"
+        assert sum(ln.startswith(head) and ln.endswith(tail) for ln in lines) == 1
+
+    def count(prefix: str) -> int:
+        return sum(line.startswith(prefix) for line in lines)
+
+    assert count("calibration-free: ") == 2
+    assert count("  model ") == 4  # calibration-free and calibrated, per checkpoint
+    assert count("  naive ") == count("  linear ") == count("  carry-forward ") == 2
+    assert count("calibrated (offset-scale, first window per subject, not scored): ") == 2
+    assert count("standards (calibration-free, ") == count("standards (calibrated, ") == 2
+    assert count("inverse (ABP -> PPG, z units): MAE ") == 2
+    assert "# Comparison" in lines
+    assert count("| 00000-tiny/best |") == count("| 00000-tiny/last |") == 1
+    assert count("| baseline: carry-forward |") == 1
+    assert lines[-3:] == [
+        f"report: {out / 'report.html'}  (and report.md, metrics.json)",
+        f"predictions: {tmp_path / 'p-00000-tiny_best.h5'}",
+        f"predictions: {tmp_path / 'p-00000-tiny_last.h5'}",
+    ]
+    # The numbers printed are the report's (metrics.json), two decimals.
+    m = json.loads((out / "metrics.json").read_text())["models"][0]
+    first_model_row = next(line for line in lines if line.startswith("  model "))
+    assert f"wave MAE {m['calibration_free']['waveform']['mae']:.2f} " in first_model_row
+    r = run(*args, "--force", "--json")
+    assert r.exit_code == 0, r.output
+    outputs = json.loads(r.stdout)["outputs"]
+    assert outputs["report.html"] == str(out / "report.html")
+    assert outputs["predictions"] == [
+        str(tmp_path / "p-00000-tiny_best.h5"),
+        str(tmp_path / "p-00000-tiny_last.h5"),
+    ]
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_plot_refuses_to_draw_over_any_of_its_inputs(tmp_path: Path, force: list[str]):
+    """Guards against a plot command leaving an input out of its output check: the README's
+    'an input is never overwritten by an output (--force or not)' held only by luck, the
+    refusal was another message ('output exists', 'holds no epoch records'). Each input
+    below is named like a figure and given as --out too."""
+    inputs = {
+        "training": ["training", tmp_path / "run.png"],
+        "predictions": ["bland-altman", tmp_path / "preds.png"],
+        "reconstruction": ["recording", tmp_path / "abp.png", "--input", tmp_path / "in.csv"],
+        "recording": ["recording", tmp_path / "abp.csv", "--input", tmp_path / "in.png"],
+    }
+    for args in inputs.values():
+        for path in args[1:]:
+            if isinstance(path, Path):
+                path.write_bytes(b"the user's own file")
+    for name, args in inputs.items():
+        victim = next(p for p in args[1:] if isinstance(p, Path) and p.suffix == ".png")
+        r = run("plot", *args, "--out", victim, *force)
+        assert r.exit_code == 1, (name, r.output)
+        assert f"Error: output {victim} is the input {victim}; choose another output name" in (
+            r.output
+        ), (name, r.output)
+        assert victim.read_bytes() == b"the user's own file", name
+
+
+def test_plot_reconstructions_draws_4_windows_unless_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Guards against another default of `innpar plot reconstructions --windows` than its
+    --help gives (4), and against the protocol's default (calibration-free) changing.
+    (The figure is replaced: what is checked is what the command asks for.)"""
+    import innpar_freia.figures as figures
+
+    asked = []
+
+    def fake_figure(predictions, kind, out, protocol, n):
+        asked.append((kind, protocol, n))
+        return out
+
+    monkeypatch.setattr(figures, "predictions_figure", fake_figure)
+    preds = tmp_path / "p.h5"
+    preds.write_bytes(b"not read")
+    assert run("plot", "reconstructions", preds, "--out", tmp_path / "a.png").exit_code == 0
+    r = run("plot", "reconstructions", preds, "--out", tmp_path / "b.png", "--windows", "7")
+    assert r.exit_code == 0
+    r = run("plot", "reconstructions", preds, "--out", tmp_path / "c.png", "--windows", "33")
+    usage_error(r, "33 is not in the range 1<=x<=32")
+    assert asked == [
+        ("reconstructions", "calibration-free", 4),
+        ("reconstructions", "calibration-free", 7),
+    ]

@@ -601,3 +601,72 @@ def test_plot_reconstructions_draws_4_windows_unless_told(
         ("reconstructions", "calibration-free", 4),
         ("reconstructions", "calibration-free", 7),
     ]
+
+
+# --------------------------------------------------------------------------------------
+# innpar reconstruct
+# --------------------------------------------------------------------------------------
+
+
+def test_reconstruct_refuses_the_channel_option_of_the_other_direction(junk: Path, tmp_path: Path):
+    """Guards against dropping the refusal of --ppg-channel with --direction abp2ppg: the
+    option was ignored without a word (the ABP channel was found by name instead)."""
+    out = tmp_path / "o.csv"
+    args = ["reconstruct", "--checkpoint", junk, tmp_path / "in.csv", "--out", out]
+    r = run(*args, "--direction", "abp2ppg", "--ppg-channel", "PLETH")
+    usage_error(r, "--ppg-channel names the input of --direction ppg2abp")
+    r = run(*args, "--abp-channel", "ABP")  # the default direction is ppg2abp
+    usage_error(r, "--abp-channel names the input of --direction abp2ppg")
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------
+# Signals and Ctrl-C
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variable", ["LOCAL_RANK", "TORCHELASTIC_RUN_ID"])
+def test_sigterm_is_left_to_python_under_torchrun(monkeypatch: pytest.MonkeyPatch, variable):
+    """Guards against installing the SIGTERM handler under torchrun (either variable it
+    sets): a rank blocked in a collective would see the exception only once it returns,
+    and torchrun stops its ranks with SIGTERM expecting them gone. Outside torchrun the
+    handler is installed."""
+    import signal
+
+    from innpar_freia.cli import stop_on_sigterm
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        for name in ("LOCAL_RANK", "TORCHELASTIC_RUN_ID"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(variable, "0")
+        stop_on_sigterm()
+        assert signal.getsignal(signal.SIGTERM) is before
+        monkeypatch.delenv(variable)
+        stop_on_sigterm()
+        assert signal.getsignal(signal.SIGTERM) is not before
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def test_ctrl_c_on_another_rank_exits_1_without_a_word(
+    junk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    """Guards against a rank other than 0 exiting 0 on Ctrl-C (click's Abort), or printing
+    "Aborted!" that rank 0 prints already."""
+    import innpar_freia.cli as cli_module
+    import innpar_freia.train as train_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "train", interrupted)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("RANK", "1")
+    argv = ["innpar", "train", "--data", str(junk), "--preset", "tiny", "--out"]
+    monkeypatch.setattr("sys.argv", [*argv, str(tmp_path / "r")])
+    with pytest.raises(SystemExit) as stop:
+        cli_module.main()
+    assert stop.value.code == 1
+    captured = capsys.readouterr()  # click ends the line ^C was typed on: a newline
+    assert captured.out == "" and captured.err.strip() == "", captured.err

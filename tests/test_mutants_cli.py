@@ -670,3 +670,20 @@ def test_ctrl_c_on_another_rank_exits_1_without_a_word(
     assert stop.value.code == 1
     captured = capsys.readouterr()  # click ends the line ^C was typed on: a newline
     assert captured.out == "" and captured.err.strip() == "", captured.err
+
+
+def test_reconstruct_abp2ppg_reads_the_abp_channel_it_is_given(tiny_run: Path, tmp_path: Path):
+    """Guards against --abp-channel not reaching the reverse direction: the channel named
+    was ignored and the ABP found by name reconstructed instead (exit 0), where a channel
+    the recording lacks must be one message naming it."""
+    from helpers import assert_clean_failure
+
+    src = tmp_path / "in.csv"
+    rows = [f"{i / 100:.2f},{(i % 100) / 100:.2f},{90 + (i % 100) / 4:.2f}" for i in range(1500)]
+    src.write_text("t,PPG,ABP\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "o.csv"
+    r = run(
+        "reconstruct", "--checkpoint", tiny_run / "checkpoints" / "best.pt", src, "--out", out,
+        "--direction", "abp2ppg", "--abp-channel", "ART2",
+    )  # fmt: skip
+    assert_clean_failure(r, out, "has no channel 'ART2'; its channels are: PPG, ABP")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -687,3 +688,40 @@ def test_reconstruct_abp2ppg_reads_the_abp_channel_it_is_given(tiny_run: Path, t
         "--direction", "abp2ppg", "--abp-channel", "ART2",
     )  # fmt: skip
     assert_clean_failure(r, out, "has no channel 'ART2'; its channels are: PPG, ABP")
+
+
+def test_reconstruct_defaults_and_what_it_prints(tiny_run: Path, tmp_path: Path):
+    """Guards against other defaults of `innpar reconstruct` than its --help gives
+    (--overlap 0.5, --ppg-delay 0, --calibration-mode offset-scale), against
+    --calibration-mode not reaching the reconstruction, and against the printed summary
+    losing its beats line or the lines naming the outputs. With a cuff reading of 120/80
+    over the whole recording (shorter than the 60-s segment), offset and scale make the
+    median beat exactly 120/80 mmHg."""
+    src = tmp_path / "in.csv"
+    rows = [f"{i / 100:.2f},{np.sin(i / 10):.4f}" for i in range(1500)]  # 15 s at 100 Hz
+    src.write_text("t,PPG\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "abp.csv"
+    args = ["reconstruct", "--checkpoint", tiny_run / "checkpoints" / "best.pt", src]
+    args += ["--out", out, "--calibration", "120/80"]
+    r = run(*args, "--json")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    assert (s["overlap"], s["delay_s"], s["direction"], s["fs"]) == (0.5, 0.0, "ppg2abp", 100.0)
+    assert s["calibration"]["mode"] == "offset-scale"
+    assert s["calibration"]["segment_s"] == [0.0, 15.0]
+    assert s["beats"]["sbp_median"] == pytest.approx(120.0, abs=1e-6)
+    assert s["beats"]["dbp_median"] == pytest.approx(80.0, abs=1e-6)
+    r = run(*args, "--force")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    # The first 0.25 s are left out as a monitor's start-up transient (README): one gap,
+    # 14.75 of 15 s reconstructed.
+    assert lines[0] == f"{src}: PPG, 15.0 s at 100 Hz; reconstructed 14.8 s (98.3 %), 1 gap(s)"
+    assert " beats; median SBP 120.0, DBP 80.0, MAP " in lines[1]
+    assert lines[-3:] == [
+        f"  output: {out}",
+        f"  beats: {tmp_path / 'abp.beats.csv'}",
+        f"  summary: {tmp_path / 'abp.summary.json'}",
+    ]
+    r = run(*args, "--force", "--json", "--calibration-mode", "offset")
+    assert r.exit_code == 0 and json.loads(r.stdout)["calibration"]["mode"] == "offset"

@@ -725,3 +725,32 @@ def test_reconstruct_defaults_and_what_it_prints(tiny_run: Path, tmp_path: Path)
     ]
     r = run(*args, "--force", "--json", "--calibration-mode", "offset")
     assert r.exit_code == 0 and json.loads(r.stdout)["calibration"]["mode"] == "offset"
+
+
+def test_sigterm_during_training_says_how_to_resume(
+    junk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Guards against the resume hint being given on Ctrl-C only: SIGTERM (kill, a batch
+    scheduler's time limit), which the handler turns into SystemExit(143), stopped a run
+    that had written a checkpoint without saying how to continue it. Another SystemExit
+    (not a signal) gets no hint."""
+    import innpar_freia.train as train_module
+
+    run_dir = tmp_path / "r"
+    code = []
+
+    def stopped_after_a_checkpoint(*args, **kwargs):
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (run_dir / "checkpoints" / "last.pt").write_bytes(b"epoch 1")
+        raise SystemExit(code[-1])
+
+    monkeypatch.setattr(train_module, "train", stopped_after_a_checkpoint)
+    args = ["train", "--data", junk, "--preset", "tiny", "--out", run_dir, "--epochs", "9"]
+    code.append(143)
+    r = run(*args)
+    assert r.exit_code == 143
+    assert f"interrupted; {run_dir} continues from its last completed epoch with:" in r.stderr
+    assert f"  innpar train --data {junk} --out {run_dir} --resume --epochs 9" in r.stderr
+    code.append(1)
+    r = run(*args, "--force")
+    assert r.exit_code == 1 and "interrupted" not in r.output

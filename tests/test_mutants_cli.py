@@ -754,3 +754,105 @@ def test_sigterm_during_training_says_how_to_resume(
     code.append(1)
     r = run(*args, "--force")
     assert r.exit_code == 1 and "interrupted" not in r.output
+
+
+def test_data_info_text_lists_units_splits_and_folds(tmp_path: Path):
+    """Guards against `innpar data info` leaving a line out of its text summary (the folds
+    line was dropped without a test noticing). 6 synthetic subjects of 30 s: 6 windows of
+    5 s each, one of which the PPG's delay eats, so 5 per subject; 3 folds of 2 subjects;
+    the split column, drawn apart from the folds, gives 4/1/1 subjects."""
+    from innpar_freia import __version__
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    path = synthesize_dataset(tmp_path / "s.h5", subjects=6, minutes=0.5, fs=125.0, folds=3)
+    r = run("data", "info", path)
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[:5] == [
+        f"{path}  (innpar-freia.windows v1, source: synthetic)",
+        "  30 windows x 625 samples at 125 Hz (5.00 s); 6 subjects",
+        "  units: PPG a.u., ABP mmHg",
+        "  splits: train 20, val 5, test 5, unassigned 0",
+        "  folds: 0: 10 windows / 2 subjects, 1: 10 windows / 2 subjects, "
+        "2: 10 windows / 2 subjects",
+    ]
+    assert lines[5].startswith("  created ") and lines[5].endswith(
+        f" by innpar-freia {__version__}"
+    )
+    assert len(lines) == 6
+
+
+def test_check_data_uses_up_to_64_windows(
+    synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Guards against `innpar check --data` taking another number of windows than its
+    --help says ('up to 64'): all of a smaller file's, 64 of a larger one's, first and
+    last included. (The checks are replaced: what is checked is what they are given.)"""
+    import innpar_freia.checks as checks
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    given = []
+
+    def quick(model, ppg, abp, norm, seed=0):
+        given.append((ppg.shape, abp.shape))
+        return {"n_params": 1, "checks": {}, "passed": True}
+
+    monkeypatch.setattr(checks, "run_checks", quick)
+    small = synthesize_dataset(tmp_path / "s.h5", subjects=6, minutes=0.5, fs=125.0, folds=0)
+    for data, n in ((small, 30), (synth_file, 64)):  # synth_file: 10 subjects of 90 s
+        r = run("check", "--preset", "tiny", "--data", data, "--json")
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["inputs"] == str(data)
+        assert given[-1] == ((n, 625), (n, 625))
+
+
+def test_eval_report_goes_to_eval_split_in_the_run_by_default(
+    tiny_run: Path, synth_file: Path, tmp_path: Path
+):
+    """Guards against the default report folder ignoring --split: `--split val` wrote
+    into <run>/eval-test, the folder of the test split's report (--help: '<run>/eval-<split>
+    of the checkpoint')."""
+    import shutil
+
+    run_copy = Path(shutil.copytree(tiny_run, tmp_path / "00001-tiny"))
+    ckpt = run_copy / "checkpoints" / "best.pt"
+    r = run("eval", "--checkpoint", ckpt, "--data", synth_file, "--split", "val",
+            "--calibration", "none", "--no-figures")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert f"report: {run_copy / 'eval-val' / 'report.html'}" in r.stdout
+    assert json.loads((run_copy / "eval-val" / "metrics.json").read_text())["split"] == "val"
+    assert not (run_copy / "eval-test").exists()
+
+
+# --------------------------------------------------------------------------------------
+# Bugs found by the audit
+# --------------------------------------------------------------------------------------
+
+
+def test_a_file_option_ending_in_a_slash_is_refused_not_written_under_the_folder_s_name(
+    tiny_run: Path, synth_file: Path, tmp_path: Path
+):
+    """`innpar eval --save-predictions preds/` wrote an HDF5 file named 'preds' (no
+    suffix), and `innpar reconstruct --out abp/` wrote abp.csv, abp.beats.csv and
+    abp.summary.json beside the folder the user named: the trailing slash was dropped,
+    as `innpar data synth/import --out` already refuse it. Now a usage error before any
+    work, and nothing written."""
+    ckpt = tiny_run / "checkpoints" / "best.pt"
+    src = tmp_path / "in.csv"
+    src.write_text(
+        "t,PPG\n" + "".join(f"{i / 100:.2f},{np.sin(i / 10):.4f}\n" for i in range(1500))
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    cases = [
+        (["eval", "--checkpoint", ckpt, "--data", synth_file, "--out", out / "ev"],
+         "--save-predictions", "preds.h5"),
+        (["reconstruct", "--checkpoint", ckpt, src], "--out", "abp.csv"),
+        (["reconstruct", "--checkpoint", ckpt, src, "--out", out / "abp.csv"], "--plot", "abp.png"),
+    ]  # fmt: skip
+    for args, option, example in cases:
+        named = f"{out / 'x'}/"
+        r = run(*args, option, named)
+        usage_error(r, f"Invalid value for '{option}': '{named}' names a folder; give a file "
+                    f"name such as {example}")  # fmt: skip
+        assert list(out.iterdir()) == [], (option, sorted(out.iterdir()))

@@ -824,35 +824,41 @@ def test_eval_report_goes_to_eval_split_in_the_run_by_default(
     assert not (run_copy / "eval-test").exists()
 
 
-# --------------------------------------------------------------------------------------
-# Bugs found by the audit
-# --------------------------------------------------------------------------------------
-
-
-def test_a_file_option_ending_in_a_slash_is_refused_not_written_under_the_folder_s_name(
-    tiny_run: Path, synth_file: Path, tmp_path: Path
+def test_import_report_names_fold_files_and_warns_and_info_lists_reference_fields(
+    tmp_path: Path,
 ):
-    """`innpar eval --save-predictions preds/` wrote an HDF5 file named 'preds' (no
-    suffix), and `innpar reconstruct --out abp/` wrote abp.csv, abp.beats.csv and
-    abp.summary.json beside the folder the user named: the trailing slash was dropped,
-    as `innpar data synth/import --out` already refuse it. Now a usage error before any
-    work, and nothing written."""
-    ckpt = tiny_run / "checkpoints" / "best.pt"
-    src = tmp_path / "in.csv"
-    src.write_text(
-        "t,PPG\n" + "".join(f"{i / 100:.2f},{np.sin(i / 10):.4f}\n" for i in range(1500))
+    """Guards against `innpar data import` dropping its warnings (printed on stderr) or
+    counting bp-benchmark's fold files as 'records', and against `innpar data info`
+    leaving out the reference fields line. Two fold files of 6 windows, subjects s0/s1 in
+    fold 0 and s1/s2 in fold 1: s1 lies in both folds."""
+    from helpers import sine_windows
+    from scipy.io import savemat
+
+    folder = tmp_path / "bpb"
+    folder.mkdir()
+    for k in range(2):
+        ppg, abp = sine_windows(6, 125, seed=k)
+        patients = [f"s{k + i % 2}" for i in range(6)]
+        savemat(
+            folder / f"signal_fold_{k}.mat",
+            {
+                "patient": np.vstack(patients),
+                "trial": np.vstack([f"{p}_{i:06d}" for i, p in enumerate(patients)]),
+                "signal": ppg,
+                "abp_signal": abp,
+                "SP": abp.max(axis=1, keepdims=True),
+                "DP": abp.min(axis=1, keepdims=True),
+            },
+        )
+    out = tmp_path / "bpb.h5"
+    r = run("data", "import", "bp-benchmark", folder, "--out", out)
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[0] == (
+        f"wrote {out}: 12 windows of 125 samples at 125 Hz from 3 subjects"
     )
-    out = tmp_path / "out"
-    out.mkdir()
-    cases = [
-        (["eval", "--checkpoint", ckpt, "--data", synth_file, "--out", out / "ev"],
-         "--save-predictions", "preds.h5"),
-        (["reconstruct", "--checkpoint", ckpt, src], "--out", "abp.csv"),
-        (["reconstruct", "--checkpoint", ckpt, src, "--out", out / "abp.csv"], "--plot", "abp.png"),
-    ]  # fmt: skip
-    for args, option, example in cases:
-        named = f"{out / 'x'}/"
-        r = run(*args, option, named)
-        usage_error(r, f"Invalid value for '{option}': '{named}' names a folder; give a file "
-                    f"name such as {example}")  # fmt: skip
-        assert list(out.iterdir()) == [], (option, sorted(out.iterdir()))
+    assert "  fold files: 2 kept, 0 rejected of 2" in r.stdout.splitlines()
+    assert "warning: 1 subject has windows in several folds (e.g. s1)" in r.stderr
+    assert "warning: the bp-benchmark layout does not store the sampling rate" in r.stderr
+    assert "warning" not in r.stdout
+    r = run("data", "info", out)
+    assert "  reference fields: DP, SP" in r.stdout.splitlines()

@@ -862,3 +862,37 @@ def test_import_report_names_fold_files_and_warns_and_info_lists_reference_field
     assert "warning" not in r.stdout
     r = run("data", "info", out)
     assert "  reference fields: DP, SP" in r.stdout.splitlines()
+
+
+# --------------------------------------------------------------------------------------
+# Bugs found by the audit
+# --------------------------------------------------------------------------------------
+
+
+def test_a_file_option_ending_in_a_slash_is_refused_not_written_under_the_folder_s_name(
+    tiny_run: Path, synth_file: Path, tmp_path: Path
+):
+    """`innpar eval --save-predictions preds/` wrote an HDF5 file named 'preds' (no
+    suffix), and `innpar reconstruct --out abp/` wrote abp.csv, abp.beats.csv and
+    abp.summary.json beside the folder the user named: the trailing slash was dropped,
+    as `innpar data synth/import --out` already refuse it. Now a usage error before any
+    work, and nothing written."""
+    ckpt = tiny_run / "checkpoints" / "best.pt"
+    src = tmp_path / "in.csv"
+    src.write_text(
+        "t,PPG\n" + "".join(f"{i / 100:.2f},{np.sin(i / 10):.4f}\n" for i in range(1500))
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    cases = [
+        (["eval", "--checkpoint", ckpt, "--data", synth_file, "--out", out / "ev"],
+         "--save-predictions", "preds.h5"),
+        (["reconstruct", "--checkpoint", ckpt, src], "--out", "abp.csv"),
+        (["reconstruct", "--checkpoint", ckpt, src, "--out", out / "abp.csv"], "--plot", "abp.png"),
+    ]  # fmt: skip
+    for args, option, example in cases:
+        named = f"{out / 'x'}/"
+        r = run(*args, option, named)
+        usage_error(r, f"Invalid value for '{option}': '{named}' names a folder; give a file "
+                    f"name such as {example}")  # fmt: skip
+        assert list(out.iterdir()) == [], (option, sorted(out.iterdir()))

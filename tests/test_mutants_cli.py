@@ -864,6 +864,91 @@ def test_import_report_names_fold_files_and_warns_and_info_lists_reference_field
     assert "  reference fields: DP, SP" in r.stdout.splitlines()
 
 
+def test_data_check_says_leakage_on_stderr_and_near_pairs_of_synthetic_data_are_a_note(
+    tmp_path: Path,
+):
+    """Guards against `innpar data check` dropping its closing line on stderr when it finds
+    leakage (exit code 3), or printing it with --json, and against dropping the note that
+    near-identical pairs of synthetic data (below r 0.999) are expected, not leakage."""
+    import re
+
+    from helpers import sine_windows
+
+    from innpar_freia.data.store import WindowWriter
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    leaky = tmp_path / "leaky.h5"
+    ppg, abp = sine_windows(6, 625)
+    with WindowWriter(leaky, fs=125.0, window_length=625, source_format="t") as w:
+        # Subject a has a window in fold 0 and one in fold 1.
+        w.append(ppg, abp, subject=["a", "b", "c", "a", "e", "f"],
+                 window_id=[f"w{i}" for i in range(6)], fold=[0, 0, 0, 1, 1, 1])  # fmt: skip
+    r = run("data", "check", leaky)
+    assert r.exit_code == 3, r.output
+    assert "LEAKAGE FOUND across folds (0: 3, 1: 3)" in r.stdout
+    assert r.stderr == "leakage found: fix the splits before training (exit code 3)\n"
+    r = run("data", "check", leaky, "--json")
+    assert r.exit_code == 3 and r.stderr == "" and json.loads(r.stdout)["leakage"] is True
+
+    synthetic = synthesize_dataset(tmp_path / "s.h5", subjects=6, minutes=0.5, fs=125.0, folds=3)
+    r = run("data", "check", synthetic, "--threshold", "0.5")  # near pairs, none a copy
+    assert r.exit_code == 0, r.output
+    notes = re.findall(
+        r"^    note: \d+ near-identical window pairs across (\w+)s \(r < 0.999\): expected in "
+        r"synthetic data, whose subjects share one waveform model; not leakage$",
+        r.stdout,
+        re.M,
+    )
+    assert notes == ["split", "fold"], r.stdout
+
+
+def test_plot_recording_passes_every_option_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Guards against `innpar plot recording` dropping --fs, --channel, --reference-abp or
+    --direction on the way to the figure (each was replaced by its default without a
+    test noticing). (The figure is replaced: what is checked is what it is asked for.)"""
+    import innpar_freia.figures as figures
+
+    asked = []
+
+    def fake_figure(reconstruction, source, out, **options):
+        asked.append((reconstruction, source, out, options))
+        return out
+
+    monkeypatch.setattr(figures, "recording_figure", fake_figure)
+    rec, src, out = tmp_path / "ppg.csv", tmp_path / "in.npy", tmp_path / "f.pdf"
+    r = run("plot", "recording", rec, "--input", src, "--out", out, "--fs", "250",
+            "--channel", "ART", "--reference-abp", "ABP2", "--direction", "abp2ppg")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert r.stdout == f"figure: {out}\n"
+    options = {"fs": 250.0, "channel": "ART", "reference_abp": "ABP2", "direction": "abp2ppg"}
+    assert asked == [(rec, src, out, options)]
+    run("plot", "recording", rec, "--input", src, "--out", tmp_path / "g.png")
+    defaults = {"fs": None, "channel": None, "reference_abp": None, "direction": None}
+    assert asked[-1][3] == defaults
+
+
+def test_sigterm_swallowed_by_a_finaliser_still_ends_the_command_with_143(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    """Guards against a command that SIGTERM stopped inside a finaliser (where Python prints
+    and ignores the exception, and the command runs on to its end) exiting 0 as if it had
+    finished: it exits with a terminated command's status, 143."""
+    import signal
+
+    import innpar_freia.cli as cli_module
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(cli_module, "_TERMINATED", [signal.SIGTERM])
+    monkeypatch.setattr("sys.argv", ["innpar", "--version"])
+    try:
+        with pytest.raises(SystemExit) as stop:
+            cli_module.main()
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert stop.value.code == 143
+    assert "innpar-freia, version " in capsys.readouterr().out
+
+
 # --------------------------------------------------------------------------------------
 # Bugs found by the audit
 # --------------------------------------------------------------------------------------

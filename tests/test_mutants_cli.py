@@ -950,6 +950,59 @@ def test_sigterm_swallowed_by_a_finaliser_still_ends_the_command_with_143(
 
 
 # --------------------------------------------------------------------------------------
+# Option bounds
+# --------------------------------------------------------------------------------------
+
+# (command, option, [value below, value above], the range --help states). Every value is
+# refused by click before any file is read; should one be let through, the command stops
+# at once on the existing --out (or unreadable input) rather than doing the work.
+BOUNDS = [
+    ("synth", "--subjects", ["0", "100001"], "1<=x<=100000"),
+    ("synth", "--minutes", ["0.09", "1441"], "0.1<=x<=1440."),
+    ("synth", "--fs", ["15.9", "10001"], "16<=x<=10000."),
+    ("synth", "--window-seconds", ["0.4", "61"], "0.5<=x<=60."),
+    ("synth", "--folds", ["-1", "101"], "0<=x<=100."),
+    ("import", "--fs", ["15", "100001"], "16<=x<=100000."),
+    ("import", "--input-fs", ["0.5", "100001"], "1<=x<=100000."),
+    ("import", "--window-seconds", ["0.4", "601"], "0.5<=x<=600."),
+    ("import", "--max-lag", ["0.05", "11"], "0.1<=x<=10."),
+    ("split", "--folds", ["2", "1001"], "3<=x<=1000."),
+    ("check", "--threshold", ["0.49", "1.0"], "0.5<=x<1.0."),  # 1.0: every pair is >= 1
+    ("check", "--signature-points", ["7", "4097"], "8<=x<=4096."),
+    ("reconstruct", "--overlap", ["-0.1", "0.95"], "0.0<=x<=0.9."),
+    ("reconstruct", "--ppg-delay", ["-0.1", "5.1"], "0.0<=x<=5.0."),
+    ("reconstruct", "--calibration-seconds", ["0.9", "3601"], "1.0<=x<=3600.0."),
+    ("train", "--batch-size", ["0"], "x>=1."),
+    ("train", "--num-workers", ["-1"], "x>=0."),
+    ("train", "--seed", ["-1"], "x>=0."),
+    ("train", "--val-fold", ["-2"], "x>=-1."),
+    ("train", "--test-fold", ["-1"], "x>=0."),
+    ("eval", "--test-fold", ["-1"], "x>=0."),
+    ("check-model", "--seed", ["-1"], "x>=0."),
+]
+
+
+@pytest.mark.parametrize(("command", "option", "values", "bounds"), BOUNDS)
+def test_option_bounds_are_the_documented_ones(junk, tmp_path, command, option, values, bounds):
+    """Guards against a bound of an option moving (a range's end, or an open end made
+    closed): each value just outside the range --help states is refused with it."""
+    prefix = {
+        "synth": ["data", "synth", "--out", junk],
+        "import": ["data", "import", "csv", junk, "--out", junk],
+        "split": ["data", "split", junk],
+        "check": ["data", "check", junk],
+        "reconstruct": ["reconstruct", "--checkpoint", junk, junk, "--out", tmp_path / "o.csv"],
+        "train": ["train", "--data", junk],
+        "eval": ["eval", "--checkpoint", junk, "--data", junk],
+        "check-model": ["check"],
+    }[command]
+    for value in values:
+        r = run(*prefix, option, value)
+        usage_error(r, f"Invalid value for '{option}': ", f" is not in the range {bounds}")
+    assert list(tmp_path.iterdir()) == [junk]
+
+
+# --------------------------------------------------------------------------------------
 # Bugs found by the audit
 # --------------------------------------------------------------------------------------
 

@@ -422,6 +422,8 @@ def test_data_split_defaults_are_5_folds_and_test_fold_0(tmp_path: Path):
     assert split == [expected[k] for k in fold]
     text = run("data", "split", path).stdout
     assert f"split for test fold 0: train {30 - folds['0'] - folds['1']}, " in text
+    text = run("data", "split", path, "--test-fold", "2").stdout
+    assert f"  split for test fold 2: train {30 - folds['2'] - folds['3']}, " in text
 
 
 def test_data_check_defaults_are_threshold_0_99_and_64_points(tmp_path: Path):
@@ -947,6 +949,55 @@ def test_sigterm_swallowed_by_a_finaliser_still_ends_the_command_with_143(
         signal.signal(signal.SIGTERM, before)
     assert stop.value.code == 143
     assert "innpar-freia, version " in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------
+# Progress lines of innpar train
+# --------------------------------------------------------------------------------------
+
+
+def test_training_progress_lines(capsys: pytest.CaptureFixture):
+    """Guards against the progress lines of `innpar train` losing a part: the resumed
+    epoch in the header, the validation MAEs of an epoch line; and against --quiet hiding
+    a warning (it is shown with --quiet and --json, on stderr)."""
+    from innpar_freia.cli.common import ConsoleCallbacks
+
+    info = {
+        "epochs": 3, "split": {"windows": {"train": 10, "val": 4, "test": 2}},
+        "resumed_at": 2, "n_params": 12345, "device": "cpu", "world_size": 1,
+        "run_dir": "runs/x",
+    }  # fmt: skip
+    epoch = {
+        "epoch": 3, "train_loss": 0.123456, "val_mae": 7.891, "val_sbp_mae": 9.87,
+        "val_dbp_mae": 5.43, "val_map_mae": 6.04, "best_epoch": 2, "epoch_seconds": 1.26,
+        "windows_per_second": 812.4,
+    }  # fmt: skip
+    loud = ConsoleCallbacks()
+    loud.on_start(info)
+    loud.on_epoch(epoch)
+    loud.on_epoch({k: v for k, v in epoch.items() if not k.startswith("val_")})
+    loud.on_message("lr 1e-3")
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "training 12,345 parameters on cpu (x1); train 10, val 4, test 2 windows, "
+        "resuming after epoch 2",
+        "run directory: runs/x",
+        "epoch    3/3  loss 0.12346  val MAE 7.89 mmHg (SBP 9.9, DBP 5.4, MAP 6.0)  best 2  "
+        "1.3 s  812 win/s",
+        "epoch    3/3  loss 0.12346  best 2  1.3 s  812 win/s",
+        "lr 1e-3",
+    ]
+    loud.on_start({**info, "resumed_at": 0})
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "training 12,345 parameters on cpu (x1); train 10, val 4, test 2 windows"
+    )
+    quiet = ConsoleCallbacks(quiet=True)
+    quiet.on_start(info)
+    quiet.on_epoch(epoch)
+    quiet.on_message("lr 1e-3")
+    quiet.on_message("warning: amp on cpu")
+    assert capsys.readouterr().err == "warning: amp on cpu\n"
 
 
 # --------------------------------------------------------------------------------------

@@ -951,6 +951,45 @@ def test_sigterm_swallowed_by_a_finaliser_still_ends_the_command_with_143(
     assert "innpar-freia, version " in capsys.readouterr().out
 
 
+def test_the_sigterm_handler_raises_systemexit_143_and_knows_weakref_callbacks(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """Guards against the SIGTERM handler ending a command with another status than a
+    terminated process's (128 + 15) or forgetting the signal (the exit status when a
+    finaliser swallows the exception), and against it taking a weakref callback of the
+    standard library (weakref.finalize, WeakValueDictionary) for ordinary code, where
+    the exception would be printed as "Exception ignored" and lost."""
+    import signal
+    import sys
+    import weakref
+
+    import innpar_freia.cli as cli_module
+
+    before = signal.getsignal(signal.SIGTERM)
+    terminated: list[int] = []
+    monkeypatch.setattr(cli_module, "_TERMINATED", terminated)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    try:
+        cli_module.stop_on_sigterm()
+        handler = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    with pytest.raises(SystemExit) as stop:
+        handler(signal.SIGTERM, sys._getframe())
+    assert stop.value.code == 143 and terminated == [signal.SIGTERM]
+
+    seen = []
+
+    class Watched:
+        pass
+
+    watched = Watched()
+    weakref.finalize(watched, lambda: seen.append(cli_module._in_finaliser(sys._getframe())))
+    del watched  # collected at once: weakref.finalize (in weakref.py) calls the lambda
+    assert seen == [True]
+
+
 # --------------------------------------------------------------------------------------
 # Progress lines of innpar train
 # --------------------------------------------------------------------------------------

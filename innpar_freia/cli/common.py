@@ -47,6 +47,21 @@ class FloatRange(click.FloatRange):
         return number
 
 
+def file_name(example: str):
+    """A click callback for an option naming a file to write: the name as a ``Path``,
+    refusing one that ends in a slash (``Path`` would drop the slash and the file would be
+    written under the folder's name). The option's type must not convert to ``Path``."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+        if value is not None and value.endswith(("/", "\\")):
+            raise click.BadParameter(
+                f"{value!r} names a folder; give a file name such as {example}"
+            )
+        return None if value is None else Path(value)
+
+    return callback
+
+
 def _fail(message: str) -> None:
     """Exit 1 with ``message``; under torchrun, once (see :func:`exit_other_rank`)."""
     if other_rank():

@@ -11,7 +11,14 @@ from typing import Any
 
 import click
 
-from innpar_freia.cli.common import ConsoleCallbacks, FloatRange, echo_json, fmt, to_json
+from innpar_freia.cli.common import (
+    ConsoleCallbacks,
+    FloatRange,
+    echo_json,
+    file_name,
+    fmt,
+    to_json,
+)
 from innpar_freia.config import (
     PRESETS,
     TRAIN_DEFAULT_PRESET,
@@ -323,7 +330,8 @@ def format_metrics(m: dict[str, Any]) -> str:
 )
 @click.option(
     "--save-predictions",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False),
+    callback=file_name("preds.h5"),
     default=None,
     help="Also write an HDF5 file of predicted ABP (mmHg) per window with window and subject "
     "ids (FILE-<model>.h5 per model with several checkpoints).",

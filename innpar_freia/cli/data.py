@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from innpar_freia.cli.common import FloatRange, echo_json, fmt
+from innpar_freia.cli.common import FloatRange, echo_json, file_name, fmt
 
 
 @click.group("data")
@@ -15,12 +15,7 @@ def data() -> None:
     """Create, import and inspect the canonical HDF5 window file."""
 
 
-def _file_name(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
-    """``--out`` as a path, refusing a name that ends in a slash: ``Path`` would drop the
-    slash and the file would be written under the folder's name."""
-    if value is not None and value.endswith(("/", "\\")):
-        raise click.BadParameter(f"{value!r} names a folder; give a file name such as data.h5")
-    return None if value is None else Path(value)
+_file_name = file_name("data.h5")
 
 
 @data.command("synth")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from innpar_freia.cli.common import FloatRange, echo_json, fmt
+from innpar_freia.cli.common import FloatRange, echo_json, file_name, fmt
 
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 DIRECTIONS = ("ppg2abp", "abp2ppg")
@@ -18,7 +18,8 @@ CALIBRATION_MODES = ("offset-scale", "offset")
 @click.option("--checkpoint", type=EXISTING_FILE, required=True, help="Trained checkpoint.")
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False),
+    callback=file_name("abp.csv"),
     required=True,
     help="Output: .csv, .npy, .npz, a WFDB record (name or .hea), or .h5 for a window-file "
     "INPUT; without a suffix, INPUT's format.",
@@ -93,7 +94,8 @@ CALIBRATION_MODES = ("offset-scale", "offset")
 )
 @click.option(
     "--plot",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False),
+    callback=file_name("abp.png"),
     default=None,
     help="Also draw the whole recording (.png or .pdf).",
 )

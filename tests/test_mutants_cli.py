@@ -888,7 +888,10 @@ def test_data_check_says_leakage_on_stderr_and_near_pairs_of_synthetic_data_are_
     r = run("data", "check", leaky)
     assert r.exit_code == 3, r.output
     assert "LEAKAGE FOUND across folds (0: 3, 1: 3)" in r.stdout
-    assert r.stderr == "leakage found: fix the splits before training (exit code 3)\n"
+    assert r.stderr == (
+        "leakage found: fix the splits before training ('innpar data split --folds K "
+        "--join-shared' keeps subjects sharing signal in one fold) (exit code 3)\n"
+    )
     r = run("data", "check", leaky, "--json")
     assert r.exit_code == 3 and r.stderr == "" and json.loads(r.stdout)["leakage"] is True
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
+import pytest
+
+from innpar_freia import plots
 from innpar_freia.report_content import (
     CAL_METHODS,
     FREE_METHODS,
@@ -296,3 +300,295 @@ def test_html_escapes_text_and_renders_bold_code_figures_and_details():
         "</tr></thead><tbody><tr><td>&lt;b1&gt;&amp;</td><td>4.00</td></tr></tbody></table>"
         "</details>" in page
     )
+
+
+# --------------------------------------------------------------------------------------
+# Figures (plots)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """The figures a plot function saves, kept (still saved) to look at their artists."""
+    figs = []
+    real = plots.save_figure
+
+    def keep(fig, path):
+        figs.append(fig)
+        return real(fig, path)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    return figs
+
+
+def spans(ax) -> list[tuple[float, float]]:
+    """The x extents of an axes' shaded spans (axvspan rectangles spanning its height)."""
+    return [
+        (p.get_x(), p.get_x() + p.get_width())
+        for p in ax.patches
+        if p.get_height() == pytest.approx(1.0) and p.get_y() == 0.0
+    ]
+
+
+def vertical_lines(ax) -> list[float]:
+    return [
+        float(line.get_xdata()[0])
+        for line in ax.get_lines()
+        if len(line.get_xdata()) == 2 and line.get_xdata()[0] == line.get_xdata()[1]
+    ]
+
+
+def line(ax, label: str):
+    return next(ln for ln in ax.get_lines() if ln.get_label() == label)
+
+
+def test_bland_altman_labels_limits_title_sd_and_points_by_hand(captured, tmp_path):
+    """Guards against the +1.96 SD label put on the lower limit (and -1.96 on the upper),
+    the title's SD computed from the span of both limits (2 SD), and the points drawn at
+    the reference in place of the mean of predicted and reference. Errors 13, -3, 13, -3, 5:
+    ME 5, sample SD 8, limits 5 +- 15.68 = 20.68 and -10.68."""
+    ref = np.array([100.0, 110.0, 120.0, 130.0, 140.0])[:, None] * np.ones(3)
+    err = np.array([13.0, -3.0, 13.0, -3.0, 5.0])
+    plots.plot_bland_altman(ref + err[:, None], ref, tmp_path / "ba.png")
+    for ax, name in zip(captured[0].axes, ("SBP", "DBP", "MAP"), strict=True):
+        assert ax.get_title(loc="left") == f"{name}: ME +5.0 mmHg, SD 8.0 mmHg (n=5)"
+        labels = {t.get_text(): t.xy[1] for t in ax.texts}
+        assert labels == pytest.approx(
+            {"+1.96 SD +20.7": 20.68, "ME +5.0": 5.0, "-1.96 SD -10.7": -10.68}
+        )
+        np.testing.assert_allclose(
+            ax.collections[0].get_offsets(),
+            [[106.5, 13.0], [108.5, -3.0], [126.5, 13.0], [128.5, -3.0], [142.5, 5.0]],
+        )
+
+
+def test_bland_altman_axis_holds_an_error_beyond_the_limits(captured, tmp_path):
+    """Guards against the y axis sized by the limits alone: nine errors of 0 and one of 30
+    (ME 3, SD sqrt(90) = 9.49, upper limit 21.6) left the point at 30 off the axes."""
+    err = np.array([0.0] * 9 + [30.0])
+    ref = np.full((10, 3), 100.0)
+    plots.plot_bland_altman(ref + err[:, None], ref, tmp_path / "ba.png")
+    for ax in captured[0].axes:
+        assert ax.get_ylim() == pytest.approx((-33.0, 33.0))  # 1.1 x 30
+
+
+def test_bland_altman_of_no_windows_says_so():
+    """Guards against a numpy error ('zero-size array') in place of 'no windows to plot'."""
+    with pytest.raises(ValueError, match="no windows to plot"):
+        plots.plot_bland_altman(np.zeros((0, 3)), np.zeros((0, 3)), "x.png")
+
+
+def test_reconstructions_draw_each_window_titled_with_its_own_name_and_mae(captured, tmp_path):
+    """Guards against the MAE taken without the absolute value (errors +3 and -3 average
+    to 0), the windows' names dropped for 'window i', and a window left out."""
+    ref = np.full((3, 100), 90.0)
+    pred = ref + np.where(np.arange(100) % 2 == 0, 3.0, -3.0)
+    plots.plot_reconstructions(
+        ref,
+        pred,
+        100.0,
+        tmp_path / "w.png",
+        titles=["s1 (w0)", "s1 (w1)", "s2 (w2)"],
+        markers=False,
+    )
+    titles = [ax.get_title(loc="left") for ax in captured[0].axes]
+    assert titles == [f"{t}  (MAE 3.00 mmHg)" for t in ("s1 (w0)", "s1 (w1)", "s2 (w2)")]
+    plots.plot_reconstructions(ref, pred, 100.0, tmp_path / "w.png", max_windows=2, markers=False)
+    assert [ax.get_title(loc="left") for ax in captured[1].axes] == [
+        "window 0  (MAE 3.00 mmHg)",
+        "window 1  (MAE 3.00 mmHg)",
+    ]
+
+
+def test_running_median_by_hand():
+    """Guards against a running median over another number of beats (half = beats, or one
+    beat short at the end), the mean in place of the median, the break put one beat early,
+    or no break at a 6-s gap (max_gap_s = 3). Over 3 beats: medians of (5, 1), (5, 1, 9),
+    (1, 9, 3), (9, 3, 7), (3, 7, 100), (7, 100, 2), (100, 2)."""
+    times = [0.0, 1.0, 2.0, 3.0, 4.0, 10.0, 11.0]
+    values = [5.0, 1.0, 9.0, 3.0, 7.0, 100.0, 2.0]
+    tt, vv = plots.running_median(times, values, beats=3)
+    np.testing.assert_array_equal(tt, [0, 1, 2, 3, 4, np.nan, 10, 11])
+    np.testing.assert_array_equal(vv, [3, 5, 3, 7, 7, np.nan, 7, 51])
+    tt, _ = plots.running_median([0.0, 2.9, 5.8], [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(tt, [0.0, 2.9, 5.8])  # 2.9 s apart is no gap
+
+
+def test_default_zoom_is_a_fully_reconstructed_span_inside_the_recording():
+    """Guards against a zoom accepted with any (not every) sample reconstructed, the last
+    possible span never tried, the fallback at the start in place of the middle, and a zoom
+    wider than a recording shorter than 10 s. At 10 Hz, 30 s reconstructed only in its last
+    10 s: the zoom is 20-30 s; nothing reconstructed: the middle, 10-20 s; 4 s: all of it."""
+    out = np.full(300, np.nan)
+    out[200:] = 90.0
+    assert plots._default_zoom(out, 10.0) == (20.0, 30.0)
+    assert plots._default_zoom(np.full(300, np.nan), 10.0) == (10.0, 20.0)
+    assert plots._default_zoom(np.full(40, 90.0), 10.0) == (0.0, 4.0)
+
+
+def hand_beats(seconds: int, skip: range) -> SimpleNamespace:
+    """One beat a second, peak at k + 0.5 s (120 mmHg), foot at k + 0.2 s (80 mmHg)."""
+    k = np.array([i for i in range(seconds) if i not in skip], dtype=float)
+    return SimpleNamespace(
+        peak_s=k + 0.5, onset_s=k + 0.2, sbp=np.full(k.size, 120.0), dbp=np.full(k.size, 80.0)
+    )
+
+
+def test_recording_figure_shows_gaps_calibration_zoom_and_beats(captured, tmp_path):
+    """Guards against the gaps shaded in the input panel only, the calibration segment not
+    shaded, the share reconstructed not counted (said 100 %), the clock's origin left out of
+    the time axis, the zoom panel drawing samples or beats beyond its span, and the DBP
+    line drawn at the systolic peaks' times in place of the feet's. 60 s at 50 Hz, not
+    reconstructed at 20-30 s (50 of 60 s: 83.3 %), zoom 25-35 s, calibration 5-15 s."""
+    fs = 50.0
+    t = np.arange(3000) / fs
+    out = 90 - 25 * np.cos(2 * np.pi * t)
+    out[1000:1500] = np.nan
+    plots.plot_recording(
+        fs,
+        np.sin(2 * np.pi * t),
+        out,
+        tmp_path / "r.png",
+        beats=hand_beats(60, range(20, 30)),
+        gaps=[(20.0, 30.0)],
+        calibration_s=(5.0, 15.0),
+        zoom_s=(25.0, 35.0),
+        origin_s=1700000000.0,
+    )
+    top, mid, bottom = captured[0].axes
+    for ax in (top, mid):
+        extents = spans(ax)
+        assert (20.0, 30.0) in extents and (5.0, 15.0) in extents
+    assert (25.0, 30.0) in spans(bottom)
+    assert "60 s, 83.3 % reconstructed" in mid.get_title(loc="left")
+    assert bottom.get_xlabel() == "time (s) from the first sample, at 1.7e+09 s"
+    drawn = line(bottom, "reconstructed ABP").get_xdata()
+    assert drawn.min() == 25.0 and drawn.max() == pytest.approx(34.98)
+    np.testing.assert_allclose(line(bottom, "beat SBP").get_xdata(), [30.5, 31.5, 32.5, 33.5, 34.5])
+    np.testing.assert_allclose(line(bottom, "beat DBP").get_xdata(), [30.2, 31.2, 32.2, 33.2, 34.2])
+    dbp = line(mid, "reconstructed DBP").get_xdata()
+    expected = [*(k + 0.2 for k in range(20)), np.nan, *(k + 0.2 for k in range(30, 60))]
+    np.testing.assert_allclose(dbp, expected)
+    assert mid.get_ylabel() == bottom.get_ylabel() == "ABP (mmHg)"
+
+
+def test_a_reconstructed_ppg_is_labelled_as_ppg_with_no_bp_lines(captured, tmp_path):
+    """Guards against a reconstructed PPG (abp2ppg) labelled 'ABP (mmHg)', or given the
+    SBP/DBP lines of blood pressure."""
+    fs = 50.0
+    t = np.arange(1000) / fs
+    plots.plot_recording(
+        fs,
+        90 - 25 * np.cos(2 * np.pi * t),
+        np.sin(2 * np.pi * t),
+        tmp_path / "p.png",
+        direction="abp2ppg",
+        beats=hand_beats(20, range(0)),
+    )
+    _, mid, bottom = captured[0].axes
+    assert mid.get_ylabel() == bottom.get_ylabel() == "PPG (z-score)"
+    assert not [ln for ln in mid.get_lines() if "SBP" in ln.get_label()]
+    assert [ln.get_label() for ln in bottom.get_lines()] == ["reconstructed PPG"]
+
+
+def errors_figure(captured, tmp_path, **methods) -> object:
+    """The error figure of methods given as (windows,) errors of every BP value."""
+    arrays = {}
+    for name, err in methods.items():
+        err = np.asarray(err, dtype=float)[:, None] * np.ones(3)
+        arrays[name.replace("_", "-")] = (100.0 + err, np.full_like(err, 100.0))
+    plots.plot_error_distributions(arrays, tmp_path / "e.png")
+    return captured[-1]
+
+
+def test_error_panels_are_the_first_method_s_with_abs_mae_and_mean_line(captured, tmp_path):
+    """Guards against the histogram and its title taken from the last method, the MAE
+    without the absolute value, the dashed line at the median in place of the mean, and a
+    method with the opposite errors marked as equal to another. Model errors -2, -2, -2, 14:
+    ME +2.0, MAE 5.0, median -2."""
+    fig = errors_figure(captured, tmp_path, model=[-2, -2, -2, 14], naive=[2, 2, 2, -14])
+    for j, name in enumerate(("SBP", "DBP", "MAP")):
+        top, bottom = fig.axes[j], fig.axes[3 + j]
+        assert top.get_title(loc="left") == f"{name}, model: ME +2.0, MAE 5.0 mmHg"
+        assert vertical_lines(top) == [2.0]
+        labels = [ln.get_label() for ln in bottom.get_lines() if not ln.get_label().startswith("_")]
+        assert labels[:2] == ["model", "naive"]
+
+
+def test_error_axes_widen_to_the_errors_and_grade_a_is_marked(captured, tmp_path):
+    """Guards against the axes fixed at 20 mmHg (errors of 33 mmHg go to 35), a cumulative
+    curve that leaves out errors equal to x (all-zero errors are 100 % within 0 mmHg, not 0),
+    and the markers of BHS grade B (50/75/90 %) drawn as what grade A needs (60/85/95 %)."""
+    fig = errors_figure(captured, tmp_path, model=[0, 0, 0, 0], naive=[33, -33, 33, -33])
+    for j in range(3):
+        top, bottom = fig.axes[j], fig.axes[3 + j]
+        assert top.get_xlim() == (-35.0, 35.0) and bottom.get_xlim() == (0.0, 35.0)
+        curve = line(bottom, "model")
+        assert curve.get_xdata()[0] == 0.0 and curve.get_ydata()[0] == 100.0
+        marks = [
+            (float(ln.get_xdata()[0]), float(ln.get_ydata()[0]))
+            for ln in bottom.get_lines()
+            if ln.get_marker() == "_" and len(ln.get_xdata()) == 1
+        ]
+        assert marks == [(5.0, 60.0), (10.0, 85.0), (15.0, 95.0)]
+
+
+def test_errors_beyond_the_axis_are_counted_in_its_edge_bins(captured, tmp_path):
+    """Guards against errors beyond the axis dropped from the histogram (not clipped into
+    its edge bins), and errors exactly at the axis limit said to be beyond it. 198 errors of
+    1 and 2 of 100: the 99th percentile is 1.99, the axis 20 mmHg."""
+    fig = errors_figure(captured, tmp_path, model=[1.0] * 198 + [100.0] * 2)
+    top = fig.axes[0]
+    heights = [p.get_height() for p in top.containers[0]]
+    assert sum(heights) == 200 and heights[-1] == 2
+    assert [t.get_text() for t in top.texts] == ["2 beyond ±20 mmHg\n(in the edge bins)"]
+    fig = errors_figure(captured, tmp_path, model=[20.0, -20.0, 20.0, -20.0])
+    assert fig.axes[0].get_xlim() == (-20.0, 20.0) and not fig.axes[0].texts
+
+
+def test_error_figure_of_no_windows_says_so():
+    """Guards against a numpy error in place of the figure's own message for a method with
+    no windows."""
+    with pytest.raises(ValueError, match="model: expected \\(windows, 3\\) arrays with windows"):
+        plots.plot_error_distributions({"model": (np.zeros((0, 3)), np.zeros((0, 3)))}, "e.png")
+
+
+def test_training_curves_plot_each_column_where_it_was_recorded(captured, tmp_path):
+    """Guards against a crash on a record without an epoch (a final test record), the
+    validation panel left out when the first epoch was not validated, a missing value drawn
+    as 0 (not a gap), the validation loss or SBP lines drawn from other columns, and the
+    best epoch taken from the first record in place of the last."""
+    history = [
+        {"epoch": 1, "train_loss": 0.5},
+        {
+            "epoch": 2,
+            "train_loss": 0.4,
+            "val_loss": 0.6,
+            "val_mae": 10.0,
+            "val_sbp_mae": 12.0,
+            "val_dbp_mae": 6.0,
+            "val_map_mae": 7.0,
+            "best_epoch": 2,
+        },
+        {
+            "epoch": 3,
+            "train_loss": 0.3,
+            "val_loss": 0.45,
+            "val_mae": 8.0,
+            "val_sbp_mae": 9.5,
+            "val_dbp_mae": 5.0,
+            "val_map_mae": 6.0,
+            "best_epoch": 3,
+        },
+        {"test_mae": 7.0},
+    ]
+    plots.plot_training_curves(history, tmp_path / "t.png")
+    loss, val = captured[0].axes
+    np.testing.assert_array_equal(line(loss, "training loss").get_xdata(), [1, 2, 3])
+    np.testing.assert_array_equal(line(loss, "training loss").get_ydata(), [0.5, 0.4, 0.3])
+    np.testing.assert_array_equal(line(loss, "validation loss").get_ydata(), [np.nan, 0.6, 0.45])
+    np.testing.assert_array_equal(line(val, "waveform").get_ydata(), [np.nan, 10.0, 8.0])
+    np.testing.assert_array_equal(line(val, "SBP").get_ydata(), [np.nan, 12.0, 9.5])
+    np.testing.assert_array_equal(line(val, "DBP").get_ydata(), [np.nan, 6.0, 5.0])
+    assert vertical_lines(val) == [3.0]
+    assert [t.get_text() for t in val.texts] == ["best epoch 3"]

@@ -6,6 +6,7 @@ hand, never by the code under test. Figures are looked at through their matplotl
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -592,3 +593,200 @@ def test_training_curves_plot_each_column_where_it_was_recorded(captured, tmp_pa
     np.testing.assert_array_equal(line(val, "DBP").get_ydata(), [np.nan, 6.0, 5.0])
     assert vertical_lines(val) == [3.0]
     assert [t.get_text() for t in val.texts] == ["best epoch 3"]
+
+
+# --------------------------------------------------------------------------------------
+# Figures from files (figures)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """What the figures module hands to each plot function (which then draws nothing)."""
+    calls = {}
+
+    def keeper(name):
+        def keep(*args, **kwargs):
+            calls[name] = (args, kwargs)
+            return Path("drawn.png")
+
+        return keep
+
+    for name in (
+        "plot_reconstructions",
+        "plot_bland_altman",
+        "plot_error_distributions",
+        "plot_training_curves",
+        "plot_recording",
+    ):
+        monkeypatch.setattr(plots, name, keeper(name))
+    return calls
+
+
+def predictions_file(path: Path, **overrides) -> Path:
+    """Six windows w0..w5 of subjects s0, s1, s0, ... (a 1.2-Hz pulse, 65-115 mmHg), each
+    predicted 3 mmHg high."""
+    from innpar_freia.predictions import write_predictions
+
+    t = np.arange(625) / 125.0
+    ref = np.stack([90 + 25 * np.sin(2 * np.pi * 1.2 * t + i) for i in range(6)])
+    kw = {
+        "fs": 125.0,
+        "window_id": [f"w{i}" for i in range(6)],
+        "subject": [f"s{i % 2}" for i in range(6)],
+        "prediction": ref + 3.0,
+        "reference": ref,
+    }
+    kw.update(overrides)
+    return write_predictions(path, **kw)
+
+
+def test_calibrated_reconstructions_are_the_scored_windows_under_their_own_names(drawn, tmp_path):
+    """Guards against the calibrated figure drawing the calibration windows (not scored),
+    or naming the scored windows after the first ones in the file. Windows w2..w5 are
+    scored; their calibrated prediction is the reference + 1."""
+    from innpar_freia.figures import predictions_figure
+    from innpar_freia.predictions import read_predictions
+
+    ref = read_predictions(predictions_file(tmp_path / "r.h5")).reference
+    path = predictions_file(
+        tmp_path / "p.h5",
+        calibrated=ref + 1.0,
+        scored=np.arange(6) >= 2,
+        attrs={"calibration": "offset", "name": "run/best"},
+    )
+    predictions_figure(path, "reconstructions", tmp_path / "f.png", protocol="calibrated")
+    (r, p, _, _), kw = drawn["plot_reconstructions"]
+    np.testing.assert_allclose(r, ref[2:], atol=1e-4)  # float32 storage
+    np.testing.assert_allclose(p, ref[2:] + 1.0, atol=1e-4)
+    assert kw["titles"] == ["s0 (w2)", "s1 (w3)", "s0 (w4)", "s1 (w5)"]
+    assert kw["title"] == "run/best: calibrated (offset)"
+
+
+def test_windows_with_nan_in_prediction_or_reference_are_left_out_by_name(drawn, tmp_path):
+    """Guards against a window whose reference holds NaN kept (it wrecks the axes), and the
+    windows left after leaving some out titled with the names of the first ones."""
+    from innpar_freia.figures import predictions_figure
+    from innpar_freia.predictions import read_predictions
+
+    f = read_predictions(predictions_file(tmp_path / "r.h5"))
+    pred, ref = f.prediction.copy(), f.reference.copy()
+    pred[1, 10] = np.nan
+    ref[4, 20] = np.inf
+    path = predictions_file(tmp_path / "p.h5", prediction=pred, reference=ref)
+    predictions_figure(path, "reconstructions", tmp_path / "f.png")
+    _, kw = drawn["plot_reconstructions"]
+    assert kw["titles"] == ["s0 (w0)", "s0 (w2)", "s1 (w3)", "s1 (w5)"]
+    assert kw["title"].endswith("(2 windows with NaN/inf left out)")
+
+
+def test_bland_altman_of_a_file_is_prediction_minus_reference(drawn, tmp_path):
+    """Guards against the predicted and reference BP values swapped: every window is
+    predicted 3 mmHg high, so each SBP, DBP and MAP error is +3, not -3."""
+    from innpar_freia.figures import predictions_figure
+
+    predictions_figure(predictions_file(tmp_path / "p.h5"), "bland-altman", tmp_path / "f.png")
+    (bp_pred, bp_ref, _), _ = drawn["plot_bland_altman"]
+    np.testing.assert_allclose(bp_pred - bp_ref, 3.0, atol=1e-3)
+
+
+def test_a_ppg_predictions_file_is_drawn_as_ppg(drawn, tmp_path):
+    """Guards against a PPG predictions file (abp2ppg) taken for ABP: its reconstructions
+    labelled in mmHg with SBP/DBP markers, and Bland-Altman plots of 'blood pressure'."""
+    from innpar_freia.errors import DataError
+    from innpar_freia.figures import predictions_figure
+
+    path = predictions_file(tmp_path / "p.h5", direction="abp2ppg")
+    predictions_figure(path, "reconstructions", tmp_path / "f.png")
+    _, kw = drawn["plot_reconstructions"]
+    assert (kw["ylabel"], kw["what"], kw["units"], kw["markers"]) == (
+        "PPG (z-score)",
+        "PPG",
+        "z",
+        False,
+    )
+    with pytest.raises(DataError, match="holds PPG, not ABP"):
+        predictions_figure(path, "bland-altman", tmp_path / "f.png")
+
+
+def test_training_figure_is_titled_with_the_run_s_folder(drawn, tmp_path):
+    """Guards against the run named 'metrics' (the file's stem) in place of its folder."""
+    from innpar_freia.figures import training_figure
+
+    run = tmp_path / "00003-tiny"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"epoch": 1, "train_loss": 0.5}\n')
+    training_figure(run, tmp_path / "t.png")
+    assert drawn["plot_training_curves"][1]["title"] == "run 00003-tiny"
+    training_figure(run / "metrics.jsonl", tmp_path / "t.png")
+    assert drawn["plot_training_curves"][1]["title"] == "run 00003-tiny"
+
+
+def recording_csv(path: Path, columns: dict[str, np.ndarray], fs: float, time: str) -> Path:
+    names = list(columns)
+    rows = "".join(
+        f"{i / fs:g}," + ",".join(f"{columns[n][i]:.4f}" for n in names) + "\n"
+        for i in range(len(columns[names[0]]))
+    )
+    path.write_text(f"{time},{','.join(names)}\n{rows}")
+    return path
+
+
+def test_recording_figure_passes_gaps_in_seconds_and_the_calibration_on_its_clock(drawn, tmp_path):
+    """Guards against the gaps given in samples (or as the reconstructed spans), the
+    calibration segment and time origin not moved to the recording's own clock (its
+    summary's start_s), and the reference's beats taken where it is no pressure trace
+    (a stretch at 280-320 mmHg, out of 20-250). 60 s at 50 Hz, not reconstructed at
+    20-30 s; the recording starts at 1000 s, calibrated at 1005-1015 s."""
+    import json
+
+    from innpar_freia.figures import recording_figure
+
+    fs = 50.0
+    t = np.arange(3000) / fs
+    abp = 90 - 25 * np.cos(2 * np.pi * 1.2 * t)
+    abp[2000:2500] += 210.0  # 40-50 s: 275-325 mmHg
+    src = recording_csv(
+        tmp_path / "in.csv", {"PPG": np.sin(2 * np.pi * 1.2 * t), "ABP": abp}, fs, "t"
+    )
+    out = 90 - 25 * np.cos(2 * np.pi * 1.2 * t)
+    out[1000:1500] = np.nan
+    rec = recording_csv(tmp_path / "abp.csv", {"ABP": out}, fs, "time_s")
+    cal = {
+        "mode": "offset",
+        "source": "cuff",
+        "ref_sbp": 120,
+        "ref_dbp": 80,
+        "segment_s": [1005.0, 1015.0],
+    }
+    (tmp_path / "abp.summary.json").write_text(json.dumps({"calibration": cal, "start_s": 1000.0}))
+    recording_figure(rec, src, tmp_path / "f.png", reference_abp="ABP")
+    _, kw = drawn["plot_recording"]
+    assert kw["gaps"] == [(20.0, 30.0)]
+    assert kw["calibration_s"] == (5.0, 15.0) and kw["origin_s"] == 1000.0
+    assert kw["direction"] == "ppg2abp"
+    ref_beats = kw["reference_beats"]
+    assert len(ref_beats.sbp) > 40 and ref_beats.sbp.max() < 120.0
+    assert not np.any((ref_beats.peak_s > 40.0) & (ref_beats.peak_s < 50.0))
+
+
+def test_recording_figure_of_a_ppg_output_and_of_another_recording(drawn, tmp_path):
+    """Guards against a reconstructed PPG (output channel PPG) drawn as ABP over the PPG
+    input, and against a 'reconstruction' of another length at the same rate accepted."""
+    from innpar_freia.errors import DataError
+    from innpar_freia.figures import recording_figure
+
+    fs = 50.0
+    t = np.arange(1000) / fs
+    abp = 90 - 25 * np.cos(2 * np.pi * 1.2 * t)
+    src = recording_csv(
+        tmp_path / "in.csv", {"PPG": np.sin(2 * np.pi * 1.2 * t), "ABP": abp}, fs, "t"
+    )
+    rec = recording_csv(tmp_path / "ppg.csv", {"PPG": np.sin(2 * np.pi * 1.2 * t)}, fs, "time_s")
+    recording_figure(rec, src, tmp_path / "f.png")
+    _, kw = drawn["plot_recording"]
+    assert kw["direction"] == "abp2ppg" and kw["beats"] is None
+    assert kw["source_label"].startswith("ABP ")
+    short = recording_csv(tmp_path / "short.csv", {"ABP": abp[:900]}, fs, "time_s")
+    with pytest.raises(DataError, match="is not a reconstruction of"):
+        recording_figure(short, src, tmp_path / "f.png")

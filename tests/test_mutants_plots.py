@@ -790,3 +790,45 @@ def test_recording_figure_of_a_ppg_output_and_of_another_recording(drawn, tmp_pa
     short = recording_csv(tmp_path / "short.csv", {"ABP": abp[:900]}, fs, "time_s")
     with pytest.raises(DataError, match="is not a reconstruction of"):
         recording_figure(short, src, tmp_path / "f.png")
+
+
+def test_reconstruction_markers_are_systolic_peaks_and_diastolic_troughs_in_seconds(
+    captured, tmp_path
+):
+    """Guards against the SBP markers put on the troughs and the DBP markers on the peaks,
+    and the time axis in samples x fs in place of seconds. A 90 +- 25 mmHg pulse at
+    1.25 Hz, 500 samples at 125 Hz (4 s): peaks at 115, troughs at 65 mmHg."""
+    t = np.arange(500) / 125.0
+    ref = (90 + 25 * np.sin(2 * np.pi * 1.25 * t))[None, :]
+    plots.plot_reconstructions(ref, ref + 2.0, 125.0, tmp_path / "w.png")
+    ax = captured[0].axes[0]
+    assert line(ax, "reference ABP").get_xdata()[-1] == pytest.approx(499 / 125.0)
+    marked = {}
+    for ln in ax.get_lines():
+        if ln.get_marker() in ("o", "x") and len(ln.get_ydata()):
+            marked.setdefault((ln.get_marker(), ln.get_color()), []).extend(ln.get_ydata())
+    sbp, dbp = plots.COLORS["sbp"], plots.COLORS["dbp"]
+    np.testing.assert_allclose(marked[("o", sbp)], 115.0, atol=0.1)
+    np.testing.assert_allclose(marked[("o", dbp)], 65.0, atol=0.1)
+    np.testing.assert_allclose(marked[("x", sbp)], 117.0, atol=0.1)
+    np.testing.assert_allclose(marked[("x", dbp)], 67.0, atol=0.1)
+
+
+def test_a_figure_goes_where_asked_and_leaves_nothing_when_saving_fails(tmp_path):
+    """Guards against a figure into a folder that does not exist yet failing (the folder is
+    made), and a failed save leaving its temporary file beside the asked-for path."""
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure()
+    out = plots.save_figure(fig, tmp_path / "new" / "deeper" / "f.png")
+    assert out == tmp_path / "new" / "deeper" / "f.png" and out.read_bytes()[:4] == b"\x89PNG"
+
+    def half_written(path, **kwargs):
+        Path(path).write_bytes(b"\x89PNG half")
+        raise OSError("disk full")
+
+    fig = plt.figure()
+    fig.savefig = half_written
+    with pytest.raises(OSError, match="disk full"):
+        plots.save_figure(fig, tmp_path / "g.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new"]

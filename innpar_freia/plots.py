@@ -18,7 +18,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 
-from innpar_freia.metrics import BHS_GRADES, BHS_THRESHOLDS
+from innpar_freia.metrics import (
+    AAMI_MAX_ABS_ME,
+    AAMI_MAX_SD,
+    BHS_GRADES,
+    BHS_THRESHOLDS,
+    graded_text,
+)
 from innpar_freia.outputs import make_folder
 from innpar_freia.reconstruct import detect_gaps
 from innpar_freia.signal import diastolic_troughs, systolic_peaks
@@ -172,9 +178,14 @@ def plot_bland_altman(
         ax.set_ylim(-1.1 * span, 1.1 * span)
         ax.set_xlabel(f"mean of predicted and reference {label} (mmHg)")
         ax.set_ylabel(f"{label} error, predicted - reference (mmHg)")
+        # As the report's tables show them: 4.96 is not rounded onto the AAMI limit of 5.
         ax.set_title(
-            f"{label}: ME {me:+.1f} mmHg, "
-            + (f"SD {(hi - me) / 1.96:.1f} mmHg" if hi is not None else "no SD")
+            f"{label}: ME {graded_text(me, 1, (AAMI_MAX_ABS_ME,), sign=True)} mmHg, "
+            + (
+                f"SD {graded_text((hi - me) / 1.96, 1, (AAMI_MAX_SD,))} mmHg"
+                if hi is not None
+                else "no SD"
+            )
             + f" (n={n})",
             fontsize=10,
             loc="left",

@@ -832,3 +832,19 @@ def test_a_figure_goes_where_asked_and_leaves_nothing_when_saving_fails(tmp_path
     with pytest.raises(OSError, match="disk full"):
         plots.save_figure(fig, tmp_path / "g.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new"]
+
+
+def test_bland_altman_title_does_not_round_onto_an_aami_threshold(captured, tmp_path):
+    """Bug: the Bland-Altman title rounded an ME of 4.96 and an SD of 7.96 mmHg to 'ME +5.0,
+    SD 8.0', on the AAMI limits (|ME| <= 5, SD <= 8), while the report's table beside it
+    says +4.96 ± 7.96. Two errors 4.96 -+ 7.96 / sqrt(2): ME 4.96, sample SD 7.96."""
+    err = 4.96 + np.array([-1.0, 1.0]) * 7.96 / np.sqrt(2.0)
+    ref = np.full((2, 3), 100.0)
+    plots.plot_bland_altman(ref + err[:, None], ref, tmp_path / "ba.png")
+    title = captured[0].axes[0].get_title(loc="left")
+    assert title == "SBP: ME +4.96 mmHg, SD 7.96 mmHg (n=2)"
+    assert mesd_text({"me": 4.96, "sd": 7.96}) == "+4.96 ± 7.96"  # the table's text
+    err = np.array([13.0, -3.0, 13.0, -3.0, 5.0])  # ME 5, SD 8: on the limits, one decimal
+    ref = np.full((5, 3), 100.0)
+    plots.plot_bland_altman(ref + err[:, None], ref, tmp_path / "ba.png")
+    assert captured[1].axes[0].get_title(loc="left") == "SBP: ME +5.0 mmHg, SD 8.0 mmHg (n=5)"

@@ -848,3 +848,41 @@ def test_bland_altman_title_does_not_round_onto_an_aami_threshold(captured, tmp_
     ref = np.full((5, 3), 100.0)
     plots.plot_bland_altman(ref + err[:, None], ref, tmp_path / "ba.png")
     assert captured[1].axes[0].get_title(loc="left") == "SBP: ME +5.0 mmHg, SD 8.0 mmHg (n=5)"
+
+
+def test_bhs_percentages_in_the_table_do_not_round_onto_a_grade():
+    """Guards against the BHS percentages shown without the grades' minima: 59.96 % within
+    5 mmHg printed as 60.0, the share grade A needs, beside the grade B it got."""
+    from innpar_freia.report_content import standards_table
+
+    r = protocol_numbers(8.0, 4.0)
+    r["sbp"]["bhs"] = {"le5": 59.96, "le10": 84.96, "le15": 94.96}
+    r["dbp"]["bhs"] = {"le5": 59.94, "le10": 70.0, "le15": 100.0}
+    rows = standards_table([("model", r)]).rows
+    assert rows[0][2:5] == ["59.96", "84.96", "94.96"]
+    assert rows[1][2:5] == ["59.9", "70.0", "100.0"]
+
+
+def test_markdown_headings_lists_and_collapsed_tables_render():
+    """Guards against every heading rendered at one level, list items run together on one
+    line, and a table inside <details> without the blank line Markdown needs to see it."""
+    text = render_markdown(
+        [
+            ("h2", "model"),
+            ("h3", "Calibrated"),
+            ("ul", ["first.", "second."]),
+            ("details", ("2 subjects", [("table", Table(["a"], [["1"]]))])),
+        ]
+    )
+    assert text == (
+        "## model\n\n### Calibrated\n\n- first.\n- second.\n\n"
+        "<details><summary>2 subjects</summary>\n\n| a |\n|---|\n| 1 |\n</details>\n"
+    )
+
+
+def test_report_section_shows_the_warning_and_the_fold():
+    """Guards against the evaluation's warning or its test fold left out of the section."""
+    m = model_metrics() | {"warning": "the checkpoint's epoch was chosen on this split", "fold": 2}
+    text = render_markdown(model_blocks(_Entry("a", m), {}))
+    assert "split **test** (fold 2): 50 windows of 5 subjects at 125 Hz" in text
+    assert "**Warning:** the checkpoint's epoch was chosen on this split.\n" in text

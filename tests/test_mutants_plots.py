@@ -886,3 +886,30 @@ def test_report_section_shows_the_warning_and_the_fold():
     text = render_markdown(model_blocks(_Entry("a", m), {}))
     assert "split **test** (fold 2): 50 windows of 5 subjects at 125 Hz" in text
     assert "**Warning:** the checkpoint's epoch was chosen on this split.\n" in text
+
+
+def test_recording_figure_ignores_a_damaged_summary_and_names_a_rateless_table(drawn, tmp_path):
+    """Guards against a crash on a summary beside the reconstruction that is not JSON, or
+    whose calibration has no segment (the figure is drawn without it), and against a table
+    without a time column (a beats table given by mistake) answered with a traceback in
+    place of 'not an output of innpar reconstruct'."""
+    from innpar_freia.errors import DataError
+    from innpar_freia.figures import recording_figure
+
+    fs = 50.0
+    t = np.arange(1000) / fs
+    abp = 90 - 25 * np.cos(2 * np.pi * 1.2 * t)
+    src = recording_csv(
+        tmp_path / "in.csv", {"PPG": np.sin(2 * np.pi * 1.2 * t), "ABP": abp}, fs, "t"
+    )
+    rec = recording_csv(tmp_path / "abp.csv", {"ABP": abp}, fs, "time_s")
+    for text in ("{not json", '{"calibration": {"mode": "offset"}, "start_s": 5.0}'):
+        (tmp_path / "abp.summary.json").write_text(text)
+        recording_figure(rec, src, tmp_path / "f.png")
+        _, kw = drawn["plot_recording"]
+        assert kw["calibration_s"] is None and kw["origin_s"] == 0.0
+        assert kw["title"] == "abp.csv from in.csv"
+    table = tmp_path / "abp.beats.csv"
+    table.write_text("beat,SBP,DBP\n1,120.0,80.0\n2,121.0,81.0\n")
+    with pytest.raises(DataError, match="not an output of innpar reconstruct"):
+        recording_figure(table, src, tmp_path / "f.png")

@@ -144,6 +144,8 @@ def plot_bland_altman(
         raise ValueError(f"expected (windows, 3) arrays, got {bp_pred.shape} and {bp_ref.shape}")
     if bp_pred.shape[0] == 0:
         raise ValueError("no windows to plot")
+    if not (np.isfinite(bp_pred).all() and np.isfinite(bp_ref).all()):
+        raise ValueError("the BP values hold NaN or infinite values: leave those windows out")
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
     n = bp_pred.shape[0]
     alpha = float(np.clip(30.0 / np.sqrt(n), 0.15, 0.8))
@@ -216,13 +218,19 @@ def plot_error_distributions(
     if not methods:
         raise ValueError("no methods to plot")
     names = list(methods)
-    errors = {
-        name: np.asarray(p, dtype=np.float64) - np.asarray(r, dtype=np.float64)
-        for name, (p, r) in methods.items()
-    }
+    errors = {}
+    for name, (p, r) in methods.items():
+        p, r = np.asarray(p, dtype=np.float64), np.asarray(r, dtype=np.float64)
+        if p.shape != r.shape:
+            raise ValueError(
+                f"{name}: prediction and reference differ in shape, {p.shape} and {r.shape}"
+            )
+        errors[name] = p - r
     for name, err in errors.items():
         if err.ndim != 2 or err.shape[1] != 3 or err.shape[0] == 0:
             raise ValueError(f"{name}: expected (windows, 3) arrays with windows, got {err.shape}")
+        if not np.isfinite(err).all():
+            raise ValueError(f"{name}: the BP values hold NaN or infinite values")
     fig, axes = plt.subplots(2, 3, figsize=(13, 7.4))
     for j, (key, label) in enumerate(BP_LABELS.items()):
         top, bottom = axes[0, j], axes[1, j]

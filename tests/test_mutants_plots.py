@@ -913,3 +913,21 @@ def test_recording_figure_ignores_a_damaged_summary_and_names_a_rateless_table(d
     table.write_text("beat,SBP,DBP\n1,120.0,80.0\n2,121.0,81.0\n")
     with pytest.raises(DataError, match="not an output of innpar reconstruct"):
         recording_figure(table, src, tmp_path / "f.png")
+
+
+def test_bp_values_holding_nan_or_of_other_shapes_are_a_clear_error(tmp_path):
+    """Bug: a NaN among the BP values failed deep in matplotlib ('Axis limits cannot be NaN
+    or Inf') in the Bland-Altman figure, and the error figure drew 'ME +nan, MAE nan' with
+    BHS shares counting the NaN as a miss; a reference of one row was broadcast against
+    every predicted row. Each is now a ValueError that says what is wrong."""
+    pred = np.array([[120.0, 80.0, 90.0], [np.nan, 70.0, 85.0], [125.0, 75.0, 88.0]])
+    ref = np.array([[118.0, 78.0, 89.0], [119.0, 72.0, 86.0], [121.0, 74.0, 87.0]])
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        plots.plot_bland_altman(pred, ref, tmp_path / "ba.png")
+    with pytest.raises(ValueError, match=r"model: .*NaN or infinite"):
+        plots.plot_error_distributions({"model": (pred, ref)}, tmp_path / "e.png")
+    with pytest.raises(ValueError, match=r"naive: .*\(3, 3\) and \(1, 3\)"):
+        plots.plot_error_distributions(
+            {"model": (ref, ref), "naive": (ref, ref[:1])}, tmp_path / "e.png"
+        )
+    assert not list(tmp_path.iterdir())

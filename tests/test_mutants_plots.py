@@ -931,3 +931,26 @@ def test_bp_values_holding_nan_or_of_other_shapes_are_a_clear_error(tmp_path):
             {"model": (ref, ref), "naive": (ref, ref[:1])}, tmp_path / "e.png"
         )
     assert not list(tmp_path.iterdir())
+
+
+def test_the_whole_recording_panel_draws_the_reference_and_its_beats(captured, tmp_path):
+    """Guards against the reference's waveform or its per-beat SBP/DBP lines left out of
+    the whole-recording panel (only the reconstruction's drawn there). No reference beat at
+    10-12 s: 9.5 to 13.5 s is more than 3 s, a break in its lines."""
+    fs = 50.0
+    t = np.arange(1500) / fs
+    ref = 90 - 25 * np.cos(2 * np.pi * t)
+    plots.plot_recording(
+        fs,
+        np.sin(2 * np.pi * t),
+        ref + 4.0,
+        tmp_path / "r.png",
+        reference=ref,
+        beats=hand_beats(30, range(0)),
+        reference_beats=hand_beats(30, range(10, 13)),
+    )
+    mid = captured[0].axes[1]
+    assert any(np.array_equal(ln.get_ydata(), ref) for ln in mid.get_lines())
+    expected = [*(k + 0.5 for k in range(10)), np.nan, *(k + 0.5 for k in range(13, 30))]
+    np.testing.assert_allclose(line(mid, "reference SBP").get_xdata(), expected)
+    assert line(mid, "reference DBP").get_linestyle() == ":"

@@ -954,3 +954,22 @@ def test_the_whole_recording_panel_draws_the_reference_and_its_beats(captured, t
     expected = [*(k + 0.5 for k in range(10)), np.nan, *(k + 0.5 for k in range(13, 30))]
     np.testing.assert_allclose(line(mid, "reference SBP").get_xdata(), expected)
     assert line(mid, "reference DBP").get_linestyle() == ":"
+
+
+def test_save_figure_takes_an_upper_case_suffix_and_closes_the_figure(tmp_path):
+    """Guards against 'F.PNG' refused (the suffix is compared in lower case), and a saved
+    figure left open (a report of several checkpoints kept every figure in memory)."""
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure()
+    assert plots.save_figure(fig, tmp_path / "F.PNG").read_bytes()[:4] == b"\x89PNG"
+    assert fig.number not in plt.get_fignums()
+
+
+def test_carry_forward_is_not_drawn_in_the_model_s_colour(captured, tmp_path):
+    """Guards against 'carry-forward' (a hyphen, where COLORS has carry_forward) falling
+    back to the model's blue, so that its cumulative curve looked like the model's."""
+    errors_figure(captured, tmp_path, model=[1.0, 2.0, 3.0], carry_forward=[4.0, 5.0, 6.0])
+    bottom = captured[-1].axes[3]
+    assert line(bottom, "model").get_color() == plots.COLORS["prediction"]
+    assert line(bottom, "carry-forward").get_color() == plots.COLORS["carry_forward"]

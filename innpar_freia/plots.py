@@ -18,7 +18,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 
-from innpar_freia.metrics import BHS_GRADES, BHS_THRESHOLDS
+from innpar_freia.metrics import (
+    AAMI_MAX_ABS_ME,
+    AAMI_MAX_SD,
+    BHS_GRADES,
+    BHS_THRESHOLDS,
+    graded_text,
+)
 from innpar_freia.outputs import make_folder
 from innpar_freia.reconstruct import detect_gaps
 from innpar_freia.signal import diastolic_troughs, systolic_peaks
@@ -138,6 +144,8 @@ def plot_bland_altman(
         raise ValueError(f"expected (windows, 3) arrays, got {bp_pred.shape} and {bp_ref.shape}")
     if bp_pred.shape[0] == 0:
         raise ValueError("no windows to plot")
+    if not (np.isfinite(bp_pred).all() and np.isfinite(bp_ref).all()):
+        raise ValueError("the BP values hold NaN or infinite values: leave those windows out")
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
     n = bp_pred.shape[0]
     alpha = float(np.clip(30.0 / np.sqrt(n), 0.15, 0.8))
@@ -172,9 +180,14 @@ def plot_bland_altman(
         ax.set_ylim(-1.1 * span, 1.1 * span)
         ax.set_xlabel(f"mean of predicted and reference {label} (mmHg)")
         ax.set_ylabel(f"{label} error, predicted - reference (mmHg)")
+        # As the report's tables show them: 4.96 is not rounded onto the AAMI limit of 5.
         ax.set_title(
-            f"{label}: ME {me:+.1f} mmHg, "
-            + (f"SD {(hi - me) / 1.96:.1f} mmHg" if hi is not None else "no SD")
+            f"{label}: ME {graded_text(me, 1, (AAMI_MAX_ABS_ME,), sign=True)} mmHg, "
+            + (
+                f"SD {graded_text((hi - me) / 1.96, 1, (AAMI_MAX_SD,))} mmHg"
+                if hi is not None
+                else "no SD"
+            )
             + f" (n={n})",
             fontsize=10,
             loc="left",
@@ -205,13 +218,19 @@ def plot_error_distributions(
     if not methods:
         raise ValueError("no methods to plot")
     names = list(methods)
-    errors = {
-        name: np.asarray(p, dtype=np.float64) - np.asarray(r, dtype=np.float64)
-        for name, (p, r) in methods.items()
-    }
+    errors = {}
+    for name, (p, r) in methods.items():
+        p, r = np.asarray(p, dtype=np.float64), np.asarray(r, dtype=np.float64)
+        if p.shape != r.shape:
+            raise ValueError(
+                f"{name}: prediction and reference differ in shape, {p.shape} and {r.shape}"
+            )
+        errors[name] = p - r
     for name, err in errors.items():
         if err.ndim != 2 or err.shape[1] != 3 or err.shape[0] == 0:
             raise ValueError(f"{name}: expected (windows, 3) arrays with windows, got {err.shape}")
+        if not np.isfinite(err).all():
+            raise ValueError(f"{name}: the BP values hold NaN or infinite values")
     fig, axes = plt.subplots(2, 3, figsize=(13, 7.4))
     for j, (key, label) in enumerate(BP_LABELS.items()):
         top, bottom = axes[0, j], axes[1, j]

@@ -5,19 +5,28 @@ one fails when the bug named in its docstring is put into the package."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+import h5py
 import numpy as np
 import pytest
+import torch
 
 import innpar_freia.train as train_mod
-from innpar_freia.errors import RunDirError
+from innpar_freia.config import RunConfig, resolve_config
+from innpar_freia.data.store import read_info
+from innpar_freia.errors import CheckpointError, DataError, RunDirError
 from innpar_freia.train import (
+    check_resume_data,
     check_run_dir,
     claim_run_dir,
+    content_fingerprint,
     next_run_dir,
+    resume_config,
     run_reports,
+    split_fingerprint,
     windows_fingerprint,
 )
 
@@ -102,3 +111,98 @@ def test_the_windows_fingerprint_covers_the_subjects() -> None:
     assert windows_fingerprint(a) == windows_fingerprint(
         SimpleNamespace(window_ids=ids.copy(), subjects=np.array(["s1", "s1", "s2"]))
     )
+
+
+def test_the_split_fingerprint_covers_the_test_split() -> None:
+    """Train and validation unchanged but other test windows (a test fold redrawn from
+    windows no split used) is another experiment: its test report would no longer be held
+    out from the same run. Guards against hashing the train and val splits only."""
+    info = SimpleNamespace(window_ids=np.array([f"w{i}" for i in range(6)]))
+    plan = SimpleNamespace(train=np.array([0, 1]), val=np.array([2]), test=np.array([3]))
+    other_test = SimpleNamespace(train=np.array([0, 1]), val=np.array([2]), test=np.array([4]))
+    assert split_fingerprint(info, plan) != split_fingerprint(info, other_test)
+    # and each split is named: the same windows in another split are another plan
+    swapped = SimpleNamespace(train=np.array([0, 1]), val=np.array([3]), test=np.array([2]))
+    assert split_fingerprint(info, plan) != split_fingerprint(info, swapped)
+
+
+@pytest.mark.parametrize("signal", ["ppg", "abp"])
+def test_the_content_fingerprint_covers_both_signals(
+    synth_file: Path, tmp_path: Path, signal: str
+) -> None:
+    """A file whose ids are unchanged but whose ABP (or PPG) was rewritten (re-imported
+    with another filter, another calibration) is other data for a resumed run. Guards
+    against hashing one of the two signals only. Row 0 is always among the windows
+    hashed (the first of the evenly spaced rows)."""
+    changed = tmp_path / "changed.h5"
+    shutil.copy(synth_file, changed)
+    with h5py.File(changed, "r+") as fh:
+        fh[signal][0, :] = fh[signal][0, :] + 1.0
+    n = read_info(synth_file).n_windows
+    assert content_fingerprint(changed, n) != content_fingerprint(synth_file, n)
+
+
+def _desc(**changes) -> dict:
+    """A run's recorded ``data`` description, with ``changes``."""
+    desc = {
+        "path": "/data/windows.h5",
+        "n_windows": 120,
+        "windows_sha256": "w" * 64,
+        "split_sha256": "s" * 64,
+        "content_sha256": "c" * 64,
+        "split": {"scheme": "split-column", "windows": {"train": 80, "val": 20, "test": 20}},
+    }
+    return {**desc, **changes}
+
+
+def test_resuming_on_windows_of_other_subjects_is_refused(tmp_path: Path) -> None:
+    """Same number of windows, same ids in each split, same signals, but the windows'
+    subjects differ (only the windows fingerprint sees that): another file. Guards against
+    check_resume_data comparing the number of windows alone."""
+    other = tmp_path / "other.h5"
+    with pytest.raises(DataError, match=r"windows_sha256 w+ -> x+"):
+        check_resume_data(other, _desc(path=str(other), windows_sha256="x" * 64), _desc())
+    check_resume_data(other, _desc(path=str(other)), _desc())  # same windows: accepted
+
+
+# --------------------------------------------------------------------------------------
+# Resuming: what the checkpoint must hold
+# --------------------------------------------------------------------------------------
+
+
+def _resumable() -> dict:
+    """The parts of a checkpoint that resuming reads, as an epoch writes them."""
+    return {
+        "run_config": resolve_config("tiny").to_dict(),
+        "epoch": 2,
+        "optimizer_state": {"state": {}, "param_groups": []},
+        "data": _desc(),
+        "training_state": {
+            "best_val_mae": 9.5,
+            "best_epoch": 1,
+            "bad_epochs": 1,
+            "torch_rng": torch.get_rng_state(),
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (lambda s: s.update(epoch=0), "epoch"),  # no epoch done: nothing to continue from
+        (lambda s: s.update(epoch=True), "epoch"),  # a bool is an int to isinstance
+        (lambda s: s["training_state"].pop("torch_rng"), "training_state"),
+        (lambda s: s.update(data=["not", "a", "description"]), "data"),
+    ],
+)
+def test_a_checkpoint_without_what_resuming_reads_is_named_damaged(edit, named) -> None:
+    """Resuming reads the epoch (>= 1, an int but not a bool), the optimiser state, the
+    data description and the training state with its random generator's state; a
+    checkpoint without one is "damaged" naming it, not a KeyError or a run that starts
+    over at epoch 0. Guards against each check going missing."""
+    path = Path("run/checkpoints/last.pt")
+    assert isinstance(resume_config(path, _resumable()), RunConfig)
+    state = _resumable()
+    edit(state)
+    with pytest.raises(CheckpointError, match=f"last.pt is damaged: its {named} cannot be read"):
+        resume_config(path, state)

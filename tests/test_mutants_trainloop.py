@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import innpar_freia.train as train_mod
+from innpar_freia.checkpoint import save_checkpoint
 from innpar_freia.config import RunConfig, resolve_config
 from innpar_freia.data.store import read_info
 from innpar_freia.errors import CheckpointError, DataError, RunDirError
@@ -22,6 +23,7 @@ from innpar_freia.train import (
     check_resume_data,
     check_run_dir,
     claim_run_dir,
+    complete_epoch_checkpoints,
     content_fingerprint,
     next_run_dir,
     resume_config,
@@ -206,3 +208,22 @@ def test_a_checkpoint_without_what_resuming_reads_is_named_damaged(edit, named) 
     edit(state)
     with pytest.raises(CheckpointError, match=f"last.pt is damaged: its {named} cannot be read"):
         resume_config(path, state)
+
+
+def test_a_damaged_best_checkpoint_of_the_last_epoch_is_rewritten(tmp_path: Path) -> None:
+    """Resuming writes the last epoch's checkpoints that are missing from last.pt; a
+    best.pt (or kept epoch) that cannot be read is replaced the same way. Guards against
+    the damaged copy stopping the resume with its read error."""
+    ckpt = tmp_path / "checkpoints"
+    body = {"epoch": 3, "run_config": {}, "model_state": {}, "normalisation": {}}
+    save_checkpoint(ckpt / "last.pt", body)
+    (ckpt / "best.pt").write_bytes(b"half a checkpoint")
+    (ckpt / "epoch-0003.pt").write_bytes(b"")
+    state = {"epoch": 3, "training_state": {"best_epoch": 3}}
+    written = complete_epoch_checkpoints(ckpt, state, keep=(3,))
+    assert written == ["epoch-0003.pt", "best.pt"]
+    last = (ckpt / "last.pt").read_bytes()
+    assert (ckpt / "best.pt").read_bytes() == last
+    assert (ckpt / "epoch-0003.pt").read_bytes() == last
+    # A second resume finds them whole: nothing to write.
+    assert complete_epoch_checkpoints(ckpt, state, keep=(3,)) == []

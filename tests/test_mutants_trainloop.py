@@ -20,11 +20,13 @@ from innpar_freia.config import RunConfig, resolve_config
 from innpar_freia.data.store import read_info
 from innpar_freia.errors import CheckpointError, DataError, RunDirError
 from innpar_freia.train import (
+    check_data,
     check_resume_data,
     check_run_dir,
     claim_run_dir,
     complete_epoch_checkpoints,
     content_fingerprint,
+    fit_baselines,
     next_run_dir,
     resume_config,
     run_reports,
@@ -227,3 +229,41 @@ def test_a_damaged_best_checkpoint_of_the_last_epoch_is_rewritten(tmp_path: Path
     assert (ckpt / "epoch-0003.pt").read_bytes() == last
     # A second resume finds them whole: nothing to write.
     assert complete_epoch_checkpoints(ckpt, state, keep=(3,)) == []
+
+
+# --------------------------------------------------------------------------------------
+# The data a run is fitted on
+# --------------------------------------------------------------------------------------
+
+
+def test_abp_units_are_read_whatever_their_case() -> None:
+    """ "mmHg", "mmhg" and "MMHG" are one unit (files written by other tools spell it their
+    way); anything else is refused. Guards against comparing the spelling exactly."""
+    for units in ("mmHg", "mmhg", "MMHG"):
+        check_data(SimpleNamespace(path="f.h5", n_windows=3, abp_units=units))
+    with pytest.raises(DataError, match="ABP must be in mmHg, but the file says 'kPa'"):
+        check_data(SimpleNamespace(path="f.h5", n_windows=3, abp_units="kPa"))
+
+
+def test_a_file_without_windows_is_said_to_hold_none() -> None:
+    """Guards against the empty file passing the check (it then failed later with a
+    message about an empty training split or a reduction over nothing)."""
+    with pytest.raises(DataError, match=r"f\.h5 holds no windows"):
+        check_data(SimpleNamespace(path="f.h5", n_windows=0, abp_units="mmHg"))
+
+
+def test_the_baselines_see_every_training_window_in_blocks(
+    synth_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The baselines are fitted block by block (bounded memory); every block counts,
+    the last short one too. With blocks of 4 windows, 9 windows make blocks of 4, 4 and 1.
+    Guards against the loop stopping after the first block or before a last block of one
+    window; the mean ABP is checked against numpy's mean of the nine windows."""
+    monkeypatch.setattr(train_mod, "STATS_BLOCK", 4)
+    rows = np.array([30, 2, 17, 5, 41, 11, 23, 8, 36])  # any order: blocks are sorted
+    with h5py.File(synth_file, "r") as fh:
+        abp = fh["abp"][np.sort(rows)].astype(np.float64)
+    fitted = fit_baselines(synth_file, rows, 125.0)
+    assert fitted["abp_mean"] == pytest.approx(abp.mean(), rel=1e-12)
+    # The alternatives the bugs give are other numbers.
+    assert abs(abp[:4].mean() - abp.mean()) > 1e-3 and abs(abp[:8].mean() - abp.mean()) > 1e-3

@@ -13,11 +13,14 @@ import h5py
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
 
 import innpar_freia.train as train_mod
+from innpar_freia import distributed
 from innpar_freia.checkpoint import save_checkpoint
 from innpar_freia.config import RunConfig, resolve_config
 from innpar_freia.data.store import read_info
+from innpar_freia.distributed import DistInfo
 from innpar_freia.errors import CheckpointError, DataError, RunDirError
 from innpar_freia.train import (
     check_data,
@@ -28,6 +31,7 @@ from innpar_freia.train import (
     content_fingerprint,
     fit_baselines,
     next_run_dir,
+    read_history,
     resume_config,
     run_reports,
     split_fingerprint,
@@ -267,3 +271,76 @@ def test_the_baselines_see_every_training_window_in_blocks(
     assert fitted["abp_mean"] == pytest.approx(abp.mean(), rel=1e-12)
     # The alternatives the bugs give are other numbers.
     assert abs(abp[:4].mean() - abp.mean()) > 1e-3 and abs(abp[:8].mean() - abp.mean()) > 1e-3
+
+
+# --------------------------------------------------------------------------------------
+# Processes under torchrun
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_group(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
+    """torch.distributed as a process that has joined no group sees it, with the calls
+    that would create or destroy one recorded instead of made."""
+    calls: list[tuple[str, object]] = []
+    monkeypatch.setattr(distributed, "_JOINED", [])
+    monkeypatch.setattr(dist, "is_initialized", lambda: bool(calls))
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: calls.append(("init", backend)))
+    monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.append(("destroy", None)))
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    return calls
+
+
+def test_a_plain_process_is_a_single_rank(no_group, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without torchrun's variables (or with WORLD_SIZE=1) a run is rank 0 of 1 and joins
+    no group. Guards against WORLD_SIZE=1 being read as a distributed run (which then
+    wanted RANK, or tried to join a group of one)."""
+    assert distributed.setup("cpu") == DistInfo()
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    info = distributed.setup("cpu")
+    assert info == DistInfo() and not info.enabled and info.is_main
+    assert no_group == [] and not distributed.joined_a_group()
+
+
+def test_torchrun_s_variables_make_the_rank(no_group, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rank, world size and local rank come from RANK, WORLD_SIZE and LOCAL_RANK (the
+    local rank picks the GPU: on the second node of two, RANK 3 is LOCAL_RANK 1); a CPU
+    run joins a gloo group, which this process created and so tears down. Guards against
+    the local rank read from RANK, NCCL on CPU, the group not being recorded as joined,
+    and a group this process did not create being destroyed."""
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    info = distributed.setup("cpu")
+    assert info == DistInfo(rank=3, world_size=4, local_rank=1, initialised_here=True)
+    assert info.enabled and not info.is_main
+    assert no_group == [("init", "gloo")] and distributed.joined_a_group()
+    # A second setup in the same process finds the group: it did not create it.
+    again = distributed.setup("cpu")
+    assert again == DistInfo(rank=3, world_size=4, local_rank=1, initialised_here=False)
+    distributed.teardown(again)
+    assert no_group == [("init", "gloo")]
+    distributed.teardown(info)
+    assert no_group == [("init", "gloo"), ("destroy", None)]
+
+
+def test_the_history_keeps_every_record_up_to_the_checkpoint(tmp_path: Path) -> None:
+    """read_history keeps the epoch records up to the checkpoint's epoch and skips what is
+    not a record wherever it is (NUL bytes a power loss left inside the file, a line that
+    is not an object, an epoch that is not a number). Guards against stopping at the
+    first unreadable line (the records after it were lost with the resume's rewrite)."""
+    path = tmp_path / "metrics.jsonl"
+    lines = [
+        '{"epoch": 1, "val_mae": 9.0}',
+        "\x00\x00\x00\x00",
+        "[1, 2]",
+        '{"epoch": "2", "val_mae": 1.0}',
+        '{"epoch": 2, "val_mae": 8.0}',
+        '{"epoch": 3, "val_mae": 7.0}',
+        '{"epoch": 4, "val_m',
+    ]
+    path.write_text("\n".join(lines))
+    assert read_history(path, 2) == [{"epoch": 1, "val_mae": 9.0}, {"epoch": 2, "val_mae": 8.0}]
+    assert read_history(path, 3)[-1] == {"epoch": 3, "val_mae": 7.0}
+    assert read_history(tmp_path / "absent.jsonl", 2) == []

@@ -14,14 +14,17 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
+from torch.utils.data import DataLoader
 
 import innpar_freia.train as train_mod
 from innpar_freia import distributed
 from innpar_freia.checkpoint import save_checkpoint
 from innpar_freia.config import RunConfig, resolve_config
+from innpar_freia.data.dataset import WindowDataset, fit_normalisation, plan_splits
 from innpar_freia.data.store import read_info
 from innpar_freia.distributed import DistInfo
 from innpar_freia.errors import CheckpointError, DataError, RunDirError
+from innpar_freia.nn.model import build_model
 from innpar_freia.train import (
     check_data,
     check_resume_data,
@@ -35,6 +38,7 @@ from innpar_freia.train import (
     resume_config,
     run_reports,
     split_fingerprint,
+    validate,
     windows_fingerprint,
 )
 
@@ -344,3 +348,67 @@ def test_the_history_keeps_every_record_up_to_the_checkpoint(tmp_path: Path) -> 
     assert read_history(path, 2) == [{"epoch": 1, "val_mae": 9.0}, {"epoch": 2, "val_mae": 8.0}]
     assert read_history(path, 3)[-1] == {"epoch": 3, "val_mae": 7.0}
     assert read_history(tmp_path / "absent.jsonl", 2) == []
+
+
+# --------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------
+
+
+def _validation_setup(synth_file: Path, preset: str = "tiny"):
+    """The ``preset`` network (seed 0), the validation split in batches of 7 windows (the
+    split is not a multiple of 7: the last batch is shorter), the normalisation."""
+    run = resolve_config(preset)
+    info = read_info(synth_file)
+    plan = plan_splits(info)
+    norm = fit_normalisation(synth_file, plan.train, run.train.abp_norm)
+    model = build_model(run.model, seed=0)
+    loader = DataLoader(WindowDataset(synth_file, plan.val, norm), batch_size=7)
+    assert len(plan.val) > 7 and len(plan.val) % 7
+    return run, info, plan, norm, model, loader
+
+
+def test_the_validation_loss_and_rmse_by_hand(synth_file: Path) -> None:
+    """val_loss is the mean over validation windows of each window's L1 (channel 0 plus
+    grad_weight x channel 1 over the real samples), whatever the batches; val_rmse the
+    root of the mean squared error in mmHg over every real sample. Guards against
+    averaging the batches' means (the short last batch then weighs as much as a full one)
+    and against reporting the mean squared error as the RMSE."""
+    run, info, _, norm, model, loader = _validation_setup(synth_file)
+    cfg = run.train
+    assert (cfg.loss_region, cfg.grad_weight, run.model.output_lowpass_hz) == ("real", 1.0, 0)
+    record = validate(model, loader, norm, cfg, info, torch.device("cpu"))
+    assert record is not None
+
+    per_window, squared = [], []
+    with torch.no_grad():
+        for ppg, abp, rows in loader:
+            length = ppg.shape[-1]
+            out, _ = model(model.make_input(ppg), jac=False)
+            err = (out.double() - model.make_input(abp).double())[..., :length].abs()
+            per_window += ((err[:, 0].mean(-1) + err[:, 1].mean(-1)) / 2).tolist()
+            pred = out[:, 0, :length].double().numpy() * norm.abp_scale + norm.abp_offset
+            with h5py.File(synth_file, "r") as fh:
+                ref = fh["abp"][np.sort(rows.numpy())].astype(np.float64)
+            assert np.array_equal(np.sort(rows.numpy()), rows.numpy())  # the split's order
+            squared.append(((pred - ref) ** 2).ravel())
+    assert record["val_loss"] == pytest.approx(np.mean(per_window), rel=1e-5)
+    assert record["val_rmse"] == pytest.approx(np.sqrt(np.concatenate(squared).mean()), rel=1e-5)
+    assert record["val_rmse"] > 1.5  # (its square is another number)
+
+
+def test_validation_scores_in_eval_mode_and_gives_the_network_back_training(
+    synth_file: Path,
+) -> None:
+    """The U-Net baseline has batch normalisation: validating in training mode would score
+    with the batch's statistics and move the running ones (the checkpoint's weights would
+    change by being validated), and training on in eval mode would freeze them. Guards
+    against validate not switching to eval mode, or not back to training mode after."""
+    run, info, _, norm, model, loader = _validation_setup(synth_file, "unet")
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert any("running_mean" in k for k in before)
+    validate(model, loader, norm, run.train, info, torch.device("cpu"))
+    assert model.training
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)

@@ -5,6 +5,7 @@ one fails when the bug named in its docstring is put into the package."""
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,12 +19,12 @@ from torch.utils.data import DataLoader
 
 import innpar_freia.train as train_mod
 from innpar_freia import distributed
-from innpar_freia.checkpoint import save_checkpoint
+from innpar_freia.checkpoint import read_checkpoint, save_checkpoint
 from innpar_freia.config import RunConfig, resolve_config
 from innpar_freia.data.dataset import WindowDataset, fit_normalisation, plan_splits
 from innpar_freia.data.store import read_info
 from innpar_freia.distributed import DistInfo
-from innpar_freia.errors import CheckpointError, DataError, RunDirError
+from innpar_freia.errors import CheckpointError, DataError, RunDirError, TrainingDiverged
 from innpar_freia.nn.model import build_model
 from innpar_freia.train import (
     check_data,
@@ -38,6 +39,7 @@ from innpar_freia.train import (
     resume_config,
     run_reports,
     split_fingerprint,
+    train,
     validate,
     windows_fingerprint,
 )
@@ -412,3 +414,110 @@ def test_validation_scores_in_eval_mode_and_gives_the_network_back_training(
     assert model.training
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+# --------------------------------------------------------------------------------------
+# The loop: best epoch, early stopping, divergence, the record of an epoch
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """5 subjects x 30 s: 15 training windows, 5 validation windows (fast epochs)."""
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    path = tmp_path_factory.mktemp("small") / "small.h5"
+    return synthesize_dataset(path, subjects=5, minutes=0.5, fs=125.0, seed=3)
+
+
+def tiny(**train_overrides) -> RunConfig:
+    return resolve_config("tiny", train={"device": "cpu", "epochs": 2, **train_overrides})
+
+
+def scripted_validation(monkeypatch: pytest.MonkeyPatch, maes: list[float]) -> None:
+    """Make epoch k's validation MAE ``maes[k - 1]`` (in the order validate is called)."""
+    it = iter(maes)
+
+    def fake_validate(*args, **kwargs):
+        m = next(it)
+        keys = ("val_loss", "val_mae", "val_rmse", "val_sbp_mae", "val_dbp_mae", "val_map_mae")
+        return dict.fromkeys(keys, m)
+
+    monkeypatch.setattr(train_mod, "validate", fake_validate)
+
+
+def test_an_equal_validation_mae_is_not_better(
+    small_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Early stopping waits for a *better* validation MAE: an equal one is a bad epoch,
+    and best.pt stays the first epoch that reached it. Guards against ``<=`` (a plateau
+    then moved best.pt on and never stopped the run)."""
+    scripted_validation(monkeypatch, [5.0, 5.0, 5.0, 1.0])
+    result = train(tiny(epochs=4, early_stopping=2), small_file, tmp_path / "r")
+    assert result.stopped_early and result.epochs_completed == 3
+    assert result.best_epoch == 1 and result.best_val_mae == 5.0
+    assert read_checkpoint(result.best_checkpoint)["epoch"] == 1
+    assert [r["best_epoch"] for r in result.history] == [1, 1, 1]
+
+
+def test_an_improvement_restarts_the_count_of_bad_epochs(
+    small_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MAEs 5, 6, 4, 7, 8 with early_stopping = 2: epoch 2 is bad, epoch 3 the best,
+    epochs 4 and 5 bad: the run stops after epoch 5, not 4. Guards against an improvement
+    leaving the count of bad epochs where it was."""
+    scripted_validation(monkeypatch, [5.0, 6.0, 4.0, 7.0, 8.0, 1.0])
+    result = train(tiny(epochs=6, early_stopping=2), small_file, tmp_path / "r")
+    assert result.stopped_early and result.epochs_completed == 5 and result.best_epoch == 3
+
+
+def test_bad_epochs_count_on_across_a_resume(
+    small_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run with one bad epoch behind it, resumed with early_stopping = 2, stops after
+    its next bad epoch, as the uninterrupted run does. Guards against the checkpoint
+    recording no bad epochs, or resuming not reading them back."""
+    scripted_validation(monkeypatch, [5.0, 6.0])
+    train(tiny(epochs=2, early_stopping=2), small_file, tmp_path / "r")
+    assert (
+        read_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")["training_state"]["bad_epochs"]
+        == 1
+    )
+    scripted_validation(monkeypatch, [7.0, 1.0])
+    again = train(None, small_file, tmp_path / "r", resume=True, resume_overrides={"epochs": 4})
+    assert again.stopped_early and again.epochs_completed == 3 and again.best_epoch == 1
+
+
+def test_a_validation_mae_that_is_not_a_number_stops_the_run_unsaved(
+    small_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finite weights can still predict infinities (float32 overflow in the output): the
+    epoch whose validation MAE is not a number is not logged nor checkpointed, and the run
+    says it diverged, naming the last good checkpoint. Guards against the broken epoch
+    being ignored (a NaN MAE then never improved, and the run trained on silently)."""
+    scripted_validation(monkeypatch, [5.0, math.inf, 4.0])
+    run = tmp_path / "r"
+    with pytest.raises(TrainingDiverged, match=r"validation MAE became inf after epoch 2.*last"):
+        train(tiny(epochs=3), small_file, run)
+    assert read_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 1
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_the_epoch_s_training_loss_is_the_mean_of_its_steps(
+    small_file: Path, tmp_path: Path
+) -> None:
+    """``train_loss`` is the mean of the epoch's batch losses (those the progress display
+    was given), over ceil(windows / batch) steps (15 windows in batches of 4: 4 steps).
+    Guards against dividing by one step more or less."""
+    losses: dict[int, list[float]] = {}
+
+    class Record(train_mod.SilentCallbacks):
+        def on_batch(self, epoch, step, steps, loss):
+            losses.setdefault(epoch, []).append(loss)
+
+    result = train(tiny(epochs=1, batch_size=4), small_file, tmp_path / "r", callbacks=Record())
+    n_train = len(plan_splits(read_info(small_file)).train)
+    for record in result.history:
+        steps = losses[record["epoch"]]
+        assert len(steps) == math.ceil(n_train / 4)
+        assert record["train_loss"] == pytest.approx(sum(steps) / len(steps), rel=1e-9)

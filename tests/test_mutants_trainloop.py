@@ -5,6 +5,7 @@ one fails when the bug named in its docstring is put into the package."""
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -521,3 +522,54 @@ def test_the_epoch_s_training_loss_is_the_mean_of_its_steps(
         steps = losses[record["epoch"]]
         assert len(steps) == math.ceil(n_train / 4)
         assert record["train_loss"] == pytest.approx(sum(steps) / len(steps), rel=1e-9)
+
+
+def test_a_resume_redoes_the_epochs_after_its_checkpoint_once(
+    small_file: Path, tmp_path: Path
+) -> None:
+    """A run killed after logging epoch 2 but before its last.pt resumes from epoch 1's
+    checkpoint: the log keeps epoch 1's line, drops epoch 2's, and the redone epoch 2 is
+    logged once. Stale temporary files of the killed writes are removed. Guards against
+    keeping the records after the checkpoint's epoch (epoch 2 then appeared twice), and
+    against the stale temporary files staying."""
+    run = tmp_path / "r"
+    train(tiny(epochs=2, keep_checkpoints=[1]), small_file, run)
+    ckpt = run / "checkpoints"
+    (ckpt / "epoch-0001.pt").replace(ckpt / "last.pt")  # as if killed before epoch 2's last.pt
+    stale = [ckpt / ".last.pt.4242.tmp", run / ".config.json.4242.tmp"]
+    for path in stale:
+        path.write_bytes(b"half written")
+    result = train(None, small_file, run, resume=True)
+    epochs = [
+        json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().split("\n")[:-1]
+    ]
+    assert epochs == [1, 2] and [r["epoch"] for r in result.history] == [1, 2]
+    assert not any(path.exists() for path in stale)
+
+
+def test_a_run_without_validation_has_no_best_mae(small_file: Path, tmp_path: Path) -> None:
+    """Without validation windows every epoch is the best and there is no best MAE: None
+    in the result, the checkpoint (not infinity, which strict JSON cannot hold) and the
+    result of resuming the finished run, whose history is the run's log. Guards against
+    checkpointing infinity, and against the finished run's result losing its history."""
+    run = tmp_path / "r"
+    result = train(tiny(epochs=1, test_fold=0, val_fold=-1), small_file, run)
+    assert result.best_val_mae is None and result.best_epoch == 1
+    assert read_checkpoint(result.last_checkpoint)["training_state"]["best_val_mae"] is None
+    again = train(None, small_file, run, resume=True)
+    assert again.epochs_completed == 1 and again.best_val_mae is None
+    assert again.history == result.history and len(again.history) == 1
+
+
+def test_resuming_to_the_epoch_it_stopped_at_inside_the_warm_up_is_refused(
+    small_file: Path, tmp_path: Path
+) -> None:
+    """A 4-epoch run with a 3-epoch warm-up, stopped after epoch 2 and resumed with
+    ``--epochs 2``, would be "finished" inside its warm-up: refused like any --epochs
+    that ends inside it. Guards against the check leaving out --epochs equal to the epochs
+    done (such a run was then reported finished)."""
+    run = train(tiny(epochs=4, warmup_epochs=3, keep_checkpoints=[2]), small_file, tmp_path / "r")
+    ckpts = run.run_dir / "checkpoints"
+    shutil.copy(ckpts / "epoch-0002.pt", ckpts / "last.pt")  # as if stopped after epoch 2
+    with pytest.raises(RunDirError, match=r"--epochs 2 would end .* inside its 3-epoch warm-up"):
+        train(None, small_file, run.run_dir, resume=True, resume_overrides={"epochs": 2})

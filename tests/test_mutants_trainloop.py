@@ -34,6 +34,7 @@ from innpar_freia.train import (
     claim_run_dir,
     complete_epoch_checkpoints,
     content_fingerprint,
+    discard_unstarted_run,
     fit_baselines,
     next_run_dir,
     read_history,
@@ -573,3 +574,84 @@ def test_resuming_to_the_epoch_it_stopped_at_inside_the_warm_up_is_refused(
     shutil.copy(ckpts / "epoch-0002.pt", ckpts / "last.pt")  # as if stopped after epoch 2
     with pytest.raises(RunDirError, match=r"--epochs 2 would end .* inside its 3-epoch warm-up"):
         train(None, small_file, run.run_dir, resume=True, resume_overrides={"epochs": 2})
+
+
+def _parameters(state: dict, names: set[str]) -> dict:
+    return {k: v.double() for k, v in state.items() if k in names}
+
+
+def test_ema_weights_after_one_step_by_hand(small_file: Path, tmp_path: Path) -> None:
+    """With ema_decay d the averaged weights move by (1 - d) of the way to the trained
+    ones at each step: after the one step of a full-batch epoch, init + (1 - d)(raw -
+    init). Guards against moving by d instead (the average then followed the raw weights
+    and averaged nothing)."""
+    cfg = tiny(epochs=1, ema_decay=0.999, batch_size=32)  # 15 windows: one step
+    ckpt = read_checkpoint(train(cfg, small_file, tmp_path / "r").last_checkpoint)
+    model = build_model(RunConfig.from_dict(ckpt["run_config"]).model, seed=cfg.train.seed)
+    names = {name for name, _ in model.named_parameters()}
+    init = _parameters(model.state_dict(), names)
+    raw = _parameters(ckpt["training_state"]["raw_model_state"], names)
+    averaged = _parameters(ckpt["model_state"], names)
+    assert max(float((raw[k] - init[k]).abs().max()) for k in names) > 1e-4  # it trained
+    for k in names:
+        expected = init[k] + 0.001 * (raw[k] - init[k])
+        assert torch.allclose(averaged[k], expected, rtol=0, atol=1e-7), k
+
+
+def test_gradient_clipping_bounds_the_step(small_file: Path, tmp_path: Path) -> None:
+    """Adam's first step moves each weight by lr x g / (|g| + 1e-8): about lr for an
+    ordinary gradient, but at most lr x 1e-12 / 1e-8 = 1e-7 once the gradient is clipped
+    to a norm of 1e-12. Guards against grad_clip being ignored."""
+    cfg = tiny(epochs=1, grad_clip=1e-12, batch_size=32, lr=1e-3)  # one step
+    ckpt = read_checkpoint(train(cfg, small_file, tmp_path / "r").last_checkpoint)
+    model = build_model(RunConfig.from_dict(ckpt["run_config"]).model, seed=cfg.train.seed)
+    names = {name for name, _ in model.named_parameters()}
+    init = _parameters(model.state_dict(), names)
+    trained = _parameters(ckpt["model_state"], names)
+    assert max(float((trained[k] - init[k]).abs().max()) for k in names) < 2e-7
+
+
+# --------------------------------------------------------------------------------------
+# A run that stopped before its first checkpoint
+# --------------------------------------------------------------------------------------
+
+
+def test_an_unstarted_run_leaves_only_what_it_did_not_write(tmp_path: Path) -> None:
+    """A new run that failed before its last.pt removes what it wrote (config.json,
+    metrics.jsonl, a best.pt and kept epochs written before a failing last.pt, its
+    temporary files) and the folders it made that are then empty, and leaves the user's
+    own files. Guards against each of these staying behind (the folder then "held a run"
+    that only --force could reuse)."""
+    run = tmp_path / "run"
+    ckpt = run / "checkpoints"
+    ckpt.mkdir(parents=True)
+    written = [
+        run / "config.json",
+        run / "metrics.jsonl",
+        run / ".config.json.77.tmp",
+        ckpt / "best.pt",
+        ckpt / "epoch-0001.pt",
+        ckpt / ".last.pt.77.tmp",
+    ]
+    for path in written:
+        path.write_text("x")
+    (run / "notes.txt").write_text("the user's")
+    discard_unstarted_run(run, remove_dir=True)
+    assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
+    (run / "notes.txt").unlink()
+    (run / "config.json").write_text("x")
+    discard_unstarted_run(run, remove_dir=True)
+    assert not run.exists()
+
+
+def test_a_run_with_a_last_checkpoint_is_not_discarded(tmp_path: Path) -> None:
+    """A run whose last.pt exists can be resumed: nothing of it is removed. Guards
+    against the check going missing (a failure after the first epoch deleted the run's
+    config, log and best checkpoint)."""
+    ckpt = tmp_path / "run" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    names = ["config.json", "metrics.jsonl", "checkpoints/last.pt", "checkpoints/best.pt"]
+    for name in names:
+        (tmp_path / "run" / name).write_text("x")
+    discard_unstarted_run(tmp_path / "run", remove_dir=True)
+    assert all((tmp_path / "run" / name).is_file() for name in names)

@@ -23,7 +23,7 @@ from innpar_freia import distributed
 from innpar_freia.checkpoint import read_checkpoint, save_checkpoint
 from innpar_freia.config import RunConfig, resolve_config
 from innpar_freia.data.dataset import WindowDataset, fit_normalisation, plan_splits
-from innpar_freia.data.store import read_info
+from innpar_freia.data.store import WindowWriter, read_info
 from innpar_freia.distributed import DistInfo
 from innpar_freia.errors import CheckpointError, DataError, RunDirError, TrainingDiverged
 from innpar_freia.nn.model import build_model
@@ -655,3 +655,36 @@ def test_a_run_with_a_last_checkpoint_is_not_discarded(tmp_path: Path) -> None:
         (tmp_path / "run" / name).write_text("x")
     discard_unstarted_run(tmp_path / "run", remove_dir=True)
     assert all((tmp_path / "run" / name).is_file() for name in names)
+
+
+def test_validation_calibrates_each_subject_on_its_earliest_window(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """The calibrated validation errors calibrate each subject on its first window in
+    time (the file's ``start``), as ``innpar eval`` does, not on its first row: the same
+    windows stored in another row order score the same. Guards against ordering the
+    windows by row (a file written out of time order then validated another protocol)."""
+    info = read_info(synth_file)
+    rows = np.flatnonzero(np.isin(info.subjects, np.unique(info.subjects)[:3]))
+    with h5py.File(synth_file, "r") as fh:
+        ppg, abp = fh["ppg"][rows].astype(np.float64), fh["abp"][rows].astype(np.float64)
+    subjects, ids = info.subjects[rows], info.window_ids[rows]
+    start = np.arange(len(rows)) * 625  # in time order as stored in synth_file
+    # The same windows, each subject's rows reversed (its latest window stored first).
+    flipped = np.concatenate([np.flatnonzero(subjects == s)[::-1] for s in np.unique(subjects)])
+    assert not np.array_equal(flipped, np.arange(len(rows)))
+    records = []
+    for name, order in (("timed.h5", np.arange(len(rows))), ("flipped.h5", flipped)):
+        path = tmp_path / name
+        with WindowWriter(path, fs=125.0, window_length=625, source_format="test") as w:
+            w.append(ppg[order], abp[order], subject=subjects[order], window_id=ids[order],
+                     start=start[order])  # fmt: skip
+        every = np.arange(len(rows))
+        norm = fit_normalisation(path, every, "minmax")
+        loader = DataLoader(WindowDataset(path, every, norm), batch_size=256)
+        model = build_model(resolve_config("tiny").model, seed=0)
+        run = resolve_config("tiny").train
+        records.append(validate(model, loader, norm, run, read_info(path), torch.device("cpu")))
+    timed, stored_flipped = records
+    assert stored_flipped["val_cal_mae"] == pytest.approx(timed["val_cal_mae"], rel=1e-9)
+    assert stored_flipped["val_cal_sbp_mae"] == pytest.approx(timed["val_cal_sbp_mae"], rel=1e-9)

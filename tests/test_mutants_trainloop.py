@@ -688,3 +688,66 @@ def test_validation_calibrates_each_subject_on_its_earliest_window(
     timed, stored_flipped = records
     assert stored_flipped["val_cal_mae"] == pytest.approx(timed["val_cal_mae"], rel=1e-9)
     assert stored_flipped["val_cal_sbp_mae"] == pytest.approx(timed["val_cal_sbp_mae"], rel=1e-9)
+
+
+# --------------------------------------------------------------------------------------
+# A resumed run that fails
+# --------------------------------------------------------------------------------------
+
+
+def poison_loss_after(monkeypatch: pytest.MonkeyPatch, epochs: int) -> train_mod.SilentCallbacks:
+    """Make the training loss NaN once ``epochs`` epochs have ended (counted from the
+    epochs this process ran); returns the callbacks that count them."""
+    ended = {"n": 0}
+    real = train_mod.channel_l1
+    monkeypatch.setattr(
+        train_mod,
+        "channel_l1",
+        lambda *a, **k: real(*a, **k) * (math.nan if ended["n"] >= epochs else 1.0),
+    )
+
+    class Count(train_mod.SilentCallbacks):
+        def on_epoch(self, record):
+            ended["n"] += 1
+
+    return Count()
+
+
+def test_a_resume_that_fails_before_its_first_checkpoint_restores_config_json(
+    small_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """config.json is rewritten when a resume starts (its environment, a ``resumed``
+    record); a resume that fails before checkpointing anything continued nothing, so the
+    file is put back as it was. Guards against config.json being left describing a
+    continuation that never happened."""
+    run = tmp_path / "r"
+    train(tiny(epochs=1), small_file, run)
+    before = (run / "config.json").read_bytes()
+    told = poison_loss_after(monkeypatch, 0)
+    with pytest.raises(TrainingDiverged, match="epoch 2, step 1"):
+        train(None, small_file, run, resume=True, resume_overrides={"epochs": 3}, callbacks=told)
+    assert (run / "config.json").read_bytes() == before
+
+
+def test_a_resume_that_fails_after_a_checkpoint_keeps_its_config_json(
+    small_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume that checkpointed epoch 2 and then diverged did continue the run: its
+    config.json keeps the record of the resume (after epoch 1), which the next resume
+    extends. Guards against the clean-up of a failed run ignoring that it had checkpointed
+    (it put the old config.json back under a last.pt of the resumed run)."""
+    run = tmp_path / "r"
+    train(tiny(epochs=1), small_file, run)
+    told = poison_loss_after(monkeypatch, 1)
+    with pytest.raises(TrainingDiverged, match="epoch 3, step 1"):
+        train(None, small_file, run, resume=True, resume_overrides={"epochs": 3}, callbacks=told)
+    assert read_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 2
+    resumed = json.loads((run / "config.json").read_text())["resumed"]
+    assert [(r["after_epoch"], r["epochs"]) for r in resumed] == [(1, 1)]
+
+
+def test_a_resume_refuses_to_change_other_settings(tiny_run: Path, synth_file: Path) -> None:
+    """Only epochs, device and num_workers may change when resuming (through the Python
+    API as well as the command line). Guards against other settings being taken."""
+    with pytest.raises(RunDirError, match=r"lr, seed cannot change \(only epochs, device"):
+        train(None, synth_file, tiny_run, resume=True, resume_overrides={"seed": 1, "lr": 0.1})

@@ -36,6 +36,7 @@ from innpar_freia.train import (
     content_fingerprint,
     discard_unstarted_run,
     fit_baselines,
+    fit_to_data,
     next_run_dir,
     read_history,
     resume_config,
@@ -751,3 +752,38 @@ def test_a_resume_refuses_to_change_other_settings(tiny_run: Path, synth_file: P
     API as well as the command line). Guards against other settings being taken."""
     with pytest.raises(RunDirError, match=r"lr, seed cannot change \(only epochs, device"):
         train(None, synth_file, tiny_run, resume=True, resume_overrides={"seed": 1, "lr": 0.1})
+
+
+# --------------------------------------------------------------------------------------
+# Fitting a run to its data
+# --------------------------------------------------------------------------------------
+
+
+def _write_windows(path: Path, fs: float, length: int, split: list[str]) -> Path:
+    """A window file of ``len(split)`` sine windows (a subject each) in those splits."""
+    t = np.arange(length) / fs
+    n = len(split)
+    abp = 90 + 20 * np.sin(2 * np.pi * 1.1 * t + np.arange(n)[:, None])
+    with WindowWriter(path, fs=fs, window_length=length, source_format="test") as w:
+        w.append(np.sin(2 * np.pi * 1.1 * t - 0.4 + np.arange(n)[:, None]), abp,
+                 subject=[f"s{i}" for i in range(n)], window_id=[f"w{i}" for i in range(n)],
+                 split=split)  # fmt: skip
+    return path
+
+
+def test_the_network_is_fitted_to_the_data_s_rate_and_window_length(tmp_path: Path) -> None:
+    """A run takes the data's sampling rate and window length (here 250 Hz, 8 s), not
+    its preset's 125 Hz and 5 s. Guards against the model configuration being kept."""
+    data = _write_windows(tmp_path / "w.h5", 250.0, 2000, ["train", "train", "val", "test"])
+    fitted, info, plan = fit_to_data(resolve_config("tiny"), data)
+    assert (fitted.model.fs, fitted.model.window_length) == (250.0, 2000)
+    assert (fitted.preset, fitted.train) == ("tiny", resolve_config("tiny").train)
+    assert plan.train.tolist() == [0, 1] and info.n_windows == 4
+
+
+def test_a_file_without_training_windows_is_refused(tmp_path: Path) -> None:
+    """The check a run makes before it writes anything (and ``--dry-run`` shows). Guards
+    against fit_to_data passing an empty training split on to the run."""
+    data = _write_windows(tmp_path / "w.h5", 125.0, 625, ["val", "test", "test"])
+    with pytest.raises(DataError, match="the training split is empty"):
+        fit_to_data(resolve_config("tiny"), data)

@@ -747,11 +747,19 @@ def test_a_resume_that_fails_after_a_checkpoint_keeps_its_config_json(
     assert [(r["after_epoch"], r["epochs"]) for r in resumed] == [(1, 1)]
 
 
-def test_a_resume_refuses_to_change_other_settings(tiny_run: Path, synth_file: Path) -> None:
+@pytest.fixture(scope="module")
+def small_run(small_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 1-epoch run of the tiny preset on ``small_file`` (not to be changed)."""
+    run = tmp_path_factory.mktemp("small-run") / "run"
+    train(tiny(epochs=1), small_file, run)
+    return run
+
+
+def test_a_resume_refuses_to_change_other_settings(small_run: Path, small_file: Path) -> None:
     """Only epochs, device and num_workers may change when resuming (through the Python
     API as well as the command line). Guards against other settings being taken."""
     with pytest.raises(RunDirError, match=r"lr, seed cannot change \(only epochs, device"):
-        train(None, synth_file, tiny_run, resume=True, resume_overrides={"seed": 1, "lr": 0.1})
+        train(None, small_file, small_run, resume=True, resume_overrides={"seed": 1, "lr": 0.1})
 
 
 # --------------------------------------------------------------------------------------
@@ -787,3 +795,14 @@ def test_a_file_without_training_windows_is_refused(tmp_path: Path) -> None:
     data = _write_windows(tmp_path / "w.h5", 125.0, 625, ["val", "test", "test"])
     with pytest.raises(DataError, match="the training split is empty"):
         fit_to_data(resolve_config("tiny"), data)
+
+
+def test_resuming_on_windows_of_another_shape_says_so(small_run: Path, tmp_path: Path) -> None:
+    """A run resumed on windows of another rate or length (the network's input) is told
+    that its windows differ, naming them. Guards against that check going missing (the
+    resume was then refused only as "not the data the run was trained on", without the
+    reason)."""
+    run = Path(shutil.copytree(small_run, tmp_path / "run"))
+    data = _write_windows(tmp_path / "w.h5", 250.0, 2000, ["train", "train", "val", "test"])
+    with pytest.raises(DataError, match=r"windows of 2000 samples at 250\.0 Hz, but the run"):
+        train(None, data, run, resume=True, resume_overrides={"epochs": 3})

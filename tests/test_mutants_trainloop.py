@@ -806,3 +806,27 @@ def test_resuming_on_windows_of_another_shape_says_so(small_run: Path, tmp_path:
     data = _write_windows(tmp_path / "w.h5", 250.0, 2000, ["train", "train", "val", "test"])
     with pytest.raises(DataError, match=r"windows of 2000 samples at 250\.0 Hz, but the run"):
         train(None, data, run, resume=True, resume_overrides={"epochs": 3})
+
+
+def test_extending_a_cosine_run_just_past_its_warm_up_says_where_its_rate_goes(
+    small_file: Path, tmp_path: Path
+) -> None:
+    """A 2-epoch cosine run with a 1-epoch warm-up ran epoch 2 at the top of its curve
+    (x 1); extended to 4 epochs, epoch 3 runs a third of the way down the new one:
+    0.5 (1 + cos(pi / 3)) = 0.75. The first epoch after the warm-up is already on the
+    curve, so the change is said. Guards against saying it only from the second epoch
+    after the warm-up on."""
+    messages: list[str] = []
+
+    class Told(train_mod.SilentCallbacks):
+        def on_message(self, text):
+            messages.append(text)
+
+    run = tmp_path / "r"
+    train(tiny(epochs=2, lr_schedule="cosine", warmup_epochs=1), small_file, run)
+    train(None, small_file, run, resume=True, resume_overrides={"epochs": 4}, callbacks=Told())
+    assert any(
+        "recomputed over 4 epochs instead of 2" in m
+        and "epoch 2 ran at 1 x lr, epoch 3 runs at 0.75 x lr" in m
+        for m in messages
+    ), messages

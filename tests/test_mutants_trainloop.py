@@ -52,12 +52,18 @@ from innpar_freia.train import (
 # --------------------------------------------------------------------------------------
 
 
-def test_the_next_run_number_counts_folders_only(tmp_path: Path) -> None:
-    """Runs are the numbered folders: a file named like one (notes kept beside the runs)
-    does not take a number. Guards against counting every entry of the folder."""
-    (tmp_path / "00001-tiny").mkdir()
-    (tmp_path / "00007-notes.txt").write_text("not a run")
-    assert next_run_dir(tmp_path, "paper") == tmp_path / "00002-paper"
+def test_the_next_run_number_is_never_an_existing_entry(tmp_path: Path) -> None:
+    """Every numbered entry takes its number: a run folder, a file, a dangling link (a
+    run moved to a disk that is not mounted). Guards against counting folders only: a
+    file or dangling link with the next run's name was then named again and again, and
+    claim_run_dir's mkdir failed on it for ever (the command hung)."""
+    (tmp_path / "00000-tiny").mkdir()
+    (tmp_path / "00001-tiny").symlink_to(tmp_path / "unmounted" / "00001-tiny")
+    assert next_run_dir(tmp_path, "tiny") == tmp_path / "00002-tiny"
+    (tmp_path / "00002-tiny").write_text("a log kept beside the runs")
+    assert next_run_dir(tmp_path, "tiny") == tmp_path / "00003-tiny"
+    run_dir, _ = claim_run_dir(tmp_path, "tiny")
+    assert run_dir == tmp_path / "00003-tiny" and run_dir.is_dir()
 
 
 def test_a_number_taken_meanwhile_is_not_shared(

@@ -443,6 +443,20 @@ def tiny(**train_overrides) -> RunConfig:
     return resolve_config("tiny", train={"device": "cpu", "epochs": 2, **train_overrides})
 
 
+class Told(train_mod.SilentCallbacks):
+    """Keeps what a run tells its caller."""
+
+    def __init__(self) -> None:
+        self.start: dict = {}
+        self.messages: list[str] = []
+
+    def on_start(self, info):
+        self.start = info
+
+    def on_message(self, text):
+        self.messages.append(text)
+
+
 def scripted_validation(monkeypatch: pytest.MonkeyPatch, maes: list[float]) -> None:
     """Make epoch k's validation MAE ``maes[k - 1]`` (in the order validate is called)."""
     it = iter(maes)
@@ -822,17 +836,54 @@ def test_extending_a_cosine_run_just_past_its_warm_up_says_where_its_rate_goes(
     0.5 (1 + cos(pi / 3)) = 0.75. The first epoch after the warm-up is already on the
     curve, so the change is said. Guards against saying it only from the second epoch
     after the warm-up on."""
-    messages: list[str] = []
-
-    class Told(train_mod.SilentCallbacks):
-        def on_message(self, text):
-            messages.append(text)
-
+    told = Told()
     run = tmp_path / "r"
     train(tiny(epochs=2, lr_schedule="cosine", warmup_epochs=1), small_file, run)
-    train(None, small_file, run, resume=True, resume_overrides={"epochs": 4}, callbacks=Told())
+    train(None, small_file, run, resume=True, resume_overrides={"epochs": 4}, callbacks=told)
     assert any(
         "recomputed over 4 epochs instead of 2" in m
         and "epoch 2 ran at 1 x lr, epoch 3 runs at 0.75 x lr" in m
-        for m in messages
-    ), messages
+        for m in told.messages
+    ), told.messages
+
+
+# --------------------------------------------------------------------------------------
+# What the caller is told
+# --------------------------------------------------------------------------------------
+
+
+def test_a_single_validation_window_is_validated(tmp_path: Path) -> None:
+    """One validation window is a validation split: the run scores it every epoch and
+    chooses best.pt by it. Guards against needing more than one window."""
+    data = _write_windows(tmp_path / "w.h5", 125.0, 625, ["train", "train", "val", "test"])
+    told = Told()
+    result = train(tiny(epochs=1), data, tmp_path / "r", callbacks=told)
+    assert told.start["has_val"] and "val_mae" in result.history[0]
+    assert result.best_val_mae == result.history[0]["val_mae"]
+
+
+def test_a_run_without_validation_says_what_best_pt_is(small_file: Path, tmp_path: Path):
+    """Guards against the note that best.pt is then the last epoch going missing."""
+    told = Told()
+    train(tiny(epochs=1, test_fold=0, val_fold=-1), small_file, tmp_path / "r", callbacks=told)
+    assert not told.start["has_val"]
+    assert "no validation windows: best.pt will be the last epoch" in told.messages
+
+
+def test_a_batch_one_window_larger_than_the_split_is_said(small_file: Path, tmp_path: Path):
+    """15 training windows in batches of 16: every step takes all 15 (full-batch
+    training), which is said. Guards against saying it only from two windows more."""
+    told = Told()
+    train(tiny(epochs=1, batch_size=16), small_file, tmp_path / "r", callbacks=told)
+    assert any("batch_size 16 is more than the 15 training windows" in m for m in told.messages)
+
+
+def test_a_resumed_run_says_after_which_epoch_it_resumes(
+    small_run: Path, small_file: Path, tmp_path: Path
+) -> None:
+    """The start of a resumed run names the epoch it continues after (the command line
+    prints "resuming after epoch N"). Guards against it being given as 0."""
+    run = Path(shutil.copytree(small_run, tmp_path / "run"))
+    told = Told()
+    train(None, small_file, run, resume=True, resume_overrides={"epochs": 2}, callbacks=told)
+    assert told.start["resumed_at"] == 1 and told.start["epochs"] == 2

@@ -361,14 +361,12 @@ def lr_factor(cfg: TrainConfig, epoch: int) -> float:
 
 
 def next_run_dir(root: str | Path, preset: str) -> Path:
-    """``root/NNNNN-preset`` with the next free number, StyleGAN-style."""
+    """``root/NNNNN-preset`` with the next free number, StyleGAN-style. Every numbered
+    entry takes its number, not only folders: a file or a dangling link with the next
+    name made :func:`claim_run_dir` try that name for ever."""
     root = Path(root)
     numbers = (
-        [
-            int(p.name.split("-", 1)[0])
-            for p in root.glob("*")
-            if p.is_dir() and p.name.split("-", 1)[0].isdigit()
-        ]
+        [int(p.name.split("-", 1)[0]) for p in root.glob("*") if p.name.split("-", 1)[0].isdigit()]
         if root.exists()
         else []
     )

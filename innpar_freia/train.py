@@ -366,7 +366,12 @@ def next_run_dir(root: str | Path, preset: str) -> Path:
     name made :func:`claim_run_dir` try that name for ever."""
     root = Path(root)
     numbers = (
-        [int(p.name.split("-", 1)[0]) for p in root.glob("*") if p.name.split("-", 1)[0].isdigit()]
+        # isdecimal, not isdigit: "²" is a digit that int() refuses.
+        [
+            int(p.name.split("-", 1)[0])
+            for p in root.glob("*")
+            if p.name.split("-", 1)[0].isdecimal()
+        ]
         if root.exists()
         else []
     )
@@ -935,8 +940,9 @@ def discard_unstarted_run(run_dir: Path, remove_dir: bool) -> None:
         return
     for name in ("config.json", "metrics.jsonl"):
         (run_dir / name).unlink(missing_ok=True)
-    # An epoch writes best.pt and kept epochs before last.pt: one that failed in between
-    # (a full disk) left them, and the folder then held a run that --resume could not use.
+    # An epoch writes last.pt before best.pt and kept epochs, so without last.pt this run
+    # wrote none of them; any there (left by a version that wrote best.pt first, when a
+    # full disk stopped it in between) would make the folder hold a run --resume cannot use.
     for written in [ckpt_dir / "best.pt", *ckpt_dir.glob("epoch-*.pt")]:
         written.unlink(missing_ok=True)
     for stale in [*run_dir.glob(".*.tmp"), *ckpt_dir.glob(".*.tmp")]:

@@ -66,6 +66,14 @@ def test_the_next_run_number_is_never_an_existing_entry(tmp_path: Path) -> None:
     assert run_dir == tmp_path / "00003-tiny" and run_dir.is_dir()
 
 
+def test_a_name_starting_with_a_digit_int_refuses_is_not_a_run_number(tmp_path: Path) -> None:
+    """Guards against taking every Unicode digit for a run number: "²-notes" passed
+    ``isdigit`` and ``int`` then raised a ValueError (a traceback instead of a run)."""
+    (tmp_path / "00004-tiny").mkdir()
+    (tmp_path / "²-notes").mkdir()
+    assert next_run_dir(tmp_path, "tiny") == tmp_path / "00005-tiny"
+
+
 def test_a_number_taken_meanwhile_is_not_shared(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

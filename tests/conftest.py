@@ -40,3 +40,19 @@ def tiny_run(synth_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     run = tmp_path_factory.mktemp("runs") / "00000-tiny"
     train(resolve_config("tiny", train={"epochs": 2, "device": "cpu"}), synth_file, run)
     return run
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """The figures a plot function saves, kept (still saved) to look at their artists."""
+    from innpar_freia import plots
+
+    figs = []
+    real = plots.save_figure
+
+    def keep(fig, path):
+        figs.append(fig)
+        return real(fig, path)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    return figs

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from helpers import error_summary
 
 from innpar_freia import plots
 from innpar_freia.report_content import (
@@ -32,21 +33,6 @@ from innpar_freia.report_content import (
 # --------------------------------------------------------------------------------------
 # What the evaluation report says (report_content)
 # --------------------------------------------------------------------------------------
-
-
-def error_summary(mae: float | None, me: float | None = 0.0, sd: float | None = 1.0) -> dict:
-    """One BP value's protocol numbers as metrics.json holds them."""
-    return {
-        "n": 10,
-        "mae": mae,
-        "me": me,
-        "sd": sd,
-        "bhs": {"le5": 55.0, "le10": 80.0, "le15": 92.0},
-        "bhs_grade": "B",
-        "aami_pass": True,
-        "aami2": {"pass": False},
-        "ieee_grade": "A",
-    }
 
 
 def protocol_numbers(wave_mae: float | None, bp_mae: float | None, **extra) -> dict:
@@ -306,20 +292,6 @@ def test_html_escapes_text_and_renders_bold_code_figures_and_details():
 # --------------------------------------------------------------------------------------
 # Figures (plots)
 # --------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def captured(monkeypatch):
-    """The figures a plot function saves, kept (still saved) to look at their artists."""
-    figs = []
-    real = plots.save_figure
-
-    def keep(fig, path):
-        figs.append(fig)
-        return real(fig, path)
-
-    monkeypatch.setattr(plots, "save_figure", keep)
-    return figs
 
 
 def spans(ax) -> list[tuple[float, float]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import error_summary
 
 from innpar_freia.errors import DataError
 from innpar_freia.recording_bp import (
@@ -431,21 +432,6 @@ def test_kept_rows_of_a_fresh_checkout_are_found_by_fold_and_seed(tmp_path: Path
 # --------------------------------------------------------------------------------------
 # What the evaluation report says (report_content)
 # --------------------------------------------------------------------------------------
-
-
-def error_summary(mae: float | None, me: float | None = 0.0, sd: float | None = 1.0, n: int = 10):
-    """One BP value's protocol numbers as metrics.json holds them."""
-    return {
-        "n": n,
-        "mae": mae,
-        "me": me,
-        "sd": sd,
-        "bhs": {"le5": 55.0, "le10": 80.0, "le15": 92.0},
-        "bhs_grade": "B",
-        "aami_pass": True,
-        "aami2": {"pass": False},
-        "ieee_grade": "A",
-    }
 
 
 def protocol_numbers(wave_mae: float, bp_mae: float, n_windows: int = 50) -> dict:

@@ -12,20 +12,6 @@ from innpar_freia import plots
 from innpar_freia.recording_bp import detect_beats
 
 
-@pytest.fixture
-def captured(monkeypatch):
-    """Keep the figure a plot function would save, to look at its artists."""
-    figs = []
-    real = plots.save_figure
-
-    def keep(fig, path):
-        figs.append(fig)
-        return real(fig, path)
-
-    monkeypatch.setattr(plots, "save_figure", keep)
-    return figs
-
-
 def bp_pairs(n: int = 50, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     ref = np.column_stack([rng.normal(125, 20, n), rng.normal(65, 10, n), rng.normal(85, 12, n)])

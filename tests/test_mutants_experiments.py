@@ -1,0 +1,161 @@
+"""Tests that pin what a mutation audit of the experiment runner's configuration
+(innpar_freia.experiments: reading and checking an experiment's TOML file, its variants,
+``reuse`` and ``[[extra_eval]]``, the runs it plans and where they live) found unguarded:
+each one fails when the bug named in its docstring is put into the package.
+
+Expected values are written out by hand from the module's docstring (the experiment file
+format) and experiments/configs/, never computed by the code under test. Nothing here trains
+or reads data: every file is only loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from innpar_freia.errors import ConfigError
+from innpar_freia.experiments import load_experiment
+
+HEAD = 'name = "x"\n[data]\nfile = "f.h5"\n'
+
+
+def load(tmp_path: Path, text: str):
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text(text)
+    return load_experiment(cfg)
+
+
+def refused(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, text)
+
+
+# --------------------------------------------------------------------------------------
+# [protocol]
+# --------------------------------------------------------------------------------------
+
+
+def test_seed_zero_is_a_seed(tmp_path: Path):
+    """Seeds start at 0 (">= 0" in the message): a check of ">= 1" refused seeds = [0]."""
+    exp = load(tmp_path, f"{HEAD}[protocol]\nseeds = [0, 3]\ntest_folds = [0]\n[base]\n")
+    assert exp.protocol["seeds"] == [0, 3]
+    assert exp.protocol["test_folds"] == [0]
+
+
+@pytest.mark.parametrize("key", ["test_folds", "seeds", "evaluate", "checkpoints"])
+def test_an_empty_protocol_list_is_refused(tmp_path: Path, key: str):
+    """An empty list of test folds or seeds planned no run at all, and an empty evaluate or
+    checkpoints scored nothing: the runner 'finished' with an empty table, without a word."""
+    refused(tmp_path, f"{HEAD}[protocol]\n{key} = []\n[base]\n", f"protocol {key} must be a list")
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("seeds = [true, 2]", "seeds must be a list of distinct integers"),
+        ("test_folds = [false, 1]", "test_folds must be a list of distinct integers"),
+        ("val_fold = true", "val_fold must be"),
+    ],
+)
+def test_a_boolean_is_not_a_fold_or_seed(tmp_path: Path, setting: str, message: str):
+    """TOML's true is a Python int (1): without the bool check, seeds = [true] ran seed 1 and
+    val_fold = true validated on fold 1, while the file said something else."""
+    refused(tmp_path, f"{HEAD}[protocol]\n{setting}\n[base]\n", message)
+
+
+def test_a_checkpoint_at_the_last_epoch_is_allowed(tmp_path: Path):
+    """epoch-0020 of a variant that trains 20 epochs (and keeps epoch 20) exists: an
+    off-by-one ('>=' for '>') refused it as beyond the training."""
+    exp = load(
+        tmp_path,
+        f'{HEAD}[protocol]\ncheckpoints = ["epoch-0020"]\n[base]\n'
+        "train = { epochs = 20, keep_checkpoints = [20] }\n",
+    )
+    assert exp.protocol["checkpoints"] == ["epoch-0020"]
+
+
+def test_a_reference_must_be_a_variant(tmp_path: Path):
+    """A reference variant that is not in the file (a typo) made no paired table at all,
+    silently, instead of being refused when the file is read."""
+    refused(
+        tmp_path,
+        f'{HEAD}[protocol]\nreference = "aa"\n[base]\n[[variants]]\nname = "a"\n',
+        r"reference variant\(s\) \['aa'\] are not among \['a'\]",
+    )
+
+
+# --------------------------------------------------------------------------------------
+# The file's tables and the variants
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (HEAD + "[base]\n[extra]\nx = 1\n", r"unknown experiment setting\(s\): extra"),
+        (HEAD, "an experiment needs 'base'"),
+        (HEAD + '[base]\n[[variants]]\nname = "a"\ntrian = {}\n', r"unknown key\(s\) \['trian'\]"),
+        (HEAD + '[base]\n[[variants]]\nname = "a"\n[[variants]]\nname = "a"\n', "must be unique"),
+        (HEAD + '[base]\n[[variants]]\nname = "a"\nreuse = "e/v/w"\n', "reuse must be"),
+        (
+            'name = "x"\n[data]\nfile = "f.h5"\nimport = ["bp-benchmark"]\n[base]\n',
+            "FORMAT, SOURCE",
+        ),
+    ],
+)
+def test_malformed_experiment_files_are_refused(tmp_path: Path, text: str, message: str):
+    """Each was accepted by a mutant: an unknown top-level table (a misspelt [protocl] would
+    run the defaults), a file without [base] (a KeyError traceback), an unknown variant key
+    (a misspelt 'train' trained the base recipe under the variant's name), two variants of
+    one name (one folder, one run for both), a reuse with two '/' (a path under another
+    variant's folder), and an import without its source (an IndexError)."""
+    refused(tmp_path, text, message)
+
+
+def test_a_variant_s_settings_override_the_base_s(tmp_path: Path):
+    """A variant is the base with its own changes: merged the other way round, the base's
+    grad_weight and blocks won and every variant trained the base recipe under its name."""
+    exp = load(
+        tmp_path,
+        f'{HEAD}[base]\npreset = "tiny"\nmodel = {{ blocks = 2, clamp = 0.5 }}\n'
+        "train = { epochs = 3, grad_weight = 0.25 }\n"
+        '[[variants]]\nname = "v"\ndescription = "half gradient"\n'
+        "model = { blocks = 3 }\ntrain = { grad_weight = 0.5 }\n",
+    )
+    (v,) = exp.variants
+    assert v.model == {"blocks": 3, "clamp": 0.5}
+    assert v.train == {"epochs": 3, "grad_weight": 0.5}
+    assert v.description == "half gradient"
+    assert v.preset == "tiny"
+
+
+# --------------------------------------------------------------------------------------
+# [[extra_eval]]
+# --------------------------------------------------------------------------------------
+
+
+def test_extra_eval_scores_all_windows_by_default(tmp_path: Path):
+    """The documented default split of an extra_eval is "all": a default of "test" scored
+    only one fold of e.g. the BCG file, and the table did not say so."""
+    exp = load(tmp_path, f'{HEAD}[base]\n[[extra_eval]]\nname = "bcg"\nfile = "b.h5"\n')
+    assert exp.extra_eval == [{"name": "bcg", "file": "b.h5", "split": "all"}]
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('name = "test"\nfile = "b.h5"', "would be confused with a split"),
+        ('name = "a/b"\nfile = "b.h5"', "would be confused with a split"),
+        ('name = ""\nfile = "b.h5"', "every extra_eval needs a 'name'"),
+        ('name = "bcg"\nfile = ""', "every extra_eval needs a 'file'"),
+        ('name = "bcg"\nfile = "b.h5"\nsplit = "tset"', "has split 'tset'"),
+        ('name = "bcg"\nfile = "b.h5"\nfiel = "c.h5"', r"unknown key\(s\) \['fiel'\]"),
+        ('name = "bcg"\nfile = "b.h5"\n[[extra_eval]]\nname = "bcg"\nfile = "c.h5"', "unique"),
+    ],
+)
+def test_bad_extra_evaluations_are_refused(tmp_path: Path, table: str, message: str):
+    """Each was accepted by a mutant: an extra_eval named like a split ("test") would have
+    its scores stored as the experiment's own test scores, a '/' in it breaks the
+    "label/checkpoint" keys, an empty name or file, a misspelt split or key, and two of one
+    name (the second's scores overwrote the first's)."""
+    refused(tmp_path, f"{HEAD}[base]\n[[extra_eval]]\n{table}\n", message)

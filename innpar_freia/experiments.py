@@ -312,7 +312,7 @@ def _check_protocol(path: Path, protocol: dict[str, Any]) -> None:
 
     def ints(key: str, low: int) -> None:
         v = protocol[key]
-        if v == PROTOCOL_DEFAULTS[key]:
+        if v is PROTOCOL_DEFAULTS[key]:  # not given ("==" would take [true] for [1])
             return
         if (
             not isinstance(v, list)

@@ -63,6 +63,16 @@ def test_a_boolean_is_not_a_fold_or_seed(tmp_path: Path, setting: str, message: 
     refused(tmp_path, f"{HEAD}[protocol]\n{setting}\n[base]\n", message)
 
 
+def test_seeds_true_is_not_the_default_seed(tmp_path: Path):
+    """seeds = [true] compared equal to the default [1] (True == 1), so it skipped the check
+    that refuses a boolean, and the runner ran seed 1 while the file said true."""
+    refused(
+        tmp_path,
+        f"{HEAD}[protocol]\nseeds = [true]\n[base]\n",
+        "seeds must be a list of distinct integers",
+    )
+
+
 def test_a_checkpoint_at_the_last_epoch_is_allowed(tmp_path: Path):
     """epoch-0020 of a variant that trains 20 epochs (and keeps epoch 20) exists: an
     off-by-one ('>=' for '>') refused it as beyond the training."""

@@ -169,3 +169,126 @@ def test_bad_extra_evaluations_are_refused(tmp_path: Path, table: str, message: 
     "label/checkpoint" keys, an empty name or file, a misspelt split or key, and two of one
     name (the second's scores overwrote the first's)."""
     refused(tmp_path, f"{HEAD}[base]\n[[extra_eval]]\n{table}\n", message)
+
+
+# --------------------------------------------------------------------------------------
+# The runs planned: their folders, their configurations, the selection
+# --------------------------------------------------------------------------------------
+
+RUNS = (
+    'name = "ablation"\n[data]\nfile = "f.h5"\n[protocol]\ntest_folds = [0, 2]\nseeds = [1, 4]\n'
+    'checkpoints = ["last"]\nval_fold = {val_fold}\n[base]\n'
+    'preset = "tiny"\ntrain = {{ epochs = 2 }}\n[[variants]]\nname = "a"\n'
+    '[[variants]]\nname = "r"\nreuse = "main/full"\n'
+)
+
+
+def runs(tmp_path: Path, val_fold: str = '"next"'):
+    return load(tmp_path, RUNS.format(val_fold=val_fold))
+
+
+def test_each_run_has_its_own_folder(tmp_path: Path):
+    """Runs live in runs/<variant>/fold<k>-seed<s> (the module docstring), and a reused
+    variant's in the other experiment's folder beside this one, under the variant it names.
+    Mutants wrote fold 0's runs as 'seed1' (a falsy fold), swapped the tag's parts, looked
+    for reused runs inside this experiment's folder or under the reusing variant's name."""
+    from innpar_freia.experiments import run_directory
+
+    exp = runs(tmp_path)
+    a, r = exp.variants
+    out = tmp_path / "results" / "ablation"
+    assert run_directory(out, a, 0, 1) == out / "runs" / "a" / "fold0-seed1"
+    assert run_directory(out, a, 2, 4) == out / "runs" / "a" / "fold2-seed4"
+    assert run_directory(out, a, None, 4) == out / "runs" / "a" / "seed4"
+    assert run_directory(out, r, 0, 4) == tmp_path / "results" / "main" / "runs" / "full" / (
+        "fold0-seed4"
+    )
+
+
+@pytest.mark.parametrize(("val_fold", "expected"), [("-1", -1), ("3", 3)])
+def test_a_run_s_configuration_takes_its_fold_seed_and_device(tmp_path, val_fold, expected):
+    """Each run trains with its own test fold, seed and the runner's device; val_fold
+    -1 is none, a number that fold. Mutants
+    left out test fold 0 (falsy: the file's own splits were used), dropped the protocol's
+    val_fold, or the device."""
+    from innpar_freia.experiments import run_config_for
+
+    exp = runs(tmp_path, val_fold)
+    cfg = run_config_for(exp, exp.variants[0], 0, 4, "cpu")
+    assert (cfg.train.test_fold, cfg.train.seed, cfg.train.device) == (0, 4, "cpu")
+    assert cfg.train.val_fold == expected
+    assert cfg.train.epochs == 2
+
+
+def test_only_folds_seeds_and_variants_of_the_experiment_may_be_chosen(tmp_path: Path):
+    """--folds 1 (not among test_folds [0, 2]), --seeds 2 or --only b ran nothing and said
+    nothing when a mutant dropped the check: a typo looked like a finished experiment."""
+    from innpar_freia.experiments import check_selection
+
+    exp = runs(tmp_path)
+    assert check_selection(exp, ["a"], [2], [4]) is exp
+    for args, message in (
+        ((None, [1, 2], None), r"test fold\(s\) \[1\] are not in"),
+        ((None, None, [2]), r"seed\(s\) \[2\] are not in"),
+        ((["b"], None, None), r"variant\(s\) \['b'\] are not in the experiment"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            check_selection(exp, *args)
+
+
+def test_a_reused_run_that_is_not_there_is_refused(tmp_path: Path):
+    """A variant that reuses runs of another experiment must find them: a mutant trained
+    them here, under the other experiment's name (after a typo in reuse)."""
+    from innpar_freia.experiments import check_run, run_config_for, run_directory
+
+    exp = runs(tmp_path)
+    r = exp.variants[1]
+    run_dir = run_directory(tmp_path / "results" / "ablation", r, 0, 1)
+    with pytest.raises(ConfigError, match=r"reuses 'main/full', but .* holds no run"):
+        check_run(exp, r, run_dir, run_config_for(exp, r, 0, 1), tmp_path / "f.h5")
+
+
+# --------------------------------------------------------------------------------------
+# Is a run on disk the run the configuration asks for?
+# --------------------------------------------------------------------------------------
+
+
+def test_recipe_differences():
+    """A finished run with fewer epochs is another recipe, an interrupted one may be given
+    more (it resumes to them); device and num_workers are where it runs, not what; a
+    setting a run did not record is the default it ran with; the preset is named only when
+    the settings differ. Each was broken by a mutant."""
+    import json
+
+    from innpar_freia.config import resolve_config
+    from innpar_freia.experiments import recipe_diffs
+
+    want = resolve_config("tiny", {}, {"epochs": 4, "seed": 1})
+    stored = json.loads(json.dumps(want.to_dict()))
+    assert recipe_diffs(stored, want) == []
+    fewer = {**stored, "train": {**stored["train"], "epochs": 2}}
+    assert recipe_diffs(fewer, want, finished=True) == ["train.epochs 2, now 4"]
+    assert recipe_diffs(fewer, want, finished=False) == []
+    elsewhere = {**stored, "train": {**stored["train"], "device": "cuda", "num_workers": 7}}
+    assert recipe_diffs(elsewhere, want) == []
+    # A run from before grad_weight existed ran with its default, 1.0 (TrainConfig).
+    old = {**stored, "train": {k: v for k, v in stored["train"].items() if k != "grad_weight"}}
+    assert recipe_diffs(old, want) == []
+    renamed = {**stored, "preset": "mine"}
+    assert recipe_diffs(renamed, want) == []
+    assert recipe_diffs({**fewer, "preset": "mine"}, want) == [
+        "preset 'mine', now 'tiny'",
+        "train.epochs 2, now 4",
+    ]
+
+
+def test_what_is_not_known_of_a_scoring_is_taken_to_agree():
+    """An evaluation from before records kept their calibration is not scored again for
+    it (a mutant counted the unknown as a difference, and rescored every old run)."""
+    from innpar_freia.experiments import scoring_diffs
+
+    now = {"calibration": "offset", "split": "test"}
+    assert scoring_diffs({"split": "test"}, now) == []
+    assert scoring_diffs({"calibration": "offset-scale", "split": "test"}, now) == [
+        "calibration 'offset-scale', now 'offset'"
+    ]

@@ -292,3 +292,65 @@ def test_what_is_not_known_of_a_scoring_is_taken_to_agree():
     assert scoring_diffs({"calibration": "offset-scale", "split": "test"}, now) == [
         "calibration 'offset-scale', now 'offset'"
     ]
+
+
+def test_the_window_file_s_rate_and_length_are_not_the_recipe():
+    """fs and window_length come from the data file, so a run is not another recipe for
+    them (a mutant refused every run whose stored fs differed from the preset's)."""
+    import json
+
+    from innpar_freia.config import resolve_config
+    from innpar_freia.experiments import recipe_diffs
+
+    want = resolve_config("tiny", {}, {"epochs": 4})
+    stored = json.loads(json.dumps(want.to_dict()))
+    stored["model"] = {**stored["model"], "fs": 100.0, "window_length": 500}
+    assert recipe_diffs(stored, want) == []
+
+
+# --------------------------------------------------------------------------------------
+# Paths in the file, and the commit recorded
+# --------------------------------------------------------------------------------------
+
+
+def test_paths_are_relative_to_the_repository_holding_experiments(tmp_path: Path):
+    """The file's paths are relative to the repository (the folder with experiments/ and
+    setup.cfg) and an absolute path is itself. Mutants took any folder with an experiments/
+    folder for the repository, or put an absolute path under it."""
+    repo = tmp_path / "repo"
+    (repo / "experiments" / "configs").mkdir(parents=True)
+    (repo / "setup.cfg").write_text("")
+    (repo / "experiments" / "configs" / "experiments").mkdir()  # not a repository
+    cfg = repo / "experiments" / "configs" / "experiments" / "e.toml"
+    cfg.write_text(f'{HEAD}[base]\n[[extra_eval]]\nname = "bcg"\nfile = "/abs/b.h5"\n')
+    exp = load_experiment(cfg)
+    assert exp.root == repo.resolve()
+    assert exp.resolve("experiments/data/f.h5") == repo.resolve() / "experiments/data/f.h5"
+    assert exp.resolve("/abs/b.h5") == Path("/abs/b.h5")
+
+
+def test_the_commit_is_dirty_for_an_uncommitted_config_but_not_for_result_tables(tmp_path):
+    """An experiment file git does not hold makes the commit "+dirty" (the commit does not
+    hold what ran); an edited results.md or results.json, which the runner itself rewrites,
+    does not. Mutants dropped either rule."""
+    from helpers import git_in
+
+    from innpar_freia.experiments import git_commit
+
+    git = git_in(tmp_path)
+    git("init", "-q")
+    (tmp_path / "results.md").write_text("old\n")
+    (tmp_path / "a.txt").write_text("a\n")
+    git("add", ".")
+    git("commit", "-qm", "x")
+    head = git("rev-parse", "--short", "HEAD").strip()
+    (tmp_path / "results.md").write_text("new\n")
+    assert git_commit(tmp_path) == head
+    cfg = tmp_path / "e.toml"
+    cfg.write_text("")
+    assert git_commit(tmp_path, cfg) == head + "+dirty"
+    git("add", "e.toml")
+    git("commit", "-qm", "y")
+    assert git_commit(tmp_path, cfg) == git("rev-parse", "--short", "HEAD").strip()
+    (tmp_path / "a.txt").write_text("b\n")
+    assert git_commit(tmp_path, cfg).endswith("+dirty")

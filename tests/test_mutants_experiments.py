@@ -354,3 +354,38 @@ def test_the_commit_is_dirty_for_an_uncommitted_config_but_not_for_result_tables
     assert git_commit(tmp_path, cfg) == git("rev-parse", "--short", "HEAD").strip()
     (tmp_path / "a.txt").write_text("b\n")
     assert git_commit(tmp_path, cfg).endswith("+dirty")
+
+
+def test_the_runs_planned_are_the_chosen_variants_seeds_and_folds(tmp_path, monkeypatch):
+    """run_experiment runs every variant x seed x test fold, or only those --only, --seeds
+    and --folds choose (training itself is replaced here: only the plan is looked at).
+    Mutants ignored each of the three choices and trained the runs that were not asked for."""
+    import innpar_freia.data.dataset as dataset
+    import innpar_freia.data.store as store
+    import innpar_freia.experiments as experiments
+
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text(RUNS.format(val_fold='"next"'))
+    ran = []
+    monkeypatch.setattr(experiments, "prepare_data", lambda exp, log: tmp_path / "f.h5")
+    monkeypatch.setattr(experiments, "experiment_commit", lambda exp: "abc")
+    monkeypatch.setattr(experiments, "check_run", lambda *a: None)
+    monkeypatch.setattr(experiments, "finished_records", lambda *a, **k: [])
+    monkeypatch.setattr(experiments, "write_results", lambda *a, **k: {})
+    monkeypatch.setattr(store, "read_info", lambda path: None)
+    monkeypatch.setattr(dataset, "plan_splits", lambda *a: None)
+    monkeypatch.setattr(
+        experiments,
+        "run_one",
+        lambda exp, v, data, fold, seed, *a: ran.append((v.name, seed, fold)),
+    )
+    experiments.run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None)
+    assert ran == [
+        ("a", 1, 0), ("a", 1, 2), ("a", 4, 0), ("a", 4, 2),
+        ("r", 1, 0), ("r", 1, 2), ("r", 4, 0), ("r", 4, 2),
+    ]  # fmt: skip
+    ran.clear()
+    experiments.run_experiment(
+        cfg, tmp_path / "out", device="cpu", only=["r"], folds=[2], seeds=[4], log=lambda s: None
+    )
+    assert ran == [("r", 4, 2)]

@@ -389,3 +389,27 @@ def test_the_runs_planned_are_the_chosen_variants_seeds_and_folds(tmp_path, monk
         cfg, tmp_path / "out", device="cpu", only=["r"], folds=[2], seeds=[4], log=lambda s: None
     )
     assert ran == [("r", 4, 2)]
+
+
+@pytest.mark.parametrize(("completed", "refused_"), [(2, False), (3, True)])
+def test_an_interrupted_run_may_have_done_all_its_epochs(
+    tmp_path, monkeypatch, completed, refused_
+):
+    """An interrupted run that has done exactly the epochs the configuration trains (it
+    stopped before writing done.json) resumes; only more epochs than that are refused. A
+    mutant ('>=') refused the run that had done them all."""
+    import innpar_freia.checkpoint as checkpoint
+    from innpar_freia.experiments import check_run, run_config_for, run_directory
+
+    exp = runs(tmp_path)  # epochs = 2
+    a = exp.variants[0]
+    run_dir = run_directory(tmp_path / "out", a, 0, 1)
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.pt").write_bytes(b"")
+    monkeypatch.setattr(checkpoint, "read_checkpoint", lambda path: {"epoch": completed})
+    cfg = run_config_for(exp, a, 0, 1)
+    if refused_:
+        with pytest.raises(ConfigError, match="interrupted after 3 epochs, more than the 2"):
+            check_run(exp, a, run_dir, cfg, tmp_path / "f.h5")
+    else:
+        check_run(exp, a, run_dir, cfg, tmp_path / "f.h5")

@@ -413,3 +413,24 @@ def test_an_interrupted_run_may_have_done_all_its_epochs(
             check_run(exp, a, run_dir, cfg, tmp_path / "f.h5")
     else:
         check_run(exp, a, run_dir, cfg, tmp_path / "f.h5")
+
+
+def test_how_an_old_evaluation_was_scored_is_read_from_its_file(tmp_path: Path):
+    """A record with its own 'scoring' says how each evaluation was scored; an older one
+    is read from eval-<label>-<checkpoint>.json beside it (split, calibrated.calibration),
+    and nothing is known without either. Mutants lost the split or the calibration read
+    from the file, so an edited calibration was not scored again on old runs."""
+    import json
+
+    from innpar_freia.experiments import scored_with
+
+    record = {"scoring": {"test/best": {"calibration": "offset", "split": "test"}}}
+    assert scored_with(record, "test/best", tmp_path) == {"calibration": "offset", "split": "test"}
+    metrics = {"split": "val", "calibrated": {"calibration": "offset-scale"}}
+    (tmp_path / "eval-bcg-last.json").write_text(json.dumps(metrics))
+    assert scored_with({}, "bcg/last", tmp_path) == {
+        "split": "val",
+        "calibration": "offset-scale",
+    }
+    assert scored_with({}, "bcg/last") == {}
+    assert scored_with({}, "test/last", tmp_path) == {}

@@ -1,0 +1,158 @@
+"""Tests that pin behaviour a mutation audit of the signal functions
+(``innpar_freia/signal.py``: central gradient, z-score, band-pass, rational resampling,
+prominence thresholds, systolic peaks / diastolic troughs, per-window SBP/DBP/MAP) and of the
+synthetic generator (``innpar_freia/data/synthetic.py``) found unguarded: each one fails when
+the bug named in its docstring is put into the package. Expected values are worked out by
+hand, never by the code under test."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from innpar_freia.signal import (
+    bandpass,
+    bp_sample_indices_batch,
+    bp_values,
+    central_gradient,
+    diastolic_troughs,
+    prominence_thresholds,
+    rate_ratio,
+    resample,
+    systolic_peaks,
+    zscore,
+)
+
+FS = 100.0
+
+
+def pulse(mid: float, amp: float, length: int = 500, period: int = 100) -> np.ndarray:
+    """Troughs (mid - amp) at multiples of ``period``, peaks (mid + amp) half-way."""
+    n = np.arange(length)
+    return mid - amp * np.cos(2 * np.pi * n / period)
+
+
+def test_central_gradient_of_windows_runs_along_the_last_axis() -> None:
+    """Bug: the zero padding goes on the first axis, so a (windows, samples) batch gets the
+    gradient across windows instead of along each window."""
+    x = np.array([[1.0, 2.0, 4.0], [0.0, 0.0, 3.0]])
+    # g[n] = x[n+1] - x[n-1], zeros outside: row 0 -> 2-0, 4-1, 0-2; row 1 -> 0, 3-0, 0-0
+    assert np.array_equal(central_gradient(x), [[2.0, 3.0, -2.0], [0.0, 3.0, 0.0]])
+
+
+def test_zscore_of_a_constant_window_is_zeros_not_nan() -> None:
+    """Bug: the guard against a zero standard deviation never fires (``std >= 0``), so a flat
+    window becomes 0/0 = NaN."""
+    z = zscore(np.array([[5.0, 5.0, 5.0], [1.0, 2.0, 3.0]]))
+    s = np.sqrt(1.5)  # 1 / population std of (1, 2, 3) = 1 / sqrt(2/3)
+    assert np.allclose(z, [[0.0, 0.0, 0.0], [-s, 0.0, s]], rtol=0, atol=1e-12)
+
+
+def test_bandpass_refuses_a_band_it_cannot_make() -> None:
+    """Bugs: ``low = 0`` accepted (no high-pass at all), or a sampling rate whose clamped upper
+    edge (0.45 fs) meets the lower edge reaching scipy instead of the package's message."""
+    x = np.zeros(200)
+    with pytest.raises(ValueError, match="0 < low < high"):
+        bandpass(x, FS, low=0.0)
+    with pytest.raises(ValueError, match=r"too low for a 4\.5 Hz high-pass"):
+        bandpass(x, 10.0, low=4.5)  # high = min(8, 0.45 * 10) = 4.5 = low
+
+
+def test_bandpass_clamps_its_upper_edge_below_nyquist() -> None:
+    """Bug: the 8 Hz upper edge clamped to 0.5 fs (Nyquist, which Butterworth design refuses)
+    instead of 0.45 fs, so a 10 Hz recording cannot be band-passed."""
+    y = bandpass(np.sin(np.arange(300) / 3.0), 10.0)
+    assert y.shape == (300,) and np.all(np.isfinite(y))
+
+
+def test_bandpass_is_zero_phase() -> None:
+    """Bug: a one-pass filter (``sosfilt``) instead of forward-backward, which delays the
+    pulse and so every peak and the PPG-ABP alignment."""
+    t = np.arange(1000) / FS
+    x = np.sin(2 * np.pi * 5.0 * t)
+    y = bandpass(x, FS)
+    core = slice(200, 800)
+    lags = range(-10, 11)
+    best = max(lags, key=lambda k: float(np.dot(y[200 + k : 800 + k], x[core])))
+    assert best == 0
+
+
+def test_rate_ratio_keeps_denominators_up_to_1000_and_refuses_zero() -> None:
+    """Bugs: a coarser rational approximation (denominator at most 100) that resamples 1000
+    Hz to 999 Hz by the wrong factor; a zero rate accepted."""
+    assert rate_ratio(1000.0, 999.0) == Fraction(999, 1000)
+    assert rate_ratio(360.0, 125.0) == Fraction(25, 72)
+    with pytest.raises(ValueError, match="must be positive"):
+        rate_ratio(0.0, 125.0)
+    with pytest.raises(ValueError, match="must be positive"):
+        resample(np.ones(10), 0.0, 0.0)  # equal rates, but not a rate
+
+
+def test_resample_passes_padtype_and_axis_on() -> None:
+    """Bugs: ``padtype`` dropped (ABP in mmHg sags towards 0 at both ends even when asked to
+    extend by a line), or ``axis`` ignored (a (samples, channels) array resampled along the
+    channels)."""
+    level = np.full(200, 100.0)
+    line = resample(level, 100.0, 50.0, padtype="line")
+    assert line.shape == (100,) and np.allclose(line, 100.0, atol=1e-6)
+    assert resample(level, 100.0, 50.0)[0] < 99.0  # the zero-padded default sags
+    two = np.stack([level, 2 * level], axis=1)  # (200 samples, 2 channels)
+    out = resample(two, 100.0, 50.0, axis=0, padtype="line")
+    assert out.shape == (100, 2)
+    assert np.allclose(out[:, 0], 100.0, atol=1e-6) and np.allclose(out[:, 1], 200.0, atol=1e-6)
+
+
+def test_prominence_thresholds_by_hand() -> None:
+    """Bugs: another floor than 5 mmHg, another fraction than 0.3, other percentiles than
+    P95/P5, or the percentiles taken across windows instead of along each."""
+    ramp = np.arange(101.0)  # P95 = 95, P5 = 5 -> 0.3 * 90 = 27
+    small = 100.0 + np.arange(101.0) / 10.0  # P95 - P5 = 9 -> 2.7, floored at 5
+    assert np.allclose(prominence_thresholds(np.stack([ramp, small])), [27.0, 5.0])
+
+
+def test_peaks_closer_than_0_3_s_count_once() -> None:
+    """Bug: a shorter refractory distance than 0.3 s for peaks or troughs, so a notch or a
+    second bump 0.28 s after a beat counts as its own beat."""
+    x = np.full(300, 80.0)
+    x[[100, 128, 250]] = [120.0, 110.0, 120.0]  # 128 is 0.28 s after 100
+    assert list(systolic_peaks(x, FS)) == [100, 250]
+    y = np.full(300, 120.0)
+    y[[100, 128, 250]] = [80.0, 90.0, 80.0]
+    assert list(diastolic_troughs(y, FS)) == [100, 250]
+
+
+def test_troughs_and_peaks_below_the_prominence_threshold_are_not_beats() -> None:
+    """Bugs: troughs held to a lower prominence than peaks, or an explicit ``prominence``
+    ignored in favour of the window's own threshold."""
+    x = np.full(300, 100.0)
+    x[150] = 96.0  # a 4 mmHg dip; threshold max(5, 0) = 5
+    assert diastolic_troughs(x, FS).size == 0
+    assert list(diastolic_troughs(x, FS, prominence=3.0)) == [150]
+    y = np.full(300, 100.0)
+    y[150] = 104.0
+    assert systolic_peaks(y, FS).size == 0
+    assert list(systolic_peaks(y, FS, prominence=3.0)) == [150]
+
+
+def test_map_is_the_mean_and_dbp_the_median_of_an_even_number_of_troughs() -> None:
+    """Bugs: MAP as the window's median instead of its mean; DBP as the lower middle trough
+    instead of the mean of the two middle ones."""
+    step = np.r_[np.full(300, 70.0), np.full(100, 110.0)]  # no peak, no trough
+    assert bp_values(step, FS) == pytest.approx((110.0, 70.0, 80.0))
+    x = pulse(100.0, 20.0)  # troughs at 100, 200, 300, 400; peaks of 120 half-way
+    x[[100, 200, 300, 400]] -= [0.0, 2.0, 4.0, 6.0]  # 80, 78, 76, 74 -> median 77
+    sbp, dbp, _ = bp_values(x, FS)
+    assert sbp == pytest.approx(120.0) and dbp == pytest.approx(77.0)
+
+
+def test_bp_values_and_batch_refuse_what_they_cannot_score() -> None:
+    """Bugs: a NaN in one window scored (find_peaks silently skips it), or empty windows in a
+    batch reaching numpy's percentile instead of a clear message."""
+    x = pulse(100.0, 20.0)
+    x[7] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        bp_values(x, FS)
+    with pytest.raises(ValueError, match="non-empty"):
+        bp_sample_indices_batch(np.zeros((2, 0)), FS)

@@ -156,3 +156,70 @@ def test_bp_values_and_batch_refuse_what_they_cannot_score() -> None:
         bp_values(x, FS)
     with pytest.raises(ValueError, match="non-empty"):
         bp_sample_indices_batch(np.zeros((2, 0)), FS)
+
+
+def test_bp_sample_indices_refuses_an_empty_window() -> None:
+    """Bug: the empty-window check dropped, so an empty window fails deep inside numpy's
+    percentile instead of with the package's message."""
+    from innpar_freia.signal import bp_sample_indices
+
+    with pytest.raises(ValueError, match="one non-empty window"):
+        bp_sample_indices(np.array([]), FS)
+
+
+# ------------------------------------------------------------------- synthetic generator
+
+
+def test_synthetic_settings_at_their_limits() -> None:
+    """Bugs: 16 Hz (the documented minimum) refused, or zero minutes accepted."""
+    from innpar_freia.data.synthetic import synthesize_recording
+    from innpar_freia.errors import DataError
+
+    rec = synthesize_recording(0, minutes=0.25, fs=16.0)
+    assert len(rec.abp) == 240 == len(rec.ppg)  # 15 s at 16 Hz
+    with pytest.raises(DataError, match="minutes must be positive"):
+        synthesize_recording(0, minutes=0.0, fs=125.0)
+
+
+def test_synthetic_beats_and_delay_are_on_the_recordings_own_clock() -> None:
+    """Bugs: beat onsets not moved back by the dropped 3 s lead-in, per-beat heart rates
+    that include lead-in beats, or a delay that is not the whole number of samples the PPG
+    was actually shifted by."""
+    from innpar_freia.data.synthetic import synthesize_recording
+
+    fs = 125.0
+    rec = synthesize_recording(3, minutes=1.0, fs=fs, seed=2)
+    onsets = rec.beat_onsets_s
+    assert 0.0 <= onsets[0] < 1.25 and onsets[-1] < 60.0  # a beat within the first 1.25 s
+    assert len(rec.beat_hr) == len(onsets) == len(rec.beat_sbp) == len(rec.beat_dbp)
+    shift = rec.delay_s * fs
+    assert shift == round(shift)
+
+
+def test_synthetic_file_windows_splits_and_folds(tmp_path) -> None:
+    """Bugs: overlapping or one-short windows, a split that is not 70/15/15 by subjects,
+    folds that are not one subject each when there are fewer subjects than the default 5,
+    window ids not zero-padded to 7 digits, or the folds left out of the provenance."""
+    from innpar_freia.data.store import read_info
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    path = synthesize_dataset(tmp_path / "s.h5", subjects=4, minutes=1.0, fs=100.0, seed=3)
+    info = read_info(path)
+    # 6000 samples less a 15..35 sample delay -> 11 whole 500-sample windows per subject
+    assert info.n_windows == 4 * 11
+    for subject in np.unique(info.subjects):
+        mine = info.subjects == subject
+        assert list(info.start[mine]) == list(range(0, 5001, 500))
+        assert info.window_ids[mine][1] == f"{subject}_0000500"
+    assert sorted(set(info.fold)) == [0, 1, 2, 3]  # min(5, 4) folds, one subject each
+    assert info.provenance["folds"] == 4
+    # 4 subjects: round(0.15 * 4) = 1 test and 1 val (at least one), 2 train
+    per_subject = {s: info.split[info.subjects == s][0] for s in np.unique(info.subjects)}
+    assert sorted(per_subject.values()) == ["test", "train", "train", "val"]
+
+    big = synthesize_dataset(tmp_path / "b.h5", subjects=20, minutes=0.2, fs=50.0, folds=0)
+    info = read_info(big)
+    per_subject = {s: info.split[info.subjects == s][0] for s in np.unique(info.subjects)}
+    counts = {k: list(per_subject.values()).count(k) for k in ("train", "val", "test")}
+    assert counts == {"train": 14, "val": 3, "test": 3}  # round(0.15 * 20) = 3 each
+    assert set(info.fold) == {-1}

@@ -223,3 +223,42 @@ def test_synthetic_file_windows_splits_and_folds(tmp_path) -> None:
     counts = {k: list(per_subject.values()).count(k) for k in ("train", "val", "test")}
     assert counts == {"train": 14, "val": 3, "test": 3}  # round(0.15 * 20) = 3 each
     assert set(info.fold) == {-1}
+
+
+def test_synthetic_file_edge_cases_and_seeds(tmp_path) -> None:
+    """Bugs: a window that exactly fills the aligned recording dropped (the last start one
+    short), two subjects given a test and a val subject (no training data), a 7-sample window
+    accepted, the file's seed not passed to the recordings, or splits and folds that ignore
+    the seed."""
+    from innpar_freia.data.store import read_info, read_signals
+    from innpar_freia.data.synthetic import synthesize_dataset, synthesize_recording
+    from innpar_freia.errors import DataError
+
+    fs = 50.0
+    rec = synthesize_recording(0, minutes=0.2, fs=fs, seed=4)  # 600 samples
+    shift = round(rec.delay_s * fs)
+    whole = (600 - shift) / fs  # one window exactly as long as the aligned recording
+    path = synthesize_dataset(
+        tmp_path / "one.h5", subjects=1, minutes=0.2, fs=fs, window_seconds=whole, seed=4
+    )
+    assert read_info(path).n_windows == 1
+    ppg, abp = read_signals(path)
+    assert np.allclose(abp[0], rec.abp[: 600 - shift], rtol=1e-6, atol=0)  # float32
+    assert np.allclose(ppg[0], rec.ppg[shift:], rtol=1e-6, atol=1e-6)
+
+    two = read_info(synthesize_dataset(tmp_path / "two.h5", subjects=2, minutes=0.2, fs=fs))
+    assert set(two.split) == {"train"}
+    with pytest.raises(DataError, match="has 7 samples, need >= 8"):
+        synthesize_dataset(
+            tmp_path / "w.h5", subjects=3, minutes=0.2, fs=100.0, window_seconds=0.07
+        )
+
+    tests, folds = set(), set()
+    for seed in range(4):
+        info = read_info(
+            synthesize_dataset(tmp_path / f"s{seed}.h5", subjects=5, minutes=0.1, fs=fs, seed=seed)
+        )
+        subjects = np.unique(info.subjects)
+        tests.add(tuple(s for s in subjects if info.split[info.subjects == s][0] == "test"))
+        folds.add(tuple(int(info.fold[info.subjects == s][0]) for s in subjects))
+    assert len(tests) > 1 and len(folds) > 1

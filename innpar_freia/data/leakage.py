@@ -289,9 +289,6 @@ def _check_partition(
     report.shared_subjects = _shared(info.subjects, part, valid)
     report.shared_window_ids = _shared(info.window_ids, part, valid)
 
-    def example(i: int, j: int, **extra: Any) -> dict[str, Any]:
-        return _example(info, name, part, i, j, **extra)
-
     # Exact duplicates: windows sharing a PPG or an ABP hash, in different parts. Pairs
     # are counted from the per-part counts of each hash (no quadratic enumeration).
     exact_windows: set[int] = set()
@@ -313,7 +310,9 @@ def _check_partition(
                 exact_windows.update(members)
                 firsts = [v[0] for v in per_part.values()]
                 if len(report.exact_examples) < MAX_EXAMPLES:
-                    report.exact_examples.append(example(firsts[0], firsts[1], identical=signal))
+                    report.exact_examples.append(
+                        _example(info, name, part, firsts[0], firsts[1], identical=signal)
+                    )
             # Inside one part, by the same rule as across parts: the PPG or the ABP.
             within.update(i for v in per_part.values() if len(v) > 1 for i in v)
         report.exact_pairs[signal] = pairs
@@ -333,7 +332,15 @@ def _check_partition(
     near_windows = {k for t in near for k in t[1:3]}
     for _, i, j, cp_ij, ca_ij in near[:MAX_EXAMPLES]:
         report.near_examples.append(
-            example(i, j, ppg_corr=round(float(cp_ij), 5), abp_corr=round(float(ca_ij), 5))
+            _example(
+                info,
+                name,
+                part,
+                i,
+                j,
+                ppg_corr=round(float(cp_ij), 5),
+                abp_corr=round(float(ca_ij), 5),
+            )
         )
     report.near_windows = len(near_windows)
     found = {(i, j) for _, i, j, _, _ in near}
@@ -614,7 +621,9 @@ def _read(
 class SharedSignal:
     """Subjects whose windows share signal, whatever part they are in (``shared_signal``)."""
 
-    links: list[dict[str, Any]]  # {"a", "b", "exact", "near", "shifted"}: window pairs
+    # {"a", "b", "exact", "near", "shifted"}: window pairs of each kind between subjects a
+    # and b ("exact" counts identical PPG and identical ABP apart, as check_leakage does)
+    links: list[dict[str, Any]]
     groups: dict[str, str]  # every subject -> its group (the group's first subject, sorted)
 
     @property
@@ -639,8 +648,8 @@ def shared_signal(
     names, code = np.unique(np.asarray(info.subjects).astype(str), return_inverse=True)
     counts: dict[tuple[int, int], Counter[str]] = defaultdict(Counter)
 
-    def add(i: int, j: int, kind: str, k: int = 1) -> None:
-        counts[min(code[i], code[j]), max(code[i], code[j])][kind] += k
+    def add(i: int, j: int, kind: str) -> None:  # a pair of windows
+        counts[min(code[i], code[j]), max(code[i], code[j])][kind] += 1
 
     # Exact: windows sharing a hash, counted per pair of subjects without enumerating pairs.
     for hs in hashes:
@@ -649,9 +658,8 @@ def shared_signal(
             by_hash[h].append(i)
         for members in by_hash.values():
             per_subject = Counter(int(code[i]) for i in members)
-            firsts = {int(code[i]): i for i in reversed(members)}
             for x, y in itertools.combinations(sorted(per_subject), 2):
-                add(firsts[x], firsts[y], "exact", per_subject[x] * per_subject[y])
+                counts[x, y]["exact"] += per_subject[x] * per_subject[y]
 
     def other(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Pairs of windows of different subjects, each pair once."""

@@ -8,6 +8,7 @@ An experiment is a TOML file (see ``experiments/configs/``)::
     file = "experiments/data/challenge2015.h5"      # relative to the experiment file's repo
     import = ["bp-benchmark", "../shared/data/challenge2015/bp_benchmark"]  # made if missing
     # or: synth = { subjects = 8, minutes = 1.0 }
+    split = { folds = 4, seed = 0, join_shared = true }  # optional: new folds once made
     [protocol]
     test_folds = [0, 1, 2, 3]      # one run per test fold (and seed)
     val_fold = "next"              # "next" (k+1 mod K), -1 (none) or a fold number
@@ -35,6 +36,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import os
 import re
 import subprocess
 import sys
@@ -47,11 +49,13 @@ import numpy as np
 
 from innpar_freia.config import load_toml, resolve_config
 from innpar_freia.errors import ConfigError
-from innpar_freia.outputs import make_folder, remove_if_empty
+from innpar_freia.outputs import make_folder, remove_if_empty, replace_durably
 
 EXPERIMENT_KEYS = {"name", "description", "data", "protocol", "base", "variants", "extra_eval"}
 BASE_KEYS = {"preset", "model", "train"}
-DATA_KEYS = {"file", "import", "synth"}
+DATA_KEYS = {"file", "import", "synth", "split"}
+# [data] split: new subject-disjoint folds for the file once it is made (innpar data split)
+SPLIT_DEFAULTS: dict[str, Any] = {"seed": 0, "join_shared": False}
 PROTOCOL_DEFAULTS: dict[str, Any] = {
     "test_folds": [None],
     "val_fold": "next",
@@ -122,6 +126,9 @@ def load_experiment(path: str | Path) -> Experiment:
     _check_protocol(path, protocol)
     base = raw["base"]
     _check_tables(path, raw)
+    data = dict(raw["data"])
+    if "split" in data:
+        data["split"] = {**SPLIT_DEFAULTS, **data["split"]}
     variants = []
     for v in raw.get("variants", [{"name": "base"}]):
         extra = sorted(set(v) - {"name", "description", "preset", "model", "train", "reuse"})
@@ -180,7 +187,7 @@ def load_experiment(path: str | Path) -> Experiment:
         path,
         raw["name"],
         raw.get("description", ""),
-        raw["data"],
+        data,
         protocol,
         variants,
         _extra_evaluations(path, raw.get("extra_eval", [])),
@@ -300,6 +307,33 @@ def _check_tables(path: Path, raw: dict[str, Any]) -> None:
             if isinstance(value, bool) or not isinstance(value, kinds):
                 what = "an integer" if kinds == (int,) else "a number"
                 raise ConfigError(f"{path}: [data] synth {key} must be {what}, not {value!r}")
+    if "split" in raw["data"]:
+        _check_split(path, raw["data"]["split"])
+
+
+def _check_split(path: Path, split: Any) -> None:
+    """``[data] split``: the arguments of ``innpar data split`` that make new folds."""
+    from innpar_freia.data.splits import MIN_FOLDS
+
+    example = "e.g. { folds = 4, seed = 0, join_shared = true }"
+    if not isinstance(split, dict) or "folds" not in split:
+        raise ConfigError(f"{path}: [data] split must be a table with 'folds', {example}")
+    bad = sorted(set(split) - {"folds", *SPLIT_DEFAULTS})
+    if bad:
+        raise ConfigError(
+            f"{path}: unknown [data] split setting(s) {bad} (allowed: folds, "
+            f"{', '.join(SPLIT_DEFAULTS)})"
+        )
+    for key, low in (("folds", MIN_FOLDS), ("seed", 0)):
+        value = split.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(
+                f"{path}: [data] split {key} must be an integer >= {low}, not {value!r}"
+            )
+    if not isinstance(split.get("join_shared", False), bool):
+        raise ConfigError(
+            f"{path}: [data] split join_shared must be true or false, not {split['join_shared']!r}"
+        )
 
 
 def _check_protocol(path: Path, protocol: dict[str, Any]) -> None:
@@ -391,7 +425,8 @@ def _extra_evaluations(path: Path, raw: Any) -> list[dict[str, Any]]:
 
 
 def prepare_data(exp: Experiment, log: Any = print) -> Path:
-    """The experiment's window file, imported or synthesised when it is missing."""
+    """The experiment's window file, imported or synthesised when it is missing (and given
+    new folds, with ``[data] split``)."""
 
     target = exp.resolve(exp.data["file"])
     if target.exists():
@@ -399,10 +434,36 @@ def prepare_data(exp: Experiment, log: Any = print) -> Path:
         return target
     created = make_folder(target.parent)
     try:
-        return _make_data(exp, target, log)
+        if "split" not in exp.data:
+            return _make_data(exp, target, log)
+        # Made and split under a hidden name, then renamed: an interruption between the
+        # two would leave a file with the importer's folds under the name the runner
+        # takes for the split one.
+        hidden = target.with_name(f".{target.stem}.{os.getpid()}.making{target.suffix}")
+        try:
+            _make_data(exp, hidden, log)
+            _split_data(exp, hidden, log)
+            replace_durably(hidden, target)
+        finally:
+            hidden.unlink(missing_ok=True)
+        return target
     except BaseException:
         remove_if_empty(reversed(created))  # nothing was made: no empty folder either
         raise
+
+
+def _split_data(exp: Experiment, path: Path, log: Any) -> None:
+    """New subject-disjoint folds for a file just made, as ``[data] split`` asks."""
+    from innpar_freia.data.splits import split_file
+
+    split = exp.data["split"]
+    joined = ", subjects sharing signal joined" if split["join_shared"] else ""
+    log(f"assigning {split['folds']} folds (seed {split['seed']}{joined})")
+    summary = split_file(
+        path, folds=split["folds"], seed=split["seed"], join_shared=split["join_shared"]
+    )
+    for group in summary.get("joined_subjects", []):
+        log(f"  kept in one fold: {', '.join(group)}")
 
 
 def check_data_source(exp: Experiment, target: Path) -> None:
@@ -411,7 +472,9 @@ def check_data_source(exp: Experiment, target: Path) -> None:
 
     Compared with the file's provenance: every ``synth`` parameter; an import's format, its
     input files (names and sizes, under the configured source) and the options that shape
-    the windows (``--fs``, ``--window-seconds``). Other import options are not compared."""
+    the windows (``--fs``, ``--window-seconds``). Other import options are not compared.
+    Folds made by ``innpar data split`` (recorded in the provenance) must be those of
+    ``[data] split``, and a file without such a record must have no ``split`` asked of it."""
     from innpar_freia.data.store import read_info
 
     info = read_info(target)  # a damaged file fails here, with its own message
@@ -475,11 +538,24 @@ def check_data_source(exp: Experiment, target: Path) -> None:
                     now = None  # the importer names a bad value when it runs
             if now is not None and not np.isclose(now, have):
                 diffs.append(f"{flag.lstrip('-')} {have:g}, now {now:g}")
+    want = exp.data.get("split")
+    have = made.get("fold_assignment")
+    if want != have and len(diffs) < 3:
+        diffs.append(f"folds {_folds_phrase(have)}, now {_folds_phrase(want)}")
     if diffs:
         raise ConfigError(
             f"{exp.path}: {target} was made from other data than [data] describes now "
             f"({'; '.join(diffs[:3])}): delete it to make it again, or give [data] another file"
         )
+
+
+def _folds_phrase(assignment: Any) -> str:
+    """How a file's folds were made, for a message: its maker's, or ``innpar data split``'s
+    (``[data] split`` or a provenance's ``fold_assignment``)."""
+    if not isinstance(assignment, dict):
+        return "as imported or synthesised" if assignment is None else repr(assignment)
+    joined = ", subjects sharing signal joined" if assignment.get("join_shared") else ""
+    return f"split into {assignment.get('folds')} (seed {assignment.get('seed')}{joined})"
 
 
 def _run_to_the_end(cmd: list[str]) -> int:

@@ -904,3 +904,87 @@ def _write_many(path: Path, content: bytes) -> None:
 
     for _ in range(300):
         write_bytes_atomic(path, content)
+
+
+@pytest.mark.parametrize(
+    "split, message",
+    [
+        ("4", "split must be a table with 'folds'"),
+        ("{ seed = 1 }", "split must be a table with 'folds'"),
+        ("{ folds = 4, join = true }", "unknown [data] split setting(s) ['join']"),
+        ("{ folds = 2 }", "split folds must be an integer >= 3, not 2"),
+        ("{ folds = 4.0 }", "split folds must be an integer >= 3, not 4.0"),
+        ("{ folds = 4, seed = true }", "split seed must be an integer >= 0, not True"),
+        ("{ folds = 4, seed = -1 }", "split seed must be an integer >= 0, not -1"),
+        ('{ folds = 4, join_shared = "yes" }', "join_shared must be true or false, not 'yes'"),
+    ],
+)
+def test_a_bad_data_split_is_refused_when_the_experiment_is_loaded(tmp_path, split, message):
+    cfg = tmp_path / "x.toml"
+    cfg.write_text(
+        f'name = "x"\n[base]\npreset = "tiny"\n[data]\nfile = "d.h5"\n'
+        f"synth = {{ subjects = 6 }}\nsplit = {split}\n"
+    )
+    with pytest.raises(ConfigError, match=re.escape(f"{cfg}: ") + ".*" + re.escape(message)):
+        load_experiment(cfg)
+
+
+def test_data_split_gives_the_made_file_new_folds_and_an_edit_of_it_stops_the_runner(
+    tmp_path: Path, monkeypatch
+):
+    """[data] split makes the file as `innpar data split` would (cv_joined_c2015.toml: the
+    real windows in folds that keep records sharing signal together), once; a file whose
+    folds are not those the config asks for stops the runner, as other data does."""
+    import numpy as np
+
+    from innpar_freia.data import splits
+    from innpar_freia.data.store import read_info
+    from innpar_freia.data.synthetic import synthesize_dataset
+    from innpar_freia.experiments import prepare_data
+
+    cfg = tmp_path / "x.toml"
+    made = tmp_path / "data" / "s.h5"
+    synth = f'file = "{made}"\nsynth = {{ subjects = 6, minutes = 0.5, seed = 1 }}\n'
+
+    def prepare(data: str) -> Path:
+        cfg.write_text(f'name = "x"\n[base]\npreset = "tiny"\n[data]\n{data}')
+        return prepare_data(load_experiment(cfg), log=lambda s: None)
+
+    asked = synth + "split = { folds = 3, seed = 2 }\n"
+    assert prepare(asked) == made
+    assert sorted(p.name for p in made.parent.iterdir()) == ["s.h5"]  # no hidden file left
+    expected = synthesize_dataset(tmp_path / "by-hand.h5", subjects=6, minutes=0.5, seed=1)
+    splits.split_file(expected, folds=3, seed=2)
+    assert np.array_equal(read_info(made).fold, read_info(expected).fold)
+    assert len(set(read_info(made).fold)) == 3  # not the generator's own folds
+    assert prepare(asked) == made  # used as it is: the same folds asked for
+    for data, message in (
+        (
+            asked.replace("seed = 2", "seed = 0"),
+            "folds split into 3 (seed 2), now split into 3 (seed 0)",
+        ),
+        (
+            asked.replace("seed = 2", "seed = 2, join_shared = true"),
+            "now split into 3 (seed 2, subjects sharing signal joined)",
+        ),
+        (synth, "folds split into 3 (seed 2), now as imported or synthesised"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            prepare(data)
+    # A file made before the config asked for new folds is not split behind its runs' back.
+    plain = tmp_path / "plain.h5"
+    plain_cfg = f'file = "{plain}"\nsynth = {{ subjects = 6, minutes = 0.5, seed = 1 }}\n'
+    prepare(plain_cfg)
+    with pytest.raises(ConfigError, match=re.escape("folds as imported or synthesised, now split")):
+        prepare(plain_cfg + "split = { folds = 3 }\n")
+
+    # Stopped while splitting: neither the file nor a hidden half-made one is left.
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(splits, "split_file", interrupted)
+    made.unlink()
+    made.parent.rmdir()
+    with pytest.raises(KeyboardInterrupt):
+        prepare(asked)
+    assert not made.parent.exists()

@@ -265,3 +265,32 @@ def test_an_identical_ppg_is_an_exact_duplicate_and_copies_need_both_signals(
     example = d["near_examples"][0]
     assert example["ppg_corr"] >= 0.999 and 0.99 < example["abp_corr"] < 0.999
     assert d["near_duplicate_pairs"] == 1 and d["near_duplicate_pairs_above_0_999"] == 0
+
+
+def test_new_folds_are_recorded_in_the_provenance_and_kept_folds_keep_the_record(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """A file whose folds `innpar data split` replaced says so (the experiment runner
+    tells such a file from the importer's by it); keeping the folds keeps the record, and
+    folds written without one drop an older record that no longer describes them."""
+    from innpar_freia.data.splits import split_file
+    from innpar_freia.data.store import write_assignments
+
+    path = tmp_path / "w.h5"
+    shutil.copy(synth_file, path)
+    assert "fold_assignment" not in read_info(path).provenance
+    before = read_info(path).provenance
+    split_file(path, folds=3, seed=2)
+    after = read_info(path).provenance
+    assert after.pop("fold_assignment") == {"folds": 3, "seed": 2, "join_shared": False}
+    assert after == before  # the importer's record is left as it was
+    split_file(path, folds=None, test_fold=1)  # --keep-folds: the same folds
+    assert read_info(path).provenance["fold_assignment"]["seed"] == 2
+    split_file(path, folds=4, seed=0, join_shared=True)
+    assert read_info(path).provenance["fold_assignment"] == {
+        "folds": 4,
+        "seed": 0,
+        "join_shared": True,
+    }
+    write_assignments(path, None, read_info(path).fold[::-1].copy())
+    assert "fold_assignment" not in read_info(path).provenance

@@ -121,7 +121,8 @@ def split_file(
         fold_of = assign_folds(units, folds, seed, unit=what)
         fold = np.array([fold_of[u] for u in units], dtype=np.int64)
     split = None if test_fold is None else nested_split(fold, test_fold)
-    write_assignments(path, split, fold if folds is not None else None)
+    made = {"folds": folds, "seed": seed, "join_shared": join_shared}
+    write_assignments(path, split, *((fold, made) if folds is not None else (None, None)))
     summary: dict[str, Any] = {
         "path": str(path),
         "folds": {

@@ -805,8 +805,16 @@ def _replace_column(fh: h5py.File, name: str, values: np.ndarray, dtype: Any) ->
         ds[:] = values
 
 
-def write_assignments(path: str | Path, split: np.ndarray | None, fold: np.ndarray | None) -> None:
-    """Overwrite the per-window split and/or fold columns of an existing file."""
+def write_assignments(
+    path: str | Path,
+    split: np.ndarray | None,
+    fold: np.ndarray | None,
+    fold_assignment: Mapping[str, Any] | None = None,
+) -> None:
+    """Overwrite the per-window split and/or fold columns of an existing file. New folds
+    are recorded in the provenance as ``fold_assignment`` (how they were made, e.g. ``{"folds":
+    4, "seed": 0, "join_shared": true}``), so that a file whose folds were reassigned is not
+    taken for the importer's; without it, new folds drop an older record."""
     with update_in_place(path) as fh:
         n = _attr_number(fh, path, "n_windows", int)
         if split is not None:
@@ -823,3 +831,8 @@ def write_assignments(path: str | Path, split: np.ndarray | None, fold: np.ndarr
                 raise DataError(f"fold has shape {fold.shape}, expected ({n},)")
             _check_folds(fold)
             _replace_column(fh, "fold", fold.astype(np.int16), np.dtype(np.int16))
+            provenance = json.loads(fh.attrs.get("provenance", "{}"))
+            provenance.pop("fold_assignment", None)
+            if fold_assignment is not None:
+                provenance["fold_assignment"] = dict(fold_assignment)
+            fh.attrs["provenance"] = json.dumps(provenance, sort_keys=True, default=str)

@@ -552,10 +552,11 @@ def check_data_source(exp: Experiment, target: Path) -> None:
 def _folds_phrase(assignment: Any) -> str:
     """How a file's folds were made, for a message: its maker's, or ``innpar data split``'s
     (``[data] split`` or a provenance's ``fold_assignment``)."""
-    if not isinstance(assignment, dict):
-        return "as imported or synthesised" if assignment is None else repr(assignment)
-    joined = ", subjects sharing signal joined" if assignment.get("join_shared") else ""
-    return f"split into {assignment.get('folds')} (seed {assignment.get('seed')}{joined})"
+    from innpar_freia.data.splits import fold_assignment_phrase
+
+    if assignment is None:
+        return "as imported or synthesised"
+    return f"by innpar data split ({fold_assignment_phrase(assignment)})"
 
 
 def _run_to_the_end(cmd: list[str]) -> int:

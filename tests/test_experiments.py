@@ -961,13 +961,14 @@ def test_data_split_gives_the_made_file_new_folds_and_an_edit_of_it_stops_the_ru
     for data, message in (
         (
             asked.replace("seed = 2", "seed = 0"),
-            "folds split into 3 (seed 2), now split into 3 (seed 0)",
+            "folds by innpar data split (3 folds, seed 2), "
+            "now by innpar data split (3 folds, seed 0)",
         ),
         (
             asked.replace("seed = 2", "seed = 2, join_shared = true"),
-            "now split into 3 (seed 2, subjects sharing signal joined)",
+            "now by innpar data split (3 folds, seed 2, subjects sharing signal joined)",
         ),
-        (synth, "folds split into 3 (seed 2), now as imported or synthesised"),
+        (synth, "(3 folds, seed 2), now as imported or synthesised"),
     ):
         with pytest.raises(ConfigError, match=re.escape(message)):
             prepare(data)
@@ -975,7 +976,12 @@ def test_data_split_gives_the_made_file_new_folds_and_an_edit_of_it_stops_the_ru
     plain = tmp_path / "plain.h5"
     plain_cfg = f'file = "{plain}"\nsynth = {{ subjects = 6, minutes = 0.5, seed = 1 }}\n'
     prepare(plain_cfg)
-    with pytest.raises(ConfigError, match=re.escape("folds as imported or synthesised, now split")):
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "folds as imported or synthesised, now by innpar data split (3 folds, seed 0)"
+        ),
+    ):
         prepare(plain_cfg + "split = { folds = 3 }\n")
 
     # Stopped while splitting: neither the file nor a hidden half-made one is left.

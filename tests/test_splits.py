@@ -286,11 +286,16 @@ def test_new_folds_are_recorded_in_the_provenance_and_kept_folds_keep_the_record
     assert after == before  # the importer's record is left as it was
     split_file(path, folds=None, test_fold=1)  # --keep-folds: the same folds
     assert read_info(path).provenance["fold_assignment"]["seed"] == 2
+    assert "folds made by" not in run_cli("data", "info", synth_file).output
     split_file(path, folds=4, seed=0, join_shared=True)
     assert read_info(path).provenance["fold_assignment"] == {
         "folds": 4,
         "seed": 0,
         "join_shared": True,
     }
+    assert (
+        "  folds made by innpar data split: 4 folds, seed 0, subjects sharing signal joined\n"
+        in run_cli("data", "info", path).output
+    )
     write_assignments(path, None, read_info(path).fold[::-1].copy())
     assert "fold_assignment" not in read_info(path).provenance

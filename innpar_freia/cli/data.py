@@ -145,6 +145,11 @@ def info_cmd(file: Path, as_json: bool) -> None:
             f"{k}: {v['windows']} windows / {v['subjects']} subjects" for k, v in s["folds"].items()
         )
         click.echo(f"  folds: {folds}")
+        made = s["provenance"].get("fold_assignment")
+        if made is not None:
+            from innpar_freia.data.splits import fold_assignment_phrase
+
+            click.echo(f"  folds made by innpar data split: {fold_assignment_phrase(made)}")
     if s["reference_fields"]:
         click.echo(f"  reference fields: {', '.join(s['reference_fields'])}")
     click.echo(f"  created {s['created_utc']} by innpar-freia {s['package_version']}")

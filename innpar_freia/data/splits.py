@@ -81,6 +81,15 @@ def nested_split(fold: np.ndarray, test_fold: int, folds: np.ndarray | None = No
     return split
 
 
+def fold_assignment_phrase(assignment: Any) -> str:
+    """How ``innpar data split`` made a file's folds (its provenance's ``fold_assignment``),
+    in words: "4 folds, seed 0, subjects sharing signal joined"."""
+    if not isinstance(assignment, dict):
+        return repr(assignment)
+    joined = ", subjects sharing signal joined" if assignment.get("join_shared") else ""
+    return f"{assignment.get('folds')} folds, seed {assignment.get('seed')}{joined}"
+
+
 def split_file(
     path: str | Path,
     folds: int | None = 5,

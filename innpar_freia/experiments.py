@@ -833,13 +833,34 @@ def check_same_recipe(run_dir: Path, run_config: Any, data: Path, finished: bool
         stored = json.loads(config.read_text())
     diffs = recipe_diffs(stored, run_config, finished)
     trained_on = stored.get("data", {}).get("windows_sha256")
-    if trained_on is not None and trained_on != windows_fingerprint(read_info(data)):
+    info = read_info(data)
+    if trained_on is not None and trained_on != windows_fingerprint(info):
         diffs.append(f"other windows than {data}")
+    elif not _same_split(stored.get("data", {}).get("split_sha256"), info, run_config):
+        # The same windows in other folds (a file split again): its scores, kept in its
+        # record, would be reported as those of the folds the file has now.
+        diffs.append(f"other folds of {data} (split again since)")
     if diffs:
         raise ConfigError(
             f"{run_dir} was made with another configuration ({'; '.join(diffs[:3])}): "
             "delete it to train it again, or give the experiment another name or --out"
         )
+
+
+def _same_split(trained: str | None, info: Any, run_config: Any) -> bool:
+    """Whether the run's training/validation/test windows (``split_sha256`` of its record;
+    None in runs from before it was recorded) are those of ``info``'s file now."""
+    from innpar_freia.data.dataset import plan_splits
+    from innpar_freia.errors import DataError
+    from innpar_freia.train import split_fingerprint
+
+    if trained is None:
+        return True
+    try:
+        plan = plan_splits(info, run_config.train.test_fold, run_config.train.val_fold)
+    except DataError:
+        return False  # the run's folds are not in the file any more
+    return split_fingerprint(info, plan) == trained
 
 
 def recipe_diffs(stored: dict[str, Any], run_config: Any, finished: bool = True) -> list[str]:

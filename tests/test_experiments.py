@@ -994,3 +994,25 @@ def test_data_split_gives_the_made_file_new_folds_and_an_edit_of_it_stops_the_ru
     with pytest.raises(KeyboardInterrupt):
         prepare(asked)
     assert not made.parent.exists()
+
+
+def test_a_finished_run_on_a_file_split_again_stops_the_runner(synth_file: Path, tmp_path: Path):
+    """The same windows in other folds passed as the run's data: a finished run kept its
+    scores from the old folds, and the table reported them as the new folds'."""
+    from innpar_freia.data.store import read_info, write_assignments
+
+    data = tmp_path / "d.h5"
+    shutil.copy(synth_file, data)
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(EXPERIMENT.format(data=data).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]"))
+    out = tmp_path / "out"
+    run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    fold = read_info(data).fold
+    write_assignments(data, None, fold)  # the same folds written again: nothing to say
+    run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    write_assignments(data, None, (fold + 1) % (fold.max() + 1))  # the folds moved round
+    run = out / "mini" / "runs" / "a" / "fold0-seed1"
+    with pytest.raises(ConfigError, match=re.escape(f"{run} was made with another config")):
+        run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    with pytest.raises(ConfigError, match=re.escape(f"other folds of {data} (split again")):
+        run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])

@@ -454,11 +454,10 @@ def prepare_data(exp: Experiment, log: Any = print) -> Path:
 
 def _split_data(exp: Experiment, path: Path, log: Any) -> None:
     """New subject-disjoint folds for a file just made, as ``[data] split`` asks."""
-    from innpar_freia.data.splits import split_file
+    from innpar_freia.data.splits import fold_assignment_phrase, split_file
 
     split = exp.data["split"]
-    joined = ", subjects sharing signal joined" if split["join_shared"] else ""
-    log(f"assigning {split['folds']} folds (seed {split['seed']}{joined})")
+    log(f"assigning new folds: {fold_assignment_phrase(split)}")
     summary = split_file(
         path, folds=split["folds"], seed=split["seed"], join_shared=split["join_shared"]
     )

@@ -1,10 +1,11 @@
 """Tests that pin behaviour a mutation audit of the synthetic generator
 (``innpar_freia/data/synthetic.py``) found unguarded: each one fails when the bug named in its
-docstring is put into the generator. Expected values come from the documented physiology
-(ranges, pulse shape, noise), never from running the code under test.
+docstring is put into the generator. Bounds follow from the generator's documented physiology
+and formulas (ranges, pulse shape, noise levels), with slack; each was checked to pass on the
+generator and fail on the named bug.
 
 The generator's subjects rarely drift to its limits (of 100 000 subjects of seed 0 over
-10 minutes only two come within 0.3 mmHg of the 25 mmHg pulse-pressure floor), so the limits
+10 minutes only two dip below the 25 mmHg pulse-pressure floor, by under 0.3 mmHg), so limits
 are checked on a subject whose slow drifts are pushed past them: ``_slow_drift`` is wrapped to
 add a large swing to the heart-rate (amplitude 4), SBP (6) and DBP (3) drifts, leaving the
 random draws (and so everything else about the subject) as they were.
@@ -24,10 +25,11 @@ FS = 125.0
 _REAL_DRIFT = synthetic._slow_drift
 
 
-def _pushed(monkeypatch: pytest.MonkeyPatch, minutes: float = 1.0, **kw: float) -> Recording:
-    """Subject 0 with its HR, SBP and DBP drifts swung far past the documented ranges:
-    HR +-60 bpm (40 s period), SBP +-80 mmHg and DBP +-70 mmHg (60 s, a quarter apart), so
-    that SBP hits 90 and 180, DBP hits 50 and rises past SBP - 25, HR hits 50 and 120."""
+def _pushed(monkeypatch: pytest.MonkeyPatch) -> Recording:
+    """One minute of subject 0 (seed 0, 125 Hz) with its HR, SBP and DBP drifts swung far
+    past the documented ranges: HR +-60 bpm (40 s period), SBP +-80 mmHg and DBP +-70 mmHg
+    (60 s, a quarter apart), so that SBP hits 90 and 180, DBP hits 50 and 110 and rises past
+    SBP - 25, and HR hits 50 and 120."""
     push = {
         4.0: lambda t: 60.0 * np.sin(2 * np.pi * t / 40.0),
         6.0: lambda t: 80.0 * np.sin(2 * np.pi * t / 60.0),
@@ -39,7 +41,7 @@ def _pushed(monkeypatch: pytest.MonkeyPatch, minutes: float = 1.0, **kw: float) 
         return out + push[amplitude](t) if amplitude in push else out
 
     monkeypatch.setattr(synthetic, "_slow_drift", drift)
-    return synthesize_recording(0, minutes, kw.get("fs", FS), seed=0)
+    return synthesize_recording(0, 1.0, FS, seed=0)
 
 
 def _beat_pulse_pressures(rec: Recording) -> np.ndarray:
@@ -165,6 +167,21 @@ def test_blood_pressure_is_modulated_by_breathing() -> None:
             assert lo < fast.std() < hi
 
 
+def test_breathing_rate_is_12_to_20_per_minute() -> None:
+    """Bug: the breathing rate drawn from a wider range (e.g. from 6 per minute). The beat
+    to beat SBP swing (slow drifts removed) of each of eight subjects peaks at a frequency
+    within 0.2..0.33 Hz (slack for the 2-minute resolution: 0.18..0.35 Hz)."""
+    from scipy import signal as sps
+
+    freqs = np.linspace(0.05, 0.6, 400)
+    for subject in range(8):
+        rec = synthesize_recording(subject, 2.0, 125.0, seed=0)
+        sbp = rec.beat_sbp
+        fast = sbp[7:-7] - np.convolve(sbp, np.ones(15) / 15, mode="valid")
+        power = sps.lombscargle(rec.beat_onsets_s[7:-7], fast - fast.mean(), 2 * np.pi * freqs)
+        assert 0.18 < freqs[np.argmax(power)] < 0.35
+
+
 # ------------------------------------------------------------------------------ the PPG
 
 
@@ -196,6 +213,19 @@ def test_ppg_carries_noise_and_baseline_wander(subject: int) -> None:
     pulse = np.median([np.ptp(b) for b in beats])
     assert 0.003 < _high_band_sigma(rec.ppg, rec.fs) / pulse < 0.02
     assert 0.03 < np.std([b.min() for b in beats]) / pulse < 0.2
+
+
+@pytest.mark.parametrize("subject", range(4))
+def test_ppg_baseline_drifts_over_minutes(subject: int) -> None:
+    """Bug: the slow part of the PPG's baseline wander dropped (only the breathing part
+    left). Averaged over 31 beats (breathing averages out), the beat feet still move over
+    5 minutes by more than 8 % of the pulse (the drift is 0.1 * up to 1.5 units against a
+    pulse of about 1); without it they stay within about 3 %."""
+    rec = synthesize_recording(subject, 5.0, 50.0, seed=0)
+    beats = _ppg_beats(rec)
+    pulse = np.median([np.ptp(b) for b in beats])
+    feet = np.convolve([b.min() for b in beats], np.ones(31) / 31, mode="valid")
+    assert np.ptp(feet) > 0.08 * pulse
 
 
 @pytest.mark.parametrize("subject", [0, 1, 4])

@@ -182,6 +182,20 @@ def test_breathing_rate_is_12_to_20_per_minute() -> None:
         assert 0.18 < freqs[np.argmax(power)] < 0.35
 
 
+@pytest.mark.parametrize("minutes", [round(0.5 + 0.0015 * k, 4) for k in range(14)])
+def test_a_beat_cut_by_the_end_is_not_squeezed(minutes: float) -> None:
+    """Bug (fixed): the last beat, cut by the end of the recording, was shaped into what was
+    left of it: a whole pulse (DBP, SBP, DBP) squeezed into as little as 4 samples (a spike
+    at the very end), or a pulse back at DBP 0.18 s after its foot. It is the beginning of a
+    beat like the one before it: sample for sample it stays within 6 mmHg of that beat
+    (same shape; SBP, DBP and rate drift little from one beat to the next)."""
+    rec = synthesize_recording(0, minutes, FS, seed=0)  # cut 0.03..0.76 s into its last beat
+    a, b = np.round(rec.beat_onsets_s[-2:] * FS).astype(int)
+    cut = rec.abp[b:]
+    assert len(cut) < b - a  # the last beat is cut
+    assert np.abs(cut - rec.abp[a : a + len(cut)]).max() < 6.0
+
+
 # ------------------------------------------------------------------------------ the PPG
 
 

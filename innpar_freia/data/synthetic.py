@@ -112,9 +112,12 @@ def synthesize_recording(subject_index: int, minutes: float, fs: float, seed: in
     beat = np.floor(phase).astype(np.int64)
     onset_idx = np.flatnonzero(np.diff(beat, prepend=beat[0] - 1))
     onsets = onset_idx / fs
-    ends = np.append(onset_idx[1:], n)
+    # The beat that the end cuts is shaped whole (its length from the heart rate at its
+    # onset), then cut: not squeezed into what is left of it.
+    whole = onset_idx[-1] + round(60.0 * fs / hr[onset_idx[-1]])
+    ends = np.append(onset_idx[1:], max(n, whole))
     period = np.repeat((ends - onset_idx) / fs, ends - onset_idx)
-    tau = t - np.repeat(onsets, ends - onset_idx)
+    tau = np.arange(ends[-1]) / fs - np.repeat(onsets, ends - onset_idx)
 
     # Pulse shape: stiffer arteries (higher pressure) carry a larger reflected wave.
     stiffness = np.clip((sbp0 - 100.0) / 60.0, 0, 1)
@@ -131,8 +134,8 @@ def synthesize_recording(subject_index: int, minutes: float, fs: float, seed: in
     frac = tau / period
     pulse = raw - (first[beat_pos] + (last - first)[beat_pos] * frac)
     peak = np.maximum.reduceat(pulse, onset_idx)
-    # A beat cut to a sample or two by the end of the recording has no rise to normalise.
-    pulse = pulse / np.where(peak > 1e-6, peak, 1.0)[beat_pos]
+    # (A guard: every beat, the cut one shaped whole, has a rise to normalise.)
+    pulse = (pulse / np.where(peak > 1e-6, peak, 1.0)[beat_pos])[:n]
     beat_sbp = sbp[onset_idx]
     beat_dbp = dbp[onset_idx]
     abp = dbp + (sbp - dbp) * pulse + 0.3 * rng.standard_normal(n)

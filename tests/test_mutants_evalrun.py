@@ -279,3 +279,16 @@ def test_an_unreadable_table_is_rewritten_from_the_runs_on_disk(tmp_path: Path, 
     (out / "results.json").write_text(text.replace("ROW", json.dumps(row(1))))
     records = finished_records(by_hand(tmp_path), out, tmp_path / "x.h5", log=quiet)
     assert [r["test_fold"] for r in records] == [0]
+
+
+def test_a_run_another_runner_is_training_is_not_a_finished_run(tmp_path: Path):
+    """Several runner processes share one table: a run folder another one is still
+    training (no done.json yet) is not a row, and gathering the table does not stop on it.
+    A mutant took any run folder for a finished run and failed on its missing done.json."""
+    from innpar_freia.experiments import finished_records
+
+    out = tmp_path / "out"
+    on_disk(out, row(0))
+    (out / "runs" / "a" / "fold1-seed1" / "checkpoints").mkdir(parents=True)
+    records = finished_records(by_hand(tmp_path), out, tmp_path / "x.h5", log=quiet)
+    assert [r["test_fold"] for r in records] == [0]

@@ -190,7 +190,7 @@ def load_experiment(path: str | Path) -> Experiment:
         data,
         protocol,
         variants,
-        _extra_evaluations(path, raw.get("extra_eval", [])),
+        _extra_evaluations(path, raw.get("extra_eval", []), protocol),
     )
 
 
@@ -230,9 +230,7 @@ def _check_kept_epochs(path: Path, protocol: dict[str, Any], name: str, train: A
                 f"it; add {epoch} to its train keep_checkpoints (now "
                 f"{list(train.keep_checkpoints)})"
             )
-    # val_fold = -1 leaves the test folds' runs without a validation split (without test
-    # folds the file's own splits apply, which may have one).
-    if protocol["val_fold"] == -1 and protocol["test_folds"] != PROTOCOL_DEFAULTS["test_folds"]:
+    if _no_validation(protocol):
         if "best" in protocol["checkpoints"]:
             raise ConfigError(
                 f'{path}: protocol checkpoint "best" is chosen on the validation split, but '
@@ -243,6 +241,12 @@ def _check_kept_epochs(path: Path, protocol: dict[str, Any], name: str, train: A
                 f'{path}: protocol evaluate "val" needs a validation split, but val_fold = -1 '
                 "(none)"
             )
+
+
+def _no_validation(protocol: dict[str, Any]) -> bool:
+    """val_fold = -1 leaves the test folds' runs without a validation split (without test
+    folds the file's own splits apply, which may have one)."""
+    return protocol["val_fold"] == -1 and protocol["test_folds"] != PROTOCOL_DEFAULTS["test_folds"]
 
 
 def _check_folder_name(path: Path, what: str, name: Any) -> None:
@@ -387,7 +391,7 @@ def _check_protocol(path: Path, protocol: dict[str, Any]) -> None:
 EXTRA_EVAL_KEYS = {"name", "file", "split"}
 
 
-def _extra_evaluations(path: Path, raw: Any) -> list[dict[str, Any]]:
+def _extra_evaluations(path: Path, raw: Any, protocol: dict[str, Any]) -> list[dict[str, Any]]:
     """The ``[[extra_eval]]`` tables (another window file every run is scored on, e.g. BCG
     for a Sensors-trained model), checked when the file is read: a typo found after hours of
     training would cost the training."""
@@ -416,6 +420,12 @@ def _extra_evaluations(path: Path, raw: Any) -> list[dict[str, Any]]:
             raise ConfigError(
                 f"{path}: extra_eval name {e['name']!r} would be confused with a split of "
                 "the experiment's own data (or contains '/'); choose another name"
+            )
+        if split == "val" and _no_validation(protocol):
+            # Scored on the runs' validation folds, which val_fold = -1 leaves out: its
+            # tables would be missing without a word (as protocol evaluate "val" is refused).
+            raise ConfigError(
+                f'{path}: extra_eval {e["name"]!r} scores split "val", but val_fold = -1 (none)'
             )
         out.append({"name": e["name"], "file": e["file"], "split": split})
     names = [e["name"] for e in out]

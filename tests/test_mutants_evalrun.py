@@ -9,12 +9,14 @@ The runs here are the ``tiny`` preset trained for one epoch on small synthetic f
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from innpar_freia.errors import ConfigError
 from innpar_freia.evaluate import evaluate
-from innpar_freia.experiments import run_experiment
+from innpar_freia.experiments import load_experiment, run_experiment
 
 EXPERIMENT = """
 name = "mini"
@@ -146,18 +148,22 @@ def test_each_score_is_of_its_own_split_and_checkpoint(
     assert len({round(mae, 6) for mae in maes.values()}) == 4  # four different numbers
 
 
-def test_without_a_validation_split_only_the_val_scores_are_skipped(
+def test_without_a_validation_split_the_test_split_is_scored_and_val_refused(
     synth_file: Path, tmp_path: Path, other_files
 ):
-    """With val_fold = -1 a run has no validation split: an extra_eval on "val" is skipped
-    and the test split is still scored. Mutants skipped every score of such a run (an empty
-    table) or asked for the missing split (the runner stopped)."""
+    """With val_fold = -1 a run has no validation split: its test split is still scored (a
+    mutant skipped every score of such a run: an empty table), and an extra_eval on "val"
+    is refused when the experiment is read, as protocol evaluate "val" is (it was skipped
+    without a word, its tables missing)."""
     cfg = experiment(tmp_path, synth_file, other_files[0], checkpoints='"last"')
     text = cfg.read_text().replace("seeds = [1]", "seeds = [1]\nval_fold = -1")
-    cfg.write_text(text + 'split = "val"\n')
+    cfg.write_text(text + 'split = "test"\n')
     run = only_run(run_experiment(cfg, tmp_path / "out", device="cpu", log=quiet))
-    assert set(run["evaluations"]) == {"test/last"}
+    assert set(run["evaluations"]) == {"test/last", "other/last"}
     assert run["evaluations"]["test/last"]["n_windows"] > 0
+    cfg.write_text(text + 'split = "val"\n')
+    with pytest.raises(ConfigError, match=re.escape('scores split "val", but val_fold = -1')):
+        load_experiment(cfg)
 
 
 # --------------------------------------------------------------------------------------

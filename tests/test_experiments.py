@@ -1000,6 +1000,7 @@ def test_a_finished_run_on_a_file_split_again_stops_the_runner(synth_file: Path,
     """The same windows in other folds passed as the run's data: a finished run kept its
     scores from the old folds, and the table reported them as the new folds'."""
     from innpar_freia.data.store import read_info, write_assignments
+    from innpar_freia.errors import DataError
 
     data = tmp_path / "d.h5"
     shutil.copy(synth_file, data)
@@ -1015,4 +1016,7 @@ def test_a_finished_run_on_a_file_split_again_stops_the_runner(synth_file: Path,
     with pytest.raises(ConfigError, match=re.escape(f"{run} was made with another config")):
         run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
     with pytest.raises(ConfigError, match=re.escape(f"other folds of {data} (split again")):
+        run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    write_assignments(data, None, fold % 3 + 1)  # 3 folds, none of them the run's test fold
+    with pytest.raises(DataError, match=re.escape(f"test fold 0 is not in {data} (folds: 1")):
         run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])

@@ -277,6 +277,14 @@ def test_other_ranks_report_a_usage_error_with_their_rank_and_its_exit_code(
     assert "'--epochs'" in err and "0 is not in the range x>=1" in err
 
 
+def train_as_rank_1(monkeypatch: pytest.MonkeyPatch, data: Path, out: Path) -> None:
+    """The command line of `innpar train` on ``data`` as torchrun's second process runs it."""
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("RANK", "1")
+    argv = ["innpar", "train", "--data", str(data), "--preset", "tiny", "--out", str(out)]
+    monkeypatch.setattr("sys.argv", argv)
+
+
 def test_other_ranks_report_a_user_error_with_exit_code_1(
     junk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ):
@@ -286,10 +294,7 @@ def test_other_ranks_report_a_user_error_with_exit_code_1(
     import innpar_freia.cli.common as common
 
     monkeypatch.setattr(common, "OTHER_RANK_WAIT_S", 0.0)
-    monkeypatch.setenv("LOCAL_RANK", "1")
-    monkeypatch.setenv("RANK", "1")
-    args = ["innpar", "train", "--data", str(junk), "--preset", "tiny", "--out"]
-    monkeypatch.setattr("sys.argv", [*args, str(tmp_path / "r")])
+    train_as_rank_1(monkeypatch, junk, tmp_path / "r")
     with pytest.raises(SystemExit) as stop:
         cli_module._main_quietly()
     assert stop.value.code == 1
@@ -664,10 +669,7 @@ def test_ctrl_c_on_another_rank_exits_1_without_a_word(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(train_module, "train", interrupted)
-    monkeypatch.setenv("LOCAL_RANK", "1")
-    monkeypatch.setenv("RANK", "1")
-    argv = ["innpar", "train", "--data", str(junk), "--preset", "tiny", "--out"]
-    monkeypatch.setattr("sys.argv", [*argv, str(tmp_path / "r")])
+    train_as_rank_1(monkeypatch, junk, tmp_path / "r")
     with pytest.raises(SystemExit) as stop:
         cli_module.main()
     assert stop.value.code == 1

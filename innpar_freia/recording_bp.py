@@ -4,6 +4,7 @@ reference ABP. Pure array functions with an explicit ``fs`` in Hz; pressures in 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -275,7 +276,8 @@ def calibrate_recording(
             f"({origin_s + n / fs:g} s)"
         )
     seg = pred[a:b]
-    beats = detect_beats(pred, fs).between(t0, t1)
+    all_beats = detect_beats(pred, fs)
+    beats = all_beats.between(t0, t1)
     if not np.any(np.isfinite(seg)) or len(beats) == 0:
         why = (
             "the recording has a gap there"
@@ -286,6 +288,7 @@ def calibrate_recording(
             f"no reconstructed beats between {origin_s + t0:g} and {origin_s + t1:g} s to "
             f"calibrate with; {why}: "
             "choose another time with --calibration-at (or a longer --calibration-seconds)"
+            + _first_beats_hint(all_beats, origin_s, t0)
         )
     pred_sbp, pred_dbp = float(np.median(beats.sbp)), float(np.median(beats.dbp))
     pred_level = float(np.nanmean(seg))
@@ -305,11 +308,21 @@ def calibrate_recording(
         ref = np.asarray(reference, dtype=np.float64)
         valid, _ = detect_gaps(ref, fs, "abp")
         ref = np.where(valid, ref, np.nan)
-        ref_beats = detect_beats(ref, fs).between(t0, t1)
+        all_ref_beats = detect_beats(ref, fs)
+        ref_beats = all_ref_beats.between(t0, t1)
+        if len(all_ref_beats) == 0:
+            # Suggesting another time would send the user searching a channel that holds
+            # nothing to calibrate with (record 100 of Challenge 2015: ABP a flat line).
+            raise DataError(
+                "the reference ABP has no valid beats anywhere in the recording (a flat "
+                "line, missing or not a pressure signal); calibrate with a cuff reading "
+                "(--calibration SBP/DBP) instead"
+            )
         if len(ref_beats) == 0:
             raise DataError(
                 f"the reference ABP has no valid beats between {origin_s + t0:g} and "
                 f"{origin_s + t1:g} s; choose another time with --calibration-at"
+                + _first_beats_hint(all_ref_beats, origin_s, t0)
             )
         ref_sbp, ref_dbp = float(np.median(ref_beats.sbp)), float(np.median(ref_beats.dbp))
         ref_level = float(np.nanmean(ref[a:b]))
@@ -325,6 +338,19 @@ def calibrate_recording(
     cal = calibration_for(pred_level, pred_sbp, pred_dbp, ref_sbp, ref_dbp, ref_level, mode)
     info.update(cal.to_dict())
     return cal, info
+
+
+def _first_beats_hint(beats: Beats, origin_s: float, after_s: float) -> str:
+    """Where a segment with beats starts, for a message that asks for another
+    ``--calibration-at``: the onset of the first beat after ``after_s`` (the segment asked
+    for; else of the first beat at all), rounded down to 0.1 s on the recording's clock.
+    Empty when there is no beat at all."""
+    if len(beats) == 0:
+        return ""
+    later = beats.onset_s[beats.onset_s >= after_s]
+    onset = float(later[0] if later.size else beats.onset_s[0])
+    at = math.floor((origin_s + onset) * 10) / 10
+    return f" (the first beats start at {at:g} s: --calibration-at {at:g})"
 
 
 # ----------------------------------------------------------------------------- reference

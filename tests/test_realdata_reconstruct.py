@@ -113,7 +113,7 @@ def test_record_with_all_nan_abp_cannot_calibrate_from_it(real_data, tiny_run, t
         "reference",
     )
     assert r.exit_code == 1
-    assert "the reference ABP has no valid beats between 0 and 60 s" in r.output
+    assert "the reference ABP has no valid beats anywhere in the recording" in r.output
     assert list(tmp_path.iterdir()) == []
 
 

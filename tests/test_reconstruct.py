@@ -4,6 +4,8 @@ calibration, reference comparison."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -365,6 +367,57 @@ def test_calibration_needs_beats_in_the_segment():
         calibrate_recording(pred, 125.0, 0.0, 20.0, cuff=(120.0, 80.0))
     with pytest.raises(DataError, match="after the recording's end"):
         calibrate_recording(pred, 125.0, 100.0, 20.0, cuff=(120.0, 80.0))
+
+
+def _suggested_start(message: str) -> float:
+    found = re.search(
+        r"the first beats start at ([0-9.]+) s: --calibration-at ([0-9.]+)\)", message
+    )
+    assert found, message
+    assert found[1] == found[2]
+    return float(found[1])
+
+
+def test_a_segment_without_beats_names_where_the_first_beats_start():
+    # The advice to choose another --calibration-at names a time that works: the onset of
+    # the first beat after the segment asked for (feet every second; the first 30 s a gap).
+    pred = pulse_train(60.0, 125.0, 70.0, 10.0)
+    pred[: 125 * 30] = np.nan
+    with pytest.raises(DataError, match="no reconstructed beats between 0 and 20 s") as exc:
+        calibrate_recording(pred, 125.0, 0.0, 20.0, cuff=(120.0, 80.0))
+    at = _suggested_start(str(exc.value))
+    assert 30.0 <= at <= 31.0
+    _, info = calibrate_recording(pred, 125.0, at, 20.0, cuff=(120.0, 80.0))
+    assert info["pred_beats"] >= 18
+    # On a CSV's clock (first time 1000 s) the suggestion is on that clock too.
+    with pytest.raises(DataError) as exc:
+        calibrate_recording(pred, 125.0, 1000.0, 20.0, cuff=(120.0, 80.0), origin_s=1000.0)
+    assert _suggested_start(str(exc.value)) == at + 1000.0
+
+
+def test_a_reference_without_beats_in_the_segment_names_where_its_beats_start():
+    ref = pulse_train(120.0, 125.0, 100.0, 20.0)
+    pred = 0.5 * ref + 20.0
+    ref[: 125 * 70] = np.nan  # the reference starts after 70 s (a flushed line before)
+    with pytest.raises(
+        DataError, match="reference ABP has no valid beats between 0 and 60 s"
+    ) as exc:
+        calibrate_recording(pred, 125.0, 0.0, 60.0, reference=ref)
+    at = _suggested_start(str(exc.value))
+    assert 70.0 <= at <= 71.5
+    cal, _ = calibrate_recording(pred, 125.0, at, 40.0, reference=ref)
+    np.testing.assert_allclose(cal.apply(pred)[125 * 80 :], ref[125 * 80 :], atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", ["nan", "flat"])
+def test_a_reference_without_any_beat_says_so_instead_of_asking_for_another_time(bad):
+    # Record 100 of Challenge 2015 has a flat ABP line for all its 300 s: no time would do.
+    pred = pulse_train(120.0, 125.0, 80.0, 20.0)
+    ref = np.full_like(pred, np.nan if bad == "nan" else 6.83)
+    with pytest.raises(DataError, match="no valid beats anywhere in the recording") as exc:
+        calibrate_recording(pred, 125.0, 0.0, 60.0, reference=ref)
+    assert "--calibration SBP/DBP" in str(exc.value)
+    assert "--calibration-at" not in str(exc.value)
 
 
 @pytest.mark.parametrize("text", ["120", "120/80/90", "abc/80", "80/120", "400/80", "120/5"])

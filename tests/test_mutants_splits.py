@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import distinct_windows
 
 import innpar_freia.data.dataset as dataset_mod
 from innpar_freia.data.dataset import (
@@ -218,20 +219,11 @@ def test_a_file_without_windows_is_named_as_such(tmp_path: Path) -> None:
         split_file(path, folds=3)
 
 
-def _smooth_noise(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` windows of 5 s at 125 Hz of smoothed noise: no two share signal."""
-    rng = np.random.default_rng(seed)
-    kernel = np.ones(9) / 9
-    ppg = np.array([np.convolve(rng.normal(size=625), kernel, "same") for _ in range(n)])
-    abp = 90 + 10 * np.array([np.convolve(rng.normal(size=625), kernel, "same") for _ in range(n)])
-    return ppg, abp
-
-
 def _shared_file(path: Path) -> Path:
     """Subjects a and b of 3 windows each, c and d of 2; b's first window is a copy of a's
     first (the same patient under two ids)."""
     subjects = ["a", "a", "a", "b", "b", "b", "c", "c", "d", "d"]
-    ppg, abp = _smooth_noise(len(subjects))
+    ppg, abp = distinct_windows(len(subjects))
     ppg[3], abp[3] = ppg[0], abp[0]
     with WindowWriter(path, fs=125.0, window_length=625, source_format="test") as w:
         w.append(ppg, abp, subject=subjects, window_id=[f"w{i}" for i in range(10)])

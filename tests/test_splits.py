@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import run_cli
+from helpers import distinct_windows, run_cli
 
 from innpar_freia.data.dataset import plan_splits
 from innpar_freia.data.importers import import_bp_benchmark
@@ -192,15 +192,6 @@ def test_check_of_a_one_fold_file_and_split_keeping_folds_say_what_is_wrong(
     assert one.read_bytes() == before
 
 
-def _distinct_windows(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` windows of smoothed noise: no two correlate anywhere near 0.99."""
-    rng = np.random.default_rng(seed)
-    kernel = np.ones(9) / 9
-    ppg = np.array([np.convolve(rng.normal(size=625), kernel, "same") for _ in range(n)])
-    abp = 90 + 10 * np.array([np.convolve(rng.normal(size=625), kernel, "same") for _ in range(n)])
-    return ppg, abp
-
-
 def _one_leak_file(path: Path, ppg: np.ndarray, abp: np.ndarray, subjects, ids, folds) -> Path:
     with WindowWriter(path, fs=125.0, window_length=625, source_format="t") as w:
         w.append(ppg, abp, subject=list(subjects), window_id=list(ids), fold=list(folds))
@@ -210,7 +201,7 @@ def _one_leak_file(path: Path, ppg: np.ndarray, abp: np.ndarray, subjects, ids, 
 def test_each_kind_of_leak_alone_is_leakage(tmp_path: Path) -> None:
     """Every detector has to count on its own: with subjects, exact copies and near copies
     all in one file, dropping any one of them from the verdict went unnoticed."""
-    ppg, abp = _distinct_windows(6)
+    ppg, abp = distinct_windows(6)
     subjects, ids, folds = (
         ["a", "b", "c", "d", "e", "f"],
         [f"w{i}" for i in range(6)],
@@ -236,7 +227,7 @@ def test_each_kind_of_leak_alone_is_leakage(tmp_path: Path) -> None:
 
 
 def test_duplicates_inside_one_fold_are_counted_not_leakage(tmp_path: Path) -> None:
-    ppg, abp = _distinct_windows(6)
+    ppg, abp = distinct_windows(6)
     ppg[1], abp[1] = ppg[0], abp[0]  # both in fold 0
     path = _one_leak_file(tmp_path / "within.h5", ppg, abp, "abcdef", [f"w{i}" for i in range(6)],
                           [0, 0, 0, 1, 1, 1])  # fmt: skip
@@ -250,13 +241,13 @@ def test_an_identical_ppg_is_an_exact_duplicate_and_copies_need_both_signals(
 ) -> None:
     """A pair sharing its PPG bytes is an exact duplicate, not also a near one; a pair is
     a copy (r >= 0.999) only when PPG *and* ABP signatures say so."""
-    ppg, abp = _distinct_windows(6)
+    ppg, abp = distinct_windows(6)
     ppg[5] = ppg[0]  # same PPG, unrelated ABP: exact (PPG) only
     ids, folds = [f"w{i}" for i in range(6)], [0, 0, 0, 1, 1, 1]
     p = check_leakage(_one_leak_file(tmp_path / "x.h5", ppg, abp, "abcdef", ids, folds))
     d = p.to_dict()["partitions"][0]
     assert d["exact_duplicate_pairs"] == {"ppg": 1, "abp": 0} and d["near_duplicate_pairs"] == 0
-    ppg, abp = _distinct_windows(6)
+    ppg, abp = distinct_windows(6)
     rng = np.random.default_rng(2)
     ppg[5] = ppg[0] + rng.normal(0, 0.001 * ppg[0].std(), 625)  # PPG r ~ 1
     abp[5] = abp[0] + 0.1 * (abp[1] - abp[1].mean())  # ABP r ~ 0.995

@@ -127,15 +127,19 @@ def find_channel(
     if kind not in ("ppg", "abp"):
         raise ValueError(f"kind must be 'ppg' or 'abp', not {kind!r}")
     if override is not None:
+        if override in channels:  # exactly as named, before another spelling of it
+            return override
         for name in channels:
-            if name == override or channel_key(name) == channel_key(override):
+            if channel_key(name) == channel_key(override):
                 return name
         raise DataError(
             f"{where} has no channel {override!r}; "
             f"its channels are: {', '.join(channels) or 'none'}"
         )
     known = PPG_NAMES if kind == "ppg" else ABP_NAMES
-    by_key = {channel_key(n): n for n in channels}
+    by_key: dict[str, str] = {}
+    for n in channels:  # the first of two spellings of one name, as the docstring says
+        by_key.setdefault(channel_key(n), n)
     for candidate in known:
         if candidate in by_key:
             return by_key[candidate]
@@ -282,14 +286,20 @@ def check_wfdb_files(base: Path) -> list[Path]:
         raise DataError(f"WFDB record {base} holds no samples: {header} gives a length of 0")
     files = [header]
     if isinstance(hdr, wfdb.MultiRecord):
-        for seg in hdr.seg_name or []:
+        seg_lens = hdr.seg_len or [None] * len(hdr.seg_name or [])
+        for seg, seg_len in zip(hdr.seg_name or [], seg_lens, strict=False):
             if seg and seg != "~":
                 segment = base.parent / seg
                 if not segment.with_suffix(".hea").is_file():
                     raise DataError(
                         f"segment header {segment.with_suffix('.hea')} named in {header} is missing"
                     )
-                files.extend(check_wfdb_files(segment))
+                if seg_len == 0:
+                    # A variable layout's layout segment (MIMIC): the channels, no samples
+                    # and no signal file ("~"); checked as a record, it "held no samples".
+                    files.append(segment.with_suffix(".hea"))
+                else:
+                    files.extend(check_wfdb_files(segment))
         return files
     per_file: dict[str, list[float]] = {}
     offsets = hdr.byte_offset or [None] * len(hdr.file_name or [])

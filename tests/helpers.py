@@ -3,6 +3,7 @@ weights of two checkpoints."""
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import subprocess
@@ -140,3 +141,13 @@ def distinct_windows(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     ppg = np.array([np.convolve(rng.normal(size=625), kernel, "same") for _ in range(n)])
     abp = 90 + 10 * np.array([np.convolve(rng.normal(size=625), kernel, "same") for _ in range(n)])
     return ppg, abp
+
+
+def write_csv(path: Path, columns: dict[str, np.ndarray]) -> Path:
+    """A CSV with a header of the column names and every value written exactly."""
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(list(columns))
+        for row in zip(*columns.values(), strict=True):
+            w.writerow([repr(float(v)) for v in row])
+    return path

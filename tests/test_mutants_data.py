@@ -6,12 +6,12 @@ fails when the bug named in its docstring is put into the package."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
 import wfdb
+from helpers import write_csv
 from scipy import signal as sps
 
 from innpar_freia.data.import_report import abp_units_warning, read_subject_map
@@ -55,16 +55,6 @@ def window(rec250: Recording) -> Window:
     p, a = out.ppg[0].copy(), out.abp[0].copy()
     assert check_window(p, a, FS)[0] is None
     return p, a
-
-
-def _write_csv(path: Path, columns: dict[str, np.ndarray]) -> Path:
-    """A CSV with a header of the column names and every value written exactly."""
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(list(columns))
-        for row in zip(*columns.values(), strict=True):
-            w.writerow([repr(float(v)) for v in row])
-    return path
 
 
 # --------------------------------------------------------------------------------------
@@ -359,7 +349,7 @@ def test_a_csv_time_column_of_1_over_125_s_steps_is_exactly_125_hz(tmp_path: Pat
     their headers."""
     t = np.arange(285) / 125.0
     assert 1.0 / ((t[-1] - t[0]) / 284) != 125.0
-    rec = read_csv(_write_csv(tmp_path / "r.csv", {"time": t, "PPG": np.sin(t)}))
+    rec = read_csv(write_csv(tmp_path / "r.csv", {"time": t, "PPG": np.sin(t)}))
     assert rec.fs == 125.0
 
 
@@ -370,7 +360,7 @@ def test_one_row_missing_from_a_csv_is_a_one_sample_gap(tmp_path: Path) -> None:
     t = np.arange(250) / 125.0
     x = np.cos(t)
     keep = np.arange(250) != 100
-    rec = read_csv(_write_csv(tmp_path / "r.csv", {"time": t[keep], "PPG": x[keep]}))
+    rec = read_csv(write_csv(tmp_path / "r.csv", {"time": t[keep], "PPG": x[keep]}))
     assert rec.n_samples == 250 and rec.meta["missing_samples"] == 1
     np.testing.assert_array_equal(np.isnan(rec.signals["PPG"]), ~keep)
     np.testing.assert_array_equal(rec.signals["PPG"][keep], x[keep])
@@ -392,7 +382,7 @@ def test_the_file_s_rate_wins_over_a_given_rate_within_1_percent(tmp_path: Path)
     Guards against the given rate winning (output times drift 0.8 % at 126 Hz for 125) and
     against a looser agreement than 1 %."""
     t = np.arange(2000) / 125.0
-    path = _write_csv(tmp_path / "r.csv", {"time": t, "PPG": np.sin(t)})
+    path = write_csv(tmp_path / "r.csv", {"time": t, "PPG": np.sin(t)})
     np.savez(tmp_path / "r.npz", PPG=np.sin(t), fs=125.0)
     base = _wfdb(tmp_path / "w", 125.0)
     readers = (
@@ -410,7 +400,7 @@ def test_a_1000_hz_time_column_in_milliseconds_is_named(tmp_path: Path) -> None:
     """Times 0, 1, 2 ... (milliseconds at 1000 Hz) read as seconds are 1 Hz: an error
     that names milliseconds. Guards against hinting only below 1 Hz (1000-Hz data in ms
     was read as a 1-Hz recording)."""
-    path = _write_csv(tmp_path / "r.csv", {"time": np.arange(3000.0), "PPG": np.ones(3000)})
+    path = write_csv(tmp_path / "r.csv", {"time": np.arange(3000.0), "PPG": np.ones(3000)})
     with pytest.raises(DataError, match="1000 Hz if they are milliseconds"):
         read_csv(path)
 
@@ -468,7 +458,7 @@ def csv_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i in range(2):
         rec = synthesize_recording(i, 40 / 60, 250.0, seed=5)
         t = np.arange(rec.ppg.size) / 250.0
-        _write_csv(folder / "ward" / f"r{i}.csv", {"time": t, "PPG": rec.ppg, "ABP": rec.abp})
+        write_csv(folder / "ward" / f"r{i}.csv", {"time": t, "PPG": rec.ppg, "ABP": rec.abp})
     return folder
 
 
@@ -515,7 +505,7 @@ def test_the_report_counts_kept_and_rejected_records(csv_folder: Path, tmp_path:
     for f in (csv_folder / "ward").iterdir():
         (folder / "ward" / f.name).write_bytes(f.read_bytes())
     t = np.arange(10_000) / 250.0
-    _write_csv(folder / "flat.csv", {"time": t, "PPG": np.sin(7 * t), "ABP": np.full(t.size, 6.8)})
+    write_csv(folder / "flat.csv", {"time": t, "PPG": np.sin(7 * t), "ABP": np.full(t.size, 6.8)})
     records = import_recordings("csv", folder, tmp_path / "o.h5").to_dict()["records"]
     assert records == {"total": 3, "kept": 2, "rejected": 1, "rejected_by_reason": {"abp_flat": 1}}
 

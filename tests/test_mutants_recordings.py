@@ -11,13 +11,13 @@ calling the reader under test. One test also reads a provided PhysioNet record f
 
 from __future__ import annotations
 
-import csv
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import wfdb
+from helpers import write_csv
 
 from innpar_freia.data.recordings import (
     RawRecording,
@@ -34,16 +34,6 @@ from innpar_freia.data.recordings import (
     wfdb_record_base,
 )
 from innpar_freia.errors import DataError, UnknownRateError
-
-
-def _write_csv(path: Path, columns: dict[str, np.ndarray]) -> Path:
-    """A CSV with a header of the column names and every value written exactly."""
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(list(columns))
-        for row in zip(*columns.values(), strict=True):
-            w.writerow([repr(float(v)) for v in row])
-    return path
 
 
 def _wfdb(folder: Path, name: str = "r", n: int = 8, fs: float = 125.0, **kw) -> Path:
@@ -322,14 +312,14 @@ def test_time_columns_are_found_under_their_usual_names(tmp_path: Path, name: st
     (``time_s`` and ``Time (s)`` became channels), ``timestamp`` left out, and the clock
     starting at 0 instead of the first time."""
     t = 3600.0 + np.arange(50) / 100.0
-    rec = read_csv(_write_csv(tmp_path / "r.csv", {name: t, "PPG": np.ones(50)}))
+    rec = read_csv(write_csv(tmp_path / "r.csv", {name: t, "PPG": np.ones(50)}))
     assert rec.fs == 100.0 and rec.channels == ["PPG"]
     assert rec.meta["time_column"] == name and rec.meta["start_s"] == 3600.0
 
 
 def test_a_named_time_column_that_is_not_there_is_named(tmp_path: Path) -> None:
     """Guards against dropping the check (a ``KeyError`` traceback)."""
-    path = _write_csv(tmp_path / "r.csv", {"PPG": np.ones(5)})
+    path = write_csv(tmp_path / "r.csv", {"PPG": np.ones(5)})
     with pytest.raises(DataError, match="has no time column 'sec'; columns: PPG"):
         read_csv(path, 125.0, time_column="sec")
 
@@ -428,7 +418,7 @@ def test_a_step_of_one_and_a_half_periods_is_irregular(tmp_path: Path) -> None:
     filled with a NaN sample that was never missing)."""
     t = np.arange(40) * 0.01
     t[20:] += 0.005
-    path = _write_csv(tmp_path / "r.csv", {"time": t, "PPG": np.ones(40)})
+    path = write_csv(tmp_path / "r.csv", {"time": t, "PPG": np.ones(40)})
     with pytest.raises(DataError, match="irregular at row 22"):
         read_csv(path)
 
@@ -441,7 +431,7 @@ def test_128_hz_times_rounded_to_the_millisecond_are_128_hz(tmp_path: Path) -> N
     n = 1281
     t = np.round(np.arange(n) / 128.0, 3)
     assert set(np.round(np.diff(t), 3)) == {0.007, 0.008} and t[-1] == 10.0
-    rec = read_csv(_write_csv(tmp_path / "r.csv", {"time": t, "PPG": np.ones(n)}))
+    rec = read_csv(write_csv(tmp_path / "r.csv", {"time": t, "PPG": np.ones(n)}))
     assert rec.fs == 128.0 and rec.n_samples == n and "missing_samples" not in rec.meta
 
 
@@ -449,7 +439,7 @@ def test_a_jump_far_beyond_the_rows_is_a_broken_time_column(tmp_path: Path) -> N
     """10 rows at 100 Hz, then a jump of 1 hour: 360000 samples for 10 rows is not a gap.
     Guards against filling it (a 2.9 MB array of NaN per channel from a typo)."""
     t = np.concatenate([np.arange(10) * 0.01, 3600.0 + np.arange(10) * 0.01])
-    path = _write_csv(tmp_path / "r.csv", {"time": t, "PPG": np.ones(20)})
+    path = write_csv(tmp_path / "r.csv", {"time": t, "PPG": np.ones(20)})
     with pytest.raises(DataError, match=r"jumps by 3599\.91 s at row 12"):
         read_csv(path)
 
@@ -457,7 +447,7 @@ def test_a_jump_far_beyond_the_rows_is_a_broken_time_column(tmp_path: Path) -> N
 def test_a_10_hz_time_column_is_10_hz_not_milliseconds(tmp_path: Path) -> None:
     """The milliseconds hint is for rates below 10 Hz; 10 Hz itself is read. Guards
     against the bound made inclusive."""
-    path = _write_csv(tmp_path / "r.csv", {"time": np.arange(30) / 10.0, "PPG": np.ones(30)})
+    path = write_csv(tmp_path / "r.csv", {"time": np.arange(30) / 10.0, "PPG": np.ones(30)})
     assert read_csv(path).fs == 10.0
 
 
@@ -533,7 +523,7 @@ def test_an_npy_of_one_row_is_read_and_one_of_text_is_refused(tmp_path: Path) ->
 def test_suffixes_in_capitals_and_an_explicit_format(tmp_path: Path) -> None:
     """``R.CSV`` is CSV; ``--format csv`` reads ``r.txt`` as CSV. Guards against the
     suffix compared as written and against the given format being ignored."""
-    _write_csv(tmp_path / "R.CSV", {"time": np.arange(3) / 125.0, "PPG": np.ones(3)})
+    write_csv(tmp_path / "R.CSV", {"time": np.arange(3) / 125.0, "PPG": np.ones(3)})
     assert detect_format(tmp_path / "R.CSV") == "csv"
     shutil.copy(tmp_path / "R.CSV", tmp_path / "r.txt")
     assert read_recording(tmp_path / "r.txt", "csv").fs == 125.0

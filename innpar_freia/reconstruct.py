@@ -32,6 +32,7 @@ GAP_MARGIN = 0.25
 # ABP outside this range (mmHg) is not a pressure trace (transducer open, flushed, damped);
 # the bp-benchmark cleaning limits.
 ABP_RANGE = (20.0, 250.0)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Mirror-padding of each valid run, as a fraction of the window (see reconstruct_array).
 EDGE_PAD = 0.125
 
@@ -93,7 +94,10 @@ def detect_gaps(
         raise ValueError(f"expected a 1-D signal, got shape {x.shape}")
     n = x.size
     code = np.zeros(n, dtype=np.int8)
-    finite = np.isfinite(x)
+    # Values beyond float32's range are invalid as NaN is (as the importers have them): the
+    # model runs in float32, and a PPG of such values ended in a traceback.
+    finite = np.isfinite(x) & (np.abs(x) <= FLOAT32_MAX)
+    x = np.where(finite, x, np.nan)
     code[~finite] = 1
     block = max(2, round(flat_seconds * fs))
     # Exactly repeated values: ``same[i]`` says x[i+1] == x[i]; a run of block-1 equal steps

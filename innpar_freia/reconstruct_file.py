@@ -187,6 +187,12 @@ def _reconstruct_recording(
     kind = "ppg" if opts.direction == "ppg2abp" else "abp"
     if not input_path.exists() and not input_path.with_suffix(".hea").exists():
         raise DataError(f"input not found: {input_path}")
+    if input_path.is_dir() and not input_path.with_suffix(".hea").is_file():
+        # Was "cannot tell the format of DIR: expected a WFDB record (.hea), .csv, ...".
+        raise DataError(
+            f"{input_path} is a folder; innpar reconstruct reads one recording (a WFDB record, "
+            ".csv, .npz or .npy file); 'innpar data import' reads folders"
+        )
     fmt_in = None
     kwargs: dict[str, Any] = {}
     if input_path.suffix.lower() == ".npy":
@@ -199,6 +205,12 @@ def _reconstruct_recording(
         )
     channel = rec.find(kind, opts.channel)
     x = rec.signals[channel]
+    warnings: list[str] = []
+    source_units = rec.units.get(channel) or "a.u."
+    if kind == "abp":
+        # As the importers do: an ABP in kPa was normalised as if it were mmHg.
+        x = _abp_in_mmhg(rec, channel, "ABP channel", warnings)
+        source_units = "mmHg" if x is not rec.signals[channel] else source_units
     window_s = ckpt.window_length / ckpt.fs
     if rec.duration_s < window_s:
         raise DataError(
@@ -211,7 +223,15 @@ def _reconstruct_recording(
     ref_channel = None
     if opts.reference_abp is not None:
         ref_channel = rec.find("abp", opts.reference_abp)
-        reference = rec.signals[ref_channel]
+        if ref_channel == channel:
+            # Compared with (or calibrated by) the channel it was reconstructed from.
+            raise DataError(
+                f"--reference-abp {opts.reference_abp} names channel {ref_channel!r}, the "
+                f"{kind.upper()} the output is reconstructed from; name the reference ABP "
+                f"channel (its channels: {', '.join(rec.channels)})"
+            )
+        # A reference in kPa had "no valid beats anywhere" (12-16 "mmHg").
+        reference = _abp_in_mmhg(rec, ref_channel, "reference ABP channel", warnings)
 
     fmt_out = output_format(out, rec.format)
     side = side_paths(out, fmt_out)
@@ -294,7 +314,6 @@ def _reconstruct_recording(
 
     out_name = "ABP" if opts.direction == "ppg2abp" else "PPG"
     summary = _summary(ckpt, rec, channel, result, beats, opts, cal_info, comparison, origin)
-    warnings = []
     lag = comparison.get("lag_s") if comparison else None
     if lag is not None and lag >= LAG_WARNING_S and not opts.delay_s:
         # A PPG trails the ABP by the pulse transit time; without --ppg-delay the output
@@ -331,7 +350,7 @@ def _reconstruct_recording(
                 signal,
                 staged.stage(opts.plot),
                 direction=opts.direction,
-                source_label=f"{channel} ({rec.units.get(channel) or 'a.u.'})",
+                source_label=f"{channel} ({source_units})",
                 reference=reference,
                 beats=beats,
                 reference_beats=_reference_beats(reference, rec.fs),
@@ -348,6 +367,18 @@ def _reconstruct_recording(
     if stale_table is not None:  # after the new outputs are all in place
         stale_table.unlink(missing_ok=True)
     return summary
+
+
+def _abp_in_mmhg(rec: Any, channel: str, what: str, warnings: list[str]) -> np.ndarray:
+    """``channel`` of ``rec`` in mmHg (a WFDB header's kPa, cmH2O or Pa converted, as the
+    importers do; the same array when nothing was converted); what was done is added to
+    ``warnings``."""
+    from innpar_freia.data.recording_importers import abp_in_mmhg
+
+    values, problem = abp_in_mmhg(rec.signals[channel], rec.units.get(channel, ""))
+    if problem:
+        warnings.append(f"{what} {channel!r} {problem}")
+    return values
 
 
 def _reference_beats(reference: np.ndarray | None, fs: float) -> Beats | None:
@@ -458,8 +489,19 @@ def _reconstruct_window_file(
             "--calibration is for one person's recording; a window file is scored with the "
             "calibrated protocol by 'innpar eval --calibration offset-scale'"
         )
-    if opts.channel is not None or opts.reference_abp is not None:
-        raise DataError("a window file has fixed ppg/abp datasets: drop --*-channel options")
+    named = [
+        f"{flag} {value}"
+        for flag, value in (
+            ("--ppg-channel" if opts.direction == "ppg2abp" else "--abp-channel", opts.channel),
+            ("--reference-abp", opts.reference_abp),  # was told to drop "--*-channel options"
+        )
+        if value is not None
+    ]
+    if named:
+        raise DataError(
+            f"a window file has fixed ppg/abp datasets (its abp is the reference): drop "
+            f"{' and '.join(named)}"
+        )
     if opts.delay_s:
         raise DataError(
             "--ppg-delay is for recordings: the windows of a window file were aligned when "

@@ -349,6 +349,9 @@ def bad_ckpts(ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         ("semicolons", "its columns are separated by semicolons"),
         ("out_under_a_file", "ok.csv is a file, not a folder"),
         ("random_npy", "not a NumPy file of numbers"),
+        ("reference_is_input", "names channel 'PPG', the PPG the output is reconstructed from"),
+        ("beyond_float32", "nothing could be reconstructed from channel 'PPG'"),
+        ("folder", "in is a folder; innpar reconstruct reads one recording"),
     ],
 )
 def test_bad_input_one_message_exit_1_nothing_written(case, message, ckpt, bad_ckpts, tmp_path):
@@ -386,6 +389,13 @@ def test_bad_input_one_message_exit_1_nothing_written(case, message, ckpt, bad_c
     elif case == "random_npy":
         (src / "x.npy").write_bytes(os.urandom(3000))
         args.update(input=src / "x.npy", extra=["--fs", "100"], out=out_dir / "abp.npy")
+    elif case == "reference_is_input":  # was compared with itself, or "flat, missing"
+        args["extra"] = ["--reference-abp", "PPG"]
+    elif case == "beyond_float32":  # was a ValueError traceback from the model's input check
+        np.savez(src / "x.npz", PPG=1e40 * np.sin(np.arange(2000) / 10.0), fs=100.0)
+        args.update(input=src / "x.npz", out=out_dir / "abp.npz")
+    elif case == "folder":  # was "cannot tell the format of ...in: expected a WFDB record"
+        args["input"] = src
     elif case == "cuff":
         args["extra"] = ["--calibration", "high"]
     elif case == "cal_late":
@@ -516,6 +526,8 @@ def test_window_file_input_refuses_recording_options_and_takes_a_bare_name(
     assert delay.exit_code == 1 and "--ppg-delay is for recordings" in delay.output
     fs = run(*base, "--out", tmp_path / "p.h5", "--fs", "250")
     assert fs.exit_code == 1 and "125 Hz, which --fs 250 contradicts" in fs.output
+    ref = run(*base, "--out", tmp_path / "p.h5", "--reference-abp", "ABP")  # not "--*-channel"
+    assert ref.exit_code == 1 and "reference): drop --reference-abp ABP" in ref.output
     assert files_in(tmp_path) == []
     bare = run(*base, "--out", tmp_path / "p", "--fs", "125")  # the help: INPUT's format
     assert bare.exit_code == 0, bare.output
@@ -540,6 +552,31 @@ def test_a_reference_that_allows_no_comparison_is_said(recording, ckpt, tmp_path
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "every 5 s window with a valid reference overlaps the calibration segment" in r.output
+
+
+def test_an_abp_in_kpa_is_converted_to_mmhg_as_the_importers_do(recording, ckpt, tmp_path):
+    """A WFDB ABP channel in kPa (12-16 "mmHg") had "no valid beats anywhere" as a reference,
+    and was normalised as mmHg as the input of abp2ppg; the importers convert it."""
+    import wfdb
+
+    wfdb.wrsamp("kpa", fs=FS, units=["NU", "kPa"], sig_name=["PLETH", "ABP"],
+                p_signal=np.column_stack([recording["ppg"], recording["abp"] / 7.500617]),
+                fmt=["16", "16"], write_dir=str(tmp_path))  # fmt: skip
+    r = run("reconstruct", "--checkpoint", ckpt, tmp_path / "kpa", "--out", tmp_path / "a.csv",
+            "--reference-abp", "ABP", "--calibration", "reference", "--calibration-seconds", "10",
+            "--json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "reference ABP channel 'ABP' was in 'kPa': converted to mmHg" in r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["calibration"]["ref_sbp"] > 80 and summary["reference"]["n_windows"] > 5
+    for name, rec in (("kpa", tmp_path / "kpa"), ("mmhg", recording["dir"] / "rec")):
+        r = run("reconstruct", "--checkpoint", ckpt, rec, "--out", tmp_path / f"{name}.npy",
+                "--direction", "abp2ppg")  # fmt: skip
+        assert r.exit_code == 0, r.output
+    assert "was in" not in r.stderr  # the mmHg run
+    np.testing.assert_allclose(
+        np.load(tmp_path / "kpa.npy"), np.load(tmp_path / "mmhg.npy"), atol=0.05, equal_nan=True
+    )
 
 
 def test_a_calibration_segment_cut_short_by_the_end_is_not_called_a_gap(recording, ckpt, tmp_path):

@@ -351,6 +351,52 @@ def test_cells_that_are_not_numbers_are_nan_and_short_rows_named_by_line(tmp_pat
         read_csv(path, 125.0)
 
 
+def test_blank_lines_after_the_last_row_are_no_samples(tmp_path: Path) -> None:
+    """An editor's or exporter's empty lines, or a spreadsheet's rows of empty cells, at the
+    end of a file. Guards against refusing the file ("row 5 has 0 values", "row 6 has no
+    time") and against skipping a blank line between rows."""
+    path = tmp_path / "r.csv"
+    path.write_text("time,PPG\n0,1\n0.008,2\n0.016,3\n\n,\n \n")
+    rec = read_csv(path)
+    assert rec.fs == 125.0
+    np.testing.assert_array_equal(rec.signals["PPG"], [1.0, 2.0, 3.0])
+    path.write_text("time,PPG\n0,1\n\n0.016,3\n")
+    with pytest.raises(DataError, match="row 3 has 0 values"):
+        read_csv(path)
+
+
+def test_a_row_of_units_under_the_header_is_named(tmp_path: Path) -> None:
+    """A device's export with units under the names. Guards against "row 2 has no time
+    (seconds)", which sent the user looking for a missing time in a row of units."""
+    path = tmp_path / "r.csv"
+    path.write_text("time,PPG,ABP\ns,a.u.,mmHg\n0,1,80\n0.008,2,81\n")
+    with pytest.raises(DataError, match=r"row 2 \(s, a.u., mmHg\) holds no numbers: a row of"):
+        read_csv(path)
+
+
+def test_numbers_with_a_decimal_comma_are_named(tmp_path: Path) -> None:
+    """A spreadsheet in a European locale quotes its "0,008" in a comma-separated file.
+    Guards against reading them as text (NaN): the error was "time column 'time' holds no
+    times in seconds", or, with a rate, "holds no valid samples (all NaN)"."""
+    path = tmp_path / "r.csv"
+    path.write_text('time,PPG\n"0","1,5"\n"0,008","2,5"\n')
+    with pytest.raises(DataError, match=r"row 2, column 'PPG' holds '1,5', a number with a dec"):
+        read_csv(path)
+    path.write_text('PPG,ABP\n1,80\n"2,5",81\n')
+    with pytest.raises(DataError, match=r"row 3, column 'PPG' holds '2,5'"):
+        read_csv(path, 125.0)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_name(tmp_path: Path) -> None:
+    """Spreadsheets save "CSV UTF-8" with a byte-order mark. Guards against reading it as
+    text: ``--time-column time`` was "no time column 'time'; columns: time, PPG" (the mark
+    is invisible), and a quoted first name kept its quotes (``\ufeff"time"``)."""
+    path = tmp_path / "r.csv"
+    path.write_bytes(b'\xef\xbb\xbf"time","PPG"\n0,1\n0.008,2\n')
+    rec = read_csv(path, time_column="time")
+    assert rec.channels == ["PPG"] and rec.fs == 125.0 and rec.meta["time_column"] == "time"
+
+
 def test_tab_separated_files_are_named(tmp_path: Path) -> None:
     """Guards against naming only semicolons: a tab-separated file was one channel called
     ``time\\tPPG`` and "has no PPG channel"."""
@@ -378,6 +424,20 @@ def test_duplicate_and_padded_column_names(tmp_path: Path) -> None:
     path.write_text("time, PPG , ABP\n0,1,80\n0.008,2,81\n")
     assert read_csv(path).channels == ["PPG", "ABP"]
     path.write_text("time,PPG, PPG\n0,1,2\n0.008,3,4\n")
+    with pytest.raises(DataError, match="duplicate column names"):
+        read_csv(path)
+
+
+def test_empty_unnamed_columns_are_no_channels(tmp_path: Path) -> None:
+    """A spreadsheet's export with two empty columns after the last (``time,PPG,,``).
+    Guards against refusing it as "duplicate column names" and against dropping an
+    unnamed column that holds values."""
+    path = tmp_path / "r.csv"
+    path.write_text("time,PPG,,\n0,1,,\n0.008,2,,\n0.016,3,,\n")
+    rec = read_csv(path)
+    assert rec.channels == ["PPG"]
+    np.testing.assert_array_equal(rec.signals["PPG"], [1.0, 2.0, 3.0])
+    path.write_text("time,PPG,,\n0,1,,\n0.008,2,5,6\n0.016,3,,\n")
     with pytest.raises(DataError, match="duplicate column names"):
         read_csv(path)
 
@@ -515,6 +575,17 @@ def test_an_npy_of_one_row_is_read_and_one_of_text_is_refused(tmp_path: Path) ->
     np.save(tmp_path / "s.npy", np.array(["a", "b"]))
     with pytest.raises(DataError, match="must hold one numeric signal"):
         read_npy(tmp_path / "s.npy", 125.0)
+
+
+def test_an_npy_of_booleans_or_complex_numbers_is_refused_by_its_type(tmp_path: Path) -> None:
+    """Guards against naming only the shape, which was right ("got (3,)"), and against
+    reading complex numbers as their real part (NPZ channels refuse them)."""
+    np.save(tmp_path / "b.npy", np.array([True, False, True]))
+    with pytest.raises(DataError, match=r"got bool of shape \(3,\)"):
+        read_npy(tmp_path / "b.npy", 125.0)
+    np.save(tmp_path / "c.npy", np.array([1 + 2j, 3, 4]))
+    with pytest.raises(DataError, match=r"got complex128 of shape \(3,\)"):
+        read_npy(tmp_path / "c.npy", 125.0)
 
 
 # ---------------------------------------------------------------- detection and folders

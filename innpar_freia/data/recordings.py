@@ -391,12 +391,18 @@ def read_csv(
     if not path.is_file():
         raise DataError(f"CSV file not found: {path}")
     try:
-        with path.open(newline="") as fh:
+        # utf-8-sig: a spreadsheet's byte-order mark was kept in the first name ('\ufefftime'
+        # is no time column 'time'; '\ufeff"time"' kept its quotes).
+        with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
             rows = list(reader)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path} is not a readable CSV file: {exc}") from None
+    while rows and not any(cell.strip() for cell in rows[-1]):
+        # Blank lines or rows of empty cells (",,": a spreadsheet's) after the last row are
+        # no samples: with a time column they were "row N has no time", or "N values".
+        rows.pop()
     if not header or not rows:
         raise DataError(f"{path} has no header row and data rows")
     header = [h.strip() for h in header]
@@ -414,6 +420,16 @@ def read_csv(
                     f"{path}: its columns are separated by {name}; innpar reads "
                     "comma-separated CSV (save it with commas)"
                 )
+    unnamed = {
+        j
+        for j, h in enumerate(header)
+        if not h and all(j >= len(r) or not r[j].strip() for r in rows)
+    }
+    if unnamed:
+        # Columns with neither a name nor a value (a spreadsheet's trailing ",,") are no
+        # channels; two of them were refused as "duplicate column names".
+        header = [h for j, h in enumerate(header) if j not in unnamed]
+        rows = [[c for j, c in enumerate(r) if j not in unnamed] for r in rows]
     if len(set(header)) != len(header):
         raise DataError(f"{path} has duplicate column names: {header}")
     data = np.full((len(rows), len(header)), np.nan)
@@ -426,6 +442,14 @@ def read_csv(
             try:
                 data[i, j] = float(cell) if cell.strip() else np.nan
             except ValueError:
+                if "," in cell and _is_number(cell.replace(",", ".", 1)):
+                    # A quoted "0,004" read as text: every time or sample NaN, and the
+                    # error was "no times in seconds" or "holds no valid samples".
+                    raise DataError(
+                        f"{path}: row {i + 2}, column {header[j]!r} holds {cell.strip()!r}, a "
+                        "number with a decimal comma; innpar reads decimal points (save the "
+                        "file with '.' as the decimal separator)"
+                    ) from None
                 data[i, j] = np.nan
     signals = {name: data[:, j] for j, name in enumerate(header)}
     tcol = time_column or next(
@@ -441,6 +465,13 @@ def read_csv(
             # A column of clock strings (not seconds): the given rate is all there is.
             fs = check_fs(fs, str(path), fs_option)
         else:
+            text = any(c.strip() for c in rows[0]) and not np.isfinite(data[0]).any()
+            if text and len(t) > 1 and np.isfinite(t[1:]).any():
+                # Was "row 2 has no time (seconds)": true, but the row is not a sample.
+                raise DataError(
+                    f"{path}: row 2 ({', '.join(c.strip() for c in rows[0])}) holds no "
+                    "numbers: a row of units under the header? Remove it"
+                )
             time_fs, positions = _time_grid(t, path, tcol, fs_option)
             # The recording's clock: outputs keep it (reconstruct writes its times on it).
             meta["start_s"] = float(t[0])
@@ -615,9 +646,11 @@ def read_npy(path: str | Path, fs: float | None = None, channel: str = "ppg") ->
     except (ValueError, OSError, EOFError) as exc:
         raise DataError(f"{path} is not a readable .npy file: {numpy_load_problem(exc)}") from None
     arr = np.squeeze(arr)
-    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.number):
+    if arr.ndim != 1 or arr.dtype.kind not in "iuf":
+        # "got (15000,)" for an array of booleans named the shape, which was right.
         raise DataError(
-            f"{path} must hold one numeric signal of shape (L,) or (1, L), got {arr.shape}"
+            f"{path} must hold one numeric signal of shape (L,) or (1, L), got "
+            f"{arr.dtype} of shape {arr.shape}"
         )
     return RawRecording(path, "npy", check_fs(fs, str(path)), {channel: arr.astype(np.float64)})
 

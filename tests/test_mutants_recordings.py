@@ -365,12 +365,56 @@ def test_blank_lines_after_the_last_row_are_no_samples(tmp_path: Path) -> None:
         read_csv(path)
 
 
-def test_a_row_of_units_under_the_header_is_named(tmp_path: Path) -> None:
+def test_a_row_of_units_under_the_header_gives_the_units_and_is_no_sample(tmp_path: Path) -> None:
     """A device's export with units under the names. Guards against "row 2 has no time
-    (seconds)", which sent the user looking for a missing time in a row of units."""
+    (seconds)" (with a time column) and against a first sample of NaN (without one)."""
     path = tmp_path / "r.csv"
-    path.write_text("time,PPG,ABP\ns,a.u.,mmHg\n0,1,80\n0.008,2,81\n")
-    with pytest.raises(DataError, match=r"row 2 \(s, a.u., mmHg\) holds no numbers: a row of"):
+    path.write_text("time,PPG,ABP\ns,a.u.,kPa\n10,1,10\n10.008,2,11\n10.016,3,12\n")
+    rec = read_csv(path)
+    assert rec.fs == 125.0 and rec.meta["start_s"] == 10.0
+    assert rec.units == {"PPG": "a.u.", "ABP": "kPa"}
+    np.testing.assert_array_equal(rec.signals["ABP"], [10.0, 11.0, 12.0])
+    path.write_text("PPG,ABP\na.u.,mmHg\n1,80\n2,81\n")
+    rec = read_csv(path, 125.0)
+    np.testing.assert_array_equal(rec.signals["PPG"], [1.0, 2.0])
+    # Lines are still counted from the header: the units row is line 2.
+    path.write_text("time,PPG\ns,a.u.\n0,1\n0.008,2\n0.004,3\n")
+    with pytest.raises(DataError, match=r"not increasing: row 5 is at 0\.004 s"):
+        read_csv(path)
+
+
+def test_physionet_rdsamp_csv_is_read_as_it_is(tmp_path: Path) -> None:
+    """``rdsamp -r 100 -c -p -v`` (and the PhysioBank ATM's samples.csv): names and units in
+    single quotes, a units row, the time column 'Elapsed time' in seconds, or with ``-pe``
+    as elapsed hh:mm:ss.mmm strings. Guards against reading it as channels named "'ABP'"
+    with no rate ("rate unknown")."""
+    path = tmp_path / "samples.csv"
+    path.write_text(
+        "'Elapsed time','PLETH','ABP'\n'seconds','NU','mmHg'\n"
+        "0.000,0.5,80.0\n0.008,0.6,90.0\n0.016,0.7,100.0\n"
+    )
+    rec = read_csv(path)
+    assert rec.fs == 125.0 and list(rec.signals) == ["PLETH", "ABP"]
+    assert rec.units == {"PLETH": "NU", "ABP": "mmHg"}
+    assert rec.meta == {"time_column": "Elapsed time", "start_s": 0.0}
+    np.testing.assert_array_equal(rec.signals["ABP"], [80.0, 90.0, 100.0])
+    path.write_text(
+        "'Elapsed time','PLETH'\n'hh:mm:ss.mmm','NU'\n"
+        "'[1:00:59.992]',0.5\n'[1:01:00.000]',0.6\n'[1:01:00.008]',0.7\n"
+    )
+    rec = read_csv(path)
+    assert rec.fs == pytest.approx(125.0) and rec.meta["start_s"] == pytest.approx(3659.992)
+    np.testing.assert_array_equal(rec.signals["PLETH"], [0.5, 0.6, 0.7])
+    path.write_text("'Elapsed time','PLETH'\n'ms','NU'\n1000,0.5\n1004,0.6\n1008,0.7\n")
+    rec = read_csv(path)
+    assert rec.fs == pytest.approx(250.0) and rec.meta["start_s"] == 1.0
+
+
+def test_a_time_column_in_another_unit_is_named(tmp_path: Path) -> None:
+    """Guards against taking a time column in minutes (its units row says so) as seconds."""
+    path = tmp_path / "r.csv"
+    path.write_text("time,PPG\nmin,NU\n0,1\n0.001,2\n0.002,3\n")
+    with pytest.raises(DataError, match="time column 'time' is in 'min' \\(its units row\\)"):
         read_csv(path)
 
 

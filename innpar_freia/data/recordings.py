@@ -381,11 +381,16 @@ def read_csv(
     """A CSV with a header row of channel names and one numeric row per sample.
 
     Empty cells and non-numeric values become NaN. A time column in seconds (``time``,
-    ``t``, ``time_s``, ``timestamp``, or ``time_column``) gives the rate; ``fs``, when also
-    given, must agree with it within 1 % (the column's rate is used). Rows missing from the
-    time grid (a step of several sample periods) become NaN samples, i.e. a gap; times that
-    are not on a regular grid are an error; the first time is ``meta["start_s"]``. Without a
-    time column, ``fs`` is needed.
+    ``t``, ``time_s``, ``timestamp``, ``Elapsed time``, or ``time_column``) gives the rate;
+    ``fs``, when also given, must agree with it within 1 % (the column's rate is used). Rows
+    missing from the time grid (a step of several sample periods) become NaN samples, i.e. a
+    gap; times that are not on a regular grid are an error; the first time is
+    ``meta["start_s"]``. Without a time column, ``fs`` is needed.
+
+    PhysioNet's CSV (``rdsamp -c -p -v``, the PhysioBank ATM's ``samples.csv``) is read as
+    it is: names and cells in single quotes, and a row of units under the header, which
+    gives the channels' units (an ABP in kPa is converted by its users) and the time
+    column's: seconds, ms, or elapsed ``hh:mm:ss.mmm``.
     """
     path = Path(path)
     if not path.is_file():
@@ -405,7 +410,8 @@ def read_csv(
         rows.pop()
     if not header or not rows:
         raise DataError(f"{path} has no header row and data rows")
-    header = [h.strip() for h in header]
+    header = [_unquoted(h) for h in header]
+    rows = [[_unquoted(c) for c in r] for r in rows]
     if all(_is_number(h) for h in header):
         # Read as names, the first sample would be lost and the channels called "-0.92".
         raise DataError(
@@ -432,11 +438,18 @@ def read_csv(
         rows = [[c for j, c in enumerate(r) if j not in unnamed] for r in rows]
     if len(set(header)) != len(header):
         raise DataError(f"{path} has duplicate column names: {header}")
+    units: dict[str, str] = {}
+    first = 2  # the line of rows[0] in the file (the header is line 1)
+    if _units_row(rows, header):
+        # A row of units under the header (PhysioNet's 'seconds','mV','NU','mmHg'): the
+        # channels' units, not a sample.
+        units = {h: u for h, u in zip(header, rows[0], strict=True) if u}
+        rows, first = rows[1:], 3
     data = np.full((len(rows), len(header)), np.nan)
     for i, row in enumerate(rows):
         if len(row) != len(header):
             raise DataError(
-                f"{path}: row {i + 2} has {len(row)} values, the header has {len(header)}"
+                f"{path}: row {i + first} has {len(row)} values, the header has {len(header)}"
             )
         for j, cell in enumerate(row):
             try:
@@ -446,33 +459,27 @@ def read_csv(
                     # A quoted "0,004" read as text: every time or sample NaN, and the
                     # error was "no times in seconds" or "holds no valid samples".
                     raise DataError(
-                        f"{path}: row {i + 2}, column {header[j]!r} holds {cell.strip()!r}, a "
+                        f"{path}: row {i + first}, column {header[j]!r} holds {cell.strip()!r}, a "
                         "number with a decimal comma; innpar reads decimal points (save the "
                         "file with '.' as the decimal separator)"
                     ) from None
                 data[i, j] = np.nan
     signals = {name: data[:, j] for j, name in enumerate(header)}
-    tcol = time_column or next(
-        (h for h in header if channel_key(h) in ("time", "t", "times", "timestamp")), None
-    )
+    tcol = time_column or next((h for h in header if channel_key(h) in TIME_NAMES), None)
     if time_column is not None and time_column not in signals:
         raise DataError(f"{path} has no time column {time_column!r}; columns: {', '.join(header)}")
     meta: dict[str, Any] = {}
     if tcol is not None:
         t = signals.pop(tcol)
         meta["time_column"] = tcol
+        if tcol in units:
+            column = [r[header.index(tcol)] for r in rows]
+            t = _time_in_seconds(t, column, units.pop(tcol), path, tcol)
         if fs is not None and not np.any(np.isfinite(t)):
             # A column of clock strings (not seconds): the given rate is all there is.
             fs = check_fs(fs, str(path), fs_option)
         else:
-            text = any(c.strip() for c in rows[0]) and not np.isfinite(data[0]).any()
-            if text and len(t) > 1 and np.isfinite(t[1:]).any():
-                # Was "row 2 has no time (seconds)": true, but the row is not a sample.
-                raise DataError(
-                    f"{path}: row 2 ({', '.join(c.strip() for c in rows[0])}) holds no "
-                    "numbers: a row of units under the header? Remove it"
-                )
-            time_fs, positions = _time_grid(t, path, tcol, fs_option)
+            time_fs, positions = _time_grid(t, path, tcol, fs_option, first)
             # The recording's clock: outputs keep it (reconstruct writes its times on it).
             meta["start_s"] = float(t[0])
             if fs is not None:
@@ -496,7 +503,7 @@ def read_csv(
                 meta["missing_samples"] = n_filled - len(t)
     else:
         fs = check_fs(fs, str(path), fs_option)
-    return RawRecording(path, "csv", fs, signals, {}, meta)
+    return RawRecording(path, "csv", fs, signals, units, meta)
 
 
 def _is_number(text: str) -> bool:
@@ -507,7 +514,61 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _time_grid(t: np.ndarray, path: Path, tcol: str, fs_option: str) -> tuple[float, np.ndarray]:
+def _unquoted(cell: str) -> str:
+    """A CSV cell without spaces around it and without the single quotes PhysioNet's
+    ``rdsamp -c`` puts around names, units and elapsed times (``'ABP'``)."""
+    cell = cell.strip()
+    if len(cell) >= 2 and cell[0] == cell[-1] == "'":
+        cell = cell[1:-1].strip()
+    return cell
+
+
+def _units_row(rows: list[list[str]], header: list[str]) -> bool:
+    """Whether the first data row is a row of units: a text in every column (none a number),
+    and numbers in the row after it."""
+    return (
+        len(rows) > 1
+        and len(rows[0]) == len(header)
+        and all(c and not _is_number(c) for c in rows[0])
+        and any(_is_number(c) for c in rows[1])
+    )
+
+
+# Time-column names (as channel_key has them); "elapsedtime" is PhysioNet's rdsamp's.
+TIME_NAMES = ("time", "t", "times", "timestamp", "elapsedtime")
+_SECONDS = ("s", "sec", "secs", "second", "seconds")
+_MILLISECONDS = ("ms", "msec", "msecs", "millisecond", "milliseconds")
+# Elapsed time as rdsamp -pe prints it: [hh:]mm:ss[.mmm], in brackets or not.
+_ELAPSED = re.compile(r"^\[?(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)\]?$")
+
+
+def _time_in_seconds(
+    t: np.ndarray, cells: list[str], unit: str, path: Path, tcol: str
+) -> np.ndarray:
+    """A time column in seconds, from the unit its units row gives: seconds as they are,
+    milliseconds divided, elapsed ``hh:mm:ss.mmm`` strings parsed. Another unit is named."""
+    key = channel_key(unit)
+    if key in _SECONDS:
+        return t
+    if key in _MILLISECONDS:
+        return t / 1000.0
+    if ":" in unit:
+        seconds = np.full(len(cells), np.nan)
+        for i, cell in enumerate(cells):
+            found = _ELAPSED.match(cell)
+            if found:
+                h, m, sec = found.groups()
+                seconds[i] = int(h or 0) * 3600 + int(m) * 60 + float(sec)
+        return seconds
+    raise DataError(
+        f"{path}: time column {tcol!r} is in {unit!r} (its units row); innpar reads times in "
+        "seconds, ms or elapsed hh:mm:ss.mmm"
+    )
+
+
+def _time_grid(
+    t: np.ndarray, path: Path, tcol: str, fs_option: str, first: int = 2
+) -> tuple[float, np.ndarray]:
     """The rate a CSV time column ``t`` (seconds, one per data row) implies, and each row's
     sample index on that rate's grid (steps of several periods are missing rows).
 
@@ -521,7 +582,7 @@ def _time_grid(t: np.ndarray, path: Path, tcol: str, fs_option: str) -> tuple[fl
         )
     if missing.any():
         row = int(np.argmax(missing))
-        raise DataError(f"{path}: row {row + 2} has no time (seconds) in column {tcol!r}")
+        raise DataError(f"{path}: row {row + first} has no time (seconds) in column {tcol!r}")
     if t.size < 2:
         raise DataError(f"{path}: one row cannot give a sampling rate; give {fs_option} HZ")
     dt = np.diff(t)
@@ -529,9 +590,9 @@ def _time_grid(t: np.ndarray, path: Path, tcol: str, fs_option: str) -> tuple[fl
     if back.any():
         i = int(np.argmax(back))
         raise DataError(
-            f"{path}: time column {tcol!r} is not increasing: row {i + 3} is at {t[i + 1]:g} s, "
-            f"the row before at {t[i]:g} s; fix the times, or remove the column and give "
-            f"{fs_option} HZ"
+            f"{path}: time column {tcol!r} is not increasing: row {i + 1 + first} is at "
+            f"{t[i + 1]:g} s, the row before at {t[i]:g} s; fix the times, or remove the "
+            f"column and give {fs_option} HZ"
         )
     # The median step is one period unless most rows are missing. Refined by the whole
     # span, the period averages out jitter and timestamp rounding.
@@ -545,16 +606,16 @@ def _time_grid(t: np.ndarray, path: Path, tcol: str, fs_option: str) -> tuple[fl
     if off.any():
         i = int(np.argmax(off))
         raise DataError(
-            f"{path}: time column {tcol!r} is irregular at row {i + 3} ({t[i + 1]:g} s): a "
+            f"{path}: time column {tcol!r} is irregular at row {i + 1 + first} ({t[i + 1]:g} s): a "
             f"step of {dt[i]:g} s is {ratio[i]:.2f} sample periods of {period:g} s, not a "
             "whole number; resample the recording to a regular rate first"
         )
     if steps.sum() + 1 > MAX_GAP_FILL * t.size:
         i = int(np.argmax(steps))
         raise DataError(
-            f"{path}: time column {tcol!r} jumps by {dt[i]:g} s at row {i + 3} ({t[i + 1]:g} s): "
-            f"as a gap, that is more than {MAX_GAP_FILL} times the {t.size} rows recorded; "
-            "check the time column"
+            f"{path}: time column {tcol!r} jumps by {dt[i]:g} s at row {i + 1 + first} "
+            f"({t[i + 1]:g} s): as a gap, that is more than {MAX_GAP_FILL} times the "
+            f"{t.size} rows recorded; check the time column"
         )
     positions = np.concatenate([[0], np.cumsum(steps)]).astype(np.int64)
     # To 9 significant digits: times of 1/125 s steps give 124.99999999999962 Hz, which

@@ -221,6 +221,8 @@ def detect_beats(abp: np.ndarray, fs: float) -> Beats:
 def parse_cuff(text: str) -> tuple[float, float]:
     """``"120/80"`` -> ``(120.0, 80.0)`` mmHg, with a clear error for anything else."""
     parts = str(text).replace(" ", "").split("/")
+    if parts[-1].lower().endswith("mmhg"):  # "120/80 mmHg", as a cuff reading is written
+        parts[-1] = parts[-1][: -len("mmhg")]
     try:
         if len(parts) != 2:
             raise ValueError
@@ -230,9 +232,10 @@ def parse_cuff(text: str) -> tuple[float, float]:
             f"calibration must be a cuff reading SBP/DBP in mmHg such as 120/80, not {text!r}"
         ) from None
     if not (ABP_RANGE[0] <= dbp < sbp <= ABP_RANGE[1]):
+        swapped = ABP_RANGE[0] <= sbp < dbp <= ABP_RANGE[1]
         raise DataError(
             f"cuff reading {text!r} is not plausible: need {ABP_RANGE[0]:g} <= DBP < SBP <= "
-            f"{ABP_RANGE[1]:g} mmHg"
+            f"{ABP_RANGE[1]:g} mmHg" + (f" (SBP comes first: {dbp:g}/{sbp:g}?)" if swapped else "")
         )
     return sbp, dbp
 

@@ -428,6 +428,15 @@ def test_parse_cuff_rejects_what_is_not_a_reading(text):
 
 def test_parse_cuff():
     assert parse_cuff(" 118 / 76 ") == (118.0, 76.0)
+    assert parse_cuff("118/76 mmHg") == parse_cuff("118/76mmhg") == (118.0, 76.0)
+
+
+def test_a_cuff_reading_written_the_wrong_way_round_is_named():
+    with pytest.raises(DataError, match=r"not plausible.*\(SBP comes first: 120/80\?\)"):
+        parse_cuff("80/120")
+    with pytest.raises(DataError) as exc:
+        parse_cuff("400/80")  # implausible either way round: no suggestion
+    assert "comes first" not in str(exc.value)
 
 
 def test_compare_with_reference_by_hand():

@@ -31,7 +31,13 @@ import h5py
 import numpy as np
 
 from innpar_freia import __version__
-from innpar_freia.data.store import create_h5, discard_h5, finish_h5, write_failure
+from innpar_freia.data.store import (
+    create_h5,
+    discard_h5,
+    finish_h5,
+    h5_open_error,
+    write_failure,
+)
 from innpar_freia.errors import DataError
 from innpar_freia.outputs import replace_durably
 
@@ -155,7 +161,7 @@ def read_predictions(path: str | Path) -> PredictionFile:
     try:
         fh = h5py.File(path, "r")
     except OSError as exc:
-        raise DataError(f"{path} is not a readable HDF5 file ({exc})") from None
+        raise h5_open_error(path, exc) from None
     with fh:
         schema = fh.attrs.get("schema")
         schema = schema.decode() if isinstance(schema, bytes) else schema

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -71,6 +73,23 @@ def test_a_file_of_another_schema_fails_clearly(tmp_path: Path) -> None:
         read_info(text)
     with pytest.raises(DataError, match="data file not found"):
         read_info(tmp_path / "nope.h5")
+
+
+def test_a_file_another_program_is_writing_is_named_as_busy_not_corrupt(tmp_path: Path):
+    path = _write(tmp_path / "a.h5")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import h5py, sys; f = h5py.File({str(path)!r}, 'r+'); "
+         "print('open', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        result = run_cli("data", "info", path)
+    finally:
+        holder.communicate("")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "is open for writing in another program" in result.output, result.output
+    assert "not a readable HDF5 file" not in result.output
 
 
 def test_nothing_half_written(tmp_path: Path) -> None:

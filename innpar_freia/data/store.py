@@ -136,6 +136,17 @@ def _decode(values: Any) -> np.ndarray:
     return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values], dtype=object)
 
 
+def h5_open_error(path: Path, exc: OSError) -> DataError:
+    """The error for an HDF5 file h5py cannot open: one that another program holds open for
+    writing (HDF5's file lock) is not a corrupt file, and is named as such."""
+    if "unable to lock file" in str(exc):
+        return DataError(
+            f"{path} is open for writing in another program (HDF5 file lock); "
+            "wait for it to finish, then try again"
+        )
+    return DataError(f"{path} is not a readable HDF5 file ({exc})")
+
+
 def open_h5(path: str | Path) -> h5py.File:
     """Open a window file read-only, with a clear error for missing or non-HDF5 files."""
     path = Path(path)
@@ -146,7 +157,7 @@ def open_h5(path: str | Path) -> h5py.File:
     try:
         fh = h5py.File(path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
     except OSError as exc:
-        raise DataError(f"{path} is not a readable HDF5 file ({exc})") from None
+        raise h5_open_error(path, exc) from None
     try:
         _validate(fh, path)
     except Exception:

@@ -262,6 +262,19 @@ def test_recording_plot_names_its_own_options_and_refuses_its_input_as_output(tm
     assert r.exit_code == 1 and "given as both the reconstruction and its --input" in r.output
 
 
+def test_recording_plot_names_a_missing_reconstruction_or_input_as_missing(tmp_path):
+    from helpers import assert_clean_failure, run_cli
+
+    src = tmp_path / "in.csv"
+    src.write_text("t,PPG\n" + "".join(f"{i / 100},{np.sin(i / 10)}\n" for i in range(500)))
+    out = tmp_path / "f.png"
+    r = run_cli("plot", "recording", tmp_path / "abp", "--input", src, "--out", out)
+    assert_clean_failure(r, out, f"reconstruction not found: {tmp_path / 'abp'}")
+    assert "cannot tell the format" not in r.output
+    r = run_cli("plot", "recording", src, "--input", tmp_path / "rec", "--out", out)
+    assert_clean_failure(r, out, f"--input recording not found: {tmp_path / 'rec'}")
+
+
 def test_training_history_with_a_damaged_record_skips_it(tmp_path):
     from helpers import run_cli
 

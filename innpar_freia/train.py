@@ -521,6 +521,34 @@ def check_resume_data(data: Path, desc: dict[str, Any], stored: dict[str, Any]) 
         )
 
 
+def check_checkpoint_is_the_runs(run_dir: Path, last: Path, stored: RunConfig) -> None:
+    """A ``last.pt`` whose network is not the one ``config.json`` describes (a checkpoint
+    copied in from another run) would continue that other run here: its epochs appended to
+    this run's metrics.jsonl and its best.pt set against this run's. An unreadable
+    config.json says nothing either way; settings only one side has are not compared."""
+    try:
+        before = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(before, dict):
+        return
+    differ = []
+    if isinstance(before.get("preset"), str) and before["preset"] != stored.preset:
+        differ.append(f"preset {before['preset']!r} vs {stored.preset!r}")
+    model = before.get("model")
+    if isinstance(model, dict):
+        mine = stored.model.to_dict()
+        differ += [
+            f"{k} {model[k]!r} vs {mine[k]!r}" for k in mine if k in model and model[k] != mine[k]
+        ]
+    if differ:
+        raise RunDirError(
+            f"{last} is not the checkpoint of the run in {run_dir} (config.json vs "
+            f"checkpoint: {'; '.join(differ[:4])}); put that run's own last.pt back, or "
+            "start over with --force"
+        )
+
+
 def resume_config(path: Path, state: dict[str, Any]) -> RunConfig:
     """The configuration stored in the checkpoint ``path`` that a run resumes from, once
     the checkpoint is known to hold what resuming reads. A configuration this version
@@ -816,6 +844,7 @@ def train(
         last = run_dir / "checkpoints" / "last.pt"
         state = read_checkpoint(last)
         stored = resume_config(last, state)
+        check_checkpoint_is_the_runs(run_dir, last, stored)
         # Resuming would also record the installed version and so hide the mismatch.
         check_freia_version(last, state, stored.model.coupling)
         if os.environ.get("RANK", "0") == "0":  # rank 0 writes checkpoints

@@ -82,6 +82,23 @@ def test_resume_refuses_other_data_and_contradicting_flags(run_copy, synth_file,
     assert r.exit_code == 0, r.output
 
 
+def test_resume_refuses_a_last_pt_copied_in_from_another_run(run_copy, synth_file, tmp_path):
+    config = tmp_path / "b3.toml"
+    config.write_text('preset = "tiny"\n[model]\nblocks = 3\n')
+    other = tmp_path / "other"
+    r = run("train", "--data", synth_file, "--config", config, "--epochs", "1",
+            "--device", "cpu", "--out", other, "--quiet")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    shutil.copy(other / "checkpoints" / "last.pt", run_copy / "checkpoints" / "last.pt")
+    before = tree_digest(run_copy)
+    r = run("train", "--data", synth_file, "--out", run_copy, "--resume", "--epochs", "3")
+    # Was: exit 0, the other run's epochs appended to this run's metrics.jsonl, its best.pt
+    # replaced and config.json rewritten to describe the other network.
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "is not the checkpoint of the run in" in r.output and "blocks 2 vs 3" in r.output
+    assert tree_digest(run_copy) == before
+
+
 def test_eval_replaces_a_report_only_with_force_and_drops_stale_files(
     tiny_run: Path, synth_file: Path, tmp_path: Path
 ) -> None:

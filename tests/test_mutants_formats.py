@@ -739,7 +739,13 @@ def test_a_subject_map_must_name_every_window_and_starts_still_come_from_names(
     lay = _layout(tmp_path / "lay", _pairs(["w_000125", "w_000250"]))
     smap = tmp_path / "map.csv"
     smap.write_text("window,subject\nw_000125,alice\n")
-    with pytest.raises(DataError, match="the subject map has no entry for window 'w_000250'"):
+    with pytest.raises(
+        DataError, match=f"subject map {smap} has no subject for window 'w_000250'$"
+    ):
+        import_innpar_npy(lay, tmp_path / "o.h5", subject_map=smap)
+    # A map naming the windows by their files is told why it matches none.
+    smap.write_text("window,subject\nw_000125.npy,alice\nw_000250.npy,bob\n")
+    with pytest.raises(DataError, match=r"without the extension \('w_000125', not 'w_000125.npy'"):
         import_innpar_npy(lay, tmp_path / "o.h5", subject_map=smap)
     smap.write_text("window,subject\nw_000125,alice\nw_000250,bob\n")
     import_innpar_npy(lay, tmp_path / "o.h5", subject_map=smap)

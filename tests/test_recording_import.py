@@ -106,6 +106,15 @@ def test_wfdb_single_record_subject_map_and_channel_overrides(tmp_path: Path, re
         "--abp-channel", "radial_line", "--subject-map", smap,
     )  # fmt: skip
     assert result.exit_code == 1 and "has no subject for record(s) rec7" in result.output
+    assert "without the extension" not in result.output
+    # A map naming the record by its header file is told why it matches nothing.
+    smap.write_text("record,subject\nrec7.hea,patient-A\n")
+    result = run_cli(
+        "data", "import", "wfdb", base, "--out", out, "--force", "--ppg-channel", "finger",
+        "--abp-channel", "radial_line", "--subject-map", smap,
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "without the extension (rec7, not rec7.hea)" in result.output
     # A row that names no record here (a typo, or another dataset's map) is said.
     smap.write_text("record,subject\nrec7,patient-A\nrec70,patient-B\n")
     result = run_cli(

@@ -136,7 +136,10 @@ def _load_window(path: Path) -> np.ndarray:
 
 
 def _npy_subject(
-    name: str, pattern: re.Pattern[str], mapping: dict[str, str] | None
+    name: str,
+    pattern: re.Pattern[str],
+    mapping: dict[str, str] | None,
+    map_path: str | Path | None = None,
 ) -> tuple[str, int]:
     m = pattern.match(name)
     start = -1
@@ -150,7 +153,14 @@ def _npy_subject(
         start = int(text)
     if mapping is not None:
         if name not in mapping:
-            raise DataError(f"the subject map has no entry for window {name!r}")
+            # Was "the subject map has no entry for window X": which map, and for a map
+            # naming its windows by file name (X.npy), not why.
+            hint = (
+                f"; name windows without the extension ({name!r}, not '{name}.npy')"
+                if any(k.lower().endswith(".npy") for k in mapping)
+                else ""
+            )
+            raise DataError(f"subject map {map_path} has no subject for window {name!r}{hint}")
         return mapping[name], start
     if not m:
         raise DataError(
@@ -243,7 +253,7 @@ def import_innpar_npy(
                     if constant_rows(p)[0] or constant_rows(a)[0]:
                         src.rejected["constant"] = src.rejected.get("constant", 0) + 1
                         continue
-                    subject, start = _npy_subject(name, pattern, mapping)
+                    subject, start = _npy_subject(name, pattern, mapping, subject_map)
                     ppg.append(p)
                     abp.append(a)
                     ids.append(name)

@@ -157,8 +157,19 @@ def _subjects(units: list[Unit], subject_map: str | Path | None) -> tuple[dict[s
             used.add(key)
     if missing:
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        # A map naming records by a file (167.hea, a.csv) matched none of them, unexplained.
+        by_file = [
+            k for k in mapping if Path(k).suffix.lower() in (".hea", ".dat", ".mat", ".csv", ".npz")
+        ]
+        hint = (
+            f"; name records without the extension ({Path(by_file[0]).with_suffix('')}, not "
+            f"{by_file[0]})"
+            if by_file
+            else ""
+        )
         raise DataError(
-            f"subject map {subject_map} has no subject for record(s) {', '.join(missing[:5])}{more}"
+            f"subject map {subject_map} has no subject for record(s) {', '.join(missing[:5])}"
+            f"{more}{hint}"
         )
     return out, [k for k in mapping if k not in used]
 

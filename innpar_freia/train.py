@@ -432,6 +432,10 @@ def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
         raise RunDirError("--resume and --force contradict each other: choose one")
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirError(f"run directory {run_dir} is a file")
+    # A file above it (--out data.h5/run) was "Not a directory: data.h5/run" from mkdir.
+    above = next((p for p in run_dir.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise RunDirError(f"cannot write in {run_dir}: {above} is a file, not a folder")
     last = run_dir / "checkpoints" / "last.pt"
     if resume:
         if not last.is_file():

@@ -124,6 +124,9 @@ def test_a_run_directory_that_is_a_file_is_refused(tmp_path: Path, resume, force
     path.write_text("a file")
     with pytest.raises(RunDirError, match="is a file"):
         check_run_dir(path, resume=resume, force=force)
+    # A file above it: was "Not a directory: .../run/sub" from mkdir, after the data loaded.
+    with pytest.raises(RunDirError, match=f"cannot write in {path}/sub/x: {path} is a file"):
+        check_run_dir(path / "sub" / "x", resume=resume, force=force)
 
 
 # --------------------------------------------------------------------------------------

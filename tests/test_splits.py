@@ -190,6 +190,12 @@ def test_check_of_a_one_fold_file_and_split_keeping_folds_say_what_is_wrong(
     result = run_cli("data", "split", one, "--keep-folds", "--folds", "4")
     assert result.exit_code == 2 and "--folds does not apply" in result.output
     assert one.read_bytes() == before
+    # Was "the nested scheme needs at least 3 folds, but there are 1": no file, no way out.
+    result = run_cli("data", "split", one, "--keep-folds", "--test-fold", "1")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{one} has 1 fold(s) (1) to keep" in result.output
+    assert "--folds K instead of --keep-folds" in result.output
+    assert one.read_bytes() == before
 
 
 def _one_leak_file(path: Path, ppg: np.ndarray, abp: np.ndarray, subjects, ids, folds) -> Path:

@@ -115,6 +115,15 @@ def split_file(
             )
         fold = info.fold
         scheme = "kept"
+        kept = np.unique(fold)
+        if test_fold is not None and len(kept) < MIN_FOLDS:
+            # Was "the nested scheme needs at least 3 folds, but there are 1", which named
+            # neither the file nor the way out.
+            raise DataError(
+                f"{path} has {len(kept)} fold(s) ({', '.join(str(int(f)) for f in kept)}) to "
+                f"keep; a train/val/test split needs at least {MIN_FOLDS}: assign folds with "
+                "--folds K instead of --keep-folds"
+            )
     else:
         units = np.array([str(s) for s in info.subjects], dtype=object)
         scheme = f"seeded greedy, seed {seed}"

@@ -523,6 +523,20 @@ def test_a_subject_map_s_cells_are_stripped_and_contradictions_refused(tmp_path:
         read_subject_map(smap)
 
 
+def test_a_subject_map_s_header_is_read_in_any_case_and_a_wrong_separator_named(tmp_path):
+    """A spreadsheet's ``Record,Subject`` header is the same map (it was refused as having
+    neither column), and a map separated by ';' or tabs is told so."""
+    smap = tmp_path / "subjects.csv"
+    smap.write_text("Record,SUBJECT\nr0,P\nr1,Q\n")
+    assert read_subject_map(smap) == {"r0": "P", "r1": "Q"}
+    smap.write_text("record;subject\nr0;P\n")
+    with pytest.raises(DataError, match="separated by ';'; the map must be comma-separated"):
+        read_subject_map(smap)
+    smap.write_text("rec,subj\nr0,P\n")
+    with pytest.raises(DataError, match=r"it has: rec, subj$"):
+        read_subject_map(smap)
+
+
 def test_abp_that_is_not_mmhg_is_warned_of_above_and_below() -> None:
     """A median ABP outside 20-250 is not mmHg: in Pa (13,000) as well as normalised (0.5).
     Guards against a check of the lower end only."""

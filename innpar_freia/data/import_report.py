@@ -178,11 +178,15 @@ def read_subject_map(path: str | Path) -> dict[str, str]:
     if not rows:
         raise DataError(f"subject map {path} has no rows")
     columns = [c.strip() for c in rows[0] if c is not None]
-    key = next((c for c in ("record", "window", "name", "id") if c in columns), None)
-    if key is None or "subject" not in columns:
+    # A spreadsheet's "Record,Subject" header was refused as having neither column.
+    lower = [c.lower() for c in columns]
+    key = next((c for c in ("record", "window", "name", "id") if c in lower), None)
+    if key is None or "subject" not in lower:
+        sep = next((f"{d!r}" for d in (";", "\t") if len(columns) == 1 and d in columns[0]), "")
         raise DataError(
             f"subject map {path} needs a 'subject' column and a key column named record, "
             f"window, name or id; it has: {', '.join(columns)}"
+            + (f" (separated by {sep}; the map must be comma-separated)" if sep else "")
         )
     out: dict[str, str] = {}
     for i, row in enumerate(rows):
@@ -190,7 +194,7 @@ def read_subject_map(path: str | Path) -> dict[str, str]:
             raise DataError(
                 f"subject map {path}: row {i + 2} has more cells than the header has columns"
             )
-        row = {k.strip(): (v or "").strip() for k, v in row.items()}
+        row = {k.strip().lower(): (v or "").strip() for k, v in row.items()}
         name, subject = row[key], row["subject"]
         if not name or not subject:
             raise DataError(f"subject map {path}: row {i + 2} has an empty {key} or subject")

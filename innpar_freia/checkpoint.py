@@ -164,6 +164,14 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return path
 
 
+def _is_zip(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """The raw checkpoint dict, validated; clear errors for missing, corrupt or foreign files."""
     path = Path(path)
@@ -191,6 +199,12 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             # torch's text here advises loading with weights_only=False, i.e. running the
             # file's code: wrong advice for a file that is corrupt or not ours, so not passed on.
             first = "not a PyTorch file of tensors and plain values"
+        elif path.stat().st_size == 0:
+            first = "the file is empty"  # was "EOFError"
+        elif _is_zip(path):
+            # A PyTorch (zip) file cut short: torch said "[Errno 22] Invalid argument", or
+            # "failed finding central directory" followed by a paragraph about miniz.
+            first = "a PyTorch file that is truncated or damaged (an interrupted copy?)"
         raise CheckpointError(
             f"{path} is not a readable innpar-freia checkpoint (corrupt or another format: {first})"
         ) from None

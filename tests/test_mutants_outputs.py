@@ -745,6 +745,21 @@ def test_a_file_with_objects_is_not_unpickled_and_no_unsafe_advice_is_given(tmp_
     )
 
 
+def test_a_truncated_or_empty_checkpoint_is_named_so(ckpt_path: Path, tmp_path: Path):
+    """A checkpoint cut short (an interrupted copy) was "corrupt or another format: [Errno
+    22] Invalid argument", or torch's paragraph about miniz; an empty file "EOFError"."""
+    cut = tmp_path / "cut.pt"
+    data = ckpt_path.read_bytes()
+    for size in (5000, len(data) // 2):
+        cut.write_bytes(data[:size])
+        with pytest.raises(CheckpointError, match="truncated or damaged") as info:
+            read_checkpoint(cut)
+        assert "Errno" not in str(info.value) and "miniz" not in str(info.value)
+    cut.write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"another format: the file is empty\)$"):
+        read_checkpoint(cut)
+
+
 def test_a_dict_without_the_format_marker_is_not_a_checkpoint(tmp_path: Path):
     """Guards against reading any PyTorch dict as a checkpoint: a foreign file's keys
     were then called missing, as if it were a damaged checkpoint of ours."""

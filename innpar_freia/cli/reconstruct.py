@@ -89,8 +89,8 @@ CALIBRATION_MODES = ("offset-scale", "offset")
     "--reference-abp",
     metavar="CHANNEL",
     default=None,
-    help="ABP channel of INPUT (mmHg; a WFDB channel in kPa, cmH2O or Pa is converted) to "
-    "compare with, plot, and calibrate with --calibration reference.",
+    help="ABP channel of INPUT (mmHg; one in kPa, cmH2O or Pa by its WFDB header or CSV units "
+    "row is converted) to compare with, plot, and calibrate with --calibration reference.",
 )
 @click.option(
     "--plot",

@@ -377,6 +377,11 @@ def test_a_row_of_units_under_the_header_gives_the_units_and_is_no_sample(tmp_pa
     path.write_text("PPG,ABP\na.u.,mmHg\n1,80\n2,81\n")
     rec = read_csv(path, 125.0)
     np.testing.assert_array_equal(rec.signals["PPG"], [1.0, 2.0])
+    # A first row of missing values is a sample (NaN), not units: the clock stays put.
+    path.write_text("PPG,ABP\nn/a,N/A\n1,80\n2,81\n")
+    rec = read_csv(path, 125.0)
+    np.testing.assert_array_equal(rec.signals["PPG"], [np.nan, 1.0, 2.0])
+    assert rec.units == {}
     # Lines are still counted from the header: the units row is line 2.
     path.write_text("time,PPG\ns,a.u.\n0,1\n0.008,2\n0.004,3\n")
     with pytest.raises(DataError, match=r"not increasing: row 5 is at 0\.004 s"):

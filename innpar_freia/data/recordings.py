@@ -524,14 +524,19 @@ def _unquoted(cell: str) -> str:
 
 
 def _units_row(rows: list[list[str]], header: list[str]) -> bool:
-    """Whether the first data row is a row of units: a text in every column (none a number),
-    and numbers in the row after it."""
+    """Whether the first data row is a row of units: a text in every column (none a number,
+    none a mark of a missing value: such a row is a sample of NaN), and numbers in the row
+    after it."""
     return (
         len(rows) > 1
         and len(rows[0]) == len(header)
-        and all(c and not _is_number(c) for c in rows[0])
+        and all(c and not _is_number(c) and c.lower() not in _MISSING for c in rows[0])
         and any(_is_number(c) for c in rows[1])
     )
+
+
+# Cells that say a value is missing, not a unit.
+_MISSING = ("n/a", "na", "null", "none", "-", "--", "?", "missing")
 
 
 # Time-column names (as channel_key has them); "elapsedtime" is PhysioNet's rdsamp's.

@@ -111,16 +111,13 @@ def recording_figure(
 ) -> Path:
     """A reconstructed recording (``innpar reconstruct`` output) over its input; the
     direction is read from the output's channel name (ABP or PPG) unless given."""
-    from innpar_freia.data.recordings import read_recording
+    from innpar_freia.data.recordings import check_recording_exists, read_recording
     from innpar_freia.plots import plot_recording
     from innpar_freia.reconstruct import detect_gaps, runs
     from innpar_freia.recording_bp import detect_beats
 
-    for path, what in ((reconstruction, "reconstruction"), (source, "--input recording")):
-        # Was "cannot tell the format of PATH: expected a WFDB record (.hea), ..." for a
-        # path that is not there at all (a typo), as if the file were of a wrong kind.
-        if not Path(path).exists() and not Path(path).with_suffix(".hea").is_file():
-            raise DataError(f"{what} not found: {path}")
+    check_recording_exists(reconstruction, "reconstruction")
+    check_recording_exists(source, "--input recording")
     if Path(reconstruction).exists() and Path(source).exists():
         if Path(reconstruction).resolve() == Path(source).resolve():
             raise DataError(f"{reconstruction} is given as both the reconstruction and its --input")

@@ -182,11 +182,10 @@ def _check_outputs(finals: list[Path], force: bool, input_path: Path, ckpt: Chec
 def _reconstruct_recording(
     ckpt: Checkpoint, input_path: Path, out: Path, opts: ReconstructOptions
 ) -> dict[str, Any]:
-    from innpar_freia.data.recordings import read_recording
+    from innpar_freia.data.recordings import check_recording_exists, read_recording
 
     kind = "ppg" if opts.direction == "ppg2abp" else "abp"
-    if not input_path.exists() and not input_path.with_suffix(".hea").exists():
-        raise DataError(f"input not found: {input_path}")
+    check_recording_exists(input_path, "input")
     if input_path.is_dir() and not input_path.with_suffix(".hea").is_file():
         # Was "cannot tell the format of DIR: expected a WFDB record (.hea), .csv, ...".
         raise DataError(

@@ -658,3 +658,15 @@ def test_files_under_are_sorted(tmp_path: Path) -> None:
     (tmp_path / "sub" / "0.csv").write_text("x")
     names = [p.relative_to(tmp_path).as_posix() for p in files_under(tmp_path, ".csv")]
     assert names == ["a.csv", "b.csv", "c.CSV", "sub/0.csv"]
+
+
+def test_a_recording_that_is_not_there_is_not_found(tmp_path: Path) -> None:
+    """Guards against "cannot tell the format of ...", which reads as a file of a wrong kind,
+    for a path that is not there at all (a typo), whatever its suffix."""
+    for name in ("rec", "rec.hea", "rec.csv", "rec.npz"):
+        with pytest.raises(DataError, match=f"recording not found: .*{name}$"):
+            read_recording(tmp_path / name)
+    path = tmp_path / "rec.txt"
+    path.write_text("x")
+    with pytest.raises(DataError, match="cannot tell the format"):
+        read_recording(path)

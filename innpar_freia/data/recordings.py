@@ -728,6 +728,15 @@ def _equal_lengths(signals: dict[str, np.ndarray], path: Path) -> dict[str, np.n
     return signals
 
 
+def check_recording_exists(path: str | Path, what: str = "recording") -> None:
+    """Refuse a recording that is not there (a typo) as not found: a WFDB record is named
+    without its suffix, so its header counts. Detecting a format first had said "cannot
+    tell the format", as if the file were of a wrong kind."""
+    path = Path(path)
+    if not path.exists() and not path.with_suffix(".hea").is_file():
+        raise DataError(f"{what} not found: {path}")
+
+
 def detect_format(path: str | Path) -> str:
     path = Path(path)
     suffix = path.suffix.lower()
@@ -748,6 +757,7 @@ def read_recording(
     path: str | Path, fmt: str | None = None, fs: float | None = None, **kwargs: Any
 ) -> RawRecording:
     """Read a recording of any supported format (detected from the name unless ``fmt``)."""
+    check_recording_exists(path)
     fmt = fmt or detect_format(path)
     if fmt == "wfdb":
         return read_wfdb(path, fs, **kwargs)

@@ -4,6 +4,7 @@ file's reconstructions, Bland-Altman and error plots, and a reconstructed record
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ def recording_figure(
     direction is read from the output's channel name (ABP or PPG) unless given."""
     from innpar_freia.data.recordings import check_recording_exists, read_recording
     from innpar_freia.plots import plot_recording
-    from innpar_freia.reconstruct import detect_gaps, runs
+    from innpar_freia.reconstruct import DIRECTIONS, detect_gaps, runs
     from innpar_freia.recording_bp import detect_beats
 
     check_recording_exists(reconstruction, "reconstruction")
@@ -121,6 +122,11 @@ def recording_figure(
     if Path(reconstruction).exists() and Path(source).exists():
         if Path(reconstruction).resolve() == Path(source).resolve():
             raise DataError(f"{reconstruction} is given as both the reconstruction and its --input")
+    # What innpar reconstruct wrote beside it says which way it went, which channel it read
+    # and what its samples were, how it was calibrated and where the recording's clock starts.
+    summary = _reconstruction_summary(Path(reconstruction))
+    if direction is None and summary is not None and summary.get("direction") in DIRECTIONS:
+        direction = summary["direction"]
     src = read_recording(source, fs=fs)
     npy = Path(reconstruction).suffix.lower() == ".npy"
     # An .npy carries neither rate nor name: it has the input's rate, and holds ABP unless
@@ -148,6 +154,27 @@ def recording_figure(
     abp = direction == "ppg2abp"
     output = rec.signals[out_name]
     kind = "ppg" if abp else "abp"
+    if src.format == "npy":
+        # Its one signal is what the direction reads (read_npy names it "ppg", so an ABP
+        # input of abp2ppg was "no ABP channel").
+        src = replace(src, signals={channel or kind: next(iter(src.signals.values()))})
+    used = summary.get("channel") if summary is not None else None
+    used = src.channels[0] if src.format == "npy" else used if isinstance(used, str) else None
+    if summary is not None and isinstance(summary.get("input_sha256"), str):
+        # Records of one database often share length and rate (the Challenge 2015's are
+        # all 300 s at 250 Hz): only the samples tell record 85's output from record 86's.
+        if used not in src.signals or src.fingerprint(used) != summary["input_sha256"]:
+            differ = (
+                f"whose samples differ from {source}'s"
+                if used in src.signals
+                else f"which {source} does not have"
+            )
+            raise DataError(
+                f"{reconstruction} is not a reconstruction of {source}: its summary says it "
+                f"was reconstructed from channel {used!r} of {summary.get('input')}, {differ}"
+            )
+    if channel is None and used in src.signals:
+        channel = used  # the channel it was reconstructed from, not a guess by its name
     in_channel = src.find(kind, channel, flag="--channel")
     reference = None
     ref_beats = None
@@ -157,9 +184,6 @@ def recording_figure(
         valid, _ = detect_gaps(reference, src.fs, "abp")
         ref_beats = detect_beats(np.where(valid, reference, np.nan), src.fs)
     gaps = [(a / src.fs, b / src.fs) for a, b in runs(~np.isfinite(output))]
-    # What innpar reconstruct wrote beside it says how it was calibrated (and where the
-    # recording's clock starts), as the figure of reconstruct --plot shows.
-    summary = _reconstruction_summary(Path(reconstruction))
     title = f"{Path(reconstruction).name} from {Path(source).name}"
     calibration_s, origin = None, 0.0
     if summary is not None:

@@ -480,12 +480,14 @@ def plot_recording(
         mid.plot(t, reference, color=COLORS["reference"], lw=0.3, alpha=0.2)
     mid.plot(t, output, color=COLORS["prediction"], lw=0.3, alpha=0.25)
     # The reference's SBP and DBP share its colour: they differ by line style.
+    drew_beats = False
     for b, who, color_s, color_d, ls_s, ls_d in (
         (reference_beats, "reference", COLORS["reference"], COLORS["reference"], "--", ":"),
         (beats if abp else None, "reconstructed", COLORS["sbp"], COLORS["dbp"], "-", "-"),
     ):
         if b is None or not len(b.sbp):
             continue
+        drew_beats = True
         for values, times, name, color, ls in (
             (b.sbp, b.peak_s, "SBP", color_s, ls_s),
             (b.dbp, b.onset_s, "DBP", color_d, ls_d),
@@ -508,10 +510,15 @@ def plot_recording(
     mid.set_xlim(0, duration)
     mid.set_ylabel(out_units)
     frac = float(np.isfinite(output).mean()) if n else 0.0
+    # A reconstructed PPG without a reference has no beats drawn: its title said it had.
+    beats_phrase = (
+        f"per-beat SBP and DBP (dots) with their {RUNNING_BEATS}-beat running median (lines); "
+        if drew_beats
+        else ""
+    )
     mid.set_title(
-        f"whole recording: {duration:.0f} s, {100 * frac:.1f} % reconstructed; per-beat SBP "
-        f"and DBP (dots) with their {RUNNING_BEATS}-beat running median (lines); shaded pink: "
-        "gaps, not reconstructed",
+        f"whole recording: {duration:.0f} s, {100 * frac:.1f} % reconstructed; {beats_phrase}"
+        "shaded pink: gaps, not reconstructed",
         fontsize=10,
         loc="left",
     )

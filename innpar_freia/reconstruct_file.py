@@ -443,6 +443,8 @@ def _summary(
         "input": str(rec.path),
         "format": rec.format,
         "channel": channel,
+        # The channel's samples as read: 'innpar plot recording' checks its --input by it.
+        "input_sha256": rec.fingerprint(channel),
         "fs": rec.fs,
         "n_samples": n,
         # The input's clock: every time in the outputs (gaps, calibration, beats) is on it.

@@ -836,3 +836,68 @@ def test_plot_recording_says_how_the_reconstruction_was_calibrated(recording, ck
         mp.setattr("innpar_freia.plots.plot_recording", capture)
         figures.recording_figure(out, rec, tmp_path / "f.png")
     assert seen["calibration_s"] is None and "calibrat" not in seen["title"]
+
+
+def test_plot_recording_knows_the_input_by_its_samples(recording, ckpt, tmp_path):
+    """Records of one database share length and rate (every Challenge 2015 record is 300 s
+    at 250 Hz), so 'same length, same rate' let record 85's reconstruction be drawn over
+    record 86 as if it were its own. The summary's fingerprint of the input channel now
+    tells them apart; a renamed copy of the input is still its input."""
+    import shutil
+
+    rec = recording["dir"] / "rec.csv"
+    out = tmp_path / "abp.csv"
+    assert run("reconstruct", "--checkpoint", ckpt, rec, "--out", out).exit_code == 0
+    other = tmp_path / "other.csv"
+    lines = rec.read_text().splitlines()
+    other.write_text("\n".join([lines[0], *lines[1:-1], lines[-1].replace(",", ",1", 1)]) + "\n")
+    r = CliRunner().invoke(cli, ["plot", "recording", str(out), "--input", str(other),
+                                 "--out", str(tmp_path / "f.png")])  # fmt: skip
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert f"abp.csv is not a reconstruction of {other}" in r.output
+    assert f"reconstructed from channel 'PPG' of {rec}, whose samples differ" in r.output
+    assert not (tmp_path / "f.png").exists()
+    copy = shutil.copy(rec, tmp_path / "renamed.csv")
+    r = run("plot", "recording", out, "--input", copy, "--out", tmp_path / "f.png")
+    assert r.exit_code == 0 and (tmp_path / "f.png").is_file(), r.output
+    no_ppg = tmp_path / "no_ppg.csv"
+    no_ppg.write_text(rec.read_text().replace("time,PPG,ABP", "time,X,ABP", 1))
+    r = CliRunner().invoke(cli, ["plot", "recording", str(out), "--input", str(no_ppg),
+                                 "--out", str(tmp_path / "g.png")])  # fmt: skip
+    assert r.exit_code == 1 and f"channel 'PPG' of {rec}, which {no_ppg} does not have" in r.output
+
+
+def test_plot_recording_draws_the_channel_and_direction_it_was_reconstructed_with(
+    recording, ckpt, tmp_path
+):
+    """The input channel was found again by its name, not the one reconstructed (a second
+    PPG named with --ppg-channel was drawn as the first); an ABP .npy reconstructed to PPG
+    could not be drawn at all ('abp.npy has no ABP channel; its channels are: ppg')."""
+    import innpar_freia.figures as figures
+
+    seen = {}
+
+    def capture(*args, **kwargs):
+        seen.update(kwargs, source=args[1])
+        return Path(args[3])
+
+    ppg = np.nan_to_num(recording["ppg"])
+    two = tmp_path / "two.npz"
+    np.savez(two, pleth=ppg, finger=-ppg, fs=FS)
+    out = tmp_path / "two_abp.csv"
+    r = run("reconstruct", "--checkpoint", ckpt, two, "--out", out, "--ppg-channel", "finger")
+    assert r.exit_code == 0, r.output
+    abp_npy = tmp_path / "abp.npy"
+    np.save(abp_npy, recording["abp"])
+    ppg_out = tmp_path / "ppg_out.npy"
+    r = run("reconstruct", "--checkpoint", ckpt, abp_npy, "--fs", FS, "--out", ppg_out,
+            "--direction", "abp2ppg")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("innpar_freia.plots.plot_recording", capture)
+        figures.recording_figure(out, two, tmp_path / "f.png")
+        assert seen["source_label"].startswith("finger ")
+        np.testing.assert_array_equal(seen["source"], -ppg)
+        figures.recording_figure(ppg_out, abp_npy, tmp_path / "g.png", fs=FS)
+        assert seen["direction"] == "abp2ppg" and seen["beats"] is None
+        np.testing.assert_array_equal(seen["source"], recording["abp"])

@@ -321,3 +321,20 @@ def test_reconstructions_say_their_protocol_and_equal_methods_stay_visible(captu
     styles = {line.get_label(): line.get_linestyle() for line in mapped.get_lines()}
     assert styles["linear (= naive)"] == "--" and styles["naive"] == "-"
     assert "linear (= naive)" in [t.get_text() for t in mapped.get_legend().get_texts()]
+
+
+def test_recording_figure_of_a_ppg_claims_no_beats(captured, tmp_path):
+    """The middle panel's title promised 'per-beat SBP and DBP (dots)' over a reconstructed
+    PPG, where no beat is drawn; with beats it still says so."""
+    from types import SimpleNamespace
+
+    fs = 50.0
+    t = np.arange(1500) / fs
+    wave = np.sin(2 * np.pi * t)
+    plots.plot_recording(fs, 90 + 20 * wave, wave, tmp_path / "p.png", direction="abp2ppg")
+    title = captured[-1].axes[1].get_title(loc="left")
+    assert "SBP" not in title and title.endswith("shaded pink: gaps, not reconstructed")
+    k = np.arange(30.0)
+    beats = SimpleNamespace(peak_s=k + 0.5, onset_s=k + 0.2, sbp=k * 0 + 110, dbp=k * 0 + 70)
+    plots.plot_recording(fs, wave, 90 + 20 * wave, tmp_path / "a.png", beats=beats)
+    assert "per-beat SBP and DBP (dots)" in captured[-1].axes[1].get_title(loc="left")

@@ -8,6 +8,7 @@ are NaN (WFDB marks them so); nothing is dropped or interpolated here.
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import re
 import zipfile
@@ -97,6 +98,13 @@ class RawRecording:
     @property
     def channels(self) -> list[str]:
         return list(self.signals)
+
+    def fingerprint(self, channel: str) -> str:
+        """sha256 of a channel's samples as read (float64): what ``innpar reconstruct``
+        stores in its summary, so that a reconstruction can be matched to its input when
+        recordings share a length and a rate (every Challenge 2015 record: 300 s)."""
+        x = np.ascontiguousarray(self.signals[channel], dtype=np.float64)
+        return hashlib.sha256(x.tobytes()).hexdigest()
 
     def find(
         self,

@@ -415,6 +415,29 @@ def test_physionet_rdsamp_csv_is_read_as_it_is(tmp_path: Path) -> None:
     assert rec.fs == pytest.approx(250.0) and rec.meta["start_s"] == 1.0
 
 
+def test_a_time_column_named_in_milliseconds_is_read_as_milliseconds(tmp_path: Path) -> None:
+    """Wearables and loggers name their clock 'time_ms', 'Time [ms]' or 'timestamp_ms'.
+    Bug: such a column was no time column at all (a channel named 'time_ms', and 'give
+    --fs'), and 'Time (sec)' neither; now each gives the rate on its unit's clock."""
+    path = tmp_path / "r.csv"
+    for name in ("time_ms", "Time [ms]", "timestamp_ms", "TimeMilliseconds"):
+        path.write_text(f"{name},PPG\n1000,0.5\n1004,0.6\n1008,0.7\n")
+        rec = read_csv(path)
+        assert rec.fs == pytest.approx(250.0) and rec.meta["start_s"] == 1.0, name
+        assert list(rec.signals) == ["PPG"] and rec.meta["time_column"] == name
+    for name in ("Time (sec)", "time_seconds", "Timestamp [s]"):
+        path.write_text(f"{name},PPG\n1.000,0.5\n1.004,0.6\n1.008,0.7\n")
+        rec = read_csv(path)
+        assert rec.fs == pytest.approx(250.0) and rec.meta["start_s"] == 1.0, name
+    # A units row still says what the column holds, whatever its name.
+    path.write_text("time_ms,PPG\ns,NU\n1.000,0.5\n1.004,0.6\n1.008,0.7\n")
+    assert read_csv(path).fs == pytest.approx(250.0)
+    # Names that only start like one are channels: 'timer' is no clock.
+    path.write_text("timer,PPG\n1,0.5\n2,0.6\n3,0.7\n")
+    rec = read_csv(path, 100.0)
+    assert list(rec.signals) == ["timer", "PPG"] and "time_column" not in rec.meta
+
+
 def test_a_time_column_in_another_unit_is_named(tmp_path: Path) -> None:
     """Guards against taking a time column in minutes (its units row says so) as seconds."""
     path = tmp_path / "r.csv"

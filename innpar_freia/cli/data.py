@@ -283,7 +283,8 @@ _IMPORT_OPTION_FORMATS = {
 @click.option(
     "--time-column",
     default=None,
-    help="csv: column of times in seconds that gives the rate  [default: time/t if present].",
+    help="csv: column of times that gives the rate (seconds; ms if its name or units row "
+    "says so)  [default: time/t/time_ms/... if present].",
 )
 @click.option(
     "--align/--no-align",

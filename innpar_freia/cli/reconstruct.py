@@ -122,8 +122,9 @@ def reconstruct_cmd(
 ) -> None:
     """Reconstruct ABP from the PPG of a whole recording (or PPG from ABP).
 
-    INPUT is a WFDB record, CSV (header row; a time column in s gives the rate), NPY (one
-    signal; give --fs), NPZ (1-D arrays, optional fs key), or a project window file (.h5).
+    INPUT is a WFDB record, CSV (header row; a time column in s, or in ms by its name or
+    units row, gives the rate), NPY (one signal; give --fs), NPZ (1-D arrays, optional fs
+    key), or a project window file (.h5).
     It is resampled to the model's rate, cut into overlapping windows, each normalised as
     in training, reconstructed, stitched with a cross-fade and resampled back: the output
     has INPUT's rate and length. Gaps in a recording (NaN, flat line, lost contact) are not

@@ -389,7 +389,8 @@ def read_csv(
     """A CSV with a header row of channel names and one numeric row per sample.
 
     Empty cells and non-numeric values become NaN. A time column in seconds (``time``,
-    ``t``, ``time_s``, ``timestamp``, ``Elapsed time``, or ``time_column``) gives the rate;
+    ``t``, ``time_s``, ``timestamp``, ``Elapsed time``, or ``time_column``; in milliseconds
+    when its name says so: ``time_ms``, ``Time [ms]``, ``timestamp_ms``) gives the rate;
     ``fs``, when also given, must agree with it within 1 % (the column's rate is used). Rows
     missing from the time grid (a step of several sample periods) become NaN samples, i.e. a
     gap; times that are not on a regular grid are an error; the first time is
@@ -473,16 +474,19 @@ def read_csv(
                     ) from None
                 data[i, j] = np.nan
     signals = {name: data[:, j] for j, name in enumerate(header)}
-    tcol = time_column or next((h for h in header if channel_key(h) in TIME_NAMES), None)
+    tcol = time_column or next((h for h in header if _time_name(h)), None)
     if time_column is not None and time_column not in signals:
         raise DataError(f"{path} has no time column {time_column!r}; columns: {', '.join(header)}")
     meta: dict[str, Any] = {}
     if tcol is not None:
         t = signals.pop(tcol)
         meta["time_column"] = tcol
-        if tcol in units:
+        # Its unit: the units row's, else the name's ('time_ms', 'Time [ms]'; a column
+        # of milliseconds read as seconds was a rate 1000 times too low).
+        unit = units.pop(tcol, None) or _time_name(tcol)
+        if unit is not None and unit != "seconds":
             column = [r[header.index(tcol)] for r in rows]
-            t = _time_in_seconds(t, column, units.pop(tcol), path, tcol)
+            t = _time_in_seconds(t, column, unit, path, tcol)
         if fs is not None and not np.any(np.isfinite(t)):
             # A column of clock strings (not seconds): the given rate is all there is.
             fs = check_fs(fs, str(path), fs_option)
@@ -553,6 +557,24 @@ _SECONDS = ("s", "sec", "secs", "second", "seconds")
 _MILLISECONDS = ("ms", "msec", "msecs", "millisecond", "milliseconds")
 # Elapsed time as rdsamp -pe prints it: [hh:]mm:ss[.mmm], in brackets or not.
 _ELAPSED = re.compile(r"^\[?(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)\]?$")
+
+
+def _time_name(name: str) -> str | None:
+    """Whether ``name`` names a time column, with the unit it implies: "ms" for a time in
+    milliseconds by its name (``time_ms``, ``Time [ms]``, ``timestamp_ms``), "seconds" for
+    the others (``time``, ``t``, ``time_s``, ``Time (sec)``, ``Elapsed time``); None for a
+    name that is no time column."""
+    key = channel_key(name)
+    if key in TIME_NAMES:
+        return "seconds"
+    for stem in ("elapsedtime", "timestamp", "time"):
+        if key.startswith(stem):
+            unit = key[len(stem) :]
+            if unit in _SECONDS:
+                return "seconds"
+            if unit in _MILLISECONDS:
+                return "ms"
+    return None
 
 
 def _time_in_seconds(

@@ -85,6 +85,28 @@ def test_of_two_spellings_of_one_name_the_first_or_the_exact_one_is_picked() -> 
     assert find_channel(["Pleth", "PLETH", "ABP"], "ppg", override="pleth") == "Pleth"
 
 
+def test_two_wfdb_signals_of_one_name_are_both_kept_the_first_under_the_name(
+    tmp_path: Path,
+) -> None:
+    """A header with two signals named ABP (a monitor's two pressure lines). Bug: the
+    second overwrote the first in the channels, so the ABP found by name was the second
+    and the first could not be named at all; now the first keeps the name and the
+    second is 'ABP (2)', which --abp-channel can name."""
+    folder = tmp_path / "dup"
+    folder.mkdir()
+    wfdb.wrsamp("r", fs=125, units=["NU", "mmHg", "mmHg"], sig_name=["PLETH", "ABP", "ART"],
+                p_signal=np.column_stack([np.arange(4.0), 80 + np.arange(4.0), 40 + np.arange(4.0)]),
+                fmt=["16", "16", "16"], write_dir=str(folder))  # fmt: skip
+    header = folder / "r.hea"
+    header.write_text(header.read_text().replace(" ART", " ABP"))
+    rec = read_wfdb(folder / "r")
+    assert rec.channels == ["PLETH", "ABP", "ABP (2)"]
+    assert rec.find("abp") == "ABP" and rec.find("abp", "ABP (2)") == "ABP (2)"
+    np.testing.assert_allclose(rec.signals["ABP"], [80, 81, 82, 83], atol=1e-3)
+    np.testing.assert_allclose(rec.signals["ABP (2)"], [40, 41, 42, 43], atol=1e-3)
+    assert rec.units == {"PLETH": "NU", "ABP": "mmHg", "ABP (2)": "mmHg"}
+
+
 def test_a_rate_of_exactly_1_or_100000_hz_is_accepted_and_none_is_unknown() -> None:
     """The plausible range 1..100000 Hz includes its ends; no rate at all is an
     ``UnknownRateError`` (the importers ask for ``--input-fs`` on it). Guards against

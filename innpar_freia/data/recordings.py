@@ -357,14 +357,32 @@ def read_wfdb(path: str | Path, fs: float | None = None, fs_option: str = "--fs"
         raise DataError(f"{base}: sampling rate {fs:g} Hz contradicts the header's {rec.fs:g} Hz")
     else:
         fs = check_fs(rec.fs, str(base), fs_option)
-    signals = {name: rec.p_signal[:, i].astype(np.float64) for i, name in enumerate(rec.sig_name)}
-    units = dict(zip(rec.sig_name, rec.units or [""] * len(rec.sig_name), strict=False))
+    # Two signals of one name (two ABP lines, a header edited by hand): the second was
+    # dropped from the dict, and picked over the first. The first keeps the name; the
+    # others are "ABP (2)", ... , there to be named with --abp-channel.
+    names = _unique_names(rec.sig_name)
+    signals = {name: rec.p_signal[:, i].astype(np.float64) for i, name in enumerate(names)}
+    units = dict(zip(names, rec.units or [""] * len(names), strict=False))
     comments = list(rec.comments or [])
     meta: dict[str, Any] = {"record_name": rec.record_name, "comments": comments}
     start = _start_comment(comments)
     if start is not None:  # a record innpar reconstruct wrote keeps its input's clock
         meta["start_s"] = start
     return RawRecording(base, "wfdb", fs, signals, units, meta)
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    """``names`` with each repeat of a name numbered by its occurrence: "ABP (2)"."""
+    seen: dict[str, int] = {}
+    unique: list[str] = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        candidate, k = name, seen[name]
+        while candidate in unique or (k > 1 and candidate in names):
+            candidate = f"{name} ({k})"  # past a channel that is itself named "ABP (2)"
+            k += 1
+        unique.append(candidate)
+    return unique
 
 
 def _start_comment(comments: list[str]) -> float | None:

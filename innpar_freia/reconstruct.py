@@ -40,6 +40,8 @@ GAP_REASONS = {
     1: "missing (NaN or inf)",
     2: "flat line / lost contact",
     3: "ABP out of 20-250 mmHg",
+    # Finite, but not representable where the model runs (float32): a logger's overflow.
+    4: "beyond float32's range (|x| > 3.4e38)",
 }
 
 START_REASON = "a monitor's start-up transient"
@@ -97,8 +99,9 @@ def detect_gaps(
     # Values beyond float32's range are invalid as NaN is (as the importers have them): the
     # model runs in float32, and a PPG of such values ended in a traceback.
     finite = np.isfinite(x) & (np.abs(x) <= FLOAT32_MAX)
+    code[~np.isfinite(x)] = 1
+    code[np.isfinite(x) & ~finite] = 4  # was "missing (NaN or inf)" for a value of 1e40
     x = np.where(finite, x, np.nan)
-    code[~finite] = 1
     block = max(2, round(flat_seconds * fs))
     # Exactly repeated values: ``same[i]`` says x[i+1] == x[i]; a run of block-1 equal steps
     # is block identical samples.

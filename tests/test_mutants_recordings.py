@@ -94,9 +94,10 @@ def test_two_wfdb_signals_of_one_name_are_both_kept_the_first_under_the_name(
     second is 'ABP (2)', which --abp-channel can name."""
     folder = tmp_path / "dup"
     folder.mkdir()
+    k = np.arange(4.0)
     wfdb.wrsamp("r", fs=125, units=["NU", "mmHg", "mmHg"], sig_name=["PLETH", "ABP", "ART"],
-                p_signal=np.column_stack([np.arange(4.0), 80 + np.arange(4.0), 40 + np.arange(4.0)]),
-                fmt=["16", "16", "16"], write_dir=str(folder))  # fmt: skip
+                p_signal=np.column_stack([k, 80 + k, 40 + k]), fmt=["16", "16", "16"],
+                write_dir=str(folder))  # fmt: skip
     header = folder / "r.hea"
     header.write_text(header.read_text().replace(" ART", " ABP"))
     rec = read_wfdb(folder / "r")

@@ -447,3 +447,18 @@ def test_compare_with_reference_by_hand():
     assert c["n_windows"] == 12 - 1 - 2
     assert c["waveform"]["mae"] == pytest.approx(3.0)
     assert c["sbp"]["me"] == pytest.approx(3.0) and c["sbp"]["sd"] == pytest.approx(0.0)
+
+
+def test_values_beyond_float32_are_a_gap_named_as_such():
+    """A logger's overflow (1e40: finite, but not a float32, the model's type) was a gap
+    'missing (NaN or inf)', which sent its user looking for NaNs that the file has not."""
+    fs = 50.0
+    x = np.sin(2 * np.pi * 1.2 * np.arange(3000) / fs)
+    x[1000:1100] = 1e40
+    x[2000:2100] = np.inf
+    valid, gaps = detect_gaps(x, fs, margin_seconds=0.0)
+    assert [(g.start, g.stop, g.reason) for g in gaps] == [
+        (1000, 1100, "beyond float32's range (|x| > 3.4e38)"),
+        (2000, 2100, "missing (NaN or inf)"),
+    ]
+    assert valid.sum() == 2800

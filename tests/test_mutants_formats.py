@@ -11,6 +11,7 @@ the expected values are worked out from what was written, never by calling the i
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import h5py
@@ -767,6 +768,31 @@ def test_the_subject_group_is_found_by_name_and_must_not_be_empty(tmp_path: Path
     lay = _layout(tmp_path / "lay2", _pairs(["icu-_000125"]))
     with pytest.raises(DataError, match="gives an empty subject for window 'icu-_000125'"):
         import_innpar_npy(lay, tmp_path / "e.h5", subject_pattern=pattern)
+
+
+def test_a_pattern_without_a_subject_group_takes_its_one_other_group_or_is_refused(
+    tmp_path: Path,
+) -> None:
+    r"""Bug: without a ``subject`` group the subject was group 1, whatever it was:
+    ``(?P<start>\d+)_(.+)`` made each window's start sample its subject, and a pattern
+    with only a ``start`` group the whole name, every window its own subject (one person
+    spread over every fold). Now the one group that is not ``start`` is the subject, a
+    pattern without any group its match, and otherwise the import is refused before
+    anything is written."""
+    lay = _layout(tmp_path / "lay", _pairs(["000125_ann", "000250_ann", "000125_bob"]))
+    import_innpar_npy(lay, tmp_path / "o.h5", subject_pattern=r"^(?P<start>\d+)_(.+)$")
+    info = read_info(tmp_path / "o.h5")
+    # In sorted name order: 000125_ann, 000125_bob, 000250_ann.
+    assert list(info.subjects) == ["ann", "bob", "ann"] and list(info.start) == [125, 125, 250]
+    import_innpar_npy(lay, tmp_path / "w.h5", subject_pattern=r"\d")
+    assert list(read_info(tmp_path / "w.h5").subjects) == ["0", "0", "0"]
+    for pattern, why in (
+        (r"^.+_?(?P<start>\d+)", "has only a 'start' group, none named 'subject'"),
+        (r"^(\d)(\d+)_(\w+)$", "has 3 groups, none named 'subject'"),
+    ):
+        with pytest.raises(DataError, match=re.escape(why)):
+            import_innpar_npy(lay, tmp_path / "e.h5", subject_pattern=pattern)
+        assert not (tmp_path / "e.h5").exists()
 
 
 def test_npy_rate_given_is_the_rate_stored(tmp_path: Path) -> None:

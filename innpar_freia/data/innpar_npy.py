@@ -135,6 +135,28 @@ def _load_window(path: Path) -> np.ndarray:
     return arr
 
 
+def _subject_group(pattern: re.Pattern[str]) -> str | int:
+    r"""The group of ``pattern`` that is the subject: its ``subject`` group, else its one
+    group that is not ``start``, else (no group at all) the whole match.
+
+    Was: else group 1, whatever it was. ``(?P<start>\d+)_(.+)`` made every start sample a
+    subject, and ``^.+_(?P<start>\d+)$`` (no subject group) the whole name: every window
+    its own subject, so one person's windows were spread over every fold."""
+    if "subject" in pattern.groupindex:
+        return "subject"
+    start = pattern.groupindex.get("start")
+    others = [i for i in range(1, pattern.groups + 1) if i != start]
+    if len(others) == 1:
+        return others[0]
+    if not others and start is None:
+        return 0
+    raise DataError(
+        f"subject pattern {pattern.pattern!r} has "
+        + ("only a 'start' group" if not others else f"{len(others)} groups")
+        + ", none named 'subject': mark the subject's part with (?P<subject>...)"
+    )
+
+
 def _npy_subject(
     name: str,
     pattern: re.Pattern[str],
@@ -167,8 +189,7 @@ def _npy_subject(
             f"window name {name!r} does not match the subject pattern {pattern.pattern!r}; "
             "give --subject-pattern (a regex with a 'subject' group) or --subject-map"
         )
-    group = "subject" if "subject" in pattern.groupindex else 1 if pattern.groups else 0
-    subject = m.group(group)
+    subject = m.group(_subject_group(pattern))
     if not subject:
         raise DataError(f"the subject pattern gives an empty subject for window {name!r}")
     return subject, start
@@ -206,6 +227,8 @@ def import_innpar_npy(
         raise DataError(
             f"subject pattern {subject_pattern!r} is not a valid regex: {exc}"
         ) from None
+    if subject_map is None:
+        _subject_group(pattern)  # before any work: a pattern that cannot say who it is
     mapping = read_subject_map(subject_map) if subject_map is not None else None
     seen: set[str] = set()  # window names, for the map's rows that name none
     groups = [(split, folder, _npy_pairs(folder)) for split, folder in _npy_split_dirs(path)]

@@ -176,6 +176,12 @@ def recording_figure(
     if channel is None and used in src.signals:
         channel = used  # the channel it was reconstructed from, not a guess by its name
     in_channel = src.find(kind, channel, flag="--channel")
+    if reference_abp is not None and not abp:
+        # Drawn in mmHg over the z-scored PPG, a reference it is no reference of.
+        raise DataError(
+            f"{reconstruction} is a reconstructed PPG (abp2ppg): --reference-abp draws the ABP "
+            "a reconstructed ABP is compared with; drop it"
+        )
     reference = None
     ref_beats = None
     if reference_abp is not None:

@@ -88,6 +88,12 @@ class ReconstructOptions:
             )
         if self.calibration is not None and self.direction != "ppg2abp":
             raise DataError("--calibration calibrates reconstructed ABP: only with ppg2abp")
+        if self.reference_abp is not None and self.direction != "ppg2abp":
+            # Was read, plotted in mmHg over the reconstructed PPG, and compared with nothing.
+            raise DataError(
+                "--reference-abp is the ABP a reconstructed ABP is compared with; with "
+                "--direction abp2ppg the output is PPG: drop --reference-abp"
+            )
         if self.calibration == "reference" and self.reference_abp is None:
             raise DataError("--calibration reference needs --reference-abp CHANNEL")
         given = [

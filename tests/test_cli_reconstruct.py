@@ -352,6 +352,7 @@ def bad_ckpts(ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         ("reference_is_input", "names channel 'PPG', the PPG the output is reconstructed from"),
         ("beyond_float32", "nothing could be reconstructed from channel 'PPG'"),
         ("folder", "in is a folder; innpar reconstruct reads one recording"),
+        ("reference_of_a_ppg", "with --direction abp2ppg the output is PPG: drop --reference"),
     ],
 )
 def test_bad_input_one_message_exit_1_nothing_written(case, message, ckpt, bad_ckpts, tmp_path):
@@ -396,6 +397,10 @@ def test_bad_input_one_message_exit_1_nothing_written(case, message, ckpt, bad_c
         args.update(input=src / "x.npz", out=out_dir / "abp.npz")
     elif case == "folder":  # was "cannot tell the format of ...in: expected a WFDB record"
         args["input"] = src
+    elif case == "reference_of_a_ppg":  # was read, drawn over the PPG, compared with nothing
+        (src / "two.csv").write_text(good.read_text().replace("t,PPG", "t,ABP"))
+        args.update(input=src / "two.csv", extra=["--direction", "abp2ppg", "--reference-abp",
+                                                  "ART", "--abp-channel", "ABP"])  # fmt: skip
     elif case == "cuff":
         args["extra"] = ["--calibration", "high"]
     elif case == "cal_late":
@@ -901,3 +906,9 @@ def test_plot_recording_draws_the_channel_and_direction_it_was_reconstructed_wit
         figures.recording_figure(ppg_out, abp_npy, tmp_path / "g.png", fs=FS)
         assert seen["direction"] == "abp2ppg" and seen["beats"] is None
         np.testing.assert_array_equal(seen["source"], recording["abp"])
+    # A reference ABP was drawn in mmHg over the reconstructed PPG.
+    r = CliRunner().invoke(cli, ["plot", "recording", str(ppg_out), "--input", str(abp_npy),
+                                 "--fs", str(FS), "--reference-abp", "abp",
+                                 "--out", str(tmp_path / "h.png")])  # fmt: skip
+    assert r.exit_code == 1 and "is a reconstructed PPG (abp2ppg): --reference-abp" in r.output
+    assert not (tmp_path / "h.png").exists()

@@ -90,7 +90,8 @@ CALIBRATION_MODES = ("offset-scale", "offset")
     metavar="CHANNEL",
     default=None,
     help="ABP channel of INPUT (mmHg; one in kPa, cmH2O or Pa by its WFDB header or CSV units "
-    "row is converted) to compare with, plot, and calibrate with --calibration reference.",
+    "row is converted) to compare with, plot, and calibrate with --calibration reference "
+    "(ppg2abp only).",
 )
 @click.option(
     "--plot",

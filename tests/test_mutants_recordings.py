@@ -461,6 +461,21 @@ def test_a_time_column_named_in_milliseconds_is_read_as_milliseconds(tmp_path: P
     assert list(rec.signals) == ["timer", "PPG"] and "time_column" not in rec.meta
 
 
+def test_unix_times_in_ms_give_the_rate_exactly(tmp_path: Path) -> None:
+    """A logger's Unix clock in ms (1.7e12) at 125 Hz. Bug: divided as they were, the times
+    kept 1e-7 s of rounding each, and the rate came out as 124.999997 Hz, written so into
+    every output's header; steps are now taken before the division. Messages still give
+    the file's clock."""
+    path = tmp_path / "r.csv"
+    t = 1_700_000_000_000 + 8 * np.arange(500)
+    path.write_text("timestamp_ms,PPG\n" + "".join(f"{a},{a % 7}\n" for a in t))
+    rec = read_csv(path)
+    assert rec.fs == 125.0 and rec.meta["start_s"] == 1_700_000_000.0
+    path.write_text("time,PPG\n3600.0,1\n3600.5,2\n3600.25,3\n")
+    with pytest.raises(DataError, match=r"row 4 is at 3600\.25 s, the row before at 3600\.5 s"):
+        read_csv(path)
+
+
 def test_a_time_column_in_another_unit_is_named(tmp_path: Path) -> None:
     """Guards against taking a time column in minutes (its units row says so) as seconds."""
     path = tmp_path / "r.csv"

@@ -502,16 +502,15 @@ def read_csv(
         # Its unit: the units row's, else the name's ('time_ms', 'Time [ms]'; a column
         # of milliseconds read as seconds was a rate 1000 times too low).
         unit = units.pop(tcol, None) or _time_name(tcol)
-        if unit is not None and unit != "seconds":
-            column = [r[header.index(tcol)] for r in rows]
-            t = _time_in_seconds(t, column, unit, path, tcol)
+        column = [r[header.index(tcol)] for r in rows]
+        t, origin = _time_in_seconds(t, column, unit or "seconds", path, tcol)
         if fs is not None and not np.any(np.isfinite(t)):
             # A column of clock strings (not seconds): the given rate is all there is.
             fs = check_fs(fs, str(path), fs_option)
         else:
-            time_fs, positions = _time_grid(t, path, tcol, fs_option, first)
+            time_fs, positions = _time_grid(t, path, tcol, fs_option, first, origin)
             # The recording's clock: outputs keep it (reconstruct writes its times on it).
-            meta["start_s"] = float(t[0])
+            meta["start_s"] = float(origin + t[0])
             if fs is not None:
                 given = check_fs(fs, str(path), fs_option)
                 if abs(given - time_fs) > FS_AGREEMENT * time_fs:
@@ -597,33 +596,40 @@ def _time_name(name: str) -> str | None:
 
 def _time_in_seconds(
     t: np.ndarray, cells: list[str], unit: str, path: Path, tcol: str
-) -> np.ndarray:
-    """A time column in seconds, from the unit its units row gives: seconds as they are,
-    milliseconds divided, elapsed ``hh:mm:ss.mmm`` strings parsed. Another unit is named."""
+) -> tuple[np.ndarray, float]:
+    """A time column in seconds from its unit (its units row's or its name's): seconds as
+    they are, milliseconds divided, elapsed ``hh:mm:ss.mmm`` strings parsed; another unit
+    is named. Returned as seconds from the first time, and that time (0.0 if it is
+    missing): Unix times in ms divided as they are (1.7e12 / 1000) kept 1e-7 s of rounding
+    each, and 125 Hz came out as 124.999997 Hz in every output's header."""
     key = channel_key(unit)
-    if key in _SECONDS:
-        return t
     if key in _MILLISECONDS:
-        return t / 1000.0
-    if ":" in unit:
-        seconds = np.full(len(cells), np.nan)
+        scale = 1000.0
+    elif key in _SECONDS:
+        scale = 1.0
+    elif ":" in unit:
+        scale = 1.0
+        t = np.full(len(cells), np.nan)
         for i, cell in enumerate(cells):
             found = _ELAPSED.match(cell)
             if found:
                 h, m, sec = found.groups()
-                seconds[i] = int(h or 0) * 3600 + int(m) * 60 + float(sec)
-        return seconds
-    raise DataError(
-        f"{path}: time column {tcol!r} is in {unit!r} (its units row); innpar reads times in "
-        "seconds, ms or elapsed hh:mm:ss.mmm"
-    )
+                t[i] = int(h or 0) * 3600 + int(m) * 60 + float(sec)
+    else:
+        raise DataError(
+            f"{path}: time column {tcol!r} is in {unit!r} (its units row); innpar reads times "
+            "in seconds, ms or elapsed hh:mm:ss.mmm"
+        )
+    first = float(t[0]) if t.size and np.isfinite(t[0]) else 0.0
+    return (t - first) / scale, first / scale
 
 
 def _time_grid(
-    t: np.ndarray, path: Path, tcol: str, fs_option: str, first: int = 2
+    t: np.ndarray, path: Path, tcol: str, fs_option: str, first: int = 2, origin: float = 0.0
 ) -> tuple[float, np.ndarray]:
-    """The rate a CSV time column ``t`` (seconds, one per data row) implies, and each row's
-    sample index on that rate's grid (steps of several periods are missing rows).
+    """The rate a CSV time column ``t`` (seconds from ``origin``, one per data row) implies,
+    and each row's sample index on that rate's grid (steps of several periods are missing
+    rows). Messages give times on the file's clock (``origin + t``).
 
     Raises ``DataError`` naming the row for missing or non-increasing times and for steps
     that are not a whole number of sample periods (irregular sampling, heavy jitter).
@@ -644,8 +650,8 @@ def _time_grid(
         i = int(np.argmax(back))
         raise DataError(
             f"{path}: time column {tcol!r} is not increasing: row {i + 1 + first} is at "
-            f"{t[i + 1]:g} s, the row before at {t[i]:g} s; fix the times, or remove the "
-            f"column and give {fs_option} HZ"
+            f"{origin + t[i + 1]:g} s, the row before at {origin + t[i]:g} s; fix the times, "
+            f"or remove the column and give {fs_option} HZ"
         )
     # The median step is one period unless most rows are missing. Refined by the whole
     # span, the period averages out jitter and timestamp rounding.
@@ -659,7 +665,8 @@ def _time_grid(
     if off.any():
         i = int(np.argmax(off))
         raise DataError(
-            f"{path}: time column {tcol!r} is irregular at row {i + 1 + first} ({t[i + 1]:g} s): a "
+            f"{path}: time column {tcol!r} is irregular at row {i + 1 + first} "
+            f"({origin + t[i + 1]:g} s): a "
             f"step of {dt[i]:g} s is {ratio[i]:.2f} sample periods of {period:g} s, not a "
             "whole number; resample the recording to a regular rate first"
         )
@@ -667,7 +674,7 @@ def _time_grid(
         i = int(np.argmax(steps))
         raise DataError(
             f"{path}: time column {tcol!r} jumps by {dt[i]:g} s at row {i + 1 + first} "
-            f"({t[i + 1]:g} s): as a gap, that is more than {MAX_GAP_FILL} times the "
+            f"({origin + t[i + 1]:g} s): as a gap, that is more than {MAX_GAP_FILL} times the "
             f"{t.size} rows recorded; check the time column"
         )
     positions = np.concatenate([[0], np.cumsum(steps)]).astype(np.int64)
@@ -677,9 +684,9 @@ def _time_grid(
     if rate < MS_HINT_BELOW_HZ and MIN_FS <= 1000 * rate <= MAX_FS:
         raise DataError(
             f"{path}: time column {tcol!r} steps by {period:g} per sample: {rate:g} Hz if "
-            f"the times are in seconds, as they must be ({1000 * rate:g} Hz if they are "
-            f"milliseconds); convert the column to seconds, or remove it and give "
-            f"{fs_option} HZ"
+            f"the times are in seconds ({1000 * rate:g} Hz if they are milliseconds); for "
+            f"milliseconds name the column time_ms or put a row of units (s, ms) under the "
+            f"names, or remove it and give {fs_option} HZ"
         )
     return rate, positions
 

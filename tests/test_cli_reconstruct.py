@@ -686,8 +686,14 @@ def test_a_time_column_in_milliseconds_is_named(recording, ckpt, tmp_path):
     out = tmp_path / "abp.csv"
     r = run("reconstruct", "--checkpoint", ckpt, ms, "--out", out)
     assert r.exit_code == 1 and "Traceback" not in r.output
-    assert "0.25 Hz if the times are in seconds, as they must be (250 Hz if they are " in r.output
+    assert "0.25 Hz if the times are in seconds (250 Hz if they are milliseconds)" in r.output
+    assert "name the column time_ms or put a row of units (s, ms)" in r.output
     assert not out.exists()
+    # Named so, the same file is read at 250 Hz.
+    named = tmp_path / "named.csv"
+    named.write_text(ms.read_text().replace("time,", "time_ms,", 1))
+    assert run("reconstruct", "--checkpoint", ckpt, named, "--out", out).exit_code == 0
+    assert json.loads((tmp_path / "abp.summary.json").read_text())["fs"] == FS
 
 
 def test_implausible_reconstructed_abp_is_counted_and_said(recording, ckpt, tmp_path):

@@ -511,7 +511,7 @@ def check_cmd(
 def demo_cmd(out_dir: Path, epochs: int | None, force: bool) -> None:
     """Synthesise data, train the paper's network briefly on CPU, evaluate and plot.
 
-    Takes two to three minutes on two CPU cores and prints where everything is.
+    Takes about 1.5 minutes on two CPU cores and prints where everything is.
 
     \b
     Examples:

@@ -841,6 +841,8 @@ def train(
     else:
         wait_for_recovery(run_dir)  # by rank 0, before the checks below
     state: dict[str, Any] | None = None
+    # What _train has begun (the clean-up below reads it), and a note for it to give.
+    started: dict[str, Any] = {}
     if resume:
         if run_config is not None:
             raise RunDirError("resume continues a run with its stored configuration; give none")
@@ -913,11 +915,11 @@ def train(
             epochs != stored.train.epochs
             and new_train.lr_schedule == "cosine"
             and done > new_train.warmup_epochs
-            and os.environ.get("RANK", "0") == "0"
         ):
             # lr_factor follows the run's epochs: a cosine schedule stretched over more (or
-            # fewer) epochs continues at another point of its curve.
-            cb.on_message(
+            # fewer) epochs continues at another point of its curve. Said once the data
+            # has been checked (_train): a refused resume runs no epoch at any rate.
+            started["schedule_note"] = (
                 f"the cosine learning-rate schedule of {run_dir} is recomputed over {epochs} "
                 f"epochs instead of {stored.train.epochs}: epoch {done} ran at "
                 f"{lr_factor(stored.train, done - 1):.3g} x lr, epoch {done + 1} runs at "
@@ -931,7 +933,6 @@ def train(
     # The folders above run_dir that this run will create (--out new/dirs/run), deepest
     # first: a run that leaves nothing removes them again too.
     new_parents = [p for p in run_dir.parents if not p.exists()]
-    started: dict[str, Any] = {}
     try:
         return _train(run_config, data, run_dir, state, force, cb, device, dist_info, started)
     except BaseException:
@@ -1043,6 +1044,8 @@ def _train(
     }
     if state is not None:
         check_resume_data(data, data_desc, state.get("data", {}))
+        if "schedule_note" in started and main:  # only rank 0 talks
+            cb.on_message(started.pop("schedule_note"))
     # Every process has passed the checks before the main one deletes anything.
     distributed.barrier(dist_info)
     if state is None and main and force and holds_run(run_dir):

@@ -133,3 +133,24 @@ def test_resuming_a_run_that_did_all_its_epochs_touches_nothing(
     assert r.stdout.startswith("done: 2 epochs; best validation MAE"), r.stdout
     # config.json does not come to say num_workers 2 for a run that trained nothing.
     assert tree_digest(run_copy) == before
+
+
+def test_resuming_on_other_data_says_nothing_of_a_recomputed_schedule(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    cfg = resolve_config("tiny", train={"epochs": 2, "lr_schedule": "cosine", "device": "cpu"})
+    train(cfg, synth_file, run_dir)
+    other = tmp_path / "other.h5"
+    r = run_cli("data", "synth", "--out", other, "--subjects", "5", "--minutes", "0.5")
+    assert r.exit_code == 0, r.output
+    before = tree_digest(run_dir)
+    r = run_cli("train", "--data", other, "--out", run_dir, "--resume", "--epochs", "4")
+    assert_one_error(r, "is not the data the run being resumed was trained on")
+    # The epochs it would train do not run: no learning rate is announced for them.
+    assert "recomputed" not in r.output and "runs at" not in r.output, r.output
+    assert tree_digest(run_dir) == before
+    # With its own data the extension says how the schedule changes, and runs.
+    r = run_cli("train", "--data", synth_file, "--out", run_dir, "--resume", "--epochs", "4")
+    assert r.exit_code == 0, r.output
+    assert "recomputed over 4 epochs instead of 2" in r.output, r.output

@@ -1011,11 +1011,6 @@ def _train(
             f"{data} has windows of {info.window_length} samples at {info.fs} Hz, but the run "
             "being resumed was trained on other windows"
         )
-    if cfg.batch_size > len(plan.train) and main:  # only rank 0 talks
-        cb.on_message(
-            f"note: batch_size {cfg.batch_size} is more than the {len(plan.train)} training "
-            f"windows: every step takes all {len(plan.train)} (full-batch training)"
-        )
     if cfg.batch_size % dist_info.world_size:
         divisors = [n for n in range(1, min(cfg.batch_size, 64) + 1) if cfg.batch_size % n == 0]
         raise ConfigError(
@@ -1046,6 +1041,12 @@ def _train(
         check_resume_data(data, data_desc, state.get("data", {}))
         if "schedule_note" in started and main:  # only rank 0 talks
             cb.on_message(started.pop("schedule_note"))
+    # Said once the data has passed its checks: a refused resume trains nothing.
+    if cfg.batch_size > len(plan.train) and main:  # only rank 0 talks
+        cb.on_message(
+            f"note: batch_size {cfg.batch_size} is more than the {len(plan.train)} training "
+            f"windows: every step takes all {len(plan.train)} (full-batch training)"
+        )
     # Every process has passed the checks before the main one deletes anything.
     distributed.barrier(dist_info)
     if state is None and main and force and holds_run(run_dir):

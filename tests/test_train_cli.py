@@ -147,8 +147,10 @@ def test_resuming_on_other_data_says_nothing_of_a_recomputed_schedule(
     before = tree_digest(run_dir)
     r = run_cli("train", "--data", other, "--out", run_dir, "--resume", "--epochs", "4")
     assert_one_error(r, "is not the data the run being resumed was trained on")
-    # The epochs it would train do not run: no learning rate is announced for them.
+    # The epochs it would train do not run: no learning rate (nor batch) is announced for
+    # them, and nothing is said of the refused file's training windows.
     assert "recomputed" not in r.output and "runs at" not in r.output, r.output
+    assert "full-batch" not in r.output, r.output
     assert tree_digest(run_dir) == before
     # With its own data the extension says how the schedule changes, and runs.
     r = run_cli("train", "--data", synth_file, "--out", run_dir, "--resume", "--epochs", "4")

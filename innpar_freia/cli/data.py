@@ -308,7 +308,7 @@ _IMPORT_OPTION_FORMATS = {
     default="line",
     show_default=True,
     help="wfdb/csv/npz: how resampling extends a recording beyond its ends: 'line' keeps "
-    "its level; 'zeros' is bp-benchmark's (its windows exactly, with 10-75 mmHg of filter "
+    "its level; 'zeros' is bp-benchmark's (its windows exactly, with 10-33 mmHg of filter "
     "ringing in the first samples of a record).",
 )
 @click.option(

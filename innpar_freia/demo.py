@@ -88,6 +88,11 @@ def run_demo(
                 "choose an empty folder"
             )
         aside = set_aside(out_dir, DEMO_ITEMS)
+    if callbacks is not None:
+        # Once the folder is known to be usable: it was said before "X is not empty".
+        callbacks.on_message(
+            f"innpar demo: synthetic data, the paper's network, CPU; in {out_dir}/"
+        )
     try:
         result = _make_demo(out_dir, epochs, callbacks)
     except BaseException:

@@ -301,7 +301,8 @@ def check_outputs(
                 raise DataError(f"output {final} is the input {source}; choose another output name")
     existing = [str(p) for p in finals if Path(p).exists()]
     if existing and not force:
-        raise DataError(f"output exists: {', '.join(existing)}; pass --force to replace it")
+        them = "it" if len(existing) == 1 else "them"
+        raise DataError(f"output exists: {', '.join(existing)}; pass --force to replace {them}")
     for final in finals:
         check_writable(Path(final))
 

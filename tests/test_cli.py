@@ -229,8 +229,10 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         "eval/reconstructions.png",
     ):
         assert (out / name).is_file(), name
-    assert "figure:" in result.stdout
-    assert run("demo", "--out", out, "--epochs", "1").exit_code == 1
+    assert "figure:" in result.stdout and "innpar demo: synthetic data" in result.output
+    r = run("demo", "--out", out, "--epochs", "1")
+    # One message, not the demo's opening line and then its refusal.
+    assert r.exit_code == 1 and r.output.startswith("Error:") and "is not empty" in r.output
     # --force replaces a demo, and only a demo; a failure gives the old one back.
     best = (out / "run/checkpoints/best.pt").read_bytes()
     r = run("demo", "--out", out, "--epochs", "0", "--force")

@@ -350,6 +350,7 @@ def test_demo_writes_into_innpar_demo_by_default(tmp_path: Path, monkeypatch: py
 
     def fake_demo(out_dir, *, epochs=None, force=False, callbacks=None):
         asked.append((out_dir, epochs, force))
+        callbacks.on_message(f"opening line, {out_dir}")  # run_demo says where it writes
         out = Path(out_dir)
         summary = {
             "test_windows": 12, "best_epoch": 3, "wave_mae": 9.5, "naive_wave_mae": 15.25,
@@ -365,7 +366,7 @@ def test_demo_writes_into_innpar_demo_by_default(tmp_path: Path, monkeypatch: py
     r = run("demo")
     assert r.exit_code == 0, r.output
     assert asked == [(Path("innpar-demo"), None, False)]
-    assert "output in innpar-demo/" in r.stderr
+    assert "opening line, innpar-demo" in r.output  # the command's callbacks reach it
     assert "waveform MAE 9.50 mmHg (naive baseline 15.25)" in r.stdout
     assert "SBP MAE 11.00, DBP MAE 6.00, MAP MAE 7.00 mmHg" in r.stdout
     assert f"checkpoint:  {Path('innpar-demo/run/checkpoints/best.pt')}" in r.stdout

@@ -521,9 +521,6 @@ def demo_cmd(out_dir: Path, epochs: int | None, force: bool) -> None:
     """
     from innpar_freia.demo import run_demo
 
-    click.echo(
-        f"innpar demo: synthetic data, the paper's network, CPU; output in {out_dir}/", err=True
-    )
     r = run_demo(out_dir, epochs=epochs, force=force, callbacks=ConsoleCallbacks())
     s = r.summary
     click.echo(

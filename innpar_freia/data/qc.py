@@ -107,8 +107,8 @@ def fill_gaps(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # How resampling extends a recording beyond its ends (scipy's resample_poly padtype).
 # "zeros" is bp-benchmark's (resample_poly's default): it pulls the first and last ~20
-# samples at 125 Hz towards 0, 10-75 mmHg off the recording's ABP in the first window of
-# a record (a false diastolic trough in 3 of the 19 such windows of the real records);
+# samples at 125 Hz towards 0, 10-33 mmHg off the recording's ABP in the first window of
+# a record (a false diastolic trough in 3 of the 18 such windows of the real records);
 # "line" extends the signal by a line and keeps its level.
 EDGES = {"line": "line", "zeros": "constant"}
 

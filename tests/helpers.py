@@ -151,3 +151,20 @@ def write_csv(path: Path, columns: dict[str, np.ndarray]) -> Path:
         for row in zip(*columns.values(), strict=True):
             w.writerow([repr(float(v)) for v in row])
     return path
+
+
+def pulse_recording(seconds: float, seed: int, fs: float = 125.0) -> tuple[np.ndarray, np.ndarray]:
+    """A pulse recording with irregular beats (periods 0.6-1.0 s, amplitudes +-10 %): ABP
+    in mmHg with a dicrotic wave, and a PPG that trails it, smoother, on a drifting base."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(seconds * fs)) / fs
+    abp = np.full(len(t), 75.0)
+    ppg = 0.3 * np.sin(2 * np.pi * 0.1 * t + rng.uniform(0, 6))
+    beat = rng.uniform(0, 0.5)
+    while beat < seconds:
+        k = rng.uniform(0.9, 1.1)
+        abp += k * 45 * np.exp(-(((t - beat - 0.12) / 0.06) ** 2))
+        abp += k * 12 * np.exp(-(((t - beat - 0.38) / 0.05) ** 2))
+        ppg += k * np.exp(-(((t - beat - 0.3) / 0.13) ** 2))
+        beat += rng.uniform(0.6, 1.0)
+    return ppg, abp

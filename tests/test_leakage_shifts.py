@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import run_cli
+from helpers import pulse_recording, run_cli
 
 from innpar_freia.data.bp_benchmark import import_bp_benchmark
 from innpar_freia.data.leakage import (
@@ -24,23 +24,6 @@ from innpar_freia.data.store import WindowWriter
 FS = 125.0
 N = 625  # 5-s windows
 OFFSET = 187  # the copies' windows start 1.496 s into the original's
-
-
-def _recording(seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A pulse recording with irregular beats (periods 0.6-1.0 s, amplitudes +-10 %): ABP
-    in mmHg with a dicrotic wave, and a PPG that trails it, smoother, on a drifting base."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(round(seconds * FS)) / FS
-    abp = np.full(len(t), 75.0)
-    ppg = 0.3 * np.sin(2 * np.pi * 0.1 * t + rng.uniform(0, 6))
-    beat = rng.uniform(0, 0.5)
-    while beat < seconds:
-        k = rng.uniform(0.9, 1.1)
-        abp += k * 45 * np.exp(-(((t - beat - 0.12) / 0.06) ** 2))
-        abp += k * 12 * np.exp(-(((t - beat - 0.38) / 0.05) ** 2))
-        ppg += k * np.exp(-(((t - beat - 0.3) / 0.13) ** 2))
-        beat += rng.uniform(0.6, 1.0)
-    return ppg, abp
 
 
 def _cut(x: np.ndarray, starts: list[int]) -> np.ndarray:
@@ -63,13 +46,13 @@ def _copies_file(path: Path, copy_fold: int = 1, noise: tuple[float, float] = (0
     noise of the given SD; subjects c (fold 0) and d (fold 1): windows of other recordings.
     b's window k shares 625 - 187 = 438 samples (3.504 s) with a's window k and 187
     samples (1.496 s, less than the 2 s a copy must share) with a's window k + 1."""
-    ppg, abp = _recording(25, seed=1)
+    ppg, abp = pulse_recording(25, seed=1)
     rng = np.random.default_rng(9)
     starts = [0, N, 2 * N, 3 * N]
     copy_starts = [OFFSET + k * N for k in range(3)]
     ppg_b = 3 * _cut(ppg, copy_starts) + 1 + noise[0] * rng.normal(size=(3, N))
     abp_b = _cut(abp, copy_starts) + 2 + noise[1] * rng.normal(size=(3, N))
-    other = [_recording(12, seed=s) for s in (2, 3)]
+    other = [pulse_recording(12, seed=s) for s in (2, 3)]
     return _file(
         path,
         [
@@ -176,8 +159,8 @@ def test_a_copy_carries_the_same_samples_in_one_signal(tmp_path, noise, found: i
 def test_a_copy_also_found_by_its_bytes_is_not_counted_again(tmp_path: Path) -> None:
     """b's first window is a's first, byte for byte, in fold 1 (an exact duplicate); it
     is not also a shifted copy (at shift 0, or one beat away)."""
-    ppg, abp = _recording(12, seed=1)
-    other = _recording(12, seed=2)
+    ppg, abp = pulse_recording(12, seed=1)
+    other = pulse_recording(12, seed=2)
     path = _file(
         tmp_path / "a.h5",
         [
@@ -257,8 +240,8 @@ def test_shared_signal_links_subjects_whatever_their_fold(tmp_path: Path) -> Non
         assert shared.links == [{"a": "a", "b": "b", "exact": 0, "near": 0, "shifted": 3}]
         assert shared.joined == [["a", "b"]]
         assert shared.groups == {"a": "a", "b": "a", "c": "c", "d": "d"}
-    ppg, abp = _recording(12, seed=2)
-    other = _recording(12, seed=3)
+    ppg, abp = pulse_recording(12, seed=2)
+    other = pulse_recording(12, seed=3)
     path = _file(
         tmp_path / "exact.h5",
         [
@@ -288,9 +271,9 @@ def test_near_pairs_join_subjects_except_in_synthetic_files(tmp_path, source, jo
     join subjects only from r = 0.999 (as they are leakage there only from 0.999)."""
     from innpar_freia.data.leakage import shared_signal, signatures
 
-    ppg, abp = _recording(12, seed=2)
-    other = _recording(12, seed=3)
-    third = _recording(12, seed=4)
+    ppg, abp = pulse_recording(12, seed=2)
+    other = pulse_recording(12, seed=3)
+    third = pulse_recording(12, seed=4)
 
     def blend(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # x plus a tenth of y (in SD)
         return x + 0.1 * x.std() / y.std() * (y - y.mean())

@@ -1,0 +1,312 @@
+"""Tests that pin what a mutation audit of the leakage check (innpar_freia.data.leakage: the
+beat-anchored segments and their geometry, the overlap correlation, the shifted copies and
+how they are confirmed and reported, the report's lists of examples, the partitions
+checked, and ``shared_signal``'s links and groups) found unguarded: each one fails when the
+bug named in its docstring is put into the package. Expected values are worked out by hand
+from tiny windows (spikes on a flat line, at samples chosen for it) or from files whose
+copies are made for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from helpers import distinct_windows, pulse_recording
+
+from innpar_freia.data.leakage import (
+    check_leakage,
+    overlap_correlation,
+    segment_geometry,
+    segment_signatures,
+    segment_starts,
+    signatures,
+)
+from innpar_freia.data.store import WindowWriter
+
+FS = 125.0
+N = 625  # 5-s windows: segments of 250 samples that start 31 before their peak
+OFFSET = 187  # a shifted copy's window starts 1.496 s into the original's
+
+
+def _spikes(peaks: dict[int, float], base: float = 70.0) -> np.ndarray:
+    """A 5-s ABP window: ``base`` everywhere but the samples given."""
+    x = np.full(N, base)
+    for k, v in peaks.items():
+        x[k] = v
+    return x
+
+
+def _write(path: Path, ppg, abp, subjects, ids=None, source: str = "t", **columns) -> Path:
+    ids = [f"w{i}" for i in range(len(ppg))] if ids is None else list(ids)
+    with WindowWriter(path, fs=FS, window_length=N, source_format=source) as w:
+        w.append(np.asarray(ppg), np.asarray(abp), subject=list(subjects), window_id=ids, **columns)
+    return path
+
+
+def _part(report, name: str = "fold") -> dict:
+    return next(p for p in report.to_dict()["partitions"] if p["partition"] == name)
+
+
+# ---- segment geometry and anchors ------------------------------------------------------------
+
+
+def test_the_lead_is_a_quarter_second_rounded_and_at_most_half_the_segment() -> None:
+    """Guards against the lead capped at the whole segment instead of half of it (windows
+    shorter than 1 s: a 100-sample window at 125 Hz has segments of 50 samples, and a lead
+    of min(31, 25) = 25, not 31), and against the lead truncated instead of rounded (at
+    75 Hz a quarter second is 18.75 samples: 19, not 18; the segment min(150, 312) = 150)."""
+    assert segment_geometry(FS, 100) == (50, 25)
+    assert segment_geometry(75.0, N) == (150, 19)
+
+
+def test_a_peak_is_the_highest_sample_within_0_3_s_either_side_and_a_quarter_prominent() -> None:
+    """Guards against an even maximum-filter width (it looked 38 samples back but 37
+    ahead), or a narrower one, against a prominence of exactly a quarter of the range not
+    counting, and against segments that start at the window's first sample or end at its
+    last being dropped (or cut a sample late). Spikes on 70 mmHg (range 40): 100 at
+    sample 100 lies 38 samples (0.3 s at 125 Hz, rounded) before 110 at 138, so it is no
+    peak; 110 at 31, 300 and 500, and 80 at 406 (10 above the lowest sample there: a
+    quarter of 40) are. Segments of 250 start 31 before each peak (0, 107, 269, 375,
+    which ends at sample 625, the window's end; 469 would end past it) with the samples
+    to the next peak as period (107, 162, 106, 94), and their signatures are those of
+    the samples they cover."""
+    abp = _spikes({31: 110.0, 100: 100.0, 138: 110.0, 300: 110.0, 406: 80.0, 500: 110.0})
+    rows, first, period = segment_starts(abp[None], FS)
+    assert rows.tolist() == [0, 0, 0, 0]
+    assert first.tolist() == [0, 107, 269, 375]
+    assert period.tolist() == [107, 162, 106, 94]
+    cut = np.stack([abp[0:250], abp[107:357], abp[269:519], abp[375:625]])
+    sig = segment_signatures(abp[None], rows, first, 250)
+    np.testing.assert_array_equal(sig, signatures(cut, 32))
+
+
+def test_a_beat_period_never_reaches_into_the_next_window() -> None:
+    """Guards against the period of a window's last peak being taken to the first peak of
+    the next window: window 0 has peaks at 125 and 250, window 1 one at 437 only; the
+    segment at 250 - 31 = 219 has no next peak in its window (no period), so window 0 has
+    one segment (94, period 125) and window 1, whose segment would end past it, none."""
+    abp = np.stack([_spikes({125: 110.0, 250: 110.0}), _spikes({437: 110.0})])
+    rows, first, period = segment_starts(abp, FS)
+    assert (rows.tolist(), first.tolist(), period.tolist()) == ([0], [94], [125])
+
+
+def test_windows_that_do_not_meet_share_no_samples() -> None:
+    """Guards against the overlap correlation counting a negative number of shared
+    samples for windows shifted past each other: windows of 6 samples shifted by 6 or
+    more either way share none (0), and correlate 0."""
+    a = np.arange(6.0)
+    b = np.array([2.0, 3, 5, 4, 9, 1])
+    for shift in (6, 7, -6, -9):
+        assert overlap_correlation(a, b, shift) == (0.0, 0)
+
+
+# ---- the report's examples -------------------------------------------------------------------
+
+
+def test_the_report_lists_ten_examples_of_each_kind_and_the_shared_window_id(tmp_path) -> None:
+    """Guards against the report listing every shared subject instead of the first ten by
+    name (or ten in the order the file holds them), against the window id examples
+    listing the subjects, and against the near duplicates examples being cut at other
+    than ten. Twelve subjects s11-s00 (in that order) each have a window in fold 0 and one
+    in fold 1; the fold-1 windows of s11-s01 are rescaled copies of their fold-0 windows
+    (11 near pairs), and the window id 'dup' is in both folds (one id; every other id is
+    its own)."""
+    ppg, abp = distinct_windows(13)
+    ppg1 = np.vstack([2 * ppg[:11] + 1, ppg[12:]])
+    abp1 = np.vstack([abp[:11] + 5, abp[12:]])
+    subjects = [f"s{k:02d}" for k in reversed(range(12))] * 2  # s11 first
+    ids = [f"w{i}" for i in range(11)] + ["dup"] + [f"w{i}" for i in range(12, 23)] + ["dup"]
+    path = _write(tmp_path / "a.h5", np.vstack([ppg[:12], ppg1]), np.vstack([abp[:12], abp1]),
+                  subjects, ids, fold=[0] * 12 + [1] * 12)  # fmt: skip
+    p = _part(check_leakage(path))
+    assert p["subjects_in_several_parts"] == 12
+    assert [e["id"] for e in p["subject_examples"]] == [f"s{k:02d}" for k in range(10)]
+    assert p["window_ids_in_several_parts"] == 1
+    assert p["window_id_examples"] == [{"id": "dup", "windows_per_part": {"0": 1, "1": 1}}]
+    assert p["near_duplicate_pairs"] == 11 and len(p["near_examples"]) == 10
+    assert p["exact_duplicate_windows"] == 0 and p["shifted_copy_pairs"] == 0
+
+
+def _shifted_pairs(seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """For each seed, a window of a 7-s recording and the window OFFSET samples later (at
+    another PPG gain, the ABP 2 mmHg higher): rows x_k then y_k, interleaved. They share
+    438 samples, with a beat (at most 1 s apart) whose 2-s segment lies in both."""
+    ppg, abp = [], []
+    for s in seeds:
+        p, a = pulse_recording(7, seed=s)
+        ppg += [p[:N], 3 * p[OFFSET : OFFSET + N] + 1]
+        abp += [a[:N], a[OFFSET : OFFSET + N] + 2]
+    return np.array(ppg), np.array(abp)
+
+
+def test_the_report_lists_ten_shifted_examples_and_up_to_100_subject_pairs(tmp_path) -> None:
+    """Guards against the report listing every shifted copy instead of the ten most
+    convincing, and against it cutting the pairs of subjects to merge at ten (they are
+    listed up to 100): eleven subjects x0-x10 in fold 0 each have a shifted copy in
+    subject y0-y10 of fold 1; and against an example naming its second window's subject
+    by the first window's."""
+    ppg, abp = _shifted_pairs(list(range(10, 21)))
+    subjects = [f"{c}{k}" for k in range(11) for c in "xy"]
+    path = _write(tmp_path / "a.h5", ppg, abp, subjects, fold=[0, 1] * 11)
+    p = _part(check_leakage(path))
+    assert p["shifted_copy_pairs"] == 11 and p["shifted_copy_windows"] == 22
+    assert len(p["shifted_examples"]) == 10
+    assert p["shifted_subject_pairs"] == 11
+    assert sorted((e["a"], e["b"]) for e in p["shifted_subject_examples"]) == sorted(
+        (f"x{k}", f"y{k}") for k in range(11)
+    )
+    for e in p["shifted_examples"]:  # each window named with its own subject and fold
+        k = e["a"]["window"].removeprefix("w")
+        assert (e["a"]["subject"], e["a"]["fold"]) == (f"x{int(k) // 2}", "0")
+        assert (e["b"]["subject"], e["b"]["fold"]) == (f"y{int(k) // 2}", "1")
+
+
+# ---- shifted copies: which partition, which order ----------------------------------------------
+
+
+def test_each_partition_counts_its_own_shifted_copies_under_its_own_name(tmp_path) -> None:
+    """Guards against a partition counting the shifted copies found across another
+    partition's parts, against the copies of the folds (the second partition) going
+    unconfirmed, and against the pairs of subjects naming their parts 'a_fold'/'b_fold'
+    in the split column's report. y is a shifted copy of x in another fold but the same
+    split (train); v is one of u in the same fold (0) but another split (u val, v test).
+    Splits are compared in the order test, train, val: the split's pair is (v, u), v
+    starting 187 samples (1.496 s) before u."""
+    ppg, abp = _shifted_pairs([30, 31])  # x, y, u, v
+    path = _write(tmp_path / "a.h5", ppg, abp, "xyuv", fold=[0, 1, 0, 0],
+                  split=["train", "train", "val", "test"])  # fmt: skip
+    report = check_leakage(path)
+    fold, split = _part(report, "fold"), _part(report, "split")
+    assert fold["shifted_copy_pairs"] == split["shifted_copy_pairs"] == 1
+    assert fold["shifted_subject_examples"] == [
+        {"a": "x", "a_fold": "0", "b": "y", "b_fold": "1", "window_pairs": 1}
+    ]
+    assert split["shifted_subject_examples"] == [
+        {"a": "v", "a_split": "test", "b": "u", "b_split": "val", "window_pairs": 1}
+    ]
+    assert split["shifted_examples"][0]["shift_seconds"] == -OFFSET / FS
+
+
+def test_shifted_copies_are_listed_most_convincing_first(tmp_path: Path) -> None:
+    """Guards against the examples of shifted copies listed least convincing first, or
+    in window order, and against the pairs of subjects listed fewest window pairs first.
+    Subject b (fold 1) is a's window (fold 0) OFFSET samples later with noise of SD 0.3
+    mmHg on its ABP (r about 0.9997), q holds two such windows of p's recording without
+    noise (r 1 to float32 precision): the two p/q pairs come first, and the subject pair
+    (p, q) of two window pairs before (a, b) of one, although a sorts before p."""
+    ppg, abp = _shifted_pairs([40])
+    abp[1] += 0.3 * np.random.default_rng(5).normal(size=N)
+    p_ppg, p_abp = pulse_recording(12, seed=41)
+    starts = [0, N, OFFSET, N + OFFSET]  # p's two windows, then q's
+    ppg = np.vstack([ppg, [3 * p_ppg[s : s + N] + 1 for s in starts]])
+    abp = np.vstack([abp, [p_abp[s : s + N] + 2 for s in starts]])
+    path = _write(tmp_path / "a.h5", ppg, abp, "abppqq", fold=[0, 1, 0, 0, 1, 1])
+    p = _part(check_leakage(path))
+    assert p["shifted_copy_pairs"] == 3
+    pairs = [(e["a"]["window"], e["b"]["window"]) for e in p["shifted_examples"]]
+    assert set(pairs[:2]) == {("w2", "w4"), ("w3", "w5")} and pairs[2] == ("w0", "w1")
+    assert [(e["a"], e["b"], e["window_pairs"]) for e in p["shifted_subject_examples"]] == [
+        ("p", "q", 2),
+        ("a", "b", 1),
+    ]
+
+
+def test_a_copy_found_by_signature_or_by_one_identical_signal_is_not_also_shifted(
+    tmp_path: Path,
+) -> None:
+    """Guards against a pair counted as a near duplicate, or as an exact one by one of
+    its signals, being counted as a shifted copy (at shift 0) as well: q is p's window
+    rescaled (PPG x2 + 1, ABP + 3: a near duplicate), s holds r's PPG byte for byte under
+    its ABP + 3 (an exact duplicate by the PPG). In ``shared_signal`` the same: one near
+    window pair joins p and q, one exact pair r and s, no shifted pair."""
+    from innpar_freia.data.leakage import shared_signal
+
+    ppg, abp = _shifted_pairs([50, 51])  # only the first window of each pair is used
+    ppg = np.vstack([ppg[0], 2 * ppg[0] + 1, ppg[2], ppg[2]])
+    abp = np.vstack([abp[0], abp[0] + 3, abp[2], abp[2] + 3])
+    path = _write(tmp_path / "a.h5", ppg, abp, "pqrs", fold=[0, 1, 0, 1])
+    p = _part(check_leakage(path))
+    assert p["near_duplicate_pairs"] == 1 and p["exact_duplicate_windows"] == 2
+    assert p["exact_duplicate_pairs"] == {"ppg": 1, "abp": 0}
+    assert p["shifted_copy_pairs"] == 0 and p["shifted_subject_pairs"] == 0
+    assert shared_signal(path).links == [
+        {"a": "p", "b": "q", "exact": 0, "near": 1, "shifted": 0},
+        {"a": "r", "b": "s", "exact": 1, "near": 0, "shifted": 0},
+    ]
+
+
+# ---- shared_signal ---------------------------------------------------------------------------
+
+
+def test_shared_signal_names_pairs_and_groups_by_sorted_subjects(tmp_path: Path) -> None:
+    """Guards against a link naming its subjects in the order of their windows (or of
+    their first window), against links listed in the order found rather than by subject,
+    against groups named by another subject than their first, and against the joined
+    groups listed smallest first. Windows, in the file's order: z; a, a rescaled copy of
+    z (near); y; b, y's PPG under another ABP (exact by the PPG); c, y's ABP under
+    another PPG (exact by the ABP). Links (a, z) near, (b, y) and (c, y) exact; groups
+    {b, c, y} then {a, z}."""
+    from innpar_freia.data.leakage import shared_signal
+
+    ppg, abp = distinct_windows(5, seed=7)
+    ppg = np.vstack([ppg[0], 2 * ppg[0] + 1, ppg[1], ppg[1], ppg[2]])
+    abp = np.vstack([abp[0], abp[0] + 3, abp[1], abp[3], abp[1]])
+    shared = shared_signal(_write(tmp_path / "a.h5", ppg, abp, "zaybc"))
+    assert shared.links == [
+        {"a": "a", "b": "z", "exact": 0, "near": 1, "shifted": 0},
+        {"a": "b", "b": "y", "exact": 1, "near": 0, "shifted": 0},
+        {"a": "c", "b": "y", "exact": 1, "near": 0, "shifted": 0},
+    ]
+    assert shared.groups == {"a": "a", "b": "b", "c": "b", "y": "b", "z": "a"}
+    assert shared.joined == [["b", "c", "y"], ["a", "z"]]
+
+
+# ---- parts, blocks ----------------------------------------------------------------------------
+
+
+def test_parts_are_compared_in_the_order_of_their_names(tmp_path: Path) -> None:
+    """Guards against the parts taken in the order of a set (for split names that order
+    changes from run to run with Python's string hashing; for folds 9 and 2 a set gives
+    9 first): parts and pairs are in the order of the names, '2' before '9', so the near
+    duplicate's example names the fold-2 window first."""
+    ppg, abp = distinct_windows(3, seed=2)
+    ppg = np.vstack([ppg, 2 * ppg[1] + 1])
+    abp = np.vstack([abp, abp[1] + 5])
+    p = _part(check_leakage(_write(tmp_path / "a.h5", ppg, abp, "abcd", fold=[9, 2, 9, 9])))
+    assert list(p["parts"]) == ["2", "9"] and p["parts"] == {"2": 1, "9": 3}
+    assert p["near_duplicate_pairs"] == 1
+    e = p["near_examples"][0]
+    assert (e["a"]["window"], e["a"]["fold"], e["b"]["window"], e["b"]["fold"]) == (
+        "w1", "2", "w3", "9",
+    )  # fmt: skip
+
+
+def test_blocks_of_windows_read_and_compared_leave_nothing_out(tmp_path, monkeypatch) -> None:
+    """Guards against windows of a later block of the file being taken for windows of the
+    first (segments located by their row in the block alone), against the last block
+    being left unread, or a window past a block read as one of it, when the copies are
+    read again, and against blocks of signatures compared leaving out rows or columns:
+    read 3 windows at a time and compared 2 x 3 at a time, the eleven shifted copies of
+    the file of 22 windows (x_k, y_k interleaved; the last, y10, is window 21 = 3 x 7)
+    and the near duplicates of a rescaled copy of every fold-0 window are all found."""
+    import innpar_freia.data.leakage as leakage
+
+    ppg, abp = _shifted_pairs(list(range(10, 21)))
+    subjects = [f"{c}{k}" for k in range(11) for c in "xy"]
+    shifted = _write(tmp_path / "s.h5", ppg, abp, subjects, fold=[0, 1] * 11)
+    ppg, abp = distinct_windows(7, seed=4)
+    near = _write(tmp_path / "n.h5", np.vstack([ppg, 2 * ppg + 1]), np.vstack([abp, abp - 4]),
+                  [f"s{i}" for i in range(14)], fold=[0] * 7 + [1] * 7)  # fmt: skip
+    monkeypatch.setattr(leakage, "READ_BLOCK", 3)
+    monkeypatch.setattr(leakage, "COMPARE_BLOCK", 2)
+    monkeypatch.setattr(leakage, "COMPARE_COLUMNS", 3)
+    p = _part(check_leakage(shifted))
+    assert p["shifted_copy_pairs"] == 11 and p["shifted_copy_windows"] == 22
+    for e in p["shifted_examples"]:
+        i = e["a"]["index"]
+        assert (i % 2, e["b"]["index"], e["shift_seconds"]) == (0, i + 1, OFFSET / FS)
+    p = _part(check_leakage(near))
+    assert p["near_duplicate_pairs"] == 7 and p["near_duplicate_windows"] == 14
+    assert {(e["a"]["index"], e["b"]["index"]) for e in p["near_examples"]} == {
+        (i, i + 7) for i in range(7)
+    }

@@ -310,3 +310,78 @@ def test_blocks_of_windows_read_and_compared_leave_nothing_out(tmp_path, monkeyp
     assert {(e["a"]["index"], e["b"]["index"]) for e in p["near_examples"]} == {
         (i, i + 7) for i in range(7)
     }
+
+
+# ---- candidates from segments, and their confirmation ------------------------------------------
+
+
+def _unit(r: float) -> list[float]:
+    """A 2-point signature correlating ``r`` with (1, 0)."""
+    return [r, float(np.sqrt(1 - r * r))]
+
+
+def test_segment_pairs_need_beat_periods_within_2_samples_and_the_copy_rule() -> None:
+    """Guards against beat periods compared within other than 2 samples either way (or
+    segments of a longer period taken with a shorter one's), and against the rule a pair
+    of segments is held to: r >= 0.999 for the PPG and the ABP, and >= 0.9999 for one.
+    Segments 0 (window 0, period 100, first sample 10) and 1 (window 4, period 101, first
+    20) of one part, with signatures (1, 0), against segments of the other part: windows
+    1-3 alike, of periods 102, 98 and 103; windows 5-8 of period 100 with (PPG r, ABP r)
+    (1, 0.995), (0.995, 1), (0.9995, 0.9995) and (1, 0.9995). Kept, with the shift
+    first[a] - first[b]: (0, 1) 10 - 4, (0, 2) 10 - 5, (0, 8) 10 - 3, (4, 1) 20 - 4,
+    (4, 3) 20 - 6 and (4, 8) 20 - 3."""
+    from innpar_freia.data.leakage import Segments, _segment_candidates
+
+    #           part one  | window 1   2    3    5       6       7        8
+    rows = np.array([0, 4, 1, 2, 3, 5, 6, 7, 8])
+    first = np.array([10, 20, 4, 5, 6, 7, 8, 9, 3])
+    period = np.array([100, 101, 102, 98, 103, 100, 100, 100, 100])
+    r_ppg = [1, 1, 1, 1, 1, 1, 0.995, 0.9995, 1]
+    r_abp = [1, 1, 1, 1, 1, 0.995, 1, 0.9995, 0.9995]
+    ppg = np.array([_unit(r) for r in r_ppg], dtype=np.float32)
+    abp = np.array([_unit(r) for r in r_abp], dtype=np.float32)
+    segments = Segments(rows, first, period, ppg, abp, 250)
+    found = _segment_candidates(segments, np.array([0, 1]), np.arange(2, 9))
+    assert sorted(map(tuple, found.tolist())) == [
+        (0, 1, 6), (0, 2, 5), (0, 8, 7), (4, 1, 16), (4, 3, 14), (4, 8, 17),
+    ]  # fmt: skip
+
+
+def test_a_copy_is_confirmed_at_its_best_shift_by_the_copy_rule(tmp_path: Path) -> None:
+    """Guards against the confirmation trying the candidate's shift alone, or a range
+    that stops short of +2, keeping the first or the worst shift that passes rather than
+    the best, asking for more samples than the minimum overlap, and holding the pairs to
+    a looser rule than r >= 0.999 for the PPG and for the ABP (not the PPG's r twice) and
+    >= 0.9999 for one. Window 1 is window 0's slow waves (PPG 0.18 Hz, ABP 0.17 Hz) 187
+    samples later, rescaled: overlaid at 186, 187 and 188 they pass (187 exactly, 438
+    samples shared), at 185 not, so a candidate at 185 is confirmed at 187. Windows 2-4
+    are window 1 with noise on the PPG (r about 0.995), the ABP (0.995) or both
+    (0.9995): no copies."""
+    from innpar_freia.data.leakage import _confirm
+
+    t = np.arange(1000) / FS
+    ppg = np.sin(2 * np.pi * 0.18 * t + 0.3)
+    abp = 90 + 10 * np.sin(2 * np.pi * 0.17 * t + 1.1)
+    a_ppg, a_abp = ppg[:N], abp[:N]
+    b_ppg, b_abp = 3 * ppg[OFFSET : OFFSET + N] + 1, abp[OFFSET : OFFSET + N] + 2
+    noise = np.random.default_rng(3).normal(size=(4, N))
+
+    def noisy(x: np.ndarray, r: float, k: int) -> np.ndarray:  # r against x, about
+        return x + np.sqrt(1 / r**2 - 1) * x[: N - OFFSET].std() * noise[k]
+
+    ppg_rows = [a_ppg, b_ppg, noisy(b_ppg, 0.995, 0), b_ppg, noisy(b_ppg, 0.9995, 1)]
+    abp_rows = [a_abp, b_abp, b_abp, noisy(b_abp, 0.995, 2), noisy(b_abp, 0.9995, 3)]
+    path = _write(tmp_path / "a.h5", ppg_rows, abp_rows, "abcde")
+    rows = [(ppg_rows[j], abp_rows[j]) for j in range(5)]
+    for d, passes in [(185, False), (186, True), (187, True), (188, True)]:  # the premise
+        rp, ra = (overlap_correlation(x, y, d)[0] for x, y in zip(rows[0], rows[1], strict=True))
+        assert (min(rp, ra) >= 0.999 and max(rp, ra) >= 0.9999) == passes, (d, rp, ra)
+    for j, (lo, hi) in [(2, (0.99, 0.999)), (3, (0.99, 0.999)), (4, (0.999, 0.9999))]:
+        for x, y in zip(rows[0], rows[j], strict=True):
+            r = overlap_correlation(x, y, OFFSET)[0]
+            assert r == 1 or lo < r < hi, (j, r)  # the premise: a noisy copy, or exact
+    candidates = np.array([[0, j, 185] for j in range(1, 5)])
+    copies = _confirm(path, candidates, N - OFFSET)
+    assert list(copies) == [(0, 1)]
+    d, rp, ra, n = copies[0, 1]
+    assert (d, n) == (OFFSET, N - OFFSET) and min(rp, ra) > 0.99999

@@ -193,7 +193,8 @@ def test_shifted_copies_are_listed_most_convincing_first(tmp_path: Path) -> None
     Subject b (fold 1) is a's window (fold 0) OFFSET samples later with noise of SD 0.3
     mmHg on its ABP (r about 0.9997), q holds two such windows of p's recording without
     noise (r 1 to float32 precision): the two p/q pairs come first, and the subject pair
-    (p, q) of two window pairs before (a, b) of one, although a sorts before p."""
+    (p, q) of two window pairs before (a, b) of one, although a sorts before p; and
+    against an example giving the ABP's r as the PPG's (and the other way round)."""
     ppg, abp = _shifted_pairs([40])
     abp[1] += 0.3 * np.random.default_rng(5).normal(size=N)
     p_ppg, p_abp = pulse_recording(12, seed=41)
@@ -205,10 +206,25 @@ def test_shifted_copies_are_listed_most_convincing_first(tmp_path: Path) -> None
     assert p["shifted_copy_pairs"] == 3
     pairs = [(e["a"]["window"], e["b"]["window"]) for e in p["shifted_examples"]]
     assert set(pairs[:2]) == {("w2", "w4"), ("w3", "w5")} and pairs[2] == ("w0", "w1")
+    noisy = p["shifted_examples"][2]  # its PPG the same samples, its ABP not
+    assert noisy["ppg_corr"] > 0.99999 > noisy["abp_corr"] > 0.999
     assert [(e["a"], e["b"], e["window_pairs"]) for e in p["shifted_subject_examples"]] == [
         ("p", "q", 2),
         ("a", "b", 1),
     ]
+
+
+def test_a_shifted_copy_may_carry_the_same_samples_in_its_ppg_alone(tmp_path: Path) -> None:
+    """Guards against the segments' PPG signatures being cut from the ABP (the segment
+    rule then asked the ABP for r >= 0.9999 twice): b holds a's PPG samples 187 later (at
+    another gain) and its ABP with a slow 0.5-mmHg wave added (another zero drift), so
+    the ABP correlates 0.999-0.9999 over the overlap and the PPG 1: a shifted copy."""
+    ppg, abp = _shifted_pairs([40])
+    abp[1] += 0.5 * np.sin(2 * np.pi * 0.7 * np.arange(N) / FS)
+    r_abp = overlap_correlation(abp[0], abp[1], OFFSET)[0]
+    assert 0.999 < r_abp < 0.9999  # the premise
+    p = _part(check_leakage(_write(tmp_path / "a.h5", ppg, abp, "ab", fold=[0, 1])))
+    assert p["shifted_copy_pairs"] == 1 and p["near_duplicate_pairs"] == 0
 
 
 def test_a_copy_found_by_signature_or_by_one_identical_signal_is_not_also_shifted(
@@ -244,21 +260,56 @@ def test_shared_signal_names_pairs_and_groups_by_sorted_subjects(tmp_path: Path)
     against groups named by another subject than their first, and against the joined
     groups listed smallest first. Windows, in the file's order: z; a, a rescaled copy of
     z (near); y; b, y's PPG under another ABP (exact by the PPG); c, y's ABP under
-    another PPG (exact by the ABP). Links (a, z) near, (b, y) and (c, y) exact; groups
-    {b, c, y} then {a, z}."""
+    another PPG (exact by the ABP); z again, rescaled (near z's first window and a's).
+    Links (a, z) of 2 near pairs (z's two windows are one subject: no link), (b, y) and
+    (c, y) exact; groups {b, c, y} then {a, z}; and against pairs of one subject's
+    windows being linked."""
     from innpar_freia.data.leakage import shared_signal
 
     ppg, abp = distinct_windows(5, seed=7)
-    ppg = np.vstack([ppg[0], 2 * ppg[0] + 1, ppg[1], ppg[1], ppg[2]])
-    abp = np.vstack([abp[0], abp[0] + 3, abp[1], abp[3], abp[1]])
-    shared = shared_signal(_write(tmp_path / "a.h5", ppg, abp, "zaybc"))
+    ppg = np.vstack([ppg[0], 2 * ppg[0] + 1, ppg[1], ppg[1], ppg[2], 3 * ppg[0] - 2])
+    abp = np.vstack([abp[0], abp[0] + 3, abp[1], abp[3], abp[1], abp[0] - 3])
+    shared = shared_signal(_write(tmp_path / "a.h5", ppg, abp, "zaybcz"))
     assert shared.links == [
-        {"a": "a", "b": "z", "exact": 0, "near": 1, "shifted": 0},
+        {"a": "a", "b": "z", "exact": 0, "near": 2, "shifted": 0},
         {"a": "b", "b": "y", "exact": 1, "near": 0, "shifted": 0},
         {"a": "c", "b": "y", "exact": 1, "near": 0, "shifted": 0},
     ]
     assert shared.groups == {"a": "a", "b": "b", "c": "b", "y": "b", "z": "a"}
     assert shared.joined == [["b", "c", "y"], ["a", "z"]]
+
+
+def test_in_a_synthetic_file_near_pairs_link_subjects_from_0_999_in_both_signals(tmp_path):
+    """Guards against a synthetic file's near pairs being kept from r 0.999 in the PPG
+    alone: b's PPG is a's rescaled (r 1), its ABP a's with a tenth of another window's
+    added (r 0.99-0.999): alike, not a copy, so in a synthetic file nothing is linked (in
+    another file the pair is a near duplicate and links a and b)."""
+    from innpar_freia.data.leakage import shared_signal
+
+    ppg, abp = distinct_windows(3, seed=11)
+    ppg[1], abp[1] = 2 * ppg[0] + 1, abp[0] + 0.1 * (abp[2] - abp[2].mean())
+    sig = signatures(abp[:2])
+    assert 0.99 < float(sig[0] @ sig[1]) < 0.999  # the premise
+    assert shared_signal(_write(tmp_path / "s.h5", ppg, abp, "abc", source="synthetic")).links == []
+    assert shared_signal(_write(tmp_path / "t.h5", ppg, abp, "abc")).links == [
+        {"a": "a", "b": "b", "exact": 0, "near": 1, "shifted": 0}
+    ]
+
+
+def test_shared_signal_reads_a_file_whose_split_column_is_to_be_replaced(tmp_path) -> None:
+    """Guards against ``shared_signal`` refusing split values other than train/val/test
+    ('innpar data split --join-shared' replaces that column, so it must read such a
+    file): b's window is a's, byte for byte, under a hand-written split 'validation'."""
+    import h5py
+
+    from innpar_freia.data.leakage import shared_signal
+
+    ppg, abp = distinct_windows(3, seed=9)
+    ppg[1], abp[1] = ppg[0], abp[0]
+    path = _write(tmp_path / "a.h5", ppg, abp, "abc", split=["train", "test", "val"])
+    with h5py.File(path, "r+") as fh:
+        fh["split"][1] = "validation"
+    assert shared_signal(path).links == [{"a": "a", "b": "b", "exact": 2, "near": 0, "shifted": 0}]
 
 
 # ---- parts, blocks ----------------------------------------------------------------------------
@@ -287,13 +338,16 @@ def test_blocks_of_windows_read_and_compared_leave_nothing_out(tmp_path, monkeyp
     being left unread, or a window past a block read as one of it, when the copies are
     read again, and against blocks of signatures compared leaving out rows or columns:
     read 3 windows at a time and compared 2 x 3 at a time, the eleven shifted copies of
-    the file of 22 windows (x_k, y_k interleaved; the last, y10, is window 21 = 3 x 7)
-    and the near duplicates of a rescaled copy of every fold-0 window are all found."""
+    a file of 25 windows (3 others, then x_k, y_k interleaved: the last, y10, is window
+    24 = 3 x 8, and the windows read again are not the file's first rows) and the near
+    duplicates of a rescaled copy of every fold-0 window are all found."""
     import innpar_freia.data.leakage as leakage
 
-    ppg, abp = _shifted_pairs(list(range(10, 21)))
-    subjects = [f"{c}{k}" for k in range(11) for c in "xy"]
-    shifted = _write(tmp_path / "s.h5", ppg, abp, subjects, fold=[0, 1] * 11)
+    ppg, abp = _shifted_pairs(list(range(60, 71)))
+    other_ppg, other_abp = distinct_windows(3, seed=8)
+    subjects = ["o1", "o2", "o3"] + [f"{c}{k}" for k in range(11) for c in "xy"]
+    shifted = _write(tmp_path / "s.h5", np.vstack([other_ppg, ppg]), np.vstack([other_abp, abp]),
+                     subjects, fold=[0, 1, 1] + [0, 1] * 11)  # fmt: skip
     ppg, abp = distinct_windows(7, seed=4)
     near = _write(tmp_path / "n.h5", np.vstack([ppg, 2 * ppg + 1]), np.vstack([abp, abp - 4]),
                   [f"s{i}" for i in range(14)], fold=[0] * 7 + [1] * 7)  # fmt: skip
@@ -304,7 +358,7 @@ def test_blocks_of_windows_read_and_compared_leave_nothing_out(tmp_path, monkeyp
     assert p["shifted_copy_pairs"] == 11 and p["shifted_copy_windows"] == 22
     for e in p["shifted_examples"]:
         i = e["a"]["index"]
-        assert (i % 2, e["b"]["index"], e["shift_seconds"]) == (0, i + 1, OFFSET / FS)
+        assert (i % 2, e["b"]["index"], e["shift_seconds"]) == (1, i + 1, OFFSET / FS)
     p = _part(check_leakage(near))
     assert p["near_duplicate_pairs"] == 7 and p["near_duplicate_windows"] == 14
     assert {(e["a"]["index"], e["b"]["index"]) for e in p["near_examples"]} == {

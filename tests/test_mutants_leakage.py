@@ -227,6 +227,30 @@ def test_a_shifted_copy_may_carry_the_same_samples_in_its_ppg_alone(tmp_path: Pa
     assert p["shifted_copy_pairs"] == 1 and p["near_duplicate_pairs"] == 0
 
 
+def test_a_copy_one_sample_later_in_a_synthetic_file_is_leakage(tmp_path: Path) -> None:
+    """A real bug, fixed: in a synthetic file a near pair below r 0.999 is expected (its
+    subjects share one waveform model) and not leakage, but it was still taken as
+    counted, so a shifted copy that is also such a near pair went uncounted: b holds a's
+    recording from one sample (8 ms) later, rescaled, in another fold; its signatures
+    correlate 0.99-0.999 (a near pair, not a copy), and the check said "no leakage", while
+    ``shared_signal`` (and the same file not marked synthetic) found the copy. A copy
+    two samples later, whose signatures fall below 0.99, was found all along."""
+    from innpar_freia.data.leakage import shared_signal
+
+    p_a, a_a = pulse_recording(7, seed=40)
+    p_c, a_c = pulse_recording(7, seed=41)
+    ppg = np.stack([p_a[:N], 3 * p_a[1 : N + 1] + 1, p_c[:N]])
+    abp = np.stack([a_a[:N], a_a[1 : N + 1] + 2, a_c[:N]])
+    r = [float(s[0] @ s[1]) for s in (signatures(ppg[:2]), signatures(abp[:2]))]
+    assert 0.99 < min(r) < 0.999  # the premise: a near pair that is not a copy
+    path = _write(tmp_path / "a.h5", ppg, abp, "abc", source="synthetic", fold=[0, 1, 1])
+    p = _part(check_leakage(path))
+    assert p["near_duplicate_pairs"] == 1 and p["near_duplicate_pairs_above_0_999"] == 0
+    assert p["shifted_copy_pairs"] == 1 and p["leakage"]
+    assert p["shifted_examples"][0]["shift_seconds"] == round(1 / FS, 4)  # b starts 1 later
+    assert shared_signal(path).links == [{"a": "a", "b": "b", "exact": 0, "near": 0, "shifted": 1}]
+
+
 def test_a_copy_found_by_signature_or_by_one_identical_signal_is_not_also_shifted(
     tmp_path: Path,
 ) -> None:
@@ -294,6 +318,53 @@ def test_in_a_synthetic_file_near_pairs_link_subjects_from_0_999_in_both_signals
     assert shared_signal(_write(tmp_path / "t.h5", ppg, abp, "abc")).links == [
         {"a": "a", "b": "b", "exact": 0, "near": 1, "shifted": 0}
     ]
+
+
+def test_a_group_joined_through_a_chain_is_named_by_its_first_subject(tmp_path) -> None:
+    """Guards against a subject's group read from its parent in the union rather than the
+    root: c's window is copied into d's (linked first), then a's into c's, so d's parent
+    is c and c's is a; every one of a, c, d is in a's group."""
+    from innpar_freia.data.leakage import shared_signal
+
+    ppg, abp = distinct_windows(2, seed=12)
+    ppg, abp = ppg[[0, 0, 1, 1]], abp[[0, 0, 1, 1]]  # c, d (c's copy), a, c (a's copy)
+    shared = shared_signal(_write(tmp_path / "a.h5", ppg, abp, "cdac"))
+    assert shared.groups == {"a": "a", "c": "a", "d": "a"}
+    assert shared.links == [
+        {"a": "a", "b": "c", "exact": 2, "near": 0, "shifted": 0},
+        {"a": "c", "b": "d", "exact": 2, "near": 0, "shifted": 0},
+    ]
+
+
+def test_shared_signal_uses_the_threshold_given_and_the_segment_length(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Guards against ``shared_signal`` comparing at the default 0.99 whatever threshold
+    it is given (b's PPG correlates about 0.95 with a's, its ABP 1: linked at 0.9 only),
+    and against it, or ``check_leakage``, confirming shifted copies over fewer samples
+    than a segment (250 for 5-s windows at 125 Hz) shared."""
+    import innpar_freia.data.leakage as leakage
+
+    ppg, abp = distinct_windows(3, seed=13)
+    ppg[1], abp[1] = ppg[0] + 0.33 * ppg[2], 2 * abp[0]
+    sig = signatures(ppg[:2])
+    assert 0.9 < float(sig[0] @ sig[1]) < 0.99  # the premise
+    path = _write(tmp_path / "a.h5", ppg, abp, "abc", fold=[0, 1, 1])
+    assert leakage.shared_signal(path).links == []
+    assert leakage.shared_signal(path, threshold=0.9).links == [
+        {"a": "a", "b": "b", "exact": 0, "near": 1, "shifted": 0}
+    ]
+    overlaps = []
+    confirm = leakage._confirm
+
+    def spy(path, candidates, min_overlap):
+        overlaps.append(min_overlap)
+        return confirm(path, candidates, min_overlap)
+
+    monkeypatch.setattr(leakage, "_confirm", spy)
+    leakage.shared_signal(path)
+    leakage.check_leakage(path)
+    assert overlaps == [250, 250]
 
 
 def test_shared_signal_reads_a_file_whose_split_column_is_to_be_replaced(tmp_path) -> None:

@@ -24,7 +24,8 @@ so any two folds must be disjoint). Leakage is
   the ABP, and at 0.9999 for one, name a candidate pair and its shift, and the pair is a
   copy when the two windows, overlaid at that shift (+-2 samples), correlate sample by
   sample by the same rule over at least the segment length. Pairs already counted as
-  exact or near duplicates are not counted again.
+  exact or near duplicates (in a synthetic file, near pairs from 0.999: the others are
+  not leakage there) are not counted again.
 
 ``shared_signal`` compares every window with every other instead, whatever its part, and
 groups the subjects that share signal, for ``innpar data split --join-shared``.
@@ -343,7 +344,10 @@ def _check_partition(
             )
         )
     report.near_windows = len(near_windows)
-    found = {(i, j) for _, i, j, _, _ in near}
+    # Near pairs counted as leakage are not counted again as shifted copies; in a synthetic
+    # file those are the copies (r >= COPY_THRESHOLD) only, as in ``shared_signal``: a copy
+    # a sample apart correlates 0.99-0.999 there, and would be left out of both counts.
+    found = {(i, j) for r, i, j, _, _ in near if r >= COPY_THRESHOLD or not report.near_expected}
     return report, _shift_candidates(part, valid, keys, segments, (hp, ha), found)
 
 

@@ -161,6 +161,43 @@ def test_the_report_lists_ten_shifted_examples_and_up_to_100_subject_pairs(tmp_p
         assert (e["b"]["subject"], e["b"]["fold"]) == (f"y{int(k) // 2}", "1")
 
 
+# ---- guarded only by the real data until now --------------------------------------------------
+
+
+def test_near_duplicates_need_both_signals_another_part_and_come_strongest_first(tmp_path):
+    """Guards (without the real data, which guarded them alone) against near duplicates
+    being looked for inside a part, found by the PPG alone, or listed weakest first. Fold
+    0: w0, w1 (w0 rescaled: a pair inside the fold, not leakage), w2, w3; fold 1: w4
+    (w2's PPG rescaled, its ABP with a tenth of another window's added: r 0.99-0.999),
+    w5 (w3 rescaled: r 1), w6 (w0's PPG rescaled under an unrelated ABP: no near pair
+    with w0 or w1). Two near pairs, (w3, w5) before (w2, w4)."""
+    d_ppg, d_abp = distinct_windows(6, seed=14)
+    blend = d_abp[1] + 0.1 * (d_abp[5] - d_abp[5].mean())
+    ppg = [d_ppg[0], 2 * d_ppg[0] + 1, d_ppg[1], d_ppg[2], 3 * d_ppg[1], 4 * d_ppg[2] + 2,
+           2 * d_ppg[0] - 1]  # fmt: skip
+    abp = [d_abp[0], d_abp[0] + 5, d_abp[1], d_abp[2], blend, d_abp[2] - 5, d_abp[4]]
+    sig = signatures(np.stack([d_abp[1], blend]))
+    assert 0.99 < float(sig[0] @ sig[1]) < 0.999  # the premise
+    path = _write(tmp_path / "a.h5", ppg, abp, "abcdefg", fold=[0, 0, 0, 0, 1, 1, 1])
+    p = _part(check_leakage(path))
+    assert p["near_duplicate_pairs"] == 2 and p["near_duplicate_pairs_above_0_999"] == 1
+    pairs = [(e["a"]["window"], e["b"]["window"]) for e in p["near_examples"]]
+    assert pairs == [("w3", "w5"), ("w2", "w4")]
+
+
+def test_shifted_copy_windows_are_counted_once_each(tmp_path: Path) -> None:
+    """Guards (without the real data) against the shifted copies' windows counted two a
+    pair: x (fold 0) has two shifted copies in fold 1, y1 from 187 samples later and y2
+    from 150 later (copies of each other too, but in one fold): 2 pairs of 3 windows."""
+    ppg, abp = pulse_recording(7, seed=42)
+    starts = [0, OFFSET, 150]
+    path = _write(tmp_path / "a.h5", [3 * ppg[s : s + N] + k for k, s in enumerate(starts)],
+                  [abp[s : s + N] + k for k, s in enumerate(starts)], ["x", "y1", "y2"],
+                  fold=[0, 1, 1])  # fmt: skip
+    p = _part(check_leakage(path))
+    assert p["shifted_copy_pairs"] == 2 and p["shifted_copy_windows"] == 3
+
+
 # ---- shifted copies: which partition, which order ----------------------------------------------
 
 

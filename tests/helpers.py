@@ -168,3 +168,22 @@ def pulse_recording(seconds: float, seed: int, fs: float = 125.0) -> tuple[np.nd
         ppg += k * np.exp(-(((t - beat - 0.3) / 0.13) ** 2))
         beat += rng.uniform(0.6, 1.0)
     return ppg, abp
+
+
+def write_wfdb(folder: Path, name: str, channels: dict[str, np.ndarray], fs: float = 250.0):
+    """A WFDB record ``folder/name`` (.hea and .dat, 16-bit): channels named ABP or ART in
+    mmHg, the others in NU. Returns the record's path without extension."""
+    import wfdb
+
+    folder.mkdir(parents=True, exist_ok=True)
+    units = ["mmHg" if k.upper() in ("ABP", "ART") else "NU" for k in channels]
+    wfdb.wrsamp(
+        name,
+        fs=fs,
+        units=units,
+        sig_name=list(channels),
+        p_signal=np.column_stack(list(channels.values())),
+        fmt=["16"] * len(channels),
+        write_dir=str(folder),
+    )
+    return folder / name

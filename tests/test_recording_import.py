@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import wfdb
-from helpers import assert_clean_failure, run_cli
+from helpers import assert_clean_failure, run_cli, write_wfdb
 
 from innpar_freia.data.importers import import_innpar_npy
 from innpar_freia.data.recording_importers import import_recordings
@@ -26,21 +26,6 @@ FS_IN = 250.0
 def recs():
     """Three synthetic 40-s recordings at 250 Hz with known PPG delays."""
     return [synthesize_recording(i, 40 / 60, FS_IN, seed=5) for i in range(3)]
-
-
-def write_wfdb(folder: Path, name: str, channels: dict[str, np.ndarray], fs: float = FS_IN):
-    folder.mkdir(parents=True, exist_ok=True)
-    units = ["mmHg" if k.upper() in ("ABP", "ART") else "NU" for k in channels]
-    wfdb.wrsamp(
-        name,
-        fs=fs,
-        units=units,
-        sig_name=list(channels),
-        p_signal=np.column_stack(list(channels.values())),
-        fmt=["16"] * len(channels),
-        write_dir=str(folder),
-    )
-    return folder / name
 
 
 def write_csv(path: Path, channels: dict[str, np.ndarray], fs: float | None = FS_IN) -> Path:

@@ -21,12 +21,9 @@ from helpers import write_csv, write_wfdb
 from innpar_freia.data.import_report import (
     ImportReport,
     Progress,
-    SourceReport,
     abp_units_warning,
     check_output,
     read_subject_map,
-    shared_subjects_warning,
-    start_from_id,
     summarise,
     unused_map_rows,
 )
@@ -172,26 +169,17 @@ def test_a_csv_time_column_named_by_the_user_is_used_and_recorded(tmp_path: Path
     assert read_info(out).provenance["options"]["time_column"] == "secs"
 
 
-def test_the_lag_in_seconds_is_at_the_output_rate_and_the_defaults_are_recorded(
-    tmp_path: Path,
-) -> None:
-    """Kills: lag_seconds computed at the input rate, or rounded to 2 decimals (the lag
-    is counted in output samples at 125 Hz, so lag_seconds is lag_samples / 125 exactly:
-    k / 125 has 3 decimals); import_recordings' default max_lag_s or edges changed (the
-    CLI passes its own, so only the Python API saw them); the given max_lag_s not passed
-    to the lag search."""
+def test_the_defaults_of_the_python_api_are_recorded(tmp_path: Path) -> None:
+    """Kills: import_recordings' default max_lag_s (2 s) or edges ('line') changed. The
+    CLI passes its own values, so only the Python API used them, and only a test on the
+    real data (skipped without it) saw the change."""
     rec = synthesize_recording(0, 40 / 60, 250.0, seed=5)
     path = tmp_path / "r.npz"
     np.savez(path, PPG=rec.ppg, ABP=rec.abp, fs=250.0)
     out = tmp_path / "o.h5"
-    src = import_recordings("npz", path, out).sources[0]
-    assert src.lag_samples and src.lag_samples % 5  # not a multiple of 0.04 s
-    assert src.lag_seconds == src.lag_samples / 125
+    import_recordings("npz", path, out)
     options = read_info(out).provenance["options"]
     assert options["lag"]["max_lag_s"] == 2.0 and options["edges"] == "line"
-    out.unlink()
-    import_recordings("npz", path, out, qc=False, max_lag_s=0.5)
-    assert read_info(out).provenance["options"]["lag"]["max_lag_s"] == 0.5
 
 
 def test_progress_is_told_of_every_record_once(tmp_path: Path) -> None:
@@ -277,6 +265,21 @@ def test_several_wfdb_headers_in_capitals_are_counted(tmp_path: Path) -> None:
         base.with_suffix(".hea").rename(base.with_suffix(".HEA"))
     with pytest.raises(DataError, match=r"r0.HEA: wfdb reads .* rename the 2 such headers$"):
         import_recordings("wfdb", tmp_path / "db", tmp_path / "o.h5", **PLAIN)
+
+
+def test_an_output_that_is_a_wfdb_signal_file_is_refused_at_the_end(tmp_path: Path) -> None:
+    """Kills: the provenance's refusal of an output that is one of the inputs dropped.
+    Only the header is known before reading; a signal file the header names ``sig.h5``
+    (which the writer's suffix rule lets through) was replaced with --force."""
+    base = write_wfdb(tmp_path / "db", "r7", recording(20), fs=FS)
+    header = base.with_suffix(".hea")
+    header.write_text(header.read_text().replace("r7.dat", "sig.h5"))
+    base.with_suffix(".dat").rename(base.parent / "sig.h5")
+    signal = (base.parent / "sig.h5").read_bytes()
+    with pytest.raises(DataError, match=r"output .*sig\.h5 is the input .*sig\.h5"):
+        import_recordings("wfdb", base, base.parent / "sig.h5", overwrite=True, **PLAIN)
+    assert (base.parent / "sig.h5").read_bytes() == signal
+    assert sorted(p.name for p in base.parent.iterdir()) == ["r7.hea", "sig.h5"]
 
 
 def test_an_unknown_recording_format_is_a_data_error(tmp_path: Path) -> None:
@@ -368,14 +371,6 @@ def test_check_output_refusals() -> None:
         check_output(Path("/nonexistent-dir/o.h5"), overwrite=False)
 
 
-def test_start_from_id() -> None:
-    """Kills: a start read from digits that do not end the id; -1 ('no start') becoming
-    0, a real start."""
-    assert start_from_id("p1_000250") == 250
-    assert start_from_id("p_12_x") == -1
-    assert start_from_id("rec") == -1
-
-
 def test_unused_map_rows_names_five_and_counts_the_rest() -> None:
     """Kills: fewer than five rows named; the 'and N more' dropped."""
     assert unused_map_rows("m.csv", list("abcdefg"), "record") == (
@@ -416,41 +411,12 @@ def test_summarise_counts_folds_from_zero_and_named_splits() -> None:
     assert report.splits == {"test": 1, "train": 2}
 
 
-def test_shared_subjects_warning() -> None:
-    """Kills: every subject (one fold each) warned of; one shared subject not warned of;
-    fewer than three examples named."""
-    assert shared_subjects_warning(["a", "b"], [0, 1], "folds") is None
-    assert shared_subjects_warning(["a", "a", "b"], [0, 1, 1], "folds") == (
-        "1 subject has windows in several folds (e.g. a): the folds are not "
-        "subject-disjoint; see 'innpar data check'"
-    )
-    subjects = ["d", "d", "c", "c", "b", "b", "a", "a"]
-    assert shared_subjects_warning(subjects, [0, 1] * 4, "splits") == (
-        "4 subjects have windows in several splits (e.g. a, b, c): the splits are not "
-        "subject-disjoint; see 'innpar data check'"
-    )
-
-
 def test_abp_units_warning_bounds() -> None:
     """Kills: the plausible median ABP range 20-250 mmHg widened at either end."""
     assert abp_units_warning(np.array([20.0]), "f") is None
     assert abp_units_warning(np.array([250.0]), "f") is None
     assert "median ABP is 260" in abp_units_warning(np.array([260.0]), "f")
     assert "median ABP is 15" in abp_units_warning(np.array([15.0]), "f")
-
-
-def test_a_source_report_leaves_out_only_what_is_unset() -> None:
-    """Kills: zero counts and empty rejections left out of a record's entry; an empty
-    detail kept in."""
-    s = SourceReport(id="r", path="p")
-    assert s.to_dict() == {
-        "id": "r",
-        "path": "p",
-        "status": "kept",
-        "windows_total": 0,
-        "windows_kept": 0,
-        "rejected": {},
-    }
 
 
 # ------------------------------------------------------------------------ the registry

@@ -209,3 +209,27 @@ def test_check_with_a_data_file_without_windows_is_one_message(tmp_path):
     result = run_cli("check", "--preset", "tiny", "--data", path)
     assert_clean_failure(result, tmp_path / "out", f"{path} holds no windows")
     assert os.path.exists(path)
+
+
+def test_import_and_synth_make_the_output_folder_and_leave_none_when_they_fail(
+    tmp_path: Path,
+) -> None:
+    """``data import --out new/sub/x.h5`` said "output directory new/sub does not exist"
+    while reconstruct and plot make their folders. Now the folders are made; an import
+    that fails leaves none of them behind."""
+    r = run_cli("data", "synth", "--out", tmp_path / "a" / "b" / "s.h5", "--subjects", 4,
+                "--minutes", 0.5, "--json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert read_info(tmp_path / "a" / "b" / "s.h5").n_windows > 0
+    bad = tmp_path / "bad"
+    (bad / "ppg").mkdir(parents=True)
+    (bad / "abp").mkdir()
+    (bad / "ppg" / "s1_0.npy").write_bytes(b"not a numpy file")
+    (bad / "abp" / "s1_0.npy").write_bytes(b"not a numpy file")
+    out = tmp_path / "new" / "sub" / "x.h5"
+    assert_clean_failure(run_cli("data", "import", "innpar-npy", bad, "--out", out), out, "s1_0")
+    assert not (tmp_path / "new").exists()
+    # A file where a folder should be is named.
+    (tmp_path / "f").write_text("")
+    r = run_cli("data", "synth", "--out", tmp_path / "f" / "s.h5")
+    assert r.exit_code == 1 and "is a file, not a folder" in r.output

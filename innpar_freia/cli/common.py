@@ -8,6 +8,8 @@ import os
 import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,21 @@ class InnparGroup(click.Group):
         except OSError as exc:
             # Unwritable output directories, full disks, unreadable inputs.
             _fail(os_error_message(exc))
+
+
+@contextmanager
+def output_folder(out: Path) -> Iterator[None]:
+    """The missing folders of ``out`` (one output file) made for the command in the
+    ``with``, and removed again, if still empty, when it fails: ``data import`` and ``data
+    synth`` refused a folder that did not exist, where reconstruct and plot make it."""
+    from innpar_freia.outputs import make_folder, remove_if_empty
+
+    created = make_folder(Path(out).parent)
+    try:
+        yield
+    except BaseException:
+        remove_if_empty(reversed(created))
+        raise
 
 
 class FloatRange(click.FloatRange):

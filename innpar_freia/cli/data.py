@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from innpar_freia.cli.common import FloatRange, echo_json, file_name, fmt
+from innpar_freia.cli.common import FloatRange, echo_json, file_name, fmt, output_folder
 
 
 @click.group("data")
@@ -81,16 +81,17 @@ def synth_cmd(
     from innpar_freia.data.store import read_info
     from innpar_freia.data.synthetic import synthesize_dataset
 
-    path = synthesize_dataset(
-        out,
-        subjects=subjects,
-        minutes=minutes,
-        fs=fs,
-        window_seconds=window_seconds,
-        seed=seed,
-        folds=folds,
-        overwrite=force,
-    )
+    with output_folder(out):
+        path = synthesize_dataset(
+            out,
+            subjects=subjects,
+            minutes=minutes,
+            fs=fs,
+            window_seconds=window_seconds,
+            seed=seed,
+            folds=folds,
+            overwrite=force,
+        )
     info = read_info(path)
     if as_json:
         echo_json(info.summary())
@@ -409,7 +410,8 @@ def import_cmd(ctx: click.Context, fmt: str, path: Path, out: Path, **kw) -> Non
             subject_map=kw["subject_map"],
             skip_bad=kw["skip_bad_records"],
         )
-    report = import_data(fmt, path, out, **options).to_dict()
+    with output_folder(out):
+        report = import_data(fmt, path, out, **options).to_dict()
     if as_json:
         echo_json(report)
     else:

@@ -249,7 +249,7 @@ def test_existing_output_needs_force(recording, ckpt, tmp_path):
     ]
     assert run(*args).exit_code == 0
     r = run(*args)
-    assert r.exit_code == 1 and "pass --force to replace it" in r.output
+    assert r.exit_code == 1 and "pass --force to replace them" in r.output
     assert run(*args, "--force").exit_code == 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import signal
 import subprocess
 import time
@@ -151,6 +152,32 @@ def write_csv(path: Path, columns: dict[str, np.ndarray]) -> Path:
         for row in zip(*columns.values(), strict=True):
             w.writerow([repr(float(v)) for v in row])
     return path
+
+
+def pulse_train(seconds: float, fs: float, mid: float, amp: float, hz: float = 1.0) -> np.ndarray:
+    """ABP ``mid - amp cos(2 pi hz t)`` in mmHg: feet (mid - amp) at multiples of 1/hz,
+    peaks (mid + amp) halfway between."""
+    t = np.arange(round(seconds * fs)) / fs
+    return mid - amp * np.cos(2 * np.pi * hz * t)
+
+
+def beat_cycles(seconds: float, fs: float, bpm: float, points) -> np.ndarray:
+    """A periodic ABP through ``(time in the beat (s), mmHg)`` points, the first the foot."""
+    t = np.arange(round(seconds * fs)) / fs
+    times, values = zip(*points, strict=True)
+    return np.interp(t % (60.0 / bpm), [*times, 60.0 / bpm], [*values, values[0]])
+
+
+def suggested_calibration_at(message: str) -> float | None:
+    """The time a calibration error suggests ("the first beats start at T s:
+    --calibration-at T)"), or ``None`` where it suggests none."""
+    found = re.search(
+        r"the first beats start at ([0-9.]+) s: --calibration-at ([0-9.]+)\)", message
+    )
+    if found is None:
+        return None
+    assert found[1] == found[2], message
+    return float(found[1])
 
 
 def pulse_recording(seconds: float, seed: int, fs: float = 125.0) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import error_summary
+from helpers import beat_cycles, error_summary, pulse_train
 
 from innpar_freia.errors import DataError
 from innpar_freia.recording_bp import (
@@ -26,19 +26,6 @@ from innpar_freia.recording_bp import (
 # --------------------------------------------------------------------------------------
 # Beat-by-beat blood pressure of a recording (recording_bp)
 # --------------------------------------------------------------------------------------
-
-
-def pulse_train(seconds: float, fs: float, mid: float, amp: float, hz: float = 1.0) -> np.ndarray:
-    """``mid - amp cos(2 pi hz t)``: feet (mid - amp) at multiples of 1/hz, peaks between."""
-    t = np.arange(round(seconds * fs)) / fs
-    return mid - amp * np.cos(2 * np.pi * hz * t)
-
-
-def beat_cycles(seconds: float, fs: float, bpm: float, points) -> np.ndarray:
-    """A periodic ABP through ``(time in the beat (s), mmHg)`` points, the first the foot."""
-    t = np.arange(round(seconds * fs)) / fs
-    times, values = zip(*points, strict=True)
-    return np.interp(t % (60.0 / bpm), [*times, 60.0 / bpm], [*values, values[0]])
 
 
 def test_map_is_the_mean_pressure_over_the_beat_not_its_median():

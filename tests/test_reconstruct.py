@@ -4,10 +4,9 @@ calibration, reference comparison."""
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
+from helpers import beat_cycles, pulse_train, suggested_calibration_at
 
 from innpar_freia.errors import DataError
 from innpar_freia.reconstruct import (
@@ -234,11 +233,6 @@ def test_delay_shifts_output_onto_the_abp_time_axis():
     assert np.isnan(back.signal[:d]).all()
 
 
-def pulse_train(seconds: float, fs: float, mid: float, amp: float, hz: float = 1.0):
-    t = np.arange(round(seconds * fs)) / fs
-    return mid - amp * np.cos(2 * np.pi * hz * t)
-
-
 def test_detect_beats_by_hand():
     x = pulse_train(20.0, 125.0, 100.0, 20.0, hz=1.25)  # 75 bpm, 120/80
     b = detect_beats(x, 125.0)
@@ -254,13 +248,6 @@ def test_detect_beats_by_hand():
     y[500:700] = np.nan  # no beat is made across a gap
     assert len(detect_beats(y, 125.0)) < len(b)
     assert len(b.between(0.0, 5.0)) == 5  # systolic peaks at 1.2, 2.0, 2.8, 3.6, 4.4 s
-
-
-def beat_cycles(seconds: float, fs: float, bpm: float, points) -> np.ndarray:
-    """A periodic ABP through ``(time in the beat (s), mmHg)`` points, the first one the foot."""
-    t = np.arange(round(seconds * fs)) / fs
-    times, values = zip(*points, strict=True)
-    return np.interp(t % (60.0 / bpm), [*times, 60.0 / bpm], [*values, values[0]])
 
 
 def test_a_dicrotic_notch_is_not_taken_for_a_foot():
@@ -369,15 +356,6 @@ def test_calibration_needs_beats_in_the_segment():
         calibrate_recording(pred, 125.0, 100.0, 20.0, cuff=(120.0, 80.0))
 
 
-def _suggested_start(message: str) -> float:
-    found = re.search(
-        r"the first beats start at ([0-9.]+) s: --calibration-at ([0-9.]+)\)", message
-    )
-    assert found, message
-    assert found[1] == found[2]
-    return float(found[1])
-
-
 def test_a_segment_without_beats_names_where_the_first_beats_start():
     # The advice to choose another --calibration-at names a time that works: the onset of
     # the first beat after the segment asked for (feet every second; the first 30 s a gap).
@@ -385,14 +363,14 @@ def test_a_segment_without_beats_names_where_the_first_beats_start():
     pred[: 125 * 30] = np.nan
     with pytest.raises(DataError, match="no reconstructed beats between 0 and 20 s") as exc:
         calibrate_recording(pred, 125.0, 0.0, 20.0, cuff=(120.0, 80.0))
-    at = _suggested_start(str(exc.value))
+    at = suggested_calibration_at(str(exc.value))
     assert 30.0 <= at <= 31.0
     _, info = calibrate_recording(pred, 125.0, at, 20.0, cuff=(120.0, 80.0))
     assert info["pred_beats"] >= 18
     # On a CSV's clock (first time 1000 s) the suggestion is on that clock too.
     with pytest.raises(DataError) as exc:
         calibrate_recording(pred, 125.0, 1000.0, 20.0, cuff=(120.0, 80.0), origin_s=1000.0)
-    assert _suggested_start(str(exc.value)) == at + 1000.0
+    assert suggested_calibration_at(str(exc.value)) == at + 1000.0
 
 
 def test_a_reference_without_beats_in_the_segment_names_where_its_beats_start():
@@ -403,7 +381,7 @@ def test_a_reference_without_beats_in_the_segment_names_where_its_beats_start():
         DataError, match="reference ABP has no valid beats between 0 and 60 s"
     ) as exc:
         calibrate_recording(pred, 125.0, 0.0, 60.0, reference=ref)
-    at = _suggested_start(str(exc.value))
+    at = suggested_calibration_at(str(exc.value))
     assert 70.0 <= at <= 71.5
     cal, _ = calibrate_recording(pred, 125.0, at, 40.0, reference=ref)
     np.testing.assert_allclose(cal.apply(pred)[125 * 80 :], ref[125 * 80 :], atol=1e-6)

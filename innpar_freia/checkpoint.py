@@ -407,7 +407,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
             "epoch": int(payload.get("epoch", 0)),
             "metrics": dict(payload.get("metrics", {})),
         }
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        # A tensor in place of a dict: torch's IndexError (indexed by a key) or RuntimeError
+        # (its truth value taken).
         raise CheckpointError(
             f"{path} is damaged or from an incompatible innpar-freia: its normalisation, "
             f"baselines or run record cannot be read ({type(exc).__name__}: {exc})"

@@ -97,6 +97,30 @@ def test_a_checkpoint_of_only_its_three_parts_loads_with_empty_defaults(tiny, tm
     assert ckpt.normalisation == Normalisation("minmax", 50.0, 100.0)
 
 
+# torch warns as the tensor is indexed by the key "method", before it raises
+@pytest.mark.filterwarnings("ignore:Using a non-tuple sequence:UserWarning")
+@pytest.mark.parametrize("part", ["normalisation", "baselines"])
+def test_a_run_record_part_saved_as_a_tensor_is_one_message(tiny, tmp_path: Path, part: str):
+    """A damaged checkpoint whose normalisation or baselines are a tensor (the file is
+    still read with ``weights_only=True``) crashed load_checkpoint with torch's IndexError
+    ("too many indices for tensor") or RuntimeError ("Boolean value of Tensor with more
+    than one value is ambiguous"), not the message for an unreadable run record. Fails
+    without the fix in load_checkpoint (the two added to the errors it catches there)."""
+    cfg, model = tiny
+    norm = {"method": "minmax", "abp_offset": 50.0, "abp_scale": 100.0}
+    payload = {
+        "run_config": cfg.to_dict(),
+        "model_state": model.state_dict(),
+        "normalisation": norm,
+    }
+    payload[part] = torch.zeros(3)
+    path = save_checkpoint(tmp_path / "t.pt", payload)
+    with pytest.raises(
+        CheckpointError, match="normalisation, baselines or run record cannot be read"
+    ):
+        load_checkpoint(path)
+
+
 # --------------------------------------------------------------------------------------
 # Predictions of a checkpoint whose network is a stand-in
 # --------------------------------------------------------------------------------------

@@ -78,18 +78,19 @@ def test_a_file_that_is_not_a_dict_is_not_a_checkpoint(tmp_path: Path, saved):
         read_checkpoint(path)
 
 
+def _bare_payload(tiny) -> dict:
+    """A checkpoint's three required parts only: configuration, weights, normalisation."""
+    cfg, model = tiny
+    norm = {"method": "minmax", "abp_offset": 50.0, "abp_scale": 100.0}
+    return {"run_config": cfg.to_dict(), "model_state": model.state_dict(), "normalisation": norm}
+
+
 def test_a_checkpoint_of_only_its_three_parts_loads_with_empty_defaults(tiny, tmp_path: Path):
     """Guards against the defaults of what a checkpoint may leave out being made up: one
     saved with only its configuration, weights and normalisation has completed no epoch
     (0), no baselines, no data description and no metrics. And against the format version
     written being raised without need."""
-    cfg, model = tiny
-    norm = {"method": "minmax", "abp_offset": 50.0, "abp_scale": 100.0}
-    payload = {
-        "run_config": cfg.to_dict(),
-        "model_state": model.state_dict(),
-        "normalisation": norm,
-    }
+    payload = _bare_payload(tiny)
     ckpt = load_checkpoint(save_checkpoint(tmp_path / "bare.pt", payload))
     assert (ckpt.epoch, ckpt.baselines, ckpt.data, ckpt.metrics) == (0, None, {}, {})
     # Format 1, which every earlier innpar-freia reads: a new number would lock them out.
@@ -106,13 +107,7 @@ def test_a_run_record_part_saved_as_a_tensor_is_one_message(tiny, tmp_path: Path
     ("too many indices for tensor") or RuntimeError ("Boolean value of Tensor with more
     than one value is ambiguous"), not the message for an unreadable run record. Fails
     without the fix in load_checkpoint (the two added to the errors it catches there)."""
-    cfg, model = tiny
-    norm = {"method": "minmax", "abp_offset": 50.0, "abp_scale": 100.0}
-    payload = {
-        "run_config": cfg.to_dict(),
-        "model_state": model.state_dict(),
-        "normalisation": norm,
-    }
+    payload = _bare_payload(tiny)
     payload[part] = torch.zeros(3)
     path = save_checkpoint(tmp_path / "t.pt", payload)
     with pytest.raises(

@@ -398,6 +398,15 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     if not all(torch.isfinite(p).all() for p in weights):
         raise CheckpointError(f"{path} is damaged: some of its weights are NaN or infinite")
     model.to(device).eval()
+    for part in ("normalisation", "baselines"):
+        # Checked for what it is, as the weights are above: a tensor here (a damaged file
+        # still read with weights_only=True) ended in torch's IndexError or RuntimeError,
+        # after a torch warning, instead of one message.
+        value = payload.get(part)
+        if value is not None and not isinstance(value, dict):
+            raise CheckpointError(
+                f"{path} is damaged: its {part} is a {type(value).__name__}, not a table of values"
+            )
     try:
         normalisation = Normalisation.from_dict(payload["normalisation"])
         baselines = payload.get("baselines")
@@ -407,9 +416,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
             "epoch": int(payload.get("epoch", 0)),
             "metrics": dict(payload.get("metrics", {})),
         }
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
-        # A tensor in place of a dict: torch's IndexError (indexed by a key) or RuntimeError
-        # (its truth value taken).
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CheckpointError(
             f"{path} is damaged or from an incompatible innpar-freia: its normalisation, "
             f"baselines or run record cannot be read ({type(exc).__name__}: {exc})"

@@ -10,6 +10,7 @@ amount."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -98,22 +99,20 @@ def test_a_checkpoint_of_only_its_three_parts_loads_with_empty_defaults(tiny, tm
     assert ckpt.normalisation == Normalisation("minmax", 50.0, 100.0)
 
 
-# torch warns as the tensor is indexed by the key "method", before it raises
-@pytest.mark.filterwarnings("ignore:Using a non-tuple sequence:UserWarning")
 @pytest.mark.parametrize("part", ["normalisation", "baselines"])
 def test_a_run_record_part_saved_as_a_tensor_is_one_message(tiny, tmp_path: Path, part: str):
     """A damaged checkpoint whose normalisation or baselines are a tensor (the file is
     still read with ``weights_only=True``) crashed load_checkpoint with torch's IndexError
     ("too many indices for tensor") or RuntimeError ("Boolean value of Tensor with more
-    than one value is ambiguous"), not the message for an unreadable run record. Fails
-    without the fix in load_checkpoint (the two added to the errors it catches there)."""
+    than one value is ambiguous"), after a torch warning, not one message naming what is
+    damaged. Fails without the type check in load_checkpoint."""
     payload = _bare_payload(tiny)
     payload[part] = torch.zeros(3)
     path = save_checkpoint(tmp_path / "t.pt", payload)
-    with pytest.raises(
-        CheckpointError, match="normalisation, baselines or run record cannot be read"
-    ):
-        load_checkpoint(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one message: no torch warning on the way
+        with pytest.raises(CheckpointError, match=f"damaged: its {part} is a Tensor, not a table"):
+            load_checkpoint(path)
 
 
 # --------------------------------------------------------------------------------------

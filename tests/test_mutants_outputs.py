@@ -848,21 +848,22 @@ def test_non_finite_normalisation_is_damage(ckpt_path: Path, field: str, value: 
         load_checkpoint(path)
 
 
+UNREADABLE = "normalisation, baselines or run record cannot be read"
+
+
 @pytest.mark.parametrize(
-    "edit",
+    "edit, message",
     [
-        lambda p: p.update(normalisation=["minmax", 40.0, 160.0]),
-        lambda p: p.update(baselines={"abp_mean": 1.0}),
-        lambda p: p.update(epoch="seven"),
+        (lambda p: p.update(normalisation=["minmax", 40.0, 160.0]), "normalisation is a list"),
+        (lambda p: p.update(baselines={"abp_mean": 1.0}), UNREADABLE),
+        (lambda p: p.update(epoch="seven"), UNREADABLE),
     ],
 )
-def test_an_unreadable_run_record_is_one_message(ckpt_path: Path, edit):
+def test_an_unreadable_run_record_is_one_message(ckpt_path: Path, edit, message):
     """Guards against catching only KeyError there: a normalisation of the wrong type,
     baselines missing fields (TypeError) or a non-numeric epoch (ValueError) were
     tracebacks."""
-    with pytest.raises(
-        CheckpointError, match="normalisation, baselines or run record cannot be read"
-    ):
+    with pytest.raises(CheckpointError, match=message):
         load_checkpoint(edited(ckpt_path, edit))
 
 

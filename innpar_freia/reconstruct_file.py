@@ -195,8 +195,9 @@ def _reconstruct_recording(
     if input_path.is_dir() and not input_path.with_suffix(".hea").is_file():
         # Was "cannot tell the format of DIR: expected a WFDB record (.hea), .csv, ...".
         raise DataError(
-            f"{input_path} is a folder; innpar reconstruct reads one recording (a WFDB record, "
-            ".csv, .npz or .npy file); 'innpar data import' reads folders"
+            f"{input_path} is a folder; reconstruct_file reads one recording (a WFDB record, "
+            ".csv, .npz or .npy file); reconstruct_folder reads every recording of a folder "
+            "('innpar reconstruct FOLDER --out OUTDIR')"
         )
     fmt_in = None
     kwargs: dict[str, Any] = {}

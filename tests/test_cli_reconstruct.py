@@ -351,7 +351,7 @@ def bad_ckpts(ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         ("random_npy", "not a NumPy file of numbers"),
         ("reference_is_input", "names channel 'PPG', the PPG the output is reconstructed from"),
         ("beyond_float32", "nothing could be reconstructed from channel 'PPG'"),
-        ("folder", "in is a folder; innpar reconstruct reads one recording"),
+        ("folder", "for a folder INPUT, --out names a folder"),
         ("reference_of_a_ppg", "with --direction abp2ppg the output is PPG: drop --reference"),
     ],
 )

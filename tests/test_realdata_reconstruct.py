@@ -187,3 +187,34 @@ def test_every_beat_of_the_real_records_is_a_whole_beat(real_data: Path):
             seen_577 = True
         n += len(beats.map)
     assert n > 10_000 and seen_577
+
+
+def test_a_folder_of_real_records_each_calibrated_with_its_own_reference(
+    real_data, tiny_run, tmp_path
+):
+    """The 7 test records of the WFDB folder (its records.csv left out by --include): the two
+    whose ABP is flat throughout (623, 718) cannot be calibrated from it and are listed as
+    failed, the other five are written; 577's reference is valid only in its calibration
+    segment, so it has no comparison and the table says why."""
+    out = tmp_path / "abp"
+    r = run(
+        "reconstruct", "--checkpoint", tiny_run / "checkpoints" / "best.pt",
+        real_data / "wfdb", "--out", out, "--include", "test/*",
+        "--reference-abp", "ABP", "--calibration", "reference",
+    )  # fmt: skip
+    assert r.exit_code == 1
+    assert "2 of 7 recordings could not be reconstructed" in r.output
+    index = json.loads((out / "reconstructions.json").read_text())
+    rows = {row["record"]: row for row in index["recordings"]}
+    assert sorted(rows) == [f"test/{n}" for n in (554, 577, 580, 586, 623, 679, 718)]
+    for name, row in rows.items():
+        if name in ("test/623", "test/718"):
+            assert row["status"] == "failed" and "no valid beats" in row["reason"]
+            assert not list((out / "test").glob(f"{name[5:]}.*"))
+            continue
+        assert row["status"] == "reconstructed" and row["calibration"] == "reference"
+        summary = json.loads(Path(row["summary"]).read_text())
+        assert read_recording(out / f"{name}.hea").fs == summary["fs"] == 250.0
+        assert row["reconstructed_fraction"] == summary["reconstructed_fraction"]
+        assert (row["ref_waveform_mae"] is None) == (name == "test/577")
+    assert "calibration segment" in rows["test/577"]["ref_note"]

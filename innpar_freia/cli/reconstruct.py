@@ -6,11 +6,25 @@ from pathlib import Path
 
 import click
 
-from innpar_freia.cli.common import FloatRange, echo_json, file_name, fmt
+from innpar_freia.cli.common import FloatRange, echo_json, fmt
+from innpar_freia.errors import DataError
 
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 DIRECTIONS = ("ppg2abp", "abp2ppg")
 CALIBRATION_MODES = ("offset-scale", "offset")
+FOLDER_OUTPUT_FORMATS = ("csv", "npy", "npz", "wfdb")
+
+
+def _file_option(value: str | None, flag: str, example: str) -> Path | None:
+    """A file name given to ``flag`` for a file INPUT; one ending in a slash names a folder
+    (``Path`` would drop the slash and the file would be written under the folder's name)."""
+    if value is not None and value.endswith(("/", "\\")):
+        raise click.BadParameter(
+            f"{value!r} names a folder; give a file name such as {example} (a folder is for "
+            "a folder INPUT)",
+            param_hint=f"'{flag}'",
+        )
+    return None if value is None else Path(value)
 
 
 @click.command("reconstruct")
@@ -18,11 +32,23 @@ CALIBRATION_MODES = ("offset-scale", "offset")
 @click.option("--checkpoint", type=EXISTING_FILE, required=True, help="Trained checkpoint.")
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False),
-    callback=file_name("abp.csv"),
     required=True,
     help="Output: .csv, .npy, .npz, a WFDB record (name or .hea), or .h5 for a window-file "
-    "INPUT; without a suffix, INPUT's format.",
+    "INPUT; without a suffix, INPUT's format. For a folder INPUT, a folder.",
+)
+@click.option(
+    "--format",
+    "out_format",
+    type=click.Choice(FOLDER_OUTPUT_FORMATS),
+    default=None,
+    help="For a folder INPUT: write every output in this format  [default: each input's].",
+)
+@click.option(
+    "--include",
+    metavar="PATTERN",
+    default=None,
+    help="For a folder INPUT: only the recordings whose file (a record's .hea) matches this "
+    "glob pattern, relative to the folder (e.g. '*.csv', 'training/*').",
 )
 @click.option(
     "--fs",
@@ -61,9 +87,10 @@ CALIBRATION_MODES = ("offset-scale", "offset")
 @click.option(
     "--calibration",
     default=None,
-    metavar="SBP/DBP|reference",
+    metavar="SBP/DBP|reference|TABLE.csv",
     help="Calibrate with a cuff reading in mmHg (e.g. 120/80), or with the --reference-abp "
-    "channel ('reference'), over the calibration segment.",
+    "channel ('reference'), over the calibration segment. For a folder INPUT, a CSV table "
+    "of one reading per recording (columns record, sbp, dbp, and optionally at in s).",
 )
 @click.option(
     "--calibration-mode",
@@ -95,17 +122,18 @@ CALIBRATION_MODES = ("offset-scale", "offset")
 )
 @click.option(
     "--plot",
-    type=click.Path(dir_okay=False),
-    callback=file_name("abp.png"),
     default=None,
-    help="Also draw the whole recording (.png or .pdf).",
+    help="Also draw the whole recording (.png or .pdf). For a folder INPUT, a folder for "
+    "one figure per recording (RECORD.png).",
 )
 @click.option("--force", is_flag=True, help="Replace existing output files.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def reconstruct_cmd(
     input_path: Path,
     checkpoint: Path,
-    out: Path,
+    out: str,
+    out_format: str | None,
+    include: str | None,
     fs: float | None,
     ppg_channel: str | None,
     abp_channel: str | None,
@@ -117,7 +145,7 @@ def reconstruct_cmd(
     calibration_at: float | None,
     calibration_seconds: float,
     reference_abp: str | None,
-    plot: Path | None,
+    plot: str | None,
     force: bool,
     as_json: bool,
 ) -> None:
@@ -136,6 +164,13 @@ def reconstruct_cmd(
     STEM.beats.csv (per-beat SBP/DBP/MAP) and STEM.summary.json, STEM being OUT without
     its suffix (abp.csv -> abp.beats.csv).
 
+    INPUT may also be a folder: every recording under it (WFDB records, .csv, .npz, .npy;
+    recursively) is reconstructed into the folder --out, OUT/RECORD.FORMAT with its beats
+    table and summary, RECORD being its path under INPUT without the extension, and
+    OUT/reconstructions.csv (and .json) lists them all. A recording that cannot be
+    reconstructed is listed there with its reason and the others go on; the command then
+    ends with exit code 1 naming it.
+
     Without calibration the mmHg level is the training population's, not this person's:
     give a cuff reading (--calibration 120/80) for absolute values.
 
@@ -146,6 +181,8 @@ def reconstruct_cmd(
       innpar reconstruct --checkpoint best.pt ppg.npy --fs 100 --out abp.npy
       innpar reconstruct --checkpoint best.pt rec --out rec_abp --reference-abp ABP \\
           --calibration reference --calibration-at 30
+      innpar reconstruct --checkpoint best.pt wfdb/training --out abp/ --format csv \\
+          --calibration cuffs.csv --plot figures/
     """
     from innpar_freia.reconstruct_file import ReconstructOptions, reconstruct_file
 
@@ -153,6 +190,22 @@ def reconstruct_cmd(
         raise click.UsageError("--abp-channel names the input of --direction abp2ppg")
     if direction == "abp2ppg" and ppg_channel is not None:
         raise click.UsageError("--ppg-channel names the input of --direction ppg2abp")
+    from innpar_freia.reconstruct_folder import is_cuff_table
+
+    folder = input_path.is_dir() and not input_path.with_suffix(".hea").is_file()
+    if not folder:
+        for flag, value in (("--format", out_format), ("--include", include)):
+            if value is not None:
+                raise click.UsageError(
+                    f"{flag} is for a folder INPUT; a file's output format is --out's suffix"
+                    if flag == "--format"
+                    else f"{flag} picks recordings of a folder INPUT; {input_path} is one file"
+                )
+        if is_cuff_table(calibration):
+            raise DataError(
+                f"a cuff table ({calibration}) is for a folder INPUT; give this recording's "
+                "reading as SBP/DBP (e.g. --calibration 120/80)"
+            )
     options = ReconstructOptions(
         direction=direction,
         channel=ppg_channel if direction == "ppg2abp" else abp_channel,
@@ -164,10 +217,17 @@ def reconstruct_cmd(
         calibration_at=calibration_at,
         calibration_seconds=calibration_seconds,
         reference_abp=reference_abp,
-        plot=plot,
+        plot=None if folder else _file_option(plot, "--plot", "abp.png"),
         force=force,
     )
-    summary = reconstruct_file(checkpoint, input_path, out, options)
+    if folder:
+        _reconstruct_folder(
+            checkpoint, input_path, Path(out), options, out_format, plot, include, as_json
+        )
+        return
+    summary = reconstruct_file(
+        checkpoint, input_path, _file_option(out, "--out", "abp.csv"), options
+    )
     if summary.get("warning"):
         click.echo(f"warning: {summary['warning']}", err=True)
     if as_json:
@@ -210,3 +270,81 @@ def reconstruct_cmd(
     if "plot" in outputs:
         click.echo(f"  plot: {outputs['plot']}")
     click.echo(f"  summary: {outputs['summary']}")
+
+
+def _reconstruct_folder(
+    checkpoint: Path,
+    folder: Path,
+    out: Path,
+    options,
+    out_format: str | None,
+    plot: str | None,
+    include: str | None,
+    as_json: bool,
+) -> None:
+    """``innpar reconstruct FOLDER``: a line per recording as it is done, then the table."""
+    from innpar_freia.reconstruct_folder import reconstruct_folder
+
+    def on_record(i: int, n: int, record: str, row: dict) -> None:
+        if as_json:
+            return
+        head = f"[{i + 1}/{n}] {record}: "
+        if row["status"] == "failed":
+            click.echo(head + f"not reconstructed: {row['reason']}")
+            return
+        line = (
+            f"{row['duration_s']:.1f} s, {100 * row['reconstructed_fraction']:.1f} % reconstructed"
+        )
+        if row.get("beats"):
+            line += (
+                f", {row['beats']} beats, median SBP {fmt(row['sbp_median'], 1)}, DBP "
+                f"{fmt(row['dbp_median'], 1)}, MAP {fmt(row['map_median'], 1)} mmHg"
+            )
+        if row.get("ref_waveform_mae") is not None:
+            line += f"; vs reference: waveform MAE {fmt(row['ref_waveform_mae'])} mmHg"
+        elif row.get("ref_note"):
+            line += f"; no comparison with the reference: {row['ref_note']}"
+        click.echo(head + line)
+        if row.get("warning"):
+            click.echo(f"warning: {record}: {row['warning']}", err=True)
+
+    index = reconstruct_folder(
+        checkpoint,
+        folder,
+        out,
+        options,
+        out_format=out_format,
+        plot_dir=None if plot is None else Path(plot),
+        include=include,
+        on_record=on_record,
+    )
+    if index["unused_cuff_rows"]:
+        rows = index["unused_cuff_rows"]
+        click.echo(
+            f"warning: {len(rows)} row(s) of the cuff table match no recording: "
+            + ", ".join(rows[:5])
+            + (" ..." if len(rows) > 5 else ""),
+            err=True,
+        )
+    if as_json:
+        echo_json(index)
+    else:
+        click.echo(
+            f"{index['n_reconstructed']} of {index['n_recordings']} recordings reconstructed "
+            f"into {out}; table: {index['outputs']['table']}"
+        )
+        if index["calibration"] == "calibration-free" and options.direction == "ppg2abp":
+            click.echo(
+                "  note: calibration-free: the mmHg levels are the training population's, "
+                "not each person's; give --calibration TABLE.csv (one cuff reading per "
+                "recording) for absolute values"
+            )
+    failed = [r for r in index["recordings"] if r["status"] == "failed"]
+    if failed:
+        shown = "; ".join(f"{r['record']}: {r['reason']}" for r in failed[:3])
+        more = f"; and {len(failed) - 3} more" if len(failed) > 3 else ""
+        raise DataError(
+            f"{len(failed)} of {index['n_recordings']} recordings could not be reconstructed "
+            f"(listed in {index['outputs']['table']}): {shown}{more}"
+            + ("" if include else " (leave out files that are not recordings with --include)")
+        )

@@ -1,0 +1,434 @@
+"""``innpar reconstruct FOLDER``: every recording under a folder, each as ``innpar reconstruct``
+reconstructs one file, into an output folder of the same layout, with one table of them all.
+
+A recording is a WFDB record (its ``.hea``), or a ``.csv``, ``.npz`` or ``.npy`` file, found
+recursively; its record id is its path under the folder without the extension
+(``training/85``), and its outputs are ``OUT/<id>.<format>`` with ``<id>.beats.csv`` and
+``<id>.summary.json`` beside them (``<id>.png`` under the figures folder).
+
+Each recording is written whole or not at all, as for one file. A recording that cannot be
+reconstructed (unreadable, no PPG channel, too short, nothing valid) does not stop the
+others: it is listed with its reason in ``OUT/reconstructions.csv`` / ``.json``, and the run
+ends with an error naming it. Everything that would stop every recording alike (outputs
+that exist without ``force``, a cuff table that misses a record, an output folder inside the
+input folder) is refused before any work.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import errno
+import fnmatch
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from innpar_freia.checkpoint import Checkpoint, load_checkpoint
+from innpar_freia.errors import DataError
+from innpar_freia.outputs import (
+    StagedOutputs,
+    check_outputs,
+    json_text,
+    recording_paths,
+)
+from innpar_freia.reconstruct_file import (
+    ReconstructOptions,
+    reconstruct_file,
+    side_paths,
+)
+from innpar_freia.recording_bp import parse_cuff
+
+# The recording formats found in a folder, by the suffix that marks one recording.
+FOLDER_FORMATS = {"wfdb": ".hea", "csv": ".csv", "npz": ".npz", "npy": ".npy"}
+# An --out or --plot that names a file where a folder is wanted.
+_FILE_SUFFIXES = {".csv", ".npy", ".npz", ".hea", ".dat", ".h5", ".hdf5", ".png", ".pdf", ".json"}
+INDEX_NAMES = ("reconstructions.csv", "reconstructions.json")
+# Errors of the machine, not of one recording: every later recording would fail alike.
+_FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+_INDEX_COLUMNS = (
+    "record",
+    "status",
+    "reason",
+    "input",
+    "output",
+    "duration_s",
+    "reconstructed_fraction",
+    "gaps",
+    "beats",
+    "sbp_median",
+    "dbp_median",
+    "map_median",
+    "hr_median",
+    "calibration",
+    "ref_waveform_mae",
+    "ref_sbp_mae",
+    "ref_dbp_mae",
+    "ref_map_mae",
+    "ref_note",
+    "warning",
+)
+
+
+@dataclass
+class Recording:
+    """One recording of the folder: its record id, the path to read and its format."""
+
+    id: str
+    path: Path
+    format: str
+
+
+@dataclass
+class CuffReading:
+    """One row of a cuff table: the reading in mmHg and when it was taken (``None``: at the
+    recording's start)."""
+
+    sbp: float
+    dbp: float
+    at: float | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.sbp:g}/{self.dbp:g}"
+
+
+def is_cuff_table(calibration: str | None) -> bool:
+    """Whether a ``--calibration`` value names a table of cuff readings (a ``.csv`` name, or
+    a file), not one reading (``120/80``) or ``reference``."""
+    if calibration is None or calibration == "reference":
+        return False
+    return Path(calibration).suffix.lower() == ".csv" or Path(calibration).is_file()
+
+
+def find_recordings(folder: Path, include: str | None = None) -> list[Recording]:
+    """The recordings under ``folder`` (see the module's docstring), sorted by record id;
+    with ``include``, only those whose file (a record's ``.hea``) matches the glob pattern,
+    relative to ``folder`` (``*.csv``, ``training/*``)."""
+    from innpar_freia.data.recording_importers import discover
+    from innpar_freia.data.recordings import files_under
+
+    found: list[Recording] = []
+    for fmt, suffix in FOLDER_FORMATS.items():
+        if not files_under(folder, suffix):
+            continue
+        if fmt == "npy":  # one signal per file: data import has no such format
+            for f in files_under(folder, suffix):
+                rel = f.relative_to(folder)
+                found.append(Recording(rel.with_suffix("").as_posix(), f, fmt))
+        else:
+            found += [Recording(u.id, u.path, fmt) for u in discover(fmt, folder)]
+    if include is not None:
+        found = [r for r in found if fnmatch.fnmatch(_marker(r, folder), include)]
+    if not found:
+        kinds = "WFDB records (.hea), .csv, .npz or .npy files"
+        raise DataError(
+            f"{folder} has no recordings ({kinds})"
+            + (f" whose path matches --include {include!r}" if include is not None else "")
+        )
+    ids: dict[str, Recording] = {}
+    for r in sorted(found, key=lambda r: (r.id, r.format)):
+        if r.id in ids:
+            # Their outputs would share OUT/<id>.summary.json and .beats.csv.
+            raise DataError(
+                f"{_marker(ids[r.id], folder)} and {_marker(r, folder)} are both recording "
+                f"{r.id!r}: their outputs would have the same names; keep one, or pick with "
+                "--include"
+            )
+        ids[r.id] = r
+    return list(ids.values())
+
+
+def _marker(rec: Recording, folder: Path) -> str:
+    """The file that makes ``rec`` a recording, relative to ``folder``."""
+    path = rec.path.with_suffix(".hea") if rec.format == "wfdb" else rec.path
+    return path.relative_to(folder).as_posix()
+
+
+def read_cuff_table(path: str | Path) -> dict[str, CuffReading]:
+    """A CSV of cuff readings, one row per recording: a key column (``record``, ``name`` or
+    ``id``: the record id, or its file name without the extension), ``sbp`` and ``dbp`` in
+    mmHg, and optionally ``at``, the reading's time in seconds on the recording's clock."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"cuff table not found: {path}")
+    try:
+        # utf-8-sig: a spreadsheet's byte-order mark would join the first column's name.
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cuff table {path} is not a readable CSV file: {exc}") from None
+    if not rows:
+        raise DataError(f"cuff table {path} has no rows")
+    columns = {c.strip().lower(): c for c in rows[0] if c is not None}
+    key = next((c for c in ("record", "name", "id") if c in columns), None)
+    if key is None or "sbp" not in columns or "dbp" not in columns:
+        raise DataError(
+            f"cuff table {path} needs a record column (record, name or id), sbp and dbp "
+            f"(mmHg), and optionally at (s); it has: {', '.join(columns.values())}"
+        )
+    table: dict[str, CuffReading] = {}
+    for line, row in enumerate(rows, start=2):
+        if None in row:  # csv.DictReader's key for cells beyond the header's columns
+            raise DataError(f"cuff table {path}: row {line} has more cells than the header")
+        cells = {k.strip().lower(): (v or "").strip() for k, v in row.items()}
+        name = cells[key]
+        if not name:
+            raise DataError(f"cuff table {path}: row {line} has no {key}")
+        if name in table:
+            raise DataError(f"cuff table {path}: {name!r} has two rows ({line} and an earlier)")
+        try:
+            sbp, dbp = parse_cuff(f"{cells['sbp']}/{cells['dbp']}")
+        except DataError as exc:
+            raise DataError(f"cuff table {path}, row {line} ({name}): {exc}") from None
+        at = None
+        if cells.get("at"):
+            try:
+                at = float(cells["at"])
+            except ValueError:
+                at = float("nan")
+            if at != at or at in (float("inf"), float("-inf")):
+                raise DataError(
+                    f"cuff table {path}, row {line} ({name}): at must be a time in seconds, "
+                    f"not {cells['at']!r}"
+                )
+        table[name] = CuffReading(sbp, dbp, at)
+    return table
+
+
+def _cuffs_for(
+    recordings: list[Recording], table: dict[str, CuffReading], path: Path
+) -> tuple[dict[str, CuffReading], list[str]]:
+    """Each recording's row of ``table`` (by record id, or by its file name when that is one
+    recording's only), and the rows that matched none; every recording needs its row."""
+    stems: dict[str, list[str]] = {}
+    for r in recordings:
+        stems.setdefault(r.id.rsplit("/", 1)[-1], []).append(r.id)
+    readings: dict[str, CuffReading] = {}
+    used: set[str] = set()
+    for r in recordings:
+        stem = r.id.rsplit("/", 1)[-1]
+        key = r.id if r.id in table else stem if len(stems[stem]) == 1 else None
+        if key in table:
+            readings[r.id] = table[key]
+            used.add(key)
+    missing = [r.id for r in recordings if r.id not in readings]
+    if missing:
+        raise DataError(
+            f"cuff table {path} has no reading for {len(missing)} of the {len(recordings)} "
+            f"recordings: {_listed(missing, 5)}; add their rows, or leave them out with --include"
+        )
+    return readings, sorted(set(table) - used)
+
+
+def _out_path(out_dir: Path, rec: Recording, out_format: str | None) -> Path:
+    """Where ``rec``'s reconstruction goes: ``OUT/<id>`` with the suffix of its format (the
+    input's unless ``out_format``); the suffix is always given, so a record id with a dot
+    (``rec.v2``) is not taken for a name with a suffix."""
+    fmt = out_format or rec.format
+    suffix = FOLDER_FORMATS[fmt]
+    return out_dir / f"{rec.id}{suffix}"
+
+
+def _finals(out: Path, fmt: str, opts: ReconstructOptions) -> list[Path]:
+    side = side_paths(out, fmt)
+    finals = [*recording_paths(out, fmt), side["summary"]]
+    if opts.direction == "ppg2abp":
+        finals.append(side["table"])
+    if opts.plot is not None:
+        finals.append(opts.plot)
+    return finals
+
+
+def reconstruct_folder(
+    checkpoint: str | Path | Checkpoint,
+    folder: str | Path,
+    out_dir: str | Path,
+    options: ReconstructOptions | None = None,
+    *,
+    out_format: str | None = None,
+    plot_dir: str | Path | None = None,
+    include: str | None = None,
+    on_record: Callable[[int, int, str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Reconstruct every recording under ``folder`` into ``out_dir`` (see the module's
+    docstring); returns the index, also written to ``out_dir/reconstructions.json`` and
+    ``.csv``. ``options`` apply to every recording (their ``plot`` is ignored: with
+    ``plot_dir`` each recording's figure goes to ``plot_dir/<id>.png``); their
+    ``calibration`` may name a cuff table (:func:`read_cuff_table`), which calibrates each
+    recording with its own reading. ``on_record(i, n, id, row)`` is called after each
+    recording with its row of the index. A ``DataError``, before any work, for what would stop
+    every recording; a recording that fails is a row with its reason (``status`` "failed"),
+    and the others go on."""
+    opts = options or ReconstructOptions()
+    folder, out_dir = Path(folder), Path(out_dir)
+    plot_dir = None if plot_dir is None else Path(plot_dir)
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder")
+    if out_format is not None and out_format not in FOLDER_FORMATS:
+        raise DataError(
+            f"output format must be one of {', '.join(FOLDER_FORMATS)}, not {out_format!r}"
+        )
+    for what, target in (("--out", out_dir), ("--plot", plot_dir)):
+        if target is None:
+            continue
+        if (target.exists() and not target.is_dir()) or (
+            not target.exists() and target.suffix.lower() in _FILE_SUFFIXES
+        ):
+            raise DataError(
+                f"{what} {target}: for a folder INPUT, {what} names a folder (each "
+                f"recording's {'figure' if what == '--plot' else 'output'} goes in it, named "
+                "by its record)"
+            )
+        if target.resolve().is_relative_to(folder.resolve()):
+            # A second run would find the first one's outputs as recordings.
+            raise DataError(
+                f"{what} {target} is inside the input folder {folder}; write the "
+                "reconstructions elsewhere"
+            )
+    # Each recording is given its own reading from the table (every one has a row).
+    cuff_table = Path(str(opts.calibration)) if is_cuff_table(opts.calibration) else None
+    if cuff_table is None and opts.calibration is not None and opts.calibration != "reference":
+        raise DataError(
+            f"--calibration {opts.calibration}: one cuff reading is one person's; for a "
+            "folder, give a table of readings (--calibration TABLE.csv with columns record, "
+            "sbp, dbp and optionally at)"
+        )
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
+    if opts.direction == "abp2ppg":
+        ckpt.check_reversible()
+    recordings = find_recordings(folder, include)
+    cuffs: dict[str, CuffReading] = {}
+    unused: list[str] = []
+    if cuff_table is not None:
+        cuffs, unused = _cuffs_for(recordings, read_cuff_table(cuff_table), cuff_table)
+
+    plans: list[tuple[Recording, Path, ReconstructOptions]] = []
+    for rec in recordings:
+        rec_opts = dataclasses.replace(
+            opts, plot=None if plot_dir is None else plot_dir / f"{rec.id}.png"
+        )
+        if rec.id in cuffs:
+            cuff = cuffs[rec.id]
+            rec_opts = dataclasses.replace(
+                rec_opts,
+                calibration=cuff.text,
+                calibration_at=cuff.at if cuff.at is not None else opts.calibration_at,
+            )
+        plans.append((rec, _out_path(out_dir, rec, out_format), rec_opts))
+    index_paths = [out_dir / name for name in INDEX_NAMES]
+    finals = index_paths + [
+        p for rec, out, o in plans for p in _finals(out, out_format or rec.format, o)
+    ]
+    # All at once, before any work: a run that stopped at the 40th recording on "output
+    # exists" would have spent the time of 39 for nothing.
+    existing = [p for p in finals if p.exists()]
+    if existing and not opts.force:
+        raise DataError(f"outputs exist: {_listed(existing, 3)}; pass --force to replace them")
+    check_outputs(index_paths, opts.force, inputs=[Path(ckpt.path)])
+
+    rows: list[dict[str, Any]] = []
+    for i, (rec, out, rec_opts) in enumerate(plans):
+        try:
+            summary = reconstruct_file(ckpt, rec.path, out, rec_opts)
+            row = _row(rec, summary)
+        except DataError as exc:
+            row = _failed(rec, str(exc))
+        except OSError as exc:
+            if exc.errno in _FATAL_ERRNOS:
+                raise
+            from innpar_freia.cli.common import os_error_message
+
+            row = _failed(rec, os_error_message(exc))
+        rows.append(row)
+        if on_record is not None:
+            on_record(i, len(plans), rec.id, row)
+
+    failed = [r for r in rows if r["status"] == "failed"]
+    index: dict[str, Any] = {
+        "input": str(folder),
+        "out": str(out_dir),
+        "checkpoint": str(ckpt.path),
+        "preset": ckpt.run_config.preset,
+        "direction": opts.direction,
+        "calibration": (
+            "cuff table" if cuff_table is not None else opts.calibration or "calibration-free"
+        ),
+        "cuff_table": None if cuff_table is None else str(cuff_table),
+        "unused_cuff_rows": unused,
+        "n_recordings": len(rows),
+        "n_reconstructed": len(rows) - len(failed),
+        "n_failed": len(failed),
+        "recordings": rows,
+        "outputs": {"table": str(index_paths[0]), "index": str(index_paths[1])},
+    }
+    with StagedOutputs() as staged:
+        staged.write_text(index_paths[0], _index_csv(rows))
+        staged.write_text(index_paths[1], json_text(index))
+    return index
+
+
+def _row(rec: Recording, summary: dict[str, Any]) -> dict[str, Any]:
+    beats = summary.get("beats") or {}
+    ref = summary.get("reference") or {}
+    cal = summary.get("calibration")
+    outputs = summary["outputs"]
+    row = {
+        "record": rec.id,
+        "status": "reconstructed",
+        "reason": None,
+        "input": str(rec.path),
+        "output": outputs["recording"][0],
+        "duration_s": summary["duration_s"],
+        "reconstructed_fraction": summary["reconstructed_fraction"],
+        "gaps": len(summary["gaps"]),
+        "beats": beats.get("n"),
+        "sbp_median": beats.get("sbp_median"),
+        "dbp_median": beats.get("dbp_median"),
+        "map_median": beats.get("map_median"),
+        "hr_median": beats.get("hr_median"),
+        "calibration": None if cal is None else _calibration_name(cal),
+        "ref_waveform_mae": (ref.get("waveform") or {}).get("mae"),
+        "ref_sbp_mae": (ref.get("sbp") or {}).get("mae"),
+        "ref_dbp_mae": (ref.get("dbp") or {}).get("mae"),
+        "ref_map_mae": (ref.get("map") or {}).get("mae"),
+        # A reference that could not be compared with: why (a flat or missing ABP).
+        "ref_note": ref.get("why_none") or None,
+        "warning": summary.get("warning"),
+        "summary": outputs["summary"],
+    }
+    return row
+
+
+def _calibration_name(cal: dict[str, Any]) -> str:
+    if cal["source"] == "cuff":
+        return f"cuff {cal['ref_sbp']:g}/{cal['ref_dbp']:g}"
+    return "reference"
+
+
+def _listed(items: list[Any], first: int) -> str:
+    """The first ``first`` of ``items``, and how many more there are."""
+    more = f" and {len(items) - first} more" if len(items) > first else ""
+    return ", ".join(map(str, items[:first])) + more
+
+
+def _failed(rec: Recording, reason: str) -> dict[str, Any]:
+    row: dict[str, Any] = {c: None for c in _INDEX_COLUMNS}
+    row.update(record=rec.id, status="failed", reason=reason, input=str(rec.path))
+    row["summary"] = None
+    return row
+
+
+def _index_csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(_INDEX_COLUMNS)
+    for row in rows:
+        cells = []
+        for c in _INDEX_COLUMNS:
+            v = row.get(c)
+            cells.append("" if v is None else f"{v:.6g}" if isinstance(v, float) else v)
+        writer.writerow(cells)
+    return buf.getvalue()

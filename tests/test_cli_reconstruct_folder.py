@@ -1,0 +1,344 @@
+"""``innpar reconstruct FOLDER --out OUTDIR``: every recording of a folder, each as one file
+would be reconstructed, in the folder's layout, with one table of them all; a recording that
+fails is listed and the others are kept; what would stop them all is refused before any work."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from innpar_freia.data.recordings import read_recording
+from innpar_freia.errors import DataError
+from innpar_freia.reconstruct_file import ReconstructOptions
+from innpar_freia.reconstruct_folder import find_recordings, reconstruct_folder
+from tests.helpers import assert_clean_failure, pulse_recording, run_cli, write_csv, write_wfdb
+
+FS = 125.0
+
+
+@pytest.fixture(scope="module")
+def ckpt(tiny_run: Path) -> Path:
+    return tiny_run / "checkpoints" / "best.pt"
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four recordings of 16 s at 125 Hz, one per format, one in a subfolder."""
+    d = tmp_path_factory.mktemp("records") / "in"
+    ppg, abp = pulse_recording(16, seed=1)
+    write_wfdb(d / "icu", "r1", {"PLETH": ppg, "ABP": abp}, fs=FS)
+    ppg, abp = pulse_recording(16, seed=2)
+    write_csv(d / "c2.csv", {"t": np.arange(ppg.size) / FS, "PPG": ppg, "ABP": abp})
+    ppg, _ = pulse_recording(16, seed=3)
+    np.save(d / "n3.npy", ppg)
+    ppg, abp = pulse_recording(16, seed=4)
+    np.savez(d / "z4.npz", pleth=ppg, abp=abp, fs=FS)
+    return d
+
+
+def table(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def snapshot(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_every_recording_is_reconstructed_as_one_file_would_be(folder, ckpt, tmp_path):
+    out = tmp_path / "abp"
+    r = run_cli("reconstruct", "--checkpoint", ckpt, folder, "--out", out, "--fs", FS)
+    assert r.exit_code == 0, r.output
+    assert "4 of 4 recordings reconstructed" in r.output
+    assert "[2/4] icu/r1: 16.0 s" in r.output  # sorted by record id
+    # The folder's layout, each in its input's format, with its beats and summary.
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(
+        [
+            "c2.csv", "c2.beats.csv", "c2.summary.json",
+            "icu/r1.hea", "icu/r1.dat", "icu/r1.beats.csv", "icu/r1.summary.json",
+            "n3.npy", "n3.beats.csv", "n3.summary.json",
+            "z4.npz", "z4.beats.csv", "z4.summary.json",
+            "reconstructions.csv", "reconstructions.json",
+        ]
+    )  # fmt: skip
+    rows = {row["record"]: row for row in table(out / "reconstructions.csv")}
+    assert list(rows) == ["c2", "icu/r1", "n3", "z4"]
+    for name, single_in, suffix in (
+        ("c2", folder / "c2.csv", ".csv"),
+        ("icu/r1", folder / "icu" / "r1", ".hea"),
+        ("n3", folder / "n3.npy", ".npy"),
+        ("z4", folder / "z4.npz", ".npz"),
+    ):
+        one = tmp_path / "single" / name.replace("/", "_")
+        r1 = run_cli(
+            "reconstruct", "--checkpoint", ckpt, single_in, "--out", f"{one}{suffix}",
+            "--fs", FS,
+        )  # fmt: skip
+        assert r1.exit_code == 0, r1.output
+        ours = read_recording(out / f"{name}{suffix}", fs=FS if suffix == ".npy" else None)
+        theirs = read_recording(f"{one}{suffix}", fs=FS if suffix == ".npy" else None)
+        assert ours.fs == theirs.fs == FS
+        a, b = next(iter(ours.signals.values())), next(iter(theirs.signals.values()))
+        np.testing.assert_array_equal(a, b)
+        summary = json.loads((out / f"{name}.summary.json").read_text())
+        assert rows[name]["status"] == "reconstructed"
+        assert rows[name]["beats"] == str(summary["beats"]["n"])
+        assert float(rows[name]["sbp_median"]) == pytest.approx(
+            summary["beats"]["sbp_median"], rel=1e-5
+        )
+    index = json.loads((out / "reconstructions.json").read_text())
+    assert (index["n_recordings"], index["n_reconstructed"], index["n_failed"]) == (4, 4, 0)
+    assert index["calibration"] == "calibration-free"
+
+
+def test_format_include_and_figures(folder, ckpt, tmp_path):
+    out, figs = tmp_path / "abp", tmp_path / "figs"
+    r = run_cli(
+        "reconstruct", "--checkpoint", ckpt, folder, "--out", out, "--format", "csv",
+        "--include", "*.np?", "--plot", figs, "--fs", FS,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "2 of 2 recordings reconstructed" in r.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "n3.beats.csv", "n3.csv", "n3.summary.json", "reconstructions.csv",
+        "reconstructions.json", "z4.beats.csv", "z4.csv", "z4.summary.json",
+    ]  # fmt: skip
+    assert read_recording(out / "z4.csv").fs == FS
+    assert sorted(p.name for p in figs.iterdir()) == ["n3.png", "z4.png"]
+    assert (figs / "z4.png").read_bytes().startswith(b"\x89PNG")
+    # The subfolder's record, by its path.
+    r = run_cli("reconstruct", "--checkpoint", ckpt, folder, "--out", tmp_path / "w",
+                "--include", "icu/*")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert [row["record"] for row in table(tmp_path / "w" / "reconstructions.csv")] == ["icu/r1"]
+
+
+def test_a_recording_that_fails_is_listed_and_the_others_are_kept(folder, ckpt, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("c2.csv", "z4.npz"):
+        (src / name).write_bytes((folder / name).read_bytes())
+    (src / "ecg.csv").write_text((folder / "c2.csv").read_text().replace("PPG", "ECG", 1))
+    out = tmp_path / "abp"
+    r = run_cli("reconstruct", "--checkpoint", ckpt, src, "--out", out)
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output
+    error = [line for line in r.output.splitlines() if line.startswith("Error:")]
+    assert len(error) == 1
+    assert "1 of 3 recordings could not be reconstructed" in error[0]
+    assert "ecg: " in error[0] and "has no PPG" in error[0]
+    assert "[2/3] ecg: not reconstructed:" in r.output
+    rows = {row["record"]: row for row in table(out / "reconstructions.csv")}
+    assert rows["ecg"]["status"] == "failed" and "has no PPG" in rows["ecg"]["reason"]
+    assert rows["ecg"]["output"] == ""
+    assert rows["c2"]["status"] == rows["z4"]["status"] == "reconstructed"
+    assert (out / "c2.csv").is_file() and (out / "z4.npz").is_file()
+    assert not list(out.glob("ecg*"))
+    index = json.loads((out / "reconstructions.json").read_text())
+    assert (index["n_reconstructed"], index["n_failed"]) == (2, 1)
+
+
+def test_each_recording_is_calibrated_with_its_row_of_a_cuff_table(folder, ckpt, tmp_path):
+    cuffs = tmp_path / "cuffs.csv"
+    # A spreadsheet's export: byte-order mark, capitalised header; a record by its file
+    # name (r1) or its path (c2), a reading taken later (at), and a row for no recording.
+    cuffs.write_text(
+        "\ufeffRecord,SBP,DBP,at\nr1,131,72,\nc2,118,66,4.5\nz4,140,85,\nn3,101,60,\nold,120,80,\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "abp"
+    r = run_cli(
+        "reconstruct", "--checkpoint", ckpt, folder, "--out", out, "--fs", FS,
+        "--calibration", cuffs, "--calibration-seconds", 5,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "1 row(s) of the cuff table match no recording: old" in r.output
+    expected = {"icu/r1": (131, 72, 0.0), "c2": (118, 66, 4.5), "z4": (140, 85, 0.0)}
+    for name, (sbp, dbp, at) in expected.items():
+        cal = json.loads((out / f"{name}.summary.json").read_text())["calibration"]
+        assert (cal["source"], cal["ref_sbp"], cal["ref_dbp"]) == ("cuff", sbp, dbp)
+        assert cal["segment_s"] == pytest.approx([at, at + 5], abs=1 / FS)
+    rows = {row["record"]: row for row in table(out / "reconstructions.csv")}
+    assert rows["c2"]["calibration"] == "cuff 118/66"
+    index = json.loads((out / "reconstructions.json").read_text())
+    assert index["calibration"] == "cuff table" and index["unused_cuff_rows"] == ["old"]
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing_row", "has no reading for 1 of the 4 recordings: z4"),
+        ("no_sbp_column", "needs a record column (record, name or id), sbp and dbp"),
+        ("implausible", "row 3 (c2): cuff reading '66/118' is not plausible"),
+        ("two_rows", "'c2' has two rows"),
+        ("bad_at", "row 2 (r1): at must be a time in seconds, not 'soon'"),
+        ("not_found", "cuff table not found"),
+        ("one_reading", "one cuff reading is one person's; for a folder, give a table"),
+    ],
+)
+def test_a_cuff_table_that_does_not_fit_is_refused_before_any_work(
+    case, message, folder, ckpt, tmp_path
+):
+    cuffs = tmp_path / "cuffs.csv"
+    rows = {"r1": "131,72,", "c2": "118,66,", "n3": "101,60,", "z4": "140,85,"}
+    header = "record,sbp,dbp,at"
+    if case == "missing_row":
+        del rows["z4"]
+    elif case == "no_sbp_column":
+        header = "record,systolic,dbp,at"
+    elif case == "implausible":
+        rows["c2"] = "66,118,"
+    elif case == "bad_at":
+        rows["r1"] = "131,72,soon"
+    body = "".join(f"{k},{v}\n" for k, v in rows.items())
+    if case == "two_rows":
+        body += "c2,120,70,\n"
+    if case != "not_found":
+        cuffs.write_text(f"{header}\n{body}")
+    cal = "120/80" if case == "one_reading" else cuffs
+    out = tmp_path / "abp"
+    r = run_cli("reconstruct", "--checkpoint", ckpt, folder, "--out", out, "--fs", FS,
+                "--calibration", cal)  # fmt: skip
+    assert_clean_failure(r, out, message)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("out_inside", "is inside the input folder"),
+        ("out_a_file_name", "for a folder INPUT, --out names a folder"),
+        ("plot_a_file_name", "for a folder INPUT, --plot names a folder"),
+        ("empty", "has no recordings (WFDB records (.hea), .csv, .npz or .npy files)"),
+        ("include_nothing", "whose path matches --include '*.wav'"),
+        ("same_record", "c2.csv and c2.npz are both recording 'c2'"),
+        ("abp2ppg_table", "--calibration calibrates reconstructed ABP: only with ppg2abp"),
+    ],
+)
+def test_what_would_stop_every_recording_is_refused_before_any_work(
+    case, message, folder, ckpt, tmp_path
+):
+    src, out = folder, tmp_path / "abp"
+    extra: list[object] = ["--fs", FS]
+    if case == "out_inside":
+        out = folder / "abp"
+    elif case == "out_a_file_name":
+        out = tmp_path / "abp.csv"
+    elif case == "plot_a_file_name":
+        extra += ["--plot", tmp_path / "figs.png"]
+    elif case == "empty":
+        src = tmp_path / "empty"
+        src.mkdir()
+        (src / "notes.txt").write_text("nothing here")
+    elif case == "include_nothing":
+        extra += ["--include", "*.wav"]
+    elif case == "same_record":
+        src = tmp_path / "in"
+        src.mkdir()
+        (src / "c2.csv").write_bytes((folder / "c2.csv").read_bytes())
+        (src / "c2.npz").write_bytes((folder / "z4.npz").read_bytes())
+    elif case == "abp2ppg_table":
+        (tmp_path / "cuffs.csv").write_text("record,sbp,dbp\nc2,120,80\n")
+        extra += ["--direction", "abp2ppg", "--calibration", tmp_path / "cuffs.csv"]
+    before = snapshot(folder)
+    r = run_cli("reconstruct", "--checkpoint", ckpt, src, "--out", out, *extra)
+    assert_clean_failure(r, out, message)
+    assert snapshot(folder) == before
+    assert not (tmp_path / "figs.png").exists()
+
+
+def test_existing_outputs_are_refused_before_any_work_and_replaced_with_force(
+    folder, ckpt, tmp_path
+):
+    out = tmp_path / "abp"
+    args = ["reconstruct", "--checkpoint", ckpt, folder, "--out", out, "--fs", FS]
+    assert run_cli(*args).exit_code == 0
+    (out / "z4.summary.json").unlink()  # one recording's outputs are all that is missing
+    (out / "c2.csv").write_text("edited by hand\n")
+    before = snapshot(out)
+    r = run_cli(*args)
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "outputs exist: " in r.output and "and 11 more; pass --force to replace them" in r.output
+    assert "[1/4]" not in r.output  # nothing was reconstructed
+    assert snapshot(out) == before
+    r = run_cli(*args, "--force")
+    assert r.exit_code == 0, r.output
+    assert (out / "z4.summary.json").is_file()
+    assert read_recording(out / "c2.csv").n_samples == round(16 * FS)
+
+
+def test_json_prints_the_index(folder, ckpt, tmp_path):
+    out = tmp_path / "abp"
+    r = run_cli("reconstruct", "--checkpoint", ckpt, folder, "--out", out, "--fs", FS,
+                "--include", "c2.csv", "--json", "--reference-abp", "ABP")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    index = json.loads(r.output)
+    assert index == json.loads((out / "reconstructions.json").read_text())
+    (row,) = index["recordings"]
+    assert row["record"] == "c2" and row["ref_waveform_mae"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "csv"], "--format is for a folder INPUT"),
+        (["--include", "*.csv"], "--include picks recordings of a folder INPUT"),
+        (["--calibration", "cuffs.csv"], "a cuff table (cuffs.csv) is for a folder INPUT"),
+        (["--plot", "figs/"], "'figs/' names a folder; give a file name such as abp.png"),
+    ],
+)
+def test_folder_options_with_one_file_are_refused(args, message, folder, ckpt, tmp_path):
+    out = tmp_path / "abp.csv"
+    r = run_cli("reconstruct", "--checkpoint", ckpt, folder / "c2.csv", "--out", out, *args)
+    assert r.exit_code in (1, 2), r.output
+    assert message in r.output and "Traceback" not in r.output
+    assert not out.exists()
+
+
+def test_a_full_disk_stops_the_run_and_an_unreadable_file_is_one_failure(
+    folder, ckpt, tmp_path, monkeypatch
+):
+    import innpar_freia.reconstruct_folder as rf
+
+    real = rf.reconstruct_file
+
+    def failing(ckpt_, path, out, opts):
+        if Path(path).name == "n3.npy":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        if Path(path).name == "z4.npz" and failing.full:
+            raise OSError(errno.ENOSPC, "No space left on device", str(out))
+        return real(ckpt_, path, out, opts)
+
+    failing.full = False
+    monkeypatch.setattr(rf, "reconstruct_file", failing)
+    opts = ReconstructOptions(fs=FS)
+    index = reconstruct_folder(ckpt, folder, tmp_path / "a", opts)
+    rows = {row["record"]: row for row in index["recordings"]}
+    assert rows["n3"]["status"] == "failed"
+    assert rows["n3"]["reason"] == f"Permission denied: {folder / 'n3.npy'}"
+    assert rows["z4"]["status"] == "reconstructed"
+    failing.full = True
+    with pytest.raises(OSError, match="No space left"):
+        reconstruct_folder(ckpt, folder, tmp_path / "b", opts)
+    assert not (tmp_path / "b" / "reconstructions.csv").exists()
+
+
+def test_recordings_are_found_recursively_with_segments_read_through_their_master(tmp_path):
+    d = tmp_path / "in"
+    ppg, abp = pulse_recording(8, seed=5)
+    write_wfdb(d / "a", "x", {"PLETH": ppg, "ABP": abp}, fs=FS)
+    (d / "b").mkdir()
+    write_csv(d / "b" / "y.v2.csv", {"PPG": ppg})
+    # A multi-segment record: the master lists its segments, read through it, not alone.
+    write_wfdb(d / "m", "m_1", {"PLETH": ppg}, fs=FS)
+    (d / "m" / "m.hea").write_text(f"m/1 1 {FS:g} {ppg.size}\nm_1 {ppg.size}\n")
+    found = find_recordings(d)
+    assert [(r.id, r.format) for r in found] == [
+        ("a/x", "wfdb"), ("b/y.v2", "csv"), ("m/m", "wfdb"),
+    ]  # fmt: skip
+    with pytest.raises(DataError, match="has no recordings"):
+        find_recordings(d, include="*.npz")

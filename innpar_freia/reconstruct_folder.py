@@ -331,17 +331,26 @@ def reconstruct_folder(
 
     rows: list[dict[str, Any]] = []
     for i, (rec, out, rec_opts) in enumerate(plans):
+        reason = None
         try:
-            summary = reconstruct_file(ckpt, rec.path, out, rec_opts)
-            row = _row(rec, summary)
+            row = _row(rec, reconstruct_file(ckpt, rec.path, out, rec_opts))
         except DataError as exc:
-            row = _failed(rec, str(exc))
+            reason = str(exc)
         except OSError as exc:
             if exc.errno in _FATAL_ERRNOS:
                 raise
             from innpar_freia.cli.common import os_error_message
 
-            row = _failed(rec, os_error_message(exc))
+            reason = os_error_message(exc)
+        if reason is not None:
+            # With --force, an earlier run's outputs of this recording are still there
+            # (each is replaced whole or not at all): not to be taken for this run's.
+            stale = [p for p in _finals(out, out_format or rec.format, rec_opts) if p.exists()]
+            if stale:
+                reason += (
+                    f" (the outputs of an earlier run are left as they were: {_listed(stale, 2)})"
+                )
+            row = _failed(rec, reason)
         rows.append(row)
         if on_record is not None:
             on_record(i, len(plans), rec.id, row)

@@ -342,3 +342,21 @@ def test_recordings_are_found_recursively_with_segments_read_through_their_maste
     ]  # fmt: skip
     with pytest.raises(DataError, match="has no recordings"):
         find_recordings(d, include="*.npz")
+
+
+def test_a_failure_with_force_says_that_the_earlier_outputs_are_left(folder, ckpt, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("c2.csv", "z4.npz"):
+        (src / name).write_bytes((folder / name).read_bytes())
+    out = tmp_path / "abp"
+    assert run_cli("reconstruct", "--checkpoint", ckpt, src, "--out", out).exit_code == 0
+    earlier = (out / "c2.csv").read_bytes()
+    (src / "c2.csv").write_text((folder / "c2.csv").read_text().replace("PPG", "ECG", 1))
+    r = run_cli("reconstruct", "--checkpoint", ckpt, src, "--out", out, "--force")
+    assert r.exit_code == 1
+    (row,) = [row for row in table(out / "reconstructions.csv") if row["record"] == "c2"]
+    assert row["status"] == "failed"
+    assert "the outputs of an earlier run are left as they were: " in row["reason"]
+    assert str(out / "c2.csv") in row["reason"]
+    assert (out / "c2.csv").read_bytes() == earlier

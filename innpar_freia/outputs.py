@@ -75,13 +75,6 @@ def remove_if_empty(folders: Iterable[Path]) -> None:
             pass  # not empty, or already gone
 
 
-def remove_empty_tree(root: Path) -> None:
-    """Remove the empty folders under ``root``, and ``root`` too if that leaves it empty."""
-    if root.is_dir():
-        inner = sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True)
-        remove_if_empty([*inner, root])
-
-
 def set_aside(folder: Path, names: tuple[str, ...]) -> Path:
     """Move the entries ``names`` of ``folder`` into a hidden ``folder/.replaced.<pid>``:
     what ``--force`` replaces is kept until the replacement is complete (then

@@ -25,7 +25,7 @@ from innpar_freia.outputs import (
     StagedOutputs,
     check_outputs,
     json_text,
-    remove_empty_tree,
+    remove_if_empty,
     same_file,
 )
 from innpar_freia.report_content import (
@@ -440,11 +440,14 @@ def write_report(
         new = set(staged.finals)
     # Replacing a report: files of the earlier one that this one does not write (another
     # model's figures, a comparison) would otherwise sit next to it as if they were its own.
-    for path in earlier:
-        if path not in new:
-            path.unlink(missing_ok=True)
-    if earlier:  # folders the removed figures leave empty (a model's, or figures/ itself)
-        remove_empty_tree(out_dir / "figures")
+    removed = [path for path in earlier if path not in new]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    # The folders the removed figures leave empty (a model's, or figures/ itself), innermost
+    # first; not every empty folder under figures/: one a user made there is theirs.
+    figures = out_dir / "figures"
+    held = {q for path in removed for q in path.parents if q.is_relative_to(figures)}
+    remove_if_empty(sorted(held, key=lambda q: len(q.parts), reverse=True))
     return written
 
 

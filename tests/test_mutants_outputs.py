@@ -50,7 +50,6 @@ from innpar_freia.outputs import (
     put_back,
     recording_paths,
     recover_set_aside,
-    remove_empty_tree,
     remove_if_empty,
     set_aside,
     wait_for_recovery,
@@ -105,21 +104,6 @@ def test_remove_if_empty_keeps_a_folder_that_holds_something(tmp_path: Path):
     (tmp_path / "empty").mkdir()
     remove_if_empty([tmp_path / "full", tmp_path / "empty", tmp_path / "gone"])
     assert listing(tmp_path) == ["full", "full/keep.txt"]
-
-
-def test_remove_empty_tree_removes_nested_empty_folders_and_the_root(tmp_path: Path):
-    """Guards against remove_empty_tree trying outer folders first (each "not empty" while
-    its empty sub-folders are there) or leaving its own root."""
-    root = tmp_path / "root"
-    (root / "a" / "b" / "c").mkdir(parents=True)
-    (root / "d").mkdir()
-    remove_empty_tree(root)
-    assert not root.exists()
-    (root / "a" / "b").mkdir(parents=True)
-    (root / "k").mkdir()
-    (root / "k" / "f.txt").write_text("x")
-    remove_empty_tree(root)
-    assert listing(root) == ["k", "k/f.txt"]
 
 
 # --------------------------------------------------------------------------------------

@@ -349,6 +349,20 @@ def test_force_replaces_the_report_but_not_the_users_files(tiny_run, synth_file,
     assert mine.read_text() == "mine"
     assert not list((out / "figures").rglob("*.png"))
     (mine).unlink()
+    drafts = out / "figures" / "drafts"  # a folder of my own, empty for now
+    drafts.mkdir()
+    r = run("eval", "--checkpoint", ckpt, "--data", synth_file, "--out", out, "--force")
+    assert r.exit_code == 0 and list((out / "figures").glob("*.png"))
+    r = run(
+        "eval", "--checkpoint", ckpt, "--data", synth_file, "--out", out, "--force", "--no-figures"
+    )
+    assert r.exit_code == 0 and drafts.is_dir()  # was removed as an empty folder
+    assert not list((out / "figures").rglob("*.png"))
+    drafts.rmdir()
+    last = tiny_run / "checkpoints" / "last.pt"  # two models: a figures folder each
+    r = run("eval", "--checkpoint", ckpt, "--checkpoint", last, "--data", synth_file,
+            "--out", out, "--force")  # fmt: skip
+    assert r.exit_code == 0 and len(list((out / "figures").glob("*/*.png"))) > 2, r.output
     r = run(
         "eval", "--checkpoint", ckpt, "--data", synth_file, "--out", out, "--force", "--no-figures"
     )

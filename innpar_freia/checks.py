@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from innpar_freia.data.dataset import Normalisation
-from innpar_freia.errors import ConfigError
+from innpar_freia.errors import ConfigError, DataError
 from innpar_freia.nn.model import INNPAR, build_model, count_parameters
 
 ROUNDTRIP_TOL_FLOAT32 = 1e-5
@@ -125,8 +125,20 @@ def run_checks(
         raise ConfigError(
             f"invertibility checks apply to INN-PAR; this is a {model.config.arch} model"
         )
+    if (ppg is None) != (abp is None):
+        # One of them was replaced by synthetic windows: the check ran on none of the user's.
+        given, absent = ("ppg", "abp") if abp is None else ("abp", "ppg")
+        raise DataError(
+            f"run_checks was given {given} windows without {absent}: the check runs both "
+            "directions on pairs; give both, or neither for synthetic windows"
+        )
     if ppg is None or abp is None:
         ppg, abp = synthetic_windows(model, seed=seed)
+    if np.shape(ppg) != np.shape(abp):
+        raise DataError(
+            f"run_checks needs ppg and abp windows of one shape, not {np.shape(ppg)} and "
+            f"{np.shape(abp)}"
+        )
     ppg_n = Normalisation.normalise_ppg(ppg)
     if norm is None:
         lo, hi = float(np.min(abp)), float(np.max(abp))

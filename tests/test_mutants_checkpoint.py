@@ -26,7 +26,7 @@ from innpar_freia.checkpoint import (
 )
 from innpar_freia.config import resolve_config
 from innpar_freia.data.dataset import Normalisation
-from innpar_freia.errors import CheckpointError
+from innpar_freia.errors import CheckpointError, DataError
 from innpar_freia.nn.model import build_model
 
 
@@ -474,3 +474,18 @@ def test_the_u_net_is_refused_by_name():
     model = build_model(ModelConfig.from_preset("unet"), seed=0)
     with pytest.raises(ConfigError, match="apply to INN-PAR; this is a unet model"):
         run_checks(model, seed=0)
+
+
+def test_run_checks_given_windows_of_one_kind_only_is_refused(one_block):
+    """PPG windows without ABP (or ABP without PPG) were both replaced by synthetic
+    windows: the check passed on data the user never gave it. Pairs of two shapes ended in
+    torch's shape error inside the round trip."""
+    from innpar_freia.checks import run_checks
+
+    ppg = waves(2, one_block.config.window_length)
+    with pytest.raises(DataError, match=r"given ppg windows without abp: .* give both"):
+        run_checks(one_block, ppg, None, seed=0)
+    with pytest.raises(DataError, match="given abp windows without ppg"):
+        run_checks(one_block, abp=90 + 20 * ppg, seed=0)
+    with pytest.raises(DataError, match=r"of one shape, not \(2, 625\) and \(1, 625\)"):
+        run_checks(one_block, ppg, 90 + 20 * ppg[:1], seed=0)

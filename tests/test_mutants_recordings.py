@@ -476,6 +476,24 @@ def test_unix_times_in_ms_give_the_rate_exactly(tmp_path: Path) -> None:
         read_csv(path)
 
 
+def test_unix_seconds_with_ms_decimals_give_the_rate_exactly(tmp_path: Path) -> None:
+    """A logger's Unix clock in seconds with ms decimals (1700000000.008) at 125 Hz, 4 s of
+    it. Bug: float64 holds such times to 2.4e-7 s, and the rate came out as 124.999997 Hz;
+    the times are now subtracted from the first in decimal, as written. A time column of
+    small times, and rows after a missing time, read as before."""
+    path = tmp_path / "r.csv"
+    t = 1_700_000_000_000 + 8 * np.arange(500)
+    path.write_text("time,PPG\n" + "".join(f"{a // 1000}.{a % 1000:03d},{a % 7}\n" for a in t))
+    rec = read_csv(path)
+    assert rec.fs == 125.0 and rec.meta["start_s"] == 1_700_000_000.0
+    assert rec.n_samples == 500
+    rows = path.read_text().splitlines()
+    rows[5] = "," + rows[5].split(",")[1]
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError, match="row 6 has no time"):
+        read_csv(path)
+
+
 def test_a_time_column_in_another_unit_is_named(tmp_path: Path) -> None:
     """Guards against taking a time column in minutes (its units row says so) as seconds."""
     path = tmp_path / "r.csv"

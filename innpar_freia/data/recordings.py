@@ -621,7 +621,35 @@ def _time_in_seconds(
             "in seconds, ms or elapsed hh:mm:ss.mmm"
         )
     first = float(t[0]) if t.size and np.isfinite(t[0]) else 0.0
-    return (t - first) / scale, first / scale
+    offsets = t - first
+    if abs(first) >= LARGE_CLOCK and ":" not in unit:
+        # Unix seconds with ms decimals (1700000000.008): float64 holds them to 2.4e-7 s,
+        # and a few seconds of them gave 124.999997 Hz; subtracted in decimal, exactly.
+        offsets = _decimal_offsets(cells, offsets)
+    return offsets / scale, first / scale
+
+
+# A clock this large (Unix times) is read to its last decimal by _decimal_offsets.
+LARGE_CLOCK = 1e6
+
+
+def _decimal_offsets(cells: list[str], offsets: np.ndarray) -> np.ndarray:
+    """Each cell's time minus the first's, subtracted in decimal from the text as written
+    (``offsets`` where a cell is not a decimal number: those are NaN there already)."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        base = Decimal(cells[0].strip())
+    except InvalidOperation:
+        return offsets
+    exact = offsets.copy()
+    for i, cell in enumerate(cells):
+        if np.isfinite(offsets[i]):
+            try:
+                exact[i] = float(Decimal(cell.strip()) - base)
+            except InvalidOperation:
+                pass
+    return exact
 
 
 def _time_grid(

@@ -300,10 +300,20 @@ def test_the_readme_python_snippet_runs_as_written(
     snippet = re.search(r"### Python API\n\n```python\n(.*?)```", readme, re.S).group(1)
     shutil.copytree(tiny_run, tmp_path / "runs" / "a")
     shutil.copy(synth_file, tmp_path / "data.h5")
+    from tests.helpers import pulse_recording, write_csv
+
+    ppg, _ = pulse_recording(30, seed=0)
+    seconds = np.arange(ppg.size) / 125.0
+    write_csv(tmp_path / "finger.csv", {"t": seconds, "PPG": ppg})
+    (tmp_path / "recordings").mkdir()
+    write_csv(tmp_path / "recordings" / "r1.csv", {"t": seconds, "PPG": ppg})
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
     exec(compile(snippet, "README.md", "exec"), scope)
     assert scope["abp_mmhg"].shape == scope["ppg_windows"].shape == scope["ppg_z"].shape
+    cal = scope["summary"]["calibration"]
+    assert (cal["ref_sbp"], cal["ref_dbp"]) == (118, 76) and (tmp_path / "abp.csv").is_file()
+    assert scope["index"]["n_reconstructed"] == 1 and (tmp_path / "abp" / "r1.csv").is_file()
     from FrEIA.framework import SequenceINN
 
     assert isinstance(scope["inn"], SequenceINN)

@@ -56,3 +56,21 @@ def captured(monkeypatch):
 
     monkeypatch.setattr(plots, "save_figure", keep)
     return figs
+
+
+@pytest.fixture
+def no_group(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
+    """torch.distributed as a process that has joined no group sees it, with the calls
+    that would create or destroy one recorded instead of made."""
+    import torch.distributed as dist
+
+    from innpar_freia import distributed
+
+    calls: list[tuple[str, object]] = []
+    monkeypatch.setattr(distributed, "_JOINED", [])
+    monkeypatch.setattr(dist, "is_initialized", lambda: bool(calls))
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: calls.append(("init", backend)))
+    monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.append(("destroy", None)))
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    return calls

@@ -15,7 +15,6 @@ import h5py
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 import innpar_freia.train as train_mod
@@ -302,20 +301,6 @@ def test_the_baselines_see_every_training_window_in_blocks(
 # --------------------------------------------------------------------------------------
 # Processes under torchrun
 # --------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def no_group(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
-    """torch.distributed as a process that has joined no group sees it, with the calls
-    that would create or destroy one recorded instead of made."""
-    calls: list[tuple[str, object]] = []
-    monkeypatch.setattr(distributed, "_JOINED", [])
-    monkeypatch.setattr(dist, "is_initialized", lambda: bool(calls))
-    monkeypatch.setattr(dist, "init_process_group", lambda backend: calls.append(("init", backend)))
-    monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.append(("destroy", None)))
-    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
-        monkeypatch.delenv(name, raising=False)
-    return calls
 
 
 def test_a_plain_process_is_a_single_rank(no_group, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,7 @@ reconstructed (unreadable, no PPG channel, too short, nothing valid) does not st
 others: it is listed with its reason in ``OUT/reconstructions.csv`` / ``.json``, and the run
 ends with an error naming it. Everything that would stop every recording alike (outputs
 that exist without ``force``, a cuff table that misses a record, an output folder inside the
-input folder) is refused before any work.
+input folder, two recordings that would write one file) is refused before any work.
 """
 
 from __future__ import annotations
@@ -322,6 +322,18 @@ def reconstruct_folder(
     finals = index_paths + [
         p for rec, out, o in plans for p in _finals(out, out_format or rec.format, o)
     ]
+    # One file written twice loses the first (x.beats.csv: x's beats table, or recording
+    # x.beats; reconstructions.csv: the table, or recording reconstructions; WFDB keeps no
+    # dot, s1.v1 and s1.v2 are both record s1).
+    owners: dict[Path, str] = {p: "the table of them all" for p in index_paths}
+    for rec, out, o in plans:
+        for p in _finals(out, out_format or rec.format, o):
+            if p in owners:
+                raise DataError(
+                    f"recording {rec.id!r} and {owners[p]} would both be written to {p}; "
+                    "rename one, or leave one out with --include"
+                )
+            owners[p] = f"recording {rec.id!r}"
     # All at once, before any work: a run that stopped at the 40th recording on "output
     # exists" would have spent the time of 39 for nothing.
     existing = [p for p in finals if p.exists()]

@@ -262,6 +262,30 @@ def test_a_table_that_cannot_be_written_is_refused_before_any_work(tmp_path, ckp
     assert stand_in.calls == []
 
 
+@pytest.mark.parametrize(
+    ("names", "out_format", "message"),
+    [
+        (["x.csv", "x.beats.csv"], None, "recording 'x.beats' and recording 'x' would both be "),
+        (["c2.csv", "reconstructions.csv"], None, "and the table of them all would both be"),
+        (["s1.v1.csv", "s1.v2.csv"], "wfdb", "recording 's1.v2' and recording 's1.v1' would"),
+    ],
+)
+def test_two_outputs_of_one_name_are_refused_before_any_work(
+    names, out_format, message, tmp_path, ckpt, stand_in
+):
+    """A bug this audit found: two recordings writing one file were not seen. ``x.beats.csv``
+    is recording ``x.beats`` and recording ``x``'s beats table; a recording
+    ``reconstructions.csv`` was written, then replaced by the table without a word (even
+    without --force); ``s1.v1`` and ``s1.v2`` as WFDB are both record ``s1`` (a record name
+    keeps no dot): the second failed on "output exists", and with --force replaced the
+    first, whose summary still named it."""
+    d = files(tmp_path / "in", *names)
+    with pytest.raises(DataError) as exc:
+        reconstruct_folder(ckpt, d, tmp_path / "out", ReconstructOptions(), out_format=out_format)
+    assert message in str(exc.value)
+    assert stand_in.calls == []
+
+
 # ------------------------------------------------------------------- failures, the table
 
 

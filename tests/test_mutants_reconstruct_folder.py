@@ -286,6 +286,15 @@ def test_two_outputs_of_one_name_are_refused_before_any_work(
     assert stand_in.calls == []
 
 
+def test_without_a_beats_table_a_beats_table_there_is_not_an_output(tmp_path, ckpt, stand_in):
+    """Mutant: the beats table counted among the outputs of --direction abp2ppg, which
+    writes none: a file of that name (an earlier ppg2abp run's) refused the run."""
+    d = files(tmp_path / "in", "c2.csv")
+    files(tmp_path / "out", "c2.beats.csv")
+    index = reconstruct_folder(ckpt, d, tmp_path / "out", ReconstructOptions(direction="abp2ppg"))
+    assert index["n_reconstructed"] == 1 and len(stand_in.calls) == 1
+
+
 # ------------------------------------------------------------------- failures, the table
 
 
@@ -301,6 +310,35 @@ def test_a_full_or_read_only_disk_stops_the_run(code, tmp_path, ckpt, stand_in):
     assert exc.value.errno == code
     assert len(stand_in.calls) == 1
     assert not (tmp_path / "out" / "reconstructions.csv").exists()
+
+
+def test_a_failure_under_force_names_the_earlier_outputs_of_its_format_and_figure(
+    tmp_path, ckpt, stand_in
+):
+    """Mutants: the earlier outputs looked for in the input's format, not --format's (an
+    earlier z4.csv left unmentioned); the figure left out of them."""
+    d = files(tmp_path / "in", "z4.npz")
+    out, figs = tmp_path / "out", tmp_path / "figs"
+    files(out, "z4.csv")
+    files(figs, "z4.png")
+    stand_in.fail["z4.npz"] = DataError("z4.npz has no PPG channel")
+    index = reconstruct_folder(
+        ckpt, d, out, ReconstructOptions(force=True), out_format="csv", plot_dir=figs
+    )
+    (row,) = index["recordings"]
+    assert row["reason"] == (
+        "z4.npz has no PPG channel (the outputs of an earlier run are left as they were: "
+        f"{out / 'z4.csv'}, {figs / 'z4.png'})"
+    )
+
+
+def test_a_cuff_table_that_is_not_text_is_refused(tmp_path):
+    """Mutant: a table that is not UTF-8 (a spreadsheet's Latin-1 export) let through as a
+    UnicodeDecodeError traceback."""
+    path = tmp_path / "cuffs.csv"
+    path.write_bytes(b"record,sbp,dbp\n\xe9t\xe9,120,80\n")
+    with pytest.raises(DataError, match="is not a readable CSV file"):
+        read_cuff_table(path)
 
 
 def test_each_row_holds_its_summary_and_the_csv_rounds_it(tmp_path, ckpt, stand_in):
@@ -379,6 +417,18 @@ def test_a_folder_beside_its_wfdb_record_is_the_record(tmp_path, ckpt_path):
     r = run_cli("reconstruct", "--checkpoint", ckpt_path, rec, "--out", out)
     assert r.exit_code == 0, r.output
     assert out.is_file() and "recordings reconstructed" not in r.output
+
+
+def test_a_folder_input_takes_plot_as_a_folder_with_its_slash(tmp_path, ckpt_path, stand_in):
+    """Mutant: --plot checked as a file's for a folder INPUT too: ``--plot figures/``, the
+    docs' own example, was refused as "names a folder"."""
+    d = files(tmp_path / "in", "c2.csv", "icu/r1.hea")
+    figs = f"{tmp_path / 'figs'}/"
+    r = run_cli("reconstruct", "--checkpoint", ckpt_path, d, "--out", tmp_path / "out",
+                "--plot", figs)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    got = sorted(c.opts.plot.relative_to(tmp_path).as_posix() for c in stand_in.calls)
+    assert got == ["figs/c2.png", "figs/icu/r1.png"]
 
 
 @pytest.mark.parametrize(("flag", "value"), [("--out", "abp/"), ("--plot", "figs\\")])

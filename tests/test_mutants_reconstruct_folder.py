@@ -491,6 +491,21 @@ def test_the_calibration_free_note_only_where_it_is_true(case, tmp_path, ckpt_pa
         assert "warning: 1 row(s) of the cuff table match no recording: old\n" in r.stderr
 
 
+def test_json_is_printed_whole_when_a_recording_fails(tmp_path, ckpt_path, stand_in):
+    """Mutant: the index not printed by --json when a recording failed (a script reading
+    stdout got nothing, though the table was written); stdout holds the JSON alone, the
+    error goes to stderr."""
+    d = files(tmp_path / "in", "a.csv", "b.csv")
+    stand_in.fail["b.csv"] = DataError("b.csv has no PPG channel")
+    out = tmp_path / "out"
+    r = run_cli("reconstruct", "--checkpoint", ckpt_path, d, "--out", out, "--json")
+    assert r.exit_code == 1
+    index = json.loads(r.stdout)
+    assert index == json.loads((out / "reconstructions.json").read_text())
+    assert (index["n_reconstructed"], index["n_failed"]) == (1, 1)
+    assert "Error: 1 of 2 recordings could not be reconstructed" in r.stderr
+
+
 @pytest.mark.parametrize("include", [None, "*.csv"])
 def test_the_final_error_names_three_and_counts_the_rest(include, tmp_path, ckpt_path, stand_in):
     """Mutants: every failed recording named in the final error (a folder of 400 wrong

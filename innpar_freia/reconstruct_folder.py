@@ -21,6 +21,7 @@ import dataclasses
 import errno
 import fnmatch
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,8 +227,16 @@ def _cuffs_for(
 def _out_path(out_dir: Path, rec: Recording, out_format: str | None) -> Path:
     """Where ``rec``'s reconstruction goes: ``OUT/<id>`` with the suffix of its format (the
     input's unless ``out_format``); the suffix is always given, so a record id with a dot
-    (``rec.v2``) is not taken for a name with a suffix."""
+    (``rec.v2``) is not taken for a name with a suffix. A WFDB record's name has no dot
+    (``s1.v1`` would be written as record ``s1``): such a name is refused."""
     fmt = out_format or rec.format
+    name = rec.id.rsplit("/", 1)[-1]
+    if fmt == "wfdb" and not re.fullmatch(r"[-\w]+", name):
+        raise DataError(
+            f"recording {rec.id!r} cannot be written as a WFDB record: a record name may hold "
+            f"only letters, digits, '_' and '-', not {name!r}; give --format csv, npz or npy, "
+            "or leave it out with --include"
+        )
     suffix = FOLDER_FORMATS[fmt]
     return out_dir / f"{rec.id}{suffix}"
 
@@ -323,8 +332,7 @@ def reconstruct_folder(
         p for rec, out, o in plans for p in _finals(out, out_format or rec.format, o)
     ]
     # One file written twice loses the first (x.beats.csv: x's beats table, or recording
-    # x.beats; reconstructions.csv: the table, or recording reconstructions; WFDB keeps no
-    # dot, s1.v1 and s1.v2 are both record s1).
+    # x.beats; reconstructions.csv: the table, or recording reconstructions).
     owners: dict[Path, str] = {p: "the table of them all" for p in index_paths}
     for rec, out, o in plans:
         for p in _finals(out, out_format or rec.format, o):

@@ -267,18 +267,16 @@ def test_a_table_that_cannot_be_written_is_refused_before_any_work(tmp_path, ckp
     [
         (["x.csv", "x.beats.csv"], None, "recording 'x.beats' and recording 'x' would both be "),
         (["c2.csv", "reconstructions.csv"], None, "and the table of them all would both be"),
-        (["s1.v1.csv", "s1.v2.csv"], "wfdb", "recording 's1.v2' and recording 's1.v1' would"),
     ],
 )
 def test_two_outputs_of_one_name_are_refused_before_any_work(
     names, out_format, message, tmp_path, ckpt, stand_in
 ):
     """A bug this audit found: two recordings writing one file were not seen. ``x.beats.csv``
-    is recording ``x.beats`` and recording ``x``'s beats table; a recording
-    ``reconstructions.csv`` was written, then replaced by the table without a word (even
-    without --force); ``s1.v1`` and ``s1.v2`` as WFDB are both record ``s1`` (a record name
-    keeps no dot): the second failed on "output exists", and with --force replaced the
-    first, whose summary still named it."""
+    is recording ``x.beats`` and recording ``x``'s beats table (the second to be written
+    failed on "output exists", its note calling this run's file an earlier run's, and with
+    --force replaced the first); a recording ``reconstructions.csv`` was written, then
+    replaced by the table without a word (exit 0, even without --force)."""
     d = files(tmp_path / "in", *names)
     with pytest.raises(DataError) as exc:
         reconstruct_folder(ckpt, d, tmp_path / "out", ReconstructOptions(), out_format=out_format)
@@ -293,6 +291,30 @@ def test_without_a_beats_table_a_beats_table_there_is_not_an_output(tmp_path, ck
     files(tmp_path / "out", "c2.beats.csv")
     index = reconstruct_folder(ckpt, d, tmp_path / "out", ReconstructOptions(direction="abp2ppg"))
     assert index["n_reconstructed"] == 1 and len(stand_in.calls) == 1
+
+
+def test_a_name_no_wfdb_record_can_have_is_refused_for_a_wfdb_output(tmp_path, ckpt, stand_in):
+    """A bug this audit found: with --format wfdb, recording ``s1.v1`` was written as record
+    ``s1`` (``OUT/s1.hea`` beside ``OUT/s1.v1.summary.json``; a record name keeps no dot),
+    not as the docs' ``OUT/<id>.hea``, and ``s1.v2`` into the same record: the second failed
+    on "output exists", and with --force replaced the first, whose summary still named it.
+    As CSV both keep their names."""
+    d = files(tmp_path / "in", "s1.v1.csv", "s1.v2.csv", "ok-1_a.csv")
+    out = tmp_path / "out"
+    with pytest.raises(DataError) as exc:
+        reconstruct_folder(ckpt, d, out, ReconstructOptions(), out_format="wfdb")
+    assert (
+        "recording 's1.v1' cannot be written as a WFDB record: a record name may hold only "
+        "letters, digits, '_' and '-', not 's1.v1'; give --format csv"
+    ) in str(exc.value)
+    assert stand_in.calls == []
+    reconstruct_folder(ckpt, d, out, ReconstructOptions(), out_format="wfdb", include="ok*")
+    reconstruct_folder(ckpt, d, tmp_path / "csv", ReconstructOptions(), include="s1*")
+    assert [c.out for c in stand_in.calls] == [
+        out / "ok-1_a.hea",
+        tmp_path / "csv" / "s1.v1.csv",
+        tmp_path / "csv" / "s1.v2.csv",
+    ]
 
 
 # ------------------------------------------------------------------- failures, the table

@@ -342,6 +342,14 @@ def recording_paths(path: str | Path, fmt: str) -> list[Path]:
     path = Path(path)
     if fmt == "wfdb":
         base = path.with_suffix("") if path.suffix.lower() in (".hea", ".dat") else path
+        # Checked here, before the work the record is written after: ``abp.v2.hea`` was
+        # written as record ``abp`` (``with_suffix`` took ``.v2`` for the suffix), beside
+        # ``abp.v2.summary.json``; a space failed only at the end.
+        if not re.fullmatch(r"[-\w]+", base.name):
+            raise DataError(
+                f"{path}: a WFDB record name may hold only letters, digits, '_' and '-', "
+                f"not {base.name!r}"
+            )
         return [base.with_suffix(".hea"), base.with_suffix(".dat")]
     suffix = {"csv": ".csv", "npy": ".npy", "npz": ".npz"}[fmt]
     return [path if path.suffix.lower() == suffix else Path(f"{path}{suffix}")]
@@ -374,12 +382,7 @@ def write_recording(
     if fmt == "wfdb":
         import wfdb
 
-        record = finals[0].stem
-        if not re.fullmatch(r"[-\w]+", record):
-            raise DataError(
-                f"{path}: a WFDB record name may hold only letters, digits, '_' and '-', "
-                f"not {record!r}"
-            )
+        record = finals[0].stem  # a valid name: recording_paths checked it
         targets = [staged.stage(final) for final in finals]
         with _tempdir(finals[0].parent) as tmpdir:
             wfdb.wrsamp(

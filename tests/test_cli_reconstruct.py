@@ -353,6 +353,9 @@ def bad_ckpts(ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         ("beyond_float32", "nothing could be reconstructed from channel 'PPG'"),
         ("folder", "for a folder INPUT, --out names a folder"),
         ("reference_of_a_ppg", "with --direction abp2ppg the output is PPG: drop --reference"),
+        # Was written as record abp (beside abp.v2.summary.json); a space failed at the end.
+        ("wfdb_dotted_name", "may hold only letters, digits, '_' and '-', not 'abp.v2'"),
+        ("wfdb_space", "record name may hold only letters, digits, '_' and '-', not 'my abp'"),
     ],
 )
 def test_bad_input_one_message_exit_1_nothing_written(case, message, ckpt, bad_ckpts, tmp_path):
@@ -397,6 +400,10 @@ def test_bad_input_one_message_exit_1_nothing_written(case, message, ckpt, bad_c
         args.update(input=src / "x.npz", out=out_dir / "abp.npz")
     elif case == "folder":  # was "cannot tell the format of ...in: expected a WFDB record"
         args["input"] = src
+    elif case == "wfdb_dotted_name":
+        args["out"] = out_dir / "abp.v2.hea"
+    elif case == "wfdb_space":
+        args["out"] = out_dir / "my abp.hea"
     elif case == "reference_of_a_ppg":  # was read, drawn over the PPG, compared with nothing
         (src / "two.csv").write_text(good.read_text().replace("t,PPG", "t,ABP"))
         args.update(input=src / "two.csv", extra=["--direction", "abp2ppg", "--reference-abp",

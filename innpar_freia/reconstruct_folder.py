@@ -152,29 +152,18 @@ def read_cuff_table(path: str | Path) -> dict[str, CuffReading]:
     """A CSV of cuff readings, one row per recording: a key column (``record``, ``name`` or
     ``id``: the record id, or its file name without the extension), ``sbp`` and ``dbp`` in
     mmHg, and optionally ``at``, the reading's time in seconds on the recording's clock."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"cuff table not found: {path}")
-    try:
-        # utf-8-sig: a spreadsheet's byte-order mark would join the first column's name.
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh))
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"cuff table {path} is not a readable CSV file: {exc}") from None
-    if not rows:
-        raise DataError(f"cuff table {path} has no rows")
-    columns = {c.strip().lower(): c for c in rows[0] if c is not None}
+    from innpar_freia.data.import_report import read_csv_table
+
+    names, rows = read_csv_table(path, "cuff table")
+    columns = {c.lower(): c for c in names}
     key = next((c for c in ("record", "name", "id") if c in columns), None)
     if key is None or "sbp" not in columns or "dbp" not in columns:
         raise DataError(
             f"cuff table {path} needs a record column (record, name or id), sbp and dbp "
-            f"(mmHg), and optionally at (s); it has: {', '.join(columns.values())}"
+            f"(mmHg), and optionally at (s); it has: {', '.join(names)}"
         )
     table: dict[str, CuffReading] = {}
-    for line, row in enumerate(rows, start=2):
-        if None in row:  # csv.DictReader's key for cells beyond the header's columns
-            raise DataError(f"cuff table {path}: row {line} has more cells than the header")
-        cells = {k.strip().lower(): (v or "").strip() for k, v in row.items()}
+    for line, cells in enumerate(rows, start=2):
         name = cells[key]
         if not name:
             raise DataError(f"cuff table {path}: row {line} has no {key}")

@@ -162,22 +162,37 @@ def unused_map_rows(subject_map: str | Path | None, unused: list[str], what: str
     )
 
 
-def read_subject_map(path: str | Path) -> dict[str, str]:
-    """A CSV with a header naming a key column (``record``, ``window`` or ``name``) and a
-    ``subject`` column; other columns are ignored."""
+def read_csv_table(path: str | Path, what: str) -> tuple[list[str], list[dict[str, str]]]:
+    """A small CSV table a user writes (a subject map, cuff readings): its column names as
+    written, and its rows with the names lower-cased and every cell stripped; ``what``
+    names it in the messages (missing file, not a CSV, no rows, a row of too many cells)."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"subject map not found: {path}")
+        raise DataError(f"{what} not found: {path}")
     try:
         # utf-8-sig: spreadsheet programs start a CSV with a byte-order mark, which would
         # otherwise become part of the first column's name.
         with path.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.DictReader(fh))
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{path} is not a readable CSV file: {exc}") from None
+        raise DataError(f"{what} {path} is not a readable CSV file: {exc}") from None
     if not rows:
-        raise DataError(f"subject map {path} has no rows")
+        raise DataError(f"{what} {path} has no rows")
     columns = [c.strip() for c in rows[0] if c is not None]
+    cleaned = []
+    for i, row in enumerate(rows):
+        if None in row:  # csv.DictReader's key for the cells beyond the header's columns
+            raise DataError(
+                f"{what} {path}: row {i + 2} has more cells than the header has columns"
+            )
+        cleaned.append({k.strip().lower(): (v or "").strip() for k, v in row.items()})
+    return columns, cleaned
+
+
+def read_subject_map(path: str | Path) -> dict[str, str]:
+    """A CSV with a header naming a key column (``record``, ``window`` or ``name``) and a
+    ``subject`` column; other columns are ignored."""
+    columns, rows = read_csv_table(path, "subject map")
     # A spreadsheet's "Record,Subject" header was refused as having neither column.
     lower = [c.lower() for c in columns]
     key = next((c for c in ("record", "window", "name", "id") if c in lower), None)
@@ -190,11 +205,6 @@ def read_subject_map(path: str | Path) -> dict[str, str]:
         )
     out: dict[str, str] = {}
     for i, row in enumerate(rows):
-        if None in row:  # csv.DictReader's key for the cells beyond the header's columns
-            raise DataError(
-                f"subject map {path}: row {i + 2} has more cells than the header has columns"
-            )
-        row = {k.strip().lower(): (v or "").strip() for k, v in row.items()}
         name, subject = row[key], row["subject"]
         if not name or not subject:
             raise DataError(f"subject map {path}: row {i + 2} has an empty {key} or subject")

@@ -250,6 +250,8 @@ def reconstruct_folder(
     plot_dir: str | Path | None = None,
     include: str | None = None,
     on_record: Callable[[int, int, str, dict[str, Any]], None] | None = None,
+    resume: bool = False,
+    on_interrupt: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Reconstruct every recording under ``folder`` into ``out_dir`` (see the module's
     docstring); returns the index, also written to ``out_dir/reconstructions.json`` and
@@ -259,9 +261,17 @@ def reconstruct_folder(
     recording with its own reading. ``on_record(i, n, id, row)`` is called after each
     recording with its row of the index. A ``DataError``, before any work, for what would stop
     every recording; a recording that fails is a row with its reason (``status`` "failed"),
-    and the others go on."""
+    and the others go on. Interrupted (Ctrl-C, SIGTERM), the index is written with the
+    recordings not reached as "interrupted" (and given to ``on_interrupt``); ``resume`` then
+    continues that run: the
+    recordings it reconstructed (their outputs all there) are kept, the others done, when
+    the settings are the same (an error names those that differ)."""
     opts = options or ReconstructOptions()
     folder, out_dir = Path(folder), Path(out_dir)
+    if resume and opts.force:
+        raise DataError(
+            "--resume keeps what an earlier run reconstructed, --force replaces it: give one"
+        )
     plot_dir = None if plot_dir is None else Path(plot_dir)
     if not folder.is_dir():
         raise DataError(f"{folder} is not a folder")
@@ -331,61 +341,191 @@ def reconstruct_folder(
                     "rename one, or leave one out with --include"
                 )
             owners[p] = f"recording {rec.id!r}"
-    # All at once, before any work: a run that stopped at the 40th recording on "output
-    # exists" would have spent the time of 39 for nothing.
-    existing = [p for p in finals if p.exists()]
-    if existing and not opts.force:
-        raise DataError(f"outputs exist: {_listed(existing, 3)}; pass --force to replace them")
-    check_outputs(index_paths, opts.force, inputs=[Path(ckpt.path)])
+    settings = _settings(folder, ckpt, opts, out_format, plot_dir, include, cuff_table)
+    done: dict[str, dict[str, Any]] = {}
+    if resume:
+        # The earlier run's outputs are this run's: those it finished are kept, the others
+        # (failed, interrupted) replaced.
+        done = _resumable(out_dir, settings, plans, out_format)
+        plans = [(r, o, dataclasses.replace(ro, force=True)) for r, o, ro in plans]
+    else:
+        # All at once, before any work: a run that stopped at the 40th recording on "output
+        # exists" would have spent the time of 39 for nothing.
+        existing = [p for p in finals if p.exists()]
+        if existing and not opts.force:
+            raise DataError(
+                f"outputs exist: {_listed(existing, 3)}; pass --force to replace them"
+                + (
+                    " (or --resume to go on with the run they are from)"
+                    if index_paths[1].is_file()
+                    else ""
+                )
+            )
+    check_outputs(index_paths, opts.force or resume, inputs=[Path(ckpt.path)])
+
+    def index_of(rows: list[dict[str, Any]], interrupted: bool = False) -> dict[str, Any]:
+        failed = [r for r in rows if r["status"] == "failed"]
+        n_done = sum(r["status"] == "reconstructed" for r in rows)
+        return {
+            "input": str(folder),
+            "out": str(out_dir),
+            "checkpoint": str(ckpt.path),
+            "preset": ckpt.run_config.preset,
+            "direction": opts.direction,
+            "calibration": (
+                "cuff table" if cuff_table is not None else opts.calibration or "calibration-free"
+            ),
+            "cuff_table": None if cuff_table is None else str(cuff_table),
+            "unused_cuff_rows": unused,
+            "interrupted": interrupted,
+            "n_recordings": len(rows),
+            "n_reconstructed": n_done,
+            "n_failed": len(failed),
+            "n_resumed": sum(bool(r.get("resumed")) for r in rows),
+            "recordings": rows,
+            "settings": settings,
+            "outputs": {"table": str(index_paths[0]), "index": str(index_paths[1])},
+        }
+
+    def write_index(index: dict[str, Any]) -> None:
+        with StagedOutputs() as staged:
+            staged.write_text(index_paths[0], _index_csv(index["recordings"]))
+            staged.write_text(index_paths[1], json_text(index))
 
     rows: list[dict[str, Any]] = []
-    for i, (rec, out, rec_opts) in enumerate(plans):
-        reason = None
-        try:
-            row = _row(rec, reconstruct_file(ckpt, rec.path, out, rec_opts))
-        except DataError as exc:
-            reason = str(exc)
-        except OSError as exc:
-            if exc.errno in _FATAL_ERRNOS:
-                raise
-            from innpar_freia.cli.common import os_error_message
-
-            reason = os_error_message(exc)
-        if reason is not None:
-            # With --force, an earlier run's outputs of this recording are still there
-            # (each is replaced whole or not at all): not to be taken for this run's.
-            stale = [p for p in _finals(out, out_format or rec.format, rec_opts) if p.exists()]
-            if stale:
-                reason += (
-                    f" (the outputs of an earlier run are left as they were: {_listed(stale, 2)})"
-                )
-            row = _failed(rec, reason)
-        rows.append(row)
-        if on_record is not None:
-            on_record(i, len(plans), rec.id, row)
-
-    failed = [r for r in rows if r["status"] == "failed"]
-    index: dict[str, Any] = {
-        "input": str(folder),
-        "out": str(out_dir),
-        "checkpoint": str(ckpt.path),
-        "preset": ckpt.run_config.preset,
-        "direction": opts.direction,
-        "calibration": (
-            "cuff table" if cuff_table is not None else opts.calibration or "calibration-free"
-        ),
-        "cuff_table": None if cuff_table is None else str(cuff_table),
-        "unused_cuff_rows": unused,
-        "n_recordings": len(rows),
-        "n_reconstructed": len(rows) - len(failed),
-        "n_failed": len(failed),
-        "recordings": rows,
-        "outputs": {"table": str(index_paths[0]), "index": str(index_paths[1])},
-    }
-    with StagedOutputs() as staged:
-        staged.write_text(index_paths[0], _index_csv(rows))
-        staged.write_text(index_paths[1], json_text(index))
+    try:
+        for i, (rec, out, rec_opts) in enumerate(plans):
+            row = done.get(rec.id)
+            if row is None:
+                row = _reconstruct_one(ckpt, rec, out, rec_opts, out_format)
+            rows.append(row)
+            if on_record is not None:
+                on_record(i, len(plans), rec.id, row)
+    except (KeyboardInterrupt, SystemExit):
+        # What was done is listed, for --resume; the rest was not reached.
+        rows += [_failed(rec, "interrupted", "interrupted") for rec, _, _ in plans[len(rows) :]]
+        partial = index_of(rows, interrupted=True)
+        write_index(partial)
+        if on_interrupt is not None:
+            on_interrupt(partial)
+        raise
+    index = index_of(rows)
+    write_index(index)
     return index
+
+
+def _reconstruct_one(
+    ckpt: Checkpoint,
+    rec: Recording,
+    out: Path,
+    rec_opts: ReconstructOptions,
+    out_format: str | None,
+) -> dict[str, Any]:
+    """One recording's row of the index: reconstructed, or failed with its reason."""
+    try:
+        return _row(rec, reconstruct_file(ckpt, rec.path, out, rec_opts))
+    except DataError as exc:
+        reason = str(exc)
+    except OSError as exc:
+        if exc.errno in _FATAL_ERRNOS:
+            raise
+        from innpar_freia.cli.common import os_error_message
+
+        reason = os_error_message(exc)
+    # With --force, an earlier run's outputs of this recording are still there (each is
+    # replaced whole or not at all): not to be taken for this run's.
+    stale = [p for p in _finals(out, out_format or rec.format, rec_opts) if p.exists()]
+    if stale:
+        reason += f" (the outputs of an earlier run are left as they were: {_listed(stale, 2)})"
+    return _failed(rec, reason)
+
+
+def _settings(
+    folder: Path,
+    ckpt: Checkpoint,
+    opts: ReconstructOptions,
+    out_format: str | None,
+    plot_dir: Path | None,
+    include: str | None,
+    cuff_table: Path | None,
+) -> dict[str, Any]:
+    """What makes a run's outputs what they are, for ``resume`` to compare: the input, the
+    checkpoint (and its bytes), the options, and the cuff table's bytes."""
+    options = {
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in dataclasses.asdict(opts).items()
+        if k not in ("force", "plot")
+    }
+    return {
+        "input": str(folder.resolve()),
+        "checkpoint": str(Path(ckpt.path).resolve()),
+        "checkpoint_sha256": _sha256(Path(ckpt.path)),
+        "format": out_format,
+        "plot": None if plot_dir is None else str(plot_dir.resolve()),
+        "include": include,
+        "cuff_table_sha256": None if cuff_table is None else _sha256(cuff_table),
+        "options": options,
+    }
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _resumable(
+    out_dir: Path,
+    settings: dict[str, Any],
+    plans: list[tuple[Recording, Path, ReconstructOptions]],
+    out_format: str | None,
+) -> dict[str, dict[str, Any]]:
+    """The rows of the earlier run in ``out_dir`` to keep: recordings it reconstructed,
+    with every output still there. Refused when there is no such run, or when it was made
+    with other settings."""
+    import json
+
+    path = out_dir / INDEX_NAMES[1]
+    if not path.is_file():
+        raise DataError(
+            f"--resume: {out_dir} holds no {INDEX_NAMES[1]} of an earlier run to go on with"
+        )
+    try:
+        earlier = json.loads(path.read_text())
+        rows, before = earlier["recordings"], earlier["settings"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise DataError(
+            f"--resume: {path} is not the table of an innpar reconstruct run (damaged, or "
+            "from an older version); run with --force to start again"
+        ) from None
+    if before != settings:
+        differ = sorted(
+            {k for k in settings if k != "options" and before.get(k) != settings[k]}
+            | {
+                k
+                for k in settings["options"]
+                if (before.get("options") or {}).get(k) != settings["options"][k]
+            }
+        )
+        raise DataError(
+            f"--resume: the run in {out_dir} was made with other settings (they differ in: "
+            f"{', '.join(differ) or 'their layout'}); give the same ones, or --force to "
+            "replace it"
+        )
+    by_id = {rec.id: (rec, out, o) for rec, out, o in plans}
+    done = {}
+    for row in rows:
+        plan = by_id.get(row.get("record"))
+        if plan is None or row.get("status") != "reconstructed":
+            continue
+        rec, out, o = plan
+        if all(p.exists() for p in _finals(out, out_format or rec.format, o)):
+            done[rec.id] = {**row, "resumed": True}
+    return done
 
 
 def _row(rec: Recording, summary: dict[str, Any]) -> dict[str, Any]:
@@ -432,9 +572,9 @@ def _listed(items: list[Any], first: int) -> str:
     return ", ".join(map(str, items[:first])) + more
 
 
-def _failed(rec: Recording, reason: str) -> dict[str, Any]:
+def _failed(rec: Recording, reason: str, status: str = "failed") -> dict[str, Any]:
     row: dict[str, Any] = {c: None for c in _INDEX_COLUMNS}
-    row.update(record=rec.id, status="failed", reason=reason, input=str(rec.path))
+    row.update(record=rec.id, status=status, reason=reason, input=str(rec.path))
     row["summary"] = None
     return row
 

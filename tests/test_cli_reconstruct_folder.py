@@ -360,3 +360,103 @@ def test_a_failure_with_force_says_that_the_earlier_outputs_are_left(folder, ckp
     assert "the outputs of an earlier run are left as they were: " in row["reason"]
     assert str(out / "c2.csv") in row["reason"]
     assert (out / "c2.csv").read_bytes() == earlier
+
+
+def test_an_interrupted_run_lists_what_it_did_and_resume_goes_on_with_the_rest(
+    folder, ckpt, tmp_path, monkeypatch
+):
+    import innpar_freia.reconstruct_folder as rf
+
+    real, calls = rf.reconstruct_file, []
+
+    def stopping(ckpt_, path, out, opts):
+        calls.append(Path(path).name)
+        if len(calls) == 3 and stopping.stop:
+            raise KeyboardInterrupt  # Ctrl-C during the third recording
+        return real(ckpt_, path, out, opts)
+
+    stopping.stop = True
+    monkeypatch.setattr(rf, "reconstruct_file", stopping)
+    out = tmp_path / "abp"
+    args = ["reconstruct", "--checkpoint", ckpt, folder, "--out", out, "--fs", FS]
+    r = run_cli(*args)
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "interrupted after 2 of 4 recordings" in r.output and "--resume" in r.output
+    index = json.loads((out / "reconstructions.json").read_text())
+    assert index["interrupted"] is True
+    assert [row["status"] for row in index["recordings"]] == [
+        "reconstructed", "reconstructed", "interrupted", "interrupted",
+    ]  # fmt: skip
+    assert not list(out.glob("n3.*")) and not list(out.glob("z4.*"))
+    done_before = (out / "c2.csv").read_bytes()
+    # Without --resume, the outputs are refused, and the message says how to go on.
+    r = run_cli(*args)
+    assert r.exit_code == 1 and "or --resume to go on with the run they are from" in r.output
+    stopping.stop, calls[:] = False, []
+    r = run_cli(*args, "--resume")
+    assert r.exit_code == 0, r.output
+    assert calls == ["n3.npy", "z4.npz"]  # the first two were kept, not redone
+    assert "[1/4] c2: reconstructed by the run resumed, kept" in r.output
+    assert "4 of 4 recordings reconstructed (2 by the run resumed)" in r.output
+    assert (out / "c2.csv").read_bytes() == done_before
+    index = json.loads((out / "reconstructions.json").read_text())
+    assert index["interrupted"] is False and index["n_resumed"] == 2
+    assert all(row["status"] == "reconstructed" for row in index["recordings"])
+    # A kept recording whose outputs went missing since is done again.
+    (out / "c2.beats.csv").unlink()
+    calls[:] = []
+    assert run_cli(*args, "--resume").exit_code == 0
+    assert calls == ["c2.csv"] and (out / "c2.beats.csv").is_file()
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("nothing_to_resume", "holds no reconstructions.json of an earlier run to go on with"),
+        ("other_overlap", "was made with other settings (they differ in: overlap)"),
+        ("other_format", "they differ in: format"),
+        ("with_force", "--resume keeps what an earlier run reconstructed, --force replaces it"),
+        ("damaged", "is not the table of an innpar reconstruct run"),
+        ("one_file", "--resume goes on with the run of a folder INPUT"),
+    ],
+)
+def test_resume_refuses_what_is_not_the_same_run(case, message, folder, ckpt, tmp_path):
+    out = tmp_path / "abp"
+    args: list[object] = ["reconstruct", "--checkpoint", ckpt, folder, "--out", out,
+                          "--fs", FS, "--include", "c2.csv"]  # fmt: skip
+    if case != "nothing_to_resume":
+        assert run_cli(*args).exit_code == 0
+    if case == "damaged":
+        (out / "reconstructions.json").write_text("{not json")
+    extra = {
+        "other_overlap": ["--overlap", "0.25"],
+        "other_format": ["--format", "npz"],
+        "with_force": ["--force"],
+    }.get(case, [])
+    if case == "one_file":
+        args[3] = folder / "c2.csv"
+    before = snapshot(out) if out.exists() else {}
+    r = run_cli(*args, *extra, "--resume")
+    assert r.exit_code in (1, 2) and message in r.output and "Traceback" not in r.output
+    assert (snapshot(out) if out.exists() else {}) == before
+
+
+def test_sigterm_leaves_the_list_of_what_was_done_as_ctrl_c_does(
+    folder, ckpt, tmp_path, monkeypatch
+):
+    """`kill` (SIGTERM) stops a command as SystemExit(143) (cli.stop_on_sigterm): the run's
+    table is written as for Ctrl-C, for --resume."""
+    import innpar_freia.reconstruct_folder as rf
+
+    def killed(ckpt_, path, out, opts):
+        raise SystemExit(143)
+
+    monkeypatch.setattr(rf, "reconstruct_file", killed)
+    seen = []
+    with pytest.raises(SystemExit):
+        reconstruct_folder(ckpt, folder, tmp_path / "a", ReconstructOptions(fs=FS),
+                           on_interrupt=seen.append)  # fmt: skip
+    index = json.loads((tmp_path / "a" / "reconstructions.json").read_text())
+    assert index["interrupted"] is True and index["n_reconstructed"] == 0
+    assert [row["status"] for row in index["recordings"]] == ["interrupted"] * 4
+    assert seen and seen[0]["n_recordings"] == 4

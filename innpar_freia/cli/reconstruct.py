@@ -127,6 +127,12 @@ def _file_option(value: str | None, flag: str, example: str) -> Path | None:
     "one figure per recording (RECORD.png).",
 )
 @click.option("--force", is_flag=True, help="Replace existing output files.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="For a folder INPUT: go on with the run in OUT that was interrupted or had "
+    "failures; what it reconstructed is kept, the rest done (same settings required).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def reconstruct_cmd(
     input_path: Path,
@@ -147,6 +153,7 @@ def reconstruct_cmd(
     reference_abp: str | None,
     plot: str | None,
     force: bool,
+    resume: bool,
     as_json: bool,
 ) -> None:
     """Reconstruct ABP from the PPG of a whole recording (or PPG from ABP).
@@ -194,6 +201,10 @@ def reconstruct_cmd(
 
     folder = input_path.is_dir() and not input_path.with_suffix(".hea").is_file()
     if not folder:
+        if resume:
+            raise click.UsageError(
+                f"--resume goes on with the run of a folder INPUT; {input_path} is one file"
+            )
         for flag, value in (("--format", out_format), ("--include", include)):
             if value is not None:
                 raise click.UsageError(
@@ -222,7 +233,15 @@ def reconstruct_cmd(
     )
     if folder:
         _reconstruct_folder(
-            checkpoint, input_path, Path(out), options, out_format, plot, include, as_json
+            checkpoint,
+            input_path,
+            Path(out),
+            options,
+            out_format,
+            plot,
+            include,
+            resume,
+            as_json,
         )
         return
     summary = reconstruct_file(
@@ -280,6 +299,7 @@ def _reconstruct_folder(
     out_format: str | None,
     plot: str | None,
     include: str | None,
+    resume: bool,
     as_json: bool,
 ) -> None:
     """``innpar reconstruct FOLDER``: a line per recording as it is done, then the table."""
@@ -289,6 +309,9 @@ def _reconstruct_folder(
         if as_json:
             return
         head = f"[{i + 1}/{n}] {record}: "
+        if row.get("resumed"):
+            click.echo(head + "reconstructed by the run resumed, kept")
+            return
         if row["status"] == "failed":
             click.echo(head + f"not reconstructed: {row['reason']}")
             return
@@ -308,6 +331,14 @@ def _reconstruct_folder(
         if row.get("warning"):
             click.echo(f"warning: {record}: {row['warning']}", err=True)
 
+    def on_interrupt(partial: dict) -> None:
+        click.echo(
+            f"interrupted after {partial['n_reconstructed']} of {partial['n_recordings']} "
+            f"recordings: {partial['outputs']['table']} lists them; the same command with "
+            "--resume goes on with the others",
+            err=True,
+        )
+
     index = reconstruct_folder(
         checkpoint,
         folder,
@@ -317,6 +348,8 @@ def _reconstruct_folder(
         plot_dir=None if plot is None else Path(plot),
         include=include,
         on_record=on_record,
+        resume=resume,
+        on_interrupt=on_interrupt,
     )
     if index["unused_cuff_rows"]:
         rows = index["unused_cuff_rows"]
@@ -329,9 +362,10 @@ def _reconstruct_folder(
     if as_json:
         echo_json(index)
     else:
+        kept = f" ({index['n_resumed']} by the run resumed)" if index["n_resumed"] else ""
         click.echo(
-            f"{index['n_reconstructed']} of {index['n_recordings']} recordings reconstructed "
-            f"into {out}; table: {index['outputs']['table']}"
+            f"{index['n_reconstructed']} of {index['n_recordings']} recordings reconstructed"
+            f"{kept} into {out}; table: {index['outputs']['table']}"
         )
         if index["calibration"] == "calibration-free" and options.direction == "ppg2abp":
             click.echo(

@@ -12,6 +12,7 @@ others: it is listed with its reason in ``OUT/reconstructions.csv`` / ``.json``,
 ends with an error naming it. Everything that would stop every recording alike (outputs
 that exist without ``force``, a cuff table that misses a record, an output folder inside the
 input folder, two recordings that would write one file) is refused before any work.
+Interrupted, the table lists what was done, and ``resume`` goes on with the same run.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 layers and their widths and kernels, the zero padding to a multiple of ``2**depth``, the
 configured second channel, its refusals of the reverse pass, how ``build_model`` builds
 it from the config) and of the training data plumbing (innpar_freia.data.dataset: the
-preloaded loader's device and length) found unguarded: each one fails when the bug named
-in its docstring is put into the package. The U-Net's forward computation itself is
-pinned by ``test_mutants_nn.py`` (written out by hand), the normalisation, splits and
-lazy dataset by ``test_mutants_splits.py``."""
+preloaded loader's device and length, the lazy dataset's items) found unguarded: each
+one fails when the bug named in its docstring is put into the package. The U-Net's
+forward computation itself is pinned by ``test_mutants_nn.py`` (written out by hand), the
+normalisation, splits and lazy dataset by ``test_mutants_splits.py``."""
 
 from __future__ import annotations
 
@@ -140,3 +140,19 @@ def test_the_preloaded_loader_counts_the_batches_of_its_sampler(synth_file: Path
     batches = list(loader)
     assert len(loader) == len(batches) == 3
     assert [r for b in batches for r in b[2].tolist()] == order
+
+
+def test_an_item_is_two_windows_and_its_file_row_as_a_scalar(synth_file: Path) -> None:
+    """Bug: ``__getitem__`` returning the row as a one-element tensor (``rows`` for
+    ``rows[0]``): equality and ``int()`` still work, but the documented item is ``(ppg,
+    abp, index)`` with a scalar index, and a default collate of such items gives rows of
+    shape ``(batch, 1)``. The DataLoader takes ``__getitems__``, so only direct indexing
+    showed it."""
+    ds = WindowDataset(synth_file, np.array([7, 2, 9]), Normalisation("minmax", 80.0, 20.0))
+    ppg, abp, row = ds[1]
+    length = ds._file()["ppg"].shape[1]
+    assert ppg.shape == abp.shape == (length,) and ppg.dtype == abp.dtype == torch.float32
+    assert row.shape == () and row.dtype == torch.int64 and int(row) == 2
+    batched = ds.__getitems__([1])[0]
+    assert all(torch.equal(a, b) for a, b in zip((ppg, abp, row), batched, strict=True))
+    ds.close()

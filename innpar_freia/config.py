@@ -156,6 +156,16 @@ class ModelConfig(_ConfigBase):
         _check_float("output_lowpass_hz", self.output_lowpass_hz, 0.0)
         _check_float("fs", self.fs, 0.0, strict=True)
         _check_int("window_length", self.window_length, MIN_WINDOW_LENGTH, 1_000_000)
+        if self.arch == "unet" and self.window_length <= 2**self.unet_depth:
+            # Halved unet_depth times, the window is 1 sample at the bottom, where batch
+            # normalisation of a batch of one window fails in training ("Expected more
+            # than 1 value per channel"): a last batch of one ended the run.
+            deepest = (self.window_length - 1).bit_length() - 1
+            raise ConfigError(
+                f"unet_depth {self.unet_depth} halves a {self.window_length}-sample window "
+                f"to 1 sample at the U-Net's bottom; with {self.window_length}-sample "
+                f"windows unet_depth must be at most {deepest}"
+            )
 
     def check_rate(self) -> None:
         """What depends on the sampling rate, once ``fs`` is the data's (a configuration is

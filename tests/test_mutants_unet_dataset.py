@@ -156,3 +156,23 @@ def test_an_item_is_two_windows_and_its_file_row_as_a_scalar(synth_file: Path) -
     batched = ds.__getitems__([1])[0]
     assert all(torch.equal(a, b) for a, b in zip((ppg, abp, row), batched, strict=True))
     ds.close()
+
+
+def test_a_unet_too_deep_for_its_windows_is_refused_and_the_deepest_allowed_trains_on_one():
+    """Found by the audit: halved down to 1 sample at the bottom (window_length <=
+    2**unet_depth, e.g. 250-sample windows at depth 8), batch normalisation of a batch of
+    one window fails in training ("Expected more than 1 value per channel"), so a last
+    batch of one ended a run. The configuration is refused, naming the deepest that fits;
+    at that depth a batch of one trains."""
+    from innpar_freia.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="with 250-sample windows unet_depth must be at most 7"):
+        ModelConfig(arch="unet", window_length=250, unet_depth=8)
+    with pytest.raises(ConfigError, match="16-sample windows unet_depth must be at most 3"):
+        ModelConfig(arch="unet", window_length=16, unet_depth=4)
+    ModelConfig(arch="innpar", window_length=16, unet_depth=4)  # no U-Net: no bottom
+    model = build_model(ModelConfig(arch="unet", window_length=17, unet_depth=4, features=4))
+    model.train()
+    out, _ = model(model.make_input(torch.randn(1, 17)))
+    out.sum().backward()
+    assert torch.isfinite(out).all()

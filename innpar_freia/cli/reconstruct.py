@@ -32,6 +32,7 @@ def _file_option(value: str | None, flag: str, example: str) -> Path | None:
 @click.option("--checkpoint", type=EXISTING_FILE, required=True, help="Trained checkpoint.")
 @click.option(
     "--out",
+    metavar="PATH",
     required=True,
     help="Output: .csv, .npy, .npz, a WFDB record (name or .hea), or .h5 for a window-file "
     "INPUT; without a suffix, INPUT's format. For a folder INPUT, a folder.",
@@ -122,6 +123,7 @@ def _file_option(value: str | None, flag: str, example: str) -> Path | None:
 )
 @click.option(
     "--plot",
+    metavar="PATH",
     default=None,
     help="Also draw the whole recording (.png or .pdf). For a folder INPUT, a folder for "
     "one figure per recording (RECORD.png).",

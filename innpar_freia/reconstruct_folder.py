@@ -12,7 +12,8 @@ others: it is listed with its reason in ``OUT/reconstructions.csv`` / ``.json``,
 ends with an error naming it. Everything that would stop every recording alike (outputs
 that exist without ``force``, a cuff table that misses a record, an output folder inside the
 input folder, two recordings that would write one file) is refused before any work.
-Interrupted, the table lists what was done, and ``resume`` goes on with the same run.
+Interrupted (or killed: the table is rewritten as the run goes on), the table lists what was
+done, and ``resume`` goes on with the same run.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import errno
 import fnmatch
 import io
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,9 @@ FOLDER_FORMATS = {"wfdb": ".hea", "csv": ".csv", "npz": ".npz", "npy": ".npy"}
 # An --out or --plot that names a file where a folder is wanted.
 _FILE_SUFFIXES = {".csv", ".npy", ".npz", ".hea", ".dat", ".h5", ".hdf5", ".png", ".pdf", ".json"}
 INDEX_NAMES = ("reconstructions.csv", "reconstructions.json")
+# The table is rewritten at most this often while a run goes on (each time whole: a run
+# of thousands of recordings would write it thousands of times after each).
+PROGRESS_SECONDS = 30.0
 # Errors of the machine, not of one recording: every later recording would fail alike.
 _FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 _INDEX_COLUMNS = (
@@ -394,6 +399,15 @@ def reconstruct_folder(
             staged.write_text(index_paths[1], json_text(index))
 
     rows: list[dict[str, Any]] = []
+
+    def progress() -> dict[str, Any]:
+        # The table as it stands, the recordings not done yet "pending": what a run killed
+        # outright (SIGKILL, a power cut) leaves for --resume.
+        pending = [_failed(rec, "not reached yet", "pending") for rec, _, _ in plans[len(rows) :]]
+        return index_of(rows + pending, interrupted=True)
+
+    write_index(progress())
+    written = time.monotonic()
     try:
         for i, (rec, out, rec_opts) in enumerate(plans):
             row = done.get(rec.id)
@@ -402,6 +416,9 @@ def reconstruct_folder(
             rows.append(row)
             if on_record is not None:
                 on_record(i, len(plans), rec.id, row)
+            if time.monotonic() - written >= PROGRESS_SECONDS and len(rows) < len(plans):
+                write_index(progress())
+                written = time.monotonic()
     except (KeyboardInterrupt, SystemExit):
         # What was done is listed, for --resume; the rest was not reached.
         rows += [_failed(rec, "interrupted", "interrupted") for rec, _, _ in plans[len(rows) :]]

@@ -460,3 +460,39 @@ def test_sigterm_leaves_the_list_of_what_was_done_as_ctrl_c_does(
     assert index["interrupted"] is True and index["n_reconstructed"] == 0
     assert [row["status"] for row in index["recordings"]] == ["interrupted"] * 4
     assert seen and seen[0]["n_recordings"] == 4
+
+
+def test_a_run_killed_outright_leaves_a_table_that_resume_goes_on_from(
+    folder, ckpt, tmp_path, monkeypatch
+):
+    """SIGKILL (or a power cut) runs no clean-up: the table written as the run goes on (here
+    after every recording) is what is left, with the recordings not reached "pending", and
+    --resume keeps the two done."""
+    import innpar_freia.reconstruct_folder as rf
+
+    class Killed(BaseException):
+        """Nothing catches it, as nothing runs after SIGKILL."""
+
+    real, calls = rf.reconstruct_file, []
+
+    def killed_at_the_third(ckpt_, path, out, opts):
+        calls.append(Path(path).name)
+        if len(calls) == 3:
+            raise Killed
+        return real(ckpt_, path, out, opts)
+
+    monkeypatch.setattr(rf, "reconstruct_file", killed_at_the_third)
+    monkeypatch.setattr(rf, "PROGRESS_SECONDS", 0.0)
+    out, opts = tmp_path / "abp", ReconstructOptions(fs=FS)
+    with pytest.raises(Killed):
+        reconstruct_folder(ckpt, folder, out, opts)
+    index = json.loads((out / "reconstructions.json").read_text())
+    assert index["interrupted"] is True
+    assert [row["status"] for row in index["recordings"]] == [
+        "reconstructed", "reconstructed", "pending", "pending",
+    ]  # fmt: skip
+    assert [row["status"] for row in table(out / "reconstructions.csv")][2:] == ["pending"] * 2
+    monkeypatch.setattr(rf, "reconstruct_file", real)
+    index = reconstruct_folder(ckpt, folder, out, opts, resume=True)
+    assert index["n_resumed"] == 2 and index["n_reconstructed"] == 4
+    assert index["interrupted"] is False

@@ -331,7 +331,10 @@ def test_a_full_or_read_only_disk_stops_the_run(code, tmp_path, ckpt, stand_in):
         reconstruct_folder(ckpt, d, tmp_path / "out", ReconstructOptions())
     assert exc.value.errno == code
     assert len(stand_in.calls) == 1
-    assert not (tmp_path / "out" / "reconstructions.csv").exists()
+    # The table as it stood when the disk failed (written as the run goes on): nothing done.
+    index = json.loads((tmp_path / "out" / "reconstructions.json").read_text())
+    assert index["interrupted"] is True
+    assert [row["status"] for row in index["recordings"]] == ["pending"] * 3
 
 
 def test_a_failure_under_force_names_the_earlier_outputs_of_its_format_and_figure(

@@ -324,7 +324,9 @@ def test_a_full_disk_stops_the_run_and_an_unreadable_file_is_one_failure(
     failing.full = True
     with pytest.raises(OSError, match="No space left"):
         reconstruct_folder(ckpt, folder, tmp_path / "b", opts)
-    assert not (tmp_path / "b" / "reconstructions.csv").exists()
+    # The table as last written while the run went on (at its start, here), for --resume.
+    index = json.loads((tmp_path / "b" / "reconstructions.json").read_text())
+    assert index["interrupted"] is True and index["n_reconstructed"] == 0
 
 
 def test_recordings_are_found_recursively_with_segments_read_through_their_master(tmp_path):

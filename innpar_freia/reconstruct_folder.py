@@ -267,11 +267,11 @@ def reconstruct_folder(
     recording with its own reading. ``on_record(i, n, id, row)`` is called after each
     recording with its row of the index. A ``DataError``, before any work, for what would stop
     every recording; a recording that fails is a row with its reason (``status`` "failed"),
-    and the others go on. Interrupted (Ctrl-C, SIGTERM), the index is written with the
-    recordings not reached as "interrupted" (and given to ``on_interrupt``); ``resume`` then
-    continues that run: the
-    recordings it reconstructed (their outputs all there) are kept, the others done, when
-    the settings are the same (an error names those that differ)."""
+    and the others go on. The index is also written as the run goes on (the rest "pending")
+    and when it is interrupted (Ctrl-C, SIGTERM: the rest "interrupted", and given to
+    ``on_interrupt``); ``resume`` then continues that run: the recordings it reconstructed
+    (their outputs all there) are kept, the others done, when the settings are the same (an
+    error names those that differ)."""
     opts = options or ReconstructOptions()
     folder, out_dir = Path(folder), Path(out_dir)
     if resume and opts.force:

@@ -289,14 +289,26 @@ def test_json_prints_the_index(folder, ckpt, tmp_path):
         (["--include", "*.csv"], "--include picks recordings of a folder INPUT"),
         (["--calibration", "cuffs.csv"], "a cuff table (cuffs.csv) is for a folder INPUT"),
         (["--plot", "figs/"], "'figs/' names a folder; give a file name such as abp.png"),
+        (["--plot", "{tmp}"], "names a folder; give a file name such as abp.png"),
     ],
 )
 def test_folder_options_with_one_file_are_refused(args, message, folder, ckpt, tmp_path):
     out = tmp_path / "abp.csv"
+    args = [str(a).replace("{tmp}", str(tmp_path)) for a in args]
     r = run_cli("reconstruct", "--checkpoint", ckpt, folder / "c2.csv", "--out", out, *args)
     assert r.exit_code in (1, 2), r.output
     assert message in r.output and "Traceback" not in r.output
     assert not out.exists()
+
+
+def test_an_existing_folder_as_the_output_of_one_file_is_refused(folder, ckpt, tmp_path):
+    """It was written beside the folder, as FOLDER.csv (click had refused it before --out
+    could name a folder for a folder INPUT)."""
+    out = tmp_path / "abp"
+    out.mkdir()
+    r = run_cli("reconstruct", "--checkpoint", ckpt, folder / "c2.csv", "--out", out)
+    assert r.exit_code == 2 and "names a folder; give a file name such as abp.csv" in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["abp"] and not list(out.iterdir())
 
 
 def test_a_full_disk_stops_the_run_and_an_unreadable_file_is_one_failure(

@@ -23,7 +23,6 @@ import dataclasses
 import errno
 import fnmatch
 import io
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -222,18 +221,18 @@ def _cuffs_for(
 def _out_path(out_dir: Path, rec: Recording, out_format: str | None) -> Path:
     """Where ``rec``'s reconstruction goes: ``OUT/<id>`` with the suffix of its format (the
     input's unless ``out_format``); the suffix is always given, so a record id with a dot
-    (``rec.v2``) is not taken for a name with a suffix. A WFDB record's name has no dot
-    (``s1.v1`` would be written as record ``s1``): such a name is refused."""
+    (``rec.v2``) is not taken for a name with a suffix. A name no WFDB record can have
+    (``s1.v1``) is refused, by ``recording_paths``'s check, with what to do instead."""
     fmt = out_format or rec.format
-    name = rec.id.rsplit("/", 1)[-1]
-    if fmt == "wfdb" and not re.fullmatch(r"[-\w]+", name):
+    out = out_dir / f"{rec.id}{FOLDER_FORMATS[fmt]}"
+    try:
+        recording_paths(out, fmt)
+    except DataError as exc:
         raise DataError(
-            f"recording {rec.id!r} cannot be written as a WFDB record: a record name may hold "
-            f"only letters, digits, '_' and '-', not {name!r}; give --format csv, npz or npy, "
-            "or leave it out with --include"
-        )
-    suffix = FOLDER_FORMATS[fmt]
-    return out_dir / f"{rec.id}{suffix}"
+            f"recording {rec.id!r} cannot be written as a WFDB record: {exc}; give --format "
+            "csv, npz or npy, or leave it out with --include"
+        ) from None
+    return out
 
 
 def _finals(out: Path, fmt: str, opts: ReconstructOptions) -> list[Path]:
@@ -333,9 +332,6 @@ def reconstruct_folder(
             )
         plans.append((rec, _out_path(out_dir, rec, out_format), rec_opts))
     index_paths = [out_dir / name for name in INDEX_NAMES]
-    finals = index_paths + [
-        p for rec, out, o in plans for p in _finals(out, out_format or rec.format, o)
-    ]
     # One file written twice loses the first (x.beats.csv: x's beats table, or recording
     # x.beats; reconstructions.csv: the table, or recording reconstructions).
     owners: dict[Path, str] = {p: "the table of them all" for p in index_paths}
@@ -347,6 +343,7 @@ def reconstruct_folder(
                     "rename one, or leave one out with --include"
                 )
             owners[p] = f"recording {rec.id!r}"
+    finals = list(owners)  # every output of the run: the table's and each recording's
     settings = _settings(folder, ckpt, opts, out_format, plot_dir, include, cuff_table)
     done: dict[str, dict[str, Any]] = {}
     if resume:

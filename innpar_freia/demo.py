@@ -13,9 +13,9 @@ from innpar_freia.errors import RunDirError
 from innpar_freia.evaluate import evaluate
 from innpar_freia.outputs import (
     drop_aside,
-    process_alive,
     put_back,
     recover_set_aside,
+    remove_stale_temporaries,
     set_aside,
 )
 from innpar_freia.plots import plot_reconstructions
@@ -73,10 +73,7 @@ def run_demo(
         # A demo killed outright (kill -9) left its old demo set aside and a temporary
         # data file: the old demo comes back, the temporary file goes.
         recover_set_aside(out_dir, DEMO_ITEMS, finished=False)
-        for stale in out_dir.glob(".data.h5.*.tmp"):
-            pid = stale.name.split(".")[-2]
-            if pid.isdigit() and not process_alive(int(pid)):
-                stale.unlink(missing_ok=True)
+        remove_stale_temporaries(out_dir / "data.h5")
     if out_dir.exists() and any(out_dir.iterdir()):
         if not force:
             raise RunDirError(f"{out_dir} is not empty; pass --force to replace the demo in it")

@@ -183,6 +183,88 @@ def drop_aside(aside: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
+# The hidden names this package writes through: ".NAME.PID.tmp" (checkpoints, data files),
+# ".NAME.PID.staged.SUFFIX" (StagedOutputs), ".NAME.PID.tmp.SUFFIX" (figures); the suffix
+# is NAME's own. A write killed outright (kill -9, a power cut) leaves one behind, as large
+# as the output it was writing: the next write of that output removes it.
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.(?:tmp|staged)(?P<suffix>\.[^.]+)?")
+# The folders WFDB records are written in before they are staged (``_tempdir``).
+_TEMPDIR = re.compile(r"\.innpar-(?P<pid>\d+)-[^.]+")
+_TEMPDIRS = "/"  # their key below: no file has that name
+# Within ``folders_listed_once``: the folders listed for them, each with its stale
+# temporaries by NAME; outside it (None), every write lists its folder.
+_STALE: dict[Path, dict[str, list[Path]]] | None = None
+
+
+@contextmanager
+def folders_listed_once() -> Iterator[None]:
+    """Within this, a folder is listed for stale temporaries once, not once per output
+    written into it (a run of 10,000 reconstructions into one folder); what a process killed
+    meanwhile leaves is then removed by the next run."""
+    global _STALE
+    if _STALE is not None:  # nested: the outer one's listings hold
+        yield
+        return
+    _STALE = {}
+    try:
+        yield
+    finally:
+        _STALE = None
+
+
+def _stale_in(folder: Path) -> dict[str, list[Path]]:
+    found: dict[str, list[Path]] = {}
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return found  # not there yet, or not listable: nothing to remove
+    for entry in entries:
+        if m := _TEMPORARY.fullmatch(entry.name):
+            if m["suffix"] not in (None, Path(m["name"]).suffix):
+                continue
+            key = m["name"]
+        elif m := _TEMPDIR.fullmatch(entry.name):
+            key = _TEMPDIRS
+        else:
+            continue
+        pid = int(m["pid"])
+        if pid != os.getpid() and not process_alive(pid):
+            found.setdefault(key, []).append(Path(entry.path))
+    return found
+
+
+def _remove_stale(folder: Path, key: str) -> list[Path]:
+    folder = folder.absolute()
+    if _STALE is None:
+        listed = _stale_in(folder)
+    elif folder in _STALE:
+        listed = _STALE[folder]
+    else:
+        listed = _STALE[folder] = _stale_in(folder)
+    removed = []
+    for path in listed.pop(key, []):
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except FileNotFoundError:
+            pass  # removed meanwhile
+        except OSError:
+            continue  # a read-only folder: left, and the write's own error says why
+        removed.append(path)
+    return removed
+
+
+def remove_stale_temporaries(final: str | Path) -> list[Path]:
+    """Remove what writes of ``final`` killed outright left next to it: its temporary
+    copies whose process has ended (a running one's, another run writing it now, stay).
+    Only ``final``'s own temporaries go: a hidden file of another name is not this write's
+    to remove. Returns the paths removed."""
+    final = Path(final)
+    return _remove_stale(final.parent, final.name)
+
+
 class StagedOutputs:
     """Collects output files and moves them into place on :meth:`commit`.
 
@@ -202,6 +284,7 @@ class StagedOutputs:
     def stage(self, final: str | Path) -> Path:
         final = Path(final)
         self._mkdir(final.parent)
+        remove_stale_temporaries(final)
         # The staged name keeps the suffix: writers that check it (figures) accept it.
         tmp = final.with_name(f".{final.name}.{os.getpid()}.staged{final.suffix}")
         self._staged.append((tmp, final))
@@ -418,7 +501,8 @@ def write_recording(
 
 @contextmanager
 def _tempdir(parent: Path) -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix=".innpar-", dir=parent))
+    _remove_stale(parent, _TEMPDIRS)  # of writes killed outright
+    d = Path(tempfile.mkdtemp(prefix=f".innpar-{os.getpid()}-", dir=parent))
     try:
         yield d
     finally:

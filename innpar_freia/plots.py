@@ -25,7 +25,7 @@ from innpar_freia.metrics import (
     BHS_THRESHOLDS,
     graded_text,
 )
-from innpar_freia.outputs import make_folder
+from innpar_freia.outputs import make_folder, remove_stale_temporaries
 from innpar_freia.reconstruct import detect_gaps
 from innpar_freia.signal import diastolic_troughs, systolic_peaks
 
@@ -56,7 +56,8 @@ def save_figure(fig: plt.Figure, path: str | Path) -> Path:
     if path.suffix.lower() not in (".png", ".pdf"):
         raise ValueError(f"figures are saved as .png or .pdf, not {path.suffix!r}")
     make_folder(path.parent)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    remove_stale_temporaries(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
     try:
         fig.savefig(tmp, dpi=150, bbox_inches="tight")
         tmp.replace(path)

@@ -34,6 +34,7 @@ from innpar_freia.errors import DataError
 from innpar_freia.outputs import (
     StagedOutputs,
     check_outputs,
+    folders_listed_once,
     json_text,
     recording_paths,
 )
@@ -403,30 +404,32 @@ def reconstruct_folder(
         pending = [_failed(rec, "not reached yet", "pending") for rec, _, _ in plans[len(rows) :]]
         return index_of(rows + pending, interrupted=True)
 
-    write_index(progress())
-    written = time.monotonic()
-    try:
-        for i, (rec, out, rec_opts) in enumerate(plans):
-            row = done.get(rec.id)
-            if row is None:
-                row = _reconstruct_one(ckpt, rec, out, rec_opts, out_format)
-            rows.append(row)
-            if on_record is not None:
-                on_record(i, len(plans), rec.id, row)
-            if time.monotonic() - written >= PROGRESS_SECONDS and len(rows) < len(plans):
-                write_index(progress())
-                written = time.monotonic()
-    except (KeyboardInterrupt, SystemExit):
-        # What was done is listed, for --resume; the rest was not reached.
-        rows += [_failed(rec, "interrupted", "interrupted") for rec, _, _ in plans[len(rows) :]]
-        partial = index_of(rows, interrupted=True)
-        write_index(partial)
-        if on_interrupt is not None:
-            on_interrupt(partial)
-        raise
-    index = index_of(rows)
-    write_index(index)
-    return index
+    # Each output folder is listed once for what killed writes left, not once per output.
+    with folders_listed_once():
+        write_index(progress())
+        written = time.monotonic()
+        try:
+            for i, (rec, out, rec_opts) in enumerate(plans):
+                row = done.get(rec.id)
+                if row is None:
+                    row = _reconstruct_one(ckpt, rec, out, rec_opts, out_format)
+                rows.append(row)
+                if on_record is not None:
+                    on_record(i, len(plans), rec.id, row)
+                if time.monotonic() - written >= PROGRESS_SECONDS and len(rows) < len(plans):
+                    write_index(progress())
+                    written = time.monotonic()
+        except (KeyboardInterrupt, SystemExit):
+            # What was done is listed, for --resume; the rest was not reached.
+            rows += [_failed(rec, "interrupted", "interrupted") for rec, _, _ in plans[len(rows) :]]
+            partial = index_of(rows, interrupted=True)
+            write_index(partial)
+            if on_interrupt is not None:
+                on_interrupt(partial)
+            raise
+        index = index_of(rows)
+        write_index(index)
+        return index
 
 
 def _reconstruct_one(

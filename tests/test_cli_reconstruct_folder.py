@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import errno
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -481,7 +483,7 @@ def test_a_run_killed_outright_leaves_a_table_that_resume_goes_on_from(
 ):
     """SIGKILL (or a power cut) runs no clean-up: the table written as the run goes on (here
     after every recording) is what is left, with the recordings not reached "pending", and
-    --resume keeps the two done."""
+    --resume keeps the two done, and removes the hidden copies the killed writes left."""
     import innpar_freia.reconstruct_folder as rf
 
     class Killed(BaseException):
@@ -506,7 +508,19 @@ def test_a_run_killed_outright_leaves_a_table_that_resume_goes_on_from(
         "reconstructed", "reconstructed", "pending", "pending",
     ]  # fmt: skip
     assert [row["status"] for row in table(out / "reconstructions.csv")][2:] == ["pending"] * 2
+    # What the killed process was writing is left under hidden names: the third recording's
+    # outputs and the table's (here of an ended process, as after a real kill).
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    left = [
+        out / f".n3.npy.{child.pid}.staged.npy",
+        out / f".n3.beats.csv.{child.pid}.staged.csv",
+        out / f".reconstructions.json.{child.pid}.staged.json",
+    ]
+    for path in left:
+        path.write_bytes(b"half written")
     monkeypatch.setattr(rf, "reconstruct_file", real)
     index = reconstruct_folder(ckpt, folder, out, opts, resume=True)
     assert index["n_resumed"] == 2 and index["n_reconstructed"] == 4
     assert index["interrupted"] is False
+    assert not [p.name for p in out.rglob(".*")]  # the resumed run removed them

@@ -139,6 +139,96 @@ def test_commit_moves_every_staged_file_and_leaves_no_hidden_one(tmp_path: Path)
     ).read_text() == "B"
 
 
+def test_staging_an_output_removes_what_killed_writes_of_it_left(tmp_path: Path):
+    """A write killed outright (kill -9, a power cut) leaves its hidden copy, as large as the
+    output; the next write of that output removes the copies of ended processes. Guards
+    against removing a running process's copy (another run writing it now), another
+    output's, a hidden file of another shape (the user's), and against leaving them all."""
+    dead, alive = dead_pid(), os.getppid()
+    stale = [
+        tmp_path / f".abp.csv.{dead}.staged.csv",
+        tmp_path / f".abp.csv.{dead}.tmp",
+        tmp_path / f".abp.csv.{dead}.tmp.csv",
+    ]
+    kept = [
+        tmp_path / f".abp.csv.{alive}.staged.csv",  # still being written
+        tmp_path / f".ppg.csv.{dead}.staged.csv",  # another output's
+        tmp_path / f".abp.csv.{dead}.staged.txt",  # not the shape of our names
+        tmp_path / f".abp.csv.x{dead}.tmp",
+        tmp_path / ".abp.csv.swp",
+    ]
+    for path in stale + kept:
+        path.write_text("half")
+    with StagedOutputs() as staged:
+        staged.write_text(tmp_path / "abp.csv", "new")
+    assert (tmp_path / "abp.csv").read_text() == "new"
+    assert not any(path.exists() for path in stale)
+    assert all(path.read_text() == "half" for path in kept)
+
+
+def test_a_run_of_many_outputs_lists_each_folder_once(tmp_path: Path):
+    """Within ``folders_listed_once`` (a folder run) a folder is listed once, not once per
+    output (a folder of 10,000 reconstructions would be listed 10,000 times); outside it
+    every write lists its folder, so that a later command, in this process too, finds what
+    a write killed meanwhile left. Guards against listing per output in a run, and against
+    keeping the listings beyond it (a resumed folder run, in the process of the run it goes
+    on with, then left the killed write's copies)."""
+    from innpar_freia.outputs import folders_listed_once, remove_stale_temporaries
+
+    dead = dead_pid()
+    first, later = tmp_path / f".a.h5.{dead}.tmp", tmp_path / f".b.h5.{dead}.tmp"
+    first.write_bytes(b"copy")
+    with folders_listed_once():
+        with folders_listed_once():  # nested: the outer listing holds
+            assert remove_stale_temporaries(tmp_path / "a.h5") == [first]
+        later.write_bytes(b"copy")  # after the folder was listed
+        assert remove_stale_temporaries(tmp_path / "b.h5") == [] and later.exists()
+    assert remove_stale_temporaries(tmp_path / "b.h5") == [later]
+    assert not later.exists()
+
+
+def test_a_figure_write_removes_a_killed_one_s_copy(tmp_path: Path):
+    """Figures are written through ``.NAME.PID.tmp.SUFFIX`` (the suffix picks the format):
+    a copy of an ended process goes with the next figure of that name. Guards against
+    figures' copies being of another shape (``.STEM.PID...``), which no clean-up found."""
+    import matplotlib.pyplot as plt
+
+    from innpar_freia.plots import save_figure
+
+    stale = tmp_path / f".fig.png.{dead_pid()}.tmp.png"
+    stale.write_bytes(b"half a png")
+    written = []
+    fig = plt.figure()
+    real = fig.savefig
+    fig.savefig = lambda path, **kw: (written.append(Path(path).name), real(path, **kw))
+    save_figure(fig, tmp_path / "fig.png")
+    assert written == [f".fig.png.{os.getpid()}.tmp.png"]
+    assert listing(tmp_path) == ["fig.png"]
+
+
+def test_a_wfdb_write_removes_the_record_folders_of_killed_writes(tmp_path: Path, monkeypatch):
+    """WFDB records are written in a hidden folder ``.innpar-PID-*`` before they are
+    staged: a killed write leaves it, the next WFDB write in that folder removes it (a
+    running write's stays). Guards against the folder naming no process (nothing could
+    tell whose it was) and against removing a running write's."""
+    dead, alive = dead_pid(), os.getppid()
+    (tmp_path / f".innpar-{dead}-k1ll3d00").mkdir()
+    (tmp_path / f".innpar-{dead}-k1ll3d00" / "abp.dat").write_bytes(b"half")
+    (tmp_path / f".innpar-{alive}-w0rk1ng0").mkdir()
+    import wfdb
+
+    real, folders = wfdb.wrsamp, []
+    monkeypatch.setattr(
+        wfdb,
+        "wrsamp",
+        lambda *a, **kw: (folders.append(Path(kw["write_dir"]).name), real(*a, **kw)),
+    )
+    with StagedOutputs() as staged:
+        write_recording(staged, tmp_path / "abp.hea", "wfdb", 125.0, "ABP", np.ones(10), "mmHg")
+    assert listing(tmp_path) == sorted(["abp.dat", "abp.hea", f".innpar-{alive}-w0rk1ng0"])
+    assert len(folders) == 1 and folders[0].startswith(f".innpar-{os.getpid()}-")
+
+
 def test_commit_with_a_file_never_written_replaces_none_of_the_outputs(tmp_path: Path):
     """Guards against commit renaming as it goes without first checking that every staged
     file was written: the first output was replaced, then the commit failed, leaving a

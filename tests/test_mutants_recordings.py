@@ -461,6 +461,41 @@ def test_a_time_column_named_in_milliseconds_is_read_as_milliseconds(tmp_path: P
     assert list(rec.signals) == ["timer", "PPG"] and "time_column" not in rec.meta
 
 
+def test_time_columns_in_microseconds_and_nanoseconds(tmp_path: Path) -> None:
+    """Some loggers count their clock in microseconds, and pandas writes Unix times in
+    nanoseconds (1.7e18, beyond float64's whole numbers). Bug: 'time_us' and 'timestamp_ns'
+    were channels ('give --fs'), and a units row of 'us' was refused as another unit; each
+    now gives the rate on its unit's clock, and its first time as the start in seconds."""
+    path = tmp_path / "r.csv"
+    for name, unit_row in (("time_us", ""), ("Time [µs]", ""), ("Time [μs]", ""),
+                           ("time", "us,NU\n"), ("TimeMicroseconds", "")):  # fmt: skip
+        path.write_text(f"{name},PPG\n{unit_row}1000000,0.5\n1008000,0.6\n1016000,0.7\n")
+        rec = read_csv(path)
+        assert rec.fs == 125.0 and rec.meta["start_s"] == 1.0, name
+        assert list(rec.signals) == ["PPG"], name
+    t = [1_700_000_000_123_456_789 + 8_000_000 * i for i in range(500)]
+    for name, unit_row in (("timestamp_ns", ""), ("time", "ns,NU\n")):
+        path.write_text(f"{name},PPG\n{unit_row}" + "".join(f"{a},{a % 7}\n" for a in t))
+        rec = read_csv(path)
+        assert rec.fs == 125.0 and rec.n_samples == 500, name
+        assert rec.meta["start_s"] == pytest.approx(1_700_000_000.123456789, abs=1e-6), name
+
+
+def test_a_time_column_of_a_smaller_unit_read_as_seconds_names_the_unit(tmp_path: Path):
+    """A column of microseconds named 'time' steps by 8000 'seconds' per sample: the message
+    says what rate it would be in microseconds and how to say so, as it does for ms. Guards
+    against the hint naming ms (0.125 Hz) where the times are microseconds or nanoseconds."""
+    path = tmp_path / "r.csv"
+    for step, what in ((8, "milliseconds"), (8000, "microseconds"), (8_000_000, "nanoseconds")):
+        path.write_text("time,PPG\n" + "".join(f"{i * step},{i % 7}\n" for i in range(50)))
+        with pytest.raises(DataError) as err:
+            read_csv(path)
+        short = {"milliseconds": "ms", "microseconds": "us", "nanoseconds": "ns"}[what]
+        assert f"(125 Hz if they are {what}); for {what} name the column time_{short}" in str(
+            err.value
+        ) and f"or put a row of units (s, {short})" in str(err.value)
+
+
 def test_unix_times_in_ms_give_the_rate_exactly(tmp_path: Path) -> None:
     """A logger's Unix clock in ms (1.7e12) at 125 Hz. Bug: divided as they were, the times
     kept 1e-7 s of rounding each, and the rate came out as 124.999997 Hz, written so into

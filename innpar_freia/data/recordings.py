@@ -407,8 +407,9 @@ def read_csv(
     """A CSV with a header row of channel names and one numeric row per sample.
 
     Empty cells and non-numeric values become NaN. A time column in seconds (``time``,
-    ``t``, ``time_s``, ``timestamp``, ``Elapsed time``, or ``time_column``; in milliseconds
-    when its name says so: ``time_ms``, ``Time [ms]``, ``timestamp_ms``) gives the rate;
+    ``t``, ``time_s``, ``timestamp``, ``Elapsed time``, or ``time_column``; in milliseconds,
+    microseconds or nanoseconds when its name says so: ``time_ms``, ``Time [ms]``,
+    ``timestamp_us``, ``time_ns``) gives the rate;
     ``fs``, when also given, must agree with it within 1 % (the column's rate is used). Rows
     missing from the time grid (a step of several sample periods) become NaN samples, i.e. a
     gap; times that are not on a regular grid are an error; the first time is
@@ -417,7 +418,7 @@ def read_csv(
     PhysioNet's CSV (``rdsamp -c -p -v``, the PhysioBank ATM's ``samples.csv``) is read as
     it is: names and cells in single quotes, and a row of units under the header, which
     gives the channels' units (an ABP in kPa is converted by its users) and the time
-    column's: seconds, ms, or elapsed ``hh:mm:ss.mmm``.
+    column's: seconds, ms, us, ns, or elapsed ``hh:mm:ss.mmm``.
     """
     path = Path(path)
     if not path.is_file():
@@ -572,25 +573,32 @@ _MISSING = ("n/a", "na", "null", "none", "-", "--", "?", "missing")
 TIME_NAMES = ("time", "t", "times", "timestamp", "elapsedtime")
 _SECONDS = ("s", "sec", "secs", "second", "seconds")
 _MILLISECONDS = ("ms", "msec", "msecs", "millisecond", "milliseconds")
+# Time units as channel_key has them, with the number of them in a second: device exports
+# count in ms, and some in microseconds or nanoseconds (Unix times in ns, as pandas writes
+# them). "µs" is the micro sign's, "μs" the Greek mu's: both are typed.
+_TIME_UNITS = {
+    **dict.fromkeys(_SECONDS, 1.0),
+    **dict.fromkeys(_MILLISECONDS, 1e3),
+    **dict.fromkeys(("us", "µs", "μs", "usec", "usecs", "microsecond", "microseconds"), 1e6),
+    **dict.fromkeys(("ns", "nsec", "nsecs", "nanosecond", "nanoseconds"), 1e9),
+}
+# The short name of each, as messages give it.
+_UNIT_NAMES = {1.0: "s", 1e3: "ms", 1e6: "us", 1e9: "ns"}
 # Elapsed time as rdsamp -pe prints it: [hh:]mm:ss[.mmm], in brackets or not.
 _ELAPSED = re.compile(r"^\[?(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)\]?$")
 
 
 def _time_name(name: str) -> str | None:
-    """Whether ``name`` names a time column, with the unit it implies: "ms" for a time in
-    milliseconds by its name (``time_ms``, ``Time [ms]``, ``timestamp_ms``), "seconds" for
-    the others (``time``, ``t``, ``time_s``, ``Time (sec)``, ``Elapsed time``); None for a
+    """Whether ``name`` names a time column, with the unit it implies: the unit its name
+    ends with (``time_ms``, ``Time [ms]``, ``timestamp_us``, ``time_ns``, ``Time (sec)``),
+    "seconds" for the others (``time``, ``t``, ``time_s``, ``Elapsed time``); None for a
     name that is no time column."""
     key = channel_key(name)
     if key in TIME_NAMES:
         return "seconds"
     for stem in ("elapsedtime", "timestamp", "time"):
-        if key.startswith(stem):
-            unit = key[len(stem) :]
-            if unit in _SECONDS:
-                return "seconds"
-            if unit in _MILLISECONDS:
-                return "ms"
+        if key.startswith(stem) and key[len(stem) :] in _TIME_UNITS:
+            return key[len(stem) :]
     return None
 
 
@@ -598,15 +606,13 @@ def _time_in_seconds(
     t: np.ndarray, cells: list[str], unit: str, path: Path, tcol: str
 ) -> tuple[np.ndarray, float]:
     """A time column in seconds from its unit (its units row's or its name's): seconds as
-    they are, milliseconds divided, elapsed ``hh:mm:ss.mmm`` strings parsed; another unit
-    is named. Returned as seconds from the first time, and that time (0.0 if it is
-    missing): Unix times in ms divided as they are (1.7e12 / 1000) kept 1e-7 s of rounding
-    each, and 125 Hz came out as 124.999997 Hz in every output's header."""
+    they are, milliseconds, microseconds and nanoseconds divided, elapsed ``hh:mm:ss.mmm``
+    strings parsed; another unit is named. Returned as seconds from the first time, and that
+    time (0.0 if it is missing): Unix times in ms divided as they are (1.7e12 / 1000) kept
+    1e-7 s of rounding each, and 125 Hz came out as 124.999997 Hz in every output's header."""
     key = channel_key(unit)
-    if key in _MILLISECONDS:
-        scale = 1000.0
-    elif key in _SECONDS:
-        scale = 1.0
+    if key in _TIME_UNITS:
+        scale = _TIME_UNITS[key]
     elif ":" in unit:
         scale = 1.0
         t = np.full(len(cells), np.nan)
@@ -618,7 +624,7 @@ def _time_in_seconds(
     else:
         raise DataError(
             f"{path}: time column {tcol!r} is in {unit!r} (its units row); innpar reads times "
-            "in seconds, ms or elapsed hh:mm:ss.mmm"
+            "in seconds, ms, us, ns or elapsed hh:mm:ss.mmm"
         )
     first = float(t[0]) if t.size and np.isfinite(t[0]) else 0.0
     offsets = t - first
@@ -709,12 +715,16 @@ def _time_grid(
     # To 9 significant digits: times of 1/125 s steps give 124.99999999999962 Hz, which
     # would be written into output headers as it is.
     rate = float(f"{1.0 / period:.9g}")
-    if rate < MS_HINT_BELOW_HZ and MIN_FS <= 1000 * rate <= MAX_FS:
+    # A column read as seconds whose rate would be a recording's in a smaller unit.
+    scale = next((k for k in (1e3, 1e6, 1e9) if MIN_FS <= k * rate <= MAX_FS), None)
+    if rate < MS_HINT_BELOW_HZ and scale is not None:
+        what = {1e3: "milliseconds", 1e6: "microseconds", 1e9: "nanoseconds"}[scale]
+        short = _UNIT_NAMES[scale]
         raise DataError(
             f"{path}: time column {tcol!r} steps by {period:g} per sample: {rate:g} Hz if "
-            f"the times are in seconds ({1000 * rate:g} Hz if they are milliseconds); for "
-            f"milliseconds name the column time_ms or put a row of units (s, ms) under the "
-            f"names, or remove it and give {fs_option} HZ"
+            f"the times are in seconds ({scale * rate:g} Hz if they are {what}); for "
+            f"{what} name the column time_{short} or put a row of units (s, {short}) under "
+            f"the names, or remove it and give {fs_option} HZ"
         )
     return rate, positions
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from innpar_freia import __version__
 from innpar_freia.errors import DataError
-from innpar_freia.outputs import process_alive, replace_durably
+from innpar_freia.outputs import remove_stale_temporaries, replace_durably
 
 SCHEMA = "innpar-freia.windows"
 SCHEMA_VERSION = 1
@@ -769,7 +769,8 @@ def update_in_place(path: str | Path) -> Iterator[h5py.File]:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     fd = _lock_exclusively(target, path)
     try:
-        _remove_stale_copies(target)
+        # The copies earlier updates killed outright left, each as large as the file.
+        remove_stale_temporaries(target)
         try:
             shutil.copyfile(target, tmp)
             shutil.copymode(target, tmp)
@@ -791,17 +792,6 @@ def update_in_place(path: str | Path) -> Iterator[h5py.File]:
             raise
     finally:
         os.close(fd)
-
-
-def _remove_stale_copies(target: Path) -> None:
-    """Remove the copies of ``target`` that updates killed outright (kill -9) left behind,
-    each as large as the file: those whose process has ended."""
-    prefix = f".{target.name}."
-    for entry in target.parent.iterdir():
-        pid = entry.name[len(prefix) : -len(".tmp")]
-        if entry.name.startswith(prefix) and entry.name.endswith(".tmp") and pid.isdigit():
-            if not process_alive(int(pid)):
-                entry.unlink(missing_ok=True)
 
 
 def _replace_column(fh: h5py.File, name: str, values: np.ndarray, dtype: Any) -> None:

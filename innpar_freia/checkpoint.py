@@ -24,7 +24,7 @@ from innpar_freia.data.store import storable, write_failure
 from innpar_freia.errors import CheckpointError, ConfigError
 from innpar_freia.metrics import BaselineParams
 from innpar_freia.nn.model import INNPAR, build_model, postprocess_abp
-from innpar_freia.outputs import replace_durably
+from innpar_freia.outputs import remove_stale_temporaries, replace_durably
 
 FORMAT = "innpar-freia.checkpoint"
 FORMAT_VERSION = 1
@@ -143,6 +143,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     saved configuration instead (:func:`load_checkpoint`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)  # of writes killed outright, each a checkpoint's size
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     body = {
         "format": FORMAT,

@@ -49,7 +49,12 @@ import numpy as np
 
 from innpar_freia.config import load_toml, resolve_config
 from innpar_freia.errors import ConfigError
-from innpar_freia.outputs import make_folder, remove_if_empty, replace_durably
+from innpar_freia.outputs import (
+    make_folder,
+    remove_if_empty,
+    remove_stale_temporaries,
+    replace_durably,
+)
 
 EXPERIMENT_KEYS = {"name", "description", "data", "protocol", "base", "variants", "extra_eval"}
 BASE_KEYS = {"preset", "model", "train"}
@@ -449,7 +454,8 @@ def prepare_data(exp: Experiment, log: Any = print) -> Path:
         # Made and split under a hidden name, then renamed: an interruption between the
         # two would leave a file with the importer's folds under the name the runner
         # takes for the split one.
-        hidden = target.with_name(f".{target.stem}.{os.getpid()}.making{target.suffix}")
+        remove_stale_temporaries(target)  # what a runner killed outright left making it
+        hidden = target.with_name(f".{target.name}.{os.getpid()}.making{target.suffix}")
         try:
             _make_data(exp, hidden, log)
             _split_data(exp, hidden, log)

@@ -184,10 +184,11 @@ def drop_aside(aside: Path) -> None:
 
 
 # The hidden names this package writes through: ".NAME.PID.tmp" (checkpoints, data files),
-# ".NAME.PID.staged.SUFFIX" (StagedOutputs), ".NAME.PID.tmp.SUFFIX" (figures); the suffix
-# is NAME's own. A write killed outright (kill -9, a power cut) leaves one behind, as large
-# as the output it was writing: the next write of that output removes it.
-_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.(?:tmp|staged)(?P<suffix>\.[^.]+)?")
+# ".NAME.PID.staged.SUFFIX" (StagedOutputs), ".NAME.PID.tmp.SUFFIX" (figures),
+# ".NAME.PID.making.SUFFIX" (the runner's data file); the suffix is NAME's own. A write
+# killed outright (kill -9, a power cut) leaves one behind, as large as the output it was
+# writing: the next write of that output removes it.
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.(?:tmp|staged|making)(?P<suffix>\.[^.]+)?")
 # The folders WFDB records are written in before they are staged (``_tempdir``).
 _TEMPDIR = re.compile(r"\.innpar-(?P<pid>\d+)-[^.]+")
 _TEMPDIRS = "/"  # their key below: no file has that name

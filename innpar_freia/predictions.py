@@ -39,7 +39,7 @@ from innpar_freia.data.store import (
     write_failure,
 )
 from innpar_freia.errors import DataError
-from innpar_freia.outputs import replace_durably
+from innpar_freia.outputs import remove_stale_temporaries, replace_durably
 
 SCHEMA = "innpar-freia.predictions"
 SCHEMA_VERSION = 1
@@ -108,6 +108,7 @@ def write_predictions(
         if values is not None and np.shape(values) != (n, length):
             raise ValueError(f"{name} has shape {np.shape(values)}, expected ({n}, {length})")
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)  # of writes killed outright
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fh = create_h5(tmp, path)
     try:

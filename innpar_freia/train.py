@@ -65,6 +65,7 @@ from innpar_freia.outputs import (
     put_back,
     recover_set_aside,
     remove_if_empty,
+    remove_stale_temporaries,
     replace_durably,
     set_aside,
     wait_for_recovery,
@@ -643,7 +644,9 @@ def resumes(previous_config: bytes | None, state: dict[str, Any]) -> list[dict[s
 
 def write_bytes_atomic(path: Path, content: bytes) -> None:
     """Replace ``path`` by ``content`` at once, through a temporary file of this process
-    (another process may be writing the same file), which a failure does not leave behind."""
+    (another process may be writing the same file), which a failure does not leave behind,
+    and without those that writes of it killed outright (kill -9) left."""
+    remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_bytes(content)

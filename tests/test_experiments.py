@@ -7,6 +7,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -951,6 +953,11 @@ def test_data_split_gives_the_made_file_new_folds_and_an_edit_of_it_stops_the_ru
         return prepare_data(load_experiment(cfg), log=lambda s: None)
 
     asked = synth + "split = { folds = 3, seed = 2 }\n"
+    # A runner killed outright (kill -9) while making it left its hidden copy: removed.
+    made.parent.mkdir()
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    (made.parent / f".s.h5.{child.pid}.making.h5").write_bytes(b"half made")
     assert prepare(asked) == made
     assert sorted(p.name for p in made.parent.iterdir()) == ["s.h5"]  # no hidden file left
     expected = synthesize_dataset(tmp_path / "by-hand.h5", subjects=6, minutes=0.5, seed=1)

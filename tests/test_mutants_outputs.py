@@ -187,6 +187,32 @@ def test_a_run_of_many_outputs_lists_each_folder_once(tmp_path: Path):
     assert not later.exists()
 
 
+@pytest.mark.parametrize("writer", ["checkpoint", "atomic", "predictions"])
+def test_checkpoint_run_file_and_predictions_writes_remove_killed_writes_copies(
+    tmp_path: Path, writer
+):
+    """A checkpoint (a run's config/results file, a predictions file) written while the
+    process was killed outright leaves its ``.NAME.PID.tmp``, a checkpoint's size; the next
+    write of it removes it, not a running process's. Guards against each writer leaving
+    them for good."""
+    from innpar_freia.predictions import write_predictions
+
+    dead, alive = dead_pid(), os.getppid()
+    final = tmp_path / {"checkpoint": "last.pt", "atomic": "results.json"}.get(writer, "p.h5")
+    stale, running = (tmp_path / f".{final.name}.{pid}.tmp" for pid in (dead, alive))
+    for path in (stale, running):
+        path.write_bytes(b"half")
+    if writer == "checkpoint":
+        save_checkpoint(final, {"weights": {}})
+    elif writer == "atomic":
+        write_bytes_atomic(final, b"{}")
+    else:
+        write_predictions(
+            final, fs=125.0, window_id=["a"], subject=["s"], prediction=np.zeros((1, 8))
+        )
+    assert listing(tmp_path) == sorted([final.name, running.name])
+
+
 def test_a_figure_write_removes_a_killed_one_s_copy(tmp_path: Path):
     """Figures are written through ``.NAME.PID.tmp.SUFFIX`` (the suffix picks the format):
     a copy of an ended process goes with the next figure of that name. Guards against

@@ -193,6 +193,21 @@ def test_a_window_file_is_not_named_like_another_format(tmp_path: Path, name: st
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_new_file_removes_the_copy_a_killed_import_of_it_left(tmp_path) -> None:
+    """An import killed outright (kill -9) leaves its hidden copy, as large as the file would
+    have been; the next write of that file removes it (not a running import's, nor another
+    file's). Guards against such copies staying until the user finds them."""
+    dead, alive = _dead_pid(), os.getppid()
+    stale = tmp_path / f".a.h5.{dead}.tmp"
+    running = tmp_path / f".a.h5.{alive}.tmp"
+    other = tmp_path / f".b.h5.{dead}.tmp"
+    for p in (stale, running, other):
+        p.write_bytes(b"partial import")
+    _write(tmp_path / "a.h5")
+    assert not stale.exists()
+    assert running.read_bytes() == other.read_bytes() == b"partial import"
+
+
 @pytest.mark.parametrize(
     ("kw", "message"),
     [

@@ -540,6 +540,8 @@ class WindowWriter:
             )
         if not self.path.parent.exists():
             raise DataError(f"output directory {self.path.parent} does not exist")
+        # An import killed outright (kill -9) left its copy, as large as the file would be.
+        remove_stale_temporaries(self.path)
         self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         self.length = int(window_length)
         self.n = 0

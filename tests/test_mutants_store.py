@@ -193,21 +193,6 @@ def test_a_window_file_is_not_named_like_another_format(tmp_path: Path, name: st
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_new_file_removes_the_copy_a_killed_import_of_it_left(tmp_path) -> None:
-    """An import killed outright (kill -9) leaves its hidden copy, as large as the file would
-    have been; the next write of that file removes it (not a running import's, nor another
-    file's). Guards against such copies staying until the user finds them."""
-    dead, alive = _dead_pid(), os.getppid()
-    stale = tmp_path / f".a.h5.{dead}.tmp"
-    running = tmp_path / f".a.h5.{alive}.tmp"
-    other = tmp_path / f".b.h5.{dead}.tmp"
-    for p in (stale, running, other):
-        p.write_bytes(b"partial import")
-    _write(tmp_path / "a.h5")
-    assert not stale.exists()
-    assert running.read_bytes() == other.read_bytes() == b"partial import"
-
-
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
@@ -463,18 +448,24 @@ def _dead_pid() -> int:
     return child.pid
 
 
-def test_an_update_removes_only_its_own_file_s_copies_of_ended_processes(tmp_path) -> None:
-    """Guards against the clean-up of copies left by killed updates removing copies whose
-    process still runs (an update or an import of that file in progress), or the hidden
-    files of another window file in the same folder."""
-    path = _write(tmp_path / "a.h5")
+@pytest.mark.parametrize("write", ["update", "import"])
+def test_a_write_removes_only_its_own_file_s_copies_of_ended_processes(tmp_path, write) -> None:
+    """An update (or an import) killed outright (kill -9) leaves its hidden copy, as large as
+    the file; the next update or import of that file removes it. Guards against such copies
+    staying for good, and against the clean-up removing copies whose process still runs (an
+    update or an import of that file in progress), or the hidden files of another window
+    file in the same folder."""
+    path = _write(tmp_path / "a.h5") if write == "update" else tmp_path / "a.h5"
     dead, alive = _dead_pid(), os.getppid()
     stale = tmp_path / f".a.h5.{dead}.tmp"
     running = tmp_path / f".a.h5.{alive}.tmp"
     other = tmp_path / f".b.h5.{dead}.tmp"
     for p in (stale, running, other):
         p.write_bytes(b"partial copy")
-    write_assignments(path, split=np.full(6, "test"), fold=None)
+    if write == "update":
+        write_assignments(path, split=np.full(6, "test"), fold=None)
+    else:
+        _write(path)
     assert not stale.exists()
     assert running.read_bytes() == other.read_bytes() == b"partial copy"
 

@@ -4,6 +4,7 @@ rebuilding model, configuration and normalisation from the file alone."""
 from __future__ import annotations
 
 import importlib.metadata
+import io
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -152,11 +153,14 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         "freia_version": freia_version(),
     }
     body.update(payload)
+    # Serialised in memory, then written by Python: torch.save writing to a file, by name
+    # or through a Python file, reports a full disk as a RuntimeError of its zip writer
+    # ("unexpected pos 832 vs 726"), without the reason. A checkpoint is a few MB.
+    buffer = io.BytesIO()
     try:
-        # Through a Python file: given a name, torch.save reports a full disk as a
-        # RuntimeError of its zip writer ("unexpected pos ..."), without the reason.
+        torch.save(body, buffer)
         with open(tmp, "wb") as fh:
-            torch.save(body, fh)
+            fh.write(buffer.getbuffer())
         replace_durably(tmp, path)
     except (OSError, RuntimeError) as exc:
         raise CheckpointError(f"cannot write {path}: {write_failure(exc)}") from None

@@ -10,8 +10,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -32,22 +34,59 @@ def replace_durably(tmp: Path, final: Path) -> None:
     the rename before the data, and a power loss leaves an empty file under the final name
     (an empty ``last.pt`` where a run's progress was). A failed sync (a full disk found only
     now) is an ``OSError`` before anything is replaced."""
-    fd = os.open(tmp, os.O_RDWR)
+    sync_file(tmp)
+    os.replace(tmp, final)
+    sync_folder(Path(final).parent)
+
+
+def sync_file(path: Path) -> None:
+    """Make ``path``'s data reach the disk (before a rename puts it in place)."""
+    fd = os.open(path, os.O_RDWR)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, final)
+
+
+def sync_folder(folder: Path) -> None:
+    """Make ``folder``'s entries (a rename into it) reach the disk, where that can be done."""
     try:
-        folder = os.open(Path(final).parent, os.O_RDONLY)
+        fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return  # a folder that cannot be opened for syncing (Windows): the rename stands
     try:
-        os.fsync(folder)
+        os.fsync(fd)
     except OSError:
         pass  # a file system that cannot sync a folder: the file itself is on disk
     finally:
-        os.close(folder)
+        os.close(fd)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) and SIGTERM while outputs are put in place, and deliver them
+    afterwards: a set of outputs renamed one by one and interrupted halfway was left half
+    new and half old (a new ``abp.csv`` without its beats and summary, an old report beside
+    new figures), with the rest still under hidden names. Only the main thread can change
+    signal handlers; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    saved: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+        if previous is None:
+            continue  # a handler set outside Python: it could not be put back
+        saved[signum] = previous
+        signal.signal(signum, lambda got, frame: pending.append(got))
+    try:
+        yield
+    finally:
+        for signum, previous in saved.items():
+            signal.signal(signum, previous)
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)  # as it would have come: now, to its own handler
 
 
 def make_folder(directory: Path) -> list[Path]:
@@ -278,6 +317,7 @@ class StagedOutputs:
     def __init__(self) -> None:
         self._staged: list[tuple[Path, Path]] = []
         self._created: list[Path] = []
+        self._replaced: list[Path] = []
 
     def _mkdir(self, directory: Path) -> None:
         self._created.extend(make_folder(directory))
@@ -306,14 +346,30 @@ class StagedOutputs:
     def finals(self) -> list[Path]:
         return [final for _, final in self._staged]
 
+    def remove_on_commit(self, paths: Iterable[Path]) -> None:
+        """Remove ``paths`` (an earlier run's outputs that these do not replace) in the
+        commit, as the outputs are put in place: not before (an error would leave neither),
+        nor after, where an interruption would leave them beside the new ones."""
+        self._replaced += [Path(p) for p in paths]
+
     def commit(self) -> list[Path]:
         for tmp, _ in self._staged:
             if not tmp.exists():
                 raise FileNotFoundError(f"staged output was never written: {tmp}")
-        for tmp, final in self._staged:
-            replace_durably(tmp, final)
+        # Every file's data on disk before any output is replaced: a full disk that only a
+        # sync finds stops the commit with every output as it was. Then the renames, a few
+        # milliseconds with Ctrl-C and SIGTERM held, so that they all happen or none does.
+        for tmp, _ in self._staged:
+            sync_file(tmp)
+        with signals_deferred():
+            for tmp, final in self._staged:
+                os.replace(tmp, final)
+            for path in self._replaced:
+                path.unlink(missing_ok=True)
+            for folder in dict.fromkeys(final.parent for _, final in self._staged):
+                sync_folder(folder)
         done = self.finals
-        self._staged, self._created = [], []
+        self._staged, self._created, self._replaced = [], [], []
         return done
 
     def abort(self) -> None:
@@ -333,8 +389,19 @@ class StagedOutputs:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            self.commit()
+            try:
+                self.commit()
+            except BaseException as failure:
+                # A sync that failed (a full disk) left every output as it was: the staged
+                # files go, as for an error in the block.
+                self._failed(failure)
+                raise
             return
+        self._failed(exc)
+
+    def _failed(self, exc: BaseException) -> None:
+        """Abort, and name the outputs in ``exc``'s message rather than the staged files
+        (raising a ``DataError`` that does so where the message needs rewording)."""
         names = {str(tmp): str(final) for tmp, final in self._staged}
         self.abort()
         # A failed write (a full disk) names the hidden staged file, which is gone now:
@@ -343,9 +410,9 @@ class StagedOutputs:
             exc.filename = names[str(exc.filename)]
         elif isinstance(exc, OSError) and exc.filename is None and exc.errno and names:
             # A failed write() names no file: which outputs were being written.
-            raise DataError(
-                f"cannot write {', '.join(names.values())}: {os.strerror(exc.errno)}"
-            ) from None
+            error = DataError(f"cannot write {', '.join(names.values())}: {os.strerror(exc.errno)}")
+            error.errno = exc.errno  # a full disk stays one: a folder run stops on it
+            raise error from None
         elif isinstance(exc, DataError):
             text = str(exc)
             for tmp, final in names.items():

@@ -437,12 +437,12 @@ def write_report(
                 path = prediction_path(save_predictions, e.name, several)
                 _write_entry_predictions(write_predictions, e, staged.stage(path))
                 written["predictions"].append(str(path))
+        # Replacing a report: files of the earlier one that this one does not write
+        # (another model's figures, a comparison) would otherwise sit next to it as if they
+        # were its own. They go as the new files are put in place.
         new = set(staged.finals)
-    # Replacing a report: files of the earlier one that this one does not write (another
-    # model's figures, a comparison) would otherwise sit next to it as if they were its own.
-    removed = [path for path in earlier if path not in new]
-    for path in removed:
-        path.unlink(missing_ok=True)
+        removed = [path for path in earlier if path not in new]
+        staged.remove_on_commit(removed)
     # The folders the removed figures leave empty (a model's, or figures/ itself), innermost
     # first; not every empty folder under figures/: one a user made there is theirs.
     figures = out_dir / "figures"

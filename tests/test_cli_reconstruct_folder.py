@@ -343,6 +343,32 @@ def test_a_full_disk_stops_the_run_and_an_unreadable_file_is_one_failure(
     assert index["interrupted"] is True and index["n_reconstructed"] == 0
 
 
+def test_a_disk_that_fills_while_outputs_are_written_stops_the_run(
+    folder, ckpt, tmp_path, monkeypatch
+):
+    """A write() that fails with ENOSPC names no file; the staged outputs turn it into "cannot
+    write OUTPUTS: No space left on device". Guards against that message being taken for one
+    recording's failure: every later recording failed alike, each listed, and the command
+    ended with the hint to leave out files that are not recordings."""
+    from innpar_freia.outputs import StagedOutputs
+
+    real = StagedOutputs.write_text
+
+    def full(self, final, text):
+        if Path(final).name.endswith(".beats.csv"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, final, text)
+
+    monkeypatch.setattr(StagedOutputs, "write_text", full)
+    out = tmp_path / "abp"
+    with pytest.raises(DataError, match="No space left on device") as err:
+        reconstruct_folder(ckpt, folder, out, ReconstructOptions(fs=FS))
+    assert str(err.value) == f"cannot write {out / 'c2.csv'}: No space left on device"
+    r = run_cli("reconstruct", "--checkpoint", ckpt, folder, "--out", tmp_path / "b", "--fs", FS)
+    assert r.exit_code == 1 and "No space left on device" in r.output
+    assert "could not be reconstructed" not in r.output and "--include" not in r.output
+
+
 def test_recordings_are_found_recursively_with_segments_read_through_their_master(tmp_path):
     d = tmp_path / "in"
     ppg, abp = pulse_recording(8, seed=5)

@@ -996,6 +996,62 @@ def test_the_sigterm_handler_raises_systemexit_143_and_knows_weakref_callbacks(
     assert seen == [True]
 
 
+def test_ctrl_c_inside_a_finaliser_comes_again_once_it_has_returned(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """Guards against Ctrl-C raised inside a finaliser (h5py's objects run weakref
+    callbacks often): Python printed "Exception ignored ... KeyboardInterrupt" with a
+    traceback, and the command ran on to its end and exited 0. The handler sends the signal
+    again instead, to be handled once the finaliser has returned; elsewhere it raises
+    KeyboardInterrupt as Python's own does."""
+    import os
+    import signal
+    import sys
+    import threading
+    import weakref
+
+    import innpar_freia.cli as cli_module
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        cli_module.stop_on_sigterm()
+        handler = signal.getsignal(signal.SIGINT)
+    finally:
+        for signum, previous in before.items():
+            signal.signal(signum, previous)
+    assert handler is not signal.default_int_handler
+    with pytest.raises(KeyboardInterrupt):
+        handler(signal.SIGINT, sys._getframe())
+
+    timers, raised = [], []
+
+    class Timer:
+        def __init__(self, delay, function, args):
+            timers.append((delay, function, args))
+
+        def start(self) -> None:
+            pass
+
+    monkeypatch.setattr(threading, "Timer", Timer)
+
+    class Watched:
+        pass
+
+    def callback() -> None:
+        try:
+            handler(signal.SIGINT, sys._getframe())
+        except KeyboardInterrupt:
+            raised.append(True)
+
+    watched = Watched()
+    weakref.finalize(watched, callback)
+    del watched  # collected at once: weakref.finalize (in weakref.py) runs the callback
+    assert raised == [] and timers == [(0.01, os.kill, (os.getpid(), signal.SIGINT))]
+
+
 # --------------------------------------------------------------------------------------
 # Progress lines of innpar train
 # --------------------------------------------------------------------------------------

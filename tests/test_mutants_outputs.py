@@ -13,6 +13,7 @@ import errno
 import importlib.metadata
 import os
 import re
+import signal
 import socket
 import stat
 import subprocess
@@ -253,6 +254,65 @@ def test_a_wfdb_write_removes_the_record_folders_of_killed_writes(tmp_path: Path
         write_recording(staged, tmp_path / "abp.hea", "wfdb", 125.0, "ABP", np.ones(10), "mmHg")
     assert listing(tmp_path) == sorted(["abp.dat", "abp.hea", f".innpar-{alive}-w0rk1ng0"])
     assert len(folders) == 1 and folders[0].startswith(f".innpar-{os.getpid()}-")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_during_a_commit_comes_after_every_output_is_in_place(tmp_path: Path, signum):
+    """Ctrl-C (or SIGTERM) while outputs are renamed into place, one by one, left them half
+    new and half old (a new abp.csv without its beats and summary, an old report beside new
+    figures), the rest under hidden names. Guards against renaming with the signals not
+    held: here one arrives at the first rename, and is raised once all are in place."""
+    for name in ("abp.csv", "abp.beats.csv", "old-figure.png"):
+        (tmp_path / name).write_text("old")
+    real_replace, renamed = os.replace, []
+
+    def replace(src, dst) -> None:
+        if not renamed:
+            signal.raise_signal(signum)  # as if the user pressed Ctrl-C now
+        renamed.append(Path(dst).name)
+        real_replace(src, dst)
+
+    def stop(got, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signum, stop)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(os, "replace", replace)
+            with pytest.raises(KeyboardInterrupt):
+                with StagedOutputs() as staged:
+                    for name in ("abp.csv", "abp.beats.csv", "abp.summary.json"):
+                        staged.write_text(tmp_path / name, "new")
+                    staged.remove_on_commit([tmp_path / "old-figure.png"])
+    finally:
+        signal.signal(signum, previous)
+    assert renamed == ["abp.csv", "abp.beats.csv", "abp.summary.json"]
+    assert listing(tmp_path) == ["abp.beats.csv", "abp.csv", "abp.summary.json"]
+    assert all((tmp_path / n).read_text() == "new" for n in listing(tmp_path))
+    assert signal.getsignal(signum) is previous  # the handlers are put back
+
+
+def test_a_sync_that_fails_in_a_commit_leaves_every_output_as_it_was(tmp_path: Path):
+    """A full disk found only by the sync (delayed allocation) stops the commit before any
+    rename: the old outputs stay, the staged files go, and the error names the output.
+    Guards against the staged files staying (the commit's failure skipped the abort)."""
+    (tmp_path / "a.txt").write_text("old a")
+    calls = []
+
+    def fsync(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(os, "fsync", fsync)
+        with pytest.raises(DataError) as err:
+            with StagedOutputs() as staged:
+                staged.write_text(tmp_path / "a.txt", "new a")
+                staged.write_text(tmp_path / "b.txt", "new b")
+    assert listing(tmp_path) == ["a.txt"] and (tmp_path / "a.txt").read_text() == "old a"
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    assert str(err.value) == f"cannot write {a}, {b}: No space left on device"
 
 
 def test_commit_with_a_file_never_written_replaces_none_of_the_outputs(tmp_path: Path):
@@ -794,6 +854,49 @@ def test_a_failed_save_keeps_the_old_checkpoint_and_leaves_no_temporary_file(
     assert ckpt_path.read_bytes() == before and os.listdir(ckpt_path.parent) == [ckpt_path.name]
 
 
+def test_a_full_disk_while_saving_a_checkpoint_says_so(ckpt_path: Path, monkeypatch):
+    """A disk that fills while a checkpoint is written (a small tmpfs: "No space left on
+    device" after some bytes). Guards against torch.save writing to the file itself: its
+    zip writer swallowed the error and said "unexpected pos 832 vs 726", without the
+    reason; the old checkpoint stays and no temporary file is left."""
+    import builtins
+
+    before = ckpt_path.read_bytes()
+    real_open = builtins.open
+
+    class FillingFile:
+        """A file on a disk with 1,000 bytes left."""
+
+        def __init__(self, fh):
+            self.fh, self.left = fh, 1000
+
+        def write(self, data) -> int:
+            size = memoryview(data).nbytes
+            if size > self.left:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.left -= size
+            return self.fh.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            self.fh.close()
+
+    def filling_open(file, mode="r", *args, **kwargs):
+        fh = real_open(file, mode, *args, **kwargs)
+        return FillingFile(fh) if "w" in mode and ".tmp" in str(file) else fh
+
+    monkeypatch.setattr(builtins, "open", filling_open)
+    with pytest.raises(CheckpointError) as info:
+        save_checkpoint(ckpt_path, tiny_payload())
+    assert str(info.value) == f"cannot write {ckpt_path}: No space left on device"
+    assert ckpt_path.read_bytes() == before and os.listdir(ckpt_path.parent) == [ckpt_path.name]
+
+
 def test_a_folder_given_as_a_checkpoint_is_said_to_be_one(tmp_path: Path):
     """Guards against a folder reported as "checkpoint not found" (it is there: the user
     gave the run's folder instead of the file in it)."""
@@ -1204,8 +1307,14 @@ def test_a_finished_output_is_synced_before_its_rename_and_its_folder_after(
     empty window file where the user's data were."""
     events = _record_syncs(monkeypatch)
     write(tmp_path)
-    synced = [("fsync", "file"), ("replace", "?"), ("fsync", "folder")]
-    expected = [(e[0], name if e[0] == "replace" else e[1]) for name in names for e in synced]
+    if write is _stage_two:
+        # A set of outputs: every file synced, then all renamed together (a Ctrl-C held
+        # meanwhile), then their folder once.
+        expected = [("fsync", "file")] * len(names) + [("replace", n) for n in names]
+        expected.append(("fsync", "folder"))
+    else:
+        synced = [("fsync", "file"), ("replace", "?"), ("fsync", "folder")]
+        expected = [(e[0], name if e[0] == "replace" else e[1]) for name in names for e in synced]
     assert events == expected
 
 

@@ -61,7 +61,9 @@ def stop_on_sigterm() -> None:
     """Make SIGTERM (``kill``, a batch scheduler's time limit) stop a command the way Ctrl-C
     does, by an exception in the main thread, so that its cleanup runs: staged outputs and
     temporary files are removed, and a run that wrote no checkpoint is discarded. Python's
-    default is to die at once, which left a half-written hidden file behind.
+    default is to die at once, which left a half-written hidden file behind. Both signals
+    wait for a finaliser (a ``__del__``, a weakref callback) to return: raised inside one,
+    the exception is printed and ignored, and the command runs on.
 
     Not under torchrun: a rank blocked in a collective would only see the exception once
     the collective returns, and torchrun stops its ranks with SIGTERM expecting them gone.
@@ -88,7 +90,20 @@ def stop_on_sigterm() -> None:
         _TERMINATED.append(signum)
         raise SystemExit(128 + signum)
 
+    def interrupt(signum: int, frame: Any) -> None:
+        # Ctrl-C as Python's own handler has it (KeyboardInterrupt), but never inside a
+        # finaliser, where the exception was printed with a traceback and ignored, and the
+        # command ran on to its end and exited 0: it comes again once the finaliser is done.
+        if os.getpid() == main_pid and _in_finaliser(frame):
+            again = threading.Timer(0.01, os.kill, (os.getpid(), signum))
+            again.daemon = True
+            again.start()
+            return
+        signal.default_int_handler(signum, frame)
+
     signal.signal(signal.SIGTERM, stop)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not one set by a caller
+        signal.signal(signal.SIGINT, interrupt)
 
 
 def _in_finaliser(frame: Any) -> bool:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The checks that need a GPU, in one prepared run that fits one 10-minute command:
 #
-#   bash experiments/cuda_check.sh RESULTS_DIR
+#   bash experiments/cuda_check.sh [--force] RESULTS_DIR
 #
 # 1. experiments/benchmark.py --device cuda --release: training and inference throughput,
 #    latency and peak memory, float32 and bf16, batch 1-4096 (the README's Speed table)
@@ -25,9 +25,53 @@
 # (carry .whl and experiments/data/challenge2015.h5, which any real-data experiment makes on
 # a machine that has ../shared); the script installs .whl/*.whl into /tmp/site. It stops
 # at once, exit 1, when FrEIA, CUDA or the data is missing, and exits 1 at the end when a
-# step failed (the others still run).
+# step failed (the others still run). A RESULTS_DIR that holds an earlier run's results is
+# refused (the slot is too scarce to spend on a run whose benchmarks could not write, next to
+# the old ones); --force deletes those results once the checks below have passed, so that
+# every file in it is from this run.
 set -u
-out=${1:?usage: bash experiments/cuda_check.sh RESULTS_DIR}
+usage="usage: bash experiments/cuda_check.sh [--force] RESULTS_DIR"
+force=0
+if [ "${1-}" = --force ]; then
+    force=1
+    shift
+fi
+if [ $# -ne 1 ] || [ -z "$1" ] || [ "${1#-}" != "$1" ]; then
+    echo "cuda_check: $usage" >&2
+    exit 2
+fi
+out=$1
+fail() {
+    echo "cuda_check: $*" >&2
+    exit 1
+}
+# RESULTS_DIR before anything else (the CUDA check takes seconds, the steps minutes), without
+# creating it yet: a run that stops at a check below leaves no empty folder behind.
+if [ -e "$out" ] && [ ! -d "$out" ]; then
+    fail "$out is not a folder; give a folder for the results"
+fi
+parent=$out
+while [ ! -e "$parent" ]; do
+    parent=$(dirname "$parent")
+done
+if [ ! -d "$parent" ]; then
+    fail "cannot create $out: $parent is not a folder"
+fi
+# A file made and removed, not [ -w ]: root passes -w on a read-only file system too.
+if ! probe=$(mktemp "$parent/.cuda_check.XXXXXX" 2>/dev/null); then
+    fail "cannot write in $parent"
+fi
+rm -f "$probe"
+results=(env.txt benchmark-cuda.log benchmark-cuda.json cuda-amp.log cuda-amp.tgz
+    pytest-cuda.log benchmark-cuda-compile.log benchmark-cuda-compile.json)
+old=()
+for name in "${results[@]}"; do
+    [ -e "$out/$name" ] && old+=("$name")
+done
+if [ "${#old[@]}" -gt 0 ] && [ "$force" -eq 0 ]; then
+    fail "$out already holds the results of a run (${old[*]}); give another folder, or \
+--force to replace them"
+fi
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 py=${PYTHON:-python3}
 
@@ -46,7 +90,10 @@ if [ ! -f experiments/data/challenge2015.h5 ] && [ ! -d ../shared/data/challenge
     echo "cuda_check: no experiments/data/challenge2015.h5 (carry it) nor ../shared" >&2
     exit 1
 fi
-mkdir -p "$out"
+for name in "${old[@]}"; do  # --force, and every check has passed
+    rm -f "$out/$name" || fail "cannot remove $out/$name"
+done
+mkdir -p "$out" || fail "cannot create $out"
 {
     nvidia-smi
     "$py" -c "import sys, torch, FrEIA; print('python', sys.version.split()[0], '| torch',

@@ -173,3 +173,105 @@ def test_evaluate_with_a_test_fold_given_as_text_names_the_type(
     best = tiny_run / "checkpoints" / "best.pt"
     with pytest.raises(TypeError, match=r"test_fold must be a whole number, not '3'"):
         evaluate(best, synth_file, "test", test_fold="3")
+
+
+# A stand-in for the GPU machine's Python: the CUDA check passes, and benchmark.py --out
+# refuses an existing report without --force, as the real one does.
+FAKE_PYTHON = """#!/bin/bash
+echo "$*" >> "$FAKE_LOG"
+case "$1" in
+    -c) echo "python 3 | torch fake | cuda fake"; exit 0;;
+    -m) exit 0;;
+esac
+out=""; force=0
+while [ $# -gt 0 ]; do
+    case "$1" in --out) out=$2; shift;; --force) force=1;; esac
+    shift
+done
+if [ -n "$out" ]; then
+    if [ -e "$out" ] && [ $force = 0 ]; then
+        echo "output exists: $out; pass --force" >&2
+        exit 1
+    fi
+    echo "run $FAKE_RUN" > "$out"
+fi
+"""
+
+
+def _cuda_check(tmp_path: Path, *args: str, run: int = 1):
+    """experiments/cuda_check.sh ARGS in a fake GPU machine: a checkout in ``tmp_path/repo``
+    with the data file, a Python whose torch sees CUDA, and nvidia-smi."""
+    import os
+    import subprocess
+
+    repo, bin_ = tmp_path / "repo", tmp_path / "bin"
+    if not repo.exists():
+        (repo / "experiments" / "data").mkdir(parents=True)
+        (repo / "experiments" / "data" / "challenge2015.h5").write_bytes(b"")
+        bin_.mkdir()
+        (bin_ / "python").write_text(FAKE_PYTHON)
+        (bin_ / "nvidia-smi").write_text("#!/bin/sh\necho fake GPU\n")
+        for tool in bin_.iterdir():
+            tool.chmod(0o755)
+    env = {
+        "PATH": f"{bin_}:{os.environ['PATH']}",
+        "PYTHON": str(bin_ / "python"),
+        "FAKE_LOG": str(tmp_path / "calls.log"),
+        "FAKE_RUN": str(run),
+    }
+    script = ROOT / "experiments" / "cuda_check.sh"
+    return subprocess.run(
+        ["bash", str(script), *args], cwd=repo, env=env, capture_output=True, text=True
+    )
+
+
+def test_cuda_check_refuses_a_results_folder_that_holds_a_run_unless_forced(
+    tmp_path: Path,
+) -> None:
+    """A second run into the same RESULTS_DIR lost its benchmarks (benchmark.py refused the
+    old --out file) while env.txt and the logs were overwritten: a scarce GPU slot spent on a
+    mix of two runs. It must be refused before any step, or with --force replace them all."""
+    res = tmp_path / "res"
+    first = _cuda_check(tmp_path, str(res), run=1)
+    assert first.returncode == 0, first.stderr
+    assert (res / "benchmark-cuda.json").read_text() == "run 1\n"
+    before = {p.name: p.read_bytes() for p in res.iterdir()}
+    calls = (tmp_path / "calls.log").read_text()
+
+    again = _cuda_check(tmp_path, str(res), run=2)
+    assert again.returncode == 1
+    assert again.stderr.splitlines() == [
+        f"cuda_check: {res} already holds the results of a run (env.txt benchmark-cuda.log "
+        "benchmark-cuda.json cuda-amp.log cuda-amp.tgz pytest-cuda.log "
+        "benchmark-cuda-compile.log benchmark-cuda-compile.json); give another folder, or "
+        "--force to replace them"
+    ]
+    assert {p.name: p.read_bytes() for p in res.iterdir()} == before
+    assert (tmp_path / "calls.log").read_text() == calls  # nothing was run
+
+    forced = _cuda_check(tmp_path, "--force", str(res), run=3)
+    assert forced.returncode == 0, forced.stderr
+    assert (res / "benchmark-cuda.json").read_text() == "run 3\n"
+    assert (res / "benchmark-cuda-compile.json").read_text() == "run 3\n"
+
+
+@pytest.mark.parametrize("where", ["file", "under a file"])
+def test_cuda_check_stops_at_once_when_results_dir_cannot_be_a_folder(
+    tmp_path: Path, where: str
+) -> None:
+    """A RESULTS_DIR that is a file ran all four steps, each failing with "Not a directory":
+    one line and exit 1 before any check or step, the file left as it was."""
+    taken = tmp_path / "taken"
+    taken.write_text("mine\n")
+    res = taken if where == "file" else taken / "res"
+    done = _cuda_check(tmp_path, str(res))
+    assert done.returncode == 1
+    expected = (
+        f"{taken} is not a folder; give a folder for the results"
+        if where == "file"
+        else f"cannot create {res}: {taken} is not a folder"
+    )
+    assert done.stderr.splitlines() == [f"cuda_check: {expected}"]
+    assert done.stdout == ""
+    assert not (tmp_path / "calls.log").exists()
+    assert taken.read_text() == "mine\n"

@@ -192,6 +192,9 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
+    except PermissionError as exc:
+        # A file this user may not read says nothing about its contents: not "corrupt".
+        raise CheckpointError(f"cannot read {path}: {exc.strerror}") from None
     except Exception as exc:
         # Arbitrary bytes reach torch's legacy (non-zip) unpickler, which fails with whatever
         # the garbage decodes to (UnpicklingError, EOFError, but also IndexError, KeyError,

@@ -10,6 +10,13 @@ Trains nothing.
 
     python experiments/level_error.py experiments/results/ablation-tracking-c2015 pair-3 \\
         --checkpoint last --split val
+
+The runs' folders (their checkpoints) are not versioned, only their tables: the example
+needs the variant's runs trained here first, e.g. ``python experiments/run.py
+experiments/configs/ablation_tracking_c2015.toml --only pair-3`` (8 runs of 40 epochs; it
+makes experiments/data/challenge2015.h5 from ../shared on first use). Runs trained without
+a validation split (``val_fold = -1``, the anchor_*.toml configs) are scored with
+``--split test``.
 """
 
 from __future__ import annotations

@@ -85,9 +85,13 @@ def split_indices(
     plan = plan_splits(info, test_fold, val_fold)
     idx = plan.indices(split)
     if len(idx) == 0:
-        raise DataError(
-            f"{info.path}: the {split} split is empty (use --split all for every window)"
-        )
+        if split == "val" and val_fold == -1:
+            # --split all would be refused here: on the run's own file it holds the
+            # training windows.
+            how = "the run was trained without one (val_fold = -1); score --split test"
+        else:
+            how = "use --split all for every window"
+        raise DataError(f"{info.path}: the {split} split is empty: {how}")
     if split in ("test", "val"):
         _refuse_training_windows(ckpt, info, idx, split)
     return idx

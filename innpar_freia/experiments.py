@@ -951,9 +951,28 @@ def script_main(main: Any, argv: list[str] | None = None) -> int:
 
 
 def no_runs_message(results: Path, variant: str, checkpoint: str) -> str:
-    """Why a variant has no finished run with ``checkpoint``: none finished, or they did on
-    another machine and only their ``done.json`` (which is versioned) is here."""
+    """Why a variant has no finished run with ``checkpoint``: the results folder is not
+    there or not a folder (a config given in its place), the variant is not there (a
+    misspelt name: the ones that are there are listed), none of its runs finished, or they
+    did on another machine and only their ``done.json`` (which is versioned) is here."""
+    hint = (
+        'experiments/results/NAME, where experiments/run.py puts a config\'s runs (name = "NAME")'
+    )
+    if not results.exists():
+        return f"no results folder {results}: give an experiment's results folder ({hint})"
+    if not results.is_dir():
+        what = "an experiment's config" if results.suffix == ".toml" else "a file"
+        return f"{results} is {what}, not a results folder: give an experiment's ({hint})"
     runs = results / "runs" / variant
+    if not runs.is_dir():
+        variants = sorted(p.name for p in (results / "runs").glob("*") if p.is_dir())
+        if not variants:
+            # The versioned results hold the tables (results.json/md), not the runs.
+            return (
+                f"{results} holds no runs (no runs/ folder with a variant): train them with "
+                "experiments/run.py and the experiment's config"
+            )
+        return f"no variant {variant!r} in {results / 'runs'}; it has {', '.join(variants)}"
     done = sorted(runs.glob("*/done.json"))
     if done:
         return (

@@ -275,3 +275,118 @@ def test_cuda_check_stops_at_once_when_results_dir_cannot_be_a_folder(
     assert done.stdout == ""
     assert not (tmp_path / "calls.log").exists()
     assert taken.read_text() == "mine\n"
+
+
+# Two seeds on test fold 0 without a validation split, as the anchor_*.toml configs train.
+NO_VALIDATION_EXPERIMENT = """
+name = "noval"
+[data]
+file = "{data}"
+[protocol]
+test_folds = [0]
+val_fold = -1
+seeds = [1, 2]
+evaluate = ["test"]
+checkpoints = ["last"]
+[base]
+preset = "tiny"
+train = {{ epochs = 1, batch_size = 32 }}
+[[variants]]
+name = "a"
+"""
+
+
+@pytest.fixture(scope="module")
+def no_val_results(synth_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The results folder of an experiment whose runs had no validation split."""
+    tmp = tmp_path_factory.mktemp("noval")
+    cfg = tmp / "noval.toml"
+    cfg.write_text(NO_VALIDATION_EXPERIMENT.format(data=synth_file))
+    run_experiment(cfg, tmp / "out", device="cpu", log=lambda s: None)
+    return tmp / "out" / "noval"
+
+
+@pytest.mark.parametrize("name", ["level_error", "seed_ensemble"])
+def test_analysis_scripts_on_runs_without_validation_give_advice_that_works(
+    name: str, no_val_results: Path, synth_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default --split val on runs trained with val_fold = -1 said "use --split all",
+    which these scripts refuse (and which would score the runs' training windows): the
+    advice must be a split that the script takes and that works."""
+    from innpar_freia.experiments import script_main
+
+    main = _script(name).main
+    args = [str(no_val_results), "a", "--data", str(synth_file)]
+    assert script_main(main, args) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"error: {synth_file}: the val split is empty: the run was trained without one "
+        "(val_fold = -1); score --split test"
+    ]
+    assert script_main(main, [*args, "--split", "test"]) == 0
+    assert "test split" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["level_error", "seed_ensemble"])
+@pytest.mark.parametrize("case", ["missing", "config", "file", "misspelt", "tables only"])
+def test_analysis_scripts_say_why_a_variant_has_no_runs(
+    name: str,
+    case: str,
+    no_val_results: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """ "no finished run under X/runs/Y" was said for a results folder that is not there, a
+    config or other file given in its place, and a misspelt variant: the message must say
+    which, and list the variants that are there."""
+    results, variant = no_val_results, "a"
+    if case == "missing":
+        results = tmp_path / "nowhere"
+        expected = f"no results folder {results}: give an experiment's results folder"
+    elif case in ("config", "file"):
+        results = tmp_path / ("noval.toml" if case == "config" else "notes.txt")
+        results.write_text("")
+        what = "an experiment's config" if case == "config" else "a file"
+        expected = f"{results} is {what}, not a results folder: give an experiment's"
+    elif case == "misspelt":
+        variant = "A"
+        expected = f"no variant 'A' in {results / 'runs'}; it has a"
+    else:  # as the repository has them: results.json and results.md, no runs/
+        results = tmp_path / "versioned"
+        results.mkdir()
+        (results / "results.md").write_text("")
+        expected = f"{results} holds no runs (no runs/ folder with a variant)"
+    with pytest.raises(SystemExit) as exit_:
+        _script(name).main([str(results), variant])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: {expected}" in err
+    assert "no finished run" not in err and "Traceback" not in err
+
+
+def test_an_unreadable_checkpoint_is_not_called_corrupt(
+    no_val_results: Path,
+    synth_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A checkpoint this user may not read was reported as "corrupt or another format:
+    [Errno 13] Permission denied": a user would delete a good file. (Tests run as root, who
+    reads every file: torch.load fails as open() does for another user.)"""
+    import errno
+    import os
+
+    import torch
+
+    from innpar_freia.experiments import script_main
+
+    def denied(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+    monkeypatch.setattr(torch, "load", denied)
+    args = [str(no_val_results), "a", "--data", str(synth_file), "--split", "test"]
+    assert script_main(_script("level_error").main, args) == 1
+    first = no_val_results / "runs" / "a" / "fold0-seed1" / "checkpoints" / "last.pt"
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: cannot read {first}: Permission denied"
+    ]

@@ -11,13 +11,21 @@ Measures, on one window file (a synthetic one by default):
 The loader keeps up when its windows/s exceeds the training step's. Examples::
 
     python experiments/loader_benchmark.py
-    python experiments/loader_benchmark.py --data c2015.h5 --device cuda --json
+    python experiments/loader_benchmark.py --data experiments/data/challenge2015.h5 \
+        --device cuda --json
+
+The real windows are made once by importing them (or by any experiments/run.py config on
+the challenge data, which imports them on first use)::
+
+    innpar data import bp-benchmark ../shared/data/challenge2015/bp_benchmark \
+        --out experiments/data/challenge2015.h5
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -131,6 +139,27 @@ def _at_least(low: int):
     return parse
 
 
+def _cores() -> int:
+    """The CPU cores this process may run on (its affinity, e.g. a container's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _threads(text: str) -> int:
+    """torch threads, 0 to the cores this process may use: more threads than cores only
+    take turns (--threads 1000 on 2 cores ran for minutes), and a hundred thousand failed
+    to allocate their buffers, which the HDF5 reader reported as a corrupt file."""
+    value = _at_least(0)(text)
+    if value > _cores():
+        raise argparse.ArgumentTypeError(
+            f"{value} is above the {_cores()} CPU cores this process may use (the most "
+            "threads that can run at once)"
+        )
+    return value
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, help="window file (default: a synthetic one)")
@@ -141,7 +170,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workers", type=_at_least(0), nargs="+", default=[0, 1, 2])
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument(
-        "--threads", type=_at_least(0), default=0, help="torch threads (0: default)"
+        "--threads",
+        type=_threads,
+        default=0,
+        help="torch threads, at most the CPU cores this process may use (0: default)",
     )
     parser.add_argument(
         "--test-fold",
@@ -159,13 +191,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         data = args.data
         if data is None:
             data = synthesize_dataset(Path(tmp) / "bench.h5", subjects=20, minutes=5, seed=0)
-        info = read_info(data)
-        plan = plan_splits(info, test_fold=args.test_fold)  # as innpar train chooses
-        if len(plan.train) < args.batch_size:
-            raise DataError(
-                f"{data}: the training split has {len(plan.train)} windows, fewer than one "
-                f"batch of {args.batch_size}; give a smaller --batch-size"
-            )
+        try:
+            info = read_info(data)
+            plan = plan_splits(info, test_fold=args.test_fold)  # as innpar train chooses
+            if len(plan.train) < args.batch_size:
+                raise DataError(
+                    f"{data}: the training split has {len(plan.train)} windows, fewer than "
+                    f"one batch of {args.batch_size}; give a smaller --batch-size"
+                )
+        except DataError as exc:
+            if args.data is not None:
+                raise
+            # The user gave no file: the temporary one is deleted when this ends.
+            raise DataError(str(exc).replace(str(data), "the synthetic data")) from None
         ds = WindowDataset(data, plan.train, fit_normalisation(data, plan.train, "minmax"))
         loaders = [
             loader_throughput(ds, args.batch_size, w, args.batches, device.type == "cuda")

@@ -390,3 +390,36 @@ def test_an_unreadable_checkpoint_is_not_called_corrupt(
     assert capsys.readouterr().err.splitlines() == [
         f"error: cannot read {first}: Permission denied"
     ]
+
+
+def test_loader_benchmark_refuses_more_threads_than_cores_before_any_work(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--threads had no upper bound: 1000 on 2 cores ran for minutes, and 100000 reported a
+    good file as corrupt. It must be refused, naming the limit, before any data is made."""
+    script = _script("loader_benchmark")
+    monkeypatch.setattr(script, "_cores", lambda: 2)
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("data was made before --threads was checked")
+
+    monkeypatch.setattr(script, "synthesize_dataset", no_work)
+    with pytest.raises(SystemExit) as exit_:
+        script.main(["--threads", "3"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --threads: 3 is above the 2 CPU cores this process may use" in err
+
+
+def test_loader_benchmark_errors_on_its_synthetic_data_name_no_deleted_file(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without --data the errors named the temporary file the benchmark made and deleted
+    ("test fold 9 is not in /tmp/tmpuxddmm0x/bench.h5"): they must name the synthetic data."""
+    from innpar_freia.experiments import script_main
+
+    script = _script("loader_benchmark")
+    assert script_main(script._cli, ["--test-fold", "9"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "error: test fold 9 is not in the synthetic data (folds: 0, 1, 2, 3, 4)"
+    ]

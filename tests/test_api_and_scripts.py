@@ -423,3 +423,29 @@ def test_loader_benchmark_errors_on_its_synthetic_data_name_no_deleted_file(
     assert capsys.readouterr().err.splitlines() == [
         "error: test fold 9 is not in the synthetic data (folds: 0, 1, 2, 3, 4)"
     ]
+
+
+@pytest.mark.parametrize("sizes", ["1,8,100000000", "99999999999999999999999"])
+def test_benchmark_checks_every_batch_size_before_the_first_measurement(
+    sizes: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batch sizes were only tried in turn: 1,8,100000000 failed with "can't allocate
+    250000000000 bytes" after minutes of measuring 1 and 8, and a 23-digit size with the last
+    line of a C++ stack dump. The list must be refused at once, naming the limit."""
+    from click.testing import CliRunner
+
+    script = _script("benchmark")
+
+    def no_measurement(*args, **kwargs):
+        raise AssertionError("measured before every batch size was checked")
+
+    monkeypatch.setattr(script, "measure", no_measurement)
+    monkeypatch.setattr(script.subprocess, "run", no_measurement)
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(script.main, ["--batch-sizes", sizes, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    bad = ", ".join(b for b in sizes.split(",") if not 1 <= int(b) <= 4096)
+    assert "Invalid value for --batch-sizes: batch sizes must be 1 to 4096" in result.output
+    assert f"not {bad}" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not out.exists()

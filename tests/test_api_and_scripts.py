@@ -198,6 +198,12 @@ fi
 """
 
 
+def _fake_tool(bin_: Path, name: str, text: str) -> None:
+    bin_.mkdir(exist_ok=True)
+    (bin_ / name).write_text(text)
+    (bin_ / name).chmod(0o755)
+
+
 def _cuda_check(tmp_path: Path, *args: str, run: int = 1):
     """experiments/cuda_check.sh ARGS in a fake GPU machine: a checkout in ``tmp_path/repo``
     with the data file, a Python whose torch sees CUDA, and nvidia-smi."""
@@ -208,11 +214,8 @@ def _cuda_check(tmp_path: Path, *args: str, run: int = 1):
     if not repo.exists():
         (repo / "experiments" / "data").mkdir(parents=True)
         (repo / "experiments" / "data" / "challenge2015.h5").write_bytes(b"")
-        bin_.mkdir()
-        (bin_ / "python").write_text(FAKE_PYTHON)
-        (bin_ / "nvidia-smi").write_text("#!/bin/sh\necho fake GPU\n")
-        for tool in bin_.iterdir():
-            tool.chmod(0o755)
+        _fake_tool(bin_, "python", FAKE_PYTHON)
+        _fake_tool(bin_, "nvidia-smi", "#!/bin/sh\necho fake GPU\n")
     env = {
         "PATH": f"{bin_}:{os.environ['PATH']}",
         "PYTHON": str(bin_ / "python"),
@@ -275,6 +278,20 @@ def test_cuda_check_stops_at_once_when_results_dir_cannot_be_a_folder(
     assert done.stdout == ""
     assert not (tmp_path / "calls.log").exists()
     assert taken.read_text() == "mine\n"
+
+
+def test_cuda_check_stops_at_once_when_results_dir_is_not_writable(tmp_path: Path) -> None:
+    """A RESULTS_DIR that cannot be written ran every step, each failing on its log: one
+    line and exit 1 before any check or step. (Tests run as root, who writes everywhere:
+    a mktemp that fails, as it does in a read-only folder, stands in for it.)"""
+    _fake_tool(tmp_path / "bin", "mktemp", "#!/bin/sh\nexit 1\n")
+    res = tmp_path / "res"
+    res.mkdir()
+    done = _cuda_check(tmp_path, str(res))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [f"cuda_check: cannot write in {res}"]
+    assert done.stdout == "" and list(res.iterdir()) == []
+    assert not (tmp_path / "calls.log").exists()
 
 
 # Two seeds on test fold 0 without a validation split, as the anchor_*.toml configs train.

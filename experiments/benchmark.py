@@ -190,7 +190,7 @@ def main(
     if bad_batches:
         raise click.BadParameter(
             f"batch sizes must be 1 to {MAX_BATCH} (batch {MAX_BATCH} already peaks at about "
-            f"11 GB in float32), not {', '.join(map(str, bad_batches))}",
+            f"11 GB in float32 on a CPU), not {', '.join(map(str, bad_batches))}",
             param_hint="--batch-sizes",
         )
     if out_file is not None:

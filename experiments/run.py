@@ -2,7 +2,7 @@
 
     python experiments/run.py experiments/configs/smoke.toml
     python experiments/run.py experiments/configs/cv_c2015.toml --device cuda
-    python experiments/run.py experiments/configs/ablation_c2015.toml --only paper,grad-0.25
+    python experiments/run.py experiments/configs/ablation_c2015.toml --only paper,grad-weight-0.25
 
 Runs go to ``experiments/results/<name>/runs/...``; tables to ``results.md`` and
 ``results.json`` beside them (mean ± SD over folds and seeds, hardware, date, commit).
@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 
 from innpar_freia.cli import stop_on_sigterm  # noqa: E402
-from innpar_freia.cli.common import ConsoleCallbacks  # noqa: E402
+from innpar_freia.cli.common import ConsoleCallbacks, os_error_message  # noqa: E402
 from innpar_freia.errors import InnparError  # noqa: E402
 from innpar_freia.experiments import (  # noqa: E402
     check_selection,
@@ -35,8 +35,8 @@ from innpar_freia.experiments import (  # noqa: E402
 )
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=HERE / "results",
+    type=click.Path(file_okay=False),  # a str: click's Path type makes "" the current folder
+    default=str(HERE / "results"),
     help="Results directory.",
 )
 @click.option(
@@ -51,7 +51,7 @@ from innpar_freia.experiments import (  # noqa: E402
 @click.option("--quiet", is_flag=True, help="No per-epoch lines.")
 def main(
     configs: tuple[Path, ...],
-    out: Path,
+    out: str | Path,
     device: str,
     only: str | None,
     folds: str | None,
@@ -62,6 +62,10 @@ def main(
     # SIGTERM (kill, a batch scheduler's limit) cleans up as Ctrl-C does: a run killed
     # before its first checkpoint leaves no folder that a later, edited config trips on.
     stop_on_sigterm()
+    if not out.strip():
+        # --out "$RESULTS" with the variable unset: results would land in the current folder.
+        raise click.BadParameter("an empty path; give a results folder", param_hint="--out")
+    out = Path(out)
     fold_list = _integers(folds, "--folds")
     seed_list = _integers(seeds, "--seeds")
     only_list = _names(only, "--only")
@@ -94,10 +98,12 @@ def main(
             )
         except InnparError as exc:
             raise click.ClickException(_message(config, exc)) from None
+        except OSError as exc:  # a folder made read-only or a disk filled while it ran
+            raise click.ClickException(_message(config, os_error_message(exc))) from None
         click.echo(f"{config}: {out / results['experiment'] / 'results.md'}")
 
 
-def _message(config: Path, exc: Exception) -> str:
+def _message(config: Path, exc: Exception | str) -> str:
     """The error, naming the experiment file (most errors of one name it already)."""
     msg = str(exc)
     return msg if msg.startswith(str(config)) else f"{config}: {msg}"

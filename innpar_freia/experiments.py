@@ -50,6 +50,7 @@ import numpy as np
 from innpar_freia.config import load_toml, resolve_config
 from innpar_freia.errors import ConfigError
 from innpar_freia.outputs import (
+    check_writable,
     make_folder,
     remove_if_empty,
     remove_stale_temporaries,
@@ -447,6 +448,7 @@ def prepare_data(exp: Experiment, log: Any = print) -> Path:
     if target.exists():
         check_data_source(exp, target)
         return target
+    check_writable(target)  # before the import, not after it
     created = make_folder(target.parent)
     try:
         if "split" not in exp.data:
@@ -747,7 +749,7 @@ def run_one(
     run_config = run_config_for(exp, variant, test_fold, seed, device)
     check_run(exp, variant, run_dir, run_config, data)
     if done.exists():
-        record = json.loads(done.read_text())
+        record = _run_record(done)
         return _evaluate_run(exp, data, run_dir, record, done, log)
     log(f"[{exp.name}] {variant.name} {tag}: training")
     if (run_dir / "checkpoints" / "last.pt").exists():
@@ -781,6 +783,31 @@ def run_one(
         "evaluations": {},
     }
     return _evaluate_run(exp, data, run_dir, record, done, log)
+
+
+def read_json_object(path: Path, what: str, remedy: str) -> dict[str, Any]:
+    """A JSON object the runner wrote (a run's ``done.json`` or ``config.json``, the results
+    table), or a ``ConfigError`` naming the file, what it is and what to do: a damaged one
+    (a merge conflict in a versioned record, a truncated copy) ended in a traceback of the
+    JSON decoder, or, for the table, was silently rewritten without the rows it held."""
+    try:
+        value = json.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # not JSON, or not text
+        raise ConfigError(f"{what} {path} is damaged (not JSON: {exc}); {remedy}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{what} {path} is damaged (not a JSON object); {remedy}")
+    return value
+
+
+def _run_record(path: Path) -> dict[str, Any]:
+    return read_json_object(
+        path,
+        "the record of a finished run",
+        "restore it (git checkout it if it is versioned), or remove the run's folder to "
+        "train it again",
+    )
 
 
 def check_run(exp: Experiment, variant: Variant, run_dir: Path, run_config: Any, data: Path):
@@ -841,11 +868,15 @@ def check_same_recipe(run_dir: Path, run_config: Any, data: Path, finished: bool
         # A finished run whose folder was pruned to its records (done.json, eval-*.json):
         # its record says what it trained, if it is recent enough to.
         done = run_dir / "done.json"
-        stored = json.loads(done.read_text()).get("recipe") if done.is_file() else None
+        stored = _run_record(done).get("recipe") if done.is_file() else None
         if not isinstance(stored, dict):
             return
     else:
-        stored = json.loads(config.read_text())
+        stored = read_json_object(
+            config,
+            "the configuration of run",
+            "restore it, or remove the run's folder to train it again",
+        )
     diffs = recipe_diffs(stored, run_config, finished)
     trained_on = stored.get("data", {}).get("windows_sha256")
     info = read_info(data)
@@ -937,7 +968,8 @@ def load_run_checkpoint(path: Path, data: Path) -> Any:
 
 def script_main(main: Any, argv: list[str] | None = None) -> int:
     """Run an analysis script's ``main``: a user error (a missing or damaged file, data
-    the runs were not trained on) is one line on stderr and exit code 1, no traceback."""
+    the runs were not trained on) is one line on stderr and exit code 1, Ctrl-C one line
+    and 130; no traceback."""
     from innpar_freia.cli.common import os_error_message
     from innpar_freia.errors import InnparError
 
@@ -947,6 +979,11 @@ def script_main(main: Any, argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
     except OSError as exc:
         print(f"error: {os_error_message(exc)}", file=sys.stderr)
+    except KeyboardInterrupt:
+        # Ctrl-C: these scripts write nothing until they print; a traceback would say
+        # nothing the user does not know. 130, as a shell reports a command stopped so.
+        print("interrupted", file=sys.stderr)
+        return 130
     return 1
 
 
@@ -1452,9 +1489,12 @@ def run_experiment(
     from innpar_freia.train import resolve_device
 
     resolve_device(device)  # "cuda" on a machine without one fails here, before any folder
+    out = Path(out_root) / exp.name
+    # Before the data are made (minutes) and the runs trained (hours): a folder that cannot
+    # be written was found at its first run folder, or by the table at the very end.
+    check_writable(out / "results.json")
     data = prepare_data(exp, log)
     check_extra_files(exp, data)
-    out = Path(out_root) / exp.name
     # The commit the runs are made from, read before this runner writes anything: the
     # table it rewrites after each run is versioned, and would mark the tree "+dirty".
     commit = experiment_commit(exp)
@@ -1527,16 +1567,25 @@ def finished_records(
     # The calibration of a table written before rows kept how they were scored.
     table_scoring: dict[str, Any] = {}
     if table.exists():
+        # Its rows are all that is left of runs whose folders are gone (not versioned): a
+        # damaged table is not rewritten without them, and nothing trains before it is
+        # mended (run_experiment reads it first).
+        remedy = (
+            "it holds the rows of runs whose folders may be gone: restore it (git checkout "
+            "it), or remove it to rebuild the table from the runs on disk"
+        )
+        old_table = read_json_object(table, "the results table", remedy)
         try:
-            old_table = json.loads(table.read_text())
             for name, entry in old_table.get("variants", {}).items():
                 for r in entry.get("runs", []):
                     previous[(name, r.get("test_fold"), r.get("seed"))] = r
             protocol = old_table.get("protocol")
             calibration = protocol.get("calibration") if isinstance(protocol, dict) else None
             table_scoring = {"calibration": calibration} if isinstance(calibration, str) else {}
-        except (ValueError, AttributeError, TypeError):
-            previous = {}  # an unreadable table is rewritten from the runs on disk
+        except (AttributeError, TypeError):
+            raise ConfigError(
+                f"the results table {table} is damaged (not the runner's layout); {remedy}"
+            ) from None
     now = scorings(exp, data)
 
     def scored_now(record: dict[str, Any], what: str, run_dir: Path | None) -> dict[str, Any]:
@@ -1567,7 +1616,7 @@ def finished_records(
                     check_same_recipe(
                         run_dir, run_config_for(exp, variant, fold, seed), data, finished=True
                     )
-                    record = json.loads(done.read_text())
+                    record = _run_record(done)
                     records.append(
                         {**scored_now(record, str(run_dir), run_dir), "variant": variant.name}
                     )

@@ -273,18 +273,27 @@ def test_scores_the_experiment_no_longer_asks_for_do_not_stop_it(tmp_path: Path)
         '{"variants": {"a": {"runs": [ROW]}, "b": {"runs": 5}}}',
     ],
 )
-def test_an_unreadable_table_is_rewritten_from_the_runs_on_disk(tmp_path: Path, text: str):
-    """A results.json that cannot be read (not JSON, not a table, a part of it malformed)
-    is rewritten from the runs on disk: nothing of it is kept, and the runner does not stop.
-    Mutants stopped on it (AttributeError, TypeError) or kept the rows read before the
-    malformed part."""
+def test_an_unreadable_table_stops_the_runner_and_is_left_as_it_is(tmp_path: Path, text: str):
+    """A results.json that cannot be read (not JSON, not a table, a part of it malformed: a
+    merge conflict in the versioned table) holds the rows of runs whose folders are gone.
+    Guards against rewriting it from the runs on disk, which dropped those rows without a
+    word (and earlier mutants stopped on it with an AttributeError or TypeError traceback):
+    the runner stops, naming the table and what to do, and leaves it as it was."""
     from innpar_freia.experiments import finished_records
 
     out = tmp_path / "out"
     on_disk(out, row(0))
-    (out / "results.json").write_text(text.replace("ROW", json.dumps(row(1))))
-    records = finished_records(by_hand(tmp_path), out, tmp_path / "x.h5", log=quiet)
-    assert [r["test_fold"] for r in records] == [0]
+    damaged = text.replace("ROW", json.dumps(row(1)))
+    (out / "results.json").write_text(damaged)
+    with pytest.raises(ConfigError) as err:
+        finished_records(by_hand(tmp_path), out, tmp_path / "x.h5", log=quiet)
+    message = str(err.value)
+    assert message.startswith(f"the results table {out / 'results.json'} is damaged (")
+    assert message.endswith(
+        "it holds the rows of runs whose folders may be gone: restore it (git checkout it), "
+        "or remove it to rebuild the table from the runs on disk"
+    )
+    assert (out / "results.json").read_text() == damaged
 
 
 def test_a_run_another_runner_is_training_is_not_a_finished_run(tmp_path: Path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -208,3 +209,100 @@ def test_each_run_says_which_commit_trained_it(synth_file: Path, tmp_path: Path)
     md = (out / "mini" / "results.md").read_text()
     counts = "; ".join(f"{c} (1)" for c in sorted([first, second]))
     assert f"Runs trained at commit: {counts}." in md
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "what"),
+    [
+        ("done.json", "", "the record of a finished run"),
+        ("done.json", "<<<<<<< HEAD\n", "the record of a finished run"),
+        ("config.json", "[1, 2]", "the configuration of run"),
+    ],
+)
+def test_a_damaged_run_file_is_named_and_nothing_trains(
+    synth_file: Path, tmp_path: Path, name: str, text: str, what: str
+):
+    """A run's done.json or config.json that is not a JSON object (an empty file, a merge
+    conflict in the versioned record). Guards against the JSON decoder's traceback, which
+    named neither the file nor what to do."""
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(EXPERIMENT.format(data=synth_file))
+    out = tmp_path / "out"
+    run_experiment(cfg, out, device="cpu", only=["a"], log=lambda s: None)
+    damaged = out / "mini" / "runs" / "a" / "fold0-seed1" / name
+    damaged.write_text(text)
+    args = [str(cfg), "--out", str(out), "--device", "cpu", "--quiet"]
+    result = CliRunner().invoke(_script().main, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{what} {damaged} is damaged (" in result.output
+    assert "remove the run's folder to train it again" in result.output
+    assert not (out / "mini" / "runs" / "b").exists()  # found before b trained
+
+
+def test_a_results_folder_that_cannot_be_written_stops_the_runner_before_any_work(
+    synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A read-only results folder was found by the first run folder (after the data import)
+    or by the table at the very end (after every run had trained), with a PermissionError
+    traceback. Guards against checking it late: nothing is made or trained. Root may write
+    anywhere, so os.access stands in for the read-only folder."""
+    import innpar_freia.outputs as outputs
+
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(EXPERIMENT.format(data=synth_file))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(outputs.os, "access", lambda p, m: Path(p) != locked and real(p, m))
+    args = [str(cfg), "--out", str(locked / "out"), "--device", "cpu", "--quiet"]
+    result = CliRunner().invoke(_script().main, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"cannot write {locked / 'out' / 'mini' / 'results.json'}: {locked} is not writable" in (
+        result.output
+    )
+    assert list(locked.iterdir()) == []
+
+
+def test_an_os_error_while_the_runner_works_is_one_message(
+    synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A folder made read-only, or a disk filled, while runs train. Guards against the
+    PermissionError traceback that ended such a run."""
+    script = _script()
+
+    def failing(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "out" / "mini" / "x"))
+
+    monkeypatch.setattr(script, "run_experiment", failing)
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(EXPERIMENT.format(data=synth_file))
+    result = CliRunner().invoke(script.main, [str(cfg), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().endswith(
+        f"Error: {cfg}: Permission denied: {tmp_path / 'out' / 'mini' / 'x'}"
+    )
+
+
+def test_an_empty_out_is_refused(synth_file: Path, tmp_path: Path, monkeypatch):
+    """``--out "$RESULTS"`` with the variable unset: click made "" the current folder, and
+    the results were written there. Guards against that."""
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(EXPERIMENT.format(data=synth_file))
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    result = CliRunner().invoke(_script().main, [str(cfg), "--out", ""])
+    assert result.exit_code == 2 and "--out: an empty path; give a results folder" in result.output
+    assert list(here.iterdir()) == []
+
+
+def test_ctrl_c_in_an_analysis_script_is_one_line_and_130(capsys: pytest.CaptureFixture):
+    """Guards against Ctrl-C in level_error.py, seed_ensemble.py, ppg_information.py or
+    loader_benchmark.py printing a KeyboardInterrupt traceback."""
+    from innpar_freia.experiments import script_main
+
+    def main(argv):
+        raise KeyboardInterrupt
+
+    assert script_main(main, []) == 130
+    assert capsys.readouterr().err == "interrupted\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,10 @@ from innpar_freia.errors import RunDirError
 from innpar_freia.evaluate import evaluate
 from innpar_freia.outputs import (
     drop_aside,
+    make_folder,
     put_back,
     recover_set_aside,
+    remove_if_empty,
     remove_stale_temporaries,
     set_aside,
 )
@@ -90,11 +93,23 @@ def run_demo(
         callbacks.on_message(
             f"innpar demo: synthetic data, the paper's network, CPU; in {out_dir}/"
         )
+    created = make_folder(out_dir)
     try:
         result = _make_demo(out_dir, epochs, callbacks)
     except BaseException:
         if aside is not None:
             put_back(out_dir, aside, DEMO_ITEMS)
+        else:
+            # A new demo stopped halfway (Ctrl-C, an error) was left as data.h5 and half a
+            # run, which the next `innpar demo` refused as "not empty": the folder was empty
+            # (or not there), so all of the demo's items in it are this one's.
+            for name in DEMO_ITEMS:
+                path = out_dir / name
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+            remove_if_empty(reversed(created))
         raise
     if aside is not None:
         drop_aside(aside)

@@ -265,6 +265,29 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert (out / "run/checkpoints/best.pt").read_bytes() == best
 
 
+@pytest.mark.parametrize("made", [False, True])
+def test_a_new_demo_stopped_halfway_leaves_nothing(tmp_path: Path, made: bool) -> None:
+    """Ctrl-C during a new demo left data.h5 and half a run, and the next `innpar demo`
+    refused the folder as "not empty" without a hint. Guards against that: the demo's items
+    go, the folder too if the demo made it, and the same command starts again."""
+    import innpar_freia.demo as demo_module
+
+    out = tmp_path / "demo"
+    if made:
+        out.mkdir()  # the user's empty folder stays
+
+    def interrupted(cfg, data, run_dir, callbacks=None):
+        (Path(run_dir) / "checkpoints").mkdir(parents=True)
+        (Path(run_dir) / "config.json").write_text("{}")
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(demo_module, "train", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            demo_module.run_demo(out, epochs=1)
+    assert (list(out.iterdir()) == []) if made else not out.exists()
+
+
 @pytest.mark.parametrize("native", [False, True])
 def test_train_warns_when_bf16_would_be_emulated(
     synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, native: bool

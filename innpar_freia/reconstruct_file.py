@@ -328,6 +328,9 @@ def _reconstruct_recording(
             f"the reconstruction trails the reference ABP by about {lag:.2f} s (the PPG's "
             f"delay behind the ABP): give --ppg-delay {lag:.2f} to put it on the ABP's clock"
         )
+    if beats is not None:
+        # First: a wrong rate is also why the pressures below would be implausible.
+        warnings += _beat_warnings(summary["beats"], rec.fs, opts.fs is not None)
     implausible = summary.get("implausible_fraction")
     if implausible:
         # Written as the model gave it (it is the model's answer), but not a pressure trace.
@@ -396,6 +399,33 @@ def _reference_beats(reference: np.ndarray | None, fs: float) -> Beats | None:
 
 # A reconstruction this far behind its reference gets a warning (a beat is ~0.5-1 s).
 LAG_WARNING_S = 0.1
+# A median heart rate outside this range (bpm) over a whole recording is no person's: below
+# 40 is a sustained severe bradycardia (the beats table cannot go below 30: longer beats are
+# pauses), above 220 faster than any adult's maximum. On the real Challenge 2015 records
+# (ICU patients with arrhythmia alarms) the reference ABP's medians are 52-163 bpm. Read at a
+# wrong rate, a recording's beats are slowed or sped up by the ratio: record 85 at 250 Hz
+# given --fs 50 or 25 gave a median 32 or 38 bpm from a handful of beats, or none.
+HR_RANGE = (40.0, 220.0)
+
+
+def _beat_warnings(beats: dict[str, Any], fs: float, fs_given: bool) -> list[str]:
+    """Warnings that the reconstructed beats are no person's: none found, or a median heart
+    rate outside :data:`HR_RANGE`. Both are what a wrong sampling rate gives, so they say
+    where the rate came from and to check it."""
+    source = "given with --fs" if fs_given else "the file's"
+    rate = f"the sampling rate ({fs:g} Hz, {source})"
+    if not beats.get("n"):
+        return [
+            f"no heart beats were found in the reconstructed ABP: {rate} may be wrong "
+            "(check it), or the PPG holds no pulse wave"
+        ]
+    hr = beats["hr_median"]
+    if not HR_RANGE[0] <= hr <= HR_RANGE[1]:
+        return [
+            f"the median heart rate of the reconstructed ABP is {hr:.0f} bpm, outside "
+            f"{HR_RANGE[0]:g}-{HR_RANGE[1]:g} bpm: {rate} may be wrong (check it)"
+        ]
+    return []
 
 
 def _lag_behind(signal: np.ndarray, reference: np.ndarray, fs: float) -> float | None:

@@ -719,6 +719,50 @@ def test_implausible_reconstructed_abp_is_counted_and_said(recording, ckpt, tmp_
     assert f"warning: {100 * outside:.3g} % of the reconstructed ABP is outside 20-250" in r.stderr
 
 
+def test_a_wrong_sampling_rate_that_leaves_no_beats_is_warned_of(recording, ckpt, tmp_path):
+    """A 250 Hz recording given as --fs 25 was reconstructed with exit 0 and "100.0 %", its
+    beats line simply missing: no word that the rate was wrong. One file and a folder (its
+    table's warning column) both say so now; the right rate does not."""
+    npy = recording["dir"] / "ppg.npy"
+    r = run("reconstruct", "--checkpoint", ckpt, npy, "--fs", 25, "--out", tmp_path / "o.npy")
+    assert r.exit_code == 0, r.output
+    said = "no heart beats were found in the reconstructed ABP: the sampling rate (25 Hz, "
+    assert f"warning: {said}given with --fs) may be wrong" in r.stderr
+    summary = json.loads((tmp_path / "o.summary.json").read_text())
+    assert summary["beats"] == {"n": 0} and said in summary["warning"]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "p.npy").write_bytes(npy.read_bytes())
+    r = run("reconstruct", "--checkpoint", ckpt, folder, "--fs", 25, "--out", tmp_path / "abp")
+    assert r.exit_code == 0, r.output
+    assert f"warning: p: {said}" in r.stderr
+    index = json.loads((tmp_path / "abp" / "reconstructions.json").read_text())
+    assert said in index["recordings"][0]["warning"]
+    assert said in (tmp_path / "abp" / "reconstructions.csv").read_text()
+    r = run("reconstruct", "--checkpoint", ckpt, npy, "--fs", FS, "--out", tmp_path / "ok.npy")
+    assert r.exit_code == 0 and "sampling rate" not in r.stderr, r.output
+
+
+@pytest.mark.parametrize(
+    ("hr", "warned"), [(32.0, True), (39.6, True), (40.0, False), (134.0, False), (220.0, False),
+                       (221.0, True)],
+)  # fmt: skip
+def test_a_median_heart_rate_no_person_has_is_warned_of(hr, warned):
+    """Record 85 (250 Hz) given as --fs 50 gave "HR 33 bpm" without a warning: beats read at
+    a wrong rate are slowed or sped up by the ratio. A median outside 40-220 bpm says the
+    rate may be wrong, and where it came from."""
+    from innpar_freia.reconstruct_file import _beat_warnings
+
+    said = _beat_warnings({"n": 16, "hr_median": hr}, 50.0, True)
+    assert bool(said) == warned
+    if warned:
+        assert said == [
+            f"the median heart rate of the reconstructed ABP is {hr:.0f} bpm, outside 40-220 "
+            "bpm: the sampling rate (50 Hz, given with --fs) may be wrong (check it)"
+        ]
+        assert "(50 Hz, the file's)" in _beat_warnings({"n": 3, "hr_median": hr}, 50.0, False)[0]
+
+
 def test_a_channel_picked_by_name_that_holds_no_signal_points_at_the_others(ckpt, tmp_path):
     """A saturation column taken for the PPG failed as a flat line, without a word about
     the other channels."""

@@ -211,7 +211,8 @@ def _reconstruct_recording(
         )
     channel = rec.find(kind, opts.channel)
     x = rec.signals[channel]
-    warnings: list[str] = []
+    # What the reader warned of (text in a CSV's columns of numbers, read as a gap).
+    warnings: list[str] = list(rec.meta.get("warnings", []))
     source_units = rec.units.get(channel) or "a.u."
     if kind == "abp":
         # As the importers do: an ABP in kPa was normalised as if it were mmHg.

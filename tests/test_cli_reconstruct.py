@@ -287,6 +287,28 @@ def test_rows_missing_from_a_csv_are_a_gap_not_stitched(recording, ckpt, tmp_pat
     assert np.isfinite(abp[round(GAP_MARGIN * FS) : round(25 * FS)]).all()  # after the start
 
 
+def test_text_in_a_csv_recording_is_warned_of(recording, ckpt, tmp_path):
+    """A row ``abc,def`` in the middle of a CSV was reported only as a gap of "missing (NaN or
+    inf)", exit 0: text in a column of numbers is now a warning naming the first cell; an
+    empty cell or a mark of a missing value (n/a) is not."""
+    lines = (recording["dir"] / "rec.csv").read_text().splitlines()
+    lines[1000] = f"{999 / FS:.4f},n/a,"
+    lines[5000] = f"{4999 / FS:.4f},abc,def"
+    path = tmp_path / "text.csv"
+    path.write_text("\n".join(lines) + "\n")
+    r = run("reconstruct", "--checkpoint", ckpt, path, "--out", tmp_path / "o.csv")
+    assert r.exit_code == 0, r.output
+    said = (
+        f"{path}: 2 cells of text in columns of numbers were read as missing samples (a gap); "
+        "the first: row 5001, column 'PPG': 'abc'"
+    )
+    assert f"warning: {said}" in r.stderr
+    assert said in json.loads((tmp_path / "o.summary.json").read_text())["warning"]
+    r = run("reconstruct", "--checkpoint", ckpt, recording["dir"] / "rec.csv", "--out",
+            tmp_path / "clean.csv")  # fmt: skip
+    assert r.exit_code == 0 and "text" not in r.stderr, r.output
+
+
 # ----------------------------------------------------------------------------- bad input
 
 

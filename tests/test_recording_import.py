@@ -314,6 +314,29 @@ def test_rows_missing_from_a_csv_time_column_are_a_nan_gap(tmp_path: Path, recs)
     assert src.rejected.get("nan", 0) >= 1 and src.windows_kept < r_whole.windows_kept
 
 
+def test_text_in_a_csv_s_columns_of_numbers_is_warned_of_on_import(tmp_path: Path, recs) -> None:
+    """A row ``abc,def`` in a CSV recording became a gap without a word. Empty cells, marks of
+    a missing value and a column of text only (labels) are no surprise; other text in a
+    column of numbers is counted, with the first cell, and the import's report says so."""
+    rec = recs[0]
+    whole = write_csv(tmp_path / "whole.csv", {"PLETH": rec.ppg, "ABP": rec.abp, "note": rec.abp})
+    lines = whole.read_text().splitlines()
+    for i in range(1, len(lines)):  # a column of labels: text only
+        lines[i] = lines[i].rsplit(",", 1)[0] + ",ok"
+    lines[1000] = f"{999 / FS_IN!r},,n/a,ok"  # missing, as it says
+    lines[2001] = f"{2000 / FS_IN!r},abc,def,ok"  # line 2002 of the file
+    lines[3000] = f"{2999 / FS_IN!r},-,x,ok"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    said = (
+        f"{bad}: 3 cells of text in columns of numbers were read as missing samples (a gap); "
+        "the first: row 2002, column 'PLETH': 'abc'"
+    )
+    assert read_csv(bad).meta["warnings"] == [said]
+    assert "warnings" not in read_csv(whole).meta
+    assert import_recordings("csv", bad, tmp_path / "bad.h5").warnings == [f"bad: {said}"]
+
+
 def test_csv_time_jitter_is_fine_but_irregular_steps_are_refused(tmp_path: Path, recs) -> None:
     rec = recs[0]
     n = rec.ppg.size

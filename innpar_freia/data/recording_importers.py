@@ -271,6 +271,8 @@ def import_recordings(
                 src.status, src.reason, src.detail = "rejected", stage, str(exc)
                 progress.advance(unit.id)
                 continue
+            # What the reader warned of (text in a CSV's columns of numbers, read as a gap).
+            report.warnings += [f"{unit.id}: {w}" for w in rec.meta.get("warnings", [])]
             abp, said = abp_in_mmhg(rec.signals[abp_name], rec.units.get(abp_name, ""))
             if said:
                 report.warnings.append(f"{unit.id}: ABP channel {abp_name!r} {said}")

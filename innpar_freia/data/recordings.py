@@ -406,7 +406,9 @@ def read_csv(
 ) -> RawRecording:
     """A CSV with a header row of channel names and one numeric row per sample.
 
-    Empty cells and non-numeric values become NaN. A time column in seconds (``time``,
+    Empty cells and non-numeric values become NaN; text that is not a mark of a missing
+    value (``n/a``, ``-``, ...) in a column of numbers is counted in ``meta["warnings"]``
+    (messages for the user, naming the first such cell). A time column in seconds (``time``,
     ``t``, ``time_s``, ``timestamp``, ``Elapsed time``, or ``time_column``; in milliseconds,
     microseconds or nanoseconds when its name says so: ``time_ms``, ``Time [ms]``,
     ``timestamp_us``, ``time_ns``) gives the rate;
@@ -474,6 +476,10 @@ def read_csv(
         units = {h: u for h, u in zip(header, rows[0], strict=True) if u}
         rows, first = rows[1:], 3
     data = np.full((len(rows), len(header)), np.nan)
+    # Per column: cells of text (not empty, not a missing marker) read as NaN, and the first
+    # of them as (line, text); whether the column holds a number at all.
+    text_cells: dict[int, list[Any]] = {}
+    numeric: set[int] = set()
     for i, row in enumerate(rows):
         if len(row) != len(header):
             raise DataError(
@@ -482,6 +488,7 @@ def read_csv(
         for j, cell in enumerate(row):
             try:
                 data[i, j] = float(cell) if cell.strip() else np.nan
+                numeric.add(j)
             except ValueError:
                 if "," in cell and _is_number(cell.replace(",", ".", 1)):
                     # A quoted "0,004" read as text: every time or sample NaN, and the
@@ -492,11 +499,26 @@ def read_csv(
                         "file with '.' as the decimal separator)"
                     ) from None
                 data[i, j] = np.nan
+                if cell.strip().lower() not in _MISSING:
+                    seen = text_cells.setdefault(j, [0, i + first, cell.strip()])
+                    seen[0] += 1
     signals = {name: data[:, j] for j, name in enumerate(header)}
     tcol = time_column or next((h for h in header if _time_name(h)), None)
     if time_column is not None and time_column not in signals:
         raise DataError(f"{path} has no time column {time_column!r}; columns: {', '.join(header)}")
     meta: dict[str, Any] = {}
+    # Text in a column of numbers ("abc" in a PPG column: a typo, a note, an export's error
+    # marker) was a gap of "missing (NaN or inf)" without a word. A column of text only is
+    # no channel (a label column), and the time column's text has its own errors.
+    text = {header[j]: seen for j, seen in text_cells.items() if j in numeric and header[j] != tcol}
+    if text:
+        n = sum(seen[0] for seen in text.values())
+        column, (_, line, cell) = min(text.items(), key=lambda item: item[1][1])
+        meta["warnings"] = [
+            f"{path}: {n} cell{'s' if n != 1 else ''} of text in columns of numbers "
+            f"{'were' if n != 1 else 'was'} read as missing samples (a gap); the first: row "
+            f"{line}, column {column!r}: {cell!r}"
+        ]
     if tcol is not None:
         t = signals.pop(tcol)
         meta["time_column"] = tcol

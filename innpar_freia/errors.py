@@ -41,7 +41,14 @@ class DataError(InnparError, ValueError):
 
 
 class UnknownRateError(DataError):
-    """A recording that states no sampling rate, and none was given."""
+    """A recording that states no sampling rate, and none was given. ``channels``: the file's
+    channels where they were read (a CSV's columns), so that a caller can say first that a
+    file without the channel it needs is no recording (a table of records), which --fs would
+    not mend."""
+
+    def __init__(self, *args: object, channels: list[str] | None = None) -> None:
+        super().__init__(*args)
+        self.channels = channels
 
 
 class CheckpointError(InnparError, ValueError):

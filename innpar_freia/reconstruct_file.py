@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from innpar_freia.checkpoint import Checkpoint, load_checkpoint
-from innpar_freia.errors import DataError
+from innpar_freia.errors import DataError, UnknownRateError
 from innpar_freia.metrics import CALIBRATIONS
 from innpar_freia.outputs import (
     StagedOutputs,
@@ -188,7 +188,11 @@ def _check_outputs(finals: list[Path], force: bool, input_path: Path, ckpt: Chec
 def _reconstruct_recording(
     ckpt: Checkpoint, input_path: Path, out: Path, opts: ReconstructOptions
 ) -> dict[str, Any]:
-    from innpar_freia.data.recordings import check_recording_exists, read_recording
+    from innpar_freia.data.recordings import (
+        check_recording_exists,
+        read_recording,
+        refuse_no_recording,
+    )
 
     kind = "ppg" if opts.direction == "ppg2abp" else "abp"
     check_recording_exists(input_path, "input")
@@ -203,7 +207,11 @@ def _reconstruct_recording(
     kwargs: dict[str, Any] = {}
     if input_path.suffix.lower() == ".npy":
         kwargs["channel"] = opts.channel or kind
-    rec = read_recording(input_path, fmt_in, fs=opts.fs, **kwargs)
+    try:
+        rec = read_recording(input_path, fmt_in, fs=opts.fs, **kwargs)
+    except UnknownRateError as exc:
+        refuse_no_recording(input_path, exc, {kind: opts.channel})
+        raise
     if rec.fs < MIN_INPUT_FS:
         raise DataError(
             f"{input_path}: sampling rate {rec.fs:g} Hz is too low to resolve heart beats "

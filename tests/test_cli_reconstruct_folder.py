@@ -145,6 +145,31 @@ def test_a_recording_that_fails_is_listed_and_the_others_are_kept(folder, ckpt, 
     assert (index["n_reconstructed"], index["n_failed"]) == (2, 1)
 
 
+def test_a_table_that_is_no_recording_is_said_to_be_none_before_its_rate(folder, ckpt, tmp_path):
+    """The Challenge 2015 folder's records.csv (a table of records) failed with "the sampling
+    rate is unknown; give it with --fs HZ", which --fs would not have mended: a CSV without a
+    PPG channel that states no rate is said to be no recording, naming its columns; the
+    folder's --include hint stays. A --ppg-channel it lacks is named before its rate too."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "c2.csv").write_bytes((folder / "c2.csv").read_bytes())
+    (src / "records.csv").write_text("record,subfolder,n_windows\n167,training,49\n4,test,52\n")
+    out = tmp_path / "abp"
+    r = run_cli("reconstruct", "--checkpoint", ckpt, src, "--out", out)
+    assert r.exit_code == 1, r.output
+    said = (
+        f"{src / 'records.csv'} is not a recording: it has no PPG (e.g. PLETH, PPG) channel and "
+        "states no sampling rate; its columns are: record, subfolder, n_windows. If it is one, "
+        "name its PPG column with --ppg-channel and give its rate with --fs HZ"
+    )
+    assert table(out / "reconstructions.csv")[1]["reason"] == said
+    assert f"records: {said} (leave out files that are not recordings with --include)" in r.output
+    assert "sampling rate is unknown" not in r.output
+    r = run_cli("reconstruct", "--checkpoint", ckpt, src / "records.csv", "--out",
+                tmp_path / "o.csv", "--ppg-channel", "PPG")  # fmt: skip
+    assert r.exit_code == 1 and "has no channel 'PPG'; its channels are: record" in r.output
+
+
 def test_each_recording_is_calibrated_with_its_row_of_a_cuff_table(folder, ckpt, tmp_path):
     cuffs = tmp_path / "cuffs.csv"
     # A spreadsheet's export: byte-order mark, capitalised header; a record by its file

@@ -337,6 +337,30 @@ def test_text_in_a_csv_s_columns_of_numbers_is_warned_of_on_import(tmp_path: Pat
     assert import_recordings("csv", bad, tmp_path / "bad.h5").warnings == [f"bad: {said}"]
 
 
+def test_a_csv_table_that_is_no_recording_is_said_to_be_none_before_its_rate(tmp_path: Path):
+    """A table of records (the Challenge 2015 folder's records.csv) among CSV recordings was
+    "the sampling rate is unknown; give it with --input-fs HZ", which would not have mended
+    it: it is said to be no recording, naming its columns, and skipped as a missing channel."""
+    table = tmp_path / "in" / "records.csv"
+    table.parent.mkdir()
+    table.write_text("record,subfolder\n167,training\n")
+    with pytest.raises(DataError) as err:
+        import_recordings("csv", table.parent, tmp_path / "a.h5")
+    assert str(err.value) == (
+        f"{table} is not a recording: it has no PPG (e.g. PLETH, PPG) or ABP (e.g. ABP, ART) "
+        "channel and states no sampling rate; its columns are: record, subfolder. If it is "
+        "one, name its PPG column with --ppg-channel, its ABP column with --abp-channel, and "
+        "give its rate with --input-fs HZ"
+    )
+    with pytest.raises(DataError, match=r"has no PPG .* channel and states no sampling rate"):
+        import_recordings("csv", table, tmp_path / "b.h5", abp_channel="record")
+    with pytest.raises(DataError, match=r"records: missing_channel \(.* is not a recording"):
+        import_recordings("csv", table.parent, tmp_path / "b.h5", skip_bad=True)
+    (tmp_path / "in" / "rec.csv").write_text("PLETH,ABP\n1,80\n")
+    with pytest.raises(DataError, match=r"rec.csv: the sampling rate is unknown; give it with"):
+        import_recordings("csv", tmp_path / "in" / "rec.csv", tmp_path / "c.h5")
+
+
 def test_csv_time_jitter_is_fine_but_irregular_steps_are_refused(tmp_path: Path, recs) -> None:
     rec = recs[0]
     n = rec.ppg.size

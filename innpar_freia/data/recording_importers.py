@@ -37,10 +37,11 @@ from innpar_freia.data.recordings import (
     read_csv,
     read_npz,
     read_wfdb,
+    refuse_no_recording,
 )
 from innpar_freia.data.store import WindowWriter
 from innpar_freia.data.windowing import PipelineOptions, window_recording
-from innpar_freia.errors import DataError
+from innpar_freia.errors import DataError, UnknownRateError
 
 RECORDING_FORMATS = ("wfdb", "csv", "npz")
 _SUFFIX = {"csv": ".csv", "npz": ".npz", "wfdb": ".hea"}
@@ -256,7 +257,15 @@ def import_recordings(
             stage = "unreadable"
             try:
                 inputs.extend(_input_files(fmt, unit))
-                rec = _read(fmt, unit, input_fs, time_column)
+                try:
+                    rec = _read(fmt, unit, input_fs, time_column)
+                except UnknownRateError as exc:
+                    # A file without the channels is a missing channel first (records.csv).
+                    stage = "missing_channel"
+                    kinds = {"ppg": ppg_channel, "abp": abp_channel}
+                    refuse_no_recording(unit.path, exc, kinds, INPUT_FS_OPTION)
+                    stage = "unreadable"
+                    raise
                 stage = "missing_channel"
                 ppg_name = rec.find("ppg", ppg_channel)
                 abp_name = rec.find("abp", abp_channel)

@@ -161,12 +161,45 @@ def find_channel(
     return None
 
 
-def check_fs(fs: Any, where: str, fs_option: str = "--fs") -> float:
+def refuse_no_recording(
+    path: Path, exc: UnknownRateError, kinds: dict[str, str | None], fs_option: str = "--fs"
+) -> None:
+    """Before ``exc`` (the file states no rate) is raised: a file that lacks a channel of
+    ``kinds`` (``{"ppg": override, ...}``) is, first, no recording (the Challenge 2015
+    folder's ``records.csv``, a table of records), and is refused as such; it was asked for
+    its rate, which would only have led to "no PPG channel" next. A channel named by an
+    override and not there is refused as reading the file at a rate would refuse it."""
+    channels = exc.channels
+    if channels is None:
+        return
+    lacking = []
+    for kind, override in kinds.items():
+        if override is not None:
+            find_channel(channels, kind, override, where=str(path))
+        elif find_channel(channels, kind, required=False) is None:
+            lacking.append(kind)
+    if lacking:
+        what = " or ".join(
+            "PPG (e.g. PLETH, PPG)" if kind == "ppg" else "ABP (e.g. ABP, ART)" for kind in lacking
+        )
+        flags = ", ".join(f"its {kind.upper()} column with --{kind}-channel" for kind in lacking)
+        raise DataError(
+            f"{path} is not a recording: it has no {what} channel and states no sampling "
+            f"rate; its columns are: {', '.join(channels) or 'none'}. If it is one, name "
+            f"{flags}{',' if len(lacking) > 1 else ''} and give its rate with {fs_option} HZ"
+        )
+
+
+def check_fs(
+    fs: Any, where: str, fs_option: str = "--fs", channels: list[str] | None = None
+) -> float:
     """A sampling rate that is a number in a plausible range, or a clear error (which
-    names ``fs_option``, the command-line option that gives the rate)."""
+    names ``fs_option``, the command-line option that gives the rate; an unknown rate's
+    error carries the file's ``channels``, where given)."""
     if fs is None:
         raise UnknownRateError(
-            f"{where}: the sampling rate is unknown; give it with {fs_option} HZ"
+            f"{where}: the sampling rate is unknown; give it with {fs_option} HZ",
+            channels=channels,
         )
     try:
         value = float(fs)
@@ -554,7 +587,7 @@ def read_csv(
                     signals[name] = filled
                 meta["missing_samples"] = n_filled - len(t)
     else:
-        fs = check_fs(fs, str(path), fs_option)
+        fs = check_fs(fs, str(path), fs_option, channels=list(signals))
     return RawRecording(path, "csv", fs, signals, units, meta)
 
 
@@ -813,7 +846,11 @@ def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs")
     if ignored:
         meta["ignored_arrays"] = ignored
     return RawRecording(
-        path, "npz", check_fs(fs, str(path), fs_option), _equal_lengths(signals, path), meta=meta
+        path,
+        "npz",
+        check_fs(fs, str(path), fs_option, channels=list(signals)),
+        _equal_lengths(signals, path),
+        meta=meta,
     )
 
 

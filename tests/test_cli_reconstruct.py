@@ -287,6 +287,24 @@ def test_rows_missing_from_a_csv_are_a_gap_not_stitched(recording, ckpt, tmp_pat
     assert np.isfinite(abp[round(GAP_MARGIN * FS) : round(25 * FS)]).all()  # after the start
 
 
+def test_a_calibrated_run_says_how_it_was_calibrated(recording, ckpt, tmp_path):
+    """A calibrated run never said in its printed output that it was calibrated, while a
+    calibration-free one prints a note: one line says how (a cuff reading or the reference)."""
+    csv_in = recording["dir"] / "rec.csv"
+    r = run("reconstruct", "--checkpoint", ckpt, csv_in, "--out", tmp_path / "a.csv",
+            "--calibration", "118/76", "--calibration-seconds", "20")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "\n  calibrated (offset-scale) to cuff 118/76 mmHg at 0-20 s\n" in r.stdout
+    assert "calibration-free" not in r.stdout
+    r = run("reconstruct", "--checkpoint", ckpt, csv_in, "--out", tmp_path / "b.csv",
+            "--reference-abp", "ABP", "--calibration", "reference", "--calibration-seconds",
+            "20", "--calibration-mode", "offset")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "\n  calibrated (offset) to the reference ABP at 0-20 s\n" in r.stdout
+    r = run("reconstruct", "--checkpoint", ckpt, csv_in, "--out", tmp_path / "c.csv")
+    assert "calibrated (" not in r.stdout and "note: calibration-free" in r.stdout
+
+
 def test_text_in_a_csv_recording_is_warned_of(recording, ckpt, tmp_path):
     """A row ``abc,def`` in the middle of a CSV was reported only as a gap of "missing (NaN or
     inf)", exit 0: text in a column of numbers is now a warning naming the first cell; an

@@ -448,7 +448,8 @@ def test_an_interrupted_run_lists_what_it_did_and_resume_goes_on_with_the_rest(
     args = ["reconstruct", "--checkpoint", ckpt, folder, "--out", out, "--fs", FS]
     r = run_cli(*args)
     assert r.exit_code == 1 and "Traceback" not in r.output
-    assert "interrupted after 2 of 4 recordings" in r.output and "--resume" in r.output
+    assert "interrupted after 2 of 4 recordings (2 reconstructed): " in r.output
+    assert "--resume" in r.output
     index = json.loads((out / "reconstructions.json").read_text())
     assert index["interrupted"] is True
     assert [row["status"] for row in index["recordings"]] == [
@@ -464,7 +465,8 @@ def test_an_interrupted_run_lists_what_it_did_and_resume_goes_on_with_the_rest(
     assert r.exit_code == 0, r.output
     assert calls == ["n3.npy", "z4.npz"]  # the first two were kept, not redone
     assert "[1/4] c2: reconstructed by the run resumed, kept" in r.output
-    assert "4 of 4 recordings reconstructed (2 by the run resumed)" in r.output
+    # "(2 by the run resumed)" read as if this run had done them.
+    assert "4 of 4 recordings reconstructed (2 kept from the run resumed, 2 now)" in r.output
     assert (out / "c2.csv").read_bytes() == done_before
     index = json.loads((out / "reconstructions.json").read_text())
     assert index["interrupted"] is False and index["n_resumed"] == 2
@@ -474,6 +476,32 @@ def test_an_interrupted_run_lists_what_it_did_and_resume_goes_on_with_the_rest(
     calls[:] = []
     assert run_cli(*args, "--resume").exit_code == 0
     assert calls == ["c2.csv"] and (out / "c2.beats.csv").is_file()
+
+
+def test_an_interrupted_run_counts_the_failed_among_what_it_handled(
+    folder, ckpt, tmp_path, monkeypatch
+):
+    """Ctrl-C said "interrupted after 1 of 4" when 2 were handled (1 reconstructed, 1
+    failed): what was handled is counted, failures too."""
+    import innpar_freia.reconstruct_folder as rf
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.csv").write_text((folder / "c2.csv").read_text().replace("PPG", "ECG", 1))
+    for name in ("c2.csv", "n3.npy", "z4.npz"):
+        (src / name).write_bytes((folder / name).read_bytes())
+    real, calls = rf.reconstruct_file, []
+
+    def stopping(ckpt_, path, out, opts):
+        calls.append(Path(path).name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C during the third recording
+        return real(ckpt_, path, out, opts)
+
+    monkeypatch.setattr(rf, "reconstruct_file", stopping)
+    r = run_cli("reconstruct", "--checkpoint", ckpt, src, "--out", tmp_path / "abp", "--fs", FS)
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "interrupted after 2 of 4 recordings (1 reconstructed, 1 failed): " in r.output
 
 
 @pytest.mark.parametrize(

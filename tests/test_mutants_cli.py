@@ -257,6 +257,23 @@ def test_train_summary_is_printed_by_rank_0_only(
     assert "best validation MAE n/a at epoch 2" in run(*args).stdout
 
 
+def test_a_one_epoch_run_says_epoch(junk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Training's last line said "done: 1 epochs"; counts users see take their number."""
+    from dataclasses import replace
+
+    import innpar_freia.train as train_module
+    from innpar_freia.cli.common import counted
+
+    out = tmp_path / "r"
+    one = replace(fake_result(out, 7.125), epochs_completed=1, best_epoch=1)
+    monkeypatch.setattr(train_module, "train", lambda *a, **k: one)
+    r = run("train", "--data", junk, "--preset", "tiny", "--out", out)
+    assert r.stdout.startswith("done: 1 epoch; best validation MAE 7.12 mmHg at epoch 1\n")
+    assert [counted(n, "subject") for n in (0, 1, 2)] == ["0 subjects", "1 subject", "2 subjects"]
+    assert counted(1, "analysis", "analyses") == "1 analysis"
+    assert counted(3, "analysis", "analyses") == "3 analyses"
+
+
 def test_other_ranks_report_a_usage_error_with_their_rank_and_its_exit_code(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ):

@@ -361,6 +361,28 @@ def test_a_csv_table_that_is_no_recording_is_said_to_be_none_before_its_rate(tmp
         import_recordings("csv", tmp_path / "in" / "rec.csv", tmp_path / "c.h5")
 
 
+def test_a_csv_header_without_data_rows_is_said_to_have_no_data_rows(tmp_path: Path) -> None:
+    """A CSV with a header row and no data rows was said to have "no header row and data
+    rows", as if the header were missing too; an empty file is said to be empty."""
+    only = tmp_path / "only.csv"
+    only.write_text("time,PPG\n\n,\n")  # blank rows after the header are no samples
+    with pytest.raises(DataError) as err:
+        read_csv(only, fs=100)
+    assert str(err.value) == f"{only} has a header row (time, PPG) but no data rows: no samples"
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(DataError, match="is empty: it has no header row and no data rows"):
+        read_csv(empty, fs=100)
+
+
+def test_an_import_of_one_subject_says_subject(tmp_path: Path, recs) -> None:
+    """The import's report said "from 1 subjects"."""
+    path = write_csv(tmp_path / "a.csv", {"PPG": recs[0].ppg, "ABP": recs[0].abp})
+    r = run_cli("data", "import", "csv", path, "--out", tmp_path / "a.h5")
+    assert r.exit_code == 0, r.output
+    assert " at 125 Hz from 1 subject\n" in r.stdout, r.stdout
+
+
 def test_csv_time_jitter_is_fine_but_irregular_steps_are_refused(tmp_path: Path, recs) -> None:
     rec = recs[0]
     n = rec.ppg.size

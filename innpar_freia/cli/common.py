@@ -140,6 +140,12 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def counted(n: int, word: str, plural: str | None = None) -> str:
+    """``n`` and ``word`` in the number ``n`` takes: "1 epoch", "2 epochs" ("done: 1 epochs"
+    was printed after a one-epoch run)."""
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
 class ConsoleCallbacks:
     """Progress for humans: a progress bar on a terminal, one summary line per epoch."""
 

@@ -14,6 +14,7 @@ import click
 from innpar_freia.cli.common import (
     ConsoleCallbacks,
     FloatRange,
+    counted,
     echo_json,
     file_name,
     fmt,
@@ -236,8 +237,8 @@ def train_cmd(
     else:
         best = f"{result.best_val_mae:.2f} mmHg" if result.best_val_mae is not None else "n/a"
         click.echo(
-            f"done: {result.epochs_completed} epochs; best validation MAE {best} at epoch "
-            f"{result.best_epoch}\nbest checkpoint: {result.best_checkpoint}"
+            f"done: {counted(result.epochs_completed, 'epoch')}; best validation MAE {best} "
+            f"at epoch {result.best_epoch}\nbest checkpoint: {result.best_checkpoint}"
         )
 
 
@@ -259,7 +260,8 @@ def format_metrics(m: dict[str, Any]) -> str:
 
     free = m["calibration_free"]
     lines.append(
-        f"calibration-free: {free['n_windows']} windows, {free['n_subjects']} subjects "
+        f"calibration-free: {counted(free['n_windows'], 'window')}, "
+        f"{counted(free['n_subjects'], 'subject')} "
         "(mmHg; BP as MAE (ME +- SD))"
     )
     lines.append(row("model", free))
@@ -270,7 +272,7 @@ def format_metrics(m: dict[str, Any]) -> str:
         cal = m["calibrated"]
         lines.append(
             f"calibrated ({cal['calibration']}, first window per subject, not scored): "
-            f"{cal['n_windows']} windows"
+            f"{counted(cal['n_windows'], 'window')}"
         )
         lines.append(row("model", cal))
         lines.append(row("carry-forward", m["baselines"]["carry_forward"]))
@@ -282,7 +284,7 @@ def format_metrics(m: dict[str, Any]) -> str:
             f"2 {aami_text(r[k].get('aami2', {}).get('pass'))}, IEEE {r[k]['ieee_grade']}"
             for k in ("sbp", "dbp", "map")
         )
-        lines.append(f"standards ({label}, {r['n_subjects']} subjects pooled): {grades}")
+        lines.append(f"standards ({label}, {counted(r['n_subjects'], 'subject')} pooled): {grades}")
     if m.get("inverse"):
         inv = m["inverse"]
         lines.append(

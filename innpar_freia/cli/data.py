@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from innpar_freia.cli.common import FloatRange, echo_json, file_name, fmt, output_folder
+from innpar_freia.cli.common import (
+    FloatRange,
+    counted,
+    echo_json,
+    file_name,
+    fmt,
+    output_folder,
+)
 
 
 @click.group("data")
@@ -97,8 +104,8 @@ def synth_cmd(
         echo_json(info.summary())
     else:
         click.echo(
-            f"wrote {path}: {info.n_windows} windows of {info.window_length} samples "
-            f"at {info.fs:g} Hz from {subjects} subjects"
+            f"wrote {path}: {counted(info.n_windows, 'window')} of {info.window_length} samples "
+            f"at {info.fs:g} Hz from {counted(subjects, 'subject')}"
         )
 
 
@@ -132,7 +139,7 @@ def info_cmd(file: Path, as_json: bool) -> None:
     click.echo(f"{s['path']}  ({s['schema']} v{s['schema_version']}, source: {s['source_format']})")
     click.echo(
         f"  {s['n_windows']} windows x {s['window_length']} samples at {s['fs']:g} Hz "
-        f"({fmt(s['window_seconds'], 2)} s); {s['n_subjects']} subjects"
+        f"({fmt(s['window_seconds'], 2)} s); {counted(s['n_subjects'], 'subject')}"
     )
     click.echo(f"  units: PPG {s['ppg_units']}, ABP {s['abp_units']}")
     sp = s["splits"]
@@ -143,7 +150,8 @@ def info_cmd(file: Path, as_json: bool) -> None:
     )
     if s["folds"]:
         folds = ", ".join(
-            f"{k}: {v['windows']} windows / {v['subjects']} subjects" for k, v in s["folds"].items()
+            f"{k}: {counted(v['windows'], 'window')} / {counted(v['subjects'], 'subject')}"
+            for k, v in s["folds"].items()
         )
         click.echo(f"  folds: {folds}")
         made = s["provenance"].get("fold_assignment")
@@ -198,8 +206,8 @@ class _BarProgress:
 def _print_import_report(report: dict) -> None:
     w, r = report["windows"], report["records"]
     click.echo(
-        f"wrote {report['out']}: {w['kept']} windows of {report['window_length']} samples at "
-        f"{report['fs']:g} Hz from {report['n_subjects']} subjects"
+        f"wrote {report['out']}: {counted(w['kept'], 'window')} of {report['window_length']} "
+        f"samples at {report['fs']:g} Hz from {counted(report['n_subjects'], 'subject')}"
     )
     if report["folds"]:
         click.echo("  folds: " + ", ".join(f"{k}: {v}" for k, v in report["folds"].items()))
@@ -492,7 +500,9 @@ def split_cmd(
         return
     click.echo(f"{file}: folds ({summary['fold_assignment']})")
     for k, v in summary["folds"].items():
-        click.echo(f"  fold {k}: {v['windows']} windows, {v['subjects']} subjects")
+        click.echo(
+            f"  fold {k}: {counted(v['windows'], 'window')}, {counted(v['subjects'], 'subject')}"
+        )
     for group in summary.get("joined_subjects", []):
         click.echo(f"  one fold for subjects sharing signal: {', '.join(group)}")
     sp = summary["splits"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from innpar_freia.cli.common import FloatRange, echo_json, fmt
+from innpar_freia.cli.common import FloatRange, counted, echo_json, fmt
 from innpar_freia.errors import DataError
 
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -195,7 +195,11 @@ def reconstruct_cmd(
       innpar reconstruct --checkpoint best.pt wfdb/training --out abp/ --format csv \\
           --calibration cuffs.csv --plot figures/
     """
-    from innpar_freia.reconstruct_file import ReconstructOptions, reconstruct_file
+    from innpar_freia.reconstruct_file import (
+        ReconstructOptions,
+        calibration_phrase,
+        reconstruct_file,
+    )
 
     if direction == "ppg2abp" and abp_channel is not None:
         raise click.UsageError("--abp-channel names the input of --direction abp2ppg")
@@ -259,7 +263,7 @@ def reconstruct_cmd(
     outputs = summary["outputs"]
     if summary["format"] == "hdf5":
         click.echo(
-            f"{summary['n_windows']} windows of {summary['input']} reconstructed "
+            f"{counted(summary['n_windows'], 'window')} of {summary['input']} reconstructed "
             f"({summary['direction']}) into {outputs['predictions']}"
         )
     else:
@@ -271,7 +275,7 @@ def reconstruct_cmd(
         beats = summary.get("beats") or {}
         if beats.get("n"):
             click.echo(
-                f"  {beats['n']} beats; median SBP {fmt(beats['sbp_median'], 1)}, DBP "
+                f"  {counted(beats['n'], 'beat')}; median SBP {fmt(beats['sbp_median'], 1)}, DBP "
                 f"{fmt(beats['dbp_median'], 1)}, MAP {fmt(beats['map_median'], 1)} mmHg, "
                 f"HR {fmt(beats['hr_median'], 0)} bpm"
             )
@@ -285,6 +289,9 @@ def reconstruct_cmd(
                 f"{fmt(ref['sbp']['mae'])}, DBP MAE {fmt(ref['dbp']['mae'])}, MAP MAE "
                 f"{fmt(ref['map']['mae'])}"
             )
+        if summary.get("calibration"):
+            # The calibration-free run says so in a note; a calibrated one said nothing.
+            click.echo(f"  {calibration_phrase(summary['calibration'])}")
         if summary.get("note"):
             click.echo(f"  note: {summary['note']}")
         click.echo("  output: " + ", ".join(outputs["recording"]))
@@ -324,7 +331,7 @@ def _reconstruct_folder(
         )
         if row.get("beats"):
             line += (
-                f", {row['beats']} beats, median SBP {fmt(row['sbp_median'], 1)}, DBP "
+                f", {counted(row['beats'], 'beat')}, median SBP {fmt(row['sbp_median'], 1)}, DBP "
                 f"{fmt(row['dbp_median'], 1)}, MAP {fmt(row['map_median'], 1)} mmHg"
             )
         if row.get("ref_waveform_mae") is not None:
@@ -336,10 +343,15 @@ def _reconstruct_folder(
             click.echo(f"warning: {record}: {row['warning']}", err=True)
 
     def on_interrupt(partial: dict) -> None:
+        # What was handled, failures too: "after 10 of 35" had counted only the
+        # reconstructed, when 11 were done (10 reconstructed, 1 failed).
+        handled = partial["n_reconstructed"] + partial["n_failed"]
+        failed = f", {partial['n_failed']} failed" if partial["n_failed"] else ""
         click.echo(
-            f"interrupted after {partial['n_reconstructed']} of {partial['n_recordings']} "
-            f"recordings: {partial['outputs']['table']} lists them; the same command with "
-            "--resume goes on with the others",
+            f"interrupted after {handled} of {counted(partial['n_recordings'], 'recording')} "
+            f"({partial['n_reconstructed']} reconstructed{failed}): "
+            f"{partial['outputs']['table']} lists them; the same command with --resume goes "
+            "on with the others",
             err=True,
         )
 
@@ -366,10 +378,13 @@ def _reconstruct_folder(
     if as_json:
         echo_json(index)
     else:
-        kept = f" ({index['n_resumed']} by the run resumed)" if index["n_resumed"] else ""
+        # "(10 by the run resumed)" read as if this run had done 10; it kept them.
+        now = index["n_reconstructed"] - index["n_resumed"]
+        kept = f" ({index['n_resumed']} kept from the run resumed, {now} now)"
         click.echo(
-            f"{index['n_reconstructed']} of {index['n_recordings']} recordings reconstructed"
-            f"{kept} into {out}; table: {index['outputs']['table']}"
+            f"{index['n_reconstructed']} of {counted(index['n_recordings'], 'recording')} "
+            f"reconstructed{kept if index['n_resumed'] else ''} into {out}; "
+            f"table: {index['outputs']['table']}"
         )
         if index["calibration"] == "calibration-free" and options.direction == "ppg2abp":
             click.echo(
@@ -382,7 +397,8 @@ def _reconstruct_folder(
         shown = "; ".join(f"{r['record']}: {r['reason']}" for r in failed[:3])
         more = f"; and {len(failed) - 3} more" if len(failed) > 3 else ""
         raise DataError(
-            f"{len(failed)} of {index['n_recordings']} recordings could not be reconstructed "
+            f"{len(failed)} of {counted(index['n_recordings'], 'recording')} could not be "
+            "reconstructed "
             f"(listed in {index['outputs']['table']}): {shown}{more}"
             + ("" if include else " (leave out files that are not recordings with --include)")
         )

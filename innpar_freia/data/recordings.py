@@ -471,8 +471,8 @@ def read_csv(
         # Blank lines or rows of empty cells (",,": a spreadsheet's) after the last row are
         # no samples: with a time column they were "row N has no time", or "N values".
         rows.pop()
-    if not header or not rows:
-        raise DataError(f"{path} has no header row and data rows")
+    if not header:
+        raise DataError(f"{path} is empty: it has no header row and no data rows")
     header = [_unquoted(h) for h in header]
     rows = [[_unquoted(c) for c in r] for r in rows]
     if all(_is_number(h) for h in header):
@@ -481,6 +481,11 @@ def read_csv(
             f"{path} has no header row: its first row holds numbers ({', '.join(header[:4])}"
             f"{', ...' if len(header) > 4 else ''}); add a first row of channel names, "
             "e.g. time,PPG"
+        )
+    if not rows:
+        # Was "has no header row and data rows" for a header without samples.
+        raise DataError(
+            f"{path} has a header row ({', '.join(header)}) but no data rows: no samples"
         )
     if len(header) == 1:
         for sep, name in ((";", "semicolons"), ("\t", "tabs")):

@@ -178,7 +178,7 @@ def test_data_check_prints_the_shifted_copies_and_the_subjects_to_merge(tmp_path
     result = run_cli("data", "check", path)
     assert result.exit_code == 3, result.output
     assert "shifted copies (one stretch of signal at another place in the window): 3 pairs, " \
-           "6 windows, 1 pairs of subjects" in result.output  # fmt: skip
+           "6 windows, 1 pair of subjects" in result.output  # fmt: skip
     assert "a_0 (fold 0) = b_0 (fold 1): the second starts 1.496 s after the first, " \
            "3.50 s shared" in result.output  # fmt: skip
     assert "subjects a (fold 0) and b (fold 1) share signal: 3 window pairs" in result.output
@@ -306,7 +306,7 @@ def test_split_join_shared_puts_subjects_sharing_signal_in_one_fold(tmp_path: Pa
     assert run_cli("data", "check", path).exit_code == 3
     result = run_cli("data", "split", path, "--folds", "3", "--join-shared")
     assert result.exit_code == 0, result.output
-    assert "2 subjects sharing signal joined in 1 groups" in result.output
+    assert "2 subjects sharing signal joined in 1 group)" in result.output
     assert "one fold for subjects sharing signal: a, b" in result.output
     folds = _fold_of(path)
     assert folds["a"] == folds["b"] and len(folds["a"]) == 1

@@ -238,7 +238,7 @@ def test_subjects_sharing_signal_are_placed_as_one(tmp_path: Path) -> None:
     summary = split_file(path, folds=3, seed=0, test_fold=0, join_shared=True)
     assert summary["joined_subjects"] == [["a", "b"]]
     assert summary["fold_assignment"] == (
-        "seeded greedy, seed 0; 2 subjects sharing signal joined in 1 groups"
+        "seeded greedy, seed 0; 2 subjects sharing signal joined in 1 group"
     )
     fold = read_info(path).fold.tolist()
     assert fold[:6] == [0] * 6 and sorted({fold[6], fold[8]}) == [1, 2]

@@ -525,7 +525,10 @@ def _print_partition(p: dict) -> None:
             click.echo(expected.format(p["near_duplicate_pairs"], name))
         if p["windows_duplicated_within_a_part"]:
             n = p["windows_duplicated_within_a_part"]
-            click.echo(f"    note: {n} windows have an identical copy in their own {name}")
+            have = "has" if n == 1 else "have"
+            click.echo(
+                f"    note: {counted(n, 'window')} {have} an identical copy in their own {name}"
+            )
         return
     click.echo(f"LEAKAGE FOUND across {name}s ({parts})")
     click.echo(f"  subjects in several {name}s:   {p['subjects_in_several_parts']}")
@@ -536,7 +539,8 @@ def _print_partition(p: dict) -> None:
         click.echo(f"    {e['id']}: {e['windows_per_part']}")
     pairs = p["exact_duplicate_pairs"]
     click.echo(
-        f"  identical windows (same float32 PPG or ABP): {p['exact_duplicate_windows']} windows "
+        "  identical windows (same float32 PPG or ABP): "
+        f"{counted(p['exact_duplicate_windows'], 'window')} "
         f"(pairs: PPG {pairs.get('ppg', 0)}, ABP {pairs.get('abp', 0)})"
     )
 
@@ -548,15 +552,17 @@ def _print_partition(p: dict) -> None:
         click.echo(f"    {pair(e)}: identical {e['identical'].upper()}")
     click.echo(
         f"  near-identical windows (signature r > threshold for PPG and ABP): "
-        f"{p['near_duplicate_pairs']} pairs, {p['near_duplicate_windows']} windows; "
-        f"{p['near_duplicate_pairs_above_0_999']} pairs with r >= 0.999 (copies)"
+        f"{counted(p['near_duplicate_pairs'], 'pair')}, "
+        f"{counted(p['near_duplicate_windows'], 'window')}; "
+        f"{counted(p['near_duplicate_pairs_above_0_999'], 'pair')} with r >= 0.999 (copies)"
     )
     for e in p["near_examples"]:
         click.echo(f"    {pair(e)}: r PPG {e['ppg_corr']:.4f}, ABP {e['abp_corr']:.4f}")
     click.echo(
         f"  shifted copies (one stretch of signal at another place in the window): "
-        f"{p['shifted_copy_pairs']} pairs, {p['shifted_copy_windows']} windows, "
-        f"{p['shifted_subject_pairs']} pairs of subjects"
+        f"{counted(p['shifted_copy_pairs'], 'pair')}, "
+        f"{counted(p['shifted_copy_windows'], 'window')}, "
+        f"{counted(p['shifted_subject_pairs'], 'pair')} of subjects"
     )
     for e in p["shifted_examples"]:
         shift = e["shift_seconds"]
@@ -632,8 +638,8 @@ def check_cmd(
         echo_json(d)
     else:
         click.echo(
-            f"{file}: {d['n_windows']} windows, checked {' and '.join(d['checked'])}s in "
-            f"{d['seconds']:.1f} s"
+            f"{file}: {counted(d['n_windows'], 'window')}, checked "
+            f"{' and '.join(d['checked'])}s in {d['seconds']:.1f} s"
         )
         for p in d["partitions"]:
             _print_partition(p)

@@ -133,7 +133,7 @@ def split_file(
             joined = shared.joined
             scheme += (
                 f"; {sum(len(g) for g in joined)} subjects sharing signal joined in "
-                f"{len(joined)} groups"
+                f"{len(joined)} group{'s' if len(joined) != 1 else ''}"
             )
         what = "groups of subjects sharing signal" if join_shared else "subjects"
         fold_of = assign_folds(units, folds, seed, unit=what)

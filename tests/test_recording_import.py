@@ -383,6 +383,26 @@ def test_an_import_of_one_subject_says_subject(tmp_path: Path, recs) -> None:
     assert " at 125 Hz from 1 subject\n" in r.stdout, r.stdout
 
 
+def test_a_recording_whose_windows_all_fail_for_their_beats_points_at_the_rate(
+    tmp_path: Path, recs
+) -> None:
+    """A 250 Hz CSV imported with --input-fs 25 was refused as "none of N windows passed
+    quality control", without a word of why or of the rate: the rejections are counted, and
+    when most were for the beats (what a wrong rate does to them), the rate is named."""
+    path = write_csv(tmp_path / "a.csv", {"PPG": recs[0].ppg, "ABP": recs[0].abp}, fs=None)
+    with pytest.raises(DataError) as err:
+        import_recordings("csv", path, tmp_path / "a.h5", input_fs=25)
+    said = str(err.value)
+    assert "a: no_good_windows (none of " in said and " windows passed quality control: " in said
+    assert " few_beats" in said or " heart_rate" in said
+    assert (
+        "; most were rejected for their beats (too few, too many, or a heart rate outside "
+        "35-140 bpm), which a wrong sampling rate gives too: check the rate (the file's, or "
+        "--input-fs)"
+    ) in said
+    assert import_recordings("csv", path, tmp_path / "b.h5", input_fs=FS_IN).windows_kept > 0
+
+
 def test_csv_time_jitter_is_fine_but_irregular_steps_are_refused(tmp_path: Path, recs) -> None:
     rec = recs[0]
     n = rec.ppg.size

@@ -295,22 +295,12 @@ def test_cuda_check_stops_at_once_when_results_dir_is_not_writable(tmp_path: Pat
 
 
 # Two seeds on test fold 0 without a validation split, as the anchor_*.toml configs train.
-NO_VALIDATION_EXPERIMENT = """
-name = "noval"
-[data]
-file = "{data}"
-[protocol]
-test_folds = [0]
-val_fold = -1
-seeds = [1, 2]
-evaluate = ["test"]
-checkpoints = ["last"]
-[base]
-preset = "tiny"
-train = {{ epochs = 1, batch_size = 32 }}
-[[variants]]
-name = "a"
-"""
+NO_VALIDATION_EXPERIMENT = (
+    SPLIT_COLUMN_EXPERIMENT.replace('name = "column"', 'name = "noval"')
+    .replace('description = "two seeds on the file\'s split column"\n', "")
+    .replace("[protocol]\n", "[protocol]\ntest_folds = [0]\nval_fold = -1\n")
+    .replace('evaluate = ["val"]', 'evaluate = ["test"]')
+)
 
 
 @pytest.fixture(scope="module")

@@ -47,12 +47,23 @@ def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None
         raise ConfigError(f"{name} must be >= {low}{upper}, but is: {value}")
 
 
-def _check_float(name: str, value: Any, low: float, *, strict: bool = False) -> None:
+def _check_float(
+    name: str, value: Any, low: float, *, strict: bool = False, high: float | None = None
+) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(f"{name} must be a finite number, but is: {value!r}")
     if value < low or (strict and value == low):
         op = ">" if strict else ">="
         raise ConfigError(f"{name} must be {op} {low}, but is: {value}")
+    if high is not None and value > high:
+        raise ConfigError(f"{name} must be <= {high:g}, but is: {value:g}")
+
+
+# Adam moves each weight by about lr a step, and weight decay shrinks it by lr x
+# weight_decay: above these, weights of order 1 are thrown away in a step. lr = 1e300 ended
+# in a traceback of torch's ("value cannot be converted to type float without overflow").
+MAX_LR = 10.0
+MAX_WEIGHT_DECAY = 10.0
 
 
 def _check_bool(name: str, value: Any) -> None:
@@ -288,8 +299,8 @@ class TrainConfig(_ConfigBase):
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1, 1_000_000)
         _check_int("batch_size", self.batch_size, 1, 1_000_000)
-        _check_float("lr", self.lr, 0.0, strict=True)
-        _check_float("weight_decay", self.weight_decay, 0.0)
+        _check_float("lr", self.lr, 0.0, strict=True, high=MAX_LR)
+        _check_float("weight_decay", self.weight_decay, 0.0, high=MAX_WEIGHT_DECAY)
         _check_int("seed", self.seed, 0, 2**63 - 1)
         _check_choice("loss_region", self.loss_region, LOSS_REGIONS)
         _check_float("grad_weight", self.grad_weight, 0.0)

@@ -356,6 +356,16 @@ class StagedOutputs:
         for tmp, _ in self._staged:
             if not tmp.exists():
                 raise FileNotFoundError(f"staged output was never written: {tmp}")
+        # What a rename would fail on, before any is made: one that failed halfway left
+        # some outputs in place and the command said it had failed (a report whose
+        # report.md was a folder; --save-predictions naming the report's own folder).
+        finals = self.finals
+        for final in finals:
+            if final.is_dir() and not final.is_symlink():
+                raise DataError(f"cannot write {final}: it is a folder; give a file name")
+        twice = sorted({str(f) for f in finals if finals.count(f) > 1})
+        if twice:
+            raise DataError(f"{', '.join(twice)} would be written twice by one command")
         # Every file's data on disk before any output is replaced: a full disk that only a
         # sync finds stops the commit with every output as it was. Then the renames, a few
         # milliseconds with Ctrl-C and SIGTERM held, so that they all happen or none does.

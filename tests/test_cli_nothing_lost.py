@@ -137,8 +137,18 @@ def test_eval_never_writes_predictions_over_its_inputs(
                 "eval", "--checkpoint", ckpt, "--data", data, "--out", tmp_path / "ev",
                 "--no-figures", "--save-predictions", target, *force,
             )  # fmt: skip
-            assert r.exit_code == 1 and f"is the input {target}" in r.output, r.output
+            if target == ckpt:  # not even a predictions file's name
+                assert r.exit_code == 2 and "predictions are an HDF5 file" in r.output
+            else:
+                assert r.exit_code == 1 and f"is the input {target}" in r.output, r.output
     assert {p: digest(p) for p in sums} == sums
+    # Nor over any file that is not an HDF5 file by its name (another run's last.pt).
+    r = run(
+        "eval", "--checkpoint", ckpt, "--data", data, "--out", tmp_path / "ev", "--no-figures",
+        "--save-predictions", tmp_path / "preds.txt", "--force",
+    )  # fmt: skip
+    assert r.exit_code == 2 and "give a name ending in .h5, such as preds.h5" in r.output
+    assert not (tmp_path / "preds.txt").exists()
     assert not (tmp_path / "ev").exists()
     preds = tmp_path / "preds.h5"
     preds.write_bytes(b"keep me")

@@ -1203,3 +1203,52 @@ def test_a_file_option_ending_in_a_slash_is_refused_not_written_under_the_folder
         usage_error(r, f"Invalid value for '{option}': '{named}' names a folder; give a file "
                     f"name such as {example}")  # fmt: skip
         assert list(out.iterdir()) == [], (option, sorted(out.iterdir()))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--data", "DATA", "--preset", "tiny", "--epochs", "1", "--out", ""],
+        ["eval", "--checkpoint", "CKPT", "--data", "DATA", "--out", " "],
+        ["data", "synth", "--out", ""],
+        ["plot", "training", "RUN", "--out", ""],
+        ["data", "info", ""],
+    ],
+    ids=["train", "eval", "synth", "plot", "an input"],
+)
+def test_an_empty_path_is_refused_before_any_work(
+    args, tiny_run: Path, synth_file: Path, tmp_path: Path, monkeypatch
+):
+    """``--out "$RUN"`` with the variable unset: click made "" the current folder, and
+    `innpar train` trained into it, `innpar eval` wrote its report there. Guards against
+    taking an empty (or blank) path for any folder or file."""
+    where = {
+        "DATA": str(synth_file),
+        "CKPT": str(tiny_run / "checkpoints" / "best.pt"),
+        "RUN": str(tiny_run),
+    }
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    r = run(*[where.get(a, a) for a in args])
+    assert r.exit_code == 2 and "an empty path (an unset shell variable?)" in r.output
+    assert list(here.iterdir()) == []
+
+
+def test_a_dry_run_checks_that_out_can_be_written(synth_file: Path, tmp_path: Path, monkeypatch):
+    """The README says --dry-run checks --out; a read-only one passed (exit 0) and the run
+    itself failed on it. Guards against that. Root may write anywhere, so os.access stands
+    in for the read-only folder."""
+    import os
+
+    import innpar_freia.outputs as outputs
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(outputs.os, "access", lambda p, m: Path(p) != locked and real(p, m))
+    args = ["train", "--data", synth_file, "--preset", "tiny", "--dry-run"]
+    r = run(*args, "--out", locked / "run")
+    assert r.exit_code == 1 and f"cannot write {locked / 'run' / 'config.json'}: " in r.output
+    r = run(*args, "--out", tmp_path / "free" / "run")
+    assert r.exit_code == 0 and not (tmp_path / "free").exists()

@@ -315,6 +315,37 @@ def test_a_sync_that_fails_in_a_commit_leaves_every_output_as_it_was(tmp_path: P
     assert str(err.value) == f"cannot write {a}, {b}: No space left on device"
 
 
+@pytest.mark.parametrize("case", ["folder", "own folder", "twice"])
+def test_a_commit_that_a_rename_would_fail_replaces_none_of_the_outputs(tmp_path: Path, case):
+    """An output that is a folder (report.md made a folder; --save-predictions naming the
+    report's own folder, made by the staging) failed at its rename, after the outputs
+    before it were in place: the command said it had failed and left a report. Guards
+    against renaming before every output is known to be replaceable: nothing is written,
+    and the staged files and the folders made for them go."""
+    (tmp_path / "metrics.json").write_text("old")
+    if case == "folder":
+        (tmp_path / "report.md").mkdir()
+    with pytest.raises(DataError) as err:
+        with StagedOutputs() as staged:
+            staged.write_text(tmp_path / "metrics.json", "new")
+            if case == "own folder":
+                staged.write_text(tmp_path / "out" / "report.md", "new")
+                staged.write_text(tmp_path / "out", "predictions")
+            else:
+                staged.write_text(tmp_path / "report.md", "new")
+                if case == "twice":
+                    staged.write_text(tmp_path / "report.md", "again")
+    final = tmp_path / ("out" if case == "own folder" else "report.md")
+    assert str(err.value) == (
+        f"{final} would be written twice by one command"
+        if case == "twice"
+        else f"cannot write {final}: it is a folder; give a file name"
+    )
+    assert (tmp_path / "metrics.json").read_text() == "old"
+    expected = ["metrics.json", "report.md"] if case == "folder" else ["metrics.json"]
+    assert listing(tmp_path) == expected
+
+
 def test_commit_with_a_file_never_written_replaces_none_of_the_outputs(tmp_path: Path):
     """Guards against commit renaming as it goes without first checking that every staged
     file was written: the first output was replaced, then the commit failed, leaving a

@@ -52,6 +52,16 @@ def output_folder(out: Path) -> Iterator[None]:
         raise
 
 
+class NonEmptyPath(click.Path):
+    """``click.Path`` that refuses an empty value: ``--out "$RUN"`` with the variable unset
+    gave ``""``, which became the current folder, and a run or a report was written there."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty path (an unset shell variable?); give a name", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 class FloatRange(click.FloatRange):
     """click's ``FloatRange`` for a number that must be finite. click's own lets "nan"
     through every bound (NaN fails each comparison that would refuse it) and "inf" through

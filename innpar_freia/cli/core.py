@@ -14,6 +14,7 @@ import click
 from innpar_freia.cli.common import (
     ConsoleCallbacks,
     FloatRange,
+    NonEmptyPath,
     counted,
     echo_json,
     file_name,
@@ -27,7 +28,7 @@ from innpar_freia.config import (
     preset_names,
 )
 
-EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+EXISTING_FILE = NonEmptyPath(exists=True, dir_okay=False, path_type=Path)
 
 
 @click.command("train")
@@ -78,7 +79,7 @@ EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option(
     "--out",
     "run_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=NonEmptyPath(file_okay=False, path_type=Path),
     default=None,
     help="Run directory  [default: runs/NNNNN-PRESET].",
 )
@@ -165,7 +166,10 @@ def train_cmd(
             run_config, _, plan = fit_to_data(run_config, Path(data))
             resolve_device(run_config.train.device)  # --device cuda on a machine without
             if run_dir is not None:  # a run there is replaced only with --force
+                from innpar_freia.outputs import check_writable
+
                 check_run_dir(Path(run_dir), resume=False, force=force)
+                check_writable(Path(run_dir) / "config.json")  # a read-only folder: not 0
             click.echo(to_json({**run_config.to_dict(), "split": plan.describe()}))
             return
         if run_dir is None:
@@ -240,6 +244,18 @@ def train_cmd(
             f"done: {counted(result.epochs_completed, 'epoch')}; best validation MAE {best} "
             f"at epoch {result.best_epoch}\nbest checkpoint: {result.best_checkpoint}"
         )
+
+
+def _predictions_file(path: Path | None) -> Path | None:
+    """A predictions file is HDF5, named so: any name was taken, and with --force
+    ``--save-predictions runs/a/checkpoints/last.pt`` replaced a run's checkpoint (or a
+    figure) by an HDF5 file."""
+    if path is not None and path.suffix.lower() not in (".h5", ".hdf5"):
+        raise click.BadParameter(
+            f"{str(path)!r}: predictions are an HDF5 file; give a name ending in .h5, such as "
+            "preds.h5"
+        )
+    return path
 
 
 def format_metrics(m: dict[str, Any]) -> str:
@@ -325,15 +341,15 @@ def format_metrics(m: dict[str, Any]) -> str:
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=NonEmptyPath(file_okay=False, path_type=Path),
     default=None,
     help="Report directory  [default: <run>/eval-<split> of the checkpoint; required with "
     "several checkpoints].",
 )
 @click.option(
     "--save-predictions",
-    type=click.Path(dir_okay=False),
-    callback=file_name("preds.h5"),
+    type=NonEmptyPath(dir_okay=False),
+    callback=lambda ctx, param, value: _predictions_file(file_name("preds.h5")(ctx, param, value)),
     default=None,
     help="Also write an HDF5 file of predicted ABP (mmHg) per window with window and subject "
     "ids (FILE-<model>.h5 per model with several checkpoints).",
@@ -502,7 +518,7 @@ def check_cmd(
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=NonEmptyPath(file_okay=False, path_type=Path),
     default=Path("innpar-demo"),
     help="Directory for data, run and figures.",
 )

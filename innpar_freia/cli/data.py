@@ -9,6 +9,7 @@ import click
 
 from innpar_freia.cli.common import (
     FloatRange,
+    NonEmptyPath,
     counted,
     echo_json,
     file_name,
@@ -28,7 +29,7 @@ _file_name = file_name("data.h5")
 @data.command("synth")
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False),
+    type=NonEmptyPath(dir_okay=False),
     callback=_file_name,
     required=True,
     help="HDF5 file to write (must not exist unless --force).",
@@ -110,7 +111,7 @@ def synth_cmd(
 
 
 @data.command("info")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=NonEmptyPath(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def info_cmd(file: Path, as_json: bool) -> None:
     """Describe an HDF5 window file: sampling, windows, subjects, splits, folds, provenance.
@@ -252,10 +253,10 @@ _IMPORT_OPTION_FORMATS = {
     type=click.Choice(["bp-benchmark", "innpar-npy", "wfdb", "csv", "npz"]),
 )
 # Not click.Path(exists=True): a WFDB record is named without its extension.
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=NonEmptyPath(path_type=Path))
 @click.option(
     "--out",
-    type=click.Path(),
+    type=NonEmptyPath(),
     callback=_file_name,
     required=True,
     help="HDF5 window file to write (must not exist unless --force).",
@@ -328,7 +329,7 @@ _IMPORT_OPTION_FORMATS = {
 )
 @click.option(
     "--subject-map",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=NonEmptyPath(exists=True, dir_okay=False, path_type=Path),
     default=None,
     help="CSV with a 'subject' column and a 'record' (or 'window') column: the subject of "
     "each record (wfdb/csv/npz; record = path without extension, or its name) or window "
@@ -427,7 +428,7 @@ def import_cmd(ctx: click.Context, fmt: str, path: Path, out: Path, **kw) -> Non
 
 
 @data.command("split")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=NonEmptyPath(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--folds",
     type=click.IntRange(min=3, max=1000),
@@ -580,7 +581,7 @@ def _print_partition(p: dict) -> None:
 
 
 @data.command("check")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=NonEmptyPath(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--threshold",
     type=FloatRange(min=0.5, max=1.0, max_open=True),

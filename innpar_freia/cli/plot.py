@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from innpar_freia.cli.common import FloatRange
+from innpar_freia.cli.common import FloatRange, NonEmptyPath
 
-FIGURE = click.Path(dir_okay=False, path_type=Path)
-EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+FIGURE = NonEmptyPath(dir_okay=False, path_type=Path)
+EXISTING_FILE = NonEmptyPath(exists=True, dir_okay=False, path_type=Path)
 PROTOCOL = click.Choice(["calibration-free", "calibrated"])
 
 
@@ -47,7 +47,7 @@ def plot() -> None:
 
 
 @plot.command("training")
-@click.argument("run", type=click.Path(exists=True, path_type=Path))
+@click.argument("run", type=NonEmptyPath(exists=True, path_type=Path))
 @click.option(
     "--out",
     type=FIGURE,
@@ -129,11 +129,11 @@ _predictions_command(
 
 
 @plot.command("recording")
-@click.argument("reconstruction", type=click.Path(path_type=Path))
+@click.argument("reconstruction", type=NonEmptyPath(path_type=Path))
 @click.option(
     "--input",
     "source",
-    type=click.Path(path_type=Path),
+    type=NonEmptyPath(path_type=Path),
     required=True,
     help="The recording that was reconstructed.",
 )

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from innpar_freia.cli.common import FloatRange, counted, echo_json, fmt
+from innpar_freia.cli.common import FloatRange, NonEmptyPath, counted, echo_json, fmt
 from innpar_freia.errors import DataError
 
-EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+EXISTING_FILE = NonEmptyPath(exists=True, dir_okay=False, path_type=Path)
 DIRECTIONS = ("ppg2abp", "abp2ppg")
 CALIBRATION_MODES = ("offset-scale", "offset")
 FOLDER_OUTPUT_FORMATS = ("csv", "npy", "npz", "wfdb")
@@ -30,7 +30,7 @@ def _file_option(value: str | None, flag: str, example: str) -> Path | None:
 
 
 @click.command("reconstruct")
-@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.argument("input_path", metavar="INPUT", type=NonEmptyPath(path_type=Path))
 @click.option("--checkpoint", type=EXISTING_FILE, required=True, help="Trained checkpoint.")
 @click.option(
     "--out",

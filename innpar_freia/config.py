@@ -60,10 +60,11 @@ def _check_float(
 
 
 # Adam moves each weight by about lr a step, and weight decay shrinks it by lr x
-# weight_decay: above these, weights of order 1 are thrown away in a step. lr = 1e300 ended
-# in a traceback of torch's ("value cannot be converted to type float without overflow").
-MAX_LR = 10.0
-MAX_WEIGHT_DECAY = 10.0
+# weight_decay: far above 1, weights of order 1 are thrown away in a step (lr 100 already
+# breaks a run down in its first epoch, which training reports). lr = 1e300 ended in a
+# traceback of torch's ("value cannot be converted to type float without overflow").
+MAX_LR = 1000.0
+MAX_WEIGHT_DECAY = 1000.0
 
 
 def _check_bool(name: str, value: Any) -> None:

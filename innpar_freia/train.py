@@ -47,7 +47,7 @@ from innpar_freia.data.dataset import (
     split_bytes,
 )
 from innpar_freia.data.sampler import SubjectPairSampler
-from innpar_freia.data.store import StoreInfo, check_rows_finite, read_info
+from innpar_freia.data.store import StoreInfo, check_rows_finite, held_for_reading, read_info
 from innpar_freia.distributed import DistInfo, gather_rows, hardware_description, native_bf16
 from innpar_freia.errors import (
     CheckpointError,
@@ -937,7 +937,8 @@ def train(
     # first: a run that leaves nothing removes them again too.
     new_parents = [p for p in run_dir.parents if not p.exists()]
     try:
-        return _train(run_config, data, run_dir, state, force, cb, device, dist_info, started)
+        with held_for_reading(data):  # no `data split` under the run
+            return _train(run_config, data, run_dir, state, force, cb, device, dist_info, started)
     except BaseException:
         if dist_info.is_main and not started.get("checkpointed"):
             if "aside" in started:  # --force: the run that was there comes back

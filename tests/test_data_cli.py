@@ -103,6 +103,33 @@ def test_split_refuses_a_file_another_program_has_open(tmp_path):
     assert _digest(path) == before and _no_hidden_files(tmp_path)
 
 
+def test_split_refuses_a_file_a_training_run_uses(synth_file, tmp_path, monkeypatch):
+    """A run that has read its windows into memory (preloaded) closed the file, and `data
+    split` gave it new folds under the running run, whose evaluation and resume then
+    refused it ("its folds or split column have changed"). Guards against that: the run
+    holds the file, and the split is refused while it trains."""
+    import shutil
+
+    import innpar_freia.train as train_module
+    from innpar_freia.config import resolve_config
+
+    path = tmp_path / "d.h5"
+    shutil.copy(synth_file, path)
+    before = _digest(path)
+    real, seen = train_module._train, []
+
+    def splitting_meanwhile(*args, **kwargs):
+        seen.append(run_cli("data", "split", path, "--folds", 3, "--seed", 1))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_train", splitting_meanwhile)
+    train_module.train(resolve_config("tiny", train={"epochs": 1}), path, tmp_path / "run")
+    assert seen[0].exit_code == 1 and "another program has it open" in seen[0].output
+    assert _digest(path) == before
+    # Once the run is over, the file is free again.
+    assert run_cli("data", "split", path, "--folds", 3, "--seed", 1).exit_code == 0
+
+
 def test_split_refuses_a_read_only_file(tmp_path, monkeypatch):
     """The copy replacing the file would overwrite a write-protected one. (As root every
     file is writable: os.access is what a read-only file answers to.)"""

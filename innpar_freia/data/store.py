@@ -760,6 +760,33 @@ def _lock_exclusively(path: Path, shown: Path) -> int:
 
 
 @contextmanager
+def held_for_reading(path: str | Path) -> Iterator[None]:
+    """Hold a shared lock on a window file while a run uses it, as HDF5 does while the file
+    is open: ``innpar data split`` (which needs the exclusive lock) is then refused. A run
+    that preloads its windows closes the file after reading them, and a split meanwhile
+    gave the file new folds under the finished run, which its evaluation and resume then
+    refused. Where locks cannot be taken (Windows, some NFS), nothing is held."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        yield  # the reader that opens it next says why it cannot
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            pass  # being updated (held exclusively): reading it fails with HDF5's own lock
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
 def update_in_place(path: str | Path) -> Iterator[h5py.File]:
     """Open a validated window file for small edits (split/fold columns), made on a copy
     that replaces the file once complete. HDF5 has no journal: edits written into the file

@@ -4,6 +4,7 @@ file's reconstructions, Bland-Altman and error plots, and a reconstructed record
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -109,9 +110,11 @@ def recording_figure(
     channel: str | None = None,
     reference_abp: str | None = None,
     direction: str | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Path:
     """A reconstructed recording (``innpar reconstruct`` output) over its input; the
-    direction is read from the output's channel name (ABP or PPG) unless given."""
+    direction is read from the output's channel name (ABP or PPG) unless given. Without
+    the summary written beside it, what cannot be checked is said to ``on_warning``."""
     from innpar_freia.data.recordings import check_recording_exists, read_recording
     from innpar_freia.plots import plot_recording
     from innpar_freia.reconstruct import DIRECTIONS, detect_gaps, runs
@@ -125,8 +128,23 @@ def recording_figure(
     # What innpar reconstruct wrote beside it says which way it went, which channel it read
     # and what its samples were, how it was calibrated and where the recording's clock starts.
     summary = _reconstruction_summary(Path(reconstruction))
-    if direction is None and summary is not None and summary.get("direction") in DIRECTIONS:
-        direction = summary["direction"]
+    if summary is None and on_warning is not None:
+        from innpar_freia.reconstruct_file import side_paths
+
+        # Another record of the same length and rate was drawn under it without a word.
+        on_warning(
+            f"{side_paths(Path(reconstruction), 'recording')['summary']} is missing or "
+            f"unreadable: that {source} is the recording {reconstruction} was made from "
+            "(and from which channel, which way) cannot be checked"
+        )
+    said = summary.get("direction") if summary is not None else None
+    if direction is not None and said in DIRECTIONS and direction != said:
+        raise DataError(
+            f"{reconstruction} is a {said} reconstruction (its summary says so), not "
+            f"{direction}: drop --direction"
+        )
+    if direction is None and said in DIRECTIONS:
+        direction = said
     src = read_recording(source, fs=fs)
     npy = Path(reconstruction).suffix.lower() == ".npy"
     # An .npy carries neither rate nor name: it has the input's rate, and holds ABP unless
@@ -173,6 +191,16 @@ def recording_figure(
                 f"{reconstruction} is not a reconstruction of {source}: its summary says it "
                 f"was reconstructed from channel {used!r} of {summary.get('input')}, {differ}"
             )
+    if (
+        channel is not None
+        and used in src.signals
+        and src.find(kind, channel, flag="--channel") != used
+    ):
+        # Drawn as its input, a channel it was not made from (an ECG under a PPG's ABP).
+        raise DataError(
+            f"{reconstruction} was reconstructed from channel {used!r} of {source} (its "
+            f"summary says so), not {channel!r}: drop --channel"
+        )
     if channel is None and used in src.signals:
         channel = used  # the channel it was reconstructed from, not a guess by its name
     in_channel = src.find(kind, channel, flag="--channel")

@@ -969,6 +969,42 @@ def test_plot_recording_knows_the_input_by_its_samples(recording, ckpt, tmp_path
     assert r.exit_code == 1 and f"channel 'PPG' of {rec}, which {no_ppg} does not have" in r.output
 
 
+def test_plot_recording_refuses_another_channel_or_direction_and_warns_without_summary(
+    recording, ckpt, tmp_path
+):
+    """Guards against drawing what the figure is not: a --channel the reconstruction was not
+    made from (an ECG as the input of a PPG's ABP), a --direction its summary contradicts
+    (mmHg labelled "PPG (z-score)"), and, without the summary, another record of the same
+    length and rate under it without a word (now a warning that it cannot be checked)."""
+    rec = recording["dir"] / "rec.csv"
+    out = tmp_path / "abp.csv"
+    assert run("reconstruct", "--checkpoint", ckpt, rec, "--out", out).exit_code == 0
+    figure = tmp_path / "f.png"
+    base = ["plot", "recording", out, "--input", rec, "--out", figure]
+    r = run(*base, "--channel", "ABP")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert (
+        f"abp.csv was reconstructed from channel 'PPG' of {rec} (its summary says so), "
+        in (r.output)
+        and "not 'ABP': drop --channel" in r.output
+    )
+    r = run(*base, "--direction", "abp2ppg")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert (
+        "abp.csv is a ppg2abp reconstruction (its summary says so), not abp2ppg: drop "
+        in (r.output)
+        and not figure.exists()
+    )
+    r = run(*base, "--channel", "PPG", "--direction", "ppg2abp")  # what it was: drawn
+    assert r.exit_code == 0 and figure.is_file() and "warning" not in r.output, r.output
+    (tmp_path / "abp.summary.json").unlink()
+    r = run(*base, "--force")
+    assert r.exit_code == 0, r.output
+    assert f"warning: {tmp_path / 'abp.summary.json'} is missing or unreadable: that {rec} is" in (
+        r.output
+    )
+
+
 def test_plot_recording_draws_the_channel_and_direction_it_was_reconstructed_with(
     recording, ckpt, tmp_path
 ):

@@ -186,5 +186,6 @@ def recording_cmd(
             channel=channel,
             reference_abp=reference_abp,
             direction=direction,
+            on_warning=lambda text: click.echo(f"warning: {text}", err=True),
         )
     )

@@ -61,6 +61,11 @@ def save_figure(fig: plt.Figure, path: str | Path) -> Path:
     try:
         fig.savefig(tmp, dpi=150, bbox_inches="tight")
         tmp.replace(path)
+    except OSError as exc:
+        # A full disk fails a write() that names no file ("No space left on device" alone).
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
     finally:
         plt.close(fig)
         tmp.unlink(missing_ok=True)

@@ -1373,9 +1373,17 @@ def _train(
             # Crash-safe order: a kill before last.pt is written resumes from the previous
             # last.pt, drops the metrics lines after it and redoes the epoch (identically on
             # CPU); a kill after it leaves resuming to write the epoch's other checkpoints.
-            with metrics_path.open("a") as fh:
-                # NaN (no calibrated validation window) is not JSON: strict readers want null.
-                fh.write(json.dumps(jsonable(record), allow_nan=False) + "\n")
+            try:
+                with metrics_path.open("a") as fh:
+                    # NaN (no calibrated validation window) is not JSON: strict readers
+                    # want null.
+                    fh.write(json.dumps(jsonable(record), allow_nan=False) + "\n")
+            except OSError as exc:
+                # A full disk fails write() or close(), which name no file: "No space left
+                # on device" alone did not say what could not be written.
+                if exc.filename is None:
+                    exc.filename = str(metrics_path)
+                raise
             # Decided before the checkpoint, which records it: resuming a run its early
             # stopping ended does not train it on.
             stop = bool(cfg.early_stopping and has_val and bad_epochs >= cfg.early_stopping)

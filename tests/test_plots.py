@@ -338,3 +338,23 @@ def test_recording_figure_of_a_ppg_claims_no_beats(captured, tmp_path):
     beats = SimpleNamespace(peak_s=k + 0.5, onset_s=k + 0.2, sbp=k * 0 + 110, dbp=k * 0 + 70)
     plots.plot_recording(fs, wave, 90 + 20 * wave, tmp_path / "a.png", beats=beats)
     assert "per-beat SBP and DBP (dots)" in captured[-1].axes[1].get_title(loc="left")
+
+
+def test_a_full_disk_while_a_figure_is_saved_names_the_figure(tmp_path: Path) -> None:
+    """A full disk fails matplotlib's write(), which names no file: the command said "No
+    space left on device" alone. Guards against that: the error names the figure, and no
+    hidden copy is left."""
+    import errno
+
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    fig.savefig = full
+    with pytest.raises(OSError) as err:
+        plots.save_figure(fig, tmp_path / "training.png")
+    assert err.value.filename == str(tmp_path / "training.png")
+    assert list(tmp_path.iterdir()) == []

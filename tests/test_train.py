@@ -1128,3 +1128,20 @@ def test_resuming_inside_the_warm_up_names_the_warm_up(synth_file: Path, tmp_pat
     shutil.copy(ckpts / "epoch-0001.pt", ckpts / "last.pt")  # as if stopped after epoch 1
     with pytest.raises(RunDirError, match=r"inside its 3-epoch warm-up.*give at least 3"):
         train(None, synth_file, run.run_dir, resume=True, resume_overrides={"epochs": 2})
+
+
+def test_a_full_disk_while_an_epoch_is_logged_names_the_log(
+    synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk fails the write() of an epoch's line in metrics.jsonl, which names no
+    file: `innpar train` said "No space left on device" alone. Guards against that."""
+    import errno
+
+    def full(record):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(train_mod, "jsonable", full)
+    run = tmp_path / "run"
+    with pytest.raises(OSError) as err:
+        train(tiny(epochs=1), synth_file, run)
+    assert err.value.filename == str(run / "metrics.jsonl")

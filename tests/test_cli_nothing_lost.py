@@ -271,7 +271,7 @@ def test_force_gives_the_run_back_when_the_new_one_fails_before_its_first_checkp
     r = tiny_train(nan, run_copy, "--force")
     assert r.exit_code == 1 and "NaN or inf" in r.output, r.output
     assert tree_digest(run_copy) == before
-    r = tiny_train(synth_file, run_copy, "--force", "--lr", "1e30", "--epochs", "2")
+    r = tiny_train(synth_file, run_copy, "--force", "--lr", "1000", "--epochs", "2")
     assert r.exit_code == 1 and "nothing was kept" in r.output, r.output
     assert tree_digest(run_copy) == before
     assert [p.name for p in run_copy.iterdir() if p.name.startswith(".")] == []
@@ -482,7 +482,7 @@ def test_force_replaces_the_old_run_s_own_reports_with_it(run_copy: Path, synth_
     mine.write_text("the user's")
     # A replacement that fails gives everything back, the report too.
     before = tree_digest(run_copy)
-    r = tiny_train(synth_file, run_copy, "--force", "--lr", "1e30")
+    r = tiny_train(synth_file, run_copy, "--force", "--lr", "1000")
     assert r.exit_code == 1 and "nothing was kept" in r.output, r.output
     assert tree_digest(run_copy) == before
     # One that succeeds takes the old report away with the old run; the user's file stays.

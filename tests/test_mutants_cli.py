@@ -935,7 +935,7 @@ def test_plot_recording_passes_every_option_on(tmp_path: Path, monkeypatch: pyte
 
     asked = []
 
-    def fake_figure(reconstruction, source, out, **options):
+    def fake_figure(reconstruction, source, out, on_warning=None, **options):
         asked.append((reconstruction, source, out, options))
         return out
 
@@ -1252,3 +1252,17 @@ def test_a_dry_run_checks_that_out_can_be_written(synth_file: Path, tmp_path: Pa
     assert r.exit_code == 1 and f"cannot write {locked / 'run' / 'config.json'}: " in r.output
     r = run(*args, "--out", tmp_path / "free" / "run")
     assert r.exit_code == 0 and not (tmp_path / "free").exists()
+
+
+def test_eval_says_what_the_data_cannot_give_before_what_out_holds(
+    tiny_run: Path, synth_file: Path, tmp_path: Path
+):
+    """Guards against `innpar eval --test-fold 99` over an earlier report saying only
+    "already holds a report; pass --force": the user added --force and only then heard that
+    the file has no fold 99."""
+    ckpt = tiny_run / "checkpoints" / "best.pt"
+    args = ["eval", "--checkpoint", ckpt, "--data", synth_file, "--out", tmp_path / "ev"]
+    assert run(*args, "--no-figures").exit_code == 0
+    r = run(*args, "--no-figures", "--test-fold", "99")
+    assert r.exit_code == 1 and "test fold 99 is not in" in r.output
+    assert "already holds a report" not in r.output

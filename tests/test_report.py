@@ -439,16 +439,31 @@ def test_no_report_file_is_written_over_an_input_even_with_force(tiny_run, synth
 @pytest.mark.parametrize("name", ["metrics.json", "figures/errors.png"])
 def test_predictions_may_not_take_a_report_files_name(tiny_run, synth_file, tmp_path, name):
     """The predictions file was written over a report file (metrics.json held HDF5), then
-    the command failed with 'No such file or directory' and left the report behind."""
+    the command failed with 'No such file or directory' and left the report behind. (No
+    report file is named .h5, so the command refuses the name for its suffix; the library's
+    own check is for callers of write_report.)"""
     ckpt = tiny_run / "checkpoints" / "best.pt"
     out = tmp_path / "ev"
     r = run(
         "eval", "--checkpoint", ckpt, "--data", synth_file, "--out", out,
         "--save-predictions", out / name,
     )  # fmt: skip
-    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
-    assert "is one of the report's own files" in r.output
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert "predictions are an HDF5 file" in r.output
     assert not out.exists()
+
+
+def test_a_library_caller_s_predictions_may_not_take_a_report_files_name(
+    tiny_run, synth_file, tmp_path
+):
+    """The same for a caller of the library, whose name is not checked for its suffix."""
+    from innpar_freia.errors import DataError
+    from innpar_freia.report import check_report_outputs
+
+    ckpt = tiny_run / "checkpoints" / "best.pt"
+    out = tmp_path / "ev"
+    with pytest.raises(DataError, match="is one of the report's own files"):
+        check_report_outputs(out, [ckpt], synth_file, out / "metrics.json", False, figures=True)
 
 
 def test_a_checkpoint_whose_predictions_overflow_is_refused(tiny_run, synth_file, tmp_path):

@@ -399,6 +399,15 @@ def eval_cmd(
         if len(checkpoints) > 1:
             raise click.UsageError("with several --checkpoint options, name the report with --out")
         out_dir = default_out_dir(checkpoints[0], split, test_fold)
+    # The windows to score first: a --split or --test-fold the data cannot give was said
+    # only after "--out already holds a report", and the user added --force in vain.
+    from innpar_freia.checkpoint import load_checkpoint
+    from innpar_freia.data.store import read_info
+    from innpar_freia.evaluate import split_indices
+
+    info = read_info(data)
+    for path in checkpoints:
+        split_indices(load_checkpoint(path), info, split, test_fold)
     check_report_outputs(
         out_dir, list(checkpoints), data, save_predictions, force, figures=not no_figures
     )

@@ -428,7 +428,9 @@ class StagedOutputs:
             for tmp, final in names.items():
                 text = text.replace(tmp, final)
             if text != str(exc):
-                raise DataError(text) from None
+                error = DataError(text)
+                error.errno = getattr(exc, "errno", None)  # a full disk stays one
+                raise error from None
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 
+from innpar_freia.errors import DataError
 from innpar_freia.metrics import (
     AAMI_MAX_ABS_ME,
     AAMI_MAX_SD,
@@ -63,9 +64,11 @@ def save_figure(fig: plt.Figure, path: str | Path) -> Path:
         tmp.replace(path)
     except OSError as exc:
         # A full disk fails a write() that names no file ("No space left on device" alone).
-        if exc.filename is None:
-            exc.filename = str(path)
-        raise
+        if exc.filename is not None or exc.errno is None:
+            raise
+        error = DataError(f"cannot write {path}: {os.strerror(exc.errno)}")
+        error.errno = exc.errno  # a full disk stays one: a folder run stops on it
+        raise error from None
     finally:
         plt.close(fig)
         tmp.unlink(missing_ok=True)

@@ -1381,9 +1381,9 @@ def _train(
             except OSError as exc:
                 # A full disk fails write() or close(), which name no file: "No space left
                 # on device" alone did not say what could not be written.
-                if exc.filename is None:
-                    exc.filename = str(metrics_path)
-                raise
+                if exc.filename is not None or exc.errno is None:
+                    raise
+                raise DataError(f"cannot write {metrics_path}: {os.strerror(exc.errno)}") from None
             # Decided before the checkpoint, which records it: resuming a run its early
             # stopping ended does not train it on.
             stop = bool(cfg.early_stopping and has_val and bad_epochs >= cfg.early_stopping)

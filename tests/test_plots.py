@@ -354,7 +354,19 @@ def test_a_full_disk_while_a_figure_is_saved_names_the_figure(tmp_path: Path) ->
         raise OSError(errno.ENOSPC, "No space left on device")
 
     fig.savefig = full
-    with pytest.raises(OSError) as err:
+    from innpar_freia.errors import DataError
+
+    with pytest.raises(DataError) as err:
         plots.save_figure(fig, tmp_path / "training.png")
-    assert err.value.filename == str(tmp_path / "training.png")
+    assert str(err.value) == f"cannot write {tmp_path / 'training.png'}: No space left on device"
+    assert err.value.errno == errno.ENOSPC  # a folder run stops on it, as on a full disk
     assert list(tmp_path.iterdir()) == []
+    # Drawn into a staged output (reconstruct --plot, eval's figures): the message names the
+    # figure asked for, not its hidden name, and it is still a full disk.
+    from innpar_freia.outputs import StagedOutputs
+
+    with pytest.raises(DataError) as err:
+        with StagedOutputs() as staged:
+            plots.save_figure(fig, staged.stage(tmp_path / "f.png"))
+    assert str(err.value) == f"cannot write {tmp_path / 'f.png'}: No space left on device"
+    assert err.value.errno == errno.ENOSPC and list(tmp_path.iterdir()) == []

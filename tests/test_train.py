@@ -1142,6 +1142,8 @@ def test_a_full_disk_while_an_epoch_is_logged_names_the_log(
 
     monkeypatch.setattr(train_mod, "jsonable", full)
     run = tmp_path / "run"
-    with pytest.raises(OSError) as err:
+    from innpar_freia.errors import DataError
+
+    with pytest.raises(DataError) as err:
         train(tiny(epochs=1), synth_file, run)
-    assert err.value.filename == str(run / "metrics.jsonl")
+    assert str(err.value) == f"cannot write {run / 'metrics.jsonl'}: No space left on device"

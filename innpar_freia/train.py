@@ -1009,7 +1009,18 @@ def _train(
 
     # The data and the configuration are checked before anything in run_dir is touched:
     # a typo in --data with --force must not cost the run that is there.
-    run_config, info, plan = fit_to_data(run_config, data)
+    try:
+        run_config, info, plan = fit_to_data(run_config, data)
+    except DataError:
+        stored_data = state.get("data", {}) if state is not None else {}
+        if "windows_sha256" in stored_data:
+            # Resumed on a file it was not trained on: say so, rather than that this file
+            # lacks the run's test fold (which only the wrong file's folds answer).
+            other = read_info(data)
+            desc = {"n_windows": other.n_windows, "windows_sha256": windows_fingerprint(other)}
+            kept = ("n_windows", "windows_sha256", "path")
+            check_resume_data(data, desc, {k: stored_data[k] for k in kept if k in stored_data})
+        raise
     if state is not None and run_config.model != RunConfig.from_dict(state["run_config"]).model:
         raise DataError(
             f"{data} has windows of {info.window_length} samples at {info.fs} Hz, but the run "

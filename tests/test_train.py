@@ -1147,3 +1147,24 @@ def test_a_full_disk_while_an_epoch_is_logged_names_the_log(
     with pytest.raises(DataError) as err:
         train(tiny(epochs=1), synth_file, run)
     assert str(err.value) == f"cannot write {run / 'metrics.jsonl'}: No space left on device"
+
+
+def test_a_resume_on_other_data_says_so_before_what_the_data_lacks(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """Guards against `innpar train --resume` on another file that lacks the run's test
+    fold saying "test fold 4 is not in OTHER" (the user then looks for a fold) rather than
+    that OTHER is not the data the run was trained on."""
+    from innpar_freia.data.splits import split_file
+    from innpar_freia.data.synthetic import synthesize_dataset
+    from innpar_freia.errors import DataError
+
+    run = tmp_path / "run"
+    train(tiny(epochs=1, test_fold=4), synth_file, run)
+    other = synthesize_dataset(tmp_path / "other.h5", subjects=6, minutes=0.5, seed=7)
+    split_file(other, folds=3, seed=0)
+    with pytest.raises(DataError) as err:
+        train(None, other, run, resume=True, resume_overrides={"epochs": 2})
+    assert str(err.value).startswith(
+        f"{other} is not the data the run being resumed was trained on (n_windows"
+    )

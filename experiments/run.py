@@ -20,7 +20,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 
 from innpar_freia.cli import stop_on_sigterm  # noqa: E402
-from innpar_freia.cli.common import ConsoleCallbacks, os_error_message  # noqa: E402
+from innpar_freia.cli.common import (  # noqa: E402
+    ConsoleCallbacks,
+    NonEmptyPath,
+    os_error_message,
+)
 from innpar_freia.errors import InnparError  # noqa: E402
 from innpar_freia.experiments import (  # noqa: E402
     check_selection,
@@ -35,8 +39,8 @@ from innpar_freia.experiments import (  # noqa: E402
 )
 @click.option(
     "--out",
-    type=click.Path(file_okay=False),  # a str: click's Path type makes "" the current folder
-    default=str(HERE / "results"),
+    type=NonEmptyPath(file_okay=False, path_type=Path),
+    default=HERE / "results",
     help="Results directory.",
 )
 @click.option(
@@ -51,7 +55,7 @@ from innpar_freia.experiments import (  # noqa: E402
 @click.option("--quiet", is_flag=True, help="No per-epoch lines.")
 def main(
     configs: tuple[Path, ...],
-    out: str | Path,
+    out: Path,
     device: str,
     only: str | None,
     folds: str | None,
@@ -62,10 +66,6 @@ def main(
     # SIGTERM (kill, a batch scheduler's limit) cleans up as Ctrl-C does: a run killed
     # before its first checkpoint leaves no folder that a later, edited config trips on.
     stop_on_sigterm()
-    if not out.strip():
-        # --out "$RESULTS" with the variable unset: results would land in the current folder.
-        raise click.BadParameter("an empty path; give a results folder", param_hint="--out")
-    out = Path(out)
     fold_list = _integers(folds, "--folds")
     seed_list = _integers(seeds, "--seeds")
     only_list = _names(only, "--only")

@@ -37,7 +37,13 @@ class ConfigError(InnparError, ValueError):
 
 
 class DataError(InnparError, ValueError):
-    """A data file that is missing, corrupt, of another schema, or holds invalid values."""
+    """A data file that is missing, corrupt, of another schema, or holds invalid values.
+    ``errno``: the operating system's error behind it, where there was one (a full disk
+    written through a staged output or a figure), so that a folder run still stops on it."""
+
+    def __init__(self, *args: object, errno: int | None = None) -> None:
+        super().__init__(*args)
+        self.errno = errno
 
 
 class UnknownRateError(DataError):

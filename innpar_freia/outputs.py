@@ -420,17 +420,16 @@ class StagedOutputs:
             exc.filename = names[str(exc.filename)]
         elif isinstance(exc, OSError) and exc.filename is None and exc.errno and names:
             # A failed write() names no file: which outputs were being written.
-            error = DataError(f"cannot write {', '.join(names.values())}: {os.strerror(exc.errno)}")
-            error.errno = exc.errno  # a full disk stays one: a folder run stops on it
-            raise error from None
+            raise DataError(
+                f"cannot write {', '.join(names.values())}: {os.strerror(exc.errno)}",
+                errno=exc.errno,  # a full disk stays one: a folder run stops on it
+            ) from None
         elif isinstance(exc, DataError):
             text = str(exc)
             for tmp, final in names.items():
                 text = text.replace(tmp, final)
             if text != str(exc):
-                error = DataError(text)
-                error.errno = getattr(exc, "errno", None)  # a full disk stays one
-                raise error from None
+                raise DataError(text, errno=exc.errno) from None  # a full disk stays one
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -66,9 +66,7 @@ def save_figure(fig: plt.Figure, path: str | Path) -> Path:
         # A full disk fails a write() that names no file ("No space left on device" alone).
         if exc.filename is not None or exc.errno is None:
             raise
-        error = DataError(f"cannot write {path}: {os.strerror(exc.errno)}")
-        error.errno = exc.errno  # a full disk stays one: a folder run stops on it
-        raise error from None
+        raise DataError(f"cannot write {path}: {os.strerror(exc.errno)}", errno=exc.errno) from None
     finally:
         plt.close(fig)
         tmp.unlink(missing_ok=True)

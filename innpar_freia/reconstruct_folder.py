@@ -443,7 +443,7 @@ def _reconstruct_one(
     try:
         return _row(rec, reconstruct_file(ckpt, rec.path, out, rec_opts))
     except DataError as exc:
-        if getattr(exc, "errno", None) in _FATAL_ERRNOS:  # an output that the disk refused
+        if exc.errno in _FATAL_ERRNOS:  # an output that the disk refused
             raise
         reason = str(exc)
     except OSError as exc:

@@ -1394,7 +1394,9 @@ def _train(
                 # on device" alone did not say what could not be written.
                 if exc.filename is not None or exc.errno is None:
                     raise
-                raise DataError(f"cannot write {metrics_path}: {os.strerror(exc.errno)}") from None
+                raise DataError(
+                    f"cannot write {metrics_path}: {os.strerror(exc.errno)}", errno=exc.errno
+                ) from None
             # Decided before the checkpoint, which records it: resuming a run its early
             # stopping ended does not train it on.
             stop = bool(cfg.early_stopping and has_val and bad_epochs >= cfg.early_stopping)

@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -63,11 +64,13 @@ def sync_folder(folder: Path) -> None:
 
 
 @contextmanager
-def signals_deferred() -> Iterator[None]:
+def signals_deferred(notice: str = "") -> Iterator[None]:
     """Hold Ctrl-C (SIGINT) and SIGTERM while outputs are put in place, and deliver them
     afterwards: a set of outputs renamed one by one and interrupted halfway was left half
     new and half old (a new ``abp.csv`` without its beats and summary, an old report beside
-    new figures), with the rest still under hidden names. Only the main thread can change
+    new figures), with the rest still under hidden names. ``notice``, printed on stderr
+    before a held signal is delivered, says what the block had done by then (the command's
+    "Aborted!" alone read as if nothing had been written). Only the main thread can change
     signal handlers; elsewhere the block runs as it is."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -80,11 +83,15 @@ def signals_deferred() -> Iterator[None]:
             continue  # a handler set outside Python: it could not be put back
         saved[signum] = previous
         signal.signal(signum, lambda got, frame: pending.append(got))
+    completed = False
     try:
         yield
+        completed = True
     finally:
         for signum, previous in saved.items():
             signal.signal(signum, previous)
+        if pending and notice and completed:
+            print(notice, file=sys.stderr, flush=True)
         for signum in dict.fromkeys(pending):
             signal.raise_signal(signum)  # as it would have come: now, to its own handler
 
@@ -305,6 +312,15 @@ def remove_stale_temporaries(final: str | Path) -> list[Path]:
     return _remove_stale(final.parent, final.name)
 
 
+def _outputs_named(finals: list[Path]) -> str:
+    """``finals`` in a few words: "OUT was", "its 10 outputs (in DIR) were"."""
+    if len(finals) == 1:
+        return f"{finals[0]} was"
+    folders = list(dict.fromkeys(f.parent for f in finals))
+    where = f"in {folders[0]}" if len(folders) == 1 else f"in {len(folders)} folders"
+    return f"all {len(finals)} outputs ({where}) were"
+
+
 class StagedOutputs:
     """Collects output files and moves them into place on :meth:`commit`.
 
@@ -371,7 +387,7 @@ class StagedOutputs:
         # milliseconds with Ctrl-C and SIGTERM held, so that they all happen or none does.
         for tmp, _ in self._staged:
             sync_file(tmp)
-        with signals_deferred():
+        with signals_deferred(f"interrupted once {_outputs_named(finals)} in place"):
             for tmp, final in self._staged:
                 os.replace(tmp, final)
             for path in self._replaced:

@@ -53,6 +53,7 @@ from innpar_freia.outputs import (
     recover_set_aside,
     remove_if_empty,
     set_aside,
+    signals_deferred,
     wait_for_recovery,
     write_recording,
 )
@@ -257,11 +258,14 @@ def test_a_wfdb_write_removes_the_record_folders_of_killed_writes(tmp_path: Path
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_during_a_commit_comes_after_every_output_is_in_place(tmp_path: Path, signum):
+def test_ctrl_c_during_a_commit_comes_after_every_output_is_in_place(
+    tmp_path: Path, signum, capsys
+):
     """Ctrl-C (or SIGTERM) while outputs are renamed into place, one by one, left them half
     new and half old (a new abp.csv without its beats and summary, an old report beside new
     figures), the rest under hidden names. Guards against renaming with the signals not
-    held: here one arrives at the first rename, and is raised once all are in place."""
+    held: here one arrives at the first rename, and is raised once all are in place, said
+    first (click's "Aborted!" alone read as if nothing had been written)."""
     for name in ("abp.csv", "abp.beats.csv", "old-figure.png"):
         (tmp_path / name).write_text("old")
     real_replace, renamed = os.replace, []
@@ -287,9 +291,30 @@ def test_ctrl_c_during_a_commit_comes_after_every_output_is_in_place(tmp_path: P
     finally:
         signal.signal(signum, previous)
     assert renamed == ["abp.csv", "abp.beats.csv", "abp.summary.json"]
+    assert (
+        capsys.readouterr().err == f"interrupted once all 3 outputs (in {tmp_path}) were in place\n"
+    )
     assert listing(tmp_path) == ["abp.beats.csv", "abp.csv", "abp.summary.json"]
     assert all((tmp_path / n).read_text() == "new" for n in listing(tmp_path))
     assert signal.getsignal(signum) is previous  # the handlers are put back
+
+
+def test_a_signal_held_during_a_failed_block_is_delivered_without_the_notice(capsys):
+    """The notice says the outputs are in place: not when the block failed before its end
+    (a rename refused), where the error is what the user must read. The signal still comes."""
+
+    def stop(got, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with signals_deferred("interrupted once OUT was in place"):
+                signal.raise_signal(signal.SIGINT)
+                raise OSError("rename refused")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert capsys.readouterr().err == ""
 
 
 def test_a_sync_that_fails_in_a_commit_leaves_every_output_as_it_was(tmp_path: Path):

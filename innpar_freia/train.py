@@ -688,12 +688,48 @@ def check_data(info: StoreInfo) -> None:
         raise DataError(f"{info.path}: ABP must be in mmHg, but the file says {info.abp_units!r}")
 
 
-def fit_baselines(path: Path, indices: np.ndarray, fs: float) -> dict[str, float]:
+def fit_baselines(path: Path, indices: np.ndarray, fs: float) -> tuple[dict[str, float], Flat]:
+    """The baselines' parameters fitted on the windows ``indices`` (the training split),
+    and how many of those windows are flat, read in the same pass."""
     acc = BaselineAccumulator(fs)
+    flat = Flat(windows=len(indices))
     for s in range(0, len(indices), STATS_BLOCK):
         ppg, abp = load_split_arrays(path, np.sort(indices[s : s + STATS_BLOCK]))
         acc.add(ppg, abp)
-    return acc.result().to_dict()
+        flat.ppg += int(np.sum(np.ptp(ppg, axis=1) == 0))
+        flat.abp += int(np.sum(np.ptp(abp, axis=1) == 0))
+    return acc.result().to_dict(), flat
+
+
+@dataclass
+class Flat:
+    """Training windows whose PPG or ABP is a constant line (a lost sensor, a flushed
+    arterial line): they hold no pulse to learn from. The importers reject them; a file
+    made elsewhere can hold them, and a file made of them trained without a word, to a
+    flat output (and ``data check`` called the identical lines leakage)."""
+
+    windows: int
+    ppg: int = 0
+    abp: int = 0
+
+    def check(self, data: Path) -> str:
+        """Refuse (``DataError``) when every window's PPG or every window's ABP is flat;
+        otherwise the warning to print, if any are ("" if none)."""
+        for name, n in (("PPG", self.ppg), ("ABP", self.abp)):
+            if n == self.windows:
+                raise DataError(
+                    f"{data}: the {name} of every training window is a constant line: "
+                    "there is no pulse to learn from"
+                )
+        if not (self.ppg or self.abp):
+            return ""
+        (name, n), *more = [(k, n) for k, n in (("PPG", self.ppg), ("ABP", self.abp)) if n]
+        which = f"{n} of the {self.windows} training windows {'has' if n == 1 else 'have'} "
+        which += f"a constant {name}" + "".join(f" and {m} a constant {k}" for k, m in more)
+        return (
+            f"warning: {which} (no pulse): the network learns nothing from them and is "
+            "pulled toward a flat output; drop them ('innpar data import' rejects such windows)"
+        )
 
 
 def resolve_device(name: str) -> torch.device:
@@ -1075,7 +1111,10 @@ def _train(
         baselines = state.get("baselines")
     else:
         norm = fit_normalisation(data, plan.train, cfg.abp_norm)
-        baselines = fit_baselines(data, plan.train, info.fs)
+        baselines, flat = fit_baselines(data, plan.train, info.fs)
+        warning = flat.check(data)
+        if warning and main:  # only rank 0 talks
+            cb.on_message(warning)
     if has_val:
         # Before the first epoch, and every rank the whole split: NaN met while validating
         # would come after a whole epoch of training (lazily read data) and read as a

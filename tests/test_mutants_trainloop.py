@@ -292,7 +292,7 @@ def test_the_baselines_see_every_training_window_in_blocks(
     rows = np.array([30, 2, 17, 5, 41, 11, 23, 8, 36])  # any order: blocks are sorted
     with h5py.File(synth_file, "r") as fh:
         abp = fh["abp"][np.sort(rows)].astype(np.float64)
-    fitted = fit_baselines(synth_file, rows, 125.0)
+    fitted, _ = fit_baselines(synth_file, rows, 125.0)
     assert fitted["abp_mean"] == pytest.approx(abp.mean(), rel=1e-12)
     # The alternatives the bugs give are other numbers.
     assert abs(abp[:4].mean() - abp.mean()) > 1e-3 and abs(abp[:8].mean() - abp.mean()) > 1e-3
@@ -883,3 +883,68 @@ def test_a_resumed_run_says_after_which_epoch_it_resumes(
     told = Told()
     train(None, small_file, run, resume=True, resume_overrides={"epochs": 2}, callbacks=told)
     assert told.start["resumed_at"] == 1 and told.start["epochs"] == 2
+
+
+# --------------------------------------------------------------------------------------
+# Flat training windows (a constant PPG or ABP)
+# --------------------------------------------------------------------------------------
+
+
+def flattened(source: Path, out: Path, ppg_rows: list[int], abp_rows: list[int]) -> Path:
+    """A copy of ``source`` whose PPG is a constant line in ``ppg_rows`` and whose ABP is
+    one in ``abp_rows``, as a file made outside the importers can hold (a lost sensor)."""
+    shutil.copy(source, out)
+    with h5py.File(out, "r+") as fh:
+        for name, rows, value in (("ppg", ppg_rows, 0.0), ("abp", abp_rows, 90.0)):
+            block = fh[name][...]
+            block[rows] = value
+            fh[name][...] = block
+    return out
+
+
+def test_training_says_how_many_of_its_windows_have_a_constant_ppg_or_abp(
+    small_file: Path, tmp_path: Path
+) -> None:
+    """Training windows with a flat PPG or ABP hold no pulse to learn from, and pull the
+    network toward a flat output; a file made elsewhere trained on them without a word.
+    Guards against counting the whole file or the validation split, and against counting
+    a window as flat when only part of it is."""
+    info = read_info(small_file)
+    train_rows = np.flatnonzero(info.split == "train")
+    val_row = int(np.flatnonzero(info.split == "val")[0])
+    path = flattened(small_file, tmp_path / "f.h5", [*train_rows[:3], val_row], [train_rows[5]])
+    with h5py.File(path, "r+") as fh:  # half a window flat is a pulse still
+        block = fh["ppg"][...]
+        block[train_rows[7], :300] = 0.0
+        fh["ppg"][...] = block
+    told = Told()
+    train(tiny(epochs=1), path, tmp_path / "r", callbacks=told)
+    n = len(train_rows)
+    warning = [m for m in told.messages if "constant" in m]
+    assert warning == [
+        f"warning: 3 of the {n} training windows have a constant PPG and 1 a constant ABP "
+        "(no pulse): the network learns nothing from them and is pulled toward a flat "
+        "output; drop them ('innpar data import' rejects such windows)"
+    ]
+    told = Told()
+    train(tiny(epochs=1), small_file, tmp_path / "clean", callbacks=told)
+    assert not [m for m in told.messages if "constant" in m]
+
+
+def test_training_refuses_a_file_whose_every_training_ppg_is_flat(
+    small_file: Path, tmp_path: Path
+) -> None:
+    """Every training window's PPG a constant line (the PPG lost or replaced on export)
+    trained a network on nothing, to a flat output, and said nothing. Guards against the
+    check only warning, and against it needing the validation windows flat too."""
+    info = read_info(small_file)
+    train_rows = [int(i) for i in np.flatnonzero(info.split == "train")]
+    path = flattened(small_file, tmp_path / "f.h5", train_rows, [])
+    run = tmp_path / "r"
+    with pytest.raises(DataError) as err:
+        train(tiny(epochs=1), path, run)
+    assert str(err.value) == (
+        f"{path}: the PPG of every training window is a constant line: there is no pulse "
+        "to learn from"
+    )
+    assert not (run / "checkpoints").exists()

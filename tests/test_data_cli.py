@@ -260,3 +260,23 @@ def test_import_and_synth_make_the_output_folder_and_leave_none_when_they_fail(
     (tmp_path / "f").write_text("")
     r = run_cli("data", "synth", "--out", tmp_path / "f" / "s.h5")
     assert r.exit_code == 1 and "is a file, not a folder" in r.output
+
+
+def test_check_says_how_many_windows_are_flat_and_finds_no_leakage_in_them(tmp_path):
+    """A file whose PPG was lost in some windows (a constant line, as a file made outside
+    the importers can hold) was reported as LEAKAGE (exit code 3): its flat windows were
+    identical across folds. They are counted and left out of the comparison instead."""
+    path = tmp_path / "s.h5"
+    assert run_cli("data", "synth", "--out", path, "--subjects", 6, "--minutes", 1).exit_code == 0
+    with h5py.File(path, "r+") as fh:
+        ppg = fh["ppg"][...]
+        ppg[::3] = 0.0  # every third window: each fold holds some
+        fh["ppg"][...] = ppg
+        n = len(ppg[::3])
+    result = run_cli("data", "check", path)
+    assert result.exit_code == 0, result.output
+    assert (
+        f"note: {n} windows have a constant PPG (no pulse): not copies of one another, so not "
+        "compared; drop them before training ('innpar data import' rejects such windows)"
+    ) in result.output.splitlines()
+    assert "LEAKAGE" not in result.output

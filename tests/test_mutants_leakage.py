@@ -547,3 +547,30 @@ def test_a_copy_is_confirmed_at_its_best_shift_by_the_copy_rule(tmp_path: Path) 
     assert list(copies) == [(0, 1)]
     d, rp, ra, n = copies[0, 1]
     assert (d, n) == (OFFSET, N - OFFSET) and min(rp, ra) > 0.99999
+
+
+def test_flat_windows_are_no_copies_but_a_flat_window_copied_is_still_found(tmp_path) -> None:
+    """A constant PPG (a lost sensor reads 0 in anyone) is the same bytes in every subject
+    without being a copy: three subjects' flat PPG windows in three folds were 'identical
+    windows', leakage, and joined their subjects for --join-shared. Guards against flat
+    windows being hashed like any other, against the exemption reaching the other signal
+    (d's window copies a's ABP under a flat PPG: still leakage by the ABP), and against the
+    report not counting them."""
+    from innpar_freia.data.leakage import shared_signal
+
+    ppg, abp = distinct_windows(4, seed=11)
+    ppg[:] = 0.0  # every PPG flat
+    abp[2] = 80.0  # c's ABP flat too (at another level than a flushed line elsewhere)
+    path = _write(tmp_path / "a.h5", ppg, abp, "abcd", fold=[0, 1, 2, 0])
+    report = check_leakage(path)
+    assert report.flat == {"ppg": 4, "abp": 1}
+    assert report.to_dict()["flat_windows"] == {"ppg": 4, "abp": 1}
+    p = _part(report)
+    assert not p["leakage"] and p["exact_duplicate_windows"] == 0
+    assert shared_signal(path).joined == []
+    abp[3] = abp[0]  # d (fold 0) copies a (fold 0): no leakage; into fold 1, leakage
+    path = _write(tmp_path / "b.h5", ppg, abp, "abcd", fold=[0, 1, 2, 1])
+    p = _part(check_leakage(path))
+    assert p["leakage"] and p["exact_duplicate_windows"] == 2
+    assert p["exact_duplicate_pairs"] == {"ppg": 0, "abp": 1}
+    assert shared_signal(path).joined == [["a", "d"]]

@@ -642,6 +642,15 @@ def check_cmd(
             f"{file}: {counted(d['n_windows'], 'window')}, checked "
             f"{' and '.join(d['checked'])}s in {d['seconds']:.1f} s"
         )
+        flat = [(n, k.upper()) for k, n in d["flat_windows"].items() if n]
+        if flat:
+            (n, name), *more = flat
+            click.echo(
+                f"note: {counted(n, 'window')} {'has' if n == 1 else 'have'} a constant {name}"
+                + "".join(f" and {m} a constant {k}" for m, k in more)
+                + " (no pulse): not copies of one another, so not compared; drop them before "
+                "training ('innpar data import' rejects such windows)"
+            )
         for p in d["partitions"]:
             _print_partition(p)
     if report.leaks:

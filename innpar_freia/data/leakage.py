@@ -79,7 +79,7 @@ SAME_SAMPLES = 0.9999
 def signatures(x: np.ndarray, points: int = SIGNATURE_POINTS) -> np.ndarray:
     """``(n, L)`` windows -> ``(n, points)`` unit-norm, zero-mean block-mean signatures, so
     that the dot product of two signatures is their Pearson correlation. Constant windows
-    get all-zero signatures (they correlate with nothing; exact hashes still catch them)."""
+    get all-zero signatures (they correlate with nothing, and are no copies: ``_hashes``)."""
     x = np.asarray(x, dtype=np.float64)
     length = x.shape[1]
     points = min(points, length)
@@ -150,9 +150,22 @@ def overlap_correlation(a: np.ndarray, b: np.ndarray, shift: int) -> tuple[float
     return (float(x @ y) / den if den > 0 else 0.0), hi - lo
 
 
-def _hashes(x: np.ndarray) -> list[str]:
+def _hashes(x: np.ndarray, first: int) -> list[str]:
+    """sha256 of each float32 window (rows ``first``, ``first + 1``, ...); a constant line
+    gets ``flat:ROW`` instead, a name no other window has. Two flat windows are the same
+    bytes without being copies of one recording (a lost sensor reads 0 in any subject):
+    hashed, every flat window of a file was "identical" to every other, and called leakage
+    across its folds (and ``--join-shared`` would join their subjects into one group)."""
     x = np.ascontiguousarray(x, dtype=np.float32)
-    return [hashlib.sha256(row.tobytes()).hexdigest() for row in x]
+    flat = (x == x[:, :1]).all(axis=1)
+    return [
+        f"{FLAT}{first + k}" if flat[k] else hashlib.sha256(row.tobytes()).hexdigest()
+        for k, row in enumerate(x)
+    ]
+
+
+FLAT = "flat:"
+KEYS = ("ppg", "abp")  # the signals, in the order of the hashes and signatures
 
 
 @dataclass
@@ -220,6 +233,8 @@ class LeakageReport:
     threshold: float
     signature_points: int
     seconds: float = 0.0
+    # Windows whose PPG / ABP is a constant line: not compared (see ``_hashes``).
+    flat: dict[str, int] = field(default_factory=lambda: {"ppg": 0, "abp": 0})
 
     @property
     def leaks(self) -> bool:
@@ -234,6 +249,7 @@ class LeakageReport:
             "near_threshold": self.threshold,
             "signature_points": self.signature_points,
             "seconds": round(self.seconds, 3),
+            "flat_windows": self.flat,
             "partitions": [p.to_dict() for p in self.partitions],
         }
 
@@ -570,6 +586,7 @@ def check_leakage(
         threshold,
         sigs[0].shape[1],
         seconds=time.monotonic() - t0,
+        flat={k: sum(h.startswith(FLAT) for h in hs) for k, hs in zip(KEYS, hashes, strict=True)},
     )
 
 
@@ -599,8 +616,8 @@ def _read(
         for s in range(0, n, READ_BLOCK):
             ppg = read_block(fh["ppg"], s, s + READ_BLOCK)
             abp = read_block(fh["abp"], s, s + READ_BLOCK)
-            hp.extend(_hashes(ppg))
-            ha.extend(_hashes(abp))
+            hp.extend(_hashes(ppg, s))
+            ha.extend(_hashes(abp, s))
             sp[s : s + len(ppg)] = signatures(ppg, points)
             sa[s : s + len(abp)] = signatures(abp, points)
             rows, first, period = segment_starts(abp, info.fs)

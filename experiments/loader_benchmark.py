@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader
 # This checkout's package, not an installed one (another checkout's, or none).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from innpar_freia.config import ModelConfig, TrainConfig, preset_names
+from innpar_freia.config import MAX_WORKERS, ModelConfig, TrainConfig, preset_names
 from innpar_freia.data.dataset import WindowDataset, fit_normalisation, plan_splits
 from innpar_freia.data.store import read_info
 from innpar_freia.data.synthetic import synthesize_dataset
@@ -139,6 +139,17 @@ def _at_least(low: int):
     return parse
 
 
+def _workers(text: str) -> int:
+    """DataLoader workers, 0 to what training takes (``num_workers``): unbounded, a slip
+    such as ``--workers 20000`` would start processes until the machine ran out of them."""
+    value = _at_least(0)(text)
+    if value > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"{value} is above {MAX_WORKERS}, the most DataLoader workers training takes"
+        )
+    return value
+
+
 def _cores() -> int:
     """The CPU cores this process may run on (its affinity, e.g. a container's share)."""
     try:
@@ -167,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch-size", type=_at_least(1), default=128)
     parser.add_argument("--batches", type=_at_least(1), default=30, help="loader batches timed")
     parser.add_argument("--steps", type=_at_least(1), default=5, help="training steps timed")
-    parser.add_argument("--workers", type=_at_least(0), nargs="+", default=[0, 1, 2])
+    parser.add_argument("--workers", type=_workers, nargs="+", default=[0, 1, 2])
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument(
         "--threads",

@@ -65,6 +65,9 @@ def _check_float(
 # traceback of torch's ("value cannot be converted to type float without overflow").
 MAX_LR = 1000.0
 MAX_WEIGHT_DECAY = 1000.0
+# DataLoader worker processes: each is a process with its own copy of the dataset object
+# and open file; beyond a few hundred a machine runs out of processes or memory first.
+MAX_WORKERS = 256
 
 
 def _check_bool(name: str, value: Any) -> None:
@@ -342,7 +345,7 @@ class TrainConfig(_ConfigBase):
         if self.val_fold is not None and self.val_fold == self.test_fold:
             raise ConfigError(f"val_fold must differ from test_fold, but both are {self.val_fold}")
         _check_choice("device", self.device, DEVICES)
-        _check_int("num_workers", self.num_workers, 0, 256)
+        _check_int("num_workers", self.num_workers, 0, MAX_WORKERS)
         _check_choice("preload", self.preload, PRELOADS)
         _check_bool("amp", self.amp)
         _check_bool("compile", self.compile)

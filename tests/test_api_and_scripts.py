@@ -418,6 +418,27 @@ def test_loader_benchmark_refuses_more_threads_than_cores_before_any_work(
     assert "argument --threads: 3 is above the 2 CPU cores this process may use" in err
 
 
+def test_loader_benchmark_refuses_more_workers_than_training_takes_before_any_work(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--workers had no upper bound: each worker is a process. It must be refused above
+    what training takes (num_workers <= 256), naming the limit, before any data is made;
+    256 itself is accepted by the parser."""
+    script = _script("loader_benchmark")
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("data was made before --workers was checked")
+
+    monkeypatch.setattr(script, "synthesize_dataset", no_work)
+    with pytest.raises(SystemExit) as exit_:
+        script.main(["--workers", "0", "257"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --workers: 257 is above 256, the most DataLoader workers training takes" in err
+    with pytest.raises(AssertionError, match="data was made"):
+        script.main(["--workers", "256"])
+
+
 def test_loader_benchmark_errors_on_its_synthetic_data_name_no_deleted_file(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -37,11 +37,34 @@ def bandpass(
     return sps.sosfiltfilt(sos, np.asarray(x, dtype=np.float64), axis=-1)
 
 
+# The largest numerator or denominator of an exact rate ratio that resampling uses as it
+# is: scipy's polyphase filter has 20 x max(up, down) taps, i.e. 20 x down / up multiplies
+# per output sample (16384 Hz to 125 Hz: 2,600, about a second per hour of recording).
+MAX_RATIO_TERMS = 1 << 16
+
+
+def _rational(fs: float) -> Fraction | None:
+    """``fs`` as a fraction of small terms (250, 2048, 62.5 or 999.7 Hz), or None for a
+    rate such as 124.99937 Hz (one measured from time stamps), which only a fraction of
+    large terms gives exactly."""
+    r = Fraction(fs).limit_denominator(1000)
+    return r if abs(float(r) - fs) <= 1e-12 * fs else None
+
+
 def rate_ratio(fs_in: float, fs_out: float) -> Fraction:
-    """``fs_out / fs_in`` as the rational factor :func:`resample` applies (denominator at
-    most 1000, within 0.1 % of the exact ratio)."""
+    """``fs_out / fs_in`` as the rational factor :func:`resample` applies: exact where both
+    rates are fractions of small terms and the ratio's terms are at most
+    ``MAX_RATIO_TERMS``; otherwise the nearest fraction with a denominator of at most 1000.
+    That approximation was once used for every pair: 2048 Hz to 125 Hz became 13/213, not
+    125/2048, 3.8e-5 short, and a window file that says 125 Hz drifted 135 ms an hour
+    from its source (14 mmHg of ABP off in a record's last window)."""
     if fs_in <= 0 or fs_out <= 0:
         raise ValueError(f"sampling rates must be positive, got {fs_in} and {fs_out}")
+    r_in, r_out = _rational(fs_in), _rational(fs_out)
+    if r_in is not None and r_out is not None:
+        exact = r_out / r_in
+        if max(exact.numerator, exact.denominator) <= MAX_RATIO_TERMS:
+            return exact
     return Fraction(fs_out / fs_in).limit_denominator(1000)
 
 

@@ -79,11 +79,19 @@ def test_bandpass_is_zero_phase() -> None:
     assert best == 0
 
 
-def test_rate_ratio_keeps_denominators_up_to_1000_and_refuses_zero() -> None:
+def test_rate_ratio_is_exact_for_rates_of_small_terms_and_refuses_zero() -> None:
     """Bugs: a coarser rational approximation (denominator at most 100) that resamples 1000
     Hz to 999 Hz by the wrong factor; a zero rate accepted."""
     assert rate_ratio(1000.0, 999.0) == Fraction(999, 1000)
     assert rate_ratio(360.0, 125.0) == Fraction(25, 72)
+    # Exact where the rates are: 2048 Hz was 13/213 (drifting 135 ms an hour), 999.7 Hz
+    # 1/8 short by 3e-4 of the exact 1250/9997.
+    assert rate_ratio(2048.0, 125.0) == Fraction(125, 2048)
+    assert rate_ratio(125.0, 16384.0) == Fraction(16384, 125)
+    assert rate_ratio(999.7, 125.0) == Fraction(1250, 9997)
+    # A rate no small fraction gives: the nearest fraction with a denominator of at most
+    # 1000, as before.
+    assert rate_ratio(124.99937, 125.0) == Fraction(125 / 124.99937).limit_denominator(1000)
     with pytest.raises(ValueError, match="must be positive"):
         rate_ratio(0.0, 125.0)
     with pytest.raises(ValueError, match="must be positive"):

@@ -188,3 +188,33 @@ def test_line_edges_remove_the_zero_padding_s_ringing_and_change_only_record_sta
         assert err_l < 6.0, (w, err_l)
         closer += err_l < err_z
     assert closer >= 16  # of the 18 first windows both imports keep
+
+
+def test_an_upside_down_ppg_is_turned_over_and_aligned_as_the_upright_one(
+    real_data: Path, tmp_path: Path
+) -> None:
+    """Raw photodiode counts fall as blood volume rises: record 85's PPG negated was aligned
+    half a beat off (delay 41 samples instead of 9), where its falls met the ABP's rises,
+    and its 65 windows were kept upside down without a word. It is turned over: the same
+    delay, the same windows as the upright record's, and a warning that names it; the
+    upright record is left as it is."""
+    import wfdb
+
+    rec = wfdb.rdrecord(str(real_data / "wfdb" / "training" / "85"))
+    ppg, abp = (rec.p_signal[:, rec.sig_name.index(k)] for k in ("PLETH", "ABP"))
+    reports = {}
+    for name, sign in (("up", 1.0), ("down", -1.0)):
+        (tmp_path / name).mkdir()
+        np.savez(tmp_path / name / "85.npz", PLETH=sign * ppg, ABP=abp, fs=rec.fs)
+        reports[name] = import_recordings("npz", tmp_path / name, tmp_path / f"{name}.h5")
+    up, down = reports["up"], reports["down"]
+    assert up.sources[0].lag_samples == 9 and down.sources[0].lag_samples == 9
+    assert up.sources[0].windows_kept == down.sources[0].windows_kept == 65
+    assert "ppg_inverted" not in up.sources[0].to_dict() and not up.warnings
+    assert down.sources[0].to_dict()["ppg_inverted"] is True
+    assert down.warnings == [
+        "85: PPG channel 'PLETH' is upside down (raw photodiode counts fall as blood volume "
+        "rises): turned over, as the windows store it"
+    ]
+    (ppg_up, abp_up), (ppg_down, abp_down) = (read_signals(tmp_path / f"{n}.h5") for n in reports)
+    assert np.array_equal(ppg_up, ppg_down) and np.array_equal(abp_up, abp_down)

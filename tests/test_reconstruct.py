@@ -128,7 +128,12 @@ def test_a_rate_without_a_simple_ratio_keeps_its_timing(fs):
     x = ppg_like(600.0, fs=fs)
     r = reconstruct_array(x, fs, identity, FS_MODEL, L)
     assert r.signal.shape == x.shape
-    assert np.max(np.abs(r.signal - x)) < 0.03 * np.ptp(x)
+    # The exact ratio (1250/9997 at 999.7 Hz) leaves the recording's last model sample half
+    # a sample short of its end: the last few input samples (4 ms) lie beyond it and are
+    # extrapolated, a few % off, as a recording's first and last samples can be.
+    edge = round(fs / FS_MODEL / 2)
+    assert np.max(np.abs(r.signal - x)[:-edge]) < 0.03 * np.ptp(x)
+    assert np.max(np.abs(r.signal - x)[-edge:]) < 0.05 * np.ptp(x)
     # The last minute too, where a drift is largest.
     tail = slice(-round(60 * fs), None)
     assert np.corrcoef(r.signal[tail], x[tail])[0, 1] > 0.999

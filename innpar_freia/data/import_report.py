@@ -53,6 +53,7 @@ class SourceReport:
     fold: int | None = None
     lag_samples: int | None = None
     lag_seconds: float | None = None
+    ppg_inverted: bool | None = None  # True: its PPG was upside down and turned over
     windows_total: int = 0
     windows_kept: int = 0
     rejected: dict[str, int] = field(default_factory=dict)

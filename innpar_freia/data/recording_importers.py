@@ -289,6 +289,12 @@ def import_recordings(
             src.status, src.reason, src.detail = win.status, win.reason, win.detail
             src.lag_samples = win.lag
             src.lag_seconds = None if win.lag is None else round(win.lag / opts.fs, 6)
+            if win.ppg_inverted:
+                src.ppg_inverted = True
+                report.warnings.append(
+                    f"{unit.id}: PPG channel {ppg_name!r} is upside down (raw photodiode "
+                    "counts fall as blood volume rises): turned over, as the windows store it"
+                )
             src.windows_total, src.windows_kept = win.windows_total, len(win.starts)
             src.rejected = win.rejected
             if len(win.starts):

@@ -26,6 +26,7 @@ from innpar_freia.data.qc import (
     check_window,
     classify_unaligned,
     estimate_lag,
+    ppg_inverted,
     resample_gapped,
 )
 from innpar_freia.data.store import FLOAT32_MAX, storable
@@ -72,6 +73,7 @@ class RecordWindows:
     reason: str | None = None
     detail: str = ""
     lag: int | None = None
+    ppg_inverted: bool = False  # the PPG was upside down and turned over (qc.ppg_inverted)
     windows_total: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
 
@@ -131,8 +133,13 @@ def window_recording(
     ppg = resample_gapped(ppg_raw, fs_in, fs, edges=opts.edges)
     abp = resample_gapped(abp_raw, fs_in, fs, edges=opts.edges)
     lag = 0
+    inverted = False
     if opts.align:
         est = estimate_lag(ppg, abp, fs, opts.lag)
+        if ppg_inverted(est):
+            # Upside down (raw photodiode counts): turned over, and aligned as it then is.
+            ppg, ppg_raw, inverted = -ppg, -ppg_raw, True
+            est = estimate_lag(ppg, abp, fs, opts.lag)
         if est.lag is None:
             code, detail = classify_unaligned(ppg_raw, abp_raw, est)
             return _empty(length, status="rejected", reason=code, detail=detail)
@@ -177,6 +184,7 @@ def window_recording(
         idx = kept[:, None] + np.arange(length)
         out = RecordWindows(ppg[idx + lag], abp[idx], kept, np.array(sbp), np.array(dbp))
     out.lag = lag if opts.align else None
+    out.ppg_inverted = inverted
     out.windows_total = int(starts.size)
     out.rejected = dict(sorted(rejected.items()))
     return out

@@ -74,3 +74,23 @@ def no_group(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
     for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
     return calls
+
+
+@pytest.fixture
+def no_access():
+    """``no_access(path)``: takes every permission from a file or folder for the test (given
+    back after it) and returns it; skips the test where that takes nothing away: root
+    reads anything unless run under ``setpriv --bounding-set=-dac_override,-dac_read_search
+    --inh-caps=-dac_override,-dac_read_search``."""
+    taken: list[tuple[Path, int]] = []
+
+    def take(path: Path) -> Path:
+        taken.append((path, path.stat().st_mode & 0o7777))
+        path.chmod(0)
+        if os.access(path, os.R_OK):
+            pytest.skip("permissions do not bind here (root with CAP_DAC_OVERRIDE)")
+        return path
+
+    yield take
+    for path, mode in reversed(taken):
+        path.chmod(mode)

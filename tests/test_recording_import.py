@@ -867,6 +867,21 @@ def test_a_folder_import_follows_linked_folders_and_any_suffix_case(tmp_path: Pa
     assert set(read_info(tmp_path / "o.h5").subjects) == {"B", "linked/r0"}
 
 
+def test_a_subfolder_that_cannot_be_read_is_named_not_skipped(
+    tmp_path: Path, recs, no_access
+) -> None:
+    """os.walk skipped a folder it could not list without a word: the import said "1 kept"
+    and its records were never mentioned."""
+    root = tmp_path / "db"
+    write_wfdb(root, "r0", {"PLETH": recs[0].ppg, "ABP": recs[0].abp})
+    write_wfdb(root / "sub", "r1", {"PLETH": recs[1].ppg, "ABP": recs[1].abp})
+    no_access(root / "sub")
+    out = tmp_path / "o.h5"
+    for extra in ((), ("--skip-bad-records",)):
+        result = run_cli("data", "import", "wfdb", root, "--out", out, *extra)
+        assert_clean_failure(result, out, f"cannot read folder {root / 'sub'}: Permission denied")
+
+
 def test_a_wfdb_header_in_capitals_is_named_not_skipped(tmp_path: Path, recs) -> None:
     base = write_wfdb(tmp_path / "db", "r0", {"PLETH": recs[0].ppg, "ABP": recs[0].abp})
     base.with_suffix(".hea").rename(base.with_suffix(".HEA"))

@@ -215,9 +215,10 @@ def files_under(folder: Path, suffix: str) -> list[Path]:
     searched recursively through symlinked folders too (each folder once, so a link loop
     ends), sorted. ``Path.rglob`` on Python 3.11 follows no folder link and matches case:
     a folder import skipped records linked in from elsewhere, or named ``B.CSV``, without
-    a word."""
+    a word. A folder that cannot be read is an error that names it: ``os.walk`` skips it
+    silently, and its records were left out of an import that said nothing of them."""
     found, seen = [], set()
-    for root, dirs, names in os.walk(folder, followlinks=True):
+    for root, dirs, names in os.walk(folder, followlinks=True, onerror=_unreadable_folder):
         st = os.stat(root)
         if (st.st_dev, st.st_ino) in seen:
             dirs[:] = []
@@ -226,6 +227,13 @@ def files_under(folder: Path, suffix: str) -> list[Path]:
         here = Path(root)
         found += [here / n for n in names if n.lower().endswith(suffix) and (here / n).is_file()]
     return sorted(found)
+
+
+def _unreadable_folder(exc: OSError) -> None:
+    raise DataError(
+        f"cannot read folder {exc.filename}: {exc.strerror or exc} (the files in it would be "
+        "left out); give it read permission, or move it out of the folder"
+    )
 
 
 def wfdb_record_base(path: str | Path) -> Path:

@@ -814,6 +814,29 @@ def test_innpar_npy_split_folders_that_would_be_left_out_are_errors(tmp_path: Pa
     assert import_innpar_npy(lay, out).splits == {"test": 2, "train": 4}
 
 
+def test_innpar_npy_windows_in_subfolders_of_ppg_and_abp_are_named_not_left_out(
+    tmp_path: Path,
+) -> None:
+    """ppg/b2/*.npy and abp/b2/*.npy were left out without a word (40 of 120 windows gone,
+    exit 0); a subfolder without .npy files (a notebook's checkpoints) is not ours."""
+    lay = tmp_path / "lay"
+    _npy_folder(lay, n=6)
+    for sub in ("ppg", "abp"):
+        (lay / sub / ".ipynb_checkpoints").mkdir()
+        (lay / sub / "b2").mkdir()
+        for f in sorted((lay / sub).glob("s0_*.npy")):
+            f.rename(lay / sub / "b2" / f.name)
+    out = tmp_path / "o.h5"
+    result = run_cli("data", "import", "innpar-npy", lay, "--out", out)
+    assert_clean_failure(
+        result, out, f"{lay / 'ppg'} has subfolders with .npy files (b2/), which would be left out"
+    )
+    for sub in ("ppg", "abp"):
+        for f in sorted((lay / sub / "b2").glob("*.npy")):
+            f.rename(lay / sub / f.name)
+    assert import_innpar_npy(lay, out).windows_kept == 6
+
+
 def test_an_npz_rate_of_several_values_and_an_empty_wfdb_record_are_named(tmp_path: Path):
     """An 'fs' key of two values was dropped and the rate called unknown ("give it with
     --fs"); a WFDB header of length 0 gave wfdb's "sampto must be greater than sampfrom"."""

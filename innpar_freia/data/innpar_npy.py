@@ -24,7 +24,7 @@ from innpar_freia.data.import_report import (
     unused_map_rows,
 )
 from innpar_freia.data.qc import constant_rows
-from innpar_freia.data.recordings import numpy_load_problem
+from innpar_freia.data.recordings import files_under, numpy_load_problem
 from innpar_freia.data.store import WindowWriter, storable
 from innpar_freia.errors import DataError
 
@@ -90,7 +90,15 @@ def _npy_split_dirs(path: Path) -> list[tuple[str, Path]]:
 
 def _npy_files(folder: Path) -> dict[str, Path]:
     """The ``.npy`` files of one folder by window name, the suffix in any case (``.NPY``
-    windows were skipped without a word)."""
+    windows were skipped without a word). Subfolders holding ``.npy`` files are refused,
+    named: their windows (``ppg/b2/*.npy``) were left out without a word."""
+    nested = sorted(f"{d.name}/" for d in folder.iterdir() if d.is_dir() and files_under(d, ".npy"))
+    if nested:
+        raise DataError(
+            f"{folder} has subfolders with .npy files ({', '.join(nested)}), which would be "
+            f"left out: innpar-npy reads the windows directly in ppg/ and abp/; move them "
+            f"into {folder}, or remove them"
+        )
     found: dict[str, Path] = {}
     for f in sorted(folder.iterdir()):
         if f.suffix.lower() == ".npy" and f.is_file():

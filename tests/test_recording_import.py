@@ -176,6 +176,31 @@ def test_wfdb_bad_records(tmp_path: Path, recs) -> None:
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.parametrize("fmt,locked", [("wfdb", "r1.dat"), ("wfdb", "r1.hea"), ("csv", "r1.csv")])
+def test_a_record_without_read_permission_is_skipped_like_other_unreadable_ones(
+    tmp_path: Path, recs, no_access, fmt: str, locked: str
+) -> None:
+    """A file that could not be opened stopped the import with "Permission denied"
+    (an OSError) even with --skip-bad-records, which rejects unreadable records."""
+    root = tmp_path / "db"
+    for i in range(2):
+        if fmt == "wfdb":
+            write_wfdb(root, f"r{i}", {"PLETH": recs[i].ppg, "ABP": recs[i].abp})
+        else:
+            root.mkdir(exist_ok=True)
+            write_csv(root / f"r{i}.csv", {"PLETH": recs[i].ppg, "ABP": recs[i].abp})
+    no_access(root / locked)
+    out = tmp_path / "o.h5"
+    result = run_cli("data", "import", fmt, root, "--out", out)
+    assert_clean_failure(result, out, f"cannot read {root / locked}: Permission denied")
+    result = run_cli("data", "import", fmt, root, "--out", out, "--skip-bad-records", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["records"]["kept"] == 1
+    assert report["records"]["rejected_by_reason"] == {"unreadable": 1}
+    assert set(read_info(out).subjects) == {"r0"}
+
+
 def test_wfdb_all_nan_and_empty_folder(tmp_path: Path, recs) -> None:
     out = tmp_path / "w.h5"
     base = write_wfdb(tmp_path / "db", "nan", {"PLETH": recs[0].ppg, "ABP": recs[0].abp})

@@ -229,6 +229,22 @@ def files_under(folder: Path, suffix: str) -> list[Path]:
     return sorted(found)
 
 
+def cannot_read(path: str | Path, exc: OSError) -> DataError:
+    """The error for a file that cannot be opened (no permission, a folder by its name):
+    "cannot read FILE: REASON", so that it is rejected as unreadable where a record's
+    problems are (``--skip-bad-records``), and not taken for a corrupt file."""
+    return DataError(f"cannot read {path}: {exc.strerror or exc}")
+
+
+def check_readable(path: str | Path) -> None:
+    """Refuse a file that cannot be opened for reading (see :func:`cannot_read`)."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise cannot_read(path, exc) from None
+
+
 def _unreadable_folder(exc: OSError) -> None:
     raise DataError(
         f"cannot read folder {exc.filename}: {exc.strerror or exc} (the files in it would be "
@@ -268,6 +284,8 @@ def _record_line(header: Path) -> list[str]:
                     return line.split()
     except UnicodeDecodeError:
         raise DataError(f"{header} is not a text WFDB header (corrupt?)") from None
+    except OSError as exc:
+        raise cannot_read(header, exc) from None
     raise DataError(f"WFDB header {header} is empty")
 
 

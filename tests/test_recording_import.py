@@ -13,7 +13,7 @@ from helpers import assert_clean_failure, run_cli, write_wfdb
 
 from innpar_freia.data.importers import import_innpar_npy
 from innpar_freia.data.recording_importers import import_recordings
-from innpar_freia.data.recordings import read_csv
+from innpar_freia.data.recordings import read_csv, read_recording
 from innpar_freia.data.store import read_info, read_reference, read_signals
 from innpar_freia.data.synthetic import synthesize_recording
 from innpar_freia.errors import DataError
@@ -606,6 +606,26 @@ def test_innpar_npy_bad_inputs(tmp_path: Path) -> None:
     )
 
 
+def test_a_numpy_file_without_read_permission_is_said_to_be_unreadable_not_corrupt(
+    tmp_path: Path, recs, no_access
+) -> None:
+    """ "(truncated or corrupt?): [Errno 13] Permission denied" guessed wrong: the file was
+    never opened."""
+    lay = tmp_path / "lay"
+    name = sorted(_npy_folder(lay))[0]
+    window = no_access(lay / "ppg" / f"{name}.npy")
+    out = tmp_path / "o.h5"
+    result = run_cli("data", "import", "innpar-npy", lay, "--out", out)
+    assert_clean_failure(result, out, f"Error: cannot read {window}: Permission denied\n")
+    assert "corrupt" not in result.output and "Errno" not in result.output
+    np.save(tmp_path / "r.npy", recs[0].ppg)
+    np.savez(tmp_path / "r.npz", PLETH=recs[0].ppg, ABP=recs[0].abp, fs=FS_IN)
+    for f in (no_access(tmp_path / "r.npy"), no_access(tmp_path / "r.npz")):
+        with pytest.raises(DataError) as caught:
+            read_recording(f, fs=FS_IN)
+        assert str(caught.value) == f"cannot read {f}: Permission denied"
+
+
 def test_wfdb_multi_segment_record_is_read_through_its_master(tmp_path: Path, recs) -> None:
     rec = recs[2]
     root = tmp_path / "db"
@@ -865,7 +885,6 @@ def test_innpar_npy_windows_in_subfolders_of_ppg_and_abp_are_named_not_left_out(
 def test_an_npz_rate_of_several_values_and_an_empty_wfdb_record_are_named(tmp_path: Path):
     """An 'fs' key of two values was dropped and the rate called unknown ("give it with
     --fs"); a WFDB header of length 0 gave wfdb's "sampto must be greater than sampfrom"."""
-    from innpar_freia.data.recordings import read_recording
 
     rng = np.random.default_rng(0)
     npz = tmp_path / "two.npz"

@@ -24,7 +24,7 @@ from innpar_freia.data.import_report import (
     unused_map_rows,
 )
 from innpar_freia.data.qc import constant_rows
-from innpar_freia.data.recordings import files_under, numpy_load_problem
+from innpar_freia.data.recordings import cannot_read, files_under, numpy_load_problem
 from innpar_freia.data.store import WindowWriter, storable
 from innpar_freia.errors import DataError
 
@@ -130,6 +130,9 @@ def _load_window(path: Path) -> np.ndarray:
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            # Not opened (no permission): "truncated or corrupt?" was a wrong guess.
+            raise cannot_read(path, exc) from None
         raise DataError(
             f"{path} is not a readable .npy file (truncated or corrupt?): {numpy_load_problem(exc)}"
         ) from None

@@ -836,6 +836,8 @@ def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs")
     except FileNotFoundError:
         raise DataError(f"NPZ file not found: {path}") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise cannot_read(path, exc) from None  # not opened: no sign of a corrupt file
         raise DataError(f"{path} is not a readable .npz file: {numpy_load_problem(exc)}") from None
     if arrays is None:
         raise DataError(f"{path} holds a single .npy array, not an .npz archive of named channels")
@@ -893,6 +895,8 @@ def read_npy(path: str | Path, fs: float | None = None, channel: str = "ppg") ->
     except FileNotFoundError:
         raise DataError(f"NPY file not found: {path}") from None
     except (ValueError, OSError, EOFError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise cannot_read(path, exc) from None  # not opened: no sign of a corrupt file
         raise DataError(f"{path} is not a readable .npy file: {numpy_load_problem(exc)}") from None
     arr = np.squeeze(arr)
     if arr.ndim != 1 or arr.dtype.kind not in "iuf":

@@ -915,6 +915,19 @@ def test_a_record_name_wfdb_cannot_read_is_named(tmp_path: Path):
         read_recording(tmp_path / "rëc")
 
 
+def test_a_wfdb_header_with_a_byte_order_mark_is_read(tmp_path: Path, recs) -> None:
+    """A header saved as "UTF-8 with BOM" was refused with the mark in the record name
+    ('\ufeffr0' has characters WFDB names may not have ... rename the record): wrong
+    advice for a file wfdb reads."""
+    base = write_wfdb(tmp_path / "db", "r0", {"PLETH": recs[0].ppg, "ABP": recs[0].abp})
+    header = base.with_suffix(".hea")
+    header.write_bytes(b"\xef\xbb\xbf" + header.read_bytes())
+    out = tmp_path / "o.h5"
+    result = run_cli("data", "import", "wfdb", tmp_path / "db", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert set(read_info(out).subjects) == {"r0"}
+
+
 # ------------------------------------------------------------- what a folder import finds
 
 

@@ -60,7 +60,7 @@ class Unit:
 def _multi_segment_members(header: Path) -> list[str]:
     """Segment record names listed by a multi-segment master header (none otherwise)."""
     try:
-        lines = [ln.split() for ln in header.read_text().splitlines()]
+        lines = [ln.split() for ln in header.read_text(encoding="utf-8-sig").splitlines()]
     except (UnicodeDecodeError, OSError):
         return []  # reported properly when the record is read
     lines = [ln for ln in lines if ln and not ln[0].startswith("#")]

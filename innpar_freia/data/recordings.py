@@ -277,8 +277,10 @@ _WFDB_BYTES = {
 
 
 def _record_line(header: Path) -> list[str]:
+    # utf-8-sig: a header saved with a byte-order mark (Windows editors) was read with the
+    # mark in the record name ('\ufeff85', "rename the record"); wfdb itself reads it.
     try:
-        with header.open() as fh:
+        with header.open(encoding="utf-8-sig") as fh:
             for line in fh:
                 if line.strip() and not line.lstrip().startswith("#"):
                     return line.split()

@@ -714,6 +714,29 @@ def test_npz_arrays_that_are_not_channels_are_named(tmp_path: Path, recs) -> Non
     )
 
 
+def test_an_npz_key_of_python_objects_is_named_and_the_channels_imported(
+    tmp_path: Path, recs
+) -> None:
+    """One object array beside good channels made the whole file "not a NumPy file of
+    numbers (random bytes, or pickled Python objects)", naming no key."""
+    meta = np.array({"subject": 1}, dtype=object)
+    f = tmp_path / "r.npz"
+    np.savez(f, PLETH=recs[0].ppg, ABP=recs[0].abp, fs=FS_IN, meta=meta)
+    out = tmp_path / "o.h5"
+    result = run_cli("data", "import", "npz", f, "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    said = "key 'meta' holds Python objects, which are not read (allow_pickle is off)"
+    assert any(said in w for w in json.loads(result.stdout)["warnings"]), result.output
+    assert set(read_info(out).subjects) == {"r"}
+    np.savez(f, PLETH=recs[0].ppg, fs=FS_IN, meta=meta)
+    assert_clean_failure(
+        run_cli("data", "import", "npz", f, "--out", tmp_path / "o2.h5"),
+        tmp_path / "o2.h5",
+        "no ABP (e.g. ABP, ART) channel",
+        "meta (Python objects, not read: allow_pickle is off)",
+    )
+
+
 def test_values_beyond_float32_are_rejected_not_stored_as_inf(tmp_path: Path) -> None:
     lay = tmp_path / "lay"
     made = _npy_folder(lay)

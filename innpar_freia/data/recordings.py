@@ -827,14 +827,24 @@ def numpy_load_problem(exc: Exception) -> str:
 
 
 def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs") -> RawRecording:
-    """An ``.npz`` of 1-D arrays, one per channel; a scalar ``fs`` key gives the rate."""
+    """An ``.npz`` of 1-D arrays, one per channel; a scalar ``fs`` key gives the rate.
+    Keys that hold Python objects are not read (pickles run code), with a warning in
+    ``meta["warnings"]``: one such key made the whole file "not a NumPy file of numbers"."""
     path = Path(path)
+    objects: list[str] = []
     try:
         loaded = np.load(path, allow_pickle=False)
         arrays = None
         if isinstance(loaded, np.lib.npyio.NpzFile):  # else an .npy under an .npz name
+            arrays = {}
             with loaded as z:
-                arrays = {k: np.asarray(z[k]) for k in z.files}
+                for k in z.files:
+                    try:
+                        arrays[k] = np.asarray(z[k])
+                    except ValueError as exc:
+                        if "allow_pickle" not in str(exc):
+                            raise
+                        objects.append(k)
     except FileNotFoundError:
         raise DataError(f"NPZ file not found: {path}") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
@@ -859,6 +869,11 @@ def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs")
             )
         fs = stated_fs
     meta: dict[str, Any] = {}
+    if objects:
+        meta["warnings"] = [
+            f"{path}: key {k!r} holds Python objects, which are not read (allow_pickle is off)"
+            for k in objects
+        ]
     start = arrays.pop("start_s", None)  # the clock innpar reconstruct keeps
     if start is not None and start.size == 1 and np.isfinite(start.item()):
         meta["start_s"] = float(start.item())
@@ -875,6 +890,7 @@ def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs")
             # Text arrays are metadata; numeric ones that are not 1-D (or booleans) might
             # be a channel in the wrong shape, so errors about channels name them.
             ignored.append(f"{key} ({arr.dtype} of shape {arr.shape})")
+    ignored += [f"{k} (Python objects, not read: allow_pickle is off)" for k in objects]
     if not signals:
         detail = f" (it has: {', '.join(ignored)})" if ignored else ""
         raise DataError(f"{path} holds no 1-D numeric arrays{detail}")

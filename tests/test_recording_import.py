@@ -737,6 +737,32 @@ def test_an_npz_key_of_python_objects_is_named_and_the_channels_imported(
     )
 
 
+def test_an_npz_rate_is_read_from_its_common_spellings_and_never_from_a_boolean(
+    tmp_path: Path, recs
+) -> None:
+    """FS=250 or sampling_rate=250 were ignored ("the sampling rate is unknown"), and
+    fs=True was read as 1 Hz (every window then failed for its beats)."""
+    f = tmp_path / "r.npz"
+    for key in ("fs", "FS", "Fs", "sampling_rate", "Sample_Rate", "sfreq", "srate"):
+        np.savez(f, PLETH=recs[0].ppg, ABP=recs[0].abp, **{key: FS_IN})
+        rec = read_recording(f)
+        assert (rec.fs, rec.channels) == (FS_IN, ["PLETH", "ABP"]), key
+    out = tmp_path / "o.h5"
+    result = run_cli("data", "import", "npz", f, "--out", out, "--input-fs", 125)
+    assert_clean_failure(result, out, "contradicts the file's 'srate' of 250 Hz")
+    np.savez(f, PLETH=recs[0].ppg, ABP=recs[0].abp, FS=FS_IN)
+    result = run_cli("data", "import", "npz", f, "--out", out)
+    assert result.exit_code == 0 and read_info(out).fs == 125.0, result.output
+    out.unlink()
+    for rate, said in (
+        ({"fs": True}, "key 'fs' is True, not a sampling rate in Hz"),
+        ({"fs": FS_IN, "sampling_rate": FS_IN}, "keys 'fs', 'sampling_rate' each give a "
+         "sampling rate; keep one"),
+    ):  # fmt: skip
+        np.savez(f, PLETH=recs[0].ppg, ABP=recs[0].abp, **rate)
+        assert_clean_failure(run_cli("data", "import", "npz", f, "--out", out), out, said)
+
+
 def test_values_beyond_float32_are_rejected_not_stored_as_inf(tmp_path: Path) -> None:
     lay = tmp_path / "lay"
     made = _npy_folder(lay)

@@ -276,7 +276,7 @@ _IMPORT_OPTION_FORMATS = {
     type=FloatRange(min=1, max=100_000),
     default=None,
     help="wfdb/csv/npz: rate of the input files in Hz, when they do not state it (no time "
-    "column, no 'fs' key, no rate in the WFDB header).",
+    "column, no 'fs' or 'sampling_rate' key, no rate in the WFDB header).",
 )
 @click.option(
     "--window-seconds",

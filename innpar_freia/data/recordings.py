@@ -826,8 +826,15 @@ def numpy_load_problem(exc: Exception) -> str:
     return text
 
 
+# Keys of an NPZ that give its sampling rate, as channel_key has them (any case, with or
+# without "_"): fs (FS, Fs), sampling_rate, sample_rate, sfreq (MNE's), srate (EEGLAB's).
+# Only 'fs' was read: FS=250 or sampling_rate=250 were ignored, and the rate "unknown".
+NPZ_RATE_KEYS = ("fs", "samplingrate", "samplerate", "sfreq", "srate")
+
+
 def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs") -> RawRecording:
-    """An ``.npz`` of 1-D arrays, one per channel; a scalar ``fs`` key gives the rate.
+    """An ``.npz`` of 1-D arrays, one per channel; a scalar key of :data:`NPZ_RATE_KEYS`
+    (``fs``, ``sampling_rate``, ...) gives the rate.
     Keys that hold Python objects are not read (pickles run code), with a warning in
     ``meta["warnings"]``: one such key made the whole file "not a NumPy file of numbers"."""
     path = Path(path)
@@ -853,18 +860,32 @@ def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs")
         raise DataError(f"{path} is not a readable .npz file: {numpy_load_problem(exc)}") from None
     if arrays is None:
         raise DataError(f"{path} holds a single .npy array, not an .npz archive of named channels")
-    stated = arrays.pop("fs", None)
+    rate_keys = [k for k in [*arrays, *objects] if channel_key(k) in NPZ_RATE_KEYS]
+    if len(rate_keys) > 1:
+        raise DataError(
+            f"{path}: keys {', '.join(map(repr, rate_keys))} each give a sampling rate; keep one"
+        )
+    key = rate_keys[0] if rate_keys else "fs"
+    if key in objects:
+        raise DataError(
+            f"{path}: key {key!r} (the sampling rate) holds Python objects, which are not read "
+            "(allow_pickle is off); save it as a number"
+        )
+    stated = arrays.pop(key, None)
     if stated is not None and stated.size != 1:
         # Dropped without a word, the rate was then "unknown" with advice to pass --fs.
         raise DataError(
-            f"{path}: key 'fs' must be one number (the sampling rate in Hz), but holds "
+            f"{path}: key {key!r} must be one number (the sampling rate in Hz), but holds "
             f"{stated.size} values of shape {stated.shape}"
         )
+    if stated is not None and stated.dtype.kind == "b":
+        # float(True) is 1.0: fs=True was read as a rate of 1 Hz.
+        raise DataError(f"{path}: key {key!r} is {stated.item()!r}, not a sampling rate in Hz")
     if stated is not None:
-        stated_fs = check_fs(stated.item(), f"{path}: key 'fs'", fs_option)
+        stated_fs = check_fs(stated.item(), f"{path}: key {key!r}", fs_option)
         if fs is not None and abs(float(fs) - stated_fs) > FS_AGREEMENT * stated_fs:
             raise DataError(
-                f"{path}: sampling rate {float(fs):g} Hz contradicts the file's 'fs' of "
+                f"{path}: sampling rate {float(fs):g} Hz contradicts the file's {key!r} of "
                 f"{stated_fs:g} Hz"
             )
         fs = stated_fs

@@ -763,6 +763,18 @@ def test_an_npz_rate_is_read_from_its_common_spellings_and_never_from_a_boolean(
         assert_clean_failure(run_cli("data", "import", "npz", f, "--out", out), out, said)
 
 
+def test_npz_channels_of_no_samples_are_said_to_be_empty(tmp_path: Path, recs) -> None:
+    """Channels of 0 samples were rejected as abp_nan ("every sample is invalid (NaN)")."""
+    f = tmp_path / "r.npz"
+    out = tmp_path / "o.h5"
+    np.savez(f, PLETH=recs[0].ppg[:0], ABP=recs[0].abp[:0], fs=FS_IN)
+    result = run_cli("data", "import", "npz", f, "--out", out)
+    assert_clean_failure(result, out, "channels 'PLETH', 'ABP' are empty (0 samples)")
+    np.savez(f, PLETH=recs[0].ppg, ABP=recs[0].abp[:0], fs=FS_IN)
+    result = run_cli("data", "import", "npz", f, "--out", out)
+    assert_clean_failure(result, out, "channel 'ABP' is empty (0 samples)")
+
+
 def test_values_beyond_float32_are_rejected_not_stored_as_inf(tmp_path: Path) -> None:
     lay = tmp_path / "lay"
     made = _npy_folder(lay)

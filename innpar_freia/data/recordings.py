@@ -917,6 +917,13 @@ def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs")
         raise DataError(f"{path} holds no 1-D numeric arrays{detail}")
     if ignored:
         meta["ignored_arrays"] = ignored
+    empty = [k for k, v in signals.items() if v.size == 0]
+    if empty:
+        # Read on, channels of 0 samples were rejected as "every sample is invalid (NaN)".
+        raise DataError(
+            f"{path}: channel{'s' if len(empty) > 1 else ''} {', '.join(map(repr, empty))} "
+            f"{'are' if len(empty) > 1 else 'is'} empty (0 samples)"
+        )
     return RawRecording(
         path,
         "npz",

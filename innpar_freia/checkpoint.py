@@ -357,8 +357,16 @@ class Checkpoint:
     def predict_ppg(
         self, abp_mmhg: np.ndarray, batch_size: int = 512, fs: float | None = None
     ) -> np.ndarray:
-        """ABP windows ``(n, L)`` in mmHg -> z-scored PPG ``(n, L)`` by the reverse pass
-        (``fs`` as in :meth:`predict_abp`)."""
+        """ABP windows ``(n, L)`` in mmHg -> PPG ``(n, L)`` in the z units of the network's
+        input (a window's mean and SD come out near, not exactly, 0 and 1), by the reverse
+        pass (``fs`` as in :meth:`predict_abp`).
+
+        The reverse pass takes the ABP and its gradient channel, which is computed here
+        from the ABP, as training computes it from the reference. :meth:`predict_abp`
+        keeps only the ABP channel of the network's output, so
+        ``predict_ppg(predict_abp(x))`` is not ``x``: the network's own output gradient
+        channel is not the one computed from its ABP (about 0.2 z MAE on synthetic data).
+        The network itself inverts exactly (``innpar check``)."""
         self.check_reversible()
         abp = self.normalisation.normalise_abp(self._finite(abp_mmhg, "ABP", fs))
         return self._run(abp, reverse=True, batch_size=batch_size)

@@ -783,6 +783,35 @@ def test_a_wrong_sampling_rate_that_leaves_no_beats_is_warned_of(recording, ckpt
     assert r.exit_code == 0 and "sampling rate" not in r.stderr, r.output
 
 
+def test_a_sampling_rate_too_high_for_the_beats_to_show_is_warned_of(recording, ckpt, tmp_path):
+    """A PPG read at 4x its rate pulses 4x as fast, but beats are found at least 0.3 s
+    apart: every other one of a 232 bpm pulse gave a plausible 115 bpm, SBP 127-163 and
+    no warning. The input's spectrum says how fast it repeats; the right rate says nothing."""
+    npy = recording["dir"] / "ppg.npy"
+    r = run("reconstruct", "--checkpoint", ckpt, npy, "--fs", 4 * FS, "--out", tmp_path / "o.npy")
+    assert r.exit_code == 0, r.output
+    assert (
+        "warning: channel 'ppg' repeats about 405 times a minute (its spectrum's strongest "
+        "frequency), faster than any heart beats: the sampling rate (1000 Hz, given with --fs) "
+        "may be too high (check it)"
+    ) in r.stderr
+    r = run("reconstruct", "--checkpoint", ckpt, npy, "--fs", FS, "--out", tmp_path / "ok.npy")
+    assert r.exit_code == 0 and "repeats about" not in r.stderr, r.output
+
+
+def test_the_pulse_rate_is_a_fundamental_not_a_harmonic() -> None:
+    """A pulse whose second harmonic is its strongest frequency (a sharp upstroke) repeats
+    at the fundamental: the harmonic alone would call a 130 bpm pulse 260 bpm."""
+    from innpar_freia.reconstruct_file import pulse_rate_bpm
+
+    fs = 100.0
+    t = np.arange(round(60 * fs)) / fs
+    assert pulse_rate_bpm(np.sin(2 * np.pi * 5.0 * t), fs) == pytest.approx(300.0, abs=4)
+    harmonic = 0.6 * np.sin(2 * np.pi * (130 / 60) * t) + np.sin(2 * np.pi * (260 / 60) * t)
+    assert pulse_rate_bpm(harmonic, fs) is None
+    assert pulse_rate_bpm(np.sin(2 * np.pi * 5.0 * t[: round(9 * fs)]), fs) is None  # < 10 s
+
+
 @pytest.mark.parametrize(
     ("hr", "warned"), [(32.0, True), (39.6, True), (40.0, False), (134.0, False), (220.0, False),
                        (221.0, True)],

@@ -13,7 +13,7 @@ from helpers import assert_clean_failure, run_cli, write_wfdb
 
 from innpar_freia.data.importers import import_innpar_npy
 from innpar_freia.data.recording_importers import import_recordings
-from innpar_freia.data.recordings import read_csv, read_recording
+from innpar_freia.data.recordings import read_csv, read_recording, read_wfdb
 from innpar_freia.data.store import read_info, read_reference, read_signals
 from innpar_freia.data.synthetic import synthesize_recording
 from innpar_freia.errors import DataError
@@ -1098,3 +1098,83 @@ def test_resampling_keeps_a_record_s_first_samples_at_its_level(tmp_path: Path, 
         assert info.start[0] == 0
         first[edges] = np.abs(read_signals(out)[1][0, :8] - raw).max()
     assert first["line"] < 2.0 < 10.0 < first["zeros"], first
+
+
+def test_a_wfdb_header_that_disagrees_with_its_signal_file_is_refused(tmp_path: Path, recs) -> None:
+    """A header declaring fewer samples than its signal file holds imported part of the
+    record without a word (31 windows of 65); one declaring fewer signals read the samples
+    interleaved wrongly and rejected the record as "ABP median 2.1 mmHg"; a checksum that
+    the samples do not add up to was not looked at."""
+    rec = recs[0]
+    base = write_wfdb(tmp_path / "db", "r0", {"II": rec.abp * 0, "PLETH": rec.ppg, "ABP": rec.abp})
+    header = base.with_suffix(".hea")
+    good = header.read_text()
+    lines = good.splitlines(keepends=True)
+    n = rec.abp.size
+    out = tmp_path / "o.h5"
+    header.write_text(good.replace(f"r0 3 250 {n}", "r0 3 250 5000", 1))
+    assert_clean_failure(
+        run_cli("data", "import", "wfdb", base, "--out", out),
+        out,
+        f"signal file {base.with_suffix('.dat')} holds more than {header} declares",
+        f"room for {n} samples of its 3 signal(s)",
+        "describes 5000 samples",
+    )
+    header.write_text(lines[0].replace("r0 3 ", "r0 2 ", 1) + "".join(lines[2:]))
+    assert_clean_failure(
+        run_cli("data", "import", "wfdb", base, "--out", out),
+        out,
+        f"room for {n * 3 // 2} samples of its 2 signal(s)",
+        "too few samples or too few signals",
+    )
+    fields = lines[3].split()
+    fields[6] = str((int(fields[6]) + 32769) % 65536 - 32768)  # the checksum, one more
+    header.write_text("".join(lines[:3]) + " ".join(fields) + "\n")
+    assert_clean_failure(
+        run_cli("data", "import", "wfdb", base, "--out", out),
+        out,
+        "the samples of signal 'ABP' do not match the checksum",
+        f"({fields[6]}; the samples give ",
+    )
+    header.write_text(good)
+    assert run_cli("data", "import", "wfdb", base, "--out", out).exit_code == 0
+
+
+def test_a_multi_segment_master_must_agree_with_its_segments_lengths(tmp_path: Path, recs) -> None:
+    """The master's length of a segment was taken over the segment's own: the rest of a
+    longer segment was dropped and the record spliced across the cut, without a word."""
+    rec = recs[2]
+    root = tmp_path / "db"
+    half = rec.abp.size // 2
+    for i in range(2):
+        part = slice(i * half, (i + 1) * half)
+        write_wfdb(root, f"m_{i + 1}", {"PLETH": rec.ppg[part], "ABP": rec.abp[part]})
+    (root / "m.hea").write_text(f"m/2 2 250 {2 * half - 1000}\nm_1 {half - 1000}\nm_2 {half}\n")
+    out = tmp_path / "o.h5"
+    assert_clean_failure(
+        run_cli("data", "import", "wfdb", root / "m", "--out", out),
+        out,
+        f"gives segment m_1 {half - 1000} samples, but {root / 'm_1.hea'} gives it {half}",
+    )
+
+
+def test_a_gap_in_a_fixed_layout_multi_segment_record_is_read_as_nan(tmp_path: Path, recs) -> None:
+    """A "~" segment of a fixed-layout record failed inside wfdb ("'NoneType' object has
+    no attribute 'p_signal'"); gaps read as NaN, as in a variable-layout record."""
+    rec = recs[2]
+    root = tmp_path / "db"
+    half = rec.abp.size // 2
+    for i in range(2):
+        part = slice(i * half, (i + 1) * half)
+        write_wfdb(root, f"g_{i + 1}", {"PLETH": rec.ppg[part], "ABP": rec.abp[part]})
+    (root / "g.hea").write_text(f"g/3 2 250 {2 * half + 1250}\ng_1 {half}\n~ 1250\ng_2 {half}\n")
+    raw = read_wfdb(root / "g")
+    assert raw.n_samples == 2 * half + 1250 and raw.units["ABP"] == "mmHg"
+    abp = raw.signals["ABP"]
+    assert np.isnan(abp[half : half + 1250]).all() and not np.isnan(abp[:half]).any()
+    np.testing.assert_allclose(abp[half + 1250 :], rec.abp[half : 2 * half], atol=0.01)
+    out = tmp_path / "o.h5"
+    result = run_cli("data", "import", "wfdb", root, "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    (source,) = json.loads(result.stdout)["sources"]
+    assert source["id"] == "g" and source["windows_kept"] >= 5

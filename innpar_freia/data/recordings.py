@@ -276,6 +276,11 @@ _WFDB_BYTES = {
 }
 
 
+# Bytes a signal file may hold beyond the samples its header describes: a MATLAB .mat
+# (wfdb2mat's) pads its data to 8 bytes, and a packed format's last byte may be half used.
+_WFDB_SLACK_BYTES = 8
+
+
 def _record_line(header: Path) -> list[str]:
     # utf-8-sig: a header saved with a byte-order mark (Windows editors) was read with the
     # mark in the record name ('\ufeff85', "rename the record"); wfdb itself reads it.
@@ -369,6 +374,15 @@ def check_wfdb_files(base: Path) -> list[Path]:
                     files.append(segment.with_suffix(".hea"))
                 else:
                     files.extend(check_wfdb_files(segment))
+                    own = wfdb.rdheader(str(segment)).sig_len
+                    if seg_len is not None and own != seg_len:
+                        # wfdb places each segment by the master's length: the rest of a
+                        # longer segment was dropped, and the record spliced across the cut.
+                        raise DataError(
+                            f"{header} gives segment {seg} {seg_len} samples, but "
+                            f"{segment.with_suffix('.hea')} gives it {own}: the headers "
+                            "contradict each other"
+                        )
         return files
     per_file: dict[str, list[float]] = {}
     offsets = hdr.byte_offset or [None] * len(hdr.file_name or [])
@@ -390,6 +404,17 @@ def check_wfdb_files(base: Path) -> list[Path]:
                     f"signal file {path} is truncated: {actual} bytes, but {header} describes "
                     f"{hdr.sig_len} samples ({expected} bytes)"
                 )
+            if actual - expected >= _WFDB_SLACK_BYTES:
+                # A header declaring fewer samples read part of the record without a word;
+                # one declaring fewer signals read the samples interleaved wrongly (garbage).
+                n_sig = sum(1 for f in hdr.file_name if f == name)
+                room = (actual - offset) / bytes_per_frame
+                raise DataError(
+                    f"signal file {path} holds more than {header} declares: {actual} bytes, "
+                    f"room for {room:.0f} samples of its {n_sig} signal(s), but the header "
+                    f"describes {hdr.sig_len} samples ({expected} bytes); the header gives "
+                    "too few samples or too few signals"
+                )
     return files
 
 
@@ -399,12 +424,13 @@ def read_wfdb(path: str | Path, fs: float | None = None, fs_option: str = "--fs"
     ``fs`` (Hz) is needed only when the header does not state the rate; when both do,
     they must agree.
     """
-    import wfdb
 
     base = wfdb_record_base(path)
     check_wfdb_files(base)
     try:
-        rec = wfdb.rdrecord(str(base))
+        rec = _rdrecord(base)
+    except DataError:
+        raise
     except Exception as exc:  # wfdb raises many types for truncated/corrupt files
         raise DataError(f"cannot read WFDB record {base}: {type(exc).__name__}: {exc}") from None
     if rec.p_signal is None or rec.sig_name is None:
@@ -430,6 +456,72 @@ def read_wfdb(path: str | Path, fs: float | None = None, fs_option: str = "--fs"
     if start is not None:  # a record innpar reconstruct wrote keeps its input's clock
         meta["start_s"] = start
     return RawRecording(base, "wfdb", fs, signals, units, meta)
+
+
+def _rdrecord(base: Path) -> Any:
+    """``wfdb.rdrecord`` of ``base``, with a fixed-layout multi-segment record's gaps
+    (segments named "~") read as NaN, as wfdb reads a variable layout's: wfdb joins a
+    fixed layout's segments without a look for gaps, and failed with an AttributeError."""
+    import wfdb
+
+    hdr = wfdb.rdheader(str(base))
+    if _has_checksums(hdr):
+        # Read as stored once, checked, then converted as rdrecord converts (physical=True).
+        rec = wfdb.rdrecord(str(base), physical=False)
+        _check_checksums(base, hdr, rec.d_signal)
+        rec.dac(expanded=False, return_res=64, inplace=True)
+        return rec
+    if not (isinstance(hdr, wfdb.MultiRecord) and hdr.layout == "fixed" and "~" in hdr.seg_name):
+        return wfdb.rdrecord(str(base))
+    multi = wfdb.rdrecord(str(base), m2s=False)
+    present = [seg for seg in multi.segments if seg is not None]
+    if not present:
+        raise DataError(f"WFDB record {base} holds no signals: every segment is a gap ('~')")
+    rec = present[0]
+    signal = np.full((int(sum(multi.seg_len)), rec.n_sig), np.nan)
+    start = 0
+    for name, seg, length in zip(multi.seg_name, multi.segments, multi.seg_len, strict=True):
+        if seg is not None:
+            if list(seg.sig_name) != list(rec.sig_name):
+                raise DataError(
+                    f"WFDB record {base}: segment {name} has signals {', '.join(seg.sig_name)}, "
+                    f"segment {rec.record_name} {', '.join(rec.sig_name)}; a fixed-layout "
+                    "record's segments must have the same signals"
+                )
+            signal[start : start + length] = seg.p_signal
+        start += length
+    rec.p_signal, rec.record_name, rec.comments = signal, multi.record_name, multi.comments
+    rec.fs = multi.fs
+    return rec
+
+
+def _has_checksums(hdr: Any) -> bool:
+    """Whether a single-segment header gives checksums that the samples wfdb returns can be
+    checked against: one sample per frame (several are averaged) and no skew (wfdb shifts
+    skewed signals and pads their ends)."""
+    return (
+        not hasattr(hdr, "seg_name")
+        and bool(hdr.sig_len)
+        and any(c for c in hdr.checksum or [])
+        and all(n in (None, 1) for n in hdr.samps_per_frame or [])
+        and not any(hdr.skew or [])
+    )
+
+
+def _check_checksums(base: Path, hdr: Any, digital: np.ndarray) -> None:
+    """Refuse samples whose sum disagrees with the header's checksum (WFDB's: the 16-bit sum
+    of a signal's samples): a damaged signal file, or a header of another recording. A
+    checksum of 0 is not checked: headers written by hand put 0 there to reach the fields
+    after it (the block size, the description)."""
+    sums = np.asarray(digital, dtype=np.int64).sum(axis=0)
+    for name, stated, total in zip(hdr.sig_name, hdr.checksum, sums, strict=False):
+        if stated and (int(total) - int(stated)) % 65536 != 0:
+            got = (int(total) + 32768) % 65536 - 32768  # as a header writes it, signed
+            raise DataError(
+                f"WFDB record {base}: the samples of signal {name!r} do not match the "
+                f"checksum in {base.with_suffix('.hea')} ({stated}; the samples give {got}): "
+                "the signal file or the header is damaged"
+            )
 
 
 def _unique_names(names: list[str]) -> list[str]:

@@ -1178,3 +1178,38 @@ def test_a_gap_in_a_fixed_layout_multi_segment_record_is_read_as_nan(tmp_path: P
     assert result.exit_code == 0, result.output
     (source,) = json.loads(result.stdout)["sources"]
     assert source["id"] == "g" and source["windows_kept"] >= 5
+
+
+def test_an_abp_channel_in_hpa_or_mbar_is_converted_and_mm_hg_spelt_apart_is_mmhg(
+    tmp_path: Path, recs
+) -> None:
+    """hPa and mbar were taken as mmHg (a third too high) with a warning that they were
+    "not a pressure unit"; "mm Hg" in a CSV's units row is mmHg, with no warning."""
+    rec = recs[0]
+    ref = import_recordings(
+        "wfdb",
+        write_wfdb(tmp_path / "a", "r0", {"PLETH": rec.ppg, "ABP": rec.abp}),
+        tmp_path / "a.h5",
+    )
+    direct = read_signals(tmp_path / "a.h5")[1]
+    for unit in ("hPa", "mbar"):
+        folder = tmp_path / unit
+        folder.mkdir()
+        wfdb.wrsamp("r0", fs=FS_IN, units=["NU", unit], sig_name=["PLETH", "ABP"],
+                    p_signal=np.column_stack([rec.ppg, rec.abp / 0.7500617]), fmt=["16", "32"],
+                    write_dir=str(folder))  # fmt: skip
+        got = import_recordings("wfdb", folder / "r0", tmp_path / f"{unit}.h5")
+        assert got.warnings == [
+            f"r0: ABP channel 'ABP' was in '{unit}': converted to mmHg (x 0.750062)"
+        ]
+        assert got.windows_kept == ref.windows_kept > 0
+        np.testing.assert_allclose(read_signals(tmp_path / f"{unit}.h5")[1], direct, atol=0.01)
+    path = tmp_path / "c.csv"
+    lines = ["time,PLETH,ABP", "s,NU,mm Hg"]
+    lines += [
+        f"{i / FS_IN!r},{p!r},{a!r}"
+        for i, (p, a) in enumerate(zip(rec.ppg.tolist(), rec.abp.tolist(), strict=True))
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    got = import_recordings("csv", path, tmp_path / "c.h5")
+    assert got.warnings == [] and got.windows_kept == ref.windows_kept

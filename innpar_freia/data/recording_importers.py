@@ -111,9 +111,19 @@ def discover(fmt: str, path: Path) -> list[Unit]:
     return units
 
 
-# Pressure units of an ABP channel (lower case, without spaces or brackets) and their
-# factor to mmHg. A WFDB header states the unit; CSV and NPZ channels have none (mmHg).
-TO_MMHG = {"mmhg": 1.0, "kpa": 7.500617, "pa": 0.007500617, "cmh2o": 0.7355592}
+# Pressure units of an ABP channel (lower case, without spaces, brackets, "_", "." or "-")
+# and their factor to mmHg. A WFDB header states the unit; CSV and NPZ channels have none (mmHg).
+# hPa and mbar (100 Pa) were taken as mmHg, a third too high; torr is mmHg to 1e-7.
+TO_MMHG = {
+    "mmhg": 1.0,
+    "torr": 1.0,
+    "kpa": 7.500617,
+    "hpa": 0.7500617,
+    "mbar": 0.7500617,
+    "pa": 0.007500617,
+    "cmh2o": 0.7355592,
+    "mmh2o": 0.07355592,
+}
 
 
 def abp_in_mmhg(abp: np.ndarray, units: str) -> tuple[np.ndarray, str | None]:
@@ -121,11 +131,13 @@ def abp_in_mmhg(abp: np.ndarray, units: str) -> tuple[np.ndarray, str | None]:
     kPa with a warning and then rejected as out of range (ABP median 15.5 "mmHg"): pressure
     units are converted. Another unit (a channel named by --abp-channel in ADC units, "NU")
     is taken as mmHg, with a warning."""
-    key = re.sub(r"[\s\[\]()]", "", units or "").lower()
+    key = re.sub(r"[\s\[\]()_.-]", "", units or "").lower()  # "mm Hg", "mm_Hg", "[mmHg]"
     if not key:
         return abp, None
     if key not in TO_MMHG:
-        return abp, f"is in {units!r}, not a pressure unit (mmHg, kPa, cmH2O, Pa): taken as mmHg"
+        return abp, (
+            f"is in {units!r}, not a pressure unit (mmHg, kPa, hPa, mbar, cmH2O, Pa): taken as mmHg"
+        )
     factor = TO_MMHG[key]
     if factor == 1.0:
         return abp, None

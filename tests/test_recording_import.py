@@ -1213,3 +1213,21 @@ def test_an_abp_channel_in_hpa_or_mbar_is_converted_and_mm_hg_spelt_apart_is_mmh
     path.write_text("\n".join(lines) + "\n")
     got = import_recordings("csv", path, tmp_path / "c.h5")
     assert got.warnings == [] and got.windows_kept == ref.windows_kept
+
+
+def test_windows_too_short_for_the_beats_are_said_to_be_too_short_not_a_wrong_rate(
+    tmp_path: Path, recs
+) -> None:
+    """Record 85 cut into 0.5-s windows lost all 665 as "few_beats", and the error blamed
+    the sampling rate; the rate is right, the windows cannot hold two beats."""
+    path = write_csv(tmp_path / "a.csv", {"PPG": recs[0].ppg, "ABP": recs[0].abp})
+    out = tmp_path / "a.h5"
+    result = run_cli("data", "import", "csv", path, "--out", out, "--window-seconds", "0.5")
+    assert_clean_failure(
+        result,
+        out,
+        "few_beats; most were rejected for their beats: a 0.5-s window is too short to hold "
+        "the 2 beats quality control needs (3.4 s at 35 bpm, the slowest heart rate it "
+        "accepts): use longer windows (--window-seconds)",
+    )
+    assert "sampling rate" not in result.output

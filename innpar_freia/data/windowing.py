@@ -91,14 +91,25 @@ def _empty(length: int, **kw) -> RecordWindows:
 BEAT_REJECTIONS = ("few_beats", "too_many_beats", "heart_rate")
 
 
-def _none_passed(n: int, rejected: Counter[str], qc: WindowQC | None) -> str:
+def _none_passed(n: int, rejected: Counter[str], qc: WindowQC | None, window_s: float) -> str:
     """Why no window of a recording was kept: the rejections by reason, most first, and when
     most were for the beats, that a wrong sampling rate gives that too (the rate was never
-    named: "none of 329 windows passed quality control" was all that was said)."""
+    named: "none of 329 windows passed quality control" was all that was said), or, for a
+    window too short to be sure of holding the beats QC needs, that the window is too short
+    (0.5-s windows of record 85 were all "few_beats", and the rate was blamed)."""
     counts = ", ".join(f"{v} {k}" for k, v in rejected.most_common())
     detail = f"none of {n} windows passed quality control: {counts}"
     if qc is not None and 2 * sum(rejected[k] for k in BEAT_REJECTIONS) > n:
         low, high = qc.hr_range
+        # A window holds min_beats beats wherever it starts once it spans min_beats periods.
+        needed = qc.min_beats * 60.0 / low
+        if window_s < needed:
+            return detail + (
+                f"; most were rejected for their beats: a {window_s:g}-s window is too short "
+                f"to hold the {qc.min_beats} beats quality control needs ({needed:.1f} s at "
+                f"{low:g} bpm, the slowest heart rate it accepts): use longer windows "
+                "(--window-seconds)"
+            )
         detail += (
             "; most were rejected for their beats (too few, too many, or a heart rate outside "
             f"{low:g}-{high:g} bpm), which a wrong sampling rate gives too: check the rate (the "
@@ -175,7 +186,7 @@ def window_recording(
     if not keep:
         out = _empty(length, status="rejected", reason="no_good_windows")
         out.detail = (
-            _none_passed(starts.size, rejected, opts.qc)
+            _none_passed(starts.size, rejected, opts.qc, opts.window_s)
             if starts.size
             else f"shorter than one {opts.window_s:g}-s window after alignment"
         )

@@ -1231,3 +1231,20 @@ def test_windows_too_short_for_the_beats_are_said_to_be_too_short_not_a_wrong_ra
         "accepts): use longer windows (--window-seconds)",
     )
     assert "sampling rate" not in result.output
+
+
+def test_a_csv_that_starts_with_lines_that_are_not_its_table_says_where_the_header_is(
+    tmp_path: Path, recs
+) -> None:
+    """A device's export (``Device: X``, ``Sampling rate: 250 Hz``, a blank line, then the
+    table) was refused as "row 3 has 0 values, the header has 1"."""
+    table = write_csv(tmp_path / "t.csv", {"PLETH": recs[0].ppg, "ABP": recs[0].abp})
+    path = tmp_path / "a.csv"
+    path.write_text("Device: X\nSampling rate: 250 Hz\n\n" + table.read_text())
+    out = tmp_path / "a.h5"
+    assert_clean_failure(
+        run_cli("data", "import", "csv", path, "--out", out),
+        out,
+        "seems to start with 3 line(s) that are not its table ('Device: X'; 'Sampling rate: "
+        "250 Hz'; ''): its header seems to be line 4 (time, PLETH, ABP); remove the lines",
+    )

@@ -607,6 +607,7 @@ def read_csv(
         raise DataError(
             f"{path} has a header row ({', '.join(header)}) but no data rows: no samples"
         )
+    _refuse_lines_above_the_table(path, header, rows)
     if len(header) == 1:
         for sep, name in ((";", "semicolons"), ("\t", "tabs")):
             if sep in header[0]:
@@ -714,6 +715,30 @@ def read_csv(
     else:
         fs = check_fs(fs, str(path), fs_option, channels=list(signals))
     return RawRecording(path, "csv", fs, signals, units, meta)
+
+
+def _refuse_lines_above_the_table(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    """Refuse a CSV that starts with lines that are not its table (a device's export:
+    ``Device: X``, ``Sampling rate: 250 Hz``, a blank line, then ``time,PLETH,ABP``): the
+    first line was taken as the header, and the error was "row 3 has 0 values, the header
+    has 1". The table is the run of rows as wide as the last one; when the header is not
+    that wide and the run starts with a row of names, that row is where the header seems to
+    be. Lines before it are not skipped: what they say (a rate, units) might matter."""
+    width = len(rows[-1])
+    if len(header) == width:
+        return
+    k = len(rows)
+    while k > 0 and len(rows[k - 1]) == width:
+        k -= 1
+    names = rows[k]
+    if k + 1 >= len(rows) or all(_is_number(c) or not c for c in names):
+        return  # no row of names heads the run: the row-by-row error says what is wrong
+    above = [", ".join(header)] + [", ".join(r) for r in rows[:k]]
+    shown = "; ".join(repr(line) for line in above[:3]) + ("; ..." if len(above) > 3 else "")
+    raise DataError(
+        f"{path} seems to start with {len(above)} line(s) that are not its table ({shown}): "
+        f"its header seems to be line {k + 2} ({', '.join(names)}); remove the lines above it"
+    )
 
 
 def _is_number(text: str) -> bool:

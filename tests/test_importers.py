@@ -470,3 +470,20 @@ def test_numeric_subject_ids_that_are_not_one_per_window_are_refused(
     out = tmp_path / "o.h5"
     result = run_cli("data", "import", "bp-benchmark", folder, "--out", out)
     assert_clean_failure(result, out, message)
+
+
+def test_bp_benchmark_signals_saved_transposed_are_said_to_be(tmp_path: Path) -> None:
+    """``signal``/``abp_signal`` saved as (samples, windows) were refused as "column
+    'patient' has 6 values, expected 125", blaming the column that was right."""
+    folder = tmp_path / "bpb"
+    folder.mkdir()
+    cols = _fold_columns(0)
+    cols["signal"], cols["abp_signal"] = cols["signal"].T, cols["abp_signal"].T
+    savemat(folder / "signal_fold_0.mat", cols)
+    out = tmp_path / "o.h5"
+    assert_clean_failure(
+        run_cli("data", "import", "bp-benchmark", folder, "--out", out),
+        out,
+        "'signal' and 'abp_signal' look transposed: their shape is (125, 6), but 'patient' "
+        "has 6 values, one per window, so the windows are their columns",
+    )

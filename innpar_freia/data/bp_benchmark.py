@@ -120,6 +120,15 @@ def _bp_columns(cols: dict[str, np.ndarray], where: Path) -> dict[str, Any]:
         raise DataError(f"{where} holds no windows")
     if "patient" not in cols:
         raise DataError(f"{where} has no 'patient' column, so windows cannot be split by subject")
+    per_window = np.asarray(cols["patient"]).size
+    if per_window != n and per_window == ppg.shape[1]:
+        # Saved as (samples, windows), the error was "column 'patient' has 1195 values,
+        # expected 625", which named the column that was right.
+        raise DataError(
+            f"{where}: 'signal' and 'abp_signal' look transposed: their shape is {ppg.shape}, "
+            f"but 'patient' has {per_window} values, one per window, so the windows are their "
+            "columns; save them as (windows, samples) matrices"
+        )
     subjects = _text_column(cols["patient"], n, "patient", where)
     trials = (
         _text_column(cols["trial"], n, "trial", where)

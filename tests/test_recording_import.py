@@ -1248,3 +1248,26 @@ def test_a_csv_that_starts_with_lines_that_are_not_its_table_says_where_the_head
         "seems to start with 3 line(s) that are not its table ('Device: X'; 'Sampling rate: "
         "250 Hz'; ''): its header seems to be line 4 (time, PLETH, ABP); remove the lines",
     )
+
+
+def test_a_column_named_t_that_does_not_increase_is_a_channel_when_the_rate_is_given(
+    tmp_path: Path, recs
+) -> None:
+    """A temperature column "T" was forced as the time column even with --input-fs given,
+    and the import refused with advice to remove the column."""
+    rec = recs[0]
+    temperature = 36.5 + 0.1 * np.sin(np.arange(rec.ppg.size) / 500)
+    path = write_csv(tmp_path / "a.csv", {"PLETH": rec.ppg, "ABP": rec.abp, "T": temperature}, None)
+    out = tmp_path / "a.h5"
+    result = run_cli("data", "import", "csv", path, "--out", out, "--input-fs", "250")
+    assert result.exit_code == 0, result.output
+    assert (
+        "column 'T' does not increase, so it is read as a channel, not as time (the rate "
+        "given is used)"
+    ) in result.output
+    assert read_info(out).window_length == 625
+    # A "t" that is time (it increases) is still the time column, and checked against the rate.
+    channels = {"t": np.arange(rec.ppg.size) / 125, "PLETH": rec.ppg, "ABP": rec.abp}
+    times = write_csv(tmp_path / "b.csv", channels, None)
+    result = run_cli("data", "import", "csv", times, "--out", tmp_path / "b.h5", "--input-fs", 250)
+    assert result.exit_code == 1 and "contradicts the time column 't'" in result.output

@@ -662,10 +662,26 @@ def read_csv(
                     seen = text_cells.setdefault(j, [0, i + first, cell.strip()])
                     seen[0] += 1
     signals = {name: data[:, j] for j, name in enumerate(header)}
-    tcol = time_column or next((h for h in header if _time_name(h)), None)
+    # A column named only "T" or "t" may as well be a temperature: with the rate given, one
+    # that does not increase is a channel (it was forced as time, and the import refused
+    # with advice to remove the column). Other time names, and --time-column, are time.
+    not_time = [
+        h
+        for h in header
+        if time_column is None
+        and fs is not None
+        and channel_key(h) == "t"
+        and not _increasing(signals[h])
+    ]
+    tcol = time_column or next((h for h in header if _time_name(h) and h not in not_time), None)
     if time_column is not None and time_column not in signals:
         raise DataError(f"{path} has no time column {time_column!r}; columns: {', '.join(header)}")
     meta: dict[str, Any] = {}
+    notes = [
+        f"{path}: column {h!r} does not increase, so it is read as a channel, not as time "
+        "(the rate given is used); rename it 'time' if it is time"
+        for h in not_time
+    ]
     # Text in a column of numbers ("abc" in a PPG column: a typo, a note, an export's error
     # marker) was a gap of "missing (NaN or inf)" without a word. A column of text only is
     # no channel (a label column), and the time column's text has its own errors.
@@ -678,6 +694,8 @@ def read_csv(
             f"{'were' if n != 1 else 'was'} read as missing samples (a gap); the first: row "
             f"{line}, column {column!r}: {cell!r}"
         ]
+    if notes:
+        meta["warnings"] = notes + meta.get("warnings", [])
     if tcol is not None:
         t = signals.pop(tcol)
         meta["time_column"] = tcol
@@ -739,6 +757,12 @@ def _refuse_lines_above_the_table(path: Path, header: list[str], rows: list[list
         f"{path} seems to start with {len(above)} line(s) that are not its table ({shown}): "
         f"its header seems to be line {k + 2} ({', '.join(names)}); remove the lines above it"
     )
+
+
+def _increasing(x: np.ndarray) -> bool:
+    """Whether a column's numbers rise from row to row (missing cells aside)."""
+    x = x[np.isfinite(x)]
+    return x.size >= 2 and bool(np.all(np.diff(x) > 0))
 
 
 def _is_number(text: str) -> bool:

@@ -1156,6 +1156,14 @@ def test_a_multi_segment_master_must_agree_with_its_segments_lengths(tmp_path: P
         out,
         f"gives segment m_1 {half - 1000} samples, but {root / 'm_1.hea'} gives it {half}",
     )
+    # The record's length must be its segments' (shorter cut the record without a word).
+    for total in (2 * half - 1000, 2 * half + 1000):
+        (root / "m.hea").write_text(f"m/2 2 250 {total}\nm_1 {half}\nm_2 {half}\n")
+        assert_clean_failure(
+            run_cli("data", "import", "wfdb", root / "m", "--out", out),
+            out,
+            f"gives the record {total} samples, but its segments' lengths add up to {2 * half}",
+        )
 
 
 def test_a_gap_in_a_fixed_layout_multi_segment_record_is_read_as_nan(tmp_path: Path, recs) -> None:

@@ -361,6 +361,14 @@ def check_wfdb_files(base: Path) -> list[Path]:
     files = [header]
     if isinstance(hdr, wfdb.MultiRecord):
         seg_lens = hdr.seg_len or [None] * len(hdr.seg_name or [])
+        total = sum(n or 0 for n in seg_lens)
+        if hdr.sig_len and hdr.seg_len and hdr.sig_len != total:
+            # Shorter, wfdb cut the record there without a word; longer, it failed with
+            # "ValueError: True is not in list".
+            raise DataError(
+                f"{header} gives the record {hdr.sig_len} samples, but its segments' lengths "
+                f"add up to {total}: the header is damaged"
+            )
         for seg, seg_len in zip(hdr.seg_name or [], seg_lens, strict=False):
             if seg and seg != "~":
                 segment = base.parent / seg

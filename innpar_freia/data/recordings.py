@@ -432,7 +432,6 @@ def read_wfdb(path: str | Path, fs: float | None = None, fs_option: str = "--fs"
     ``fs`` (Hz) is needed only when the header does not state the rate; when both do,
     they must agree.
     """
-
     base = wfdb_record_base(path)
     check_wfdb_files(base)
     try:
@@ -467,9 +466,10 @@ def read_wfdb(path: str | Path, fs: float | None = None, fs_option: str = "--fs"
 
 
 def _rdrecord(base: Path) -> Any:
-    """``wfdb.rdrecord`` of ``base``, with a fixed-layout multi-segment record's gaps
-    (segments named "~") read as NaN, as wfdb reads a variable layout's: wfdb joins a
-    fixed layout's segments without a look for gaps, and failed with an AttributeError."""
+    """``wfdb.rdrecord`` of ``base``, with the header's checksums checked (where
+    :func:`_has_checksums`) and a fixed-layout multi-segment record's gaps (segments named
+    "~") read as NaN, as wfdb reads a variable layout's: wfdb joins a fixed layout's
+    segments without a look for gaps, and failed with an AttributeError."""
     import wfdb
 
     hdr = wfdb.rdheader(str(base))

@@ -581,6 +581,26 @@ def test_names_that_are_not_subject_and_start_are_refused(tmp_path: Path, name: 
         import_innpar_npy(lay, tmp_path / "o.h5")
 
 
+def test_windows_of_one_subject_starting_samples_apart_are_warned_of(tmp_path: Path) -> None:
+    """Names that are not ``<subject>_<start>`` can still parse so: ``c2015_test_552``,
+    ``c2015_test_554`` and ``c2015_test_562`` made one subject "c2015_test" of three
+    records, starting 2 and 8 samples apart (their record numbers), without a word. Windows
+    a tenth of a window apart or more (the release's are one or more windows apart) say
+    nothing. Guards against the check comparing starts across subjects."""
+    names = ["c2015_test_552", "c2015_test_554", "c2015_test_562", "s1_000000", "s2_000030"]
+    report = import_innpar_npy(_layout(tmp_path / "a", _pairs(names)), tmp_path / "a.h5", fs=25.0)
+    assert report.warnings == [
+        "windows of subject 'c2015_test' start within a tenth of a window of each other (3 "
+        "windows; starts 552 and 554, windows of 125 samples): the part of their names read "
+        "as a start may be part of the subject (a record number), making several subjects "
+        "one; check the subjects ('innpar data info') or give --subject-pattern or "
+        "--subject-map"
+    ]
+    apart = ["s1_000000", "s1_000013", "s1_000625", "s2_000005"]
+    report = import_innpar_npy(_layout(tmp_path / "b", _pairs(apart)), tmp_path / "b.h5", fs=25.0)
+    assert report.warnings == []
+
+
 def test_split_folders_by_their_long_names_in_any_case(tmp_path: Path) -> None:
     """Guards against the split folders' long names (``training/``, ``valid/``,
     ``validation/``) or names in capitals (``Test/``) being refused as "not a split

@@ -3,6 +3,7 @@ window file."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from pathlib import Path
@@ -206,6 +207,34 @@ def _npy_subject(
     return subject, start
 
 
+def crowded_starts_warning(subjects: list[str], starts: list[int], length: int) -> str:
+    """A warning when windows of one subject start within a tenth of a window of each
+    other: no recording is cut so, but names that are not ``<subject>_<start>`` parse so
+    (``c2015_test_552``, ``c2015_test_554``: record numbers read as starts, and five records
+    made one subject "c2015_test", whose windows then sit on both sides of every split)."""
+    by_subject: dict[str, list[int]] = {}
+    for subject, start in zip(subjects, starts, strict=True):
+        if start >= 0:
+            by_subject.setdefault(subject, []).append(start)
+    crowded = []
+    for subject, found in by_subject.items():
+        found = sorted(found)
+        close = [(a, b) for a, b in itertools.pairwise(found) if b - a < length / 10]
+        if close:
+            crowded.append((subject, len(found), close[0]))
+    if not crowded:
+        return ""
+    subject, n, (a, b) = crowded[0]
+    more = f" (and {len(crowded) - 1} more subjects)" if len(crowded) > 1 else ""
+    return (
+        f"windows of subject {subject!r}{more} start within a tenth of a window of each "
+        f"other ({n} windows; starts {a} and {b}, windows of {length} samples): the part of "
+        "their names read as a start may be part of the subject (a record number), making "
+        "several subjects one; check the subjects ('innpar data info') or give "
+        "--subject-pattern or --subject-map"
+    )
+
+
 def import_innpar_npy(
     path: str | Path,
     out: str | Path,
@@ -256,6 +285,7 @@ def import_innpar_npy(
     inputs: list[Path] = []
     subjects_all: list[str] = []
     splits_all: list[str] = []
+    starts_all: list[int] = []
     progress.start(total, "innpar-npy windows")
     try:
         for split, folder, names in groups:
@@ -317,6 +347,7 @@ def import_innpar_npy(
                 src.windows_kept += len(ids)
                 subjects_all.extend(subjects)
                 splits_all.extend([split] * len(ids))
+                starts_all.extend(starts)
         if writer is None:
             raise DataError(
                 f"every window in {path} contains NaN or infinite values or is a constant line"
@@ -329,6 +360,9 @@ def import_innpar_npy(
         if warning:
             report.warnings.append(warning)
         warning = shared_subjects_warning(subjects_all, splits_all, "splits")
+        if warning:
+            report.warnings.append(warning)
+        warning = crowded_starts_warning(subjects_all, starts_all, report.window_length)
         if warning:
             report.warnings.append(warning)
         warning = repeated_ids_warning(writer)

@@ -1279,3 +1279,24 @@ def test_a_column_named_t_that_does_not_increase_is_a_channel_when_the_rate_is_g
     times = write_csv(tmp_path / "b.csv", channels, None)
     result = run_cli("data", "import", "csv", times, "--out", tmp_path / "b.h5", "--input-fs", 250)
     assert result.exit_code == 1 and "contradicts the time column 't'" in result.output
+
+
+def test_a_folder_without_the_format_s_files_names_the_recordings_it_has(tmp_path: Path) -> None:
+    """A folder of .npz recordings imported as csv said only "has no .csv files"; it names
+    what it has and the command that imports it. A folder with neither says no more."""
+    folder = tmp_path / "recs"
+    folder.mkdir()
+    for k in range(2):
+        np.savez(folder / f"r{k}.npz", PLETH=np.zeros(10), ABP=np.zeros(10), fs=125.0)
+    out = tmp_path / "o.h5"
+    assert_clean_failure(
+        run_cli("data", "import", "csv", folder, "--out", out),
+        out,
+        f"{folder} has no .csv files (it has 2 .npz files: import them with 'innpar data "
+        f"import npz {folder}')",
+    )
+    (folder / "r0.npz").unlink()
+    (folder / "r1.npz").rename(folder / "notes.txt")
+    result = run_cli("data", "import", "wfdb", folder, "--out", out)
+    assert result.exit_code == 1
+    assert f"Error: {folder} has no WFDB records (.hea files)\n" in result.output

@@ -103,7 +103,16 @@ def discover(fmt: str, path: Path) -> list[Unit]:
         files = [f.with_suffix("") for f in files if f.with_suffix("") not in covered]
     if not files:
         what = "WFDB records (.hea files)" if fmt == "wfdb" else f"{suffix} files"
-        raise DataError(f"{path} has no {what}")
+        # Recordings of another format there were left unnamed: a folder of .npz files
+        # imported as csv said only that it had no .csv files.
+        others = [
+            f"{len(found)} {other_suffix} file{'s' if len(found) != 1 else ''}: import "
+            f"{'them' if len(found) != 1 else 'it'} with 'innpar data import {other} {path}'"
+            for other, other_suffix in _SUFFIX.items()
+            if other != fmt and (found := files_under(path, other_suffix))
+        ]
+        hint = f" (it has {'; '.join(others)})" if others else ""
+        raise DataError(f"{path} has no {what}{hint}")
     units = []
     for f in files:
         rel = f.relative_to(path)

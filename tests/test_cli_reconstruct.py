@@ -799,6 +799,25 @@ def test_a_sampling_rate_too_high_for_the_beats_to_show_is_warned_of(recording, 
     assert r.exit_code == 0 and "repeats about" not in r.stderr, r.output
 
 
+def test_an_upside_down_ppg_is_warned_of(recording, ckpt, tmp_path):
+    """Raw photodiode counts are upside down: the network, trained on upright PPG, turned
+    them into pressures without a word. One that falls much faster than it rises is said
+    to be upside down; the upright recording is not."""
+    upright = np.load(recording["dir"] / "ppg.npy")
+    np.save(tmp_path / "down.npy", -upright)
+    r = run("reconstruct", "--checkpoint", ckpt, tmp_path / "down.npy", "--fs", FS, "--out",
+            tmp_path / "o.npy")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert (
+        "warning: channel 'ppg' falls much faster than it rises (skewness of its steps -1.08), "
+        "as an upside-down PPG does (raw photodiode counts fall as blood volume rises): if it "
+        "is, negate it, as the network takes upright PPG"
+    ) in r.stderr
+    r = run("reconstruct", "--checkpoint", ckpt, recording["dir"] / "ppg.npy", "--fs", FS,
+            "--out", tmp_path / "up.npy")  # fmt: skip
+    assert r.exit_code == 0 and "upside-down" not in r.stderr, r.output
+
+
 def test_the_pulse_rate_is_a_fundamental_not_a_harmonic() -> None:
     """A pulse whose second harmonic is its strongest frequency (a sharp upstroke) repeats
     at the fundamental: the harmonic alone would call a 130 bpm pulse 260 bpm."""

@@ -234,9 +234,13 @@ def ppg_inverted(est: LagEstimate) -> bool:
     return est.inverted_corr >= upright + INVERTED_MARGIN and est.rise_skew < 0
 
 
-def _skewness(x: np.ndarray) -> float:
-    sd = x.std()
-    return float(np.mean(((x - x.mean()) / sd) ** 3)) if sd > 0 else 0.0
+def step_skewness(banded: np.ndarray) -> float:
+    """Skewness of the steps of a band-passed pulse signal (:func:`band`, gaps filled):
+    positive when it rises faster than it falls, as a pulse does (PPG and ABP alike), so
+    negative for an upside-down PPG."""
+    steps = np.diff(banded)
+    sd = steps.std()
+    return float(np.mean(((steps - steps.mean()) / sd) ** 3)) if sd > 0 else 0.0
 
 
 def _window_corr(a: np.ndarray, p_ext: np.ndarray, n_lags: int) -> np.ndarray:
@@ -323,7 +327,7 @@ def estimate_lag(
     est.windows_used = len(curves)
     if len(inverted) >= cfg.min_windows:
         est.inverted_corr = float(-np.mean(inverted, axis=0).min())
-        est.rise_skew = _skewness(np.diff(pb))
+        est.rise_skew = step_skewness(pb)
     if len(curves) < cfg.min_windows:
         return est
     curve = np.mean(curves, axis=0)

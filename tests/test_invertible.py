@@ -348,12 +348,31 @@ def test_the_sequence_inn_refuses_a_tensor_without_its_two_channels(variant: str
     inn = build_inn(cfg, seed=0)
     for shape in ((2, 1, 628), (2, 3, 628), (2, 628)):
         for rev in (False, True):
-            with pytest.raises(ValueError, match=r"expected a \(batch, 2, time\) tensor"):
-                inn(torch.randn(*shape), rev=rev)
+            # FrEIA also takes the tensor in a list or tuple: that went through unchecked.
+            for wrap in (lambda t: t, lambda t: [t], lambda t: (t,)):
+                with pytest.raises(ValueError, match=r"expected a \(batch, 2, time\) tensor"):
+                    inn(wrap(torch.randn(*shape)), rev=rev)
     with pytest.raises(TypeError, match="build_inn takes a ModelConfig"):
         build_inn("paper")  # type: ignore[arg-type]
-    out, _ = inn(torch.randn(3, 2, 16))
+    x = torch.randn(3, 2, 16)
+    out, _ = inn(x)
     assert out.shape == (3, 2, 16)
+    assert torch.equal(inn([x])[0], out) and torch.equal(inn((x,))[0], out)
+
+
+@pytest.mark.parametrize("variant", ["innpar", "no-1x1"])
+def test_the_sequence_inn_refuses_a_list_that_is_not_one_tensor(variant: str) -> None:
+    """FrEIA 0.2 hands a list on to the modules as it is: its coupling blocks read the first
+    tensor and ignore the rest, the 1x1 convolution failed to unpack it, and a numpy array
+    failed deep inside a module."""
+    inn = build_inn(ModelConfig(blocks=2, features=2, invertible_1x1=variant == "innpar"))
+    x = torch.randn(3, 2, 16)
+    for bad in ([x, x], (), [x, torch.randn(3, 1, 16)]):
+        with pytest.raises(ValueError, match=r"a list/tuple of one tensor, but got a \w+ of"):
+            inn(bad)
+    for bad in (x.numpy(), [x.numpy()]):
+        with pytest.raises(TypeError, match=r"a \(batch, 2, time\) torch tensor, but got ndarray"):
+            inn(bad)
 
 
 def test_check_json_reports_checks_that_come_out_nan(tiny_run, tmp_path) -> None:

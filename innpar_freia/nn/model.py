@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -63,18 +63,34 @@ class CheckedSequenceINN(SequenceINN):
 
     FrEIA 0.2's ``SequenceINN`` does not: a 1-channel input went through the whole network,
     broadcast to 2 channels by the 1x1 convolution, and came out as a map that is not
-    invertible, without an error. The length may differ from the nominal one (every module
+    invertible, without an error; the same tensor in a list or tuple (which FrEIA also
+    takes) likewise. The length may differ from the nominal one (every module
     works along time at any length; ``innpar check`` takes Jacobians on short inputs). The
     modules and their weights are FrEIA's own.
     """
 
     def forward(
-        self, x_or_z: Tensor, c: Any = None, rev: bool = False, jac: bool = True
+        self, x_or_z: Tensor | Sequence[Tensor], c: Any = None, rev: bool = False, jac: bool = True
     ) -> tuple[Tensor, Tensor]:
         channels = (self.shapes[-1] if rev else self.shapes[0])[0]
-        if torch.is_tensor(x_or_z) and (x_or_z.ndim != 3 or x_or_z.shape[1] != channels):
+        x = x_or_z
+        # FrEIA passes a list or tuple on to the modules as it is, and they read its first
+        # tensor: a 1-channel tensor in a list went through unchecked, and the coupling
+        # blocks ignore any further tensors.
+        if isinstance(x, (list, tuple)):
+            if len(x) != 1:
+                raise ValueError(
+                    f"expected a tensor or a list/tuple of one tensor, but got a "
+                    f"{type(x).__name__} of {len(x)} items"
+                )
+            (x,) = x
+        if not torch.is_tensor(x):
+            raise TypeError(
+                f"expected a (batch, {channels}, time) torch tensor, but got {type(x).__name__}"
+            )
+        if x.ndim != 3 or x.shape[1] != channels:
             raise ValueError(
-                f"expected a (batch, {channels}, time) tensor, but got shape {tuple(x_or_z.shape)}"
+                f"expected a (batch, {channels}, time) tensor, but got shape {tuple(x.shape)}"
             )
         return super().forward(x_or_z, c=c, rev=rev, jac=jac)
 

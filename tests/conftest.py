@@ -94,3 +94,15 @@ def no_access():
     yield take
     for path, mode in reversed(taken):
         path.chmod(mode)
+
+
+@pytest.fixture
+def float64_default():
+    """torch's default dtype set to float64 for the test, as scientific notebooks often do
+    (the caller's default given back after it)."""
+    import torch
+
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(default)

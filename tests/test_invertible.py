@@ -360,6 +360,41 @@ def test_the_sequence_inn_refuses_a_tensor_without_its_two_channels(variant: str
     assert torch.equal(inn([x])[0], out) and torch.equal(inn((x,))[0], out)
 
 
+@pytest.mark.parametrize("name", [*VARIANTS, "global", "unet"])
+def test_models_are_float32_whatever_the_default_dtype(name: str, float64_default) -> None:
+    """Under ``torch.set_default_dtype(torch.float64)`` the 1x1 convolutions' weights were
+    float32 and every other weight float64: the network failed in its first matrix product
+    ("expected m1 and m2 to have the same dtype"). Models are built in float32, the
+    package's dtype (``model.double()`` for float64), and the caller's default is kept."""
+    changes = {"subnet": "mscm-global"} if name == "global" else VARIANTS.get(name, {})
+    cfg = ModelConfig(arch="unet") if name == "unet" else ModelConfig(**changes)
+    model = build_model(cfg, seed=0)
+    assert torch.get_default_dtype() == torch.float64
+    assert {t.dtype for t in model.state_dict().values() if t.is_floating_point()} == {
+        torch.float32
+    }
+    ppg = torch.randn(2, cfg.window_length, dtype=torch.float32)
+    with torch.no_grad():
+        abp = model.ppg_to_abp(ppg)
+        assert abp.dtype == torch.float32 and bool(torch.isfinite(abp).all())
+        if name != "unet":
+            assert build_inn(cfg, seed=0)(model.make_input(ppg))[0].dtype == torch.float32
+            m64 = model.double()
+            x = m64.make_input(ppg.double())
+            assert float((m64(m64(x)[0], rev=True)[0] - x).abs().max()) < 1e-10
+
+
+def test_a_lu_conv_alone_is_of_the_default_dtype(float64_default) -> None:
+    """As every torch module: its permutation, sign and weights were forced to float32,
+    beside float64 masks, and the module failed on any input."""
+    conv = InvertibleConv1x1LU([(2, 10)])
+    assert {t.dtype for t in conv.state_dict().values()} == {torch.float64}
+    x = torch.randn(3, 2, 10)
+    (y,), _ = conv([x])
+    (x_back,), _ = conv([y], rev=True)
+    assert torch.allclose(x, x_back, atol=1e-12)
+
+
 @pytest.mark.parametrize("variant", ["innpar", "no-1x1"])
 def test_the_sequence_inn_refuses_a_list_that_is_not_one_tensor(variant: str) -> None:
     """FrEIA 0.2 hands a list on to the modules as it is: its coupling blocks read the first

@@ -115,6 +115,27 @@ def test_a_run_record_part_saved_as_a_tensor_is_one_message(tiny, tmp_path: Path
             load_checkpoint(path)
 
 
+def test_a_checkpoint_loads_and_predicts_under_a_float64_default(
+    tiny, tmp_path: Path, float64_default
+):
+    """Under ``torch.set_default_dtype(torch.float64)`` (scientific notebooks) the model a
+    checkpoint was loaded into was float64 but for its 1x1 convolutions, and predict_abp
+    failed deep inside ("expected m1 and m2 to have the same dtype"). It is float32, as
+    saved, and predicts what the model itself does; ``innpar check``'s float64 copy too."""
+    from innpar_freia.checks import run_checks
+
+    cfg, model = tiny
+    ckpt = load_checkpoint(save_checkpoint(tmp_path / "a.pt", _bare_payload(tiny)))
+    assert torch.get_default_dtype() == torch.float64
+    assert {t.dtype for t in ckpt.model.state_dict().values()} == {torch.float32}
+    ppg = np.random.default_rng(0).normal(size=(3, cfg.model.window_length))
+    same = Checkpoint(tmp_path / "a.pt", model, cfg, ckpt.normalisation, None)
+    abp = ckpt.predict_abp(ppg)
+    np.testing.assert_array_equal(abp, same.predict_abp(ppg))
+    np.testing.assert_array_equal(ckpt.predict_ppg(abp), same.predict_ppg(abp))
+    assert all(run_checks(ckpt.model)["checks"].values())
+
+
 # --------------------------------------------------------------------------------------
 # Predictions of a checkpoint whose network is a stand-in
 # --------------------------------------------------------------------------------------

@@ -53,13 +53,17 @@ class InvertibleConv1x1LU(InvertibleModule):
         w_init, _ = torch.linalg.qr(torch.randn(channels, channels, dtype=torch.float64))
         p, lower, upper = torch.linalg.lu(w_init)
         s = torch.diagonal(upper)
-        self.register_buffer("perm", p.float())
-        self.register_buffer("sign_s", torch.sign(s).float())
+        # In torch's default dtype, as the masks below and every torch module: forced to
+        # float32, they made a module of two dtypes under a float64 default, which failed
+        # in its first matrix product.
+        dtype = torch.get_default_dtype()
+        self.register_buffer("perm", p.to(dtype))
+        self.register_buffer("sign_s", torch.sign(s).to(dtype))
         self.register_buffer("lower_mask", torch.tril(torch.ones(channels, channels), -1))
         self.register_buffer("eye", torch.eye(channels))
-        self.lower = nn.Parameter(lower.float())
-        self.upper = nn.Parameter(torch.triu(upper, 1).float())
-        self.log_s = nn.Parameter(torch.log(torch.abs(s)).float())
+        self.lower = nn.Parameter(lower.to(dtype))
+        self.upper = nn.Parameter(torch.triu(upper, 1).to(dtype))
+        self.log_s = nn.Parameter(torch.log(torch.abs(s)).to(dtype))
 
     def weight(self) -> Tensor:
         """The ``(C, C)`` matrix ``W`` applied to every time step."""

@@ -58,6 +58,22 @@ def _seeded(seed: int | None) -> Iterator[None]:
             np.random.set_state(np_state)  # noqa: NPY002
 
 
+@contextlib.contextmanager
+def _float32() -> Iterator[None]:
+    """Build in float32 whatever torch's default dtype, and restore the caller's.
+
+    The package's models and checkpoints are float32 (``model.double()`` gives a float64
+    copy, as ``innpar check`` does). Built under ``torch.set_default_dtype(torch.float64)``,
+    common in notebooks, the weights came out float64, and checkpoints loaded into them.
+    """
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(default)
+
+
 class CheckedSequenceINN(SequenceINN):
     """FrEIA's ``SequenceINN``, which checks the channels of what it is given.
 
@@ -148,7 +164,7 @@ def build_inn(config: ModelConfig, seed: int | None = None) -> SequenceINN:
         relu_everywhere=config.subnet == "mscm-relu",
         global_context=config.subnet == "mscm-global",
     )
-    with _seeded(seed):
+    with _seeded(seed), _float32():
         inn = CheckedSequenceINN(2, config.padded_length)
         for _ in range(config.blocks):
             if config.invertible_1x1:
@@ -286,7 +302,7 @@ def build_model(config: ModelConfig, seed: int | None = None) -> INNPAR:
     if config.arch == "unet":
         from innpar_freia.nn.unet import UNetBaseline
 
-        with _seeded(seed):
+        with _seeded(seed), _float32():
             return UNetBaseline(config)  # type: ignore[return-value]
     return INNPAR(config, build_inn(config, seed=seed))
 

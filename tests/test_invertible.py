@@ -396,6 +396,34 @@ def test_a_lu_conv_alone_is_of_the_default_dtype(float64_default) -> None:
 
 
 @pytest.mark.parametrize("variant", ["innpar", "no-1x1"])
+def test_the_sequence_inn_names_both_dtypes_when_they_differ(variant: str) -> None:
+    """A float64 tensor given to the float32 network failed with torch's "expected scalar
+    type Double but found Float", which names neither; INNPAR's wrapper already said it."""
+    inn = build_inn(ModelConfig(blocks=2, features=2, invertible_1x1=variant == "innpar"))
+    x = torch.randn(3, 2, 16, dtype=torch.float64)
+    for rev in (False, True):
+        for given in (x, [x]):
+            with pytest.raises(TypeError) as info:
+                inn(given, rev=rev)
+            assert str(info.value) == (
+                "expected a torch.float32 tensor, the dtype of the network's weights, but got "
+                "torch.float64: cast it (x.float()) or the network (inn.double())"
+            )
+    with pytest.raises(TypeError, match=r"but got torch.int64: cast it \(x.float\(\)\)$"):
+        inn(torch.zeros(3, 2, 16, dtype=torch.long))
+    inn.double()
+    with pytest.raises(TypeError, match=r"cast it \(x.double\(\)\) or the network \(inn.float"):
+        inn(x.float())
+    assert inn(x)[0].dtype == torch.float64
+    # Under autocast the network can return bfloat16 (the 1x1 convolution's product does),
+    # which its reverse pass must take back.
+    inn.float()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        y = inn(x.float())[0].bfloat16()
+        assert inn(y, rev=True)[0].shape == x.shape
+
+
+@pytest.mark.parametrize("variant", ["innpar", "no-1x1"])
 def test_the_sequence_inn_refuses_a_list_that_is_not_one_tensor(variant: str) -> None:
     """FrEIA 0.2 hands a list on to the modules as it is: its coupling blocks read the first
     tensor and ignore the rest, the 1x1 convolution failed to unpack it, and a numpy array

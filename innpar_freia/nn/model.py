@@ -75,14 +75,16 @@ def _float32() -> Iterator[None]:
 
 
 class CheckedSequenceINN(SequenceINN):
-    """FrEIA's ``SequenceINN``, which checks the channels of what it is given.
+    """FrEIA's ``SequenceINN``, which checks the channels and dtype of what it is given.
 
     FrEIA 0.2's ``SequenceINN`` does not: a 1-channel input went through the whole network,
     broadcast to 2 channels by the 1x1 convolution, and came out as a map that is not
     invertible, without an error; the same tensor in a list or tuple (which FrEIA also
     takes) likewise. The length may differ from the nominal one (every module
     works along time at any length; ``innpar check`` takes Jacobians on short inputs). The
-    modules and their weights are FrEIA's own.
+    modules and their weights are FrEIA's own. A tensor of another dtype than the weights
+    is refused by name (torch's error names neither), unless autocast runs the network in
+    float16 or bfloat16.
     """
 
     def forward(
@@ -108,7 +110,39 @@ class CheckedSequenceINN(SequenceINN):
             raise ValueError(
                 f"expected a (batch, {channels}, time) tensor, but got shape {tuple(x.shape)}"
             )
+        weight = next(self.parameters(), None)
+        # torch's own error names neither ("expected scalar type Double but found Float").
+        # Under autocast a float16/bfloat16 tensor is what the network itself returns.
+        reduced = x.dtype in (torch.float16, torch.bfloat16) and _autocast_on(x.device.type)
+        if weight is not None and x.dtype != weight.dtype and not reduced:
+            fix = f"cast it (x{_cast(weight.dtype)})"
+            if x.is_floating_point():
+                fix += f" or the network (inn{_cast(x.dtype)})"
+            raise TypeError(
+                f"expected a {weight.dtype} tensor, the dtype of the network's weights, but "
+                f"got {x.dtype}: {fix}"
+            )
         return super().forward(x_or_z, c=c, rev=rev, jac=jac)
+
+
+def _cast(dtype: torch.dtype) -> str:
+    """The method call that casts a tensor or module to ``dtype``: ``.float()``, ..."""
+    names = {
+        torch.float32: "float",
+        torch.float64: "double",
+        torch.float16: "half",
+        torch.bfloat16: "bfloat16",
+    }
+    return f".{names[dtype]}()" if dtype in names else f".to({dtype})"
+
+
+def _autocast_on(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4 takes no device type, and means CUDA
+        if device_type == "cpu":
+            return torch.is_autocast_cpu_enabled()
+        return device_type == "cuda" and torch.is_autocast_enabled()
 
 
 def check_windows(model: nn.Module, signal: Any) -> None:

@@ -64,7 +64,8 @@ def _float32() -> Iterator[None]:
 
     The package's models and checkpoints are float32 (``model.double()`` gives a float64
     copy, as ``innpar check`` does). Built under ``torch.set_default_dtype(torch.float64)``,
-    common in notebooks, the weights came out float64, and checkpoints loaded into them.
+    common in notebooks, the weights came out float64 but for the 1x1 convolutions', a
+    model of two dtypes that failed on any input, and checkpoints were loaded into it.
     """
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float32)
@@ -80,11 +81,11 @@ class CheckedSequenceINN(SequenceINN):
     FrEIA 0.2's ``SequenceINN`` does not: a 1-channel input went through the whole network,
     broadcast to 2 channels by the 1x1 convolution, and came out as a map that is not
     invertible, without an error; the same tensor in a list or tuple (which FrEIA also
-    takes) likewise. The length may differ from the nominal one (every module
-    works along time at any length; ``innpar check`` takes Jacobians on short inputs). The
-    modules and their weights are FrEIA's own. A tensor of another dtype than the weights
-    is refused by name (torch's error names neither), unless autocast runs the network in
-    float16 or bfloat16.
+    takes) likewise. The length may differ from the nominal one (every module works along
+    time at any length; ``innpar check`` takes Jacobians on short inputs). A tensor of
+    another dtype than the weights is refused by name (torch's error names neither), unless
+    autocast runs the network in float16 or bfloat16. The modules and their weights are
+    FrEIA's own.
     """
 
     def forward(
@@ -137,6 +138,7 @@ def _cast(dtype: torch.dtype) -> str:
 
 
 def _autocast_on(device_type: str) -> bool:
+    """Whether autocast is on for tensors on ``device_type`` ("cpu", "cuda", ...)."""
     try:
         return torch.is_autocast_enabled(device_type)
     except TypeError:  # torch < 2.4 takes no device type, and means CUDA
@@ -175,7 +177,8 @@ def build_inn(config: ModelConfig, seed: int | None = None) -> SequenceINN:
 
     Each of ``config.blocks`` blocks is an optional learned LU 1x1 convolution followed by a
     coupling (INN-PAR's by default, or FrEIA's GLOW / RealNVP / AllInOne) whose subnetworks
-    are MSCMs. FrEIA orders the modules, runs the reverse pass and sums the log-dets.
+    are MSCMs. FrEIA orders the modules, runs the reverse pass and sums the log-dets. The
+    weights are float32 whatever torch's default dtype (``.double()`` for float64).
 
     Args:
         config: the architecture.

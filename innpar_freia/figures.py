@@ -29,7 +29,20 @@ def training_figure(run: str | Path, out: str | Path) -> Path:
     if not history:
         raise DataError(f"{path} holds no epoch records")
     name = path.parent.name if path.name == "metrics.jsonl" else path.stem
-    return plot_training_curves(history, out, title=f"run {name}")
+    return plot_training_curves(
+        history, out, title=f"run {name}", loss_weights=_loss_weights(path.parent)
+    )
+
+
+def _loss_weights(run: Path) -> dict[str, Any] | None:
+    """The training configuration in ``run/config.json`` (the weights of the loss terms
+    that metrics.jsonl's train_loss adds up), or None where there is none to read: the
+    figure then labels the training loss as the whole loss."""
+    try:
+        train = json.loads((run / "config.json").read_text(encoding="utf-8")).get("train")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return train if isinstance(train, dict) else None
 
 
 def _scored(path: str | Path, protocol: str) -> tuple[Any, ...]:

@@ -336,11 +336,52 @@ def _method_color(name: str, bp_key: str) -> str:
     return COLORS["prediction"]
 
 
+# Terms of the training loss that metrics.jsonl logs (unweighted) beside train_loss, by
+# the TrainConfig weight that adds them, and those it does not log.
+LOGGED_LOSS_TERMS = {"pair_weight": "train_pair_loss", "inverse_weight": "train_inverse_loss"}
+UNLOGGED_LOSS_TERMS = ("diff_weight", "extremes_weight", "pair_extremes_weight")
+
+
+def training_l1(
+    history: Sequence[Mapping[str, Any]], weights: Mapping[str, Any] | None
+) -> tuple[np.ndarray, str | None]:
+    """The L1 part of each record's ``train_loss`` (the term ``val_loss`` measures) and
+    ``None``; or ``train_loss`` as it is and why it is not that L1.
+
+    ``weights`` are the run's training configuration (``config.json``'s ``train``). The
+    logged terms are epoch means of the unweighted terms, so ``train_loss`` minus each
+    weight times its term is exactly the mean L1; a term that is not logged (or a run whose
+    weights are unknown while it logged terms) cannot be taken out.
+    """
+    loss = np.array([_number(r.get("train_loss")) for r in history])
+    logged = [k for k, col in LOGGED_LOSS_TERMS.items() if any(col in r for r in history)]
+    if weights is None:
+        return loss, "the run's loss weights are unknown" if logged else None
+    unlogged = [k for k in UNLOGGED_LOSS_TERMS if float(weights.get(k) or 0) > 0]
+    if unlogged:
+        return loss, f"{', '.join(unlogged)} not logged"
+    for key in logged:
+        term = np.array([_number(r.get(LOGGED_LOSS_TERMS[key])) for r in history])
+        loss = loss - float(weights.get(key) or 0) * term
+    return loss, None
+
+
+def _number(value: Any) -> float:
+    return float(value) if value is not None else np.nan
+
+
 def plot_training_curves(
-    history: Sequence[Mapping[str, Any]], path: str | Path, title: str | None = None
+    history: Sequence[Mapping[str, Any]],
+    path: str | Path,
+    title: str | None = None,
+    loss_weights: Mapping[str, Any] | None = None,
 ) -> Path:
     """Training curves from ``metrics.jsonl`` records: the training (and validation) loss,
-    and the validation waveform and SBP/DBP/MAP MAE (mmHg) per epoch, with the best epoch."""
+    and the validation waveform and SBP/DBP/MAP MAE (mmHg) per epoch, with the best epoch.
+
+    ``loss_weights`` (the run's training configuration) let the training line be the L1
+    part of the training loss, which the validation loss measures (:func:`training_l1`);
+    where it cannot be, the line is labelled as the whole loss."""
     history = [r for r in history if "epoch" in r]
     if not history:
         raise ValueError("no epoch records to plot")
@@ -353,13 +394,17 @@ def plot_training_curves(
     fig, axes = plt.subplots(1, 2 if has_val else 1, figsize=(12 if has_val else 6.5, 4.2))
     axes = np.atleast_1d(axes)
     ax = axes[0]
+    # The validation loss is the plain L1 of the ABP channel; the training loss adds the
+    # recipe's other terms (3 x the within-subject L1 by default), which would make the
+    # validation line look far better than the training one: like is set against like.
+    train, mixed = training_l1(history, loss_weights)
     ax.plot(
         epochs,
-        col("train_loss"),
+        train,
         color=COLORS["prediction"],
         lw=1.8,
         marker=".",
-        label="training loss",
+        label="training L1" if mixed is None else f"training loss (all terms; {mixed})",
     )
     if any("val_loss" in r for r in history):
         ax.plot(
@@ -368,7 +413,7 @@ def plot_training_curves(
             color=COLORS["reference"],
             lw=1.8,
             marker=".",
-            label="validation loss",
+            label="validation L1",
         )
     if any("train_inverse_loss" in r for r in history):
         ax.plot(
@@ -385,7 +430,7 @@ def plot_training_curves(
     ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
     ax.set_xlabel("epoch")
-    ax.set_ylabel("L1 loss (normalised units, log scale)")
+    ax.set_ylabel(("L1 loss" if mixed is None else "loss") + " (normalised units, log scale)")
     ax.set_title("loss", fontsize=10, loc="left")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)

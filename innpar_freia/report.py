@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -239,7 +239,12 @@ def render_figures(e: EvalEntry, staged: StagedOutputs, fig_dir: Path) -> dict[s
         )
     if e.history:
         run = run_dir_of(e.checkpoint.path).name
-        plots.plot_training_curves(e.history, stage("training"), title=f"run {run}")
+        plots.plot_training_curves(
+            e.history,
+            stage("training"),
+            title=f"run {run}",
+            loss_weights=asdict(e.checkpoint.run_config.train),
+        )
     return out
 
 

@@ -557,14 +557,55 @@ def test_training_curves_plot_each_column_where_it_was_recorded(captured, tmp_pa
     ]
     plots.plot_training_curves(history, tmp_path / "t.png")
     loss, val = captured[0].axes
-    np.testing.assert_array_equal(line(loss, "training loss").get_xdata(), [1, 2, 3])
-    np.testing.assert_array_equal(line(loss, "training loss").get_ydata(), [0.5, 0.4, 0.3])
-    np.testing.assert_array_equal(line(loss, "validation loss").get_ydata(), [np.nan, 0.6, 0.45])
+    np.testing.assert_array_equal(line(loss, "training L1").get_xdata(), [1, 2, 3])
+    np.testing.assert_array_equal(line(loss, "training L1").get_ydata(), [0.5, 0.4, 0.3])
+    np.testing.assert_array_equal(line(loss, "validation L1").get_ydata(), [np.nan, 0.6, 0.45])
     np.testing.assert_array_equal(line(val, "waveform").get_ydata(), [np.nan, 10.0, 8.0])
     np.testing.assert_array_equal(line(val, "SBP").get_ydata(), [np.nan, 12.0, 9.5])
     np.testing.assert_array_equal(line(val, "DBP").get_ydata(), [np.nan, 6.0, 5.0])
     assert vertical_lines(val) == [3.0]
     assert [t.get_text() for t in val.texts] == ["best epoch 3"]
+
+
+PAIR_HISTORY = [
+    {"epoch": 1, "train_loss": 0.5, "train_pair_loss": 0.1, "val_loss": 0.25},
+    {"epoch": 2, "train_loss": 0.141, "train_pair_loss": 0.0237, "val_loss": 0.063},
+]
+
+
+def test_training_curves_set_the_training_l1_against_the_validation_l1(captured, tmp_path):
+    """Guards against the training line of the default recipe drawn with 3 x its
+    within-subject term (0.141, of which 3 x 0.0237) against the validation loss, which is
+    the plain L1 (0.063): validation looked twice as good as training. The inverse term is
+    taken out with its own weight; a run without such terms is drawn as it was logged."""
+    plots.plot_training_curves(PAIR_HISTORY, tmp_path / "t.png", loss_weights={"pair_weight": 3})
+    ax = captured[-1].axes[0]
+    np.testing.assert_allclose(line(ax, "training L1").get_ydata(), [0.2, 0.141 - 0.0711])
+    np.testing.assert_array_equal(line(ax, "validation L1").get_ydata(), [0.25, 0.063])
+    assert ax.get_ylabel() == "L1 loss (normalised units, log scale)"
+    history = [{"epoch": 1, "train_loss": 0.5, "train_inverse_loss": 0.2, "train_pair_loss": 0.1}]
+    weights = {"pair_weight": 1.0, "inverse_weight": 0.5, "extremes_weight": 0.0}
+    plots.plot_training_curves(history, tmp_path / "t.png", loss_weights=weights)
+    np.testing.assert_allclose(line(captured[-1].axes[0], "training L1").get_ydata(), [0.3])
+    history = [{"epoch": 1, "train_loss": 0.5, "val_loss": 0.4}]
+    plots.plot_training_curves(history, tmp_path / "t.png", loss_weights={"pair_weight": 0.0})
+    np.testing.assert_array_equal(line(captured[-1].axes[0], "training L1").get_ydata(), [0.5])
+
+
+def test_training_loss_that_cannot_be_split_is_labelled_as_the_whole_loss(captured, tmp_path):
+    """Guards against a training loss holding terms that metrics.jsonl does not log (the
+    extremes loss), or of a run whose weights are unknown, drawn as an L1 beside the
+    validation L1: it is drawn whole and labelled so, the axis no longer called L1."""
+    plots.plot_training_curves(
+        PAIR_HISTORY, tmp_path / "t.png", loss_weights={"pair_weight": 3, "extremes_weight": 1}
+    )
+    ax = captured[-1].axes[0]
+    label = "training loss (all terms; extremes_weight not logged)"
+    np.testing.assert_array_equal(line(ax, label).get_ydata(), [0.5, 0.141])
+    assert ax.get_ylabel() == "loss (normalised units, log scale)"
+    plots.plot_training_curves(PAIR_HISTORY, tmp_path / "t.png")
+    label = "training loss (all terms; the run's loss weights are unknown)"
+    np.testing.assert_array_equal(line(captured[-1].axes[0], label).get_ydata(), [0.5, 0.141])
 
 
 # --------------------------------------------------------------------------------------
@@ -692,6 +733,25 @@ def test_training_figure_is_titled_with_the_run_s_folder(drawn, tmp_path):
     assert drawn["plot_training_curves"][1]["title"] == "run 00003-tiny"
     training_figure(run / "metrics.jsonl", tmp_path / "t.png")
     assert drawn["plot_training_curves"][1]["title"] == "run 00003-tiny"
+
+
+def test_training_figure_reads_the_run_s_loss_weights(drawn, tmp_path):
+    """Guards against the run's config.json left unread, so that the figure could not take
+    the within-subject term out of the training loss; a run without one (or with one that
+    is not JSON) is drawn with unknown weights, not refused."""
+    from innpar_freia.figures import training_figure
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"epoch": 1, "train_loss": 0.5}\n')
+    training_figure(run, tmp_path / "t.png")
+    assert drawn["plot_training_curves"][1]["loss_weights"] is None
+    (run / "config.json").write_text("not json")
+    training_figure(run, tmp_path / "t.png")
+    assert drawn["plot_training_curves"][1]["loss_weights"] is None
+    (run / "config.json").write_text('{"train": {"pair_weight": 3.0}}')
+    training_figure(run / "metrics.jsonl", tmp_path / "t.png")
+    assert drawn["plot_training_curves"][1]["loss_weights"] == {"pair_weight": 3.0}
 
 
 def recording_csv(path: Path, columns: dict[str, np.ndarray], fs: float, time: str) -> Path:

@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 import pytest
 
+from innpar_freia.config import TrainConfig
 from innpar_freia.errors import DataError
 from innpar_freia.evaluate import Predictions
 from innpar_freia.metrics import Scored
@@ -94,7 +95,11 @@ def _entry(tmp_path: Path, *, calibrated_windows: int = 2, full: bool = True) ->
         windows |= {"naive": _scored(5, 1.0), "linear": _scored(5, 2.0)}
     windows |= {"model_calibrated": _scored(calibrated_windows, 3.0)}
     windows |= {"carry_forward": _scored(calibrated_windows, 4.0)}
-    ckpt = SimpleNamespace(fs=125.0, path=tmp_path / "00007-myrun" / "checkpoints" / "best.pt")
+    ckpt = SimpleNamespace(
+        fs=125.0,
+        path=tmp_path / "00007-myrun" / "checkpoints" / "best.pt",
+        run_config=SimpleNamespace(train=TrainConfig(pair_weight=3.0)),
+    )
     history = [{"epoch": 1, "loss": 0.5}] if full else []
     metrics = {"calibrated": {"calibration": "offset"}}
     return EvalEntry("00007-myrun/best", ckpt, metrics, preds, windows, history)
@@ -139,6 +144,8 @@ def test_each_figure_draws_what_its_caption_says(tmp_path: Path, drawn: list) ->
     np.testing.assert_allclose(inverse.args[0], [[-1.0, 1.0, -1.0, 1.0]] * 3)
     np.testing.assert_array_equal(inverse.args[1][:, 0], [12.0, 16.0, 8.0])  # rows 3, 4, 2
     assert by_path["training"].kwargs["title"] == "run 00007-myrun"
+    # The run's loss weights, so that the figure can take the within-subject term out.
+    assert by_path["training"].kwargs["loss_weights"]["pair_weight"] == 3.0
 
 
 def test_no_calibrated_window_draws_no_calibrated_figure(tmp_path: Path, drawn: list) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from innpar_freia.reconstruct import (
     implausible_fraction,
     reconstruct_array,
 )
+from innpar_freia.reconstruct_limits import RANGES
 from innpar_freia.recording_bp import (
     Beats,
     calibrate_recording,
@@ -77,6 +79,28 @@ class ReconstructOptions:
     force: bool = False
 
     def __post_init__(self) -> None:
+        # The CLI's option types refuse these before they get here; the Python API did not
+        # (calibration_seconds=0 was called a segment starting after the recording's end).
+        for name, (low, high) in RANGES.items():
+            value = getattr(self, name)
+            if value is None and name == "fs":
+                continue  # the rate from the file
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                raise TypeError(f"ReconstructOptions.{name} must be a number, not {value!r}")
+            if not low <= value <= high:  # NaN fails it too
+                raise DataError(
+                    f"ReconstructOptions.{name} is {value:g}, not in the range {low:g} to {high:g}"
+                )
+        if self.calibration_at is not None and (
+            isinstance(self.calibration_at, bool)
+            or not isinstance(self.calibration_at, (int, float, np.number))
+        ):
+            raise TypeError(
+                "ReconstructOptions.calibration_at must be a time in seconds or None, not "
+                f"{self.calibration_at!r}"
+            )
+        if self.plot is not None:
+            self.plot = _plot_path(self.plot)
         if self.direction not in DIRECTIONS:
             raise DataError(
                 f"direction must be one of {', '.join(DIRECTIONS)}, not {self.direction!r}"
@@ -115,6 +139,23 @@ class ReconstructOptions:
             raise DataError(
                 f"--calibration-at must be a time in seconds, not {self.calibration_at}"
             )
+
+
+def _plot_path(value: Any) -> Path:
+    """``ReconstructOptions.plot`` as a ``Path``: a str was kept as it was and failed later
+    on ``.suffix``; a name of a folder would lose its slash (the CLI refuses both too)."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"ReconstructOptions.plot must be a file name or None, not {value!r}")
+    text = os.fspath(value)
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(
+            f"ReconstructOptions.plot must be a file name such as abp.png, not {value!r}"
+        )
+    if text.endswith(("/", "\\")) or Path(text).is_dir():
+        raise DataError(
+            f"ReconstructOptions.plot {text!r} names a folder; give a file name such as abp.png"
+        )
+    return Path(text)
 
 
 def _base(path: Path) -> Path:

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from innpar_freia.checkpoint import Checkpoint
+from innpar_freia.cli.reconstruct import reconstruct_cmd
 from innpar_freia.config import resolve_config
 from innpar_freia.data.dataset import Normalisation
 from innpar_freia.data.store import WindowWriter, read_info
@@ -427,6 +428,45 @@ def test_a_calibration_is_refused_for_ppg_from_abp():
     calibrates pressures, and the output is z-scored PPG."""
     with pytest.raises(DataError, match="only with ppg2abp"):
         ReconstructOptions(direction="abp2ppg", calibration="120/80")
+
+
+@pytest.mark.parametrize(
+    ("field", "bad", "flag", "limits"),
+    [
+        ("calibration_seconds", 0.0, "--calibration-seconds", "1 to 3600"),
+        ("overlap", 0.95, "--overlap", "0 to 0.9"),
+        ("delay_s", -1.0, "--ppg-delay", "0 to 5"),
+        ("fs", float("nan"), "--fs", "1 to 100000"),
+    ],
+)
+def test_options_out_of_the_cli_s_range_are_refused_by_name(field, bad, flag, limits):
+    """Guards against the Python API taking what the CLI refuses: calibration_seconds=0 was
+    reported as a calibration segment 'after the recording's end'. The range is the CLI
+    option's own (the same numbers), and a value that is not a number is a TypeError."""
+    with pytest.raises(
+        ValueError, match=f"^ReconstructOptions.{field} is .*, not in the range {limits}$"
+    ):
+        ReconstructOptions(calibration="118/76", **{field: bad})
+    param = next(p for p in reconstruct_cmd.params if p.opts[0] == flag)
+    assert (param.type.min, param.type.max) == tuple(float(x) for x in limits.split(" to "))
+    with pytest.raises(TypeError, match=rf"ReconstructOptions\.{field} must be a number, not '2'"):
+        ReconstructOptions(calibration="118/76", **{field: "2"})
+
+
+def test_a_plot_named_by_a_str_is_drawn(tmp_path: Path):
+    """Guards against ``plot`` given as a str failing with "'str' object has no attribute
+    'suffix'": it is a Path; an empty name or a folder is refused as the CLI refuses it."""
+    src = npz_recording(tmp_path / "rec.npz", seconds=20.0)
+    opts = ReconstructOptions(plot=str(tmp_path / "abp.png"))
+    summary = reconstruct_file(linear_checkpoint(tmp_path), src, tmp_path / "abp.npz", opts)
+    assert summary["outputs"]["plot"] == str(tmp_path / "abp.png")
+    assert (tmp_path / "abp.png").is_file()
+    with pytest.raises(ValueError, match=r"ReconstructOptions\.plot .* names a folder"):
+        ReconstructOptions(plot=str(tmp_path) + "/")
+    with pytest.raises(ValueError, match=r"ReconstructOptions\.plot must be a file name"):
+        ReconstructOptions(plot="")
+    with pytest.raises(TypeError, match=r"ReconstructOptions\.plot must be a file name or None"):
+        ReconstructOptions(plot=3)
 
 
 def test_a_predictions_file_keeps_its_ids_and_says_its_shape(tmp_path: Path):

@@ -8,6 +8,7 @@ import click
 
 from innpar_freia.cli.common import FloatRange, NonEmptyPath, counted, echo_json, fmt
 from innpar_freia.errors import DataError
+from innpar_freia.reconstruct_limits import RANGES
 
 EXISTING_FILE = NonEmptyPath(exists=True, dir_okay=False, path_type=Path)
 DIRECTIONS = ("ppg2abp", "abp2ppg")
@@ -55,7 +56,7 @@ def _file_option(value: str | None, flag: str, example: str) -> Path | None:
 )
 @click.option(
     "--fs",
-    type=FloatRange(min=1, max=100_000),
+    type=FloatRange(*RANGES["fs"]),
     default=None,
     help="INPUT's sampling rate in Hz (for .npy, or CSV/NPZ without a time column / fs key; "
     "must agree with them where they state one).",
@@ -76,13 +77,13 @@ def _file_option(value: str | None, flag: str, example: str) -> Path | None:
 )
 @click.option(
     "--overlap",
-    type=FloatRange(min=0.0, max=0.9),
+    type=FloatRange(*RANGES["overlap"]),
     default=0.5,
     help="Overlap of consecutive model windows (cross-faded).",
 )
 @click.option(
     "--ppg-delay",
-    type=FloatRange(min=0.0, max=5.0),
+    type=FloatRange(*RANGES["delay_s"]),
     default=0.0,
     help="Seconds the PPG trails the ABP in INPUT (pulse transit + monitor delay; the lag the "
     "training windows were aligned by). The output is shifted onto the ABP's time axis.",
@@ -111,7 +112,7 @@ def _file_option(value: str | None, flag: str, example: str) -> Path | None:
 )
 @click.option(
     "--calibration-seconds",
-    type=FloatRange(min=1.0, max=3600.0),
+    type=FloatRange(*RANGES["calibration_seconds"]),
     default=60.0,
     help="Length of the calibration segment in seconds.",
 )

@@ -89,6 +89,14 @@ def split_indices(
             # --split all would be refused here: on the run's own file it holds the
             # training windows.
             how = "the run was trained without one (val_fold = -1); score --split test"
+        elif trained_windows(ckpt, info) is not None:
+            # --split all was advised here too, and refused (it holds the training
+            # windows), its own message pointing back at this split: say what works.
+            how = (
+                "this checkpoint was trained on this file, so --split all would score its "
+                "training windows; hold out windows with 'innpar data split' and train on it "
+                "again, or score another data set (--data)"
+            )
         else:
             how = "use --split all for every window"
         raise DataError(f"{info.path}: the {split} split is empty: {how}")
@@ -152,14 +160,23 @@ def _refuse_training_windows(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray,
     is the file the checkpoint was trained on and ``idx`` reaches into the training split
     the run used, or when that file's folds or split column have changed since
     (:func:`trained_windows`)."""
-    trained = trained_windows(ckpt, info)
-    if trained is None:
+    plan = _run_plan(ckpt, info)
+    if plan is None:
         return
     tcfg = ckpt.run_config.train
-    seen = np.intersect1d(idx, trained)
+    seen = np.intersect1d(idx, plan.train)
     if seen.size:
-        if split == "all":
-            how = "score --split test (or val)"
+        held = [name for name in ("test", "val") if len(getattr(plan, name))]
+        if split == "all" and held:
+            how = "score --split test (or val)" if len(held) == 2 else f"score --split {held[0]}"
+        elif split == "all":
+            # Advising --split test here sent a file without held-out windows back to the
+            # message that advised --split all.
+            how = (
+                "the file holds no test or validation windows of that run: hold out "
+                "windows with 'innpar data split' and train on it again, or score another "
+                "data set (--data)"
+            )
         elif tcfg.test_fold is not None:
             how = f"give that run's test fold ({tcfg.test_fold})"
         else:

@@ -575,6 +575,41 @@ def test_an_empty_split_is_said(tmp_path: Path):
         split_indices(linear_checkpoint(tmp_path), read_info(path), "val")
 
 
+def test_a_training_file_without_held_out_windows_gets_hints_that_lead_somewhere(tmp_path):
+    """Guards against the two hints that pointed at each other on the run's own file with
+    every window in train (``innpar data synth --subjects 2``): an empty test split said to
+    use --split all, and --split all, refused for its training windows, said to score
+    --split test. Both now say to hold out windows with 'innpar data split' (or to score
+    another data set); a file with a test split but no validation one is sent to the test
+    split alone."""
+    path = fold_file(tmp_path / "f.h5", sizes=(2, 2), split="train")
+    ckpt, info = trained_on(tmp_path, path), read_info(path)
+    for split in ("test", "val"):
+        with pytest.raises(DataError) as empty:
+            split_indices(ckpt, info, split)
+        assert str(empty.value) == (
+            f"{path}: the {split} split is empty: this checkpoint was trained on this file, "
+            "so --split all would score its training windows; hold out windows with 'innpar "
+            "data split' and train on it again, or score another data set (--data)"
+        )
+    with pytest.raises(DataError) as everything:
+        split_indices(ckpt, info, "all")
+    assert str(everything.value).endswith(
+        "the file holds no test or validation windows of that run: hold out windows with "
+        "'innpar data split' and train on it again, or score another data set (--data), or "
+        "--split train to score training windows"
+    )
+    # Another data set without a test split can be scored whole.
+    other = fold_file(tmp_path / "o.h5", sizes=(1, 1), split="train")
+    with pytest.raises(DataError, match="use --split all for every window"):
+        split_indices(ckpt, read_info(other), "test")
+    assert len(split_indices(ckpt, read_info(other), "all")) == 2
+    path = fold_file(tmp_path / "g.h5")
+    ckpt, info = trained_on(tmp_path, path, test_fold=0, val_fold=-1), read_info(path)
+    with pytest.raises(DataError, match=r"; score --split test, or --split train to score"):
+        split_indices(ckpt, info, "all")
+
+
 def test_predictions_carry_the_ids_of_the_windows_they_are_of(tmp_path: Path):
     """Guards against a split's window ids taken from the top of the file: the test split
     (fold 4 of folds 0-4, the highest when the run gives none) is windows 7 and 8, and their

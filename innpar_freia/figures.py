@@ -42,7 +42,15 @@ def _loss_weights(run: Path) -> dict[str, Any] | None:
         train = json.loads((run / "config.json").read_text(encoding="utf-8")).get("train")
     except (OSError, ValueError, AttributeError):
         return None
-    return train if isinstance(train, dict) else None
+    if not isinstance(train, dict):
+        return None
+    # A weight that is not a number (a config.json edited by hand) says nothing either.
+    numbers = all(
+        isinstance(v, (int, float)) and not isinstance(v, bool)
+        for k, v in train.items()
+        if k.endswith("_weight") and v is not None
+    )
+    return train if numbers else None
 
 
 def _scored(path: str | Path, protocol: str) -> tuple[Any, ...]:

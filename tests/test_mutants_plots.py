@@ -749,6 +749,9 @@ def test_training_figure_reads_the_run_s_loss_weights(drawn, tmp_path):
     (run / "config.json").write_text("not json")
     training_figure(run, tmp_path / "t.png")
     assert drawn["plot_training_curves"][1]["loss_weights"] is None
+    (run / "config.json").write_text('{"train": {"pair_weight": "3"}}')
+    training_figure(run, tmp_path / "t.png")
+    assert drawn["plot_training_curves"][1]["loss_weights"] is None
     (run / "config.json").write_text('{"train": {"pair_weight": 3.0}}')
     training_figure(run / "metrics.jsonl", tmp_path / "t.png")
     assert drawn["plot_training_curves"][1]["loss_weights"] == {"pair_weight": 3.0}

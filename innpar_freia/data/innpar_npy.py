@@ -218,7 +218,7 @@ def crowded_starts_warning(subjects: list[str], starts: list[int], length: int) 
             by_subject.setdefault(subject, []).append(start)
     crowded = []
     for subject, found in by_subject.items():
-        found = sorted(found)
+        found = sorted(set(found))  # one window name twice is a repeated id, warned of apart
         close = [(a, b) for a, b in itertools.pairwise(found) if b - a < length / 10]
         if close:
             crowded.append((subject, len(found), close[0]))

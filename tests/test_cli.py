@@ -437,3 +437,25 @@ def test_sigterm_inside_a_finaliser_waits_until_it_has_returned():
 
     Finalised()  # collected at once: its __del__ runs
     assert seen == [True] and not _in_finaliser(sys._getframe())
+
+
+def test_running_out_of_memory_is_one_message(synth_file: Path, monkeypatch) -> None:
+    """numpy's MemoryError ('Unable to allocate 1.40 GiB for an array with shape (301140,
+    625)', eval of 300k windows under an 8 GB limit) came with 40 lines of traceback."""
+    from innpar_freia.data import store
+
+    def too_large(*args, **kwargs):
+        raise MemoryError(
+            "Unable to allocate 1.40 GiB for an array with shape (301140, 625) and data "
+            "type float64"
+        )
+
+    monkeypatch.setattr(store, "read_info", too_large)
+    result = CliRunner().invoke(cli, ["data", "info", str(synth_file)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.splitlines() == [
+        "Error: out of memory: Unable to allocate 1.40 GiB for an array with shape (301140, "
+        "625) and data type float64; the input is too large to be held at once here: give "
+        "the command less of it (fewer windows or a shorter recording), or run it on a "
+        "machine with more memory"
+    ]

@@ -47,6 +47,7 @@ def _rational(fs: float) -> Fraction | None:
     """``fs`` as a fraction of small terms (250, 2048, 62.5 or 999.7 Hz), or None for a
     rate such as 124.99937 Hz (one measured from time stamps), which only a fraction of
     large terms gives exactly."""
+    fs = float(fs)  # a numpy float32 is no Fraction's argument
     r = Fraction(fs).limit_denominator(1000)
     return r if abs(float(r) - fs) <= 1e-12 * fs else None
 
@@ -65,7 +66,7 @@ def rate_ratio(fs_in: float, fs_out: float) -> Fraction:
         exact = r_out / r_in
         if max(exact.numerator, exact.denominator) <= MAX_RATIO_TERMS:
             return exact
-    return Fraction(fs_out / fs_in).limit_denominator(1000)
+    return Fraction(float(fs_out) / float(fs_in)).limit_denominator(1000)
 
 
 def resample(

@@ -89,6 +89,7 @@ def test_rate_ratio_is_exact_for_rates_of_small_terms_and_refuses_zero() -> None
     assert rate_ratio(2048.0, 125.0) == Fraction(125, 2048)
     assert rate_ratio(125.0, 16384.0) == Fraction(16384, 125)
     assert rate_ratio(999.7, 125.0) == Fraction(1250, 9997)
+    assert rate_ratio(np.float32(250.0), np.int64(125)) == Fraction(1, 2)  # numpy's rates
     # A rate no small fraction gives: the nearest fraction with a denominator of at most
     # 1000, as before.
     assert rate_ratio(124.99937, 125.0) == Fraction(125 / 124.99937).limit_denominator(1000)

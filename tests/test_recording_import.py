@@ -626,13 +626,20 @@ def test_a_numpy_file_without_read_permission_is_said_to_be_unreadable_not_corru
         assert str(caught.value) == f"cannot read {f}: Permission denied"
 
 
-def test_wfdb_multi_segment_record_is_read_through_its_master(tmp_path: Path, recs) -> None:
-    rec = recs[2]
-    root = tmp_path / "db"
+def _halves(root: Path, rec, prefix: str) -> int:
+    """``rec`` written as two WFDB segment records ``<prefix>1`` and ``<prefix>2`` in
+    ``root``, its halves; returns the length of each."""
     half = rec.abp.size // 2
     for i in range(2):
         part = slice(i * half, (i + 1) * half)
-        write_wfdb(root, f"m_{i + 1:04d}", {"PLETH": rec.ppg[part], "ABP": rec.abp[part]})
+        write_wfdb(root, f"{prefix}{i + 1}", {"PLETH": rec.ppg[part], "ABP": rec.abp[part]})
+    return half
+
+
+def test_wfdb_multi_segment_record_is_read_through_its_master(tmp_path: Path, recs) -> None:
+    rec = recs[2]
+    root = tmp_path / "db"
+    half = _halves(root, rec, "m_000")
     (root / "m.hea").write_text(f"m/2 2 250 {2 * half}\nm_0001 {half}\nm_0002 {half}\n")
     out = tmp_path / "m.h5"
     report = import_recordings("wfdb", root, out)
@@ -1145,10 +1152,7 @@ def test_a_multi_segment_master_must_agree_with_its_segments_lengths(tmp_path: P
     longer segment was dropped and the record spliced across the cut, without a word."""
     rec = recs[2]
     root = tmp_path / "db"
-    half = rec.abp.size // 2
-    for i in range(2):
-        part = slice(i * half, (i + 1) * half)
-        write_wfdb(root, f"m_{i + 1}", {"PLETH": rec.ppg[part], "ABP": rec.abp[part]})
+    half = _halves(root, rec, "m_")
     (root / "m.hea").write_text(f"m/2 2 250 {2 * half - 1000}\nm_1 {half - 1000}\nm_2 {half}\n")
     out = tmp_path / "o.h5"
     assert_clean_failure(
@@ -1171,10 +1175,7 @@ def test_a_gap_in_a_fixed_layout_multi_segment_record_is_read_as_nan(tmp_path: P
     no attribute 'p_signal'"); gaps read as NaN, as in a variable-layout record."""
     rec = recs[2]
     root = tmp_path / "db"
-    half = rec.abp.size // 2
-    for i in range(2):
-        part = slice(i * half, (i + 1) * half)
-        write_wfdb(root, f"g_{i + 1}", {"PLETH": rec.ppg[part], "ABP": rec.abp[part]})
+    half = _halves(root, rec, "g_")
     (root / "g.hea").write_text(f"g/3 2 250 {2 * half + 1250}\ng_1 {half}\n~ 1250\ng_2 {half}\n")
     raw = read_wfdb(root / "g")
     assert raw.n_samples == 2 * half + 1250 and raw.units["ABP"] == "mmHg"

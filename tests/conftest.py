@@ -81,7 +81,8 @@ def no_access():
     """``no_access(path)``: takes every permission from a file or folder for the test (given
     back after it) and returns it; skips the test where that takes nothing away: root
     reads anything unless run under ``setpriv --bounding-set=-dac_override,-dac_read_search
-    --inh-caps=-dac_override,-dac_read_search``."""
+    --inh-caps=-dac_override,-dac_read_search``, as test_recording_import's
+    ``test_the_permission_tests_run_as_root_too`` runs them."""
     taken: list[tuple[Path, int]] = []
 
     def take(path: Path) -> Path:

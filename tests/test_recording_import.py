@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -1382,3 +1383,31 @@ def test_csv_files_that_are_not_plain_tables_of_numbers_take_the_careful_reader(
     path = tmp_path / "x.csv"
     path.write_text(text)
     assert _numeric_table(path) is None
+
+
+PERMISSION_TESTS = "without_read_permission or subfolder_that_cannot_be_read"
+NO_OVERRIDE = ["--bounding-set=-dac_override,-dac_read_search",
+               "--inh-caps=-dac_override,-dac_read_search"]  # fmt: skip
+
+
+def test_the_permission_tests_run_as_root_too(tmp_path: Path) -> None:
+    """Root reads any file, so the tests that take a file's permissions skip when run as
+    root (as this project's CI is); that left them unrun where the suite runs. Here they
+    run again without root's override (``setpriv``), and must pass, none skipped."""
+    import shutil
+    import subprocess
+    import sys
+
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("not root, or no setpriv: the permission tests run as they are")
+    if subprocess.run([setpriv, *NO_OVERRIDE, "true"], capture_output=True).returncode:
+        pytest.skip("setpriv cannot drop capabilities here")
+    proc = subprocess.run(
+        [setpriv, *NO_OVERRIDE, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "-k", PERMISSION_TESTS, str(Path(__file__))],
+        capture_output=True, text=True, cwd=Path(__file__).parents[1], timeout=600,
+    )  # fmt: skip
+    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert summary.startswith("5 passed") and "skipped" not in summary, summary

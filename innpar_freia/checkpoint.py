@@ -265,18 +265,31 @@ class Checkpoint:
     def window_length(self) -> int:
         return self.run_config.model.window_length
 
-    def _run(self, signal: np.ndarray, reverse: bool, batch_size: int) -> np.ndarray:
+    def _run(
+        self,
+        signal: np.ndarray,
+        reverse: bool,
+        batch_size: int,
+        before: Callable[[np.ndarray], np.ndarray],
+        after: Callable[[np.ndarray], np.ndarray] = lambda y: y,
+        dtype: Any = np.float64,
+    ) -> np.ndarray:
+        """The network on ``signal`` batch by batch, each batch normalised by ``before`` and
+        its output mapped by ``after`` (both per window), into one ``dtype`` array: only the
+        input and the output are ever whole, so predicting a split costs 8 bytes a sample
+        beyond the input, not six float64 copies of it."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
             # range(0, n, -1) is empty: the output would be uninitialised memory.
             raise ValueError(f"batch_size must be a whole number >= 1, not {batch_size!r}")
         batch_size = int(batch_size)  # numpy integers too
-        signal = np.asarray(signal, dtype=np.float64)
+        if np.dtype(dtype).kind != "f":  # an integer type would truncate every value
+            raise TypeError(f"dtype must be a floating-point type, not {np.dtype(dtype)}")
         if signal.ndim != 2 or signal.shape[1] != self.window_length:
             raise ValueError(
                 f"expected windows of shape (n, {self.window_length}), got {signal.shape}"
             )
         param = next(self.model.parameters())
-        out = np.empty_like(signal)
+        out = np.empty(signal.shape, dtype=dtype)
         # Inference mode whatever the caller left the model in: the U-Net's batch norm in
         # training mode made a window's prediction depend on its batch, and updated its
         # running statistics.
@@ -285,11 +298,10 @@ class Checkpoint:
         try:
             with torch.no_grad(), full_float32(param.device):
                 for s in range(0, len(signal), batch_size):
-                    x = torch.as_tensor(
-                        signal[s : s + batch_size], dtype=param.dtype, device=param.device
-                    )
+                    batch = before(np.asarray(signal[s : s + batch_size], dtype=np.float64))
+                    x = torch.as_tensor(batch, dtype=param.dtype, device=param.device)
                     y = self.model.abp_to_ppg(x) if reverse else self.model.ppg_to_abp(x)
-                    out[s : s + batch_size] = y.double().cpu().numpy()
+                    out[s : s + batch_size] = after(y.double().cpu().numpy())
         finally:
             self.model.train(training)
         # Finite weights can still overflow (weights edited or damaged by hand, a run at
@@ -305,9 +317,10 @@ class Checkpoint:
         return out
 
     def _finite(self, windows: np.ndarray, what: str, fs: float | None) -> np.ndarray:
-        """``windows`` as float64, refused (``ValueError``) when any holds NaN, inf or a value
-        beyond float32's range (the network runs in float32 and would return NaN for those
-        windows, blamed on the weights), or when ``fs`` is not the rate it was trained at."""
+        """``windows`` as an array (not copied: :meth:`_run` converts it a batch at a time),
+        refused (``ValueError``) when any holds NaN, inf or a value beyond float32's range
+        (the network runs in float32 and would return NaN for those windows, blamed on the
+        weights), or when ``fs`` is not the rate it was trained at."""
         if fs is not None and (np.ndim(fs) != 0 or isinstance(fs, (bool, str))):
             raise TypeError(f"fs must be one number (Hz), not {fs!r}")
         if fs is not None and not np.isclose(float(fs), self.fs):  # as innpar eval checks
@@ -326,15 +339,14 @@ class Checkpoint:
                 f"shape {given.shape}"
                 + (" (one window: add an axis, x[None])" if given.ndim == 1 else "")
             )
-        windows = given.astype(np.float64)
-        if windows.ndim == 2 and not storable(windows):
-            bad = np.flatnonzero(~storable(windows, axis=1))
+        if not storable(given):
+            bad = np.flatnonzero(~storable(given, axis=1))
             raise ValueError(
-                f"{bad.size} of {len(windows)} {what} window(s) hold NaN, inf or values beyond "
+                f"{bad.size} of {len(given)} {what} window(s) hold NaN, inf or values beyond "
                 f"float32's range (first: window {bad[0]}); drop them or fill the gaps "
                 "(innpar reconstruct leaves gaps out)"
             )
-        return windows
+        return given
 
     def predict_abp(
         self, ppg: np.ndarray, batch_size: int = 512, fs: float | None = None
@@ -343,8 +355,11 @@ class Checkpoint:
         windows' rate in Hz, to have windows at another rate than the training data's
         refused: their shapes alone cannot tell."""
         ppg = self._finite(ppg, "PPG", fs)
-        norm = self._run(Normalisation.normalise_ppg(ppg), reverse=False, batch_size=batch_size)
-        return postprocess_abp(self.normalisation.denormalise_abp(norm), self.run_config.model)
+
+        def to_mmhg(norm: np.ndarray) -> np.ndarray:
+            return postprocess_abp(self.normalisation.denormalise_abp(norm), self.run_config.model)
+
+        return self._run(ppg, False, batch_size, Normalisation.normalise_ppg, to_mmhg)
 
     def check_reversible(self) -> None:
         """A clear error when the model has no reverse pass (the U-Net baseline)."""
@@ -355,7 +370,11 @@ class Checkpoint:
             )
 
     def predict_ppg(
-        self, abp_mmhg: np.ndarray, batch_size: int = 512, fs: float | None = None
+        self,
+        abp_mmhg: np.ndarray,
+        batch_size: int = 512,
+        fs: float | None = None,
+        dtype: Any = np.float64,
     ) -> np.ndarray:
         """ABP windows ``(n, L)`` in mmHg -> PPG ``(n, L)`` in the z units of the network's
         input (a window's mean and SD come out near, not exactly, 0 and 1), by the reverse
@@ -366,10 +385,12 @@ class Checkpoint:
         keeps only the ABP channel of the network's output, so
         ``predict_ppg(predict_abp(x))`` is not ``x``: the network's own output gradient
         channel is not the one computed from its ABP (about 0.2 z MAE on synthetic data).
-        The network itself inverts exactly (``innpar check``)."""
+        The network itself inverts exactly (``innpar check``). ``dtype=np.float32`` returns
+        the same numbers (the network's float32 output) in half the memory."""
         self.check_reversible()
-        abp = self.normalisation.normalise_abp(self._finite(abp_mmhg, "ABP", fs))
-        return self._run(abp, reverse=True, batch_size=batch_size)
+        abp = self._finite(abp_mmhg, "ABP", fs)
+        norm = self.normalisation.normalise_abp
+        return self._run(abp, True, batch_size, norm, dtype=dtype)
 
 
 def usable_device(device: str | torch.device) -> torch.device:

@@ -195,16 +195,7 @@ def waveform_stats(pred: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
     pred, ref = _same_shape(pred, ref, "waveform_stats")
     if pred.ndim != 2:
         raise ValueError(f"waveform_stats takes (windows, samples) arrays, got shape {pred.shape}")
-    if pred.size == 0:
-        return {"n_windows": 0, "mae": None, "rmse": None, "r": None}
-    err = pred - ref
-    r = pearson_per_window(pred, ref)
-    return {
-        "n_windows": int(pred.shape[0]),
-        "mae": float(np.abs(err).mean()),
-        "rmse": float(np.sqrt((err * err).mean())),
-        "r": float(np.nanmean(r)) if np.any(np.isfinite(r)) else None,
-    }
+    return WaveErrors.of(pred, ref).stats()
 
 
 def _mean_or_none(values: list[float | None]) -> float | None:
@@ -212,23 +203,112 @@ def _mean_or_none(values: list[float | None]) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
+# Windows are scored this many samples at a time (32 MB of float64 per array): the
+# protocol's memory then does not grow with the windows' number beyond a few numbers each.
+BLOCK_SAMPLES = 1 << 22
+
+
+def blocks(n: int, length: int) -> list[slice]:
+    """Consecutive row slices of ``n`` windows of ``length`` samples, each about
+    :data:`BLOCK_SAMPLES` samples (at least one window)."""
+    step = max(1, BLOCK_SAMPLES // max(1, length))
+    return [slice(s, min(n, s + step)) for s in range(0, n, step)]
+
+
+@dataclass
+class WaveErrors:
+    """Each window's waveform errors, summed over its samples: all that the waveform MAE,
+    RMSE and mean Pearson r need, pooled or per subject, without the waveforms."""
+
+    abs_sum: np.ndarray  # (n,) sum of |pred - ref| (mmHg)
+    sq_sum: np.ndarray  # (n,) sum of (pred - ref)^2
+    r: np.ndarray  # (n,) Pearson r, NaN where either window is constant
+    length: int  # samples per window
+
+    @classmethod
+    def empty(cls, n: int, length: int) -> WaveErrors:
+        return cls(np.empty(n), np.empty(n), np.empty(n), int(length))
+
+    @classmethod
+    def of(cls, pred: np.ndarray, ref: np.ndarray) -> WaveErrors:
+        """The errors of ``(n, L)`` windows (computed a block at a time)."""
+        out = cls.empty(pred.shape[0], pred.shape[1])
+        for rows in blocks(*pred.shape):
+            out.fill(rows, pred[rows], ref[rows])
+        return out
+
+    def fill(self, rows: slice, pred: np.ndarray, ref: np.ndarray) -> None:
+        """Set windows ``rows`` from their predicted and reference waveforms."""
+        pred = np.asarray(pred, dtype=np.float64)
+        ref = np.asarray(ref, dtype=np.float64)
+        err = pred - ref
+        self.abs_sum[rows] = np.abs(err).sum(axis=1)
+        self.sq_sum[rows] = (err * err).sum(axis=1)
+        self.r[rows] = pearson_per_window(pred, ref)
+
+    def __len__(self) -> int:
+        return len(self.abs_sum)
+
+    def __getitem__(self, sel: Any) -> WaveErrors:
+        return WaveErrors(self.abs_sum[sel], self.sq_sum[sel], self.r[sel], self.length)
+
+    def stats(self) -> dict[str, Any]:
+        """Waveform MAE and RMSE over all samples and the mean per-window r (see
+        :func:`waveform_stats`)."""
+        n = len(self)
+        samples = n * self.length
+        if samples == 0:
+            return {"n_windows": 0, "mae": None, "rmse": None, "r": None}
+        return {
+            "n_windows": int(n),
+            "mae": float(self.abs_sum.sum() / samples),
+            "rmse": float(np.sqrt(self.sq_sum.sum() / samples)),
+            "r": float(np.nanmean(self.r)) if np.isfinite(self.r).any() else None,
+        }
+
+
 @dataclass
 class Scored:
-    """Predicted and reference windows (mmHg) with their BP values, ready to score."""
+    """The windows one method is scored on in one protocol: their SBP/DBP/MAP (mmHg), their
+    subjects and their waveform errors (:class:`WaveErrors`), which is all that
+    :func:`score` needs; the waveforms themselves are not kept (build one from them with
+    :meth:`from_windows`)."""
 
-    pred: np.ndarray  # (n, L)
-    ref: np.ndarray  # (n, L)
     bp_pred: np.ndarray  # (n, 3) SBP, DBP, MAP
     bp_ref: np.ndarray  # (n, 3)
     subjects: np.ndarray  # (n,)
+    wave: WaveErrors
+
+    @classmethod
+    def from_windows(
+        cls,
+        pred: np.ndarray,
+        ref: np.ndarray,
+        bp_pred: np.ndarray,
+        bp_ref: np.ndarray,
+        subjects: np.ndarray,
+    ) -> Scored:
+        """Predicted and reference windows ``(n, L)`` (mmHg) with their BP values."""
+        pred, ref = _same_shape(pred, ref, "Scored")
+        if pred.ndim != 2:
+            raise ValueError(f"Scored takes (windows, samples) arrays, got shape {pred.shape}")
+        return cls(
+            np.asarray(bp_pred), np.asarray(bp_ref), np.asarray(subjects), WaveErrors.of(pred, ref)
+        )
+
+    def __len__(self) -> int:
+        return len(self.wave)
+
+    def __getitem__(self, sel: Any) -> Scored:
+        return Scored(self.bp_pred[sel], self.bp_ref[sel], self.subjects[sel], self.wave[sel])
 
 
 def score(s: Scored, with_subjects: bool = True) -> dict[str, Any]:
     """Pooled and per-subject metrics of :class:`Scored` windows."""
     out: dict[str, Any] = {
-        "n_windows": int(s.pred.shape[0]),
-        "n_subjects": len(np.unique(s.subjects)) if s.pred.shape[0] else 0,
-        "waveform": waveform_stats(s.pred, s.ref),
+        "n_windows": len(s),
+        "n_subjects": len(np.unique(s.subjects)) if len(s) else 0,
+        "waveform": s.wave.stats(),
     }
     for j, name in enumerate(BP_NAMES):
         out[name] = error_stats(s.bp_pred[:, j], s.bp_ref[:, j])
@@ -244,7 +324,7 @@ def per_subject_rows(s: Scored) -> list[dict[str, Any]]:
     """One row per subject: its windows, waveform MAE/RMSE/r, and SBP/DBP/MAP MAE and ME."""
     rows = []
     for subject, sel in subject_members(s.subjects).items():  # sorted by subject
-        w = waveform_stats(s.pred[sel], s.ref[sel])
+        w = s.wave[sel].stats()
         row: dict[str, Any] = {"subject": subject, "n_windows": len(sel)}
         row.update({f"wave_{k}": w[k] for k in ("mae", "rmse", "r")})
         for j, name in enumerate(BP_NAMES):
@@ -352,6 +432,73 @@ def calibration_for(
     return Calibration(float(pred_level), float(scale), float(ref_level))
 
 
+@dataclass(frozen=True)
+class SubjectCalibrations:
+    """The calibrated protocol over a set of windows: each window's affine map
+    ``pred' = (pred - pred_level) * scale + ref_level``, its subject's
+    (:func:`calibration_for` on that subject's calibration window), and the windows it
+    scores (all but each subject's calibration window)."""
+
+    pred_level: np.ndarray  # (n,)
+    scale: np.ndarray  # (n,)
+    ref_level: np.ndarray  # (n,)
+    scored: np.ndarray  # (n,) bool
+
+    def apply(self, pred: np.ndarray, rows: Any = slice(None)) -> np.ndarray:
+        """Calibrated windows ``rows`` from their predictions ``pred`` (mmHg)."""
+        pred = np.asarray(pred, dtype=np.float64)
+        level, scale = self.pred_level[rows, None], self.scale[rows, None]
+        return (pred - level) * scale + self.ref_level[rows, None]
+
+
+def subject_calibrations(
+    pred_level: np.ndarray,
+    bp_pred: np.ndarray,
+    bp_ref: np.ndarray,
+    ref_level: np.ndarray,
+    subjects: np.ndarray,
+    order: np.ndarray,
+    mode: str = "offset-scale",
+) -> SubjectCalibrations:
+    """The calibrated protocol from each window's mean predicted and reference level and
+    BP values (mmHg): per subject, with the first window in time order as calibration
+    window ``c``, ``pred' = (pred - mean(pred_c)) * PP_ref_c / PP_pred_c + mean(ref_c)``
+    (``offset`` mode: scale 1), see :func:`calibration_for`."""
+    if mode not in CALIBRATIONS:
+        raise ValueError(f"calibration must be one of {', '.join(CALIBRATIONS)}, but is {mode!r}")
+    subjects = np.asarray(subjects)  # a list compared with one subject is plain False
+    n = len(subjects)
+    out = SubjectCalibrations(np.zeros(n), np.ones(n), np.zeros(n), np.ones(n, dtype=bool))
+    members = subject_members(subjects)
+    for subject, c in calibration_windows(subjects, order).items():
+        sel = members[subject]
+        out.scored[c] = False
+        cal = calibration_for(
+            float(pred_level[c]),
+            float(bp_pred[c, 0]),
+            float(bp_pred[c, 1]),
+            float(bp_ref[c, 0]),
+            float(bp_ref[c, 1]),
+            float(ref_level[c]),
+            mode,
+        )
+        out.pred_level[sel], out.scale[sel], out.ref_level[sel] = (
+            cal.pred_level,
+            cal.scale,
+            cal.ref_level,
+        )
+    return out
+
+
+def window_means(x: np.ndarray) -> np.ndarray:
+    """Each window's mean (mmHg), a block at a time (no float64 copy of ``x``)."""
+    x = np.asarray(x)
+    out = np.empty(len(x))
+    for rows in blocks(*x.shape):
+        out[rows] = np.asarray(x[rows], dtype=np.float64).mean(axis=1)
+    return out
+
+
 def calibrate(
     pred: np.ndarray,
     bp_pred: np.ndarray,
@@ -360,53 +507,50 @@ def calibrate(
     subjects: np.ndarray,
     order: np.ndarray,
     mode: str = "offset-scale",
+    dtype: Any = np.float64,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Apply the calibrated protocol to predictions (mmHg).
+    """Apply the calibrated protocol (:func:`subject_calibrations`) to predictions (mmHg).
 
-    Per subject, with the first window in time order as calibration window ``c``:
-    ``pred' = (pred - mean(pred_c)) * PP_ref_c / PP_pred_c + mean(ref_c)`` (``offset``
-    mode: scale 1), see :func:`calibration_for`. Returns the calibrated predictions and a
-    boolean mask of the windows to score (calibration windows are not scored).
+    Returns the calibrated predictions (as ``dtype``; ``np.float32`` halves the memory of a
+    file that stores them so) and a boolean mask of the windows to score (calibration
+    windows are not scored).
     """
-    if mode not in CALIBRATIONS:
-        raise ValueError(f"calibration must be one of {', '.join(CALIBRATIONS)}, but is {mode!r}")
-    pred = np.asarray(pred, dtype=np.float64)
-    subjects = np.asarray(subjects)  # a list compared with one subject is plain False
-    out = np.array(pred, copy=True)
-    scored = np.ones(len(pred), dtype=bool)
+    pred = np.asarray(pred)
+    cal = subject_calibrations(
+        window_means(pred), bp_pred, bp_ref, window_means(ref), subjects, order, mode
+    )
+    out = np.empty(pred.shape, dtype=dtype)
+    for rows in blocks(*pred.shape):
+        out[rows] = cal.apply(pred[rows], rows)
+    return out, cal.scored
+
+
+def carry_forward_levels(
+    ref_level: np.ndarray, bp_ref: np.ndarray, subjects: np.ndarray, order: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The calibrated protocol's baseline from each window's mean reference level: every
+    window of a subject is predicted as its calibration window's mean level and
+    SBP/DBP/MAP. Returns ``(level, bp_pred, scored)``, ``level`` one number a window."""
+    subjects = np.asarray(subjects)
+    level = np.empty(len(subjects))
+    bp = np.empty((len(subjects), 3))
+    scored = np.ones(len(subjects), dtype=bool)
     members = subject_members(subjects)
     for subject, c in calibration_windows(subjects, order).items():
         sel = members[subject]
+        level[sel] = ref_level[c]
+        bp[sel] = bp_ref[c]
         scored[c] = False
-        cal = calibration_for(
-            float(pred[c].mean()),
-            float(bp_pred[c, 0]),
-            float(bp_pred[c, 1]),
-            float(bp_ref[c, 0]),
-            float(bp_ref[c, 1]),
-            float(np.mean(ref[c])),
-            mode,
-        )
-        out[sel] = cal.apply(pred[sel])
-    return out, scored
+    return level, bp, scored
 
 
 def carry_forward(
     ref: np.ndarray, bp_ref: np.ndarray, subjects: np.ndarray, order: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The calibrated protocol's baseline: every window of a subject is predicted as its
-    calibration window's mean level (waveform) and SBP/DBP/MAP. Returns ``(pred, bp_pred,
-    scored)``."""
-    pred = np.empty_like(ref, dtype=np.float64)
-    bp = np.empty_like(bp_ref, dtype=np.float64)
-    scored = np.ones(len(ref), dtype=bool)
-    members = subject_members(subjects)
-    for subject, c in calibration_windows(subjects, order).items():
-        sel = members[subject]
-        pred[sel] = ref[c].mean()
-        bp[sel] = bp_ref[c]
-        scored[c] = False
-    return pred, bp, scored
+    """:func:`carry_forward_levels` as windows: ``(pred, bp_pred, scored)``, ``pred`` the
+    shape of ``ref``."""
+    level, bp, scored = carry_forward_levels(window_means(ref), bp_ref, subjects, order)
+    return np.repeat(level[:, None], np.shape(ref)[1], axis=1), bp, scored
 
 
 # ----------------------------------------------------------------------------- baselines
@@ -490,41 +634,70 @@ def protocol_windows(
     baselines: BaselineParams | None = None,
     calibration: str | None = "offset-scale",
 ) -> dict[str, Scored]:
-    """The windows each protocol scores, with every method's predictions (mmHg).
+    """The windows each protocol scores, with every method's BP values and waveform errors.
 
     Keys: ``model`` (calibration-free); with ``baselines`` also ``naive`` and ``linear``;
     with ``calibration`` also ``model_calibrated`` and ``carry_forward`` (each subject's
     calibration window removed). :func:`evaluate_predictions` scores exactly these, and the
     report's figures plot exactly these, so numbers and figures cannot disagree.
+
+    The windows (mmHg, any float type) are read a block of rows at a time, so that the
+    memory this takes beyond them is a few numbers a window: every method's predictions
+    exist only one block at a time.
     """
-    pred = np.asarray(pred, dtype=np.float64)
-    ref = np.asarray(ref, dtype=np.float64)
+    pred, ref = np.asarray(pred), np.asarray(ref)
     subjects = np.asarray(subjects).astype(str)
     order = np.asarray(order)
     if pred.shape != ref.shape or pred.ndim != 2:
         raise ValueError(f"pred {pred.shape} and ref {ref.shape} must be equal (windows, samples)")
-    bp_ref = bp_values_batch(ref, fs)
-    bp_pred = bp_values_batch(pred, fs)
-    out = {"model": Scored(pred, ref, bp_pred, bp_ref, subjects)}
+    if calibration is not None and calibration not in CALIBRATIONS:
+        raise ValueError(
+            f"calibration must be one of {', '.join(CALIBRATIONS)}, but is {calibration!r}"
+        )
+    n, length = pred.shape
+    bp_ref, bp_pred = np.empty((n, 3)), np.empty((n, 3))
+    model = WaveErrors.empty(n, length)
+    levels = {"pred": np.empty(n), "ref": np.empty(n)}
     if baselines is not None:
-        n, length = ref.shape
-        naive_pred, naive_bp = baselines.naive(n, length)
-        out["naive"] = Scored(naive_pred, ref, naive_bp, bp_ref, subjects)
-        lin_pred = baselines.linear(ppg)
-        out["linear"] = Scored(lin_pred, ref, bp_values_batch(lin_pred, fs), bp_ref, subjects)
+        naive, linear = WaveErrors.empty(n, length), WaveErrors.empty(n, length)
+        linear_bp = np.empty((n, 3))
+    for rows in blocks(n, length):
+        r = np.asarray(ref[rows], dtype=np.float64)
+        p = np.asarray(pred[rows], dtype=np.float64)
+        bp_ref[rows] = bp_values_batch(r, fs)
+        bp_pred[rows] = bp_values_batch(p, fs)
+        model.fill(rows, p, r)
+        levels["pred"][rows], levels["ref"][rows] = p.mean(axis=1), r.mean(axis=1)
+        if baselines is not None:
+            naive.fill(rows, baselines.naive(len(r), length)[0], r)
+            lin = baselines.linear(ppg[rows])
+            linear_bp[rows] = bp_values_batch(lin, fs)
+            linear.fill(rows, lin, r)
+    out = {"model": Scored(bp_pred, bp_ref, subjects, model)}
+    if baselines is not None:
+        naive_bp = baselines.naive(n, 1)[1]
+        out["naive"] = Scored(naive_bp, bp_ref, subjects, naive)
+        out["linear"] = Scored(linear_bp, bp_ref, subjects, linear)
     if calibration is not None:
-        cal_pred, mask = calibrate(pred, bp_pred, bp_ref, ref, subjects, order, calibration)
-        out["model_calibrated"] = Scored(
-            cal_pred[mask],
-            ref[mask],
-            bp_values_batch(cal_pred[mask], fs),
-            bp_ref[mask],
-            subjects[mask],
+        cal = subject_calibrations(
+            levels["pred"], bp_pred, bp_ref, levels["ref"], subjects, order, calibration
         )
-        cf_pred, cf_bp, cf_mask = carry_forward(ref, bp_ref, subjects, order)
-        out["carry_forward"] = Scored(
-            cf_pred[cf_mask], ref[cf_mask], cf_bp[cf_mask], bp_ref[cf_mask], subjects[cf_mask]
+        cf_level, cf_bp, _ = carry_forward_levels(levels["ref"], bp_ref, subjects, order)
+        scored = np.flatnonzero(cal.scored)
+        cal_bp = np.empty((len(scored), 3))
+        cal_wave, cf_wave = (
+            WaveErrors.empty(len(scored), length),
+            WaveErrors.empty(len(scored), length),
         )
+        for part in blocks(len(scored), length):
+            rows = scored[part]
+            r = np.asarray(ref[rows], dtype=np.float64)
+            c = cal.apply(pred[rows], rows)
+            cal_bp[part] = bp_values_batch(c, fs)
+            cal_wave.fill(part, c, r)
+            cf_wave.fill(part, np.broadcast_to(cf_level[rows, None], r.shape), r)
+        out["model_calibrated"] = Scored(cal_bp, bp_ref[scored], subjects[scored], cal_wave)
+        out["carry_forward"] = Scored(cf_bp[scored], bp_ref[scored], subjects[scored], cf_wave)
     return out
 
 

@@ -45,6 +45,7 @@ SCHEMA = "innpar-freia.predictions"
 SCHEMA_VERSION = 1
 _STR = h5py.string_dtype(encoding="utf-8")
 _OPTIONAL_2D = ("reference", "calibrated", "ppg_inverse")
+WRITE_ROWS = 4096  # windows written to a dataset at once (a multiple of its 64-row chunks)
 
 
 @dataclass
@@ -90,7 +91,7 @@ def write_predictions(
 ) -> Path:
     """Write a predictions file atomically (temporary name, then rename)."""
     path = Path(path)
-    prediction = np.asarray(prediction, dtype=np.float64)
+    prediction = np.asarray(prediction)
     if prediction.ndim != 2:
         raise ValueError(f"prediction must be (windows, samples), got {prediction.shape}")
     n, length = prediction.shape
@@ -132,14 +133,20 @@ def write_predictions(
         for name, values in big.items():
             if values is None:
                 continue
-            fh.create_dataset(
+            values = np.asarray(values)
+            dataset = fh.create_dataset(
                 name,
-                data=np.asarray(values, dtype=np.float32),
+                shape=(n, length),
+                dtype=np.float32,
                 chunks=(min(64, max(1, n)), length),
                 compression="gzip",
                 compression_opts=4,
                 shuffle=True,
             )
+            # A block of rows at a time: a float32 copy of the whole array would be half
+            # its memory again (1 GB for 100k float64 windows of 625 samples).
+            for s in range(0, n, WRITE_ROWS):
+                dataset[s : s + WRITE_ROWS] = np.asarray(values[s : s + WRITE_ROWS], np.float32)
         if scored is not None:
             scored = np.asarray(scored, dtype=bool)
             if scored.shape != (n,):

@@ -148,8 +148,9 @@ def evaluate_checkpoints(
 # ----------------------------------------------------------------------------- figures
 
 
-def _pick_windows(pred: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    mae = np.abs(pred - ref).mean(axis=1)
+def _pick_windows(scored: Scored) -> tuple[np.ndarray, list[str]]:
+    """The windows of the 10th, 50th and 90th percentile and the largest waveform MAE."""
+    mae = scored.wave.abs_sum / scored.wave.length
     order = np.argsort(mae, kind="stable")
     picks, labels = [], []
     for q, label in ((0.1, "10th pct"), (0.5, "median"), (0.9, "90th pct"), (1.0, "worst")):
@@ -187,7 +188,7 @@ def render_figures(e: EvalEntry, staged: StagedOutputs, fig_dir: Path) -> dict[s
         out[key] = final
         return staged.stage(final)
 
-    picks, labels = _pick_windows(p.abp_pred, p.abp)
+    picks, labels = _pick_windows(w["model"])
     titles = [
         f"{lab}: {p.subjects[i]} ({p.window_ids[i]})" for i, lab in zip(picks, labels, strict=True)
     ]
@@ -208,7 +209,7 @@ def render_figures(e: EvalEntry, staged: StagedOutputs, fig_dir: Path) -> dict[s
         if key in w:
             methods[key] = (w[key].bp_pred, w[key].bp_ref)
     plots.plot_error_distributions(methods, stage("errors"), title=f"{e.name}: calibration-free")
-    if "model_calibrated" in w and len(w["model_calibrated"].pred):
+    if "model_calibrated" in w and len(w["model_calibrated"]):
         cal, cf = w["model_calibrated"], w["carry_forward"]
         label = e.metrics["calibrated"]["calibration"]
         plots.plot_bland_altman(
@@ -462,8 +463,9 @@ def _write_entry_predictions(write_predictions: Any, e: EvalEntry, path: Path) -
     mode = m.get("calibrated", {}).get("calibration") if m.get("calibrated") else None
     if mode is not None:
         model = e.windows["model"]
+        # float32, as the file stores it: half the memory of a float64 copy of the split.
         calibrated, scored = calibrate(
-            p.abp_pred, model.bp_pred, model.bp_ref, p.abp, p.subjects, p.start, mode
+            p.abp_pred, model.bp_pred, model.bp_ref, p.abp, p.subjects, p.start, mode, np.float32
         )
     write_predictions(
         path,

@@ -768,9 +768,10 @@ def error_sums(windows: Any) -> np.ndarray:
     """What the validation record's errors are made of, summed so that the shares of
     several ranks add up: ``[sum |e|, sum e^2, samples, |e_SBP|, |e_DBP|, |e_MAP| summed,
     windows]`` of one protocol's :class:`~innpar_freia.metrics.Scored` windows (mmHg)."""
-    err = windows.pred - windows.ref
-    bp = np.abs(windows.bp_pred - windows.bp_ref).sum(axis=0) if len(err) else np.zeros(3)
-    return np.array([np.abs(err).sum(), (err**2).sum(), err.size, *bp, len(err)], dtype=float)
+    wave, n = windows.wave, len(windows)
+    bp = np.abs(windows.bp_pred - windows.bp_ref).sum(axis=0) if n else np.zeros(3)
+    sums = [wave.abs_sum.sum(), wave.sq_sum.sum(), n * wave.length, *bp, n]
+    return np.array(sums, dtype=float)
 
 
 @torch.no_grad()

@@ -222,7 +222,9 @@ def test_aami_criterion_2_on_subjects_mean_errors():
     # score() reports it for each value, next to criterion 1.
     pred = np.zeros((6, 625))
     bp = np.zeros((6, 3))
-    out = score(Scored(pred, pred, bp + ok_err[:, None], bp, subjects), with_subjects=False)
+    out = score(
+        Scored.from_windows(pred, pred, bp + ok_err[:, None], bp, subjects), with_subjects=False
+    )
     assert out["sbp"]["aami2"]["pass"] is True and out["map"]["aami2"]["sd"] == pytest.approx(6.0)
 
 
@@ -288,7 +290,7 @@ def test_per_subject_average_differs_from_pooled():
     pred[:3] += 2.0
     pred[3] += 10.0
     s = score(
-        Scored(
+        Scored.from_windows(
             pred,
             ref,
             bp_values_batch(pred, FS),
@@ -471,7 +473,7 @@ def test_per_subject_me_keeps_its_sign_and_undefined_r_is_left_out():
     ref = np.stack([pulse(100.0, 20.0), pulse(90.0, 15.0), pulse(95.0, 10.0)])
     pred = np.stack([pulse(95.0, 20.0), pulse(85.0, 15.0), np.full(L, 80.0)])
     bp_ref, bp_pred = bp_values_batch(ref, FS), bp_values_batch(pred, FS)
-    out = score(Scored(pred, ref, bp_pred, bp_ref, np.array(["a", "a", "b"])))
+    out = score(Scored.from_windows(pred, ref, bp_pred, bp_ref, np.array(["a", "a", "b"])))
     rows = {r["subject"]: r for r in out["subjects"]}
     assert rows["a"]["sbp_me"] == pytest.approx(-5.0) and rows["a"]["sbp_mae"] == pytest.approx(5.0)
     assert rows["a"]["wave_r"] == pytest.approx(1.0) and rows["b"]["wave_r"] is None

@@ -152,7 +152,7 @@ def test_criterion_2_of_each_bp_value_is_of_that_value_s_errors():
     bp_ref = np.tile([120.0, 80.0, 95.0], (6, 1))
     bp_pred = bp_ref + np.stack([sbp_err, dbp_err, np.zeros(6)], axis=1)
     wave = np.tile(pulse(95.0, 20.0, length=50, period=25), (6, 1))
-    out = score(Scored(wave, wave, bp_pred, bp_ref, subjects), with_subjects=False)
+    out = score(Scored.from_windows(wave, wave, bp_pred, bp_ref, subjects), with_subjects=False)
     assert out["sbp"]["aami2"]["sd"] == pytest.approx(6.0)
     assert out["sbp"]["aami2"]["pass"] is True
     assert out["dbp"]["aami2"]["sd"] == pytest.approx(9.0)
@@ -206,7 +206,7 @@ def three_subjects() -> Scored:
         [[2.0, -1.0, 0.0], [-4.0, -1.0, 3.0], [11.0, 5.0, 0.0], [5.0, -3.0, 0.0], [-20.0, 0.0, 1.0]]
     )
     subjects = np.array(["a", "a", "a", "b", "c"])
-    return Scored(pred, ref, bp_ref + err, bp_ref, subjects)
+    return Scored.from_windows(pred, ref, bp_ref + err, bp_ref, subjects)
 
 
 def test_per_subject_rows_by_hand():
@@ -246,7 +246,8 @@ def test_a_per_subject_r_that_no_subject_has_is_none_not_zero():
     prediction has no r in any subject, and its per-subject r read as 0 (no correlation)
     rather than undefined."""
     s = three_subjects()
-    flat = Scored(np.full_like(s.ref, 1.5), s.ref, s.bp_pred, s.bp_ref, s.subjects)
+    ref = np.tile([0.0, 1.0, 2.0, 3.0], (5, 1))  # three_subjects' references
+    flat = Scored.from_windows(np.full_like(ref, 1.5), ref, s.bp_pred, s.bp_ref, s.subjects)
     out = baseline_score(flat)
     assert out["waveform"]["r"] is None
     assert out["per_subject"]["wave_r"] is None

@@ -71,7 +71,9 @@ def drawn(monkeypatch) -> list:
 
 def _scored(n: int, seed: float) -> Scored:
     bp = np.arange(n * 3, dtype=float).reshape(n, 3) + seed
-    return Scored(np.zeros((n, 4)), np.zeros((n, 4)), bp, bp + 100.0, np.array(["s"] * n))
+    return Scored.from_windows(
+        np.zeros((n, 4)), np.zeros((n, 4)), bp, bp + 100.0, np.array(["s"] * n)
+    )
 
 
 def _entry(tmp_path: Path, *, calibrated_windows: int = 2, full: bool = True) -> EvalEntry:

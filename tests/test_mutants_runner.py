@@ -593,19 +593,24 @@ def test_the_reconstruction_figure_shows_the_percentile_windows_of_waveform_mae(
     q x (n - 1)), ranked by the largest error in place of the MAE, or repeated. Eleven
     windows with MAEs 0..10 (window 2: MAE 1 with one 50-mmHg spike): the 10th, 50th and
     90th percentile and the worst are the windows of MAE 1, 5, 9 and 10."""
+    from innpar_freia.metrics import Scored
     from innpar_freia.report import _pick_windows
+
+    def pick(pred: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        bp = np.zeros((len(pred), 3))
+        return _pick_windows(Scored.from_windows(pred, ref, bp, bp, np.array(["s"] * len(pred))))
 
     mae = [5, 9, 1, 7, 0, 3, 10, 2, 8, 6, 4]
     ref = np.full((11, 100), 100.0)
     pred = ref + np.array(mae, dtype=float)[:, None]
     pred[2] = ref[2] + 0.5
     pred[2, 40] = ref[2, 40] + 50.5  # mean |error| (99 x 0.5 + 50.5) / 100 = 1
-    picks, labels = _pick_windows(pred, ref)
+    picks, labels = pick(pred, ref)
     assert picks.tolist() == [2, 0, 1, 6]
     assert labels == ["10th pct", "median", "90th pct", "worst"]
     # Two windows: the 10th percentile and median are the better one, 90th and worst the
     # other; each is drawn once, under its first label.
-    picks, labels = _pick_windows(ref[:2] + np.array([[3.0], [1.0]]), ref[:2])
+    picks, labels = pick(ref[:2] + np.array([[3.0], [1.0]]), ref[:2])
     assert picks.tolist() == [1, 0] and labels == ["10th pct", "90th pct"]
 
 

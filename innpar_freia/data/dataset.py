@@ -272,10 +272,14 @@ def split_bytes(n_windows: int, window_length: int) -> int:
     return 2 * 4 * n_windows * window_length
 
 
-def load_split_arrays(path: str | Path, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Raw PPG and ABP (mmHg) float64 arrays ``(n, L)`` of ``indices``, in that order."""
+def load_split_arrays(
+    path: str | Path, indices: np.ndarray, dtype: Any = np.float64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw PPG and ABP (mmHg) arrays ``(n, L)`` of ``indices``, in that order: float64, or
+    with ``dtype=None`` as the file stores them (float32: the same numbers in half the
+    memory)."""
     with open_h5(path) as fh:
-        return (
-            read_rows(fh["ppg"], indices).astype(np.float64),
-            read_rows(fh["abp"], indices).astype(np.float64),
-        )
+        ppg, abp = read_rows(fh["ppg"], indices), read_rows(fh["abp"], indices)
+    if dtype is None:
+        return ppg, abp
+    return ppg.astype(dtype, copy=False), abp.astype(dtype, copy=False)

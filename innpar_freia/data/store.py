@@ -410,6 +410,8 @@ def read_rows(dataset: h5py.Dataset, indices: np.ndarray) -> np.ndarray:
     unique, inverse = np.unique(indices, return_inverse=True)
     values = read_dataset(dataset, unique)
     check_finite(dataset, values)
+    if unique.size == indices.size and np.array_equal(unique, indices):
+        return values  # sorted, no repeats: no second copy of the rows
     return values[inverse]
 
 

@@ -7,11 +7,14 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from innpar_freia.errors import DataError, UnknownRateError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from innpar_freia.predictions import PredictionReader
 
 PROTOCOLS = ("calibration-free", "calibrated")
 
@@ -53,58 +56,78 @@ def _loss_weights(run: Path) -> dict[str, Any] | None:
     return train if numbers else None
 
 
-def _scored(path: str | Path, protocol: str) -> tuple[Any, ...]:
-    """Predicted and reference windows of a predictions file for ``protocol``, its rate,
-    the model's name, the file, and which of those windows are finite."""
-    from innpar_freia.predictions import read_predictions
+def _scored(
+    f: PredictionReader, protocol: str, bp: bool
+) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For ``protocol``, of the predictions file open in ``f``: the dataset of its
+    predictions, the file's rows of the windows it scores, which of those windows are
+    finite, and with ``bp`` the SBP/DBP/MAP of the finite ones, predicted and reference, each
+    ``(n, 3)``. The windows are read a block at a time and only these arrays are kept, so
+    that the memory a figure takes does not grow with the file beyond them."""
+    from innpar_freia.signal import bp_values_batch
 
-    if protocol not in PROTOCOLS:
-        raise DataError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
-    f = read_predictions(path)
-    if f.reference is None:
+    path = f.path
+    if "reference" not in f:
         raise DataError(f"{path} holds no reference windows to compare with")
-    pred, ref = f.prediction, f.reference
+    name, keep = "prediction", np.ones(len(f), dtype=bool)
     if protocol == "calibrated":
-        if f.calibrated is None or f.scored is None:
+        if "calibrated" not in f or "scored" not in f:
             raise DataError(
                 f"{path} holds no calibrated predictions: evaluate with --calibration "
                 "offset-scale or offset"
             )
-        pred, ref = f.calibrated[f.scored], ref[f.scored]
-    if len(pred) == 0:
+        name, keep = "calibrated", f.rows("scored", slice(None))
+    if not keep.any():
         raise DataError(f"{path}: no windows to plot for the {protocol} protocol")
-    # Windows holding NaN or inf (written by hand, or from a model that failed) have no
-    # BP values and would wreck the axes: left out, and the figure's title says how many.
-    finite = np.isfinite(pred).all(axis=1) & np.isfinite(ref).all(axis=1)
-    if not finite.any():
+    finite, bp_pred, bp_ref = [], [np.empty((0, 3))], [np.empty((0, 3))]
+    for first, (pred, ref) in f.blocks(name, "reference"):
+        scored = keep[first : first + len(pred)]
+        pred, ref = pred[scored], ref[scored]
+        # Windows holding NaN or inf (written by hand, or from a model that failed) have no
+        # BP values and would wreck the axes: left out, and the figure's title says how many.
+        ok = np.isfinite(pred).all(axis=1) & np.isfinite(ref).all(axis=1)
+        finite.append(ok)
+        if bp:
+            bp_pred.append(bp_values_batch(pred[ok], f.fs))
+            bp_ref.append(bp_values_batch(ref[ok], f.fs))
+    ok = np.concatenate(finite)
+    if not ok.any():
         raise DataError(f"{path}: every window to plot holds NaN or infinite values")
-    return pred, ref, f.fs, str(f.attrs.get("name") or f.attrs.get("checkpoint", "")), f, finite
+    return name, np.flatnonzero(keep), ok, np.concatenate(bp_pred), np.concatenate(bp_ref)
 
 
 def predictions_figure(
     path: str | Path, kind: str, out: str | Path, protocol: str = "calibration-free", n: int = 4
 ) -> Path:
     """``kind``: ``reconstructions`` (the first ``n`` windows), ``bland-altman`` or
-    ``errors`` of a predictions file (``innpar eval --save-predictions``)."""
+    ``errors`` of a predictions file (``innpar eval --save-predictions``). Only the windows
+    drawn, and per window its BP values, are held in memory, not the file."""
     from innpar_freia import plots
-    from innpar_freia.signal import bp_values_batch
+    from innpar_freia.predictions import PredictionReader
 
-    pred, ref, fs, name, f, finite = _scored(path, protocol)
-    abp = f.attrs.get("direction", "ppg2abp") == "ppg2abp"
-    mode = str(f.attrs.get("calibration", ""))
-    title = f"{name}: {protocol}" + (f" ({mode})" if protocol == "calibrated" and mode else "")
-    sel = np.flatnonzero(f.scored) if protocol == "calibrated" else np.arange(len(pred))
-    if not finite.all():
-        title += f" ({int((~finite).sum())} windows with NaN/inf left out)"
-        pred, ref, sel = pred[finite], ref[finite], sel[finite]
+    if protocol not in PROTOCOLS:
+        raise DataError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+    with PredictionReader(path) as f:
+        abp = f.attrs.get("direction", "ppg2abp") == "ppg2abp"
+        bp = abp and kind in ("bland-altman", "errors")
+        name, sel, finite, bp_pred, bp_ref = _scored(f, protocol, bp)
+        model = str(f.attrs.get("name") or f.attrs.get("checkpoint", ""))
+        mode = str(f.attrs.get("calibration", ""))
+        title = f"{model}: {protocol}" + (f" ({mode})" if protocol == "calibrated" and mode else "")
+        if not finite.all():
+            title += f" ({int((~finite).sum())} windows with NaN/inf left out)"
+        if kind == "reconstructions":
+            rows = sel[finite][:n]
+            ref, pred = f.rows("reference", rows), f.rows(name, rows)
+            subject, window_id = f.rows("subject", rows), f.rows("window_id", rows)
+            fs = f.fs
     if kind == "reconstructions":
-        titles = [f"{f.subject[i]} ({f.window_id[i]})" for i in sel[:n]]
         return plots.plot_reconstructions(
             ref,
             pred,
             fs,
             out,
-            titles=titles,
+            titles=[f"{s} ({w})" for s, w in zip(subject, window_id, strict=True)],
             max_windows=n,
             ylabel="ABP (mmHg)" if abp else "PPG (z-score)",
             what="ABP" if abp else "PPG",
@@ -114,7 +137,6 @@ def predictions_figure(
         )
     if not abp:
         raise DataError(f"{path} holds PPG, not ABP: {kind} plots need SBP/DBP/MAP")
-    bp_pred, bp_ref = bp_values_batch(pred, fs), bp_values_batch(ref, fs)
     if kind == "bland-altman":
         return plots.plot_bland_altman(bp_pred, bp_ref, out, title=title)
     if kind == "errors":

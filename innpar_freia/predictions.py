@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,15 +163,90 @@ def write_predictions(
 
 
 def read_predictions(path: str | Path) -> PredictionFile:
-    """Read a predictions file, with a clear error for anything else."""
+    """Read a predictions file, with a clear error for anything else. It holds every window
+    in memory as float64 (5 KB a window of 625 samples for each 2-D dataset):
+    :class:`PredictionReader` reads a large file a block of windows at a time."""
     path = Path(path)
+    fh, attrs = _open(path)
+    with fh:
+
+        def read(name: str) -> np.ndarray:
+            return _as_read(name, fh[name][:])
+
+        opt = {name: read(name) if name in fh else None for name in _OPTIONAL_2D}
+        return PredictionFile(
+            path=path,
+            attrs=attrs,
+            window_id=read("window_id"),
+            subject=read("subject"),
+            start=read("start"),
+            index=read("index"),
+            prediction=read("prediction"),
+            scored=read("scored") if "scored" in fh else None,
+            **opt,
+        )
+
+
+BLOCK = 4096
+"""Windows :meth:`PredictionReader.blocks` reads at once: 4096 windows of 625 samples are
+20 MB in float64 for each dataset read."""
+
+
+class PredictionReader:
+    """A predictions file open for reading, checked as :func:`read_predictions` checks it,
+    whose windows are read a block of :data:`BLOCK` rows at a time (:meth:`blocks`) or a few
+    chosen rows at a time (:meth:`rows`), as :func:`read_predictions` gives them (float64
+    windows, bool, int64, str): what it holds does not grow with the file's window count.
+    Use it in a ``with`` statement, or :meth:`close` it."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._fh, self.attrs = _open(self.path)
+
+    def __enter__(self) -> PredictionReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._fh.close()
+
+    @property
+    def fs(self) -> float:
+        return float(self.attrs["fs"])
+
+    def __len__(self) -> int:
+        """The file's window count."""
+        return int(self._fh["prediction"].shape[0])
+
+    def __contains__(self, name: str) -> bool:
+        """Whether the file has the (optional) dataset ``name``."""
+        return name in self._fh
+
+    def rows(self, name: str, index: np.ndarray | slice) -> np.ndarray:
+        """Rows ``index`` (a slice, or increasing row numbers) of dataset ``name``."""
+        return _as_read(name, self._fh[name][index])
+
+    def blocks(self, *names: str) -> Iterator[tuple[int, list[np.ndarray]]]:
+        """``(first row, [rows of each of names])`` for each block of :data:`BLOCK` rows in
+        turn, the last one shorter."""
+        block = BLOCK  # read when called: tests make it small
+        for first in range(0, len(self), block):
+            rows = slice(first, min(first + block, len(self)))
+            yield first, [self.rows(name, rows) for name in names]
+
+
+def _open(path: Path) -> tuple[h5py.File, dict[str, Any]]:
+    """``path`` open for reading and its attributes (str, not bytes), once it is known to
+    be a predictions file with what every reader relies on; one message otherwise."""
     if not path.is_file():
         raise DataError(f"predictions file not found: {path}")
     try:
         fh = h5py.File(path, "r")
     except OSError as exc:
         raise h5_open_error(path, exc) from None
-    with fh:
+    try:
         schema = fh.attrs.get("schema")
         schema = schema.decode() if isinstance(schema, bytes) else schema
         if schema != SCHEMA:
@@ -180,26 +256,23 @@ def read_predictions(path: str | Path) -> PredictionFile:
             )
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in fh.attrs.items()}
         _validate(fh, path, attrs)
+    except BaseException:
+        fh.close()
+        raise
+    return fh, attrs
 
-        def text(name: str) -> np.ndarray:
-            return np.array(
-                [v.decode() if isinstance(v, bytes) else str(v) for v in fh[name][:]], dtype=object
-            )
 
-        opt = {
-            name: fh[name][:].astype(np.float64) if name in fh else None for name in _OPTIONAL_2D
-        }
-        return PredictionFile(
-            path=path,
-            attrs=attrs,
-            window_id=text("window_id"),
-            subject=text("subject"),
-            start=fh["start"][:].astype(np.int64),
-            index=fh["index"][:].astype(np.int64),
-            prediction=fh["prediction"][:].astype(np.float64),
-            scored=fh["scored"][:].astype(bool) if "scored" in fh else None,
-            **opt,
+def _as_read(name: str, values: np.ndarray) -> np.ndarray:
+    """Values read from dataset ``name`` as the readers give them."""
+    if name in ("window_id", "subject"):
+        return np.array(
+            [v.decode() if isinstance(v, bytes) else str(v) for v in values], dtype=object
         )
+    if name in ("start", "index"):
+        return values.astype(np.int64)
+    if name == "scored":
+        return values.astype(bool)
+    return values.astype(np.float64)
 
 
 _REQUIRED_1D = ("window_id", "subject", "start", "index")

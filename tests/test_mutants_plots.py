@@ -722,6 +722,145 @@ def test_a_ppg_predictions_file_is_drawn_as_ppg(drawn, tmp_path):
         predictions_figure(path, "bland-altman", tmp_path / "f.png")
 
 
+def eleven_windows(path: Path) -> Path:
+    """Eleven windows w0..w10 (each with its own pulse rate and error) with a calibrated
+    protocol that leaves out w0, w5 and w6; w1's prediction holds NaN, w4's reference inf
+    and w9's calibrated prediction NaN."""
+    t = np.arange(625) / 125.0
+    ref = np.stack([90 + 25 * np.sin(2 * np.pi * (1 + 0.05 * i) * t + i) for i in range(11)])
+    pred = ref + 3.0 + 0.5 * np.arange(11)[:, None]
+    calibrated = ref - 1.0 - 0.25 * np.arange(11)[:, None]
+    pred[1, 10], ref[4, 20], calibrated[9, 0] = np.nan, np.inf, np.nan
+    return predictions_file(
+        path,
+        window_id=[f"w{i}" for i in range(11)],
+        subject=[f"s{i % 3}" for i in range(11)],
+        prediction=pred,
+        reference=ref,
+        calibrated=calibrated,
+        scored=~np.isin(np.arange(11), [0, 5, 6]),
+        attrs={"calibration": "offset", "name": "run/best"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("protocol", "rows", "title"),
+    [
+        ("calibration-free", [0, 2, 3, 5, 6, 7, 8, 9, 10], "run/best: calibration-free"),
+        ("calibrated", [1, 2, 3, 7, 8, 10], "run/best: calibrated (offset)"),
+    ],
+)
+def test_figures_read_by_blocks_draw_what_the_whole_file_gives(
+    drawn, tmp_path, monkeypatch, protocol, rows, title
+):
+    """Guards against the figures, which read a predictions file a block of windows at a
+    time, drawing other windows or other BP values than the whole file read at once gives:
+    a block's rows taken from the wrong place, the scored windows or the NaN/inf windows
+    picked in another block than their own. The file (:func:`eleven_windows`) is read 3
+    windows at a time; ``rows`` are its finite windows for the protocol, worked out by hand."""
+    from innpar_freia import predictions
+    from innpar_freia.figures import predictions_figure
+    from innpar_freia.predictions import read_predictions
+    from innpar_freia.signal import bp_values_batch
+
+    path = eleven_windows(tmp_path / "p.h5")
+    whole = read_predictions(path)
+    pred = whole.calibrated if protocol == "calibrated" else whole.prediction
+    pred, ref = pred[rows], whole.reference[rows]
+    title += " (2 windows with NaN/inf left out)"
+    monkeypatch.setattr(predictions, "BLOCK", 3)
+    predictions_figure(path, "bland-altman", tmp_path / "f.png", protocol)
+    (bp_pred, bp_ref, _), kw = drawn["plot_bland_altman"]
+    np.testing.assert_array_equal(bp_pred, bp_values_batch(pred, 125.0))
+    np.testing.assert_array_equal(bp_ref, bp_values_batch(ref, 125.0))
+    assert kw["title"] == title
+    predictions_figure(path, "errors", tmp_path / "f.png", protocol)
+    (models, _), kw = drawn["plot_error_distributions"]
+    assert list(models) == ["model"] and kw["title"] == title
+    np.testing.assert_array_equal(models["model"][0], bp_pred)
+    np.testing.assert_array_equal(models["model"][1], bp_ref)
+    predictions_figure(path, "reconstructions", tmp_path / "f.png", protocol, n=5)
+    (r, p, fs, _), kw = drawn["plot_reconstructions"]
+    np.testing.assert_array_equal(r[:5], ref[:5])  # the windows it draws (max_windows)
+    np.testing.assert_array_equal(p[:5], pred[:5])
+    assert fs == 125.0 and kw["max_windows"] == 5 and kw["title"] == title
+    assert kw["titles"] == [f"s{i % 3} (w{i})" for i in rows[:5]]
+
+
+@pytest.mark.parametrize("protocol", ["calibration-free", "calibrated"])
+def test_figures_of_a_predictions_file_read_a_block_of_windows_at_a_time(
+    drawn, tmp_path, monkeypatch, protocol
+):
+    """Guards against a figure of a predictions file reading all its windows at once (the
+    float64 copies of a 300k-window file took 6.6 GB to draw a figure): each read of the
+    file's datasets, made through h5py, returns at most a block (3 here) of windows, or the
+    two drawn; only the per-window 'scored' flags are read whole."""
+    import h5py
+
+    from innpar_freia import predictions
+    from innpar_freia.figures import predictions_figure
+
+    path = eleven_windows(tmp_path / "p.h5")
+    reads = []
+    read = h5py.Dataset.__getitem__
+
+    def counted(self, *args, **kwargs):
+        values = read(self, *args, **kwargs)
+        reads.append((self.name.lstrip("/"), len(values)))
+        return values
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", counted)
+    monkeypatch.setattr(predictions, "BLOCK", 3)
+    for kind in ("bland-altman", "errors", "reconstructions"):
+        reads.clear()
+        predictions_figure(path, kind, tmp_path / "f.png", protocol, n=2)
+        windows = [(name, n) for name, n in reads if name != "scored"]
+        assert max(n for _, n in windows) <= 3, reads
+        assert sum(n for name, n in windows if name == "reference") >= 11, reads
+        whole = [("scored", 11)] if protocol == "calibrated" else []
+        assert [read for read in reads if read[0] == "scored"] == whole, reads
+
+
+def test_a_prediction_reader_gives_what_read_predictions_gives(tmp_path, monkeypatch):
+    """Guards against the blockwise reader giving other values, types (float64 windows, as
+    read_predictions gives them) or rows than read_predictions (its blocks joined, and
+    chosen rows), and against a damaged file read by it without read_predictions' message,
+    or left open."""
+    import h5py
+
+    from innpar_freia import predictions
+    from innpar_freia.errors import DataError
+    from innpar_freia.predictions import PredictionReader, read_predictions
+
+    path = eleven_windows(tmp_path / "p.h5")
+    whole = read_predictions(path)
+    dtypes = {"window_id": object, "subject": object, "start": np.int64, "index": np.int64}
+    dtypes |= {"prediction": np.float64, "reference": np.float64, "calibrated": np.float64}
+    dtypes |= {"scored": bool}
+    names = list(dtypes)
+    monkeypatch.setattr(predictions, "BLOCK", 4)
+    with PredictionReader(path) as f:
+        assert (len(f), f.fs, f.attrs) == (11, 125.0, whole.attrs)
+        assert "calibrated" in f and "ppg_inverse" not in f
+        blocks = list(f.blocks(*names))
+        assert [first for first, _ in blocks] == [0, 4, 8]
+        for i, name in enumerate(names):
+            joined = np.concatenate([values[i] for _, values in blocks])
+            assert joined.dtype == dtypes[name], name
+            np.testing.assert_array_equal(joined, getattr(whole, name))
+        np.testing.assert_array_equal(f.rows("prediction", [2, 7]), whole.prediction[[2, 7]])
+        assert list(f.rows("window_id", [3, 10])) == ["w3", "w10"]
+        assert f.rows("reference", []).shape == (0, 625)
+    with h5py.File(path, "r+") as fh:
+        del fh["index"]
+    with pytest.raises(DataError, match="is damaged: it has no index dataset") as refused:
+        PredictionReader(path)
+    # The refused file was closed, not left to the garbage collector (its error, which
+    # holds the reader's frames, is still here): HDF5 opens it to write.
+    h5py.File(path, "r+").close()
+    assert refused.value is not None
+
+
 def test_training_figure_is_titled_with_the_run_s_folder(drawn, tmp_path):
     """Guards against the run named 'metrics' (the file's stem) in place of its folder."""
     from innpar_freia.figures import training_figure

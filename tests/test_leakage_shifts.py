@@ -358,3 +358,49 @@ def test_a_joined_split_of_the_real_folds_leaves_nothing_for_the_check(real_data
         assert len(set().union(*(folds["c2015_" + s] for s in group))) == 1
     report = check_leakage(bpb)
     assert not report.leaks, report.to_dict()
+
+
+def test_data_check_draws_its_progress_on_a_terminal_only(tmp_path, monkeypatch) -> None:
+    """The check compares every window with every other (minutes at 100,000 windows) and
+    said nothing meanwhile: each stage (reading, then per partition the near duplicates
+    and the shifted copies) draws the import's bar on a terminal's stderr, step by step to
+    its total, and clears it at the end; nothing on a pipe, with --quiet or with --json."""
+    import io
+    import re
+
+    import innpar_freia.cli.data as data_cli
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    # 72 windows: one block to read; a split column and 3 folds: 3 pairs of parts, each
+    # compared in one block of signatures.
+    path = synthesize_dataset(tmp_path / "s.h5", subjects=6, minutes=1.0, fs=FS, folds=3)
+    term = Terminal()
+    check_leakage(path, progress=data_cli._BarProgress(stream=term))
+    drawn = [line.rstrip() for line in term.getvalue().split("\r")]
+    full = "[" + "#" * 24 + "]"
+    assert f"reading windows {full} 1/1" in drawn
+    for name, last in (("splits", "train with val"), ("folds", "1 with 2")):
+        assert f"{name}: near duplicates {full} 3/3 {last}" in drawn, drawn
+        ends = [re.fullmatch(rf"{name}: shifted copies \[#+\] (\d+)/(\d+) .*", d) for d in drawn]
+        done = [(int(m[1]), int(m[2])) for m in ends if m]
+        assert done[-1][0] == done[-1][1] > 1, done  # a step per beat period, to the end
+        steps = [k for k, _ in done]
+        assert steps == sorted(steps)
+    assert drawn[-2:] == ["", ""]  # the bar is cleared at the end
+    pipe = io.StringIO()
+    check_leakage(path, progress=data_cli._BarProgress(stream=pipe))
+    assert pipe.getvalue() == ""
+
+    terminal = Terminal()
+    real = data_cli._BarProgress
+    monkeypatch.setattr(data_cli, "_BarProgress", lambda quiet=False: real(quiet, terminal))
+    for flags in (["--json"], ["--quiet"], []):
+        result = run_cli("data", "check", path, *flags)
+        assert result.exit_code == 0, result.output
+        assert "\r" not in result.output
+        assert (terminal.getvalue() == "") is bool(flags), (flags, terminal.getvalue())
+    assert f"folds: near duplicates {full} 3/3" in terminal.getvalue()

@@ -594,10 +594,16 @@ def _print_partition(p: dict) -> None:
     default=64,
     help="Block means per window in the signature.",
 )
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def check_cmd(
-    ctx: click.Context, file: Path, threshold: float, signature_points: int, as_json: bool
+    ctx: click.Context,
+    file: Path,
+    threshold: float,
+    signature_points: int,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
     """Check FILE for leakage between its splits and between its folds.
 
@@ -612,6 +618,9 @@ def check_cmd(
         sample by sample (r >= 0.999 in both signals and >= 0.9999 in one);
         the pairs of subjects they join are listed ('innpar data split --join-shared'
         draws folds that keep such subjects together).
+    Every window is compared with every other of the other parts: minutes at 100,000
+    windows, with a progress bar on stderr when it is a terminal (not with --quiet or
+    --json).
     Exit code: 0 no leakage, 3 leakage found, 1 unreadable file or nothing to check.
 
     \b
@@ -621,7 +630,7 @@ def check_cmd(
     from innpar_freia.data.leakage import check_leakage
     from innpar_freia.errors import DataError
 
-    report = check_leakage(file, threshold, signature_points)
+    report = check_leakage(file, threshold, signature_points, _BarProgress(quiet or as_json))
     if not report.partitions:
         from innpar_freia.data.store import read_info
 

@@ -37,13 +37,14 @@ import hashlib
 import itertools
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from innpar_freia.data.import_report import Progress
 from innpar_freia.data.store import SPLITS, open_h5, read_block, read_info
 
 SIGNATURE_POINTS = 64
@@ -297,9 +298,12 @@ def _check_partition(
     sigs: tuple[np.ndarray, np.ndarray],
     threshold: float,
     segments: Segments,
+    progress: Progress,
 ) -> tuple[PartitionReport, np.ndarray]:
     """The partition's report without its shifted copies, and the candidates for those:
-    ``(k, 3)`` rows of (window, window in a later part, shift in samples)."""
+    ``(k, 3)`` rows of (window, window in a later part, shift in samples). ``progress``
+    is started for the near duplicates and again for the shifted copies (the quadratic
+    comparisons), with a step per block of comparisons."""
     keys = sorted(set(part[valid].tolist()), key=str)
     report = PartitionReport(name, {str(k): int(np.sum(valid & (part == k))) for k in keys})
     report.near_expected = info.source_format == "synthetic"
@@ -339,10 +343,14 @@ def _check_partition(
 
     # Near duplicates between every pair of parts, a block of signatures at a time.
     index = {k: np.flatnonzero(valid & (part == k)) for k in keys}
+    pairs = [(kx, ky) for x, kx in enumerate(keys) for ky in keys[x + 1 :]]
+    blocks = sum(len(_blocks(len(index[kx]), len(index[ky]))) for kx, ky in pairs)
+    progress.start(blocks, f"{name}s: near duplicates")
     near: list[tuple[float, int, int, float, float]] = []
-    for x, kx in enumerate(keys):
-        for ky in keys[x + 1 :]:
-            near += _near_pairs(sigs, hashes, index[kx], index[ky], threshold)
+    for kx, ky in pairs:
+        near += _near_pairs(
+            sigs, hashes, index[kx], index[ky], threshold, progress=progress, item=f"{kx} with {ky}"
+        )
     near.sort(key=lambda t: -t[0])  # the most convincing examples first
     report.near_pairs = len(near)
     report.near_copies = sum(1 for t in near if t[0] >= COPY_THRESHOLD)
@@ -364,7 +372,7 @@ def _check_partition(
     # file those are the copies (r >= COPY_THRESHOLD) only, as in ``shared_signal``: a copy
     # a sample apart correlates 0.99-0.999 there, and would be left out of both counts.
     found = {(i, j) for r, i, j, _, _ in near if r >= COPY_THRESHOLD or not report.near_expected}
-    return report, _shift_candidates(part, valid, keys, segments, (hp, ha), found)
+    return report, _shift_candidates(name, part, valid, keys, segments, (hp, ha), found, progress)
 
 
 Mask = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -377,15 +385,17 @@ def _near_pairs(
     cols_of: np.ndarray,
     threshold: float,
     mask: Mask | None = None,
+    progress: Progress | None = None,
+    item: str = "",
 ) -> list[tuple[float, int, int, float, float]]:
     """(min r, window, window, PPG r, ABP r) of the pairs of a window of ``rows_of`` and
     one of ``cols_of`` whose signatures correlate above ``threshold`` in both signals and
     that share no hash (those are exact duplicates), among the pairs ``mask(rows, cols)``
-    keeps (all without one), a block of signatures at a time."""
+    keeps (all without one), a block of signatures at a time (a ``progress`` step each)."""
     sp, sa = sigs
     hp, ha = hashes
     out = []
-    for s, t in _blocks(len(rows_of), len(cols_of)):
+    for s, t in _stepped(_blocks(len(rows_of), len(cols_of)), progress or Progress(), item):
         rows, cols = rows_of[s : s + COMPARE_BLOCK], cols_of[t : t + COMPARE_COLUMNS]
         cp = sp[rows] @ sp[cols].T
         hit = cp > threshold
@@ -411,42 +421,61 @@ def _blocks(n_rows: int, n_cols: int) -> list[tuple[int, int]]:
     ]
 
 
+def _stepped(steps: Iterable[Any], progress: Progress, item: str) -> Iterator[Any]:
+    """``steps``, one ``progress`` step (named ``item``) as the loop's body is done with each."""
+    for step in steps:
+        yield step
+        progress.advance(item)
+
+
 def _shift_candidates(
+    name: str,
     part: np.ndarray,
     valid: np.ndarray,
     keys: list[Any],
     segments: Segments,
     hashes: tuple[list[str], list[str]],
     found: set[tuple[int, int]],
+    progress: Progress,
 ) -> np.ndarray:
     """Pairs of windows of different parts with a pair of segments whose signatures
     correlate at ``COPY_THRESHOLD`` or more in both signals and at ``SAME_SAMPLES`` in one,
     with the shift the segments give, less the pairs counted already (identical bytes, or
-    near duplicates)."""
+    near duplicates). A ``progress`` step per beat period of each pair of parts."""
     seg_part = part[segments.rows]
     seg_valid = valid[segments.rows]
     index = {k: np.flatnonzero(seg_valid & (seg_part == k)) for k in keys}
+    pairs = [(kx, ky) for x, kx in enumerate(keys) for ky in keys[x + 1 :]]
+    periods = sum(len(np.unique(segments.period[index[kx]])) for kx, _ in pairs)
+    progress.start(periods, f"{name}s: shifted copies")
     out = [
-        _segment_candidates(segments, index[kx], index[ky])
-        for x, kx in enumerate(keys)
-        for ky in keys[x + 1 :]
+        _segment_candidates(
+            segments, index[kx], index[ky], progress=progress, item=f"{kx} with {ky}"
+        )
+        for kx, ky in pairs
     ]
     return _new_candidates(out, hashes, found)
 
 
 def _segment_candidates(
-    segments: Segments, rows_of: np.ndarray, cols_of: np.ndarray, mask: Mask | None = None
+    segments: Segments,
+    rows_of: np.ndarray,
+    cols_of: np.ndarray,
+    mask: Mask | None = None,
+    progress: Progress | None = None,
+    item: str = "",
 ) -> np.ndarray:
     """(window, window, shift) of the pairs of a segment of ``rows_of`` and one of
     ``cols_of`` (segment indices) whose beat periods agree within ``SHIFT_SLACK`` and whose
     signatures correlate at ``COPY_THRESHOLD`` or more in both signals and at
-    ``SAME_SAMPLES`` in one, among the pairs of windows ``mask`` keeps (all without one)."""
+    ``SAME_SAMPLES`` in one, among the pairs of windows ``mask`` keeps (all without one).
+    A ``progress`` step (``item``) per beat period of ``rows_of``."""
     rows_of = rows_of[np.argsort(segments.period[rows_of], kind="stable")]
     cols_of = cols_of[np.argsort(segments.period[cols_of], kind="stable")]
     pr, pc = segments.period[rows_of], segments.period[cols_of]
     out = [np.zeros((0, 3), dtype=np.int64)]
     # A copy has the same beats: segments are compared a beat period at a time.
-    for value in np.unique(pr):
+    for value in _stepped(np.unique(pr), progress or Progress(), item):
         lo, hi = np.searchsorted(pr, [value, value + 1])
         cols = cols_of[np.searchsorted(pc, value - SHIFT_SLACK) :
                        np.searchsorted(pc, value + SHIFT_SLACK + 1)]  # fmt: skip
@@ -558,6 +587,7 @@ def check_leakage(
     path: str | Path,
     threshold: float = NEAR_THRESHOLD,
     points: int = SIGNATURE_POINTS,
+    progress: Progress | None = None,
 ) -> LeakageReport:
     """Check a window file for leakage across its splits and its folds.
 
@@ -565,18 +595,27 @@ def check_leakage(
         path: HDF5 window file.
         threshold: correlation above which two signatures count as near duplicates.
         points: signature length (block means of each window).
+        progress: told of each stage (reading the windows; per partition, the near
+            duplicates and the shifted copies) and of each block of work in it; the
+            comparisons grow with the square of the file (minutes at 100,000 windows).
     """
     t0 = time.monotonic()
-    info, hashes, sigs, segments = _read(path, points)
-    checked: list[tuple[PartitionReport, np.ndarray, np.ndarray]] = []
-    for name, part, valid in _partitions(info):
-        report, cand = _check_partition(name, part, valid, info, hashes, sigs, threshold, segments)
-        checked.append((report, part, cand))
-    copies = _confirm(
-        path,
-        np.concatenate([c for _, _, c in checked] or [np.zeros((0, 3))]).astype(np.int64),
-        segments.length,
-    )
+    progress = progress or Progress()
+    try:
+        info, hashes, sigs, segments = _read(path, points, progress=progress)
+        checked: list[tuple[PartitionReport, np.ndarray, np.ndarray]] = []
+        for name, part, valid in _partitions(info):
+            report, cand = _check_partition(
+                name, part, valid, info, hashes, sigs, threshold, segments, progress
+            )
+            checked.append((report, part, cand))
+        copies = _confirm(
+            path,
+            np.concatenate([c for _, _, c in checked] or [np.zeros((0, 3))]).astype(np.int64),
+            segments.length,
+        )
+    finally:
+        progress.finish()
     for report, part, cand in checked:
         _add_shifted(report, part, info, cand, copies)
     return LeakageReport(
@@ -601,9 +640,10 @@ def _partitions(info: Any) -> list[tuple[str, np.ndarray, np.ndarray]]:
 
 
 def _read(
-    path: str | Path, points: int, check_split: bool = True
+    path: str | Path, points: int, check_split: bool = True, progress: Progress | None = None
 ) -> tuple[Any, tuple[list[str], list[str]], tuple[np.ndarray, np.ndarray], Segments]:
-    """The file's metadata, the hashes and signatures of its windows, and their segments."""
+    """The file's metadata, the hashes and signatures of its windows, and their segments
+    (a ``progress`` step per block of windows read)."""
     info = read_info(path, check_split=check_split)
     n = info.n_windows
     sp = np.zeros((n, min(points, info.window_length)), dtype=np.float32)
@@ -612,8 +652,10 @@ def _read(
     ha: list[str] = []
     seg_len, _ = segment_geometry(info.fs, info.window_length)
     seg_rows, seg_first, seg_period, seg_p, seg_a = [], [], [], [], []
+    progress = progress or Progress()
+    progress.start(-(-n // READ_BLOCK), "reading windows")
     with open_h5(path) as fh:
-        for s in range(0, n, READ_BLOCK):
+        for s in _stepped(range(0, n, READ_BLOCK), progress, ""):
             ppg = read_block(fh["ppg"], s, s + READ_BLOCK)
             abp = read_block(fh["abp"], s, s + READ_BLOCK)
             hp.extend(_hashes(ppg, s))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # torch's DataLoader re-raises an exception from a worker process as ``type(exc)(text)``,
 # where ``text`` is "Caught DataError in DataLoader worker process 0.\nOriginal Traceback
@@ -67,3 +68,10 @@ class RunDirError(InnparError, ValueError):
 
 class TrainingDiverged(InnparError, RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def listed(items: list[Any], first: int) -> str:
+    """The first ``first`` of ``items``, and how many more there are: a line of a message
+    that stays short however many there are ("a, b and 7 more")."""
+    more = f" and {len(items) - first} more" if len(items) > first else ""
+    return ", ".join(map(str, items[:first])) + more

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from innpar_freia.checkpoint import Checkpoint, load_checkpoint
-from innpar_freia.errors import DataError
+from innpar_freia.errors import DataError, listed
 from innpar_freia.outputs import (
     StagedOutputs,
     check_outputs,
@@ -214,7 +214,7 @@ def _cuffs_for(
     if missing:
         raise DataError(
             f"cuff table {path} has no reading for {len(missing)} of the {len(recordings)} "
-            f"recordings: {_listed(missing, 5)}; add their rows, or leave them out with --include"
+            f"recordings: {listed(missing, 5)}; add their rows, or leave them out with --include"
         )
     return readings, sorted(set(table) - used)
 
@@ -358,7 +358,7 @@ def reconstruct_folder(
         existing = [p for p in finals if p.exists()]
         if existing and not opts.force:
             raise DataError(
-                f"outputs exist: {_listed(existing, 3)}; pass --force to replace them"
+                f"outputs exist: {listed(existing, 3)}; pass --force to replace them"
                 + (
                     " (or --resume to go on with the run they are from)"
                     if index_paths[1].is_file()
@@ -456,7 +456,7 @@ def _reconstruct_one(
     # replaced whole or not at all): not to be taken for this run's.
     stale = [p for p in _finals(out, out_format or rec.format, rec_opts) if p.exists()]
     if stale:
-        reason += f" (the outputs of an earlier run are left as they were: {_listed(stale, 2)})"
+        reason += f" (the outputs of an earlier run are left as they were: {listed(stale, 2)})"
     return _failed(rec, reason)
 
 
@@ -584,12 +584,6 @@ def _calibration_name(cal: dict[str, Any]) -> str:
     if cal["source"] == "cuff":
         return f"cuff {cal['ref_sbp']:g}/{cal['ref_dbp']:g}"
     return "reference"
-
-
-def _listed(items: list[Any], first: int) -> str:
-    """The first ``first`` of ``items``, and how many more there are."""
-    more = f" and {len(items) - first} more" if len(items) > first else ""
-    return ", ".join(map(str, items[:first])) + more
 
 
 def _failed(rec: Recording, reason: str, status: str = "failed") -> dict[str, Any]:

@@ -404,3 +404,28 @@ def test_data_check_draws_its_progress_on_a_terminal_only(tmp_path, monkeypatch)
         assert "\r" not in result.output
         assert (terminal.getvalue() == "") is bool(flags), (flags, terminal.getvalue())
     assert f"folds: near duplicates {full} 3/3" in terminal.getvalue()
+
+
+def test_split_join_shared_names_a_large_group_in_one_short_line(tmp_path: Path) -> None:
+    """A group of subjects sharing signal was printed as one line of all its names (of any
+    length: hundreds of subjects make a line of thousands of characters). A group of 7
+    (s0..s6, each with a copy of one window) is named by its size, its first 5 and how many
+    more; a group of 5 (t0..t4) in full; --json lists every subject of both."""
+    from helpers import distinct_windows
+
+    ppg, abp = distinct_windows(15, seed=3)
+    subjects = [f"s{k}" for k in range(7)] + [f"t{k}" for k in range(5)] + ["x", "y", "z"]
+    # Windows 0-6 are one window (row 0), 7-11 another (row 7): exact copies.
+    rows = [0] * 7 + [7] * 5 + [12, 13, 14]
+    with WindowWriter(tmp_path / "g.h5", fs=FS, window_length=N, source_format="t") as w:
+        w.append(ppg[rows], abp[rows], subject=subjects, window_id=[f"w{i}" for i in range(15)])
+    result = run_cli("data", "split", tmp_path / "g.h5", "--folds", "3", "--join-shared")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if "sharing signal:" in line]
+    assert lines == [
+        "  one fold for subjects sharing signal: 7 subjects: s0, s1, s2, s3, s4 and 2 more "
+        "(--json lists them all)",
+        "  one fold for subjects sharing signal: t0, t1, t2, t3, t4",
+    ]
+    result = run_cli("data", "split", tmp_path / "g.h5", "--folds", "3", "--join-shared", "--json")
+    assert json.loads(result.stdout)["joined_subjects"] == [subjects[:7], subjects[7:12]]

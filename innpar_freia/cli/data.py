@@ -16,6 +16,7 @@ from innpar_freia.cli.common import (
     fmt,
     output_folder,
 )
+from innpar_freia.errors import listed
 
 
 @click.group("data")
@@ -24,6 +25,8 @@ def data() -> None:
 
 
 _file_name = file_name("data.h5")
+# Subjects of a group sharing signal that 'innpar data split --join-shared' names in a line.
+JOINED_SHOWN = 5
 
 
 @data.command("synth")
@@ -504,8 +507,12 @@ def split_cmd(
         click.echo(
             f"  fold {k}: {counted(v['windows'], 'window')}, {counted(v['subjects'], 'subject')}"
         )
+    # A group can hold hundreds of subjects: a line names the first few, --json them all.
     for group in summary.get("joined_subjects", []):
-        click.echo(f"  one fold for subjects sharing signal: {', '.join(group)}")
+        names = listed(group, JOINED_SHOWN)
+        if len(group) > JOINED_SHOWN:
+            names = f"{len(group)} subjects: {names} (--json lists them all)"
+        click.echo(f"  one fold for subjects sharing signal: {names}")
     sp = summary["splits"]
     click.echo(
         f"  split for test fold {test_fold}: train {sp['train']}, val {sp['val']}, "

@@ -764,11 +764,36 @@ def test_an_npz_rate_is_read_from_its_common_spellings_and_never_from_a_boolean(
     out.unlink()
     for rate, said in (
         ({"fs": True}, "key 'fs' is True, not a sampling rate in Hz"),
-        ({"fs": FS_IN, "sampling_rate": FS_IN}, "keys 'fs', 'sampling_rate' each give a "
-         "sampling rate; keep one"),
+        ({"fs": FS_IN, "sampling_rate": FS_IN / 2}, "keys 'fs' = 250 Hz, 'sampling_rate' = "
+         "125 Hz give different sampling rates; keep one"),
+        ({"Fs": 250.1, "srate": 250.1, "sfreq": 250.2}, "keys 'Fs' = 250.1 Hz, 'srate' = "
+         "250.1 Hz, 'sfreq' = 250.2 Hz give different sampling rates; keep one"),
     ):  # fmt: skip
         np.savez(f, PLETH=recs[0].ppg, ABP=recs[0].abp, **rate)
         assert_clean_failure(run_cli("data", "import", "npz", f, "--out", out), out, said)
+
+
+def test_npz_rate_keys_that_agree_are_one_rate(tmp_path: Path, recs) -> None:
+    """An NPZ with both 'fs' and 'sampling_rate' (as some exporters write) was refused
+    ("each give a sampling rate; keep one") even when the two were equal; equal to float32's
+    rounding, they give the rate, and --input-fs is held to it as to one key."""
+    f = tmp_path / "r.npz"
+    out = tmp_path / "o.h5"
+    for rate in (
+        {"fs": FS_IN, "sampling_rate": FS_IN},
+        {"fs": np.int16(250), "Sample_Rate": 250.0, "srate": np.float32(250)},
+        {"fs": np.float32(128.1), "sampling_rate": 128.1},  # float32: 128.1000061
+    ):
+        np.savez(f, PLETH=recs[0].ppg, ABP=recs[0].abp, **rate)
+        rec = read_recording(f)
+        assert rec.channels == ["PLETH", "ABP"] and rec.fs == pytest.approx(
+            float(next(iter(rate.values()))), rel=1e-12
+        ), rate
+    np.savez(f, PLETH=recs[0].ppg, ABP=recs[0].abp, fs=FS_IN, sampling_rate=FS_IN)
+    result = run_cli("data", "import", "npz", f, "--out", out)
+    assert result.exit_code == 0 and read_info(out).fs == 125.0, result.output
+    result = run_cli("data", "import", "npz", f, "--out", tmp_path / "b.h5", "--input-fs", 125)
+    assert_clean_failure(result, tmp_path / "b.h5", "contradicts the file's 'fs' of 250 Hz")
 
 
 def test_npz_channels_of_no_samples_are_said_to_be_empty(tmp_path: Path, recs) -> None:

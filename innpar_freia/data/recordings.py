@@ -1067,7 +1067,8 @@ NPZ_RATE_KEYS = ("fs", "samplingrate", "samplerate", "sfreq", "srate")
 
 def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs") -> RawRecording:
     """An ``.npz`` of 1-D arrays, one per channel; a scalar key of :data:`NPZ_RATE_KEYS`
-    (``fs``, ``sampling_rate``, ...) gives the rate.
+    (``fs``, ``sampling_rate``, ...) gives the rate; several such keys must agree (to
+    float32's rounding).
     Keys that hold Python objects are not read (pickles run code), with a warning in
     ``meta["warnings"]``: one such key made the whole file "not a NumPy file of numbers"."""
     path = Path(path)
@@ -1093,29 +1094,32 @@ def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs")
         raise DataError(f"{path} is not a readable .npz file: {numpy_load_problem(exc)}") from None
     if arrays is None:
         raise DataError(f"{path} holds a single .npy array, not an .npz archive of named channels")
-    rate_keys = [k for k in [*arrays, *objects] if channel_key(k) in NPZ_RATE_KEYS]
-    if len(rate_keys) > 1:
-        raise DataError(
-            f"{path}: keys {', '.join(map(repr, rate_keys))} each give a sampling rate; keep one"
-        )
-    key = rate_keys[0] if rate_keys else "fs"
-    if key in objects:
-        raise DataError(
-            f"{path}: key {key!r} (the sampling rate) holds Python objects, which are not read "
-            "(allow_pickle is off); save it as a number"
-        )
-    stated = arrays.pop(key, None)
-    if stated is not None and stated.size != 1:
-        # Dropped without a word, the rate was then "unknown" with advice to pass --fs.
-        raise DataError(
-            f"{path}: key {key!r} must be one number (the sampling rate in Hz), but holds "
-            f"{stated.size} values of shape {stated.shape}"
-        )
-    if stated is not None and stated.dtype.kind == "b":
-        # float(True) is 1.0: fs=True was read as a rate of 1 Hz.
-        raise DataError(f"{path}: key {key!r} is {stated.item()!r}, not a sampling rate in Hz")
-    if stated is not None:
-        stated_fs = check_fs(stated.item(), f"{path}: key {key!r}", fs_option)
+    rates: dict[str, float] = {}
+    for key in [k for k in [*arrays, *objects] if channel_key(k) in NPZ_RATE_KEYS]:
+        if key in objects:
+            raise DataError(
+                f"{path}: key {key!r} (the sampling rate) holds Python objects, which are not "
+                "read (allow_pickle is off); save it as a number"
+            )
+        stated = arrays.pop(key)
+        if stated.size != 1:
+            # Dropped without a word, the rate was then "unknown" with advice to pass --fs.
+            raise DataError(
+                f"{path}: key {key!r} must be one number (the sampling rate in Hz), but holds "
+                f"{stated.size} values of shape {stated.shape}"
+            )
+        if stated.dtype.kind == "b":
+            # float(True) is 1.0: fs=True was read as a rate of 1 Hz.
+            raise DataError(f"{path}: key {key!r} is {stated.item()!r}, not a sampling rate in Hz")
+        rates[key] = check_fs(stated.item(), f"{path}: key {key!r}", fs_option)
+    # Two keys that state one rate (fs and sampling_rate, as some exporters write both)
+    # were refused even when equal; only rates that differ beyond float32's rounding are.
+    values = list(rates.values())
+    if values and not np.allclose(values, values[0], rtol=1e-6, atol=0):
+        stated_rates = ", ".join(f"{k!r} = {r:.10g} Hz" for k, r in rates.items())
+        raise DataError(f"{path}: keys {stated_rates} give different sampling rates; keep one")
+    if rates:
+        key, stated_fs = next(iter(rates.items()))
         if fs is not None and abs(float(fs) - stated_fs) > FS_AGREEMENT * stated_fs:
             raise DataError(
                 f"{path}: sampling rate {float(fs):g} Hz contradicts the file's {key!r} of "

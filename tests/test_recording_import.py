@@ -1196,6 +1196,42 @@ def test_a_multi_segment_master_must_agree_with_its_segments_lengths(tmp_path: P
         )
 
 
+def test_the_checksums_of_a_multi_segment_record_s_segments_are_checked(
+    tmp_path: Path, recs
+) -> None:
+    """Only a single-segment record's checksums were checked: a segment whose samples do
+    not add up to its header's checksum (a damaged signal file) was read as signal through
+    its master, with or without a gap ("~") in the layout. The error names the record, the
+    segment, the signal and its header, as a single record's does."""
+    rec = recs[2]
+    root = tmp_path / "db"
+    half = _halves(root, rec, "m_")
+    masters = {
+        "m": (f"m/2 2 250 {2 * half}\nm_1 {half}\nm_2 {half}\n", 2 * half),
+        "g": (f"g/3 2 250 {2 * half + 1250}\nm_1 {half}\n~ 1250\nm_2 {half}\n", 2 * half + 1250),
+    }
+    for name, (text, length) in masters.items():
+        (root / f"{name}.hea").write_text(text)
+        assert read_wfdb(root / name).n_samples == length  # intact: read
+    segment = root / "m_2.hea"
+    lines = segment.read_text().splitlines(keepends=True)
+    fields = lines[2].split()  # the ABP line
+    assert fields[-1] == "ABP" and int(fields[6]) != 0
+    fields[6] = str((int(fields[6]) + 32769) % 65536 - 32768)  # the checksum, one more
+    segment.write_text("".join(lines[:2]) + " ".join(fields) + "\n" + "".join(lines[3:]))
+    for name in masters:
+        out = tmp_path / f"{name}.h5"
+        assert_clean_failure(
+            run_cli("data", "import", "wfdb", root / name, "--out", out),
+            out,
+            f"WFDB record {root / name}, segment m_2: the samples of signal 'ABP' do not "
+            f"match the checksum in {segment} ({fields[6]}; the samples give ",
+            "the signal file or the header is damaged",
+        )
+    segment.write_text("".join(lines))
+    assert run_cli("data", "import", "wfdb", root / "m", "--out", tmp_path / "ok.h5").exit_code == 0
+
+
 def test_a_gap_in_a_fixed_layout_multi_segment_record_is_read_as_nan(tmp_path: Path, recs) -> None:
     """A "~" segment of a fixed-layout record failed inside wfdb ("'NoneType' object has
     no attribute 'p_signal'"); gaps read as NaN, as in a variable-layout record."""

@@ -475,6 +475,8 @@ def _rdrecord(base: Path) -> Any:
     import wfdb
 
     hdr = wfdb.rdheader(str(base))
+    if isinstance(hdr, wfdb.MultiRecord):
+        _check_segment_checksums(base, hdr)
     if _has_checksums(hdr):
         # Read as stored once, checked, then converted as rdrecord converts (physical=True).
         rec = wfdb.rdrecord(str(base), physical=False)
@@ -518,18 +520,35 @@ def _has_checksums(hdr: Any) -> bool:
     )
 
 
-def _check_checksums(base: Path, hdr: Any, digital: np.ndarray) -> None:
+def _check_segment_checksums(base: Path, hdr: Any) -> None:
+    """:func:`_check_checksums` of each segment of the multi-segment record ``base`` that has
+    samples and checksums (where :func:`_has_checksums`): only single-segment records'
+    were checked, and a damaged segment read as signal."""
+    import wfdb
+
+    for name, length in zip(hdr.seg_name or [], hdr.seg_len or [], strict=False):
+        if name == "~" or not length:  # a gap, or a variable layout's layout segment
+            continue
+        segment = base.parent / name
+        seg_hdr = wfdb.rdheader(str(segment))
+        if _has_checksums(seg_hdr):
+            digital = wfdb.rdrecord(str(segment), physical=False).d_signal
+            _check_checksums(segment, seg_hdr, digital, f"WFDB record {base}, segment {name}")
+
+
+def _check_checksums(base: Path, hdr: Any, digital: np.ndarray, record: str = "") -> None:
     """Refuse samples whose sum disagrees with the header's checksum (WFDB's: the 16-bit sum
     of a signal's samples): a damaged signal file, or a header of another recording. A
     checksum of 0 is not checked: headers written by hand put 0 there to reach the fields
-    after it (the block size, the description)."""
+    after it (the block size, the description). ``record``: how the error names the record
+    (``WFDB record <base>`` unless given)."""
     sums = np.asarray(digital, dtype=np.int64).sum(axis=0)
     for name, stated, total in zip(hdr.sig_name, hdr.checksum, sums, strict=False):
         if stated and (int(total) - int(stated)) % 65536 != 0:
             got = (int(total) + 32768) % 65536 - 32768  # as a header writes it, signed
             raise DataError(
-                f"WFDB record {base}: the samples of signal {name!r} do not match the "
-                f"checksum in {base.with_suffix('.hea')} ({stated}; the samples give {got}): "
+                f"{record or f'WFDB record {base}'}: the samples of signal {name!r} do not match "
+                f"the checksum in {base.with_suffix('.hea')} ({stated}; the samples give {got}): "
                 "the signal file or the header is damaged"
             )
 

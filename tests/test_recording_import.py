@@ -177,19 +177,24 @@ def test_wfdb_bad_records(tmp_path: Path, recs) -> None:
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.parametrize("fmt,locked", [("wfdb", "r1.dat"), ("wfdb", "r1.hea"), ("csv", "r1.csv")])
-def test_a_record_without_read_permission_is_skipped_like_other_unreadable_ones(
-    tmp_path: Path, recs, no_access, fmt: str, locked: str
-) -> None:
-    """A file that could not be opened stopped the import with "Permission denied"
-    (an OSError) even with --skip-bad-records, which rejects unreadable records."""
-    root = tmp_path / "db"
+def _two_records(root: Path, recs, fmt: str) -> Path:
+    """Records r0 and r1 (``recs[0]``, ``recs[1]``) in ``root``, as WFDB or CSV files."""
     for i in range(2):
         if fmt == "wfdb":
             write_wfdb(root, f"r{i}", {"PLETH": recs[i].ppg, "ABP": recs[i].abp})
         else:
             root.mkdir(exist_ok=True)
             write_csv(root / f"r{i}.csv", {"PLETH": recs[i].ppg, "ABP": recs[i].abp})
+    return root
+
+
+@pytest.mark.parametrize("fmt,locked", [("wfdb", "r1.dat"), ("wfdb", "r1.hea"), ("csv", "r1.csv")])
+def test_a_record_without_read_permission_is_skipped_like_other_unreadable_ones(
+    tmp_path: Path, recs, no_access, fmt: str, locked: str
+) -> None:
+    """A file that could not be opened stopped the import with "Permission denied"
+    (an OSError) even with --skip-bad-records, which rejects unreadable records."""
+    root = _two_records(tmp_path / "db", recs, fmt)
     no_access(root / locked)
     out = tmp_path / "o.h5"
     result = run_cli("data", "import", fmt, root, "--out", out)
@@ -200,6 +205,34 @@ def test_a_record_without_read_permission_is_skipped_like_other_unreadable_ones(
     assert report["records"]["kept"] == 1
     assert report["records"]["rejected_by_reason"] == {"unreadable": 1}
     assert set(read_info(out).subjects) == {"r0"}
+
+
+@pytest.mark.parametrize("fmt,locked", [("wfdb", "r1.dat"), ("csv", "r1.csv")])
+def test_reconstruct_names_a_recording_file_without_read_permission_as_import_does(
+    tmp_path: Path, recs, no_access, tiny_run: Path, fmt: str, locked: str
+) -> None:
+    """innpar reconstruct said "Permission denied: FILE" of a CSV in a folder (the CLI's
+    line for any OSError) and "cannot read WFDB record REC: PermissionError: [Errno 13]
+    Permission denied: 'REC.dat'" of a WFDB signal file; now "cannot read FILE: Permission
+    denied", as innpar data import says, alone and in a folder (the others reconstructed).
+    A CSV named alone is refused by its argument's check, which names it too."""
+    root = _two_records(tmp_path / "db", recs, fmt)
+    no_access(root / locked)
+    ckpt = tiny_run / "checkpoints" / "best.pt"
+    said = f"cannot read {root / locked}: Permission denied"
+    record = root / ("r1" if fmt == "wfdb" else locked)
+    alone = run_cli("reconstruct", "--checkpoint", ckpt, record, "--out", tmp_path / "a")
+    if fmt == "wfdb":
+        assert alone.exit_code == 1 and alone.output == f"Error: {said}\n", alone.output
+    else:
+        assert alone.exit_code == 2 and f"Path '{root / locked}' is not readable." in alone.output
+    result = run_cli("reconstruct", "--checkpoint", ckpt, root, "--out", tmp_path / "out")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert f"r1: {said} (" in result.output and "Errno" not in result.output, result.output
+    with (tmp_path / "out" / "reconstructions.csv").open() as fh:
+        rows = {row["record"]: row for row in csv.DictReader(fh)}
+    assert (rows["r0"]["status"], rows["r1"]["status"]) == ("reconstructed", "failed")
+    assert rows["r1"]["reason"] == said
 
 
 def test_wfdb_all_nan_and_empty_folder(tmp_path: Path, recs) -> None:
@@ -1471,4 +1504,4 @@ def test_the_permission_tests_run_as_root_too(tmp_path: Path) -> None:
     )  # fmt: skip
     summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert summary.startswith("5 passed") and "skipped" not in summary, summary
+    assert summary.startswith("7 passed") and "skipped" not in summary, summary

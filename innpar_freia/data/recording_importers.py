@@ -32,12 +32,11 @@ from innpar_freia.data.import_report import (
 )
 from innpar_freia.data.qc import LagConfig, WindowQC
 from innpar_freia.data.recordings import (
-    check_readable,
-    check_wfdb_files,
     files_under,
     read_csv,
     read_npz,
     read_wfdb,
+    recording_files,
     refuse_no_recording,
 )
 from innpar_freia.data.store import WindowWriter
@@ -165,10 +164,7 @@ def _input_files(fmt: str, unit: Unit) -> list[Path]:
     """A record's files, each readable: a file without read permission was read (and
     hashed) as it was, and its PermissionError stopped the import with --skip-bad-records
     too. Refused as a DataError, it is a record rejected as unreadable there."""
-    files = check_wfdb_files(unit.path) if fmt == "wfdb" else [unit.path]
-    for f in files:
-        check_readable(f)
-    return files
+    return recording_files(unit.path, fmt)
 
 
 def _subjects(units: list[Unit], subject_map: str | Path | None) -> tuple[dict[str, str], list]:

@@ -1242,12 +1242,26 @@ def detect_format(path: str | Path) -> str:
     )
 
 
+def recording_files(path: str | Path, fmt: str) -> list[Path]:
+    """A recording's files (a WFDB record's header and the signal files it names, checked
+    by :func:`check_wfdb_files`), each readable: one without read permission is refused
+    as "cannot read FILE: Permission denied" (see :func:`cannot_read`)."""
+    files = check_wfdb_files(wfdb_record_base(path)) if fmt == "wfdb" else [Path(path)]
+    for f in files:
+        check_readable(f)
+    return files
+
+
 def read_recording(
     path: str | Path, fmt: str | None = None, fs: float | None = None, **kwargs: Any
 ) -> RawRecording:
-    """Read a recording of any supported format (detected from the name unless ``fmt``)."""
+    """Read a recording of any supported format (detected from the name unless ``fmt``).
+    Its files must be readable (:func:`recording_files`): a CSV without read permission
+    was "Permission denied: FILE", a WFDB signal file one "cannot read WFDB record REC:
+    PermissionError: [Errno 13] ...", where an import says "cannot read FILE: ..."."""
     check_recording_exists(path)
     fmt = fmt or detect_format(path)
+    recording_files(path, fmt)
     if fmt == "wfdb":
         return read_wfdb(path, fs, **kwargs)
     if fmt == "csv":

@@ -161,7 +161,9 @@ def linear_checkpoint(tmp_path: Path, data: dict | None = None, **train) -> Chec
         data=data or {},
     )
     ckpt.predict_abp = lambda w, batch_size=512: 100.0 + 20.0 * np.asarray(w)  # type: ignore[method-assign]
-    ckpt.predict_ppg = lambda w, batch_size=512: (np.asarray(w) - 100.0) / 20.0  # type: ignore[method-assign]
+    ckpt.predict_ppg = lambda w, batch_size=512, dtype=np.float64: (  # type: ignore[method-assign]
+        (np.asarray(w, dtype=np.float64) - 100.0) / 20.0
+    ).astype(dtype)
     return ckpt
 
 

@@ -69,11 +69,13 @@ def drawn(monkeypatch) -> list:
     return calls
 
 
-def _scored(n: int, seed: float) -> Scored:
+def _scored(
+    n: int, seed: float, pred: np.ndarray | None = None, ref: np.ndarray | None = None
+) -> Scored:
     bp = np.arange(n * 3, dtype=float).reshape(n, 3) + seed
-    return Scored.from_windows(
-        np.zeros((n, 4)), np.zeros((n, 4)), bp, bp + 100.0, np.array(["s"] * n)
-    )
+    pred = np.zeros((n, 4)) if pred is None else pred
+    ref = np.zeros((n, 4)) if ref is None else ref
+    return Scored.from_windows(pred, ref, bp, bp + 100.0, np.array(["s"] * n))
 
 
 def _entry(tmp_path: Path, *, calibrated_windows: int = 2, full: bool = True) -> EvalEntry:
@@ -92,7 +94,8 @@ def _entry(tmp_path: Path, *, calibrated_windows: int = 2, full: bool = True) ->
         abp_pred=abp + mae[:, None],
         ppg_pred=np.arange(20.0).reshape(5, 4) if full else None,
     )
-    windows = {"model": _scored(5, 0.0)}
+    # The model's windows are these predictions (the reconstructions are ranked by them).
+    windows = {"model": _scored(5, 0.0, preds.abp_pred, preds.abp)}
     if full:
         windows |= {"naive": _scored(5, 1.0), "linear": _scored(5, 2.0)}
     windows |= {"model_calibrated": _scored(calibrated_windows, 3.0)}

@@ -5,7 +5,9 @@ line up), and the provided real folds hold 115 such pairs."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -360,33 +362,64 @@ def test_a_joined_split_of_the_real_folds_leaves_nothing_for_the_check(real_data
     assert not report.leaks, report.to_dict()
 
 
+class _Terminal(io.StringIO):
+    """A stream that says it is a terminal, as a user's stderr does."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+FULL_BAR = "[" + "#" * 24 + "]"
+
+
+def _drawn(stream: io.StringIO) -> list[str]:
+    """The lines a progress bar drew on ``stream``, one a redraw."""
+    return [line.rstrip() for line in stream.getvalue().split("\r")]
+
+
+def _steps_done(drawn: list[str], label: str) -> list[tuple[int, int]]:
+    """(step, total) of every redraw of the stage ``label``."""
+    ends = [re.fullmatch(rf"{label} \[#*-*\] (\d+)/(\d+).*", d) for d in drawn]
+    return [(int(m[1]), int(m[2])) for m in ends if m]
+
+
+def _drawn_by_cli(monkeypatch, *args: object) -> dict[str, str]:
+    """What ``innpar ARGS`` with --json, with --quiet and with neither draws on a
+    terminal's stderr (its output holds no bar)."""
+    import innpar_freia.cli.data as data_cli
+
+    real = data_cli._BarProgress
+    drawn = {}
+    for flag in ("--json", "--quiet", ""):
+        terminal = _Terminal()
+        monkeypatch.setattr(
+            data_cli, "_BarProgress", lambda quiet=False, t=terminal: real(quiet, t)
+        )
+        result = run_cli(*args, *([flag] if flag else []))
+        assert result.exit_code == 0, result.output
+        assert "\r" not in result.output
+        drawn[flag] = terminal.getvalue()
+    return drawn
+
+
 def test_data_check_draws_its_progress_on_a_terminal_only(tmp_path, monkeypatch) -> None:
     """The check compares every window with every other (minutes at 100,000 windows) and
     said nothing meanwhile: each stage (reading, then per partition the near duplicates
     and the shifted copies) draws the import's bar on a terminal's stderr, step by step to
     its total, and clears it at the end; nothing on a pipe, with --quiet or with --json."""
-    import io
-    import re
-
     import innpar_freia.cli.data as data_cli
     from innpar_freia.data.synthetic import synthesize_dataset
-
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
 
     # 72 windows: one block to read; a split column and 3 folds: 3 pairs of parts, each
     # compared in one block of signatures.
     path = synthesize_dataset(tmp_path / "s.h5", subjects=6, minutes=1.0, fs=FS, folds=3)
-    term = Terminal()
+    term = _Terminal()
     check_leakage(path, progress=data_cli._BarProgress(stream=term))
-    drawn = [line.rstrip() for line in term.getvalue().split("\r")]
-    full = "[" + "#" * 24 + "]"
-    assert f"reading windows {full} 1/1" in drawn
+    drawn = _drawn(term)
+    assert f"reading windows {FULL_BAR} 1/1" in drawn
     for name, last in (("splits", "train with val"), ("folds", "1 with 2")):
-        assert f"{name}: near duplicates {full} 3/3 {last}" in drawn, drawn
-        ends = [re.fullmatch(rf"{name}: shifted copies \[#+\] (\d+)/(\d+) .*", d) for d in drawn]
-        done = [(int(m[1]), int(m[2])) for m in ends if m]
+        assert f"{name}: near duplicates {FULL_BAR} 3/3 {last}" in drawn, drawn
+        done = _steps_done(drawn, f"{name}: shifted copies")
         assert done[-1][0] == done[-1][1] > 1, done  # a step per beat period, to the end
         steps = [k for k, _ in done]
         assert steps == sorted(steps)
@@ -395,15 +428,43 @@ def test_data_check_draws_its_progress_on_a_terminal_only(tmp_path, monkeypatch)
     check_leakage(path, progress=data_cli._BarProgress(stream=pipe))
     assert pipe.getvalue() == ""
 
-    terminal = Terminal()
-    real = data_cli._BarProgress
-    monkeypatch.setattr(data_cli, "_BarProgress", lambda quiet=False: real(quiet, terminal))
-    for flags in (["--json"], ["--quiet"], []):
-        result = run_cli("data", "check", path, *flags)
-        assert result.exit_code == 0, result.output
-        assert "\r" not in result.output
-        assert (terminal.getvalue() == "") is bool(flags), (flags, terminal.getvalue())
-    assert f"folds: near duplicates {full} 3/3" in terminal.getvalue()
+    drawn_by = _drawn_by_cli(monkeypatch, "data", "check", path)
+    assert drawn_by["--json"] == drawn_by["--quiet"] == ""
+    assert f"folds: near duplicates {FULL_BAR} 3/3" in drawn_by[""]
+
+
+def test_data_split_join_shared_draws_its_progress_on_a_terminal_only(
+    tmp_path, monkeypatch
+) -> None:
+    """--join-shared runs the check's comparisons over the whole file (every window with
+    every other: minutes at 100,000 windows) and said nothing meanwhile. It draws the
+    check's bar on a terminal's stderr: reading, the near duplicates (a step per block of
+    signatures), the shifted copies (a step per beat period), each to its total, cleared at
+    the end; nothing on a pipe, with --quiet or with --json, nor without --join-shared
+    (a split without it compares nothing)."""
+    import innpar_freia.cli.data as data_cli
+    from innpar_freia.data.splits import split_file
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    # 72 windows: one block to read, one block of 72 x 72 signatures to compare.
+    path = synthesize_dataset(tmp_path / "s.h5", subjects=6, minutes=1.0, fs=FS, folds=3)
+    term = _Terminal()
+    split_file(path, 3, join_shared=True, progress=data_cli._BarProgress(stream=term))
+    drawn = _drawn(term)
+    assert f"reading windows {FULL_BAR} 1/1" in drawn, drawn
+    assert f"whole file: near duplicates {FULL_BAR} 1/1" in drawn, drawn
+    done = _steps_done(drawn, "whole file: shifted copies")
+    assert done[-1][0] == done[-1][1] > 1, done  # a step per beat period, to the end
+    assert [k for k, _ in done] == sorted(k for k, _ in done)
+    assert drawn[-2:] == ["", ""]  # the bar is cleared at the end
+    pipe = io.StringIO()
+    split_file(path, 3, join_shared=True, progress=data_cli._BarProgress(stream=pipe))
+    assert pipe.getvalue() == ""
+
+    drawn_by = _drawn_by_cli(monkeypatch, "data", "split", path, "--folds", "3", "--join-shared")
+    assert drawn_by["--json"] == drawn_by["--quiet"] == ""
+    assert f"whole file: near duplicates {FULL_BAR} 1/1" in drawn_by[""]
+    assert _drawn_by_cli(monkeypatch, "data", "split", path, "--folds", "3")[""] == ""
 
 
 def test_split_join_shared_names_a_large_group_in_one_short_line(tmp_path: Path) -> None:

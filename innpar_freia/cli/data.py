@@ -456,6 +456,7 @@ def import_cmd(ctx: click.Context, fmt: str, path: Path, out: Path, **kw) -> Non
     help="Put subjects whose windows share signal (exact, near or shifted copies, as "
     "'innpar data check' finds them, looked for across the whole file) in one fold.",
 )
+@click.option("--quiet", is_flag=True, help="No progress bar (of --join-shared).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def split_cmd(
     file: Path,
@@ -464,6 +465,7 @@ def split_cmd(
     seed: int,
     test_fold: int,
     join_shared: bool,
+    quiet: bool,
     as_json: bool,
 ) -> None:
     """Assign subject-disjoint folds and the train/val/test split column of FILE, in place.
@@ -478,7 +480,9 @@ def split_cmd(
     fold); every fold is a test fold once in a K-fold run. Subjects are ids: records of
     one patient under other ids (the same minutes recorded twice) leak across folds;
     --join-shared finds them by their signal and keeps them in one fold, so that
-    'innpar data check' finds nothing across the new folds.
+    'innpar data check' finds nothing across the new folds. It compares every window
+    with every other: minutes at 100,000 windows, with a progress bar on stderr when it
+    is a terminal (not with --quiet or --json).
 
     \b
     Examples:
@@ -493,7 +497,14 @@ def split_cmd(
         raise click.UsageError("--keep-folds keeps the file's folds: --folds does not apply")
     if keep_folds and join_shared:
         raise click.UsageError("--keep-folds keeps the file's folds: --join-shared does not apply")
-    summary = split_file(file, None if keep_folds else folds, seed, test_fold, join_shared)
+    summary = split_file(
+        file,
+        None if keep_folds else folds,
+        seed,
+        test_fold,
+        join_shared,
+        _BarProgress(quiet or as_json),
+    )
     if summary["replaced_folds"] and not as_json:  # the JSON says it as replaced_folds
         click.echo(
             f"note: replaced the folds {file} had before; --keep-folds keeps a file's folds",

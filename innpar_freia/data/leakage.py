@@ -699,15 +699,30 @@ class SharedSignal:
 
 
 def shared_signal(
-    path: str | Path, threshold: float = NEAR_THRESHOLD, points: int = SIGNATURE_POINTS
+    path: str | Path,
+    threshold: float = NEAR_THRESHOLD,
+    points: int = SIGNATURE_POINTS,
+    progress: Progress | None = None,
 ) -> SharedSignal:
     """Pairs of subjects of a window file whose windows share signal by the rules of
     ``check_leakage`` (exact, near and shifted copies; in a synthetic file, whose subjects
     are alike by construction, near pairs from ``COPY_THRESHOLD`` only), compared across
     the whole file rather than across its parts, and the groups they join (connected
     subjects). Folds that keep each group together leave ``check_leakage`` nothing to find
-    across them. Time: about twice a check of the file with five folds."""
-    info, hashes, sigs, segments = _read(path, points, check_split=False)
+    across them. Time: about twice a check of the file with five folds. ``progress`` is
+    told of each stage (reading the windows, the near duplicates, the shifted copies) and
+    of each block of work in it, as ``check_leakage`` tells it."""
+    progress = progress or Progress()
+    try:
+        return _shared_signal(path, threshold, points, progress)
+    finally:
+        progress.finish()
+
+
+def _shared_signal(
+    path: str | Path, threshold: float, points: int, progress: Progress
+) -> SharedSignal:
+    info, hashes, sigs, segments = _read(path, points, check_split=False, progress=progress)
     names, code = np.unique(np.asarray(info.subjects).astype(str), return_inverse=True)
     counts: dict[tuple[int, int], Counter[str]] = defaultdict(Counter)
 
@@ -729,17 +744,24 @@ def shared_signal(
         return (code[rows][:, None] != code[cols][None, :]) & (rows[:, None] < cols[None, :])
 
     every = np.arange(info.n_windows)
+    stripes = [every[t : t + COMPARE_COLUMNS] for t in range(0, info.n_windows, COMPARE_COLUMNS)]
+    progress.start(
+        sum(len(_blocks(c[-1] + 1, len(c))) for c in stripes), "whole file: near duplicates"
+    )
     near: list[tuple[float, int, int, float, float]] = []
-    for t in range(0, info.n_windows, COMPARE_COLUMNS):  # the triangle below the diagonal
-        cols = every[t : t + COMPARE_COLUMNS]
-        near += _near_pairs(sigs, hashes, every[: t + len(cols)], cols, threshold, other)
+    for cols in stripes:  # the triangle below the diagonal
+        near += _near_pairs(
+            sigs, hashes, every[: cols[-1] + 1], cols, threshold, other, progress, ""
+        )
     if info.source_format == "synthetic":
         near = [t for t in near if t[0] >= COPY_THRESHOLD]
     for _, i, j, _, _ in near:
         add(i, j, "near")
     segs = np.arange(len(segments.rows))
     found = {(i, j) for _, i, j, _, _ in near}
-    cand = _new_candidates([_segment_candidates(segments, segs, segs, other)], hashes, found)
+    progress.start(len(np.unique(segments.period)), "whole file: shifted copies")
+    shifted = _segment_candidates(segments, segs, segs, other, progress, "")
+    cand = _new_candidates([shifted], hashes, found)
     for i, j in _confirm(path, cand, segments.length):
         add(i, j, "shifted")
 

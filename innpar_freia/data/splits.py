@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from innpar_freia.data.import_report import Progress
 from innpar_freia.data.leakage import shared_signal
 from innpar_freia.data.store import read_info, write_assignments
 from innpar_freia.errors import DataError
@@ -96,12 +97,15 @@ def split_file(
     seed: int = 0,
     test_fold: int | None = 0,
     join_shared: bool = False,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Assign subject-disjoint folds (unless ``folds`` is ``None``: keep the file's folds)
     and fill the split column by the nested scheme for ``test_fold`` (unless ``None``:
     leave it). With ``join_shared``, subjects whose windows share signal (the leakage
     check's exact, near and shifted copies, looked for across the whole file) go to one
-    fold together. Returns a JSON-ready summary of what was written."""
+    fold together; ``progress`` is told of that search's stages and steps (it compares
+    every window with every other: minutes at 100,000 windows). Returns a JSON-ready
+    summary of what was written."""
     if join_shared and folds is None:
         raise DataError("joining subjects that share signal needs new folds, not the file's")
     # A split column being replaced may hold anything; one that is kept must be valid.
@@ -128,7 +132,7 @@ def split_file(
         units = np.array([str(s) for s in info.subjects], dtype=object)
         scheme = f"seeded greedy, seed {seed}"
         if join_shared:
-            shared = shared_signal(path)
+            shared = shared_signal(path, progress=progress)
             units = np.array([shared.groups[u] for u in units], dtype=object)
             joined = shared.joined
             scheme += (

@@ -743,6 +743,37 @@ def test_a_time_column_in_milliseconds_is_named(recording, ckpt, tmp_path):
     assert json.loads((tmp_path / "abp.summary.json").read_text())["fs"] == FS
 
 
+def test_a_second_time_column_is_the_clock_or_is_refused(recording, ckpt, tmp_path):
+    """A CSV with 'time' and 'time_ms' took 'time' as the clock and read 'time_ms' as a
+    channel, and one that said other times than 'time' (here: the rows twice as far apart)
+    was not seen. The same clock in ms reconstructs as the file without it; the other is
+    refused as the importer refuses it, naming both columns, and nothing is written."""
+    rows = (recording["dir"] / "rec.csv").read_text().splitlines()
+    base = tmp_path / "base.csv"
+    r = run("reconstruct", "--checkpoint", ckpt, recording["dir"] / "rec.csv", "--out", base)
+    assert r.exit_code == 0, r.output
+    for scale, agrees in ((1000, True), (2000, False)):
+        lines = ["time,time_ms,PPG,ABP"]
+        for row in rows[1:]:
+            t, rest = row.split(",", 1)
+            lines.append(f"{t},{scale * float(t):.1f},{rest}")
+        two = tmp_path / f"two{scale}.csv"
+        two.write_text("\n".join(lines) + "\n")
+        out = tmp_path / f"abp{scale}.csv"
+        r = run("reconstruct", "--checkpoint", ckpt, two, "--out", out)
+        if agrees:
+            assert r.exit_code == 0, r.output
+            assert out.read_text() == base.read_text()
+        else:
+            assert r.exit_code == 1 and "Traceback" not in r.output
+            assert r.output.count("Error:") == 1, r.output
+            assert (
+                f"{two} has two time columns that disagree: at row 3, 'time' says 0.004 s "
+                "and 'time_ms' 0.008 s (from their first rows)"
+            ) in r.output
+            assert not [p for p in files_in(tmp_path) if "abp2000" in p]
+
+
 def test_implausible_reconstructed_abp_is_counted_and_said(recording, ckpt, tmp_path):
     """The test checkpoint (2 epochs of ``tiny``) answers with pressures no trace has: the
     summary counts them, and a warning says so."""

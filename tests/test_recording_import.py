@@ -1377,6 +1377,58 @@ def test_a_column_named_t_that_does_not_increase_is_a_channel_when_the_rate_is_g
     assert result.exit_code == 1 and "contradicts the time column 't'" in result.output
 
 
+def test_a_second_time_column_is_the_clock_in_another_unit_or_is_refused(
+    tmp_path: Path, recs
+) -> None:
+    """A CSV with two time columns (time and time_ms, t and time) took the first as the
+    clock and read the second as a channel, and a second one that said other times went
+    unseen. A second time column that says the first's times (from their first rows, each
+    in its own unit, to a quarter of a sample period) is that clock, not a channel; one that
+    says others is refused, naming both columns and the row. A "T" that does not increase
+    beside a clock is still a channel (a temperature)."""
+    rec = recs[0]
+    k = np.arange(rec.ppg.size)
+    signals = {"PLETH": rec.ppg, "ABP": rec.abp}
+    one = write_csv(tmp_path / "one.csv", signals)
+    temperature = 36.5 + 0.1 * np.sin(k / 500)
+    jitter = np.where(k == 100, 0.9, 0.0)  # ms: a timestamp rounded, within a quarter period
+    agree = {
+        "ms": {"time": k / FS_IN, "time_ms": 4.0 * k, **signals},
+        "t": {"t": k / FS_IN, "time": k / FS_IN + jitter / 1000, **signals},
+        "unix": {"Elapsed time": 10 + k / FS_IN, "timestamp_ms": 1.7e12 + 4.0 * k + jitter,
+                 **signals, "T": temperature},
+    }  # fmt: skip
+    for name, columns in agree.items():
+        got = read_csv(write_csv(tmp_path / f"{name}.csv", columns, None))
+        clock = next(iter(columns))
+        assert got.fs == FS_IN and got.meta["time_column"] == clock, name
+        assert got.meta["start_s"] == columns[clock][0], name
+        assert got.channels == ["PLETH", "ABP", *(["T"] if name == "unix" else [])], name
+    out, base = tmp_path / "ms.h5", tmp_path / "one.h5"
+    assert run_cli("data", "import", "csv", tmp_path / "ms.csv", "--out", out).exit_code == 0
+    assert run_cli("data", "import", "csv", one, "--out", base).exit_code == 0
+    for a, b in zip(read_signals(out), read_signals(base), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    disagree = {
+        "8ms": ({"time": k / FS_IN, "time_ms": 8.0 * k, **signals},
+                "at row 3, 'time' says 0.004 s and 'time_ms' 0.008 s"),
+        "late": ({"t": k / FS_IN, "time": k / FS_IN + np.where(k == 100, 0.0015, 0.0), **signals},
+                 "at row 102, 't' says 0.4 s and 'time' 0.4015 s"),
+        "counter": ({"time_ms": 4.0 * k, "t": k.astype(float), **signals},
+                    "at row 3, 'time_ms' says 0.004 s and 't' 1 s"),
+    }  # fmt: skip
+    for name, (columns, where) in disagree.items():
+        path = write_csv(tmp_path / f"{name}.csv", columns, None)
+        out = tmp_path / f"{name}.h5"
+        assert_clean_failure(
+            run_cli("data", "import", "csv", path, "--out", out),
+            out,
+            f"{path} has two time columns that disagree: {where} (from their first rows); "
+            "remove the one that is not the recording's time, or rename it if it is no time",
+        )
+
+
 def test_a_folder_without_the_format_s_files_names_the_recordings_it_has(tmp_path: Path) -> None:
     """A folder of .npz recordings imported as csv said only "has no .csv files"; it names
     what it has and the command that imports it. A folder with neither says no more."""
@@ -1412,6 +1464,14 @@ def _csv_variants(tmp_path: Path) -> dict[str, Path]:
         "ms": ("time_ms,PPG,ART", [[str(8 * v) for v in k], ppg, abp]),
         "no_time": ("PLETH,ABP", [ppg, abp]),
         "nan": ("time,PLETH,ABP", [seconds, holed, abp]),
+        # Two clocks: one in two units (by their names, by a units row), then two that
+        # disagree (a rate of 125 Hz in seconds, 250 Hz in ms).
+        "two_clocks": ("time,time_ms,PLETH,ABP", [seconds, [str(8 * v) for v in k], ppg, abp]),
+        "clocks_units": (
+            "t,Time,PLETH,ABP\ns,ms,NU,mmHg",
+            [seconds, [str(8 * v) for v in k], ppg, abp],
+        ),
+        "clocks_disagree": ("time,time_ms,PLETH,ABP", [seconds, [str(4 * v) for v in k], ppg, abp]),
     }
     out = {}
     for name, (head, columns) in tables.items():
@@ -1439,19 +1499,34 @@ def test_csv_tables_of_numbers_are_read_in_c_as_the_careful_reader_reads_them(
     def not_careful(path):
         raise AssertionError(f"{path} was read cell by cell")
 
+    def read(path, fs):  # the recording, or the message it is refused with
+        try:
+            return read_csv(path, fs=fs)
+        except DataError as exc:
+            return str(exc)
+
     for name, path in _csv_variants(tmp_path).items():
         fs = 125.0 if name == "no_time" else None
         monkeypatch.setattr(recordings, "_careful_table", not_careful)
-        fast = read_csv(path, fs=fs)
+        fast = read(path, fs)
         monkeypatch.setattr(recordings, "_careful_table", careful)
         monkeypatch.setattr(recordings, "_numeric_table", lambda path: None)
-        slow = read_csv(path, fs=fs)
+        slow = read(path, fs)
         monkeypatch.setattr(recordings, "_numeric_table", numeric)
+        if name == "clocks_disagree":
+            assert isinstance(fast, str) and fast == slow, (name, fast, slow)
+            assert "two time columns that disagree: at row 3, 'time' says 0.008 s and " \
+                   "'time_ms' 0.004 s" in fast  # fmt: skip
+            continue
         assert (fast.fs, fast.units, fast.meta) == (slow.fs, slow.units, slow.meta), name
         assert list(fast.signals) == list(slow.signals), name
         for k in fast.signals:
             assert np.array_equal(fast.signals[k], slow.signals[k], equal_nan=True), (name, k)
     assert read_csv(tmp_path / "unix.csv").meta["start_s"] == 1.7e9
+    for name in ("two_clocks", "clocks_units"):  # one clock in two units: no channel
+        rec = read_csv(tmp_path / f"{name}.csv")
+        assert (rec.fs, rec.channels) == (125.0, ["PLETH", "ABP"]), name
+        assert set(rec.units) <= {"PLETH", "ABP"}, name  # a clock's unit is no channel's
 
 
 @pytest.mark.parametrize(

@@ -597,7 +597,9 @@ def read_csv(
     ``fs``, when also given, must agree with it within 1 % (the column's rate is used). Rows
     missing from the time grid (a step of several sample periods) become NaN samples, i.e. a
     gap; times that are not on a regular grid are an error; the first time is
-    ``meta["start_s"]``. Without a time column, ``fs`` is needed.
+    ``meta["start_s"]``. Without a time column, ``fs`` is needed. Of two time columns
+    (``time`` and ``time_ms``) the first, or ``time_column``, is the clock; the other is no
+    channel where it says the same times in its unit, and an error where it does not.
 
     PhysioNet's CSV (``rdsamp -c -p -v``, the PhysioBank ATM's ``samples.csv``) is read as
     it is: names and cells in single quotes, and a row of units under the header, which
@@ -625,6 +627,17 @@ def read_csv(
     tcol = time_column or next((h for h in header if _time_name(h) and h not in not_time), None)
     if time_column is not None and time_column not in signals:
         raise DataError(f"{path} has no time column {time_column!r}; columns: {', '.join(header)}")
+    # Time columns beside the clock (time and time_ms: one clock in two units) are clocks
+    # too, checked against it below; one was read as a channel, and one that disagreed
+    # with the clock was not seen. A "t" that does not increase is no clock (a temperature).
+    clocks = [
+        h
+        for h in header
+        if tcol is not None
+        and h != tcol
+        and _time_name(h)
+        and not (channel_key(h) == "t" and not _increasing(signals[h]))
+    ]
     meta: dict[str, Any] = {}
     notes = [
         f"{path}: column {h!r} does not increase, so it is read as a channel, not as time "
@@ -656,6 +669,7 @@ def read_csv(
         if fs is not None and not np.any(np.isfinite(t)):
             # A column of clock strings (not seconds): the given rate is all there is.
             fs = check_fs(fs, str(path), fs_option)
+            _same_clock(t, clocks, signals, units, table, path, tcol, fs)
         else:
             time_fs, positions = _time_grid(t, path, tcol, fs_option, first, origin)
             # The recording's clock: outputs keep it (reconstruct writes its times on it).
@@ -671,6 +685,7 @@ def read_csv(
             # 'fs' or a WFDB header does): with --fs 126 for 125 Hz times, every output
             # time drifted 0.8 % from the input's (0.5 s after one minute).
             fs = check_fs(time_fs, str(path), fs_option)
+            _same_clock(t, clocks, signals, units, table, path, tcol, fs)
             n_filled = int(positions[-1]) + 1
             if n_filled > len(t):
                 # Rows missing from the time grid become NaN samples: a gap, like lost contact.
@@ -682,6 +697,34 @@ def read_csv(
     else:
         fs = check_fs(fs, str(path), fs_option, channels=list(signals))
     return RawRecording(path, "csv", fs, signals, units, meta)
+
+
+def _same_clock(
+    t: np.ndarray,
+    clocks: list[str],
+    signals: dict[str, np.ndarray],
+    units: dict[str, str],
+    table: _Table,
+    path: Path,
+    tcol: str,
+    fs: float,
+) -> None:
+    """Take the time columns ``clocks`` out of ``signals`` (and their units): each is the
+    clock ``tcol`` (``t``: its seconds from its first row, at ``fs`` Hz) in a unit of its
+    own, saying the same time from its first row in every row, to a quarter of a sample
+    period; a column that says another time is refused, naming both and the row."""
+    for other in clocks:
+        unit = units.pop(other, None) or _time_name(other) or "seconds"
+        seconds, _ = _time_in_seconds(signals.pop(other), table.cells(other), unit, path, other)
+        off = ~(np.abs(seconds - t) <= TIME_STEP_TOLERANCE / fs)
+        if off.any():
+            i = int(np.argmax(off))
+            said = [f"{x[i]:g} s" if np.isfinite(x[i]) else "no time" for x in (t, seconds)]
+            raise DataError(
+                f"{path} has two time columns that disagree: at row {i + table.first}, "
+                f"{tcol!r} says {said[0]} and {other!r} {said[1]} (from their first rows); "
+                "remove the one that is not the recording's time, or rename it if it is no time"
+            )
 
 
 @dataclass

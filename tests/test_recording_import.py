@@ -525,6 +525,14 @@ def test_csv_time_jitter_is_fine_but_irregular_steps_are_refused(tmp_path: Path,
     with pytest.raises(DataError, match=r"clock.csv: time column 'time' holds no times in seconds"):
         read_csv(tmp_path / "clock.csv")
     assert read_csv(tmp_path / "clock.csv", FS_IN).n_samples == n
+    # A second time column beside clock strings has nothing to be checked against: a
+    # clock, not a channel, and the file is read (it was refused as "disagreeing").
+    both = [clock[0].replace("time,", "time,time_s,")] + [
+        x.replace(",", f",{i / FS_IN},", 1) for i, x in enumerate(clock[1:])
+    ]
+    (tmp_path / "clocks.csv").write_text("\n".join(both) + "\n")
+    rec = read_csv(tmp_path / "clocks.csv", FS_IN)
+    assert rec.n_samples == n and "time_s" not in rec.signals
 
 
 # ------------------------------------------------------------------------- innpar-npy

@@ -669,7 +669,11 @@ def read_csv(
         if fs is not None and not np.any(np.isfinite(t)):
             # A column of clock strings (not seconds): the given rate is all there is.
             fs = check_fs(fs, str(path), fs_option)
-            _same_clock(t, clocks, signals, units, table, path, tcol, fs)
+            # Other time columns have no seconds to be checked against here: clocks still,
+            # not channels (refusing them as "disagreeing" refused a readable file).
+            for other in clocks:
+                signals.pop(other)
+                units.pop(other, None)
         else:
             time_fs, positions = _time_grid(t, path, tcol, fs_option, first, origin)
             # The recording's clock: outputs keep it (reconstruct writes its times on it).

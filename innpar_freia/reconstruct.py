@@ -10,7 +10,7 @@ that maps windows ``(n, L)`` at the model's rate to windows ``(n, L)``, e.g.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,10 @@ ABP_RANGE = (20.0, 250.0)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Mirror-padding of each valid run, as a fraction of the window (see reconstruct_array).
 EDGE_PAD = 0.125
+# Windows predicted and stitched at a time (reconstruct_array's block_windows): a multiple of
+# Checkpoint.predict_abp/predict_ppg's batch of 512, so the network sees the batches it saw
+# when a run's windows went in at once.
+BLOCK_WINDOWS = 2048
 
 GAP_REASONS = {
     1: "missing (NaN or inf)",
@@ -163,17 +167,71 @@ def stitch(windows: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
     """Overlap-add ``windows (k, L)`` placed at ``starts`` into one signal ``(n,)`` with
     :func:`crossfade_weights`, normalised by the summed weights (a weighted average)."""
     windows = np.asarray(windows, dtype=np.float64)
-    length = windows.shape[1]
-    w = crossfade_weights(length)
-    acc = np.zeros(n)
-    wsum = np.zeros(n)
-    for s, win in zip(starts, windows, strict=True):
-        acc[s : s + length] += w * win
-        wsum[s : s + length] += w
     out = np.full(n, np.nan)
-    covered = wsum > 0
-    out[covered] = acc[covered] / wsum[covered]
+    pieces = _stitched(starts, windows.shape[1], max(1, len(starts)), lambda i, j: windows[i:j])
+    for a, values in pieces:
+        out[a : a + values.size] = values
     return out
+
+
+def _stitched(
+    starts: np.ndarray,
+    length: int,
+    block: int,
+    windows_of: Callable[[int, int], np.ndarray],
+) -> Iterator[tuple[int, np.ndarray]]:
+    """:func:`stitch`'s overlap-add, ``block`` windows at a time: ``windows_of(i, j)`` gives
+    windows ``i:j`` ``(j - i, length)`` (predicted only then), and ``(a, values)`` pieces
+    of the stitched signal come out in order as soon as no later window reaches them (NaN
+    where no window does). Only one block's windows and the samples they reach are held,
+    not every window of a run (twice the run at an overlap of one half): the same sums in
+    the same order, so the same values as stitching all at once. ``starts`` increasing
+    beyond the first block."""
+    w = crossfade_weights(length)
+    lo = 0  # the first sample not yet given out; acc[0] and wsum[0] are at it
+    acc = wsum = np.zeros(0)
+    for i in range(0, len(starts), block):
+        j = min(i + block, len(starts))
+        windows = np.asarray(windows_of(i, j), dtype=np.float64)
+        reach = int(np.max(starts[i:j])) + length - lo
+        if reach > acc.size:
+            acc = np.concatenate([acc, np.zeros(reach - acc.size)])
+            wsum = np.concatenate([wsum, np.zeros(reach - wsum.size)])
+        for s, win in zip(starts[i:j] - lo, windows, strict=True):
+            acc[s : s + length] += w * win
+            wsum[s : s + length] += w
+        done = int(starts[j]) - lo if j < len(starts) else acc.size
+        values = np.full(done, np.nan)
+        covered = wsum[:done] > 0
+        values[covered] = acc[:done][covered] / wsum[:done][covered]
+        yield lo, values
+        acc, wsum, lo = acc[done:], wsum[done:], lo + done
+
+
+def _predicted_windows(
+    seg: np.ndarray, pad: int, starts: np.ndarray, length: int, predict: Predictor
+) -> Callable[[int, int], np.ndarray]:
+    """``windows_of`` for :func:`_stitched`: windows ``i:j`` of ``seg`` mirror-padded by
+    ``pad`` (cut at ``starts``), through ``predict``."""
+
+    def predicted(i: int, j: int) -> np.ndarray:
+        lo = int(starts[i])
+        padded = _reflected(seg, pad, lo, int(starts[j - 1]) + length)
+        windows = np.stack([padded[s - lo : s - lo + length] for s in starts[i:j]])
+        pred = np.asarray(predict(windows), dtype=np.float64)
+        if pred.shape != windows.shape:
+            raise ValueError(f"predict returned shape {pred.shape} for windows {windows.shape}")
+        return pred
+
+    return predicted
+
+
+def _reflected(seg: np.ndarray, pad: int, lo: int, hi: int) -> np.ndarray:
+    """``np.pad(seg, pad, mode="reflect")[lo:hi]`` without padding the whole of ``seg``
+    (``pad < seg.size``)."""
+    at = np.abs(np.arange(lo - pad, hi - pad))
+    last = seg.size - 1
+    return seg[np.where(at > last, 2 * last - at, at)]
 
 
 @dataclass
@@ -205,10 +263,14 @@ class Reconstruction:
 def implausible_fraction(result: Reconstruction) -> float:
     """The fraction of the reconstructed ABP outside :data:`ABP_RANGE` (0 for ``abp2ppg``):
     not a pressure trace there (an undertrained checkpoint, or an artefact of the PPG)."""
-    x = result.signal[result.valid]
-    if result.direction != "ppg2abp" or not x.size:
+    valid = int(np.count_nonzero(result.valid))
+    if result.direction != "ppg2abp" or not valid:
         return 0.0
-    return float(np.mean((x < ABP_RANGE[0]) | (x > ABP_RANGE[1])))
+    # Counted in place (NaN is neither below nor above): a copy of the reconstructed samples
+    # was the recording's size again.
+    x = result.signal
+    outside = np.count_nonzero(result.valid & ((x < ABP_RANGE[0]) | (x > ABP_RANGE[1])))
+    return outside / valid
 
 
 def _fit_length(y: np.ndarray, n: int) -> np.ndarray:
@@ -230,6 +292,7 @@ def reconstruct_array(
     overlap: float = DEFAULT_OVERLAP,
     delay_s: float = 0.0,
     start_margin_s: float = 0.0,
+    block_windows: int | None = None,
 ) -> Reconstruction:
     """Reconstruct a whole 1-D recording ``x`` (PPG in any units, or ABP in mmHg) at ``fs``.
 
@@ -249,11 +312,19 @@ def reconstruct_array(
 
     ``start_margin_s``: seconds at the recording's start left out like a gap's edge (a
     recording from a monitor: :data:`GAP_MARGIN`; windows cut from a dataset: 0).
+
+    ``block_windows``: how many windows go to ``predict`` at a time (default
+    :data:`BLOCK_WINDOWS`); each block is stitched before the next is cut, so a run's
+    windows never exist all at once. The output does not depend on it as long as
+    ``predict`` gives a window the same answer in any batch.
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
     if not 0 <= overlap < 1:
         raise ValueError(f"overlap must be in [0, 1), but is {overlap}")
+    block_windows = BLOCK_WINDOWS if block_windows is None else block_windows
+    if isinstance(block_windows, bool) or not isinstance(block_windows, int) or block_windows < 1:
+        raise ValueError(f"block_windows must be a whole number >= 1, not {block_windows!r}")
     x = np.asarray(x, dtype=np.float64)
     n = x.size
     kind = "ppg" if direction == "ppg2abp" else "abp"
@@ -281,14 +352,13 @@ def reconstruct_array(
         # where networks are least reliable (zero padding of the convolutions): mirror the
         # run by EDGE_PAD of a window at both ends so that they fall inside a window.
         pad = min(round(EDGE_PAD * window_length), seg.size - 1) if seg.size > window_length else 0
-        padded = np.pad(seg, pad, mode="reflect") if pad else seg
-        starts = window_starts(padded.size, window_length, hop)
-        windows = np.stack([padded[s : s + window_length] for s in starts])
-        pred = np.asarray(predict(windows), dtype=np.float64)
-        if pred.shape != windows.shape:
-            raise ValueError(f"predict returned shape {pred.shape} for windows {windows.shape}")
+        starts = window_starts(seg.size + 2 * pad, window_length, hop)
+        predicted = _predicted_windows(seg, pad, starts, window_length, predict)
         n_windows += len(starts)
-        stitched = stitch(pred, starts, padded.size)[pad : pad + seg.size]
+        stitched = np.empty(seg.size)
+        for lo, values in _stitched(starts, window_length, block_windows, predicted):
+            keep = values[max(0, pad - lo) : max(0, pad + seg.size - lo)]  # the run's own
+            stitched[max(0, lo - pad) : max(0, lo - pad) + keep.size] = keep
         out[a:b] = _fit_length(resample_by(stitched, 1 / to_model, padtype="line"), b - a)
     gaps.sort(key=lambda g: g.start)
     shift = min(round(delay_s * fs), n)

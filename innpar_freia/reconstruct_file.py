@@ -310,6 +310,16 @@ def _reconstruct_recording(
     if opts.plot is not None and opts.plot.suffix.lower() not in (".png", ".pdf"):
         raise DataError(f"--plot must end in .png or .pdf, not {opts.plot.name!r}")
 
+    # Only the channels used are kept (an ABP beside the PPG was held to the end), and what
+    # the input alone warns of is worked out now, before the reconstruction is held beside
+    # it; the warnings take their place in the list below.
+    channels = rec.channels
+    for other in set(channels) - {channel, ref_channel}:
+        del rec.signals[other]
+    pulse_warnings = _pulse_rate_warnings(x, rec.fs, opts.fs is not None, channel)
+    upside_warnings = (
+        _upside_down_warnings(x, rec.fs, channel) if opts.direction == "ppg2abp" else []
+    )
     result = reconstruct_array(
         x,
         rec.fs,
@@ -323,7 +333,7 @@ def _reconstruct_recording(
     )
     if not result.valid.any():
         reasons = sorted({g.reason for g in result.gaps})
-        others = [c for c in rec.channels if c != channel and c != ref_channel]
+        others = [c for c in channels if c != channel and c != ref_channel]
         hint = (
             f"; it was picked by its name: if one of {', '.join(others)} is the "
             f"{'PPG' if kind == 'ppg' else 'ABP'}, name it with "
@@ -382,9 +392,8 @@ def _reconstruct_recording(
         # First: a wrong rate is also why the pressures below would be implausible.
         warnings += _beat_warnings(summary["beats"], rec.fs, opts.fs is not None)
     if not any("sampling rate" in w for w in warnings):
-        warnings += _pulse_rate_warnings(x, rec.fs, opts.fs is not None, channel)
-    if opts.direction == "ppg2abp":
-        warnings += _upside_down_warnings(x, rec.fs, channel)
+        warnings += pulse_warnings
+    warnings += upside_warnings
     implausible = summary.get("implausible_fraction")
     if implausible:
         # Written as the model gave it (it is the model's answer), but not a pressure trace.
@@ -500,14 +509,15 @@ def pulse_rate_bpm(x: np.ndarray, fs: float) -> float | None:
     every other beat of a 232 bpm pulse."""
     from scipy import signal as sps
 
+    from innpar_freia.data.qc import fill_gaps
+
     x = np.asarray(x, dtype=np.float64)
-    valid = np.isfinite(x)
-    if valid.sum() < 10 * fs:
+    if np.count_nonzero(np.isfinite(x)) < 10 * fs:
         return None
-    at = np.arange(x.size)
-    x = np.interp(at, at[valid], x[valid])  # gaps bridged by lines: no false frequencies
+    x, _ = fill_gaps(x)  # gaps bridged by lines: no false frequencies
+    x -= x.mean()  # in place: a copy of the recording fewer beside what welch holds
     f, power = sps.welch(
-        x - x.mean(), fs=fs, nperseg=min(x.size, round(PULSE_SEGMENT_S * fs)), detrend="linear"
+        x, fs=fs, nperseg=min(x.size, round(PULSE_SEGMENT_S * fs)), detrend="linear"
     )
     band = (f >= PULSE_BAND[0]) & (f <= min(PULSE_BAND[1], fs / 2))
     if not band.any():

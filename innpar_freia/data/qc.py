@@ -99,9 +99,13 @@ def fill_gaps(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     bad = ~np.isfinite(x)
     if not bad.any() or bad.all():
         return x.copy(), bad
-    idx = np.arange(x.size)
     out = x.copy()
-    out[bad] = np.interp(idx[bad], idx[~bad], x[~bad])
+    # Each gap is interpolated between the valid samples on either side of it, so those are
+    # all np.interp needs: the same values as from every valid sample's index and value,
+    # which were four more arrays of the signal's length.
+    edges = np.flatnonzero(bad[1:] != bad[:-1])
+    beside = np.unique(np.where(bad[edges], edges + 1, edges))
+    out[bad] = np.interp(np.flatnonzero(bad), beside, x[beside])
     return out, bad
 
 
@@ -240,7 +244,13 @@ def step_skewness(banded: np.ndarray) -> float:
     negative for an upside-down PPG."""
     steps = np.diff(banded)
     sd = steps.std()
-    return float(np.mean(((steps - steps.mean()) / sd) ** 3)) if sd > 0 else 0.0
+    if not sd > 0:
+        return 0.0
+    # In place: the same numbers as ((steps - mean) / sd) ** 3 without its three temporaries.
+    steps -= steps.mean()
+    steps /= sd
+    steps **= 3
+    return float(np.mean(steps))
 
 
 def _window_corr(a: np.ndarray, p_ext: np.ndarray, n_lags: int) -> np.ndarray:

@@ -8,12 +8,13 @@ are NaN (WFDB marks them so); nothing is dropped or interpolated here.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import itertools
 import os
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,7 @@ class RawRecording:
         stores in its summary, so that a reconstruction can be matched to its input when
         recordings share a length and a rate (every Challenge 2015 record: 300 s)."""
         x = np.ascontiguousarray(self.signals[channel], dtype=np.float64)
-        return hashlib.sha256(x.tobytes()).hexdigest()
+        return hashlib.sha256(x).hexdigest()  # the array's buffer: no bytes copy of it
 
     def find(
         self,
@@ -741,7 +742,7 @@ class _Table:
     first: int  # the file's line of the first data row
     text_cells: dict[int, list[Any]]  # column -> [count, first line, first text]
     numeric: set[int]  # the columns that hold a number somewhere
-    cells: Callable[[str], list[str]]  # a column's cells as written (a clock's decimals)
+    cells: Callable[[str], Sequence[str]]  # a column's cells as written (a clock's decimals)
 
 
 def _careful_table(path: Path) -> _Table:
@@ -884,13 +885,35 @@ def _numeric_table(path: Path) -> _Table | None:
         return None
     first = 3 if units else 2
 
-    def cells(name: str) -> list[str]:
-        column = header.index(name)
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = csv.reader(fh)
-            return [row[column].strip() for row in itertools.islice(rows, first - 1, None)]
+    def cells(name: str) -> Sequence[str]:
+        return _ColumnText(path, header.index(name), first)
 
     return _Table(header, units, data, first, {}, set(range(len(header))), cells)
+
+
+class _ColumnText(Sequence[str]):
+    """The cells of column ``column`` of a CSV as written (its data rows from line
+    ``first``), read from the file when first looked at: only a clock read from its text
+    needs them (elapsed ``hh:mm:ss``, Unix times' decimals), and read with every file they
+    were a Python string a sample (a 6-hour recording's time column: 0.2 GB)."""
+
+    def __init__(self, path: Path, column: int, first: int) -> None:
+        self.path, self.column, self.first = path, column, first
+
+    @functools.cached_property
+    def _cells(self) -> list[str]:
+        with self.path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = itertools.islice(csv.reader(fh), self.first - 1, None)
+            return [row[self.column].strip() for row in rows]
+
+    def __len__(self) -> int:
+        return len(self._cells)
+
+    def __getitem__(self, i: Any) -> Any:  # an index or a slice, as a list's
+        return self._cells[i]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._cells)
 
 
 def _refuse_lines_above_the_table(path: Path, header: list[str], rows: list[list[str]]) -> None:
@@ -990,7 +1013,7 @@ def _time_name(name: str) -> str | None:
 
 
 def _time_in_seconds(
-    t: np.ndarray, cells: list[str], unit: str, path: Path, tcol: str
+    t: np.ndarray, cells: Sequence[str], unit: str, path: Path, tcol: str
 ) -> tuple[np.ndarray, float]:
     """A time column in seconds from its unit (its units row's or its name's): seconds as
     they are, milliseconds, microseconds and nanoseconds divided, elapsed ``hh:mm:ss.mmm``
@@ -1026,7 +1049,7 @@ def _time_in_seconds(
 LARGE_CLOCK = 1e6
 
 
-def _decimal_offsets(cells: list[str], offsets: np.ndarray) -> np.ndarray:
+def _decimal_offsets(cells: Sequence[str], offsets: np.ndarray) -> np.ndarray:
     """Each cell's time minus the first's, subtracted in decimal from the text as written
     (``offsets`` where a cell is not a decimal number: those are NaN there already)."""
     from decimal import Decimal, InvalidOperation
@@ -1204,12 +1227,14 @@ def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs")
     elif start is not None:
         arrays["start_s"] = start  # not a clock: listed like any other array
     signals, ignored = {}, []
-    for key, arr in arrays.items():
-        arr = np.squeeze(arr)
+    for key in list(arrays):
+        # Each array leaves ``arrays`` as it becomes a channel, and a float64 one is kept as
+        # it was read: a copy of every channel beside the arrays read was twice the file.
+        arr = np.squeeze(arrays.pop(key))
         if np.iscomplexobj(arr):
             raise DataError(f"{path}: array {key!r} holds complex numbers; channels must be real")
         if arr.ndim == 1 and arr.dtype.kind in "iuf":
-            signals[key] = arr.astype(np.float64)
+            signals[key] = arr.astype(np.float64, copy=False)
         elif arr.dtype.kind in "biuf":
             # Text arrays are metadata; numeric ones that are not 1-D (or booleans) might
             # be a channel in the wrong shape, so errors about channels name them.

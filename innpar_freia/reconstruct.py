@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -323,8 +324,13 @@ def reconstruct_array(
     if not 0 <= overlap < 1:
         raise ValueError(f"overlap must be in [0, 1), but is {overlap}")
     block_windows = BLOCK_WINDOWS if block_windows is None else block_windows
-    if isinstance(block_windows, bool) or not isinstance(block_windows, int) or block_windows < 1:
+    if (
+        isinstance(block_windows, bool)
+        or not isinstance(block_windows, Integral)  # numpy integers too
+        or block_windows < 1
+    ):
         raise ValueError(f"block_windows must be a whole number >= 1, not {block_windows!r}")
+    block_windows = int(block_windows)
     x = np.asarray(x, dtype=np.float64)
     n = x.size
     kind = "ppg" if direction == "ppg2abp" else "abp"

@@ -104,6 +104,11 @@ def test_block_windows_is_checked() -> None:
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="block_windows must be a whole number >= 1"):
             reconstruct_array(x, MODEL_FS, per_window, MODEL_FS, L, block_windows=bad)
+    # A numpy integer (a size from an array's shape) is a whole number, as batch_size's is.
+    one = reconstruct_array(x, MODEL_FS, per_window, MODEL_FS, L, block_windows=np.int64(3))
+    np.testing.assert_array_equal(
+        one.signal, reconstruct_array(x, MODEL_FS, per_window, MODEL_FS, L, block_windows=3).signal
+    )
 
 
 def test_stitch_is_the_weighted_average_of_its_windows() -> None:

@@ -8,7 +8,6 @@ are NaN (WFDB marks them so); nothing is dropped or interpolated here.
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import itertools
 import os
@@ -746,26 +745,25 @@ class _Table:
 
 
 def _careful_table(path: Path) -> _Table:
-    """Any CSV :func:`read_csv` reads, cell by cell in Python, with every check of its
-    layout (quotes, units rows, missing marks, decimal commas, lines above the table, ...).
-    It holds every row as text: about 450 bytes a sample of three channels."""
+    """Any CSV :func:`read_csv` reads, row by row in Python, with every check of its layout
+    (quotes, units rows, missing marks, decimal commas, lines above the table, ...). Each
+    row's cells become float64 as it is read (:class:`_Rows`); of the text it keeps what the
+    checks and messages need, and a clock's cells are read again from the file when looked
+    at. It held every cell as text: about 450 bytes a sample of three channels."""
     try:
         # utf-8-sig: a spreadsheet's byte-order mark was kept in the first name ('\ufefftime'
         # is no time column 'time'; '\ufeff"time"' kept its quotes).
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
-            rows = list(reader)
+            rows = _Rows([_unquoted(h) for h in header or ()], _count_lines(path))
+            for row in reader:
+                rows.add(row)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path} is not a readable CSV file: {exc}") from None
-    while rows and not any(cell.strip() for cell in rows[-1]):
-        # Blank lines or rows of empty cells (",,": a spreadsheet's) after the last row are
-        # no samples: with a time column they were "row N has no time", or "N values".
-        rows.pop()
     if not header:
         raise DataError(f"{path} is empty: it has no header row and no data rows")
-    header = [_unquoted(h) for h in header]
-    rows = [[_unquoted(c) for c in r] for r in rows]
+    header = rows.header
     if all(_is_number(h) for h in header):
         # Read as names, the first sample would be lost and the channels called "-0.92".
         raise DataError(
@@ -773,8 +771,10 @@ def _careful_table(path: Path) -> _Table:
             f"{', ...' if len(header) > 4 else ''}); add a first row of channel names, "
             "e.g. time,PPG"
         )
-    if not rows:
-        # Was "has no header row and data rows" for a header without samples.
+    if not rows.n:
+        # Was "has no header row and data rows" for a header without samples. Blank lines
+        # or rows of empty cells (",,": a spreadsheet's) after the last row are no samples:
+        # with a time column they were "row N has no time", or "N values".
         raise DataError(
             f"{path} has a header row ({', '.join(header)}) but no data rows: no samples"
         )
@@ -786,56 +786,191 @@ def _careful_table(path: Path) -> _Table:
                     f"{path}: its columns are separated by {name}; innpar reads "
                     "comma-separated CSV (save it with commas)"
                 )
-    unnamed = {
-        j
-        for j, h in enumerate(header)
-        if not h and all(j >= len(r) or not r[j].strip() for r in rows)
-    }
-    if unnamed:
-        # Columns with neither a name nor a value (a spreadsheet's trailing ",,") are no
-        # channels; two of them were refused as "duplicate column names".
-        header = [h for j, h in enumerate(header) if j not in unnamed]
-        rows = [[c for j, c in enumerate(r) if j not in unnamed] for r in rows]
-    if len(set(header)) != len(header):
-        raise DataError(f"{path} has duplicate column names: {header}")
+    # Columns with neither a name nor a value (a spreadsheet's trailing ",,") are no
+    # channels; two of them were refused as "duplicate column names".
+    kept = [j for j, h in enumerate(header) if h or j in rows.valued]
+    names = [header[j] for j in kept]
+    if len(set(names)) != len(names):
+        raise DataError(f"{path} has duplicate column names: {names}")
     units: dict[str, str] = {}
-    first = 2  # the line of rows[0] in the file (the header is line 1)
-    if _units_row(rows, header):
+    first = 2  # the line of the first data row in the file (the header is line 1)
+    top = [[c for j, c in enumerate(r) if j in kept or j >= len(header)] for r in rows.top]
+    if _units_row(top, names):
         # A row of units under the header (PhysioNet's 'seconds','mV','NU','mmHg'): the
         # channels' units, not a sample.
-        units = {h: u for h, u in zip(header, rows[0], strict=True) if u}
-        rows, first = rows[1:], 3
-    data = np.full((len(rows), len(header)), np.nan)
-    # Per column: cells of text (not empty, not a missing marker) read as NaN, and the first
-    # of them as (line, text); whether the column holds a number at all.
-    text_cells: dict[int, list[Any]] = {}
-    numeric: set[int] = set()
-    for i, row in enumerate(rows):
-        if len(row) != len(header):
-            raise DataError(
-                f"{path}: row {i + first} has {len(row)} values, the header has {len(header)}"
-            )
-        for j, cell in enumerate(row):
+        units = {h: u for h, u in zip(names, top[0], strict=True) if u}
+        first = 3
+    elif rows.held is not None:
+        rows.take(0, rows.held)
+    rows.refuse_bad_rows(path, kept)
+    data = rows.data[first - 2 : rows.n]
+    if len(kept) < len(header):
+        data = data[:, kept]
+    column = {j: k for k, j in enumerate(kept)}
+    text_cells = {column[j]: seen for j, seen in rows.text_cells.items()}
+    numeric = {column[j] for j in rows.numeric if j in column}
+
+    def cells(name: str) -> Sequence[str]:
+        return _ColumnText(path, kept[names.index(name)], first, len(data))
+
+    return _Table(names, units, data, first, text_cells, numeric, cells)
+
+
+class _Rows:
+    """A CSV's data rows as :func:`_careful_table` reads them, one at a time: each row's
+    cells as float64 (NaN where a cell holds no number) in a table of a row a line end of
+    the file (grown for lines that end in "\\r" alone), and of their text only what the
+    checks and messages after the reading need. A row's line in the file is its index here
+    plus 2 (the header is line 1).
+
+    Blank rows (empty cells only) are held back as counts until a row with a value comes:
+    after the last row they are no samples. The first data row waits (``held``) until the
+    units row is known: as units it is no sample, and its text is not "text in a column of
+    numbers". Rows of a length other than the header's may still be right (a short row
+    whose missing cells are in columns with neither name nor value), so the first of each
+    length, and the first decimal comma in rows of each length, are kept for
+    :meth:`refuse_bad_rows`."""
+
+    def __init__(self, header: list[str], lines: int) -> None:
+        self.header = header
+        self.width = len(header)
+        self.data = np.empty((max(lines, 1), self.width))
+        self.n = 0  # rows up to the last that is not blank
+        self.read = 0  # rows read, blank ones after the last included
+        self.blank: list[list[int]] = []  # [first row, length, count] of blank rows held back
+        self.unnamed = [j for j, h in enumerate(header) if not h]  # not yet given a value
+        self.valued: set[int] = set()  # columns without a name that hold a value somewhere
+        self.top: list[list[str]] = []  # the first two rows' cells (a units row, a message)
+        self.held: list[str] | None = None  # the first row, until its units are known
+        self.run = (-1, 0, [""])  # the last run of rows of one length: length, start, row
+        self.lengths: dict[int, int] = {}  # row length -> its first row
+        self.commas: dict[int, tuple[int, int, str]] = {}  # length -> first (row, column, cell)
+        self.text_cells: dict[int, list[Any]] = {}  # column -> [count, first line, first text]
+        self.numeric: set[int] = set()  # the columns that hold a number or an empty cell
+        self.all_numeric = 0  # columns below this one are all in numeric
+        self.mixed = False  # whether the last row taken held text
+
+    def add(self, raw: list[str]) -> None:
+        i = self.read
+        self.read += 1
+        if i == len(self.data):  # more rows than line ends: lines ended by "\r" alone
+            self.data = np.concatenate([self.data, np.empty_like(self.data)])
+        if not "".join(raw).strip():
+            self.data[i] = np.nan
+            if self.blank and self.blank[-1][1] == len(raw):  # held back rows follow each other
+                self.blank[-1][2] += 1
+            else:
+                self.blank.append([i, len(raw), 1])
+            return
+        if self.blank:
+            for start, length, count in self.blank:
+                self.data[start : start + count] = np.nan
+                self._numeric_up_to(min(length, self.width))
+                self._seen(start, [""] * length, count)
+            self.blank = []
+        # _unquoted, written out: a call a cell took about a tenth of the reading's time.
+        row = [
+            c[1:-1].strip() if c[:1] == c[-1:] == "'" and len(c) > 1 else c
+            for c in map(str.strip, raw)
+        ]
+        if self.unnamed:
+            for j in self.unnamed:
+                if j < len(row) and row[j]:
+                    self.valued.add(j)
+                    self.unnamed = [k for k in self.unnamed if k != j]
+        if i < 2 or len(row) != self.run[0]:
+            self._seen(i, row)
+        self.n = i + 1
+        if i == 0:
+            self.held = row
+        else:
+            self.take(i, row)
+
+    def _seen(self, i: int, row: list[str], count: int = 1) -> None:
+        """Rows ``i`` to ``i + count - 1``, each ``row``, are rows of the table."""
+        self.lengths.setdefault(len(row), i)
+        if len(row) != self.run[0]:
+            self.run = (len(row), i, row)
+        while len(self.top) < min(2, i + count):
+            self.top.append(row)
+
+    def _numeric_up_to(self, m: int) -> None:
+        if m > self.all_numeric:
+            self.numeric.update(range(self.all_numeric, m))
+            self.all_numeric = m
+
+    def take(self, i: int, row: list[str]) -> None:
+        """Row ``i``'s cells as numbers, with its text cells and decimal commas noted."""
+        m = min(len(row), self.width)
+        cells = row if m == len(row) else row[:m]
+        if self.mixed:  # the row before held text (a clock's): so will this one, likely
+            values = self._cells(i, cells, len(row))
+        else:
             try:
-                data[i, j] = float(cell) if cell.strip() else np.nan
-                numeric.add(j)
+                values = [float(c) if c else np.nan for c in cells]
             except ValueError:
-                if "," in cell and _is_number(cell.replace(",", ".", 1)):
-                    # A quoted "0,004" read as text: every time or sample NaN, and the
-                    # error was "no times in seconds" or "holds no valid samples".
-                    raise DataError(
-                        f"{path}: row {i + first}, column {header[j]!r} holds {cell.strip()!r}, a "
+                values = self._cells(i, cells, len(row))
+            else:
+                if m > self.all_numeric:
+                    self._numeric_up_to(m)
+        self.data[i, :m] = values
+        if m < self.width:
+            self.data[i, m:] = np.nan
+
+    def _cells(self, i: int, cells: list[str], length: int) -> list[float]:
+        """The numbers of a row of ``length`` cells that holds text (a clock's, a note)."""
+        values, numeric, self.mixed = [], self.numeric, False
+        for j, cell in enumerate(cells):
+            try:
+                values.append(float(cell) if cell else np.nan)
+            except ValueError:
+                values.append(np.nan)
+                self._text(i, j, cell, length)
+                self.mixed = True
+            else:
+                numeric.add(j)
+        return values
+
+    def _text(self, i: int, j: int, cell: str, length: int) -> None:
+        if "," in cell and _is_number(cell.replace(",", ".", 1)):
+            # A quoted "0,004" read as text: every time or sample NaN, and the error was
+            # "no times in seconds" or "holds no valid samples".
+            if length not in self.commas or i < self.commas[length][0]:
+                self.commas[length] = (i, j, cell)
+        elif cell.lower() not in _MISSING:
+            # Per column: cells of text (not empty, not a missing marker) read as NaN, and
+            # the first of them as (line, text). The first row is taken last.
+            seen = self.text_cells.setdefault(j, [0, i + 2, cell])
+            seen[0] += 1
+            if i + 2 < seen[1]:
+                seen[1:] = [i + 2, cell]
+
+    def refuse_bad_rows(self, path: Path, kept: list[int]) -> None:
+        """The first row, in the file's order, that is not as long as the header (the
+        columns without name or value aside), or that holds a number with a decimal comma."""
+        gone = set(range(self.width)) - set(kept)
+        bad = []
+        for length, i in self.lengths.items():
+            if length > self.width or not gone.issuperset(range(length, self.width)):
+                bad.append(
+                    (
+                        i,
+                        f"{path}: row {i + 2} has {length - len([j for j in gone if j < length])} "
+                        f"values, the header has {len(kept)}",
+                    )
+                )
+            elif length in self.commas:
+                row, j, cell = self.commas[length]
+                bad.append(
+                    (
+                        row,
+                        f"{path}: row {row + 2}, column {self.header[j]!r} holds {cell!r}, a "
                         "number with a decimal comma; innpar reads decimal points (save the "
-                        "file with '.' as the decimal separator)"
-                    ) from None
-                data[i, j] = np.nan
-                if cell.strip().lower() not in _MISSING:
-                    seen = text_cells.setdefault(j, [0, i + first, cell.strip()])
-                    seen[0] += 1
-    return _Table(
-        header, units, data, first, text_cells, numeric,
-        lambda name: [r[header.index(name)] for r in rows],
-    )  # fmt: skip
+                        "file with '.' as the decimal separator)",
+                    )
+                )
+        if bad:
+            raise DataError(min(bad)[1])
 
 
 def _numeric_table(path: Path) -> _Table | None:
@@ -877,65 +1012,66 @@ def _numeric_table(path: Path) -> _Table | None:
         return None
     if data.shape[0] == 0 or data.shape[1] != len(header):
         return None
-    with path.open("rb") as fh:  # every line a row: no blank line numpy skipped
-        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
-        fh.seek(-1, os.SEEK_END)
-        lines += fh.read(1) != b"\n"  # a last row without a line end
-    if lines != data.shape[0] + 1 + bool(units):
+    if _count_lines(path) != data.shape[0] + 1 + bool(units):  # no blank line numpy skipped
         return None
     first = 3 if units else 2
 
     def cells(name: str) -> Sequence[str]:
-        return _ColumnText(path, header.index(name), first)
+        return _ColumnText(path, header.index(name), first, len(data))
 
     return _Table(header, units, data, first, {}, set(range(len(header))), cells)
 
 
+def _count_lines(path: Path) -> int:
+    """A file's lines: its line ends (``\\n``), and one more for a last line without one."""
+    lines, last = 0, b"\n"
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            lines, last = lines + chunk.count(b"\n"), chunk[-1:]
+    return lines + (last != b"\n")
+
+
 class _ColumnText(Sequence[str]):
-    """The cells of column ``column`` of a CSV as written (its data rows from line
-    ``first``), read from the file when first looked at: only a clock read from its text
-    needs them (elapsed ``hh:mm:ss``, Unix times' decimals), and read with every file they
-    were a Python string a sample (a 6-hour recording's time column: 0.2 GB)."""
+    """The cells of column ``column`` of a CSV as written (unquoted), its ``rows`` data rows
+    from line ``first``, read from the file each time they are looked at and never held:
+    only a clock read from its text needs them (elapsed ``hh:mm:ss``, Unix times'
+    decimals), and held they were a Python string a sample (a 6-hour recording's time
+    column: 0.2 GB)."""
 
-    def __init__(self, path: Path, column: int, first: int) -> None:
-        self.path, self.column, self.first = path, column, first
-
-    @functools.cached_property
-    def _cells(self) -> list[str]:
-        with self.path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = itertools.islice(csv.reader(fh), self.first - 1, None)
-            return [row[self.column].strip() for row in rows]
+    def __init__(self, path: Path, column: int, first: int, rows: int) -> None:
+        self.path, self.column, self.first, self.rows = path, column, first, rows
 
     def __len__(self) -> int:
-        return len(self._cells)
+        return self.rows
 
     def __getitem__(self, i: Any) -> Any:  # an index or a slice, as a list's
-        return self._cells[i]
+        if isinstance(i, slice):
+            return list(self)[i]
+        return next(itertools.islice(self, range(self.rows)[i], None))
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._cells)
+        with self.path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = itertools.islice(csv.reader(fh), self.first - 1, self.first - 1 + self.rows)
+            for row in rows:
+                yield _unquoted(row[self.column])
 
 
-def _refuse_lines_above_the_table(path: Path, header: list[str], rows: list[list[str]]) -> None:
+def _refuse_lines_above_the_table(path: Path, header: list[str], rows: _Rows) -> None:
     """Refuse a CSV that starts with lines that are not its table (a device's export:
     ``Device: X``, ``Sampling rate: 250 Hz``, a blank line, then ``time,PLETH,ABP``): the
     first line was taken as the header, and the error was "row 3 has 0 values, the header
     has 1". The table is the run of rows as wide as the last one; when the header is not
     that wide and the run starts with a row of names, that row is where the header seems to
     be. Lines before it are not skipped: what they say (a rate, units) might matter."""
-    width = len(rows[-1])
+    width, k, names = rows.run  # the last run of rows of one length: from row k, names
     if len(header) == width:
         return
-    k = len(rows)
-    while k > 0 and len(rows[k - 1]) == width:
-        k -= 1
-    names = rows[k]
-    if k + 1 >= len(rows) or all(_is_number(c) or not c for c in names):
+    if k + 1 >= rows.n or all(_is_number(c) or not c for c in names):
         return  # no row of names heads the run: the row-by-row error says what is wrong
-    above = [", ".join(header)] + [", ".join(r) for r in rows[:k]]
-    shown = "; ".join(repr(line) for line in above[:3]) + ("; ..." if len(above) > 3 else "")
+    above = [", ".join(header)] + [", ".join(r) for r in rows.top[:k]]
+    shown = "; ".join(repr(line) for line in above[:3]) + ("; ..." if k + 1 > 3 else "")
     raise DataError(
-        f"{path} seems to start with {len(above)} line(s) that are not its table ({shown}): "
+        f"{path} seems to start with {k + 1} line(s) that are not its table ({shown}): "
         f"its header seems to be line {k + 2} ({', '.join(names)}); remove the lines above it"
     )
 

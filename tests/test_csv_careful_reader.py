@@ -258,3 +258,13 @@ def test_the_careful_reader_holds_the_numbers_not_the_text(tmp_path: Path) -> No
         assert peak < bound * n * 8
     rec = recordings.read_csv(path)
     assert rec.n_samples == n and rec.fs == 125.0 and rec.meta["start_s"] == 3599.0
+
+
+def test_text_cells_on_one_line_are_named_from_the_left(tmp_path: Path) -> None:
+    """Guards against the first row's text cells named in the order the reader met them:
+    it takes the first row last (it may be a units row), so a column with text further
+    down came first, and the warning named 'ECG' of row 2 where 'ABP' stands before it."""
+    path = tmp_path / "notes.csv"
+    path.write_text("ABP,PLETH,ECG\nx,1,y\n1,2,z\n4,5,6\n")
+    warning = recordings.read_csv(path, 125.0).meta["warnings"][-1]
+    assert warning.endswith("the first: row 2, column 'ABP': 'x'"), warning

@@ -807,7 +807,9 @@ def _careful_table(path: Path) -> _Table:
     if len(kept) < len(header):
         data = data[:, kept]
     column = {j: k for k, j in enumerate(kept)}
-    text_cells = {column[j]: seen for j, seen in rows.text_cells.items()}
+    # In column order: of text cells on one line, the first named is the leftmost (the
+    # first row is taken last, so the order the cells were met in is not the file's).
+    text_cells = {column[j]: rows.text_cells[j] for j in sorted(rows.text_cells)}
     numeric = {column[j] for j in rows.numeric if j in column}
 
     def cells(name: str) -> Sequence[str]:

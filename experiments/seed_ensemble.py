@@ -64,7 +64,7 @@ def fold_errors(paths: list[Path], data: Path, split: str) -> tuple[list[list[fl
         elif not np.array_equal(p.window_ids, first.window_ids):
             raise SystemExit(f"{path} was scored on other windows than {paths[0]}")
         preds.append(p.abp_pred.astype(np.float64))
-        args = (first.abp, first.ppg, first.subjects, first.start, ckpt.fs)
+        args = (first.abp, first.ppg, first.subjects, first.order, ckpt.fs)
         rows.append(errors(evaluate_predictions(preds[-1], *args, baselines=ckpt.baselines)))
     mean = np.mean(preds, axis=0)
     return rows, errors(evaluate_predictions(mean, *args, baselines=ckpt.baselines))

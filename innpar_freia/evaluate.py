@@ -30,12 +30,18 @@ class Predictions:
     indices: np.ndarray  # (n,) window index in the file
     window_ids: np.ndarray
     subjects: np.ndarray
-    start: np.ndarray  # time order within a subject
+    start: np.ndarray  # first sample in its recording, as the file says (-1 unknown)
     ppg: np.ndarray  # (n, L) raw PPG, float32 as the window file stores it
     abp: np.ndarray  # (n, L) reference ABP, mmHg, float32 as the window file stores it
     abp_pred: np.ndarray  # (n, L) predicted ABP, mmHg, float64
     # (n, L) z-scored PPG from the reverse pass: float32, the network's own precision
     ppg_pred: np.ndarray | None = None
+
+    @property
+    def order(self) -> np.ndarray:
+        """The protocol's time order within a subject: ``start``, and the window's row in
+        the file where it is unknown (docs/protocol.md)."""
+        return np.where(self.start >= 0, self.start, self.indices)
 
 
 def check_compatible(ckpt: Checkpoint, info: StoreInfo) -> None:
@@ -220,7 +226,7 @@ def predict(
         indices=idx,
         window_ids=info.window_ids[idx],
         subjects=info.subjects[idx].astype(str),
-        start=np.where(info.start[idx] >= 0, info.start[idx], idx),
+        start=np.asarray(info.start[idx], dtype=np.int64),
         ppg=ppg,
         abp=abp,
         abp_pred=abp_pred,
@@ -265,7 +271,7 @@ def evaluate_full(
     (:func:`innpar_freia.metrics.protocol_windows`) for figures and predictions files."""
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     preds = predict(ckpt, data, split, test_fold=test_fold, batch_size=batch_size)
-    args = (preds.abp_pred, preds.abp, preds.ppg, preds.subjects, preds.start, ckpt.fs)
+    args = (preds.abp_pred, preds.abp, preds.ppg, preds.subjects, preds.order, ckpt.fs)
     windows = protocol_windows(*args, baselines=ckpt.baselines, calibration=calibration)
     result = evaluate_predictions(
         *args, baselines=ckpt.baselines, calibration=calibration, windows=windows

@@ -465,7 +465,7 @@ def _write_entry_predictions(write_predictions: Any, e: EvalEntry, path: Path) -
         model = e.windows["model"]
         # float32, as the file stores it: half the memory of a float64 copy of the split.
         calibrated, scored = calibrate(
-            p.abp_pred, model.bp_pred, model.bp_ref, p.abp, p.subjects, p.start, mode, np.float32
+            p.abp_pred, model.bp_pred, model.bp_ref, p.abp, p.subjects, p.order, mode, np.float32
         )
     write_predictions(
         path,

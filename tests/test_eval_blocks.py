@@ -153,3 +153,31 @@ def test_predict_ppg_returns_float32_or_float64_only(tiny_run: Path) -> None:
     np.testing.assert_array_equal(ckpt.predict_ppg(abp, dtype=np.float32), wide.astype(np.float32))
     with pytest.raises(TypeError, match="floating-point"):
         ckpt.predict_ppg(abp, dtype=np.int16)
+
+
+def test_a_predictions_file_keeps_unknown_starts_unknown(
+    tiny_run: Path, synth_file: Path, tmp_path: Path
+) -> None:
+    """Guards against the time order written as the windows' start: where the window file
+    says -1 (bp-benchmark's folds), the protocol orders by row, and that row number went
+    into the predictions file's ``start`` as if it were a first sample."""
+    import shutil
+
+    import h5py
+
+    from innpar_freia.predictions import read_predictions
+    from innpar_freia.report import evaluate_checkpoints, write_report
+
+    data = tmp_path / "nostart.h5"
+    shutil.copy(synth_file, data)
+    with h5py.File(data, "r+") as fh:
+        fh["start"][...] = -1
+    ckpt = load_checkpoint(tiny_run / "checkpoints" / "best.pt")
+    p = predict(ckpt, data, "test")
+    assert (p.start == -1).all()
+    np.testing.assert_array_equal(p.order, p.indices)
+    entries = evaluate_checkpoints([ckpt.path], data, "test")
+    write_report(entries, tmp_path / "ev", save_predictions=tmp_path / "p.h5", figures=False)
+    saved = read_predictions(tmp_path / "p.h5")
+    assert (saved.start == -1).all()
+    np.testing.assert_array_equal(saved.index, p.indices)

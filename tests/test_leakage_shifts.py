@@ -490,3 +490,20 @@ def test_split_join_shared_names_a_large_group_in_one_short_line(tmp_path: Path)
     ]
     result = run_cli("data", "split", tmp_path / "g.h5", "--folds", "3", "--join-shared", "--json")
     assert json.loads(result.stdout)["joined_subjects"] == [subjects[:7], subjects[7:12]]
+
+
+def test_the_bar_is_cleared_when_the_last_stage_has_nothing_to_do() -> None:
+    """Guards against a bar left on the line: finish cleared only the last stage's, and a
+    last stage with no steps (no pairs of parts to compare) left the stage before it drawn,
+    with the report printed after it on the same line."""
+    import innpar_freia.cli.data as data_cli
+
+    term = _Terminal()
+    bar = data_cli._BarProgress(stream=term)
+    bar.start(2, "reading windows")
+    bar.advance("")
+    bar.advance("")
+    bar.start(0, "splits: near duplicates")
+    bar.finish()
+    assert f"reading windows {FULL_BAR} 2/2" in _drawn(term)
+    assert term.getvalue().endswith("\r" + " " * 79 + "\r")

@@ -1588,3 +1588,31 @@ def test_the_permission_tests_run_as_root_too(tmp_path: Path) -> None:
     summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert summary.startswith("7 passed") and "skipped" not in summary, summary
+
+
+def test_a_csv_of_a_header_only_is_one_message_without_numpy_s_warning(tmp_path: Path) -> None:
+    """Guards against numpy's "loadtxt: input contained no data" UserWarning printed on
+    stderr (with its source line) before the one message that says the file has no rows."""
+    import warnings
+
+    path = tmp_path / "empty.csv"
+    path.write_text("time,PLETH,ABP\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataError, match="but no data rows"):
+            read_csv(path)
+
+
+def test_a_checksum_mismatch_is_told_in_the_header_s_own_form(tmp_path: Path) -> None:
+    """Guards against a checksum written 0-65535 (as some writers put it) set against a
+    signed sum of the samples: "(43493; the samples give -5659)" read as two unrelated
+    numbers. WFDB's own signed form stays signed."""
+    from types import SimpleNamespace
+
+    from innpar_freia.data.recordings import _check_checksums
+
+    digital = np.array([[30000], [20000]])  # sums to 50000: -15536 signed
+    for stated, given in ((40000, "50000"), (-1000, "-15536")):
+        hdr = SimpleNamespace(sig_name=["ABP"], checksum=[stated])
+        with pytest.raises(DataError, match=rf"\({stated}; the samples give {given}\)"):
+            _check_checksums(tmp_path / "r1", hdr, digital)

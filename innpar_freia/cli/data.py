@@ -178,6 +178,7 @@ class _BarProgress:
         self.enabled = not quiet and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.total, self.done, self.label = 0, 0, ""
         self._last = 0.0
+        self._shown = False  # a bar is on the line: finish clears it
 
     def start(self, total: int, label: str) -> None:
         self.total, self.done, self.label = total, 0, label
@@ -188,9 +189,12 @@ class _BarProgress:
         self._draw(item)
 
     def finish(self) -> None:
-        if self.enabled and self.total:
+        # Whatever stage drew it: a last stage with nothing to do (total 0) left the bar of
+        # the stage before on the line, and the report was printed after it.
+        if self._shown:
             self.stream.write("\r" + " " * 79 + "\r")
             self.stream.flush()
+            self._shown = False
 
     def _draw(self, item: str) -> None:
         if not self.enabled or not self.total:
@@ -205,6 +209,7 @@ class _BarProgress:
         line = f"{self.label} [{bar}] {self.done}/{self.total} {item}"
         self.stream.write("\r" + line[:79].ljust(79))
         self.stream.flush()
+        self._shown = True
 
 
 def _print_import_report(report: dict) -> None:

@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import os
 import re
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -545,7 +546,11 @@ def _check_checksums(base: Path, hdr: Any, digital: np.ndarray, record: str = ""
     sums = np.asarray(digital, dtype=np.int64).sum(axis=0)
     for name, stated, total in zip(hdr.sig_name, hdr.checksum, sums, strict=False):
         if stated and (int(total) - int(stated)) % 65536 != 0:
-            got = (int(total) + 32768) % 65536 - 32768  # as a header writes it, signed
+            # In the header's own form: signed (WFDB's), or 0-65535 as some writers put it;
+            # the message had set an unsigned 43493 against a signed -5659.
+            got = int(total) % 65536
+            if int(stated) <= 32767:
+                got = (got + 32768) % 65536 - 32768
             raise DataError(
                 f"{record or f'WFDB record {base}'}: the samples of signal {name!r} do not match "
                 f"the checksum in {base.with_suffix('.hea')} ({stated}; the samples give {got}): "
@@ -1003,13 +1008,17 @@ def _numeric_table(path: Path) -> _Table | None:
             if _units_row([second, third], header) and not any("'" in c for c in second):
                 units = {h: u for h, u in zip(header, second, strict=True) if u}
                 pending = head[2:]
-            data = np.loadtxt(
-                itertools.chain(pending, fh),
-                delimiter=",",
-                dtype=np.float64,
-                comments=None,
-                ndmin=2,
-            )
+            with warnings.catch_warnings():
+                # A header with no rows: numpy warns "input contained no data" on stderr
+                # before the careful reader says so in one message.
+                warnings.simplefilter("ignore", UserWarning)
+                data = np.loadtxt(
+                    itertools.chain(pending, fh),
+                    delimiter=",",
+                    dtype=np.float64,
+                    comments=None,
+                    ndmin=2,
+                )
     except (ValueError, UnicodeDecodeError, csv.Error, IndexError):
         return None
     if data.shape[0] == 0 or data.shape[1] != len(header):

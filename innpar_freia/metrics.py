@@ -380,7 +380,7 @@ class Calibration:
     ref_level: float
 
     def apply(self, pred: np.ndarray) -> np.ndarray:
-        return (np.asarray(pred, dtype=np.float64) - self.pred_level) * self.scale + self.ref_level
+        return _calibrated(pred, self.pred_level, self.scale, self.ref_level)
 
     def to_dict(self) -> dict[str, float]:
         return {"pred_level": self.pred_level, "scale": self.scale, "ref_level": self.ref_level}
@@ -432,6 +432,12 @@ def calibration_for(
     return Calibration(float(pred_level), float(scale), float(ref_level))
 
 
+def _calibrated(pred: np.ndarray, pred_level: Any, scale: Any, ref_level: Any) -> np.ndarray:
+    """``(pred - pred_level) * scale + ref_level`` in float64: the calibrated protocol's map,
+    of one calibration (numbers) or of a window each (columns)."""
+    return (np.asarray(pred, dtype=np.float64) - pred_level) * scale + ref_level
+
+
 @dataclass(frozen=True)
 class SubjectCalibrations:
     """The calibrated protocol over a set of windows: each window's affine map
@@ -446,9 +452,8 @@ class SubjectCalibrations:
 
     def apply(self, pred: np.ndarray, rows: Any = slice(None)) -> np.ndarray:
         """Calibrated windows ``rows`` from their predictions ``pred`` (mmHg)."""
-        pred = np.asarray(pred, dtype=np.float64)
         level, scale = self.pred_level[rows, None], self.scale[rows, None]
-        return (pred - level) * scale + self.ref_level[rows, None]
+        return _calibrated(pred, level, scale, self.ref_level[rows, None])
 
 
 def subject_calibrations(

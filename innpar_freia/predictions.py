@@ -46,7 +46,9 @@ SCHEMA = "innpar-freia.predictions"
 SCHEMA_VERSION = 1
 _STR = h5py.string_dtype(encoding="utf-8")
 _OPTIONAL_2D = ("reference", "calibrated", "ppg_inverse")
-WRITE_ROWS = 4096  # windows written to a dataset at once (a multiple of its 64-row chunks)
+# Windows written or read at once (a multiple of the datasets' 64-row chunks): 4096 windows
+# of 625 samples are 20 MB in float64 for each dataset.
+BLOCK = 4096
 
 
 @dataclass
@@ -146,8 +148,8 @@ def write_predictions(
             )
             # A block of rows at a time: a float32 copy of the whole array would be half
             # its memory again (1 GB for 100k float64 windows of 625 samples).
-            for s in range(0, n, WRITE_ROWS):
-                dataset[s : s + WRITE_ROWS] = np.asarray(values[s : s + WRITE_ROWS], np.float32)
+            for s in range(0, n, BLOCK):
+                dataset[s : s + BLOCK] = np.asarray(values[s : s + BLOCK], np.float32)
         if scored is not None:
             scored = np.asarray(scored, dtype=bool)
             if scored.shape != (n,):
@@ -185,11 +187,6 @@ def read_predictions(path: str | Path) -> PredictionFile:
             scored=read("scored") if "scored" in fh else None,
             **opt,
         )
-
-
-BLOCK = 4096
-"""Windows :meth:`PredictionReader.blocks` reads at once: 4096 windows of 625 samples are
-20 MB in float64 for each dataset read."""
 
 
 class PredictionReader:

@@ -330,6 +330,31 @@ def test_split_join_shared_puts_subjects_sharing_signal_in_one_fold(tmp_path: Pa
     assert path.read_bytes() == before
 
 
+def test_split_join_shared_refuses_what_the_subjects_rule_out_before_comparing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More folds than subjects, or a test fold outside the folds, cannot be helped by
+    joining subjects (it only merges them): refused at once, without the comparison of every
+    window with every other that takes minutes on a big file, the file untouched."""
+    import innpar_freia.data.splits as splits
+
+    path = _copies_file(tmp_path / "a.h5")  # subjects a, b, c, d
+    before = path.read_bytes()
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("the windows were compared")
+
+    monkeypatch.setattr(splits, "shared_signal", no_search)
+    for args, message in [
+        (("--folds", "5"), "5 subject-disjoint folds need at least 5 subjects, but there are 4"),
+        (("--folds", "3", "--test-fold", "3"), "test fold 3 is not one of the folds [0, 1, 2]"),
+    ]:
+        result = run_cli("data", "split", path, *args, "--join-shared")
+        assert result.exit_code == 1, result.output
+        assert message in result.output and "Traceback" not in result.output
+        assert path.read_bytes() == before
+
+
 @pytest.mark.realdata
 def test_a_joined_split_of_the_real_folds_leaves_nothing_for_the_check(real_data, tmp_path):
     """A new 4-fold split of the provided windows: subject by subject it leaks (116

@@ -41,12 +41,7 @@ def assign_folds(
         unit: what ``subjects`` holds, as error messages name it.
     """
     counts = Counter(str(s) for s in subjects)
-    if k < 2:
-        raise DataError(f"the number of folds must be at least 2, but is {k}")
-    if len(counts) < k:
-        raise DataError(
-            f"{k} subject-disjoint folds need at least {k} {unit}, but there are {len(counts)}"
-        )
+    _check_fold_count(k, len(counts), unit)
     names = sorted(counts)
     order = np.random.default_rng(seed).permutation(len(names))
     # Largest subjects first; the permutation breaks ties reproducibly.
@@ -60,6 +55,16 @@ def assign_folds(
         windows[f] += counts[names[i]]
         members[f] += 1
     return fold_of
+
+
+def _check_fold_count(k: int, units: int, unit: str) -> None:
+    """Refuse ``k`` folds of ``units`` subjects (or groups): fewer than 2, or more than them."""
+    if k < 2:
+        raise DataError(f"the number of folds must be at least 2, but is {k}")
+    if units < k:
+        raise DataError(
+            f"{k} subject-disjoint folds need at least {k} {unit}, but there are {units}"
+        )
 
 
 def nested_split(fold: np.ndarray, test_fold: int, folds: np.ndarray | None = None) -> np.ndarray:
@@ -132,6 +137,11 @@ def split_file(
         units = np.array([str(s) for s in info.subjects], dtype=object)
         scheme = f"seeded greedy, seed {seed}"
         if join_shared:
+            # Joining only merges subjects, so what the subjects alone rule out is told
+            # before the comparison of every window with every other (minutes on a big file).
+            _check_fold_count(folds, len(np.unique(units)), "subjects")
+            if test_fold is not None:
+                nested_split(np.arange(folds), test_fold)
             shared = shared_signal(path, progress=progress)
             units = np.array([shared.groups[u] for u in units], dtype=object)
             joined = shared.joined

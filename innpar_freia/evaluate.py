@@ -18,6 +18,7 @@ from innpar_freia.metrics import (
     blocks,
     evaluate_predictions,
     protocol_windows,
+    time_order,
 )
 
 EVAL_SPLITS = ("train", "val", "test", "all")
@@ -39,9 +40,8 @@ class Predictions:
 
     @property
     def order(self) -> np.ndarray:
-        """The protocol's time order within a subject: ``start``, and the window's row in
-        the file where it is unknown (docs/protocol.md)."""
-        return np.where(self.start >= 0, self.start, self.indices)
+        """The protocol's time order within a subject (:func:`time_order`)."""
+        return time_order(self.start, self.indices, self.subjects)
 
 
 def check_compatible(ckpt: Checkpoint, info: StoreInfo) -> None:

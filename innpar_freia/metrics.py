@@ -349,6 +349,22 @@ def per_subject_average(rows: list[dict[str, Any]]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- calibration
 
 
+def time_order(start: np.ndarray, rows: np.ndarray, subjects: np.ndarray) -> np.ndarray:
+    """The protocol's time order of windows within each subject (docs/protocol.md): a
+    window's ``start`` (its first sample in its recording), or its row in the file for every
+    window of a subject with an unknown start (-1). A subject with known and unknown starts
+    is in file order throughout: an unknown start says nothing about where the window lies
+    among the known ones, and setting rows beside sample numbers, as before, put it anywhere.
+    Keys are compared only within a subject."""
+    start = np.asarray(start, dtype=np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
+    subjects = np.asarray(subjects)
+    unknown = start < 0
+    if unknown.any():
+        unknown = np.isin(subjects, np.unique(subjects[unknown]))
+    return np.where(unknown, rows, start)
+
+
 def calibration_windows(subjects: np.ndarray, order: np.ndarray) -> dict[str, int]:
     """Index of each subject's calibration window: its first window in time order
     (smallest ``order``, ties broken by position)."""

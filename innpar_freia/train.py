@@ -56,7 +56,7 @@ from innpar_freia.errors import (
     RunDirError,
     TrainingDiverged,
 )
-from innpar_freia.metrics import BaselineAccumulator, protocol_windows
+from innpar_freia.metrics import BaselineAccumulator, protocol_windows, time_order
 from innpar_freia.nn.model import INNPAR, build_model, count_parameters, postprocess_abp
 from innpar_freia.outputs import (
     drop_aside,
@@ -816,7 +816,7 @@ def validate(
         rows.append(np.asarray(idx, dtype=np.int64))
     model.train()
     row = np.concatenate(rows)
-    order = np.where(info.start[row] >= 0, info.start[row], row)  # as evaluate.predict
+    order = time_order(info.start[row], row, info.subjects[row])  # as evaluate.predict
     windows = protocol_windows(
         np.concatenate(preds),
         np.concatenate(refs),

@@ -377,6 +377,24 @@ def test_subject_members_are_each_subjects_windows_in_order():
     assert subject_members(np.array([], dtype=str)) == {}
 
 
+def test_time_order_puts_a_subject_with_an_unknown_start_in_file_order():
+    """Known starts order a subject; all unknown (-1) is file order; a subject with both is
+    in file order throughout. Rows set beside sample numbers had made b's unknown window
+    (row 4, key 4) its first, ahead of starts 3000 and 5000: its calibration window."""
+    from innpar_freia.evaluate import Predictions
+    from innpar_freia.metrics import calibration_windows, time_order
+
+    subjects = np.array(["a", "a", "a", "b", "b", "b", "c", "c"])
+    start = np.array([500, 0, 250, 5000, -1, 3000, -1, -1])
+    rows = np.arange(10, 18)
+    order = time_order(start, rows, subjects)
+    assert order.tolist() == [500, 0, 250, 13, 14, 15, 16, 17]
+    assert calibration_windows(subjects, order) == {"a": 1, "b": 3, "c": 6}
+    n = len(subjects)
+    p = Predictions(rows, rows.astype(str), subjects, start, *[np.zeros((n, 4))] * 3)
+    assert p.order.tolist() == order.tolist()
+
+
 def test_carry_forward_by_hand():
     # Subject x: levels 100 (first in time), 110, 90; subject y: 80 (first), 85.
     ref = np.stack([pulse(m, 20.0) for m in (110.0, 100.0, 90.0, 85.0, 80.0)])

@@ -234,6 +234,25 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return payload
 
 
+def _training_copies(path: str | Path, value: Any) -> dict[str, np.ndarray] | None:
+    """A payload's ``training_copies`` as numpy arrays, checked for what they are (a damaged
+    value would otherwise fail inside ``innpar eval``'s comparison)."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, dict)
+        or set(value) != {"ppg", "abp"}
+        or not all(
+            isinstance(v, torch.Tensor) and v.dtype == torch.int64 and v.ndim == 1
+            for v in value.values()
+        )
+    ):
+        raise CheckpointError(
+            f"{path} is damaged: its training_copies are not two lists of window keys"
+        )
+    return {k: v.cpu().numpy() for k, v in value.items()}
+
+
 @dataclass
 class Checkpoint:
     """A trained model with everything needed to use it.
@@ -245,6 +264,9 @@ class Checkpoint:
         baselines: training-split statistics for the naive and linear baselines.
         data: the training data's description (file, fs, splits, provenance).
         epoch: epochs completed when saved; ``metrics``: that epoch's record.
+        training_copies: the sorted :func:`~innpar_freia.data.leakage.copy_keys` of the
+            training windows' ``"ppg"`` and ``"abp"`` (``None`` from a run that predates
+            them), by which ``innpar eval`` knows its training windows in any file.
     """
 
     path: Path
@@ -256,6 +278,7 @@ class Checkpoint:
     epoch: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
     package_version: str = ""
+    training_copies: dict[str, np.ndarray] | None = None
 
     @property
     def fs(self) -> float:
@@ -458,6 +481,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
             f"{path} is damaged or from an incompatible innpar-freia: its normalisation, "
             f"baselines or run record cannot be read ({type(exc).__name__}: {exc})"
         ) from None
+    extras["training_copies"] = _training_copies(path, payload.get("training_copies"))
     n = normalisation
     if not (np.isfinite(n.abp_offset) and np.isfinite(n.abp_scale) and n.abp_scale > 0):
         raise CheckpointError(

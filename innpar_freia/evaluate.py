@@ -10,6 +10,7 @@ import numpy as np
 
 from innpar_freia.checkpoint import Checkpoint, load_checkpoint
 from innpar_freia.data.dataset import Normalisation, load_split_arrays, plan_splits
+from innpar_freia.data.leakage import NO_KEY, copy_keys
 from innpar_freia.data.store import StoreInfo, read_info
 from innpar_freia.errors import DataError
 from innpar_freia.metrics import (
@@ -196,6 +197,40 @@ def _refuse_training_windows(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray,
         )
 
 
+def _refuse_copies_of_training_windows(
+    ckpt: Checkpoint, info: StoreInfo, ppg: np.ndarray, abp: np.ndarray, split: str
+) -> None:
+    """Windows whose PPG or ABP is, sample for sample, that of a window the checkpoint was
+    trained on are refused whatever their ids and file: renaming the ids of the training
+    file (or importing its records again) had got round :func:`_refuse_training_windows`,
+    and a test subject holding a training subject's signal is leakage the folds do not
+    show (the exact duplicates of ``innpar data check``). Constant lines are no copies."""
+    if ckpt.training_copies is None:
+        return  # a checkpoint from before the keys were kept
+    copied = np.zeros(len(ppg), dtype=bool)
+    for name, x in (("ppg", ppg), ("abp", abp)):
+        keys = copy_keys(x)
+        copied |= (keys != NO_KEY) & np.isin(keys, ckpt.training_copies[name])
+    n = int(copied.sum())
+    if not n:
+        return
+    what = f"{n} of the {len(ppg)} {_windows_of(split)} of {info.path}"
+    if trained_windows(ckpt, info) is not None:
+        raise DataError(
+            f"{what} have the PPG or the ABP, sample for sample, of a window in the training "
+            "split of this checkpoint's run (copies in other subjects): their scores would not "
+            f"measure generalisation; 'innpar data check {info.path}' lists the copies, and "
+            f"'innpar data split {info.path} --folds K --join-shared' puts subjects that "
+            "share signal in one fold (then train again)"
+        )
+    raise DataError(
+        f"{what} have the PPG or the ABP, sample for sample, of a window this checkpoint was "
+        "trained on (its training file under other window ids, or a file sharing its "
+        "records): their scores would not measure generalisation; score data the run did "
+        "not train on"
+    )
+
+
 def _windows_of(split: str) -> str:
     """ "test windows", or "windows" for ``all``."""
     return "windows" if split == "all" else f"{split} windows"
@@ -218,6 +253,8 @@ def predict(
     check_compatible(ckpt, info)
     idx = split_indices(ckpt, info, split, test_fold)
     ppg, abp = load_split_arrays(data, idx, dtype=None)
+    if split != "train":
+        _refuse_copies_of_training_windows(ckpt, info, ppg, abp, split)
     abp_pred = ckpt.predict_abp(ppg, batch_size=batch_size)
     ppg_pred = None
     if inverse and getattr(ckpt.model, "invertible", True):

@@ -46,6 +46,7 @@ from innpar_freia.data.dataset import (
     plan_splits,
     split_bytes,
 )
+from innpar_freia.data.leakage import NO_KEY, copy_keys
 from innpar_freia.data.sampler import SubjectPairSampler
 from innpar_freia.data.store import StoreInfo, check_rows_finite, held_for_reading, read_info
 from innpar_freia.distributed import DistInfo, gather_rows, hardware_description, native_bf16
@@ -701,6 +702,22 @@ def fit_baselines(path: Path, indices: np.ndarray, fs: float) -> tuple[dict[str,
     return acc.result().to_dict(), flat
 
 
+def training_copy_keys(path: Path, indices: np.ndarray) -> dict[str, torch.Tensor]:
+    """The sorted, distinct :func:`copy_keys` of the PPG and of the ABP of the windows
+    ``indices`` (the training split), constant lines left out, as int64 tensors (what a
+    checkpoint loaded with ``weights_only=True`` may hold)."""
+    keys: dict[str, list[np.ndarray]] = {"ppg": [], "abp": []}
+    for s in range(0, len(indices), STATS_BLOCK):
+        ppg, abp = load_split_arrays(path, np.sort(indices[s : s + STATS_BLOCK]), dtype=None)
+        keys["ppg"].append(copy_keys(ppg))
+        keys["abp"].append(copy_keys(abp))
+    out = {}
+    for name, parts in keys.items():
+        found = np.unique(np.concatenate([np.zeros(0, np.int64), *parts]))
+        out[name] = torch.from_numpy(found[found != NO_KEY])
+    return out
+
+
 @dataclass
 class Flat:
     """Training windows whose PPG or ABP is a constant line (a lost sensor, a flushed
@@ -1107,6 +1124,11 @@ def _train(
         started["aside"] = set_aside(run_dir, (*RUN_ARTIFACTS, *run_reports(run_dir)))
     distributed.barrier(dist_info)
 
+    # Kept in the checkpoint, for innpar eval to find copies of the training windows in any
+    # file (renamed ids, a re-import): a run from before they were kept gets them on resume.
+    copies = state.get("training_copies") if state is not None else None
+    if copies is None:
+        copies = training_copy_keys(data, plan.train)
     if state is not None:
         norm = Normalisation.from_dict(state["normalisation"])
         baselines = state.get("baselines")
@@ -1320,6 +1342,7 @@ def _train(
             "normalisation": norm.to_dict(),
             "baselines": baselines,
             "data": data_desc,
+            "training_copies": copies,
             "epoch": epoch,
             "metrics": record,
             "optimizer_state": optimizer.state_dict(),

@@ -10,6 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from helpers import leave_a_killed_force, terminate_when
@@ -435,9 +436,72 @@ def test_eval_refuses_a_resplit_training_file_but_not_other_data_with_its_ids(
     other = tmp_path / "other.h5"
     shutil.copy(resplit, other)
     with h5py.File(other, "r+") as fh:  # the same ids, other signals: another data set
+        fh["ppg"][...] = fh["ppg"][...][:, ::-1]  # (the same PPG would be the training windows')
         fh["abp"][...] = fh["abp"][...] + 1.0
     r = run("eval", "--checkpoint", ckpt, "--data", other, "--out", tmp_path / "b", "--no-figures")
     assert r.exit_code == 0, r.output
+
+
+def test_eval_refuses_copies_of_training_windows_whatever_their_ids_and_file(
+    tiny_run: Path, synth_file: Path, tmp_path: Path
+):
+    """The training file with every window id renamed had been scored as another data set,
+    training windows and all; so would a file holding some of its windows. Windows whose
+    PPG or ABP is a training window's, sample for sample, are refused in any file, before
+    anything is written. A test split holding such a copy in another subject (leakage the
+    folds do not show) is refused on the run's own file too, pointing at the fix."""
+    import h5py
+
+    from innpar_freia.checkpoint import load_checkpoint
+    from innpar_freia.data.store import read_info
+    from innpar_freia.evaluate import trained_windows
+    from innpar_freia.train import CONTENT_SAMPLE
+
+    ckpt = tiny_run / "checkpoints" / "best.pt"
+    info = read_info(synth_file)
+    train_rows = trained_windows(load_checkpoint(ckpt), info)
+    test_rows = np.flatnonzero(info.split == "test")
+    renamed = tmp_path / "renamed.h5"
+    shutil.copy(synth_file, renamed)
+    with h5py.File(renamed, "r+") as fh:
+        ids = fh["window_id"][...]
+        del fh["window_id"]
+        fh["window_id"] = np.array([b"copy-" + i for i in ids])
+    out = tmp_path / "a"
+    r = run("eval", "--checkpoint", ckpt, "--data", renamed, "--split", "all", "--out", out)
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert (
+        f"{len(train_rows)} of the {info.n_windows} windows of {renamed} have the PPG or the "
+        "ABP, sample for sample, of a window this checkpoint was trained on" in r.output
+    )
+    assert not out.exists()
+    # One training window's PPG in an otherwise new file (time-reversed signals) is enough;
+    # its ABP need not be the training window's.
+    with h5py.File(renamed, "r+") as fh:
+        ppg, abp = fh["ppg"][...], fh["abp"][...]
+        fh["ppg"][...], fh["abp"][...] = ppg[:, ::-1], abp[:, ::-1]
+        fh["ppg"][5] = ppg[train_rows[0]]
+    r = run("eval", "--checkpoint", ckpt, "--data", renamed, "--split", "all", "--out", out)
+    assert r.exit_code == 1 and f"1 of the {info.n_windows} windows of" in r.output
+    # A constant line is nobody's copy.
+    with h5py.File(renamed, "r+") as fh:
+        fh["ppg"][5] = ppg[5, ::-1]
+        fh["abp"][5] = 80.0
+    with h5py.File(synth_file) as fh:
+        assert np.ptp(fh["abp"][train_rows[0]]) > 0
+    r = run("eval", "--checkpoint", ckpt, "--data", renamed, "--split", "all", "--out", out)
+    assert r.exit_code == 0, r.output
+    # On the run's own file: a test window carrying a training window's ABP.
+    own = tmp_path / "own.h5"
+    shutil.copy(synth_file, own)
+    sampled = np.linspace(0, info.n_windows - 1, CONTENT_SAMPLE).round()
+    row = next(r for r in test_rows if r not in sampled)  # still the run's file, then
+    with h5py.File(own, "r+") as fh:
+        fh["abp"][row] = fh["abp"][train_rows[7]]
+    r = run("eval", "--checkpoint", ckpt, "--data", own, "--out", tmp_path / "b")
+    assert r.exit_code == 1, r.output
+    assert f"1 of the {len(test_rows)} test windows of {own} have the PPG or the ABP" in r.output
+    assert f"'innpar data check {own}' lists the copies" in r.output
 
 
 def test_putting_a_run_back_can_be_finished_after_being_interrupted(tmp_path: Path):

@@ -94,6 +94,7 @@ def test_a_checkpoint_of_only_its_three_parts_loads_with_empty_defaults(tiny, tm
     payload = _bare_payload(tiny)
     ckpt = load_checkpoint(save_checkpoint(tmp_path / "bare.pt", payload))
     assert (ckpt.epoch, ckpt.baselines, ckpt.data, ckpt.metrics) == (0, None, {}, {})
+    assert ckpt.training_copies is None  # a run from before the keys were kept
     # Format 1, which every earlier innpar-freia reads: a new number would lock them out.
     assert read_checkpoint(ckpt.path)["format_version"] == 1
     assert ckpt.normalisation == Normalisation("minmax", 50.0, 100.0)
@@ -113,6 +114,32 @@ def test_a_run_record_part_saved_as_a_tensor_is_one_message(tiny, tmp_path: Path
         warnings.simplefilter("error")  # one message: no torch warning on the way
         with pytest.raises(CheckpointError, match=f"damaged: its {part} is a Tensor, not a table"):
             load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "copies",
+    [
+        torch.zeros(3, dtype=torch.int64),
+        {"ppg": torch.zeros(3, dtype=torch.int64)},
+        {"ppg": torch.zeros(3, dtype=torch.int64), "abp": torch.zeros(3)},
+        {"ppg": torch.zeros(3, dtype=torch.int64), "abp": torch.zeros((3, 1), dtype=torch.int64)},
+    ],
+)
+def test_damaged_training_copies_are_one_message(tiny, tmp_path: Path, copies):
+    """The training windows' keys, which innpar eval compares every scored window with,
+    are checked on load for what they are (two 1-D int64 tensors), not met as a numpy
+    error inside eval; intact ones load as numpy arrays."""
+    payload = _bare_payload(tiny)
+    payload["training_copies"] = copies
+    path = save_checkpoint(tmp_path / "t.pt", payload)
+    with pytest.raises(CheckpointError, match="damaged: its training_copies are not two lists"):
+        load_checkpoint(path)
+    payload["training_copies"] = {k: torch.tensor([-5, 7]) for k in ("ppg", "abp")}
+    ckpt = load_checkpoint(save_checkpoint(tmp_path / "t.pt", payload))
+    assert {k: v.tolist() for k, v in ckpt.training_copies.items()} == {
+        "ppg": [-5, 7],
+        "abp": [-5, 7],
+    }
 
 
 def test_a_checkpoint_loads_and_predicts_under_a_float64_default(

@@ -184,6 +184,46 @@ def test_resume_extends_a_finished_run(synth_file: Path, tmp_path: Path) -> None
     _assert_same_weights(straight.last_checkpoint, resumed.last_checkpoint)
 
 
+def test_a_checkpoint_keeps_the_keys_of_its_training_windows_and_a_resume_adds_them(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """innpar eval knows a run's training windows in any file by these keys: those of the
+    PPG and of the ABP of every training window, and of no other (constant lines left
+    out). A run from before they were kept gets them when resumed."""
+    import h5py
+
+    from innpar_freia.checkpoint import save_checkpoint
+    from innpar_freia.data.dataset import load_split_arrays
+    from innpar_freia.data.leakage import copy_keys
+
+    done = train(tiny(epochs=1), synth_file, tmp_path / "r")
+    ckpt = load_checkpoint(done.last_checkpoint)
+    tcfg = ckpt.run_config.train
+    plan = plan_splits(read_info(synth_file), tcfg.test_fold, tcfg.val_fold)
+    ppg, abp = load_split_arrays(synth_file, plan.train, dtype=None)
+    signals = {"ppg": ppg, "abp": abp}
+    for name, x in signals.items():
+        assert ckpt.training_copies[name].tolist() == np.unique(copy_keys(x)).tolist()
+        assert len(ckpt.training_copies[name]) == len(plan.train)
+        other = load_split_arrays(synth_file, np.concatenate([plan.val, plan.test]))
+        assert not np.isin(copy_keys(other[name == "abp"]), ckpt.training_copies[name]).any()
+    payload = read_checkpoint(done.last_checkpoint)
+    del payload["training_copies"]
+    save_checkpoint(done.last_checkpoint, payload)
+    assert load_checkpoint(done.last_checkpoint).training_copies is None
+    resumed = train(None, synth_file, tmp_path / "r", resume=True, resume_overrides={"epochs": 2})
+    again = load_checkpoint(resumed.last_checkpoint).training_copies
+    assert {k: v.tolist() for k, v in again.items()} == {
+        k: v.tolist() for k, v in ckpt.training_copies.items()
+    }
+    flat = tmp_path / "flat.h5"
+    flat.write_bytes(synth_file.read_bytes())
+    with h5py.File(flat, "r+") as fh:
+        fh["abp"][plan.train[4]] = 90.0
+    keys = train_mod.training_copy_keys(flat, plan.train)
+    assert len(keys["abp"]) == len(plan.train) - 1 and len(keys["ppg"]) == len(plan.train)
+
+
 def test_extending_a_cosine_run_says_where_its_learning_rate_goes(
     synth_file: Path, tmp_path: Path
 ) -> None:

@@ -151,18 +151,39 @@ def overlap_correlation(a: np.ndarray, b: np.ndarray, shift: int) -> tuple[float
     return (float(x @ y) / den if den > 0 else 0.0), hi - lo
 
 
-def _hashes(x: np.ndarray, first: int) -> list[str]:
-    """sha256 of each float32 window (rows ``first``, ``first + 1``, ...); a constant line
-    gets ``flat:ROW`` instead, a name no other window has. Two flat windows are the same
-    bytes without being copies of one recording (a lost sensor reads 0 in any subject):
+def _digests(x: np.ndarray) -> list[bytes | None]:
+    """sha256 of each float32 window, ``None`` for a constant line. Two flat windows are the
+    same bytes without being copies of one recording (a lost sensor reads 0 in any subject):
     hashed, every flat window of a file was "identical" to every other, and called leakage
     across its folds (and ``--join-shared`` would join their subjects into one group)."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     flat = (x == x[:, :1]).all(axis=1)
-    return [
-        f"{FLAT}{first + k}" if flat[k] else hashlib.sha256(row.tobytes()).hexdigest()
-        for k, row in enumerate(x)
-    ]
+    return [None if flat[k] else hashlib.sha256(row.tobytes()).digest() for k, row in enumerate(x)]
+
+
+def _hashes(x: np.ndarray, first: int) -> list[str]:
+    """Hex sha256 of each float32 window (rows ``first``, ``first + 1``, ...); a constant
+    line gets ``flat:ROW`` instead, a name no other window has (``_digests``)."""
+    return [f"{FLAT}{first + k}" if d is None else d.hex() for k, d in enumerate(_digests(x))]
+
+
+def copy_keys(x: np.ndarray) -> np.ndarray:
+    """64-bit keys of the windows' float32 bytes (the first 8 bytes of the sha256 that finds
+    exact duplicates), one per window, :data:`NO_KEY` for a constant line (a copy of
+    nothing); two windows of other bytes share a key with probability 2**-64 (and a window
+    whose key is -1, with that probability, is taken for a flat one). A checkpoint keeps
+    its training windows' keys (8 bytes a window and signal) so that ``innpar eval`` finds
+    copies of them in any file, whatever their ids."""
+    return np.array(
+        [
+            NO_KEY if d is None else int.from_bytes(d[:8], "little", signed=True)
+            for d in _digests(x)
+        ],
+        dtype=np.int64,
+    )
+
+
+NO_KEY = -1  # copy_keys of a constant line
 
 
 FLAT = "flat:"

@@ -136,8 +136,23 @@ def set_aside(folder: Path, names: tuple[str, ...]) -> Path:
     listing.write_text("".join(f"{name}\n" for name in moved))
     os.replace(listing, aside / _MOVED)
     for name in moved:
+        # A name may lie in a subfolder (a report's figures/x.png): its folder is made in
+        # the set-aside one, and left behind in ``folder`` only if something else is in it.
+        (aside / name).parent.mkdir(parents=True, exist_ok=True)
         os.replace(folder / name, aside / name)
+        _remove_empty_parents(folder, name)
     return aside
+
+
+def _remove_empty_parents(folder: Path, name: str) -> None:
+    """Remove the folders between ``folder`` and its entry ``name`` that are now empty."""
+    for parent in Path(name).parents:
+        if parent == Path("."):
+            break
+        try:
+            (folder / parent).rmdir()
+        except OSError:
+            break  # not empty: what else is in it stays, and so do the folders above
 
 
 # The file in a set-aside folder that lists the entries moved into it.
@@ -202,7 +217,7 @@ def put_back(folder: Path, aside: Path, names: tuple[str, ...]) -> None:
     and is left alone; only entries that were not set aside are the replacement's own."""
     moved: set[str] | None
     try:
-        moved = set((aside / _MOVED).read_text().split())
+        moved = set((aside / _MOVED).read_text().splitlines())
     except FileNotFoundError:
         if not any((aside / name).exists() for name in names):
             drop_aside(aside)  # killed in set_aside before the list: nothing was moved
@@ -219,6 +234,7 @@ def put_back(folder: Path, aside: Path, names: tuple[str, ...]) -> None:
         else:
             target.unlink(missing_ok=True)
         if old.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(old, target)
     drop_aside(aside)
 

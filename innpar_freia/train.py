@@ -400,10 +400,17 @@ def holds_run(run_dir: Path) -> bool:
 
 
 def run_reports(run_dir: Path) -> tuple[str, ...]:
-    """The evaluation reports ``innpar eval`` wrote into the run by default
-    (``eval-<split>[-fold<k>]/`` holding a metrics.json): they describe its model, so
-    ``--force`` replaces them with it (set aside, then dropped with the old run)."""
-    return tuple(sorted(p.name for p in run_dir.glob("eval-*") if (p / "metrics.json").is_file()))
+    """The evaluation reports ``innpar eval`` wrote into the run: by default
+    (``eval-<split>[-fold<k>]/`` holding a metrics.json), and a report written into the run
+    folder itself (``--out RUN``: its report files and figures, by their relative paths;
+    they had stayed, describing the old model, and made the next eval refuse to replace
+    "an earlier report"). They describe its model, so ``--force`` replaces them with it
+    (set aside, then dropped with the old run)."""
+    from innpar_freia.report import existing_report  # (report imports evaluate, and more)
+
+    folders = [p.name for p in run_dir.glob("eval-*") if (p / "metrics.json").is_file()]
+    files = [p.relative_to(run_dir).as_posix() for p in existing_report(run_dir)]
+    return tuple(sorted(folders + files))
 
 
 def fit_to_data(run_config: RunConfig, data: Path) -> tuple[RunConfig, StoreInfo, SplitPlan]:

@@ -543,8 +543,15 @@ def test_force_replaces_the_old_run_s_own_reports_with_it(run_copy: Path, synth_
     ckpt = run_copy / "checkpoints" / "best.pt"
     r = run("eval", "--checkpoint", ckpt, "--data", synth_file, "--no-figures")
     assert r.exit_code == 0 and (run_copy / "eval-test" / "metrics.json").is_file(), r.output
+    # A report written into the run folder itself, figures and all, had stayed behind.
+    r = run("eval", "--checkpoint", ckpt, "--data", synth_file, "--out", run_copy)
+    assert r.exit_code == 0 and (run_copy / "report.html").is_file(), r.output
+    figures = sorted(p.name for p in (run_copy / "figures").iterdir())
+    assert figures, "the report drew no figures"
     mine = run_copy / "notes.txt"
     mine.write_text("the user's")
+    my_figure = run_copy / "figures" / "mine.png"
+    my_figure.write_text("the user's figure")
     # A replacement that fails gives everything back, the report too.
     before = tree_digest(run_copy)
     r = tiny_train(synth_file, run_copy, "--force", "--lr", "1000")
@@ -555,3 +562,15 @@ def test_force_replaces_the_old_run_s_own_reports_with_it(run_copy: Path, synth_
     assert r.exit_code == 0, r.output
     assert not (run_copy / "eval-test").exists() and mine.read_text() == "the user's"
     assert not list(run_copy.glob(".replaced.*"))
+    assert not any((run_copy / n).exists() for n in ("report.html", "report.md", "metrics.json"))
+    assert [p.name for p in (run_copy / "figures").iterdir()] == ["mine.png"]
+    assert my_figure.read_text() == "the user's figure"
+    # With no file of the user's among them, the report's figures folder goes with them.
+    r = run("eval", "--checkpoint", ckpt, "--data", synth_file, "--out", run_copy, "--force")
+    assert r.exit_code == 0, r.output
+    my_figure.unlink()
+    r = tiny_train(synth_file, run_copy, "--force")
+    assert r.exit_code == 0, r.output
+    assert not (run_copy / "figures").exists() and not (run_copy / "report.md").exists()
+    r = run("eval", "--checkpoint", ckpt, "--data", synth_file, "--out", run_copy)
+    assert r.exit_code == 0, r.output  # no earlier report in the way

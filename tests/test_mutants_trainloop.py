@@ -113,6 +113,17 @@ def test_only_eval_folders_with_a_report_are_the_run_s_reports(tmp_path: Path) -
     (tmp_path / "eval-notes" / "todo.txt").write_text("")
     (tmp_path / "eval-file").write_text("")
     assert run_reports(tmp_path) == ("eval-test-fold2", "eval-val")
+    # A report written into the run folder itself: its files and its own figures only.
+    (tmp_path / "report.md").write_text("")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "reconstructions.png").write_text("")
+    (tmp_path / "figures" / "mine.png").write_text("")
+    assert run_reports(tmp_path) == (
+        "eval-test-fold2",
+        "eval-val",
+        "figures/reconstructions.png",
+        "report.md",
+    )
 
 
 @pytest.mark.parametrize(("resume", "force"), [(False, False), (False, True), (True, False)])

@@ -117,7 +117,7 @@ def train_cmd(
       innpar train --data data.h5
       innpar train --data folds.h5 --test-fold 3 --epochs 100 --out runs/fold3
       innpar train --data folds.h5 --out runs/fold3 --resume
-      innpar train --data data.h5 --config experiments/configs/smoke.toml --dry-run
+      innpar train --data data.h5 --config recipe.toml --dry-run
     """
     from innpar_freia.config import load_run_config
     from innpar_freia.outputs import remove_if_empty

@@ -340,6 +340,7 @@ def _copy_checkpoint(src: Path, dest: Path, *, scale: float = 1.0, **train: obje
     payload["run_config"]["train"].update(train)
     if train:
         payload["data"] = {}  # the run's file no more: no plan of its own to check
+        payload.pop("training_copies")  # (nor the training windows of its own)
     dest.parent.mkdir(parents=True)
     torch.save(payload, dest)
     return dest

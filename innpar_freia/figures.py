@@ -158,7 +158,7 @@ def recording_figure(
     """A reconstructed recording (``innpar reconstruct`` output) over its input; the
     direction is read from the output's channel name (ABP or PPG) unless given. Without
     the summary written beside it, what cannot be checked is said to ``on_warning``."""
-    from innpar_freia.data.recordings import check_recording_exists, read_recording
+    from innpar_freia.data.recordings import check_recording_exists, detect_format, read_recording
     from innpar_freia.plots import plot_recording
     from innpar_freia.reconstruct import DIRECTIONS, detect_gaps, runs
     from innpar_freia.recording_bp import detect_beats
@@ -188,7 +188,19 @@ def recording_figure(
         )
     if direction is None and said in DIRECTIONS:
         direction = said
+    stated = summary.get("fs") if summary is not None else None
+    if not (isinstance(stated, (int, float)) and not isinstance(stated, bool) and stated > 0):
+        stated = None
+    if fs is None and stated is not None and detect_format(source) == "npy":
+        fs = float(stated)  # an .npy states no rate: it is the one it was reconstructed at
     src = read_recording(source, fs=fs)
+    if stated is not None and not np.isclose(src.fs, stated):
+        # An .npy input and output have the rate --fs gives them: a wrong one drew the
+        # recording at twice its length without a word.
+        raise DataError(
+            f"{reconstruction} was reconstructed from {source} at {stated:g} Hz (its summary "
+            f"says so), but {source} is read at {src.fs:g} Hz here; drop --fs"
+        )
     npy = Path(reconstruction).suffix.lower() == ".npy"
     # An .npy carries neither rate nor name: it has the input's rate, and holds ABP unless
     # the direction says otherwise.

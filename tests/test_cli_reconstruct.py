@@ -1095,7 +1095,7 @@ def test_plot_recording_draws_the_channel_and_direction_it_was_reconstructed_wit
     seen = {}
 
     def capture(*args, **kwargs):
-        seen.update(kwargs, source=args[1])
+        seen.update(kwargs, source=args[1], fs=args[0])
         return Path(args[3])
 
     ppg = np.nan_to_num(recording["ppg"])
@@ -1118,6 +1118,18 @@ def test_plot_recording_draws_the_channel_and_direction_it_was_reconstructed_wit
         figures.recording_figure(ppg_out, abp_npy, tmp_path / "g.png", fs=FS)
         assert seen["direction"] == "abp2ppg" and seen["beats"] is None
         np.testing.assert_array_equal(seen["source"], recording["abp"])
+        # An .npy states no rate: the summary's is the one it was reconstructed at, and
+        # another --fs (which had drawn it at twice its length without a word) is refused.
+        figures.recording_figure(ppg_out, abp_npy, tmp_path / "g.png")
+        assert seen["fs"] == FS
+    r = run("plot", "recording", ppg_out, "--input", abp_npy, "--fs", FS / 2,
+            "--out", tmp_path / "g2.png")  # fmt: skip
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert (
+        f"{ppg_out} was reconstructed from {abp_npy} at {FS:g} Hz (its summary says so), but "
+        f"{abp_npy} is read at {FS / 2:g} Hz here; drop --fs" in r.output
+    )
+    assert not (tmp_path / "g2.png").exists()
     # A reference ABP was drawn in mmHg over the reconstructed PPG.
     r = CliRunner().invoke(cli, ["plot", "recording", str(ppg_out), "--input", str(abp_npy),
                                  "--fs", str(FS), "--reference-abp", "abp",

@@ -145,7 +145,11 @@ _predictions_command(
     help="Figure file (.png or .pdf).",
 )
 @click.option(
-    "--fs", type=FloatRange(min=1, max=100_000), default=None, help="--input's rate (Hz)."
+    "--fs",
+    type=FloatRange(min=1, max=100_000),
+    default=None,
+    help="--input's rate (Hz), where it states none  [default: an .npy's is the one its "
+    "reconstruction's summary states].",
 )
 @click.option("--channel", default=None, help="Input channel  [default: found by name].")
 @click.option("--reference-abp", metavar="CHANNEL", default=None, help="Reference ABP channel.")

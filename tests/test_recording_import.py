@@ -1616,3 +1616,24 @@ def test_a_checksum_mismatch_is_told_in_the_header_s_own_form(tmp_path: Path) ->
         hdr = SimpleNamespace(sig_name=["ABP"], checksum=[stated])
         with pytest.raises(DataError, match=rf"\({stated}; the samples give {given}\)"):
             _check_checksums(tmp_path / "r1", hdr, digital)
+
+
+def test_every_pressure_unit_converted_is_named_where_units_are_listed() -> None:
+    """``reconstruct --help`` named kPa, cmH2O and Pa as converted, though hPa, mbar and
+    mmH2O are too; the warning for another unit left out torr and mmH2O. Both name every
+    unit of the conversion table."""
+    import re as _re
+
+    from click.testing import CliRunner
+
+    from innpar_freia.cli import cli
+    from innpar_freia.data.recording_importers import PRESSURE_UNITS, TO_MMHG, abp_in_mmhg
+
+    assert sorted(u.lower() for u in PRESSURE_UNITS) == sorted(TO_MMHG)
+    help_text = " ".join(CliRunner().invoke(cli, ["reconstruct", "--help"]).output.split())
+    listed = _re.search(r"--reference-abp CHANNEL ABP channel of INPUT \(mmHg; one in ([^)]*)\)",
+                        help_text).group(1)  # fmt: skip
+    words = set(_re.findall(r"\w+", listed))
+    assert {u for u in PRESSURE_UNITS if u not in ("mmHg", "torr")} <= words, listed
+    _, warning = abp_in_mmhg(np.ones(3), "NU")
+    assert all(f"{u}," in warning or f"{u})" in warning for u in PRESSURE_UNITS)

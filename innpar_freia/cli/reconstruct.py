@@ -120,9 +120,9 @@ def _file_option(value: str | None, flag: str, example: str) -> Path | None:
     "--reference-abp",
     metavar="CHANNEL",
     default=None,
-    help="ABP channel of INPUT (mmHg; one in kPa, cmH2O or Pa by its WFDB header or CSV units "
-    "row is converted) to compare with, plot, and calibrate with --calibration reference "
-    "(ppg2abp only).",
+    help="ABP channel of INPUT (mmHg; one in kPa, hPa, mbar, Pa, cmH2O or mmH2O by its WFDB "
+    "header or CSV units row is converted) to compare with, plot, and calibrate with "
+    "--calibration reference (ppg2abp only).",
 )
 @click.option(
     "--plot",

@@ -132,6 +132,7 @@ TO_MMHG = {
     "cmh2o": 0.7355592,
     "mmh2o": 0.07355592,
 }
+PRESSURE_UNITS = ("mmHg", "torr", "kPa", "hPa", "mbar", "Pa", "cmH2O", "mmH2O")  # as written
 
 
 def abp_in_mmhg(abp: np.ndarray, units: str) -> tuple[np.ndarray, str | None]:
@@ -144,7 +145,7 @@ def abp_in_mmhg(abp: np.ndarray, units: str) -> tuple[np.ndarray, str | None]:
         return abp, None
     if key not in TO_MMHG:
         return abp, (
-            f"is in {units!r}, not a pressure unit (mmHg, kPa, hPa, mbar, cmH2O, Pa): taken as mmHg"
+            f"is in {units!r}, not a pressure unit ({', '.join(PRESSURE_UNITS)}): taken as mmHg"
         )
     factor = TO_MMHG[key]
     if factor == 1.0:

@@ -33,7 +33,7 @@ from innpar_freia.experiments import (  # noqa: E402
 )
 
 
-@click.command(context_settings={"show_default": True})
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.argument(
     "configs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )

@@ -341,7 +341,10 @@ class TrainConfig(_ConfigBase):
         if self.val_fold is not None:
             _check_int("val_fold", self.val_fold, -1, 1000)
         if self.val_fold is not None and self.test_fold is None:
-            raise ConfigError("val_fold is set but test_fold is not: give test_fold too")
+            raise ConfigError(
+                "val_fold (--val-fold) is set but test_fold (--test-fold) is not: give "
+                "test_fold too"
+            )
         if self.val_fold is not None and self.val_fold == self.test_fold:
             raise ConfigError(f"val_fold must differ from test_fold, but both are {self.val_fold}")
         _check_choice("device", self.device, DEVICES)

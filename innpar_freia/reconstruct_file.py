@@ -443,8 +443,8 @@ def _reconstruct_recording(
 
 def _abp_in_mmhg(rec: Any, channel: str, what: str, warnings: list[str]) -> np.ndarray:
     """``channel`` of ``rec`` in mmHg (another pressure unit of a WFDB header or CSV units
-    row converted, as the importers do; the same array when nothing was converted); what was done is added to
-    ``warnings``."""
+    row converted, as the importers do; the same array when nothing was converted); what
+    was done is added to ``warnings``."""
     from innpar_freia.data.recording_importers import abp_in_mmhg
 
     values, problem = abp_in_mmhg(rec.signals[channel], rec.units.get(channel, ""))

@@ -110,7 +110,7 @@ def test_toml_errors_are_clear(tmp_path: Path) -> None:
         ({"loss_region": "all"}, "loss_region must be one of real, padded, but is: 'all'"),
         ({"abp_norm": "robust"}, "abp_norm must be one of minmax, zscore"),
         ({"warmup_epochs": 200}, "warmup_epochs must be >= 0 and <= 100, but is: 200"),
-        ({"val_fold": 1}, "val_fold is set but test_fold is not"),
+        ({"val_fold": 1}, "val_fold (--val-fold) is set but test_fold (--test-fold) is not"),
         ({"test_fold": 2, "val_fold": 2}, "val_fold must differ from test_fold"),
         ({"device": "tpu"}, "device must be one of auto, cpu, cuda"),
         ({"grad_weight": float("nan")}, "grad_weight must be a finite number"),

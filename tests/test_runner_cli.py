@@ -306,3 +306,10 @@ def test_ctrl_c_in_an_analysis_script_is_one_line_and_130(capsys: pytest.Capture
 
     assert script_main(main, []) == 130
     assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_the_runner_takes_h_for_help_as_innpar_does() -> None:
+    """``experiments/run.py -h`` was a usage error (exit 2) where ``innpar -h`` helps."""
+    for flag in ("-h", "--help"):
+        result = CliRunner().invoke(_script().main, [flag])
+        assert result.exit_code == 0 and "Train and evaluate the experiments" in result.output

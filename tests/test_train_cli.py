@@ -156,3 +156,14 @@ def test_resuming_on_other_data_says_nothing_of_a_recomputed_schedule(
     r = run_cli("train", "--data", synth_file, "--out", run_dir, "--resume", "--epochs", "4")
     assert r.exit_code == 0, r.output
     assert "recomputed over 4 epochs instead of 2" in r.output, r.output
+
+
+def test_a_learning_rate_above_the_limit_is_a_usage_error_with_the_range(synth_file: Path):
+    """``--lr`` showed ``[x>0]`` in --help, yet 1e6 was refused only later, as a run error
+    (exit 1, "lr must be <= 1000"): the option states and checks the same range."""
+    r = run_cli("train", "--data", synth_file, "--lr", "1e6", "--dry-run")
+    assert r.exit_code == 2 and "'--lr': 1000000.0 is not in the range 0<x<=1000" in r.output
+    assert "0<x<=1000" in run_cli("train", "--help").output
+    r = run_cli("train", "--data", synth_file, "--val-fold", "1", "--dry-run")
+    assert r.exit_code == 1
+    assert "val_fold (--val-fold) is set but test_fold (--test-fold) is not" in r.output

@@ -22,6 +22,7 @@ from innpar_freia.cli.common import (
     to_json,
 )
 from innpar_freia.config import (
+    MAX_LR,
     PRESETS,
     TRAIN_DEFAULT_PRESET,
     invertible_preset_names,
@@ -49,7 +50,10 @@ EXISTING_FILE = NonEmptyPath(exists=True, dir_okay=False, path_type=Path)
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Global batch size.")
 @click.option(
-    "--lr", type=FloatRange(min=0, min_open=True), default=None, help="Adam learning rate."
+    "--lr",
+    type=FloatRange(min=0, min_open=True, max=MAX_LR),
+    default=None,
+    help="Adam learning rate.",
 )
 @click.option(
     "--device",

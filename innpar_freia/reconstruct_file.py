@@ -263,6 +263,9 @@ def _reconstruct_recording(
     # What the reader warned of (text in a CSV's columns of numbers, read as a gap).
     warnings: list[str] = list(rec.meta.get("warnings", []))
     source_units = rec.units.get(channel) or "a.u."
+    if kind == "ppg":
+        # The importers' rule: a PPG channel in mmHg or named ABP is likely the pressure.
+        warnings += _pressure_as_ppg(rec, channel)
     if kind == "abp":
         # As the importers do: an ABP in kPa was normalised as if it were mmHg.
         x = _abp_in_mmhg(rec, channel, "ABP channel", warnings)
@@ -439,6 +442,16 @@ def _reconstruct_recording(
     if stale_table is not None:  # after the new outputs are all in place
         stale_table.unlink(missing_ok=True)
     return summary
+
+
+def _pressure_as_ppg(rec: Any, channel: str) -> list[str]:
+    """The importers' warning (:func:`pressure_as_ppg`) when the PPG ``channel`` of ``rec``
+    is declared in a pressure unit or named as an ABP: ``--ppg-channel ABP`` gave an exit
+    0 and only a generic "outside 20-250 mmHg" warning."""
+    from innpar_freia.data.recording_importers import pressure_as_ppg
+
+    said = pressure_as_ppg(rec, channel)
+    return [said] if said else []
 
 
 def _abp_in_mmhg(rec: Any, channel: str, what: str, warnings: list[str]) -> np.ndarray:

@@ -631,6 +631,44 @@ def test_an_abp_in_kpa_is_converted_to_mmhg_as_the_importers_do(recording, ckpt,
     )
 
 
+def test_a_ppg_channel_declared_in_a_pressure_unit_or_named_abp_is_warned_of(
+    recording, ckpt, tmp_path
+):
+    """``--ppg-channel ABP`` on Challenge 2015 record 85 exited 0 with a reconstruction from
+    the arterial pressure (SBP 184, DBP 6) and only a generic "outside 20-250 mmHg"
+    warning. It is still reconstructed (the user may know better), with one warning that
+    names the channel and its unit, in the summary too."""
+    said = "PPG channel 'ABP' is in 'mmHg' (a pressure unit, as the file declares) and is named"
+    r = run("reconstruct", "--checkpoint", ckpt, recording["dir"] / "rec", "--out",
+            tmp_path / "a.csv", "--ppg-channel", "ABP", "--json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    lines = [line for line in r.stderr.splitlines() if said in line]
+    assert len(lines) == 1 and lines[0].startswith("warning: "), r.stderr
+    assert r.stderr.count("PPG channel 'ABP'") == 1
+    assert "name the PPG with --ppg-channel PLETH (its channels: PLETH, ABP)" in lines[0]
+    assert said in json.loads(r.stdout)["warning"]
+    # A unit alone (a channel named otherwise, in cmH2O) and a name alone (a CSV's ABP
+    # column, no units row) are each enough.
+    import wfdb
+
+    wfdb.wrsamp("cm", fs=FS, units=["NU", "cmH2O"], sig_name=["PLETH", "CH2"],
+                p_signal=np.column_stack([recording["ppg"], recording["abp"] / 0.7355592]),
+                fmt=["16", "16"], write_dir=str(tmp_path))  # fmt: skip
+    r = run("reconstruct", "--checkpoint", ckpt, tmp_path / "cm", "--out", tmp_path / "b.csv",
+            "--ppg-channel", "CH2")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "warning: PPG channel 'CH2' is in 'cmH2O' (a pressure unit" in r.stderr
+    r = run("reconstruct", "--checkpoint", ckpt, recording["dir"] / "rec.csv", "--out",
+            tmp_path / "c.csv", "--ppg-channel", "ABP")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "warning: PPG channel 'ABP' is named as arterial pressure channels are" in r.stderr
+    # The PPG itself (in NU, named PLETH) is not warned of.
+    r = run("reconstruct", "--checkpoint", ckpt, recording["dir"] / "rec", "--out",
+            tmp_path / "d.csv")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "PPG channel" not in r.stderr
+
+
 def test_a_calibration_segment_cut_short_by_the_end_is_not_called_a_gap(recording, ckpt, tmp_path):
     r = run(
         "reconstruct", "--checkpoint", ckpt, recording["dir"] / "rec.npz", "--out",

@@ -145,6 +145,23 @@ def test_a_recording_that_fails_is_listed_and_the_others_are_kept(folder, ckpt, 
     assert (index["n_reconstructed"], index["n_failed"]) == (2, 1)
 
 
+def test_a_ppg_channel_in_a_pressure_unit_is_warned_of_for_each_recording(ckpt, tmp_path):
+    """A folder read with ``--ppg-channel ABP`` reconstructed every record's pressure with at
+    most a warning of implausible values; each record's warning now names the channel."""
+    src = tmp_path / "in"
+    for i in (1, 2):
+        ppg, abp = pulse_recording(16, seed=i)
+        write_wfdb(src, f"r{i}", {"PLETH": ppg, "ABP": abp}, fs=FS)
+    out = tmp_path / "abp"
+    r = run_cli("reconstruct", "--checkpoint", ckpt, src, "--out", out, "--ppg-channel", "ABP")
+    assert r.exit_code == 0, r.output
+    said = "PPG channel 'ABP' is in 'mmHg' (a pressure unit, as the file declares)"
+    for record in ("r1", "r2"):
+        assert f"warning: {record}: {said}" in r.stderr, r.stderr
+    rows = table(out / "reconstructions.csv")
+    assert [said in row["warning"] for row in rows] == [True, True]
+
+
 def test_a_table_that_is_no_recording_is_said_to_be_none_before_its_rate(folder, ckpt, tmp_path):
     """The Challenge 2015 folder's records.csv (a table of records) failed with "the sampling
     rate is unknown; give it with --fs HZ", which --fs would not have mended: a CSV without a

@@ -133,6 +133,23 @@ def test_unknown_channel_of_a_real_record(real_data, tiny_run, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_abp_of_a_real_record_named_as_the_ppg_is_warned_of(real_data, tiny_run, tmp_path):
+    """``--ppg-channel ABP`` on record 85 (ABP in mmHg by its header) reconstructed the
+    pressure with only a warning of implausible values; it is now named as a pressure."""
+    r = run(
+        "reconstruct", "--checkpoint", tiny_run / "checkpoints" / "best.pt",
+        real_data / "wfdb" / "training" / "85", "--out", tmp_path / "x3", "--ppg-channel", "ABP",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert (
+        "warning: PPG channel 'ABP' is in 'mmHg' (a pressure unit, as the file declares)"
+        in r.stderr
+    )
+    assert "name the PPG with --ppg-channel PLETH (its channels: II, V, PLETH, ABP)" in r.stderr
+    summary = json.loads((tmp_path / "x3.summary.json").read_text())
+    assert "PPG channel 'ABP' is in 'mmHg'" in summary["warning"]
+
+
 def test_reference_segment_calibration_on_a_real_record(real_data, tiny_run, tmp_path):
     record = real_data / "wfdb" / "training" / "232"
     r = run(

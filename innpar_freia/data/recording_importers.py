@@ -32,7 +32,11 @@ from innpar_freia.data.import_report import (
 )
 from innpar_freia.data.qc import LagConfig, WindowQC
 from innpar_freia.data.recordings import (
+    ABP_NAMES,
+    RawRecording,
+    channel_key,
     files_under,
+    find_channel,
     read_csv,
     read_npz,
     read_wfdb,
@@ -135,12 +139,44 @@ TO_MMHG = {
 PRESSURE_UNITS = ("mmHg", "torr", "kPa", "hPa", "mbar", "Pa", "cmH2O", "mmH2O")  # as written
 
 
+def _unit_key(units: str | None) -> str:
+    """A unit as :data:`TO_MMHG` spells it: "mm Hg", "mm_Hg", "[mmHg]" are "mmhg"."""
+    return re.sub(r"[\s\[\]()_.-]", "", units or "").lower()
+
+
+def pressure_as_ppg(rec: RawRecording, channel: str) -> str | None:
+    """What to warn of when ``channel``, chosen as the PPG of ``rec``, looks like an arterial
+    pressure: the file declares it in a pressure unit (:data:`TO_MMHG`: a WFDB header's or a
+    CSV units row's mmHg, kPa, cmH2O, ...) or it has an ABP channel's name
+    (:data:`ABP_NAMES`); None when neither. ``--ppg-channel ABP`` was reconstructed into
+    nonsense pressures (SBP 184, DBP 6 on Challenge 2015 record 85) with only a warning of
+    implausible values, and imported as PPG without a word. A warning, not a refusal: the
+    user may know better (a pressure-like name on a PPG). The name of an ``.npy``'s one
+    channel is the user's own, not the file's, so it is not judged."""
+    said = []
+    units = rec.units.get(channel, "")
+    if _unit_key(units) in TO_MMHG:
+        said.append(f"is in {units!r} (a pressure unit, as the file declares)")
+    if rec.format != "npy" and channel_key(channel) in ABP_NAMES:
+        said.append("is named as arterial pressure channels are")
+    if not said:
+        return None
+    others = [c for c in rec.channels if c != channel]
+    ppg = find_channel(others, "ppg", required=False)
+    hint = f"--ppg-channel {ppg}" if ppg else "--ppg-channel"
+    listed = f" (its channels: {', '.join(rec.channels)})" if others else ""
+    return (
+        f"PPG channel {channel!r} {' and '.join(said)}: it looks like an arterial blood "
+        f"pressure, not a PPG. If it is not the PPG, name the PPG with {hint}{listed}"
+    )
+
+
 def abp_in_mmhg(abp: np.ndarray, units: str) -> tuple[np.ndarray, str | None]:
     """``abp`` in mmHg, and what to warn of (None when nothing). A channel in kPa was kept in
     kPa with a warning and then rejected as out of range (ABP median 15.5 "mmHg"): pressure
     units are converted. Another unit (a channel named by --abp-channel in ADC units, "NU")
     is taken as mmHg, with a warning."""
-    key = re.sub(r"[\s\[\]()_.-]", "", units or "").lower()  # "mm Hg", "mm_Hg", "[mmHg]"
+    key = _unit_key(units)
     if not key:
         return abp, None
     if key not in TO_MMHG:

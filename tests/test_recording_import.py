@@ -1146,6 +1146,26 @@ def test_an_abp_channel_in_kpa_is_converted_to_mmhg(tmp_path: Path, recs) -> Non
         import_recordings("wfdb", volts / "r0", tmp_path / "c.h5")
 
 
+def test_a_ppg_channel_that_is_a_pressure_is_warned_of_on_import(tmp_path: Path, recs) -> None:
+    """Only the ABP's unit was checked: ``--ppg-channel ABP`` imported the arterial pressure
+    as the PPG without a word (reconstruct warns of it by the same rule)."""
+    rec = recs[0]
+    base = write_wfdb(tmp_path / "db", "r0", {"PLETH": rec.ppg, "ABP": rec.abp, "ART": rec.abp})
+    out = tmp_path / "w.h5"
+    result = run_cli("data", "import", "wfdb", base, "--out", out, "--json",
+                     "--ppg-channel", "ABP", "--abp-channel", "ART")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    said = (
+        "r0: PPG channel 'ABP' is in 'mmHg' (a pressure unit, as the file declares) and is "
+        "named as arterial pressure channels are: it looks like an arterial blood pressure, "
+        "not a PPG. If it is not the PPG, name the PPG with --ppg-channel PLETH"
+    )
+    assert [w for w in json.loads(result.stdout)["warnings"] if "PPG channel" in w] == [
+        f"{said} (its channels: PLETH, ABP, ART)"
+    ]
+    assert import_recordings("wfdb", base, tmp_path / "ok.h5").warnings == []
+
+
 def test_an_output_rate_the_quality_control_cannot_use_is_refused(tmp_path: Path, recs) -> None:
     """``--fs 1`` ended in a ValueError traceback from the band-pass filter."""
     path = write_csv(tmp_path / "r.csv", {"PPG": recs[0].ppg, "ABP": recs[0].abp})

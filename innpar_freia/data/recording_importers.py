@@ -343,6 +343,9 @@ def import_recordings(
                 continue
             # What the reader warned of (text in a CSV's columns of numbers, read as a gap).
             report.warnings += [f"{unit.id}: {w}" for w in rec.meta.get("warnings", [])]
+            said = pressure_as_ppg(rec, ppg_name)
+            if said:  # only the ABP's unit was looked at, and a pressure imported as PPG
+                report.warnings.append(f"{unit.id}: {said}")
             abp, said = abp_in_mmhg(rec.signals[abp_name], rec.units.get(abp_name, ""))
             if said:
                 report.warnings.append(f"{unit.id}: ABP channel {abp_name!r} {said}")

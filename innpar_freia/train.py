@@ -34,7 +34,7 @@ from innpar_freia.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from innpar_freia.config import RunConfig, TrainConfig
+from innpar_freia.config import ModelConfig, RunConfig, TrainConfig
 from innpar_freia.data.dataset import (
     STATS_BLOCK,
     Normalisation,
@@ -419,16 +419,24 @@ def fit_to_data(run_config: RunConfig, data: Path) -> tuple[RunConfig, StoreInfo
     before it writes anything (``--dry-run`` shows their result)."""
     info = read_info(data)
     check_data(info)
-    try:
-        model_cfg = run_config.model.replace(fs=info.fs, window_length=info.window_length)
-        model_cfg.check_rate()
-    except ConfigError as exc:
-        raise DataError(f"{data}: the network cannot take these windows: {exc}") from None
+    model_cfg = fit_model_to_data(run_config.model, info)
     cfg = run_config.train
     plan = plan_splits(info, cfg.test_fold, cfg.val_fold)
     if len(plan.train) == 0:
         raise DataError(f"{data}: the training split is empty")
     return RunConfig(preset=run_config.preset, model=model_cfg, train=cfg), info, plan
+
+
+def fit_model_to_data(model: ModelConfig, info: StoreInfo) -> ModelConfig:
+    """The network ``model`` at the rate and window length of the window file ``info``, as a
+    run on that file trains it (:func:`fit_to_data`) and ``innpar check --preset --data``
+    checks it: a preset's 125 Hz and 625 samples are only its defaults."""
+    try:
+        fitted = model.replace(fs=info.fs, window_length=info.window_length)
+        fitted.check_rate()
+    except ConfigError as exc:
+        raise DataError(f"{info.path}: the network cannot take these windows: {exc}") from None
+    return fitted
 
 
 def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import dead_aside
+from helpers import assert_clean_failure, dead_aside
 
 from innpar_freia.cli import cli
 
@@ -58,6 +58,40 @@ def test_check_trained_checkpoint_on_real_windows(trained: Path, synth_file: Pat
     assert result.exit_code == 0, result.output
     assert "all checks passed" in result.stdout
     assert result.stdout.count("PASS") == 6
+
+
+def test_check_builds_a_preset_for_data_as_train_does(tmp_path: Path, tiny_run: Path) -> None:
+    """``check --preset tiny --data`` on windows of 1250 samples at 250 Hz said "the model
+    takes 625", though ``train --preset tiny`` on that file builds the preset at 250 Hz and
+    1250 samples: the model a user was about to train could not be checked. A checkpoint
+    takes only windows of its own length and rate."""
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    data = synthesize_dataset(tmp_path / "r250.h5", subjects=4, minutes=1, fs=250.0, seed=1)
+    result = run("check", "--preset", "tiny", "--data", data, "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["passed"] is True and out["window_length"] == 1250 and out["inputs"] == str(data)
+    assert out["model"] == f"preset tiny at 250 Hz, 1250 samples, as train builds it for {data}"
+    dry = run("train", "--preset", "tiny", "--data", data, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    model = json.loads(dry.stdout)["model"]
+    assert (model["fs"], model["window_length"]) == (250.0, 1250)
+    ckpt, nothing = tiny_run / "checkpoints" / "best.pt", tmp_path / "nothing"
+    assert_clean_failure(
+        run("check", "--checkpoint", ckpt, "--data", data),
+        nothing,
+        f"{data} has windows of 1250 samples at 250 Hz, but the model takes 625 samples at 125 Hz",
+    )
+    # The checkpoint's length at another rate is not its windows either (was checked).
+    short = synthesize_dataset(
+        tmp_path / "s.h5", subjects=4, minutes=1, fs=250.0, window_seconds=2.5, seed=1
+    )
+    assert_clean_failure(
+        run("check", "--checkpoint", ckpt, "--data", short),
+        nothing,
+        "has windows of 625 samples at 250 Hz, but the model takes 625 samples at 125 Hz",
+    )
 
 
 def test_data_synth_and_info(tmp_path: Path) -> None:

@@ -187,17 +187,20 @@ def test_a_failed_check_is_exit_code_1_and_said(monkeypatch: pytest.MonkeyPatch)
     assert r.exit_code == 1 and json.loads(r.stdout)["passed"] is False
 
 
-def test_check_refuses_windows_of_another_length_than_the_model_s(tmp_path: Path):
-    """Guards against dropping the window-length check of `innpar check --data`: windows of
-    500 samples (5 s at 100 Hz) went into a network built for 625 (5 s at 125 Hz)."""
+def test_check_refuses_windows_of_another_length_than_the_model_s(tmp_path: Path, tiny_run: Path):
+    """Guards against dropping the window-length check of `innpar check --checkpoint
+    --data`: windows of 500 samples (5 s at 100 Hz) went into a network trained on 625 (5 s
+    at 125 Hz). A preset is built for the file instead, as train builds it (test_cli)."""
     from helpers import assert_clean_failure
 
     from innpar_freia.data.synthetic import synthesize_dataset
 
     data = synthesize_dataset(tmp_path / "100.h5", subjects=3, minutes=0.2, fs=100.0, folds=0)
-    r = run("check", "--preset", "tiny", "--data", data)
+    r = run("check", "--checkpoint", tiny_run / "checkpoints" / "best.pt", "--data", data)
     assert_clean_failure(
-        r, tmp_path / "none", f"{data} has windows of 500 samples, but the model takes 625"
+        r,
+        tmp_path / "none",
+        f"{data} has windows of 500 samples at 100 Hz, but the model takes 625 samples at 125 Hz",
     )
 
 

@@ -446,14 +446,16 @@ def eval_cmd(
     "--preset",
     type=click.Choice(invertible_preset_names()),
     default=None,
-    help="Check a freshly initialised preset  [default: paper].",
+    help="Check a freshly initialised preset; with --data, built at the file's rate and "
+    "window length, as innpar train builds it  [default: paper].",
 )
 @click.option("--checkpoint", type=EXISTING_FILE, default=None, help="Check a trained model.")
 @click.option(
     "--data",
     type=EXISTING_FILE,
     default=None,
-    help="Use real windows of this HDF5 file (up to 64) instead of synthetic ones.",
+    help="Use real windows of this HDF5 file (up to 64) instead of synthetic ones; with "
+    "--checkpoint they must be of the rate and length it was trained on.",
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of init and test inputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -466,9 +468,14 @@ def check_cmd(
     against the autograd Jacobian, forward/reverse log-dets cancelling, a gradient for every
     parameter, identical outputs after state_dict save/load. Exit code 1 if any fails.
 
+    A preset with --data is the network 'innpar train --preset NAME --data FILE' would
+    train: at the file's rate and window length. A checkpoint takes windows of the rate
+    and length it was trained on, and a file of others is refused.
+
     \b
     Examples:
       innpar check --preset paper --json
+      innpar check --preset tiny --data data_250hz.h5
       innpar check --checkpoint runs/00000-innpar-plus-pair3/checkpoints/best.pt --data data.h5
     """
     import numpy as np
@@ -485,10 +492,9 @@ def check_cmd(
         model, norm, source = ckpt.model, ckpt.normalisation, str(checkpoint)
     else:
         from innpar_freia.config import ModelConfig
-        from innpar_freia.nn.model import build_model
 
         name = preset or "paper"
-        model, source = build_model(ModelConfig.from_preset(name), seed=seed), f"preset {name}"
+        model_cfg, source = ModelConfig.from_preset(name), f"preset {name}"
     ppg = abp = None
     if data is not None:
         from innpar_freia.data.dataset import load_split_arrays
@@ -498,13 +504,31 @@ def check_cmd(
         info = read_info(data)
         if info.n_windows == 0:
             raise DataError(f"{data} holds no windows")
-        if info.window_length != model.config.window_length:
+        if checkpoint is None:
+            # The preset as 'innpar train --preset' builds it for this file: at its rate and
+            # window length. Its 125 Hz, 625 samples were refused for the 250 Hz windows a
+            # user was about to train it on, which train itself takes.
+            from innpar_freia.train import fit_model_to_data
+
+            model_cfg = fit_model_to_data(model_cfg, info)
+            source += (
+                f" at {info.fs:g} Hz, {info.window_length} samples, as train builds it for {data}"
+            )
+        elif info.window_length != model.config.window_length or not np.isclose(
+            info.fs, model.config.fs
+        ):
+            # A trained network takes windows of the length and rate it was trained on.
             raise DataError(
-                f"{data} has windows of {info.window_length} samples, but the model takes "
-                f"{model.config.window_length}"
+                f"{data} has windows of {info.window_length} samples at {info.fs:g} Hz, but "
+                f"the model takes {model.config.window_length} samples at "
+                f"{model.config.fs:g} Hz ({checkpoint} was trained on such windows)"
             )
         idx = np.linspace(0, info.n_windows - 1, min(64, info.n_windows)).round().astype(int)
         ppg, abp = load_split_arrays(data, np.unique(idx))
+    if checkpoint is None:
+        from innpar_freia.nn.model import build_model
+
+        model = build_model(model_cfg, seed=seed)
     result = run_checks(model, ppg, abp, norm, seed=seed)
     result["model"] = source
     result["inputs"] = str(data) if data is not None else "synthetic windows"

@@ -662,9 +662,14 @@ def test_a_ppg_channel_declared_in_a_pressure_unit_or_named_abp_is_warned_of(
             tmp_path / "c.csv", "--ppg-channel", "ABP")  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "warning: PPG channel 'ABP' is named as arterial pressure channels are" in r.stderr
-    # The PPG itself (in NU, named PLETH) is not warned of.
+    # The PPG itself (in NU, named PLETH) is not warned of, nor an .npy's one channel, whose
+    # name is the user's own word, not the file's.
     r = run("reconstruct", "--checkpoint", ckpt, recording["dir"] / "rec", "--out",
             tmp_path / "d.csv")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "PPG channel" not in r.stderr
+    r = run("reconstruct", "--checkpoint", ckpt, recording["dir"] / "ppg.npy", "--out",
+            tmp_path / "e.csv", "--fs", FS, "--ppg-channel", "ABP")  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "PPG channel" not in r.stderr
 

@@ -1141,8 +1141,9 @@ def _train(
 
     # Kept in the checkpoint, for innpar eval to find copies of the training windows in any
     # file (renamed ids, a re-import): a run from before they were kept gets them on resume.
+    # Rank 0 alone writes checkpoints, so the others do not read the training split for it.
     copies = state.get("training_copies") if state is not None else None
-    if copies is None:
+    if copies is None and main:
         copies = training_copy_keys(data, plan.train)
     if state is not None:
         norm = Normalisation.from_dict(state["normalisation"])

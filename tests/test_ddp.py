@@ -16,6 +16,7 @@ import pytest
 import torch
 from helpers import dead_aside, leave_a_killed_force, max_weight_difference
 
+from innpar_freia.checkpoint import load_checkpoint
 from innpar_freia.data.dataset import plan_splits
 from innpar_freia.data.store import read_info
 
@@ -129,6 +130,12 @@ def test_two_processes_match_one_process(
 
     worst = _last_weights_difference(single, ddp)
     assert worst < TOLERANCE[device], f"DDP weights differ from single-process ones by {worst}"
+    # Rank 0, which alone saves, keeps the keys of every training window, not of its share.
+    keys = [
+        load_checkpoint(run / "checkpoints" / "last.pt").training_copies for run in (single, ddp)
+    ]
+    assert all(len(k["ppg"]) > 0 for k in keys)
+    assert all(np.array_equal(keys[0][n], keys[1][n]) for n in ("ppg", "abp"))
     ma, mb = _history(single), _history(ddp)
     assert len(mb) == 2  # rank 0 alone writes the log
     for ra, rb in zip(ma, mb, strict=True):

@@ -406,7 +406,10 @@ def _reconstruct_recording(
             "undertrained checkpoint, or artefacts in the PPG"
         )
     if warnings:
+        # One line of them all (the folder table's cell), and each apart: several on one
+        # "warning:" line, "; "-joined, were hard to read.
         summary["warning"] = "; ".join(warnings)
+        summary["warnings"] = warnings
     with StagedOutputs() as staged:
         units = "mmHg" if opts.direction == "ppg2abp" else "z"
         written = write_recording(

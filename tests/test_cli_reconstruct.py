@@ -647,6 +647,13 @@ def test_a_ppg_channel_declared_in_a_pressure_unit_or_named_abp_is_warned_of(
     assert r.stderr.count("PPG channel 'ABP'") == 1
     assert "name the PPG with --ppg-channel PLETH (its channels: PLETH, ABP)" in lines[0]
     assert said in json.loads(r.stdout)["warning"]
+    # Each warning on a line of its own (they had been "; "-joined on one), as listed in
+    # the summary's "warnings"; "warning" keeps them on one line, as the folder table does.
+    warnings = json.loads(r.stdout)["warnings"]
+    assert len(warnings) >= 2, warnings  # the pressure read as PPG gives implausible ABP too
+    told = [line for line in r.stderr.splitlines() if line.startswith("warning: ")]
+    assert told == [f"warning: {w}" for w in warnings]
+    assert json.loads(r.stdout)["warning"] == "; ".join(warnings)
     # A unit alone (a channel named otherwise, in cmH2O) and a name alone (a CSV's ABP
     # column, no units row) are each enough.
     import wfdb

@@ -256,8 +256,9 @@ def reconstruct_cmd(
     summary = reconstruct_file(
         checkpoint, input_path, _file_option(out, "--out", "abp.csv"), options
     )
-    if summary.get("warning"):
-        click.echo(f"warning: {summary['warning']}", err=True)
+    said = summary.get("warning")
+    for text in summary.get("warnings") or ([said] if said else []):
+        click.echo(f"warning: {text}", err=True)
     if as_json:
         echo_json(summary)
         return

@@ -186,6 +186,17 @@ def main(
             f"{batch_sizes!r} is not a comma-separated list of whole numbers",
             param_hint="--batch-sizes",
         ) from None
+    repeated = sorted({b for b in batches if batches.count(b) > 1})
+    if repeated:  # measured twice, they were two rows of one point
+        raise click.BadParameter(
+            f"batch size(s) {', '.join(map(str, repeated))} given more than once",
+            param_hint="--batch-sizes",
+        )
+    repeated_modes = sorted({m for m in mode_list if mode_list.count(m) > 1})
+    if repeated_modes:
+        raise click.BadParameter(
+            f"mode(s) {', '.join(repeated_modes)} given more than once", param_hint="--modes"
+        )
     bad_batches = [b for b in batches if not 1 <= b <= MAX_BATCH]
     if bad_batches:
         raise click.BadParameter(
@@ -216,6 +227,10 @@ def main(
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "compile": compile_,
+        # What was asked for: a report a time limit cut short has fewer rows than these
+        # make, and is told from a complete one by them.
+        "requested": {"models": kinds, "modes": mode_list, "batch_sizes": batches},
+        "complete": False,
         "rows": rows,
     }
     for kind in kinds:
@@ -249,6 +264,7 @@ def main(
                 else:
                     row = measure(kind, mode, batch, device, compile_, min_seconds)
                 rows.append(row)
+                report["complete"] = len(rows) == len(kinds) * len(mode_list) * len(batches)
                 # Each row as it is measured (stderr: stdout may hold the JSON), and in the
                 # --out file, so that a time limit loses only the measurement it stopped.
                 click.echo(
@@ -271,7 +287,8 @@ def main(
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    click.echo(f"\n{report['hardware']}, torch {report['torch']}")
+    compiled = ", torch.compile" if compile_ else ""
+    click.echo(f"\n{report['hardware']}, torch {report['torch']}{compiled}")
     click.echo(
         "| model | precision | batch | train windows/s | inference windows/s | "
         "latency (ms/batch) | peak memory (MB) |"

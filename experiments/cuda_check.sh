@@ -115,11 +115,16 @@ failed=()
 
 step benchmark-cuda 120 "$py" experiments/benchmark.py --device cuda --release \
     --min-seconds 1 --out "$out/benchmark-cuda.json"
+# The amp runs in a folder of their own, new each time: in experiments/results/ (git-ignored
+# runs) a warm machine kept the last call's, and the next call skipped them as finished and
+# packed the old ones into its results.
+amp=$(mktemp -d "${TMPDIR:-/tmp}/cuda-amp.XXXXXX") || fail "cannot make a folder for the amp runs"
 step cuda-amp 200 "$py" experiments/run.py experiments/configs/cuda_amp_c2015.toml \
-    --device cuda --folds 0
+    --device cuda --folds 0 --out "$amp"
 # The amp runs' tables (rewritten after each run) and records, without the checkpoints,
-# at once: a slot that ends during the next steps keeps them.
-tar czf "$out/cuda-amp.tgz" --exclude='*.pt' experiments/results/cuda-amp-c2015 2>/dev/null
+# at once: a slot that ends during the next steps keeps them. Unpacked in
+# experiments/results/, they are experiments/results/cuda-amp-c2015/.
+tar czf "$out/cuda-amp.tgz" --exclude='*.pt' -C "$amp" . 2>/dev/null
 step pytest-cuda 110 "$py" -m pytest -q -p no:cacheprovider -k cuda tests/test_cuda.py \
     tests/test_ddp.py
 step benchmark-cuda-compile 70 "$py" experiments/benchmark.py --device cuda --compile \

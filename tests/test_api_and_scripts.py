@@ -188,7 +188,9 @@ while [ $# -gt 0 ]; do
     case "$1" in --out) out=$2; shift;; --force) force=1;; esac
     shift
 done
-if [ -n "$out" ]; then
+if [ -d "$out" ]; then  # the runner's results folder
+    mkdir -p "$out/cuda-amp-c2015" && echo "run $FAKE_RUN" > "$out/cuda-amp-c2015/results.md"
+elif [ -n "$out" ]; then
     if [ -e "$out" ] && [ $force = 0 ]; then
         echo "output exists: $out; pass --force" >&2
         exit 1
@@ -256,6 +258,20 @@ def test_cuda_check_refuses_a_results_folder_that_holds_a_run_unless_forced(
     assert forced.returncode == 0, forced.stderr
     assert (res / "benchmark-cuda.json").read_text() == "run 3\n"
     assert (res / "benchmark-cuda-compile.json").read_text() == "run 3\n"
+    # The amp runs go to a new folder each time, not experiments/results/, where a warm
+    # machine kept the last call's runs and the next call skipped them as finished.
+    amp = [
+        line.split("--out ")[1].split()[0]
+        for line in (tmp_path / "calls.log").read_text().splitlines()
+        if "cuda_amp_c2015.toml" in line
+    ]
+    assert len(amp) == 2 and amp[0] != amp[1], amp
+    assert all("experiments/results" not in a for a in amp)
+    import tarfile
+
+    with tarfile.open(res / "cuda-amp.tgz") as tar:
+        packed = tar.extractfile("./cuda-amp-c2015/results.md").read()
+    assert packed == b"run 3\n"
 
 
 @pytest.mark.parametrize("where", ["file", "under a file"])

@@ -724,6 +724,9 @@ def test_benchmark_writes_its_report_after_every_measurement(tmp_path: Path):
     ]
     assert all(r["train_windows_per_s"] > 0 and r["peak_memory_mb"] > 0 for r in report["rows"])
     assert "port fp32 batch     1: train" in done.stderr  # each row as it is measured
+    # What was asked for, so that a report a time limit cut short is told from a whole one.
+    assert report["requested"] == {"models": ["port"], "modes": ["fp32"], "batch_sizes": [1, 2]}
+    assert report["complete"] is True
     assert not list(tmp_path.glob(".*.tmp"))
 
 
@@ -750,6 +753,15 @@ def test_benchmark_output_problems_are_said_before_measuring(tmp_path: Path):
     result = CliRunner().invoke(module.main, [*base, "--out", str(blocked / "b.json")])
     assert result.exit_code == 1 and f"cannot create {blocked}" in result.output
     assert "Traceback" not in result.output and measured == []
+    # A point given twice was measured twice, two rows of one point.
+    for option, value, said in [
+        ("--batch-sizes", "1,8,1", "batch size(s) 1 given more than once"),
+        ("--modes", "fp32,bf16,fp32", "mode(s) fp32 given more than once"),
+    ]:
+        args = [*base, "--force", "--out", str(old)]
+        args[args.index(option) + 1] = value
+        result = CliRunner().invoke(module.main, args)
+        assert result.exit_code == 2 and said in result.output and measured == []
 
 
 def test_a_fold_the_data_does_not_have_stops_the_runner_before_any_training(

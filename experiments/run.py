@@ -11,6 +11,7 @@ Interrupted runs resume; finished ones are skipped, so the command can be repeat
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -84,6 +85,30 @@ def main(
                 f"{other} and {config} are both experiment {exp.name!r}, whose results "
                 f"go to {out / exp.name}: give one of them another name"
             )
+    try:
+        _run_all(configs, out, device, only_list, fold_list, seed_list, quiet)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        # SIGTERM (see stop_on_sigterm) had ended the runner without a word, and Ctrl-C
+        # with click's "Aborted!" alone: say how to go on.
+        if isinstance(exc, KeyboardInterrupt) or exc.code == 128 + signal.SIGTERM:
+            click.echo(
+                "\ninterrupted; the same command goes on: finished runs are kept, and the "
+                "interrupted one resumes from its last checkpoint",
+                err=True,
+            )
+        raise
+
+
+def _run_all(
+    configs: tuple[Path, ...],
+    out: Path,
+    device: str,
+    only_list: list[str] | None,
+    fold_list: list[int] | None,
+    seed_list: list[int] | None,
+    quiet: bool,
+) -> None:
+    """Each experiment in turn, its results table when it is done."""
     for config in configs:
         try:
             results = run_experiment(

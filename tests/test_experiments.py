@@ -694,12 +694,17 @@ def test_sigterm_stops_the_runner_like_ctrl_c(synth_file: Path, tmp_path: Path):
     cfg.write_text(text.replace("epochs = 1,", "epochs = 500,"))
     out = tmp_path / "out"
     config = out / "mini" / "runs" / "a" / "fold0-seed1" / "config.json"
-    terminate_when(
+    err = terminate_when(
         [sys.executable, str(ROOT / "experiments" / "run.py"), str(cfg), "--out", str(out),
          "--device", "cpu", "--only", "a", "--quiet"],
         config.exists,
     )  # fmt: skip
     assert not out.exists(), sorted(out.rglob("*"))
+    # It says how to go on (it had ended without a word).
+    assert err.decode().endswith(
+        "interrupted; the same command goes on: finished runs are kept, and the interrupted "
+        "one resumes from its last checkpoint\n"
+    )
 
 
 def test_benchmark_writes_its_report_after_every_measurement(tmp_path: Path):

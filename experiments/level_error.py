@@ -37,6 +37,7 @@ from innpar_freia.experiments import (  # noqa: E402
     runs_parser,
     script_main,
 )
+from innpar_freia.metrics import pearson_r  # noqa: E402
 
 COLUMNS = (
     ("wave", "waveform MAE"),
@@ -63,18 +64,10 @@ def decompose(pred: np.ndarray, ref: np.ndarray, subjects: np.ndarray) -> dict[s
         "shape": float(np.abs((pred - lp[:, None]) - (ref - lr[:, None])).mean()),
         "bias": float((lp - lr).mean()),
         "sd_between": (float(sp.std()), float(sr.std())),
-        "r_between": _r(sp, sr),
+        "r_between": pearson_r(sp, sr),
         "sd_within": (float(wp.std()), float(wr.std())),
-        "r_within": _r(wp, wr),
+        "r_within": pearson_r(wp, wr),
     }
-
-
-def _r(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson r; NaN (shown as "nan") where one side does not vary, e.g. a model that
-    predicts one level for everybody."""
-    if a.std() == 0 or b.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
 
 
 def row(name: str, d: dict) -> str:

@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from innpar_freia.data.qc import ppg_beats  # noqa: E402
 from innpar_freia.data.store import read_info, read_signals  # noqa: E402
 from innpar_freia.experiments import script_main  # noqa: E402
+from innpar_freia.metrics import pearson_r  # noqa: E402
 from innpar_freia.signal import bp_values_batch  # noqa: E402
 
 
@@ -46,15 +47,7 @@ def correlations(feature: np.ndarray, target: np.ndarray, subjects: np.ndarray) 
     codes = np.unique(s, return_inverse=True)[1].ravel()
     n = np.bincount(codes)
     fm, tm = np.bincount(codes, f) / n, np.bincount(codes, t) / n
-    return _r(fm, tm), _r(f - fm[codes], t - tm[codes]), len(n), int(ok.sum())
-
-
-def _r(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson r; NaN where it is undefined (one subject's mean, a side that does not vary)
-    instead of numpy's warnings."""
-    if len(a) < 2 or a.std() == 0 or b.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
+    return pearson_r(fm, tm), pearson_r(f - fm[codes], t - tm[codes]), len(n), int(ok.sum())
 
 
 def _cell(r: float) -> str:
@@ -82,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         "PPG max - min": np.ptp(ppg, axis=1),
         "heart rate (kept by the z-score)": heart_rate(ppg, info.fs),
     }
+    n_subjects = len(np.unique(info.subjects))
     print(
-        f"{args.data}: {info.n_windows} windows, {len(np.unique(info.subjects))} subjects; "
+        f"{args.data}: {info.n_windows} windows, {n_subjects} "
+        f"subject{'s' if n_subjects != 1 else ''}; "
         "Pearson r between subjects (subject means) / within subjects (pooled deviations "
         "from the subject's means)"
     )

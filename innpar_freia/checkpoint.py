@@ -346,6 +346,9 @@ class Checkpoint:
         weights), or when ``fs`` is not the rate it was trained at."""
         if fs is not None and (np.ndim(fs) != 0 or isinstance(fs, (bool, str))):
             raise TypeError(f"fs must be one number (Hz), not {fs!r}")
+        if fs is not None and not (np.isfinite(float(fs)) and float(fs) > 0):
+            # Was "the windows are at nan Hz, but ... was trained on windows at 125 Hz".
+            raise ValueError(f"fs must be a finite rate above 0 Hz, not {fs!r}")
         if fs is not None and not np.isclose(float(fs), self.fs):  # as innpar eval checks
             raise ValueError(
                 f"the windows are at {float(fs):g} Hz, but {self.path.name} was trained on "

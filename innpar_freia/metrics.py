@@ -189,6 +189,17 @@ def pearson_per_window(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return np.where(ok, (p * r).sum(axis=1) / np.where(ok, den, 1.0), np.nan)
 
 
+def pearson_r(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r of two 1-D samples; NaN where it is undefined or says nothing: fewer than
+    3 points (two points are always +-1: the analysis scripts showed "r 1.00" between the
+    levels of a fold's 2 subjects) or a side that does not vary (one subject, a model that
+    predicts one level for everybody), instead of numpy's warnings."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
 def waveform_stats(pred: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
     """Waveform MAE and RMSE over all samples (mmHg), and the mean per-window Pearson r
     (``None`` when every predicted window is constant, e.g. the naive baseline)."""

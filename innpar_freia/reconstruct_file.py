@@ -12,7 +12,8 @@ from __future__ import annotations
 import csv
 import io
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -173,16 +174,38 @@ def side_paths(out: Path, fmt: str) -> dict[str, Path]:
     }
 
 
+def as_options(options: ReconstructOptions | Mapping[str, Any] | None) -> ReconstructOptions:
+    """``options`` as :class:`ReconstructOptions`: a mapping of its fields is taken too (a
+    dict ended in "AttributeError: 'dict' object has no attribute 'direction'")."""
+    if options is None:
+        return ReconstructOptions()
+    if isinstance(options, ReconstructOptions):
+        return options
+    if isinstance(options, Mapping):
+        known = {f.name for f in fields(ReconstructOptions)}
+        unknown = sorted(str(k) for k in options if k not in known)
+        if unknown:
+            raise TypeError(
+                f"unknown reconstruct option(s) {', '.join(unknown)}; the options are "
+                f"{', '.join(sorted(known))}"
+            )
+        return ReconstructOptions(**options)
+    raise TypeError(
+        f"options must be ReconstructOptions or a mapping of its fields, not {options!r}"
+    )
+
+
 def reconstruct_file(
     checkpoint: str | Path | Checkpoint,
     input_path: str | Path,
     out: str | Path,
-    options: ReconstructOptions | None = None,
+    options: ReconstructOptions | Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Reconstruct ``input_path`` with ``checkpoint`` into ``out``; returns the summary
-    (also written to ``<out>.summary.json``). Raises ``DataError``/``CheckpointError`` for
-    bad input, before anything is written."""
-    opts = options or ReconstructOptions()
+    (also written to ``<out>.summary.json``). ``options``: :class:`ReconstructOptions`, or a
+    dict of its fields. Raises ``DataError``/``CheckpointError`` for bad input, before
+    anything is written."""
+    opts = as_options(options)
     input_path, out = Path(input_path), Path(out)
     for named in {out, _base(out)}:
         # Outputs are named after --out (``/dev/null`` -> ``/dev/null.csv``): a device

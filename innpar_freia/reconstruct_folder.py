@@ -24,7 +24,7 @@ import errno
 import fnmatch
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from innpar_freia.outputs import (
 )
 from innpar_freia.reconstruct_file import (
     ReconstructOptions,
+    as_options,
     reconstruct_file,
     side_paths,
 )
@@ -250,7 +251,7 @@ def reconstruct_folder(
     checkpoint: str | Path | Checkpoint,
     folder: str | Path,
     out_dir: str | Path,
-    options: ReconstructOptions | None = None,
+    options: ReconstructOptions | Mapping[str, Any] | None = None,
     *,
     out_format: str | None = None,
     plot_dir: str | Path | None = None,
@@ -272,7 +273,7 @@ def reconstruct_folder(
     ``on_interrupt``); ``resume`` then continues that run: the recordings it reconstructed
     (their outputs all there) are kept, the others done, when the settings are the same (an
     error names those that differ)."""
-    opts = options or ReconstructOptions()
+    opts = as_options(options)
     folder, out_dir = Path(folder), Path(out_dir)
     if resume and opts.force:
         raise DataError(

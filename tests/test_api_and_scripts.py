@@ -7,6 +7,7 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 from innpar_freia.experiments import run_experiment
@@ -493,3 +494,53 @@ def test_benchmark_checks_every_batch_size_before_the_first_measurement(
     assert f"not {bad}" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert not out.exists()
+
+
+def test_api_rates_and_options_that_are_not_what_they_should_be_are_one_clear_error(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    """A NaN or zero rate was "the windows are at nan Hz, but ..." in predict_abp and
+    "cannot convert float NaN to integer" in reconstruct_array; reconstruct_file given a
+    dict of options ended in "AttributeError: 'dict' object has no attribute 'direction'".
+    A dict of ReconstructOptions' fields is taken; others are one error naming them."""
+
+    import numpy as np
+
+    from innpar_freia.checkpoint import load_checkpoint
+    from innpar_freia.reconstruct import reconstruct_array
+    from innpar_freia.reconstruct_file import ReconstructOptions, reconstruct_file
+
+    ckpt = load_checkpoint(tiny_run / "checkpoints" / "best.pt")
+    windows = np.random.default_rng(0).normal(size=(2, ckpt.window_length))
+    for fs in (float("nan"), 0.0, -125.0, float("inf")):
+        with pytest.raises(ValueError, match=r"fs must be a finite rate above 0 Hz, not "):
+            ckpt.predict_abp(windows, fs=fs)
+        with pytest.raises(ValueError, match=r"^fs must be a finite rate above 0 Hz, not "):
+            reconstruct_array(np.ones(2000), fs, ckpt.predict_abp, ckpt.fs, ckpt.window_length)
+    with pytest.raises(ValueError, match=r"^model_fs must be a finite rate above 0 Hz"):
+        reconstruct_array(np.ones(2000), 125.0, ckpt.predict_abp, 0, ckpt.window_length)
+    t = np.arange(0, 60, 1 / 125)
+    ppg = np.sin(2 * np.pi * 1.2 * t) + 0.3 * np.sin(2 * np.pi * 2.4 * t)
+    source = tmp_path / "ppg.npy"
+    np.save(source, ppg)
+    as_dict = reconstruct_file(ckpt, source, tmp_path / "a.csv", {"fs": 125.0, "overlap": 0.25})
+    as_options = reconstruct_file(
+        ckpt, source, tmp_path / "b.csv", ReconstructOptions(fs=125.0, overlap=0.25)
+    )
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    assert as_dict["n_samples"] == as_options["n_samples"] == ppg.size
+    with pytest.raises(TypeError, match=r"unknown reconstruct option\(s\) fz; the options are"):
+        reconstruct_file(ckpt, source, tmp_path / "c.csv", {"fz": 125.0})
+    with pytest.raises(TypeError, match=r"options must be ReconstructOptions or a mapping"):
+        reconstruct_file(ckpt, source, tmp_path / "c.csv", "fs=125")
+    assert not list(tmp_path.glob("c*"))
+
+
+def test_a_correlation_of_two_points_is_not_shown_as_one() -> None:
+    """level_error.py showed "r betw. 1.00" for a fold of 2 subjects: two points always
+    correlate at +-1. Under 3 points, or with a side that does not vary, r is NaN."""
+    from innpar_freia.metrics import pearson_r
+
+    assert np.isnan(pearson_r([1.0, 2.0], [5.0, 1.0]))
+    assert np.isnan(pearson_r([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
+    assert pearson_r([1.0, 2.0, 3.0], [2.0, 4.0, 6.5]) == pytest.approx(0.997949, abs=1e-6)

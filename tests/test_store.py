@@ -440,3 +440,23 @@ def test_read_signals_names_indices_that_are_not_windows(tmp_path):
         0,
         4,
     )
+
+
+def test_storable_takes_half_precision_without_numpy_s_warning() -> None:
+    """float16 windows (ckpt.predict_abp(x.astype(np.float16))) gave numpy's "overflow
+    encountered in cast" warning: float32's largest value was cast to float16 to compare.
+    float16 and float32 hold nothing beyond float32's range; wider types are compared."""
+    import warnings
+
+    import numpy as np
+
+    from innpar_freia.data.store import storable
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert storable(np.ones(4, np.float16))
+        assert not storable(np.array([1.0, np.inf], np.float16))
+        assert storable(np.array([3e38], np.float32))
+        assert not storable(np.array([1e39]))  # float64 beyond float32's range
+        assert storable(np.array([3], np.int64))
+        assert storable(np.array([[1, 1e39], [1, 2]]), axis=1).tolist() == [False, True]

@@ -820,6 +820,13 @@ def check_run(exp: Experiment, variant: Variant, run_dir: Path, run_config: Any,
             f"{exp.path}: variant {variant.name!r} reuses {variant.reuse!r}, but {run_dir} "
             "holds no run: run that experiment first, or check the name"
         )
+    if variant.reuse and not done.is_file():
+        # An interrupted run of the other experiment: it was resumed and finished here,
+        # under that experiment's name, with this experiment's device and commit.
+        raise ConfigError(
+            f"{exp.path}: variant {variant.name!r} reuses {variant.reuse!r}, but {run_dir} "
+            "is unfinished (it has no done.json): run that experiment first to finish it"
+        )
     if (run_dir / "config.json").is_file() or done.is_file():
         check_same_recipe(run_dir, run_config, data, finished=done.exists())
     last = run_dir / "checkpoints" / "last.pt"

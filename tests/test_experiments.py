@@ -597,6 +597,31 @@ def test_a_reused_run_must_exist_and_be_the_variant_s_recipe(synth_file: Path, t
     assert len(results["variants"]["chosen"]["runs"]) == 1
 
 
+def test_an_unfinished_reused_run_is_refused(synth_file: Path, tmp_path: Path):
+    """A reused run of the other experiment that was interrupted (no done.json) was resumed
+    and finished by the reusing experiment, under the other experiment's name."""
+    one = EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    first = tmp_path / "mini.toml"
+    first.write_text(one)
+    out = tmp_path / "out"
+    run_experiment(first, out, device="cpu", log=lambda s: None, only=["a"])
+    run = out / "mini" / "runs" / "a" / "fold0-seed1"
+    (run / "done.json").unlink()  # as if killed before its scores were written
+    stamp = (run / "checkpoints" / "last.pt").stat().st_mtime_ns
+    second = tmp_path / "final.toml"
+    second.write_text(
+        one.replace('name = "mini"', 'name = "final"')
+        .replace('reference = "a"\n', "")
+        .replace('name = "a"', 'name = "chosen"\nreuse = "mini/a"')
+    )
+    logs: list[str] = []
+    with pytest.raises(ConfigError, match=r"reuses 'mini/a', but .*fold0-seed1 is unfinished"):
+        run_experiment(second, out, device="cpu", log=logs.append, only=["chosen"])
+    assert not logs and not (run / "done.json").exists()
+    assert (run / "checkpoints" / "last.pt").stat().st_mtime_ns == stamp
+    assert not (out / "final").exists()
+
+
 def test_a_kept_row_of_another_recipe_is_left_out(synth_file: Path, tmp_path: Path):
     """With its run folder gone, a row of results.json was averaged with new runs of an
     edited recipe as one mean ± SD."""

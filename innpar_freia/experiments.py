@@ -829,6 +829,8 @@ def check_run(exp: Experiment, variant: Variant, run_dir: Path, run_config: Any,
         )
     if (run_dir / "config.json").is_file() or done.is_file():
         check_same_recipe(run_dir, run_config, data, finished=done.exists())
+    if variant.reuse and done.is_file():
+        check_reused_scoring(exp, variant, run_dir, data)
     last = run_dir / "checkpoints" / "last.pt"
     if not done.exists() and last.is_file():
         # An interrupted run resumes to the configuration's epochs: fewer than it has done
@@ -842,6 +844,30 @@ def check_run(exp: Experiment, variant: Variant, run_dir: Path, run_config: Any,
                 f"{run_config.train.epochs} that the configuration now trains: delete it to "
                 "train it again, or give the experiment another name or --out"
             )
+
+
+def check_reused_scoring(exp: Experiment, variant: Variant, run_dir: Path, data: Path) -> None:
+    """A reused run's record holds no score this experiment asks for scored otherwise (another
+    calibration, an ``extra_eval`` on another file or split): scored again here, it was
+    overwritten in the other experiment's record, whose own table then left those rows out
+    (its reference's among them) until that experiment scored them again."""
+    record = _run_record(run_dir / "done.json")
+    now = scorings(exp, data)
+    for label in now:
+        for checkpoint in exp.protocol["checkpoints"]:
+            key = f"{label}/{checkpoint}"
+            if key not in record.get("evaluations", {}):
+                continue  # scored here for the first time: nothing of the other's is changed
+            diffs = scoring_diffs(scored_with(record, key, run_dir), now[label])
+            if diffs:
+                other = variant.reuse.split("/", 1)[0]
+                raise ConfigError(
+                    f"{exp.path}: variant {variant.name!r} reuses {variant.reuse!r}, whose run "
+                    f"{run_dir} holds {key} scored with {'; '.join(diffs)} (this "
+                    f"experiment's): scoring it again would overwrite the scores in the run of "
+                    f"experiment {other!r}; score {key} as {other!r} does (protocol calibration, "
+                    "extra_eval file and split), or train the variant here (without reuse)"
+                )
 
 
 def run_config_for(
@@ -1623,6 +1649,8 @@ def finished_records(
                     check_same_recipe(
                         run_dir, run_config_for(exp, variant, fold, seed), data, finished=True
                     )
+                    if variant.reuse:  # also those not run now: never "until scored again"
+                        check_reused_scoring(exp, variant, run_dir, data)
                     record = _run_record(done)
                     records.append(
                         {**scored_now(record, str(run_dir), run_dir), "variant": variant.name}

@@ -597,6 +597,48 @@ def test_a_reused_run_must_exist_and_be_the_variant_s_recipe(synth_file: Path, t
     assert len(results["variants"]["chosen"]["runs"]) == 1
 
 
+def test_a_reusing_experiment_never_rescores_the_other_experiment_s_runs(
+    synth_file: Path, tmp_path: Path
+):
+    """A reusing experiment with another calibration scored the reused runs again, in the
+    other experiment's records: their scores changed under it, and its own table then left
+    those rows out (its reference's) "until it is scored again"."""
+    one = EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    first = tmp_path / "mini.toml"
+    first.write_text(one)
+    out = tmp_path / "out"
+    run_experiment(first, out, device="cpu", log=lambda s: None, only=["a"])
+    done = out / "mini" / "runs" / "a" / "fold0-seed1" / "done.json"
+    stored = done.read_bytes()
+    second = tmp_path / "final.toml"
+    reusing = (
+        one.replace('name = "mini"', 'name = "final"')
+        .replace('reference = "a"\n', 'calibration = "offset"\n')
+        .replace('name = "a"', 'name = "chosen"\nreuse = "mini/a"')
+    )
+    second.write_text(reusing)
+    logs: list[str] = []
+    message = (
+        r"reuses 'mini/a', whose run .* holds val/best scored with calibration "
+        r"'offset-scale', now 'offset' \(this experiment's\): scoring it again would overwrite"
+    )
+    with pytest.raises(ConfigError, match=message):
+        run_experiment(second, out, device="cpu", log=logs.append, only=["chosen"])
+    assert done.read_bytes() == stored and not logs  # nothing scored, nothing trained
+    # The other experiment keeps its reference's rows in its table.
+    results = run_experiment(first, out, device="cpu", log=lambda s: None, only=["b"])
+    assert results["variants"]["a"]["aggregate"]["test/best"]["wave_mae"]["n"] == 1
+    assert results["paired"]["test/best"]["a"]["b"]["wave_mae"]["n"] == 1
+    # A split the reused runs were not scored on is scored with this experiment's
+    # calibration: nothing of the other experiment's is changed.
+    second.write_text(reusing.replace('evaluate = ["val", "test"]', 'evaluate = ["train"]'))
+    again = run_experiment(second, out, device="cpu", log=lambda s: None, only=["chosen"])
+    assert again["variants"]["chosen"]["aggregate"]["train/best"]["wave_mae"]["n"] == 1
+    record = json.loads(done.read_text())
+    assert record["scoring"]["test/best"]["calibration"] == "offset-scale"
+    assert record["evaluations"]["test/best"] == json.loads(stored)["evaluations"]["test/best"]
+
+
 def test_an_unfinished_reused_run_is_refused(synth_file: Path, tmp_path: Path):
     """A reused run of the other experiment that was interrupted (no done.json) was resumed
     and finished by the reusing experiment, under the other experiment's name."""

@@ -387,6 +387,14 @@ def _check_protocol(path: Path, protocol: dict[str, Any]) -> None:
         lambda x: x in ("best", "last") or re.fullmatch(r"epoch-\d{4}", x),
         '"best", "last" or "epoch-NNNN"',
     )
+    if "all" in protocol["evaluate"]:
+        # Every window of the runs' own file holds their training windows: evaluate refuses
+        # them, but only after the first run had trained (an hour on a real config).
+        raise ConfigError(
+            f'{path}: protocol evaluate "all" would score every window of the [data] file, '
+            'each run\'s training windows among them; evaluate "test" (or "val"), and score '
+            "other window files whole with [[extra_eval]]"
+        )
     if protocol["calibration"] not in CALIBRATIONS:
         raise ConfigError(
             f"{path}: protocol calibration must be one of {', '.join(CALIBRATIONS)}, "
@@ -654,6 +662,33 @@ def check_extra_files(exp: Experiment, data: Path) -> None:
                 f"{info.window_length} samples at {info.fs:g} Hz, but the experiment trains "
                 f"on {own.window_length} samples at {own.fs:g} Hz ({data}); import it at that "
                 "rate and window length"
+            )
+
+
+def check_extra_not_training_data(exp: Experiment, data: Path) -> None:
+    """No ``extra_eval`` scores split "all" of the windows the runs train on (the [data]
+    file, or a copy of it): evaluate refuses their training windows, but only after the
+    first run had trained (an hour on a real config)."""
+    from innpar_freia.data.store import read_info
+    from innpar_freia.train import content_fingerprint, windows_fingerprint
+
+    def fingerprint(path: Path) -> tuple[str, str]:
+        """What evaluate takes for the run's own file: the same window ids and signals."""
+        info = read_info(path)
+        return windows_fingerprint(info), content_fingerprint(path, info.n_windows)
+
+    own = None
+    for e in exp.extra_eval:
+        if e["split"] != "all":
+            continue
+        target = exp.resolve(e["file"])
+        own = own or fingerprint(data)
+        if fingerprint(target) == own:
+            which = "" if target.resolve() == data.resolve() else f" (a copy of {data})"
+            raise ConfigError(
+                f'{exp.path}: extra_eval {e["name"]!r} scores split "all" of {target}{which}, '
+                "the windows the runs train on, their training windows among them; give it "
+                'another window file, or a split of the runs\' folds (split = "test")'
             )
 
 
@@ -1528,6 +1563,7 @@ def run_experiment(
     check_writable(out / "results.json")
     data = prepare_data(exp, log)
     check_extra_files(exp, data)
+    check_extra_not_training_data(exp, data)
     # The commit the runs are made from, read before this runner writes anything: the
     # table it rewrites after each run is versioned, and would mark the tree "+dirty".
     commit = experiment_commit(exp)

@@ -203,7 +203,7 @@ def test_experiment_files_are_validated(tmp_path: Path) -> None:
             load_experiment(bad)
     bad.write_text(
         'name = "x"\n[data]\nfile = "f.h5"\n[protocol]\nval_fold = -1\n'
-        'checkpoints = ["epoch-0010", "last"]\nevaluate = ["all"]\n[base]\n'
+        'checkpoints = ["epoch-0010", "last"]\nevaluate = ["test"]\n[base]\n'
         "train = { keep_checkpoints = [10] }\n"
     )
     assert load_experiment(bad).protocol["checkpoints"] == ["epoch-0010", "last"]
@@ -662,6 +662,33 @@ def test_an_unfinished_reused_run_is_refused(synth_file: Path, tmp_path: Path):
     assert not logs and not (run / "done.json").exists()
     assert (run / "checkpoints" / "last.pt").stat().st_mtime_ns == stamp
     assert not (out / "final").exists()
+
+
+def test_scoring_the_training_windows_whole_is_refused_before_training(
+    synth_file: Path, tmp_path: Path
+):
+    """Split "all" of the windows the runs train on (protocol evaluate, or an extra_eval of
+    the [data] file or a copy of it) holds their training windows: evaluate refused it only
+    after the first run had trained (an hour on a real config)."""
+    one = EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    cfg = tmp_path / "mini.toml"
+    out = tmp_path / "out"
+    cfg.write_text(one.replace('evaluate = ["val", "test"]', 'evaluate = ["all"]'))
+    with pytest.raises(ConfigError, match=r'protocol evaluate "all" would score every window'):
+        run_experiment(cfg, out, device="cpu", log=lambda s: None)
+    copy = shutil.copy(synth_file, tmp_path / "copy.h5")
+    for file, which in ((synth_file, ", the windows"), (copy, f" \\(a copy of {synth_file}\\)")):
+        cfg.write_text(one + f'[[extra_eval]]\nname = "own"\nfile = "{file}"\n')
+        logs: list[str] = []
+        with pytest.raises(
+            ConfigError, match=rf"extra_eval 'own' scores split \"all\" of .*{which}"
+        ):
+            run_experiment(cfg, out, device="cpu", log=logs.append)
+        assert not logs and not out.exists()  # nothing trained
+    # Another split of the runs' folds on that file is no training window.
+    cfg.write_text(one + f'[[extra_eval]]\nname = "own"\nfile = "{copy}"\nsplit = "test"\n')
+    results = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    assert results["variants"]["a"]["aggregate"]["own/best"]["wave_mae"]["n"] == 1
 
 
 def test_a_kept_row_of_another_recipe_is_left_out(synth_file: Path, tmp_path: Path):

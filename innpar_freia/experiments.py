@@ -1163,12 +1163,26 @@ def _evaluate_run(
             "checkpoints"
         )
         return record
-    no_val = read_checkpoint(last)["run_config"]["train"]["val_fold"] == -1
+    state = read_checkpoint(last)
+    no_val = state["run_config"]["train"]["val_fold"] == -1
     for label, file, split, ckpt_name in todo:
         if split == "val" and no_val:
             continue  # the run had no validation split
         log(f"[{exp.name}] {run_dir.parent.name}/{run_dir.name}: {label}/{ckpt_name}")
         ckpt = run_dir / "checkpoints" / f"{ckpt_name}.pt"
+        if ckpt_name.startswith("epoch-") and not ckpt.is_file():
+            wanted, done_epochs = int(ckpt_name.split("-", 1)[1]), int(state.get("epoch", 0))
+            if state.get("training_state", {}).get("stopped_early") and done_epochs < wanted:
+                # "checkpoint not found" alone, after training and again on every re-run,
+                # did not say that the run's own early stopping never reached the epoch.
+                patience = state["run_config"]["train"].get("early_stopping")
+                raise ConfigError(
+                    f"{exp.path}: early stopping (early_stopping = {patience}) ended run "
+                    f"{run_dir} at epoch {done_epochs}, before epoch {wanted} was reached, so "
+                    f'protocol checkpoint {ckpt_name!r} was never saved: score "best" or '
+                    '"last" instead, or train without early stopping (another recipe: delete '
+                    "the run to train it again)"
+                )
         metrics, _ = evaluate(ckpt, file, split, calibration=calibration)
         write_json_atomic(run_dir / f"eval-{label}-{ckpt_name}.json", metrics)
         record["evaluations"][f"{label}/{ckpt_name}"] = summarise(metrics)

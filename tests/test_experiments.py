@@ -691,6 +691,28 @@ def test_scoring_the_training_windows_whole_is_refused_before_training(
     assert results["variants"]["a"]["aggregate"]["own/best"]["wave_mae"]["n"] == 1
 
 
+def test_an_epoch_early_stopping_never_reached_is_named(synth_file: Path, tmp_path: Path):
+    """A kept epoch that early stopping ended the run before failed with "checkpoint not
+    found", after training and again on every re-run, without naming the cause."""
+    # lr 1e-30 leaves the weights as they were: no better validation MAE after epoch 1.
+    recipe = "epochs = 4, batch_size = 32, lr = 1e-30, early_stopping = 1, keep_checkpoints = [4]"
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(
+        EXPERIMENT.format(data=synth_file)
+        .replace("[0, 1]", "[0]")
+        .replace("[1, 2]", "[1]")
+        .replace('checkpoints = ["best", "last"]', 'checkpoints = ["epoch-0004"]')
+        .replace("epochs = 1, batch_size = 32", recipe)
+    )
+    message = (
+        r"early stopping \(early_stopping = 1\) ended run .*fold0-seed1 at epoch 2, before "
+        r"epoch 4 was reached, so protocol checkpoint 'epoch-0004' was never saved"
+    )
+    for _ in range(2):  # and the same on a re-run
+        with pytest.raises(ConfigError, match=message):
+            run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None, only=["a"])
+
+
 def test_a_kept_row_of_another_recipe_is_left_out(synth_file: Path, tmp_path: Path):
     """With its run folder gone, a row of results.json was averaged with new runs of an
     edited recipe as one mean ± SD."""

@@ -1317,6 +1317,10 @@ def _cell(stat: dict[str, Any] | None, digits: int = 2) -> str:
     return s
 
 
+# How summarise names the baselines' numbers ("naive_wave_mae", "carry_forward_sbp_mae").
+BASELINE_PREFIXES = ("naive_", "linear_", "carry_forward_")
+
+
 def baseline_aggregate(results: dict[str, Any], key: str) -> tuple[dict[str, Any], int]:
     """Mean and SD of the baselines over the test folds any variant was scored on, and the
     number of folds. A baseline depends on the fold only (its windows and training split),
@@ -1327,7 +1331,10 @@ def baseline_aggregate(results: dict[str, Any], key: str) -> tuple[dict[str, Any
         for r in v["runs"]:
             scores = r["evaluations"].get(key)
             if scores and "naive_wave_mae" in scores:
-                per_fold.setdefault(r["test_fold"], scores)
+                # The baselines' numbers only: the run's own (its model's waveform MAE...)
+                # were aggregated with them, and results.json showed them as the baselines'.
+                baselines = {m: x for m, x in scores.items() if m.startswith(BASELINE_PREFIXES)}
+                per_fold.setdefault(r["test_fold"], baselines)
     rows = [{"evaluations": {key: scores}} for scores in per_fold.values()]
     return aggregate(rows, key), len(per_fold)
 

@@ -751,6 +751,10 @@ def test_baseline_rows_count_each_test_fold_once(synth_file: Path, tmp_path: Pat
         for r in results["variants"]["b"]["runs"]
     }
     assert base["aggregate"]["naive_wave_mae"]["mean"] == pytest.approx(sum(per_fold.values()) / 2)
+    # The baselines' numbers only: the first run's whole evaluation was aggregated, so a
+    # model's waveform MAE sat under the baselines' key in results.json.
+    baselines = ("naive_", "linear_", "carry_forward_")
+    assert base["aggregate"] and all(m.startswith(baselines) for m in base["aggregate"])
     md = (out / "mini" / "results.md").read_text()
     assert "| a | 1 |" in md and "| b | 4 |" in md and "| naive baseline | 2 folds |" in md
 

@@ -749,7 +749,9 @@ def experiment_commit(exp: Experiment) -> str:
     """The commit the runs are made from: the repository holding the experiment's config,
     or, for a config outside any repository, the checkout this package runs from."""
     if not _in_work_tree(exp.root) and _in_work_tree(PACKAGE_ROOT):
-        return git_commit(PACKAGE_ROOT)
+        # With the config, which that commit does not hold either: "+dirty" (git_commit
+        # was given no config here, and stamped such runs with a clean commit).
+        return git_commit(PACKAGE_ROOT, exp.path)
     return git_commit(exp.root, exp.path)
 
 

@@ -556,7 +556,40 @@ def test_a_config_outside_any_repository_names_the_code_s_commit(synth_file: Pat
     assert not _in_work_tree(tmp_path)
     results = run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None, only=["a"])
     expected = git_commit(PACKAGE_ROOT) if _in_work_tree(PACKAGE_ROOT) else "unknown"
-    assert results["commit"] == expected
+    # The config is in no repository, so not committed either: "+dirty" (see below).
+    assert results["commit"] == (
+        expected if expected == "unknown" else expected.split("+")[0] + "+dirty"
+    )
+
+
+def test_a_config_outside_the_repository_marks_the_commit_dirty(
+    synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A config outside any repository was stamped with the code's clean commit, while the
+    same config untracked inside the repository got "+dirty": neither is committed, so the
+    commit does not hold what ran. The code's checkout is a clean throwaway repository here,
+    so that the test does not depend on the state of this checkout."""
+    from innpar_freia import experiments
+
+    code = tmp_path / "code"
+    code.mkdir()
+    git = git_in(code)
+    (code / "setup.cfg").write_text("[metadata]\nname = x\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "first")
+    head = git("rev-parse", "--short", "HEAD").strip()
+    monkeypatch.setattr(experiments, "PACKAGE_ROOT", code)
+    cfg = tmp_path / "elsewhere" / "mini.toml"
+    cfg.parent.mkdir()
+    cfg.write_text(
+        EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    )
+    out = tmp_path / "out"
+    results = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    assert results["commit"] == head + "+dirty"
+    assert f"commit {head}+dirty," in (out / "mini" / "results.md").read_text()
+    assert results["variants"]["a"]["runs"][0]["commit"] == head + "+dirty"
 
 
 def test_a_failing_runner_looks_only_at_its_own_folders():

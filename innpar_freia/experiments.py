@@ -952,7 +952,7 @@ def check_same_recipe(run_dir: Path, run_config: Any, data: Path, finished: bool
     info = read_info(data)
     if trained_on is not None and trained_on != windows_fingerprint(info):
         diffs.append(f"other windows than {data}")
-    elif not _same_split(stored.get("data", {}).get("split_sha256"), info, run_config):
+    elif not _same_split(stored.get("data", {}).get("split_sha256"), info, stored):
         # The same windows in other folds (a file split again): its scores, kept in its
         # record, would be reported as those of the folds the file has now.
         diffs.append(f"other folds of {data} (split again since)")
@@ -963,17 +963,24 @@ def check_same_recipe(run_dir: Path, run_config: Any, data: Path, finished: bool
         )
 
 
-def _same_split(trained: str | None, info: Any, run_config: Any) -> bool:
+def _same_split(trained: str | None, info: Any, stored: dict[str, Any]) -> bool:
     """Whether the run's training/validation/test windows (``split_sha256`` of its record;
-    None in runs from before it was recorded) are those of ``info``'s file now."""
+    None in runs from before it was recorded) are those of ``info``'s file now. The run's
+    own folds (``stored``, its configuration) are planned: the configuration's, when they
+    were edited, told a file never split again from one that was (recipe_diffs names the
+    edit)."""
     from innpar_freia.data.dataset import plan_splits
     from innpar_freia.errors import DataError
     from innpar_freia.train import split_fingerprint
 
     if trained is None:
         return True
+    train = stored.get("train", {})
+    folds = (train.get("test_fold"), train.get("val_fold"))
+    if not all(f is None or (isinstance(f, int) and not isinstance(f, bool)) for f in folds):
+        return True  # not a fold plan_splits takes: not a recorded run's (nothing to tell)
     try:
-        plan = plan_splits(info, run_config.train.test_fold, run_config.train.val_fold)
+        plan = plan_splits(info, *folds)
     except DataError:
         return False  # the run's folds are not in the file any more
     return split_fingerprint(info, plan) == trained
@@ -997,12 +1004,22 @@ def recipe_diffs(stored: dict[str, Any], run_config: Any, finished: bool = True)
         for key in sorted(set(have) | set(now)):
             old, new = have.get(key, defaults[section].get(key)), now.get(key)
             if key not in skip and old != new:
-                diffs.append(f"{section}.{key} {old!r}, now {new!r}")
+                diffs.append(_setting_change(section, key, old, new))
     # A preset is a name for settings: the same settings under another name (a preset
     # made later from a variant's overrides) are the same recipe.
     if diffs and stored.get("preset") != want["preset"]:
         diffs.insert(0, f"preset {stored.get('preset')!r}, now {want['preset']!r}")
     return diffs
+
+
+def _setting_change(section: str, key: str, old: Any, new: Any) -> str:
+    """One setting's change, named as the experiment file names it: the run's val_fold is
+    [protocol]'s, whose "next" a run records as None ("train.val_fold None, now 3" named
+    neither the table nor the value the user wrote)."""
+    if section == "train" and key == "val_fold":
+        old, new = ("next" if v is None else v for v in (old, new))
+        return f"protocol val_fold {old!r}, now {new!r}"
+    return f"{section}.{key} {old!r}, now {new!r}"
 
 
 def runs_parser(description: str, variant_help: str, data: Path) -> argparse.ArgumentParser:

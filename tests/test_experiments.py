@@ -1197,3 +1197,19 @@ def test_a_finished_run_on_a_file_split_again_stops_the_runner(synth_file: Path,
     write_assignments(data, None, fold % 3 + 1)  # 3 folds, none of them the run's test fold
     with pytest.raises(DataError, match=re.escape(f"test fold 0 is not in {data} (folds: 1")):
         run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+
+
+def test_an_edited_val_fold_is_named_as_the_config_names_it(synth_file: Path, tmp_path: Path):
+    """val_fold changed from "next" to 3: the message said "train.val_fold None, now 3"
+    (None is how a run records "next") and "other folds of FILE (split again since)",
+    though the file had not been split again."""
+    cfg = tmp_path / "mini.toml"
+    text = EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    cfg.write_text(text)
+    out = tmp_path / "out"
+    run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    cfg.write_text(text.replace("seeds = [1]", "seeds = [1]\nval_fold = 3"))
+    with pytest.raises(ConfigError) as err:
+        run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    assert "protocol val_fold 'next', now 3" in str(err.value)
+    assert "split again" not in str(err.value) and "None" not in str(err.value)

@@ -1156,12 +1156,20 @@ def _evaluate_run(
     targets = [(split, data, split) for split in exp.protocol["evaluate"]]
     targets += [(e["name"], exp.resolve(e["file"]), e["split"]) for e in exp.extra_eval]
     now = scorings(exp, data)
+    last = run_dir / "checkpoints" / "last.pt"
     todo = []
     for c in exp.protocol["checkpoints"]:
         for label, file, split in targets:
             key = f"{label}/{c}"
             if key in record["evaluations"]:
-                stale = scoring_diffs(scored_with(record, key, run_dir), now[label])
+                scored = scored_with(record, key, run_dir)
+                stale = scoring_diffs(scored, now[label])
+                if not stale and "content_sha256" in now[label]:
+                    if "content_sha256" not in scored and last.is_file():
+                        # Scored before the signals were fingerprinted: they may have
+                        # changed since, and the checkpoints are here to tell. (A run
+                        # without them keeps its scores: they are all there is.)
+                        stale = ["signals not fingerprinted then"]
                 if not stale:
                     continue
                 log(
@@ -1171,7 +1179,6 @@ def _evaluate_run(
             todo.append((label, file, split, c))
     if not todo:
         return record
-    last = run_dir / "checkpoints" / "last.pt"
     if not last.is_file():
         # A finished run pruned to its records (done.json, eval-*.json): nothing to score
         # with, and the runs after it are not stopped for it (finished_records says what
@@ -1213,19 +1220,24 @@ def _evaluate_run(
 def scorings(exp: Experiment, data: Path) -> dict[str, dict[str, Any]]:
     """How each label the experiment scores ("val", "test", an ``extra_eval`` name) is
     scored now: the calibration, the split and, for an ``extra_eval``, the windows of its
-    file (those of ``data`` are the ones the run trained on: check_same_recipe)."""
+    file and their signals (those of ``data`` are the ones the run trained on:
+    check_same_recipe)."""
     from innpar_freia.data.store import read_info
-    from innpar_freia.train import windows_fingerprint
+    from innpar_freia.train import content_fingerprint, windows_fingerprint
 
     now = {
         split: {"calibration": exp.protocol["calibration"], "split": split}
         for split in exp.protocol["evaluate"]
     }
     for e in exp.extra_eval:
+        info = read_info(exp.resolve(e["file"]))
         now[e["name"]] = {
             "calibration": exp.protocol["calibration"],
             "split": e["split"],
-            "windows_sha256": windows_fingerprint(read_info(exp.resolve(e["file"]))),
+            "windows_sha256": windows_fingerprint(info),
+            # The ids and subjects alone missed a file made again with other signals (the
+            # same synth with another seed): its old scores were reported as the new one's.
+            "content_sha256": content_fingerprint(info.path, info.n_windows),
         }
     return now
 
@@ -1264,6 +1276,8 @@ def scoring_diffs(scored: dict[str, Any], now: dict[str, Any]) -> list[str]:
             continue
         if setting == "windows_sha256":
             diffs.append("other windows")
+        elif setting == "content_sha256":
+            diffs.append("other signals in the same windows")
         else:
             diffs.append(f"{setting} {old!r}, now {value!r}")
     return diffs

@@ -1199,6 +1199,56 @@ def test_a_finished_run_on_a_file_split_again_stops_the_runner(synth_file: Path,
         run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
 
 
+def test_an_extra_eval_file_with_other_signals_is_scored_again(synth_file: Path, tmp_path: Path):
+    """The extra file made again with another seed: the same window ids and subjects, other
+    signals (ABP up to ~90 mmHg apart). Only ids and subjects were compared, so nothing was
+    scored again and the old file's scores were reported as the new one's. Evaluations
+    recorded before the signals were fingerprinted are scored again where the checkpoints
+    are there to do it."""
+    from innpar_freia.data.store import read_info
+    from innpar_freia.data.synthetic import synthesize_dataset
+    from innpar_freia.train import windows_fingerprint
+
+    other = synthesize_dataset(tmp_path / "other.h5", subjects=4, minutes=0.5, seed=7)
+    ids = windows_fingerprint(read_info(other))
+    cfg = tmp_path / "mini.toml"
+    one_run = EXPERIMENT.replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    cfg.write_text(
+        one_run.format(data=synth_file) + f'[[extra_eval]]\nname = "other"\nfile = "{other}"\n'
+    )
+    out = tmp_path / "out"
+
+    def other_best(log) -> float:
+        results = run_experiment(cfg, out, device="cpu", log=log, only=["a"])
+        return results["variants"]["a"]["runs"][0]["evaluations"]["other/best"]["wave_mae"]
+
+    before = other_best(lambda s: None)
+    synthesize_dataset(other, subjects=4, minutes=0.5, seed=8, overwrite=True)
+    assert windows_fingerprint(read_info(other)) == ids  # what was compared before
+    said: list[str] = []
+    after = other_best(said.append)
+    assert after != pytest.approx(before)
+    assert any(
+        "other/best was scored with other signals in the same windows: scoring it again" in s
+        for s in said
+    )
+    # Scored again, and then left alone.
+    said.clear()
+    assert other_best(said.append) == after and not any("scoring it again" in s for s in said)
+    # A record from before the signals were fingerprinted: scored again, not trusted.
+    done = out / "mini" / "runs" / "a" / "fold0-seed1" / "done.json"
+    record = json.loads(done.read_text())
+    for scoring in record["scoring"].values():
+        scoring.pop("content_sha256", None)
+    done.write_text(json.dumps(record))
+    said.clear()
+    assert other_best(said.append) == after
+    assert any(
+        "other/best was scored with signals not fingerprinted then: scoring it" in s for s in said
+    )
+    assert "content_sha256" in json.loads(done.read_text())["scoring"]["other/best"]
+
+
 def test_an_edited_val_fold_is_named_as_the_config_names_it(synth_file: Path, tmp_path: Path):
     """val_fold changed from "next" to 3: the message said "train.val_fold None, now 3"
     (None is how a run records "next") and "other folds of FILE (split again since)",

@@ -839,12 +839,57 @@ def read_json_object(path: Path, what: str, remedy: str) -> dict[str, Any]:
 
 
 def _run_record(path: Path) -> dict[str, Any]:
-    return read_json_object(
-        path,
-        "the record of a finished run",
+    what = "the record of a finished run"
+    remedy = (
         "restore it (git checkout it if it is versioned), or remove the run's folder to "
-        "train it again",
+        "train it again"
     )
+    record = read_json_object(path, what, remedy)
+    problem = record_problem(record)
+    if problem:
+        raise ConfigError(
+            f"{what} {path} is damaged (not the runner's layout: {problem}); {remedy}"
+        )
+    return record
+
+
+def record_problem(record: dict[str, Any]) -> str | None:
+    """What in a run's record (its ``done.json``, or its row in ``results.json``) is not of
+    the shape the runner writes, or None. Valid JSON of another shape, edited by hand,
+    ended in an AttributeError or TypeError traceback, for a score that is not a number
+    only once the table was written, after the runs before it had trained."""
+    evaluations = record.get("evaluations")
+    if not isinstance(evaluations, dict):
+        return f"evaluations is {evaluations!r}, not a table"
+    for key, scores in evaluations.items():
+        if not isinstance(scores, dict):
+            return f"evaluation {key!r} is {scores!r}, not a table"
+        for metric, x in scores.items():
+            if x is not None and (isinstance(x, bool) or not isinstance(x, (int, float))):
+                return f"{key} {metric} is {x!r}, not a number"
+    for key in ("test_fold", "seed"):
+        x = record.get(key)
+        if x is not None and (isinstance(x, bool) or not isinstance(x, int)):
+            return f"{key} is {x!r}, not a whole number"
+    for key in ("hardware", "commit"):
+        if key in record and not isinstance(record[key], str):
+            return f"{key} is {record[key]!r}, not a string"
+    if "recipe" in record:
+        return recipe_problem(record["recipe"], "recipe")
+    return None
+
+
+def recipe_problem(recipe: Any, what: str = "") -> str | None:
+    """What in a run's stored configuration (``config.json``, a record's ``recipe``) is not
+    of the shape a configuration is, or None: a ``"model": 3`` ended in "TypeError: 'int'
+    object is not iterable" when it was compared with the experiment's."""
+    where = f"{what} " if what else ""
+    if not isinstance(recipe, dict):
+        return f"{where or 'it '}is {recipe!r}, not a table"
+    for section in ("model", "train", "data"):
+        if section in recipe and not isinstance(recipe[section], dict):
+            return f"{where}{section} is {recipe[section]!r}, not a table"
+    return None
 
 
 def check_run(exp: Experiment, variant: Variant, run_dir: Path, run_config: Any, data: Path):
@@ -942,11 +987,14 @@ def check_same_recipe(run_dir: Path, run_config: Any, data: Path, finished: bool
         if not isinstance(stored, dict):
             return
     else:
-        stored = read_json_object(
-            config,
-            "the configuration of run",
-            "restore it, or remove the run's folder to train it again",
-        )
+        what = "the configuration of run"
+        remedy = "restore it, or remove the run's folder to train it again"
+        stored = read_json_object(config, what, remedy)
+        problem = recipe_problem(stored)
+        if problem:
+            raise ConfigError(
+                f"{what} {config} is damaged (not the runner's layout: {problem}); {remedy}"
+            )
     diffs = recipe_diffs(stored, run_config, finished)
     trained_on = stored.get("data", {}).get("windows_sha256")
     info = read_info(data)
@@ -1701,6 +1749,15 @@ def finished_records(
         try:
             for name, entry in old_table.get("variants", {}).items():
                 for r in entry.get("runs", []):
+                    problem = record_problem(r)
+                    if problem:
+                        # Every row, also those of runs on disk: found only where a row
+                        # was used, it stopped the runner after the runs before it.
+                        raise ConfigError(
+                            f"the results table {table} is damaged (not the runner's layout: "
+                            f"{name} fold {r.get('test_fold')} seed {r.get('seed')}: "
+                            f"{problem}); {remedy}"
+                        )
                     previous[(name, r.get("test_fold"), r.get("seed"))] = r
             protocol = old_table.get("protocol")
             calibration = protocol.get("calibration") if isinstance(protocol, dict) else None

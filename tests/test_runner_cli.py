@@ -217,6 +217,14 @@ def test_each_run_says_which_commit_trained_it(synth_file: Path, tmp_path: Path)
         ("done.json", "", "the record of a finished run"),
         ("done.json", "<<<<<<< HEAD\n", "the record of a finished run"),
         ("config.json", "[1, 2]", "the configuration of run"),
+        # Valid JSON of the wrong shape: an AttributeError or TypeError traceback.
+        ("done.json", '{"evaluations": 3}', "the record of a finished run"),
+        (
+            "done.json",
+            '{"evaluations": {"test/best": {"wave_mae": "x"}}}',
+            "the record of a finished run",
+        ),
+        ("config.json", '{"model": 3}', "the configuration of run"),
     ],
 )
 def test_a_damaged_run_file_is_named_and_nothing_trains(
@@ -237,6 +245,41 @@ def test_a_damaged_run_file_is_named_and_nothing_trains(
     assert f"{what} {damaged} is damaged (" in result.output
     assert "remove the run's folder to train it again" in result.output
     assert not (out / "mini" / "runs" / "b").exists()  # found before b trained
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda row: row.update(evaluations=5), "evaluations"),
+        (lambda row: row["evaluations"]["test/best"].update(wave_mae="x"), "wave_mae"),
+        (lambda row: row.update(recipe={"model": 3}), "recipe"),
+        (lambda row: row.update(commit=["x"]), "commit"),
+    ],
+)
+def test_a_results_table_of_the_wrong_shape_is_named_and_nothing_trains(
+    synth_file: Path, tmp_path: Path, edit, message: str
+):
+    """A row of results.json edited by hand into valid JSON of the wrong shape (evaluations
+    that are not a table, a score that is not a number) ended in an AttributeError, or in
+    numpy's TypeError when the table was written, after b had trained. a's run folder is
+    gone, so the row is all there is of its run: the table is left as it is."""
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(EXPERIMENT.format(data=synth_file))
+    out = tmp_path / "out"
+    run_experiment(cfg, out, device="cpu", only=["a"], log=lambda s: None)
+    shutil.rmtree(out / "mini" / "runs")
+    table = out / "mini" / "results.json"
+    results = json.loads(table.read_text())
+    edit(results["variants"]["a"]["runs"][0])
+    table.write_text(json.dumps(results))
+    damaged = table.read_text()
+    args = [str(cfg), "--out", str(out), "--device", "cpu", "--quiet", "--only", "b"]
+    result = CliRunner().invoke(_script().main, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert f"the results table {table} is damaged (" in result.output
+    assert message in result.output and result.output.count("Error:") == 1
+    assert table.read_text() == damaged
+    assert not (out / "mini" / "runs").exists()  # found before anything trained
 
 
 def test_a_results_folder_that_cannot_be_written_stops_the_runner_before_any_work(

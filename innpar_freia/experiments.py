@@ -787,7 +787,7 @@ def run_one(
     check_run(exp, variant, run_dir, run_config, data)
     if done.exists():
         record = _run_record(done)
-        return _evaluate_run(exp, data, run_dir, record, done, log)
+        return _evaluate_run(exp, data, run_dir, record, done, log, reused=bool(variant.reuse))
     log(f"[{exp.name}] {variant.name} {tag}: training")
     if (run_dir / "checkpoints" / "last.pt").exists():
         result = train(
@@ -1192,10 +1192,12 @@ def _evaluate_run(
     record: dict[str, Any],
     done: Path,
     log: Any = print,
+    reused: bool = False,
 ) -> dict[str, Any]:
     """Score the run's checkpoints on every split the experiment asks for that the record
     does not hold yet, or holds as scored otherwise (another calibration, or an
-    ``extra_eval`` with another file or split), and save the record."""
+    ``extra_eval`` with another file or split), and save the record. A ``reused`` run
+    (another experiment's) keeps what it holds (check_reused_scoring refuses the rest)."""
     from innpar_freia.checkpoint import read_checkpoint
     from innpar_freia.evaluate import evaluate
     from innpar_freia.train import write_json_atomic
@@ -1212,7 +1214,7 @@ def _evaluate_run(
             if key in record["evaluations"]:
                 scored = scored_with(record, key, run_dir)
                 stale = scoring_diffs(scored, now[label])
-                if not stale and "content_sha256" in now[label]:
+                if not stale and not reused and "content_sha256" in now[label]:
                     if "content_sha256" not in scored and last.is_file():
                         # Scored before the signals were fingerprinted: they may have
                         # changed since, and the checkpoints are here to tell. (A run

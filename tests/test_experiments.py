@@ -1247,6 +1247,24 @@ def test_an_extra_eval_file_with_other_signals_is_scored_again(synth_file: Path,
         "other/best was scored with signals not fingerprinted then: scoring it" in s for s in said
     )
     assert "content_sha256" in json.loads(done.read_text())["scoring"]["other/best"]
+    # Not by an experiment that reuses the run: its record is the other experiment's.
+    for scoring in record["scoring"].values():
+        scoring.pop("content_sha256", None)
+    done.write_text(json.dumps(record))
+    stored = done.read_bytes()
+    reusing = tmp_path / "final.toml"
+    reusing.write_text(
+        cfg.read_text()
+        .replace('name = "mini"', 'name = "final"')
+        .replace('reference = "a"\n', "")
+        .replace('name = "a"', 'name = "chosen"\nreuse = "mini/a"')
+    )
+    said.clear()
+    results = run_experiment(reusing, out, device="cpu", log=said.append, only=["chosen"])
+    assert results["variants"]["chosen"]["runs"][0]["evaluations"]["other/best"]["wave_mae"] == (
+        pytest.approx(after)
+    )
+    assert done.read_bytes() == stored and not any("scoring it again" in s for s in said)
 
 
 def test_an_edited_val_fold_is_named_as_the_config_names_it(synth_file: Path, tmp_path: Path):

@@ -342,7 +342,8 @@ def test_level_error_splits_the_waveform_error_into_level_and_shape() -> None:
     d = script.decompose(ref + 5.0, ref, subjects)
     assert d["wave"] == pytest.approx(5.0) and d["level"] == pytest.approx(5.0)
     assert d["shape"] == pytest.approx(0.0, abs=1e-12) and d["bias"] == pytest.approx(5.0)
-    assert d["r_between"] == pytest.approx(1.0) and d["r_within"] == pytest.approx(1.0)
+    # Two subjects' means always correlate at +-1: not shown as a correlation (NaN).
+    assert np.isnan(d["r_between"]) and d["r_within"] == pytest.approx(1.0)
     assert d["sd_between"] == pytest.approx((8.0, 8.0))  # subject means 82 and 98
     assert d["sd_within"] == pytest.approx((2.0, 2.0))
     # The population's mean level for everyone, with a right shape: level error only,

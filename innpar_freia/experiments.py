@@ -1327,7 +1327,8 @@ def scoring_diffs(scored: dict[str, Any], now: dict[str, Any]) -> list[str]:
         if setting == "windows_sha256":
             diffs.append("other windows")
         elif setting == "content_sha256":
-            diffs.append("other signals in the same windows")
+            if "other windows" not in diffs:  # (other windows have other signals too)
+                diffs.append("other signals in the same windows")
         else:
             diffs.append(f"{setting} {old!r}, now {value!r}")
     return diffs

@@ -26,6 +26,7 @@ from innpar_freia.errors import CheckpointError, ConfigError
 from innpar_freia.metrics import BaselineParams
 from innpar_freia.nn.model import INNPAR, build_model, postprocess_abp
 from innpar_freia.outputs import remove_stale_temporaries, replace_durably
+from innpar_freia.signal import check_rate
 
 FORMAT = "innpar-freia.checkpoint"
 FORMAT_VERSION = 1
@@ -346,9 +347,8 @@ class Checkpoint:
         weights), or when ``fs`` is not the rate it was trained at."""
         if fs is not None and (np.ndim(fs) != 0 or isinstance(fs, (bool, str))):
             raise TypeError(f"fs must be one number (Hz), not {fs!r}")
-        if fs is not None and not (np.isfinite(float(fs)) and float(fs) > 0):
-            # Was "the windows are at nan Hz, but ... was trained on windows at 125 Hz".
-            raise ValueError(f"fs must be a finite rate above 0 Hz, not {fs!r}")
+        if fs is not None:
+            fs = check_rate("fs", np.asarray(fs).item())  # (NaN: "the windows are at nan Hz")
         if fs is not None and not np.isclose(float(fs), self.fs):  # as innpar eval checks
             raise ValueError(
                 f"the windows are at {float(fs):g} Hz, but {self.path.name} was trained on "

@@ -10,16 +10,15 @@ that maps windows ``(n, L)`` at the model's rate to windows ``(n, L)``, e.g.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 
 from innpar_freia.metrics import Calibration
-from innpar_freia.signal import rate_ratio, resample_by
+from innpar_freia.signal import check_rate, rate_ratio, resample_by
 
 DIRECTIONS = ("ppg2abp", "abp2ppg")
 DEFAULT_OVERLAP = 0.5
@@ -332,10 +331,8 @@ def reconstruct_array(
     ):
         raise ValueError(f"block_windows must be a whole number >= 1, not {block_windows!r}")
     block_windows = int(block_windows)
-    for name, rate in (("fs", fs), ("model_fs", model_fs)):
-        # A NaN rate failed deep inside ("cannot convert float NaN to integer").
-        if isinstance(rate, bool) or not isinstance(rate, Real) or not 0 < rate < math.inf:
-            raise ValueError(f"{name} must be a finite rate above 0 Hz, not {rate!r}")
+    check_rate("fs", fs)
+    check_rate("model_fs", model_fs)
     x = np.asarray(x, dtype=np.float64)
     n = x.size
     kind = "ppg" if direction == "ppg2abp" else "abp"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
+from numbers import Real
+from typing import Any
 
 import numpy as np
 from scipy import signal as sps
@@ -52,6 +55,15 @@ def _rational(fs: float) -> Fraction | None:
     return r if abs(float(r) - fs) <= 1e-12 * fs else None
 
 
+def check_rate(name: str, rate: Any) -> float:
+    """``rate`` (Hz) as a float, or a ``ValueError`` naming ``name`` when it is not a finite
+    number above 0: a NaN rate failed deep inside ("cannot convert float NaN to integer"),
+    or was told as "the windows are at nan Hz"."""
+    if isinstance(rate, bool) or not isinstance(rate, Real) or not 0 < rate < math.inf:
+        raise ValueError(f"{name} must be a finite rate above 0 Hz, not {rate!r}")
+    return float(rate)
+
+
 def rate_ratio(fs_in: float, fs_out: float) -> Fraction:
     """``fs_out / fs_in`` as the rational factor :func:`resample` applies: exact where both
     rates are fractions of small terms and the ratio's terms are at most
@@ -59,8 +71,8 @@ def rate_ratio(fs_in: float, fs_out: float) -> Fraction:
     That approximation was once used for every pair: 2048 Hz to 125 Hz became 13/213, not
     125/2048, 3.8e-5 short, and a window file that says 125 Hz drifted 135 ms an hour
     from its source (14 mmHg of ABP off in a record's last window)."""
-    if fs_in <= 0 or fs_out <= 0:
-        raise ValueError(f"sampling rates must be positive, got {fs_in} and {fs_out}")
+    check_rate("fs_in", fs_in)  # (a NaN passed "<= 0")
+    check_rate("fs_out", fs_out)
     r_in, r_out = _rational(fs_in), _rational(fs_out)
     if r_in is not None and r_out is not None:
         exact = r_out / r_in

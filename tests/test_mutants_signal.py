@@ -93,9 +93,13 @@ def test_rate_ratio_is_exact_for_rates_of_small_terms_and_refuses_zero() -> None
     # A rate no small fraction gives: the nearest fraction with a denominator of at most
     # 1000, as before.
     assert rate_ratio(124.99937, 125.0) == Fraction(125 / 124.99937).limit_denominator(1000)
-    with pytest.raises(ValueError, match="must be positive"):
+    with pytest.raises(ValueError, match=r"^fs_in must be a finite rate above 0 Hz, not 0.0"):
         rate_ratio(0.0, 125.0)
-    with pytest.raises(ValueError, match="must be positive"):
+    with pytest.raises(ValueError, match=r"^fs_out must be a finite rate above 0 Hz, not -"):
+        rate_ratio(125.0, -125.0)
+    with pytest.raises(ValueError, match=r"^fs_in must be a finite rate above 0 Hz, not nan"):
+        rate_ratio(float("nan"), 125.0)  # (it passed "<= 0")
+    with pytest.raises(ValueError, match="must be a finite rate above 0 Hz"):
         resample(np.ones(10), 0.0, 0.0)  # equal rates, but not a rate
 
 

@@ -995,9 +995,9 @@ def check_same_recipe(run_dir: Path, run_config: Any, data: Path, finished: bool
             raise ConfigError(
                 f"{what} {config} is damaged (not the runner's layout: {problem}); {remedy}"
             )
-    diffs = recipe_diffs(stored, run_config, finished)
-    trained_on = stored.get("data", {}).get("windows_sha256")
     info = read_info(data)
+    diffs = recipe_diffs(stored, run_config, finished, info)
+    trained_on = stored.get("data", {}).get("windows_sha256")
     if trained_on is not None and trained_on != windows_fingerprint(info):
         diffs.append(f"other windows than {data}")
     elif not _same_split(stored.get("data", {}).get("split_sha256"), info, stored):
@@ -1034,13 +1034,18 @@ def _same_split(trained: str | None, info: Any, stored: dict[str, Any]) -> bool:
     return split_fingerprint(info, plan) == trained
 
 
-def recipe_diffs(stored: dict[str, Any], run_config: Any, finished: bool = True) -> list[str]:
+def recipe_diffs(
+    stored: dict[str, Any], run_config: Any, finished: bool = True, info: Any = None
+) -> list[str]:
     """How the recipe of a run (its stored configuration) differs from ``run_config``'s,
     one phrase per setting, leaving out where it runs and what comes from the data; an
-    unfinished run may be given more epochs."""
+    unfinished run may be given more epochs. With ``info`` (the data file's), protocol
+    val_fold "next" and the fold it names in that file are the same setting."""
     from innpar_freia.config import ModelConfig, TrainConfig
 
     want = json.loads(json.dumps(run_config.to_dict()))  # as stored: tuples become lists
+    if info is not None:
+        stored = _next_fold_named(stored, want, info)
     diffs: list[str] = []
     # Runs from before a setting existed recorded none: they ran with its default.
     defaults = json.loads(
@@ -1058,6 +1063,26 @@ def recipe_diffs(stored: dict[str, Any], run_config: Any, finished: bool = True)
     if diffs and stored.get("preset") != want["preset"]:
         diffs.insert(0, f"preset {stored.get('preset')!r}, now {want['preset']!r}")
     return diffs
+
+
+def _next_fold_named(stored: dict[str, Any], want: dict[str, Any], info: Any) -> dict[str, Any]:
+    """``stored`` with its val_fold written as ``want`` writes it when both name the same
+    fold: a run recorded with "next" (None) for test fold 0 of four folds validated on
+    fold 1, and a config that writes ``val_fold = 1`` asks for that run, not another."""
+    from innpar_freia.data.dataset import plan_splits
+    from innpar_freia.errors import DataError
+
+    have, now = stored.get("train", {}), want["train"]
+    folds = have.get("val_fold"), now.get("val_fold")
+    if folds[0] == folds[1] or None not in folds or have.get("test_fold") != now.get("test_fold"):
+        return stored
+    try:
+        named = plan_splits(info, now.get("test_fold")).val_fold
+    except (DataError, TypeError):
+        return stored  # not a fold of this file: the difference stands
+    if named is None or named != (folds[1] if folds[0] is None else folds[0]):
+        return stored
+    return {**stored, "train": {**have, "val_fold": folds[1]}}
 
 
 def _setting_change(section: str, key: str, old: Any, new: Any) -> str:
@@ -1788,6 +1813,9 @@ def finished_records(
             evaluations[key] = scores
         return {**record, "evaluations": evaluations}
 
+    from innpar_freia.data.store import read_info
+
+    info = read_info(data)  # "next" of a kept row's recipe names one of its folds
     records = []
     for variant in exp.variants:
         for seed in exp.protocol["seeds"]:
@@ -1808,7 +1836,11 @@ def finished_records(
                 elif (variant.name, fold, seed) in previous:
                     row = previous[(variant.name, fold, seed)]
                     diffs = (
-                        recipe_diffs(row["recipe"], run_config_for(exp, variant, fold, seed))
+                        recipe_diffs(
+                            row["recipe"],
+                            run_config_for(exp, variant, fold, seed),
+                            info=info,
+                        )
                         if isinstance(row.get("recipe"), dict)
                         else []
                     )

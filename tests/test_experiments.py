@@ -1282,3 +1282,25 @@ def test_an_edited_val_fold_is_named_as_the_config_names_it(synth_file: Path, tm
         run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
     assert "protocol val_fold 'next', now 3" in str(err.value)
     assert "split again" not in str(err.value) and "None" not in str(err.value)
+
+
+def test_val_fold_next_and_the_fold_it_names_are_one_recipe(synth_file: Path, tmp_path: Path):
+    """A run made with val_fold "next" (test fold 0: fold 1) is the run a config writing
+    ``val_fold = 1`` asks for, and the other way round: it was refused as "another
+    configuration" and had to be trained again, for the same folds."""
+    cfg = tmp_path / "mini.toml"
+    text = EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    cfg.write_text(text)
+    out = tmp_path / "out"
+    first = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    said: list[str] = []
+    cfg.write_text(text.replace("seeds = [1]", "seeds = [1]\nval_fold = 1"))
+    again = run_experiment(cfg, out, device="cpu", log=said.append, only=["a"])
+    assert again["variants"]["a"]["runs"] == first["variants"]["a"]["runs"]
+    assert not any("training" in s for s in said)
+    # The row kept in results.json when the run's folder is gone: kept, not left out.
+    shutil.rmtree(out / "mini" / "runs")
+    said.clear()
+    kept = run_experiment(cfg, out, device="cpu", log=said.append, seeds=[])
+    assert kept["variants"]["a"]["runs"] == first["variants"]["a"]["runs"]
+    assert not any("left out" in s for s in said)

@@ -788,8 +788,9 @@ def run_one(
     if done.exists():
         record = _run_record(done)
         return _evaluate_run(exp, data, run_dir, record, done, log, reused=bool(variant.reuse))
-    log(f"[{exp.name}] {variant.name} {tag}: training")
-    if (run_dir / "checkpoints" / "last.pt").exists():
+    last = run_dir / "checkpoints" / "last.pt"
+    log(f"[{exp.name}] {variant.name} {tag}: {_what_training_does(last, run_config)}")
+    if last.exists():
         result = train(
             None,
             data,
@@ -820,6 +821,24 @@ def run_one(
         "evaluations": {},
     }
     return _evaluate_run(exp, data, run_dir, record, done, log)
+
+
+def _what_training_does(last: Path, run_config: Any) -> str:
+    """What the runner is about to do with a run that has no record yet: train it,
+    resume it, or (its training finished before it was scored: the runner was stopped
+    then) only score it. "training" was said of a run early stopping had ended."""
+    if not last.exists():
+        return "training"
+    from innpar_freia.checkpoint import read_checkpoint
+
+    state = read_checkpoint(last)  # check_run has read it: a damaged one is named there
+    done = int(state.get("epoch", 0))
+    ts = state.get("training_state")
+    if isinstance(ts, dict) and ts.get("stopped_early"):
+        return f"its training stopped early at epoch {done}; scoring it"
+    if done >= run_config.train.epochs:
+        return f"its training finished its {done} epochs; scoring it"
+    return f"resuming after epoch {done} of {run_config.train.epochs}"
 
 
 def read_json_object(path: Path, what: str, remedy: str) -> dict[str, Any]:

@@ -747,6 +747,41 @@ def test_an_epoch_early_stopping_never_reached_is_named(synth_file: Path, tmp_pa
             run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None, only=["a"])
 
 
+def test_the_runner_says_whether_it_trains_resumes_or_only_scores_a_run(
+    synth_file: Path, tmp_path: Path
+):
+    """A run whose training had ended (early stopping, or its last epoch) before the runner
+    was stopped was announced as "training", though nothing trained: it is only scored."""
+    # lr 1e-30 leaves the weights as they were: no better validation MAE after epoch 1.
+    recipe = "epochs = 4, batch_size = 32, lr = 1e-30, early_stopping = 1"
+    cfg = tmp_path / "mini.toml"
+    text = EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    cfg.write_text(text.replace("epochs = 1, batch_size = 32", recipe))
+    out = tmp_path / "out"
+    said: list[str] = []
+    run_experiment(cfg, out, device="cpu", log=said.append, only=["a"])
+    assert "[mini] a fold0-seed1: training" in said
+    run = out / "mini" / "runs" / "a" / "fold0-seed1"
+    (run / "done.json").unlink()  # stopped after training, before its record
+    said.clear()
+    run_experiment(cfg, out, device="cpu", log=said.append, only=["a"])
+    assert "[mini] a fold0-seed1: its training stopped early at epoch 2; scoring it" in said
+    # A run that trained all its epochs, and one stopped after its first of two.
+    cfg.write_text(text.replace("epochs = 1,", "epochs = 2, keep_checkpoints = [1],"))
+    shutil.rmtree(out)
+    run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    (run / "done.json").unlink()
+    said.clear()
+    run_experiment(cfg, out, device="cpu", log=said.append, only=["a"])
+    assert "[mini] a fold0-seed1: its training finished its 2 epochs; scoring it" in said
+    (run / "done.json").unlink()
+    (run / "checkpoints" / "last.pt").unlink()
+    (run / "checkpoints" / "epoch-0001.pt").rename(run / "checkpoints" / "last.pt")
+    said.clear()
+    run_experiment(cfg, out, device="cpu", log=said.append, only=["a"])
+    assert "[mini] a fold0-seed1: resuming after epoch 1 of 2" in said
+
+
 def test_a_kept_row_of_another_recipe_is_left_out(synth_file: Path, tmp_path: Path):
     """With its run folder gone, a row of results.json was averaged with new runs of an
     edited recipe as one mean ± SD."""

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from innpar_freia.metrics import (
+    BHS_THRESHOLDS,
     BaselineParams,
     Scored,
     aami_criterion2,
     aami_max_subject_sd,
     bhs_grade,
+    bhs_percentages,
     calibrate,
     calibration_for,
     carry_forward,
@@ -278,6 +280,21 @@ def test_an_error_of_5_mmhg_in_tenths_counts_as_5():
     e = error_stats(np.array([64.4, 64.4, 64.4]), np.array([59.4, 59.4, 59.4]))
     assert e["bhs"]["le5"] == 100.0 and e["ieee_grade"] == "A" and e["aami_pass"] is True
     assert ieee_grade(6.000000000000007) == "B" and ieee_grade(6.001) == "C"
+
+
+def test_an_error_of_5_mmhg_between_float32_pressures_counts_as_5():
+    """The window store and the predictions files keep pressures as float32, where
+    64.3 - 59.3 is 5.0000038: it counted as more than 5 mmHg (120 of 4,800 such pairs at
+    5, 10 and 15 mmHg between 40 and 200 mmHg missed their threshold)."""
+    ref = np.round(np.arange(40.0, 185.0, 0.1), 1)
+    for step in (5.0, 10.0, 15.0):
+        pred, truth = (ref + step).astype(np.float32), ref.astype(np.float32)
+        abs_err = np.abs(pred.astype(np.float64) - truth)
+        assert bhs_percentages(abs_err)[BHS_THRESHOLDS.index(step)] == 100.0
+    e = error_stats(np.float32([64.3, 64.3]), np.float32([59.3, 59.3]))
+    assert e["bhs"]["le5"] == 100.0 and e["ieee_grade"] == "A"
+    # Still no slack a real difference fits in: 5.001 mmHg is more than 5.
+    assert error_stats(np.array([5.001, 5.001]), np.zeros(2))["bhs"]["le5"] == 0.0
 
 
 # ----------------------------------------------------------------------------- per subject

@@ -291,6 +291,8 @@ def inverse_metrics(p: Predictions) -> dict[str, Any] | None:
         "mae": stats["mae"],
         "rmse": stats["rmse"],
         "r": stats["r"],
+        "n_windows": stats["n_windows"],
+        "r_windows": stats["r_windows"],
         "baseline_zero": {"mae": baseline["mae"], "rmse": baseline["rmse"]},
     }
 

@@ -206,7 +206,8 @@ def pearson_r(a: np.ndarray, b: np.ndarray) -> float:
 
 def waveform_stats(pred: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
     """Waveform MAE and RMSE over all samples (mmHg), and the mean per-window Pearson r
-    (``None`` when every predicted window is constant, e.g. the naive baseline)."""
+    over the ``r_windows`` windows that have one (``None`` when every predicted window is
+    constant, e.g. the naive baseline)."""
     pred, ref = _same_shape(pred, ref, "waveform_stats")
     if pred.ndim != 2:
         raise ValueError(f"waveform_stats takes (windows, samples) arrays, got shape {pred.shape}")
@@ -269,16 +270,19 @@ class WaveErrors:
 
     def stats(self) -> dict[str, Any]:
         """Waveform MAE and RMSE over all samples and the mean per-window r (see
-        :func:`waveform_stats`)."""
+        :func:`waveform_stats`), with the number of windows that r is the mean of
+        (``r_windows``: those whose prediction and reference both vary)."""
         n = len(self)
         samples = n * self.length
         if samples == 0:
-            return {"n_windows": 0, "mae": None, "rmse": None, "r": None}
+            return {"n_windows": 0, "mae": None, "rmse": None, "r": None, "r_windows": 0}
+        has_r = np.isfinite(self.r)
         return {
             "n_windows": int(n),
             "mae": float(self.abs_sum.sum() / samples),
             "rmse": float(np.sqrt(self.sq_sum.sum() / samples)),
-            "r": float(np.nanmean(self.r)) if np.isfinite(self.r).any() else None,
+            "r": float(self.r[has_r].mean()) if has_r.any() else None,
+            "r_windows": int(has_r.sum()),
         }
 
 

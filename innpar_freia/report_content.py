@@ -57,6 +57,17 @@ def mesd_text(r: dict[str, Any], ascii_pm: bool = False) -> str:
     return me + ("" if r["sd"] is None else pm + graded_text(r["sd"], 1, (AAMI_MAX_SD,)))
 
 
+def r_text(w: dict[str, Any]) -> str:
+    """The mean per-window r of waveform stats, with the windows it is the mean of when
+    some have none (a constant prediction or reference): "0.912 (10 of 200 windows)". A
+    model predicting flat lines for most windows showed the r of the others alone."""
+    text = _f(w["r"], 3)
+    have, n = w.get("r_windows"), w.get("n_windows")
+    if w["r"] is not None and have is not None and n is not None and have < n:
+        text += f" ({have} of {n} windows)"
+    return text
+
+
 def mae_text(mae: float | None) -> str:
     """A BP MAE (mmHg) as tables show it: 2 decimals, more where an IEEE 1708 grade
     threshold would hide the difference."""
@@ -103,7 +114,7 @@ def waveform_table(rows: list[tuple[str, dict[str, Any]]], with_mase: bool = Tru
     out = []
     for label, r in rows:
         w = r["waveform"]
-        row = [label, str(r["n_windows"]), _f(w["mae"]), _f(w["rmse"]), _f(w["r"], 3)]
+        row = [label, str(r["n_windows"]), _f(w["mae"]), _f(w["rmse"]), r_text(w)]
         if with_mase:
             row.append(_f(r["mase"]["waveform"]) if r.get("mase") else "-")
         out.append(row)
@@ -439,7 +450,7 @@ def model_blocks(e: EvalEntry, figures: dict[str, str], heading: int = 2) -> lis
                 Table(
                     ["method", "MAE (z)", "RMSE (z)", "r"],
                     [
-                        ["reverse pass", _f(inv["mae"], 3), _f(inv["rmse"], 3), _f(inv["r"], 3)],
+                        ["reverse pass", _f(inv["mae"], 3), _f(inv["rmse"], 3), r_text(inv)],
                         [
                             "predict 0 (window mean)",
                             _f(zero.get("mae"), 3),

@@ -523,6 +523,25 @@ def test_waveform_r_is_the_mean_of_the_windows_r():
     assert waveform_stats(pred, ref)["r"] == pytest.approx(1.0 / 3.0)
 
 
+def test_waveform_r_says_how_many_windows_it_is_the_mean_of():
+    """A model predicting flat lines for 190 of 200 windows showed r 1.0, the r of the 10
+    others, with nothing saying that most windows had none."""
+    from innpar_freia.report_content import r_text
+
+    x = pulse(100.0, 20.0)
+    ref = np.stack([x] * 20)
+    pred = ref.copy()
+    pred[:19] = x.mean()  # flat: no r
+    w = waveform_stats(pred, ref)
+    assert (w["r"], w["r_windows"], w["n_windows"]) == (pytest.approx(1.0), 1, 20)
+    assert r_text(w) == "1.000 (1 of 20 windows)"
+    every = waveform_stats(ref + 1.0, ref)
+    assert every["r_windows"] == 20 and r_text(every) == "1.000"
+    none = waveform_stats(np.full_like(ref, 100.0), ref)  # the naive baseline's shape
+    assert (none["r"], none["r_windows"]) == (None, 0) and r_text(none) == "-"
+    assert waveform_stats(np.empty((0, 5)), np.empty((0, 5)))["r_windows"] == 0
+
+
 def test_bhs_grade_b_needs_90_percent_within_15():
     # 50 / 75 / 85 % meets C's 85 at 15 mmHg but not B's 90.
     assert bhs_grade((50.0, 75.0, 85.0)) == "C"

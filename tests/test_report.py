@@ -573,6 +573,24 @@ def test_the_console_grades_no_windows_as_nothing_and_one_window_as_n_a(report):
     assert "SBP: BHS A, AAMI 1 n/a 2 n/a, IEEE A" in format_metrics(m)
 
 
+def test_reports_say_when_r_leaves_windows_out(report):
+    """The console summary and the report's waveform table show over how many windows the
+    mean r is taken when some have none (a flat prediction or reference)."""
+    from innpar_freia.cli.core import format_metrics
+    from innpar_freia.report_content import waveform_table
+
+    m = json.loads((report["out"] / "metrics.json").read_text())
+    free = m["calibration_free"]
+    assert free["waveform"]["r_windows"] == free["n_windows"]  # synthetic: all have one
+    assert "windows)" not in format_metrics(m)
+    free["waveform"]["r_windows"] = 3
+    n = free["waveform"]["n_windows"]
+    assert f" ({3} of {n} windows)" in format_metrics(m)
+    table = waveform_table([("model", free)])
+    assert table.rows[0][4].endswith(f"(3 of {n} windows)")
+    assert m["inverse"]["r_windows"] == m["inverse"]["n_windows"] == n
+
+
 def test_a_pipe_in_a_subject_id_stays_in_its_markdown_cell():
     from innpar_freia.report_content import Table, render_markdown
 

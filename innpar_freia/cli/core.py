@@ -264,7 +264,7 @@ def _predictions_file(path: Path | None) -> Path | None:
 
 def format_metrics(m: dict[str, Any]) -> str:
     """A human-readable summary of an evaluation result."""
-    from innpar_freia.report_content import aami_text, mae_text, mesd_text
+    from innpar_freia.report_content import aami_text, mae_text, mesd_text, r_text
 
     lines = [f"{m['checkpoint']} (epoch {m['epoch']}) on {m['data']} [{m['split']}]"]
 
@@ -274,9 +274,7 @@ def format_metrics(m: dict[str, Any]) -> str:
             f"{k.upper()} {mae_text(r[k]['mae'])} ({mesd_text(r[k], ascii_pm=True)})"
             for k in ("sbp", "dbp", "map")
         )
-        return (
-            f"  {name:<22} wave MAE {fmt(w['mae'])} RMSE {fmt(w['rmse'])} r {fmt(w['r'], 3)}  {bp}"
-        )
+        return f"  {name:<22} wave MAE {fmt(w['mae'])} RMSE {fmt(w['rmse'])} r {r_text(w)}  {bp}"
 
     free = m["calibration_free"]
     lines.append(
@@ -309,7 +307,7 @@ def format_metrics(m: dict[str, Any]) -> str:
         inv = m["inverse"]
         lines.append(
             f"inverse (ABP -> PPG, z units): MAE {fmt(inv['mae'], 3)} "
-            f"RMSE {fmt(inv['rmse'], 3)} r {fmt(inv['r'], 3)}"
+            f"RMSE {fmt(inv['rmse'], 3)} r {r_text(inv)}"
         )
     return "\n".join(lines)
 

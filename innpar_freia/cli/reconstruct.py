@@ -201,6 +201,7 @@ def reconstruct_cmd(
         calibration_phrase,
         reconstruct_file,
     )
+    from innpar_freia.report_content import r_text
 
     if direction == "ppg2abp" and abp_channel is not None:
         raise click.UsageError("--abp-channel names the input of --direction abp2ppg")
@@ -287,7 +288,7 @@ def reconstruct_cmd(
         if ref and ref.get("n_windows"):
             click.echo(
                 f"  vs reference {ref['channel']} ({ref['n_windows']} windows): waveform MAE "
-                f"{fmt(ref['waveform']['mae'])} mmHg, r {fmt(ref['waveform']['r'], 3)}; SBP MAE "
+                f"{fmt(ref['waveform']['mae'])} mmHg, r {r_text(ref['waveform'])}; SBP MAE "
                 f"{fmt(ref['sbp']['mae'])}, DBP MAE {fmt(ref['dbp']['mae'])}, MAP MAE "
                 f"{fmt(ref['map']['mae'])}"
             )

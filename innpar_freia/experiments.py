@@ -1832,9 +1832,13 @@ def finished_records(
             evaluations[key] = scores
         return {**record, "evaluations": evaluations}
 
+    from functools import cache
+
     from innpar_freia.data.store import read_info
 
-    info = read_info(data)  # "next" of a kept row's recipe names one of its folds
+    # A kept row's recipe may write val_fold "next": the file says which fold it names
+    # (read once, and only for such rows).
+    info = cache(lambda: read_info(data))
     records = []
     for variant in exp.variants:
         for seed in exp.protocol["seeds"]:
@@ -1858,7 +1862,7 @@ def finished_records(
                         recipe_diffs(
                             row["recipe"],
                             run_config_for(exp, variant, fold, seed),
-                            info=info,
+                            info=info(),
                         )
                         if isinstance(row.get("recipe"), dict)
                         else []

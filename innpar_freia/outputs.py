@@ -5,6 +5,7 @@ recording writer for the formats ``read_recording`` reads (WFDB, CSV, NPY, NPZ).
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import re
@@ -447,13 +448,15 @@ class StagedOutputs:
         self.abort()
         # A failed write (a full disk) names the hidden staged file, which is gone now:
         # the message names the output the user asked for.
+        code = write_errno(exc)
         if isinstance(exc, OSError) and str(exc.filename) in names:
             exc.filename = names[str(exc.filename)]
-        elif isinstance(exc, OSError) and exc.filename is None and exc.errno and names:
+        elif isinstance(exc, OSError) and exc.filename is None and code and names:
             # A failed write() names no file: which outputs were being written.
+            why = SHORT_WRITE if exc.errno is None else os.strerror(code)
             raise DataError(
-                f"cannot write {', '.join(names.values())}: {os.strerror(exc.errno)}",
-                errno=exc.errno,  # a full disk stays one: a folder run stops on it
+                f"cannot write {', '.join(names.values())}: {why}",
+                errno=code,  # a full disk stays one: a folder run stops on it
             ) from None
         elif isinstance(exc, DataError):
             text = str(exc)
@@ -461,6 +464,24 @@ class StagedOutputs:
                 text = text.replace(tmp, final)
             if text != str(exc):
                 raise DataError(text, errno=exc.errno) from None  # a full disk stays one
+
+
+# numpy's tofile (wfdb.wrsamp writes through it) reports a write the disk cut short as
+# OSError("75000 requested and 38384 written"), with no errno and no file name: the
+# message named neither the output nor the cause, and a folder run took it for one bad
+# recording and went on to fail every other one. The cause is not told (a full disk, a
+# quota, a file-size limit); each stops a folder run as a full disk does.
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
+SHORT_WRITE = "the disk took only part of it (it is full, or a quota or file size limit)"
+
+
+def write_errno(exc: BaseException) -> int | None:
+    """The errno of a failed write: its own, or ENOSPC for numpy's short write."""
+    if not isinstance(exc, OSError):
+        return None
+    if exc.errno is None and _SHORT_WRITE.fullmatch(str(exc)):
+        return errno.ENOSPC
+    return exc.errno
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -608,11 +629,21 @@ def write_recording(
                     writer.writerow([f"{ti:.6f}", "" if not np.isfinite(v) else f"{v:.6g}"])
     elif fmt == "npy":
         with staged.stage(finals[0]).open("wb") as fh:
-            np.save(fh, values)
+            # Through the file object's write() (_Writes), not numpy's tofile: a full disk
+            # then fails with its own errno (see write_errno), which tofile does not keep.
+            np.save(_Writes(fh), values)
     else:  # npz: recording_paths has refused any other format
         with staged.stage(finals[0]).open("wb") as fh:
             np.savez(fh, **{name: values, "fs": np.float64(fs), "start_s": np.float64(start_s)})
     return finals
+
+
+class _Writes:
+    """A file that numpy does not recognise as one, so that ``np.save`` writes to it in
+    chunks by ``write()`` rather than by ``ndarray.tofile``."""
+
+    def __init__(self, fh: Any) -> None:
+        self.write = fh.write
 
 
 @contextmanager

@@ -257,9 +257,10 @@ def calibrate_recording(
     The prediction's level is its mean over the segment and its SBP/DBP the medians of its
     beats there (:func:`detect_beats`, what the per-beat table shows, so that its beats at
     the calibration time read the cuff's values; not the protocol's window peak and trough
-    medians, see docs/protocol.md). The target is a cuff reading ``(SBP, DBP)`` (level from the prediction's
-    shape, see ``calibration_for``), or a reference ABP ``(n,)`` in mmHg on the same time
-    axis: its valid samples' mean level and its beats' median SBP/DBP in the segment.
+    medians, see docs/protocol.md). The target is a cuff reading ``(SBP, DBP)`` (level
+    from the prediction's shape, see ``calibration_for``), or a reference ABP ``(n,)`` in
+    mmHg on the same time axis: its valid samples' mean level and its beats' median
+    SBP/DBP in the segment.
     ``origin_s``: the time of ``pred[0]`` on the clock ``start_s`` is given in (a CSV time
     column's); messages and the description use that clock.
     Returns the calibration and a JSON-ready description of what it used.

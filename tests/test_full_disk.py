@@ -81,6 +81,62 @@ def test_reports_and_predictions_on_a_full_disk(tiny_run: Path, synth_file: Path
     assert not (tmp_path / "ev").exists() and not (tmp_path / "p").exists()
 
 
+def recordings(folder: Path, n: int) -> list[Path]:
+    """``n`` PPG recordings of 200 s at 125 Hz as .npy files (200 KB each: 50 KB as WFDB)."""
+    import numpy as np
+
+    from tests.helpers import pulse_recording
+
+    folder.mkdir()
+    for i in range(n):
+        np.save(folder / f"r{i}.npy", pulse_recording(200, seed=i)[0])
+    return sorted(folder.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("out", "written", "why"),
+    [
+        # np.save: through write(), which keeps the cause.
+        ("o/a.npy", "o/a.npy", "File too large"),
+        # wfdb.wrsamp writes with numpy's tofile, which reported only "75000 requested and
+        # 38384 written", naming neither the output nor the cause.
+        ("o/a.hea", "o/a.hea, o/a.dat", "the disk took only part of it"),
+    ],
+)
+def test_a_recording_on_a_full_disk(tiny_run: Path, tmp_path: Path, out, written, why):
+    (ppg,) = recordings(tmp_path / "in", 1)
+    checkpoint = str(tiny_run / "checkpoints" / "best.pt")
+    args = ["reconstruct", "--checkpoint", checkpoint, str(ppg), "--fs", "125", "--out", out]
+    result = run_with_file_limit(args, 30_000, tmp_path)
+    assert result.returncode == 1, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"Error: cannot write {written}: {why}")
+    assert "Traceback" not in result.stderr and "requested and" not in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_folder_run_stops_on_a_full_disk_in_every_format(tiny_run: Path, tmp_path: Path):
+    """With WFDB outputs a full disk failed each recording in turn ("75000 requested and
+    10224 written"), and the run advised --include, as if they were not recordings."""
+    recordings(tmp_path / "in", 3)
+    checkpoint = str(tiny_run / "checkpoints" / "best.pt")
+    args = ["reconstruct", "--checkpoint", checkpoint, "in", "--fs", "125", "--out", "abp"]
+    result = run_with_file_limit([*args, "--format", "wfdb"], 30_000, tmp_path)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "[2/3]" not in result.stdout  # stopped at the first
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == [
+        "Error: cannot write abp/r0.hea, abp/r0.dat: the disk took only part of it (it is "
+        "full, or a quota or file size limit)"
+    ]
+    # A file too large for the disk (here EFBIG, which a shorter recording may not meet) is
+    # one recording's failure: the run goes on, and does not blame the inputs.
+    result = run_with_file_limit([*args, "--format", "npy", "--force"], 30_000, tmp_path)
+    assert result.returncode == 1 and "[3/3] r2: not reconstructed" in result.stdout
+    assert "cannot write abp/r2.npy: File too large" in result.stderr
+    assert "--include" not in result.stderr and "requested and" not in result.stderr
+
+
 def test_an_unwritable_output_folder_is_found_before_the_work(
     tiny_run: Path, synth_file: Path, tmp_path: Path, monkeypatch
 ):

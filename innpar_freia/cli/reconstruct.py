@@ -403,5 +403,11 @@ def _reconstruct_folder(
             f"{len(failed)} of {counted(index['n_recordings'], 'recording')} could not be "
             "reconstructed "
             f"(listed in {index['outputs']['table']}): {shown}{more}"
-            + ("" if include else " (leave out files that are not recordings with --include)")
+            # Not when only outputs failed: a file too large for the output disk said to
+            # leave out "files that are not recordings".
+            + (
+                ""
+                if include or all(r["reason"].startswith("cannot write ") for r in failed)
+                else " (leave out files that are not recordings with --include)"
+            )
         )

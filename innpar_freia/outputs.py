@@ -559,9 +559,11 @@ def recording_paths(path: str | Path, fmt: str) -> list[Path]:
         # Checked here, before the work the record is written after: ``abp.v2.hea`` was
         # written as record ``abp`` (``with_suffix`` took ``.v2`` for the suffix), beside
         # ``abp.v2.summary.json``; a space failed only at the end.
-        if not re.fullmatch(r"[-\w]+", base.name):
+        # ASCII only, as WFDB names are (and read_wfdb reads them): "ö12" was written, then
+        # refused when read back.
+        if not re.fullmatch(r"[-\w]+", base.name, flags=re.ASCII):
             raise DataError(
-                f"{path}: a WFDB record name may hold only letters, digits, '_' and '-', "
+                f"{path}: a WFDB record name may hold only ASCII letters, digits, '_' and '-', "
                 f"not {base.name!r}"
             )
         return [base.with_suffix(".hea"), base.with_suffix(".dat")]

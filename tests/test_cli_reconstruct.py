@@ -394,8 +394,11 @@ def bad_ckpts(ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         ("folder", "for a folder INPUT, --out names a folder"),
         ("reference_of_a_ppg", "with --direction abp2ppg the output is PPG: drop --reference"),
         # Was written as record abp (beside abp.v2.summary.json); a space failed at the end.
-        ("wfdb_dotted_name", "may hold only letters, digits, '_' and '-', not 'abp.v2'"),
-        ("wfdb_space", "record name may hold only letters, digits, '_' and '-', not 'my abp'"),
+        ("wfdb_dotted_name", "may hold only ASCII letters, digits, '_' and '-', not 'abp.v2'"),
+        (
+            "wfdb_space",
+            "record name may hold only ASCII letters, digits, '_' and '-', not 'my abp'",
+        ),
     ],
 )
 def test_bad_input_one_message_exit_1_nothing_written(case, message, ckpt, bad_ckpts, tmp_path):

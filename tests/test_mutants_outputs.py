@@ -605,10 +605,18 @@ def test_a_wfdb_recording_keeps_16_bit_values_and_its_clock(tmp_path: Path):
     # 16 bits over a range of 80 mmHg: steps of about 0.0012 mmHg.
     assert np.abs(record.p_signal[:, 0] - values).max() < 0.01
     with (
-        pytest.raises(DataError, match="a WFDB record name may hold only letters"),
+        pytest.raises(DataError, match="a WFDB record name may hold only ASCII letters"),
         StagedOutputs() as staged,
     ):
         write_recording(staged, tmp_path / "my rec.hea", "wfdb", 125.0, "abp", values, "mmHg")
+    # Letters outside ASCII too: "ö12" was written, and then refused by read_wfdb.
+    with (
+        pytest.raises(
+            DataError, match="may hold only ASCII letters, digits, '_' and '-', not 'ö12'"
+        ),
+        StagedOutputs() as staged,
+    ):
+        write_recording(staged, tmp_path / "ö12.hea", "wfdb", 125.0, "abp", values, "mmHg")
     assert listing(tmp_path) == ["rec.dat", "rec.hea"]
 
 

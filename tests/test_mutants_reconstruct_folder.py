@@ -305,8 +305,8 @@ def test_a_name_no_wfdb_record_can_have_is_refused_for_a_wfdb_output(tmp_path, c
         reconstruct_folder(ckpt, d, out, ReconstructOptions(), out_format="wfdb")
     assert (
         "recording 's1.v1' cannot be written as a WFDB record: "
-        f"{out / 's1.v1.hea'}: a WFDB record name may hold only letters, digits, '_' and '-', "
-        "not 's1.v1'; give --format csv"
+        f"{out / 's1.v1.hea'}: a WFDB record name may hold only ASCII letters, digits, '_' "
+        "and '-', not 's1.v1'; give --format csv"
     ) in str(exc.value)
     assert stand_in.calls == []
     reconstruct_folder(ckpt, d, out, ReconstructOptions(), out_format="wfdb", include="ok*")

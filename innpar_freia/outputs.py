@@ -182,15 +182,19 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def abandoned_asides(folder: Path) -> list[Path]:
+    """The ``folder/.replaced.*`` folders whose replacement was killed outright (their
+    owner process has ended): what :func:`recover_set_aside` finishes."""
+    return [a for a in sorted(folder.glob(".replaced.*")) if a.is_dir() and _owner_gone(a)]
+
+
 def recover_set_aside(folder: Path, names: tuple[str, ...], finished: bool) -> bool:
     """Finish what a replacement killed outright left in ``folder/.replaced.*``: put the
     old entries back, or, when ``finished`` (the replacement got far enough to keep),
     drop them. Only folders whose owner process has ended are touched. Returns whether
     anything was put back."""
     restored = False
-    for aside in sorted(folder.glob(".replaced.*")):
-        if not aside.is_dir() or not _owner_gone(aside):
-            continue
+    for aside in abandoned_asides(folder):
         if finished:
             drop_aside(aside)
         else:

@@ -385,6 +385,35 @@ def test_a_force_killed_outright_is_finished_by_the_next_command(run_copy: Path,
     assert not list(run_copy.glob(".replaced.*"))
 
 
+def test_a_checkpoint_a_killed_force_set_aside_says_where_it_is(run_copy: Path, synth_file):
+    """After a --force killed outright, eval, check and reconstruct said only that
+    checkpoints/best.pt "does not exist", with nothing pointing at the run set aside."""
+    before = tree_digest(run_copy)
+    aside = leave_a_killed_force(run_copy)
+    best = run_copy / "checkpoints" / "best.pt"
+    said = (
+        f"{str(best)!r} does not exist: an 'innpar train --force' into {run_copy} was stopped "
+        f"outright before its first checkpoint, and the run it was replacing is set aside in "
+        f"{aside}; any 'innpar train' with --out {run_copy} puts it back"
+    )
+    for args in (
+        ("eval", "--checkpoint", best, "--data", synth_file),
+        ("check", "--checkpoint", best),
+        ("reconstruct", "--checkpoint", best, synth_file, "--out", run_copy.parent / "r.h5"),
+    ):
+        r = run(*args)
+        assert r.exit_code == 2 and said in " ".join(r.output.split()), r.output
+    # As it says: the run is back, and scored as before.
+    r = run("train", "--data", synth_file, "--out", run_copy, "--resume")
+    assert "warning: put back the run" in r.output, r.output
+    assert tree_digest(run_copy) == before
+    r = run("eval", "--checkpoint", best, "--data", synth_file, "--out", run_copy.parent / "ev")
+    assert r.exit_code == 0, r.output
+    # A checkpoint simply missing is click's message, as before.
+    r = run("eval", "--checkpoint", run_copy / "checkpoints" / "nope.pt", "--data", synth_file)
+    assert r.exit_code == 2 and "does not exist." in r.output and "set aside" not in r.output
+
+
 def test_interrupted_training_says_how_to_resume_only_its_own_run(
     run_copy: Path, synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):

@@ -72,6 +72,39 @@ class NonEmptyPath(click.Path):
         return super().convert(value, param, ctx)
 
 
+class CheckpointFile(NonEmptyPath):
+    """An existing checkpoint file. One that is missing because an ``innpar train --force``
+    into its run was killed outright (its run set aside in ``RUN/.replaced.*``, put back by
+    the next ``innpar train`` there) says so: click's "does not exist" alone sent the user
+    looking for a lost run."""
+
+    def __init__(self) -> None:
+        super().__init__(exists=True, dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            path = Path(value) if isinstance(value, (str, Path)) else None
+            if path is None or path.exists() or path.parent.name != "checkpoints":
+                raise
+            from innpar_freia.outputs import abandoned_asides
+
+            run = path.parent.parent
+            kept = [a for a in abandoned_asides(run) if (a / "checkpoints" / path.name).is_file()]
+            if not kept:
+                raise
+            self.fail(
+                f"{str(path)!r} does not exist: an 'innpar train --force' into {run} was "
+                f"stopped outright before its first checkpoint, and the run it was replacing "
+                f"is set aside in {kept[0]}; any 'innpar train' with --out {run} puts it back "
+                f"before it starts ('innpar train --data DATA --out {run} --resume' then "
+                "continues it, or says it is finished)",
+                param,
+                ctx,
+            )
+
+
 class FloatRange(click.FloatRange):
     """click's ``FloatRange`` for a number that must be finite. click's own lets "nan"
     through every bound (NaN fails each comparison that would refuse it) and "inf" through

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from innpar_freia.cli.common import (
+    CheckpointFile,
     ConsoleCallbacks,
     FloatRange,
     NonEmptyPath,
@@ -316,7 +317,7 @@ def format_metrics(m: dict[str, Any]) -> str:
 @click.option(
     "--checkpoint",
     "checkpoints",
-    type=EXISTING_FILE,
+    type=CheckpointFile(),
     multiple=True,
     required=True,
     help="Checkpoint to evaluate; repeat to compare several on the same windows.",
@@ -447,7 +448,7 @@ def eval_cmd(
     help="Check a freshly initialised preset; with --data, built at the file's rate and "
     "window length, as innpar train builds it  [default: paper].",
 )
-@click.option("--checkpoint", type=EXISTING_FILE, default=None, help="Check a trained model.")
+@click.option("--checkpoint", type=CheckpointFile(), default=None, help="Check a trained model.")
 @click.option(
     "--data",
     type=EXISTING_FILE,

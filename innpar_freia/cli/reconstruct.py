@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from innpar_freia.cli.common import FloatRange, NonEmptyPath, counted, echo_json, fmt
+from innpar_freia.cli.common import (
+    CheckpointFile,
+    FloatRange,
+    NonEmptyPath,
+    counted,
+    echo_json,
+    fmt,
+)
 from innpar_freia.errors import DataError
 from innpar_freia.reconstruct_limits import RANGES
 
@@ -32,7 +39,7 @@ def _file_option(value: str | None, flag: str, example: str) -> Path | None:
 
 @click.command("reconstruct")
 @click.argument("input_path", metavar="INPUT", type=NonEmptyPath(path_type=Path))
-@click.option("--checkpoint", type=EXISTING_FILE, required=True, help="Trained checkpoint.")
+@click.option("--checkpoint", type=CheckpointFile(), required=True, help="Trained checkpoint.")
 @click.option(
     "--out",
     metavar="PATH",

@@ -387,6 +387,11 @@ def bad_ckpts(ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         ("bad_version", "is damaged: its format version is 'abc'"),
         ("nan_weights", "is damaged: some of its weights are NaN or infinite"),
         ("semicolons", "its columns are separated by semicolons"),
+        # Was "seems to start with 1 line(s) that are not its table": remove the header.
+        (
+            "semicolons_and_decimal_commas",
+            "separated by semicolons and its numbers have decimal commas",
+        ),
         ("out_under_a_file", "ok.csv is a file, not a folder"),
         ("random_npy", "not a NumPy file of numbers"),
         ("reference_is_input", "names channel 'PPG', the PPG the output is reconstructed from"),
@@ -431,6 +436,9 @@ def test_bad_input_one_message_exit_1_nothing_written(case, message, ckpt, bad_c
     elif case == "semicolons":
         (src / "semi.csv").write_text(good.read_text().replace(",", ";"))
         args["input"] = src / "semi.csv"
+    elif case == "semicolons_and_decimal_commas":
+        (src / "eu.csv").write_text(good.read_text().replace(",", ";").replace(".", ","))
+        args["input"] = src / "eu.csv"
     elif case == "out_under_a_file":
         args["out"] = good / "abp.csv"
     elif case == "random_npy":

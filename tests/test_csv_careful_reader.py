@@ -104,6 +104,10 @@ CASES = {
     "one_line_above_the_table": ("Exported by Y\ntime,PPG\n0,1\n0.008,2\n", {}),
     "semicolons": ("time;PLETH\n0;1\n0.008;2\n", {}),
     "tabs": ("time\tPLETH\n0\t1\n0.008\t2\n", {}),
+    # A spreadsheet's export in a European locale: split at its decimal commas, its rows
+    # were wider than the header, and the advice was to remove the header as a line above.
+    "semicolons_and_decimal_commas": ("time;PLETH;ABP\n0,0000;2,01357;80,5\n0,0040;2,02;81\n", {}),
+    "tabs_and_decimal_commas": ("time\tPLETH\n0\t1,25\n0,004\t2,5\n", {}),
     "duplicate_names": ("time,PPG, PPG\n0,1,2\n0.008,3,4\n", {}),
     "header_of_numbers": ("0,0.5,80\n0.008,0.6,81\n", {}),
     "header_only": ("'time','PPG'\n", {}),
@@ -179,6 +183,8 @@ EXPECTED = {
     'one_line_above_the_table': ('DataError', "{path} seems to start with 1 line(s) that are not its table ('Exported by Y'): its header seems to be line 2 (time, PPG); remove the lines above it"),
     'semicolons': ('DataError', '{path}: its columns are separated by semicolons; innpar reads comma-separated CSV (save it with commas)'),
     'tabs': ('DataError', '{path}: its columns are separated by tabs; innpar reads comma-separated CSV (save it with commas)'),
+    'semicolons_and_decimal_commas': ('DataError', "{path}: its columns are separated by semicolons and its numbers have decimal commas ('0,0000'); innpar reads comma-separated CSV with decimal points (save it with ',' between columns and '.' as the decimal separator)"),
+    'tabs_and_decimal_commas': ('DataError', "{path}: its columns are separated by tabs and its numbers have decimal commas ('1,25'); innpar reads comma-separated CSV with decimal points (save it with ',' between columns and '.' as the decimal separator)"),
     'duplicate_names': ('DataError', "{path} has duplicate column names: ['time', 'PPG', 'PPG']"),
     'header_of_numbers': ('DataError', '{path} has no header row: its first row holds numbers (0, 0.5, 80); add a first row of channel names, e.g. time,PPG'),
     'header_only': ('DataError', '{path} has a header row (time, PPG) but no data rows: no samples'),

@@ -1382,6 +1382,26 @@ def test_a_csv_that_starts_with_lines_that_are_not_its_table_says_where_the_head
     )
 
 
+def test_a_csv_of_semicolons_and_decimal_commas_is_named_so_not_as_lines_above_its_table(
+    tmp_path: Path, recs
+) -> None:
+    """A spreadsheet's export in a European locale (``time;PLETH;ABP`` over ``0,0000;2,01;
+    80,5``) was split at its decimal commas into rows wider than the header, and refused
+    with advice to remove the header as a line above the table."""
+    table = write_csv(tmp_path / "t.csv", {"PLETH": recs[0].ppg, "ABP": recs[0].abp})
+    path = tmp_path / "eu.csv"
+    path.write_text(table.read_text().replace(",", ";").replace(".", ","))
+    out = tmp_path / "eu.h5"
+    result = run_cli("data", "import", "csv", path, "--input-fs", "250", "--out", out)
+    assert_clean_failure(
+        result,
+        out,
+        "its columns are separated by semicolons and its numbers have decimal commas",
+    )
+    assert "save it with ',' between columns and '.' as the decimal separator" in result.output
+    assert "remove the lines above it" not in result.output
+
+
 def test_a_column_named_t_that_does_not_increase_is_a_channel_when_the_rate_is_given(
     tmp_path: Path, recs
 ) -> None:

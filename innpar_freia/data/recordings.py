@@ -783,14 +783,11 @@ def _careful_table(path: Path) -> _Table:
         raise DataError(
             f"{path} has a header row ({', '.join(header)}) but no data rows: no samples"
         )
+    # Before the lines above the table: a file of semicolons and decimal commas split
+    # ("0,5;80,2": "0", "5;80", "2") into rows wider than its header, which were taken for
+    # the table, and the advice was to remove the header.
+    _refuse_other_separators(path, header, rows)
     _refuse_lines_above_the_table(path, header, rows)
-    if len(header) == 1:
-        for sep, name in ((";", "semicolons"), ("\t", "tabs")):
-            if sep in header[0]:
-                raise DataError(
-                    f"{path}: its columns are separated by {name}; innpar reads "
-                    "comma-separated CSV (save it with commas)"
-                )
     # Columns with neither a name nor a value (a spreadsheet's trailing ",,") are no
     # channels; two of them were refused as "duplicate column names".
     kept = [j for j, h in enumerate(header) if h or j in rows.valued]
@@ -1065,6 +1062,31 @@ class _ColumnText(Sequence[str]):
             rows = itertools.islice(csv.reader(fh), self.first - 1, self.first - 1 + self.rows)
             for row in rows:
                 yield _unquoted(row[self.column])
+
+
+def _refuse_other_separators(path: Path, header: list[str], rows: _Rows) -> None:
+    """Refuse a CSV whose columns are separated by semicolons or tabs (a header of one name
+    holding them), naming its decimal commas too where its first rows have them (a
+    spreadsheet's export in a European locale: ``time;PLETH`` over ``0,004;1,25``)."""
+    if len(header) != 1:
+        return
+    for sep, name in ((";", "semicolons"), ("\t", "tabs")):
+        if sep not in header[0]:
+            continue
+        # The csv reader split the rows at their decimal commas: joined again, a row's
+        # cells are its line (spaces and single quotes around cells aside).
+        cells = [c.strip() for row in rows.top for c in ",".join(row).split(sep)]
+        comma = next((c for c in cells if "," in c and _is_number(c.replace(",", ".", 1))), None)
+        if comma is None:
+            raise DataError(
+                f"{path}: its columns are separated by {name}; innpar reads "
+                "comma-separated CSV (save it with commas)"
+            )
+        raise DataError(
+            f"{path}: its columns are separated by {name} and its numbers have decimal "
+            f"commas ({comma!r}); innpar reads comma-separated CSV with decimal points "
+            "(save it with ',' between columns and '.' as the decimal separator)"
+        )
 
 
 def _refuse_lines_above_the_table(path: Path, header: list[str], rows: _Rows) -> None:

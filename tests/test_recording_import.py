@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,17 @@ def test_wfdb_bad_records(tmp_path: Path, recs) -> None:
         (" ".join([*fields[:2], "abc", *fields[3:]]) + "\n" + rest, "sampling rate is 'abc'"),
         (" ".join([*fields[:3], "1e4"]) + "\n" + rest, "number of samples is '1e4'"),
         (" ".join([*fields[:2], "2.5e2", *fields[3:]]) + "\n" + rest, "rate is '2.5e2'"),  # 2.5 Hz
+        # A rate of -125 was "not a number"; of 0, "outside 1..100000 Hz".
+        (" ".join([*fields[:2], "-125", *fields[3:]]) + "\n" + rest,
+         "sampling rate is '-125'; it must be a positive number"),
+        (" ".join([*fields[:2], "0", *fields[3:]]) + "\n" + rest,
+         "sampling rate is '0'; it must be a positive number"),
+        (" ".join([*fields[:3], "-7"]) + "\n" + rest,
+         "number of samples is '-7'; it must be a whole number, 0 or more"),
+        # A signal format WFDB does not define was "cannot read WFDB record: KeyError: '999'".
+        (first + "\n" + re.sub(r"^(\S+) \S+", r"\1 999", rest),
+         "signal 'PLETH' is stored in format '999', not one of the WFDB signal formats innpar "
+         "reads (8, 16, 24, 32, 61, 80, 160, 212, 310, 311, 508, 516, 524)"),
         (first + "\n" + rest.split("\n", 1)[1], "declares 2 signal(s) on its record line but "
          "describes 1"),
     ):  # fmt: skip

@@ -277,6 +277,9 @@ _WFDB_BYTES = {
     "310": 4 / 3,
     "311": 4 / 3,
 }
+# The formats wfdb reads: the fixed-size ones and FLAC (508/516/524). Of another (999, or
+# 0, a signal not stored) rdrecord said only "KeyError: '999'".
+_WFDB_FORMATS = (*_WFDB_BYTES, "508", "516", "524")
 
 
 # Bytes a signal file may hold beyond the samples its header describes: a MATLAB .mat
@@ -310,9 +313,9 @@ def _check_record_line(header: Path, fields: list[str]) -> None:
     """Refuse a record line whose signal count, sampling rate or length is not a number:
     ``wfdb`` reads ``rec 4 abc 75000`` as 250 Hz with no length and returns garbage."""
     checks = (
-        ("number of signals", r"[0-9]+"),
-        ("sampling rate", _FS_FIELD.pattern),
-        ("number of samples", r"[0-9]+"),
+        ("number of signals", r"[0-9]+", "a whole number, 0 or more"),
+        ("sampling rate", _FS_FIELD.pattern, "a positive number"),
+        ("number of samples", r"[0-9]+", "a whole number, 0 or more"),
     )
     if len(fields) < 2:
         raise DataError(f"{header}: the record line {' '.join(fields)!r} names no signals")
@@ -324,11 +327,19 @@ def _check_record_line(header: Path, fields: list[str]) -> None:
             f"{header}: the record name {name!r} has characters that WFDB names may not have "
             "(only ASCII letters, digits, '-' and '_'); rename the record and its files"
         )
-    for value, (what, pattern) in zip(fields[1:], checks, strict=False):
-        if not re.fullmatch(pattern, value):
+    for value, (what, pattern, must) in zip(fields[1:], checks, strict=False):
+        number = value.removeprefix("-")
+        if not re.fullmatch(pattern, number):
             raise DataError(
                 f"{header}: the record line's {what} is {value!r}, not a number: the header "
                 "is damaged"
+            )
+        # A negative value was "not a number", which it is; a rate of 0 (of its frequency,
+        # before any "/") was refused later as "outside 1..100000 Hz".
+        if number != value or (what == "sampling rate" and not float(re.split("[/(]", value)[0])):
+            raise DataError(
+                f"{header}: the record line's {what} is {value!r}; it must be {must}: the "
+                "header is damaged"
             )
 
 
@@ -357,6 +368,19 @@ def check_wfdb_files(base: Path) -> list[Path]:
         raise DataError(
             f"{header} declares {hdr.n_sig} signal(s) on its record line but describes "
             f"{len(hdr.sig_name or [])}: the header is damaged"
+        )
+    unknown = [
+        (name, fmt)
+        for name, fmt in zip(hdr.sig_name or [], getattr(hdr, "fmt", None) or [], strict=False)
+        if fmt not in _WFDB_FORMATS
+    ]
+    if unknown:
+        name, fmt = unknown[0]
+        raise DataError(
+            f"{header}: signal {name!r} is stored in format {fmt!r}, not one of the WFDB "
+            f"signal formats innpar reads ({', '.join(sorted(_WFDB_FORMATS, key=int))}): the "
+            "header is damaged, or the record must be converted to one of them (e.g. with "
+            "WFDB's xform)"
         )
     if not isinstance(hdr, wfdb.MultiRecord) and hdr.sig_len == 0:
         # wfdb's own words: "sampto must be greater than sampfrom".

@@ -116,6 +116,13 @@ CASES = {
     "first_line_blank": ("\ntime,PPG\n0,1\n", {}),
     "not_utf8": (b"time,PPG\n\xff\xfe\x81,1\n", {}),
     "not_utf8_after_a_duplicate_name": (b"time,PPG,PPG\n0,1,2\n0.008,2,3\n\xff,1,1\n", {}),
+    # A spreadsheet's Latin-1 export and Excel's "Unicode Text" (UTF-16, with its mark or
+    # without): the decoder's "'utf-8' codec can't decode byte 0xb5 in position 11", and a
+    # header of NUL characters taken for a line above the table.
+    "latin1_micro": (b"time,PLETH \xb5V,ABP\n0,1,80\n0.008,2,81\n", {}),
+    "utf16_with_its_mark": ("time,PPG\r\n0,1\r\n0.008,2\r\n".encode("utf-16"), {}),
+    "utf16_without_a_mark": ("time,PPG\r\n0,1\r\n0.008,2\r\n".encode("utf-16-le"), {}),
+    "utf8_bom_micro": ("\ufefftime,PLETH \u00b5V\n0,1\n0.008,2\n".encode(), {}),
     "multiline_quoted_cell": ('time,PPG,note\n0,1,"a\nb"\n0.008,2,c\n0.016,3,d\n', {}),
     "old_mac_line_ends": ("'time','PPG'\r0,1\r0.008,2\r0.016,3\r0.024,4\r0.032,5\r", {}),
     "unix_seconds_quoted": (
@@ -191,8 +198,12 @@ EXPECTED = {
     'header_and_blank_rows': ('DataError', '{path} has a header row (time, PPG) but no data rows: no samples'),
     'empty_file': ('DataError', '{path} is empty: it has no header row and no data rows'),
     'first_line_blank': ('DataError', '{path} is empty: it has no header row and no data rows'),
-    'not_utf8': ('DataError', "{path} is not a readable CSV file: 'utf-8' codec can't decode byte 0xff in position 9: invalid start byte"),
-    'not_utf8_after_a_duplicate_name': ('DataError', "{path} is not a readable CSV file: 'utf-8' codec can't decode byte 0xff in position 29: invalid start byte"),
+    'not_utf8': ('DataError', "{path} is not UTF-8 text: line 2 holds byte 0xff ('ÿ' in Latin-1 or Windows-1252), which UTF-8 does not allow there; save it as UTF-8 (a spreadsheet's 'CSV UTF-8')"),
+    'not_utf8_after_a_duplicate_name': ('DataError', "{path} is not UTF-8 text: line 4 holds byte 0xff ('ÿ' in Latin-1 or Windows-1252), which UTF-8 does not allow there; save it as UTF-8 (a spreadsheet's 'CSV UTF-8')"),
+    'latin1_micro': ('DataError', "{path} is not UTF-8 text: line 1 holds byte 0xb5 ('µ' in Latin-1 or Windows-1252), which UTF-8 does not allow there; save it as UTF-8 (a spreadsheet's 'CSV UTF-8')"),
+    'utf16_with_its_mark': ('DataError', "{path} is not UTF-8 text: it seems to be UTF-16 (it starts with UTF-16's byte-order mark, as Excel's 'Unicode Text' does); save it as UTF-8 (a spreadsheet's 'CSV UTF-8')"),
+    'utf16_without_a_mark': ('DataError', "{path} is not UTF-8 text: it seems to be UTF-16 (every other byte of its start is 0); save it as UTF-8 (a spreadsheet's 'CSV UTF-8')"),
+    'utf8_bom_micro': (125.0, {}, {'time_column': 'time', 'start_s': 0.0}, {'PLETH µV': [1.0, 2.0]}),
     'multiline_quoted_cell': (125.0, {}, {'time_column': 'time', 'start_s': 0.0}, {'PPG': [1.0, 2.0, 3.0], 'note': [nan, nan, nan]}),
     'old_mac_line_ends': (125.0, {}, {'time_column': 'time', 'start_s': 0.0}, {'PPG': [1.0, 2.0, 3.0, 4.0, 5.0]}),
     'unix_seconds_quoted': (125.0, {}, {'warnings': ["{path}: 1 cell of text in columns of numbers was read as missing samples (a gap); the first: row 4, column 'PPG': 'x'"], 'time_column': 'time', 'start_s': 1700000000.0}, {'PPG': [1.0, 2.0, nan]}),

@@ -363,7 +363,7 @@ def test_a_cuff_table_that_is_not_text_is_refused(tmp_path):
     UnicodeDecodeError traceback."""
     path = tmp_path / "cuffs.csv"
     path.write_bytes(b"record,sbp,dbp\n\xe9t\xe9,120,80\n")
-    with pytest.raises(DataError, match="is not a readable CSV file"):
+    with pytest.raises(DataError, match=r"cuffs\.csv is not UTF-8 text: line 2 holds byte 0xe9"):
         read_cuff_table(path)
 
 

@@ -609,7 +609,7 @@ def test_a_csv_that_is_not_text_is_named(tmp_path: Path) -> None:
     """Guards against a ``UnicodeDecodeError`` traceback for a binary file named .csv."""
     path = tmp_path / "r.csv"
     path.write_bytes(b"time,PPG\n\xff\xfe\x81,1\n")
-    with pytest.raises(DataError, match="is not a readable CSV file"):
+    with pytest.raises(DataError, match="is not UTF-8 text: line 2 holds byte 0xff"):
         read_csv(path)
 
 

@@ -1414,6 +1414,23 @@ def test_a_csv_of_semicolons_and_decimal_commas_is_named_so_not_as_lines_above_i
     assert "remove the lines above it" not in result.output
 
 
+def test_a_csv_that_is_not_utf8_is_named_so_with_how_to_save_it(tmp_path: Path, recs) -> None:
+    """A spreadsheet's Latin-1 export (a 'µV' in the header) was refused with the decoder's
+    "'utf-8' codec can't decode byte 0xb5 in position 11: invalid start byte"."""
+    table = write_csv(tmp_path / "t.csv", {"PLETH": recs[0].ppg, "ABP": recs[0].abp})
+    path = tmp_path / "latin.csv"
+    path.write_bytes(table.read_text().replace("PLETH", "PLETH \u00b5V").encode("latin-1"))
+    out = tmp_path / "latin.h5"
+    result = run_cli("data", "import", "csv", path, "--input-fs", "250", "--out", out)
+    assert_clean_failure(
+        result,
+        out,
+        "latin.csv is not UTF-8 text: line 1 holds byte 0xb5 ('\u00b5' in Latin-1 or "
+        "Windows-1252), which UTF-8 does not allow there; save it as UTF-8",
+    )
+    assert "codec" not in result.output
+
+
 def test_a_column_named_t_that_does_not_increase_is_a_channel_when_the_rate_is_given(
     tmp_path: Path, recs
 ) -> None:

@@ -175,7 +175,11 @@ def read_csv_table(path: str | Path, what: str) -> tuple[list[str], list[dict[st
         # otherwise become part of the first column's name.
         with path.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.DictReader(fh))
-    except (UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError:
+        from innpar_freia.data.recordings import not_utf8_text
+
+        raise not_utf8_text(path, what) from None
+    except csv.Error as exc:
         raise DataError(f"{what} {path} is not a readable CSV file: {exc}") from None
     if not rows:
         raise DataError(f"{what} {path} has no rows")

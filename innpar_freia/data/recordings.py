@@ -7,6 +7,7 @@ are NaN (WFDB marks them so); nothing is dropped or interpolated here.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import itertools
@@ -237,6 +238,54 @@ def cannot_read(path: str | Path, exc: OSError) -> DataError:
     "cannot read FILE: REASON", so that it is rejected as unreadable where a record's
     problems are (``--skip-bad-records``), and not taken for a corrupt file."""
     return DataError(f"cannot read {path}: {exc.strerror or exc}")
+
+
+def not_utf8_text(path: str | Path, what: str = "") -> DataError:
+    """The error for a text file (a CSV, ``what`` names it: "cuff table") that is not UTF-8:
+    a spreadsheet's plain export (Latin-1, Windows-1252) or Excel's "Unicode Text" (UTF-16).
+    It was the decoder's "'utf-8' codec can't decode byte 0xb5 in position 11", whose
+    position is counted from where the decoder's last chunk began, not from the file's."""
+    name = f"{what} {path}" if what else f"{path}"
+    advice = "save it as UTF-8 (a spreadsheet's 'CSV UTF-8')"
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+        if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            return DataError(
+                f"{name} is not UTF-8 text: it seems to be UTF-16 (it starts with UTF-16's "
+                f"byte-order mark, as Excel's 'Unicode Text' does); {advice}"
+            )
+        if _utf16_without_mark(head):
+            return DataError(
+                f"{name} is not UTF-8 text: it seems to be UTF-16 (every other byte of its "
+                f"start is 0); {advice}"
+            )
+        fh.seek(0)
+        # Line by line: no UTF-8 character holds the byte of a line end.
+        for line, raw in enumerate(fh, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                byte = raw[exc.start]
+                try:
+                    seen = f" ({bytes([byte]).decode('cp1252')!r} in Latin-1 or Windows-1252)"
+                except UnicodeDecodeError:
+                    seen = ""
+                return DataError(
+                    f"{name} is not UTF-8 text: line {line} holds byte 0x{byte:02x}{seen}, "
+                    f"which UTF-8 does not allow there; {advice}"
+                )
+    return DataError(f"{name} is not UTF-8 text; {advice}")
+
+
+def _utf16_without_mark(head: bytes) -> bool:
+    """Whether a file's first bytes are UTF-16 text of ASCII characters without a
+    byte-order mark: a 0 every other byte (UTF-8 reads them as NUL characters, and the
+    header 't\\x00i\\x00m\\x00e' was taken for a line above the table)."""
+    head = head[: len(head) // 2 * 2]
+    return len(head) >= 4 and any(
+        not any(half) and all(other)
+        for half, other in ((head[1::2], head[::2]), (head[::2], head[1::2]))
+    )
 
 
 def check_readable(path: str | Path) -> None:
@@ -788,10 +837,16 @@ def _careful_table(path: Path) -> _Table:
             rows = _Rows([_unquoted(h) for h in header or ()], _count_lines(path))
             for row in reader:
                 rows.add(row)
-    except (UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError:
+        raise not_utf8_text(path) from None
+    except csv.Error as exc:
         raise DataError(f"{path} is not a readable CSV file: {exc}") from None
     if not header:
         raise DataError(f"{path} is empty: it has no header row and no data rows")
+    if "\x00" in header[0]:
+        with path.open("rb") as fh:
+            if _utf16_without_mark(fh.read(64)):
+                raise not_utf8_text(path)
     header = rows.header
     if all(_is_number(h) for h in header):
         # Read as names, the first sample would be lost and the channels called "-0.92".

@@ -188,6 +188,16 @@ def test_a_binary_header_is_named(tmp_path: Path) -> None:
         read_wfdb(base)
 
 
+def test_a_header_comment_in_latin1_is_read(tmp_path: Path) -> None:
+    """A comment line in Latin-1 ("# Patient \xe2ge 63", which wfdb reads) made the whole
+    header "not a text WFDB header"; the comments are not decoded, the record line is."""
+    base = _wfdb(tmp_path, n=6)
+    header = base.with_suffix(".hea")
+    header.write_bytes(b"# Patient \xe2ge 63\n" + header.read_bytes())
+    rec = read_wfdb(base)
+    assert rec.fs == 125.0 and rec.n_samples == 6
+
+
 @pytest.mark.parametrize("fmt", ["310", "311"])
 def test_formats_310_and_311_take_4_bytes_per_3_samples(tmp_path: Path, fmt: str) -> None:
     """Three 10-bit samples in 4 bytes: 6 samples are 8 bytes (zeros read as 0), 7 bytes

@@ -337,15 +337,20 @@ _WFDB_SLACK_BYTES = 8
 
 
 def _record_line(header: Path) -> list[str]:
-    # utf-8-sig: a header saved with a byte-order mark (Windows editors) was read with the
-    # mark in the record name ('\ufeff85', "rename the record"); wfdb itself reads it.
+    # Line by line, the comments undecoded: a comment in Latin-1 ("# Patient \xe2ge 63",
+    # which wfdb reads) made the whole header "not a text WFDB header". A header saved
+    # with a byte-order mark (Windows editors) was read with the mark in the record name
+    # ('\ufeff85', "rename the record"); wfdb itself reads it.
     try:
-        with header.open(encoding="utf-8-sig") as fh:
-            for line in fh:
-                if line.strip() and not line.lstrip().startswith("#"):
-                    return line.split()
-    except UnicodeDecodeError:
-        raise DataError(f"{header} is not a text WFDB header (corrupt?)") from None
+        with header.open("rb") as fh:
+            for raw in fh:
+                text = raw.removeprefix(codecs.BOM_UTF8).strip()
+                if not text or text.startswith(b"#"):
+                    continue
+                try:
+                    return text.decode("utf-8").split()
+                except UnicodeDecodeError:
+                    raise DataError(f"{header} is not a text WFDB header (corrupt?)") from None
     except OSError as exc:
         raise cannot_read(header, exc) from None
     raise DataError(f"WFDB header {header} is empty")

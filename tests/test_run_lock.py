@@ -1,0 +1,183 @@
+"""One training per run directory: a second ``innpar train`` (new, ``--resume`` or
+``--force``) on a directory that another process is training is refused at once, and a
+holder killed outright (SIGKILL) leaves nothing that blocks the next run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from innpar_freia.config import resolve_config
+from innpar_freia.errors import RunDirError
+from innpar_freia.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+BUSY = "is being trained by another process"
+
+# `innpar ARGS`, run once the test creates the file GO: both commands have imported
+# everything by then, so they reach the run directory at the same moment.
+CLI_AT_ONCE = """
+import sys, time
+from pathlib import Path
+ready, go = Path(sys.argv[1]), Path(sys.argv[2])
+import innpar_freia.train
+from innpar_freia.cli import main
+ready.touch()
+while not go.exists():
+    time.sleep(0.001)
+sys.argv = ["innpar", *sys.argv[3:]]
+main()
+"""
+
+# Holds the run directory ARGV[1] as a training does, says so, and waits to be killed.
+HOLD = """
+import sys, time
+from pathlib import Path
+from innpar_freia.run_lock import training_lock
+with training_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def _env() -> dict[str, str]:
+    # This checkout's code, whatever the installed package points at.
+    path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+
+
+def tiny(**train_kw: object):
+    return resolve_config("tiny", train={"device": "cpu", **train_kw})
+
+
+def epochs_logged(run: Path) -> list[int]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line)["epoch"] for line in lines]
+
+
+def test_two_trainings_started_together_one_trains_the_other_is_refused(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    run, go = tmp_path / "k1", tmp_path / "go"
+    args = ["train", "--data", synth_file, "--preset", "tiny", "--epochs", "3"]
+    args += ["--device", "cpu", "--out", run, "--quiet"]
+    procs, ready = [], []
+    for i in range(2):
+        ready.append(tmp_path / f"ready{i}")
+        cmd = [sys.executable, "-c", CLI_AT_ONCE, ready[i], go, *args]
+        procs.append(
+            subprocess.Popen(
+                [str(c) for c in cmd],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=_env(),
+                cwd=tmp_path,
+            )
+        )
+    deadline = time.monotonic() + 120
+    while not all(r.exists() for r in ready) and time.monotonic() < deadline:
+        assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+        time.sleep(0.02)
+    go.touch()
+    results = [(p.pid, *p.communicate(timeout=300), p.returncode) for p in procs]
+    codes = sorted(rc for *_, rc in results)
+    assert codes == [0, 1], results
+    (winner, *_), (_, _, err, _) = sorted(results, key=lambda r: r[3])
+    assert err.count("Error:") == 1 and "Traceback" not in err, err
+    assert f"{run} {BUSY} (pid {winner}); wait for it to end or choose another --out" in err
+    # The winner's run, whole and alone: every epoch once, its checkpoints, nothing else.
+    assert epochs_logged(run) == [1, 2, 3]
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 3
+    names = sorted(p.relative_to(run).as_posix() for p in run.rglob("*"))
+    assert names == [
+        "checkpoints",
+        "checkpoints/best.pt",
+        "checkpoints/last.pt",
+        "config.json",
+        "metrics.jsonl",
+    ]
+
+
+@pytest.fixture
+def holder(tmp_path: Path):
+    """``hold(run)``: a process holding ``run`` as a training does; it is SIGKILLed at the
+    end of the test if the test has not killed it."""
+    procs: list[subprocess.Popen] = []
+
+    def hold(run: Path) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", HOLD, str(run)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+        )
+        procs.append(proc)
+        line = proc.stdout.readline()
+        assert line.strip() == "held", proc.communicate()
+        return proc
+
+    yield hold
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def test_a_held_run_is_not_resumed_replaced_or_trained_again(
+    synth_file: Path, tmp_path: Path, holder
+) -> None:
+    run = tmp_path / "run"
+    train(tiny(epochs=1), synth_file, run)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    proc = holder(run)
+    message = f"{run} {BUSY} \\(pid {proc.pid}\\); wait for it to end or choose another --out"
+    t0 = time.monotonic()
+    with pytest.raises(RunDirError, match=message):
+        train(tiny(epochs=1), synth_file, run, force=True)
+    with pytest.raises(RunDirError, match=message):
+        train(None, synth_file, run, resume=True, resume_overrides={"epochs": 2})
+    with pytest.raises(RunDirError, match=message):
+        train(tiny(epochs=1), synth_file, run)
+    assert time.monotonic() - t0 < 30  # refused at once, not after the data were read
+    after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".train.lock"}
+    assert after == before
+    assert not list(run.glob(".replaced.*"))
+    # A new folder being claimed (it holds nothing yet) is refused as well, and kept.
+    fresh = tmp_path / "new" / "run"
+    holder(fresh)
+    with pytest.raises(RunDirError, match=BUSY):
+        train(tiny(epochs=1), synth_file, fresh)
+    assert fresh.is_dir()
+
+
+def test_a_killed_holder_does_not_block_the_next_run(
+    synth_file: Path, tmp_path: Path, holder
+) -> None:
+    run = tmp_path / "runs" / "k1"
+    proc = holder(run)
+    (run / "config.json").write_text("{}")  # as a run killed before its first epoch leaves
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    with pytest.raises(RunDirError, match="holds a run without a checkpoint"):
+        train(tiny(epochs=1), synth_file, run)
+    result = train(tiny(epochs=1), synth_file, run, force=True)
+    assert result.epochs_completed == 1
+    # The lock the killed process left is gone with the run that ended: the folder holds
+    # what any finished run holds.
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.json", "metrics.jsonl"]
+    # A new run in a folder that the killed holder made and left otherwise empty trains too.
+    empty = tmp_path / "runs" / "k2"
+    proc = holder(empty)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    train(tiny(epochs=1), synth_file, empty)
+    assert epochs_logged(empty) == [1]

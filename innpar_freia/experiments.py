@@ -778,6 +778,7 @@ def run_one(
     as the runner found it (default: now), recorded with a run it trains.
     """
     from innpar_freia.distributed import hardware_description
+    from innpar_freia.run_lock import training_lock
     from innpar_freia.train import resolve_device, train
 
     run_dir = run_directory(out, variant, test_fold, seed)
@@ -785,42 +786,45 @@ def run_one(
     done = run_dir / "done.json"
     run_config = run_config_for(exp, variant, test_fold, seed, device)
     check_run(exp, variant, run_dir, run_config, data)
-    if done.exists():
-        record = _run_record(done)
-        return _evaluate_run(exp, data, run_dir, record, done, log, reused=bool(variant.reuse))
-    last = run_dir / "checkpoints" / "last.pt"
-    log(f"[{exp.name}] {variant.name} {tag}: {_what_training_does(last, run_config)}")
-    if last.exists():
-        result = train(
-            None,
-            data,
-            run_dir,
-            resume=True,
-            callbacks=callbacks,
-            resume_overrides={"epochs": run_config.train.epochs, "device": device},
-        )
-    else:
-        result = train(run_config, data, run_dir, force=True, callbacks=callbacks)
-    record: dict[str, Any] = {
-        "variant": variant.name,
-        "test_fold": test_fold,
-        "seed": seed,
-        "run_dir": str(run_dir),
-        "epochs_completed": result.epochs_completed,
-        "best_epoch": result.best_epoch,
-        "best_val_mae": result.best_val_mae,
-        # Where it trained: a table can gather runs from several machines (see
-        # finished_records), and its header names only the one that wrote it.
-        "hardware": hardware_description(resolve_device(device)),
-        # And from which code: the table's header names the commit of the runner that
-        # wrote it, which may not be the one that trained this run (a resumed experiment).
-        "commit": commit or experiment_commit(exp),
-        # What was trained, so that a row kept from results.json when its run folder is
-        # gone can still be checked against the configuration (finished_records).
-        "recipe": json.loads(json.dumps(run_config.to_dict())),
-        "evaluations": {},
-    }
-    return _evaluate_run(exp, data, run_dir, record, done, log)
+    # Held while it trains and is scored: another runner on this experiment (or an innpar
+    # train on this folder) is refused at once rather than train or score it alongside.
+    with training_lock(run_dir):
+        if done.exists():
+            record = _run_record(done)
+            return _evaluate_run(exp, data, run_dir, record, done, log, reused=bool(variant.reuse))
+        last = run_dir / "checkpoints" / "last.pt"
+        log(f"[{exp.name}] {variant.name} {tag}: {_what_training_does(last, run_config)}")
+        if last.exists():
+            result = train(
+                None,
+                data,
+                run_dir,
+                resume=True,
+                callbacks=callbacks,
+                resume_overrides={"epochs": run_config.train.epochs, "device": device},
+            )
+        else:
+            result = train(run_config, data, run_dir, force=True, callbacks=callbacks)
+        record: dict[str, Any] = {
+            "variant": variant.name,
+            "test_fold": test_fold,
+            "seed": seed,
+            "run_dir": str(run_dir),
+            "epochs_completed": result.epochs_completed,
+            "best_epoch": result.best_epoch,
+            "best_val_mae": result.best_val_mae,
+            # Where it trained: a table can gather runs from several machines (see
+            # finished_records), and its header names only the one that wrote it.
+            "hardware": hardware_description(resolve_device(device)),
+            # And from which code: the table's header names the commit of the runner that
+            # wrote it, which may not be the one that trained this run (a resumed experiment).
+            "commit": commit or experiment_commit(exp),
+            # What was trained, so that a row kept from results.json when its run folder is
+            # gone can still be checked against the configuration (finished_records).
+            "recipe": json.loads(json.dumps(run_config.to_dict())),
+            "evaluations": {},
+        }
+        return _evaluate_run(exp, data, run_dir, record, done, log)
 
 
 def _what_training_does(last: Path, run_config: Any) -> str:

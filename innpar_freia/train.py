@@ -17,6 +17,7 @@ import math
 import os
 import platform
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -71,6 +72,7 @@ from innpar_freia.outputs import (
     set_aside,
     wait_for_recovery,
 )
+from innpar_freia.run_lock import training_lock
 from innpar_freia.signal import bp_sample_indices_batch
 
 RUN_ARTIFACTS = ("config.json", "metrics.jsonl", "checkpoints")
@@ -447,12 +449,7 @@ def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
     """
     if resume and force:
         raise RunDirError("--resume and --force contradict each other: choose one")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunDirError(f"run directory {run_dir} is a file")
-    # A file above it (--out data.h5/run) was "Not a directory: data.h5/run" from mkdir.
-    above = next((p for p in run_dir.parents if p.exists()), None)
-    if above is not None and not above.is_dir():
-        raise RunDirError(f"cannot write in {run_dir}: {above} is a file, not a folder")
+    check_run_path(run_dir)
     last = run_dir / "checkpoints" / "last.pt"
     if resume:
         if not last.is_file():
@@ -469,6 +466,17 @@ def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
             f"{run_dir} already holds a run; pass --resume to continue it or --force to "
             "start over (its checkpoints and metrics will be deleted)"
         )
+
+
+def check_run_path(run_dir: Path) -> None:
+    """``run_dir`` can be a folder: it is one, or it and the missing folders above it can be
+    made (nothing above it is a file)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"run directory {run_dir} is a file")
+    # A file above it (--out data.h5/run) was "Not a directory: data.h5/run" from mkdir.
+    above = next((p for p in run_dir.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise RunDirError(f"cannot write in {run_dir}: {above} is a file, not a folder")
 
 
 # A run folder with no checkpoint: a run still starting, or one killed outright before its
@@ -905,9 +913,49 @@ def train(
     epochs, device and num_workers. On CPU a resumed run ends with exactly the weights of
     an uninterrupted one.
     """
+    run_dir = Path(run_dir)
+    if resume and force:
+        raise RunDirError("--resume and --force contradict each other: choose one")
+    check_run_path(run_dir)
+    # Whether this run makes run_dir and the folders above it (--out new/dirs/run), deepest
+    # first: a run that leaves nothing removes them again. Read before the lock makes them.
+    existed = run_dir.exists()
+    new_parents = [p for p in run_dir.parents if not p.exists()]
+    # The run directory is this run's alone until it ends, from before anything in it is
+    # looked at: a second training started meanwhile (also --resume, --force) is refused
+    # here, touching nothing. Under torchrun rank 0 holds it for all its ranks: the others
+    # take nothing (their own rank 0 would refuse them), and write nothing before rank 0
+    # has joined the group.
+    claim = training_lock(run_dir) if os.environ.get("RANK", "0") == "0" else nullcontext()
+    with claim:
+        return _train_claimed(
+            run_config,
+            data,
+            run_dir,
+            resume=resume,
+            force=force,
+            resume_overrides=resume_overrides,
+            callbacks=callbacks,
+            existed=existed,
+            new_parents=new_parents,
+        )
+
+
+def _train_claimed(
+    run_config: RunConfig | None,
+    data: str | Path,
+    run_dir: Path,
+    *,
+    resume: bool,
+    force: bool,
+    resume_overrides: dict[str, Any] | None,
+    callbacks: Callbacks | None,
+    existed: bool,
+    new_parents: list[Path],
+) -> TrainResult:
+    """:func:`train` once the run directory is held."""
     cb = callbacks or SilentCallbacks()
     data = Path(data)
-    run_dir = Path(run_dir)
     if os.environ.get("RANK", "0") == "0":
         recover_replaced_run(run_dir, cb)
     else:
@@ -1001,10 +1049,6 @@ def train(
         raise ConfigError("a new run needs a configuration")
     device = resolve_device(run_config.train.device)
     dist_info = distributed.setup(device.type)
-    existed = run_dir.exists()
-    # The folders above run_dir that this run will create (--out new/dirs/run), deepest
-    # first: a run that leaves nothing removes them again too.
-    new_parents = [p for p in run_dir.parents if not p.exists()]
     try:
         with held_for_reading(data):  # no `data split` under the run
             return _train(run_config, data, run_dir, state, force, cb, device, dist_info, started)

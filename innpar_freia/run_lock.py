@@ -1,0 +1,147 @@
+"""One training per run directory: an advisory lock (``flock``) that a training holds on
+``RUN_DIR/.train.lock`` from before it looks at the directory until it ends.
+
+Two ``innpar train`` started within a second of each other both found the directory free
+(the check reads files the other had not written yet) and both trained into it: every
+epoch twice in ``metrics.jsonl``, the last writer's checkpoints. The lock is taken before
+any check or write that assumes the directory is this run's, so the second is refused at
+once, touching nothing. The kernel releases it when its holder ends, also when killed
+outright (SIGKILL): a lock file left behind then blocks nothing, and the next run takes it.
+The holder removes the file when it is done, so a finished run folder holds only its run.
+
+Linux and macOS (``fcntl``). Under torchrun rank 0 alone takes it (see ``train``).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from innpar_freia.errors import RunDirError
+from innpar_freia.outputs import make_folder, remove_if_empty
+
+LOCK_NAME = ".train.lock"
+
+# Run directories this process holds (resolved path -> how many holds are nested): the
+# experiment runner holds a run around its training and scoring, and train() inside it
+# takes the same lock (a second flock of this process's own would refuse it).
+_HELD: dict[Path, int] = {}
+
+
+class RunDirBusy(RunDirError):
+    """The run directory is being trained by another process."""
+
+
+def _holder(fd: int) -> str:
+    """`` (pid N)`` (`` (pid N on HOST)`` from another host) as the holder wrote it into the
+    lock file, or "" if it has not yet."""
+    try:
+        pid, _, host = os.pread(fd, 200, 0).decode(errors="replace").strip().partition(" ")
+    except OSError:
+        return ""
+    if not pid.isdigit():
+        return ""
+    elsewhere = f" on {host}" if host and host != socket.gethostname() else ""
+    return f" (pid {pid}{elsewhere})"
+
+
+def busy_message(run_dir: Path, holder: str = "") -> str:
+    return (
+        f"{run_dir} is being trained by another process{holder}; wait for it to end or "
+        "choose another --out"
+    )
+
+
+def _acquire(run_dir: Path, made: list[Path]) -> int | None:
+    """The open, locked lock file of ``run_dir``, created with the folder if need be (the
+    folders made are added to ``made``, outermost first); ``None`` where the folder cannot
+    be written (nothing of this user's can train there). ``RunDirBusy`` if another process
+    holds it."""
+    path = run_dir / LOCK_NAME
+    for _ in range(1000):
+        made += make_folder(run_dir)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except FileNotFoundError:
+            continue  # the folder was removed meanwhile (a run that left nothing): again
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                return None  # read-only: a write there fails, with its own message
+            raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise RunDirBusy(busy_message(run_dir, holder)) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        # The holder before us removes the file as it lets go: a lock on the file it
+        # removed is no lock on the run directory; take the one now there.
+        try:
+            ours = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            ours = False
+        if not ours:
+            os.close(fd)
+            continue
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        except OSError:
+            pass  # the pid is only for the message of a command refused
+        return fd
+    raise RunDirError(f"cannot take the lock {path}: it keeps being replaced")
+
+
+def _release(run_dir: Path, fd: int, made: list[Path]) -> None:
+    """Let go: the lock file goes first (while it is still held, so that whoever takes it
+    next takes a file of its own), then the folders the lock made, if nothing else is in
+    them (a run that failed before writing anything leaves no folder)."""
+    path = run_dir / LOCK_NAME
+    try:
+        if os.path.samestat(os.fstat(fd), os.stat(path)):
+            path.unlink()
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    remove_if_empty(reversed(made))
+
+
+@contextmanager
+def training_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir`` (created if need be) for the duration, or raise ``RunDirBusy``
+    naming the process that holds it. Nested holds of one process on one folder are one.
+    Folders created here and left empty are removed on the way out."""
+    run_dir = Path(run_dir)
+    made: list[Path] = []
+    key = run_dir.resolve()
+    if _HELD.get(key):
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
+    try:
+        fd = _acquire(run_dir, made)
+    except BaseException:
+        remove_if_empty(reversed(made))
+        raise
+    key = run_dir.resolve()
+    _HELD[key] = 1
+    try:
+        yield
+    finally:
+        del _HELD[key]
+        if fd is not None:
+            _release(run_dir, fd, made)
+        else:
+            remove_if_empty(reversed(made))

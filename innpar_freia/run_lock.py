@@ -18,12 +18,13 @@ import errno
 import fcntl
 import os
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from innpar_freia.errors import RunDirError
-from innpar_freia.outputs import make_folder, remove_if_empty
+from innpar_freia.outputs import make_folder, process_alive, remove_if_empty
 
 LOCK_NAME = ".train.lock"
 
@@ -37,17 +38,24 @@ class RunDirBusy(RunDirError):
     """The run directory is being trained by another process."""
 
 
-def _holder(fd: int) -> str:
+def _holder(fd: int, wait_s: float = 1.0) -> str:
     """`` (pid N)`` (`` (pid N on HOST)`` from another host) as the holder wrote it into the
-    lock file, or "" if it has not yet."""
-    try:
-        pid, _, host = os.pread(fd, 200, 0).decode(errors="replace").strip().partition(" ")
-    except OSError:
-        return ""
-    if not pid.isdigit():
-        return ""
-    elsewhere = f" on {host}" if host and host != socket.gethostname() else ""
-    return f" (pid {pid}{elsewhere})"
+    lock file, or "" if it has not within ``wait_s``: it writes it just after it took the
+    lock, and until then the file is empty, or names the holder before it (killed)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            # Its first line: the holder writes it over a longer one, then cuts the rest.
+            text = os.pread(fd, 200, 0).decode(errors="replace").split("\n")[0].strip()
+        except OSError:
+            return ""
+        pid, _, host = text.partition(" ")
+        here = host == socket.gethostname()
+        if pid.isdigit() and not (here and not process_alive(int(pid))):
+            return f" (pid {pid}{'' if here else f' on {host}'})"
+        if time.monotonic() > deadline:
+            return ""
+        time.sleep(0.01)
 
 
 def busy_message(run_dir: Path, holder: str = "") -> str:
@@ -92,8 +100,9 @@ def _acquire(run_dir: Path, made: list[Path]) -> int | None:
             os.close(fd)
             continue
         try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+            owner = f"{os.getpid()} {socket.gethostname()}\n".encode()
+            os.pwrite(fd, owner, 0)
+            os.ftruncate(fd, len(owner))
         except OSError:
             pass  # the pid is only for the message of a command refused
         return fd

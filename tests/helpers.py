@@ -98,6 +98,40 @@ def leave_a_killed_force(run_dir: Path) -> Path:
     return aside
 
 
+# Holds the run directory ARGV[1] as a training does (its lock), says so, waits to be killed.
+_HOLD = """
+import sys, time
+from pathlib import Path
+from innpar_freia.run_lock import training_lock
+with training_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def hold_run_dir(run_dir: Path) -> subprocess.Popen:
+    """A process of this checkout's code holding ``run_dir`` as a training does, once it
+    holds it; the caller kills it (SIGKILL: what the kernel cleans up is all there is)."""
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    line = proc.stdout.readline()
+    if line.strip() != "held":
+        raise AssertionError(proc.communicate())
+    return proc
+
+
 def write_matlab_header(path: Path) -> None:
     """Put MATLAB's v7.3 header into the 512-byte user block of the HDF5 file ``path``
     (made with ``h5py.File(path, "w", userblock_size=512)``), as ``save -v7.3`` does."""

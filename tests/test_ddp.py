@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import dead_aside, leave_a_killed_force, max_weight_difference
+from helpers import dead_aside, hold_run_dir, leave_a_killed_force, max_weight_difference
 
 from innpar_freia.checkpoint import load_checkpoint
 from innpar_freia.data.dataset import plan_splits
@@ -345,6 +345,33 @@ def test_every_process_stops_and_rank_0_says_why_when_the_run_exists(
     proc = _launch([*args, "--lr", "fast"], ddp)
     assert proc.returncode != 0
     assert proc.stderr.count("Invalid value for '--lr'") == 1, proc.stderr[-3000:]
+
+
+def test_a_run_another_process_trains_is_refused_once_and_left_alone(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """Rank 0 alone holds the run directory, and a run under torchrun leaves no lock file;
+    a torchrun --force on a folder that another process trains is refused, once, and sets
+    nothing aside."""
+    config = tmp_path / "recipe.toml"
+    config.write_text('preset = "tiny"\n')
+    ddp = tmp_path / "ddp"
+    args = _common(synth_file, config, "cpu", epochs=1)
+    assert _torchrun(args, ddp)["epochs_completed"] == 1
+    assert sorted(p.name for p in ddp.iterdir()) == ["checkpoints", "config.json", "metrics.jsonl"]
+    before = {p: p.read_bytes() for p in ddp.rglob("*") if p.is_file()}
+    holder = hold_run_dir(ddp)
+    try:
+        proc = _launch([*args, "--force"], ddp)
+    finally:
+        holder.kill()
+        holder.communicate()
+    assert proc.returncode != 0
+    message = f"Error: {ddp} is being trained by another process (pid {holder.pid})"
+    assert proc.stderr.count(message) == 1, proc.stderr[-3000:]
+    assert {
+        p: p.read_bytes() for p in ddp.rglob("*") if p.is_file() and p.name != ".train.lock"
+    } == before
 
 
 def test_nan_in_a_validation_window_stops_every_process_with_one_message(

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import hold_run_dir
 
 from innpar_freia.config import resolve_config
 from innpar_freia.errors import RunDirError
@@ -34,16 +35,6 @@ while not go.exists():
     time.sleep(0.001)
 sys.argv = ["innpar", *sys.argv[3:]]
 main()
-"""
-
-# Holds the run directory ARGV[1] as a training does, says so, and waits to be killed.
-HOLD = """
-import sys, time
-from pathlib import Path
-from innpar_freia.run_lock import training_lock
-with training_lock(Path(sys.argv[1])):
-    print("held", flush=True)
-    time.sleep(600)
 """
 
 
@@ -107,23 +98,14 @@ def test_two_trainings_started_together_one_trains_the_other_is_refused(
 
 
 @pytest.fixture
-def holder(tmp_path: Path):
-    """``hold(run)``: a process holding ``run`` as a training does; it is SIGKILLed at the
-    end of the test if the test has not killed it."""
+def holder():
+    """``hold(run)``: :func:`hold_run_dir`; the processes are SIGKILLed at the end of the
+    test if the test has not killed them."""
     procs: list[subprocess.Popen] = []
 
     def hold(run: Path) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", HOLD, str(run)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=_env(),
-        )
-        procs.append(proc)
-        line = proc.stdout.readline()
-        assert line.strip() == "held", proc.communicate()
-        return proc
+        procs.append(hold_run_dir(run))
+        return procs[-1]
 
     yield hold
     for proc in procs:
@@ -181,3 +163,31 @@ def test_a_killed_holder_does_not_block_the_next_run(
     proc.wait(timeout=30)
     train(tiny(epochs=1), synth_file, empty)
     assert epochs_logged(empty) == [1]
+
+
+def test_a_runner_does_not_train_a_run_another_process_holds(
+    synth_file: Path, tmp_path: Path, holder
+) -> None:
+    """Two runners on one experiment: the second is refused the run the first is training
+    (not train it again with force=True, setting the first's files aside), and leaves its
+    folder; once the first has gone, the run trains."""
+    from innpar_freia.experiments import run_experiment
+
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(
+        f'name = "mini"\ndescription = "t"\n[data]\nfile = "{synth_file}"\n[protocol]\n'
+        'test_folds = [0]\nseeds = [1]\nevaluate = ["test"]\ncheckpoints = ["best"]\n'
+        'reference = "a"\n[base]\npreset = "tiny"\ntrain = { epochs = 1, batch_size = 32 }\n'
+        '[[variants]]\nname = "a"\n'
+    )
+    out = tmp_path / "out"
+    run = out / "mini" / "runs" / "a" / "fold0-seed1"
+    proc = holder(run)  # the first runner's run, starting
+    with pytest.raises(RunDirError, match=f"{run} {BUSY} \\(pid {proc.pid}\\)"):
+        run_experiment(cfg, out, device="cpu", log=lambda s: None)
+    assert [p.name for p in run.iterdir()] == [".train.lock"]  # its folder stays
+    proc.kill()
+    proc.wait(timeout=30)
+    results = run_experiment(cfg, out, device="cpu", log=lambda s: None)
+    assert len(results["variants"]["a"]["runs"]) == 1
+    assert not (run / ".train.lock").exists() and (run / "done.json").is_file()

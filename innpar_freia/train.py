@@ -481,6 +481,10 @@ def check_run_path(run_dir: Path) -> None:
 
 # A run folder with no checkpoint: a run still starting, or one killed outright before its
 # first epoch ended (SIGKILL, or SIGTERM under torchrun, skip the clean-up that removes it).
+# A training holds the run directory (train's lock), so train() itself meets only the
+# killed one (a run still starting is refused as busy first); "still starting" is for the
+# callers that hold nothing: --dry-run, the other ranks under torchrun, and a folder an
+# earlier innpar-freia (without the lock) is writing.
 _UNFINISHED = (
     ": it is still starting, or was killed before its first epoch ended; if no innpar train "
     "is writing it, start it again with --force"

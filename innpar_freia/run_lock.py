@@ -68,8 +68,8 @@ def busy_message(run_dir: Path, holder: str = "") -> str:
 def _acquire(run_dir: Path, made: list[Path]) -> int | None:
     """The open, locked lock file of ``run_dir``, created with the folder if need be (the
     folders made are added to ``made``, outermost first); ``None`` where the folder cannot
-    be written (nothing of this user's can train there). ``RunDirBusy`` if another process
-    holds it."""
+    be written (nothing of this user's can train there) or its file system has no locks.
+    ``RunDirBusy`` if another process holds it."""
     path = run_dir / LOCK_NAME
     for _ in range(1000):
         made += make_folder(run_dir)
@@ -87,6 +87,14 @@ def _acquire(run_dir: Path, made: list[Path]) -> int | None:
             holder = _holder(fd)
             os.close(fd)
             raise RunDirBusy(busy_message(run_dir, holder)) from None
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                # A file system without locks (some network mounts): no one can hold it,
+                # and the run goes on as before the lock existed, leaving no file.
+                path.unlink(missing_ok=True)
+                return None
+            raise
         except BaseException:
             os.close(fd)
             raise

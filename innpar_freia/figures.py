@@ -191,15 +191,36 @@ def recording_figure(
     stated = summary.get("fs") if summary is not None else None
     if not (isinstance(stated, (int, float)) and not isinstance(stated, bool) and stated > 0):
         stated = None
+    given_fs = fs
     if fs is None and stated is not None and detect_format(source) == "npy":
         fs = float(stated)  # an .npy states no rate: it is the one it was reconstructed at
     src = read_recording(source, fs=fs)
+    # Whether it is the input at all is told by its samples, whatever its rate: checked
+    # first, so that another recording is called that, not a wrong rate of this one.
+    used = summary.get("channel") if summary is not None else None
+    used = src.channels[0] if src.format == "npy" else used if isinstance(used, str) else None
+    if summary is not None and isinstance(summary.get("input_sha256"), str):
+        # Records of one database often share length and rate (the Challenge 2015's are
+        # all 300 s at 250 Hz): only the samples tell record 85's output from record 86's.
+        if used not in src.signals or src.fingerprint(used) != summary["input_sha256"]:
+            differ = (
+                f"whose samples differ from {source}'s"
+                if used in src.signals
+                else f"which {source} does not have"
+            )
+            raise DataError(
+                f"{reconstruction} is not a reconstruction of {source}: its summary says it "
+                f"was reconstructed from channel {used!r} of {summary.get('input')}, {differ}"
+            )
     if stated is not None and not np.isclose(src.fs, stated):
         # An .npy input and output have the rate --fs gives them: a wrong one drew the
         # recording at twice its length without a word.
         raise DataError(
             f"{reconstruction} was reconstructed from {source} at {stated:g} Hz (its summary "
-            f"says so), but {source} is read at {src.fs:g} Hz here; drop --fs"
+            f"says so), but {source} is read at {src.fs:g} Hz here"
+            # --fs is only advised against where it was given (an .npy's own rate is the
+            # summary's); a file that states another rate is another recording's copy.
+            + ("; drop --fs" if given_fs is not None else "")
         )
     npy = Path(reconstruction).suffix.lower() == ".npy"
     # An .npy carries neither rate nor name: it has the input's rate, and holds ABP unless
@@ -231,21 +252,7 @@ def recording_figure(
         # Its one signal is what the direction reads (read_npy names it "ppg", so an ABP
         # input of abp2ppg was "no ABP channel").
         src = replace(src, signals={channel or kind: next(iter(src.signals.values()))})
-    used = summary.get("channel") if summary is not None else None
-    used = src.channels[0] if src.format == "npy" else used if isinstance(used, str) else None
-    if summary is not None and isinstance(summary.get("input_sha256"), str):
-        # Records of one database often share length and rate (the Challenge 2015's are
-        # all 300 s at 250 Hz): only the samples tell record 85's output from record 86's.
-        if used not in src.signals or src.fingerprint(used) != summary["input_sha256"]:
-            differ = (
-                f"whose samples differ from {source}'s"
-                if used in src.signals
-                else f"which {source} does not have"
-            )
-            raise DataError(
-                f"{reconstruction} is not a reconstruction of {source}: its summary says it "
-                f"was reconstructed from channel {used!r} of {summary.get('input')}, {differ}"
-            )
+        used = src.channels[0]
     if (
         channel is not None
         and used in src.signals

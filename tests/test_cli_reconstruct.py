@@ -1109,6 +1109,37 @@ def test_plot_recording_knows_the_input_by_its_samples(recording, ckpt, tmp_path
     assert r.exit_code == 1 and f"channel 'PPG' of {rec}, which {no_ppg} does not have" in r.output
 
 
+def test_plot_recording_calls_another_recording_at_another_rate_not_the_input(
+    recording, ckpt, tmp_path
+):
+    """Another recording at 125 Hz given as the input of a 250 Hz reconstruction was told
+    it was 'read at 125 Hz here; drop --fs', though no --fs was given and it is not the
+    input: that it is another recording is now said first."""
+    rec = recording["dir"] / "rec.csv"
+    out = tmp_path / "abp.csv"
+    assert run("reconstruct", "--checkpoint", ckpt, rec, "--out", out).exit_code == 0
+    other = tmp_path / "other.csv"
+    half = rec.read_text().splitlines()[::2]  # every other row: time steps of 8 ms
+    other.write_text("\n".join(["time,PPG,ABP", *half[1:]]) + "\n")
+    r = CliRunner().invoke(cli, ["plot", "recording", str(out), "--input", str(other),
+                                 "--out", str(tmp_path / "f.png")])  # fmt: skip
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert f"abp.csv is not a reconstruction of {other}" in r.output
+    assert "drop --fs" not in r.output and "125 Hz" not in r.output
+    # Its own samples at another rate (a time column rewritten) are the input at a wrong
+    # rate, and --fs, not given, is not advised against.
+    lines = rec.read_text().splitlines()
+    slow = tmp_path / "slow.csv"
+    slow.write_text("\n".join([lines[0]] + [
+        f"{2 * float(x.split(',', 1)[0]):.4f},{x.split(',', 1)[1]}" for x in lines[1:]
+    ]) + "\n")  # fmt: skip
+    r = CliRunner().invoke(cli, ["plot", "recording", str(out), "--input", str(slow),
+                                 "--out", str(tmp_path / "f.png")])  # fmt: skip
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert f"{slow} is read at 125 Hz here" in r.output and "drop --fs" not in r.output
+    assert not (tmp_path / "f.png").exists()
+
+
 def test_plot_recording_refuses_another_channel_or_direction_and_warns_without_summary(
     recording, ckpt, tmp_path
 ):

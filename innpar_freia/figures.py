@@ -19,6 +19,17 @@ if TYPE_CHECKING:  # pragma: no cover
 PROTOCOLS = ("calibration-free", "calibrated")
 
 
+def scope_phrase(split: Any, fold: Any = None) -> str:
+    """Which windows a figure of an evaluation draws, in words ("test fold 3", "val split",
+    "all windows"): the figures of one run's val and test evaluations are otherwise told
+    apart by nothing in them."""
+    if split in (None, ""):
+        return ""
+    if split == "all":
+        return "all windows"
+    return f"{split} fold {fold}" if fold is not None else f"{split} split"
+
+
 def training_figure(run: str | Path, out: str | Path) -> Path:
     """Training curves of a run directory (or its ``metrics.jsonl``)."""
     from innpar_freia.plots import plot_training_curves
@@ -113,6 +124,8 @@ def predictions_figure(
         name, sel, finite, bp_pred, bp_ref = _scored(f, protocol, bp)
         model = str(f.attrs.get("name") or f.attrs.get("checkpoint", ""))
         mode = str(f.attrs.get("calibration", ""))
+        scope = scope_phrase(f.attrs.get("split"), f.attrs.get("fold"))
+        model += f", {scope}" if scope else ""
         title = f"{model}: {protocol}" + (f" ({mode})" if protocol == "calibrated" and mode else "")
         if not finite.all():
             title += f" ({int((~finite).sum())} windows with NaN/inf left out)"

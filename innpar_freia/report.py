@@ -177,8 +177,13 @@ def render_figures(e: EvalEntry, staged: StagedOutputs, fig_dir: Path) -> dict[s
     """Draw one checkpoint's figures (PNG) into ``fig_dir`` through ``staged``; returns the
     final paths by figure key."""
     from innpar_freia import plots
+    from innpar_freia.figures import scope_phrase
 
     p, w = e.predictions, e.windows
+    # The run and checkpoint, and which windows: a run's val and test reports are told
+    # apart by their titles.
+    scope = scope_phrase(e.metrics.get("split"), e.metrics.get("fold"))
+    what = f"{e.name}, {scope}" if scope else e.name
     fs = e.checkpoint.fs
     out: dict[str, Path] = {}
 
@@ -198,17 +203,17 @@ def render_figures(e: EvalEntry, staged: StagedOutputs, fig_dir: Path) -> dict[s
         fs,
         stage("reconstructions"),
         titles=titles,
-        title=f"{e.name}: calibration-free",
+        title=f"{what}: calibration-free",
     )
     model = w["model"]
     plots.plot_bland_altman(
-        model.bp_pred, model.bp_ref, stage("bland_altman"), title=f"{e.name}: calibration-free"
+        model.bp_pred, model.bp_ref, stage("bland_altman"), title=f"{what}: calibration-free"
     )
     methods = {"model": (model.bp_pred, model.bp_ref)}
     for key in ("naive", "linear"):
         if key in w:
             methods[key] = (w[key].bp_pred, w[key].bp_ref)
-    plots.plot_error_distributions(methods, stage("errors"), title=f"{e.name}: calibration-free")
+    plots.plot_error_distributions(methods, stage("errors"), title=f"{what}: calibration-free")
     if "model_calibrated" in w and len(w["model_calibrated"]):
         cal, cf = w["model_calibrated"], w["carry_forward"]
         label = e.metrics["calibrated"]["calibration"]
@@ -216,12 +221,12 @@ def render_figures(e: EvalEntry, staged: StagedOutputs, fig_dir: Path) -> dict[s
             cal.bp_pred,
             cal.bp_ref,
             stage("bland_altman_calibrated"),
-            title=f"{e.name}: calibrated ({label})",
+            title=f"{what}: calibrated ({label})",
         )
         plots.plot_error_distributions(
             {"model": (cal.bp_pred, cal.bp_ref), "carry-forward": (cf.bp_pred, cf.bp_ref)},
             stage("errors_calibrated"),
-            title=f"{e.name}: calibrated ({label})",
+            title=f"{what}: calibrated ({label})",
         )
     if p.ppg_pred is not None:
         from innpar_freia.signal import zscore
@@ -236,7 +241,7 @@ def render_figures(e: EvalEntry, staged: StagedOutputs, fig_dir: Path) -> dict[s
             what="PPG",
             units="z",
             markers=False,
-            title=f"{e.name}: PPG from ABP (reverse pass)",
+            title=f"{what}: PPG from ABP (reverse pass)",
         )
     if e.history:
         run = run_dir_of(e.checkpoint.path).name
@@ -483,6 +488,8 @@ def _write_entry_predictions(write_predictions: Any, e: EvalEntry, path: Path) -
             "checkpoint": m["checkpoint"],
             "data": m["data"],
             "split": m["split"],
+            # The fold of the split, for the titles 'innpar plot' draws from the file.
+            **({"fold": m["fold"]} if m.get("fold") is not None else {}),
             "calibration": mode or "none",
             "name": e.name,
         },

@@ -106,7 +106,7 @@ def _entry(tmp_path: Path, *, calibrated_windows: int = 2, full: bool = True) ->
         run_config=SimpleNamespace(train=TrainConfig(pair_weight=3.0)),
     )
     history = [{"epoch": 1, "loss": 0.5}] if full else []
-    metrics = {"calibrated": {"calibration": "offset"}}
+    metrics = {"calibrated": {"calibration": "offset"}, "split": "test", "fold": 2}
     return EvalEntry("00007-myrun/best", ckpt, metrics, preds, windows, history)
 
 
@@ -140,9 +140,9 @@ def test_each_figure_draws_what_its_caption_says(tmp_path: Path, drawn: list) ->
     assert errors["linear"][0] is w["linear"].bp_pred
     cal = by_path["bland_altman_calibrated"]
     assert cal.args[0] is w["model_calibrated"].bp_pred
-    assert cal.kwargs["title"] == "00007-myrun/best: calibrated (offset)"
+    assert cal.kwargs["title"] == "00007-myrun/best, test fold 2: calibrated (offset)"
     errors = by_path["errors_calibrated"]
-    assert errors.kwargs["title"] == "00007-myrun/best: calibrated (offset)"
+    assert errors.kwargs["title"] == "00007-myrun/best, test fold 2: calibrated (offset)"
     assert errors.args[0]["model"][0] is w["model_calibrated"].bp_pred
     assert errors.args[0]["carry-forward"][0] is w["carry_forward"].bp_pred
     inverse = by_path["inverse"]

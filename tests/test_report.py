@@ -544,6 +544,37 @@ def test_split_val_names_its_fold_and_says_the_epoch_was_chosen_there(synth_file
     assert f"split **val** (fold {plan.val_fold})" in (out / "report.md").read_text()
 
 
+def test_figure_titles_name_the_split_and_fold(tiny_run, synth_file, tmp_path, captured):
+    """The val and the test report of a run titled their figures alike ('00000-tiny/best:
+    calibration-free'): two PNGs could not be told apart."""
+    from innpar_freia.data.dataset import plan_splits
+    from innpar_freia.data.store import read_info
+
+    plan = plan_splits(read_info(synth_file), test_fold=0)
+    run_dir = tmp_path / "run"
+    r = run("train", "--data", synth_file, "--preset", "tiny", "--epochs", "1", "--test-fold",
+            "0", "--out", run_dir, "--quiet")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    titles = {}
+    for ckpt, split in ((run_dir, "val"), (run_dir, "test"), (tiny_run, "test")):
+        r = run("eval", "--checkpoint", ckpt / "checkpoints" / "best.pt", "--data", synth_file,
+                "--split", split, "--out", tmp_path / f"{ckpt.name}-{split}",
+                "--save-predictions", tmp_path / f"{ckpt.name}-{split}.h5")  # fmt: skip
+        assert r.exit_code == 0, r.output
+        titles[ckpt.name, split] = [f._suptitle.get_text() for f in captured if f._suptitle]
+        captured.clear()
+    test = titles["run", "test"]
+    assert test[0] == f"run/best, test fold {plan.test_fold}: calibration-free"
+    assert all(f"test fold {plan.test_fold}:" in t for t in test[:-1])  # all but the training
+    assert titles["run", "val"][0] == f"run/best, val fold {plan.val_fold}: calibration-free"
+    # A file's split column has no fold.
+    assert titles[tiny_run.name, "test"][0] == f"{tiny_run.name}/best, test split: calibration-free"
+    # Drawn from the predictions file, the same.
+    r = run("plot", "errors", tmp_path / "run-test.h5", "--out", tmp_path / "e.png")
+    assert r.exit_code == 0, r.output
+    assert captured[-1]._suptitle.get_text().startswith(f"run/best, test fold {plan.test_fold}:")
+
+
 def test_baselines_have_per_subject_averages_next_to_the_models(report):
     m = json.loads((report["out"] / "metrics.json").read_text())
     for protocol, baselines in (("calibration_free", ("naive", "linear")),

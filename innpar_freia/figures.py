@@ -296,11 +296,17 @@ def recording_figure(
     title = f"{Path(reconstruction).name} from {Path(source).name}"
     calibration_s, origin = None, 0.0
     if summary is not None:
-        from innpar_freia.reconstruct_file import calibration_phrase
+        from innpar_freia.reconstruct_file import calibration_phrase, checkpoint_phrase
 
         cal = summary.get("calibration")
         origin = float(summary.get("start_s") or 0.0)
         title += f", {calibration_phrase(cal)}"
+        if summary.get("checkpoint"):
+            # As reconstruct --plot titles it: which model drew it.
+            model = checkpoint_phrase(
+                summary["checkpoint"], summary.get("epoch"), summary.get("preset")
+            )
+            title += f"  [{model}]"
         if cal is not None:
             calibration_s = (cal["segment_s"][0] - origin, cal["segment_s"][1] - origin)
     return plot_recording(

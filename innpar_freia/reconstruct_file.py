@@ -624,7 +624,18 @@ def _lag_behind(signal: np.ndarray, reference: np.ndarray, fs: float) -> float |
 def _plot_title(path: Path, ckpt: Checkpoint, opts: ReconstructOptions, cal: Any) -> str:
     what = "ABP from PPG" if opts.direction == "ppg2abp" else "PPG from ABP"
     how = calibration_phrase(cal)
-    return f"{path.name}: {what}, {how}  [{ckpt.path.name}, {ckpt.run_config.preset}]"
+    model = checkpoint_phrase(str(ckpt.path), ckpt.epoch, ckpt.run_config.preset)
+    return f"{path.name}: {what}, {how}  [{model}]"
+
+
+def checkpoint_phrase(path: Any, epoch: Any = None, preset: Any = None) -> str:
+    """The checkpoint a reconstruction was made with, in a figure's title ("best.pt epoch
+    5, tiny"): a run's best.pt is replaced as it trains, so its name alone does not say
+    which model drew the figure."""
+    text = Path(str(path)).name if path else "checkpoint"
+    if isinstance(epoch, int) and not isinstance(epoch, bool):
+        text += f" epoch {epoch}"
+    return text + (f", {preset}" if isinstance(preset, str) and preset else "")
 
 
 def calibration_phrase(cal: dict[str, Any] | None) -> str:
@@ -674,6 +685,7 @@ def _summary(
         "direction": opts.direction,
         "units": result.units,
         "checkpoint": str(ckpt.path),
+        "epoch": ckpt.epoch,
         "preset": ckpt.run_config.preset,
         "model_fs": ckpt.fs,
         "window_length": ckpt.window_length,

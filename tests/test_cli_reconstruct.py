@@ -1052,10 +1052,15 @@ def test_a_reference_the_output_trails_is_said(recording, ckpt, tmp_path):
     assert abs(json.loads((tmp_path / "b.summary.json").read_text())["reference"]["lag_s"]) < 0.05
 
 
-def test_plot_recording_says_how_the_reconstruction_was_calibrated(recording, ckpt, tmp_path):
+def test_plot_recording_says_how_the_reconstruction_was_calibrated(
+    recording, ckpt, tmp_path, captured
+):
     """The figure of a calibrated reconstruction said nothing of the calibration (no title,
-    no calibration segment), unlike the one reconstruct --plot draws."""
+    no calibration segment), unlike the one reconstruct --plot draws. Both now name the
+    checkpoint and its epoch ('[best.pt, tiny]' did not say which best.pt of a run that
+    goes on training; innpar plot recording named none)."""
     import innpar_freia.figures as figures
+    from innpar_freia.checkpoint import load_checkpoint
 
     seen = {}
 
@@ -1066,12 +1071,15 @@ def test_plot_recording_says_how_the_reconstruction_was_calibrated(recording, ck
     rec = recording["dir"] / "rec.csv"
     out = tmp_path / "abp.csv"
     result = run("reconstruct", "--checkpoint", ckpt, rec, "--out", out, "--calibration",
-                 "120/80", "--calibration-at", "10")  # fmt: skip
+                 "120/80", "--calibration-at", "10", "--plot", tmp_path / "r.png")  # fmt: skip
     assert result.exit_code == 0, result.output
+    model = f"[best.pt epoch {load_checkpoint(ckpt).epoch}, tiny]"
+    assert captured[-1]._suptitle.get_text().endswith(model)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("innpar_freia.plots.plot_recording", capture)
         figures.recording_figure(out, rec, tmp_path / "f.png")
     assert "calibrated (offset-scale) to cuff 120/80 mmHg at 10-70 s" in seen["title"]
+    assert seen["title"].endswith(model)
     assert seen["calibration_s"] == pytest.approx((10.0, 70.0))
     (tmp_path / "abp.summary.json").unlink()  # a reconstruction without its summary
     with pytest.MonkeyPatch.context() as mp:

@@ -12,6 +12,7 @@ from innpar_freia.config import TRAIN_DEFAULT_PRESET, resolve_config
 from innpar_freia.data.synthetic import synthesize_dataset
 from innpar_freia.errors import RunDirError
 from innpar_freia.evaluate import evaluate
+from innpar_freia.figures import scope_phrase
 from innpar_freia.outputs import (
     drop_aside,
     make_folder,
@@ -22,11 +23,13 @@ from innpar_freia.outputs import (
     set_aside,
 )
 from innpar_freia.plots import plot_reconstructions
+from innpar_freia.report import model_names
 from innpar_freia.train import Callbacks, train
 
 # Small enough to train in well under 3 minutes on 2 CPU cores with the paper's network.
 DEMO_DATA = {"subjects": 16, "minutes": 3.0, "fs": 125.0, "seed": 0}
 DEMO_TRAIN = {"epochs": 30, "batch_size": 32, "device": "cpu"}
+DEMO_FIGURE_WINDOWS = 4  # the test split's first windows, drawn in eval/reconstructions.png
 
 
 @dataclass
@@ -129,12 +132,21 @@ def _make_demo(out_dir: Path, epochs: int | None, callbacks: Callbacks | None) -
     eval_dir.mkdir(exist_ok=True)
     metrics_path = eval_dir / "metrics.json"
     metrics_path.write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+    # Titled as innpar eval titles its figures (which model, which windows, which
+    # protocol), and saying that these are the split's first windows, not chosen ones.
+    n = min(DEMO_FIGURE_WINDOWS, len(preds.abp))
+    scope = scope_phrase(metrics.get("split"), metrics.get("fold"))
     figure = plot_reconstructions(
         preds.abp,
         preds.abp_pred,
         cfg.model.fs,
         eval_dir / "reconstructions.png",
         titles=[f"{s} ({w})" for s, w in zip(preds.subjects, preds.window_ids, strict=True)],
+        max_windows=n,
+        title=(
+            f"{model_names([result.best_checkpoint])[0]} (epoch {result.best_epoch}), {scope}: "
+            f"calibration-free, first {n} windows in file order"
+        ),
     )
     free = metrics["calibration_free"]
     naive = metrics["baselines"]["naive"]

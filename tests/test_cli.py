@@ -267,10 +267,18 @@ def test_help_examples_that_name_a_file_of_the_repository_can_take_it() -> None:
             load_run_config(config_file=root / name)
 
 
-def test_demo_end_to_end(tmp_path: Path) -> None:
+def test_demo_end_to_end(tmp_path: Path, captured) -> None:
     out = tmp_path / "demo"
     result = run("demo", "--out", out, "--epochs", "2")
     assert result.exit_code == 0, result.output
+    # Its figure had no title: which model, windows and protocol it draws are said as
+    # innpar eval says them.
+    from innpar_freia.checkpoint import load_checkpoint
+
+    epoch = load_checkpoint(out / "run/checkpoints/best.pt").epoch
+    assert captured[-1]._suptitle.get_text() == (
+        f"run/best (epoch {epoch}), test split: calibration-free, first 4 windows in file order"
+    )
     for name in (
         "data.h5",
         "run/checkpoints/best.pt",

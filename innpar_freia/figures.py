@@ -135,6 +135,8 @@ def predictions_figure(
             subject, window_id = f.rows("subject", rows), f.rows("window_id", rows)
             fs = f.fs
     if kind == "reconstructions":
+        # Not chosen by their errors, as innpar eval's report chooses its windows: said.
+        title += f", first {len(rows)} windows in file order"
         return plots.plot_reconstructions(
             ref,
             pred,

@@ -868,6 +868,10 @@ def _reconstruct_window_file(
             from innpar_freia.plots import plot_reconstructions
 
             abp_units = opts.direction == "ppg2abp"
+            # It had no title: the model, and that these are the file's first windows.
+            model = checkpoint_phrase(str(ckpt.path), ckpt.epoch, ckpt.run_config.preset)
+            what = "ABP from PPG, calibration-free" if abp_units else "PPG from ABP"
+            n = min(4, len(pred))  # plot_reconstructions' max_windows
             plot_reconstructions(
                 reference,
                 pred,
@@ -878,6 +882,8 @@ def _reconstruct_window_file(
                 what="ABP" if abp_units else "PPG",
                 units="mmHg" if abp_units else "z",
                 markers=abp_units,
+                max_windows=n,
+                title=f"{input_path.name}: {what}, first {n} windows in file order  [{model}]",
             )
         summary["outputs"] = {
             "predictions": str(out),

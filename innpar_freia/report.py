@@ -153,7 +153,13 @@ def _pick_windows(scored: Scored) -> tuple[np.ndarray, list[str]]:
     mae = scored.wave.abs_sum / scored.wave.length
     order = np.argsort(mae, kind="stable")
     picks, labels = [], []
-    for q, label in ((0.1, "10th pct"), (0.5, "median"), (0.9, "90th pct"), (1.0, "worst")):
+    # Each label says how its window was chosen: a panel read alone shows one window of many.
+    for q, label in (
+        (0.1, "10th percentile of MAE"),
+        (0.5, "median MAE"),
+        (0.9, "90th percentile of MAE"),
+        (1.0, "largest MAE"),
+    ):
         i = int(order[min(len(order) - 1, round(q * (len(order) - 1)))])
         if i not in picks:
             picks.append(i)
@@ -203,7 +209,7 @@ def render_figures(e: EvalEntry, staged: StagedOutputs, fig_dir: Path) -> dict[s
         fs,
         stage("reconstructions"),
         titles=titles,
-        title=f"{what}: calibration-free",
+        title=f"{what}: calibration-free, windows picked by their waveform MAE",
     )
     model = w["model"]
     plots.plot_bland_altman(
@@ -236,7 +242,10 @@ def render_figures(e: EvalEntry, staged: StagedOutputs, fig_dir: Path) -> dict[s
             p.ppg_pred[picks],
             fs,
             stage("inverse"),
-            titles=[f"{p.subjects[i]} ({p.window_ids[i]})" for i in picks],
+            titles=[
+                f"{lab} ABP window: {p.subjects[i]} ({p.window_ids[i]})"
+                for i, lab in zip(picks, labels, strict=True)
+            ],
             ylabel="PPG (z-score)",
             what="PPG",
             units="z",

@@ -210,7 +210,8 @@ def test_a_replaced_reconstruction_leaves_no_beats_table_of_the_old_one(recordin
     assert own.read_bytes() == csv.read_bytes()
 
 
-def test_window_file_in_predictions_file_out(synth_file, ckpt, tmp_path):
+def test_window_file_in_predictions_file_out(synth_file, ckpt, tmp_path, captured):
+    from innpar_freia.checkpoint import load_checkpoint
     from innpar_freia.predictions import read_predictions
 
     out = tmp_path / "preds.h5"
@@ -222,6 +223,11 @@ def test_window_file_in_predictions_file_out(synth_file, ckpt, tmp_path):
     assert p.prediction.shape == p.reference.shape and p.units == "mmHg"
     assert (tmp_path / "preds.windows.csv").read_text().startswith("window_id,subject,sbp_mmHg")
     assert (tmp_path / "w.pdf").read_bytes()[:5] == b"%PDF-"
+    # Its figure had no title: which model, and which of the file's windows it draws.
+    assert captured[-1]._suptitle.get_text() == (
+        f"{synth_file.name}: ABP from PPG, calibration-free, first 4 windows in file order  "
+        f"[best.pt epoch {load_checkpoint(ckpt).epoch}, tiny]"
+    )
     # The checkpoint was trained on this file: its training windows are reconstructed too,
     # with a warning ('innpar eval' refuses to score them as a test).
     from innpar_freia.config import resolve_config

@@ -131,7 +131,15 @@ def test_each_figure_draws_what_its_caption_says(tmp_path: Path, drawn: list) ->
     rec = by_path["reconstructions"]
     np.testing.assert_array_equal(rec.args[0][:, 0], [103.0, 104.0, 102.0])  # reference
     np.testing.assert_array_equal(rec.args[1][:, 0], [103.0, 106.0, 106.0])  # prediction
-    assert rec.kwargs["titles"] == ["10th pct: s2 (w3)", "median: s2 (w4)", "90th pct: s2 (w2)"]
+    # Each panel, and the figure, say how its window was chosen.
+    assert rec.kwargs["titles"] == [
+        "10th percentile of MAE: s2 (w3)",
+        "median MAE: s2 (w4)",
+        "90th percentile of MAE: s2 (w2)",
+    ]
+    assert rec.kwargs["title"] == (
+        "00007-myrun/best, test fold 2: calibration-free, windows picked by their waveform MAE"
+    )
     w = e.windows
     ba = by_path["bland_altman"]
     assert ba.args[0] is w["model"].bp_pred and ba.args[1] is w["model"].bp_ref
@@ -148,6 +156,7 @@ def test_each_figure_draws_what_its_caption_says(tmp_path: Path, drawn: list) ->
     inverse = by_path["inverse"]
     np.testing.assert_allclose(inverse.args[0], [[-1.0, 1.0, -1.0, 1.0]] * 3)
     np.testing.assert_array_equal(inverse.args[1][:, 0], [12.0, 16.0, 8.0])  # rows 3, 4, 2
+    assert inverse.kwargs["titles"][1] == "median MAE ABP window: s2 (w4)"
     assert by_path["training"].kwargs["title"] == "run 00007-myrun"
     # The run's loss weights, so that the figure can take the within-subject term out.
     assert by_path["training"].kwargs["loss_weights"]["pair_weight"] == 3.0

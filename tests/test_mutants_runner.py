@@ -607,11 +607,19 @@ def test_the_reconstruction_figure_shows_the_percentile_windows_of_waveform_mae(
     pred[2, 40] = ref[2, 40] + 50.5  # mean |error| (99 x 0.5 + 50.5) / 100 = 1
     picks, labels = pick(pred, ref)
     assert picks.tolist() == [2, 0, 1, 6]
-    assert labels == ["10th pct", "median", "90th pct", "worst"]
+    assert labels == [
+        "10th percentile of MAE",
+        "median MAE",
+        "90th percentile of MAE",
+        "largest MAE",
+    ]
     # Two windows: the 10th percentile and median are the better one, 90th and worst the
     # other; each is drawn once, under its first label.
     picks, labels = pick(ref[:2] + np.array([[3.0], [1.0]]), ref[:2])
-    assert picks.tolist() == [1, 0] and labels == ["10th pct", "90th pct"]
+    assert picks.tolist() == [1, 0] and labels == [
+        "10th percentile of MAE",
+        "90th percentile of MAE",
+    ]
 
 
 def test_epoch_records_are_the_lines_whose_values_are_all_numbers(tmp_path: Path):

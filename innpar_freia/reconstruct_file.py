@@ -642,11 +642,18 @@ def calibration_phrase(cal: dict[str, Any] | None) -> str:
     """How a reconstruction was calibrated (its summary's ``calibration``), in words."""
     if cal is None:
         return "calibration-free"
+    # What was matched, not only to what: a reference is matched in its mean level (and
+    # pulse pressure), not its SBP/DBP, so the calibrated beats' medians in the segment
+    # may differ from the reference's by mmHg, which read as a failed calibration.
+    scaled = cal.get("scale", 1.0) != 1.0
+    if cal["source"] == "cuff":
+        cuff = f"cuff {cal['ref_sbp']:g}/{cal['ref_dbp']:g} mmHg"
+        to = cuff if scaled else f"the mid-point of {cuff}"
+    else:
+        to = "the reference ABP's mean level" + (" and pulse pressure" if scaled else "")
     return (
-        f"calibrated ({cal['mode']}) to cuff {cal['ref_sbp']:g}/{cal['ref_dbp']:g} mmHg"
-        if cal["source"] == "cuff"
-        else f"calibrated ({cal['mode']}) to the reference ABP"
-    ) + f" at {cal['segment_s'][0]:g}-{cal['segment_s'][1]:g} s"
+        f"calibrated ({cal['mode']}) to {to} at {cal['segment_s'][0]:g}-{cal['segment_s'][1]:g} s"
+    )
 
 
 def beats_csv(beats: Beats) -> str:

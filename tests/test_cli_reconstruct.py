@@ -293,9 +293,12 @@ def test_rows_missing_from_a_csv_are_a_gap_not_stitched(recording, ckpt, tmp_pat
     assert np.isfinite(abp[round(GAP_MARGIN * FS) : round(25 * FS)]).all()  # after the start
 
 
-def test_a_calibrated_run_says_how_it_was_calibrated(recording, ckpt, tmp_path):
+def test_a_calibrated_run_says_how_it_was_calibrated(recording, ckpt, tmp_path, captured):
     """A calibrated run never said in its printed output that it was calibrated, while a
-    calibration-free one prints a note: one line says how (a cuff reading or the reference)."""
+    calibration-free one prints a note: one line says how (a cuff reading or the reference).
+    It, and the figure's title, say what was matched: calibrated to a reference, the
+    reconstructed SBP/DBP medians in the segment sat mmHg from the reference's, read as a
+    failed calibration, as its mean level (and pulse pressure) is what is matched."""
     csv_in = recording["dir"] / "rec.csv"
     r = run("reconstruct", "--checkpoint", ckpt, csv_in, "--out", tmp_path / "a.csv",
             "--calibration", "118/76", "--calibration-seconds", "20")  # fmt: skip
@@ -306,7 +309,20 @@ def test_a_calibrated_run_says_how_it_was_calibrated(recording, ckpt, tmp_path):
             "--reference-abp", "ABP", "--calibration", "reference", "--calibration-seconds",
             "20", "--calibration-mode", "offset")  # fmt: skip
     assert r.exit_code == 0, r.output
-    assert "\n  calibrated (offset) to the reference ABP at 0-20 s\n" in r.stdout
+    assert "\n  calibrated (offset) to the reference ABP's mean level at 0-20 s\n" in r.stdout
+    r = run("reconstruct", "--checkpoint", ckpt, csv_in, "--out", tmp_path / "d.csv",
+            "--reference-abp", "ABP", "--calibration", "reference", "--calibration-seconds",
+            "20", "--plot", tmp_path / "d.png")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    said = (
+        "calibrated (offset-scale) to the reference ABP's mean level and pulse pressure at 0-20 s"
+    )
+    assert f"\n  {said}\n" in r.stdout and said in captured[-1]._suptitle.get_text()
+    # The offset alone moves the cuff's mid-point, not its SBP and DBP, to the beats'.
+    r = run("reconstruct", "--checkpoint", ckpt, csv_in, "--out", tmp_path / "e.csv",
+            "--calibration", "118/76", "--calibration-seconds", "20",
+            "--calibration-mode", "offset")  # fmt: skip
+    assert "\n  calibrated (offset) to the mid-point of cuff 118/76 mmHg at 0-20 s\n" in r.stdout
     r = run("reconstruct", "--checkpoint", ckpt, csv_in, "--out", tmp_path / "c.csv")
     assert "calibrated (" not in r.stdout and "note: calibration-free" in r.stdout
 

@@ -310,7 +310,10 @@ def test_reconstructions_say_their_protocol_and_equal_methods_stay_visible(captu
         r = run_cli("plot", "reconstructions", path, "--protocol", protocol, "--out", out)
         assert r.exit_code == 0, r.output
     titles = [fig._suptitle.get_text() for fig in captured]
-    assert titles == ["run/best: calibration-free", "run/best: calibrated (offset-scale)"]
+    assert titles == [
+        "run/best: calibration-free, first 4 windows in file order",
+        "run/best: calibrated (offset-scale), first 4 windows in file order",
+    ]
     pred, bp_ref = bp_pairs()
     naive = np.tile(bp_ref.mean(axis=0), (len(bp_ref), 1))
     plots.plot_error_distributions(

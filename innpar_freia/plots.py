@@ -156,6 +156,8 @@ def plot_bland_altman(
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
     n = bp_pred.shape[0]
     alpha = float(np.clip(30.0 / np.sqrt(n), 0.15, 0.8))
+    labels: list[list[Any]] = [[], [], []]
+    extremes: list[float] = []
     for j, (key, label) in enumerate(BP_LABELS.items()):
         ax = axes[j]
         mean = 0.5 * (bp_pred[:, j] + bp_ref[:, j])
@@ -171,20 +173,23 @@ def plot_bland_altman(
             lines = [(hi, "+1.96 SD"), (me, "ME"), (lo, "-1.96 SD")]
         # Labels sit at the right edge, inside the axes, above their line.
         for value, text in lines:
-            ax.annotate(
-                f"{text} {value:+.1f}",
-                xy=(1.0, value),
-                xycoords=("axes fraction", "data"),
-                xytext=(-3, 2),
-                textcoords="offset points",
-                ha="right",
-                va="bottom",
-                fontsize=8,
-                color=COLORS["reference"],
-                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+            labels[j].append(
+                ax.annotate(
+                    f"{text} {value:+.1f}",
+                    xy=(1.0, value),
+                    xycoords=("axes fraction", "data"),
+                    xytext=(-3, 2),
+                    textcoords="offset points",
+                    ha="right",
+                    va="bottom",
+                    fontsize=8,
+                    color=COLORS["reference"],
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+                )
             )
         span = max(*(abs(v) for v, _ in lines), float(np.max(np.abs(err))), 5.0)
         ax.set_ylim(-1.1 * span, 1.1 * span)
+        extremes.append(float(np.max(np.abs(err))))
         ax.set_xlabel(f"mean of predicted and reference {label} (mmHg)")
         ax.set_ylabel(f"{label} error, predicted - reference (mmHg)")
         # As the report's tables show them: 4.96 is not rounded onto the AAMI limit of 5.
@@ -203,7 +208,38 @@ def plot_bland_altman(
     if title:
         fig.suptitle(title, fontsize=11, x=0.01, ha="left")
     fig.tight_layout()
+    # Twice: the wider limits' tick labels move the panels, which the second layout
+    # makes room for, and the axes it leaves may be a little shorter.
+    for _ in range(2):
+        for ax, texts, extreme in zip(axes, labels, extremes, strict=True):
+            _room_above_labels(ax, texts, extreme)
+        fig.tight_layout()
     return save_figure(fig, path)
+
+
+# How close (a share of the axes' height) a point may come to the frame.
+POINT_MARGIN = 0.08
+
+
+def _room_above_labels(ax: Any, texts: Sequence[Any], extreme: float) -> None:
+    """Widen ``ax``'s symmetric y limits until each of ``texts`` (a label drawn above its
+    horizontal line, at a height in data units) lies inside the axes and the points, the
+    largest of them ``extreme`` from 0, stay clear of the frame: 10 % headroom left the
+    '+1.96 SD' label of a limit near the largest error cut by the frame, and a lone
+    window's point on the frame."""
+    renderer = ax.figure.canvas.get_renderer()
+    height = ax.get_window_extent(renderer).height
+    # 5 points between a label and the frame: its white box (1.2), the frame line, a gap.
+    margin = 5.0 * ax.figure.dpi / 72.0
+    need = max(ax.get_ylim()[1], extreme / (1.0 - 2.0 * POINT_MARGIN))
+    for text in texts:
+        value = float(text.xy[1])
+        line = ax.transData.transform((0.0, value))[1]
+        # The label's height above its line, in pixels: as much at any y limits.
+        share = (text.get_window_extent(renderer).y1 - line + margin) / height
+        if value > 0 and share < 0.45:
+            need = max(need, value / (1.0 - 2.0 * share))
+    ax.set_ylim(-need, need)
 
 
 def plot_error_distributions(

@@ -342,7 +342,42 @@ def test_bland_altman_axis_holds_an_error_beyond_the_limits(captured, tmp_path):
     ref = np.full((10, 3), 100.0)
     plots.plot_bland_altman(ref + err[:, None], ref, tmp_path / "ba.png")
     for ax in captured[0].axes:
-        assert ax.get_ylim() == pytest.approx((-33.0, 33.0))  # 1.1 x 30
+        low, high = ax.get_ylim()
+        assert low == -high and high >= 30.0 / (1 - 2 * plots.POINT_MARGIN)
+
+
+def _inside(fig, ax, text) -> bool:
+    """Whether ``text`` and its white box lie inside ``ax``'s frame in ``fig`` (closed once
+    saved), clear of the frame's line: 2 points from it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # places the text's box
+    renderer = canvas.get_renderer()
+    box, frame = text.get_bbox_patch().get_window_extent(renderer), ax.get_window_extent(renderer)
+    gap = 2.0 * fig.dpi / 72.0
+    return frame.y0 + gap <= box.y0 and box.y1 <= frame.y1 - gap and frame.x0 <= box.x0
+
+
+def test_bland_altman_keeps_its_limit_labels_and_a_lone_point_inside_the_frame(captured, tmp_path):
+    """One subject's calibrated windows (eight, the largest error near the upper limit)
+    had the '+1.96 SD' label cut by the top of the frame: 10 % headroom above the largest
+    of the limits and errors is less than the label's height. A lone window's point sat on
+    the frame."""
+    ref = np.array([[120.0, 80.0, 95.0]] * 8)
+    err = np.random.default_rng(0).normal(0.0, 3.0, (8, 3))
+    err[0] = 8.0
+    plots.plot_bland_altman(ref + err, ref, tmp_path / "ba.png")
+    fig = captured[-1]
+    for ax in fig.axes:
+        assert [t.get_text().split()[0] for t in ax.texts] == ["+1.96", "ME", "-1.96"]
+        assert all(_inside(fig, ax, t) for t in ax.texts)
+    plots.plot_bland_altman(ref[:1] + np.array([-9.0, -3.0, 2.0]), ref[:1], tmp_path / "one.png")
+    for ax, e in zip(captured[-1].axes, (-9.0, -3.0, 2.0), strict=True):
+        low, high = ax.get_ylim()
+        at = (e - low) / (high - low)  # the point's height in the axes
+        assert plots.POINT_MARGIN - 1e-9 <= at <= 1 - plots.POINT_MARGIN + 1e-9
+        assert all(_inside(captured[-1], ax, t) for t in ax.texts)
 
 
 def test_bland_altman_of_no_windows_says_so():

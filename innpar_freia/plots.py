@@ -283,9 +283,11 @@ def plot_error_distributions(
         # Darker bands for stricter BHS thresholds: the share of the histogram inside each.
         for t, shade in zip(BHS_THRESHOLDS[::-1], (0.06, 0.10, 0.16), strict=True):
             top.axvspan(-t, t, color=COLORS["reference"], alpha=shade, lw=0)
-        top.hist(
+        _, _, bars = top.hist(
             np.clip(first, -lim, lim), bins=np.linspace(-lim, lim, 41), color=COLORS[key], alpha=0.8
         )
+        if j == 0:
+            legend_bars = bars  # the legend goes on this panel
         top.axvline(float(first.mean()), color=COLORS["reference"], lw=1.4, ls="--")
         outside = int(np.sum(np.abs(first) > lim))
         if outside:
@@ -347,7 +349,7 @@ def plot_error_distributions(
     top.plot([], [], color=COLORS["reference"], ls="--", label="mean error (ME)")
     for t, shade in zip(BHS_THRESHOLDS, (0.32, 0.16, 0.06), strict=True):
         top.fill_between([], [], color=COLORS["reference"], alpha=shade, label=f"|error| <= {t:g}")
-    top.legend(fontsize=8, loc="upper left")
+    legend = top.legend(fontsize=8, loc="upper left")
     axes[1, 0].plot(
         [],
         [],
@@ -362,7 +364,26 @@ def plot_error_distributions(
     if title:
         fig.suptitle(title, fontsize=11, x=0.01, ha="left")
     fig.tight_layout()
+    _room_below_legend(top, legend, legend_bars)
     return save_figure(fig, path)
+
+
+def _room_below_legend(ax: Any, legend: Any, bars: Sequence[Any]) -> None:
+    """Raise ``ax``'s top y limit until the ``bars`` under ``legend`` (in its upper left
+    corner) end below it: a lone window's bar, as tall as the axes, was hidden by it."""
+    renderer = ax.figure.canvas.get_renderer()
+    frame, box = ax.get_window_extent(renderer), legend.get_window_extent(renderer)
+    under = [
+        b.get_height()
+        for b in bars
+        if b.get_height() > 0
+        and b.get_window_extent(renderer).x0 < box.x1
+        and b.get_window_extent(renderer).x1 > box.x0
+    ]
+    share = (frame.y1 - box.y0 + 3.0 * ax.figure.dpi / 72.0) / frame.height
+    if under and share < 0.8:
+        low, high = ax.get_ylim()
+        ax.set_ylim(low, max(high, low + (max(under) - low) / (1.0 - share)))
 
 
 def _method_color(name: str, bp_key: str) -> str:

@@ -509,6 +509,25 @@ def errors_figure(captured, tmp_path, **methods) -> object:
     return captured[-1]
 
 
+@pytest.mark.parametrize("error", [-9.0, 3.0])
+def test_the_error_legend_hides_no_bar(captured, tmp_path, error):
+    """A lone window's bar, as tall as the axes, stood under the legend in the first
+    histogram (at -9 mmHg, the legend's corner), hidden by it; elsewhere it stays visible."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = errors_figure(captured, tmp_path, model=[error])
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    top = fig.axes[0]
+    legend = top.get_legend().get_window_extent(renderer)
+    # The histogram's bars, 1 mmHg wide; the BHS bands are 10 to 30 mmHg wide.
+    bars = [p for p in top.patches if p.get_height() > 0 and p.get_width() < 2.0]
+    assert len(bars) == 1
+    bar = bars[0].get_window_extent(renderer)
+    assert bar.y1 < legend.y0 or bar.x1 < legend.x0 or bar.x0 > legend.x1
+
+
 def test_error_panels_are_the_first_method_s_with_abs_mae_and_mean_line(captured, tmp_path):
     """Guards against the histogram and its title taken from the last method, the MAE
     without the absolute value, the dashed line at the median in place of the mean, and a

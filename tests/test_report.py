@@ -563,12 +563,12 @@ def test_figure_titles_name_the_split_and_fold(tiny_run, synth_file, tmp_path, c
         assert r.exit_code == 0, r.output
         titles[ckpt.name, split] = [f._suptitle.get_text() for f in captured if f._suptitle]
         captured.clear()
-    test = titles["run", "test"]
-    assert test[0] == f"run/best, test fold {plan.test_fold}: calibration-free"
+    test = titles["run", "test"]  # reconstructions, Bland-Altman, ...
+    assert test[1] == f"run/best, test fold {plan.test_fold}: calibration-free"
     assert all(f"test fold {plan.test_fold}:" in t for t in test[:-1])  # all but the training
-    assert titles["run", "val"][0] == f"run/best, val fold {plan.val_fold}: calibration-free"
+    assert titles["run", "val"][1] == f"run/best, val fold {plan.val_fold}: calibration-free"
     # A file's split column has no fold.
-    assert titles[tiny_run.name, "test"][0] == f"{tiny_run.name}/best, test split: calibration-free"
+    assert titles[tiny_run.name, "test"][1] == f"{tiny_run.name}/best, test split: calibration-free"
     # Drawn from the predictions file, the same.
     r = run("plot", "errors", tmp_path / "run-test.h5", "--out", tmp_path / "e.png")
     assert r.exit_code == 0, r.output

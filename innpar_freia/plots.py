@@ -303,6 +303,8 @@ def plot_error_distributions(
         top.set_xlim(-lim, lim)
         top.set_xlabel(f"{label} error, predicted - reference (mmHg)")
         top.set_ylabel("windows")
+        # Counts: a few windows were shown on ticks of 0.2, 0.4, ... windows.
+        top.yaxis.set_major_locator(MaxNLocator(integer=True))
         top.set_title(
             f"{label}, {names[0]}: ME {first.mean():+.1f}, MAE {np.abs(first).mean():.1f} mmHg",
             fontsize=10,

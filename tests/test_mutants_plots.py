@@ -528,6 +528,14 @@ def test_the_error_legend_hides_no_bar(captured, tmp_path, error):
     assert bar.y1 < legend.y0 or bar.x1 < legend.x0 or bar.x0 > legend.x1
 
 
+def test_error_histograms_count_whole_windows(captured, tmp_path):
+    """A few windows were counted on ticks of 0.2, 0.4, ... windows."""
+    fig = errors_figure(captured, tmp_path, model=[-2, 3])
+    for top in fig.axes[:3]:
+        ticks = top.get_yticks()
+        assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
+
+
 def test_error_panels_are_the_first_method_s_with_abs_mae_and_mean_line(captured, tmp_path):
     """Guards against the histogram and its title taken from the last method, the MAE
     without the absolute value, the dashed line at the median in place of the mean, and a

@@ -157,6 +157,11 @@ def test_wfdb_bad_records(tmp_path: Path, recs) -> None:
          "sampling rate is '-125'; it must be a positive number"),
         (" ".join([*fields[:2], "0", *fields[3:]]) + "\n" + rest,
          "sampling rate is '0'; it must be a positive number"),
+        # And of its counter frequency: "250/-1" was "not a number".
+        (" ".join([*fields[:2], "125/-1", *fields[3:]]) + "\n" + rest,
+         "sampling rate is '125/-1'; it must be a positive number"),
+        (" ".join([*fields[:2], "125/0", *fields[3:]]) + "\n" + rest,
+         "sampling rate is '125/0'; it must be a positive number"),
         (" ".join([*fields[:3], "-7"]) + "\n" + rest,
          "number of samples is '-7'; it must be a whole number, 0 or more"),
         # A signal format WFDB does not define was "cannot read WFDB record: KeyError: '999'".

@@ -382,7 +382,8 @@ def _check_record_line(header: Path, fields: list[str]) -> None:
             "(only ASCII letters, digits, '-' and '_'); rename the record and its files"
         )
     for value, (what, pattern, must) in zip(fields[1:], checks, strict=False):
-        number = value.removeprefix("-")
+        # Signs aside (of the value, or of a rate's counter frequency: "250/-1").
+        number = value.removeprefix("-").replace("/-", "/", 1)
         if not re.fullmatch(pattern, number):
             raise DataError(
                 f"{header}: the record line's {what} is {value!r}, not a number: the header "
@@ -390,7 +391,8 @@ def _check_record_line(header: Path, fields: list[str]) -> None:
             )
         # A negative value was "not a number", which it is; a rate of 0 (of its frequency,
         # before any "/") was refused later as "outside 1..100000 Hz".
-        if number != value or (what == "sampling rate" and not float(re.split("[/(]", value)[0])):
+        parts = re.split("[/(]", number)[:2]  # a rate's frequency and counter frequency
+        if number != value or (what == "sampling rate" and not all(map(float, parts))):
             raise DataError(
                 f"{header}: the record line's {what} is {value!r}; it must be {must}: the "
                 "header is damaged"

@@ -230,7 +230,7 @@ def stand_ins(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
         )
         return METRICS, preds
 
-    def plot(abp, abp_pred, fs, path, titles):
+    def plot(abp, abp_pred, fs, path, titles, max_windows=None, title=None):
         asked.plot.append((fs, titles))
         path.write_bytes(b"png")
         return path

@@ -48,6 +48,12 @@ train = {{ grad_weight = 0.5 }}
 """
 
 
+def one_run(data: Path) -> str:
+    """:data:`EXPERIMENT` on ``data`` with one test fold (0) and one seed (1): one run a
+    variant."""
+    return EXPERIMENT.format(data=data).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+
+
 def test_runner_trains_evaluates_and_tabulates(synth_file: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "mini.toml"
     cfg.write_text(EXPERIMENT.format(data=synth_file))
@@ -499,7 +505,7 @@ def test_results_name_the_commit_the_runs_were_made_from(synth_file: Path, tmp_p
 def test_runs_of_an_edited_config_are_not_reported_under_it(synth_file: Path, tmp_path: Path):
     """A finished run is reused only if the configuration still describes it."""
     cfg = tmp_path / "mini.toml"
-    text = EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    text = one_run(synth_file)
     cfg.write_text(text)
     out = tmp_path / "out"
     run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
@@ -551,9 +557,7 @@ def test_a_config_outside_any_repository_names_the_code_s_commit(synth_file: Pat
     from innpar_freia.experiments import PACKAGE_ROOT, _in_work_tree, git_commit
 
     cfg = tmp_path / "mini.toml"  # tmp_path is in no git repository
-    cfg.write_text(
-        EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
-    )
+    cfg.write_text(one_run(synth_file))
     assert not _in_work_tree(tmp_path)
     results = run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None, only=["a"])
     expected = git_commit(PACKAGE_ROOT) if _in_work_tree(PACKAGE_ROOT) else "unknown"
@@ -583,9 +587,7 @@ def test_a_config_outside_the_repository_marks_the_commit_dirty(
     monkeypatch.setattr(experiments, "PACKAGE_ROOT", code)
     cfg = tmp_path / "elsewhere" / "mini.toml"
     cfg.parent.mkdir()
-    cfg.write_text(
-        EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
-    )
+    cfg.write_text(one_run(synth_file))
     out = tmp_path / "out"
     results = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
     assert results["commit"] == head + "+dirty"
@@ -610,7 +612,7 @@ def test_a_failing_runner_looks_only_at_its_own_folders():
 def test_a_reused_run_must_exist_and_be_the_variant_s_recipe(synth_file: Path, tmp_path: Path):
     """A reuse with a typo trained a new run under another experiment's name, and a reuse
     of another recipe reported those runs under the variant's description."""
-    one = EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    one = one_run(synth_file)
     first = tmp_path / "mini.toml"
     first.write_text(one)
     out = tmp_path / "out"
@@ -637,7 +639,7 @@ def test_a_reusing_experiment_never_rescores_the_other_experiment_s_runs(
     """A reusing experiment with another calibration scored the reused runs again, in the
     other experiment's records: their scores changed under it, and its own table then left
     those rows out (its reference's) "until it is scored again"."""
-    one = EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    one = one_run(synth_file)
     first = tmp_path / "mini.toml"
     first.write_text(one)
     out = tmp_path / "out"
@@ -676,7 +678,7 @@ def test_a_reusing_experiment_never_rescores_the_other_experiment_s_runs(
 def test_an_unfinished_reused_run_is_refused(synth_file: Path, tmp_path: Path):
     """A reused run of the other experiment that was interrupted (no done.json) was resumed
     and finished by the reusing experiment, under the other experiment's name."""
-    one = EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    one = one_run(synth_file)
     first = tmp_path / "mini.toml"
     first.write_text(one)
     out = tmp_path / "out"
@@ -704,7 +706,7 @@ def test_scoring_the_training_windows_whole_is_refused_before_training(
     """Split "all" of the windows the runs train on (protocol evaluate, or an extra_eval of
     the [data] file or a copy of it) holds their training windows: evaluate refused it only
     after the first run had trained (an hour on a real config)."""
-    one = EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    one = one_run(synth_file)
     cfg = tmp_path / "mini.toml"
     out = tmp_path / "out"
     cfg.write_text(one.replace('evaluate = ["val", "test"]', 'evaluate = ["all"]'))
@@ -732,9 +734,7 @@ def test_an_epoch_early_stopping_never_reached_is_named(synth_file: Path, tmp_pa
     recipe = "epochs = 4, batch_size = 32, lr = 1e-30, early_stopping = 1, keep_checkpoints = [4]"
     cfg = tmp_path / "mini.toml"
     cfg.write_text(
-        EXPERIMENT.format(data=synth_file)
-        .replace("[0, 1]", "[0]")
-        .replace("[1, 2]", "[1]")
+        one_run(synth_file)
         .replace('checkpoints = ["best", "last"]', 'checkpoints = ["epoch-0004"]')
         .replace("epochs = 1, batch_size = 32", recipe)
     )
@@ -755,7 +755,7 @@ def test_the_runner_says_whether_it_trains_resumes_or_only_scores_a_run(
     # lr 1e-30 leaves the weights as they were: no better validation MAE after epoch 1.
     recipe = "epochs = 4, batch_size = 32, lr = 1e-30, early_stopping = 1"
     cfg = tmp_path / "mini.toml"
-    text = EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    text = one_run(synth_file)
     cfg.write_text(text.replace("epochs = 1, batch_size = 32", recipe))
     out = tmp_path / "out"
     said: list[str] = []
@@ -879,7 +879,7 @@ def test_sigterm_stops_the_runner_like_ctrl_c(synth_file: Path, tmp_path: Path):
     from helpers import terminate_when
 
     cfg = tmp_path / "mini.toml"
-    text = EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    text = one_run(synth_file)
     cfg.write_text(text.replace("epochs = 1,", "epochs = 500,"))
     out = tmp_path / "out"
     config = out / "mini" / "runs" / "a" / "fold0-seed1" / "config.json"
@@ -1218,7 +1218,7 @@ def test_a_finished_run_on_a_file_split_again_stops_the_runner(synth_file: Path,
     data = tmp_path / "d.h5"
     shutil.copy(synth_file, data)
     cfg = tmp_path / "mini.toml"
-    cfg.write_text(EXPERIMENT.format(data=data).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]"))
+    cfg.write_text(one_run(data))
     out = tmp_path / "out"
     run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
     fold = read_info(data).fold
@@ -1308,7 +1308,7 @@ def test_an_edited_val_fold_is_named_as_the_config_names_it(synth_file: Path, tm
     (None is how a run records "next") and "other folds of FILE (split again since)",
     though the file had not been split again."""
     cfg = tmp_path / "mini.toml"
-    text = EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    text = one_run(synth_file)
     cfg.write_text(text)
     out = tmp_path / "out"
     run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
@@ -1324,7 +1324,7 @@ def test_val_fold_next_and_the_fold_it_names_are_one_recipe(synth_file: Path, tm
     ``val_fold = 1`` asks for, and the other way round: it was refused as "another
     configuration" and had to be trained again, for the same folds."""
     cfg = tmp_path / "mini.toml"
-    text = EXPERIMENT.format(data=synth_file).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
+    text = one_run(synth_file)
     cfg.write_text(text)
     out = tmp_path / "out"
     first = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])

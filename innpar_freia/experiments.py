@@ -28,7 +28,9 @@ An experiment is a TOML file (see ``experiments/configs/``)::
     split = "all"                  # "all" (default), or train/val/test by the run's folds
 
 Each run lives in ``<out>/<name>/runs/<variant>/fold<k>-seed<s>/``; a finished run has a
-``done.json`` and is skipped, an interrupted one resumes from its last checkpoint.
+``done.json`` and is skipped, an interrupted one resumes from its last checkpoint, and
+one that another process is training (its lock, see ``run_lock``) is left to it: several
+runners share out an experiment's runs, and each rewrites the table after each run.
 """
 
 from __future__ import annotations
@@ -1753,14 +1755,34 @@ def run_experiment(
             said.add(note)
             log(note)
 
+    from innpar_freia.run_lock import RunDirBusy, table_lock
+
+    def tabulate() -> dict[str, Any]:
+        # Under the table's lock: another runner that gathered the runs before this one's
+        # latest finished must not write its table over this one's afterwards.
+        with table_lock(out):
+            return write_results(exp, out, finished_records(exp, out, data, once), device, commit)
+
     created = make_folder(out)
     attempted: list[Path] = []
+    held: list[tuple[str, Path]] = []
     try:
         for variant, seed, fold in todo:
-            attempted.append(run_directory(out, variant, fold, seed))
-            run_one(exp, variant, data, fold, seed, out, device, log, callbacks, commit)
-            records = finished_records(exp, out, data, once)
-            write_results(exp, out, records, device, commit)
+            run_dir = run_directory(out, variant, fold, seed)
+            attempted.append(run_dir)
+            try:
+                run_one(exp, variant, data, fold, seed, out, device, log, callbacks, commit)
+            except RunDirBusy as exc:
+                # Another runner of this experiment (or an innpar train) is training it:
+                # that one finishes it and rewrites the table; this one goes on with the
+                # rest, so that several runners started alike share out the runs.
+                log(
+                    f"[{exp.name}] {variant.name} {run_dir.name}: being trained by another "
+                    f"process{exc.holder}; skipped"
+                )
+                held.append((f"{variant.name} {run_dir.name}", run_dir))
+                continue
+            tabulate()
     except BaseException:
         # A run that fails (bad data, a bad fold) leaves no empty folders behind. Only this
         # runner's own folders are looked at: another runner on the same experiment may
@@ -1768,7 +1790,16 @@ def run_experiment(
         remove_if_empty(_own_folders(attempted, out))
         remove_if_empty(reversed(created))
         raise
-    return write_results(exp, out, finished_records(exp, out, data, once), device, commit)
+    results = tabulate()
+    # Those the other process had not finished when the table was written.
+    missing = [name for name, run_dir in held if not (run_dir / "done.json").exists()]
+    if missing:
+        log(
+            f"[{exp.name}] not in the table yet, being trained by other processes: "
+            f"{', '.join(missing)}. A runner of this experiment adds its runs to the table "
+            "as it finishes them; after an innpar train, run this again."
+        )
+    return results
 
 
 def finished_records(

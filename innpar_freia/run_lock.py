@@ -10,6 +10,11 @@ outright (SIGKILL): a lock file left behind then blocks nothing, and the next ru
 The holder removes the file when it is done, so a finished run folder holds only its run.
 
 Linux and macOS (``fcntl``). Under torchrun rank 0 alone takes it (see ``train``).
+
+The experiment runner also takes ``.results.lock`` in an experiment's output folder while
+it gathers the finished runs and writes the results table (``table_lock``): runners that
+share an experiment each rewrite the table after every run, and one that read the runs
+before another's run finished must not write its older table over the other's newer one.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from innpar_freia.errors import RunDirError
 from innpar_freia.outputs import make_folder, process_alive, remove_if_empty
 
 LOCK_NAME = ".train.lock"
+TABLE_LOCK_NAME = ".results.lock"
 
 # Run directories this process holds (resolved path -> how many holds are nested): the
 # experiment runner holds a run around its training and scoring, and train() inside it
@@ -35,7 +41,12 @@ _HELD: dict[Path, int] = {}
 
 
 class RunDirBusy(RunDirError):
-    """The run directory is being trained by another process."""
+    """The run directory is being trained by another process; ``holder`` names it
+    (`` (pid N)``, or "" where it has not said)."""
+
+    def __init__(self, message: str, holder: str = "") -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 def _holder(fd: int, wait_s: float = 1.0) -> str:
@@ -65,12 +76,14 @@ def busy_message(run_dir: Path, holder: str = "") -> str:
     )
 
 
-def _acquire(run_dir: Path, made: list[Path]) -> int | None:
-    """The open, locked lock file of ``run_dir``, created with the folder if need be (the
-    folders made are added to ``made``, outermost first); ``None`` where the folder cannot
-    be written (nothing of this user's can train there) or its file system has no locks.
-    ``RunDirBusy`` if another process holds it."""
-    path = run_dir / LOCK_NAME
+def _acquire(
+    run_dir: Path, made: list[Path], name: str = LOCK_NAME, wait: bool = False
+) -> int | None:
+    """The open, locked lock file ``name`` of ``run_dir``, created with the folder if need
+    be (the folders made are added to ``made``, outermost first); ``None`` where the folder
+    cannot be written (nothing of this user's can train there) or its file system has no
+    locks. If another process holds it: ``RunDirBusy``, or with ``wait`` wait for it."""
+    path = run_dir / name
     for _ in range(1000):
         made += make_folder(run_dir)
         try:
@@ -82,11 +95,11 @@ def _acquire(run_dir: Path, made: list[Path]) -> int | None:
                 return None  # read-only: a write there fails, with its own message
             raise
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _holder(fd)
             os.close(fd)
-            raise RunDirBusy(busy_message(run_dir, holder)) from None
+            raise RunDirBusy(busy_message(run_dir, holder), holder) from None
         except OSError as exc:
             os.close(fd)
             if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
@@ -117,11 +130,11 @@ def _acquire(run_dir: Path, made: list[Path]) -> int | None:
     raise RunDirError(f"cannot take the lock {path}: it keeps being replaced")
 
 
-def _release(run_dir: Path, fd: int, made: list[Path]) -> None:
+def _release(run_dir: Path, fd: int, made: list[Path], name: str = LOCK_NAME) -> None:
     """Let go: the lock file goes first (while it is still held, so that whoever takes it
     next takes a file of its own), then the folders the lock made, if nothing else is in
     them (a run that failed before writing anything leaves no folder)."""
-    path = run_dir / LOCK_NAME
+    path = run_dir / name
     try:
         if os.path.samestat(os.fstat(fd), os.stat(path)):
             path.unlink()
@@ -160,5 +173,26 @@ def training_lock(run_dir: Path) -> Iterator[None]:
         del _HELD[key]
         if fd is not None:
             _release(run_dir, fd, made)
+        else:
+            remove_if_empty(reversed(made))
+
+
+@contextmanager
+def table_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder``'s results-table lock for the duration, waiting for another runner
+    that holds it (it holds it for the seconds it takes to gather and write the table).
+    The lock file is removed on the way out: a results folder is versioned."""
+    folder = Path(folder)
+    made: list[Path] = []
+    try:
+        fd = _acquire(folder, made, TABLE_LOCK_NAME, wait=True)
+    except BaseException:
+        remove_if_empty(reversed(made))
+        raise
+    try:
+        yield
+    finally:
+        if fd is not None:
+            _release(folder, fd, made, TABLE_LOCK_NAME)
         else:
             remove_if_empty(reversed(made))

@@ -165,29 +165,71 @@ def test_a_killed_holder_does_not_block_the_next_run(
     assert epochs_logged(empty) == [1]
 
 
-def test_a_runner_does_not_train_a_run_another_process_holds(
+def test_a_runner_skips_a_run_another_process_holds_and_trains_the_rest(
     synth_file: Path, tmp_path: Path, holder
 ) -> None:
-    """Two runners on one experiment: the second is refused the run the first is training
-    (not train it again with force=True, setting the first's files aside), and leaves its
-    folder; once the first has gone, the run trains."""
+    """Two runners on one experiment: the second does not train the run the first is
+    training (not train it again with force=True, setting the first's files aside), and
+    leaves its folder; it trains the other runs, says which it skipped, and writes a table
+    of what is finished. Once the first has gone, the run trains."""
     from innpar_freia.experiments import run_experiment
 
     cfg = tmp_path / "mini.toml"
     cfg.write_text(
         f'name = "mini"\ndescription = "t"\n[data]\nfile = "{synth_file}"\n[protocol]\n'
-        'test_folds = [0]\nseeds = [1]\nevaluate = ["test"]\ncheckpoints = ["best"]\n'
+        'test_folds = [0, 1]\nseeds = [1]\nevaluate = ["test"]\ncheckpoints = ["best"]\n'
         'reference = "a"\n[base]\npreset = "tiny"\ntrain = { epochs = 1, batch_size = 32 }\n'
         '[[variants]]\nname = "a"\n'
     )
     out = tmp_path / "out"
     run = out / "mini" / "runs" / "a" / "fold0-seed1"
     proc = holder(run)  # the first runner's run, starting
-    with pytest.raises(RunDirError, match=f"{run} {BUSY} \\(pid {proc.pid}\\)"):
-        run_experiment(cfg, out, device="cpu", log=lambda s: None)
+    said: list[str] = []
+    results = run_experiment(cfg, out, device="cpu", log=said.append)
     assert [p.name for p in run.iterdir()] == [".train.lock"]  # its folder stays
+    assert [r["test_fold"] for r in results["variants"]["a"]["runs"]] == [1]
+    assert f"a fold0-seed1: being trained by another process (pid {proc.pid}); skipped" in (
+        "\n".join(said)
+    )
+    assert "not in the table yet, being trained by other processes: a fold0-seed1." in said[-1]
+    assert not (out / "mini" / ".results.lock").exists()  # a results folder is versioned
     proc.kill()
     proc.wait(timeout=30)
-    results = run_experiment(cfg, out, device="cpu", log=lambda s: None)
-    assert len(results["variants"]["a"]["runs"]) == 1
+    said.clear()
+    results = run_experiment(cfg, out, device="cpu", log=said.append)
+    assert sorted(r["test_fold"] for r in results["variants"]["a"]["runs"]) == [0, 1]
     assert not (run / ".train.lock").exists() and (run / "done.json").is_file()
+    assert not any("not in the table" in line for line in said)
+
+
+def test_runners_writing_one_table_wait_for_each_other(tmp_path: Path) -> None:
+    """The results table's lock is held by one runner at a time: a second waits for it
+    (it does not write an older table over a newer one), and takes it once it is free."""
+    import threading
+
+    from innpar_freia.run_lock import table_lock
+
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    order: list[str] = []
+    with table_lock(folder):
+        script = (
+            "import sys; from pathlib import Path\n"
+            "from innpar_freia.run_lock import table_lock\n"
+            "with table_lock(Path(sys.argv[1])):\n    print('took it', flush=True)\n"
+        )
+        other = subprocess.Popen(
+            [sys.executable, "-c", script, str(folder)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=_env(),
+        )
+        reader = threading.Thread(target=lambda: order.append(other.stdout.readline().strip()))
+        reader.start()
+        reader.join(timeout=3)
+        assert reader.is_alive() and order == []  # still waiting after 3 s
+        order.append("released")
+    reader.join(timeout=60)
+    assert other.wait(timeout=60) == 0
+    assert order == ["released", "took it"]
+    assert list(folder.iterdir()) == []  # the lock file goes with its last holder

@@ -429,6 +429,25 @@ def fit_to_data(run_config: RunConfig, data: Path) -> tuple[RunConfig, StoreInfo
     return RunConfig(preset=run_config.preset, model=model_cfg, train=cfg), info, plan
 
 
+def check_global_batch(batch_size: int, world_size: int, resumed: Path | None = None) -> None:
+    """The batch is the global one: it must split evenly over the ``world_size`` processes.
+    ``resumed``: the run directory of a run being resumed (it keeps its batch: only the
+    number of processes can change)."""
+    if batch_size % world_size == 0:
+        return
+    divisors = [n for n in range(1, min(batch_size, 64) + 1) if batch_size % n == 0]
+    raise ConfigError(
+        f"batch_size {batch_size} must be divisible by the number of processes "
+        f"({world_size}): it is the global batch"
+        + (
+            f"; resume {resumed} with a number of processes that divides it "
+            f"({', '.join(map(str, divisors))})"
+            if resumed is not None
+            else ""
+        )
+    )
+
+
 def fit_model_to_data(model: ModelConfig, info: StoreInfo) -> ModelConfig:
     """The network ``model`` at the rate and window length of the window file ``info``, as a
     run on that file trains it (:func:`fit_to_data`) and ``innpar check --preset --data``
@@ -1143,19 +1162,7 @@ def _train(
             f"{data} has windows of {info.window_length} samples at {info.fs} Hz, but the run "
             "being resumed was trained on other windows"
         )
-    if cfg.batch_size % dist_info.world_size:
-        divisors = [n for n in range(1, min(cfg.batch_size, 64) + 1) if cfg.batch_size % n == 0]
-        raise ConfigError(
-            f"batch_size {cfg.batch_size} must be divisible by the number of processes "
-            f"({dist_info.world_size}): it is the global batch"
-            + (
-                # A resumed run keeps its batch: only the number of processes can change.
-                f"; resume {run_dir} with a number of processes that divides it "
-                f"({', '.join(map(str, divisors))})"
-                if state is not None
-                else ""
-            )
-        )
+    check_global_batch(cfg.batch_size, dist_info.world_size, run_dir if state is not None else None)
     has_val = len(plan.val) > 0
     data_desc = {
         "path": str(data.resolve()),

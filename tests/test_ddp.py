@@ -60,6 +60,7 @@ def _common(synth_file: Path, config: Path, device: str, epochs: int) -> list[st
 
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _single(args: list[str], out: Path) -> None:
@@ -509,3 +510,77 @@ def test_a_message_as_exit_code_is_printed_before_the_process_ends(
             cli_module._exit_now(code)
         assert exits.pop() == status
     assert capsys.readouterr().err == "stopped: disk full\n"
+
+
+# Runs `innpar ARGV[2:]`; rank 1 kills itself outright once the run has its first
+# checkpoint, as the out-of-memory killer would.
+_RANK_1_DIES = """
+import os, signal, sys, threading, time
+from pathlib import Path
+out = Path(sys.argv[1])
+sys.argv = ["innpar", *sys.argv[2:]]
+if os.environ.get("RANK") == "1":
+    def die():
+        while not (out / "checkpoints" / "last.pt").exists():
+            time.sleep(0.005)
+        os.kill(os.getpid(), signal.SIGKILL)
+    threading.Thread(target=die, daemon=True).start()
+from innpar_freia.cli import main
+main()
+"""
+
+
+def test_rank_0_says_how_to_resume_when_another_process_dies(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """A rank killed outright (out of memory) made rank 0's next collective fail with a
+    50-line gloo traceback of a closed connection, and no word on how to go on."""
+    script = tmp_path / "rank1_dies.py"
+    script.write_text(_RANK_1_DIES)
+    config = tmp_path / "recipe.toml"
+    config.write_text('preset = "tiny"\n')
+    out = tmp_path / "ddp"
+    args = _common(synth_file, config, "cpu", epochs=30)
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    proc = subprocess.run(
+        [*launch, str(script), str(out), "train", *args, "--out", str(out)],
+        env={**ENV, "PYTHONPATH": os.pathsep.join([str(REPO), ENV.get("PYTHONPATH", "")])},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode != 0
+    lines = proc.stderr.splitlines()
+    error = next(i for i, line in enumerate(lines) if line.startswith("Error:"))
+    assert lines[error] == (
+        "Error: lost the connection to another process of this run (it ended: see "
+        f"torchrun's report); {out} continues from its last completed epoch with:"
+    ), proc.stderr[-3000:]
+    assert lines[error + 1] == (
+        f"  torchrun --nproc_per_node=2 -m innpar_freia train --data {synth_file} "
+        f"--out {out} --resume --epochs 30"
+    )
+    # torchrun's own report of the stopped children (ChildFailedError) follows.
+    assert "[rank0]" not in proc.stderr and "by peer" not in proc.stderr, proc.stderr[-3000:]
+    assert (out / "checkpoints" / "last.pt").is_file()  # what it says to resume from
+
+
+def test_a_dry_run_under_torchrun_says_it_once_and_checks_the_batch(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """Every process printed the dry run's configuration (two JSON documents in one
+    output), and a batch the processes cannot share was shown as fine, then refused by
+    the run itself."""
+    out = tmp_path / "dry"
+    common = ["--data", str(synth_file), "--preset", "tiny", "--dry-run", "--json"]
+    proc = _launch([*common, "--batch-size", "8"], out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["train"]["batch_size"] == 8  # one document
+    proc = _launch([*common, "--batch-size", "9"], out)
+    assert proc.returncode != 0 and proc.stdout == ""
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == [
+        "Error: batch_size 9 must be divisible by the number of processes (2): it is the "
+        "global batch"
+    ], proc.stderr[-3000:]
+    assert not out.exists()

@@ -166,16 +166,24 @@ def train_cmd(
         if dry_run:
             # What the run would train with: checked against the data as a run checks it
             # (the network at the data's rate and window length, the splits it would use).
-            from innpar_freia.train import check_run_dir, fit_to_data, resolve_device
+            from innpar_freia.train import (
+                check_global_batch,
+                check_run_dir,
+                fit_to_data,
+                resolve_device,
+            )
 
             run_config, _, plan = fit_to_data(run_config, Path(data))
             resolve_device(run_config.train.device)  # --device cuda on a machine without
+            # Under torchrun, the processes the batch is shared over.
+            check_global_batch(run_config.train.batch_size, int(os.environ.get("WORLD_SIZE", 1)))
             if run_dir is not None:  # a run there is replaced only with --force
                 from innpar_freia.outputs import check_writable
 
                 check_run_dir(Path(run_dir), resume=False, force=force)
                 check_writable(Path(run_dir) / "config.json")  # a read-only folder: not 0
-            click.echo(to_json({**run_config.to_dict(), "split": plan.describe()}))
+            if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, said once
+                click.echo(to_json({**run_config.to_dict(), "split": plan.describe()}))
             return
         if run_dir is None:
             if "LOCAL_RANK" in os.environ:
@@ -206,30 +214,23 @@ def train_cmd(
         # run can go on: a resumed one, or a new one that wrote its first checkpoint (not a
         # run that --force was replacing, which is put back as it was).
         interrupted = isinstance(exc, KeyboardInterrupt) or exc.code == 128 + signal.SIGTERM
-        after = last.stat().st_mtime_ns if last.is_file() else None
-        ours = after is not None and (resume or after != before)
-        if interrupted and ours and int(os.environ.get("RANK", "0")) == 0:
-            epochs_opt = f" --epochs {overrides['epochs']}" if "epochs" in overrides else ""
-            # Under torchrun, the same launcher again: a plain command would resume in one
-            # process (it can, but the user asked for several).
-            world = int(os.environ.get("WORLD_SIZE", "1"))
-            local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
-            nodes = f"--nnodes={world // local} " if world > local else ""
-            launcher = (
-                f"torchrun {nodes}--nproc_per_node={local} -m innpar_freia"
-                if world > 1 and "LOCAL_RANK" in os.environ
-                else "innpar"
-            )
-            command = (
-                f"{launcher} train --data {shlex.quote(str(data))} "
-                f"--out {shlex.quote(str(run_dir))} --resume{epochs_opt}"
-            )
-            click.echo(
-                f"\ninterrupted; {run_dir} continues from its last completed epoch with:\n"
-                f"  {command}",
-                err=True,
-            )
+        hint = _resume_hint(data, run_dir, last, before, resume, overrides)
+        if interrupted and hint and int(os.environ.get("RANK", "0")) == 0:
+            click.echo(f"\ninterrupted; {hint}", err=True)
         raise
+    except Exception as exc:
+        from innpar_freia.cli import lost_a_peer
+
+        if "LOCAL_RANK" not in os.environ or not lost_a_peer(exc):
+            raise
+        # Another process of this run ended (killed, out of memory): rank 0's collective
+        # fails with gloo's or NCCL's traceback of a closed connection, which says neither
+        # what happened nor how to go on. (Other ranks say so in innpar_freia.cli.)
+        hint = _resume_hint(data, run_dir, last, before, resume, overrides)
+        raise click.ClickException(
+            "lost the connection to another process of this run (it ended: see torchrun's "
+            "report); " + (hint or f"nothing of it was kept: start {run_dir} again")
+        ) from None
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun only rank 0 reports
     summary = {
@@ -249,6 +250,39 @@ def train_cmd(
             f"done: {counted(result.epochs_completed, 'epoch')}; best validation MAE {best} "
             f"at epoch {result.best_epoch}\nbest checkpoint: {result.best_checkpoint}"
         )
+
+
+def _resume_hint(
+    data: str,
+    run_dir: str | Path,
+    last: Path,
+    before: int | None,
+    resume: bool,
+    overrides: dict[str, Any],
+) -> str | None:
+    """ "RUN continues from its last completed epoch with: COMMAND", if this command's run
+    can go on after it stopped: a resumed one, or a new one that wrote its first checkpoint
+    (``before``: last.pt's mtime when the command began); not a run that --force was
+    replacing, which is put back as it was."""
+    after = last.stat().st_mtime_ns if last.is_file() else None
+    if after is None or not (resume or after != before):
+        return None
+    epochs_opt = f" --epochs {overrides['epochs']}" if "epochs" in overrides else ""
+    # Under torchrun, the same launcher again: a plain command would resume in one
+    # process (it can, but the user asked for several).
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    nodes = f"--nnodes={world // local} " if world > local else ""
+    launcher = (
+        f"torchrun {nodes}--nproc_per_node={local} -m innpar_freia"
+        if world > 1 and "LOCAL_RANK" in os.environ
+        else "innpar"
+    )
+    command = (
+        f"{launcher} train --data {shlex.quote(str(data))} "
+        f"--out {shlex.quote(str(run_dir))} --resume{epochs_opt}"
+    )
+    return f"{run_dir} continues from its last completed epoch with:\n  {command}"
 
 
 def _predictions_file(path: Path | None) -> Path | None:

@@ -180,8 +180,8 @@ def reconstruct_cmd(
     windows of a window file are reconstructed as they are: imported from recordings,
     they passed quality control; from windowed layouts, windows with NaN or a constant
     line were left out). Beside OUT go
-    STEM.beats.csv (per-beat SBP/DBP/MAP) and STEM.summary.json, STEM being OUT without
-    its suffix (abp.csv -> abp.beats.csv).
+    STEM.beats.csv (per-beat SBP/DBP/MAP; for a window file STEM.windows.csv, per window)
+    and STEM.summary.json, STEM being OUT without its suffix (abp.csv -> abp.beats.csv).
 
     INPUT may also be a folder: every recording under it (WFDB records, .csv, .npz, .npy;
     recursively) is reconstructed into the folder --out, OUT/RECORD.FORMAT with its beats

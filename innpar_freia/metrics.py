@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from innpar_freia.signal import bp_values_batch, zscore
+from innpar_freia.signal import bp_values_batch, check_rate, zscore
 
 BP_NAMES = ("sbp", "dbp", "map")
 BHS_THRESHOLDS = (5.0, 10.0, 15.0)
@@ -54,6 +54,8 @@ def bhs_grade(cumulative: tuple[float, float, float]) -> str:
 
 def ieee_grade(mae: float) -> str:
     """IEEE 1708 grade from the MAE (mmHg): A <= 5, B <= 6, C <= 7, else D."""
+    if np.isnan(mae):  # NaN compares False with every maximum: it was graded D
+        raise ValueError(f"ieee_grade needs an MAE (mmHg), not {mae!r}")
     for grade, maximum in IEEE_GRADES:
         if mae <= maximum + THRESHOLD_SLACK:
             return grade
@@ -199,6 +201,11 @@ def pearson_r(a: np.ndarray, b: np.ndarray) -> float:
     levels of a fold's 2 subjects) or a side that does not vary (one subject, a model that
     predicts one level for everybody), instead of numpy's warnings."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    # Unequal samples failed in numpy's corrcoef, with a message about concatenation.
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(
+            f"pearson_r needs two 1-D samples of one length, not {a.shape} and {b.shape}"
+        )
     if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
@@ -664,6 +671,22 @@ class BaselineAccumulator:
         return BaselineParams(mean_y, float(bp[0]), float(bp[1]), float(bp[2]), float(a), float(b))
 
 
+def _per_window(name: str, values: Any, n: int, needed_by: str | None = "the protocol") -> Any:
+    """``values``, refused unless it has one entry per window (``None`` is let through
+    where nothing, ``needed_by=None``, uses it): a short ``order`` calibrated only the
+    subjects of its first windows and scored the others uncalibrated as "calibrated"; other
+    lengths failed deep in numpy."""
+    if values is None:
+        if needed_by is not None:
+            raise ValueError(f"{name} is None, but {needed_by} needs one entry per window")
+        return values
+    shape = np.shape(values)  # not np.asarray: ppg may be a dataset read a block at a time
+    count = shape[0] if shape else "no"
+    if count != n:
+        raise ValueError(f"{name} has {count} entries but there are {n} windows")
+    return values
+
+
 def protocol_windows(
     pred: np.ndarray,
     ref: np.ndarray,
@@ -686,8 +709,7 @@ def protocol_windows(
     exist only one block at a time.
     """
     pred, ref = np.asarray(pred), np.asarray(ref)
-    subjects = np.asarray(subjects).astype(str)
-    order = np.asarray(order)
+    fs = check_rate("fs", fs)
     if pred.shape != ref.shape or pred.ndim != 2:
         raise ValueError(f"pred {pred.shape} and ref {ref.shape} must be equal (windows, samples)")
     if calibration is not None and calibration not in CALIBRATIONS:
@@ -695,6 +717,10 @@ def protocol_windows(
             f"calibration must be one of {', '.join(CALIBRATIONS)}, but is {calibration!r}"
         )
     n, length = pred.shape
+    subjects = np.asarray(_per_window("subjects", subjects, n)).astype(str)
+    calibrated = "the calibrated protocol" if calibration is not None else None
+    order = np.asarray(_per_window("order", order, n, calibrated))
+    _per_window("ppg", ppg, n, "the linear baseline" if baselines is not None else None)
     bp_ref, bp_pred = np.empty((n, 3)), np.empty((n, 3))
     model = WaveErrors.empty(n, length)
     levels = {"pred": np.empty(n), "ref": np.empty(n)}

@@ -184,6 +184,7 @@ def bp_values(x: np.ndarray, fs: float) -> tuple[float, float, float]:
     median diastolic trough (the min when none), MAP the mean of the window.
     """
     x = np.asarray(x, dtype=np.float64)
+    fs = check_rate("fs", fs)  # a rate of 0 or below put the peaks 1 sample apart, silently
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"bp_values needs one non-empty window, got shape {x.shape}")
     if not np.isfinite(x).all():
@@ -195,6 +196,7 @@ def bp_values_batch(x: np.ndarray, fs: float) -> np.ndarray:
     """``(n, L)`` windows -> ``(n, 3)`` array of SBP, DBP, MAP (mmHg): :func:`bp_values` of
     each window, bit for bit."""
     x = np.asarray(x, dtype=np.float64)
+    fs = check_rate("fs", fs)  # (once a call, not once a window: see bp_values)
     if x.ndim != 2:
         raise ValueError(f"expected (windows, samples), got shape {x.shape}")
     if x.size and not np.isfinite(x).all():

@@ -567,3 +567,65 @@ def test_naive_baseline_means_are_per_window_bp_means_and_linear_mase_is_its_own
             method["waveform"]["mae"] / naive["waveform"]["mae"]
         )
     assert linear["mase"]["waveform"] != pytest.approx(m["calibration_free"]["mase"]["waveform"])
+
+
+def two_subjects_offset() -> tuple:
+    """Subjects A and B, 2 windows each, ordered by start; the prediction is off by a
+    constant 20 mmHg, which calibration removes exactly."""
+    ref = np.stack([pulse(m, a) for m, a in ((100, 20), (102, 20), (90, 15), (92, 15))])
+    return ref + 20.0, ref, np.array(["A", "A", "B", "B"]), np.array([0, 500, 0, 500])
+
+
+def test_a_short_order_is_refused_not_scored_as_uncalibrated_windows():
+    """An order of 2 entries for 4 windows calibrated subject A only and scored B's windows,
+    uncalibrated, as "calibrated" (3 windows, SBP MAE 13.3 instead of 2 windows, 0)."""
+    pred, ref, subjects, order = two_subjects_offset()
+    m = evaluate_predictions(pred, ref, ref, subjects, order, FS)
+    assert m["calibrated"]["n_windows"] == 2
+    assert m["calibrated"]["sbp"]["mae"] == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="order has 2 entries but there are 4 windows"):
+        evaluate_predictions(pred, ref, ref, subjects, order[:2], FS)
+    with pytest.raises(ValueError, match="order has 5 entries but there are 4 windows"):
+        protocol_windows(pred, ref, ref, subjects, np.arange(5), FS)
+
+
+def test_subjects_and_ppg_need_one_entry_per_window():
+    pred, ref, subjects, order = two_subjects_offset()
+    base = BaselineParams.fit(ref, ref, FS)
+    with pytest.raises(ValueError, match="subjects has 3 entries but there are 4 windows"):
+        evaluate_predictions(pred, ref, ref, subjects[:3], order, FS)
+    with pytest.raises(ValueError, match="ppg has 3 entries but there are 4 windows"):
+        evaluate_predictions(pred, ref, ref[:3], subjects, order, FS, base)
+    with pytest.raises(ValueError, match="ppg is None, but the linear baseline needs"):
+        protocol_windows(pred, ref, None, subjects, order, FS, base)
+    with pytest.raises(ValueError, match="order is None, but the calibrated protocol needs"):
+        protocol_windows(pred, ref, ref, subjects, None, FS)
+    # Where nothing uses them, ppg and order may be left out.
+    free = protocol_windows(pred, ref, None, subjects, None, FS, calibration=None)
+    assert set(free) == {"model"}
+
+
+@pytest.mark.parametrize("fs", [0, -5.0, float("nan"), float("inf"), "125", None, True])
+def test_the_metrics_refuse_a_rate_that_is_not_one(fs):
+    """fs 0 or below put the peaks 1 sample apart (other SBP/DBP, silently); NaN and a
+    string failed deep in numpy."""
+    pred, ref, subjects, order = two_subjects_offset()
+    for call in (
+        lambda: bp_values(ref[0], fs),
+        lambda: bp_values_batch(ref, fs),
+        lambda: protocol_windows(pred, ref, ref, subjects, order, fs),
+        lambda: evaluate_predictions(pred, ref, ref, subjects, order, fs),
+    ):
+        with pytest.raises(ValueError, match=r"fs must be a finite rate above 0 Hz"):
+            call()
+
+
+def test_pearson_r_of_unequal_samples_and_an_ieee_grade_of_nan_are_refused():
+    """pearson_r failed in numpy's concatenation, and a NaN MAE was graded D."""
+    from innpar_freia.metrics import pearson_r
+
+    with pytest.raises(ValueError, match=r"pearson_r needs two 1-D samples of one length"):
+        pearson_r([1.0, 2.0, 3.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="ieee_grade needs an MAE"):
+        ieee_grade(float("nan"))
+    assert ieee_grade(float("inf")) == "D"

@@ -375,11 +375,13 @@ class Checkpoint:
         return given
 
     def predict_abp(
-        self, ppg: np.ndarray, batch_size: int = 512, fs: float | None = None
+        self, ppg: np.ndarray, *, batch_size: int = 512, fs: float | None = None
     ) -> np.ndarray:
         """Raw PPG windows ``(n, L)`` (any units) -> ABP ``(n, L)`` in mmHg. Give ``fs``, the
         windows' rate in Hz, to have windows at another rate than the training data's
-        refused: their shapes alone cannot tell."""
+        refused: their shapes alone cannot tell. The arguments after the windows are
+        keyword-only: ``predict_abp(ppg, 125)`` took the rate for ``batch_size`` and
+        checked no rate at all."""
         ppg = self._finite(ppg, "PPG", fs)
 
         def to_mmhg(norm: np.ndarray) -> np.ndarray:
@@ -398,13 +400,14 @@ class Checkpoint:
     def predict_ppg(
         self,
         abp_mmhg: np.ndarray,
+        *,
         batch_size: int = 512,
         fs: float | None = None,
         dtype: Any = np.float64,
     ) -> np.ndarray:
         """ABP windows ``(n, L)`` in mmHg -> PPG ``(n, L)`` in the z units of the network's
         input (a window's mean and SD come out near, not exactly, 0 and 1), by the reverse
-        pass (``fs`` as in :meth:`predict_abp`).
+        pass (``fs``, and the keyword-only arguments, as in :meth:`predict_abp`).
 
         The reverse pass takes the ABP and its gradient channel, which is computed here
         from the ABP, as training computes it from the reference. :meth:`predict_abp`

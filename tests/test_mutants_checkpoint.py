@@ -232,6 +232,19 @@ def test_the_rate_is_the_checkpoint_s_own(tmp_path: Path):
         ckpt.predict_abp(waves(1), fs=125.0)
 
 
+def test_a_rate_given_by_position_is_refused_not_taken_for_the_batch_size(tmp_path: Path):
+    """``predict_abp(ppg, 125)`` put the rate into ``batch_size`` and checked no rate: a
+    model trained at 250 Hz predicted from 125 Hz windows without a word. The arguments
+    after the windows are keyword-only."""
+    cfg = resolve_config("tiny", model={"fs": 250.0})
+    model = build_model(cfg.model, seed=0)
+    ckpt = Checkpoint(tmp_path / "t.pt", model, cfg, Normalisation("minmax", 50.0, 100.0), None)
+    with pytest.raises(TypeError, match="positional argument"):
+        ckpt.predict_abp(waves(1), 125)
+    with pytest.raises(TypeError, match="positional argument"):
+        ckpt.predict_ppg(90.0 + 20.0 * waves(1), 125)
+
+
 def test_a_boolean_rate_is_a_type_error(tiny, tmp_path: Path):
     """Guards against taking ``fs=True`` as 1 Hz ("the windows are at 1 Hz ..."): a flag
     given for the rate is a mistake of type, named as such."""

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from innpar_freia.checkpoint import Checkpoint, load_checkpoint
-from innpar_freia.data.dataset import Normalisation, load_split_arrays, plan_splits
+from innpar_freia.data.dataset import Normalisation, SplitPlan, load_split_arrays, plan_splits
 from innpar_freia.data.leakage import NO_KEY, copy_keys
 from innpar_freia.data.store import StoreInfo, read_info
 from innpar_freia.errors import DataError
@@ -75,23 +75,8 @@ def split_indices(
         # with the rest without a word, they made half of a pooled "test" of 4,780 windows.
         _refuse_training_windows(ckpt, info, idx, split)
         return idx
-    tcfg = ckpt.run_config.train
-    if test_fold is not None and not info.has_folds:
-        raise DataError(
-            f"{info.path} has no cross-validation folds, so test fold {test_fold} cannot be "
-            "used; drop --test-fold to score its split column"
-        )
-    if test_fold is None and info.has_folds:
-        test_fold = tcfg.test_fold
-    val_fold = tcfg.val_fold if test_fold == tcfg.test_fold else None
-    if not info.has_splits and not info.has_folds:
-        # plan_splits would point only at 'innpar data split'; a file to score as a whole
-        # (a recording's windows, an external dataset) wants --split all.
-        raise DataError(
-            f"{info.path} assigns no windows to train/val/test and has no folds: score every "
-            "window with --split all, or assign splits with 'innpar data split'"
-        )
-    plan = plan_splits(info, test_fold, val_fold)
+    plan = scored_plan(ckpt, info, test_fold)
+    val_fold = plan.val_fold
     idx = plan.indices(split)
     if len(idx) == 0:
         if split == "val" and val_fold == -1:
@@ -112,6 +97,30 @@ def split_indices(
     if split in ("test", "val"):
         _refuse_training_windows(ckpt, info, idx, split)
     return idx
+
+
+def scored_plan(ckpt: Checkpoint, info: StoreInfo, test_fold: int | None = None) -> SplitPlan:
+    """The train/val/test plan of ``info``'s file that :func:`split_indices` scores: the
+    checkpoint run's test and validation folds unless ``test_fold`` says otherwise, and
+    where the run gave none on a file with folds, :func:`plan_splits`'s own choice (the
+    last fold), whose number the plan tells and the run's configuration does not."""
+    tcfg = ckpt.run_config.train
+    if test_fold is not None and not info.has_folds:
+        raise DataError(
+            f"{info.path} has no cross-validation folds, so test fold {test_fold} cannot be "
+            "used; drop --test-fold to score its split column"
+        )
+    if test_fold is None and info.has_folds:
+        test_fold = tcfg.test_fold
+    val_fold = tcfg.val_fold if test_fold == tcfg.test_fold else None
+    if not info.has_splits and not info.has_folds:
+        # plan_splits would point only at 'innpar data split'; a file to score as a whole
+        # (a recording's windows, an external dataset) wants --split all.
+        raise DataError(
+            f"{info.path} assigns no windows to train/val/test and has no folds: score every "
+            "window with --split all, or assign splits with 'innpar data split'"
+        )
+    return plan_splits(info, test_fold, val_fold)
 
 
 def trained_windows(ckpt: Checkpoint, info: StoreInfo) -> np.ndarray | None:
@@ -316,14 +325,6 @@ def evaluate_full(
         *args, baselines=ckpt.baselines, calibration=calibration, windows=windows
     )
     info = read_info(data)
-    # The fold whose windows were scored (the run's own when none is given), for the report.
-    fold = None
-    if split != "all" and info.has_folds:
-        fold = test_fold if test_fold is not None else ckpt.run_config.train.test_fold
-        if split == "val":  # the validation fold that goes with that test fold
-            tcfg = ckpt.run_config.train
-            val_fold = tcfg.val_fold if fold == tcfg.test_fold else None
-            fold = plan_splits(info, fold, val_fold).val_fold
     result = {
         "checkpoint": str(ckpt.path),
         "epoch": ckpt.epoch,
@@ -331,7 +332,7 @@ def evaluate_full(
         "data": str(Path(data)),
         "split": split,
         "test_fold": test_fold,
-        "fold": fold if split in ("test", "val") else None,
+        "fold": scored_fold(ckpt, info, split, test_fold),
         "warning": _selection_warning(ckpt, info, preds.indices, split),
         "fs": ckpt.fs,
         "window_length": ckpt.window_length,
@@ -339,6 +340,19 @@ def evaluate_full(
         "inverse": inverse_metrics(preds),
     }
     return result, preds, windows
+
+
+def scored_fold(
+    ckpt: Checkpoint, info: StoreInfo, split: str, test_fold: int | None = None
+) -> int | None:
+    """The fold whose windows ``split`` scored, for the report: that of
+    :func:`scored_plan`, not the run's configured test fold, which is ``None`` where the
+    run let the nested scheme take the file's last fold (and the report then named no
+    fold). ``None`` for ``train``, ``all`` and a file's split column."""
+    if split not in ("test", "val") or not info.has_folds:
+        return None
+    plan = scored_plan(ckpt, info, test_fold)
+    return plan.test_fold if split == "test" else plan.val_fold
 
 
 def _selection_warning(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray, split: str):

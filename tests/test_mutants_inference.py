@@ -670,6 +670,25 @@ def test_only_the_epoch_chosen_on_the_validation_windows_is_warned_about(tmp_pat
     assert train["fold"] is None and train["test_fold"] is None
 
 
+def test_the_fold_the_nested_scheme_chose_by_itself_is_reported(tmp_path: Path):
+    """A run on a file with folds but no split column tests on its last fold without a
+    test_fold in its configuration: ``evaluate`` reported ``"fold": None`` for the test
+    split (the report and the figure titles then named no fold), though it scored fold 4."""
+    from innpar_freia.figures import scope_phrase
+    from innpar_freia.report import scored_text, what_was_scored
+
+    path = fold_file(tmp_path / "f.h5")
+    ckpt = trained_on(tmp_path, path)  # no test_fold: the nested scheme's last fold, 4
+    assert ckpt.run_config.train.test_fold is None
+    test, preds = evaluate(ckpt, path, "test")
+    assert preds.indices.tolist() == [7, 8] and test["fold"] == 4
+    assert test["test_fold"] is None  # what was asked for, which was nothing
+    assert scope_phrase(test["split"], test["fold"]) == "test fold 4"
+    assert "split **test** (fold 4)" in scored_text(what_was_scored(test))
+    val, preds = evaluate(ckpt, path, "val")  # validation fold 4 + 1 mod 5
+    assert preds.indices.tolist() == [0, 1] and val["fold"] == 0
+
+
 # --------------------------------------------------------------------------------------
 # Windows through a checkpoint (Checkpoint.predict_abp / predict_ppg)
 # --------------------------------------------------------------------------------------

@@ -132,14 +132,6 @@ def trained_windows(ckpt: Checkpoint, info: StoreInfo) -> np.ndarray | None:
     return None if plan is None else plan.train
 
 
-def selection_windows(ckpt: Checkpoint, info: StoreInfo) -> np.ndarray | None:
-    """Indices of the windows that chose the checkpoint's epoch (its run's validation
-    split, early stopping and ``best.pt``), when ``info`` is the file the run trained on;
-    ``None`` otherwise (as :func:`trained_windows`)."""
-    plan = _run_plan(ckpt, info)
-    return None if plan is None else plan.val
-
-
 class _NoPlan:
     """The run's own split does not apply to the file any more: no window is known."""
 
@@ -181,7 +173,6 @@ def _refuse_training_windows(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray,
     plan = _run_plan(ckpt, info)
     if plan is None:
         return
-    tcfg = ckpt.run_config.train
     seen = np.intersect1d(idx, plan.train)
     if seen.size:
         held = [name for name in ("test", "val") if len(getattr(plan, name))]
@@ -195,8 +186,8 @@ def _refuse_training_windows(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray,
                 "windows with 'innpar data split' and train on it again, or score another "
                 "data set (--data)"
             )
-        elif tcfg.test_fold is not None:
-            how = f"give that run's test fold ({tcfg.test_fold})"
+        elif plan.test_fold is not None:  # (the plan's: the nested scheme's own choice too)
+            how = f"give that run's test fold ({plan.test_fold})"
         else:
             how = "drop --test-fold (the run used the file's split column)"
         raise DataError(
@@ -359,7 +350,8 @@ def _selection_warning(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray, split
     """A warning when scored windows are the ones that chose the checkpoint (its run's
     validation split: ``--split val``, or ``--test-fold`` of the run's validation fold):
     their scores are optimistic, as the epoch was picked on them. ``None`` otherwise."""
-    chose = selection_windows(ckpt, info)
+    plan = _run_plan(ckpt, info)
+    chose = None if plan is None else plan.val
     # Chosen on them: the epoch that was the best on validation when it was saved (best.pt,
     # or a last.pt whose last epoch was the best); other epochs only saw them scored.
     best = (ckpt.metrics or {}).get("best_epoch")
@@ -368,7 +360,8 @@ def _selection_warning(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray, split
     seen = np.intersect1d(idx, chose)
     if not seen.size:
         return None
-    fold = ckpt.run_config.train.test_fold
+    # The plan's test fold, not the configuration's: None where the nested scheme chose it.
+    fold = getattr(plan, "test_fold", None)
     better = f"; score the run's test fold ({fold}) for a test" if fold is not None else ""
     return (
         f"{seen.size} of the {len(idx)} {_windows_of(split)} are the validation windows this "

@@ -689,6 +689,19 @@ def test_the_fold_the_nested_scheme_chose_by_itself_is_reported(tmp_path: Path):
     assert preds.indices.tolist() == [0, 1] and val["fold"] == 0
 
 
+def test_advice_names_the_test_fold_the_nested_scheme_chose_by_itself(tmp_path: Path):
+    """The same run (test fold 4, chosen by the scheme, not configured): scoring a fold it
+    trained on was told "drop --test-fold (the run used the file's split column)", which
+    it did not, and its validation scores' warning left out which fold to score instead."""
+    path = fold_file(tmp_path / "f.h5")
+    ckpt = trained_on(tmp_path, path)
+    with pytest.raises(DataError, match=r"give that run's test fold \(4\)"):
+        evaluate(ckpt, path, "test", test_fold=1)
+    ckpt.metrics, ckpt.epoch = {"best_epoch": 3}, 3
+    val, _ = evaluate(ckpt, path, "val")
+    assert val["warning"].endswith("optimistic; score the run's test fold (4) for a test")
+
+
 # --------------------------------------------------------------------------------------
 # Windows through a checkpoint (Checkpoint.predict_abp / predict_ppg)
 # --------------------------------------------------------------------------------------

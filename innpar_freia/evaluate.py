@@ -186,7 +186,7 @@ def _refuse_training_windows(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray,
                 "windows with 'innpar data split' and train on it again, or score another "
                 "data set (--data)"
             )
-        elif plan.test_fold is not None:  # (the plan's: the nested scheme's own choice too)
+        elif plan.test_fold is not None:  # also where the nested scheme chose it
             how = f"give that run's test fold ({plan.test_fold})"
         else:
             how = "drop --test-fold (the run used the file's split column)"

@@ -196,7 +196,7 @@ def bp_values_batch(x: np.ndarray, fs: float) -> np.ndarray:
     """``(n, L)`` windows -> ``(n, 3)`` array of SBP, DBP, MAP (mmHg): :func:`bp_values` of
     each window, bit for bit."""
     x = np.asarray(x, dtype=np.float64)
-    fs = check_rate("fs", fs)  # (once a call, not once a window: see bp_values)
+    fs = check_rate("fs", fs)  # once a call; the windows below take it as checked
     if x.ndim != 2:
         raise ValueError(f"expected (windows, samples), got shape {x.shape}")
     if x.size and not np.isfinite(x).all():

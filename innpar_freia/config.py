@@ -32,6 +32,11 @@ PRELOADS = ("auto", "always", "never")
 # The network squeezes time twice by 2, so windows are zero-padded to a multiple of 4.
 LENGTH_MULTIPLE = 4
 MIN_WINDOW_LENGTH = 8
+# The output low-pass (ModelConfig.output_lowpass_hz): a Butterworth of this order, run
+# forwards and back by scipy's sosfiltfilt, which pads each window by 3 * (order + 1)
+# samples and needs a window longer than that.
+OUTPUT_LOWPASS_ORDER = 4
+MIN_LOWPASS_WINDOW = 3 * (OUTPUT_LOWPASS_ORDER + 1) + 1
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -180,6 +185,14 @@ class ModelConfig(_ConfigBase):
                 f"unet_depth {self.unet_depth} halves a {self.window_length}-sample window "
                 f"to 1 sample at the U-Net's bottom; with {self.window_length}-sample "
                 f"windows unet_depth must be at most {deepest}"
+            )
+        if self.output_lowpass_hz and self.window_length < MIN_LOWPASS_WINDOW:
+            # Built and trained, then every prediction failed in scipy ("greater than
+            # padlen, which is 15").
+            raise ConfigError(
+                f"output_lowpass_hz {self.output_lowpass_hz:g} filters each window forwards "
+                f"and back, which needs at least {MIN_LOWPASS_WINDOW} samples; window_length "
+                f"is {self.window_length}: lengthen the windows or set output_lowpass_hz 0"
             )
 
     def check_rate(self) -> None:

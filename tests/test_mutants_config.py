@@ -217,6 +217,22 @@ def test_the_low_pass_must_stay_below_nyquist() -> None:
     ModelConfig(output_lowpass_hz=100.0, fs=250.0).check_rate()
 
 
+def test_the_low_pass_needs_a_window_longer_than_its_padding() -> None:
+    """Guards against a low-pass on windows of 8-15 samples being built: the 4th-order
+    zero-phase filter pads a window by 15 samples, and every prediction then failed in
+    scipy ("greater than padlen, which is 15")."""
+    import numpy as np
+
+    from innpar_freia.nn.model import postprocess_abp
+
+    for length in (8, 15):
+        with pytest.raises(ConfigError, match=rf"at least 16 samples; window_length is {length}"):
+            ModelConfig(window_length=length, output_lowpass_hz=10.0)
+    ModelConfig(window_length=8)  # no low-pass: no padding
+    shortest = ModelConfig(window_length=16, output_lowpass_hz=10.0)
+    assert postprocess_abp(np.zeros((2, 16)), shortest).shape == (2, 16)
+
+
 def test_dict_plumbing_refuses_what_it_cannot_use() -> None:
     """Guards against a non-table section accepted, ``replace`` forgetting the other
     settings, a U-Net with an inverse loss accepted, a preset that is not a name, an

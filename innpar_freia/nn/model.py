@@ -13,7 +13,7 @@ from FrEIA.framework import SequenceINN
 from FrEIA.modules import AllInOneBlock, GLOWCouplingBlock, RNVPCouplingBlock
 from torch import Tensor, nn
 
-from innpar_freia.config import ModelConfig
+from innpar_freia.config import OUTPUT_LOWPASS_ORDER, ModelConfig
 from innpar_freia.nn.invertible import INNPARCouplingBlock, InvertibleConv1x1LU
 from innpar_freia.nn.mscm import mscm_constructor
 
@@ -281,7 +281,7 @@ class INNPAR(nn.Module):
     :class:`innpar_freia.data.dataset.Normalisation`).
 
     Example:
-        >>> from innpar_freia.config import ModelConfig
+        >>> from innpar_freia.config import OUTPUT_LOWPASS_ORDER, ModelConfig
         >>> model = build_model(ModelConfig.from_preset("tiny"), seed=0)
         >>> abp = model.ppg_to_abp(torch.randn(4, 625))
         >>> abp.shape
@@ -346,12 +346,13 @@ def build_model(config: ModelConfig, seed: int | None = None) -> INNPAR:
 
 def postprocess_abp(abp: np.ndarray, config: ModelConfig) -> np.ndarray:
     """The configured post-processing of predicted ABP windows ``(n, time)``: a zero-phase
-    4th-order Butterworth low-pass at ``config.output_lowpass_hz`` (none when 0)."""
+    Butterworth low-pass of order :data:`OUTPUT_LOWPASS_ORDER` at
+    ``config.output_lowpass_hz`` (none when 0)."""
     if not config.output_lowpass_hz:
         return abp
     from scipy import signal as sps
 
-    sos = sps.butter(4, config.output_lowpass_hz, fs=config.fs, output="sos")
+    sos = sps.butter(OUTPUT_LOWPASS_ORDER, config.output_lowpass_hz, fs=config.fs, output="sos")
     return sps.sosfiltfilt(sos, abp, axis=-1)
 
 

@@ -26,7 +26,7 @@ from innpar_freia.errors import CheckpointError, ConfigError
 from innpar_freia.metrics import BaselineParams
 from innpar_freia.nn.model import INNPAR, build_model, postprocess_abp
 from innpar_freia.outputs import remove_stale_temporaries, replace_durably
-from innpar_freia.signal import check_rate
+from innpar_freia.signal import check_rate, real_numbers
 
 FORMAT = "innpar-freia.checkpoint"
 FORMAT_VERSION = 1
@@ -356,9 +356,7 @@ class Checkpoint:
             )
         if isinstance(windows, torch.Tensor):
             windows = windows.detach().cpu()  # numpy() refuses a tensor that requires grad
-        given = np.asarray(windows)
-        if given.dtype.kind not in "iuf":  # bools, complex numbers, text: not a signal
-            raise TypeError(f"{what} windows must be real numbers, not {given.dtype}")
+        given = real_numbers(windows, f"{what} windows")
         if given.ndim != 2:
             raise ValueError(
                 f"{what} windows must be an array of shape (n, {self.window_length}), got "

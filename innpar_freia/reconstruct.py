@@ -10,15 +10,17 @@ that maps windows ``(n, L)`` at the model's rate to windows ``(n, L)``, e.g.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 
 from innpar_freia.metrics import Calibration
-from innpar_freia.signal import check_rate, rate_ratio, resample_by
+from innpar_freia.reconstruct_limits import RANGES
+from innpar_freia.signal import check_rate, rate_ratio, real_numbers, resample_by
 
 DIRECTIONS = ("ppg2abp", "abp2ppg")
 DEFAULT_OVERLAP = 0.5
@@ -282,6 +284,21 @@ def _fit_length(y: np.ndarray, n: int) -> np.ndarray:
     return np.pad(y, (0, n - y.size), mode="edge")
 
 
+def _seconds(name: str, value: Any, low: float, high: float = math.inf) -> float:
+    """``value`` (s) as a float, or a ``ValueError`` naming ``name`` when it is not a finite
+    number from ``low`` to ``high``: a negative or NaN delay failed inside numpy ("could not
+    broadcast", "cannot convert float NaN to integer"), and a negative start margin left out
+    all of the recording but its last seconds, without a word."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, Real)
+        or not (low <= value <= high and math.isfinite(value))  # NaN fails it too
+    ):
+        bounds = f"from {low:g} to {high:g}" if high < math.inf else f"of at least {low:g}"
+        raise ValueError(f"{name} must be a finite number of seconds {bounds}, not {value!r}")
+    return float(value)
+
+
 def reconstruct_array(
     x: np.ndarray,
     fs: float,
@@ -331,11 +348,14 @@ def reconstruct_array(
     ):
         raise ValueError(f"block_windows must be a whole number >= 1, not {block_windows!r}")
     block_windows = int(block_windows)
+    # The range innpar reconstruct's --ppg-delay and ReconstructOptions.delay_s allow.
+    delay_s = _seconds("delay_s", delay_s, *RANGES["delay_s"])
+    start_margin_s = _seconds("start_margin_s", start_margin_s, 0.0)
     check_rate("fs", fs)
     check_rate("model_fs", model_fs)
-    x = np.asarray(x, dtype=np.float64)
-    n = x.size
     kind = "ppg" if direction == "ppg2abp" else "abp"
+    x = real_numbers(x, f"x (the {kind.upper()})").astype(np.float64, copy=False)
+    n = x.size
     valid_in, gaps = detect_gaps(x, fs, kind)
     # A monitor's filter starts up at the recording's start (the first PLETH sample of 13
     # of the 34 Challenge 2015 records is 0.74 x the next); the edge padding mirrors it into a

@@ -64,6 +64,16 @@ def check_rate(name: str, rate: Any) -> float:
     return float(rate)
 
 
+def real_numbers(values: Any, what: str) -> np.ndarray:
+    """``values`` as an array (not copied), or a ``TypeError`` naming ``what`` when they are
+    not real numbers: bools, complex numbers and text are no signal (a bool array was taken
+    as 0/1, a complex one lost its imaginary part with only numpy's warning)."""
+    given = np.asarray(values)
+    if given.dtype.kind not in "iuf":
+        raise TypeError(f"{what} must be real numbers, not {given.dtype}")
+    return given
+
+
 def rate_ratio(fs_in: float, fs_out: float) -> Fraction:
     """``fs_out / fs_in`` as the rational factor :func:`resample` applies: exact where both
     rates are fractions of small terms and the ratio's terms are at most

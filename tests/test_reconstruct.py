@@ -238,6 +238,42 @@ def test_delay_shifts_output_onto_the_abp_time_axis():
     assert np.isnan(back.signal[:d]).all()
 
 
+@pytest.mark.parametrize(
+    ("given", "needle"),
+    [
+        ({"delay_s": -1.0}, r"delay_s must be a finite number of seconds from 0 to 5, not -1\.0"),
+        ({"delay_s": float("nan")}, r"delay_s must be .* from 0 to 5, not nan"),
+        ({"delay_s": 5.5}, r"delay_s must be .* from 0 to 5, not 5\.5"),
+        ({"delay_s": True}, r"delay_s must be .*, not True"),
+        ({"start_margin_s": -1.0}, r"start_margin_s must be .* of at least 0, not -1\.0"),
+        ({"start_margin_s": float("inf")}, r"start_margin_s must be a finite number"),
+    ],
+)
+def test_a_delay_or_start_margin_out_of_range_is_refused_by_name(given, needle):
+    """A negative or NaN delay failed inside numpy ("could not broadcast input array",
+    "cannot convert float NaN to integer"); a negative start margin reconstructed only the
+    recording's last second, with a gap named "the recording's first -1 s". The delay's
+    range is ReconstructOptions' (--ppg-delay's)."""
+    with pytest.raises(ValueError, match=needle):
+        reconstruct_array(ppg_like(20.0), FS_IN, identity, FS_MODEL, L, **given)
+    edge = reconstruct_array(ppg_like(20.0), FS_IN, identity, FS_MODEL, L, delay_s=5)
+    assert edge.delay_s == 5.0
+
+
+@pytest.mark.parametrize(("dtype", "name"), [(bool, "bool"), (complex, "complex128")])
+def test_a_bool_or_complex_signal_is_refused(dtype, name):
+    """A bool array was taken as a 0/1 signal (nothing reconstructed, no error) and a
+    complex one lost its imaginary part with only numpy's warning, as
+    Checkpoint.predict_abp refuses them."""
+    x = ppg_like(20.0).astype(dtype)
+    with pytest.raises(TypeError, match=rf"x \(the PPG\) must be real numbers, not {name}"):
+        reconstruct_array(x, FS_IN, identity, FS_MODEL, L)
+    with pytest.raises(TypeError, match=rf"x \(the ABP\) must be real numbers, not {name}"):
+        reconstruct_array(x, FS_IN, identity, FS_MODEL, L, direction="abp2ppg")
+    as_ints = reconstruct_array((100 * ppg_like(20.0)).astype(int), FS_IN, identity, FS_MODEL, L)
+    assert as_ints.reconstructed_fraction == 1.0
+
+
 def test_detect_beats_by_hand():
     x = pulse_train(20.0, 125.0, 100.0, 20.0, hz=1.25)  # 75 bpm, 120/80
     b = detect_beats(x, 125.0)

@@ -496,12 +496,17 @@ def same_file(a: Path, b: Path) -> bool:
 
 
 def check_outputs(
-    finals: list[Path], force: bool, inputs: list[Path] | tuple[Path, ...] = ()
+    finals: list[Path],
+    force: bool,
+    inputs: list[Path] | tuple[Path, ...] = (),
+    force_option: str = "--force",
 ) -> None:
     """Refuse to replace existing outputs unless ``force``, and, even with ``force``, an
     output that is one of the command's ``inputs`` (its data, checkpoint or recording):
     replacing what is being read would lose it; or that is not a regular file (a folder,
-    or a device such as /dev/null, which running as root would replace with a file)."""
+    or a device such as /dev/null, which running as root would replace with a file).
+    ``force_option``: how the refusal names ``force`` (reconstruct_file's callers have no
+    --force: "force (--force)")."""
     for final in finals:
         if Path(final).exists() and not Path(final).is_file():
             raise DataError(
@@ -513,7 +518,9 @@ def check_outputs(
     existing = [str(p) for p in finals if Path(p).exists()]
     if existing and not force:
         them = "it" if len(existing) == 1 else "them"
-        raise DataError(f"output exists: {', '.join(existing)}; pass --force to replace {them}")
+        raise DataError(
+            f"output exists: {', '.join(existing)}; pass {force_option} to replace {them}"
+        )
     for final in finals:
         check_writable(Path(final))
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from innpar_freia.metrics import Calibration
-from innpar_freia.reconstruct_limits import RANGES
+from innpar_freia.reconstruct_limits import RANGES, option_name
 from innpar_freia.signal import check_rate, rate_ratio, real_numbers, resample_by
 
 DIRECTIONS = ("ppg2abp", "abp2ppg")
@@ -52,6 +52,9 @@ GAP_REASONS = {
 }
 
 START_REASON = "a monitor's start-up transient"
+# How a gap shifted in by the delay names it: "delay_s (--ppg-delay)", the summary's reader
+# may have given either.
+DELAY = option_name("delay_s")
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
@@ -396,10 +399,10 @@ def reconstruct_array(
         sign = -1 if direction == "ppg2abp" else 1
         if direction == "ppg2abp":
             shifted[: n - shift] = out[shift:]
-            edge = Gap(n - shift, n, "beyond the input's end after the --ppg-delay shift")
+            edge = Gap(n - shift, n, f"beyond the input's end after the {DELAY} shift")
         else:
             shifted[shift:] = out[: n - shift]
-            edge = Gap(0, shift, "before the input's start after the --ppg-delay shift")
+            edge = Gap(0, shift, f"before the input's start after the {DELAY} shift")
         moved = [
             Gap(max(0, g.start + sign * shift), min(n, g.stop + sign * shift), g.reason)
             for g in gaps

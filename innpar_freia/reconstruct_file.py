@@ -41,7 +41,7 @@ from innpar_freia.reconstruct import (
     implausible_fraction,
     reconstruct_array,
 )
-from innpar_freia.reconstruct_limits import RANGES
+from innpar_freia.reconstruct_limits import RANGES, option_name
 from innpar_freia.recording_bp import (
     Beats,
     calibrate_recording,
@@ -100,6 +100,7 @@ class ReconstructOptions:
                 "ReconstructOptions.calibration_at must be a time in seconds or None, not "
                 f"{self.calibration_at!r}"
             )
+        self._check_kinds()
         if self.plot is not None:
             self.plot = _plot_path(self.plot)
         if self.direction not in DIRECTIONS:
@@ -111,34 +112,62 @@ class ReconstructOptions:
                 f"calibration mode must be one of {', '.join(CALIBRATIONS)}, "
                 f"not {self.calibration_mode!r}"
             )
+        self._check_together()
+
+    def _check_kinds(self) -> None:
+        """A flag that is not a bool and a channel that is not a name: ``force="no"`` was
+        taken as true and replaced the outputs, ``channel=1`` ended in "AttributeError:
+        'int' object has no attribute 'lower'"."""
+        if not isinstance(self.force, (bool, np.bool_)):
+            raise TypeError(f"ReconstructOptions.force must be True or False, not {self.force!r}")
+        self.force = bool(self.force)
+        for name in ("channel", "reference_abp"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(
+                    f"ReconstructOptions.{name} must be a channel's name (a str) or None, not "
+                    f"{value!r}"
+                )
+
+    def _check_together(self) -> None:
+        """The checks of fields against each other. Their messages name each field with its
+        option, ``calibration_at (--calibration-at)``: the CLI builds these options from its
+        own, so a Python caller and a command-line user read the same message."""
         if self.calibration is not None and self.direction != "ppg2abp":
-            raise DataError("--calibration calibrates reconstructed ABP: only with ppg2abp")
+            raise DataError(
+                f"{option_name('calibration')} calibrates reconstructed ABP: only with "
+                f"{option_name('direction')} ppg2abp"
+            )
         if self.reference_abp is not None and self.direction != "ppg2abp":
             # Was read, plotted in mmHg over the reconstructed PPG, and compared with nothing.
             raise DataError(
-                "--reference-abp is the ABP a reconstructed ABP is compared with; with "
-                "--direction abp2ppg the output is PPG: drop --reference-abp"
+                f"{option_name('reference_abp')} is the ABP a reconstructed ABP is compared with; "
+                f"with {option_name('direction')} abp2ppg the output is PPG: drop it"
             )
         if self.calibration == "reference" and self.reference_abp is None:
-            raise DataError("--calibration reference needs --reference-abp CHANNEL")
-        given = [
-            flag
-            for flag, value, default in (
-                ("--calibration-at", self.calibration_at, None),
-                ("--calibration-seconds", self.calibration_seconds, 60.0),
-                ("--calibration-mode", self.calibration_mode, "offset-scale"),
+            raise DataError(
+                f"{option_name('calibration')} 'reference' needs "
+                f"{option_name('reference_abp')}, the channel of the reference ABP"
             )
-            if value != default
+        given = [
+            option_name(field)
+            for field, default in (
+                ("calibration_at", None),
+                ("calibration_seconds", 60.0),
+                ("calibration_mode", "offset-scale"),
+            )
+            if getattr(self, field) != default
         ]
         if self.calibration is None and given:
             # Ignored, the output would be uncalibrated while the user meant otherwise.
             raise DataError(
                 f"{', '.join(given)} set{'s' if len(given) == 1 else ''} how to calibrate, "
-                "but no --calibration was given (SBP/DBP, or reference)"
+                f"but no {option_name('calibration')} was given (SBP/DBP, or reference)"
             )
         if self.calibration_at is not None and not np.isfinite(self.calibration_at):
             raise DataError(
-                f"--calibration-at must be a time in seconds, not {self.calibration_at}"
+                f"{option_name('calibration_at')} must be a time in seconds, not "
+                f"{self.calibration_at}"
             )
 
 
@@ -246,7 +275,8 @@ def _input_files(input_path: Path) -> list[Path]:
 def _check_outputs(finals: list[Path], force: bool, input_path: Path, ckpt: Checkpoint) -> None:
     """Existing outputs are replaced only with ``force``; the input (a WFDB record's files
     too) and the checkpoint never."""
-    check_outputs(finals, force, inputs=[*_input_files(input_path), Path(ckpt.path)])
+    inputs = [*_input_files(input_path), Path(ckpt.path)]
+    check_outputs(finals, force, inputs=inputs, force_option=option_name("force"))
 
 
 def _reconstruct_recording(
@@ -268,13 +298,13 @@ def _reconstruct_recording(
             "('innpar reconstruct FOLDER --out OUTDIR')"
         )
     fmt_in = None
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"fs_option": option_name("fs")}
     if input_path.suffix.lower() == ".npy":
         kwargs["channel"] = opts.channel or kind
     try:
         rec = read_recording(input_path, fmt_in, fs=opts.fs, **kwargs)
     except UnknownRateError as exc:
-        refuse_no_recording(input_path, exc, {kind: opts.channel})
+        refuse_no_recording(input_path, exc, {kind: opts.channel}, option_name("fs"))
         raise
     if rec.fs < MIN_INPUT_FS:
         raise DataError(
@@ -412,7 +442,8 @@ def _reconstruct_recording(
         # stays on the PPG's clock, and every comparison with the reference was off by it.
         warnings.append(
             f"the reconstruction trails the reference ABP by about {lag:.2f} s (the PPG's "
-            f"delay behind the ABP): give --ppg-delay {lag:.2f} to put it on the ABP's clock"
+            f"delay behind the ABP): give {option_name('delay_s')} {lag:.2f} to put it on the "
+            "ABP's clock"
         )
     if beats is not None:
         # First: a wrong rate is also why the pressures below would be implausible.
@@ -510,12 +541,19 @@ LAG_WARNING_S = 0.1
 HR_RANGE = (40.0, 220.0)
 
 
+def _the_rate(fs: float, fs_given: bool) -> str:
+    """The sampling rate as a warning of a wrong one names it, with where it came from: "the
+    sampling rate, 50 Hz given with fs (--fs)," (a comma pair, not parentheses, around the
+    option's own)."""
+    source = f"given with {option_name('fs')}" if fs_given else "from the file"
+    return f"the sampling rate, {fs:g} Hz {source},"
+
+
 def _beat_warnings(beats: dict[str, Any], fs: float, fs_given: bool) -> list[str]:
     """Warnings that the reconstructed beats are no person's: none found, or a median heart
     rate outside :data:`HR_RANGE`. Both are what a wrong sampling rate gives, so they say
     where the rate came from and to check it."""
-    source = "given with --fs" if fs_given else "the file's"
-    rate = f"the sampling rate ({fs:g} Hz, {source})"
+    rate = _the_rate(fs, fs_given)
     if not beats.get("n"):
         return [
             f"no heart beats were found in the reconstructed ABP: {rate} may be wrong "
@@ -577,11 +615,10 @@ def _pulse_rate_warnings(x: np.ndarray, fs: float, fs_given: bool, channel: str)
     bpm = pulse_rate_bpm(x, fs)
     if bpm is None or bpm <= HR_RANGE[1]:
         return []
-    source = "given with --fs" if fs_given else "the file's"
     return [
         f"channel {channel!r} repeats about {bpm:.0f} times a minute (its spectrum's "
-        f"strongest frequency), faster than any heart beats: the sampling rate ({fs:g} Hz, "
-        f"{source}) may be too high (check it)"
+        f"strongest frequency), faster than any heart beats: {_the_rate(fs, fs_given)} may "
+        "be too high (check it)"
     ]
 
 
@@ -727,14 +764,14 @@ def _reconstruct_window_file(
 
     if opts.calibration is not None:
         raise DataError(
-            "--calibration is for one person's recording; a window file is scored with the "
-            "calibrated protocol by 'innpar eval --calibration offset-scale'"
+            f"{option_name('calibration')} is for one person's recording; a window file is "
+            "scored with the calibrated protocol by 'innpar eval --calibration offset-scale'"
         )
     named = [
-        f"{flag} {value}"
-        for flag, value in (
-            ("--ppg-channel" if opts.direction == "ppg2abp" else "--abp-channel", opts.channel),
-            ("--reference-abp", opts.reference_abp),  # was told to drop "--*-channel options"
+        f"{option_name(field, opts.direction)} {value}"
+        for field, value in (
+            ("channel", opts.channel),
+            ("reference_abp", opts.reference_abp),  # was told to drop "--*-channel options"
         )
         if value is not None
     ]
@@ -745,16 +782,16 @@ def _reconstruct_window_file(
         )
     if opts.delay_s:
         raise DataError(
-            "--ppg-delay is for recordings: the windows of a window file were aligned when "
-            "they were imported"
+            f"{option_name('delay_s')} is for recordings: the windows of a window file were "
+            "aligned when they were imported"
         )
     if out.suffix.lower() not in WINDOW_FILE_SUFFIXES:
         raise DataError(f"a window file is reconstructed into an HDF5 file (.h5), not {out.name}")
     info = read_info(input_path)
     if opts.fs is not None and abs(opts.fs - info.fs) > 0.01 * info.fs:
         raise DataError(
-            f"{input_path} states its sampling rate, {info.fs:g} Hz, which --fs {opts.fs:g} "
-            "contradicts"
+            f"{input_path} states its sampling rate, {info.fs:g} Hz, which "
+            f"{option_name('fs')} {opts.fs:g} contradicts"
         )
     if info.n_windows == 0:
         raise DataError(f"{input_path} holds no windows")
@@ -767,7 +804,8 @@ def _reconstruct_window_file(
     whole = info.window_length == ckpt.window_length and np.isclose(info.fs, ckpt.fs)
     if whole and opts.overlap != DEFAULT_OVERLAP:
         raise DataError(
-            f"--overlap has no effect here: the windows of {input_path} are model windows "
+            f"{option_name('overlap')} has no effect here: the windows of {input_path} are "
+            "model windows "
             f"({info.window_length} samples at {info.fs:g} Hz), each reconstructed whole"
         )
     side = side_paths(out, "hdf5")

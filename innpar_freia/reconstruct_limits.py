@@ -16,3 +16,29 @@ RANGES = {
     # Length of the calibration segment in seconds.
     "calibration_seconds": (1.0, 3600.0),
 }
+
+# field: the ``innpar reconstruct`` option that sets it. The CLI builds ReconstructOptions
+# from its options, so one message reaches a Python caller and a command-line user: it
+# names both (see option_name).
+FLAGS = {
+    "direction": "--direction",
+    "fs": "--fs",
+    "overlap": "--overlap",
+    "delay_s": "--ppg-delay",
+    "calibration": "--calibration",
+    "calibration_mode": "--calibration-mode",
+    "calibration_at": "--calibration-at",
+    "calibration_seconds": "--calibration-seconds",
+    "reference_abp": "--reference-abp",
+    "plot": "--plot",
+    "force": "--force",
+}
+
+
+def option_name(field: str, direction: str = "ppg2abp") -> str:
+    """``field`` of ReconstructOptions as a message names it, with its option:
+    ``delay_s (--ppg-delay)``; ``channel`` is ``--ppg-channel`` or ``--abp-channel`` by the
+    ``direction`` it is the input of."""
+    if field == "channel":
+        return f"channel (--{direction[:3]}-channel)"
+    return f"{field} ({FLAGS[field]})"

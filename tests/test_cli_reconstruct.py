@@ -141,7 +141,7 @@ def test_npy_needs_fs_and_npz_carries_it(recording, ckpt, tmp_path):
         tmp_path / "abp.npy",
     )
     assert r.exit_code == 1
-    assert "sampling rate is unknown; give it with --fs HZ" in r.output
+    assert "sampling rate is unknown; give it with fs (--fs)\n" in r.output
     assert files_in(tmp_path) == []
     r = run(
         "reconstruct",
@@ -255,7 +255,7 @@ def test_existing_output_needs_force(recording, ckpt, tmp_path):
     ]
     assert run(*args).exit_code == 0
     r = run(*args)
-    assert r.exit_code == 1 and "pass --force to replace them" in r.output
+    assert r.exit_code == 1 and "pass force (--force) to replace them" in r.output
     assert run(*args, "--force").exit_code == 0
 
 
@@ -419,7 +419,7 @@ def bad_ckpts(ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         ("reference_is_input", "names channel 'PPG', the PPG the output is reconstructed from"),
         ("beyond_float32", "nothing could be reconstructed from channel 'PPG'"),
         ("folder", "for a folder INPUT, --out names a folder"),
-        ("reference_of_a_ppg", "with --direction abp2ppg the output is PPG: drop --reference"),
+        ("reference_of_a_ppg", "with direction (--direction) abp2ppg the output is PPG: drop it"),
         # Was written as record abp (beside abp.v2.summary.json); a space failed at the end.
         ("wfdb_dotted_name", "may hold only ASCII letters, digits, '_' and '-', not 'abp.v2'"),
         (
@@ -608,11 +608,13 @@ def test_window_file_input_refuses_recording_options_and_takes_a_bare_name(
 ):
     base = ("reconstruct", "--checkpoint", ckpt, synth_file)
     delay = run(*base, "--out", tmp_path / "p.h5", "--ppg-delay", "0.5")
-    assert delay.exit_code == 1 and "--ppg-delay is for recordings" in delay.output
+    assert delay.exit_code == 1 and "delay_s (--ppg-delay) is for recordings" in delay.output
     fs = run(*base, "--out", tmp_path / "p.h5", "--fs", "250")
-    assert fs.exit_code == 1 and "125 Hz, which --fs 250 contradicts" in fs.output
+    assert fs.exit_code == 1 and "125 Hz, which fs (--fs) 250 contradicts" in fs.output
     ref = run(*base, "--out", tmp_path / "p.h5", "--reference-abp", "ABP")  # not "--*-channel"
-    assert ref.exit_code == 1 and "reference): drop --reference-abp ABP" in ref.output
+    assert (
+        ref.exit_code == 1 and "reference): drop reference_abp (--reference-abp) ABP" in ref.output
+    )
     assert files_in(tmp_path) == []
     bare = run(*base, "--out", tmp_path / "p", "--fs", "125")  # the help: INPUT's format
     assert bare.exit_code == 0, bare.output
@@ -763,7 +765,7 @@ def test_a_csv_time_column_s_clock_is_kept(recording, ckpt, tmp_path):
     np.testing.assert_allclose(beats[:, 1:3] - 3600, base_beats[:, 1:3], atol=1e-3)
     # A calibration time before the recording's clock starts, or not a number.
     for at, message in (("10", "before the recording's start (3600 s"),
-                        ("nan", "--calibration-at must be a time in seconds")):  # fmt: skip
+                        ("nan", "(--calibration-at) must be a time in seconds")):  # fmt: skip
         r = run(*args, "--force", "--calibration", "120/80", "--calibration-at", at)
         assert r.exit_code == 1 and message in r.output and "Traceback" not in r.output
 
@@ -880,8 +882,8 @@ def test_a_wrong_sampling_rate_that_leaves_no_beats_is_warned_of(recording, ckpt
     npy = recording["dir"] / "ppg.npy"
     r = run("reconstruct", "--checkpoint", ckpt, npy, "--fs", 25, "--out", tmp_path / "o.npy")
     assert r.exit_code == 0, r.output
-    said = "no heart beats were found in the reconstructed ABP: the sampling rate (25 Hz, "
-    assert f"warning: {said}given with --fs) may be wrong" in r.stderr
+    said = "no heart beats were found in the reconstructed ABP: the sampling rate, 25 Hz "
+    assert f"warning: {said}given with fs (--fs), may be wrong" in r.stderr
     summary = json.loads((tmp_path / "o.summary.json").read_text())
     assert summary["beats"] == {"n": 0} and said in summary["warning"]
     folder = tmp_path / "in"
@@ -906,8 +908,8 @@ def test_a_sampling_rate_too_high_for_the_beats_to_show_is_warned_of(recording, 
     assert r.exit_code == 0, r.output
     assert (
         "warning: channel 'ppg' repeats about 405 times a minute (its spectrum's strongest "
-        "frequency), faster than any heart beats: the sampling rate (1000 Hz, given with --fs) "
-        "may be too high (check it)"
+        "frequency), faster than any heart beats: the sampling rate, 1000 Hz given with fs "
+        "(--fs), may be too high (check it)"
     ) in r.stderr
     r = run("reconstruct", "--checkpoint", ckpt, npy, "--fs", FS, "--out", tmp_path / "ok.npy")
     assert r.exit_code == 0 and "repeats about" not in r.stderr, r.output
@@ -960,9 +962,10 @@ def test_a_median_heart_rate_no_person_has_is_warned_of(hr, warned):
     if warned:
         assert said == [
             f"the median heart rate of the reconstructed ABP is {hr:.0f} bpm, outside 40-220 "
-            "bpm: the sampling rate (50 Hz, given with --fs) may be wrong (check it)"
+            "bpm: the sampling rate, 50 Hz given with fs (--fs), may be wrong (check it)"
         ]
-        assert "(50 Hz, the file's)" in _beat_warnings({"n": 3, "hr_median": hr}, 50.0, False)[0]
+        from_file = _beat_warnings({"n": 3, "hr_median": hr}, 50.0, False)[0]
+        assert "the sampling rate, 50 Hz from the file, may be wrong" in from_file
 
 
 def test_a_channel_picked_by_name_that_holds_no_signal_points_at_the_others(ckpt, tmp_path):
@@ -1027,16 +1030,16 @@ def test_options_that_would_be_ignored_are_refused(recording, ckpt, synth_file, 
     rec = recording["dir"] / "rec"
     out = tmp_path / "o" / "abp.csv"
     for extra, flags in (
-        (["--calibration-at", "10"], "--calibration-at sets"),
-        (["--calibration-seconds", "30"], "--calibration-seconds sets"),
-        (["--calibration-mode", "offset"], "--calibration-mode sets"),
+        (["--calibration-at", "10"], "calibration_at (--calibration-at) sets"),
+        (["--calibration-seconds", "30"], "calibration_seconds (--calibration-seconds) sets"),
+        (["--calibration-mode", "offset"], "calibration_mode (--calibration-mode) sets"),
     ):
         result = run("reconstruct", "--checkpoint", ckpt, rec, "--out", out, *extra)
         assert result.exit_code == 1 and flags in result.output, result.output
-        assert "no --calibration was given" in result.output
+        assert "no calibration (--calibration) was given" in result.output
     result = run("reconstruct", "--checkpoint", ckpt, synth_file, "--out", tmp_path / "o" / "w.h5",
                  "--overlap", "0.8")  # fmt: skip
-    assert result.exit_code == 1 and "--overlap has no effect here" in result.output
+    assert result.exit_code == 1 and "overlap (--overlap) has no effect here" in result.output
     assert not (tmp_path / "o").exists()
     result = run("reconstruct", "--checkpoint", ckpt, rec, "--out", out, "--overlap", "0.8")
     assert result.exit_code == 0, result.output  # a recording: the windows overlap
@@ -1066,7 +1069,7 @@ def test_a_reference_the_output_trails_is_said(recording, ckpt, tmp_path):
     summary = json.loads((tmp_path / "a.summary.json").read_text())
     lag = summary["reference"]["lag_s"]
     assert abs(lag - recording["delay"]) < 0.05, (lag, recording["delay"])
-    assert f"give --ppg-delay {lag:.2f}" in result.output and summary["warning"]
+    assert f"give delay_s (--ppg-delay) {lag:.2f}" in result.output and summary["warning"]
     delay = f"{recording['delay']:.3f}"
     result = run("reconstruct", "--checkpoint", ckpt, rec, "--out", tmp_path / "b.csv",
                  "--reference-abp", "ABP", "--ppg-delay", delay)  # fmt: skip

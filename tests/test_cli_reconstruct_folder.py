@@ -177,7 +177,7 @@ def test_a_table_that_is_no_recording_is_said_to_be_none_before_its_rate(folder,
     said = (
         f"{src / 'records.csv'} is not a recording: it has no PPG (e.g. PLETH, PPG) channel and "
         "states no sampling rate; its columns are: record, subfolder, n_windows. If it is one, "
-        "name its PPG column with --ppg-channel and give its rate with --fs HZ"
+        "name its PPG column with channel (--ppg-channel) and give its rate with fs (--fs)"
     )
     assert table(out / "reconstructions.csv")[1]["reason"] == said
     assert f"records: {said} (leave out files that are not recordings with --include)" in r.output
@@ -260,7 +260,11 @@ def test_a_cuff_table_that_does_not_fit_is_refused_before_any_work(
         ("empty", "has no recordings (WFDB records (.hea), .csv, .npz or .npy files)"),
         ("include_nothing", "whose path matches --include '*.wav'"),
         ("same_record", "c2.csv and c2.npz are both recording 'c2'"),
-        ("abp2ppg_table", "--calibration calibrates reconstructed ABP: only with ppg2abp"),
+        (
+            "abp2ppg_table",
+            "calibration (--calibration) calibrates reconstructed ABP: only with direction "
+            "(--direction) ppg2abp",
+        ),
     ],
 )
 def test_what_would_stop_every_recording_is_refused_before_any_work(

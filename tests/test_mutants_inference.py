@@ -428,7 +428,7 @@ def test_a_window_file_with_a_gap_in_a_window_is_reconstructed_and_tabled(tmp_pa
 def test_a_calibration_is_refused_for_ppg_from_abp():
     """Guards against accepting ``--calibration`` with ``abp2ppg``: a cuff reading
     calibrates pressures, and the output is z-scored PPG."""
-    with pytest.raises(DataError, match="only with ppg2abp"):
+    with pytest.raises(DataError, match=r"only with direction \(--direction\) ppg2abp"):
         ReconstructOptions(direction="abp2ppg", calibration="120/80")
 
 
@@ -453,6 +453,105 @@ def test_options_out_of_the_cli_s_range_are_refused_by_name(field, bad, flag, li
     assert (param.type.min, param.type.max) == tuple(float(x) for x in limits.split(" to "))
     with pytest.raises(TypeError, match=rf"ReconstructOptions\.{field} must be a number, not '2'"):
         ReconstructOptions(calibration="118/76", **{field: "2"})
+
+
+NO_CALIBRATION = "but no calibration (--calibration) was given (SBP/DBP, or reference)"
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (
+            {"calibration_at": 10.0},
+            f"calibration_at (--calibration-at) sets how to calibrate, {NO_CALIBRATION}",
+        ),
+        (
+            {"calibration_seconds": 30.0, "calibration_mode": "offset"},
+            "calibration_seconds (--calibration-seconds), calibration_mode "
+            f"(--calibration-mode) set how to calibrate, {NO_CALIBRATION}",
+        ),
+        (
+            {"direction": "abp2ppg", "reference_abp": "ABP"},
+            "reference_abp (--reference-abp) is the ABP a reconstructed ABP is compared with; "
+            "with direction (--direction) abp2ppg the output is PPG: drop it",
+        ),
+        (
+            {"direction": "abp2ppg", "calibration": "120/80"},
+            "calibration (--calibration) calibrates reconstructed ABP: only with direction "
+            "(--direction) ppg2abp",
+        ),
+        (
+            {"calibration": "reference"},
+            "calibration (--calibration) 'reference' needs reference_abp (--reference-abp), "
+            "the channel of the reference ABP",
+        ),
+        (
+            {"calibration": "120/80", "calibration_at": float("nan")},
+            "calibration_at (--calibration-at) must be a time in seconds, not nan",
+        ),
+    ],
+)
+def test_options_checked_together_name_each_field_with_its_option(given, message):
+    """Guards against the checks of fields against each other naming only command-line
+    options ("--calibration-at sets how to calibrate, but no --calibration was given"),
+    which a Python caller does not have: the README promises the field's name. The CLI
+    builds these options, so its users read the same message, with their option."""
+    with pytest.raises(DataError) as err:
+        ReconstructOptions(**given)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"force": "no"}, "ReconstructOptions.force must be True or False, not 'no'"),
+        ({"force": 1}, "ReconstructOptions.force must be True or False, not 1"),
+        (
+            {"channel": 1},
+            "ReconstructOptions.channel must be a channel's name (a str) or None, not 1",
+        ),
+        (
+            {"reference_abp": ["ABP"]},
+            "ReconstructOptions.reference_abp must be a channel's name (a str) or None, "
+            "not ['ABP']",
+        ),
+    ],
+)
+def test_a_flag_that_is_no_bool_or_a_channel_that_is_no_name_is_refused(tmp_path, given, message):
+    """Guards against ``force="no"`` taken as true (the outputs replaced) and ``channel=1``
+    ending in "AttributeError: 'int' object has no attribute 'lower'", from a dict of
+    options too."""
+    with pytest.raises(TypeError) as err:
+        ReconstructOptions(**given)
+    assert str(err.value) == message
+    with pytest.raises(TypeError, match="must be"):
+        reconstruct_file(tmp_path / "none.pt", tmp_path / "rec.npz", tmp_path / "o.npz", given)
+    assert ReconstructOptions(force=np.bool_(True)).force is True
+
+
+def test_reconstruct_file_names_the_fs_force_and_delay_s_it_asks_for(tmp_path: Path):
+    """Guards against reconstruct_file telling a Python caller to give --fs, pass --force or
+    drop --ppg-delay, options it does not have: each message names the field of
+    ReconstructOptions with the command's option, as do a delayed output's edge gap and
+    the warning of a rate given by hand."""
+    ckpt = linear_checkpoint(tmp_path)
+    np.save(tmp_path / "ppg.npy", sine(20.0))
+    with pytest.raises(DataError, match=r"the sampling rate is unknown; give it with fs \(--fs\)$"):
+        reconstruct_file(ckpt, tmp_path / "ppg.npy", tmp_path / "abp.npy")
+    src = npz_recording(tmp_path / "rec.npz", seconds=20.0)
+    summary = reconstruct_file(ckpt, src, tmp_path / "abp.npz", {"delay_s": 0.2})
+    assert summary["gaps"][-1]["reason"] == (
+        "beyond the input's end after the delay_s (--ppg-delay) shift"
+    )
+    with pytest.raises(DataError, match=r"; pass force \(--force\) to replace them$"):
+        reconstruct_file(ckpt, src, tmp_path / "abp.npz")
+    windows = window_file(tmp_path / "w.h5", FS, 1250)
+    with pytest.raises(DataError, match=r"^delay_s \(--ppg-delay\) is for recordings"):
+        reconstruct_file(ckpt, windows, tmp_path / "p.h5", {"delay_s": 0.2})
+    with pytest.raises(DataError, match=r"250 Hz, which fs \(--fs\) 125 contradicts$"):
+        reconstruct_file(ckpt, windows, tmp_path / "p.h5", {"fs": 125.0})
+    slow = reconstruct_file(ckpt, tmp_path / "ppg.npy", tmp_path / "slow.npy", {"fs": 50.0})
+    assert "50 Hz given with fs (--fs), may be" in slow["warning"]
 
 
 def test_a_plot_named_by_a_str_is_drawn(tmp_path: Path):

@@ -165,6 +165,13 @@ def find_channel(
     return None
 
 
+def give_rate(fs_option: str) -> str:
+    """How a message asks for the rate: a command's option with its value (``--fs HZ``), or
+    an option named for the Python API as well as it is (``fs (--fs)``: reconstruct_file's,
+    whose callers have no --fs to give)."""
+    return f"{fs_option} HZ" if fs_option.startswith("--") else fs_option
+
+
 def refuse_no_recording(
     path: Path, exc: UnknownRateError, kinds: dict[str, str | None], fs_option: str = "--fs"
 ) -> None:
@@ -186,11 +193,18 @@ def refuse_no_recording(
         what = " or ".join(
             "PPG (e.g. PLETH, PPG)" if kind == "ppg" else "ABP (e.g. ABP, ART)" for kind in lacking
         )
-        flags = ", ".join(f"its {kind.upper()} column with --{kind}-channel" for kind in lacking)
+        # Named as the rate's option is: reconstruct_file's "channel (--ppg-channel)".
+        python = not fs_option.startswith("--")
+        flags = ", ".join(
+            f"its {kind.upper()} column with "
+            + (f"channel (--{kind}-channel)" if python else f"--{kind}-channel")
+            for kind in lacking
+        )
         raise DataError(
             f"{path} is not a recording: it has no {what} channel and states no sampling "
             f"rate; its columns are: {', '.join(channels) or 'none'}. If it is one, name "
-            f"{flags}{',' if len(lacking) > 1 else ''} and give its rate with {fs_option} HZ"
+            f"{flags}{',' if len(lacking) > 1 else ''} and give its rate with "
+            + give_rate(fs_option)
         )
 
 
@@ -202,7 +216,7 @@ def check_fs(
     error carries the file's ``channels``, where given)."""
     if fs is None:
         raise UnknownRateError(
-            f"{where}: the sampling rate is unknown; give it with {fs_option} HZ",
+            f"{where}: the sampling rate is unknown; give it with {give_rate(fs_option)}",
             channels=channels,
         )
     try:
@@ -1336,13 +1350,13 @@ def _time_grid(
     missing = ~np.isfinite(t)
     if missing.all():
         raise DataError(
-            f"{path}: time column {tcol!r} holds no times in seconds; give {fs_option} HZ"
+            f"{path}: time column {tcol!r} holds no times in seconds; give {give_rate(fs_option)}"
         )
     if missing.any():
         row = int(np.argmax(missing))
         raise DataError(f"{path}: row {row + first} has no time (seconds) in column {tcol!r}")
     if t.size < 2:
-        raise DataError(f"{path}: one row cannot give a sampling rate; give {fs_option} HZ")
+        raise DataError(f"{path}: one row cannot give a sampling rate; give {give_rate(fs_option)}")
     dt = np.diff(t)
     back = dt <= 0
     if back.any():
@@ -1350,7 +1364,7 @@ def _time_grid(
         raise DataError(
             f"{path}: time column {tcol!r} is not increasing: row {i + 1 + first} is at "
             f"{origin + t[i + 1]:g} s, the row before at {origin + t[i]:g} s; fix the times, "
-            f"or remove the column and give {fs_option} HZ"
+            f"or remove the column and give {give_rate(fs_option)}"
         )
     # The median step is one period unless most rows are missing. Refined by the whole
     # span, the period averages out jitter and timestamp rounding.
@@ -1389,7 +1403,7 @@ def _time_grid(
             f"{path}: time column {tcol!r} steps by {period:g} per sample: {rate:g} Hz if "
             f"the times are in seconds ({scale * rate:g} Hz if they are {what}); for "
             f"{what} name the column time_{short} or put a row of units (s, {short}) under "
-            f"the names, or remove it and give {fs_option} HZ"
+            f"the names, or remove it and give {give_rate(fs_option)}"
         )
     return rate, positions
 
@@ -1516,8 +1530,11 @@ def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs")
     )
 
 
-def read_npy(path: str | Path, fs: float | None = None, channel: str = "ppg") -> RawRecording:
-    """An ``.npy`` with one signal, shape ``(L,)`` or ``(1, L)``, named ``channel``."""
+def read_npy(
+    path: str | Path, fs: float | None = None, channel: str = "ppg", fs_option: str = "--fs"
+) -> RawRecording:
+    """An ``.npy`` with one signal, shape ``(L,)`` or ``(1, L)``, named ``channel``; it states
+    no rate, which ``fs`` gives (``fs_option``: the option that gives it, for the message)."""
     path = Path(path)
     try:
         arr = np.load(path, allow_pickle=False)
@@ -1534,7 +1551,8 @@ def read_npy(path: str | Path, fs: float | None = None, channel: str = "ppg") ->
             f"{path} must hold one numeric signal of shape (L,) or (1, L), got "
             f"{arr.dtype} of shape {arr.shape}"
         )
-    return RawRecording(path, "npy", check_fs(fs, str(path)), {channel: arr.astype(np.float64)})
+    rate = check_fs(fs, str(path), fs_option)
+    return RawRecording(path, "npy", rate, {channel: arr.astype(np.float64)})
 
 
 def _equal_lengths(signals: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:

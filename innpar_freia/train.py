@@ -679,8 +679,16 @@ def resumes(previous_config: bytes | None, state: dict[str, Any]) -> list[dict[s
     if not isinstance(before, dict):
         before = {}
     earlier = before.get("resumed")
+    earlier = earlier if isinstance(earlier, list) else []
+    last = earlier[-1] if earlier and isinstance(earlier[-1], dict) else {}
+    if last.get("after_epoch") == int(state["epoch"]):
+        # The resume before this one continued after the same epoch and wrote no checkpoint:
+        # it was killed outright (torchrun's SIGTERM to its processes) before it could put
+        # config.json back. Its record stands for this one; the environment it names
+        # trained up to that epoch, while config.json's is the killed session's.
+        return earlier
     return [
-        *(earlier if isinstance(earlier, list) else []),
+        *earlier,
         {
             "after_epoch": int(state["epoch"]),
             "epochs": int(state["run_config"]["train"]["epochs"]),
@@ -1180,12 +1188,6 @@ def _train(
         check_resume_data(data, data_desc, state.get("data", {}))
         if "schedule_note" in started and main:  # only rank 0 talks
             cb.on_message(started.pop("schedule_note"))
-    # Said once the data has passed its checks: a refused resume trains nothing.
-    if cfg.batch_size > len(plan.train) and main:  # only rank 0 talks
-        cb.on_message(
-            f"note: batch_size {cfg.batch_size} is more than the {len(plan.train)} training "
-            f"windows: every step takes all {len(plan.train)} (full-batch training)"
-        )
     # Every process has passed the checks before the main one deletes anything.
     distributed.barrier(dist_info)
     if state is None and main and force and holds_run(run_dir):
@@ -1370,6 +1372,12 @@ def _train(
     unit = cfg.subject_group if cfg.paired_sampling else 1
     n_train = len(plan.train)
     spare = -n_train % (unit * dist_info.world_size) - (-n_train % unit)
+    if cfg.batch_size > n_train:  # said after the header, as every note of the run
+        cb.on_message(
+            f"note: batch_size {cfg.batch_size} is more than the {n_train} training "
+            f"windows: every step takes all {n_train} (full-batch training)"
+            + (", and the repeats of the next note" if spare else "")
+        )
     if spare:
         cb.on_message(
             f"note: {n_train} training windows do not divide over {dist_info.world_size} "

@@ -459,6 +459,7 @@ class Told(train_mod.SilentCallbacks):
 
     def on_start(self, info):
         self.start = info
+        self.said_before_start = list(self.messages)
 
     def on_message(self, text):
         self.messages.append(text)
@@ -877,12 +878,38 @@ def test_a_run_without_validation_says_what_best_pt_is(small_file: Path, tmp_pat
     assert "no validation windows: best.pt will be the last epoch" in told.messages
 
 
+def test_a_resume_killed_before_its_first_checkpoint_is_not_recorded_twice(
+    small_file: Path, tmp_path: Path
+) -> None:
+    """A resume killed outright before its first checkpoint (torchrun's SIGTERM to its
+    processes) cannot put config.json back: it is left with that resume's record and the
+    killed session's environment. The next resume, after the same epoch, added a second
+    record, of a session that trained nothing, and the environment that trained the run
+    was lost."""
+    run = tmp_path / "r"
+    train(tiny(epochs=1), small_file, run)
+    trained_by = json.loads((run / "config.json").read_text())["environment"]
+    killed = dict(json.loads((run / "config.json").read_text()))
+    killed["resumed"] = [{"after_epoch": 1, "epochs": 1, "environment": trained_by}]
+    killed["environment"] = {**trained_by, "hardware": "the killed session's"}
+    (run / "config.json").write_text(json.dumps(killed))
+    train(None, small_file, run, resume=True, resume_overrides={"epochs": 2})
+    resumed = json.loads((run / "config.json").read_text())["resumed"]
+    assert resumed == [{"after_epoch": 1, "epochs": 1, "environment": trained_by}]
+    # A resume that trained (epoch 2) is recorded when the run is resumed again.
+    train(None, small_file, run, resume=True, resume_overrides={"epochs": 3})
+    resumed = json.loads((run / "config.json").read_text())["resumed"]
+    assert [(r["after_epoch"], r["epochs"]) for r in resumed] == [(1, 1), (2, 2)]
+
+
 def test_a_batch_one_window_larger_than_the_split_is_said(small_file: Path, tmp_path: Path):
     """15 training windows in batches of 16: every step takes all 15 (full-batch
     training), which is said. Guards against saying it only from two windows more."""
     told = Told()
     train(tiny(epochs=1, batch_size=16), small_file, tmp_path / "r", callbacks=told)
     assert any("batch_size 16 is more than the 15 training windows" in m for m in told.messages)
+    # After the run's header, as the run's other notes: it was printed above it.
+    assert told.said_before_start == []
 
 
 def test_a_resumed_run_says_after_which_epoch_it_resumes(

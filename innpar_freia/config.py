@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import math
+import numbers
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -80,10 +81,31 @@ def _check_bool(name: str, value: Any) -> None:
         raise ConfigError(f"{name} must be true or false, but is: {value!r}")
 
 
+def _plain_number(value: Any) -> Any:
+    """``value`` as a plain int or float when it is another kind of number (numpy's int64 from
+    ``np.unique(info.fold)``, float32): the checks below compare plain types, and JSON and
+    a checkpoint read with ``weights_only`` take only plain ones."""
+    if isinstance(value, (bool, int, float)) or not isinstance(value, numbers.Real):
+        return value  # bools stay refused where a number is wanted (True is not 1 epoch)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return float(value)
+
+
 class _ConfigBase:
     """Shared dict/preset plumbing for the config dataclasses."""
 
     _section: str = ""
+
+    def _plain_numbers(self) -> None:
+        """Store every number as a plain int or float (see :func:`_plain_number`)."""
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, (list, tuple)):
+                plain: Any = type(value)(_plain_number(v) for v in value)
+            else:
+                plain = _plain_number(value)
+            object.__setattr__(self, f.name, plain)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
@@ -158,6 +180,7 @@ class ModelConfig(_ConfigBase):
     window_length: int = 625
 
     def __post_init__(self) -> None:
+        self._plain_numbers()
         _check_choice("arch", self.arch, ARCHS)
         _check_int("blocks", self.blocks, 1, 64)
         _check_int("features", self.features, 1, 1024)
@@ -314,6 +337,7 @@ class TrainConfig(_ConfigBase):
     keep_checkpoints: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        self._plain_numbers()
         _check_int("epochs", self.epochs, 1, 1_000_000)
         _check_int("batch_size", self.batch_size, 1, 1_000_000)
         _check_float("lr", self.lr, 0.0, strict=True, high=MAX_LR)
@@ -518,7 +542,7 @@ def resolve_config(
     if "epochs" in train and "warmup_epochs" not in train:
         # A preset's warm-up (innpar-plus: 2 epochs) is shortened to fit a shorter run
         # rather than making ``--epochs 1`` an error about a setting the user never gave.
-        epochs = train["epochs"]
+        epochs = _plain_number(train["epochs"])
         if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1:
             train["warmup_epochs"] = min(base_train.warmup_epochs, epochs)
     return RunConfig(

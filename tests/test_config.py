@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from innpar_freia.config import (
@@ -130,3 +131,41 @@ def test_invalid_training_settings(changes, needle) -> None:
 def test_run_config_round_trips_through_a_dict() -> None:
     cfg = resolve_config("tiny", model={"coupling": "glow"}, train={"epochs": 3})
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_numpy_numbers_are_taken_and_stored_as_plain_ones(tmp_path: Path) -> None:
+    """The natural fold loop, ``for k in np.unique(info.fold)``, gives numpy integers: they
+    were refused as "must be an integer, but is: np.int64(0)" (float32 as not a number)."""
+    import json
+
+    import torch
+
+    cfg = resolve_config(
+        "innpar-plus",
+        model={"blocks": np.int64(3), "clamp": np.float32(0.5)},
+        train={"test_fold": np.int64(0), "epochs": np.int32(1), "keep_checkpoints": [np.int64(1)]},
+    )
+    assert (cfg.model.blocks, cfg.train.test_fold, cfg.train.keep_checkpoints) == (3, 0, (1,))
+    assert type(cfg.model.blocks) is int and type(cfg.train.test_fold) is int
+    assert type(cfg.model.clamp) is float and cfg.model.clamp == 0.5
+    assert type(cfg.train.keep_checkpoints[0]) is int
+    # A numpy epochs shortens the preset's warm-up as an int does.
+    assert cfg.train.warmup_epochs == 1
+    # Plain values only: JSON and a checkpoint read with weights_only take them back.
+    assert RunConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    torch.save(cfg.to_dict(), tmp_path / "cfg.pt")
+    assert RunConfig.from_dict(torch.load(tmp_path / "cfg.pt", weights_only=True)) == cfg
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"epochs": np.float32(2.5)}, "epochs must be an integer, but is: 2.5"),
+        ({"lr": np.float32("nan")}, "lr must be a finite number, but is: nan"),
+        ({"amp": np.int64(1)}, "amp must be true or false, but is: 1"),
+    ],
+)
+def test_numpy_numbers_are_still_checked(changes, needle) -> None:
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.from_dict(changes)
+    assert needle in str(err.value)

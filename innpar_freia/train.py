@@ -1081,7 +1081,7 @@ def _train_claimed(
     device = resolve_device(run_config.train.device)
     dist_info = distributed.setup(device.type)
     try:
-        with held_for_reading(data):  # no `data split` under the run
+        with held_for_reading(data), callers_rng_kept(device):  # no `data split` under the run
             return _train(run_config, data, run_dir, state, force, cb, device, dist_info, started)
     except BaseException:
         if dist_info.is_main and not started.get("checkpointed"):
@@ -1098,6 +1098,21 @@ def _train_claimed(
         raise
     finally:
         distributed.teardown(dist_info)
+
+
+def callers_rng_kept(device: torch.device) -> Any:
+    """Torch's global generator as the caller had it, given back when training ends.
+
+    A run draws from it (a DataLoader's worker seeds; a resumed run sets it to the state
+    it stopped in), whereas the rest of the API (build_model(seed=), load_checkpoint,
+    evaluate, predict_abp) leaves it alone: a caller's own random numbers must not depend
+    on whether a run was trained in between. The run starts from the caller's state as
+    before, so it computes what it did. Only the run's own CUDA device is forked: the
+    others would be initialised for nothing (torch warns about forking many devices)."""
+    cuda = []
+    if device.type == "cuda":  # distributed.setup has made the rank's device current
+        cuda = [device.index if device.index is not None else torch.cuda.current_device()]
+    return torch.random.fork_rng(devices=cuda)
 
 
 def recover_replaced_run(run_dir: Path, cb: Callbacks) -> None:

@@ -614,6 +614,19 @@ def test_preloaded_and_lazy_loading_train_identically(synth_file: Path, tmp_path
     assert [r["val_mae"] for r in lazy.history] == [r["val_mae"] for r in held.history]
 
 
+def test_training_leaves_the_callers_random_numbers_alone(synth_file: Path, tmp_path: Path):
+    """A lazily read run (its DataLoader draws worker seeds) and a resumed one (set to the
+    state it stopped in) moved torch's global generator; build_model(seed=), evaluate and
+    predict_abp do not, and neither does train now."""
+    expected = torch.random.manual_seed(123).get_state()
+    torch.random.manual_seed(123)
+    train(tiny(epochs=1, preload="never"), synth_file, tmp_path / "r")
+    assert torch.equal(torch.random.get_rng_state(), expected)
+    torch.random.manual_seed(123)
+    train(None, synth_file, tmp_path / "r", resume=True, resume_overrides={"epochs": 2})
+    assert torch.equal(torch.random.get_rng_state(), expected)
+
+
 def test_difference_loss_sees_ringing_the_sample_loss_hardly_sees() -> None:
     from innpar_freia.train import diff_l1
 

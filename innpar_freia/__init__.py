@@ -51,3 +51,8 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'innpar_freia' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # The lazy exports too: dir() and tab completion showed none of them.
+    return sorted({*globals(), *_LAZY})

@@ -544,3 +544,10 @@ def test_a_correlation_of_two_points_is_not_shown_as_one() -> None:
     assert np.isnan(pearson_r([1.0, 2.0], [5.0, 1.0]))
     assert np.isnan(pearson_r([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
     assert pearson_r([1.0, 2.0, 3.0], [2.0, 4.0, 6.5]) == pytest.approx(0.997949, abs=1e-6)
+
+
+def test_dir_of_the_package_lists_its_lazy_exports() -> None:
+    """They are imported on first use, so dir() and tab completion showed none of them."""
+    import innpar_freia
+
+    assert set(innpar_freia.__all__) <= set(dir(innpar_freia))

@@ -453,3 +453,32 @@ def test_check_json_reports_checks_that_come_out_nan(tiny_run, tmp_path) -> None
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
     assert report["passed"] is False and None in report.values()
+
+
+def test_the_network_namespace_exports_what_the_readme_names() -> None:
+    """README "The network" presents ``innpar_freia.nn`` as the namespace: its
+    ``__init__`` was empty, so ``from innpar_freia.nn import build_inn`` was an
+    ImportError and ``innpar_freia.nn.reference`` an AttributeError until imported."""
+    import subprocess
+    import sys
+
+    import innpar_freia.nn as nn_pkg
+    from innpar_freia.nn import model, reference
+
+    assert nn_pkg.INNPARCouplingBlock is INNPARCouplingBlock
+    assert nn_pkg.InvertibleConv1x1LU is InvertibleConv1x1LU
+    assert nn_pkg.build_inn is build_inn and nn_pkg.INNPAR is model.INNPAR
+    assert nn_pkg.reference is reference
+    assert {*nn_pkg.__all__, "reference"} <= set(dir(nn_pkg))
+    assert all(getattr(nn_pkg, name) is not None for name in nn_pkg.__all__)
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        _ = nn_pkg.nope
+    # In a fresh interpreter: reached by attribute alone, and torch is not imported before
+    # a name is asked for (the CLI's --help stays fast).
+    code = (
+        "import sys, innpar_freia.nn as n; assert 'torch' not in sys.modules; "
+        "from innpar_freia.nn import build_inn; print(n.reference.ReleaseINNPAR.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ReleaseINNPAR"

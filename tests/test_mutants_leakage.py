@@ -38,7 +38,8 @@ def _spikes(peaks: dict[int, float], base: float = 70.0) -> np.ndarray:
 
 def _write(path: Path, ppg, abp, subjects, ids=None, source: str = "t", **columns) -> Path:
     ids = [f"w{i}" for i in range(len(ppg))] if ids is None else list(ids)
-    with WindowWriter(path, fs=FS, window_length=N, source_format=source) as w:
+    # An imported file may repeat a window id (the writer refuses one unless told).
+    with WindowWriter(path, fs=FS, window_length=N, source_format=source, repeated_ids=True) as w:
         w.append(np.asarray(ppg), np.asarray(abp), subject=list(subjects), window_id=ids, **columns)
     return path
 

@@ -198,7 +198,7 @@ def test_a_window_file_is_not_named_like_another_format(tmp_path: Path, name: st
     [
         ({"fs": 0.0}, "sampling rate fs must be a positive number, but is 0.0"),
         ({"fs": float("nan")}, "sampling rate fs must be a positive number, but is nan"),
-        ({"window_length": 0}, "window_length must be positive, but is 0"),
+        ({"window_length": 0}, "window_length must be at least 8 samples"),
     ],
 )
 def test_the_writer_refuses_a_rate_or_length_no_file_may_hold(tmp_path: Path, kw, message):
@@ -208,6 +208,70 @@ def test_the_writer_refuses_a_rate_or_length_no_file_may_hold(tmp_path: Path, kw
     with pytest.raises(DataError, match=re.escape(message)):
         WindowWriter(tmp_path / "x.h5", source_format="t", **args)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"fs": "125"}, "sampling rate fs must be a positive number, but is '125'"),
+        ({"fs": True}, "sampling rate fs must be a positive number, but is True"),
+        ({"window_length": 625.7}, "window_length must be a whole number of samples, but is 625.7"),
+        ({"window_length": "625"}, "window_length must be a whole number of samples, but is '625'"),
+        ({"window_length": 3}, "window_length must be at least 8 samples, the shortest window the"),
+    ],
+)
+def test_the_writer_names_a_rate_or_length_of_the_wrong_kind(tmp_path: Path, kw, message):
+    """``fs="125"`` was numpy's "ufunc 'isfinite' not supported", 625.7 samples silently 625,
+    and 3-sample windows were written although no network takes fewer than 8."""
+    args = {"fs": 50.0, "window_length": L, **kw}
+    with pytest.raises(DataError, match=re.escape(message)):
+        WindowWriter(tmp_path / "x.h5", source_format="t", **args)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_writer_takes_numpy_numbers_and_the_shortest_window(tmp_path: Path) -> None:
+    with WindowWriter(
+        tmp_path / "x.h5", fs=np.float32(50.0), window_length=np.int64(8), source_format="t"
+    ) as w:
+        w.append(*_windows(2, 8), subject="a", window_id=["0", "1"], start=np.array([-1, 0]))
+    info = read_info(tmp_path / "x.h5")
+    assert (info.fs, info.window_length, info.n_windows) == (50.0, 8, 2)
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ({"start": [0.7, 16.9]}, "start must be whole sample numbers (-1: unknown), got float64"),
+        ({"start": "abc"}, "start must be whole sample numbers (-1: unknown), got <U3"),
+        ({"start": -5}, "start -5 is out of range: starts are 0 or more (-1: unknown)"),
+        ({"subject": None}, "subject must name every window's subject, but one is None or empty"),
+        ({"subject": ["a", ""]}, "subject must name every window's subject, but one is None"),
+        ({"window_id": "w"}, "window_id must be unique, but 1 id(s) repeat (e.g. 'w')"),
+        ({"ppg": np.ones((2, L), bool)}, "PPG windows must be real numbers, but are bool (bool)"),
+        ({"abp": np.ones((2, L), complex)}, "ABP windows must be real numbers, but are complex"),
+        ({"ppg": np.full((2, L), "x")}, "PPG windows must be numbers, but are <U1"),
+    ],
+)
+def test_the_writer_names_a_column_it_would_have_stored_wrongly(tmp_path, columns, message):
+    """Were stored without a word: starts truncated (0.7 -> 0) or below -1, the subject
+    "None", one id for every window, a bool PPG as 0/1, a complex ABP stripped of its
+    imaginary part; "abc" as a start was numpy's "invalid literal for int()"."""
+    ppg, abp = _windows(2)
+    values = {"ppg": ppg, "abp": abp, "subject": "a", "window_id": ["0", "1"], **columns}
+    with pytest.raises(DataError, match=re.escape(message)):
+        with WindowWriter(tmp_path / "x.h5", fs=50.0, window_length=L, source_format="t") as w:
+            w.append(values.pop("ppg"), values.pop("abp"), **values)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_writer_refuses_an_id_an_earlier_append_wrote(tmp_path: Path) -> None:
+    """Unless told that the source repeats ids (an importer, which warns), as the schema says."""
+    with WindowWriter(tmp_path / "x.h5", fs=50.0, window_length=L, source_format="t") as w:
+        w.append(*_windows(2), subject="a", window_id=["0", "1"])
+        with pytest.raises(DataError, match=re.escape("repeat (e.g. '1')")):
+            w.append(*_windows(2), subject="a", window_id=["2", "1"])
+        w.append(*_windows(2), subject="a", window_id=["2", "3"])  # nothing of the refused kept
+    assert read_info(tmp_path / "x.h5").window_ids.tolist() == ["0", "1", "2", "3"]
 
 
 def test_the_writer_refuses_a_folder_as_output_and_a_missing_folder(tmp_path: Path) -> None:
@@ -300,11 +364,11 @@ def test_set_provenance_replaces_the_provenance(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def long_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """4100 windows of 4 samples: more than one block (4096 rows) of the finite checks."""
+    """4100 windows of 8 samples: more than one block (4096 rows) of the finite checks."""
     path = tmp_path_factory.mktemp("long") / "long.h5"
     n = 4100
-    ppg, abp = _windows(n, 4)
-    with WindowWriter(path, fs=50.0, window_length=4, source_format="t") as w:
+    ppg, abp = _windows(n, 8)
+    with WindowWriter(path, fs=50.0, window_length=8, source_format="t") as w:
         w.append(ppg, abp, subject="a", window_id=[f"w{i}" for i in range(n)])
     return path
 
@@ -382,7 +446,9 @@ def test_repeated_window_ids_counts_every_window_written(tmp_path, ids, repeated
     """Guards against an id written twice not counting as repeated (more than two asked
     for), and against the last window written being left out of the count; the import
     report's warning about repeated ids comes from here."""
-    with WindowWriter(tmp_path / "r.h5", fs=50.0, window_length=L, source_format="t") as w:
+    with WindowWriter(
+        tmp_path / "r.h5", fs=50.0, window_length=L, source_format="t", repeated_ids=True
+    ) as w:
         w.append(*_windows(3), subject="a", window_id=ids)
         assert w.repeated_window_ids() == repeated
 

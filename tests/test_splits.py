@@ -199,7 +199,8 @@ def test_check_of_a_one_fold_file_and_split_keeping_folds_say_what_is_wrong(
 
 
 def _one_leak_file(path: Path, ppg: np.ndarray, abp: np.ndarray, subjects, ids, folds) -> Path:
-    with WindowWriter(path, fs=125.0, window_length=625, source_format="t") as w:
+    # An imported file may repeat a window id (the writer refuses one unless told).
+    with WindowWriter(path, fs=125.0, window_length=625, source_format="t", repeated_ids=True) as w:
         w.append(ppg, abp, subject=list(subjects), window_id=list(ids), fold=list(folds))
     return path
 

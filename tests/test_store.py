@@ -96,10 +96,10 @@ def test_nothing_half_written(tmp_path: Path) -> None:
     path = tmp_path / "b.h5"
     with (
         pytest.raises(DataError, match="NaN"),
-        WindowWriter(path, fs=50.0, window_length=4, source_format="t") as w,
+        WindowWriter(path, fs=50.0, window_length=8, source_format="t") as w,
     ):
-        w.append(np.ones((2, 4)), np.ones((2, 4)), subject="a", window_id=["1", "2"])
-        w.append(np.full((1, 4), np.nan), np.ones((1, 4)), subject="a", window_id="3")
+        w.append(np.ones((2, 8)), np.ones((2, 8)), subject="a", window_id=["1", "2"])
+        w.append(np.full((1, 8), np.nan), np.ones((1, 8)), subject="a", window_id="3")
     assert list(tmp_path.iterdir()) == []
     _write(path)
     with pytest.raises(DataError, match="already exists"):
@@ -337,8 +337,8 @@ def test_damaged_metadata_is_one_message_for_every_command(tmp_path: Path, damag
 def test_writer_refuses_folds_the_file_cannot_hold(tmp_path: Path) -> None:
     path = tmp_path / "f.h5"
     with pytest.raises(DataError, match="fold number 40000 is out of range"):
-        with WindowWriter(path, fs=50.0, window_length=4, source_format="test") as w:
-            w.append(np.zeros((1, 4)), np.zeros((1, 4)), subject="a", window_id="a", fold=40000)
+        with WindowWriter(path, fs=50.0, window_length=8, source_format="test") as w:
+            w.append(np.zeros((1, 8)), np.zeros((1, 8)), subject="a", window_id="a", fold=40000)
     assert not path.exists() and not list(tmp_path.iterdir())
 
 
@@ -387,7 +387,7 @@ def test_a_writer_interrupted_while_it_creates_the_file_leaves_nothing(tmp_path,
 
     monkeypatch.setattr(WindowWriter, "_layout", interrupted)
     with pytest.raises(SystemExit):
-        WindowWriter(tmp_path / "x.h5", fs=50.0, window_length=4, source_format="test")
+        WindowWriter(tmp_path / "x.h5", fs=50.0, window_length=8, source_format="test")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -395,10 +395,10 @@ def test_a_second_writer_to_the_same_output_leaves_the_first_one_s_file_alone(tm
     """Two writers of one process to one output share a temporary name: the second fails
     to open it, and must not remove the first one's file while that one is writing."""
     out = tmp_path / "x.h5"
-    with WindowWriter(out, fs=50.0, window_length=4, source_format="test") as first:
+    with WindowWriter(out, fs=50.0, window_length=8, source_format="test") as first:
         with pytest.raises(DataError, match=f"cannot write {re.escape(str(out))}"):
-            WindowWriter(out, fs=50.0, window_length=4, source_format="test")
-        first.append(np.zeros((2, 4)), np.full((2, 4), 80.0), subject="a", window_id=["a", "b"])
+            WindowWriter(out, fs=50.0, window_length=8, source_format="test")
+        first.append(np.zeros((2, 8)), np.full((2, 8), 80.0), subject="a", window_id=["a", "b"])
     assert read_info(out).n_windows == 2
 
 
@@ -414,8 +414,8 @@ def test_a_writer_whose_final_rename_fails_leaves_no_hidden_file(tmp_path, monke
     monkeypatch.setattr(store.os, "replace", refused)
     out = tmp_path / "x.h5"
     with pytest.raises(PermissionError):
-        with WindowWriter(out, fs=50.0, window_length=4, source_format="test") as w:
-            w.append(np.zeros((2, 4)), np.full((2, 4), 80.0), subject="a", window_id=["a", "b"])
+        with WindowWriter(out, fs=50.0, window_length=8, source_format="test") as w:
+            w.append(np.zeros((2, 8)), np.full((2, 8), 80.0), subject="a", window_id=["a", "b"])
     assert list(tmp_path.iterdir()) == []
     from innpar_freia.data.synthetic import synthesize_dataset
 
@@ -428,17 +428,17 @@ def test_read_signals_names_indices_that_are_not_windows(tmp_path):
     """A float index was truncated (0.5 read window 0), a mask read windows 0 and 1, and an
     index past the end gave h5py's own message."""
     path = tmp_path / "x.h5"
-    with WindowWriter(path, fs=50.0, window_length=4, source_format="test") as w:
-        w.append(np.zeros((3, 4)), np.full((3, 4), 80.0), subject="a", window_id=["a", "b", "c"])
+    with WindowWriter(path, fs=50.0, window_length=8, source_format="test") as w:
+        w.append(np.zeros((3, 8)), np.full((3, 8), 80.0), subject="a", window_id=["a", "b", "c"])
     for bad in (np.array([0.5]), np.array([True, False, True])):
         with pytest.raises(TypeError, match="indices must be window numbers"):
             read_signals(path, bad)
     for bad in ([3], [-1]):
         with pytest.raises(IndexError, match=r"window -?\d is not in .*: it has windows 0..2"):
             read_signals(path, bad)
-    assert read_signals(path, [2, 0])[1].shape == (2, 4) and read_signals(path, [])[0].shape == (
+    assert read_signals(path, [2, 0])[1].shape == (2, 8) and read_signals(path, [])[0].shape == (
         0,
-        4,
+        8,
     )
 
 

@@ -217,6 +217,7 @@ def import_bp_benchmark(
                     abp_units="mmHg",
                     description=description or f"bp-benchmark folds imported from {path}",
                     overwrite=overwrite,
+                    repeated_ids=True,  # the source may repeat ids: warned of below
                 )
             elif length != report.window_length:
                 raise DataError(

@@ -335,6 +335,7 @@ def import_innpar_npy(
                         abp_units="mmHg",
                         description=description or f"innpar-npy windows imported from {path}",
                         overwrite=overwrite,
+                        repeated_ids=True,  # the source may repeat ids: warned of below
                     )
                 writer.append(
                     np.stack(ppg),

@@ -309,6 +309,7 @@ def import_recordings(
         abp_units="mmHg",
         description=description or f"{fmt} recordings imported from {path}",
         overwrite=overwrite,
+        repeated_ids=True,  # two records of one name (a.csv, a.CSV): warned of below
     )
     progress.start(len(units), f"{fmt} records")
     try:

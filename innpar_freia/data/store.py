@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 import errno
 import json
+import numbers
 import os
 import re
 import shutil
@@ -37,6 +38,7 @@ import h5py
 import numpy as np
 
 from innpar_freia import __version__
+from innpar_freia.config import MIN_WINDOW_LENGTH
 from innpar_freia.errors import DataError
 from innpar_freia.outputs import remove_stale_temporaries, replace_durably
 
@@ -503,10 +505,65 @@ def _check_folds(folds: np.ndarray) -> None:
         )
 
 
+def _check_rate_and_length(fs: Any, window_length: Any) -> None:
+    """A window file's rate and window length, before anything is written: ``"125"`` was
+    numpy's "ufunc 'isfinite' not supported", and 625.7 samples silently 625."""
+    if isinstance(fs, bool) or not isinstance(fs, numbers.Real) or not np.isfinite(fs) or fs <= 0:
+        raise DataError(f"sampling rate fs must be a positive number, but is {fs!r}")
+    if isinstance(window_length, bool) or not isinstance(window_length, numbers.Integral):
+        raise DataError(
+            f"window_length must be a whole number of samples, but is {window_length!r}"
+        )
+    if window_length < MIN_WINDOW_LENGTH:
+        # No network can take shorter windows (training would refuse the file only then).
+        raise DataError(
+            f"window_length must be at least {MIN_WINDOW_LENGTH} samples, the shortest "
+            f"window the network takes, but is {window_length}"
+        )
+
+
+def _signal(values: Any, name: str) -> np.ndarray:
+    """``values`` as float64 windows; bool and complex ones are refused rather than read as
+    0/1 or stripped of their imaginary part (numpy only warns)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "bc":
+        kind = "bool" if arr.dtype.kind == "b" else "complex"
+        raise DataError(f"{name} windows must be real numbers, but are {kind} ({arr.dtype})")
+    try:
+        return arr.astype(np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{name} windows must be numbers, but are {arr.dtype}") from None
+
+
+def _check_starts(starts: np.ndarray) -> None:
+    """A window's first sample in its recording (-1: unknown): 0.7 was truncated to 0, and
+    "abc" gave numpy's "invalid literal for int()"."""
+    if starts.dtype.kind not in "iu":
+        raise DataError(
+            f"start must be whole sample numbers (-1: unknown), got {starts.dtype} "
+            f"({starts[:3].tolist()})"
+        )
+    below = starts[starts < -1]
+    if below.size:
+        raise DataError(f"start {below[0]} is out of range: starts are 0 or more (-1: unknown)")
+
+
+def _check_subjects(subjects: np.ndarray) -> None:
+    """None (stored as the subject "None") and "" name no subject: the split by subject
+    and the calibrated protocol would take them for one."""
+    if any(s is None or str(s) == "" for s in subjects):
+        raise DataError("subject must name every window's subject, but one is None or empty")
+
+
 class WindowWriter:
     """Write a window file incrementally, atomically: appended rows go to a temporary file
     that is renamed to ``path`` by :meth:`close`; :meth:`abort` (or an exception inside a
     ``with`` block) removes it, so no half-written file is ever left at ``path``.
+
+    Every window needs a subject and an id of its own (``repeated_ids=True`` lets a source
+    that repeats ids through, for :meth:`repeated_window_ids` to warn of); ``start`` is the
+    window's first sample in its recording, -1 when unknown. A column that would be stored
+    otherwise than given (a fractional start, a bool or complex signal) is a DataError.
 
     Example:
         >>> with WindowWriter("out.h5", fs=125.0, window_length=625,
@@ -526,6 +583,7 @@ class WindowWriter:
         abp_units: str = "mmHg",
         description: str = "",
         overwrite: bool = False,
+        repeated_ids: bool = False,
     ):
         self.path = Path(path)
         if self.path.suffix.lower() in OTHER_FORMAT_SUFFIXES:
@@ -534,10 +592,7 @@ class WindowWriter:
                 f"output {self.path}: a window file is HDF5; name it with .h5, not "
                 f"{self.path.suffix}"
             )
-        if not np.isfinite(fs) or fs <= 0:
-            raise DataError(f"sampling rate fs must be a positive number, but is {fs}")
-        if int(window_length) < 1:
-            raise DataError(f"window_length must be positive, but is {window_length}")
+        _check_rate_and_length(fs, window_length)
         if self.path.exists() and not self.path.is_file():
             raise DataError(f"output {self.path} exists and is not a regular file")
         if self.path.exists() and not overwrite:
@@ -551,6 +606,9 @@ class WindowWriter:
         self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         self.length = int(window_length)
         self.n = 0
+        # Window ids so far, to refuse a repeated one; an importer whose source repeats ids
+        # passes ``repeated_ids=True`` and warns (:meth:`repeated_window_ids`).
+        self._ids: set[str] | None = None if repeated_ids else set()
         self._reference: dict[str, h5py.Dataset] = {}
         self.fh = create_h5(self.tmp, self.path)
         try:
@@ -618,8 +676,7 @@ class WindowWriter:
         reference: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         """Append ``n`` windows; per-window fields may be scalars (broadcast) or length ``n``."""
-        ppg = np.asarray(ppg, dtype=np.float64)
-        abp = np.asarray(abp, dtype=np.float64)
+        ppg, abp = _signal(ppg, "PPG"), _signal(abp, "ABP")
         if ppg.ndim != 2 or ppg.shape != abp.shape or ppg.shape[1] != self.length:
             raise DataError(
                 f"PPG {ppg.shape} and ABP {abp.shape} windows must both have shape "
@@ -646,17 +703,23 @@ class WindowWriter:
             raise DataError(f"split values must be train, val, test or empty, got {bad}")
         folds = column(fold, "fold")
         _check_folds(folds)
+        starts = column(start, "start")
+        _check_starts(starts)
+        subjects = column(subject, "subject")
+        _check_subjects(subjects)
+        ids = column(window_id, "window_id").astype(str)
+        self._check_new_ids(ids)
         # Every column is checked and converted before the first row is written: a bad
         # column found after PPG and ABP had grown left the file's columns of unequal
         # lengths for a caller that caught the error and went on appending.
         columns = [
             ("ppg", ppg.astype(np.float32)),
             ("abp", abp.astype(np.float32)),
-            ("subject", column(subject, "subject").astype(str).astype(object)),
-            ("window_id", column(window_id, "window_id").astype(str).astype(object)),
+            ("subject", subjects.astype(str).astype(object)),
+            ("window_id", ids.astype(object)),
             ("split", splits.astype(object)),
             ("fold", folds.astype(np.int16)),
-            ("start", column(start, "start").astype(np.int64)),
+            ("start", starts.astype(np.int64)),
         ]
         references = [
             (name, self._reference_values(name, column(values, f"reference field {name!r}")))
@@ -676,6 +739,21 @@ class WindowWriter:
                 )
             self._write(self._reference[name], values, new)
         self.n = new
+        if self._ids is not None:
+            self._ids.update(ids.tolist())
+
+    def _check_new_ids(self, ids: np.ndarray) -> None:
+        """Refuse a window id given twice (in this append or an earlier one): ids name the
+        windows in predictions and reports, where two of one name cannot be told apart."""
+        if self._ids is None:
+            return
+        values, counts = np.unique(ids, return_counts=True)
+        repeated = [*values[counts > 1].tolist(), *(i for i in values.tolist() if i in self._ids)]
+        if repeated:
+            raise DataError(
+                f"window_id must be unique, but {len(repeated)} id(s) repeat (e.g. "
+                f"{', '.join(map(repr, repeated[:3]))})"
+            )
 
     def _write(self, ds: h5py.Dataset, values: np.ndarray, new: int) -> None:
         """Rows ``self.n:new`` of ``ds``; a failed write (a full disk) is a DataError."""

@@ -415,12 +415,17 @@ def run_reports(run_dir: Path) -> tuple[str, ...]:
     return tuple(sorted(folders + files))
 
 
-def fit_to_data(run_config: RunConfig, data: Path) -> tuple[RunConfig, StoreInfo, SplitPlan]:
+def fit_to_data(
+    run_config: RunConfig, data: Path, *, resumed: bool = False
+) -> tuple[RunConfig, StoreInfo, SplitPlan]:
     """The configuration a run on ``data`` trains with (the network at the data's rate and
     window length), the data's description and the split plan: the checks a run makes
-    before it writes anything (``--dry-run`` shows their result)."""
+    before it writes anything (``--dry-run`` shows their result). A ``resumed`` run's model
+    is at the rate of the file it was trained on; a file at another is refused apart."""
     info = read_info(data)
     check_data(info)
+    if not resumed:
+        check_rate_not_set_otherwise(run_config.model, info)
     model_cfg = fit_model_to_data(run_config.model, info)
     cfg = run_config.train
     plan = plan_splits(info, cfg.test_fold, cfg.val_fold)
@@ -446,6 +451,29 @@ def check_global_batch(batch_size: int, world_size: int, resumed: Path | None = 
             else ""
         )
     )
+
+
+def check_rate_not_set_otherwise(model: ModelConfig, info: StoreInfo) -> None:
+    """Refuse a network set to another rate or window length than the data file's.
+
+    Training takes both from the file, so such a value was dropped without a word. A value
+    other than the default is one the caller set (``resolve_config(model={"fs": 250.0})``,
+    another run's configuration): presets and TOML files name neither (load_run_config
+    refuses them), nor does ``innpar train`` or an experiment's runner, whose networks are
+    fitted to the file as before. A default set explicitly cannot be told apart from none."""
+    default = ModelConfig()
+    differ = []
+    if model.fs != default.fs and not math.isclose(model.fs, info.fs):
+        differ.append(f"fs = {model.fs:g} Hz (the file: {info.fs:g} Hz)")
+    if model.window_length not in (default.window_length, info.window_length):
+        differ.append(f"window_length = {model.window_length} (the file: {info.window_length})")
+    if differ:
+        raise ConfigError(
+            f"the model is set to {' and '.join(differ)}, but training takes the sampling "
+            f"rate and window length of the data file {info.path}: leave them out of the "
+            "model's settings, or import the data at the rate and window length you want "
+            "(innpar data import --fs / --window-seconds)"
+        )
 
 
 def fit_model_to_data(model: ModelConfig, info: StoreInfo) -> ModelConfig:
@@ -1169,7 +1197,7 @@ def _train(
     # The data and the configuration are checked before anything in run_dir is touched:
     # a typo in --data with --force must not cost the run that is there.
     try:
-        run_config, info, plan = fit_to_data(run_config, data)
+        run_config, info, plan = fit_to_data(run_config, data, resumed=state is not None)
     except DataError:
         stored_data = state.get("data", {}) if state is not None else {}
         if "windows_sha256" in stored_data:

@@ -727,6 +727,33 @@ def test_output_lowpass_is_applied_to_predictions_and_validation(
     assert load_checkpoint(run.last_checkpoint).run_config.model.fs == 250.0
 
 
+def test_a_rate_or_window_length_set_otherwise_than_the_files_is_refused(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """Training takes both from the data file: a value the caller set was replaced by the
+    file's without a word (a 250-Hz, 1250-sample network trained at 125 Hz, 625)."""
+    from innpar_freia.data.synthetic import synthesize_dataset
+    from innpar_freia.train import fit_to_data
+
+    wrong = resolve_config("tiny", model={"fs": 250.0, "window_length": 1250}, train={"epochs": 1})
+    with pytest.raises(ConfigError) as err:
+        train(wrong, synth_file, tmp_path / "wrong")
+    assert "the model is set to fs = 250 Hz (the file: 125 Hz) and window_length = 1250 " in str(
+        err.value
+    )
+    assert "(the file: 625), but training takes the sampling rate and window length" in str(
+        err.value
+    )
+    assert not (tmp_path / "wrong").exists()
+    with pytest.raises(ConfigError, match=r"set to window_length = 600 \(the file: 625\)"):
+        fit_to_data(resolve_config("tiny", model={"window_length": 600}), synth_file)
+    # A preset's defaults are fitted to the file, and a value that is the file's is kept.
+    fast = synthesize_dataset(tmp_path / "250.h5", subjects=4, minutes=0.3, fs=250.0, seed=1)
+    for model in ({}, {"fs": 250.0, "window_length": 1250}, {"fs": 250.0}):
+        fitted, _, _ = fit_to_data(resolve_config("tiny", model=model), fast)
+        assert (fitted.model.fs, fitted.model.window_length) == (250.0, 1250)
+
+
 def _pair_batch(n: int = 6, length: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, 2, T) reference tensor with distinct windows and subject codes 0,0,0,1,1,2."""
     gen = torch.Generator().manual_seed(1)

@@ -76,6 +76,21 @@ MAX_WEIGHT_DECAY = 1000.0
 MAX_WORKERS = 256
 
 
+def _check_warmup(warmup_epochs: Any, epochs: int) -> None:
+    """The warm-up must end within the run. ``resolve_config`` shortens a preset's warm-up
+    for a shorter run, but ``TrainConfig.replace(epochs=1)`` of innpar-plus cannot tell its
+    2-epoch warm-up from one the caller chose: it says what to set rather than guess."""
+    try:
+        _check_int("warmup_epochs", warmup_epochs, 0, epochs)
+    except ConfigError as exc:
+        if isinstance(warmup_epochs, int) and warmup_epochs > epochs:
+            raise ConfigError(
+                f"{exc} (the warm-up must end within the run's {epochs} epoch(s): set "
+                f"warmup_epochs to at most {epochs} along with epochs)"
+            ) from None
+        raise
+
+
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
         raise ConfigError(f"{name} must be true or false, but is: {value!r}")
@@ -367,7 +382,7 @@ class TrainConfig(_ConfigBase):
             )
         _check_choice("abp_norm", self.abp_norm, ABP_NORMS)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        _check_int("warmup_epochs", self.warmup_epochs, 0, self.epochs)
+        _check_warmup(self.warmup_epochs, self.epochs)
         _check_float("grad_clip", self.grad_clip, 0.0)
         _check_int("early_stopping", self.early_stopping, 0)
         _check_float("ema_decay", self.ema_decay, 0.0)
@@ -504,6 +519,16 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.preset, str):
+            raise ConfigError(f"preset must be a name, but is: {self.preset!r}")
+        _preset(self.preset)  # from_dict refused an unknown preset; so does the constructor
+        for name, kind in (("model", ModelConfig), ("train", TrainConfig)):
+            if not isinstance(getattr(self, name), kind):
+                # A dict of settings gave "'dict' object has no attribute 'arch'".
+                raise ConfigError(
+                    f"{name} must be a {kind.__name__} ({kind.__name__}.from_dict(...) makes "
+                    f"one of a dict), but is: {getattr(self, name)!r}"
+                )
         if self.model.arch == "unet" and self.train.inverse_weight > 0:
             raise ConfigError(
                 f"inverse_weight is {self.train.inverse_weight}, but the U-Net baseline has no "

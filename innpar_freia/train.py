@@ -972,6 +972,12 @@ def train(
     epochs, device and num_workers. On CPU a resumed run ends with exactly the weights of
     an uninterrupted one.
     """
+    if run_config is not None and not isinstance(run_config, RunConfig):
+        # A dict of settings gave "'dict' object has no attribute 'train'".
+        raise ConfigError(
+            "run_config must be a RunConfig (resolve_config(preset, model=..., train=...) or "
+            f"RunConfig.from_dict(...) makes one), but is: {run_config!r}"
+        )
     run_dir = Path(run_dir)
     if resume and force:
         raise RunDirError("--resume and --force contradict each other: choose one")

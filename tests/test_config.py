@@ -169,3 +169,33 @@ def test_numpy_numbers_are_still_checked(changes, needle) -> None:
     with pytest.raises(ConfigError) as err:
         TrainConfig.from_dict(changes)
     assert needle in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"preset": "bogus"}, "unknown preset 'bogus'; available presets: innpar-plus,"),
+        ({"preset": 3}, "preset must be a name, but is: 3"),
+        ({"model": {"blocks": 2}}, "model must be a ModelConfig (ModelConfig.from_dict(...) makes"),
+        ({"train": {"epochs": 2}}, "train must be a TrainConfig (TrainConfig.from_dict(...) makes"),
+    ],
+)
+def test_a_run_config_built_directly_is_checked_as_from_dict_checks_it(kw, message) -> None:
+    """RunConfig(preset="bogus") was accepted (from_dict refused it), and a dict of model
+    settings was "'dict' object has no attribute 'arch'"."""
+    with pytest.raises(ConfigError) as err:
+        RunConfig(**kw)
+    assert message in str(err.value)
+
+
+def test_replace_that_ends_a_run_inside_the_presets_warm_up_says_what_to_set() -> None:
+    """resolve_config shortens a preset's warm-up for a shorter run; .replace() cannot tell
+    it from one the caller chose, and said only "must be >= 0 and <= 1, but is: 2"."""
+    plus = TrainConfig.from_preset("innpar-plus")
+    with pytest.raises(ConfigError) as err:
+        plus.replace(epochs=1)
+    assert str(err.value) == (
+        "warmup_epochs must be >= 0 and <= 1, but is: 2 (the warm-up must end within the "
+        "run's 1 epoch(s): set warmup_epochs to at most 1 along with epochs)"
+    )
+    assert plus.replace(epochs=1, warmup_epochs=1).warmup_epochs == 1

@@ -485,3 +485,38 @@ def test_load_split_arrays_gives_ppg_then_abp_as_float64_in_the_order_asked(
     ppg, abp = load_split_arrays(path, np.array([2, 0, 3]))
     assert ppg.dtype == abp.dtype == np.float64
     assert ppg[:, 0].tolist() == [-2.0, 0.0, -3.0] and abp[:, 0].tolist() == [102.0, 100.0, 103.0]
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        (
+            {"folds": 2.5},
+            "folds must be a whole number >= 0 (or None: keep the file's folds), but is 2.5",
+        ),
+        (
+            {"folds": "4"},
+            "folds must be a whole number >= 0 (or None: keep the file's folds), but is '4'",
+        ),
+        ({"seed": -1}, "seed must be a whole number >= 0, but is -1"),
+        ({"seed": True}, "seed must be a whole number >= 0, but is True"),
+        ({"test_fold": "0"}, "test_fold must be a whole number >= 0 (or None: leave the split"),
+    ],
+)
+def test_split_file_names_a_number_of_the_wrong_kind(tmp_path: Path, kw, message) -> None:
+    """folds=2.5 was "can't multiply sequence by non-int of type 'float'", folds="4" a
+    failed comparison, seed=-1 numpy's "expected non-negative integer"; the file is left
+    as it was."""
+    path = _write(tmp_path / "a.h5")
+    before = path.read_bytes()
+    with pytest.raises(DataError) as err:
+        split_file(path, **{"folds": 3, **kw})
+    assert message in str(err.value)
+    assert path.read_bytes() == before
+
+
+def test_split_file_takes_numpy_integers(tmp_path: Path) -> None:
+    path = _write(tmp_path / "a.h5")
+    assert len(split_file(path, folds=np.int64(3), seed=np.int32(1))["folds"]) == 3
+    made = read_info(path).provenance["fold_assignment"]
+    assert (made["folds"], made["seed"]) == (3, 1)

@@ -754,6 +754,13 @@ def test_a_rate_or_window_length_set_otherwise_than_the_files_is_refused(
         assert (fitted.model.fs, fitted.model.window_length) == (250.0, 1250)
 
 
+def test_a_dict_for_a_run_config_is_named(synth_file: Path, tmp_path: Path) -> None:
+    """Was "'dict' object has no attribute 'train'", from deep inside the run."""
+    with pytest.raises(ConfigError, match=r"run_config must be a RunConfig \(resolve_config"):
+        train({"preset": "tiny"}, synth_file, tmp_path / "r")  # type: ignore[arg-type]
+    assert not (tmp_path / "r").exists()
+
+
 def _pair_batch(n: int = 6, length: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, 2, T) reference tensor with distinct windows and subject codes 0,0,0,1,1,2."""
     gen = torch.Generator().manual_seed(1)

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,26 @@ def fold_assignment_phrase(assignment: Any) -> str:
     return f"{assignment.get('folds')} folds, seed {assignment.get('seed')}{joined}"
 
 
+def _whole(name: str, value: Any, none: str = "") -> int | None:
+    """``value`` as an int (a numpy one too); None where ``none`` says what it means."""
+    if value is None and none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise DataError(f"{name} must be a whole number >= 0{none}, but is {value!r}")
+    return int(value)
+
+
+def _split_arguments(folds: Any, seed: Any, test_fold: Any) -> tuple[Any, int, Any]:
+    """split_file's numbers, named when wrong: folds=2.5 was "can't multiply sequence by
+    non-int of type 'float'", folds="4" a failed comparison, seed=-1 numpy's "expected
+    non-negative integer"."""
+    return (
+        _whole("folds", folds, " (or None: keep the file's folds)"),
+        _whole("seed", seed),
+        _whole("test_fold", test_fold, " (or None: leave the split column)"),
+    )
+
+
 def split_file(
     path: str | Path,
     folds: int | None = 5,
@@ -111,6 +132,7 @@ def split_file(
     fold together; ``progress`` is told of that search's stages and steps (it compares
     every window with every other: minutes at 100,000 windows). Returns a JSON-ready
     summary of what was written."""
+    folds, seed, test_fold = _split_arguments(folds, seed, test_fold)
     if join_shared and folds is None:
         raise DataError("joining subjects that share signal needs new folds, not the file's")
     # A split column being replaced may hold anything; one that is kept must be valid.

@@ -100,8 +100,10 @@ def _plain_number(value: Any) -> Any:
     """``value`` as a plain int or float when it is another kind of number (numpy's int64 from
     ``np.unique(info.fold)``, float32): the checks below compare plain types, and JSON and
     a checkpoint read with ``weights_only`` take only plain ones."""
-    if isinstance(value, (bool, int, float)) or not isinstance(value, numbers.Real):
-        return value  # bools stay refused where a number is wanted (True is not 1 epoch)
+    # By exact type: np.float64 is a float too, but a checkpoint read with weights_only
+    # refuses it. Bools stay refused where a number is wanted (True is not 1 epoch).
+    if type(value) in (bool, int, float) or not isinstance(value, numbers.Real):
+        return value
     if isinstance(value, numbers.Integral):
         return int(value)
     return float(value)

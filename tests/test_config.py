@@ -143,11 +143,17 @@ def test_numpy_numbers_are_taken_and_stored_as_plain_ones(tmp_path: Path) -> Non
     cfg = resolve_config(
         "innpar-plus",
         model={"blocks": np.int64(3), "clamp": np.float32(0.5)},
-        train={"test_fold": np.int64(0), "epochs": np.int32(1), "keep_checkpoints": [np.int64(1)]},
+        train={
+            "test_fold": np.int64(0),
+            "epochs": np.int32(1),
+            "keep_checkpoints": [np.int64(1)],
+            "lr": np.float64(1e-3),  # a float subclass, which weights_only refuses all the same
+        },
     )
     assert (cfg.model.blocks, cfg.train.test_fold, cfg.train.keep_checkpoints) == (3, 0, (1,))
     assert type(cfg.model.blocks) is int and type(cfg.train.test_fold) is int
     assert type(cfg.model.clamp) is float and cfg.model.clamp == 0.5
+    assert type(cfg.train.lr) is float and cfg.train.lr == 1e-3
     assert type(cfg.train.keep_checkpoints[0]) is int
     # A numpy epochs shortens the preset's warm-up as an int does.
     assert cfg.train.warmup_epochs == 1

@@ -93,7 +93,8 @@ def main(
         if isinstance(exc, KeyboardInterrupt) or exc.code == 128 + signal.SIGTERM:
             click.echo(
                 "\ninterrupted; the same command goes on: finished runs are kept, and the "
-                "interrupted one resumes from its last checkpoint",
+                "interrupted one resumes from its last checkpoint (or starts again, if it "
+                "had none)",
                 err=True,
             )
         raise

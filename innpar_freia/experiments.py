@@ -787,10 +787,11 @@ def run_one(
     tag = run_dir.name
     done = run_dir / "done.json"
     run_config = run_config_for(exp, variant, test_fold, seed, device)
-    check_run(exp, variant, run_dir, run_config, data)
-    # Held while it trains and is scored: another runner on this experiment (or an innpar
-    # train on this folder) is refused at once rather than train or score it alongside.
+    # Held while it is checked, trained and scored: another runner on this experiment (or
+    # an innpar train on this folder) is refused at once rather than train or score it
+    # alongside, and a run being trained is not judged by what it holds so far.
     with training_lock(run_dir):
+        check_run(exp, variant, run_dir, run_config, data)
         if done.exists():
             record = _run_record(done)
             return _evaluate_run(exp, data, run_dir, record, done, log, reused=bool(variant.reuse))
@@ -1736,6 +1737,7 @@ def run_experiment(
     # had trained, a stale run of another variant wasted it and kept the table old.
     from innpar_freia.data.dataset import plan_splits
     from innpar_freia.data.store import read_info
+    from innpar_freia.run_lock import RunDirBusy, held_by_another, table_lock
 
     info = read_info(data)
     for variant, seed, fold in todo:
@@ -1744,7 +1746,8 @@ def run_experiment(
         # A test or validation fold the file does not have stops here, not after the runs
         # before it have trained (hours, on a real config).
         plan_splits(info, run_config.train.test_fold, run_config.train.val_fold)
-        check_run(exp, variant, run_dir, run_config, data)
+        if held_by_another(run_dir) is None:  # one being trained is the trainer's to check
+            check_run(exp, variant, run_dir, run_config, data)
     finished_records(exp, out, data, log=lambda s: None)
     said: set[str] = set()
 
@@ -1755,8 +1758,6 @@ def run_experiment(
             said.add(note)
             log(note)
 
-    from innpar_freia.run_lock import RunDirBusy, table_lock
-
     def tabulate() -> dict[str, Any]:
         # Under the table's lock: another runner that gathered the runs before this one's
         # latest finished must not write its table over this one's afterwards.
@@ -1765,24 +1766,37 @@ def run_experiment(
 
     created = make_folder(out)
     attempted: list[Path] = []
-    held: list[tuple[str, Path]] = []
-    try:
-        for variant, seed, fold in todo:
-            run_dir = run_directory(out, variant, fold, seed)
-            attempted.append(run_dir)
-            try:
-                run_one(exp, variant, data, fold, seed, out, device, log, callbacks, commit)
-            except RunDirBusy as exc:
-                # Another runner of this experiment (or an innpar train) is training it:
-                # that one finishes it and rewrites the table; this one goes on with the
-                # rest, so that several runners started alike share out the runs.
+    # (variant, seed, fold) of the runs skipped as another process's -> their folders
+    held: dict[tuple[str, int, Any], Path] = {}
+
+    def run_or_skip(variant: Variant, seed: int, fold: Any) -> None:
+        run_dir = run_directory(out, variant, fold, seed)
+        attempted.append(run_dir)
+        key = (variant.name, seed, fold)
+        try:
+            run_one(exp, variant, data, fold, seed, out, device, log, callbacks, commit)
+        except RunDirBusy as exc:
+            # Another runner of this experiment (or an innpar train) is training it: that
+            # one finishes it and rewrites the table; this one goes on with the rest, so
+            # that several runners started alike share out the runs.
+            if key not in held:
                 log(
                     f"[{exp.name}] {variant.name} {run_dir.name}: being trained by another "
                     f"process{exc.holder}; skipped"
                 )
-                held.append((f"{variant.name} {run_dir.name}", run_dir))
-                continue
-            tabulate()
+            held[key] = run_dir
+            return
+        held.pop(key, None)
+        tabulate()
+
+    try:
+        for variant, seed, fold in todo:
+            run_or_skip(variant, seed, fold)
+        # Once more, those skipped: a process that held one may have ended (killed) and
+        # left it unfinished; it is resumed here, or skipped again while still held.
+        for variant, seed, fold in todo:
+            if (variant.name, seed, fold) in held:
+                run_or_skip(variant, seed, fold)
     except BaseException:
         # A run that fails (bad data, a bad fold) leaves no empty folders behind. Only this
         # runner's own folders are looked at: another runner on the same experiment may
@@ -1792,7 +1806,11 @@ def run_experiment(
         raise
     results = tabulate()
     # Those the other process had not finished when the table was written.
-    missing = [name for name, run_dir in held if not (run_dir / "done.json").exists()]
+    missing = [
+        f"{name} {run_dir.name}"
+        for (name, _, _), run_dir in held.items()
+        if not (run_dir / "done.json").exists()
+    ]
     if missing:
         log(
             f"[{exp.name}] not in the table yet, being trained by other processes: "

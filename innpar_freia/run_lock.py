@@ -69,6 +69,27 @@ def _holder(fd: int, wait_s: float = 1.0) -> str:
         time.sleep(0.01)
 
 
+def held_by_another(run_dir: Path) -> str | None:
+    """Whether another process is training ``run_dir`` now: `` (pid N)`` (or "" where it
+    has not said) if so, ``None`` if not. Looks only; creates nothing (a folder without a
+    lock file is held by no one)."""
+    if _HELD.get(Path(run_dir).resolve()):
+        return None  # this process's own hold
+    try:
+        fd = os.open(Path(run_dir) / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _holder(fd)
+    except OSError:
+        return None  # no locks on this file system: no one can hold it
+    finally:
+        os.close(fd)  # closing lets go of a shared lock taken to look
+    return None
+
+
 def busy_message(run_dir: Path, holder: str = "") -> str:
     return (
         f"{run_dir} is being trained by another process{holder}; wait for it to end or "

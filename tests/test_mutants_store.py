@@ -238,6 +238,16 @@ def test_the_writer_takes_numpy_numbers_and_the_shortest_window(tmp_path: Path) 
     assert (info.fs, info.window_length, info.n_windows) == (50.0, 8, 2)
 
 
+def test_the_writer_takes_whole_numbers_held_as_floats(tmp_path: Path) -> None:
+    """Starts of 0.0 and 8.0 and a window length of 8.0 were refused as "not whole"."""
+    with WindowWriter(tmp_path / "x.h5", fs=50.0, window_length=8.0, source_format="t") as w:
+        w.append(*_windows(2, 8), subject="a", window_id=["0", "1"], start=np.array([0.0, 8.0]))
+    info = read_info(tmp_path / "x.h5")
+    assert info.window_length == 8
+    with h5py.File(tmp_path / "x.h5") as fh:
+        assert fh["start"][...].tolist() == [0, 8] and fh["start"].dtype == np.int64
+
+
 @pytest.mark.parametrize(
     ("columns", "message"),
     [

@@ -202,6 +202,66 @@ def test_a_runner_skips_a_run_another_process_holds_and_trains_the_rest(
     assert not any("not in the table" in line for line in said)
 
 
+def _mini(tmp_path: Path, synth_file: Path) -> Path:
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(
+        f'name = "mini"\ndescription = "t"\n[data]\nfile = "{synth_file}"\n[protocol]\n'
+        'test_folds = [0, 1]\nseeds = [1]\nevaluate = ["test"]\ncheckpoints = ["best"]\n'
+        'reference = "a"\n[base]\npreset = "tiny"\ntrain = { epochs = 1, batch_size = 32 }\n'
+        '[[variants]]\nname = "a"\n'
+    )
+    return cfg
+
+
+def test_a_run_being_trained_with_another_recipe_is_skipped_not_called_stale(
+    synth_file: Path, tmp_path: Path, holder
+) -> None:
+    """A run that another process is training with another recipe (a runner of an edited
+    config, an innpar train) was judged by what it held so far: "made with another
+    configuration ... delete it", of a folder another process was writing."""
+    from innpar_freia.experiments import run_experiment
+
+    cfg = _mini(tmp_path, synth_file)
+    out = tmp_path / "out"
+    run = out / "mini" / "runs" / "a" / "fold0-seed1"
+    train(tiny(epochs=1, lr=0.002, test_fold=0), synth_file, run)  # so far, another recipe
+    proc = holder(run)  # ... and still training
+    said: list[str] = []
+    results = run_experiment(cfg, out, device="cpu", log=said.append)
+    assert [r["test_fold"] for r in results["variants"]["a"]["runs"]] == [1]
+    assert (
+        f"[mini] a fold0-seed1: being trained by another process (pid {proc.pid}); skipped" in said
+    )
+    assert not (run / "done.json").exists()  # left to the process training it
+
+
+def test_a_run_whose_trainer_died_meanwhile_is_trained_before_the_runner_ends(
+    synth_file: Path, tmp_path: Path, holder
+) -> None:
+    """A runner skipped a run another process held; that process was then killed, and the
+    runner ended saying the run was "being trained by other processes", with a table
+    without it. It tries the runs it skipped once more before it ends."""
+    from innpar_freia.experiments import run_experiment
+    from innpar_freia.train import SilentCallbacks
+
+    cfg = _mini(tmp_path, synth_file)
+    out = tmp_path / "out"
+    run = out / "mini" / "runs" / "a" / "fold0-seed1"
+    proc = holder(run)
+
+    class KillHolder(SilentCallbacks):
+        def on_start(self, info):  # fold 1's training: the holder of fold 0 dies
+            proc.kill()
+            proc.wait(timeout=30)
+
+    said: list[str] = []
+    results = run_experiment(cfg, out, device="cpu", log=said.append, callbacks=KillHolder())
+    assert sorted(r["test_fold"] for r in results["variants"]["a"]["runs"]) == [0, 1]
+    assert (run / "done.json").is_file()
+    assert sum("fold0-seed1: being trained by another process" in line for line in said) == 1
+    assert not any("not in the table" in line for line in said)
+
+
 def test_runners_writing_one_table_wait_for_each_other(tmp_path: Path) -> None:
     """The results table's lock is held by one runner at a time: a second waits for it
     (it does not write an older table over a newer one), and takes it once it is free."""

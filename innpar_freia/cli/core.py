@@ -229,7 +229,7 @@ def train_cmd(
         hint = _resume_hint(data, run_dir, last, before, resume, overrides)
         raise click.ClickException(
             "lost the connection to another process of this run (it ended: see torchrun's "
-            "report); " + (hint or f"nothing of it was kept: start {run_dir} again")
+            "report); " + (hint or f"nothing of {run_dir} was kept: run the same command again")
         ) from None
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun only rank 0 reports

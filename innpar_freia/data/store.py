@@ -510,7 +510,10 @@ def _check_rate_and_length(fs: Any, window_length: Any) -> None:
     numpy's "ufunc 'isfinite' not supported", and 625.7 samples silently 625."""
     if isinstance(fs, bool) or not isinstance(fs, numbers.Real) or not np.isfinite(fs) or fs <= 0:
         raise DataError(f"sampling rate fs must be a positive number, but is {fs!r}")
-    if isinstance(window_length, bool) or not isinstance(window_length, numbers.Integral):
+    whole_float = isinstance(window_length, numbers.Real) and float(window_length).is_integer()
+    if isinstance(window_length, bool) or not (
+        isinstance(window_length, numbers.Integral) or whole_float
+    ):
         raise DataError(
             f"window_length must be a whole number of samples, but is {window_length!r}"
         )
@@ -535,9 +538,12 @@ def _signal(values: Any, name: str) -> np.ndarray:
         raise DataError(f"{name} windows must be numbers, but are {arr.dtype}") from None
 
 
-def _check_starts(starts: np.ndarray) -> None:
-    """A window's first sample in its recording (-1: unknown): 0.7 was truncated to 0, and
-    "abc" gave numpy's "invalid literal for int()"."""
+def _check_starts(starts: np.ndarray) -> np.ndarray:
+    """A window's first sample in its recording (-1: unknown), as integers: 0.7 was
+    truncated to 0, and "abc" gave numpy's "invalid literal for int()". Whole numbers held
+    as floats (625.0, numpy's arange of a float step) are taken."""
+    if starts.dtype.kind == "f" and np.all(np.isfinite(starts) & (starts == np.round(starts))):
+        starts = starts.astype(np.int64)
     if starts.dtype.kind not in "iu":
         raise DataError(
             f"start must be whole sample numbers (-1: unknown), got {starts.dtype} "
@@ -546,6 +552,7 @@ def _check_starts(starts: np.ndarray) -> None:
     below = starts[starts < -1]
     if below.size:
         raise DataError(f"start {below[0]} is out of range: starts are 0 or more (-1: unknown)")
+    return starts
 
 
 def _check_subjects(subjects: np.ndarray) -> None:
@@ -703,8 +710,7 @@ class WindowWriter:
             raise DataError(f"split values must be train, val, test or empty, got {bad}")
         folds = column(fold, "fold")
         _check_folds(folds)
-        starts = column(start, "start")
-        _check_starts(starts)
+        starts = _check_starts(column(start, "start"))
         subjects = column(subject, "subject")
         _check_subjects(subjects)
         ids = column(window_id, "window_id").astype(str)

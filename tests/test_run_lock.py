@@ -165,6 +165,18 @@ def test_a_killed_holder_does_not_block_the_next_run(
     assert epochs_logged(empty) == [1]
 
 
+def _mini(tmp_path: Path, synth_file: Path) -> Path:
+    """An experiment of one variant, `tiny` for 1 epoch, on test folds 0 and 1."""
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(
+        f'name = "mini"\ndescription = "t"\n[data]\nfile = "{synth_file}"\n[protocol]\n'
+        'test_folds = [0, 1]\nseeds = [1]\nevaluate = ["test"]\ncheckpoints = ["best"]\n'
+        'reference = "a"\n[base]\npreset = "tiny"\ntrain = { epochs = 1, batch_size = 32 }\n'
+        '[[variants]]\nname = "a"\n'
+    )
+    return cfg
+
+
 def test_a_runner_skips_a_run_another_process_holds_and_trains_the_rest(
     synth_file: Path, tmp_path: Path, holder
 ) -> None:
@@ -174,13 +186,7 @@ def test_a_runner_skips_a_run_another_process_holds_and_trains_the_rest(
     of what is finished. Once the first has gone, the run trains."""
     from innpar_freia.experiments import run_experiment
 
-    cfg = tmp_path / "mini.toml"
-    cfg.write_text(
-        f'name = "mini"\ndescription = "t"\n[data]\nfile = "{synth_file}"\n[protocol]\n'
-        'test_folds = [0, 1]\nseeds = [1]\nevaluate = ["test"]\ncheckpoints = ["best"]\n'
-        'reference = "a"\n[base]\npreset = "tiny"\ntrain = { epochs = 1, batch_size = 32 }\n'
-        '[[variants]]\nname = "a"\n'
-    )
+    cfg = _mini(tmp_path, synth_file)
     out = tmp_path / "out"
     run = out / "mini" / "runs" / "a" / "fold0-seed1"
     proc = holder(run)  # the first runner's run, starting
@@ -200,17 +206,6 @@ def test_a_runner_skips_a_run_another_process_holds_and_trains_the_rest(
     assert sorted(r["test_fold"] for r in results["variants"]["a"]["runs"]) == [0, 1]
     assert not (run / ".train.lock").exists() and (run / "done.json").is_file()
     assert not any("not in the table" in line for line in said)
-
-
-def _mini(tmp_path: Path, synth_file: Path) -> Path:
-    cfg = tmp_path / "mini.toml"
-    cfg.write_text(
-        f'name = "mini"\ndescription = "t"\n[data]\nfile = "{synth_file}"\n[protocol]\n'
-        'test_folds = [0, 1]\nseeds = [1]\nevaluate = ["test"]\ncheckpoints = ["best"]\n'
-        'reference = "a"\n[base]\npreset = "tiny"\ntrain = { epochs = 1, batch_size = 32 }\n'
-        '[[variants]]\nname = "a"\n'
-    )
-    return cfg
 
 
 def test_a_run_being_trained_with_another_recipe_is_skipped_not_called_stale(

@@ -892,7 +892,7 @@ def test_sigterm_stops_the_runner_like_ctrl_c(synth_file: Path, tmp_path: Path):
     # It says how to go on (it had ended without a word).
     assert err.decode().endswith(
         "interrupted; the same command goes on: finished runs are kept, and the interrupted "
-        "one resumes from its last checkpoint\n"
+        "one resumes from its last checkpoint (or starts again, if it had none)\n"
     )
 
 

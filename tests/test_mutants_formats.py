@@ -851,6 +851,21 @@ def test_npy_windows_of_another_length_are_refused(tmp_path: Path) -> None:
         import_innpar_npy(lay, tmp_path / "o.h5")
 
 
+def test_windows_too_short_for_the_network_are_named_with_their_file(tmp_path: Path) -> None:
+    """5-sample windows were refused by the window writer, whose message named neither the
+    folder nor a file of the import."""
+    windows = {k: (p[:, :5], a[:, :5]) for k, (p, a) in _pairs(["a_000000"]).items()}
+    with pytest.raises(DataError, match=r"a_000000\.npy is a window of 5 samples; windows need"):
+        import_innpar_npy(_layout(tmp_path / "lay", windows), tmp_path / "o.h5")
+    ppg, abp = _signals(4)
+    file = _save(
+        tmp_path / "bpb", "signal_fold_0.mat", _fold(signal=ppg[:, :5], abp_signal=abp[:, :5])
+    )
+    with pytest.raises(DataError, match=rf"{re.escape(str(file))}: its windows have 5 samples"):
+        import_bp_benchmark(file, tmp_path / "b.h5")
+    assert not (tmp_path / "o.h5").exists() and not (tmp_path / "b.h5").exists()
+
+
 def test_folders_larger_than_one_batch_are_read_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

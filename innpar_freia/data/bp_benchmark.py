@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from innpar_freia.config import MIN_WINDOW_LENGTH
 from innpar_freia.data.import_report import (
     DEFAULT_FS,
     ImportReport,
@@ -204,6 +205,11 @@ def import_bp_benchmark(
             length = cols["ppg"].shape[1]
             if length == 0:
                 raise DataError(f"{file}: its windows have no samples")
+            if length < MIN_WINDOW_LENGTH:  # the writer's message names no file
+                raise DataError(
+                    f"{file}: its windows have {length} samples; windows need at least "
+                    f"{MIN_WINDOW_LENGTH}, the shortest the network takes"
+                )
             kinds = {k: v.dtype.kind for k, v in cols["reference"].items()}
             if writer is None:
                 report.window_length = length

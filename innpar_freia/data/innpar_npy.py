@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from innpar_freia.config import MIN_WINDOW_LENGTH
 from innpar_freia.data.import_report import (
     DEFAULT_FS,
     ImportReport,
@@ -305,6 +306,11 @@ def import_innpar_npy(
                     if p.size != length:
                         raise DataError(
                             f"{pair[0]} has {p.size} samples, but earlier windows have {length}"
+                        )
+                    if length < MIN_WINDOW_LENGTH:  # the writer's message names no file
+                        raise DataError(
+                            f"{pair[0]} is a window of {length} samples; windows need at least "
+                            f"{MIN_WINDOW_LENGTH}, the shortest the network takes"
                         )
                     report.window_length = length
                     inputs.extend(pair)

@@ -167,12 +167,31 @@ def _release(run_dir: Path, fd: int, made: list[Path], name: str = LOCK_NAME) ->
 
 
 @contextmanager
+def _locked(folder: Path, name: str, wait: bool) -> Iterator[None]:
+    """Hold the lock file ``name`` of ``folder`` (created with the folder if need be) for
+    the duration (see :func:`_acquire`); folders created here and left empty are removed
+    on the way out, with the lock file."""
+    made: list[Path] = []
+    try:
+        fd = _acquire(folder, made, name, wait)
+    except BaseException:
+        remove_if_empty(reversed(made))
+        raise
+    try:
+        yield
+    finally:
+        if fd is not None:
+            _release(folder, fd, made, name)
+        else:
+            remove_if_empty(reversed(made))
+
+
+@contextmanager
 def training_lock(run_dir: Path) -> Iterator[None]:
     """Hold ``run_dir`` (created if need be) for the duration, or raise ``RunDirBusy``
     naming the process that holds it. Nested holds of one process on one folder are one.
     Folders created here and left empty are removed on the way out."""
     run_dir = Path(run_dir)
-    made: list[Path] = []
     key = run_dir.resolve()
     if _HELD.get(key):
         _HELD[key] += 1
@@ -181,21 +200,13 @@ def training_lock(run_dir: Path) -> Iterator[None]:
         finally:
             _HELD[key] -= 1
         return
-    try:
-        fd = _acquire(run_dir, made)
-    except BaseException:
-        remove_if_empty(reversed(made))
-        raise
-    key = run_dir.resolve()
-    _HELD[key] = 1
-    try:
-        yield
-    finally:
-        del _HELD[key]
-        if fd is not None:
-            _release(run_dir, fd, made)
-        else:
-            remove_if_empty(reversed(made))
+    with _locked(run_dir, LOCK_NAME, wait=False):
+        key = run_dir.resolve()  # the folder exists now
+        _HELD[key] = 1
+        try:
+            yield
+        finally:
+            del _HELD[key]
 
 
 @contextmanager
@@ -203,17 +214,5 @@ def table_lock(folder: Path) -> Iterator[None]:
     """Hold ``folder``'s results-table lock for the duration, waiting for another runner
     that holds it (it holds it for the seconds it takes to gather and write the table).
     The lock file is removed on the way out: a results folder is versioned."""
-    folder = Path(folder)
-    made: list[Path] = []
-    try:
-        fd = _acquire(folder, made, TABLE_LOCK_NAME, wait=True)
-    except BaseException:
-        remove_if_empty(reversed(made))
-        raise
-    try:
+    with _locked(Path(folder), TABLE_LOCK_NAME, wait=True):
         yield
-    finally:
-        if fd is not None:
-            _release(folder, fd, made, TABLE_LOCK_NAME)
-        else:
-            remove_if_empty(reversed(made))

@@ -482,3 +482,25 @@ def test_the_network_namespace_exports_what_the_readme_names() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ReleaseINNPAR"
+
+
+def test_the_sequence_inn_refuses_conditions_it_would_drop() -> None:
+    """FrEIA 0.2's SequenceINN ignores ``c`` when no module is conditional: the output
+    did not depend on the conditions the caller passed, and nothing said so."""
+    inn = build_inn(ModelConfig(blocks=2, features=2))
+    x = torch.randn(3, 2, 16)
+    for c in ([torch.randn(3, 4)], torch.randn(3, 4)):
+        with pytest.raises(ValueError, match=r"takes no conditions .* but c was given"):
+            inn(x, c=c)
+    for empty in (None, [], ()):
+        out, _ = inn(x, c=empty)
+        assert out.shape == x.shape
+
+
+def test_windows_on_another_device_than_the_weights_are_refused_by_name() -> None:
+    """torch's own error comes from inside the first convolution and names no fix."""
+    model = build_model(ModelConfig(blocks=2, features=2, window_length=16), seed=0)
+    ppg = torch.randn(3, 16, device="meta")
+    expected = r"tensor on cpu, the device of the model's weights, but got one on meta"
+    with pytest.raises(ValueError, match=expected):
+        model.ppg_to_abp(ppg)

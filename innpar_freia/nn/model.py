@@ -123,6 +123,14 @@ class CheckedSequenceINN(SequenceINN):
                 f"expected a {weight.dtype} tensor, the dtype of the network's weights, but "
                 f"got {x.dtype}: {fix}"
             )
+        given = c is not None and not (isinstance(c, (list, tuple)) and len(c) == 0)
+        if given and all(k is None for k in self.conditions):
+            # FrEIA 0.2 drops the conditions of a network without conditional modules
+            # without a word: the caller believes the output depends on them.
+            raise ValueError(
+                "this network takes no conditions (none of its modules is conditional), "
+                f"but c was given ({type(c).__name__})"
+            )
         return super().forward(x_or_z, c=c, rev=rev, jac=jac)
 
 
@@ -149,8 +157,12 @@ def _autocast_on(device_type: str) -> bool:
 
 def check_windows(model: nn.Module, signal: Any) -> None:
     """``signal`` must be a ``(batch, window_length)`` tensor of the dtype of ``model``'s
-    weights: a clear error otherwise, not a deep torch error, and not a shorter window
-    zero-padded into a prediction the model was never trained for."""
+    weights, on their device: a clear error otherwise, not a deep torch error, and not a
+    shorter window zero-padded into a prediction the model was never trained for.
+
+    Values are not checked: like any torch module, the network passes NaN through
+    (:meth:`innpar_freia.checkpoint.Checkpoint.predict_abp` refuses it); a check here
+    would cost a device synchronisation in every training step."""
     if not torch.is_tensor(signal):
         raise TypeError(
             f"expected a torch tensor, but got {type(signal).__name__} "
@@ -161,6 +173,12 @@ def check_windows(model: nn.Module, signal: Any) -> None:
         raise TypeError(
             f"expected a {weight.dtype} tensor, the dtype of the model's weights, but got "
             f"{signal.dtype}: convert it (.to({weight.dtype})) or the model"
+        )
+    if weight is not None and signal.device != weight.device:
+        # torch's error comes from deep inside the first convolution
+        raise ValueError(
+            f"expected a tensor on {weight.device}, the device of the model's weights, but "
+            f"got one on {signal.device}: move it (.to({str(weight.device)!r})) or the model"
         )
     length = model.config.window_length
     if signal.ndim != 2 or signal.shape[1] != length:

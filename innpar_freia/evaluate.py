@@ -324,7 +324,12 @@ def evaluate_full(
         "split": split,
         "test_fold": test_fold,
         "fold": scored_fold(ckpt, info, split, test_fold),
-        "warning": _selection_warning(ckpt, info, preds.indices, split),
+        "warning": "; ".join(
+            w
+            for w in (_selection_warning(ckpt, info, preds.indices, split), _training_warning(ckpt))
+            if w
+        )
+        or None,
         "fs": ckpt.fs,
         "window_length": ckpt.window_length,
         **result,
@@ -344,6 +349,22 @@ def scored_fold(
         return None
     plan = scored_plan(ckpt, info, test_fold)
     return plan.test_fold if split == "test" else plan.val_fold
+
+
+def _training_warning(ckpt: Checkpoint) -> str | None:
+    """A warning when another process is training the checkpoint's run now: its
+    checkpoints are replaced as it goes, and the report is of one epoch on the way."""
+    from innpar_freia.report import run_dir_of
+    from innpar_freia.run_lock import held_by_another
+
+    run = run_dir_of(ckpt.path)
+    holder = held_by_another(run)
+    if holder is None:
+        return None
+    return (
+        f"its run {run} is being trained by another process{holder}: this scores its "
+        f"{Path(ckpt.path).name} of epoch {ckpt.epoch} as it was then, not the run's final one"
+    )
 
 
 def _selection_warning(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray, split: str):

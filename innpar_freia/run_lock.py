@@ -97,6 +97,22 @@ def busy_message(run_dir: Path, holder: str = "") -> str:
     )
 
 
+def _lock_exclusive(fd: int, wait: bool) -> None:
+    """``flock(fd, LOCK_EX)``, at once unless ``wait``. Refused (``BlockingIOError``) only
+    while a trainer holds it: a lock that no live process claims within a second is a
+    look (:func:`held_by_another` holds a shared lock for an instant), and it is tried
+    once more rather than refuse a training because a runner looked at that moment."""
+    if wait:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        if _holder(fd):
+            raise
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 def _acquire(
     run_dir: Path, made: list[Path], name: str = LOCK_NAME, wait: bool = False
 ) -> int | None:
@@ -116,7 +132,7 @@ def _acquire(
                 return None  # read-only: a write there fails, with its own message
             raise
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_exclusive(fd, wait)
         except BlockingIOError:
             holder = _holder(fd)
             os.close(fd)

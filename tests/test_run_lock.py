@@ -288,3 +288,58 @@ def test_runners_writing_one_table_wait_for_each_other(tmp_path: Path) -> None:
     assert other.wait(timeout=60) == 0
     assert order == ["released", "took it"]
     assert list(folder.iterdir()) == []  # the lock file goes with its last holder
+
+
+@pytest.mark.parametrize("left", ["", "999999999 {host}\n"])
+def test_a_look_at_the_lock_at_the_moment_a_training_takes_it_does_not_refuse_it(
+    tmp_path: Path, left: str
+) -> None:
+    """A runner's look (``held_by_another``) holds a shared lock for an instant. A training
+    that took its lock at that instant was refused as busy, naming no holder."""
+    import fcntl
+    import socket
+    import threading
+
+    from innpar_freia.run_lock import LOCK_NAME, training_lock
+
+    run = tmp_path / "run"
+    run.mkdir()
+    # empty, as a new lock file is; or naming a dead process, as one killed outright leaves it
+    (run / LOCK_NAME).write_text(left.format(host=socket.gethostname()))
+    fd = os.open(run / LOCK_NAME, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    threading.Timer(0.2, os.close, (fd,)).start()  # the look ends, later than any real one
+    with training_lock(run):
+        assert (run / LOCK_NAME).read_text().split()[0] == str(os.getpid())
+    assert not (run / LOCK_NAME).exists()
+
+
+def test_eval_of_a_run_another_process_is_training_says_so(
+    tiny_run: Path, synth_file: Path, tmp_path: Path, holder
+) -> None:
+    """``innpar eval`` does not take the lock (a look at a run in training is fair), but
+    its report said nothing of the epoch it scored being one on the way."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from innpar_freia.cli import cli
+    from innpar_freia.evaluate import evaluate
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    best = run / "checkpoints" / "best.pt"
+    metrics, _ = evaluate(best, synth_file, "test")
+    assert metrics["warning"] is None
+    proc = holder(run)
+    metrics, _ = evaluate(best, synth_file, "test")
+    assert metrics["warning"] == (
+        f"its run {run} is being trained by another process (pid {proc.pid}): this scores "
+        f"its best.pt of epoch {metrics['epoch']} as it was then, not the run's final one"
+    )
+    out = tmp_path / "report"
+    args = ["eval", "--checkpoint", str(best), "--data", str(synth_file), "--out", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--no-figures"])
+    assert result.exit_code == 0, result.output
+    assert f"being trained by another process (pid {proc.pid})" in result.stderr
+    assert "being trained by another process" in (out / "report.md").read_text()

@@ -287,6 +287,42 @@ def test_bp_benchmark_real_folds(real_data: Path, tmp_path: Path) -> None:
     _, abp = read_signals(out)
     assert 60 < float(abp.mean()) < 120  # mmHg, not normalised
     assert abp.min() >= 20 and abp.max() <= 250
+    assert not any("heart rate" in w for w in report.warnings)
+    # Read at twice their rate, the windows' people's hearts would beat twice as fast.
+    report = import_bp_benchmark(real_data / "bp_benchmark", out, fs=250, overwrite=True)
+    assert any(
+        w.startswith("the windows' median heart rate is 166 bpm") and "(at 125 Hz, 83 bpm)" in w
+        for w in report.warnings
+    )
+
+
+@pytest.mark.parametrize(("fs", "said"), [(62.5, "39 bpm"), (125.0, None), (250.0, "156 bpm")])
+def test_windows_read_at_a_rate_off_by_two_are_warned_of(
+    tmp_path: Path, fs: float, said: str | None
+) -> None:
+    """bp-benchmark and innpar-npy files do not store their rate: one given (or assumed)
+    twice or half the true rate imported every window, and the network then trained on
+    pulses it took for 156 or 39 bpm, without a word."""
+    rng = np.random.default_rng(0)
+    t = np.arange(625) / 125.0  # 5-s windows of a 78 bpm pulse at 125 Hz
+    phase = rng.uniform(0, 2 * np.pi, (8, 1))
+    abp = 90 + 25 * np.sin(2 * np.pi * 1.3 * t + phase) + rng.normal(0, 1, (8, 625))
+    ppg = np.sin(2 * np.pi * 1.3 * t + phase - 0.5)
+    folder = tmp_path / "bpb"
+    folder.mkdir()
+    patient = np.vstack([f"p{i % 2}" for i in range(8)])
+    savemat(folder / "signal_fold_0.mat", {"patient": patient, "signal": ppg, "abp_signal": abp})
+    report = import_bp_benchmark(folder, tmp_path / "out.h5", fs=fs)
+    warned = [w for w in report.warnings if "heart rate" in w]
+    if said is None:
+        assert not warned
+        return
+    other = {62.5: "at 125 Hz, 78 bpm", 250.0: "at 125 Hz, 78 bpm"}[fs]
+    assert warned == [
+        f"the windows' median heart rate is {said}, outside the 50-150 bpm of a group of "
+        f"people: the sampling rate, {fs:g} Hz given with --fs, may be wrong ({other}); pass "
+        "the windows' rate with --fs"
+    ]
 
 
 def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
@@ -487,3 +523,18 @@ def test_bp_benchmark_signals_saved_transposed_are_said_to_be(tmp_path: Path) ->
         "'signal' and 'abp_signal' look transposed: their shape is (125, 6), but 'patient' "
         "has 6 values, one per window, so the windows are their columns",
     )
+
+
+def test_windows_cut_from_recordings_name_the_recordings_rate() -> None:
+    """Windows cut from recordings are at the rate the import resampled them to: it is
+    the recordings' rate (their files' or --input-fs) that a user must check."""
+    from innpar_freia.data.import_report import heart_rate_warning
+
+    t = np.arange(625) / 125.0
+    slow = 90 + 25 * np.sin(2 * np.pi * 0.7 * t + np.arange(6)[:, None])  # 42 bpm
+    assert heart_rate_warning(slow, 125.0, None) == (
+        "the windows' median heart rate is 42 bpm, outside the 50-150 bpm of a group of "
+        "people: the recordings' sampling rate may be wrong (at twice theirs, 84 bpm); check "
+        "it (their files' own, or --input-fs)"
+    )
+    assert heart_rate_warning(slow[:, :2], 125.0, None) is None  # no two peaks: no rate

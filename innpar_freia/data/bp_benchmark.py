@@ -17,6 +17,7 @@ from innpar_freia.data.import_report import (
     SourceReport,
     abp_units_warning,
     check_output,
+    heart_rate_warning,
     provenance,
     refuse_input_as_output,
     repeated_ids_warning,
@@ -290,6 +291,11 @@ def import_bp_benchmark(
         if warning:
             report.warnings.append(warning)
         warning = repeated_ids_warning(writer)
+        if warning:
+            report.warnings.append(warning)
+        warning = heart_rate_warning(
+            writer.fh["abp"], fs, "given with --fs" if fs_source == "option" else "assumed"
+        )
         if warning:
             report.warnings.append(warning)
         summarise(report, subjects_all, folds_all, [])

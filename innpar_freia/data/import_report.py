@@ -288,6 +288,78 @@ def provenance(report: ImportReport, inputs: Sequence[Path], root: Path, options
     }
 
 
+# The median heart rate of a window file's ABP (bpm) outside which its sampling rate is more
+# likely wrong than its people: a group's median at rest is 60-100 bpm (a neonatal ward's
+# ~140). On the Challenge 2015 windows (ICU patients with arrhythmia alarms) it is 82 bpm
+# at their 125 Hz, and 166 or 41 bpm read as 250 or 62.5 Hz: a rate off by a factor of 2,
+# which neither QC nor the per-recording checks catch.
+DATASET_HR_RANGE = (50.0, 150.0)
+# Windows read for it: evenly spaced over the file, a second or so of peak finding.
+HR_SAMPLE_WINDOWS = 400
+# A window whose peak intervals vary by more than this share of their median (SD) has no
+# regular pulse; the rate is taken only where half of the windows read have one. Of the
+# Challenge 2015 windows 69 % have one (arrhythmias do not); of white noise, whose peaks
+# the 0.2-s distance spaces out evenly too, none (its SDs are 0.16-0.28 of the median).
+IRREGULAR_SHARE = 0.1
+
+
+def window_heart_rate(abp: Any, fs: float) -> float | None:
+    """The median over up to :data:`HR_SAMPLE_WINDOWS` evenly spaced windows of ``abp``
+    (an array or HDF5 dataset ``(n, length)``, mmHg) of each window's heart rate (bpm):
+    the median interval of its systolic peaks, found as the protocol finds them but at
+    least 0.2 s apart, not 0.3 (200 bpm), so that a rate read 2x too high shows in full.
+    Only windows with a regular pulse count (:data:`IRREGULAR_SHARE`); ``None`` where
+    fewer than half have one."""
+    from scipy.signal import find_peaks
+
+    n = len(abp)
+    rows = np.unique(np.linspace(0, n - 1, min(n, HR_SAMPLE_WINDOWS)).astype(np.int64))
+    rates = []
+    for x in np.asarray(abp[rows], dtype=np.float64):
+        finite = x[np.isfinite(x)]
+        if finite.size < 3:
+            continue
+        spread = np.percentile(finite, 95) - np.percentile(finite, 5)
+        peaks, _ = find_peaks(
+            np.nan_to_num(x, nan=float(np.min(finite))),
+            distance=max(1, int(0.2 * fs)),
+            prominence=max(5.0, 0.3 * spread),
+        )
+        intervals = np.diff(peaks)
+        # A pulse's peaks come at regular intervals; noise's, found as peaks too, do not.
+        if peaks.size >= 2 and np.std(intervals) <= IRREGULAR_SHARE * np.median(intervals):
+            rates.append(60.0 * fs / float(np.median(intervals)))
+    # Most windows without a regular pulse: not ABP (noise, a test's random numbers).
+    return float(np.median(rates)) if 2 * len(rates) >= len(rows) else None
+
+
+def heart_rate_warning(abp: Any, fs: float, given: str | None) -> str | None:
+    """A warning when the median heart rate of the windows (:func:`window_heart_rate`) is
+    outside :data:`DATASET_HR_RANGE`: what a sampling rate off by a factor of 2 gives.
+    ``given``: how the window rate ``fs`` was set (``"given with --fs"``, ``"assumed"``);
+    ``None`` for windows cut from recordings, where it is the recordings' rate (their
+    files' or ``--input-fs``) that may be wrong, not the windows'."""
+    hr = window_heart_rate(abp, fs)
+    if hr is None or DATASET_HR_RANGE[0] <= hr <= DATASET_HR_RANGE[1]:
+        return None
+    factor = 0.5 if hr > DATASET_HR_RANGE[1] else 2.0
+    lo, hi = DATASET_HR_RANGE
+    said = (
+        f"the windows' median heart rate is {hr:.0f} bpm, outside the {lo:g}-{hi:g} bpm of "
+        "a group of people"
+    )
+    if given is None:
+        other = "half" if factor < 1 else "twice"
+        return (
+            f"{said}: the recordings' sampling rate may be wrong (at {other} theirs, "
+            f"{hr * factor:.0f} bpm); check it (their files' own, or --input-fs)"
+        )
+    return (
+        f"{said}: the sampling rate, {fs:g} Hz {given}, may be wrong (at {fs * factor:g} Hz, "
+        f"{hr * factor:.0f} bpm); pass the windows' rate with --fs"
+    )
+
+
 def abp_units_warning(abp: np.ndarray, where: str) -> str | None:
     median = float(np.median(abp))
     if not 20.0 <= median <= 250.0:

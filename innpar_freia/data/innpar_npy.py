@@ -18,6 +18,7 @@ from innpar_freia.data.import_report import (
     SourceReport,
     abp_units_warning,
     check_output,
+    heart_rate_warning,
     provenance,
     read_subject_map,
     repeated_ids_warning,
@@ -373,6 +374,11 @@ def import_innpar_npy(
         if warning:
             report.warnings.append(warning)
         warning = repeated_ids_warning(writer)
+        if warning:
+            report.warnings.append(warning)
+        warning = heart_rate_warning(
+            writer.fh["abp"], fs, "given with --fs" if fs_source == "option" else "assumed"
+        )
         if warning:
             report.warnings.append(warning)
         summarise(report, subjects_all, [], splits_all)

@@ -108,6 +108,37 @@ def _state_dict_roundtrip(model: INNPAR, ppg: torch.Tensor) -> float:
         return float((model.ppg_to_abp(ppg) - clone.ppg_to_abp(ppg)).abs().max())
 
 
+# Windows of a file that ``innpar check --data`` runs on, spread over the file.
+CHECK_WINDOWS = 64
+
+
+def windows_to_check(path: Any, n_windows: int, n: int = CHECK_WINDOWS):
+    """Raw PPG and ABP arrays of up to ``n`` windows of the window file ``path`` (of
+    ``n_windows``) whose PPG and ABP are not constant lines: evenly spread over the file,
+    then, where some of those were flat, the first others in file order. A flat PPG
+    z-scores to zeros, on which some parameters get no gradient: the network failed a
+    check for the data's fault. ``DataError`` when every window is flat."""
+    from innpar_freia.data.dataset import load_split_arrays
+    from innpar_freia.data.qc import constant_rows
+
+    def usable(idx: np.ndarray) -> np.ndarray:
+        ppg, abp = load_split_arrays(path, idx)
+        return idx[~(constant_rows(ppg) | constant_rows(abp))]
+
+    picked = usable(np.unique(np.linspace(0, n_windows - 1, min(n, n_windows)).round()).astype(int))
+    for start in range(0, n_windows, 4096):
+        if len(picked) >= min(n, n_windows):
+            break
+        rest = np.setdiff1d(np.arange(start, min(start + 4096, n_windows)), picked)
+        picked = np.union1d(picked, usable(rest)[: n - len(picked)])
+    if not len(picked):
+        raise DataError(
+            f"{path}: the PPG or the ABP of every window is a constant line: there is no "
+            "pulse to check the network on"
+        )
+    return load_split_arrays(path, picked.astype(np.int64))
+
+
 def run_checks(
     model: INNPAR,
     ppg: np.ndarray | None = None,

@@ -831,6 +831,39 @@ def test_check_data_uses_up_to_64_windows(
         assert given[-1] == ((n, 625), (n, 625))
 
 
+def test_check_data_checks_the_network_on_windows_with_a_pulse(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """A file whose windows were mostly flat lines (a lost sensor) made `innpar check
+    --data` say the network FAILed 'every_parameter_gets_gradient': a flat PPG z-scores
+    to zeros. The flat windows are left out; a file of nothing else is the data's fault."""
+    import shutil
+
+    import h5py
+
+    data = tmp_path / "flat.h5"
+    shutil.copy(synth_file, data)
+    with h5py.File(data, "r+") as fh:
+        n = fh["ppg"].shape[0]
+        flat = np.arange(n) % 4 != 0  # 3 windows in 4, every one of the 64 spread ones
+        ppg = fh["ppg"][:]
+        ppg[flat] = 0.5
+        fh["ppg"][:] = ppg
+    r = run("check", "--preset", "tiny", "--data", data)
+    assert r.exit_code == 0, r.output
+    assert r.stdout.count("PASS") == 6 and "all checks passed" in r.stdout
+    with h5py.File(data, "r+") as fh:
+        abp = fh["abp"][:]
+        abp[~flat] = 80.0
+        fh["abp"][:] = abp
+    r = run("check", "--preset", "tiny", "--data", data)
+    assert r.exit_code == 1 and "Traceback" not in r.output and "FAIL" not in r.output
+    assert r.output.strip() == (
+        f"Error: {data}: the PPG or the ABP of every window is a constant line: there is no "
+        "pulse to check the network on"
+    )
+
+
 def test_eval_report_goes_to_eval_split_in_the_run_by_default(
     tiny_run: Path, synth_file: Path, tmp_path: Path
 ):

@@ -487,7 +487,7 @@ def eval_cmd(
     "--data",
     type=EXISTING_FILE,
     default=None,
-    help="Use real windows of this HDF5 file (up to 64) instead of synthetic ones; with "
+    help="Use real windows of this HDF5 file (up to 64, spread over it; flat lines left out) instead of synthetic ones; with "
     "--checkpoint they must be of the rate and length it was trained on.",
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of init and test inputs.")
@@ -530,7 +530,6 @@ def check_cmd(
         model_cfg, source = ModelConfig.from_preset(name), f"preset {name}"
     ppg = abp = None
     if data is not None:
-        from innpar_freia.data.dataset import load_split_arrays
         from innpar_freia.data.store import read_info
         from innpar_freia.errors import DataError
 
@@ -556,8 +555,9 @@ def check_cmd(
                 f"the model takes {model.config.window_length} samples at "
                 f"{model.config.fs:g} Hz ({checkpoint} was trained on such windows)"
             )
-        idx = np.linspace(0, info.n_windows - 1, min(64, info.n_windows)).round().astype(int)
-        ppg, abp = load_split_arrays(data, np.unique(idx))
+        from innpar_freia.checks import windows_to_check
+
+        ppg, abp = windows_to_check(data, info.n_windows)
     if checkpoint is None:
         from innpar_freia.nn.model import build_model
 

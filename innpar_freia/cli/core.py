@@ -487,8 +487,9 @@ def eval_cmd(
     "--data",
     type=EXISTING_FILE,
     default=None,
-    help="Use real windows of this HDF5 file (up to 64, spread over it; flat lines left out) instead of synthetic ones; with "
-    "--checkpoint they must be of the rate and length it was trained on.",
+    help="Use real windows of this HDF5 file (up to 64, spread over it; flat lines left "
+    "out) instead of synthetic ones; with --checkpoint they must be of the rate and length "
+    "it was trained on.",
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of init and test inputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")

@@ -198,7 +198,8 @@ def recording_figure(
     said = summary.get("direction") if summary is not None else None
     if direction is not None and said in DIRECTIONS and direction != said:
         raise DataError(
-            f"{reconstruction} is a {said} reconstruction (its summary says so), not "
+            f"{reconstruction} is {'an' if said[0] in 'aeiou' else 'a'} {said} reconstruction "
+            "(its summary says so), not "
             f"{direction}: drop --direction"
         )
     if direction is None and said in DIRECTIONS:

@@ -133,6 +133,11 @@ def test_wfdb_bad_records(tmp_path: Path, recs) -> None:
     dat.write_bytes(data[: len(data) // 3])
     result = run_cli("data", "import", "wfdb", root, "--out", out)
     assert_clean_failure(result, out, "good.dat", "truncated")
+    dat.unlink()
+    dat.mkdir()  # a folder where the signal file should be was "missing"
+    result = run_cli("data", "import", "wfdb", root, "--out", out)
+    assert_clean_failure(result, out, f"signal file {dat} named in", "good.hea is not a file")
+    dat.rmdir()
     dat.write_bytes(data)
 
     header = root / "good.hea"
@@ -152,6 +157,10 @@ def test_wfdb_bad_records(tmp_path: Path, recs) -> None:
         (" ".join([*fields[:2], "abc", *fields[3:]]) + "\n" + rest, "sampling rate is 'abc'"),
         (" ".join([*fields[:3], "1e4"]) + "\n" + rest, "number of samples is '1e4'"),
         (" ".join([*fields[:2], "2.5e2", *fields[3:]]) + "\n" + rest, "rate is '2.5e2'"),  # 2.5 Hz
+        # A number, though not as WFDB writes one: "'1e9', not a number" said otherwise.
+        (" ".join([*fields[:2], "1e9", *fields[3:]]) + "\n" + rest,
+         "sampling rate is '1e9', not a number as WFDB headers write them (digits, and one "
+         "point)"),
         # A rate of -125 was "not a number"; of 0, "outside 1..100000 Hz".
         (" ".join([*fields[:2], "-125", *fields[3:]]) + "\n" + rest,
          "sampling rate is '-125'; it must be a positive number"),

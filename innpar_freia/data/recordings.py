@@ -399,9 +399,14 @@ def _check_record_line(header: Path, fields: list[str]) -> None:
         # Signs aside (of the value, or of a rate's counter frequency: "250/-1").
         number = value.removeprefix("-").replace("/-", "/", 1)
         if not re.fullmatch(pattern, number):
+            try:
+                float(number)
+            except ValueError:
+                kind = "not a number"
+            else:  # "1e9", "inf": a number, not written as WFDB writes one
+                kind = "not a number as WFDB headers write them (digits, and one point)"
             raise DataError(
-                f"{header}: the record line's {what} is {value!r}, not a number: the header "
-                "is damaged"
+                f"{header}: the record line's {what} is {value!r}, {kind}: the header is damaged"
             )
         # A negative value was "not a number", which it is; a rate of 0 (of its frequency,
         # before any "/") was refused later as "outside 1..100000 Hz".
@@ -499,7 +504,8 @@ def check_wfdb_files(base: Path) -> list[Path]:
     for name, (offset, bytes_per_frame) in per_file.items():
         path = base.parent / name
         if not path.is_file():
-            raise DataError(f"signal file {path} named in {header} is missing")
+            state = "is not a file" if path.exists() else "is missing"
+            raise DataError(f"signal file {path} named in {header} {state}")
         files.append(path)
         if hdr.sig_len and bytes_per_frame > 0:
             expected = int(offset + np.ceil(hdr.sig_len * bytes_per_frame))

@@ -28,6 +28,7 @@ from innpar_freia.metrics import (
 )
 from innpar_freia.outputs import make_folder, remove_stale_temporaries
 from innpar_freia.reconstruct import detect_gaps
+from innpar_freia.reconstruct_limits import seconds_text
 from innpar_freia.signal import diastolic_troughs, systolic_peaks
 
 # One palette for every figure: reference in dark grey, prediction in blue, markers by value.
@@ -657,7 +658,9 @@ def plot_recording(
             bottom.axvspan(max(g0, z0), min(g1, z1), color=COLORS["gap"], alpha=0.6, lw=0)
     bottom.set_xlim(z0, z1)
     bottom.set_xlabel(
-        "time (s)" if origin_s == 0 else f"time (s) from the first sample, at {origin_s:g} s"
+        "time (s)"
+        if origin_s == 0
+        else f"time (s) from the first sample, at {seconds_text(origin_s)} s"
     )
     bottom.set_ylabel(out_units)
     bottom.set_title(f"zoom {z0:.0f}-{z1:.0f} s (the shaded span above)", fontsize=10, loc="left")

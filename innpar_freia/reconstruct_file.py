@@ -41,7 +41,7 @@ from innpar_freia.reconstruct import (
     implausible_fraction,
     reconstruct_array,
 )
-from innpar_freia.reconstruct_limits import RANGES, option_name
+from innpar_freia.reconstruct_limits import RANGES, option_name, seconds_text
 from innpar_freia.recording_bp import (
     Beats,
     calibrate_recording,
@@ -689,7 +689,8 @@ def calibration_phrase(cal: dict[str, Any] | None) -> str:
     else:
         to = "the reference ABP's mean level" + (" and pulse pressure" if scaled else "")
     return (
-        f"calibrated ({cal['mode']}) to {to} at {cal['segment_s'][0]:g}-{cal['segment_s'][1]:g} s"
+        f"calibrated ({cal['mode']}) to {to} at {seconds_text(cal['segment_s'][0])}-"
+        f"{seconds_text(cal['segment_s'][1])} s"
     )
 
 

@@ -42,3 +42,15 @@ def option_name(field: str, direction: str = "ppg2abp") -> str:
     if field == "channel":
         return f"channel (--{direction[:3]}-channel)"
     return f"{field} ({FLAGS[field]})"
+
+
+def seconds_text(t: float) -> str:
+    """A time ``t`` in seconds as a message, title or axis label prints it: to the
+    millisecond, trailing zeros dropped, never an exponent ("1700000104.2", "3600",
+    "12.25"). ``:g`` kept 6 significant figures, so a time on a Unix clock read
+    "1.7e+09 s", and a suggested ``--calibration-at 1.7e+09`` was the recording's start."""
+    t = float(t)
+    if t != t or t in (float("inf"), float("-inf")):
+        return str(t)
+    text = f"{t:.3f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text

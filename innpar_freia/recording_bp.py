@@ -21,6 +21,7 @@ from innpar_freia.metrics import (
     waveform_stats,
 )
 from innpar_freia.reconstruct import ABP_RANGE, detect_gaps, runs
+from innpar_freia.reconstruct_limits import seconds_text
 from innpar_freia.signal import bp_values_batch, prominence_threshold
 
 # Beats longer than this (s) are pauses, not beats (30 bpm).
@@ -270,16 +271,16 @@ def calibrate_recording(
     n = pred.size
     if start_s < origin_s:
         raise DataError(
-            f"the calibration segment starts at {start_s:g} s, before the recording's start "
-            f"({origin_s:g} s, its first time)"
+            f"the calibration segment starts at {seconds_text(start_s)} s, before the recording's "
+            f"start ({seconds_text(origin_s)} s, its first time)"
         )
     a = max(0, round((start_s - origin_s) * fs))
     b = min(n, round((start_s - origin_s + duration_s) * fs))
     t0, t1 = a / fs, b / fs
     if b <= a:
         raise DataError(
-            f"the calibration segment starts at {start_s:g} s, after the recording's end "
-            f"({origin_s + n / fs:g} s)"
+            f"the calibration segment starts at {seconds_text(start_s)} s, after the recording's "
+            f"end ({seconds_text(origin_s + n / fs)} s)"
         )
     seg = pred[a:b]
     all_beats = detect_beats(pred, fs)
@@ -291,7 +292,8 @@ def calibrate_recording(
             else "the segment is too short to hold a whole beat"
         )
         raise DataError(
-            f"no reconstructed beats between {origin_s + t0:g} and {origin_s + t1:g} s to "
+            f"no reconstructed beats between {seconds_text(origin_s + t0)} and "
+            f"{seconds_text(origin_s + t1)} s to "
             f"calibrate with; {why}: "
             "choose another time with --calibration-at (or a longer --calibration-seconds)"
             + _first_beats_hint(all_beats, origin_s, t0)
@@ -326,8 +328,8 @@ def calibrate_recording(
             )
         if len(ref_beats) == 0:
             raise DataError(
-                f"the reference ABP has no valid beats between {origin_s + t0:g} and "
-                f"{origin_s + t1:g} s; choose another time with --calibration-at"
+                f"the reference ABP has no valid beats between {seconds_text(origin_s + t0)} and "
+                f"{seconds_text(origin_s + t1)} s; choose another time with --calibration-at"
                 + _first_beats_hint(all_ref_beats, origin_s, t0)
             )
         ref_sbp, ref_dbp = float(np.median(ref_beats.sbp)), float(np.median(ref_beats.dbp))
@@ -356,7 +358,7 @@ def _first_beats_hint(beats: Beats, origin_s: float, after_s: float) -> str:
     later = beats.onset_s[beats.onset_s >= after_s]
     onset = float(later[0] if later.size else beats.onset_s[0])
     at = math.floor((origin_s + onset) * 10) / 10
-    return f" (the first beats start at {at:g} s: --calibration-at {at:g})"
+    return f" (the first beats start at {seconds_text(at)} s: --calibration-at {seconds_text(at)})"
 
 
 # ----------------------------------------------------------------------------- reference
@@ -392,7 +394,7 @@ def compare_with_reference(
         if excluded:
             out["why_none"] = (
                 f"every {window_seconds:g} s window with a valid reference overlaps the "
-                f"calibration segment ({exclude[0]:g}-{exclude[1]:g} s)"
+                f"calibration segment ({seconds_text(exclude[0])}-{seconds_text(exclude[1])} s)"
             )
         else:
             out["why_none"] = (

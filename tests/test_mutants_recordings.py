@@ -645,6 +645,21 @@ def test_one_row_or_a_repeated_time_cannot_give_a_rate(tmp_path: Path) -> None:
         read_csv(path)
 
 
+def test_a_bad_row_on_a_unix_clock_is_named_by_its_time_to_the_millisecond(
+    tmp_path: Path,
+) -> None:
+    """A time column in Unix seconds (1.7e9) repeats a time: the row is named at
+    1700000000.008 s. Guards against ":g", which named both rows at "1.7e+09 s"."""
+    path = tmp_path / "r.csv"
+    path.write_text(
+        "time,PPG\n1700000000,1\n1700000000.008,2\n1700000000.008,3\n1700000000.024,4\n"
+    )
+    with pytest.raises(
+        DataError, match=r"row 4 is at 1700000000\.008 s, the row before at 1700000000\.008 s"
+    ):
+        read_csv(path)
+
+
 def test_a_step_of_one_and_a_half_periods_is_irregular(tmp_path: Path) -> None:
     """Steps of 10 ms with one of 15 ms: 1.5 periods is neither one sample nor a missing
     one. Guards against a tolerance of half a period (the step rounded to 2 periods and

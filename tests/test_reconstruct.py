@@ -21,6 +21,8 @@ from innpar_freia.reconstruct import (
     stitch,
     window_starts,
 )
+from innpar_freia.reconstruct_file import calibration_phrase
+from innpar_freia.reconstruct_limits import seconds_text
 from innpar_freia.recording_bp import (
     calibrate_recording,
     compare_with_reference,
@@ -412,6 +414,29 @@ def test_a_segment_without_beats_names_where_the_first_beats_start():
     with pytest.raises(DataError) as exc:
         calibrate_recording(pred, 125.0, 1000.0, 20.0, cuff=(120.0, 80.0), origin_s=1000.0)
     assert suggested_calibration_at(str(exc.value)) == at + 1000.0
+
+
+def test_times_on_a_unix_clock_are_printed_to_the_millisecond_not_rounded():
+    # A CSV whose times start at 1.7e9 (Unix seconds): ":g" printed every time as
+    # "1.7e+09", and the suggested --calibration-at 1.7e+09 was the recording's start.
+    origin = 1_700_000_000.0
+    pred = pulse_train(60.0, 125.0, 70.0, 10.0)
+    pred[: 125 * 30] = np.nan
+    with pytest.raises(DataError) as exc:
+        calibrate_recording(pred, 125.0, origin + 2.0, 2.0, cuff=(118.0, 76.0), origin_s=origin)
+    message = str(exc.value)
+    assert "no reconstructed beats between 1700000002 and 1700000004 s" in message
+    at = suggested_calibration_at(message)
+    assert origin + 30.0 <= at <= origin + 31.0
+    _, info = calibrate_recording(pred, 125.0, at, 20.0, cuff=(118.0, 76.0), origin_s=origin)
+    assert info["segment_s"][0] == pytest.approx(at, abs=0.01)
+    phrase = calibration_phrase(info)
+    assert f"at {seconds_text(at)}-{seconds_text(at + 20.0)} s" in phrase
+    assert "e+09" not in phrase
+    with pytest.raises(DataError, match=r"before the recording's start \(1700000000 s"):
+        calibrate_recording(pred, 125.0, 5.0, 2.0, cuff=(118.0, 76.0), origin_s=origin)
+    assert seconds_text(1_700_000_104.25) == "1700000104.25"
+    assert seconds_text(12.0) == "12" and seconds_text(0.0004) == "0"
 
 
 def test_a_reference_without_beats_in_the_segment_names_where_its_beats_start():

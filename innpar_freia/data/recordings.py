@@ -24,6 +24,7 @@ import numpy as np
 
 from innpar_freia.errors import DataError, UnknownRateError
 from innpar_freia.outputs import START_COMMENT
+from innpar_freia.reconstruct_limits import seconds_text
 
 # Channel names as monitors and databases (MIMIC, PhysioNet, VitalDB) spell them,
 # compared case-insensitively after stripping spaces, dots, underscores and dashes, in
@@ -1369,7 +1370,8 @@ def _time_grid(
         i = int(np.argmax(back))
         raise DataError(
             f"{path}: time column {tcol!r} is not increasing: row {i + 1 + first} is at "
-            f"{origin + t[i + 1]:g} s, the row before at {origin + t[i]:g} s; fix the times, "
+            f"{seconds_text(origin + t[i + 1])} s, the row before at "
+            f"{seconds_text(origin + t[i])} s; fix the times, "
             f"or remove the column and give {give_rate(fs_option)}"
         )
     # The median step is one period unless most rows are missing. Refined by the whole
@@ -1385,7 +1387,7 @@ def _time_grid(
         i = int(np.argmax(off))
         raise DataError(
             f"{path}: time column {tcol!r} is irregular at row {i + 1 + first} "
-            f"({origin + t[i + 1]:g} s): a "
+            f"({seconds_text(origin + t[i + 1])} s): a "
             f"step of {dt[i]:g} s is {ratio[i]:.2f} sample periods of {period:g} s, not a "
             "whole number; resample the recording to a regular rate first"
         )
@@ -1393,7 +1395,8 @@ def _time_grid(
         i = int(np.argmax(steps))
         raise DataError(
             f"{path}: time column {tcol!r} jumps by {dt[i]:g} s at row {i + 1 + first} "
-            f"({origin + t[i + 1]:g} s): as a gap, that is more than {MAX_GAP_FILL} times the "
+            f"({seconds_text(origin + t[i + 1])} s): as a gap, that is more than "
+            f"{MAX_GAP_FILL} times the "
             f"{t.size} rows recorded; check the time column"
         )
     positions = np.concatenate([[0], np.cumsum(steps)]).astype(np.int64)

@@ -5,6 +5,7 @@ recording writer for the formats ``read_recording`` reads (WFDB, CSV, NPY, NPZ).
 from __future__ import annotations
 
 import csv
+import datetime
 import errno
 import json
 import os
@@ -599,11 +600,15 @@ def write_recording(
     values: np.ndarray,
     units: str,
     start_s: float = 0.0,
+    base_time: str | None = None,
+    base_date: str | None = None,
 ) -> list[Path]:
     """Stage one channel ``values (n,)`` at ``fs`` Hz as a recording (NaN = not available).
 
     WFDB: a 16-bit record named after ``path`` (``wfdb.wrsamp``; NaN becomes WFDB's invalid
-    sample), with a header comment ``start_s=...`` when the clock does not start at 0. CSV:
+    sample), with a header comment ``start_s=...`` when the clock does not start at 0, and
+    the base time and date (ISO text: ``"10:30:00"``, ``"2024-05-01"``) of the input's
+    header in its own; the other formats have no place for them (the summary keeps them). CSV:
     columns ``time_s`` (from ``start_s``, the input's clock) and ``name``, empty cells for
     NaN. NPY: the 1-D float64 array (no clock: the summary's ``start_s`` gives it). NPZ:
     ``name``, ``fs`` and ``start_s``. Returns the final paths.
@@ -626,6 +631,10 @@ def write_recording(
                 # A WFDB header's base time is a time of day; the input's clock (a CSV time
                 # column at 3600 s, or a Unix time) is kept as a comment read_wfdb reads.
                 comments=[f"{START_COMMENT}{float(start_s)!r}"] if start_s else None,
+                # The wall clock of the first sample, as the input's header gave it: the
+                # output starts where the input does (same rate, same length).
+                base_time=None if base_time is None else datetime.time.fromisoformat(base_time),
+                base_date=None if base_date is None else datetime.date.fromisoformat(base_date),
                 write_dir=str(tmpdir),
             )
             for final, target in zip(finals, targets, strict=True):

@@ -467,7 +467,16 @@ def _reconstruct_recording(
     with StagedOutputs() as staged:
         units = "mmHg" if opts.direction == "ppg2abp" else "z"
         written = write_recording(
-            staged, out, fmt_out, rec.fs, out_name, signal, units, start_s=origin
+            staged,
+            out,
+            fmt_out,
+            rec.fs,
+            out_name,
+            signal,
+            units,
+            start_s=origin,
+            base_time=rec.meta.get("base_time"),
+            base_date=rec.meta.get("base_date"),
         )
         summary["outputs"] = {"recording": [str(p) for p in written]}
         if beats is not None:
@@ -726,6 +735,10 @@ def _summary(
         "n_samples": n,
         # The input's clock: every time in the outputs (gaps, calibration, beats) is on it.
         "start_s": origin,
+        # The wall clock of the first sample where the input states it (a WFDB header's
+        # base time and date, ISO text; the output's first sample is the input's).
+        "base_time": rec.meta.get("base_time"),
+        "base_date": rec.meta.get("base_date"),
         "duration_s": n / rec.fs,
         "direction": opts.direction,
         "units": result.units,

@@ -798,6 +798,51 @@ def test_npz_and_wfdb_outputs_keep_the_input_s_clock(recording, ckpt, tmp_path, 
     assert np.loadtxt(again, delimiter=",", skiprows=1, usecols=0)[0] == pytest.approx(3600.0)
 
 
+def test_a_wfdb_record_s_base_time_and_date_are_kept(recording, ckpt, tmp_path):
+    """A header's ``10:30:00 01/05/2024`` was dropped: the output header said ``bt 1 250
+    17500`` and the summary had no wall clock. The WFDB output keeps them (its first sample
+    is the input's, with --ppg-delay too), and the summary says them in any format."""
+    import datetime
+
+    import wfdb
+
+    src = tmp_path / "in"
+    src.mkdir()
+    wfdb.wrsamp(
+        "bt",
+        fs=FS,
+        units=["NU", "mmHg"],
+        sig_name=["PLETH", "ABP"],
+        p_signal=np.column_stack([recording["ppg"], recording["abp"]]),
+        fmt=["16", "16"],
+        base_time=datetime.time(10, 30, 0),
+        base_date=datetime.date(2024, 5, 1),
+        write_dir=str(src),
+    )
+    assert "10:30:00 01/05/2024" in (src / "bt.hea").read_text().splitlines()[0]
+    out = tmp_path / "bt_abp.hea"
+    r = run("reconstruct", "--checkpoint", ckpt, src / "bt", "--out", out, "--ppg-delay", "0.28")
+    assert r.exit_code == 0, r.output
+    assert out.read_text().splitlines()[0].endswith(" 10:30:00 01/05/2024")
+    header = wfdb.rdheader(str(tmp_path / "bt_abp"))
+    assert header.base_time == datetime.time(10, 30) and header.base_date == datetime.date(
+        2024, 5, 1
+    )
+    summary = json.loads((tmp_path / "bt_abp.summary.json").read_text())
+    assert (summary["base_time"], summary["base_date"]) == ("10:30:00", "2024-05-01")
+    # A CSV output has no place for them: its summary keeps them.
+    r = run("reconstruct", "--checkpoint", ckpt, src / "bt", "--out", tmp_path / "bt.csv")
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "bt.summary.json").read_text())
+    assert (summary["base_time"], summary["base_date"]) == ("10:30:00", "2024-05-01")
+    # A header without them gives none.
+    r = run("reconstruct", "--checkpoint", ckpt, recording["dir"] / "rec", "--out", tmp_path / "p")
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "p.summary.json").read_text())
+    assert summary["base_time"] is None and summary["base_date"] is None
+    assert len((tmp_path / "p.hea").read_text().splitlines()[0].split()) == 4
+
+
 def test_a_csv_time_column_states_the_rate_over_a_close_fs(recording, ckpt, tmp_path):
     """``--fs 126`` on 250 Hz times... within 1 %: the given rate won, and the output's
     times drifted from the input's (0.5 s after a minute at 125 vs 126 Hz)."""

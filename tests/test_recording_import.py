@@ -1338,6 +1338,22 @@ def test_a_gap_in_a_fixed_layout_multi_segment_record_is_read_as_nan(tmp_path: P
     assert source["id"] == "g" and source["windows_kept"] >= 5
 
 
+def test_a_multi_segment_record_s_base_time_is_the_master_header_s(tmp_path: Path, recs) -> None:
+    """The base time and date of a fixed-layout record with a gap are its master header's
+    (``08:15:00 02/03/2023``), not its first segment's (none): ``innpar reconstruct``
+    writes them into its output."""
+    rec = recs[2]
+    root = tmp_path / "db"
+    half = _halves(root, rec, "g_")
+    (root / "g.hea").write_text(
+        f"g/3 2 250 {2 * half + 1250} 08:15:00 02/03/2023\ng_1 {half}\n~ 1250\ng_2 {half}\n"
+    )
+    raw = read_wfdb(root / "g")
+    assert (raw.meta["base_time"], raw.meta["base_date"]) == ("08:15:00", "2023-03-02")
+    (root / "g.hea").write_text(f"g/3 2 250 {2 * half + 1250}\ng_1 {half}\n~ 1250\ng_2 {half}\n")
+    assert "base_time" not in read_wfdb(root / "g").meta
+
+
 def test_an_abp_channel_in_hpa_or_mbar_is_converted_and_mm_hg_spelt_apart_is_mmhg(
     tmp_path: Path, recs
 ) -> None:

@@ -566,6 +566,12 @@ def read_wfdb(path: str | Path, fs: float | None = None, fs_option: str = "--fs"
     start = _start_comment(comments)
     if start is not None:  # a record innpar reconstruct wrote keeps its input's clock
         meta["start_s"] = start
+    # The header's wall clock at the first sample (a time of day, and a date), as ISO text:
+    # a reconstruction writes it back into its WFDB output and its summary.
+    for key in ("base_time", "base_date"):
+        value = getattr(rec, key, None)
+        if value is not None:
+            meta[key] = value.isoformat()
     return RawRecording(base, "wfdb", fs, signals, units, meta)
 
 
@@ -605,6 +611,7 @@ def _rdrecord(base: Path) -> Any:
             signal[start : start + length] = seg.p_signal
         start += length
     rec.p_signal, rec.record_name, rec.comments = signal, multi.record_name, multi.comments
+    rec.base_time, rec.base_date = multi.base_time, multi.base_date  # not the segment's
     rec.fs = multi.fs
     return rec
 

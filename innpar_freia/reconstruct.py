@@ -302,6 +302,18 @@ def _seconds(name: str, value: Any, low: float, high: float = math.inf) -> float
     return float(value)
 
 
+def min_samples(fs: float, model_fs: float, window_length: int, start_margin_s: float = 0.0) -> int:
+    """The fewest samples at ``fs`` a gapless recording must hold for
+    :func:`reconstruct_array` (with that ``start_margin_s``) to reconstruct any of it: the
+    start margin, then a run that resamples to ``model_fs`` in at least one window of
+    ``window_length`` (``resample_poly`` makes ``ceil(m * up / down)`` samples of ``m``).
+    A recording one window long passed a check against the window alone, and had nothing
+    reconstructed: its first 0.25 s are left out."""
+    to_model = rate_ratio(fs, model_fs)
+    run = math.floor((window_length - 1) / to_model) + 1
+    return round(start_margin_s * fs) + run
+
+
 def reconstruct_array(
     x: np.ndarray,
     fs: float,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -36,9 +37,11 @@ from innpar_freia.reconstruct import (
     DEFAULT_OVERLAP,
     DIRECTIONS,
     GAP_MARGIN,
+    START_REASON,
     Reconstruction,
     detect_gaps,
     implausible_fraction,
+    min_samples,
     reconstruct_array,
 )
 from innpar_freia.reconstruct_limits import RANGES, option_name, seconds_text
@@ -324,10 +327,15 @@ def _reconstruct_recording(
         x = _abp_in_mmhg(rec, channel, "ABP channel", warnings)
         source_units = "mmHg" if x is not rec.signals[channel] else source_units
     window_s = ckpt.window_length / ckpt.fs
-    if rec.duration_s < window_s:
+    # One window after the start-up margin: a recording 5.04 s long passed a check against
+    # the 5 s window alone, and was refused as if its channel held no valid stretch.
+    need = min_samples(rec.fs, ckpt.fs, ckpt.window_length, GAP_MARGIN)
+    if rec.n_samples < need:
         raise DataError(
             f"{input_path} is {rec.duration_s:.2f} s long ({rec.n_samples} samples at "
-            f"{rec.fs:g} Hz), shorter than one model window ({window_s:g} s)"
+            f"{rec.fs:g} Hz), shorter than one model window ({window_s:g} s) after its first "
+            f"{GAP_MARGIN:g} s, which are left out ({START_REASON}): a recording must be at "
+            f"least {math.ceil(100 * need / rec.fs) / 100:.2f} s long ({need} samples)"
         )
     if not np.any(np.isfinite(x)):
         raise DataError(f"{input_path}: channel {channel!r} holds no valid samples (all NaN)")

@@ -359,6 +359,43 @@ def write_csv(path: Path, seconds: float, values=None) -> Path:
     return path
 
 
+def test_a_recording_just_over_one_window_says_how_long_a_recording_must_be(
+    recording, ckpt, tmp_path
+):
+    """5.04 s and 5.2 s at 250 Hz passed the check against the 5 s window, but the first
+    0.25 s are left out: nothing was reconstructed, and the message blamed the channel
+    ("it was picked by its name: if one of ABP is the PPG, name it"). The length check
+    counts the margin and says the length a recording needs: 1311 samples (62 of the
+    margin, then 1249 that resample to 625 at 125 Hz), which is reconstructed."""
+    import wfdb
+
+    for n in (1260, 1300, 1310, 1311):
+        wfdb.wrsamp(
+            f"r{n}",
+            fs=FS,
+            units=["NU", "mmHg"],
+            sig_name=["PLETH", "ABP"],
+            p_signal=np.column_stack([recording["ppg"][:n], recording["abp"][:n]]),
+            fmt=["16", "16"],
+            write_dir=str(tmp_path),
+        )
+        r = run(
+            "reconstruct", "--checkpoint", ckpt, tmp_path / f"r{n}", "--out", tmp_path / "o.csv"
+        )
+        if n < 1311:
+            assert r.exit_code == 1, r.output
+            assert (
+                f"is {n / FS:.2f} s long ({n} samples at 250 Hz), shorter than one model window "
+                "(5 s) after its first 0.25 s, which are left out (a monitor's start-up "
+                "transient): a recording must be at least 5.25 s long (1311 samples)"
+            ) in r.output
+            assert "picked by its name" not in r.output and not (tmp_path / "o.csv").exists()
+        else:
+            assert r.exit_code == 0, r.output
+            summary = json.loads((tmp_path / "o.summary.json").read_text())
+            assert summary["reconstructed_samples"] > 0
+
+
 @pytest.fixture
 def bad_ckpts(ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("bad")

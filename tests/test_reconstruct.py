@@ -16,6 +16,7 @@ from innpar_freia.reconstruct import (
     crossfade_weights,
     detect_gaps,
     implausible_fraction,
+    min_samples,
     reconstruct_array,
     runs,
     stitch,
@@ -414,6 +415,18 @@ def test_a_segment_without_beats_names_where_the_first_beats_start():
     with pytest.raises(DataError) as exc:
         calibrate_recording(pred, 125.0, 1000.0, 20.0, cuff=(120.0, 80.0), origin_s=1000.0)
     assert suggested_calibration_at(str(exc.value)) == at + 1000.0
+
+
+@pytest.mark.parametrize("fs", [97.0, 100.0, 125.0, 250.0, 360.0, 999.7, 1000.0])
+def test_min_samples_is_the_shortest_recording_with_a_reconstructed_window(fs):
+    # One sample fewer than min_samples leaves nothing reconstructed after the start margin;
+    # min_samples itself gives a window (a check against the window alone let 5.04 s through).
+    n = min_samples(fs, FS_MODEL, L, GAP_MARGIN)
+    x = np.sin(2 * np.pi * 1.2 * np.arange(n) / fs)
+    kept = reconstruct_array(x, fs, lambda w: w, FS_MODEL, L, start_margin_s=GAP_MARGIN)
+    assert kept.valid.any()
+    short = reconstruct_array(x[:-1], fs, lambda w: w, FS_MODEL, L, start_margin_s=GAP_MARGIN)
+    assert not short.valid.any()
 
 
 def test_times_on_a_unix_clock_are_printed_to_the_millisecond_not_rounded():

@@ -297,7 +297,7 @@ def recording_figure(
         ref_beats = detect_beats(np.where(valid, reference, np.nan), src.fs)
     gaps = [(a / src.fs, b / src.fs) for a, b in runs(~np.isfinite(output))]
     title = f"{Path(reconstruction).name} from {Path(source).name}"
-    calibration_s, origin = None, 0.0
+    calibration_s, origin, lag = None, 0.0, 0.0
     if summary is not None:
         from innpar_freia.reconstruct_file import calibration_phrase, checkpoint_phrase
 
@@ -312,6 +312,11 @@ def recording_figure(
             title += f"  [{model}]"
         if cal is not None:
             calibration_s = (cal["segment_s"][0] - origin, cal["segment_s"][1] - origin)
+        # The output at t was made from the input at t + lag (--ppg-delay): the input panel
+        # is shaded on the input's clock (plot_recording moves the output's gaps by it).
+        delay = summary.get("delay_s")
+        if isinstance(delay, (int, float)) and not isinstance(delay, bool) and 0 < delay < np.inf:
+            lag = float(delay) if abp else -float(delay)
     return plot_recording(
         src.fs,
         src.signals[in_channel],
@@ -326,6 +331,7 @@ def recording_figure(
         calibration_s=calibration_s,
         title=title,
         origin_s=origin,
+        source_lag_s=lag,
     )
 
 

@@ -547,6 +547,8 @@ def plot_recording(
     zoom_s: tuple[float, float] | None = None,
     title: str | None = None,
     origin_s: float = 0.0,
+    source_gaps: Sequence[tuple[float, float]] | None = None,
+    source_lag_s: float = 0.0,
 ) -> Path:
     """A whole reconstructed recording: the input (top), the reconstruction over the whole
     recording with per-beat SBP/DBP (middle), and a zoom of a few seconds (bottom).
@@ -559,6 +561,12 @@ def plot_recording(
     reconstructed (shaded red). ``calibration_s``: the calibration segment (shaded green).
     Times are seconds from the first sample, which is at ``origin_s`` on the input's clock
     (the axis label says so: a clock at a Unix time would make unreadable tick labels).
+
+    ``gaps``, ``calibration_s`` and ``zoom_s`` are on the output's clock; the input panel is
+    shaded on its own: the output at ``t`` was made from the input at ``t + source_lag_s``
+    (with ``--ppg-delay D``: ``D`` for ``ppg2abp``, ``-D`` for ``abp2ppg``), and
+    ``source_gaps`` are the input's gaps (default: ``gaps`` moved by ``source_lag_s``). One
+    list for both panels shaded a PPG gap at 100-103 s at 99.47-102.97 s with a 0.28 s delay.
     """
     source = np.asarray(source, dtype=np.float64)
     output = np.asarray(output, dtype=np.float64)
@@ -607,9 +615,14 @@ def plot_recording(
             mid.plot(times, values, ".", ms=2.0, color=color, alpha=0.35)
             tt, vv = running_median(times, values)
             mid.plot(tt, vv, ls, color=color, lw=1.5, label=f"{who} {name}")
+    lag = float(source_lag_s)
+    if source_gaps is None:
+        source_gaps = [(g0 + lag, g1 + lag) for g0, g1 in gaps]
     if calibration_s is not None:
-        for ax in (top, mid):
-            ax.axvspan(*calibration_s, color=COLORS["dbp"], alpha=0.10, lw=0)
+        for ax, at in ((top, lag), (mid, 0.0)):
+            ax.axvspan(
+                calibration_s[0] + at, calibration_s[1] + at, color=COLORS["dbp"], alpha=0.10, lw=0
+            )
         mid.annotate(
             "calibration",
             xy=(calibration_s[0], 1.0),
@@ -635,10 +648,10 @@ def plot_recording(
         loc="left",
     )
     z0, z1 = zoom_s
-    for ax in (top, mid):
-        for g0, g1 in gaps:
+    for ax, spans, at in ((top, source_gaps, lag), (mid, gaps, 0.0)):
+        for g0, g1 in spans:
             ax.axvspan(g0, g1, color=COLORS["gap"], alpha=0.6, lw=0)
-        ax.axvspan(z0, z1, color=COLORS["prediction"], alpha=0.08, lw=0)
+        ax.axvspan(z0 + at, z1 + at, color=COLORS["prediction"], alpha=0.08, lw=0)
         ax.grid(alpha=0.3)
     sel = (t >= z0) & (t < z1)
     if reference is not None:

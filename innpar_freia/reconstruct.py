@@ -256,6 +256,9 @@ class Reconstruction:
     n_windows: int
     delay_s: float = 0.0
     calibration: Calibration | None = None
+    # The gaps on the input's clock, before the delay_s shift moved them onto the output's
+    # (None: no shift, they are ``gaps``): what a figure shades on the input it draws.
+    input_gaps: list[Gap] | None = None
 
     @property
     def units(self) -> str:
@@ -404,8 +407,10 @@ def reconstruct_array(
             stitched[max(0, lo - pad) : max(0, lo - pad) + keep.size] = keep
         out[a:b] = _fit_length(resample_by(stitched, 1 / to_model, padtype="line"), b - a)
     gaps.sort(key=lambda g: g.start)
+    input_gaps = None
     shift = min(round(delay_s * fs), n)
     if shift:
+        input_gaps = gaps
         shifted = np.full(n, np.nan)
         # ppg2abp: ABP at t comes from PPG at t + delay; abp2ppg: PPG at t + delay from ABP at t.
         sign = -1 if direction == "ppg2abp" else 1
@@ -429,4 +434,5 @@ def reconstruct_array(
         gaps=gaps,
         n_windows=n_windows,
         delay_s=shift / fs,
+        input_gaps=input_gaps,
     )

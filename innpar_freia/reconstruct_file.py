@@ -504,6 +504,12 @@ def _reconstruct_recording(
                 beats=beats,
                 reference_beats=_reference_beats(reference, rec.fs),
                 gaps=[(g.start / rec.fs, g.stop / rec.fs) for g in result.gaps],
+                # The input panel on the input's clock: a PPG gap is where the PPG has it.
+                source_gaps=[
+                    (g.start / rec.fs, g.stop / rec.fs)
+                    for g in (result.input_gaps if result.input_gaps is not None else result.gaps)
+                ],
+                source_lag_s=result.delay_s if opts.direction == "ppg2abp" else -result.delay_s,
                 calibration_s=(
                     tuple(t - origin for t in cal_info["segment_s"]) if cal_info else None
                 ),

@@ -1141,6 +1141,46 @@ def test_plot_recording_names_a_table_given_for_the_reconstruction(recording, ck
     assert result.exit_code == 0 and figure.is_file(), result.output
 
 
+def test_the_figure_shades_the_input_panel_on_the_input_s_clock(
+    recording, ckpt, tmp_path, captured
+):
+    """With --ppg-delay 0.28 the PPG gap at 30-34 s was shaded at 29.47-33.97 s on the PPG
+    panel too (the output's clock, one list for both panels), and the calibration segment
+    0.28 s before the PPG that made it. Each panel is shaded on its own clock now, by
+    ``reconstruct --plot`` and by ``plot recording`` alike."""
+    rec = recording["dir"] / "rec"
+    out = tmp_path / "abp.csv"
+    result = run(
+        "reconstruct", "--checkpoint", ckpt, rec, "--out", out, "--ppg-delay", "0.28",
+        "--calibration", "118/76", "--calibration-at", "10", "--calibration-seconds", "4",
+        "--plot", tmp_path / "r.png",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "abp.summary.json").read_text())
+    (gap,) = [g for g in summary["gaps"] if g["reason"] == "missing (NaN or inf)"]
+    g0, g1 = gap["start_s"], gap["end_s"]
+    assert 29.4 < g0 < 29.5 and 33.9 < g1 < 34.0  # 30-34 s, 0.25 s wider, 0.28 s earlier
+    result = run("plot", "recording", out, "--input", rec, "--out", tmp_path / "p.png")
+    assert result.exit_code == 0, result.output
+    assert len(captured) == 2
+    for fig in captured:
+        top, mid, _ = fig.axes
+        assert (pytest.approx(g0), pytest.approx(g1)) in spans_of(mid)
+        assert (pytest.approx(g0 + 0.28), pytest.approx(g1 + 0.28)) in spans_of(top)
+        assert (pytest.approx(10.0), pytest.approx(14.0)) in spans_of(mid)
+        assert (pytest.approx(10.28), pytest.approx(14.28)) in spans_of(top)
+        assert (pytest.approx(g0), pytest.approx(g1)) not in spans_of(top)
+
+
+def spans_of(ax) -> list[tuple[float, float]]:
+    """The x extents of an axes' shaded spans (axvspan rectangles spanning its height)."""
+    return [
+        (p.get_x(), p.get_x() + p.get_width())
+        for p in ax.patches
+        if p.get_height() == pytest.approx(1.0) and p.get_y() == 0.0
+    ]
+
+
 def test_a_reference_the_output_trails_is_said(recording, ckpt, tmp_path):
     """Without --ppg-delay the output stays on the PPG's clock, behind the reference ABP by
     the pulse transit time: the comparison was off by it, without a hint."""

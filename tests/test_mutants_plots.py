@@ -480,6 +480,31 @@ def test_recording_figure_shows_gaps_calibration_zoom_and_beats(captured, tmp_pa
     assert mid.get_ylabel() == bottom.get_ylabel() == "ABP (mmHg)"
 
 
+def test_the_input_panel_is_shaded_on_the_input_s_clock(captured, tmp_path):
+    """Guards against shading the input panel with the output's gaps and calibration
+    segment (after a --ppg-delay shift): the output at t came from the input at
+    t + source_lag_s. Its own gaps are drawn when given, else the output's moved by it."""
+    fs = 50.0
+    t = np.arange(3000) / fs
+    out = 90 - 25 * np.cos(2 * np.pi * t)
+    for given, expected in ((None, (20.5, 30.5)), ([(21.0, 31.0)], (21.0, 31.0))):
+        plots.plot_recording(
+            fs,
+            np.sin(2 * np.pi * t),
+            out,
+            tmp_path / "r.png",
+            gaps=[(20.0, 30.0)],
+            calibration_s=(5.0, 15.0),
+            zoom_s=(40.0, 50.0),
+            source_gaps=given,
+            source_lag_s=0.5,
+        )
+        top, mid, _ = captured[-1].axes
+        assert {(20.0, 30.0), (5.0, 15.0), (40.0, 50.0)} <= set(spans(mid))
+        assert {expected, (5.5, 15.5), (40.5, 50.5)} <= set(spans(top))
+        assert (20.0, 30.0) not in spans(top) and (5.0, 15.0) not in spans(top)
+
+
 def test_a_reconstructed_ppg_is_labelled_as_ppg_with_no_bp_lines(captured, tmp_path):
     """Guards against a reconstructed PPG (abp2ppg) labelled 'ABP (mmHg)', or given the
     SBP/DBP lines of blood pressure."""

@@ -237,6 +237,9 @@ def test_delay_shifts_output_onto_the_abp_time_axis():
     margin = round(GAP_MARGIN * FS_IN)
     assert (gapped.gaps[0].start, gapped.gaps[0].stop) == (3000 - margin - d, 3500 + margin - d)
     assert np.isnan(gapped.signal[gapped.gaps[0].start : gapped.gaps[0].stop]).all()
+    # The input's own gaps stay where the input has them (what its figure panel shades).
+    assert [(g.start, g.stop) for g in gapped.input_gaps] == [(3000 - margin, 3500 + margin)]
+    assert reconstruct_array(y, FS_IN, identity, FS_MODEL, L).input_gaps is None
     back = reconstruct_array(x, FS_IN, identity, FS_MODEL, L, direction="abp2ppg", delay_s=0.2)
     assert np.isnan(back.signal[:d]).all()
 

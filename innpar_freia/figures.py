@@ -43,19 +43,49 @@ def training_figure(run: str | Path, out: str | Path) -> Path:
     if not history:
         raise DataError(f"{path} holds no epoch records")
     name = path.parent.name if path.name == "metrics.jsonl" else path.stem
+    config = _run_config(path.parent)
     return plot_training_curves(
-        history, out, title=f"run {name}", loss_weights=_loss_weights(path.parent)
+        history,
+        out,
+        title=f"run {name}" + _run_phrase(config),
+        loss_weights=_loss_weights(config),
     )
 
 
-def _loss_weights(run: Path) -> dict[str, Any] | None:
-    """The training configuration in ``run/config.json`` (the weights of the loss terms
+def _run_config(run: Path) -> dict[str, Any]:
+    """``run/config.json`` (what ``innpar train`` recorded), or ``{}`` where there is none
+    that can be read."""
+    try:
+        config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _run_phrase(config: dict[str, Any]) -> str:
+    """What a run was, for its training figure's title (": tiny, test fold 3, data
+    challenge2015.h5"), as the other figures name their model and fold: titled by the run's
+    folder alone, the curves of two runs could not be told apart. Empty where config.json
+    says none of it."""
+    train, data = config.get("train"), config.get("data")
+    train = train if isinstance(train, dict) else {}
+    data = data if isinstance(data, dict) else {}
+    parts = []
+    if isinstance(config.get("preset"), str) and config["preset"]:
+        parts.append(config["preset"])
+    fold = train.get("test_fold")
+    if "test_fold" in train and (fold is None or type(fold) is int):
+        parts.append(scope_phrase("test", fold))  # None: the data file's own test split
+    if isinstance(data.get("path"), str) and data["path"]:
+        parts.append(f"data {Path(data['path']).name}")
+    return f": {', '.join(parts)}" if parts else ""
+
+
+def _loss_weights(config: dict[str, Any]) -> dict[str, Any] | None:
+    """The training configuration of a run's config.json (the weights of the loss terms
     that metrics.jsonl's train_loss adds up), or None where there is none to read: the
     figure then labels the training loss as the whole loss."""
-    try:
-        train = json.loads((run / "config.json").read_text(encoding="utf-8")).get("train")
-    except (OSError, ValueError, AttributeError):
-        return None
+    train = config.get("train")
     if not isinstance(train, dict):
         return None
     # A weight that is not a number (a config.json edited by hand) says nothing either.

@@ -6,6 +6,7 @@ hand, never by the code under test. Figures are looked at through their matplotl
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -961,6 +962,35 @@ def test_training_figure_is_titled_with_the_run_s_folder(drawn, tmp_path):
     assert drawn["plot_training_curves"][1]["title"] == "run 00003-tiny"
     training_figure(run / "metrics.jsonl", tmp_path / "t.png")
     assert drawn["plot_training_curves"][1]["title"] == "run 00003-tiny"
+
+
+def test_training_figure_names_the_run_s_preset_test_fold_and_data(drawn, tmp_path):
+    """Guards against a title of the run's folder alone ("run 00003-tiny"), where the other
+    figures name the model and the fold: the run's config.json gives its preset, test fold
+    and data file; what it lacks is left out."""
+    from innpar_freia.figures import training_figure
+
+    run = tmp_path / "00003-tiny"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"epoch": 1, "train_loss": 0.5}\n')
+    config = {
+        "preset": "innpar-plus-pair3",
+        "train": {"test_fold": 3, "pair_weight": 3.0},
+        "data": {"path": "/data/challenge2015.h5"},
+    }
+    (run / "config.json").write_text(json.dumps(config))
+    training_figure(run, tmp_path / "t.png")
+    assert drawn["plot_training_curves"][1]["title"] == (
+        "run 00003-tiny: innpar-plus-pair3, test fold 3, data challenge2015.h5"
+    )
+    assert drawn["plot_training_curves"][1]["loss_weights"] == config["train"]
+    config["train"]["test_fold"] = None  # the data file's own test split
+    del config["data"]
+    (run / "config.json").write_text(json.dumps(config))
+    training_figure(run / "metrics.jsonl", tmp_path / "t.png")
+    assert drawn["plot_training_curves"][1]["title"] == (
+        "run 00003-tiny: innpar-plus-pair3, test split"
+    )
 
 
 def test_training_figure_reads_the_run_s_loss_weights(drawn, tmp_path):

@@ -43,16 +43,16 @@ def training_figure(run: str | Path, out: str | Path) -> Path:
     if not history:
         raise DataError(f"{path} holds no epoch records")
     name = path.parent.name if path.name == "metrics.jsonl" else path.stem
-    config = _run_config(path.parent)
+    config = recorded_config(path.parent)
     return plot_training_curves(
         history,
         out,
-        title=f"run {name}" + _run_phrase(config),
+        title=f"run {name}" + run_phrase(config),
         loss_weights=_loss_weights(config),
     )
 
 
-def _run_config(run: Path) -> dict[str, Any]:
+def recorded_config(run: Path) -> dict[str, Any]:
     """``run/config.json`` (what ``innpar train`` recorded), or ``{}`` where there is none
     that can be read."""
     try:
@@ -62,7 +62,7 @@ def _run_config(run: Path) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
-def _run_phrase(config: dict[str, Any]) -> str:
+def run_phrase(config: dict[str, Any]) -> str:
     """What a run was, for its training figure's title (": tiny, test fold 3, data
     challenge2015.h5"), as the other figures name their model and fold: titled by the run's
     folder alone, the curves of two runs could not be told apart. Empty where config.json

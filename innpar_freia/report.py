@@ -253,11 +253,14 @@ def render_figures(e: EvalEntry, staged: StagedOutputs, fig_dir: Path) -> dict[s
             title=f"{what}: PPG from ABP (reverse pass)",
         )
     if e.history:
-        run = run_dir_of(e.checkpoint.path).name
+        from innpar_freia.figures import recorded_config, run_phrase
+
+        run_dir = run_dir_of(e.checkpoint.path)
         plots.plot_training_curves(
             e.history,
             stage("training"),
-            title=f"run {run}",
+            # As `innpar plot training` titles it: the run's preset, test fold and data.
+            title=f"run {run_dir.name}" + run_phrase(recorded_config(run_dir)),
             loss_weights=asdict(e.checkpoint.run_config.train),
         )
     return out

@@ -566,6 +566,8 @@ def test_figure_titles_name_the_split_and_fold(tiny_run, synth_file, tmp_path, c
     test = titles["run", "test"]  # reconstructions, Bland-Altman, ...
     assert test[1] == f"run/best, test fold {plan.test_fold}: calibration-free"
     assert all(f"test fold {plan.test_fold}:" in t for t in test[:-1])  # all but the training
+    # The training curves, titled as `innpar plot training` titles them (was "run run").
+    assert test[-1] == f"run run: tiny, test fold 0, data {synth_file.name}"
     assert titles["run", "val"][1] == f"run/best, val fold {plan.val_fold}: calibration-free"
     # A file's split column has no fold.
     assert titles[tiny_run.name, "test"][1] == f"{tiny_run.name}/best, test split: calibration-free"

@@ -261,7 +261,7 @@ def _predictor(ckpt: Checkpoint, direction: str):
     return ckpt.predict_abp if direction == "ppg2abp" else ckpt.predict_ppg
 
 
-def _input_files(input_path: Path) -> list[Path]:
+def input_files(input_path: Path) -> list[Path]:
     """The input and, for a WFDB record, its header and the signal files the header names
     (any name: ``rec.hea`` may keep its samples in ``abp.dat``, which an output named
     ``abp`` would have replaced)."""
@@ -278,7 +278,7 @@ def _input_files(input_path: Path) -> list[Path]:
 def _check_outputs(finals: list[Path], force: bool, input_path: Path, ckpt: Checkpoint) -> None:
     """Existing outputs are replaced only with ``force``; the input (a WFDB record's files
     too) and the checkpoint never."""
-    inputs = [*_input_files(input_path), Path(ckpt.path)]
+    inputs = [*input_files(input_path), Path(ckpt.path)]
     check_outputs(finals, force, inputs=inputs, force_option=option_name("force"))
 
 
@@ -365,7 +365,7 @@ def _reconstruct_recording(
         if opts.direction != "ppg2abp"
         and side["summary"].is_file()
         and side["table"].is_file()
-        and not any(same_file(side["table"], p) for p in _input_files(input_path))
+        and not any(same_file(side["table"], p) for p in input_files(input_path))
         else None
     )
     if opts.plot is not None:

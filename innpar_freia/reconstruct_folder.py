@@ -11,7 +11,8 @@ reconstructed (unreadable, no PPG channel, too short, nothing valid) does not st
 others: it is listed with its reason in ``OUT/reconstructions.csv`` / ``.json``, and the run
 ends with an error naming it. Everything that would stop every recording alike (outputs
 that exist without ``force``, a cuff table that misses a record, an output folder inside the
-input folder, two recordings that would write one file) is refused before any work.
+input folder, an output that is an input, even with ``force``, two recordings that would write
+one file) is refused before any work.
 Interrupted (or killed: the table is rewritten as the run goes on), the table lists what was
 done, and ``resume`` goes on with the same run.
 """
@@ -41,6 +42,7 @@ from innpar_freia.outputs import (
 from innpar_freia.reconstruct_file import (
     ReconstructOptions,
     as_options,
+    input_files,
     reconstruct_file,
     side_paths,
 )
@@ -346,6 +348,10 @@ def reconstruct_folder(
                 )
             owners[p] = f"recording {rec.id!r}"
     finals = list(owners)  # every output of the run: the table's and each recording's
+    # Even with --force: an --out that holds the input folder (``--out .`` for INPUT ``fin``)
+    # has recording fin/fin/b's output at fin/b.csv, recording fin/b's input.
+    inputs = [p for rec in recordings for p in input_files(rec.path)]
+    _check_not_inputs(finals, [*inputs, Path(ckpt.path), *([cuff_table] if cuff_table else [])])
     settings = _settings(folder, ckpt, opts, out_format, plot_dir, include, cuff_table)
     done: dict[str, dict[str, Any]] = {}
     if resume:
@@ -431,6 +437,28 @@ def reconstruct_folder(
         index = index_of(rows)
         write_index(index)
         return index
+
+
+def _check_not_inputs(finals: list[Path], inputs: list[Path]) -> None:
+    """Refuse an output that is (or is a link to) one of the run's inputs: its recordings'
+    files, the checkpoint, the cuff table; one look at each file, not one per pair."""
+    by_file: dict[tuple[int, int], Path] = {}
+    for path in inputs:
+        try:
+            st = path.stat()
+        except OSError:
+            continue  # not there (a WFDB record's .dat that it does not have)
+        by_file.setdefault((st.st_dev, st.st_ino), path)
+    for final in finals:
+        try:
+            st = final.stat()
+        except OSError:
+            continue  # to be written: no input yet
+        source = by_file.get((st.st_dev, st.st_ino))
+        if source is not None:
+            raise DataError(
+                f"output {final} is the input {source}; write the reconstructions elsewhere"
+            )
 
 
 def _reconstruct_one(

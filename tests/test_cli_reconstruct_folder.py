@@ -319,6 +319,36 @@ def test_existing_outputs_are_refused_before_any_work_and_replaced_with_force(
     assert read_recording(out / "c2.csv").n_samples == round(16 * FS)
 
 
+@pytest.mark.parametrize("link", ["nested", "hard_link"])
+def test_an_output_that_is_an_input_is_refused_even_with_force(link, folder, ckpt, tmp_path):
+    """A bug an audit found: an --out that holds the input folder (``--out .`` for INPUT
+    ``fin``) was refused only as "outputs exist", and with --force recording fin/fin/b's
+    reconstruction replaced recording fin/b's input, fin/b.csv (exit 0). Any output that is
+    an input (or a hard link of one) is refused before anything is written, whatever the
+    nesting, as for one file."""
+    if link == "nested":
+        out = tmp_path / "nest"
+        src = out / "fin"
+        for name in ("b.csv", "fin/b.csv"):
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            (src / name).write_bytes((folder / "c2.csv").read_bytes())
+        victim = src / "b.csv"
+    else:
+        src, out = tmp_path / "in", tmp_path / "abp"
+        src.mkdir()
+        out.mkdir()
+        (src / "b.csv").write_bytes((folder / "c2.csv").read_bytes())
+        victim = out / "b.csv"
+        victim.hardlink_to(src / "b.csv")
+    before = snapshot(out)
+    for force in (["--force"], []):
+        r = run_cli("reconstruct", "--checkpoint", ckpt, src, "--out", out, *force)
+        assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+        assert f"Error: output {victim} is the input " in r.output, r.output
+        assert "[1/" not in r.output  # nothing was reconstructed
+        assert snapshot(out) == before
+
+
 def test_json_prints_the_index(folder, ckpt, tmp_path):
     out = tmp_path / "abp"
     r = run_cli("reconstruct", "--checkpoint", ckpt, folder, "--out", out, "--fs", FS,

@@ -14,7 +14,8 @@ that exist without ``force``, a cuff table that misses a record, an output folde
 input folder, an output that is an input, even with ``force``, two recordings that would write
 one file) is refused before any work.
 Interrupted (or killed: the table is rewritten as the run goes on), the table lists what was
-done, and ``resume`` goes on with the same run.
+done, and ``resume`` goes on with the same run (a recording whose input changed since is
+reconstructed again).
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ INDEX_NAMES = ("reconstructions.csv", "reconstructions.json")
 # The table is rewritten at most this often while a run goes on (each time whole: a run
 # of thousands of recordings would write it thousands of times after each).
 PROGRESS_SECONDS = 30.0
+# Why --resume reconstructs again a recording the run resumed had reconstructed.
+INPUT_CHANGED = "its input changed since the run resumed"
+INPUT_UNKNOWN = (
+    "the run resumed kept no sha256 of its input (an older version), so it may have changed"
+)
 # Errors of the machine, not of one recording: every later recording would fail alike.
 _FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 _INDEX_COLUMNS = (
@@ -273,8 +279,9 @@ def reconstruct_folder(
     and the others go on. The index is also written as the run goes on (the rest "pending")
     and when it is interrupted (Ctrl-C, SIGTERM: the rest "interrupted", and given to
     ``on_interrupt``); ``resume`` then continues that run: the recordings it reconstructed
-    (their outputs all there) are kept, the others done, when the settings are the same (an
-    error names those that differ)."""
+    (their outputs all there, their input files the same bytes) are kept, the others done
+    (a row done again because its input changed says so in ``redone``), when the settings
+    are the same (an error names those that differ)."""
     opts = as_options(options)
     folder, out_dir = Path(folder), Path(out_dir)
     if resume and opts.force:
@@ -354,10 +361,11 @@ def reconstruct_folder(
     _check_not_inputs(finals, [*inputs, Path(ckpt.path), *([cuff_table] if cuff_table else [])])
     settings = _settings(folder, ckpt, opts, out_format, plot_dir, include, cuff_table)
     done: dict[str, dict[str, Any]] = {}
+    redo: dict[str, str] = {}  # reconstructed by the earlier run, done again: why
     if resume:
         # The earlier run's outputs are this run's: those it finished are kept, the others
-        # (failed, interrupted) replaced.
-        done = _resumable(out_dir, settings, plans, out_format)
+        # (failed, interrupted, or whose input changed since) replaced.
+        done, redo = _resumable(out_dir, settings, plans, out_format)
         plans = [(r, o, dataclasses.replace(ro, force=True)) for r, o, ro in plans]
     else:
         # All at once, before any work: a run that stopped at the 40th recording on "output
@@ -420,6 +428,8 @@ def reconstruct_folder(
                 row = done.get(rec.id)
                 if row is None:
                     row = _reconstruct_one(ckpt, rec, out, rec_opts, out_format)
+                    if rec.id in redo:
+                        row["redone"] = redo[rec.id]
                 rows.append(row)
                 if on_record is not None:
                     on_record(i, len(plans), rec.id, row)
@@ -470,7 +480,10 @@ def _reconstruct_one(
 ) -> dict[str, Any]:
     """One recording's row of the index: reconstructed, or failed with its reason."""
     try:
-        return _row(rec, reconstruct_file(ckpt, rec.path, out, rec_opts))
+        # Before it is read: a change while it is read is then a change for --resume too.
+        digest = _input_sha256(rec)
+        summary = reconstruct_file(ckpt, rec.path, out, rec_opts)
+        return {**_row(rec, summary), "input_files_sha256": digest}
     except DataError as exc:
         if exc.errno in _FATAL_ERRNOS:  # an output that the disk refused
             raise
@@ -527,15 +540,32 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _input_sha256(rec: Recording) -> str:
+    """sha256 of the files ``rec`` is read from (a WFDB record's header and the signal and
+    segment files it names), by name and bytes: what ``resume`` compares to tell a recording
+    that changed since it was reconstructed."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    seen: set[Path] = set()
+    for path in input_files(rec.path):
+        if path.resolve() in seen or not path.is_file():
+            continue
+        seen.add(path.resolve())
+        digest.update(f"{path.name}\0{_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
 def _resumable(
     out_dir: Path,
     settings: dict[str, Any],
     plans: list[tuple[Recording, Path, ReconstructOptions]],
     out_format: str | None,
-) -> dict[str, dict[str, Any]]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """The rows of the earlier run in ``out_dir`` to keep: recordings it reconstructed,
-    with every output still there. Refused when there is no such run, or when it was made
-    with other settings."""
+    with every output still there, from the input that is there now (its files' sha256);
+    and, of the others it reconstructed, why each is done again. Refused when there is no
+    such run, or when it was made with other settings."""
     import json
 
     path = out_dir / INDEX_NAMES[1]
@@ -566,15 +596,29 @@ def _resumable(
             "replace it"
         )
     by_id = {rec.id: (rec, out, o) for rec, out, o in plans}
-    done = {}
+    done, redo = {}, {}
     for row in rows:
         plan = by_id.get(row.get("record"))
         if plan is None or row.get("status") != "reconstructed":
             continue
         rec, out, o = plan
-        if all(p.exists() for p in _finals(out, out_format or rec.format, o)):
-            done[rec.id] = {**row, "resumed": True}
-    return done
+        if not all(p.exists() for p in _finals(out, out_format or rec.format, o)):
+            continue
+        before = row.get("input_files_sha256")
+        if before is None:
+            redo[rec.id] = INPUT_UNKNOWN
+            continue
+        try:
+            now = _input_sha256(rec)
+        except OSError:
+            now = None  # unreadable now: reconstructing it again says why
+        if now != before:
+            redo[rec.id] = INPUT_CHANGED
+            continue
+        kept = {**row, "resumed": True}
+        kept.pop("redone", None)  # this run's row: it kept the recording, did not redo it
+        done[rec.id] = kept
+    return done, redo
 
 
 def _row(rec: Recording, summary: dict[str, Any]) -> dict[str, Any]:

@@ -529,6 +529,39 @@ def test_an_interrupted_run_lists_what_it_did_and_resume_goes_on_with_the_rest(
     assert calls == ["c2.csv"] and (out / "c2.beats.csv").is_file()
 
 
+def test_resume_reconstructs_again_a_recording_whose_input_changed_since(folder, ckpt, tmp_path):
+    """A bug an audit found: after a record's .hea/.dat were replaced by another record's,
+    --resume said "2 kept from the run resumed, 0 now" and kept the reconstruction of the
+    signal that was gone. The record is reconstructed again, and its line says why."""
+    src = tmp_path / "in"
+    ppg, abp = pulse_recording(16, seed=1)
+    write_wfdb(src, "100", {"PLETH": ppg, "ABP": abp}, fs=FS)
+    (src / "c2.csv").write_bytes((folder / "c2.csv").read_bytes())
+    out = tmp_path / "abp"
+    args = ["reconstruct", "--checkpoint", ckpt, src, "--out", out]
+    assert run_cli(*args).exit_code == 0
+    stale, kept = (out / "100.summary.json").read_bytes(), (out / "c2.csv").read_bytes()
+    ppg, abp = pulse_recording(16, seed=7)  # another record's signal, in its place
+    other = write_wfdb(tmp_path / "other", "100", {"PLETH": ppg, "ABP": abp}, fs=FS)
+    for suffix in (".hea", ".dat"):
+        (src / f"100{suffix}").write_bytes(other.with_suffix(suffix).read_bytes())
+    r = run_cli(*args, "--resume")
+    assert r.exit_code == 0, r.output
+    assert "[1/2] 100: its input changed since the run resumed; reconstructed again: 16.0 s" in (
+        r.output
+    )
+    assert "[2/2] c2: reconstructed by the run resumed, kept" in r.output
+    assert "(1 kept from the run resumed, 1 now, 1 of them again: its input changed)" in r.output
+    summary = json.loads((out / "100.summary.json").read_text())
+    assert (out / "100.summary.json").read_bytes() != stale
+    rec = read_recording(src / "100")
+    assert summary["input_sha256"] == rec.fingerprint("PLETH")  # the signal there now
+    assert (out / "c2.csv").read_bytes() == kept
+    # The table now holds what was read: a resume keeps both.
+    r = run_cli(*args, "--resume")
+    assert r.exit_code == 0 and "(2 kept from the run resumed, 0 now)" in r.output, r.output
+
+
 def test_an_interrupted_run_counts_the_failed_among_what_it_handled(
     folder, ckpt, tmp_path, monkeypatch
 ):

@@ -377,6 +377,9 @@ def test_each_row_holds_its_summary_and_the_csv_rounds_it(tmp_path, ckpt, stand_
     out = tmp_path / "out"
     index = reconstruct_folder(ckpt, d, out, ReconstructOptions())
     a, b = index["recordings"]
+    # What --resume compares: the sha256 of the files it was read from.
+    digest = a.pop("input_files_sha256")
+    assert len(digest) == 64 and int(digest, 16) >= 0
     assert a == {
         "record": "a",
         "status": "reconstructed",
@@ -402,11 +405,51 @@ def test_each_row_holds_its_summary_and_the_csv_rounds_it(tmp_path, ckpt, stand_
     }
     assert (b["status"], b["input"], b["output"]) == ("failed", str(d / "b.csv"), None)
     assert b["reason"] == "b.csv has no PPG channel"
-    assert json.loads((out / "reconstructions.json").read_text())["recordings"] == [a, b]
+    assert json.loads((out / "reconstructions.json").read_text())["recordings"] == [
+        {**a, "input_files_sha256": digest},
+        b,
+    ]
     a_csv, b_csv = table(out / "reconstructions.csv")
     assert a_csv["reconstructed_fraction"] == "0.123457"
     assert (a_csv["gaps"], a_csv["dbp_median"], a_csv["ref_map_mae"]) == ("2", "71.25", "8.5")
     assert (b_csv["input"], b_csv["output"], b_csv["beats"]) == (str(d / "b.csv"), "", "")
+
+
+def test_resume_does_again_a_recording_whose_input_changed_or_is_not_known(
+    tmp_path, ckpt, stand_in
+):
+    """A bug an audit found: --resume kept every recording the run resumed had
+    reconstructed, its outputs there, though its input had changed since (another record's
+    signal put in its place): the stale reconstruction was kept, "kept from the run
+    resumed". A recording whose input files are not the bytes the run resumed read, or whose
+    row (an older version's) has no sha256 of them, is reconstructed again, and its row says
+    why; one unchanged is kept."""
+    from innpar_freia.reconstruct_folder import INPUT_CHANGED, INPUT_UNKNOWN
+
+    d = files(tmp_path / "in", "a.csv", "b.csv", "icu/r1.hea", "icu/r1.dat")
+    out = tmp_path / "out"
+    reconstruct_folder(ckpt, d, out, ReconstructOptions())
+    # The stand-in writes nothing: the outputs a real run leaves.
+    files(out, *(f"{r}.{s}" for r in ("a", "b") for s in ("csv", "beats.csv", "summary.json")))
+    files(out, *(f"icu/r1.{s}" for s in ("hea", "dat", "beats.csv", "summary.json")))
+    index_path = out / "reconstructions.json"
+    index = json.loads(index_path.read_text())
+    del index["recordings"][1]["input_files_sha256"]  # b's row, as an older version wrote it
+    index_path.write_text(json.dumps(index))
+    (d / "icu" / "r1.dat").write_bytes(b"another record's samples")  # the header as it was
+    stand_in.calls.clear()
+    index = reconstruct_folder(ckpt, d, out, ReconstructOptions(), resume=True)
+    assert sorted(c.path.name for c in stand_in.calls) == ["b.csv", "r1"]
+    rows = {row["record"]: row for row in index["recordings"]}
+    assert rows["a"]["resumed"] and "redone" not in rows["a"]
+    assert rows["b"]["redone"] == INPUT_UNKNOWN and not rows["b"].get("resumed")
+    assert rows["icu/r1"]["redone"] == INPUT_CHANGED and not rows["icu/r1"].get("resumed")
+    assert index["n_resumed"] == 1 and index["n_reconstructed"] == 3
+    # Done again, they are this run's: the next resume keeps all three, without a "redone".
+    stand_in.calls.clear()
+    index = reconstruct_folder(ckpt, d, out, ReconstructOptions(), resume=True)
+    assert stand_in.calls == [] and index["n_resumed"] == 3
+    assert not any("redone" in row for row in index["recordings"])
 
 
 def test_the_index_names_its_calibration_table_and_files(tmp_path, ckpt, stand_in):

@@ -143,7 +143,8 @@ def _file_option(value: str | None, flag: str, example: str) -> Path | None:
     "--resume",
     is_flag=True,
     help="For a folder INPUT: go on with the run in OUT that was interrupted or had "
-    "failures; what it reconstructed is kept, the rest done (same settings required).",
+    "failures; what it reconstructed is kept (unless its input changed since), the rest "
+    "done (same settings required).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def reconstruct_cmd(
@@ -324,7 +325,7 @@ def _reconstruct_folder(
     as_json: bool,
 ) -> None:
     """``innpar reconstruct FOLDER``: a line per recording as it is done, then the table."""
-    from innpar_freia.reconstruct_folder import reconstruct_folder
+    from innpar_freia.reconstruct_folder import INPUT_CHANGED, reconstruct_folder
 
     def on_record(i: int, n: int, record: str, row: dict) -> None:
         if as_json:
@@ -333,9 +334,13 @@ def _reconstruct_folder(
         if row.get("resumed"):
             click.echo(head + "reconstructed by the run resumed, kept")
             return
+        if row.get("redone"):  # reconstructed by the run resumed, from another input
+            head += f"{row['redone']}; "
         if row["status"] == "failed":
             click.echo(head + f"not reconstructed: {row['reason']}")
             return
+        if row.get("redone"):
+            head += "reconstructed again: "
         line = (
             f"{row['duration_s']:.1f} s, {100 * row['reconstructed_fraction']:.1f} % reconstructed"
         )
@@ -390,10 +395,18 @@ def _reconstruct_folder(
     else:
         # "(10 by the run resumed)" read as if this run had done 10; it kept them.
         now = index["n_reconstructed"] - index["n_resumed"]
-        kept = f" ({index['n_resumed']} kept from the run resumed, {now} now)"
+        changed = sum(
+            r.get("redone") == INPUT_CHANGED and r["status"] == "reconstructed"
+            for r in index["recordings"]
+        )
+        again = f", {changed} of them again: {'its' if changed == 1 else 'their'} input changed"
+        kept = (
+            f" ({index['n_resumed']} kept from the run resumed, {now} now"
+            f"{again if changed else ''})"
+        )
         click.echo(
             f"{index['n_reconstructed']} of {counted(index['n_recordings'], 'recording')} "
-            f"reconstructed{kept if index['n_resumed'] else ''} into {out}; "
+            f"reconstructed{kept if index['n_resumed'] or changed else ''} into {out}; "
             f"table: {index['outputs']['table']}"
         )
         if index["calibration"] == "calibration-free" and options.direction == "ppg2abp":

@@ -594,6 +594,7 @@ def test_an_interrupted_run_counts_the_failed_among_what_it_handled(
         ("nothing_to_resume", "holds no reconstructions.json of an earlier run to go on with"),
         ("other_overlap", "was made with other settings (they differ in: overlap)"),
         ("other_format", "they differ in: format"),
+        ("other_checkpoint_bytes", "they differ in: checkpoint_sha256"),
         ("with_force", "--resume keeps what an earlier run reconstructed, --force replaces it"),
         ("damaged", "is not the table of an innpar reconstruct run"),
         ("one_file", "--resume goes on with the run of a folder INPUT"),
@@ -601,10 +602,20 @@ def test_an_interrupted_run_counts_the_failed_among_what_it_handled(
 )
 def test_resume_refuses_what_is_not_the_same_run(case, message, folder, ckpt, tmp_path):
     out = tmp_path / "abp"
+    if case == "other_checkpoint_bytes":
+        (tmp_path / "ck.pt").write_bytes(ckpt.read_bytes())
+        ckpt = tmp_path / "ck.pt"
     args: list[object] = ["reconstruct", "--checkpoint", ckpt, folder, "--out", out,
                           "--fs", FS, "--include", "c2.csv"]  # fmt: skip
     if case != "nothing_to_resume":
         assert run_cli(*args).exit_code == 0
+    if case == "other_checkpoint_bytes":  # retrained in place: the same path, other weights
+        import torch
+
+        payload = torch.load(ckpt, weights_only=True)
+        for weights in payload["model_state"].values():
+            weights.add_(0.01)
+        torch.save(payload, ckpt)
     if case == "damaged":
         (out / "reconstructions.json").write_text("{not json")
     extra = {

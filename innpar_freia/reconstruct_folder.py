@@ -481,7 +481,13 @@ def _reconstruct_one(
     """One recording's row of the index: reconstructed, or failed with its reason."""
     try:
         # Before it is read: a change while it is read is then a change for --resume too.
-        digest = _input_sha256(rec)
+        try:
+            digest: str | None = _input_sha256(rec)
+        except OSError:
+            # Unreadable (no read permission): reconstruct_file says so in its own words,
+            # as the importers do; a row that is reconstructed regardless has no digest,
+            # and --resume then does it again.
+            digest = None
         summary = reconstruct_file(ckpt, rec.path, out, rec_opts)
         return {**_row(rec, summary), "input_files_sha256": digest}
     except DataError as exc:

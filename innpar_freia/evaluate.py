@@ -151,7 +151,10 @@ def _run_plan(ckpt: Checkpoint, info: StoreInfo) -> Any:
         return None  # the same ids with other signals: another data set
     tcfg = ckpt.run_config.train
     try:
-        run_plan = plan_splits(info, tcfg.test_fold, tcfg.val_fold)
+        # The windows the run used, as it planned them: a file whose parts share a subject
+        # is refused where its test windows are chosen (scored_plan), not taken here for
+        # one whose folds have changed.
+        run_plan = plan_splits(info, tcfg.test_fold, tcfg.val_fold, check_subjects=False)
     except DataError:
         run_plan = None  # the run's own split does not apply to this file any more
     if "split_sha256" in stored and (

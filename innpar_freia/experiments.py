@@ -1054,7 +1054,7 @@ def _same_split(trained: str | None, info: Any, stored: dict[str, Any]) -> bool:
     if not all(f is None or (isinstance(f, int) and not isinstance(f, bool)) for f in folds):
         return True  # not a fold plan_splits takes: not a recorded run's (nothing to tell)
     try:
-        plan = plan_splits(info, *folds)
+        plan = plan_splits(info, *folds, check_subjects=False)  # which windows, not whether
     except DataError:
         return False  # the run's folds are not in the file any more
     return split_fingerprint(info, plan) == trained
@@ -1103,7 +1103,7 @@ def _next_fold_named(stored: dict[str, Any], want: dict[str, Any], info: Any) ->
     if folds[0] == folds[1] or None not in folds or have.get("test_fold") != now.get("test_fold"):
         return stored
     try:
-        named = plan_splits(info, now.get("test_fold")).val_fold
+        named = plan_splits(info, now.get("test_fold"), check_subjects=False).val_fold
     except (DataError, TypeError):
         return stored  # not a fold of this file: the difference stands
     if named is None or named != (folds[1] if folds[0] is None else folds[0]):

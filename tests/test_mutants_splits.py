@@ -346,6 +346,8 @@ def test_a_zscore_scale_that_rounds_to_zero_is_refused(tmp_path: Path) -> None:
 
 # ---- SplitPlan and plan_splits ---------------------------------------------------------
 
+# Each window its own subject: any fold or split column is subject-disjoint, as a plan must be.
+OWN = [f"s{i}" for i in range(10)]
 COLUMN = ["val", "train", "test", "train", "val", "train", "test", "train", "", "train"]
 
 
@@ -355,7 +357,7 @@ def test_a_split_column_plan_by_hand(tmp_path: Path) -> None:
     (``validation``) answered with something other than a clear error, or ``describe``
     counting another split's windows. By hand from COLUMN: train 1 3 5 7 9, val 0 4, test
     2 6, row 8 in none."""
-    plan = plan_splits(read_info(_write(tmp_path / "c.h5", split=COLUMN)))
+    plan = plan_splits(read_info(_write(tmp_path / "c.h5", OWN, split=COLUMN)))
     assert plan.train.tolist() == [1, 3, 5, 7, 9]
     assert plan.val.tolist() == [0, 4] and plan.test.tolist() == [2, 6]
     assert plan.indices("all").tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 9]
@@ -399,7 +401,7 @@ def test_two_folds_train_only_without_validation(tmp_path: Path) -> None:
     folds, or refused as a fold that is not there; and 2 folds accepted for the nested
     scheme with validation (its training split would be empty)."""
     two = [0, 1, 0, 1, 1, 0, 1, 0, 0, 1]
-    info = read_info(_write(tmp_path / "two.h5", fold=two))
+    info = read_info(_write(tmp_path / "two.h5", OWN, fold=two))
     plan = plan_splits(info, test_fold=0, val_fold=-1)
     assert plan.train.tolist() == [1, 3, 4, 6, 9] and plan.val.tolist() == []
     assert plan.test.tolist() == [0, 2, 5, 7, 8] and plan.val_fold == -1
@@ -414,7 +416,7 @@ def test_the_plan_s_validation_fold_is_the_next_present_and_must_exist(tmp_path:
     folds 0, 1, 3 test fold 1 got the absent fold 2 (no validation windows); and a
     validation fold given that the file does not have accepted (an empty validation)."""
     fold = [0, 1, 3, 3, 1, 0, 1, 3, 0, 0]
-    info = read_info(_write(tmp_path / "g.h5", fold=fold))
+    info = read_info(_write(tmp_path / "g.h5", OWN, fold=fold))
     plan = plan_splits(info, test_fold=1)
     assert plan.val_fold == 3 and plan.val.tolist() == [2, 3, 7]
     assert plan.train.tolist() == [0, 5, 8, 9] and plan.test.tolist() == [1, 4, 6]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -297,3 +298,59 @@ def test_new_folds_are_recorded_in_the_provenance_and_kept_folds_keep_the_record
     )
     write_assignments(path, None, read_info(path).fold[::-1].copy())
     assert "fold_assignment" not in read_info(path).provenance
+
+
+def test_a_plan_whose_parts_share_a_subject_is_refused(
+    synth_file: Path, tiny_run: Path, tmp_path: Path
+) -> None:
+    """Splits are always subject-disjoint, but a file whose folds (or split column) put a
+    subject in two of train, val and test trained without a word: only `innpar data check`
+    told. Training and evaluation refuse the plan, naming the subject and the way out."""
+    import h5py
+    from helpers import assert_clean_failure
+
+    path = tmp_path / "shared.h5"
+    shutil.copy(synth_file, path)
+    info = read_info(path)
+    subject, test = str(info.subjects[0]), int(info.fold[0])
+    folds = np.unique(info.fold).tolist()
+    # A training fold of the nested split for ``test``: neither it nor the next (validation).
+    train_fold = folds[(folds.index(test) + 2) % len(folds)]
+    with h5py.File(path, "r+") as fh:
+        fh["fold"][0] = train_fold
+    info = read_info(path)
+    message = (
+        f"{path}: the nested split for test fold {test} puts subject {subject!r} (train and "
+        "test) in more than one of train, val and test, but splits must be subject-disjoint; "
+        f"'innpar data check {path}' shows the leakage, and 'innpar data split {path} "
+        "--folds K' draws subject-disjoint folds"
+    )
+    assert plan_splits(info, test, val_fold=None, check_subjects=False).test_fold == test
+    with pytest.raises(DataError) as err:
+        plan_splits(info, test)
+    assert str(err.value) == message
+    ckpt = tiny_run / "checkpoints" / "best.pt"
+    run_dir = tmp_path / "run"
+    for args, out in (
+        (
+            ("train", "--data", path, "--preset", "tiny", "--test-fold", test, "--out", run_dir),
+            run_dir,
+        ),
+        (("eval", "--checkpoint", ckpt, "--data", path, "--test-fold", test), tmp_path / "none"),
+    ):
+        assert_clean_failure(run_cli(*args), out, message)
+    # The split column: one of the subject's windows moved to another part.
+    with h5py.File(path, "r+") as fh:
+        fh["fold"][0] = test
+        split = fh["split"][0].decode()
+        fh["split"][0] = "test" if split != "test" else "train"
+    info = read_info(path)
+    parts = sorted(
+        {split, "test" if split != "test" else "train"}, key=["train", "val", "test"].index
+    )
+    with pytest.raises(
+        DataError,
+        match=re.escape(f"the split column puts subject {subject!r} ({parts[0]} and {parts[1]})"),
+    ):
+        plan_splits(info)
+    plan_splits(info, test)  # the folds alone are subject-disjoint again

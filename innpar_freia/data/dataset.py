@@ -113,14 +113,64 @@ class SplitPlan:
 
 
 def plan_splits(
-    info: StoreInfo, test_fold: int | None = None, val_fold: int | None = None
+    info: StoreInfo,
+    test_fold: int | None = None,
+    val_fold: int | None = None,
+    *,
+    check_subjects: bool = True,
 ) -> SplitPlan:
     """Choose train/val/test windows of a file.
 
     With ``test_fold`` (or a file with folds but no split column), bp-benchmark's nested
     scheme: test fold k, validation fold k+1 mod K (unless ``val_fold`` is given), training
-    on the rest. Otherwise the file's own ``split`` column.
+    on the rest. Otherwise the file's own ``split`` column. A plan whose parts share a
+    subject is refused (:func:`check_subject_disjoint`) unless ``check_subjects`` is False
+    (to tell which windows a run of before the check used).
     """
+    plan = _plan_splits(info, test_fold, val_fold)
+    if check_subjects:
+        check_subject_disjoint(info, plan)
+    return plan
+
+
+def check_subject_disjoint(info: StoreInfo, plan: SplitPlan) -> None:
+    """Refuse a plan with a subject in two of train, validation and test (the protocol's
+    splits are always subject-disjoint): a model would be scored on subjects it trained or
+    was selected on. Folds or a split column edited by hand, or written by another tool,
+    had trained without a word; only ``innpar data check`` told."""
+    parts = [name for name in SPLITS if len(getattr(plan, name))]
+    if len(parts) < 2:
+        return
+    names, code = np.unique(np.asarray(info.subjects).astype(str), return_inverse=True)
+    present = np.zeros((len(parts), len(names)), dtype=bool)
+    for k, name in enumerate(parts):
+        present[k, code.ravel()[getattr(plan, name)]] = True
+    shared = np.flatnonzero(present.sum(axis=0) > 1)
+    if not shared.size:
+        return
+
+    def where(i: int) -> str:
+        *first, last = [p for k, p in enumerate(parts) if present[k, i]]
+        return f"{', '.join(first)} and {last}"
+
+    listed = ", ".join(f"{str(names[i])!r} ({where(i)})" for i in shared[:5])
+    more = f" and {len(shared) - 5} more" if len(shared) > 5 else ""
+    what = (
+        f"the nested split for test fold {plan.test_fold}"
+        if plan.scheme == "nested-folds"
+        else "the split column"
+    )
+    fix = "folds" if plan.scheme == "nested-folds" else "folds and a split column"
+    raise DataError(
+        f"{info.path}: {what} puts subject{'s' if len(shared) > 1 else ''} {listed}{more} in "
+        "more than one of train, val and test, but splits must be subject-disjoint; "
+        f"'innpar data check {info.path}' shows the leakage, and 'innpar data split "
+        f"{info.path} --folds K' draws subject-disjoint {fix}"
+    )
+
+
+def _plan_splits(info: StoreInfo, test_fold: int | None, val_fold: int | None) -> SplitPlan:
+    """:func:`plan_splits` without the check of its subjects."""
     for name, value in (("test_fold", test_fold), ("val_fold", val_fold)):
         # "3" from a text file is not fold 3: "test fold 3 is not in FILE (folds: 0, ... 3)".
         if value is not None and (isinstance(value, bool) or not isinstance(value, Integral)):

@@ -465,3 +465,96 @@ def test_storable_takes_half_precision_without_numpy_s_warning() -> None:
         assert not storable(np.array([1e39]))  # float64 beyond float32's range
         assert storable(np.array([3], np.int64))
         assert storable(np.array([[1, 1e39], [1, 2]]), axis=1).tolist() == [False, True]
+
+
+def _fold_of_window_0(value: int):
+    def damage(fh: h5py.File) -> None:
+        fh["fold"][0] = value
+
+    return damage
+
+
+@pytest.mark.parametrize(
+    ("damage", "message", "shown"),
+    [
+        (
+            _fold_of_window_0(-5),
+            "has fold -5, but folds are 0 to 32767 (-1: no fold); assign folds again with "
+            "'innpar data split {path} --folds K'",
+            "  invalid folds: -5 (1 window)\n",
+        ),
+    ],
+)
+def test_a_fold_number_outside_the_schema_is_refused_by_every_command(
+    synth_file: Path, tiny_run: Path, tmp_path: Path, damage, message: str, shown: str
+) -> None:
+    """A fold of -5 made training and evaluation say the file "has no cross-validation
+    folds" (while `data info` listed its folds, leaving the window out of them without a
+    word), and `data split --keep-folds` that it "has no folds on every window". The writer
+    refuses such a number; reading refuses it too, naming the window and the value, and
+    `data info` shows it."""
+    path = tmp_path / "bad.h5"
+    path.write_bytes(synth_file.read_bytes())
+    with h5py.File(path, "r+") as fh:
+        damage(fh)
+        first_id = fh["window_id"][0].decode()
+    message = f"{path}: window 0 (id {first_id!r}) " + message.format(path=path)
+    with pytest.raises(DataError) as err:
+        read_info(path)
+    assert str(err.value) == message
+    before = path.read_bytes()
+    ckpt = tiny_run / "checkpoints" / "best.pt"
+    run_dir, pred, nothing = tmp_path / "run", tmp_path / "p.h5", tmp_path / "nothing"
+    for args, out in (
+        (
+            ("train", "--data", path, "--preset", "tiny", "--test-fold", 0, "--out", run_dir),
+            run_dir,
+        ),
+        (("train", "--data", path, "--preset", "tiny", "--out", run_dir), run_dir),
+        (("eval", "--checkpoint", ckpt, "--data", path, "--test-fold", 0), nothing),
+        (("data", "check", path), nothing),
+        (("data", "split", path, "--keep-folds", "--test-fold", 0), nothing),
+        (("reconstruct", "--checkpoint", ckpt, path, "--out", pred), pred),
+    ):
+        assert_clean_failure(run_cli(*args), out, message)
+    assert path.read_bytes() == before  # nothing written on refusal
+    result = run_cli("data", "info", path)
+    assert result.exit_code == 0 and shown in result.output, result.output
+    summary = json.loads(run_cli("data", "info", path, "--json").stdout)
+    # The window counts in no fold.
+    in_folds = summary["n_windows"] - sum(summary["folds_invalid"].values())
+    assert sum(f["windows"] for f in summary["folds"].values()) == in_folds
+    assert summary["n_subjects"] == len(set(read_info(synth_file).subjects))
+
+
+def test_new_folds_replace_fold_numbers_outside_the_schema(synth_file: Path, tmp_path: Path):
+    """`data split --folds K` is the way out the refusal names: it replaces the column (an
+    int32 one too, which can hold numbers beyond int16's) without refusing it first."""
+    path = tmp_path / "wide.h5"
+    path.write_bytes(synth_file.read_bytes())
+    with h5py.File(path, "r+") as fh:
+        fold = fh["fold"][:].astype(np.int32)
+        fold[[3, 5]] = [40000, -2]
+        del fh["fold"]
+        fh.create_dataset("fold", data=fold)
+    with pytest.raises(DataError, match=r"window 3 \(id '\w+'\) has fold 40000, window 5 "):
+        read_info(path)
+    summary = json.loads(run_cli("data", "info", path, "--json").stdout)
+    assert summary["folds_invalid"] == {"-2": 1, "40000": 1}
+    assert run_cli("data", "split", path, "--folds", 3).exit_code == 0
+    assert set(read_info(path).fold) == {0, 1, 2}
+
+
+def test_no_fold_on_some_windows_keeps_its_message(synth_file: Path, tmp_path: Path) -> None:
+    """-1 is the schema's "no fold": a file with it on one window has no folds to test on,
+    which is what training says (not that -1 is out of range)."""
+    path = tmp_path / "m1.h5"
+    path.write_bytes(synth_file.read_bytes())
+    with h5py.File(path, "r+") as fh:
+        fh["fold"][0] = -1
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        "train", "--data", path, "--preset", "tiny", "--test-fold", 0, "--out", run_dir
+    )
+    assert_clean_failure(result, run_dir, f"{path} has no cross-validation folds")
+    assert "invalid folds" not in run_cli("data", "info", path).output

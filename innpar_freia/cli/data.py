@@ -124,17 +124,25 @@ def info_cmd(file: Path, as_json: bool) -> None:
       innpar data info c2015.h5
       innpar data info c2015.h5 --json
     """
-    from innpar_freia.data.store import SPLITS, read_info
+    from innpar_freia.data.store import FOLD_MAX, SPLITS, read_info
 
-    # Shown even when its split column holds values the other commands refuse: this is
-    # the command that tells the user what the file holds.
-    s = read_info(file, check_split=False).summary()
+    # Shown even when its split or fold column holds values the other commands refuse:
+    # this is the command that tells the user what the file holds.
+    s = read_info(file, check_split=False, check_folds=False).summary()
     if s["splits_invalid"]:
         listed = ", ".join(f"{v!r} ({n})" for v, n in s["splits_invalid"].items())
         click.echo(
             f"warning: split values other than {', '.join(SPLITS)} or empty: {listed} "
             f"windows; the other commands refuse this file until 'innpar data split "
             f"{file}' draws the splits again",
+            err=True,
+        )
+    if s["folds_invalid"]:
+        listed = ", ".join(f"{v} ({n})" for v, n in s["folds_invalid"].items())
+        click.echo(
+            f"warning: fold numbers other than 0 to {FOLD_MAX} or -1 (no fold): {listed} "
+            f"windows; the other commands refuse this file until 'innpar data split {file} "
+            "--folds K' assigns folds again",
             err=True,
         )
     if as_json:
@@ -163,6 +171,9 @@ def info_cmd(file: Path, as_json: bool) -> None:
             from innpar_freia.data.splits import fold_assignment_phrase
 
             click.echo(f"  folds made by innpar data split: {fold_assignment_phrase(made)}")
+    if s["folds_invalid"]:
+        listed = ", ".join(f"{v} ({counted(n, 'window')})" for v, n in s["folds_invalid"].items())
+        click.echo(f"  invalid folds: {listed}")
     if s["reference_fields"]:
         click.echo(f"  reference fields: {', '.join(s['reference_fields'])}")
     click.echo(f"  created {s['created_utc']} by innpar-freia {s['package_version']}")

@@ -661,11 +661,16 @@ def _partitions(info: Any) -> list[tuple[str, np.ndarray, np.ndarray]]:
 
 
 def _read(
-    path: str | Path, points: int, check_split: bool = True, progress: Progress | None = None
+    path: str | Path,
+    points: int,
+    check_split: bool = True,
+    progress: Progress | None = None,
+    check_folds: bool = True,
 ) -> tuple[Any, tuple[list[str], list[str]], tuple[np.ndarray, np.ndarray], Segments]:
     """The file's metadata, the hashes and signatures of its windows, and their segments
-    (a ``progress`` step per block of windows read)."""
-    info = read_info(path, check_split=check_split)
+    (a ``progress`` step per block of windows read); ``check_split`` and ``check_folds``
+    as :func:`read_info` takes them."""
+    info = read_info(path, check_split=check_split, check_folds=check_folds)
     n = info.n_windows
     sp = np.zeros((n, min(points, info.window_length)), dtype=np.float32)
     sa = np.zeros_like(sp)
@@ -743,7 +748,10 @@ def shared_signal(
 def _shared_signal(
     path: str | Path, threshold: float, points: int, progress: Progress
 ) -> SharedSignal:
-    info, hashes, sigs, segments = _read(path, points, check_split=False, progress=progress)
+    # Its folds are being replaced (split --join-shared): a bad fold number is no matter.
+    info, hashes, sigs, segments = _read(
+        path, points, check_split=False, progress=progress, check_folds=False
+    )
     names, code = np.unique(np.asarray(info.subjects).astype(str), return_inverse=True)
     counts: dict[tuple[int, int], Counter[str]] = defaultdict(Counter)
 

@@ -135,8 +135,8 @@ def split_file(
     folds, seed, test_fold = _split_arguments(folds, seed, test_fold)
     if join_shared and folds is None:
         raise DataError("joining subjects that share signal needs new folds, not the file's")
-    # A split column being replaced may hold anything; one that is kept must be valid.
-    info = read_info(path, check_split=test_fold is None)
+    # A split column or fold column being replaced may hold anything; one kept must be valid.
+    info = read_info(path, check_split=test_fold is None, check_folds=folds is None)
     if info.n_windows == 0:
         raise DataError(f"{path} holds no windows")
     if folds is None:

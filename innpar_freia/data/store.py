@@ -107,9 +107,15 @@ class StoreInfo:
         splits["unassigned"] = int(np.sum(self.split == ""))
         # Values no command accepts (read with check_split=False, as `data info` does).
         splits_invalid = odd_split_values(self.split)
+        # Likewise fold numbers outside the schema's range (read with check_folds=False):
+        # counted apart, not as a fold.
+        odd = odd_fold_rows(self.fold)
+        values, counts = np.unique(self.fold[odd], return_counts=True)
+        folds_invalid = {str(int(v)): int(c) for v, c in zip(values, counts, strict=True)}
         folds = {}
-        if self.n_windows and np.any(self.fold >= 0):
-            for k in np.unique(self.fold[self.fold >= 0]):
+        valid = (self.fold >= 0) & (self.fold <= FOLD_MAX)
+        if self.n_windows and np.any(valid):
+            for k in np.unique(self.fold[valid]):
                 sel = self.fold == k
                 folds[str(int(k))] = {
                     "windows": int(sel.sum()),
@@ -130,6 +136,7 @@ class StoreInfo:
             "splits": splits,
             "splits_invalid": splits_invalid,
             "folds": folds,
+            "folds_invalid": folds_invalid,
             "reference_fields": self.reference_fields,
             "description": self.description,
             "created_utc": self.created_utc,
@@ -316,16 +323,28 @@ def read_block(dataset: h5py.Dataset, start: int = 0, stop: int | None = None) -
     return values
 
 
-def read_info(path: str | Path, *, check_split: bool = True) -> StoreInfo:
+def read_info(
+    path: str | Path,
+    *,
+    check_split: bool = True,
+    check_folds: bool = True,
+) -> StoreInfo:
     """Read and validate a window file's metadata (no signals). ``check_split=False``
     accepts a split column with values other than ``SPLITS`` and ``""`` (for ``innpar data
-    split``, which replaces them)."""
+    split``, which replaces them) and ``check_folds=False`` fold numbers other than 0 to
+    ``FOLD_MAX`` and -1 (for ``innpar data split --folds K``, which replaces them; ``innpar
+    data info`` reports both)."""
     path = Path(path)
     with open_h5(path) as fh:
         a = fh.attrs
         split = _text_column(fh, "split")
         if check_split:
             _check_split_values(path, split)
+        window_ids = _text_column(fh, "window_id")
+        fold = read_dataset(fh["fold"]).astype(np.int64)
+        if check_folds:
+            _check_fold_values(path, fold, window_ids)
+        subjects = _text_column(fh, "subject")
         return StoreInfo(
             path=path,
             # As _validate read them: a hand-written "625.0" is a number there, not for int().
@@ -336,10 +355,10 @@ def read_info(path: str | Path, *, check_split: bool = True) -> StoreInfo:
             abp_units=_attr_text(fh, "abp_units", "mmHg"),
             source_format=_attr_text(fh, "source_format"),
             provenance=json.loads(a.get("provenance", "{}")),
-            subjects=_text_column(fh, "subject"),
-            window_ids=_text_column(fh, "window_id"),
+            subjects=subjects,
+            window_ids=window_ids,
             split=split,
-            fold=read_dataset(fh["fold"]).astype(np.int64),
+            fold=fold,
             start=read_dataset(fh["start"]).astype(np.int64),
             reference_fields=sorted(fh["reference"].keys()) if "reference" in fh else [],
             description=_attr_text(fh, "description"),
@@ -366,6 +385,37 @@ def _check_split_values(path: Path, split: np.ndarray) -> None:
             f"{path}: the split column holds {listed}{more}; its values must be "
             f"{', '.join(SPLITS)} or empty (unassigned). Draw them again with "
             f"'innpar data split {path}'"
+        )
+
+
+def odd_fold_rows(fold: np.ndarray) -> np.ndarray:
+    """Rows whose fold number is outside the schema's 0 to ``FOLD_MAX`` and -1 (no fold)."""
+    fold = np.asarray(fold)
+    return np.flatnonzero((fold < -1) | (fold > FOLD_MAX))
+
+
+def _first_windows(rows: np.ndarray, window_ids: np.ndarray, values: np.ndarray | None) -> str:
+    """The first (up to three) of ``rows`` by index and id, with their ``values``, and how
+    many more there are: "window 12 (id 'a_12') has fold -5, ... and 4 more"."""
+    named = [
+        f"window {int(i)} (id {str(window_ids[i])!r})"
+        + ("" if values is None else f" has fold {int(values[i])}")
+        for i in rows[:3]
+    ]
+    more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
+    return ", ".join(named) + more
+
+
+def _check_fold_values(path: Path, fold: np.ndarray, window_ids: np.ndarray) -> None:
+    """Refuse fold numbers the schema has no meaning for (what the writer refuses): a -5
+    made the file one "without folds" for training, and ``data info`` counted the window
+    in no fold without a word."""
+    rows = odd_fold_rows(fold)
+    if rows.size:
+        raise DataError(
+            f"{path}: {_first_windows(rows, window_ids, fold)}, but folds are 0 to "
+            f"{FOLD_MAX} (-1: no fold); assign folds again with 'innpar data split {path} "
+            "--folds K'"
         )
 
 

@@ -474,6 +474,10 @@ def _fold_of_window_0(value: int):
     return damage
 
 
+def _no_subject_for_window_0(fh: h5py.File) -> None:
+    fh["subject"][0] = ""
+
+
 @pytest.mark.parametrize(
     ("damage", "message", "shown"),
     [
@@ -483,16 +487,22 @@ def _fold_of_window_0(value: int):
             "'innpar data split {path} --folds K'",
             "  invalid folds: -5 (1 window)\n",
         ),
+        (
+            _no_subject_for_window_0,
+            "has an empty subject id, but every window must name its subject; import the data "
+            "again, or write their subjects into the file",
+            "warning: 1 window has an empty subject id",
+        ),
     ],
 )
-def test_a_fold_number_outside_the_schema_is_refused_by_every_command(
+def test_a_fold_number_outside_the_schema_or_an_empty_subject_is_refused_by_every_command(
     synth_file: Path, tiny_run: Path, tmp_path: Path, damage, message: str, shown: str
 ) -> None:
     """A fold of -5 made training and evaluation say the file "has no cross-validation
     folds" (while `data info` listed its folds, leaving the window out of them without a
-    word), and `data split --keep-folds` that it "has no folds on every window". The writer
-    refuses such a number; reading refuses it too, naming the window and the value, and
-    `data info` shows it."""
+    word), and `data split --keep-folds` that it "has no folds on every window"; an empty
+    subject id was taken for a subject by split, check and train. The writer refuses both;
+    reading refuses them too, naming the window, and `data info` shows them."""
     path = tmp_path / "bad.h5"
     path.write_bytes(synth_file.read_bytes())
     with h5py.File(path, "r+") as fh:
@@ -517,13 +527,16 @@ def test_a_fold_number_outside_the_schema_is_refused_by_every_command(
         (("reconstruct", "--checkpoint", ckpt, path, "--out", pred), pred),
     ):
         assert_clean_failure(run_cli(*args), out, message)
+    if damage is _no_subject_for_window_0:  # new folds would take "" for a subject
+        assert_clean_failure(run_cli("data", "split", path, "--folds", 3), nothing, message)
     assert path.read_bytes() == before  # nothing written on refusal
     result = run_cli("data", "info", path)
     assert result.exit_code == 0 and shown in result.output, result.output
     summary = json.loads(run_cli("data", "info", path, "--json").stdout)
-    # The window counts in no fold.
+    # The window counts in no fold and as no subject.
     in_folds = summary["n_windows"] - sum(summary["folds_invalid"].values())
     assert sum(f["windows"] for f in summary["folds"].values()) == in_folds
+    assert summary["subjects_empty"] == (damage is _no_subject_for_window_0)
     assert summary["n_subjects"] == len(set(read_info(synth_file).subjects))
 
 

@@ -126,9 +126,9 @@ def info_cmd(file: Path, as_json: bool) -> None:
     """
     from innpar_freia.data.store import FOLD_MAX, SPLITS, read_info
 
-    # Shown even when its split or fold column holds values the other commands refuse:
-    # this is the command that tells the user what the file holds.
-    s = read_info(file, check_split=False, check_folds=False).summary()
+    # Shown even when its split column, fold column or subject ids hold values the other
+    # commands refuse: this is the command that tells the user what the file holds.
+    s = read_info(file, check_split=False, check_folds=False, check_subjects=False).summary()
     if s["splits_invalid"]:
         listed = ", ".join(f"{v!r} ({n})" for v, n in s["splits_invalid"].items())
         click.echo(
@@ -143,6 +143,13 @@ def info_cmd(file: Path, as_json: bool) -> None:
             f"warning: fold numbers other than 0 to {FOLD_MAX} or -1 (no fold): {listed} "
             f"windows; the other commands refuse this file until 'innpar data split {file} "
             "--folds K' assigns folds again",
+            err=True,
+        )
+    if s["subjects_empty"]:
+        n = s["subjects_empty"]
+        click.echo(
+            f"warning: {counted(n, 'window')} {'has' if n == 1 else 'have'} an empty subject "
+            "id; the other commands refuse this file until every window names its subject",
             err=True,
         )
     if as_json:

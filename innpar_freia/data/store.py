@@ -107,11 +107,13 @@ class StoreInfo:
         splits["unassigned"] = int(np.sum(self.split == ""))
         # Values no command accepts (read with check_split=False, as `data info` does).
         splits_invalid = odd_split_values(self.split)
-        # Likewise fold numbers outside the schema's range (read with check_folds=False):
-        # counted apart, not as a fold.
+        # Likewise fold numbers outside the schema's range, and windows naming no subject
+        # (read with check_folds=False and check_subjects=False): counted apart, not as a
+        # fold or a subject.
         odd = odd_fold_rows(self.fold)
         values, counts = np.unique(self.fold[odd], return_counts=True)
         folds_invalid = {str(int(v)): int(c) for v, c in zip(values, counts, strict=True)}
+        named = np.asarray(self.subjects, dtype=object) != ""
         folds = {}
         valid = (self.fold >= 0) & (self.fold <= FOLD_MAX)
         if self.n_windows and np.any(valid):
@@ -119,7 +121,7 @@ class StoreInfo:
                 sel = self.fold == k
                 folds[str(int(k))] = {
                     "windows": int(sel.sum()),
-                    "subjects": len(np.unique(self.subjects[sel])),
+                    "subjects": len(np.unique(self.subjects[sel & named])),
                 }
         return {
             "path": str(self.path),
@@ -129,7 +131,8 @@ class StoreInfo:
             "window_length": self.window_length,
             "window_seconds": self.window_length / self.fs,
             "n_windows": self.n_windows,
-            "n_subjects": len(np.unique(self.subjects)) if self.n_windows else 0,
+            "n_subjects": len(np.unique(self.subjects[named])) if self.n_windows else 0,
+            "subjects_empty": int(np.sum(~named)),
             "ppg_units": self.ppg_units,
             "abp_units": self.abp_units,
             "source_format": self.source_format,
@@ -328,12 +331,14 @@ def read_info(
     *,
     check_split: bool = True,
     check_folds: bool = True,
+    check_subjects: bool = True,
 ) -> StoreInfo:
     """Read and validate a window file's metadata (no signals). ``check_split=False``
     accepts a split column with values other than ``SPLITS`` and ``""`` (for ``innpar data
-    split``, which replaces them) and ``check_folds=False`` fold numbers other than 0 to
-    ``FOLD_MAX`` and -1 (for ``innpar data split --folds K``, which replaces them; ``innpar
-    data info`` reports both)."""
+    split``, which replaces them), ``check_folds=False`` fold numbers other than 0 to
+    ``FOLD_MAX`` and -1 (for ``innpar data split --folds K``, which replaces them), and
+    ``check_subjects=False`` empty subject ids (for ``innpar data info``, which reports
+    all three)."""
     path = Path(path)
     with open_h5(path) as fh:
         a = fh.attrs
@@ -345,6 +350,8 @@ def read_info(
         if check_folds:
             _check_fold_values(path, fold, window_ids)
         subjects = _text_column(fh, "subject")
+        if check_subjects:
+            _check_subject_values(path, subjects, window_ids)
         return StoreInfo(
             path=path,
             # As _validate read them: a hand-written "625.0" is a number there, not for int().
@@ -394,6 +401,11 @@ def odd_fold_rows(fold: np.ndarray) -> np.ndarray:
     return np.flatnonzero((fold < -1) | (fold > FOLD_MAX))
 
 
+def empty_subject_rows(subjects: np.ndarray) -> np.ndarray:
+    """Rows whose subject id is empty: they name no subject."""
+    return np.flatnonzero(np.asarray(subjects, dtype=object) == "")
+
+
 def _first_windows(rows: np.ndarray, window_ids: np.ndarray, values: np.ndarray | None) -> str:
     """The first (up to three) of ``rows`` by index and id, with their ``values``, and how
     many more there are: "window 12 (id 'a_12') has fold -5, ... and 4 more"."""
@@ -416,6 +428,18 @@ def _check_fold_values(path: Path, fold: np.ndarray, window_ids: np.ndarray) -> 
             f"{path}: {_first_windows(rows, window_ids, fold)}, but folds are 0 to "
             f"{FOLD_MAX} (-1: no fold); assign folds again with 'innpar data split {path} "
             "--folds K'"
+        )
+
+
+def _check_subject_values(path: Path, subjects: np.ndarray, window_ids: np.ndarray) -> None:
+    """Refuse empty subject ids (what the writer refuses): the split by subject, the
+    leakage check and the calibrated protocol took the windows for one subject named ""."""
+    rows = empty_subject_rows(subjects)
+    if rows.size:
+        raise DataError(
+            f"{path}: {_first_windows(rows, window_ids, None)} "
+            f"{'has' if len(rows) == 1 else 'have'} an empty subject id, but every window "
+            "must name its subject; import the data again, or write their subjects into the file"
         )
 
 

@@ -9,6 +9,7 @@ subjects' window counts are chosen for it."""
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -197,6 +198,21 @@ def test_kept_folds_must_cover_every_window(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="has no folds on every window to keep"):
         split_file(path, folds=None, test_fold=0)
     assert path.read_bytes() == before
+
+
+def test_kept_folds_must_be_subject_disjoint(tmp_path: Path) -> None:
+    """Bug: keeping folds that put a subject in two of them (here "a" in folds 0 and 1)
+    wrote a split column that was not subject-disjoint, which training then refused."""
+    path = _write(tmp_path / "s.h5", fold=[0, 1, 2, 0, 2, 1, 0, 2, 1, 1])
+    before = path.read_bytes()
+    message = (
+        f"{path}: its folds put subject 'a' (folds 0, 1) in more than one fold, but folds must "
+        "be subject-disjoint; assign folds with --folds K instead of --keep-folds"
+    )
+    with pytest.raises(DataError, match=re.escape(message)):
+        split_file(path, folds=None, test_fold=0)
+    assert path.read_bytes() == before
+    split_file(_write(tmp_path / "ok.h5", fold=FOLDS), folds=None, test_fold=0)
 
 
 def test_joining_subjects_needs_new_folds(tmp_path: Path) -> None:

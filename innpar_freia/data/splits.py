@@ -68,6 +68,27 @@ def _check_fold_count(k: int, units: int, unit: str) -> None:
         )
 
 
+def _check_kept_folds_disjoint(path: str | Path, subjects: np.ndarray, fold: np.ndarray) -> None:
+    """Refuse to keep folds that put a subject in two of them (edited by hand, written by
+    another tool): the split column drawn from them was not subject-disjoint, and training
+    on it is refused (plan_splits) only after the file has been rewritten."""
+    names, code = np.unique(np.asarray(subjects).astype(str), return_inverse=True)
+    pairs = np.unique(np.stack([code.ravel(), np.asarray(fold)]), axis=1)  # (subject, fold)
+    shared = np.flatnonzero(np.bincount(pairs[0], minlength=len(names)) > 1)
+    if not shared.size:
+        return
+    listed = ", ".join(
+        f"{str(names[i])!r} (folds {', '.join(str(int(k)) for k in pairs[1][pairs[0] == i])})"
+        for i in shared[:5]
+    )
+    more = f" and {len(shared) - 5} more" if len(shared) > 5 else ""
+    raise DataError(
+        f"{path}: its folds put subject{'s' if len(shared) > 1 else ''} {listed}{more} in more "
+        "than one fold, but folds must be subject-disjoint; assign folds with --folds K "
+        "instead of --keep-folds"
+    )
+
+
 def nested_split(fold: np.ndarray, test_fold: int, folds: np.ndarray | None = None) -> np.ndarray:
     """``split`` column of the nested scheme: test fold ``t``, validation the next fold
     (cyclically, in the sorted order of the folds present), training the rest. Windows
@@ -145,6 +166,7 @@ def split_file(
                 f"{path} has no folds on every window to keep; assign them with --folds K"
             )
         fold = info.fold
+        _check_kept_folds_disjoint(path, info.subjects, fold)
         scheme = "kept"
         kept = np.unique(fold)
         if test_fold is not None and len(kept) < MIN_FOLDS:

@@ -9,7 +9,13 @@ from typing import Any
 import numpy as np
 
 from innpar_freia.checkpoint import Checkpoint, load_checkpoint
-from innpar_freia.data.dataset import Normalisation, SplitPlan, load_split_arrays, plan_splits
+from innpar_freia.data.dataset import (
+    Normalisation,
+    SplitPlan,
+    check_subject_disjoint,
+    load_split_arrays,
+    plan_splits,
+)
 from innpar_freia.data.leakage import NO_KEY, copy_keys
 from innpar_freia.data.store import StoreInfo, read_info
 from innpar_freia.errors import DataError
@@ -120,7 +126,23 @@ def scored_plan(ckpt: Checkpoint, info: StoreInfo, test_fold: int | None = None)
             f"{info.path} assigns no windows to train/val/test and has no folds: score every "
             "window with --split all, or assign splits with 'innpar data split'"
         )
-    return plan_splits(info, test_fold, val_fold)
+    from innpar_freia.train import windows_fingerprint
+
+    plan = plan_splits(info, test_fold, val_fold, check_subjects=False)
+    # Parts that share a subject matter where the model trained on one of them: on another
+    # data set (a Sensors model scored on BCG) it trained on none, and that set's own
+    # train/test overlap does not touch the score.
+    if ckpt.data.get("windows_sha256") == windows_fingerprint(info):
+        try:
+            check_subject_disjoint(info, plan)
+        except DataError as exc:
+            # New splits alone are no way out: the file's windows would no longer be the
+            # ones its run trained on, and eval refuses that too.
+            raise DataError(
+                f"{exc}; this checkpoint was trained on this file's splits, so train it again "
+                "on the new ones"
+            ) from None
+    return plan
 
 
 def trained_windows(ckpt: Checkpoint, info: StoreInfo) -> np.ndarray | None:

@@ -58,7 +58,7 @@ INDEX_NAMES = ("reconstructions.csv", "reconstructions.json")
 # of thousands of recordings would write it thousands of times after each).
 PROGRESS_SECONDS = 30.0
 # Why --resume reconstructs again a recording the run resumed had reconstructed.
-INPUT_CHANGED = "its input changed since the run resumed"
+INPUT_CHANGED = "its input changed since the earlier run read it"
 INPUT_UNKNOWN = (
     "the run resumed kept no sha256 of its input (an older version), so it may have changed"
 )

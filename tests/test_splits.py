@@ -339,6 +339,10 @@ def test_a_plan_whose_parts_share_a_subject_is_refused(
         (("eval", "--checkpoint", ckpt, "--data", path, "--test-fold", test), tmp_path / "none"),
     ):
         assert_clean_failure(run_cli(*args), out, message)
+    # Eval of a checkpoint trained on this file: new splits alone would not do.
+    assert "; this checkpoint was trained on this file's splits, so train it again on the new" in (
+        run_cli(*args).output
+    )
     # The split column: one of the subject's windows moved to another part.
     with h5py.File(path, "r+") as fh:
         fh["fold"][0] = test
@@ -354,3 +358,35 @@ def test_a_plan_whose_parts_share_a_subject_is_refused(
     ):
         plan_splits(info)
     plan_splits(info, test)  # the folds alone are subject-disjoint again
+    # Folds that are subject-disjoint are kept: the way out is --keep-folds, not --folds K,
+    # which would redraw a benchmark's folds.
+    with pytest.raises(DataError, match=re.escape(f"'innpar data split {path} --keep-folds'")):
+        plan_splits(info)
+
+
+def test_another_data_set_s_own_overlap_does_not_stop_its_scoring(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    """A model scored on a data set it never trained on (a Sensors model on BCG) touches
+    none of its subjects: that set's train and test sharing a subject was refused by eval,
+    and by the runner after training, though the score does not depend on it."""
+    import h5py
+
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    other = synthesize_dataset(tmp_path / "other.h5", subjects=6, minutes=1, fs=125.0, seed=9)
+    with h5py.File(other, "r+") as fh:
+        split = [s.decode() for s in fh["split"][:]]
+        first_test = split.index("test")
+        subject = fh["subject"][first_test]
+        # one training window of the first test subject... or any window of it in train
+        same = [i for i, s in enumerate(fh["subject"][:]) if s == subject and split[i] != "test"]
+        i = same[0] if same else next(i for i, s in enumerate(split) if s == "train")
+        fh["subject"][i] = subject
+    ckpt = tiny_run / "checkpoints" / "best.pt"
+    with pytest.raises(DataError, match="must be subject-disjoint"):
+        plan_splits(read_info(other))
+    result = run_cli(
+        "eval", "--checkpoint", ckpt, "--data", other, "--out", tmp_path / "r", "--no-figures"
+    )
+    assert result.exit_code == 0, result.output

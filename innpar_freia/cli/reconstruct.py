@@ -395,11 +395,18 @@ def _reconstruct_folder(
     else:
         # "(10 by the run resumed)" read as if this run had done 10; it kept them.
         now = index["n_reconstructed"] - index["n_resumed"]
-        changed = sum(
-            r.get("redone") == INPUT_CHANGED and r["status"] == "reconstructed"
+        redone = [
+            r["redone"]
             for r in index["recordings"]
+            if r.get("redone") and r["status"] == "reconstructed"
+        ]
+        changed = len(redone)
+        why = (
+            f"{'its' if changed == 1 else 'their'} input changed"
+            if set(redone) == {INPUT_CHANGED}
+            else f"{'its line says' if changed == 1 else 'their lines say'} why"
         )
-        again = f", {changed} of them again: {'its' if changed == 1 else 'their'} input changed"
+        again = f", {changed} of them again: {why}"
         kept = (
             f" ({index['n_resumed']} kept from the run resumed, {now} now"
             f"{again if changed else ''})"

@@ -160,13 +160,28 @@ def check_subject_disjoint(info: StoreInfo, plan: SplitPlan) -> None:
         if plan.scheme == "nested-folds"
         else "the split column"
     )
-    fix = "folds" if plan.scheme == "nested-folds" else "folds and a split column"
+    if plan.scheme != "nested-folds" and _folds_subject_disjoint(info, code.ravel()):
+        # Folds that are fine (bp-benchmark's own) are kept: --folds K would redraw them.
+        fix = "--keep-folds' draws a subject-disjoint split column from its folds"
+    else:
+        fix = "--folds K' draws subject-disjoint folds"
+        fix += "" if plan.scheme == "nested-folds" else " and a split column"
     raise DataError(
         f"{info.path}: {what} puts subject{'s' if len(shared) > 1 else ''} {listed}{more} in "
         "more than one of train, val and test, but splits must be subject-disjoint; "
         f"'innpar data check {info.path}' shows the leakage, and 'innpar data split "
-        f"{info.path} --folds K' draws subject-disjoint {fix}"
+        f"{info.path} {fix}"
     )
+
+
+def _folds_subject_disjoint(info: StoreInfo, code: np.ndarray) -> bool:
+    """Whether ``info``'s file has folds on every window and each subject (``code``: its
+    index per window) in one fold."""
+    fold = np.asarray(info.fold)
+    if not info.has_folds or np.any(fold < 0):
+        return False
+    pairs = np.unique(np.stack([code, fold]), axis=1)
+    return len(np.unique(pairs[0])) == pairs.shape[1]
 
 
 def _plan_splits(info: StoreInfo, test_fold: int | None, val_fold: int | None) -> SplitPlan:

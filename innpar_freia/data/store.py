@@ -113,9 +113,11 @@ class StoreInfo:
         odd = odd_fold_rows(self.fold)
         values, counts = np.unique(self.fold[odd], return_counts=True)
         folds_invalid = {str(int(v)): int(c) for v, c in zip(values, counts, strict=True)}
-        named = np.asarray(self.subjects, dtype=object) != ""
+        named = np.ones(self.n_windows, dtype=bool)
+        named[empty_subject_rows(self.subjects)] = False
         folds = {}
-        valid = (self.fold >= 0) & (self.fold <= FOLD_MAX)
+        valid = self.fold >= 0
+        valid[odd] = False
         if self.n_windows and np.any(valid):
             for k in np.unique(self.fold[valid]):
                 sel = self.fold == k
@@ -572,10 +574,11 @@ def _check_folds(folds: np.ndarray) -> None:
     would silently wrap around, and a fraction be truncated."""
     if folds.dtype.kind not in "iu":
         raise DataError(f"fold numbers must be integers, got {folds.dtype}")
-    out_of_range = folds[(folds < -1) | (folds > FOLD_MAX)]
+    out_of_range = odd_fold_rows(folds)
     if out_of_range.size:
         raise DataError(
-            f"fold number {out_of_range[0]} is out of range: folds are 0 to {FOLD_MAX} (-1: none)"
+            f"fold number {folds[out_of_range[0]]} is out of range: folds are 0 to {FOLD_MAX} "
+            "(-1: none)"
         )
 
 

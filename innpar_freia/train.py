@@ -47,6 +47,7 @@ from innpar_freia.data.dataset import (
     plan_splits,
     split_bytes,
 )
+from innpar_freia.data.import_report import abp_units_warning
 from innpar_freia.data.leakage import NO_KEY, copy_keys
 from innpar_freia.data.sampler import SubjectPairSampler
 from innpar_freia.data.store import StoreInfo, check_rows_finite, held_for_reading, read_info
@@ -781,6 +782,7 @@ def fit_baselines(path: Path, indices: np.ndarray, fs: float) -> tuple[dict[str,
         acc.add(ppg, abp)
         flat.ppg += int(np.sum(np.ptp(ppg, axis=1) == 0))
         flat.abp += int(np.sum(np.ptp(abp, axis=1) == 0))
+        flat.abp_medians.append(np.median(abp, axis=1))
     return acc.result().to_dict(), flat
 
 
@@ -810,25 +812,35 @@ class Flat:
     windows: int
     ppg: int = 0
     abp: int = 0
+    # Each window's median ABP, a block at a time: the units check below (8 bytes a window).
+    abp_medians: list[np.ndarray] = field(default_factory=list)
 
     def check(self, data: Path) -> str:
         """Refuse (``DataError``) when every window's PPG or every window's ABP is flat;
-        otherwise the warning to print, if any are ("" if none)."""
+        otherwise the warning to print, if any are ("" if none), and the units warning:
+        a file edited after its import (ABP normalised, in kPa) trained without a word,
+        and every number in mmHg (the protocol's thresholds, BHS, AAMI) was then wrong."""
         for name, n in (("PPG", self.ppg), ("ABP", self.abp)):
             if n == self.windows:
                 raise DataError(
                     f"{data}: the {name} of every training window is a constant line: "
                     "there is no pulse to learn from"
                 )
+        units = ""
+        found = self.abp_medians and abp_units_warning(
+            np.concatenate(self.abp_medians), f"{data}'s training windows"
+        )
+        if found:
+            units = f"warning: {found}; the protocol's thresholds (BHS, AAMI) are in mmHg"
         if not (self.ppg or self.abp):
-            return ""
+            return units
         (name, n), *more = [(k, n) for k, n in (("PPG", self.ppg), ("ABP", self.abp)) if n]
         which = f"{n} of the {self.windows} training windows {'has' if n == 1 else 'have'} "
         which += f"a constant {name}" + "".join(f" and {m} a constant {k}" for k, m in more)
         return (
             f"warning: {which} (no pulse): the network learns nothing from them and is "
             "pulled toward a flat output; drop them ('innpar data import' rejects such windows)"
-        )
+        ) + (f"\n{units}" if units else "")
 
 
 def resolve_device(name: str) -> torch.device:

@@ -969,6 +969,43 @@ def test_training_says_how_many_of_its_windows_have_a_constant_ppg_or_abp(
     assert not [m for m in told.messages if "constant" in m]
 
 
+def test_training_warns_of_training_abp_that_is_not_in_mmhg(
+    small_file: Path, tmp_path: Path
+) -> None:
+    """A window file whose ABP was normalised (or turned to kPa) after its import trained
+    without a word, and its report gave BHS/AAMI grades of numbers that are not mmHg: the
+    import warns of it, but a file edited afterwards is not imported again. Guards against
+    warning on mmHg data, and against judging by the validation windows or by one window."""
+    info = read_info(small_file)
+    train_rows = np.flatnonzero(info.split == "train")
+    scaled = tmp_path / "kpa.h5"
+    shutil.copy(small_file, scaled)
+    with h5py.File(scaled, "r+") as fh:
+        block = fh["abp"][...]
+        block[train_rows] *= 0.1333  # mmHg to kPa, the training windows only
+        fh["abp"][...] = block
+    told = Told()
+    train(tiny(epochs=1), scaled, tmp_path / "r", callbacks=told)
+    warning = [m for m in told.messages if "not a blood pressure" in m]
+    assert len(warning) == 1
+    assert warning[0].startswith(f"warning: {scaled}'s training windows: median ABP is 1")
+    assert warning[0].endswith(
+        "which is not a blood pressure in mmHg; ABP must be in mmHg (is it normalised?); "
+        "the protocol's thresholds (BHS, AAMI) are in mmHg"
+    )
+    one = tmp_path / "one.h5"
+    shutil.copy(small_file, one)
+    with h5py.File(one, "r+") as fh:  # a single odd window is no file in other units
+        block = fh["abp"][...]
+        block[train_rows[0]] *= 0.01
+        block[np.flatnonzero(info.split == "val")] *= 0.01
+        fh["abp"][...] = block
+    for path in (small_file, one):
+        told = Told()
+        train(tiny(epochs=1), path, tmp_path / path.stem, callbacks=told)
+        assert not [m for m in told.messages if "not a blood pressure" in m]
+
+
 def test_training_refuses_a_file_whose_every_training_ppg_is_flat(
     small_file: Path, tmp_path: Path
 ) -> None:

@@ -488,6 +488,31 @@ def test_a_recording_whose_windows_all_fail_for_their_beats_points_at_the_rate(
     assert import_recordings("csv", path, tmp_path / "b.h5", input_fs=FS_IN).windows_kept > 0
 
 
+def test_a_rate_read_twice_too_high_is_warned_of_though_qc_kept_only_slow_windows(
+    tmp_path: Path,
+) -> None:
+    """250 Hz recordings given --input-fs 500 double every heart rate. QC keeps windows of
+    35-140 bpm, so only the slowest windows were kept, at a median under 150 bpm, and the
+    import said nothing of the rate. The rate is now taken over every window without NaN.
+    Guards against judging by the kept windows, and against warning at the right rate."""
+    from innpar_freia.data.import_report import window_heart_rate
+
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    for i in range(6):
+        rec = synthesize_recording(i, 1.0, FS_IN, seed=7)
+        write_csv(folder / f"r{i}.csv", {"PPG": rec.ppg, "ABP": rec.abp}, fs=None)
+    right = import_recordings("csv", folder, tmp_path / "right.h5", input_fs=FS_IN)
+    assert not [w for w in right.warnings if "heart rate" in w]
+    wrong = import_recordings("csv", folder, tmp_path / "wrong.h5", input_fs=2 * FS_IN)
+    said = [w for w in wrong.warnings if "heart rate" in w]
+    assert len(said) == 1 and said[0].startswith("the windows' median heart rate is 159 bpm")
+    assert "the recordings' sampling rate may be wrong (at half theirs, 79 bpm)" in said[0]
+    # What the kept windows alone say: within the 50-150 bpm of a group of people.
+    kept = read_signals(tmp_path / "wrong.h5")[1]
+    assert 50 < window_heart_rate(kept, read_info(tmp_path / "wrong.h5").fs) < 150
+
+
 def test_csv_time_jitter_is_fine_but_irregular_steps_are_refused(tmp_path: Path, recs) -> None:
     rec = recs[0]
     n = rec.ppg.size

@@ -303,43 +303,58 @@ HR_SAMPLE_WINDOWS = 400
 IRREGULAR_SHARE = 0.1
 
 
-def window_heart_rate(abp: Any, fs: float) -> float | None:
-    """The median over up to :data:`HR_SAMPLE_WINDOWS` evenly spaced windows of ``abp``
-    (an array or HDF5 dataset ``(n, length)``, mmHg) of each window's heart rate (bpm):
-    the median interval of its systolic peaks, found as the protocol finds them but at
-    least 0.2 s apart, not 0.3 (200 bpm), so that a rate read 2x too high shows in full.
-    Only windows with a regular pulse count (:data:`IRREGULAR_SHARE`); ``None`` where
-    fewer than half have one."""
+def window_rate(x: np.ndarray, fs: float) -> float | None:
+    """The heart rate (bpm) of one ABP window (mmHg, NaN where missing): the median
+    interval of its systolic peaks, found as the protocol finds them but at least 0.2 s
+    apart, not 0.3 (200 bpm), so that a rate read 2x too high shows in full. ``None`` where
+    the window has no regular pulse (:data:`IRREGULAR_SHARE`)."""
     from scipy.signal import find_peaks
 
+    x = np.asarray(x, dtype=np.float64)
+    finite = x[np.isfinite(x)]
+    if finite.size < 3:
+        return None
+    spread = np.percentile(finite, 95) - np.percentile(finite, 5)
+    peaks, _ = find_peaks(
+        np.nan_to_num(x, nan=float(np.min(finite))),
+        distance=max(1, int(0.2 * fs)),
+        prominence=max(5.0, 0.3 * spread),
+    )
+    intervals = np.diff(peaks)
+    # A pulse's peaks come at regular intervals; noise's, found as peaks too, do not.
+    if peaks.size >= 2 and np.std(intervals) <= IRREGULAR_SHARE * np.median(intervals):
+        return 60.0 * fs / float(np.median(intervals))
+    return None
+
+
+def median_rate(rates: Sequence[float], windows: int) -> float | None:
+    """The median of ``rates``, the heart rates of the windows among ``windows`` read
+    that have a regular pulse; ``None`` where fewer than half have one (not ABP: noise, a
+    test's random numbers)."""
+    return float(np.median(rates)) if rates and 2 * len(rates) >= windows else None
+
+
+def window_heart_rate(abp: Any, fs: float) -> float | None:
+    """The :func:`median_rate` over up to :data:`HR_SAMPLE_WINDOWS` evenly spaced windows
+    of ``abp`` (an array or HDF5 dataset ``(n, length)``, mmHg) of each window's
+    :func:`window_rate`."""
     n = len(abp)
     rows = np.unique(np.linspace(0, n - 1, min(n, HR_SAMPLE_WINDOWS)).astype(np.int64))
-    rates = []
-    for x in np.asarray(abp[rows], dtype=np.float64):
-        finite = x[np.isfinite(x)]
-        if finite.size < 3:
-            continue
-        spread = np.percentile(finite, 95) - np.percentile(finite, 5)
-        peaks, _ = find_peaks(
-            np.nan_to_num(x, nan=float(np.min(finite))),
-            distance=max(1, int(0.2 * fs)),
-            prominence=max(5.0, 0.3 * spread),
-        )
-        intervals = np.diff(peaks)
-        # A pulse's peaks come at regular intervals; noise's, found as peaks too, do not.
-        if peaks.size >= 2 and np.std(intervals) <= IRREGULAR_SHARE * np.median(intervals):
-            rates.append(60.0 * fs / float(np.median(intervals)))
-    # Most windows without a regular pulse: not ABP (noise, a test's random numbers).
-    return float(np.median(rates)) if 2 * len(rates) >= len(rows) else None
+    rates = [r for x in np.asarray(abp[rows]) if (r := window_rate(x, fs)) is not None]
+    return median_rate(rates, len(rows))
 
 
-def heart_rate_warning(abp: Any, fs: float, given: str | None) -> str | None:
-    """A warning when the median heart rate of the windows (:func:`window_heart_rate`) is
-    outside :data:`DATASET_HR_RANGE`: what a sampling rate off by a factor of 2 gives.
-    ``given``: how the window rate ``fs`` was set (``"given with --fs"``, ``"assumed"``);
-    ``None`` for windows cut from recordings, where it is the recordings' rate (their
-    files' or ``--input-fs``) that may be wrong, not the windows'."""
-    hr = window_heart_rate(abp, fs)
+def heart_rate_warning(
+    abp: Any, fs: float, given: str | None, hr: float | None = None
+) -> str | None:
+    """A warning when the median heart rate of the windows (:func:`window_heart_rate`, or
+    ``hr`` where given, with ``abp`` None) is outside :data:`DATASET_HR_RANGE`: what a
+    sampling rate off by a factor of 2 gives. ``given``: how the window rate ``fs`` was
+    set (``"given with --fs"``, ``"assumed"``); ``None`` for windows cut from recordings,
+    where it is the recordings' rate (their files' or ``--input-fs``) that may be wrong, not
+    the windows'."""
+    if abp is not None:
+        hr = window_heart_rate(abp, fs)
     if hr is None or DATASET_HR_RANGE[0] <= hr <= DATASET_HR_RANGE[1]:
         return None
     factor = 0.5 if hr > DATASET_HR_RANGE[1] else 2.0

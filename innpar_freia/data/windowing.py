@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from innpar_freia.data.import_report import window_rate
 from innpar_freia.data.qc import (
     LagConfig,
     WindowQC,
@@ -76,6 +77,11 @@ class RecordWindows:
     ppg_inverted: bool = False  # the PPG was upside down and turned over (qc.ppg_inverted)
     windows_total: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
+    # The heart rate (bpm) of each window without NaN that has a regular pulse, kept or
+    # rejected (qc's 35-140 bpm limit would hide a rate read 2x too high), and how many
+    # windows without NaN there were: for the import's check of the sampling rate.
+    rates: list[float] = field(default_factory=list)
+    rate_windows: int = 0
 
 
 def _empty(length: int, **kw) -> RecordWindows:
@@ -167,8 +173,14 @@ def window_recording(
     starts = np.arange(0, min(abp.size, ppg.size - lag) - length + 1, length, dtype=np.int64)
     keep, sbp, dbp = [], [], []
     rejected: Counter[str] = Counter()
+    rates, rate_windows = [], 0
     for s in starts:
         p, a = ppg[s + lag : s + lag + length], abp[s : s + length]
+        if storable(a):
+            rate_windows += 1
+            rate = window_rate(a, fs)
+            if rate is not None:
+                rates.append(rate)
         if opts.qc is None:
             reason = None if storable(p) and storable(a) else "nan"
             if reason is None:
@@ -198,4 +210,5 @@ def window_recording(
     out.ppg_inverted = inverted
     out.windows_total = int(starts.size)
     out.rejected = dict(sorted(rejected.items()))
+    out.rates, out.rate_windows = rates, rate_windows
     return out

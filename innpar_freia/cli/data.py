@@ -21,7 +21,17 @@ from innpar_freia.errors import listed
 
 @click.group("data")
 def data() -> None:
-    """Create, import and inspect the canonical HDF5 window file."""
+    """Create, import and inspect the canonical HDF5 window file.
+
+    \b
+    Examples:
+      innpar data synth --out data.h5 --subjects 40 --minutes 5
+      innpar data import bp-benchmark bp_benchmark/ --out c2015.h5
+      innpar data import wfdb challenge2015/wfdb --out raw.h5
+      innpar data info c2015.h5
+      innpar data split mine.h5 --folds 5 --seed 0 --test-fold 4
+      innpar data check c2015.h5
+    """
 
 
 _file_name = file_name("data.h5")

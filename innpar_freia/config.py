@@ -299,7 +299,9 @@ class TrainConfig(_ConfigBase):
             its batch when the batch size is a multiple of k).
         abp_norm: ``minmax`` (scale the training split's min..max to 0..1, the anchor) or
             ``zscore`` (training mean and SD). The constants travel in the checkpoint.
-        lr_schedule, warmup_epochs: constant or cosine decay, with linear warm-up.
+        lr_schedule, warmup_epochs: constant or cosine decay, with linear warm-up:
+            warm-up epoch k (0-based) at (k + 1) / warmup_epochs of the rate, so the last
+            warm-up epoch is at the full rate and warmup_epochs = 1 changes nothing.
         grad_clip: maximum global gradient norm, 0 for none.
         early_stopping: stop after this many epochs without a better validation MAE (0: off).
         ema_decay: exponential moving average of the weights, updated every step (0: off);

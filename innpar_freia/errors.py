@@ -24,6 +24,13 @@ def _worker_message(text: str) -> str:
     return text[heads[-1].end() :].rstrip("\n") if heads else text
 
 
+def counted(n: int, word: str, plural: str | None = None) -> str:
+    """``n`` and ``word`` in the number ``n`` takes: "1 epoch", "2 epochs" ("done: 1 epochs"
+    was printed after a one-epoch run). Here, beside the errors, for the messages of every
+    layer (training's too, which must not import the command line)."""
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
 class InnparError(Exception):
     """Base class of every error caused by user input (files, options, configurations)."""
 

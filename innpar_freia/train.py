@@ -58,6 +58,7 @@ from innpar_freia.errors import (
     DataError,
     RunDirError,
     TrainingDiverged,
+    counted,
 )
 from innpar_freia.metrics import BaselineAccumulator, protocol_windows, time_order
 from innpar_freia.nn.model import INNPAR, build_model, count_parameters, postprocess_abp
@@ -352,7 +353,12 @@ def ppg_noise(cfg: TrainConfig, epoch: int, rows: Tensor, like: Tensor) -> Tenso
 
 
 def lr_factor(cfg: TrainConfig, epoch: int) -> float:
-    """Learning-rate multiplier for a (0-based) epoch: linear warm-up, then constant or cosine."""
+    """Learning-rate multiplier for a (0-based) epoch: linear warm-up, then constant or cosine.
+
+    Warm-up epoch ``k < W`` runs at ``(k + 1) / W`` of the rate, so the last of the ``W``
+    warm-up epochs is already at the full rate (``W = 2``: 0.5, then 1.0; ``W = 1`` changes
+    nothing), and a cosine schedule then starts from the full rate at epoch ``W``. The
+    committed results were trained so; ``(k + 1) / (W + 1)`` would change the recipe."""
     if cfg.warmup_epochs and epoch < cfg.warmup_epochs:
         return (epoch + 1) / cfg.warmup_epochs
     if cfg.lr_schedule == "cosine":
@@ -1092,7 +1098,8 @@ def _train_claimed(
             if os.environ.get("RANK", "0") == "0":  # only rank 0 talks
                 cb.on_message(
                     f"{run_dir} stopped early at epoch {done} (no better validation MAE for "
-                    f"{stored.train.early_stopping} epochs): it is finished; nothing to resume"
+                    f"{counted(stored.train.early_stopping, 'epoch')}): it is finished; nothing "
+                    "to resume"
                     if ts.get("stopped_early")
                     else f"{run_dir} has completed its {done} epochs: it is finished; nothing "
                     f"to resume (--epochs above {done} trains it further)"
@@ -1629,7 +1636,8 @@ def _train(
             stopped_early = True
             if main:
                 cb.on_message(
-                    f"early stopping: no better validation MAE for {cfg.early_stopping} epochs "
+                    "early stopping: no better validation MAE for "
+                    f"{counted(cfg.early_stopping, 'epoch')} "
                     f"(best {best_mae:.2f} mmHg at epoch {best_epoch})"
                 )
             break

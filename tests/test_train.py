@@ -468,23 +468,15 @@ def test_train_step_weighs_the_inverse_loss() -> None:
     assert losses[0.5] == pytest.approx(losses[0.0] + 0.5 * inverse, rel=1e-5)
 
 
+VAL_KEYS = ("val_loss", "val_mae", "val_rmse", "val_sbp_mae", "val_dbp_mae", "val_map_mae")
+
+
 def test_early_stopping_keeps_the_best_epoch(
     synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     maes = iter([5.0, 4.0, 6.0, 7.0, 3.0, 2.0])
 
-    def fake_validate(*args, **kwargs):
-        m = next(maes)
-        return {
-            "val_loss": m,
-            "val_mae": m,
-            "val_rmse": m,
-            "val_sbp_mae": m,
-            "val_dbp_mae": m,
-            "val_map_mae": m,
-        }
-
-    monkeypatch.setattr(train_mod, "validate", fake_validate)
+    monkeypatch.setattr(train_mod, "validate", lambda *a, **k: dict.fromkeys(VAL_KEYS, next(maes)))
     result = train(tiny(epochs=6, early_stopping=2), synth_file, tmp_path / "r")
     assert result.stopped_early and result.epochs_completed == 4
     assert result.best_epoch == 2 and result.best_val_mae == 4.0
@@ -506,6 +498,25 @@ def test_early_stopping_keeps_the_best_epoch(
     assert again.stopped_early and again.epochs_completed == 4 and again.best_epoch == 2
     assert {p.name: p.stat().st_mtime_ns for p in result.last_checkpoint.parent.iterdir()} == stamps
     assert any("stopped early at epoch 4" in m and "nothing to resume" in m for m in messages)
+
+
+def test_early_stopping_after_one_epoch_says_one_epoch(
+    synth_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``early_stopping = 1`` printed "no better validation MAE for 1 epochs", when
+    stopping and when the finished run was resumed."""
+    maes = iter([5.0, 6.0])
+    monkeypatch.setattr(train_mod, "validate", lambda *a, **k: dict.fromkeys(VAL_KEYS, next(maes)))
+    messages: list[str] = []
+
+    class Told(train_mod.SilentCallbacks):
+        def on_message(self, text):
+            messages.append(text)
+
+    train(tiny(epochs=4, early_stopping=1), synth_file, tmp_path / "r", callbacks=Told())
+    train(None, synth_file, tmp_path / "r", resume=True, callbacks=Told())
+    said = [m for m in messages if "no better validation MAE" in m]
+    assert len(said) == 2 and all("for 1 epoch)" in m or "for 1 epoch " in m for m in said)
 
 
 def test_a_run_stopped_between_its_checkpoints_gets_them_when_resumed(

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from innpar_freia.errors import InnparError
+from innpar_freia.errors import InnparError, counted  # noqa: F401 (counted: used by the CLI)
 
 
 class InnparGroup(click.Group):
@@ -191,12 +191,6 @@ def echo_json(obj: Any) -> None:
 
 def fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
-
-
-def counted(n: int, word: str, plural: str | None = None) -> str:
-    """``n`` and ``word`` in the number ``n`` takes: "1 epoch", "2 epochs" ("done: 1 epochs"
-    was printed after a one-epoch run)."""
-    return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
 class ConsoleCallbacks:

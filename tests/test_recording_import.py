@@ -513,6 +513,29 @@ def test_a_rate_read_twice_too_high_is_warned_of_though_qc_kept_only_slow_window
     assert 50 < window_heart_rate(kept, read_info(tmp_path / "wrong.h5").fs) < 150
 
 
+def test_the_rate_check_falls_back_on_the_kept_windows_where_most_have_no_pulse(
+    tmp_path: Path,
+) -> None:
+    """Recordings mostly of noise (a detached line, artefact) have a regular pulse in under
+    half of their windows, too few to judge the rate by; the windows QC kept still have
+    one, and a rate read 2x too low is still warned of. Guards against the check of every
+    window silencing the check of the kept ones."""
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        rec = synthesize_recording(i, 1.0, FS_IN, seed=7)
+        noise = 2 * rec.abp.size
+        abp = np.concatenate([rec.abp, 100 + 15 * rng.standard_normal(noise)])
+        ppg = np.concatenate([rec.ppg, rng.standard_normal(noise)])
+        write_csv(folder / f"r{i}.csv", {"PPG": ppg, "ABP": abp}, fs=None)
+    right = import_recordings("csv", folder, tmp_path / "right.h5", input_fs=FS_IN)
+    assert not [w for w in right.warnings if "heart rate" in w]
+    wrong = import_recordings("csv", folder, tmp_path / "wrong.h5", input_fs=FS_IN / 2)
+    said = [w for w in wrong.warnings if "heart rate" in w]
+    assert len(said) == 1 and said[0].startswith("the windows' median heart rate is 43 bpm")
+
+
 def test_csv_time_jitter_is_fine_but_irregular_steps_are_refused(tmp_path: Path, recs) -> None:
     rec = recs[0]
     n = rec.ppg.size

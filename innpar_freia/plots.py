@@ -11,11 +11,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 
 from innpar_freia.errors import DataError
@@ -52,11 +50,33 @@ BHS_GRADE_A = BHS_GRADES[0][1]  # what BHS grade A needs at 5, 10, 15 mmHg (%)
 RUNNING_BEATS = 9
 
 
-def save_figure(fig: plt.Figure, path: str | Path) -> Path:
-    """Save as PNG or PDF (by suffix) through a temporary name, then close the figure."""
+def figure_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path, refused unless it names a .png or .pdf file (not a folder)."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder: name a .png or .pdf file to save the figure as")
     if path.suffix.lower() not in (".png", ".pdf"):
-        raise ValueError(f"figures are saved as .png or .pdf, not {path.suffix!r}")
+        suffix = f"not {path.suffix!r}" if path.suffix else "but it has no suffix"
+        raise ValueError(f"figures are saved as .png or .pdf, {suffix}: {path}")
+    return path
+
+
+def new_figure(*args: Any, figsize: tuple[float, float], **kwargs: Any) -> tuple[Figure, Any]:
+    """A figure and its axes as ``plt.subplots`` gives them, but outside pyplot: no global
+    backend is switched (a notebook's inline display kept working) and no figure is left
+    open in pyplot's registry; savefig picks the renderer from the suffix, headless too."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)  # measures text before saving; a PDF is still written as PDF
+    return fig, fig.subplots(*args, **kwargs)
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    """Save as PNG or PDF (by suffix) through a temporary name, then close the figure."""
+    try:
+        path = figure_path(path)
+    except ValueError:
+        _close(fig)
+        raise
     make_folder(path.parent)
     remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
@@ -69,9 +89,18 @@ def save_figure(fig: plt.Figure, path: str | Path) -> Path:
             raise
         raise DataError(f"cannot write {path}: {os.strerror(exc.errno)}", errno=exc.errno) from None
     finally:
-        plt.close(fig)
+        _close(fig)
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _close(fig: Figure) -> None:
+    # A figure made by pyplot (a caller's) stays in its registry until closed; ours are not
+    # in it, and importing pyplot for them would pick a backend.
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close(fig)
 
 
 def plot_reconstructions(
@@ -93,10 +122,11 @@ def plot_reconstructions(
     protocol's systolic peaks and diastolic troughs of both (o reference, x prediction).
     ``title`` heads the figure (the model and protocol: calibrated and calibration-free
     windows look alike)."""
+    path = figure_path(path)  # before drawing: a bad name leaves no figure made
     n = min(max_windows, len(ref))
     if n == 0:
         raise ValueError("no windows to plot")
-    fig, axes = plt.subplots(n, 1, figsize=(10, 2.4 * n + 0.4), squeeze=False, sharex=True)
+    fig, axes = new_figure(n, 1, figsize=(10, 2.4 * n + 0.4), squeeze=False, sharex=True)
     t = np.arange(ref.shape[1]) / fs
     for i, ax in enumerate(axes[:, 0]):
         r, p = ref[i], pred[i]
@@ -146,6 +176,7 @@ def plot_bland_altman(
     """Bland-Altman plots of SBP, DBP and MAP (mmHg), ``bp_*`` of shape ``(windows, 3)``:
     error (prediction - reference) against the mean of both, with the mean error and the
     ME +- 1.96 SD limits of agreement drawn and labelled."""
+    path = figure_path(path)  # before drawing: a bad name leaves no figure made
     bp_pred = np.asarray(bp_pred, dtype=np.float64)
     bp_ref = np.asarray(bp_ref, dtype=np.float64)
     if bp_pred.shape != bp_ref.shape or bp_pred.ndim != 2 or bp_pred.shape[1] != 3:
@@ -154,7 +185,7 @@ def plot_bland_altman(
         raise ValueError("no windows to plot")
     if not (np.isfinite(bp_pred).all() and np.isfinite(bp_ref).all()):
         raise ValueError("the BP values hold NaN or infinite values: leave those windows out")
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    fig, axes = new_figure(1, 3, figsize=(13, 4.2))
     n = bp_pred.shape[0]
     alpha = float(np.clip(30.0 / np.sqrt(n), 0.15, 0.8))
     labels: list[list[Any]] = [[], [], []]
@@ -257,6 +288,7 @@ def plot_error_distributions(
     thresholds (60, 85, 95 %). Each cumulative panel's title gives the first method's BHS
     percentages and grade.
     """
+    path = figure_path(path)  # before drawing: a bad name leaves no figure made
     from innpar_freia.metrics import BHS_MINIMA, bhs_grade, bhs_percentages, graded_text
 
     if not methods:
@@ -275,7 +307,7 @@ def plot_error_distributions(
             raise ValueError(f"{name}: expected (windows, 3) arrays with windows, got {err.shape}")
         if not np.isfinite(err).all():
             raise ValueError(f"{name}: the BP values hold NaN or infinite values")
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7.4))
+    fig, axes = new_figure(2, 3, figsize=(13, 7.4))
     for j, (key, label) in enumerate(BP_LABELS.items()):
         top, bottom = axes[0, j], axes[1, j]
         first = errors[names[0]][:, j]
@@ -442,6 +474,7 @@ def plot_training_curves(
     ``loss_weights`` (the run's training configuration) let the training line be the L1
     part of the training loss, which the validation loss measures (:func:`training_l1`);
     where it cannot be, the line is labelled as the whole loss."""
+    path = figure_path(path)  # before drawing: a bad name leaves no figure made
     history = [r for r in history if "epoch" in r]
     if not history:
         raise ValueError("no epoch records to plot")
@@ -451,7 +484,7 @@ def plot_training_curves(
         return np.array([float(r[key]) if r.get(key) is not None else np.nan for r in history])
 
     has_val = any("val_mae" in r for r in history)
-    fig, axes = plt.subplots(1, 2 if has_val else 1, figsize=(12 if has_val else 6.5, 4.2))
+    fig, axes = new_figure(1, 2 if has_val else 1, figsize=(12 if has_val else 6.5, 4.2))
     axes = np.atleast_1d(axes)
     ax = axes[0]
     # The validation loss is the plain L1 of the ABP channel; the training loss adds the
@@ -568,6 +601,7 @@ def plot_recording(
     ``source_gaps`` are the input's gaps (default: ``gaps`` moved by ``source_lag_s``). One
     list for both panels shaded a PPG gap at 100-103 s at 99.47-102.97 s with a 0.28 s delay.
     """
+    path = figure_path(path)  # before drawing: a bad name leaves no figure made
     source = np.asarray(source, dtype=np.float64)
     output = np.asarray(output, dtype=np.float64)
     n = output.size
@@ -578,9 +612,7 @@ def plot_recording(
     abp = direction == "ppg2abp"
     out_label = "reconstructed ABP" if abp else "reconstructed PPG"
     out_units = "ABP (mmHg)" if abp else "PPG (z-score)"
-    fig, axes = plt.subplots(
-        3, 1, figsize=(13, 8.6), gridspec_kw={"height_ratios": [1.0, 1.6, 1.6]}
-    )
+    fig, axes = new_figure(3, 1, figsize=(13, 8.6), gridspec_kw={"height_ratios": [1.0, 1.6, 1.6]})
     top, mid, bottom = axes
     top.plot(t, source, color=COLORS["input"], lw=0.5)
     top.set_ylabel(source_label)

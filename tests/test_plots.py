@@ -373,3 +373,40 @@ def test_a_full_disk_while_a_figure_is_saved_names_the_figure(tmp_path: Path) ->
             plots.save_figure(fig, staged.stage(tmp_path / "f.png"))
     assert str(err.value) == f"cannot write {tmp_path / 'f.png'}: No space left on device"
     assert err.value.errno == errno.ENOSPC and list(tmp_path.iterdir()) == []
+
+
+def test_a_figure_leaves_the_callers_matplotlib_backend_as_it_was(tmp_path):
+    """Bug: importing the figures switched matplotlib to Agg for the whole process (a
+    notebook's inline display stopped working after one figure)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib; matplotlib.use('svg')\n"
+        "import numpy as np\n"
+        "from innpar_freia import plots\n"
+        "x = np.sin(np.linspace(0, 20, 625))[None] * 20 + 100\n"
+        f"plots.plot_reconstructions(x, x + 1, 125.0, {str(tmp_path / 'r.png')!r})\n"
+        "import matplotlib.pyplot as plt\n"
+        "print(matplotlib.get_backend(), plt.get_fignums())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == "svg []"
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("name", ["r.svg", "r", "folder"])
+def test_a_bad_figure_name_is_refused_before_drawing_and_leaves_no_figure_open(tmp_path, name):
+    """Bug: a figure name without .png/.pdf was refused only after drawing, and the figure
+    stayed open in pyplot; a folder was refused as "not ''"."""
+    import matplotlib.pyplot as plt
+
+    (tmp_path / "folder").mkdir()
+    before = plt.get_fignums()
+    pred, ref = bp_pairs()
+    with pytest.raises(ValueError) as err:
+        plots.plot_bland_altman(pred, ref, tmp_path / name)
+    assert plt.get_fignums() == before
+    assert "''" not in str(err.value)
+    assert ("is a folder" if name == "folder" else ".png or .pdf") in str(err.value)

@@ -354,23 +354,7 @@ class Checkpoint:
                 f"the windows are at {float(fs):g} Hz, but {self.path.name} was trained on "
                 f"windows at {self.fs:g} Hz: resample them (innpar reconstruct does)"
             )
-        if isinstance(windows, torch.Tensor):
-            windows = windows.detach().cpu()  # numpy() refuses a tensor that requires grad
-        given = real_numbers(windows, f"{what} windows")
-        if given.ndim != 2:
-            raise ValueError(
-                f"{what} windows must be an array of shape (n, {self.window_length}), got "
-                f"shape {given.shape}"
-                + (" (one window: add an axis, x[None])" if given.ndim == 1 else "")
-            )
-        if not storable(given):
-            bad = np.flatnonzero(~storable(given, axis=1))
-            raise ValueError(
-                f"{bad.size} of {len(given)} {what} window(s) hold NaN, inf or values beyond "
-                f"float32's range (first: window {bad[0]}); drop them or fill the gaps "
-                "(innpar reconstruct leaves gaps out)"
-            )
-        return given
+        return network_windows(windows, what)  # its length is checked by _run
 
     def predict_abp(
         self, ppg: np.ndarray, *, batch_size: int = 512, fs: float | None = None
@@ -418,6 +402,30 @@ class Checkpoint:
         abp = self._finite(abp_mmhg, "ABP", fs)
         norm = self.normalisation.normalise_abp
         return self._run(abp, True, batch_size, norm, dtype=dtype)
+
+
+def network_windows(windows: Any, what: str, window_length: int | None = None) -> np.ndarray:
+    """``windows`` (numpy or torch) as an array of shape ``(n, window_length)`` (not copied),
+    refused (``ValueError``) when any holds NaN, inf or a value beyond float32's range: the
+    network runs in float32 and would return NaN for those windows, blamed on the weights.
+    ``window_length`` ``None``: any length."""
+    if isinstance(windows, torch.Tensor):
+        windows = windows.detach().cpu()  # numpy() refuses a tensor that requires grad
+    given = real_numbers(windows, f"{what} windows")
+    length = "L" if window_length is None else window_length
+    if given.ndim != 2 or (window_length is not None and given.shape[1] != window_length):
+        raise ValueError(
+            f"{what} windows must be an array of shape (n, {length}), got shape {given.shape}"
+            + (" (one window: add an axis, x[None])" if given.ndim == 1 else "")
+        )
+    if not storable(given):
+        bad = np.flatnonzero(~storable(given, axis=1))
+        raise ValueError(
+            f"{bad.size} of {len(given)} {what} window(s) hold NaN, inf or values beyond "
+            f"float32's range (first: window {bad[0]}); drop them or fill the gaps "
+            "(innpar reconstruct leaves gaps out)"
+        )
+    return given
 
 
 def usable_device(device: str | torch.device) -> torch.device:

@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from innpar_freia.checkpoint import Checkpoint, network_windows
 from innpar_freia.data.dataset import Normalisation
+from innpar_freia.data.qc import constant_rows
 from innpar_freia.errors import ConfigError, DataError
 from innpar_freia.nn.model import INNPAR, build_model, count_parameters
 
@@ -140,18 +142,38 @@ def windows_to_check(path: Any, n_windows: int, n: int = CHECK_WINDOWS):
 
 
 def run_checks(
-    model: INNPAR,
-    ppg: np.ndarray | None = None,
-    abp: np.ndarray | None = None,
+    model: INNPAR | Checkpoint,
+    ppg: np.ndarray | torch.Tensor | None = None,
+    abp: np.ndarray | torch.Tensor | None = None,
     norm: Normalisation | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Invertibility, log-det, gradient and save/load checks of ``model``.
+    """Invertibility, log-det, gradient and save/load checks of ``model`` (a network, or a
+    :class:`~innpar_freia.checkpoint.Checkpoint`: its network, with its ABP normalisation
+    when ``norm`` is ``None``).
 
-    ``ppg``/``abp``: raw windows ``(n, L)`` (PPG any units, ABP mmHg) at real signal
-    scale; synthetic windows when ``None``. PPG is z-scored per window and ABP normalised
-    with ``norm`` (the training constants; min-max over the windows when ``None``).
+    ``ppg``/``abp``: raw windows ``(n, L)`` (numpy or torch; PPG any units, ABP mmHg) at
+    real signal scale; synthetic windows when ``None``. PPG is z-scored per window and ABP
+    normalised with ``norm`` (the training constants; min-max over the windows when
+    ``None``). Windows the checks cannot judge the network on are refused (``ValueError``),
+    as :meth:`Checkpoint.predict_abp` refuses them: NaN or inf (every check failed), or a
+    flat PPG (it z-scores to zeros, on which some parameters get no gradient). Runs under
+    ``torch.no_grad()`` too (the gradient check turns gradients on for itself), not under
+    ``torch.inference_mode()``.
     """
+    if isinstance(model, Checkpoint):
+        norm = model.normalisation if norm is None else norm
+        model = model.model
+    if not isinstance(model, torch.nn.Module) or not hasattr(model, "config"):
+        raise TypeError(
+            f"run_checks takes an INNPAR network or a Checkpoint, not a {type(model).__name__}"
+        )
+    if torch.is_inference_mode_enabled():
+        # Tensors made there can never take part in autograd: the gradient check cannot run.
+        raise RuntimeError(
+            "run_checks cannot run under torch.inference_mode(): its gradient check needs "
+            "autograd; call it outside that block (torch.no_grad() is fine)"
+        )
     if not getattr(model, "invertible", True):
         raise ConfigError(
             f"invertibility checks apply to INN-PAR; this is a {model.config.arch} model"
@@ -167,8 +189,17 @@ def run_checks(
         ppg, abp = synthetic_windows(model, seed=seed)
     if np.shape(ppg) != np.shape(abp):
         raise DataError(
-            f"run_checks needs ppg and abp windows of one shape, not {np.shape(ppg)} and "
-            f"{np.shape(abp)}"
+            f"run_checks needs ppg and abp windows of one shape, not {tuple(np.shape(ppg))} "
+            f"and {tuple(np.shape(abp))}"
+        )
+    ppg = network_windows(ppg, "PPG")
+    abp = network_windows(abp, "ABP")
+    flat = np.flatnonzero(constant_rows(ppg))
+    if flat.size:
+        raise ValueError(
+            f"{flat.size} of {len(ppg)} PPG window(s) are a constant line (first: window "
+            f"{flat[0]}); a flat PPG z-scores to zeros and fails the gradient check for the "
+            "data's fault: drop them"
         )
     ppg_n = Normalisation.normalise_ppg(ppg)
     if norm is None:
@@ -183,8 +214,9 @@ def run_checks(
     )
     p64, a64 = torch.tensor(ppg_n, dtype=torch.float64), torch.tensor(abp_n, dtype=torch.float64)
     r64 = _roundtrip(m64, p64, a64)
-    logdet_err = _logdet_error(m64, seed)
-    missing = _params_without_gradient(m64, p64[:4])
+    with torch.enable_grad():  # a caller's torch.no_grad() left nothing to differentiate
+        logdet_err = _logdet_error(m64, seed)
+        missing = _params_without_gradient(m64, p64[:4])
     save_load = _state_dict_roundtrip(m32, torch.tensor(ppg_n[:4], dtype=torch.float32))
 
     roundtrip32 = float(np.max([r32["forward"], r32["reverse"]]))  # keeps a NaN, as max() does not

@@ -550,3 +550,41 @@ def test_run_checks_given_windows_of_one_kind_only_is_refused(one_block):
         run_checks(one_block, abp=90 + 20 * ppg, seed=0)
     with pytest.raises(DataError, match=r"of one shape, not \(2, 625\) and \(1, 625\)"):
         run_checks(one_block, ppg, 90 + 20 * ppg[:1], seed=0)
+
+
+def test_run_checks_refuses_windows_it_cannot_judge_the_network_on(one_block):
+    """Bug: one NaN in a PPG window failed every check (passed=False, blamed on the
+    network), and a flat PPG failed every_parameter_gets_gradient; a 1-D window went to
+    the network."""
+    from innpar_freia.checks import run_checks
+
+    ppg, abp = waves(2), 90 + 20 * waves(2)
+    nan = ppg.copy()
+    nan[1, 10] = np.nan
+    with pytest.raises(ValueError, match=r"1 of 2 PPG window\(s\) hold NaN, inf .*window 1"):
+        run_checks(one_block, nan, abp, seed=0)
+    flat = ppg.copy()
+    flat[0] = 3.0
+    with pytest.raises(ValueError, match=r"1 of 2 PPG window\(s\) are a constant line"):
+        run_checks(one_block, flat, abp, seed=0)
+    with pytest.raises(ValueError, match=r"shape \(n, L\), got shape \(625,\)"):
+        run_checks(one_block, ppg[0], abp[0], seed=0)
+
+
+def test_run_checks_takes_tensors_a_checkpoint_and_runs_under_no_grad(one_block, tiny):
+    """Bug: torch tensors failed in min() ("argument 'dim' must be int"), a Checkpoint in
+    place of its network failed with AttributeError 'config', and under torch.no_grad()
+    the gradient check raised "element 0 of tensors does not require grad"."""
+    from innpar_freia import checks
+    from innpar_freia.checkpoint import Checkpoint
+
+    ppg, abp = waves(2), 90 + 20 * waves(2)
+    result = checks.run_checks(one_block, torch.tensor(ppg), torch.tensor(abp), seed=0)
+    assert result["passed"], result["checks"]
+    with torch.no_grad():
+        assert checks.run_checks(one_block, ppg, abp, seed=0)["passed"]
+    cfg, model = tiny
+    ckpt = Checkpoint(Path("t.pt"), model, cfg, Normalisation("minmax", 50.0, 100.0), None)
+    assert checks.run_checks(ckpt, ppg, abp, seed=0)["n_windows"] == 2
+    with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode"):
+        checks.run_checks(one_block, ppg, abp, seed=0)

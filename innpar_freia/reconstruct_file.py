@@ -10,6 +10,7 @@ seen, absolute mmHg values are unreliable (see ``docs/evaluation-report.md``); a
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import os
@@ -188,7 +189,23 @@ def _plot_path(value: Any) -> Path:
         raise DataError(
             f"ReconstructOptions.plot {text!r} names a folder; give a file name such as abp.png"
         )
+    if Path(text).suffix.lower() not in (".png", ".pdf"):
+        # Refused here, not only once the reconstruction ran: the options are checked whole.
+        raise DataError(f"{option_name('plot')} must end in .png or .pdf, not {Path(text).name!r}")
     return Path(text)
+
+
+def names_folder(value: str | os.PathLike[str], example: str) -> str | None:
+    """Why the output file name ``value`` is refused when it names a folder (an existing
+    one, or ending in a slash, which ``Path`` would drop), else ``None``: the outputs,
+    named after it, would be written beside the folder."""
+    text = os.fspath(value)
+    if text.endswith(("/", "\\")) or Path(text).is_dir():
+        return (
+            f"{text!r} names a folder; give a file name such as {example} (a folder is for "
+            "a folder INPUT)"
+        )
+    return None
 
 
 def _base(path: Path) -> Path:
@@ -212,7 +229,9 @@ def as_options(options: ReconstructOptions | Mapping[str, Any] | None) -> Recons
     if options is None:
         return ReconstructOptions()
     if isinstance(options, ReconstructOptions):
-        return options
+        # A checked copy: a field set after construction (force="no", plot="x.png",
+        # overlap=5) skipped the constructor's checks and replaced outputs or failed deep in.
+        return dataclasses.replace(options)
     if isinstance(options, Mapping):
         known = {f.name for f in fields(ReconstructOptions)}
         unknown = sorted(str(k) for k in options if k not in known)
@@ -238,6 +257,10 @@ def reconstruct_file(
     dict of its fields. Raises ``DataError``/``CheckpointError`` for bad input, before
     anything is written."""
     opts = as_options(options)
+    named_folder = names_folder(out, "abp.csv")
+    if named_folder:
+        # The outputs were written beside the folder (rec.hea, rec.dat next to rec/).
+        raise DataError(f"out (--out) {named_folder}; reconstruct_folder takes a folder")
     input_path, out = Path(input_path), Path(out)
     for named in {out, _base(out)}:
         # Outputs are named after --out (``/dev/null`` -> ``/dev/null.csv``): a device
@@ -371,8 +394,6 @@ def _reconstruct_recording(
     if opts.plot is not None:
         finals.append(opts.plot)
     _check_outputs(finals, opts.force, input_path, ckpt)
-    if opts.plot is not None and opts.plot.suffix.lower() not in (".png", ".pdf"):
-        raise DataError(f"--plot must end in .png or .pdf, not {opts.plot.name!r}")
 
     # Only the channels used are kept (an ABP beside the PPG was held to the end), and what
     # the input alone warns of is worked out now, before the reconstruction is held beside

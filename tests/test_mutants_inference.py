@@ -35,6 +35,7 @@ from innpar_freia.nn.model import build_model
 from innpar_freia.predictions import read_predictions, write_predictions
 from innpar_freia.reconstruct import GAP_MARGIN, Gap, detect_gaps, reconstruct_array
 from innpar_freia.reconstruct_file import ReconstructOptions, beats_csv, reconstruct_file
+from innpar_freia.reconstruct_folder import reconstruct_folder
 from innpar_freia.recording_bp import Beats, calibrate_recording
 from innpar_freia.train import windows_fingerprint
 
@@ -863,3 +864,54 @@ def test_a_cuff_calibration_takes_the_median_beat_of_the_segment():
     assert info["pred_beats"] == 19
     assert info["pred_sbp"] == pytest.approx(120.0, abs=0.01)  # crests between samples
     assert info["pred_dbp"] == pytest.approx(80.0, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error", "message"),
+    [
+        ("force", "no", TypeError, "ReconstructOptions.force must be True or False, not 'no'"),
+        ("overlap", 5, DataError, "ReconstructOptions.overlap is 5, not in the range 0 to 0.9"),
+        ("plot", "x.svg", DataError, "plot (--plot) must end in .png or .pdf, not 'x.svg'"),
+    ],
+)
+def test_options_changed_after_construction_are_checked_when_used(
+    tmp_path, field, value, error, message
+):
+    """Bug: the options were checked only by their constructor: ``o.force = "no"`` replaced
+    the outputs, ``o.overlap = 5`` failed deep inside, and a str plot failed on
+    ``.suffix``."""
+    src = npz_recording(tmp_path / "rec.npz", seconds=20.0)
+    (tmp_path / "abp.npz").write_bytes(b"old")
+    opts = ReconstructOptions()
+    setattr(opts, field, value)
+    with pytest.raises(error) as err:
+        reconstruct_file(linear_checkpoint(tmp_path), src, tmp_path / "abp.npz", opts)
+    assert str(err.value) == message
+    assert (tmp_path / "abp.npz").read_bytes() == b"old"
+    with pytest.raises(error) as err:
+        reconstruct_folder(linear_checkpoint(tmp_path), tmp_path, tmp_path / "out", opts)
+    assert str(err.value) == message
+
+
+def test_a_plot_name_that_is_not_png_or_pdf_is_refused_at_construction(tmp_path):
+    """Bug: ``ReconstructOptions(plot="x.svg")`` was taken, and refused only once the
+    recording had been read, as "--plot must end in .png or .pdf"; a str plot set after
+    construction failed with "'str' object has no attribute 'suffix'"."""
+    with pytest.raises(DataError, match=r"^plot \(--plot\) must end in .png or .pdf, not 'x.svg'$"):
+        ReconstructOptions(plot="x.svg")
+    opts = ReconstructOptions()
+    opts.plot = str(tmp_path / "x.png")
+    src = npz_recording(tmp_path / "rec.npz", seconds=20.0)
+    reconstruct_file(linear_checkpoint(tmp_path), src, tmp_path / "abp.npz", opts)
+    assert (tmp_path / "x.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_reconstruct_file_refuses_an_out_that_names_a_folder(tmp_path):
+    """Bug: an existing folder as ``out`` had the outputs written beside it (rec.hea,
+    rec.dat next to rec/), where the CLI refuses such an --out."""
+    src = npz_recording(tmp_path / "rec.npz", seconds=20.0)
+    (tmp_path / "rec").mkdir()
+    for out in (tmp_path / "rec", f"{tmp_path / 'new'}/"):
+        with pytest.raises(DataError, match=r"names a folder; give a file name such as abp\.csv"):
+            reconstruct_file(linear_checkpoint(tmp_path), src, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec", "rec.npz"]

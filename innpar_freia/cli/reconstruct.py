@@ -26,14 +26,13 @@ FOLDER_OUTPUT_FORMATS = ("csv", "npy", "npz", "wfdb")
 def _file_option(value: str | None, flag: str, example: str) -> Path | None:
     """A file name given to ``flag`` for a file INPUT; one ending in a slash names a folder
     (``Path`` would drop the slash and the file would be written under the folder's name)."""
-    if value is not None and (value.endswith(("/", "\\")) or Path(value).is_dir()):
-        # An existing folder was written beside, as FOLDER.csv (click's Path(dir_okay=False)
-        # had refused it, until --out named a folder for a folder INPUT).
-        raise click.BadParameter(
-            f"{value!r} names a folder; give a file name such as {example} (a folder is for "
-            "a folder INPUT)",
-            param_hint=f"'{flag}'",
-        )
+    from innpar_freia.reconstruct_file import names_folder
+
+    # An existing folder was written beside, as FOLDER.csv (click's Path(dir_okay=False)
+    # had refused it, until --out named a folder for a folder INPUT).
+    why = None if value is None else names_folder(value, example)
+    if why:
+        raise click.BadParameter(why, param_hint=f"'{flag}'")
     return None if value is None else Path(value)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,16 +114,30 @@ def read_epoch_records(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def path_list(paths: Any, what: str) -> list[Path]:
+    """``paths`` (a list of str or os.PathLike) as Paths. One path alone is refused by name:
+    a str was iterated character by character ("/ is a directory")."""
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        raise TypeError(f"{what} must be a list of paths, not one path: pass [{paths!r}]")
+    paths = list(paths)
+    bad = [p for p in paths if not isinstance(p, (str, os.PathLike))]
+    if bad:
+        raise TypeError(f"{what} must be paths (str or Path), not {bad[0]!r}")
+    return [Path(p) for p in paths]
+
+
 def evaluate_checkpoints(
-    checkpoints: list[Path],
-    data: Path,
+    checkpoints: list[str | os.PathLike[str]],
+    data: str | os.PathLike[str],
     split: str = "test",
     *,
     test_fold: int | None = None,
     calibration: str | None = "offset-scale",
 ) -> list[EvalEntry]:
-    """Evaluate each checkpoint on the same windows; several checkpoints must score exactly
-    the same windows (else a comparison would mislead), or a ``DataError`` says so."""
+    """Evaluate each checkpoint (a list of paths, str or Path) on the same windows; several
+    checkpoints must score exactly the same windows (else a comparison would mislead), or a
+    ``DataError`` says so."""
+    checkpoints = path_list(checkpoints, "checkpoints")
     ckpts = [load_checkpoint(p) for p in checkpoints]
     names = model_names(list(checkpoints))
     entries = []
@@ -310,16 +325,19 @@ def report_files(out_dir: Path, names: list[str], figures: bool) -> list[Path]:
 
 
 def check_report_outputs(
-    out_dir: Path,
-    checkpoints: list[Path],
-    data: Path,
-    save_predictions: Path | None,
+    out_dir: str | os.PathLike[str],
+    checkpoints: list[str | os.PathLike[str]],
+    data: str | os.PathLike[str],
+    save_predictions: str | os.PathLike[str] | None,
     force: bool,
     figures: bool = True,
 ) -> None:
     """Before any work: refuse to replace an earlier report or predictions file unless
     ``force``; and in any case a report file or predictions file that is the data or a
     checkpoint, and a predictions file that is one of the report's own files."""
+    out_dir, data = Path(out_dir), Path(data)
+    checkpoints = path_list(checkpoints, "checkpoints")
+    save_predictions = None if save_predictions is None else Path(save_predictions)
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(f"report directory {out_dir} is a file")
     names = model_names(list(checkpoints))
@@ -383,15 +401,18 @@ def scored_text(scored: dict[str, Any]) -> str:
 
 def write_report(
     entries: list[EvalEntry],
-    out_dir: Path,
+    out_dir: str | os.PathLike[str],
     *,
-    save_predictions: Path | None = None,
+    save_predictions: str | os.PathLike[str] | None = None,
     figures: bool = True,
 ) -> dict[str, Any]:
     """Write metrics.json, report.md, report.html, figures/ (and comparison.md/.json for
     several checkpoints, and predictions files) into ``out_dir``, all or nothing.
-    Returns the written paths."""
+    Returns the written paths. ``out_dir`` and ``save_predictions``: str or Path."""
     from innpar_freia.predictions import write_predictions
+
+    out_dir = Path(out_dir)
+    save_predictions = None if save_predictions is None else Path(save_predictions)
 
     several = len(entries) > 1
     written: dict[str, Any] = {}

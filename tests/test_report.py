@@ -629,3 +629,21 @@ def test_a_pipe_in_a_subject_id_stays_in_its_markdown_cell():
 
     text = render_markdown([("table", Table(["subject", "MAE"], [["ward|bed 3", "4.00"]]))])
     assert "| ward\\|bed 3 | 4.00 |" in text
+
+
+def test_the_library_takes_str_paths_and_refuses_one_checkpoint_not_in_a_list(
+    tiny_run, synth_file, tmp_path
+):
+    """Bug: ``evaluate_checkpoints(["a.pt"], ...)`` failed on 'str' has no attribute 'stem',
+    ``write_report(entries, "dir")`` on str / str, and one str was iterated by character
+    ("/ is a directory")."""
+    from innpar_freia.report import check_report_outputs, evaluate_checkpoints, write_report
+
+    ckpt = str(tiny_run / "checkpoints" / "best.pt")
+    with pytest.raises(TypeError, match=r"must be a list of paths, not one path: pass \["):
+        evaluate_checkpoints(ckpt, str(synth_file), "test", calibration=None)
+    entries = evaluate_checkpoints([ckpt], str(synth_file), "test", calibration=None)
+    out = str(tmp_path / "ev")
+    check_report_outputs(out, [ckpt], str(synth_file), None, False, figures=False)
+    write_report(entries, out, figures=False)
+    assert (tmp_path / "ev" / "metrics.json").is_file()

@@ -430,7 +430,10 @@ def network_windows(windows: Any, what: str, window_length: int | None = None) -
 
 def usable_device(device: str | torch.device) -> torch.device:
     """``device`` as a ``torch.device`` that this machine has; a clear error otherwise
-    (torch's own, from inside ``torch.load``, read as a corrupt file)."""
+    (torch's own, from inside ``torch.load``, read as a corrupt file). ``"auto"``: CUDA
+    where there is one, else the CPU, as ``TrainConfig.device`` takes it."""
+    if isinstance(device, str) and device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(device)
         torch.empty(0, device=device)
@@ -441,7 +444,8 @@ def usable_device(device: str | torch.device) -> torch.device:
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
-    """Rebuild model, configuration and normalisation from a checkpoint file alone."""
+    """Rebuild model, configuration and normalisation from a checkpoint file alone, on
+    ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device``, or ``"auto"``)."""
     device = usable_device(device)
     payload = read_checkpoint(path, map_location=device)
     try:

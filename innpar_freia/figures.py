@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,6 +149,9 @@ def predictions_figure(
 
     if protocol not in PROTOCOLS:
         raise DataError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+    if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
+        # n=-2 failed in matplotlib: "figure size must be positive finite".
+        raise ValueError(f"n, the windows to draw, must be a whole number >= 1, not {n!r}")
     with PredictionReader(path) as f:
         abp = f.attrs.get("direction", "ppg2abp") == "ppg2abp"
         bp = abp and kind in ("bland-altman", "errors")

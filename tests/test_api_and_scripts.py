@@ -551,3 +551,30 @@ def test_dir_of_the_package_lists_its_lazy_exports() -> None:
     import innpar_freia
 
     assert set(innpar_freia.__all__) <= set(dir(innpar_freia))
+
+
+def test_api_arguments_of_the_wrong_kind_are_one_clear_error(
+    tiny_run: Path, synth_file: Path, tmp_path: Path
+) -> None:
+    """Bug: seed="1" failed as "not all arguments converted during string formatting",
+    subjects="8" as "'<' not supported", n=-2 in matplotlib ("figure size must be positive
+    finite"), a slice as "...not object"; read_signals(D, 3) gave 1-D arrays; and
+    load_checkpoint refused device="auto", which TrainConfig.device takes."""
+    from innpar_freia import ModelConfig, build_model, load_checkpoint
+    from innpar_freia.data.store import read_signals
+    from innpar_freia.data.synthetic import synthesize_dataset
+    from innpar_freia.figures import predictions_figure
+
+    with pytest.raises(TypeError, match=r"^seed must be a whole number or None, not '1'$"):
+        build_model(ModelConfig.from_preset("tiny"), seed="1")
+    with pytest.raises(TypeError, match=r"^subjects must be a whole number, not '8'$"):
+        synthesize_dataset(tmp_path / "s.h5", subjects="8")
+    with pytest.raises(ValueError, match=r"n, the windows to draw, must be a whole number >= 1"):
+        predictions_figure(tmp_path / "p.h5", "reconstructions", tmp_path / "f.png", n=-2)
+    ppg, abp = read_signals(synth_file, slice(0, 3))
+    assert ppg.shape[0] == abp.shape[0] == 3 and ppg.ndim == abp.ndim == 2
+    for index, hint in ((3, r"; for one window, pass \[3\]"), ([[0, 1]], "")):
+        with pytest.raises(TypeError, match=r"indices must be a 1-D sequence .*" + hint):
+            read_signals(synth_file, index)
+    ckpt = load_checkpoint(tiny_run / "checkpoints" / "best.pt", device="auto")
+    assert next(ckpt.model.parameters()).device.type in ("cpu", "cuda")

@@ -457,11 +457,21 @@ def _text_column(fh: h5py.File, name: str) -> np.ndarray:
 def read_signals(
     path: str | Path, indices: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """PPG and ABP ``(n, L)`` float32 for ``indices`` (all windows when ``None``)."""
+    """PPG and ABP ``(n, L)`` float32 for ``indices`` (all windows when ``None``): a 1-D
+    sequence of window numbers, or a slice; one window is ``[i]``."""
     with open_h5(path) as fh:
         if indices is None:
             return read_block(fh["ppg"]), read_block(fh["abp"])
+        if isinstance(indices, slice):
+            indices = np.arange(fh["ppg"].shape[0])[indices]
         given = np.asarray(indices)
+        if given.ndim != 1:
+            # A single number gave 1-D arrays, a 2-D index 3-D ones: not the (n, L) promised.
+            one = f"; for one window, pass [{given.item()}]" if given.ndim == 0 else ""
+            raise TypeError(
+                f"indices must be a 1-D sequence of window numbers or a slice, not an array "
+                f"of shape {given.shape}{one}"
+            )
         if given.size and given.dtype.kind not in "iu":
             # 0.5 was truncated to window 0, and a boolean mask read as windows 0 and 1.
             raise TypeError(f"indices must be window numbers (integers), not {given.dtype}")

@@ -12,6 +12,7 @@ Windows are cut after aligning the PPG to the ABP by the known delay, as in bp-b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
@@ -198,6 +199,13 @@ def synthesize_dataset(
     with subject-disjoint train/val/test splits and ``folds`` subject-disjoint folds
     (0: none; otherwise at least 3 and at most ``subjects``; ``None``: ``DEFAULT_FOLDS``,
     or one per subject when there are fewer, and none below 3 subjects)."""
+    # Checked for their kind first: subjects="8" failed as "'<' not supported".
+    for name, value in (("subjects", subjects), ("seed", seed), ("folds", folds)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, Integral)):
+            raise TypeError(f"{name} must be a whole number, not {value!r}")
+    for name, value in (("minutes", minutes), ("fs", fs), ("window_seconds", window_seconds)):
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise TypeError(f"{name} must be a number, not {value!r}")
     if subjects < 1:
         raise DataError(f"subjects must be at least 1, but is {subjects}")
     if folds is None:

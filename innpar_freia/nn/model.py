@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,11 @@ def _seeded(seed: int | None) -> Iterator[None]:
     if seed is None:
         yield
         return
+    if isinstance(seed, bool) or not isinstance(seed, Integral):
+        # "1" failed in numpy's seed % 2**32 ("not all arguments converted during string
+        # formatting"), 1.5 in torch.manual_seed.
+        raise TypeError(f"seed must be a whole number or None, not {seed!r}")
+    seed = int(seed)
     np_state = np.random.get_state()  # noqa: NPY002 - FrEIA draws from the global RNG
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

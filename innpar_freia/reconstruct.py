@@ -10,6 +10,8 @@ that maps windows ``(n, L)`` at the model's rate to windows ``(n, L)``, e.g.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -317,6 +319,17 @@ def min_samples(fs: float, model_fs: float, window_length: int, start_margin_s: 
     return round(start_margin_s * fs) + run
 
 
+def _told_the_rate(predict: Predictor, model_fs: float) -> Predictor:
+    """``predict`` given ``fs=model_fs`` where it takes an ``fs`` (``Checkpoint.predict_abp``
+    does): it then refuses a ``model_fs`` that is not its network's rate, which otherwise
+    went through silently, every window at the wrong rate."""
+    try:
+        takes_fs = "fs" in inspect.signature(predict).parameters
+    except (TypeError, ValueError):  # a callable without a signature: told nothing
+        return predict
+    return functools.partial(predict, fs=model_fs) if takes_fs else predict
+
+
 def reconstruct_array(
     x: np.ndarray,
     fs: float,
@@ -334,8 +347,10 @@ def reconstruct_array(
 
     Each run of valid samples (see :func:`detect_gaps`) is resampled to ``model_fs``, cut
     into windows of ``window_length`` overlapping by ``overlap``, passed through
-    ``predict`` (which normalises each window as in training and de-normalises its output),
-    stitched with a cross-fade (:func:`stitch`) and resampled back to ``fs``. Each run is
+    ``predict`` (which normalises each window as in training and de-normalises its output;
+    one that takes an ``fs``, as ``Checkpoint.predict_abp`` does, is given ``fs=model_fs``
+    and so refuses a ``model_fs`` other than its network's rate), stitched with a
+    cross-fade (:func:`stitch`) and resampled back to ``fs``. Each run is
     mirror-padded by :data:`EDGE_PAD` of a window first (when longer than one window), so its
     first and last samples do not come from a window's edge only. Gaps and runs shorter than
     one window are not reconstructed across: the output is NaN there.
@@ -371,6 +386,7 @@ def reconstruct_array(
     start_margin_s = _seconds("start_margin_s", start_margin_s, 0.0)
     check_rate("fs", fs)
     check_rate("model_fs", model_fs)
+    predict = _told_the_rate(predict, model_fs)
     kind = "ppg" if direction == "ppg2abp" else "abp"
     x = real_numbers(x, f"x (the {kind.upper()})").astype(np.float64, copy=False)
     n = x.size

@@ -915,3 +915,22 @@ def test_reconstruct_file_refuses_an_out_that_names_a_folder(tmp_path):
         with pytest.raises(DataError, match=r"names a folder; give a file name such as abp\.csv"):
             reconstruct_file(linear_checkpoint(tmp_path), src, out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rec", "rec.npz"]
+
+
+def test_reconstruct_array_tells_a_checkpoint_s_predict_the_model_rate(tmp_path):
+    """Bug: ``reconstruct_array(x, fs, ckpt.predict_abp, model_fs=100.0, ...)`` with a
+    125 Hz checkpoint ran silently: predict was called without fs, so no rate was checked,
+    and every window reached the network at the wrong rate."""
+    cfg = resolve_config("tiny")
+    ckpt = Checkpoint(
+        path=tmp_path / "tiny.pt",
+        model=build_model(cfg.model, seed=0),
+        run_config=cfg,
+        normalisation=Normalisation("minmax", 60.0, 100.0),
+        baselines=None,
+    )
+    x = sine(30.0)
+    with pytest.raises(ValueError, match=f"trained on windows at {ckpt.fs:g} Hz"):
+        reconstruct_array(x, FS, ckpt.predict_abp, ckpt.fs * 0.8, ckpt.window_length)
+    r = reconstruct_array(x, FS, ckpt.predict_abp, ckpt.fs, ckpt.window_length)
+    assert r.n_windows > 0 and np.isfinite(r.signal).any()

@@ -82,7 +82,16 @@ PRELOAD_LIMIT = 2**30  # bytes: splits smaller than this are held in device memo
 
 
 class Callbacks(Protocol):
-    """What a caller (the CLI) is told while training runs; the loop itself never prints."""
+    """What a caller (the CLI) is told while training runs; the loop itself never prints.
+
+    An object given to :func:`train` needs all four methods (one that lacks any is refused
+    by name before training starts): subclass :class:`SilentCallbacks`, which does nothing
+    in each, and override the ones wanted::
+
+        class Progress(SilentCallbacks):
+            def on_epoch(self, record):
+                print(record["epoch"], record["val_loss"])
+    """
 
     def on_start(self, info: dict[str, Any]) -> None: ...
     def on_batch(self, epoch: int, step: int, steps: int, loss: float) -> None: ...
@@ -90,7 +99,12 @@ class Callbacks(Protocol):
     def on_message(self, text: str) -> None: ...
 
 
+CALLBACK_METHODS = ("on_start", "on_batch", "on_epoch", "on_message")
+
+
 class SilentCallbacks:
+    """:class:`Callbacks` that are told everything and do nothing: the base to subclass."""
+
     def on_start(self, info: dict[str, Any]) -> None:
         pass
 
@@ -106,6 +120,12 @@ class SilentCallbacks:
 
 @dataclass
 class TrainResult:
+    """What :func:`train` returns: the run directory and its last and best checkpoints
+    (``checkpoints/last.pt``, ``checkpoints/best.pt``), the epochs completed (of this run
+    and any it resumed), the best epoch and its validation waveform MAE (``None`` without
+    validation windows), whether early stopping ended the run, and ``history``, the
+    per-epoch records also written to ``metrics.jsonl``."""
+
     run_dir: Path
     last_checkpoint: Path
     best_checkpoint: Path
@@ -995,6 +1015,13 @@ def train(
         raise ConfigError(
             "run_config must be a RunConfig (resolve_config(preset, model=..., train=...) or "
             f"RunConfig.from_dict(...) makes one), but is: {run_config!r}"
+        )
+    missing = [m for m in CALLBACK_METHODS if callbacks is not None and not hasattr(callbacks, m)]
+    if missing:
+        # Found only when training got there ("AttributeError: ... 'on_start'").
+        raise TypeError(
+            f"callbacks lack {', '.join(missing)}: subclass innpar_freia.train.SilentCallbacks "
+            "and override only the methods you need"
         )
     run_dir = Path(run_dir)
     if resume and force:

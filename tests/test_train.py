@@ -1266,3 +1266,28 @@ def test_a_resume_on_other_data_says_so_before_what_the_data_lacks(
     assert str(err.value).startswith(
         f"{other} is not the data the run being resumed was trained on (n_windows"
     )
+
+
+def test_callbacks_that_lack_a_method_are_refused_by_name_before_training(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """Bug: callbacks with only on_epoch failed once training got there, with
+    "AttributeError: ... has no attribute 'on_start'"; a SilentCallbacks subclass that
+    overrides on_epoch alone is the documented way."""
+
+    class OnlyEpoch:
+        def on_epoch(self, record):
+            pass
+
+    with pytest.raises(TypeError, match=r"lack on_start, on_batch, on_message: subclass .*Silent"):
+        train(tiny(epochs=1), synth_file, tmp_path / "run", callbacks=OnlyEpoch())
+    assert not (tmp_path / "run").exists()
+
+    epochs = []
+
+    class Progress(train_mod.SilentCallbacks):
+        def on_epoch(self, record):
+            epochs.append(record["epoch"])
+
+    train(tiny(epochs=1), synth_file, tmp_path / "run", callbacks=Progress())
+    assert epochs == [1]

@@ -1009,6 +1009,10 @@ def train(
     configuration (``run_config`` must be ``None``); ``resume_overrides`` may change only
     epochs, device and num_workers. On CPU a resumed run ends with exactly the weights of
     an uninterrupted one.
+
+    Not thread-safe: training seeds and draws from torch's and numpy's global RNGs and
+    switches torch's default dtype, so two runs in threads of one process give other
+    weights than each alone. Run concurrent trainings in separate processes.
     """
     if run_config is not None and not isinstance(run_config, RunConfig):
         # A dict of settings gave "'dict' object has no attribute 'train'".

@@ -208,6 +208,10 @@ def build_inn(config: ModelConfig, seed: int | None = None) -> SequenceINN:
         config: the architecture.
         seed: seeds the initialisation (Xavier weights, 1x1-conv rotations, permutations)
             without changing the global RNG state; ``None`` draws from the global RNGs.
+
+    Not thread-safe: the seed is applied to torch's and numpy's global RNGs and torch's
+    default dtype is switched while building, process-wide, so builds in concurrent threads
+    change each other's weights. Build in separate processes.
     """
     if not isinstance(config, ModelConfig):
         raise TypeError(
@@ -353,7 +357,8 @@ class INNPAR(nn.Module):
 
 def build_model(config: ModelConfig, seed: int | None = None) -> INNPAR:
     """:func:`build_inn` wrapped in :class:`INNPAR` (or, with ``arch="unet"``, the
-    non-invertible U-Net baseline with the same interface)."""
+    non-invertible U-Net baseline with the same interface). Not thread-safe, as
+    :func:`build_inn` is not: a seeded build in concurrent threads gives other weights."""
     if not isinstance(config, ModelConfig):
         raise TypeError(
             f"build_model takes a ModelConfig (e.g. ModelConfig.from_preset('paper')), "

@@ -77,6 +77,17 @@ class TrainingDiverged(InnparError, RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
+def check_flag(name: str, value: object) -> bool:
+    """``value`` of the flag ``name`` as a bool, or a TypeError: a flag is True or False (a
+    numpy bool too). Anything else was taken by its truth: ``force="no"`` replaced a run,
+    ``overwrite="no"`` a data file."""
+    import numpy as np  # here: the CLI reads this module when it starts
+
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, not {value!r}")
+    return bool(value)
+
+
 def listed(items: list[Any], first: int) -> str:
     """The first ``first`` of ``items``, and how many more there are: a line of a message
     that stays short however many there are ("a, b and 7 more")."""

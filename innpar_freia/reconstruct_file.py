@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from innpar_freia.checkpoint import Checkpoint, load_checkpoint
-from innpar_freia.errors import DataError, UnknownRateError
+from innpar_freia.errors import DataError, UnknownRateError, check_flag
 from innpar_freia.metrics import CALIBRATIONS
 from innpar_freia.outputs import (
     StagedOutputs,
@@ -122,9 +122,7 @@ class ReconstructOptions:
         """A flag that is not a bool and a channel that is not a name: ``force="no"`` was
         taken as true and replaced the outputs, ``channel=1`` ended in "AttributeError:
         'int' object has no attribute 'lower'"."""
-        if not isinstance(self.force, (bool, np.bool_)):
-            raise TypeError(f"ReconstructOptions.force must be True or False, not {self.force!r}")
-        self.force = bool(self.force)
+        self.force = check_flag("ReconstructOptions.force", self.force)
         for name in ("channel", "reference_abp"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from innpar_freia.checkpoint import Checkpoint, load_checkpoint
-from innpar_freia.errors import DataError, listed
+from innpar_freia.errors import DataError, check_flag, listed
 from innpar_freia.outputs import (
     StagedOutputs,
     check_outputs,
@@ -283,6 +283,7 @@ def reconstruct_folder(
     (a row done again because its input changed says so in ``redone``), when the settings
     are the same (an error names those that differ)."""
     opts = as_options(options)
+    resume = check_flag("resume", resume)
     folder, out_dir = Path(folder), Path(out_dir)
     if resume and opts.force:
         raise DataError(

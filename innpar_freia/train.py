@@ -58,6 +58,7 @@ from innpar_freia.errors import (
     DataError,
     RunDirError,
     TrainingDiverged,
+    check_flag,
     counted,
 )
 from innpar_freia.metrics import BaselineAccumulator, protocol_windows, time_order
@@ -1027,6 +1028,7 @@ def train(
             f"callbacks lack {', '.join(missing)}: subclass innpar_freia.train.SilentCallbacks "
             "and override only the methods you need"
         )
+    resume, force = check_flag("resume", resume), check_flag("force", force)
     run_dir = Path(run_dir)
     if resume and force:
         raise RunDirError("--resume and --force contradict each other: choose one")

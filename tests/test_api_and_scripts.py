@@ -578,3 +578,44 @@ def test_api_arguments_of_the_wrong_kind_are_one_clear_error(
             read_signals(synth_file, index)
     ckpt = load_checkpoint(tiny_run / "checkpoints" / "best.pt", device="auto")
     assert next(ckpt.model.parameters()).device.type in ("cpu", "cuda")
+
+
+def test_api_flags_that_are_not_a_bool_are_refused_and_replace_nothing(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    """``force="no"`` replaced a run, ``resume="no"`` resumed one, ``overwrite="no"``
+    replaced a data file: a flag was taken by its truth. It is True or False (numpy's
+    bools too), as ``ReconstructOptions(force=...)`` already required."""
+    from innpar_freia.config import resolve_config
+    from innpar_freia.data.importers import import_data
+    from innpar_freia.data.synthetic import synthesize_dataset
+    from innpar_freia.reconstruct_folder import reconstruct_folder
+    from innpar_freia.train import train
+
+    before = {p: p.stat().st_mtime_ns for p in tiny_run.rglob("*")}
+    with pytest.raises(TypeError, match=r"^force must be True or False, not 'no'$"):
+        train(resolve_config("tiny"), tiny_run.parent, tiny_run, force="no")
+    with pytest.raises(TypeError, match=r"^resume must be True or False, not 'no'$"):
+        train(None, tiny_run.parent, tiny_run, resume="no")
+    assert {p: p.stat().st_mtime_ns for p in tiny_run.rglob("*")} == before
+    data = tmp_path / "data.h5"
+    data.write_bytes(b"mine")
+    for fmt, flag in [
+        ("wfdb", "overwrite"),
+        ("csv", "skip_bad"),
+        ("npz", "align"),
+        ("wfdb", "qc"),
+        ("bp-benchmark", "overwrite"),
+        ("innpar-npy", "overwrite"),
+    ]:
+        with pytest.raises(TypeError, match=rf"^{flag} must be True or False, not 'no'$"):
+            import_data(fmt, tmp_path / "recs", data, **{flag: "no"})
+    with pytest.raises(TypeError, match=r"^overwrite must be True or False, not 1$"):
+        synthesize_dataset(data, overwrite=1)
+    assert data.read_bytes() == b"mine"
+    with pytest.raises(TypeError, match=r"^resume must be True or False, not 'no'$"):
+        reconstruct_folder(
+            tiny_run / "checkpoints" / "best.pt", tmp_path, tmp_path / "o", resume="no"
+        )
+    synthesize_dataset(data, subjects=3, minutes=0.5, folds=0, overwrite=np.True_)
+    assert data.read_bytes() != b"mine"

@@ -28,7 +28,7 @@ from innpar_freia.data.import_report import (
 from innpar_freia.data.matfile import load_mat
 from innpar_freia.data.qc import constant_rows
 from innpar_freia.data.store import FOLD_MAX, WindowWriter, storable
-from innpar_freia.errors import DataError
+from innpar_freia.errors import DataError, check_flag
 
 FOLD_FILE = re.compile(r"^signal_fold_(\d+)\.mat$", re.IGNORECASE)
 
@@ -182,6 +182,7 @@ def import_bp_benchmark(
         DataError: no fold files, a file without ABP waveform (PPGBP), unreadable or
             inconsistent files; nothing is written then.
     """
+    overwrite = check_flag("overwrite", overwrite)
     t0 = time.monotonic()
     path, out = Path(path), check_output(out, overwrite)
     progress = progress or Progress()

@@ -29,7 +29,7 @@ from innpar_freia.data.import_report import (
 from innpar_freia.data.qc import constant_rows
 from innpar_freia.data.recordings import cannot_read, files_under, numpy_load_problem
 from innpar_freia.data.store import WindowWriter, storable
-from innpar_freia.errors import DataError
+from innpar_freia.errors import DataError, check_flag
 
 # The release names windows ``<subject>_<start>``.
 DEFAULT_SUBJECT_PATTERN = r"^(?P<subject>.+)_(?P<start>\d+)$"
@@ -260,6 +260,7 @@ def import_innpar_npy(
     says so. Windows with NaN are rejected and counted (reason ``non_finite``), and so are
     windows whose PPG or ABP is one constant value (``constant``).
     """
+    overwrite = check_flag("overwrite", overwrite)
     t0 = time.monotonic()
     path, out = Path(path), check_output(out, overwrite)
     progress = progress or Progress()

@@ -48,7 +48,7 @@ from innpar_freia.data.recordings import (
 )
 from innpar_freia.data.store import WindowWriter
 from innpar_freia.data.windowing import PipelineOptions, window_recording
-from innpar_freia.errors import DataError, UnknownRateError
+from innpar_freia.errors import DataError, UnknownRateError, check_flag
 
 RECORDING_FORMATS = ("wfdb", "csv", "npz")
 _SUFFIX = {"csv": ".csv", "npz": ".npz", "wfdb": ".hea"}
@@ -279,6 +279,15 @@ def import_recordings(
         DataError: nothing to import, an unreadable file or a missing channel (unless
             ``skip_bad``), or no window kept at all; nothing is written then.
     """
+    align, qc, skip_bad, overwrite = (
+        check_flag(name, value)
+        for name, value in (
+            ("align", align),
+            ("qc", qc),
+            ("skip_bad", skip_bad),
+            ("overwrite", overwrite),
+        )
+    )
     t0 = time.monotonic()
     path, out = Path(path), check_output(out, overwrite)
     progress = progress or Progress()

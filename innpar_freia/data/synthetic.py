@@ -20,7 +20,7 @@ from scipy import signal as sps
 
 from innpar_freia.data.splits import MIN_FOLDS
 from innpar_freia.data.store import WindowWriter
-from innpar_freia.errors import DataError
+from innpar_freia.errors import DataError, check_flag
 
 MIN_FS = 16.0
 HR_RANGE = (50.0, 120.0)
@@ -206,6 +206,7 @@ def synthesize_dataset(
     for name, value in (("minutes", minutes), ("fs", fs), ("window_seconds", window_seconds)):
         if isinstance(value, bool) or not isinstance(value, Real):
             raise TypeError(f"{name} must be a number, not {value!r}")
+    overwrite = check_flag("overwrite", overwrite)
     if subjects < 1:
         raise DataError(f"subjects must be at least 1, but is {subjects}")
     if folds is None:

@@ -1014,6 +1014,9 @@ def train(
     Not thread-safe: training seeds and draws from torch's and numpy's global RNGs and
     switches torch's default dtype, so two runs in threads of one process give other
     weights than each alone. Run concurrent trainings in separate processes.
+
+    Gradients are on while it trains, also under a caller's ``torch.no_grad()``; under
+    ``torch.inference_mode()`` it raises a RuntimeError, since that mode cannot be left.
     """
     if run_config is not None and not isinstance(run_config, RunConfig):
         # A dict of settings gave "'dict' object has no attribute 'train'".
@@ -1029,6 +1032,13 @@ def train(
             "and override only the methods you need"
         )
     resume, force = check_flag("resume", resume), check_flag("force", force)
+    if torch.is_inference_mode_enabled():
+        # Tensors made under it can never require grad, and enable_grad does not leave it:
+        # the first step failed with "element 0 of tensors does not require grad".
+        raise RuntimeError(
+            "train() cannot run under torch.inference_mode(), which gradients cannot leave; "
+            "call it outside that block"
+        )
     run_dir = Path(run_dir)
     if resume and force:
         raise RunDirError("--resume and --force contradict each other: choose one")
@@ -1043,7 +1053,8 @@ def train(
     # take nothing (their own rank 0 would refuse them), and write nothing before rank 0
     # has joined the group.
     claim = training_lock(run_dir) if os.environ.get("RANK", "0") == "0" else nullcontext()
-    with claim:
+    # Under a caller's torch.no_grad() the loss had no gradient: training makes its own.
+    with claim, torch.enable_grad():
         return _train_claimed(
             run_config,
             data,

@@ -1291,3 +1291,18 @@ def test_callbacks_that_lack_a_method_are_refused_by_name_before_training(
 
     train(tiny(epochs=1), synth_file, tmp_path / "run", callbacks=Progress())
     assert epochs == [1]
+
+
+def test_train_under_a_callers_no_grad_trains_and_under_inference_mode_says_why_not(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """Under ``torch.no_grad()`` the first step failed with "element 0 of tensors does not
+    require grad"; ``torch.inference_mode()`` cannot be left, so it is refused by name."""
+    with torch.no_grad():
+        result = train(tiny(epochs=1), synth_file, tmp_path / "run")
+        assert not torch.is_grad_enabled()  # the caller's mode is back
+    assert result.epochs_completed == 1 and result.last_checkpoint.is_file()
+    with torch.inference_mode():
+        with pytest.raises(RuntimeError, match=r"^train\(\) cannot run under torch\.inference"):
+            train(tiny(epochs=1), synth_file, tmp_path / "other")
+    assert not (tmp_path / "other").exists()

@@ -17,6 +17,7 @@ import math
 import os
 import platform
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,13 +120,45 @@ class SilentCallbacks:
         pass
 
 
+class WarningCallbacks(SilentCallbacks):
+    """:func:`train`'s callbacks when it is given none: silent, but for its warnings (the
+    messages starting "warning:"), each a :class:`UserWarning`. With no callbacks a Python
+    caller was told nothing, not even that its early stopping was off."""
+
+    def on_message(self, text: str) -> None:
+        if text.startswith("warning:"):
+            warnings.warn(text.removeprefix("warning:").strip(), UserWarning, stacklevel=2)
+
+
+class _Told:
+    """``callbacks``, keeping every message for :attr:`TrainResult.messages`."""
+
+    def __init__(self, callbacks: Callbacks) -> None:
+        self.callbacks = callbacks
+        self.messages: list[str] = []
+
+    def on_start(self, info: dict[str, Any]) -> None:
+        self.callbacks.on_start(info)
+
+    def on_batch(self, epoch: int, step: int, steps: int, loss: float) -> None:
+        self.callbacks.on_batch(epoch, step, steps, loss)
+
+    def on_epoch(self, record: dict[str, Any]) -> None:
+        self.callbacks.on_epoch(record)
+
+    def on_message(self, text: str) -> None:
+        self.messages.append(text)
+        self.callbacks.on_message(text)
+
+
 @dataclass
 class TrainResult:
     """What :func:`train` returns: the run directory and its last and best checkpoints
     (``checkpoints/last.pt``, ``checkpoints/best.pt``), the epochs completed (of this run
     and any it resumed), the best epoch and its validation waveform MAE (``None`` without
     validation windows), whether early stopping ended the run, and ``history``, the
-    per-epoch records also written to ``metrics.jsonl``."""
+    per-epoch records also written to ``metrics.jsonl``, and ``messages``, every message
+    the run gave its callbacks."""
 
     run_dir: Path
     last_checkpoint: Path
@@ -135,6 +168,8 @@ class TrainResult:
     best_val_mae: float | None
     stopped_early: bool
     history: list[dict[str, Any]] = field(default_factory=list)
+    # Every message the run gave its callbacks (warnings, notes): what the CLI prints.
+    messages: list[str] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- loss
@@ -1015,6 +1050,11 @@ def train(
     switches torch's default dtype, so two runs in threads of one process give other
     weights than each alone. Run concurrent trainings in separate processes.
 
+    ``callbacks`` are told of its progress and given its messages; without them each
+    warning (a message starting "warning:", such as an early stopping that is off for want
+    of validation windows) is a :class:`UserWarning`. Every message, the notes too, is also
+    in the result's ``messages``.
+
     Gradients are on while it trains, also under a caller's ``torch.no_grad()``; under
     ``torch.inference_mode()`` it raises a RuntimeError, since that mode cannot be left.
     """
@@ -1054,18 +1094,21 @@ def train(
     # has joined the group.
     claim = training_lock(run_dir) if os.environ.get("RANK", "0") == "0" else nullcontext()
     # Under a caller's torch.no_grad() the loss had no gradient: training makes its own.
+    told = _Told(callbacks or WarningCallbacks())
     with claim, torch.enable_grad():
-        return _train_claimed(
+        result = _train_claimed(
             run_config,
             data,
             run_dir,
             resume=resume,
             force=force,
             resume_overrides=resume_overrides,
-            callbacks=callbacks,
+            callbacks=told,
             existed=existed,
             new_parents=new_parents,
         )
+    result.messages = told.messages
+    return result
 
 
 def _train_claimed(

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -1306,3 +1307,34 @@ def test_train_under_a_callers_no_grad_trains_and_under_inference_mode_says_why_
         with pytest.raises(RuntimeError, match=r"^train\(\) cannot run under torch\.inference"):
             train(tiny(epochs=1), synth_file, tmp_path / "other")
     assert not (tmp_path / "other").exists()
+
+
+def test_train_without_callbacks_gives_its_warnings_as_python_warnings(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """With the default ``callbacks=None`` a Python caller was told nothing, not even that
+    its early stopping was off: each warning is a UserWarning, and every message, the
+    notes too, is in the result. A caller's callbacks get them instead, not warned twice."""
+    config = tiny(epochs=1, test_fold=0, val_fold=-1, early_stopping=1)
+    with pytest.warns(UserWarning) as caught:
+        result = train(config, synth_file, tmp_path / "run")
+    said = [str(w.message) for w in caught if w.category is UserWarning]
+    assert [s for s in said if "watches the validation MAE" in s] == [
+        "early_stopping = 1 watches the validation MAE, and this run has no validation "
+        "windows: it is off, and the run trains all 1 epochs"
+    ]
+    assert "no validation windows: best.pt will be the last epoch" in result.messages
+    assert any(m.startswith("warning: early_stopping = 1") for m in result.messages)
+
+    class Told(train_mod.SilentCallbacks):
+        def __init__(self) -> None:
+            self.messages: list[str] = []
+
+        def on_message(self, text: str) -> None:
+            self.messages.append(text)
+
+    told = Told()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        again = train(config, synth_file, tmp_path / "told", callbacks=told)
+    assert told.messages == again.messages == result.messages

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -619,3 +620,41 @@ def test_api_flags_that_are_not_a_bool_are_refused_and_replace_nothing(
         )
     synthesize_dataset(data, subjects=3, minutes=0.5, folds=0, overwrite=np.True_)
     assert data.read_bytes() != b"mine"
+
+
+def test_api_import_and_synth_refuse_numbers_outside_the_clis_ranges(tmp_path: Path) -> None:
+    """From Python, import_data took every number the CLI refuses: fs=10 wrote a 10 Hz file
+    the quality control cannot judge, fs=1e9 asked for 2 TiB, fs=nan and window_s=nan were
+    "cannot convert float NaN to integer", max_lag_s=-1 a numpy broadcast error; synthesize
+    _dataset(fs=1e7) ran for minutes. Each is one error naming the argument, its option and
+    its range, before anything is read or written."""
+    from innpar_freia.data.importers import import_data
+    from innpar_freia.data.synthetic import synthesize_dataset
+    from innpar_freia.errors import DataError
+
+    out = tmp_path / "out.h5"
+    for given, message in [
+        ({"fs": 10}, "fs (--fs) is 10, not in the range 16 to 100000"),
+        ({"fs": 1e9}, "fs (--fs) is 1e+09, not in the range 16 to 100000"),
+        ({"fs": float("nan")}, "fs (--fs) is nan, not in the range 16 to 100000"),
+        ({"window_s": float("nan")}, "window_s (--window-seconds) is nan, not in the range 0.5"),
+        (
+            {"window_s": 0.1, "fs": 100},
+            "window_s (--window-seconds) is 0.1, not in the range 0.5 to 600",
+        ),
+        ({"max_lag_s": -1}, "max_lag_s (--max-lag) is -1, not in the range 0.1 to 10"),
+        ({"max_lag_s": float("inf")}, "max_lag_s (--max-lag) is inf, not in the range 0.1 to 10"),
+        ({"input_fs": 0}, "input_fs (--input-fs) is 0, not in the range 1 to 100000"),
+    ]:
+        with pytest.raises(DataError, match=rf"^{re.escape(message)}"):
+            import_data("wfdb", tmp_path / "recs", out, **given)
+    for fmt in ("bp-benchmark", "innpar-npy"):
+        with pytest.raises(DataError, match=r"^fs \(--fs\) is 10, not in the range 16 to 100000"):
+            import_data(fmt, tmp_path / "recs", out, fs=10)
+    with pytest.raises(TypeError, match=r"^fs \(--fs\) must be a number, not '125'"):
+        import_data("csv", tmp_path / "recs", out, fs="125")
+    with pytest.raises(DataError, match=r"^fs \(--fs\) is 1e\+07, not in the range 16 to 10000"):
+        synthesize_dataset(out, fs=1e7)
+    with pytest.raises(DataError, match=r"^window_seconds \(--window-seconds\) is 61, not in"):
+        synthesize_dataset(out, window_seconds=61)
+    assert not out.exists()

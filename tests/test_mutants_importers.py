@@ -33,9 +33,10 @@ from innpar_freia.data.store import read_info, read_signals
 from innpar_freia.data.synthetic import synthesize_recording
 from innpar_freia.errors import DataError
 
-FS = 125.0
+# Short windows, at the lowest rate and the shortest window import allows.
+FS = 20.0
 L = 10  # samples per window
-PLAIN = {"input_fs": FS, "window_s": L / FS, "align": False, "qc": False}
+PLAIN = {"input_fs": FS, "fs": FS, "window_s": L / FS, "align": False, "qc": False}
 
 
 def recording(n: int, nan_at: tuple[int, ...] = (), abp_nan: bool = False) -> dict:
@@ -131,7 +132,7 @@ def test_the_provenance_keeps_the_options_the_summary_and_each_input(tmp_path: P
     assert report.fs_source == "resampled"
     info = read_info(out)
     prov = info.provenance
-    assert prov["options"]["input_fs"] == 125.0
+    assert prov["options"]["input_fs"] == FS
     assert prov["options"]["skip_bad"] is True
     assert prov["options"]["subject_map"] == str(smap)
     assert prov["summary"]["windows"]["kept"] == 3 and prov["summary"]["n_subjects"] == 1
@@ -158,12 +159,12 @@ def test_a_single_file_s_inputs_are_named_relative_to_its_folder(tmp_path: Path)
 def test_a_csv_time_column_named_by_the_user_is_used_and_recorded(tmp_path: Path) -> None:
     """Kills: time_column not passed to the CSV reader, and not recorded in the
     provenance's options."""
-    rec = recording(30)
-    path = write_csv(tmp_path / "r.csv", {"secs": np.arange(30) / 50.0, **rec})
+    rec = recording(175)
+    path = write_csv(tmp_path / "r.csv", {"secs": np.arange(175) / 50.0, **rec})
     out = tmp_path / "o.h5"
-    # The column 'secs' says 50 Hz: 30 samples are 0.6 s, 75 samples at 125 Hz, 7 windows.
+    # The column 'secs' says 50 Hz: 175 samples are 3.5 s, 70 samples at 20 Hz, 7 windows.
     report = import_recordings(
-        "csv", path, out, time_column="secs", window_s=L / FS, align=False, qc=False
+        "csv", path, out, time_column="secs", fs=FS, window_s=L / FS, align=False, qc=False
     )
     assert report.sources[0].windows_total == 7
     assert read_info(out).provenance["options"]["time_column"] == "secs"
@@ -252,7 +253,7 @@ def test_a_multi_segment_master_with_a_leading_comment_is_still_a_master(
     root = tmp_path / "db"
     write_wfdb(root, "m_0001", recording(20), fs=FS)
     write_wfdb(root, "m_0002", recording(20), fs=FS)
-    (root / "m.hea").write_text("# two segments\nm/2 2 125 40\nm_0001 20\nm_0002 20\n")
+    (root / "m.hea").write_text("# two segments\nm/2 2 20 40\nm_0001 20\nm_0002 20\n")
     report = import_recordings("wfdb", root, tmp_path / "o.h5", **PLAIN)
     assert [s.id for s in report.sources] == ["m"]
     assert report.sources[0].windows_total == 4
@@ -290,13 +291,14 @@ def test_an_unknown_recording_format_is_a_data_error(tmp_path: Path) -> None:
 
 
 def test_an_eight_sample_window_is_allowed(tmp_path: Path) -> None:
-    """Kills: the shortest window allowed raised from 8 to 9 samples."""
+    """Kills: the shortest window allowed raised from 8 to 9 samples. The ranges of fs and
+    window_s (16 Hz, 0.5 s) allow no shorter one."""
     path = write_csv(tmp_path / "r.csv", recording(16))
-    report = import_recordings("csv", path, tmp_path / "o.h5", input_fs=FS, window_s=8 / FS,
+    report = import_recordings("csv", path, tmp_path / "o.h5", input_fs=16, fs=16, window_s=0.5,
                                align=False, qc=False)  # fmt: skip
     assert report.window_length == 8 and report.windows_kept == 2
-    with pytest.raises(DataError, match="has only 7 samples"):
-        import_recordings("csv", path, tmp_path / "p.h5", input_fs=FS, window_s=7 / FS,
+    with pytest.raises(DataError, match=r"window_s \(--window-seconds\) is 0.4375, not in the"):
+        import_recordings("csv", path, tmp_path / "p.h5", input_fs=16, fs=16, window_s=7 / 16,
                           align=False, qc=False)  # fmt: skip
 
 

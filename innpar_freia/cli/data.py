@@ -16,6 +16,7 @@ from innpar_freia.cli.common import (
     fmt,
     output_folder,
 )
+from innpar_freia.data.limits import IMPORT_RANGES, SYNTH_RANGES
 from innpar_freia.errors import listed
 
 
@@ -60,11 +61,11 @@ JOINED_SHOWN = 5
     help="Recording length per subject.",
 )
 @click.option(
-    "--fs", type=FloatRange(min=16, max=10_000), default=125.0, help="Sampling rate in Hz."
+    "--fs", type=FloatRange(*SYNTH_RANGES["fs"][:2]), default=125.0, help="Sampling rate in Hz."
 )
 @click.option(
     "--window-seconds",
-    type=FloatRange(min=0.5, max=60),
+    type=FloatRange(*SYNTH_RANGES["window_seconds"][:2]),
     default=5.0,
     help="Window length in seconds.",
 )
@@ -299,9 +300,7 @@ _IMPORT_OPTION_FORMATS = {
 )
 @click.option(
     "--fs",
-    # The quality control's 0.5-8 Hz band-pass and beat rules need 16 Hz (at --fs 1 a
-    # traceback, at 2 Hz no window kept).
-    type=FloatRange(min=16, max=100_000),
+    type=FloatRange(*IMPORT_RANGES["fs"][:2]),
     default=None,
     help="Sampling rate of the output windows in Hz. bp-benchmark/innpar-npy: the rate of "
     "the given windows (their files do not store it); wfdb/csv/npz: resample to it  "
@@ -309,14 +308,14 @@ _IMPORT_OPTION_FORMATS = {
 )
 @click.option(
     "--input-fs",
-    type=FloatRange(min=1, max=100_000),
+    type=FloatRange(*IMPORT_RANGES["input_fs"][:2]),
     default=None,
     help="wfdb/csv/npz: rate of the input files in Hz, when they do not state it (no time "
     "column, no 'fs' or 'sampling_rate' key, no rate in the WFDB header).",
 )
 @click.option(
     "--window-seconds",
-    type=FloatRange(min=0.5, max=600),
+    type=FloatRange(*IMPORT_RANGES["window_s"][:2]),
     default=5.0,
     help="wfdb/csv/npz: window length in seconds.",
 )
@@ -339,7 +338,7 @@ _IMPORT_OPTION_FORMATS = {
 )
 @click.option(
     "--max-lag",
-    type=FloatRange(min=0.1, max=10),
+    type=FloatRange(*IMPORT_RANGES["max_lag_s"][:2]),
     default=2.0,
     help="wfdb/csv/npz: largest PPG delay searched, in seconds.",
 )

@@ -25,6 +25,7 @@ from innpar_freia.data.import_report import (
     start_from_id,
     summarise,
 )
+from innpar_freia.data.limits import IMPORT_RANGES, check_in_range
 from innpar_freia.data.matfile import load_mat
 from innpar_freia.data.qc import constant_rows
 from innpar_freia.data.store import FOLD_MAX, WindowWriter, storable
@@ -183,13 +184,15 @@ def import_bp_benchmark(
             inconsistent files; nothing is written then.
     """
     overwrite = check_flag("overwrite", overwrite)
+    if fs is not None:  # the CLI's range: the Python API goes without its option types
+        fs = check_in_range("fs", fs, IMPORT_RANGES)
     t0 = time.monotonic()
     path, out = Path(path), check_output(out, overwrite)
     progress = progress or Progress()
     files = _fold_files(path)
     refuse_input_as_output(out, [f for _, f in files])
     fs_source = "option" if fs is not None else "default"
-    fs = DEFAULT_FS if fs is None else float(fs)
+    fs = DEFAULT_FS if fs is None else fs
     report = ImportReport("bp-benchmark", str(path), str(out), fs, fs_source, 0)
     if fs_source == "default":
         report.warnings.append(

@@ -26,6 +26,7 @@ from innpar_freia.data.import_report import (
     summarise,
     unused_map_rows,
 )
+from innpar_freia.data.limits import IMPORT_RANGES, check_in_range
 from innpar_freia.data.qc import constant_rows
 from innpar_freia.data.recordings import cannot_read, files_under, numpy_load_problem
 from innpar_freia.data.store import WindowWriter, storable
@@ -261,6 +262,8 @@ def import_innpar_npy(
     windows whose PPG or ABP is one constant value (``constant``).
     """
     overwrite = check_flag("overwrite", overwrite)
+    if fs is not None:  # the CLI's range: the Python API goes without its option types
+        fs = check_in_range("fs", fs, IMPORT_RANGES)
     t0 = time.monotonic()
     path, out = Path(path), check_output(out, overwrite)
     progress = progress or Progress()
@@ -276,7 +279,7 @@ def import_innpar_npy(
     seen: set[str] = set()  # window names, for the map's rows that name none
     groups = [(split, folder, _npy_pairs(folder)) for split, folder in _npy_split_dirs(path)]
     fs_source = "option" if fs is not None else "default"
-    fs = DEFAULT_FS if fs is None else float(fs)
+    fs = DEFAULT_FS if fs is None else fs
     report = ImportReport("innpar-npy", str(path), str(out), fs, fs_source, 0)
     if fs_source == "default":
         report.warnings.append(

@@ -33,6 +33,7 @@ from innpar_freia.data.import_report import (
     unused_map_rows,
     window_heart_rate,
 )
+from innpar_freia.data.limits import IMPORT_RANGES, check_in_range
 from innpar_freia.data.qc import LagConfig, WindowQC
 from innpar_freia.data.recordings import (
     ABP_NAMES,
@@ -291,9 +292,11 @@ def import_recordings(
     t0 = time.monotonic()
     path, out = Path(path), check_output(out, overwrite)
     progress = progress or Progress()
+    if input_fs is not None:
+        input_fs = check_in_range("input_fs", input_fs, IMPORT_RANGES)
     opts = PipelineOptions(
-        fs=float(fs),
-        window_s=float(window_s),
+        fs=fs,
+        window_s=window_s,
         align=align,
         lag=LagConfig(max_lag_s=max_lag_s),
         qc=WindowQC() if qc else None,

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from scipy import signal as sps
 
+from innpar_freia.data.limits import SYNTH_RANGES, check_in_range
 from innpar_freia.data.splits import MIN_FOLDS
 from innpar_freia.data.store import WindowWriter
 from innpar_freia.errors import DataError, check_flag
@@ -207,6 +208,9 @@ def synthesize_dataset(
         if isinstance(value, bool) or not isinstance(value, Real):
             raise TypeError(f"{name} must be a number, not {value!r}")
     overwrite = check_flag("overwrite", overwrite)
+    # The ranges of `innpar data synth`: fs=1e7 ran for minutes before failing.
+    fs = check_in_range("fs", fs, SYNTH_RANGES)
+    window_seconds = check_in_range("window_seconds", window_seconds, SYNTH_RANGES)
     if subjects < 1:
         raise DataError(f"subjects must be at least 1, but is {subjects}")
     if folds is None:

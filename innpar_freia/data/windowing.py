@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from innpar_freia.data.import_report import window_rate
+from innpar_freia.data.limits import IMPORT_RANGES, check_in_range
 from innpar_freia.data.qc import (
     LagConfig,
     WindowQC,
@@ -36,7 +37,9 @@ from innpar_freia.errors import DataError
 
 @dataclass
 class PipelineOptions:
-    """Options of the recording pipeline. ``qc=None`` keeps every window without NaN."""
+    """Options of the recording pipeline. ``qc=None`` keeps every window without NaN.
+    ``fs``, ``window_s`` and the lag's ``max_lag_s`` are checked against the ranges of
+    ``innpar data import`` (:data:`~innpar_freia.data.limits.IMPORT_RANGES`)."""
 
     fs: float = 125.0  # Hz, of the output windows
     window_s: float = 5.0
@@ -44,6 +47,12 @@ class PipelineOptions:
     lag: LagConfig = field(default_factory=LagConfig)
     qc: WindowQC | None = field(default_factory=WindowQC)
     edges: str = "line"  # resampling beyond a recording's ends: qc.EDGES
+
+    def __post_init__(self) -> None:
+        # The Python API's import builds these without the CLI's option types.
+        self.fs = check_in_range("fs", self.fs, IMPORT_RANGES)
+        self.window_s = check_in_range("window_s", self.window_s, IMPORT_RANGES)
+        self.lag.max_lag_s = check_in_range("max_lag_s", self.lag.max_lag_s, IMPORT_RANGES)
 
     @property
     def window_length(self) -> int:

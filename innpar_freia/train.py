@@ -461,7 +461,54 @@ def claim_run_dir(root: str | Path, preset: str) -> tuple[Path, list[Path]]:
 
 
 def holds_run(run_dir: Path) -> bool:
-    return any((run_dir / name).exists() for name in RUN_ARTIFACTS)
+    """``run_dir`` holds a run: files of a run's names (:data:`RUN_ARTIFACTS`), none of
+    them another program's (:func:`foreign_run_files`)."""
+    present = any((run_dir / name).exists() for name in RUN_ARTIFACTS)
+    return present and not foreign_run_files(run_dir)
+
+
+def foreign_run_files(run_dir: Path) -> list[str]:
+    """The files in ``run_dir`` with a run's names that no run wrote: a config.json that
+    holds anything but what train writes into it, and without one, a metrics.jsonl of
+    other lines or a ``checkpoints`` that is a file. A folder holding the user's own
+    config.json was taken for a run, and ``--force`` replaced the file."""
+    config = run_dir / "config.json"
+    if config.exists():
+        return [] if _is_run_config(config) else ["config.json"]
+    foreign = []
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.exists() and not _is_run_metrics(metrics):
+        foreign.append("metrics.jsonl")
+    if (run_dir / "checkpoints").exists() and not (run_dir / "checkpoints").is_dir():
+        foreign.append("checkpoints")
+    return foreign
+
+
+# What train writes into config.json: the run's configuration (RunConfig.to_dict), what it
+# trained on, and its record of resumes.
+RUN_CONFIG_TABLES = ("model", "train", "data", "normalisation", "environment")
+
+
+def _is_run_config(path: Path) -> bool:
+    """A JSON object with nothing but what train writes, each of its kind: a user's own
+    ``{"my": "settings"}`` is not, nor is a file that is not JSON."""
+    try:
+        described = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(described, dict):
+        return False
+    kinds = {"preset": str, "resumed": list, **dict.fromkeys(RUN_CONFIG_TABLES, dict)}
+    return all(key in kinds and isinstance(v, kinds[key]) for key, v in described.items())
+
+
+def _is_run_metrics(path: Path) -> bool:
+    """Every line an epoch's record (empty: a run killed before its first epoch ended)."""
+    try:
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    except (OSError, ValueError):
+        return False
+    return all(isinstance(r, dict) and "epoch" in r for r in records)
 
 
 def run_reports(run_dir: Path) -> tuple[str, ...]:
@@ -569,6 +616,14 @@ def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
                 + (_UNFINISHED if unfinished else "")
             )
         return
+    foreign = foreign_run_files(run_dir)
+    if foreign:
+        them = "it is" if len(foreign) == 1 else "they are"
+        raise RunDirError(
+            f"{run_dir} holds {' and '.join(foreign)} that innpar train did not write: "
+            f"{them} not a run's and will not be replaced, even with --force; give the run "
+            "another folder"
+        )
     if holds_run(run_dir) and not force:
         if not any((run_dir / "checkpoints").glob("*.pt")):
             raise RunDirError(f"{run_dir} holds a run without a checkpoint" + _UNFINISHED)

@@ -1338,3 +1338,33 @@ def test_train_without_callbacks_gives_its_warnings_as_python_warnings(
         warnings.simplefilter("error", UserWarning)
         again = train(config, synth_file, tmp_path / "told", callbacks=told)
     assert told.messages == again.messages == result.messages
+
+
+def test_a_folder_with_the_users_own_config_json_is_no_run_and_force_keeps_the_file(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """A folder holding the user's own config.json was "a run without a checkpoint ...
+    start it again with --force", and --force replaced the user's file. A run is told by
+    what its files hold; other files of its names are refused, even with force."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "config.json").write_text('{"my": "settings"}')
+    refusal = (
+        r"proj holds config.json that innpar train did not write: it is not a run's and "
+        r"will not be replaced, even with --force; give the run another folder"
+    )
+    for force in (False, True):
+        with pytest.raises(RunDirError, match=refusal):
+            train(tiny(epochs=1), synth_file, project, force=force)
+    with pytest.raises(RunDirError, match=r"nothing to resume: .*proj has no checkpoints/last.pt$"):
+        train(None, synth_file, project, resume=True)
+    assert train_mod.holds_run(project) is False
+    assert (project / "config.json").read_text() == '{"my": "settings"}'
+    assert sorted(p.name for p in project.iterdir()) == ["config.json"]
+    # Without a config.json, a metrics.jsonl of other lines is the user's too.
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "metrics.jsonl").write_text("step,loss\n")
+    with pytest.raises(RunDirError, match=r"logs holds metrics\.jsonl that innpar train did not"):
+        train(tiny(epochs=1), synth_file, logs, force=True)
+    assert (logs / "metrics.jsonl").read_text() == "step,loss\n"

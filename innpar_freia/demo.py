@@ -10,7 +10,7 @@ from typing import Any
 
 from innpar_freia.config import TRAIN_DEFAULT_PRESET, resolve_config
 from innpar_freia.data.synthetic import synthesize_dataset
-from innpar_freia.errors import RunDirError
+from innpar_freia.errors import RunDirError, check_flag
 from innpar_freia.evaluate import evaluate
 from innpar_freia.figures import scope_phrase
 from innpar_freia.outputs import (
@@ -73,6 +73,7 @@ def run_demo(
 ) -> DemoResult:
     """Make the demo in ``out_dir``. ``force`` replaces an earlier demo there, and only a
     demo: it is moved aside while the new one is made, and put back if that fails."""
+    force = check_flag("force", force)
     out_dir = Path(out_dir)
     aside = None
     if out_dir.is_dir():

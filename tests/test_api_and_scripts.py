@@ -590,6 +590,7 @@ def test_api_flags_that_are_not_a_bool_are_refused_and_replace_nothing(
     from innpar_freia.config import resolve_config
     from innpar_freia.data.importers import import_data
     from innpar_freia.data.synthetic import synthesize_dataset
+    from innpar_freia.demo import run_demo
     from innpar_freia.reconstruct_folder import reconstruct_folder
     from innpar_freia.train import train
 
@@ -618,6 +619,12 @@ def test_api_flags_that_are_not_a_bool_are_refused_and_replace_nothing(
         reconstruct_folder(
             tiny_run / "checkpoints" / "best.pt", tmp_path, tmp_path / "o", resume="no"
         )
+    demo = tmp_path / "demo"
+    (demo / "data.h5").parent.mkdir()
+    (demo / "data.h5").write_bytes(b"mine")
+    with pytest.raises(TypeError, match=r"^force must be True or False, not 'no'$"):
+        run_demo(demo, force="no")
+    assert (demo / "data.h5").read_bytes() == b"mine"
     synthesize_dataset(data, subjects=3, minutes=0.5, folds=0, overwrite=np.True_)
     assert data.read_bytes() != b"mine"
 

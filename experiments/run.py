@@ -6,7 +6,9 @@
 
 Runs go to ``experiments/results/<name>/runs/...``; tables to ``results.md`` and
 ``results.json`` beside them (mean ± SD over folds and seeds, hardware, date, commit).
-Interrupted runs resume; finished ones are skipped, so the command can be repeated.
+Interrupted runs resume; finished ones are skipped, so the command can be repeated. A run
+whose training diverges is reported and the others go on; the runner then exits 1 naming
+it, and running again trains it again.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from innpar_freia.cli.common import (  # noqa: E402
     NonEmptyPath,
     os_error_message,
 )
-from innpar_freia.errors import InnparError  # noqa: E402
+from innpar_freia.errors import InnparError, listed  # noqa: E402
 from innpar_freia.experiments import (  # noqa: E402
     check_selection,
     load_experiment,
@@ -109,7 +111,9 @@ def _run_all(
     seed_list: list[int] | None,
     quiet: bool,
 ) -> None:
-    """Each experiment in turn, its results table when it is done."""
+    """Each experiment in turn, its results table when it is done; at the end, an error
+    naming the runs whose training failed (each experiment has gone on without them)."""
+    failures = []
     for config in configs:
         try:
             results = run_experiment(
@@ -126,7 +130,20 @@ def _run_all(
             raise click.ClickException(_message(config, exc)) from None
         except OSError as exc:  # a folder made read-only or a disk filled while it ran
             raise click.ClickException(_message(config, os_error_message(exc))) from None
-        click.echo(f"{config}: {out / results['experiment'] / 'results.md'}")
+        table = out / results["experiment"] / "results.md"
+        click.echo(f"{config}: {table}")
+        failed = [f"{f['variant']} {Path(f['run_dir']).name}" for f in results["failed"]]
+        if failed:
+            failures.append(
+                f"{config}: {len(failed)} run{'s' if len(failed) != 1 else ''} failed in "
+                f"training ({listed(failed, 6)}), why is in {table}"
+            )
+    if failures:
+        # One line, after every experiment has run the rest of its runs.
+        raise click.ClickException(
+            "; ".join(failures) + "; running again trains them again (they are seeded: expect them "
+            "to fail again unless the configuration changes)"
+        )
 
 
 def _message(config: Path, exc: Exception | str) -> str:

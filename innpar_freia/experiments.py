@@ -30,7 +30,8 @@ An experiment is a TOML file (see ``experiments/configs/``)::
 Each run lives in ``<out>/<name>/runs/<variant>/fold<k>-seed<s>/``; a finished run has a
 ``done.json`` and is skipped, an interrupted one resumes from its last checkpoint, and
 one that another process is training (its lock, see ``run_lock``) is left to it: several
-runners share out an experiment's runs, and each rewrites the table after each run.
+runners share out an experiment's runs, and each rewrites the table after each run. One
+whose training diverges is listed in the table as failed, and the others go on.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from innpar_freia.config import load_toml, resolve_config
-from innpar_freia.errors import ConfigError
+from innpar_freia.errors import ConfigError, TrainingDiverged
 from innpar_freia.outputs import (
     check_writable,
     make_folder,
@@ -1578,6 +1579,26 @@ def paired_table(diffs: dict[str, dict[str, dict[str, float | int]]]) -> str:
     return "\n".join(lines)
 
 
+def _not_tabulated(results: dict[str, Any], key: str | None) -> str | None:
+    """A line naming the variants that have no row in ``key``'s table (all of them when
+    ``key`` is None: nothing was scored), and why, or None when every variant has one. A
+    variant without a row was left out without a word."""
+    failed = Counter(f["variant"] for f in results.get("failed", []))
+    missing = []
+    for name, v in results["variants"].items():
+        if key is not None and v["aggregate"].get(key):
+            continue
+        if v["runs"]:
+            why = f"no run scored on {key}" if key else "no run scored"
+        else:
+            why = "no finished run"
+        if failed[name]:
+            why += f"; {failed[name]} failed in training, see Failed runs"
+        missing.append(f"`{name}` ({why})")
+    head = "Not in this table" if key else "No table, no variant has a scored run"
+    return f"{head}: " + ", ".join(missing) + "." if missing else None
+
+
 def _trained_on(records: list[dict[str, Any]]) -> str:
     """Where the table's runs were trained, and from which commit, with how many runs each
     (records written before runs recorded them count as not recorded)."""
@@ -1594,9 +1615,11 @@ def write_results(
     records: list[dict[str, Any]],
     device: str,
     commit: str | None = None,
+    failed: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Write ``results.{json,md}`` from ``records``; ``commit`` is the code's commit as the
-    runner found it (default: now)."""
+    runner found it (default: now); ``failed``: the runs whose training failed in this
+    runner (see run_experiment), listed with their messages."""
     from innpar_freia.distributed import hardware_description
     from innpar_freia.train import resolve_device, write_bytes_atomic, write_json_atomic
 
@@ -1642,6 +1665,8 @@ def write_results(
         k: {ref: paired_differences(results, k, ref) for ref in exp.protocol["reference"]}
         for k in keys
     }
+    # Runs whose training failed (diverged): not in any table, so named here with why.
+    results["failed"] = list(failed or [])
     write_json_atomic(out / "results.json", results)
     lines = [
         f"# {exp.name}",
@@ -1655,9 +1680,25 @@ def write_results(
         f"seeds {exp.protocol['seeds']}; mean ± SD over runs; MAE in mmHg; calibrated = "
         f"{exp.protocol['calibration']} from each subject's first window.",
     ]
+    if not keys:
+        # No run scored at all: the variants' notes would otherwise have no table to go under.
+        note = _not_tabulated(results, None)
+        if note:
+            lines += ["", note]
     for key in keys:
         lines += ["", f"## {key}", "", markdown_table(results, key)]
+        note = _not_tabulated(results, key)
+        if note:
+            lines += ["", note]
         for reference in exp.protocol["reference"]:
+            if not results["paired"][key][reference]:
+                # A header without rows read as a table still to be filled in.
+                lines += [
+                    "",
+                    f"No paired differences against `{reference}`: no other variant has a "
+                    "run scored on the same folds and seeds as it.",
+                ]
+                continue
             lines += [
                 "",
                 f"Paired differences against `{reference}` on the same folds and "
@@ -1666,6 +1707,19 @@ def write_results(
                 "",
                 paired_table(results["paired"][key][reference]),
             ]
+    if results["failed"]:
+        lines += [
+            "",
+            "## Failed runs",
+            "",
+            "Their training failed, so they are in no table above; running the experiment "
+            "again trains them again (they are seeded: expect them to fail again unless the "
+            "configuration changes):",
+            "",
+        ]
+        lines += [
+            f"- {f['variant']} {Path(f['run_dir']).name}: {f['message']}" for f in results["failed"]
+        ]
     # Through a temporary file named by process: runners on one table (finished_records)
     # may write it at the same moment.
     write_bytes_atomic(out / "results.md", ("\n".join(lines) + "\n").encode())
@@ -1696,6 +1750,18 @@ def check_selection(
     return exp
 
 
+# The options of ``innpar train`` that training's messages name, as an experiment file sets
+# them: a runner has no such option.
+_CONFIG_TERMS = {"(--lr)": "(the variant's train.lr)"}
+
+
+def in_config_terms(message: str) -> str:
+    """``message`` of training, naming a configuration's settings where it names options."""
+    for option, setting in _CONFIG_TERMS.items():
+        message = message.replace(option, setting)
+    return message
+
+
 def run_experiment(
     path: str | Path,
     out_root: str | Path,
@@ -1708,7 +1774,8 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Run (or resume) every variant x seed x test fold of an experiment file, or only the
     variants in ``only``, the test folds in ``folds`` and the seeds in ``seeds``; returns
-    the results table."""
+    the results table. A run whose training diverges does not stop the others: it is in
+    the table's ``failed`` list, and a later call trains it again."""
     exp = check_selection(load_experiment(path), only, folds, seeds)
     from innpar_freia.train import resolve_device
 
@@ -1758,11 +1825,16 @@ def run_experiment(
             said.add(note)
             log(note)
 
+    # Runs whose training failed on their own (the loss or weights became NaN): named in the
+    # table, and the runner goes on with the others rather than leave them untrained.
+    failed: list[dict[str, Any]] = []
+
     def tabulate() -> dict[str, Any]:
         # Under the table's lock: another runner that gathered the runs before this one's
         # latest finished must not write its table over this one's afterwards.
         with table_lock(out):
-            return write_results(exp, out, finished_records(exp, out, data, once), device, commit)
+            records = finished_records(exp, out, data, once)
+            return write_results(exp, out, records, device, commit, failed)
 
     created = make_folder(out)
     attempted: list[Path] = []
@@ -1786,6 +1858,21 @@ def run_experiment(
                 )
             held[key] = run_dir
             return
+        except TrainingDiverged as exc:
+            # This run's own failure, not the experiment's (a bad config or data file, a
+            # full disk and Ctrl-C still stop the runner): hours of other runs were lost
+            # to it, and a rerun stopped at it again before reaching them.
+            message = in_config_terms(str(exc))
+            log(f"[{exp.name}] {variant.name} {run_dir.name}: failed: {message}")
+            failed.append(
+                {
+                    "variant": variant.name,
+                    "test_fold": fold,
+                    "seed": seed,
+                    "run_dir": str(run_dir),
+                    "message": message,
+                }
+            )
         held.pop(key, None)
         tabulate()
 

@@ -715,3 +715,29 @@ def test_aggregate_keeps_a_number_the_first_run_lacks() -> None:
     agg = aggregate(runs, "k")
     assert agg["wave_mae"] == {"mean": 2.0, "sd": 1.0, "n": 3}
     assert agg["inverse_mae"]["n"] == 2 and agg["inverse_mae"]["mean"] == pytest.approx(0.6)
+
+
+def test_a_table_without_a_scored_run_names_every_variant_and_the_failures(tmp_path: Path):
+    """Every run failed in training (or none has finished): the table had only its header
+    lines, with not a word on the variants or why they had no rows."""
+    from innpar_freia.experiments import write_results
+
+    exp = make_experiment(tmp_path)
+    failure = {
+        "variant": "b",
+        "test_fold": 0,
+        "seed": 1,
+        "run_dir": str(tmp_path / "runs" / "b" / "fold0-seed1"),
+        "message": "loss became nan at epoch 1, step 2: training stopped",
+    }
+    results = write_results(exp, tmp_path, [], "cpu", commit="abc1234", failed=[failure])
+    md = (tmp_path / "results.md").read_text()
+    assert (
+        "No table, no variant has a scored run: `a` (no finished run), `b` (no finished run; "
+        "1 failed in training, see Failed runs)." in md
+    )
+    assert "Paired differences" not in md
+    assert "## Failed runs" in md
+    assert "- b fold0-seed1: loss became nan at epoch 1, step 2: training stopped" in md
+    assert results["failed"] == [failure]
+    assert json.loads((tmp_path / "results.json").read_text())["failed"] == [failure]

@@ -356,3 +356,58 @@ def test_the_runner_takes_h_for_help_as_innpar_does() -> None:
     for flag in ("-h", "--help"):
         result = CliRunner().invoke(_script().main, [flag])
         assert result.exit_code == 0 and "Train and evaluate the experiments" in result.output
+
+
+def test_a_run_that_diverges_is_reported_and_the_others_still_run(synth_file: Path, tmp_path: Path):
+    """A run whose loss became NaN stopped the runner: the variants after it were never
+    trained (a rerun stopped at it again), the table left its variant out without a word,
+    printed a paired-differences header without rows, and the hint named ``--lr``, an
+    option the runner does not have."""
+    text = (
+        EXPERIMENT.format(data=synth_file)
+        .replace('name = "b"\n', 'name = "boom"\n')
+        .replace("grad_weight = 0.5", "lr = 1000.0")
+        .replace("[protocol]", '[protocol]\nreference = "a"')
+        + '[[variants]]\nname = "c"\n'
+    )
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(text)
+    out = tmp_path / "out"
+    args = [str(cfg), "--out", str(out), "--device", "cpu", "--quiet"]
+    result = CliRunner().invoke(_script().main, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "boom fold0-seed1: failed: loss became nan" in result.output
+    assert result.output.count("Error:") == 1
+    error = result.output.split("Error: ")[1]
+    assert error.startswith(f"{cfg}: 1 run failed in training (boom fold0-seed1)")
+    assert "running again trains them again" in error and error.count("\n") == 1
+    assert "(--lr)" not in result.output and "(the variant's train.lr)" in result.output
+    table = out / "mini"
+    # The variant after the one that failed was trained and tabulated.
+    assert (table / "runs" / "c" / "fold0-seed1" / "done.json").is_file()
+    md = (table / "results.md").read_text()
+    assert "| c | 1 |" in md and "| a | 1 |" in md
+    assert "Not in this table: `boom` (no finished run; 1 failed in training" in md
+    failed_section = md.split("## Failed runs")[1]
+    assert "- boom fold0-seed1: loss became nan" in failed_section
+    assert "(the variant's train.lr)" in failed_section
+    saved = json.loads((table / "results.json").read_text())
+    assert saved["variants"]["boom"]["runs"] == []
+    [failure] = saved["failed"]
+    assert (failure["variant"], failure["test_fold"], failure["seed"]) == ("boom", 0, 1)
+    assert failure["message"].startswith("loss became nan")
+    # Run again: the failed run is tried again (and fails again), the others are kept.
+    done = table / "runs" / "a" / "fold0-seed1" / "done.json"
+    stamp = done.stat().st_mtime_ns
+    result = CliRunner().invoke(_script().main, args)
+    assert result.exit_code == 1 and "boom fold0-seed1: training" in result.output
+    assert done.stat().st_mtime_ns == stamp
+    # Only the reference finished: no paired-differences table without rows.
+    result = CliRunner().invoke(
+        _script().main, [*args[:2], str(tmp_path / "other"), *args[3:], "--only", "a,boom"]
+    )
+    assert result.exit_code == 1, result.output
+    md = (tmp_path / "other" / "mini" / "results.md").read_text()
+    assert "Paired differences against" not in md
+    assert "No paired differences against `a`: no other variant has a run" in md
+    assert "`c` (no finished run)" in md

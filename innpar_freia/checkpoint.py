@@ -354,7 +354,8 @@ class Checkpoint:
                 f"the windows are at {float(fs):g} Hz, but {self.path.name} was trained on "
                 f"windows at {self.fs:g} Hz: resample them (innpar reconstruct does)"
             )
-        return network_windows(windows, what)  # its length is checked by _run
+        # Its length is checked by _run, whose message says what to do about it.
+        return network_windows(windows, what, self.window_length, check_length=False)
 
     def predict_abp(
         self, ppg: np.ndarray, *, batch_size: int = 512, fs: float | None = None
@@ -404,16 +405,22 @@ class Checkpoint:
         return self._run(abp, True, batch_size, norm, dtype=dtype)
 
 
-def network_windows(windows: Any, what: str, window_length: int | None = None) -> np.ndarray:
+def network_windows(
+    windows: Any, what: str, window_length: int | None = None, *, check_length: bool = True
+) -> np.ndarray:
     """``windows`` (numpy or torch) as an array of shape ``(n, window_length)`` (not copied),
     refused (``ValueError``) when any holds NaN, inf or a value beyond float32's range: the
     network runs in float32 and would return NaN for those windows, blamed on the weights.
-    ``window_length`` ``None``: any length."""
+    ``window_length`` ``None``: any length; ``check_length=False``: named in the message
+    only (the caller checks it, with its own advice)."""
     if isinstance(windows, torch.Tensor):
         windows = windows.detach().cpu()  # numpy() refuses a tensor that requires grad
     given = real_numbers(windows, f"{what} windows")
     length = "L" if window_length is None else window_length
-    if given.ndim != 2 or (window_length is not None and given.shape[1] != window_length):
+    wrong_length = (
+        check_length and window_length is not None and given.shape[-1:] != (window_length,)
+    )
+    if given.ndim != 2 or wrong_length:
         raise ValueError(
             f"{what} windows must be an array of shape (n, {length}), got shape {given.shape}"
             + (" (one window: add an axis, x[None])" if given.ndim == 1 else "")

@@ -261,7 +261,9 @@ def test_synthetic_file_edge_cases_and_seeds(tmp_path) -> None:
 
     two = read_info(synthesize_dataset(tmp_path / "two.h5", subjects=2, minutes=0.2, fs=fs))
     assert set(two.split) == {"train"}
-    with pytest.raises(DataError, match="has 7 samples, need >= 8"):
+    # 7 samples (0.07 s at 100 Hz): refused by the command's range, the shortest window it
+    # takes (0.5 s, 8 samples at its lowest 16 Hz) before the 8-sample floor is reached.
+    with pytest.raises(DataError, match=r"window_seconds \(--window-seconds\) is 0.07, not in"):
         synthesize_dataset(
             tmp_path / "w.h5", subjects=3, minutes=0.2, fs=100.0, window_seconds=0.07
         )

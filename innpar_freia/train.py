@@ -16,6 +16,7 @@ import json
 import math
 import os
 import platform
+import sys
 import time
 import warnings
 from contextlib import nullcontext
@@ -127,7 +128,21 @@ class WarningCallbacks(SilentCallbacks):
 
     def on_message(self, text: str) -> None:
         if text.startswith("warning:"):
-            warnings.warn(text.removeprefix("warning:").strip(), UserWarning, stacklevel=2)
+            warnings.warn(
+                text.removeprefix("warning:").strip(), UserWarning, stacklevel=_caller_level()
+            )
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside this package, for a warning issued in
+    it: stacklevel=2 named a line of train.py (and Python's default filter then showed a
+    second train()'s warning of the same text no more). ``skip_file_prefixes`` would do it,
+    from Python 3.12 on."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 1  # the frame that calls warnings.warn: stacklevel 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class _Told:
@@ -468,8 +483,8 @@ def holds_run(run_dir: Path) -> bool:
 
 
 def foreign_run_files(run_dir: Path) -> list[str]:
-    """The files in ``run_dir`` with a run's names that no run wrote: a config.json that
-    holds anything but what train writes into it, and without one, a metrics.jsonl of
+    """The files in ``run_dir`` with a run's names that no run wrote: a config.json without
+    what train writes into it (:func:`_is_run_config`), and without one, a metrics.jsonl of
     other lines or a ``checkpoints`` that is a file. A folder holding the user's own
     config.json was taken for a run, and ``--force`` replaced the file."""
     config = run_dir / "config.json"
@@ -484,22 +499,27 @@ def foreign_run_files(run_dir: Path) -> list[str]:
     return foreign
 
 
-# What train writes into config.json: the run's configuration (RunConfig.to_dict), what it
-# trained on, and its record of resumes.
+# What train writes into config.json, every version of it and at once (atomically, before
+# the first epoch): the run's configuration (RunConfig.to_dict), what it trained on.
 RUN_CONFIG_TABLES = ("model", "train", "data", "normalisation", "environment")
 
 
 def _is_run_config(path: Path) -> bool:
-    """A JSON object with nothing but what train writes, each of its kind: a user's own
-    ``{"my": "settings"}`` is not, nor is a file that is not JSON."""
+    """A JSON object holding what train writes, each of its kind (and a list of resumes,
+    where it has one). Other keys are allowed: a run's config.json edited by hand (a
+    ``"notes"``), or written by a later version. A user's own ``{"my": "settings"}`` is not
+    a run's, nor ``{"preset": "tiny", "train": {...}}`` shaped like a part of one, nor a
+    file that is not JSON."""
     try:
         described = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     if not isinstance(described, dict):
         return False
-    kinds = {"preset": str, "resumed": list, **dict.fromkeys(RUN_CONFIG_TABLES, dict)}
-    return all(key in kinds and isinstance(v, kinds[key]) for key, v in described.items())
+    kinds = {"preset": str, **dict.fromkeys(RUN_CONFIG_TABLES, dict)}
+    return all(isinstance(described.get(key), kind) for key, kind in kinds.items()) and (
+        isinstance(described.get("resumed", []), list)
+    )
 
 
 def _is_run_metrics(path: Path) -> bool:
@@ -932,9 +952,9 @@ class Flat:
     # Each window's median ABP, a block at a time: the units check below (8 bytes a window).
     abp_medians: list[np.ndarray] = field(default_factory=list)
 
-    def check(self, data: Path) -> str:
+    def check(self, data: Path) -> list[str]:
         """Refuse (``DataError``) when every window's PPG or every window's ABP is flat;
-        otherwise the warning to print, if any are ("" if none), and the units warning:
+        otherwise the warnings to print: one if any are, and the units warning:
         a file edited after its import (ABP normalised, in kPa) trained without a word,
         and every number in mmHg (the protocol's thresholds, BHS, AAMI) was then wrong."""
         for name, n in (("PPG", self.ppg), ("ABP", self.abp)):
@@ -943,21 +963,24 @@ class Flat:
                     f"{data}: the {name} of every training window is a constant line: "
                     "there is no pulse to learn from"
                 )
-        units = ""
+        said = []
+        if self.ppg or self.abp:
+            said.append(self._flat_warning())
         found = self.abp_medians and abp_units_warning(
             np.concatenate(self.abp_medians), f"{data}'s training windows"
         )
         if found:
-            units = f"warning: {found}; the protocol's thresholds (BHS, AAMI) are in mmHg"
-        if not (self.ppg or self.abp):
-            return units
+            said.append(f"warning: {found}; the protocol's thresholds (BHS, AAMI) are in mmHg")
+        return said
+
+    def _flat_warning(self) -> str:
         (name, n), *more = [(k, n) for k, n in (("PPG", self.ppg), ("ABP", self.abp)) if n]
         which = f"{n} of the {self.windows} training windows {'has' if n == 1 else 'have'} "
         which += f"a constant {name}" + "".join(f" and {m} a constant {k}" for k, m in more)
         return (
             f"warning: {which} (no pulse): the network learns nothing from them and is "
             "pulled toward a flat output; drop them ('innpar data import' rejects such windows)"
-        ) + (f"\n{units}" if units else "")
+        )
 
 
 def resolve_device(name: str) -> torch.device:
@@ -1418,8 +1441,8 @@ def _train(
     else:
         norm = fit_normalisation(data, plan.train, cfg.abp_norm)
         baselines, flat = fit_baselines(data, plan.train, info.fs)
-        warning = flat.check(data)
-        if warning and main:  # only rank 0 talks
+        said = flat.check(data)  # every rank: each refuses a file of flat windows
+        for warning in said if main else []:  # only rank 0 talks
             cb.on_message(warning)
     if has_val:
         # Before the first epoch, and every rank the whole split: NaN met while validating

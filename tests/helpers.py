@@ -4,6 +4,7 @@ weights of two checkpoints."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import signal
@@ -17,6 +18,13 @@ from click.testing import CliRunner, Result
 
 from innpar_freia.checkpoint import read_checkpoint
 from innpar_freia.cli import cli
+
+# The config.json of a run killed before its first checkpoint, as innpar train writes it
+# (atomically, whole, before the first epoch): what a folder must hold to be taken for a
+# run (train.foreign_run_files); "{}" is a user's file.
+KILLED_RUN_CONFIG = json.dumps(
+    {"preset": "tiny", "model": {}, "train": {}, "data": {}, "normalisation": {}, "environment": {}}
+)
 
 
 def git_in(folder: Path) -> Callable[..., str]:
@@ -94,7 +102,7 @@ def leave_a_killed_force(run_dir: Path) -> Path:
     aside = dead_aside(run_dir)
     for name in ("config.json", "metrics.jsonl", "checkpoints"):
         os.replace(run_dir / name, aside / name)
-    (run_dir / "config.json").write_text("{}")
+    (run_dir / "config.json").write_text(KILLED_RUN_CONFIG)
     return aside
 
 

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import assert_clean_failure, dead_aside
+from helpers import KILLED_RUN_CONFIG, assert_clean_failure, dead_aside
 
 from innpar_freia.cli import cli
 
@@ -158,7 +158,7 @@ def test_dry_run_shows_the_run_the_data_gives_and_refuses_what_a_run_would(tmp_p
     text.write_text("not HDF5")
     (tmp_path / "taken" / "checkpoints").mkdir(parents=True)
     (tmp_path / "taken" / "checkpoints" / "last.pt").write_bytes(b"x")
-    (tmp_path / "taken" / "config.json").write_text("{}")
+    (tmp_path / "taken" / "config.json").write_text(KILLED_RUN_CONFIG)
     for args, message in (
         (("--data", text), "is not a readable HDF5 file"),
         (("--data", fast, "--test-fold", "9"), "fold"),
@@ -335,7 +335,7 @@ def test_a_new_demo_stopped_halfway_leaves_nothing(tmp_path: Path, made: bool) -
 
     def interrupted(cfg, data, run_dir, callbacks=None):
         (Path(run_dir) / "checkpoints").mkdir(parents=True)
-        (Path(run_dir) / "config.json").write_text("{}")
+        (Path(run_dir) / "config.json").write_text(KILLED_RUN_CONFIG)
         raise KeyboardInterrupt
 
     with pytest.MonkeyPatch.context() as mp:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import KILLED_RUN_CONFIG
 
 from innpar_freia.cli import cli
 
@@ -86,7 +87,7 @@ def test_dry_run_with_force_accepts_a_run_directory_that_holds_a_run(
     taken = tmp_path / "taken"
     (taken / "checkpoints").mkdir(parents=True)
     (taken / "checkpoints" / "last.pt").write_bytes(b"old")
-    (taken / "config.json").write_text("{}")
+    (taken / "config.json").write_text(KILLED_RUN_CONFIG)
     args = ["train", "--data", synth_file, "--preset", "tiny", "--out", taken, "--dry-run"]
     refused = run(*args)
     assert refused.exit_code == 1 and "already holds a run" in refused.output
@@ -94,7 +95,7 @@ def test_dry_run_with_force_accepts_a_run_directory_that_holds_a_run(
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["preset"] == "tiny"
     assert (taken / "checkpoints" / "last.pt").read_bytes() == b"old"
-    assert (taken / "config.json").read_text() == "{}"
+    assert (taken / "config.json").read_text() == KILLED_RUN_CONFIG
     assert sorted(p.name for p in taken.iterdir()) == ["checkpoints", "config.json"]
 
 

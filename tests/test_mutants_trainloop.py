@@ -1004,6 +1004,13 @@ def test_training_warns_of_training_abp_that_is_not_in_mmhg(
         told = Told()
         train(tiny(epochs=1), path, tmp_path / path.stem, callbacks=told)
         assert not [m for m in told.messages if "not a blood pressure" in m]
+    # Beside flat windows, two warnings, each a message of its own (they came as one, the
+    # second's "warning:" inside the first).
+    both = flattened(scaled, tmp_path / "both.h5", [int(train_rows[0])], [])
+    told = Told()
+    train(tiny(epochs=1), both, tmp_path / "both", callbacks=told)
+    said = [m for m in told.messages if "constant" in m or "not a blood pressure" in m]
+    assert len(said) == 2 and all(m.count("warning:") == 1 for m in said)
 
 
 def test_training_refuses_a_file_whose_every_training_ppg_is_flat(

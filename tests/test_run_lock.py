@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import hold_run_dir
+from helpers import KILLED_RUN_CONFIG, hold_run_dir
 
 from innpar_freia.config import resolve_config
 from innpar_freia.errors import RunDirError
@@ -146,7 +146,8 @@ def test_a_killed_holder_does_not_block_the_next_run(
 ) -> None:
     run = tmp_path / "runs" / "k1"
     proc = holder(run)
-    (run / "config.json").write_text("{}")  # as a run killed before its first epoch leaves
+    # As a run killed before its first epoch leaves.
+    (run / "config.json").write_text(KILLED_RUN_CONFIG)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     with pytest.raises(RunDirError, match="holds a run without a checkpoint"):

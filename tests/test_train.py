@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import KILLED_RUN_CONFIG
 
 import innpar_freia.train as train_mod
 from innpar_freia.checkpoint import load_checkpoint, read_checkpoint
@@ -159,7 +160,7 @@ def test_run_dir_is_never_overwritten_silently(synth_file: Path, tmp_path: Path)
     # leaves config.json alone: both commands say what happened and what to do.
     killed = tmp_path / "killed"
     killed.mkdir()
-    (killed / "config.json").write_text("{}")
+    (killed / "config.json").write_text(KILLED_RUN_CONFIG)
     advice = "was killed before its first epoch ended; if no innpar train is writing it, start"
     with pytest.raises(RunDirError, match=f"holds a run without a checkpoint: .*{advice}"):
         train(tiny(epochs=1), synth_file, killed)
@@ -1319,6 +1320,9 @@ def test_train_without_callbacks_gives_its_warnings_as_python_warnings(
     with pytest.warns(UserWarning) as caught:
         result = train(config, synth_file, tmp_path / "run")
     said = [str(w.message) for w in caught if w.category is UserWarning]
+    # Each points at the caller's line, not at train.py's (where Python's default filter
+    # then showed a second train()'s warning of the same text no more).
+    assert {w.filename for w in caught if w.category is UserWarning} == {__file__}
     assert [s for s in said if "watches the validation MAE" in s] == [
         "early_stopping = 1 watches the validation MAE, and this run has no validation "
         "windows: it is off, and the run trains all 1 epochs"
@@ -1368,3 +1372,25 @@ def test_a_folder_with_the_users_own_config_json_is_no_run_and_force_keeps_the_f
     with pytest.raises(RunDirError, match=r"logs holds metrics\.jsonl that innpar train did not"):
         train(tiny(epochs=1), synth_file, logs, force=True)
     assert (logs / "metrics.jsonl").read_text() == "step,loss\n"
+    # Shaped like a part of a run's ("{}", a preset and a train table) is still the user's.
+    for own in ("{}", '{"preset": "tiny", "train": {"epochs": 5}}'):
+        (project / "config.json").write_text(own)
+        with pytest.raises(RunDirError, match=refusal):
+            train(tiny(epochs=1), synth_file, project, force=True)
+        assert (project / "config.json").read_text() == own
+
+
+def test_a_run_whose_config_json_was_edited_by_hand_is_still_a_run(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """A key added to a run's config.json (notes, or a later version's) made the run "not a
+    run's" config.json: --force refused it while --resume went on. Guards against asking
+    for nothing but the keys train writes."""
+    run = tmp_path / "r"
+    train(tiny(epochs=1), synth_file, run)
+    described = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**described, "notes": "baseline"}))
+    assert train_mod.holds_run(run) and not train_mod.foreign_run_files(run)
+    with pytest.raises(RunDirError, match="already holds a run; pass --resume"):
+        train(tiny(epochs=1), synth_file, run)
+    assert train(tiny(epochs=1), synth_file, run, force=True).epochs_completed == 1

@@ -147,20 +147,25 @@ def test_abp_out_of_range_is_not_reconstructed_into_ppg():
 # --------------------------------------------------------------------------------------
 
 
-def linear_checkpoint(tmp_path: Path, data: dict | None = None, **train) -> Checkpoint:
-    """The tiny network's checkpoint whose forward pass is replaced by ``100 + 20 x`` (and
-    its reverse pass by the inverse): a "model" whose output is known sample by sample, so
-    that what the file layer does with it can be checked by hand. ``data``: what the
-    checkpoint says of its training data; ``train``: its run's training settings."""
+def tiny_checkpoint(path: Path, data: dict | None = None, **train) -> Checkpoint:
+    """The tiny network (seed 0) as a checkpoint at ``path``, scaling ABP 60..160 mmHg."""
     cfg = resolve_config("tiny", train=train)
-    ckpt = Checkpoint(
-        path=tmp_path / "linear.pt",
+    return Checkpoint(
+        path=path,
         model=build_model(cfg.model, seed=0),
         run_config=cfg,
         normalisation=Normalisation("minmax", 60.0, 100.0),
         baselines=None,
         data=data or {},
     )
+
+
+def linear_checkpoint(tmp_path: Path, data: dict | None = None, **train) -> Checkpoint:
+    """The tiny network's checkpoint whose forward pass is replaced by ``100 + 20 x`` (and
+    its reverse pass by the inverse): a "model" whose output is known sample by sample, so
+    that what the file layer does with it can be checked by hand. ``data``: what the
+    checkpoint says of its training data; ``train``: its run's training settings."""
+    ckpt = tiny_checkpoint(tmp_path / "linear.pt", data, **train)
     ckpt.predict_abp = lambda w, batch_size=512: 100.0 + 20.0 * np.asarray(w)  # type: ignore[method-assign]
     ckpt.predict_ppg = lambda w, batch_size=512, dtype=np.float64: (  # type: ignore[method-assign]
         (np.asarray(w, dtype=np.float64) - 100.0) / 20.0
@@ -921,14 +926,7 @@ def test_reconstruct_array_tells_a_checkpoint_s_predict_the_model_rate(tmp_path)
     """Bug: ``reconstruct_array(x, fs, ckpt.predict_abp, model_fs=100.0, ...)`` with a
     125 Hz checkpoint ran silently: predict was called without fs, so no rate was checked,
     and every window reached the network at the wrong rate."""
-    cfg = resolve_config("tiny")
-    ckpt = Checkpoint(
-        path=tmp_path / "tiny.pt",
-        model=build_model(cfg.model, seed=0),
-        run_config=cfg,
-        normalisation=Normalisation("minmax", 60.0, 100.0),
-        baselines=None,
-    )
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
     x = sine(30.0)
     with pytest.raises(ValueError, match=f"trained on windows at {ckpt.fs:g} Hz"):
         reconstruct_array(x, FS, ckpt.predict_abp, ckpt.fs * 0.8, ckpt.window_length)

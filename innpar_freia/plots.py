@@ -6,6 +6,7 @@ as PNG or PDF by :func:`save_figure` (through a temporary name).
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -123,6 +124,11 @@ def plot_reconstructions(
     ``title`` heads the figure (the model and protocol: calibrated and calibration-free
     windows look alike)."""
     path = figure_path(path)  # before drawing: a bad name leaves no figure made
+    if isinstance(max_windows, bool) or not isinstance(max_windows, numbers.Integral):
+        raise TypeError(f"max_windows must be a whole number, not {max_windows!r}")
+    if max_windows < 1:
+        # -2 failed in matplotlib: "figure size must be positive finite".
+        raise ValueError(f"max_windows, the windows to draw, must be >= 1, not {max_windows}")
     n = min(max_windows, len(ref))
     if n == 0:
         raise ValueError("no windows to plot")

@@ -323,6 +323,14 @@ def _told_the_rate(predict: Predictor, model_fs: float) -> Predictor:
     """``predict`` given ``fs=model_fs`` where it takes an ``fs`` (``Checkpoint.predict_abp``
     does): it then refuses a ``model_fs`` that is not its network's rate, which otherwise
     went through silently, every window at the wrong rate."""
+    network_fs = getattr(getattr(predict, "__self__", None), "fs", None)
+    if isinstance(network_fs, (int, float)) and not math.isclose(network_fs, model_fs):
+        # A checkpoint's own predict_abp/predict_ppg: its refusal said "resample them",
+        # where the fix is the model_fs given here.
+        raise ValueError(
+            f"model_fs is {model_fs:g} Hz, but the checkpoint's network takes windows at "
+            f"{network_fs:g} Hz: pass model_fs={network_fs:g} (Checkpoint.fs)"
+        )
     try:
         takes_fs = "fs" in inspect.signature(predict).parameters
     except (TypeError, ValueError):  # a callable without a signature: told nothing

@@ -928,7 +928,13 @@ def test_reconstruct_array_tells_a_checkpoint_s_predict_the_model_rate(tmp_path)
     and every window reached the network at the wrong rate."""
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
     x = sine(30.0)
-    with pytest.raises(ValueError, match=f"trained on windows at {ckpt.fs:g} Hz"):
-        reconstruct_array(x, FS, ckpt.predict_abp, ckpt.fs * 0.8, ckpt.window_length)
+    wrong = ckpt.fs * 0.8
+    with pytest.raises(ValueError) as err:
+        reconstruct_array(x, FS, ckpt.predict_abp, wrong, ckpt.window_length)
+    # The fix named is this call's model_fs (predict_abp's own refusal said "resample").
+    assert str(err.value) == (
+        f"model_fs is {wrong:g} Hz, but the checkpoint's network takes windows at "
+        f"{ckpt.fs:g} Hz: pass model_fs={ckpt.fs:g} (Checkpoint.fs)"
+    )
     r = reconstruct_array(x, FS, ckpt.predict_abp, ckpt.fs, ckpt.window_length)
     assert r.n_windows > 0 and np.isfinite(r.signal).any()

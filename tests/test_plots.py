@@ -410,3 +410,15 @@ def test_a_bad_figure_name_is_refused_before_drawing_and_leaves_no_figure_open(t
     assert plt.get_fignums() == before
     assert "''" not in str(err.value)
     assert ("is a folder" if name == "folder" else ".png or .pdf") in str(err.value)
+
+
+def test_plot_reconstructions_refuses_a_window_count_below_one(tmp_path) -> None:
+    """Bug: max_windows=-2 failed inside matplotlib ("figure size must be positive
+    finite"); predictions_figure checked its n, the plot function itself did not."""
+    ref = np.full((3, 125), 100.0)
+    for bad, error in ((-2, ValueError), (0, ValueError), (1.5, TypeError)):
+        with pytest.raises(error, match="max_windows"):
+            plots.plot_reconstructions(ref, ref, 125.0, tmp_path / "r.png", max_windows=bad)
+    assert not (tmp_path / "r.png").exists()
+    plots.plot_reconstructions(ref, ref + 1, 125.0, tmp_path / "r.png", max_windows=1)
+    assert (tmp_path / "r.png").stat().st_size > 0

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from innpar_freia.checkpoint import Checkpoint, load_checkpoint
+from innpar_freia.data.limits import number_in_range
 from innpar_freia.errors import DataError, UnknownRateError, check_flag
 from innpar_freia.metrics import CALIBRATIONS
 from innpar_freia.outputs import (
@@ -90,12 +91,7 @@ class ReconstructOptions:
             value = getattr(self, name)
             if value is None and name == "fs":
                 continue  # the rate from the file
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-                raise TypeError(f"ReconstructOptions.{name} must be a number, not {value!r}")
-            if not low <= value <= high:  # NaN fails it too
-                raise DataError(
-                    f"ReconstructOptions.{name} is {value:g}, not in the range {low:g} to {high:g}"
-                )
+            number_in_range(f"ReconstructOptions.{name}", value, low, high)
         if self.calibration_at is not None and (
             isinstance(self.calibration_at, bool)
             or not isinstance(self.calibration_at, (int, float, np.number))

@@ -32,11 +32,18 @@ SYNTH_RANGES = {
 
 def check_in_range(name: str, value: object, ranges: dict[str, tuple[float, float, str]]) -> float:
     """``value`` of the argument ``name`` as a float, or an error naming it, its option and
-    its range: a TypeError for what is not a number, else a DataError (NaN too)."""
+    its range (:func:`number_in_range`)."""
     low, high, option = ranges[name]
+    return number_in_range(f"{name} ({option})", value, low, high)
+
+
+def number_in_range(label: str, value: object, low: float, high: float) -> float:
+    """``value`` as a float, or an error naming it by ``label`` with its range: a TypeError
+    for what is not a number, else a DataError (NaN too). ``ReconstructOptions`` checks its
+    fields with it as well."""
     if isinstance(value, bool) or not isinstance(value, Real):  # numpy's numbers are Real
-        raise TypeError(f"{name} ({option}) must be a number, not {value!r}")
+        raise TypeError(f"{label} must be a number, not {value!r}")
     number = float(value)
     if not low <= number <= high:  # NaN fails it too
-        raise DataError(f"{name} ({option}) is {number:g}, not in the range {low:g} to {high:g}")
+        raise DataError(f"{label} is {number:g}, not in the range {low:g} to {high:g}")
     return number

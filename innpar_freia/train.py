@@ -16,6 +16,7 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 import time
 import warnings
@@ -31,6 +32,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from innpar_freia import __version__, distributed
+from innpar_freia.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from innpar_freia.checkpoint import (
     check_freia_version,
     freia_version,
@@ -494,9 +496,43 @@ def foreign_run_files(run_dir: Path) -> list[str]:
     metrics = run_dir / "metrics.jsonl"
     if metrics.exists() and not _is_run_metrics(metrics):
         foreign.append("metrics.jsonl")
-    if (run_dir / "checkpoints").exists() and not (run_dir / "checkpoints").is_dir():
+    checkpoints = run_dir / "checkpoints"
+    if checkpoints.exists() and not checkpoints.is_dir():
         foreign.append("checkpoints")
+    elif checkpoints.is_dir():
+        foreign.extend(f"checkpoints/{name}" for name in _foreign_checkpoints(checkpoints))
     return foreign
+
+
+# The names train gives what it writes into checkpoints/ (the hidden ``.NAME.tmp`` files
+# are its atomic writes, left by a run killed mid-write).
+_RUN_CHECKPOINT = re.compile(r"(last|best|epoch-\d{4,})\.pt|\..+\.tmp")
+
+
+def _foreign_checkpoints(checkpoints: Path) -> list[str]:
+    """The files in a ``checkpoints`` folder, of a folder without config.json, that no run
+    wrote: another name than a run's checkpoints', or a ``.pt`` without the innpar-freia
+    format marker. Another program's ``checkpoints/model.pt`` made the folder a run, and
+    ``--force`` deleted it. Read only here, where there is no config.json to tell (a run
+    writes it before its first checkpoint), so each file is opened at most once, mapped."""
+    foreign = []
+    for path in sorted(checkpoints.iterdir()):
+        match = _RUN_CHECKPOINT.fullmatch(path.name)
+        if match is None or not path.is_file():
+            foreign.append(path.name)
+        elif path.suffix == ".pt" and not _has_checkpoint_marker(path):
+            foreign.append(path.name)
+    return foreign
+
+
+def _has_checkpoint_marker(path: Path) -> bool:
+    """``path`` is a file innpar-freia saved (:data:`FORMAT` marker), readable or not by
+    this version: a checkpoint of another format version is still a run's."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # another program's file, or ours damaged: not provably a run's
+        return False
+    return isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT
 
 
 # What train writes into config.json, every version of it and at once (atomically, before
@@ -628,6 +664,16 @@ def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
         raise RunDirError("--resume and --force contradict each other: choose one")
     check_run_path(run_dir)
     last = run_dir / "checkpoints" / "last.pt"
+    foreign = foreign_run_files(run_dir)
+    if foreign:
+        # With --resume too: a config.json of the user's beside a run's last.pt was
+        # resumed, and the resume rewrote the file.
+        them = "it is" if len(foreign) == 1 else "they are"
+        raise RunDirError(
+            f"{run_dir} holds {' and '.join(foreign)} that innpar train did not write: "
+            f"{them} not a run's and will not be replaced, even with --force or --resume; "
+            "give the run another folder"
+        )
     if resume:
         if not last.is_file():
             unfinished = holds_run(run_dir) and not any((run_dir / "checkpoints").glob("*.pt"))
@@ -636,14 +682,6 @@ def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
                 + (_UNFINISHED if unfinished else "")
             )
         return
-    foreign = foreign_run_files(run_dir)
-    if foreign:
-        them = "it is" if len(foreign) == 1 else "they are"
-        raise RunDirError(
-            f"{run_dir} holds {' and '.join(foreign)} that innpar train did not write: "
-            f"{them} not a run's and will not be replaced, even with --force; give the run "
-            "another folder"
-        )
     if holds_run(run_dir) and not force:
         if not any((run_dir / "checkpoints").glob("*.pt")):
             raise RunDirError(f"{run_dir} holds a run without a checkpoint" + _UNFINISHED)

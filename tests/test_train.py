@@ -1355,12 +1355,12 @@ def test_a_folder_with_the_users_own_config_json_is_no_run_and_force_keeps_the_f
     (project / "config.json").write_text('{"my": "settings"}')
     refusal = (
         r"proj holds config.json that innpar train did not write: it is not a run's and "
-        r"will not be replaced, even with --force; give the run another folder"
+        r"will not be replaced, even with --force or --resume; give the run another folder"
     )
     for force in (False, True):
         with pytest.raises(RunDirError, match=refusal):
             train(tiny(epochs=1), synth_file, project, force=force)
-    with pytest.raises(RunDirError, match=r"nothing to resume: .*proj has no checkpoints/last.pt$"):
+    with pytest.raises(RunDirError, match=refusal):
         train(None, synth_file, project, resume=True)
     assert train_mod.holds_run(project) is False
     assert (project / "config.json").read_text() == '{"my": "settings"}'
@@ -1393,4 +1393,35 @@ def test_a_run_whose_config_json_was_edited_by_hand_is_still_a_run(
     assert train_mod.holds_run(run) and not train_mod.foreign_run_files(run)
     with pytest.raises(RunDirError, match="already holds a run; pass --resume"):
         train(tiny(epochs=1), synth_file, run)
+    assert train(tiny(epochs=1), synth_file, run, force=True).epochs_completed == 1
+
+
+def test_resume_and_force_keep_a_users_files_beside_a_runs_checkpoints(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """The user's config.json beside a run's checkpoints/last.pt was resumed, and the
+    resume rewrote the file; another program's checkpoints/ folder (model.pt, no
+    config.json) counted as a run, and --force deleted it. A run's own files still are one:
+    its checkpoints without config.json (deleted by hand) are replaced by --force."""
+    run = tmp_path / "r"
+    train(tiny(epochs=1), synth_file, run)
+    (run / "config.json").write_text('{"my": "settings"}')
+    with pytest.raises(RunDirError, match=r"r holds config\.json that innpar train did not"):
+        train(None, synth_file, run, resume=True, resume_overrides={"epochs": 2})
+    assert (run / "config.json").read_text() == '{"my": "settings"}'
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["epoch"] == 1
+
+    other = tmp_path / "other"
+    (other / "checkpoints").mkdir(parents=True)
+    torch.save({"weights": torch.zeros(3)}, other / "checkpoints" / "model.pt")
+    torch.save({"weights": torch.ones(3)}, other / "checkpoints" / "last.pt")
+    assert train_mod.foreign_run_files(other) == ["checkpoints/last.pt", "checkpoints/model.pt"]
+    assert train_mod.holds_run(other) is False
+    for force, resume in ((True, False), (False, True)):
+        with pytest.raises(RunDirError, match=r"other holds checkpoints/last\.pt and checkpoints/"):
+            train(None if resume else tiny(epochs=1), synth_file, other, force=force, resume=resume)
+    assert sorted(p.name for p in (other / "checkpoints").iterdir()) == ["last.pt", "model.pt"]
+
+    (run / "config.json").unlink()
+    assert train_mod.holds_run(run) and not train_mod.foreign_run_files(run)
     assert train(tiny(epochs=1), synth_file, run, force=True).epochs_completed == 1

@@ -31,7 +31,9 @@ Each run lives in ``<out>/<name>/runs/<variant>/fold<k>-seed<s>/``; a finished r
 ``done.json`` and is skipped, an interrupted one resumes from its last checkpoint, and
 one that another process is training (its lock, see ``run_lock``) is left to it: several
 runners share out an experiment's runs, and each rewrites the table after each run. One
-whose training diverges is listed in the table as failed, and the others go on.
+whose training diverges is listed in the table as failed (its folder keeps a
+``failed.json`` saying why, which later runners' tables list too, until a runner that
+selects it trains it again), and the others go on.
 """
 
 from __future__ import annotations
@@ -798,17 +800,24 @@ def run_one(
             return _evaluate_run(exp, data, run_dir, record, done, log, reused=bool(variant.reuse))
         last = run_dir / "checkpoints" / "last.pt"
         log(f"[{exp.name}] {variant.name} {tag}: {_what_training_does(last, run_config)}")
-        if last.exists():
-            result = train(
-                None,
-                data,
-                run_dir,
-                resume=True,
-                callbacks=callbacks,
-                resume_overrides={"epochs": run_config.train.epochs, "device": device},
-            )
-        else:
-            result = train(run_config, data, run_dir, force=True, callbacks=callbacks)
+        try:
+            if last.exists():
+                result = train(
+                    None,
+                    data,
+                    run_dir,
+                    resume=True,
+                    callbacks=callbacks,
+                    resume_overrides={"epochs": run_config.train.epochs, "device": device},
+                )
+            else:
+                result = train(run_config, data, run_dir, force=True, callbacks=callbacks)
+        except TrainingDiverged as exc:
+            # Kept in the run's folder (a diverged run leaves nothing else there when no
+            # epoch had finished): the table of any later runner, one run with --only
+            # other variants among them, still lists the failure and why.
+            record_failure(run_dir, variant, test_fold, seed, in_config_terms(str(exc)))
+            raise
         record: dict[str, Any] = {
             "variant": variant.name,
             "test_fold": test_fold,
@@ -828,7 +837,10 @@ def run_one(
             "recipe": json.loads(json.dumps(run_config.to_dict())),
             "evaluations": {},
         }
-        return _evaluate_run(exp, data, run_dir, record, done, log)
+        record = _evaluate_run(exp, data, run_dir, record, done, log)
+        # Finished: an earlier attempt's failure is no longer this run's state.
+        (run_dir / FAILED_NAME).unlink(missing_ok=True)
+        return record
 
 
 def _what_training_does(last: Path, run_config: Any) -> str:
@@ -847,6 +859,77 @@ def _what_training_does(last: Path, run_config: Any) -> str:
     if done >= run_config.train.epochs:
         return f"its training finished its {done} epochs; scoring it"
     return f"resuming after epoch {done} of {run_config.train.epochs}"
+
+
+# A run whose training failed (diverged) has this file in its folder, and no done.json.
+FAILED_NAME = "failed.json"
+
+
+def record_failure(
+    run_dir: Path, variant: Variant, test_fold: int | None, seed: int, message: str
+) -> dict[str, Any]:
+    """Write ``run_dir/failed.json``: the run's training failed with ``message``. Written
+    atomically, as a run's other records are; returns the entry the table lists."""
+    from innpar_freia.train import write_json_atomic
+
+    entry = {
+        "variant": variant.name,
+        "test_fold": test_fold,
+        "seed": seed,
+        "run_dir": str(run_dir),
+        "message": message,
+    }
+    make_folder(run_dir)
+    write_json_atomic(run_dir / FAILED_NAME, entry)
+    return entry
+
+
+def recorded_failures(
+    exp: Experiment, out: Path, records: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every run of the experiment whose training failed and that has no row in
+    ``records`` (nor a done.json), whichever runner tried it: its ``failed.json``, or,
+    where its folder is gone (run folders are not versioned), the failure the existing
+    ``results.json`` lists. A table written by a runner that did not try the run (another
+    runner sharing the experiment, or one run with --only other variants) listed only its
+    own failures and lost the others' reasons."""
+    listed_before: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
+    table = out / "results.json"
+    try:
+        old = json.loads(table.read_text()) if table.is_file() else {}
+    except (OSError, ValueError):
+        old = {}  # finished_records has named a damaged table before anything ran
+    for f in old.get("failed", []) if isinstance(old, dict) else []:
+        if isinstance(f, dict) and isinstance(f.get("message"), str):
+            listed_before[(f.get("variant"), f.get("test_fold"), f.get("seed"))] = f
+    rows = {(r["variant"], r.get("test_fold"), r.get("seed")) for r in records}
+    failures = []
+    for variant in exp.variants:
+        for seed in exp.protocol["seeds"]:
+            for fold in exp.protocol["test_folds"]:
+                key = (variant.name, fold, seed)
+                run_dir = run_directory(out, variant, fold, seed)
+                if key in rows or (run_dir / "done.json").exists():
+                    continue
+                entry = {
+                    "variant": variant.name,
+                    "test_fold": fold,
+                    "seed": seed,
+                    "run_dir": str(run_dir),
+                }
+                path = run_dir / FAILED_NAME
+                if path.is_file():
+                    try:
+                        stored = json.loads(path.read_text())
+                    except (OSError, ValueError):
+                        stored = None
+                    message = stored.get("message") if isinstance(stored, dict) else None
+                    if not isinstance(message, str):
+                        message = f"its training failed; the record of why, {path}, is damaged"
+                    failures.append({**entry, "message": message})
+                elif not run_dir.exists() and key in listed_before:
+                    failures.append({**entry, "message": listed_before[key]["message"]})
+    return failures
 
 
 def read_json_object(path: Path, what: str, remedy: str) -> dict[str, Any]:
@@ -1618,8 +1701,8 @@ def write_results(
     failed: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Write ``results.{json,md}`` from ``records``; ``commit`` is the code's commit as the
-    runner found it (default: now); ``failed``: the runs whose training failed in this
-    runner (see run_experiment), listed with their messages."""
+    runner found it (default: now); ``failed``: the runs whose training failed and
+    that have no row (see recorded_failures), listed with their messages."""
     from innpar_freia.distributed import hardware_description
     from innpar_freia.train import resolve_device, write_bytes_atomic, write_json_atomic
 
@@ -1775,7 +1858,9 @@ def run_experiment(
     """Run (or resume) every variant x seed x test fold of an experiment file, or only the
     variants in ``only``, the test folds in ``folds`` and the seeds in ``seeds``; returns
     the results table. A run whose training diverges does not stop the others: it is in
-    the table's ``failed`` list, and a later call trains it again."""
+    the table's ``failed`` list (with every failed run of the experiment that has no
+    row, whichever call tried it: see recorded_failures), and a later call that selects it
+    trains it again."""
     exp = check_selection(load_experiment(path), only, folds, seeds)
     from innpar_freia.train import resolve_device
 
@@ -1825,15 +1910,14 @@ def run_experiment(
             said.add(note)
             log(note)
 
-    # Runs whose training failed on their own (the loss or weights became NaN): named in the
-    # table, and the runner goes on with the others rather than leave them untrained.
-    failed: list[dict[str, Any]] = []
-
     def tabulate() -> dict[str, Any]:
         # Under the table's lock: another runner that gathered the runs before this one's
         # latest finished must not write its table over this one's afterwards.
         with table_lock(out):
             records = finished_records(exp, out, data, once)
+            # Runs whose training failed on their own (the loss or weights became NaN),
+            # this runner's or another's: named in the table, with why.
+            failed = recorded_failures(exp, out, records)
             return write_results(exp, out, records, device, commit, failed)
 
     created = make_folder(out)
@@ -1862,17 +1946,9 @@ def run_experiment(
             # This run's own failure, not the experiment's (a bad config or data file, a
             # full disk and Ctrl-C still stop the runner): hours of other runs were lost
             # to it, and a rerun stopped at it again before reaching them.
+            # run_one has recorded it in the run's folder (failed.json), for the table.
             message = in_config_terms(str(exc))
             log(f"[{exp.name}] {variant.name} {run_dir.name}: failed: {message}")
-            failed.append(
-                {
-                    "variant": variant.name,
-                    "test_fold": fold,
-                    "seed": seed,
-                    "run_dir": str(run_dir),
-                    "message": message,
-                }
-            )
         held.pop(key, None)
         tabulate()
 

@@ -1339,3 +1339,51 @@ def test_val_fold_next_and_the_fold_it_names_are_one_recipe(synth_file: Path, tm
     kept = run_experiment(cfg, out, device="cpu", log=said.append, seeds=[])
     assert kept["variants"]["a"]["runs"] == first["variants"]["a"]["runs"]
     assert not any("left out" in s for s in said)
+
+
+def test_a_failed_run_stays_in_the_table_of_runners_that_did_not_try_it(
+    synth_file: Path, tmp_path: Path
+):
+    """The table's "Failed runs" held only the failures of the runner that wrote it: after
+    a run of variant boom diverged, a runner with --only a (or another runner sharing the
+    experiment) rewrote the table without it, and boom's reason was gone. A runner that
+    selects the failed run trains it again, and once it finishes it is no longer listed."""
+    diverging = one_run(synth_file).replace('name = "b"\n', 'name = "boom"\n')
+    diverging = diverging.replace("grad_weight = 0.5", "lr = 1000.0")
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(diverging)
+    out = tmp_path / "out"
+    table = out / "mini"
+    said: list[str] = []
+    first = run_experiment(cfg, out, device="cpu", log=said.append, only=["boom"])
+    [failure] = first["failed"]
+    assert failure["message"].startswith("loss became nan")
+
+    def failures_listed() -> tuple[list, str]:
+        saved = json.loads((table / "results.json").read_text())
+        md = (table / "results.md").read_text()
+        listed = [(f["variant"], f["test_fold"], f["seed"], f["message"]) for f in saved["failed"]]
+        return listed, md
+
+    expected = [("boom", 0, 1, failure["message"])]
+    said.clear()
+    second = run_experiment(cfg, out, device="cpu", log=said.append, only=["a"])
+    assert not any(line.startswith("[mini] boom") for line in said), said  # not tried again
+    assert second["variants"]["a"]["runs"] and second["failed"] == [failure]
+    listed, md = failures_listed()
+    assert listed == expected
+    assert "`boom` (no finished run; 1 failed in training, see Failed runs)" in md
+    assert "- boom fold0-seed1: loss became nan" in md.split("## Failed runs")[1]
+    # A fresh checkout (run folders are not versioned): the table's own list keeps it.
+    shutil.rmtree(table / "runs" / "boom")
+    run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])
+    assert failures_listed()[0] == expected
+    # Selected again, it is trained again; once it finishes, it is no longer a failure.
+    cfg.write_text(diverging.replace("lr = 1000.0", "lr = 0.001"))
+    said.clear()
+    third = run_experiment(cfg, out, device="cpu", log=said.append)
+    assert "[mini] boom fold0-seed1: training" in said
+    assert third["failed"] == [] and third["variants"]["boom"]["runs"]
+    listed, md = failures_listed()
+    assert listed == [] and "## Failed runs" not in md
+    assert not (table / "runs" / "boom" / "fold0-seed1" / "failed.json").exists()

@@ -112,7 +112,9 @@ def _run_all(
     quiet: bool,
 ) -> None:
     """Each experiment in turn, its results table when it is done; at the end, an error
-    naming the runs whose training failed (each experiment has gone on without them)."""
+    naming the runs whose training failed (each experiment has gone on without them). An
+    experiment that stops with an error ends the command with it, naming those failures
+    of the experiments before it too (they were dropped)."""
     failures = []
     for config in configs:
         try:
@@ -127,12 +129,21 @@ def _run_all(
                 callbacks=ConsoleCallbacks(quiet=quiet),
             )
         except InnparError as exc:
-            raise click.ClickException(_message(config, exc)) from None
+            raise click.ClickException(_with_failures(_message(config, exc), failures)) from None
         except OSError as exc:  # a folder made read-only or a disk filled while it ran
-            raise click.ClickException(_message(config, os_error_message(exc))) from None
+            message = _message(config, os_error_message(exc))
+            raise click.ClickException(_with_failures(message, failures)) from None
         table = out / results["experiment"] / "results.md"
         click.echo(f"{config}: {table}")
-        failed = [f"{f['variant']} {Path(f['run_dir']).name}" for f in results["failed"]]
+        # The runs this command selected: the table also lists the failed runs that --only,
+        # --folds or --seeds left out, which this command did not try (nor will a rerun).
+        failed = [
+            f"{f['variant']} {Path(f['run_dir']).name}"
+            for f in results["failed"]
+            if (only_list is None or f["variant"] in only_list)
+            and (fold_list is None or f["test_fold"] in fold_list)
+            and (seed_list is None or f["seed"] in seed_list)
+        ]
         if failed:
             failures.append(
                 f"{config}: {len(failed)} run{'s' if len(failed) != 1 else ''} failed in "
@@ -144,6 +155,14 @@ def _run_all(
             "; ".join(failures) + "; running again trains them again (they are seeded: expect them "
             "to fail again unless the configuration changes)"
         )
+
+
+def _with_failures(message: str, failures: list[str]) -> str:
+    """``message`` (the error that stopped an experiment), and the failed runs of the
+    experiments before it, which the command had gone on without."""
+    if not failures:
+        return message
+    return f"{message}; before it, {'; '.join(failures)}"
 
 
 def _message(config: Path, exc: Exception | str) -> str:

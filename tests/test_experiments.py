@@ -1387,3 +1387,42 @@ def test_a_failed_run_stays_in_the_table_of_runners_that_did_not_try_it(
     listed, md = failures_listed()
     assert listed == [] and "## Failed runs" not in md
     assert not (table / "runs" / "boom" / "fold0-seed1" / "failed.json").exists()
+
+
+def test_the_runner_s_last_line_names_the_failed_runs_of_every_experiment_it_ran(
+    synth_file: Path, tmp_path: Path
+):
+    """A later experiment that stopped with an error (here a data file that is not there)
+    ended the command with its error alone: the runs of the experiments before it whose
+    training had failed were named nowhere but in their tables. And a command whose --only
+    left out a failed run named that run as its own failure, though it had not tried it."""
+    from click.testing import CliRunner
+
+    spec = importlib.util.spec_from_file_location("run_script", ROOT / "experiments" / "run.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    first = tmp_path / "mini.toml"
+    first.write_text(
+        one_run(synth_file)
+        .replace('name = "b"\n', 'name = "boom"\n')
+        .replace("grad_weight = 0.5", "lr = 1000.0")
+    )
+    second = tmp_path / "other.toml"
+    second.write_text(
+        first.read_text()
+        .replace('name = "mini"', 'name = "other"')
+        .replace(str(synth_file), str(tmp_path / "missing.h5"))
+    )
+    out = tmp_path / "out"
+    common = ["--out", str(out), "--device", "cpu", "--quiet"]
+    result = CliRunner().invoke(script.main, [str(first), str(second), *common, "--only", "boom"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    error = result.output.split("Error: ")[1]
+    assert error.startswith(f"{second}: data file {tmp_path / 'missing.h5'} not found")
+    assert f"; before it, {first}: 1 run failed in training (boom fold0-seed1)" in error
+    assert error.count("\n") == 1
+    # --only a: the table still lists boom's failure, but this command did not try it.
+    result = CliRunner().invoke(script.main, [str(first), *common, "--only", "a"])
+    assert result.exit_code == 0 and "failed in training" not in result.output, result.output
+    md = (out / "mini" / "results.md").read_text()
+    assert "- boom fold0-seed1: loss became nan" in md.split("## Failed runs")[1]

@@ -548,7 +548,7 @@ def test_a_failing_first_run_leaves_no_empty_folders(synth_file: Path, tmp_path:
     assert other.is_dir() and sorted(p.name for p in (out / "mini" / "runs").iterdir()) == ["b"]
     shutil.rmtree(out)
     cfg.write_text(text.replace('file = "', 'synth = { subjects = 0 }\nfile = "x/y/'))
-    with pytest.raises(DataError, match="subjects must be at least 1"):
+    with pytest.raises(DataError, match=r"subjects \(--subjects\) is 0, not in the range 1"):
         run_experiment(cfg, out, device="cpu", log=lambda s: None)
     assert not (tmp_path / "x").exists()
 

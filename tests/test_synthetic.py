@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import numpy as np
@@ -94,9 +95,55 @@ def test_dataset_file_is_subject_disjoint_and_aligned(tmp_path: Path) -> None:
 def test_bad_generator_settings(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="fs must be at least 16 Hz"):
         synthesize_recording(0, 1, fs=8.0)
-    with pytest.raises(DataError, match="subjects must be at least 1"):
+    with pytest.raises(DataError, match=r"^subjects \(--subjects\) is 0, not in the range 1 to"):
         synthesize_dataset(tmp_path / "x.h5", subjects=0)
     assert not (tmp_path / "x.h5").exists()
+
+
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        ({"subjects": 100_001}, "subjects (--subjects) is 100001, not in the range 1 to 100000"),
+        ({"subjects": np.int64(0)}, "subjects (--subjects) is 0, not in the range 1 to 100000"),
+        ({"minutes": 0.05}, "minutes (--minutes) is 0.05, not in the range 0.1 to 1440"),
+        ({"minutes": 1e6}, "minutes (--minutes) is 1e+06, not in the range 0.1 to 1440"),
+        ({"minutes": float("nan")}, "minutes (--minutes) is nan, not in the range 0.1 to 1440"),
+        (
+            {"folds": 101, "subjects": 200, "minutes": 0.1},
+            "folds (--folds) is 101, not in the range 0 to 100",
+        ),
+        ({"folds": -1}, "folds (--folds) is -1, not in the range 0 to 100"),
+        ({"seed": -1}, "seed (--seed) is -1, not at least 0"),
+    ],
+)
+def test_the_api_refuses_what_the_cli_refuses(tmp_path: Path, given: dict, message: str) -> None:
+    """Bug: synthesize_dataset checked only fs and window_seconds against the ranges of
+    'innpar data synth': subjects=100001 or minutes=1e6 were generated (for as long as the
+    disk lasted), minutes=nan failed as "cannot convert float NaN to integer" and seed=-1
+    as numpy's "expected non-negative integer". Each is now the error naming the argument,
+    its option and the CLI's range, before anything is written."""
+    out = tmp_path / "x.h5"
+    with pytest.raises(DataError, match=rf"^{re.escape(message)}$"):
+        synthesize_dataset(out, **given)
+    assert not out.exists()
+
+
+def test_the_api_and_the_cli_take_the_same_ranges(tmp_path: Path) -> None:
+    """One table, both ends: the CLI refuses each bound's neighbour and the function takes
+    each bound (a huge seed too: it is compared as the whole number it is)."""
+    from innpar_freia.data.limits import SYNTH_RANGES
+
+    out = tmp_path / "t.h5"
+    for option, bad in (("--subjects", 100_001), ("--minutes", 1441), ("--folds", 101)):
+        r = run_cli("data", "synth", "--out", out, option, bad)
+        assert r.exit_code == 2 and "not in the range" in r.output, r.output
+    assert SYNTH_RANGES["minutes"][:2] == (0.1, 1440) and SYNTH_RANGES["seed"][:2] == (0, None)
+    info = read_info(synthesize_dataset(out, subjects=1, minutes=0.1, seed=10**400))
+    assert info.n_windows >= 1
+    with pytest.raises(TypeError, match=r"^seed must be a whole number, not 1\.0$"):
+        synthesize_dataset(out, seed=1.0, overwrite=True)
+    with pytest.raises(TypeError, match=r"^minutes must be a number, not '1'$"):
+        synthesize_dataset(out, minutes="1", overwrite=True)
 
 
 def test_folds_that_cannot_be_subject_disjoint_are_refused_before_writing(tmp_path: Path) -> None:

@@ -50,13 +50,13 @@ JOINED_SHOWN = 5
 )
 @click.option(
     "--subjects",
-    type=click.IntRange(min=1, max=100_000),
+    type=click.IntRange(*SYNTH_RANGES["subjects"][:2]),
     default=24,
     help="Number of synthetic subjects.",
 )
 @click.option(
     "--minutes",
-    type=FloatRange(min=0.1, max=24 * 60),
+    type=FloatRange(*SYNTH_RANGES["minutes"][:2]),
     default=4.0,
     help="Recording length per subject.",
 )
@@ -71,12 +71,14 @@ JOINED_SHOWN = 5
 )
 @click.option(
     "--folds",
-    type=click.IntRange(min=0, max=100),
+    type=click.IntRange(*SYNTH_RANGES["folds"][:2]),
     default=None,
     help="Subject-disjoint cross-validation folds: 0 (none) or 3 up to --subjects "
     "[default: 5, or one per subject when there are fewer, none below 3 subjects].",
 )
-@click.option("--seed", type=click.IntRange(min=0), default=0, help="Generator seed.")
+@click.option(
+    "--seed", type=click.IntRange(*SYNTH_RANGES["seed"][:2]), default=0, help="Generator seed."
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the file summary as JSON.")
 def synth_cmd(

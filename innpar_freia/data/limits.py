@@ -8,7 +8,7 @@ when it starts."""
 
 from __future__ import annotations
 
-from numbers import Real
+from numbers import Integral, Real
 
 from innpar_freia.errors import DataError
 
@@ -24,9 +24,15 @@ IMPORT_RANGES = {
     # The largest PPG delay searched, in seconds.
     "max_lag_s": (0.1, 10, "--max-lag"),
 }
+# synthesize_dataset's: every number ``innpar data synth`` takes. A highest of None: no
+# upper bound (click's IntRange takes it as such).
 SYNTH_RANGES = {
+    "subjects": (1, 100_000, "--subjects"),
+    "minutes": (0.1, 24 * 60, "--minutes"),
     "fs": (16, 10_000, "--fs"),
     "window_seconds": (0.5, 60, "--window-seconds"),
+    "folds": (0, 100, "--folds"),
+    "seed": (0, None, "--seed"),
 }
 
 
@@ -35,6 +41,25 @@ def check_in_range(name: str, value: object, ranges: dict[str, tuple[float, floa
     its range (:func:`number_in_range`)."""
     low, high, option = ranges[name]
     return number_in_range(f"{name} ({option})", value, low, high)
+
+
+def check_whole_in_range(
+    name: str, value: object, ranges: dict[str, tuple[float, float | None, str]]
+) -> int:
+    """``value`` of the whole-number argument ``name`` as an int, or an error naming it, its
+    option and its range: a TypeError for what is not a whole number (a numpy integer is
+    one), else a DataError. Compared as the int it is, so a huge seed is no OverflowError."""
+    low, high, option = ranges[name]
+    label = f"{name} ({option})"
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{label} must be a whole number, not {value!r}")
+    number = int(value)
+    if high is None:
+        if number < low:
+            raise DataError(f"{label} is {number}, not at least {low:g}")
+    elif not low <= number <= high:
+        raise DataError(f"{label} is {number}, not in the range {low:g} to {high:g}")
+    return number
 
 
 def number_in_range(label: str, value: object, low: float, high: float) -> float:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from scipy import signal as sps
 
-from innpar_freia.data.limits import SYNTH_RANGES, check_in_range
+from innpar_freia.data.limits import SYNTH_RANGES, check_in_range, check_whole_in_range
 from innpar_freia.data.splits import MIN_FOLDS
 from innpar_freia.data.store import WindowWriter
 from innpar_freia.errors import DataError, check_flag
@@ -208,11 +208,16 @@ def synthesize_dataset(
         if isinstance(value, bool) or not isinstance(value, Real):
             raise TypeError(f"{name} must be a number, not {value!r}")
     overwrite = check_flag("overwrite", overwrite)
-    # The ranges of `innpar data synth`: fs=1e7 ran for minutes before failing.
+    # The ranges of `innpar data synth`, every one: fs=1e7 ran for minutes before failing,
+    # subjects=10**6 or minutes=1e6 filled the disk, minutes=nan was "cannot convert float
+    # NaN to integer" and seed=-1 numpy's "expected non-negative integer".
+    subjects = check_whole_in_range("subjects", subjects, SYNTH_RANGES)
+    minutes = check_in_range("minutes", minutes, SYNTH_RANGES)
     fs = check_in_range("fs", fs, SYNTH_RANGES)
     window_seconds = check_in_range("window_seconds", window_seconds, SYNTH_RANGES)
-    if subjects < 1:
-        raise DataError(f"subjects must be at least 1, but is {subjects}")
+    seed = check_whole_in_range("seed", seed, SYNTH_RANGES)
+    if folds is not None:
+        folds = check_whole_in_range("folds", folds, SYNTH_RANGES)
     if folds is None:
         folds = min(DEFAULT_FOLDS, subjects) if subjects >= MIN_FOLDS else 0
     # As 'innpar data split' refuses them, before anything is written: with fewer subjects

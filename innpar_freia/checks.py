@@ -156,9 +156,10 @@ def run_checks(
     real signal scale; synthetic windows when ``None``. PPG is z-scored per window and ABP
     normalised with ``norm`` (the training constants; min-max over the windows when
     ``None``). Windows the checks cannot judge the network on are refused (``ValueError``),
-    as :meth:`Checkpoint.predict_abp` refuses them: NaN or inf (every check failed), or a
-    flat PPG (it z-scores to zeros, on which some parameters get no gradient). Runs under
-    ``torch.no_grad()`` too (the gradient check turns gradients on for itself), not under
+    as :meth:`Checkpoint.predict_abp` refuses them: of another length than the model's
+    ``window_length``, NaN or inf (every check failed), or a flat PPG (it z-scores to
+    zeros, on which some parameters get no gradient). Runs under ``torch.no_grad()`` too
+    (the gradient check turns gradients on for itself), not under
     ``torch.inference_mode()``.
     """
     if isinstance(model, Checkpoint):
@@ -192,8 +193,11 @@ def run_checks(
             f"run_checks needs ppg and abp windows of one shape, not {tuple(np.shape(ppg))} "
             f"and {tuple(np.shape(abp))}"
         )
-    ppg = network_windows(ppg, "PPG")
-    abp = network_windows(abp, "ABP")
+    # Of the model's length, as predict_abp takes them: another length was refused by the
+    # network in tensor terms after the ABP was normalised, and one of 0 or 1 samples was
+    # called "a constant line".
+    ppg = network_windows(ppg, "PPG", model.config.window_length)
+    abp = network_windows(abp, "ABP", model.config.window_length)
     flat = np.flatnonzero(constant_rows(ppg))
     if flat.size:
         raise ValueError(

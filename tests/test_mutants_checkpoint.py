@@ -567,8 +567,22 @@ def test_run_checks_refuses_windows_it_cannot_judge_the_network_on(one_block):
     flat[0] = 3.0
     with pytest.raises(ValueError, match=r"1 of 2 PPG window\(s\) are a constant line"):
         run_checks(one_block, flat, abp, seed=0)
-    with pytest.raises(ValueError, match=r"shape \(n, L\), got shape \(625,\)"):
+    with pytest.raises(ValueError, match=r"shape \(n, 625\), got shape \(625,\)"):
         run_checks(one_block, ppg[0], abp[0], seed=0)
+
+
+@pytest.mark.parametrize("length", [500, 1250, 1])
+def test_run_checks_refuses_windows_of_another_length_than_the_model_s(one_block, length):
+    """Bug: windows of another length than the model's window_length went on to the round
+    trip, where the network refused them in tensor terms ("expected a (batch, 625)
+    tensor"), and 1-sample windows were called "a constant line". They are refused up
+    front as predict_abp refuses them, naming the expected and the given shape."""
+    from innpar_freia.checks import run_checks
+
+    ppg = waves(2, length)
+    message = rf"^PPG windows must be an array of shape \(n, 625\), got shape \(2, {length}\)$"
+    with pytest.raises(ValueError, match=message):
+        run_checks(one_block, ppg, 90 + 20 * ppg, seed=0)
 
 
 def test_run_checks_takes_tensors_a_checkpoint_and_runs_under_no_grad(one_block, tiny):

@@ -19,6 +19,9 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 ARCHS = ("innpar", "unet")
+# The ModelConfig fields only the invertible network reads: the U-Net baseline builds none
+# of its blocks, couplings, 1x1 convolutions, MSCM subnets or clamps.
+INVERTIBLE_ONLY = ("blocks", "coupling", "invertible_1x1", "subnet", "clamp")
 COUPLINGS = ("innpar", "glow", "rnvp", "allinone")
 SECOND_CHANNELS = ("gradient", "gradient-onesided", "zeros", "copy")
 SUBNETS = ("mscm", "mscm-relu", "mscm-global")
@@ -155,7 +158,9 @@ class ModelConfig(_ConfigBase):
     Attributes:
         arch: ``innpar`` (the invertible network) or ``unet`` (a non-invertible 1-D U-Net
             baseline that uses ``features``, ``kernel_size``, ``unet_depth`` and
-            ``second_channel`` and ignores the coupling settings).
+            ``second_channel``; it refuses a setting of the invertible network's own,
+            ``blocks``, ``coupling``, ``invertible_1x1``, ``subnet`` or ``clamp``, other
+            than its default, which it would not act on).
         blocks: number of invertible blocks (1x1 conv + coupling).
         features: channels of the first MSCM convolution (the paper uses 16).
         kernel_size: odd kernel size of every MSCM convolution (the paper uses 5).
@@ -216,6 +221,8 @@ class ModelConfig(_ConfigBase):
         _check_float("output_lowpass_hz", self.output_lowpass_hz, 0.0)
         _check_float("fs", self.fs, 0.0, strict=True)
         _check_int("window_length", self.window_length, MIN_WINDOW_LENGTH, 1_000_000)
+        if self.arch == "unet":
+            self._refuse_invertible_only_settings()
         if self.arch == "unet" and self.window_length <= 2**self.unet_depth:
             # Halved unet_depth times, the window is 1 sample at the bottom, where batch
             # normalisation of a batch of one window fails in training ("Expected more
@@ -233,6 +240,21 @@ class ModelConfig(_ConfigBase):
                 f"output_lowpass_hz {self.output_lowpass_hz:g} filters each window forwards "
                 f"and back, which needs at least {MIN_LOWPASS_WINDOW} samples; window_length "
                 f"is {self.window_length}: lengthen the windows or set output_lowpass_hz 0"
+            )
+
+    def _refuse_invertible_only_settings(self) -> None:
+        """The U-Net builds no invertible blocks: ``blocks = 8`` or ``coupling = "glow"``
+        with it trained the same U-Net as without them, silently."""
+        defaults = {f.name: f.default for f in fields(self)}
+        changed = [n for n in INVERTIBLE_ONLY if getattr(self, n) != defaults[n]]
+        if changed:
+            given = " and ".join(f"{n} = {getattr(self, n)!r}" for n in changed)
+            default = ", ".join(f"{n} = {defaults[n]!r}" for n in changed)
+            several = len(changed) > 1
+            raise ConfigError(
+                f"{given} {'are settings' if several else 'is a setting'} of the invertible "
+                f"network, which arch 'unet' does not build: leave {'them' if several else 'it'}"
+                f" at the default ({default}), as the 'unet' preset does, or use arch 'innpar'"
             )
 
     def check_rate(self) -> None:

@@ -9,6 +9,8 @@ published method (shared/docs/innpar-reference.md) and the presets' own descript
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -365,3 +367,62 @@ def test_a_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
     broken.write_text("[train\n")
     with pytest.raises(ConfigError, match=r"config file .*broken-one\.toml is not valid TOML"):
         load_toml(broken)
+
+
+@pytest.mark.parametrize(
+    ("model", "named"),
+    [
+        ({"blocks": 8}, "blocks = 8 is a setting of the invertible network"),
+        ({"coupling": "glow"}, "coupling = 'glow' is a setting of the invertible network"),
+        ({"invertible_1x1": False}, "invertible_1x1 = False is a setting"),
+        ({"subnet": "mscm-global"}, "subnet = 'mscm-global' is a setting"),
+        ({"clamp": 2.0}, "clamp = 2.0 is a setting"),
+        (
+            {"blocks": 2, "clamp": 0.5},
+            "blocks = 2 and clamp = 0.5 are settings of the invertible network, which arch "
+            "'unet' does not build: leave them at the default (blocks = 4, clamp = 0.8)",
+        ),
+    ],
+)
+def test_a_unet_refuses_settings_only_the_invertible_network_acts_on(
+    model: dict, named: str, tmp_path: Path
+) -> None:
+    """Bug: the U-Net baseline took blocks, coupling, invertible_1x1, subnet and clamp and
+    trained the same U-Net as without them: a user who set them expected them to act."""
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        resolve_config("unet", model=model)
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        ModelConfig(arch="unet", **model)
+    toml = tmp_path / "u.toml"
+    settings = "".join(f"{key} = {json.dumps(value)}\n" for key, value in model.items())
+    toml.write_text(f'preset = "unet"\n[model]\n{settings}')  # JSON's are TOML's values here
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_run_config(None, toml)
+
+
+def test_a_unet_from_an_invertible_preset_says_what_the_preset_set() -> None:
+    """arch 'unet' over the tiny preset: its 2 blocks are named, with the way out; what the
+    U-Net does use (features, kernel_size, unet_depth, second_channel) is taken."""
+    with pytest.raises(ConfigError, match=r"^blocks = 2 is a setting .* as the 'unet' preset"):
+        resolve_config("tiny", model={"arch": "unet"})
+    cfg = resolve_config(
+        "unet", model={"features": 4, "kernel_size": 3, "unet_depth": 2, "second_channel": "zeros"}
+    )
+    assert cfg.model.arch == "unet" and cfg.model.features == 4
+    assert resolve_config("paper", model={"arch": "innpar", "blocks": 8}).model.blocks == 8
+
+
+def test_every_shipped_preset_and_experiment_config_still_loads() -> None:
+    """The refusal above must not catch what ships: each preset resolves, and each variant
+    of every experiments/configs/*.toml (its preset with its model and train tables)."""
+    from innpar_freia.config import preset_names
+    from innpar_freia.experiments import load_experiment
+
+    for name in preset_names():
+        assert resolve_config(name).preset == name
+    root = Path(__file__).resolve().parents[1]
+    configs = sorted((root / "experiments" / "configs").glob("*.toml"))
+    assert configs
+    for config in configs:
+        for variant in load_experiment(config).variants:
+            resolve_config(variant.preset, variant.model, variant.train)

@@ -139,7 +139,8 @@ def test_the_input_is_the_signal_then_its_second_channel_zero_padded_at_the_end(
     """Guards against ``make_input`` swapping its channels (the paper's input is ``[PPG,
     ∇PPG]``; every other test builds its inputs with the same ``make_input``, so a swap
     went unnoticed) or padding at the start."""
-    cfg = ModelConfig(arch=arch, blocks=1, features=2, unet_depth=3)
+    small = {"blocks": 1} if arch == "innpar" else {"unet_depth": 3}  # each one's own
+    cfg = ModelConfig(arch=arch, features=2, **small)
     model = build_model(cfg, seed=0)
     ppg = torch.randn(2, 625)
     x = model.make_input(ppg)

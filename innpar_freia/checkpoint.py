@@ -456,7 +456,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     device = usable_device(device)
     payload = read_checkpoint(path, map_location=device)
     try:
-        run_config = RunConfig.from_dict(payload["run_config"])
+        run_config = RunConfig.from_stored(payload["run_config"])
     except ConfigError as exc:
         raise CheckpointError(f"{path} holds an invalid configuration: {exc}") from None
     check_freia_version(path, payload, run_config.model.coupling)

@@ -578,6 +578,26 @@ class RunConfig:
             train=values.get("train", {}),
         )
 
+    @classmethod
+    def from_stored(cls, values: dict[str, Any]) -> RunConfig:
+        """:meth:`from_dict` of a configuration a run stored (a checkpoint's), its model
+        table read by :func:`stored_model_table`."""
+        model = values.get("model") if isinstance(values, dict) else None
+        if isinstance(model, dict):
+            values = {**values, "model": stored_model_table(model)}
+        return cls.from_dict(values)
+
+
+def stored_model_table(model: dict[str, Any]) -> dict[str, Any]:
+    """A model table a run stored, with a U-Net's settings of the invertible network at
+    their defaults: they did not act on the network it trained, and runs made before the
+    U-Net refused them (a U-Net over the tiny preset, with its ``blocks = 2``) would no
+    longer load or resume."""
+    if model.get("arch") != "unet":
+        return model
+    defaults = {f.name: f.default for f in fields(ModelConfig)}
+    return {**model, **{name: defaults[name] for name in INVERTIBLE_ONLY}}
+
 
 def resolve_config(
     preset: str = "paper",

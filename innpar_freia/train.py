@@ -39,7 +39,7 @@ from innpar_freia.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from innpar_freia.config import ModelConfig, RunConfig, TrainConfig
+from innpar_freia.config import ModelConfig, RunConfig, TrainConfig, stored_model_table
 from innpar_freia.data.dataset import (
     STATS_BLOCK,
     Normalisation,
@@ -793,6 +793,7 @@ def check_checkpoint_is_the_runs(run_dir: Path, last: Path, stored: RunConfig) -
         differ.append(f"preset {before['preset']!r} vs {stored.preset!r}")
     model = before.get("model")
     if isinstance(model, dict):
+        model = stored_model_table(model)  # read as the checkpoint's was
         mine = stored.model.to_dict()
         differ += [
             f"{k} {model[k]!r} vs {mine[k]!r}" for k in mine if k in model and model[k] != mine[k]
@@ -814,7 +815,7 @@ def resume_config(path: Path, state: dict[str, Any]) -> RunConfig:
     if not isinstance(state["run_config"], dict):
         raise CheckpointError(f"{path} is damaged: its run_config cannot be read")
     try:
-        stored = RunConfig.from_dict(state["run_config"])
+        stored = RunConfig.from_stored(state["run_config"])
     except (ConfigError, TypeError, AttributeError) as exc:
         raise CheckpointError(
             f"{path} holds a configuration this innpar-freia ({__version__}) cannot resume: {exc}"
@@ -1436,7 +1437,7 @@ def _train(
             kept = ("n_windows", "windows_sha256", "path")
             check_resume_data(data, desc, {k: stored_data[k] for k in kept if k in stored_data})
         raise
-    if state is not None and run_config.model != RunConfig.from_dict(state["run_config"]).model:
+    if state is not None and run_config.model != RunConfig.from_stored(state["run_config"]).model:
         raise DataError(
             f"{data} has windows of {info.window_length} samples at {info.fs} Hz, but the run "
             "being resumed was trained on other windows"

@@ -1425,3 +1425,34 @@ def test_resume_and_force_keep_a_users_files_beside_a_runs_checkpoints(
     (run / "config.json").unlink()
     assert train_mod.holds_run(run) and not train_mod.foreign_run_files(run)
     assert train(tiny(epochs=1), synth_file, run, force=True).epochs_completed == 1
+
+
+def test_a_unet_run_made_before_the_unet_refused_invertible_settings_still_loads_and_resumes(
+    synth_file: Path, tmp_path: Path
+) -> None:
+    """A U-Net over the tiny preset stored its 2 blocks (which built nothing); since
+    ModelConfig refuses them with arch 'unet', such a run's checkpoint stopped loading and
+    resuming ("holds an invalid configuration"). Stored settings the U-Net never acted on
+    are taken as their defaults."""
+    from innpar_freia.checkpoint import save_checkpoint
+
+    run = tmp_path / "unet"
+    train(resolve_config("unet", train={"epochs": 1, "batch_size": 32}), synth_file, run)
+    older = {"preset": "tiny", "blocks": 2, "clamp": 1.0}
+    for name in ("last.pt", "best.pt"):
+        payload = read_checkpoint(run / "checkpoints" / name)
+        payload["run_config"]["preset"] = older["preset"]
+        payload["run_config"]["model"].update(blocks=older["blocks"], clamp=older["clamp"])
+        save_checkpoint(run / "checkpoints" / name, payload)
+    described = json.loads((run / "config.json").read_text())
+    described["preset"] = older["preset"]
+    described["model"].update(blocks=older["blocks"], clamp=older["clamp"])
+    (run / "config.json").write_text(json.dumps(described))
+    with pytest.raises(ConfigError, match=r"blocks = 2 and clamp = 1\.0 are settings"):
+        ModelConfig.from_dict(described["model"])
+
+    ckpt = load_checkpoint(run / "checkpoints" / "best.pt")
+    assert ckpt.run_config.model.arch == "unet"
+    assert ckpt.run_config.model.blocks == ModelConfig().blocks
+    again = train(None, synth_file, run, resume=True, resume_overrides={"epochs": 2})
+    assert again.epochs_completed == 2

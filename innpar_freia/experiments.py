@@ -816,7 +816,8 @@ def run_one(
             # Kept in the run's folder (a diverged run leaves nothing else there when no
             # epoch had finished): the table of any later runner, one run with --only
             # other variants among them, still lists the failure and why.
-            record_failure(run_dir, variant, test_fold, seed, in_config_terms(str(exc)))
+            message = in_config_terms(str(exc))
+            record_failure(run_dir, variant, test_fold, seed, message, run_config)
             raise
         record: dict[str, Any] = {
             "variant": variant.name,
@@ -866,10 +867,16 @@ FAILED_NAME = "failed.json"
 
 
 def record_failure(
-    run_dir: Path, variant: Variant, test_fold: int | None, seed: int, message: str
+    run_dir: Path,
+    variant: Variant,
+    test_fold: int | None,
+    seed: int,
+    message: str,
+    run_config: Any,
 ) -> dict[str, Any]:
-    """Write ``run_dir/failed.json``: the run's training failed with ``message``. Written
-    atomically, as a run's other records are; returns the entry the table lists."""
+    """Write ``run_dir/failed.json``: the run's training, of ``run_config``'s recipe, failed
+    with ``message``. Written atomically, as a run's other records are; returns the entry
+    the table lists."""
     from innpar_freia.train import write_json_atomic
 
     entry = {
@@ -878,6 +885,9 @@ def record_failure(
         "seed": seed,
         "run_dir": str(run_dir),
         "message": message,
+        # A failure of an earlier recipe is told apart (recorded_failures): the variant
+        # edited since, and run with --only other variants, is not known to fail.
+        "recipe": json.loads(json.dumps(run_config.to_dict())),
     }
     make_folder(run_dir)
     write_json_atomic(run_dir / FAILED_NAME, entry)
@@ -885,14 +895,21 @@ def record_failure(
 
 
 def recorded_failures(
-    exp: Experiment, out: Path, records: list[dict[str, Any]]
+    exp: Experiment, out: Path, records: list[dict[str, Any]], data: Path
 ) -> list[dict[str, Any]]:
     """Every run of the experiment whose training failed and that has no row in
     ``records`` (nor a done.json), whichever runner tried it: its ``failed.json``, or,
     where its folder is gone (run folders are not versioned), the failure the existing
     ``results.json`` lists. A table written by a runner that did not try the run (another
     runner sharing the experiment, or one run with --only other variants) listed only its
-    own failures and lost the others' reasons."""
+    own failures and lost the others' reasons. One whose recipe has been edited since
+    (``recipe``, see record_failure) says how (``changed_since``): the new one has not
+    run."""
+    from functools import cache
+
+    from innpar_freia.data.store import read_info
+
+    info = cache(lambda: read_info(data))  # for a val_fold "next" (see recipe_diffs)
     listed_before: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
     table = out / "results.json"
     try:
@@ -923,12 +940,23 @@ def recorded_failures(
                         stored = json.loads(path.read_text())
                     except (OSError, ValueError):
                         stored = None
-                    message = stored.get("message") if isinstance(stored, dict) else None
-                    if not isinstance(message, str):
-                        message = f"its training failed; the record of why, {path}, is damaged"
-                    failures.append({**entry, "message": message})
+                    if not isinstance(stored, dict) or not isinstance(stored.get("message"), str):
+                        stored = {
+                            "message": f"its training failed; the record of why, {path}, is damaged"
+                        }
                 elif not run_dir.exists() and key in listed_before:
-                    failures.append({**entry, "message": listed_before[key]["message"]})
+                    stored = listed_before[key]
+                else:
+                    continue
+                failure = {**entry, "message": stored["message"]}
+                recipe = stored.get("recipe")
+                if isinstance(recipe, dict) and recipe_problem(recipe) is None:
+                    failure["recipe"] = recipe
+                    wanted = run_config_for(exp, variant, fold, seed)
+                    changed = recipe_diffs(recipe, wanted, info=info())
+                    if changed:
+                        failure["changed_since"] = changed
+                failures.append(failure)
     return failures
 
 
@@ -1801,7 +1829,14 @@ def write_results(
             "",
         ]
         lines += [
-            f"- {f['variant']} {Path(f['run_dir']).name}: {f['message']}" for f in results["failed"]
+            f"- {f['variant']} {Path(f['run_dir']).name}: {f['message']}"
+            + (
+                f" (with an earlier configuration: {'; '.join(f['changed_since'][:3])}; the "
+                "present one has not run)"
+                if f.get("changed_since")
+                else ""
+            )
+            for f in results["failed"]
         ]
     # Through a temporary file named by process: runners on one table (finished_records)
     # may write it at the same moment.
@@ -1917,7 +1952,7 @@ def run_experiment(
             records = finished_records(exp, out, data, once)
             # Runs whose training failed on their own (the loss or weights became NaN),
             # this runner's or another's: named in the table, with why.
-            failed = recorded_failures(exp, out, records)
+            failed = recorded_failures(exp, out, records, data)
             return write_results(exp, out, records, device, commit, failed)
 
     created = make_folder(out)

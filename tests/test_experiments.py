@@ -1374,6 +1374,22 @@ def test_a_failed_run_stays_in_the_table_of_runners_that_did_not_try_it(
     assert listed == expected
     assert "`boom` (no finished run; 1 failed in training, see Failed runs)" in md
     assert "- boom fold0-seed1: loss became nan" in md.split("## Failed runs")[1]
+    # Edited since, and not selected: the failure is of the earlier recipe, and says so.
+    cfg.write_text(diverging.replace("lr = 1000.0", "lr = 0.001"))
+    [stale] = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])["failed"]
+    assert stale["message"] == failure["message"]
+    assert stale["changed_since"] == ["train.lr 1000.0, now 0.001"]
+    assert (
+        "- boom fold0-seed1: loss became nan" in failures_listed()[1]
+        and "(with an earlier configuration: train.lr 1000.0, now 0.001; the present one "
+        "has not run)"
+        in failures_listed()[1]
+    )
+    cfg.write_text(diverging)
+    assert (
+        "changed_since"
+        not in run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])["failed"][0]
+    )
     # A fresh checkout (run folders are not versioned): the table's own list keeps it.
     shutil.rmtree(table / "runs" / "boom")
     run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])

@@ -395,7 +395,7 @@ def scored_text(scored: dict[str, Any]) -> str:
     return (
         f"`{scored['data']}`, split **{scored['split']}**{fold}: {scored['n_windows']} "
         f"windows, the same for every model. MAE in mmHg; 'cal.' = calibrated protocol "
-        f"({cal}, from each subject's first window)."
+        f"({cal}, from each subject's first window, which its 'cal.' columns do not score)."
     )
 
 

@@ -14,6 +14,7 @@ from innpar_freia.metrics import (
     AAMI_MAX_ABS_ME,
     AAMI_MAX_SD,
     AAMI_MIN_SUBJECTS,
+    BHS_GRADES,
     BHS_MINIMA,
     BP_NAMES,
     IEEE_GRADES,
@@ -86,11 +87,19 @@ def standards_note(r: dict[str, Any]) -> str:
     short = (
         f", and at least {AAMI_MIN_SUBJECTS} subjects (here {n})" if n < AAMI_MIN_SUBJECTS else ""
     )
+    # The grades' thresholds, from the constants that grade (the table showed the grades
+    # alone, and a reader had to know BHS's and IEEE 1708's classes).
+    bhs = "; ".join(
+        f"{grade} {'/'.join(f'{m:g}' for m in minima)} %" for grade, minima in BHS_GRADES
+    )
+    ieee = ", ".join(f"{grade} ≤ {maximum:g}" for grade, maximum in IEEE_GRADES)
     return (
         "Each standard's accuracy criteria applied to these windows (several per subject, "
         "pooled): AAMI 1 is |ME| ≤ 5 and SD ≤ 8 mmHg; AAMI 2 the SD of the subjects' mean "
-        "errors within the ISO 81060-2 limit for that ME (6.95 mmHg at ME 0). They grade "
-        "accuracy, not a device: a validation also needs the standards' own measurement "
+        "errors within the ISO 81060-2 limit for that ME (6.95 mmHg at ME 0); a BHS grade "
+        f"needs the percentages of |error| ≤ 5, 10 and 15 mmHg all at its minima or above "
+        f"({bhs}; else D); IEEE 1708 grades the MAE ({ieee} mmHg; else D). They grade accuracy, "
+        "not a device: a validation also needs the standards' own measurement "
         f"protocols{short}."
     )
 

@@ -328,7 +328,8 @@ def test_what_was_scored_is_the_metrics_own_data_split_fold_and_calibration() ->
     }
     assert scored_text(scored) == (
         "`d.h5`, split **val** (fold 0): 7 windows, the same for every model. MAE in mmHg; "
-        "'cal.' = calibrated protocol (none, from each subject's first window)."
+        "'cal.' = calibrated protocol (none, from each subject's first window, which its "
+        "'cal.' columns do not score)."
     )
     m |= {"calibrated": {"calibration": "offset", "n_windows": 5}}
     assert what_was_scored(m)["calibration"] == "offset"

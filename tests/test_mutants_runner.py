@@ -522,6 +522,16 @@ def test_standards_note_asks_for_85_subjects_only_below_85():
     assert "at least 85" not in standards_note({"n_subjects": 85})
 
 
+def test_standards_note_gives_the_bhs_and_ieee_grades_thresholds():
+    """The tables showed BHS and IEEE 1708 grades without what a grade means: the note
+    names each grade's minima and maxima, as the grading functions apply them."""
+    from innpar_freia.report_content import standards_note
+
+    note = standards_note({"n_subjects": 85})
+    assert "(A 60/85/95 %; B 50/75/90 %; C 40/65/85 %; else D)" in note
+    assert "IEEE 1708 grades the MAE (A ≤ 5, B ≤ 6, C ≤ 7 mmHg; else D)" in note
+
+
 def test_subject_tables_show_pooled_me_and_each_subject_s_me():
     """Guards against the pooled ME or a subject's ME cell filled from the MAE."""
     from innpar_freia.report_content import subject_tables

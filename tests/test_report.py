@@ -186,7 +186,10 @@ def test_several_checkpoints_give_one_comparison(tiny_run, synth_file, tmp_path)
     assert comparison["n_windows"] == m0["calibration_free"]["n_windows"] > 0
     fold = f" (fold {m0['fold']})" if m0["fold"] is not None else ""
     assert f"split **test**{fold}: {comparison['n_windows']} windows" in md
-    assert "(offset-scale, from each subject's first window)" in md
+    assert (
+        "(offset-scale, from each subject's first window, which its 'cal.' columns do not score)"
+        in md
+    )
     m = json.loads((out / "metrics.json").read_text())
     assert [x["name"] for x in m["models"]] == names[:2]
     assert (tmp_path / "p-00000-tiny_best.h5").is_file()

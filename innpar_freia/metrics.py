@@ -304,6 +304,9 @@ class Scored:
     bp_ref: np.ndarray  # (n, 3)
     subjects: np.ndarray  # (n,)
     wave: WaveErrors
+    # Calibrated windows only: those whose subject's offset+scale calibration fell back on
+    # the offset alone (a pulse pressure below MIN_CALIBRATION_PP), which score() counts.
+    offset_only: np.ndarray | None = None  # (n,) bool
 
     @classmethod
     def from_windows(
@@ -326,7 +329,8 @@ class Scored:
         return len(self.wave)
 
     def __getitem__(self, sel: Any) -> Scored:
-        return Scored(self.bp_pred[sel], self.bp_ref[sel], self.subjects[sel], self.wave[sel])
+        only = None if self.offset_only is None else self.offset_only[sel]
+        return Scored(self.bp_pred[sel], self.bp_ref[sel], self.subjects[sel], self.wave[sel], only)
 
 
 def score(s: Scored, with_subjects: bool = True) -> dict[str, Any]:
@@ -336,6 +340,9 @@ def score(s: Scored, with_subjects: bool = True) -> dict[str, Any]:
         "n_subjects": len(np.unique(s.subjects)) if len(s) else 0,
         "waveform": s.wave.stats(),
     }
+    if s.offset_only is not None:
+        # Said in the report: these subjects were asked an offset and scale, given an offset.
+        out["n_subjects_offset_only"] = len(np.unique(s.subjects[s.offset_only]))
     for j, name in enumerate(BP_NAMES):
         out[name] = error_stats(s.bp_pred[:, j], s.bp_ref[:, j])
         out[name]["aami2"] = aami_criterion2(s.bp_pred[:, j] - s.bp_ref[:, j], s.subjects)
@@ -420,6 +427,9 @@ class Calibration:
     pred_level: float
     scale: float
     ref_level: float
+    # offset-scale asked, the offset alone applied: a pulse pressure below
+    # MIN_CALIBRATION_PP says nothing of the scale.
+    offset_only: bool = False
 
     def apply(self, pred: np.ndarray) -> np.ndarray:
         return _calibrated(pred, self.pred_level, self.scale, self.ref_level)
@@ -467,11 +477,12 @@ def calibration_for(
     pp_ref = ref_sbp - ref_dbp
     # A reference segment's pulse pressure below MIN_CALIBRATION_PP (an artefact can put
     # its median peak below its median trough) says nothing about the scale either.
-    if mode == "offset-scale" and min(pp_pred, pp_ref) >= MIN_CALIBRATION_PP:
+    offset_only = mode == "offset-scale" and min(pp_pred, pp_ref) < MIN_CALIBRATION_PP
+    if mode == "offset-scale" and not offset_only:
         scale = pp_ref / pp_pred
     if ref_level is None:
         ref_level = 0.5 * (ref_sbp + ref_dbp) + (pred_level - 0.5 * (pred_sbp + pred_dbp)) * scale
-    return Calibration(float(pred_level), float(scale), float(ref_level))
+    return Calibration(float(pred_level), float(scale), float(ref_level), offset_only)
 
 
 def _calibrated(pred: np.ndarray, pred_level: Any, scale: Any, ref_level: Any) -> np.ndarray:
@@ -491,6 +502,7 @@ class SubjectCalibrations:
     scale: np.ndarray  # (n,)
     ref_level: np.ndarray  # (n,)
     scored: np.ndarray  # (n,) bool
+    offset_only: np.ndarray  # (n,) bool: offset+scale asked, offset alone applied
 
     def apply(self, pred: np.ndarray, rows: Any = slice(None)) -> np.ndarray:
         """Calibrated windows ``rows`` from their predictions ``pred`` (mmHg)."""
@@ -515,7 +527,9 @@ def subject_calibrations(
         raise ValueError(f"calibration must be one of {', '.join(CALIBRATIONS)}, but is {mode!r}")
     subjects = np.asarray(subjects)  # a list compared with one subject is plain False
     n = len(subjects)
-    out = SubjectCalibrations(np.zeros(n), np.ones(n), np.zeros(n), np.ones(n, dtype=bool))
+    out = SubjectCalibrations(
+        np.zeros(n), np.ones(n), np.zeros(n), np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
+    )
     members = subject_members(subjects)
     for subject, c in calibration_windows(subjects, order).items():
         sel = members[subject]
@@ -534,6 +548,7 @@ def subject_calibrations(
             cal.scale,
             cal.ref_level,
         )
+        out.offset_only[sel] = cal.offset_only
     return out
 
 
@@ -762,7 +777,9 @@ def protocol_windows(
             cal_bp[part] = bp_values_batch(c, fs)
             cal_wave.fill(part, c, r)
             cf_wave.fill(part, np.broadcast_to(cf_level[rows, None], r.shape), r)
-        out["model_calibrated"] = Scored(cal_bp, bp_ref[scored], subjects[scored], cal_wave)
+        out["model_calibrated"] = Scored(
+            cal_bp, bp_ref[scored], subjects[scored], cal_wave, cal.offset_only[scored]
+        )
         out["carry_forward"] = Scored(cf_bp[scored], bp_ref[scored], subjects[scored], cf_wave)
     return out
 

@@ -18,6 +18,7 @@ from innpar_freia.metrics import (
     BHS_MINIMA,
     BP_NAMES,
     IEEE_GRADES,
+    MIN_CALIBRATION_PP,
     graded_text,
 )
 
@@ -244,6 +245,19 @@ def _single_window_note(free: dict[str, Any], cal: dict[str, Any]) -> str:
     )
 
 
+def _offset_only_note(cal: dict[str, Any]) -> str:
+    """Subjects whose offset+scale calibration applied the offset alone: their calibration
+    window's predicted or reference pulse pressure was below MIN_CALIBRATION_PP, which says
+    nothing of a scale (the table's numbers had not said they were partly offset-only)."""
+    n = int(cal.get("n_subjects_offset_only", 0))
+    if n == 0:
+        return ""
+    return (
+        f" For {_count(n, 'subject')} the calibration window's predicted or reference pulse "
+        f"pressure was below {MIN_CALIBRATION_PP:g} mmHg: the offset alone was applied."
+    )
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
@@ -404,7 +418,8 @@ def model_blocks(e: EvalEntry, figures: dict[str, str], heading: int = 2) -> lis
                 + (" and scale" if cal["calibration"] == "offset-scale" else "")
                 + " of the prediction and is not scored. Baseline: carry-forward (every later "
                 "window predicted as the calibration window's level and SBP/DBP/MAP)."
-                + _single_window_note(free, cal),
+                + _single_window_note(free, cal)
+                + _offset_only_note(cal),
             ),
             ("table", waveform_table(_method_rows(m, CAL_METHODS), with_mase=False)),
             ("table", bp_table(_method_rows(m, CAL_METHODS))),

@@ -362,6 +362,41 @@ def test_offset_only_calibration_by_hand():
     assert c["calibration"] == "offset"
 
 
+def test_subjects_calibrated_by_the_offset_alone_are_counted_and_reported():
+    """offset-scale falls back on the offset alone where the calibration window's pulse
+    pressure is below 1 mmHg; the metrics and the report had not said for how many
+    subjects their calibrated numbers were partly offset-only."""
+    from innpar_freia.report_content import _offset_only_note
+
+    pred, ref, subjects, order = crafted_subject()
+    pred2, ref2 = pred.copy(), ref.copy()
+    pred2[1] = pulse(75.0, 0.2)  # subject t's calibration window: a flat prediction
+    both_pred, both_ref = np.concatenate([pred, pred2]), np.concatenate([ref, ref2])
+    both_subjects = np.array(["s"] * 4 + ["t"] * 4)
+    both_order = np.concatenate([order, order])
+    m = evaluate_predictions(
+        both_pred, both_ref, both_ref, both_subjects, both_order, FS, calibration="offset-scale"
+    )
+    assert m["calibrated"]["n_subjects_offset_only"] == 1
+    assert calibration_for(70.0, 70.5, 70.0, 120.0, 80.0).offset_only
+    assert not calibration_for(70.0, 80.0, 60.0, 120.0, 80.0).offset_only
+    note = _offset_only_note(m["calibrated"])
+    assert note == (
+        " For 1 subject the calibration window's predicted or reference pulse pressure was "
+        "below 1 mmHg: the offset alone was applied."
+    )
+    fine = evaluate_predictions(pred, ref, ref, subjects, order, FS, calibration="offset-scale")
+    assert (
+        fine["calibrated"]["n_subjects_offset_only"] == 0
+        and _offset_only_note(fine["calibrated"]) == ""
+    )
+    # Asked for the offset alone, nobody fell back.
+    off = evaluate_predictions(
+        both_pred, both_ref, both_ref, both_subjects, both_order, FS, calibration="offset"
+    )
+    assert off["calibrated"]["n_subjects_offset_only"] == 0
+
+
 def test_calibration_for_a_cuff_hits_its_sbp_and_dbp():
     x = pulse(70.0, 10.0)  # predicted: 80 / 60, level 70
     cal = calibration_for(70.0, 80.0, 60.0, 120.0, 80.0)  # cuff 120/80, no mean level

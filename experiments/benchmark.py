@@ -206,11 +206,13 @@ def main(
         )
     if out_file is not None:
         # Said now, not after the first measurement (minutes in), which it would lose.
-        from innpar_freia.errors import InnparError
+        from innpar_freia.errors import InnparError, cli_spelling
         from innpar_freia.outputs import check_outputs
 
         try:
-            check_outputs([out_file], force)  # an existing report only with --force
+            # In the command line's terms: this script's option is --force.
+            with cli_spelling():
+                check_outputs([out_file], force)  # an existing report only with --force
         except InnparError as exc:
             raise click.ClickException(str(exc)) from None
         try:

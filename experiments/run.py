@@ -28,7 +28,7 @@ from innpar_freia.cli.common import (  # noqa: E402
     NonEmptyPath,
     os_error_message,
 )
-from innpar_freia.errors import InnparError, listed  # noqa: E402
+from innpar_freia.errors import InnparError, cli_spelling, listed  # noqa: E402
 from innpar_freia.experiments import (  # noqa: E402
     check_selection,
     load_experiment,
@@ -88,7 +88,10 @@ def main(
                 f"go to {out / exp.name}: give one of them another name"
             )
     try:
-        _run_all(configs, out, device, only_list, fold_list, seed_list, quiet)
+        # The library's messages in a command line's terms, as they were before they
+        # followed their caller: this script is run as a command, not called from Python.
+        with cli_spelling():
+            _run_all(configs, out, device, only_list, fold_list, seed_list, quiet)
     except (KeyboardInterrupt, SystemExit) as exc:
         # SIGTERM (see stop_on_sigterm) had ended the runner without a word, and Ctrl-C
         # with click's "Aborted!" alone: say how to go on.

@@ -3,7 +3,35 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
+
+# Who is asking, for the messages that tell how to mend a call: "cli" while a command of the
+# command line runs, so that they name its options (--resume), else "api", so that a Python
+# caller is told the parameter to pass (resume=True), which an option's name is not. A
+# ContextVar, not a global: the CLI's tests run it in-process, and a call to the API after
+# a command must be answered in the API's terms again.
+_SPELLING: ContextVar[str] = ContextVar("innpar_spelling", default="api")
+
+
+def option(cli: str, api: str) -> str:
+    """``cli`` (an option, "--resume") while the command line runs, else ``api`` (the
+    parameter of the function called, "resume=True")."""
+    return cli if _SPELLING.get() == "cli" else api
+
+
+@contextmanager
+def cli_spelling() -> Iterator[None]:
+    """Messages made in the ``with`` name the command line's options (see :func:`option`);
+    the spelling before it is back afterwards, however the block ends."""
+    token = _SPELLING.set("cli")
+    try:
+        yield
+    finally:
+        _SPELLING.reset(token)
+
 
 # torch's DataLoader re-raises an exception from a worker process as ``type(exc)(text)``,
 # where ``text`` is "Caught DataError in DataLoader worker process 0.\nOriginal Traceback

@@ -1869,8 +1869,12 @@ def check_selection(
 
 
 # The options of ``innpar train`` that training's messages name, as an experiment file sets
-# them: a runner has no such option.
-_CONFIG_TERMS = {"(--lr)": "(the variant's train.lr)"}
+# them: a runner has no such option. Both spellings (errors.option): the runner's script
+# runs training in the command line's, run_experiment called from Python in the API's.
+_CONFIG_TERMS = {
+    "(--lr)": "(the variant's train.lr)",
+    "(train.lr)": "(the variant's train.lr)",
+}
 
 
 def in_config_terms(message: str) -> str:

@@ -15,7 +15,11 @@ from typing import Any
 
 import click
 
-from innpar_freia.errors import InnparError, counted  # noqa: F401 (counted: used by the CLI)
+from innpar_freia.errors import (  # noqa: F401 (counted: used by the CLI)
+    InnparError,
+    cli_spelling,
+    counted,
+)
 
 
 class InnparGroup(click.Group):
@@ -23,7 +27,9 @@ class InnparGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            # The library's messages name this command's options, not the API's parameters.
+            with cli_spelling():
+                return super().invoke(ctx)
         except InnparError as exc:
             _fail(str(exc))
         except BrokenPipeError:

@@ -18,7 +18,7 @@ from innpar_freia.data.dataset import (
 )
 from innpar_freia.data.leakage import NO_KEY, copy_keys
 from innpar_freia.data.store import StoreInfo, read_info
-from innpar_freia.errors import DataError
+from innpar_freia.errors import DataError, option
 from innpar_freia.metrics import (
     Scored,
     WaveErrors,
@@ -61,6 +61,16 @@ def check_compatible(ckpt: Checkpoint, info: StoreInfo) -> None:
         )
 
 
+def _split(name: str) -> str:
+    """The split ``name`` as the caller chooses it: ``--split test``, ``split="test"``."""
+    return option(f"--split {name}", f"split={name!r}")
+
+
+def _drop_test_fold() -> str:
+    """The advice to score a file's split column, not a fold: the caller gave one."""
+    return f"drop {option('--test-fold', 'test_fold')}"
+
+
 def split_indices(
     ckpt: Checkpoint, info: StoreInfo, split: str, test_fold: int | None = None
 ) -> np.ndarray:
@@ -73,8 +83,8 @@ def split_indices(
             # A test fold chooses the test and validation windows; "all" takes every
             # window, so the fold would be recorded in the report without meaning anything.
             raise DataError(
-                f"--test-fold {test_fold} chooses the test split, but --split all scores every "
-                "window; drop one of them"
+                f"{option(f'--test-fold {test_fold}', f'test_fold={test_fold}')} chooses the "
+                f"test split, but {_split('all')} scores every window; drop one of them"
             )
         idx = np.arange(info.n_windows)
         # On the file the checkpoint trained on, "all" holds its training windows: scored
@@ -88,17 +98,17 @@ def split_indices(
         if split == "val" and val_fold == -1:
             # --split all would be refused here: on the run's own file it holds the
             # training windows.
-            how = "the run was trained without one (val_fold = -1); score --split test"
+            how = f"the run was trained without one (val_fold = -1); score {_split('test')}"
         elif trained_windows(ckpt, info) is not None:
             # --split all was advised here too, and refused (it holds the training
             # windows), its own message pointing back at this split: say what works.
             how = (
-                "this checkpoint was trained on this file, so --split all would score its "
+                f"this checkpoint was trained on this file, so {_split('all')} would score its "
                 "training windows; hold out windows with 'innpar data split' and train on it "
-                "again, or score another data set (--data)"
+                f"again, or score another data set ({option('--data', 'data')})"
             )
         else:
-            how = "use --split all for every window"
+            how = f"use {_split('all')} for every window"
         raise DataError(f"{info.path}: the {split} split is empty: {how}")
     if split in ("test", "val"):
         _refuse_training_windows(ckpt, info, idx, split)
@@ -114,7 +124,7 @@ def scored_plan(ckpt: Checkpoint, info: StoreInfo, test_fold: int | None = None)
     if test_fold is not None and not info.has_folds:
         raise DataError(
             f"{info.path} has no cross-validation folds, so test fold {test_fold} cannot be "
-            "used; drop --test-fold to score its split column"
+            f"used; {_drop_test_fold()} to score its split column"
         )
     if test_fold is None and info.has_folds:
         test_fold = tcfg.test_fold
@@ -124,7 +134,7 @@ def scored_plan(ckpt: Checkpoint, info: StoreInfo, test_fold: int | None = None)
         # (a recording's windows, an external dataset) wants --split all.
         raise DataError(
             f"{info.path} assigns no windows to train/val/test and has no folds: score every "
-            "window with --split all, or assign splits with 'innpar data split'"
+            f"window with {_split('all')}, or assign splits with 'innpar data split'"
         )
     from innpar_freia.train import windows_fingerprint
 
@@ -202,23 +212,27 @@ def _refuse_training_windows(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray,
     if seen.size:
         held = [name for name in ("test", "val") if len(getattr(plan, name))]
         if split == "all" and held:
-            how = "score --split test (or val)" if len(held) == 2 else f"score --split {held[0]}"
+            how = (
+                f"score {_split('test')} (or {option('val', repr('val'))})"
+                if len(held) == 2
+                else f"score {_split(held[0])}"
+            )
         elif split == "all":
             # Advising --split test here sent a file without held-out windows back to the
             # message that advised --split all.
             how = (
                 "the file holds no test or validation windows of that run: hold out "
                 "windows with 'innpar data split' and train on it again, or score another "
-                "data set (--data)"
+                f"data set ({option('--data', 'data')})"
             )
         elif plan.test_fold is not None:  # also where the nested scheme chose it
             how = f"give that run's test fold ({plan.test_fold})"
         else:
-            how = "drop --test-fold (the run used the file's split column)"
+            how = f"{_drop_test_fold()} (the run used the file's split column)"
         raise DataError(
             f"{seen.size} of the {len(idx)} {_windows_of(split)} were in the training split "
             f"of this checkpoint's run: their scores would not measure generalisation; "
-            f"{how}, or --split train to score training windows"
+            f"{how}, or {_split('train')} to score training windows"
         )
 
 

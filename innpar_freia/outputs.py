@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from innpar_freia.errors import DataError
+from innpar_freia.errors import DataError, option
 
 OUTPUT_FORMATS = ("wfdb", "csv", "npy", "npz")
 
@@ -500,14 +500,15 @@ def check_outputs(
     finals: list[Path],
     force: bool,
     inputs: list[Path] | tuple[Path, ...] = (),
-    force_option: str = "--force",
+    force_option: str | None = None,
 ) -> None:
     """Refuse to replace existing outputs unless ``force``, and, even with ``force``, an
     output that is one of the command's ``inputs`` (its data, checkpoint or recording):
     replacing what is being read would lose it; or that is not a regular file (a folder,
     or a device such as /dev/null, which running as root would replace with a file).
     ``force_option``: how the refusal names ``force`` (reconstruct_file's callers have no
-    --force: "force (--force)")."""
+    --force: "force (--force)"); by default the caller's spelling, "--force" on the command
+    line and "force=True" in Python."""
     for final in finals:
         if Path(final).exists() and not Path(final).is_file():
             raise DataError(
@@ -520,7 +521,8 @@ def check_outputs(
     if existing and not force:
         them = "it" if len(existing) == 1 else "them"
         raise DataError(
-            f"output exists: {', '.join(existing)}; pass {force_option} to replace {them}"
+            f"output exists: {', '.join(existing)}; pass "
+            f"{force_option or option('--force', 'force=True')} to replace {them}"
         )
     for final in finals:
         check_writable(Path(final))

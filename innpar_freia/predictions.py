@@ -39,7 +39,7 @@ from innpar_freia.data.store import (
     h5_open_error,
     write_failure,
 )
-from innpar_freia.errors import DataError
+from innpar_freia.errors import DataError, option
 from innpar_freia.outputs import remove_stale_temporaries, replace_durably
 
 SCHEMA = "innpar-freia.predictions"
@@ -249,7 +249,11 @@ def _open(path: Path) -> tuple[h5py.File, dict[str, Any]]:
         if schema != SCHEMA:
             raise DataError(
                 f"{path} is not an innpar-freia predictions file (schema {schema!r}, expected "
-                f"{SCHEMA!r}); write one with 'innpar eval --save-predictions FILE'"
+                f"{SCHEMA!r}); write one with "
+                + option(
+                    "'innpar eval --save-predictions FILE'",
+                    "write_predictions (or 'innpar eval --save-predictions FILE')",
+                )
             )
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in fh.attrs.items()}
         _validate(fh, path, attrs)

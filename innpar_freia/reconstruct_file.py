@@ -23,7 +23,7 @@ import numpy as np
 
 from innpar_freia.checkpoint import Checkpoint, load_checkpoint
 from innpar_freia.data.limits import number_in_range
-from innpar_freia.errors import DataError, UnknownRateError, check_flag
+from innpar_freia.errors import DataError, UnknownRateError, check_flag, option
 from innpar_freia.metrics import CALIBRATIONS
 from innpar_freia.outputs import (
     StagedOutputs,
@@ -261,8 +261,8 @@ def reconstruct_file(
         # given there would have the files written beside it, into /dev.
         if named.exists() and not (named.is_file() or named.is_dir()):
             raise DataError(
-                f"--out {out}: {named} is a device or other special file; give the name "
-                "the output files should take"
+                f"{option('--out', 'out')} {out}: {named} is a device or other special file; "
+                "give the name the output files should take"
             )
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     if opts.direction == "abp2ppg":
@@ -363,9 +363,9 @@ def _reconstruct_recording(
         if ref_channel == channel:
             # Compared with (or calibrated by) the channel it was reconstructed from.
             raise DataError(
-                f"--reference-abp {opts.reference_abp} names channel {ref_channel!r}, the "
-                f"{kind.upper()} the output is reconstructed from; name the reference ABP "
-                f"channel (its channels: {', '.join(rec.channels)})"
+                f"{option('--reference-abp', 'reference_abp')} {opts.reference_abp} names "
+                f"channel {ref_channel!r}, the {kind.upper()} the output is reconstructed from; "
+                f"name the reference ABP channel (its channels: {', '.join(rec.channels)})"
             )
         # A reference in kPa had "no valid beats anywhere" (12-16 "mmHg").
         reference = _abp_in_mmhg(rec, ref_channel, "reference ABP channel", warnings)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from innpar_freia.checkpoint import Checkpoint, load_checkpoint
-from innpar_freia.errors import DataError, check_flag, listed
+from innpar_freia.errors import DataError, check_flag, listed, option
 from innpar_freia.outputs import (
     StagedOutputs,
     check_outputs,
@@ -142,7 +142,11 @@ def find_recordings(folder: Path, include: str | None = None) -> list[Recording]
         kinds = "WFDB records (.hea), .csv, .npz or .npy files"
         raise DataError(
             f"{folder} has no recordings ({kinds})"
-            + (f" whose path matches --include {include!r}" if include is not None else "")
+            + (
+                f" whose path matches {option('--include', 'include')} {include!r}"
+                if include is not None
+                else ""
+            )
         )
     ids: dict[str, Recording] = {}
     for r in sorted(found, key=lambda r: (r.id, r.format)):
@@ -151,7 +155,7 @@ def find_recordings(folder: Path, include: str | None = None) -> list[Recording]
             raise DataError(
                 f"{_marker(ids[r.id], folder)} and {_marker(r, folder)} are both recording "
                 f"{r.id!r}: their outputs would have the same names; keep one, or pick with "
-                "--include"
+                f"{option('--include', 'include')}"
             )
         ids[r.id] = r
     return list(ids.values())
@@ -223,7 +227,8 @@ def _cuffs_for(
     if missing:
         raise DataError(
             f"cuff table {path} has no reading for {len(missing)} of the {len(recordings)} "
-            f"recordings: {listed(missing, 5)}; add their rows, or leave them out with --include"
+            f"recordings: {listed(missing, 5)}; add their rows, or leave them out with "
+            f"{option('--include', 'include')}"
         )
     return readings, sorted(set(table) - used)
 
@@ -239,8 +244,9 @@ def _out_path(out_dir: Path, rec: Recording, out_format: str | None) -> Path:
         recording_paths(out, fmt)
     except DataError as exc:
         raise DataError(
-            f"recording {rec.id!r} cannot be written as a WFDB record: {exc}; give --format "
-            "csv, npz or npy, or leave it out with --include"
+            f"recording {rec.id!r} cannot be written as a WFDB record: {exc}; give "
+            f"{option('--format csv, npz or npy', 'out_format csv, npz or npy')}, or leave it "
+            f"out with {option('--include', 'include')}"
         ) from None
     return out
 
@@ -287,7 +293,8 @@ def reconstruct_folder(
     folder, out_dir = Path(folder), Path(out_dir)
     if resume and opts.force:
         raise DataError(
-            "--resume keeps what an earlier run reconstructed, --force replaces it: give one"
+            f"{option('--resume', 'resume=True')} keeps what an earlier run reconstructed, "
+            f"{option('--force', 'force=True')} replaces it: give one"
         )
     plot_dir = None if plot_dir is None else Path(plot_dir)
     if not folder.is_dir():
@@ -296,7 +303,10 @@ def reconstruct_folder(
         raise DataError(
             f"output format must be one of {', '.join(FOLDER_FORMATS)}, not {out_format!r}"
         )
-    for what, target in (("--out", out_dir), ("--plot", plot_dir)):
+    for what, target, each in (
+        (option("--out", "out_dir"), out_dir, "output"),
+        (option("--plot", "plot_dir"), plot_dir, "figure"),
+    ):
         if target is None:
             continue
         if (target.exists() and not target.is_dir()) or (
@@ -304,7 +314,7 @@ def reconstruct_folder(
         ):
             raise DataError(
                 f"{what} {target}: for a folder INPUT, {what} names a folder (each "
-                f"recording's {'figure' if what == '--plot' else 'output'} goes in it, named "
+                f"recording's {each} goes in it, named "
                 "by its record)"
             )
         if target.resolve().is_relative_to(folder.resolve()):
@@ -317,9 +327,10 @@ def reconstruct_folder(
     cuff_table = Path(str(opts.calibration)) if is_cuff_table(opts.calibration) else None
     if cuff_table is None and opts.calibration is not None and opts.calibration != "reference":
         raise DataError(
-            f"--calibration {opts.calibration}: one cuff reading is one person's; for a "
-            "folder, give a table of readings (--calibration TABLE.csv with columns record, "
-            "sbp, dbp and optionally at)"
+            f"{option('--calibration', 'calibration')} {opts.calibration}: one cuff reading is "
+            "one person's; for a folder, give a table of readings "
+            f"({option('--calibration', 'calibration')} TABLE.csv with columns record, sbp, dbp "
+            "and optionally at)"
         )
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     if opts.direction == "abp2ppg":
@@ -352,7 +363,7 @@ def reconstruct_folder(
             if p in owners:
                 raise DataError(
                     f"recording {rec.id!r} and {owners[p]} would both be written to {p}; "
-                    "rename one, or leave one out with --include"
+                    f"rename one, or leave one out with {option('--include', 'include')}"
                 )
             owners[p] = f"recording {rec.id!r}"
     finals = list(owners)  # every output of the run: the table's and each recording's
@@ -374,9 +385,10 @@ def reconstruct_folder(
         existing = [p for p in finals if p.exists()]
         if existing and not opts.force:
             raise DataError(
-                f"outputs exist: {listed(existing, 3)}; pass --force to replace them"
+                f"outputs exist: {listed(existing, 3)}; pass {option('--force', 'force=True')} "
+                "to replace them"
                 + (
-                    " (or --resume to go on with the run they are from)"
+                    f" (or {option('--resume', 'resume=True')} to go on with the run they are from)"
                     if index_paths[1].is_file()
                     else ""
                 )
@@ -578,15 +590,17 @@ def _resumable(
     path = out_dir / INDEX_NAMES[1]
     if not path.is_file():
         raise DataError(
-            f"--resume: {out_dir} holds no {INDEX_NAMES[1]} of an earlier run to go on with"
+            f"{option('--resume', 'resume=True')}: {out_dir} holds no {INDEX_NAMES[1]} of an "
+            "earlier run to go on with"
         )
     try:
         earlier = json.loads(path.read_text())
         rows, before = earlier["recordings"], earlier["settings"]
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise DataError(
-            f"--resume: {path} is not the table of an innpar reconstruct run (damaged, or "
-            "from an older version); run with --force to start again"
+            f"{option('--resume', 'resume=True')}: {path} is not the table of an innpar "
+            "reconstruct run (damaged, or from an older version); run with "
+            f"{option('--force', 'force=True')} to start again"
         ) from None
     if before != settings:
         differ = sorted(
@@ -598,9 +612,9 @@ def _resumable(
             }
         )
         raise DataError(
-            f"--resume: the run in {out_dir} was made with other settings (they differ in: "
-            f"{', '.join(differ) or 'their layout'}); give the same ones, or --force to "
-            "replace it"
+            f"{option('--resume', 'resume=True')}: the run in {out_dir} was made with other "
+            f"settings (they differ in: {', '.join(differ) or 'their layout'}); give the same "
+            f"ones, or {option('--force', 'force=True')} to replace it"
         )
     by_id = {rec.id: (rec, out, o) for rec, out, o in plans}
     done, redo = {}, {}

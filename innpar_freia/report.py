@@ -19,7 +19,7 @@ import numpy as np
 
 from innpar_freia import __version__
 from innpar_freia.checkpoint import Checkpoint, load_checkpoint
-from innpar_freia.errors import DataError
+from innpar_freia.errors import DataError, option
 from innpar_freia.evaluate import Predictions, evaluate_full
 from innpar_freia.metrics import Scored, calibrate
 from innpar_freia.outputs import (
@@ -154,8 +154,8 @@ def evaluate_checkpoints(
             raise DataError(
                 f"{name} scores other {split} windows than {first.name} (their runs chose "
                 f"different test folds: {ckpt.run_config.train.test_fold} vs "
-                f"{first.checkpoint.run_config.train.test_fold}); pass --test-fold K to score "
-                "the same fold with all of them"
+                f"{first.checkpoint.run_config.train.test_fold}); pass "
+                f"{option('--test-fold K', 'test_fold=K')} to score the same fold with all of them"
             )
     return entries
 
@@ -347,19 +347,21 @@ def check_report_outputs(
             if same_file(path, Path(source)):
                 raise DataError(
                     f"the report would write {path}, which is the input {source}; choose "
-                    "another --out (--force never replaces an input)"
+                    f"another {option('--out', 'out_dir')} ({option('--force', 'force=True')} "
+                    "never replaces an input)"
                 )
     if existing_report(out_dir) and not force:
         raise DataError(
-            f"{out_dir} already holds a report; pass --force to replace it, or choose another --out"
+            f"{out_dir} already holds a report; pass {option('--force', 'force=True')} to "
+            f"replace it, or choose another {option('--out', 'out_dir')}"
         )
     if not force:
         # Not a report, but figures the report would write over (a paper's folder).
         taken = [p for p in own if p.is_file()]
         if taken:
             raise DataError(
-                f"{taken[0]} exists and the report would replace it; pass --force, or "
-                "choose another --out"
+                f"{taken[0]} exists and the report would replace it; pass "
+                f"{option('--force', 'force=True')}, or choose another {option('--out', 'out_dir')}"
             )
     if save_predictions is not None:
         several = len(checkpoints) > 1
@@ -368,7 +370,8 @@ def check_report_outputs(
         for final in finals:
             if final.resolve() in report:
                 raise DataError(
-                    f"--save-predictions {final} is one of the report's own files; give "
+                    f"{option('--save-predictions', 'save_predictions')} {final} is one of the "
+                    "report's own files; give "
                     "the predictions another name"
                 )
         check_outputs(finals, force, inputs=[data, *checkpoints])

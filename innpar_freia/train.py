@@ -64,6 +64,7 @@ from innpar_freia.errors import (
     TrainingDiverged,
     check_flag,
     counted,
+    option,
 )
 from innpar_freia.metrics import BaselineAccumulator, protocol_windows, time_order
 from innpar_freia.nn.model import INNPAR, build_model, count_parameters, postprocess_abp
@@ -661,7 +662,10 @@ def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
     with this message rather than the others failing on a closed connection.
     """
     if resume and force:
-        raise RunDirError("--resume and --force contradict each other: choose one")
+        raise RunDirError(
+            f"{option('--resume', 'resume=True')} and {option('--force', 'force=True')} "
+            "contradict each other: choose one"
+        )
     check_run_path(run_dir)
     last = run_dir / "checkpoints" / "last.pt"
     foreign = foreign_run_files(run_dir)
@@ -671,23 +675,25 @@ def check_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
         them = "it is" if len(foreign) == 1 else "they are"
         raise RunDirError(
             f"{run_dir} holds {' and '.join(foreign)} that innpar train did not write: "
-            f"{them} not a run's and will not be replaced, even with --force or --resume; "
-            "give the run another folder"
+            f"{them} not a run's and will not be replaced, even with "
+            f"{option('--force', 'force=True')} or {option('--resume', 'resume=True')}; give "
+            "the run another folder"
         )
     if resume:
         if not last.is_file():
             unfinished = holds_run(run_dir) and not any((run_dir / "checkpoints").glob("*.pt"))
             raise RunDirError(
                 f"nothing to resume: {run_dir} has no checkpoints/last.pt"
-                + (_UNFINISHED if unfinished else "")
+                + (_unfinished() if unfinished else "")
             )
         return
     if holds_run(run_dir) and not force:
         if not any((run_dir / "checkpoints").glob("*.pt")):
-            raise RunDirError(f"{run_dir} holds a run without a checkpoint" + _UNFINISHED)
+            raise RunDirError(f"{run_dir} holds a run without a checkpoint" + _unfinished())
         raise RunDirError(
-            f"{run_dir} already holds a run; pass --resume to continue it or --force to "
-            "start over (its checkpoints and metrics will be deleted)"
+            f"{run_dir} already holds a run; pass {option('--resume', 'resume=True')} to "
+            f"continue it or {option('--force', 'force=True')} to start over (its checkpoints "
+            "and metrics will be deleted)"
         )
 
 
@@ -708,10 +714,12 @@ def check_run_path(run_dir: Path) -> None:
 # killed one (a run still starting is refused as busy first); "still starting" is for the
 # callers that hold nothing: --dry-run, the other ranks under torchrun, and a folder an
 # earlier innpar-freia (without the lock) is writing.
-_UNFINISHED = (
-    ": it is still starting, or was killed before its first epoch ended; if no innpar train "
-    "is writing it, start it again with --force"
-)
+def _unfinished() -> str:
+    """The advice on such a folder, in the caller's spelling (see errors.option)."""
+    return (
+        ": it is still starting, or was killed before its first epoch ended; if no innpar "
+        f"train is writing it, start it again with {option('--force', 'force=True')}"
+    )
 
 
 def windows_fingerprint(info: StoreInfo) -> str:
@@ -802,7 +810,7 @@ def check_checkpoint_is_the_runs(run_dir: Path, last: Path, stored: RunConfig) -
         raise RunDirError(
             f"{last} is not the checkpoint of the run in {run_dir} (config.json vs "
             f"checkpoint: {'; '.join(differ[:4])}); put that run's own last.pt back, or "
-            "start over with --force"
+            f"start over with {option('--force', 'force=True')}"
         )
 
 
@@ -1144,6 +1152,13 @@ def validate(
 
 # Settings a resumed run may change: how long, and where it runs.
 RESUME_OVERRIDES = ("epochs", "device", "num_workers")
+# How a Python caller gives a resumed run its epochs (the command line's --epochs).
+EPOCHS_OVERRIDE = 'resume_overrides["epochs"]'
+
+
+def _epochs_given(epochs: int) -> str:
+    """The epochs a resumed run was given, as its caller gave them."""
+    return option(f"--epochs {epochs}", f"{EPOCHS_OVERRIDE} = {epochs}")
 
 
 def train(
@@ -1198,7 +1213,10 @@ def train(
         )
     run_dir = Path(run_dir)
     if resume and force:
-        raise RunDirError("--resume and --force contradict each other: choose one")
+        raise RunDirError(
+            f"{option('--resume', 'resume=True')} and {option('--force', 'force=True')} "
+            "contradict each other: choose one"
+        )
     check_run_path(run_dir)
     # Whether this run makes run_dir and the folders above it (--out new/dirs/run), deepest
     # first: a run that leaves nothing removes them again. Read before the lock makes them.
@@ -1281,13 +1299,13 @@ def _train_claimed(
         epochs = int(overrides.get("epochs", stored.train.epochs))
         if done <= epochs < stored.train.warmup_epochs:
             raise RunDirError(
-                f"--epochs {epochs} would end {run_dir} inside its {stored.train.warmup_epochs}-"
-                f"epoch warm-up, which a resumed run keeps; give at least "
-                f"{stored.train.warmup_epochs}"
+                f"{_epochs_given(epochs)} would end {run_dir} inside its "
+                f"{stored.train.warmup_epochs}-epoch warm-up, which a resumed run keeps; give at "
+                f"least {stored.train.warmup_epochs}"
             )
         if epochs < done:
             raise RunDirError(
-                f"{run_dir} has completed {done} epochs; --epochs {epochs} "
+                f"{run_dir} has completed {done} epochs; {_epochs_given(epochs)} "
                 f"would end before that (give at least {done})"
             )
         run_config = RunConfig(stored.preset, stored.model, stored.train.replace(**overrides))
@@ -1306,7 +1324,8 @@ def _train_claimed(
                     "to resume"
                     if ts.get("stopped_early")
                     else f"{run_dir} has completed its {done} epochs: it is finished; nothing "
-                    f"to resume (--epochs above {done} trains it further)"
+                    f"to resume ({option('--epochs', EPOCHS_OVERRIDE)} above {done} trains it "
+                    "further)"
                 )
             best = ts.get("best_val_mae")
             return TrainResult(
@@ -1711,7 +1730,8 @@ def _train(
             + (" (the run that was there is put back)" if "aside" in started else "")
         )
         return TrainingDiverged(
-            f"{what}: training stopped{kept}. Try a lower learning rate (--lr) or gradient "
+            f"{what}: training stopped{kept}. Try a lower learning rate "
+            f"({option('--lr', 'train.lr')}) or gradient "
             "clipping (grad_clip)."
         )
 

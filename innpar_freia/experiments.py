@@ -1269,10 +1269,12 @@ def script_main(main: Any, argv: list[str] | None = None) -> int:
     the runs were not trained on) is one line on stderr and exit code 1, Ctrl-C one line
     and 130; no traceback."""
     from innpar_freia.cli.common import os_error_message
-    from innpar_freia.errors import InnparError
+    from innpar_freia.errors import InnparError, cli_spelling
 
     try:
-        return int(main(argv))
+        # A script run from a shell: the library's advice names its options (--split).
+        with cli_spelling():
+            return int(main(argv))
     except InnparError as exc:
         print(f"error: {exc}", file=sys.stderr)
     except OSError as exc:

@@ -245,8 +245,8 @@ def _out_path(out_dir: Path, rec: Recording, out_format: str | None) -> Path:
     except DataError as exc:
         raise DataError(
             f"recording {rec.id!r} cannot be written as a WFDB record: {exc}; give "
-            f"{option('--format csv, npz or npy', 'out_format csv, npz or npy')}, or leave it "
-            f"out with {option('--include', 'include')}"
+            + option("--format csv, npz or npy", "out_format='csv', 'npz' or 'npy'")
+            + f", or leave it out with {option('--include', 'include')}"
         ) from None
     return out
 

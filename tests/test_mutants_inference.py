@@ -696,24 +696,24 @@ def test_a_training_file_without_held_out_windows_gets_hints_that_lead_somewhere
             split_indices(ckpt, info, split)
         assert str(empty.value) == (
             f"{path}: the {split} split is empty: this checkpoint was trained on this file, "
-            "so --split all would score its training windows; hold out windows with 'innpar "
-            "data split' and train on it again, or score another data set (--data)"
+            "so split='all' would score its training windows; hold out windows with 'innpar "
+            "data split' and train on it again, or score another data set (data)"
         )
     with pytest.raises(DataError) as everything:
         split_indices(ckpt, info, "all")
     assert str(everything.value).endswith(
         "the file holds no test or validation windows of that run: hold out windows with "
-        "'innpar data split' and train on it again, or score another data set (--data), or "
-        "--split train to score training windows"
+        "'innpar data split' and train on it again, or score another data set (data), or "
+        "split='train' to score training windows"
     )
     # Another data set without a test split can be scored whole.
     other = fold_file(tmp_path / "o.h5", sizes=(1, 1), split="train")
-    with pytest.raises(DataError, match="use --split all for every window"):
+    with pytest.raises(DataError, match="use split='all' for every window"):
         split_indices(ckpt, read_info(other), "test")
     assert len(split_indices(ckpt, read_info(other), "all")) == 2
     path = fold_file(tmp_path / "g.h5")
     ckpt, info = trained_on(tmp_path, path, test_fold=0, val_fold=-1), read_info(path)
-    with pytest.raises(DataError, match=r"; score --split test, or --split train to score"):
+    with pytest.raises(DataError, match=r"; score split='test', or split='train' to score"):
         split_indices(ckpt, info, "all")
 
 

@@ -459,7 +459,7 @@ def test_existing_outputs_are_refused_without_force_and_all_are_named(tmp_path: 
     b.write_text("b")
     with pytest.raises(DataError) as info:
         check_outputs([a, b, c], force=False)
-    assert str(info.value) == f"output exists: {a}, {b}; pass --force to replace them"
+    assert str(info.value) == f"output exists: {a}, {b}; pass force=True to replace them"
     check_outputs([a, b, c], force=True)
     check_outputs([c], force=False)
 

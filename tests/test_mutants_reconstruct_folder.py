@@ -224,8 +224,8 @@ def test_what_the_library_refuses_before_any_work(case, tmp_path, ckpt, stand_in
     message = {
         "not_a_folder": "is not a folder",
         "h5_format": "output format must be one of wfdb, csv, npz, npy, not 'h5'",
-        "out_a_file": "for a folder INPUT, --out names a folder",
-        "plot_a_file": "for a folder INPUT, --plot names a folder",
+        "out_a_file": "for a folder INPUT, out_dir names a folder",
+        "plot_a_file": "for a folder INPUT, plot_dir names a folder",
     }[case]
     if case == "not_a_folder":
         src = d / "c2.csv"
@@ -247,7 +247,7 @@ def test_an_existing_figure_is_refused_before_any_work(tmp_path, ckpt, stand_in)
     d = files(tmp_path / "in", "c2.csv", "icu/r1.hea")
     figs = tmp_path / "figs"
     files(figs, "icu/r1.png")
-    with pytest.raises(DataError, match=r"outputs exist: .*r1\.png; pass --force"):
+    with pytest.raises(DataError, match=r"outputs exist: .*r1\.png; pass force=True"):
         reconstruct_folder(ckpt, d, tmp_path / "out", ReconstructOptions(), plot_dir=figs)
     assert stand_in.calls == []
 
@@ -306,7 +306,8 @@ def test_a_name_no_wfdb_record_can_have_is_refused_for_a_wfdb_output(tmp_path, c
     assert (
         "recording 's1.v1' cannot be written as a WFDB record: "
         f"{out / 's1.v1.hea'}: a WFDB record name may hold only ASCII letters, digits, '_' "
-        "and '-', not 's1.v1'; give --format csv"
+        "and '-', not 's1.v1'; give out_format='csv', 'npz' or 'npy', or leave it out with "
+        "include"
     ) in str(exc.value)
     assert stand_in.calls == []
     reconstruct_folder(ckpt, d, out, ReconstructOptions(), out_format="wfdb", include="ok*")

@@ -223,7 +223,7 @@ def test_any_one_report_file_makes_a_folder_a_report(tmp_path: Path, name: str) 
     (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "errors.png").write_bytes(b"png")
     assert existing_report(tmp_path) == [tmp_path / name, tmp_path / "figures" / "errors.png"]
-    with pytest.raises(DataError, match="already holds a report; pass --force"):
+    with pytest.raises(DataError, match="already holds a report; pass force=True"):
         check_report_outputs(tmp_path, [Path("r/checkpoints/best.pt")], Path("d.h5"), None, False)
 
 
@@ -270,8 +270,8 @@ def test_the_refusal_names_the_first_figure_it_would_replace(tmp_path: Path) -> 
     with pytest.raises(DataError) as err:
         check_report_outputs(tmp_path, CKPTS[:1], tmp_path / "d.h5", None, False)
     assert str(err.value) == (
-        f"{figures / 'errors.png'} exists and the report would replace it; pass --force, or "
-        "choose another --out"
+        f"{figures / 'errors.png'} exists and the report would replace it; pass force=True, or "
+        "choose another out_dir"
     )
 
 
@@ -297,7 +297,7 @@ def test_several_checkpoints_check_the_predictions_files_they_write(tmp_path: Pa
     with pytest.raises(DataError) as err:
         check_report_outputs(out, CKPTS, tmp_path / "d.h5", preds, False, figures=False)
     assert str(err.value) == (
-        f"output exists: {tmp_path / 'p-00002-b_best.h5'}; pass --force to replace it"
+        f"output exists: {tmp_path / 'p-00002-b_best.h5'}; pass force=True to replace it"
     )
 
 
@@ -389,7 +389,7 @@ def test_checkpoints_scoring_as_many_but_other_windows_are_refused(pair: dict, s
         evaluate_checkpoints([f0, f1], synth_file, "test", calibration=None)
     assert str(err.value) == (
         "00011-f1/best scores other test windows than 00010-f0/best (their runs chose "
-        "different test folds: 1 vs 0); pass --test-fold K to score the same fold with all "
+        "different test folds: 1 vs 0); pass test_fold=K to score the same fold with all "
         "of them"
     )
     entries = evaluate_checkpoints([f0, f1], synth_file, "test", test_fold=1, calibration=None)

@@ -10,7 +10,7 @@ from typing import Any
 
 from innpar_freia.config import TRAIN_DEFAULT_PRESET, resolve_config
 from innpar_freia.data.synthetic import synthesize_dataset
-from innpar_freia.errors import RunDirError, check_flag
+from innpar_freia.errors import RunDirError, check_flag, option
 from innpar_freia.evaluate import evaluate
 from innpar_freia.figures import scope_phrase
 from innpar_freia.outputs import (
@@ -83,13 +83,16 @@ def run_demo(
         remove_stale_temporaries(out_dir / "data.h5")
     if out_dir.exists() and any(out_dir.iterdir()):
         if not force:
-            raise RunDirError(f"{out_dir} is not empty; pass --force to replace the demo in it")
+            raise RunDirError(
+                f"{out_dir} is not empty; pass {option('--force', 'force=True')} to replace the "
+                "demo in it"
+            )
         if not _is_demo(out_dir):
             others = sorted(p.name for p in out_dir.iterdir() if p.name not in DEMO_ITEMS)
             what = ", ".join(others[:3]) or "its data.h5 is not the synthetic demo data"
             raise RunDirError(
-                f"{out_dir} holds more than a demo ({what}); --force replaces only a demo: "
-                "choose an empty folder"
+                f"{out_dir} holds more than a demo ({what}); {option('--force', 'force=True')} "
+                "replaces only a demo: choose an empty folder"
             )
         aside = set_aside(out_dir, DEMO_ITEMS)
     if callbacks is not None:

@@ -172,3 +172,15 @@ def test_report_names_force_and_out_dir_as_parameters(ckpt: Path, synth_file: Pa
     assert str(err.value) == (
         f"{out} already holds a report; pass force=True to replace it, or choose another out_dir"
     )
+
+
+def test_run_demo_names_force_as_a_parameter(tmp_path: Path):
+    from innpar_freia.demo import run_demo
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(RunDirError) as err:
+        run_demo(tmp_path)
+    assert str(err.value) == f"{tmp_path} is not empty; pass force=True to replace the demo in it"
+    result = run_cli("demo", "--out", tmp_path)
+    assert result.exit_code == 1
+    assert "is not empty; pass --force to replace the demo in it" in result.output

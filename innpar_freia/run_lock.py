@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from innpar_freia.errors import RunDirError
+from innpar_freia.errors import RunDirError, option
 from innpar_freia.outputs import make_folder, process_alive, remove_if_empty
 
 LOCK_NAME = ".train.lock"
@@ -93,7 +93,7 @@ def held_by_another(run_dir: Path) -> str | None:
 def busy_message(run_dir: Path, holder: str = "") -> str:
     return (
         f"{run_dir} is being trained by another process{holder}; wait for it to end or "
-        "choose another --out"
+        f"choose another {option('--out', 'run_dir')}"
     )
 
 

@@ -121,7 +121,7 @@ def test_a_held_run_is_not_resumed_replaced_or_trained_again(
     train(tiny(epochs=1), synth_file, run)
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
     proc = holder(run)
-    message = f"{run} {BUSY} \\(pid {proc.pid}\\); wait for it to end or choose another --out"
+    message = f"{run} {BUSY} \\(pid {proc.pid}\\); wait for it to end or choose another run_dir"
     t0 = time.monotonic()
     with pytest.raises(RunDirError, match=message):
         train(tiny(epochs=1), synth_file, run, force=True)

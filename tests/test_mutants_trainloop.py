@@ -601,7 +601,8 @@ def test_resuming_to_the_epoch_it_stopped_at_inside_the_warm_up_is_refused(
     run = train(tiny(epochs=4, warmup_epochs=3, keep_checkpoints=[2]), small_file, tmp_path / "r")
     ckpts = run.run_dir / "checkpoints"
     shutil.copy(ckpts / "epoch-0002.pt", ckpts / "last.pt")  # as if stopped after epoch 2
-    with pytest.raises(RunDirError, match=r"--epochs 2 would end .* inside its 3-epoch warm-up"):
+    refusal = r'resume_overrides\["epochs"\] = 2 would end .* inside its 3-epoch warm-up'
+    with pytest.raises(RunDirError, match=refusal):
         train(None, small_file, run.run_dir, resume=True, resume_overrides={"epochs": 2})
 
 

@@ -152,7 +152,8 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
 def test_run_dir_is_never_overwritten_silently(synth_file: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     train(tiny(epochs=1), synth_file, run)
-    with pytest.raises(RunDirError, match=r"already holds a run; pass --resume .* or --force"):
+    refusal = r"already holds a run; pass resume=True .* or force=True"
+    with pytest.raises(RunDirError, match=refusal):
         train(tiny(epochs=1), synth_file, run)
     with pytest.raises(RunDirError, match="nothing to resume"):
         train(None, synth_file, tmp_path / "empty", resume=True)
@@ -169,7 +170,7 @@ def test_run_dir_is_never_overwritten_silently(synth_file: Path, tmp_path: Path)
     # A finished run whose last.pt was deleted is not called killed.
     (killed / "checkpoints").mkdir()
     (killed / "checkpoints" / "best.pt").write_bytes(b"x")
-    with pytest.raises(RunDirError, match="already holds a run; pass --resume"):
+    with pytest.raises(RunDirError, match="already holds a run; pass resume=True"):
         train(tiny(epochs=1), synth_file, killed)
     with pytest.raises(RunDirError, match="cannot change"):
         train(None, synth_file, run, resume=True, resume_overrides={"lr": 0.1})
@@ -560,7 +561,8 @@ def test_resuming_with_too_few_epochs_says_so_before_any_other_check(
     """With warm-up epochs, --epochs below the epochs done answered "warmup_epochs must be
     <= 1", a setting the user never gave."""
     train(tiny(epochs=2, warmup_epochs=2), synth_file, tmp_path / "r")
-    with pytest.raises(RunDirError, match="has completed 2 epochs; --epochs 1 would end before"):
+    too_few = r'has completed 2 epochs; resume_overrides\["epochs"\] = 1 would end before'
+    with pytest.raises(RunDirError, match=too_few):
         train(None, synth_file, tmp_path / "r", resume=True, resume_overrides={"epochs": 1})
 
 
@@ -1355,7 +1357,8 @@ def test_a_folder_with_the_users_own_config_json_is_no_run_and_force_keeps_the_f
     (project / "config.json").write_text('{"my": "settings"}')
     refusal = (
         r"proj holds config.json that innpar train did not write: it is not a run's and "
-        r"will not be replaced, even with --force or --resume; give the run another folder"
+        r"will not be replaced, even with force=True or resume=True; give the run another "
+        r"folder"
     )
     for force in (False, True):
         with pytest.raises(RunDirError, match=refusal):
@@ -1391,7 +1394,7 @@ def test_a_run_whose_config_json_was_edited_by_hand_is_still_a_run(
     described = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps({**described, "notes": "baseline"}))
     assert train_mod.holds_run(run) and not train_mod.foreign_run_files(run)
-    with pytest.raises(RunDirError, match="already holds a run; pass --resume"):
+    with pytest.raises(RunDirError, match="already holds a run; pass resume=True"):
         train(tiny(epochs=1), synth_file, run)
     assert train(tiny(epochs=1), synth_file, run, force=True).epochs_completed == 1
 

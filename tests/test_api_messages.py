@@ -184,3 +184,13 @@ def test_run_demo_names_force_as_a_parameter(tmp_path: Path):
     result = run_cli("demo", "--out", tmp_path)
     assert result.exit_code == 1
     assert "is not empty; pass --force to replace the demo in it" in result.output
+
+
+def test_run_experiment_names_the_variants_setting_in_either_spelling():
+    """run_experiment is called from Python and by the runner's script (in the command
+    line's spelling): training's "(--lr)" or "(train.lr)" is a variant's setting in both."""
+    from innpar_freia.experiments import in_config_terms
+
+    for spelled in ("--lr", "train.lr"):
+        message = f"loss became nan: training stopped. Try a lower learning rate ({spelled})"
+        assert in_config_terms(message).endswith("learning rate (the variant's train.lr)")

@@ -87,19 +87,22 @@ def main(
                 f"{other} and {config} are both experiment {exp.name!r}, whose results "
                 f"go to {out / exp.name}: give one of them another name"
             )
+    failures: list[str] = []  # of the experiments that have run, for an interruption too
     try:
         # The library's messages in a command line's terms, as they were before they
         # followed their caller: this script is run as a command, not called from Python.
         with cli_spelling():
-            _run_all(configs, out, device, only_list, fold_list, seed_list, quiet)
+            _run_all(configs, out, device, only_list, fold_list, seed_list, quiet, failures)
     except (KeyboardInterrupt, SystemExit) as exc:
         # SIGTERM (see stop_on_sigterm) had ended the runner without a word, and Ctrl-C
-        # with click's "Aborted!" alone: say how to go on.
+        # with click's "Aborted!" alone: say how to go on, and which runs of the
+        # experiments before the interrupted one failed (named nowhere else on screen).
         if isinstance(exc, KeyboardInterrupt) or exc.code == 128 + signal.SIGTERM:
+            before = f"; before it, {'; '.join(failures)}" if failures else ""
             click.echo(
                 "\ninterrupted; the same command goes on: finished runs are kept, and the "
                 "interrupted one resumes from its last checkpoint (or starts again, if it "
-                "had none)",
+                f"had none){before}",
                 err=True,
             )
         raise
@@ -113,12 +116,13 @@ def _run_all(
     fold_list: list[int] | None,
     seed_list: list[int] | None,
     quiet: bool,
+    failures: list[str],
 ) -> None:
     """Each experiment in turn, its results table when it is done; at the end, an error
     naming the runs whose training failed (each experiment has gone on without them). An
     experiment that stops with an error ends the command with it, naming those failures
-    of the experiments before it too (they were dropped)."""
-    failures = []
+    of the experiments before it too (they were dropped). ``failures`` gathers them, one
+    line per experiment, as each ends."""
     for config in configs:
         try:
             results = run_experiment(

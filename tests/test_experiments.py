@@ -896,6 +896,42 @@ def test_sigterm_stops_the_runner_like_ctrl_c(synth_file: Path, tmp_path: Path):
     )
 
 
+def test_an_interrupted_runner_names_the_failed_runs_of_the_experiments_before(
+    synth_file: Path, tmp_path: Path
+):
+    """Stopped (SIGTERM, Ctrl-C) in its second experiment, the runner said how to go on
+    but not that a run of the first had failed, which only its table then told."""
+    import sys
+
+    from helpers import terminate_when
+
+    first = tmp_path / "mini.toml"
+    first.write_text(
+        one_run(synth_file)
+        .replace('name = "b"\n', 'name = "boom"\n')
+        .replace("grad_weight = 0.5", "lr = 1000.0")
+    )
+    second = tmp_path / "long.toml"
+    second.write_text(  # its runs a (stopped) and boom (never reached)
+        first.read_text()
+        .replace('name = "mini"', 'name = "long"')
+        .replace("epochs = 1,", "epochs = 500,")
+    )
+    out = tmp_path / "out"
+    started = out / "long" / "runs" / "a" / "fold0-seed1" / "config.json"
+    err = terminate_when(
+        [sys.executable, str(ROOT / "experiments" / "run.py"), str(first), str(second),
+         "--out", str(out), "--device", "cpu", "--only", "a,boom", "--quiet"],
+        started.exists,
+        timeout=300,
+    ).decode()  # fmt: skip
+    assert err.endswith(
+        "(or starts again, if it had none); before it, "
+        f"{first}: 1 run failed in training (boom fold0-seed1), why is in "
+        f"{out / 'mini' / 'results.md'}\n"
+    ), err
+
+
 def test_benchmark_writes_its_report_after_every_measurement(tmp_path: Path):
     """A benchmark stopped by a time limit (the GPU slot's) printed nothing with --json:
     its report came only at the end. --out is rewritten after each measurement."""

@@ -54,6 +54,15 @@ def one_run(data: Path) -> str:
     return EXPERIMENT.format(data=data).replace("[0, 1]", "[0]").replace("[1, 2]", "[1]")
 
 
+def diverging_run(data: Path) -> str:
+    """:func:`one_run` with variant b as ``boom``, whose learning rate makes its loss NaN."""
+    return (
+        one_run(data)
+        .replace('name = "b"\n', 'name = "boom"\n')
+        .replace("grad_weight = 0.5", "lr = 1000.0")
+    )
+
+
 def test_runner_trains_evaluates_and_tabulates(synth_file: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "mini.toml"
     cfg.write_text(EXPERIMENT.format(data=synth_file))
@@ -906,11 +915,7 @@ def test_an_interrupted_runner_names_the_failed_runs_of_the_experiments_before(
     from helpers import terminate_when
 
     first = tmp_path / "mini.toml"
-    first.write_text(
-        one_run(synth_file)
-        .replace('name = "b"\n', 'name = "boom"\n')
-        .replace("grad_weight = 0.5", "lr = 1000.0")
-    )
+    first.write_text(diverging_run(synth_file))
     second = tmp_path / "long.toml"
     second.write_text(  # its runs a (stopped) and boom (never reached)
         first.read_text()
@@ -1384,8 +1389,7 @@ def test_a_failed_run_stays_in_the_table_of_runners_that_did_not_try_it(
     a run of variant boom diverged, a runner with --only a (or another runner sharing the
     experiment) rewrote the table without it, and boom's reason was gone. A runner that
     selects the failed run trains it again, and once it finishes it is no longer listed."""
-    diverging = one_run(synth_file).replace('name = "b"\n', 'name = "boom"\n')
-    diverging = diverging.replace("grad_weight = 0.5", "lr = 1000.0")
+    diverging = diverging_run(synth_file)
     cfg = tmp_path / "mini.toml"
     cfg.write_text(diverging)
     out = tmp_path / "out"
@@ -1454,11 +1458,7 @@ def test_the_runner_s_last_line_names_the_failed_runs_of_every_experiment_it_ran
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     first = tmp_path / "mini.toml"
-    first.write_text(
-        one_run(synth_file)
-        .replace('name = "b"\n', 'name = "boom"\n')
-        .replace("grad_weight = 0.5", "lr = 1000.0")
-    )
+    first.write_text(diverging_run(synth_file))
     second = tmp_path / "other.toml"
     second.write_text(
         first.read_text()

@@ -1114,18 +1114,27 @@ def validate(
         rows.append(np.asarray(idx, dtype=np.int64))
     model.train()
     row = np.concatenate(rows)
-    order = time_order(info.start[row], row, info.subjects[row])  # as evaluate.predict
-    windows = protocol_windows(
-        np.concatenate(preds),
-        np.concatenate(refs),
-        None,
-        info.subjects[row],
-        order,
-        info.fs,
-        calibration="offset-scale",
-    )
-    share = (loss_sum, n_windows, error_sums(windows["model"]))
-    share += (error_sums(windows["model_calibrated"]),)
+    pred = np.concatenate(preds)
+    if np.isfinite(pred).all():
+        order = time_order(info.start[row], row, info.subjects[row])  # as evaluate.predict
+        windows = protocol_windows(
+            pred,
+            np.concatenate(refs),
+            None,
+            info.subjects[row],
+            order,
+            info.fs,
+            calibration="offset-scale",
+        )
+        share = (loss_sum, n_windows, error_sums(windows["model"]))
+        share += (error_sums(windows["model_calibrated"]),)
+    else:
+        # Finite weights can still give NaN or infinite predictions (a step at a huge
+        # learning rate), whose BP values cannot be read: bp_values' ValueError stopped the
+        # run (and the experiment runner) with a traceback. Its MAE is NaN instead, and the
+        # run stops as diverged (every rank still takes part in the gather below).
+        nan = np.full(7, np.nan)
+        share = (loss_sum, n_windows, nan, nan)
     shares = distributed.gather_object(share, dist_info)
     if shares is None:
         return None  # another rank: rank 0 adds up the shares

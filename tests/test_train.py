@@ -1459,3 +1459,20 @@ def test_a_unet_run_made_before_the_unet_refused_invertible_settings_still_loads
     assert ckpt.run_config.model.blocks == ModelConfig().blocks
     again = train(None, synth_file, run, resume=True, resume_overrides={"epochs": 2})
     assert again.epochs_completed == 2
+
+
+def test_predictions_that_overflow_with_finite_weights_stop_the_run_as_diverged(
+    tmp_path: Path,
+) -> None:
+    """A step at a huge learning rate left finite weights whose validation predictions were
+    NaN: reading their BP values raised "bp_values needs a window of numbers" (a ValueError
+    with a traceback, which also stopped the experiment runner instead of its listing the
+    run as failed). The run now stops as diverged, keeping nothing of the bad epoch."""
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    data = tmp_path / "s.h5"
+    synthesize_dataset(data, subjects=10, minutes=0.5, seed=3, folds=5)
+    config = resolve_config("tiny", train={"epochs": 2, "lr": 1000.0, "batch_size": 32})
+    with pytest.raises(TrainingDiverged, match=r"^validation MAE became nan after epoch 1: "):
+        train(config, data, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -33,7 +33,7 @@ one that another process is training (its lock, see ``run_lock``) is left to it:
 runners share out an experiment's runs, and each rewrites the table after each run. One
 whose training diverges is listed in the table as failed (its folder keeps a
 ``failed.json`` saying why, which later runners' tables list too, until a runner that
-selects it trains it again), and the others go on.
+selects it starts training it again), and the others go on.
 """
 
 from __future__ import annotations
@@ -775,8 +775,11 @@ def run_one(
     log: Any = print,
     callbacks: Any = None,
     commit: str | None = None,
+    retrying: Any = None,
 ) -> dict[str, Any]:
     """Train (or resume, or skip) one run and evaluate its checkpoints; returns its record.
+    ``retrying``: called when a run whose training failed is trained again, once it is no
+    longer recorded as failed (the runner rewrites its table then).
 
     A finished run is not retrained; splits the experiment asks for that it has not been
     scored on yet are evaluated and added to its record. ``commit`` is the code's commit
@@ -800,6 +803,13 @@ def run_one(
             return _evaluate_run(exp, data, run_dir, record, done, log, reused=bool(variant.reuse))
         last = run_dir / "checkpoints" / "last.pt"
         log(f"[{exp.name}] {variant.name} {tag}: {_what_training_does(last, run_config)}")
+        # Trained again: no longer a failure while it trains (another runner skipping it
+        # as held ended saying it had failed), nor once stopped before it ends: the table
+        # too, whose list otherwise kept it once its folder was gone.
+        if (run_dir / FAILED_NAME).exists():
+            (run_dir / FAILED_NAME).unlink()
+            if retrying is not None:
+                retrying()
         try:
             if last.exists():
                 result = train(
@@ -838,10 +848,7 @@ def run_one(
             "recipe": json.loads(json.dumps(run_config.to_dict())),
             "evaluations": {},
         }
-        record = _evaluate_run(exp, data, run_dir, record, done, log)
-        # Finished: an earlier attempt's failure is no longer this run's state.
-        (run_dir / FAILED_NAME).unlink(missing_ok=True)
-        return record
+        return _evaluate_run(exp, data, run_dir, record, done, log)
 
 
 def _what_training_does(last: Path, run_config: Any) -> str:
@@ -1971,7 +1978,7 @@ def run_experiment(
         attempted.append(run_dir)
         key = (variant.name, seed, fold)
         try:
-            run_one(exp, variant, data, fold, seed, out, device, log, callbacks, commit)
+            run_one(exp, variant, data, fold, seed, out, device, log, callbacks, commit, tabulate)
         except RunDirBusy as exc:
             # Another runner of this experiment (or an innpar train) is training it: that
             # one finishes it and rewrites the table; this one goes on with the rest, so

@@ -1445,6 +1445,36 @@ def test_a_failed_run_stays_in_the_table_of_runners_that_did_not_try_it(
     assert not (table / "runs" / "boom" / "fold0-seed1" / "failed.json").exists()
 
 
+def test_a_failed_run_being_trained_again_is_no_longer_listed_as_failed(
+    synth_file: Path, tmp_path: Path
+):
+    """A failed run kept its failed.json while a runner trained it again: another runner,
+    skipping it as held, listed it as failed and exited 1 naming it, and so did every
+    table after that retry was interrupted."""
+    from innpar_freia.train import SilentCallbacks
+
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(diverging_run(synth_file))
+    out = tmp_path / "out"
+    first = run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["boom"])
+    assert [f["variant"] for f in first["failed"]] == ["boom"]
+    failed_json = out / "mini" / "runs" / "boom" / "fold0-seed1" / "failed.json"
+    assert failed_json.exists()
+
+    class Interrupt(SilentCallbacks):
+        def on_batch(self, *args) -> None:
+            assert not failed_json.exists()  # what a runner skipping it now reads
+            raise KeyboardInterrupt
+
+    cfg.write_text(diverging_run(synth_file).replace("lr = 1000.0", "lr = 0.001"))
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(
+            cfg, out, device="cpu", log=lambda s: None, only=["boom"], callbacks=Interrupt()
+        )
+    assert not failed_json.exists()
+    assert run_experiment(cfg, out, device="cpu", log=lambda s: None, only=["a"])["failed"] == []
+
+
 def test_the_runner_s_last_line_names_the_failed_runs_of_every_experiment_it_ran(
     synth_file: Path, tmp_path: Path
 ):

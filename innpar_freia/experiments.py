@@ -1186,9 +1186,13 @@ def recipe_diffs(
     one phrase per setting, leaving out where it runs and what comes from the data; an
     unfinished run may be given more epochs. With ``info`` (the data file's), protocol
     val_fold "next" and the fold it names in that file are the same setting."""
-    from innpar_freia.config import ModelConfig, TrainConfig
+    from innpar_freia.config import ModelConfig, TrainConfig, stored_model_table
 
     want = json.loads(json.dumps(run_config.to_dict()))  # as stored: tuples become lists
+    if isinstance(stored.get("model"), dict):
+        # As a checkpoint's is read: a U-Net stored with the invertible network's settings
+        # of an earlier preset (blocks = 2), which built nothing, is the same network.
+        stored = {**stored, "model": stored_model_table(stored["model"])}
     if info is not None:
         stored = _next_fold_named(stored, want, info)
     diffs: list[str] = []

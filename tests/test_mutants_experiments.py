@@ -282,6 +282,23 @@ def test_recipe_differences():
     ]
 
 
+def test_a_unet_run_stored_with_an_invertible_presets_settings_is_the_same_recipe():
+    """A U-Net over the tiny preset stored its blocks = 2, which built nothing; since the
+    U-Net refuses them, the variant reads preset "unet", and the runner called the run
+    "made with another configuration (model.blocks 2, now 4)": the same network."""
+    import json
+
+    from innpar_freia.config import resolve_config
+    from innpar_freia.experiments import recipe_diffs
+
+    want = resolve_config("unet", {}, {"epochs": 1})
+    stored = json.loads(json.dumps(want.to_dict()))
+    older = {**stored, "preset": "tiny", "model": {**stored["model"], "blocks": 2}}
+    assert recipe_diffs(older, want) == []
+    other = {**older, "model": {**older["model"], "features": 4}}
+    assert recipe_diffs(other, want) == ["preset 'tiny', now 'unet'", "model.features 4, now 8"]
+
+
 def test_what_is_not_known_of_a_scoring_is_taken_to_agree():
     """An evaluation from before records kept their calibration is not scored again for
     it (a mutant counted the unknown as a difference, and rescored every old run)."""

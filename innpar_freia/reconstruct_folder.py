@@ -261,6 +261,12 @@ def _finals(out: Path, fmt: str, opts: ReconstructOptions) -> list[Path]:
     return finals
 
 
+# force and calibration are settings of reconstruct_folder's options (ReconstructOptions or
+# a mapping), not parameters of its own: a Python caller is told where they go.
+FORCE_IN_OPTIONS = "force=True in options"
+CALIBRATION_TABLE_IN_OPTIONS = "calibration='TABLE.csv' in options"
+
+
 def reconstruct_folder(
     checkpoint: str | Path | Checkpoint,
     folder: str | Path,
@@ -294,7 +300,7 @@ def reconstruct_folder(
     if resume and opts.force:
         raise DataError(
             f"{option('--resume', 'resume=True')} keeps what an earlier run reconstructed, "
-            f"{option('--force', 'force=True')} replaces it: give one"
+            f"{option('--force', FORCE_IN_OPTIONS)} replaces it: give one"
         )
     plot_dir = None if plot_dir is None else Path(plot_dir)
     if not folder.is_dir():
@@ -326,11 +332,13 @@ def reconstruct_folder(
     # Each recording is given its own reading from the table (every one has a row).
     cuff_table = Path(str(opts.calibration)) if is_cuff_table(opts.calibration) else None
     if cuff_table is None and opts.calibration is not None and opts.calibration != "reference":
+        given = option(
+            f"--calibration {opts.calibration}", f"calibration={opts.calibration!r} in options"
+        )
         raise DataError(
-            f"{option('--calibration', 'calibration')} {opts.calibration}: one cuff reading is "
-            "one person's; for a folder, give a table of readings "
-            f"({option('--calibration', 'calibration')} TABLE.csv with columns record, sbp, dbp "
-            "and optionally at)"
+            f"{given}: one cuff reading is one person's; for a folder, give a table of "
+            f"readings ({option('--calibration TABLE.csv', CALIBRATION_TABLE_IN_OPTIONS)} with "
+            "columns record, sbp, dbp and optionally at)"
         )
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     if opts.direction == "abp2ppg":
@@ -385,7 +393,7 @@ def reconstruct_folder(
         existing = [p for p in finals if p.exists()]
         if existing and not opts.force:
             raise DataError(
-                f"outputs exist: {listed(existing, 3)}; pass {option('--force', 'force=True')} "
+                f"outputs exist: {listed(existing, 3)}; pass {option('--force', FORCE_IN_OPTIONS)} "
                 "to replace them"
                 + (
                     f" (or {option('--resume', 'resume=True')} to go on with the run they are from)"
@@ -600,7 +608,7 @@ def _resumable(
         raise DataError(
             f"{option('--resume', 'resume=True')}: {path} is not the table of an innpar "
             "reconstruct run (damaged, or from an older version); run with "
-            f"{option('--force', 'force=True')} to start again"
+            f"{option('--force', FORCE_IN_OPTIONS)} to start again"
         ) from None
     if before != settings:
         differ = sorted(
@@ -614,7 +622,7 @@ def _resumable(
         raise DataError(
             f"{option('--resume', 'resume=True')}: the run in {out_dir} was made with other "
             f"settings (they differ in: {', '.join(differ) or 'their layout'}); give the same "
-            f"ones, or {option('--force', 'force=True')} to replace it"
+            f"ones, or {option('--force', FORCE_IN_OPTIONS)} to replace it"
         )
     by_id = {rec.id: (rec, out, o) for rec, out, o in plans}
     done, redo = {}, {}

@@ -116,18 +116,20 @@ def test_reconstruct_folder_names_force_resume_and_calibration_as_parameters(
     message = str(err.value)
     assert message.startswith("outputs exist: ")
     assert message.endswith(
-        "; pass force=True to replace them (or resume=True to go on with the run they are from)"
+        "; pass force=True in options to replace them (or resume=True to go on with the run "
+        "they are from)"
     )
     with pytest.raises(DataError) as err:
         reconstruct_folder(ckpt, folder, out, {"fs": FS, "force": True}, resume=True)
     assert str(err.value) == (
-        "resume=True keeps what an earlier run reconstructed, force=True replaces it: give one"
+        "resume=True keeps what an earlier run reconstructed, force=True in options replaces "
+        "it: give one"
     )
     with pytest.raises(DataError) as err:
         reconstruct_folder(ckpt, folder, tmp_path / "cal", {"fs": FS, "calibration": "120/80"})
     assert str(err.value).startswith(
-        "calibration 120/80: one cuff reading is one person's; for a folder, give a table of "
-        "readings (calibration TABLE.csv with columns"
+        "calibration='120/80' in options: one cuff reading is one person's; for a folder, give "
+        "a table of readings (calibration='TABLE.csv' in options with columns"
     )
     with pytest.raises(DataError, match=r"out_dir .* names a folder"):
         reconstruct_folder(ckpt, folder, tmp_path / "x.csv", {"fs": FS})
@@ -142,7 +144,7 @@ def test_reconstruct_folder_through_the_cli_still_names_its_options(
     result = run_cli(*args)
     assert result.exit_code == 1
     assert "; pass --force to replace them (or --resume to go on with" in result.output
-    with pytest.raises(DataError, match=r"pass force=True to replace them \(or resume=True"):
+    with pytest.raises(DataError, match=r"pass force=True in options to replace them \(or resume"):
         reconstruct_folder(ckpt, folder, out, {"fs": FS})
 
 

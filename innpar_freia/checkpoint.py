@@ -170,7 +170,8 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return path
 
 
-def _is_zip(path: Path) -> bool:
+def is_zip(path: Path) -> bool:
+    """``path`` starts as a zip file does, as every PyTorch file since 1.6 (truncated too)."""
     try:
         with path.open("rb") as fh:
             return fh.read(4) == b"PK\x03\x04"
@@ -210,7 +211,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             first = "not a PyTorch file of tensors and plain values"
         elif path.stat().st_size == 0:
             first = "the file is empty"  # was "EOFError"
-        elif _is_zip(path):
+        elif is_zip(path):
             # A PyTorch (zip) file cut short: torch said "[Errno 22] Invalid argument", or
             # "failed finding central directory" followed by a paragraph about miniz.
             first = "a PyTorch file that is truncated or damaged (an interrupted copy?)"

@@ -36,6 +36,7 @@ from innpar_freia.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from innpar_freia.checkpoint import (
     check_freia_version,
     freia_version,
+    is_zip,
     read_checkpoint,
     save_checkpoint,
 )
@@ -505,34 +506,42 @@ def foreign_run_files(run_dir: Path) -> list[str]:
     return foreign
 
 
-# The names train gives what it writes into checkpoints/ (the hidden ``.NAME.tmp`` files
-# are its atomic writes, left by a run killed mid-write).
-_RUN_CHECKPOINT = re.compile(r"(last|best|epoch-\d{4,})\.pt|\..+\.tmp")
+# The names train gives the checkpoints it writes into checkpoints/.
+_RUN_CHECKPOINT = re.compile(r"(last|best|epoch-\d{4,})\.pt")
 
 
 def _foreign_checkpoints(checkpoints: Path) -> list[str]:
     """The files in a ``checkpoints`` folder, of a folder without config.json, that no run
-    wrote: another name than a run's checkpoints', or a ``.pt`` without the innpar-freia
-    format marker. Another program's ``checkpoints/model.pt`` made the folder a run, and
-    ``--force`` deleted it. Read only here, where there is no config.json to tell (a run
-    writes it before its first checkpoint), so each file is opened at most once, mapped."""
+    wrote: another name than a run's checkpoints', or a ``.pt`` that another program saved
+    (it loads, without the innpar-freia format marker). Another program's
+    ``checkpoints/model.pt`` made the folder a run, and ``--force`` deleted it. Hidden files
+    are not looked at: a run's own atomic writes (``.NAME.PID.tmp``, left by a run killed
+    mid-write) and what file systems leave (``.DS_Store``, ``.nfsXXXX``). Read only here,
+    where there is no config.json to tell (a run writes it before its first checkpoint),
+    so each file is opened at most once, mapped."""
     foreign = []
     for path in sorted(checkpoints.iterdir()):
-        match = _RUN_CHECKPOINT.fullmatch(path.name)
-        if match is None or not path.is_file():
+        if path.name.startswith("."):
+            continue
+        if _RUN_CHECKPOINT.fullmatch(path.name) is None or not path.is_file():
             foreign.append(path.name)
-        elif path.suffix == ".pt" and not _has_checkpoint_marker(path):
+        elif not _is_run_checkpoint(path):
             foreign.append(path.name)
     return foreign
 
 
-def _has_checkpoint_marker(path: Path) -> bool:
-    """``path`` is a file innpar-freia saved (:data:`FORMAT` marker), readable or not by
-    this version: a checkpoint of another format version is still a run's."""
+def _is_run_checkpoint(path: Path) -> bool:
+    """``path``, named as a run's checkpoint, is not another program's: it holds the
+    innpar-freia format marker (of any format version), or it is a PyTorch (zip) file too
+    damaged to read. A run's checkpoint cut short (an interrupted copy) was refused as
+    "not written by innpar train", so that even ``--force`` could not replace the run;
+    resuming it still names it unreadable (read_checkpoint). A file that reads only with
+    code (another program's whole model, refused by ``weights_only``) or that is no
+    PyTorch file at all is another program's."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # another program's file, or ours damaged: not provably a run's
-        return False
+    except Exception as exc:
+        return is_zip(path) and "weights" not in str(exc).lower()
     return isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT
 
 

@@ -1425,7 +1425,18 @@ def test_resume_and_force_keep_a_users_files_beside_a_runs_checkpoints(
             train(None if resume else tiny(epochs=1), synth_file, other, force=force, resume=resume)
     assert sorted(p.name for p in (other / "checkpoints").iterdir()) == ["last.pt", "model.pt"]
 
+    # A whole model saved with its code (weights_only refuses it) is another program's too.
+    torch.save(torch.nn.Linear(2, 1), other / "checkpoints" / "last.pt")
+    assert train_mod.foreign_run_files(other) == ["checkpoints/last.pt", "checkpoints/model.pt"]
+
     (run / "config.json").unlink()
+    assert train_mod.holds_run(run) and not train_mod.foreign_run_files(run)
+    # What a file system or a killed write leaves there is no reason to refuse the run, nor
+    # is its own checkpoint cut short (an interrupted copy): --force can replace it.
+    (run / "checkpoints" / ".DS_Store").write_bytes(b"\0\1")
+    (run / "checkpoints" / ".last.pt.123.tmp").write_bytes(b"PK")
+    last = run / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:100])
     assert train_mod.holds_run(run) and not train_mod.foreign_run_files(run)
     assert train(tiny(epochs=1), synth_file, run, force=True).epochs_completed == 1
 

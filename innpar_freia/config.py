@@ -22,6 +22,10 @@ ARCHS = ("innpar", "unet")
 # The ModelConfig fields only the invertible network reads: the U-Net baseline builds none
 # of its blocks, couplings, 1x1 convolutions, MSCM subnets or clamps.
 INVERTIBLE_ONLY = ("blocks", "coupling", "invertible_1x1", "subnet", "clamp")
+# And the one only the U-Net reads.
+UNET_ONLY = ("unet_depth",)
+# Per arch, the settings of the other arch's network, which it does not build.
+OTHER_ARCH_SETTINGS = {"unet": INVERTIBLE_ONLY, "innpar": UNET_ONLY}
 COUPLINGS = ("innpar", "glow", "rnvp", "allinone")
 SECOND_CHANNELS = ("gradient", "gradient-onesided", "zeros", "copy")
 SUBNETS = ("mscm", "mscm-relu", "mscm-global")
@@ -177,7 +181,8 @@ class ModelConfig(_ConfigBase):
             paper's MSCM plus a window-level path: the time average of its first features,
             through a small MLP, added at the coarsest scale; see :class:`MSCM`).
         clamp: soft-clamp of the log-scale, ``s = clamp * (2 sigmoid(u) - 1)``.
-        unet_depth: levels of the U-Net baseline.
+        unet_depth: levels of the U-Net baseline (arch ``innpar`` refuses another value
+            than the default, which it would not act on).
         output_lowpass_hz: zero-phase low-pass (4th-order Butterworth) applied to the
             predicted ABP after the network, 0 for none. Post-processing only: the network
             stays exactly invertible; validation during training applies it too.
@@ -221,8 +226,7 @@ class ModelConfig(_ConfigBase):
         _check_float("output_lowpass_hz", self.output_lowpass_hz, 0.0)
         _check_float("fs", self.fs, 0.0, strict=True)
         _check_int("window_length", self.window_length, MIN_WINDOW_LENGTH, 1_000_000)
-        if self.arch == "unet":
-            self._refuse_invertible_only_settings()
+        self._refuse_other_arch_settings()
         if self.arch == "unet" and self.window_length <= 2**self.unet_depth:
             # Halved unet_depth times, the window is 1 sample at the bottom, where batch
             # normalisation of a batch of one window fails in training ("Expected more
@@ -242,19 +246,26 @@ class ModelConfig(_ConfigBase):
                 f"is {self.window_length}: lengthen the windows or set output_lowpass_hz 0"
             )
 
-    def _refuse_invertible_only_settings(self) -> None:
+    def _refuse_other_arch_settings(self) -> None:
         """The U-Net builds no invertible blocks: ``blocks = 8`` or ``coupling = "glow"``
-        with it trained the same U-Net as without them, silently."""
+        with it trained the same U-Net as without them, silently; and the invertible
+        network has no U-Net levels (``unet_depth``)."""
+        other = OTHER_ARCH_SETTINGS.get(self.arch, ())
         defaults = {f.name: f.default for f in fields(self)}
-        changed = [n for n in INVERTIBLE_ONLY if getattr(self, n) != defaults[n]]
+        changed = [n for n in other if getattr(self, n) != defaults[n]]
         if changed:
             given = " and ".join(f"{n} = {getattr(self, n)!r}" for n in changed)
             default = ", ".join(f"{n} = {defaults[n]!r}" for n in changed)
             several = len(changed) > 1
+            network, preset, instead = (
+                ("the invertible network", "the 'unet' preset does", "innpar")
+                if self.arch == "unet"
+                else ("the U-Net baseline", "every invertible preset does", "unet")
+            )
             raise ConfigError(
-                f"{given} {'are settings' if several else 'is a setting'} of the invertible "
-                f"network, which arch 'unet' does not build: leave {'them' if several else 'it'}"
-                f" at the default ({default}), as the 'unet' preset does, or use arch 'innpar'"
+                f"{given} {'are settings' if several else 'is a setting'} of {network}, which "
+                f"arch {self.arch!r} does not build: leave {'them' if several else 'it'} at the "
+                f"default ({default}), as {preset}, or use arch {instead!r}"
             )
 
     def check_rate(self) -> None:
@@ -589,14 +600,15 @@ class RunConfig:
 
 
 def stored_model_table(model: dict[str, Any]) -> dict[str, Any]:
-    """A model table a run stored, with a U-Net's settings of the invertible network at
-    their defaults: they did not act on the network it trained, and runs made before the
-    U-Net refused them (a U-Net over the tiny preset, with its ``blocks = 2``) would no
-    longer load or resume."""
-    if model.get("arch") != "unet":
+    """A model table a run stored, with the settings of the other arch's network at their
+    defaults (a U-Net's of the invertible network, an invertible network's ``unet_depth``):
+    they did not act on the network it trained, and runs made before they were refused (a
+    U-Net over the tiny preset, with its ``blocks = 2``) would no longer load or resume."""
+    other = OTHER_ARCH_SETTINGS.get(model.get("arch", ARCHS[0]), ())
+    if not other:
         return model
     defaults = {f.name: f.default for f in fields(ModelConfig)}
-    return {**model, **{name: defaults[name] for name in INVERTIBLE_ONLY}}
+    return {**model, **{name: defaults[name] for name in other}}
 
 
 def resolve_config(

@@ -204,8 +204,9 @@ def test_every_model_setting_is_checked(changes, needle) -> None:
     with pytest.raises(ConfigError) as err:
         ModelConfig.from_dict(changes)
     assert needle in str(err.value)
-    ModelConfig(kernel_size=101, unet_depth=8)
-    ModelConfig(unet_depth=1)
+    ModelConfig(kernel_size=101)
+    ModelConfig(arch="unet", kernel_size=101, unet_depth=8, window_length=625)
+    ModelConfig(arch="unet", unet_depth=1)
 
 
 def test_the_low_pass_must_stay_below_nyquist() -> None:
@@ -398,6 +399,23 @@ def test_a_unet_refuses_settings_only_the_invertible_network_acts_on(
     toml.write_text(f'preset = "unet"\n[model]\n{settings}')  # JSON's are TOML's values here
     with pytest.raises(ConfigError, match=re.escape(named)):
         load_run_config(None, toml)
+
+
+def test_the_invertible_network_refuses_the_unet_s_depth() -> None:
+    """arch 'innpar' took unet_depth and built the same network without it; a stored
+    invertible run's unet_depth (it never acted) is read at its default."""
+    from innpar_freia.config import stored_model_table
+
+    refusal = (
+        "unet_depth = 2 is a setting of the U-Net baseline, which arch 'innpar' does not "
+        "build: leave it at the default (unet_depth = 4), as every invertible preset does, or "
+        "use arch 'unet'"
+    )
+    with pytest.raises(ConfigError, match=re.escape(refusal)):
+        resolve_config("paper", model={"unet_depth": 2})
+    stored = {**resolve_config("paper").model.to_dict(), "unet_depth": 2}
+    assert ModelConfig.from_dict(stored_model_table(stored)).unet_depth == 4
+    assert resolve_config("unet", model={"unet_depth": 2}).model.unet_depth == 2
 
 
 def test_a_unet_from_an_invertible_preset_says_what_the_preset_set() -> None:

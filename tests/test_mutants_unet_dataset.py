@@ -170,7 +170,7 @@ def test_a_unet_too_deep_for_its_windows_is_refused_and_the_deepest_allowed_trai
         ModelConfig(arch="unet", window_length=250, unet_depth=8)
     with pytest.raises(ConfigError, match="16-sample windows unet_depth must be at most 3"):
         ModelConfig(arch="unet", window_length=16, unet_depth=4)
-    ModelConfig(arch="innpar", window_length=16, unet_depth=4)  # no U-Net: no bottom
+    ModelConfig(arch="innpar", window_length=16)  # no U-Net: no bottom
     model = build_model(ModelConfig(arch="unet", window_length=17, unet_depth=4, features=4))
     model.train()
     out, _ = model(model.make_input(torch.randn(1, 17)))

@@ -179,6 +179,13 @@ def is_zip(path: Path) -> bool:
         return False
 
 
+def needs_code(exc: Exception) -> bool:
+    """``exc``, from ``torch.load(..., weights_only=True)``, refused a file that loads only
+    by running its code (a whole model, another program's classes): not a damaged file."""
+    text = str(exc)
+    return "weights only" in text.lower() or "weights_only" in text
+
+
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """The raw checkpoint dict, validated; clear errors for missing, corrupt or foreign files."""
     path = Path(path)
@@ -205,7 +212,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         if isinstance(exc, (KeyError, IndexError)) or len(first) < 8:
             # What the garbage decoded to ("KeyError: 101"): meaningless to a user.
             first = "not a PyTorch file"
-        if "weights only" in first.lower() or "weights_only" in first:
+        if needs_code(exc):
             # torch's text here advises loading with weights_only=False, i.e. running the
             # file's code: wrong advice for a file that is corrupt or not ours, so not passed on.
             first = "not a PyTorch file of tensors and plain values"

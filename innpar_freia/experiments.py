@@ -880,10 +880,10 @@ def record_failure(
     seed: int,
     message: str,
     run_config: Any,
-) -> dict[str, Any]:
+) -> None:
     """Write ``run_dir/failed.json``: the run's training, of ``run_config``'s recipe, failed
-    with ``message``. Written atomically, as a run's other records are; returns the entry
-    the table lists."""
+    with ``message``. Written atomically, as a run's other records are; the tables read it
+    (recorded_failures)."""
     from innpar_freia.train import write_json_atomic
 
     entry = {
@@ -898,7 +898,6 @@ def record_failure(
     }
     make_folder(run_dir)
     write_json_atomic(run_dir / FAILED_NAME, entry)
-    return entry
 
 
 def recorded_failures(

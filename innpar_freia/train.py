@@ -37,6 +37,7 @@ from innpar_freia.checkpoint import (
     check_freia_version,
     freia_version,
     is_zip,
+    needs_code,
     read_checkpoint,
     save_checkpoint,
 )
@@ -506,22 +507,25 @@ def foreign_run_files(run_dir: Path) -> list[str]:
     return foreign
 
 
-# The names train gives the checkpoints it writes into checkpoints/.
+# The names train gives the checkpoints it writes into checkpoints/, and the hidden files
+# that say nothing of whose the folder is: train's own atomic writes (``.NAME.PID.tmp``,
+# left by a run killed mid-write) and what file systems leave (macOS's ``.DS_Store`` and
+# ``._NAME``, NFS's ``.nfsXXXX``). Other hidden files (a ``.git``) are the user's.
 _RUN_CHECKPOINT = re.compile(r"(last|best|epoch-\d{4,})\.pt")
+_LEFT_BY_SYSTEMS = re.compile(r"\..+\.tmp|\.DS_Store|\._.+|\.nfs[0-9A-Fa-f]+")
 
 
 def _foreign_checkpoints(checkpoints: Path) -> list[str]:
     """The files in a ``checkpoints`` folder, of a folder without config.json, that no run
     wrote: another name than a run's checkpoints', or a ``.pt`` that another program saved
     (it loads, without the innpar-freia format marker). Another program's
-    ``checkpoints/model.pt`` made the folder a run, and ``--force`` deleted it. Hidden files
-    are not looked at: a run's own atomic writes (``.NAME.PID.tmp``, left by a run killed
-    mid-write) and what file systems leave (``.DS_Store``, ``.nfsXXXX``). Read only here,
-    where there is no config.json to tell (a run writes it before its first checkpoint),
-    so each file is opened at most once, mapped."""
+    ``checkpoints/model.pt`` made the folder a run, and ``--force`` deleted it. The files
+    of :data:`_LEFT_BY_SYSTEMS` are not looked at. Called only for a folder without
+    config.json (a run writes it before its first checkpoint, and it tells whose the folder
+    is without opening a checkpoint); each file is memory-mapped, not read whole."""
     foreign = []
     for path in sorted(checkpoints.iterdir()):
-        if path.name.startswith("."):
+        if _LEFT_BY_SYSTEMS.fullmatch(path.name):
             continue
         if _RUN_CHECKPOINT.fullmatch(path.name) is None or not path.is_file():
             foreign.append(path.name)
@@ -541,7 +545,7 @@ def _is_run_checkpoint(path: Path) -> bool:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:
-        return is_zip(path) and "weights" not in str(exc).lower()
+        return is_zip(path) and not needs_code(exc)
     return isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT
 
 

@@ -1438,6 +1438,10 @@ def test_resume_and_force_keep_a_users_files_beside_a_runs_checkpoints(
     last = run / "checkpoints" / "last.pt"
     last.write_bytes(last.read_bytes()[:100])
     assert train_mod.holds_run(run) and not train_mod.foreign_run_files(run)
+    # Another hidden file is the user's (a .git of their own): not replaced.
+    (run / "checkpoints" / ".git").mkdir()
+    assert train_mod.foreign_run_files(run) == ["checkpoints/.git"]
+    (run / "checkpoints" / ".git").rmdir()
     assert train(tiny(epochs=1), synth_file, run, force=True).epochs_completed == 1
 
 

@@ -537,16 +537,29 @@ def _foreign_checkpoints(checkpoints: Path) -> list[str]:
 def _is_run_checkpoint(path: Path) -> bool:
     """``path``, named as a run's checkpoint, is not another program's: it holds the
     innpar-freia format marker (of any format version), or it is a PyTorch (zip) file too
-    damaged to read. A run's checkpoint cut short (an interrupted copy) was refused as
-    "not written by innpar train", so that even ``--force`` could not replace the run;
-    resuming it still names it unreadable (read_checkpoint). A file that reads only with
-    code (another program's whole model, refused by ``weights_only``) or that is no
-    PyTorch file at all is another program's."""
+    damaged to read that still shows the marker near its start. A run's checkpoint cut
+    short (an interrupted copy) was refused as "not written by innpar train", so that even
+    ``--force`` could not replace the run; resuming it still names it unreadable
+    (read_checkpoint). A file that reads only with code (another program's whole model,
+    refused by ``weights_only``), a damaged zip without the marker (another program's
+    ``last.pt`` cut short, which ``--force`` deleted) or no PyTorch file at all is another
+    program's."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:
-        return is_zip(path) and not needs_code(exc)
+        return is_zip(path) and not needs_code(exc) and _marker_in_head(path)
     return isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT
+
+
+def _marker_in_head(path: Path) -> bool:
+    """The format marker is in the first bytes of ``path``. save_checkpoint puts it first in
+    its dict, and torch writes the pickled dict (uncompressed) as the zip's first entry, so
+    it is about 90 bytes in: a checkpoint cut anywhere after that still shows it."""
+    try:
+        with path.open("rb") as fh:
+            return CHECKPOINT_FORMAT.encode() in fh.read(4096)
+    except OSError:
+        return False
 
 
 # What train writes into config.json, every version of it and at once (atomically, before

@@ -1436,12 +1436,21 @@ def test_resume_and_force_keep_a_users_files_beside_a_runs_checkpoints(
     (run / "checkpoints" / ".DS_Store").write_bytes(b"\0\1")
     (run / "checkpoints" / ".last.pt.123.tmp").write_bytes(b"PK")
     last = run / "checkpoints" / "last.pt"
-    last.write_bytes(last.read_bytes()[:100])
+    last.write_bytes(last.read_bytes()[:1000])
     assert train_mod.holds_run(run) and not train_mod.foreign_run_files(run)
     # Another hidden file is the user's (a .git of their own): not replaced.
     (run / "checkpoints" / ".git").mkdir()
     assert train_mod.foreign_run_files(run) == ["checkpoints/.git"]
     (run / "checkpoints" / ".git").rmdir()
+    # Another program's last.pt cut short is a damaged zip too, but without the format
+    # marker that a run's own shows in its first bytes: it is not replaced.
+    torch.save({"weights": torch.ones(3)}, other / "checkpoints" / "last.pt")
+    theirs = other / "checkpoints" / "last.pt"
+    theirs.write_bytes(theirs.read_bytes()[:300])
+    (other / "checkpoints" / "model.pt").unlink()
+    assert train_mod.foreign_run_files(other) == ["checkpoints/last.pt"]
+    with pytest.raises(RunDirError, match=r"other holds checkpoints/last\.pt"):
+        train(tiny(epochs=1), synth_file, other, force=True)
     assert train(tiny(epochs=1), synth_file, run, force=True).epochs_completed == 1
 
 

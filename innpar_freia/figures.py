@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from innpar_freia.errors import DataError, UnknownRateError
+from innpar_freia.errors import DataError, UnknownRateError, option
 
 if TYPE_CHECKING:  # pragma: no cover
     from innpar_freia.predictions import PredictionReader
@@ -115,8 +115,11 @@ def _scored(
     if protocol == "calibrated":
         if "calibrated" not in f or "scored" not in f:
             raise DataError(
-                f"{path} holds no calibrated predictions: evaluate with --calibration "
-                "offset-scale or offset"
+                f"{path} holds no calibrated predictions: evaluate with "
+                + option(
+                    "--calibration offset-scale or offset",
+                    "calibration='offset-scale' or 'offset'",
+                )
             )
         name, keep = "calibrated", f.rows("scored", slice(None))
     if not keep.any():
@@ -213,10 +216,13 @@ def recording_figure(
     from innpar_freia.recording_bp import detect_beats
 
     check_recording_exists(reconstruction, "reconstruction")
-    check_recording_exists(source, "--input recording")
+    check_recording_exists(source, f"{option('--input', 'source')} recording")
     if Path(reconstruction).exists() and Path(source).exists():
         if Path(reconstruction).resolve() == Path(source).resolve():
-            raise DataError(f"{reconstruction} is given as both the reconstruction and its --input")
+            raise DataError(
+                f"{reconstruction} is given as both the reconstruction and its "
+                + option("--input", "source")
+            )
     # What innpar reconstruct wrote beside it says which way it went, which channel it read
     # and what its samples were, how it was calibrated and where the recording's clock starts.
     summary = _reconstruction_summary(Path(reconstruction))
@@ -234,7 +240,7 @@ def recording_figure(
         raise DataError(
             f"{reconstruction} is {'an' if said[0] in 'aeiou' else 'a'} {said} reconstruction "
             "(its summary says so), not "
-            f"{direction}: drop --direction"
+            f"{direction}: drop {option('--direction', 'direction')}"
         )
     if direction is None and said in DIRECTIONS:
         direction = said
@@ -270,7 +276,7 @@ def recording_figure(
             f"says so), but {source} is read at {src.fs:g} Hz here"
             # --fs is only advised against where it was given (an .npy's own rate is the
             # summary's); a file that states another rate is another recording's copy.
-            + ("; drop --fs" if given_fs is not None else "")
+            + (f"; drop {option('--fs', 'fs')}" if given_fs is not None else "")
         )
     npy = Path(reconstruction).suffix.lower() == ".npy"
     # An .npy carries neither rate nor name: it has the input's rate, and holds ABP unless
@@ -306,26 +312,27 @@ def recording_figure(
     if (
         channel is not None
         and used in src.signals
-        and src.find(kind, channel, flag="--channel") != used
+        and src.find(kind, channel, flag=option("--channel", "channel='NAME'")) != used
     ):
         # Drawn as its input, a channel it was not made from (an ECG under a PPG's ABP).
         raise DataError(
             f"{reconstruction} was reconstructed from channel {used!r} of {source} (its "
-            f"summary says so), not {channel!r}: drop --channel"
+            f"summary says so), not {channel!r}: drop {option('--channel', 'channel')}"
         )
     if channel is None and used in src.signals:
         channel = used  # the channel it was reconstructed from, not a guess by its name
-    in_channel = src.find(kind, channel, flag="--channel")
+    in_channel = src.find(kind, channel, flag=option("--channel", "channel='NAME'"))
     if reference_abp is not None and not abp:
         # Drawn in mmHg over the z-scored PPG, a reference it is no reference of.
         raise DataError(
-            f"{reconstruction} is a reconstructed PPG (abp2ppg): --reference-abp draws the ABP "
-            "a reconstructed ABP is compared with; drop it"
+            f"{reconstruction} is a reconstructed PPG (abp2ppg): "
+            f"{option('--reference-abp', 'reference_abp')} draws the ABP a reconstructed ABP is "
+            "compared with; drop it"
         )
     reference = None
     ref_beats = None
     if reference_abp is not None:
-        ref_name = src.find("abp", reference_abp, flag="--reference-abp")
+        ref_name = src.find("abp", reference_abp, flag=option("--reference-abp", "reference_abp"))
         reference = src.signals[ref_name]
         valid, _ = detect_gaps(reference, src.fs, "abp")
         ref_beats = detect_beats(np.where(valid, reference, np.nan), src.fs)

@@ -196,3 +196,180 @@ def test_run_experiment_names_the_variants_setting_in_either_spelling():
     for spelled in ("--lr", "train.lr"):
         message = f"loss became nan: training stopped. Try a lower learning rate ({spelled})"
         assert in_config_terms(message).endswith("learning rate (the variant's train.lr)")
+
+
+def test_reading_a_recording_names_fs_as_a_parameter(tmp_path: Path):
+    from innpar_freia.data.recordings import read_csv
+
+    path = write_csv(tmp_path / "r.csv", {"PPG": np.ones(10), "ABP": np.ones(10)})
+    with pytest.raises(DataError) as err:
+        read_csv(path)
+    assert str(err.value) == f"{path}: the sampling rate is unknown; give it with fs=HZ"
+    with pytest.raises(DataError, match=r"give it with --fs HZ$"), cli_spelling():
+        read_csv(path)
+
+
+def test_import_recordings_names_its_parameters(folder: Path, tmp_path: Path):
+    from innpar_freia.data.recording_importers import import_recordings
+
+    ppg, abp = pulse_recording(16, seed=1)
+    taken = tmp_path / "taken.h5"
+    taken.write_text("")
+    with pytest.raises(DataError) as err:
+        import_recordings("csv", folder, taken)
+    assert str(err.value) == (
+        f"output file {taken} already exists; choose another name or use overwrite=True"
+    )
+    no_ppg = _csv(tmp_path / "x" / "r.csv", {"X": ppg, "ABP": abp})
+    with pytest.raises(DataError) as err:
+        import_recordings("csv", no_ppg, tmp_path / "a.h5")
+    assert str(err.value).endswith("its channels are: X, ABP. Name it with ppg_channel='NAME'")
+    with pytest.raises(DataError) as err:
+        import_recordings("csv", folder, tmp_path / "a.h5", ppg_channel="ABP", abp_channel="ABP")
+    # (The command line refuses the two options naming one channel before this.)
+    assert str(err.value).endswith("name two different channels with ppg_channel and abp_channel")
+    rateless = _csv(tmp_path / "y" / "r.csv", {"PPG": ppg, "ABP": abp}, time=False)
+    with pytest.raises(DataError) as err:
+        import_recordings("csv", rateless, tmp_path / "a.h5")
+    assert str(err.value) == f"{rateless}: the sampling rate is unknown; give it with input_fs=HZ"
+    ppg60, abp60 = pulse_recording(60, seed=2)
+    long = _csv(tmp_path / "w" / "r.csv", {"PPG": ppg60, "ABP": abp60})
+    with pytest.raises(DataError) as err:
+        import_recordings("csv", long, tmp_path / "a.h5", window_s=0.5)
+    assert str(err.value).endswith("use longer windows (window_s))")
+    three = _csv(tmp_path / "z" / "r.csv", {"PLETH": ppg60, "ABP": abp60, "ART": abp60})
+    report = import_recordings(
+        "csv", three, tmp_path / "b.h5", ppg_channel="ABP", abp_channel="ART"
+    )
+    said = [w for w in report.warnings if "PPG channel" in w]
+    assert said and said[0].endswith(
+        "name the PPG with ppg_channel='PLETH' (its channels: PLETH, ABP, ART)"
+    )
+
+
+def test_data_import_through_the_cli_still_names_its_options(folder: Path, tmp_path: Path):
+    ppg, abp = pulse_recording(16, seed=1)
+    taken = tmp_path / "taken.h5"
+    taken.write_text("")
+    result = run_cli("data", "import", "csv", folder, "--out", taken)
+    assert result.exit_code == 1 and "choose another name or use --force" in result.output
+    no_ppg = _csv(tmp_path / "x" / "r.csv", {"X": ppg, "ABP": abp})
+    result = run_cli("data", "import", "csv", no_ppg, "--out", tmp_path / "a.h5")
+    assert result.exit_code == 1 and "Name it with --ppg-channel\n" in result.output
+    rateless = _csv(tmp_path / "y" / "r.csv", {"PPG": ppg, "ABP": abp}, time=False)
+    result = run_cli("data", "import", "csv", rateless, "--out", tmp_path / "a.h5")
+    assert result.exit_code == 1 and "give it with --input-fs HZ" in result.output
+
+
+def test_window_imports_name_fs_and_the_subject_options_as_parameters(tmp_path: Path):
+    from innpar_freia.data.innpar_npy import import_innpar_npy
+
+    def layout(root: Path, name: str) -> Path:
+        t = np.arange(625) / FS
+        for kind, x in (("ppg", np.sin(2 * np.pi * t)), ("abp", 90 + 20 * np.sin(2 * np.pi * t))):
+            (root / kind).mkdir(parents=True, exist_ok=True)
+            np.save(root / kind / f"{name}.npy", x)
+        return root
+
+    with pytest.raises(DataError) as err:
+        import_innpar_npy(layout(tmp_path / "a", "x"), tmp_path / "a.h5")
+    assert str(err.value).endswith(
+        "give subject_pattern (a regex with a 'subject' group) or subject_map"
+    )
+    result = run_cli("data", "import", "innpar-npy", tmp_path / "a", "--out", tmp_path / "c.h5")
+    assert result.exit_code == 1
+    assert "give --subject-pattern (a regex with a 'subject' group) or --subject-map" in (
+        result.output
+    )
+    report = import_innpar_npy(layout(tmp_path / "b", "s1_000000"), tmp_path / "b.h5")
+    assert report.warnings[0].endswith("(pass fs=HZ if the windows are at another rate)")
+    from scipy.io import savemat
+
+    from innpar_freia.data.bp_benchmark import import_bp_benchmark
+
+    t = np.arange(625) / FS
+    phase = np.arange(4)[:, None]
+    bpb = tmp_path / "bpb"
+    bpb.mkdir()
+    savemat(
+        bpb / "signal_fold_0.mat",
+        {
+            "patient": np.vstack([f"p{i % 2}" for i in range(4)]),
+            "signal": np.sin(2 * np.pi * 1.3 * t + phase),
+            "abp_signal": 90 + 25 * np.sin(2 * np.pi * 1.3 * t + phase),
+        },
+    )
+    report = import_bp_benchmark(bpb, tmp_path / "d.h5")
+    assert report.warnings[0].endswith("(pass fs=HZ if the windows are at another rate)")
+
+
+def test_split_file_names_folds_as_a_parameter(tmp_path: Path):
+    from innpar_freia.data.splits import split_file
+    from innpar_freia.data.synthetic import synthesize_dataset
+
+    path = synthesize_dataset(tmp_path / "s.h5", subjects=3, minutes=0.2, folds=0)
+    with pytest.raises(DataError) as err:
+        synthesize_dataset(path, subjects=3, minutes=0.2, folds=0)
+    assert str(err.value).endswith("choose another name or use overwrite=True")
+    with pytest.raises(DataError) as err:
+        split_file(path, folds=None, test_fold=None)
+    assert str(err.value) == (
+        f"{path} has no folds on every window to keep; assign them with folds=K"
+    )
+    result = run_cli("data", "split", path, "--keep-folds")
+    assert "no folds on every window to keep; assign them with --folds K" in result.output
+
+
+def _csv(path: Path, columns: dict[str, np.ndarray], time: bool = True) -> Path:
+    """A CSV recording at FS (with its time column unless ``time`` is False), its folder made."""
+    path.parent.mkdir(exist_ok=True)
+    n = len(next(iter(columns.values())))
+    return write_csv(path, {"t": np.arange(n) / FS, **columns} if time else columns)
+
+
+def test_recording_figure_names_its_parameters(tmp_path: Path):
+    import json
+
+    from innpar_freia.figures import predictions_figure, recording_figure
+    from innpar_freia.predictions import write_predictions
+
+    ppg, abp = pulse_recording(16, seed=1)
+    src = _csv(tmp_path / "in.csv", {"PPG": ppg, "ABP": abp})
+    rec = _csv(tmp_path / "abp.csv", {"ABP": abp})
+    out = tmp_path / "f.png"
+
+    def refused(*args, **kwargs) -> str:
+        with pytest.raises(DataError) as err:
+            recording_figure(*args, **kwargs)
+        assert "--" not in str(err.value)
+        return str(err.value)
+
+    assert (
+        refused(rec, tmp_path / "no.csv", out) == f"source recording not found: {tmp_path}/no.csv"
+    )
+    assert refused(src, src, out).endswith("as both the reconstruction and its source")
+    no_ppg = _csv(tmp_path / "x.csv", {"X": ppg, "ABP": abp})
+    assert refused(rec, no_ppg, out).endswith("Name it with channel='NAME'")
+    ppg_out = _csv(tmp_path / "ppg.csv", {"PPG": ppg})
+    assert "(abp2ppg): reference_abp draws the ABP" in refused(
+        ppg_out, src, out, reference_abp="ABP"
+    )
+    summary = tmp_path / "abp.summary.json"
+    summary.write_text(json.dumps({"direction": "ppg2abp", "channel": "PPG", "fs": FS / 2}))
+    assert refused(rec, src, out, direction="abp2ppg").endswith("drop direction")
+    rateless = _csv(tmp_path / "rateless.csv", {"PPG": ppg, "ABP": abp}, time=False)
+    assert refused(rec, rateless, out, fs=FS).endswith("; drop fs")
+    summary.write_text(json.dumps({"channel": "PPG"}))
+    assert refused(rec, src, out, channel="ABP").endswith("not 'ABP': drop channel")
+    preds = write_predictions(
+        tmp_path / "p.h5", fs=FS, window_id=["w0"], subject=["s0"], prediction=np.ones((1, 625)),
+        reference=np.ones((1, 625)),
+    )  # fmt: skip
+    with pytest.raises(DataError) as err:
+        predictions_figure(preds, "bland-altman", out, protocol="calibrated")
+    assert str(err.value).endswith("evaluate with calibration='offset-scale' or 'offset'")
+    result = run_cli("plot", "recording", rec, "--input", tmp_path / "no.csv", "--out", out)
+    assert result.exit_code == 1 and "--input recording not found" in result.output
+    result = run_cli("plot", "bland-altman", preds, "--out", out, "--protocol", "calibrated")
+    assert result.exit_code == 1
+    assert "evaluate with --calibration offset-scale or offset" in result.output

@@ -320,8 +320,8 @@ def test_windows_read_at_a_rate_off_by_two_are_warned_of(
     other = {62.5: "at 125 Hz, 78 bpm", 250.0: "at 125 Hz, 78 bpm"}[fs]
     assert warned == [
         f"the windows' median heart rate is {said}, outside the 50-150 bpm of a group of "
-        f"people: the sampling rate, {fs:g} Hz given with --fs, may be wrong ({other}); pass "
-        "the windows' rate with --fs"
+        f"people: the sampling rate, {fs:g} Hz given with fs, may be wrong ({other}); pass "
+        "the windows' rate with fs"
     ]
 
 
@@ -535,6 +535,6 @@ def test_windows_cut_from_recordings_name_the_recordings_rate() -> None:
     assert heart_rate_warning(slow, 125.0, None) == (
         "the windows' median heart rate is 42 bpm, outside the 50-150 bpm of a group of "
         "people: the recordings' sampling rate may be wrong (at twice theirs, 84 bpm); check "
-        "it (their files' own, or --input-fs)"
+        "it (their files' own, or input_fs)"
     )
     assert heart_rate_warning(slow[:, :2], 125.0, None) is None  # no two peaks: no rate

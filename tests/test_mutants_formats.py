@@ -593,8 +593,7 @@ def test_windows_of_one_subject_starting_samples_apart_are_warned_of(tmp_path: P
         "windows of subject 'c2015_test' start within a tenth of a window of each other (3 "
         "windows; starts 552 and 554, windows of 125 samples): the part of their names read "
         "as a start may be part of the subject (a record number), making several subjects "
-        "one; check the subjects ('innpar data info') or give --subject-pattern or "
-        "--subject-map"
+        "one; check the subjects ('innpar data info') or give subject_pattern or subject_map"
     ]
     apart = ["s1_000000", "s1_000013", "s1_000625", "s2_000005"]
     report = import_innpar_npy(_layout(tmp_path / "b", _pairs(apart)), tmp_path / "b.h5", fs=25.0)

@@ -366,7 +366,7 @@ def test_a_time_column_of_clock_strings_takes_the_given_rate(tmp_path: Path) -> 
     rec = read_csv(path, 125.0)
     assert rec.fs == 125.0 and rec.meta == {"time_column": "time"}
     np.testing.assert_array_equal(rec.signals["PPG"], [1.0, 2.0, 3.0])
-    with pytest.raises(DataError, match="holds no times in seconds; give --fs HZ"):
+    with pytest.raises(DataError, match="holds no times in seconds; give fs=HZ"):
         read_csv(path)
 
 

@@ -207,7 +207,7 @@ def test_kept_folds_must_be_subject_disjoint(tmp_path: Path) -> None:
     before = path.read_bytes()
     message = (
         f"{path}: its folds put subject 'a' (folds 0, 1) in more than one fold, but folds must "
-        "be subject-disjoint; assign folds with --folds K instead of --keep-folds"
+        "be subject-disjoint; assign folds with folds=K instead of folds=None"
     )
     with pytest.raises(DataError, match=re.escape(message)):
         split_file(path, folds=None, test_fold=0)

@@ -434,8 +434,8 @@ def test_a_csv_table_that_is_no_recording_is_said_to_be_none_before_its_rate(tmp
     assert str(err.value) == (
         f"{table} is not a recording: it has no PPG (e.g. PLETH, PPG) or ABP (e.g. ABP, ART) "
         "channel and states no sampling rate; its columns are: record, subfolder. If it is "
-        "one, name its PPG column with --ppg-channel, its ABP column with --abp-channel, and "
-        "give its rate with --input-fs HZ"
+        "one, name its PPG column with ppg_channel='NAME', its ABP column with "
+        "abp_channel='NAME', and give its rate with input_fs=HZ"
     )
     with pytest.raises(DataError, match=r"has no PPG .* channel and states no sampling rate"):
         import_recordings("csv", table, tmp_path / "b.h5", abp_channel="record")
@@ -483,7 +483,7 @@ def test_a_recording_whose_windows_all_fail_for_their_beats_points_at_the_rate(
     assert (
         "; most were rejected for their beats (too few, too many, or a heart rate outside "
         "35-140 bpm), which a wrong sampling rate gives too: check the rate (the file's, or "
-        "--input-fs)"
+        "input_fs)"
     ) in said
     assert import_recordings("csv", path, tmp_path / "b.h5", input_fs=FS_IN).windows_kept > 0
 

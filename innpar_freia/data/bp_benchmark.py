@@ -29,7 +29,7 @@ from innpar_freia.data.limits import IMPORT_RANGES, check_in_range
 from innpar_freia.data.matfile import load_mat
 from innpar_freia.data.qc import constant_rows
 from innpar_freia.data.store import FOLD_MAX, WindowWriter, storable
-from innpar_freia.errors import DataError, check_flag
+from innpar_freia.errors import DataError, check_flag, option
 
 FOLD_FILE = re.compile(r"^signal_fold_(\d+)\.mat$", re.IGNORECASE)
 
@@ -197,7 +197,7 @@ def import_bp_benchmark(
     if fs_source == "default":
         report.warnings.append(
             f"the bp-benchmark layout does not store the sampling rate; assumed {fs:g} Hz "
-            "(pass --fs if the windows are at another rate)"
+            f"(pass {option('--fs', 'fs=HZ')} if the windows are at another rate)"
         )
     subjects_all: list[str] = []
     folds_all: list[int] = []
@@ -298,7 +298,9 @@ def import_bp_benchmark(
         if warning:
             report.warnings.append(warning)
         warning = heart_rate_warning(
-            writer.fh["abp"], fs, "given with --fs" if fs_source == "option" else "assumed"
+            writer.fh["abp"],
+            fs,
+            option("given with --fs", "given with fs") if fs_source == "option" else "assumed",
         )
         if warning:
             report.warnings.append(warning)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from innpar_freia.errors import DataError
+from innpar_freia.errors import DataError, option
 from innpar_freia.outputs import check_outputs
 
 if TYPE_CHECKING:
@@ -141,7 +141,10 @@ def check_output(out: str | Path, overwrite: bool) -> Path:
     if out.exists() and not out.is_file():  # a device or a pipe: --force must not replace it
         raise DataError(f"output {out} exists and is not a regular file; give a file name")
     if out.exists() and not overwrite:
-        raise DataError(f"output file {out} already exists; choose another name or use --force")
+        raise DataError(
+            f"output file {out} already exists; choose another name or use "
+            + option("--force", "overwrite=True")
+        )
     if not out.parent.exists():
         raise DataError(f"output directory {out.parent} does not exist")
     return out
@@ -367,11 +370,12 @@ def heart_rate_warning(
         other = "half" if factor < 1 else "twice"
         return (
             f"{said}: the recordings' sampling rate may be wrong (at {other} theirs, "
-            f"{hr * factor:.0f} bpm); check it (their files' own, or --input-fs)"
+            f"{hr * factor:.0f} bpm); check it (their files' own, or "
+            f"{option('--input-fs', 'input_fs')})"
         )
     return (
         f"{said}: the sampling rate, {fs:g} Hz {given}, may be wrong (at {fs * factor:g} Hz, "
-        f"{hr * factor:.0f} bpm); pass the windows' rate with --fs"
+        f"{hr * factor:.0f} bpm); pass the windows' rate with {option('--fs', 'fs')}"
     )
 
 

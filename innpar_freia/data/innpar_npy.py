@@ -30,7 +30,7 @@ from innpar_freia.data.limits import IMPORT_RANGES, check_in_range
 from innpar_freia.data.qc import constant_rows
 from innpar_freia.data.recordings import cannot_read, files_under, numpy_load_problem
 from innpar_freia.data.store import WindowWriter, storable
-from innpar_freia.errors import DataError, check_flag
+from innpar_freia.errors import DataError, check_flag, option
 
 # The release names windows ``<subject>_<start>``.
 DEFAULT_SUBJECT_PATTERN = r"^(?P<subject>.+)_(?P<start>\d+)$"
@@ -202,7 +202,8 @@ def _npy_subject(
     if not m:
         raise DataError(
             f"window name {name!r} does not match the subject pattern {pattern.pattern!r}; "
-            "give --subject-pattern (a regex with a 'subject' group) or --subject-map"
+            f"give {option('--subject-pattern', 'subject_pattern')} (a regex with a 'subject' "
+            f"group) or {option('--subject-map', 'subject_map')}"
         )
     subject = m.group(_subject_group(pattern))
     if not subject:
@@ -234,7 +235,8 @@ def crowded_starts_warning(subjects: list[str], starts: list[int], length: int) 
         f"other ({n} windows; starts {a} and {b}, windows of {length} samples): the part of "
         "their names read as a start may be part of the subject (a record number), making "
         "several subjects one; check the subjects ('innpar data info') or give "
-        "--subject-pattern or --subject-map"
+        f"{option('--subject-pattern', 'subject_pattern')} or "
+        f"{option('--subject-map', 'subject_map')}"
     )
 
 
@@ -284,7 +286,7 @@ def import_innpar_npy(
     if fs_source == "default":
         report.warnings.append(
             f"the innpar-npy layout does not store the sampling rate; assumed {fs:g} Hz "
-            "(pass --fs if the windows are at another rate)"
+            f"(pass {option('--fs', 'fs=HZ')} if the windows are at another rate)"
         )
     total = sum(len(names) for _, _, names in groups)
     writer: WindowWriter | None = None
@@ -381,7 +383,9 @@ def import_innpar_npy(
         if warning:
             report.warnings.append(warning)
         warning = heart_rate_warning(
-            writer.fh["abp"], fs, "given with --fs" if fs_source == "option" else "assumed"
+            writer.fh["abp"],
+            fs,
+            option("given with --fs", "given with fs") if fs_source == "option" else "assumed",
         )
         if warning:
             report.warnings.append(warning)

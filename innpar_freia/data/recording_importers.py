@@ -49,11 +49,20 @@ from innpar_freia.data.recordings import (
 )
 from innpar_freia.data.store import WindowWriter
 from innpar_freia.data.windowing import PipelineOptions, window_recording
-from innpar_freia.errors import DataError, UnknownRateError, check_flag
+from innpar_freia.errors import DataError, UnknownRateError, check_flag, option
 
 RECORDING_FORMATS = ("wfdb", "csv", "npz")
 _SUFFIX = {"csv": ".csv", "npz": ".npz", "wfdb": ".hea"}
-INPUT_FS_OPTION = "--input-fs"
+
+
+def _input_fs() -> str:
+    """What gives the inputs' rate, as the caller gives it (give_rate adds " HZ" to an option)."""
+    return option("--input-fs", "input_fs=HZ")
+
+
+def _channel_option(kind: str) -> str:
+    """What names the ``kind`` channel: the option, or import_recordings' parameter."""
+    return option(f"--{kind}-channel", f"{kind}_channel='NAME'")
 
 
 @dataclass
@@ -148,7 +157,7 @@ def _unit_key(units: str | None) -> str:
     return re.sub(r"[\s\[\]()_.-]", "", units or "").lower()
 
 
-def pressure_as_ppg(rec: RawRecording, channel: str) -> str | None:
+def pressure_as_ppg(rec: RawRecording, channel: str, parameter: str | None = None) -> str | None:
     """What to warn of when ``channel``, chosen as the PPG of ``rec``, looks like an arterial
     pressure: the file declares it in a pressure unit (:data:`TO_MMHG`: a WFDB header's or a
     CSV units row's mmHg, kPa, cmH2O, ...) or it has an ABP channel's name
@@ -156,7 +165,9 @@ def pressure_as_ppg(rec: RawRecording, channel: str) -> str | None:
     nonsense pressures (SBP 184, DBP 6 on Challenge 2015 record 85) with only a warning of
     implausible values, and imported as PPG without a word. A warning, not a refusal: the
     user may know better (a pressure-like name on a PPG). The name of an ``.npy``'s one
-    channel is the user's own, not the file's, so it is not judged."""
+    channel is the user's own, not the file's, so it is not judged. ``parameter``: the
+    Python caller's name of the PPG channel (``ppg_channel``); None names the option only
+    (reconstruct_file's channel is no parameter of that name)."""
     said = []
     units = rec.units.get(channel, "")
     if _unit_key(units) in TO_MMHG:
@@ -168,6 +179,8 @@ def pressure_as_ppg(rec: RawRecording, channel: str) -> str | None:
     others = [c for c in rec.channels if c != channel]
     ppg = find_channel(others, "ppg", required=False)
     hint = f"--ppg-channel {ppg}" if ppg else "--ppg-channel"
+    if parameter is not None:
+        hint = option(hint, f"{parameter}={ppg!r}" if ppg else parameter)
     listed = f" (its channels: {', '.join(rec.channels)})" if others else ""
     return (
         f"PPG channel {channel!r} {' and '.join(said)}: it looks like an arterial blood "
@@ -195,10 +208,10 @@ def abp_in_mmhg(abp: np.ndarray, units: str) -> tuple[np.ndarray, str | None]:
 
 def _read(fmt: str, unit: Unit, input_fs: float | None, time_column: str | None):
     if fmt == "wfdb":
-        return read_wfdb(unit.path, input_fs, fs_option=INPUT_FS_OPTION)
+        return read_wfdb(unit.path, input_fs, fs_option=_input_fs())
     if fmt == "csv":
-        return read_csv(unit.path, input_fs, time_column, fs_option=INPUT_FS_OPTION)
-    return read_npz(unit.path, input_fs, fs_option=INPUT_FS_OPTION)
+        return read_csv(unit.path, input_fs, time_column, fs_option=_input_fs())
+    return read_npz(unit.path, input_fs, fs_option=_input_fs())
 
 
 def _input_files(fmt: str, unit: Unit) -> list[Path]:
@@ -342,16 +355,19 @@ def import_recordings(
                     # A file without the channels is a missing channel first (records.csv).
                     stage = "missing_channel"
                     kinds = {"ppg": ppg_channel, "abp": abp_channel}
-                    refuse_no_recording(unit.path, exc, kinds, INPUT_FS_OPTION)
+                    flags = {kind: _channel_option(kind) for kind in kinds}
+                    refuse_no_recording(unit.path, exc, kinds, _input_fs(), flags)
                     stage = "unreadable"
                     raise
                 stage = "missing_channel"
-                ppg_name = rec.find("ppg", ppg_channel)
-                abp_name = rec.find("abp", abp_channel)
+                ppg_name = rec.find("ppg", ppg_channel, flag=_channel_option("ppg"))
+                abp_name = rec.find("abp", abp_channel, flag=_channel_option("abp"))
                 if ppg_name == abp_name:
                     raise DataError(
                         f"{unit.path}: channel {ppg_name!r} was chosen as both PPG and ABP; "
-                        "name two different channels with --ppg-channel and --abp-channel"
+                        "name two different channels with "
+                        f"{option('--ppg-channel', 'ppg_channel')} and "
+                        f"{option('--abp-channel', 'abp_channel')}"
                     )
             except DataError as exc:
                 if not skip_bad:
@@ -361,7 +377,7 @@ def import_recordings(
                 continue
             # What the reader warned of (text in a CSV's columns of numbers, read as a gap).
             report.warnings += [f"{unit.id}: {w}" for w in rec.meta.get("warnings", [])]
-            said = pressure_as_ppg(rec, ppg_name)
+            said = pressure_as_ppg(rec, ppg_name, "ppg_channel")
             if said:  # only the ABP's unit was looked at, and a pressure imported as PPG
                 report.warnings.append(f"{unit.id}: {said}")
             abp, said = abp_in_mmhg(rec.signals[abp_name], rec.units.get(abp_name, ""))

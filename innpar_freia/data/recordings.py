@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from innpar_freia.errors import DataError, UnknownRateError
+from innpar_freia.errors import DataError, UnknownRateError, option
 from innpar_freia.outputs import START_COMMENT
 from innpar_freia.reconstruct_limits import seconds_text
 
@@ -166,21 +166,30 @@ def find_channel(
     return None
 
 
-def give_rate(fs_option: str) -> str:
+def give_rate(fs_option: str | None) -> str:
     """How a message asks for the rate: a command's option with its value (``--fs HZ``), or
     an option named for the Python API as well as it is (``fs (--fs)``: reconstruct_file's,
-    whose callers have no --fs to give)."""
+    whose callers have no --fs to give). None: the readers' own ``fs``, as the caller
+    gives it (a Python caller of read_csv has no --fs)."""
+    if fs_option is None:
+        return option("--fs HZ", "fs=HZ")
     return f"{fs_option} HZ" if fs_option.startswith("--") else fs_option
 
 
 def refuse_no_recording(
-    path: Path, exc: UnknownRateError, kinds: dict[str, str | None], fs_option: str = "--fs"
+    path: Path,
+    exc: UnknownRateError,
+    kinds: dict[str, str | None],
+    fs_option: str = "--fs",
+    flags: dict[str, str] | None = None,
 ) -> None:
     """Before ``exc`` (the file states no rate) is raised: a file that lacks a channel of
     ``kinds`` (``{"ppg": override, ...}``) is, first, no recording (the Challenge 2015
     folder's ``records.csv``, a table of records), and is refused as such; it was asked for
     its rate, which would only have led to "no PPG channel" next. A channel named by an
-    override and not there is refused as reading the file at a rate would refuse it."""
+    override and not there is refused as reading the file at a rate would refuse it.
+    ``flags``: what names each kind's channel (an importer's ``ppg_channel``), where not
+    the option ``fs_option``'s spelling implies."""
     channels = exc.channels
     if channels is None:
         return
@@ -196,24 +205,30 @@ def refuse_no_recording(
         )
         # Named as the rate's option is: reconstruct_file's "channel (--ppg-channel)".
         python = not fs_option.startswith("--")
-        flags = ", ".join(
+        named = ", ".join(
             f"its {kind.upper()} column with "
-            + (f"channel (--{kind}-channel)" if python else f"--{kind}-channel")
+            + (
+                flags[kind]
+                if flags
+                else f"channel (--{kind}-channel)"
+                if python
+                else f"--{kind}-channel"
+            )
             for kind in lacking
         )
         raise DataError(
             f"{path} is not a recording: it has no {what} channel and states no sampling "
             f"rate; its columns are: {', '.join(channels) or 'none'}. If it is one, name "
-            f"{flags}{',' if len(lacking) > 1 else ''} and give its rate with "
+            f"{named}{',' if len(lacking) > 1 else ''} and give its rate with "
             + give_rate(fs_option)
         )
 
 
 def check_fs(
-    fs: Any, where: str, fs_option: str = "--fs", channels: list[str] | None = None
+    fs: Any, where: str, fs_option: str | None = None, channels: list[str] | None = None
 ) -> float:
     """A sampling rate that is a number in a plausible range, or a clear error (which
-    names ``fs_option``, the command-line option that gives the rate; an unknown rate's
+    names ``fs_option``, what gives the rate (:func:`give_rate`); an unknown rate's
     error carries the file's ``channels``, where given)."""
     if fs is None:
         raise UnknownRateError(
@@ -530,7 +545,9 @@ def check_wfdb_files(base: Path) -> list[Path]:
     return files
 
 
-def read_wfdb(path: str | Path, fs: float | None = None, fs_option: str = "--fs") -> RawRecording:
+def read_wfdb(
+    path: str | Path, fs: float | None = None, fs_option: str | None = None
+) -> RawRecording:
     """A WFDB record (header + signal files) in physical units, read with ``wfdb``.
 
     ``fs`` (Hz) is needed only when the header does not state the rate; when both do,
@@ -697,7 +714,7 @@ def read_csv(
     path: str | Path,
     fs: float | None = None,
     time_column: str | None = None,
-    fs_option: str = "--fs",
+    fs_option: str | None = None,
 ) -> RawRecording:
     """A CSV with a header row of channel names and one numeric row per sample.
 
@@ -1352,7 +1369,12 @@ def _decimal_offsets(cells: Sequence[str], offsets: np.ndarray) -> np.ndarray:
 
 
 def _time_grid(
-    t: np.ndarray, path: Path, tcol: str, fs_option: str, first: int = 2, origin: float = 0.0
+    t: np.ndarray,
+    path: Path,
+    tcol: str,
+    fs_option: str | None,
+    first: int = 2,
+    origin: float = 0.0,
 ) -> tuple[float, np.ndarray]:
     """The rate a CSV time column ``t`` (seconds from ``origin``, one per data row) implies,
     and each row's sample index on that rate's grid (steps of several periods are missing
@@ -1439,7 +1461,9 @@ def numpy_load_problem(exc: Exception) -> str:
 NPZ_RATE_KEYS = ("fs", "samplingrate", "samplerate", "sfreq", "srate")
 
 
-def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs") -> RawRecording:
+def read_npz(
+    path: str | Path, fs: float | None = None, fs_option: str | None = None
+) -> RawRecording:
     """An ``.npz`` of 1-D arrays, one per channel; a scalar key of :data:`NPZ_RATE_KEYS`
     (``fs``, ``sampling_rate``, ...) gives the rate; several such keys must agree (to
     float32's rounding).
@@ -1547,7 +1571,10 @@ def read_npz(path: str | Path, fs: float | None = None, fs_option: str = "--fs")
 
 
 def read_npy(
-    path: str | Path, fs: float | None = None, channel: str = "ppg", fs_option: str = "--fs"
+    path: str | Path,
+    fs: float | None = None,
+    channel: str = "ppg",
+    fs_option: str | None = None,
 ) -> RawRecording:
     """An ``.npy`` with one signal, shape ``(L,)`` or ``(1, L)``, named ``channel``; it states
     no rate, which ``fs`` gives (``fs_option``: the option that gives it, for the message)."""

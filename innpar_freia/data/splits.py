@@ -24,7 +24,7 @@ import numpy as np
 from innpar_freia.data.import_report import Progress
 from innpar_freia.data.leakage import shared_signal
 from innpar_freia.data.store import read_info, write_assignments
-from innpar_freia.errors import DataError
+from innpar_freia.errors import DataError, option
 
 # The nested scheme: a test fold, the next one for validation, the rest for training.
 MIN_FOLDS = 3
@@ -84,9 +84,13 @@ def _check_kept_folds_disjoint(path: str | Path, subjects: np.ndarray, fold: np.
     more = f" and {len(shared) - 5} more" if len(shared) > 5 else ""
     raise DataError(
         f"{path}: its folds put subject{'s' if len(shared) > 1 else ''} {listed}{more} in more "
-        "than one fold, but folds must be subject-disjoint; assign folds with --folds K "
-        "instead of --keep-folds"
+        f"than one fold, but folds must be subject-disjoint; assign folds with {_new_folds()}"
     )
+
+
+def _new_folds() -> str:
+    """New folds instead of the file's, as split_file's caller asks for them."""
+    return option("--folds K instead of --keep-folds", "folds=K instead of folds=None")
 
 
 def nested_split(fold: np.ndarray, test_fold: int, folds: np.ndarray | None = None) -> np.ndarray:
@@ -163,7 +167,8 @@ def split_file(
     if folds is None:
         if not info.has_folds:
             raise DataError(
-                f"{path} has no folds on every window to keep; assign them with --folds K"
+                f"{path} has no folds on every window to keep; assign them with "
+                + option("--folds K", "folds=K")
             )
         fold = info.fold
         _check_kept_folds_disjoint(path, info.subjects, fold)
@@ -175,7 +180,7 @@ def split_file(
             raise DataError(
                 f"{path} has {len(kept)} fold(s) ({', '.join(str(int(f)) for f in kept)}) to "
                 f"keep; a train/val/test split needs at least {MIN_FOLDS}: assign folds with "
-                "--folds K instead of --keep-folds"
+                + _new_folds()
             )
     else:
         units = np.array([str(s) for s in info.subjects], dtype=object)

@@ -39,7 +39,7 @@ import numpy as np
 
 from innpar_freia import __version__
 from innpar_freia.config import MIN_WINDOW_LENGTH
-from innpar_freia.errors import DataError
+from innpar_freia.errors import DataError, option
 from innpar_freia.outputs import remove_stale_temporaries, replace_durably
 
 SCHEMA = "innpar-freia.windows"
@@ -691,7 +691,8 @@ class WindowWriter:
             raise DataError(f"output {self.path} exists and is not a regular file")
         if self.path.exists() and not overwrite:
             raise DataError(
-                f"output file {self.path} already exists; choose another name or use --force"
+                f"output file {self.path} already exists; choose another name or use "
+                + option("--force", "overwrite=True")
             )
         if not self.path.parent.exists():
             raise DataError(f"output directory {self.path.parent} does not exist")

@@ -32,7 +32,7 @@ from innpar_freia.data.qc import (
     resample_gapped,
 )
 from innpar_freia.data.store import FLOAT32_MAX, storable
-from innpar_freia.errors import DataError
+from innpar_freia.errors import DataError, option
 
 
 @dataclass
@@ -123,12 +123,12 @@ def _none_passed(n: int, rejected: Counter[str], qc: WindowQC | None, window_s: 
                 f"; most were rejected for their beats: a {window_s:g}-s window is too short "
                 f"to hold the {qc.min_beats} beats quality control needs ({needed:.1f} s at "
                 f"{low:g} bpm, the slowest heart rate it accepts): use longer windows "
-                "(--window-seconds)"
+                f"({option('--window-seconds', 'window_s')})"
             )
         detail += (
             "; most were rejected for their beats (too few, too many, or a heart rate outside "
             f"{low:g}-{high:g} bpm), which a wrong sampling rate gives too: check the rate (the "
-            "file's, or --input-fs)"
+            f"file's, or {option('--input-fs', 'input_fs')})"
         )
     return detail
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,24 @@ from innpar_freia.metrics import (
 )
 
 EVAL_SPLITS = ("train", "val", "test", "all")
+
+# How the messages name a split and the data scored where evaluate's caller did not choose
+# them: the experiment runner scores what an experiment file names, and its caller has
+# neither --split nor split= to give (see scored_as). None: evaluate's caller chose them.
+_CHOSEN_IN: ContextVar[tuple[Callable[[str], str], str] | None] = ContextVar(
+    "innpar_eval_chosen_in", default=None
+)
+
+
+@contextmanager
+def scored_as(split: Callable[[str], str], data: str) -> Iterator[None]:
+    """Messages made in the ``with`` name a split ``name`` as ``split(name)`` and the data
+    scored as ``data``: where they were chosen (an experiment file's setting)."""
+    token = _CHOSEN_IN.set((split, data))
+    try:
+        yield
+    finally:
+        _CHOSEN_IN.reset(token)
 
 
 @dataclass
@@ -63,7 +84,19 @@ def check_compatible(ckpt: Checkpoint, info: StoreInfo) -> None:
 
 def _split(name: str) -> str:
     """The split ``name`` as the caller chooses it: ``--split test``, ``split="test"``."""
-    return option(f"--split {name}", f"split={name!r}")
+    chosen = _CHOSEN_IN.get()
+    return chosen[0](name) if chosen else option(f"--split {name}", f"split={name!r}")
+
+
+def _split_value(name: str) -> str:
+    """The split ``name`` alone, as a value the caller gives: ``val``, ``'val'``, ``"val"``."""
+    return f'"{name}"' if _CHOSEN_IN.get() else option(name, repr(name))
+
+
+def _data() -> str:
+    """What chooses the data scored: ``--data``, ``data`` (or an experiment file's key)."""
+    chosen = _CHOSEN_IN.get()
+    return chosen[1] if chosen else option("--data", "data")
 
 
 def _drop_test_fold() -> str:
@@ -105,7 +138,7 @@ def split_indices(
             how = (
                 f"this checkpoint was trained on this file, so {_split('all')} would score its "
                 "training windows; hold out windows with 'innpar data split' and train on it "
-                f"again, or score another data set ({option('--data', 'data')})"
+                f"again, or score another data set ({_data()})"
             )
         else:
             how = f"use {_split('all')} for every window"
@@ -213,7 +246,7 @@ def _refuse_training_windows(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray,
         held = [name for name in ("test", "val") if len(getattr(plan, name))]
         if split == "all" and held:
             how = (
-                f"score {_split('test')} (or {option('val', repr('val'))})"
+                f"score {_split('test')} (or {_split_value('val')})"
                 if len(held) == 2
                 else f"score {_split(held[0])}"
             )
@@ -223,7 +256,7 @@ def _refuse_training_windows(ckpt: Checkpoint, info: StoreInfo, idx: np.ndarray,
             how = (
                 "the file holds no test or validation windows of that run: hold out "
                 "windows with 'innpar data split' and train on it again, or score another "
-                f"data set ({option('--data', 'data')})"
+                f"data set ({_data()})"
             )
         elif plan.test_fold is not None:  # also where the nested scheme chose it
             how = f"give that run's test fold ({plan.test_fold})"

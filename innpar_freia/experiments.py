@@ -46,6 +46,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1374,7 +1375,7 @@ def _evaluate_run(
     ``extra_eval`` with another file or split), and save the record. A ``reused`` run
     (another experiment's) keeps what it holds (check_reused_scoring refuses the rest)."""
     from innpar_freia.checkpoint import read_checkpoint
-    from innpar_freia.evaluate import evaluate
+    from innpar_freia.evaluate import evaluate, scored_as
     from innpar_freia.train import write_json_atomic
 
     calibration = exp.protocol["calibration"]
@@ -1434,12 +1435,21 @@ def _evaluate_run(
                     '"last" instead, or train without early stopping (another recipe: delete '
                     "the run to train it again)"
                 )
-        metrics, _ = evaluate(ckpt, file, split, calibration=calibration)
+        with scored_as(*_chosen_in(exp, label)):
+            metrics, _ = evaluate(ckpt, file, split, calibration=calibration)
         write_json_atomic(run_dir / f"eval-{label}-{ckpt_name}.json", metrics)
         record["evaluations"][f"{label}/{ckpt_name}"] = summarise(metrics)
         record.setdefault("scoring", {})[f"{label}/{ckpt_name}"] = now[label]
     write_json_atomic(done, record)
     return record
+
+
+def _chosen_in(exp: Experiment, label: str) -> tuple[Callable[[str], str], str]:
+    """Where the experiment file chooses the split and the data of ``label`` (evaluate's
+    scored_as): a runner's caller has no split=/--split nor data=/--data to give."""
+    if label in {e["name"] for e in exp.extra_eval}:
+        return (lambda name: f'extra_eval {label!r} split = "{name}"'), f"extra_eval {label!r} file"
+    return (lambda name: f'protocol evaluate "{name}"'), "an extra_eval's file"
 
 
 def scorings(exp: Experiment, data: Path) -> dict[str, dict[str, Any]]:

@@ -373,3 +373,41 @@ def test_recording_figure_names_its_parameters(tmp_path: Path):
     result = run_cli("plot", "bland-altman", preds, "--out", out, "--protocol", "calibrated")
     assert result.exit_code == 1
     assert "evaluate with --calibration offset-scale or offset" in result.output
+
+
+def test_run_experiment_names_the_extra_evals_split_not_a_parameter(
+    synth_file: Path, tmp_path: Path
+):
+    """run_experiment scores the splits its experiment file names: an evaluation error named
+    evaluate's split='all' (a parameter run_experiment lacks), and the runner's script
+    --split all (an option it lacks). Both name the extra_eval's split setting."""
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    from innpar_freia.data.store import read_info, write_assignments
+    from innpar_freia.data.synthetic import synthesize_dataset
+    from innpar_freia.experiments import run_experiment
+
+    # Windows that no split column or fold assigns: its split "test" has nothing to score.
+    other = synthesize_dataset(tmp_path / "other.h5", subjects=4, minutes=0.5, seed=7, folds=0)
+    write_assignments(other, np.array([""] * read_info(other).n_windows), None)
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(
+        f'name = "mini"\n[data]\nfile = "{synth_file}"\n[protocol]\ntest_folds = [0]\n'
+        'seeds = [1]\nevaluate = ["test"]\ncheckpoints = ["last"]\nreference = "a"\n'
+        '[base]\npreset = "tiny"\ntrain = { epochs = 1, batch_size = 32 }\n'
+        '[[variants]]\nname = "a"\n'
+        f'[[extra_eval]]\nname = "other"\nfile = "{other}"\nsplit = "test"\n'
+    )
+    with pytest.raises(DataError) as err:
+        run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None)
+    said = "score every window with extra_eval 'other' split = \"all\", or assign splits"
+    assert said in str(err.value) and "split='all'" not in str(err.value)
+    script_path = Path(__file__).parents[1] / "experiments" / "run.py"
+    spec = importlib.util.spec_from_file_location("run_script", script_path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    args = [str(cfg), "--out", str(tmp_path / "out"), "--device", "cpu", "--quiet"]
+    result = CliRunner().invoke(script.main, args)
+    assert result.exit_code == 1 and said in result.output and "--split" not in result.output

@@ -411,3 +411,30 @@ def test_run_experiment_names_the_extra_evals_split_not_a_parameter(
     args = [str(cfg), "--out", str(tmp_path / "out"), "--device", "cpu", "--quiet"]
     result = CliRunner().invoke(script.main, args)
     assert result.exit_code == 1 and said in result.output and "--split" not in result.output
+
+
+def test_run_experiment_names_the_protocols_split_and_an_extra_eval(tmp_path: Path):
+    """The [data] file's test split scored by the protocol, empty: evaluate's advice named
+    split='all' and data, which run_experiment has not."""
+    from innpar_freia.data.store import read_info, write_assignments
+    from innpar_freia.data.synthetic import synthesize_dataset
+    from innpar_freia.experiments import run_experiment
+
+    data = synthesize_dataset(tmp_path / "d.h5", subjects=6, minutes=0.5, seed=3, folds=0)
+    split = np.array([str(s) for s in read_info(data).split])
+    split[split == "test"] = "val"
+    write_assignments(data, split, None)
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(
+        f'name = "mini"\n[data]\nfile = "{data}"\n[protocol]\nseeds = [1]\nevaluate = ["test"]\n'
+        'checkpoints = ["last"]\nreference = "a"\n[base]\npreset = "tiny"\n'
+        'train = { epochs = 1, batch_size = 32 }\n[[variants]]\nname = "a"\n'
+    )
+    with pytest.raises(DataError) as err:
+        run_experiment(cfg, tmp_path / "out", device="cpu", log=lambda s: None)
+    assert str(err.value) == (
+        f"{data}: the test split is empty: this checkpoint was trained on this file, so "
+        'protocol evaluate "all" would score its training windows; hold out windows with '
+        "'innpar data split' and train on it again, or score another data set (an "
+        "extra_eval's file)"
+    )

@@ -52,6 +52,7 @@ from innpar_freia.recording_bp import (
     calibrate_recording,
     compare_with_reference,
     detect_beats,
+    offset_only_warning,
     parse_cuff,
 )
 
@@ -444,6 +445,9 @@ def _reconstruct_recording(
         )
         signal = cal.apply(signal)
         result.signal, result.calibration = signal, cal
+        fell_back = offset_only_warning(cal_info)
+        if fell_back:
+            warnings.append(fell_back)
     beats = detect_beats(signal, rec.fs) if opts.direction == "ppg2abp" else None
     comparison = None
     if reference is not None and opts.direction == "ppg2abp":
@@ -726,8 +730,10 @@ def calibration_phrase(cal: dict[str, Any] | None) -> str:
         to = cuff if scaled else f"the mid-point of {cuff}"
     else:
         to = "the reference ABP's mean level" + (" and pulse pressure" if scaled else "")
+    # A fallback to the offset alone read as offset and scale ("to the mid-point of cuff").
+    mode = cal["mode"] + (", the offset alone" if cal.get("offset_only") else "")
     return (
-        f"calibrated ({cal['mode']}) to {to} at {seconds_text(cal['segment_s'][0])}-"
+        f"calibrated ({mode}) to {to} at {seconds_text(cal['segment_s'][0])}-"
         f"{seconds_text(cal['segment_s'][1])} s"
     )
 

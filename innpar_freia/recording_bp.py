@@ -15,6 +15,7 @@ from scipy.ndimage import uniform_filter1d
 from innpar_freia.errors import DataError
 from innpar_freia.metrics import (
     BP_NAMES,
+    MIN_CALIBRATION_PP,
     Calibration,
     calibration_for,
     error_stats,
@@ -345,7 +346,34 @@ def calibrate_recording(
         )
     cal = calibration_for(pred_level, pred_sbp, pred_dbp, ref_sbp, ref_dbp, ref_level, mode)
     info.update(cal.to_dict())
+    # offset-scale asked, the offset alone applied (a pulse pressure below
+    # MIN_CALIBRATION_PP): the scale of 1 would otherwise pass for a measured one.
+    info["offset_only"] = cal.offset_only
     return cal, info
+
+
+def offset_only_warning(info: dict[str, Any]) -> str | None:
+    """Why an offset-scale calibration (its description from :func:`calibrate_recording`)
+    applied the offset alone: which pulse pressure of the calibration segment was below
+    :data:`~innpar_freia.metrics.MIN_CALIBRATION_PP`; ``None`` when it did not."""
+    if not info.get("offset_only"):
+        return None
+    source = "the cuff reading's" if info["source"] == "cuff" else "the reference ABP beats'"
+    low = [
+        f"{what} pulse pressure ({pp:.2f} mmHg)"
+        for what, pp in (
+            ("the reconstructed beats'", info["pred_sbp"] - info["pred_dbp"]),
+            (source, info["ref_sbp"] - info["ref_dbp"]),
+        )
+        if pp < MIN_CALIBRATION_PP
+    ]
+    a, b = info["segment_s"]
+    return (
+        f"offset-scale calibration applied the offset alone: in the calibration segment "
+        f"({seconds_text(a)}-{seconds_text(b)} s), {' and '.join(low)} "
+        f"{'is' if len(low) == 1 else 'are'} below {MIN_CALIBRATION_PP:g} mmHg, too small "
+        "to scale by"
+    )
 
 
 def _first_beats_hint(beats: Beats, origin_s: float, after_s: float) -> str:

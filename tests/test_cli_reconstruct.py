@@ -327,6 +327,34 @@ def test_a_calibrated_run_says_how_it_was_calibrated(recording, ckpt, tmp_path, 
     assert "calibrated (" not in r.stdout and "note: calibration-free" in r.stdout
 
 
+def test_a_calibration_that_applied_the_offset_alone_is_said(recording, ckpt, tmp_path):
+    """offset-scale falls back on the offset alone when a pulse pressure of the calibration
+    segment is below 1 mmHg (a cuff reading of 120/119.5): the run said it had calibrated
+    with offset-scale, to the mid-point of the cuff reading, and its summary held a scale
+    of 1 as if measured. It now warns, says so in its line and its summary; a reading with
+    a pulse pressure does not."""
+    csv_in = recording["dir"] / "rec.csv"
+    args = ("reconstruct", "--checkpoint", ckpt, csv_in, "--calibration-seconds", "20")
+    r = run(*args, "--out", tmp_path / "a.csv", "--calibration", "120/119.5")
+    assert r.exit_code == 0, r.output
+    said = (
+        "offset-scale calibration applied the offset alone: in the calibration segment "
+        "(0-20 s), the cuff reading's pulse pressure (0.50 mmHg) is below 1 mmHg, too small "
+        "to scale by"
+    )
+    assert f"warning: {said}\n" in r.stderr
+    assert (
+        "\n  calibrated (offset-scale, the offset alone) to the mid-point of cuff 120/119.5 "
+        "mmHg at 0-20 s\n"
+    ) in r.stdout
+    summary = json.loads((tmp_path / "a.summary.json").read_text())
+    assert summary["calibration"]["offset_only"] is True and said in summary["warnings"]
+    r = run(*args, "--out", tmp_path / "b.csv", "--calibration", "118/76", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["calibration"]["offset_only"] is False
+    assert "offset alone" not in r.output
+
+
 def test_text_in_a_csv_recording_is_warned_of(recording, ckpt, tmp_path):
     """A row ``abc,def`` in the middle of a CSV was reported only as a gap of "missing (NaN or
     inf)", exit 0: text in a column of numbers is now a warning naming the first cell; an

@@ -192,7 +192,8 @@ def test_each_recording_is_calibrated_with_its_row_of_a_cuff_table(folder, ckpt,
     # A spreadsheet's export: byte-order mark, capitalised header; a record by its file
     # name (r1) or its path (c2), a reading taken later (at), and a row for no recording.
     cuffs.write_text(
-        "\ufeffRecord,SBP,DBP,at\nr1,131,72,\nc2,118,66,4.5\nz4,140,85,\nn3,101,60,\nold,120,80,\n",
+        "\ufeffRecord,SBP,DBP,at\nr1,131,72,\nc2,118,66,4.5\nz4,140,139.5,\nn3,101,60,\n"
+        "old,120,80,\n",
         encoding="utf-8",
     )
     out = tmp_path / "abp"
@@ -202,7 +203,7 @@ def test_each_recording_is_calibrated_with_its_row_of_a_cuff_table(folder, ckpt,
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "1 row(s) of the cuff table match no recording: old" in r.output
-    expected = {"icu/r1": (131, 72, 0.0), "c2": (118, 66, 4.5), "z4": (140, 85, 0.0)}
+    expected = {"icu/r1": (131, 72, 0.0), "c2": (118, 66, 4.5), "z4": (140, 139.5, 0.0)}
     for name, (sbp, dbp, at) in expected.items():
         cal = json.loads((out / f"{name}.summary.json").read_text())["calibration"]
         assert (cal["source"], cal["ref_sbp"], cal["ref_dbp"]) == ("cuff", sbp, dbp)
@@ -211,6 +212,13 @@ def test_each_recording_is_calibrated_with_its_row_of_a_cuff_table(folder, ckpt,
     assert rows["c2"]["calibration"] == "cuff 118/66"
     index = json.loads((out / "reconstructions.json").read_text())
     assert index["calibration"] == "cuff table" and index["unused_cuff_rows"] == ["old"]
+    # z4's reading has a pulse pressure of 0.5 mmHg: offset-scale applied the offset alone,
+    # which its row, its warning and the run's last lines say.
+    offset_only = {r["record"]: r["calibration_offset_only"] for r in rows.values()}
+    assert offset_only == {"c2": "False", "icu/r1": "False", "n3": "False", "z4": "True"}
+    assert index["n_offset_only"] == 1
+    assert "warning: z4: offset-scale calibration applied the offset alone: in the " in r.stderr
+    assert "note: 1 recording calibrated with the offset alone, not offset and scale" in r.stdout
 
 
 @pytest.mark.parametrize(

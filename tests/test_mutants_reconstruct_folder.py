@@ -396,6 +396,7 @@ def test_each_row_holds_its_summary_and_the_csv_rounds_it(tmp_path, ckpt, stand_
         "map_median": 88.5,
         "hr_median": 66.5,
         "calibration": "cuff 131/72",
+        "calibration_offset_only": False,
         "ref_waveform_mae": 5.5,
         "ref_sbp_mae": 6.5,
         "ref_dbp_mae": 7.5,

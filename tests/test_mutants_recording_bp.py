@@ -16,6 +16,7 @@ from innpar_freia.recording_bp import (
     calibrate_recording,
     compare_with_reference,
     detect_beats,
+    offset_only_warning,
     parse_cuff,
 )
 
@@ -318,6 +319,33 @@ def test_the_reference_dbp_is_the_median_beat_of_the_segment():
     assert info["ref_beats"] == 19
     assert info["ref_dbp"] == pytest.approx(80.0, abs=1e-6)
     assert info["ref_sbp"] == pytest.approx(120.0, abs=1e-6)
+
+
+def test_an_offset_scale_calibration_that_applied_the_offset_alone_says_so():
+    """Guards against the fallback of offset-scale to the offset alone (a pulse pressure
+    below 1 mmHg: a cuff reading of 120/119.5) left out of the description: its scale of 1
+    read as one measured. Asked for the offset alone, or given a pulse pressure to scale
+    by, nothing fell back."""
+    pred = pulse_train(60.0, 125.0, 70.0, 10.0)  # beats 80/60
+    cal, info = calibrate_recording(pred, 125.0, 10.0, 20.0, cuff=(120.0, 119.5))
+    assert cal.scale == 1.0 and info["offset_only"] is True
+    assert offset_only_warning(info) == (
+        "offset-scale calibration applied the offset alone: in the calibration segment "
+        "(10-30 s), the cuff reading's pulse pressure (0.50 mmHg) is below 1 mmHg, too "
+        "small to scale by"
+    )
+    for cuff, mode in (((120.0, 80.0), "offset-scale"), ((120.0, 119.5), "offset")):
+        _, info = calibrate_recording(pred, 125.0, 10.0, 20.0, cuff=cuff, mode=mode)
+        assert info["offset_only"] is False and offset_only_warning(info) is None
+    # Beat detection's 5 mmHg prominence keeps the beats' own pulse pressures above 1 mmHg;
+    # the wording for them, from a description made by hand.
+    info.update(offset_only=True, source="reference ABP", pred_sbp=70.4, ref_sbp=80.7)
+    info.update(pred_dbp=70.0, ref_dbp=80.0, segment_s=[0.0, 60.0])
+    assert offset_only_warning(info) == (
+        "offset-scale calibration applied the offset alone: in the calibration segment "
+        "(0-60 s), the reconstructed beats' pulse pressure (0.40 mmHg) and the reference "
+        "ABP beats' pulse pressure (0.70 mmHg) are below 1 mmHg, too small to scale by"
+    )
 
 
 # --------------------------------------------------------------------------------------

@@ -324,6 +324,7 @@ def _reconstruct_folder(
     as_json: bool,
 ) -> None:
     """``innpar reconstruct FOLDER``: a line per recording as it is done, then the table."""
+    from innpar_freia.metrics import MIN_CALIBRATION_PP
     from innpar_freia.reconstruct_folder import INPUT_CHANGED, reconstruct_folder
 
     def on_record(i: int, n: int, record: str, row: dict) -> None:
@@ -415,6 +416,12 @@ def _reconstruct_folder(
             f"reconstructed{kept if index['n_resumed'] or changed else ''} into {out}; "
             f"table: {index['outputs']['table']}"
         )
+        if index["n_offset_only"]:
+            click.echo(
+                f"  note: {counted(index['n_offset_only'], 'recording')} calibrated with the "
+                "offset alone, not offset and scale: a pulse pressure in the calibration "
+                f"segment was below {MIN_CALIBRATION_PP:g} mmHg (see each one's warning)"
+            )
         if index["calibration"] == "calibration-free" and options.direction == "ppg2abp":
             click.echo(
                 "  note: calibration-free: the mmHg levels are the training population's, "

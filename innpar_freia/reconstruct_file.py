@@ -49,6 +49,7 @@ from innpar_freia.reconstruct import (
 from innpar_freia.reconstruct_limits import RANGES, option_name, seconds_text
 from innpar_freia.recording_bp import (
     Beats,
+    CalibrationNames,
     calibrate_recording,
     compare_with_reference,
     detect_beats,
@@ -63,6 +64,12 @@ CALIBRATION_FREE_NOTE = (
     "calibration-free: the reconstructed level (mmHg) is the training population's, not this "
     "person's; absolute values are unreliable for anyone not in the training data. Give a "
     "cuff reading with --calibration SBP/DBP for absolute values."
+)
+
+# What the calibration's messages call its settings: fields of the options (as
+# reconstruct_folder's messages say "force=True in options").
+OPTIONS_CALIBRATION_NAMES = CalibrationNames(
+    "calibration_at", "calibration_seconds", "calibration='SBP/DBP'", " in options"
 )
 
 
@@ -442,6 +449,7 @@ def _reconstruct_recording(
             reference=reference if cuff is None else None,
             mode=opts.calibration_mode,
             origin_s=origin,
+            names=OPTIONS_CALIBRATION_NAMES,
         )
         signal = cal.apply(signal)
         result.signal, result.calibration = signal, cal

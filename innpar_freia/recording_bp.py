@@ -12,7 +12,7 @@ import numpy as np
 from scipy import signal as sps
 from scipy.ndimage import uniform_filter1d
 
-from innpar_freia.errors import DataError
+from innpar_freia.errors import DataError, option
 from innpar_freia.metrics import (
     BP_NAMES,
     MIN_CALIBRATION_PP,
@@ -242,6 +242,33 @@ def parse_cuff(text: str) -> tuple[float, float]:
     return sbp, dbp
 
 
+@dataclass(frozen=True)
+class CalibrationNames:
+    """How a message tells a Python caller to set the calibration segment's start and
+    length and a cuff reading: the names it passed them under, and where those sit
+    (``where``: " in options"). The command line's options are named while it runs."""
+
+    start: str = "start_s"
+    length: str = "duration_s"
+    cuff: str = "cuff=(SBP, DBP)"
+    where: str = ""
+
+    def another_time(self, longer: bool = False) -> str:
+        """Which setting picks another segment (and, with ``longer``, a longer one)."""
+        if longer:
+            return option(
+                "--calibration-at (or a longer --calibration-seconds)",
+                f"{self.start} (or a longer {self.length}){self.where}",
+            )
+        return option("--calibration-at", f"{self.start}{self.where}")
+
+    def start_at(self, text: str) -> str:
+        return option(f"--calibration-at {text}", f"{self.start}={text}{self.where}")
+
+    def a_cuff(self) -> str:
+        return option("--calibration SBP/DBP", f"{self.cuff}{self.where}")
+
+
 def calibrate_recording(
     pred: np.ndarray,
     fs: float,
@@ -252,6 +279,7 @@ def calibrate_recording(
     reference: np.ndarray | None = None,
     mode: str = "offset-scale",
     origin_s: float = 0.0,
+    names: CalibrationNames = CalibrationNames(),
 ) -> tuple[Calibration, dict[str, Any]]:
     """The protocol's calibration rule (:func:`innpar_freia.metrics.calibration_for`) from
     one segment ``[start_s, start_s + duration_s)`` of a reconstructed ABP ``pred`` (mmHg).
@@ -264,7 +292,9 @@ def calibrate_recording(
     mmHg on the same time axis: its valid samples' mean level and its beats' median
     SBP/DBP in the segment.
     ``origin_s``: the time of ``pred[0]`` on the clock ``start_s`` is given in (a CSV time
-    column's); messages and the description use that clock.
+    column's); messages and the description use that clock. ``names``: what messages call
+    ``start_s``, ``duration_s`` and ``cuff`` (a caller that takes them under other names,
+    such as ``reconstruct_file``'s options, gives its own).
     Returns the calibration and a JSON-ready description of what it used.
     """
     if (cuff is None) == (reference is None):
@@ -296,8 +326,8 @@ def calibrate_recording(
             f"no reconstructed beats between {seconds_text(origin_s + t0)} and "
             f"{seconds_text(origin_s + t1)} s to "
             f"calibrate with; {why}: "
-            "choose another time with --calibration-at (or a longer --calibration-seconds)"
-            + _first_beats_hint(all_beats, origin_s, t0)
+            f"choose another time with {names.another_time(longer=True)}"
+            + _first_beats_hint(all_beats, origin_s, t0, names)
         )
     pred_sbp, pred_dbp = float(np.median(beats.sbp)), float(np.median(beats.dbp))
     pred_level = float(np.nanmean(seg))
@@ -325,13 +355,13 @@ def calibrate_recording(
             raise DataError(
                 "the reference ABP has no valid beats anywhere in the recording (a flat "
                 "line, missing or not a pressure signal); calibrate with a cuff reading "
-                "(--calibration SBP/DBP) instead"
+                f"({names.a_cuff()}) instead"
             )
         if len(ref_beats) == 0:
             raise DataError(
                 f"the reference ABP has no valid beats between {seconds_text(origin_s + t0)} and "
-                f"{seconds_text(origin_s + t1)} s; choose another time with --calibration-at"
-                + _first_beats_hint(all_ref_beats, origin_s, t0)
+                f"{seconds_text(origin_s + t1)} s; choose another time with "
+                f"{names.another_time()}" + _first_beats_hint(all_ref_beats, origin_s, t0, names)
             )
         ref_sbp, ref_dbp = float(np.median(ref_beats.sbp)), float(np.median(ref_beats.dbp))
         ref_level = float(np.nanmean(ref[a:b]))
@@ -376,17 +406,19 @@ def offset_only_warning(info: dict[str, Any]) -> str | None:
     )
 
 
-def _first_beats_hint(beats: Beats, origin_s: float, after_s: float) -> str:
-    """Where a segment with beats starts, for a message that asks for another
-    ``--calibration-at``: the onset of the first beat after ``after_s`` (the segment asked
-    for; else of the first beat at all), rounded down to 0.1 s on the recording's clock.
-    Empty when there is no beat at all."""
+def _first_beats_hint(
+    beats: Beats, origin_s: float, after_s: float, names: CalibrationNames
+) -> str:
+    """Where a segment with beats starts, for a message that asks for another start
+    (``--calibration-at``, or what ``names`` calls it): the onset of the first beat after
+    ``after_s`` (the segment asked for; else of the first beat at all), rounded down to 0.1 s
+    on the recording's clock. Empty when there is no beat at all."""
     if len(beats) == 0:
         return ""
     later = beats.onset_s[beats.onset_s >= after_s]
     onset = float(later[0] if later.size else beats.onset_s[0])
     at = math.floor((origin_s + onset) * 10) / 10
-    return f" (the first beats start at {seconds_text(at)} s: --calibration-at {seconds_text(at)})"
+    return f" (the first beats start at {seconds_text(at)} s: {names.start_at(seconds_text(at))})"
 
 
 # ----------------------------------------------------------------------------- reference

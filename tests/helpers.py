@@ -212,9 +212,12 @@ def beat_cycles(seconds: float, fs: float, bpm: float, points) -> np.ndarray:
 
 def suggested_calibration_at(message: str) -> float | None:
     """The time a calibration error suggests ("the first beats start at T s:
-    --calibration-at T)"), or ``None`` where it suggests none."""
+    --calibration-at T)", or to a Python caller "start_s=T" or "calibration_at=T in
+    options"), or ``None`` where it suggests none."""
     found = re.search(
-        r"the first beats start at ([0-9.]+) s: --calibration-at ([0-9.]+)\)", message
+        r"the first beats start at ([0-9.]+) s: "
+        r"(?:--calibration-at |start_s=|calibration_at=)([0-9.]+)(?: in options)?\)",
+        message,
     )
     if found is None:
         return None

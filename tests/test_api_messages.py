@@ -438,3 +438,78 @@ def test_run_experiment_names_the_protocols_split_and_an_extra_eval(tmp_path: Pa
         "'innpar data split' and train on it again, or score another data set (an "
         "extra_eval's file)"
     )
+
+
+def test_calibrate_recording_names_its_own_parameters():
+    """Its messages told a Python caller of calibrate_recording to choose another time with
+    --calibration-at, a longer --calibration-seconds or --calibration SBP/DBP: options of a
+    command it had not run. It is told start_s, duration_s and cuff; the command line's
+    words are the same as before."""
+    from contextlib import nullcontext
+
+    from innpar_freia.recording_bp import calibrate_recording
+    from tests.helpers import pulse_train
+
+    pred = pulse_train(60.0, FS, 70.0, 10.0)
+    gap = pred.copy()
+    gap[: round(30 * FS)] = np.nan
+    head = "no reconstructed beats between 0 and 20 s to calibrate with; the recording has a gap "
+    for spelled, expected in (
+        (False, "there: choose another time with start_s (or a longer duration_s) (the first "
+         "beats start at 31 s: start_s=31)"),
+        (True, "there: choose another time with --calibration-at (or a longer "
+         "--calibration-seconds) (the first beats start at 31 s: --calibration-at 31)"),
+    ):  # fmt: skip
+        with pytest.raises(DataError) as err, cli_spelling() if spelled else nullcontext():
+            calibrate_recording(gap, FS, 0.0, 20.0, cuff=(120.0, 80.0))
+        assert str(err.value) == head + expected
+    late = pulse_train(60.0, FS, 100.0, 20.0)
+    late[: round(40 * FS)] = np.nan
+    with pytest.raises(DataError) as err:
+        calibrate_recording(pred, FS, 0.0, 20.0, reference=late)
+    assert re.search(
+        r"no valid beats between 0 and 20 s; choose another time with start_s \(the first "
+        r"beats start at 4\d(\.\d)? s: start_s=4\d(\.\d)?\)$",
+        str(err.value),
+    ), str(err.value)
+    with pytest.raises(DataError) as err:
+        calibrate_recording(pred, FS, 0.0, 20.0, reference=np.full_like(pred, 80.0))
+    assert str(err.value).endswith("calibrate with a cuff reading (cuff=(SBP, DBP)) instead")
+    with pytest.raises(DataError) as err, cli_spelling():
+        calibrate_recording(pred, FS, 0.0, 20.0, reference=np.full_like(pred, 80.0))
+    assert str(err.value).endswith("calibrate with a cuff reading (--calibration SBP/DBP) instead")
+
+
+def test_reconstruct_file_names_the_calibration_settings_of_its_options(ckpt: Path, tmp_path):
+    """reconstruct_file takes the calibration's settings in its options (calibration_at,
+    calibration_seconds, calibration): its messages named --calibration-at and the other
+    options to a Python caller. The command line still names them."""
+    ppg, abp = pulse_recording(30, seed=2)
+    ppg[: round(12 * FS)] = np.nan  # the PPG starts 12 s in: no beats to calibrate with before
+    t = np.arange(ppg.size) / FS
+    gap = write_csv(tmp_path / "gap.csv", {"t": t, "PPG": ppg, "ABP": abp})
+    flat = write_csv(tmp_path / "flat.csv", {"t": t, "PPG": ppg, "ABP": np.full_like(abp, 80.0)})
+    cuff = {"fs": FS, "calibration": "120/80", "calibration_seconds": 5.0}
+    with pytest.raises(DataError) as err:
+        reconstruct_file(ckpt, gap, tmp_path / "a.csv", cuff)
+    message = str(err.value)
+    said = "choose another time with calibration_at (or a longer calibration_seconds) in options"
+    assert said in message
+    assert re.search(r"beats start at (1\d\.?\d?) s: calibration_at=\1 in options\)$", message)
+    assert "--" not in message
+    reference = {"fs": FS, "calibration": "reference", "reference_abp": "ABP"}
+    with pytest.raises(DataError) as err:
+        reconstruct_file(ckpt, flat, tmp_path / "b.csv", reference)
+    assert str(err.value).endswith(
+        "calibrate with a cuff reading (calibration='SBP/DBP' in options) instead"
+    )
+    args = ("reconstruct", "--checkpoint", ckpt, "--fs", FS, "--out", tmp_path / "c.csv")
+    result = run_cli(*args, gap, "--calibration", "120/80", "--calibration-seconds", 5)
+    assert result.exit_code == 1
+    assert "choose another time with --calibration-at (or a longer --calibration-seconds)" in (
+        result.output
+    )
+    assert re.search(r"beats start at (1\d\.?\d?) s: --calibration-at \1\)", result.output)
+    result = run_cli(*args, flat, "--calibration", "reference", "--reference-abp", "ABP")
+    assert result.exit_code == 1
+    assert "calibrate with a cuff reading (--calibration SBP/DBP) instead" in result.output

@@ -476,8 +476,9 @@ def test_a_reference_without_any_beat_says_so_instead_of_asking_for_another_time
     ref = np.full_like(pred, np.nan if bad == "nan" else 6.83)
     with pytest.raises(DataError, match="no valid beats anywhere in the recording") as exc:
         calibrate_recording(pred, 125.0, 0.0, 60.0, reference=ref)
-    assert "--calibration SBP/DBP" in str(exc.value)
-    assert "--calibration-at" not in str(exc.value)
+    # No time to choose (start_s), a cuff reading instead (named as calibrate_recording's).
+    assert "calibrate with a cuff reading (cuff=(SBP, DBP)) instead" in str(exc.value)
+    assert "start_s" not in str(exc.value)
 
 
 @pytest.mark.parametrize("text", ["120", "120/80/90", "abc/80", "80/120", "400/80", "120/5"])

@@ -424,7 +424,7 @@ def _reconstruct_recording(
         hint = (
             f"; it was picked by its name: if one of {', '.join(others)} is the "
             f"{'PPG' if kind == 'ppg' else 'ABP'}, name it with "
-            f"--{kind}-channel"
+            f"{option(f'--{kind}-channel', 'channel in options')}"
             if opts.channel is None and others
             else ""
         )

@@ -513,3 +513,20 @@ def test_reconstruct_file_names_the_calibration_settings_of_its_options(ckpt: Pa
     result = run_cli(*args, flat, "--calibration", "reference", "--reference-abp", "ABP")
     assert result.exit_code == 1
     assert "calibrate with a cuff reading (--calibration SBP/DBP) instead" in result.output
+
+
+def test_reconstruct_file_names_the_channel_setting_of_its_options(ckpt: Path, tmp_path):
+    """A channel picked by its name that holds no signal: a Python caller was told to name
+    the PPG with --ppg-channel; it is told channel in options (the command line unchanged)."""
+    n = 2000
+    rows = "".join(f"{i / 100:.2f},97,{np.sin(i / 10.0):.4f}\n" for i in range(n))
+    path = tmp_path / "monitor.csv"
+    path.write_text("t,SpO2,wave\n" + rows)
+    with pytest.raises(DataError) as err:
+        reconstruct_file(ckpt, path, tmp_path / "o.csv")
+    assert str(err.value).endswith(
+        "; it was picked by its name: if one of wave is the PPG, name it with channel in options"
+    )
+    result = run_cli("reconstruct", "--checkpoint", ckpt, path, "--out", tmp_path / "o.csv")
+    assert result.exit_code == 1
+    assert "if one of wave is the PPG, name it with --ppg-channel" in result.output

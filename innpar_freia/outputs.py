@@ -256,6 +256,13 @@ def drop_aside(aside: Path) -> None:
 # killed outright (kill -9, a power cut) leaves one behind, as large as the output it was
 # writing: the next write of that output removes it.
 _TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.(?:tmp|staged|making)(?P<suffix>\.[^.]+)?")
+
+
+def is_temporary(name: str) -> bool:
+    """``name`` is one of the hidden names this package writes an output through."""
+    return _TEMPORARY.fullmatch(name) is not None
+
+
 # The folders WFDB records are written in before they are staged (``_tempdir``).
 _TEMPDIR = re.compile(r"\.innpar-(?P<pid>\d+)-[^.]+")
 _TEMPDIRS = "/"  # their key below: no file has that name

@@ -72,6 +72,7 @@ from innpar_freia.metrics import BaselineAccumulator, protocol_windows, time_ord
 from innpar_freia.nn.model import INNPAR, build_model, count_parameters, postprocess_abp
 from innpar_freia.outputs import (
     drop_aside,
+    is_temporary,
     jsonable,
     make_folder,
     put_back,
@@ -508,11 +509,12 @@ def foreign_run_files(run_dir: Path) -> list[str]:
 
 
 # The names train gives the checkpoints it writes into checkpoints/, and the hidden files
-# that say nothing of whose the folder is: train's own atomic writes (``.NAME.PID.tmp``,
-# left by a run killed mid-write) and what file systems leave (macOS's ``.DS_Store`` and
-# ``._NAME``, NFS's ``.nfsXXXX``). Other hidden files (a ``.git``) are the user's.
+# that say nothing of whose the folder is: this package's own atomic writes
+# (``.NAME.PID.tmp``, left by a run killed mid-write: outputs.is_temporary) and what file
+# systems leave (macOS's ``.DS_Store`` and ``._NAME``, NFS's ``.nfsXXXX``). Other hidden
+# files (a ``.git``, a user's ``.notes.tmp``) are the user's.
 _RUN_CHECKPOINT = re.compile(r"(last|best|epoch-\d{4,})\.pt")
-_LEFT_BY_SYSTEMS = re.compile(r"\..+\.tmp|\.DS_Store|\._.+|\.nfs[0-9A-Fa-f]+")
+_LEFT_BY_SYSTEMS = re.compile(r"\.DS_Store|\._.+|\.nfs[0-9A-Fa-f]+")
 
 
 def _foreign_checkpoints(checkpoints: Path) -> list[str]:
@@ -525,7 +527,7 @@ def _foreign_checkpoints(checkpoints: Path) -> list[str]:
     is without opening a checkpoint); each file is memory-mapped, not read whole."""
     foreign = []
     for path in sorted(checkpoints.iterdir()):
-        if _LEFT_BY_SYSTEMS.fullmatch(path.name):
+        if _LEFT_BY_SYSTEMS.fullmatch(path.name) or is_temporary(path.name):
             continue
         if _RUN_CHECKPOINT.fullmatch(path.name) is None or not path.is_file():
             foreign.append(path.name)

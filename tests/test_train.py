@@ -1442,6 +1442,9 @@ def test_resume_and_force_keep_a_users_files_beside_a_runs_checkpoints(
     (run / "checkpoints" / ".git").mkdir()
     assert train_mod.foreign_run_files(run) == ["checkpoints/.git"]
     (run / "checkpoints" / ".git").rmdir()
+    (run / "checkpoints" / ".notes.tmp").write_text("mine")  # not a name train writes
+    assert train_mod.foreign_run_files(run) == ["checkpoints/.notes.tmp"]
+    (run / "checkpoints" / ".notes.tmp").unlink()
     # Another program's last.pt cut short is a damaged zip too, but without the format
     # marker that a run's own shows in its first bytes: it is not replaced.
     torch.save({"weights": torch.ones(3)}, other / "checkpoints" / "last.pt")
